@@ -1,0 +1,64 @@
+# flashcrash: `make demo` and `make test` work on a fresh clone (they install what they need).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO := cargo
+RUST := rust-engine
+STAMP := $(VENV)/.installed
+
+.PHONY: help install build build-release test test-rust test-python demo bench lint fmt check golden clean
+
+help:
+	@echo "make demo    install, then paper-trade the bundled 10 Oct 2025 POLUSDT crash through exchange-sim"
+	@echo "make test    install, then run every Rust and Python test"
+	@echo "make bench   run the benchmarks and write bench/results/"
+	@echo "make lint    cargo fmt --check, clippy -D warnings, ruff"
+
+# Python venv with the strategy package and its dev extras (pinned in python-strategy/pyproject.toml).
+$(STAMP): python-strategy/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e 'python-strategy[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) build
+
+build:
+	cd $(RUST) && $(CARGO) build --locked --bins
+
+build-release:
+	cd $(RUST) && $(CARGO) build --locked --release --bins
+
+test: $(STAMP) build test-rust test-python
+
+test-rust:
+	cd $(RUST) && $(CARGO) test --locked --all
+
+# The integration tests start the debug binaries built by `make build`.
+test-python: $(STAMP)
+	FLASHCRASH_BIN_DIR=$(CURDIR)/$(RUST)/target/debug $(PY) -m pytest python-strategy/tests -q
+
+demo: $(STAMP) build-release
+	$(PY) -m flashcrash demo --config config/config.toml --bin-dir $(RUST)/target/release
+
+bench: $(STAMP) build-release
+	bash scripts/bench.sh
+
+lint: $(STAMP)
+	cd $(RUST) && $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python-strategy tests/golden
+	$(VENV)/bin/ruff format --check python-strategy tests/golden
+
+fmt: $(STAMP)
+	cd $(RUST) && $(CARGO) fmt --all
+	$(VENV)/bin/ruff format python-strategy tests/golden
+
+# Regenerates tests/golden/*.msgpack from the JSON files (review the diff: the wire format changed).
+golden: $(STAMP)
+	$(PY) tests/golden/generate.py
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) $(RUST)/target reports

@@ -1,0 +1,126 @@
+//! Commands (strategy → engine). Each carries a `command_id` echoed by its response.
+
+use serde::{Deserialize, Serialize};
+
+use super::order::{OrderType, Side, TimeInForce};
+use crate::Dec;
+
+/// Place an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Idempotency key, `^[a-zA-Z0-9-_]{1,36}$` (Binance `newClientOrderId`).
+    pub client_order_id: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub order_type: OrderType,
+    /// Time in force (nil for market orders).
+    pub time_in_force: Option<TimeInForce>,
+    /// Quantity, base units.
+    pub quantity: Dec,
+    /// Limit price (nil for market orders).
+    pub price: Option<Dec>,
+}
+
+/// Cancel an order by client order id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelOrder {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Symbol.
+    pub symbol: String,
+    /// The order's client order id.
+    pub client_order_id: String,
+}
+
+/// Query one order by client order id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryOrder {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Symbol.
+    pub symbol: String,
+    /// The order's client order id.
+    pub client_order_id: String,
+}
+
+/// List open orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryOpenOrders {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Symbol, or nil for all.
+    pub symbol: Option<String>,
+}
+
+/// Ask for the current book on the data channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSnapshot {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Symbol.
+    pub symbol: String,
+}
+
+/// Stop the engine cleanly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Any command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Command {
+    /// See [`PlaceOrder`].
+    PlaceOrder(PlaceOrder),
+    /// See [`CancelOrder`].
+    CancelOrder(CancelOrder),
+    /// See [`QueryOrder`].
+    QueryOrder(QueryOrder),
+    /// See [`QueryOpenOrders`].
+    QueryOpenOrders(QueryOpenOrders),
+    /// See [`RequestSnapshot`].
+    RequestSnapshot(RequestSnapshot),
+    /// See [`Shutdown`].
+    Shutdown(Shutdown),
+}
+
+impl Command {
+    /// The command's correlation id.
+    pub fn command_id(&self) -> &str {
+        match self {
+            Command::PlaceOrder(c) => &c.command_id,
+            Command::CancelOrder(c) => &c.command_id,
+            Command::QueryOrder(c) => &c.command_id,
+            Command::QueryOpenOrders(c) => &c.command_id,
+            Command::RequestSnapshot(c) => &c.command_id,
+            Command::Shutdown(c) => &c.command_id,
+        }
+    }
+}

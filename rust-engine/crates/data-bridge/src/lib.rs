@@ -1,0 +1,21 @@
+//! The engine's side of the three ZeroMQ channels (`docs/PROTOCOL.md`): the data publisher with book
+//! conflation, the command receiver that drops and counts bad payloads, and the response publisher.
+
+/// Command PULL socket.
+pub mod commands;
+/// Data PUB socket and book conflation.
+pub mod publisher;
+/// Response PUB socket.
+pub mod responses;
+
+use bytes::Bytes;
+use zeromq::ZmqMessage;
+
+/// A two-frame message `[topic, payload]`.
+pub(crate) fn framed(topic: &str, payload: Vec<u8>) -> ZmqMessage {
+    let frames = vec![
+        Bytes::copy_from_slice(topic.as_bytes()),
+        Bytes::from(payload),
+    ];
+    ZmqMessage::try_from(frames).expect("two frames is not empty")
+}

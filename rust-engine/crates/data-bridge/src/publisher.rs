@@ -1,0 +1,138 @@
+//! Data PUB: trades, health and state changes as they come, and the book conflated to at most
+//! `max_hz` snapshots a second: a book change is published at once unless one went out less than
+//! 1/`max_hz` ago, in which case the newest book goes out when that interval ends. A slow subscriber
+//! never slows the engine: the PUB socket drops for it (ZeroMQ's rule).
+
+use std::time::Duration;
+
+use common::message::{encode, DataMessage, OrderBookSnapshot};
+use common::time::now_ns;
+use feed_handler::SharedBook;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+use zeromq::{PubSocket, Socket, SocketSend};
+
+use crate::framed;
+
+/// Binds the data PUB socket.
+///
+/// # Errors
+/// The endpoint cannot be bound.
+pub async fn bind(endpoint: &str) -> zeromq::ZmqResult<PubSocket> {
+    let mut socket = PubSocket::new();
+    socket.bind(endpoint).await?;
+    Ok(socket)
+}
+
+/// What the publisher needs to build book snapshots.
+#[derive(Debug, Clone)]
+pub struct BookFeed {
+    /// The shared book.
+    pub book: SharedBook,
+    /// Symbol of the book.
+    pub symbol: String,
+    /// Levels per side.
+    pub levels: usize,
+    /// Most snapshots per second.
+    pub max_hz: u32,
+}
+
+/// Reads the shared book into a snapshot message, `None` while it is not in sync.
+pub fn snapshot_of(feed: &BookFeed) -> Option<OrderBookSnapshot> {
+    let st = feed.book.read();
+    if !st.synced {
+        return None;
+    }
+    let mut bids = Vec::with_capacity(feed.levels);
+    let mut asks = Vec::with_capacity(feed.levels);
+    st.book.top_into(feed.levels, &mut bids, &mut asks);
+    Some(OrderBookSnapshot {
+        symbol: feed.symbol.clone(),
+        exchange_ts_ns: st.exchange_ts_ns,
+        local_ts_ns: st.local_ts_ns,
+        update_id: st.book.update_id(),
+        bids,
+        asks,
+    })
+}
+
+/// Counts of what the publisher sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PublishStats {
+    /// Book snapshots.
+    pub books: u64,
+    /// Other data messages.
+    pub messages: u64,
+}
+
+/// How long queued frames get to leave before the socket closes (ZeroMQ's linger).
+pub const LINGER: Duration = Duration::from_millis(200);
+
+/// Runs the data publisher until every sender of `rx` is gone (so the last state changes go out).
+pub async fn run(
+    mut socket: PubSocket,
+    mut rx: mpsc::Receiver<DataMessage>,
+    feed: BookFeed,
+) -> PublishStats {
+    let min_gap = Duration::from_secs_f64(1.0 / f64::from(feed.max_hz.max(1)));
+    let mut last_book = Instant::now() - min_gap;
+    let mut last_id = None;
+    let mut pending = false;
+    let mut stats = PublishStats::default();
+    loop {
+        let deadline = last_book + min_gap;
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(m) => send(&mut socket, &m, &mut stats).await,
+                None => break,
+            },
+            _ = feed.book.changed() => pending = true,
+            _ = tokio::time::sleep_until(deadline), if pending => {}
+        }
+        if pending && Instant::now() >= last_book + min_gap {
+            pending = false;
+            if let Some(snap) = snapshot_of(&feed) {
+                if last_id != Some(snap.update_id) {
+                    last_id = Some(snap.update_id);
+                    last_book = Instant::now();
+                    send(
+                        &mut socket,
+                        &DataMessage::OrderBookSnapshot(snap),
+                        &mut stats,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    tokio::time::sleep(LINGER).await;
+    info!(
+        books = stats.books,
+        messages = stats.messages,
+        at_ns = now_ns(),
+        "data publisher stopped"
+    );
+    let _ = socket.close().await;
+    stats
+}
+
+/// Publishes one message.
+pub async fn send(socket: &mut PubSocket, msg: &DataMessage, stats: &mut PublishStats) {
+    let payload = match encode(msg) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "data message not encodable");
+            return;
+        }
+    };
+    if let Err(e) = socket.send(framed(&msg.topic(), payload)).await {
+        warn!(error = %e, "data publish failed");
+        return;
+    }
+    match msg {
+        DataMessage::OrderBookSnapshot(_) => stats.books += 1,
+        _ => stats.messages += 1,
+    }
+}

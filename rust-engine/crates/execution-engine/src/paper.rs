@@ -1,0 +1,701 @@
+//! The paper executor: answers the same commands a venue would, filling against the live book.
+//!
+//! * A market order walks the opposite side of the book level by level (slippage from real depth);
+//!   what the book cannot fill expires.
+//! * A limit order first takes what the book offers at its price or better (taker); the rest rests
+//!   (`GTC`), expires (`IOC`), or the whole order expires unless the book fills all of it (`FOK`).
+//! * A resting order fills (maker, at its own price) when a market trade prints through its price
+//!   (a buy below, a sell above; with `touch`, at the price too), up to the trade's quantity.
+//! * `LIMIT_MAKER` is refused when it would trade on arrival, as Binance refuses it.
+//!
+//! The book is the venue's: the executor does not remove the liquidity it consumes, so two orders in
+//! a row can fill against the same level. Fees come from `[fees]`, charged in the quote asset.
+
+use std::collections::HashMap;
+
+use common::message::{
+    CancelOrder, ErrorCode, ErrorResponse, Liquidity, OpenOrders, OrderCanceled, OrderExecution,
+    OrderPlaced, OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryOpenOrders,
+    QueryOrder, Response, Side, TimeInForce, Trade,
+};
+use common::Dec;
+use feed_handler::book::Level;
+use feed_handler::shared::BookState;
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::Decimal;
+
+use crate::filters::SymbolFilters;
+use crate::order::Order;
+use crate::validate::{self, Limits};
+
+/// Fee rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    /// Rate on maker fills.
+    pub maker: Dec,
+    /// Rate on taker fills.
+    pub taker: Dec,
+}
+
+/// When a market trade fills a resting limit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillRule {
+    /// Only when the trade prints strictly through the price.
+    TradeThrough,
+    /// Also when it prints at the price.
+    Touch,
+}
+
+/// The paper executor of one symbol.
+#[derive(Debug)]
+pub struct PaperExecutor {
+    filters: SymbolFilters,
+    limits: Limits,
+    fees: Fees,
+    fill_rule: FillRule,
+    orders: Vec<Order>,
+    by_client: HashMap<String, usize>,
+    open: Vec<usize>,
+    next_trade_id: u64,
+}
+
+fn units_to_dec(units: u64) -> Decimal {
+    Decimal::new(units as i64, 8).normalize()
+}
+
+fn error(
+    command_id: &str,
+    now: u64,
+    code: ErrorCode,
+    field: Option<&str>,
+    message: String,
+) -> Response {
+    Response::Error(ErrorResponse {
+        command_id: Some(command_id.to_owned()),
+        ts_ns: now,
+        code,
+        field: field.map(str::to_owned),
+        message,
+    })
+}
+
+impl PaperExecutor {
+    /// A paper executor for the symbol of `filters`.
+    pub fn new(filters: SymbolFilters, limits: Limits, fees: Fees, fill_rule: FillRule) -> Self {
+        PaperExecutor {
+            filters,
+            limits,
+            fees,
+            fill_rule,
+            orders: Vec::new(),
+            by_client: HashMap::new(),
+            open: Vec::new(),
+            next_trade_id: 1,
+        }
+    }
+
+    /// Number of open orders.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Places an order: validation, then immediate fills against `book`.
+    pub fn place(&mut self, cmd: &PlaceOrder, book: &BookState, now: u64) -> Vec<Response> {
+        let id = &cmd.command_id;
+        if !book.synced {
+            return vec![error(
+                id,
+                now,
+                ErrorCode::NotSynced,
+                None,
+                "the order book is not in sync".into(),
+            )];
+        }
+        if self.by_client.contains_key(&cmd.client_order_id) {
+            return vec![error(
+                id,
+                now,
+                ErrorCode::DuplicateOrder,
+                Some("client_order_id"),
+                format!("client_order_id {} was already used", cmd.client_order_id),
+            )];
+        }
+        let opposite = match cmd.side {
+            Side::Buy => book.book.asks(),
+            Side::Sell => book.book.bids(),
+        };
+        let reference = opposite.first().map(|l| Dec(units_to_dec(l.price)));
+        if let Err(r) =
+            validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
+        {
+            return vec![error(
+                id,
+                now,
+                ErrorCode::Validation,
+                Some(r.field),
+                r.message,
+            )];
+        }
+        let crosses = |p: Decimal, level: Decimal| match cmd.side {
+            Side::Buy => level <= p,
+            Side::Sell => level >= p,
+        };
+        if cmd.order_type == OrderType::LimitMaker {
+            if let (Some(p), Some(best)) = (cmd.price, reference) {
+                if crosses(p.0, best.0) {
+                    return vec![error(
+                        id,
+                        now,
+                        ErrorCode::Venue,
+                        Some("price"),
+                        "Order would immediately match and take.".into(),
+                    )];
+                }
+            }
+        }
+
+        let mut order = Order::new(cmd, format!("PAPER-{}", self.orders.len() + 1), now);
+        let limit = cmd.price.map(|p| p.0);
+        let takeable: Vec<Level> = if cmd.order_type == OrderType::LimitMaker {
+            Vec::new()
+        } else {
+            opposite
+                .iter()
+                .take_while(|l| limit.is_none_or(|p| crosses(p, units_to_dec(l.price))))
+                .copied()
+                .collect()
+        };
+        let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
+            && takeable
+                .iter()
+                .map(|l| units_to_dec(l.qty))
+                .sum::<Decimal>()
+                < cmd.quantity.0;
+        let mut fills = Vec::new();
+        if !fok_short {
+            for level in &takeable {
+                let left = order.remaining().0;
+                if left.is_zero() {
+                    break;
+                }
+                let qty = left.min(units_to_dec(level.qty));
+                fills.push(self.fill(
+                    &mut order,
+                    units_to_dec(level.price),
+                    qty,
+                    Liquidity::Taker,
+                    now,
+                ));
+            }
+        }
+        order.status = if order.remaining().0.is_zero() {
+            OrderStatus::Filled
+        } else if cmd.order_type == OrderType::Market
+            || matches!(cmd.time_in_force, Some(TimeInForce::Ioc | TimeInForce::Fok))
+        {
+            OrderStatus::Expired
+        } else if order.filled.0.is_zero() {
+            OrderStatus::New
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        let mut out = Vec::with_capacity(1 + fills.len());
+        out.push(Response::OrderPlaced(OrderPlaced {
+            command_id: Some(cmd.command_id.clone()),
+            ts_ns: now,
+            client_order_id: order.client_order_id.clone(),
+            exchange_order_id: order.exchange_order_id.clone(),
+            symbol: order.symbol.clone(),
+            side: order.side,
+            order_type: order.order_type,
+            time_in_force: order.time_in_force,
+            quantity: order.quantity,
+            price: order.price,
+            status: order.status,
+        }));
+        out.extend(fills);
+        let idx = self.orders.len();
+        self.by_client.insert(order.client_order_id.clone(), idx);
+        if order.is_open() {
+            self.open.push(idx);
+        }
+        self.orders.push(order);
+        out
+    }
+
+    fn fill(
+        &mut self,
+        order: &mut Order,
+        price: Decimal,
+        qty: Decimal,
+        liq: Liquidity,
+        now: u64,
+    ) -> Response {
+        order.filled = Dec(order.filled.0 + qty);
+        order.quote_filled = Dec(order.quote_filled.0 + price * qty);
+        order.updated_ts_ns = now;
+        let rate = match liq {
+            Liquidity::Maker => self.fees.maker.0,
+            Liquidity::Taker => self.fees.taker.0,
+        };
+        let status = if order.remaining().0.is_zero() {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        let trade_id = self.next_trade_id;
+        self.next_trade_id += 1;
+        Response::OrderExecution(OrderExecution {
+            command_id: Some(order.command_id.clone()),
+            ts_ns: now,
+            client_order_id: order.client_order_id.clone(),
+            exchange_order_id: order.exchange_order_id.clone(),
+            symbol: order.symbol.clone(),
+            side: order.side,
+            trade_id,
+            last_price: Dec(price.normalize()),
+            last_quantity: Dec(qty.normalize()),
+            cumulative_quantity: Dec(order.filled.0.normalize()),
+            order_quantity: order.quantity,
+            status,
+            liquidity: liq,
+            fee: Dec((price * qty * rate).round_dp(8).normalize()),
+            fee_asset: self.filters.quote_asset.clone(),
+        })
+    }
+
+    /// A market trade: fills resting orders it prints through.
+    pub fn on_trade(&mut self, trade: &Trade, now: u64) -> Vec<Response> {
+        if self.open.is_empty() || trade.symbol != self.filters.symbol {
+            return Vec::new();
+        }
+        let (Some(px), Some(mut qty_left)) = (
+            Decimal::from_f64(trade.price),
+            Decimal::from_f64(trade.quantity),
+        ) else {
+            return Vec::new();
+        };
+        let px = px.round_dp(8);
+        let step = self.filters.step_size.0;
+        let mut out = Vec::new();
+        let open = std::mem::take(&mut self.open);
+        let mut still_open = Vec::with_capacity(open.len());
+        for idx in open {
+            let mut order = self.orders[idx].clone();
+            let Some(limit) = order.price.map(|p| p.0) else {
+                still_open.push(idx);
+                continue;
+            };
+            let through = match (order.side, self.fill_rule) {
+                (Side::Buy, FillRule::TradeThrough) => px < limit,
+                (Side::Buy, FillRule::Touch) => px <= limit,
+                (Side::Sell, FillRule::TradeThrough) => px > limit,
+                (Side::Sell, FillRule::Touch) => px >= limit,
+            };
+            let mut qty = order.remaining().0.min(qty_left);
+            if !step.is_zero() {
+                qty -= qty % step;
+            }
+            if through && qty > Decimal::ZERO {
+                qty_left -= qty;
+                out.push(self.fill(&mut order, limit, qty, Liquidity::Maker, now));
+                order.status = if order.remaining().0.is_zero() {
+                    OrderStatus::Filled
+                } else {
+                    OrderStatus::PartiallyFilled
+                };
+            }
+            if order.is_open() {
+                still_open.push(idx);
+            }
+            self.orders[idx] = order;
+        }
+        self.open = still_open;
+        out
+    }
+
+    /// Cancels an open order.
+    pub fn cancel(&mut self, cmd: &CancelOrder, now: u64) -> Vec<Response> {
+        match self.by_client.get(&cmd.client_order_id).copied() {
+            Some(idx) if self.orders[idx].is_open() && cmd.symbol == self.orders[idx].symbol => {
+                vec![self.cancel_index(idx, Some(cmd.command_id.clone()), now)]
+            }
+            Some(idx) if cmd.symbol == self.orders[idx].symbol => vec![error(
+                &cmd.command_id,
+                now,
+                ErrorCode::UnknownOrder,
+                Some("client_order_id"),
+                format!(
+                    "order {} is {:?}, not open",
+                    cmd.client_order_id, self.orders[idx].status
+                ),
+            )],
+            _ => vec![error(
+                &cmd.command_id,
+                now,
+                ErrorCode::UnknownOrder,
+                Some("client_order_id"),
+                format!("Unknown order sent: {} {}", cmd.symbol, cmd.client_order_id),
+            )],
+        }
+    }
+
+    fn cancel_index(&mut self, idx: usize, command_id: Option<String>, now: u64) -> Response {
+        self.open.retain(|&i| i != idx);
+        let o = &mut self.orders[idx];
+        o.status = OrderStatus::Canceled;
+        o.updated_ts_ns = now;
+        Response::OrderCanceled(OrderCanceled {
+            command_id,
+            ts_ns: now,
+            client_order_id: o.client_order_id.clone(),
+            exchange_order_id: o.exchange_order_id.clone(),
+            symbol: o.symbol.clone(),
+            filled_quantity: Dec(o.filled.0.normalize()),
+            status: OrderStatus::Canceled,
+        })
+    }
+
+    /// Cancels every open order (halt, shutdown); the answers carry no command id.
+    pub fn cancel_all(&mut self, now: u64) -> Vec<Response> {
+        let open = self.open.clone();
+        open.into_iter()
+            .map(|idx| self.cancel_index(idx, None, now))
+            .collect()
+    }
+
+    /// Answers `QueryOrder`.
+    pub fn query(&self, cmd: &QueryOrder, now: u64) -> Response {
+        match self.by_client.get(&cmd.client_order_id) {
+            Some(&idx) if self.orders[idx].symbol == cmd.symbol => {
+                Response::OrderStatus(OrderStatusReport {
+                    command_id: Some(cmd.command_id.clone()),
+                    ts_ns: now,
+                    order: self.orders[idx].info(),
+                })
+            }
+            _ => error(
+                &cmd.command_id,
+                now,
+                ErrorCode::UnknownOrder,
+                Some("client_order_id"),
+                format!(
+                    "Order does not exist: {} {}",
+                    cmd.symbol, cmd.client_order_id
+                ),
+            ),
+        }
+    }
+
+    /// Answers `QueryOpenOrders`.
+    pub fn open_orders(&self, cmd: &QueryOpenOrders, now: u64) -> Response {
+        let orders = self
+            .open
+            .iter()
+            .map(|&i| &self.orders[i])
+            .filter(|o| cmd.symbol.as_ref().is_none_or(|s| *s == o.symbol))
+            .map(Order::info)
+            .collect();
+        Response::OpenOrders(OpenOrders {
+            command_id: Some(cmd.command_id.clone()),
+            ts_ns: now,
+            symbol: cmd.symbol.clone(),
+            orders,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::message::Aggressor;
+    use feed_handler::fixed::parse_units;
+
+    fn d(s: &str) -> Dec {
+        s.parse().unwrap()
+    }
+
+    fn lv(p: &str, q: &str) -> Level {
+        Level {
+            price: parse_units(p).unwrap(),
+            qty: parse_units(q).unwrap(),
+        }
+    }
+
+    fn book() -> BookState {
+        let mut st = BookState {
+            synced: true,
+            ..BookState::default()
+        };
+        st.book.reset(
+            1,
+            &[lv("0.1583", "100"), lv("0.1582", "300")],
+            &[
+                lv("0.1584", "100"),
+                lv("0.1585", "200"),
+                lv("0.1590", "1000"),
+            ],
+        );
+        st
+    }
+
+    fn exec() -> PaperExecutor {
+        let filters = SymbolFilters {
+            symbol: "POLUSDT".into(),
+            base_asset: "POL".into(),
+            quote_asset: "USDT".into(),
+            tick_size: d("0.0001"),
+            min_price: d("0.0001"),
+            step_size: d("0.1"),
+            min_qty: d("0.1"),
+            max_qty: d("9000000"),
+            min_notional: d("5"),
+        };
+        PaperExecutor::new(
+            filters,
+            Limits {
+                max_order_notional: d("1000"),
+                max_open_orders: 3,
+            },
+            Fees {
+                maker: d("0.001"),
+                taker: d("0.001"),
+            },
+            FillRule::TradeThrough,
+        )
+    }
+
+    fn place(
+        t: OrderType,
+        side: Side,
+        qty: &str,
+        price: Option<&str>,
+        tif: Option<TimeInForce>,
+        id: &str,
+    ) -> PlaceOrder {
+        PlaceOrder {
+            command_id: format!("cmd-{id}"),
+            ts_ns: 0,
+            client_order_id: id.into(),
+            symbol: "POLUSDT".into(),
+            side,
+            order_type: t,
+            time_in_force: tif,
+            quantity: d(qty),
+            price: price.map(d),
+        }
+    }
+
+    fn fills(r: &[Response]) -> Vec<(String, String, OrderStatus)> {
+        r.iter()
+            .filter_map(|x| match x {
+                Response::OrderExecution(e) => Some((
+                    e.last_price.to_string(),
+                    e.last_quantity.to_string(),
+                    e.status,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn placed_status(r: &[Response]) -> OrderStatus {
+        match &r[0] {
+            Response::OrderPlaced(p) => p.status,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn market_buy_walks_the_book_with_taker_fees() {
+        let mut x = exec();
+        let r = x.place(
+            &place(OrderType::Market, Side::Buy, "250", None, None, "a"),
+            &book(),
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::Filled);
+        assert_eq!(
+            fills(&r),
+            vec![
+                ("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled),
+                ("0.1585".into(), "150".into(), OrderStatus::Filled)
+            ]
+        );
+        let Response::OrderExecution(e) = &r[2] else {
+            panic!()
+        };
+        assert_eq!(e.fee.to_string(), "0.023775"); // 0.1585 × 150 × 0.001
+        assert_eq!(e.liquidity, Liquidity::Taker);
+        assert_eq!(e.command_id.as_deref(), Some("cmd-a"));
+    }
+
+    #[test]
+    fn market_order_larger_than_the_book_expires() {
+        let mut x = exec();
+        let mut st = book();
+        st.book
+            .reset(1, &[lv("0.1583", "100")], &[lv("0.1584", "100")]);
+        let r = x.place(
+            &place(OrderType::Market, Side::Buy, "150", None, None, "a"),
+            &st,
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::Expired);
+        assert_eq!(fills(&r).len(), 1);
+        assert_eq!(x.open_count(), 0);
+    }
+
+    #[test]
+    fn limit_takes_then_rests_then_fills_on_trade_through() {
+        let mut x = exec();
+        let r = x.place(
+            &place(
+                OrderType::Limit,
+                Side::Buy,
+                "150",
+                Some("0.1584"),
+                Some(TimeInForce::Gtc),
+                "a",
+            ),
+            &book(),
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::PartiallyFilled);
+        assert_eq!(
+            fills(&r),
+            vec![("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled)]
+        );
+        assert_eq!(x.open_count(), 1);
+        let trade = |p: f64, q: f64| Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 0,
+            local_ts_ns: 0,
+            trade_id: 1,
+            price: p,
+            quantity: q,
+            aggressor: Aggressor::Sell,
+        };
+        // At the price: no fill under trade-through.
+        assert!(x.on_trade(&trade(0.1584, 500.0), 6).is_empty());
+        // Through the price, smaller than the remainder: partial maker fill at the limit price.
+        let r = x.on_trade(&trade(0.1583, 20.0), 7);
+        assert_eq!(
+            fills(&r),
+            vec![("0.1584".into(), "20".into(), OrderStatus::PartiallyFilled)]
+        );
+        let r = x.on_trade(&trade(0.1580, 500.0), 8);
+        assert_eq!(
+            fills(&r),
+            vec![("0.1584".into(), "30".into(), OrderStatus::Filled)]
+        );
+        assert_eq!(x.open_count(), 0);
+    }
+
+    #[test]
+    fn ioc_fok_and_limit_maker() {
+        let mut x = exec();
+        let r = x.place(
+            &place(
+                OrderType::Limit,
+                Side::Buy,
+                "150",
+                Some("0.1584"),
+                Some(TimeInForce::Ioc),
+                "a",
+            ),
+            &book(),
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::Expired);
+        assert_eq!(fills(&r).len(), 1);
+        let r = x.place(
+            &place(
+                OrderType::Limit,
+                Side::Buy,
+                "150",
+                Some("0.1584"),
+                Some(TimeInForce::Fok),
+                "b",
+            ),
+            &book(),
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::Expired);
+        assert!(fills(&r).is_empty());
+        let r = x.place(
+            &place(
+                OrderType::LimitMaker,
+                Side::Buy,
+                "100",
+                Some("0.1584"),
+                None,
+                "c",
+            ),
+            &book(),
+            5,
+        );
+        assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::Venue));
+        let r = x.place(
+            &place(
+                OrderType::LimitMaker,
+                Side::Buy,
+                "100",
+                Some("0.1583"),
+                None,
+                "d",
+            ),
+            &book(),
+            5,
+        );
+        assert_eq!(placed_status(&r), OrderStatus::New);
+    }
+
+    #[test]
+    fn duplicate_unknown_cancel_query_and_not_synced() {
+        let mut x = exec();
+        let o = place(
+            OrderType::Limit,
+            Side::Sell,
+            "100",
+            Some("0.1600"),
+            Some(TimeInForce::Gtc),
+            "a",
+        );
+        assert_eq!(placed_status(&x.place(&o, &book(), 1)), OrderStatus::New);
+        let r = x.place(&o, &book(), 2);
+        assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::DuplicateOrder));
+        let q = QueryOrder {
+            command_id: "q".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "a".into(),
+        };
+        assert!(
+            matches!(x.query(&q, 3), Response::OrderStatus(s) if s.order.status == OrderStatus::New)
+        );
+        let c = CancelOrder {
+            command_id: "c".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "a".into(),
+        };
+        assert!(matches!(&x.cancel(&c, 4)[0], Response::OrderCanceled(_)));
+        assert!(
+            matches!(&x.cancel(&c, 5)[0], Response::Error(e) if e.code == ErrorCode::UnknownOrder)
+        );
+        let q2 = QueryOrder {
+            client_order_id: "zzz".into(),
+            ..q
+        };
+        assert!(matches!(x.query(&q2, 6), Response::Error(e) if e.code == ErrorCode::UnknownOrder));
+        let mut st = book();
+        st.synced = false;
+        let r = x.place(
+            &place(OrderType::Market, Side::Buy, "100", None, None, "b"),
+            &st,
+            7,
+        );
+        assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::NotSynced));
+    }
+}

@@ -1,0 +1,323 @@
+//! Every `PlaceOrder` passes these checks before anything is sent or filled: known symbol, a valid
+//! client order id, positive quantity on the step size, price on the tick size, notional between the
+//! venue's minimum and the configured maximum, and room for one more open order.
+
+use common::message::{OrderType, PlaceOrder, TimeInForce};
+use common::Dec;
+use rust_decimal::Decimal;
+
+use crate::filters::SymbolFilters;
+
+/// Limits from `[risk]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest notional of one order.
+    pub max_order_notional: Dec,
+    /// Most open orders at once.
+    pub max_open_orders: usize,
+}
+
+/// A refused order: the field and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Rejection {
+    /// The offending field.
+    pub field: &'static str,
+    /// The rule, with the values.
+    pub message: String,
+}
+
+fn reject(field: &'static str, message: String) -> Rejection {
+    Rejection { field, message }
+}
+
+/// True for Binance's `^[a-zA-Z0-9-_]{1,36}$`.
+pub fn valid_client_order_id(id: &str) -> bool {
+    (1..=36).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks an order. `reference_price` is the price a market order is expected to fill at (the
+/// touch on its side), used for its notional.
+///
+/// # Errors
+/// The first [`Rejection`] found.
+pub fn check(
+    cmd: &PlaceOrder,
+    filters: &SymbolFilters,
+    limits: &Limits,
+    open_orders: usize,
+    reference_price: Option<Dec>,
+) -> Result<(), Rejection> {
+    if cmd.symbol != filters.symbol {
+        return Err(reject(
+            "symbol",
+            format!(
+                "unknown symbol {}; this engine trades {}",
+                cmd.symbol, filters.symbol
+            ),
+        ));
+    }
+    if !valid_client_order_id(&cmd.client_order_id) {
+        return Err(reject(
+            "client_order_id",
+            format!(
+                "{:?} must match ^[a-zA-Z0-9-_]{{1,36}}$",
+                cmd.client_order_id
+            ),
+        ));
+    }
+    let q = cmd.quantity;
+    if !q.is_positive() {
+        return Err(reject("quantity", format!("quantity {q} must be positive")));
+    }
+    if !q.is_multiple_of(filters.step_size) {
+        return Err(reject(
+            "quantity",
+            format!(
+                "quantity {q} is not a multiple of step size {}",
+                filters.step_size
+            ),
+        ));
+    }
+    if q.0 < filters.min_qty.0 || (!filters.max_qty.0.is_zero() && q.0 > filters.max_qty.0) {
+        return Err(reject(
+            "quantity",
+            format!(
+                "quantity {q} outside [{}, {}] (LOT_SIZE)",
+                filters.min_qty, filters.max_qty
+            ),
+        ));
+    }
+    let price = match (cmd.order_type, cmd.price) {
+        (OrderType::Market, None) => {
+            if cmd.time_in_force.is_some() {
+                return Err(reject(
+                    "time_in_force",
+                    "a MARKET order takes no time_in_force".into(),
+                ));
+            }
+            reference_price
+                .ok_or_else(|| reject("symbol", "no price on the book for a MARKET order".into()))?
+        }
+        (OrderType::Market, Some(_)) => {
+            return Err(reject("price", "a MARKET order takes no price".into()));
+        }
+        (_, None) => {
+            return Err(reject(
+                "price",
+                format!("a {:?} order needs a price", cmd.order_type),
+            ))
+        }
+        (t, Some(p)) => {
+            if t == OrderType::Limit && cmd.time_in_force.is_none() {
+                return Err(reject(
+                    "time_in_force",
+                    "a LIMIT order needs GTC, IOC or FOK".into(),
+                ));
+            }
+            if t == OrderType::LimitMaker
+                && cmd.time_in_force.is_some_and(|f| f != TimeInForce::Gtc)
+            {
+                return Err(reject(
+                    "time_in_force",
+                    "a LIMIT_MAKER order rests: GTC or nil".into(),
+                ));
+            }
+            if !p.is_positive() || p.0 < filters.min_price.0 {
+                return Err(reject(
+                    "price",
+                    format!("price {p} must be at least {}", filters.min_price),
+                ));
+            }
+            if !p.is_multiple_of(filters.tick_size) {
+                return Err(reject(
+                    "price",
+                    format!(
+                        "price {p} is not a multiple of tick size {}",
+                        filters.tick_size
+                    ),
+                ));
+            }
+            p
+        }
+    };
+    let notional: Decimal = q.0 * price.0;
+    if notional < filters.min_notional.0 {
+        return Err(reject(
+            "quantity",
+            format!(
+                "notional {} below the minimum {} (NOTIONAL)",
+                notional.normalize(),
+                filters.min_notional
+            ),
+        ));
+    }
+    if notional > limits.max_order_notional.0 {
+        return Err(reject(
+            "quantity",
+            format!(
+                "notional {} above [risk] max_order_notional {}",
+                notional.normalize(),
+                limits.max_order_notional
+            ),
+        ));
+    }
+    if open_orders >= limits.max_open_orders {
+        return Err(reject(
+            "client_order_id",
+            format!(
+                "{open_orders} open orders already ([risk] max_open_orders = {})",
+                limits.max_open_orders
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::message::Side;
+
+    fn d(s: &str) -> Dec {
+        s.parse().unwrap()
+    }
+
+    pub(crate) fn filters() -> SymbolFilters {
+        SymbolFilters {
+            symbol: "POLUSDT".into(),
+            base_asset: "POL".into(),
+            quote_asset: "USDT".into(),
+            tick_size: d("0.0001"),
+            min_price: d("0.0001"),
+            step_size: d("0.1"),
+            min_qty: d("0.1"),
+            max_qty: d("9000000"),
+            min_notional: d("5"),
+        }
+    }
+
+    fn order(t: OrderType, qty: &str, price: Option<&str>) -> PlaceOrder {
+        PlaceOrder {
+            command_id: "c".into(),
+            ts_ns: 0,
+            client_order_id: "fc-1".into(),
+            symbol: "POLUSDT".into(),
+            side: Side::Buy,
+            order_type: t,
+            time_in_force: if t == OrderType::Limit {
+                Some(TimeInForce::Gtc)
+            } else {
+                None
+            },
+            quantity: d(qty),
+            price: price.map(d),
+        }
+    }
+
+    #[test]
+    fn table() {
+        let limits = Limits {
+            max_order_notional: d("100"),
+            max_open_orders: 2,
+        };
+        struct Case {
+            cmd: PlaceOrder,
+            open: usize,
+            field: Option<&'static str>,
+        }
+        let mut bad_symbol = order(OrderType::Limit, "100", Some("0.2"));
+        bad_symbol.symbol = "BTCUSDT".into();
+        let mut bad_id = order(OrderType::Limit, "100", Some("0.2"));
+        bad_id.client_order_id = "has.dot".into();
+        let mut no_tif = order(OrderType::Limit, "100", Some("0.2"));
+        no_tif.time_in_force = None;
+        let cases = [
+            Case {
+                cmd: order(OrderType::Limit, "100", Some("0.2")),
+                open: 0,
+                field: None,
+            },
+            Case {
+                cmd: order(OrderType::Market, "100", None),
+                open: 0,
+                field: None,
+            },
+            Case {
+                cmd: bad_symbol,
+                open: 0,
+                field: Some("symbol"),
+            },
+            Case {
+                cmd: bad_id,
+                open: 0,
+                field: Some("client_order_id"),
+            },
+            Case {
+                cmd: no_tif,
+                open: 0,
+                field: Some("time_in_force"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "0", Some("0.2")),
+                open: 0,
+                field: Some("quantity"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "100.05", Some("0.2")),
+                open: 0,
+                field: Some("quantity"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "100", Some("0.20005")),
+                open: 0,
+                field: Some("price"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "10", Some("0.2")),
+                open: 0,
+                field: Some("quantity"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "1000", Some("0.2")),
+                open: 0,
+                field: Some("quantity"),
+            },
+            Case {
+                cmd: order(OrderType::Market, "100", Some("0.2")),
+                open: 0,
+                field: Some("price"),
+            },
+            Case {
+                cmd: order(OrderType::LimitMaker, "100", None),
+                open: 0,
+                field: Some("price"),
+            },
+            Case {
+                cmd: order(OrderType::Limit, "100", Some("0.2")),
+                open: 2,
+                field: Some("client_order_id"),
+            },
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            let r = check(&c.cmd, &filters(), &limits, c.open, Some(d("0.2")));
+            assert_eq!(
+                r.as_ref().err().map(|e| e.field),
+                c.field,
+                "case {i}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_order_ids() {
+        assert!(valid_client_order_id("fc-0123456789abcdef0123456789abcdef"));
+        assert!(valid_client_order_id("A_b-9"));
+        assert!(!valid_client_order_id(""));
+        assert!(!valid_client_order_id(&"x".repeat(37)));
+        assert!(!valid_client_order_id("a b"));
+    }
+}

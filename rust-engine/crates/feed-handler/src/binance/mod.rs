@@ -1,0 +1,183 @@
+//! Binance spot (and USD-M) market-data messages: parsing a WebSocket frame, raw or wrapped in the
+//! combined-stream envelope `{"stream":..,"data":..}`, into a validated event.
+//!
+//! Source: binance-spot-api-docs `web-socket-streams.md` ("Detailed Stream information").
+
+/// Diff-depth events (`depthUpdate`).
+pub mod depth;
+/// REST depth snapshot (`GET /api/v3/depth`).
+pub mod snapshot;
+/// Trade events (`aggTrade`, `trade`).
+pub mod trade;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+pub use depth::DepthUpdate;
+pub use snapshot::Snapshot;
+pub use trade::TradeEvent;
+
+/// A validated market-data event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarketEvent {
+    /// Order-book diff.
+    Depth(DepthUpdate),
+    /// Trade.
+    Trade(TradeEvent),
+    /// A message the feed does not use (subscription answers, `serverShutdown`, book ticker).
+    Other,
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON, or not the shape of a known event.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// A known event with an invalid value (NaN, Inf, zero or negative price, negative quantity).
+    #[error("rejected {field}: {value:?}")]
+    Rejected {
+        /// Which field.
+        field: &'static str,
+        /// The value as received.
+        value: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    e: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    e: Option<&'a str>,
+}
+
+fn malformed(e: impl std::fmt::Display) -> ParseError {
+    ParseError::Malformed(e.to_string())
+}
+
+/// Parses one text frame.
+///
+/// # Errors
+/// [`ParseError`] for a frame to drop and count.
+pub fn parse_frame(text: &str) -> Result<MarketEvent, ParseError> {
+    let env: Envelope = serde_json::from_str(text).map_err(malformed)?;
+    let (payload, kind) = match env.data {
+        Some(raw) => {
+            let peek: Peek = serde_json::from_str(raw.get()).map_err(malformed)?;
+            (raw.get(), peek.e)
+        }
+        None => (text, env.e),
+    };
+    match kind {
+        Some("depthUpdate") => depth::parse(payload).map(MarketEvent::Depth),
+        Some("aggTrade") | Some("trade") => trade::parse(payload).map(MarketEvent::Trade),
+        Some(_) => Ok(MarketEvent::Other),
+        None if payload.contains("\"result\"") || payload.contains("\"u\"") => {
+            Ok(MarketEvent::Other)
+        }
+        None => Err(ParseError::Malformed("no event type".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/../../../../shared/binance/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn parses_documented_fixtures() {
+        match parse_frame(&fixture("spot_ws_depth_update.json")).unwrap() {
+            MarketEvent::Depth(d) => {
+                assert_eq!((d.first_id, d.final_id), (157, 160));
+                assert_eq!(d.bids.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_frame(&fixture("spot_ws_depth_update_combined.json")).unwrap() {
+            MarketEvent::Depth(d) => assert_eq!(d.final_id, 160),
+            other => panic!("{other:?}"),
+        }
+        match parse_frame(&fixture("spot_ws_aggtrade_combined_nautilus.json")).unwrap() {
+            MarketEvent::Trade(t) => {
+                assert_eq!(t.trade_id, 226532);
+                assert_eq!(t.price, 163_246_000_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_frame(&fixture("futures_ws_depth_update.json")).unwrap() {
+            MarketEvent::Depth(d) => assert_eq!(d.prev_final_id, Some(149)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_frame(&fixture("spot_ws_server_shutdown_combined.json")).unwrap(),
+            MarketEvent::Other
+        );
+        assert_eq!(
+            parse_frame(&fixture("spot_ws_subscribe_response.json")).unwrap(),
+            MarketEvent::Other
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_errors_not_panics() {
+        for frame in [
+            "",
+            "{",
+            "[]",
+            "null",
+            "{\"e\":\"depthUpdate\"}",
+            "{\"stream\":\"x\",\"data\":5}",
+            "{\"e\":\"aggTrade\",\"E\":1,\"s\":\"X\",\"a\":1,\"p\":\"1\",\"q\":\"1\",\"T\":1}",
+        ] {
+            assert!(
+                matches!(parse_frame(frame), Err(ParseError::Malformed(_))),
+                "{frame}"
+            );
+        }
+        for (frame, field) in [
+            (
+                r#"{"e":"aggTrade","E":1,"s":"X","a":1,"p":"NaN","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}"#,
+                "price",
+            ),
+            (
+                r#"{"e":"aggTrade","E":1,"s":"X","a":1,"p":"0","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}"#,
+                "price",
+            ),
+            (
+                r#"{"e":"aggTrade","E":1,"s":"X","a":1,"p":"1","q":"-1","f":1,"l":1,"T":1,"m":true,"M":true}"#,
+                "quantity",
+            ),
+            (
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["-1","1"]],"a":[]}"#,
+                "price",
+            ),
+            (
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[],"a":[["1","Infinity"]]}"#,
+                "quantity",
+            ),
+            (
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":3,"u":2,"b":[],"a":[]}"#,
+                "U",
+            ),
+        ] {
+            match parse_frame(frame) {
+                Err(ParseError::Rejected { field: f, .. }) => assert_eq!(f, field, "{frame}"),
+                other => panic!("{frame}: {other:?}"),
+            }
+        }
+    }
+}

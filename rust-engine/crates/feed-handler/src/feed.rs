@@ -1,0 +1,477 @@
+//! The feed task: connects to the venue's combined stream, keeps the shared book in sync by
+//! Binance's rules, publishes trades, health and state changes, and reconnects with backoff when the
+//! connection fails or goes silent for longer than the heartbeat timeout.
+
+use std::time::Duration;
+
+use common::config::FeedConfig;
+use common::message::{DataMessage, StateChange, Trade};
+use common::time::{ms_to_ns, now_ns};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::binance::{
+    parse_frame, snapshot, DepthUpdate, MarketEvent, ParseError, Snapshot, TradeEvent,
+};
+use crate::fixed::to_f64;
+use crate::health::{self, Counters, Interval};
+use crate::shared::SharedBook;
+use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
+
+/// Failed connection attempts in a row after which the feed reports `halted`.
+pub const HALT_AFTER_ATTEMPTS: u32 = 10;
+
+/// Feed states, as published in `HealthMetrics.feed_state` and `StateChange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedState {
+    /// First connection.
+    Connecting,
+    /// Connected, waiting for the snapshot and the first bridging event.
+    Syncing,
+    /// Book in sync, publishing.
+    Live,
+    /// Gap or corruption: rebuilding from a fresh snapshot.
+    Resyncing,
+    /// Connection lost: waiting to reconnect.
+    Reconnecting,
+    /// Too many failed reconnects: orders are refused until the feed is back.
+    Halted,
+    /// Shut down.
+    Stopped,
+}
+
+impl FeedState {
+    /// Wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedState::Connecting => "connecting",
+            FeedState::Syncing => "syncing",
+            FeedState::Live => "live",
+            FeedState::Resyncing => "resyncing",
+            FeedState::Reconnecting => "reconnecting",
+            FeedState::Halted => "halted",
+            FeedState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Where the feed sends what it produces.
+#[derive(Debug, Clone)]
+pub struct FeedOutputs {
+    /// Trades, health and state changes, to the data publisher.
+    pub data: mpsc::Sender<DataMessage>,
+    /// Trades, to the paper executor.
+    pub trades: mpsc::Sender<Trade>,
+    /// The book, shared with the publisher and the executor.
+    pub book: SharedBook,
+}
+
+type SnapshotTask = JoinHandle<Result<Snapshot, String>>;
+
+/// The feed of one symbol.
+pub struct FeedTask {
+    cfg: FeedConfig,
+    symbol: String,
+    health_interval: Duration,
+    out: FeedOutputs,
+    http: reqwest::Client,
+    sync: BookSync,
+    state: FeedState,
+    counters: Counters,
+    interval: Interval,
+    last_trade_id: Option<u64>,
+    snapshot_at: Option<Instant>,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum Ended {
+    Shutdown,
+    Dropped(String),
+}
+
+impl FeedTask {
+    /// A feed for `symbol` (upper case) with the `[feed]` settings.
+    pub fn new(cfg: FeedConfig, symbol: &str, health_interval: Duration, out: FeedOutputs) -> Self {
+        FeedTask {
+            cfg,
+            symbol: symbol.to_owned(),
+            health_interval,
+            out,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            sync: BookSync::new(),
+            state: FeedState::Stopped,
+            counters: Counters::default(),
+            interval: Interval::new(now_ns()),
+            last_trade_id: None,
+            snapshot_at: None,
+        }
+    }
+
+    /// The combined-stream URL.
+    pub fn stream_url(&self) -> String {
+        let s = self.symbol.to_lowercase();
+        format!(
+            "{}/stream?streams={s}@depth@100ms/{s}@aggTrade",
+            self.cfg.ws_url.trim_end_matches('/')
+        )
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(self.cfg.reconnect_initial_ms, self.cfg.reconnect_max_ms);
+        let mut first = true;
+        let url = self.stream_url();
+        while !*shutdown.borrow() {
+            let state = if first {
+                FeedState::Connecting
+            } else {
+                FeedState::Reconnecting
+            };
+            if backoff.attempts() < HALT_AFTER_ATTEMPTS || self.state != FeedState::Halted {
+                self.set_state(state, &format!("connecting to {url}")).await;
+            }
+            if !first {
+                self.counters.reconnects += 1;
+            }
+            first = false;
+            let connect = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio_tungstenite::connect_async(&url),
+            );
+            let ended = match connect.await {
+                Ok(Ok((ws, _))) => {
+                    info!(%url, "feed connected");
+                    self.run_connection(ws, &mut shutdown, &mut backoff).await
+                }
+                Ok(Err(e)) => Ended::Dropped(format!("connect failed: {e}")),
+                Err(_) => Ended::Dropped("connect timed out".into()),
+            };
+            self.out.book.write().synced = false;
+            let reason = match ended {
+                Ended::Shutdown => break,
+                Ended::Dropped(reason) => reason,
+            };
+            let delay = backoff.next_delay();
+            warn!(%reason, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, "feed down, reconnecting");
+            if backoff.attempts() >= HALT_AFTER_ATTEMPTS {
+                self.set_state(
+                    FeedState::Halted,
+                    &format!(
+                        "{} failed connection attempts: {reason}",
+                        backoff.attempts()
+                    ),
+                )
+                .await;
+            } else {
+                self.set_state(FeedState::Reconnecting, &reason).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.out.book.write().synced = false;
+        self.set_state(FeedState::Stopped, "shutdown").await;
+    }
+
+    async fn run_connection<S>(
+        &mut self,
+        mut ws: S,
+        shutdown: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> Ended
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+            + Unpin,
+    {
+        self.sync.restart();
+        self.last_trade_id = None;
+        self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
+            .await;
+        let heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+        let mut snapshot_task: Option<SnapshotTask> = None;
+        let mut health_tick = tokio::time::interval(self.health_interval);
+        let mut last_msg = Instant::now();
+        let ended = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ended::Shutdown,
+                res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
+                    snapshot_task = None;
+                    let res = res.unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
+                    self.on_snapshot(res, &mut snapshot_task, backoff).await;
+                }
+                msg = timeout_at(last_msg + heartbeat, ws.next()) => {
+                    let msg = match msg {
+                        Err(_) => break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis())),
+                        Ok(None) => break Ended::Dropped("stream closed".into()),
+                        Ok(Some(Err(e))) => break Ended::Dropped(format!("websocket error: {e}")),
+                        Ok(Some(Ok(m))) => m,
+                    };
+                    last_msg = Instant::now();
+                    match msg {
+                        Message::Text(text) => self.on_text(&text, &mut snapshot_task).await,
+                        // tungstenite queues the pong; flushing sends it now.
+                        Message::Ping(_) => {
+                            if let Err(e) = ws.flush().await {
+                                break Ended::Dropped(format!("pong failed: {e}"));
+                            }
+                        }
+                        Message::Close(frame) => break Ended::Dropped(format!("closed by venue: {frame:?}")),
+                        Message::Binary(_) => self.count_parse_error(&ParseError::Malformed("binary frame".into())),
+                        Message::Pong(_) | Message::Frame(_) => {}
+                    }
+                }
+                _ = health_tick.tick() => self.publish_health().await,
+            }
+        };
+        if let Some(t) = snapshot_task {
+            t.abort();
+        }
+        ended
+    }
+
+    async fn on_text(&mut self, text: &str, snapshot_task: &mut Option<SnapshotTask>) {
+        let local_ns = now_ns();
+        self.interval.message();
+        match parse_frame(text) {
+            Err(e) => self.count_parse_error(&e),
+            Ok(MarketEvent::Depth(ev)) => {
+                self.interval.latency(local_ns, ms_to_ns(ev.event_ms));
+                self.on_depth(&ev, local_ns, snapshot_task).await;
+            }
+            Ok(MarketEvent::Trade(t)) => {
+                self.interval.latency(local_ns, ms_to_ns(t.event_ms));
+                self.on_trade(&t, local_ns).await;
+            }
+            Ok(MarketEvent::Other) => debug!(frame = %text, "ignored frame"),
+        }
+    }
+
+    fn count_parse_error(&mut self, e: &ParseError) {
+        match e {
+            ParseError::Malformed(_) => self.counters.malformed += 1,
+            ParseError::Rejected { .. } => self.counters.rejected += 1,
+        }
+        let n = self.counters.malformed + self.counters.rejected;
+        // The first few in full, then one line per thousand.
+        if n <= 10 || n.is_multiple_of(1000) {
+            warn!(error = %e, total = n, "feed frame dropped");
+        }
+    }
+
+    async fn on_depth(
+        &mut self,
+        ev: &DepthUpdate,
+        local_ns: u64,
+        snapshot_task: &mut Option<SnapshotTask>,
+    ) {
+        let outcome = {
+            let mut st = self.out.book.write();
+            let r = self.sync.on_event(ev, &mut st.book);
+            if r == Ok(Applied::Applied) {
+                st.exchange_ts_ns = ms_to_ns(ev.event_ms);
+                st.local_ts_ns = local_ns;
+                st.synced = true;
+            } else if r.is_err() {
+                st.synced = false;
+            }
+            r
+        };
+        match outcome {
+            Ok(Applied::Buffered) => {
+                if snapshot_task.is_none() {
+                    *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
+                }
+            }
+            Ok(Applied::Applied) => {
+                if self.state != FeedState::Live {
+                    self.went_live().await;
+                }
+                self.out.book.notify();
+            }
+            Ok(Applied::Stale) => self.counters.out_of_order += 1,
+            Ok(Applied::Duplicate) => self.counters.duplicates += 1,
+            Err(resync) => {
+                self.resync(&resync, snapshot_task).await;
+                // The event that revealed the gap starts the new buffer.
+                let mut st = self.out.book.write();
+                let _ = self.sync.on_event(ev, &mut st.book);
+                drop(st);
+                *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
+            }
+        }
+    }
+
+    async fn went_live(&mut self) {
+        self.counters.resyncs += 1;
+        let id = self.out.book.read().book.update_id();
+        self.set_state(FeedState::Live, &format!("book in sync at update {id}"))
+            .await;
+    }
+
+    async fn resync(&mut self, why: &Resync, snapshot_task: &mut Option<SnapshotTask>) {
+        if matches!(why, Resync::Gap { .. } | Resync::PrevMismatch { .. }) {
+            self.counters.gaps += 1;
+        }
+        warn!(reason = %why, "book resync");
+        if let Some(t) = snapshot_task.take() {
+            t.abort();
+        }
+        self.sync.restart();
+        self.out.book.write().synced = false;
+        self.set_state(FeedState::Resyncing, &why.to_string()).await;
+    }
+
+    async fn on_snapshot(
+        &mut self,
+        res: Result<Snapshot, String>,
+        snapshot_task: &mut Option<SnapshotTask>,
+        backoff: &mut Backoff,
+    ) {
+        let snap = match res {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "snapshot failed, retrying");
+                *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(500)));
+                return;
+            }
+        };
+        self.snapshot_at = Some(Instant::now());
+        let outcome = {
+            let mut st = self.out.book.write();
+            let r = self.sync.on_snapshot(&snap, &mut st.book);
+            if let Ok(SnapshotOutcome::Synced { .. }) = r {
+                st.synced = true;
+                st.local_ts_ns = now_ns();
+            }
+            r
+        };
+        match outcome {
+            Ok(SnapshotOutcome::Synced { replayed }) => {
+                debug!(replayed, id = snap.last_update_id, "snapshot applied");
+                backoff.reset();
+                self.went_live().await;
+                self.out.book.notify();
+            }
+            Ok(SnapshotOutcome::Waiting) => {
+                backoff.reset();
+            }
+            Ok(SnapshotOutcome::TooOld {
+                last_update_id,
+                first_buffered,
+            }) => {
+                debug!(
+                    last_update_id,
+                    first_buffered, "snapshot older than the stream, fetching again"
+                );
+                *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(100)));
+            }
+            Err(resync) => self.resync(&resync, snapshot_task).await,
+        }
+    }
+
+    fn fetch_snapshot(&self, delay: Duration) -> SnapshotTask {
+        let url = format!(
+            "{}/api/v3/depth?symbol={}&limit={}",
+            self.cfg.rest_url.trim_end_matches('/'),
+            self.symbol,
+            self.cfg.snapshot_limit
+        );
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let resp = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = resp.status();
+            let body = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("GET {url}: HTTP {status}: {body}"));
+            }
+            snapshot::parse(&body).map_err(|e| format!("GET {url}: {e}"))
+        })
+    }
+
+    async fn on_trade(&mut self, t: &TradeEvent, local_ns: u64) {
+        match self.last_trade_id {
+            Some(last) if t.trade_id == last => {
+                self.counters.duplicates += 1;
+                return;
+            }
+            Some(last) if t.trade_id < last => {
+                self.counters.out_of_order += 1;
+                return;
+            }
+            _ => self.last_trade_id = Some(t.trade_id),
+        }
+        let trade = Trade {
+            symbol: self.symbol.clone(),
+            exchange_ts_ns: ms_to_ns(t.trade_ms),
+            local_ts_ns: local_ns,
+            trade_id: t.trade_id,
+            price: to_f64(t.price),
+            quantity: to_f64(t.qty),
+            aggressor: t.aggressor,
+        };
+        // Trades are never dropped: a full channel slows the reader down instead.
+        let _ = self.out.trades.send(trade.clone()).await;
+        let _ = self.out.data.send(DataMessage::Trade(trade)).await;
+    }
+
+    async fn publish_health(&mut self) {
+        let now = now_ns();
+        let (rate, lat) = self.interval.roll(now);
+        let levels = {
+            let st = self.out.book.read();
+            (st.book.bids().len(), st.book.asks().len())
+        };
+        let age = self
+            .snapshot_at
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        let m = health::metrics(
+            now,
+            &self.symbol,
+            self.state.as_str(),
+            rate,
+            lat,
+            &self.counters,
+            levels,
+            age,
+        );
+        let _ = self.out.data.try_send(DataMessage::HealthMetrics(m));
+    }
+
+    async fn set_state(&mut self, next: FeedState, reason: &str) {
+        if next == self.state {
+            return;
+        }
+        info!(from = self.state.as_str(), to = next.as_str(), %reason, "feed state");
+        let msg = StateChange {
+            ts_ns: now_ns(),
+            component: "feed".into(),
+            previous: self.state.as_str().into(),
+            current: next.as_str().into(),
+            reason: reason.into(),
+        };
+        self.state = next;
+        let _ = self.out.data.send(DataMessage::StateChange(msg)).await;
+    }
+
+    /// Counters since start.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}

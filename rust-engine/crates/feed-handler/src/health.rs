@@ -1,0 +1,175 @@
+//! Feed figures for `HealthMetrics`: message rate and latency percentiles over an interval, and
+//! counters since start.
+
+use common::message::HealthMetrics;
+
+/// Counters since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Sequence gaps.
+    pub gaps: u64,
+    /// Resyncs from a fresh snapshot (including the first sync).
+    pub resyncs: u64,
+    /// Reconnections.
+    pub reconnects: u64,
+    /// Frames that were not valid JSON or not a known event.
+    pub malformed: u64,
+    /// Events with invalid values.
+    pub rejected: u64,
+    /// Stale events dropped.
+    pub out_of_order: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+}
+
+/// Latency samples (µs) and message count of the current interval. The sample buffer is kept
+/// between intervals, so steady state does not allocate.
+#[derive(Debug)]
+pub struct Interval {
+    samples: Vec<u32>,
+    messages: u64,
+    started_ns: u64,
+    /// Samples where the event time was ahead of the local clock (not counted as latency).
+    pub clock_ahead: u64,
+}
+
+/// Latency summary of an interval, µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LatencySummary {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Most samples kept per interval; beyond it every other sample is kept.
+const MAX_SAMPLES: usize = 1 << 16;
+
+impl Interval {
+    /// A new interval starting at `now_ns`.
+    pub fn new(now_ns: u64) -> Self {
+        Interval {
+            samples: Vec::with_capacity(4096),
+            messages: 0,
+            started_ns: now_ns,
+            clock_ahead: 0,
+        }
+    }
+
+    /// Counts one message.
+    pub fn message(&mut self) {
+        self.messages += 1;
+    }
+
+    /// Records receive minus event time. An event time ahead of the local clock (clock skew, or a
+    /// replay running faster than real time) is counted apart and never becomes a negative latency.
+    pub fn latency(&mut self, local_ns: u64, event_ns: u64) {
+        if event_ns > local_ns {
+            self.clock_ahead += 1;
+            return;
+        }
+        let us = ((local_ns - event_ns) / 1_000).min(u64::from(u32::MAX)) as u32;
+        if self.samples.len() < MAX_SAMPLES || self.messages.is_multiple_of(2) {
+            if self.samples.len() == MAX_SAMPLES {
+                self.samples
+                    .swap_remove(self.messages as usize % MAX_SAMPLES);
+            }
+            self.samples.push(us);
+        }
+    }
+
+    /// Ends the interval: messages per second and latency, then starts a new one at `now_ns`.
+    pub fn roll(&mut self, now_ns: u64) -> (f64, LatencySummary) {
+        let secs = (now_ns.saturating_sub(self.started_ns)) as f64 / 1e9;
+        let rate = if secs > 0.0 {
+            self.messages as f64 / secs
+        } else {
+            0.0
+        };
+        let summary = summarize(&mut self.samples);
+        self.samples.clear();
+        self.messages = 0;
+        self.started_ns = now_ns;
+        (rate, summary)
+    }
+}
+
+/// Mean, p50 and p99 of the samples (reorders them).
+pub fn summarize(samples: &mut [u32]) -> LatencySummary {
+    if samples.is_empty() {
+        return LatencySummary::default();
+    }
+    let mean = samples.iter().map(|&s| f64::from(s)).sum::<f64>() / samples.len() as f64;
+    let mut pick = |q: f64| {
+        let k = ((samples.len() - 1) as f64 * q).round() as usize;
+        f64::from(*samples.select_nth_unstable(k).1)
+    };
+    LatencySummary {
+        mean,
+        p50: pick(0.5),
+        p99: pick(0.99),
+    }
+}
+
+/// Builds the wire message.
+#[allow(clippy::too_many_arguments)]
+pub fn metrics(
+    ts_ns: u64,
+    symbol: &str,
+    state: &str,
+    rate: f64,
+    lat: LatencySummary,
+    c: &Counters,
+    levels: (usize, usize),
+    snapshot_age_ms: u64,
+) -> HealthMetrics {
+    HealthMetrics {
+        ts_ns,
+        symbol: symbol.to_owned(),
+        feed_state: state.to_owned(),
+        msgs_per_sec: rate,
+        latency_mean_us: lat.mean,
+        latency_p50_us: lat.p50,
+        latency_p99_us: lat.p99,
+        gap_count: c.gaps,
+        resync_count: c.resyncs,
+        reconnect_count: c.reconnects,
+        bid_levels: levels.0 as u64,
+        ask_levels: levels.1 as u64,
+        snapshot_age_ms,
+        malformed_count: c.malformed,
+        rejected_count: c.rejected,
+        out_of_order_count: c.out_of_order,
+        duplicate_count: c.duplicates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_hand() {
+        let mut v: Vec<u32> = (1..=100).collect();
+        let s = summarize(&mut v);
+        assert_eq!(s.mean, 50.5);
+        assert_eq!(s.p50, 51.0); // index round(99 * 0.5) = 50 → value 51
+        assert_eq!(s.p99, 99.0); // index round(99 * 0.99) = 98 → value 99
+        assert_eq!(summarize(&mut []), LatencySummary::default());
+    }
+
+    #[test]
+    fn clock_ahead_is_not_a_latency() {
+        let mut i = Interval::new(0);
+        i.latency(1_000_000, 2_000_000);
+        i.latency(3_000_000, 1_000_000);
+        i.message();
+        i.message();
+        assert_eq!(i.clock_ahead, 1);
+        let (rate, lat) = i.roll(1_000_000_000);
+        assert_eq!(rate, 2.0);
+        assert_eq!(lat.p50, 2000.0);
+    }
+}
