@@ -45,7 +45,8 @@ impl OrderBook {
         self.asks.clear();
         self.bids.extend(bids.iter().filter(|l| l.qty > 0));
         self.asks.extend(asks.iter().filter(|l| l.qty > 0));
-        self.bids.sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
+        self.bids
+            .sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
         self.asks.sort_unstable_by_key(|l| l.price);
         self.bids.dedup_by_key(|l| l.price);
         self.asks.dedup_by_key(|l| l.price);

@@ -1,0 +1,87 @@
+"""The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from flashcrash import config as config_mod
+from flashcrash.launcher import REPO
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with `command_id`/`client_order_id` when a record carries them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("command_id", "client_order_id"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        return json.dumps(out)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(
+        level=level.upper().replace("WARN", "WARNING").replace("TRACE", "DEBUG"), handlers=[handler]
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flashcrash.runner import install_signal_handlers
+
+    signals = install_signal_handlers()  # first, so a stop during the imports below is not lost
+
+    from rich.console import Console
+
+    from flashcrash.data_client import EngineClient
+    from flashcrash.demo import summary_table
+    from flashcrash.runner import Runner
+
+    try:
+        cfg = config_mod.load(args.config)
+    except config_mod.ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    setup_logging(cfg.monitoring.log_level, cfg.monitoring.log_format)
+    client = EngineClient(cfg.zmq, cfg.symbol.name)
+    runner = Runner(cfg, client)
+    try:
+        runner.run(signals)
+    finally:
+        summary = runner.write(args.summary_json)
+        client.close()
+    Console().print(summary_table(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flashcrash import demo
+
+    p = argparse.ArgumentParser(prog="flashcrash", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the strategy process against a running engine")
+    run.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    run.add_argument("--summary-json", type=Path, help="also write the session summary here")
+    run.set_defaults(func=cmd_run)
+    d = sub.add_parser("demo", help="paper-trade the bundled real crash through exchange-sim")
+    demo.add_arguments(d, demo=True)
+    d.set_defaults(func=demo.run_demo)
+    pp = sub.add_parser("paper", help="start engine and strategy (optionally exchange-sim) until Ctrl-C")
+    demo.add_arguments(pp, demo=False)
+    pp.set_defaults(func=demo.run_paper)
+    args = p.parse_args(argv)
+    return int(args.func(args))

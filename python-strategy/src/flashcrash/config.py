@@ -1,0 +1,251 @@
+"""Configuration: `config.toml`, with `local.toml` from the same folder layered on top, checked against
+`schema.toml`, then read into frozen dataclasses.
+
+The error lines use the same words as the engine's Rust loader: both run `tests/config_cases/cases.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO_SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.toml"
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message is one line naming the key."""
+
+
+def _num(x: float | int) -> str:
+    return repr(x)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key may hold."""
+
+    kind: str
+    spec: dict[str, Any]
+
+    def allowed(self) -> str:
+        s = self.spec
+        return {
+            "bool": lambda: "true or false",
+            "int": lambda: f"an integer from {s['min']} to {s['max']}",
+            "float": lambda: f"a number from {_num(s['min'])} to {_num(s['max'])}",
+            "decimal": lambda: f"a decimal string from {s['min']} to {s['max']}",
+            "enum": lambda: "one of: " + ", ".join(s["values"]),
+            "url": lambda: "a URL with scheme " + ", ".join(s["schemes"]),
+            "endpoint": lambda: "tcp://HOST:PORT with PORT 1-65535",
+            "symbol": lambda: "an upper-case symbol of 2 to 20 letters and digits",
+            "string": lambda: "a non-empty string",
+        }[self.kind]()
+
+    def accepts(self, v: Any) -> bool:
+        s = self.spec
+        match self.kind:
+            case "bool":
+                return isinstance(v, bool)
+            case "int":
+                return isinstance(v, int) and not isinstance(v, bool) and s["min"] <= v <= s["max"]
+            case "float":
+                return (
+                    isinstance(v, int | float)
+                    and not isinstance(v, bool)
+                    and math.isfinite(v)
+                    and s["min"] <= v <= s["max"]
+                )
+            case "decimal":
+                return (
+                    isinstance(v, str)
+                    and bool(_DECIMAL.match(v))
+                    and Decimal(s["min"]) <= Decimal(v) <= Decimal(s["max"])
+                )
+            case "enum":
+                return isinstance(v, str) and v in s["values"]
+            case "url":
+                return isinstance(v, str) and _url_ok(v, s["schemes"])
+            case "endpoint":
+                return (
+                    isinstance(v, str)
+                    and v.startswith("tcp://")
+                    and "/" not in v[6:]
+                    and _host_port(v[6:], True)
+                )
+            case "symbol":
+                return isinstance(v, str) and bool(_SYMBOL.match(v))
+            case "string":
+                return isinstance(v, str) and v != ""
+        raise ConfigError(f"schema error: unknown type {self.kind!r}")
+
+
+def _host_port(rest: str, need_port: bool) -> bool:
+    authority = rest.split("/", 1)[0]
+    host, sep, port = authority.rpartition(":")
+    if not sep:
+        return bool(authority) and not need_port
+    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
+
+
+def _url_ok(v: str, schemes: list[str]) -> bool:
+    scheme, sep, rest = v.partition("://")
+    return bool(sep) and scheme in schemes and _host_port(rest, False)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return str(v)
+
+
+Schema = dict[str, dict[str, Rule]]
+
+
+def load_schema(path: Path) -> Schema:
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    return {
+        section: {key: Rule(spec["type"], spec) for key, spec in keys.items()}
+        for section, keys in raw.items()
+    }
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"config error: {path}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config error: {path}: invalid TOML: {e}".replace("\n", " ")) from None
+
+
+def check_layer(schema: Schema, table: dict[str, Any], file: str) -> None:
+    for section, value in table.items():
+        rules = schema.get(section)
+        if rules is None:
+            raise ConfigError(
+                f"config error: {file}: unknown section [{section}]; allowed sections: {', '.join(sorted(schema))}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"config error: {file}: [{section}] must be a table")
+        for key, v in value.items():
+            rule = rules.get(key)
+            if rule is None:
+                raise ConfigError(
+                    f"config error: {file}: unknown key [{section}] {key}; allowed keys: {', '.join(sorted(rules))}"
+                )
+            if not rule.accepts(v):
+                raise ConfigError(f"config error: [{section}] {key} = {_show(v)}: expected {rule.allowed()}")
+
+
+def check_complete(schema: Schema, table: dict[str, Any]) -> None:
+    for section, rules in sorted(schema.items()):
+        for key, rule in sorted(rules.items()):
+            if key not in table.get(section, {}):
+                raise ConfigError(f"config error: missing key [{section}] {key} (expected {rule.allowed()})")
+
+
+def check_cross_fields(table: dict[str, Any]) -> None:
+    feed = table.get("feed", {})
+    initial, maximum = feed.get("reconnect_initial_ms"), feed.get("reconnect_max_ms")
+    if isinstance(initial, int) and isinstance(maximum, int) and initial > maximum:
+        raise ConfigError(
+            f"config error: [feed] reconnect_initial_ms = {initial} must not exceed "
+            f"[feed] reconnect_max_ms = {maximum}"
+        )
+
+
+@dataclass(frozen=True)
+class SymbolConfig:
+    name: str
+    order_quantity: Decimal
+
+
+@dataclass(frozen=True)
+class EventDetectionConfig:
+    drop_pct: float
+    drop_window_secs: int
+    recovery_secs: int
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    take_profit_pct: float
+    stop_loss_pct: float
+    max_hold_secs: int
+    cooldown_secs: int
+
+
+@dataclass(frozen=True)
+class ZmqConfig:
+    data_endpoint: str
+    command_endpoint: str
+    response_endpoint: str
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    log_level: str
+    log_format: str
+    health_interval_ms: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the strategy reads. The engine's sections are validated too, but kept as plain tables."""
+
+    symbol: SymbolConfig
+    event_detection: EventDetectionConfig
+    strategy: StrategyConfig
+    zmq: ZmqConfig
+    monitoring: MonitoringConfig
+    initial_capital: Decimal
+    report_dir: Path
+    raw: dict[str, dict[str, Any]]
+
+
+def load(path: Path) -> Config:
+    """Loads, layers and validates the configuration at `path`."""
+    path = Path(path)
+    beside = path.parent / "schema.toml"
+    schema = load_schema(beside if beside.exists() else REPO_SCHEMA)
+    table = _read(path)
+    check_layer(schema, table, str(path))
+    local = path.parent / "local.toml"
+    if local.exists():
+        overlay = _read(local)
+        check_layer(schema, overlay, str(local))
+        for section, keys in overlay.items():
+            table.setdefault(section, {}).update(keys)
+    check_complete(schema, table)
+    check_cross_fields(table)
+    s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))
+    report_dir = Path(table["persistence"]["report_dir"])
+    if not report_dir.is_absolute():
+        report_dir = REPO_SCHEMA.parents[1] / report_dir
+    return Config(
+        symbol=SymbolConfig(s["name"], Decimal(s["order_quantity"])),
+        event_detection=EventDetectionConfig(float(e["drop_pct"]), e["drop_window_secs"], e["recovery_secs"]),
+        strategy=StrategyConfig(
+            float(st["take_profit_pct"]), float(st["stop_loss_pct"]), st["max_hold_secs"], st["cooldown_secs"]
+        ),
+        zmq=ZmqConfig(z["data_endpoint"], z["command_endpoint"], z["response_endpoint"]),
+        monitoring=MonitoringConfig(m["log_level"], m["log_format"], m["health_interval_ms"]),
+        initial_capital=Decimal(table["backtest"]["initial_capital"]),
+        report_dir=report_dir,
+        raw=table,
+    )

@@ -1,0 +1,81 @@
+"""SUB to the data and response channels, PUSH to the command channel. Receiving never blocks longer
+than the poll timeout; sending never blocks (a full queue is counted). Bad frames are counted by
+reason and dropped."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+
+import zmq
+
+from flashcrash import wire
+from flashcrash.config import ZmqConfig
+
+log = logging.getLogger(__name__)
+
+
+class EngineClient:
+    def __init__(self, cfg: ZmqConfig, symbol: str) -> None:
+        self.ctx = zmq.Context()
+        self.data = self.ctx.socket(zmq.SUB)
+        self.responses = self.ctx.socket(zmq.SUB)
+        self.commands = self.ctx.socket(zmq.PUSH)
+        for s in (self.data, self.responses, self.commands):
+            s.setsockopt(zmq.LINGER, 500)
+        self.data.setsockopt(zmq.RCVHWM, 100_000)
+        self.commands.setsockopt(zmq.SNDHWM, 1_000)
+        self.data.connect(cfg.data_endpoint)
+        self.responses.connect(cfg.response_endpoint)
+        self.commands.connect(cfg.command_endpoint)
+        for topic in (f"book.{symbol}", f"trade.{symbol}", "health", "state"):
+            self.data.setsockopt_string(zmq.SUBSCRIBE, topic)
+        self.responses.setsockopt_string(zmq.SUBSCRIBE, "resp")
+        self.poller = zmq.Poller()
+        self.poller.register(self.data, zmq.POLLIN)
+        self.poller.register(self.responses, zmq.POLLIN)
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+
+    def send(self, msg: object) -> bool:
+        try:
+            self.commands.send(wire.encode(msg), flags=zmq.NOBLOCK)  # type: ignore[arg-type]
+            return True
+        except zmq.Again:
+            self.malformed["command_queue_full"] += 1
+            return False
+
+    def poll(self, timeout_ms: int, max_batch: int = 1000) -> Iterator[object]:
+        """Yields decoded messages; responses first, so fills are never starved by market data."""
+        ready = dict(self.poller.poll(timeout_ms))
+        for sock in (self.responses, self.data):
+            if sock not in ready:
+                continue
+            for _ in range(max_batch):
+                try:
+                    frames = sock.recv_multipart(flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                msg = self._decode(frames)
+                if msg is not None:
+                    yield msg
+
+    def _decode(self, frames: list[bytes]) -> object | None:
+        if len(frames) != 2:
+            self.malformed["frame_count"] += 1
+            return None
+        try:
+            msg = wire.decode(frames[1])
+        except wire.WireError as e:
+            self.malformed["payload"] += 1
+            if sum(self.malformed.values()) <= 10:
+                log.warning("dropped malformed message on %r: %s", frames[0][:32], e)
+            return None
+        self.received[type(msg).__name__] += 1
+        return msg
+
+    def close(self) -> None:
+        for s in (self.data, self.responses, self.commands):
+            s.close()
+        self.ctx.term()

@@ -1,0 +1,350 @@
+"""Starts and stops the processes of a session: `exchange-sim` (optional), `engine` and the strategy.
+
+One implementation serves `flashcrash demo`, `scripts/start_paper_trading.sh` and the cross-process
+integration tests: free loopback ports, a private config folder layering the ports (and the
+simulator's URLs) over the user's configuration, bounded waits, and a stop that always leaves no
+process behind and every port free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO_DATA = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+
+
+class LaunchError(RuntimeError):
+    """A process did not start, did not answer in time, or did not stop."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    raise TypeError(f"cannot write {v!r} as a TOML value")
+
+
+def dump_toml(tables: dict[str, dict[str, Any]]) -> str:
+    """Writes a two-level TOML document (sections of scalar keys), as config overlays are."""
+    lines: list[str] = []
+    for section, keys in tables.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in keys.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """What `exchange-sim` replays and how fast."""
+
+    data: Path = DEMO_DATA
+    symbol: str = "POLUSDT"
+    speed: str = "30"
+    start: str | None = None
+    end: str | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass
+class Proc:
+    """A started child process and its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+@dataclass
+class Session:
+    """A running set of processes. Use as a context manager: leaving it always stops everything."""
+
+    config: Path
+    bin_dir: Path
+    sim: SimSpec | None = None
+    workdir: Path | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    sim_port: int | None = None
+    _own_workdir: bool = False
+
+    # ----------------------------------------------------------------- start
+    def __enter__(self) -> Session:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def run_config(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "config" / "config.toml"
+
+    @property
+    def summary_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "summary.json"
+
+    def endpoint(self, name: str) -> str:
+        return f"tcp://127.0.0.1:{self.ports[name]}"
+
+    def start(self) -> None:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="flashcrash-"))
+            self._own_workdir = True
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for name in ("data", "command", "response"):
+            self.ports[name] = free_port()
+        if self.sim is not None:
+            self._start_sim(self.sim)
+        self._write_config()
+        self._start_strategy()
+        self._start_engine()
+
+    def _binary(self, name: str) -> Path:
+        path = self.bin_dir / name
+        if not path.exists():
+            raise LaunchError(f"{path} not found: build it first (make build or make build-release)")
+        return path
+
+    def _spawn(self, name: str, argv: list[str], stdout: int | IO[bytes] | None = None) -> Proc:
+        assert self.workdir is not None
+        log_path = self.workdir / f"{name}.log"
+        log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        popen = subprocess.Popen(
+            argv,
+            stdout=stdout if stdout is not None else log_file,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        proc = Proc(name, popen, log_path, log_file)
+        self.procs[name] = proc
+        log.info("started %s (pid %d): %s", name, popen.pid, " ".join(argv))
+        return proc
+
+    def _start_sim(self, spec: SimSpec) -> None:
+        argv = [
+            str(self._binary("exchange-sim")),
+            "--data",
+            str(spec.data),
+            "--symbol",
+            spec.symbol,
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            spec.speed,
+            "--wait-for-client",
+            "--exit-at-end",
+        ]
+        if spec.start:
+            argv += ["--from", spec.start]
+        if spec.end:
+            argv += ["--to", spec.end]
+        argv += list(spec.extra_args)
+        proc = self._spawn("exchange-sim", argv, stdout=subprocess.PIPE)
+        line = _read_line(proc, timeout=60.0)
+        prefix = "exchange-sim listening on "
+        if not line.startswith(prefix):
+            raise LaunchError(f"exchange-sim did not start: {line!r}; see {proc.log_path}")
+        self.sim_port = int(line[len(prefix) :].rsplit(":", 1)[1])
+
+    def _write_config(self) -> None:
+        assert self.workdir is not None
+        src = self.config.parent
+        dst = self.run_config.parent
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.config, dst / "config.toml")
+        schema = src / "schema.toml"
+        shutil.copy(schema if schema.exists() else REPO / "config" / "schema.toml", dst / "schema.toml")
+        layered: dict[str, dict[str, Any]] = {}
+        local = src / "local.toml"
+        if local.exists():
+            with open(local, "rb") as f:
+                layered = {k: dict(v) for k, v in tomllib.load(f).items() if isinstance(v, dict)}
+        ours: dict[str, dict[str, Any]] = {
+            "zmq": {
+                "data_endpoint": self.endpoint("data"),
+                "command_endpoint": self.endpoint("command"),
+                "response_endpoint": self.endpoint("response"),
+            },
+            "persistence": {"report_dir": str(self.workdir / "reports")},
+        }
+        if self.sim_port is not None:
+            base = f"127.0.0.1:{self.sim_port}"
+            ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}"}
+            ours["execution"] = {"rest_url": f"http://{base}"}
+        for tables in (ours, self.overrides):
+            for section, keys in tables.items():
+                layered.setdefault(section, {}).update(keys)
+        (dst / "local.toml").write_text(dump_toml(layered))
+
+    def _start_strategy(self) -> None:
+        self._spawn(
+            "strategy",
+            [
+                sys.executable,
+                "-m",
+                "flashcrash",
+                "run",
+                "--config",
+                str(self.run_config),
+                "--summary-json",
+                str(self.summary_path),
+            ],
+        )
+
+    def _start_engine(self) -> None:
+        self._spawn("engine", [str(self._binary("engine")), "--config", str(self.run_config)])
+
+    # ------------------------------------------------------------------ run
+    def sim_stats(self) -> dict[str, Any] | None:
+        """The simulator's `/sim/stats`, or None when it is not reachable."""
+        if self.sim_port is None:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.sim_port}/sim/stats", timeout=1) as r:
+                return dict(json.load(r))
+        except (OSError, ValueError):
+            return None
+
+    def check_alive(self) -> None:
+        """Raises if the engine or the strategy died."""
+        for name in ("engine", "strategy"):
+            p = self.procs.get(name)
+            if p is not None and not p.alive():
+                raise LaunchError(
+                    f"{name} exited with {p.popen.returncode}; see {p.log_path}:\n{tail(p.log_path)}"
+                )
+
+    def wait_replay_end(self, timeout: float, on_tick: Any = None) -> None:
+        """Waits for the simulator to finish its replay and exit."""
+        sim = self.procs["exchange-sim"]
+        deadline = time.monotonic() + timeout
+        while sim.alive():
+            if time.monotonic() > deadline:
+                raise LaunchError(f"replay did not finish within {timeout:.0f} s")
+            self.check_alive()
+            if on_tick is not None:
+                on_tick(self)
+            time.sleep(0.5)
+
+    # ----------------------------------------------------------------- stop
+    def stop(self, grace: float = 15.0) -> dict[str, int | None]:
+        """Stops the strategy (it flattens and writes its summary), then the engine, then the rest.
+
+        Escalates to SIGKILL after `grace` seconds. Returns each process's exit code.
+        """
+        codes: dict[str, int | None] = {}
+        for name in ("strategy", "engine", "exchange-sim"):
+            p = self.procs.get(name)
+            if p is None:
+                continue
+            if p.alive():
+                _signal(p, signal.SIGTERM)
+                try:
+                    p.popen.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop within %.0f s: killing it", name, grace)
+                    _signal(p, signal.SIGKILL)
+                    p.popen.wait(timeout=5)
+            codes[name] = p.popen.returncode
+            if p.popen.stdout is not None:
+                p.popen.stdout.close()
+            p.log_file.close()
+        return codes
+
+    def ports_free(self) -> bool:
+        ports = list(self.ports.values()) + ([self.sim_port] if self.sim_port else [])
+        return all(port_is_free(p) for p in ports)
+
+    def cleanup(self) -> None:
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _signal(p: Proc, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.popen.pid, sig)
+
+
+def _read_line(p: Proc, timeout: float) -> str:
+    """First stdout line of a process, within `timeout` seconds."""
+    assert p.popen.stdout is not None
+    fd = p.popen.stdout.fileno()
+    os.set_blocking(fd, False)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        if time.monotonic() > deadline:
+            raise LaunchError(f"{p.name} printed nothing within {timeout:.0f} s; see {p.log_path}")
+        if not p.alive():
+            raise LaunchError(f"{p.name} exited with {p.popen.returncode}: {tail(p.log_path)}")
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            chunk = b""
+        if chunk:
+            buf += chunk
+        else:
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
+    return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """Last lines of a log file."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

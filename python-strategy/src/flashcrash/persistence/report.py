@@ -1,0 +1,77 @@
+"""The session report: 1-second closes with the detector's ALERT/ACTIVE/RECOVERY periods shaded and
+entries/exits marked, and the equity (cumulative net P&L) below."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flashcrash.event_detector import Candle, Transition
+from flashcrash.trading_engine import ClosedTrade
+
+COLORS = {"ALERT": "#f5d76e", "ACTIVE": "#e74c3c", "RECOVERY": "#5dade2"}
+
+
+def _t(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def write_report(
+    path: Path,
+    symbol: str,
+    candles: list[Candle],
+    transitions: list[Transition],
+    entries: list[tuple[int, float]],
+    exits: list[tuple[int, float]],
+    trades: list[ClosedTrade],
+) -> Path | None:
+    """Draws the PNG; returns None when there is nothing to draw."""
+    if not candles:
+        return None
+    import matplotlib  # imported here: it is slow to import and only the report needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, (ax, eq) = plt.subplots(2, 1, figsize=(13, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot(
+        [_t(c.start_ns) for c in candles], [c.close for c in candles], lw=0.8, color="#222", label="1-s close"
+    )
+    end = candles[-1].start_ns
+    for i, tr in enumerate(transitions):
+        color = COLORS.get(tr.current)
+        if color is None:
+            continue
+        stop = transitions[i + 1].ts_ns if i + 1 < len(transitions) else end
+        ax.axvspan(_t(tr.ts_ns), _t(stop), color=color, alpha=0.3, lw=0, label=tr.current)
+    if entries:
+        ax.scatter(
+            [_t(t) for t, _ in entries], [p for _, p in entries], marker="^", color="green", s=40, label="buy"
+        )
+    if exits:
+        ax.scatter(
+            [_t(t) for t, _ in exits], [p for _, p in exits], marker="v", color="red", s=40, label="sell"
+        )
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="upper right")
+    ax.set_title(f"{symbol}: price, detector states, trades")
+    ax.set_ylabel("price")
+    equity_t, equity_v, total = [_t(candles[0].start_ns)], [0.0], 0.0
+    for tr in trades:
+        total += float(tr.pnl)
+        equity_t.append(_t(tr.exit_ns))
+        equity_v.append(total)
+    equity_t.append(_t(end))
+    equity_v.append(total)
+    eq.step(equity_t, equity_v, where="post", color="#1f618d")
+    eq.axhline(0, color="#999", lw=0.5)
+    eq.set_ylabel("net P&L")
+    eq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    eq.set_xlabel("UTC")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,88 @@
+"""Position and P&L, changed only by fills. Money in `Decimal`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    entry_ns: int
+    exit_ns: int
+    quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    fees: Decimal
+    pnl: Decimal
+    exit_reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "entry_ns": self.entry_ns,
+            "exit_ns": self.exit_ns,
+            "quantity": str(self.quantity),
+            "entry_price": str(self.entry_price),
+            "exit_price": str(self.exit_price),
+            "fees": str(self.fees),
+            "pnl": str(self.pnl),
+            "hold_secs": round((self.exit_ns - self.entry_ns) / 1e9, 3),
+            "exit_reason": self.exit_reason,
+        }
+
+
+@dataclass
+class Position:
+    """A long-only position: buys add, sells reduce; a trade closes when the quantity returns to zero."""
+
+    quantity: Decimal = ZERO
+    cost: Decimal = ZERO
+    entry_ns: int = 0
+    fees: Decimal = ZERO
+    sell_value: Decimal = ZERO
+    sold: Decimal = ZERO
+    realized: Decimal = ZERO
+    total_fees: Decimal = ZERO
+    closed: list[ClosedTrade] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.quantity > 0
+
+    @property
+    def avg_entry(self) -> Decimal:
+        return self.cost / self.quantity if self.quantity else ZERO
+
+    def on_fill(
+        self, side: str, price: Decimal, qty: Decimal, fee: Decimal, ts_ns: int, reason: str
+    ) -> ClosedTrade | None:
+        self.fees += fee
+        self.total_fees += fee
+        self.realized -= fee
+        if side == "BUY":
+            if not self.is_open:
+                self.entry_ns = ts_ns
+                self.sold = self.sell_value = ZERO
+            self.quantity += qty
+            self.cost += price * qty
+            return None
+        if not self.is_open:
+            raise ValueError(f"sell fill of {qty} with no open position")
+        qty = min(qty, self.quantity)
+        avg = self.avg_entry
+        self.cost -= avg * qty
+        self.quantity -= qty
+        self.sold += qty
+        self.sell_value += price * qty
+        self.realized += (price - avg) * qty
+        if self.quantity > 0:
+            return None
+        # Selling does not change the average entry price, so `avg` is the entry of the whole trade.
+        exit_price = self.sell_value / self.sold
+        pnl = self.sell_value - self.sold * avg - self.fees
+        trade = ClosedTrade(self.entry_ns, ts_ns, self.sold, avg, exit_price, self.fees, pnl, reason)
+        self.closed.append(trade)
+        self.cost = self.fees = self.sold = self.sell_value = ZERO
+        return trade

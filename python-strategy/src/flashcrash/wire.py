@@ -1,0 +1,375 @@
+"""Messages of the three ZeroMQ channels (`docs/PROTOCOL.md`) as frozen dataclasses.
+
+Field order is the documented key order, so `encode(decode(b)) == b` for every golden vector. Decoding
+is strict: an unknown type, a missing, extra or mistyped key, a NaN/Inf/non-positive price, a negative
+quantity or a malformed decimal string raises `WireError`, which the caller counts and logs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import msgpack
+
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_MAX_U64 = 2**64 - 1
+
+
+class WireError(ValueError):
+    """A payload that is not a valid message."""
+
+
+def _k(kind: str) -> Any:
+    """A dataclass field whose wire kind is `kind`."""
+    return field(metadata={"kind": kind})
+
+
+# ------------------------------------------------------------------ value kinds
+def _check(kind: str, name: str, v: Any) -> Any:
+    """Validates one decoded value and converts it (decimal strings → Decimal, order maps → OrderInfo)."""
+    optional = kind.endswith("?")
+    base = kind.rstrip("?")
+    if v is None:
+        if optional:
+            return None
+        raise WireError(f"{name}: nil is not allowed")
+    match base:
+        case "str":
+            if not isinstance(v, str):
+                raise WireError(f"{name}: expected a string")
+            return v
+        case "uint":
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_U64:
+                raise WireError(f"{name}: expected an unsigned integer")
+            return v
+        case "bool":
+            if not isinstance(v, bool):
+                raise WireError(f"{name}: expected a boolean")
+            return v
+        case "price" | "qty" | "f64":
+            if not isinstance(v, float):
+                raise WireError(f"{name}: expected a float64")
+            if not math.isfinite(v) or (base == "price" and v <= 0) or (base == "qty" and v < 0):
+                raise WireError(f"{name}: invalid value {v!r}")
+            return v
+        case "dec":
+            if not isinstance(v, str) or not _DECIMAL.match(v):
+                raise WireError(f"{name}: {v!r} is not a plain decimal string")
+            return Decimal(v)
+        case "levels":
+            if not isinstance(v, list):
+                raise WireError(f"{name}: expected an array of [price, qty]")
+            out = []
+            for lv in v:
+                if not isinstance(lv, list) or len(lv) != 2:
+                    raise WireError(f"{name}: expected [price, qty] pairs")
+                out.append((_check("price", name, lv[0]), _check("qty", name, lv[1])))
+            return tuple(out)
+        case "order":
+            return _from_map(OrderInfo, v, "order")
+        case "orders":
+            if not isinstance(v, list):
+                raise WireError(f"{name}: expected an array of orders")
+            return tuple(_from_map(OrderInfo, o, "orders") for o in v)
+    if base.startswith("enum:"):
+        allowed = base[5:].split("|")
+        if v not in allowed:
+            raise WireError(f"{name}: {v!r} is not one of {', '.join(allowed)}")
+        return v
+    raise WireError(f"unknown kind {kind}")
+
+
+def _encode_value(kind: str, v: Any) -> Any:
+    if v is None:
+        return None
+    base = kind.rstrip("?")
+    if base == "dec":
+        return format(v, "f")  # never exponent form: Decimal("0E-8") -> "0.00000000"
+    if base in ("price", "qty", "f64"):
+        return float(v)
+    if base == "levels":
+        return [[float(p), float(q)] for p, q in v]
+    if base == "order":
+        return v.to_map()
+    if base == "orders":
+        return [o.to_map() for o in v]
+    return v
+
+
+class _Message:
+    """Base of every message: map conversion driven by the fields' kinds."""
+
+    TYPE: ClassVar[str | None] = None
+
+    def to_map(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.TYPE is not None:
+            out["type"] = self.TYPE
+        for f in fields(self):  # type: ignore[arg-type]
+            out[f.name] = _encode_value(f.metadata["kind"], getattr(self, f.name))
+        return out
+
+
+def _from_map(cls: type, m: Any, where: str) -> Any:
+    if not isinstance(m, dict):
+        raise WireError(f"{where}: expected a map")
+    expected = {f.name for f in fields(cls)}
+    keys = set(m) - {"type"}
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(str(k) for k in keys - expected)
+        raise WireError(f"{cls.__name__}: missing {missing} extra {extra}")
+    return cls(**{f.name: _check(f.metadata["kind"], f.name, m[f.name]) for f in fields(cls)})
+
+
+SIDE = "enum:BUY|SELL"
+ORDER_TYPE = "enum:LIMIT|MARKET|LIMIT_MAKER"
+TIF = "enum:GTC|IOC|FOK?"
+STATUS = "enum:NEW|PARTIALLY_FILLED|FILLED|CANCELED|REJECTED|EXPIRED"
+
+
+# ------------------------------------------------------------------ data channel
+@dataclass(frozen=True)
+class OrderBookSnapshot(_Message):
+    TYPE: ClassVar[str | None] = "OrderBookSnapshot"
+    symbol: str = _k("str")
+    exchange_ts_ns: int = _k("uint")
+    local_ts_ns: int = _k("uint")
+    update_id: int = _k("uint")
+    bids: tuple[tuple[float, float], ...] = _k("levels")
+    asks: tuple[tuple[float, float], ...] = _k("levels")
+
+
+@dataclass(frozen=True)
+class Trade(_Message):
+    TYPE: ClassVar[str | None] = "Trade"
+    symbol: str = _k("str")
+    exchange_ts_ns: int = _k("uint")
+    local_ts_ns: int = _k("uint")
+    trade_id: int = _k("uint")
+    price: float = _k("price")
+    quantity: float = _k("qty")
+    aggressor: str = _k("enum:buy|sell")
+
+
+@dataclass(frozen=True)
+class HealthMetrics(_Message):
+    TYPE: ClassVar[str | None] = "HealthMetrics"
+    ts_ns: int = _k("uint")
+    symbol: str = _k("str")
+    feed_state: str = _k("str")
+    msgs_per_sec: float = _k("qty")
+    latency_mean_us: float = _k("qty")
+    latency_p50_us: float = _k("qty")
+    latency_p99_us: float = _k("qty")
+    gap_count: int = _k("uint")
+    resync_count: int = _k("uint")
+    reconnect_count: int = _k("uint")
+    bid_levels: int = _k("uint")
+    ask_levels: int = _k("uint")
+    snapshot_age_ms: int = _k("uint")
+    malformed_count: int = _k("uint")
+    rejected_count: int = _k("uint")
+    out_of_order_count: int = _k("uint")
+    duplicate_count: int = _k("uint")
+
+
+@dataclass(frozen=True)
+class StateChange(_Message):
+    TYPE: ClassVar[str | None] = "StateChange"
+    ts_ns: int = _k("uint")
+    component: str = _k("str")
+    previous: str = _k("str")
+    current: str = _k("str")
+    reason: str = _k("str")
+
+
+# ------------------------------------------------------------------ commands
+@dataclass(frozen=True)
+class PlaceOrder(_Message):
+    TYPE: ClassVar[str | None] = "PlaceOrder"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    client_order_id: str = _k("str")
+    symbol: str = _k("str")
+    side: str = _k(SIDE)
+    order_type: str = _k(ORDER_TYPE)
+    time_in_force: str | None = _k(TIF)
+    quantity: Decimal = _k("dec")
+    price: Decimal | None = _k("dec?")
+
+
+@dataclass(frozen=True)
+class CancelOrder(_Message):
+    TYPE: ClassVar[str | None] = "CancelOrder"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    symbol: str = _k("str")
+    client_order_id: str = _k("str")
+
+
+@dataclass(frozen=True)
+class QueryOrder(_Message):
+    TYPE: ClassVar[str | None] = "QueryOrder"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    symbol: str = _k("str")
+    client_order_id: str = _k("str")
+
+
+@dataclass(frozen=True)
+class QueryOpenOrders(_Message):
+    TYPE: ClassVar[str | None] = "QueryOpenOrders"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    symbol: str | None = _k("str?")
+
+
+@dataclass(frozen=True)
+class RequestSnapshot(_Message):
+    TYPE: ClassVar[str | None] = "RequestSnapshot"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    symbol: str = _k("str")
+
+
+@dataclass(frozen=True)
+class Shutdown(_Message):
+    TYPE: ClassVar[str | None] = "Shutdown"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    reason: str = _k("str")
+
+
+# ------------------------------------------------------------------ responses
+@dataclass(frozen=True)
+class OrderInfo(_Message):
+    """The *order map* of the protocol (no `type` key)."""
+
+    client_order_id: str = _k("str")
+    exchange_order_id: str = _k("str")
+    symbol: str = _k("str")
+    side: str = _k(SIDE)
+    order_type: str = _k(ORDER_TYPE)
+    time_in_force: str | None = _k(TIF)
+    quantity: Decimal = _k("dec")
+    price: Decimal | None = _k("dec?")
+    filled_quantity: Decimal = _k("dec")
+    quote_filled: Decimal = _k("dec")
+    status: str = _k(STATUS)
+    created_ts_ns: int = _k("uint")
+    updated_ts_ns: int = _k("uint")
+
+
+@dataclass(frozen=True)
+class OrderPlaced(_Message):
+    TYPE: ClassVar[str | None] = "OrderPlaced"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    client_order_id: str = _k("str")
+    exchange_order_id: str = _k("str")
+    symbol: str = _k("str")
+    side: str = _k(SIDE)
+    order_type: str = _k(ORDER_TYPE)
+    time_in_force: str | None = _k(TIF)
+    quantity: Decimal = _k("dec")
+    price: Decimal | None = _k("dec?")
+    status: str = _k(STATUS)
+
+
+@dataclass(frozen=True)
+class OrderCanceled(_Message):
+    TYPE: ClassVar[str | None] = "OrderCanceled"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    client_order_id: str = _k("str")
+    exchange_order_id: str = _k("str")
+    symbol: str = _k("str")
+    filled_quantity: Decimal = _k("dec")
+    status: str = _k(STATUS)
+
+
+@dataclass(frozen=True)
+class OrderStatus(_Message):
+    TYPE: ClassVar[str | None] = "OrderStatus"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    order: OrderInfo = _k("order")
+
+
+@dataclass(frozen=True)
+class OpenOrders(_Message):
+    TYPE: ClassVar[str | None] = "OpenOrders"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    symbol: str | None = _k("str?")
+    orders: tuple[OrderInfo, ...] = _k("orders")
+
+
+@dataclass(frozen=True)
+class OrderExecution(_Message):
+    TYPE: ClassVar[str | None] = "OrderExecution"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    client_order_id: str = _k("str")
+    exchange_order_id: str = _k("str")
+    symbol: str = _k("str")
+    side: str = _k(SIDE)
+    trade_id: int = _k("uint")
+    last_price: Decimal = _k("dec")
+    last_quantity: Decimal = _k("dec")
+    cumulative_quantity: Decimal = _k("dec")
+    order_quantity: Decimal = _k("dec")
+    status: str = _k(STATUS)
+    liquidity: str = _k("enum:maker|taker")
+    fee: Decimal = _k("dec")
+    fee_asset: str = _k("str")
+
+
+@dataclass(frozen=True)
+class Error(_Message):
+    TYPE: ClassVar[str | None] = "Error"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    code: str = _k("enum:MALFORMED|VALIDATION|UNKNOWN_ORDER|DUPLICATE_ORDER|NOT_SYNCED|HALTED|VENUE")
+    field: str | None = _k("str?")
+    message: str = _k("str")
+
+
+@dataclass(frozen=True)
+class Success(_Message):
+    TYPE: ClassVar[str | None] = "Success"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    message: str = _k("str")
+
+
+DATA_TYPES = (OrderBookSnapshot, Trade, HealthMetrics, StateChange)
+COMMAND_TYPES = (PlaceOrder, CancelOrder, QueryOrder, QueryOpenOrders, RequestSnapshot, Shutdown)
+RESPONSE_TYPES = (OrderPlaced, OrderCanceled, OrderStatus, OpenOrders, OrderExecution, Error, Success)
+BY_TYPE: dict[str, type] = {c.TYPE: c for c in DATA_TYPES + COMMAND_TYPES + RESPONSE_TYPES}  # type: ignore[misc]
+
+Message = Any
+
+
+def encode(msg: _Message) -> bytes:
+    """MessagePack map in the documented key order."""
+    return msgpack.packb(msg.to_map(), use_bin_type=True)
+
+
+def decode(payload: bytes) -> Message:
+    """Strict decoding of any message; raises `WireError`."""
+    try:
+        m = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as e:  # msgpack raises several types for bad input
+        raise WireError(f"not MessagePack: {e}") from None
+    if not isinstance(m, dict):
+        raise WireError("payload is not a map")
+    t = m.get("type")
+    cls = BY_TYPE.get(t) if isinstance(t, str) else None
+    if cls is None:
+        raise WireError(f"unknown type {m.get('type')!r}")
+    return _from_map(cls, m, cls.__name__)

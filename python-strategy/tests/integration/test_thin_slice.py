@@ -1,0 +1,113 @@
+"""The thin slice across the real processes: exchange-sim replays the real POLUSDT crash, the engine
+keeps the book and paper-trades, the strategy detects the crash, places orders and gets fills."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+
+from flashcrash.launcher import REPO, Session, SimSpec
+
+pytestmark = pytest.mark.integration
+
+CONFIG = REPO / "config" / "config.toml"
+# Five and a half minutes around the crash's first leg, at 20x: about 17 s of replay.
+CRASH = SimSpec(speed="20", start="2025-10-10T21:09:30Z", end="2025-10-10T21:15:00Z")
+
+
+def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) -> None:
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH)
+    with session:
+        session.wait_replay_end(timeout=180)
+        codes = session.stop()
+    assert codes == {"strategy": 0, "engine": 0, "exchange-sim": 0}, codes
+    assert session.ports_free()
+    summary = json.loads(session.summary_path.read_text())
+    engine_log = session.procs["engine"].log_path.read_text()
+    assert "panicked" not in engine_log
+    assert "book in sync" in engine_log
+    text = json.dumps(summary)
+    assert '"ACTIVE"' in text, summary
+    assert summary["orders"]["placed"] >= 1, summary
+    assert summary["orders"]["fills"] >= 1, summary
+    assert summary["messages"]["trade"] > 1000, summary
+    assert summary["messages"]["book"] > 100, summary
+    assert summary["feed"]["resync_count"] >= 1, summary
+    session.cleanup()
+
+
+def _recv_response(sub: zmq.Socket, command_id: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sub.poll(200):
+            topic, payload = sub.recv_multipart()
+            assert topic == b"resp"
+            msg = msgpack.unpackb(payload, raw=False)
+            if msg.get("command_id") == command_id:
+                return msg
+    raise AssertionError(f"no response to {command_id} within {timeout} s")
+
+
+def test_engine_survives_malformed_commands(bin_dir: Path) -> None:
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=SimSpec(speed="1"))
+    ctx = zmq.Context.instance()
+    push = ctx.socket(zmq.PUSH)
+    sub = ctx.socket(zmq.SUB)
+    try:
+        with session:
+            push.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.LINGER, 0)
+            push.connect(session.endpoint("command"))
+            sub.connect(session.endpoint("response"))
+            sub.setsockopt(zmq.SUBSCRIBE, b"resp")
+            time.sleep(1.0)  # let the subscription reach the engine (ZeroMQ slow joiner)
+            push.send(b"\xc1 not msgpack")
+            push.send(msgpack.packb([1, 2, 3]))
+            bad = {"type": "PlaceOrder", "command_id": "bad-1", "ts_ns": 1, "quantity": "1e3"}
+            push.send(msgpack.packb(bad))
+            err = _recv_response(sub, "bad-1")
+            assert err["type"] == "Error" and err["code"] == "MALFORMED", err
+            query = {"type": "QueryOpenOrders", "command_id": "q-1", "ts_ns": 1, "symbol": "POLUSDT"}
+            push.send(msgpack.packb(query))
+            ok = _recv_response(sub, "q-1")
+            assert ok["type"] == "OpenOrders" and ok["orders"] == [], ok
+            session.check_alive()
+            codes = session.stop()
+        assert codes["engine"] == 0 and codes["strategy"] == 0, codes
+        assert session.ports_free()
+    finally:
+        push.close()
+        sub.close()
+        session.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("overlay", "words"),
+    [
+        ("[feed]\nsnapshot_limit = 9000\n", ["[feed] snapshot_limit", "integer from 5 to 5000"]),
+        ('[execution]\nmode = "live"\n', ["[execution] mode", "paper, real"]),
+    ],
+)
+def test_engine_refuses_a_bad_config_with_one_line(
+    bin_dir: Path, tmp_path: Path, overlay: str, words: list[str]
+) -> None:
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text(overlay)
+    r = subprocess.run(
+        [str(bin_dir / "engine"), "--config", str(tmp_path / "config.toml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0]
