@@ -59,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(cfg.monitoring.log_level, cfg.monitoring.log_format)
     client = EngineClient(cfg.zmq, cfg.symbol.name)
     runner = Runner(cfg, client)
+    logging.getLogger("flashcrash").info("strategy ready: %s", cfg.zmq.data_endpoint)
     try:
         runner.run(signals)
     finally:

@@ -229,8 +229,10 @@ class Session:
                 layered.setdefault(section, {}).update(keys)
         (dst / "local.toml").write_text(dump_toml(layered))
 
-    def _start_strategy(self) -> None:
-        self._spawn(
+    def _start_strategy(self, timeout: float = 60.0) -> None:
+        """Starts the strategy and waits until it says it is ready (signal handlers installed,
+        sockets connected), so a stop right after the start is handled, not fatal."""
+        proc = self._spawn(
             "strategy",
             [
                 sys.executable,
@@ -243,6 +245,13 @@ class Session:
                 str(self.summary_path),
             ],
         )
+        deadline = time.monotonic() + timeout
+        while "strategy ready" not in proc.log_path.read_text(errors="replace"):
+            if not proc.alive():
+                raise LaunchError(f"strategy exited with {proc.popen.returncode}: {tail(proc.log_path)}")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"strategy not ready within {timeout:.0f} s; see {proc.log_path}")
+            time.sleep(0.05)
 
     def _start_engine(self) -> None:
         self._spawn("engine", [str(self._binary("engine")), "--config", str(self.run_config)])

@@ -42,13 +42,15 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
     session.cleanup()
 
 
-def _recv_response(sub: zmq.Socket, command_id: str, timeout: float = 10.0) -> dict:
+def _ask(push: zmq.Socket, sub: zmq.Socket, payload: bytes, command_id: str, timeout: float = 20.0) -> dict:
+    """Sends `payload` until its response arrives (the first sends may precede the subscription)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sub.poll(200):
-            topic, payload = sub.recv_multipart()
+        push.send(payload)
+        if sub.poll(1000):
+            topic, body = sub.recv_multipart()
             assert topic == b"resp"
-            msg = msgpack.unpackb(payload, raw=False)
+            msg = msgpack.unpackb(body, raw=False)
             if msg.get("command_id") == command_id:
                 return msg
     raise AssertionError(f"no response to {command_id} within {timeout} s")
@@ -66,16 +68,13 @@ def test_engine_survives_malformed_commands(bin_dir: Path) -> None:
             push.connect(session.endpoint("command"))
             sub.connect(session.endpoint("response"))
             sub.setsockopt(zmq.SUBSCRIBE, b"resp")
-            time.sleep(1.0)  # let the subscription reach the engine (ZeroMQ slow joiner)
             push.send(b"\xc1 not msgpack")
             push.send(msgpack.packb([1, 2, 3]))
             bad = {"type": "PlaceOrder", "command_id": "bad-1", "ts_ns": 1, "quantity": "1e3"}
-            push.send(msgpack.packb(bad))
-            err = _recv_response(sub, "bad-1")
+            err = _ask(push, sub, msgpack.packb(bad), "bad-1")
             assert err["type"] == "Error" and err["code"] == "MALFORMED", err
             query = {"type": "QueryOpenOrders", "command_id": "q-1", "ts_ns": 1, "symbol": "POLUSDT"}
-            push.send(msgpack.packb(query))
-            ok = _recv_response(sub, "q-1")
+            ok = _ask(push, sub, msgpack.packb(query), "q-1")
             assert ok["type"] == "OpenOrders" and ok["orders"] == [], ok
             session.check_alive()
             codes = session.stop()

@@ -69,7 +69,7 @@ def write_report(
     eq.axhline(0, color="#999", lw=0.5)
     eq.set_ylabel("net P&L")
     eq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    eq.set_xlabel("UTC")
+    eq.set_xlabel("venue event time (UTC; exchange-sim rebases a replay to start now)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

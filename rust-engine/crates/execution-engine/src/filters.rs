@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn reads_real_btcusdt_capture() {
         let path = format!(
-            "{}/../../../../shared/binance/fixtures/exchange_info_btcusdt_nautilus_2021.json",
+            "{}/../../../tests/fixtures/binance/exchange_info_btcusdt_nautilus_2021.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let f =

@@ -274,7 +274,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = format!(
-            "{}/../../../../shared/binance/fixtures/{name}",
+            "{}/../../../tests/fixtures/binance/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -44,7 +44,7 @@ mod tests {
     #[test]
     fn parses_documented_snapshot() {
         let path = format!(
-            "{}/../../../../shared/binance/fixtures/spot_rest_depth_snapshot_btcusdt_nautilus.json",
+            "{}/../../../tests/fixtures/binance/spot_rest_depth_snapshot_btcusdt_nautilus.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let s = super::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
