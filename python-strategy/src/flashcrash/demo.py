@@ -149,16 +149,18 @@ def report(session: Session, codes: dict[str, int | None]) -> int:
     except (OSError, ValueError) as e:
         console.print(f"[red]no strategy summary:[/] {e}")
         return 1
-    console.print(summary_table(summary))
     assert session.workdir is not None
     dest = REPO / "reports" / f"demo_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     dest.mkdir(parents=True, exist_ok=True)
     src = session.workdir / "reports"
     if src.exists():
         shutil.copytree(src, dest, dirs_exist_ok=True)
-    shutil.copy(session.summary_path, dest / "summary.json")
+    if summary.get("report_png"):
+        summary["report_png"] = str(dest / Path(summary["report_png"]).name)
+    (dest / "summary.json").write_text(json.dumps(summary, indent=2))
     for p in session.procs.values():
         shutil.copy(p.log_path, dest / p.log_path.name)
+    console.print(summary_table(summary))
     console.print(f"report, summary and logs: [cyan]{dest}[/]")
     console.print(f"processes stopped cleanly: {codes}; ports freed: {session.ports_free()}")
     session.cleanup()
