@@ -175,6 +175,7 @@ class HealthMetrics(_Message):
     rejected_count: int = _k("uint")
     out_of_order_count: int = _k("uint")
     duplicate_count: int = _k("uint")
+    snapshot_mismatch_count: int = _k("uint")
 
 
 @dataclass(frozen=True)

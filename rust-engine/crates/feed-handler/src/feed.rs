@@ -22,6 +22,7 @@ use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
+use crate::verify::{PendingCheck, Verdict};
 
 /// Failed connection attempts in a row after which the feed reports `halted`.
 pub const HALT_AFTER_ATTEMPTS: u32 = 10;
@@ -86,6 +87,7 @@ pub struct FeedTask {
     interval: Interval,
     last_trade_id: Option<u64>,
     snapshot_at: Option<Instant>,
+    check: PendingCheck,
 }
 
 /// Why a connection ended.
@@ -113,6 +115,7 @@ impl FeedTask {
             interval: Interval::new(now_ns()),
             last_trade_id: None,
             snapshot_at: None,
+            check: PendingCheck::default(),
         }
     }
 
@@ -195,9 +198,14 @@ impl FeedTask {
             + Unpin,
     {
         self.sync.restart();
+        self.check.clear();
         self.last_trade_id = None;
         self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
             .await;
+        let refresh_on = self.cfg.snapshot_refresh_secs > 0;
+        let period = Duration::from_secs(self.cfg.snapshot_refresh_secs.max(1));
+        let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
+        let mut verify_task: Option<SnapshotTask> = None;
         let heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
         let mut snapshot_task: Option<SnapshotTask> = None;
         let mut health_tick = tokio::time::interval(self.health_interval);
@@ -233,9 +241,26 @@ impl FeedTask {
                     }
                 }
                 _ = health_tick.tick() => self.publish_health().await,
+                _ = refresh.tick(), if refresh_on => {
+                    if self.state == FeedState::Live && verify_task.is_none() && !self.check.is_waiting() {
+                        verify_task = Some(self.fetch_snapshot(Duration::ZERO));
+                    }
+                }
+                res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
+                    verify_task = None;
+                    match res.unwrap_or_else(|e| Err(format!("snapshot task failed: {e}"))) {
+                        Ok(snap) if self.state == FeedState::Live => {
+                            self.snapshot_at = Some(Instant::now());
+                            let verdict = self.check.offer(snap, &mut self.out.book.write().book);
+                            self.on_verdict(verdict);
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "verification snapshot failed"),
+                    }
+                }
             }
         };
-        if let Some(t) = snapshot_task {
+        for t in [snapshot_task, verify_task].into_iter().flatten() {
             t.abort();
         }
         ended
@@ -279,13 +304,17 @@ impl FeedTask {
         let outcome = {
             let mut st = self.out.book.write();
             let r = self.sync.on_event(ev, &mut st.book);
+            let mut verdict = None;
             if r == Ok(Applied::Applied) {
                 st.exchange_ts_ns = ms_to_ns(ev.event_ms);
                 st.local_ts_ns = local_ns;
                 st.synced = true;
+                verdict = self.check.on_book(&mut st.book);
             } else if r.is_err() {
                 st.synced = false;
             }
+            drop(st);
+            self.on_verdict(verdict);
             r
         };
         match outcome {
@@ -313,6 +342,33 @@ impl FeedTask {
         }
     }
 
+    /// Counts the outcome of a snapshot check (a mismatch was already repaired by the check).
+    fn on_verdict(&mut self, verdict: Option<Verdict>) {
+        match verdict {
+            None => {}
+            Some(Verdict::Match) => {
+                self.counters.snapshot_matches += 1;
+                debug!(
+                    matches = self.counters.snapshot_matches,
+                    "book equals the venue's snapshot"
+                );
+            }
+            Some(Verdict::Repaired) => {
+                self.counters.snapshot_mismatches += 1;
+                let id = self.out.book.read().book.update_id();
+                warn!(
+                    update_id = id,
+                    mismatches = self.counters.snapshot_mismatches,
+                    "book differed from the venue's snapshot: repaired"
+                );
+                self.out.book.notify();
+            }
+            Some(Verdict::Unverifiable) => {
+                debug!("snapshot check skipped: an event spanned the snapshot's id")
+            }
+        }
+    }
+
     async fn went_live(&mut self) {
         self.counters.resyncs += 1;
         let id = self.out.book.read().book.update_id();
@@ -329,6 +385,7 @@ impl FeedTask {
             t.abort();
         }
         self.sync.restart();
+        self.check.clear();
         self.out.book.write().synced = false;
         self.set_state(FeedState::Resyncing, &why.to_string()).await;
     }

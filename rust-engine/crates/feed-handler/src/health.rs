@@ -20,6 +20,10 @@ pub struct Counters {
     pub out_of_order: u64,
     /// Duplicates dropped.
     pub duplicates: u64,
+    /// Snapshot checks that found a different book (repaired).
+    pub snapshot_mismatches: u64,
+    /// Snapshot checks that matched.
+    pub snapshot_matches: u64,
 }
 
 /// Latency samples (µs) and message count of the current interval. The sample buffer is kept
@@ -143,6 +147,7 @@ pub fn metrics(
         rejected_count: c.rejected,
         out_of_order_count: c.out_of_order,
         duplicate_count: c.duplicates,
+        snapshot_mismatch_count: c.snapshot_mismatches,
     }
 }
 

@@ -22,3 +22,5 @@ pub mod sync;
 pub use book::OrderBook;
 pub use feed::{FeedOutputs, FeedState, FeedTask};
 pub use shared::SharedBook;
+/// The periodic check of the book against a fresh snapshot.
+pub mod verify;

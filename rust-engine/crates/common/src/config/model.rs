@@ -47,6 +47,8 @@ pub struct FeedConfig {
     pub rest_url: String,
     /// Levels of the REST snapshot.
     pub snapshot_limit: u32,
+    /// Period of the snapshot check, s (0 = off).
+    pub snapshot_refresh_secs: u64,
     /// Levels per side published.
     pub publish_levels: usize,
     /// Most book snapshots published per second.

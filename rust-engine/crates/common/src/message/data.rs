@@ -80,6 +80,8 @@ pub struct HealthMetrics {
     pub out_of_order_count: u64,
     /// Duplicate events dropped.
     pub duplicate_count: u64,
+    /// Periodic snapshot checks that found the book different (each one repaired).
+    pub snapshot_mismatch_count: u64,
 }
 
 /// A component changed state.

@@ -32,10 +32,15 @@ struct Wire<'a> {
 /// [`ParseError`] for a body that is not a valid snapshot.
 pub fn parse(body: &str) -> Result<Snapshot, ParseError> {
     let w: Wire = serde_json::from_str(body).map_err(super::malformed)?;
+    let mut bids = levels(&w.bids)?;
+    let mut asks = levels(&w.asks)?;
+    // Best first, whatever order the body used.
+    bids.sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
+    asks.sort_unstable_by_key(|l| l.price);
     Ok(Snapshot {
         last_update_id: w.last_update_id,
-        bids: levels(&w.bids)?,
-        asks: levels(&w.asks)?,
+        bids,
+        asks,
     })
 }
 
