@@ -19,7 +19,7 @@ use crate::binance::{
     parse_frame, snapshot, DepthUpdate, MarketEvent, ParseError, Snapshot, TradeEvent,
 };
 use crate::fixed::to_f64;
-use crate::health::{self, Counters, Interval};
+use crate::health::{self, Counters, Interval, LatencyAlarm};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
 use crate::verify::{PendingCheck, Verdict};
@@ -36,6 +36,8 @@ pub enum FeedState {
     Syncing,
     /// Book in sync, publishing.
     Live,
+    /// Latency too high for too long: about to reconnect.
+    Lagging,
     /// Gap or corruption: rebuilding from a fresh snapshot.
     Resyncing,
     /// Connection lost: waiting to reconnect.
@@ -53,12 +55,19 @@ impl FeedState {
             FeedState::Connecting => "connecting",
             FeedState::Syncing => "syncing",
             FeedState::Live => "live",
+            FeedState::Lagging => "lagging",
             FeedState::Resyncing => "resyncing",
             FeedState::Reconnecting => "reconnecting",
             FeedState::Halted => "halted",
             FeedState::Stopped => "stopped",
         }
     }
+}
+
+/// Health intervals in `secs` seconds (at least one).
+fn alarm_intervals(secs: u64, interval: Duration) -> u32 {
+    let ms = interval.as_millis().max(1) as u64;
+    (secs * 1_000).div_ceil(ms).max(1) as u32
 }
 
 /// Where the feed sends what it produces.
@@ -88,6 +97,7 @@ pub struct FeedTask {
     last_trade_id: Option<u64>,
     snapshot_at: Option<Instant>,
     check: PendingCheck,
+    alarm: LatencyAlarm,
 }
 
 /// Why a connection ended.
@@ -100,6 +110,10 @@ enum Ended {
 impl FeedTask {
     /// A feed for `symbol` (upper case) with the `[feed]` settings.
     pub fn new(cfg: FeedConfig, symbol: &str, health_interval: Duration, out: FeedOutputs) -> Self {
+        let alarm = LatencyAlarm::new(
+            cfg.latency_alert_ms as f64 * 1_000.0,
+            alarm_intervals(cfg.latency_alert_secs, health_interval),
+        );
         FeedTask {
             cfg,
             symbol: symbol.to_owned(),
@@ -116,6 +130,7 @@ impl FeedTask {
             last_trade_id: None,
             snapshot_at: None,
             check: PendingCheck::default(),
+            alarm,
         }
     }
 
@@ -240,7 +255,16 @@ impl FeedTask {
                         Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
-                _ = health_tick.tick() => self.publish_health().await,
+                _ = health_tick.tick() => {
+                    if self.publish_health().await {
+                        let why = format!(
+                            "mean feed latency above {} ms for {} s",
+                            self.cfg.latency_alert_ms, self.cfg.latency_alert_secs
+                        );
+                        self.set_state(FeedState::Lagging, &why).await;
+                        break Ended::Dropped(why);
+                    }
+                }
                 _ = refresh.tick(), if refresh_on => {
                     if self.state == FeedState::Live && verify_task.is_none() && !self.check.is_waiting() {
                         verify_task = Some(self.fetch_snapshot(Duration::ZERO));
@@ -488,9 +512,12 @@ impl FeedTask {
         let _ = self.out.data.send(DataMessage::Trade(trade)).await;
     }
 
-    async fn publish_health(&mut self) {
+    /// Publishes the interval's figures; true when the latency alarm is raised.
+    async fn publish_health(&mut self) -> bool {
         let now = now_ns();
+        let samples = self.interval.has_samples();
         let (rate, lat) = self.interval.roll(now);
+        let lagging = self.state == FeedState::Live && self.alarm.observe(&lat, samples);
         let levels = {
             let st = self.out.book.read();
             (st.book.bids().len(), st.book.asks().len())
@@ -509,6 +536,7 @@ impl FeedTask {
             age,
         );
         let _ = self.out.data.try_send(DataMessage::HealthMetrics(m));
+        lagging
     }
 
     async fn set_state(&mut self, next: FeedState, reason: &str) {

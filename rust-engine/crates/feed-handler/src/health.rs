@@ -84,6 +84,11 @@ impl Interval {
         }
     }
 
+    /// True when the interval holds latency samples.
+    pub fn has_samples(&self) -> bool {
+        !self.samples.is_empty()
+    }
+
     /// Ends the interval: messages per second and latency, then starts a new one at `now_ns`.
     pub fn roll(&mut self, now_ns: u64) -> (f64, LatencySummary) {
         let secs = (now_ns.saturating_sub(self.started_ns)) as f64 / 1e9;
@@ -114,6 +119,43 @@ pub fn summarize(samples: &mut [u32]) -> LatencySummary {
         mean,
         p50: pick(0.5),
         p99: pick(0.99),
+    }
+}
+
+/// Raises when the mean latency stays above a threshold for a number of intervals in a row.
+#[derive(Debug, Clone)]
+pub struct LatencyAlarm {
+    threshold_us: f64,
+    needed: u32,
+    over: u32,
+}
+
+impl LatencyAlarm {
+    /// Alarm after `needed` intervals (at least one) above `threshold_us`.
+    pub fn new(threshold_us: f64, needed: u32) -> Self {
+        LatencyAlarm {
+            threshold_us,
+            needed: needed.max(1),
+            over: 0,
+        }
+    }
+
+    /// Feeds one interval's summary; true when the alarm is raised (then it starts counting anew).
+    /// An interval without samples neither raises nor clears it.
+    pub fn observe(&mut self, lat: &LatencySummary, samples: bool) -> bool {
+        if !samples {
+            return false;
+        }
+        if lat.mean > self.threshold_us {
+            self.over += 1;
+        } else {
+            self.over = 0;
+        }
+        if self.over >= self.needed {
+            self.over = 0;
+            return true;
+        }
+        false
     }
 }
 
@@ -163,6 +205,33 @@ mod tests {
         assert_eq!(s.p50, 51.0); // index round(99 * 0.5) = 50 → value 51
         assert_eq!(s.p99, 99.0); // index round(99 * 0.99) = 98 → value 99
         assert_eq!(summarize(&mut []), LatencySummary::default());
+    }
+
+    #[test]
+    fn alarm_needs_a_sustained_window() {
+        let hi = LatencySummary {
+            mean: 600_000.0,
+            p50: 0.0,
+            p99: 0.0,
+        };
+        let lo = LatencySummary {
+            mean: 100.0,
+            p50: 0.0,
+            p99: 0.0,
+        };
+        let mut a = LatencyAlarm::new(500_000.0, 3);
+        let seq = [
+            (hi, true),
+            (hi, true),
+            (lo, true),
+            (hi, true),
+            (hi, true),
+            (hi, false),
+            (hi, true),
+        ];
+        let raised: Vec<bool> = seq.iter().map(|(l, s)| a.observe(l, *s)).collect();
+        assert_eq!(raised, vec![false, false, false, false, false, false, true]);
+        assert!(!a.observe(&hi, true), "counting starts anew after an alarm");
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct FeedConfig {
     pub max_publish_hz: u32,
     /// Silence that means a dead feed, ms.
     pub heartbeat_timeout_ms: u64,
+    /// Mean latency that counts as lagging, ms.
+    pub latency_alert_ms: u64,
+    /// How long lagging must last before a reconnect, s.
+    pub latency_alert_secs: u64,
     /// First reconnect delay, ms.
     pub reconnect_initial_ms: u64,
     /// Largest reconnect delay, ms.
