@@ -42,7 +42,11 @@ class Rule:
             "float": lambda: f"a number from {_num(s['min'])} to {_num(s['max'])}",
             "decimal": lambda: f"a decimal string from {s['min']} to {s['max']}",
             "enum": lambda: "one of: " + ", ".join(s["values"]),
-            "url": lambda: "a URL with scheme " + ", ".join(s["schemes"]),
+            "url": lambda: (
+                "a URL with scheme "
+                + ", ".join(s["schemes"])
+                + (', or "" for none' if s.get("empty") else "")
+            ),
             "endpoint": lambda: "tcp://HOST:PORT with PORT 1-65535",
             "symbol": lambda: "an upper-case symbol of 2 to 20 letters and digits",
             "string": lambda: "a non-empty string",
@@ -71,7 +75,7 @@ class Rule:
             case "enum":
                 return isinstance(v, str) and v in s["values"]
             case "url":
-                return isinstance(v, str) and _url_ok(v, s["schemes"])
+                return isinstance(v, str) and ((v == "" and bool(s.get("empty"))) or _url_ok(v, s["schemes"]))
             case "endpoint":
                 return (
                     isinstance(v, str)

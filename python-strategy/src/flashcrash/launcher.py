@@ -222,7 +222,7 @@ class Session:
         }
         if self.sim_port is not None:
             base = f"127.0.0.1:{self.sim_port}"
-            ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}"}
+            ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}", "backup_ws_url": ""}
             ours["execution"] = {"rest_url": f"http://{base}"}
         for tables in (ours, self.overrides):
             for section, keys in tables.items():

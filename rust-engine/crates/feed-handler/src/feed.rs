@@ -134,21 +134,36 @@ impl FeedTask {
         }
     }
 
-    /// The combined-stream URL.
-    pub fn stream_url(&self) -> String {
+    /// The combined-stream URL on a base URL.
+    pub fn stream_url(&self, base: &str) -> String {
         let s = self.symbol.to_lowercase();
         format!(
             "{}/stream?streams={s}@depth@100ms/{s}@aggTrade",
-            self.cfg.ws_url.trim_end_matches('/')
+            base.trim_end_matches('/')
         )
+    }
+
+    /// The primary base URL, then the backup when one is configured.
+    fn base_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.cfg.ws_url.clone()];
+        if !self.cfg.backup_ws_url.is_empty() {
+            urls.push(self.cfg.backup_ws_url.clone());
+        }
+        urls
     }
 
     /// Runs until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(self.cfg.reconnect_initial_ms, self.cfg.reconnect_max_ms);
         let mut first = true;
-        let url = self.stream_url();
+        let urls: Vec<String> = self
+            .base_urls()
+            .iter()
+            .map(|b| self.stream_url(b))
+            .collect();
+        let mut which = 0usize;
         while !*shutdown.borrow() {
+            let url = urls[which].clone();
             let state = if first {
                 FeedState::Connecting
             } else {
@@ -178,8 +193,14 @@ impl FeedTask {
                 Ended::Shutdown => break,
                 Ended::Dropped(reason) => reason,
             };
-            let delay = backoff.next_delay();
-            warn!(%reason, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, "feed down, reconnecting");
+            // Fail over: the next attempt goes to the other URL, when there is one.
+            which = (which + 1) % urls.len();
+            let delay = if which == 0 || urls.len() == 1 {
+                backoff.next_delay()
+            } else {
+                Duration::ZERO
+            };
+            warn!(%reason, attempt = backoff.attempts(), next = %urls[which], delay_ms = delay.as_millis() as u64, "feed down, reconnecting");
             if backoff.attempts() >= HALT_AFTER_ATTEMPTS {
                 self.set_state(
                     FeedState::Halted,
@@ -190,7 +211,8 @@ impl FeedTask {
                 )
                 .await;
             } else {
-                self.set_state(FeedState::Reconnecting, &reason).await;
+                let why = format!("{reason}; next attempt: {}", urls[which]);
+                self.set_state(FeedState::Reconnecting, &why).await;
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}

@@ -43,6 +43,8 @@ pub struct SymbolConfig {
 pub struct FeedConfig {
     /// WebSocket base URL.
     pub ws_url: String,
+    /// Backup WebSocket base URL, empty for none.
+    pub backup_ws_url: String,
     /// REST base URL.
     pub rest_url: String,
     /// Levels of the REST snapshot.

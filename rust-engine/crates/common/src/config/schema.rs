@@ -20,7 +20,7 @@ enum Rule {
     Float { min: f64, max: f64 },
     Decimal { min: String, max: String },
     Enum { values: Vec<String> },
-    Url { schemes: Vec<String> },
+    Url { schemes: Vec<String>, empty: bool },
     Endpoint,
     Symbol,
     Str,
@@ -34,7 +34,11 @@ impl Rule {
             Rule::Float { min, max } => format!("a number from {min} to {max}"),
             Rule::Decimal { min, max } => format!("a decimal string from {min} to {max}"),
             Rule::Enum { values } => format!("one of: {}", values.join(", ")),
-            Rule::Url { schemes } => format!("a URL with scheme {}", schemes.join(", ")),
+            Rule::Url { schemes, empty } => format!(
+                "a URL with scheme {}{}",
+                schemes.join(", "),
+                if *empty { ", or \"\" for none" } else { "" }
+            ),
             Rule::Endpoint => "tcp://HOST:PORT with PORT 1-65535".into(),
             Rule::Symbol => "an upper-case symbol of 2 to 20 letters and digits".into(),
             Rule::Str => "a non-empty string".into(),
@@ -53,7 +57,9 @@ impl Rule {
                 Err(_) => false,
             },
             (Rule::Enum { values }, V::String(s)) => values.iter().any(|x| x == s),
-            (Rule::Url { schemes }, V::String(s)) => url_ok(s, schemes),
+            (Rule::Url { schemes, empty }, V::String(s)) => {
+                (*empty && s.is_empty()) || url_ok(s, schemes)
+            }
             (Rule::Endpoint, V::String(s)) => endpoint_ok(s),
             (Rule::Symbol, V::String(s)) => {
                 (2..=20).contains(&s.len())
@@ -247,6 +253,7 @@ fn parse_rule(spec: &toml::Value) -> Result<Rule, String> {
         },
         "url" => Rule::Url {
             schemes: strings("schemes")?,
+            empty: t.get("empty").and_then(|v| v.as_bool()).unwrap_or(false),
         },
         "endpoint" => Rule::Endpoint,
         "symbol" => Rule::Symbol,
