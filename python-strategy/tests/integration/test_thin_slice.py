@@ -110,3 +110,39 @@ def test_engine_refuses_a_bad_config_with_one_line(
     assert len(lines) == 1, r.stderr
     for w in words:
         assert w in lines[0]
+
+
+def test_engine_halts_when_the_feed_cannot_come_back(bin_dir: Path) -> None:
+    """The venue goes away for good: after 10 failed reconnects the engine halts and refuses orders."""
+    fast_reconnect = {"feed": {"reconnect_initial_ms": 20, "reconnect_max_ms": 50}}
+    short = SimSpec(speed="max", start="2025-10-10T21:12:30Z", end="2025-10-10T21:12:45Z")
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=short, overrides=fast_reconnect)
+    ctx = zmq.Context.instance()
+    push, sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
+    try:
+        with session:
+            for s in (push, sub):
+                s.setsockopt(zmq.LINGER, 0)
+            push.connect(session.endpoint("command"))
+            sub.connect(session.endpoint("response"))
+            sub.setsockopt(zmq.SUBSCRIBE, b"resp")
+            session.wait_replay_end(timeout=60)  # the simulator exits: nothing to reconnect to
+            codes: list[str] = []
+            deadline = time.monotonic() + 30
+            while "HALTED" not in codes and time.monotonic() < deadline:
+                order = {
+                    "type": "PlaceOrder", "command_id": f"h-{len(codes)}", "ts_ns": 1,
+                    "client_order_id": f"halt-{len(codes)}", "symbol": "POLUSDT", "side": "BUY",
+                    "order_type": "MARKET", "time_in_force": None, "quantity": "100", "price": None,
+                }  # fmt: skip
+                codes.append(_ask(push, sub, msgpack.packb(order), order["command_id"]).get("code", "none"))
+            assert "HALTED" in codes, codes
+            engine_log = session.procs["engine"].log_path.read_text()
+            assert "feed halted: engine halted" in engine_log
+            codes_at_stop = session.stop()
+        assert codes_at_stop["engine"] == 0 and codes_at_stop["strategy"] == 0, codes_at_stop
+        assert session.ports_free()
+    finally:
+        push.close()
+        sub.close()
+        session.cleanup()

@@ -7,6 +7,7 @@ use common::message::{
 use common::time::now_ns;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use execution_engine::PaperExecutor;
+use feed_handler::FeedState;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -24,6 +25,10 @@ pub struct Core {
     pub responses: mpsc::Sender<Response>,
     /// Data to the data PUB socket.
     pub data: mpsc::Sender<DataMessage>,
+    /// The feed's state: `halted` halts the engine until the feed is live again.
+    pub feed_state: watch::Receiver<FeedState>,
+    /// True while new orders are refused.
+    pub halted: bool,
 }
 
 /// Why the core loop ended.
@@ -48,6 +53,10 @@ impl Core {
                         break Exit::Command(reason);
                     }
                 }
+                Ok(()) = self.feed_state.changed() => {
+                    let state = *self.feed_state.borrow_and_update();
+                    self.on_feed_state(state).await;
+                }
                 Some(trade) = self.trades.recv() => {
                     let out = self.executor.on_trade(&trade, now_ns());
                     self.respond(out).await;
@@ -66,8 +75,33 @@ impl Core {
             Exit::Command(r) => format!("Shutdown command: {r}"),
             Exit::Signal => "signal".to_owned(),
         };
-        self.announce("running", "stopped", &reason).await;
+        let from = if self.halted { "halted" } else { "running" };
+        self.announce(from, "stopped", &reason).await;
         exit
+    }
+
+    /// The engine's own halt: a halted feed cancels every open order and refuses new ones until the
+    /// feed is live again.
+    async fn on_feed_state(&mut self, state: FeedState) {
+        match (self.halted, state) {
+            (false, FeedState::Halted) => {
+                self.halted = true;
+                let canceled = self.executor.cancel_all(now_ns());
+                warn!(
+                    open_orders_canceled = canceled.len(),
+                    "feed halted: engine halted"
+                );
+                self.respond(canceled).await;
+                self.announce("running", "halted", "feed halted: reconnects keep failing")
+                    .await;
+            }
+            (true, FeedState::Live) => {
+                self.halted = false;
+                info!("feed live again: engine running");
+                self.announce("halted", "running", "feed live again").await;
+            }
+            _ => {}
+        }
     }
 
     async fn respond(&self, out: Vec<Response>) {
@@ -93,6 +127,14 @@ impl Core {
     async fn on_command(&mut self, cmd: Command) -> Option<String> {
         let now = now_ns();
         let out = match &cmd {
+            Command::PlaceOrder(p) if self.halted => vec![Response::Error(ErrorResponse {
+                command_id: Some(p.command_id.clone()),
+                ts_ns: now,
+                code: ErrorCode::Halted,
+                field: None,
+                message: "engine halted: the feed is down; orders are refused until it is live"
+                    .into(),
+            })],
             Command::PlaceOrder(p) => {
                 let book = self.feed.book.read();
                 let out = self.executor.place(p, &book, now);

@@ -13,7 +13,7 @@ use common::config::{self, Config, ExecutionMode};
 use data_bridge::{commands, publisher, responses};
 use execution_engine::paper::{Fees, FillRule};
 use execution_engine::{Limits, PaperExecutor};
-use feed_handler::{FeedOutputs, FeedTask, SharedBook};
+use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
@@ -136,10 +136,12 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         max_hz: cfg.feed.max_publish_hz,
     };
     let health = Duration::from_millis(cfg.monitoring.health_interval_ms);
+    let (feed_state_tx, feed_state_rx) = watch::channel(FeedState::Stopped);
     let outputs = FeedOutputs {
         data: data_tx.clone(),
         trades: trades_tx,
         book: book.clone(),
+        state: feed_state_tx,
     };
     let feed = tokio::spawn(
         FeedTask::new(cfg.feed.clone(), &symbol, health, outputs).run(stop_rx.clone()),
@@ -172,6 +174,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         trades: trades_rx,
         responses: resp_tx,
         data: data_tx,
+        feed_state: feed_state_rx,
+        halted: false,
     };
     let exit = core.run(signal).await;
     info!(?exit, "stopping tasks");

@@ -60,10 +60,12 @@ async fn dead_primary_fails_over_to_backup() {
     let (data_tx, mut data_rx) = mpsc::channel(65_536);
     let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
     tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
+    let (state_tx, _state_rx) = watch::channel(feed_handler::FeedState::Stopped);
     let out = FeedOutputs {
         data: data_tx,
         trades: trades_tx,
         book: book.clone(),
+        state: state_tx,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed =

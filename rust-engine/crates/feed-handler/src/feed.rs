@@ -79,6 +79,8 @@ pub struct FeedOutputs {
     pub trades: mpsc::Sender<Trade>,
     /// The book, shared with the publisher and the executor.
     pub book: SharedBook,
+    /// The feed's state, for the engine's own halt.
+    pub state: watch::Sender<FeedState>,
 }
 
 type SnapshotTask = JoinHandle<Result<Snapshot, String>>;
@@ -574,6 +576,7 @@ impl FeedTask {
             reason: reason.into(),
         };
         self.state = next;
+        self.out.state.send_replace(next);
         let _ = self.out.data.send(DataMessage::StateChange(msg)).await;
     }
 
