@@ -6,6 +6,8 @@
 pub mod book;
 /// Loading and validating recorded trades.
 pub mod data;
+/// Faults injected per connection.
+pub mod faults;
 /// Binance JSON shapes of events and REST answers.
 pub mod json;
 /// The replay clock and event loop.

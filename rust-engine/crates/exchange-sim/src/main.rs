@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use exchange_sim::book::{ModelParams, SCALE};
 use exchange_sim::data::{self, units};
+use exchange_sim::faults::Faults;
 use exchange_sim::json::SymbolSpec;
 use exchange_sim::replay::{Frame, Replay, Speed};
 use exchange_sim::{server, time};
@@ -62,9 +63,32 @@ struct Args {
     /// Levels per side of the synthetic book.
     #[arg(long, default_value_t = 100)]
     book_levels: usize,
-    /// Seed of the book's noise.
+    /// Seed of the book's noise and of the fault draws.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Fault: drop this fraction of depth events (gaps), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    drop_depth: f64,
+    /// Fault: send this fraction of frames twice.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Fault: break the JSON of this fraction of frames.
+    #[arg(long, default_value_t = 0.0)]
+    malformed: f64,
+    /// Fault: give this fraction of trades a NaN or negative price.
+    #[arg(long, default_value_t = 0.0)]
+    bad_price: f64,
+    /// Fault: close every connection after this many seconds.
+    #[arg(long)]
+    disconnect_every: Option<f64>,
+}
+
+fn fraction(name: &str, v: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("--{name} {v}: expected a fraction from 0 to 1"))
+    }
 }
 
 fn positive_units(name: &str, v: &str) -> Result<u64, String> {
@@ -146,7 +170,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.speed,
         args.timestamps == "rebased",
     );
+    let faults = Faults {
+        drop_depth: fraction("drop-depth", args.drop_depth).map_err(anyhow::Error::msg)?,
+        duplicate: fraction("duplicate", args.duplicate).map_err(anyhow::Error::msg)?,
+        malformed: fraction("malformed", args.malformed).map_err(anyhow::Error::msg)?,
+        bad_price: fraction("bad-price", args.bad_price).map_err(anyhow::Error::msg)?,
+        disconnect_every: match args.disconnect_every {
+            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+            Some(s) => {
+                anyhow::bail!("--disconnect-every {s}: expected a positive number of seconds")
+            }
+            None => None,
+        },
+    };
+    if faults.any() {
+        warn!(?faults, "fault injection on");
+    }
     let shared = Arc::clone(&replay.shared);
+    *shared.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;

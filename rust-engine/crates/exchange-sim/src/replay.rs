@@ -3,7 +3,7 @@
 //! and broadcasts every event to the connected clients.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, watch};
@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::book::{Book, Model, ModelParams};
 use crate::data::TradeRow;
+use crate::faults::{FaultCounts, Faults};
 use crate::json::{self, SymbolSpec};
 
 /// Queued frames per client before a slow client is disconnected (at a real-time speed) or the
@@ -91,11 +92,19 @@ pub struct Shared {
     pub offset_ms: AtomicI64,
     /// Turns true when the first market-data client connects.
     pub client_seen: watch::Sender<bool>,
+    /// Faults injected into every connection.
+    pub faults: RwLock<Faults>,
+    /// Faults injected so far.
+    pub fault_counts: FaultCounts,
+    /// Seed of the fault draws.
+    pub seed: u64,
+    /// Connections accepted so far (numbers them for the fault draws).
+    pub connections: AtomicU64,
 }
 
 impl Shared {
     /// New shared state around an initial book.
-    pub fn new(spec: SymbolSpec, book: Book) -> Arc<Self> {
+    pub fn new(spec: SymbolSpec, book: Book, seed: u64) -> Arc<Self> {
         let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
         Arc::new(Shared {
             book: Mutex::new(book),
@@ -104,6 +113,10 @@ impl Shared {
             spec,
             offset_ms: AtomicI64::new(0),
             client_seen: watch::channel(false).0,
+            faults: RwLock::new(Faults::default()),
+            fault_counts: FaultCounts::default(),
+            seed,
+            connections: AtomicU64::new(0),
         })
     }
 
@@ -154,7 +167,7 @@ impl Replay {
             book.move_to(&model.target(first.ts_us));
         }
         Replay {
-            shared: Shared::new(spec, book),
+            shared: Shared::new(spec, book, params.seed),
             trades,
             model,
             speed,

@@ -16,6 +16,7 @@ use axum::Router;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{info, warn};
 
+use crate::faults::{Action, Injector};
 use crate::json;
 use crate::replay::{wall_ms, Frame, Shared};
 
@@ -129,6 +130,16 @@ async fn serve(mut socket: WebSocket, s: Arc<Shared>, wanted: Vec<(String, Kind)
     let n = s.stats.clients.fetch_add(1, Ordering::Relaxed) + 1;
     s.client_seen.send_replace(true);
     info!(clients = n, streams = ?wanted.iter().map(|w| &w.0).collect::<Vec<_>>(), "client connected");
+    let faults = *s.faults.read().unwrap_or_else(|e| e.into_inner());
+    let conn = s.connections.fetch_add(1, Ordering::Relaxed);
+    let mut inject = Injector::new(faults, s.seed, conn);
+    if faults.any() {
+        info!(conn, ?faults, "injecting faults into this connection");
+    }
+    let lifetime = inject
+        .lifetime()
+        .unwrap_or(Duration::from_secs(u64::MAX / 4));
+    let close_at = tokio::time::Instant::now() + lifetime;
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     loop {
@@ -158,9 +169,22 @@ async fn serve(mut socket: WebSocket, s: Arc<Shared>, wanted: Vec<(String, Kind)
                 } else {
                     payload.clone()
                 };
+                let is_trade = matches!(kind, Kind::AggTrade | Kind::Trade);
+                let Action::Send { text, twice } = inject.apply(text, kind == Kind::Depth, is_trade, &s.fault_counts) else {
+                    continue;
+                };
+                if twice && socket.send(Message::Text(text.clone())).await.is_err() {
+                    break;
+                }
                 if socket.send(Message::Text(text)).await.is_err() {
                     break;
                 }
+            }
+            _ = tokio::time::sleep_until(close_at) => {
+                s.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
+                info!(conn, "fault: closing the connection");
+                let _ = socket.send(Message::Close(None)).await;
+                break;
             }
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Vec::new())).await.is_err() {
@@ -210,6 +234,13 @@ async fn stats(State(s): State<Arc<Shared>>) -> Response {
         "replay_done": st.replay_done.load(Ordering::Relaxed),
         "event_time_ms": st.event_time_ms.load(Ordering::Relaxed),
         "last_update_id": s.book().update_id,
+        "faults": {
+            "dropped": s.fault_counts.dropped.load(Ordering::Relaxed),
+            "duplicated": s.fault_counts.duplicated.load(Ordering::Relaxed),
+            "malformed": s.fault_counts.malformed.load(Ordering::Relaxed),
+            "bad_prices": s.fault_counts.bad_prices.load(Ordering::Relaxed),
+            "disconnects": s.fault_counts.disconnects.load(Ordering::Relaxed),
+        },
     });
     json_ok(body.to_string())
 }
