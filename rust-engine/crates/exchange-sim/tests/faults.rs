@@ -23,8 +23,59 @@ const DATA: &str = concat!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
+    let faults = Faults {
+        drop_depth: 0.02,
+        duplicate: 0.02,
+        malformed: 0.01,
+        bad_price: 0.01,
+        disconnect_every: Some(Duration::from_secs(2)),
+    };
+    let (h, f) = run_with_faults(faults, "2025-10-10T21:13:30Z", 6.0).await;
+    assert!(
+        f["dropped"].as_u64().unwrap() > 0 && h.gap_count > 0,
+        "gaps: {f} {h:?}"
+    );
+    assert!(
+        f["malformed"].as_u64().unwrap() > 0 && h.malformed_count > 0,
+        "{f} {h:?}"
+    );
+    assert!(
+        f["bad_prices"].as_u64().unwrap() > 0 && h.rejected_count > 0,
+        "{f} {h:?}"
+    );
+    assert!(
+        f["duplicated"].as_u64().unwrap() > 0 && h.duplicate_count + h.out_of_order_count > 0,
+        "{f} {h:?}"
+    );
+    assert!(
+        f["disconnects"].as_u64().unwrap() > 0 && h.reconnect_count > 0,
+        "{f} {h:?}"
+    );
+    assert!(h.resync_count > 1, "{h:?}");
+}
+
+/// Reconnect storm: the venue hangs up every second for 30 s of real-time replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_storm_ends_with_a_correct_book() {
+    let faults = Faults {
+        disconnect_every: Some(Duration::from_secs(1)),
+        ..Faults::default()
+    };
+    let (h, f) = run_with_faults(faults, "2025-10-10T21:13:00Z", 1.0).await;
+    assert!(f["disconnects"].as_u64().unwrap() >= 20, "{f}");
+    assert!(h.reconnect_count >= 20, "{h:?}");
+}
+
+/// Replays 21:12:30 to `end` with `faults`, runs the engine's feed against it, and checks that the
+/// book never crosses and ends equal to the venue's. Returns the last health figures and the
+/// simulator's fault counts.
+async fn run_with_faults(
+    faults: Faults,
+    end: &str,
+    speed: f64,
+) -> (HealthMetrics, serde_json::Value) {
     let from = time::parse_utc_us("2025-10-10T21:12:30Z").unwrap();
-    let to = time::parse_utc_us("2025-10-10T21:13:30Z").unwrap();
+    let to = time::parse_utc_us(end).unwrap();
     let loaded = data::load(std::path::Path::new(DATA), "POLUSDT", Some(from), Some(to)).unwrap();
     let params = ModelParams {
         tick: 10_000,
@@ -34,15 +85,9 @@ async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
         seed: 11,
     };
     let spec = SymbolSpec::new("POLUSDT", 10_000, SCALE / 10, 5 * SCALE);
-    let replay = Replay::new(spec, loaded.trades, params, Speed::Factor(6.0), true);
+    let replay = Replay::new(spec, loaded.trades, params, Speed::Factor(speed), true);
     let shared = replay.shared.clone();
-    *shared.faults.write().unwrap() = Faults {
-        drop_depth: 0.02,
-        duplicate: 0.02,
-        malformed: 0.01,
-        bad_price: 0.01,
-        disconnect_every: Some(Duration::from_secs(2)),
-    };
+    *shared.faults.write().unwrap() = faults;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = listener.local_addr().unwrap();
     let router_state = shared.clone();
@@ -97,7 +142,7 @@ async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
         }
         last
     });
-    tokio::time::timeout(Duration::from_secs(60), replay_task)
+    tokio::time::timeout(Duration::from_secs(90), replay_task)
         .await
         .expect("replay finished")
         .unwrap();
@@ -149,26 +194,5 @@ async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
         venue.last_update_id,
         book.read().book.update_id()
     );
-    let f = &stats["faults"];
-    assert!(
-        f["dropped"].as_u64().unwrap() > 0 && h.gap_count > 0,
-        "gaps: {f} {h:?}"
-    );
-    assert!(
-        f["malformed"].as_u64().unwrap() > 0 && h.malformed_count > 0,
-        "{f} {h:?}"
-    );
-    assert!(
-        f["bad_prices"].as_u64().unwrap() > 0 && h.rejected_count > 0,
-        "{f} {h:?}"
-    );
-    assert!(
-        f["duplicated"].as_u64().unwrap() > 0 && h.duplicate_count + h.out_of_order_count > 0,
-        "{f} {h:?}"
-    );
-    assert!(
-        f["disconnects"].as_u64().unwrap() > 0 && h.reconnect_count > 0,
-        "{f} {h:?}"
-    );
-    assert!(h.resync_count > 1, "{h:?}");
+    (h, stats["faults"].clone())
 }
