@@ -5,21 +5,12 @@
 
 use std::time::Duration;
 
-use common::config::FeedConfig;
 use common::message::{DataMessage, HealthMetrics};
-use exchange_sim::book::{ModelParams, SCALE};
 use exchange_sim::faults::Faults;
-use exchange_sim::json::SymbolSpec;
-use exchange_sim::replay::{Replay, Speed};
-use exchange_sim::{data, server, time};
-use feed_handler::binance::snapshot;
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../data/binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
-);
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
@@ -74,40 +65,9 @@ async fn run_with_faults(
     end: &str,
     speed: f64,
 ) -> (HealthMetrics, serde_json::Value) {
-    let from = time::parse_utc_us("2025-10-10T21:12:30Z").unwrap();
-    let to = time::parse_utc_us(end).unwrap();
-    let loaded = data::load(std::path::Path::new(DATA), "POLUSDT", Some(from), Some(to)).unwrap();
-    let params = ModelParams {
-        tick: 10_000,
-        step: SCALE / 10,
-        levels: 50,
-        base_qty: 500 * SCALE,
-        seed: 11,
-    };
-    let spec = SymbolSpec::new("POLUSDT", 10_000, SCALE / 10, 5 * SCALE);
-    let replay = Replay::new(spec, loaded.trades, params, Speed::Factor(speed), true);
-    let shared = replay.shared.clone();
-    *shared.faults.write().unwrap() = faults;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = listener.local_addr().unwrap();
-    let router_state = shared.clone();
-    tokio::spawn(async move { axum::serve(listener, server::router(router_state)).await });
-    let replay_task = tokio::spawn(replay.run(true));
-
-    let cfg = FeedConfig {
-        ws_url: format!("ws://{sim}"),
-        backup_ws_url: String::new(),
-        rest_url: format!("http://{sim}"),
-        snapshot_limit: 5000,
-        snapshot_refresh_secs: 1,
-        publish_levels: 20,
-        max_publish_hz: 100,
-        heartbeat_timeout_ms: 1000,
-        latency_alert_ms: 500,
-        latency_alert_secs: 5,
-        reconnect_initial_ms: 20,
-        reconnect_max_ms: 100,
-    };
+    let started = support::start_sim("2025-10-10T21:12:30Z", end, speed, faults).await;
+    let (sim, replay_task) = (started.addr, started.replay);
+    let cfg = support::feed_config(format!("ws://{sim}"), String::new(), sim);
     let book = SharedBook::default();
     let (data_tx, mut data_rx) = mpsc::channel(65_536);
     let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
@@ -148,16 +108,7 @@ async fn run_with_faults(
         .unwrap();
 
     // The venue stays up after the replay: the engine must settle on its book.
-    let http = reqwest::Client::new();
-    let body = http
-        .get(format!("http://{sim}/sim/book?limit=5000"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let venue = snapshot::parse(&body).unwrap();
+    let venue = support::venue_book(sim).await;
     let settled = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             {
@@ -174,7 +125,7 @@ async fn run_with_faults(
         }
     })
     .await;
-    let stats: serde_json::Value = http
+    let stats: serde_json::Value = reqwest::Client::new()
         .get(format!("http://{sim}/sim/stats"))
         .send()
         .await

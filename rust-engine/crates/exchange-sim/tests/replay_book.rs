@@ -5,43 +5,25 @@
 
 use std::time::Duration;
 
-use exchange_sim::book::{ModelParams, SCALE};
-use exchange_sim::data;
-use exchange_sim::json::SymbolSpec;
-use exchange_sim::replay::{Replay, Speed};
-use exchange_sim::{server, time};
+use exchange_sim::faults::Faults;
 use feed_handler::binance::{parse_frame, snapshot, MarketEvent};
 use feed_handler::book::OrderBook;
 use feed_handler::sync::BookSync;
 use futures_util::StreamExt;
 use tokio::time::timeout;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../data/binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
-);
+mod support;
 
 #[tokio::test]
 async fn client_book_equals_venue_book_after_real_replay() {
-    let from = time::parse_utc_us("2025-10-10T21:12:30Z").unwrap();
-    let to = time::parse_utc_us("2025-10-10T21:13:30Z").unwrap();
-    let loaded = data::load(std::path::Path::new(DATA), "POLUSDT", Some(from), Some(to)).unwrap();
-    assert!(loaded.trades.len() > 1000, "{}", loaded.trades.len());
-    let params = ModelParams {
-        tick: 10_000,
-        step: SCALE / 10,
-        levels: 50,
-        base_qty: 500 * SCALE,
-        seed: 7,
-    };
-    let spec = SymbolSpec::new("POLUSDT", 10_000, SCALE / 10, 5 * SCALE);
-    let replay = Replay::new(spec, loaded.trades, params, Speed::Factor(20.0), true);
-    let shared = replay.shared.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, server::router(shared)).await });
-    let replay_task = tokio::spawn(replay.run(true));
-
+    let sim = support::start_sim(
+        "2025-10-10T21:12:30Z",
+        "2025-10-10T21:13:30Z",
+        20.0,
+        Faults::default(),
+    )
+    .await;
+    let (addr, replay_task) = (sim.addr, sim.replay);
     let url = format!("ws://{addr}/stream?streams=polusdt@depth@100ms/polusdt@aggTrade");
     let (mut ws, _) = timeout(
         Duration::from_secs(5),
@@ -98,15 +80,7 @@ async fn client_book_equals_venue_book_after_real_replay() {
             sync.on_event(&ev, &mut book).unwrap();
         }
     }
-    let body = http
-        .get(format!("http://{addr}/sim/book?limit=5000"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let venue = snapshot::parse(&body).unwrap();
+    let venue = support::venue_book(addr).await;
     assert!(sync.is_live());
     assert_eq!(book.update_id(), venue.last_update_id);
     assert_eq!(book.bids(), &venue.bids[..]);

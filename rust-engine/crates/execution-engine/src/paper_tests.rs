@@ -1,0 +1,291 @@
+//! Unit tests of the paper executor (beside it, in their own file).
+
+use super::*;
+use common::message::Aggressor;
+use feed_handler::fixed::parse_units;
+
+fn d(s: &str) -> Dec {
+    s.parse().unwrap()
+}
+
+fn lv(p: &str, q: &str) -> Level {
+    Level {
+        price: parse_units(p).unwrap(),
+        qty: parse_units(q).unwrap(),
+    }
+}
+
+fn book() -> BookState {
+    let mut st = BookState {
+        synced: true,
+        ..BookState::default()
+    };
+    st.book.reset(
+        1,
+        &[lv("0.1583", "100"), lv("0.1582", "300")],
+        &[
+            lv("0.1584", "100"),
+            lv("0.1585", "200"),
+            lv("0.1590", "1000"),
+        ],
+    );
+    st
+}
+
+fn exec() -> PaperExecutor {
+    let filters = SymbolFilters {
+        symbol: "POLUSDT".into(),
+        base_asset: "POL".into(),
+        quote_asset: "USDT".into(),
+        tick_size: d("0.0001"),
+        min_price: d("0.0001"),
+        step_size: d("0.1"),
+        min_qty: d("0.1"),
+        max_qty: d("9000000"),
+        min_notional: d("5"),
+    };
+    PaperExecutor::new(
+        filters,
+        Limits {
+            max_order_notional: d("1000"),
+            max_open_orders: 3,
+        },
+        Fees {
+            maker: d("0.001"),
+            taker: d("0.001"),
+        },
+        FillRule::TradeThrough,
+    )
+}
+
+fn place(
+    t: OrderType,
+    side: Side,
+    qty: &str,
+    price: Option<&str>,
+    tif: Option<TimeInForce>,
+    id: &str,
+) -> PlaceOrder {
+    PlaceOrder {
+        command_id: format!("cmd-{id}"),
+        ts_ns: 0,
+        client_order_id: id.into(),
+        symbol: "POLUSDT".into(),
+        side,
+        order_type: t,
+        time_in_force: tif,
+        quantity: d(qty),
+        price: price.map(d),
+    }
+}
+
+fn fills(r: &[Response]) -> Vec<(String, String, OrderStatus)> {
+    r.iter()
+        .filter_map(|x| match x {
+            Response::OrderExecution(e) => Some((
+                e.last_price.to_string(),
+                e.last_quantity.to_string(),
+                e.status,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn placed_status(r: &[Response]) -> OrderStatus {
+    match &r[0] {
+        Response::OrderPlaced(p) => p.status,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn market_buy_walks_the_book_with_taker_fees() {
+    let mut x = exec();
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "250", None, None, "a"),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::Filled);
+    assert_eq!(
+        fills(&r),
+        vec![
+            ("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled),
+            ("0.1585".into(), "150".into(), OrderStatus::Filled)
+        ]
+    );
+    let Response::OrderExecution(e) = &r[2] else {
+        panic!()
+    };
+    assert_eq!(e.fee.to_string(), "0.023775"); // 0.1585 × 150 × 0.001
+    assert_eq!(e.liquidity, Liquidity::Taker);
+    assert_eq!(e.command_id.as_deref(), Some("cmd-a"));
+}
+
+#[test]
+fn market_order_larger_than_the_book_expires() {
+    let mut x = exec();
+    let mut st = book();
+    st.book
+        .reset(1, &[lv("0.1583", "100")], &[lv("0.1584", "100")]);
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "150", None, None, "a"),
+        &st,
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::Expired);
+    assert_eq!(fills(&r).len(), 1);
+    assert_eq!(x.open_count(), 0);
+}
+
+#[test]
+fn limit_takes_then_rests_then_fills_on_trade_through() {
+    let mut x = exec();
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "150",
+            Some("0.1584"),
+            Some(TimeInForce::Gtc),
+            "a",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::PartiallyFilled);
+    assert_eq!(
+        fills(&r),
+        vec![("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled)]
+    );
+    assert_eq!(x.open_count(), 1);
+    let trade = |p: f64, q: f64| Trade {
+        symbol: "POLUSDT".into(),
+        exchange_ts_ns: 0,
+        local_ts_ns: 0,
+        trade_id: 1,
+        price: p,
+        quantity: q,
+        aggressor: Aggressor::Sell,
+    };
+    // At the price: no fill under trade-through.
+    assert!(x.on_trade(&trade(0.1584, 500.0), 6).is_empty());
+    // Through the price, smaller than the remainder: partial maker fill at the limit price.
+    let r = x.on_trade(&trade(0.1583, 20.0), 7);
+    assert_eq!(
+        fills(&r),
+        vec![("0.1584".into(), "20".into(), OrderStatus::PartiallyFilled)]
+    );
+    let r = x.on_trade(&trade(0.1580, 500.0), 8);
+    assert_eq!(
+        fills(&r),
+        vec![("0.1584".into(), "30".into(), OrderStatus::Filled)]
+    );
+    assert_eq!(x.open_count(), 0);
+}
+
+#[test]
+fn ioc_fok_and_limit_maker() {
+    let mut x = exec();
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "150",
+            Some("0.1584"),
+            Some(TimeInForce::Ioc),
+            "a",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::Expired);
+    assert_eq!(fills(&r).len(), 1);
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "150",
+            Some("0.1584"),
+            Some(TimeInForce::Fok),
+            "b",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::Expired);
+    assert!(fills(&r).is_empty());
+    let r = x.place(
+        &place(
+            OrderType::LimitMaker,
+            Side::Buy,
+            "100",
+            Some("0.1584"),
+            None,
+            "c",
+        ),
+        &book(),
+        5,
+    );
+    assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::Venue));
+    let r = x.place(
+        &place(
+            OrderType::LimitMaker,
+            Side::Buy,
+            "100",
+            Some("0.1583"),
+            None,
+            "d",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::New);
+}
+
+#[test]
+fn duplicate_unknown_cancel_query_and_not_synced() {
+    let mut x = exec();
+    let o = place(
+        OrderType::Limit,
+        Side::Sell,
+        "100",
+        Some("0.1600"),
+        Some(TimeInForce::Gtc),
+        "a",
+    );
+    assert_eq!(placed_status(&x.place(&o, &book(), 1)), OrderStatus::New);
+    let r = x.place(&o, &book(), 2);
+    assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::DuplicateOrder));
+    let q = QueryOrder {
+        command_id: "q".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "a".into(),
+    };
+    assert!(
+        matches!(x.query(&q, 3), Response::OrderStatus(s) if s.order.status == OrderStatus::New)
+    );
+    let c = CancelOrder {
+        command_id: "c".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "a".into(),
+    };
+    assert!(matches!(&x.cancel(&c, 4)[0], Response::OrderCanceled(_)));
+    assert!(matches!(&x.cancel(&c, 5)[0], Response::Error(e) if e.code == ErrorCode::UnknownOrder));
+    let q2 = QueryOrder {
+        client_order_id: "zzz".into(),
+        ..q
+    };
+    assert!(matches!(x.query(&q2, 6), Response::Error(e) if e.code == ErrorCode::UnknownOrder));
+    let mut st = book();
+    st.synced = false;
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "100", None, None, "b"),
+        &st,
+        7,
+    );
+    assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::NotSynced));
+}
