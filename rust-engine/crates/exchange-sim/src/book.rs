@@ -1,71 +1,75 @@
-//! The simulator's authoritative L2 book and the synthetic model that drives it from trades.
+//! The venue's authoritative L2 book: price levels keyed by integer prices (10⁻⁸ units), a Binance
+//! update id, and the diff arithmetic that moves it from one state to the next.
 //!
-//! Model (see `docs/EXCHANGE_SIM.md`): the touch follows the last trade (a taker sell at `p` puts the
-//! best bid at `p`, a taker buy puts the best ask at `p`); the spread in ticks widens with the price
-//! range of the last 5 s; `levels` levels per side at consecutive ticks; the quantity at depth `i` is
-//! `base × (1 + 0.1 i) × liquidity × noise`, where `base` is 5× the median trade size, `liquidity`
-//! shrinks as the 5-s range grows (the book hollows out in a crash) and `noise` in [0.6, 1.4] is a
-//! hash of the seed, the price and a one-second bucket staggered per level, so about a tenth of the
-//! levels change every 100 ms. Everything is deterministic given the data and the seed.
+//! A [`Diff`](crate::book::Diff) holds absolute quantities, as Binance's `depthUpdate` does: quantity 0 removes the
+//! level, and removing a level that is not there is a no-op.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-/// Units per whole (10⁸, Binance's 8 decimals).
-pub const SCALE: u64 = 100_000_000;
+/// One price level: price and quantity in units (quantity 0 in a diff removes the level).
+pub type Level = (u64, u64);
 
-/// Parameters of the model.
-#[derive(Debug, Clone, Copy)]
-pub struct ModelParams {
-    /// Tick size, units.
-    pub tick: u64,
-    /// Step size, units.
-    pub step: u64,
-    /// Levels per side.
-    pub levels: usize,
-    /// Median trade quantity × 5, units.
-    pub base_qty: u64,
-    /// Noise seed.
-    pub seed: u64,
+/// Which side of the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Bids (buy orders).
+    Bid,
+    /// Asks (sell orders).
+    Ask,
 }
 
-/// One changed level of a diff: price, new quantity (0 removes).
-pub type LevelChange = (u64, u64);
-
-/// A diff between two states of the book.
+/// Level changes with absolute quantities, each side best price first.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Diff {
-    /// Bid changes, best first.
-    pub bids: Vec<LevelChange>,
-    /// Ask changes, best first.
-    pub asks: Vec<LevelChange>,
+    /// Bid changes, highest price first.
+    pub bids: Vec<Level>,
+    /// Ask changes, lowest price first.
+    pub asks: Vec<Level>,
 }
 
 impl Diff {
-    /// Number of level changes.
+    /// Number of level changes; a synthetic update advances the update id by this much.
     pub fn len(&self) -> usize {
         self.bids.len() + self.asks.len()
     }
 
-    /// True when nothing changed.
+    /// True when nothing changes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
-/// The authoritative book with its update id.
+/// The previous quantities of the levels a diff touched (0 = the level was absent), to undo it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Undo {
+    /// Previous bid levels.
+    pub bids: Vec<Level>,
+    /// Previous ask levels.
+    pub asks: Vec<Level>,
+}
+
+/// An L2 book with its update id.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Book {
     /// Price → quantity.
     pub bids: BTreeMap<u64, u64>,
     /// Price → quantity.
     pub asks: BTreeMap<u64, u64>,
-    /// `u` of the last applied diff.
+    /// Binance `lastUpdateId`: the `u` of the last diff applied.
     pub update_id: u64,
 }
 
 impl Book {
-    /// Top `n` bids (best first) and asks (best first).
-    pub fn top(&self, n: usize) -> (Vec<LevelChange>, Vec<LevelChange>) {
+    /// An empty book at `update_id`.
+    pub fn empty(update_id: u64) -> Self {
+        Book {
+            update_id,
+            ..Book::default()
+        }
+    }
+
+    /// Top `n` bids (highest first) and asks (lowest first).
+    pub fn top(&self, n: usize) -> (Vec<Level>, Vec<Level>) {
         let bids = self
             .bids
             .iter()
@@ -77,29 +81,90 @@ impl Book {
         (bids, asks)
     }
 
-    /// Changes that turn this book into `target`, applied here; the update id advances by one per
-    /// changed level, as Binance's ids do. Returns the diff and its `(U, u)`.
-    pub fn move_to(&mut self, target: &Book) -> (Diff, u64, u64) {
-        let diff = Diff {
-            bids: side_diff(&self.bids, &target.bids, true),
-            asks: side_diff(&self.asks, &target.asks, false),
-        };
-        let first = self.update_id + 1;
-        if !diff.is_empty() {
-            self.bids.clone_from(&target.bids);
-            self.asks.clone_from(&target.asks);
-            self.update_id += diff.len() as u64;
+    /// Best bid and best ask prices.
+    pub fn touch(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.bids.keys().next_back().copied(),
+            self.asks.keys().next().copied(),
+        )
+    }
+
+    /// True when the best bid is at or above the best ask.
+    pub fn is_crossed(&self) -> bool {
+        matches!(self.touch(), (Some(b), Some(a)) if b >= a)
+    }
+
+    /// The changes that turn this book into `target` (update ids are not compared).
+    pub fn diff_to(&self, target: &Book) -> Diff {
+        Diff {
+            bids: side_diff(&self.bids, &target.bids, Side::Bid),
+            asks: side_diff(&self.asks, &target.asks, Side::Ask),
         }
-        (diff, first, self.update_id)
+    }
+
+    /// Applies absolute level changes and sets the update id to `update_id`; returns what undoes them.
+    pub fn apply(&mut self, diff: &Diff, update_id: u64) -> Undo {
+        let undo = Undo {
+            bids: apply_side(&mut self.bids, &diff.bids),
+            asks: apply_side(&mut self.asks, &diff.asks),
+        };
+        self.update_id = update_id;
+        undo
+    }
+
+    /// Reverts [`Book::apply`], restoring `update_id`.
+    pub fn revert(&mut self, undo: &Undo, update_id: u64) {
+        // Last change first, in case a diff named a price twice.
+        for (levels, changes) in [(&mut self.bids, &undo.bids), (&mut self.asks, &undo.asks)] {
+            for &(p, q) in changes.iter().rev() {
+                if q == 0 {
+                    levels.remove(&p);
+                } else {
+                    levels.insert(p, q);
+                }
+            }
+        }
+        self.update_id = update_id;
+    }
+
+    /// FNV-1a checksum of every level and the update id: equal books, equal checksums.
+    pub fn checksum(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u64| {
+            for b in x.to_le_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+            }
+        };
+        eat(self.update_id);
+        for (side, levels) in [(1, &self.bids), (2, &self.asks)] {
+            eat(side);
+            eat(levels.len() as u64);
+            for (&p, &q) in levels {
+                eat(p);
+                eat(q);
+            }
+        }
+        h
     }
 }
 
-fn side_diff(
-    cur: &BTreeMap<u64, u64>,
-    target: &BTreeMap<u64, u64>,
-    bids: bool,
-) -> Vec<LevelChange> {
-    let mut out: Vec<LevelChange> = target
+fn apply_side(levels: &mut BTreeMap<u64, u64>, changes: &[Level]) -> Vec<Level> {
+    changes
+        .iter()
+        .map(|&(p, q)| {
+            let before = if q == 0 {
+                levels.remove(&p)
+            } else {
+                levels.insert(p, q)
+            };
+            (p, before.unwrap_or(0))
+        })
+        .collect()
+}
+
+fn side_diff(cur: &BTreeMap<u64, u64>, target: &BTreeMap<u64, u64>, side: Side) -> Vec<Level> {
+    let mut out: Vec<Level> = target
         .iter()
         .filter(|(p, q)| cur.get(p) != Some(q))
         .map(|(&p, &q)| (p, q))
@@ -109,187 +174,88 @@ fn side_diff(
                 .map(|&p| (p, 0)),
         )
         .collect();
-    if bids {
-        out.sort_unstable_by_key(|l| std::cmp::Reverse(l.0));
-    } else {
-        out.sort_unstable_by_key(|l| l.0);
+    match side {
+        Side::Bid => out.sort_unstable_by_key(|l| std::cmp::Reverse(l.0)),
+        Side::Ask => out.sort_unstable_by_key(|l| l.0),
     }
     out
-}
-
-/// The model's state: the last trade and the recent price range.
-#[derive(Debug)]
-pub struct Model {
-    p: ModelParams,
-    last_tick: Option<(u64, bool)>,
-    recent: VecDeque<(i64, u64)>,
-}
-
-/// Window of the volatility measure, µs.
-const WINDOW_US: i64 = 5_000_000;
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64 finaliser
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-impl Model {
-    /// A model with no trade seen yet.
-    pub fn new(p: ModelParams) -> Self {
-        Model {
-            p,
-            last_tick: None,
-            recent: VecDeque::new(),
-        }
-    }
-
-    /// Records a trade (price in units, taker side).
-    pub fn on_trade(&mut self, ts_us: i64, price: u64, taker_sell: bool) {
-        let tick = (price + self.p.tick / 2) / self.p.tick;
-        self.last_tick = Some((tick.max(1), taker_sell));
-        self.recent.push_back((ts_us, tick));
-        while self
-            .recent
-            .front()
-            .is_some_and(|&(t, _)| t < ts_us - WINDOW_US)
-        {
-            self.recent.pop_front();
-        }
-    }
-
-    /// Price range of the last 5 s relative to the last price.
-    fn relative_range(&self) -> f64 {
-        let (lo, hi) = self
-            .recent
-            .iter()
-            .fold((u64::MAX, 0), |(lo, hi), &(_, t)| (lo.min(t), hi.max(t)));
-        match self.last_tick {
-            Some((last, _)) if hi >= lo => (hi - lo) as f64 / last as f64,
-            _ => 0.0,
-        }
-    }
-
-    /// The book the model wants at `now_us` (empty before the first trade).
-    pub fn target(&self, now_us: i64) -> Book {
-        let mut book = Book::default();
-        let Some((last, taker_sell)) = self.last_tick else {
-            return book;
-        };
-        let range = self.relative_range();
-        let range_ticks = range * last as f64;
-        let spread = 1 + (range_ticks / 8.0).min(20.0) as u64;
-        let (best_bid, best_ask) = if taker_sell {
-            (last, last + spread)
-        } else {
-            (last.saturating_sub(spread), last)
-        };
-        let liquidity = 1.0 / (1.0 + 40.0 * range);
-        let bucket_base = (now_us / 100_000) as u64;
-        for i in 0..self.p.levels as u64 {
-            for (side_tick, is_bid) in
-                [(best_bid.checked_sub(i), true), (Some(best_ask + i), false)]
-            {
-                let Some(t) = side_tick.filter(|&t| t > 0) else {
-                    continue;
-                };
-                let stagger = mix(t ^ self.p.seed) % 10;
-                let bucket = (bucket_base + stagger) / 10;
-                let noise = 0.6
-                    + 0.8
-                        * (mix(self.p.seed ^ t.wrapping_mul(31) ^ bucket.wrapping_mul(1_000_003))
-                            % 10_000) as f64
-                        / 10_000.0;
-                let q = self.p.base_qty as f64 * (1.0 + 0.1 * i as f64) * liquidity * noise;
-                let steps = ((q / self.p.step as f64).round() as u64).max(1);
-                let (price, qty) = (t * self.p.tick, steps * self.p.step);
-                if is_bid {
-                    book.bids.insert(price, qty);
-                } else {
-                    book.asks.insert(price, qty);
-                }
-            }
-        }
-        book
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn params() -> ModelParams {
-        ModelParams {
-            tick: 10_000,
-            step: 10_000_000,
-            levels: 20,
-            base_qty: 500 * SCALE,
-            seed: 7,
+    fn book(bids: &[Level], asks: &[Level], id: u64) -> Book {
+        Book {
+            bids: bids.iter().copied().collect(),
+            asks: asks.iter().copied().collect(),
+            update_id: id,
         }
     }
 
     #[test]
-    fn touch_follows_trades_and_never_crosses() {
-        let mut m = Model::new(params());
-        let mut book = Book {
-            update_id: 100,
-            ..Book::default()
-        };
-        let mut id = 100;
-        let prices = [
-            15_830_000u64,
-            15_820_000,
-            15_000_000,
-            14_000_000,
-            14_500_000,
-            15_900_000,
-        ];
-        for (k, &p) in prices.iter().enumerate() {
-            let sell = k % 2 == 0;
-            m.on_trade(k as i64 * 100_000, p, sell);
-            let target = m.target(k as i64 * 100_000);
-            let (bb, ba) = (
-                *target.bids.keys().next_back().unwrap(),
-                *target.asks.keys().next().unwrap(),
-            );
-            assert!(bb < ba, "crossed at {p}");
-            assert_eq!(if sell { bb } else { ba }, p);
-            let (diff, first, last) = book.move_to(&target);
-            assert_eq!(first, id + 1);
-            assert_eq!(last, id + diff.len() as u64);
-            id = last;
-            assert_eq!(book.bids, target.bids);
-        }
+    fn diff_lists_changes_and_removals_best_first() {
+        let cur = book(&[(10, 1), (9, 1), (8, 1)], &[(11, 1), (12, 1)], 5);
+        let target = book(&[(10, 2), (8, 1), (7, 4)], &[(11, 1), (13, 3)], 0);
+        let d = cur.diff_to(&target);
+        assert_eq!(d.bids, vec![(10, 2), (9, 0), (7, 4)]);
+        assert_eq!(d.asks, vec![(12, 0), (13, 3)]);
+        assert_eq!(d.len(), 5);
     }
 
     #[test]
-    fn deterministic_and_churning() {
-        let mut a = Model::new(params());
-        let mut b = Model::new(params());
-        a.on_trade(0, 15_830_000, true);
-        b.on_trade(0, 15_830_000, true);
-        assert_eq!(a.target(1_000_000), b.target(1_000_000));
-        let mut book = Book::default();
-        book.move_to(&a.target(0));
-        let changes: Vec<usize> = (1..30)
-            .map(|k| book.move_to(&a.target(k * 100_000)).0.len())
-            .collect();
-        assert!(
-            changes.iter().all(|&c| c > 0),
-            "book went quiet: {changes:?}"
+    fn apply_then_revert_restores_the_book() {
+        let before = book(&[(10, 1), (9, 1)], &[(11, 1)], 5);
+        let target = book(&[(10, 3), (8, 2)], &[(12, 1)], 0);
+        let d = before.diff_to(&target);
+        let mut b = before.clone();
+        let undo = b.apply(&d, 5 + d.len() as u64);
+        assert_eq!((&b.bids, &b.asks), (&target.bids, &target.asks));
+        assert_eq!(b.update_id, 10);
+        b.revert(&undo, 5);
+        assert_eq!(b, before);
+    }
+
+    #[test]
+    fn removing_an_absent_level_is_a_no_op() {
+        let mut b = book(&[(10, 1)], &[], 1);
+        let undo = b.apply(
+            &Diff {
+                bids: vec![(9, 0)],
+                asks: vec![],
+            },
+            2,
         );
+        assert_eq!(b.bids.len(), 1);
+        b.revert(&undo, 1);
+        assert_eq!(b, book(&[(10, 1)], &[], 1));
+        // A price named twice in one diff is undone too.
+        let mut b = book(&[(10, 1)], &[], 1);
+        let undo = b.apply(
+            &Diff {
+                bids: vec![(10, 5), (10, 0)],
+                asks: vec![],
+            },
+            3,
+        );
+        assert!(b.bids.is_empty());
+        b.revert(&undo, 1);
+        assert_eq!(b, book(&[(10, 1)], &[], 1));
     }
 
     #[test]
-    fn diff_removes_vanished_levels() {
-        let mut book = Book::default();
-        book.bids.insert(10, 1);
-        book.bids.insert(9, 1);
-        let mut target = Book::default();
-        target.bids.insert(10, 2);
-        let (d, _, _) = book.move_to(&target);
-        assert_eq!(d.bids, vec![(10, 2), (9, 0)]);
+    fn checksum_tells_books_apart() {
+        let a = book(&[(10, 1)], &[(11, 1)], 1);
+        assert_eq!(a.checksum(), a.clone().checksum());
+        assert_ne!(a.checksum(), book(&[(10, 2)], &[(11, 1)], 1).checksum());
+        assert_ne!(a.checksum(), book(&[(10, 1)], &[(11, 1)], 2).checksum());
+        assert_ne!(a.checksum(), book(&[], &[(10, 1), (11, 1)], 1).checksum());
+    }
+
+    #[test]
+    fn crossed_and_touch() {
+        assert!(!book(&[(10, 1)], &[(11, 1)], 1).is_crossed());
+        assert!(book(&[(11, 1)], &[(11, 1)], 1).is_crossed());
+        assert_eq!(book(&[(9, 1), (10, 1)], &[], 1).touch(), (Some(10), None));
     }
 }

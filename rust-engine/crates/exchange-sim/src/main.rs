@@ -1,101 +1,23 @@
-//! `exchange-sim`: serves a Binance-compatible venue on loopback replaying recorded trades.
-//! Prints `exchange-sim listening on HOST:PORT` on stdout once bound, and
-//! `exchange-sim replay finished: ...` when the replay ends; logs go to stderr.
+//! `exchange-sim`: a Binance-compatible venue on loopback replaying recorded real market data.
+//! Prints `exchange-sim listening on HOST:PORT` on stdout once bound, and `exchange-sim replay
+//! finished: trades=N depth_updates=M last_update_id=X` when the replay ends; logs go to stderr.
+//! SIGINT and SIGTERM exit 0 after closing the WebSockets.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use exchange_sim::book::{ModelParams, SCALE};
-use exchange_sim::data::{self, units};
-use exchange_sim::faults::Faults;
-use exchange_sim::json::SymbolSpec;
-use exchange_sim::replay::{Frame, Replay, Speed};
-use exchange_sim::{server, time};
+use exchange_sim::cli::Args;
+use exchange_sim::config::SimConfig;
+use exchange_sim::error::StartError;
+use exchange_sim::launch::launch;
 use tracing::{error, info, warn};
 
-/// Command-line arguments.
-#[derive(Parser, Debug)]
-#[command(
-    name = "exchange-sim",
-    about = "Binance-compatible replay venue on loopback"
-)]
-struct Args {
-    /// Trade file (Tardis-style CSV, gzip or plain).
-    #[arg(long)]
-    data: PathBuf,
-    /// Symbol, upper case.
-    #[arg(long, default_value = "POLUSDT")]
-    symbol: String,
-    /// First trade replayed (UTC), e.g. 2025-10-10T21:00:00Z.
-    #[arg(long)]
-    from: Option<String>,
-    /// End of the replay (UTC, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// Address to bind; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:9443")]
-    listen: String,
-    /// Replay speed: a factor (30 = thirty times real time) or `max`.
-    #[arg(long, default_value = "1")]
-    speed: Speed,
-    /// Start the replay when the first market-data client connects.
-    #[arg(long)]
-    wait_for_client: bool,
-    /// Exit about a second after the replay ends.
-    #[arg(long)]
-    exit_at_end: bool,
-    /// `rebased`: event times shifted so the replay starts now; `original`: recorded times.
-    #[arg(long, default_value = "rebased", value_parser = ["rebased", "original"])]
-    timestamps: String,
-    /// Tick size of the symbol.
-    #[arg(long, default_value = "0.0001")]
-    tick_size: String,
-    /// Step size of the symbol.
-    #[arg(long, default_value = "0.1")]
-    step_size: String,
-    /// Minimum notional.
-    #[arg(long, default_value = "5")]
-    min_notional: String,
-    /// Levels per side of the synthetic book.
-    #[arg(long, default_value_t = 100)]
-    book_levels: usize,
-    /// Seed of the book's noise and of the fault draws.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// Fault: drop this fraction of depth events (gaps), 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
-    drop_depth: f64,
-    /// Fault: send this fraction of frames twice.
-    #[arg(long, default_value_t = 0.0)]
-    duplicate: f64,
-    /// Fault: break the JSON of this fraction of frames.
-    #[arg(long, default_value_t = 0.0)]
-    malformed: f64,
-    /// Fault: give this fraction of trades a NaN or negative price.
-    #[arg(long, default_value_t = 0.0)]
-    bad_price: f64,
-    /// Fault: close every connection after this many seconds.
-    #[arg(long)]
-    disconnect_every: Option<f64>,
-}
-
-fn fraction(name: &str, v: f64) -> Result<f64, String> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("--{name} {v}: expected a fraction from 0 to 1"))
-    }
-}
-
-fn positive_units(name: &str, v: &str) -> Result<u64, String> {
-    units(v)
-        .filter(|&u| u > 0)
-        .ok_or_else(|| format!("--{name} {v:?}: expected a positive decimal"))
-}
+/// Time between the end of the replay and the exit with `--exit-at-end`.
+const LINGER: Duration = Duration::from_secs(1);
+/// How long clients get to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -106,126 +28,81 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
-    match run(args).await {
+    let cfg = match Args::parse().into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("exchange-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cfg).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e:#}");
-            eprintln!("exchange-sim: {e:#}");
-            ExitCode::from(2)
+            eprintln!("exchange-sim: {e}");
+            ExitCode::from(1)
         }
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let tick = positive_units("tick-size", &args.tick_size).map_err(anyhow::Error::msg)?;
-    let step = positive_units("step-size", &args.step_size).map_err(anyhow::Error::msg)?;
-    let min_notional =
-        positive_units("min-notional", &args.min_notional).map_err(anyhow::Error::msg)?;
-    let from = args
-        .from
-        .as_deref()
-        .map(time::parse_utc_us)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let to = args
-        .to
-        .as_deref()
-        .map(time::parse_utc_us)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let loaded = data::load(&args.data, &args.symbol, from, to)
-        .map_err(|e| anyhow::anyhow!("--data {}: {e}", args.data.display()))?;
-    if loaded.trades.is_empty() {
-        anyhow::bail!(
-            "--data {}: no {} trades in the chosen window",
-            args.data.display(),
-            args.symbol
-        );
-    }
-    if loaded.bad_rows > 0 {
-        warn!(bad_rows = loaded.bad_rows, "rows skipped while loading");
-    }
-    let mut sizes: Vec<u64> = loaded.trades.iter().map(|t| t.qty).collect();
-    let mid = sizes.len() / 2;
-    let median = *sizes.select_nth_unstable(mid).1;
-    let params = ModelParams {
-        tick,
-        step,
-        levels: args.book_levels.max(1),
-        base_qty: median.saturating_mul(5).max(step),
-        seed: args.seed,
-    };
-    info!(
-        trades = loaded.trades.len(),
-        median_qty = median as f64 / SCALE as f64,
-        "data loaded"
-    );
+/// Prints one line on stdout and flushes it (stdout carries only these lines).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
 
-    let spec = SymbolSpec::new(&args.symbol, tick, step, min_notional);
-    let replay = Replay::new(
-        spec,
-        loaded.trades,
-        params,
-        args.speed,
-        args.timestamps == "rebased",
-    );
-    let faults = Faults {
-        drop_depth: fraction("drop-depth", args.drop_depth).map_err(anyhow::Error::msg)?,
-        duplicate: fraction("duplicate", args.duplicate).map_err(anyhow::Error::msg)?,
-        malformed: fraction("malformed", args.malformed).map_err(anyhow::Error::msg)?,
-        bad_price: fraction("bad-price", args.bad_price).map_err(anyhow::Error::msg)?,
-        disconnect_every: match args.disconnect_every {
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => {
-                anyhow::bail!("--disconnect-every {s}: expected a positive number of seconds")
+async fn run(cfg: SimConfig) -> Result<(), StartError> {
+    let mut running = launch(&cfg).await?;
+    say(&format!("exchange-sim listening on {}", running.addr));
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let finished = tokio::select! {
+        r = &mut running.replay => Some(r),
+        () = &mut signal => None,
+    };
+    if let Some(result) = finished {
+        match result {
+            Ok(summary) => say(&format!("exchange-sim replay finished: {summary}")),
+            Err(e) => error!(error = %e, "the replay task failed"),
+        }
+        if cfg.exit_at_end {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => info!("replay over: exiting"),
+                () = &mut signal => {}
             }
-            None => None,
-        },
-    };
-    if faults.any() {
-        warn!(?faults, "fault injection on");
+        } else {
+            info!("replay over: serving the final book until SIGINT/SIGTERM");
+            signal.await;
+        }
     }
-    let shared = Arc::clone(&replay.shared);
-    *shared.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
-    let addr = listener.local_addr()?;
-    println!("exchange-sim listening on {addr}");
-    std::io::stdout().flush()?;
+    running.shutdown(CLOSE_GRACE).await;
+    Ok(())
+}
 
-    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
-    let exit_at_end = args.exit_at_end;
-    let wait = args.wait_for_client;
-    let ender = Arc::clone(&shared);
-    tokio::spawn(async move {
-        let (trades, depth, last) = replay.run(wait).await;
-        println!("exchange-sim replay finished: trades={trades} depth_updates={depth} last_update_id={last}");
-        let _ = std::io::stdout().flush();
-        if exit_at_end {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = ender.events.send(Arc::new(Frame::End));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let _ = done_tx.send(true);
-        }
-    });
-    let shutdown = async move {
-        #[cfg(unix)]
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        #[cfg(unix)]
-        let terminated = term.recv();
-        #[cfg(not(unix))]
-        let terminated = std::future::pending::<Option<()>>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("interrupted"),
-            _ = terminated => info!("terminated"),
-            _ = done_rx.wait_for(|d| *d) => info!("replay over, exiting"),
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
         }
     };
-    axum::serve(listener, server::router(shared))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT: exiting"),
+        () = term => info!("SIGTERM: exiting"),
+    }
 }

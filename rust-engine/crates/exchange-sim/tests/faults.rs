@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::message::{DataMessage, HealthMetrics};
 use exchange_sim::faults::Faults;
+use feed_handler::book::Level;
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
 
@@ -57,9 +58,17 @@ async fn reconnect_storm_ends_with_a_correct_book() {
     assert!(h.reconnect_count >= 20, "{h:?}");
 }
 
-/// Replays 21:12:30 to `end` with `faults`, runs the engine's feed against it, and checks that the
-/// book never crosses and ends equal to the venue's. Returns the last health figures and the
-/// simulator's fault counts.
+/// Levels per side compared, as many as the engine publishes.
+const TOP: usize = 20;
+
+/// The engine's book as the publisher reads it: update id and the top levels.
+type Sample = (u64, Vec<Level>, Vec<Level>);
+
+/// Replays 21:12:30 to `end` with `faults` and runs the engine's feed against it. While the replay
+/// runs, the engine's in-sync book is sampled every 20 ms, as the publisher reads it; it must never
+/// cross, and every sample (up to the last one, the engine's last published book) must equal the
+/// venue's authoritative book at the same update id, taken from the venue's history. Returns the
+/// last health figures and the simulator's fault counts.
 async fn run_with_faults(
     faults: Faults,
     end: &str,
@@ -72,7 +81,7 @@ async fn run_with_faults(
     let (data_tx, mut data_rx) = mpsc::channel(65_536);
     let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
     tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
-    let (state_tx, mut state_rx) = watch::channel(FeedState::Stopped);
+    let (state_tx, _state_rx) = watch::channel(FeedState::Stopped);
     let out = FeedOutputs {
         data: data_tx,
         trades: trades_tx,
@@ -82,49 +91,38 @@ async fn run_with_faults(
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed =
         tokio::spawn(FeedTask::new(cfg, "POLUSDT", Duration::from_millis(200), out).run(stop_rx));
-
-    // Watch health and the book while the replay runs.
-    let checker = book.clone();
     let health = tokio::spawn(async move {
         let mut last: Option<HealthMetrics> = None;
         while let Some(msg) = data_rx.recv().await {
             if let DataMessage::HealthMetrics(h) = msg {
-                let st = checker.read();
-                if st.synced {
-                    assert!(
-                        !st.book.is_crossed(),
-                        "crossed book at {}",
-                        st.book.update_id()
-                    );
-                }
                 last = Some(h);
             }
         }
         last
     });
-    tokio::time::timeout(Duration::from_secs(90), replay_task)
-        .await
-        .expect("replay finished")
-        .unwrap();
 
-    // The venue stays up after the replay: the engine must settle on its book.
-    let venue = support::venue_book(sim).await;
-    let settled = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            {
-                let st = book.read();
-                if st.synced
-                    && st.book.update_id() == venue.last_update_id
-                    && st.book.bids() == &venue.bids[..]
-                    && st.book.asks() == &venue.asks[..]
-                {
-                    return;
+    let mut samples: Vec<Sample> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while !replay_task.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replay did not finish"
+        );
+        {
+            let st = book.read();
+            if st.synced {
+                let id = st.book.update_id();
+                assert!(!st.book.is_crossed(), "crossed book at {id}");
+                if samples.last().map(|s| s.0) != Some(id) {
+                    let top = |side: &[Level]| side[..side.len().min(TOP)].to_vec();
+                    samples.push((id, top(st.book.bids()), top(st.book.asks())));
                 }
             }
-            let _ = tokio::time::timeout(Duration::from_millis(200), state_rx.changed()).await;
         }
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let final_id = support::venue_book(sim).await.last_update_id;
+
     let stats: serde_json::Value = reqwest::Client::new()
         .get(format!("http://{sim}/sim/stats"))
         .send()
@@ -139,11 +137,26 @@ async fn run_with_faults(
         .unwrap()
         .unwrap();
     let h = health.await.unwrap().expect("health published");
+
+    // Compare the samples the venue still remembers, newest first.
+    let mut compared = 0;
+    for (id, bids, asks) in samples.iter().rev() {
+        let Some(venue) = support::venue_book_at(sim, *id, TOP).await else {
+            break;
+        };
+        assert_eq!(bids, &venue.bids, "bids at update {id}");
+        assert_eq!(asks, &venue.asks, "asks at update {id}");
+        compared += 1;
+    }
+    let (first, last) = (samples.first().unwrap().0, samples.last().unwrap().0);
     assert!(
-        settled.is_ok(),
-        "engine book never equalled the venue's; venue {} engine {}",
-        venue.last_update_id,
-        book.read().book.update_id()
+        compared >= 10,
+        "only {compared} of {} samples compared",
+        samples.len()
+    );
+    assert!(
+        final_id - last <= (final_id - first) / 10,
+        "the engine was not in sync near the end: last sample {last}, venue's last update {final_id}"
     );
     (h, stats["faults"].clone())
 }

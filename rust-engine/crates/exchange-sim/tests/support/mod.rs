@@ -4,62 +4,33 @@
 #![allow(dead_code)] // each test uses a part
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::config::FeedConfig;
-use exchange_sim::book::{ModelParams, SCALE};
+use exchange_sim::clock::Speed;
 use exchange_sim::faults::Faults;
-use exchange_sim::json::SymbolSpec;
-use exchange_sim::replay::{Replay, Shared, Speed};
-use exchange_sim::{data, server, time};
-use tokio::task::JoinHandle;
+use exchange_sim::{launch, time, RunningVenue, SimConfig, Start};
 
-const DATA: &str = concat!(
+/// The bundled real data: Binance spot POLUSDT trades, 2025-10-10 20:45 to 21:45 UTC.
+pub const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../data/binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 );
 
-/// A running simulator.
-pub struct Sim {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Its shared state.
-    pub shared: Arc<Shared>,
-    /// The replay, started when the first client connects; ends with `(trades, depth updates, last id)`.
-    pub replay: JoinHandle<(u64, u64, u64)>,
-}
-
-/// Starts a simulator replaying `[from, to)` (UTC) of the bundled data at `speed` with `faults`.
-pub async fn start_sim(from: &str, to: &str, speed: f64, faults: Faults) -> Sim {
-    let from = time::parse_utc_us(from).unwrap();
-    let to = time::parse_utc_us(to).unwrap();
-    let loaded = data::load(std::path::Path::new(DATA), "POLUSDT", Some(from), Some(to)).unwrap();
-    assert!(
-        loaded.trades.len() > 100,
-        "{} trades in the window",
-        loaded.trades.len()
-    );
-    let params = ModelParams {
-        tick: 10_000,
-        step: SCALE / 10,
-        levels: 50,
-        base_qty: 500 * SCALE,
+/// Starts a simulator replaying `[from, to)` (UTC) of the bundled data at `speed` with `faults`,
+/// on a free loopback port; the replay starts when the first client connects.
+pub async fn start_sim(from: &str, to: &str, speed: f64, faults: Faults) -> RunningVenue {
+    let cfg = SimConfig {
+        from_us: Some(time::parse_utc_us(from).unwrap()),
+        to_us: Some(time::parse_utc_us(to).unwrap()),
+        speed: Speed::Factor(speed),
+        start: Start::OnFirstClient,
+        book_levels: 50,
         seed: 11,
+        faults,
+        ..SimConfig::new(DATA)
     };
-    let spec = SymbolSpec::new("POLUSDT", 10_000, SCALE / 10, 5 * SCALE);
-    let replay = Replay::new(spec, loaded.trades, params, Speed::Factor(speed), true);
-    let shared = replay.shared.clone();
-    *shared.faults.write().unwrap() = faults;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = shared.clone();
-    tokio::spawn(async move { axum::serve(listener, server::router(state)).await });
-    Sim {
-        addr,
-        shared,
-        replay: tokio::spawn(replay.run(true)),
-    }
+    launch(&cfg).await.unwrap()
 }
 
 /// A feed configuration on `ws` with the simulator's REST API at `sim`, quick to reconnect.
@@ -89,6 +60,25 @@ pub async fn venue_book(sim: SocketAddr) -> feed_handler::binance::Snapshot {
         .await
         .unwrap();
     feed_handler::binance::snapshot::parse(&body).unwrap()
+}
+
+/// The simulator's book at `update_id` (top `limit` levels), `None` once it is forgotten.
+pub async fn venue_book_at(
+    sim: SocketAddr,
+    update_id: u64,
+    limit: usize,
+) -> Option<feed_handler::binance::Snapshot> {
+    let resp = reqwest::get(format!(
+        "http://{sim}/sim/book?limit={limit}&update_id={update_id}"
+    ))
+    .await
+    .unwrap();
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return None;
+    }
+    let snap = feed_handler::binance::snapshot::parse(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(snap.last_update_id, update_id);
+    Some(snap)
 }
 
 /// A bounded wait used by the tests.

@@ -1,0 +1,204 @@
+//! One market-data WebSocket connection: reads the venue's ring at its own pace, forwards the frames
+//! of its streams (wrapped for combined streams), pings every 20 s, answers pings with pongs carrying
+//! the same payload (done by the WebSocket layer while reading), and hangs up on a client that cannot
+//! keep up — one that falls a whole ring behind, or whose socket accepts nothing for
+//! [`SEND_TIMEOUT`](crate::connection::SEND_TIMEOUT).
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{timeout, Instant};
+use tracing::{debug, info, warn};
+
+use crate::faults::{Action, Injector};
+use crate::stream::{StreamKind, Subscriptions};
+use crate::venue::{Frame, Venue};
+use crate::wire;
+
+/// Interval of the server's ping frames (Binance spot: 20 s).
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// A send that takes longer than this means the client stopped reading: it is disconnected.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the client's close frame after sending ours.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client closed or the socket failed.
+    Client,
+    /// The venue is shutting down or the replay is over.
+    Venue,
+    /// Fault injection closed it.
+    Fault,
+    /// The client could not keep up.
+    Slow,
+}
+
+/// Serves one connection until it ends.
+pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions, combined: bool) {
+    // Subscribe before anything else, so no event after this point is missed.
+    let mut rx = venue.subscribe();
+    let clients = venue.stats.clients.fetch_add(1, Ordering::Relaxed) + 1;
+    venue.client_seen.send_replace(true);
+    let conn = venue.connections.fetch_add(1, Ordering::Relaxed);
+    info!(conn, clients, streams = ?subs.names().collect::<Vec<_>>(), combined, "client connected");
+    let mut inject = Injector::new(venue.faults, venue.seed, conn);
+    if venue.faults.any() {
+        info!(conn, faults = ?venue.faults, "injecting faults into this connection");
+    }
+    let close_at = inject.lifetime().map(|d| Instant::now() + d);
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let ending = loop {
+        tokio::select! {
+            frame = rx.recv() => {
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(RecvError::Lagged(missed)) => {
+                        warn!(conn, missed, capacity = venue.queue_capacity, "client too slow (queue overflow): disconnecting");
+                        break Ending::Slow;
+                    }
+                    Err(RecvError::Closed) => break Ending::Venue,
+                };
+                let Some(text) = frame_text(&frame, &subs, combined) else {
+                    if *frame == Frame::End {
+                        break Ending::Venue;
+                    }
+                    continue;
+                };
+                let is_depth = matches!(&*frame, Frame::Depth100ms(_) | Frame::Depth1s(_));
+                let is_trade = matches!(&*frame, Frame::AggTrade(_) | Frame::Trade(_));
+                let Action::Send { text, twice } = inject.apply(text, is_depth, is_trade, &venue.fault_counts) else {
+                    continue;
+                };
+                if twice {
+                    match send(&mut socket, Message::Text(text.clone())).await {
+                        Ok(()) => {}
+                        Err(e) => break e,
+                    }
+                }
+                if let Err(e) = send(&mut socket, Message::Text(text)).await {
+                    break e;
+                }
+            }
+            _ = sleep_until_opt(close_at) => {
+                venue.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
+                info!(conn, "fault: closing the connection");
+                break Ending::Fault;
+            }
+            _ = ping.tick() => {
+                if let Err(e) = send(&mut socket, Message::Ping(Vec::new())).await {
+                    break e;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::Client,
+                Some(Ok(Message::Ping(p))) => debug!(conn, len = p.len(), "ping from client (pong sent by the WebSocket layer)"),
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    match ending {
+        Ending::Venue | Ending::Fault => {
+            let reason = if ending == Ending::Venue {
+                "replay finished"
+            } else {
+                "fault injection"
+            };
+            close(&mut socket, close_code::NORMAL, reason).await;
+        }
+        Ending::Slow => {
+            venue.stats.clients_dropped.fetch_add(1, Ordering::Relaxed);
+            // Best effort only: the client is not reading.
+            let _ = timeout(
+                CLOSE_GRACE,
+                socket.send(Message::Close(Some(CloseFrame {
+                    code: close_code::POLICY,
+                    reason: Cow::Borrowed("too slow"),
+                }))),
+            )
+            .await;
+        }
+        Ending::Client => {}
+    }
+    let clients = venue.stats.clients.fetch_sub(1, Ordering::Relaxed) - 1;
+    info!(conn, clients, ?ending, "client disconnected");
+}
+
+/// The text to send for `frame` on this connection, if it carries one of its streams.
+fn frame_text(frame: &Frame, subs: &Subscriptions, combined: bool) -> Option<String> {
+    let (kind, payload) = match frame {
+        Frame::Depth100ms(p) => (StreamKind::Depth100ms, p),
+        Frame::Depth1s(p) => (StreamKind::Depth1s, p),
+        Frame::AggTrade(p) => (StreamKind::AggTrade, p),
+        Frame::Trade(p) => (StreamKind::Trade, p),
+        Frame::End => return None,
+    };
+    let name = subs.name_of(kind)?;
+    Some(if combined {
+        wire::combined(name, payload)
+    } else {
+        payload.clone()
+    })
+}
+
+async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), Ending> {
+    match timeout(SEND_TIMEOUT, socket.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ending::Client),
+        Err(_) => Err(Ending::Slow),
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends a close frame and waits briefly for the client's, so the close is clean on both sides.
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Cow::Borrowed(reason),
+    };
+    if send(socket, Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = timeout(CLOSE_GRACE, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_filtered_and_wrapped() {
+        let subs = Subscriptions::parse(["polusdt@aggTrade", "polusdt@depth"], "polusdt").unwrap();
+        let agg = Frame::AggTrade("{\"a\":1}".into());
+        assert_eq!(frame_text(&agg, &subs, false).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(
+            frame_text(&agg, &subs, true).as_deref(),
+            Some("{\"stream\":\"polusdt@aggTrade\",\"data\":{\"a\":1}}")
+        );
+        assert_eq!(frame_text(&Frame::Trade("{}".into()), &subs, true), None);
+        assert_eq!(
+            frame_text(&Frame::Depth100ms("{}".into()), &subs, true),
+            None
+        );
+        assert!(frame_text(&Frame::Depth1s("{}".into()), &subs, true).is_some());
+        assert_eq!(frame_text(&Frame::End, &subs, true), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! The synthetic L2 book model: the recorded data holds trades only, so the venue derives a book
+//! around the traded price. Deterministic given the trades and the seed. The full model, with the
+//! reasoning a user needs to judge fills against it, is in `docs/EXCHANGE_SIM.md`; in short, at event
+//! time `T`:
+//!
+//! * prices are integer ticks; the **touch follows the last trade** at or before `T`: a taker sell at
+//!   `p` puts the best bid at `p` and the best ask at `p + spread`, a taker buy at `p` puts the best
+//!   ask at `p` and the best bid at `p − spread`;
+//! * `range` = highest − lowest trade tick in `(T − 5 s, T]`; `spread` = `1 + min(20, range / 8)` ticks;
+//! * `levels` levels a side at consecutive ticks from the touch;
+//! * quantity at depth `i` (0 at the touch) = `base × (1 + 0.1 i) × liquidity × noise`, rounded to
+//!   whole steps (at least one), with `liquidity = 1 / (1 + 40 × range / last)` and `noise` in
+//!   [0.6, 1.4] a hash of the seed, the level's tick and a one-second bucket whose phase is staggered
+//!   per tick, so that about a tenth of the levels re-draw every 100 ms.
+
+use std::collections::VecDeque;
+
+use crate::book::Book;
+
+/// Window of the volatility measure, µs of event time.
+pub const VOL_WINDOW_US: i64 = 5_000_000;
+/// Range ticks per extra tick of spread.
+pub const SPREAD_DIVISOR: u64 = 8;
+/// Most extra ticks of spread.
+pub const MAX_EXTRA_SPREAD: u64 = 20;
+/// How fast liquidity shrinks with the relative 5-s range.
+pub const LIQUIDITY_K: f64 = 40.0;
+/// Quantity growth per level of depth.
+pub const DEPTH_SLOPE: f64 = 0.1;
+/// Lowest noise factor; the highest is `2 − NOISE_MIN`.
+pub const NOISE_MIN: f64 = 0.6;
+/// 100-ms buckets per noise period (each level re-draws once per period).
+pub const NOISE_PERIOD: u64 = 10;
+/// Length of one noise bucket, µs.
+pub const BUCKET_US: i64 = 100_000;
+
+/// Parameters of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelParams {
+    /// Tick size, units.
+    pub tick: u64,
+    /// Step size, units.
+    pub step: u64,
+    /// Levels per side.
+    pub levels: usize,
+    /// Base quantity at the touch (5 × the median trade quantity), units.
+    pub base_qty: u64,
+    /// Noise seed.
+    pub seed: u64,
+}
+
+/// The model's memory: the last trade and the trades of the volatility window.
+#[derive(Debug, Clone)]
+pub struct BookModel {
+    p: ModelParams,
+    last: Option<(u64, bool)>,
+    recent: VecDeque<(i64, u64)>,
+}
+
+/// splitmix64's finaliser: a fast, well-mixed, platform-independent hash.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl BookModel {
+    /// A model that has seen no trade (its book is empty).
+    pub fn new(p: ModelParams) -> Self {
+        BookModel {
+            p: ModelParams {
+                tick: p.tick.max(1),
+                step: p.step.max(1),
+                ..p
+            },
+            last: None,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ModelParams {
+        &self.p
+    }
+
+    /// Records a trade (price in units; `taker_sell` = the aggressor sold).
+    pub fn on_trade(&mut self, ts_us: i64, price: u64, taker_sell: bool) {
+        let tick = ((price + self.p.tick / 2) / self.p.tick).max(1);
+        self.last = Some((tick, taker_sell));
+        self.recent.push_back((ts_us, tick));
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(t, _)| t <= ts_us - VOL_WINDOW_US)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Highest minus lowest trade tick in `(now − 5 s, now]`.
+    fn range_ticks(&self, now_us: i64) -> u64 {
+        let (lo, hi) = self
+            .recent
+            .iter()
+            .filter(|&&(t, _)| t > now_us - VOL_WINDOW_US && t <= now_us)
+            .fold((u64::MAX, 0), |(lo, hi), &(_, k)| (lo.min(k), hi.max(k)));
+        hi.saturating_sub(lo)
+    }
+
+    /// Noise factor in [0.6, 1.4] of the level at `tick` during the 100-ms bucket `bucket`.
+    fn noise(&self, tick: u64, bucket: u64) -> f64 {
+        let seed = self.p.seed;
+        let phase = mix(tick ^ seed.rotate_left(17)) % NOISE_PERIOD;
+        let period = (bucket + phase) / NOISE_PERIOD;
+        let draw = mix(seed ^ tick.wrapping_mul(0x0000_0100_0000_01b3) ^ mix(period)) % 10_001;
+        NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * draw as f64 / 10_000.0
+    }
+
+    /// Spread in ticks for a 5-s range of `range` ticks.
+    pub fn spread_ticks(range: u64) -> u64 {
+        1 + (range / SPREAD_DIVISOR).min(MAX_EXTRA_SPREAD)
+    }
+
+    /// The book the model wants at event time `now_us` (empty before the first trade; its update id
+    /// is 0 — ids belong to the venue).
+    pub fn target(&self, now_us: i64) -> Book {
+        let mut book = Book::default();
+        let Some((last, taker_sell)) = self.last else {
+            return book;
+        };
+        let range = self.range_ticks(now_us);
+        let spread = Self::spread_ticks(range);
+        let (best_bid, best_ask) = if taker_sell {
+            (last, last + spread)
+        } else {
+            (last.saturating_sub(spread), last)
+        };
+        let liquidity = 1.0 / (1.0 + LIQUIDITY_K * range as f64 / last as f64);
+        let bucket = now_us.div_euclid(BUCKET_US) as u64;
+        let ModelParams { tick, step, .. } = self.p;
+        for i in 0..self.p.levels as u64 {
+            let depth = (1.0 + DEPTH_SLOPE * i as f64) * liquidity * self.p.base_qty as f64;
+            let qty = |t: u64| {
+                let steps = (depth * self.noise(t, bucket) / step as f64).round() as u64;
+                steps.max(1).saturating_mul(step)
+            };
+            if let Some(t) = best_bid.checked_sub(i).filter(|&t| t > 0) {
+                book.bids.insert(t * tick, qty(t));
+            }
+            let t = best_ask + i;
+            book.asks.insert(t * tick, qty(t));
+        }
+        book
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::SCALE;
+
+    fn params(seed: u64) -> ModelParams {
+        ModelParams {
+            tick: 10_000,
+            step: SCALE / 10,
+            levels: 20,
+            base_qty: 500 * SCALE,
+            seed,
+        }
+    }
+
+    #[test]
+    fn empty_until_the_first_trade() {
+        assert_eq!(BookModel::new(params(1)).target(0), Book::default());
+    }
+
+    #[test]
+    fn touch_follows_the_aggressor() {
+        let mut m = BookModel::new(params(7));
+        m.on_trade(0, 15_830_000, true);
+        let b = m.target(0);
+        assert_eq!(b.touch(), (Some(15_830_000), Some(15_840_000)));
+        m.on_trade(1, 15_850_000, false);
+        let b = m.target(1);
+        assert_eq!(b.touch().1, Some(15_850_000));
+        assert!(b.touch().0.unwrap() < 15_850_000);
+        assert_eq!((b.bids.len(), b.asks.len()), (20, 20));
+    }
+
+    #[test]
+    fn deterministic_for_a_seed_and_different_across_seeds() {
+        let run = |seed| {
+            let mut m = BookModel::new(params(seed));
+            m.on_trade(0, 15_830_000, true);
+            (0..20).map(|k| m.target(k * BUCKET_US)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn noise_stays_in_its_band_and_levels_redraw_once_a_second() {
+        let m = BookModel::new(params(3));
+        let mut changes = 0;
+        for tick in 1000..1200u64 {
+            let draws: Vec<f64> = (0..NOISE_PERIOD * 3).map(|b| m.noise(tick, b)).collect();
+            assert!(draws
+                .iter()
+                .all(|n| (NOISE_MIN..=2.0 - NOISE_MIN).contains(n)));
+            changes += draws.windows(2).filter(|w| w[0] != w[1]).count();
+        }
+        // 200 levels × 29 bucket steps, one re-draw per level per 10 buckets: about 200 × 3.
+        assert!((400..800).contains(&changes), "{changes}");
+    }
+
+    #[test]
+    fn a_crash_widens_the_spread_and_hollows_the_book() {
+        let mut calm = BookModel::new(params(5));
+        calm.on_trade(0, 20_000_000, true);
+        let mut crash = BookModel::new(params(5));
+        for k in 0..50 {
+            crash.on_trade(k * 50_000, 20_000_000 - k as u64 * 40_000, true);
+        }
+        let now = 49 * 50_000;
+        let (c, x) = (calm.target(now), crash.target(now));
+        let spread = |b: &Book| b.touch().1.unwrap() - b.touch().0.unwrap();
+        assert_eq!(spread(&c), 10_000);
+        assert_eq!(spread(&x), 10_000 * BookModel::spread_ticks(196));
+        let depth = |b: &Book| b.bids.values().sum::<u64>();
+        assert!(depth(&x) * 3 < depth(&c), "{} vs {}", depth(&x), depth(&c));
+        // Five seconds later the window has emptied: calm spread again.
+        assert_eq!(spread(&crash.target(now + VOL_WINDOW_US + 50_000)), 10_000);
+    }
+
+    #[test]
+    fn quantities_are_whole_steps_and_prices_whole_ticks() {
+        let mut m = BookModel::new(params(9));
+        m.on_trade(0, 15_830_000, false);
+        let b = m.target(0);
+        for (&p, &q) in b.bids.iter().chain(&b.asks) {
+            assert_eq!(p % 10_000, 0);
+            assert!(q > 0 && q % (SCALE / 10) == 0);
+        }
+    }
+
+    #[test]
+    fn low_prices_never_make_a_zero_or_negative_bid() {
+        let mut m = BookModel::new(params(9));
+        m.on_trade(0, 20_000, false);
+        let b = m.target(0);
+        assert!(b.bids.keys().all(|&p| p > 0));
+        assert!(!b.is_crossed());
+    }
+}

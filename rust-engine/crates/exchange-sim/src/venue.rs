@@ -1,0 +1,312 @@
+//! What the replay shares with the endpoints: the authoritative book (with its recent history), the
+//! fan-out of events to connections, the counters and the time base.
+//!
+//! Fan-out is one bounded ring ([`tokio::sync::broadcast`]) of [`VenueOptions::queue_capacity`](crate::venue::VenueOptions::queue_capacity)
+//! frames: each connection reads it at its own pace, so each connection's queue is bounded by the
+//! ring, and a connection that falls a whole ring behind has overflowed and is disconnected (as
+//! Binance disconnects clients that cannot keep up). Memory does not grow with slow clients.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::book::{Book, Diff};
+use crate::clock::{wall_ms, TimeBase};
+use crate::exchange_info::SymbolSpec;
+use crate::faults::{FaultCounts, Faults};
+use crate::history::{TrackedBook, DEFAULT_HISTORY};
+
+/// Frames queued per connection before it counts as too slow and is disconnected.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 32_768;
+/// First update id of a synthetic book: a realistic Binance magnitude.
+pub const INITIAL_UPDATE_ID: u64 = 5_000_000_000;
+
+/// An event on its way to the connections, JSON already written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A `depthUpdate` of the 100-ms stream.
+    Depth100ms(String),
+    /// A `depthUpdate` of the 1000-ms stream.
+    Depth1s(String),
+    /// An `aggTrade`.
+    AggTrade(String),
+    /// A `trade`.
+    Trade(String),
+    /// The venue is closing: send a close frame and hang up.
+    End,
+}
+
+/// Counters served at `/sim/stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Trades replayed.
+    pub trades_sent: AtomicU64,
+    /// 100-ms depth updates emitted.
+    pub depth_updates_sent: AtomicU64,
+    /// 1000-ms depth updates emitted.
+    pub depth_1s_updates_sent: AtomicU64,
+    /// Connected WebSocket clients.
+    pub clients: AtomicU64,
+    /// Clients disconnected for being too slow.
+    pub clients_dropped: AtomicU64,
+    /// The replay has started.
+    pub replay_started: AtomicBool,
+    /// The replay is over.
+    pub replay_done: AtomicBool,
+    /// Event time reached by the replay, ms in the emitted time base.
+    pub event_time_ms: AtomicI64,
+}
+
+/// How the venue is set up.
+#[derive(Debug, Clone)]
+pub struct VenueOptions {
+    /// The symbol.
+    pub spec: SymbolSpec,
+    /// Time base of emitted event times.
+    pub time_base: TimeBase,
+    /// Frames queued per connection before it is disconnected.
+    pub queue_capacity: usize,
+    /// Book updates remembered for [`Venue::book_at`].
+    pub history: usize,
+    /// Faults injected into every connection.
+    pub faults: Faults,
+    /// Seed of the fault draws.
+    pub seed: u64,
+}
+
+impl VenueOptions {
+    /// Defaults for `spec`: rebased times, default queue and history, no faults, seed 7.
+    pub fn new(spec: SymbolSpec) -> Self {
+        VenueOptions {
+            spec,
+            time_base: TimeBase::Rebased,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            history: DEFAULT_HISTORY,
+            faults: Faults::default(),
+            seed: 7,
+        }
+    }
+}
+
+/// The venue's shared state.
+#[derive(Debug)]
+pub struct Venue {
+    book: Mutex<TrackedBook>,
+    events: broadcast::Sender<Arc<Frame>>,
+    /// Counters.
+    pub stats: Stats,
+    /// The symbol.
+    pub spec: SymbolSpec,
+    /// The symbol in lower case, as stream names spell it.
+    pub symbol_lower: String,
+    /// Time base of emitted times.
+    pub time_base: TimeBase,
+    /// Added to recorded times (ms) to get emitted times.
+    offset_ms: AtomicI64,
+    /// Turns true when the first market-data client connects.
+    pub client_seen: watch::Sender<bool>,
+    /// Faults injected into every connection.
+    pub faults: Faults,
+    /// Faults injected so far.
+    pub fault_counts: FaultCounts,
+    /// Seed of the fault draws.
+    pub seed: u64,
+    /// Connections accepted so far (numbers them for the fault draws).
+    pub connections: AtomicU64,
+    /// Frames queued per connection before it is disconnected.
+    pub queue_capacity: usize,
+}
+
+impl Venue {
+    /// A venue around an initial book whose first event is at `first_us` (recorded time).
+    pub fn new(opts: VenueOptions, book: Book, first_us: Option<i64>) -> Arc<Self> {
+        let capacity = opts.queue_capacity.max(2);
+        let (events, _) = broadcast::channel(capacity);
+        let offset_ms = match (opts.time_base, first_us) {
+            (TimeBase::Rebased, Some(t0)) => wall_ms() - t0.div_euclid(1000),
+            _ => 0,
+        };
+        let stats = Stats::default();
+        if let Some(t0) = first_us {
+            stats
+                .event_time_ms
+                .store(t0.div_euclid(1000) + offset_ms, Ordering::Relaxed);
+        }
+        Arc::new(Venue {
+            book: Mutex::new(TrackedBook::new(book, opts.history)),
+            events,
+            stats,
+            symbol_lower: opts.spec.lower(),
+            spec: opts.spec,
+            time_base: opts.time_base,
+            offset_ms: AtomicI64::new(offset_ms),
+            client_seen: watch::channel(false).0,
+            faults: opts.faults,
+            fault_counts: FaultCounts::default(),
+            seed: opts.seed,
+            connections: AtomicU64::new(0),
+            queue_capacity: capacity,
+        })
+    }
+
+    fn tracked(&self) -> MutexGuard<'_, TrackedBook> {
+        // A panic while holding the lock cannot leave the book half-updated in a way that matters
+        // more than stopping the venue would; keep serving.
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the current authoritative book.
+    pub fn book(&self) -> Book {
+        self.tracked().book().clone()
+    }
+
+    /// The current update id.
+    pub fn update_id(&self) -> u64 {
+        self.tracked().book().update_id
+    }
+
+    /// The `/api/v3/depth` body for the top `limit` levels, read atomically with its update id.
+    pub fn depth_json(&self, limit: usize) -> String {
+        crate::wire::depth_snapshot(self.tracked().book(), limit)
+    }
+
+    /// The book at `update_id`, if it existed and is still remembered.
+    pub fn book_at(&self, update_id: u64) -> Option<Book> {
+        self.tracked().book_at(update_id)
+    }
+
+    /// The checksum ([`Book::checksum`]) of the book at `update_id`, if remembered.
+    pub fn checksum_at(&self, update_id: u64) -> Option<u64> {
+        self.tracked().checksum_at(update_id)
+    }
+
+    /// Applies an update ending at id `last` to the authoritative book.
+    pub(crate) fn apply(&self, diff: &Diff, last: u64) {
+        self.tracked().apply(diff, last);
+    }
+
+    /// Queues a frame for every connection.
+    pub(crate) fn publish(&self, frame: Frame) {
+        // No receiver is not an error: nobody is listening yet.
+        let _ = self.events.send(Arc::new(frame));
+    }
+
+    /// A new connection's read position in the ring.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
+        self.events.subscribe()
+    }
+
+    /// Frames not yet read by the slowest connection.
+    pub fn queued(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Asks every connection to close with a close frame.
+    pub fn close_all(&self) {
+        self.publish(Frame::End);
+    }
+
+    /// Emitted time (ms) of recorded event time `ts_us`.
+    pub fn emitted_ms(&self, ts_us: i64) -> i64 {
+        ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Rebases so that recorded time `t0_us` is emitted as the wall clock now (no-op for original
+    /// times).
+    pub(crate) fn rebase_now(&self, t0_us: i64) {
+        if self.time_base == TimeBase::Rebased {
+            self.offset_ms
+                .store(wall_ms() - t0_us.div_euclid(1000), Ordering::Relaxed);
+        }
+    }
+
+    /// `serverTime`: the wall clock with rebased times, the replay's event time with original ones.
+    pub fn server_time_ms(&self) -> i64 {
+        match self.time_base {
+            TimeBase::Rebased => wall_ms(),
+            TimeBase::Original => self.stats.event_time_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The `/sim/stats` body.
+    pub fn stats_json(&self) -> String {
+        let st = &self.stats;
+        let c = &self.fault_counts;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "trades_sent": load(&st.trades_sent),
+            "depth_updates_sent": load(&st.depth_updates_sent),
+            "depth_1s_updates_sent": load(&st.depth_1s_updates_sent),
+            "clients": load(&st.clients),
+            "clients_dropped": load(&st.clients_dropped),
+            "replay_started": st.replay_started.load(Ordering::Relaxed),
+            "replay_done": st.replay_done.load(Ordering::Relaxed),
+            "event_time_ms": st.event_time_ms.load(Ordering::Relaxed),
+            "last_update_id": self.update_id(),
+            "faults": {
+                "dropped": load(&c.dropped),
+                "duplicated": load(&c.duplicated),
+                "malformed": load(&c.malformed),
+                "bad_prices": load(&c.bad_prices),
+                "disconnects": load(&c.disconnects),
+            },
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::SCALE;
+
+    fn venue(time_base: TimeBase) -> Arc<Venue> {
+        let spec = SymbolSpec::new_checked("POLUSDT", 10_000, SCALE / 10, 5 * SCALE).unwrap();
+        let opts = VenueOptions {
+            time_base,
+            ..VenueOptions::new(spec)
+        };
+        Venue::new(
+            opts,
+            Book::empty(INITIAL_UPDATE_ID),
+            Some(1_760_130_000_000_000),
+        )
+    }
+
+    #[test]
+    fn time_bases() {
+        let v = venue(TimeBase::Original);
+        assert_eq!(v.emitted_ms(1_760_130_000_123_456), 1_760_130_000_123);
+        assert_eq!(v.server_time_ms(), 1_760_130_000_000);
+        let v = venue(TimeBase::Rebased);
+        v.rebase_now(1_760_130_000_000_000);
+        let now = wall_ms();
+        assert!((v.emitted_ms(1_760_130_000_000_000) - now).abs() < 1000);
+        assert!((v.server_time_ms() - now).abs() < 1000);
+    }
+
+    #[test]
+    fn snapshot_and_history_follow_updates() {
+        let v = venue(TimeBase::Original);
+        let d = Diff {
+            bids: vec![(15_830_000, SCALE)],
+            asks: vec![(15_840_000, SCALE)],
+        };
+        v.apply(&d, INITIAL_UPDATE_ID + 2);
+        let body: serde_json::Value = serde_json::from_str(&v.depth_json(10)).unwrap();
+        assert_eq!(body["lastUpdateId"], INITIAL_UPDATE_ID + 2);
+        assert_eq!(body["bids"][0][0], "0.15830000");
+        assert_eq!(
+            v.book_at(INITIAL_UPDATE_ID),
+            Some(Book::empty(INITIAL_UPDATE_ID))
+        );
+        assert_eq!(
+            v.checksum_at(INITIAL_UPDATE_ID + 2),
+            Some(v.book().checksum())
+        );
+        let stats: serde_json::Value = serde_json::from_str(&v.stats_json()).unwrap();
+        assert_eq!(stats["last_update_id"], INITIAL_UPDATE_ID + 2);
+        assert_eq!(stats["replay_done"], false);
+    }
+}
