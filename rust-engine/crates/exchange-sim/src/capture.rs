@@ -300,7 +300,7 @@ impl Builder {
             return false;
         }
         // Captures can hold a message twice; a trade id never goes back.
-        if t.id > self.last_trade_id && !self.from_us.is_some_and(|f| t.ts_us < f) {
+        if t.id > self.last_trade_id && self.from_us.is_none_or(|f| t.ts_us >= f) {
             self.events.push(SourceEvent::Trade(t));
         }
         self.last_trade_id = self.last_trade_id.max(t.id);

@@ -1,15 +1,14 @@
 //! The command line (clap), turned into a validated [`SimConfig`].
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Parser;
 
 use crate::clock::{Speed, TimeBase};
 use crate::config::SimConfig;
 use crate::error::ConfigError;
-use crate::faults::Faults;
 use crate::replay::Start;
+use crate::scenario::{FaultSettings, ScheduleEntry};
 use crate::time::parse_utc_us;
 use crate::units::parse_units;
 
@@ -24,10 +23,12 @@ pub const MAX_BOOK_LEVELS: usize = 5000;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "exchange-sim", version, about, long_about = None)]
 pub struct Args {
-    /// Data file, gzip or plain: Tardis-style trade CSV, or a raw WebSocket capture with `--format capture`.
+    /// Data file, plain, gzip or (for `--format binance`) ZIP: Tardis-style trade CSV, Binance public
+    /// `aggTrades`/`trades` CSV with `--format binance`, or a raw WebSocket capture with `--format capture`.
     #[arg(long)]
     pub data: PathBuf,
-    /// `trades` (trade CSV, synthetic book) or `capture` (recorded Binance WebSocket messages, real L2).
+    /// `trades` (Tardis-style trade CSV, synthetic book), `binance` (Binance public aggTrades/trades
+    /// CSV, synthetic book) or `capture` (recorded Binance WebSocket messages, real L2).
     #[arg(long, default_value = "trades")]
     pub format: String,
     /// Symbol, e.g. POLUSDT.
@@ -69,21 +70,51 @@ pub struct Args {
     /// Seed of the book's noise and of the fault draws.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Fault scenario file (TOML); flags given here win over its values.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
     /// Fault: drop this fraction of depth events (clients see gaps), 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
-    pub drop_depth: f64,
+    #[arg(long)]
+    pub drop_depth: Option<f64>,
     /// Fault: send this fraction of frames twice.
-    #[arg(long, default_value_t = 0.0)]
-    pub duplicate: f64,
+    #[arg(long)]
+    pub duplicate: Option<f64>,
     /// Fault: cut this fraction of frames in half (invalid JSON).
-    #[arg(long, default_value_t = 0.0)]
-    pub malformed: f64,
+    #[arg(long)]
+    pub malformed: Option<f64>,
     /// Fault: give this fraction of trades the price NaN or -1.
-    #[arg(long, default_value_t = 0.0)]
-    pub bad_price: f64,
+    #[arg(long)]
+    pub bad_price: Option<f64>,
+    /// Fault: hold back this fraction of frames behind up to --reorder-window later ones.
+    #[arg(long)]
+    pub reorder: Option<f64>,
+    /// Most later frames a reordered frame waits behind (default 3).
+    #[arg(long)]
+    pub reorder_window: Option<u32>,
+    /// Fault: deliver every frame this many milliseconds late (feed latency).
+    #[arg(long)]
+    pub latency_ms: Option<f64>,
     /// Fault: close every connection this many seconds after it opened.
     #[arg(long)]
     pub disconnect_every: Option<f64>,
+    /// Fault: after the venue hangs up on purpose, refuse reconnects for this many seconds.
+    #[arg(long)]
+    pub refuse_reconnects: Option<f64>,
+    /// Fault: serve this fraction of REST snapshots from the past (older than the stream).
+    #[arg(long)]
+    pub stale_snapshot: Option<f64>,
+    /// Updates a stale snapshot lags behind (default 50).
+    #[arg(long)]
+    pub stale_snapshot_updates: Option<u32>,
+    /// Fault: close every connection at these seconds after the replay starts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub disconnect_at: Vec<String>,
+    /// Fault: stop sending at AT seconds after the replay starts for SECS seconds (`AT:SECS`, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub stall_at: Vec<String>,
+    /// Fault: refuse new connections at AT seconds after the replay starts for SECS seconds (`AT:SECS`, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub refuse_at: Vec<String>,
 }
 
 fn positive_units(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
@@ -94,18 +125,6 @@ fn positive_units(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
             "expected a positive decimal with at most 8 decimals",
         )
     })
-}
-
-fn fraction(flag: &'static str, v: f64) -> Result<f64, ConfigError> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ConfigError::invalid(
-            flag,
-            v,
-            "expected a fraction from 0 to 1",
-        ))
-    }
 }
 
 fn utc(flag: &'static str, text: Option<&str>) -> Result<Option<i64>, ConfigError> {
@@ -141,24 +160,35 @@ impl Args {
                 "expected 1 to 5000",
             ));
         }
-        let disconnect_every = match self.disconnect_every {
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => {
-                return Err(ConfigError::invalid(
-                    "disconnect-every",
-                    s,
-                    "expected a positive number of seconds",
-                ))
+        let file = match &self.scenario {
+            Some(path) => FaultSettings::load(path)?,
+            None => FaultSettings::default(),
+        };
+        let mut schedule = Vec::new();
+        for (flag, fault, texts) in [
+            ("disconnect-at", "disconnect", &self.disconnect_at),
+            ("stall-at", "stall", &self.stall_at),
+            ("refuse-at", "refuse", &self.refuse_at),
+        ] {
+            for t in texts {
+                schedule.push(ScheduleEntry::parse_flag(flag, fault, t)?);
             }
-            None => None,
+        }
+        let flags = FaultSettings {
+            drop_depth: self.drop_depth,
+            duplicate: self.duplicate,
+            malformed: self.malformed,
+            bad_price: self.bad_price,
+            reorder: self.reorder,
+            reorder_window: self.reorder_window,
+            latency_ms: self.latency_ms,
+            disconnect_every: self.disconnect_every,
+            refuse_reconnects: self.refuse_reconnects,
+            stale_snapshot: self.stale_snapshot,
+            stale_snapshot_updates: self.stale_snapshot_updates,
+            schedule,
         };
-        let faults = Faults {
-            drop_depth: fraction("drop-depth", self.drop_depth)?,
-            duplicate: fraction("duplicate", self.duplicate)?,
-            malformed: fraction("malformed", self.malformed)?,
-            bad_price: fraction("bad-price", self.bad_price)?,
-            disconnect_every,
-        };
+        let (faults, schedule) = file.overlay(flags).build()?;
         Ok(SimConfig {
             format: self.format.parse()?,
             symbol: self.symbol.to_ascii_uppercase(),
@@ -179,6 +209,7 @@ impl Args {
             book_levels: self.book_levels,
             seed: self.seed,
             faults,
+            schedule,
             ..SimConfig::new(self.data)
         })
     }
@@ -188,7 +219,9 @@ impl Args {
 mod tests {
     use super::*;
     use crate::config::DataFormat;
+    use crate::faults::TimedFault;
     use crate::units::SCALE;
+    use std::time::Duration;
 
     fn parse(extra: &[&str]) -> Result<SimConfig, ConfigError> {
         let argv = ["exchange-sim", "--data", "x.csv.gz"].iter().chain(extra);
@@ -267,6 +300,46 @@ mod tests {
     }
 
     #[test]
+    fn new_faults_and_schedule() {
+        let c = parse(&[
+            "--reorder",
+            "0.05",
+            "--reorder-window",
+            "4",
+            "--latency-ms",
+            "600",
+            "--refuse-reconnects",
+            "1.5",
+            "--stale-snapshot",
+            "0.5",
+            "--disconnect-at",
+            "3,9",
+            "--stall-at",
+            "5:2",
+            "--refuse-at",
+            "7:1",
+        ])
+        .unwrap();
+        assert_eq!((c.faults.reorder, c.faults.reorder_window), (0.05, 4));
+        assert_eq!(c.faults.latency, Duration::from_millis(600));
+        assert_eq!(
+            c.faults.refuse_reconnects,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(c.faults.stale_snapshot, 0.5);
+        let kinds: Vec<TimedFault> = c.schedule.iter().map(|s| s.fault).collect();
+        assert_eq!(
+            kinds,
+            [
+                TimedFault::Disconnect,
+                TimedFault::Disconnect,
+                TimedFault::Stall(Duration::from_secs(2)),
+                TimedFault::Refuse(Duration::from_secs(1)),
+            ]
+        );
+    }
+
+    #[test]
     fn refuses_bad_values() {
         for bad in [
             &["--speed", "0"][..],
@@ -288,6 +361,12 @@ mod tests {
             &["--drop-depth", "1.5"],
             &["--disconnect-every", "0"],
             &["--format", "parquet"],
+            &["--reorder=-0.1"],
+            &["--latency-ms", "NaN"],
+            &["--stall-at", "5"],
+            &["--refuse-at", "x:1"],
+            &["--disconnect-at=-3"],
+            &["--scenario", "/nonexistent.toml"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::clock::{Speed, TimeBase};
-use crate::faults::Faults;
+use crate::faults::{Faults, Scheduled};
 use crate::history::DEFAULT_HISTORY;
 use crate::replay::Start;
 use crate::units::SCALE;
@@ -16,6 +16,9 @@ pub enum DataFormat {
     /// Tardis-style trade CSV; the book is synthetic.
     #[default]
     Trades,
+    /// Binance public trade files (`aggTrades` or `trades`, spot or futures; plain, gzip or zip);
+    /// the book is synthetic.
+    BinanceTrades,
     /// Raw Binance WebSocket captures (`<recv_ns> <json>` lines) with a REST snapshot; real L2.
     Capture,
 }
@@ -25,11 +28,12 @@ impl std::str::FromStr for DataFormat {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "trades" => Ok(DataFormat::Trades),
+            "binance" => Ok(DataFormat::BinanceTrades),
             "capture" => Ok(DataFormat::Capture),
             _ => Err(crate::error::ConfigError::invalid(
                 "format",
                 s,
-                "expected 'trades' or 'capture'",
+                "expected 'trades', 'binance' or 'capture'",
             )),
         }
     }
@@ -70,6 +74,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Faults injected into every connection.
     pub faults: Faults,
+    /// Faults applied to every connection at given times.
+    pub schedule: Vec<Scheduled>,
     /// Frames queued per connection before it is disconnected.
     pub queue_capacity: usize,
     /// Book updates remembered for `/sim/book?update_id=`.
@@ -96,6 +102,7 @@ impl SimConfig {
             book_levels: 200,
             seed: 7,
             faults: Faults::default(),
+            schedule: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             history: DEFAULT_HISTORY,
         }

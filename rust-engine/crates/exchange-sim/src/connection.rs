@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
-use crate::faults::{Action, Injector};
+use crate::faults::{Action, Injector, Outbox};
 use crate::stream::{StreamKind, Subscriptions};
 use crate::venue::{Frame, Venue};
 use crate::wire;
@@ -51,11 +51,18 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
     if venue.faults.any() {
         info!(conn, faults = ?venue.faults, "injecting faults into this connection");
     }
+    let mut outbox = Outbox::new(venue.faults.latency);
+    let mut control = venue.control.subscribe();
+    let (kicks, mut stalled_until) = {
+        let c = control.borrow_and_update();
+        (c.kicks, c.stalled_until)
+    };
     let close_at = inject.lifetime().map(|d| Instant::now() + d);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let ending = loop {
+        let stalled = stalled_until.is_some_and(|t| Instant::now() < t);
         tokio::select! {
-            frame = rx.recv() => {
+            frame = rx.recv(), if !stalled => {
                 let frame = match frame {
                     Ok(f) => f,
                     Err(RecvError::Lagged(missed)) => {
@@ -72,25 +79,50 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                 };
                 let is_depth = matches!(&*frame, Frame::Depth100ms(_) | Frame::Depth1s(_));
                 let is_trade = matches!(&*frame, Frame::AggTrade(_) | Frame::Trade(_));
-                let Action::Send { text, twice } = inject.apply(text, is_depth, is_trade, &venue.fault_counts) else {
+                let Action::Send { text, twice, hold } = inject.apply(text, is_depth, is_trade, &venue.fault_counts) else {
                     continue;
                 };
+                let now = Instant::now();
                 if twice {
-                    match send(&mut socket, Message::Text(text.clone())).await {
-                        Ok(()) => {}
-                        Err(e) => break e,
-                    }
+                    outbox.push(text.clone(), None, now);
                 }
-                if let Err(e) = send(&mut socket, Message::Text(text)).await {
+                outbox.push(text, hold, now);
+                if let Err(e) = flush(&mut socket, &mut outbox).await {
                     break e;
+                }
+            }
+            _ = sleep_until_opt(outbox.next_due()), if !stalled => {
+                if let Err(e) = flush(&mut socket, &mut outbox).await {
+                    break e;
+                }
+            }
+            _ = sleep_until_opt(stalled_until), if stalled => {
+                info!(conn, "fault: stall over");
+            }
+            changed = control.changed() => {
+                if changed.is_err() {
+                    break Ending::Venue;
+                }
+                let c = *control.borrow_and_update();
+                if c.kicks != kicks {
+                    venue.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
+                    info!(conn, "fault: scheduled disconnect");
+                    break Ending::Fault;
+                }
+                if c.stalled_until != stalled_until {
+                    stalled_until = c.stalled_until;
+                    info!(conn, "fault: stalling");
                 }
             }
             _ = sleep_until_opt(close_at) => {
                 venue.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
                 info!(conn, "fault: closing the connection");
+                if let Some(d) = venue.faults.refuse_reconnects {
+                    venue.refuse_for(d);
+                }
                 break Ending::Fault;
             }
-            _ = ping.tick() => {
+            _ = ping.tick(), if !stalled => {
                 if let Err(e) = send(&mut socket, Message::Ping(Vec::new())).await {
                     break e;
                 }
@@ -144,6 +176,14 @@ fn frame_text(frame: &Frame, subs: &Subscriptions, combined: bool) -> Option<Str
     } else {
         payload.clone()
     })
+}
+
+/// Sends every frame of `outbox` that is due.
+async fn flush(socket: &mut WebSocket, outbox: &mut Outbox) -> Result<(), Ending> {
+    while let Some(text) = outbox.pop_ready(Instant::now()) {
+        send(socket, Message::Text(text)).await?;
+    }
+    Ok(())
 }
 
 async fn send(socket: &mut WebSocket, msg: Message) -> Result<(), Ending> {

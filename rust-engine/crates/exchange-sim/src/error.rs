@@ -39,6 +39,14 @@ pub enum ConfigError {
         /// What was expected.
         why: &'static str,
     },
+    /// The scenario file cannot be read or parsed.
+    #[error("scenario {path}: {why}")]
+    Scenario {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 impl ConfigError {

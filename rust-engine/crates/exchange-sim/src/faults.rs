@@ -1,16 +1,30 @@
-//! Fault injection, per client connection: the venue misbehaving on purpose so that tests can prove
-//! the engine's book survives it. Every fault is switched on from the command line, logged when the
-//! connection starts, and counted in `/sim/stats`. Draws come from a generator seeded by `--seed` and
-//! the connection's number, so a run is reproducible.
+//! Fault injection: the venue misbehaving on purpose so that tests can prove the engine's book
+//! survives it. Every fault is switched on from the command line or a scenario file
+//! ([`crate::scenario`]), logged when it takes effect, and counted in `/sim/stats`.
+//!
+//! * Per connection ([`Faults`], drawn per frame by an [`Injector`] seeded by `--seed` and the
+//!   connection's number, so a run is reproducible): dropped depth events, duplicates, reordering
+//!   within a window, malformed JSON, NaN/negative prices, a constant delivery delay (latency), a
+//!   hang-up every N seconds, refused reconnects after a hang-up, and REST snapshots older than the
+//!   stream.
+//! * At given times after the replay starts ([`Scheduled`], applied to every connection by
+//!   [`run_schedule`]): hang up, stall (stop sending for a while), refuse new connections for a
+//!   while.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::venue::Venue;
 
 /// Which faults, how often (probabilities per frame).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Faults {
     /// Drop this fraction of depth events (the client sees gaps).
     pub drop_depth: f64,
@@ -20,8 +34,108 @@ pub struct Faults {
     pub malformed: f64,
     /// Give this fraction of trades a price of `NaN` or `-1`.
     pub bad_price: f64,
+    /// Hold back this fraction of frames behind up to [`reorder_window`](Self::reorder_window)
+    /// later ones.
+    pub reorder: f64,
+    /// Most later frames a held-back frame waits behind (at least 1).
+    pub reorder_window: u32,
+    /// Deliver every frame this much later than the replay emits it (latency).
+    pub latency: Duration,
     /// Close every connection after this long.
     pub disconnect_every: Option<Duration>,
+    /// After the venue hangs up on purpose, refuse new connections for this long.
+    pub refuse_reconnects: Option<Duration>,
+    /// Serve this fraction of REST snapshots from the past, older than the stream.
+    pub stale_snapshot: f64,
+    /// How many updates behind a stale snapshot is.
+    pub stale_snapshot_updates: u32,
+}
+
+/// Default of [`Faults::reorder_window`].
+pub const DEFAULT_REORDER_WINDOW: u32 = 3;
+/// Default of [`Faults::stale_snapshot_updates`]: five seconds of 100-ms updates.
+pub const DEFAULT_STALE_SNAPSHOT_UPDATES: u32 = 50;
+
+/// A fault applied to every connection at a given time after the replay starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scheduled {
+    /// Time after the replay's start (wall clock).
+    pub at: Duration,
+    /// What happens then.
+    pub fault: TimedFault,
+}
+
+/// What a [`Scheduled`] fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimedFault {
+    /// Every connection is closed with a close frame.
+    Disconnect,
+    /// Every connection stops sending for this long, then delivers what it held back.
+    Stall(Duration),
+    /// New connections are refused (HTTP 503) for this long.
+    Refuse(Duration),
+}
+
+impl std::fmt::Display for TimedFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimedFault::Disconnect => write!(f, "disconnect"),
+            TimedFault::Stall(d) => write!(f, "stall for {:.3} s", d.as_secs_f64()),
+            TimedFault::Refuse(d) => write!(f, "refuse connections for {:.3} s", d.as_secs_f64()),
+        }
+    }
+}
+
+/// What connections must do now, broadcast by the venue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// Increases each time every connection must hang up.
+    pub kicks: u64,
+    /// Connections send nothing until then.
+    pub stalled_until: Option<Instant>,
+}
+
+/// Applies `schedule` to `venue`'s connections, timed from the replay's start; returns when the
+/// last fault has been applied.
+pub async fn run_schedule(venue: Arc<Venue>, mut schedule: Vec<Scheduled>) {
+    if schedule.is_empty() {
+        return;
+    }
+    schedule.sort_by_key(|s| s.at);
+    while !venue.stats.replay_started.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    for s in schedule {
+        tokio::time::sleep_until(start + s.at).await;
+        info!(at_secs = s.at.as_secs_f64(), fault = %s.fault, "scheduled fault");
+        match s.fault {
+            TimedFault::Disconnect => venue.kick_all(),
+            TimedFault::Stall(d) => {
+                venue.fault_counts.stalls.fetch_add(1, Ordering::Relaxed);
+                venue.stall_all(d);
+            }
+            TimedFault::Refuse(d) => venue.refuse_for(d),
+        }
+    }
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            drop_depth: 0.0,
+            duplicate: 0.0,
+            malformed: 0.0,
+            bad_price: 0.0,
+            reorder: 0.0,
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            latency: Duration::ZERO,
+            disconnect_every: None,
+            refuse_reconnects: None,
+            stale_snapshot: 0.0,
+            stale_snapshot_updates: DEFAULT_STALE_SNAPSHOT_UPDATES,
+        }
+    }
 }
 
 impl Faults {
@@ -42,8 +156,16 @@ pub struct FaultCounts {
     pub malformed: AtomicU64,
     /// Trades with a bad price.
     pub bad_prices: AtomicU64,
+    /// Frames held back behind later ones.
+    pub reordered: AtomicU64,
     /// Connections closed on purpose.
     pub disconnects: AtomicU64,
+    /// Connections refused.
+    pub refused: AtomicU64,
+    /// Stalls applied.
+    pub stalls: AtomicU64,
+    /// Snapshots served from the past.
+    pub stale_snapshots: AtomicU64,
 }
 
 /// What to do with one frame.
@@ -55,6 +177,8 @@ pub enum Action {
         text: String,
         /// Send it a second time.
         twice: bool,
+        /// Hold it back behind this many later frames.
+        hold: Option<u32>,
     },
     /// Do not send it.
     Drop,
@@ -106,12 +230,70 @@ impl Injector {
         if twice {
             counts.duplicated.fetch_add(1, Ordering::Relaxed);
         }
-        Action::Send { text, twice }
+        let hold = self.hit(self.faults.reorder).then(|| {
+            counts.reordered.fetch_add(1, Ordering::Relaxed);
+            self.rng.gen_range(1..=self.faults.reorder_window.max(1))
+        });
+        Action::Send { text, twice, hold }
     }
 
     /// How long a connection may live, if limited.
     pub fn lifetime(&self) -> Option<Duration> {
         self.faults.disconnect_every
+    }
+}
+
+/// Frames on their way out of one connection: each is due [`Faults::latency`] after it was
+/// queued, and a held-back frame goes out right after the frame that ends its wait.
+#[derive(Debug)]
+pub struct Outbox {
+    latency: Duration,
+    due: VecDeque<(Instant, String)>,
+    held: Vec<(u32, String)>,
+}
+
+impl Outbox {
+    /// An empty outbox delaying frames by `latency`.
+    pub fn new(latency: Duration) -> Self {
+        Outbox {
+            latency,
+            due: VecDeque::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Queues `text` at `now`, or holds it behind `hold` later frames.
+    pub fn push(&mut self, text: String, hold: Option<u32>, now: Instant) {
+        if let Some(n) = hold {
+            self.held.push((n, text));
+            return;
+        }
+        let at = now + self.latency;
+        self.due.push_back((at, text));
+        let mut i = 0;
+        while i < self.held.len() {
+            self.held[i].0 -= 1;
+            if self.held[i].0 == 0 {
+                let (_, t) = self.held.remove(i);
+                self.due.push_back((at, t));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// When the next frame is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.due.front().map(|(at, _)| *at)
+    }
+
+    /// The next frame due at `now`.
+    pub fn pop_ready(&mut self, now: Instant) -> Option<String> {
+        if self.due.front()?.0 <= now {
+            self.due.pop_front().map(|(_, t)| t)
+        } else {
+            None
+        }
     }
 }
 
@@ -140,7 +322,8 @@ mod tests {
                 inj.apply("x".into(), true, false, &c),
                 Action::Send {
                     text: "x".into(),
-                    twice: false
+                    twice: false,
+                    hold: None
                 }
             );
         }
@@ -169,6 +352,52 @@ mod tests {
         assert!((150..250).contains(&dropped), "{dropped}");
         assert!((120..240).contains(&dup), "{dup}");
         assert_eq!(a, run().0);
+    }
+
+    #[test]
+    fn outbox_delays_and_reorders() {
+        let t0 = Instant::now();
+        let mut out = Outbox::new(Duration::from_millis(100));
+        out.push("a".into(), Some(2), t0);
+        out.push("b".into(), None, t0);
+        assert_eq!(out.pop_ready(t0), None, "not due before the latency");
+        out.push("c".into(), None, t0);
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(out.next_due(), Some(later));
+        let sent: Vec<String> = std::iter::from_fn(|| out.pop_ready(later)).collect();
+        assert_eq!(sent, ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn reorder_holds_frames_within_the_window() {
+        let f = Faults {
+            reorder: 0.5,
+            reorder_window: 3,
+            ..Faults::default()
+        };
+        let mut inj = Injector::new(f, 5, 1);
+        let c = FaultCounts::default();
+        let mut out = Outbox::new(Duration::ZERO);
+        let now = Instant::now();
+        for i in 0..200u32 {
+            let Action::Send { text, hold, .. } = inj.apply(i.to_string(), true, false, &c) else {
+                panic!("nothing is dropped")
+            };
+            assert!(hold.is_none_or(|h| (1..=3).contains(&h)));
+            out.push(text, hold, now);
+        }
+        let sent: Vec<u32> = std::iter::from_fn(|| out.pop_ready(now))
+            .map(|t| t.parse().unwrap())
+            .collect();
+        let moved = sent
+            .iter()
+            .enumerate()
+            .filter(|(i, &v)| *i as u32 != v)
+            .count();
+        assert!(c.reordered.load(Ordering::Relaxed) > 50 && moved > 50);
+        for (pos, &v) in sent.iter().enumerate() {
+            assert!(pos as u32 <= v + 3 * 4, "frame {v} sent at {pos}");
+        }
     }
 
     #[test]

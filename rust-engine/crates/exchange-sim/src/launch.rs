@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::binance_csv;
 use crate::capture::CaptureSource;
 use crate::config::{DataFormat, SimConfig};
 use crate::error::{LoadError, StartError};
@@ -89,6 +90,10 @@ pub async fn launch(cfg: &SimConfig) -> Result<RunningVenue, StartError> {
             tracing::error!(error = %e, "server stopped");
         }
     });
+    tokio::spawn(crate::faults::run_schedule(
+        Arc::clone(&venue),
+        cfg.schedule.clone(),
+    ));
     let replay = tokio::spawn(replay.run(cfg.start));
     Ok(RunningVenue {
         addr,
@@ -109,7 +114,10 @@ pub fn load_source(cfg: &SimConfig) -> Result<Box<dyn EventSource>, LoadError> {
         info!(stats = ?src.stats, events = %src.describe(), "capture loaded");
         return Ok(Box::new(src));
     }
-    let tape = trades_csv::load(path, symbol, cfg.from_us, cfg.to_us)?;
+    let tape = match cfg.format {
+        DataFormat::BinanceTrades => binance_csv::load(path, symbol, cfg.from_us, cfg.to_us)?,
+        _ => trades_csv::load(path, symbol, cfg.from_us, cfg.to_us)?,
+    };
     if tape.trades.is_empty() {
         return Err(LoadError::Empty {
             path: cfg.data.clone(),

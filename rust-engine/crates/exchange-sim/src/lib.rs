@@ -5,13 +5,15 @@
 //! its diffs as Binance numbers its updates, so Binance's documented local-order-book procedure
 //! reproduces the venue's book exactly.
 //!
-//! Flow: [`trades_csv`] → [`synthetic::SyntheticSource`] (or [`capture::CaptureSource`] for recorded
+//! Flow: [`trades_csv`] (or [`binance_csv`]) → [`synthetic::SyntheticSource`] (or [`capture::CaptureSource`] for recorded
 //! L2; both are [`source::EventSource`]s) →
 //! [`replay::Replay`] (clock, authoritative book, fan-out) → [`venue::Venue`] → [`server`] and
 //! [`connection`].
 
 #![warn(missing_docs)]
 
+/// Binance public trade files (`aggTrades`, `trades`; plain, gzip or zip) loading and validation.
+pub mod binance_csv;
 /// The authoritative L2 book and its diff arithmetic.
 pub mod book;
 /// Raw Binance WebSocket captures (real L2) as an event source.
@@ -42,6 +44,8 @@ pub mod launch;
 pub mod model;
 /// The replay loop.
 pub mod replay;
+/// Fault settings from the command line and scenario files.
+pub mod scenario;
 /// HTTP and WebSocket endpoints.
 pub mod server;
 /// Event sources: the trait a replayable data set implements.

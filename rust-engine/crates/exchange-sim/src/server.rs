@@ -115,6 +115,15 @@ fn upgrade<'a>(
         Ok(subs) => subs,
         Err(e) => return ApiError::bad_request(2, e.to_string()).into_response(),
     };
+    if venue.refuses_connection() {
+        tracing::info!("fault: connection refused");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1001,
+            "Internal error; unable to process your request. Please try again.",
+        )
+        .into_response();
+    }
     match ws {
         Ok(ws) => ws.on_upgrade(move |socket| connection::serve(socket, venue, subs, combined)),
         Err(rejection) => rejection.into_response(),
@@ -152,7 +161,7 @@ fn limit(q: &HashMap<String, String>) -> Result<usize, ApiError> {
 
 async fn depth(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Response, ApiError> {
     check_symbol(&q, &v, true)?;
-    Ok(json_ok(v.depth_json(limit(&q)?)))
+    Ok(json_ok(v.client_depth_json(limit(&q)?)))
 }
 
 async fn sim_book(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Response, ApiError> {

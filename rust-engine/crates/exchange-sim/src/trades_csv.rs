@@ -163,6 +163,60 @@ pub fn read(
     from_us: Option<i64>,
     to_us: Option<i64>,
 ) -> TradeTape {
+    read_rows(reader, from_us, to_us, |n, text| {
+        if n == 1 && text.starts_with("exchange,") {
+            return Ok(Row::Header);
+        }
+        parse_row(text, symbol).map(|t| t.map_or(Row::OtherSymbol, Row::Trade))
+    })
+}
+
+/// Faults of a line that the shared loop ([`read_rows`]) finds itself, whatever the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineFault {
+    /// Not valid UTF-8.
+    NotUtf8,
+    /// Longer than [`MAX_LINE`].
+    TooLong,
+    /// Time earlier than the previous valid row's, or id not above it.
+    OutOfOrder,
+}
+
+impl From<LineFault> for RowError {
+    fn from(f: LineFault) -> Self {
+        match f {
+            LineFault::NotUtf8 => RowError::NotUtf8,
+            LineFault::TooLong => RowError::TooLong,
+            LineFault::OutOfOrder => RowError::OutOfOrder,
+        }
+    }
+}
+
+/// What a row parser made of one valid line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Row {
+    /// A header line: skipped, not counted as bad.
+    Header,
+    /// A valid trade of the symbol.
+    Trade(TradeRow),
+    /// A valid row of another symbol.
+    OtherSymbol,
+}
+
+/// The loop shared by the trade loaders: reads lines of at most [`MAX_LINE`] bytes, hands each
+/// UTF-8 line with its number (from 1) to `parse`, rejects a trade whose time is earlier than (or
+/// whose id is not above) the previous valid trade's, keeps the trades in `[from_us, to_us)`, and
+/// counts, and logs with their line numbers, the rows skipped. A read error ends the load with the
+/// rows read so far.
+pub(crate) fn read_rows<E>(
+    reader: impl BufRead,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+    mut parse: impl FnMut(u64, &str) -> Result<Row, E>,
+) -> TradeTape
+where
+    E: From<LineFault> + std::fmt::Display,
+{
     let mut lines = LineReader::new(reader, MAX_LINE);
     let mut tape = TradeTape::default();
     let mut last: Option<(i64, u64)> = None;
@@ -179,21 +233,21 @@ pub fn read(
         };
         n += 1;
         let parsed = match line {
-            Line::TooLong => Err(RowError::TooLong),
+            Line::TooLong => Err(E::from(LineFault::TooLong)),
             Line::Text(bytes) => match std::str::from_utf8(bytes) {
-                Err(_) => Err(RowError::NotUtf8),
-                Ok(text) if n == 1 && text.starts_with("exchange,") => continue,
-                Ok(text) => parse_row(text, symbol),
+                Err(_) => Err(E::from(LineFault::NotUtf8)),
+                Ok(text) => parse(n, text),
             },
         };
         let row = match parsed {
-            Ok(Some(t)) if last.is_some_and(|(ts, id)| t.ts_us < ts || t.id <= id) => {
-                Err(RowError::OutOfOrder)
+            Ok(Row::Trade(t)) if last.is_some_and(|(ts, id)| t.ts_us < ts || t.id <= id) => {
+                Err(E::from(LineFault::OutOfOrder))
             }
             other => other,
         };
         match row {
-            Ok(Some(t)) => {
+            Ok(Row::Header) => {}
+            Ok(Row::Trade(t)) => {
                 last = Some((t.ts_us, t.id));
                 if from_us.is_some_and(|f| t.ts_us < f) || to_us.is_some_and(|e| t.ts_us >= e) {
                     tape.stats.outside_window += 1;
@@ -201,7 +255,7 @@ pub fn read(
                     tape.trades.push(t);
                 }
             }
-            Ok(None) => tape.stats.other_symbol += 1,
+            Ok(Row::OtherSymbol) => tape.stats.other_symbol += 1,
             Err(why) => {
                 tape.stats.bad_rows += 1;
                 if tape.stats.bad_rows <= MAX_LOGGED_BAD_ROWS {

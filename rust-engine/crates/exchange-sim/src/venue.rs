@@ -9,12 +9,14 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::{broadcast, watch};
 
 use crate::book::{Book, Diff};
 use crate::clock::{wall_ms, TimeBase};
 use crate::exchange_info::SymbolSpec;
-use crate::faults::{FaultCounts, Faults};
+use crate::faults::{Control, FaultCounts, Faults};
 use crate::history::{TrackedBook, DEFAULT_HISTORY};
 
 /// Frames queued per connection before it counts as too slow and is disconnected.
@@ -116,6 +118,12 @@ pub struct Venue {
     pub connections: AtomicU64,
     /// Frames queued per connection before it is disconnected.
     pub queue_capacity: usize,
+    /// Hang-ups and stalls that every connection obeys.
+    pub control: watch::Sender<Control>,
+    /// New connections are refused until then.
+    refuse_until: Mutex<Option<tokio::time::Instant>>,
+    /// Draws of the stale-snapshot fault.
+    snapshot_rng: Mutex<StdRng>,
 }
 
 impl Venue {
@@ -147,6 +155,9 @@ impl Venue {
             seed: opts.seed,
             connections: AtomicU64::new(0),
             queue_capacity: capacity,
+            control: watch::channel(Control::default()).0,
+            refuse_until: Mutex::new(None),
+            snapshot_rng: Mutex::new(StdRng::seed_from_u64(opts.seed)),
         })
     }
 
@@ -207,6 +218,73 @@ impl Venue {
         self.publish(Frame::End);
     }
 
+    /// Makes every open connection hang up (a fault), then refuses reconnects for
+    /// [`Faults::refuse_reconnects`] if set.
+    pub fn kick_all(&self) {
+        self.control.send_modify(|c| c.kicks += 1);
+        if let Some(d) = self.faults.refuse_reconnects {
+            self.refuse_for(d);
+        }
+    }
+
+    /// Every connection stops sending for `d`.
+    pub fn stall_all(&self, d: std::time::Duration) {
+        let until = tokio::time::Instant::now() + d;
+        self.control.send_modify(|c| c.stalled_until = Some(until));
+    }
+
+    /// New connections are refused for `d` from now.
+    pub fn refuse_for(&self, d: std::time::Duration) {
+        let until = tokio::time::Instant::now() + d;
+        let mut r = self.refuse_until.lock().unwrap_or_else(|e| e.into_inner());
+        *r = Some(r.map_or(until, |old| old.max(until)));
+        tracing::info!(secs = d.as_secs_f64(), "fault: refusing new connections");
+    }
+
+    /// True while new connections are refused; counts the refusal.
+    pub fn refuses_connection(&self) -> bool {
+        let r = self.refuse_until.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = r.is_some_and(|until| tokio::time::Instant::now() < until);
+        if refused {
+            self.fault_counts.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        refused
+    }
+
+    /// The `/api/v3/depth` body for a client: with the stale-snapshot fault, a drawn fraction of
+    /// answers is served [`Faults::stale_snapshot_updates`] updates in the past (or as far back as
+    /// remembered).
+    pub fn client_depth_json(&self, limit: usize) -> String {
+        let p = self.faults.stale_snapshot;
+        let stale = p > 0.0
+            && self
+                .snapshot_rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .gen::<f64>()
+                < p;
+        let tracked = self.tracked();
+        if stale {
+            let ids: Vec<u64> = tracked.ids().collect();
+            let back = self.faults.stale_snapshot_updates as usize;
+            if ids.len() > 1 {
+                let id = ids[ids.len().saturating_sub(1 + back)];
+                if let Some(book) = tracked.book_at(id) {
+                    self.fault_counts
+                        .stale_snapshots
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        update_id = id,
+                        now = tracked.book().update_id,
+                        "fault: stale snapshot"
+                    );
+                    return crate::wire::depth_snapshot(&book, limit);
+                }
+            }
+        }
+        crate::wire::depth_snapshot(tracked.book(), limit)
+    }
+
     /// Emitted time (ms) of recorded event time `ts_us`.
     pub fn emitted_ms(&self, ts_us: i64) -> i64 {
         ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
@@ -249,7 +327,11 @@ impl Venue {
                 "duplicated": load(&c.duplicated),
                 "malformed": load(&c.malformed),
                 "bad_prices": load(&c.bad_prices),
+                "reordered": load(&c.reordered),
                 "disconnects": load(&c.disconnects),
+                "refused": load(&c.refused),
+                "stalls": load(&c.stalls),
+                "stale_snapshots": load(&c.stale_snapshots),
             },
         })
         .to_string()

@@ -152,6 +152,55 @@ async fn sigterm_and_sigint_exit_zero_promptly() {
     }
 }
 
+/// The bundled scenario file drives the faults: a client sees them, `/sim/stats` counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_file_faults_reach_the_client() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../config/scenarios/chaos.toml"
+    );
+    let (_child, mut lines) = spawn(&[
+        "--from",
+        "2025-10-10T21:12:00Z",
+        "--speed",
+        "4",
+        "--wait-for-client",
+        "--scenario",
+        scenario,
+    ]);
+    let port = listening_port(&mut lines).await;
+    let url = format!("ws://127.0.0.1:{port}/stream?streams=polusdt@aggTrade/polusdt@depth@100ms");
+    let (mut ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap()
+        .unwrap();
+    // Scheduled hang-up 5 s after the replay starts.
+    let closed = timeout(Duration::from_secs(10), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| f.reason.to_string());
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed by the scheduled fault");
+    assert_eq!(closed.as_deref(), Some("fault injection"));
+    let stats: Value = reqwest::get(format!("http://127.0.0.1:{port}/sim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let f = &stats["faults"];
+    for key in ["dropped", "duplicated", "reordered", "disconnects"] {
+        assert!(f[key].as_u64().unwrap() > 0, "{key}: {f}");
+    }
+    // Reconnects are refused for a second after the hang-up.
+    let url = format!("ws://127.0.0.1:{port}/ws/polusdt@aggTrade");
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
+
 #[tokio::test]
 async fn bad_arguments_and_unusable_data_exit_non_zero() {
     let dir = std::env::temp_dir().join(format!("sim-bin-{}", std::process::id()));
@@ -162,6 +211,8 @@ async fn bad_arguments_and_unusable_data_exit_non_zero() {
         b"exchange,symbol\n\xff\xfe\nbinance,POLUSDT,1,1,1,buy,NaN,1\n",
     )
     .unwrap();
+    let bad_scenario = dir.join("bad.toml");
+    std::fs::write(&bad_scenario, "drop_depth = 2.0\n").unwrap();
     let cases: Vec<Vec<String>> = vec![
         vec!["--data".into(), garbage.display().to_string()],
         vec![
@@ -186,6 +237,12 @@ async fn bad_arguments_and_unusable_data_exit_non_zero() {
             DATA.into(),
             "--listen".into(),
             "256.0.0.1:1".into(),
+        ],
+        vec![
+            "--data".into(),
+            DATA.into(),
+            "--scenario".into(),
+            bad_scenario.display().to_string(),
         ],
     ];
     for args in cases {

@@ -1,12 +1,12 @@
-//! Over real sockets: the engine's feed task against a venue that drops depth events, duplicates and
-//! breaks frames, sends NaN/negative prices and hangs up every 2 s, while a minute of the real crash
-//! is replayed. Every fault is counted by the engine, its book never crosses, and it ends equal to
-//! the venue's authoritative book.
+//! Over real sockets: the engine's feed task against a venue that misbehaves on purpose while a part
+//! of the real crash is replayed: every fault mode of `exchange-sim`. Each fault is seen and counted
+//! by the engine, its book never crosses, and every book it held in sync (up to its last published
+//! one) equals the venue's authoritative book at the same update id.
 
 use std::time::Duration;
 
 use common::message::{DataMessage, HealthMetrics};
-use exchange_sim::faults::Faults;
+use exchange_sim::faults::{Faults, Scheduled, TimedFault};
 use feed_handler::book::Level;
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
@@ -21,8 +21,9 @@ async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
         malformed: 0.01,
         bad_price: 0.01,
         disconnect_every: Some(Duration::from_secs(2)),
+        ..Faults::default()
     };
-    let (h, f) = run_with_faults(faults, "2025-10-10T21:13:30Z", 6.0).await;
+    let (h, f) = run_with_faults(faults, vec![], "2025-10-10T21:13:30Z", 6.0).await;
     assert!(
         f["dropped"].as_u64().unwrap() > 0 && h.gap_count > 0,
         "gaps: {f} {h:?}"
@@ -53,9 +54,92 @@ async fn reconnect_storm_ends_with_a_correct_book() {
         disconnect_every: Some(Duration::from_secs(1)),
         ..Faults::default()
     };
-    let (h, f) = run_with_faults(faults, "2025-10-10T21:13:00Z", 1.0).await;
+    let (h, f) = run_with_faults(faults, vec![], "2025-10-10T21:13:00Z", 1.0).await;
     assert!(f["disconnects"].as_u64().unwrap() >= 20, "{f}");
     assert!(h.reconnect_count >= 20, "{h:?}");
+}
+
+/// Frames held back behind later ones: the engine drops the stale depth events or resyncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_frames_never_corrupt_the_book() {
+    let faults = Faults {
+        reorder: 0.05,
+        reorder_window: 3,
+        ..Faults::default()
+    };
+    let (h, f) = run_with_faults(faults, vec![], "2025-10-10T21:13:30Z", 6.0).await;
+    assert!(f["reordered"].as_u64().unwrap() > 0, "{f}");
+    assert!(
+        h.out_of_order_count + h.duplicate_count + h.gap_count > 0,
+        "{h:?}"
+    );
+}
+
+/// Hang-ups at given times with reconnects refused for a second after each, a 3-s stall (longer
+/// than the engine's 1-s heartbeat), and a scheduled refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_disconnects_stall_and_refused_reconnects() {
+    let faults = Faults {
+        refuse_reconnects: Some(Duration::from_secs(1)),
+        ..Faults::default()
+    };
+    let at = Duration::from_secs;
+    let schedule = vec![
+        Scheduled {
+            at: at(2),
+            fault: TimedFault::Disconnect,
+        },
+        Scheduled {
+            at: at(5),
+            fault: TimedFault::Stall(at(3)),
+        },
+        Scheduled {
+            at: at(10),
+            fault: TimedFault::Disconnect,
+        },
+        Scheduled {
+            at: at(13),
+            fault: TimedFault::Refuse(at(2)),
+        },
+        Scheduled {
+            at: at(13),
+            fault: TimedFault::Disconnect,
+        },
+    ];
+    let (h, f) = run_with_faults(faults, schedule, "2025-10-10T21:13:10Z", 2.0).await;
+    assert!(f["disconnects"].as_u64().unwrap() >= 3, "{f}");
+    assert_eq!(f["stalls"].as_u64().unwrap(), 1, "{f}");
+    assert!(f["refused"].as_u64().unwrap() > 0, "{f}");
+    // Three hang-ups, and the stall seen as a dead feed.
+    assert!(h.reconnect_count >= 4, "{h:?}");
+}
+
+/// Every frame delivered 800 ms late: the engine measures it, raises its alert state after
+/// `latency_alert_secs` (5 s here) and reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_latency_is_measured_and_alarms() {
+    let faults = Faults {
+        latency: Duration::from_millis(800),
+        ..Faults::default()
+    };
+    // The engine hangs up on so stale a feed, so it need not be in sync when the replay ends.
+    let (h, _) = run_with_faults_ending(faults, vec![], "2025-10-10T21:12:45Z", 1.0, false).await;
+    assert!(h.latency_p50_us >= 700_000.0, "{h:?}");
+    assert!(h.reconnect_count >= 1, "{h:?}");
+}
+
+/// Half of the REST snapshots are five seconds older than the stream; gaps force resyncs. The
+/// engine fetches again and ends in sync with the venue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_snapshots_are_detected_and_fetched_again() {
+    let faults = Faults {
+        drop_depth: 0.02,
+        stale_snapshot: 0.5,
+        ..Faults::default()
+    };
+    let (h, f) = run_with_faults(faults, vec![], "2025-10-10T21:13:30Z", 6.0).await;
+    assert!(f["stale_snapshots"].as_u64().unwrap() > 0, "{f}");
+    assert!(h.resync_count > 1, "{h:?}");
 }
 
 /// Levels per side compared, as many as the engine publishes.
@@ -71,10 +155,23 @@ type Sample = (u64, Vec<Level>, Vec<Level>);
 /// last health figures and the simulator's fault counts.
 async fn run_with_faults(
     faults: Faults,
+    schedule: Vec<Scheduled>,
     end: &str,
     speed: f64,
 ) -> (HealthMetrics, serde_json::Value) {
-    let started = support::start_sim("2025-10-10T21:12:30Z", end, speed, faults).await;
+    run_with_faults_ending(faults, schedule, end, speed, true).await
+}
+
+/// [`run_with_faults`]; `in_sync_at_end` requires a sample in the last tenth of the replay.
+async fn run_with_faults_ending(
+    faults: Faults,
+    schedule: Vec<Scheduled>,
+    end: &str,
+    speed: f64,
+    in_sync_at_end: bool,
+) -> (HealthMetrics, serde_json::Value) {
+    let started =
+        support::start_sim_scheduled("2025-10-10T21:12:30Z", end, speed, faults, schedule).await;
     let (sim, replay_task) = (started.addr, started.replay);
     let cfg = support::feed_config(format!("ws://{sim}"), String::new(), sim);
     let book = SharedBook::default();
@@ -155,7 +252,7 @@ async fn run_with_faults(
         samples.len()
     );
     assert!(
-        final_id - last <= (final_id - first) / 10,
+        !in_sync_at_end || final_id - last <= (final_id - first) / 10,
         "the engine was not in sync near the end: last sample {last}, venue's last update {final_id}"
     );
     (h, stats["faults"].clone())

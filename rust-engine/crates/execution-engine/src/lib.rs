@@ -1,14 +1,24 @@
 //! Execution: the venue's symbol filters, the validation every order passes before anything is
 //! sent, and the paper executor that fills against the live book.
 
+/// Binance spot order requests (signed `POST /api/v3/order`, query, cancel) and answers.
+pub mod binance_order;
+/// Circuit breaker on venue errors: closed, open, half-open.
+pub mod breaker;
 /// Symbol filters from `GET /api/v3/exchangeInfo`.
 pub mod filters;
 /// Orders known to the executor.
 pub mod order;
 /// The paper executor.
 pub mod paper;
+/// Token buckets from the venue's `rateLimits`, usage headers, `429` back-off and `418` ban.
+pub mod rate_limit;
+/// HMAC-SHA256 signing of `SIGNED` requests, the API-key header and the server clock offset.
+pub mod signing;
 /// Checks on a `PlaceOrder` before it goes anywhere.
 pub mod validate;
+/// What the executor must do about a Binance error answer.
+pub mod venue_error;
 
 pub use filters::SymbolFilters;
 pub use paper::PaperExecutor;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::config::FeedConfig;
 use exchange_sim::clock::Speed;
-use exchange_sim::faults::Faults;
+use exchange_sim::faults::{Faults, Scheduled};
 use exchange_sim::{launch, time, RunningVenue, SimConfig, Start};
 
 /// The bundled real data: Binance spot POLUSDT trades, 2025-10-10 20:45 to 21:45 UTC.
@@ -20,6 +20,17 @@ pub const DATA: &str = concat!(
 /// Starts a simulator replaying `[from, to)` (UTC) of the bundled data at `speed` with `faults`,
 /// on a free loopback port; the replay starts when the first client connects.
 pub async fn start_sim(from: &str, to: &str, speed: f64, faults: Faults) -> RunningVenue {
+    start_sim_scheduled(from, to, speed, faults, Vec::new()).await
+}
+
+/// [`start_sim`] with faults at given times after the replay starts.
+pub async fn start_sim_scheduled(
+    from: &str,
+    to: &str,
+    speed: f64,
+    faults: Faults,
+    schedule: Vec<Scheduled>,
+) -> RunningVenue {
     let cfg = SimConfig {
         from_us: Some(time::parse_utc_us(from).unwrap()),
         to_us: Some(time::parse_utc_us(to).unwrap()),
@@ -28,6 +39,7 @@ pub async fn start_sim(from: &str, to: &str, speed: f64, faults: Faults) -> Runn
         book_levels: 50,
         seed: 11,
         faults,
+        schedule,
         ..SimConfig::new(DATA)
     };
     launch(&cfg).await.unwrap()

@@ -1,0 +1,349 @@
+//! Feed-path latency: from a frame leaving the venue's WebSocket to the engine's ZeroMQ publish of
+//! the book (or trade) it carries, at fixed message rates.
+//!
+//! The venue here is a minimal Binance-compatible server (`/stream` WebSocket, `/api/v3/depth`)
+//! that sends the real POLUSDT crash hour, depth updates and aggregate trades as `exchange-sim`
+//! builds them from the bundled data, at exactly `rate` messages a second; it stamps each frame
+//! just before writing it to the socket. The engine side is the engine's own code, in process:
+//! `FeedTask` (Binance sync rules, validation, health) and the data publisher (conflation set to
+//! 100,000 books/s so that every update can go out), publishing on loopback TCP. A ZeroMQ
+//! subscriber takes each `OrderBookSnapshot` (by `update_id`) and `Trade` (by aggregate id) and
+//! subtracts the frame's send stamp: the figures include the ZeroMQ hop to the subscriber, so they
+//! bound the publish latency from above. The first second of each run is warm-up and not counted.
+//!
+//! `cargo bench -p engine --bench feed_path [-- RATE...]` prints one line per rate and writes
+//! `target/feed_path.json`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use common::config::FeedConfig;
+use common::message::{decode, DataMessage};
+use data_bridge::publisher::{self, BookFeed};
+use exchange_sim::book::{Book, Diff};
+use exchange_sim::source::{SourceEvent, UpdateIds};
+use exchange_sim::trades_csv::TradeRow;
+use exchange_sim::{wire, SimConfig};
+use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
+use tokio::sync::{mpsc, watch};
+use zeromq::{Socket, SocketRecv, SubSocket};
+
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../data/binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+);
+const SYMBOL: &str = "POLUSDT";
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Most frames sent in one burst: pacing is checked every 200 µs.
+const PACE_TICK: Duration = Duration::from_micros(200);
+
+/// One frame of the tape, numbered as the venue numbers it.
+enum Frame {
+    Depth { first: u64, last: u64, diff: Diff },
+    AggTrade { agg_id: u64, row: TradeRow },
+}
+
+/// The crash hour as frames, with the book before the first one.
+struct Tape {
+    initial: Book,
+    frames: Vec<Frame>,
+}
+
+fn load_tape() -> Tape {
+    let cfg = SimConfig::new(DATA);
+    let mut source = exchange_sim::launch::load_source(&cfg).expect("bundled data loads");
+    let initial = source.initial_book();
+    let mut last = initial.update_id;
+    let mut agg_id = 0;
+    let mut frames = Vec::new();
+    while let Some(ev) = source.next_event() {
+        match ev {
+            SourceEvent::Depth(d) if !d.diff.is_empty() => {
+                let (first, l) = match d.ids {
+                    UpdateIds::Assign => (last + 1, last + d.diff.len() as u64),
+                    UpdateIds::Recorded { first, last } => (first, last),
+                };
+                last = l;
+                frames.push(Frame::Depth {
+                    first,
+                    last: l,
+                    diff: d.diff,
+                });
+            }
+            SourceEvent::Depth(_) => {}
+            SourceEvent::Trade(row) => {
+                agg_id += 1;
+                frames.push(Frame::AggTrade { agg_id, row });
+            }
+        }
+    }
+    Tape { initial, frames }
+}
+
+/// Send stamps (ns since `epoch`, 0 = not sent) by frame index, and the index of each id.
+struct Stamps {
+    epoch: Instant,
+    sent: Vec<AtomicU64>,
+    by_update_id: HashMap<u64, usize>,
+    by_agg_id: HashMap<u64, usize>,
+}
+
+impl Stamps {
+    fn new(tape: &Tape) -> Self {
+        let mut by_update_id = HashMap::new();
+        let mut by_agg_id = HashMap::new();
+        for (i, f) in tape.frames.iter().enumerate() {
+            match f {
+                Frame::Depth { last, .. } => by_update_id.insert(*last, i),
+                Frame::AggTrade { agg_id, .. } => by_agg_id.insert(*agg_id, i),
+            };
+        }
+        Stamps {
+            epoch: Instant::now(),
+            sent: (0..tape.frames.len()).map(|_| AtomicU64::new(0)).collect(),
+            by_update_id,
+            by_agg_id,
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+struct Venue {
+    tape: Arc<Tape>,
+    stamps: Arc<Stamps>,
+    book: Mutex<Book>,
+    rate: f64,
+    limit: usize,
+    done: watch::Sender<bool>,
+}
+
+async fn depth(State(v): State<Arc<Venue>>) -> impl IntoResponse {
+    let body = wire::depth_snapshot(&v.book.lock().unwrap(), 5000);
+    ([("content-type", "application/json")], body)
+}
+
+async fn stream(ws: WebSocketUpgrade, State(v): State<Arc<Venue>>) -> impl IntoResponse {
+    ws.on_upgrade(move |socket| send_tape(socket, v))
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Sends `limit` frames at `rate` a second; one connection only (the engine's).
+async fn send_tape(mut socket: WebSocket, v: Arc<Venue>) {
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let total = v.tape.frames.len().min(v.limit);
+    let mut tick = tokio::time::interval(PACE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while sent < total {
+        tick.tick().await;
+        let due = ((start.elapsed().as_secs_f64() * v.rate) as usize).min(total);
+        while sent < due {
+            let now_ms = wall_ms();
+            let text = match &v.tape.frames[sent] {
+                Frame::Depth { first, last, diff } => {
+                    v.book.lock().unwrap().apply(diff, *last);
+                    let payload =
+                        wire::depth_update(SYMBOL, now_ms, *first, *last, &diff.bids, &diff.asks);
+                    wire::combined("polusdt@depth@100ms", &payload)
+                }
+                Frame::AggTrade { agg_id, row } => wire::combined(
+                    "polusdt@aggTrade",
+                    &wire::agg_trade(SYMBOL, now_ms, *agg_id, row, now_ms),
+                ),
+            };
+            v.stamps.sent[sent].store(v.stamps.now_ns(), Ordering::Release);
+            if socket.send(Message::Text(text)).await.is_err() {
+                return;
+            }
+            sent += 1;
+        }
+    }
+    // Let the last frames through before the run ends.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    v.done.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Run {
+    rate: f64,
+    books: Vec<u64>,
+    trades: Vec<u64>,
+    frames_sent: usize,
+}
+
+async fn run_at(tape: Arc<Tape>, rate: f64, secs: f64) -> Run {
+    let stamps = Arc::new(Stamps::new(&tape));
+    let limit = (rate * secs) as usize;
+    let (done_tx, mut done_rx) = watch::channel(false);
+    let venue = Arc::new(Venue {
+        book: Mutex::new(tape.initial.clone()),
+        tape: Arc::clone(&tape),
+        stamps: Arc::clone(&stamps),
+        rate,
+        limit,
+        done: done_tx,
+    });
+    let app = Router::new()
+        .route("/stream", get(stream))
+        .route("/api/v3/depth", get(depth))
+        .with_state(Arc::clone(&venue));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The engine's feed and data publisher.
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let socket = publisher::bind(&endpoint).await.expect("bind the data PUB");
+    let mut sub = SubSocket::new();
+    sub.connect(&endpoint).await.unwrap();
+    sub.subscribe("book.").await.unwrap();
+    sub.subscribe("trade.").await.unwrap();
+    let book = SharedBook::default();
+    let (data_tx, data_rx) = mpsc::channel(65_536);
+    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
+    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
+    let (state_tx, _state_rx) = watch::channel(FeedState::Stopped);
+    let cfg = FeedConfig {
+        ws_url: format!("ws://{addr}"),
+        backup_ws_url: String::new(),
+        rest_url: format!("http://{addr}"),
+        snapshot_limit: 5000,
+        snapshot_refresh_secs: 0,
+        publish_levels: 20,
+        max_publish_hz: 100_000,
+        heartbeat_timeout_ms: 5000,
+        latency_alert_ms: 500,
+        latency_alert_secs: 5,
+        reconnect_initial_ms: 100,
+        reconnect_max_ms: 1000,
+    };
+    let out = FeedOutputs {
+        data: data_tx,
+        trades: trades_tx,
+        book: book.clone(),
+        state: state_tx,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed = tokio::spawn(FeedTask::new(cfg, SYMBOL, Duration::from_secs(1), out).run(stop_rx));
+    let publisher = tokio::spawn(publisher::run(
+        socket,
+        data_rx,
+        BookFeed {
+            book,
+            symbol: SYMBOL.to_owned(),
+            levels: 20,
+            max_hz: 100_000,
+        },
+    ));
+
+    let warm_up_ns = WARM_UP.as_nanos() as u64;
+    let (mut books, mut trades) = (Vec::new(), Vec::new());
+    loop {
+        tokio::select! {
+            msg = sub.recv() => {
+                let at = stamps.now_ns();
+                let Ok(msg) = msg else { break };
+                let Some(payload) = msg.get(1) else { continue };
+                let (index, into) = match decode::<DataMessage>(payload) {
+                    Ok(DataMessage::OrderBookSnapshot(b)) => (stamps.by_update_id.get(&b.update_id), &mut books),
+                    Ok(DataMessage::Trade(t)) => (stamps.by_agg_id.get(&t.trade_id), &mut trades),
+                    _ => continue,
+                };
+                let Some(&i) = index else { continue };
+                let sent = stamps.sent[i].load(Ordering::Acquire);
+                if sent > warm_up_ns && at >= sent {
+                    into.push(at - sent);
+                }
+            }
+            _ = done_rx.changed() => break,
+        }
+    }
+    stop_tx.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), feed).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), publisher).await;
+    server.abort();
+    Run {
+        rate,
+        books,
+        trades,
+        frames_sent: limit.min(tape.frames.len()),
+    }
+}
+
+fn percentiles(v: &mut [u64]) -> (f64, f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0;
+    (mean, at(0.5), at(0.99), *v.last().unwrap() as f64 / 1000.0)
+}
+
+fn main() {
+    let rates: Vec<f64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let rates = if rates.is_empty() {
+        vec![1_000.0, 5_000.0, 20_000.0]
+    } else {
+        rates
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tape = Arc::new(load_tape());
+    println!(
+        "feed path: {} frames of the real POLUSDT crash hour (depth updates and aggTrades)",
+        tape.frames.len()
+    );
+    let mut json = Vec::new();
+    for rate in rates {
+        // Enough frames for at least 10 s (1k/s), bounded by the tape.
+        let secs = (tape.frames.len() as f64 / rate).min(15.0);
+        let mut run = rt.block_on(run_at(Arc::clone(&tape), rate, secs));
+        let (bm, b50, b99, bmax) = percentiles(&mut run.books);
+        let (tm, t50, t99, tmax) = percentiles(&mut run.trades);
+        println!(
+            "feed_path rate={:>6} msg/s  frames={:>6}  book: n={:>6} mean={bm:.1}us p50={b50:.1}us p99={b99:.1}us max={bmax:.1}us  trade: n={:>6} mean={tm:.1}us p50={t50:.1}us p99={t99:.1}us max={tmax:.1}us",
+            run.rate,
+            run.frames_sent,
+            run.books.len(),
+            run.trades.len(),
+        );
+        json.push(serde_json::json!({
+            "rate_msgs_per_sec": run.rate,
+            "frames_sent": run.frames_sent,
+            "book": {"samples": run.books.len(), "mean_us": bm, "p50_us": b50, "p99_us": b99, "max_us": bmax},
+            "trade": {"samples": run.trades.len(), "mean_us": tm, "p50_us": t50, "p99_us": t99, "max_us": tmax},
+        }));
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/feed_path.json");
+    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}

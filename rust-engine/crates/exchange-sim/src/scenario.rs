@@ -1,0 +1,357 @@
+//! Fault settings as given on the command line or in a scenario file (TOML, `--scenario`), and
+//! their validation into [`Faults`] and a [`Scheduled`] list. A key of the file is the flag's name
+//! with `_` for `-` (`drop_depth` for `--drop-depth`); a flag given on the command line wins over
+//! the file, and scheduled faults of both are kept. Example (`docs/EXCHANGE_SIM.md` has all keys):
+//!
+//! ```toml
+//! drop_depth = 0.02
+//! disconnect_every = 5.0
+//! refuse_reconnects = 1.0
+//!
+//! [[schedule]]
+//! at = 10.0
+//! fault = "stall"
+//! secs = 3.0
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::faults::{Faults, Scheduled, TimedFault};
+
+/// Fault settings before validation; `None` means "not given".
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Fraction of depth events dropped.
+    pub drop_depth: Option<f64>,
+    /// Fraction of frames sent twice.
+    pub duplicate: Option<f64>,
+    /// Fraction of frames cut in half.
+    pub malformed: Option<f64>,
+    /// Fraction of trades with a NaN or negative price.
+    pub bad_price: Option<f64>,
+    /// Fraction of frames held back behind later ones.
+    pub reorder: Option<f64>,
+    /// Most later frames a held-back frame waits behind.
+    pub reorder_window: Option<u32>,
+    /// Delivery delay of every frame, ms.
+    pub latency_ms: Option<f64>,
+    /// Seconds after which every connection is closed.
+    pub disconnect_every: Option<f64>,
+    /// Seconds during which reconnects are refused after the venue hangs up.
+    pub refuse_reconnects: Option<f64>,
+    /// Fraction of REST snapshots served from the past.
+    pub stale_snapshot: Option<f64>,
+    /// Updates a stale snapshot lags behind.
+    pub stale_snapshot_updates: Option<u32>,
+    /// Faults at given times.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleEntry>,
+}
+
+/// One scheduled fault as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// Seconds after the replay starts.
+    pub at: f64,
+    /// `disconnect`, `stall` or `refuse`.
+    pub fault: String,
+    /// How long a stall or a refusal lasts, seconds.
+    pub secs: Option<f64>,
+}
+
+impl ScheduleEntry {
+    /// Parses `AT` (a disconnect) or `AT:SECS` (a stall or a refusal) as given on the command line.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `flag`.
+    pub fn parse_flag(flag: &'static str, fault: &str, text: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::invalid(flag, text, "expected SECONDS or SECONDS:DURATION");
+        let (at, secs) = match text.split_once(':') {
+            Some((a, d)) => (a, Some(d.trim().parse::<f64>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        Ok(ScheduleEntry {
+            at: at.trim().parse().map_err(|_| bad())?,
+            fault: fault.to_owned(),
+            secs,
+        })
+    }
+}
+
+impl FaultSettings {
+    /// Reads a scenario file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Scenario`] naming the file and what is wrong in it.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Scenario {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Scenario {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })
+    }
+
+    /// `self` with every value given in `over` replaced, and `over`'s schedule added.
+    pub fn overlay(self, over: FaultSettings) -> FaultSettings {
+        let mut schedule = self.schedule;
+        schedule.extend(over.schedule);
+        FaultSettings {
+            drop_depth: over.drop_depth.or(self.drop_depth),
+            duplicate: over.duplicate.or(self.duplicate),
+            malformed: over.malformed.or(self.malformed),
+            bad_price: over.bad_price.or(self.bad_price),
+            reorder: over.reorder.or(self.reorder),
+            reorder_window: over.reorder_window.or(self.reorder_window),
+            latency_ms: over.latency_ms.or(self.latency_ms),
+            disconnect_every: over.disconnect_every.or(self.disconnect_every),
+            refuse_reconnects: over.refuse_reconnects.or(self.refuse_reconnects),
+            stale_snapshot: over.stale_snapshot.or(self.stale_snapshot),
+            stale_snapshot_updates: over.stale_snapshot_updates.or(self.stale_snapshot_updates),
+            schedule,
+        }
+    }
+
+    /// Validates into per-connection faults and the schedule.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad setting by its flag.
+    pub fn build(&self) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
+        let d = Faults::default();
+        let faults = Faults {
+            drop_depth: fraction("drop-depth", self.drop_depth)?,
+            duplicate: fraction("duplicate", self.duplicate)?,
+            malformed: fraction("malformed", self.malformed)?,
+            bad_price: fraction("bad-price", self.bad_price)?,
+            reorder: fraction("reorder", self.reorder)?,
+            reorder_window: match self.reorder_window {
+                Some(0) => {
+                    return Err(ConfigError::invalid(
+                        "reorder-window",
+                        0,
+                        "expected 1 or more",
+                    ))
+                }
+                w => w.unwrap_or(d.reorder_window),
+            },
+            latency: match self.latency_ms {
+                None => Duration::ZERO,
+                Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
+                    Duration::from_secs_f64(ms / 1000.0)
+                }
+                Some(ms) => {
+                    return Err(ConfigError::invalid(
+                        "latency-ms",
+                        ms,
+                        "expected 0 to 3600000 milliseconds",
+                    ))
+                }
+            },
+            disconnect_every: seconds("disconnect-every", self.disconnect_every)?,
+            refuse_reconnects: seconds("refuse-reconnects", self.refuse_reconnects)?,
+            stale_snapshot: fraction("stale-snapshot", self.stale_snapshot)?,
+            stale_snapshot_updates: match self.stale_snapshot_updates {
+                Some(0) => {
+                    return Err(ConfigError::invalid(
+                        "stale-snapshot-updates",
+                        0,
+                        "expected 1 or more",
+                    ))
+                }
+                n => n.unwrap_or(d.stale_snapshot_updates),
+            },
+        };
+        let schedule = self
+            .schedule
+            .iter()
+            .map(ScheduleEntry::build)
+            .collect::<Result<_, _>>()?;
+        Ok((faults, schedule))
+    }
+}
+
+impl ScheduleEntry {
+    fn build(&self) -> Result<Scheduled, ConfigError> {
+        let at = seconds_or_zero("schedule.at", self.at)?;
+        let secs = || {
+            seconds("schedule.secs", self.secs)?.ok_or_else(|| {
+                ConfigError::invalid(
+                    "schedule.secs",
+                    &self.fault,
+                    "a stall or refusal needs secs",
+                )
+            })
+        };
+        let fault = match self.fault.as_str() {
+            "disconnect" => TimedFault::Disconnect,
+            "stall" => TimedFault::Stall(secs()?),
+            "refuse" => TimedFault::Refuse(secs()?),
+            other => {
+                return Err(ConfigError::invalid(
+                    "schedule.fault",
+                    other,
+                    "expected disconnect, stall or refuse",
+                ))
+            }
+        };
+        Ok(Scheduled { at, fault })
+    }
+}
+
+fn fraction(flag: &'static str, v: Option<f64>) -> Result<f64, ConfigError> {
+    match v {
+        None => Ok(0.0),
+        Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::invalid(
+            flag,
+            v,
+            "expected a fraction from 0 to 1",
+        )),
+    }
+}
+
+fn seconds(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
+        Some(s) => Err(ConfigError::invalid(
+            flag,
+            s,
+            "expected a positive number of seconds, at most 86400",
+        )),
+    }
+}
+
+fn seconds_or_zero(flag: &'static str, s: f64) -> Result<Duration, ConfigError> {
+    if s == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    Ok(seconds(flag, Some(s))?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(Faults, Vec<Scheduled>), String> {
+        toml::from_str::<FaultSettings>(text)
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_scenario() {
+        let (f, s) = parse(
+            r#"
+            drop_depth = 0.02
+            duplicate = 0.01
+            malformed = 0.005
+            bad_price = 0.005
+            reorder = 0.03
+            reorder_window = 5
+            latency_ms = 250
+            disconnect_every = 7.5
+            refuse_reconnects = 2
+            stale_snapshot = 0.5
+            stale_snapshot_updates = 20
+            [[schedule]]
+            at = 10
+            fault = "disconnect"
+            [[schedule]]
+            at = 12.5
+            fault = "stall"
+            secs = 3
+            [[schedule]]
+            at = 20
+            fault = "refuse"
+            secs = 4
+            "#,
+        )
+        .unwrap();
+        assert_eq!(f.reorder_window, 5);
+        assert_eq!(f.latency, Duration::from_millis(250));
+        assert_eq!(f.disconnect_every, Some(Duration::from_millis(7500)));
+        assert_eq!(f.refuse_reconnects, Some(Duration::from_secs(2)));
+        assert_eq!((f.stale_snapshot, f.stale_snapshot_updates), (0.5, 20));
+        assert_eq!(
+            s,
+            [
+                Scheduled {
+                    at: Duration::from_secs(10),
+                    fault: TimedFault::Disconnect
+                },
+                Scheduled {
+                    at: Duration::from_millis(12_500),
+                    fault: TimedFault::Stall(Duration::from_secs(3))
+                },
+                Scheduled {
+                    at: Duration::from_secs(20),
+                    fault: TimedFault::Refuse(Duration::from_secs(4))
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_means_no_fault() {
+        let (f, s) = parse("").unwrap();
+        assert!(!f.any() && s.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        for (text, names) in [
+            ("drop_depth = 1.5", "--drop-depth"),
+            ("latency_ms = -1", "--latency-ms"),
+            ("reorder_window = 0", "--reorder-window"),
+            ("disconnect_every = 0", "--disconnect-every"),
+            ("stale_snapshot_updates = 0", "--stale-snapshot-updates"),
+            ("drop_dept = 0.1", "drop_dept"),
+            ("[[schedule]]\nat = 1\nfault = \"melt\"", "--schedule.fault"),
+            ("[[schedule]]\nat = 1\nfault = \"stall\"", "--schedule.secs"),
+            (
+                "[[schedule]]\nat = -1\nfault = \"disconnect\"",
+                "--schedule.at",
+            ),
+            ("duplicate = \"lots\"", "duplicate"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(names), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn command_line_wins_and_schedules_add_up() {
+        let file: FaultSettings = toml::from_str(
+            "drop_depth = 0.1\nduplicate = 0.2\n[[schedule]]\nat = 1\nfault = \"disconnect\"",
+        )
+        .unwrap();
+        let flags = FaultSettings {
+            drop_depth: Some(0.3),
+            schedule: vec![ScheduleEntry::parse_flag("stall-at", "stall", "5:2").unwrap()],
+            ..FaultSettings::default()
+        };
+        let (f, s) = file.overlay(flags).build().unwrap();
+        assert_eq!((f.drop_depth, f.duplicate), (0.3, 0.2));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].fault, TimedFault::Stall(Duration::from_secs(2)));
+        assert!(ScheduleEntry::parse_flag("stall-at", "stall", "x:2").is_err());
+    }
+
+    #[test]
+    fn a_missing_file_names_it() {
+        let e = FaultSettings::load(Path::new("/nonexistent/scenario.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/scenario.toml"), "{e}");
+    }
+}

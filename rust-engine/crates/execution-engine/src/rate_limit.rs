@@ -1,0 +1,978 @@
+//! Client-side rate limiting from the venue's `rateLimits` (exchangeInfo; binance-spot-api-docs
+//! `rest-api.md` "LIMITS", `enums.md` "Rate limiters").
+//!
+//! * One token bucket per limit: `REQUEST_WEIGHT` (charged the request's weight), `ORDERS`
+//!   (charged 1 per new order, e.g. 50 per 10 SECOND and 160000 per 1 DAY) and `RAW_REQUESTS`
+//!   (charged 1 per request). A bucket holds `limit` tokens and refills continuously at
+//!   `limit` per `intervalNum × interval`.
+//! * Every answer carries `X-MBX-USED-WEIGHT-<n><unit>` and successful orders
+//!   `X-MBX-ORDER-COUNT-<n><unit>` (names arrive lower-case); the venue's count corrects the
+//!   bucket when it is higher than ours (never lower: requests still in flight are not in it).
+//! * `429` → back off for `Retry-After` seconds; `418` → the IP is banned for `Retry-After`
+//!   seconds ("from 2 minutes to 3 days"): every request waits, and new orders stay stopped
+//!   until [`RateLimiter::resume_trading`] after the ban, so the executor can raise an alert.
+//!
+//! Time is passed in (ms), never read here.
+
+use serde::Deserialize;
+
+/// Back-off after a `429` without `Retry-After`, s. The docs give no default; this is one
+/// 1-minute `REQUEST_WEIGHT` window.
+pub const DEFAULT_429_BACKOFF_SECS: u64 = 60;
+/// Ban assumed after a `418` without `Retry-After`, s: the documented shortest ban (2 minutes).
+pub const DEFAULT_418_BAN_SECS: u64 = 120;
+
+/// `rateLimitType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateLimitType {
+    /// `REQUEST_WEIGHT`: sum of the requests' weights.
+    RequestWeight,
+    /// `ORDERS`: new orders.
+    Orders,
+    /// `RAW_REQUESTS`: requests, whatever their weight.
+    RawRequests,
+}
+
+impl RateLimitType {
+    /// Binance spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimitType::RequestWeight => "REQUEST_WEIGHT",
+            RateLimitType::Orders => "ORDERS",
+            RateLimitType::RawRequests => "RAW_REQUESTS",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "REQUEST_WEIGHT" => Some(RateLimitType::RequestWeight),
+            "ORDERS" => Some(RateLimitType::Orders),
+            "RAW_REQUESTS" => Some(RateLimitType::RawRequests),
+            _ => None,
+        }
+    }
+}
+
+/// `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntervalUnit {
+    /// `SECOND` (header letter `S`).
+    Second,
+    /// `MINUTE` (`M`).
+    Minute,
+    /// `HOUR` (`H`).
+    Hour,
+    /// `DAY` (`D`).
+    Day,
+}
+
+impl IntervalUnit {
+    /// Length, ms.
+    pub fn ms(self) -> u64 {
+        match self {
+            IntervalUnit::Second => 1_000,
+            IntervalUnit::Minute => 60_000,
+            IntervalUnit::Hour => 3_600_000,
+            IntervalUnit::Day => 86_400_000,
+        }
+    }
+
+    /// Header letter, lower case as the headers arrive.
+    pub fn letter(self) -> char {
+        match self {
+            IntervalUnit::Second => 's',
+            IntervalUnit::Minute => 'm',
+            IntervalUnit::Hour => 'h',
+            IntervalUnit::Day => 'd',
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "SECOND" => Some(IntervalUnit::Second),
+            "MINUTE" => Some(IntervalUnit::Minute),
+            "HOUR" => Some(IntervalUnit::Hour),
+            "DAY" => Some(IntervalUnit::Day),
+            _ => None,
+        }
+    }
+
+    fn from_letter(c: char) -> Option<Self> {
+        match c.to_ascii_lowercase() {
+            's' => Some(IntervalUnit::Second),
+            'm' => Some(IntervalUnit::Minute),
+            'h' => Some(IntervalUnit::Hour),
+            'd' => Some(IntervalUnit::Day),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of `rateLimits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    /// `rateLimitType`.
+    pub kind: RateLimitType,
+    /// `interval`.
+    pub interval: IntervalUnit,
+    /// `intervalNum`.
+    pub interval_num: u32,
+    /// `limit`.
+    pub limit: u64,
+}
+
+impl RateLimit {
+    /// The window, ms (`intervalNum × interval`).
+    pub fn window_ms(&self) -> u64 {
+        u64::from(self.interval_num).saturating_mul(self.interval.ms())
+    }
+
+    /// `<n><unit>` as in the headers, e.g. `1m`, `10s`.
+    pub fn suffix(&self) -> String {
+        format!("{}{}", self.interval_num, self.interval.letter())
+    }
+}
+
+/// `rateLimits` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitError {
+    /// Not the expected JSON.
+    #[error("rateLimits are not valid: {0}")]
+    Malformed(String),
+    /// An `interval` this code does not know.
+    #[error("{kind} limit has unknown interval {interval:?}")]
+    Interval {
+        /// `rateLimitType`.
+        kind: &'static str,
+        /// `interval`.
+        interval: String,
+    },
+    /// `limit` or `intervalNum` of 0.
+    #[error("{kind} limit {limit} per {interval_num} {interval:?} cannot admit anything")]
+    Empty {
+        /// `rateLimitType`.
+        kind: &'static str,
+        /// `limit`.
+        limit: u64,
+        /// `intervalNum`.
+        interval_num: u32,
+        /// `interval`.
+        interval: IntervalUnit,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLimit {
+    rate_limit_type: String,
+    interval: String,
+    interval_num: u32,
+    limit: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawLimits {
+    Info {
+        #[serde(rename = "rateLimits")]
+        rate_limits: Vec<RawLimit>,
+    },
+    List(Vec<RawLimit>),
+}
+
+/// Reads `rateLimits` from an exchangeInfo body or from a bare array of limits. Limit types this
+/// code does not know are skipped with a warning.
+///
+/// # Errors
+/// [`RateLimitError`] when the JSON, an interval or a limit is unusable.
+pub fn parse_rate_limits(body: &str) -> Result<Vec<RateLimit>, RateLimitError> {
+    let raw = match serde_json::from_str::<RawLimits>(body)
+        .map_err(|e| RateLimitError::Malformed(e.to_string()))?
+    {
+        RawLimits::Info { rate_limits } => rate_limits,
+        RawLimits::List(list) => list,
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let Some(kind) = RateLimitType::parse(&r.rate_limit_type) else {
+            tracing::warn!(rate_limit_type = %r.rate_limit_type, "unknown rate limit type skipped");
+            continue;
+        };
+        let interval =
+            IntervalUnit::parse(&r.interval).ok_or_else(|| RateLimitError::Interval {
+                kind: kind.as_str(),
+                interval: r.interval.clone(),
+            })?;
+        if r.limit == 0 || r.interval_num == 0 {
+            return Err(RateLimitError::Empty {
+                kind: kind.as_str(),
+                limit: r.limit,
+                interval_num: r.interval_num,
+                interval,
+            });
+        }
+        out.push(RateLimit {
+            kind,
+            interval,
+            interval_num: r.interval_num,
+            limit: r.limit,
+        });
+    }
+    Ok(out)
+}
+
+/// A usage count read from one response header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderUsage {
+    /// `REQUEST_WEIGHT` for `X-MBX-USED-WEIGHT-*`, `ORDERS` for `X-MBX-ORDER-COUNT-*`.
+    pub kind: RateLimitType,
+    /// `<n>` of the suffix.
+    pub interval_num: u32,
+    /// `<unit>` of the suffix.
+    pub interval: IntervalUnit,
+    /// The venue's count for the interval.
+    pub used: u64,
+}
+
+/// Reads `X-MBX-USED-WEIGHT-<n><unit>` or `X-MBX-ORDER-COUNT-<n><unit>` (any case); `None` for
+/// other headers, the suffix-less `X-MBX-USED-WEIGHT`, and unreadable values.
+pub fn parse_usage_header(name: &str, value: &str) -> Option<HeaderUsage> {
+    const WEIGHT: &str = "x-mbx-used-weight-";
+    const ORDERS: &str = "x-mbx-order-count-";
+    let lower = name.trim().to_ascii_lowercase();
+    let (kind, suffix) = if let Some(s) = lower.strip_prefix(WEIGHT) {
+        (RateLimitType::RequestWeight, s)
+    } else if let Some(s) = lower.strip_prefix(ORDERS) {
+        (RateLimitType::Orders, s)
+    } else {
+        return None;
+    };
+    let mut chars = suffix.chars();
+    let interval = IntervalUnit::from_letter(chars.next_back()?)?;
+    let num = chars.as_str();
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(HeaderUsage {
+        kind,
+        interval_num: num.parse().ok()?,
+        interval,
+        used: value.trim().parse().ok()?,
+    })
+}
+
+/// Reads a `Retry-After` value (whole seconds).
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
+}
+
+/// A ban (`418`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ban {
+    /// When the `418` arrived, ms.
+    pub since_ms: u64,
+    /// When the ban ends, ms.
+    pub until_ms: u64,
+}
+
+/// Why a request may not go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// A bucket is short of tokens.
+    #[error("{} {limit}/{window_ms} ms exhausted; wait {wait_ms} ms", kind.as_str())]
+    Throttled {
+        /// The limiting bucket's type.
+        kind: RateLimitType,
+        /// Its limit.
+        limit: u64,
+        /// Its window, ms.
+        window_ms: u64,
+        /// Wait until every bucket can admit the request, ms.
+        wait_ms: u64,
+    },
+    /// Backing off after a `429`.
+    #[error("backing off after HTTP 429 until {until_ms}; wait {wait_ms} ms")]
+    BackingOff {
+        /// End of the back-off, ms.
+        until_ms: u64,
+        /// Wait, ms.
+        wait_ms: u64,
+    },
+    /// The IP is banned (`418`).
+    #[error("IP banned (HTTP 418) until {until_ms}; wait {wait_ms} ms")]
+    Banned {
+        /// End of the ban, ms.
+        until_ms: u64,
+        /// Wait, ms.
+        wait_ms: u64,
+    },
+    /// A new order after a ban, before [`RateLimiter::resume_trading`].
+    #[error("trading stopped after an IP ban (HTTP 418 at {since_ms}) until resumed")]
+    TradingStopped {
+        /// When the `418` arrived, ms.
+        since_ms: u64,
+    },
+    /// The request costs more than a bucket holds: it can never go.
+    #[error("weight {weight} exceeds the {} limit {limit}", kind.as_str())]
+    TooHeavy {
+        /// The bucket's type.
+        kind: RateLimitType,
+        /// The request's cost in it.
+        weight: u64,
+        /// Its limit.
+        limit: u64,
+    },
+}
+
+impl Denied {
+    /// How long to wait before trying again, ms; `None` when waiting alone will not help.
+    pub fn wait_ms(&self) -> Option<u64> {
+        match *self {
+            Denied::Throttled { wait_ms, .. }
+            | Denied::BackingOff { wait_ms, .. }
+            | Denied::Banned { wait_ms, .. } => Some(wait_ms),
+            Denied::TradingStopped { .. } | Denied::TooHeavy { .. } => None,
+        }
+    }
+}
+
+/// What an HTTP status changed, for logging and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusEvent {
+    /// `429`: every request waits until `until_ms`.
+    BackOff {
+        /// End of the back-off, ms.
+        until_ms: u64,
+    },
+    /// `418`: banned; trading stopped.
+    Banned(Ban),
+}
+
+/// One token bucket. Tokens are kept scaled by the window (ms) so refills stay integral:
+/// the bucket holds `limit × window_ms` units and gains `limit` units per ms.
+#[derive(Debug, Clone)]
+struct Bucket {
+    limit: RateLimit,
+    window_ms: u128,
+    level: u128,
+    last_ms: u64,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit, now_ms: u64) -> Self {
+        let window_ms = u128::from(limit.window_ms());
+        Bucket {
+            limit,
+            window_ms,
+            level: capacity_units(limit.limit, window_ms),
+            last_ms: now_ms,
+        }
+    }
+
+    fn capacity(&self) -> u128 {
+        capacity_units(self.limit.limit, self.window_ms)
+    }
+
+    fn refill(&mut self, now_ms: u64) {
+        if now_ms > self.last_ms {
+            let gained =
+                u128::from(now_ms - self.last_ms).saturating_mul(u128::from(self.limit.limit));
+            self.level = self.level.saturating_add(gained).min(self.capacity());
+            self.last_ms = now_ms;
+        }
+    }
+
+    fn cost(&self, weight: u64) -> u128 {
+        u128::from(weight).saturating_mul(self.window_ms)
+    }
+
+    /// Wait before `weight` fits, ms (0 = now).
+    fn wait_ms(&self, weight: u64) -> u64 {
+        let missing = self.cost(weight).saturating_sub(self.level);
+        let per_ms = u128::from(self.limit.limit);
+        u64::try_from(missing.div_ceil(per_ms)).unwrap_or(u64::MAX)
+    }
+
+    fn available(&self) -> u64 {
+        u64::try_from(self.level / self.window_ms).unwrap_or(u64::MAX)
+    }
+}
+
+fn capacity_units(limit: u64, window_ms: u128) -> u128 {
+    u128::from(limit).saturating_mul(window_ms)
+}
+
+/// The venue's limits as token buckets, plus the `429` back-off and the `418` ban.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    buckets: Vec<Bucket>,
+    backoff_until_ms: Option<u64>,
+    ban: Option<Ban>,
+    trading_stopped: Option<Ban>,
+}
+
+impl RateLimiter {
+    /// Full buckets for `limits` at `now_ms`.
+    pub fn new(limits: &[RateLimit], now_ms: u64) -> Self {
+        RateLimiter {
+            buckets: limits
+                .iter()
+                .filter(|l| l.limit > 0 && l.interval_num > 0)
+                .map(|l| Bucket::new(*l, now_ms))
+                .collect(),
+            backoff_until_ms: None,
+            ban: None,
+            trading_stopped: None,
+        }
+    }
+
+    /// Buckets for the `rateLimits` of an exchangeInfo body.
+    ///
+    /// # Errors
+    /// See [`parse_rate_limits`].
+    pub fn from_exchange_info(body: &str, now_ms: u64) -> Result<Self, RateLimitError> {
+        Ok(Self::new(&parse_rate_limits(body)?, now_ms))
+    }
+
+    /// The limits enforced.
+    pub fn limits(&self) -> Vec<RateLimit> {
+        self.buckets.iter().map(|b| b.limit).collect()
+    }
+
+    /// Whole tokens left at `now_ms` in the bucket for `kind` per `interval_num × interval`.
+    pub fn available(
+        &mut self,
+        kind: RateLimitType,
+        interval_num: u32,
+        interval: IntervalUnit,
+        now_ms: u64,
+    ) -> Option<u64> {
+        let b = self.buckets.iter_mut().find(|b| {
+            b.limit.kind == kind
+                && b.limit.interval_num == interval_num
+                && b.limit.interval == interval
+        })?;
+        b.refill(now_ms);
+        Some(b.available())
+    }
+
+    fn charge(kind: RateLimitType, weight: u32, is_order: bool) -> u64 {
+        match kind {
+            RateLimitType::RequestWeight => u64::from(weight),
+            RateLimitType::Orders => u64::from(is_order),
+            RateLimitType::RawRequests => 1,
+        }
+    }
+
+    /// Takes the tokens for one request of `weight` (and one order if `is_order`) from every
+    /// bucket, or none of them.
+    ///
+    /// # Errors
+    /// [`Denied`] with the wait needed when a bucket is short, during a back-off or a ban;
+    /// [`Denied::TradingStopped`] for orders after a ban until [`Self::resume_trading`].
+    pub fn try_acquire(&mut self, weight: u32, is_order: bool, now_ms: u64) -> Result<(), Denied> {
+        if let Some(ban) = self.ban {
+            if now_ms < ban.until_ms {
+                return Err(Denied::Banned {
+                    until_ms: ban.until_ms,
+                    wait_ms: ban.until_ms - now_ms,
+                });
+            }
+            self.ban = None;
+        }
+        if let (true, Some(stopped)) = (is_order, self.trading_stopped) {
+            return Err(Denied::TradingStopped {
+                since_ms: stopped.since_ms,
+            });
+        }
+        if let Some(until_ms) = self.backoff_until_ms {
+            if now_ms < until_ms {
+                return Err(Denied::BackingOff {
+                    until_ms,
+                    wait_ms: until_ms - now_ms,
+                });
+            }
+            self.backoff_until_ms = None;
+        }
+        let mut worst: Option<Denied> = None;
+        for b in &mut self.buckets {
+            b.refill(now_ms);
+            let charge = Self::charge(b.limit.kind, weight, is_order);
+            if charge > b.limit.limit {
+                return Err(Denied::TooHeavy {
+                    kind: b.limit.kind,
+                    weight: charge,
+                    limit: b.limit.limit,
+                });
+            }
+            let wait_ms = b.wait_ms(charge);
+            if wait_ms > worst.and_then(|d| d.wait_ms()).unwrap_or(0) {
+                worst = Some(Denied::Throttled {
+                    kind: b.limit.kind,
+                    limit: b.limit.limit,
+                    window_ms: b.limit.window_ms(),
+                    wait_ms,
+                });
+            }
+        }
+        if let Some(denied) = worst {
+            return Err(denied);
+        }
+        for b in &mut self.buckets {
+            let cost = b.cost(Self::charge(b.limit.kind, weight, is_order));
+            b.level -= cost;
+        }
+        Ok(())
+    }
+
+    /// Corrects the buckets from the usage headers of an answer: a bucket whose venue count is
+    /// higher than its own is lowered to it. Returns how many headers matched a bucket.
+    pub fn observe_headers<'a>(
+        &mut self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now_ms: u64,
+    ) -> usize {
+        let mut matched = 0;
+        for (name, value) in headers {
+            let Some(usage) = parse_usage_header(name, value) else {
+                continue;
+            };
+            let Some(b) = self.buckets.iter_mut().find(|b| {
+                b.limit.kind == usage.kind
+                    && b.limit.interval_num == usage.interval_num
+                    && b.limit.interval == usage.interval
+            }) else {
+                continue;
+            };
+            b.refill(now_ms);
+            let left = b.limit.limit.saturating_sub(usage.used);
+            b.level = b.level.min(b.cost(left));
+            matched += 1;
+        }
+        matched
+    }
+
+    /// Reacts to an HTTP status: `429` starts a back-off of `retry_after_secs` (default
+    /// [`DEFAULT_429_BACKOFF_SECS`]); `418` bans every request for `retry_after_secs` (default
+    /// [`DEFAULT_418_BAN_SECS`]) and stops trading. Other statuses change nothing.
+    pub fn on_status(
+        &mut self,
+        status: u16,
+        retry_after_secs: Option<u64>,
+        now_ms: u64,
+    ) -> Option<StatusEvent> {
+        let until = |default: u64| {
+            now_ms.saturating_add(retry_after_secs.unwrap_or(default).saturating_mul(1_000))
+        };
+        match status {
+            429 => {
+                let until_ms =
+                    until(DEFAULT_429_BACKOFF_SECS).max(self.backoff_until_ms.unwrap_or(0));
+                self.backoff_until_ms = Some(until_ms);
+                Some(StatusEvent::BackOff { until_ms })
+            }
+            418 => {
+                let ban = Ban {
+                    since_ms: now_ms,
+                    until_ms: until(DEFAULT_418_BAN_SECS),
+                };
+                self.ban = Some(ban);
+                self.trading_stopped = Some(ban);
+                Some(StatusEvent::Banned(ban))
+            }
+            _ => None,
+        }
+    }
+
+    /// The ban in force at `now_ms`, if any.
+    pub fn banned(&self, now_ms: u64) -> Option<Ban> {
+        self.ban.filter(|b| now_ms < b.until_ms)
+    }
+
+    /// The ban that stopped trading, until [`Self::resume_trading`]: the executor raises it as an
+    /// alert.
+    pub fn trading_stopped(&self) -> Option<Ban> {
+        self.trading_stopped
+    }
+
+    /// Lets orders go again once the ban is over; false (and still stopped) before.
+    pub fn resume_trading(&mut self, now_ms: u64) -> bool {
+        if self.banned(now_ms).is_some() {
+            return false;
+        }
+        self.trading_stopped = None;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    use IntervalUnit::{Day, Minute, Second};
+    use RateLimitType::{Orders, RawRequests, RequestWeight};
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/../../../tests/fixtures/binance/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn lim(
+        kind: RateLimitType,
+        interval_num: u32,
+        interval: IntervalUnit,
+        limit: u64,
+    ) -> RateLimit {
+        RateLimit {
+            kind,
+            interval,
+            interval_num,
+            limit,
+        }
+    }
+
+    /// The 2021 BTCUSDT capture's limits.
+    fn limiter() -> RateLimiter {
+        RateLimiter::from_exchange_info(&fixture("exchange_info_btcusdt_nautilus_2021.json"), 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn parses_exchange_info_limits() {
+        let l = parse_rate_limits(&fixture("exchange_info_btcusdt_nautilus_2021.json")).unwrap();
+        assert_eq!(
+            l,
+            vec![
+                lim(RequestWeight, 1, Minute, 1200),
+                lim(Orders, 10, Second, 50),
+                lim(Orders, 1, Day, 160_000),
+                lim(RawRequests, 5, Minute, 6100),
+            ]
+        );
+        assert_eq!(l[0].suffix(), "1m");
+        assert_eq!(l[1].suffix(), "10s");
+        assert_eq!(l[2].window_ms(), 86_400_000);
+        assert_eq!(l[3].window_ms(), 300_000);
+    }
+
+    #[test]
+    fn parses_the_docs_enum_examples() {
+        let l = parse_rate_limits(&fixture("rate_limits_enum_examples_docs.json")).unwrap();
+        assert_eq!(
+            l,
+            vec![
+                lim(RequestWeight, 1, Minute, 6000),
+                lim(Orders, 1, Second, 10),
+                lim(RawRequests, 5, Minute, 61_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_errors_and_unknown_types() {
+        assert!(matches!(
+            parse_rate_limits("nope"),
+            Err(RateLimitError::Malformed(_))
+        ));
+        let bad = r#"[{"rateLimitType":"ORDERS","interval":"WEEK","intervalNum":1,"limit":5}]"#;
+        assert_eq!(
+            parse_rate_limits(bad),
+            Err(RateLimitError::Interval {
+                kind: "ORDERS",
+                interval: "WEEK".into()
+            })
+        );
+        let zero = r#"[{"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":0}]"#;
+        assert!(matches!(
+            parse_rate_limits(zero),
+            Err(RateLimitError::Empty { .. })
+        ));
+        let unknown = r#"[{"rateLimitType":"CONNECTIONS","interval":"MINUTE","intervalNum":5,"limit":300},
+            {"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":9,"count":3}]"#;
+        assert_eq!(
+            parse_rate_limits(unknown).unwrap(),
+            vec![lim(Orders, 1, Day, 9)]
+        );
+    }
+
+    #[test]
+    fn weight_bucket_empties_and_refills() {
+        let mut r = limiter();
+        // 1200 weight per minute: 24 requests of weight 50 empty it.
+        for _ in 0..24 {
+            r.try_acquire(50, false, 0).unwrap();
+        }
+        assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(0));
+        // Refill is 1200 / 60000 ms = 1 per 50 ms: weight 1 waits 50 ms, weight 4 waits 200 ms.
+        let denied = r.try_acquire(1, false, 0).unwrap_err();
+        assert_eq!(
+            denied,
+            Denied::Throttled {
+                kind: RequestWeight,
+                limit: 1200,
+                window_ms: 60_000,
+                wait_ms: 50
+            }
+        );
+        assert_eq!(r.try_acquire(4, false, 0).unwrap_err().wait_ms(), Some(200));
+        assert!(r.try_acquire(1, false, 49).is_err());
+        r.try_acquire(1, false, 50).unwrap();
+        assert_eq!(r.available(RequestWeight, 1, Minute, 60_050), Some(1200));
+    }
+
+    #[test]
+    fn order_buckets_per_10_seconds_and_per_day() {
+        let mut r = limiter();
+        for _ in 0..50 {
+            r.try_acquire(1, true, 1_000).unwrap();
+        }
+        // 50 per 10 s → one more order after 200 ms; non-order requests still go.
+        assert_eq!(
+            r.try_acquire(1, true, 1_000).unwrap_err().wait_ms(),
+            Some(200)
+        );
+        r.try_acquire(1, false, 1_000).unwrap();
+        // The refused order took nothing from the other buckets.
+        assert_eq!(
+            r.available(RequestWeight, 1, Minute, 1_000),
+            Some(1200 - 51)
+        );
+        assert_eq!(r.available(RawRequests, 5, Minute, 1_000), Some(6100 - 51));
+        assert_eq!(r.available(Orders, 1, Day, 1_000), Some(160_000 - 50));
+        r.try_acquire(1, true, 1_200).unwrap();
+        assert_eq!(r.available(Orders, 10, Second, 1_200), Some(0));
+        assert_eq!(r.available(Orders, 1, Day, 1_200), Some(160_000 - 51));
+
+        let mut day = RateLimiter::new(&[lim(Orders, 1, Day, 2)], 0);
+        day.try_acquire(1, true, 0).unwrap();
+        day.try_acquire(1, true, 0).unwrap();
+        // 2 per day → one order back after 43_200_000 ms.
+        assert_eq!(
+            day.try_acquire(1, true, 0).unwrap_err().wait_ms(),
+            Some(43_200_000)
+        );
+    }
+
+    #[test]
+    fn raw_requests_count_one_each() {
+        let mut r = RateLimiter::new(&[lim(RawRequests, 5, Minute, 3)], 0);
+        for _ in 0..3 {
+            r.try_acquire(20, false, 0).unwrap();
+        }
+        assert_eq!(
+            r.try_acquire(1, false, 0).unwrap_err().wait_ms(),
+            Some(100_000)
+        );
+    }
+
+    #[test]
+    fn heavier_than_the_bucket_never_goes() {
+        let mut r = limiter();
+        assert_eq!(
+            r.try_acquire(1201, false, 0),
+            Err(Denied::TooHeavy {
+                kind: RequestWeight,
+                weight: 1201,
+                limit: 1200
+            })
+        );
+        assert_eq!(r.try_acquire(1201, false, 0).unwrap_err().wait_ms(), None);
+    }
+
+    #[test]
+    fn headers_fixture_corrects_the_buckets() {
+        let json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&fixture("response_headers_order_example.json")).unwrap();
+        let headers: Vec<(String, String)> = json
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let mut r = limiter();
+        let n = r.observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), 10);
+        // x-mbx-used-weight-1m, x-mbx-order-count-10s, x-mbx-order-count-1d; not the
+        // suffix-less x-mbx-used-weight.
+        assert_eq!(n, 3);
+        assert_eq!(r.available(RequestWeight, 1, Minute, 10), Some(1200 - 11));
+        assert_eq!(r.available(Orders, 10, Second, 10), Some(50 - 1));
+        assert_eq!(r.available(Orders, 1, Day, 10), Some(160_000 - 2));
+        assert_eq!(r.available(RawRequests, 5, Minute, 10), Some(6100));
+    }
+
+    #[test]
+    fn headers_are_case_insensitive_and_only_lower_the_bucket() {
+        let mut r = limiter();
+        for _ in 0..20 {
+            r.try_acquire(1, false, 0).unwrap();
+        }
+        // The venue counted 11 of our 20: requests in flight; keep our 1180.
+        assert_eq!(r.observe_headers([("X-MBX-USED-WEIGHT-1M", "11")], 0), 1);
+        assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(1180));
+        // The venue counted more (other processes on the IP): follow it.
+        assert_eq!(
+            r.observe_headers([("X-Mbx-Used-Weight-1m", " 1195 ")], 0),
+            1
+        );
+        assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(5));
+        assert_eq!(r.observe_headers([("x-mbx-used-weight-1m", "5000")], 0), 1);
+        assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(0));
+        // No bucket for 1h, bad value, other header.
+        assert_eq!(
+            r.observe_headers(
+                [
+                    ("x-mbx-used-weight-1h", "1"),
+                    ("x-mbx-used-weight-1m", "x"),
+                    ("content-type", "json")
+                ],
+                0
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn parses_usage_headers() {
+        assert_eq!(
+            parse_usage_header("x-mbx-order-count-10s", "1"),
+            Some(HeaderUsage {
+                kind: Orders,
+                interval_num: 10,
+                interval: Second,
+                used: 1
+            })
+        );
+        assert_eq!(parse_usage_header("x-mbx-used-weight", "11"), None);
+        assert_eq!(parse_usage_header("x-mbx-used-weight-m", "11"), None);
+        assert_eq!(parse_usage_header("x-mbx-used-weight-1x", "11"), None);
+        assert_eq!(parse_usage_header("x-mbx-used-weight-1m", "-1"), None);
+        assert_eq!(parse_retry_after(" 7 "), Some(7));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn status_429_backs_off_for_retry_after() {
+        let mut r = limiter();
+        assert_eq!(
+            r.on_status(429, Some(7), 1_000),
+            Some(StatusEvent::BackOff { until_ms: 8_000 })
+        );
+        assert_eq!(
+            r.try_acquire(1, false, 1_000),
+            Err(Denied::BackingOff {
+                until_ms: 8_000,
+                wait_ms: 7_000
+            })
+        );
+        r.try_acquire(1, true, 8_000).unwrap();
+        // Without Retry-After: 60 s.
+        assert_eq!(
+            r.on_status(429, None, 10_000),
+            Some(StatusEvent::BackOff { until_ms: 70_000 })
+        );
+        assert_eq!(
+            r.try_acquire(1, false, 10_000).unwrap_err().wait_ms(),
+            Some(60_000)
+        );
+        assert_eq!(r.on_status(200, None, 10_000), None);
+        assert_eq!(r.on_status(500, Some(1), 10_000), None);
+        assert_eq!(r.trading_stopped(), None);
+    }
+
+    #[test]
+    fn status_418_bans_and_stops_trading_until_resumed() {
+        let mut r = limiter();
+        let ban = Ban {
+            since_ms: 5_000,
+            until_ms: 125_000,
+        };
+        assert_eq!(
+            r.on_status(418, Some(120), 5_000),
+            Some(StatusEvent::Banned(ban))
+        );
+        assert_eq!(r.banned(5_000), Some(ban));
+        assert_eq!(r.trading_stopped(), Some(ban));
+        assert_eq!(
+            r.try_acquire(1, false, 65_000),
+            Err(Denied::Banned {
+                until_ms: 125_000,
+                wait_ms: 60_000
+            })
+        );
+        assert!(!r.resume_trading(124_999));
+        // Ban over: queries go, orders stay stopped until resumed.
+        assert_eq!(r.banned(125_000), None);
+        r.try_acquire(4, false, 125_000).unwrap();
+        assert_eq!(
+            r.try_acquire(1, true, 125_000),
+            Err(Denied::TradingStopped { since_ms: 5_000 })
+        );
+        assert_eq!(r.try_acquire(1, true, 125_000).unwrap_err().wait_ms(), None);
+        assert!(r.resume_trading(125_000));
+        assert_eq!(r.trading_stopped(), None);
+        r.try_acquire(1, true, 125_000).unwrap();
+        // Without Retry-After: the documented shortest ban, 2 minutes.
+        assert_eq!(
+            r.on_status(418, None, 200_000),
+            Some(StatusEvent::Banned(Ban {
+                since_ms: 200_000,
+                until_ms: 320_000
+            }))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_headers_never_panic(name in any::<String>(), value in any::<String>()) {
+            let _ = parse_usage_header(&name, &value);
+            let mut r = limiter();
+            let _ = r.observe_headers([(name.as_str(), value.as_str())], 0);
+        }
+
+        #[test]
+        fn header_like_names_never_panic(
+            prefix in "(?i)x-mbx-(used-weight|order-count)-",
+            suffix in "[0-9a-zA-Z]{0,12}",
+            value in "[0-9 ]{0,25}",
+        ) {
+            let name = format!("{prefix}{suffix}");
+            let _ = parse_usage_header(&name, &value);
+            let mut r = limiter();
+            let _ = r.observe_headers([(name.as_str(), value.as_str())], u64::MAX);
+        }
+
+        #[test]
+        fn never_admits_more_than_the_limit(
+            steps in proptest::collection::vec((0u32..100, any::<bool>(), 0u64..500), 1..200)
+        ) {
+            let mut r = RateLimiter::new(&[lim(RequestWeight, 1, Second, 100), lim(Orders, 1, Second, 5)], 0);
+            let mut now = 0;
+            let mut admitted: Vec<(u64, u32, bool)> = Vec::new();
+            for (w, order, dt) in steps {
+                now += dt;
+                if r.try_acquire(w, order, now).is_ok() {
+                    admitted.push((now, w, order));
+                }
+            }
+            // Over any 1 s window a bucket admits at most its capacity plus what refills in it.
+            for &(start, _, _) in &admitted {
+                let inside = admitted.iter().filter(|(t, _, _)| *t >= start && *t < start + 1_000);
+                let (weight, orders) = inside.fold((0u64, 0u64), |(w, o), (_, ww, oo)| (w + u64::from(*ww), o + u64::from(*oo)));
+                prop_assert!(weight <= 200);
+                prop_assert!(orders <= 10);
+            }
+        }
+
+        #[test]
+        fn extreme_times_never_panic(t1 in any::<u64>(), t2 in any::<u64>(), secs in any::<Option<u64>>(), status in any::<u16>()) {
+            let mut r = limiter();
+            let _ = r.try_acquire(u32::MAX, true, t1);
+            let _ = r.on_status(status, secs, t1);
+            let _ = r.try_acquire(1, true, t2);
+            let _ = r.resume_trading(t2);
+        }
+    }
+}
