@@ -47,12 +47,12 @@ bench: $(STAMP) build-release
 
 lint: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python-strategy tests/golden
-	$(VENV)/bin/ruff format --check python-strategy tests/golden
+	$(VENV)/bin/ruff check python-strategy tests/golden bench
+	$(VENV)/bin/ruff format --check python-strategy tests/golden bench
 
 fmt: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all
-	$(VENV)/bin/ruff format python-strategy tests/golden
+	$(VENV)/bin/ruff format python-strategy tests/golden bench
 
 # Regenerates tests/golden/*.msgpack from the JSON files (review the diff: the wire format changed).
 golden: $(STAMP)

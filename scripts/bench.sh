@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes their output under bench/results/ (one file per run, named by date
-# and host). BENCHMARKS.md summarises the figures.
+# and host; the memory samples beside it as JSON). BENCHMARKS.md summarises the figures.
+# Takes about 13 minutes: the memory check replays for MEMORY_MINUTES (default 10) of wall clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir=bench/results
@@ -16,5 +17,12 @@ out="$out_dir/$stamp-$(hostname -s).txt"
   echo "## book update throughput (criterion, one core)"
   (cd rust-engine && cargo bench --locked -p feed-handler --bench book -- --warm-up-time 2 --measurement-time 5 2>&1) \
     | grep -E '^(book|sync)/|time:|thrpt:'
+  echo
+  echo "## feed-path latency (venue frame -> engine ZeroMQ publish, received by a subscriber)"
+  (cd rust-engine && cargo bench --locked -q -p engine --bench feed_path 2>&1) | grep -E '^(feed|    book split)'
+  echo
+  echo "## memory over a ${MEMORY_MINUTES:-10}-minute replay (exchange-sim, engine, strategy)"
+  .venv/bin/python bench/memory_check.py --minutes "${MEMORY_MINUTES:-10}" --every 10 \
+    --out "$out_dir/$stamp-memory.json" | sed -n '/^memory over/,$p'
 } | tee "$out"
 echo "results written to $out"

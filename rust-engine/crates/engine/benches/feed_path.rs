@@ -92,6 +92,9 @@ fn load_tape() -> Tape {
 struct Stamps {
     epoch: Instant,
     sent: Vec<AtomicU64>,
+    /// Wall-clock send stamps (ns since the Unix epoch), to split the path at the engine's receive
+    /// time (`OrderBookSnapshot.local_ts_ns`).
+    sent_wall: Vec<AtomicU64>,
     by_update_id: HashMap<u64, usize>,
     by_agg_id: HashMap<u64, usize>,
 }
@@ -109,6 +112,7 @@ impl Stamps {
         Stamps {
             epoch: Instant::now(),
             sent: (0..tape.frames.len()).map(|_| AtomicU64::new(0)).collect(),
+            sent_wall: (0..tape.frames.len()).map(|_| AtomicU64::new(0)).collect(),
             by_update_id,
             by_agg_id,
         }
@@ -167,6 +171,7 @@ async fn send_tape(mut socket: WebSocket, v: Arc<Venue>) {
                     &wire::agg_trade(SYMBOL, now_ms, *agg_id, row, now_ms),
                 ),
             };
+            v.stamps.sent_wall[sent].store(common::time::now_ns(), Ordering::Release);
             v.stamps.sent[sent].store(v.stamps.now_ns(), Ordering::Release);
             if socket.send(Message::Text(text)).await.is_err() {
                 return;
@@ -189,38 +194,42 @@ fn free_port() -> u16 {
 
 struct Run {
     rate: f64,
-    books: Vec<u64>,
-    trades: Vec<u64>,
+    samples: Samples,
     frames_sent: usize,
 }
 
-async fn run_at(tape: Arc<Tape>, rate: f64, secs: f64) -> Run {
-    let stamps = Arc::new(Stamps::new(&tape));
-    let limit = (rate * secs) as usize;
-    let (done_tx, mut done_rx) = watch::channel(false);
-    let venue = Arc::new(Venue {
-        book: Mutex::new(tape.initial.clone()),
-        tape: Arc::clone(&tape),
-        stamps: Arc::clone(&stamps),
-        rate,
-        limit,
-        done: done_tx,
-    });
-    let app = Router::new()
-        .route("/stream", get(stream))
-        .route("/api/v3/depth", get(depth))
-        .with_state(Arc::clone(&venue));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+/// What the subscriber measured.
+#[derive(Default)]
+struct Samples {
+    books: Vec<u64>,
+    to_engine: Vec<u64>,
+    in_engine: Vec<u64>,
+    trades: Vec<u64>,
+}
 
-    // The engine's feed and data publisher.
-    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+/// Runs `f` on its own single-threaded runtime in its own OS thread, as a separate process would.
+fn on_own_thread<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+}
+
+/// The engine's feed task and data publisher, from the venue at `addr` to the PUB socket at
+/// `endpoint`, until `done`.
+async fn run_engine(
+    addr: SocketAddr,
+    endpoint: String,
+    mut done: watch::Receiver<bool>,
+    bound: std::sync::mpsc::Sender<()>,
+) {
     let socket = publisher::bind(&endpoint).await.expect("bind the data PUB");
-    let mut sub = SubSocket::new();
-    sub.connect(&endpoint).await.unwrap();
-    sub.subscribe("book.").await.unwrap();
-    sub.subscribe("trade.").await.unwrap();
+    let _ = bound.send(());
     let book = SharedBook::default();
     let (data_tx, data_rx) = mpsc::channel(65_536);
     let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
@@ -258,37 +267,115 @@ async fn run_at(tape: Arc<Tape>, rate: f64, secs: f64) -> Run {
             max_hz: 100_000,
         },
     ));
-
-    let warm_up_ns = WARM_UP.as_nanos() as u64;
-    let (mut books, mut trades) = (Vec::new(), Vec::new());
-    loop {
-        tokio::select! {
-            msg = sub.recv() => {
-                let at = stamps.now_ns();
-                let Ok(msg) = msg else { break };
-                let Some(payload) = msg.get(1) else { continue };
-                let (index, into) = match decode::<DataMessage>(payload) {
-                    Ok(DataMessage::OrderBookSnapshot(b)) => (stamps.by_update_id.get(&b.update_id), &mut books),
-                    Ok(DataMessage::Trade(t)) => (stamps.by_agg_id.get(&t.trade_id), &mut trades),
-                    _ => continue,
-                };
-                let Some(&i) = index else { continue };
-                let sent = stamps.sent[i].load(Ordering::Acquire);
-                if sent > warm_up_ns && at >= sent {
-                    into.push(at - sent);
-                }
-            }
-            _ = done_rx.changed() => break,
-        }
-    }
+    let _ = done.wait_for(|d| *d).await;
     stop_tx.send_replace(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), feed).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), publisher).await;
-    server.abort();
+}
+
+/// Waits for a task of another runtime from a plain thread.
+fn futures_block_on<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, tokio::task::JoinError> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(handle)
+}
+
+/// One run at `rate`: the venue and the subscriber each on their own thread; the engine's feed and
+/// publisher on `engine` (a multi-threaded runtime, as in the engine binary) or, when `None`, on a
+/// single-threaded runtime of its own.
+fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, secs: f64) -> Run {
+    let stamps = Arc::new(Stamps::new(&tape));
+    let limit = (rate * secs) as usize;
+    let (done_tx, done_rx) = watch::channel(false);
+    let venue = Arc::new(Venue {
+        book: Mutex::new(tape.initial.clone()),
+        tape: Arc::clone(&tape),
+        stamps: Arc::clone(&stamps),
+        rate,
+        limit,
+        done: done_tx,
+    });
+    let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr: SocketAddr = std_listener.local_addr().unwrap();
+    let mut venue_done = done_rx.clone();
+    let venue_thread = on_own_thread(async move {
+        let app = Router::new()
+            .route("/stream", get(stream))
+            .route("/api/v3/depth", get(depth))
+            .with_state(venue);
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        let serve = axum::serve(listener, app).tcp_nodelay(true);
+        tokio::select! {
+            _ = serve => {}
+            _ = venue_done.wait_for(|d| *d) => {}
+        }
+    });
+
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let engine_side = run_engine(addr, endpoint.clone(), done_rx.clone(), bound_tx);
+    let engine_thread = match engine {
+        Some(rt) => {
+            let handle = rt.spawn(engine_side);
+            std::thread::spawn(move || {
+                let _ = futures_block_on(handle);
+            })
+        }
+        None => on_own_thread(engine_side),
+    };
+    bound_rx.recv().expect("engine started");
+
+    let sub_stamps = Arc::clone(&stamps);
+    let mut sub_done = done_rx;
+    let subscriber = on_own_thread(async move {
+        let stamps = sub_stamps;
+        let mut sub = SubSocket::new();
+        sub.connect(&endpoint).await.unwrap();
+        sub.subscribe("book.").await.unwrap();
+        sub.subscribe("trade.").await.unwrap();
+        let warm_up_ns = WARM_UP.as_nanos() as u64;
+        let mut out = Samples::default();
+        loop {
+            tokio::select! {
+                msg = sub.recv() => {
+                    let at = stamps.now_ns();
+                    let wall = common::time::now_ns();
+                    let Ok(msg) = msg else { break };
+                    let Some(payload) = msg.get(1) else { continue };
+                    let (index, local_ns) = match decode::<DataMessage>(payload) {
+                        Ok(DataMessage::OrderBookSnapshot(b)) => (stamps.by_update_id.get(&b.update_id), Some(b.local_ts_ns)),
+                        Ok(DataMessage::Trade(t)) => (stamps.by_agg_id.get(&t.trade_id), None),
+                        _ => continue,
+                    };
+                    let Some(&i) = index else { continue };
+                    let sent = stamps.sent[i].load(Ordering::Acquire);
+                    if sent <= warm_up_ns || at < sent {
+                        continue;
+                    }
+                    match local_ns {
+                        Some(local) => {
+                            out.books.push(at - sent);
+                            let sent_wall = stamps.sent_wall[i].load(Ordering::Acquire);
+                            out.to_engine.push(local.saturating_sub(sent_wall));
+                            out.in_engine.push(wall.saturating_sub(local));
+                        }
+                        None => out.trades.push(at - sent),
+                    }
+                }
+                _ = sub_done.wait_for(|d| *d) => break,
+            }
+        }
+        out
+    });
+
+    let samples = subscriber.join().expect("subscriber");
+    venue_thread.join().expect("venue");
+    engine_thread.join().expect("engine");
     Run {
         rate,
-        books,
-        trades,
+        samples,
         frames_sent: limit.min(tape.frames.len()),
     }
 }
@@ -319,29 +406,51 @@ fn main() {
         .build()
         .unwrap();
     let tape = Arc::new(load_tape());
+    // FEED_PATH_RUNTIME=multi runs the engine side on a 2-worker runtime instead of one thread.
+    let runtime = std::env::var("FEED_PATH_RUNTIME").unwrap_or_else(|_| "current".into());
+    let (depth_frames, levels) = tape
+        .frames
+        .iter()
+        .fold((0usize, 0usize), |(n, l), f| match f {
+            Frame::Depth { diff, .. } => (n + 1, l + diff.len()),
+            Frame::AggTrade { .. } => (n, l),
+        });
     println!(
-        "feed path: {} frames of the real POLUSDT crash hour (depth updates and aggTrades)",
-        tape.frames.len()
+        "feed path: {} frames of the real POLUSDT crash hour ({depth_frames} depth updates, {:.1} levels each on average; the rest aggTrades)",
+        tape.frames.len(),
+        levels as f64 / depth_frames.max(1) as f64,
     );
     let mut json = Vec::new();
     for rate in rates {
         // Enough frames for at least 10 s (1k/s), bounded by the tape.
         let secs = (tape.frames.len() as f64 / rate).min(15.0);
-        let mut run = rt.block_on(run_at(Arc::clone(&tape), rate, secs));
-        let (bm, b50, b99, bmax) = percentiles(&mut run.books);
-        let (tm, t50, t99, tmax) = percentiles(&mut run.trades);
+        let mut run = run_at(
+            (runtime == "multi").then_some(&rt),
+            Arc::clone(&tape),
+            rate,
+            secs,
+        );
+        let s = &mut run.samples;
+        let (bm, b50, b99, bmax) = percentiles(&mut s.books);
+        let (tm, t50, t99, tmax) = percentiles(&mut s.trades);
+        let (_, e50, e99, _) = percentiles(&mut s.to_engine);
+        let (_, i50, i99, _) = percentiles(&mut s.in_engine);
         println!(
             "feed_path rate={:>6} msg/s  frames={:>6}  book: n={:>6} mean={bm:.1}us p50={b50:.1}us p99={b99:.1}us max={bmax:.1}us  trade: n={:>6} mean={tm:.1}us p50={t50:.1}us p99={t99:.1}us max={tmax:.1}us",
             run.rate,
             run.frames_sent,
-            run.books.len(),
-            run.trades.len(),
+            s.books.len(),
+            s.trades.len(),
+        );
+        println!(
+            "    book split: venue -> engine receive p50={e50:.1}us p99={e99:.1}us; engine receive -> subscriber p50={i50:.1}us p99={i99:.1}us"
         );
         json.push(serde_json::json!({
             "rate_msgs_per_sec": run.rate,
             "frames_sent": run.frames_sent,
-            "book": {"samples": run.books.len(), "mean_us": bm, "p50_us": b50, "p99_us": b99, "max_us": bmax},
-            "trade": {"samples": run.trades.len(), "mean_us": tm, "p50_us": t50, "p99_us": t99, "max_us": tmax},
+            "book": {"samples": s.books.len(), "mean_us": bm, "p50_us": b50, "p99_us": b99, "max_us": bmax,
+                     "to_engine_p50_us": e50, "to_engine_p99_us": e99, "in_engine_p50_us": i50, "in_engine_p99_us": i99},
+            "trade": {"samples": s.trades.len(), "mean_us": tm, "p50_us": t50, "p99_us": t99, "max_us": tmax},
         }));
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/feed_path.json");

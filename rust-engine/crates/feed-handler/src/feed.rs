@@ -180,7 +180,8 @@ impl FeedTask {
             first = false;
             let connect = tokio::time::timeout(
                 Duration::from_secs(10),
-                tokio_tungstenite::connect_async(&url),
+                // Nagle off: pongs and close frames leave at once.
+                tokio_tungstenite::connect_async_with_config(&url, None, true),
             );
             let ended = match connect.await {
                 Ok(Ok((ws, _))) => {
