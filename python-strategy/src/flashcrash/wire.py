@@ -245,6 +245,23 @@ class Shutdown(_Message):
     reason: str = _k("str")
 
 
+@dataclass(frozen=True)
+class EmergencyHalt(_Message):
+    TYPE: ClassVar[str | None] = "EmergencyHalt"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    reason: str = _k("str")
+    flatten: bool = _k("bool")
+
+
+@dataclass(frozen=True)
+class Resume(_Message):
+    TYPE: ClassVar[str | None] = "Resume"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+    reason: str = _k("str")
+
+
 # ------------------------------------------------------------------ responses
 @dataclass(frozen=True)
 class OrderInfo(_Message):
@@ -349,7 +366,16 @@ class Success(_Message):
 
 
 DATA_TYPES = (OrderBookSnapshot, Trade, HealthMetrics, StateChange)
-COMMAND_TYPES = (PlaceOrder, CancelOrder, QueryOrder, QueryOpenOrders, RequestSnapshot, Shutdown)
+COMMAND_TYPES = (
+    PlaceOrder,
+    CancelOrder,
+    QueryOrder,
+    QueryOpenOrders,
+    RequestSnapshot,
+    Shutdown,
+    EmergencyHalt,
+    Resume,
+)
 RESPONSE_TYPES = (OrderPlaced, OrderCanceled, OrderStatus, OpenOrders, OrderExecution, Error, Success)
 BY_TYPE: dict[str, type] = {c.TYPE: c for c in DATA_TYPES + COMMAND_TYPES + RESPONSE_TYPES}  # type: ignore[misc]
 

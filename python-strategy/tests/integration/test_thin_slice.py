@@ -146,3 +146,67 @@ def test_engine_halts_when_the_feed_cannot_come_back(bin_dir: Path) -> None:
         push.close()
         sub.close()
         session.cleanup()
+
+
+def _order(command_id: str, **kw: object) -> bytes:
+    order = {
+        "type": "PlaceOrder", "command_id": command_id, "ts_ns": 1, "client_order_id": command_id,
+        "symbol": "POLUSDT", "side": "BUY", "order_type": "MARKET", "time_in_force": None,
+        "quantity": "100", "price": None,
+    }  # fmt: skip
+    return msgpack.packb({**order, **kw})
+
+
+def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> None:
+    """`EmergencyHalt` with `flatten`: the resting order is canceled, the long position is sold, new
+    orders are refused with HALTED until `Resume`; the engine announces both changes."""
+    calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm)
+    ctx = zmq.Context.instance()
+    push, sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
+    try:
+        with session:
+            for s in (push, sub):
+                s.setsockopt(zmq.LINGER, 0)
+            push.connect(session.endpoint("command"))
+            sub.connect(session.endpoint("response"))
+            sub.setsockopt(zmq.SUBSCRIBE, b"resp")
+            # A market buy once the book is in sync, then a resting bid far below the market.
+            deadline = time.monotonic() + 30
+            bought: dict = {}
+            while bought.get("type") != "OrderPlaced" and time.monotonic() < deadline:
+                cid = f"buy-{time.monotonic_ns()}"
+                bought = _ask(push, sub, _order(cid), cid)
+                time.sleep(0.2)
+            assert bought.get("type") == "OrderPlaced", bought
+            rest = _ask(
+                push, sub, _order("rest-1", order_type="LIMIT", time_in_force="GTC", price="0.1000"), "rest-1"
+            )
+            assert rest["type"] == "OrderPlaced", rest
+            halt = {
+                "type": "EmergencyHalt",
+                "command_id": "halt-1",
+                "ts_ns": 1,
+                "reason": "test",
+                "flatten": True,
+            }
+            ok = _ask(push, sub, msgpack.packb(halt), "halt-1")
+            assert ok["type"] == "Success", ok
+            assert "1 open orders canceled" in ok["message"] and "flattening SELL 100" in ok["message"], ok
+            refused = _ask(push, sub, _order("after-halt"), "after-halt")
+            assert refused["type"] == "Error" and refused["code"] == "HALTED", refused
+            assert "emergency halt (test)" in refused["message"], refused
+            resume = {"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "test over"}
+            ok = _ask(push, sub, msgpack.packb(resume), "resume-1")
+            assert ok["type"] == "Success" and "lifted" in ok["message"], ok
+            again = _ask(push, sub, _order("after-resume"), "after-resume")
+            assert again["type"] == "OrderPlaced", again
+            log = session.procs["engine"].log_path.read_text()
+            assert "emergency halt" in log and "flattening" in log and "resume" in log
+            codes = session.stop()
+        assert codes["engine"] == 0 and codes["strategy"] == 0, codes
+        assert session.ports_free()
+    finally:
+        push.close()
+        sub.close()
+        session.cleanup()

@@ -32,9 +32,30 @@ where
     from_msgpack
 }
 
+const DATA: [&str; 4] = ["OrderBookSnapshot", "Trade", "HealthMetrics", "StateChange"];
+const COMMANDS: [&str; 8] = [
+    "PlaceOrder",
+    "CancelOrder",
+    "QueryOrder",
+    "QueryOpenOrders",
+    "RequestSnapshot",
+    "Shutdown",
+    "EmergencyHalt",
+    "Resume",
+];
+const RESPONSES: [&str; 7] = [
+    "OrderPlaced",
+    "OrderCanceled",
+    "OrderStatus",
+    "OpenOrders",
+    "OrderExecution",
+    "Error",
+    "Success",
+];
+
 #[test]
 fn data_vectors() {
-    for name in ["OrderBookSnapshot", "Trade", "HealthMetrics", "StateChange"] {
+    for name in DATA {
         let msg: DataMessage = check(name);
         let tag = format!("{msg:?}");
         assert!(tag.starts_with(name), "{name} decoded as {tag}");
@@ -43,14 +64,7 @@ fn data_vectors() {
 
 #[test]
 fn command_vectors() {
-    for name in [
-        "PlaceOrder",
-        "CancelOrder",
-        "QueryOrder",
-        "QueryOpenOrders",
-        "RequestSnapshot",
-        "Shutdown",
-    ] {
+    for name in COMMANDS {
         let msg: Command = check(name);
         assert!(format!("{msg:?}").starts_with(name));
     }
@@ -58,15 +72,7 @@ fn command_vectors() {
 
 #[test]
 fn response_vectors() {
-    for name in [
-        "OrderPlaced",
-        "OrderCanceled",
-        "OrderStatus",
-        "OpenOrders",
-        "OrderExecution",
-        "Error",
-        "Success",
-    ] {
+    for name in RESPONSES {
         let msg: Response = check(name);
         assert!(format!("{msg:?}").starts_with(name));
     }
@@ -85,7 +91,14 @@ fn every_vector_is_checked() {
         })
         .collect();
     names.sort();
-    assert_eq!(names.len(), 17, "{names:?}");
+    let mut checked: Vec<String> = DATA
+        .iter()
+        .chain(&COMMANDS)
+        .chain(&RESPONSES)
+        .map(|n| n.to_string())
+        .collect();
+    checked.sort();
+    assert_eq!(names, checked);
 }
 
 #[test]

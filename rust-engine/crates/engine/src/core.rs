@@ -1,9 +1,13 @@
 //! The engine's core loop: one task owns the executor; it serves commands, feeds market trades to
-//! resting orders, and runs the shutdown sequence (cancel open orders, announce, stop).
+//! resting orders, halts (a dead feed, an `EmergencyHalt`) and runs the shutdown sequence (cancel
+//! open orders, announce, stop).
 
 use common::message::{
-    Command, DataMessage, ErrorCode, ErrorResponse, Response, StateChange, Success, Trade,
+    Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderType, PlaceOrder, Response,
+    Side, StateChange, Success, Trade,
 };
+use common::Dec;
+use rust_decimal::Decimal;
 use common::time::now_ns;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use execution_engine::PaperExecutor;
@@ -27,8 +31,45 @@ pub struct Core {
     pub data: mpsc::Sender<DataMessage>,
     /// The feed's state: `halted` halts the engine until the feed is live again.
     pub feed_state: watch::Receiver<FeedState>,
-    /// True while new orders are refused.
-    pub halted: bool,
+    /// Why new orders are refused, if they are.
+    pub halts: Halts,
+    /// Net base position built by this engine's fills (positive = long).
+    pub position: Decimal,
+}
+
+/// The reasons new orders are refused; orders flow only when there is none.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Halts {
+    /// The feed is halted (reconnects keep failing); lifted when it is live again.
+    pub feed: bool,
+    /// An `EmergencyHalt` and its reason; lifted by `Resume`.
+    pub emergency: Option<String>,
+}
+
+impl Halts {
+    /// True when new orders are refused.
+    pub fn any(&self) -> bool {
+        self.feed || self.emergency.is_some()
+    }
+
+    /// The engine's state name for `StateChange`.
+    pub fn state(&self) -> &'static str {
+        if self.any() {
+            "halted"
+        } else {
+            "running"
+        }
+    }
+
+    /// Why orders are refused.
+    pub fn describe(&self) -> String {
+        match (&self.emergency, self.feed) {
+            (Some(r), true) => format!("emergency halt ({r}) and the feed is down"),
+            (Some(r), false) => format!("emergency halt ({r}); orders are refused until Resume"),
+            (None, true) => "the feed is down; orders are refused until it is live".into(),
+            (None, false) => "not halted".into(),
+        }
+    }
 }
 
 /// Why the core loop ended.
@@ -75,36 +116,92 @@ impl Core {
             Exit::Command(r) => format!("Shutdown command: {r}"),
             Exit::Signal => "signal".to_owned(),
         };
-        let from = if self.halted { "halted" } else { "running" };
-        self.announce(from, "stopped", &reason).await;
+        self.announce(self.halts.state(), "stopped", &reason).await;
         exit
     }
 
     /// The engine's own halt: a halted feed cancels every open order and refuses new ones until the
     /// feed is live again.
     async fn on_feed_state(&mut self, state: FeedState) {
-        match (self.halted, state) {
+        let before = self.halts.state();
+        match (self.halts.feed, state) {
             (false, FeedState::Halted) => {
-                self.halted = true;
+                self.halts.feed = true;
                 let canceled = self.executor.cancel_all(now_ns());
                 warn!(
                     open_orders_canceled = canceled.len(),
                     "feed halted: engine halted"
                 );
                 self.respond(canceled).await;
-                self.announce("running", "halted", "feed halted: reconnects keep failing")
+                self.announce(before, "halted", "feed halted: reconnects keep failing")
                     .await;
             }
             (true, FeedState::Live) => {
-                self.halted = false;
-                info!("feed live again: engine running");
-                self.announce("halted", "running", "feed live again").await;
+                self.halts.feed = false;
+                info!(halts = ?self.halts, "feed live again");
+                self.announce(before, self.halts.state(), "feed live again")
+                    .await;
             }
             _ => {}
         }
     }
 
-    async fn respond(&self, out: Vec<Response>) {
+    /// `EmergencyHalt`: cancel every open order, flatten if asked, refuse orders until `Resume`.
+    async fn emergency_halt(&mut self, h: &EmergencyHalt, now: u64) -> Vec<Response> {
+        let before = self.halts.state();
+        self.halts.emergency = Some(h.reason.clone());
+        let mut out = self.executor.cancel_all(now);
+        warn!(command_id = %h.command_id, reason = %h.reason, open_orders_canceled = out.len(), flatten = h.flatten, position = %self.position, "emergency halt");
+        let mut message = format!("halted: {} open orders canceled", out.len());
+        if h.flatten && !self.position.is_zero() {
+            let side = if self.position > Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let order = PlaceOrder {
+                command_id: format!("{}-flatten", h.command_id),
+                ts_ns: now,
+                client_order_id: format!("flatten-{}", now / 1_000_000),
+                symbol: self.feed.symbol.clone(),
+                side,
+                order_type: OrderType::Market,
+                time_in_force: None,
+                quantity: Dec(self.position.abs()),
+                price: None,
+            };
+            let book = self.feed.book.read();
+            let placed = self.executor.place(&order, &book, now);
+            drop(book);
+            info!(client_order_id = %order.client_order_id, side = ?side, quantity = %order.quantity, responses = ?placed, "flattening");
+            message.push_str(&format!(
+                "; flattening {} {} with {}",
+                side.as_str(),
+                order.quantity,
+                order.client_order_id
+            ));
+            out.extend(placed);
+        }
+        self.announce(before, "halted", &format!("emergency halt: {}", h.reason))
+            .await;
+        out.push(Response::Success(Success {
+            command_id: Some(h.command_id.clone()),
+            ts_ns: now,
+            message,
+        }));
+        out
+    }
+
+    /// Sends responses, keeping the net position up to date from fills.
+    async fn respond(&mut self, out: Vec<Response>) {
+        for r in &out {
+            if let Response::OrderExecution(e) = r {
+                match e.side {
+                    Side::Buy => self.position += e.last_quantity.0,
+                    Side::Sell => self.position -= e.last_quantity.0,
+                }
+            }
+        }
         for r in out {
             if self.responses.send(r).await.is_err() {
                 warn!("response publisher gone");
@@ -127,13 +224,12 @@ impl Core {
     async fn on_command(&mut self, cmd: Command) -> Option<String> {
         let now = now_ns();
         let out = match &cmd {
-            Command::PlaceOrder(p) if self.halted => vec![Response::Error(ErrorResponse {
+            Command::PlaceOrder(p) if self.halts.any() => vec![Response::Error(ErrorResponse {
                 command_id: Some(p.command_id.clone()),
                 ts_ns: now,
                 code: ErrorCode::Halted,
                 field: None,
-                message: "engine halted: the feed is down; orders are refused until it is live"
-                    .into(),
+                message: format!("engine halted: {}", self.halts.describe()),
             })],
             Command::PlaceOrder(p) => {
                 let book = self.feed.book.read();
@@ -148,6 +244,25 @@ impl Core {
             Command::QueryOrder(q) => vec![self.executor.query(q, now)],
             Command::QueryOpenOrders(q) => vec![self.executor.open_orders(q, now)],
             Command::RequestSnapshot(r) => vec![self.snapshot(&r.command_id, &r.symbol, now).await],
+            Command::EmergencyHalt(h) => self.emergency_halt(h, now).await,
+            Command::Resume(r) => {
+                let before = self.halts.state();
+                let lifted = self.halts.emergency.take();
+                info!(command_id = %r.command_id, reason = %r.reason, lifted = ?lifted, halts = ?self.halts, "resume");
+                if lifted.is_some() {
+                    self.announce(before, self.halts.state(), &format!("resume: {}", r.reason))
+                        .await;
+                }
+                vec![Response::Success(Success {
+                    command_id: Some(r.command_id.clone()),
+                    ts_ns: now,
+                    message: match (lifted, self.halts.any()) {
+                        (_, true) => format!("still halted: {}", self.halts.describe()),
+                        (Some(_), false) => "emergency halt lifted: running".into(),
+                        (None, false) => "not halted: running".into(),
+                    },
+                })]
+            }
             Command::Shutdown(s) => {
                 self.respond(vec![Response::Success(Success {
                     command_id: Some(s.command_id.clone()),

@@ -175,7 +175,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         responses: resp_tx,
         data: data_tx,
         feed_state: feed_state_rx,
-        halted: false,
+        halts: core::Halts::default(),
+        position: Default::default(),
     };
     let exit = core.run(signal).await;
     info!(?exit, "stopping tasks");

@@ -93,6 +93,32 @@ pub struct Shutdown {
     pub reason: String,
 }
 
+/// Cancel every open order, optionally flatten the position, and refuse new orders until `Resume`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyHalt {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Why.
+    pub reason: String,
+    /// Also close the net position the engine's fills built, with a market order.
+    pub flatten: bool,
+}
+
+/// Lift an `EmergencyHalt` (a halt on a dead feed lifts only when the feed is live again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+    /// Why.
+    pub reason: String,
+}
+
 /// Any command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -109,6 +135,10 @@ pub enum Command {
     RequestSnapshot(RequestSnapshot),
     /// See [`Shutdown`].
     Shutdown(Shutdown),
+    /// See [`EmergencyHalt`].
+    EmergencyHalt(EmergencyHalt),
+    /// See [`Resume`].
+    Resume(Resume),
 }
 
 impl Command {
@@ -121,6 +151,8 @@ impl Command {
             Command::QueryOpenOrders(c) => &c.command_id,
             Command::RequestSnapshot(c) => &c.command_id,
             Command::Shutdown(c) => &c.command_id,
+            Command::EmergencyHalt(c) => &c.command_id,
+            Command::Resume(c) => &c.command_id,
         }
     }
 }
