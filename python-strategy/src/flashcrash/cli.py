@@ -1,4 +1,5 @@
-"""The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system)."""
+"""The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system),
+`report` (a stored session)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`flashcrash report --session ID`: a stored session's report and equity curve (PNG)."""
+    from rich.console import Console
+
+    from flashcrash.persistence import PersistenceError
+    from flashcrash.persistence.service import PersistenceSettings
+    from flashcrash.persistence.session_report import session_report
+
+    db, out = args.db, args.out
+    if db is None or out is None:
+        try:
+            cfg = config_mod.load(args.config)
+        except config_mod.ConfigError as e:
+            print(e, file=sys.stderr)
+            return 2
+        db = db or PersistenceSettings.from_config(cfg).db_path
+        out = out or cfg.report_dir / f"session_{args.session}_equity.png"
+    try:
+        session_report(db, args.session, out, Console())
+    except PersistenceError as e:
+        print(f"report error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from flashcrash import demo
 
@@ -84,5 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("paper", help="start engine and strategy (optionally exchange-sim) until Ctrl-C")
     demo.add_arguments(pp, demo=False)
     pp.set_defaults(func=demo.run_paper)
+    rep = sub.add_parser("report", help="print a stored session's report and draw its equity curve")
+    rep.add_argument("--session", type=int, required=True, help="session id (see the sessions table)")
+    rep.add_argument("--db", type=Path, help="database file (default: [persistence] db_path)")
+    rep.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_equity.png)")
+    rep.set_defaults(func=cmd_report)
     args = p.parse_args(argv)
     return int(args.func(args))

@@ -1,6 +1,50 @@
-"""What the strategy writes to disk: the session summary (JSON) and its report (PNG)."""
+"""What the strategy writes to disk: the session summary (JSON) and its report (PNG), and the
+database of sessions, orders, fills, trades, the audit log and component snapshots
+(`PersistenceService`; SQLite in `sqlite.py`, the only module that speaks SQL)."""
 
+from flashcrash.persistence.errors import (
+    Closed,
+    ConstraintViolation,
+    DatabaseCorrupt,
+    DatabaseLocked,
+    PersistenceError,
+    QueueFull,
+    SchemaError,
+    StorageError,
+    WriterFailed,
+)
+from flashcrash.persistence.records import (
+    EventRecord,
+    FillRecord,
+    OrderRecord,
+    SessionRecord,
+    SessionStats,
+    SnapshotRecord,
+    TradeRecord,
+)
 from flashcrash.persistence.report import write_report
+from flashcrash.persistence.service import PersistenceService, PersistenceSettings
 from flashcrash.persistence.summary import write_summary
 
-__all__ = ["write_report", "write_summary"]
+__all__ = [
+    "Closed",
+    "ConstraintViolation",
+    "DatabaseCorrupt",
+    "DatabaseLocked",
+    "EventRecord",
+    "FillRecord",
+    "OrderRecord",
+    "PersistenceError",
+    "PersistenceService",
+    "PersistenceSettings",
+    "QueueFull",
+    "SchemaError",
+    "SessionRecord",
+    "SessionStats",
+    "SnapshotRecord",
+    "StorageError",
+    "TradeRecord",
+    "WriterFailed",
+    "write_report",
+    "write_summary",
+]

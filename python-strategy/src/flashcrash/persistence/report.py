@@ -3,8 +3,11 @@ entries/exits marked, and the equity (cumulative net P&L) below."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from flashcrash.event_detector import Candle, Transition
 from flashcrash.trading_engine import ClosedTrade
@@ -14,6 +17,57 @@ COLORS = {"ALERT": "#f5d76e", "ACTIVE": "#e74c3c", "RECOVERY": "#5dade2"}
 
 def _t(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def plot_equity(eq: Any, start_ns: int, end_ns: int, pnls: list[tuple[int, Decimal]]) -> None:
+    """The equity step line (cumulative net P&L at each exit time) on the axes `eq`."""
+    equity_t, equity_v, total = [_t(start_ns)], [0.0], Decimal(0)
+    for exit_ns, pnl in pnls:
+        total += pnl
+        equity_t.append(_t(exit_ns))
+        equity_v.append(float(total))
+    equity_t.append(_t(max(end_ns, start_ns)))
+    equity_v.append(float(total))
+    eq.step(equity_t, equity_v, where="post", color="#1f618d")
+    eq.axhline(0, color="#999", lw=0.5)
+    eq.set_ylabel("net P&L")
+
+
+def write_equity_curve(
+    path: Path,
+    title: str,
+    start_ns: int,
+    end_ns: int,
+    pnls: list[tuple[int, Decimal]],
+    states: Sequence[tuple[int, str]] = (),
+) -> Path:
+    """The equity curve of a stored session (no candles needed), with the detector's states shaded
+    (`states`: (time, new state) in order)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, eq = plt.subplots(figsize=(11, 4))
+    for i, (ts, state) in enumerate(states):
+        color = COLORS.get(state)
+        if color is not None:
+            stop = states[i + 1][0] if i + 1 < len(states) else end_ns
+            eq.axvspan(_t(ts), _t(max(stop, ts)), color=color, alpha=0.25, lw=0, label=state)
+    plot_equity(eq, start_ns, end_ns, pnls)
+    handles, labels = eq.get_legend_handles_labels()
+    if handles:
+        unique = dict(zip(labels, handles, strict=True))
+        eq.legend(unique.values(), unique.keys(), loc="upper left")
+    eq.set_title(title)
+    eq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    eq.set_xlabel("UTC")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def write_report(
@@ -58,16 +112,7 @@ def write_report(
     ax.legend(unique.values(), unique.keys(), loc="upper right")
     ax.set_title(f"{symbol}: price, detector states, trades")
     ax.set_ylabel("price")
-    equity_t, equity_v, total = [_t(candles[0].start_ns)], [0.0], 0.0
-    for tr in trades:
-        total += float(tr.pnl)
-        equity_t.append(_t(tr.exit_ns))
-        equity_v.append(total)
-    equity_t.append(_t(end))
-    equity_v.append(total)
-    eq.step(equity_t, equity_v, where="post", color="#1f618d")
-    eq.axhline(0, color="#999", lw=0.5)
-    eq.set_ylabel("net P&L")
+    plot_equity(eq, candles[0].start_ns, end, [(tr.exit_ns, tr.pnl) for tr in trades])
     eq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     eq.set_xlabel("venue event time (UTC; exchange-sim rebases a replay to start now)")
     fig.tight_layout()

@@ -6,12 +6,12 @@ use common::message::{
     Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderType, PlaceOrder, Response,
     Side, StateChange, Success, Trade,
 };
-use common::Dec;
-use rust_decimal::Decimal;
 use common::time::now_ns;
+use common::Dec;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use execution_engine::PaperExecutor;
 use feed_handler::FeedState;
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 

@@ -7,9 +7,13 @@ use clap::Parser;
 use crate::clock::{Speed, TimeBase};
 use crate::config::SimConfig;
 use crate::error::ConfigError;
+use crate::matching::AccountSettings;
+use crate::rate_limit::RateLimits;
 use crate::replay::Start;
 use crate::scenario::{FaultSettings, ScheduleEntry};
+use crate::signing::{DEFAULT_API_KEY, DEFAULT_API_SECRET};
 use crate::time::parse_utc_us;
+use crate::trading::TradingOptions;
 use crate::units::parse_units;
 
 /// Most levels a side of the synthetic book.
@@ -115,6 +119,89 @@ pub struct Args {
     /// Fault: refuse new connections at AT seconds after the replay starts for SECS seconds (`AT:SECS`, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub refuse_at: Vec<String>,
+    /// API key of the account (else env SIM_API_KEY, else the documented test key).
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// API secret of the account (else env SIM_API_SECRET, else the documented test secret).
+    #[arg(long)]
+    pub api_secret: Option<String>,
+    /// Starting balances, e.g. "USDT=10000,POL=0" (default: 10000 of the quote asset).
+    #[arg(long)]
+    pub balances: Option<String>,
+    /// Maker commission rate.
+    #[arg(long, default_value = "0.001")]
+    pub maker_fee: String,
+    /// Taker commission rate.
+    #[arg(long, default_value = "0.001")]
+    pub taker_fee: String,
+    /// REQUEST_WEIGHT limit per minute.
+    #[arg(long, default_value_t = 6000)]
+    pub weight_limit: u64,
+    /// ORDERS limit per 10 seconds.
+    #[arg(long, default_value_t = 50)]
+    pub order_limit_10s: u64,
+    /// ORDERS limit per day.
+    #[arg(long, default_value_t = 160_000)]
+    pub order_limit_1d: u64,
+    /// Order fault: this fraction of new orders is executed but never answered (client times out).
+    #[arg(long)]
+    pub order_timeout: Option<f64>,
+    /// Order fault: this fraction of new orders is executed, then answered HTTP 503 / -1007.
+    #[arg(long)]
+    pub order_reject: Option<f64>,
+    /// Order fault: delay every order request this many milliseconds.
+    #[arg(long)]
+    pub order_latency_ms: Option<f64>,
+}
+
+/// Parses `--balances`: `ASSET=AMOUNT` pairs separated by commas.
+///
+/// # Errors
+/// [`ConfigError`] naming `--balances`.
+pub fn parse_balances(text: &str) -> Result<Vec<(String, u64)>, ConfigError> {
+    let bad = || {
+        ConfigError::invalid(
+            "balances",
+            text,
+            "expected ASSET=AMOUNT pairs separated by commas, e.g. USDT=10000,POL=0",
+        )
+    };
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (a, v) = pair.split_once('=').ok_or_else(bad)?;
+            let a = a.trim().to_ascii_uppercase();
+            if a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad());
+            }
+            Ok((a, parse_units(v.trim()).ok_or_else(bad)?))
+        })
+        .collect()
+}
+
+fn fee(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
+    parse_units(text)
+        .filter(|&f| f <= crate::units::SCALE)
+        .ok_or_else(|| ConfigError::invalid(flag, text, "expected a rate from 0 to 1, e.g. 0.001"))
+}
+
+fn key_or_env(
+    flag: &'static str,
+    given: Option<String>,
+    env: &str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let k = given
+        .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| default.to_owned());
+    if k.is_empty() || k.len() > 256 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::invalid(
+            flag,
+            "<hidden>",
+            "expected printable ASCII without spaces",
+        ));
+    }
+    Ok(k)
 }
 
 fn positive_units(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
@@ -186,12 +273,58 @@ impl Args {
             refuse_reconnects: self.refuse_reconnects,
             stale_snapshot: self.stale_snapshot,
             stale_snapshot_updates: self.stale_snapshot_updates,
+            order_timeout: self.order_timeout,
+            order_reject: self.order_reject,
+            order_latency_ms: self.order_latency_ms,
             schedule,
         };
-        let (faults, schedule) = file.overlay(flags).build()?;
+        let settings = file.overlay(flags);
+        let (faults, schedule) = settings.build()?;
+        let order_faults = settings.build_orders()?;
+        let symbol = self.symbol.to_ascii_uppercase();
+        let balances = match &self.balances {
+            Some(b) => parse_balances(b)?,
+            None => {
+                let quote = crate::exchange_info::QUOTE_ASSETS
+                    .into_iter()
+                    .find(|q| symbol.len() > q.len() && symbol.ends_with(q))
+                    .unwrap_or("USDT");
+                vec![(quote.to_owned(), 10_000 * crate::units::SCALE)]
+            }
+        };
+        for (flag, v) in [
+            ("weight-limit", self.weight_limit),
+            ("order-limit-10s", self.order_limit_10s),
+            ("order-limit-1d", self.order_limit_1d),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(flag, v, "expected 1 or more"));
+            }
+        }
+        let trading = TradingOptions {
+            api_key: key_or_env("api-key", self.api_key, "SIM_API_KEY", DEFAULT_API_KEY)?,
+            api_secret: key_or_env(
+                "api-secret",
+                self.api_secret,
+                "SIM_API_SECRET",
+                DEFAULT_API_SECRET,
+            )?,
+            account: AccountSettings {
+                balances,
+                maker_fee: fee("maker-fee", &self.maker_fee)?,
+                taker_fee: fee("taker-fee", &self.taker_fee)?,
+            },
+            rate_limits: RateLimits {
+                weight_per_minute: self.weight_limit,
+                orders_per_10s: self.order_limit_10s,
+                orders_per_day: self.order_limit_1d,
+            },
+            faults: order_faults,
+        };
         Ok(SimConfig {
             format: self.format.parse()?,
-            symbol: self.symbol.to_ascii_uppercase(),
+            symbol,
+            trading,
             from_us,
             to_us,
             listen: self.listen,
@@ -337,6 +470,65 @@ mod tests {
                 TimedFault::Refuse(Duration::from_secs(1)),
             ]
         );
+    }
+
+    #[test]
+    fn trading_flags() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.trading.api_key, DEFAULT_API_KEY);
+        assert_eq!(
+            c.trading.account.balances,
+            vec![("USDT".to_owned(), 10_000 * SCALE)]
+        );
+        assert_eq!(
+            (c.trading.account.maker_fee, c.trading.account.taker_fee),
+            (SCALE / 1000, SCALE / 1000)
+        );
+        assert!(!c.trading.faults.any());
+        let c = parse(&[
+            "--api-key",
+            "k1",
+            "--api-secret",
+            "s1",
+            "--balances",
+            "USDT=500.5,pol=20",
+            "--maker-fee",
+            "0",
+            "--taker-fee",
+            "0.00075",
+            "--order-timeout",
+            "0.1",
+            "--order-reject",
+            "0.2",
+            "--order-latency-ms",
+            "30",
+            "--order-limit-10s",
+            "5",
+        ])
+        .unwrap();
+        let t = &c.trading;
+        assert_eq!((t.api_key.as_str(), t.api_secret.as_str()), ("k1", "s1"));
+        assert_eq!(
+            t.account.balances,
+            vec![
+                ("USDT".to_owned(), 50_050_000_000),
+                ("POL".to_owned(), 20 * SCALE)
+            ]
+        );
+        assert_eq!((t.account.maker_fee, t.account.taker_fee), (0, 75_000));
+        assert_eq!((t.faults.timeout, t.faults.reject), (0.1, 0.2));
+        assert_eq!(t.faults.latency, Duration::from_millis(30));
+        assert_eq!(t.rate_limits.orders_per_10s, 5);
+        for bad in [
+            &["--balances", "USDT"][..],
+            &["--balances", "USDT=-1"],
+            &["--maker-fee", "2"],
+            &["--order-timeout", "1.5"],
+            &["--order-limit-10s", "0"],
+            &["--api-key", "has space"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

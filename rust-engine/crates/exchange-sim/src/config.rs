@@ -7,6 +7,7 @@ use crate::clock::{Speed, TimeBase};
 use crate::faults::{Faults, Scheduled};
 use crate::history::DEFAULT_HISTORY;
 use crate::replay::Start;
+use crate::trading::TradingOptions;
 use crate::units::SCALE;
 use crate::venue::DEFAULT_QUEUE_CAPACITY;
 
@@ -80,6 +81,8 @@ pub struct SimConfig {
     pub queue_capacity: usize,
     /// Book updates remembered for `/sim/book?update_id=`.
     pub history: usize,
+    /// The account, its key pair, rate limits and order faults.
+    pub trading: TradingOptions,
 }
 
 impl SimConfig {
@@ -105,6 +108,7 @@ impl SimConfig {
             schedule: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             history: DEFAULT_HISTORY,
+            trading: TradingOptions::default(),
         }
     }
 }

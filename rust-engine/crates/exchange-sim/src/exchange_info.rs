@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::error::ConfigError;
+use crate::rate_limit::RateLimits;
 use crate::units::format_units;
 
 /// Quote assets recognised at the end of a symbol, longest first where one ends another.
@@ -76,15 +77,15 @@ impl SymbolSpec {
     }
 }
 
-/// The `GET /api/v3/exchangeInfo` answer at server time `server_ms`.
-pub fn exchange_info(s: &SymbolSpec, server_ms: i64) -> String {
+/// The `GET /api/v3/exchangeInfo` answer at server time `server_ms`, listing the venue's `limits`.
+pub fn exchange_info(s: &SymbolSpec, server_ms: i64, limits: &RateLimits) -> String {
     json!({
         "timezone": "UTC",
         "serverTime": server_ms,
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000}
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limits.weight_per_minute},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limits.orders_per_10s},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": limits.orders_per_day}
         ],
         "exchangeFilters": [],
         "symbols": [{
@@ -146,7 +147,8 @@ mod tests {
     #[test]
     fn shape_matches_the_binance_fixture() {
         let spec = SymbolSpec::new_checked("POLUSDT", 10_000, SCALE / 10, 5 * SCALE).unwrap();
-        let ours: Value = serde_json::from_str(&exchange_info(&spec, 42)).unwrap();
+        let ours: Value =
+            serde_json::from_str(&exchange_info(&spec, 42, &RateLimits::default())).unwrap();
         let theirs = fixture("exchange_info_btcusdt_nautilus_2021.json");
         assert_eq!(keys(&ours), keys(&theirs));
         assert!(keys(&ours["symbols"][0]).is_superset(&keys(&theirs["symbols"][0])));

@@ -145,6 +145,25 @@ impl Faults {
     }
 }
 
+/// Faults of the order API (`--order-timeout`, `--order-reject`, `--order-latency-ms`), applied to
+/// `POST /api/v3/order` requests that passed the key, signature and timestamp checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OrderFaults {
+    /// This fraction of new orders is executed but never answered (the client times out).
+    pub timeout: f64,
+    /// This fraction of new orders is executed, then answered HTTP 503 with -1007.
+    pub reject: f64,
+    /// Every order request (new, query, cancel, ...) is delayed this much before it is executed.
+    pub latency: Duration,
+}
+
+impl OrderFaults {
+    /// True when any order fault is set.
+    pub fn any(&self) -> bool {
+        *self != OrderFaults::default()
+    }
+}
+
 /// Injected faults, counted.
 #[derive(Debug, Default)]
 pub struct FaultCounts {

@@ -70,6 +70,7 @@ pub async fn launch(cfg: &SimConfig) -> Result<RunningVenue, StartError> {
         history: cfg.history,
         faults: cfg.faults,
         seed: cfg.seed,
+        trading: cfg.trading.clone(),
         ..VenueOptions::new(spec)
     };
     let replay = Replay::new(opts, source, cfg.speed);

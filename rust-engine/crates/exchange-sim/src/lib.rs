@@ -40,14 +40,22 @@ pub mod history;
 pub mod input;
 /// Starting a venue from a configuration.
 pub mod launch;
+/// The account, its orders and the matching model.
+pub mod matching;
 /// The synthetic book model.
 pub mod model;
+/// The signed order API and the listen-key endpoints.
+pub mod order_api;
+/// Binance's REST rate limits.
+pub mod rate_limit;
 /// The replay loop.
 pub mod replay;
 /// Fault settings from the command line and scenario files.
 pub mod scenario;
 /// HTTP and WebSocket endpoints.
 pub mod server;
+/// Verifying signed requests.
+pub mod signing;
 /// Event sources: the trait a replayable data set implements.
 pub mod source;
 /// Stream names and subscriptions.
@@ -58,8 +66,12 @@ pub mod synthetic;
 pub mod time;
 /// Tardis-style trade CSV loading and validation.
 pub mod trades_csv;
+/// The trading side: account, user data stream, listen keys, rate limiter, order faults.
+pub mod trading;
 /// Fixed-point prices and quantities.
 pub mod units;
+/// The user data stream: WebSocket API subscriptions and listen-key streams.
+pub mod user_stream;
 /// Shared venue state: book, fan-out, counters.
 pub mod venue;
 /// Binance JSON payloads.

@@ -255,6 +255,8 @@ impl Emitter {
         self.next_agg_id = Some(agg_id + 1);
         let agg = wire::agg_trade(self.symbol(), ms, agg_id, t, ms);
         let raw = wire::trade(self.symbol(), ms, t, ms);
+        // Resting orders this trade trades through are filled before the trade is published.
+        self.venue.trading.on_trade(t.price, t.qty, ms);
         self.venue.publish(Frame::AggTrade(agg));
         self.venue.publish(Frame::Trade(raw));
         self.trades += 1;

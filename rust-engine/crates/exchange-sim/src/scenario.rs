@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::faults::{Faults, Scheduled, TimedFault};
+use crate::faults::{Faults, OrderFaults, Scheduled, TimedFault};
 
 /// Fault settings before validation; `None` means "not given".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -48,6 +48,12 @@ pub struct FaultSettings {
     pub stale_snapshot: Option<f64>,
     /// Updates a stale snapshot lags behind.
     pub stale_snapshot_updates: Option<u32>,
+    /// Fraction of new orders executed but never answered.
+    pub order_timeout: Option<f64>,
+    /// Fraction of new orders executed, then answered 503 / -1007.
+    pub order_reject: Option<f64>,
+    /// Delay of every order request, ms.
+    pub order_latency_ms: Option<f64>,
     /// Faults at given times.
     #[serde(default)]
     pub schedule: Vec<ScheduleEntry>,
@@ -116,6 +122,9 @@ impl FaultSettings {
             refuse_reconnects: over.refuse_reconnects.or(self.refuse_reconnects),
             stale_snapshot: over.stale_snapshot.or(self.stale_snapshot),
             stale_snapshot_updates: over.stale_snapshot_updates.or(self.stale_snapshot_updates),
+            order_timeout: over.order_timeout.or(self.order_timeout),
+            order_reject: over.order_reject.or(self.order_reject),
+            order_latency_ms: over.order_latency_ms.or(self.order_latency_ms),
             schedule,
         }
     }
@@ -175,6 +184,42 @@ impl FaultSettings {
             .map(ScheduleEntry::build)
             .collect::<Result<_, _>>()?;
         Ok((faults, schedule))
+    }
+}
+
+impl FaultSettings {
+    /// Validates the order faults.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad setting by its flag.
+    pub fn build_orders(&self) -> Result<OrderFaults, ConfigError> {
+        let f = OrderFaults {
+            timeout: fraction("order-timeout", self.order_timeout)?,
+            reject: fraction("order-reject", self.order_reject)?,
+            latency: milliseconds("order-latency-ms", self.order_latency_ms)?,
+        };
+        if f.timeout + f.reject > 1.0 {
+            return Err(ConfigError::invalid(
+                "order-reject",
+                f.reject,
+                "--order-timeout plus --order-reject must be at most 1",
+            ));
+        }
+        Ok(f)
+    }
+}
+
+fn milliseconds(flag: &'static str, v: Option<f64>) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(Duration::ZERO),
+        Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
+            Ok(Duration::from_secs_f64(ms / 1000.0))
+        }
+        Some(ms) => Err(ConfigError::invalid(
+            flag,
+            ms,
+            "expected 0 to 3600000 milliseconds",
+        )),
     }
 }
 
@@ -301,6 +346,30 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn order_faults() {
+        let s: FaultSettings =
+            toml::from_str("order_timeout = 0.2\norder_reject = 0.1\norder_latency_ms = 50")
+                .unwrap();
+        let f = s.build_orders().unwrap();
+        assert_eq!((f.timeout, f.reject), (0.2, 0.1));
+        assert_eq!(f.latency, Duration::from_millis(50));
+        let over = FaultSettings {
+            order_reject: Some(0.5),
+            ..FaultSettings::default()
+        };
+        assert_eq!(s.clone().overlay(over).build_orders().unwrap().reject, 0.5);
+        for bad in [
+            "order_timeout = 2",
+            "order_latency_ms = -1",
+            "order_timeout = 0.6\norder_reject = 0.6",
+        ] {
+            let s: FaultSettings = toml::from_str(bad).unwrap();
+            assert!(s.build_orders().is_err(), "{bad}");
+        }
+        assert!(!FaultSettings::default().build_orders().unwrap().any());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   `{"stream":"<name>","data":{...}}`); an unknown stream name is refused with HTTP 400;
 //! * `GET /api/v3/depth?symbol=&limit=`, `/api/v3/exchangeInfo[?symbol=]`, `/api/v3/time`,
 //!   `/api/v3/ping`;
+//! * the order API and listen-key endpoints ([`crate::order_api`]), the WebSocket API at
+//!   `/ws-api/v3` and listen-key streams at `/ws/<listenKey>` ([`crate::user_stream`]);
 //! * for tests: `GET /sim/book?limit=[&update_id=]` (the authoritative book, now or at an update id
 //!   still remembered) and `GET /sim/stats`.
 
@@ -38,6 +40,7 @@ pub fn router(venue: Arc<Venue>) -> Router {
     Router::new()
         .route("/ws/:stream", get(raw_stream))
         .route("/stream", get(combined_stream))
+        .route("/ws-api/v3", get(ws_api))
         .route("/api/v3/depth", get(depth))
         .route("/api/v3/exchangeInfo", get(info))
         .route("/api/v3/time", get(time))
@@ -47,7 +50,12 @@ pub fn router(venue: Arc<Venue>) -> Router {
             "/sim/stats",
             get(|State(v): State<Arc<Venue>>| async move { json_ok(v.stats_json()) }),
         )
+        .merge(crate::order_api::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, -1000, "Unknown endpoint.") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&venue),
+            crate::order_api::limits,
+        ))
         .with_state(venue)
 }
 
@@ -57,14 +65,14 @@ fn json_ok(body: String) -> Response {
 
 /// A Binance-style error answer: HTTP status and `{"code":..,"msg":..}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ApiError {
-    status: StatusCode,
-    code: i64,
-    msg: Cow<'static, str>,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: i64,
+    pub(crate) msg: Cow<'static, str>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: i64, msg: impl Into<Cow<'static, str>>) -> Self {
         ApiError {
             status,
             code,
@@ -72,7 +80,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(code: i64, msg: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn bad_request(code: i64, msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, msg)
     }
 }
@@ -97,7 +105,24 @@ async fn raw_stream(
     Path(name): Path<String>,
     State(v): State<Arc<Venue>>,
 ) -> Response {
+    if v.trading.listen_key_valid(&name) {
+        // Subscribed before the handshake completes: no event after it is missed.
+        let rx = v.trading.subscribe();
+        return match ws {
+            Ok(ws) => ws.on_upgrade(move |socket| {
+                crate::user_stream::serve_listen_key(socket, v, name, rx)
+            }),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
     upgrade(ws, v, std::iter::once(name.as_str()), false)
+}
+
+async fn ws_api(ws: Upgrade, State(v): State<Arc<Venue>>) -> Response {
+    match ws {
+        Ok(ws) => ws.on_upgrade(move |socket| crate::user_stream::serve_ws_api(socket, v)),
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 async fn combined_stream(ws: Upgrade, Query(q): Params, State(v): State<Arc<Venue>>) -> Response {
@@ -185,7 +210,11 @@ async fn sim_book(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Respo
 
 async fn info(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Response, ApiError> {
     check_symbol(&q, &v, false)?;
-    Ok(json_ok(exchange_info(&v.spec, v.server_time_ms())))
+    Ok(json_ok(exchange_info(
+        &v.spec,
+        v.server_time_ms(),
+        &v.trading.rate.limits,
+    )))
 }
 
 async fn time(State(v): State<Arc<Venue>>) -> Response {

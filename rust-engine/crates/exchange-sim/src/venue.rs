@@ -18,6 +18,7 @@ use crate::clock::{wall_ms, TimeBase};
 use crate::exchange_info::SymbolSpec;
 use crate::faults::{Control, FaultCounts, Faults};
 use crate::history::{TrackedBook, DEFAULT_HISTORY};
+use crate::trading::{Trading, TradingOptions};
 
 /// Frames queued per connection before it counts as too slow and is disconnected.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 32_768;
@@ -75,6 +76,8 @@ pub struct VenueOptions {
     pub faults: Faults,
     /// Seed of the fault draws.
     pub seed: u64,
+    /// The account, its key pair, rate limits and order faults.
+    pub trading: TradingOptions,
 }
 
 impl VenueOptions {
@@ -87,6 +90,7 @@ impl VenueOptions {
             history: DEFAULT_HISTORY,
             faults: Faults::default(),
             seed: 7,
+            trading: TradingOptions::default(),
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct Venue {
     refuse_until: Mutex<Option<tokio::time::Instant>>,
     /// Draws of the stale-snapshot fault.
     snapshot_rng: Mutex<StdRng>,
+    /// The account, the order API's state and the user data stream.
+    pub trading: Trading,
 }
 
 impl Venue {
@@ -141,7 +147,9 @@ impl Venue {
                 .event_time_ms
                 .store(t0.div_euclid(1000) + offset_ms, Ordering::Relaxed);
         }
+        let trading = Trading::new(opts.spec.clone(), opts.trading, opts.seed);
         Arc::new(Venue {
+            trading,
             book: Mutex::new(TrackedBook::new(book, opts.history)),
             events,
             stats,
@@ -332,6 +340,8 @@ impl Venue {
                 "refused": load(&c.refused),
                 "stalls": load(&c.stalls),
                 "stale_snapshots": load(&c.stale_snapshots),
+                "order_timeouts": load(&self.trading.fault_counts.timeouts),
+                "order_rejects": load(&self.trading.fault_counts.rejects),
             },
         })
         .to_string()

@@ -1,5 +1,6 @@
 //! Execution: the venue's symbol filters, the validation every order passes before anything is
-//! sent, and the paper executor that fills against the live book.
+//! sent, the paper executor that fills against the live book, and the real Binance executor
+//! ([`real`]).
 
 /// Binance spot order requests (signed `POST /api/v3/order`, query, cancel) and answers.
 pub mod binance_order;
@@ -13,6 +14,8 @@ pub mod order;
 pub mod paper;
 /// Token buckets from the venue's `rateLimits`, usage headers, `429` back-off and `418` ban.
 pub mod rate_limit;
+/// The real Binance executor: REST client, executor, user data stream.
+pub mod real;
 /// HMAC-SHA256 signing of `SIGNED` requests, the API-key header and the server clock offset.
 pub mod signing;
 /// Checks on a `PlaceOrder` before it goes anywhere.

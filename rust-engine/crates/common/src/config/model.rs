@@ -139,6 +139,12 @@ pub struct FeesConfig {
 pub struct PersistenceConfig {
     /// Folder of reports.
     pub report_dir: String,
+    /// SQLite database of the strategy (written by the strategy only).
+    pub db_path: String,
+    /// Period of component snapshots, s.
+    pub snapshot_interval_secs: u64,
+    /// Writes waiting for the strategy's database writer.
+    pub queue_size: usize,
 }
 
 /// `[monitoring]`

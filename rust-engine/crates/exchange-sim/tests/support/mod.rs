@@ -42,6 +42,10 @@ pub async fn start_sim_scheduled(
         schedule,
         ..SimConfig::new(DATA)
     };
+    // The engine's test feed refreshes 5000-level snapshots every second (weight 250 each), more
+    // than Binance's 6000 a minute: give it room.
+    let mut cfg = cfg;
+    cfg.trading.rate_limits.weight_per_minute = 10_000_000;
     launch(&cfg).await.unwrap()
 }
 

@@ -1,0 +1,72 @@
+"""What the detector tells the trading engine: one reading per indicator, at one instant.
+
+The eight indicators are named by `Indicator`; the first five (`CORE`) vote for ACTIVE. The
+trading engine scores entries from these readings (weights in `[strategy]`) and never looks inside
+the detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Indicator(StrEnum):
+    VOLATILITY = "volatility"
+    ACCELERATION = "acceleration"
+    OBI = "obi"
+    SPREAD = "spread"
+    VOLUME_DELTA = "volume_delta"
+    MESSAGE_VELOCITY = "message_velocity"
+    PATTERN = "pattern"
+    LIQUIDITY = "liquidity"
+
+
+CORE: tuple[Indicator, ...] = (
+    Indicator.VOLATILITY,
+    Indicator.ACCELERATION,
+    Indicator.OBI,
+    Indicator.SPREAD,
+    Indicator.VOLUME_DELTA,
+)
+
+
+class Pattern(StrEnum):
+    NONE = "none"
+    SELLING_EXHAUSTION = "selling_exhaustion"
+    BUYING_CLIMAX = "buying_climax"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One indicator at one instant.
+
+    `value` is in the indicator's own unit (a ratio to baseline, a z-score, an imbalance...),
+    `threshold` the value at which it fires, `fired` whether it does, and `strength` in [0, 1] how
+    far past its threshold it is (0 below the threshold, 1 at twice the threshold or more, linear
+    between); `ready` is False while its baseline is still warming up (then `fired` is False).
+    """
+
+    indicator: Indicator
+    value: float
+    threshold: float
+    fired: bool
+    strength: float
+    ready: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """All eight readings at `ts_ns` (event time), plus what the risk checks need from the book."""
+
+    ts_ns: int
+    by_indicator: dict[Indicator, Reading]
+    pattern: Pattern
+    spread_ratio: float  # relative spread over its baseline (nan until ready)
+    liquidity_usd: float  # bid + ask notional of the top levels (nan before the first book)
+
+    def __getitem__(self, ind: Indicator) -> Reading:
+        return self.by_indicator[ind]
+
+    def core_fired(self) -> int:
+        return sum(1 for i in CORE if self.by_indicator[i].fired)

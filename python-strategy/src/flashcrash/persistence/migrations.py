@@ -1,0 +1,166 @@
+"""Numbered schema migrations of the SQLite database, applied in order at open.
+
+`schema_version` holds one row per applied migration. Never edit a released step: add a new one.
+Money columns are exact decimal TEXT; `*_ns` are UTC integer nanoseconds and `*_utc` the same
+instant as ISO-8601 text for people. Tables are STRICT (SQLite >= 3.37), so a wrong type is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+V1 = """
+CREATE TABLE sessions (
+    id              INTEGER PRIMARY KEY,
+    started_ns      INTEGER NOT NULL,
+    started_utc     TEXT    NOT NULL,
+    ended_ns        INTEGER,
+    ended_utc       TEXT,
+    status          TEXT    NOT NULL CHECK (status IN ('running', 'clean', 'aborted', 'crashed')),
+    stop_reason     TEXT,
+    recovered_from  INTEGER REFERENCES sessions(id),
+    symbol          TEXT    NOT NULL CHECK (symbol <> ''),
+    mode            TEXT    NOT NULL,
+    initial_capital TEXT    NOT NULL,
+    pid             INTEGER,
+    host            TEXT,
+    config_json     TEXT CHECK (config_json IS NULL OR json_valid(config_json)),
+    CHECK (status = 'running' OR status = 'crashed' OR ended_ns IS NOT NULL),
+    CHECK (ended_ns IS NULL OR ended_ns >= started_ns)
+) STRICT;
+-- At most one session is running at a time.
+CREATE UNIQUE INDEX sessions_one_running ON sessions(status) WHERE status = 'running';
+
+CREATE TABLE orders (
+    id                INTEGER PRIMARY KEY,
+    session_id        INTEGER NOT NULL REFERENCES sessions(id),
+    client_order_id   TEXT    NOT NULL UNIQUE CHECK (client_order_id <> ''),
+    command_id        TEXT    NOT NULL,
+    symbol            TEXT    NOT NULL,
+    side              TEXT    NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    order_type        TEXT    NOT NULL CHECK (order_type IN ('LIMIT', 'MARKET', 'LIMIT_MAKER')),
+    quantity          TEXT    NOT NULL CHECK (CAST(quantity AS REAL) > 0),
+    price             TEXT,
+    tag               TEXT    NOT NULL,
+    status            TEXT    NOT NULL CHECK (status IN
+                      ('PENDING', 'NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'REJECTED', 'EXPIRED')),
+    exchange_order_id TEXT,
+    filled_quantity   TEXT    NOT NULL,
+    created_ns        INTEGER NOT NULL,
+    created_utc       TEXT    NOT NULL,
+    updated_ns        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX orders_session ON orders(session_id);
+CREATE INDEX orders_command ON orders(command_id);
+
+CREATE TABLE fills (
+    id              INTEGER PRIMARY KEY,
+    session_id      INTEGER NOT NULL REFERENCES sessions(id),
+    client_order_id TEXT    NOT NULL REFERENCES orders(client_order_id),
+    command_id      TEXT,
+    trade_id        INTEGER NOT NULL,
+    side            TEXT    NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    price           TEXT    NOT NULL CHECK (CAST(price AS REAL) > 0),
+    quantity        TEXT    NOT NULL CHECK (CAST(quantity AS REAL) > 0),
+    fee             TEXT    NOT NULL,
+    fee_asset       TEXT    NOT NULL,
+    liquidity       TEXT    NOT NULL CHECK (liquidity IN ('maker', 'taker')),
+    ts_ns           INTEGER NOT NULL,
+    ts_utc          TEXT    NOT NULL,
+    UNIQUE (client_order_id, trade_id)
+) STRICT;
+CREATE INDEX fills_session ON fills(session_id);
+
+CREATE TABLE trades (
+    id                    INTEGER PRIMARY KEY,
+    session_id            INTEGER NOT NULL REFERENCES sessions(id),
+    trade_key             TEXT    NOT NULL UNIQUE,
+    symbol                TEXT    NOT NULL,
+    quantity              TEXT    NOT NULL CHECK (CAST(quantity AS REAL) > 0),
+    entry_ns              INTEGER NOT NULL,
+    entry_utc             TEXT    NOT NULL,
+    entry_price           TEXT    NOT NULL CHECK (CAST(entry_price AS REAL) > 0),
+    entry_reason          TEXT    NOT NULL,
+    entry_client_order_id TEXT,
+    exit_ns               INTEGER,
+    exit_utc              TEXT,
+    exit_price            TEXT CHECK (exit_price IS NULL OR CAST(exit_price AS REAL) > 0),
+    exit_reason           TEXT,
+    exit_client_order_id  TEXT,
+    fees                  TEXT    NOT NULL,
+    pnl                   TEXT,
+    hold_ns               INTEGER,
+    -- open: no exit field; closed: every exit field, and the holding time is exit - entry
+    CHECK ((exit_ns IS NULL AND exit_utc IS NULL AND exit_price IS NULL AND exit_reason IS NULL
+            AND pnl IS NULL AND hold_ns IS NULL)
+        OR (exit_ns IS NOT NULL AND exit_utc IS NOT NULL AND exit_price IS NOT NULL
+            AND exit_reason IS NOT NULL AND pnl IS NOT NULL AND hold_ns = exit_ns - entry_ns
+            AND exit_ns >= entry_ns))
+) STRICT;
+CREATE INDEX trades_session ON trades(session_id, exit_ns);
+
+CREATE TABLE events (
+    id              INTEGER PRIMARY KEY,
+    session_id      INTEGER NOT NULL REFERENCES sessions(id),
+    ts_ns           INTEGER NOT NULL,
+    ts_utc          TEXT    NOT NULL,
+    kind            TEXT    NOT NULL CHECK (kind IN ('transition', 'entry_decision', 'entry_rejected',
+                    'circuit_breaker', 'emergency_stop', 'command', 'response', 'session', 'error', 'note')),
+    component       TEXT,
+    command_id      TEXT,
+    client_order_id TEXT,
+    message_type    TEXT,
+    summary         TEXT    NOT NULL,
+    payload         TEXT    NOT NULL CHECK (json_valid(payload))
+) STRICT;
+CREATE INDEX events_session ON events(session_id, ts_ns);
+CREATE INDEX events_command ON events(command_id) WHERE command_id IS NOT NULL;
+CREATE INDEX events_client_order ON events(client_order_id) WHERE client_order_id IS NOT NULL;
+CREATE INDEX events_kind ON events(session_id, kind);
+"""
+
+V2 = """
+-- Entry score of the (future) scoring model; NULL until it exists.
+ALTER TABLE trades ADD COLUMN entry_score REAL;
+
+CREATE TABLE snapshots (
+    id         INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    component  TEXT    NOT NULL CHECK (component <> ''),
+    ts_ns      INTEGER NOT NULL,
+    ts_utc     TEXT    NOT NULL,
+    reason     TEXT    NOT NULL CHECK (reason IN ('periodic', 'shutdown', 'manual')),
+    state      TEXT    NOT NULL CHECK (json_valid(state))
+) STRICT;
+CREATE INDEX snapshots_component ON snapshots(component, ts_ns);
+CREATE INDEX snapshots_session ON snapshots(session_id, component, ts_ns);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "sessions, orders, fills, trades, audit events", V1),
+    Migration(2, "trades.entry_score, component snapshots", V2),
+)
+LATEST = MIGRATIONS[-1].version
+
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_ns INTEGER NOT NULL,
+    applied_utc TEXT   NOT NULL
+) STRICT
+"""
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of a step (none of ours has a `;` inside a literal or a trigger)."""
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,452 @@
+"""`PersistenceService`: what the strategy process calls. Every `record_*`/`save_snapshot` returns at
+once (the write is queued for the writer thread; see `writer.py`); `start_session`, `end_session`
+and `flush` wait for the commit. Reads go through the calling thread's own connection and see what
+is committed: call `flush()` first to read your own recent writes.
+
+Config (`[persistence]` of config.toml): `db_path` (relative paths are relative to the repository
+root, like `report_dir`), `snapshot_interval_secs` (for the caller's periodic timer: this module
+only exposes `save_snapshot`), `queue_size` (writes waiting for the writer thread).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from flashcrash import wire
+from flashcrash.config import REPO_SCHEMA, Config
+from flashcrash.persistence.errors import PersistenceError
+from flashcrash.persistence.records import (
+    EVENT_KINDS,
+    EventRecord,
+    FillRecord,
+    OrderRecord,
+    SessionRecord,
+    SessionStats,
+    SnapshotRecord,
+    TradeRecord,
+)
+from flashcrash.persistence.repositories import Database, UnitOfWork
+from flashcrash.persistence.sqlite import SqliteDatabase
+from flashcrash.persistence.writer import Writer
+from flashcrash.trading_engine import ClosedTrade
+
+REPO = REPO_SCHEMA.parents[1]
+
+
+def resolve_db_path(value: str | Path, base: Path = REPO) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+@dataclass(frozen=True)
+class PersistenceSettings:
+    db_path: Path
+    snapshot_interval_secs: int = 60
+    queue_size: int = 10_000
+    busy_timeout_secs: float = 5.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PersistenceSettings:
+        p = cfg.raw["persistence"]
+        return cls(
+            db_path=resolve_db_path(p["db_path"]),
+            snapshot_interval_secs=int(p["snapshot_interval_secs"]),
+            queue_size=int(p["queue_size"]),
+        )
+
+
+def session_stats(trades: list[TradeRecord]) -> SessionStats:
+    """P&L, fees, wins and losses of the closed trades (exact, in Decimal)."""
+    closed = [t for t in trades if not t.is_open]
+    pnl = [t.pnl for t in closed if t.pnl is not None]
+    return SessionStats(
+        trades=len(closed),
+        wins=sum(1 for x in pnl if x > 0),
+        losses=sum(1 for x in pnl if x <= 0),
+        net_pnl=sum(pnl, Decimal(0)),
+        fees=sum((t.fees for t in closed), Decimal(0)),
+        open_trades=len(trades) - len(closed),
+    )
+
+
+def _frozen(payload: dict[str, Any]) -> dict[str, Any]:
+    """A deep, JSON-safe copy taken now, so the caller may change its dict after the call."""
+    return json.loads(json.dumps(payload, default=str, allow_nan=False))
+
+
+def _coid(msg: object) -> str | None:
+    coid = getattr(msg, "client_order_id", None)
+    if coid is None and isinstance(getattr(msg, "order", None), wire.OrderInfo):
+        coid = msg.order.client_order_id  # type: ignore[attr-defined]
+    return coid
+
+
+class PersistenceService:
+    def __init__(
+        self, db: Database, writer: Writer, settings: PersistenceSettings, cfg: Config | None
+    ) -> None:
+        self.db = db
+        self.writer = writer
+        self.settings = settings
+        self.cfg = cfg
+        self.session: SessionRecord | None = None
+
+    @classmethod
+    def open(cls, cfg: Config | PersistenceSettings) -> PersistenceService:
+        """Opens (creating) the database, checks it, migrates it and starts the writer thread."""
+        settings = cfg if isinstance(cfg, PersistenceSettings) else PersistenceSettings.from_config(cfg)
+        db = SqliteDatabase.open(settings.db_path, settings.busy_timeout_secs)
+        try:
+            writer = Writer(db, settings.queue_size)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, writer, settings, cfg if isinstance(cfg, Config) else None)
+
+    def __enter__(self) -> PersistenceService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """queued, written, failed, rejected (queue full), lost, batches, lock_retries."""
+        return dict(self.writer.stats)
+
+    @property
+    def session_id(self) -> int:
+        if self.session is None:
+            raise PersistenceError(f"database {self.db.name}: no session started")
+        return self.session.id
+
+    # ------------------------------------------------------------ sessions
+    def find_unfinished_session(self) -> SessionRecord | None:
+        """The session that never ended cleanly (the process died), if any."""
+        return self.db.reader().sessions.find_unfinished()
+
+    def start_session(
+        self,
+        symbol: str | None = None,
+        mode: str | None = None,
+        initial_capital: Decimal | None = None,
+        now_ns: int | None = None,
+    ) -> SessionRecord:
+        """Starts a session. An unfinished one found is first marked crashed (ended at its last
+        recorded activity), and the new session points at it (`recovered_from`)."""
+        if self.session is not None:
+            raise PersistenceError(f"database {self.db.name}: session {self.session.id} already started")
+        cfg = self.cfg
+        symbol = symbol or (cfg.symbol.name if cfg else None)
+        mode = mode or (str(cfg.raw["execution"]["mode"]) if cfg else None)
+        capital = initial_capital if initial_capital is not None else (cfg.initial_capital if cfg else None)
+        if symbol is None or mode is None or capital is None:
+            raise ValueError("start_session needs symbol, mode and initial_capital (or open with a Config)")
+        now = now_ns if now_ns is not None else time.time_ns()
+        config_json = json.dumps(cfg.raw, default=str) if cfg else None
+
+        def write(uow: UnitOfWork) -> SessionRecord:
+            crashed = uow.sessions.find_unfinished()
+            if crashed is not None:
+                last = uow.sessions.last_activity_ns(crashed.id)
+                uow.sessions.end(crashed.id, last, "crashed", "no clean end: found at the next start")
+            s = uow.sessions.create(
+                now,
+                symbol,
+                mode,
+                capital,
+                recovered_from=crashed.id if crashed else None,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                config_json=config_json,
+            )
+            text = f"session started ({symbol}, {mode})"
+            if crashed is not None:
+                text += f"; session {crashed.id} had crashed: recovering from it"
+            uow.events.add(EventRecord(s.id, now, "session", text, component="persistence"))
+            return s
+
+        self.session = self.writer.call(write, "start session")
+        return self.session
+
+    def end_session(self, clean: bool = True, reason: str = "", now_ns: int | None = None) -> None:
+        """Ends the session ("clean", or "aborted" when `clean` is False) and waits for the commit."""
+        sid = self.session_id
+        now = now_ns if now_ns is not None else time.time_ns()
+        status = "clean" if clean else "aborted"
+
+        def write(uow: UnitOfWork) -> None:
+            uow.events.add(EventRecord(sid, now, "session", f"session ended {status}: {reason}"))
+            uow.sessions.end(sid, now, status, reason)
+
+        self.writer.call(write, "end session")
+        self.session = None
+
+    def get_session(self, session_id: int) -> SessionRecord | None:
+        return self.db.reader().sessions.get(session_id)
+
+    def session_stats(self, session_id: int) -> SessionStats:
+        return session_stats(self.db.reader().trades.of_session(session_id))
+
+    # ------------------------------------------------------------ audit log
+    def record_event(
+        self,
+        kind: str,
+        summary: str,
+        *,
+        component: str | None = None,
+        command_id: str | None = None,
+        client_order_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        ts_ns: int | None = None,
+    ) -> None:
+        """Any audit event (`records.EVENT_KINDS`): entry decisions and rejections, circuit-breaker
+        trips, emergency stops, errors."""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(EVENT_KINDS)}")
+        e = EventRecord(
+            self.session_id,
+            ts_ns if ts_ns is not None else time.time_ns(),
+            kind,
+            summary,
+            component=component,
+            command_id=command_id,
+            client_order_id=client_order_id,
+            payload=_frozen(payload or {}),
+        )
+        self.writer.submit(lambda uow: uow.events.add(e), f"{kind} event")
+
+    def record_transition(
+        self, component: str, previous: str, current: str, reason: str, ts_ns: int | None = None
+    ) -> None:
+        """A state change (the detector's, or another component's)."""
+        self.record_event(
+            "transition",
+            f"{previous} -> {current}: {reason}",
+            component=component,
+            payload={"previous": str(previous), "current": str(current), "reason": reason},
+            ts_ns=ts_ns,
+        )
+
+    def record_command(self, cmd: object, tag: str = "", ts_ns: int | None = None) -> None:
+        """A command sent to the engine; a `PlaceOrder` also creates its order row (same transaction)."""
+        sid = self.session_id
+        now = ts_ns if ts_ns is not None else time.time_ns()
+        name = type(cmd).__name__
+        payload = cmd.to_map() if isinstance(cmd, wire._Message) else _frozen(dict(vars(cmd)))
+        order: OrderRecord | None = None
+        summary = name
+        if isinstance(cmd, wire.PlaceOrder):
+            summary = f"{name} {cmd.side} {cmd.quantity} {cmd.order_type} {tag}".rstrip()
+            order = OrderRecord(
+                session_id=sid,
+                client_order_id=cmd.client_order_id,
+                command_id=cmd.command_id,
+                symbol=cmd.symbol,
+                side=cmd.side,
+                order_type=cmd.order_type,
+                quantity=cmd.quantity,
+                price=cmd.price,
+                tag=tag,
+                created_ns=now,
+            )
+        e = EventRecord(
+            sid,
+            now,
+            "command",
+            summary,
+            component="strategy",
+            command_id=getattr(cmd, "command_id", None),
+            client_order_id=_coid(cmd),
+            message_type=name,
+            payload=payload,
+        )
+
+        def write(uow: UnitOfWork) -> None:
+            if order is not None:
+                uow.orders.add(order)
+            uow.events.add(e)
+
+        self.writer.submit(write, f"command {name} {e.command_id}")
+
+    def record_response(
+        self, msg: object, client_order_id: str | None = None, ts_ns: int | None = None
+    ) -> None:
+        """A response from the engine; updates the order it concerns and stores fills. For an `Error`,
+        pass the `client_order_id` of the refused command to mark that order REJECTED."""
+        sid = self.session_id
+        now = ts_ns if ts_ns is not None else time.time_ns()
+        name = type(msg).__name__
+        coid = _coid(msg) or client_order_id
+        payload = msg.to_map() if isinstance(msg, wire._Message) else _frozen(dict(vars(msg)))
+        summary = name
+        if isinstance(msg, wire.OrderExecution):
+            summary = f"{name} {msg.side} {msg.last_quantity} @ {msg.last_price} {msg.status}"
+        elif isinstance(msg, wire.Error):
+            summary = f"{name} {msg.code}: {msg.message}"
+        elif hasattr(msg, "status"):
+            summary = f"{name} {msg.status}"
+        e = EventRecord(
+            sid,
+            now,
+            "response",
+            summary,
+            component="engine",
+            command_id=getattr(msg, "command_id", None),
+            client_order_id=coid,
+            message_type=name,
+            payload=payload,
+        )
+
+        def write(uow: UnitOfWork) -> None:
+            uow.events.add(e)
+            match msg:
+                case wire.OrderPlaced():
+                    uow.orders.update(msg.client_order_id, msg.status, msg.ts_ns, msg.exchange_order_id)
+                case wire.OrderExecution():
+                    uow.fills.add(
+                        FillRecord(
+                            sid,
+                            msg.client_order_id,
+                            msg.trade_id,
+                            msg.side,
+                            msg.last_price,
+                            msg.last_quantity,
+                            msg.fee,
+                            msg.fee_asset,
+                            msg.liquidity,
+                            msg.ts_ns,
+                            command_id=msg.command_id,
+                        )
+                    )
+                    uow.orders.update(
+                        msg.client_order_id,
+                        msg.status,
+                        msg.ts_ns,
+                        msg.exchange_order_id,
+                        msg.cumulative_quantity,
+                    )
+                case wire.OrderStatus(order=o):
+                    uow.orders.update(
+                        o.client_order_id, o.status, msg.ts_ns, o.exchange_order_id, o.filled_quantity
+                    )
+                case wire.OrderCanceled():
+                    uow.orders.update(
+                        msg.client_order_id, "CANCELED", msg.ts_ns, msg.exchange_order_id, msg.filled_quantity
+                    )
+                case wire.Error() if coid is not None and msg.code != "MALFORMED":
+                    uow.orders.update(coid, "REJECTED", msg.ts_ns)
+
+        self.writer.submit(write, f"response {name} {e.command_id}")
+
+    # ------------------------------------------------------------ trades
+    def open_trade(
+        self,
+        entry_ns: int,
+        entry_price: Decimal,
+        quantity: Decimal,
+        entry_reason: str,
+        *,
+        symbol: str | None = None,
+        entry_client_order_id: str | None = None,
+        entry_score: float | None = None,
+        fees: Decimal = Decimal(0),
+    ) -> str:
+        """Records an open trade (entry filled); returns its key for `record_trade`."""
+        key = entry_client_order_id or f"trade-{uuid.uuid4().hex}"
+        t = TradeRecord(
+            self.session_id,
+            key,
+            symbol or self._symbol(),
+            quantity,
+            entry_ns,
+            entry_price,
+            entry_reason,
+            fees=fees,
+            entry_score=entry_score,
+            entry_client_order_id=entry_client_order_id,
+        )
+        self.writer.submit(lambda uow: uow.trades.add(t), f"open trade {key}")
+        return key
+
+    def record_trade(
+        self,
+        trade: ClosedTrade,
+        *,
+        trade_key: str | None = None,
+        entry_reason: str = "",
+        entry_score: float | None = None,
+        entry_client_order_id: str | None = None,
+        exit_client_order_id: str | None = None,
+        symbol: str | None = None,
+    ) -> str:
+        """Records a closed trade: closes the open one with the same key (`trade_key`, else
+        `entry_client_order_id`), or inserts it whole. One row, one write: never half a trade."""
+        key = trade_key or entry_client_order_id or f"trade-{uuid.uuid4().hex}"
+        t = TradeRecord(
+            self.session_id,
+            key,
+            symbol or self._symbol(),
+            trade.quantity,
+            trade.entry_ns,
+            trade.entry_price,
+            entry_reason,
+            fees=trade.fees,
+            exit_ns=trade.exit_ns,
+            exit_price=trade.exit_price,
+            exit_reason=trade.exit_reason,
+            pnl=trade.pnl,
+            entry_score=entry_score,
+            entry_client_order_id=entry_client_order_id,
+            exit_client_order_id=exit_client_order_id,
+        )
+        self.writer.submit(lambda uow: uow.trades.add(t), f"trade {key}")
+        return key
+
+    def open_trades_of(self, session: int | SessionRecord) -> list[TradeRecord]:
+        sid = session.id if isinstance(session, SessionRecord) else session
+        return self.db.reader().trades.open_of_session(sid)
+
+    def trades_of(self, session: int | SessionRecord) -> list[TradeRecord]:
+        sid = session.id if isinstance(session, SessionRecord) else session
+        return self.db.reader().trades.of_session(sid)
+
+    def _symbol(self) -> str:
+        if self.session is not None:
+            return self.session.symbol
+        raise PersistenceError(f"database {self.db.name}: no session started")
+
+    # ------------------------------------------------------------ snapshots
+    def save_snapshot(
+        self, name: str, state: dict[str, Any], reason: str = "periodic", ts_ns: int | None = None
+    ) -> None:
+        """Queues a JSON snapshot of one component (copied now). `reason`: periodic, shutdown, manual."""
+        s = SnapshotRecord(
+            self.session_id, name, ts_ns if ts_ns is not None else time.time_ns(), _frozen(state), reason
+        )
+        self.writer.submit(lambda uow: uow.snapshots.save(s), f"snapshot {name}")
+
+    def last_snapshots(self, session: int | SessionRecord | None = None) -> dict[str, SnapshotRecord]:
+        """The newest snapshot of each component, of one session or of any."""
+        sid = session.id if isinstance(session, SessionRecord) else session
+        return self.db.reader().snapshots.latest(sid)
+
+    # ------------------------------------------------------------ shutdown
+    def flush(self, timeout: float | None = 30.0) -> None:
+        self.writer.flush(timeout)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Drains and commits every queued write, then closes. A session not ended stays "running"
+        (the next start marks it crashed)."""
+        try:
+            self.writer.close(timeout)
+        finally:
+            self.db.close()

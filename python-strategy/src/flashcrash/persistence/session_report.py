@@ -1,0 +1,120 @@
+"""`flashcrash report --session ID`: a stored session's summary, trades and audit counts printed with
+rich, and its equity curve drawn to a PNG. Opens the database read-only (no migration)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from flashcrash.persistence.errors import PersistenceError
+from flashcrash.persistence.records import NS, SessionRecord, TradeRecord, iso
+from flashcrash.persistence.report import write_equity_curve
+from flashcrash.persistence.service import session_stats
+from flashcrash.persistence.sqlite import SqliteDatabase
+
+
+def _utc(ns: int | None) -> str:
+    return "-" if ns is None else datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[str]) -> Table:
+    st = session_stats(trades)
+    ret = st.net_pnl / s.initial_capital * 100 if s.initial_capital else None
+    t = Table(title=f"session {s.id}", show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value", justify="right")
+    rows = [
+        ("symbol", s.symbol),
+        ("mode", s.mode),
+        ("status", s.status),
+        ("started (UTC)", iso(s.started_ns)),
+        ("ended (UTC)", iso(s.ended_ns) if s.ended_ns is not None else "-"),
+        ("stop reason", s.stop_reason or "-"),
+        ("recovered from", str(s.recovered_from) if s.recovered_from else "-"),
+        ("closed trades", str(st.trades)),
+        ("open trades", str(st.open_trades)),
+        ("wins / losses", f"{st.wins} / {st.losses}"),
+        ("win rate", f"{st.win_rate:.1%}" if st.win_rate is not None else "-"),
+        ("fees", str(st.fees)),
+        ("net P&L", str(st.net_pnl)),
+        ("initial capital", str(s.initial_capital)),
+        ("return", f"{ret:.4f} %" if ret is not None else "-"),
+    ]
+    rows += [(f"events: {k}", str(n)) for k, n in sorted(events.items())]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def _trades_table(trades: list[TradeRecord]) -> Table:
+    t = Table(title="trades")
+    for col in (
+        "#",
+        "entry (UTC)",
+        "exit (UTC)",
+        "qty",
+        "entry",
+        "exit",
+        "held s",
+        "exit reason",
+        "fees",
+        "P&L",
+    ):
+        t.add_column(col, justify="right" if col not in ("exit reason",) else "left")
+    for i, tr in enumerate(trades, 1):
+        pnl = tr.pnl
+        style = "" if pnl is None else ("green" if pnl > 0 else "red")
+        t.add_row(
+            str(i),
+            _utc(tr.entry_ns),
+            _utc(tr.exit_ns),
+            str(tr.quantity),
+            str(tr.entry_price),
+            str(tr.exit_price) if tr.exit_price is not None else "open",
+            f"{tr.hold_secs:.1f}" if tr.hold_secs is not None else "-",
+            tr.exit_reason or "-",
+            str(tr.fees),
+            str(pnl) if pnl is not None else "-",
+            style=style,
+        )
+    return t
+
+
+def session_report(db_path: Path, session_id: int, out: Path, console: Console | None = None) -> Path:
+    """Prints the report of session `session_id` and writes its equity curve to `out`."""
+    console = console or Console()
+    db = SqliteDatabase.open(db_path, read_only=True)
+    try:
+        uow = db.reader()
+        s = uow.sessions.get(session_id)
+        if s is None:
+            recent = ", ".join(str(x.id) for x in uow.sessions.recent(10)) or "none"
+            raise PersistenceError(f"database {db_path}: no session {session_id} (latest: {recent})")
+        trades = uow.trades.of_session(session_id)
+        events = uow.events.of_session(session_id)
+        end = s.ended_ns or uow.sessions.last_activity_ns(session_id) or s.started_ns
+    finally:
+        db.close()
+    console.print(_session_table(s, trades, Counter(e.kind for e in events)))
+    if trades:
+        console.print(_trades_table(trades))
+    states = [
+        (e.ts_ns, str(e.payload.get("current")))
+        for e in events
+        if e.kind == "transition" and e.component == "detector"
+    ]
+    closed = sorted((t for t in trades if t.exit_ns is not None), key=lambda t: t.exit_ns or 0)
+    path = write_equity_curve(
+        out,
+        f"session {s.id} {s.symbol} ({s.status}): equity",
+        s.started_ns,
+        end,
+        [(t.exit_ns, t.pnl) for t in closed if t.exit_ns is not None and t.pnl is not None],
+        states,
+    )
+    console.print(f"equity curve: {path}")
+    return path

@@ -1,0 +1,348 @@
+//! The user data stream, both documented ways (binance-spot-api-docs `user-data-stream.md`,
+//! `web-socket-api.md`):
+//!
+//! * the WebSocket API at `/ws-api/v3`: `userDataStream.subscribe.signature` (params `apiKey`,
+//!   `timestamp`, `signature` (HMAC-SHA256 hex over the sorted params), optional `recvWindow`)
+//!   answers `{"id":..,"status":200,"result":{"subscriptionId":N}}`, then every event comes wrapped
+//!   as `{"subscriptionId":N,"event":{...}}`; also `userDataStream.unsubscribe`,
+//!   `session.subscriptions`, `ping` and `time`;
+//! * the legacy listen key: `/ws/<listenKey>` (key from `POST /api/v3/userDataStream`) carries the
+//!   events unwrapped; when the key expires a `listenKeyExpired` event is sent and the stream
+//!   closes; when it is deleted the stream closes.
+//!
+//! Events: `executionReport` for every order state change and `outboundAccountPosition` after
+//! every balance change ([`crate::trading::event_json`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{timeout, Instant};
+use tracing::info;
+
+use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, verify_hmac, ws_payload};
+use crate::venue::Venue;
+
+/// How often a listen-key stream checks that its key is still valid.
+pub const KEY_CHECK: Duration = Duration::from_millis(200);
+/// A send that takes longer than this ends the connection.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn send(socket: &mut WebSocket, text: String) -> bool {
+    matches!(
+        timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(socket: &mut WebSocket, reason: &'static str) {
+    let _ = timeout(
+        SEND_TIMEOUT,
+        socket.send(Message::Close(Some(CloseFrame {
+            code: close_code::NORMAL,
+            reason: Cow::Borrowed(reason),
+        }))),
+    )
+    .await;
+}
+
+/// Serves a legacy user data stream on `key` (events read from `rx`) until the key ends or the
+/// client leaves.
+pub async fn serve_listen_key(
+    mut socket: WebSocket,
+    venue: Arc<Venue>,
+    key: String,
+    mut rx: broadcast::Receiver<Arc<String>>,
+) {
+    let mut check = tokio::time::interval(KEY_CHECK);
+    info!("user data stream connected (listen key)");
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(text) => {
+                    if !send(&mut socket, (*text).clone()).await {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
+                    close(&mut socket, "too slow").await;
+                    return;
+                }
+            },
+            _ = check.tick() => match venue.trading.listen_key_expiry(&key) {
+                Some(e) if e > Instant::now() => {}
+                Some(_) => {
+                    let ev = json!({
+                        "e": "listenKeyExpired",
+                        "E": venue.server_time_ms(),
+                        "listenKey": key,
+                    });
+                    let _ = send(&mut socket, ev.to_string()).await;
+                    close(&mut socket, "listenKey expired").await;
+                    return;
+                }
+                None => {
+                    close(&mut socket, "listenKey deleted").await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Serves one WebSocket API connection.
+pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
+    let mut rx = venue.trading.subscribe();
+    let mut session = Session::default();
+    info!("WebSocket API client connected");
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(text) => {
+                    for id in &session.subs {
+                        let framed = format!("{{\"subscriptionId\":{id},\"event\":{text}}}");
+                        if !send(&mut socket, framed).await {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
+                    close(&mut socket, "too slow").await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(t))) => {
+                    let had = session.subs.is_empty();
+                    let reply = session.handle(&venue, &t);
+                    if had && !session.subs.is_empty() {
+                        // Only events after the subscription.
+                        rx = rx.resubscribe();
+                    }
+                    if !send(&mut socket, reply).await {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// One WebSocket API connection's subscriptions.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Active subscription ids.
+    pub subs: Vec<u64>,
+    next: u64,
+}
+
+fn ok(id: &Value, result: Value) -> String {
+    json!({"id": id, "status": 200, "result": result}).to_string()
+}
+
+fn err(id: &Value, status: u16, code: i64, msg: &str) -> String {
+    json!({"id": id, "status": status, "error": {"code": code, "msg": msg}}).to_string()
+}
+
+/// A parameter's value as signed text: strings as they are, numbers and booleans as written.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Session {
+    /// Answers one request.
+    pub fn handle(&mut self, venue: &Venue, text: &str) -> String {
+        let Ok(req) = serde_json::from_str::<Value>(text) else {
+            return err(&Value::Null, 400, -1100, "Invalid JSON request.");
+        };
+        let id = req.get("id").cloned().unwrap_or(Value::Null);
+        let params = req.get("params").cloned().unwrap_or_else(|| json!({}));
+        match req.get("method").and_then(Value::as_str) {
+            Some("userDataStream.subscribe.signature") => {
+                if let Err((status, code, msg)) = verify(venue, &params) {
+                    return err(&id, status, code, &msg);
+                }
+                let sub = self.next;
+                self.next += 1;
+                self.subs.push(sub);
+                ok(&id, json!({"subscriptionId": sub}))
+            }
+            Some("userDataStream.unsubscribe") => {
+                match params.get("subscriptionId").and_then(Value::as_u64) {
+                    Some(s) if self.subs.contains(&s) => self.subs.retain(|x| *x != s),
+                    Some(_) => {
+                        return err(&id, 400, -2035, "User Data Stream subscription not active.")
+                    }
+                    None => self.subs.clear(),
+                }
+                ok(&id, json!({}))
+            }
+            Some("session.subscriptions") => ok(
+                &id,
+                Value::Array(
+                    self.subs
+                        .iter()
+                        .map(|s| json!({"subscriptionId": s}))
+                        .collect(),
+                ),
+            ),
+            Some("ping") => ok(&id, json!({})),
+            Some("time") => ok(&id, json!({"serverTime": venue.server_time_ms()})),
+            _ => err(&id, 400, -1020, "This operation is not supported."),
+        }
+    }
+}
+
+/// Checks `userDataStream.subscribe.signature`'s params.
+fn verify(venue: &Venue, params: &Value) -> Result<(), (u16, i64, String)> {
+    let mandatory = |n: &str| {
+        (
+            400,
+            -1102,
+            format!("Mandatory parameter '{n}' was not sent, was empty/null, or malformed."),
+        )
+    };
+    let obj = params.as_object().ok_or_else(|| mandatory("apiKey"))?;
+    let key = obj
+        .get("apiKey")
+        .and_then(Value::as_str)
+        .ok_or_else(|| mandatory("apiKey"))?;
+    if key != venue.trading.api_key {
+        return Err((
+            401,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.".to_owned(),
+        ));
+    }
+    let ts = obj
+        .get("timestamp")
+        .map(text_of)
+        .and_then(|t| timestamp_ms(&t))
+        .ok_or_else(|| mandatory("timestamp"))?;
+    let window = recv_window_ms(obj.get("recvWindow").map(text_of).as_deref())
+        .map_err(|_| mandatory("recvWindow"))?;
+    let sig = obj
+        .get("signature")
+        .and_then(Value::as_str)
+        .ok_or_else(|| mandatory("signature"))?;
+    let payload = ws_payload(obj.iter().map(|(k, v)| (k.as_str(), text_of(v))));
+    if !verify_hmac(&venue.trading.api_secret, payload.as_bytes(), sig) {
+        return Err((
+            400,
+            -1022,
+            "Signature for this request is not valid.".to_owned(),
+        ));
+    }
+    check_timestamp(ts, window, venue.server_time_ms())
+        .map_err(|e| (400, -1021, e.msg().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::Book;
+    use crate::exchange_info::SymbolSpec;
+    use crate::signing::{hmac_hex, DEFAULT_API_KEY, DEFAULT_API_SECRET};
+    use crate::units::SCALE;
+    use crate::venue::{VenueOptions, INITIAL_UPDATE_ID};
+
+    fn venue() -> Arc<Venue> {
+        let spec = SymbolSpec::new_checked("POLUSDT", 10_000, SCALE / 10, 5 * SCALE).unwrap();
+        Venue::new(
+            VenueOptions::new(spec),
+            Book::empty(INITIAL_UPDATE_ID),
+            None,
+        )
+    }
+
+    fn subscribe(ts: i64, secret: &str, extra: &str) -> String {
+        let payload = format!("apiKey={DEFAULT_API_KEY}{extra}&timestamp={ts}");
+        let sig = hmac_hex(secret, payload.as_bytes());
+        let mut params = json!({"apiKey": DEFAULT_API_KEY, "timestamp": ts, "signature": sig});
+        if !extra.is_empty() {
+            params["recvWindow"] = json!(10000);
+        }
+        json!({"id": "s", "method": "userDataStream.subscribe.signature", "params": params})
+            .to_string()
+    }
+
+    fn reply(s: &mut Session, v: &Venue, text: &str) -> Value {
+        serde_json::from_str(&s.handle(v, text)).unwrap()
+    }
+
+    #[test]
+    fn subscribe_unsubscribe_and_errors() {
+        let v = venue();
+        let mut s = Session::default();
+        let now = v.server_time_ms();
+        let r = reply(&mut s, &v, &subscribe(now, DEFAULT_API_SECRET, ""));
+        assert_eq!(
+            r,
+            json!({"id": "s", "status": 200, "result": {"subscriptionId": 0}})
+        );
+        let r = reply(
+            &mut s,
+            &v,
+            &subscribe(now, DEFAULT_API_SECRET, "&recvWindow=10000"),
+        );
+        assert_eq!(r["result"]["subscriptionId"], 1);
+        let r = reply(&mut s, &v, &subscribe(now, "wrong", ""));
+        assert_eq!(r["error"]["code"], -1022);
+        let r = reply(&mut s, &v, &subscribe(now - 60_000, DEFAULT_API_SECRET, ""));
+        assert_eq!(r["error"]["code"], -1021);
+        let r = reply(&mut s, &v, r#"{"id":1,"method":"session.subscriptions"}"#);
+        assert_eq!(
+            r["result"],
+            json!([{"subscriptionId": 0}, {"subscriptionId": 1}])
+        );
+        let r = reply(
+            &mut s,
+            &v,
+            r#"{"id":2,"method":"userDataStream.unsubscribe","params":{"subscriptionId":0}}"#,
+        );
+        assert_eq!(r["status"], 200);
+        assert_eq!(s.subs, vec![1]);
+        let r = reply(
+            &mut s,
+            &v,
+            r#"{"id":3,"method":"userDataStream.unsubscribe","params":{"subscriptionId":0}}"#,
+        );
+        assert_eq!(r["error"]["code"], -2035);
+        let r = reply(
+            &mut s,
+            &v,
+            r#"{"id":4,"method":"userDataStream.unsubscribe"}"#,
+        );
+        assert_eq!(r["status"], 200);
+        assert!(s.subs.is_empty());
+        let bad_key = json!({"id": 5, "method": "userDataStream.subscribe.signature",
+            "params": {"apiKey": "x", "timestamp": now, "signature": "00"}});
+        let r = reply(&mut s, &v, &bad_key.to_string());
+        assert_eq!(
+            (r["status"].as_u64(), r["error"]["code"].as_i64()),
+            (Some(401), Some(-2015))
+        );
+        assert_eq!(reply(&mut s, &v, "{nope")["status"], 400);
+        assert_eq!(
+            reply(&mut s, &v, r#"{"id":6,"method":"order.place"}"#)["error"]["code"],
+            -1020
+        );
+        assert_eq!(
+            reply(&mut s, &v, r#"{"id":7,"method":"ping"}"#)["result"],
+            json!({})
+        );
+    }
+}

@@ -1,0 +1,820 @@
+//! The REST client of the real executor.
+//!
+//! Every request goes through the same gate:
+//! 1. new orders are refused while the [`CircuitBreaker`] is open (cancels and queries still go:
+//!    they reduce risk and reconcile unknown outcomes);
+//! 2. the [`RateLimiter`] admits it, or says how long to wait: the client waits when that is at
+//!    most [`RestConfig::max_rate_wait`], and refuses otherwise (a ban, trading stopped after a
+//!    `418`, a request heavier than a bucket);
+//! 3. `SIGNED` requests carry `recvWindow`, `timestamp` (local time plus the [`ServerClock`]
+//!    offset, re-learnt from `GET /api/v3/time` every [`RestConfig::clock_resync_interval`] and
+//!    after a `-1021`, which is then re-sent once: it never reached the matching engine) and the
+//!    HMAC `signature`, and the `X-MBX-APIKEY` header;
+//! 4. the answer's usage headers and status (`429`, `418` with `Retry-After`) go back to the
+//!    limiter, venue faults (unknown outcomes, rate limits) to the breaker, and errors are
+//!    classified by [`crate::venue_error::classify`].
+//!
+//! The client never re-sends a request whose outcome is unknown: that is the executor's call
+//! (it queries instead). The secret is never logged.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::message::PlaceOrder;
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::binance_order::{
+    new_order_params, parse_open_orders, parse_order_response, OrderReport, OPEN_ORDERS_PATH,
+    ORDER_PATH,
+};
+use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker, Refused, Trip};
+use crate::filters::SymbolFilters;
+use crate::rate_limit::{parse_retry_after, Ban, Denied, RateLimit, RateLimiter};
+use crate::real::mapping::{parse_my_trades, Fill};
+use crate::signing::{encode_params, local_now_ms, ApiSecret, RecvWindow, ServerClock, Signer};
+use crate::venue_error::{
+    classify, transport_failure, RejectReason, RetryReason, VenueAction, VenueError,
+};
+
+/// Environment variable holding the API key.
+pub const API_KEY_VAR: &str = "BINANCE_API_KEY";
+/// Environment variable holding the API secret.
+pub const API_SECRET_VAR: &str = "BINANCE_API_SECRET";
+
+/// Path of the server time.
+pub const TIME_PATH: &str = "/api/v3/time";
+/// Path of the account's trades.
+pub const MY_TRADES_PATH: &str = "/api/v3/myTrades";
+/// Path of exchangeInfo.
+pub const EXCHANGE_INFO_PATH: &str = "/api/v3/exchangeInfo";
+
+/// Request weights (`rest-api.md`).
+pub mod weight {
+    /// `POST /api/v3/order`.
+    pub const NEW_ORDER: u32 = 1;
+    /// `DELETE /api/v3/order` and `DELETE /api/v3/openOrders`.
+    pub const CANCEL: u32 = 1;
+    /// `GET /api/v3/order`.
+    pub const QUERY_ORDER: u32 = 4;
+    /// `GET /api/v3/openOrders` for one symbol.
+    pub const OPEN_ORDERS_SYMBOL: u32 = 6;
+    /// `GET /api/v3/openOrders` for every symbol.
+    pub const OPEN_ORDERS_ALL: u32 = 80;
+    /// `GET /api/v3/myTrades`.
+    pub const MY_TRADES: u32 = 20;
+    /// `GET /api/v3/time`.
+    pub const TIME: u32 = 1;
+    /// `GET /api/v3/exchangeInfo`.
+    pub const EXCHANGE_INFO: u32 = 20;
+}
+
+/// API key and secret. Neither is printed by `Debug`.
+#[derive(Clone)]
+pub struct Credentials {
+    api_key: String,
+    secret: ApiSecret,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &"<redacted>")
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// Credentials that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// The variable is unset or empty.
+    #[error("environment variable {0} is not set (or empty)")]
+    Missing(&'static str),
+}
+
+impl Credentials {
+    /// Credentials from values.
+    pub fn new(api_key: impl Into<String>, secret: ApiSecret) -> Self {
+        Credentials {
+            api_key: api_key.into(),
+            secret,
+        }
+    }
+
+    /// Reads [`API_KEY_VAR`] and [`API_SECRET_VAR`] from the environment.
+    ///
+    /// # Errors
+    /// [`CredentialsError::Missing`] naming the first variable missing.
+    pub fn from_env() -> Result<Self, CredentialsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the two variables through `lookup` (the environment in [`Self::from_env`]).
+    ///
+    /// # Errors
+    /// [`CredentialsError::Missing`] naming the first variable missing or empty.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(CredentialsError::Missing(name))
+        };
+        let api_key = get(API_KEY_VAR)?;
+        let secret = ApiSecret::new(get(API_SECRET_VAR)?);
+        Ok(Credentials { api_key, secret })
+    }
+}
+
+/// Settings of the REST client.
+#[derive(Debug, Clone)]
+pub struct RestConfig {
+    /// Base URL, e.g. `https://api.binance.com` (no trailing slash needed).
+    pub base_url: String,
+    /// Timeout of one request; past it the outcome is unknown.
+    pub request_timeout: Duration,
+    /// `recvWindow` sent with signed requests.
+    pub recv_window: RecvWindow,
+    /// Re-learn the server clock offset when the last sample is older than this.
+    pub clock_resync_interval: Duration,
+    /// Longest the client waits for the rate limiter before refusing a request.
+    pub max_rate_wait: Duration,
+    /// When the circuit breaker opens and for how long.
+    pub breaker: BreakerConfig,
+}
+
+impl RestConfig {
+    /// Defaults for `base_url`: 5 s timeout, 5 s `recvWindow`, clock resync every 10 minutes,
+    /// at most 10 s of rate-limit wait, breaker open for 30 s after 5 venue faults in a row.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        RestConfig {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            request_timeout: Duration::from_secs(5),
+            recv_window: RecvWindow::default(),
+            clock_resync_interval: Duration::from_secs(600),
+            max_rate_wait: Duration::from_secs(10),
+            breaker: BreakerConfig {
+                trip: Trip::Consecutive(5),
+                cool_down_ms: 30_000,
+            },
+        }
+    }
+}
+
+/// A client that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientInitError {
+    /// Missing credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// Bad breaker settings.
+    #[error("circuit breaker: {0}")]
+    Breaker(#[from] BreakerError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// A request that failed or was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RestError {
+    /// The venue answered an error, or no answer arrived (`http_status` 0, unknown outcome).
+    #[error("{0}")]
+    Venue(VenueError),
+    /// The rate limiter refused it; it was not sent.
+    #[error("not sent: {0}")]
+    Throttled(Denied),
+    /// The circuit breaker refused a new order; it was not sent.
+    #[error("not sent: {0}")]
+    CircuitOpen(Refused),
+    /// A success answer that cannot be read (the request may have executed).
+    #[error("unreadable answer from {path}: {detail}")]
+    Decode {
+        /// Path requested.
+        path: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The request could not be written (not sent).
+    #[error("request not built: {0}")]
+    Build(String),
+}
+
+impl RestError {
+    /// True when the request may have executed: no answer, `5XX`, `-1007`, or an unreadable
+    /// success.
+    pub fn is_unknown_outcome(&self) -> bool {
+        match self {
+            RestError::Venue(e) => e.action == VenueAction::UnknownOutcome,
+            RestError::Decode { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True for "no such order" (`-2013`, `-2011` unknown order, `-2026` archived).
+    pub fn is_unknown_order(&self) -> bool {
+        matches!(self, RestError::Venue(e) if e.action == VenueAction::Reject(RejectReason::UnknownOrder))
+    }
+
+    /// The classified venue error, if the venue answered one.
+    pub fn venue(&self) -> Option<&VenueError> {
+        match self {
+            RestError::Venue(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One REST request before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, e.g. `/api/v3/order`.
+    pub path: String,
+    /// Parameters in the order sent (all in the query string).
+    pub params: Vec<(String, String)>,
+    /// `SIGNED` endpoint: adds `recvWindow`, `timestamp`, `signature` and the API-key header.
+    pub signed: bool,
+    /// Request weight.
+    pub weight: u32,
+    /// A new order (counts in the `ORDERS` buckets; refused while the breaker is open).
+    pub is_order: bool,
+}
+
+impl RestRequest {
+    /// A request of `weight` with `params`.
+    pub fn new(
+        method: Method,
+        path: &str,
+        params: &[(&str, &str)],
+        signed: bool,
+        weight: u32,
+    ) -> Self {
+        RestRequest {
+            method,
+            path: path.to_owned(),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            signed,
+            weight,
+            is_order: false,
+        }
+    }
+}
+
+/// A success answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+}
+
+#[derive(Debug)]
+struct ClientState {
+    limiter: RateLimiter,
+    breaker: CircuitBreaker,
+    clock: ServerClock,
+    last_sync: Option<Instant>,
+}
+
+/// The REST client: rate limits, circuit breaker, server clock, signing.
+#[derive(Debug)]
+pub struct RestClient {
+    http: reqwest::Client,
+    config: RestConfig,
+    signer: Signer,
+    state: Mutex<ClientState>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerTime {
+    server_time: u64,
+}
+
+impl RestClient {
+    /// A client for `credentials` enforcing `limiter` (build it from exchangeInfo's `rateLimits`
+    /// with [`RateLimiter::from_exchange_info`], or start with [`RateLimiter::new`] and call
+    /// [`Self::set_rate_limits`] once exchangeInfo is loaded). No request is made here; call
+    /// [`Self::sync_clock`] before the first signed request (it is also done lazily).
+    ///
+    /// # Errors
+    /// [`ClientInitError`] for bad breaker settings or an HTTP client that cannot be built.
+    pub fn new(
+        config: RestConfig,
+        credentials: Credentials,
+        limiter: RateLimiter,
+    ) -> Result<Self, ClientInitError> {
+        let breaker = CircuitBreaker::new(config.breaker)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| ClientInitError::Http(e.to_string()))?;
+        let signer = Signer::new(credentials.api_key, credentials.secret, config.recv_window);
+        Ok(RestClient {
+            http,
+            config,
+            signer,
+            state: Mutex::new(ClientState {
+                limiter,
+                breaker,
+                clock: ServerClock::new(),
+                last_sync: None,
+            }),
+        })
+    }
+
+    /// [`Self::new`] with the credentials of [`Credentials::from_env`].
+    ///
+    /// # Errors
+    /// [`ClientInitError::Credentials`] naming the missing variable, or see [`Self::new`].
+    pub fn from_env(config: RestConfig, limiter: RateLimiter) -> Result<Self, ClientInitError> {
+        Self::new(config, Credentials::from_env()?, limiter)
+    }
+
+    fn state(&self) -> MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RestConfig {
+        &self.config
+    }
+
+    /// The signer (the user data stream signs its subscription with it).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Server time now, ms (local time plus the learnt offset).
+    pub fn server_now_ms(&self) -> u64 {
+        self.state().clock.now_ms()
+    }
+
+    /// Server minus local time, ms.
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.state().clock.offset_ms()
+    }
+
+    /// The breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.state().breaker.state()
+    }
+
+    /// The ban that stopped trading (`418`), until [`Self::resume_trading`].
+    pub fn trading_stopped(&self) -> Option<Ban> {
+        self.state().limiter.trading_stopped()
+    }
+
+    /// Lets orders go again after a ban is over; false while still banned.
+    pub fn resume_trading(&self) -> bool {
+        self.state().limiter.resume_trading(local_now_ms())
+    }
+
+    /// Replaces the rate limits (full buckets), keeping a back-off or ban in force.
+    pub fn set_rate_limits(&self, limits: &[RateLimit]) {
+        let mut st = self.state();
+        let now = local_now_ms();
+        let mut fresh = RateLimiter::new(limits, now);
+        if let Some(ban) = st.limiter.trading_stopped() {
+            let secs = ban.until_ms.saturating_sub(now).div_ceil(1_000);
+            fresh.on_status(418, Some(secs), now);
+        }
+        st.limiter = fresh;
+    }
+
+    /// Learns the server clock offset from `GET /api/v3/time` and returns it, ms.
+    ///
+    /// # Errors
+    /// [`RestError`] when the request fails or the answer is unreadable.
+    pub async fn sync_clock(&self) -> Result<i64, RestError> {
+        let req = RestRequest::new(Method::GET, TIME_PATH, &[], false, weight::TIME);
+        self.admit(&req).await?;
+        let sent = local_now_ms();
+        let answer = self.send_once(&req).await?;
+        let received = local_now_ms();
+        let time: ServerTime =
+            serde_json::from_str(&answer.body).map_err(|e| RestError::Decode {
+                path: TIME_PATH.into(),
+                detail: e.to_string(),
+            })?;
+        let mut st = self.state();
+        let offset = st
+            .clock
+            .record(time.server_time, sent, received)
+            .map_err(|e| RestError::Decode {
+                path: TIME_PATH.into(),
+                detail: e.to_string(),
+            })?;
+        st.last_sync = Some(Instant::now());
+        tracing::debug!(offset_ms = offset, "server clock synced");
+        Ok(offset)
+    }
+
+    async fn resync_if_stale(&self) {
+        let stale = self
+            .state()
+            .last_sync
+            .is_none_or(|t| t.elapsed() >= self.config.clock_resync_interval);
+        if stale {
+            if let Err(e) = self.sync_clock().await {
+                tracing::warn!(error = %e, "server clock sync failed; keeping the last offset");
+            }
+        }
+    }
+
+    /// Waits for the rate limiter (at most `max_rate_wait`) and asks the breaker for orders.
+    async fn admit(&self, req: &RestRequest) -> Result<(), RestError> {
+        let start = Instant::now();
+        loop {
+            let now = local_now_ms();
+            let wait_ms = {
+                let mut st = self.state();
+                if req.is_order {
+                    if let BreakerState::Open { until_ms, .. } = st.breaker.state() {
+                        if now < until_ms {
+                            return Err(RestError::CircuitOpen(Refused::Open {
+                                retry_in_ms: until_ms - now,
+                            }));
+                        }
+                    }
+                }
+                match st.limiter.try_acquire(req.weight, req.is_order, now) {
+                    Ok(()) => {
+                        if req.is_order {
+                            if let Some(t) =
+                                st.breaker.allow(now).map_err(RestError::CircuitOpen)?
+                            {
+                                tracing::info!(
+                                    from = t.from.name(),
+                                    to = t.to.name(),
+                                    "circuit breaker"
+                                );
+                            }
+                        }
+                        return Ok(());
+                    }
+                    Err(denied) => {
+                        let waited = start.elapsed();
+                        match denied.wait_ms() {
+                            Some(w)
+                                if waited + Duration::from_millis(w)
+                                    <= self.config.max_rate_wait =>
+                            {
+                                w
+                            }
+                            _ => return Err(RestError::Throttled(denied)),
+                        }
+                    }
+                }
+            };
+            tracing::debug!(wait_ms, path = %req.path, "rate limiter: waiting");
+            tokio::time::sleep(Duration::from_millis(wait_ms.max(1))).await;
+        }
+    }
+
+    /// Sends `req` once it is admitted. A `-1021` answer (clock skew: never executed) resyncs
+    /// the server clock and is sent once more; nothing else is ever re-sent.
+    ///
+    /// # Errors
+    /// [`RestError`]: refused before sending, or the venue's classified error.
+    pub async fn send(&self, req: &RestRequest) -> Result<RestAnswer, RestError> {
+        if req.signed {
+            self.resync_if_stale().await;
+        }
+        let mut resynced = false;
+        loop {
+            self.admit(req).await?;
+            match self.send_once(req).await {
+                Err(RestError::Venue(e))
+                    if req.signed
+                        && !resynced
+                        && e.action == VenueAction::RetryLater(RetryReason::ClockSkew) =>
+                {
+                    tracing::warn!(msg = %e.msg, "timestamp rejected (-1021); resyncing the clock");
+                    resynced = true;
+                    if let Err(e) = self.sync_clock().await {
+                        tracing::warn!(error = %e, "server clock sync failed");
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &RestRequest) -> Result<RestAnswer, RestError> {
+        let query = if req.signed {
+            let ts = self.server_now_ms();
+            self.signer.sign_query(&req.params, ts).query
+        } else {
+            encode_params(&req.params)
+        };
+        let mut url = format!("{}{}", self.config.base_url, req.path);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query);
+        }
+        let mut builder = self
+            .http
+            .request(req.method.clone(), &url)
+            .timeout(self.config.request_timeout);
+        if req.signed {
+            let (name, key) = self.signer.api_key_header();
+            builder = builder.header(name, key);
+        }
+        let outcome = match builder.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers: Vec<(String, String)> = resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect();
+                match resp.text().await {
+                    Ok(body) => Ok((status, headers, body)),
+                    Err(e) => Err(transport_failure(&format!("reading the answer: {e}"))),
+                }
+            }
+            Err(e) => Err(transport_failure(&format!(
+                "{} {}: {}",
+                req.method,
+                req.path,
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    e.without_url().to_string()
+                }
+            ))),
+        };
+        let now = local_now_ms();
+        let mut st = self.state();
+        match outcome {
+            Err(e) => {
+                if let Some(t) = st.breaker.on_failure(now) {
+                    tracing::warn!(from = t.from.name(), to = t.to.name(), "circuit breaker");
+                }
+                Err(RestError::Venue(e))
+            }
+            Ok((status, headers, body)) => {
+                st.limiter
+                    .observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+                let retry_after = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                    .and_then(|(_, v)| parse_retry_after(v));
+                if let Some(event) = st.limiter.on_status(status, retry_after, now) {
+                    tracing::warn!(?event, status, "rate limit answer");
+                }
+                if (200..300).contains(&status) {
+                    if req.is_order || st.breaker.state() == BreakerState::Closed {
+                        if let Some(t) = st.breaker.on_success(now) {
+                            tracing::info!(
+                                from = t.from.name(),
+                                to = t.to.name(),
+                                "circuit breaker"
+                            );
+                        }
+                    }
+                    Ok(RestAnswer { status, body })
+                } else {
+                    let e = classify(status, &body);
+                    if e.is_venue_fault() {
+                        if let Some(t) = st.breaker.on_failure(now) {
+                            tracing::warn!(
+                                from = t.from.name(),
+                                to = t.to.name(),
+                                "circuit breaker"
+                            );
+                        }
+                    }
+                    Err(RestError::Venue(e))
+                }
+            }
+        }
+    }
+
+    fn decode<T>(path: &str, r: Result<T, impl fmt::Display>) -> Result<T, RestError> {
+        r.map_err(|e| RestError::Decode {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// `POST /api/v3/order` for `cmd` (`newClientOrderId` = its client order id,
+    /// `newOrderRespType=FULL`). Sent once; an unknown outcome comes back as an error for which
+    /// [`RestError::is_unknown_outcome`] holds.
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn new_order(
+        &self,
+        cmd: &PlaceOrder,
+        filters: &SymbolFilters,
+    ) -> Result<OrderReport, RestError> {
+        let params = new_order_params(cmd, filters).map_err(|e| RestError::Build(e.to_string()))?;
+        let req = RestRequest {
+            method: Method::POST,
+            path: ORDER_PATH.into(),
+            params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            signed: true,
+            weight: weight::NEW_ORDER,
+            is_order: true,
+        };
+        let answer = self.send(&req).await?;
+        Self::decode(ORDER_PATH, parse_order_response(&answer.body))
+    }
+
+    /// `GET /api/v3/order` by client order id.
+    ///
+    /// # Errors
+    /// [`RestError`]; [`RestError::is_unknown_order`] when the venue has no such order.
+    pub async fn query_order(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderReport, RestError> {
+        let req = RestRequest::new(
+            Method::GET,
+            ORDER_PATH,
+            &[("symbol", symbol), ("origClientOrderId", client_order_id)],
+            true,
+            weight::QUERY_ORDER,
+        );
+        let answer = self.send(&req).await?;
+        Self::decode(ORDER_PATH, parse_order_response(&answer.body))
+    }
+
+    /// `DELETE /api/v3/order` by client order id.
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn cancel_order(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<OrderReport, RestError> {
+        let req = RestRequest::new(
+            Method::DELETE,
+            ORDER_PATH,
+            &[("symbol", symbol), ("origClientOrderId", client_order_id)],
+            true,
+            weight::CANCEL,
+        );
+        let answer = self.send(&req).await?;
+        Self::decode(ORDER_PATH, parse_order_response(&answer.body))
+    }
+
+    /// `GET /api/v3/openOrders` for `symbol` (every symbol when `None`: weight 80).
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn open_orders(&self, symbol: Option<&str>) -> Result<Vec<OrderReport>, RestError> {
+        let req = match symbol {
+            Some(s) => RestRequest::new(
+                Method::GET,
+                OPEN_ORDERS_PATH,
+                &[("symbol", s)],
+                true,
+                weight::OPEN_ORDERS_SYMBOL,
+            ),
+            None => RestRequest::new(
+                Method::GET,
+                OPEN_ORDERS_PATH,
+                &[],
+                true,
+                weight::OPEN_ORDERS_ALL,
+            ),
+        };
+        let answer = self.send(&req).await?;
+        Self::decode(OPEN_ORDERS_PATH, parse_open_orders(&answer.body))
+    }
+
+    /// `DELETE /api/v3/openOrders` for `symbol`: the canceled orders (order-list entries are
+    /// skipped; "no open orders" is an empty list).
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn cancel_open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, RestError> {
+        let req = RestRequest::new(
+            Method::DELETE,
+            OPEN_ORDERS_PATH,
+            &[("symbol", symbol)],
+            true,
+            weight::CANCEL,
+        );
+        let answer = match self.send(&req).await {
+            Ok(a) => a,
+            Err(e) if e.is_unknown_order() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let items: Vec<serde_json::Value> =
+            Self::decode(OPEN_ORDERS_PATH, serde_json::from_str(&answer.body))?;
+        items
+            .into_iter()
+            .filter(|v| v.get("orderId").is_some())
+            .map(|v| Self::decode(OPEN_ORDERS_PATH, parse_order_response(&v.to_string())))
+            .collect()
+    }
+
+    /// `GET /api/v3/myTrades` of one order, oldest first.
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn my_trades(&self, symbol: &str, order_id: u64) -> Result<Vec<Fill>, RestError> {
+        let id = order_id.to_string();
+        let req = RestRequest::new(
+            Method::GET,
+            MY_TRADES_PATH,
+            &[("symbol", symbol), ("orderId", &id)],
+            true,
+            weight::MY_TRADES,
+        );
+        let answer = self.send(&req).await?;
+        Self::decode(MY_TRADES_PATH, parse_my_trades(&answer.body, order_id))
+    }
+
+    /// `GET /api/v3/exchangeInfo?symbol=`: the body, for [`SymbolFilters::from_exchange_info`]
+    /// and [`RateLimiter::from_exchange_info`].
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn exchange_info(&self, symbol: &str) -> Result<String, RestError> {
+        let req = RestRequest::new(
+            Method::GET,
+            EXCHANGE_INFO_PATH,
+            &[("symbol", symbol)],
+            false,
+            weight::EXCHANGE_INFO,
+        );
+        Ok(self.send(&req).await?.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_name_the_missing_variable_and_stay_secret() {
+        let none = Credentials::from_lookup(|_| None).unwrap_err();
+        assert_eq!(none, CredentialsError::Missing(API_KEY_VAR));
+        assert!(none.to_string().contains("BINANCE_API_KEY"));
+        let no_secret = Credentials::from_lookup(|n| (n == API_KEY_VAR).then(|| "k".to_owned()));
+        assert_eq!(
+            no_secret.unwrap_err(),
+            CredentialsError::Missing(API_SECRET_VAR)
+        );
+        let empty =
+            Credentials::from_lookup(|n| Some(if n == API_KEY_VAR { "k" } else { " " }.to_owned()));
+        assert_eq!(
+            empty.unwrap_err(),
+            CredentialsError::Missing(API_SECRET_VAR)
+        );
+        let ok = Credentials::from_lookup(|n| {
+            Some(
+                if n == API_KEY_VAR {
+                    "KEY123"
+                } else {
+                    "SECRET456"
+                }
+                .to_owned(),
+            )
+        })
+        .unwrap();
+        let shown = format!("{ok:?}");
+        assert!(
+            !shown.contains("SECRET456") && !shown.contains("KEY123"),
+            "{shown}"
+        );
+        let client = RestClient::new(
+            RestConfig::new("http://127.0.0.1:1/"),
+            ok,
+            RateLimiter::new(&[], 0),
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("SECRET456"));
+        assert_eq!(client.config().base_url, "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn error_kinds() {
+        assert!(RestError::Venue(transport_failure("x")).is_unknown_outcome());
+        assert!(
+            RestError::Venue(classify(500, r#"{"code":-1007,"msg":"Timeout"}"#))
+                .is_unknown_outcome()
+        );
+        let gone = RestError::Venue(classify(
+            400,
+            r#"{"code":-2013,"msg":"Order does not exist."}"#,
+        ));
+        assert!(gone.is_unknown_order() && !gone.is_unknown_outcome());
+        assert!(!RestError::Build("x".into()).is_unknown_outcome());
+    }
+}

@@ -1,0 +1,959 @@
+//! The real executor: answers the paper executor's commands with the same responses, against
+//! Binance through a [`RestClient`].
+//!
+//! * Every order passes [`crate::validate::check`] first (a market order's notional uses the
+//!   touch of the [`SharedBook`] given with [`RealExecutor::with_book`]); a client order id the
+//!   executor has already used is refused before anything is sent.
+//! * `newClientOrderId` is the command's `client_order_id`, so an order can always be found again.
+//! * **Idempotency.** A new order whose outcome is unknown (timeout, broken connection, `5XX`,
+//!   `-1007`, unreadable success) is never re-sent: the executor queries it by
+//!   `origClientOrderId`, retrying with backoff for [`ExecutorConfig::unknown_outcome_window`].
+//!   Found, it is answered as if placed, with its real status and fills (from `myTrades`);
+//!   still "does not exist" (`-2013`) after the window, the answer is an `Error` naming the
+//!   unknown outcome. Queries failing for the whole window leave the order *unresolved*:
+//!   [`RealExecutor::reconcile`] settles it later. One command makes at most one venue order.
+//! * Fills are reported once each (by trade id), whether they come from the new-order answer,
+//!   `myTrades` or the user data stream; stream events that arrive while the order's answer is
+//!   still out are held and applied after it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::message::{
+    CancelOrder, ErrorCode, ErrorResponse, OpenOrders, OrderStatus, OrderStatusReport, PlaceOrder,
+    QueryOpenOrders, QueryOrder, Response, Side,
+};
+use common::time::{ms_to_ns, now_ns};
+use common::Dec;
+use feed_handler::backoff::Backoff;
+use feed_handler::shared::SharedBook;
+use rust_decimal::Decimal;
+
+use crate::binance_order::OrderReport;
+use crate::filters::SymbolFilters;
+use crate::order::Order;
+use crate::rate_limit::Denied;
+use crate::real::client::{RestClient, RestError};
+use crate::real::mapping::{
+    execution, full_fills, order_canceled, order_info, order_placed, ExecutionReport, Fill,
+    FillContext,
+};
+use crate::validate::{self, Limits};
+use crate::venue_error::{RejectReason, VenueAction};
+
+/// Settings of the real executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// The traded symbol's filters.
+    pub filters: SymbolFilters,
+    /// `[risk]` limits.
+    pub limits: Limits,
+    /// How long an order whose outcome is unknown is looked for before answering.
+    pub unknown_outcome_window: Duration,
+    /// First delay between those queries (doubling, with jitter).
+    pub query_backoff_initial: Duration,
+    /// Largest delay between those queries.
+    pub query_backoff_max: Duration,
+}
+
+impl ExecutorConfig {
+    /// Defaults: look for an unknown outcome for 15 s (longer than the venue's 10 s backend
+    /// timeout), queries 100 ms apart at first, at most 2 s.
+    pub fn new(filters: SymbolFilters, limits: Limits) -> Self {
+        ExecutorConfig {
+            filters,
+            limits,
+            unknown_outcome_window: Duration::from_secs(15),
+            query_backoff_initial: Duration::from_millis(100),
+            query_backoff_max: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where an order stands with respect to the venue's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The new-order request is out.
+    InFlight,
+    /// Its outcome is unknown and the queries did not settle it.
+    Unresolved,
+    /// The venue's answer is in.
+    Known,
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    order: Order,
+    phase: Phase,
+    trade_ids: HashSet<u64>,
+    held: Vec<ExecutionReport>,
+}
+
+#[derive(Debug, Default)]
+struct Orders {
+    by_client: HashMap<String, Tracked>,
+    /// Client order ids used by orders the venue never took after an unknown outcome.
+    absent: HashSet<String>,
+}
+
+impl Orders {
+    fn open_count(&self) -> usize {
+        self.by_client
+            .values()
+            .filter(|t| t.phase != Phase::Known || t.order.is_open())
+            .count()
+    }
+}
+
+/// The real executor of one symbol. Share it (`Arc`) between the command loop and the
+/// [`crate::real::UserStream`].
+#[derive(Debug)]
+pub struct RealExecutor {
+    client: Arc<RestClient>,
+    config: ExecutorConfig,
+    book: Option<SharedBook>,
+    orders: Mutex<Orders>,
+}
+
+fn error(
+    command_id: Option<&str>,
+    now: u64,
+    code: ErrorCode,
+    field: Option<&str>,
+    message: String,
+) -> Response {
+    Response::Error(ErrorResponse {
+        command_id: command_id.map(str::to_owned),
+        ts_ns: now,
+        code,
+        field: field.map(str::to_owned),
+        message,
+    })
+}
+
+fn snake_field(param: &str) -> String {
+    match param {
+        "newClientOrderId" | "origClientOrderId" => "client_order_id".into(),
+        "timeInForce" => "time_in_force".into(),
+        "type" => "order_type".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// The `Error` response for a failed request.
+pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Response {
+    use ErrorCode as C;
+    let msg = e.to_string();
+    let (code, field) = match e {
+        RestError::Throttled(Denied::TradingStopped { .. } | Denied::Banned { .. }) => {
+            (C::Halted, None)
+        }
+        RestError::CircuitOpen(_) => (C::Halted, None),
+        RestError::Throttled(_) | RestError::Decode { .. } | RestError::Build(_) => {
+            (C::Venue, None)
+        }
+        RestError::Venue(v) => match &v.action {
+            VenueAction::Reject(RejectReason::Filter(f)) => (
+                C::Venue,
+                Some(
+                    if f == "PRICE_FILTER" {
+                        "price"
+                    } else {
+                        "quantity"
+                    }
+                    .to_owned(),
+                ),
+            ),
+            VenueAction::Reject(RejectReason::DuplicateClientOrderId) => {
+                (C::DuplicateOrder, Some("client_order_id".to_owned()))
+            }
+            VenueAction::Reject(RejectReason::UnknownOrder) => {
+                (C::UnknownOrder, Some("client_order_id".to_owned()))
+            }
+            VenueAction::Reject(RejectReason::BadParameter(p)) => {
+                (C::Validation, p.as_deref().map(snake_field))
+            }
+            VenueAction::Reject(RejectReason::BadSymbol) => (C::Venue, Some("symbol".to_owned())),
+            VenueAction::StopTrading(_) => (C::Halted, None),
+            _ => (C::Venue, None),
+        },
+    };
+    error(command_id, now, code, field.as_deref(), msg)
+}
+
+fn some_id(id: &str) -> Option<&str> {
+    (!id.is_empty()).then_some(id)
+}
+
+fn fill_ctx(order: &Order) -> FillContext<'_> {
+    FillContext {
+        command_id: some_id(&order.command_id),
+        client_order_id: &order.client_order_id,
+        exchange_order_id: &order.exchange_order_id,
+        symbol: &order.symbol,
+        side: order.side,
+        order_quantity: order.quantity,
+    }
+}
+
+fn status_report(order: &Order, now: u64) -> Response {
+    Response::OrderStatus(OrderStatusReport {
+        command_id: None,
+        ts_ns: now,
+        order: order.info(),
+    })
+}
+
+/// Applies the venue's view of an order (`report`) to the tracked order.
+fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
+    if order.exchange_order_id.is_empty() {
+        order.exchange_order_id = report.order_id.to_string();
+    }
+    if let Some(state) = &report.state {
+        if state.executed_qty >= order.filled.0 {
+            order.filled = Dec(state.executed_qty.normalize());
+            order.quote_filled = Dec(state.cumulative_quote_qty.normalize());
+        }
+        let status = state.status.to_order_status(state.executed_qty);
+        if !order.status.is_terminal() {
+            order.status = status;
+        }
+    }
+    order.updated_ts_ns = now;
+}
+
+/// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
+/// in `already_filled`; the cumulative quantity runs over every fill.
+fn new_executions(
+    order: &Order,
+    trade_ids: &mut HashSet<u64>,
+    fills: &[Fill],
+    already_filled: Decimal,
+    now: u64,
+) -> Vec<Response> {
+    let ctx = fill_ctx(order);
+    let mut cumulative = Decimal::ZERO;
+    let mut out = Vec::new();
+    for f in fills {
+        cumulative += f.qty;
+        if cumulative > already_filled && trade_ids.insert(f.trade_id) {
+            out.push(execution(&ctx, f, cumulative, now));
+        }
+    }
+    out
+}
+
+/// Applies one stream event to a tracked order: its fill (once per trade id) and its status
+/// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection).
+fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> {
+    let mut out = Vec::new();
+    if t.order.exchange_order_id.is_empty() {
+        t.order.exchange_order_id = r.order_id.to_string();
+    }
+    if let Some(fill) = r.fill() {
+        if t.trade_ids.insert(fill.trade_id) {
+            out.push(execution(
+                &fill_ctx(&t.order),
+                &fill,
+                r.cumulative_qty.0,
+                ms_to_ns(r.transaction_time_ms),
+            ));
+        }
+    }
+    if r.cumulative_qty.0 > t.order.filled.0 {
+        t.order.filled = Dec(r.cumulative_qty.0.normalize());
+        t.order.quote_filled = Dec(r.cumulative_quote_qty.0.normalize());
+    }
+    t.order.updated_ts_ns = now;
+    if let Some(status) = r.order_status() {
+        if status != t.order.status && !t.order.status.is_terminal() {
+            t.order.status = status;
+            match status {
+                OrderStatus::Canceled => out.push(order_canceled(
+                    None,
+                    &t.order.client_order_id,
+                    &t.order.exchange_order_id,
+                    &t.order.symbol,
+                    t.order.filled.0,
+                    now,
+                )),
+                OrderStatus::Expired | OrderStatus::Rejected => {
+                    out.push(status_report(&t.order, now));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+impl RealExecutor {
+    /// An executor sending through `client`.
+    pub fn new(client: Arc<RestClient>, config: ExecutorConfig) -> Self {
+        RealExecutor {
+            client,
+            config,
+            book: None,
+            orders: Mutex::new(Orders::default()),
+        }
+    }
+
+    /// Uses `book`'s touch as a market order's reference price for validation (without a book,
+    /// market orders are refused).
+    pub fn with_book(mut self, book: SharedBook) -> Self {
+        self.book = Some(book);
+        self
+    }
+
+    /// The REST client.
+    pub fn client(&self) -> &Arc<RestClient> {
+        &self.client
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    fn orders(&self) -> MutexGuard<'_, Orders> {
+        self.orders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Orders counted as open: working ones, and those whose outcome is not known yet.
+    pub fn open_count(&self) -> usize {
+        self.orders().open_count()
+    }
+
+    /// The executor's view of an order.
+    pub fn order(&self, client_order_id: &str) -> Option<Order> {
+        self.orders()
+            .by_client
+            .get(client_order_id)
+            .map(|t| t.order.clone())
+    }
+
+    /// Client order ids whose outcome is still unknown (see [`Self::reconcile`]).
+    pub fn unresolved(&self) -> Vec<String> {
+        self.orders()
+            .by_client
+            .values()
+            .filter(|t| t.phase == Phase::Unresolved)
+            .map(|t| t.order.client_order_id.clone())
+            .collect()
+    }
+
+    /// Seeds an order known before a restart (e.g. from persisted state), so that
+    /// [`Self::reconcile`] looks it up and reports what happened to it meanwhile. Fills up to
+    /// `order.filled` count as already reported.
+    pub fn track(&self, order: Order) {
+        self.orders().by_client.insert(
+            order.client_order_id.clone(),
+            Tracked {
+                order,
+                phase: Phase::Known,
+                trade_ids: HashSet::new(),
+                held: Vec::new(),
+            },
+        );
+    }
+
+    fn reference_price(&self, side: Side) -> Option<Dec> {
+        let book = self.book.as_ref()?;
+        let st = book.read();
+        if !st.synced {
+            return None;
+        }
+        let level = match side {
+            Side::Buy => st.book.asks().first().copied(),
+            Side::Sell => st.book.bids().first().copied(),
+        }?;
+        let units = i64::try_from(level.price).ok()?;
+        Some(Dec(Decimal::new(units, 8).normalize()))
+    }
+
+    /// Places an order: validation, one `POST /api/v3/order`, and on an unknown outcome the
+    /// bounded query described in the module docs. Answers as the paper executor does:
+    /// `OrderPlaced` (status after the immediate fills), then one `OrderExecution` per fill, or
+    /// one `Error`.
+    pub async fn place(&self, cmd: &PlaceOrder) -> Vec<Response> {
+        let now = now_ns();
+        let id = Some(cmd.command_id.as_str());
+        let reference = match cmd.order_type {
+            common::message::OrderType::Market => self.reference_price(cmd.side),
+            _ => None,
+        };
+        {
+            let mut orders = self.orders();
+            if orders.by_client.contains_key(&cmd.client_order_id)
+                || orders.absent.contains(&cmd.client_order_id)
+            {
+                return vec![error(
+                    id,
+                    now,
+                    ErrorCode::DuplicateOrder,
+                    Some("client_order_id"),
+                    format!("client_order_id {} was already used", cmd.client_order_id),
+                )];
+            }
+            if let Err(r) = validate::check(
+                cmd,
+                &self.config.filters,
+                &self.config.limits,
+                orders.open_count(),
+                reference,
+            ) {
+                return vec![error(
+                    id,
+                    now,
+                    ErrorCode::Validation,
+                    Some(r.field),
+                    r.message,
+                )];
+            }
+            orders.by_client.insert(
+                cmd.client_order_id.clone(),
+                Tracked {
+                    order: Order::new(cmd, String::new(), now),
+                    phase: Phase::InFlight,
+                    trade_ids: HashSet::new(),
+                    held: Vec::new(),
+                },
+            );
+        }
+        match self.client.new_order(cmd, &self.config.filters).await {
+            Ok(report) => {
+                let fills = full_fills(&report);
+                self.answer_placed(&cmd.client_order_id, &report, &fills, now_ns())
+            }
+            Err(e) if e.is_unknown_outcome() => {
+                tracing::warn!(client_order_id = %cmd.client_order_id, error = %e, "new order outcome unknown; querying it");
+                self.resolve_unknown(cmd, &e).await
+            }
+            Err(e) => {
+                self.orders().by_client.remove(&cmd.client_order_id);
+                vec![error_response(id, &e, now_ns())]
+            }
+        }
+    }
+
+    /// `OrderPlaced` + new executions for an order the venue has, then the stream events held
+    /// while its answer was out.
+    fn answer_placed(
+        &self,
+        client_order_id: &str,
+        report: &OrderReport,
+        fills: &[Fill],
+        now: u64,
+    ) -> Vec<Response> {
+        let mut orders = self.orders();
+        let Some(t) = orders.by_client.get_mut(client_order_id) else {
+            return Vec::new();
+        };
+        t.order.exchange_order_id = report.order_id.to_string();
+        let status = report.order_status().unwrap_or(OrderStatus::New);
+        let mut out = vec![order_placed(
+            &t.order,
+            &t.order.exchange_order_id,
+            status,
+            now,
+        )];
+        out.extend(new_executions(
+            &t.order,
+            &mut t.trade_ids,
+            fills,
+            Decimal::ZERO,
+            now,
+        ));
+        absorb_report(&mut t.order, report, now);
+        if report.state.is_none() {
+            t.order.status = OrderStatus::New;
+        }
+        t.phase = Phase::Known;
+        for r in std::mem::take(&mut t.held) {
+            out.extend(apply_event(t, &r, now));
+        }
+        out
+    }
+
+    /// The venue's fills of `report`'s order when it has any (an empty list when `myTrades`
+    /// fails: the stream or a later reconcile reports them).
+    async fn fills_of(&self, report: &OrderReport) -> Vec<Fill> {
+        let executed = report
+            .state
+            .as_ref()
+            .map_or(Decimal::ZERO, |s| s.executed_qty);
+        if executed.is_zero() {
+            return Vec::new();
+        }
+        match self.client.my_trades(&report.symbol, report.order_id).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(order_id = report.order_id, error = %e, "myTrades failed; fills not reported yet");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Queries an order by client order id until found, or until the window is over (`None`: the
+    /// venue still has no such order).
+    async fn look_for(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderReport>, RestError> {
+        let deadline = Instant::now() + self.config.unknown_outcome_window;
+        let mut backoff = Backoff::new(
+            u64::try_from(self.config.query_backoff_initial.as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(self.config.query_backoff_max.as_millis()).unwrap_or(u64::MAX),
+        );
+        loop {
+            let result = self.client.query_order(symbol, client_order_id).await;
+            let now = Instant::now();
+            match result {
+                Ok(report) => return Ok(Some(report)),
+                Err(e) if now >= deadline => {
+                    return if e.is_unknown_order() {
+                        Ok(None)
+                    } else {
+                        Err(e)
+                    };
+                }
+                Err(e) => {
+                    tracing::debug!(client_order_id, error = %e, "order not settled yet");
+                }
+            }
+            let delay = backoff.next_delay().min(deadline - now);
+            tokio::time::sleep(delay.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    async fn resolve_unknown(&self, cmd: &PlaceOrder, first: &RestError) -> Vec<Response> {
+        let id = Some(cmd.command_id.as_str());
+        let window_ms = self.config.unknown_outcome_window.as_millis();
+        match self.look_for(&cmd.symbol, &cmd.client_order_id).await {
+            Ok(Some(report)) => {
+                let fills = self.fills_of(&report).await;
+                self.answer_placed(&cmd.client_order_id, &report, &fills, now_ns())
+            }
+            Ok(None) => {
+                let mut orders = self.orders();
+                orders.by_client.remove(&cmd.client_order_id);
+                orders.absent.insert(cmd.client_order_id.clone());
+                vec![error(
+                    id,
+                    now_ns(),
+                    ErrorCode::Venue,
+                    None,
+                    format!(
+                        "unknown outcome of new order {}: {first}; the venue still has no such order after {window_ms} ms, so it was not placed",
+                        cmd.client_order_id
+                    ),
+                )]
+            }
+            Err(e) => {
+                if let Some(t) = self.orders().by_client.get_mut(&cmd.client_order_id) {
+                    t.phase = Phase::Unresolved;
+                }
+                vec![error(
+                    id,
+                    now_ns(),
+                    ErrorCode::Venue,
+                    None,
+                    format!(
+                        "unknown outcome of new order {}: {first}; querying it failed for {window_ms} ms ({e}); it stays unresolved until reconcile",
+                        cmd.client_order_id
+                    ),
+                )]
+            }
+        }
+    }
+
+    /// Cancels an order by client order id (`DELETE /api/v3/order`). Answers `OrderCanceled`,
+    /// or an `Error` (`UNKNOWN_ORDER` when the venue has no such open order). A cancel whose
+    /// outcome is unknown is settled by querying the order.
+    pub async fn cancel(&self, cmd: &CancelOrder) -> Vec<Response> {
+        let id = Some(cmd.command_id.as_str());
+        let report = match self
+            .client
+            .cancel_order(&cmd.symbol, &cmd.client_order_id)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) if e.is_unknown_order() => {
+                return vec![error(
+                    id,
+                    now_ns(),
+                    ErrorCode::UnknownOrder,
+                    Some("client_order_id"),
+                    format!(
+                        "Unknown order sent: {} {} ({e})",
+                        cmd.symbol, cmd.client_order_id
+                    ),
+                )]
+            }
+            Err(e) if e.is_unknown_outcome() => {
+                match self.look_for(&cmd.symbol, &cmd.client_order_id).await {
+                    Ok(Some(r)) if r.order_status() == Some(OrderStatus::Canceled) => r,
+                    Ok(Some(r)) => {
+                        self.absorb(&r);
+                        return vec![error(
+                            id,
+                            now_ns(),
+                            ErrorCode::Venue,
+                            None,
+                            format!(
+                                "unknown outcome of cancel {}: {e}; the order is {:?}",
+                                cmd.client_order_id,
+                                r.order_status()
+                            ),
+                        )];
+                    }
+                    Ok(None) => {
+                        return vec![error(
+                            id,
+                            now_ns(),
+                            ErrorCode::UnknownOrder,
+                            Some("client_order_id"),
+                            format!(
+                                "Order does not exist: {} {}",
+                                cmd.symbol, cmd.client_order_id
+                            ),
+                        )]
+                    }
+                    Err(q) => {
+                        return vec![error(
+                            id,
+                            now_ns(),
+                            ErrorCode::Venue,
+                            None,
+                            format!(
+                                "unknown outcome of cancel {}: {e}; querying it failed: {q}",
+                                cmd.client_order_id
+                            ),
+                        )]
+                    }
+                }
+            }
+            Err(e) => return vec![error_response(id, &e, now_ns())],
+        };
+        self.absorb(&report);
+        let executed = report
+            .state
+            .as_ref()
+            .map_or(Decimal::ZERO, |s| s.executed_qty);
+        vec![order_canceled(
+            Some(cmd.command_id.clone()),
+            report.order_client_id(),
+            &report.order_id.to_string(),
+            &report.symbol,
+            executed,
+            now_ns(),
+        )]
+    }
+
+    /// Records the venue's view of a tracked order (no responses).
+    fn absorb(&self, report: &OrderReport) {
+        let now = now_ns();
+        if let Some(t) = self.orders().by_client.get_mut(report.order_client_id()) {
+            absorb_report(&mut t.order, report, now);
+        }
+    }
+
+    /// Cancels every open order of the symbol (`DELETE /api/v3/openOrders`, halt and shutdown);
+    /// the `OrderCanceled` answers carry no command id.
+    pub async fn cancel_all(&self) -> Vec<Response> {
+        match self
+            .client
+            .cancel_open_orders(&self.config.filters.symbol)
+            .await
+        {
+            Ok(reports) => {
+                let now = now_ns();
+                let mut orders = self.orders();
+                reports
+                    .iter()
+                    .filter_map(|r| {
+                        if let Some(t) = orders.by_client.get_mut(r.order_client_id()) {
+                            if t.order.status == OrderStatus::Canceled {
+                                return None;
+                            }
+                            absorb_report(&mut t.order, r, now);
+                        }
+                        let executed = r.state.as_ref().map_or(Decimal::ZERO, |s| s.executed_qty);
+                        Some(order_canceled(
+                            None,
+                            r.order_client_id(),
+                            &r.order_id.to_string(),
+                            &r.symbol,
+                            executed,
+                            now,
+                        ))
+                    })
+                    .collect()
+            }
+            Err(e) => vec![error_response(None, &e, now_ns())],
+        }
+    }
+
+    /// Answers `QueryOrder` from the venue (`GET /api/v3/order`).
+    pub async fn query(&self, cmd: &QueryOrder) -> Response {
+        let id = Some(cmd.command_id.as_str());
+        match self
+            .client
+            .query_order(&cmd.symbol, &cmd.client_order_id)
+            .await
+        {
+            Ok(report) => {
+                self.absorb(&report);
+                let Some(mut info) = order_info(&report) else {
+                    return error(
+                        id,
+                        now_ns(),
+                        ErrorCode::Venue,
+                        None,
+                        format!(
+                            "order {} has a type this engine does not serve",
+                            cmd.client_order_id
+                        ),
+                    );
+                };
+                if let Some(t) = self.orders().by_client.get(&cmd.client_order_id) {
+                    info.created_ts_ns = t.order.created_ts_ns;
+                }
+                Response::OrderStatus(OrderStatusReport {
+                    command_id: Some(cmd.command_id.clone()),
+                    ts_ns: now_ns(),
+                    order: info,
+                })
+            }
+            Err(e) if e.is_unknown_order() => error(
+                id,
+                now_ns(),
+                ErrorCode::UnknownOrder,
+                Some("client_order_id"),
+                format!(
+                    "Order does not exist: {} {}",
+                    cmd.symbol, cmd.client_order_id
+                ),
+            ),
+            Err(e) => error_response(id, &e, now_ns()),
+        }
+    }
+
+    /// Answers `QueryOpenOrders` from the venue (`GET /api/v3/openOrders`).
+    pub async fn open_orders(&self, cmd: &QueryOpenOrders) -> Response {
+        match self.client.open_orders(cmd.symbol.as_deref()).await {
+            Ok(reports) => Response::OpenOrders(OpenOrders {
+                command_id: Some(cmd.command_id.clone()),
+                ts_ns: now_ns(),
+                symbol: cmd.symbol.clone(),
+                orders: reports.iter().filter_map(order_info).collect(),
+            }),
+            Err(e) => error_response(Some(&cmd.command_id), &e, now_ns()),
+        }
+    }
+
+    /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
+    /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
+    /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
+    /// for an order whose new-order answer is still out are held until it arrives.
+    pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
+        let now = now_ns();
+        let mut orders = self.orders();
+        let coid = r.order_client_id().to_owned();
+        match orders.by_client.get_mut(&coid) {
+            Some(t) if t.phase != Phase::Known => {
+                t.held.push(r.clone());
+                Vec::new()
+            }
+            Some(t) => apply_event(t, r, now),
+            None => {
+                let Some(info) = r.order_info() else {
+                    return Vec::new();
+                };
+                let order = Order {
+                    command_id: String::new(),
+                    client_order_id: info.client_order_id,
+                    exchange_order_id: info.exchange_order_id,
+                    symbol: info.symbol,
+                    side: info.side,
+                    order_type: info.order_type,
+                    time_in_force: info.time_in_force,
+                    quantity: info.quantity,
+                    price: info.price,
+                    filled: info.filled_quantity,
+                    quote_filled: info.quote_filled,
+                    status: info.status,
+                    created_ts_ns: info.created_ts_ns,
+                    updated_ts_ns: info.updated_ts_ns,
+                };
+                let mut t = Tracked {
+                    order,
+                    phase: Phase::Known,
+                    trade_ids: HashSet::new(),
+                    held: Vec::new(),
+                };
+                if let Some(f) = r.fill() {
+                    t.trade_ids.insert(f.trade_id);
+                }
+                let out = vec![status_report(&t.order, now)];
+                orders.by_client.insert(coid, t);
+                out
+            }
+        }
+    }
+
+    /// Brings the strategy up to date after a (re)start or a stream reconnect:
+    /// `GET /api/v3/openOrders` for the symbol, then `GET /api/v3/order` for every order the
+    /// executor knew as open (or unresolved) that is no longer listed. Returns, per order:
+    /// fills not yet reported (`myTrades`), `OrderCanceled` / `OrderStatus` for status changes,
+    /// `OrderPlaced` for an unresolved order found, and `OrderStatus` for open orders the
+    /// executor did not know.
+    pub async fn reconcile(&self) -> Vec<Response> {
+        let symbol = self.config.filters.symbol.clone();
+        let mut out = Vec::new();
+        let listed = match self.client.open_orders(Some(&symbol)).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut r = error_response(None, &e, now_ns());
+                if let Response::Error(err) = &mut r {
+                    err.message = format!("reconcile: openOrders failed: {}", err.message);
+                }
+                return vec![r];
+            }
+        };
+        let listed_ids: HashSet<String> = listed
+            .iter()
+            .map(|r| r.order_client_id().to_owned())
+            .collect();
+        for report in &listed {
+            out.extend(self.sync(report).await);
+        }
+        let mut missing: Vec<String> = self
+            .orders()
+            .by_client
+            .values()
+            .filter(|t| t.order.symbol == symbol)
+            .filter(|t| {
+                t.phase == Phase::Unresolved || (t.phase == Phase::Known && t.order.is_open())
+            })
+            .map(|t| t.order.client_order_id.clone())
+            .filter(|id| !listed_ids.contains(id))
+            .collect();
+        missing.sort();
+        for coid in missing {
+            match self.client.query_order(&symbol, &coid).await {
+                Ok(report) => out.extend(self.sync(&report).await),
+                Err(e) if e.is_unknown_order() => {
+                    let mut orders = self.orders();
+                    let unresolved = orders
+                        .by_client
+                        .get(&coid)
+                        .is_some_and(|t| t.phase == Phase::Unresolved);
+                    if unresolved {
+                        orders.by_client.remove(&coid);
+                        orders.absent.insert(coid.clone());
+                        out.push(error(
+                            None,
+                            now_ns(),
+                            ErrorCode::Venue,
+                            Some("client_order_id"),
+                            format!("unknown outcome of new order {coid} settled: the venue has no such order, it was not placed"),
+                        ));
+                    } else {
+                        tracing::warn!(client_order_id = %coid, "order known as open is unknown to the venue");
+                    }
+                }
+                Err(e) => {
+                    let mut r = error_response(None, &e, now_ns());
+                    if let Response::Error(err) = &mut r {
+                        err.message = format!("reconcile: query of {coid} failed: {}", err.message);
+                    }
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings one tracked (or unknown) order in line with the venue's `report`.
+    async fn sync(&self, report: &OrderReport) -> Vec<Response> {
+        let coid = report.order_client_id().to_owned();
+        let (phase, filled) = match self.orders().by_client.get(&coid) {
+            Some(t) => (Some(t.phase), t.order.filled.0),
+            None => (None, Decimal::ZERO),
+        };
+        let now = now_ns();
+        match phase {
+            None => {
+                let Some(info) = order_info(report) else {
+                    return Vec::new();
+                };
+                let order = Order {
+                    command_id: String::new(),
+                    client_order_id: info.client_order_id,
+                    exchange_order_id: info.exchange_order_id,
+                    symbol: info.symbol,
+                    side: info.side,
+                    order_type: info.order_type,
+                    time_in_force: info.time_in_force,
+                    quantity: info.quantity,
+                    price: info.price,
+                    filled: info.filled_quantity,
+                    quote_filled: info.quote_filled,
+                    status: info.status,
+                    created_ts_ns: info.created_ts_ns,
+                    updated_ts_ns: info.updated_ts_ns,
+                };
+                let out = vec![status_report(&order, now)];
+                self.track(order);
+                out
+            }
+            Some(Phase::Unresolved) => {
+                let fills = self.fills_of(report).await;
+                self.answer_placed(&coid, report, &fills, now_ns())
+            }
+            Some(Phase::InFlight) => Vec::new(),
+            Some(Phase::Known) => {
+                let executed = report
+                    .state
+                    .as_ref()
+                    .map_or(Decimal::ZERO, |s| s.executed_qty);
+                let fills = if executed > filled {
+                    self.fills_of(report).await
+                } else {
+                    Vec::new()
+                };
+                let mut orders = self.orders();
+                let Some(t) = orders.by_client.get_mut(&coid) else {
+                    return Vec::new();
+                };
+                let before = t.order.status;
+                let mut out = new_executions(&t.order, &mut t.trade_ids, &fills, filled, now);
+                absorb_report(&mut t.order, report, now);
+                let after = t.order.status;
+                if after != before {
+                    match after {
+                        OrderStatus::Canceled => out.push(order_canceled(
+                            None,
+                            &t.order.client_order_id,
+                            &t.order.exchange_order_id,
+                            &t.order.symbol,
+                            t.order.filled.0,
+                            now,
+                        )),
+                        OrderStatus::Expired | OrderStatus::Rejected => {
+                            out.push(status_report(&t.order, now));
+                        }
+                        // Fills are reported by the executions; without them (myTrades
+                        // failed), report the new state.
+                        _ if out.is_empty() => out.push(status_report(&t.order, now)),
+                        _ => {}
+                    }
+                }
+                out
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The real Binance executor (async).
+//!
+//! * [`RestClient`]: signed REST requests behind the rate limiter and the circuit breaker, with
+//!   the server clock kept in sync; credentials from `BINANCE_API_KEY` / `BINANCE_API_SECRET`
+//!   ([`Credentials::from_env`]).
+//! * [`RealExecutor`]: `place`, `cancel`, `cancel_all`, `query`, `open_orders` answering with the
+//!   paper executor's responses; unknown outcomes are queried, never re-sent; `reconcile` after a
+//!   (re)start.
+//! * [`UserStream`]: the user data stream over the WebSocket API, feeding `executionReport`s to
+//!   the executor and reconciling after every (re)connect.
+//!
+//! Typical set-up:
+//! ```no_run
+//! # async fn setup(filters: execution_engine::SymbolFilters, limits: execution_engine::Limits) {
+//! use std::sync::Arc;
+//! use execution_engine::rate_limit::RateLimiter;
+//! use execution_engine::real::*;
+//! let client = RestClient::from_env(
+//!     RestConfig::new("https://api.binance.com"),
+//!     RateLimiter::new(&[], 0),
+//! ).expect("credentials");
+//! let client = Arc::new(client);
+//! client.sync_clock().await.expect("server time");
+//! let executor = Arc::new(RealExecutor::new(client, ExecutorConfig::new(filters, limits)));
+//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! let stream = UserStream::spawn(
+//!     Arc::clone(&executor),
+//!     UserStreamConfig::new("wss://ws-api.binance.com:443"),
+//!     tx,
+//! );
+//! # let _ = (&mut rx, stream);
+//! # }
+//! ```
+
+/// The REST client.
+pub mod client;
+/// The executor.
+pub mod executor;
+/// Venue answers and stream events to responses.
+pub mod mapping;
+/// The user data stream.
+pub mod user_stream;
+
+pub use client::{
+    ClientInitError, Credentials, CredentialsError, RestAnswer, RestClient, RestConfig, RestError,
+    RestRequest, API_KEY_VAR, API_SECRET_VAR,
+};
+pub use executor::{error_response, ExecutorConfig, RealExecutor};
+pub use mapping::{parse_stream_event, ExecutionReport, Fill, StreamEvent};
+pub use user_stream::{StreamStats, UserStream, UserStreamConfig};
