@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes their output under bench/results/ (one file per run, named by date
 # and host; the memory samples beside it as JSON). BENCHMARKS.md summarises the figures.
-# Takes about 13 minutes: the memory check replays for MEMORY_MINUTES (default 10) of wall clock.
+# Takes about 15 minutes: the memory check replays for MEMORY_MINUTES (default 10) of wall clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir=bench/results
@@ -20,6 +20,13 @@ out="$out_dir/$stamp-$(hostname -s).txt"
   echo
   echo "## feed-path latency (venue frame -> engine ZeroMQ publish, received by a subscriber)"
   (cd rust-engine && cargo bench --locked -q -p engine --bench feed_path 2>&1) | grep -E '^(feed|    book split)'
+  echo
+  echo "## order round trip (PlaceOrder sent by Python -> OrderPlaced received by Python)"
+  .venv/bin/python bench/order_roundtrip.py --orders "${ROUNDTRIP_ORDERS:-1000}" \
+    --out "$out_dir/$stamp-order_roundtrip.json" | sed -n '/^mode/,$p'
+  echo
+  echo "## strategy: per-event cost, throughput over ZeroMQ, tick-to-decision latency (issue 5)"
+  .venv/bin/python bench/strategy_bench.py --out "$out_dir/$stamp-strategy.json"
   echo
   echo "## memory over a ${MEMORY_MINUTES:-10}-minute replay (exchange-sim, engine, strategy)"
   .venv/bin/python bench/memory_check.py --minutes "${MEMORY_MINUTES:-10}" --every 10 \

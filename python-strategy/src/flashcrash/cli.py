@@ -1,9 +1,10 @@
 """The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system),
-`report` (a stored session)."""
+`report` (a stored session), `import` and `download` (market data files)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -58,16 +59,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return 2
     setup_logging(cfg.monitoring.log_level, cfg.monitoring.log_format)
+    from flashcrash.persistence import PersistenceError, PersistenceService
+
+    # The database first: a corrupt, locked or unwritable file stops the process with one line naming
+    # it, before anything is traded.
+    try:
+        db = PersistenceService.open(cfg)
+    except PersistenceError as e:
+        print(f"persistence error: {e}", file=sys.stderr)
+        return 2
     client = EngineClient(cfg.zmq, cfg.symbol.name)
-    runner = Runner(cfg, client)
-    logging.getLogger("flashcrash").info("strategy ready: %s", cfg.zmq.data_endpoint)
+    runner = Runner(cfg, client, db)
+    try:
+        session = runner.start()
+    except PersistenceError as e:
+        print(f"persistence error: {e}", file=sys.stderr)
+        client.close()
+        with contextlib.suppress(PersistenceError):
+            db.close()
+        return 2
+    log = logging.getLogger("flashcrash")
+    if session is not None:
+        log.info("session %d in %s", session.id, db.settings.db_path)
+    log.info("strategy ready: %s", cfg.zmq.data_endpoint)
+    error: BaseException | None = None
+    db_ok = True
     try:
         runner.run(signals)
+    except BaseException as e:
+        error = e
+        raise
     finally:
         summary = runner.write(args.summary_json)
         client.close()
+        try:
+            runner.finish(error)
+            db.close()
+        except PersistenceError as e:
+            print(f"persistence error: {e}", file=sys.stderr)
+            db_ok = False
     Console().print(summary_table(summary))
-    return 0
+    return 0 if db_ok and runner.stop_reason != "persistence failed" else 3
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -116,5 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_equity.png)")
     rep.set_defaults(func=cmd_report)
+    from flashcrash.marketdata import commands as marketdata_commands
+
+    marketdata_commands.add_parsers(sub)
     args = p.parse_args(argv)
     return int(args.func(args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -181,17 +181,96 @@ class SymbolConfig:
 
 @dataclass(frozen=True)
 class EventDetectionConfig:
-    drop_pct: float
-    drop_window_secs: int
-    recovery_secs: int
+    """`[event_detection]`; units and meaning in `config/config.toml`."""
+
+    jitter_buffer_ms: int = 1500
+    baseline_secs: int = 300
+    warmup_secs: int = 60
+    volatility_window_secs: int = 10
+    volatility_ratio: float = 5.0
+    volatility_floor_bps: float = 20.0
+    acceleration_span_secs: int = 3
+    acceleration_bps_per_s2: float = 8.0
+    obi_levels: int = 10
+    obi_threshold: float = 0.5
+    spread_ratio: float = 4.0
+    volume_delta_window_secs: int = 10
+    volume_delta_z: float = 4.0
+    velocity_window_secs: int = 5
+    velocity_ratio: float = 3.0
+    velocity_min_per_sec: float = 10.0
+    pattern_min_candles: int = 3
+    pattern_max_candles: int = 5
+    exhaustion_wick_pct: float = 20.0
+    exhaustion_wick_growth_pct: float = 10.0
+    climax_wick_pct: float = 20.0
+    climax_volume_ratio: float = 1.5
+    depth_levels: int = 20
+    liquidity_min_usd: float = 100000.0
+    extreme_imbalance: float = 0.7
+    wall_ratio: float = 3.0
+    core_quorum: int = 3
+    core_quorum_velocity: int = 2
+    active_confirm_secs: float = 2.0
+    active_hold_secs: int = 5
+    recovery_confirm_secs: int = 30
 
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    take_profit_pct: float
-    stop_loss_pct: float
-    max_hold_secs: int
-    cooldown_secs: int
+    """`[strategy]`; units and meaning in `config/config.toml`."""
+
+    entry_fraction: float = 0.2
+    exit_fraction: float = 0.8
+    range_samples: int = 1000
+    signal_range_percentile: float = 50.0
+    range_min_samples: int = 5
+    entry_max_wait_secs: int = 15
+    price_tick: Decimal = Decimal("0.0001")
+    volume_multiple: float = 2.0
+    volume_window_secs: int = 60
+    volume_min_quote: float = 200.0
+    weight_volatility: float = 15.0
+    weight_acceleration: float = 15.0
+    weight_obi: float = 15.0
+    weight_spread: float = 10.0
+    weight_volume_delta: float = 15.0
+    weight_message_velocity: float = 10.0
+    weight_pattern: float = 10.0
+    weight_liquidity: float = 10.0
+    score_excellent: float = 85.0
+    score_good: float = 70.0
+    score_exhaustion: float = 60.0
+    entry_cooldown_secs: int = 5
+    loss_cooldown_secs: int = 10
+    stop_loss_pct: float = 1.5
+    max_hold_secs: int = 20
+    exit_on_bearish_candle: bool = True
+    gap_exit_pct: float = 0.1
+    trailing_stop: bool = False
+    trailing_stop_pct: float = 0.5
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """`[risk]`; the engine enforces `max_order_notional` and `max_open_orders` too."""
+
+    max_order_notional: Decimal = Decimal("1000")
+    max_open_orders: int = 5
+    max_positions: int = 3
+    min_edge_pct: float = 0.3
+    max_latency_ms: int = 500
+    max_spread_ratio: float = 10.0
+    min_liquidity_usd: float = 1000.0
+    breaker_failures: int = 3
+    breaker_open_secs: int = 30
+    order_timeout_ms: int = 1000
+
+
+def _typed(cls: type, table: dict[str, Any]) -> Any:
+    """`cls` from its section's table, each value converted to the field's declared type."""
+    convert = {"float": float, "Decimal": Decimal, "int": int, "bool": bool}
+    return cls(**{f.name: convert[str(f.type)](table[f.name]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -215,6 +294,7 @@ class Config:
     symbol: SymbolConfig
     event_detection: EventDetectionConfig
     strategy: StrategyConfig
+    risk: RiskConfig
     zmq: ZmqConfig
     monitoring: MonitoringConfig
     initial_capital: Decimal
@@ -243,10 +323,14 @@ def load(path: Path) -> Config:
         report_dir = REPO_SCHEMA.parents[1] / report_dir
     return Config(
         symbol=SymbolConfig(s["name"], Decimal(s["order_quantity"])),
-        event_detection=EventDetectionConfig(float(e["drop_pct"]), e["drop_window_secs"], e["recovery_secs"]),
-        strategy=StrategyConfig(
-            float(st["take_profit_pct"]), float(st["stop_loss_pct"]), st["max_hold_secs"], st["cooldown_secs"]
+        event_detection=EventDetectionConfig(
+            **{
+                f.name: float(e[f.name]) if f.type == "float" else e[f.name]
+                for f in fields(EventDetectionConfig)
+            }
         ),
+        strategy=_typed(StrategyConfig, st),
+        risk=_typed(RiskConfig, table["risk"]),
         zmq=ZmqConfig(z["data_endpoint"], z["command_endpoint"], z["response_endpoint"]),
         monitoring=MonitoringConfig(m["log_level"], m["log_format"], m["health_interval_ms"]),
         initial_capital=Decimal(table["backtest"]["initial_capital"]),

@@ -107,6 +107,12 @@ class Session:
     sim: SimSpec | None = None
     workdir: Path | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Environment added to every child's (e.g. BINANCE_API_KEY / BINANCE_API_SECRET in real mode).
+    env: dict[str, str] = field(default_factory=dict)
+    # Passes --confirm-real to the engine (needed when the config says [execution] mode = "real").
+    confirm_real: bool = False
+    # False: no strategy process (a test drives the engine's channels itself).
+    strategy: bool = True
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     sim_port: int | None = None
@@ -147,7 +153,8 @@ class Session:
         if self.sim is not None:
             self._start_sim(self.sim)
         self._write_config()
-        self._start_strategy()
+        if self.strategy:
+            self._start_strategy()
         self._start_engine()
 
     def _binary(self, name: str) -> Path:
@@ -166,6 +173,7 @@ class Session:
             stderr=log_file,
             stdin=subprocess.DEVNULL,
             cwd=REPO,
+            env={**os.environ, **self.env},
             start_new_session=True,
         )
         proc = Proc(name, popen, log_path, log_file)
@@ -218,12 +226,17 @@ class Session:
                 "command_endpoint": self.endpoint("command"),
                 "response_endpoint": self.endpoint("response"),
             },
-            "persistence": {"report_dir": str(self.workdir / "reports")},
+            # The session's own database (overrides may point elsewhere), so a test or a demo never
+            # touches the user's reports/flashcrash.db; the demo copies it with the reports.
+            "persistence": {
+                "report_dir": str(self.workdir / "reports"),
+                "db_path": str(self.workdir / "reports" / "flashcrash.db"),
+            },
         }
         if self.sim_port is not None:
             base = f"127.0.0.1:{self.sim_port}"
             ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}", "backup_ws_url": ""}
-            ours["execution"] = {"rest_url": f"http://{base}"}
+            ours["execution"] = {"rest_url": f"http://{base}", "ws_api_url": f"ws://{base}"}
         for tables in (ours, self.overrides):
             for section, keys in tables.items():
                 layered.setdefault(section, {}).update(keys)
@@ -254,7 +267,10 @@ class Session:
             time.sleep(0.05)
 
     def _start_engine(self) -> None:
-        self._spawn("engine", [str(self._binary("engine")), "--config", str(self.run_config)])
+        argv = [str(self._binary("engine")), "--config", str(self.run_config)]
+        if self.confirm_real:
+            argv.append("--confirm-real")
+        self._spawn("engine", argv)
 
     # ------------------------------------------------------------------ run
     def sim_stats(self) -> dict[str, Any] | None:
@@ -276,6 +292,14 @@ class Session:
                     f"{name} exited with {p.popen.returncode}; see {p.log_path}:\n{tail(p.log_path)}"
                 )
 
+    def check_alive_one(self, name: str) -> None:
+        """Raises if the process `name` died."""
+        p = self.procs[name]
+        if not p.alive():
+            raise LaunchError(
+                f"{name} exited with {p.popen.returncode}; see {p.log_path}:\n{tail(p.log_path)}"
+            )
+
     def wait_replay_end(self, timeout: float, on_tick: Any = None) -> None:
         """Waits for the simulator to finish its replay and exit."""
         sim = self.procs["exchange-sim"]
@@ -287,6 +311,39 @@ class Session:
             if on_tick is not None:
                 on_tick(self)
             time.sleep(0.5)
+
+    # --------------------------------------------------------- kill, restart
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:
+        """Sends `sig` to one process (`strategy`, `engine`, `exchange-sim`) and, for a fatal signal,
+        waits (bounded) until it is gone. Returns its exit code (None if still running)."""
+        p = self.procs[name]
+        _signal(p, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            try:
+                p.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal(p, signal.SIGKILL)
+                p.popen.wait(timeout=5)
+        return p.popen.poll()
+
+    def restart(self, name: str) -> None:
+        """Starts `strategy` or `engine` again with the same configuration and ports (the previous
+        process must have exited; its log is kept as `<name>.log.<n>`)."""
+        old = self.procs.get(name)
+        if old is not None:
+            if old.alive():
+                raise LaunchError(f"{name} is still running (pid {old.popen.pid})")
+            old.log_file.close()
+            n = 1
+            while old.log_path.with_name(f"{old.log_path.name}.{n}").exists():
+                n += 1
+            old.log_path.rename(old.log_path.with_name(f"{old.log_path.name}.{n}"))
+        if name == "strategy":
+            self._start_strategy()
+        elif name == "engine":
+            self._start_engine()
+        else:
+            raise LaunchError(f"cannot restart {name}")
 
     # ----------------------------------------------------------------- stop
     def stop(self, grace: float = 15.0) -> dict[str, int | None]:

@@ -75,6 +75,10 @@ def _check(kind: str, name: str, v: Any) -> Any:
             if not isinstance(v, list):
                 raise WireError(f"{name}: expected an array of orders")
             return tuple(_from_map(OrderInfo, o, "orders") for o in v)
+        case "balances":
+            if not isinstance(v, list):
+                raise WireError(f"{name}: expected an array of balances")
+            return tuple(_from_map(AssetBalance, b, "balances") for b in v)
     if base.startswith("enum:"):
         allowed = base[5:].split("|")
         if v not in allowed:
@@ -95,7 +99,7 @@ def _encode_value(kind: str, v: Any) -> Any:
         return [[float(p), float(q)] for p, q in v]
     if base == "order":
         return v.to_map()
-    if base == "orders":
+    if base in ("orders", "balances"):
         return [o.to_map() for o in v]
     return v
 
@@ -230,6 +234,13 @@ class QueryOpenOrders(_Message):
 
 
 @dataclass(frozen=True)
+class QueryBalances(_Message):
+    TYPE: ClassVar[str | None] = "QueryBalances"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+
+
+@dataclass(frozen=True)
 class RequestSnapshot(_Message):
     TYPE: ClassVar[str | None] = "RequestSnapshot"
     command_id: str = _k("str")
@@ -328,6 +339,23 @@ class OpenOrders(_Message):
 
 
 @dataclass(frozen=True)
+class AssetBalance(_Message):
+    """One asset of a `Balances` answer (no `type` key)."""
+
+    asset: str = _k("str")
+    free: Decimal = _k("dec")
+    locked: Decimal = _k("dec")
+
+
+@dataclass(frozen=True)
+class Balances(_Message):
+    TYPE: ClassVar[str | None] = "Balances"
+    command_id: str | None = _k("str?")
+    ts_ns: int = _k("uint")
+    balances: tuple[AssetBalance, ...] = _k("balances")
+
+
+@dataclass(frozen=True)
 class OrderExecution(_Message):
     TYPE: ClassVar[str | None] = "OrderExecution"
     command_id: str | None = _k("str?")
@@ -371,12 +399,22 @@ COMMAND_TYPES = (
     CancelOrder,
     QueryOrder,
     QueryOpenOrders,
+    QueryBalances,
     RequestSnapshot,
     Shutdown,
     EmergencyHalt,
     Resume,
 )
-RESPONSE_TYPES = (OrderPlaced, OrderCanceled, OrderStatus, OpenOrders, OrderExecution, Error, Success)
+RESPONSE_TYPES = (
+    OrderPlaced,
+    OrderCanceled,
+    OrderStatus,
+    OpenOrders,
+    Balances,
+    OrderExecution,
+    Error,
+    Success,
+)
 BY_TYPE: dict[str, type] = {c.TYPE: c for c in DATA_TYPES + COMMAND_TYPES + RESPONSE_TYPES}  # type: ignore[misc]
 
 Message = Any

@@ -19,10 +19,15 @@ pytestmark = pytest.mark.integration
 CONFIG = REPO / "config" / "config.toml"
 # Five and a half minutes around the crash's first leg, at 20x: about 17 s of replay.
 CRASH = SimSpec(speed="20", start="2025-10-10T21:09:30Z", end="2025-10-10T21:15:00Z")
+# The plumbing under test, not the strategy's selectivity: every bullish candle while ACTIVE/RECOVERY
+# that the window can price is an entry (the gates have their own unit tests).
+OPEN_GATES = {
+    "strategy": {"score_good": 0.0, "score_exhaustion": 0.0, "volume_multiple": 0.0, "volume_min_quote": 0.0}
+}
 
 
 def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) -> None:
-    session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH)
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH, overrides=OPEN_GATES)
     with session:
         session.wait_replay_end(timeout=180)
         codes = session.stop()

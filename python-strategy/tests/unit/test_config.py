@@ -34,5 +34,5 @@ def test_shared_case(case: dict, tmp_path: Path) -> None:
 def test_shipped_config() -> None:
     cfg = config.load(REPO / "config" / "config.toml")
     assert cfg.symbol.name == "POLUSDT"
-    assert cfg.event_detection.drop_window_secs == 60
+    assert cfg.event_detection.baseline_secs == 300
     assert cfg.report_dir.is_absolute()

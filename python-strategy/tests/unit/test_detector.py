@@ -1,95 +1,109 @@
-"""The detector's transitions on hand-made candles, and on the real POLUSDT crash of 10 Oct 2025."""
+"""The detector's state machine on hand-made readings, and the detector's API."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-from pathlib import Path
+import math
 
+from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector import Candle, CandleBuilder, Detector, State
+from flashcrash.event_detector import CORE, Detector, Indicator, Pattern, Reading, Readings, State
+from flashcrash.event_detector.machine import StateMachine
 
 S = 1_000_000_000
-CFG = EventDetectionConfig(drop_pct=3.0, drop_window_secs=60, recovery_secs=30)
-DATA = Path(__file__).resolve().parents[3] / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+CFG = EventDetectionConfig()
 
 
-def candle(sec: int, close: float, low: float | None = None) -> Candle:
-    return Candle(sec * S, close, close, low if low is not None else close, close, 1.0, 0.5, 1)
+def readings(sec: int, fired: set[Indicator]) -> Readings:
+    by = {i: Reading(i, 1.0, 1.0, i in fired, 1.0 if i in fired else 0.0) for i in Indicator}
+    return Readings(sec * S, by, Pattern.NONE, math.nan, math.nan)
 
 
-def states(closes: list[float], lows: list[float] | None = None) -> list[State]:
-    d = Detector(CFG)
+def drive(seq: list[set[Indicator]]) -> tuple[list[State], StateMachine]:
+    m = StateMachine(CFG)
     out = []
-    for i, c in enumerate(closes):
-        d.on_candle(candle(i, c, None if lows is None else lows[i]))
-        out.append(d.state)
-    return out
+    for sec, fired in enumerate(seq):
+        m.step(readings(sec, fired))
+        out.append(m.state)
+    return out, m
 
 
-def test_calm_market_sleeps() -> None:
-    assert set(states([100.0 + 0.1 * (i % 5) for i in range(300)])) == {State.SLEEP}
+V, A, SP, VD, MV = (
+    Indicator.VOLATILITY,
+    Indicator.ACCELERATION,
+    Indicator.SPREAD,
+    Indicator.VOLUME_DELTA,
+    Indicator.MESSAGE_VELOCITY,
+)
 
 
-def test_half_drop_alerts_then_calms_down() -> None:
-    s = states([100.0, 98.4, 98.4, 99.5])
-    assert s == [State.SLEEP, State.ALERT, State.ALERT, State.SLEEP]
+def test_calm_sleeps() -> None:
+    assert set(drive([set()] * 100)[0]) == {State.SLEEP}
 
 
-def test_drop_activates_then_recovers_then_sleeps() -> None:
-    closes = [100.0] * 5 + [96.0] + [96.5] * 70
-    s = states(closes)
-    assert s[5] is State.ACTIVE
-    assert s[5 + 29] is State.ACTIVE
-    assert s[5 + 30] is State.RECOVERY  # 30 s without a new low
-    assert s[5 + 60] is State.SLEEP  # 30 s more
+def test_three_core_for_more_than_two_seconds_activates() -> None:
+    s, m = drive([set(), {V, A, VD}, {V, A, VD}, {V, A, VD}, {V, A, VD}])
+    assert s == [State.SLEEP, State.ALERT, State.ALERT, State.ALERT, State.ACTIVE]
+    assert "3/5 core fired" in m.transitions[-1].reason
 
 
-def test_new_low_in_recovery_reactivates() -> None:
-    closes = [100.0] * 5 + [96.0] + [96.5] * 31 + [95.0]
-    s = states(closes)
-    assert s[-2] is State.RECOVERY and s[-1] is State.ACTIVE
+def test_two_seconds_are_not_enough() -> None:
+    # two seconds of quorum, held one more by the jitter window: 2 s, not more than 2 s
+    s, _ = drive([{V, A, VD}] * 2 + [set()] * 3)
+    assert State.ACTIVE not in s
 
 
-def test_old_peak_leaves_the_window() -> None:
-    # A 3% lower level reached slowly over more than the window never triggers.
-    closes = [100.0 - 0.04 * i for i in range(200)]
-    assert State.ACTIVE not in states(closes)
+def test_velocity_spike_lowers_the_quorum_to_two() -> None:
+    assert State.ACTIVE not in drive([{V, SP}] * 6)[0]
+    assert drive([{V, SP, MV}] * 6)[0][-1] is State.ACTIVE
 
 
-def real_transitions() -> list:
-    b = CandleBuilder()
+def test_one_second_gap_is_absorbed_by_the_jitter_window() -> None:
+    s, _ = drive([{V, A, VD}, {V, A, VD}, {V, A}, {V, A, VD}, {V, A, VD}])
+    assert s[-1] is State.ACTIVE
+
+
+def test_recovery_then_sleep() -> None:
+    q = {V, A, VD}
+    seq = [q] * 5 + [{V}] * 6 + [set()] * (CFG.recovery_confirm_secs + 2)
+    s, m = drive(seq)
+    assert s[4] is State.ACTIVE
+    i = s.index(State.RECOVERY)
+    assert i == 5 + 1 + CFG.active_hold_secs  # the jitter window holds the quorum one more second
+    assert s[-1] is State.SLEEP
+    assert [t.current for t in m.transitions] == [State.ALERT, State.ACTIVE, State.RECOVERY, State.SLEEP]
+    assert all(t.reason for t in m.transitions)
+
+
+def test_recovery_reactivates() -> None:
+    q = {V, A, VD}
+    s, _ = drive([q] * 5 + [set()] * 8 + [q] * 5)
+    assert State.RECOVERY in s and s[-1] is State.ACTIVE
+
+
+def test_alert_falls_asleep_after_calm() -> None:
+    # the jitter window holds {V} one more second, then 30 s of calm
+    s, _ = drive([{V}] + [set()] * (CFG.recovery_confirm_secs + 2))
+    assert s[0] is State.ALERT and s[-1] is State.SLEEP
+
+
+def test_api_readings_before_data_are_not_ready() -> None:
     d = Detector(CFG)
-    with gzip.open(DATA, "rt") as f:
-        for row in csv.DictReader(f):
-            c = b.on_trade(
-                int(row["timestamp"]) * 1000, float(row["price"]), float(row["amount"]), row["side"] == "buy"
-            )
-            if c is not None:
-                d.on_candle(c)
-    return d.transitions
+    r = d.readings()
+    assert set(r.by_indicator) == set(Indicator)
+    assert not any(x.ready or x.fired for x in r.by_indicator.values()) and r.core_fired() == 0
+    assert len(CORE) == 5
 
 
-def state_at(transitions: list, ts_ns: int) -> State:
-    state = State.SLEEP
-    for t in transitions:
-        if t.ts_ns > ts_ns:
-            break
-        state = t.current
-    return state
-
-
-def utc(hh: int, mm: int, ss: int = 0) -> int:
-    return (1760054400 + hh * 3600 + mm * 60 + ss) * S  # 2025-10-10 00:00 UTC + time of day
-
-
-def test_real_crash_activates_quickly_and_the_calm_sleeps() -> None:
-    ts = real_transitions()
-    # 20:45-20:56: 24-63 trades a minute, range under 0.2 %: nothing leaves SLEEP.
-    assert all(t.ts_ns >= utc(20, 56) for t in ts), ts[:1]
-    # The main leg starts about 21:12:30 (0.2129 -> 0.2085 in that minute): ACTIVE within 60 s.
-    main_leg = [t for t in ts if utc(21, 12, 30) <= t.ts_ns <= utc(21, 13, 30) and t.current is State.ACTIVE]
-    assert main_leg, ts
-    # The steepest minute (21:17:26-21:18:24, -26 %) is traded while ACTIVE.
-    assert state_at(ts, utc(21, 17, 30)) is State.ACTIVE
-    assert state_at(ts, utc(21, 18, 20)) is State.ACTIVE
+def test_api_feeds_books_and_trades_and_shuts_down() -> None:
+    d = Detector(CFG)
+    for i in range(120):
+        ts = i * S // 2 + S
+        assert d.on_book(wire.OrderBookSnapshot("X", ts, ts, i, ((99.0, 5.0),), ((101.0, 5.0),)))
+        assert d.on_trade(ts + 1, 100.0, 1.0, i % 2 == 0)
+    assert not d.on_trade(10 * S, float("nan"), 1.0, True)
+    r = d.readings()
+    assert r.ts_ns > 0 and r[Indicator.OBI].ready and r[Indicator.OBI].value == 0.0
+    assert math.isclose(r.liquidity_usd, 99.0 * 5 + 101.0 * 5)
+    assert d.state is State.SLEEP and d.on_candle(None) is None  # type: ignore[arg-type]
+    t = d.shutdown(r.ts_ns, "test")
+    assert d.state is State.SHUTDOWN and d.transitions[-1] is t

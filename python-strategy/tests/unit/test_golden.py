@@ -23,7 +23,7 @@ def _plain(v):
         return str(v)
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
-    if isinstance(v, wire.OrderInfo):
+    if isinstance(v, wire.OrderInfo | wire.AssetBalance):
         return {k: _plain(x) for k, x in v.to_map().items()}
     return v
 

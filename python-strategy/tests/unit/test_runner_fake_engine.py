@@ -1,6 +1,9 @@
 """The strategy's run loop against a fake engine on real ZeroMQ sockets (random loopback ports): a
 scripted crash goes out on the data channel, the strategy's PlaceOrder comes back on the command
-channel, fills go out on the responses channel, and the position and summary follow."""
+channel, fills go out on the responses channel, and the position and summary follow.
+
+The detector's state and readings are scripted (ACTIVE, every indicator at full strength): this test
+is about the loop, the strategy and the order manager; the detector has its own tests."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import zmq
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
+from flashcrash.event_detector import State
+from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
 from flashcrash.runner import Runner
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,9 +34,9 @@ class FakeEngine:
         for s in (self.data, self.cmds, self.resp):
             s.setsockopt(zmq.LINGER, 0)
 
-    def trade(self, sec: float, price: float, tid: int) -> None:
+    def trade(self, sec: float, price: float, tid: int, qty: float = 100.0) -> None:
         ts = int(sec * S)
-        t = wire.Trade("POLUSDT", ts, ts, tid, price, 100.0, "buy")
+        t = wire.Trade("POLUSDT", ts, ts, tid, price, qty, "buy")
         self.data.send_multipart([b"trade.POLUSDT", wire.encode(t)])
 
     def command(self, timeout: float = 5.0) -> object:
@@ -39,13 +44,14 @@ class FakeEngine:
         return wire.decode(self.cmds.recv())
 
     def fill(self, cmd: wire.PlaceOrder, price: str, tid: int) -> None:
+        """Accepts `cmd` (resting) and fills it whole as maker."""
         placed = wire.OrderPlaced(
-            cmd.command_id, 1, cmd.client_order_id, f"P-{tid}", cmd.symbol, cmd.side, "MARKET", None,
-            cmd.quantity, None, "FILLED",
+            cmd.command_id, 1, cmd.client_order_id, f"P-{tid}", cmd.symbol, cmd.side, cmd.order_type,
+            cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
         )  # fmt: skip
         ex = wire.OrderExecution(
             cmd.command_id, 1, cmd.client_order_id, f"P-{tid}", cmd.symbol, cmd.side, tid,
-            Decimal(price), cmd.quantity, cmd.quantity, cmd.quantity, "FILLED", "taker", Decimal("0.05"), "USDT",
+            Decimal(price), cmd.quantity, cmd.quantity, cmd.quantity, "FILLED", "maker", Decimal("0.05"), "USDT",
         )  # fmt: skip
         for m in (placed, ex):
             self.resp.send_multipart([b"resp", wire.encode(m)])
@@ -54,6 +60,21 @@ class FakeEngine:
         for s in (self.data, self.cmds, self.resp):
             s.close()
         self.ctx.term()
+
+
+class ScriptedDetector:
+    """The real detector, except for the state and readings the strategy sees."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self.state = State.ACTIVE
+
+    def readings(self) -> Readings:
+        by = {i: Reading(i, 1.0, 1.0, True, 1.0) for i in Indicator}
+        return Readings(0, by, Pattern.NONE, 1.0, 1e6)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
 
 
 def test_scripted_crash_round_trip(tmp_path: Path) -> None:
@@ -68,6 +89,7 @@ def test_scripted_crash_round_trip(tmp_path: Path) -> None:
     cfg = config.load(tmp_path / "config.toml")
     client = EngineClient(cfg.zmq, "POLUSDT")
     runner = Runner(cfg, client)
+    runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
     stop: list[str] = []
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
@@ -77,19 +99,20 @@ def test_scripted_crash_round_trip(tmp_path: Path) -> None:
         for sec in range(1000, 1030):  # calm
             eng.trade(sec, 1.0, tid)
             tid += 1
-        eng.trade(1030.2, 0.95, tid)  # -5 %: ACTIVE when this second closes
-        eng.trade(1031.1, 0.95, tid + 1)  # bearish/flat candle closes the crash second
-        eng.trade(1031.5, 0.96, tid + 2)  # bullish candle 1031 (0.95 -> 0.96)
-        eng.trade(1032.1, 0.96, tid + 3)  # closes candle 1031: entry
+        eng.trade(1030.2, 0.95, tid)  # -5 %: the new local low
+        eng.trade(1031.1, 0.95, tid + 1)  # closes the crash second
+        eng.trade(1031.5, 0.97, tid + 2, qty=1000.0)  # bullish candle 1031 (0.95 -> 0.97), high volume
+        eng.trade(1032.1, 0.97, tid + 3)  # closes candle 1031: entry
         buy = eng.command()
-        assert isinstance(buy, wire.PlaceOrder) and buy.side == "BUY" and buy.order_type == "MARKET"
-        assert buy.quantity == cfg.symbol.order_quantity
-        eng.fill(buy, "0.96", 1)
-        time.sleep(0.3)
-        eng.trade(1033.0, 0.9700, tid + 4)  # +1.04 %: take profit
-        sell = eng.command()
-        assert isinstance(sell, wire.PlaceOrder) and sell.side == "SELL" and sell.quantity == buy.quantity
-        eng.fill(sell, "0.97", 2)
+        # Window 0.95 .. 0.97: limit buy at 0.95 + 0.2 x 0.02, target at 0.95 + 0.8 x 0.02.
+        assert isinstance(buy, wire.PlaceOrder) and buy.side == "BUY" and buy.order_type == "LIMIT"
+        assert buy.price == Decimal("0.9540") and buy.quantity == cfg.symbol.order_quantity
+        eng.fill(buy, "0.9540", 1)
+        target = eng.command()
+        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL" and target.order_type == "LIMIT"
+        assert target.price == Decimal("0.9660") and target.quantity == buy.quantity
+        eng.trade(1032.5, 0.97, tid + 4)
+        eng.fill(target, "0.9660", 2)
         time.sleep(0.3)
     finally:
         stop.append("TEST")
@@ -98,11 +121,14 @@ def test_scripted_crash_round_trip(tmp_path: Path) -> None:
     client.close()
     eng.close()
     assert not thread.is_alive()
-    assert summary["orders"] == {"sent": 2, "placed": 2, "fills": 2, "errors": 0, "timeouts": 0}
+    assert summary["orders"] == {
+        "sent": 2, "placed": 2, "fills": 2, "errors": 0, "timeouts": 0, "cancels": 0, "queries": 0, "resends": 0,
+    }  # fmt: skip
     assert summary["pnl"]["trades"] == 1
-    # 500 x (0.97 - 0.96) - 2 x 0.05 fees = 4.90
-    assert Decimal(summary["pnl"]["net_pnl"]) == Decimal("4.90")
-    assert summary["trades"][0]["exit_reason"] == "take_profit"
-    assert any(t["to"] == "ACTIVE" for t in summary["detector"]["transitions"])
+    # 500 x (0.966 - 0.954) - 2 x 0.05 fees = 5.90
+    assert Decimal(summary["pnl"]["net_pnl"]) == Decimal("5.90")
+    assert summary["trades"][0]["exit_reason"] == "target"
+    assert summary["decisions"]["taken"] == 1
+    assert summary["risk"]["breaker"] == "closed"
     assert (tmp_path / "summary.json").exists()
     assert summary["report_png"] and Path(summary["report_png"]).exists()

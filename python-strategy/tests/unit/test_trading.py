@@ -1,177 +1,317 @@
-"""Order manager (correlation, timeouts that query and never re-send, fills applied once), position
-accounting, and the strategy's entries, exits and cooldown."""
+"""The percentile strategy on hand-made candles and readings: entry and exit prices, every check of an
+entry (cooldowns, score, volume, positions, emergency stops, breaker), every exit, and the accounting of
+several positions. Orders are answered by hand as the engine would."""
 
 from __future__ import annotations
 
-import re
+import math
+from dataclasses import replace
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+from trading_fixtures import D, Outbox, S, canceled, candle, error, execution, placed, readings
+
 from flashcrash import wire
-from flashcrash.config import StrategyConfig
-from flashcrash.event_detector import Candle, State
-from flashcrash.trading_engine import OrderManager, Position, ReboundStrategy
+from flashcrash.config import RiskConfig, StrategyConfig
+from flashcrash.event_detector import State
+from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
+from flashcrash.trading_engine.breaker import CircuitBreaker
+from flashcrash.trading_engine.portfolio import Phase
 
-S = 1_000_000_000
-D = Decimal
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-
-    def __call__(self, msg: object) -> bool:
-        self.sent.append(msg)
-        return True
+GOOD = readings(1.0)
+ACTIVE = State.ACTIVE
 
 
-def fill(
-    cmd: wire.PlaceOrder, price: str, qty: str, trade_id: int, status: str = "FILLED", fee: str = "0.01"
-):
-    return wire.OrderExecution(
-        cmd.command_id, 1, cmd.client_order_id, "PAPER-1", cmd.symbol, cmd.side, trade_id,
-        D(price), D(qty), D(qty), cmd.quantity, status, "taker", D(fee), "USDT",
-    )  # fmt: skip
-
-
-def test_client_order_id_format_and_correlation() -> None:
+def make(**strategy: object) -> tuple[PercentileStrategy, Outbox]:
     out = Outbox()
-    om = OrderManager("POLUSDT", out)
-    coid = om.place_market("BUY", D("100"), 0, "entry")
-    assert coid is not None and re.fullmatch(r"[a-zA-Z0-9_-]{1,36}", coid)
-    cmd = out.sent[0]
-    assert isinstance(cmd, wire.PlaceOrder) and cmd.client_order_id == coid and cmd.price is None
-    assert om.has_open_order()
-    f = fill(cmd, "0.2", "100", 1)
-    assert om.on_response(f) == f
-    assert om.on_response(f) is None  # the same fill twice is applied once
-    assert om.stats["duplicate_fills"] == 1
-    assert not om.has_open_order()
+    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
+    cfg = replace(StrategyConfig(), **strategy)
+    return PercentileStrategy(cfg, RiskConfig(), D("100"), om), out
 
 
-def test_timeout_queries_and_never_resends_the_order() -> None:
-    out = Outbox()
-    om = OrderManager("POLUSDT", out, timeout_ns=S)
-    coid = om.place_market("BUY", D("100"), 0, "entry")
-    om.check_timeouts(S // 2)
-    assert len(out.sent) == 1
-    for k in range(1, 4):
-        om.check_timeouts(k * S + 1)
-    kinds = [type(m).__name__ for m in out.sent]
-    assert kinds.count("PlaceOrder") == 1
-    assert kinds.count("QueryOrder") == 3
-    assert all(m.client_order_id == coid for m in out.sent)
-    # The engine never saw it: the query answers UNKNOWN_ORDER, the order is given up (no new order).
-    q = out.sent[-1]
-    om.on_response(wire.Error(q.command_id, 1, "UNKNOWN_ORDER", "client_order_id", "Order does not exist"))
-    assert not om.has_open_order()
-    assert [type(m).__name__ for m in out.sent].count("PlaceOrder") == 1
+def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
+    """A new low at 0.2000, then a bullish candle up to 0.2050: entry 0.2010, target 0.2040."""
+    st.on_candle(candle(sec, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
+    st.on_candle(candle(sec + 1, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, GOOD, 0)
 
 
-def test_rejected_order_is_not_open() -> None:
-    out = Outbox()
-    om = OrderManager("POLUSDT", out)
-    om.place_market("BUY", D("100"), 0, "entry")
-    cmd = out.sent[0]
-    om.on_response(wire.Error(cmd.command_id, 1, "VALIDATION", "quantity", "too small"))
-    assert not om.has_open_order() and om.stats["errors"] == 1
+def respond(st: PercentileStrategy, msg: object, event_ns: int = 0) -> None:
+    st.on_response(msg, event_ns, 0)
 
 
-def test_position_pnl_by_hand() -> None:
-    p = Position()
-    p.on_fill("BUY", D("0.20"), D("100"), D("0.02"), 1 * S, "")
-    p.on_fill("BUY", D("0.22"), D("100"), D("0.022"), 2 * S, "")
-    assert p.avg_entry == D("0.21")
-    assert p.on_fill("SELL", D("0.25"), D("50"), D("0.0125"), 3 * S, "take_profit") is None
-    t = p.on_fill("SELL", D("0.23"), D("150"), D("0.0345"), 4 * S, "take_profit")
-    assert t is not None and not p.is_open
-    # gross: 50*(0.25-0.21) + 150*(0.23-0.21) = 2 + 3 = 5; fees 0.089
-    assert t.pnl == D("4.911")
-    assert t.entry_price == D("0.21") and t.exit_price == D("0.235")
-    assert p.realized == D("5") - D("0.089")  # every fee, buys included
-    assert p.total_fees == D("0.089")
+def enter(st: PercentileStrategy, out: Outbox, fill_ns: int = int(3.5 * S)) -> wire.PlaceOrder:
+    """Sets up the window, fills the entry; returns the resting target order."""
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "100", 1, fee="0.0201"), fill_ns)
+    return out.orders[-1]
 
 
-def candle(sec: int, o: float, c: float) -> Candle:
-    return Candle(sec * S, o, max(o, c), min(o, c), c, 1.0, 0.5, 1)
-
-
-def make(cooldown: int = 5) -> tuple[ReboundStrategy, OrderManager, Outbox]:
-    out = Outbox()
-    om = OrderManager("POLUSDT", out)
-    cfg = StrategyConfig(take_profit_pct=1.0, stop_loss_pct=1.5, max_hold_secs=20, cooldown_secs=cooldown)
-    return ReboundStrategy(cfg, D("100"), om), om, out
-
-
-def test_entry_only_on_bullish_candle_while_active() -> None:
-    st, _, out = make()
-    st.on_candle(candle(1, 1.0, 1.1), State.SLEEP, 0)
-    st.on_candle(candle(2, 1.1, 1.0), State.ACTIVE, 0)
-    assert out.sent == [] and st.decisions["rejected_not_bullish"] == 1
-    st.on_candle(candle(3, 1.0, 1.1), State.ACTIVE, 0)
-    assert len(out.sent) == 1 and out.sent[0].side == "BUY" and st.decisions["taken"] == 1
-    st.on_candle(candle(4, 1.0, 1.1), State.ACTIVE, 0)
-    assert st.decisions["rejected_order_pending"] == 1 and len(out.sent) == 1
-
-
-def test_exits_and_cooldown() -> None:
-    st, om, out = make(cooldown=5)
-    st.on_candle(candle(1, 1.0, 1.1), State.ACTIVE, 0)
-    st.on_fill(om.on_response(fill(out.sent[0], "1.00", "100", 1)), 2 * S)
-    st.on_price(3 * S, 1.005, 0)
-    assert len(out.sent) == 1  # inside the band: hold
-    st.on_price(4 * S, 1.011, 0)
-    sell = out.sent[-1]
-    assert sell.side == "SELL" and sell.quantity == D("100") and st.exit_reason == "take_profit"
-    trade = st.on_fill(om.on_response(fill(sell, "1.01", "100", 2)), 5 * S)
-    assert trade is not None and trade.exit_reason == "take_profit"
-    st.on_candle(candle(7, 1.0, 1.1), State.ACTIVE, 0)
-    assert st.decisions["rejected_cooldown"] == 1
-    st.on_candle(candle(10, 1.0, 1.1), State.ACTIVE, 0)
-    assert st.decisions["taken"] == 2
-
-
-def test_stop_loss_and_max_hold() -> None:
-    st, om, out = make()
-    st.on_candle(candle(1, 1.0, 1.1), State.ACTIVE, 0)
-    st.on_fill(om.on_response(fill(out.sent[0], "1.00", "100", 1)), 2 * S)
-    st.on_price(3 * S, 0.984, 0)
-    assert st.exit_reason == "stop_loss"
-    st2, om2, out2 = make()
-    st2.on_candle(candle(1, 1.0, 1.1), State.ACTIVE, 0)
-    st2.on_fill(om2.on_response(fill(out2.sent[0], "1.00", "100", 1)), 2 * S)
-    st2.on_price(21 * S, 1.0, 0)
-    assert len(out2.sent) == 1
-    st2.on_price(22 * S, 1.0, 0)
-    assert st2.exit_reason == "max_hold" and out2.sent[-1].side == "SELL"
-
-
-def test_order_stays_open_until_its_executions_arrive() -> None:
-    """The acceptance (FILLED) can arrive before the fills: no exit may be decided in between."""
-    st, om, out = make()
-    st.on_candle(candle(1, 1.0, 1.1), State.ACTIVE, 0)
-    buy = out.sent[0]
-    placed = wire.OrderPlaced(
-        buy.command_id,
-        1,
-        buy.client_order_id,
-        "P-1",
-        "POLUSDT",
-        "BUY",
-        "MARKET",
-        None,
+def test_limit_entry_at_low_plus_0_2_range_and_resting_target_at_0_8() -> None:
+    st, out = make()
+    setup_window(st)
+    assert st.decisions["taken"] == 1 and len(out.orders) == 1
+    buy = out.orders[0]
+    assert (buy.side, buy.order_type, buy.time_in_force) == ("BUY", "LIMIT", "GTC")
+    assert buy.price == D("0.2010") and buy.quantity == D("100")
+    target = enter_fill(st, buy)
+    assert (target.side, target.order_type, target.price, target.quantity) == (
+        "SELL",
+        "LIMIT",
+        D("0.2040"),
         D("100"),
-        None,
-        "FILLED",
     )
-    om.on_response(placed)
-    st.on_fill(om.on_response(fill(buy, "1.00", "40", 1, status="PARTIALLY_FILLED")), 2 * S)
-    assert om.has_open_order()
-    st.on_price(3 * S, 0.5, 0)  # far below the stop: still no exit while fills are pending
-    assert len(out.sent) == 1
-    st.on_fill(om.on_response(fill(buy, "1.00", "60", 2)), 2 * S)
-    assert not om.has_open_order() and st.position.quantity == D("100")
-    st.on_price(4 * S, 0.5, 0)
-    assert out.sent[-1].side == "SELL" and out.sent[-1].quantity == D("100")
+    respond(st, placed(target))
+    trade = None
+    respond(st, execution(target, "0.2040", "100", 2, fee="0.0204"), 9 * S)
+    trade = st.position.closed[-1]
+    # 100 x (0.2040 - 0.2010) - fees 0.0201 - 0.0204 = 0.2595
+    assert trade.pnl == D("0.2595") and trade.exit_reason == "target"
+    assert trade.entry_score == 100 and trade.entry_reason == "percentile excellent"
+    assert trade.fees == D("0.0405") and trade.hold_secs == 5.5
+    assert st.position.realized == D("0.2595") and not st.position.lots
+    assert st.entries == [(int(3.5 * S), 0.201)] and st.exits == [(9 * S, 0.204)]
+
+
+def enter_fill(st: PercentileStrategy, buy: wire.PlaceOrder) -> wire.PlaceOrder:
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "100", 1, fee="0.0201"), int(3.5 * S))
+    return st.orders.orders[st.position.lots[buy.client_order_id].target_coid].cmd
+
+
+def test_no_decision_outside_active_or_recovery_and_no_entry_on_bearish() -> None:
+    st, out = make()
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), State.SLEEP, GOOD, 0)
+    st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), State.ALERT, GOOD, 0)
+    assert out.sent == [] and sum(st.decisions.values()) == 0
+    st.on_candle(candle(3, 0.2050, 0.2050, 0.2010, 0.2020, 5000), ACTIVE, GOOD, 0)
+    assert st.decisions == {"rejected_not_bullish": 1}
+    st.on_candle(candle(4, 0.2020, 0.2060, 0.2020, 0.2060, 5000), State.RECOVERY, GOOD, 0)
+    assert st.decisions["taken"] == 1
+
+
+def test_score_below_the_band_is_rejected_unless_selling_exhaustion() -> None:
+    from flashcrash.event_detector.readings import Pattern
+
+    st, out = make()
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, readings(0.65), 0)
+    st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, readings(0.65), 0)
+    assert st.decisions["rejected_score"] == 1 and out.sent == []
+    exhausted = readings(0.65, pattern=Pattern.SELLING_EXHAUSTION)
+    st.on_candle(candle(3, 0.2050, 0.2060, 0.2040, 0.2060, 5000), ACTIVE, exhausted, 0)
+    assert st.decisions["taken"] == 1 and st.decisions["taken_good"] == 1
+
+
+def test_volume_must_beat_twice_the_average_and_the_minimum() -> None:
+    st, _ = make()
+    for k in range(60):
+        st.on_candle(candle(k, 0.2, 0.2, 0.2, 0.2, 3000), ACTIVE, GOOD, 0)  # average 3000/s
+    st.on_candle(candle(60, 0.2010, 0.2010, 0.2000, 0.2005, 3000), ACTIVE, GOOD, 0)
+    st.on_candle(candle(61, 0.2005, 0.2050, 0.2004, 0.2050, 6000), ACTIVE, GOOD, 0)  # exactly 2x
+    assert st.decisions["rejected_volume"] == 1
+    st.on_candle(candle(62, 0.2005, 0.2050, 0.2004, 0.2050, 6200), ACTIVE, GOOD, 0)  # average now 3050
+    assert st.decisions["taken"] == 1
+    st2, _ = make()
+    st2.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005, 1), ACTIVE, GOOD, 0)
+    st2.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 900), ACTIVE, GOOD, 0)  # 184.5 < 200 quote
+    assert st2.decisions["rejected_volume"] == 1
+
+
+def test_entry_cooldown_5s_and_loss_cooldown_10s() -> None:
+    st, out = make(exit_on_bearish_candle=False)
+    setup_window(st)  # entry decided at 3 s
+    st.on_candle(candle(3, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["rejected_cooldown"] == 1
+    st.on_candle(candle(7, 0.2050, 0.2080, 0.2050, 0.2080, 9000), ACTIVE, GOOD, 0)  # closes at 8 s
+    assert st.decisions["taken"] == 2
+    # A losing trade: the first lot's stop loss at 9 s event time.
+    buy = out.orders[0]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "100", 1), 8 * S)
+    target = out.orders[-1]
+    st.on_price(9 * S, 0.1950, 0)
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
+    sell = out.orders[-1]
+    assert sell.order_type == "MARKET" and sell.client_order_id != target.client_order_id
+    respond(st, execution(sell, "0.1950", "100", 2), 9 * S)
+    assert st.position.closed[-1].pnl < 0
+    st.on_candle(candle(17, 0.2050, 0.2090, 0.2050, 0.2090, 9000), ACTIVE, GOOD, 0)  # 18 s < 19 s
+    assert st.decisions["rejected_cooldown"] == 2
+    st.on_candle(candle(18, 0.2050, 0.2095, 0.2050, 0.2095, 9000), ACTIVE, GOOD, 0)  # 19 s
+    assert st.decisions["taken"] == 3
+
+
+def test_at_most_three_positions() -> None:
+    st, out = make(entry_cooldown_secs=0)
+    setup_window(st)
+    for k in range(3, 6):
+        st.on_candle(candle(k, 0.2050, 0.2050 + k / 10000, 0.2050, 0.2050 + k / 10000, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["taken"] == 3 and st.decisions["rejected_risk_max_positions"] == 1
+    assert len(out.orders) == 3 and len({o.client_order_id for o in out.orders}) == 3
+
+
+def test_several_positions_are_accounted_separately() -> None:
+    st, out = make(entry_cooldown_secs=0)
+    setup_window(st)
+    st.on_candle(candle(3, 0.2050, 0.2100, 0.2050, 0.2100, 9000), ACTIVE, GOOD, 0)  # entry 0.2020
+    b1, b2 = out.orders
+    assert b2.price == D("0.2020")
+    respond(st, execution(b1, "0.2010", "100", 1, fee="0.02"), 4 * S)
+    respond(st, execution(b2, "0.2020", "100", 2, fee="0.02"), 4 * S)
+    t1, t2 = out.orders[2:]
+    assert (t1.price, t2.price) == (D("0.2040"), D("0.2080"))
+    assert st.position.quantity == D("200")
+    respond(st, execution(t2, "0.2080", "100", 3, fee="0.02"), 6 * S)
+    assert len(st.position.closed) == 1 and st.position.closed[0].pnl == D("0.56")
+    assert st.position.quantity == D("100")
+    assert st.position.realized == D("0.56") - D("0.02")  # the open lot's buy fee is spent already
+
+
+def test_resting_entry_canceled_after_max_wait_new_low_or_detector_asleep() -> None:
+    st, out = make(entry_max_wait_secs=5)
+    setup_window(st)  # decided at 3 s
+    st.on_price(7 * S, 0.2030, 0)
+    assert out.of(wire.CancelOrder) == []
+    st.on_price(8 * S, 0.2030, 0)
+    assert len(out.of(wire.CancelOrder)) == 1 and st.decisions["entry_canceled_max_wait"] == 1
+    respond(st, canceled(out.of(wire.CancelOrder)[0]))
+    assert not st.position.lots and st.decisions["entry_canceled_unfilled"] == 1
+
+    st, out = make()
+    setup_window(st)
+    st.on_candle(candle(3, 0.2010, 0.2010, 0.1990, 0.1995), ACTIVE, GOOD, 0)
+    assert st.decisions["entry_canceled_new"] == 1
+
+    st, out = make()
+    setup_window(st)
+    st.on_price(4 * S, 0.2060, 0)  # above the target: still waiting for the pullback
+    st.on_candle(candle(4, 0.2050, 0.2060, 0.2050, 0.2060), State.SLEEP, GOOD, 0)
+    assert st.decisions["entry_canceled_detector"] == 1
+
+
+def exit_by(st: PercentileStrategy, out: Outbox, reason: str) -> None:
+    """The target is canceled first; only then a market sell of the position, which closes the trade."""
+    cancels = out.of(wire.CancelOrder)
+    assert len(cancels) == 1 and out.orders[-1].order_type == "LIMIT"
+    respond(st, canceled(cancels[0]))
+    sell = out.orders[-1]
+    assert (sell.side, sell.order_type, sell.quantity) == ("SELL", "MARKET", D("100"))
+    respond(st, execution(sell, "0.2000", "100", 9), 30 * S)
+    assert st.position.closed[-1].exit_reason == reason and not st.position.lots
+
+
+def test_stop_loss() -> None:
+    st, out = make()
+    enter(st, out)
+    st.on_price(4 * S, 0.1981, 0)  # 1.44 % below 0.2010
+    st.on_price(int(4.1 * S), 0.1981, 0)
+    assert out.of(wire.CancelOrder) == []
+    st.on_price(int(4.2 * S), 0.1979, 0)  # 1.54 %
+    exit_by(st, out, "stop_loss")
+
+
+def test_max_hold() -> None:
+    st, out = make()
+    enter(st, out, fill_ns=4 * S)
+    st.on_price(23 * S, 0.2020, 0)
+    assert out.of(wire.CancelOrder) == []
+    st.on_price(24 * S, 0.2020, 0)
+    exit_by(st, out, "max_hold")
+
+
+def test_gap_against_the_position() -> None:
+    st, out = make()
+    enter(st, out)
+    st.on_price(4 * S, 0.2030, 0)
+    st.on_price(4 * S, 0.2028, 0)  # -0.099 %
+    assert out.of(wire.CancelOrder) == []
+    st.on_price(4 * S, 0.2025, 0)  # -0.148 %
+    exit_by(st, out, "gap")
+
+
+def test_bearish_candle_after_the_entry_second() -> None:
+    st, out = make()
+    enter(st, out)  # filled at 3.5 s
+    st.on_candle(candle(3, 0.2030, 0.2030, 0.2010, 0.2015), ACTIVE, GOOD, 0)  # the entry's own second
+    assert out.of(wire.CancelOrder) == []
+    st.on_candle(candle(4, 0.2030, 0.2030, 0.2020, 0.2025), ACTIVE, GOOD, 0)
+    exit_by(st, out, "bearish_candle")
+
+
+def test_trailing_stop_from_the_highest_price() -> None:
+    st, out = make(trailing_stop=True, trailing_stop_pct=0.5)
+    enter(st, out)
+    for p in (0.2020, 0.2030, 0.2035, 0.2034, 0.2032, 0.2030, 0.2029, 0.2028, 0.2027, 0.2026):
+        st.on_price(4 * S, p, 0)
+    assert out.of(wire.CancelOrder) == []  # 0.2026 is 0.44 % under 0.2035
+    st.on_price(4 * S, 0.2025, 0)
+    st.on_price(4 * S, 0.2024, 0)  # 0.54 %
+    exit_by(st, out, "trailing_stop")
+
+
+def test_target_filling_during_its_cancel_is_never_sold_twice() -> None:
+    st, out = make()
+    target = enter(st, out)
+    st.on_price(4 * S, 0.1970, 0)  # stop loss: cancel the target
+    respond(st, execution(target, "0.2040", "100", 5), 5 * S)  # ... but it had filled
+    respond(st, error(out.of(wire.CancelOrder)[0], "UNKNOWN_ORDER"))
+    assert [o.order_type for o in out.orders] == ["LIMIT", "LIMIT"]  # no market sell
+    assert st.position.closed[-1].exit_reason == "target" and not st.position.lots
+
+
+def test_partial_target_fill_then_exit_sells_the_rest() -> None:
+    st, out = make()
+    target = enter(st, out)
+    respond(st, execution(target, "0.2040", "30", 5, "PARTIALLY_FILLED", cumulative="30"), 4 * S)
+    st.on_price(5 * S, 0.1970, 0)
+    respond(st, canceled(out.of(wire.CancelOrder)[0], filled="30"))
+    sell = out.orders[-1]
+    assert sell.order_type == "MARKET" and sell.quantity == D("70")
+    respond(st, execution(sell, "0.1970", "70", 6), 5 * S)
+    t = st.position.closed[-1]
+    assert t.quantity == D("100") and t.exit_reason == "stop_loss"
+
+
+def health(latency_ms: float = 1.0, state: str = "live") -> wire.HealthMetrics:
+    us = latency_ms * 1000
+    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0)
+
+
+def test_emergency_stops_pause_and_resume() -> None:
+    st, out = make(entry_cooldown_secs=0)
+    setup_window(st)
+    assert st.decisions["taken"] == 1
+    st.on_health(health(latency_ms=600), 0)  # latency over 500 ms: the resting entry goes
+    assert len(out.of(wire.CancelOrder)) == 1 and st.stops.paused
+    st.on_candle(candle(3, 0.2050, 0.2060, 0.2050, 0.2060, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["rejected_emergency_stop"] == 1
+    st.on_health(health(latency_ms=20), 0)
+    assert not st.stops.paused
+    st.on_candle(candle(4, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["taken"] == 2
+    for bad in (readings(spread_ratio=10.5), readings(liquidity_usd=500.0)):
+        st.on_candle(candle(5, 0.2050, 0.2080, 0.2050, 0.2080, 9000), ACTIVE, bad, 0)
+        assert st.stops.paused and st.decisions["rejected_emergency_stop"] >= 2
+    st.on_health(health(state="reconnecting"), 0)
+    assert set(st.stops.active) == {"liquidity", "feed"}
+    st.on_health(health(), 0)
+    st.on_candle(candle(6, 0.2050, 0.2090, 0.2050, 0.2090, 9000), ACTIVE, readings(spread_ratio=math.nan), 0)
+    assert not st.stops.paused and st.decisions["taken"] == 3
+    assert st.stops.triggered == {"latency": 1, "spread": 1, "liquidity": 1, "feed": 1}
+
+
+def test_breaker_open_refuses_entries() -> None:
+    st, out = make(entry_cooldown_secs=0, exit_on_bearish_candle=False)
+    setup_window(st)
+    for k in range(3):
+        respond(st, error(out.orders[-1], "VENUE"))
+        st.on_candle(
+            candle(3 + k, 0.2050, 0.2060 + k / 10000, 0.2050, 0.2060 + k / 10000, 9000), ACTIVE, GOOD, 0
+        )
+    assert st.breaker.state(0) == "open" and st.decisions["rejected_breaker"] == 1
+    assert st.decisions["taken"] == 3
 
 
 def test_sell_fill_without_position_is_refused() -> None:
@@ -183,3 +323,49 @@ def test_sell_fill_without_position_is_refused() -> None:
     else:
         raise AssertionError("a sell without a position must not become a trade")
     assert p.closed == []
+
+
+def test_position_pnl_by_hand() -> None:
+    p = Position()
+    p.on_fill("BUY", D("0.20"), D("100"), D("0.02"), 1 * S, "")
+    p.on_fill("BUY", D("0.22"), D("100"), D("0.022"), 2 * S, "")
+    assert p.avg_entry == D("0.21")
+    assert p.on_fill("SELL", D("0.25"), D("50"), D("0.0125"), 3 * S, "target") is None
+    t = p.on_fill("SELL", D("0.23"), D("150"), D("0.0345"), 4 * S, "target")
+    assert t is not None and not p.is_open
+    assert t.pnl == D("4.911") and t.entry_price == D("0.21") and t.exit_price == D("0.235")
+    assert p.realized == D("5") - D("0.089") and p.total_fees == D("0.089")
+
+
+prices = hs.one_of(
+    hs.floats(allow_nan=True, allow_infinity=True),
+    hs.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.2, 1e-12, 0.2, 0.2001, 1e300]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hs.lists(hs.tuples(prices, prices, prices, prices, prices), min_size=1, max_size=12))
+def test_nan_inf_or_negative_prices_never_reach_an_order(rows: list[tuple[float, ...]]) -> None:
+    st, out = make(entry_cooldown_secs=0, signal_range_percentile=0.0)
+    setup_window(st)  # a valid window first, so later candles can move it
+    for k, (o, h, lo, c, trade) in enumerate(rows):
+        st.on_price((3 + k) * S, trade, 0)
+        st.on_candle(candle(3 + k, o, h, lo, c, 9000), ACTIVE, GOOD, 0)
+        if out.orders and out.orders[-1].side == "BUY":
+            buy = out.orders[-1]
+            respond(st, execution(buy, str(buy.price), "100", 100 + k), (3 + k) * S)
+    for cmd in out.orders:
+        assert cmd.quantity.is_finite() and cmd.quantity > 0
+        if cmd.price is not None:
+            assert cmd.price.is_finite() and cmd.price > 0 and cmd.price % D("0.0001") == 0
+        assert wire.decode(wire.encode(cmd)) == cmd
+
+
+def test_lot_phases() -> None:
+    st, out = make()
+    setup_window(st)
+    lot = next(iter(st.position.lots.values()))
+    assert lot.phase is Phase.ENTERING
+    enter_fill(st, out.orders[0])
+    assert lot.phase is Phase.HOLDING and st.position.is_open
+    assert isinstance(st.position.realized, Decimal)

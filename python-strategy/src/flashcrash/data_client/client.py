@@ -1,6 +1,11 @@
 """SUB to the data and response channels, PUSH to the command channel. Receiving never blocks longer
 than the poll timeout; sending never blocks (a full queue is counted). Bad frames are counted by
-reason and dropped."""
+reason and dropped.
+
+Conflation: a book snapshot is the whole top of the book, so of the books of one symbol read in the
+same poll batch only the newest matters. When the strategy falls behind, a batch holds many; the
+older ones are dropped before decoding (by topic) and counted in `conflated`. Trades, health, state
+changes and responses are never dropped, and the order of what is kept is the order received."""
 
 from __future__ import annotations
 
@@ -14,6 +19,21 @@ from flashcrash import wire
 from flashcrash.config import ZmqConfig
 
 log = logging.getLogger(__name__)
+
+
+BOOK_TOPIC = b"book."
+
+
+def conflate(batch: list[list[bytes]]) -> list[list[bytes]]:
+    """The batch without the book snapshots followed, later in the batch, by a book of the same topic
+    (symbol); everything else is kept, in order."""
+    newest: dict[bytes, int] = {}
+    for i, frames in enumerate(batch):
+        if frames and frames[0].startswith(BOOK_TOPIC):
+            newest[frames[0]] = i
+    if len(newest) == sum(1 for f in batch if f and f[0].startswith(BOOK_TOPIC)):
+        return batch  # at most one book per symbol: nothing to drop
+    return [f for i, f in enumerate(batch) if not (f and f[0].startswith(BOOK_TOPIC)) or newest[f[0]] == i]
 
 
 class EngineClient:
@@ -37,6 +57,7 @@ class EngineClient:
         self.poller.register(self.responses, zmq.POLLIN)
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
+        self.conflated = 0  # book snapshots dropped: a newer book of the same symbol was in the batch
 
     def send(self, msg: object) -> bool:
         try:
@@ -52,11 +73,17 @@ class EngineClient:
         for sock in (self.responses, self.data):
             if sock not in ready:
                 continue
+            batch: list[list[bytes]] = []
             for _ in range(max_batch):
                 try:
-                    frames = sock.recv_multipart(flags=zmq.NOBLOCK)
+                    batch.append(sock.recv_multipart(flags=zmq.NOBLOCK))
                 except zmq.Again:
                     break
+            if sock is self.data:
+                kept = conflate(batch)
+                self.conflated += len(batch) - len(kept)
+                batch = kept
+            for frames in batch:
                 msg = self._decode(frames)
                 if msg is not None:
                     yield msg

@@ -1,7 +1,22 @@
-"""Event detection: input validation, 1-second candles, and the SLEEP → ALERT → ACTIVE → RECOVERY machine."""
+"""Event detection: input validation, jitter buffer, eight indicators, candle patterns and the
+SLEEP → ALERT → ACTIVE → RECOVERY machine."""
 
 from flashcrash.event_detector.candles import Candle, CandleBuilder
-from flashcrash.event_detector.detector import Detector, State, Transition
+from flashcrash.event_detector.detector import Detector
 from flashcrash.event_detector.guard import InputGuard
+from flashcrash.event_detector.machine import State, Transition
+from flashcrash.event_detector.readings import CORE, Indicator, Pattern, Reading, Readings
 
-__all__ = ["Candle", "CandleBuilder", "Detector", "InputGuard", "State", "Transition"]
+__all__ = [
+    "CORE",
+    "Candle",
+    "CandleBuilder",
+    "Detector",
+    "Indicator",
+    "InputGuard",
+    "Pattern",
+    "Reading",
+    "Readings",
+    "State",
+    "Transition",
+]

@@ -1,97 +1,259 @@
-"""The detector's state machine, driven by 1-second candles, with its first rule:
+"""The event detector: validated market events → jitter buffer → indicators → state machine.
 
-* SLEEP → ALERT when the last close is at least half of `drop_pct` below the highest close of the last
-  `drop_window_secs`; ALERT → SLEEP when that drop falls under a quarter of `drop_pct`;
-* SLEEP/ALERT → ACTIVE when the drop reaches `drop_pct`;
-* ACTIVE → RECOVERY after `recovery_secs` without a new low;
-* RECOVERY → ACTIVE on a new low with the drop still over `drop_pct`; RECOVERY → SLEEP after
-  `recovery_secs` more;
-* any → SHUTDOWN when the session ends.
+Trades and books are checked by the `InputGuard` (a rejected event never reaches an indicator and is
+counted in `guard.dropped`), wait `jitter_buffer_ms` in the `JitterBuffer`, and are then applied in
+event-time order. Each time the released events cross into a new second, the second that ended is
+closed: every indicator takes its sample, the `Readings` of that instant are built, and the state
+machine steps (see `machine.py`). Work per event is O(log n) for the buffer, O(levels) for a book
+and O(1) amortised for the rest.
 
-The rolling maximum is a monotonic deque: O(1) amortised per candle.
+The detector measures time by event time only, and keeps its own 1-second candles (of released
+trades) for the patterns: the runner's candles are not needed, and `on_candle` only hands back the
+latest transition since the previous call.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import deque
+import math
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
+from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector.candles import NS, Candle
+from flashcrash.event_detector.candles import NS, Candle, CandleBuilder
+from flashcrash.event_detector.guard import InputGuard
+from flashcrash.event_detector.indicators.acceleration import Acceleration
+from flashcrash.event_detector.indicators.depth import Depth, DepthView
+from flashcrash.event_detector.indicators.message_velocity import MessageVelocity
+from flashcrash.event_detector.indicators.obi import OrderBookImbalance
+from flashcrash.event_detector.indicators.spread import Spread
+from flashcrash.event_detector.indicators.volatility import Volatility
+from flashcrash.event_detector.indicators.volume_delta import VolumeDelta
+from flashcrash.event_detector.jitter import JitterBuffer
+from flashcrash.event_detector.machine import State, StateMachine, Transition
+from flashcrash.event_detector.patterns import CandlePatterns
+from flashcrash.event_detector.readings import Indicator, Pattern, Readings, measure, not_ready
+from flashcrash.event_detector.snapshot import encode_object, restore_object
 
-log = logging.getLogger(__name__)
+BOOK_STALE_NS = 5 * NS  # book indicators are not ready when the last book is older than this
 
 
-class State(StrEnum):
-    SLEEP = "SLEEP"
-    ALERT = "ALERT"
-    ACTIVE = "ACTIVE"
-    RECOVERY = "RECOVERY"
-    SHUTDOWN = "SHUTDOWN"
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    price: float
+    qty: float
+    is_buy: bool
 
 
-@dataclass(frozen=True)
-class Transition:
-    ts_ns: int
-    previous: State
-    current: State
-    reason: str
+@dataclass(frozen=True, slots=True)
+class BookEvent:
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
 
 
 class Detector:
     def __init__(self, cfg: EventDetectionConfig) -> None:
         self.cfg = cfg
-        self.state = State.SLEEP
-        self.transitions: list[Transition] = []
-        self._maxes: deque[tuple[int, float]] = deque()
-        self._low = float("inf")
-        self._low_ts = 0
-        self._since = 0
-        self.last_drop_pct = 0.0
+        jitter_ns = cfg.jitter_buffer_ms * 1_000_000
+        self.guard = InputGuard(jitter_ns)
+        self._buffer: JitterBuffer[TradeEvent | BookEvent] = JitterBuffer(jitter_ns)
+        self._machine = StateMachine(cfg)
+        self.candles = CandleBuilder()
+        base, warm = cfg.baseline_secs, cfg.warmup_secs
+        self.volatility = Volatility(
+            cfg.volatility_window_secs, base, warm, cfg.volatility_ratio, cfg.volatility_floor_bps
+        )
+        self.acceleration = Acceleration(cfg.acceleration_span_secs, cfg.acceleration_bps_per_s2)
+        self.obi = OrderBookImbalance(cfg.obi_levels, cfg.obi_threshold)
+        self.spread = Spread(base, warm, cfg.spread_ratio)
+        self.volume_delta = VolumeDelta(cfg.volume_delta_window_secs, base, warm, cfg.volume_delta_z)
+        self.velocity = MessageVelocity(
+            cfg.velocity_window_secs, base, warm, cfg.velocity_ratio, cfg.velocity_min_per_sec
+        )
+        self.depth = Depth(cfg.depth_levels, cfg.liquidity_min_usd, cfg.extreme_imbalance, cfg.wall_ratio)
+        self.patterns = CandlePatterns(
+            cfg.pattern_min_candles,
+            cfg.pattern_max_candles,
+            cfg.exhaustion_wick_pct,
+            cfg.exhaustion_wick_growth_pct,
+            cfg.climax_wick_pct,
+            cfg.climax_volume_ratio,
+        )
+        self.applied = 0  # events that reached the indicators
+        self._second: int | None = None  # the open second (ts // NS) of the released events
+        self._price = math.nan
+        self._delta = 0.0
+        self._messages = 0
+        self._book_ns = -BOOK_STALE_NS - 1
+        self._readings = self._initial_readings()
+        self._reported = 0
+        self._normal = True
 
-    def _go(self, ts: int, new: State, reason: str) -> Transition:
-        t = Transition(ts, self.state, new, reason)
-        log.info("detector %s -> %s: %s", t.previous, t.current, reason)
-        self.state = new
-        self._since = ts
-        self.transitions.append(t)
-        return t
+    # ----------------------------------------------------------------- state
+    @property
+    def state(self) -> State:
+        return self._machine.state
 
-    def on_candle(self, c: Candle) -> Transition | None:
-        ts = c.start_ns
-        window = self.cfg.drop_window_secs * NS
-        while self._maxes and self._maxes[-1][1] <= c.close:
-            self._maxes.pop()
-        self._maxes.append((ts, c.close))
-        while self._maxes[0][0] <= ts - window:
-            self._maxes.popleft()
-        peak = self._maxes[0][1]
-        drop = (peak - c.close) / peak * 100.0
-        self.last_drop_pct = drop
-        threshold = self.cfg.drop_pct
-        recovery = self.cfg.recovery_secs * NS
-        new_low = c.low < self._low
-        if new_low:
-            self._low, self._low_ts = c.low, ts
-        why = f"close {c.close:g} is {drop:.2f}% below the {self.cfg.drop_window_secs}s high {peak:g}"
-        match self.state:
-            case State.SLEEP | State.ALERT if drop >= threshold:
-                self._low, self._low_ts = c.low, ts
-                return self._go(ts, State.ACTIVE, why)
-            case State.SLEEP if drop >= threshold / 2:
-                return self._go(ts, State.ALERT, why)
-            case State.ALERT if drop < threshold / 4:
-                return self._go(ts, State.SLEEP, why)
-            case State.ACTIVE if ts - self._low_ts >= recovery:
-                return self._go(ts, State.RECOVERY, f"no new low for {self.cfg.recovery_secs}s")
-            case State.RECOVERY if new_low and drop >= threshold:
-                return self._go(ts, State.ACTIVE, f"new low {c.low:g}; " + why)
-            case State.RECOVERY if ts - self._since >= recovery:
-                self._low = float("inf")
-                return self._go(ts, State.SLEEP, f"calm for {self.cfg.recovery_secs}s after recovery")
+    @property
+    def transitions(self) -> list[Transition]:
+        return self._machine.transitions
+
+    def readings(self) -> Readings:
+        """The readings at the end of the last closed second (all not ready before the first)."""
+        return self._readings
+
+    # ---------------------------------------------------------------- inputs
+    def on_trade(self, ts_ns: int, price: float, qty: float, is_buy: bool) -> bool:
+        """Validates and buffers a trade; False (and counted in `guard.dropped`) when rejected."""
+        if not self.guard.trade_ok(ts_ns, price, qty):
+            return False
+        self._buffer.push(ts_ns, TradeEvent(price, qty, bool(is_buy)))
+        self._release()
+        return True
+
+    def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
+        """Validates and buffers a book; False (and counted in `guard.dropped`) when rejected."""
+        if not self.guard.book_ok(snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks):
+            return False
+        self._buffer.push(snapshot.exchange_ts_ns, BookEvent(tuple(snapshot.bids), tuple(snapshot.asks)))
+        self._release()
+        return True
+
+    def on_candle(self, candle: Candle) -> Transition | None:
+        """The runner's candle clock: returns the newest transition since the previous call, if any.
+        (The detector builds its own candles from the trades it has released.)"""
+        if len(self.transitions) > self._reported:
+            self._reported = len(self.transitions)
+            return self.transitions[-1]
         return None
 
+    def flush(self) -> None:
+        """Applies every buffered event and closes the last second (end of a replay)."""
+        for ts, ev in self._buffer.drain():
+            self._apply(ts, ev)
+        if self._second is not None:
+            self._close_second(self._second)
+            self._second += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state (guard, jitter buffer, candles, every indicator's windows and baselines, the
+        machine's state and timers) as JSON values; `restore` on a detector of the same configuration
+        carries on exactly where this one stands."""
+        return {"version": 1, "detector": encode_object(self)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replaces this detector's state by a `snapshot()` (configuration excepted)."""
+        if state.get("version") != 1:
+            raise ValueError(f"unknown detector snapshot version {state.get('version')!r}")
+        restore_object(self, state["detector"])
+
     def shutdown(self, ts_ns: int, reason: str) -> Transition:
-        return self._go(ts_ns, State.SHUTDOWN, reason)
+        return self._machine.go(ts_ns, State.SHUTDOWN, reason)
+
+    # ------------------------------------------------------------- internals
+    def _release(self) -> None:
+        for ts, ev in self._buffer.release():
+            self._apply(ts, ev)
+
+    def _apply(self, ts: int, ev: TradeEvent | BookEvent) -> None:
+        sec = ts // NS
+        if self._second is None:
+            self._second = sec
+        if sec > self._second:
+            # A long silence needs no more empty seconds than the longest window holds.
+            longest = self.cfg.baseline_secs + 2 * max(
+                self.cfg.volatility_window_secs,
+                self.cfg.volume_delta_window_secs,
+                self.cfg.velocity_window_secs,
+            )
+            self._second = max(self._second, sec - longest)
+            while self._second < sec:
+                self._close_second(self._second)
+                self._second += 1
+        self.applied += 1
+        self._messages += 1
+        if isinstance(ev, TradeEvent):
+            self._price = ev.price
+            self._delta += ev.price * ev.qty if ev.is_buy else -ev.price * ev.qty
+            closed = self.candles.on_trade(ts, ev.price, ev.qty, ev.is_buy)
+            if closed is not None:
+                self.patterns.on_candle(closed)
+        else:
+            self._book_ns = ts
+            self.obi.on_book(ev.bids, ev.asks)
+            self.spread.on_book(ev.bids[0][0], ev.asks[0][0])
+            self.depth.on_book(ev.bids, ev.asks)
+
+    def _close_second(self, sec: int) -> None:
+        end = (sec + 1) * NS
+        closed = self.candles.advance(end)
+        if closed is not None:
+            self.patterns.on_candle(closed)
+        fresh = end - self._book_ns <= BOOK_STALE_NS
+        learn = self._normal  # baselines learn only the normal market (see `_close_second`)
+        self.volatility.on_second(self._price, learn)
+        self.acceleration.on_second(self._price)
+        self.volume_delta.on_second(self._delta, learn)
+        self.velocity.on_second(self._messages, learn)
+        self.spread.on_second(fresh, learn)
+        self._delta = 0.0
+        self._messages = 0
+        self._readings = self._build(end, sec, fresh)
+        self._machine.step(self._readings)
+        self._normal = self._learns(end)
+
+    def _learns(self, now: int) -> bool:
+        """Baselines learn in SLEEP only: from the first ALERT on they hold the market as it was
+        before, through ACTIVE and RECOVERY, so a crash that builds over minutes (with pauses that drop
+        ACTIVE to RECOVERY) never becomes its own baseline. A RECOVERY lasting longer than the baseline
+        window is a new regime: the baselines learn it then, so the detector can settle back to SLEEP."""
+        if self.state is State.SLEEP:
+            return True
+        return self.state is State.RECOVERY and now - self._machine.since >= self.cfg.baseline_secs * NS
+
+    def _build(self, end: int, sec: int, fresh: bool) -> Readings:
+        pattern = self.patterns.pattern if self.patterns.last_start_ns == sec * NS else Pattern.NONE
+        length = float(self.patterns.length) if pattern is not Pattern.NONE else 0.0
+        by = {
+            Indicator.VOLATILITY: self.volatility.reading(),
+            Indicator.ACCELERATION: self.acceleration.reading(),
+            Indicator.OBI: self.obi.reading(fresh),
+            Indicator.SPREAD: self.spread.reading(fresh),
+            Indicator.VOLUME_DELTA: self.volume_delta.reading(),
+            Indicator.MESSAGE_VELOCITY: self.velocity.reading(),
+            Indicator.PATTERN: measure(
+                Indicator.PATTERN,
+                length,
+                float(self.cfg.pattern_min_candles),
+                pattern is not Pattern.NONE,
+                self.patterns.last_start_ns >= 0,
+            ),
+            Indicator.LIQUIDITY: self.depth.reading(fresh),
+        }
+        view: DepthView | None = self.depth.view if fresh else None
+        spread_ratio = by[Indicator.SPREAD].value
+        return Readings(
+            end,
+            by,
+            pattern,
+            spread_ratio,
+            view.liquidity_usd if view else math.nan,
+            depth_imbalance=view.imbalance if view else math.nan,
+            extreme_imbalance=view.extreme if view else False,
+            bid_walls=view.bid_walls if view else (),
+            ask_walls=view.ask_walls if view else (),
+        )
+
+    def _initial_readings(self) -> Readings:
+        thresholds = {
+            Indicator.VOLATILITY: self.cfg.volatility_ratio,
+            Indicator.ACCELERATION: self.cfg.acceleration_bps_per_s2,
+            Indicator.OBI: self.cfg.obi_threshold,
+            Indicator.SPREAD: self.cfg.spread_ratio,
+            Indicator.VOLUME_DELTA: self.cfg.volume_delta_z,
+            Indicator.MESSAGE_VELOCITY: self.cfg.velocity_ratio,
+            Indicator.PATTERN: float(self.cfg.pattern_min_candles),
+            Indicator.LIQUIDITY: self.cfg.liquidity_min_usd,
+        }
+        by = {i: not_ready(i, t) for i, t in thresholds.items()}
+        return Readings(0, by, Pattern.NONE, math.nan, math.nan)

@@ -7,6 +7,7 @@ the detector.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -42,9 +43,10 @@ class Reading:
     """One indicator at one instant.
 
     `value` is in the indicator's own unit (a ratio to baseline, a z-score, an imbalance...),
-    `threshold` the value at which it fires, `fired` whether it does, and `strength` in [0, 1] how
-    far past its threshold it is (0 below the threshold, 1 at twice the threshold or more, linear
-    between); `ready` is False while its baseline is still warming up (then `fired` is False).
+    `threshold` the value at which it fires, `fired` whether it does, and `strength` in [0, 1] the
+    share of its entry-score weight it earns: 1 when it fires, `|value| / threshold` (capped under
+    1) when it does not, so an indicator close to firing counts for most of its weight; `ready` is
+    False while its baseline is still warming up (then `fired` is False and `strength` 0).
     """
 
     indicator: Indicator
@@ -64,9 +66,37 @@ class Readings:
     pattern: Pattern
     spread_ratio: float  # relative spread over its baseline (nan until ready)
     liquidity_usd: float  # bid + ask notional of the top levels (nan before the first book)
+    depth_imbalance: float = math.nan  # (bid - ask) / (bid + ask) notional of the top levels
+    extreme_imbalance: bool = False  # |depth_imbalance| over `extreme_imbalance`
+    bid_walls: tuple[float, ...] = ()  # prices of bid levels over `wall_ratio` x the side's median size
+    ask_walls: tuple[float, ...] = ()
 
     def __getitem__(self, ind: Indicator) -> Reading:
         return self.by_indicator[ind]
 
     def core_fired(self) -> int:
         return sum(1 for i in CORE if self.by_indicator[i].fired)
+
+
+# Largest strength of an indicator that does not fire.
+BELOW_THRESHOLD_MAX = 0.99
+
+
+def strength(value: float, threshold: float, fired: bool) -> float:
+    """1 when fired; else `|value| / threshold`, capped at `BELOW_THRESHOLD_MAX` (0 for NaN or a
+    threshold that is not positive)."""
+    if fired:
+        return 1.0
+    if not threshold > 0 or not math.isfinite(value):
+        return 0.0
+    return min(BELOW_THRESHOLD_MAX, abs(value) / threshold)
+
+
+def measure(indicator: Indicator, value: float, threshold: float, fired: bool, ready: bool) -> Reading:
+    """A reading whose strength follows `value`; not fired (strength 0) unless ready."""
+    on = ready and fired
+    return Reading(indicator, value, threshold, on, strength(value, threshold, on) if ready else 0.0, ready)
+
+
+def not_ready(indicator: Indicator, threshold: float) -> Reading:
+    return Reading(indicator, float("nan"), threshold, False, 0.0, ready=False)

@@ -144,9 +144,31 @@ CREATE INDEX snapshots_component ON snapshots(component, ts_ns);
 CREATE INDEX snapshots_session ON snapshots(session_id, component, ts_ns);
 """
 
+V3 = """
+-- Snapshot reasons "change" (the trading state after an iteration that sent a command or received a
+-- response) and "recovery" (the state right after a crash recovery). SQLite cannot alter a CHECK: the
+-- table is rebuilt.
+CREATE TABLE snapshots_v3 (
+    id         INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    component  TEXT    NOT NULL CHECK (component <> ''),
+    ts_ns      INTEGER NOT NULL,
+    ts_utc     TEXT    NOT NULL,
+    reason     TEXT    NOT NULL CHECK (reason IN ('periodic', 'shutdown', 'manual', 'change', 'recovery')),
+    state      TEXT    NOT NULL CHECK (json_valid(state))
+) STRICT;
+INSERT INTO snapshots_v3 (id, session_id, component, ts_ns, ts_utc, reason, state)
+    SELECT id, session_id, component, ts_ns, ts_utc, reason, state FROM snapshots;
+DROP TABLE snapshots;
+ALTER TABLE snapshots_v3 RENAME TO snapshots;
+CREATE INDEX snapshots_component ON snapshots(component, ts_ns);
+CREATE INDEX snapshots_session ON snapshots(session_id, component, ts_ns);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, orders, fills, trades, audit events", V1),
     Migration(2, "trades.entry_score, component snapshots", V2),
+    Migration(3, "snapshot reasons change and recovery", V3),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -156,5 +156,5 @@ class SnapshotRecord:
     component: str
     ts_ns: int
     state: dict[str, Any]
-    reason: str = "periodic"  # periodic | shutdown | manual
+    reason: str = "periodic"  # periodic | shutdown | manual | change | recovery
     id: int | None = None

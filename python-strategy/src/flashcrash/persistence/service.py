@@ -10,11 +10,14 @@ only exposes `save_snapshot`), `queue_size` (writes waiting for the writer threa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any
 
 from flashcrash import wire
 from flashcrash.config import REPO_SCHEMA, Config
-from flashcrash.persistence.errors import PersistenceError
+from flashcrash.persistence.errors import ConstraintViolation, PersistenceError
 from flashcrash.persistence.records import (
     EVENT_KINDS,
     EventRecord,
@@ -39,6 +42,7 @@ from flashcrash.persistence.writer import Writer
 from flashcrash.trading_engine import ClosedTrade
 
 REPO = REPO_SCHEMA.parents[1]
+log = logging.getLogger(__name__)
 
 
 def resolve_db_path(value: str | Path, base: Path = REPO) -> Path:
@@ -98,6 +102,46 @@ class PersistenceService:
         self.settings = settings
         self.cfg = cfg
         self.session: SessionRecord | None = None
+        self._group: list[tuple[Callable[[UnitOfWork], Any], str]] | None = None
+        self.group_failures = 0
+
+    # ------------------------------------------------------------ atomic groups
+    @contextlib.contextmanager
+    def atomic(self, label: str = "group") -> Iterator[None]:
+        """Every `record_*`/`save_snapshot` inside the block is queued as ONE write, committed whole
+        (or, after a crash, not at all): a response, the trade it closes and the snapshot after it stay
+        together. Nested blocks join the outer one. A write of the group that breaks a constraint is
+        undone alone and logged; the others stand."""
+        if self._group is not None:
+            yield
+            return
+        self._group = []
+        try:
+            yield
+        finally:
+            group, self._group = self._group, None
+            if group:
+                self.writer.submit(self._run_group(group), f"{label} ({len(group)} writes)")
+
+    def _run_group(
+        self, group: list[tuple[Callable[[UnitOfWork], Any], str]]
+    ) -> Callable[[UnitOfWork], None]:
+        def write(uow: UnitOfWork) -> None:
+            for fn, label in group:
+                try:
+                    with uow.item():
+                        fn(uow)
+                except (ConstraintViolation, ValueError, TypeError, KeyError, AttributeError) as e:
+                    self.group_failures += 1
+                    log.error("persistence write refused: %s: %s", label, e)
+
+        return write
+
+    def _submit(self, fn: Callable[[UnitOfWork], Any], label: str) -> None:
+        if self._group is not None:
+            self._group.append((fn, label))
+        else:
+            self.writer.submit(fn, label)
 
     @classmethod
     def open(cls, cfg: Config | PersistenceSettings) -> PersistenceService:
@@ -190,6 +234,11 @@ class PersistenceService:
         self.writer.call(write, "end session")
         self.session = None
 
+    def events_of(self, session: int | SessionRecord, kind: str | None = None) -> list[EventRecord]:
+        """The audit log of a session, oldest first."""
+        sid = session.id if isinstance(session, SessionRecord) else session
+        return self.db.reader().events.of_session(sid, kind)
+
     def get_session(self, session_id: int) -> SessionRecord | None:
         return self.db.reader().sessions.get(session_id)
 
@@ -222,7 +271,7 @@ class PersistenceService:
             client_order_id=client_order_id,
             payload=_frozen(payload or {}),
         )
-        self.writer.submit(lambda uow: uow.events.add(e), f"{kind} event")
+        self._submit(lambda uow: uow.events.add(e), f"{kind} event")
 
     def record_transition(
         self, component: str, previous: str, current: str, reason: str, ts_ns: int | None = None
@@ -275,7 +324,7 @@ class PersistenceService:
                 uow.orders.add(order)
             uow.events.add(e)
 
-        self.writer.submit(write, f"command {name} {e.command_id}")
+        self._submit(write, f"command {name} {e.command_id}")
 
     def record_response(
         self, msg: object, client_order_id: str | None = None, ts_ns: int | None = None
@@ -345,7 +394,7 @@ class PersistenceService:
                 case wire.Error() if coid is not None and msg.code != "MALFORMED":
                     uow.orders.update(coid, "REJECTED", msg.ts_ns)
 
-        self.writer.submit(write, f"response {name} {e.command_id}")
+        self._submit(write, f"response {name} {e.command_id}")
 
     # ------------------------------------------------------------ trades
     def open_trade(
@@ -374,7 +423,7 @@ class PersistenceService:
             entry_score=entry_score,
             entry_client_order_id=entry_client_order_id,
         )
-        self.writer.submit(lambda uow: uow.trades.add(t), f"open trade {key}")
+        self._submit(lambda uow: uow.trades.add(t), f"open trade {key}")
         return key
 
     def record_trade(
@@ -408,7 +457,7 @@ class PersistenceService:
             entry_client_order_id=entry_client_order_id,
             exit_client_order_id=exit_client_order_id,
         )
-        self.writer.submit(lambda uow: uow.trades.add(t), f"trade {key}")
+        self._submit(lambda uow: uow.trades.add(t), f"trade {key}")
         return key
 
     def open_trades_of(self, session: int | SessionRecord) -> list[TradeRecord]:
@@ -432,7 +481,7 @@ class PersistenceService:
         s = SnapshotRecord(
             self.session_id, name, ts_ns if ts_ns is not None else time.time_ns(), _frozen(state), reason
         )
-        self.writer.submit(lambda uow: uow.snapshots.save(s), f"snapshot {name}")
+        self._submit(lambda uow: uow.snapshots.save(s), f"snapshot {name}")
 
     def last_snapshots(self, session: int | SessionRecord | None = None) -> dict[str, SnapshotRecord]:
         """The newest snapshot of each component, of one session or of any."""

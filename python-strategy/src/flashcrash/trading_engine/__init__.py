@@ -1,7 +1,9 @@
-"""Trading: the order manager (commands and their responses), position accounting, the strategy."""
+"""Trading: the percentile strategy, its checks (score, volume, cooldown, emergency stops, circuit
+breaker), the order manager, and position accounting."""
 
 from flashcrash.trading_engine.orders import OrderManager
+from flashcrash.trading_engine.portfolio import Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
-from flashcrash.trading_engine.strategy import ReboundStrategy
+from flashcrash.trading_engine.strategy import PercentileStrategy
 
-__all__ = ["ClosedTrade", "OrderManager", "Position", "ReboundStrategy"]
+__all__ = ["ClosedTrade", "OrderManager", "PercentileStrategy", "Portfolio", "Position"]

@@ -1,29 +1,123 @@
-"""The order manager: one UUID `client_order_id` per order, `command_id` correlation with the
-responses channel, and timeouts that query instead of re-sending, so one decision produces at most
-one order. Fills are reported only from `OrderExecution` (each applied once)."""
+"""The order manager: every order has a UUID `client_order_id` (36 characters, within Binance's
+`^[a-zA-Z0-9-_]{1,36}$`) and every command a UUID `command_id` that correlates it with its response.
+
+Retries never duplicate an order:
+
+* a command unanswered for `timeout_ns` is followed by a `QueryOrder` for its client order id, never
+  by a second `PlaceOrder` with a new id;
+* when the query says the engine never saw the order (`UNKNOWN_ORDER`), the same `PlaceOrder` is sent
+  again with the same client order id: if the first one did arrive in the meantime, the engine refuses
+  the copy (`DUPLICATE_ORDER`), and the manager queries the order instead.
+
+Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
+its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
+circuit breaker: acknowledgements are successes, `Error` responses and timeouts failures.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import msgpack
 
 from flashcrash import wire
+from flashcrash.trading_engine.breaker import CircuitBreaker
+from flashcrash.trading_engine.money import Price, Quantity
 
 log = logging.getLogger(__name__)
 
-TERMINAL = {"FILLED", "CANCELED", "REJECTED", "EXPIRED"}
+MAX_QUERIES = 5  # queries of one unanswered order before it is given up
+MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says it never saw
+# Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
+# far above any venue trade id, one per order and reconciliation.
+RECONCILED_TRADE_ID = 9_000_000_000_000_000
+ZERO = Decimal(0)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"  # sent, not acknowledged
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
 
 def new_client_order_id() -> str:
-    """`fc-` + 32 hex digits: matches Binance's `^[a-zA-Z0-9-_]{1,36}$`."""
-    return "fc-" + uuid.uuid4().hex
+    """A UUID4 in its 36-character form: matches `^[a-zA-Z0-9-_]{1,36}$`."""
+    return str(uuid.uuid4())
 
 
 @dataclass
+class Order:
+    cmd: wire.PlaceOrder
+    tag: str
+    status: OrderStatus = OrderStatus.PENDING
+    filled: Decimal = ZERO  # sum of the OrderExecutions received
+    venue_filled: Decimal = ZERO  # what the engine said was filled (status, cancel, FILLED)
+    resends: int = 0
+    cancel_sent: bool = False
+    quote: Decimal = ZERO  # sum of price x quantity of the OrderExecutions received
+    # Restored after a restart or reconciled after an engine outage: fills may have been published
+    # while nobody listened, so the engine's figures (OrderStatus) are applied as a fill, and the order
+    # is never re-sent.
+    recovered: bool = False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "cmd": self.cmd.to_map(),
+            "tag": self.tag,
+            "status": str(self.status),
+            "filled": str(self.filled),
+            "venue_filled": str(self.venue_filled),
+            "quote": str(self.quote),
+            "resends": self.resends,
+            "cancel_sent": self.cancel_sent,
+        }
+
+    @staticmethod
+    def from_snapshot(s: dict[str, Any]) -> Order:
+        cmd = wire.decode(msgpack.packb(s["cmd"], use_bin_type=True))
+        assert isinstance(cmd, wire.PlaceOrder)
+        return Order(
+            cmd,
+            str(s["tag"]),
+            OrderStatus(s["status"]),
+            Decimal(s["filled"]),
+            Decimal(s["venue_filled"]),
+            int(s["resends"]),
+            bool(s["cancel_sent"]),
+            Decimal(s.get("quote", "0")),
+            recovered=True,
+        )
+
+    @property
+    def client_order_id(self) -> str:
+        return self.cmd.client_order_id
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def settled(self) -> bool:
+        """Terminal, and every fill the engine reported has arrived: nothing can change any more."""
+        return self.terminal and self.filled >= self.venue_filled
+
+
+@dataclass(frozen=True)
 class Pending:
     """A command waiting for its response."""
 
@@ -33,83 +127,258 @@ class Pending:
     queries: int = 0
 
 
-@dataclass
-class OrderState:
-    side: str
-    quantity: Decimal
-    tag: str
-    status: str = "PENDING"
-    filled: Decimal = Decimal(0)
-
-
 class OrderManager:
-    """Sends orders through `send` (returns False when the command could not be queued)."""
+    """Sends commands through `send` (False when the command could not be queued)."""
 
-    def __init__(self, symbol: str, send: Callable[[object], bool], timeout_ns: int = 1_000_000_000) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        send: Callable[[object], bool],
+        timeout_ns: int = 1_000_000_000,
+        breaker: CircuitBreaker | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.symbol = symbol
         self.send = send
         self.timeout_ns = timeout_ns
+        self.breaker = breaker or CircuitBreaker(3, 30_000_000_000)
+        self.clock = clock
         self.pending: dict[str, Pending] = {}
-        self.orders: dict[str, OrderState] = {}
+        self.orders: dict[str, Order] = {}
         self._fills_seen: set[tuple[str, int]] = set()
         self.stats: Counter[str] = Counter()
+        # Called with every command actually handed to `send` (the runner writes it to the audit log).
+        self.on_sent: Callable[[object, str], None] | None = None
+        # Reconciliation (`reconcile`): the QueryOpenOrders awaited, and the orders still being queried.
+        self.reconcile_id: str | None = None
+        self.reconcile_outstanding: set[str] = set()
+        # Fills made up from the engine's figures for recovered orders; the strategy drains them.
+        self.reconciled_fills: list[wire.OrderExecution] = []
+        # Fee rates used for those fills (the engine's own fee is not in OrderStatus): maker for LIMIT.
+        self.maker_rate = ZERO
+        self.taker_rate = ZERO
+
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self, keep: Iterable[str] = ()) -> dict[str, Any]:
+        """Every order that can still change, plus those in `keep` (the live positions' orders)."""
+        keep = set(keep)
+        orders = {c: o for c, o in self.orders.items() if not o.settled or c in keep}
+        return {
+            "orders": {c: o.snapshot() for c, o in orders.items()},
+            "fills_seen": sorted([c, t] for c, t in self._fills_seen if c in orders),
+            "stats": dict(self.stats),
+        }
+
+    def restore(self, s: dict[str, Any]) -> None:
+        """Restored orders are marked recovered (see `Order.recovered`); call `reconcile` next."""
+        self.orders = {c: Order.from_snapshot(o) for c, o in s["orders"].items()}
+        self._fills_seen = {(str(c), int(t)) for c, t in s["fills_seen"]}
+        self.stats = Counter({str(k): int(v) for k, v in s.get("stats", {}).items()})
+        self.pending.clear()
+
+    def adopt(self, cmd: wire.PlaceOrder, tag: str) -> Order:
+        """An order found in the audit log after the last snapshot: known again, never re-sent."""
+        o = self.orders.get(cmd.client_order_id)
+        if o is None:
+            o = self.orders[cmd.client_order_id] = Order(cmd, tag, recovered=True)
+        return o
+
+    def _send(self, cmd: object, tag: str = "") -> bool:
+        if not self.send(cmd):
+            return False
+        if self.on_sent is not None:
+            self.on_sent(cmd, tag)
+        return True
+
+    # ---------------------------------------------------------------- queries
+    def get(self, client_order_id: str) -> Order | None:
+        return self.orders.get(client_order_id)
 
     def has_open_order(self) -> bool:
-        """True while an order can still change the position: not terminal, or FILLED with some of its
-        `OrderExecution`s still on their way (the acceptance can arrive before the fills)."""
-        return any(
-            o.status not in TERMINAL or (o.status == "FILLED" and o.filled < o.quantity)
-            for o in self.orders.values()
-        )
+        """True while an order can still change a position."""
+        return any(not o.settled for o in self.orders.values())
 
-    def place_market(self, side: str, quantity: Decimal, now_ns: int, tag: str) -> str | None:
-        coid = new_client_order_id()
+    # --------------------------------------------------------------- commands
+    def place(self, side: str, quantity: Quantity, price: Price | None, now_ns: int, tag: str) -> str | None:
+        """A LIMIT GTC order at `price`, or a MARKET order when `price` is None. Returns the client
+        order id, or None when the command could not be queued."""
         cmd = wire.PlaceOrder(
             command_id=str(uuid.uuid4()),
             ts_ns=now_ns,
-            client_order_id=coid,
+            client_order_id=new_client_order_id(),
             symbol=self.symbol,
             side=side,
-            order_type="MARKET",
-            time_in_force=None,
-            quantity=quantity,
-            price=None,
+            order_type="MARKET" if price is None else "LIMIT",
+            time_in_force=None if price is None else "GTC",
+            quantity=quantity.value,
+            price=None if price is None else price.value,
         )
-        if not self.send(cmd):
+        if not self._send(cmd, tag):
             self.stats["send_failed"] += 1
-            log.warning("order not sent (command queue full): %s %s", side, quantity)
+            log.warning("order not sent (command queue full): %s %s %s", tag, side, quantity.value)
             return None
         self.stats["sent"] += 1
-        self.orders[coid] = OrderState(side, quantity, tag)
-        self.pending[cmd.command_id] = Pending("PlaceOrder", coid, now_ns)
-        log.info("order sent", extra={"command_id": cmd.command_id, "client_order_id": coid})
-        return coid
+        self.orders[cmd.client_order_id] = Order(cmd, tag)
+        self.pending[cmd.command_id] = Pending("PlaceOrder", cmd.client_order_id, now_ns)
+        log.info(
+            "order sent: %s %s %s %s @ %s",
+            tag,
+            side,
+            cmd.order_type,
+            quantity.value,
+            "market" if price is None else price.value,
+            extra={"command_id": cmd.command_id, "client_order_id": cmd.client_order_id},
+        )
+        return cmd.client_order_id
+
+    def cancel(self, client_order_id: str, now_ns: int) -> bool:
+        """Asks the engine to cancel an order; False when it is settled or a cancel is already out."""
+        o = self.orders.get(client_order_id)
+        if o is None or o.terminal or o.cancel_sent:
+            return False
+        cmd = wire.CancelOrder(str(uuid.uuid4()), now_ns, self.symbol, client_order_id)
+        if not self._send(cmd):
+            self.stats["send_failed"] += 1
+            return False
+        o.cancel_sent = True
+        self.stats["cancels"] += 1
+        self.pending[cmd.command_id] = Pending("CancelOrder", client_order_id, now_ns)
+        log.info("cancel sent: %s %s", o.tag, client_order_id)
+        return True
+
+    def _query(self, client_order_id: str, now_ns: int, queries: int) -> None:
+        q = wire.QueryOrder(str(uuid.uuid4()), now_ns, self.symbol, client_order_id)
+        if self._send(q):
+            self.stats["queries"] += 1
+        # Even when the queue was full, the pending entry makes the next timeout try again.
+        self.pending[q.command_id] = Pending("QueryOrder", client_order_id, now_ns, queries)
+
+    def _resend(self, o: Order, now_ns: int, queries: int) -> None:
+        """The same order again, same client order id (the engine refuses it if it has it)."""
+        o.resends += 1
+        cmd = replace(o.cmd, command_id=str(uuid.uuid4()), ts_ns=now_ns)
+        if self._send(cmd, o.tag):
+            self.stats["resends"] += 1
+        self.pending[cmd.command_id] = Pending("PlaceOrder", o.client_order_id, now_ns, queries)
+        log.warning("order %s unknown to the engine: sent again with the same id", o.client_order_id)
 
     def check_timeouts(self, now_ns: int) -> None:
-        """A command unanswered for `timeout_ns` is followed up by `QueryOrder`; never re-sent."""
+        """A command unanswered for `timeout_ns` is followed up by `QueryOrder`; never re-sent as new."""
         for command_id, p in list(self.pending.items()):
             if now_ns - p.sent_ns < self.timeout_ns:
                 continue
             del self.pending[command_id]
             self.stats["timeouts"] += 1
-            if p.queries >= 5:
-                log.error("order %s: no answer after %d queries; giving up", p.client_order_id, p.queries)
-                self.orders[p.client_order_id].status = "REJECTED"
+            if p.kind == "QueryOpenOrders":
+                if command_id == self.reconcile_id:  # the engine may still be away: ask again
+                    self._query_open(now_ns)
                 continue
-            q = wire.QueryOrder(str(uuid.uuid4()), now_ns, self.symbol, p.client_order_id)
-            if self.send(q):
-                self.stats["queries"] += 1
-            self.pending[q.command_id] = Pending("QueryOrder", p.client_order_id, now_ns, p.queries + 1)
-            log.warning("command %s timed out: querying order %s", command_id, p.client_order_id)
+            self.breaker.failure(now_ns, f"{p.kind} timed out")
+            o = self.orders.get(p.client_order_id)
+            if o is None or o.settled:
+                self.reconcile_outstanding.discard(p.client_order_id)
+                continue
+            if p.queries >= MAX_QUERIES:
+                log.error("order %s: no answer after %d queries; giving up", p.client_order_id, p.queries)
+                self.stats["given_up"] += 1
+                self.reconcile_outstanding.discard(p.client_order_id)
+                if o.status is OrderStatus.PENDING:
+                    o.status = OrderStatus.REJECTED
+                continue
+            log.warning("%s %s timed out: querying order %s", p.kind, command_id, p.client_order_id)
+            self._query(p.client_order_id, now_ns, p.queries + 1)
 
+    # ---------------------------------------------------------- reconciliation
+    @property
+    def reconciling(self) -> bool:
+        """True from `reconcile` until the engine's open orders and every queried order are known."""
+        return self.reconcile_id is not None or bool(self.reconcile_outstanding)
+
+    def reconcile(self, now_ns: int) -> None:
+        """After a restart or an engine outage: every unsettled order is marked recovered and the engine
+        is asked for its open orders (`QueryOpenOrders`, asked again on timeout). On the answer, our
+        orders it lists are updated from its figures, the others are queried (`QueryOrder`), and open
+        orders of the symbol we do not know are canceled. Nothing is ever re-sent."""
+        for o in self.orders.values():
+            if not o.settled:
+                o.recovered = True
+        self.stats["reconciliations"] += 1
+        self._query_open(now_ns)
+
+    def _query_open(self, now_ns: int) -> None:
+        q = wire.QueryOpenOrders(str(uuid.uuid4()), now_ns, self.symbol)
+        self.reconcile_id = q.command_id
+        self._send(q)
+        self.pending[q.command_id] = Pending("QueryOpenOrders", "", now_ns)
+
+    def _on_open_orders(self, msg: wire.OpenOrders, now: int) -> None:
+        self.reconcile_id = None
+        listed = {i.client_order_id: i for i in msg.orders if i.symbol == self.symbol}
+        for coid, o in list(self.orders.items()):
+            if o.settled:
+                continue
+            info = listed.pop(coid, None)
+            if info is not None:
+                self._apply_info(o, info, now)
+            else:
+                self.reconcile_outstanding.add(coid)
+                self._query(coid, now, 0)
+        for coid, info in listed.items():
+            if coid.startswith("flatten-"):
+                continue  # the engine's own flatten order
+            log.warning("open order %s at the engine is unknown here: canceling it", coid)
+            self.stats["orphans_canceled"] += 1
+            cmd = wire.PlaceOrder(
+                "", info.created_ts_ns, coid, info.symbol, info.side, info.order_type,
+                info.time_in_force, info.quantity, info.price,
+            )  # fmt: skip
+            self.orders[coid] = Order(cmd, "orphan", OrderStatus(info.status), recovered=True)
+            self.cancel(coid, now)
+        log.info(
+            "reconciliation: %d open at the engine, %d orders queried",
+            len(msg.orders),
+            len(self.reconcile_outstanding),
+        )
+
+    def _apply_info(self, o: Order, info: wire.OrderInfo, now: int) -> None:
+        """The engine's figures for a recovered order; fills we missed become one made-up fill."""
+        missing = info.filled_quantity - o.filled
+        if o.recovered and missing > 0:
+            price = (info.quote_filled - o.quote) / missing if info.quote_filled > o.quote else None
+            if price is None or price <= 0:
+                price = o.cmd.price or (info.quote_filled / info.filled_quantity)
+            rate = self.taker_rate if o.cmd.order_type == "MARKET" else self.maker_rate
+            self.stats["reconciled_fills"] += 1
+            fill = wire.OrderExecution(
+                o.cmd.command_id, now, o.client_order_id, info.exchange_order_id, o.cmd.symbol,
+                o.cmd.side, RECONCILED_TRADE_ID + self.stats["reconciled_fills"], price, missing,
+                info.filled_quantity, o.cmd.quantity,
+                "FILLED" if info.status == "FILLED" else "PARTIALLY_FILLED",
+                "taker" if o.cmd.order_type == "MARKET" else "maker", price * missing * rate, "estimated",
+            )  # fmt: skip
+            log.warning(
+                "order %s: %s filled while nobody listened; applied as one fill at %s",
+                o.client_order_id,
+                missing,
+                price,
+            )
+            self._fills_seen.add((o.client_order_id, fill.trade_id))
+            o.filled += missing
+            o.quote += price * missing
+            self.reconciled_fills.append(fill)
+        self._update(o.client_order_id, info.status, info.filled_quantity)
+
+    # -------------------------------------------------------------- responses
     def on_response(self, msg: object) -> wire.OrderExecution | None:
         """Applies a response; returns it when it is a new fill of one of our orders."""
+        now = self.clock()
         command_id = getattr(msg, "command_id", None)
         pending = self.pending.pop(command_id, None) if command_id else None
         match msg:
-            case wire.OrderPlaced(client_order_id=coid, status=status) if coid in self.orders:
+            case wire.OrderPlaced(client_order_id=coid) if coid in self.orders:
                 self.stats["placed"] += 1
-                self._status(coid, status)
+                self.breaker.success()
+                self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
             case wire.OrderExecution(client_order_id=coid) if coid in self.orders:
                 key = (coid, msg.trade_id)
                 if key in self._fills_seen:
@@ -117,24 +386,74 @@ class OrderManager:
                     return None
                 self._fills_seen.add(key)
                 self.stats["fills"] += 1
-                o = self.orders[coid]
-                o.filled += msg.last_quantity
-                self._status(coid, msg.status)
+                self.orders[coid].filled += msg.last_quantity
+                self.orders[coid].quote += msg.last_quantity * msg.last_price
+                self._update(coid, msg.status, msg.cumulative_quantity)
                 return msg
             case wire.OrderStatus(order=info) if info.client_order_id in self.orders:
-                self._status(info.client_order_id, info.status)
+                self.breaker.success()
+                self.reconcile_outstanding.discard(info.client_order_id)
+                self._apply_info(self.orders[info.client_order_id], info, now)
             case wire.OrderCanceled(client_order_id=coid) if coid in self.orders:
-                self._status(coid, "CANCELED")
+                self.stats["canceled"] += 1
+                self.breaker.success()
+                o = self.orders[coid]
+                if o.recovered and msg.filled_quantity > o.filled:
+                    self._query(coid, now, 0)  # fills we missed: the status says at what price
+                self._update(coid, "CANCELED", msg.filled_quantity)
+            case wire.OpenOrders() if command_id is not None and command_id == self.reconcile_id:
+                self.breaker.success()
+                self._on_open_orders(msg, now)
+            case wire.Error() if pending is not None:
+                self._on_error(msg, pending, now)
             case wire.Error():
                 self.stats["errors"] += 1
                 log.warning("engine error %s on %s: %s", msg.code, msg.field, msg.message)
-                if pending is not None and msg.code != "MALFORMED":
-                    # A refused PlaceOrder, or a query for an order the engine never saw: no order exists.
-                    self._status(pending.client_order_id, "REJECTED")
+            case wire.OpenOrders() | wire.Success() if pending is not None:
+                self.breaker.success()
         return None
 
-    def _status(self, coid: str, status: str) -> None:
-        o = self.orders[coid]
-        if o.status in TERMINAL:
+    def _on_error(self, msg: wire.Error, p: Pending, now: int) -> None:
+        self.stats["errors"] += 1
+        log.warning(
+            "engine error %s on %s %s (%s): %s", msg.code, p.kind, p.client_order_id, msg.field, msg.message
+        )
+        o = self.orders.get(p.client_order_id)
+        if o is None:
             return
-        o.status = status
+        match (p.kind, msg.code):
+            case ("PlaceOrder", "DUPLICATE_ORDER"):
+                # Our own earlier send of this order reached the engine: ask how it is doing.
+                self._query(o.client_order_id, now, p.queries + 1)
+            case ("QueryOrder", "UNKNOWN_ORDER") if o.recovered:
+                # Never re-sent: the engine lost it (it restarted) or never got it.
+                self.reconcile_outstanding.discard(o.client_order_id)
+                o.status = OrderStatus.REJECTED if o.status is OrderStatus.PENDING else OrderStatus.EXPIRED
+                o.venue_filled = o.filled
+                log.warning("order %s unknown to the engine after recovery: %s", o.client_order_id, o.status)
+            case ("QueryOrder", "UNKNOWN_ORDER") if o.status is OrderStatus.PENDING:
+                self.breaker.failure(now, "order lost")
+                if o.resends < MAX_RESENDS and not o.cancel_sent:
+                    self._resend(o, now, p.queries)
+                else:
+                    o.status = OrderStatus.REJECTED
+            case ("CancelOrder", "UNKNOWN_ORDER"):
+                # Filled (or never placed) before the cancel arrived: the query tells which.
+                self._query(o.client_order_id, now, p.queries + 1)
+            case ("PlaceOrder", _):
+                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                o.status = OrderStatus.REJECTED
+            case ("CancelOrder", _):
+                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                o.cancel_sent = False  # the strategy may ask again
+            case _:
+                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+
+    def _update(self, coid: str, status: str, venue_filled: Decimal) -> None:
+        o = self.orders[coid]
+        o.venue_filled = max(o.venue_filled, venue_filled)
+        if status == "FILLED":
+            o.venue_filled = max(o.venue_filled, o.cmd.quantity)
+        if o.terminal:
+            return
+        o.status = OrderStatus(status)

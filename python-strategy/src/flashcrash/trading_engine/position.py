@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 ZERO = Decimal(0)
 
@@ -18,6 +19,12 @@ class ClosedTrade:
     fees: Decimal
     pnl: Decimal
     exit_reason: str
+    entry_reason: str = ""
+    entry_score: float | None = None
+
+    @property
+    def hold_secs(self) -> float:
+        return round((self.exit_ns - self.entry_ns) / 1e9, 3)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -28,15 +35,35 @@ class ClosedTrade:
             "exit_price": str(self.exit_price),
             "fees": str(self.fees),
             "pnl": str(self.pnl),
-            "hold_secs": round((self.exit_ns - self.entry_ns) / 1e9, 3),
+            "hold_secs": self.hold_secs,
             "exit_reason": self.exit_reason,
+            "entry_reason": self.entry_reason,
+            "entry_score": self.entry_score,
         }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ClosedTrade:
+        return ClosedTrade(
+            int(d["entry_ns"]),
+            int(d["exit_ns"]),
+            Decimal(d["quantity"]),
+            Decimal(d["entry_price"]),
+            Decimal(d["exit_price"]),
+            Decimal(d["fees"]),
+            Decimal(d["pnl"]),
+            str(d["exit_reason"]),
+            str(d.get("entry_reason", "")),
+            d.get("entry_score"),
+        )
 
 
 @dataclass
 class Position:
-    """A long-only position: buys add, sells reduce; a trade closes when the quantity returns to zero."""
+    """A long-only position: buys add, sells reduce; a trade closes when the quantity returns to zero.
+    `entry_reason` and `entry_score` are copied into the trades it closes."""
 
+    entry_reason: str = ""
+    entry_score: float | None = None
     quantity: Decimal = ZERO
     cost: Decimal = ZERO
     entry_ns: int = 0
@@ -50,6 +77,26 @@ class Position:
     @property
     def is_open(self) -> bool:
         return self.quantity > 0
+
+    _DECIMALS = ("quantity", "cost", "fees", "sell_value", "sold", "realized", "total_fees")
+
+    def snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: str(getattr(self, k)) for k in self._DECIMALS}
+        out.update(
+            entry_reason=self.entry_reason,
+            entry_score=self.entry_score,
+            entry_ns=self.entry_ns,
+            closed=[t.to_json() for t in self.closed],
+        )
+        return out
+
+    @staticmethod
+    def from_snapshot(s: dict[str, Any]) -> Position:
+        p = Position(str(s["entry_reason"]), s.get("entry_score"), entry_ns=int(s["entry_ns"]))
+        for k in Position._DECIMALS:
+            setattr(p, k, Decimal(s[k]))
+        p.closed = [ClosedTrade.from_json(t) for t in s.get("closed", [])]
+        return p
 
     @property
     def avg_entry(self) -> Decimal:
@@ -82,7 +129,18 @@ class Position:
         # Selling does not change the average entry price, so `avg` is the entry of the whole trade.
         exit_price = self.sell_value / self.sold
         pnl = self.sell_value - self.sold * avg - self.fees
-        trade = ClosedTrade(self.entry_ns, ts_ns, self.sold, avg, exit_price, self.fees, pnl, reason)
+        trade = ClosedTrade(
+            self.entry_ns,
+            ts_ns,
+            self.sold,
+            avg,
+            exit_price,
+            self.fees,
+            pnl,
+            reason,
+            self.entry_reason,
+            self.entry_score,
+        )
         self.closed.append(trade)
         self.cost = self.fees = self.sold = self.sell_value = ZERO
         return trade

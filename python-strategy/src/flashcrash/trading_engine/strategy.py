@@ -1,93 +1,383 @@
-"""The first strategy: buy the first bullish 1-second candle while the detector is ACTIVE, sell on take
-profit, stop loss or maximum hold (event time), then wait `cooldown_secs`. Every entry decision, taken
-or rejected, is counted with its reason."""
+"""The percentile strategy: entries, their checks, and the life of each position.
+
+At the close of every 1-second candle while the detector is ACTIVE or RECOVERY, a bullish candle is an
+entry candidate. It is taken only when, in this order: no emergency stop is set, the circuit breaker is
+not open, no cooldown runs, fewer than `max_positions` positions are live, the candle's volume passes
+the volume check, the entry quality score is accepted, the candle's range reaches the configured
+percentile of recent ranges, the window gives two valid limit prices (`percentile.plan`), and the
+distance to the target covers `min_edge_pct` with a notional within `max_order_notional`. Every decision
+is counted in `decisions` (`taken`, `rejected_<why>`) and logged.
+
+A taken entry is a LIMIT GTC buy at the planned entry price; it is canceled when not filled within
+`entry_max_wait_secs`, or as soon as its reason is gone (a new local low moves the window, the detector
+leaves ACTIVE/RECOVERY, an emergency stop). A signal candle usually closes near the local high, above
+both limits: the entry waits for a pullback, so price above the target does not cancel it. Once bought, a LIMIT sell rests at the target;
+the exits of `exits.py` cancel it and sell at market. Positions change only from `OrderExecution`s.
+Times are event times, except command times (wall clock).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from flashcrash.config import StrategyConfig
+from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import Candle, State
+from flashcrash.event_detector.readings import Readings
+from flashcrash.trading_engine.breaker import BreakerState
+from flashcrash.trading_engine.cooldown import Cooldown
+from flashcrash.trading_engine.emergency import EmergencyStops
+from flashcrash.trading_engine.exits import ExitReason, ExitRules
+from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import OrderManager
+from flashcrash.trading_engine.percentile import RangeWindow, plan
+from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
-from flashcrash.wire import OrderExecution
+from flashcrash.trading_engine.scoring import Bands, Weights, score
+from flashcrash.trading_engine.volume import VolumeGate
+from flashcrash.wire import HealthMetrics, OrderExecution
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
+TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
+MAX_EXIT_ATTEMPTS = 3
 
 
-class ReboundStrategy:
-    def __init__(self, cfg: StrategyConfig, quantity: Decimal, orders: OrderManager) -> None:
+class PercentileStrategy:
+    def __init__(
+        self, cfg: StrategyConfig, risk: RiskConfig, quantity: Decimal, orders: OrderManager
+    ) -> None:
         self.cfg = cfg
-        self.quantity = quantity
+        self.risk = risk
+        self.quantity = Quantity.of(quantity)
         self.orders = orders
-        self.position = Position()
+        self.breaker = orders.breaker
+        self.position = Portfolio()
         self.decisions: Counter[str] = Counter()
-        self.cooldown_until_ns = 0
-        self.exit_reason = ""
         self.entries: list[tuple[int, float]] = []
         self.exits: list[tuple[int, float]] = []
+        self.window = RangeWindow(cfg.range_samples)
+        self.volume = VolumeGate(cfg.volume_window_secs, cfg.volume_multiple, cfg.volume_min_quote)
+        self.cooldown = Cooldown(cfg.entry_cooldown_secs, cfg.loss_cooldown_secs)
+        self.stops = EmergencyStops(risk)
+        self.rules = ExitRules.from_config(cfg)
+        self.weights = Weights.from_config(cfg)
+        self.bands = Bands.from_config(cfg)
+        self.readings: Readings | None = None
+        self.state = State.SLEEP
+        self.last_price = math.nan
+        self.event_ns = 0
+        # Set (with why) while entries must wait: the engine is silent, or orders are being reconciled.
+        self.paused_reason = ""
+        # Called with (kind, summary, payload) for what the audit log keeps: "entry_decision",
+        # "entry_rejected", "trade_opened", "trade_closed" (payload "trade": the ClosedTrade).
+        self.journal: Callable[[str, str, dict[str, Any]], None] | None = None
 
-    def _reject(self, reason: str) -> None:
-        self.decisions[f"rejected_{reason}"] += 1
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """Positions (lots, closed trades, totals), range window, volume window, cooldowns, emergency
+        stops, decision counts; JSON-safe. The orders are the OrderManager's own snapshot."""
+        return {
+            "portfolio": self.position.snapshot(),
+            "window": self.window.snapshot(),
+            "volume": self.volume.snapshot(),
+            "cooldown": self.cooldown.snapshot(),
+            "stops": self.stops.snapshot(),
+            "decisions": dict(self.decisions),
+            "entries": [list(e) for e in self.entries],
+            "exits": [list(e) for e in self.exits],
+            "state": str(self.state),
+            "last_price": self.last_price if math.isfinite(self.last_price) else None,
+            "event_ns": self.event_ns,
+        }
 
-    def on_candle(self, c: Candle, state: State, now_wall_ns: int) -> None:
-        """Entry decision at the close of each candle."""
-        if state is not State.ACTIVE:
-            return  # asleep: not a decision
-        if not c.bullish:
-            self._reject("not_bullish")
-        elif self.position.is_open:
-            self._reject("position_open")
-        elif self.orders.has_open_order():
-            self._reject("order_pending")
-        elif c.start_ns < self.cooldown_until_ns:
-            self._reject("cooldown")
-        elif self.orders.place_market("BUY", self.quantity, now_wall_ns, "entry") is None:
-            self._reject("send_failed")
-        else:
-            self.decisions["taken"] += 1
-            log.info("entry: bullish candle %.6f -> %.6f while ACTIVE", c.open, c.close)
+    def restore(self, s: dict[str, Any]) -> None:
+        self.position.restore(s["portfolio"])
+        self.window.restore(s["window"])
+        self.volume.restore(s["volume"])
+        self.cooldown.restore(s["cooldown"])
+        self.stops.restore(s["stops"])
+        self.decisions = Counter({str(k): int(v) for k, v in s["decisions"].items()})
+        self.entries = [(int(t), float(p)) for t, p in s.get("entries", [])]
+        self.exits = [(int(t), float(p)) for t, p in s.get("exits", [])]
+        self.state = State(s["state"])
+        self.last_price = math.nan if s.get("last_price") is None else float(s["last_price"])
+        self.event_ns = int(s["event_ns"])
+
+    def _note(self, kind: str, summary: str, **payload: Any) -> None:
+        if self.journal is not None:
+            self.journal(kind, summary, payload)
+
+    # ------------------------------------------------------------------ inputs
+    def on_health(self, h: HealthMetrics, now_wall_ns: int) -> None:
+        self.stops.on_health(h)
+        if self.stops.paused:
+            self._cancel_entries("emergency_stop", now_wall_ns)
+
+    def on_candle(self, c: Candle, state: State, readings: Readings | None, now_wall_ns: int) -> None:
+        """At the close of each candle: windows, candle exits, resting entries, the entry decision."""
+        close_ns = c.start_ns + NS
+        self.event_ns = max(self.event_ns, close_ns)
+        self.state = state
+        if readings is not None:
+            self.readings = readings
+            self.stops.on_readings(readings)
+        new_low = self.window.on_candle(c)
+        volume = self.volume.check(c)
+        self.volume.observe(c)
+        for lot in self.position.in_phase(Phase.HOLDING):
+            reason = self.rules.on_candle(c, lot.position.entry_ns)
+            if reason is not None:
+                self._start_exit(lot, reason, now_wall_ns)
+        if state not in TRADING_STATES:
+            self._cancel_entries(f"detector {state}", now_wall_ns)
+        elif new_low:
+            self._cancel_entries("new local low", now_wall_ns)
+        elif self.stops.paused:
+            self._cancel_entries("emergency_stop", now_wall_ns)
+        self._expire_entries(close_ns, now_wall_ns)
+        self._advance(now_wall_ns)  # an order given up after its timeouts settles without a response
+        if state in TRADING_STATES:
+            self._decide(c, close_ns, volume.ok, volume.describe(), now_wall_ns)
 
     def on_price(self, ts_ns: int, price: float, now_wall_ns: int) -> None:
         """Exit checks on every trade price."""
-        if not self.position.is_open or self.orders.has_open_order():
-            return
-        entry = float(self.position.avg_entry)
-        held = (ts_ns - self.position.entry_ns) / NS
-        if price >= entry * (1 + self.cfg.take_profit_pct / 100):
-            reason = "take_profit"
-        elif price <= entry * (1 - self.cfg.stop_loss_pct / 100):
-            reason = "stop_loss"
-        elif held >= self.cfg.max_hold_secs:
-            reason = "max_hold"
-        else:
-            return
-        self.exit(reason, now_wall_ns)
+        prev, self.last_price = self.last_price, price
+        self.event_ns = max(self.event_ns, ts_ns)
+        for lot in self.position.in_phase(Phase.HOLDING):
+            lot.peak = max(lot.peak, price)
+            entry = float(lot.position.avg_entry)
+            reason = self.rules.on_price(entry, lot.position.entry_ns, lot.peak, prev, price, ts_ns)
+            if reason is not None:
+                self._start_exit(lot, reason, now_wall_ns)
+        self._expire_entries(ts_ns, now_wall_ns)
 
-    def exit(self, reason: str, now_wall_ns: int) -> bool:
-        """Sells the whole position at market. False when there is nothing to sell or it failed."""
-        if not self.position.is_open or self.orders.has_open_order():
-            return False
-        self.exit_reason = reason
-        return self.orders.place_market("SELL", self.position.quantity, now_wall_ns, reason) is not None
+    def on_response(self, msg: object, event_ns: int, now_wall_ns: int) -> None:
+        fill = self.orders.on_response(msg)
+        if fill is not None:
+            self.on_fill(fill, event_ns)
+        self.apply_reconciled_fills(event_ns)
+        self._advance(now_wall_ns)
 
+    def apply_reconciled_fills(self, event_ns: int) -> None:
+        """Fills the order manager made up from the engine's figures during a reconciliation."""
+        while self.orders.reconciled_fills:
+            fill = self.orders.reconciled_fills.pop(0)
+            self._note(
+                "reconciled_fill",
+                f"{fill.side} {fill.last_quantity} @ {fill.last_price} filled while nobody listened",
+                client_order_id=fill.client_order_id,
+                fill=fill,
+            )
+            self.on_fill(fill, event_ns)
+
+    def shutdown(self, now_wall_ns: int) -> None:
+        """Cancels resting entries and closes every position at market."""
+        self._cancel_entries("shutdown", now_wall_ns)
+        for lot in self.position.in_phase(Phase.HOLDING):
+            self._start_exit(lot, ExitReason.SHUTDOWN, now_wall_ns)
+        self._advance(now_wall_ns)
+
+    # ------------------------------------------------------------------ entries
+    def _reject(self, reason: str, detail: str = "") -> None:
+        self.decisions[f"rejected_{reason}"] += 1
+        level = logging.DEBUG if reason == "not_bullish" else logging.INFO
+        log.log(level, "entry rejected: %s%s", reason, f" ({detail})" if detail else "")
+        if reason != "not_bullish":  # every candle that is not bullish: counted, not audited
+            self._note("entry_rejected", f"{reason}{f': {detail}' if detail else ''}", reason=reason)
+
+    def _decide(self, c: Candle, ts_ns: int, volume_ok: bool, volume_why: str, now: int) -> None:
+        if not c.bullish:
+            return self._reject("not_bullish")
+        if self.paused_reason:
+            return self._reject("paused", self.paused_reason)
+        if self.stops.paused:
+            return self._reject("emergency_stop", self.stops.describe())
+        if self.breaker.state(now) is BreakerState.OPEN:
+            return self._reject("breaker", "circuit breaker open")
+        if self.cooldown.blocks(ts_ns):
+            return self._reject("cooldown", f"after {self.cooldown.why}")
+        if len(self.position.lots) >= self.risk.max_positions:
+            return self._reject("risk_max_positions", f"{len(self.position.lots)} live")
+        if not volume_ok:
+            return self._reject("volume", volume_why)
+        if self.readings is None:
+            return self._reject("no_readings")
+        quality = score(self.readings, self.weights, self.bands)
+        if not quality.accepted:
+            return self._reject("score", quality.describe())
+        pct = self.cfg.signal_range_percentile
+        if pct > 0 and len(self.window.ranges) >= self.cfg.range_min_samples:
+            needed = self.window.percentile(pct)
+            if c.high - c.low < needed:
+                return self._reject("range", f"candle range {c.high - c.low:g} under p{pct:g} {needed:g}")
+        p = plan(self.window, self.cfg.entry_fraction, self.cfg.exit_fraction, self.cfg.price_tick)
+        if p is None or self.quantity is None:
+            return self._reject("invalid_price", f"window {self.window.low}..{self.window.high}")
+        if p.edge_pct < Decimal(repr(self.risk.min_edge_pct)):
+            return self._reject("risk_edge", f"entry {p.entry.value} target {p.target.value}")
+        if self.quantity.value * p.entry.value > self.risk.max_order_notional:
+            return self._reject("risk_notional", f"{self.quantity.value} x {p.entry.value}")
+        if not self.breaker.allows_entry(now):
+            return self._reject("breaker", "half-open trial already out")
+        coid = self.orders.place("BUY", self.quantity, p.entry, now, "entry")
+        if coid is None:
+            return self._reject("send_failed")
+        position = Position(entry_reason=f"percentile {quality.band}", entry_score=quality.total)
+        lot = Lot(coid, p, self.quantity.value, ts_ns, quality.total, position)
+        self.position.add(lot)
+        self._note(
+            "entry_decision",
+            f"limit buy {self.quantity.value} @ {p.entry.value}, target {p.target.value}",
+            client_order_id=coid,
+            lot=lot.snapshot(),
+        )
+        self.cooldown.on_entry(ts_ns)
+        self.decisions["taken"] += 1
+        self.decisions[f"taken_{quality.band}"] += 1
+        log.info(
+            "entry taken: limit buy %s @ %s, target %s (window %g..%g); %s; %s",
+            self.quantity.value,
+            p.entry.value,
+            p.target.value,
+            p.low,
+            p.high,
+            quality.describe(),
+            volume_why,
+        )
+        return None
+
+    def _cancel_entry(self, lot: Lot, why: str, now: int) -> None:
+        if self.orders.cancel(lot.entry_coid, now):
+            self.decisions[f"entry_canceled_{why.split()[0]}"] += 1
+            self._note("entry_rejected", f"entry canceled: {why}", client_order_id=lot.entry_coid)
+            log.info("entry %s canceled: %s", lot.entry_coid, why)
+
+    def _cancel_entries(self, why: str, now: int) -> None:
+        for lot in self.position.in_phase(Phase.ENTERING):
+            self._cancel_entry(lot, why, now)
+
+    def _expire_entries(self, ts_ns: int, now: int) -> None:
+        wait = self.cfg.entry_max_wait_secs * NS
+        for lot in self.position.in_phase(Phase.ENTERING):
+            if ts_ns - lot.signal_ns >= wait:
+                self._cancel_entry(lot, f"max_wait {self.cfg.entry_max_wait_secs}s", now)
+
+    # -------------------------------------------------------------------- exits
+    def _start_exit(self, lot: Lot, reason: ExitReason, now: int) -> None:
+        if lot.phase is not Phase.HOLDING:
+            return
+        lot.phase = Phase.EXITING
+        lot.exit_reason = reason
+        log.info("exit %s of %s: %s", reason, lot.entry_coid, f"last price {self.last_price:g}")
+        if lot.target_coid is not None:
+            self.orders.cancel(lot.target_coid, now)
+        self._advance_lot(lot, now)
+
+    def _sell(self, lot: Lot, price: Price | None, tag: str, now: int) -> str | None:
+        qty = Quantity.of(lot.position.quantity)
+        if qty is None:
+            return None
+        coid = self.orders.place("SELL", qty, price, now, tag)
+        if coid is not None:
+            self.position.link(lot, coid)
+            self._note(
+                "note", f"{tag} order of {lot.entry_coid}", client_order_id=coid, lot=lot.entry_coid, tag=tag
+            )
+        return coid
+
+    def _advance(self, now: int) -> None:
+        for lot in list(self.position.lots.values()):
+            self._advance_lot(lot, now)
+
+    def _advance_lot(self, lot: Lot, now: int) -> None:
+        """Moves a lot on as far as its orders allow."""
+        orders = self.orders
+        if lot.phase is Phase.ENTERING:
+            entry = orders.get(lot.entry_coid)
+            if entry is None or not entry.settled:
+                return
+            if not lot.position.is_open:
+                self.decisions[f"entry_{entry.status.lower()}_unfilled"] += 1
+                self.position.finish(lot)
+                return
+            lot.phase = Phase.HOLDING
+            lot.peak = float(lot.position.avg_entry)
+            lot.target_coid = self._sell(lot, lot.plan.target, "target", now)
+            if lot.target_coid is None:
+                self._start_exit(lot, ExitReason.TARGET_REFUSED, now)
+            return
+        if lot.phase is Phase.HOLDING:
+            target = orders.get(lot.target_coid) if lot.target_coid else None
+            if target is not None and target.settled:
+                if lot.position.is_open:
+                    self._start_exit(lot, ExitReason.TARGET_REFUSED, now)
+                else:
+                    self.position.finish(lot)
+            return
+        if lot.phase is Phase.EXITING:
+            target = orders.get(lot.target_coid) if lot.target_coid else None
+            if target is not None and not target.settled:
+                if not target.cancel_sent:
+                    orders.cancel(target.client_order_id, now)
+                return  # the target's cancel (or its last fills) first: never sell twice
+            if not lot.position.is_open:
+                self.position.finish(lot)
+                return
+            exit_order = orders.get(lot.exit_coid) if lot.exit_coid else None
+            if exit_order is not None and not exit_order.settled:
+                return
+            if lot.exit_attempts >= MAX_EXIT_ATTEMPTS:
+                return
+            lot.exit_attempts += 1
+            lot.exit_coid = self._sell(lot, None, str(lot.exit_reason), now)
+            if lot.exit_attempts == MAX_EXIT_ATTEMPTS and lot.exit_coid is None:
+                log.error("position %s: exit could not be sent", lot.entry_coid)
+
+    # -------------------------------------------------------------------- fills
     def on_fill(self, fill: OrderExecution, event_ns: int) -> ClosedTrade | None:
-        """Position changes only here, from `OrderExecution`."""
-        if fill.side == "SELL" and not self.position.is_open:
+        """Positions change only here, from `OrderExecution`."""
+        lot = self.position.lot_of(fill.client_order_id)
+        if lot is None:
+            self.decisions["error_fill_of_unknown_order"] += 1
+            log.error("fill %s of unknown order %s: ignored", fill.trade_id, fill.client_order_id)
+            return None
+        if fill.side == "SELL" and not lot.position.is_open:
             self.decisions["error_sell_without_position"] += 1
             log.error(
                 "sell fill %s of %s with no open position: ignored", fill.trade_id, fill.client_order_id
             )
             return None
-        price = float(fill.last_price)
-        (self.entries if fill.side == "BUY" else self.exits).append((event_ns, price))
-        trade = self.position.on_fill(
-            fill.side, fill.last_price, fill.last_quantity, fill.fee, event_ns, self.exit_reason
+        (self.entries if fill.side == "BUY" else self.exits).append((event_ns, float(fill.last_price)))
+        reason = ExitReason.TARGET if fill.client_order_id == lot.target_coid else lot.exit_reason
+        was_open = lot.position.is_open
+        trade = lot.position.on_fill(
+            fill.side, fill.last_price, fill.last_quantity, fill.fee, event_ns, str(reason or "")
         )
+        if not was_open and lot.position.is_open:
+            self._note("trade_opened", f"bought {fill.last_quantity} @ {fill.last_price}", lot=lot)
         if trade is not None:
-            self.cooldown_until_ns = event_ns + self.cfg.cooldown_secs * NS
-            log.info("trade closed: %s pnl %s (%s)", trade.quantity, trade.pnl, trade.exit_reason)
+            self._note(
+                "trade_closed",
+                f"{trade.exit_reason}: pnl {trade.pnl}",
+                lot=lot,
+                trade=trade,
+                exit_client_order_id=fill.client_order_id,
+            )
+            self.position.closed.append(trade)
+            self.cooldown.on_trade_closed(event_ns, trade.pnl)
+            self.decisions[f"exit_{trade.exit_reason}"] += 1
+            log.info(
+                "trade closed: %s @ %s -> %s, pnl %s, fees %s (%s)",
+                trade.quantity,
+                trade.entry_price,
+                trade.exit_price,
+                trade.pnl,
+                trade.fees,
+                trade.exit_reason,
+            )
         return trade

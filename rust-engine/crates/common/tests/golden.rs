@@ -33,21 +33,23 @@ where
 }
 
 const DATA: [&str; 4] = ["OrderBookSnapshot", "Trade", "HealthMetrics", "StateChange"];
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "PlaceOrder",
     "CancelOrder",
     "QueryOrder",
     "QueryOpenOrders",
+    "QueryBalances",
     "RequestSnapshot",
     "Shutdown",
     "EmergencyHalt",
     "Resume",
 ];
-const RESPONSES: [&str; 7] = [
+const RESPONSES: [&str; 8] = [
     "OrderPlaced",
     "OrderCanceled",
     "OrderStatus",
     "OpenOrders",
+    "Balances",
     "OrderExecution",
     "Error",
     "Success",

@@ -9,16 +9,26 @@ use common::message::{
 use common::time::now_ns;
 use common::Dec;
 use data_bridge::publisher::{snapshot_of, BookFeed};
-use execution_engine::PaperExecutor;
 use feed_handler::FeedState;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::executor::Executor;
+use execution_engine::exposure;
+
 /// Channels of the core loop.
 pub struct Core {
     /// The executor.
-    pub executor: PaperExecutor,
+    pub executor: Executor,
+    /// Responses the real executor and its user data stream produce on their own.
+    pub results: mpsc::UnboundedReceiver<Response>,
+    /// A venue ban (`418`) reported by the real executor.
+    pub banned: watch::Receiver<Option<String>>,
+    /// The engine's own halt also flattens the net position.
+    pub flatten_on_halt: bool,
+    /// `[risk] max_position_notional`.
+    pub max_position_notional: Decimal,
     /// The book as the publisher sees it (for `RequestSnapshot` and fills).
     pub feed: BookFeed,
     /// Commands from the PULL socket.
@@ -44,12 +54,14 @@ pub struct Halts {
     pub feed: bool,
     /// An `EmergencyHalt` and its reason; lifted by `Resume`.
     pub emergency: Option<String>,
+    /// The venue stopped this engine (a `418` ban); lifted by `Resume` once the ban is over.
+    pub venue: Option<String>,
 }
 
 impl Halts {
     /// True when new orders are refused.
     pub fn any(&self) -> bool {
-        self.feed || self.emergency.is_some()
+        self.feed || self.emergency.is_some() || self.venue.is_some()
     }
 
     /// The engine's state name for `StateChange`.
@@ -63,11 +75,24 @@ impl Halts {
 
     /// Why orders are refused.
     pub fn describe(&self) -> String {
-        match (&self.emergency, self.feed) {
-            (Some(r), true) => format!("emergency halt ({r}) and the feed is down"),
-            (Some(r), false) => format!("emergency halt ({r}); orders are refused until Resume"),
-            (None, true) => "the feed is down; orders are refused until it is live".into(),
-            (None, false) => "not halted".into(),
+        let mut why = Vec::new();
+        if let Some(r) = &self.emergency {
+            why.push(format!(
+                "emergency halt ({r}); orders are refused until Resume"
+            ));
+        }
+        if let Some(r) = &self.venue {
+            why.push(format!(
+                "{r}; orders are refused until Resume after the ban"
+            ));
+        }
+        if self.feed {
+            why.push("the feed is down; orders are refused until it is live".into());
+        }
+        if why.is_empty() {
+            "not halted".into()
+        } else {
+            why.join(", and ")
         }
     }
 }
@@ -102,15 +127,20 @@ impl Core {
                     let out = self.executor.on_trade(&trade, now_ns());
                     self.respond(out).await;
                 }
+                Some(r) = self.results.recv() => self.respond(vec![r]).await,
+                Ok(()) = self.banned.changed() => {
+                    let ban = self.banned.borrow_and_update().clone();
+                    self.on_ban(ban).await;
+                }
                 else => break Exit::Signal,
             }
         };
-        let canceled = self.executor.cancel_all(now_ns());
-        info!(
-            open_orders_canceled = canceled.len(),
-            ?exit,
-            "engine stopping"
-        );
+        info!(?exit, "engine stopping: canceling every open order");
+        let mut canceled = self.executor.cancel_all_and_stop(now_ns()).await;
+        while let Ok(r) = self.results.try_recv() {
+            canceled.push(r);
+        }
+        info!(responses = canceled.len(), "open orders canceled");
         self.respond(canceled).await;
         let reason = match &exit {
             Exit::Command(r) => format!("Shutdown command: {r}"),
@@ -127,9 +157,19 @@ impl Core {
         match (self.halts.feed, state) {
             (false, FeedState::Halted) => {
                 self.halts.feed = true;
-                let canceled = self.executor.cancel_all(now_ns());
+                let now = now_ns();
+                let flatten = self
+                    .flatten_on_halt
+                    .then(|| self.flatten_order(&format!("feed-halt-{}", now / 1_000_000), now))
+                    .flatten();
+                let canceled = {
+                    let book = self.feed.book.read();
+                    self.executor.cancel_all(flatten, &book, now)
+                };
                 warn!(
-                    open_orders_canceled = canceled.len(),
+                    responses = canceled.len(),
+                    flatten = self.flatten_on_halt,
+                    position = %self.position,
                     "feed halted: engine halted"
                 );
                 self.respond(canceled).await;
@@ -146,42 +186,97 @@ impl Core {
         }
     }
 
-    /// `EmergencyHalt`: cancel every open order, flatten if asked, refuse orders until `Resume`.
+    /// A venue ban appeared (or was lifted by `Resume`).
+    async fn on_ban(&mut self, ban: Option<String>) {
+        let Some(reason) = ban else { return };
+        let before = self.halts.state();
+        warn!(%reason, "venue ban: engine halted");
+        self.halts.venue = Some(reason.clone());
+        self.announce(before, "halted", &reason).await;
+    }
+
+    /// Why `p` would take the engine past `[risk] max_position_notional`, if it would. A market
+    /// order is valued at the touch it takes from; without a touch it is left to the executor's
+    /// validation (which refuses a market order without a book).
+    fn exposure_refusal(&self, p: &PlaceOrder) -> Option<String> {
+        let price = match p.price {
+            Some(price) => price.0,
+            None => {
+                let book = self.feed.book.read();
+                let touch = match p.side {
+                    Side::Buy => book.book.best_ask(),
+                    Side::Sell => book.book.best_bid(),
+                }?;
+                Decimal::new(i64::try_from(touch.price).ok()?, 8)
+            }
+        };
+        exposure::check(
+            p.side,
+            p.quantity.0,
+            price,
+            self.position,
+            self.executor.open_quantities(),
+            self.max_position_notional,
+        )
+        .err()
+        .map(|r| format!("{}: {}", r.field, r.message))
+    }
+
+    /// A market order closing the engine's net position, if it has one.
+    fn flatten_order(&self, command_id: &str, now: u64) -> Option<PlaceOrder> {
+        if self.position.is_zero() {
+            return None;
+        }
+        let side = if self.position > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        Some(PlaceOrder {
+            command_id: command_id.to_owned(),
+            ts_ns: now,
+            client_order_id: format!("flatten-{}", now / 1_000_000),
+            symbol: self.feed.symbol.clone(),
+            side,
+            order_type: OrderType::Market,
+            time_in_force: None,
+            quantity: Dec(self.position.abs()),
+            price: None,
+        })
+    }
+
+    /// `EmergencyHalt`: cancel every open order, flatten if asked (or configured), refuse orders
+    /// until `Resume`.
     async fn emergency_halt(&mut self, h: &EmergencyHalt, now: u64) -> Vec<Response> {
         let before = self.halts.state();
         self.halts.emergency = Some(h.reason.clone());
-        let mut out = self.executor.cancel_all(now);
-        warn!(command_id = %h.command_id, reason = %h.reason, open_orders_canceled = out.len(), flatten = h.flatten, position = %self.position, "emergency halt");
-        let mut message = format!("halted: {} open orders canceled", out.len());
-        if h.flatten && !self.position.is_zero() {
-            let side = if self.position > Decimal::ZERO {
-                Side::Sell
-            } else {
-                Side::Buy
-            };
-            let order = PlaceOrder {
-                command_id: format!("{}-flatten", h.command_id),
-                ts_ns: now,
-                client_order_id: format!("flatten-{}", now / 1_000_000),
-                symbol: self.feed.symbol.clone(),
-                side,
-                order_type: OrderType::Market,
-                time_in_force: None,
-                quantity: Dec(self.position.abs()),
-                price: None,
-            };
-            let book = self.feed.book.read();
-            let placed = self.executor.place(&order, &book, now);
-            drop(book);
-            info!(client_order_id = %order.client_order_id, side = ?side, quantity = %order.quantity, responses = ?placed, "flattening");
-            message.push_str(&format!(
+        let flatten = (h.flatten || self.flatten_on_halt)
+            .then(|| self.flatten_order(&format!("{}-flatten", h.command_id), now))
+            .flatten();
+        warn!(command_id = %h.command_id, reason = %h.reason, flatten = ?flatten, position = %self.position, "emergency halt");
+        let flattening = flatten.as_ref().map(|f| {
+            format!(
                 "; flattening {} {} with {}",
-                side.as_str(),
-                order.quantity,
-                order.client_order_id
-            ));
-            out.extend(placed);
-        }
+                f.side.as_str(),
+                f.quantity,
+                f.client_order_id
+            )
+        });
+        let mut out = {
+            let book = self.feed.book.read();
+            self.executor.cancel_all(flatten, &book, now)
+        };
+        let mut message = match &self.executor {
+            Executor::Paper(_) => {
+                let canceled = out
+                    .iter()
+                    .filter(|r| matches!(r, Response::OrderCanceled(_)))
+                    .count();
+                format!("halted: {canceled} open orders canceled")
+            }
+            Executor::Real(_) => "halted: canceling every open order at the venue".to_owned(),
+        };
+        message.push_str(flattening.as_deref().unwrap_or(""));
         self.announce(before, "halted", &format!("emergency halt: {}", h.reason))
             .await;
         out.push(Response::Success(Success {
@@ -231,23 +326,33 @@ impl Core {
                 field: None,
                 message: format!("engine halted: {}", self.halts.describe()),
             })],
-            Command::PlaceOrder(p) => {
-                let book = self.feed.book.read();
-                let out = self.executor.place(p, &book, now);
-                drop(book);
-                for r in &out {
-                    info!(command_id = %p.command_id, client_order_id = %p.client_order_id, response = ?r, "order");
-                }
-                out
+            Command::PlaceOrder(p) if self.exposure_refusal(p).is_some() => {
+                let r = self.exposure_refusal(p).unwrap_or_default();
+                warn!(command_id = %p.command_id, client_order_id = %p.client_order_id, reason = %r, "order refused");
+                vec![Response::Error(ErrorResponse {
+                    command_id: Some(p.command_id.clone()),
+                    ts_ns: now,
+                    code: ErrorCode::Validation,
+                    field: Some("quantity".into()),
+                    message: r,
+                })]
             }
-            Command::CancelOrder(c) => self.executor.cancel(c, now),
-            Command::QueryOrder(q) => vec![self.executor.query(q, now)],
-            Command::QueryOpenOrders(q) => vec![self.executor.open_orders(q, now)],
+            Command::PlaceOrder(_)
+            | Command::CancelOrder(_)
+            | Command::QueryOrder(_)
+            | Command::QueryOpenOrders(_)
+            | Command::QueryBalances(_) => {
+                let book = self.feed.book.read();
+                self.executor.order(cmd.clone(), &book, now)
+            }
             Command::RequestSnapshot(r) => vec![self.snapshot(&r.command_id, &r.symbol, now).await],
             Command::EmergencyHalt(h) => self.emergency_halt(h, now).await,
             Command::Resume(r) => {
                 let before = self.halts.state();
-                let lifted = self.halts.emergency.take();
+                let mut lifted = self.halts.emergency.take();
+                if self.halts.venue.is_some() && self.executor.resume_venue() {
+                    lifted = lifted.or(self.halts.venue.take());
+                }
                 info!(command_id = %r.command_id, reason = %r.reason, lifted = ?lifted, halts = ?self.halts, "resume");
                 if lifted.is_some() {
                     self.announce(before, self.halts.state(), &format!("resume: {}", r.reason))

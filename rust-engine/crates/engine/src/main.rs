@@ -1,21 +1,32 @@
-//! `engine --config PATH`: the Rust process of flashcrash. It keeps the venue's L2 book, publishes
-//! market data, serves order commands (paper mode) and answers on the responses channel.
+//! `engine --config PATH [--confirm-real]`: the Rust process of flashcrash. It keeps the venue's
+//! L2 book, publishes market data, serves order commands (paper, or real against the venue's signed
+//! API) and answers on the responses channel.
 
 mod core;
+mod executor;
 mod venue;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::{self, Config, ExecutionMode};
+use common::config::{self, Config, ExecutionMode, PaperFill};
 use data_bridge::{commands, publisher, responses};
 use execution_engine::paper::{Fees, FillRule};
+use execution_engine::rate_limit::RateLimiter;
+use execution_engine::real::{
+    Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, UserStream,
+    UserStreamConfig, API_KEY_VAR, API_SECRET_VAR,
+};
+use execution_engine::signing::RecvWindow;
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
+
+use crate::executor::Executor;
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -27,6 +38,9 @@ struct Args {
     /// Configuration file; `local.toml` beside it is layered on top.
     #[arg(long, default_value = "config/config.toml")]
     config: PathBuf,
+    /// Confirms `[execution] mode = "real"`: orders go to the venue (same as `confirm_real = true`).
+    #[arg(long)]
+    confirm_real: bool,
 }
 
 fn main() -> ExitCode {
@@ -43,10 +57,10 @@ fn main() -> ExitCode {
         cfg.monitoring.log_format == "json",
     );
     if cfg.execution.mode == ExecutionMode::Real {
-        eprintln!(
-            "config error: [execution] mode = \"real\": the real Binance executor is not built yet; use \"paper\""
-        );
-        return ExitCode::from(2);
+        if let Err(refusal) = check_real_mode(&cfg, args.confirm_real) {
+            eprintln!("{refusal}");
+            return ExitCode::from(2);
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,6 +82,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// Real mode starts only with the keys in the environment and an explicit confirmation. Prints
+/// what it will trade and its limits (never a key or a secret); the error says what is missing.
+fn check_real_mode(cfg: &Config, confirmed_by_flag: bool) -> Result<(), String> {
+    let e = &cfg.execution;
+    eprintln!(
+        "REAL MODE: orders go to {} (user data stream {}/ws-api/v3)\n  symbol {}, order quantity {}, max order notional {}, max open orders {}, recvWindow {} ms\n  keys from the environment: {API_KEY_VAR}, {API_SECRET_VAR} (never logged)",
+        e.rest_url,
+        e.ws_api_url.trim_end_matches('/'),
+        cfg.symbol.name,
+        cfg.symbol.order_quantity,
+        cfg.risk.max_order_notional,
+        cfg.risk.max_open_orders,
+        e.recv_window_ms,
+    );
+    Credentials::from_env().map_err(|err| format!("real mode refused: {err}"))?;
+    if !(confirmed_by_flag || e.confirm_real) {
+        return Err(
+            "real mode refused: not confirmed; pass --confirm-real or set [execution] confirm_real = true"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Turns SIGINT/SIGTERM into `true` on the returned channel.
 fn signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -87,6 +125,44 @@ fn signals() -> watch::Receiver<bool> {
         let _ = tx.send(true);
     });
     rx
+}
+
+/// The real executor: signed REST client (rate limits from `exchangeInfo`, clock synced with the
+/// venue), its worker, and the user data stream (which reconciles open orders on every connect).
+async fn start_real(
+    cfg: &Config,
+    venue: venue::VenueInfo,
+    limits: Limits,
+    book: SharedBook,
+    results: mpsc::UnboundedSender<common::message::Response>,
+    banned: watch::Sender<Option<String>>,
+) -> anyhow::Result<executor::Real> {
+    let mut rest = RestConfig::new(cfg.execution.rest_url.clone());
+    rest.recv_window = RecvWindow::new(cfg.execution.recv_window_ms)?;
+    let client = RestClient::from_env(rest, RateLimiter::new(&[], 0))?;
+    match client.sync_clock().await {
+        Ok(offset) => info!(offset_ms = offset, "venue clock synced"),
+        Err(e) => warn!(error = %e, "venue clock not synced yet; retried before the first order"),
+    }
+    // The limits count in the venue's windows: set them once its clock is known.
+    client.set_rate_limits(&venue.rate_limits);
+    let executor = Arc::new(
+        RealExecutor::new(Arc::new(client), ExecutorConfig::new(venue.filters, limits))
+            .with_book(book),
+    );
+    let stream = UserStream::spawn(
+        Arc::clone(&executor),
+        UserStreamConfig::new(cfg.execution.ws_api_url.clone()),
+        results.clone(),
+    );
+    info!(rest = %cfg.execution.rest_url, ws_api = %cfg.execution.ws_api_url, rate_limits = venue.rate_limits.len(), "real executor ready");
+    Ok(executor::Real::start(
+        executor,
+        stream,
+        results,
+        banned,
+        Duration::from_secs(cfg.execution.reconcile_secs),
+    ))
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -116,10 +192,15 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             )
         })?;
 
-    let Some(filters) = venue::fetch_filters(&cfg.feed.rest_url, &symbol, &mut signal).await else {
+    let info_url = match cfg.execution.mode {
+        ExecutionMode::Paper => &cfg.feed.rest_url,
+        ExecutionMode::Real => &cfg.execution.rest_url,
+    };
+    let Some(venue) = venue::fetch_info(info_url, &symbol, &mut signal).await else {
         info!("stopped before the venue answered");
         return Ok(());
     };
+    let filters = venue.filters.clone();
     info!(tick = %filters.tick_size, step = %filters.step_size, min_notional = %filters.min_notional, "symbol filters");
 
     let book = SharedBook::default();
@@ -155,20 +236,41 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
 
-    let executor = PaperExecutor::new(
-        filters,
-        Limits {
-            max_order_notional: cfg.risk.max_order_notional,
-            max_open_orders: cfg.risk.max_open_orders,
-        },
-        Fees {
-            maker: cfg.fees.maker_rate,
-            taker: cfg.fees.taker_rate,
-        },
-        FillRule::TradeThrough,
-    );
+    let limits = Limits {
+        max_order_notional: cfg.risk.max_order_notional,
+        max_open_orders: cfg.risk.max_open_orders,
+    };
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let (banned_tx, banned_rx) = watch::channel(None);
+    let executor = match cfg.execution.mode {
+        ExecutionMode::Paper => Executor::Paper(Box::new(
+            PaperExecutor::new(
+                filters,
+                limits,
+                Fees {
+                    maker: cfg.fees.maker_rate,
+                    taker: cfg.fees.taker_rate,
+                },
+                match cfg.execution.paper_fill {
+                    PaperFill::TradeThrough => FillRule::TradeThrough,
+                    PaperFill::Touch => FillRule::Touch,
+                },
+            )
+            .with_quote_balance(cfg.backtest.initial_capital.0),
+        )),
+        ExecutionMode::Real => {
+            let real = start_real(&cfg, venue, limits, book.clone(), results_tx, banned_tx)
+                .await
+                .context("[execution] mode = \"real\"")?;
+            Executor::Real(real)
+        }
+    };
     let core = core::Core {
         executor,
+        results: results_rx,
+        banned: banned_rx,
+        flatten_on_halt: cfg.execution.flatten_on_halt,
+        max_position_notional: cfg.risk.max_position_notional.0,
         feed: book_feed,
         commands: cmd_rx,
         trades: trades_rx,

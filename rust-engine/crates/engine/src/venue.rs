@@ -1,18 +1,29 @@
-//! Start-up questions to the venue's REST API: the symbol's filters from `exchangeInfo`.
+//! Start-up questions to the venue's REST API: the symbol's filters and the rate limits from
+//! `exchangeInfo`.
 
 use std::time::Duration;
 
+use execution_engine::rate_limit::{parse_rate_limits, RateLimit};
 use execution_engine::SymbolFilters;
 use feed_handler::backoff::Backoff;
 use tokio::sync::watch;
 use tracing::warn;
 
-/// Fetches the symbol's filters, retrying with backoff until it works or `shutdown` turns true.
-pub async fn fetch_filters(
+/// What the engine needs from `exchangeInfo`.
+pub struct VenueInfo {
+    /// The symbol's filters.
+    pub filters: SymbolFilters,
+    /// The venue's request-weight and order-count limits.
+    pub rate_limits: Vec<RateLimit>,
+}
+
+/// Fetches `exchangeInfo` for `symbol`, retrying with backoff until it works or `shutdown` turns
+/// true.
+pub async fn fetch_info(
     rest_url: &str,
     symbol: &str,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<SymbolFilters> {
+) -> Option<VenueInfo> {
     let url = format!(
         "{}/api/v3/exchangeInfo?symbol={symbol}",
         rest_url.trim_end_matches('/')
@@ -30,7 +41,11 @@ pub async fn fetch_filters(
             if !status.is_success() {
                 return Err(format!("HTTP {status}: {body}"));
             }
-            SymbolFilters::from_exchange_info(&body, symbol).map_err(|e| e.to_string())
+            Ok(VenueInfo {
+                filters: SymbolFilters::from_exchange_info(&body, symbol)
+                    .map_err(|e| e.to_string())?,
+                rate_limits: parse_rate_limits(&body).map_err(|e| e.to_string())?,
+            })
         }
         .await;
         match result {

@@ -11,7 +11,10 @@ use crate::matching::AccountSettings;
 use crate::rate_limit::RateLimits;
 use crate::replay::Start;
 use crate::scenario::{FaultSettings, ScheduleEntry};
-use crate::signing::{DEFAULT_API_KEY, DEFAULT_API_SECRET};
+use crate::signing::{
+    default_ed25519_key, ed25519_public_key_from_pem, DEFAULT_API_KEY, DEFAULT_API_SECRET,
+    DEFAULT_ED25519_API_KEY,
+};
 use crate::time::parse_utc_us;
 use crate::trading::TradingOptions;
 use crate::units::parse_units;
@@ -125,6 +128,15 @@ pub struct Args {
     /// API secret of the account (else env SIM_API_SECRET, else the documented test secret).
     #[arg(long)]
     pub api_secret: Option<String>,
+    /// API key of the account's Ed25519 key pair (WebSocket API `session.logon`, Ed25519-signed
+    /// REST requests; else env SIM_ED25519_API_KEY, else the docs' Ed25519 example key
+    /// 4yNzx3yW...R8WNO).
+    #[arg(long)]
+    pub ed25519_api_key: Option<String>,
+    /// PEM file with the Ed25519 public key (-----BEGIN PUBLIC KEY-----; else env
+    /// SIM_ED25519_PUBLIC_KEY, else the RFC 8032 TEST 1 public key d75a9801...07511a).
+    #[arg(long, value_name = "PEM-PATH")]
+    pub ed25519_public_key: Option<PathBuf>,
     /// Starting balances, e.g. "USDT=10000,POL=0" (default: 10000 of the quote asset).
     #[arg(long)]
     pub balances: Option<String>,
@@ -152,6 +164,9 @@ pub struct Args {
     /// Order fault: delay every order request this many milliseconds.
     #[arg(long)]
     pub order_latency_ms: Option<f64>,
+    /// User data stream fault: never send this fraction of its events, 0 to 1.
+    #[arg(long)]
+    pub drop_user_events: Option<f64>,
 }
 
 /// Parses `--balances`: `ASSET=AMOUNT` pairs separated by commas.
@@ -202,6 +217,29 @@ fn key_or_env(
         ));
     }
     Ok(k)
+}
+
+/// The Ed25519 public key: the PEM file given, else the one named by `SIM_ED25519_PUBLIC_KEY`,
+/// else the RFC 8032 TEST 1 key.
+fn ed25519_public_key(given: Option<PathBuf>) -> Result<ed25519_dalek::VerifyingKey, ConfigError> {
+    const FLAG: &str = "ed25519-public-key";
+    let path = given.or_else(|| {
+        std::env::var_os("SIM_ED25519_PUBLIC_KEY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let Some(path) = path else {
+        return Ok(default_ed25519_key());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| ConfigError::invalid(FLAG, path.display(), "cannot read the file"))?;
+    ed25519_public_key_from_pem(&text).map_err(|_| {
+        ConfigError::invalid(
+            FLAG,
+            path.display(),
+            "expected an Ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----)",
+        )
+    })
 }
 
 fn positive_units(flag: &'static str, text: &str) -> Result<u64, ConfigError> {
@@ -276,6 +314,7 @@ impl Args {
             order_timeout: self.order_timeout,
             order_reject: self.order_reject,
             order_latency_ms: self.order_latency_ms,
+            drop_user_events: self.drop_user_events,
             schedule,
         };
         let settings = file.overlay(flags);
@@ -301,14 +340,30 @@ impl Args {
                 return Err(ConfigError::invalid(flag, v, "expected 1 or more"));
             }
         }
+        let api_key = key_or_env("api-key", self.api_key, "SIM_API_KEY", DEFAULT_API_KEY)?;
+        let ed25519_api_key = key_or_env(
+            "ed25519-api-key",
+            self.ed25519_api_key,
+            "SIM_ED25519_API_KEY",
+            DEFAULT_ED25519_API_KEY,
+        )?;
+        if ed25519_api_key == api_key {
+            return Err(ConfigError::invalid(
+                "ed25519-api-key",
+                "<hidden>",
+                "must differ from the HMAC API key (--api-key)",
+            ));
+        }
         let trading = TradingOptions {
-            api_key: key_or_env("api-key", self.api_key, "SIM_API_KEY", DEFAULT_API_KEY)?,
+            api_key,
             api_secret: key_or_env(
                 "api-secret",
                 self.api_secret,
                 "SIM_API_SECRET",
                 DEFAULT_API_SECRET,
             )?,
+            ed25519_api_key,
+            ed25519_public_key: ed25519_public_key(self.ed25519_public_key)?,
             account: AccountSettings {
                 balances,
                 maker_fee: fee("maker-fee", &self.maker_fee)?,
@@ -502,12 +557,16 @@ mod tests {
             "0.2",
             "--order-latency-ms",
             "30",
+            "--drop-user-events",
+            "0.25",
             "--order-limit-10s",
             "5",
         ])
         .unwrap();
         let t = &c.trading;
         assert_eq!((t.api_key.as_str(), t.api_secret.as_str()), ("k1", "s1"));
+        assert_eq!(t.ed25519_api_key, DEFAULT_ED25519_API_KEY);
+        assert_eq!(t.ed25519_public_key, default_ed25519_key());
         assert_eq!(
             t.account.balances,
             vec![
@@ -518,17 +577,49 @@ mod tests {
         assert_eq!((t.account.maker_fee, t.account.taker_fee), (0, 75_000));
         assert_eq!((t.faults.timeout, t.faults.reject), (0.1, 0.2));
         assert_eq!(t.faults.latency, Duration::from_millis(30));
+        assert_eq!(t.faults.drop_user_events, 0.25);
         assert_eq!(t.rate_limits.orders_per_10s, 5);
         for bad in [
             &["--balances", "USDT"][..],
             &["--balances", "USDT=-1"],
             &["--maker-fee", "2"],
             &["--order-timeout", "1.5"],
+            &["--drop-user-events", "1.5"],
             &["--order-limit-10s", "0"],
             &["--api-key", "has space"],
+            &["--ed25519-api-key", "has space"],
+            &["--ed25519-api-key", DEFAULT_API_KEY],
+            &["--ed25519-public-key", "/nonexistent/ed25519.pem"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ed25519_flags() {
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        use ed25519_dalek::SigningKey;
+        let other = SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let dir = std::env::temp_dir();
+        let stamp = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+        let pem_path = dir.join(format!("sim-ed25519-{stamp}.pem"));
+        std::fs::write(&pem_path, other.to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+        let bad_path = dir.join(format!("sim-ed25519-bad-{stamp}.pem"));
+        std::fs::write(&bad_path, "not a key").unwrap();
+        let c = parse(&[
+            "--ed25519-api-key",
+            "edkey",
+            "--ed25519-public-key",
+            pem_path.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(c.trading.ed25519_api_key, "edkey");
+        assert_eq!(c.trading.ed25519_public_key, other);
+        let e = parse(&["--ed25519-public-key", bad_path.to_str().unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("BEGIN PUBLIC KEY"), "{e}");
+        let _ = std::fs::remove_file(pem_path);
+        let _ = std::fs::remove_file(bad_path);
     }
 
     #[test]

@@ -155,6 +155,9 @@ pub struct OrderFaults {
     pub reject: f64,
     /// Every order request (new, query, cancel, ...) is delayed this much before it is executed.
     pub latency: Duration,
+    /// This fraction of user data stream events (executionReport, outboundAccountPosition) is
+    /// never sent to any subscriber.
+    pub drop_user_events: f64,
 }
 
 impl OrderFaults {

@@ -87,7 +87,7 @@ pub async fn launch(cfg: &SimConfig) -> Result<RunningVenue, StartError> {
     })?;
     let app = server::router(Arc::clone(&venue));
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(listener, app).tcp_nodelay(true).await {
             tracing::error!(error = %e, "server stopped");
         }
     });

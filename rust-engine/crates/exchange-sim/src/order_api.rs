@@ -25,10 +25,8 @@ use crate::clock::wall_ms;
 use crate::matching::{Fill, NewOrder, Order, OrderError, OrderKind, OrderSide, Tif};
 use crate::rate_limit::{weight, Exceeded};
 use crate::server::ApiError;
-use crate::signing::{
-    check_timestamp, parse_form, recv_window_ms, rest_payload, timestamp_ms, verify_hmac,
-};
-use crate::trading::OrderFault;
+use crate::signing::{check_timestamp, parse_form, recv_window_ms, rest_payload, timestamp_ms};
+use crate::trading::{KeyKind, OrderFault};
 use crate::units::{parse_units, Units};
 use crate::venue::Venue;
 
@@ -129,8 +127,9 @@ pub(crate) async fn limits(State(v): State<Arc<Venue>>, req: Request, next: Next
     resp
 }
 
-/// The API key check: -2014 for a missing or malformed key, -2015 for an unknown one.
-fn check_key(v: &Venue, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The API key check: -2014 for a missing or malformed key, -2015 for an unknown one; the kind
+/// of a known one (HMAC or Ed25519).
+fn check_key(v: &Venue, headers: &HeaderMap) -> Result<KeyKind, ApiError> {
     let key = headers
         .get(API_KEY_HEADER)
         .and_then(|k| k.to_str().ok())
@@ -142,14 +141,13 @@ fn check_key(v: &Venue, headers: &HeaderMap) -> Result<(), ApiError> {
             "API-key format invalid.",
         ));
     }
-    if key != v.trading.api_key {
-        return Err(ApiError::new(
+    v.trading.key_kind(key).ok_or_else(|| {
+        ApiError::new(
             StatusCode::UNAUTHORIZED,
             -2015,
             "Invalid API-key, IP, or permissions for action.",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Parameters of the query string and the body (the query string wins).
@@ -166,7 +164,7 @@ fn signed(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Params, ApiError> {
-    check_key(v, headers)?;
+    let kind = check_key(v, headers)?;
     let query = query.unwrap_or("");
     let body = std::str::from_utf8(body).map_err(|_| illegal("body", "UTF-8"))?;
     let p = params(query, body);
@@ -185,7 +183,7 @@ fn signed(
     let sig = sig
         .filter(|s| !s.is_empty())
         .ok_or_else(|| mandatory("signature"))?;
-    if !verify_hmac(&v.trading.api_secret, payload.as_bytes(), &sig) {
+    if !v.trading.verify_signature(kind, payload.as_bytes(), &sig) {
         return Err(ApiError::bad_request(
             -1022,
             "Signature for this request is not valid.",

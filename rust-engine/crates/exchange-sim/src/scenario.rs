@@ -54,6 +54,8 @@ pub struct FaultSettings {
     pub order_reject: Option<f64>,
     /// Delay of every order request, ms.
     pub order_latency_ms: Option<f64>,
+    /// Fraction of user data stream events never sent.
+    pub drop_user_events: Option<f64>,
     /// Faults at given times.
     #[serde(default)]
     pub schedule: Vec<ScheduleEntry>,
@@ -125,6 +127,7 @@ impl FaultSettings {
             order_timeout: over.order_timeout.or(self.order_timeout),
             order_reject: over.order_reject.or(self.order_reject),
             order_latency_ms: over.order_latency_ms.or(self.order_latency_ms),
+            drop_user_events: over.drop_user_events.or(self.drop_user_events),
             schedule,
         }
     }
@@ -197,6 +200,7 @@ impl FaultSettings {
             timeout: fraction("order-timeout", self.order_timeout)?,
             reject: fraction("order-reject", self.order_reject)?,
             latency: milliseconds("order-latency-ms", self.order_latency_ms)?,
+            drop_user_events: fraction("drop-user-events", self.drop_user_events)?,
         };
         if f.timeout + f.reject > 1.0 {
             return Err(ConfigError::invalid(
@@ -351,10 +355,11 @@ mod tests {
     #[test]
     fn order_faults() {
         let s: FaultSettings =
-            toml::from_str("order_timeout = 0.2\norder_reject = 0.1\norder_latency_ms = 50")
+            toml::from_str("order_timeout = 0.2\norder_reject = 0.1\norder_latency_ms = 50\ndrop_user_events = 0.5")
                 .unwrap();
         let f = s.build_orders().unwrap();
         assert_eq!((f.timeout, f.reject), (0.2, 0.1));
+        assert_eq!(f.drop_user_events, 0.5);
         assert_eq!(f.latency, Duration::from_millis(50));
         let over = FaultSettings {
             order_reject: Some(0.5),
@@ -364,6 +369,7 @@ mod tests {
         for bad in [
             "order_timeout = 2",
             "order_latency_ms = -1",
+            "drop_user_events = 1.5",
             "order_timeout = 0.6\norder_reject = 0.6",
         ] {
             let s: FaultSettings = toml::from_str(bad).unwrap();

@@ -46,6 +46,7 @@ pub fn router(venue: Arc<Venue>) -> Router {
         .route("/api/v3/time", get(time))
         .route("/api/v3/ping", get(|| async { json_ok("{}".to_owned()) }))
         .route("/sim/book", get(sim_book))
+        .route("/sim/orders", get(sim_orders))
         .route(
             "/sim/stats",
             get(|State(v): State<Arc<Venue>>| async move { json_ok(v.stats_json()) }),
@@ -206,6 +207,27 @@ async fn sim_book(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Respo
             )
         })?;
     Ok(json_ok(wire::depth_snapshot(&book, n)))
+}
+
+/// Every order the account ever placed, oldest first (a test's view: one entry per venue order,
+/// so a duplicate is visible).
+async fn sim_orders(State(v): State<Arc<Venue>>) -> Response {
+    let ex = v.trading.exchange();
+    let orders: Vec<serde_json::Value> = ex
+        .orders()
+        .map(|o| {
+            serde_json::json!({
+                "orderId": o.id,
+                "clientOrderId": o.client_id,
+                "side": o.side.as_str(),
+                "type": o.kind.as_str(),
+                "status": o.status.as_str(),
+                "origQty": crate::units::format_units(o.orig_qty),
+                "executedQty": crate::units::format_units(o.executed),
+            })
+        })
+        .collect();
+    json_ok(serde_json::Value::Array(orders).to_string())
 }
 
 async fn info(Query(q): Params, State(v): State<Arc<Venue>>) -> Result<Response, ApiError> {

@@ -10,7 +10,14 @@
 //!   values as UTF-8 text (no percent-encoding);
 //! * `timestamp` (ms, or µs when it has 16 digits) must be less than 1000 ms ahead of the server's
 //!   time and at most `recvWindow` (default 5000, at most 60000, up to three decimals) behind it.
+//! * Ed25519 keys (`rest-api.md` "Ed25519 Keys", PROTOCOL_NOTES §2.4): the same payloads, the
+//!   signature is the base64 of the 64-byte Ed25519 signature (case-sensitive), percent-encoded
+//!   in a query string or body, verified with the account's public key.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -27,6 +34,48 @@ pub const DEFAULT_API_KEY: &str =
 /// The documented test secret matching [`DEFAULT_API_KEY`].
 pub const DEFAULT_API_SECRET: &str =
     "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+/// The API key of the Ed25519 key pair used when neither `--ed25519-api-key` nor
+/// `SIM_ED25519_API_KEY` is given: the API key of binance-spot-api-docs `web-socket-api.md`
+/// "SIGNED Request Example (Ed25519)" (the fixture's `wsapi_order_place_ascii_docs_apikey`
+/// vector), so the notes' derived Ed25519 vectors verify as they are.
+pub const DEFAULT_ED25519_API_KEY: &str =
+    "4yNzx3yWC5bS6YTwEkSRaC0nRmSQIIStAUOh1b6kqaBrTLIhjCpI5lJH8q8R8WNO";
+/// The public key used when neither `--ed25519-public-key` nor `SIM_ED25519_PUBLIC_KEY` is
+/// given: RFC 8032 §7.1 TEST 1 (`d75a9801...07511a`), whose private key signed the notes' derived
+/// vectors. A published test key: never a real credential.
+pub const DEFAULT_ED25519_PUBLIC_KEY: [u8; 32] = [
+    0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
+    0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+];
+
+/// [`DEFAULT_ED25519_PUBLIC_KEY`] as a key.
+pub fn default_ed25519_key() -> VerifyingKey {
+    // A valid curve point (RFC 8032 TEST 1; checked by the tests).
+    VerifyingKey::from_bytes(&DEFAULT_ED25519_PUBLIC_KEY)
+        .expect("the RFC 8032 TEST 1 public key is a valid point")
+}
+
+/// An Ed25519 public key from PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo, as
+/// `openssl pkey -pubout` writes it and Binance asks for it).
+///
+/// # Errors
+/// What is wrong, without quoting the text.
+pub fn ed25519_public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
+    VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| e.to_string())
+}
+
+/// True when `signature` (base64, already percent-decoded) is `key`'s Ed25519 signature of
+/// `payload`.
+pub fn verify_ed25519(key: &VerifyingKey, payload: &[u8], signature: &str) -> bool {
+    let Ok(raw) = STANDARD.decode(signature.trim()) else {
+        return false;
+    };
+    let Ok(raw) = <[u8; 64]>::try_from(raw.as_slice()) else {
+        return false;
+    };
+    key.verify(payload, &Signature::from_bytes(&raw)).is_ok()
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -238,6 +287,74 @@ mod tests {
             n += 1;
         }
         assert!(n >= 5);
+    }
+
+    /// The notes' DERIVED Ed25519 vectors verify under the default key, in REST form
+    /// (percent-encoded in the query string) and as sent in a WebSocket API request.
+    #[test]
+    fn every_derived_ed25519_vector_verifies() {
+        let fx = fixture("signature_vectors.json");
+        let e = &fx["ed25519"];
+        assert_eq!(
+            hex::encode(DEFAULT_ED25519_PUBLIC_KEY),
+            e["public_key_hex"].as_str().unwrap()
+        );
+        let key = default_ed25519_key();
+        let mut n = 0;
+        for v in e["vectors"].as_array().unwrap() {
+            let payload = v["payload"].as_str().unwrap();
+            let b64 = v["signature_base64"].as_str().unwrap();
+            assert!(
+                verify_ed25519(&key, payload.as_bytes(), b64),
+                "{}",
+                v["name"]
+            );
+            let query = format!(
+                "{payload}&signature={}",
+                v["signature_percent_encoded"].as_str().unwrap()
+            );
+            let (p, s) = rest_payload(&query, "");
+            assert_eq!(p, payload);
+            assert!(verify_ed25519(&key, p.as_bytes(), &s.unwrap()));
+            // Case-sensitive, and bound to the payload.
+            assert!(!verify_ed25519(
+                &key,
+                payload.as_bytes(),
+                &b64.to_lowercase()
+            ));
+            assert!(!verify_ed25519(&key, b"x", b64));
+            assert!(!verify_ed25519(&key, payload.as_bytes(), "AAAA"));
+            assert!(!verify_ed25519(&key, payload.as_bytes(), "not base64!"));
+            n += 1;
+        }
+        assert_eq!(n, 2);
+        // The docs' Ed25519 API key is the default's, so the WS API vector is its request.
+        assert!(e["vectors"][1]["payload"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("apiKey={DEFAULT_ED25519_API_KEY}&")));
+    }
+
+    #[test]
+    fn ed25519_public_keys_from_pem() {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        let pem = default_ed25519_key()
+            .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        assert_eq!(ed25519_public_key_from_pem(&pem), Ok(default_ed25519_key()));
+        let fx = fixture("signature_vectors.json");
+        // A private key is not a public key; nor is an RSA key or garbage.
+        for bad in [
+            fx["ed25519"]["private_key_pem_pkcs8"].as_str().unwrap(),
+            fx["rsa_pkcs1v15_sha256"]["private_key_pem"]
+                .as_str()
+                .unwrap(),
+            "",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+        ] {
+            let e = ed25519_public_key_from_pem(bad).unwrap_err();
+            assert!(!e.contains("MC4CAQAw"), "{e}");
+        }
     }
 
     #[test]

@@ -22,8 +22,12 @@ use crate::matching::{
     AccountSettings, Event, Exchange, Fill, NewOrder, Order, OrderError, Report,
 };
 use crate::rate_limit::{RateLimiter, RateLimits};
-use crate::signing::{DEFAULT_API_KEY, DEFAULT_API_SECRET};
+use crate::signing::{
+    default_ed25519_key, verify_ed25519, verify_hmac, DEFAULT_API_KEY, DEFAULT_API_SECRET,
+    DEFAULT_ED25519_API_KEY,
+};
 use crate::units::Units;
+use ed25519_dalek::VerifyingKey;
 
 /// A listen key is valid this long after its creation or last keep-alive (Binance: 60 minutes).
 pub const LISTEN_KEY_VALIDITY: Duration = Duration::from_secs(3600);
@@ -37,6 +41,10 @@ pub struct TradingOptions {
     pub api_key: String,
     /// The API secret.
     pub api_secret: String,
+    /// The API key of the account's Ed25519 key pair.
+    pub ed25519_api_key: String,
+    /// The public key of that pair.
+    pub ed25519_public_key: VerifyingKey,
     /// Balances and commission rates.
     pub account: AccountSettings,
     /// Rate limits.
@@ -46,11 +54,13 @@ pub struct TradingOptions {
 }
 
 impl Default for TradingOptions {
-    /// The documented test key pair, 10000 USDT, 0.1 % fees, Binance's limits, no faults.
+    /// The documented test keys (HMAC, and Ed25519 with the RFC 8032 TEST 1 public key), 10000 USDT, 0.1 % fees, Binance's limits, no faults.
     fn default() -> Self {
         TradingOptions {
             api_key: DEFAULT_API_KEY.to_owned(),
             api_secret: DEFAULT_API_SECRET.to_owned(),
+            ed25519_api_key: DEFAULT_ED25519_API_KEY.to_owned(),
+            ed25519_public_key: default_ed25519_key(),
             account: AccountSettings::default(),
             rate_limits: RateLimits::default(),
             faults: OrderFaults::default(),
@@ -65,6 +75,19 @@ pub struct OrderFaultCounts {
     pub timeouts: AtomicU64,
     /// Orders placed but answered with 503 / -1007.
     pub rejects: AtomicU64,
+    /// User data stream events never sent.
+    pub user_events_dropped: AtomicU64,
+}
+
+/// WebSocket API authentications and subscriptions accepted so far (for tests and logs).
+#[derive(Debug, Default)]
+pub struct WsApiCounts {
+    /// `session.logon` accepted.
+    pub logons: AtomicU64,
+    /// `userDataStream.subscribe` accepted on a logged-on session.
+    pub session_subscriptions: AtomicU64,
+    /// `userDataStream.subscribe.signature` accepted.
+    pub signature_subscriptions: AtomicU64,
 }
 
 /// What the order-fault draw decided for one order request.
@@ -84,13 +107,26 @@ struct ListenKey {
     expires: Instant,
 }
 
+/// The kind of an API key of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// HMAC-SHA256: hex signatures, any case.
+    Hmac,
+    /// Ed25519: base64 signatures, case-sensitive.
+    Ed25519,
+}
+
 /// The trading side of the venue.
 #[derive(Debug)]
 pub struct Trading {
-    /// The API key.
+    /// The HMAC API key.
     pub api_key: String,
-    /// The API secret.
+    /// The HMAC API secret.
     pub api_secret: String,
+    /// The Ed25519 API key.
+    pub ed25519_api_key: String,
+    /// The Ed25519 public key.
+    pub ed25519_public_key: VerifyingKey,
     exchange: Mutex<Exchange>,
     events: broadcast::Sender<Arc<String>>,
     listen_key: Mutex<Option<ListenKey>>,
@@ -100,6 +136,8 @@ pub struct Trading {
     pub faults: OrderFaults,
     /// Order faults injected.
     pub fault_counts: OrderFaultCounts,
+    /// WebSocket API logons and subscriptions.
+    pub ws_api: WsApiCounts,
     rng: Mutex<StdRng>,
 }
 
@@ -113,13 +151,35 @@ impl Trading {
         Trading {
             api_key: opts.api_key,
             api_secret: opts.api_secret,
+            ed25519_api_key: opts.ed25519_api_key,
+            ed25519_public_key: opts.ed25519_public_key,
             exchange: Mutex::new(Exchange::new(spec, &opts.account)),
             events: broadcast::channel(USER_QUEUE).0,
             listen_key: Mutex::new(None),
             rate: RateLimiter::new(opts.rate_limits),
             faults: opts.faults,
             fault_counts: OrderFaultCounts::default(),
+            ws_api: WsApiCounts::default(),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ ORDER_SEED_MIX)),
+        }
+    }
+
+    /// The kind of `api_key`, `None` when it is not one of the account's keys.
+    pub fn key_kind(&self, api_key: &str) -> Option<KeyKind> {
+        if api_key == self.api_key {
+            Some(KeyKind::Hmac)
+        } else if api_key == self.ed25519_api_key {
+            Some(KeyKind::Ed25519)
+        } else {
+            None
+        }
+    }
+
+    /// True when `signature` (percent-decoded) signs `payload` under the key of `kind`.
+    pub fn verify_signature(&self, kind: KeyKind, payload: &[u8], signature: &str) -> bool {
+        match kind {
+            KeyKind::Hmac => verify_hmac(&self.api_secret, payload, signature),
+            KeyKind::Ed25519 => verify_ed25519(&self.ed25519_public_key, payload, signature),
         }
     }
 
@@ -135,6 +195,13 @@ impl Trading {
 
     fn publish(&self, spec: &SymbolSpec, events: &[Event], server_ms: i64) {
         for e in events {
+            let drop = self.faults.drop_user_events;
+            if drop > 0.0 && lock(&self.rng).gen::<f64>() < drop {
+                self.fault_counts
+                    .user_events_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let _ = self.events.send(Arc::new(event_json(spec, e, server_ms)));
         }
     }

@@ -1,11 +1,19 @@
 //! The user data stream, both documented ways (binance-spot-api-docs `user-data-stream.md`,
 //! `web-socket-api.md`):
 //!
-//! * the WebSocket API at `/ws-api/v3`: `userDataStream.subscribe.signature` (params `apiKey`,
-//!   `timestamp`, `signature` (HMAC-SHA256 hex over the sorted params), optional `recvWindow`)
-//!   answers `{"id":..,"status":200,"result":{"subscriptionId":N}}`, then every event comes wrapped
-//!   as `{"subscriptionId":N,"event":{...}}`; also `userDataStream.unsubscribe`,
-//!   `session.subscriptions`, `ping` and `time`;
+//! * the WebSocket API at `/ws-api/v3`, two ways to subscribe:
+//!   * `session.logon` (params `apiKey`, `timestamp`, `signature`, optional `recvWindow`; the
+//!     Ed25519 key only: base64 Ed25519 signature over the sorted params) authenticates the
+//!     connection, then `userDataStream.subscribe` (no params) subscribes it;
+//!     `userDataStream.subscribe` on a connection not logged on is refused (401 / -2015);
+//!   * `userDataStream.subscribe.signature` (same params; the HMAC key with a hex HMAC-SHA256
+//!     signature, or the Ed25519 key with a base64 one) needs no logon;
+//!
+//!   both answer `{"id":..,"status":200,"result":{"subscriptionId":N}}`, then every event comes
+//!   wrapped as `{"subscriptionId":N,"event":{...}}`; also `userDataStream.unsubscribe`,
+//!   `session.subscriptions`, `ping` and `time`. Errors: -1102 missing param, 401 / -2014 malformed
+//!   API key, 401 / -2015 unknown key (and, the venue's choice, an HMAC key given to
+//!   `session.logon`), -1022 bad signature, -1021 timestamp outside `recvWindow`;
 //! * the legacy listen key: `/ws/<listenKey>` (key from `POST /api/v3/userDataStream`) carries the
 //!   events unwrapped; when the key expires a `listenKeyExpired` event is sent and the stream
 //!   closes; when it is deleted the stream closes.
@@ -14,6 +22,7 @@
 //! every balance change ([`crate::trading::event_json`]).
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +33,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, Instant};
 use tracing::info;
 
-use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, verify_hmac, ws_payload};
+use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, ws_payload};
+use crate::trading::KeyKind;
 use crate::venue::Venue;
 
 /// How often a listen-key stream checks that its key is still valid.
@@ -101,7 +111,7 @@ pub async fn serve_listen_key(
 /// Serves one WebSocket API connection.
 pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
     let mut rx = venue.trading.subscribe();
-    let mut session = Session::default();
+    let mut session = Session::new(venue.server_time_ms());
     info!("WebSocket API client connected");
     loop {
         tokio::select! {
@@ -138,12 +148,26 @@ pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
     }
 }
 
-/// One WebSocket API connection's subscriptions.
+/// One WebSocket API connection: its logon and subscriptions.
 #[derive(Debug, Default)]
 pub struct Session {
     /// Active subscription ids.
     pub subs: Vec<u64>,
     next: u64,
+    /// The API key logged on with `session.logon` and when, server ms.
+    pub logged_on: Option<(String, i64)>,
+    connected_ms: i64,
+}
+
+/// An error answer: HTTP-like status, Binance code, message.
+type Refusal = (u16, i64, String);
+
+fn unauthorized() -> Refusal {
+    (
+        401,
+        -2015,
+        "Invalid API-key, IP, or permissions for action.".to_owned(),
+    )
 }
 
 fn ok(id: &Value, result: Value) -> String {
@@ -163,6 +187,21 @@ fn text_of(v: &Value) -> String {
 }
 
 impl Session {
+    /// A connection opened at `connected_ms` (server time).
+    pub fn new(connected_ms: i64) -> Self {
+        Session {
+            connected_ms,
+            ..Session::default()
+        }
+    }
+
+    fn add_subscription(&mut self) -> u64 {
+        let sub = self.next;
+        self.next += 1;
+        self.subs.push(sub);
+        sub
+    }
+
     /// Answers one request.
     pub fn handle(&mut self, venue: &Venue, text: &str) -> String {
         let Ok(req) = serde_json::from_str::<Value>(text) else {
@@ -171,14 +210,51 @@ impl Session {
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let params = req.get("params").cloned().unwrap_or_else(|| json!({}));
         match req.get("method").and_then(Value::as_str) {
-            Some("userDataStream.subscribe.signature") => {
-                if let Err((status, code, msg)) = verify(venue, &params) {
+            Some("userDataStream.subscribe.signature") => match verify(venue, &params, None) {
+                Ok((kind, _)) => {
+                    venue
+                        .trading
+                        .ws_api
+                        .signature_subscriptions
+                        .fetch_add(1, Ordering::Relaxed);
+                    info!(?kind, "userDataStream.subscribe.signature accepted");
+                    ok(&id, json!({"subscriptionId": self.add_subscription()}))
+                }
+                Err((status, code, msg)) => err(&id, status, code, &msg),
+            },
+            // The venue's choice (the notes only say "Ed25519 only"): an HMAC key is refused as
+            // an invalid key (401 / -2015) before its signature is looked at.
+            Some("session.logon") => match verify(venue, &params, Some(KeyKind::Ed25519)) {
+                Ok((_, key)) => {
+                    let now = venue.server_time_ms();
+                    self.logged_on = Some((key.clone(), now));
+                    venue.trading.ws_api.logons.fetch_add(1, Ordering::Relaxed);
+                    info!("session.logon accepted (Ed25519)");
+                    ok(
+                        &id,
+                        json!({
+                            "apiKey": key,
+                            "authorizedSince": now,
+                            "connectedSince": self.connected_ms,
+                            "returnRateLimits": false,
+                            "serverTime": now,
+                            "userDataStream": !self.subs.is_empty(),
+                        }),
+                    )
+                }
+                Err((status, code, msg)) => err(&id, status, code, &msg),
+            },
+            Some("userDataStream.subscribe") => {
+                if self.logged_on.is_none() {
+                    let (status, code, msg) = unauthorized();
                     return err(&id, status, code, &msg);
                 }
-                let sub = self.next;
-                self.next += 1;
-                self.subs.push(sub);
-                ok(&id, json!({"subscriptionId": sub}))
+                venue
+                    .trading
+                    .ws_api
+                    .session_subscriptions
+                    .fetch_add(1, Ordering::Relaxed);
+                ok(&id, json!({"subscriptionId": self.add_subscription()}))
             }
             Some("userDataStream.unsubscribe") => {
                 match params.get("subscriptionId").and_then(Value::as_u64) {
@@ -206,8 +282,14 @@ impl Session {
     }
 }
 
-/// Checks `userDataStream.subscribe.signature`'s params.
-fn verify(venue: &Venue, params: &Value) -> Result<(), (u16, i64, String)> {
+/// Checks the params of `userDataStream.subscribe.signature` and `session.logon`: the key, then
+/// the signature with that key, then the timestamp; a key not of kind `only` (when given) is
+/// refused as unknown. The key's kind and the key when valid.
+fn verify(
+    venue: &Venue,
+    params: &Value,
+    only: Option<KeyKind>,
+) -> Result<(KeyKind, String), Refusal> {
     let mandatory = |n: &str| {
         (
             400,
@@ -220,13 +302,14 @@ fn verify(venue: &Venue, params: &Value) -> Result<(), (u16, i64, String)> {
         .get("apiKey")
         .and_then(Value::as_str)
         .ok_or_else(|| mandatory("apiKey"))?;
-    if key != venue.trading.api_key {
-        return Err((
-            401,
-            -2015,
-            "Invalid API-key, IP, or permissions for action.".to_owned(),
-        ));
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err((401, -2014, "API-key format invalid.".to_owned()));
     }
+    let kind = venue
+        .trading
+        .key_kind(key)
+        .filter(|k| only.is_none_or(|o| o == *k))
+        .ok_or_else(unauthorized)?;
     let ts = obj
         .get("timestamp")
         .map(text_of)
@@ -239,7 +322,10 @@ fn verify(venue: &Venue, params: &Value) -> Result<(), (u16, i64, String)> {
         .and_then(Value::as_str)
         .ok_or_else(|| mandatory("signature"))?;
     let payload = ws_payload(obj.iter().map(|(k, v)| (k.as_str(), text_of(v))));
-    if !verify_hmac(&venue.trading.api_secret, payload.as_bytes(), sig) {
+    if !venue
+        .trading
+        .verify_signature(kind, payload.as_bytes(), sig)
+    {
         return Err((
             400,
             -1022,
@@ -247,7 +333,8 @@ fn verify(venue: &Venue, params: &Value) -> Result<(), (u16, i64, String)> {
         ));
     }
     check_timestamp(ts, window, venue.server_time_ms())
-        .map_err(|e| (400, -1021, e.msg().to_owned()))
+        .map_err(|e| (400, -1021, e.msg().to_owned()))?;
+    Ok((kind, key.to_owned()))
 }
 
 #[cfg(test)]
@@ -277,6 +364,127 @@ mod tests {
         }
         json!({"id": "s", "method": "userDataStream.subscribe.signature", "params": params})
             .to_string()
+    }
+
+    /// The RFC 8032 TEST 1 private key (the notes' derived vectors), which the venue's default
+    /// Ed25519 public key belongs to.
+    fn test1_key() -> ed25519_dalek::SigningKey {
+        let fx = crate::test_fixtures::fixture("signature_vectors.json");
+        let seed: [u8; 32] = hex::decode(fx["ed25519"]["private_key_seed_hex"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+    }
+
+    /// A `method` request signed with `key` over apiKey, recvWindow and timestamp.
+    fn ed25519_request(
+        method: &str,
+        api_key: &str,
+        key: &ed25519_dalek::SigningKey,
+        ts: i64,
+    ) -> String {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let payload = format!("apiKey={api_key}&recvWindow=6000&timestamp={ts}");
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(key.sign(payload.as_bytes()).to_bytes());
+        json!({"id": "l", "method": method, "params": {
+            "apiKey": api_key, "recvWindow": 6000, "timestamp": ts, "signature": sig}})
+        .to_string()
+    }
+
+    #[test]
+    fn ed25519_logon_then_subscribe() {
+        use crate::signing::DEFAULT_ED25519_API_KEY as ED_KEY;
+        let v = venue();
+        let key = test1_key();
+        let now = v.server_time_ms();
+        let mut s = Session::new(now - 10);
+        let subscribe = r#"{"id":"u","method":"userDataStream.subscribe"}"#;
+        // Not logged on yet.
+        let r = reply(&mut s, &v, subscribe);
+        assert_eq!(
+            (r["status"].as_u64(), r["error"]["code"].as_i64()),
+            (Some(401), Some(-2015))
+        );
+        assert!(s.subs.is_empty());
+        // Refused logons: bad signature, stale timestamp, unknown key, malformed key, HMAC key.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let cases = [
+            (
+                ed25519_request("session.logon", ED_KEY, &other, now),
+                400,
+                -1022,
+            ),
+            (
+                ed25519_request("session.logon", ED_KEY, &key, now - 60_000),
+                400,
+                -1021,
+            ),
+            (
+                ed25519_request("session.logon", ED_KEY, &key, now + 5_000),
+                400,
+                -1021,
+            ),
+            (
+                ed25519_request("session.logon", "unknown", &key, now),
+                401,
+                -2015,
+            ),
+            (
+                ed25519_request("session.logon", "bad key", &key, now),
+                401,
+                -2014,
+            ),
+            (
+                ed25519_request("session.logon", DEFAULT_API_KEY, &key, now),
+                401,
+                -2015,
+            ),
+        ];
+        for (req, status, code) in cases {
+            let r = reply(&mut s, &v, &req);
+            assert_eq!(
+                (r["status"].as_u64(), r["error"]["code"].as_i64()),
+                (Some(status), Some(code)),
+                "{req}"
+            );
+            assert!(s.logged_on.is_none());
+        }
+        let r = reply(
+            &mut s,
+            &v,
+            r#"{"id":"m","method":"session.logon","params":{"timestamp":1}}"#,
+        );
+        assert_eq!(r["error"]["code"], -1102);
+        // Logon, then subscribe without params.
+        let r = reply(
+            &mut s,
+            &v,
+            &ed25519_request("session.logon", ED_KEY, &key, now),
+        );
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["id"], "l");
+        assert_eq!(r["result"]["apiKey"], ED_KEY);
+        assert_eq!(r["result"]["connectedSince"], now - 10);
+        assert_eq!(r["result"]["userDataStream"], false);
+        assert_eq!(s.logged_on.as_ref().map(|(k, _)| k.as_str()), Some(ED_KEY));
+        let r = reply(&mut s, &v, subscribe);
+        let documented =
+            crate::test_fixtures::fixture("wsapi_user_data_stream_subscribe_response.json");
+        assert_eq!(r["status"], documented["status"]);
+        assert_eq!(r["result"], documented["result"]);
+        assert_eq!(s.subs, vec![0]);
+        // The signature method also takes the Ed25519 key, with no logon needed.
+        let mut fresh = Session::new(now);
+        let r = reply(
+            &mut fresh,
+            &v,
+            &ed25519_request("userDataStream.subscribe.signature", ED_KEY, &key, now),
+        );
+        assert_eq!(r["result"]["subscriptionId"], 0, "{r}");
+        assert!(fresh.logged_on.is_none());
     }
 
     fn reply(s: &mut Session, v: &Venue, text: &str) -> Value {

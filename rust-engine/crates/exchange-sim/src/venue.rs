@@ -342,6 +342,7 @@ impl Venue {
                 "stale_snapshots": load(&c.stale_snapshots),
                 "order_timeouts": load(&self.trading.fault_counts.timeouts),
                 "order_rejects": load(&self.trading.fault_counts.rejects),
+                "user_events_dropped": load(&self.trading.fault_counts.user_events_dropped),
             },
         })
         .to_string()

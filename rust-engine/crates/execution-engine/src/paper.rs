@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 
 use common::message::{
-    CancelOrder, ErrorCode, ErrorResponse, Liquidity, OpenOrders, OrderCanceled, OrderExecution,
-    OrderPlaced, OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryOpenOrders,
-    QueryOrder, Response, Side, TimeInForce, Trade,
+    AssetBalance, Balances, CancelOrder, ErrorCode, ErrorResponse, Liquidity, OpenOrders,
+    OrderCanceled, OrderExecution, OrderPlaced, OrderStatus, OrderStatusReport, OrderType,
+    PlaceOrder, QueryBalances, QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
 };
 use common::Dec;
 use feed_handler::book::Level;
@@ -24,6 +24,7 @@ use feed_handler::shared::BookState;
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 
+use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
 use crate::order::Order;
 use crate::validate::{self, Limits};
@@ -57,6 +58,9 @@ pub struct PaperExecutor {
     by_client: HashMap<String, usize>,
     open: Vec<usize>,
     next_trade_id: u64,
+    /// The paper account's base and quote totals (free + locked), moved by every fill and fee.
+    base_total: Decimal,
+    quote_total: Decimal,
 }
 
 fn units_to_dec(units: u64) -> Decimal {
@@ -91,12 +95,52 @@ impl PaperExecutor {
             by_client: HashMap::new(),
             open: Vec::new(),
             next_trade_id: 1,
+            base_total: Decimal::ZERO,
+            quote_total: Decimal::ZERO,
         }
+    }
+
+    /// Starts the paper account with `quote` of the quote asset (and no base).
+    pub fn with_quote_balance(mut self, quote: Decimal) -> Self {
+        self.quote_total = quote;
+        self
+    }
+
+    /// The paper account: base and quote totals less what the open orders hold (a buy holds
+    /// price × what is left of it in quote, a sell what is left of it in base). Orders are never
+    /// refused for lack of funds, so `free` can be negative.
+    pub fn balances(&self, cmd: &QueryBalances, now: u64) -> Response {
+        let (mut base_locked, mut quote_locked) = (Decimal::ZERO, Decimal::ZERO);
+        for o in self.open.iter().map(|&i| &self.orders[i]) {
+            let left = o.remaining().0;
+            match o.side {
+                Side::Buy => quote_locked += left * o.price.map_or(Decimal::ZERO, |p| p.0),
+                Side::Sell => base_locked += left,
+            }
+        }
+        let balance = |asset: &str, total: Decimal, locked: Decimal| AssetBalance {
+            asset: asset.to_owned(),
+            free: Dec((total - locked).normalize()),
+            locked: Dec(locked.normalize()),
+        };
+        Response::Balances(Balances {
+            command_id: Some(cmd.command_id.clone()),
+            ts_ns: now,
+            balances: vec![
+                balance(&self.filters.base_asset, self.base_total, base_locked),
+                balance(&self.filters.quote_asset, self.quote_total, quote_locked),
+            ],
+        })
     }
 
     /// Number of open orders.
     pub fn open_count(&self) -> usize {
         self.open.len()
+    }
+
+    /// What is left of the open orders, per side.
+    pub fn open_quantities(&self) -> OpenQuantities {
+        OpenQuantities::of(self.open.iter().map(|&i| &self.orders[i]))
     }
 
     /// Places an order: validation, then immediate fills against `book`.
@@ -238,6 +282,17 @@ impl PaperExecutor {
             Liquidity::Maker => self.fees.maker.0,
             Liquidity::Taker => self.fees.taker.0,
         };
+        let fee = (price * qty * rate).round_dp(8);
+        match order.side {
+            Side::Buy => {
+                self.base_total += qty;
+                self.quote_total -= price * qty + fee;
+            }
+            Side::Sell => {
+                self.base_total -= qty;
+                self.quote_total += price * qty - fee;
+            }
+        }
         let status = if order.remaining().0.is_zero() {
             OrderStatus::Filled
         } else {
@@ -259,7 +314,7 @@ impl PaperExecutor {
             order_quantity: order.quantity,
             status,
             liquidity: liq,
-            fee: Dec((price * qty * rate).round_dp(8).normalize()),
+            fee: Dec(fee.normalize()),
             fee_asset: self.filters.quote_asset.clone(),
         })
     }

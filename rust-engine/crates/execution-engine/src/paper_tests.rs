@@ -289,3 +289,58 @@ fn duplicate_unknown_cancel_query_and_not_synced() {
     );
     assert!(matches!(&r[0], Response::Error(e) if e.code == ErrorCode::NotSynced));
 }
+
+#[test]
+fn balances_follow_fills_fees_and_open_orders() {
+    let mut ex = exec().with_quote_balance(d("1000").0);
+    let q = QueryBalances {
+        command_id: "b".into(),
+        ts_ns: 0,
+    };
+    let assets = |r: Response| match r {
+        Response::Balances(b) => b
+            .balances
+            .into_iter()
+            .map(|a| (a.asset, a.free.to_string(), a.locked.to_string()))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    // Market buy of 150: 100 at 0.1584 + 50 at 0.1585 = 23.765 quote, taker fee 0.023765.
+    ex.place(
+        &place(OrderType::Market, Side::Buy, "150", None, None, "m"),
+        &book(),
+        1,
+    );
+    // A resting bid of 100 at 0.1500 holds 15 quote; a resting ask of 50 at 0.1600 holds 50 base.
+    ex.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.1500"),
+            Some(TimeInForce::Gtc),
+            "bid",
+        ),
+        &book(),
+        2,
+    );
+    ex.place(
+        &place(
+            OrderType::Limit,
+            Side::Sell,
+            "50",
+            Some("0.1600"),
+            Some(TimeInForce::Gtc),
+            "ask",
+        ),
+        &book(),
+        3,
+    );
+    assert_eq!(
+        assets(ex.balances(&q, 4)),
+        [
+            ("POL".to_owned(), "100".to_owned(), "50".to_owned()),
+            ("USDT".to_owned(), "961.211235".to_owned(), "15".to_owned()),
+        ]
+    );
+}

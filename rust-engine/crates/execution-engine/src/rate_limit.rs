@@ -3,8 +3,11 @@
 //!
 //! * One token bucket per limit: `REQUEST_WEIGHT` (charged the request's weight), `ORDERS`
 //!   (charged 1 per new order, e.g. 50 per 10 SECOND and 160000 per 1 DAY) and `RAW_REQUESTS`
-//!   (charged 1 per request). A bucket holds `limit` tokens and refills continuously at
-//!   `limit` per `intervalNum × interval`.
+//!   (charged 1 per request). A bucket holds `limit` tokens and is refilled in full when the
+//!   venue's window of `intervalNum × interval` turns over: Binance counts each limit in fixed
+//!   windows of its clock (a minute's weight resets on the minute), so a bucket refilled
+//!   continuously would let through up to twice the limit inside one venue window and earn a
+//!   `429`. Pass the venue's clock (local time plus the server offset) as `now_ms`.
 //! * Every answer carries `X-MBX-USED-WEIGHT-<n><unit>` and successful orders
 //!   `X-MBX-ORDER-COUNT-<n><unit>` (names arrive lower-case); the venue's count corrects the
 //!   bucket when it is higher than ours (never lower: requests still in flight are not in it).
@@ -348,58 +351,52 @@ pub enum StatusEvent {
     Banned(Ban),
 }
 
-/// One token bucket. Tokens are kept scaled by the window (ms) so refills stay integral:
-/// the bucket holds `limit × window_ms` units and gains `limit` units per ms.
+/// One token bucket of `limit` tokens, refilled in full at the start of each venue window
+/// (windows aligned to multiples of `intervalNum × interval` since the epoch).
 #[derive(Debug, Clone)]
 struct Bucket {
     limit: RateLimit,
-    window_ms: u128,
-    level: u128,
-    last_ms: u64,
+    window_ms: u64,
+    /// Start of the window `used` counts, ms.
+    window_start: u64,
+    used: u64,
 }
 
 impl Bucket {
     fn new(limit: RateLimit, now_ms: u64) -> Self {
-        let window_ms = u128::from(limit.window_ms());
+        let window_ms = limit.window_ms().max(1);
         Bucket {
             limit,
             window_ms,
-            level: capacity_units(limit.limit, window_ms),
-            last_ms: now_ms,
+            window_start: now_ms - now_ms % window_ms,
+            used: 0,
         }
     }
 
-    fn capacity(&self) -> u128 {
-        capacity_units(self.limit.limit, self.window_ms)
-    }
-
+    /// Refills the bucket when a new window has begun.
     fn refill(&mut self, now_ms: u64) {
-        if now_ms > self.last_ms {
-            let gained =
-                u128::from(now_ms - self.last_ms).saturating_mul(u128::from(self.limit.limit));
-            self.level = self.level.saturating_add(gained).min(self.capacity());
-            self.last_ms = now_ms;
+        let start = now_ms - now_ms % self.window_ms;
+        if start > self.window_start {
+            self.window_start = start;
+            self.used = 0;
         }
     }
 
-    fn cost(&self, weight: u64) -> u128 {
-        u128::from(weight).saturating_mul(self.window_ms)
-    }
-
-    /// Wait before `weight` fits, ms (0 = now).
-    fn wait_ms(&self, weight: u64) -> u64 {
-        let missing = self.cost(weight).saturating_sub(self.level);
-        let per_ms = u128::from(self.limit.limit);
-        u64::try_from(missing.div_ceil(per_ms)).unwrap_or(u64::MAX)
+    /// Wait before `charge` fits, ms (0 = now): the rest of the window when it does not.
+    fn wait_ms(&self, charge: u64, now_ms: u64) -> u64 {
+        if self.used.saturating_add(charge) <= self.limit.limit {
+            0
+        } else {
+            self.window_start
+                .saturating_add(self.window_ms)
+                .saturating_sub(now_ms)
+                .max(1)
+        }
     }
 
     fn available(&self) -> u64 {
-        u64::try_from(self.level / self.window_ms).unwrap_or(u64::MAX)
+        self.limit.limit.saturating_sub(self.used)
     }
-}
-
-fn capacity_units(limit: u64, window_ms: u128) -> u128 {
-    u128::from(limit).saturating_mul(window_ms)
 }
 
 /// The venue's limits as token buckets, plus the `429` back-off and the `418` ban.
@@ -505,7 +502,7 @@ impl RateLimiter {
                     limit: b.limit.limit,
                 });
             }
-            let wait_ms = b.wait_ms(charge);
+            let wait_ms = b.wait_ms(charge, now_ms);
             if wait_ms > worst.and_then(|d| d.wait_ms()).unwrap_or(0) {
                 worst = Some(Denied::Throttled {
                     kind: b.limit.kind,
@@ -519,8 +516,9 @@ impl RateLimiter {
             return Err(denied);
         }
         for b in &mut self.buckets {
-            let cost = b.cost(Self::charge(b.limit.kind, weight, is_order));
-            b.level -= cost;
+            b.used = b
+                .used
+                .saturating_add(Self::charge(b.limit.kind, weight, is_order));
         }
         Ok(())
     }
@@ -545,8 +543,7 @@ impl RateLimiter {
                 continue;
             };
             b.refill(now_ms);
-            let left = b.limit.limit.saturating_sub(usage.used);
-            b.level = b.level.min(b.cost(left));
+            b.used = b.used.max(usage.used);
             matched += 1;
         }
         matched
@@ -707,7 +704,7 @@ mod tests {
             r.try_acquire(50, false, 0).unwrap();
         }
         assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(0));
-        // Refill is 1200 / 60000 ms = 1 per 50 ms: weight 1 waits 50 ms, weight 4 waits 200 ms.
+        // The venue's minute runs to 60_000: anything more waits for it, however light.
         let denied = r.try_acquire(1, false, 0).unwrap_err();
         assert_eq!(
             denied,
@@ -715,13 +712,20 @@ mod tests {
                 kind: RequestWeight,
                 limit: 1200,
                 window_ms: 60_000,
-                wait_ms: 50
+                wait_ms: 60_000
             }
         );
-        assert_eq!(r.try_acquire(4, false, 0).unwrap_err().wait_ms(), Some(200));
-        assert!(r.try_acquire(1, false, 49).is_err());
-        r.try_acquire(1, false, 50).unwrap();
-        assert_eq!(r.available(RequestWeight, 1, Minute, 60_050), Some(1200));
+        assert_eq!(
+            r.try_acquire(4, false, 20_000).unwrap_err().wait_ms(),
+            Some(40_000)
+        );
+        assert_eq!(
+            r.try_acquire(1, false, 59_999).unwrap_err().wait_ms(),
+            Some(1)
+        );
+        r.try_acquire(1, false, 60_000).unwrap();
+        assert_eq!(r.available(RequestWeight, 1, Minute, 60_050), Some(1199));
+        assert_eq!(r.available(RequestWeight, 1, Minute, 120_000), Some(1200));
     }
 
     #[test]
@@ -730,10 +734,11 @@ mod tests {
         for _ in 0..50 {
             r.try_acquire(1, true, 1_000).unwrap();
         }
-        // 50 per 10 s → one more order after 200 ms; non-order requests still go.
+        // 50 per 10 s → the next order waits for the venue's next 10 s window (at 10_000);
+        // non-order requests still go.
         assert_eq!(
             r.try_acquire(1, true, 1_000).unwrap_err().wait_ms(),
-            Some(200)
+            Some(9_000)
         );
         r.try_acquire(1, false, 1_000).unwrap();
         // The refused order took nothing from the other buckets.
@@ -743,17 +748,18 @@ mod tests {
         );
         assert_eq!(r.available(RawRequests, 5, Minute, 1_000), Some(6100 - 51));
         assert_eq!(r.available(Orders, 1, Day, 1_000), Some(160_000 - 50));
-        r.try_acquire(1, true, 1_200).unwrap();
-        assert_eq!(r.available(Orders, 10, Second, 1_200), Some(0));
-        assert_eq!(r.available(Orders, 1, Day, 1_200), Some(160_000 - 51));
+        assert!(r.try_acquire(1, true, 9_999).is_err());
+        r.try_acquire(1, true, 10_000).unwrap();
+        assert_eq!(r.available(Orders, 10, Second, 10_000), Some(49));
+        assert_eq!(r.available(Orders, 1, Day, 10_000), Some(160_000 - 51));
 
         let mut day = RateLimiter::new(&[lim(Orders, 1, Day, 2)], 0);
         day.try_acquire(1, true, 0).unwrap();
         day.try_acquire(1, true, 0).unwrap();
-        // 2 per day → one order back after 43_200_000 ms.
+        // 2 per day → the next order waits for the next UTC day.
         assert_eq!(
             day.try_acquire(1, true, 0).unwrap_err().wait_ms(),
-            Some(43_200_000)
+            Some(86_400_000)
         );
     }
 
@@ -765,7 +771,7 @@ mod tests {
         }
         assert_eq!(
             r.try_acquire(1, false, 0).unwrap_err().wait_ms(),
-            Some(100_000)
+            Some(300_000)
         );
     }
 
@@ -957,7 +963,15 @@ mod tests {
                     admitted.push((now, w, order));
                 }
             }
-            // Over any 1 s window a bucket admits at most its capacity plus what refills in it.
+            // Inside each of the venue's 1 s windows, never more than the limit.
+            for &(start, _, _) in &admitted {
+                let window = start - start % 1_000;
+                let inside = admitted.iter().filter(|(t, _, _)| *t >= window && *t < window + 1_000);
+                let (weight, orders) = inside.fold((0u64, 0u64), |(w, o), (_, ww, oo)| (w + u64::from(*ww), o + u64::from(*oo)));
+                prop_assert!(weight <= 100);
+                prop_assert!(orders <= 5);
+            }
+            // Hence over any 1 s span at most twice the limit.
             for &(start, _, _) in &admitted {
                 let inside = admitted.iter().filter(|(t, _, _)| *t >= start && *t < start + 1_000);
                 let (weight, orders) = inside.fold((0u64, 0u64), |(w, o), (_, ww, oo)| (w + u64::from(*ww), o + u64::from(*oo)));

@@ -959,3 +959,75 @@ async fn cancel_query_and_open_orders_answers() {
     assert_eq!(error_of(&out).code, ErrorCode::Validation);
     assert_eq!(stub.count("POST", ORDER), 0);
 }
+
+#[tokio::test]
+async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answered_once() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let cmd = place("c1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 77, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    assert_eq!(ex.place(&cmd).await.len(), 1);
+    let mut cancel: Value = serde_json::from_str(&fixture("order_cancel_response.json")).unwrap();
+    cancel["symbol"] = json!("POLUSDT");
+    cancel["orderId"] = json!(77);
+    cancel["origClientOrderId"] = json!("c1");
+    cancel["executedQty"] = json!("0.00000000");
+    // The venue's answer is slow; its executionReport overtakes it on the user data stream.
+    stub.push(
+        "DELETE",
+        ORDER,
+        Canned::ok(cancel.to_string()).delayed(Duration::from_millis(300)),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let request = CancelOrder {
+        command_id: "cx".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "c1".into(),
+    };
+    let answer = tokio::spawn({
+        let ex = Arc::clone(&ex);
+        async move { ex.cancel(&request).await }
+    });
+    wait_until("cancel request at the venue", WAIT, || {
+        stub.count("DELETE", ORDER) == 1
+    })
+    .await;
+    stub.ws_send(&report_json(
+        "c1",
+        77,
+        "CANCELED",
+        "CANCELED",
+        ("0", "0"),
+        "0",
+        -1,
+    ));
+    let out = answer.await.unwrap();
+    match out.as_slice() {
+        [Response::OrderCanceled(c)] => assert_eq!(c.command_id.as_deref(), Some("cx")),
+        other => panic!("{other:?}"),
+    }
+    // The stream's report changed the order's state without a second OrderCanceled.
+    wait_until("stream event applied", WAIT, || {
+        ex.order("c1")
+            .is_some_and(|o| o.status == OrderStatus::Canceled)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.shutdown().await;
+    let late: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        !late.iter().any(|r| matches!(r, Response::OrderCanceled(_))),
+        "{late:?}"
+    );
+}

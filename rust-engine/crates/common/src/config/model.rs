@@ -25,6 +25,26 @@ pub struct ExecutionConfig {
     pub rest_url: String,
     /// `recvWindow` of signed requests, ms.
     pub recv_window_ms: u64,
+    /// WebSocket API base URL of the user data stream (real mode).
+    pub ws_api_url: String,
+    /// Real mode is confirmed (the `--confirm-real` flag does the same).
+    pub confirm_real: bool,
+    /// The engine's own halt (dead feed) also flattens its net position.
+    pub flatten_on_halt: bool,
+    /// Paper mode: which market trades fill a resting limit order.
+    pub paper_fill: PaperFill,
+    /// Real mode: seconds between reconciliations with the venue (0 = only on stream connects).
+    pub reconcile_secs: u64,
+}
+
+/// Paper mode: which market trades fill a resting limit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaperFill {
+    /// Only a trade strictly beyond the order's price.
+    TradeThrough,
+    /// Also a trade at the price.
+    Touch,
 }
 
 /// `[symbol]`
@@ -67,33 +87,140 @@ pub struct FeedConfig {
     pub reconnect_max_ms: u64,
 }
 
-/// `[event_detection]` (read by the strategy).
+/// `[event_detection]` (read by the strategy; the engine only parses it). Units as in `config.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventDetectionConfig {
-    /// Drop that triggers, percent.
-    pub drop_pct: f64,
-    /// Window of the drop, s.
-    pub drop_window_secs: u64,
-    /// Quiet time before recovery, s.
-    pub recovery_secs: u64,
+    /// Jitter buffer, ms of event time: events wait this long and then reach the indicators in time order; an event older than the newest one by more than this is dropped and counted.
+    pub jitter_buffer_ms: u64,
+    /// Baseline window, s: the market as it was before the last few seconds (volatility, spread, volume delta, message velocity).
+    pub baseline_secs: u64,
+    /// Seconds of baseline an indicator needs before it is ready (and may fire).
+    pub warmup_secs: u64,
+    /// Volatility: standard deviation of the 1-second log returns of the last this many seconds
+    pub volatility_window_secs: u64,
+    /// fires at this many times its baseline
+    pub volatility_ratio: f64,
+    /// and at least this much, basis points per second (absolute floor).
+    pub volatility_floor_bps: f64,
+    /// Acceleration: second difference of the 1-second log close over steps of this many seconds
+    pub acceleration_span_secs: u64,
+    /// fires when its size reaches this, basis points per second squared.
+    pub acceleration_bps_per_s2: f64,
+    /// Order book imbalance (bid - ask)/(bid + ask) of the quantities of the top this many levels
+    pub obi_levels: u64,
+    /// fires when its size reaches this (0 to 1).
+    pub obi_threshold: f64,
+    /// Spread: relative spread (ask - bid)/mid fires at this many times its baseline.
+    pub spread_ratio: f64,
+    /// Volume delta: aggressive buy minus sell notional of the last this many seconds
+    pub volume_delta_window_secs: u64,
+    /// fires when its z-score against the baseline reaches this size.
+    pub volume_delta_z: f64,
+    /// Message velocity: book and trade messages per second over the last this many seconds
+    pub velocity_window_secs: u64,
+    /// spike at this many times the baseline rate
+    pub velocity_ratio: f64,
+    /// and at least this many messages per second.
+    pub velocity_min_per_sec: f64,
+    /// Candle patterns on consecutive 1-second candles: from this many candles
+    pub pattern_min_candles: u64,
+    /// to this many.
+    pub pattern_max_candles: u64,
+    /// Selling exhaustion: bearish candles whose lower wick is over this percent of the range
+    pub exhaustion_wick_pct: f64,
+    /// growing by over this percent a candle, with shrinking bodies.
+    pub exhaustion_wick_growth_pct: f64,
+    /// Buying climax: bullish candles whose upper wick is over this percent of the range
+    pub climax_wick_pct: f64,
+    /// the last with over this many times the mean volume of the ones before it.
+    pub climax_volume_ratio: f64,
+    /// Order book depth: levels a side counted for liquidity, extreme imbalance and walls.
+    pub depth_levels: u64,
+    /// Liquidity is sufficient from this much bid + ask notional, quote currency (USD).
+    pub liquidity_min_usd: f64,
+    /// Depth imbalance |bid - ask|/(bid + ask) of notional counted as extreme over this.
+    pub extreme_imbalance: f64,
+    /// A level is a wall when its quantity is over this many times the median of its side.
+    pub wall_ratio: f64,
+    /// ACTIVE when at least this many of the five core indicators (volatility, acceleration, OBI, spread, volume delta) fire together
+    pub core_quorum: u64,
+    /// or this many during a message-velocity spike
+    pub core_quorum_velocity: u64,
+    /// The quorum must hold for more than this many seconds for ACTIVE; SLEEP -> ALERT on any core indicator.
+    pub active_confirm_secs: f64,
+    /// ACTIVE -> RECOVERY when the quorum has been lost for this many seconds.
+    pub active_hold_secs: u64,
+    /// RECOVERY -> SLEEP and ALERT -> SLEEP after this many seconds without a core indicator firing.
+    pub recovery_confirm_secs: u64,
 }
 
-/// `[strategy]` (read by the strategy).
+/// `[strategy]` (read by the strategy; the engine only parses it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
-    /// Take profit, percent.
-    pub take_profit_pct: f64,
-    /// Stop loss, percent.
+    /// Entry limit price: local low + this fraction of the local range.
+    pub entry_fraction: f64,
+    /// Target (resting limit sell): local low + this fraction of the local range.
+    pub exit_fraction: f64,
+    /// Most 1-second candle ranges kept in the rolling distribution.
+    pub range_samples: u64,
+    /// Percentile of the distribution the signal candle's range must reach (0 = off).
+    pub signal_range_percentile: f64,
+    /// Samples the distribution needs before the percentile applies.
+    pub range_min_samples: u64,
+    /// Longest wait of a resting entry, s (event time).
+    pub entry_max_wait_secs: u64,
+    /// Price grid of limit prices (the venue's tick size).
+    pub price_tick: Dec,
+    /// Signal candle volume over this many times the rolling average volume per second.
+    pub volume_multiple: f64,
+    /// Window of that average, s.
+    pub volume_window_secs: u64,
+    /// Smallest signal candle notional, quote currency.
+    pub volume_min_quote: f64,
+    /// Score weight of volatility.
+    pub weight_volatility: f64,
+    /// Score weight of acceleration.
+    pub weight_acceleration: f64,
+    /// Score weight of order book imbalance.
+    pub weight_obi: f64,
+    /// Score weight of spread.
+    pub weight_spread: f64,
+    /// Score weight of volume delta.
+    pub weight_volume_delta: f64,
+    /// Score weight of message velocity.
+    pub weight_message_velocity: f64,
+    /// Score weight of the candle pattern.
+    pub weight_pattern: f64,
+    /// Score weight of liquidity.
+    pub weight_liquidity: f64,
+    /// Lowest excellent score.
+    pub score_excellent: f64,
+    /// Lowest good (accepted) score.
+    pub score_good: f64,
+    /// Lowest accepted score with a selling-exhaustion pattern.
+    pub score_exhaustion: f64,
+    /// From one entry to the next, s.
+    pub entry_cooldown_secs: u64,
+    /// From a losing exit to the next entry, s.
+    pub loss_cooldown_secs: u64,
+    /// Stop loss, percent below entry.
     pub stop_loss_pct: f64,
     /// Maximum hold, s.
     pub max_hold_secs: u64,
-    /// Pause after an exit, s.
-    pub cooldown_secs: u64,
+    /// Exit on a bearish 1-second candle.
+    pub exit_on_bearish_candle: bool,
+    /// Exit on a gap against the position over this percent.
+    pub gap_exit_pct: f64,
+    /// Trailing stop on or off.
+    pub trailing_stop: bool,
+    /// Trailing stop distance from the highest price since entry, percent.
+    pub trailing_stop_pct: f64,
 }
 
-/// `[risk]`
+/// `[risk]` (`max_order_notional` and `max_open_orders` are enforced by the engine; the rest is read
+/// by the strategy).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
@@ -101,6 +228,24 @@ pub struct RiskConfig {
     pub max_order_notional: Dec,
     /// Most open orders at once.
     pub max_open_orders: usize,
+    /// Largest exposure to the symbol (position plus open orders plus the new one), quote currency.
+    pub max_position_notional: Dec,
+    /// Most positions at once.
+    pub max_positions: u64,
+    /// Smallest entry-to-target distance, percent.
+    pub min_edge_pct: f64,
+    /// Feed latency that stops entries, ms.
+    pub max_latency_ms: u64,
+    /// Spread over its baseline that stops entries.
+    pub max_spread_ratio: f64,
+    /// Liquidity under which entries stop, quote currency.
+    pub min_liquidity_usd: f64,
+    /// Failures in a row that open the circuit breaker.
+    pub breaker_failures: u64,
+    /// Time the breaker stays open, s.
+    pub breaker_open_secs: u64,
+    /// Command timeout before a query, ms.
+    pub order_timeout_ms: u64,
 }
 
 /// `[zmq]`

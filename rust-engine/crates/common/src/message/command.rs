@@ -69,6 +69,16 @@ pub struct QueryOpenOrders {
     pub symbol: Option<String>,
 }
 
+/// Ask for the account's balances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBalances {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+}
+
 /// Ask for the current book on the data channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +141,8 @@ pub enum Command {
     QueryOrder(QueryOrder),
     /// See [`QueryOpenOrders`].
     QueryOpenOrders(QueryOpenOrders),
+    /// See [`QueryBalances`].
+    QueryBalances(QueryBalances),
     /// See [`RequestSnapshot`].
     RequestSnapshot(RequestSnapshot),
     /// See [`Shutdown`].
@@ -149,6 +161,7 @@ impl Command {
             Command::CancelOrder(c) => &c.command_id,
             Command::QueryOrder(c) => &c.command_id,
             Command::QueryOpenOrders(c) => &c.command_id,
+            Command::QueryBalances(c) => &c.command_id,
             Command::RequestSnapshot(c) => &c.command_id,
             Command::Shutdown(c) => &c.command_id,
             Command::EmergencyHalt(c) => &c.command_id,

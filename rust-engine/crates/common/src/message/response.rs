@@ -111,6 +111,30 @@ pub struct OpenOrders {
     pub orders: Vec<OrderInfo>,
 }
 
+/// One asset of the account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetBalance {
+    /// Asset, e.g. `USDT`.
+    pub asset: String,
+    /// Available.
+    pub free: Dec,
+    /// Held by open orders.
+    pub locked: Dec,
+}
+
+/// Answer to `QueryBalances`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Balances {
+    /// Id of the `QueryBalances`.
+    pub command_id: Option<String>,
+    /// Engine time, ns.
+    pub ts_ns: u64,
+    /// The traded symbol's base and quote assets, then any other non-zero balance.
+    pub balances: Vec<AssetBalance>,
+}
+
 /// A fill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,6 +231,8 @@ pub enum Response {
     OrderStatus(OrderStatusReport),
     /// See [`OpenOrders`].
     OpenOrders(OpenOrders),
+    /// See [`Balances`].
+    Balances(Balances),
     /// See [`OrderExecution`].
     OrderExecution(OrderExecution),
     /// See [`ErrorResponse`].

@@ -9,7 +9,8 @@
 //! 3. `SIGNED` requests carry `recvWindow`, `timestamp` (local time plus the [`ServerClock`]
 //!    offset, re-learnt from `GET /api/v3/time` every [`RestConfig::clock_resync_interval`] and
 //!    after a `-1021`, which is then re-sent once: it never reached the matching engine) and the
-//!    HMAC `signature`, and the `X-MBX-APIKEY` header;
+//!    HMAC `signature`, and the `X-MBX-APIKEY` header (an optional Ed25519 key, see
+//!    [`Credentials`], is only used by the user data stream's `session.logon`);
 //! 4. the answer's usage headers and status (`429`, `418` with `Retry-After`) go back to the
 //!    limiter, venue faults (unknown outcomes, rate limits) to the breaker, and errors are
 //!    classified by [`crate::venue_error::classify`].
@@ -33,7 +34,10 @@ use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker, 
 use crate::filters::SymbolFilters;
 use crate::rate_limit::{parse_retry_after, Ban, Denied, RateLimit, RateLimiter};
 use crate::real::mapping::{parse_my_trades, Fill};
-use crate::signing::{encode_params, local_now_ms, ApiSecret, RecvWindow, ServerClock, Signer};
+use crate::signing::{
+    encode_params, local_now_ms, ApiSecret, Ed25519Key, Ed25519Signer, KeyError, RecvWindow,
+    ServerClock, Signer,
+};
 use crate::venue_error::{
     classify, transport_failure, RejectReason, RetryReason, VenueAction, VenueError,
 };
@@ -42,6 +46,12 @@ use crate::venue_error::{
 pub const API_KEY_VAR: &str = "BINANCE_API_KEY";
 /// Environment variable holding the API secret.
 pub const API_SECRET_VAR: &str = "BINANCE_API_SECRET";
+/// Environment variable holding the API key Binance registered for the Ed25519 public key
+/// (optional, with [`ED25519_KEY_PATH_VAR`]).
+pub const ED25519_API_KEY_VAR: &str = "BINANCE_ED25519_API_KEY";
+/// Environment variable holding the path of the Ed25519 private key, PKCS#8 PEM (optional,
+/// with [`ED25519_API_KEY_VAR`]).
+pub const ED25519_KEY_PATH_VAR: &str = "BINANCE_ED25519_PRIVATE_KEY_PATH";
 
 /// Path of the server time.
 pub const TIME_PATH: &str = "/api/v3/time";
@@ -49,6 +59,8 @@ pub const TIME_PATH: &str = "/api/v3/time";
 pub const MY_TRADES_PATH: &str = "/api/v3/myTrades";
 /// Path of exchangeInfo.
 pub const EXCHANGE_INFO_PATH: &str = "/api/v3/exchangeInfo";
+/// Path of the account (balances).
+pub const ACCOUNT_PATH: &str = "/api/v3/account";
 
 /// Request weights (`rest-api.md`).
 pub mod weight {
@@ -68,13 +80,18 @@ pub mod weight {
     pub const TIME: u32 = 1;
     /// `GET /api/v3/exchangeInfo`.
     pub const EXCHANGE_INFO: u32 = 20;
+    /// `GET /api/v3/account`.
+    pub const ACCOUNT: u32 = 20;
 }
 
-/// API key and secret. Neither is printed by `Debug`.
+/// The HMAC API key and secret (REST requests, and the user data stream when there is no
+/// Ed25519 key), and optionally an Ed25519 API key and its private key (the user data stream's
+/// `session.logon`). No key, secret or private key is printed by `Debug`.
 #[derive(Clone)]
 pub struct Credentials {
     api_key: String,
     secret: ApiSecret,
+    ed25519: Option<(String, Ed25519Key)>,
 }
 
 impl fmt::Debug for Credentials {
@@ -82,49 +99,115 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("api_key", &"<redacted>")
             .field("secret", &self.secret)
+            .field(
+                "ed25519",
+                &self.ed25519.as_ref().map(|(_, key)| ("<redacted>", key)),
+            )
             .finish()
     }
 }
 
-/// Credentials that cannot be read.
+/// Credentials that cannot be read. Messages name the variable, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
     /// The variable is unset or empty.
     #[error("environment variable {0} is not set (or empty)")]
     Missing(&'static str),
+    /// One of the two Ed25519 variables is set, the other is not.
+    #[error("environment variable {set} is set but {missing} is not: an Ed25519 key needs both")]
+    Ed25519Incomplete {
+        /// The variable set.
+        set: &'static str,
+        /// The variable missing or empty.
+        missing: &'static str,
+    },
+    /// The private key named by the variable cannot be used.
+    #[error("environment variable {var}: {source}")]
+    Ed25519Key {
+        /// The variable naming the key file.
+        var: &'static str,
+        /// What is wrong with the file.
+        source: KeyError,
+    },
 }
 
 impl Credentials {
-    /// Credentials from values.
+    /// Credentials from values (no Ed25519 key).
     pub fn new(api_key: impl Into<String>, secret: ApiSecret) -> Self {
         Credentials {
             api_key: api_key.into(),
             secret,
+            ed25519: None,
         }
     }
 
-    /// Reads [`API_KEY_VAR`] and [`API_SECRET_VAR`] from the environment.
+    /// Adds an Ed25519 key: `api_key` is the key Binance registered for `key`'s public key.
+    #[must_use]
+    pub fn with_ed25519(mut self, api_key: impl Into<String>, key: Ed25519Key) -> Self {
+        self.ed25519 = Some((api_key.into(), key));
+        self
+    }
+
+    /// True when an Ed25519 key is configured.
+    pub fn has_ed25519(&self) -> bool {
+        self.ed25519.is_some()
+    }
+
+    /// Reads [`API_KEY_VAR`] and [`API_SECRET_VAR`] from the environment, and the optional
+    /// Ed25519 key ([`ED25519_API_KEY_VAR`] and the PEM file at [`ED25519_KEY_PATH_VAR`]).
     ///
     /// # Errors
-    /// [`CredentialsError::Missing`] naming the first variable missing.
+    /// [`CredentialsError`] naming the variable at fault.
     pub fn from_env() -> Result<Self, CredentialsError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the two variables through `lookup` (the environment in [`Self::from_env`]).
+    /// Reads the variables through `lookup` (the environment in [`Self::from_env`]). The two
+    /// Ed25519 variables are optional but go together; the key file is read here.
     ///
     /// # Errors
-    /// [`CredentialsError::Missing`] naming the first variable missing or empty.
+    /// [`CredentialsError::Missing`] naming the first required variable missing or empty,
+    /// [`CredentialsError::Ed25519Incomplete`] when only one Ed25519 variable is set,
+    /// [`CredentialsError::Ed25519Key`] when the key file cannot be read or parsed.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
         let get = |name: &'static str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
-                .ok_or(CredentialsError::Missing(name))
         };
-        let api_key = get(API_KEY_VAR)?;
-        let secret = ApiSecret::new(get(API_SECRET_VAR)?);
-        Ok(Credentials { api_key, secret })
+        let api_key = get(API_KEY_VAR).ok_or(CredentialsError::Missing(API_KEY_VAR))?;
+        let secret =
+            ApiSecret::new(get(API_SECRET_VAR).ok_or(CredentialsError::Missing(API_SECRET_VAR))?);
+        let ed25519 = match (get(ED25519_API_KEY_VAR), get(ED25519_KEY_PATH_VAR)) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(CredentialsError::Ed25519Incomplete {
+                    set: ED25519_API_KEY_VAR,
+                    missing: ED25519_KEY_PATH_VAR,
+                })
+            }
+            (None, Some(_)) => {
+                return Err(CredentialsError::Ed25519Incomplete {
+                    set: ED25519_KEY_PATH_VAR,
+                    missing: ED25519_API_KEY_VAR,
+                })
+            }
+            (Some(key), Some(path)) => {
+                let private =
+                    Ed25519Key::from_pem_file(std::path::Path::new(&path)).map_err(|source| {
+                        CredentialsError::Ed25519Key {
+                            var: ED25519_KEY_PATH_VAR,
+                            source,
+                        }
+                    })?;
+                Some((key, private))
+            }
+        };
+        Ok(Credentials {
+            api_key,
+            secret,
+            ed25519,
+        })
     }
 }
 
@@ -290,6 +373,7 @@ pub struct RestClient {
     http: reqwest::Client,
     config: RestConfig,
     signer: Signer,
+    ed25519: Option<Ed25519Signer>,
     state: Mutex<ClientState>,
 }
 
@@ -318,10 +402,14 @@ impl RestClient {
             .build()
             .map_err(|e| ClientInitError::Http(e.to_string()))?;
         let signer = Signer::new(credentials.api_key, credentials.secret, config.recv_window);
+        let ed25519 = credentials
+            .ed25519
+            .map(|(api_key, key)| Ed25519Signer::new(api_key, key, config.recv_window));
         Ok(RestClient {
             http,
             config,
             signer,
+            ed25519,
             state: Mutex::new(ClientState {
                 limiter,
                 breaker,
@@ -348,9 +436,16 @@ impl RestClient {
         &self.config
     }
 
-    /// The signer (the user data stream signs its subscription with it).
+    /// The HMAC signer (REST requests; the user data stream's `userDataStream.subscribe.signature`
+    /// when there is no Ed25519 key).
     pub fn signer(&self) -> &Signer {
         &self.signer
+    }
+
+    /// The Ed25519 signer, when an Ed25519 key is configured (the user data stream logs on
+    /// with it).
+    pub fn ed25519_signer(&self) -> Option<&Ed25519Signer> {
+        self.ed25519.as_ref()
     }
 
     /// Server time now, ms (local time plus the learnt offset).
@@ -375,13 +470,15 @@ impl RestClient {
 
     /// Lets orders go again after a ban is over; false while still banned.
     pub fn resume_trading(&self) -> bool {
-        self.state().limiter.resume_trading(local_now_ms())
+        let mut st = self.state();
+        let now = st.clock.now_ms();
+        st.limiter.resume_trading(now)
     }
 
     /// Replaces the rate limits (full buckets), keeping a back-off or ban in force.
     pub fn set_rate_limits(&self, limits: &[RateLimit]) {
         let mut st = self.state();
-        let now = local_now_ms();
+        let now = st.clock.now_ms();
         let mut fresh = RateLimiter::new(limits, now);
         if let Some(ban) = st.limiter.trading_stopped() {
             let secs = ban.until_ms.saturating_sub(now).div_ceil(1_000);
@@ -434,7 +531,7 @@ impl RestClient {
     async fn admit(&self, req: &RestRequest) -> Result<(), RestError> {
         let start = Instant::now();
         loop {
-            let now = local_now_ms();
+            let now = self.server_now_ms();
             let wait_ms = {
                 let mut st = self.state();
                 if req.is_order {
@@ -553,8 +650,8 @@ impl RestClient {
                 }
             ))),
         };
-        let now = local_now_ms();
         let mut st = self.state();
+        let now = st.clock.now_ms();
         match outcome {
             Err(e) => {
                 if let Some(t) = st.breaker.on_failure(now) {
@@ -696,6 +793,16 @@ impl RestClient {
         Self::decode(OPEN_ORDERS_PATH, parse_open_orders(&answer.body))
     }
 
+    /// `GET /api/v3/account`: every balance (`omitZeroBalances` is not sent; the caller filters).
+    ///
+    /// # Errors
+    /// [`RestError`].
+    pub async fn account(&self) -> Result<Vec<common::message::AssetBalance>, RestError> {
+        let req = RestRequest::new(Method::GET, ACCOUNT_PATH, &[], true, weight::ACCOUNT);
+        let answer = self.send(&req).await?;
+        Self::decode(ACCOUNT_PATH, crate::balances::parse_account(&answer.body))
+    }
+
     /// `DELETE /api/v3/openOrders` for `symbol`: the canceled orders (order-list entries are
     /// skipped; "no open orders" is an empty list).
     ///
@@ -777,17 +884,13 @@ mod tests {
             empty.unwrap_err(),
             CredentialsError::Missing(API_SECRET_VAR)
         );
-        let ok = Credentials::from_lookup(|n| {
-            Some(
-                if n == API_KEY_VAR {
-                    "KEY123"
-                } else {
-                    "SECRET456"
-                }
-                .to_owned(),
-            )
+        let ok = Credentials::from_lookup(|n| match n {
+            API_KEY_VAR => Some("KEY123".to_owned()),
+            API_SECRET_VAR => Some("SECRET456".to_owned()),
+            _ => None,
         })
         .unwrap();
+        assert!(!ok.has_ed25519());
         let shown = format!("{ok:?}");
         assert!(
             !shown.contains("SECRET456") && !shown.contains("KEY123"),
@@ -801,6 +904,129 @@ mod tests {
         .unwrap();
         assert!(!format!("{client:?}").contains("SECRET456"));
         assert_eq!(client.config().base_url, "http://127.0.0.1:1");
+    }
+
+    /// The RFC 8032 TEST 1 key as PKCS#8 PEM (PROTOCOL_NOTES fixture `signature_vectors.json`).
+    const TEST1_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
+    fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "flashcrash-{}-{}-{name}",
+            std::process::id(),
+            local_now_ms()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn ed25519_key_from_the_environment() {
+        let pem = temp_file("test1.pem", TEST1_PEM);
+        let path = pem.to_str().unwrap();
+        let base = [(API_KEY_VAR, "HMACKEY"), (API_SECRET_VAR, "HMACSECRET")];
+        let full: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .chain([
+                (ED25519_API_KEY_VAR, "EDKEY789"),
+                (ED25519_KEY_PATH_VAR, path),
+            ])
+            .collect();
+        let creds = Credentials::from_lookup(lookup(&full)).unwrap();
+        assert!(creds.has_ed25519());
+        let shown = format!("{creds:?} {creds:#?}");
+        for secret in ["HMACKEY", "HMACSECRET", "EDKEY789", "MC4CAQAw", "9d61b19d"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let client = RestClient::new(
+            RestConfig::new("http://127.0.0.1:1"),
+            creds,
+            RateLimiter::new(&[], 0),
+        )
+        .unwrap();
+        let ed = client.ed25519_signer().unwrap();
+        assert_eq!(ed.api_key(), "EDKEY789");
+        assert_eq!(ed.recv_window(), client.config().recv_window);
+        assert_eq!(
+            hex::encode(
+                crate::signing::Ed25519Key::from_pkcs8_pem(TEST1_PEM)
+                    .unwrap()
+                    .public_key()
+            ),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        let shown = format!("{client:?}");
+        for secret in ["HMACSECRET", "EDKEY789", "MC4CAQAw"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+
+        // Only one of the two variables: an error naming both, no value.
+        let only_key: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .chain([(ED25519_API_KEY_VAR, "EDKEY789")])
+            .collect();
+        let e = Credentials::from_lookup(lookup(&only_key)).unwrap_err();
+        assert_eq!(
+            e,
+            CredentialsError::Ed25519Incomplete {
+                set: ED25519_API_KEY_VAR,
+                missing: ED25519_KEY_PATH_VAR
+            }
+        );
+        assert!(!e.to_string().contains("EDKEY789"));
+        let only_path: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .chain([(ED25519_KEY_PATH_VAR, path), (ED25519_API_KEY_VAR, " ")])
+            .collect();
+        assert_eq!(
+            Credentials::from_lookup(lookup(&only_path)).unwrap_err(),
+            CredentialsError::Ed25519Incomplete {
+                set: ED25519_KEY_PATH_VAR,
+                missing: ED25519_API_KEY_VAR
+            }
+        );
+
+        // A missing file and a file that is not a key: the variable is named, not its value.
+        let not_a_key = temp_file("not-a-key.pem", "HMACSECRET is not a PEM key");
+        for (bad, read) in [
+            ("/nonexistent/flashcrash/ed25519.pem", true),
+            (not_a_key.to_str().unwrap(), false),
+        ] {
+            let vars: Vec<(&str, &str)> = base
+                .iter()
+                .copied()
+                .chain([
+                    (ED25519_API_KEY_VAR, "EDKEY789"),
+                    (ED25519_KEY_PATH_VAR, bad),
+                ])
+                .collect();
+            let e = Credentials::from_lookup(lookup(&vars)).unwrap_err();
+            match &e {
+                CredentialsError::Ed25519Key { var, source } => {
+                    assert_eq!(*var, ED25519_KEY_PATH_VAR);
+                    assert_eq!(matches!(source, KeyError::Read(_)), read, "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+            let text = e.to_string();
+            assert!(text.contains(ED25519_KEY_PATH_VAR), "{text}");
+            assert!(
+                !text.contains(bad) && !text.contains("HMACSECRET"),
+                "{text}"
+            );
+        }
+        let _ = std::fs::remove_file(pem);
+        let _ = std::fs::remove_file(not_a_key);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::message::{
-    CancelOrder, ErrorCode, ErrorResponse, OpenOrders, OrderStatus, OrderStatusReport, PlaceOrder,
-    QueryOpenOrders, QueryOrder, Response, Side,
+    Balances, CancelOrder, ErrorCode, ErrorResponse, OpenOrders, OrderStatus, OrderStatusReport,
+    PlaceOrder, QueryBalances, QueryOpenOrders, QueryOrder, Response, Side,
 };
 use common::time::{ms_to_ns, now_ns};
 use common::Dec;
@@ -31,6 +31,7 @@ use feed_handler::shared::SharedBook;
 use rust_decimal::Decimal;
 
 use crate::binance_order::OrderReport;
+use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
 use crate::order::Order;
 use crate::rate_limit::Denied;
@@ -86,6 +87,8 @@ enum Phase {
 struct Tracked {
     order: Order,
     phase: Phase,
+    /// A `CancelOrder` for it is at the venue: its answer reports the cancel, not the stream.
+    cancel_in_flight: bool,
     trade_ids: HashSet<u64>,
     held: Vec<ExecutionReport>,
 }
@@ -270,7 +273,7 @@ fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> 
         if status != t.order.status && !t.order.status.is_terminal() {
             t.order.status = status;
             match status {
-                OrderStatus::Canceled => out.push(order_canceled(
+                OrderStatus::Canceled if !t.cancel_in_flight => out.push(order_canceled(
                     None,
                     &t.order.client_order_id,
                     &t.order.exchange_order_id,
@@ -325,6 +328,19 @@ impl RealExecutor {
         self.orders().open_count()
     }
 
+    /// What is left of the open orders, per side (orders whose outcome is not known yet count
+    /// as open).
+    pub fn open_quantities(&self) -> OpenQuantities {
+        let orders = self.orders();
+        OpenQuantities::of(
+            orders
+                .by_client
+                .values()
+                .filter(|t| t.phase != Phase::Known || t.order.is_open())
+                .map(|t| &t.order),
+        )
+    }
+
     /// The executor's view of an order.
     pub fn order(&self, client_order_id: &str) -> Option<Order> {
         self.orders()
@@ -352,6 +368,7 @@ impl RealExecutor {
             Tracked {
                 order,
                 phase: Phase::Known,
+                cancel_in_flight: false,
                 trade_ids: HashSet::new(),
                 held: Vec::new(),
             },
@@ -416,6 +433,7 @@ impl RealExecutor {
                 Tracked {
                     order: Order::new(cmd, String::new(), now),
                     phase: Phase::InFlight,
+                    cancel_in_flight: false,
                     trade_ids: HashSet::new(),
                     held: Vec::new(),
                 },
@@ -573,6 +591,19 @@ impl RealExecutor {
     /// or an `Error` (`UNKNOWN_ORDER` when the venue has no such open order). A cancel whose
     /// outcome is unknown is settled by querying the order.
     pub async fn cancel(&self, cmd: &CancelOrder) -> Vec<Response> {
+        self.set_cancel_in_flight(&cmd.client_order_id, true);
+        let out = self.cancel_at_venue(cmd).await;
+        self.set_cancel_in_flight(&cmd.client_order_id, false);
+        out
+    }
+
+    fn set_cancel_in_flight(&self, client_order_id: &str, on: bool) {
+        if let Some(t) = self.orders().by_client.get_mut(client_order_id) {
+            t.cancel_in_flight = on;
+        }
+    }
+
+    async fn cancel_at_venue(&self, cmd: &CancelOrder) -> Vec<Response> {
         let id = Some(cmd.command_id.as_str());
         let report = match self
             .client
@@ -754,6 +785,19 @@ impl RealExecutor {
         }
     }
 
+    /// The account's balances (`GET /api/v3/account`): the symbol's base and quote, then any
+    /// other non-zero asset.
+    pub async fn balances(&self, cmd: &QueryBalances) -> Response {
+        match self.client.account().await {
+            Ok(all) => Response::Balances(Balances {
+                command_id: Some(cmd.command_id.clone()),
+                ts_ns: now_ns(),
+                balances: crate::balances::ordered(&self.config.filters, all),
+            }),
+            Err(e) => error_response(Some(&cmd.command_id), &e, now_ns()),
+        }
+    }
+
     /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
     /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
     /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
@@ -791,6 +835,7 @@ impl RealExecutor {
                 let mut t = Tracked {
                     order,
                     phase: Phase::Known,
+                    cancel_in_flight: false,
                     trade_ids: HashSet::new(),
                     held: Vec::new(),
                 };

@@ -1,13 +1,16 @@
 //! The real Binance executor (async).
 //!
 //! * [`RestClient`]: signed REST requests behind the rate limiter and the circuit breaker, with
-//!   the server clock kept in sync; credentials from `BINANCE_API_KEY` / `BINANCE_API_SECRET`
-//!   ([`Credentials::from_env`]).
+//!   the server clock kept in sync; credentials from `BINANCE_API_KEY` / `BINANCE_API_SECRET`,
+//!   plus an optional Ed25519 key from `BINANCE_ED25519_API_KEY` /
+//!   `BINANCE_ED25519_PRIVATE_KEY_PATH` ([`Credentials::from_env`]).
 //! * [`RealExecutor`]: `place`, `cancel`, `cancel_all`, `query`, `open_orders` answering with the
 //!   paper executor's responses; unknown outcomes are queried, never re-sent; `reconcile` after a
 //!   (re)start.
-//! * [`UserStream`]: the user data stream over the WebSocket API, feeding `executionReport`s to
-//!   the executor and reconciling after every (re)connect.
+//! * [`UserStream`]: the user data stream over the WebSocket API (`session.logon` with the
+//!   Ed25519 key then `userDataStream.subscribe`, else `userDataStream.subscribe.signature` with
+//!   the HMAC key), feeding `executionReport`s to the executor and reconciling after every
+//!   (re)connect.
 //!
 //! Typical set-up:
 //! ```no_run
@@ -43,7 +46,7 @@ pub mod user_stream;
 
 pub use client::{
     ClientInitError, Credentials, CredentialsError, RestAnswer, RestClient, RestConfig, RestError,
-    RestRequest, API_KEY_VAR, API_SECRET_VAR,
+    RestRequest, API_KEY_VAR, API_SECRET_VAR, ED25519_API_KEY_VAR, ED25519_KEY_PATH_VAR,
 };
 pub use executor::{error_response, ExecutorConfig, RealExecutor};
 pub use mapping::{parse_stream_event, ExecutionReport, Fill, StreamEvent};

@@ -1,13 +1,23 @@
 //! The user data stream over the WebSocket API (PROTOCOL_NOTES §4.3): connect to
-//! `<ws_api_url>/ws-api/v3`, send `userDataStream.subscribe.signature` (`apiKey`, `timestamp`,
-//! HMAC `signature` of the sorted params), then turn each wrapped `executionReport` into
-//! responses through [`RealExecutor::on_execution_report`].
+//! `<ws_api_url>/ws-api/v3` and subscribe, one of two documented ways:
+//!
+//! * with an Ed25519 key ([`RestClient::ed25519_signer`], as Binance serves it today):
+//!   `session.logon` (`apiKey`, `recvWindow`, `timestamp`, base64 Ed25519 `signature` of the
+//!   params sorted by name), then `userDataStream.subscribe` without params on the authenticated
+//!   session;
+//! * without one: `userDataStream.subscribe.signature` (`apiKey`, `timestamp`, HMAC `signature`
+//!   of the sorted params) with the REST client's HMAC key.
+//!
+//! Each answer must be `status` 200; the method used is logged at info. Then each wrapped
+//! `{"subscriptionId":N,"event":{...}}` `executionReport` becomes responses through
+//! [`RealExecutor::on_execution_report`].
 //!
 //! After every successful subscription, the first included, [`RealExecutor::reconcile`] runs and
 //! its responses are published before the events that queued meanwhile, so nothing that
 //! happened while disconnected is missed (fills are reported once each by trade id). A broken
-//! connection, a refused subscription or `eventStreamTerminated` leads to a reconnect after an
-//! exponential backoff with jitter.
+//! connection, a refused logon or subscription or `eventStreamTerminated` leads to a reconnect
+//! (logon and subscription again) after an exponential backoff with jitter; a `-1021` refusal
+//! (timestamp outside the window) re-learns the server clock first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,18 +26,31 @@ use std::time::Duration;
 use common::message::Response;
 use feed_handler::backoff::Backoff;
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+#[cfg(doc)]
+use crate::real::client::RestClient;
 use crate::real::executor::RealExecutor;
 use crate::real::mapping::{parse_stream_event, StreamEvent};
-use crate::signing::ws_api_payload;
+use crate::signing::{ws_api_payload, Ed25519Signer, Signer};
 
 /// Path of the WebSocket API.
 pub const WS_API_PATH: &str = "/ws-api/v3";
-/// Method subscribing without a logged-on session.
+/// Method subscribing without a logged-on session (HMAC key).
 pub const SUBSCRIBE_METHOD: &str = "userDataStream.subscribe.signature";
+/// Method authenticating the session (Ed25519 keys only).
+pub const LOGON_METHOD: &str = "session.logon";
+/// Method subscribing on an authenticated session (no params).
+pub const SESSION_SUBSCRIBE_METHOD: &str = "userDataStream.subscribe";
+/// Binance's code for a timestamp outside `recvWindow` or ahead of its clock.
+const INVALID_TIMESTAMP: i64 = -1021;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Settings of the user data stream.
 #[derive(Debug, Clone)]
@@ -92,6 +115,61 @@ enum SessionEnd {
     Ended(String),
 }
 
+/// Why a session ended before it was subscribed.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("connecting to {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error("sending {method}: {reason}")]
+    Send {
+        method: &'static str,
+        reason: String,
+    },
+    #[error("no answer to {method} within {timeout:?}")]
+    NoAnswer {
+        method: &'static str,
+        timeout: Duration,
+    },
+    #[error("connection ended before {method} was answered: {reason}")]
+    Closed {
+        method: &'static str,
+        reason: String,
+    },
+    #[error("{method} refused: status {status}, code {code}: {msg}")]
+    Refused {
+        method: &'static str,
+        status: u64,
+        code: i64,
+        msg: String,
+    },
+}
+
+/// How the session authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// `session.logon` with the Ed25519 key, then `userDataStream.subscribe`.
+    Ed25519(&'a Ed25519Signer),
+    /// `userDataStream.subscribe.signature` with the HMAC key.
+    Hmac(&'a Signer),
+}
+
+impl<'a> Auth<'a> {
+    fn of(executor: &'a RealExecutor) -> Self {
+        let client = executor.client();
+        match client.ed25519_signer() {
+            Some(s) => Auth::Ed25519(s),
+            None => Auth::Hmac(client.signer()),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Auth::Ed25519(_) => "session.logon (Ed25519) + userDataStream.subscribe",
+            Auth::Hmac(_) => "userDataStream.subscribe.signature (HMAC)",
+        }
+    }
+}
+
 impl UserStream {
     /// Starts the stream: responses go to `tx`, in order. The task stops at
     /// [`Self::shutdown`] or when `tx`'s receiver is dropped.
@@ -101,6 +179,11 @@ impl UserStream {
         tx: mpsc::UnboundedSender<Response>,
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
+        tracing::info!(
+            method = Auth::of(&executor).describe(),
+            endpoint = %config.endpoint(),
+            "user data stream starting"
+        );
         let stats = Arc::new(StreamStats::default());
         let task = tokio::spawn(run(executor, config, tx, stop_rx, Arc::clone(&stats)));
         UserStream {
@@ -152,7 +235,14 @@ async fn run(
             Ok(SessionEnd::Ended(why)) => {
                 tracing::warn!(%why, "user data stream ended; reconnecting")
             }
-            Err(why) => tracing::warn!(%why, "user data stream failed; reconnecting"),
+            Err(why) => {
+                tracing::warn!(%why, "user data stream failed; reconnecting");
+                if matches!(why, SessionError::Refused { code, .. } if code == INVALID_TIMESTAMP) {
+                    if let Err(e) = executor.client().sync_clock().await {
+                        tracing::warn!(error = %e, "server clock sync failed");
+                    }
+                }
+            }
         }
         if stats.subscriptions.load(Ordering::SeqCst) > before {
             backoff.reset();
@@ -165,20 +255,114 @@ async fn run(
     }
 }
 
-fn subscribe_request(executor: &RealExecutor, id: u64) -> String {
-    let client = executor.client();
-    let signer = client.signer();
-    let api_key = signer.api_key_header().1.to_owned();
-    let timestamp = client.server_now_ms();
+/// `userDataStream.subscribe.signature` signed with the HMAC key.
+fn subscribe_signature_request(signer: &Signer, timestamp: u64, id: &str) -> String {
+    let api_key = signer.api_key_header().1;
     let ts = timestamp.to_string();
-    let payload = ws_api_payload(&[("apiKey", api_key.as_str()), ("timestamp", ts.as_str())]);
+    let payload = ws_api_payload(&[("apiKey", api_key), ("timestamp", ts.as_str())]);
     let signature = signer.sign_encoded(&payload, "").signature;
     serde_json::json!({
-        "id": format!("uds-{id}"),
+        "id": id,
         "method": SUBSCRIBE_METHOD,
         "params": {"apiKey": api_key, "timestamp": timestamp, "signature": signature},
     })
     .to_string()
+}
+
+/// `session.logon` signed with the Ed25519 key.
+fn logon_request(signer: &Ed25519Signer, timestamp: u64, id: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "method": LOGON_METHOD,
+        "params": signer.logon_params(timestamp),
+    })
+    .to_string()
+}
+
+/// `userDataStream.subscribe` on an authenticated session.
+fn session_subscribe_request(id: &str) -> String {
+    serde_json::json!({"id": id, "method": SESSION_SUBSCRIBE_METHOD}).to_string()
+}
+
+/// Sends `text` (request `id` of `method`) and waits for its answer; events before it are
+/// skipped (nothing is subscribed yet). `Ok` only for status 200.
+async fn request(
+    ws: &mut Ws,
+    method: &'static str,
+    id: &str,
+    text: String,
+    wait: Duration,
+) -> Result<Value, SessionError> {
+    ws.send(Message::Text(text))
+        .await
+        .map_err(|e| SessionError::Send {
+            method,
+            reason: e.to_string(),
+        })?;
+    let closed = |reason: String| SessionError::Closed { method, reason };
+    let answer = tokio::time::timeout(wait, async {
+        while let Some(msg) = ws.next().await {
+            match msg.map_err(|e| closed(e.to_string()))? {
+                Message::Text(t) => match serde_json::from_str::<Value>(&t) {
+                    Ok(v) if v.get("id").and_then(Value::as_str) == Some(id) => return Ok(v),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "unreadable frame before the answer"),
+                },
+                Message::Close(c) => return Err(closed(format!("closed: {c:?}"))),
+                _ => {}
+            }
+        }
+        Err(closed("end of stream".to_owned()))
+    })
+    .await
+    .map_err(|_| SessionError::NoAnswer {
+        method,
+        timeout: wait,
+    })??;
+    let status = answer.get("status").and_then(Value::as_u64).unwrap_or(0);
+    if status == 200 {
+        return Ok(answer);
+    }
+    let error = answer.get("error");
+    Err(SessionError::Refused {
+        method,
+        status,
+        code: error
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        msg: error
+            .and_then(|e| e.get("msg"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+    })
+}
+
+/// Authenticates (when logging on) and subscribes on a fresh connection.
+async fn subscribe(
+    ws: &mut Ws,
+    executor: &RealExecutor,
+    auth: Auth<'_>,
+    wait: Duration,
+    n: u64,
+) -> Result<(), SessionError> {
+    let client = executor.client();
+    let id = format!("uds-{n}");
+    match auth {
+        Auth::Ed25519(signer) => {
+            let logon_id = format!("logon-{n}");
+            let text = logon_request(signer, client.server_now_ms(), &logon_id);
+            request(ws, LOGON_METHOD, &logon_id, text, wait).await?;
+            let text = session_subscribe_request(&id);
+            request(ws, SESSION_SUBSCRIBE_METHOD, &id, text, wait).await?;
+        }
+        Auth::Hmac(signer) => {
+            let text = subscribe_signature_request(signer, client.server_now_ms(), &id);
+            request(ws, SUBSCRIBE_METHOD, &id, text, wait).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn session(
@@ -186,43 +370,28 @@ async fn session(
     config: &UserStreamConfig,
     tx: &mpsc::UnboundedSender<Response>,
     stats: &StreamStats,
-    id: u64,
-) -> Result<SessionEnd, String> {
+    n: u64,
+) -> Result<SessionEnd, SessionError> {
     let endpoint = config.endpoint();
+    let connect_error = |reason: String| SessionError::Connect {
+        endpoint: endpoint.clone(),
+        reason,
+    };
     let (mut ws, _) = tokio::time::timeout(
         config.subscribe_timeout,
         tokio_tungstenite::connect_async(endpoint.as_str()),
     )
     .await
-    .map_err(|_| format!("connecting to {endpoint} timed out"))?
-    .map_err(|e| format!("connecting to {endpoint}: {e}"))?;
-    ws.send(Message::Text(subscribe_request(executor, id)))
-        .await
-        .map_err(|e| format!("sending the subscription: {e}"))?;
-    let want = format!("uds-{id}");
-    let answer = tokio::time::timeout(config.subscribe_timeout, async {
-        while let Some(msg) = ws.next().await {
-            match msg.map_err(|e| e.to_string())? {
-                Message::Text(t) => {
-                    let v: serde_json::Value =
-                        serde_json::from_str(&t).map_err(|e| format!("bad frame: {e}"))?;
-                    if v.get("id").and_then(|i| i.as_str()) == Some(want.as_str()) {
-                        return Ok(v);
-                    }
-                }
-                Message::Close(c) => return Err(format!("closed before subscribing: {c:?}")),
-                _ => {}
-            }
-        }
-        Err("connection ended before subscribing".to_owned())
-    })
-    .await
-    .map_err(|_| "no answer to the subscription".to_owned())??;
-    if answer.get("status").and_then(|s| s.as_u64()) != Some(200) {
-        return Err(format!("subscription refused: {answer}"));
-    }
+    .map_err(|_| connect_error("timed out".to_owned()))?
+    .map_err(|e| connect_error(e.to_string()))?;
+    let auth = Auth::of(executor);
+    subscribe(&mut ws, executor, auth, config.subscribe_timeout, n).await?;
     stats.subscriptions.fetch_add(1, Ordering::SeqCst);
-    tracing::info!(%endpoint, "user data stream subscribed; reconciling");
+    tracing::info!(
+        %endpoint,
+        method = auth.describe(),
+        "user data stream subscribed; reconciling"
+    );
     for r in executor.reconcile().await {
         if tx.send(r).is_err() {
             return Ok(SessionEnd::ReceiverGone);
@@ -252,4 +421,75 @@ async fn session(
         }
     }
     Ok(SessionEnd::Ended("connection closed".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{ApiSecret, Ed25519Key, RecvWindow};
+
+    fn json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// The HMAC subscription signs the notes' `session.logon` payload shape (apiKey, timestamp):
+    /// the documented known answer.
+    #[test]
+    fn hmac_subscription_reproduces_the_documented_signature() {
+        let signer = Signer::new(
+            "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+            ApiSecret::new("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"),
+            RecvWindow::default(),
+        );
+        let r = json(&subscribe_signature_request(
+            &signer,
+            1_649_729_878_532,
+            "x",
+        ));
+        assert_eq!(r["method"], SUBSCRIBE_METHOD);
+        assert_eq!(r["id"], "x");
+        assert_eq!(
+            r["params"]["signature"],
+            "1cf54395b336b0a9727ef27d5d98987962bc47aca6e13fe978612d0adee066ed"
+        );
+        assert_eq!(r["params"]["timestamp"], 1_649_729_878_532_u64);
+    }
+
+    #[test]
+    fn logon_then_subscribe_without_params() {
+        let key = Ed25519Key::from_seed(&[7; 32]);
+        let signer = Ed25519Signer::new("EDKEY", key.clone(), RecvWindow::default());
+        let r = json(&logon_request(&signer, 1_700_000_000_000, "logon-1"));
+        assert_eq!(r["method"], "session.logon");
+        assert_eq!(r["id"], "logon-1");
+        let p = &r["params"];
+        assert_eq!(p["apiKey"], "EDKEY");
+        assert_eq!(p["recvWindow"], 5_000);
+        assert_eq!(
+            p["signature"],
+            key.sign_base64("apiKey=EDKEY&recvWindow=5000&timestamp=1700000000000")
+        );
+        let sub = json(&session_subscribe_request("uds-1"));
+        assert_eq!(
+            sub,
+            serde_json::json!({"id": "uds-1", "method": "userDataStream.subscribe"})
+        );
+        // The documented request has exactly these keys.
+        let path = format!(
+            "{}/../../../tests/fixtures/binance/wsapi_user_data_stream_subscribe_request.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let documented = json(&std::fs::read_to_string(path).unwrap());
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&sub), keys(&documented));
+        let path = format!(
+            "{}/../../../tests/fixtures/binance/wsapi_session_logon_request.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let documented = json(&std::fs::read_to_string(path).unwrap());
+        assert_eq!(keys(&r), keys(&documented));
+        for k in keys(&documented["params"]) {
+            assert!(p.get(&k).is_some(), "{k}");
+        }
+    }
 }

@@ -1,0 +1,85 @@
+"""Binance public data besides trades: klines and futures `bookDepth`, as columnar arrays."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from flashcrash.marketdata.report import ImportReport
+from flashcrash.marketdata.trades import open_lines, to_ns
+
+KLINE_DTYPE = np.dtype(
+    [
+        ("open_ns", "<i8"),
+        ("open", "<f8"),
+        ("high", "<f8"),
+        ("low", "<f8"),
+        ("close", "<f8"),
+        ("volume", "<f8"),
+        ("trades", "<i8"),
+        ("taker_buy_volume", "<f8"),
+    ]
+)
+BOOK_DEPTH_DTYPE = np.dtype([("ts_ns", "<i8"), ("percentage", "<i2"), ("depth", "<f8"), ("notional", "<f8")])
+
+
+def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
+    """`open_time, open, high, low, close, volume, close_time, quote_volume, count,
+    taker_buy_volume, taker_buy_quote_volume, ignore`; a header row is skipped."""
+    report = ImportReport(str(path))
+    rows = []
+    last = -1
+    for n, line in enumerate(open_lines(path), start=1):
+        f = line.strip().split(",")
+        if not f[0] or (n == 1 and not f[0].isdigit()):
+            continue
+        report.rows += 1
+        try:
+            t = to_ns(int(f[0]))
+            o, h, lo, c, v, tb = (float(f[i]) for i in (1, 2, 3, 4, 5, 9))
+            count = int(f[8])
+        except (ValueError, IndexError):
+            report.drop(n, "malformed")
+            continue
+        if not all(math.isfinite(x) for x in (o, h, lo, c, v, tb)):
+            report.drop(n, "NaN or infinite")
+        elif min(o, h, lo, c) <= 0 or v < 0 or tb < 0 or count < 0:
+            report.drop(n, "price not positive or negative volume")
+        elif not lo <= min(o, c) <= max(o, c) <= h:
+            report.drop(n, "high/low do not bound open/close")
+        elif t <= last:
+            report.drop(n, "time not after the previous row")
+        else:
+            rows.append((t, o, h, lo, c, v, count, tb))
+            last = t
+    report.kept = len(rows)
+    return np.array(rows, dtype=KLINE_DTYPE), report
+
+
+def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
+    """`timestamp (YYYY-MM-DD HH:MM:SS, UTC), percentage (-5..5), depth, notional[, ...]`; header
+    skipped, leading spaces tolerated (the bundled file has one)."""
+    report = ImportReport(str(path))
+    rows = []
+    for n, line in enumerate(open_lines(path), start=1):
+        f = [x.strip() for x in line.strip().split(",")]
+        if not f[0] or (n == 1 and f[0] == "timestamp"):
+            continue
+        report.rows += 1
+        try:
+            t = datetime.strptime(f[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            pct, depth, notional = int(f[1]), float(f[2]), float(f[3])
+        except (ValueError, IndexError):
+            report.drop(n, "malformed")
+            continue
+        if not (math.isfinite(depth) and math.isfinite(notional)):
+            report.drop(n, "NaN or infinite")
+        elif depth < 0 or notional < 0 or not (-5 <= pct <= 5 and pct != 0):
+            report.drop(n, "negative depth or percentage outside -5..5")
+        else:
+            rows.append((int(t.timestamp()) * 1_000_000_000, pct, depth, notional))
+    report.kept = len(rows)
+    return np.array(rows, dtype=BOOK_DEPTH_DTYPE), report

@@ -1,0 +1,224 @@
+"""Trade files into one columnar array (`TRADE_DTYPE`), every bad row reported and dropped.
+
+Formats (`../shared/data/SOURCES.md` describes each):
+
+* Binance public data `aggTrades` CSV: `agg_trade_id, price, quantity, first_trade_id,
+  last_trade_id, transact_time, is_buyer_maker[, is_best_match]` (spot has the last column);
+* Binance public data `trades` CSV: `id, price, qty, quote_qty | base_qty, time, is_buyer_maker
+  [, is_best_match]` (COIN-M's fourth column is the base quantity);
+* Tardis-style trade CSV: `exchange, symbol, timestamp, local_timestamp, id, side, price, amount`;
+* raw recorded Binance WebSocket captures (a receive timestamp in ns, a space, the JSON message per
+  line): their `trade` / `aggTrade` events (the depth diffs and snapshots are the venue's business:
+  exchange-sim replays them as real L2).
+
+Each with or without a header row, plain, gzip or zip (the first CSV member). Times in
+milliseconds, microseconds or nanoseconds are told apart by size. COIN-M quantities are contracts
+of `contract_size` USD each (100 for BTC, 10 otherwise, as Binance lists them): converted to the base
+asset as contracts * contract_size / price.
+
+A row is dropped, with its line number and reason, when a field does not parse, a number is NaN or
+infinite, the price is not positive, the quantity is not positive, its time is before the previous
+kept row's, or its id is not above the previous kept row's (a duplicate or a step back).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import zipfile
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from flashcrash.marketdata.report import ImportReport
+
+TRADE_DTYPE = np.dtype([("ts_ns", "<i8"), ("id", "<i8"), ("price", "<f8"), ("qty", "<f8"), ("buy", "?")])
+
+
+class Market(StrEnum):
+    SPOT = "spot"
+    USDM = "um"
+    COINM = "cm"
+
+
+class TradeFormat(StrEnum):
+    AGG_TRADES = "aggTrades"
+    TRADES = "trades"
+    TARDIS = "tardis"
+    CAPTURE = "capture"
+
+
+class ImportError_(ValueError):
+    """A file that cannot be read at all (not a single bad row: those are dropped and reported)."""
+
+
+def open_lines(path: Path) -> Iterator[str]:
+    """The text lines of `path`: plain, `.gz`, or the first `.csv` member of a `.zip`."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.lower().endswith(".csv")]
+            if not names:
+                raise ImportError_(f"{path}: no .csv member in the zip")
+            with z.open(names[0]) as raw:
+                yield from io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        return
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
+        yield from f
+
+
+def to_ns(t: int) -> int:
+    """Epoch milliseconds, microseconds or nanoseconds to nanoseconds, told apart by size."""
+    if t < 10**14:
+        return t * 1_000_000
+    if t < 10**17:
+        return t * 1_000
+    return t
+
+
+def contract_size_of(symbol: str) -> float:
+    """Binance COIN-M contract size in USD: 100 for BTC contracts, 10 for the others."""
+    return 100.0 if symbol.upper().startswith("BTC") else 10.0
+
+
+def _is_header(fields: list[str]) -> bool:
+    return not fields[0].strip().lstrip("-").isdigit()
+
+
+def detect(first: list[str], header: bool) -> TradeFormat:
+    """The format of a file from its first row."""
+    if " {" in first[0]:
+        return TradeFormat.CAPTURE
+    names = [f.strip().lower() for f in first]
+    if header:
+        if names[:2] == ["exchange", "symbol"]:
+            return TradeFormat.TARDIS
+        if "agg_trade_id" in names or "first_trade_id" in names:
+            return TradeFormat.AGG_TRADES
+        if "quote_qty" in names or "base_qty" in names or names[:1] == ["id"]:
+            return TradeFormat.TRADES
+        if "open_time" in names:
+            raise ImportError_("a klines file, not trades: import it with --kind klines")
+        if "percentage" in names:
+            raise ImportError_("a bookDepth file, not trades: import it with --kind bookDepth")
+        raise ImportError_(f"unknown header: {','.join(first)}")
+    if len(first) == 8 and not first[0].strip().isdigit():
+        return TradeFormat.TARDIS
+    # aggTrades' fourth column is a trade id (an integer), trades' a quantity (a decimal).
+    if len(first) >= 7 and first[3].strip().isdigit() and first[4].strip().isdigit():
+        return TradeFormat.AGG_TRADES
+    if len(first) >= 6:
+        return TradeFormat.TRADES
+    raise ImportError_(f"cannot tell the format of a row of {len(first)} columns")
+
+
+def _bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("true", "1"):
+        return True
+    if v in ("false", "0"):
+        return False
+    raise ValueError(f"not a boolean: {s!r}")
+
+
+def read_trades(
+    path: Path,
+    fmt: TradeFormat | None = None,
+    market: Market | None = None,
+    contract_size: float | None = None,
+    symbol: str | None = None,
+) -> tuple[np.ndarray, ImportReport]:
+    """Reads every trade of `path`. `fmt` and `market` are detected when not given (Tardis'
+    `binance-delivery` exchange means COIN-M; Binance files default to spot); `symbol` (for the
+    COIN-M contract size) defaults to the file's column or name."""
+    report = ImportReport(str(path))
+    rows: list[tuple[int, int, float, float, bool]] = []
+    last_ts = -1
+    last_id = -(2**63)
+    lines = open_lines(path)
+    for line_no, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        fields = line.split(",")
+        if line_no == 1:
+            header = _is_header(fields) and " {" not in line
+            fmt = fmt or detect(fields, header)
+            if header:
+                continue
+        try:
+            if fmt is TradeFormat.CAPTURE:
+                parsed = _parse_capture(line)
+                if parsed is None:
+                    continue  # not a trade event
+                ts, tid, price, qty, buy, row_symbol, exchange = parsed
+                report.rows += 1
+            else:
+                report.rows += 1
+                ts, tid, price, qty, buy, row_symbol, exchange = _parse(fmt, fields)  # type: ignore[arg-type]
+            if market is None:
+                market = Market.COINM if exchange == "binance-delivery" else Market.SPOT
+            if market is Market.COINM and fmt is TradeFormat.TRADES:
+                qty = float(fields[3])  # COIN-M trades: the base quantity column
+            elif market is Market.COINM:
+                size = contract_size or contract_size_of(symbol or row_symbol or path.name)
+                qty = qty * size / price if price > 0 else math.nan
+        except (ValueError, IndexError, KeyError, TypeError) as e:
+            if fmt is TradeFormat.CAPTURE:
+                report.rows += 1
+            report.drop(line_no, f"malformed ({e.__class__.__name__})")
+            continue
+        if not (math.isfinite(price) and math.isfinite(qty)):
+            report.drop(line_no, "NaN or infinite")
+        elif price <= 0:
+            report.drop(line_no, "price not positive")
+        elif qty <= 0:
+            report.drop(line_no, "quantity not positive")
+        elif ts < last_ts:
+            report.drop(line_no, "time before the previous row")
+        elif tid <= last_id:
+            report.drop(line_no, "id not above the previous row (duplicate or out of order)")
+        else:
+            rows.append((ts, tid, price, qty, buy))
+            last_ts, last_id = ts, tid
+    report.kept = len(rows)
+    return np.array(rows, dtype=TRADE_DTYPE), report
+
+
+def _parse_capture(line: str) -> tuple[int, int, float, float, bool, str, str] | None:
+    """A capture line's trade, or None for any other event. Event time `T` is the trade time."""
+    _, _, text = line.partition(" ")
+    msg = json.loads(text)
+    data = msg.get("data", msg) if isinstance(msg, dict) else None
+    if not isinstance(data, dict) or data.get("e") not in ("trade", "aggTrade"):
+        return None
+    tid = data["t"] if data["e"] == "trade" else data["a"]
+    return (
+        to_ns(int(data["T"])),
+        int(tid),
+        float(data["p"]),
+        float(data["q"]),
+        not bool(data["m"]),
+        str(data.get("s", "")),
+        "",
+    )
+
+
+def _parse(fmt: TradeFormat, f: list[str]) -> tuple[int, int, float, float, bool, str, str]:
+    """One row: ts_ns, id, price, quantity (contracts for COIN-M aggTrades), aggressor is buyer,
+    symbol (Tardis), exchange (Tardis)."""
+    match fmt:
+        case TradeFormat.TARDIS:
+            side = f[5].strip()
+            if side not in ("buy", "sell"):
+                raise ValueError(f"side {side!r}")
+            return (to_ns(int(f[2])), int(f[4]), float(f[6]), float(f[7]), side == "buy", f[1], f[0])
+        case TradeFormat.AGG_TRADES:
+            return (to_ns(int(f[5])), int(f[0]), float(f[1]), float(f[2]), not _bool(f[6]), "", "")
+        case TradeFormat.TRADES:
+            return (to_ns(int(f[4])), int(f[0]), float(f[1]), float(f[2]), not _bool(f[5]), "", "")
+    raise ValueError(f"format {fmt}")

@@ -1,0 +1,331 @@
+"""The real executor across the real processes: commands from Python → engine in real mode →
+exchange-sim's signed order API → fills → the user data stream's executionReports → responses back to
+Python. The same commands in paper mode answer with the same sequence of responses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import zmq
+
+from flashcrash.launcher import REPO, Session, SimSpec
+
+pytestmark = pytest.mark.integration
+
+CONFIG = REPO / "config" / "config.toml"
+CALM = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
+# exchange-sim's default account: the example HMAC key pair of Binance's REST API documentation.
+SIM_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SIM_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+REAL_ENV = {"BINANCE_API_KEY": SIM_KEY, "BINANCE_API_SECRET": SIM_SECRET}
+# Far below the market: rests until canceled.
+FAR_BID = "0.1000"
+
+
+class Channel:
+    """The strategy's side of the engine: PUSH commands, SUB responses."""
+
+    def __init__(self, session: Session) -> None:
+        ctx = zmq.Context.instance()
+        self.push, self.sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
+        for s in (self.push, self.sub):
+            s.setsockopt(zmq.LINGER, 0)
+        self.push.connect(session.endpoint("command"))
+        self.sub.connect(session.endpoint("response"))
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"resp")
+        self.seen: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.push.close()
+        self.sub.close()
+
+    def send(self, cmd: dict[str, Any]) -> None:
+        self.push.send(msgpack.packb({"ts_ns": 1, **cmd}))
+
+    def collect(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float) -> list[dict[str, Any]]:
+        """Every response until `done(responses)` holds (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while not done(self.seen) and time.monotonic() < deadline:
+            if self.sub.poll(200):
+                topic, body = self.sub.recv_multipart()
+                assert topic == b"resp"
+                self.seen.append(msgpack.unpackb(body, raw=False))
+        return self.seen
+
+    def of(self, client_order_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.seen if r.get("client_order_id") == client_order_id]
+
+    def answer(self, command_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        self.collect(lambda rs: any(r.get("command_id") == command_id for r in rs), timeout)
+        for r in self.seen:
+            if r.get("command_id") == command_id:
+                return r
+        raise AssertionError(f"no response to {command_id} within {timeout} s: {self.seen[-5:]}")
+
+
+def order(cid: str, **kw: Any) -> dict[str, Any]:
+    base = {
+        "type": "PlaceOrder", "command_id": cid, "client_order_id": cid, "symbol": "POLUSDT",
+        "side": "BUY", "order_type": "MARKET", "time_in_force": None, "quantity": "100", "price": None,
+    }  # fmt: skip
+    return {**base, **kw}
+
+
+def wait_until_tradable(ch: Channel, timeout: float = 40.0) -> None:
+    """Queries open orders until the engine answers (book in sync, venue reachable)."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        cid = f"ready-{n}"
+        ch.send({"type": "QueryOpenOrders", "command_id": cid, "symbol": "POLUSDT"})
+        # The first answers may be lost while the subscription is still being set up.
+        ch.collect(lambda rs, cid=cid: any(r.get("command_id") == cid for r in rs), 2.0)
+        r = next((r for r in ch.seen if r.get("command_id") == cid), {"type": "none"})
+        if r["type"] == "OpenOrders":
+            snap = {"type": "RequestSnapshot", "command_id": f"snap-{n}", "symbol": "POLUSDT"}
+            ch.send(snap)
+            if ch.answer(f"snap-{n}")["type"] == "Success":
+                return
+        time.sleep(0.3)
+    raise AssertionError("the engine never became ready")
+
+
+@contextmanager
+def running(
+    bin_dir: Path,
+    real: bool,
+    sim: SimSpec = CALM,
+    risk: dict[str, Any] | None = None,
+    execution: dict[str, Any] | None = None,
+) -> Iterator[tuple[Session, Channel]]:
+    overrides: dict[str, dict[str, Any]] = {"risk": risk or {}, "execution": execution or {}}
+    if real:
+        overrides["execution"]["mode"] = "real"
+    session = Session(
+        config=CONFIG,
+        bin_dir=bin_dir,
+        sim=sim,
+        overrides=overrides,
+        env=REAL_ENV if real else {},
+        confirm_real=real,
+        strategy=False,
+    )
+    ch: Channel | None = None
+    try:
+        with session:
+            ch = Channel(session)
+            wait_until_tradable(ch)
+            yield session, ch
+            session.check_alive()
+            codes = session.stop()
+            assert codes["engine"] == 0, (codes, session.procs["engine"].log_path.read_text()[-3000:])
+        assert session.ports_free()
+    finally:
+        if ch is not None:
+            ch.close()
+        session.cleanup()
+
+
+def shape(rs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What must agree between paper and real: each response's type and status."""
+    return [(r["type"], r.get("status") or r.get("order", {}).get("status", "")) for r in rs]
+
+
+def scenario(ch: Channel) -> dict[str, list[tuple[str, str]]]:
+    """A market buy filled in one piece, a resting bid, its cancel, a query of the canceled order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    ch.send(order("mkt-1"))
+    ch.collect(lambda rs: any(r.get("client_order_id") == "mkt-1" and r.get("status") == "FILLED"
+                              and r["type"] == "OrderExecution" for r in rs), 20)  # fmt: skip
+    ch.collect(lambda rs: False, 1.0)  # anything late (a duplicate fill) shows up here
+    out["market"] = shape(ch.of("mkt-1"))
+    ch.send(order("rest-1", order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+    ch.answer("rest-1")
+    ch.send(
+        {"type": "CancelOrder", "command_id": "cancel-1", "symbol": "POLUSDT", "client_order_id": "rest-1"}
+    )
+    ch.answer("cancel-1")
+    ch.collect(lambda rs: False, 0.5)
+    out["limit_then_cancel"] = shape(ch.of("rest-1"))
+    ch.send({"type": "QueryOrder", "command_id": "query-1", "symbol": "POLUSDT", "client_order_id": "rest-1"})
+    out["query"] = shape([ch.answer("query-1")])
+    ch.send({"type": "CancelOrder", "command_id": "cancel-2", "symbol": "POLUSDT", "client_order_id": "nope"})
+    err = ch.answer("cancel-2")
+    out["cancel_unknown"] = [(err["type"], err.get("code", ""))]
+    ch.send({"type": "QueryBalances", "command_id": "bal-1"})
+    bal = ch.answer("bal-1")
+    out["balances"] = [(bal["type"], ",".join(b["asset"] for b in bal.get("balances", [])))]
+    return out
+
+
+def sim_orders(session: Session) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{session.sim_port}/sim/orders", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_real_mode_answers_like_paper_mode_and_orders_reach_the_venue_once(bin_dir: Path) -> None:
+    with running(bin_dir, real=False) as (_, ch):
+        paper = scenario(ch)
+    with running(bin_dir, real=True) as (session, ch):
+        real = scenario(ch)
+        orders = sim_orders(session)
+        logs = "".join(p.log_path.read_text() for p in session.procs.values())
+    assert paper["market"][0] == ("OrderPlaced", "FILLED"), paper
+    assert paper["market"][-1] == ("OrderExecution", "FILLED"), paper
+    assert paper["limit_then_cancel"] == [("OrderPlaced", "NEW"), ("OrderCanceled", "CANCELED")], paper
+    assert paper["query"] == [("OrderStatus", "CANCELED")], paper
+    assert paper["cancel_unknown"] == [("Error", "UNKNOWN_ORDER")], paper
+    assert paper["balances"] == [("Balances", "POL,USDT")], paper
+    assert real == paper
+    by_id = [o["clientOrderId"] for o in orders]
+    assert sorted(by_id) == ["mkt-1", "rest-1"], orders
+    assert SIM_SECRET not in logs
+    assert "user data stream subscribed" in logs
+
+
+def test_timeouts_and_5xx_never_duplicate_an_order(bin_dir: Path) -> None:
+    """The venue times out or answers 503 after taking a third of the orders: every command is
+    settled by a query, never re-sent, and the venue holds each client order id at most once."""
+    faulty = SimSpec(
+        speed="1",
+        start=CALM.start,
+        end=CALM.end,
+        extra_args=("--order-timeout", "0.3", "--order-reject", "0.3", "--seed", "11"),
+    )
+    with running(bin_dir, real=True, sim=faulty, risk={"max_open_orders": 50}) as (session, ch):
+        ids = [f"f-{i}" for i in range(12)]
+        for cid in ids:
+            ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+        ch.collect(lambda rs: all(any(r.get("command_id") == c for r in rs) for c in ids), 120)
+        answers = {c: next(r for r in ch.seen if r.get("command_id") == c) for c in ids}
+        orders = sim_orders(session)
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{session.sim_port}/sim/stats").read())
+    held = [o["clientOrderId"] for o in orders]
+    assert len(held) == len(set(held)), orders
+    assert stats["faults"]["order_timeouts"] + stats["faults"]["order_rejects"] >= 2, stats
+    for cid, r in answers.items():
+        placed = cid in held
+        assert (r["type"] == "OrderPlaced") == placed, (cid, r, held)
+
+
+def test_a_burst_of_100_orders_stays_within_the_venues_rate_limits(bin_dir: Path) -> None:
+    """The venue allows 20 orders per 10 s window: the engine holds the burst back window by window
+    (or refuses an order it cannot send in time, with an error naming the limit); the venue never
+    answers 429."""
+    tight = SimSpec(speed="1", start=CALM.start, end=CALM.end, extra_args=("--order-limit-10s", "20"))
+    with running(bin_dir, real=True, sim=tight, risk={"max_open_orders": 200}) as (session, ch):
+        ids = [f"b-{i}" for i in range(100)]
+        for cid in ids:
+            ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+        ch.collect(lambda rs: all(any(r.get("command_id") == c for r in rs) for c in ids), 150)
+        answers = [next(r for r in ch.seen if r.get("command_id") == c) for c in ids]
+        held = sim_orders(session)
+    placed = [r for r in answers if r["type"] == "OrderPlaced"]
+    assert len(placed) > 20 and len(held) == len(placed), (len(placed), len(held))
+    for r in answers:
+        if r["type"] != "OrderPlaced":
+            assert r["type"] == "Error" and "ORDERS" in r["message"], r
+            assert "429" not in r["message"] and "-1015" not in r["message"], r
+    per_window: dict[int, int] = {}
+    for r in placed:
+        w = r["ts_ns"] // 10_000_000_000
+        per_window[w] = per_window.get(w, 0) + 1
+    assert max(per_window.values()) <= 20, per_window
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "words"),
+    [
+        ({}, True, "BINANCE_API_KEY"),
+        (REAL_ENV, False, "--confirm-real"),
+    ],
+)
+def test_real_mode_refuses_to_start_without_keys_or_confirmation(
+    bin_dir: Path, tmp_path: Path, env: dict[str, str], flag: bool, words: str
+) -> None:
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text('[execution]\nmode = "real"\n')
+    argv = [str(bin_dir / "engine"), "--config", str(tmp_path / "config.toml")]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    r = subprocess.run(
+        argv + (["--confirm-real"] if flag else []),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**clean, **env},
+    )
+    assert r.returncode == 2, r.stderr
+    assert "REAL MODE" in r.stderr and "max order notional" in r.stderr
+    assert words in r.stderr.strip().splitlines()[-1]
+    assert SIM_SECRET not in r.stderr
+
+
+def test_exposure_limit_counts_open_orders_and_lets_a_reducing_order_through(bin_dir: Path) -> None:
+    risk = {"max_order_notional": "10000", "max_position_notional": "50"}
+    with running(bin_dir, real=False, risk=risk) as (_, ch):
+        ch.send(order("e-1", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
+        assert ch.answer("e-1")["type"] == "OrderPlaced"
+        ch.send(order("e-2", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
+        refused = ch.answer("e-2")
+        assert refused["type"] == "Error" and refused["field"] == "quantity", refused
+        assert "max_position_notional 50" in refused["message"] and "open buys 400" in refused["message"]
+        ch.send({"type": "CancelOrder", "command_id": "e-x", "symbol": "POLUSDT", "client_order_id": "e-1"})
+        assert ch.answer("e-x")["type"] == "OrderCanceled"
+        ch.send(order("e-3", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
+        assert ch.answer("e-3")["type"] == "OrderPlaced"
+
+
+@pytest.mark.parametrize(
+    ("drop", "path"),
+    [
+        ("0", "the user data stream"),
+        ("1", "the engine's periodic reconcile (the venue drops every stream event)"),
+    ],
+)
+def test_a_resting_order_filled_by_the_replayed_crash_reaches_python(
+    bin_dir: Path, drop: str, path: str
+) -> None:
+    """A bid just under the market while the real crash replays: the venue fills it from its replayed
+    trades. With the stream's events delivered the fill arrives by the stream; with every one of them
+    dropped it arrives by the engine's reconcile (`[execution] reconcile_secs`), once."""
+    crash = SimSpec(
+        speed="1",
+        start="2025-10-10T21:15:00Z",
+        end="2025-10-10T21:25:00Z",
+        extra_args=("--drop-user-events", drop),
+    )
+    with running(bin_dir, real=True, sim=crash, execution={"reconcile_secs": 2}) as (session, ch):
+        with urllib.request.urlopen(f"http://127.0.0.1:{session.sim_port}/sim/book?limit=1", timeout=5) as r:
+            best_bid = Decimal(json.loads(r.read())["bids"][0][0])
+        price = str((best_bid * Decimal("0.998")).quantize(Decimal("0.0001")))
+        ch.send(order("rest-fill", order_type="LIMIT", time_in_force="GTC", price=price))
+        placed = ch.answer("rest-fill")
+        assert placed["type"] == "OrderPlaced" and placed["status"] == "NEW", placed
+        ch.collect(
+            lambda rs: any(r["type"] == "OrderExecution" and r["status"] == "FILLED" for r in rs),
+            120,
+        )
+        ch.collect(lambda rs: False, 3.0)  # a second reconcile must not report the fill again
+        fills = [r for r in ch.of("rest-fill") if r["type"] == "OrderExecution"]
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{session.sim_port}/sim/stats").read())
+        log = session.procs["engine"].log_path.read_text()
+    assert fills and fills[-1]["status"] == "FILLED", (path, ch.of("rest-fill"))
+    assert all(f["command_id"] == "rest-fill" and f["liquidity"] == "maker" for f in fills), fills
+    assert sum(Decimal(f["last_quantity"]) for f in fills) == Decimal("100"), fills
+    assert len({f["trade_id"] for f in fills}) == len(fills)
+    if drop == "1":
+        assert stats["faults"]["user_events_dropped"] > 0, stats
+        assert "periodic reconcile found what the stream missed" in log

@@ -1,0 +1,127 @@
+"""Crash recovery across the real processes (issue 6).
+
+* `kill -9` the strategy while a position is open, start it again: the position is restored from the
+  database, reconciled with the engine and closed exactly once; no order is sent twice; the audit log
+  shows the crash and the recovery.
+* `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from flashcrash.launcher import REPO, Session, SimSpec
+
+pytestmark = pytest.mark.integration
+
+CONFIG = REPO / "config" / "config.toml"
+CRASH = SimSpec(speed="20", start="2025-10-10T21:09:30Z", end="2025-10-10T21:15:00Z")
+OPEN_GATES = {
+    "strategy": {"score_good": 0.0, "score_exhaustion": 0.0, "volume_multiple": 0.0, "volume_min_quote": 0.0}
+}
+
+
+def _rows(db: Path, sql: str, *args: object) -> list[tuple]:
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []  # not created yet
+    finally:
+        conn.close()
+
+
+def _wait_log(session: Session, name: str, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in session.procs[name].log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{text!r} not in the {name} log within {timeout} s"
+        time.sleep(0.2)
+
+
+def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bin_dir: Path) -> None:
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH, overrides=OPEN_GATES)
+    try:
+        with session:
+            assert session.workdir is not None
+            db = session.workdir / "reports" / "flashcrash.db"
+            deadline = time.monotonic() + 120
+            open_trade: list[tuple] = []
+            while not open_trade:
+                assert time.monotonic() < deadline, "no position opened"
+                session.check_alive()
+                open_trade = _rows(db, "SELECT trade_key FROM trades WHERE exit_ns IS NULL")
+                time.sleep(0.1)
+            key = open_trade[0][0]
+            assert session.kill("strategy", signal.SIGKILL) == -signal.SIGKILL
+            session.restart("strategy")
+            _wait_log(session, "strategy", "recovered from session 1", 30)
+            session.wait_replay_end(timeout=180)
+            codes = session.stop()
+        assert codes["strategy"] == 0 and codes["engine"] == 0, codes
+        assert session.ports_free()
+        log = session.procs["strategy"].log_path.read_text()
+        assert "reconciliation:" in log, log[-3000:]
+        # The position open at the kill was closed, exactly once.
+        rows = _rows(db, "SELECT exit_ns, exit_price FROM trades WHERE trade_key = ?", key)
+        assert len(rows) == 1 and rows[0][0] is not None and rows[0][1] is not None, rows
+        # Every trade is closed, and the fills net to nothing: nothing lost, nothing sold twice.
+        assert _rows(db, "SELECT count(*) FROM trades WHERE exit_ns IS NULL") == [(0,)]
+        net = _rows(
+            db,
+            "SELECT sum(CASE side WHEN 'BUY' THEN CAST(quantity AS REAL) ELSE -CAST(quantity AS REAL) END)"
+            " FROM fills",
+        )
+        assert net and abs(net[0][0] or 0.0) < 1e-9, net
+        # No order was ever sent twice with a new id, and none re-sent after the restart.
+        dup = _rows(
+            db,
+            "SELECT client_order_id, count(*) FROM events WHERE kind = 'command'"
+            " AND message_type = 'PlaceOrder' GROUP BY client_order_id HAVING count(*) > 1",
+        )
+        assert dup == [], dup
+        sessions = _rows(db, "SELECT id, status, recovered_from FROM sessions ORDER BY id")
+        assert sessions == [(1, "crashed", None), (2, "clean", 1)], sessions
+        audit = [
+            r[0] for r in _rows(db, "SELECT summary FROM events WHERE session_id = 2 AND kind = 'session'")
+        ]
+        assert any("session 1 had crashed" in s for s in audit), audit
+        assert any(s.startswith("recovered from session 1") for s in audit), audit
+    finally:
+        session.cleanup()
+
+
+def test_engine_killed_the_strategy_pauses_and_reconciles_when_it_is_back(bin_dir: Path) -> None:
+    calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm)
+    try:
+        with session:
+            _wait_log(session, "engine", "book in sync", 60)
+            time.sleep(1.0)
+            session.kill("engine", signal.SIGKILL)
+            _wait_log(session, "strategy", "engine silent", 30)
+            _wait_log(session, "strategy", "entries paused: engine silent", 5)
+            session.check_alive_one("strategy")
+            session.restart("engine")
+            _wait_log(session, "strategy", "engine back", 60)
+            _wait_log(session, "strategy", "reconciliation:", 30)
+            _wait_log(session, "strategy", "entries resume", 30)
+            codes = session.stop()
+        assert codes["strategy"] == 0 and codes["engine"] == 0, codes
+        assert session.ports_free()
+        assert session.workdir is not None
+        db = session.workdir / "reports" / "flashcrash.db"
+        kinds = _rows(db, "SELECT kind, summary FROM events WHERE session_id = 1 ORDER BY id")
+        texts = [s for _, s in kinds]
+        assert any(s.startswith("engine silent") for s in texts), texts
+        assert any("engine back" in s for s in texts), texts
+        assert ("command", "QueryOpenOrders") in kinds, kinds
+        assert _rows(db, "SELECT status FROM sessions") == [("clean",)]
+    finally:
+        session.cleanup()

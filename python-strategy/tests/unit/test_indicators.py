@@ -1,0 +1,232 @@
+"""Each indicator against hand-computed cases, the book guard, and property tests: NaN, Inf,
+negative values and shuffled times never reach an indicator (they are dropped and counted)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flashcrash import wire
+from flashcrash.config import EventDetectionConfig
+from flashcrash.event_detector import Detector, Indicator, InputGuard
+from flashcrash.event_detector.indicators.acceleration import Acceleration
+from flashcrash.event_detector.indicators.depth import Depth
+from flashcrash.event_detector.indicators.message_velocity import MessageVelocity
+from flashcrash.event_detector.indicators.obi import OrderBookImbalance, imbalance
+from flashcrash.event_detector.indicators.spread import Spread
+from flashcrash.event_detector.indicators.volatility import Volatility
+from flashcrash.event_detector.indicators.volume_delta import VolumeDelta
+from flashcrash.event_detector.jitter import JitterBuffer
+from flashcrash.event_detector.readings import strength
+from flashcrash.event_detector.rolling import RecentAndBaseline, Window
+
+S = 1_000_000_000
+
+
+def test_strength_is_full_when_fired_and_the_share_of_the_threshold_below_it() -> None:
+    assert strength(1.0, 2.0, fired=False) == 0.5
+    assert strength(-1.5, 2.0, fired=False) == 0.75
+    assert strength(3.0, 2.0, fired=False) == 0.99  # past the threshold but not fired (e.g. a floor)
+    assert strength(3.0, 2.0, fired=True) == 1.0
+    assert strength(float("nan"), 2.0, fired=False) == 0.0
+    assert strength(1.0, 0.0, fired=False) == 0.0
+
+
+def test_window_and_baseline_keep_the_recent_out_of_the_baseline() -> None:
+    w = Window(3)
+    for x in (1.0, 2.0, 3.0, 4.0):
+        w.push(x)
+    assert list(w.items) == [2.0, 3.0, 4.0] and w.mean == 3.0
+    assert math.isclose(w.std, math.sqrt(2 / 3))
+    rb = RecentAndBaseline(2, 3)
+    for x in (1.0, 2.0, 3.0, 4.0, 5.0):
+        rb.push(x)
+    assert list(rb.recent.items) == [4.0, 5.0] and list(rb.baseline.items) == [1.0, 2.0, 3.0]
+    rb.push(6.0, learn=False)  # 4.0 leaves the recent window and is not learnt
+    assert list(rb.baseline.items) == [1.0, 2.0, 3.0]
+
+
+def test_volatility_ratio_and_floor() -> None:
+    v = Volatility(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=5.0, floor_bps=10.0)
+    price = 100.0
+    v.on_second(price)
+    for r in (1e-4, -1e-4, 1e-4, -1e-4):  # baseline: 1 bp returns, RMS 1 bp
+        price *= math.exp(r)
+        v.on_second(price)
+    assert not v.reading().ready
+    for r in (-2e-3, 2e-3):  # recent: 20 bp returns, RMS 20 bp = 20x the baseline, over the floor
+        price *= math.exp(r)
+        v.on_second(price)
+    rd = v.reading()
+    # the floor/ratio (2 bp) is above the 1 bp baseline, so the ratio is 20 / 2 = 10
+    assert rd.ready and rd.fired and math.isclose(rd.value, 10.0, rel_tol=1e-6)
+    assert math.isclose(v.baseline_bps, 1.0, rel_tol=1e-6)
+
+
+def test_volatility_under_the_floor_does_not_fire() -> None:
+    v = Volatility(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=5.0, floor_bps=50.0)
+    price = 100.0
+    v.on_second(price)
+    for r in (1e-5, -1e-5, 1e-5, -1e-5, 2e-3, -2e-3):
+        price *= math.exp(r)
+        v.on_second(price)
+    assert v.reading().ready and not v.reading().fired
+
+
+def test_acceleration_is_the_second_difference_in_bps_per_s2() -> None:
+    a = Acceleration(span_secs=1, threshold_bps_s2=8.0)
+    for p in (100.0, 100.0):
+        a.on_second(p)
+    assert not a.reading().ready
+    a.on_second(100.0 * math.exp(-1e-3))  # flat, then -10 bp in a second: (-10 - 0 + 0) / 1
+    rd = a.reading()
+    assert rd.ready and rd.fired and math.isclose(rd.value, -10.0, rel_tol=1e-6)
+    a.on_second(100.0 * math.exp(-2e-3))  # steady -10 bp/s: no acceleration
+    assert abs(a.reading().value) < 1e-6 and not a.reading().fired
+
+
+def test_acceleration_holds_the_largest_second_difference_of_its_span() -> None:
+    a = Acceleration(span_secs=2, threshold_bps_s2=8.0)
+    logs = [0.0, 0.0, 0.0, 0.0, -40.0, -40.0, -40.0]  # bp: a 40 bp dive in one second, then flat
+    seconds = []
+    for x in logs:
+        a.on_second(100.0 * math.exp(x / 1e4))
+        seconds.append(a.second_difference())
+    # second differences (c[-1] - 2 c[-3] + c[-5]) / 4 at each second: -10 at the dive, +10 two later
+    assert math.isclose(seconds[4], -10.0, rel_tol=1e-6) and math.isclose(seconds[6], 10.0, rel_tol=1e-6)
+    assert math.isclose(seconds[5], -10.0, rel_tol=1e-6)  # (-40 - 2 * 0 + 0) / 4
+    assert math.isclose(a.value(), -10.0, rel_tol=1e-6)  # the last two, -10 and +10: a tie keeps the older
+    a.on_second(100.0 * math.exp(-40.0 / 1e4))  # (-40 + 80 - 40) / 4 = 0: the +10 is still held
+    assert math.isclose(a.value(), 10.0, rel_tol=1e-6) and a.reading().fired
+
+
+def test_volume_delta_z_score() -> None:
+    vd = VolumeDelta(window_secs=1, baseline_secs=4, warmup_secs=4, z=3.0)
+    for d in (1.0, -1.0, 1.0, -1.0, 1.0):  # baseline sums: 1, -1, 1, -1: mean 0, std 1
+        vd.on_second(d)
+    vd.on_second(-5.0)
+    rd = vd.reading()
+    assert rd.ready and rd.fired and math.isclose(rd.value, -5.0)
+
+
+def test_message_velocity_ratio_and_minimum() -> None:
+    mv = MessageVelocity(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=3.0, min_per_sec=5.0)
+    for n in (4, 4, 4, 4, 4, 4):
+        mv.on_second(n)
+    assert mv.reading().ready and not mv.reading().fired
+    mv.on_second(20)
+    mv.on_second(20)
+    rd = mv.reading()
+    assert rd.fired and math.isclose(rd.value, 5.0)
+
+
+def test_spread_against_its_baseline() -> None:
+    sp = Spread(baseline_secs=3, warmup_secs=3, ratio=4.0)
+    for _ in range(4):
+        sp.on_book(99.99, 100.01)  # 2 bp
+        sp.on_second(True)
+    sp.on_book(99.95, 100.05)  # 10 bp: 5x
+    sp.on_second(True)
+    rd = sp.reading(True)
+    assert rd.fired and math.isclose(rd.value, 5.0, rel_tol=1e-9)
+    assert not sp.reading(False).ready  # stale book
+
+
+def test_obi_top_levels() -> None:
+    bids = ((10.0, 3.0), (9.9, 1.0), (9.8, 100.0))
+    asks = ((10.1, 1.0), (10.2, 1.0), (10.3, 100.0))
+    assert imbalance(bids, asks, 2) == (4.0 - 2.0) / 6.0
+    o = OrderBookImbalance(levels=1, threshold=0.5)
+    o.on_book(bids, asks)
+    assert o.reading(True).fired and o.reading(True).value == 0.5
+
+
+def test_depth_liquidity_imbalance_and_walls() -> None:
+    d = Depth(levels=3, min_usd=100.0, extreme=0.7, wall_ratio=3.0)
+    bids = ((10.0, 1.0), (9.0, 1.0), (8.0, 10.0))  # 10 + 9 + 80 = 99; a wall at 8 (10 > 3 x 1)
+    asks = ((11.0, 0.1), (12.0, 0.1), (13.0, 0.1))  # 3.6
+    d.on_book(bids, asks)
+    v = d.view
+    assert v is not None
+    assert math.isclose(v.liquidity_usd, 102.6)
+    assert math.isclose(v.imbalance, (99.0 - 3.6) / 102.6) and v.extreme
+    assert v.bid_walls == (8.0,) and v.ask_walls == ()
+    assert d.reading(True).fired
+
+
+def test_book_guard_rejects_bad_books() -> None:
+    g = InputGuard()
+    ok = ((10.0, 1.0),), ((10.1, 1.0),)
+    assert g.book_ok(S, *ok)
+    assert not g.book_ok(S, ((10.2, 1.0),), ((10.1, 1.0),))  # crossed
+    assert not g.book_ok(S, ((10.0, float("nan")),), ((10.1, 1.0),))
+    assert not g.book_ok(S, ((10.0, 1.0),), ((float("inf"), 1.0),))
+    assert not g.book_ok(S, ((10.0, 1.0), (10.05, 1.0)), ((10.1, 1.0),))  # unsorted
+    assert not g.book_ok(S, (), ((10.1, 1.0),))
+    assert dict(g.dropped) == {
+        "book_crossed": 1,
+        "book_bad_quantity": 1,
+        "book_bad_price": 1,
+        "book_unsorted": 1,
+        "book_side_empty": 1,
+    }
+
+
+def test_jitter_buffer_releases_in_time_order() -> None:
+    b: JitterBuffer[str] = JitterBuffer(delay_ns=10)
+    for ts, x in ((100, "a"), (95, "b"), (112, "c"), (99, "d")):
+        b.push(ts, x)
+    assert [x for _, x in b.release()] == ["b", "d", "a"]  # older than 112 - 10
+    assert [x for _, x in b.drain()] == ["c"]
+
+
+def book(ts: int, bid: float, ask: float, q: float = 1.0) -> wire.OrderBookSnapshot:
+    return wire.OrderBookSnapshot("X", ts, ts, 1, ((bid, q),), ((ask, q),))
+
+
+BAD = st.sampled_from([float("nan"), float("inf"), float("-inf"), -1.0, -1e-9])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 30 * S),
+            st.one_of(st.floats(1.0, 2.0), BAD),
+            st.one_of(st.floats(0.0, 5.0), BAD),
+            st.booleans(),
+            st.booleans(),
+        ),
+        max_size=120,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_bad_values_and_shuffled_times_never_reach_an_indicator(
+    events: list[tuple[int, float, float, bool, bool]], rnd: random.Random
+) -> None:
+    d = Detector(EventDetectionConfig(jitter_buffer_ms=1000))
+    applied: list[int] = []
+    apply = d._apply
+
+    def spy(ts: int, ev: object) -> None:
+        applied.append(ts)
+        apply(ts, ev)  # type: ignore[arg-type]
+
+    d._apply = spy  # type: ignore[method-assign]
+    rnd.shuffle(events)
+    accepted = 0
+    for ts, price, qty, buy, is_book in events:
+        ts += S
+        ok = d.on_book(book(ts, price, price + 0.01, qty)) if is_book else d.on_trade(ts, price, qty, buy)
+        good = all(math.isfinite(x) for x in (price, qty)) and price > 0 and qty >= 0
+        assert ok <= good  # a bad value is never accepted
+        accepted += ok
+    d.flush()
+    assert len(applied) == accepted == d.applied
+    assert applied == sorted(applied)  # the indicators see event time in order
+    assert sum(d.guard.dropped.values()) == len(events) - accepted
+    for r in d.readings().by_indicator.values():
+        assert not r.ready or not math.isnan(r.value) or r.indicator is Indicator.PATTERN

@@ -1,0 +1,156 @@
+"""Order manager: client order ids, correlation, timeouts that query and never duplicate, re-sends
+with the same id, fills applied once, and the circuit breaker fed by command outcomes."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from trading_fixtures import Outbox, canceled, error, execution, placed
+
+from flashcrash import wire
+from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
+from flashcrash.trading_engine.money import Price, Quantity
+from flashcrash.trading_engine.orders import MAX_QUERIES, OrderManager, OrderStatus
+
+S = 1_000_000_000
+Q = Quantity(Decimal("100"))
+P = Price(Decimal("0.2000"))
+
+
+def make(timeout_ns: int = S) -> tuple[OrderManager, Outbox]:
+    out = Outbox()
+    return OrderManager("POLUSDT", out, timeout_ns=timeout_ns, clock=lambda: 0), out
+
+
+def test_uuid_client_order_id_limit_gtc_and_correlation() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    assert coid is not None and len(coid) == 36 and re.fullmatch(r"[a-zA-Z0-9_-]{1,36}", coid)
+    cmd = out.orders[0]
+    assert (cmd.order_type, cmd.time_in_force, cmd.price, cmd.quantity) == ("LIMIT", "GTC", P.value, Q.value)
+    assert cmd.command_id != coid and cmd.command_id in om.pending
+    om.on_response(placed(cmd))
+    assert om.get(coid).status is OrderStatus.NEW and cmd.command_id not in om.pending
+    market = om.place("SELL", Q, None, 0, "exit")
+    m = out.orders[1]
+    assert market != coid and (m.order_type, m.time_in_force, m.price) == ("MARKET", None, None)
+
+
+def test_fills_are_applied_once_and_settle_the_order() -> None:
+    om, out = make()
+    om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd, "FILLED"))  # the acceptance can come before the fills
+    assert om.has_open_order()
+    f1 = execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40")
+    assert om.on_response(f1) == f1 and om.on_response(f1) is None
+    assert om.stats["duplicate_fills"] == 1 and om.has_open_order()
+    om.on_response(execution(cmd, "0.2", "60", 2, cumulative="100"))
+    assert not om.has_open_order() and om.get(cmd.client_order_id).filled == Decimal("100")
+
+
+def test_timeout_queries_by_client_order_id_and_never_places_again() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S // 2)
+    assert len(out.sent) == 1
+    for k in range(1, 4):
+        om.check_timeouts(k * S + k)
+    assert len(out.orders) == 1
+    queries = out.of(wire.QueryOrder)
+    assert len(queries) == 3 and all(q.client_order_id == coid for q in queries)
+    assert om.stats["timeouts"] == 3
+    # The query finds the order: no further command.
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Decimal(0), Decimal(0), "NEW", 1, 1)  # fmt: skip
+    om.on_response(wire.OrderStatus(queries[-1].command_id, 1, info))
+    assert om.get(coid).status is OrderStatus.NEW and not om.pending
+    assert len(out.orders) == 1
+
+
+def test_unknown_order_is_sent_again_with_the_same_client_order_id() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S)
+    om.on_response(error(out.of(wire.QueryOrder)[-1], "UNKNOWN_ORDER"))
+    assert len(out.orders) == 2
+    first, again = out.orders
+    assert again.client_order_id == first.client_order_id == coid
+    assert again.command_id != first.command_id and om.stats["resends"] == 1
+    # The first send arrived after all: the copy is refused as a duplicate, the manager queries.
+    om.on_response(placed(first))
+    om.on_response(error(again, "DUPLICATE_ORDER"))
+    assert out.sent[-1].__class__ is wire.QueryOrder and out.sent[-1].client_order_id == coid
+    assert om.get(coid).status is OrderStatus.NEW
+    assert {o.client_order_id for o in out.orders} == {coid}
+
+
+def test_unknown_after_every_resend_gives_the_order_up() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    t = 0
+    for _ in range(3):
+        t += S
+        om.check_timeouts(t)
+        om.on_response(error(out.of(wire.QueryOrder)[-1], "UNKNOWN_ORDER"))
+    assert om.get(coid).status is OrderStatus.REJECTED and not om.has_open_order()
+    assert {o.client_order_id for o in out.orders} == {coid} and len(out.orders) == 3
+
+
+def test_silent_engine_is_given_up_after_bounded_queries() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    for k in range(1, MAX_QUERIES + 3):
+        om.check_timeouts(k * S)
+    assert len(out.of(wire.QueryOrder)) == MAX_QUERIES
+    assert om.get(coid).status is OrderStatus.REJECTED and len(out.orders) == 1
+
+
+def test_rejected_order_is_settled() -> None:
+    om, out = make()
+    om.place("BUY", Q, P, 0, "entry")
+    om.on_response(error(out.orders[0], "VALIDATION"))
+    assert not om.has_open_order() and om.stats["errors"] == 1
+
+
+def test_cancel_waits_for_reported_fills() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    assert om.cancel(coid, 0) and not om.cancel(coid, 0)  # one cancel at a time
+    om.on_response(canceled(out.of(wire.CancelOrder)[0], filled="30"))
+    o = om.get(coid)
+    assert o.status is OrderStatus.CANCELED and not o.settled  # 30 filled, fills not here yet
+    om.on_response(execution(cmd, "0.2", "30", 7, "PARTIALLY_FILLED", cumulative="30"))
+    assert o.settled and o.status is OrderStatus.CANCELED
+
+
+def test_breaker_opens_on_errors_and_timeouts_half_opens_and_closes() -> None:
+    b = CircuitBreaker(failures=3, open_ns=10 * S)
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
+    for _ in range(2):
+        om.place("BUY", Q, P, 0, "entry")
+        om.on_response(error(out.orders[-1], "NOT_SYNCED"))
+    assert b.state(0) is BreakerState.CLOSED
+    om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S)  # a timeout is a failure too: the third in a row
+    assert b.state(S) is BreakerState.OPEN and not b.allows_entry(2 * S)
+    assert b.state(11 * S) is BreakerState.HALF_OPEN
+    assert b.allows_entry(11 * S) and not b.allows_entry(11 * S)  # one trial only
+    b.failure(12 * S, "trial failed")
+    assert b.state(12 * S) is BreakerState.OPEN
+    assert b.allows_entry(22 * S)
+    om.place("BUY", Q, P, 22 * S, "entry")
+    om.on_response(placed(out.orders[-1]))
+    assert b.state(22 * S) is BreakerState.CLOSED
+
+
+def test_success_resets_the_failure_count() -> None:
+    b = CircuitBreaker(failures=2, open_ns=S)
+    b.failure(0, "x")
+    b.success()
+    b.failure(0, "y")
+    assert b.state(0) is BreakerState.CLOSED

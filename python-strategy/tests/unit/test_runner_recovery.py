@@ -1,0 +1,227 @@
+"""Crash recovery of the strategy process against a fake engine on real ZeroMQ sockets: a position is
+opened and its target order rests; the process "dies" (its session never ends); a new process
+restores the position from the database, reconciles with the engine (which filled the target while
+nobody listened) and closes the trade exactly once, without re-sending any order. Also: a silent
+engine pauses entries and its return starts a reconciliation; a corrupt or locked database stops
+`flashcrash run` with one line naming the file."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector
+
+from flashcrash import config, wire
+from flashcrash.data_client import EngineClient
+from flashcrash.persistence import PersistenceService
+from flashcrash.runner import Runner
+from flashcrash.trading_engine.portfolio import Phase
+
+
+def _config(tmp_path: Path, eng: FakeEngine) -> config.Config:
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    d, c, r = eng.ports
+    (tmp_path / "local.toml").write_text(
+        f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{d}"\ncommand_endpoint = "tcp://127.0.0.1:{c}"\n'
+        f'response_endpoint = "tcp://127.0.0.1:{r}"\n[persistence]\nreport_dir = "{tmp_path / "reports"}"\n'
+        f'db_path = "{tmp_path / "flashcrash.db"}"\n'
+    )
+    return config.load(tmp_path / "config.toml")
+
+
+def _runner(cfg: config.Config) -> tuple[Runner, EngineClient, PersistenceService]:
+    client = EngineClient(cfg.zmq, "POLUSDT")
+    db = PersistenceService.open(cfg)
+    runner = Runner(cfg, client, db)
+    runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
+    runner.start()
+    return runner, client, db
+
+
+def _steps(runner: Runner, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with runner._atomic():
+            runner.step(20)
+
+
+def _until_command(runner: Runner, eng: FakeEngine, timeout: float = 5.0) -> object:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with runner._atomic():
+            runner.step(20)
+        if eng.cmds.poll(0):
+            return wire.decode(eng.cmds.recv())
+    raise AssertionError("no command from the strategy")
+
+
+def _send(eng: FakeEngine, *msgs: object) -> None:
+    for m in msgs:
+        eng.resp.send_multipart([b"resp", wire.encode(m)])  # type: ignore[arg-type]
+
+
+def _info(cmd: wire.PlaceOrder, filled: str, quote: str, status: str) -> wire.OrderInfo:
+    return wire.OrderInfo(
+        cmd.client_order_id, "X-1", cmd.symbol, cmd.side, cmd.order_type, cmd.time_in_force,
+        cmd.quantity, cmd.price, Decimal(filled), Decimal(quote), status, 1, 2,
+    )  # fmt: skip
+
+
+def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        _steps(runner, 0.5)  # subscriptions reach the publisher
+        tid = 1
+        for sec in range(1000, 1030):
+            eng.trade(sec, 1.0, tid)
+            tid += 1
+        eng.trade(1030.2, 0.95, tid)
+        eng.trade(1031.1, 0.95, tid + 1)
+        eng.trade(1031.5, 0.97, tid + 2, qty=1000.0)
+        eng.trade(1032.1, 0.97, tid + 3)
+        buy = _until_command(runner, eng)
+        assert isinstance(buy, wire.PlaceOrder) and buy.side == "BUY"
+        eng.fill(buy, "0.9540", 1)
+        target = _until_command(runner, eng)
+        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+        placed = wire.OrderPlaced(
+            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
+            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
+        )  # fmt: skip
+        _send(eng, placed)
+        _steps(runner, 0.3)
+        assert runner.strategy.position.quantity == buy.quantity
+    finally:
+        # The process dies: no flatten, no end of session (what was queued is on disk: a prefix).
+        client.close()
+        db.close()
+    first_session = 1
+
+    # The engine filled the target while nobody listened. A new process starts.
+    runner, client, db = _runner(cfg)
+    try:
+        assert runner.recovery is not None and runner.recovery["from_session"] == first_session
+        lots = list(runner.strategy.position.lots.values())
+        assert (
+            len(lots) == 1
+            and lots[0].phase is Phase.HOLDING
+            and lots[0].target_coid == target.client_order_id
+        )
+        assert runner.strategy.position.quantity == buy.quantity
+        time.sleep(0.5)
+        sent: list[object] = []
+        q = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not isinstance(q, wire.QueryOpenOrders):
+            q = _until_command(runner, eng)
+            sent.append(q)
+        assert isinstance(q, wire.QueryOpenOrders)
+        assert runner.strategy.paused_reason == "reconciling orders"
+        _send(eng, wire.OpenOrders(q.command_id, 1, "POLUSDT", []))
+        qo = _until_command(runner, eng)
+        sent.append(qo)
+        assert isinstance(qo, wire.QueryOrder) and qo.client_order_id == target.client_order_id
+        _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
+        _steps(runner, 0.5)
+        assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent  # never re-sent
+        assert runner.strategy.position.quantity == 0
+        assert len(runner.strategy.position.closed) == 1
+        assert runner.strategy.paused_reason == ""
+        runner.stop_reason = "TEST"
+        runner.finish()
+        db.flush()
+        trades = db.trades_of(first_session)
+        assert len(trades) == 1 and not trades[0].is_open, trades
+        t = trades[0]
+        assert t.trade_key == buy.client_order_id and t.exit_price == Decimal("0.966")
+        assert t.entry_price == Decimal("0.9540")
+        assert db.trades_of(2) == []
+        assert db.get_session(first_session).status == "crashed"  # type: ignore[union-attr]
+        s2 = db.get_session(2)
+        assert s2 is not None and s2.recovered_from == first_session and s2.status == "clean"
+        texts = [e.summary for e in db.events_of(2)]
+        assert any("session 1 had crashed" in x for x in texts), texts
+        assert any(x.startswith("recovered from session 1") for x in texts), texts
+        assert any("reconciled fill" in x for x in texts), texts
+        assert any(e.message_type == "QueryOpenOrders" for e in db.events_of(2, "command"))
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def test_silent_engine_pauses_entries_and_its_return_reconciles(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        _steps(runner, 0.5)
+        runner.last_data_ns = time.time_ns() - 10 * 1_000_000_000
+        _steps(runner, 0.1)
+        assert runner.engine_silent and runner.strategy.paused_reason == "engine silent"
+        eng.trade(1000, 1.0, 1)
+        cmd = _until_command(runner, eng)
+        assert isinstance(cmd, wire.QueryOpenOrders)
+        assert not runner.engine_silent and runner.strategy.paused_reason == "reconciling orders"
+        _send(eng, wire.OpenOrders(cmd.command_id, 1, "POLUSDT", []))
+        _steps(runner, 0.3)
+        assert runner.strategy.paused_reason == ""
+        runner.stop_reason = "TEST"
+        runner.finish()
+        db.flush()
+        texts = [e.summary for e in db.events_of(1)]
+        assert any(x.startswith("engine silent") for x in texts), texts
+        assert any("engine back" in x for x in texts), texts
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def _run_with_db(tmp_path: Path, db_path: Path) -> subprocess.CompletedProcess[str]:
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text(
+        f'[persistence]\nreport_dir = "{tmp_path / "reports"}"\ndb_path = "{db_path}"\n'
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "flashcrash", "run", "--config", str(tmp_path / "config.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_corrupt_database_stops_the_strategy_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.db"
+    content = b"this is not a database" * 500
+    bad.write_bytes(content)
+    r = _run_with_db(tmp_path, bad)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0], r.stderr
+    assert bad.read_bytes() == content  # left as it was
+
+
+def test_a_locked_database_stops_the_strategy_with_one_line(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.db"
+    holder = sqlite3.connect(locked, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO t VALUES (1)")
+        r = _run_with_db(tmp_path, locked)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(locked) in lines[0] and "lock" in lines[0].lower(), r.stderr

@@ -1,0 +1,64 @@
+"""Entry quality score: the design's weights, the bands, the exhaustion threshold."""
+
+from __future__ import annotations
+
+import math
+
+from trading_fixtures import readings
+
+from flashcrash.config import StrategyConfig
+from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
+from flashcrash.trading_engine.scoring import Band, Bands, Weights, score
+
+W = Weights.from_config(StrategyConfig())
+B = Bands.from_config(StrategyConfig())
+
+
+def test_design_weights_sum_to_100() -> None:
+    assert W.by_indicator == {
+        Indicator.VOLATILITY: 15,
+        Indicator.ACCELERATION: 15,
+        Indicator.OBI: 15,
+        Indicator.SPREAD: 10,
+        Indicator.VOLUME_DELTA: 15,
+        Indicator.MESSAGE_VELOCITY: 10,
+        Indicator.PATTERN: 10,
+        Indicator.LIQUIDITY: 10,
+    }
+    assert score(readings(1.0), W, B).total == 100
+
+
+def test_each_component_is_strength_times_weight() -> None:
+    s = score(readings(0.0, strengths={Indicator.OBI: 0.5, Indicator.SPREAD: 1.0}), W, B)
+    assert s.parts[Indicator.OBI] == 7.5 and s.parts[Indicator.SPREAD] == 10
+    assert s.total == 17.5 and s.band is Band.REJECTED
+
+
+def test_bands() -> None:
+    assert score(readings(0.85), W, B).band is Band.EXCELLENT
+    assert score(readings(0.849), W, B).band is Band.GOOD
+    assert score(readings(0.70), W, B).band is Band.GOOD
+    assert score(readings(0.699), W, B).band is Band.REJECTED
+
+
+def test_selling_exhaustion_lowers_the_threshold() -> None:
+    plain = score(readings(0.65), W, B)
+    exhausted = score(readings(0.65, pattern=Pattern.SELLING_EXHAUSTION), W, B)
+    assert plain.band is Band.REJECTED and plain.threshold == 70
+    assert exhausted.band is Band.GOOD and exhausted.threshold == 60
+    assert score(readings(0.59, pattern=Pattern.SELLING_EXHAUSTION), W, B).band is Band.REJECTED
+    assert score(readings(0.65, pattern=Pattern.BUYING_CLIMAX), W, B).band is Band.REJECTED
+
+
+def test_not_ready_missing_and_nan_readings_count_zero() -> None:
+    by = {i: Reading(i, math.nan, 1.0, False, 1.0, ready=False) for i in Indicator}
+    by[Indicator.OBI] = Reading(Indicator.OBI, 1.0, 1.0, True, math.nan)
+    by[Indicator.SPREAD] = Reading(Indicator.SPREAD, 1.0, 1.0, True, 7.0)  # clamped to 1
+    del by[Indicator.LIQUIDITY]
+    s = score(Readings(0, by, Pattern.NONE, math.nan, math.nan), W, B)
+    assert s.total == 10
+
+
+def test_weights_are_scaled_to_100() -> None:
+    cfg = StrategyConfig(**{f"weight_{i.value}": 1.0 for i in Indicator})
+    assert score(readings(0.5), Weights.from_config(cfg), B).total == 50

@@ -1,0 +1,80 @@
+"""Hand-made inputs shared by the trading engine tests: candles, readings, an outbox for commands and
+the engine's answers to them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flashcrash import wire
+from flashcrash.event_detector import Candle
+from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
+
+S = 1_000_000_000
+D = Decimal
+
+
+class Outbox:
+    """The command channel: records what the strategy sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+        self.accept = True
+
+    def __call__(self, msg: object) -> bool:
+        if self.accept:
+            self.sent.append(msg)
+        return self.accept
+
+    def of(self, kind: type) -> list:
+        return [m for m in self.sent if isinstance(m, kind)]
+
+    @property
+    def orders(self) -> list[wire.PlaceOrder]:
+        return self.of(wire.PlaceOrder)
+
+
+def candle(sec: int, o: float, h: float, lo: float, c: float, volume: float = 1000.0) -> Candle:
+    return Candle(sec * S, o, h, lo, c, volume, volume / 2, 10)
+
+
+def readings(
+    strength: float = 1.0,
+    pattern: Pattern = Pattern.NONE,
+    spread_ratio: float = 1.0,
+    liquidity_usd: float = 1e6,
+    strengths: dict[Indicator, float] | None = None,
+) -> Readings:
+    by = {i: Reading(i, 1.0, 1.0, True, (strengths or {}).get(i, strength), True) for i in Indicator}
+    return Readings(0, by, pattern, spread_ratio, liquidity_usd)
+
+
+def placed(cmd: wire.PlaceOrder, status: str = "NEW") -> wire.OrderPlaced:
+    return wire.OrderPlaced(
+        cmd.command_id, 1, cmd.client_order_id, "X-" + cmd.client_order_id[:8], cmd.symbol, cmd.side,
+        cmd.order_type, cmd.time_in_force, cmd.quantity, cmd.price, status,
+    )  # fmt: skip
+
+
+def execution(
+    cmd: wire.PlaceOrder,
+    price: str,
+    qty: str,
+    trade_id: int,
+    status: str = "FILLED",
+    fee: str = "0.01",
+    cumulative: str | None = None,
+) -> wire.OrderExecution:
+    return wire.OrderExecution(
+        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, cmd.side, trade_id,
+        D(price), D(qty), D(cumulative or qty), cmd.quantity, status, "taker", D(fee), "USDT",
+    )  # fmt: skip
+
+
+def canceled(cmd: wire.CancelOrder, filled: str = "0") -> wire.OrderCanceled:
+    return wire.OrderCanceled(
+        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, D(filled), "CANCELED"
+    )
+
+
+def error(cmd: object, code: str, message: str = "refused") -> wire.Error:
+    return wire.Error(getattr(cmd, "command_id"), 1, code, None, message)  # noqa: B009

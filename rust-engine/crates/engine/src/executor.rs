@@ -1,0 +1,272 @@
+//! The engine's executor: the paper executor, answered inline, or the real Binance executor behind a
+//! worker task that serves its orders one at a time in arrival order (so a cancel never overtakes
+//! the order it cancels) while the core loop keeps serving market data and halts.
+//!
+//! Both answer through the core: the paper executor by returning its responses, the real one by
+//! sending them (with the user data stream's `OrderExecution`s) on the channel the core reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::message::{Command, PlaceOrder, Response, Trade};
+use execution_engine::exposure::OpenQuantities;
+use execution_engine::real::{RealExecutor, UserStream};
+use execution_engine::PaperExecutor;
+use feed_handler::shared::BookState;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+/// Longest wait at shutdown for the venue to confirm the cancels.
+const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// One piece of work for the real executor's worker.
+enum Job {
+    /// `PlaceOrder`, `CancelOrder`, `QueryOrder`, `QueryOpenOrders` or `QueryBalances`.
+    Order(Command),
+    /// Cancel every open order, then place `flatten` if any; `done` is told when finished.
+    CancelAll {
+        flatten: Option<PlaceOrder>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Ask the venue what the user data stream may have missed.
+    Reconcile,
+}
+
+/// The real executor, its worker and its user data stream.
+pub struct Real {
+    executor: Arc<RealExecutor>,
+    jobs: mpsc::UnboundedSender<Job>,
+    stream: Option<UserStream>,
+}
+
+impl Real {
+    /// Starts the worker; its responses, and those of `stream` (started on the same `results`
+    /// channel), go to `results`. The worker reports a `418` ban on `banned`, and reconciles
+    /// every `reconcile_every` (never when zero).
+    pub fn start(
+        executor: Arc<RealExecutor>,
+        stream: UserStream,
+        results: mpsc::UnboundedSender<Response>,
+        banned: watch::Sender<Option<String>>,
+        reconcile_every: Duration,
+    ) -> Self {
+        let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        tokio::spawn(serve(Arc::clone(&executor), jobs_rx, results, banned));
+        if !reconcile_every.is_zero() {
+            let jobs = jobs.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(reconcile_every);
+                tick.tick().await; // the stream reconciles on connect
+                loop {
+                    tick.tick().await;
+                    if jobs.send(Job::Reconcile).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Real {
+            executor,
+            jobs,
+            stream: Some(stream),
+        }
+    }
+
+    fn submit(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            warn!("real executor worker gone");
+        }
+    }
+}
+
+/// Serves jobs in order until the engine drops the sender.
+async fn serve(
+    executor: Arc<RealExecutor>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    results: mpsc::UnboundedSender<Response>,
+    banned: watch::Sender<Option<String>>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let (out, done) = match job {
+            Job::Order(cmd) => (order(&executor, &cmd).await, None),
+            Job::CancelAll { flatten, done } => {
+                let mut out = executor.cancel_all().await;
+                if let Some(p) = flatten {
+                    info!(client_order_id = %p.client_order_id, side = ?p.side, quantity = %p.quantity, "flattening");
+                    out.extend(executor.place(&p).await);
+                }
+                (out, done)
+            }
+            Job::Reconcile => {
+                let out = executor.reconcile().await;
+                if !out.is_empty() {
+                    info!(
+                        responses = out.len(),
+                        "periodic reconcile found what the stream missed"
+                    );
+                }
+                (out, None)
+            }
+        };
+        for r in out {
+            if results.send(r).is_err() {
+                return;
+            }
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+        let ban = executor.client().trading_stopped().map(|b| {
+            format!(
+                "the venue banned this IP (HTTP 418) until {} ms",
+                b.until_ms
+            )
+        });
+        banned.send_if_modified(|current| {
+            if ban.is_some() && *current != ban {
+                *current = ban;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+async fn order(executor: &RealExecutor, cmd: &Command) -> Vec<Response> {
+    let out = match cmd {
+        Command::PlaceOrder(p) => executor.place(p).await,
+        Command::CancelOrder(c) => executor.cancel(c).await,
+        Command::QueryOrder(q) => vec![executor.query(q).await],
+        Command::QueryOpenOrders(q) => vec![executor.open_orders(q).await],
+        Command::QueryBalances(q) => vec![executor.balances(q).await],
+        other => {
+            warn!(command = ?other, "not an order command: ignored by the real executor");
+            Vec::new()
+        }
+    };
+    if let Command::PlaceOrder(p) = cmd {
+        for r in &out {
+            info!(command_id = %p.command_id, client_order_id = %p.client_order_id, response = ?r, "order");
+        }
+    }
+    out
+}
+
+/// Paper or real.
+pub enum Executor {
+    /// Fills against the engine's book.
+    Paper(Box<PaperExecutor>),
+    /// Binance's signed REST API and user data stream.
+    Real(Real),
+}
+
+impl Executor {
+    /// Serves an order command (`PlaceOrder`, `CancelOrder`, `QueryOrder`, `QueryOpenOrders`,
+    /// `QueryBalances`):
+    /// the paper executor's answers now, the real executor's later on the results channel.
+    pub fn order(&mut self, cmd: Command, book: &BookState, now: u64) -> Vec<Response> {
+        match self {
+            Executor::Paper(p) => match &cmd {
+                Command::PlaceOrder(o) => {
+                    let out = p.place(o, book, now);
+                    for r in &out {
+                        info!(command_id = %o.command_id, client_order_id = %o.client_order_id, response = ?r, "order");
+                    }
+                    out
+                }
+                Command::CancelOrder(c) => p.cancel(c, now),
+                Command::QueryOrder(q) => vec![p.query(q, now)],
+                Command::QueryOpenOrders(q) => vec![p.open_orders(q, now)],
+                Command::QueryBalances(q) => vec![p.balances(q, now)],
+                other => {
+                    warn!(command = ?other, "not an order command: ignored by the paper executor");
+                    Vec::new()
+                }
+            },
+            Executor::Real(r) => {
+                r.submit(Job::Order(cmd));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A market trade: fills resting paper orders (the venue fills real ones).
+    pub fn on_trade(&mut self, trade: &Trade, now: u64) -> Vec<Response> {
+        match self {
+            Executor::Paper(p) => p.on_trade(trade, now),
+            Executor::Real(_) => Vec::new(),
+        }
+    }
+
+    /// Cancels every open order, then places `flatten` if given. The paper executor answers now;
+    /// the real one queues the work behind the orders already submitted.
+    pub fn cancel_all(
+        &mut self,
+        flatten: Option<PlaceOrder>,
+        book: &BookState,
+        now: u64,
+    ) -> Vec<Response> {
+        match self {
+            Executor::Paper(p) => {
+                let mut out = p.cancel_all(now);
+                if let Some(f) = flatten {
+                    info!(client_order_id = %f.client_order_id, side = ?f.side, quantity = %f.quantity, "flattening");
+                    out.extend(p.place(&f, book, now));
+                }
+                out
+            }
+            Executor::Real(r) => {
+                r.submit(Job::CancelAll {
+                    flatten,
+                    done: None,
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    /// At shutdown: cancels every open order and, for the real executor, waits (bounded) until the
+    /// venue answered, then stops the user data stream.
+    pub async fn cancel_all_and_stop(&mut self, now: u64) -> Vec<Response> {
+        match self {
+            Executor::Paper(p) => p.cancel_all(now),
+            Executor::Real(r) => {
+                let (done, finished) = oneshot::channel();
+                r.submit(Job::CancelAll {
+                    flatten: None,
+                    done: Some(done),
+                });
+                if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, finished)
+                    .await
+                    .is_err()
+                {
+                    warn!(
+                        secs = SHUTDOWN_CANCEL_WAIT.as_secs(),
+                        "the venue did not confirm the cancels in time"
+                    );
+                }
+                if let Some(stream) = r.stream.take() {
+                    stream.shutdown().await;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// What is left of the open orders, per side.
+    pub fn open_quantities(&self) -> OpenQuantities {
+        match self {
+            Executor::Paper(p) => p.open_quantities(),
+            Executor::Real(r) => r.executor.open_quantities(),
+        }
+    }
+
+    /// Lifts a venue ban if it is over; false while still banned.
+    pub fn resume_venue(&self) -> bool {
+        match self {
+            Executor::Paper(_) => true,
+            Executor::Real(r) => r.executor.client().resume_trading(),
+        }
+    }
+}
