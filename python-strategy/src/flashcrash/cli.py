@@ -1,5 +1,6 @@
 """The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system),
-`report` (a stored session), `import` and `download` (market data files)."""
+`report` (a stored session), `import` and `download` (market data files), `backtest` (a replay of
+a trade file through the strategy)."""
 
 from __future__ import annotations
 
@@ -151,5 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     from flashcrash.marketdata import commands as marketdata_commands
 
     marketdata_commands.add_parsers(sub)
+    from flashcrash.backtest import commands as backtest_commands
+
+    backtest_commands.add_parser(sub)
     args = p.parse_args(argv)
     return int(args.func(args))

@@ -253,7 +253,8 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
-    """`[risk]`; the engine enforces `max_order_notional` and `max_open_orders` too."""
+    """`[risk]`; the engine enforces `max_order_notional`, `max_open_orders` and `max_positions` too,
+    and `max_position_notional` alone (so it is not read here)."""
 
     max_order_notional: Decimal = Decimal("1000")
     max_open_orders: int = 5
@@ -267,9 +268,23 @@ class RiskConfig:
     order_timeout_ms: int = 1000
 
 
+@dataclass(frozen=True)
+class BacktestConfig:
+    """`[backtest]`; read by `flashcrash backtest` (units and meaning in `config/config.toml`)."""
+
+    initial_capital: Decimal = Decimal("1000")
+    position_fraction: float = 0.0
+    quantity_step: Decimal = Decimal("0.1")
+    order_latency_ms: int = 20
+    slippage_bps: float = 0.0
+    fill_rule: str = "trade_through"
+    book_interval_ms: int = 100
+    book_seed: int = 1
+
+
 def _typed(cls: type, table: dict[str, Any]) -> Any:
     """`cls` from its section's table, each value converted to the field's declared type."""
-    convert = {"float": float, "Decimal": Decimal, "int": int, "bool": bool}
+    convert = {"float": float, "Decimal": Decimal, "int": int, "bool": bool, "str": str}
     return cls(**{f.name: convert[str(f.type)](table[f.name]) for f in fields(cls)})
 
 
@@ -300,6 +315,7 @@ class Config:
     initial_capital: Decimal
     report_dir: Path
     raw: dict[str, dict[str, Any]]
+    backtest: BacktestConfig = BacktestConfig()
 
 
 def load(path: Path) -> Config:
@@ -336,4 +352,5 @@ def load(path: Path) -> Config:
         initial_capital=Decimal(table["backtest"]["initial_capital"]),
         report_dir=report_dir,
         raw=table,
+        backtest=_typed(BacktestConfig, table["backtest"]),
     )

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -76,11 +77,18 @@ def install_signal_handlers() -> list[str]:
 
 class Runner:
     def __init__(
-        self, cfg: Config, client: EngineClient, persistence: PersistenceService | None = None
+        self,
+        cfg: Config,
+        client: EngineClient,
+        persistence: PersistenceService | None = None,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        """`clock` gives command times, order timeouts and the breaker's time: the wall clock live,
+        the replay's event time in a backtest (`flashcrash.backtest`, which hands in its own client)."""
         self.cfg = cfg
         self.client = client
         self.db = persistence
+        self.clock = clock
         self.detector = Detector(cfg.event_detection)
         self.guard = self.detector.guard  # validates every event before the candles and the detector
         self.candles = CandleBuilder()
@@ -90,6 +98,7 @@ class Runner:
             client.send,
             timeout_ns=risk.order_timeout_ms * 1_000_000,
             breaker=CircuitBreaker(risk.breaker_failures, risk.breaker_open_secs * 1_000_000_000),
+            clock=clock,
         )
         self.strategy = PercentileStrategy(cfg.strategy, risk, cfg.symbol.order_quantity, self.orders)
         self.history: list[Candle] = []
@@ -102,7 +111,7 @@ class Runner:
         self.orders.taker_rate = Decimal(str(fees.get("taker_rate", "0")))
         # Engine liveness (wall clock): any data message proves it.
         self.engine_silence_ns = engine_silence_ns(cfg)
-        self.last_data_ns = time.time_ns()
+        self.last_data_ns = clock()
         self.engine_silent = False
         # Persistence state.
         self.session: SessionRecord | None = None
@@ -410,7 +419,7 @@ class Runner:
             self._record(self.db.record_event, "note", f"reconciling orders with the engine: {why}",
                          component="strategy")  # fmt: skip
         self._dirty = True
-        self.orders.reconcile(time.time_ns())
+        self.orders.reconcile(self.clock())
 
     def _watch_engine(self, now: int) -> None:
         if self.engine_silent or now - self.last_data_ns < self.engine_silence_ns:
@@ -446,7 +455,7 @@ class Runner:
 
     # ------------------------------------------------------------- handling
     def handle(self, msg: object) -> None:
-        now = time.time_ns()
+        now = self.clock()
         if isinstance(msg, DATA_TYPES):
             self._on_data(now)
         match msg:
@@ -514,7 +523,7 @@ class Runner:
         """One loop iteration: the messages waiting, timeouts, engine liveness, audit and snapshots."""
         for msg in self.client.poll(timeout_ms):
             self.handle(msg)
-        now = time.time_ns()
+        now = self.clock()
         self.orders.check_timeouts(now)
         self._watch_engine(now)
         self._after_iteration(now)
@@ -522,7 +531,7 @@ class Runner:
     def flatten(self, wait_s: float = 2.0) -> None:
         """Cancels resting entries, closes open positions at market and waits (bounded) for the fills."""
         if self.stop_reason != "engine stopped":
-            self.strategy.shutdown(time.time_ns())
+            self.strategy.shutdown(self.clock())
         deadline = time.monotonic() + wait_s
         while self.orders.has_open_order() and time.monotonic() < deadline:
             self.step(50)
@@ -587,7 +596,7 @@ class Runner:
             "risk": {
                 "emergency_stops": dict(self.strategy.stops.triggered),
                 "emergency_active": sorted(self.strategy.stops.active),
-                "breaker": str(self.orders.breaker.state(time.time_ns())),
+                "breaker": str(self.orders.breaker.state(self.clock())),
                 "breaker_events": dict(self.orders.breaker.stats),
             },
             "pnl": {

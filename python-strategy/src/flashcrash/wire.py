@@ -61,22 +61,22 @@ def _check(kind: str, name: str, v: Any) -> Any:
                 raise WireError(f"{name}: {v!r} is not a plain decimal string")
             return Decimal(v)
         case "levels":
-            if not isinstance(v, list):
+            if not isinstance(v, (list, tuple)):
                 raise WireError(f"{name}: expected an array of [price, qty]")
             out = []
             for lv in v:
-                if not isinstance(lv, list) or len(lv) != 2:
+                if not isinstance(lv, (list, tuple)) or len(lv) != 2:
                     raise WireError(f"{name}: expected [price, qty] pairs")
                 out.append((_check("price", name, lv[0]), _check("qty", name, lv[1])))
             return tuple(out)
         case "order":
             return _from_map(OrderInfo, v, "order")
         case "orders":
-            if not isinstance(v, list):
+            if not isinstance(v, (list, tuple)):
                 raise WireError(f"{name}: expected an array of orders")
             return tuple(_from_map(OrderInfo, o, "orders") for o in v)
         case "balances":
-            if not isinstance(v, list):
+            if not isinstance(v, (list, tuple)):
                 raise WireError(f"{name}: expected an array of balances")
             return tuple(_from_map(AssetBalance, b, "balances") for b in v)
     if base.startswith("enum:"):
@@ -425,15 +425,114 @@ def encode(msg: _Message) -> bytes:
     return msgpack.packb(msg.to_map(), use_bin_type=True)
 
 
+# ------------------------------------------------------------------ fast paths
+# The two market data messages are decoded without the generic kind-driven code: the same checks
+# (strict keys, exact types, finite positive prices, finite non-negative quantities), done in bulk.
+# When any check fails the generic path runs instead, so errors and their messages are unchanged.
+# MessagePack arrays are unpacked as tuples (`use_list=False`), so book levels need no conversion.
+_INF = math.inf
+_new = object.__new__
+_set = object.__setattr__
+_TRADE_KEYS = frozenset(f.name for f in fields(Trade)) | {"type"}
+_BOOK_KEYS = frozenset(f.name for f in fields(OrderBookSnapshot)) | {"type"}
+_AGGRESSORS = frozenset(("buy", "sell"))
+_FLOAT = {float}
+
+
+def _levels_ok(side: Any) -> bool:
+    """Whether `side` is a tuple of (price, qty) pairs of floats, prices finite and > 0, quantities
+    finite and >= 0, checked side-wide: a sum is finite (`s - s == 0`) only when no term is NaN or
+    infinite (finite values whose sum overflows only take the generic path). Out of MessagePack, a
+    pair holding two floats can only be a tuple (an array)."""
+    if type(side) is not tuple:
+        return False
+    if not side:
+        return True
+    try:
+        ps, qs = zip(*side, strict=True)
+    except (TypeError, ValueError):  # not all pairs
+        return False
+    if set(map(type, ps)) != _FLOAT or set(map(type, qs)) != _FLOAT:
+        return False
+    s, q = sum(ps), sum(qs)
+    return s - s == 0.0 and q - q == 0.0 and min(ps) > 0.0 and min(qs) >= 0.0 and type(side[0]) is tuple
+
+
+def _fast_trade(m: dict[str, Any]) -> Trade | None:
+    if m.keys() != _TRADE_KEYS:
+        return None
+    e, lo, i, p, q, a = (
+        m["exchange_ts_ns"],
+        m["local_ts_ns"],
+        m["trade_id"],
+        m["price"],
+        m["quantity"],
+        m["aggressor"],
+    )
+    if not (
+        type(m["symbol"]) is str
+        and type(e) is int
+        and 0 <= e <= _MAX_U64
+        and type(lo) is int
+        and 0 <= lo <= _MAX_U64
+        and type(i) is int
+        and 0 <= i <= _MAX_U64
+        and type(p) is float
+        and 0.0 < p < _INF
+        and type(q) is float
+        and 0.0 <= q < _INF
+        and type(a) is str
+        and a in _AGGRESSORS
+    ):
+        return None
+    del m["type"]  # the rest of the map is the instance's fields, in wire order
+    t = _new(Trade)
+    _set(t, "__dict__", m)  # what the frozen dataclass's __init__ sets, without its per-field calls
+    return t  # type: ignore[no-any-return]
+
+
+def _fast_book(m: dict[str, Any]) -> OrderBookSnapshot | None:
+    if m.keys() != _BOOK_KEYS:
+        return None
+    e, lo, u = m["exchange_ts_ns"], m["local_ts_ns"], m["update_id"]
+    if not (
+        type(m["symbol"]) is str
+        and type(e) is int
+        and 0 <= e <= _MAX_U64
+        and type(lo) is int
+        and 0 <= lo <= _MAX_U64
+        and type(u) is int
+        and 0 <= u <= _MAX_U64
+        and _levels_ok(m["bids"])
+        and _levels_ok(m["asks"])
+    ):
+        return None
+    del m["type"]
+    b = _new(OrderBookSnapshot)
+    _set(b, "__dict__", m)
+    return b  # type: ignore[no-any-return]
+
+
+_unpackb = msgpack.unpackb
+
+
 def decode(payload: bytes) -> Message:
     """Strict decoding of any message; raises `WireError`."""
     try:
-        m = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+        m = _unpackb(payload, raw=False, strict_map_key=True, use_list=False)
     except Exception as e:  # msgpack raises several types for bad input
         raise WireError(f"not MessagePack: {e}") from None
     if not isinstance(m, dict):
         raise WireError("payload is not a map")
     t = m.get("type")
+    if t == "Trade":
+        fast = _fast_trade(m)
+        if fast is not None:
+            return fast
+    elif t == "OrderBookSnapshot":
+        fast = _fast_book(m)
+        if fast is not None:
+            return fast
     cls = BY_TYPE.get(t) if isinstance(t, str) else None
     if cls is None:
         raise WireError(f"unknown type {m.get('type')!r}")

@@ -126,7 +126,11 @@ def running(
     try:
         with session:
             ch = Channel(session)
-            wait_until_tradable(ch)
+            try:
+                wait_until_tradable(ch)
+            except AssertionError:
+                session.check_alive()  # a dead engine says why (its log's tail)
+                raise
             yield session, ch
             session.check_alive()
             codes = session.stop()
@@ -204,7 +208,10 @@ def test_timeouts_and_5xx_never_duplicate_an_order(bin_dir: Path) -> None:
         end=CALM.end,
         extra_args=("--order-timeout", "0.3", "--order-reject", "0.3", "--seed", "11"),
     )
-    with running(bin_dir, real=True, sim=faulty, risk={"max_open_orders": 50}) as (session, ch):
+    with running(bin_dir, real=True, sim=faulty, risk={"max_open_orders": 50, "max_positions": 50}) as (
+        session,
+        ch,
+    ):
         ids = [f"f-{i}" for i in range(12)]
         for cid in ids:
             ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
@@ -225,7 +232,10 @@ def test_a_burst_of_100_orders_stays_within_the_venues_rate_limits(bin_dir: Path
     (or refuses an order it cannot send in time, with an error naming the limit); the venue never
     answers 429."""
     tight = SimSpec(speed="1", start=CALM.start, end=CALM.end, extra_args=("--order-limit-10s", "20"))
-    with running(bin_dir, real=True, sim=tight, risk={"max_open_orders": 200}) as (session, ch):
+    with running(bin_dir, real=True, sim=tight, risk={"max_open_orders": 200, "max_positions": 100}) as (
+        session,
+        ch,
+    ):
         ids = [f"b-{i}" for i in range(100)]
         for cid in ids:
             ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
@@ -273,19 +283,27 @@ def test_real_mode_refuses_to_start_without_keys_or_confirmation(
     assert SIM_SECRET not in r.stderr
 
 
-def test_exposure_limit_counts_open_orders_and_lets_a_reducing_order_through(bin_dir: Path) -> None:
-    risk = {"max_order_notional": "10000", "max_position_notional": "50"}
+def test_position_limits_count_open_orders(bin_dir: Path) -> None:
+    """`[risk] max_position_notional` counts what open orders would add; `max_positions` counts open
+    buys (and lots of the net long); canceling one makes room again."""
+    risk = {"max_order_notional": "10000", "max_position_notional": "50", "max_positions": 2}
     with running(bin_dir, real=False, risk=risk) as (_, ch):
-        ch.send(order("e-1", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
-        assert ch.answer("e-1")["type"] == "OrderPlaced"
-        ch.send(order("e-2", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
-        refused = ch.answer("e-2")
+
+        def bid(cid: str, qty: str) -> dict[str, Any]:
+            ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity=qty))
+            return ch.answer(cid)
+
+        assert bid("e-1", "400")["type"] == "OrderPlaced"
+        refused = bid("e-2", "400")
         assert refused["type"] == "Error" and refused["field"] == "quantity", refused
         assert "max_position_notional 50" in refused["message"] and "open buys 400" in refused["message"]
+        assert bid("e-small", "50")["type"] == "OrderPlaced"
+        refused = bid("e-third", "50")
+        assert refused["type"] == "Error" and refused["field"] == "side", refused
+        assert "max_positions 2" in refused["message"], refused
         ch.send({"type": "CancelOrder", "command_id": "e-x", "symbol": "POLUSDT", "client_order_id": "e-1"})
         assert ch.answer("e-x")["type"] == "OrderCanceled"
-        ch.send(order("e-3", order_type="LIMIT", time_in_force="GTC", price=FAR_BID, quantity="400"))
-        assert ch.answer("e-3")["type"] == "OrderPlaced"
+        assert bid("e-3", "400")["type"] == "OrderPlaced"
 
 
 @pytest.mark.parametrize(

@@ -22,18 +22,47 @@ log = logging.getLogger(__name__)
 
 
 BOOK_TOPIC = b"book."
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)  # a plain int: `Socket.get` then skips the option enum's lookup
 
 
 def conflate(batch: list[list[bytes]]) -> list[list[bytes]]:
     """The batch without the book snapshots followed, later in the batch, by a book of the same topic
-    (symbol); everything else is kept, in order."""
-    newest: dict[bytes, int] = {}
-    for i, frames in enumerate(batch):
+    (symbol); everything else is kept, in order. One pass from the end: a book whose topic was already
+    seen there is stale."""
+    seen: set[bytes] = set()
+    kept: list[list[bytes]] = []
+    keep = kept.append
+    dropped = False
+    for frames in reversed(batch):
         if frames and frames[0].startswith(BOOK_TOPIC):
-            newest[frames[0]] = i
-    if len(newest) == sum(1 for f in batch if f and f[0].startswith(BOOK_TOPIC)):
+            topic = frames[0]
+            if topic in seen:
+                dropped = True
+                continue
+            seen.add(topic)
+        keep(frames)
+    if not dropped:
         return batch  # at most one book per symbol: nothing to drop
-    return [f for i, f in enumerate(batch) if not (f and f[0].startswith(BOOK_TOPIC)) or newest[f[0]] == i]
+    kept.reverse()
+    return kept
+
+
+def receive_batch(sock: zmq.Socket, max_batch: int) -> list[list[bytes]]:  # type: ignore[type-arg]
+    """Up to `max_batch` multipart messages already queued on `sock`, without waiting (what
+    `recv_multipart(NOBLOCK)` in a loop returns, with less per-message overhead)."""
+    recv, more = sock.recv, sock.get
+    batch: list[list[bytes]] = []
+    add = batch.append
+    try:
+        for _ in range(max_batch):
+            frames = [recv(_NOBLOCK)]
+            while more(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
+            add(frames)
+    except zmq.Again:
+        pass
+    return batch
 
 
 class EngineClient:
@@ -73,20 +102,27 @@ class EngineClient:
         for sock in (self.responses, self.data):
             if sock not in ready:
                 continue
-            batch: list[list[bytes]] = []
-            for _ in range(max_batch):
-                try:
-                    batch.append(sock.recv_multipart(flags=zmq.NOBLOCK))
-                except zmq.Again:
-                    break
+            batch = receive_batch(sock, max_batch)
             if sock is self.data:
                 kept = conflate(batch)
                 self.conflated += len(batch) - len(kept)
                 batch = kept
+            received, decode = self.received, wire.decode
             for frames in batch:
-                msg = self._decode(frames)
-                if msg is not None:
+                if len(frames) == 2:  # `_decode`, inline for the common case
+                    try:
+                        msg = decode(frames[1])
+                    except wire.WireError:
+                        msg = self._decode(frames)
+                        if msg is None:
+                            continue
+                    else:
+                        received[type(msg).__name__] += 1
                     yield msg
+                else:
+                    msg = self._decode(frames)
+                    if msg is not None:
+                        yield msg
 
     def _decode(self, frames: list[bytes]) -> object | None:
         if len(frames) != 2:

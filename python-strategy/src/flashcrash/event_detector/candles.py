@@ -46,28 +46,38 @@ class CandleBuilder:
 
     def advance(self, ts_ns: int) -> Candle | None:
         """Closes the open candle if `ts_ns` is in a later interval."""
-        if self._start is None or self._bucket(ts_ns) <= self._start:
+        start = self._start
+        if start is None or ts_ns - ts_ns % self.interval_ns <= start:
             return None
-        c = Candle(self._start, self._o, self._h, self._l, self._c, self._v, self._bv, self._n)
-        self._closed_start = self._start
+        c = Candle(start, self._o, self._h, self._l, self._c, self._v, self._bv, self._n)
+        self._closed_start = start
         self._start = None
         return c
 
     def on_trade(self, ts_ns: int, price: float, qty: float, buy: bool) -> Candle | None:
         """Adds a trade; returns the candle it closed, if any. A trade belonging to an interval already
         closed (or older than the open one) is counted in `late_trades` and dropped."""
-        closed = self.advance(ts_ns)
-        bucket = self._bucket(ts_ns)
-        if bucket <= self._closed_start or (self._start is not None and bucket < self._start):
+        bucket = ts_ns - ts_ns % self.interval_ns
+        start = self._start
+        closed = None
+        if start is not None and bucket > start:  # `advance`, inline
+            closed = Candle(start, self._o, self._h, self._l, self._c, self._v, self._bv, self._n)
+            self._closed_start = start
+            self._start = start = None
+        if bucket <= self._closed_start or (start is not None and bucket < start):
             self.late_trades += 1
             return closed
-        if self._start is None:
+        if start is None:
             self._start = bucket
-            self._o = self._h = self._l = price
-            self._v = self._bv = 0.0
-            self._n = 0
-        self._h = max(self._h, price)
-        self._l = min(self._l, price)
+            self._o = self._h = self._l = self._c = price
+            self._v = 0.0 + qty
+            self._bv = 0.0 + qty if buy else 0.0
+            self._n = 1
+            return closed
+        if price > self._h:
+            self._h = price
+        elif price < self._l:
+            self._l = price
         self._c = price
         self._v += qty
         if buy:

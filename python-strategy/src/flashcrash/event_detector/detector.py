@@ -7,6 +7,11 @@ closed: every indicator takes its sample, the `Readings` of that instant are bui
 machine steps (see `machine.py`). Work per event is O(log n) for the buffer, O(levels) for a book
 and O(1) amortised for the rest.
 
+The book indicators (imbalance, spread, depth) read only the latest book, and only when a second
+closes: a released book is kept as pending and handed to them then (or before a snapshot), so of
+the ~10 books a second only the last is measured. Buffered events are plain tuples:
+`(price, qty, is_buy)` for a trade, `(bids, asks)` for a book.
+
 The detector measures time by event time only, and keeps its own 1-second candles (of released
 trades) for the patterns: the runner's candles are not needed, and `on_candle` only hands back the
 latest transition since the previous call.
@@ -38,8 +43,15 @@ from flashcrash.event_detector.snapshot import encode_object, restore_object
 BOOK_STALE_NS = 5 * NS  # book indicators are not ready when the last book is older than this
 
 
+Levels = tuple[tuple[float, float], ...]
+TradeItem = tuple[float, float, bool]  # price, qty, is_buy
+BookItem = tuple[Levels, Levels]  # bids, asks
+
+
 @dataclass(frozen=True, slots=True)
 class TradeEvent:
+    """A buffered trade in snapshots written before buffered events were tuples (read back only)."""
+
     price: float
     qty: float
     is_buy: bool
@@ -47,8 +59,18 @@ class TradeEvent:
 
 @dataclass(frozen=True, slots=True)
 class BookEvent:
-    bids: tuple[tuple[float, float], ...]
-    asks: tuple[tuple[float, float], ...]
+    """A buffered book in snapshots written before buffered events were tuples (read back only)."""
+
+    bids: Levels
+    asks: Levels
+
+
+def _as_item(ev: Any) -> TradeItem | BookItem:
+    if isinstance(ev, TradeEvent):
+        return (ev.price, ev.qty, ev.is_buy)
+    if isinstance(ev, BookEvent):
+        return (ev.bids, ev.asks)
+    return tuple(ev)  # type: ignore[return-value]
 
 
 class Detector:
@@ -56,7 +78,7 @@ class Detector:
         self.cfg = cfg
         jitter_ns = cfg.jitter_buffer_ms * 1_000_000
         self.guard = InputGuard(jitter_ns)
-        self._buffer: JitterBuffer[TradeEvent | BookEvent] = JitterBuffer(jitter_ns)
+        self._buffer: JitterBuffer[TradeItem | BookItem] = JitterBuffer(jitter_ns)
         self._machine = StateMachine(cfg)
         self.candles = CandleBuilder()
         base, warm = cfg.baseline_secs, cfg.warmup_secs
@@ -85,6 +107,7 @@ class Detector:
         self._delta = 0.0
         self._messages = 0
         self._book_ns = -BOOK_STALE_NS - 1
+        self._pending_book: BookItem | None = None  # released, not yet handed to the book indicators
         self._readings = self._initial_readings()
         self._reported = 0
         self._normal = True
@@ -107,16 +130,15 @@ class Detector:
         """Validates and buffers a trade; False (and counted in `guard.dropped`) when rejected."""
         if not self.guard.trade_ok(ts_ns, price, qty):
             return False
-        self._buffer.push(ts_ns, TradeEvent(price, qty, bool(is_buy)))
-        self._release()
+        self._buffer.push_release(ts_ns, (price, qty, bool(is_buy)), self._apply)
         return True
 
     def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
         """Validates and buffers a book; False (and counted in `guard.dropped`) when rejected."""
         if not self.guard.book_ok(snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks):
             return False
-        self._buffer.push(snapshot.exchange_ts_ns, BookEvent(tuple(snapshot.bids), tuple(snapshot.asks)))
-        self._release()
+        book = (tuple(snapshot.bids), tuple(snapshot.asks))
+        self._buffer.push_release(snapshot.exchange_ts_ns, book, self._apply)
         return True
 
     def on_candle(self, candle: Candle) -> Transition | None:
@@ -139,6 +161,7 @@ class Detector:
         """The whole state (guard, jitter buffer, candles, every indicator's windows and baselines, the
         machine's state and timers) as JSON values; `restore` on a detector of the same configuration
         carries on exactly where this one stands."""
+        self._measure_book()
         return {"version": 1, "detector": encode_object(self)}
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -146,16 +169,17 @@ class Detector:
         if state.get("version") != 1:
             raise ValueError(f"unknown detector snapshot version {state.get('version')!r}")
         restore_object(self, state["detector"])
+        # Older snapshots hold buffered events as TradeEvent/BookEvent: the same, as tuples.
+        self._buffer._heap = [(ts, seq, _as_item(ev)) for ts, seq, ev in self._buffer._heap]
 
     def shutdown(self, ts_ns: int, reason: str) -> Transition:
         return self._machine.go(ts_ns, State.SHUTDOWN, reason)
 
     # ------------------------------------------------------------- internals
     def _release(self) -> None:
-        for ts, ev in self._buffer.release():
-            self._apply(ts, ev)
+        self._buffer.release_to(self._apply)
 
-    def _apply(self, ts: int, ev: TradeEvent | BookEvent) -> None:
+    def _apply(self, ts: int, ev: Any) -> None:
         sec = ts // NS
         if self._second is None:
             self._second = sec
@@ -172,19 +196,30 @@ class Detector:
                 self._second += 1
         self.applied += 1
         self._messages += 1
-        if isinstance(ev, TradeEvent):
-            self._price = ev.price
-            self._delta += ev.price * ev.qty if ev.is_buy else -ev.price * ev.qty
-            closed = self.candles.on_trade(ts, ev.price, ev.qty, ev.is_buy)
+        if len(ev) == 3:
+            price, qty, is_buy = ev
+            self._price = price
+            self._delta += price * qty if is_buy else -price * qty
+            closed = self.candles.on_trade(ts, price, qty, is_buy)
             if closed is not None:
                 self.patterns.on_candle(closed)
         else:
             self._book_ns = ts
-            self.obi.on_book(ev.bids, ev.asks)
-            self.spread.on_book(ev.bids[0][0], ev.asks[0][0])
-            self.depth.on_book(ev.bids, ev.asks)
+            self._pending_book = ev
+
+    def _measure_book(self) -> None:
+        """Hands the latest released book to the book indicators (they keep only the latest)."""
+        ev = self._pending_book
+        if ev is not None:
+            self._pending_book = None
+            bids, asks = ev
+            self.obi.on_book(bids, asks)
+            self.spread.on_book(bids[0][0], asks[0][0])
+            self.depth.on_book(bids, asks)
 
     def _close_second(self, sec: int) -> None:
+        if self._pending_book is not None:
+            self._measure_book()
         end = (sec + 1) * NS
         closed = self.candles.advance(end)
         if closed is not None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from operator import gt, lt
+
+_INF = math.inf
+_FLOAT = {float}
 
 
 def _price_ok(p: object) -> bool:
@@ -18,6 +22,33 @@ def _price_ok(p: object) -> bool:
 
 def _qty_ok(q: object) -> bool:
     return isinstance(q, float) and math.isfinite(q) and q >= 0
+
+
+def _side_prices(side: Sequence[tuple[float, float]]) -> tuple[float, ...] | None:
+    """The prices of a side whose every level is a pair of floats, prices finite and > 0, quantities
+    finite and >= 0, checked side-wide (a sum is finite only when no term is NaN or infinite); None
+    when in doubt (then `_level_fault` looks level by level)."""
+    try:
+        ps, qs = zip(*side, strict=True)
+    except (TypeError, ValueError):
+        return None
+    if set(map(type, ps)) != _FLOAT or set(map(type, qs)) != _FLOAT:
+        return None
+    s, q = sum(ps), sum(qs)
+    if s - s == 0.0 and q - q == 0.0 and min(ps) > 0.0 and min(qs) >= 0.0:
+        return ps
+    return None
+
+
+def _level_fault(*sides: Sequence[tuple[float, float]]) -> str | None:
+    """The first bad level's reason, bids first, level by level."""
+    for side in sides:
+        for level in side:
+            if len(level) != 2 or not _price_ok(level[0]):
+                return "book_bad_price"
+            if not _qty_ok(level[1]):
+                return "book_bad_quantity"
+    return None
 
 
 class InputGuard:
@@ -29,6 +60,19 @@ class InputGuard:
         self.dropped: Counter[str] = Counter()
 
     def trade_ok(self, ts_ns: int, price: float, qty: float) -> bool:
+        # Inline `_price_ok`/`_qty_ok`/`time_ok` for the common case (comparisons are False for NaN).
+        if (
+            isinstance(price, float)
+            and 0.0 < price < _INF
+            and isinstance(qty, float)
+            and 0.0 <= qty < _INF
+            and type(ts_ns) is int
+            and ts_ns > 0
+            and ts_ns >= self.newest_ns - self.jitter_ns
+        ):
+            if ts_ns > self.newest_ns:
+                self.newest_ns = ts_ns
+            return True
         if not _price_ok(price):
             self.dropped["bad_price"] += 1
             return False
@@ -48,20 +92,18 @@ class InputGuard:
         if not bids or not asks:
             self.dropped["book_side_empty"] += 1
             return False
-        for side in (bids, asks):
-            for level in side:
-                if len(level) != 2 or not _price_ok(level[0]):
-                    self.dropped["book_bad_price"] += 1
-                    return False
-                if not _qty_ok(level[1]):
-                    self.dropped["book_bad_quantity"] += 1
-                    return False
-        if any(bids[i][0] <= bids[i + 1][0] for i in range(len(bids) - 1)) or any(
-            asks[i][0] >= asks[i + 1][0] for i in range(len(asks) - 1)
-        ):
+        bp = _side_prices(bids)
+        ap = _side_prices(asks) if bp is not None else None
+        if bp is None or ap is None:
+            fault = _level_fault(bids, asks)
+            if fault is not None:
+                self.dropped[fault] += 1
+                return False
+            bp, ap = tuple(lv[0] for lv in bids), tuple(lv[0] for lv in asks)
+        if not all(map(gt, bp, bp[1:])) or not all(map(lt, ap, ap[1:])):
             self.dropped["book_unsorted"] += 1
             return False
-        if bids[0][0] >= asks[0][0]:
+        if bp[0] >= ap[0]:
             self.dropped["book_crossed"] += 1
             return False
         return self.time_ok(ts_ns)

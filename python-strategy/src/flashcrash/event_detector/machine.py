@@ -109,30 +109,35 @@ class StateMachine:
             self._quorum_since = None
         held_s = 0.0 if self._quorum_since is None else (ts - self._quorum_since) / NS
         held = met and held_s > self.cfg.active_confirm_secs
-        why = describe(r, self.counted)
         hold = self.cfg.active_hold_secs
         match self.state:
             case State.SLEEP if held:
-                return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {why}")
+                return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {describe(r, self.counted)}")
             case State.SLEEP if alert:
                 self._lost_since = None
-                return self.go(ts, State.ALERT, f"alert level: {why}")
+                return self.go(ts, State.ALERT, f"alert level: {describe(r, self.counted)}")
             case State.ALERT if held:
                 self._lost_since = None
-                return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {why}")
+                return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {describe(r, self.counted)}")
             case State.ALERT if self._lasting("_lost_since", not alert, ts, self.cfg.recovery_confirm_secs):
                 self._lost_since = None
                 return self.go(ts, State.SLEEP, f"no core indicator for {self.cfg.recovery_confirm_secs}s")
             case State.ACTIVE if self._lasting("_lost_since", not met, ts, hold):
                 self._lost_since = None
                 self._stable_since = None
-                return self.go(ts, State.RECOVERY, f"quorum lost for {hold}s: {why}")
+                return self.go(ts, State.RECOVERY, f"quorum lost for {hold}s: {describe(r, self.counted)}")
             case State.RECOVERY if held:
                 self._stable_since = None
-                return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s again: {why}")
+                return self.go(
+                    ts, State.ACTIVE, f"quorum held {held_s:g}s again: {describe(r, self.counted)}"
+                )
             case State.RECOVERY if self._lasting(
                 "_stable_since", not alert, ts, self.cfg.recovery_confirm_secs
             ):
                 self._stable_since = None
-                return self.go(ts, State.SLEEP, f"stable for {self.cfg.recovery_confirm_secs}s: {why}")
+                return self.go(
+                    ts,
+                    State.SLEEP,
+                    f"stable for {self.cfg.recovery_confirm_secs}s: {describe(r, self.counted)}",
+                )
         return None

@@ -79,13 +79,26 @@ class CandlePatterns:
         self._run.append(c)
         self.last_start_ns = c.start_ns
         self.pattern, self.length = Pattern.NONE, 0
+        # Both patterns need every candle of the run moving the same way with a range, the last one
+        # included: only runs within the longest such suffix, and only the pattern of its direction,
+        # can match (the same answer as trying both on every run length).
+        bearish = c.close < c.open
+        if not (bearish or c.close > c.open) or not _range(c) > 0:
+            return self.pattern
         candles = list(self._run)
-        for k in range(min(self.max, len(candles)), self.min - 1, -1):
-            run = candles[-k:]
-            if selling_exhaustion(run, self.ex_wick, self.ex_growth):
-                self.pattern, self.length = Pattern.SELLING_EXHAUSTION, k
+        same = 0
+        for x in reversed(candles):
+            if (x.close < x.open if bearish else x.close > x.open) and _range(x) > 0:
+                same += 1
+            else:
                 break
-            if buying_climax(run, self.cl_wick, self.cl_volume):
+        for k in range(min(self.max, same), self.min - 1, -1):
+            run = candles[-k:]
+            if bearish:
+                if selling_exhaustion(run, self.ex_wick, self.ex_growth):
+                    self.pattern, self.length = Pattern.SELLING_EXHAUSTION, k
+                    break
+            elif buying_climax(run, self.cl_wick, self.cl_volume):
                 self.pattern, self.length = Pattern.BUYING_CLIMAX, k
                 break
         return self.pattern

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::executor::Executor;
-use execution_engine::exposure;
+use execution_engine::{exposure, Rejection};
 
 /// Channels of the core loop.
 pub struct Core {
@@ -27,8 +27,8 @@ pub struct Core {
     pub banned: watch::Receiver<Option<String>>,
     /// The engine's own halt also flattens the net position.
     pub flatten_on_halt: bool,
-    /// `[risk] max_position_notional`.
-    pub max_position_notional: Decimal,
+    /// `[risk] max_positions`, `max_position_notional` and the lot they count in.
+    pub position_limits: PositionLimits,
     /// The book as the publisher sees it (for `RequestSnapshot` and fills).
     pub feed: BookFeed,
     /// Commands from the PULL socket.
@@ -45,6 +45,17 @@ pub struct Core {
     pub halts: Halts,
     /// Net base position built by this engine's fills (positive = long).
     pub position: Decimal,
+}
+
+/// The engine's position limits (see [`exposure`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PositionLimits {
+    /// `[risk] max_position_notional`.
+    pub max_notional: Decimal,
+    /// `[risk] max_positions`.
+    pub max_positions: u64,
+    /// `[symbol] order_quantity`: the strategy's lot.
+    pub lot: Decimal,
 }
 
 /// The reasons new orders are refused; orders flow only when there is none.
@@ -195,10 +206,21 @@ impl Core {
         self.announce(before, "halted", &reason).await;
     }
 
-    /// Why `p` would take the engine past `[risk] max_position_notional`, if it would. A market
-    /// order is valued at the touch it takes from; without a touch it is left to the executor's
-    /// validation (which refuses a market order without a book).
-    fn exposure_refusal(&self, p: &PlaceOrder) -> Option<String> {
+    /// Why `p` would break `[risk] max_positions` or `max_position_notional`, if it would. A
+    /// market order is valued at the touch it takes from; without a touch the exposure check is
+    /// left to the executor's validation (which refuses a market order without a book).
+    fn position_refusal(&self, p: &PlaceOrder) -> Option<Rejection> {
+        let open = self.executor.open_quantities();
+        let limits = &self.position_limits;
+        if let Err(r) = exposure::check_positions(
+            p.side,
+            self.position,
+            open,
+            limits.lot,
+            limits.max_positions,
+        ) {
+            return Some(r);
+        }
         let price = match p.price {
             Some(price) => price.0,
             None => {
@@ -215,11 +237,10 @@ impl Core {
             p.quantity.0,
             price,
             self.position,
-            self.executor.open_quantities(),
-            self.max_position_notional,
+            open,
+            limits.max_notional,
         )
         .err()
-        .map(|r| format!("{}: {}", r.field, r.message))
     }
 
     /// A market order closing the engine's net position, if it has one.
@@ -326,19 +347,23 @@ impl Core {
                 field: None,
                 message: format!("engine halted: {}", self.halts.describe()),
             })],
-            Command::PlaceOrder(p) if self.exposure_refusal(p).is_some() => {
-                let r = self.exposure_refusal(p).unwrap_or_default();
-                warn!(command_id = %p.command_id, client_order_id = %p.client_order_id, reason = %r, "order refused");
-                vec![Response::Error(ErrorResponse {
-                    command_id: Some(p.command_id.clone()),
-                    ts_ns: now,
-                    code: ErrorCode::Validation,
-                    field: Some("quantity".into()),
-                    message: r,
-                })]
-            }
-            Command::PlaceOrder(_)
-            | Command::CancelOrder(_)
+            Command::PlaceOrder(p) => match self.position_refusal(p) {
+                Some(r) => {
+                    warn!(command_id = %p.command_id, client_order_id = %p.client_order_id, reason = %r, "order refused");
+                    vec![Response::Error(ErrorResponse {
+                        command_id: Some(p.command_id.clone()),
+                        ts_ns: now,
+                        code: ErrorCode::Validation,
+                        field: Some(r.field.into()),
+                        message: format!("{}: {}", r.field, r.message),
+                    })]
+                }
+                None => {
+                    let book = self.feed.book.read();
+                    self.executor.order(cmd.clone(), &book, now)
+                }
+            },
+            Command::CancelOrder(_)
             | Command::QueryOrder(_)
             | Command::QueryOpenOrders(_)
             | Command::QueryBalances(_) => {

@@ -270,7 +270,11 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         results: results_rx,
         banned: banned_rx,
         flatten_on_halt: cfg.execution.flatten_on_halt,
-        max_position_notional: cfg.risk.max_position_notional.0,
+        position_limits: core::PositionLimits {
+            max_notional: cfg.risk.max_position_notional.0,
+            max_positions: cfg.risk.max_positions,
+            lot: cfg.symbol.order_quantity.0,
+        },
         feed: book_feed,
         commands: cmd_rx,
         trades: trades_rx,

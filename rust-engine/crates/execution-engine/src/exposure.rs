@@ -1,8 +1,14 @@
-//! The per-symbol exposure limit (`[risk] max_position_notional`): the position the engine would
-//! hold if every open order and the new one filled, valued at the new order's price, may not pass
-//! the limit, unless the new order lowers that worst case (a sell that reduces a long).
+//! The engine's position limits:
+//!
+//! * exposure (`[risk] max_position_notional`): the position the engine would hold if every open
+//!   order and the new one filled, valued at the new order's price, may not pass the limit, unless
+//!   the new order lowers that worst case (a sell that reduces a long);
+//! * concurrent positions (`[risk] max_positions`): the strategy buys in lots of `[symbol]
+//!   order_quantity`, so the engine counts a position per open buy order plus one per lot (or part
+//!   of one) of its net long; a buy that would make one more than the limit is refused.
 
 use common::message::Side;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use crate::order::Order;
@@ -15,6 +21,8 @@ pub struct OpenQuantities {
     pub buy: Decimal,
     /// Open sell quantity not yet filled.
     pub sell: Decimal,
+    /// Open buy orders.
+    pub buy_orders: usize,
 }
 
 impl OpenQuantities {
@@ -24,7 +32,10 @@ impl OpenQuantities {
         for o in orders.into_iter().filter(|o| o.is_open()) {
             let left = (o.quantity.0 - o.filled.0).max(Decimal::ZERO);
             match o.side {
-                Side::Buy => q.buy += left,
+                Side::Buy => {
+                    q.buy += left;
+                    q.buy_orders += 1;
+                }
                 Side::Sell => q.sell += left,
             }
         }
@@ -74,6 +85,40 @@ pub fn check(
     Ok(())
 }
 
+/// Positions the engine holds: one per open buy order, plus the lots (rounded up) of its net long.
+pub fn positions(position: Decimal, open: OpenQuantities, lot: Decimal) -> u64 {
+    let lots = if position > Decimal::ZERO && lot > Decimal::ZERO {
+        (position / lot).ceil().to_u64().unwrap_or(u64::MAX)
+    } else {
+        0
+    };
+    lots.saturating_add(open.buy_orders as u64)
+}
+
+/// Checks a new buy against `[risk] max_positions`; sells never open a position.
+///
+/// # Errors
+/// A [`Rejection`] naming the limit and the count.
+pub fn check_positions(
+    side: Side,
+    position: Decimal,
+    open: OpenQuantities,
+    lot: Decimal,
+    max_positions: u64,
+) -> Result<(), Rejection> {
+    let held = positions(position, open, lot);
+    if side == Side::Buy && held >= max_positions {
+        return Err(Rejection {
+            field: "side",
+            message: format!(
+                "{held} positions already (net long {position} in lots of {lot}, {} open buys) at [risk] max_positions {max_positions}",
+                open.buy_orders
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +131,25 @@ mod tests {
         OpenQuantities {
             buy: d(buy),
             sell: d(sell),
+            buy_orders: usize::from(!d(buy).is_zero()),
         }
+    }
+
+    #[test]
+    fn positions_are_open_buys_plus_lots_of_the_long() {
+        let two_bids = OpenQuantities {
+            buy: d("1000"),
+            buy_orders: 2,
+            ..OpenQuantities::default()
+        };
+        assert_eq!(positions(d("0"), two_bids, d("500")), 2);
+        // 600 long in lots of 500: two lots (one partly filled) plus two bids.
+        assert_eq!(positions(d("600"), two_bids, d("500")), 4);
+        assert_eq!(positions(d("-600"), two_bids, d("500")), 2);
+        let e = check_positions(Side::Buy, d("500"), two_bids, d("500"), 3).unwrap_err();
+        assert!(e.message.contains("3 positions already"), "{e}");
+        check_positions(Side::Sell, d("500"), two_bids, d("500"), 3).unwrap();
+        check_positions(Side::Buy, d("0"), two_bids, d("500"), 3).unwrap();
     }
 
     #[test]
@@ -164,6 +227,7 @@ mod tests {
             order(Side::Buy, "100", "0", OrderStatus::Canceled),
             order(Side::Sell, "30", "0", OrderStatus::New),
         ];
-        assert_eq!(OpenQuantities::of(&orders), open("60", "30"));
+        let q = OpenQuantities::of(&orders);
+        assert_eq!((q.buy, q.sell, q.buy_orders), (d("60"), d("30"), 1));
     }
 }

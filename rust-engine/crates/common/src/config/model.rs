@@ -266,6 +266,20 @@ pub struct ZmqConfig {
 pub struct BacktestConfig {
     /// Starting equity.
     pub initial_capital: Dec,
+    /// Backtest only: entry size as a fraction of equity (0 = `[symbol] order_quantity`).
+    pub position_fraction: f64,
+    /// Backtest only: quantity grid of sized entries.
+    pub quantity_step: Dec,
+    /// Backtest only: one-way order latency, ms of event time.
+    pub order_latency_ms: u64,
+    /// Backtest only: extra adverse slippage on taker fills, basis points.
+    pub slippage_bps: f64,
+    /// Backtest only: which market trades fill a resting limit order.
+    pub fill_rule: PaperFill,
+    /// Backtest only: ms of event time between synthetic books published to the detector.
+    pub book_interval_ms: u64,
+    /// Backtest only: seed of the synthetic book's noise.
+    pub book_seed: u64,
 }
 
 /// `[fees]`

@@ -1,0 +1,123 @@
+"""The synthetic L2 book of `docs/EXCHANGE_SIM.md` ("The synthetic order book"), built from past trades
+only, for data that has no book.
+
+At a 100-ms boundary `T`, from the trades at or before `T`: the touch follows the last trade's
+aggressor (a taker sell at `last` puts the best bid there and the best ask `spread` ticks above, a
+taker buy the other way round), `spread = 1 + min(20, range // 8)` ticks with `range` the highest
+minus the lowest trade tick in `(T - 5 s, T]`, and level `i` holds
+`base x (1 + 0.1 i) x liquidity x noise` rounded to whole steps, `liquidity = 1 / (1 + 40 range /
+last)`, `noise` in [0.6, 1.4] the simulator's splitmix64 hash of the seed, the level's tick and a
+staggered one-second bucket (ported from `exchange-sim/src/model.rs`).
+
+One deliberate difference: the simulator takes `base` as 5 x the median trade quantity of the whole
+replayed window, which would let the future shape the past; here it is 5 x the median of the last
+`BASE_TRADES` trades at or before `T`, so a book depends on nothing after its time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NS = 1_000_000_000
+BOUNDARY_NS = 100_000_000
+VOL_WINDOW_NS = 5 * NS
+SPREAD_DIVISOR = 8
+MAX_EXTRA_SPREAD = 20
+LIQUIDITY_K = 40.0
+DEPTH_SLOPE = 0.1
+NOISE_MIN = 0.6
+NOISE_PERIOD = 10
+BASE_TRADES = 1000
+BASE_MULTIPLE = 5.0
+_MASK = (1 << 64) - 1
+
+Levels = tuple[tuple[float, float], ...]
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic), as `model.rs::mix`."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _rotl(x: int, k: int) -> int:
+    return ((x << k) | (x >> (64 - k))) & _MASK
+
+
+@dataclass(frozen=True)
+class BookParams:
+    tick: float
+    step: float
+    levels: int
+    seed: int
+
+
+class SyntheticBook:
+    """Books from a trades array (`TRADE_DTYPE`); `at(T, n)` reads only the first `n` trades, which the
+    caller guarantees are exactly those at or before `T`."""
+
+    def __init__(self, trades: np.ndarray, params: BookParams) -> None:
+        self.p = params
+        self.ts = trades["ts_ns"]
+        self.ticks = np.maximum(1, np.floor(trades["price"] / params.tick + 0.5)).astype(np.int64)
+        self.qty = trades["qty"]
+        self.buy = trades["buy"]
+        self._depth = 1.0 + DEPTH_SLOPE * np.arange(params.levels)
+        self._offsets = np.arange(params.levels, dtype=np.int64)
+        self._seed_rot = np.uint64(_rotl(params.seed, 17))
+        self._seed = np.uint64(params.seed)
+        self._base_at = -1
+        self._base = 0.0
+
+    def _noise(self, ticks: np.ndarray, bucket: int) -> np.ndarray:
+        t = ticks.astype(np.uint64)
+        phase = _mix(t ^ self._seed_rot) % np.uint64(NOISE_PERIOD)
+        period = (np.uint64(bucket) + phase) // np.uint64(NOISE_PERIOD)
+        draw = _mix(self._seed ^ (t * np.uint64(0x00000100000001B3)) ^ _mix(period)) % np.uint64(10_001)
+        return NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * draw.astype(np.float64) / 10_000.0
+
+    def base(self, n: int) -> float:
+        """5 x the median quantity of the last `BASE_TRADES` of the first `n` trades (re-computed at
+        most every 100 trades)."""
+        if self._base_at < 0 or n - self._base_at >= 100 or n < self._base_at:
+            self._base = BASE_MULTIPLE * float(np.median(self.qty[max(0, n - BASE_TRADES) : n]))
+            self._base_at = n
+        return self._base
+
+    def at(self, t_ns: int, n: int) -> tuple[Levels, Levels]:
+        """(bids best first, asks best first) at `t_ns` from trades `[:n]`; empty before a trade."""
+        if n <= 0:
+            return (), ()
+        last = int(self.ticks[n - 1])
+        lo = int(np.searchsorted(self.ts[:n], t_ns - VOL_WINDOW_NS, side="right"))
+        window = self.ticks[lo:n]
+        rng = int(window.max() - window.min()) if len(window) else 0
+        spread = 1 + min(MAX_EXTRA_SPREAD, rng // SPREAD_DIVISOR)
+        if self.buy[n - 1]:
+            best_bid, best_ask = last - spread, last
+        else:
+            best_bid, best_ask = last, last + spread
+        liquidity = 1.0 / (1.0 + LIQUIDITY_K * rng / last)
+        depth = self._depth * liquidity * self.base(n)
+        bucket = t_ns // BOUNDARY_NS
+        step, tick = self.p.step, self.p.tick
+        bid_ticks = best_bid - self._offsets
+        ask_ticks = best_ask + self._offsets
+        keep = bid_ticks > 0
+        # Whole steps, rounded again so a float like 468.90000000000003 does not reach a fill.
+        bid_q = np.round(np.maximum(1.0, np.round(depth * self._noise(bid_ticks, bucket) / step)) * step, 8)
+        ask_q = np.round(np.maximum(1.0, np.round(depth * self._noise(ask_ticks, bucket) / step)) * step, 8)
+        bids = tuple(
+            (round(float(k) * tick, 10), float(q))
+            for k, q, ok in zip(bid_ticks.tolist(), bid_q.tolist(), keep.tolist(), strict=True)
+            if ok
+        )
+        asks = tuple(
+            (round(float(k) * tick, 10), float(q))
+            for k, q in zip(ask_ticks.tolist(), ask_q.tolist(), strict=True)
+        )
+        return bids, asks

@@ -1,0 +1,289 @@
+"""The replay engine: trades, tick by tick in event-time order, through the `Runner` of live and paper
+trading (its detector, candles, scoring, strategy, risk checks and OrderManager, wired as
+`flashcrash run` wires them), with a `SimVenue` in the engine's place.
+
+One event-time clock drives everything, and at any instant `t` only what happened up to `t` exists:
+
+* market trades in file order (ties keep it); before each trade, every earlier event is handled:
+  synthetic books at their boundaries (built from the trades already replayed), commands reaching the
+  venue and answers reaching the strategy (each `order_latency_ms` after it was sent);
+* a trade first reaches the venue (it may fill resting orders: the fill is answered after the
+  latency), then the strategy; an event at the same time as a trade comes after it;
+* the runner's clock is the replay's, so command times, order timeouts, cooldowns and the breaker all
+  run on event time.
+
+At the end of the data the strategy closes what it holds (`shutdown`, as `flashcrash run` does on
+stop), and the answers still under way are delivered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+import numpy as np
+
+from flashcrash import wire
+from flashcrash.backtest.book import BOUNDARY_NS, BookParams, SyntheticBook
+from flashcrash.backtest.results import BacktestResult
+from flashcrash.backtest.venue import FillRule, Levels, SimVenue
+from flashcrash.config import Config
+from flashcrash.event_detector import State
+from flashcrash.runner import Runner
+from flashcrash.trading_engine.money import Quantity
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+MS = 1_000_000
+DRAIN_LIMIT = 10_000  # events handled after the data ends (answers, the shutdown's market sells)
+STATE_CODES = {s: i for i, s in enumerate(State)}
+
+
+class ReplayLink:
+    """What the runner takes for its engine client: commands go to the replay's outbox, nothing is
+    polled (the replay hands the runner its messages)."""
+
+    def __init__(self) -> None:
+        self.outbox: list[object] = []
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+
+    def send(self, cmd: object) -> bool:
+        self.outbox.append(cmd)
+        return True
+
+    def poll(self, timeout_ms: int) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The replay's event time, read by the runner and its order manager."""
+
+    replay: Replay
+
+    def __call__(self) -> int:
+        return self.replay.now
+
+
+def quote_asset(symbol: str) -> str:
+    for q in ("USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC", "ETH"):
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return q
+    return "USD"
+
+
+class Replay:
+    """One backtest of `trades` (`TRADE_DTYPE`, time-sorted) under `cfg`. `books`, when the data has
+    them, replace the synthetic book (time-sorted `OrderBookSnapshot`s)."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        trades: np.ndarray,
+        books: Sequence[wire.OrderBookSnapshot] | None = None,
+    ) -> None:
+        if len(trades) == 0:
+            raise ValueError("no trades to replay")
+        self.cfg = cfg
+        bt = cfg.backtest
+        self.trades = trades
+        self.books = list(books) if books is not None else None
+        self.latency_ns = bt.order_latency_ms * MS
+        self.book_interval_ns = max(BOUNDARY_NS, bt.book_interval_ms * MS)
+        levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
+        self.synthetic = SyntheticBook(
+            trades, BookParams(float(cfg.strategy.price_tick), float(bt.quantity_step), levels, bt.book_seed)
+        )
+        fees = cfg.raw.get("fees", {})
+        self.venue = SimVenue(
+            cfg.symbol.name,
+            quote_asset(cfg.symbol.name),
+            self._book_at,
+            Decimal(str(fees.get("maker_rate", "0"))),
+            Decimal(str(fees.get("taker_rate", "0"))),
+            FillRule(bt.fill_rule),
+            Decimal(repr(bt.slippage_bps)),
+            bt.quantity_step,
+            cash=bt.initial_capital,
+        )
+        self.link = ReplayLink()
+        self.now = int(trades["ts_ns"][0])
+        self.runner = Runner(cfg, self.link, None, clock=Clock(self))  # type: ignore[arg-type]
+        self.k = 0  # trades replayed
+        self._queue: list[tuple[int, int, bool, object]] = []  # (time, seq, to_venue, message)
+        self._seq = 0
+        self._book_ids = 5_000_000_000
+        self._external_i = 0
+        self._last_book: tuple[Levels, Levels] = ((), ())
+        self.books_published = 0
+        self.commands: list[tuple[int, object]] = []  # every command sent, with its event time
+        # One sample per second of event time (at the first trade of the next second).
+        self.sample_ns: list[int] = []
+        self.sample_price: list[float] = []
+        self.sample_equity: list[float] = []
+        self.sample_state: list[int] = []
+
+    # ------------------------------------------------------------- the book
+    def _book_at(self, now: int) -> tuple[Levels, Levels]:
+        """The venue's book at `now`: the last one published (external data), or the synthetic book
+        of the last 100-ms boundary from the trades at or before it."""
+        if self.books is not None:
+            return self._last_book
+        t = now - now % BOUNDARY_NS
+        n = int(np.searchsorted(self.synthetic.ts[: self.k], t, side="right"))
+        return self.synthetic.at(t, n)
+
+    def _next_book_ns(self, after: int) -> int:
+        if self.books is not None:
+            if self._external_i < len(self.books):
+                return self.books[self._external_i].exchange_ts_ns
+            return 2**63 - 1
+        step = self.book_interval_ns
+        return (after // step + 1) * step
+
+    def _publish_book(self, t: int) -> None:
+        if self.books is not None:
+            snap = self.books[self._external_i]
+            self._external_i += 1
+            self._last_book = (snap.bids, snap.asks)
+        else:
+            bids, asks = self.synthetic.at(t, self.k)
+            if not bids or not asks:
+                return
+            self._book_ids += len(bids) + len(asks)
+            snap = wire.OrderBookSnapshot(self.cfg.symbol.name, t, t, self._book_ids, bids, asks)
+        self.now = max(self.now, t)
+        self.books_published += 1
+        self.runner.handle(snap)
+        self._dispatch()
+
+    # -------------------------------------------------------------- messages
+    def _schedule(self, at: int, to_venue: bool, msg: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, to_venue, msg))
+
+    def _dispatch(self) -> None:
+        """Commands the runner sent at `now` leave for the venue."""
+        out = self.link.outbox
+        if not out:
+            return
+        for cmd in out:
+            self.commands.append((self.now, cmd))
+            self._schedule(self.now + self.latency_ns, True, cmd)
+        out.clear()
+
+    def _answer(self, responses: list[object]) -> None:
+        for r in responses:
+            self._schedule(self.now + self.latency_ns, False, r)
+
+    def _pop(self) -> None:
+        at, _, to_venue, msg = heapq.heappop(self._queue)
+        self.now = max(self.now, at)
+        if to_venue:
+            self._answer(self.venue.handle(msg, self.now))
+        else:
+            self.link.received[type(msg).__name__] += 1
+            self.runner.handle(msg)
+            self._dispatch()
+        self._timeouts()
+
+    def _timeouts(self) -> None:
+        if self.runner.orders.pending:
+            self.runner.orders.check_timeouts(self.now)
+            self._dispatch()
+
+    def _until(self, ts: int) -> None:
+        """Handles every book boundary and queued message strictly before `ts`, in time order."""
+        next_book = self._next_book_ns(self._book_from)
+        while True:
+            queued = self._queue[0][0] if self._queue else None
+            if next_book < ts and (queued is None or next_book <= queued):
+                self._publish_book(next_book)
+                self._book_from = next_book
+                next_book = self._next_book_ns(next_book)
+            elif queued is not None and queued < ts:
+                self._pop()
+            else:
+                return
+
+    # ---------------------------------------------------------------- sizing
+    def _size(self, price: float) -> None:
+        """Entry size as a fraction of equity (capped by the order notional limit) at `price`."""
+        fraction = self.cfg.backtest.position_fraction
+        if fraction <= 0 or not price > 0:
+            return
+        px = Decimal(repr(price))
+        budget = min(self.venue.equity(price) * Decimal(repr(fraction)), self.cfg.risk.max_order_notional)
+        step = self.cfg.backtest.quantity_step
+        qty = (budget * Decimal("0.999") / px / step).to_integral_value(ROUND_DOWN) * step
+        self.runner.strategy.quantity = Quantity.of(qty)
+
+    # ------------------------------------------------------------------- run
+    def run(self, progress: Callable[[int, int], None] | None = None, every: int = 5000) -> BacktestResult:
+        started = time.perf_counter()
+        tr = self.trades
+        ts_a, id_a, px_a, q_a, buy_a = (tr[c].tolist() for c in ("ts_ns", "id", "price", "qty", "buy"))
+        symbol = self.cfg.symbol.name
+        runner, venue = self.runner, self.venue
+        n = len(ts_a)
+        self._book_from = ts_a[0] - 1
+        second = ts_a[0] // NS
+        last_price = px_a[0]
+        self._size(last_price)
+        for k in range(n):
+            ts = ts_a[k]
+            if ts // NS != second:
+                self._sample(second, last_price)
+                second = ts // NS
+                self._size(last_price)
+            self._until(ts)
+            self.now = max(self.now, ts)
+            price, qty = px_a[k], q_a[k]
+            if venue.open:
+                self._answer(venue.on_trade(self.now, price, qty))
+            self.k = k + 1
+            runner.handle(wire.Trade(symbol, ts, ts, id_a[k], price, qty, "buy" if buy_a[k] else "sell"))
+            self._dispatch()
+            self._timeouts()
+            last_price = price
+            if progress is not None and k % every == 0:
+                progress(k, n)
+        self._sample(second, last_price)
+        self._finish()
+        self._sample(self.now // NS, last_price)
+        self.runner.detector.shutdown(self.now, "end of data")
+        if progress is not None:
+            progress(n, n)
+        return BacktestResult.of(self, time.perf_counter() - started)
+
+    def _finish(self) -> None:
+        """End of data: resting entries canceled, positions closed at market, answers delivered."""
+        runner = self.runner
+        runner.strategy.shutdown(self.now)
+        self._dispatch()
+        for _ in range(DRAIN_LIMIT):
+            if not self._queue:
+                if not runner.orders.has_open_order() or not runner.orders.pending:
+                    break
+                self.now += runner.orders.timeout_ns
+                self._timeouts()
+                continue
+            self._pop()
+            if not self._queue:
+                runner.strategy.shutdown(self.now)  # a sell the book could not fill: try again
+                self._dispatch()
+
+    def _sample(self, second: int, price: float) -> None:
+        self.sample_ns.append(second * NS)
+        self.sample_price.append(price)
+        self.sample_equity.append(float(self.venue.equity(price)))
+        self.sample_state.append(STATE_CODES[self.runner.detector.state])

@@ -1,0 +1,195 @@
+"""What a backtest found: the account, the trades, the per-second series (price, equity, detector
+state), and the figures computed from them; CSV and JSON writers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flashcrash.event_detector import State, Transition
+from flashcrash.trading_engine import ClosedTrade
+
+if TYPE_CHECKING:
+    from flashcrash.backtest.replay import Replay
+
+STATES = list(State)
+
+
+def utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def trade_return(t: ClosedTrade) -> float:
+    """Net P&L over the entry notional."""
+    notional = t.entry_price * t.quantity
+    return float(t.pnl / notional) if notional else 0.0
+
+
+def max_drawdown(equity: np.ndarray) -> tuple[float, float]:
+    """(largest fall from a running peak, in money; the largest as a fraction of that peak)."""
+    if len(equity) == 0:
+        return 0.0, 0.0
+    peak = np.maximum.accumulate(equity)
+    fall = peak - equity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(peak > 0, fall / peak, 0.0)
+    return float(fall.max()), float(rel.max())
+
+
+def sharpe(returns: list[float]) -> float | None:
+    """Mean over standard deviation of the per-trade returns (not annualised); None under 2 trades
+    or with no dispersion."""
+    if len(returns) < 2:
+        return None
+    sd = statistics.stdev(returns)
+    return statistics.fmean(returns) / sd if sd > 0 else None
+
+
+@dataclass
+class BacktestResult:
+    symbol: str
+    initial_capital: Decimal
+    final_equity: Decimal
+    fees: Decimal
+    trades: list[ClosedTrade]
+    entries: list[tuple[int, float]]
+    exits: list[tuple[int, float]]
+    transitions: list[Transition]
+    decisions: Counter[str]
+    orders: dict[str, int]
+    sample_ns: np.ndarray
+    sample_price: np.ndarray
+    sample_equity: np.ndarray
+    sample_state: np.ndarray
+    events: dict[str, int]
+    run_secs: float
+    commands: list[tuple[int, object]] = field(default_factory=list)
+
+    @staticmethod
+    def of(r: Replay, run_secs: float) -> BacktestResult:
+        s = r.runner.strategy
+        last = r.sample_price[-1] if r.sample_price else 0.0
+        return BacktestResult(
+            symbol=r.cfg.symbol.name,
+            initial_capital=r.cfg.backtest.initial_capital,
+            final_equity=r.venue.equity(last),
+            fees=r.venue.fees,
+            trades=list(s.position.closed),
+            entries=list(s.entries),
+            exits=list(s.exits),
+            transitions=[t for t in r.runner.detector.transitions if t.current is not State.SHUTDOWN],
+            decisions=Counter(s.decisions),
+            orders=dict(r.runner.orders.stats),
+            sample_ns=np.asarray(r.sample_ns, dtype=np.int64),
+            sample_price=np.asarray(r.sample_price, dtype=np.float64),
+            sample_equity=np.asarray(r.sample_equity, dtype=np.float64),
+            sample_state=np.asarray(r.sample_state, dtype=np.int8),
+            events={"trades": r.k, "books": r.books_published},
+            run_secs=run_secs,
+            commands=list(r.commands),
+        )
+
+    # --------------------------------------------------------------- figures
+    def drawdown(self) -> np.ndarray:
+        if len(self.sample_equity) == 0:
+            return self.sample_equity
+        return self.sample_equity - np.maximum.accumulate(self.sample_equity)
+
+    def metrics(self) -> dict[str, Any]:
+        trades = self.trades
+        pnls = [t.pnl for t in trades]
+        wins = [p for p in pnls if p > 0]
+        losses = [p for p in pnls if p <= 0]
+        net = self.final_equity - self.initial_capital
+        dd, dd_pct = max_drawdown(self.sample_equity)
+        holds = [t.hold_secs for t in trades]
+        counts = Counter(self.sample_state.tolist())
+        total = max(1, len(self.sample_state))
+        states = {str(s): round(counts.get(i, 0) / total, 4) for i, s in enumerate(STATES) if counts.get(i)}
+        rejected = {
+            k.removeprefix("rejected_"): v
+            for k, v in sorted(self.decisions.items())
+            if k.startswith("rejected_")
+        }
+        q = Decimal("0.00000001")
+        return {
+            "symbol": self.symbol,
+            "start_utc": utc(int(self.sample_ns[0])) if len(self.sample_ns) else None,
+            "end_utc": utc(int(self.sample_ns[-1])) if len(self.sample_ns) else None,
+            "initial_capital": str(self.initial_capital),
+            "final_equity": str(self.final_equity.quantize(q)),
+            "return_pct": round(float(net / self.initial_capital * 100), 4),
+            "net_pnl": str(net.quantize(q)),
+            "realized_pnl": str(sum(pnls, Decimal(0)).quantize(q)),
+            "fees": str(self.fees.quantize(q)),
+            "trades": len(trades),
+            "wins": len(wins),
+            "win_rate": round(len(wins) / len(trades), 4) if trades else None,
+            "avg_win": str((sum(wins, Decimal(0)) / len(wins)).quantize(q)) if wins else None,
+            "avg_loss": str((sum(losses, Decimal(0)) / len(losses)).quantize(q)) if losses else None,
+            "max_drawdown": round(dd, 8),
+            "max_drawdown_pct": round(dd_pct * 100, 4),
+            "sharpe_per_trade": _round(sharpe([trade_return(t) for t in trades])),
+            "hold_secs": {
+                "mean": round(statistics.fmean(holds), 3) if holds else None,
+                "median": round(statistics.median(holds), 3) if holds else None,
+                "max": max(holds) if holds else None,
+            },
+            "exit_reasons": dict(Counter(t.exit_reason for t in trades)),
+            "state_share": states,
+            "state_changes": len(self.transitions),
+            "entries_taken": self.decisions.get("taken", 0),
+            "entry_rejections": rejected,
+            "orders": self.orders,
+            "events": self.events,
+            "run_secs": round(self.run_secs, 3),
+        }
+
+    # ----------------------------------------------------------------- files
+    def write_trades_csv(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["entry_utc", "exit_utc", "quantity", "entry_price", "exit_price", "fees", "pnl",
+                        "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"])  # fmt: skip
+            for t in self.trades:
+                w.writerow([utc(t.entry_ns), utc(t.exit_ns), t.quantity, t.entry_price, t.exit_price, t.fees,
+                            t.pnl, round(trade_return(t) * 100, 6), t.hold_secs, t.exit_reason,
+                            t.entry_reason, "" if t.entry_score is None else round(t.entry_score, 3)])  # fmt: skip
+        return path
+
+    def write_states_csv(self, path: Path) -> Path:
+        """One row per second: close, detector state, equity, drawdown."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dd = self.drawdown()
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["utc", "ts_ns", "close", "state", "equity", "drawdown"])
+            for i, ts in enumerate(self.sample_ns.tolist()):
+                w.writerow([utc(ts), ts, self.sample_price[i], STATES[self.sample_state[i]],
+                            round(float(self.sample_equity[i]), 8), round(float(dd[i]), 8)])  # fmt: skip
+        return path
+
+    def write_summary(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = self.metrics()
+        out["transitions"] = [
+            {"utc": utc(t.ts_ns), "from": str(t.previous), "to": str(t.current), "reason": t.reason}
+            for t in self.transitions
+        ]
+        path.write_text(json.dumps(out, indent=2))
+        return path
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 6)

@@ -1,0 +1,154 @@
+"""The replay engine on real data: no look-ahead (altering the future after t leaves every decision
+before t unchanged), a run on the bundled POLUSDT crash hour that trades and writes its files, the
+synthetic book built from past trades only, and the results' arithmetic by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flashcrash import config, wire
+from flashcrash.backtest.book import BookParams, SyntheticBook
+from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.plots import write_all
+from flashcrash.backtest.replay import Replay
+from flashcrash.backtest.results import BacktestResult
+from flashcrash.marketdata import load_trades
+from flashcrash.trading_engine import ClosedTrade
+
+REPO = Path(__file__).resolve().parents[3]
+POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def cfg() -> config.Config:
+    return config.load(REPO / "config" / "config.toml")
+
+
+@pytest.fixture(scope="module")
+def pol(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    trades, _, _ = load_trades(POL, tmp_path_factory.mktemp("cache"))
+    return trades
+
+
+def decisions(commands: list[tuple[int, object]], before: int) -> list[tuple[object, ...]]:
+    """The commands sent before `before`, without their random ids."""
+    out: list[tuple[object, ...]] = []
+    for ts, c in commands:
+        if ts >= before:
+            continue
+        if isinstance(c, wire.PlaceOrder):
+            out.append((ts, "place", c.side, c.order_type, c.quantity, c.price))
+        else:
+            out.append((ts, type(c).__name__))
+    return out
+
+
+def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, pol: np.ndarray) -> None:
+    data = window(pol, parse_utc("2025-10-10T21:08:00Z"), parse_utc("2025-10-10T21:20:00Z"))
+    cut = parse_utc("2025-10-10T21:16:00Z")
+    k = int(np.searchsorted(data["ts_ns"], cut))
+    honest = Replay(cfg, data).run()
+    # The future after the cut: prices, sizes and sides shuffled among its rows, then moved 20 % up.
+    altered = data.copy()
+    rng = np.random.default_rng(7)
+    future = altered[k:]
+    order = rng.permutation(len(future))
+    for col in ("price", "qty", "buy"):
+        future[col] = future[col][order]
+    future["price"] *= 1.2
+    changed = Replay(cfg, altered).run()
+    truncated = Replay(cfg, data[:k]).run()
+    before = decisions(honest.commands, cut)
+    assert len(before) >= 4, "the window must hold decisions before the cut for the test to mean anything"
+    assert decisions(changed.commands, cut) == before
+    assert decisions(truncated.commands, cut) == before
+    assert decisions(changed.commands, 2**63) != decisions(honest.commands, 2**63)  # the future did change
+    transitions = [(t.ts_ns, t.current) for t in honest.transitions if t.ts_ns < cut]
+    assert [(t.ts_ns, t.current) for t in changed.transitions if t.ts_ns < cut] == transitions
+    n_before = int(np.searchsorted(honest.sample_ns, cut // 10**9 * 10**9))
+    assert np.array_equal(changed.sample_equity[:n_before], honest.sample_equity[:n_before])
+
+
+def test_synthetic_book_reads_only_past_trades(pol: np.ndarray) -> None:
+    params = BookParams(0.0001, 0.1, 20, 1)
+    t = int(pol["ts_ns"][5000]) + 50_000_000
+    n = int(np.searchsorted(pol["ts_ns"], t, side="right"))
+    book = SyntheticBook(pol, params).at(t, n)
+    future = pol.copy()
+    future["price"][n:] = 9.0
+    future["qty"][n:] = 1e9
+    assert SyntheticBook(future, params).at(t, n) == book
+    bids, asks = book
+    assert len(bids) == len(asks) == 20 and bids[0][0] < asks[0][0]
+    last = round(float(pol["price"][n - 1]), 4)
+    assert last in (bids[0][0], asks[0][0])  # the touch follows the last trade
+
+
+def test_backtest_of_the_pol_crash_hour_trades_and_writes_its_files(
+    cfg: config.Config, pol: np.ndarray, tmp_path: Path
+) -> None:
+    result = Replay(cfg, pol).run()
+    m = result.metrics()
+    assert m["trades"] > 0 and m["events"]["trades"] == len(pol)
+    assert m["initial_capital"] == "1000"
+    # The account's equity change is the trades' net P&L (the run ends flat).
+    assert D(m["net_pnl"]) == D(m["realized_pnl"])
+    assert D(m["fees"]) == sum((t.fees for t in result.trades), D(0))
+    assert set(m["state_share"]) >= {"SLEEP", "ACTIVE"}
+    assert m["entry_rejections"] and m["entries_taken"] >= m["trades"]
+    files = write_all(result, tmp_path)
+    assert set(files) == {"summary", "trades", "states", "png", "html"}
+    with open(files["trades"]) as f:
+        assert len(list(csv.DictReader(f))) == m["trades"]
+    with open(files["states"]) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(result.sample_ns) and {r["state"] for r in rows} >= {"SLEEP", "ACTIVE"}
+    assert json.loads(files["summary"].read_text())["trades"] == m["trades"]
+    page = files["html"].read_text()
+    assert "data:image/png;base64," in page and "<table>" in page
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def trade(entry_s: int, hold: int, qty: str, entry: str, exit_: str, fees: str) -> ClosedTrade:
+    q, e, x, f = D(qty), D(entry), D(exit_), D(fees)
+    return ClosedTrade(entry_s * 10**9, (entry_s + hold) * 10**9, q, e, x, f, (x - e) * q - f, "target")
+
+
+def test_results_arithmetic_by_hand() -> None:
+    trades = [
+        trade(1, 2, "10", "1.00", "1.10", "0.02"),  # +0.98, return 9.8 %
+        trade(5, 4, "10", "1.00", "0.95", "0.02"),  # -0.52, return -5.2 %
+        trade(10, 6, "20", "0.50", "0.55", "0.02"),  # +0.98, return 9.8 %
+    ]
+    equity = np.array([100.0, 100.98, 100.98, 100.46, 100.46, 101.44])
+    r = BacktestResult(
+        "POLUSDT", D("100"), D("101.44"), D("0.06"), trades, [], [], [],
+        Counter({"taken": 4, "rejected_score": 3, "rejected_volume": 1, "not_a_rejection": 9}), {},
+        np.arange(6, dtype=np.int64) * 10**9, np.ones(6), equity, np.array([0, 0, 1, 2, 2, 3], dtype=np.int8),
+        {"trades": 6, "books": 0}, 0.5,
+    )  # fmt: skip
+    m = r.metrics()
+    assert m["net_pnl"] == "1.44000000" and m["return_pct"] == 1.44
+    assert m["realized_pnl"] == "1.44000000" and m["fees"] == "0.06000000"
+    assert (m["trades"], m["wins"], m["win_rate"]) == (3, 2, round(2 / 3, 4))
+    assert m["avg_win"] == "0.98000000" and m["avg_loss"] == "-0.52000000"
+    assert m["max_drawdown"] == pytest.approx(0.52)
+    assert m["max_drawdown_pct"] == pytest.approx(round(0.52 / 100.98 * 100, 4))
+    rets = [0.098, -0.052, 0.098]
+    mean = sum(rets) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in rets) / 2)
+    assert m["sharpe_per_trade"] == pytest.approx(mean / sd, abs=1e-6)
+    assert m["hold_secs"] == {"mean": 4.0, "median": 4.0, "max": 6.0}
+    assert m["state_share"] == {"SLEEP": round(2 / 6, 4), "ALERT": round(1 / 6, 4), "ACTIVE": round(2 / 6, 4),
+                                "RECOVERY": round(1 / 6, 4)}  # fmt: skip
+    assert m["entry_rejections"] == {"score": 3, "volume": 1}
+    assert list(r.drawdown()) == pytest.approx([0, 0, 0, -0.52, -0.52, 0])

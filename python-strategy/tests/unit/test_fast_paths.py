@@ -1,0 +1,166 @@
+"""The fast paths of the receive + detect path give exactly what the generic code gives: the wire
+decoder's Trade/OrderBookSnapshot path against the kind-driven `_from_map`, the guard's side-wide
+book check against its level-by-level one, and the detector measuring only the last book of each
+second against measuring every book."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flashcrash import wire
+from flashcrash.config import EventDetectionConfig
+from flashcrash.event_detector import Detector, InputGuard
+
+S = 1_000_000_000
+
+# Values the fast paths must tell apart: good floats, the invalid ones, and other MessagePack types.
+odd = st.sampled_from([0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 1, True, None, "1.0", 1e308])
+floats = st.floats(min_value=1e-8, max_value=1e9) | odd
+level = st.one_of(
+    st.tuples(floats, floats).map(list),
+    st.lists(floats, max_size=3),
+    odd,
+)
+sides = st.lists(level, max_size=5)
+uints = st.integers(min_value=0, max_value=2**64 - 1) | st.sampled_from([-1, True, 1.0, None])
+
+
+def generic(payload: bytes) -> Any:
+    """The kind-driven decoder alone (what `decode` did before its fast paths)."""
+    m = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    cls = wire.BY_TYPE[m["type"]]
+    return wire._from_map(cls, m, cls.__name__)
+
+
+def same_outcome(payload: bytes) -> None:
+    try:
+        expected = generic(payload)
+    except wire.WireError as e:
+        with pytest.raises(wire.WireError) as got:
+            wire.decode(payload)
+        assert str(got.value) == str(e)
+        return
+    msg = wire.decode(payload)
+    assert type(msg) is type(expected)
+    assert msg == expected and repr(msg) == repr(expected)
+    assert wire.encode(msg) == wire.encode(expected)
+
+
+@given(st.text(max_size=8), uints, uints, uints, sides, sides, st.booleans())
+def test_book_fast_path_matches_the_generic_decoder(sym, ts, local, uid, bids, asks, extra) -> None:
+    m = {"type": "OrderBookSnapshot", "symbol": sym, "exchange_ts_ns": ts, "local_ts_ns": local,
+         "update_id": uid, "bids": bids, "asks": asks}  # fmt: skip
+    if extra:
+        m["extra"] = 1
+    same_outcome(msgpack.packb(m, use_bin_type=True))
+
+
+@given(st.text(max_size=8), uints, uints, uints, floats, floats, st.sampled_from(["buy", "sell", "BUY", 1]))
+def test_trade_fast_path_matches_the_generic_decoder(sym, ts, local, tid, price, qty, side) -> None:
+    m = {"type": "Trade", "symbol": sym, "exchange_ts_ns": ts, "local_ts_ns": local, "trade_id": tid,
+         "price": price, "quantity": qty, "aggressor": side}  # fmt: skip
+    same_outcome(msgpack.packb(m, use_bin_type=True))
+
+
+def test_fast_decoded_messages_are_ordinary_frozen_dataclasses() -> None:
+    t = wire.Trade("X", 1, 2, 3, 0.5, 1.0, "buy")
+    got = wire.decode(wire.encode(t))
+    assert got == t and hash(got) == hash(t) and got.__dict__ == t.__dict__
+    with pytest.raises(AttributeError):
+        got.price = 1.0  # type: ignore[misc]
+    b = wire.OrderBookSnapshot("X", 1, 2, 3, ((1.0, 2.0),), ((1.5, 0.0),))
+    assert wire.decode(wire.encode(b)) == b
+
+
+def slow_book_ok(g: InputGuard, ts: int, bids: Any, asks: Any) -> bool:
+    """The guard's book check, level by level, as it was written before its side-wide fast path."""
+    if not bids or not asks:
+        g.dropped["book_side_empty"] += 1
+        return False
+    ok_p = lambda p: isinstance(p, float) and math.isfinite(p) and p > 0  # noqa: E731
+    ok_q = lambda q: isinstance(q, float) and math.isfinite(q) and q >= 0  # noqa: E731
+    for side in (bids, asks):
+        for lv in side:
+            if len(lv) != 2 or not ok_p(lv[0]):
+                g.dropped["book_bad_price"] += 1
+                return False
+            if not ok_q(lv[1]):
+                g.dropped["book_bad_quantity"] += 1
+                return False
+    if any(bids[i][0] <= bids[i + 1][0] for i in range(len(bids) - 1)) or any(
+        asks[i][0] >= asks[i + 1][0] for i in range(len(asks) - 1)
+    ):
+        g.dropped["book_unsorted"] += 1
+        return False
+    if bids[0][0] >= asks[0][0]:
+        g.dropped["book_crossed"] += 1
+        return False
+    return g.time_ok(ts)
+
+
+guard_levels = st.lists(st.tuples(floats, floats) | st.lists(floats, max_size=3), min_size=0, max_size=4)
+
+
+@given(guard_levels, guard_levels)
+def test_guard_fast_book_check_matches_the_level_by_level_one(bids, asks) -> None:
+    fast, slow = InputGuard(), InputGuard()
+    assert fast.book_ok(S, bids, asks) == slow_book_ok(slow, S, bids, asks)
+    assert fast.dropped == slow.dropped
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "reason"),
+    [
+        (((10.0, 1.0), (10.5, 1.0)), ((10.1, -1.0),), "book_bad_quantity"),  # levels before order
+        (((10.0, 1.0), (10.5, 1.0)), ((10.1, 1.0),), "book_unsorted"),
+        (((10.0, 1.0), (-10.5, 1.0)), ((10.1, 1.0),), "book_bad_price"),  # bad price beats unsorted
+        (((10.0, 1),), ((10.1, 1.0),), "book_bad_quantity"),  # an int is not a float
+        (((10.0, 1.0, 3.0),), ((10.1, 1.0),), "book_bad_price"),
+    ],
+)
+def test_guard_reasons_keep_their_order(bids, asks, reason) -> None:
+    g = InputGuard()
+    assert not g.book_ok(S, bids, asks)
+    assert g.dropped == {reason: 1}
+
+
+class EagerDetector(Detector):
+    """Measures every released book at once (what the detector did before measuring lazily)."""
+
+    def _apply(self, ts: int, ev: Any) -> None:
+        super()._apply(ts, ev)
+        self._measure_book()
+
+
+def test_measuring_only_the_last_book_of_a_second_changes_nothing() -> None:
+    """A calm market, then a dive (as in test_detector_snapshot), with books every 250 ms and events
+    arriving up to 300 ms out of order."""
+    rng = random.Random(3)
+    lazy, eager = Detector(EventDetectionConfig()), EagerDetector(EventDetectionConfig())
+    price, secs = 100.0, 500
+    for ms in range(0, secs * 1000, 50):
+        ts = 1_700_000_000 * S + ms * 1_000_000 + rng.randrange(0, 300) * 1_000_000
+        crash = ms > (secs - 60) * 1000
+        if ms % 100 == 0:
+            price *= math.exp(rng.gauss(-0.004 if crash else 0.0, 0.002 if crash else 0.0002))
+            qty, buy = rng.uniform(1, 50 if crash else 5), rng.random() < (0.2 if crash else 0.5)
+            assert lazy.on_trade(ts, price, qty, buy) == eager.on_trade(ts, price, qty, buy)
+        if ms % 250 == 0:
+            half = price * (0.002 if crash else 0.0002)
+            bids = tuple((price - half - i * 0.01, rng.uniform(1, 10)) for i in range(10))
+            asks = tuple((price + half + i * 0.01, rng.uniform(1, 10)) for i in range(10))
+            book = wire.OrderBookSnapshot("X", ts, ts, ms, bids, asks)
+            assert lazy.on_book(book) == eager.on_book(book)
+        if ms % 100_000 == 0:
+            assert lazy.snapshot() == eager.snapshot()
+    lazy.flush()
+    eager.flush()
+    assert repr(lazy.readings()) == repr(eager.readings())
+    assert lazy.transitions == eager.transitions and len(lazy.transitions) >= 2
