@@ -58,21 +58,7 @@ pub fn ordered(filters: &SymbolFilters, mut all: Vec<AssetBalance>) -> Vec<Asset
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn filters() -> SymbolFilters {
-        let d = |s: &str| Dec(s.parse().unwrap());
-        SymbolFilters {
-            symbol: "POLUSDT".into(),
-            base_asset: "POL".into(),
-            quote_asset: "USDT".into(),
-            tick_size: d("0.0001"),
-            min_price: d("0.0001"),
-            step_size: d("0.1"),
-            min_qty: d("0.1"),
-            max_qty: d("9000000"),
-            min_notional: d("5"),
-        }
-    }
+    use crate::validate::tests::filters;
 
     #[test]
     fn account_body_base_quote_first_then_non_zero_others() {

@@ -1,6 +1,9 @@
 //! An order as the executor tracks it.
 
-use common::message::{OrderInfo, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce};
+use common::message::{
+    ErrorCode, ErrorResponse, OrderInfo, OrderStatus, OrderType, PlaceOrder, Response, Side,
+    TimeInForce,
+};
 use common::Dec;
 
 /// A working or finished order.
@@ -36,7 +39,44 @@ pub struct Order {
     pub updated_ts_ns: u64,
 }
 
+/// An `Error` response.
+pub(crate) fn error(
+    command_id: Option<&str>,
+    now: u64,
+    code: ErrorCode,
+    field: Option<&str>,
+    message: String,
+) -> Response {
+    Response::Error(ErrorResponse {
+        command_id: command_id.map(str::to_owned),
+        ts_ns: now,
+        code,
+        field: field.map(str::to_owned),
+        message,
+    })
+}
+
 impl Order {
+    /// An order known only from the venue's view of it (no command created it here).
+    pub fn from_info(info: OrderInfo) -> Self {
+        Order {
+            command_id: String::new(),
+            client_order_id: info.client_order_id,
+            exchange_order_id: info.exchange_order_id,
+            symbol: info.symbol,
+            side: info.side,
+            order_type: info.order_type,
+            time_in_force: info.time_in_force,
+            quantity: info.quantity,
+            price: info.price,
+            filled: info.filled_quantity,
+            quote_filled: info.quote_filled,
+            status: info.status,
+            created_ts_ns: info.created_ts_ns,
+            updated_ts_ns: info.updated_ts_ns,
+        }
+    }
+
     /// A new order from its command.
     pub fn new(cmd: &PlaceOrder, exchange_order_id: String, now_ns: u64) -> Self {
         Order {

@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 
 use common::message::{
-    AssetBalance, Balances, CancelOrder, ErrorCode, ErrorResponse, Liquidity, OpenOrders,
-    OrderCanceled, OrderExecution, OrderPlaced, OrderStatus, OrderStatusReport, OrderType,
-    PlaceOrder, QueryBalances, QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
+    AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderCanceled,
+    OrderExecution, OrderPlaced, OrderStatus, OrderStatusReport, OrderType, PlaceOrder,
+    QueryBalances, QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
 };
 use common::Dec;
 use feed_handler::book::Level;
@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 
 use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
-use crate::order::Order;
+use crate::order::{error, Order};
 use crate::validate::{self, Limits};
 
 /// Fee rates.
@@ -65,22 +65,6 @@ pub struct PaperExecutor {
 
 fn units_to_dec(units: u64) -> Decimal {
     Decimal::new(units as i64, 8).normalize()
-}
-
-fn error(
-    command_id: &str,
-    now: u64,
-    code: ErrorCode,
-    field: Option<&str>,
-    message: String,
-) -> Response {
-    Response::Error(ErrorResponse {
-        command_id: Some(command_id.to_owned()),
-        ts_ns: now,
-        code,
-        field: field.map(str::to_owned),
-        message,
-    })
 }
 
 impl PaperExecutor {
@@ -148,7 +132,7 @@ impl PaperExecutor {
         let id = &cmd.command_id;
         if !book.synced {
             return vec![error(
-                id,
+                Some(id),
                 now,
                 ErrorCode::NotSynced,
                 None,
@@ -157,7 +141,7 @@ impl PaperExecutor {
         }
         if self.by_client.contains_key(&cmd.client_order_id) {
             return vec![error(
-                id,
+                Some(id),
                 now,
                 ErrorCode::DuplicateOrder,
                 Some("client_order_id"),
@@ -173,7 +157,7 @@ impl PaperExecutor {
             validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
         {
             return vec![error(
-                id,
+                Some(id),
                 now,
                 ErrorCode::Validation,
                 Some(r.field),
@@ -188,7 +172,7 @@ impl PaperExecutor {
             if let (Some(p), Some(best)) = (cmd.price, reference) {
                 if crosses(p.0, best.0) {
                     return vec![error(
-                        id,
+                        Some(id),
                         now,
                         ErrorCode::Venue,
                         Some("price"),
@@ -376,7 +360,7 @@ impl PaperExecutor {
                 vec![self.cancel_index(idx, Some(cmd.command_id.clone()), now)]
             }
             Some(idx) if cmd.symbol == self.orders[idx].symbol => vec![error(
-                &cmd.command_id,
+                Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),
@@ -386,7 +370,7 @@ impl PaperExecutor {
                 ),
             )],
             _ => vec![error(
-                &cmd.command_id,
+                Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),
@@ -430,7 +414,7 @@ impl PaperExecutor {
                 })
             }
             _ => error(
-                &cmd.command_id,
+                Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),

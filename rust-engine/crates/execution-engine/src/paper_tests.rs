@@ -33,17 +33,7 @@ fn book() -> BookState {
 }
 
 fn exec() -> PaperExecutor {
-    let filters = SymbolFilters {
-        symbol: "POLUSDT".into(),
-        base_asset: "POL".into(),
-        quote_asset: "USDT".into(),
-        tick_size: d("0.0001"),
-        min_price: d("0.0001"),
-        step_size: d("0.1"),
-        min_qty: d("0.1"),
-        max_qty: d("9000000"),
-        min_notional: d("5"),
-    };
+    let filters = crate::validate::tests::filters();
     PaperExecutor::new(
         filters,
         Limits {

@@ -178,7 +178,7 @@ pub fn check(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use common::message::Side;
 
@@ -186,6 +186,7 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The POLUSDT filters the crate's unit tests share.
     pub(crate) fn filters() -> SymbolFilters {
         SymbolFilters {
             symbol: "POLUSDT".into(),

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::message::{
-    Balances, CancelOrder, ErrorCode, ErrorResponse, OpenOrders, OrderStatus, OrderStatusReport,
-    PlaceOrder, QueryBalances, QueryOpenOrders, QueryOrder, Response, Side,
+    Balances, CancelOrder, ErrorCode, OpenOrders, OrderStatus, OrderStatusReport, PlaceOrder,
+    QueryBalances, QueryOpenOrders, QueryOrder, Response, Side,
 };
 use common::time::{ms_to_ns, now_ns};
 use common::Dec;
@@ -33,7 +33,7 @@ use rust_decimal::Decimal;
 use crate::binance_order::OrderReport;
 use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
-use crate::order::Order;
+use crate::order::{error, Order};
 use crate::rate_limit::Denied;
 use crate::real::client::{RestClient, RestError};
 use crate::real::mapping::{
@@ -117,22 +117,6 @@ pub struct RealExecutor {
     config: ExecutorConfig,
     book: Option<SharedBook>,
     orders: Mutex<Orders>,
-}
-
-fn error(
-    command_id: Option<&str>,
-    now: u64,
-    code: ErrorCode,
-    field: Option<&str>,
-    message: String,
-) -> Response {
-    Response::Error(ErrorResponse {
-        command_id: command_id.map(str::to_owned),
-        ts_ns: now,
-        code,
-        field: field.map(str::to_owned),
-        message,
-    })
 }
 
 fn snake_field(param: &str) -> String {
@@ -816,22 +800,7 @@ impl RealExecutor {
                 let Some(info) = r.order_info() else {
                     return Vec::new();
                 };
-                let order = Order {
-                    command_id: String::new(),
-                    client_order_id: info.client_order_id,
-                    exchange_order_id: info.exchange_order_id,
-                    symbol: info.symbol,
-                    side: info.side,
-                    order_type: info.order_type,
-                    time_in_force: info.time_in_force,
-                    quantity: info.quantity,
-                    price: info.price,
-                    filled: info.filled_quantity,
-                    quote_filled: info.quote_filled,
-                    status: info.status,
-                    created_ts_ns: info.created_ts_ns,
-                    updated_ts_ns: info.updated_ts_ns,
-                };
+                let order = Order::from_info(info);
                 let mut t = Tracked {
                     order,
                     phase: Phase::Known,
@@ -935,22 +904,7 @@ impl RealExecutor {
                 let Some(info) = order_info(report) else {
                     return Vec::new();
                 };
-                let order = Order {
-                    command_id: String::new(),
-                    client_order_id: info.client_order_id,
-                    exchange_order_id: info.exchange_order_id,
-                    symbol: info.symbol,
-                    side: info.side,
-                    order_type: info.order_type,
-                    time_in_force: info.time_in_force,
-                    quantity: info.quantity,
-                    price: info.price,
-                    filled: info.filled_quantity,
-                    quote_filled: info.quote_filled,
-                    status: info.status,
-                    created_ts_ns: info.created_ts_ns,
-                    updated_ts_ns: info.updated_ts_ns,
-                };
+                let order = Order::from_info(info);
                 let out = vec![status_report(&order, now)];
                 self.track(order);
                 out
