@@ -347,3 +347,42 @@ def test_a_resting_order_filled_by_the_replayed_crash_reaches_python(
     if drop == "1":
         assert stats["faults"]["user_events_dropped"] > 0, stats
         assert "periodic reconcile found what the stream missed" in log
+
+
+def test_shutdown_with_flatten_on_halt_sells_the_position_then_exits(bin_dir: Path) -> None:
+    """`Shutdown` does what a halt does: with `[execution] flatten_on_halt` the engine's net long is
+    sold at market before it cancels, announces `stopped` and exits 0."""
+    session = Session(
+        config=CONFIG,
+        bin_dir=bin_dir,
+        sim=CALM,
+        strategy=False,
+        overrides={"execution": {"flatten_on_halt": True}},
+    )
+    ch: Channel | None = None
+    try:
+        with session:
+            ch = Channel(session)
+            wait_until_tradable(ch)
+            ch.send(order("long-1"))
+            ch.collect(lambda rs: any(r.get("client_order_id") == "long-1" and r.get("status") == "FILLED"
+                                      and r["type"] == "OrderExecution" for r in rs), 20)  # fmt: skip
+            ch.send({"type": "Shutdown", "command_id": "bye", "reason": "test"})
+            ch.collect(
+                lambda rs: any(r["type"] == "OrderExecution" and r["side"] == "SELL" and r["status"] == "FILLED"
+                               for r in rs), 20)  # fmt: skip
+            deadline = time.monotonic() + 20
+            while session.procs["engine"].alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            sells = [r for r in ch.seen if r["type"] == "OrderExecution" and r["side"] == "SELL"]
+            assert sells and all(
+                s["command_id"].startswith("shutdown-") and s["client_order_id"].startswith("flatten-")
+                for s in sells
+            ), ch.seen[-5:]
+            assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("100")
+            codes = session.stop()
+        assert codes["engine"] == 0, codes
+    finally:
+        if ch is not None:
+            ch.close()
+        session.cleanup()

@@ -146,8 +146,26 @@ impl Core {
                 else => break Exit::Signal,
             }
         };
-        info!(?exit, "engine stopping: canceling every open order");
-        let mut canceled = self.executor.cancel_all_and_stop(now_ns()).await;
+        info!(
+            ?exit,
+            flatten = self.flatten_on_halt,
+            "engine stopping: canceling every open order"
+        );
+        let now = now_ns();
+        // With `flatten_on_halt`, a stop flattens the net position as a halt does (queued before
+        // the final cancel, so the real executor's worker has done both when it answers).
+        let mut canceled = match self
+            .flatten_on_halt
+            .then(|| self.flatten_order(&format!("shutdown-{}", now / 1_000_000), now))
+            .flatten()
+        {
+            Some(f) => {
+                let book = self.feed.book.read();
+                self.executor.cancel_all(Some(f), &book, now)
+            }
+            None => Vec::new(),
+        };
+        canceled.extend(self.executor.cancel_all_and_stop(now).await);
         while let Ok(r) = self.results.try_recv() {
             canceled.push(r);
         }

@@ -227,7 +227,7 @@ impl Executor {
     }
 
     /// At shutdown: cancels every open order and, for the real executor, waits (bounded) until the
-    /// venue answered, then stops the user data stream.
+    /// venue answered it and every order job queued before, then stops the user data stream.
     pub async fn cancel_all_and_stop(&mut self, now: u64) -> Vec<Response> {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
