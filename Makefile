@@ -43,6 +43,8 @@ demo: $(STAMP) build-release
 	$(PY) -m flashcrash demo --config config/config.toml --bin-dir $(RUST)/target/release
 
 bench: $(STAMP) build-release
+	test -x $(VENV)/hbt/bin/python || ($(PYTHON) -m venv $(VENV)/hbt && \
+		$(VENV)/hbt/bin/pip install --quiet -r bench/requirements-hbt.txt)
 	bash scripts/bench.sh
 
 lint: $(STAMP)

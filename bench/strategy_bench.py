@@ -173,7 +173,7 @@ def through_zmq(
 ) -> dict[str, Any]:
     frames = [(_topic(m), wire.encode(m)) for m in events[:count]]
     trades_sent = sum(1 for t, _ in frames if t.startswith(b"trade"))
-    ends = [f"tcp://127.0.0.1:{_free_port()}" for _ in range(3)]
+    ends = [f"tcp://127.0.0.1:{_free_port()}" for _ in range(4)]
     go = mp.get_context("fork").Event()
     proc = mp.get_context("fork").Process(
         target=publisher, args=(ends[0], frames, rate, stamp, go)

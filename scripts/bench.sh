@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes their output under bench/results/ (one file per run, named by date
 # and host; the memory samples beside it as JSON). BENCHMARKS.md summarises the figures.
-# Takes about 15 minutes: the memory check replays for MEMORY_MINUTES (default 10) of wall clock.
+# Takes about 15 minutes: the memory check replays for MEMORY_MINUTES (default 10) of wall clock; the
+# backtest benchmark and the detection report (issue 7) add about 30 more (2 cores), and need the real
+# data under /work/shared/data/oct10_2025/ (not in the repository: skipped when missing) and the
+# hftbacktest venv .venv/hbt (`make bench` creates it from bench/requirements-hbt.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir=bench/results
@@ -31,5 +34,13 @@ out="$out_dir/$stamp-$(hostname -s).txt"
   echo "## memory over a ${MEMORY_MINUTES:-10}-minute replay (exchange-sim, engine, strategy)"
   .venv/bin/python bench/memory_check.py --minutes "${MEMORY_MINUTES:-10}" --every 10 \
     --out "$out_dir/$stamp-memory.json" | sed -n '/^memory over/,$p'
+  echo
+  echo "## backtest throughput: a real day, the day x10, hftbacktest do-nothing reference (issue 7)"
+  .venv/bin/python bench/backtest_bench.py --out "$out_dir/$stamp-$(hostname -s)-backtest.txt" \
+    || echo "(backtest benchmark skipped: exit $?)"
+  echo
+  echo "## detection on the 10 Oct 2025 crash files (issue 7)"
+  .venv/bin/python bench/detection_report.py --out "$out_dir/$stamp-$(hostname -s)-detection.txt" \
+    || echo "(detection report skipped: exit $?)"
 } | tee "$out"
 echo "results written to $out"

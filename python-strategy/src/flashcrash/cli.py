@@ -1,12 +1,12 @@
 """The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system),
 `report` (a stored session), `import` and `download` (market data files), `backtest` (a replay of
-a trade file through the strategy)."""
+a trade file through the strategy), `monitor` (a live view of the running system), `reload` (re-read
+thresholds and limits without a restart)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,32 +15,12 @@ from flashcrash import config as config_mod
 from flashcrash.launcher import REPO
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with `command_id`/`client_order_id` when a record carries them."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key in ("command_id", "client_order_id"):
-            if hasattr(record, key):
-                out[key] = getattr(record, key)
-        return json.dumps(out)
-
-
 def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    logging.basicConfig(
-        level=level.upper().replace("WARN", "WARNING").replace("TRACE", "DEBUG"), handlers=[handler]
-    )
+    """structlog over the standard handlers (`flashcrash.monitoring.logs`): `json` one object per line
+    with `command_id`/`client_order_id` when a record carries them, `text` readable lines."""
+    from flashcrash.monitoring import logs
+
+    logs.setup(level, fmt)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -50,7 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from flashcrash.data_client import EngineClient
+    from flashcrash.data_client import EngineClient, PublishError, StatePublisher
     from flashcrash.demo import summary_table
     from flashcrash.runner import Runner
 
@@ -69,13 +49,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     except PersistenceError as e:
         print(f"persistence error: {e}", file=sys.stderr)
         return 2
+    try:
+        publisher = StatePublisher(cfg.zmq.strategy_endpoint)
+    except PublishError as e:
+        print(e, file=sys.stderr)
+        with contextlib.suppress(PersistenceError):
+            db.close()
+        return 2
+    from flashcrash.monitoring.alerts import AlertSender
+    from flashcrash.monitoring.metrics import MetricsError, StrategyMetrics
+
+    metrics = StrategyMetrics(cfg.symbol.name, cfg.initial_capital)
+    port = cfg.monitoring.strategy_metrics_port
+    if port:
+        try:
+            metrics.serve(port)
+        except MetricsError as e:
+            print(e, file=sys.stderr)
+            publisher.close()
+            with contextlib.suppress(PersistenceError):
+                db.close()
+            return 2
+    alerts = AlertSender.from_env(cfg.monitoring.alert_format, cfg.monitoring.alert_min_interval_secs)
     client = EngineClient(cfg.zmq, cfg.symbol.name)
-    runner = Runner(cfg, client, db)
+    runner = Runner(
+        cfg, client, db, publisher=publisher, metrics=metrics, alerts=alerts, config_path=args.config
+    )
     try:
         session = runner.start()
     except PersistenceError as e:
         print(f"persistence error: {e}", file=sys.stderr)
         client.close()
+        publisher.close()
+        metrics.close()
+        alerts.close()
         with contextlib.suppress(PersistenceError):
             db.close()
         return 2
@@ -93,6 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         summary = runner.write(args.summary_json)
         client.close()
+        publisher.close()
+        metrics.close()
+        alerts.close()
         try:
             runner.finish(error)
             db.close()
@@ -128,6 +138,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """`flashcrash reload`: the engine re-reads its thresholds and limits (and, on its StateChange
+    `config`, the strategy too); prints the engine's answer. Exit 0 on Success, 1 on Error or no
+    answer, 2 on a bad config file."""
+    from flashcrash.monitoring.reload import request
+
+    try:
+        cfg = config_mod.load(args.config)
+    except config_mod.ConfigError as e:
+        print(f"{e} (nothing sent: the running processes keep their values)", file=sys.stderr)
+        return 2
+    ok, message = request(cfg, args.timeout)
+    print(f"reload {'applied' if ok else 'refused'}: {message}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from flashcrash import demo
 
@@ -149,11 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_equity.png)")
     rep.set_defaults(func=cmd_report)
+    rl = sub.add_parser("reload", help="re-read thresholds and limits in the running engine and strategy")
+    rl.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    rl.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the engine's answer")
+    rl.set_defaults(func=cmd_reload)
+    from flashcrash.monitoring import live
+
+    live.add_parser(sub)
     from flashcrash.marketdata import commands as marketdata_commands
 
     marketdata_commands.add_parsers(sub)
     from flashcrash.backtest import commands as backtest_commands
 
     backtest_commands.add_parser(sub)
+    from flashcrash.optimize import commands as optimize_commands
+
+    optimize_commands.add_parser(sub)
     args = p.parse_args(argv)
     return int(args.func(args))

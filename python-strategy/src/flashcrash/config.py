@@ -293,6 +293,7 @@ class ZmqConfig:
     data_endpoint: str
     command_endpoint: str
     response_endpoint: str
+    strategy_endpoint: str  # the strategy's StateChange PUB
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,15 @@ class MonitoringConfig:
     log_level: str
     log_format: str
     health_interval_ms: int
+    engine_metrics_port: int
+    strategy_metrics_port: int
+    watchdog_interval_secs: int
+    watchdog_memory_growth_mib: int
+    watchdog_clock_drift_ms: int
+    watchdog_action: str
+    alert_format: str
+    alert_min_interval_secs: int
+    alert_drawdown_pct: float
 
 
 @dataclass(frozen=True)
@@ -318,17 +328,19 @@ class Config:
     backtest: BacktestConfig = BacktestConfig()
 
 
-def load(path: Path) -> Config:
-    """Loads, layers and validates the configuration at `path`."""
+def load(path: Path, overlays: list[Path] | None = None) -> Config:
+    """Loads, layers and validates the configuration at `path`: `local.toml` beside it, then each of
+    `overlays` in order (e.g. `config/best_params.toml` from `flashcrash optimize --save-best`), each
+    layer checked against the schema on its own."""
     path = Path(path)
     beside = path.parent / "schema.toml"
     schema = load_schema(beside if beside.exists() else REPO_SCHEMA)
     table = _read(path)
     check_layer(schema, table, str(path))
     local = path.parent / "local.toml"
-    if local.exists():
-        overlay = _read(local)
-        check_layer(schema, overlay, str(local))
+    for layer in ([local] if local.exists() else []) + [Path(p) for p in overlays or []]:
+        overlay = _read(layer)
+        check_layer(schema, overlay, str(layer))
         for section, keys in overlay.items():
             table.setdefault(section, {}).update(keys)
     check_complete(schema, table)
@@ -347,8 +359,8 @@ def load(path: Path) -> Config:
         ),
         strategy=_typed(StrategyConfig, st),
         risk=_typed(RiskConfig, table["risk"]),
-        zmq=ZmqConfig(z["data_endpoint"], z["command_endpoint"], z["response_endpoint"]),
-        monitoring=MonitoringConfig(m["log_level"], m["log_format"], m["health_interval_ms"]),
+        zmq=_typed(ZmqConfig, z),
+        monitoring=_typed(MonitoringConfig, m),
         initial_capital=Decimal(table["backtest"]["initial_capital"]),
         report_dir=report_dir,
         raw=table,

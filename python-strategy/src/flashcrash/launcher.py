@@ -148,7 +148,7 @@ class Session:
             self.workdir = Path(tempfile.mkdtemp(prefix="flashcrash-"))
             self._own_workdir = True
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in ("data", "command", "response"):
+        for name in ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics"):
             self.ports[name] = free_port()
         if self.sim is not None:
             self._start_sim(self.sim)
@@ -225,6 +225,11 @@ class Session:
                 "data_endpoint": self.endpoint("data"),
                 "command_endpoint": self.endpoint("command"),
                 "response_endpoint": self.endpoint("response"),
+                "strategy_endpoint": self.endpoint("strategy"),
+            },
+            "monitoring": {
+                "engine_metrics_port": self.ports["engine_metrics"],
+                "strategy_metrics_port": self.ports["strategy_metrics"],
             },
             # The session's own database (overrides may point elsewhere), so a test or a demo never
             # touches the user's reports/flashcrash.db; the demo copies it with the reports.

@@ -6,16 +6,25 @@ session summary and report.
 With a `PersistenceService` (`flashcrash run` always opens one; see `persistence/`), the runner also:
 
 * starts a session in the database, or, when the previous one never ended cleanly, recovers from it
-  (`start`): the components are restored from its last snapshots, the audit log written after them
-  is replayed (orders sent are known again, fills received are applied), then the open orders are
-  reconciled with the engine (`OrderManager.reconcile`: nothing is re-sent) before any new entry;
+  (`start`, `flashcrash.recovery`): the components are restored from its last snapshots, the audit
+  log written after them is replayed (orders sent are known again, fills received are applied), then
+  the open orders are reconciled with the engine (`OrderManager.reconcile`: nothing is re-sent)
+  before any new entry;
 * writes every command sent, every response received, detector transitions, entry decisions and
   rejections, circuit-breaker and emergency-stop changes and every trade (opened, then closed), each
-  loop iteration as ONE atomic write (queued: the loop never waits for the disk), followed by a
-  snapshot of the trading components whenever the iteration sent a command or got a response;
+  loop iteration as ONE atomic write (queued: the loop never waits for the disk, except that an
+  order and the decision behind it are committed before the order leaves), followed by a snapshot
+  of the trading components whenever the iteration sent a command or got a response;
 * snapshots every component every `snapshot_interval_secs` of wall clock and at a clean stop;
 * pauses entries while the engine is silent (no data message for `engine_silence_ns`: a killed
   engine says nothing), and reconciles when data flows again before entries resume.
+
+Operations (`flashcrash.monitoring`), each optional: `metrics` are updated at most once a second of the
+runner's clock (never per message: the loop only counts the messages of each poll batch); `alerts`
+get the emergency stops, the breaker opening, engine/feed halts, watchdog findings and a drawdown over
+`[monitoring] alert_drawdown_pct` (measured by the metrics, so that one needs both); with `config_path`, an engine StateChange of component `config`
+(the engine applied a `ReloadConfig`) makes the runner re-read its thresholds and limits from that
+file (`monitoring/reload.py`).
 """
 
 from __future__ import annotations
@@ -28,13 +37,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import msgpack
+from typing import TYPE_CHECKING, Any
 
 from flashcrash import wire
 from flashcrash.config import Config
-from flashcrash.data_client import EngineClient
+from flashcrash.data_client import EngineClient, StatePublisher
 from flashcrash.event_detector import Candle, CandleBuilder, Detector, State
 from flashcrash.persistence import (
     PersistenceError,
@@ -43,11 +50,15 @@ from flashcrash.persistence import (
     write_report,
     write_summary,
 )
-from flashcrash.persistence.records import EventRecord, SessionRecord
+from flashcrash.persistence.records import SessionRecord
+from flashcrash.recovery import recover
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
-from flashcrash.trading_engine.exits import ExitReason
-from flashcrash.trading_engine.portfolio import Lot, Phase
+from flashcrash.trading_engine.portfolio import Lot
+
+if TYPE_CHECKING:
+    from flashcrash.monitoring.alerts import AlertSender
+    from flashcrash.monitoring.metrics import StrategyMetrics
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +93,19 @@ class Runner:
         client: EngineClient,
         persistence: PersistenceService | None = None,
         clock: Callable[[], int] = time.time_ns,
+        publisher: StatePublisher | None = None,
+        metrics: StrategyMetrics | None = None,
+        alerts: AlertSender | None = None,
+        config_path: Path | None = None,
     ) -> None:
         """`clock` gives command times, order timeouts and the breaker's time: the wall clock live,
-        the replay's event time in a backtest (`flashcrash.backtest`, which hands in its own client)."""
+        the replay's event time in a backtest (`flashcrash.backtest`, which hands in its own client).
+        `publisher`, when given, publishes every detector and breaker transition as a StateChange;
+        `metrics`, `alerts` and `config_path`: see the module's doc."""
         self.cfg = cfg
         self.client = client
         self.db = persistence
+        self.publisher = publisher
         self.clock = clock
         self.detector = Detector(cfg.event_detection)
         self.guard = self.detector.guard  # validates every event before the candles and the detector
@@ -95,12 +113,15 @@ class Runner:
         risk = cfg.risk
         self.orders = OrderManager(
             cfg.symbol.name,
-            client.send,
+            self._send_command,
             timeout_ns=risk.order_timeout_ms * 1_000_000,
             breaker=CircuitBreaker(risk.breaker_failures, risk.breaker_open_secs * 1_000_000_000),
             clock=clock,
         )
+        self.orders.breaker.on_change = self._on_breaker
         self.strategy = PercentileStrategy(cfg.strategy, risk, cfg.symbol.order_quantity, self.orders)
+        self.strategy.stops.on_change = self._on_stop
+        self.strategy.journal = self._on_journal
         self.history: list[Candle] = []
         self.health: wire.HealthMetrics | None = None
         self.event_ns = 0
@@ -120,6 +141,16 @@ class Runner:
         self._dirty = False
         self._next_snapshot_ns = 0
         self.persistence_errors = 0
+        # Operations.
+        self.metrics = metrics
+        self.alerts = alerts
+        self.config_path = config_path
+        self.batch_last = 0  # messages of the last poll batch (the metrics read these)
+        self.batch_max = 0  # largest batch since the metrics last read it
+        self._trigger: object = None  # the message being handled (its receive stamp times orders)
+        self._next_monitor_ns = 0
+        self._drawdown_alerted = False
+        self._feed_was_live = False
 
     # ---------------------------------------------------------- persistence
     def start(self) -> SessionRecord | None:
@@ -129,8 +160,8 @@ class Runner:
         crashed = self.db.find_unfinished_session()
         self.session = self.db.start_session()
         if crashed is not None:
-            self._recover(crashed)
-        self._install_hooks()
+            recover(self, crashed)
+        self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
         self._next_snapshot_ns = time.time_ns() + self.db.settings.snapshot_interval_secs * NS
         if self.recovery is not None:
             # Entries wait until the engine has answered (QueryOpenOrders is asked again on timeout).
@@ -138,13 +169,6 @@ class Runner:
             self._update_pause()
             self._save_snapshots("recovery")
         return self.session
-
-    def _install_hooks(self) -> None:
-        assert self.db is not None
-        self.orders.on_sent = self._on_sent
-        self.orders.breaker.on_change = self._on_breaker
-        self.strategy.stops.on_change = self._on_stop
-        self.strategy.journal = self._on_journal
 
     def _record(self, fn: Any, *args: Any, **kw: Any) -> None:
         """A persistence call from the loop: never raises. A refused write (queue full) is logged and
@@ -165,13 +189,48 @@ class Runner:
     def _atomic(self) -> contextlib.AbstractContextManager[None]:
         return self.db.atomic("loop") if self.db is not None else contextlib.nullcontext()
 
-    def _on_sent(self, cmd: object, tag: str) -> None:
+    def _before_send(self, cmd: object, tag: str) -> bool:
+        """Every command goes to the audit log before it leaves; a PlaceOrder (with the decision
+        journaled just before it) is committed first, so that a kill at any instant leaves no order at
+        the engine that a restart does not know. An order that cannot be made durable is not sent."""
         self._dirty = True
-        assert self.db is not None
-        self._record(self.db.record_command, cmd, tag)
+        db = self.db
+        assert db is not None
+        self._record(db.record_command, cmd, tag)
+        if not isinstance(cmd, wire.PlaceOrder):
+            return True
+        try:
+            db.commit_now()
+            return True
+        except (QueueFull, PersistenceError) as e:
+            self.persistence_errors += 1
+            log.critical("order %s not sent: it could not be recorded: %s", cmd.client_order_id, e)
+            if not self.stop_reason:
+                self.stop_reason = "persistence failed"
+            return False
+
+    def _send_command(self, cmd: object) -> bool:
+        """The order manager's `send`: the client's, timing event-to-order for a PlaceOrder."""
+        if not self.client.send(cmd):
+            return False
+        if self.metrics is not None and isinstance(cmd, wire.PlaceOrder):
+            # The engine's receive stamp of the market event being handled (none for a response).
+            stamp = getattr(self._trigger, "local_ts_ns", 0)
+            if stamp:
+                self.metrics.observe_order_latency((time.time_ns() - stamp) / NS)
+        return True
+
+    def _alert(self, kind: str, text: str) -> None:
+        if self.alerts is not None:
+            self.alerts.alert(kind, f"{self.cfg.symbol.name}: {text}")
 
     def _on_breaker(self, previous: str, current: str, why: str) -> None:
-        assert self.db is not None
+        if current == "open":
+            self._alert("breaker_open", f"circuit breaker {previous} -> open: {why}")
+        if self.publisher is not None:
+            self.publisher.state_change(self.clock(), "breaker", previous, current, why)
+        if self.db is None:
+            return
         self._record(
             self.db.record_event,
             "circuit_breaker",
@@ -181,7 +240,12 @@ class Runner:
         )
 
     def _on_stop(self, stop: str, on: bool, why: str) -> None:
-        assert self.db is not None
+        # The feed stop is set while the feed first connects and syncs: not worth an alert until the
+        # feed has been live once.
+        if on and (stop != "feed" or self._feed_was_live):
+            self._alert("emergency_stop", f"emergency stop {stop}: {why} (entries paused)")
+        if self.db is None:
+            return
         self._record(
             self.db.record_event,
             "emergency_stop",
@@ -191,8 +255,11 @@ class Runner:
         )
 
     def _on_journal(self, kind: str, summary: str, payload: dict[str, Any]) -> None:
+        if kind == "entry_decision" and self.metrics is not None:
+            self.metrics.observe_entry_score(float(payload["lot"]["score"]))
         db = self.db
-        assert db is not None
+        if db is None:
+            return
         self._dirty = True
         match kind:
             case "trade_opened":
@@ -239,11 +306,14 @@ class Runner:
 
     def _record_transitions(self) -> None:
         transitions = self.detector.transitions
-        if self.db is not None:
-            for t in transitions[self._transitions_seen :]:
-                self._record(
-                    self.db.record_transition, "detector", str(t.previous), str(t.current), t.reason, t.ts_ns
-                )
+        if len(transitions) == self._transitions_seen:
+            return
+        for t in transitions[self._transitions_seen :]:
+            previous, current = str(t.previous), str(t.current)
+            if self.publisher is not None:
+                self.publisher.state_change(t.ts_ns, "detector", previous, current, t.reason)
+            if self.db is not None:
+                self._record(self.db.record_transition, "detector", previous, current, t.reason, t.ts_ns)
         self._transitions_seen = len(transitions)
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
@@ -299,118 +369,6 @@ class Runner:
         except PersistenceError as e:
             log.critical("persistence failed at the end of the session: %s", e)
             raise
-
-    # ------------------------------------------------------------- recovery
-    def _recover(self, crashed: SessionRecord) -> None:
-        """Restores the components from the newest snapshots of the crashed session (or of the session
-        it had recovered from, and so on), then replays the audit log written after them."""
-        db = self.db
-        assert db is not None and self.session is not None
-        chain: list[int] = []
-        snaps: dict[str, Any] = {}
-        sid: int | None = crashed.id
-        while sid is not None and len(chain) < 100:
-            chain.append(sid)
-            snaps = db.last_snapshots(sid)
-            if "strategy" in snaps:
-                break
-            rec = db.get_session(sid)
-            sid = rec.recovered_from if rec is not None else None
-        since = snaps["strategy"].ts_ns if "strategy" in snaps else 0
-        if "strategy" in snaps:
-            self.strategy.restore(snaps["strategy"].state)
-        if "orders" in snaps:
-            self.orders.restore(snaps["orders"].state)
-        if "breaker" in snaps:
-            self.orders.breaker.restore(snaps["breaker"].state)
-        if "runner" in snaps:
-            self.event_ns = int(snaps["runner"].state.get("event_ns", 0))
-        self.event_ns = max(self.event_ns, self.strategy.event_ns)
-        detector = "not restored"
-        if "detector" in snaps:
-            if hasattr(self.detector, "restore"):
-                self.detector.restore(snaps["detector"].state)
-                detector = "restored"
-            else:
-                detector = "not restorable (Detector.restore missing)"
-        self._transitions_seen = len(self.detector.transitions)
-        replayed = 0
-        for s in reversed(chain):
-            for e in db.events_of(s):
-                if e.ts_ns > since and self._replay(e):
-                    replayed += 1
-        lots = self.strategy.position.lots
-        open_orders = [c for c, o in self.orders.orders.items() if not o.settled]
-        self.recovery = {
-            "from_session": crashed.id,
-            "snapshot_session": chain[-1] if snaps else None,
-            "snapshot_ts_ns": since or None,
-            "events_replayed": replayed,
-            "positions": {c: str(lot.phase) for c, lot in lots.items()},
-            "open_quantity": str(self.strategy.position.quantity),
-            "open_orders": open_orders,
-            "detector": detector,
-        }
-        text = (
-            f"recovered from session {crashed.id}: "
-            + (f"snapshot of session {chain[-1]}" if snaps else "no snapshot")
-            + f", {replayed} audit events replayed, {len(lots)} live position(s) "
-            f"({self.strategy.position.quantity} open), {len(open_orders)} order(s) to reconcile"
-        )
-        log.warning("%s", text)
-        self._record(db.record_event, "session", text, component="persistence", payload=self.recovery)
-
-    def _replay(self, e: EventRecord) -> bool:
-        """Applies one audit event written after the snapshot; True when it changed something."""
-        p = e.payload
-        strategy, orders = self.strategy, self.orders
-        if e.kind == "entry_decision" and isinstance(p.get("lot"), dict):
-            lot = Lot.from_snapshot(p["lot"])
-            if lot.entry_coid in strategy.position.lots:
-                return False
-            strategy.position.add(lot)
-            strategy.cooldown.on_entry(lot.signal_ns)
-            strategy.decisions["taken"] += 1
-            return True
-        if e.kind == "note" and "tag" in p and "lot" in p:
-            owner = strategy.position.lots.get(p["lot"])
-            coid = e.client_order_id
-            if owner is None or coid is None:
-                return False
-            strategy.position.link(owner, coid)
-            if p["tag"] == "target":
-                owner.target_coid = coid
-                if owner.phase is Phase.ENTERING:
-                    owner.phase = Phase.HOLDING
-            else:
-                owner.exit_coid = coid
-                owner.phase = Phase.EXITING
-                owner.exit_attempts += 1
-                if p["tag"] in ExitReason.__members__.values():
-                    owner.exit_reason = ExitReason(p["tag"])
-            return True
-        if e.kind not in ("command", "response") or not p.get("type"):
-            return False
-        try:
-            msg = wire.decode(msgpack.packb(p, use_bin_type=True))
-        except wire.WireError:
-            return False
-        match msg:
-            case wire.PlaceOrder():
-                orders.adopt(msg, "")
-                return True
-            case wire.CancelOrder():
-                o = orders.get(msg.client_order_id)
-                if o is not None:
-                    o.cancel_sent = True
-                return o is not None
-            case wire.OrderPlaced() | wire.OrderExecution() | wire.OrderStatus() | wire.OrderCanceled():
-                fill = orders.on_response(msg)
-                if fill is not None:
-                    strategy.on_fill(fill, strategy.event_ns)
-                strategy.apply_reconciled_fills(strategy.event_ns)
-                return True
-        return False
 
     # -------------------------------------------------------- engine liveness
     def _begin_reconcile(self, why: str) -> None:
@@ -481,12 +439,15 @@ class Runner:
                         self._on_candle(closed, now)
             case wire.HealthMetrics():
                 self.health = msg
+                if msg.feed_state == "live":
+                    self._feed_was_live = True
                 self.strategy.on_health(msg, now)
             case wire.StateChange(component="engine", current="stopped"):
                 log.info("engine stopped: %s", msg.reason)
                 self.stop_reason = "engine stopped"
             case wire.StateChange():
                 log.info("%s: %s -> %s (%s)", msg.component, msg.previous, msg.current, msg.reason)
+                self._on_engine_state(msg)
             case _:
                 if self.db is not None:
                     self._dirty = True
@@ -496,6 +457,36 @@ class Runner:
                         coid = p.client_order_id if p is not None and p.client_order_id else None
                     self._record(self.db.record_response, msg, coid)
                 self.strategy.on_response(msg, self.event_ns, now)
+
+    def _on_engine_state(self, msg: wire.StateChange) -> None:
+        """The engine's feed, engine, watchdog and config changes (rare): metrics, alerts, reload."""
+        component, current = msg.component, msg.current
+        if component == "config":
+            if self.config_path is not None:
+                from flashcrash.monitoring.reload import reload
+
+                reload(self, self.config_path)
+            return
+        if self.metrics is not None:
+            self.metrics.on_state_change(component, msg.previous, current)
+        if component in ("engine", "feed") and current == "halted":
+            self._alert(f"{component}_halted", f"{component} halted: {msg.reason}")
+        elif component == "watchdog" and current != "ok":
+            self._alert("watchdog", f"watchdog {current}: {msg.reason}")
+
+    def _monitor(self, now: int) -> None:
+        """About once a second: the metrics, and the drawdown alert (once per crossing)."""
+        self._next_monitor_ns = now + NS
+        m = self.metrics
+        assert m is not None
+        m.update(self, time.time_ns())
+        limit = self.cfg.monitoring.alert_drawdown_pct
+        dd = m.drawdown_of_capital_pct
+        if dd > limit and not self._drawdown_alerted:
+            self._drawdown_alerted = True
+            self._alert("drawdown", f"drawdown {dd:.2f} % of the initial capital, over {limit:g} %")
+        elif dd <= limit:
+            self._drawdown_alerted = False
 
     def _on_candle(self, c: Candle, now_wall_ns: int) -> None:
         self.history.append(c)
@@ -521,12 +512,21 @@ class Runner:
 
     def step(self, timeout_ms: int) -> None:
         """One loop iteration: the messages waiting, timeouts, engine liveness, audit and snapshots."""
+        n = 0
         for msg in self.client.poll(timeout_ms):
+            self._trigger = msg
             self.handle(msg)
+            n += 1
+        self._trigger = None
+        self.batch_last = n
+        if n > self.batch_max:
+            self.batch_max = n
         now = self.clock()
         self.orders.check_timeouts(now)
         self._watch_engine(now)
         self._after_iteration(now)
+        if self.metrics is not None and now >= self._next_monitor_ns:
+            self._monitor(now)
 
     def flatten(self, wait_s: float = 2.0) -> None:
         """Cancels resting entries, closes open positions at market and waits (bounded) for the fills."""

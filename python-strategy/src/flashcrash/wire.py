@@ -273,6 +273,15 @@ class Resume(_Message):
     reason: str = _k("str")
 
 
+@dataclass(frozen=True)
+class ReloadConfig(_Message):
+    """Re-read the engine's thresholds and limits from its config file (docs/PROTOCOL.md)."""
+
+    TYPE: ClassVar[str | None] = "ReloadConfig"
+    command_id: str = _k("str")
+    ts_ns: int = _k("uint")
+
+
 # ------------------------------------------------------------------ responses
 @dataclass(frozen=True)
 class OrderInfo(_Message):
@@ -404,6 +413,7 @@ COMMAND_TYPES = (
     Shutdown,
     EmergencyHalt,
     Resume,
+    ReloadConfig,
 )
 RESPONSE_TYPES = (
     OrderPlaced,

@@ -28,9 +28,22 @@ OPEN_GATES = {
 
 def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) -> None:
     session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH, overrides=OPEN_GATES)
+    ctx = zmq.Context()
+    states = ctx.socket(zmq.SUB)
+    states.setsockopt(zmq.LINGER, 0)
+    states.setsockopt(zmq.SUBSCRIBE, b"state")
     with session:
+        # The detector needs its warm-up (60 s of event time, 3 s here) before any transition: the
+        # subscription is in place long before.
+        states.connect(session.endpoint("strategy"))
         session.wait_replay_end(timeout=180)
         codes = session.stop()
+    published = []
+    while states.poll(0):
+        topic, body = states.recv_multipart()
+        assert topic == b"state"
+        published.append(msgpack.unpackb(body, raw=False))
+    ctx.destroy(0)
     assert codes == {"strategy": 0, "engine": 0, "exchange-sim": 0}, codes
     assert session.ports_free()
     summary = json.loads(session.summary_path.read_text())
@@ -44,6 +57,13 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
     assert summary["messages"]["trade"] > 1000, summary
     assert summary["messages"]["book"] > 100, summary
     assert summary["feed"]["resync_count"] >= 1, summary
+    # Every detector transition of the session went out on the strategy's StateChange channel, in
+    # order, with its reason; the last is the shutdown.
+    detector = [(m["previous"], m["current"], m["reason"]) for m in published if m["component"] == "detector"]
+    expected = [(t["from"], t["to"], t["reason"]) for t in summary["detector"]["transitions"]]
+    assert detector == expected, (detector, expected)
+    assert detector[-1][1] == "SHUTDOWN", detector
+    assert all(m["type"] == "StateChange" and m["ts_ns"] > 0 for m in published), published
     session.cleanup()
 
 

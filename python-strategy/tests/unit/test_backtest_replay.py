@@ -78,6 +78,21 @@ def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, 
     assert np.array_equal(changed.sample_equity[:n_before], honest.sample_equity[:n_before])
 
 
+def test_a_warm_up_pauses_entries_but_warms_the_detector(cfg: config.Config, pol: np.ndarray) -> None:
+    """`trade_from_ns`: the trades before it reach the detector (it is past its warm-up and follows the
+    crash) but no order is sent before it; from it on, the strategy trades."""
+    data = window(pol, parse_utc("2025-10-10T21:00:00Z"), parse_utc("2025-10-10T21:20:00Z"))
+    start = parse_utc("2025-10-10T21:14:00Z")
+    warm = Replay(cfg, data, trade_from_ns=start)
+    result = warm.run()
+    assert warm.commands and min(ts for ts, _ in warm.commands) >= start
+    assert any(t.ts_ns < start for t in warm.runner.detector.transitions)  # it saw the warm-up
+    cold = Replay(cfg, data)
+    cold.run()
+    assert any(ts < start for ts, _ in cold.commands)  # without the pause it would have traded before
+    assert result.metrics()["entry_rejections"].get("paused", 0) > 0
+
+
 def test_synthetic_book_reads_only_past_trades(pol: np.ndarray) -> None:
     params = BookParams(0.0001, 0.1, 20, 1)
     t = int(pol["ts_ns"][5000]) + 50_000_000

@@ -35,7 +35,7 @@ def _port() -> int:
 
 
 def test_client_drops_stale_books_of_a_batch_and_counts_them() -> None:
-    ends = [f"tcp://127.0.0.1:{_port()}" for _ in range(3)]
+    ends = [f"tcp://127.0.0.1:{_port()}" for _ in range(4)]
     ctx = zmq.Context.instance()
     pub = ctx.socket(zmq.PUB)
     pub.bind(ends[0])

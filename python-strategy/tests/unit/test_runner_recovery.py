@@ -73,22 +73,26 @@ def _info(cmd: wire.PlaceOrder, filled: str, quote: str, status: str) -> wire.Or
     )  # fmt: skip
 
 
+def _entry(runner: Runner, eng: FakeEngine) -> wire.PlaceOrder:
+    """A calm half minute, a -5 % second, a bullish high-volume candle: the strategy's limit buy."""
+    _steps(runner, 0.5)  # subscriptions reach the publisher
+    for tid, sec in enumerate(range(1000, 1030), start=1):
+        eng.trade(sec, 1.0, tid)
+    eng.trade(1030.2, 0.95, 31)
+    eng.trade(1031.1, 0.95, 32)
+    eng.trade(1031.5, 0.97, 33, qty=1000.0)
+    eng.trade(1032.1, 0.97, 34)
+    buy = _until_command(runner, eng)
+    assert isinstance(buy, wire.PlaceOrder) and buy.side == "BUY"
+    return buy
+
+
 def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: Path) -> None:
     eng = FakeEngine()
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
-        _steps(runner, 0.5)  # subscriptions reach the publisher
-        tid = 1
-        for sec in range(1000, 1030):
-            eng.trade(sec, 1.0, tid)
-            tid += 1
-        eng.trade(1030.2, 0.95, tid)
-        eng.trade(1031.1, 0.95, tid + 1)
-        eng.trade(1031.5, 0.97, tid + 2, qty=1000.0)
-        eng.trade(1032.1, 0.97, tid + 3)
-        buy = _until_command(runner, eng)
-        assert isinstance(buy, wire.PlaceOrder) and buy.side == "BUY"
+        buy = _entry(runner, eng)
         eng.fill(buy, "0.9540", 1)
         target = _until_command(runner, eng)
         assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
@@ -152,6 +156,68 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         assert any(x.startswith("recovered from session 1") for x in texts), texts
         assert any("reconciled fill" in x for x in texts), texts
         assert any(e.message_type == "QueryOpenOrders" for e in db.events_of(2, "command"))
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def test_an_order_is_on_disk_before_it_leaves_and_a_kill_right_after_loses_nothing(tmp_path: Path) -> None:
+    """Write-ahead: at the instant each PlaceOrder is handed to the socket, the committed database
+    (what a kill -9 at that instant would leave: an SQLite backup reads only committed data) already
+    holds the command and, for an entry, the decision with its lot. A process started on that copy
+    knows the order, reconciles it (the engine filled it meanwhile) and holds the position."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    killed_at = tmp_path / "killed_at_send.db"
+    seen: dict[str, list[str]] = {}
+    real_send = client.send
+
+    def send_and_check(cmd: object) -> bool:
+        if isinstance(cmd, wire.PlaceOrder) and not killed_at.exists():
+            src, dst = sqlite3.connect(cfg.raw["persistence"]["db_path"]), sqlite3.connect(killed_at)
+            src.backup(dst)
+            for c in (src, dst):
+                c.close()
+            with sqlite3.connect(killed_at) as c:
+                rows = c.execute(
+                    "SELECT kind, message_type FROM events WHERE client_order_id = ?", (cmd.client_order_id,)
+                ).fetchall()
+            seen[cmd.client_order_id] = [f"{k}:{m or ''}" for k, m in rows]
+        return real_send(cmd)
+
+    runner.orders.send = send_and_check  # what the order manager hands its commands to
+    try:
+        buy = _entry(runner, eng)
+    finally:
+        client.close()
+        db.close()
+    assert sorted(seen[buy.client_order_id]) == ["command:PlaceOrder", "entry_decision:"], seen
+
+    # A process on the database as the kill left it; the engine filled the entry meanwhile.
+    (tmp_path / "local.toml").write_text(
+        (tmp_path / "local.toml").read_text().replace(str(tmp_path / "flashcrash.db"), str(killed_at))
+    )
+    cfg = config.load(tmp_path / "config.toml")
+    runner, client, db = _runner(cfg)
+    try:
+        assert runner.recovery is not None and runner.recovery["open_orders"] == [buy.client_order_id]
+        assert list(runner.strategy.position.lots) == [buy.client_order_id]
+        time.sleep(0.5)
+        q = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not isinstance(q, wire.QueryOpenOrders):
+            q = _until_command(runner, eng)
+        assert isinstance(q, wire.QueryOpenOrders)
+        _send(eng, wire.OpenOrders(q.command_id, 1, "POLUSDT", []))
+        qo = _until_command(runner, eng)
+        assert isinstance(qo, wire.QueryOrder) and qo.client_order_id == buy.client_order_id
+        _send(eng, wire.OrderStatus(qo.command_id, 1, _info(buy, "500", "477.0000", "FILLED")))
+        target = _until_command(runner, eng)
+        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL", target  # not the buy again
+        assert runner.strategy.position.quantity == buy.quantity
+        assert runner.strategy.position.lots[buy.client_order_id].phase is Phase.HOLDING
     finally:
         client.close()
         db.close()

@@ -48,6 +48,14 @@ def _rotl(x: int, k: int) -> int:
     return ((x << k) | (x >> (64 - k))) & _MASK
 
 
+def _mix_int(x: int) -> int:
+    """`_mix` on one Python int (the same wrapping arithmetic, masked to 64 bits)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
 @dataclass(frozen=True)
 class BookParams:
     tick: float
@@ -62,16 +70,24 @@ class SyntheticBook:
 
     def __init__(self, trades: np.ndarray, params: BookParams) -> None:
         self.p = params
-        self.ts = trades["ts_ns"]
+        # Contiguous copies: a column of the structured array is a strided view, and `searchsorted`
+        # on a strided slice copies it first (O(n) per book, quadratic over a replay).
+        self.ts = np.ascontiguousarray(trades["ts_ns"])
         self.ticks = np.maximum(1, np.floor(trades["price"] / params.tick + 0.5)).astype(np.int64)
-        self.qty = trades["qty"]
-        self.buy = trades["buy"]
+        self.qty = np.ascontiguousarray(trades["qty"])
+        self.buy = np.ascontiguousarray(trades["buy"])
         self._depth = 1.0 + DEPTH_SLOPE * np.arange(params.levels)
         self._offsets = np.arange(params.levels, dtype=np.int64)
         self._seed_rot = np.uint64(_rotl(params.seed, 17))
         self._seed = np.uint64(params.seed)
         self._base_at = -1
         self._base = 0.0
+        # Per tick, memoised (a book's 2 x `levels` ticks stay near the price from one boundary to the
+        # next): [noise phase, noise period, noise, level price], the noise as `_noise` computes it for
+        # one tick (it changes only when the tick's staggered one-second period does).
+        self._depth2 = np.concatenate((self._depth, self._depth))
+        self._tick_memo: dict[int, list] = {}
+        self._seed_rot_i = _rotl(params.seed, 17)
 
     def _noise(self, ticks: np.ndarray, bucket: int) -> np.ndarray:
         t = ticks.astype(np.uint64)
@@ -102,22 +118,37 @@ class SyntheticBook:
         else:
             best_bid, best_ask = last, last + spread
         liquidity = 1.0 / (1.0 + LIQUIDITY_K * rng / last)
-        depth = self._depth * liquidity * self.base(n)
+        depth = self._depth2 * liquidity * self.base(n)
         bucket = t_ns // BOUNDARY_NS
         step, tick = self.p.step, self.p.tick
-        bid_ticks = best_bid - self._offsets
-        ask_ticks = best_ask + self._offsets
-        keep = bid_ticks > 0
+        levels = self.p.levels
+        ticks = [best_bid - i for i in range(levels)] + [best_ask + i for i in range(levels)]
+        memo = self._tick_memo
+        noise: list[float] = []
+        prices: list[float] = []
+        for k in ticks:
+            m = memo.get(k)
+            if m is None:
+                if k <= 0:  # a bid level below zero: dropped below
+                    noise.append(1.0)
+                    prices.append(0.0)
+                    continue
+                m = memo[k] = [
+                    _mix_int(k ^ self._seed_rot_i) % NOISE_PERIOD,
+                    -1,
+                    0.0,
+                    round(float(k) * tick, 10),
+                ]
+            period = (bucket + m[0]) // NOISE_PERIOD
+            if m[1] != period:
+                draw = _mix_int(self.p.seed ^ ((k * 0x00000100000001B3) & _MASK) ^ _mix_int(period)) % 10_001
+                m[1] = period
+                m[2] = NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * float(draw) / 10_000.0
+            noise.append(m[2])
+            prices.append(m[3])
         # Whole steps, rounded again so a float like 468.90000000000003 does not reach a fill.
-        bid_q = np.round(np.maximum(1.0, np.round(depth * self._noise(bid_ticks, bucket) / step)) * step, 8)
-        ask_q = np.round(np.maximum(1.0, np.round(depth * self._noise(ask_ticks, bucket) / step)) * step, 8)
-        bids = tuple(
-            (round(float(k) * tick, 10), float(q))
-            for k, q, ok in zip(bid_ticks.tolist(), bid_q.tolist(), keep.tolist(), strict=True)
-            if ok
-        )
-        asks = tuple(
-            (round(float(k) * tick, 10), float(q))
-            for k, q in zip(ask_ticks.tolist(), ask_q.tolist(), strict=True)
-        )
-        return bids, asks
+        q = np.round(np.maximum(1.0, np.round(depth * np.array(noise) / step)) * step, 8).tolist()
+        pq = list(zip(prices, q, strict=True))
+        if ticks[levels - 1] > 0:
+            return tuple(pq[:levels]), tuple(pq[levels:])
+        return tuple(pq[i] for i in range(levels) if ticks[i] > 0), tuple(pq[levels:])

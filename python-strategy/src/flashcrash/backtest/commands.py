@@ -19,6 +19,7 @@ from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import BacktestResult
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.depth import capture_books, is_capture
 from flashcrash.marketdata.trades import ImportError_
 
 REPO = Path(__file__).resolve().parents[4]
@@ -41,7 +42,9 @@ def window(trades: np.ndarray, start_ns: int | None, end_ns: int | None) -> np.n
     return trades[lo:hi]
 
 
-def run_with_progress(cfg: config_mod.Config, trades: np.ndarray, console: Console) -> BacktestResult:
+def run_with_progress(
+    cfg: config_mod.Config, trades: np.ndarray, console: Console, books: list | None = None
+) -> BacktestResult:
     columns = (
         TextColumn("[bold]backtest"),
         BarColumn(),
@@ -51,7 +54,9 @@ def run_with_progress(cfg: config_mod.Config, trades: np.ndarray, console: Conso
     )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("replay", total=len(trades))
-        return Replay(cfg, trades).run(lambda done, total: bar.update(task, completed=done, total=total))
+        return Replay(cfg, trades, books).run(
+            lambda done, total: bar.update(task, completed=done, total=total)
+        )
 
 
 def summary_table(result: BacktestResult) -> Table:
@@ -83,7 +88,7 @@ def summary_table(result: BacktestResult) -> Table:
 def cmd_backtest(args: argparse.Namespace) -> int:
     console = Console()
     try:
-        cfg = config_mod.load(args.config)
+        cfg = config_mod.load(args.config, args.overlay)
     except config_mod.ConfigError as e:
         print(e, file=sys.stderr)
         return 2
@@ -114,7 +119,24 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{args.data.name}: {len(trades)} trades{' (cache)' if cached else ''}, "
         f"{report.dropped} bad rows dropped"
     )
-    result = run_with_progress(cfg, trades, console)
+    books = None
+    recorded = args.book != "synthetic" and is_capture(args.data)
+    if args.book == "recorded" and not recorded:
+        print(f"--book recorded: {args.data} holds no recorded depth (only captures do)", file=sys.stderr)
+        return 2
+    if recorded:
+        try:
+            books, depth = capture_books(args.data, levels=int(cfg.raw["feed"]["publish_levels"]))
+        except (OSError, ImportError_) as e:
+            print(f"data error: {e}", file=sys.stderr)
+            return 2
+        books = [
+            b
+            for b in books
+            if (start is None or b.exchange_ts_ns >= start) and (end is None or b.exchange_ts_ns < end)
+        ]
+        console.print(f"recorded book: {depth.summary()}; {len(books)} books in the window")
+    result = run_with_progress(cfg, trades, console, books)
     files = write_all(result, out)
     console.print(summary_table(result))
     for name, path in files.items():
@@ -130,10 +152,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--from", dest="start", help="first event time, ISO UTC (e.g. 2025-10-10T21:05:00Z)")
     bt.add_argument("--to", dest="end", help="end event time (excluded), ISO UTC")
     bt.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    bt.add_argument(
+        "--overlay",
+        type=Path,
+        action="append",
+        help="TOML overlay applied after local.toml, e.g. config/best_params.toml (repeatable)",
+    )
     bt.add_argument("--out", type=Path, help="output folder (default: <report_dir>/backtest_<time>)")
     bt.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE, help="columnar cache (default data/cache)"
     )
     bt.add_argument("--no-cache", action="store_true")
+    bt.add_argument(
+        "--book",
+        choices=("auto", "recorded", "synthetic"),
+        default="auto",
+        help="the book the strategy and the simulated venue see: the depth recorded in a capture "
+        "(auto: when the file is one) or the synthetic model of docs/EXCHANGE_SIM.md",
+    )
     bt.add_argument("--log-level", default="warning", help="level of <out>/backtest.log")
     bt.set_defaults(func=cmd_backtest)

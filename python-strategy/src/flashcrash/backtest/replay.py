@@ -83,13 +83,16 @@ def quote_asset(symbol: str) -> str:
 
 class Replay:
     """One backtest of `trades` (`TRADE_DTYPE`, time-sorted) under `cfg`. `books`, when the data has
-    them, replace the synthetic book (time-sorted `OrderBookSnapshot`s)."""
+    them, replace the synthetic book (time-sorted `OrderBookSnapshot`s). With `trade_from_ns`, the
+    trades before it are a warm-up: the detector and the strategy's windows see them, entries are
+    paused until then (an out-of-sample window judged with its detector already warm)."""
 
     def __init__(
         self,
         cfg: Config,
         trades: np.ndarray,
         books: Sequence[wire.OrderBookSnapshot] | None = None,
+        trade_from_ns: int | None = None,
     ) -> None:
         if len(trades) == 0:
             raise ValueError("no trades to replay")
@@ -119,6 +122,7 @@ class Replay:
         self.now = int(trades["ts_ns"][0])
         self.runner = Runner(cfg, self.link, None, clock=Clock(self))  # type: ignore[arg-type]
         self.k = 0  # trades replayed
+        self.trade_from_ns = trade_from_ns if trade_from_ns is not None else self.now
         self._queue: list[tuple[int, int, bool, object]] = []  # (time, seq, to_venue, message)
         self._seq = 0
         self._book_ids = 5_000_000_000
@@ -239,8 +243,14 @@ class Replay:
         second = ts_a[0] // NS
         last_price = px_a[0]
         self._size(last_price)
+        warm_until = self.trade_from_ns if self.trade_from_ns > ts_a[0] else 0
+        if warm_until:
+            runner.strategy.paused_reason = "warm-up"
         for k in range(n):
             ts = ts_a[k]
+            if warm_until and ts >= warm_until:
+                runner.strategy.paused_reason = ""
+                warm_until = 0
             if ts // NS != second:
                 self._sample(second, last_price)
                 second = ts // NS

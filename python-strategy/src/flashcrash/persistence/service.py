@@ -137,6 +137,16 @@ class PersistenceService:
 
         return write
 
+    def commit_now(self, timeout: float | None = 10.0) -> None:
+        """Commits every write queued so far, the current atomic group's included, and waits for it
+        (write-ahead: an order is on disk before it leaves). The group goes on with what comes after.
+        Raises `QueueFull` or `PersistenceError` when that cannot be done."""
+        if self._group:
+            group, self._group = self._group, []
+            self.writer.call(self._run_group(group), f"write-ahead ({len(group)} writes)", timeout)
+        else:
+            self.writer.flush(timeout)
+
     def _submit(self, fn: Callable[[UnitOfWork], Any], label: str) -> None:
         if self._group is not None:
             self._group.append((fn, label))

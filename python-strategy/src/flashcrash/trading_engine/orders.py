@@ -147,8 +147,10 @@ class OrderManager:
         self.orders: dict[str, Order] = {}
         self._fills_seen: set[tuple[str, int]] = set()
         self.stats: Counter[str] = Counter()
-        # Called with every command actually handed to `send` (the runner writes it to the audit log).
-        self.on_sent: Callable[[object, str], None] | None = None
+        # Called with every command (and its tag) before it is handed to `send`: the runner writes it
+        # to the audit log, a PlaceOrder durably (write-ahead: a restart finds every order that may
+        # have reached the engine). False: it could not be recorded, and it does not leave.
+        self.before_send: Callable[[object, str], bool] | None = None
         # Reconciliation (`reconcile`): the QueryOpenOrders awaited, and the orders still being queried.
         self.reconcile_id: str | None = None
         self.reconcile_outstanding: set[str] = set()
@@ -184,11 +186,10 @@ class OrderManager:
         return o
 
     def _send(self, cmd: object, tag: str = "") -> bool:
-        if not self.send(cmd):
+        if self.before_send is not None and not self.before_send(cmd, tag):
+            self.stats["unrecorded"] += 1
             return False
-        if self.on_sent is not None:
-            self.on_sent(cmd, tag)
-        return True
+        return bool(self.send(cmd))
 
     # ---------------------------------------------------------------- queries
     def get(self, client_order_id: str) -> Order | None:
@@ -199,13 +200,23 @@ class OrderManager:
         return any(not o.settled for o in self.orders.values())
 
     # --------------------------------------------------------------- commands
-    def place(self, side: str, quantity: Quantity, price: Price | None, now_ns: int, tag: str) -> str | None:
-        """A LIMIT GTC order at `price`, or a MARKET order when `price` is None. Returns the client
-        order id, or None when the command could not be queued."""
+    def place(
+        self,
+        side: str,
+        quantity: Quantity,
+        price: Price | None,
+        now_ns: int,
+        tag: str,
+        client_order_id: str | None = None,
+    ) -> str | None:
+        """A LIMIT GTC order at `price`, or a MARKET order when `price` is None, with
+        `client_order_id` (a new one when None: a caller that journals the order before it leaves
+        chooses it first). Returns the client order id, or None when the command could not be
+        recorded or queued."""
         cmd = wire.PlaceOrder(
             command_id=str(uuid.uuid4()),
             ts_ns=now_ns,
-            client_order_id=new_client_order_id(),
+            client_order_id=client_order_id or new_client_order_id(),
             symbol=self.symbol,
             side=side,
             order_type="MARKET" if price is None else "LIMIT",
@@ -215,7 +226,9 @@ class OrderManager:
         )
         if not self._send(cmd, tag):
             self.stats["send_failed"] += 1
-            log.warning("order not sent (command queue full): %s %s %s", tag, side, quantity.value)
+            log.warning(
+                "order not sent (not recorded, or command queue full): %s %s %s", tag, side, quantity.value
+            )
             return None
         self.stats["sent"] += 1
         self.orders[cmd.client_order_id] = Order(cmd, tag)

@@ -33,7 +33,7 @@ from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.emergency import EmergencyStops
 from flashcrash.trading_engine.exits import ExitReason, ExitRules
 from flashcrash.trading_engine.money import Price, Quantity
-from flashcrash.trading_engine.orders import OrderManager
+from flashcrash.trading_engine.orders import OrderManager, new_client_order_id
 from flashcrash.trading_engine.percentile import RangeWindow, plan
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
@@ -147,14 +147,23 @@ class PercentileStrategy:
     def on_price(self, ts_ns: int, price: float, now_wall_ns: int) -> None:
         """Exit checks on every trade price."""
         prev, self.last_price = self.last_price, price
-        self.event_ns = max(self.event_ns, ts_ns)
-        for lot in self.position.in_phase(Phase.HOLDING):
-            lot.peak = max(lot.peak, price)
-            entry = float(lot.position.avg_entry)
-            reason = self.rules.on_price(entry, lot.position.entry_ns, lot.peak, prev, price, ts_ns)
-            if reason is not None:
-                self._start_exit(lot, reason, now_wall_ns)
-        self._expire_entries(ts_ns, now_wall_ns)
+        if ts_ns > self.event_ns:
+            self.event_ns = ts_ns
+        lots = self.position.lots
+        if not lots:  # the common case: nothing to check
+            return
+        wait = self.cfg.entry_max_wait_secs * NS
+        # One pass over a copy: an exit or a cancel may close a lot (and drop it from `lots`).
+        for lot in tuple(lots.values()):
+            if lot.phase is Phase.HOLDING:
+                if price > lot.peak:
+                    lot.peak = price
+                entry = float(lot.position.avg_entry)
+                reason = self.rules.on_price(entry, lot.position.entry_ns, lot.peak, prev, price, ts_ns)
+                if reason is not None:
+                    self._start_exit(lot, reason, now_wall_ns)
+            elif lot.phase is Phase.ENTERING and ts_ns - lot.signal_ns >= wait:
+                self._cancel_entry(lot, f"max_wait {self.cfg.entry_max_wait_secs}s", now_wall_ns)
 
     def on_response(self, msg: object, event_ns: int, now_wall_ns: int) -> None:
         fill = self.orders.on_response(msg)
@@ -224,18 +233,20 @@ class PercentileStrategy:
             return self._reject("risk_notional", f"{self.quantity.value} x {p.entry.value}")
         if not self.breaker.allows_entry(now):
             return self._reject("breaker", "half-open trial already out")
-        coid = self.orders.place("BUY", self.quantity, p.entry, now, "entry")
-        if coid is None:
-            return self._reject("send_failed")
+        # The decision is journaled first: the order manager makes it durable with the order, before
+        # the order leaves (a restart knows the lot of every order that may be at the engine).
+        coid = new_client_order_id()
         position = Position(entry_reason=f"percentile {quality.band}", entry_score=quality.total)
         lot = Lot(coid, p, self.quantity.value, ts_ns, quality.total, position)
-        self.position.add(lot)
         self._note(
             "entry_decision",
             f"limit buy {self.quantity.value} @ {p.entry.value}, target {p.target.value}",
             client_order_id=coid,
             lot=lot.snapshot(),
         )
+        if self.orders.place("BUY", self.quantity, p.entry, now, "entry", coid) is None:
+            return self._reject("send_failed")
+        self.position.add(lot)
         self.cooldown.on_entry(ts_ns)
         self.decisions["taken"] += 1
         self.decisions[f"taken_{quality.band}"] += 1
@@ -282,12 +293,13 @@ class PercentileStrategy:
         qty = Quantity.of(lot.position.quantity)
         if qty is None:
             return None
-        coid = self.orders.place("SELL", qty, price, now, tag)
-        if coid is not None:
-            self.position.link(lot, coid)
-            self._note(
-                "note", f"{tag} order of {lot.entry_coid}", client_order_id=coid, lot=lot.entry_coid, tag=tag
-            )
+        coid = new_client_order_id()  # journaled before it leaves, as an entry is
+        self._note(
+            "note", f"{tag} order of {lot.entry_coid}", client_order_id=coid, lot=lot.entry_coid, tag=tag
+        )
+        if self.orders.place("SELL", qty, price, now, tag, coid) is None:
+            return None
+        self.position.link(lot, coid)
         return coid
 
     def _advance(self, now: int) -> None:

@@ -33,7 +33,7 @@ where
 }
 
 const DATA: [&str; 4] = ["OrderBookSnapshot", "Trade", "HealthMetrics", "StateChange"];
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 10] = [
     "PlaceOrder",
     "CancelOrder",
     "QueryOrder",
@@ -43,6 +43,7 @@ const COMMANDS: [&str; 9] = [
     "Shutdown",
     "EmergencyHalt",
     "Resume",
+    "ReloadConfig",
 ];
 const RESPONSES: [&str; 8] = [
     "OrderPlaced",

@@ -15,7 +15,12 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::executor::Executor;
-use execution_engine::{exposure, Rejection};
+use crate::metrics::{EngineMetrics, RoundTrips};
+pub use crate::reload::Reloadable;
+use crate::watchdog;
+use common::config::{Config, PaperFill};
+use execution_engine::paper::{Fees, FillRule};
+use execution_engine::{exposure, Limits, Rejection};
 
 /// Channels of the core loop.
 pub struct Core {
@@ -45,6 +50,41 @@ pub struct Core {
     pub halts: Halts,
     /// Net base position built by this engine's fills (positive = long).
     pub position: Decimal,
+    /// Watchdog findings raised and cleared.
+    pub watchdog: mpsc::Receiver<watchdog::Event>,
+    /// What `ReloadConfig` reads and whom it tells.
+    pub reload: Reloadable,
+    /// Order commands waiting for their first answer.
+    pub round_trips: RoundTrips,
+}
+
+/// The executor's `[risk]` limits, fees and paper fill rule in `cfg`.
+pub fn executor_settings(cfg: &Config) -> (Limits, Fees, FillRule) {
+    (
+        Limits {
+            max_order_notional: cfg.risk.max_order_notional,
+            max_open_orders: cfg.risk.max_open_orders,
+        },
+        Fees {
+            maker: cfg.fees.maker_rate,
+            taker: cfg.fees.taker_rate,
+        },
+        match cfg.execution.paper_fill {
+            PaperFill::TradeThrough => FillRule::TradeThrough,
+            PaperFill::Touch => FillRule::Touch,
+        },
+    )
+}
+
+impl PositionLimits {
+    /// The position limits in `cfg`.
+    pub fn from_config(cfg: &Config) -> Self {
+        PositionLimits {
+            max_notional: cfg.risk.max_position_notional.0,
+            max_positions: cfg.risk.max_positions,
+            lot: cfg.symbol.order_quantity.0,
+        }
+    }
 }
 
 /// The engine's position limits (see [`exposure`]).
@@ -139,6 +179,7 @@ impl Core {
                     self.respond(out).await;
                 }
                 Some(r) = self.results.recv() => self.respond(vec![r]).await,
+                Some(ev) = self.watchdog.recv() => self.on_watchdog(ev).await,
                 Ok(()) = self.banned.changed() => {
                     let ban = self.banned.borrow_and_update().clone();
                     self.on_ban(ban).await;
@@ -287,12 +328,40 @@ impl Core {
     /// `EmergencyHalt`: cancel every open order, flatten if asked (or configured), refuse orders
     /// until `Resume`.
     async fn emergency_halt(&mut self, h: &EmergencyHalt, now: u64) -> Vec<Response> {
+        warn!(command_id = %h.command_id, reason = %h.reason, flatten = h.flatten, position = %self.position, "emergency halt");
+        let (mut out, message) = self
+            .halt(
+                &h.reason,
+                h.flatten,
+                &format!("{}-flatten", h.command_id),
+                &format!("emergency halt: {}", h.reason),
+                now,
+            )
+            .await;
+        out.push(Response::Success(Success {
+            command_id: Some(h.command_id.clone()),
+            ts_ns: now,
+            message,
+        }));
+        out
+    }
+
+    /// Halts as an `EmergencyHalt` does (lifted by `Resume`): cancels every open order, flattens
+    /// when asked or configured, announces `halted` with `announced`. Returns the responses and a
+    /// summary.
+    async fn halt(
+        &mut self,
+        reason: &str,
+        flatten: bool,
+        flatten_id: &str,
+        announced: &str,
+        now: u64,
+    ) -> (Vec<Response>, String) {
         let before = self.halts.state();
-        self.halts.emergency = Some(h.reason.clone());
-        let flatten = (h.flatten || self.flatten_on_halt)
-            .then(|| self.flatten_order(&format!("{}-flatten", h.command_id), now))
+        self.halts.emergency = Some(reason.to_owned());
+        let flatten = (flatten || self.flatten_on_halt)
+            .then(|| self.flatten_order(flatten_id, now))
             .flatten();
-        warn!(command_id = %h.command_id, reason = %h.reason, flatten = ?flatten, position = %self.position, "emergency halt");
         let flattening = flatten.as_ref().map(|f| {
             format!(
                 "; flattening {} {} with {}",
@@ -301,7 +370,7 @@ impl Core {
                 f.client_order_id
             )
         });
-        let mut out = {
+        let out = {
             let book = self.feed.book.read();
             self.executor.cancel_all(flatten, &book, now)
         };
@@ -316,14 +385,36 @@ impl Core {
             Executor::Real(_) => "halted: canceling every open order at the venue".to_owned(),
         };
         message.push_str(flattening.as_deref().unwrap_or(""));
-        self.announce(before, "halted", &format!("emergency halt: {}", h.reason))
+        self.announce(before, "halted", announced).await;
+        (out, message)
+    }
+
+    /// A watchdog finding raised or cleared: announce it; with `watchdog_action = "halt"`, a raised
+    /// one halts the engine until `Resume`.
+    async fn on_watchdog(&mut self, ev: watchdog::Event) {
+        let (previous, current) = if ev.raised {
+            ("ok", ev.finding.name())
+        } else {
+            (ev.finding.name(), "ok")
+        };
+        info!(finding = ev.finding.name(), raised = ev.raised, reason = %ev.reason, "watchdog");
+        self.state_change("watchdog", previous, current, &ev.reason)
             .await;
-        out.push(Response::Success(Success {
-            command_id: Some(h.command_id.clone()),
-            ts_ns: now,
-            message,
-        }));
-        out
+        if ev.raised && ev.halt {
+            let now = now_ns();
+            let why = format!("watchdog: {}: {}", ev.finding.name(), ev.reason);
+            warn!(finding = ev.finding.name(), reason = %ev.reason, "watchdog halt");
+            let (out, _) = self
+                .halt(
+                    &why,
+                    false,
+                    &format!("watchdog-{}", now / 1_000_000),
+                    &why,
+                    now,
+                )
+                .await;
+            self.respond(out).await;
+        }
     }
 
     /// Sends responses, keeping the net position up to date from fills.
@@ -337,16 +428,31 @@ impl Core {
             }
         }
         for r in out {
+            self.round_trips.finish(&r);
+            log_response(&r);
             if self.responses.send(r).await.is_err() {
                 warn!("response publisher gone");
             }
         }
     }
-
     async fn announce(&self, previous: &str, current: &str, reason: &str) {
+        EngineMetrics::global()
+            .halted
+            .set(i64::from(current == "halted"));
+        self.state_change("engine", previous, current, reason).await;
+    }
+
+    /// Publishes a `StateChange` of `component` on the data channel.
+    pub(crate) async fn state_change(
+        &self,
+        component: &str,
+        previous: &str,
+        current: &str,
+        reason: &str,
+    ) {
         let msg = StateChange {
             ts_ns: now_ns(),
-            component: "engine".into(),
+            component: component.into(),
             previous: previous.into(),
             current: current.into(),
             reason: reason.into(),
@@ -357,6 +463,13 @@ impl Core {
     /// Serves one command; returns the reason when it is `Shutdown`.
     async fn on_command(&mut self, cmd: Command) -> Option<String> {
         let now = now_ns();
+        self.round_trips.start(&cmd);
+        if let Command::PlaceOrder(p) = &cmd {
+            info!(command_id = %p.command_id, client_order_id = %p.client_order_id, side = p.side.as_str(), order_type = ?p.order_type, quantity = %p.quantity, price = ?p.price.map(|x| x.to_string()), "order command");
+        }
+        if let Command::CancelOrder(c) = &cmd {
+            info!(command_id = %c.command_id, client_order_id = %c.client_order_id, "cancel command");
+        }
         let out = match &cmd {
             Command::PlaceOrder(p) if self.halts.any() => vec![Response::Error(ErrorResponse {
                 command_id: Some(p.command_id.clone()),
@@ -390,6 +503,7 @@ impl Core {
             }
             Command::RequestSnapshot(r) => vec![self.snapshot(&r.command_id, &r.symbol, now).await],
             Command::EmergencyHalt(h) => self.emergency_halt(h, now).await,
+            Command::ReloadConfig(r) => vec![self.reload_config(&r.command_id, now).await],
             Command::Resume(r) => {
                 let before = self.halts.state();
                 let mut lifted = self.halts.emergency.take();
@@ -461,5 +575,25 @@ impl Core {
                 "the order book is not in sync".into(),
             ),
         }
+    }
+}
+
+/// Logs an order response with its `command_id` and `client_order_id`, so that one order can be
+/// followed across the engine's and the strategy's logs.
+fn log_response(r: &Response) {
+    match r {
+        Response::OrderPlaced(x) => {
+            info!(command_id = x.command_id.as_deref().unwrap_or(""), client_order_id = %x.client_order_id, exchange_order_id = %x.exchange_order_id, status = ?x.status, "order placed")
+        }
+        Response::OrderExecution(x) => {
+            info!(command_id = x.command_id.as_deref().unwrap_or(""), client_order_id = %x.client_order_id, trade_id = x.trade_id, last_price = %x.last_price, last_quantity = %x.last_quantity, status = ?x.status, "order execution")
+        }
+        Response::OrderCanceled(x) => {
+            info!(command_id = x.command_id.as_deref().unwrap_or(""), client_order_id = %x.client_order_id, filled_quantity = %x.filled_quantity, "order canceled")
+        }
+        Response::Error(x) => {
+            info!(command_id = x.command_id.as_deref().unwrap_or(""), code = ?x.code, field = ?x.field, message = %x.message, "command refused")
+        }
+        _ => {}
     }
 }

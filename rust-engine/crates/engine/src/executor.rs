@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::message::{Command, PlaceOrder, Response, Trade};
 use execution_engine::exposure::OpenQuantities;
-use execution_engine::real::{RealExecutor, UserStream};
-use execution_engine::PaperExecutor;
+use execution_engine::paper::{Fees, FillRule};
+use execution_engine::real::{RealExecutor, RestClient, UserStream};
+use execution_engine::{Limits, PaperExecutor};
 use feed_handler::shared::BookState;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
@@ -196,6 +197,23 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.on_trade(trade, now),
             Executor::Real(_) => Vec::new(),
+        }
+    }
+
+    /// New `[risk]` limits and, for paper, fees and fill rule (a config reload; the venue sets the
+    /// real executor's fees).
+    pub fn reconfigure(&mut self, limits: Limits, fees: Fees, fill_rule: FillRule) {
+        match self {
+            Executor::Paper(p) => p.reconfigure(limits, fees, fill_rule),
+            Executor::Real(r) => r.executor.set_limits(limits),
+        }
+    }
+
+    /// The real executor's REST client (rate limits, breaker, venue clock).
+    pub fn client(&self) -> Option<Arc<RestClient>> {
+        match self {
+            Executor::Paper(_) => None,
+            Executor::Real(r) => Some(Arc::clone(r.executor.client())),
         }
     }
 

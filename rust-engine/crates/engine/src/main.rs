@@ -4,7 +4,10 @@
 
 mod core;
 mod executor;
+mod metrics;
+mod reload;
 mod venue;
+mod watchdog;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::{self, Config, ExecutionMode, PaperFill};
+use common::config::{Config, ExecutionMode};
 use data_bridge::{commands, publisher, responses};
-use execution_engine::paper::{Fees, FillRule};
 use execution_engine::rate_limit::RateLimiter;
 use execution_engine::real::{
     Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, UserStream,
@@ -45,17 +47,31 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let cfg = match config::load(&args.config) {
+    let loaded = match reload::Loaded::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    common::logging::init(
+    let cfg = loaded.config.clone();
+    let log = common::logging::init(
         &cfg.monitoring.log_level,
         cfg.monitoring.log_format == "json",
     );
+    // The metrics port is bound before anything starts: a port in use is a config error.
+    let metrics_listener = match cfg.monitoring.engine_metrics_port {
+        0 => None,
+        port => match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!(
+                    "config error: [monitoring] engine_metrics_port = {port}: cannot listen on 127.0.0.1:{port}: {e}"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
     if cfg.execution.mode == ExecutionMode::Real {
         if let Err(refusal) = check_real_mode(&cfg, args.confirm_real) {
             eprintln!("{refusal}");
@@ -72,7 +88,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cfg)) {
+    let started = Started {
+        loaded,
+        log,
+        metrics_listener,
+    };
+    match runtime.block_on(run(cfg, started)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -165,8 +186,39 @@ async fn start_real(
     ))
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+/// What `main` prepared before the runtime: the configuration's file and table (for
+/// `ReloadConfig`), the log level handle, the metrics listener.
+struct Started {
+    loaded: reload::Loaded,
+    log: Option<common::logging::LevelHandle>,
+    metrics_listener: Option<std::net::TcpListener>,
+}
+
+/// Sets the venue's rate-limit usage and breaker state gauges every second (real mode).
+async fn poll_client_metrics(client: Arc<RestClient>, mut stop: watch::Receiver<bool>) {
+    let metrics = metrics::EngineMetrics::global();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        metrics.set_rate_limits(&client.rate_limit_usage());
+        metrics.set_breaker(client.breaker_state());
+    }
+}
+
+async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     use anyhow::Context;
+
+    if let Some(listener) = started.metrics_listener {
+        listener
+            .set_nonblocking(true)
+            .context("[monitoring] engine_metrics_port")?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("[monitoring] engine_metrics_port")?;
+        tokio::spawn(metrics::serve(listener));
+    }
 
     let mut signal = signals();
     let symbol = cfg.symbol.name.clone();
@@ -224,8 +276,11 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         book: book.clone(),
         state: feed_state_tx,
     };
+    let (feed_cfg_tx, feed_cfg_rx) = watch::channel(cfg.feed.clone());
     let feed = tokio::spawn(
-        FeedTask::new(cfg.feed.clone(), &symbol, health, outputs).run(stop_rx.clone()),
+        FeedTask::new(cfg.feed.clone(), &symbol, health, outputs)
+            .with_updates(feed_cfg_rx)
+            .run(stop_rx.clone()),
     );
     let data_pub = tokio::spawn(publisher::run(data_socket, data_rx, book_feed.clone()));
     let resp_pub = tokio::spawn(responses::run(response_socket, resp_rx));
@@ -236,27 +291,13 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
 
-    let limits = Limits {
-        max_order_notional: cfg.risk.max_order_notional,
-        max_open_orders: cfg.risk.max_open_orders,
-    };
+    let (limits, fees, fill_rule) = core::executor_settings(&cfg);
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let (banned_tx, banned_rx) = watch::channel(None);
     let executor = match cfg.execution.mode {
         ExecutionMode::Paper => Executor::Paper(Box::new(
-            PaperExecutor::new(
-                filters,
-                limits,
-                Fees {
-                    maker: cfg.fees.maker_rate,
-                    taker: cfg.fees.taker_rate,
-                },
-                match cfg.execution.paper_fill {
-                    PaperFill::TradeThrough => FillRule::TradeThrough,
-                    PaperFill::Touch => FillRule::Touch,
-                },
-            )
-            .with_quote_balance(cfg.backtest.initial_capital.0),
+            PaperExecutor::new(filters, limits, fees, fill_rule)
+                .with_quote_balance(cfg.backtest.initial_capital.0),
         )),
         ExecutionMode::Real => {
             let real = start_real(&cfg, venue, limits, book.clone(), results_tx, banned_tx)
@@ -265,16 +306,34 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             Executor::Real(real)
         }
     };
+    let (watchdog_cfg_tx, watchdog_cfg_rx) =
+        watch::channel(watchdog::WatchdogConfig::from_config(&cfg));
+    let (watchdog_tx, watchdog_rx) = mpsc::channel(16);
+    let clock = match executor.client() {
+        Some(client) => {
+            tokio::spawn(poll_client_metrics(Arc::clone(&client), stop_rx.clone()));
+            watchdog::VenueClock::Client(client)
+        }
+        None => watchdog::VenueClock::Http {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            rest_url: cfg.feed.rest_url.clone(),
+        },
+    };
+    tokio::spawn(watchdog::run(
+        watchdog_cfg_rx,
+        clock,
+        watchdog_tx,
+        stop_rx.clone(),
+    ));
     let core = core::Core {
         executor,
         results: results_rx,
         banned: banned_rx,
         flatten_on_halt: cfg.execution.flatten_on_halt,
-        position_limits: core::PositionLimits {
-            max_notional: cfg.risk.max_position_notional.0,
-            max_positions: cfg.risk.max_positions,
-            lot: cfg.symbol.order_quantity.0,
-        },
+        position_limits: core::PositionLimits::from_config(&cfg),
         feed: book_feed,
         commands: cmd_rx,
         trades: trades_rx,
@@ -283,6 +342,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         feed_state: feed_state_rx,
         halts: core::Halts::default(),
         position: Default::default(),
+        watchdog: watchdog_rx,
+        reload: core::Reloadable {
+            loaded: started.loaded,
+            feed: feed_cfg_tx,
+            watchdog: watchdog_cfg_tx,
+            log: started.log,
+        },
+        round_trips: Default::default(),
     };
     let exit = core.run(signal).await;
     info!(?exit, "stopping tasks");

@@ -84,6 +84,14 @@ impl PaperExecutor {
         }
     }
 
+    /// Replaces the `[risk]` limits, the fees and the fill rule (a config reload); open orders keep
+    /// their place, later fills use the new fees and rule.
+    pub fn reconfigure(&mut self, limits: Limits, fees: Fees, fill_rule: FillRule) {
+        self.limits = limits;
+        self.fees = fees;
+        self.fill_rule = fill_rule;
+    }
+
     /// Starts the paper account with `quote` of the quote asset (and no base).
     pub fn with_quote_balance(mut self, quote: Decimal) -> Self {
         self.quote_total = quote;

@@ -453,6 +453,17 @@ impl RateLimiter {
         Some(b.available())
     }
 
+    /// Each limit with the tokens used in its current window at `now_ms`.
+    pub fn usage(&mut self, now_ms: u64) -> Vec<(RateLimit, u64)> {
+        self.buckets
+            .iter_mut()
+            .map(|b| {
+                b.refill(now_ms);
+                (b.limit, b.used)
+            })
+            .collect()
+    }
+
     fn charge(kind: RateLimitType, weight: u32, is_order: bool) -> u64 {
         match kind {
             RateLimitType::RequestWeight => u64::from(weight),
@@ -654,6 +665,24 @@ mod tests {
         assert_eq!(l[1].suffix(), "10s");
         assert_eq!(l[2].window_ms(), 86_400_000);
         assert_eq!(l[3].window_ms(), 300_000);
+    }
+
+    #[test]
+    fn usage_counts_the_current_window_and_refills() {
+        let mut l = RateLimiter::new(
+            &[
+                lim(RequestWeight, 1, Minute, 1200),
+                lim(Orders, 10, Second, 50),
+            ],
+            0,
+        );
+        l.try_acquire(5, true, 1_000).unwrap();
+        l.try_acquire(2, false, 2_000).unwrap();
+        let used: Vec<u64> = l.usage(3_000).into_iter().map(|(_, u)| u).collect();
+        assert_eq!(used, vec![7, 1]);
+        // A new 10 s window empties the ORDERS bucket, not the minute's weight.
+        let used: Vec<u64> = l.usage(10_000).into_iter().map(|(_, u)| u).collect();
+        assert_eq!(used, vec![7, 0]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::binance::{
 };
 use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval, LatencyAlarm};
+use crate::metrics::FeedMetrics;
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
 use crate::verify::{PendingCheck, Verdict};
@@ -100,6 +101,7 @@ pub struct FeedTask {
     snapshot_at: Option<Instant>,
     check: PendingCheck,
     alarm: LatencyAlarm,
+    updates: Option<watch::Receiver<FeedConfig>>,
 }
 
 /// Why a connection ended.
@@ -133,7 +135,38 @@ impl FeedTask {
             snapshot_at: None,
             check: PendingCheck::default(),
             alarm,
+            updates: None,
         }
+    }
+
+    /// Takes new `[feed]` settings from `updates` (a config reload; the URLs and levels must not
+    /// change): the heartbeat and the latency alarm apply at the next health interval (or
+    /// connection), the snapshot check period at the next connection.
+    pub fn with_updates(mut self, updates: watch::Receiver<FeedConfig>) -> Self {
+        self.updates = Some(updates);
+        self
+    }
+
+    /// Applies new settings, if any; true when it did.
+    fn apply_updates(&mut self) -> bool {
+        let Some(rx) = self.updates.as_mut() else {
+            return false;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return false;
+        }
+        self.cfg = rx.borrow_and_update().clone();
+        self.alarm = LatencyAlarm::new(
+            self.cfg.latency_alert_ms as f64 * 1_000.0,
+            alarm_intervals(self.cfg.latency_alert_secs, self.health_interval),
+        );
+        info!(
+            heartbeat_timeout_ms = self.cfg.heartbeat_timeout_ms,
+            latency_alert_ms = self.cfg.latency_alert_ms,
+            latency_alert_secs = self.cfg.latency_alert_secs,
+            "feed settings reloaded"
+        );
+        true
     }
 
     /// The combined-stream URL on a base URL.
@@ -237,6 +270,7 @@ impl FeedTask {
             + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
             + Unpin,
     {
+        self.apply_updates();
         self.sync.restart();
         self.check.clear();
         self.last_trade_id = None;
@@ -246,7 +280,7 @@ impl FeedTask {
         let period = Duration::from_secs(self.cfg.snapshot_refresh_secs.max(1));
         let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
         let mut verify_task: Option<SnapshotTask> = None;
-        let heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+        let mut heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
         let mut snapshot_task: Option<SnapshotTask> = None;
         let mut health_tick = tokio::time::interval(self.health_interval);
         let mut last_msg = Instant::now();
@@ -281,6 +315,9 @@ impl FeedTask {
                     }
                 }
                 _ = health_tick.tick() => {
+                    if self.apply_updates() {
+                        heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+                    }
                     if self.publish_health().await {
                         let why = format!(
                             "mean feed latency above {} ms for {} s",
@@ -317,6 +354,7 @@ impl FeedTask {
 
     async fn on_text(&mut self, text: &str, snapshot_task: &mut Option<SnapshotTask>) {
         let local_ns = now_ns();
+        crate::metrics::touch(local_ns);
         self.interval.message();
         match parse_frame(text) {
             Err(e) => self.count_parse_error(&e),
@@ -541,6 +579,7 @@ impl FeedTask {
     async fn publish_health(&mut self) -> bool {
         let now = now_ns();
         let samples = self.interval.has_samples();
+        FeedMetrics::global().observe_latency(self.interval.samples());
         let (rate, lat) = self.interval.roll(now);
         let lagging = self.state == FeedState::Live && self.alarm.observe(&lat, samples);
         let levels = {
@@ -550,6 +589,7 @@ impl FeedTask {
         let age = self
             .snapshot_at
             .map_or(0, |t| t.elapsed().as_millis() as u64);
+        FeedMetrics::global().observe_interval(rate, &self.counters, levels, age);
         let m = health::metrics(
             now,
             &self.symbol,
@@ -577,6 +617,7 @@ impl FeedTask {
             reason: reason.into(),
         };
         self.state = next;
+        FeedMetrics::global().set_state(next);
         self.out.state.send_replace(next);
         let _ = self.out.data.send(DataMessage::StateChange(msg)).await;
     }

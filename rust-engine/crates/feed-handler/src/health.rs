@@ -84,6 +84,11 @@ impl Interval {
         }
     }
 
+    /// The interval's latency samples so far, µs.
+    pub fn samples(&self) -> &[u32] {
+        &self.samples
+    }
+
     /// True when the interval holds latency samples.
     pub fn has_samples(&self) -> bool {
         !self.samples.is_empty()

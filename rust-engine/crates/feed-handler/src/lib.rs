@@ -14,6 +14,8 @@ pub mod feed;
 pub mod fixed;
 /// Latency and message-rate figures for `HealthMetrics`.
 pub mod health;
+/// Prometheus figures of the feed, and the time of its last message.
+pub mod metrics;
 /// The book shared with the publisher and the paper executor.
 pub mod shared;
 /// Binance's snapshot + diff sequencing rules.

@@ -4,6 +4,8 @@
 //! Errors are one line naming the file or key and what is allowed, in the same words as the Python
 //! strategy's loader (both pass `tests/config_cases/cases.json`).
 
+/// What a reload changes: key diff, fingerprint, the key an error names.
+pub mod diff;
 /// Typed sections.
 pub mod model;
 /// The schema and the checks it drives.
@@ -19,6 +21,15 @@ pub use schema::{ConfigError, Schema};
 /// # Errors
 /// [`ConfigError`] with one line naming the bad file, key or value.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with_table(path).map(|(config, _)| config)
+}
+
+/// [`load`], also returning the layered table the configuration was read from (for
+/// [`diff::diff`] and [`diff::fingerprint`] on a reload).
+///
+/// # Errors
+/// [`ConfigError`] with one line naming the bad file, key or value.
+pub fn load_with_table(path: &Path) -> Result<(Config, toml::Table), ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let schema = Schema::load(&schema_path(dir))?;
     let mut table = read_table(path)?;
@@ -31,10 +42,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     schema.check_complete(&table)?;
     model::check_cross_fields(&table)?;
-    let value = toml::Value::Table(table);
-    value
+    let value = toml::Value::Table(table.clone());
+    let config = value
         .try_into::<Config>()
-        .map_err(|e| ConfigError(format!("config error: {}: {e}", path.display())))
+        .map_err(|e| ConfigError(format!("config error: {}: {e}", path.display())))?;
+    Ok((config, table))
 }
 
 /// `schema.toml` beside the config, or the repository's `config/schema.toml`.

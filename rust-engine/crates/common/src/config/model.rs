@@ -258,6 +258,8 @@ pub struct ZmqConfig {
     pub command_endpoint: String,
     /// Response PUB.
     pub response_endpoint: String,
+    /// The strategy's StateChange PUB (bound by the strategy; the engine does not use it).
+    pub strategy_endpoint: String,
 }
 
 /// `[backtest]`
@@ -316,6 +318,24 @@ pub struct MonitoringConfig {
     pub log_format: String,
     /// HealthMetrics interval, ms.
     pub health_interval_ms: u64,
+    /// Engine Prometheus port on loopback (0 = off).
+    pub engine_metrics_port: u16,
+    /// Strategy Prometheus port on loopback (0 = off; read by the strategy).
+    pub strategy_metrics_port: u16,
+    /// Watchdog period, s.
+    pub watchdog_interval_secs: u64,
+    /// Resident memory growth over the first reading that raises the watchdog, MiB.
+    pub watchdog_memory_growth_mib: u64,
+    /// Clock drift against the venue's server time that raises the watchdog, ms.
+    pub watchdog_clock_drift_ms: u64,
+    /// `alert` or `halt`.
+    pub watchdog_action: String,
+    /// `slack` or `discord` (read by the strategy).
+    pub alert_format: String,
+    /// Least seconds between two alerts (read by the strategy).
+    pub alert_min_interval_secs: u64,
+    /// Drawdown alert, percent of the initial capital (read by the strategy).
+    pub alert_drawdown_pct: f64,
 }
 
 /// The whole configuration.

@@ -129,6 +129,17 @@ pub struct Resume {
     pub reason: String,
 }
 
+/// Re-read the thresholds and limits of the engine's config file (addresses, keys and modes need a
+/// restart). See `docs/PROTOCOL.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Correlation id.
+    pub command_id: String,
+    /// Sender time, ns.
+    pub ts_ns: u64,
+}
+
 /// Any command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -151,6 +162,8 @@ pub enum Command {
     EmergencyHalt(EmergencyHalt),
     /// See [`Resume`].
     Resume(Resume),
+    /// See [`ReloadConfig`].
+    ReloadConfig(ReloadConfig),
 }
 
 impl Command {
@@ -166,6 +179,7 @@ impl Command {
             Command::Shutdown(c) => &c.command_id,
             Command::EmergencyHalt(c) => &c.command_id,
             Command::Resume(c) => &c.command_id,
+            Command::ReloadConfig(c) => &c.command_id,
         }
     }
 }

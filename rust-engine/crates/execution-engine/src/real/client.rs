@@ -458,6 +458,13 @@ impl RestClient {
         self.state().clock.offset_ms()
     }
 
+    /// Each rate limit with the tokens used in its current window (venue clock).
+    pub fn rate_limit_usage(&self) -> Vec<(RateLimit, u64)> {
+        let mut st = self.state();
+        let now = st.clock.now_ms();
+        st.limiter.usage(now)
+    }
+
     /// The breaker's state.
     pub fn breaker_state(&self) -> BreakerState {
         self.state().breaker.state()

@@ -115,6 +115,8 @@ impl Orders {
 pub struct RealExecutor {
     client: Arc<RestClient>,
     config: ExecutorConfig,
+    /// `[risk]` limits in force (starts as `config.limits`; `set_limits` replaces them).
+    limits: std::sync::RwLock<Limits>,
     book: Option<SharedBook>,
     orders: Mutex<Orders>,
 }
@@ -280,6 +282,7 @@ impl RealExecutor {
     pub fn new(client: Arc<RestClient>, config: ExecutorConfig) -> Self {
         RealExecutor {
             client,
+            limits: std::sync::RwLock::new(config.limits.clone()),
             config,
             book: None,
             orders: Mutex::new(Orders::default()),
@@ -291,6 +294,11 @@ impl RealExecutor {
     pub fn with_book(mut self, book: SharedBook) -> Self {
         self.book = Some(book);
         self
+    }
+
+    /// Replaces the `[risk]` limits new orders are checked against (a config reload).
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
     }
 
     /// The REST client.
@@ -400,7 +408,7 @@ impl RealExecutor {
             if let Err(r) = validate::check(
                 cmd,
                 &self.config.filters,
-                &self.config.limits,
+                &self.limits.read().unwrap_or_else(|e| e.into_inner()),
                 orders.open_count(),
                 reference,
             ) {

@@ -1,0 +1,275 @@
+"""Detection on the 10 Oct 2025 crash files (issue 7): every trade file of a folder (default
+/work/shared/data/oct10_2025/) replayed, whole day, through the backtest replay (`Replay(cfg,
+trades).run()`: the runner, detector and strategy of live trading, a synthetic book every
+`[backtest] book_interval_ms`), and the detector's ACTIVE episodes set against the crash.
+
+Definitions (objective, from the trades alone):
+
+* 1-second price: the last trade price of each second, carried forward over seconds without trades;
+* the crash leg: the largest fall of the 1-second price from a high to a later low at most 10 minutes
+  after it, both between 20:30 and 22:00 UTC (as the "move" columns of SOURCES.md);
+* crash onset: the first second after the leg's high at which the price is `--drop` % (default 2)
+  below that high;
+* crash window: from 5 minutes before the onset to 60 minutes after it (the cascade and its rebound
+  legs);
+* an ACTIVE episode: from a transition into ACTIVE to the next transition out of it; "first ACTIVE"
+  is the first episode starting in the crash window, given as seconds after the onset (negative =
+  before); episodes starting outside the window are listed.
+
+The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
+book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap
+between distinct prices of the day rounded to a power of ten, and `[backtest] quantity_step` =
+min(the config's, a tenth of the power of ten at or below the median trade quantity). COIN-M
+quantities are contracts: `flashcrash.marketdata` converts them to the base asset (contracts x 10 USD
+/ price for these alt perps). Files `flashcrash.marketdata` cannot read as trades are listed with the
+reason.
+
+    .venv/bin/python bench/detection_report.py [FOLDER] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flashcrash import config
+from flashcrash.backtest.replay import Replay
+from flashcrash.event_detector import State
+from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.trades import ImportError_
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path("/work/shared/data/oct10_2025")
+NS = 1_000_000_000
+DAY = 1760054400  # 2025-10-10 00:00 UTC
+SEARCH = (
+    DAY + 20 * 3600 + 30 * 60,
+    DAY + 22 * 3600,
+)  # the crash leg is searched in 20:30-22:00 UTC
+LEG_S = 600
+BEFORE_S, AFTER_S = 300, 3600
+
+
+def hms(sec: float) -> str:
+    return datetime.fromtimestamp(sec, tz=UTC).strftime("%H:%M:%S")
+
+
+def second_prices(trades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, last price of each second carried forward) from the first to the last trade."""
+    sec = trades["ts_ns"] // NS
+    first, last = int(sec[0]), int(sec[-1])
+    secs = np.arange(first, last + 1)
+    idx = np.searchsorted(sec, secs, side="right") - 1
+    return secs, trades["price"][idx]
+
+
+def onset(trades: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
+    """The crash leg (the largest fall from a high to a later low within `LEG_S`, both in `SEARCH`)
+    and its onset (the first second after the leg's high at which the price is `drop_pct` % below
+    it); None when the leg falls less than that."""
+    secs, px = second_prices(trades)
+    lo, hi = (
+        int(np.searchsorted(secs, SEARCH[0])),
+        int(np.searchsorted(secs, SEARCH[1])),
+    )
+    s, p = secs[lo:hi], px[lo:hi]
+    if len(p) <= LEG_S:
+        return None
+    # For each second j, the high of the LEG_S seconds before it (j included).
+    highs = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([np.full(LEG_S, p[0]), p]), LEG_S + 1
+    )
+    fall = 1.0 - p / highs.max(axis=1)
+    j = int(np.argmax(fall))
+    i = j - LEG_S + int(np.argmax(highs[j]))  # index of the leg's high in `p`
+    i = max(i, 0)
+    below = np.nonzero(p[i : j + 1] <= p[i] * (1 - drop_pct / 100))[0]
+    if len(below) == 0:
+        return None
+    k = i + int(below[0])
+    return {
+        "onset": int(s[k]),
+        "high": float(p[i]),
+        "high_at": int(s[i]),
+        "trough": float(p[j]),
+        "trough_at": int(s[j]),
+        "leg_fall_pct": round(float(fall[j]) * 100, 1),
+    }
+
+
+def tick_of(trades: np.ndarray) -> Decimal:
+    u = np.unique(trades["price"])
+    gap = float(np.diff(u)[np.diff(u) > 0].min()) if len(u) > 1 else 0.01
+    return Decimal(1).scaleb(round(math.log10(gap)))
+
+
+def step_of(trades: np.ndarray, cfg_step: Decimal) -> Decimal:
+    median = float(np.median(trades["qty"]))
+    return min(cfg_step, Decimal(1).scaleb(math.floor(math.log10(median)) - 1))
+
+
+def episodes(transitions: list[Any], end_ns: int) -> list[tuple[int, int]]:
+    """(start, end) ns of each ACTIVE episode."""
+    out: list[tuple[int, int]] = []
+    start = None
+    for t in transitions:
+        if t.current is State.ACTIVE and start is None:
+            start = t.ts_ns
+        elif t.current is not State.ACTIVE and start is not None:
+            out.append((start, t.ts_ns))
+            start = None
+    if start is not None:
+        out.append((start, end_ns))
+    return out
+
+
+def run_file(base: config.Config, path: Path, drop_pct: float) -> dict[str, Any]:
+    try:
+        trades, report, _ = load_trades(path, None)
+    except (ImportError_, OSError, ValueError) as e:
+        return {"file": path.name, "error": f"not read by flashcrash.marketdata: {e}"}
+    if len(trades) == 0:
+        return {"file": path.name, "error": "no trades"}
+    parts = path.name.split("_", 3)  # <exchange>_trades_<date>_<SYMBOL>.csv.gz
+    symbol = (parts[3] if len(parts) == 4 else path.name).split(".")[0]
+    tick, step = tick_of(trades), step_of(trades, base.backtest.quantity_step)
+    cfg = dataclasses.replace(
+        base,
+        symbol=dataclasses.replace(base.symbol, name=symbol),
+        strategy=dataclasses.replace(base.strategy, price_tick=tick),
+        backtest=dataclasses.replace(base.backtest, quantity_step=step),
+    )
+    crash = onset(trades, drop_pct)
+    t0 = time.perf_counter()
+    result = Replay(cfg, trades).run()
+    run_s = time.perf_counter() - t0
+    eps = episodes(result.transitions, int(trades["ts_ns"][-1]))
+    row: dict[str, Any] = {
+        "file": path.name,
+        "symbol": symbol,
+        "trades": len(trades),
+        "dropped": report.dropped,
+        "tick": str(tick),
+        "quantity_step": str(step),
+        "replay_s": round(run_s, 1),
+        "active_episodes": [(s / NS, e / NS) for s, e in eps],
+        "crash": crash,
+    }
+    if crash is not None:
+        a, b = crash["onset"] - BEFORE_S, crash["onset"] + AFTER_S
+        inside = [(s, e) for s, e in eps if a <= s / NS < b]
+        outside = [(s, e) for s, e in eps if not a <= s / NS < b]
+        row["first_active_vs_onset_s"] = (
+            round(inside[0][0] / NS - crash["onset"], 1) if inside else None
+        )
+        row["active_in_window"] = len(inside)
+        row["active_in_window_s"] = round(sum(e - s for s, e in inside) / NS, 1)
+        row["active_outside"] = [(s / NS, e / NS) for s, e in outside]
+    return row
+
+
+def fmt_eps(eps: list[tuple[float, float]], limit: int = 8) -> str:
+    if not eps:
+        return "none"
+    shown = ", ".join(f"{hms(s)} ({e - s:.0f} s)" for s, e in eps[:limit])
+    return shown + (f", ... ({len(eps) - limit} more)" if len(eps) > limit else "")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, nargs="?", default=DATA)
+    p.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    p.add_argument(
+        "--drop",
+        type=float,
+        default=2.0,
+        help="onset: %% below the crash leg's high",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="results file (default bench/results/<time>-<host>-detection.txt)",
+    )
+    args = p.parse_args()
+    if not args.folder.is_dir():
+        print(
+            f"{args.folder}: not found (the shared data is not in the repository)",
+            file=sys.stderr,
+        )
+        return 2
+    root = logging.getLogger()
+    root.handlers[:] = [logging.NullHandler()]
+    root.setLevel(logging.WARNING)
+    base = config.load(args.config)
+    lines = [
+        f"# detection on the 10 Oct 2025 crash files, {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        (
+            f"# data: {args.folder}; config: {args.config}; crash leg: largest 10-min high-to-low fall in "
+            f"20:30-22:00 UTC; onset: first second {args.drop:g} % below the leg's high; "
+            "crash window: onset -5 min to +60 min"
+        ),
+        f"# load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+    ]
+    for line in lines:
+        print(line, flush=True)
+    rows = []
+    for path in sorted(args.folder.iterdir()):
+        if not path.is_file():
+            continue
+        row = run_file(base, path, args.drop)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    table = [
+        (
+            "| file | trades | tick / step | crash leg: high → low (fall) | onset | first ACTIVE vs onset "
+            "| ACTIVE in window (episodes, s) | ACTIVE outside the window | replay |"
+        ),
+        "|---|---:|---|---|---|---|---|---|---:|",
+    ]
+    notes = []
+    for r in rows:
+        if "error" in r:
+            notes.append(f"- `{r['file']}`: {r['error']}")
+            continue
+        c = r["crash"]
+        if c is None:
+            table.append(f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} | no onset found "
+                         f"| | | | {len(r['active_episodes'])}: {fmt_eps(r['active_episodes'])} | {r['replay_s']} s |")  # fmt: skip
+            continue
+        first = r["first_active_vs_onset_s"]
+        first_s = "never" if first is None else f"{first:+.0f} s"
+        out = r["active_outside"]
+        table.append(
+            f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} "
+            f"| {c['high']:g} {hms(c['high_at'])} → {c['trough']:g} {hms(c['trough_at'])} "
+            f"(−{c['leg_fall_pct']:g} %) | {hms(c['onset'])} | {first_s} "
+            f"| {r['active_in_window']}, {r['active_in_window_s']:.0f} s | {len(out)}: {fmt_eps(out)} "
+            f"| {r['replay_s']} s |"
+        )
+    text = "\n".join(lines + ["", *table, "", *notes]) + "\n"
+    print()
+    print("\n".join(table + [""] + notes))
+    path = args.out or REPO / "bench" / "results" / (
+        f"{datetime.now(UTC):%Y-%m-%dT%H%M%SZ}-{socket.gethostname().split('.')[0]}-detection.txt"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    print(f"results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

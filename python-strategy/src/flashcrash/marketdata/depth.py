@@ -1,0 +1,183 @@
+"""The real L2 book of a recorded Binance WebSocket capture (see `trades.TradeFormat.CAPTURE`), rebuilt
+with Binance's procedure for a local order book, for backtests that should see the recorded depth
+instead of the synthetic model:
+
+* diff events (`depthUpdate`) before the REST snapshot in the capture are buffered; those with
+  `u <= lastUpdateId` are dropped; the first applied one must have `U <= lastUpdateId + 1 <= u`
+  (futures: `pu`-chained events are accepted the same way), every later one must start at the previous
+  `u + 1` (futures: `pu` equal to the previous `u`);
+* a quantity of 0 removes the level;
+* after every applied event, the top `levels` of each side become one `OrderBookSnapshot` stamped
+  with the event time `E`.
+
+A capture holds one snapshot: after a gap, or a crossed or empty book, there is nothing to resync
+from, so the books stop there (reported); the replay then keeps the last good book. Bad lines
+(not JSON, non-finite or negative figures) are dropped and reported by line number, never applied."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flashcrash import wire
+from flashcrash.marketdata.report import ImportReport
+from flashcrash.marketdata.trades import ImportError_, open_lines, to_ns
+
+
+@dataclass
+class DepthReport(ImportReport):
+    """An import report whose rows are the capture's depth events, plus how the book sync ended."""
+
+    snapshot_update_id: int | None = None
+    applied: int = 0
+    stopped: str = ""  # why the books end early ("" = they cover the whole capture)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.source}: snapshot {self.snapshot_update_id}, {self.applied} depth events applied, "
+            f"{self.dropped} dropped"
+        )
+        return text + (f"; books stop early: {self.stopped}" if self.stopped else "")
+
+
+def _levels(side: Any, line_no: int) -> list[tuple[float, float]]:
+    out = []
+    for price, qty in side:
+        p, q = float(price), float(qty)
+        if not (math.isfinite(p) and math.isfinite(q)) or p <= 0 or q < 0:
+            raise ValueError(f"level {price!r} x {qty!r} on line {line_no}")
+        out.append((p, q))
+    return out
+
+
+class _Book:
+    def __init__(self, levels: int) -> None:
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.levels = levels
+
+    def load(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+        self.bids = {p: q for p, q in bids if q > 0}
+        self.asks = {p: q for p, q in asks if q > 0}
+
+    def apply(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+        for side, changes in ((self.bids, bids), (self.asks, asks)):
+            for p, q in changes:
+                if q == 0:
+                    side.pop(p, None)
+                else:
+                    side[p] = q
+
+    def top(self) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+        bids = heapq.nlargest(self.levels, self.bids.items())
+        asks = heapq.nsmallest(self.levels, self.asks.items())
+        return tuple(bids), tuple(asks)
+
+
+def capture_books(
+    path: Path, symbol: str | None = None, levels: int = 20
+) -> tuple[list[wire.OrderBookSnapshot], DepthReport]:
+    """The book after every applied depth event of the capture at `path` (of `symbol`, default the
+    first seen), top `levels` a side, in event-time order."""
+    report = DepthReport(str(path))
+    book = _Book(levels)
+    buffered: list[tuple[int, dict[str, Any]]] = []
+    books: list[wire.OrderBookSnapshot] = []
+    last_u: int | None = None  # None: the first event after the snapshot is still to come
+    snapshot: int | None = None
+    for line_no, line in enumerate(open_lines(path), start=1):
+        if report.stopped:
+            break
+        stamp, _, text = line.strip().partition(" ")
+        if not text:
+            continue
+        try:
+            msg = json.loads(text)
+        except json.JSONDecodeError:
+            report.rows += 1
+            report.drop(line_no, "not JSON")
+            continue
+        data = msg.get("data", msg) if isinstance(msg, dict) else None
+        if not isinstance(data, dict):
+            continue
+        if "lastUpdateId" in data and snapshot is None:
+            try:
+                book.load(_levels(data["bids"], line_no), _levels(data["asks"], line_no))
+                snapshot = int(data["lastUpdateId"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ImportError_(f"{path}: line {line_no}: bad REST snapshot: {e}") from None
+            report.snapshot_update_id = snapshot
+            pending, buffered = buffered, []
+            for n, d in pending:
+                last_u = _apply(d, n, book, snapshot, last_u, books, report, symbol)
+            continue
+        if data.get("e") != "depthUpdate":
+            continue
+        if symbol is None:
+            symbol = str(data.get("s", ""))
+        if data.get("s") != symbol:
+            continue
+        report.rows += 1
+        data["_local_ns"] = int(stamp) if stamp.isdigit() else 0
+        if snapshot is None:
+            buffered.append((line_no, data))
+        else:
+            last_u = _apply(data, line_no, book, snapshot, last_u, books, report, symbol)
+    if snapshot is None:
+        raise ImportError_(f"{path}: no REST depth snapshot (lastUpdateId) in the capture")
+    report.kept = report.applied
+    return books, report
+
+
+def _apply(
+    d: dict[str, Any],
+    line_no: int,
+    book: _Book,
+    snapshot: int,
+    last_u: int | None,
+    books: list[wire.OrderBookSnapshot],
+    report: DepthReport,
+    symbol: str | None,
+) -> int | None:
+    """Applies one diff event under the sync rules; returns the new last applied `u`."""
+    if report.stopped:
+        return last_u
+    try:
+        first, final, event_ms = int(d["U"]), int(d["u"]), int(d["E"])
+        bids, asks = _levels(d["b"], line_no), _levels(d["a"], line_no)
+    except (KeyError, TypeError, ValueError) as e:
+        report.drop(line_no, f"malformed depth event ({e.__class__.__name__})")
+        return last_u
+    if final <= snapshot or (last_u is not None and final <= last_u):
+        report.drop(line_no, "stale (u at or below the book's update id)")
+        return last_u
+    expected = snapshot + 1 if last_u is None else last_u + 1
+    # The first event must span the snapshot's next id; each later one chains on (futures: `pu`).
+    ok = first <= expected <= final if last_u is None else first == expected or d.get("pu") == last_u
+    if not ok:
+        report.stopped = f"gap on line {line_no}: U {first}, expected {expected}"
+        return last_u
+    book.apply(bids, asks)
+    top_bids, top_asks = book.top()
+    if not top_bids or not top_asks or top_bids[0][0] >= top_asks[0][0]:
+        report.stopped = f"line {line_no}: {'empty' if not top_bids or not top_asks else 'crossed'} book"
+        return final
+    report.applied += 1
+    books.append(
+        wire.OrderBookSnapshot(
+            symbol or "", to_ns(event_ms), d.get("_local_ns", 0) or to_ns(event_ms), final, top_bids, top_asks
+        )
+    )
+    return final
+
+
+def is_capture(path: Path) -> bool:
+    """True when `path` is a recorded WebSocket capture (`<receive time ns> <JSON>` lines)."""
+    for line in open_lines(path):
+        stamp, _, text = line.strip().partition(" ")
+        return stamp.isdigit() and text.startswith("{")
+    return False

@@ -1,0 +1,320 @@
+"""`flashcrash optimize`: an Optuna study of the strategy's configuration over a trade file, with a
+progress bar over the trials, persistent storage shared by worker processes, walk-forward evaluation,
+a results JSON, and `--save-best` to a config overlay."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flashcrash import config as config_mod
+from flashcrash.backtest.commands import DEFAULT_CACHE, parse_utc
+from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.trades import ImportError_
+from flashcrash.optimize import study as study_mod
+from flashcrash.optimize import walkforward
+from flashcrash.optimize.objectives import OBJECTIVES
+from flashcrash.optimize.overlay import params_table, trial_config, write_overlay
+from flashcrash.optimize.space import SPACES, SpaceError, check_space
+from flashcrash.optimize.study import DEFAULT_STORAGE, DEFAULT_TRIALS, MODES, Job, StudyError, TrialEvent
+from flashcrash.optimize.walkforward import Window, WindowError
+
+REPO = study_mod.REPO
+DEFAULT_BEST = REPO / "config" / "best_params.toml"
+
+
+class UsageError(Exception):
+    """A bad flag value; the message is one line naming it."""
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.mode not in MODES:
+        raise UsageError(f"optimize error: --mode {args.mode!r}: expected one of {', '.join(MODES)}")
+    if args.objective not in OBJECTIVES:
+        raise UsageError(
+            f"optimize error: --objective {args.objective!r}: expected one of {', '.join(OBJECTIVES)}"
+        )
+    for flag, v in (
+        ("--n-trials", args.n_trials),
+        ("--n-jobs", args.n_jobs),
+        ("--checkpoints", args.checkpoints),
+    ):
+        if v is not None and v < 1:
+            raise UsageError(f"optimize error: {flag} {v}: expected a positive integer")
+    if args.train and (args.start or args.end):
+        raise UsageError("optimize error: --train replaces --from/--to: give one or the other")
+
+
+def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
+    if args.train:
+        train = Window.parse(args.train, "--train")
+    else:
+        try:
+            train = Window(
+                parse_utc(args.start) if args.start else None, parse_utc(args.end) if args.end else None
+            )
+        except ValueError as e:
+            raise WindowError(f"optimize error: bad time: {e}") from None
+    test = Window.parse(args.test, "--test") if args.test else None
+    if test is not None and test.overlaps(train):
+        raise WindowError(
+            f"optimize error: --test {args.test}: overlaps the training window {train.label()}; "
+            "out-of-sample data must be unseen"
+        )
+    return train, test
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]optimize"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "value": t.value,
+        "params": t.params,
+        "worker": t.user_attrs.get("worker"),
+        "metrics": {k: v for k, v in t.user_attrs.items() if k != "worker"},
+        "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+    }
+
+
+def _study_table(name: str, counts: dict[str, int], ran: int, secs: float, best: Any) -> Table:
+    t = Table(title=f"study {name}", show_header=False)
+    t.add_row(
+        "trials this run", f"{ran} in {secs:.1f} s ({ran / secs:.2f} trials/s)" if secs > 0 else str(ran)
+    )
+    t.add_row("trials in the study", ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())))
+    if best is not None:
+        t.add_row("best", f"trial {best.number}: {best.value:.6g}")
+        for k, v in best.params.items():
+            t.add_row(f"  {k}", str(round(v, 10) if isinstance(v, float) else v))
+    else:
+        t.add_row("best", "no finished trial")
+    return t
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        _check_args(args)
+        mode, objective = args.mode, OBJECTIVES[args.objective]
+        n_trials = args.n_trials or DEFAULT_TRIALS[mode]
+        overlays = list(args.overlay or [])
+        cfg = config_mod.load(args.config, overlays)
+        beside = Path(args.config).parent / "schema.toml"
+        check_space(
+            SPACES[mode], config_mod.load_schema(beside if beside.exists() else config_mod.REPO_SCHEMA)
+        )
+        url = study_mod.storage_url(args.storage)
+        train_w, test_w = _windows(args)
+    except (UsageError, config_mod.ConfigError, SpaceError, StudyError, WindowError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        trades, _, cached = load_trades(args.data, None if args.no_cache else args.cache_dir)
+    except (OSError, ImportError_) as e:
+        print(f"data error: {e}", file=sys.stderr)
+        return 2
+    train = train_w.cut(trades)
+    test = None if test_w is None else test_w.cut(trades)
+    if len(train) == 0:
+        print(
+            f"optimize error: no trades of {args.data.name} in the training window {train_w.label()}",
+            file=sys.stderr,
+        )
+        return 2
+    if test is not None and len(test) == 0:
+        print(
+            f"optimize error: no trades of {args.data.name} in the test window {test_w.label()}",
+            file=sys.stderr,
+        )  # type: ignore[union-attr]
+        return 2
+    name = args.study_name or f"flashcrash-{cfg.symbol.name}-{mode}-{objective.name}"
+    out: Path = args.out or cfg.report_dir / f"optimize_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    out.mkdir(parents=True, exist_ok=True)
+    study_mod.quiet(out / "optimize.log", args.log_level)
+    job = Job(
+        mode=mode,
+        objective=objective.name,
+        config=Path(args.config),
+        overlays=overlays,
+        trades=train,
+        storage=url,
+        study_name=name,
+        seed=args.seed,
+        checkpoints=args.checkpoints,
+        log_file=out / "optimize.log",
+    )
+    try:
+        study = study_mod.open_study(job)
+    except StudyError as e:
+        print(e, file=sys.stderr)
+        return 2
+    made_for = study.user_attrs.get("objective")
+    if made_for not in (None, objective.name):
+        print(
+            f"optimize error: study {name!r} maximises {made_for!r}, not {objective.name!r}: give another --study-name",
+            file=sys.stderr,
+        )
+        return 2
+    if not study.trials:
+        study.enqueue_trial(SPACES[mode].baseline(cfg), user_attrs={"baseline": True}, skip_if_exists=True)
+    study.set_user_attr("objective", objective.name)
+    study.set_user_attr("mode", mode)
+    console.print(
+        f"study {name} ({mode}, objective {objective.name}: {objective.description}) in {study_mod.shown(url)}: "
+        f"{len(study.trials)} trials so far; {len(train)} trades of {args.data.name}"
+        f"{' (cache)' if cached else ''} in {train_w.label()}; {n_trials} trials on {args.n_jobs} worker(s)"
+    )
+    best_value: list[float] = []
+
+    started = time.perf_counter()
+    with _progress(console) as bar:
+        task = bar.add_task("trials", total=n_trials, status="")
+
+        def on_trial(ev: TrialEvent) -> None:
+            if ev.state == "COMPLETE" and ev.value is not None:
+                best_value[:] = [max([ev.value, *best_value])]
+            status = f"#{ev.number} {ev.state.lower()}" + (f" {ev.value:.4g}" if ev.value is not None else "")
+            best = f" | best {best_value[0]:.4g}" if best_value else ""
+            bar.update(task, advance=1, status=status + best)
+
+        try:
+            study_mod.run_workers(job, n_trials, args.n_jobs, on_trial)
+        except StudyError as e:
+            print(e, file=sys.stderr)
+            return 1
+    secs = time.perf_counter() - started
+
+    study = study_mod.open_study(job)
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    done = [t for t in trials if t.state is optuna.trial.TrialState.COMPLETE]
+    best = study.best_trial if done else None
+    best_table = params_table(best.params) if best is not None else None
+    best_cfg = trial_config(job.config, overlays, best_table) if best_table is not None else None
+    console.print(_study_table(name, counts, n_trials, secs, best))
+    console.print("evaluating the baseline and the best values ...")
+    rep = walkforward.report(
+        cfg, best_cfg, train, None if test_w is None else walkforward.warm_cut(test_w, trades, cfg), objective
+    )
+    console.print(walkforward.report_table(rep, objective.name))
+
+    results = {
+        "study": name,
+        "storage": study_mod.shown(url),
+        "mode": mode,
+        "objective": objective.name,
+        "space": SPACES[mode].names(),
+        "data": str(args.data),
+        "train_window": train_w.label(),
+        "test_window": None if test_w is None else test_w.label(),
+        "config": str(args.config),
+        "overlays": [str(p) for p in overlays],
+        "n_trials_run": n_trials,
+        "n_jobs": args.n_jobs,
+        "run_secs": round(secs, 3),
+        "trials_per_sec": round(n_trials / secs, 4) if secs > 0 else None,
+        "states": counts,
+        "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params},
+        "in_sample": rep["in_sample"],
+        "out_of_sample": rep["out_of_sample"],
+        "trials": [_trial_row(t) for t in trials],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    console.print(f"results: {out / 'results.json'}")
+    if args.save_best:
+        if best is None or best_table is None:
+            print("optimize error: --save-best: the study has no finished trial", file=sys.stderr)
+            return 1
+        path = write_overlay(
+            args.best_out,
+            best_table,
+            [
+                f"flashcrash optimize: study {name}, trial {best.number}, {objective.name} = {best.value!r}",
+                f"data: {args.data} {train_w.label()}",
+                f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
+                f"use: flashcrash backtest --data FILE --overlay {args.best_out}",
+            ],
+        )
+        console.print(f"best values: {path}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    op = sub.add_parser("optimize", help="tune the strategy's configuration on a trade file (Optuna)")
+    op.add_argument(
+        "--mode",
+        default="quick",
+        help="quick (6 keys, 12 trials, TPE), random (25 keys, RandomSampler) or bayesian (25 keys, TPE + MedianPruner)",
+    )
+    op.add_argument("--objective", default="return", help="return (default), sharpe or calmar")
+    op.add_argument(
+        "--n-trials", type=int, help="trials this run (default: quick 12, random 50, bayesian 100)"
+    )
+    op.add_argument("--n-jobs", type=int, default=1, help="worker processes joining the study (default 1)")
+    op.add_argument(
+        "--data", type=Path, required=True, help="trade file (any format `flashcrash import` reads)"
+    )
+    op.add_argument("--from", dest="start", help="first event time, ISO UTC (e.g. 2025-10-10T21:05:00Z)")
+    op.add_argument("--to", dest="end", help="end event time (excluded), ISO UTC")
+    op.add_argument("--train", help="walk-forward training window START/END (instead of --from/--to)")
+    op.add_argument(
+        "--test", help="walk-forward test window START/END of the same file, after or before --train"
+    )
+    op.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+    op.add_argument(
+        "--overlay",
+        type=Path,
+        action="append",
+        help="TOML overlay applied after local.toml, before the trial's values (repeatable)",
+    )
+    op.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"study storage, {study_mod.STORAGE_HELP} (default data/optuna_study.db)",
+    )
+    op.add_argument(
+        "--study-name", help="default flashcrash-<SYMBOL>-<mode>-<objective>; an existing study is resumed"
+    )
+    op.add_argument("--seed", type=int, help="sampler seed (worker i uses seed + i)")
+    op.add_argument(
+        "--checkpoints", type=int, default=10, help="intermediate reports a trial (for the pruner)"
+    )
+    op.add_argument("--out", type=Path, help="output folder (default: <report_dir>/optimize_<time>)")
+    op.add_argument("--save-best", action="store_true", help="write the best values as a config overlay")
+    op.add_argument(
+        "--best-out",
+        type=Path,
+        default=DEFAULT_BEST,
+        help="where --save-best writes (default config/best_params.toml)",
+    )
+    op.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE, help="columnar cache (default data/cache)"
+    )
+    op.add_argument("--no-cache", action="store_true")
+    op.add_argument("--log-level", default="warning", help="level of <out>/optimize.log")
+    op.set_defaults(func=cmd_optimize)

@@ -1,0 +1,269 @@
+"""Studies: the storage (SQLite file or PostgreSQL server, shared by every worker), the sampler and
+pruner of each mode, the trial objective (a backtest that reports its return at checkpoints so the
+pruner can stop it early), and the worker processes that join one study and run their share of its
+trials."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from flashcrash.backtest.replay import Replay
+from flashcrash.optimize.objectives import OBJECTIVES
+from flashcrash.optimize.overlay import trial_config
+from flashcrash.optimize.space import SPACES
+
+REPO = Path(__file__).resolve().parents[4]
+DEFAULT_STORAGE = f"sqlite:///{REPO / 'data' / 'optuna_study.db'}"
+MODES = ("quick", "random", "bayesian")
+DEFAULT_TRIALS = {"quick": 12, "random": 50, "bayesian": 100}
+STORAGE_HELP = "sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST:PORT/DB"
+OPEN_TRIES = 4  # concurrent first connections may race to create optuna's tables
+
+
+class StudyError(Exception):
+    """A study that cannot be opened or run; the message is one line naming the bad value."""
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """One finished trial, as a worker reports it to the progress bar."""
+
+    number: int
+    state: str
+    value: float | None
+    worker: str
+
+
+def storage_url(url: str) -> str:
+    """`url` checked (SQLite or PostgreSQL); `postgresql://` means the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StudyError(f"optimize error: --storage {url!r}: expected {STORAGE_HELP}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
+        raise StudyError(
+            f"optimize error: --storage {url!r}: driver {parsed.drivername!r} is not supported; expected {STORAGE_HELP}"
+        )
+    if parsed.drivername == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise StudyError(
+                f"optimize error: --storage {url!r}: a SQLite study needs a file, {STORAGE_HELP}"
+            )
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def shown(url: str) -> str:
+    """`url` with its password hidden, for printing and results files."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # workers wait for each other's writes
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    last: Exception | None = None
+    for attempt in range(OPEN_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (SQLAlchemyError, ImportError) as e:
+            last = e
+            time.sleep(0.25 * (attempt + 1))
+    reason = str(last).strip().splitlines()[0] if last and str(last).strip() else type(last).__name__
+    raise StudyError(f"optimize error: storage {shown(url)}: cannot open: {reason}")
+
+
+def sampler_for(mode: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    if mode == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # quick: few trials, so a short random start; bayesian: TPE after 10 random trials.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4 if mode == "quick" else 10)
+
+
+def pruner_for(mode: str) -> optuna.pruners.BasePruner:
+    """bayesian: a trial whose best return so far is below the median of the finished trials'
+    returns at the same checkpoint is stopped (after 5 finished trials, from the 3rd checkpoint on).
+
+    A trial reports its return from its first filled entry on: before it, every trial stands at 0,
+    and optuna's median rule compares a trial's *best* value so far, so those zeros would shield a
+    trial whose trades then lose. A trial that never enters is never pruned (and scores 0)."""
+    if mode == "bayesian":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    return optuna.pruners.NopPruner()
+
+
+@dataclass
+class Job:
+    """What a worker needs to join the study and run trials; picklable for worker processes."""
+
+    mode: str
+    objective: str
+    config: Path
+    overlays: list[Path]
+    trades: np.ndarray
+    storage: str
+    study_name: str
+    seed: int | None = None
+    checkpoints: int = 10
+    log_file: Path | None = None
+    pruner: optuna.pruners.BasePruner | None = field(default=None)
+
+
+def open_study(job: Job, index: int = 0) -> optuna.Study:
+    seed = None if job.seed is None else job.seed + index
+    try:
+        return optuna.create_study(
+            storage=open_storage(job.storage),
+            study_name=job.study_name,
+            sampler=sampler_for(job.mode, seed),
+            pruner=job.pruner or pruner_for(job.mode),
+            direction="maximize",
+            load_if_exists=True,
+        )
+    except StudyError:
+        raise
+    except (SQLAlchemyError, ValueError) as e:
+        raise StudyError(f"optimize error: study {job.study_name!r}: {str(e).splitlines()[0]}") from None
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TrialObjective:
+    """A trial: the space's values over the job's configuration, a backtest of the job's trades that
+    reports the objective's intermediate value at `checkpoints` points of the replay (and stops when
+    the pruner says so), then the objective's value of the whole run."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.space = SPACES[job.mode]
+        self.objective = OBJECTIVES[job.objective]
+        self.worker = worker_id()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        job = self.job
+        trial.set_user_attr("worker", self.worker)
+        cfg = trial_config(job.config, job.overlays, self.space.sample(trial))
+        trades = job.trades
+        replay = Replay(cfg, trades)
+        every = max(1, len(trades) // job.checkpoints)
+        initial = float(cfg.backtest.initial_capital)
+        prices = trades["price"]
+
+        def checkpoint(done: int, total: int) -> None:
+            if done == 0 or done >= total or not replay.runner.strategy.entries:
+                return  # judged from its first filled entry on (see `pruner_for`)
+            step = done // every
+            equity = float(replay.venue.equity(float(prices[done])))
+            value = self.objective.intermediate(equity=equity, initial_capital=initial, config=cfg)
+            trial.report(value, step)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_at", f"checkpoint {step} of {job.checkpoints}, trade {done}")
+                raise optuna.TrialPruned(f"checkpoint {step}: {value:.4f} below the median")
+
+        result = replay.run(checkpoint, every=every)
+        metrics = result.metrics()
+        for key in ("return_pct", "trades", "max_drawdown_pct", "net_pnl", "win_rate"):
+            trial.set_user_attr(key, metrics[key])
+        trial.set_user_attr("run_secs", round(result.run_secs, 3))
+        return self.objective.value(result=result, metrics=metrics, config=cfg)
+
+
+def run_trials(
+    job: Job, n_trials: int, on_trial: Callable[[TrialEvent], None], index: int = 0
+) -> optuna.Study:
+    """Joins the study and runs `n_trials` of its trials in this process."""
+    study = open_study(job, index)
+    objective = TrialObjective(job)
+
+    def callback(_study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        on_trial(TrialEvent(t.number, t.state.name, t.value, objective.worker))
+
+    study.optimize(objective, n_trials=n_trials, callbacks=[callback])
+    return study
+
+
+def quiet(log_file: Path | None, level: str = "warning") -> None:
+    """The strategy's and optuna's log lines go to `log_file`, not over the progress bar."""
+    root = logging.getLogger()
+    handlers: list[logging.Handler] = []
+    if log_file is not None:
+        h = logging.FileHandler(log_file)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(h)
+    else:
+        handlers.append(logging.NullHandler())
+    root.handlers[:] = handlers
+    root.setLevel(level.upper())
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _worker(job: Job, n_trials: int, index: int, events: Any) -> None:
+    """A worker process's body: its own log file, its share of the trials, each reported."""
+    log_file = None if job.log_file is None else job.log_file.with_name(f"worker_{index}.log")
+    quiet(log_file)
+    try:
+        run_trials(job, n_trials, events.put, index)
+    except BaseException:
+        logging.getLogger(__name__).exception("worker %d failed", index)
+        raise SystemExit(1) from None
+
+
+def shares(n_trials: int, n_jobs: int) -> list[int]:
+    """`n_trials` split over `n_jobs` workers as evenly as it goes (no worker without a trial)."""
+    n_jobs = max(1, min(n_jobs, n_trials))
+    return [n_trials // n_jobs + (1 if i < n_trials % n_jobs else 0) for i in range(n_jobs)]
+
+
+def run_workers(job: Job, n_trials: int, n_jobs: int, on_trial: Callable[[TrialEvent], None]) -> None:
+    """`n_trials` trials of the study: in this process when `n_jobs` is 1, else in `n_jobs` worker
+    processes (the strategy is CPU-bound Python: threads would share one core), each joining the
+    study through the storage and running its share. Raises `StudyError` when a worker fails."""
+    open_study(job)  # creates the study (and the storage's tables) once, before the workers race
+    parts = shares(n_trials, n_jobs)
+    if len(parts) == 1:
+        run_trials(job, parts[0], on_trial)
+        return
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(job, n, i, events), daemon=True) for i, n in enumerate(parts)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs) or not events.empty():
+            try:
+                on_trial(events.get(timeout=0.2))
+            except queue.Empty:
+                continue
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
+    if failed:
+        i, code = failed[0]
+        where = f" (see {job.log_file.with_name(f'worker_{i}.log')})" if job.log_file else ""
+        raise StudyError(f"optimize error: worker {i} exited with code {code}{where}")

@@ -1,0 +1,134 @@
+"""Walk-forward: the study tunes on a training window, then the best values and the baseline
+configuration are both replayed on the training window (in-sample) and on a later test window of the
+same data (out-of-sample), so an overfit shows as an in-sample gain that the test window does not
+keep. Windows are `START/END` in ISO UTC (`2025-10-10T20:45Z/2025-10-10T21:15Z`; END excluded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.replay import Replay
+from flashcrash.backtest.results import utc
+from flashcrash.config import Config
+from flashcrash.optimize.objectives import Objective
+
+
+class WindowError(Exception):
+    """A window that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Event times `[start_ns, end_ns)`; None is open-ended."""
+
+    start_ns: int | None
+    end_ns: int | None
+
+    @staticmethod
+    def parse(text: str, flag: str) -> Window:
+        start, sep, end = text.partition("/")
+        if not sep or not start or not end:
+            raise WindowError(
+                f"optimize error: {flag} {text!r}: expected START/END, e.g. 2025-10-10T20:45Z/2025-10-10T21:15Z"
+            )
+        try:
+            w = Window(parse_utc(start), parse_utc(end))
+        except ValueError as e:
+            raise WindowError(f"optimize error: {flag} {text!r}: {e}") from None
+        if w.end_ns <= w.start_ns:  # type: ignore[operator]
+            raise WindowError(f"optimize error: {flag} {text!r}: END must be after START")
+        return w
+
+    def overlaps(self, other: Window) -> bool:
+        lo = max(self.start_ns or -(2**63), other.start_ns or -(2**63))
+        hi = min(self.end_ns or 2**63, other.end_ns or 2**63)
+        return lo < hi
+
+    def cut(self, trades: np.ndarray) -> np.ndarray:
+        return window(trades, self.start_ns, self.end_ns)
+
+    def label(self) -> str:
+        a = "start" if self.start_ns is None else utc(self.start_ns)
+        b = "end" if self.end_ns is None else utc(self.end_ns)
+        return f"{a}/{b}"
+
+
+FIGURES = ("return_pct", "trades", "win_rate", "max_drawdown_pct", "net_pnl", "sharpe_per_trade")
+
+
+def evaluate(
+    cfg: Config, trades: np.ndarray, objective: type[Objective], trade_from_ns: int | None = None
+) -> dict[str, Any]:
+    """One backtest of `trades` under `cfg` (entries paused before `trade_from_ns`: a warm-up): the
+    objective's value and the main figures."""
+    result = Replay(cfg, trades, trade_from_ns=trade_from_ns).run()
+    m = result.metrics()
+    out: dict[str, Any] = {"value": objective.value(result=result, metrics=m, config=cfg)}
+    out.update({k: m[k] for k in FIGURES})
+    start = int(trades["ts_ns"][0]) if trade_from_ns is None else max(trade_from_ns, int(trades["ts_ns"][0]))
+    out.update(
+        start_utc=utc(start),
+        end_utc=m["end_utc"],
+        events=int(np.count_nonzero(trades["ts_ns"] >= start)),
+        warmup_events=int(np.count_nonzero(trades["ts_ns"] < start)),
+    )
+    return out
+
+
+def warm_cut(window: Window, trades: np.ndarray, cfg: Config) -> tuple[np.ndarray, int]:
+    """The trades of `window` preceded by the `baseline_secs + warmup_secs` before it (as far as the
+    data goes), and the time trading starts: a window judged out-of-sample begins with its detector
+    warm, as it would be live, instead of blind for its first minutes."""
+    ed = cfg.event_detection
+    inside = window.cut(trades)
+    start = int(inside["ts_ns"][0])
+    warm = int((ed.baseline_secs + ed.warmup_secs) * 1_000_000_000)
+    return Window(start - warm, window.end_ns).cut(trades), start
+
+
+def report(
+    baseline: Config,
+    best: Config | None,
+    train: np.ndarray,
+    test: tuple[np.ndarray, int] | None,
+    objective: type[Objective],
+) -> dict[str, Any]:
+    """`{"in_sample": {"baseline", "best"}, "out_of_sample": {...} or None}`; `best` is None when
+    the study has no finished trial. `test` is `warm_cut`'s: the window with its warm-up, and the
+    time trading starts."""
+
+    def both(trades: np.ndarray, trade_from_ns: int | None = None) -> dict[str, Any]:
+        return {
+            "baseline": evaluate(baseline, trades, objective, trade_from_ns),
+            "best": None if best is None else evaluate(best, trades, objective, trade_from_ns),
+        }
+
+    return {
+        "in_sample": both(train),
+        "out_of_sample": None if test is None or len(test[0]) == 0 else both(*test),
+    }
+
+
+def report_table(rep: dict[str, Any], objective: str) -> Table:
+    """Rows: the figures; columns: baseline and best, in-sample and (when tested) out-of-sample."""
+    cols = [("in-sample", "baseline"), ("in-sample", "best")]
+    if rep["out_of_sample"] is not None:
+        cols += [("out-of-sample", "baseline"), ("out-of-sample", "best")]
+    t = Table(title="walk-forward" if rep["out_of_sample"] is not None else "in-sample")
+    t.add_column("")
+    for sample, which in cols:
+        t.add_column(f"{sample}\n{which}", justify="right")
+    key = {"in-sample": "in_sample", "out-of-sample": "out_of_sample"}
+    for figure in ("value", *FIGURES):
+        row = [f"{objective} (objective)" if figure == "value" else figure]
+        for sample, which in cols:
+            run = rep[key[sample]][which]
+            v = None if run is None else run[figure]
+            row.append("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
+        t.add_row(*row)
+    return t

@@ -1,0 +1,134 @@
+"""Crash recovery of the strategy process: a session that never ended cleanly is restored into a new
+`Runner` from the newest snapshots of its components, then the audit log written after them is
+replayed (entry decisions, order links, commands and responses). The runner then reconciles with
+the engine (`Runner.start`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from flashcrash import wire
+from flashcrash.persistence.records import EventRecord, SessionRecord
+from flashcrash.trading_engine.exits import ExitReason
+from flashcrash.trading_engine.portfolio import Lot, Phase
+
+if TYPE_CHECKING:
+    from flashcrash.runner import Runner
+
+log = logging.getLogger("flashcrash.runner")
+
+
+def recover(runner: Runner, crashed: SessionRecord) -> None:
+    """Restores the components from the newest snapshots of the crashed session (or of the session
+    it had recovered from, and so on), then replays the audit log written after them."""
+    db = runner.db
+    assert db is not None and runner.session is not None
+    chain: list[int] = []
+    snaps: dict[str, Any] = {}
+    sid: int | None = crashed.id
+    while sid is not None and len(chain) < 100:
+        chain.append(sid)
+        snaps = db.last_snapshots(sid)
+        if "strategy" in snaps:
+            break
+        rec = db.get_session(sid)
+        sid = rec.recovered_from if rec is not None else None
+    since = snaps["strategy"].ts_ns if "strategy" in snaps else 0
+    if "strategy" in snaps:
+        runner.strategy.restore(snaps["strategy"].state)
+    if "orders" in snaps:
+        runner.orders.restore(snaps["orders"].state)
+    if "breaker" in snaps:
+        runner.orders.breaker.restore(snaps["breaker"].state)
+    if "runner" in snaps:
+        runner.event_ns = int(snaps["runner"].state.get("event_ns", 0))
+    runner.event_ns = max(runner.event_ns, runner.strategy.event_ns)
+    detector = "not restored"
+    if "detector" in snaps:
+        if hasattr(runner.detector, "restore"):
+            runner.detector.restore(snaps["detector"].state)
+            detector = "restored"
+        else:
+            detector = "not restorable (Detector.restore missing)"
+    runner._transitions_seen = len(runner.detector.transitions)
+    replayed = 0
+    for s in reversed(chain):
+        for e in db.events_of(s):
+            if e.ts_ns > since and replay_event(runner, e):
+                replayed += 1
+    lots = runner.strategy.position.lots
+    open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
+    runner.recovery = {
+        "from_session": crashed.id,
+        "snapshot_session": chain[-1] if snaps else None,
+        "snapshot_ts_ns": since or None,
+        "events_replayed": replayed,
+        "positions": {c: str(lot.phase) for c, lot in lots.items()},
+        "open_quantity": str(runner.strategy.position.quantity),
+        "open_orders": open_orders,
+        "detector": detector,
+    }
+    text = (
+        f"recovered from session {crashed.id}: "
+        + (f"snapshot of session {chain[-1]}" if snaps else "no snapshot")
+        + f", {replayed} audit events replayed, {len(lots)} live position(s) "
+        f"({runner.strategy.position.quantity} open), {len(open_orders)} order(s) to reconcile"
+    )
+    log.warning("%s", text)
+    runner._record(db.record_event, "session", text, component="persistence", payload=runner.recovery)
+
+
+def replay_event(runner: Runner, e: EventRecord) -> bool:
+    """Applies one audit event written after the snapshot; True when it changed something."""
+    p = e.payload
+    strategy, orders = runner.strategy, runner.orders
+    if e.kind == "entry_decision" and isinstance(p.get("lot"), dict):
+        lot = Lot.from_snapshot(p["lot"])
+        if lot.entry_coid in strategy.position.lots:
+            return False
+        strategy.position.add(lot)
+        strategy.cooldown.on_entry(lot.signal_ns)
+        strategy.decisions["taken"] += 1
+        return True
+    if e.kind == "note" and "tag" in p and "lot" in p:
+        owner = strategy.position.lots.get(p["lot"])
+        coid = e.client_order_id
+        if owner is None or coid is None:
+            return False
+        strategy.position.link(owner, coid)
+        if p["tag"] == "target":
+            owner.target_coid = coid
+            if owner.phase is Phase.ENTERING:
+                owner.phase = Phase.HOLDING
+        else:
+            owner.exit_coid = coid
+            owner.phase = Phase.EXITING
+            owner.exit_attempts += 1
+            if p["tag"] in ExitReason.__members__.values():
+                owner.exit_reason = ExitReason(p["tag"])
+        return True
+    if e.kind not in ("command", "response") or not p.get("type"):
+        return False
+    try:
+        msg = wire.decode(msgpack.packb(p, use_bin_type=True))
+    except wire.WireError:
+        return False
+    match msg:
+        case wire.PlaceOrder():
+            orders.adopt(msg, "")
+            return True
+        case wire.CancelOrder():
+            o = orders.get(msg.client_order_id)
+            if o is not None:
+                o.cancel_sent = True
+            return o is not None
+        case wire.OrderPlaced() | wire.OrderExecution() | wire.OrderStatus() | wire.OrderCanceled():
+            fill = orders.on_response(msg)
+            if fill is not None:
+                strategy.on_fill(fill, strategy.event_ns)
+            strategy.apply_reconciled_fills(strategy.event_ns)
+            return True
+    return False

@@ -1,0 +1,179 @@
+"""Webhook alerts against a local HTTP receiver (http.server on a free loopback port, in a thread):
+Slack and Discord bodies; a storm of 50 alerts sends one POST at once and one summary after the
+interval; a dead receiver never blocks the caller nor raises; no URL means logged only; the runner
+raises them on a breaker opening, an emergency stop, engine/feed halts, a watchdog finding and a
+drawdown past the limit."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import fields
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from flashcrash import config, wire
+from flashcrash.launcher import REPO
+from flashcrash.monitoring.alerts import ENV_URL, AlertSender
+from flashcrash.monitoring.metrics import StrategyMetrics
+from flashcrash.runner import Runner
+
+
+class Receiver:
+    """Collects every POSTed JSON body."""
+
+    def __init__(self) -> None:
+        bodies: list[dict] = []
+        self.bodies = bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                n = int(self.headers.get("Content-Length", 0))
+                bodies.append(json.loads(self.rfile.read(n)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, n: int, timeout: float = 5.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.bodies)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize(("fmt", "key"), [("slack", "text"), ("discord", "content")])
+def test_payload_shapes(receiver: Receiver, fmt: str, key: str) -> None:
+    sender = AlertSender(receiver.url, fmt, 0.0, source="test")
+    sender.alert("breaker_open", "circuit breaker closed -> open: 3 failures")
+    (body,) = receiver.wait(1)
+    sender.close()
+    assert list(body) == [key]
+    assert body[key] == "test: [breaker_open] circuit breaker closed -> open: 3 failures"
+    assert sender.stats["posted"] == 1 and sender.stats["failed"] == 0
+
+
+def test_a_storm_sends_one_alert_then_one_summary(receiver: Receiver) -> None:
+    sender = AlertSender(receiver.url, "slack", 1.0, source="test")
+    t0 = time.monotonic()
+    for i in range(50):
+        sender.alert("emergency_stop" if i % 2 else "feed_halted", f"event {i}")
+    assert time.monotonic() - t0 < 0.5  # the caller never waits for the post
+    first = receiver.wait(1)
+    time.sleep(0.3)
+    assert len(receiver.bodies) == 1, receiver.bodies  # the rest is held for the interval
+    assert first[0]["text"] == "test: [feed_halted] event 0"
+    bodies = receiver.wait(2, timeout=3.0)
+    sender.close()
+    assert len(bodies) == 2, bodies
+    summary = bodies[1]["text"]
+    assert summary.startswith("test: [emergency_stop] event 1\n+48 more: ")
+    assert "emergency_stop x24" in summary and "feed_halted x24" in summary
+    assert "(last: [emergency_stop] event 49)" in summary
+    assert sender.stats["raised"] == 50 and sender.stats["posted"] == 2
+
+
+def test_a_dead_receiver_never_blocks_nor_raises() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    sender = AlertSender(dead, "discord", 0.0, timeout_s=0.5)
+    t0 = time.monotonic()
+    for i in range(1000):  # more than the queue holds: the rest is dropped and counted
+        sender.alert("watchdog", f"finding {i}")
+    assert time.monotonic() - t0 < 1.0
+    deadline = time.monotonic() + 5
+    while sender.stats["failed"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sender.close(timeout_s=1.0)
+    assert sender.stats["failed"] >= 1 and sender.stats["posted"] == 0
+    assert sender.stats["dropped"] > 0
+
+
+def test_without_url_alerts_are_only_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(ENV_URL, raising=False)
+    sender = AlertSender.from_env("slack", 60)
+    with caplog.at_level("WARNING"):
+        sender.alert("drawdown", "drawdown 6 %")
+    sender.close()
+    assert sender.url is None and sender.stats["raised"] == 1
+    assert "ALERT drawdown: drawdown 6 %" in caplog.text
+
+
+def _runner(tmp_path: Path, sender: AlertSender) -> Runner:
+    cfg = config.load(REPO / "config" / "config.toml")
+    client = _NoEngine()
+    return Runner(cfg, client, metrics=StrategyMetrics("POLUSDT", cfg.initial_capital), alerts=sender)  # type: ignore[arg-type]
+
+
+class _NoEngine:
+    """A client with nothing to say."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self.conflated = 0
+
+    def send(self, msg: object) -> bool:
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+
+def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> None:
+    sender = AlertSender(receiver.url, "slack", 0.0, source="test")
+    runner = _runner(tmp_path, sender)
+    breaker = runner.orders.breaker
+    for i in range(runner.cfg.risk.breaker_failures):
+        breaker.failure(10**9, f"venue error {i}")
+    runner.handle(wire.StateChange(1, "engine", "running", "halted", "emergency halt"))
+    runner.handle(wire.StateChange(1, "feed", "reconnecting", "halted", "10 reconnects failed"))
+    runner.handle(wire.StateChange(1, "watchdog", "ok", "clock_drift", "drift 1500 ms"))
+    runner.handle(wire.StateChange(1, "watchdog", "clock_drift", "ok", "cleared"))  # no alert
+    runner.handle(wire.StateChange(1, "feed", "halted", "live", "back"))  # no alert
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    for state in ("syncing", "live", "reconnecting"):  # the first sync sets the FEED stop: no alert yet
+        runner.handle(wire.HealthMetrics(**{**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": state}))
+    assert runner.strategy.stops.triggered["feed"] == 2
+    # A drawdown: a losing trade beyond alert_drawdown_pct of the initial capital.
+    capital = runner.cfg.initial_capital
+    loss = -capital * Decimal(str(runner.cfg.monitoring.alert_drawdown_pct + 1)) / 100
+    runner.strategy.position._done_realized = loss
+    runner.step(0)
+    runner.step(0)  # the drawdown alert is sent once per crossing
+    bodies = receiver.wait(6)
+    sender.close()
+    kinds = [b["text"].split("]")[0].split("[")[1] for b in bodies]
+    assert kinds == ["breaker_open", "engine_halted", "feed_halted", "watchdog", "emergency_stop", "drawdown"]
+    assert "POLUSDT: circuit breaker closed -> open" in bodies[0]["text"]
+    assert "drift 1500 ms" in bodies[3]["text"]
+    assert "feed reconnecting" in bodies[4]["text"]
+    assert "% of the initial capital" in bodies[5]["text"]

@@ -1,0 +1,156 @@
+"""`flashcrash monitor --once` against a fake engine PUB, a fake strategy PUB and a metrics endpoint
+(the strategy's own `StrategyMetrics`, served by prometheus-client) on free loopback ports: the frame
+shows the detector state, the top of the book, the feed's health, indicators, positions and P&L."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import zmq
+from test_runner_fake_engine import ScriptedDetector
+
+from flashcrash import cli, config, wire
+from flashcrash.launcher import REPO
+from flashcrash.monitoring.live import View, parse_metrics, render
+from flashcrash.monitoring.metrics import StrategyMetrics
+from flashcrash.runner import Runner
+
+
+class _NoEngine:
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter({"Trade": 1234})
+        self.malformed: Counter[str] = Counter()
+        self.conflated = 0
+
+    def send(self, msg: object) -> bool:
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+
+def _health(state: str) -> wire.HealthMetrics:
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    return wire.HealthMetrics(**{**zero, "ts_ns": time.time_ns(), "symbol": "POLUSDT", "feed_state": state,
+                                 "msgs_per_sec": 321.0, "latency_p50_us": 1500.0, "latency_p99_us": 4200.0,
+                                 "resync_count": 2})  # fmt: skip
+
+
+class Publishers:
+    """The engine's data PUB and the strategy's state PUB, repeating their messages until stopped (a
+    PUB drops what it sends before a subscriber is there)."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.data = self.ctx.socket(zmq.PUB)
+        self.strategy = self.ctx.socket(zmq.PUB)
+        self.data_port = self.data.bind_to_random_port("tcp://127.0.0.1")
+        self.strategy_port = self.strategy.bind_to_random_port("tcp://127.0.0.1")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        book = wire.OrderBookSnapshot(
+            "POLUSDT", 1, 1, 777, [(0.1234, 5000.0), (0.1233, 100.0)], [(0.1236, 4200.0), (0.1237, 1.0)]
+        )
+        feed = wire.StateChange(time.time_ns(), "feed", "syncing", "live", "book in sync")
+        det = wire.StateChange(time.time_ns(), "detector", "ALERT", "ACTIVE", "quorum held 3s")
+        while not self.stop.is_set():
+            self.data.send_multipart([b"book.POLUSDT", wire.encode(book)])
+            self.data.send_multipart([b"health", wire.encode(_health("live"))])
+            self.data.send_multipart([b"state", wire.encode(feed)])
+            self.strategy.send_multipart([b"state", wire.encode(det)])
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for s in (self.data, self.strategy):
+            s.close(0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def pubs() -> Iterator[Publishers]:
+    p = Publishers()
+    yield p
+    p.close()
+
+
+def test_once_shows_state_book_and_feed_health(
+    tmp_path: Path, pubs: Publishers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config.load(REPO / "config" / "config.toml")
+    metrics = StrategyMetrics("POLUSDT", cfg.initial_capital)
+    metrics.serve(0)
+    runner = Runner(cfg, _NoEngine(), metrics=metrics)  # type: ignore[arg-type]
+    runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
+    runner.step(0)  # the metrics' first update
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text(
+        f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{pubs.data_port}"\n'
+        f'strategy_endpoint = "tcp://127.0.0.1:{pubs.strategy_port}"\n'
+        f"[monitoring]\nstrategy_metrics_port = {metrics.port}\n"
+    )
+    try:
+        t0 = time.monotonic()
+        code = cli.main(["monitor", "--config", str(tmp_path / "config.toml"), "--once", "--seconds", "10"])
+        took = time.monotonic() - t0
+    finally:
+        metrics.close()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert took < 8, took  # it stops waiting once it has heard everything
+    assert "POLUSDT  detector ACTIVE for" in out
+    assert "0.1234" in out and "0.1236" in out and "5000" in out  # book top
+    assert "16.19 bps" in out  # spread of 0.1234 / 0.1236 over the mid
+    assert "live" in out and "321" in out and "1.5 / 4.2 ms" in out  # feed health
+    assert "volatility" in out and "FIRES" in out  # indicators from the metrics
+    assert "realized (net)" in out and "closed" in out  # P&L and breaker from the metrics
+    assert "detector ALERT → ACTIVE: quorum held 3s" in out
+    assert "strategy metrics:" not in out
+
+
+def test_render_without_anything_says_so() -> None:
+    v = View("POLUSDT")
+    v.metrics_error = "http://127.0.0.1:1/metrics: connection refused"
+    text = _text(v)
+    assert "detector unknown" in text and "no book yet" in text and "none yet" in text
+    assert "strategy metrics: http://127.0.0.1:1/metrics" in text
+
+
+def test_positions_and_last_trades_from_metrics() -> None:
+    body = "\n".join(
+        [
+            'flashcrash_strategy_lot_quantity{lot="abcdef12-0000",phase="holding"} 500.0',
+            'flashcrash_strategy_lot_entry_price{lot="abcdef12-0000"} 0.954',
+            'flashcrash_strategy_lot_target_price{lot="abcdef12-0000"} 0.966',
+            "flashcrash_strategy_last_price 0.96",
+            'flashcrash_strategy_last_trade_pnl{rank="1",reason="target"} 5.9',
+            'flashcrash_strategy_last_trade_entry_price{rank="1"} 0.954',
+            'flashcrash_strategy_last_trade_exit_price{rank="1"} 0.966',
+            'flashcrash_strategy_last_trade_quantity{rank="1"} 500.0',
+            "",
+        ]
+    )
+    v = View("POLUSDT")
+    v.on_metrics(parse_metrics(body), time.time_ns())
+    text = _text(v)
+    assert "abcdef12" in text and "holding" in text and "+3.0000" in text  # 500 x (0.96 - 0.954)
+    assert "+5.9000" in text and "target" in text
+
+
+def _text(v: View) -> str:
+    from rich.console import Console
+
+    console = Console(width=160, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render(v, time.time_ns()))
+    return console.export_text()

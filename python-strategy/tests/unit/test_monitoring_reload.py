@@ -1,0 +1,192 @@
+"""Configuration without restart, strategy side: a changed threshold takes effect in the running
+components, fixed keys (window sizes, addresses) keep their running value with a warning, an invalid
+file changes nothing; the engine's StateChange `config` triggers it; `flashcrash reload` sends
+`ReloadConfig` and prints the engine's answer (a fake engine on real ZeroMQ sockets)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from flashcrash import cli, config, wire
+from flashcrash.launcher import REPO
+from flashcrash.monitoring.reload import reload
+from flashcrash.runner import Runner
+
+
+class _NoEngine:
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+
+    def send(self, msg: object) -> bool:
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+
+def _setup(tmp_path: Path, local: str = "") -> tuple[Path, Runner]:
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text(local)
+    path = tmp_path / "config.toml"
+    return path, Runner(config.load(path), _NoEngine(), config_path=path)  # type: ignore[arg-type]
+
+
+EDIT = """
+[event_detection]
+obi_threshold = 0.3
+core_quorum = 2
+baseline_secs = 120
+[strategy]
+score_good = 20.0
+stop_loss_pct = 2.5
+range_samples = 50
+[risk]
+breaker_failures = 7
+order_timeout_ms = 2500
+max_positions = 1
+[symbol]
+order_quantity = "250"
+[zmq]
+data_endpoint = "tcp://127.0.0.1:6000"
+[monitoring]
+alert_drawdown_pct = 9.0
+log_format = "json"
+watchdog_interval_secs = 5
+[fees]
+maker_rate = "0.0002"
+"""
+
+
+def test_changed_thresholds_take_effect(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, runner = _setup(tmp_path)
+    det, st = runner.detector, runner.strategy
+    det.obi.current = 0.4  # an imbalance between the old (0.5) and the new (0.3) threshold
+    assert not det.obi.reading(True).fired
+    old_window = det.volatility.returns
+    (tmp_path / "local.toml").write_text(EDIT)
+    with caplog.at_level(logging.INFO, logger="flashcrash.monitoring.reload"):
+        # The engine applied a ReloadConfig: the runner re-reads the file it was started with.
+        runner.handle(wire.StateChange(1, "config", "a" * 16, "b" * 16, "reloaded: risk.max_positions"))
+    assert det.obi.reading(True).fired  # the new threshold, in the same detector object
+    assert det.cfg.obi_threshold == 0.3 and det._machine.cfg.core_quorum == 2
+    assert st.bands.good == 20.0 and st.rules.stop_loss == pytest.approx(0.025)
+    assert st.risk.max_positions == 1 and runner.orders.breaker.max_failures == 7
+    assert runner.orders.timeout_ns == 2_500_000_000
+    assert str(st.quantity.value) == "250"  # type: ignore[union-attr]
+    # Fixed keys keep their running value (and the buffers they sized), with a warning.
+    assert det.cfg.baseline_secs == 300 and det.volatility.returns is old_window
+    assert st.cfg.range_samples == config.load(REPO / "config" / "config.toml").strategy.range_samples
+    assert runner.cfg.zmq.data_endpoint != "tcp://127.0.0.1:6000"
+    assert runner.cfg.strategy.score_good == 20.0 and runner.cfg.event_detection.baseline_secs == 300
+    text = caplog.text
+    assert "config reload: [event_detection] obi_threshold 0.5 -> 0.3" in text
+    assert "config reload: [risk] breaker_failures 3 -> 7" in text
+    assert "[event_detection] baseline_secs 300 -> 120 not applied (restart required)" in text
+    assert "[zmq] data_endpoint" in text and "not applied" in text
+    assert runner.cfg.monitoring.alert_drawdown_pct == 9.0 and runner.cfg.monitoring.log_format == "text"
+    assert "[monitoring] log_format 'text' -> 'json' not applied (restart required)" in text
+    assert "watchdog_interval_secs" not in text  # the engine's key: not the strategy's business
+    assert str(runner.orders.maker_rate) == "0.0002" and "[fees] maker_rate '0.001' -> '0.0002'" in text
+
+
+def test_an_invalid_file_keeps_the_old_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path, runner = _setup(tmp_path)
+    before = runner.cfg
+    # One good change and one out of range: nothing at all is applied.
+    (tmp_path / "local.toml").write_text("[strategy]\nscore_good = 20.0\n[risk]\nbreaker_failures = -1\n")
+    with caplog.at_level(logging.ERROR):
+        assert reload(runner, path) is None
+    assert runner.cfg is before and runner.strategy.bands.good == before.strategy.score_good
+    assert runner.orders.breaker.max_failures == before.risk.breaker_failures
+    assert "config reload refused, old values kept" in caplog.text and "breaker_failures" in caplog.text
+    (tmp_path / "local.toml").write_text("[strategy\n")  # not TOML
+    assert reload(runner, path) is None and runner.cfg is before
+
+
+def test_unchanged_file_is_a_no_op(tmp_path: Path) -> None:
+    path, runner = _setup(tmp_path)
+    assert reload(runner, path) == []
+
+
+class FakeEngine:
+    """Answers the first ReloadConfig with `answer(command_id)`."""
+
+    def __init__(self, answer: object) -> None:
+        self.ctx = zmq.Context()
+        self.cmds = self.ctx.socket(zmq.PULL)
+        self.resp = self.ctx.socket(zmq.PUB)
+        for s in (self.cmds, self.resp):
+            s.setsockopt(zmq.LINGER, 0)
+        self.cmd_port = self.cmds.bind_to_random_port("tcp://127.0.0.1")
+        self.resp_port = self.resp.bind_to_random_port("tcp://127.0.0.1")
+        self.answer = answer
+        self.got: list[object] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        if self.cmds.poll(10_000):
+            msg = wire.decode(self.cmds.recv())
+            self.got.append(msg)
+            self.resp.send_multipart([b"resp", wire.encode(self.answer(msg.command_id))])  # type: ignore[attr-defined, operator]
+
+    def close(self) -> None:
+        self.thread.join(timeout=11)
+        self.cmds.close()
+        self.resp.close()
+        self.ctx.term()
+
+
+def _reload_config(tmp_path: Path, eng: FakeEngine) -> Path:
+    path, _ = _setup(
+        tmp_path,
+        f'[zmq]\ncommand_endpoint = "tcp://127.0.0.1:{eng.cmd_port}"\n'
+        f'response_endpoint = "tcp://127.0.0.1:{eng.resp_port}"\n',
+    )
+    return path
+
+
+def test_reload_command_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    eng = FakeEngine(lambda cid: wire.Success(cid, 1, "reloaded: risk.max_positions"))
+    try:
+        code = cli.main(["reload", "--config", str(_reload_config(tmp_path, eng)), "--timeout", "5"])
+    finally:
+        eng.close()
+    assert code == 0
+    assert isinstance(eng.got[0], wire.ReloadConfig)
+    assert "reload applied: reloaded: risk.max_positions" in capsys.readouterr().out
+
+
+def test_reload_command_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    eng = FakeEngine(
+        lambda cid: wire.Error(
+            cid, 1, "VALIDATION", "zmq.data_endpoint", "restart required for: zmq.data_endpoint"
+        )
+    )
+    try:
+        code = cli.main(["reload", "--config", str(_reload_config(tmp_path, eng)), "--timeout", "5"])
+    finally:
+        eng.close()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "reload refused: VALIDATION (zmq.data_endpoint): restart required for: zmq.data_endpoint" in err
+
+
+def test_reload_command_without_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with zmq.Context() as ctx, ctx.socket(zmq.PUB) as probe:
+        port = probe.bind_to_random_port("tcp://127.0.0.1")
+        probe.unbind(f"tcp://127.0.0.1:{port}")
+    path, _ = _setup(
+        tmp_path,
+        f'[zmq]\ncommand_endpoint = "tcp://127.0.0.1:{port}"\nresponse_endpoint = "tcp://127.0.0.1:{port}"\n',
+    )
+    assert cli.main(["reload", "--config", str(path), "--timeout", "0.5"]) == 1
+    assert "reload refused: engine not reachable" in capsys.readouterr().err
