@@ -32,7 +32,7 @@ from flashcrash import wire
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
-from flashcrash.runner import Runner
+from flashcrash.runner import Runner, quiet_gc
 
 REPO = Path(__file__).resolve().parents[1]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
@@ -250,6 +250,7 @@ def main() -> None:
     logging.disable(logging.INFO)  # the strategy's decisions would dominate the measure
     cfg = load(REPO / "config" / "config.toml")
     events = replay("21:05", "21:25")
+    quiet_gc()  # as `Runner.run` sets it in `flashcrash run`
     result: dict[str, Any] = {"per_event": per_event(events, cfg)}
     pe = result["per_event"]
     print(

@@ -30,6 +30,7 @@ file (`monitoring/reload.py`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -72,6 +73,16 @@ def engine_silence_ns(cfg: Config) -> int:
     """No data message (health is published every `health_interval_ms`) for 5 intervals, at least
     3 s: the engine is gone."""
     return max(3 * NS, 5 * cfg.monitoring.health_interval_ms * 1_000_000)
+
+
+def quiet_gc() -> None:
+    """The loop's garbage-collector settings: what start-up built is frozen out of every collection,
+    and the young generation is collected every 100,000 allocations instead of 700 (objects are freed
+    by reference counting; the collector only looks for cycles), so its pauses in the loop are rarer
+    and shorter (BENCHMARKS.md, strategy process)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
 
 
 def install_signal_handlers() -> list[str]:
@@ -498,6 +509,7 @@ class Runner:
         """Runs until the engine stops or a signal name appears in `signals` (filled by the handler
         installed at process start, so a signal during start-up is not lost)."""
         signals = signals if signals is not None else install_signal_handlers()
+        quiet_gc()
         while not self.stop_reason:
             if signals:
                 self.stop_reason = signals[0]
