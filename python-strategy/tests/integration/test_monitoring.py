@@ -3,7 +3,7 @@
 engine's `/metrics`, on `engine_metrics_port`, is scraped beside it: feed live, messages flowing);
 `flashcrash monitor --once` draws the running system; `flashcrash reload` changes a limit and a
 threshold in both running processes; the strategy's JSON log lines carry the `command_id` and
-`client_order_id` of the orders it sent."""
+`client_order_id` of the orders it sent, and the engine's JSON lines carry the same ids."""
 
 from __future__ import annotations
 
@@ -100,6 +100,10 @@ def test_metrics_move_monitor_draws_and_logs_carry_ids(bin_dir: Path) -> None:
     for engine in (engine_first, engine_second):
         assert _value(engine, "flashcrash_engine_feed_state", state="live") == 1, engine
         assert _value(engine, "flashcrash_engine_feed_messages_per_second") > 0, engine
+    # ... and its figures move too (the latency histogram need not: a replay at 20x runs its event
+    # times ahead of the clock, and those are counted apart, never as latency).
+    received = "flashcrash_engine_feed_messages_total"
+    assert _value(engine_second, received) > _value(engine_first, received) > 0, (engine_first, engine_second)
     # The live view of the running system.
     assert frame.returncode == 0, frame.stderr
     out = frame.stdout
@@ -113,6 +117,20 @@ def test_metrics_move_monitor_draws_and_logs_carry_ids(bin_dir: Path) -> None:
     orders = [r for r in records if r["event"].startswith("order sent")]
     assert orders, "no order sent during the crash"
     assert all(len(r["command_id"]) == 36 and len(r["client_order_id"]) == 36 for r in orders)
+    # One order followed across both processes: the engine's JSON lines carry the same two ids.
+    engine_records = [
+        json.loads(line)
+        for line in session.procs["engine"].log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    first_order = orders[0]
+    same = [
+        r
+        for r in engine_records
+        if json.dumps(r).count(first_order["client_order_id"])
+        and json.dumps(r).count(first_order["command_id"])
+    ]
+    assert same, (first_order, engine_records[:5])
     # The reload: the engine applied both keys and said so; the strategy re-read the file on the
     # engine's StateChange `config` and logged each change; the invalid file changed nothing.
     assert reload_ok.returncode == 0, reload_ok.stderr

@@ -579,7 +579,7 @@ impl FeedTask {
     async fn publish_health(&mut self) -> bool {
         let now = now_ns();
         let samples = self.interval.has_samples();
-        FeedMetrics::global().observe_latency(self.interval.samples());
+        FeedMetrics::global().observe_messages(self.interval.messages(), self.interval.samples());
         let (rate, lat) = self.interval.roll(now);
         let lagging = self.state == FeedState::Live && self.alarm.observe(&lat, samples);
         let levels = {

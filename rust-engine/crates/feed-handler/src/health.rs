@@ -84,6 +84,11 @@ impl Interval {
         }
     }
 
+    /// The interval's messages so far.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
     /// The interval's latency samples so far, µs.
     pub fn samples(&self) -> &[u32] {
         &self.samples

@@ -49,6 +49,7 @@ const STATES: [FeedState; 8] = [
 
 /// The feed's Prometheus metrics.
 pub struct FeedMetrics {
+    messages: IntCounter,
     msgs_per_sec: Gauge,
     latency: Histogram,
     gaps: IntCounter,
@@ -70,6 +71,11 @@ impl FeedMetrics {
     pub fn global() -> &'static FeedMetrics {
         static METRICS: OnceLock<FeedMetrics> = OnceLock::new();
         METRICS.get_or_init(|| FeedMetrics {
+            messages: register_int_counter!(
+                "flashcrash_engine_feed_messages_total",
+                "Feed messages received (counted at each health interval)"
+            )
+            .expect("metric"),
             msgs_per_sec: register_gauge!(
                 "flashcrash_engine_feed_messages_per_second",
                 "Feed messages per second over the last health interval"
@@ -123,8 +129,9 @@ impl FeedMetrics {
         })
     }
 
-    /// One health interval's latency samples, µs.
-    pub fn observe_latency(&self, samples_us: &[u32]) {
+    /// One health interval's messages and latency samples (µs).
+    pub fn observe_messages(&self, messages: u64, samples_us: &[u32]) {
+        self.messages.inc_by(messages);
         for &us in samples_us {
             self.latency.observe(f64::from(us) / 1e6);
         }
