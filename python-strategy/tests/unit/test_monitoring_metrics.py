@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
-from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector
+from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -53,14 +53,7 @@ def _wait(cond: object, timeout: float = 5.0) -> None:
 
 def test_metrics_follow_a_scripted_crash(tmp_path: Path) -> None:
     eng = FakeEngine()
-    for name in ("config.toml", "schema.toml"):
-        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
-    d, c, r = eng.ports
-    (tmp_path / "local.toml").write_text(
-        f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{d}"\ncommand_endpoint = "tcp://127.0.0.1:{c}"\n'
-        f'response_endpoint = "tcp://127.0.0.1:{r}"\n[persistence]\nreport_dir = "{tmp_path / "reports"}"\n'
-    )
-    cfg = config.load(tmp_path / "config.toml")
+    cfg = config_for(tmp_path, eng)
     client = EngineClient(cfg.zmq, "POLUSDT")
     metrics = StrategyMetrics("POLUSDT", cfg.initial_capital)
     metrics.serve(0)

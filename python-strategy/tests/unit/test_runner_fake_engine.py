@@ -77,16 +77,23 @@ class ScriptedDetector:
         return getattr(self._real, name)
 
 
-def test_scripted_crash_round_trip(tmp_path: Path) -> None:
-    eng = FakeEngine()
+def config_for(tmp_path: Path, eng: FakeEngine, persistence: str = "") -> config.Config:
+    """The repository's config copied to `tmp_path`, layered with the fake engine's endpoints and
+    `[persistence]` report_dir under `tmp_path` plus the `persistence` lines given."""
     for name in ("config.toml", "schema.toml"):
         (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
     d, c, r = eng.ports
     (tmp_path / "local.toml").write_text(
         f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{d}"\ncommand_endpoint = "tcp://127.0.0.1:{c}"\n'
         f'response_endpoint = "tcp://127.0.0.1:{r}"\n[persistence]\nreport_dir = "{tmp_path / "reports"}"\n'
+        + persistence
     )
-    cfg = config.load(tmp_path / "config.toml")
+    return config.load(tmp_path / "config.toml")
+
+
+def test_scripted_crash_round_trip(tmp_path: Path) -> None:
+    eng = FakeEngine()
+    cfg = config_for(tmp_path, eng)
     client = EngineClient(cfg.zmq, "POLUSDT")
     runner = Runner(cfg, client)
     runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]

@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector
+from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -24,15 +24,7 @@ from flashcrash.trading_engine.portfolio import Phase
 
 
 def _config(tmp_path: Path, eng: FakeEngine) -> config.Config:
-    for name in ("config.toml", "schema.toml"):
-        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
-    d, c, r = eng.ports
-    (tmp_path / "local.toml").write_text(
-        f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{d}"\ncommand_endpoint = "tcp://127.0.0.1:{c}"\n'
-        f'response_endpoint = "tcp://127.0.0.1:{r}"\n[persistence]\nreport_dir = "{tmp_path / "reports"}"\n'
-        f'db_path = "{tmp_path / "flashcrash.db"}"\n'
-    )
-    return config.load(tmp_path / "config.toml")
+    return config_for(tmp_path, eng, f'db_path = "{tmp_path / "flashcrash.db"}"\n')
 
 
 def _runner(cfg: config.Config) -> tuple[Runner, EngineClient, PersistenceService]:
