@@ -7,14 +7,23 @@ Definitions (objective, from the trades alone):
 
 * 1-second price: the last trade price of each second, carried forward over seconds without trades;
 * the crash leg: the largest fall of the 1-second price from a high to a later low at most 10 minutes
-  after it, both between 20:30 and 22:00 UTC (as the "move" columns of SOURCES.md);
+  after it, both between 20:30 and 22:00 UTC, among the legs that reach the cascade's bottom (a low
+  within 2 % of the lowest price of 20:30-22:00; on Gemini ETHUSD the largest 10-minute fall is a
+  later leg at 21:38, 3 % above the day's low of 21:14);
 * crash onset: the first second after the leg's high at which the price is `--drop` % (default 2)
   below that high;
 * crash window: from 5 minutes before the onset to 60 minutes after it (the cascade and its rebound
   legs);
 * an ACTIVE episode: from a transition into ACTIVE to the next transition out of it; "first ACTIVE"
   is the first episode starting in the crash window, given as seconds after the onset (negative =
-  before); episodes starting outside the window are listed.
+  before);
+* the episodes starting before the window are sorted into three kinds: **calm** (before the sell-off
+  and not in a real move), **dip** (before the sell-off, in a real move: the 1-second price's range,
+  max/min - 1, over the 5 minutes before the episode's start and the minute after it reaches
+  `--dip` %, default 1) and **sell-off** (from `SELLOFF`, 20:50 UTC, the tariff news: every file's
+  price falls 1.5-7.5 % between 20:50 and 21:01, to the window). The goal is no calm episode at all.
+  For every episode outside the window the core indicators that made its quorum are listed (as the
+  transition into ACTIVE names them; "+vel" when the message-velocity spike lowered the quorum).
 
 The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
 book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap
@@ -24,7 +33,13 @@ quantities are contracts: `flashcrash.marketdata` converts them to the base asse
 / price for these alt perps). Files `flashcrash.marketdata` cannot read as trades are listed with the
 reason.
 
-    .venv/bin/python bench/detection_report.py [FOLDER] [--out FILE]
+    .venv/bin/python bench/detection_report.py [FOLDER] [--out FILE] [--set KEY=VALUE ...] [--no-book]
+        [--only TEXT] [--drop PCT] [--dip PCT]
+
+`--set` overrides an `[event_detection]` key for the run (`--set quorum_needs_price=false --set
+velocity_touch_only=false`: the detector before issue 5's fix); `--no-book` runs the detector alone on
+the trades (no book: the book indicators stay not ready); `--only` keeps the files whose name contains
+the text.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -46,7 +62,7 @@ from typing import Any
 import numpy as np
 from flashcrash import config
 from flashcrash.backtest.replay import Replay
-from flashcrash.event_detector import State
+from flashcrash.event_detector import Detector, State
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.trades import ImportError_
 
@@ -59,7 +75,15 @@ SEARCH = (
     DAY + 22 * 3600,
 )  # the crash leg is searched in 20:30-22:00 UTC
 LEG_S = 600
+BOTTOM_PCT = 2.0  # the crash leg ends within this % of the lowest price of SEARCH
 BEFORE_S, AFTER_S = 300, 3600
+SELLOFF = (
+    DAY + 20 * 3600 + 50 * 60
+)  # 20:50 UTC: the tariff news; every file falls from here
+DIP_BEFORE_S, DIP_AFTER_S = (
+    300,
+    60,
+)  # a real move: the price range over [start - 5 min, start + 1 min]
 
 
 def hms(sec: float) -> str:
@@ -76,9 +100,10 @@ def second_prices(trades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def onset(trades: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
-    """The crash leg (the largest fall from a high to a later low within `LEG_S`, both in `SEARCH`)
-    and its onset (the first second after the leg's high at which the price is `drop_pct` % below
-    it); None when the leg falls less than that."""
+    """The crash leg (the largest fall from a high to a later low within `LEG_S`, both in `SEARCH`,
+    among the legs whose low is within `BOTTOM_PCT` % of the lowest price of `SEARCH`) and its onset
+    (the first second after the leg's high at which the price is `drop_pct` % below it); None when
+    the leg falls less than that."""
     secs, px = second_prices(trades)
     lo, hi = (
         int(np.searchsorted(secs, SEARCH[0])),
@@ -92,6 +117,9 @@ def onset(trades: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
         np.concatenate([np.full(LEG_S, p[0]), p]), LEG_S + 1
     )
     fall = 1.0 - p / highs.max(axis=1)
+    fall[
+        p > p.min() * (1 + BOTTOM_PCT / 100)
+    ] = -1.0  # a leg that does not reach the cascade's bottom
     j = int(np.argmax(fall))
     i = j - LEG_S + int(np.argmax(highs[j]))  # index of the leg's high in `p`
     i = max(i, 0)
@@ -109,6 +137,26 @@ def onset(trades: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
     }
 
 
+def move_pct(secs: np.ndarray, px: np.ndarray, t: float) -> float:
+    """The range (max/min - 1, %) of the 1-second price over [t - DIP_BEFORE_S, t + DIP_AFTER_S]."""
+    a = int(np.searchsorted(secs, t - DIP_BEFORE_S))
+    b = int(np.searchsorted(secs, t + DIP_AFTER_S, side="right"))
+    w = px[a:b]
+    return float(w.max() / w.min() - 1.0) * 100 if len(w) else 0.0
+
+
+_COUNTED = re.compile(r"core fired \((.*?)\)")
+
+
+def counted(reason: str) -> str:
+    """The core indicators a transition's reason names (`machine.describe`), "+vel" for a spike."""
+    m = _COUNTED.search(reason)
+    names = (
+        [x.split()[0] for x in m.group(1).split(", ") if x and x != "none"] if m else []
+    )
+    return "+".join(names) + (" +vel" if "velocity spike" in reason else "")
+
+
 def tick_of(trades: np.ndarray) -> Decimal:
     u = np.unique(trades["price"])
     gap = float(np.diff(u)[np.diff(u) > 0].min()) if len(u) > 1 else 0.01
@@ -120,22 +168,49 @@ def step_of(trades: np.ndarray, cfg_step: Decimal) -> Decimal:
     return min(cfg_step, Decimal(1).scaleb(math.floor(math.log10(median)) - 1))
 
 
-def episodes(transitions: list[Any], end_ns: int) -> list[tuple[int, int]]:
-    """(start, end) ns of each ACTIVE episode."""
-    out: list[tuple[int, int]] = []
+def episodes(transitions: list[Any], end_ns: int) -> list[tuple[int, int, str]]:
+    """(start, end) ns of each ACTIVE episode, with the core indicators of its quorum."""
+    out: list[tuple[int, int, str]] = []
     start = None
+    why = ""
     for t in transitions:
         if t.current is State.ACTIVE and start is None:
-            start = t.ts_ns
+            start, why = t.ts_ns, counted(t.reason)
         elif t.current is not State.ACTIVE and start is not None:
-            out.append((start, t.ts_ns))
+            out.append((start, t.ts_ns, why))
             start = None
     if start is not None:
-        out.append((start, end_ns))
+        out.append((start, end_ns, why))
     return out
 
 
-def run_file(base: config.Config, path: Path, drop_pct: float) -> dict[str, Any]:
+def detector_only(cfg: config.Config, trades: np.ndarray) -> list[Any]:
+    """The detector alone on the trades (no book: the book indicators stay not ready)."""
+    d = Detector(cfg.event_detection)
+    for ts, px, q, buy in zip(
+        trades["ts_ns"].tolist(),
+        trades["price"].tolist(),
+        trades["qty"].tolist(),
+        trades["buy"].tolist(),
+        strict=True,
+    ):
+        d.on_trade(ts, px, q, buy)
+    d.flush()
+    return d.transitions
+
+
+def kind(
+    secs: np.ndarray, px: np.ndarray, start_s: float, window_from: float, dip_pct: float
+) -> str:
+    """An episode starting before the crash window: "calm", "dip" or "sell-off" (module docstring)."""
+    if start_s >= min(SELLOFF, window_from):
+        return "sell-off"
+    return "dip" if move_pct(secs, px, start_s) >= dip_pct else "calm"
+
+
+def run_file(
+    base: config.Config, path: Path, drop_pct: float, dip_pct: float, book: bool = True
+) -> dict[str, Any]:
     try:
         trades, report, _ = load_trades(path, None)
     except (ImportError_, OSError, ValueError) as e:
@@ -153,9 +228,11 @@ def run_file(base: config.Config, path: Path, drop_pct: float) -> dict[str, Any]
     )
     crash = onset(trades, drop_pct)
     t0 = time.perf_counter()
-    result = Replay(cfg, trades).run()
+    transitions = (
+        Replay(cfg, trades).run().transitions if book else detector_only(cfg, trades)
+    )
     run_s = time.perf_counter() - t0
-    eps = episodes(result.transitions, int(trades["ts_ns"][-1]))
+    eps = episodes(transitions, int(trades["ts_ns"][-1]))
     row: dict[str, Any] = {
         "file": path.name,
         "symbol": symbol,
@@ -164,27 +241,61 @@ def run_file(base: config.Config, path: Path, drop_pct: float) -> dict[str, Any]
         "tick": str(tick),
         "quantity_step": str(step),
         "replay_s": round(run_s, 1),
-        "active_episodes": [(s / NS, e / NS) for s, e in eps],
+        "active_episodes": [(s / NS, e / NS, why) for s, e, why in eps],
         "crash": crash,
     }
     if crash is not None:
+        secs, px = second_prices(trades)
         a, b = crash["onset"] - BEFORE_S, crash["onset"] + AFTER_S
-        inside = [(s, e) for s, e in eps if a <= s / NS < b]
-        outside = [(s, e) for s, e in eps if not a <= s / NS < b]
+        inside = [(s, e) for s, e, _ in eps if a <= s / NS < b]
         row["first_active_vs_onset_s"] = (
             round(inside[0][0] / NS - crash["onset"], 1) if inside else None
         )
         row["active_in_window"] = len(inside)
         row["active_in_window_s"] = round(sum(e - s for s, e in inside) / NS, 1)
-        row["active_outside"] = [(s / NS, e / NS) for s, e in outside]
+        before: dict[str, list[tuple[float, float, str, float]]] = {
+            "calm": [],
+            "dip": [],
+            "sell-off": [],
+        }
+        for s, e, why in eps:
+            if s / NS < a:
+                k = kind(secs, px, s / NS, a, dip_pct)
+                before[k].append(
+                    (s / NS, e / NS, why, round(move_pct(secs, px, s / NS), 2))
+                )
+        row["active_before"] = before
+        row["active_after"] = [
+            (s / NS, e / NS, why) for s, e, why in eps if s / NS >= b
+        ]
     return row
 
 
-def fmt_eps(eps: list[tuple[float, float]], limit: int = 8) -> str:
+def fmt_eps(eps: list[Any], limit: int = 8, why: bool = False) -> str:
     if not eps:
         return "none"
-    shown = ", ".join(f"{hms(s)} ({e - s:.0f} s)" for s, e in eps[:limit])
+    shown = ", ".join(
+        f"{hms(ep[0])} ({ep[1] - ep[0]:.0f} s{'; ' + ep[2] if why else ''})"
+        for ep in eps[:limit]
+    )
     return shown + (f", ... ({len(eps) - limit} more)" if len(eps) > limit else "")
+
+
+def overrides(base: config.Config, sets: list[str]) -> config.Config:
+    """`base` with `[event_detection]` keys set from KEY=VALUE strings (typed as the field)."""
+    ed = base.event_detection
+    changes: dict[str, Any] = {}
+    types = {f.name: f.type for f in dataclasses.fields(ed)}
+    for item in sets:
+        key, _, value = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"--set {item}: no [event_detection] key {key!r}")
+        t = str(types[key])
+        if t == "bool":
+            changes[key] = value.strip().lower() in ("1", "true", "yes")
+        else:
+            changes[key] = {"int": int, "float": float}.get(t, str)(value)
+    return dataclasses.replace(base, event_detection=dataclasses.replace(ed, **changes))
 
 
 def main() -> int:
@@ -192,11 +303,27 @@ def main() -> int:
     p.add_argument("folder", type=Path, nargs="?", default=DATA)
     p.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     p.add_argument(
-        "--drop",
-        type=float,
-        default=2.0,
-        help="onset: %% below the crash leg's high",
+        "--drop", type=float, default=2.0, help="onset: %% below the crash leg's high"
     )
+    p.add_argument(
+        "--dip",
+        type=float,
+        default=1.0,
+        help="a real move: %% range over the 5 min before and 1 min after",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="[event_detection] override",
+    )
+    p.add_argument(
+        "--no-book",
+        action="store_true",
+        help="the detector alone on the trades, no (synthetic) book",
+    )
+    p.add_argument("--only", default="", help="only the files whose name contains this")
     p.add_argument(
         "--out",
         type=Path,
@@ -212,13 +339,20 @@ def main() -> int:
     root = logging.getLogger()
     root.handlers[:] = [logging.NullHandler()]
     root.setLevel(logging.WARNING)
-    base = config.load(args.config)
+    base = overrides(config.load(args.config), args.set)
+    mode = (
+        "detector alone on the trades (no book)"
+        if args.no_book
+        else "backtest replay, synthetic book"
+    )
     lines = [
         f"# detection on the 10 Oct 2025 crash files, {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
         (
-            f"# data: {args.folder}; config: {args.config}; crash leg: largest 10-min high-to-low fall in "
-            f"20:30-22:00 UTC; onset: first second {args.drop:g} % below the leg's high; "
-            "crash window: onset -5 min to +60 min"
+            f"# data: {args.folder}; config: {args.config}{''.join(' --set ' + x for x in args.set)}; "
+            f"{mode}; crash leg: largest 10-min high-to-low fall in 20:30-22:00 UTC reaching within 2 % of its low; "
+            f"onset: first second {args.drop:g} % below the leg's high; crash window: onset -5 min to "
+            f"+60 min; before the window: calm / dip (a {args.dip:g} % range over [start - 5 min, "
+            "start + 1 min]) / sell-off (from 20:50 UTC)"
         ),
         f"# load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
     ]
@@ -226,19 +360,20 @@ def main() -> int:
         print(line, flush=True)
     rows = []
     for path in sorted(args.folder.iterdir()):
-        if not path.is_file():
+        if not path.is_file() or args.only not in path.name:
             continue
-        row = run_file(base, path, args.drop)
+        row = run_file(base, path, args.drop, args.dip, book=not args.no_book)
         rows.append(row)
         print(json.dumps(row), flush=True)
     table = [
         (
             "| file | trades | tick / step | crash leg: high → low (fall) | onset | first ACTIVE vs onset "
-            "| ACTIVE in window (episodes, s) | ACTIVE outside the window | replay |"
+            "| ACTIVE in window (episodes, s) | before the window: calm / dip / sell-off | after | replay |"
         ),
-        "|---|---:|---|---|---|---|---|---|---:|",
+        "|---|---:|---|---|---|---|---|---|---:|---:|",
     ]
     notes = []
+    details = []
     for r in rows:
         if "error" in r:
             notes.append(f"- `{r['file']}`: {r['error']}")
@@ -246,21 +381,28 @@ def main() -> int:
         c = r["crash"]
         if c is None:
             table.append(f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} | no onset found "
-                         f"| | | | {len(r['active_episodes'])}: {fmt_eps(r['active_episodes'])} | {r['replay_s']} s |")  # fmt: skip
+                         f"| | | | {len(r['active_episodes'])} in all | | {r['replay_s']} s |")  # fmt: skip
             continue
         first = r["first_active_vs_onset_s"]
         first_s = "never" if first is None else f"{first:+.0f} s"
-        out = r["active_outside"]
+        bf = r["active_before"]
         table.append(
             f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} "
             f"| {c['high']:g} {hms(c['high_at'])} → {c['trough']:g} {hms(c['trough_at'])} "
             f"(−{c['leg_fall_pct']:g} %) | {hms(c['onset'])} | {first_s} "
-            f"| {r['active_in_window']}, {r['active_in_window_s']:.0f} s | {len(out)}: {fmt_eps(out)} "
+            f"| {r['active_in_window']}, {r['active_in_window_s']:.0f} s "
+            f"| {len(bf['calm'])} / {len(bf['dip'])} / {len(bf['sell-off'])} | {len(r['active_after'])} "
             f"| {r['replay_s']} s |"
         )
-    text = "\n".join(lines + ["", *table, "", *notes]) + "\n"
+        for k in ("calm", "dip", "sell-off"):
+            if bf[k]:
+                eps = [(s, e, f"{why}; range {m:g} %") for s, e, why, m in bf[k]]
+                details.append(
+                    f"- `{r['symbol']}` {k}: {fmt_eps(eps, limit=40, why=True)}"
+                )
+    text = "\n".join(lines + ["", *table, "", *details, "", *notes]) + "\n"
     print()
-    print("\n".join(table + [""] + notes))
+    print("\n".join(table + [""] + details + [""] + notes))
     path = args.out or REPO / "bench" / "results" / (
         f"{datetime.now(UTC):%Y-%m-%dT%H%M%SZ}-{socket.gethostname().split('.')[0]}-detection.txt"
     )

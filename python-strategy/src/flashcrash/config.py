@@ -199,6 +199,7 @@ class EventDetectionConfig:
     velocity_window_secs: int = 5
     velocity_ratio: float = 3.0
     velocity_min_per_sec: float = 10.0
+    velocity_touch_only: bool = True
     pattern_min_candles: int = 3
     pattern_max_candles: int = 5
     exhaustion_wick_pct: float = 20.0
@@ -211,6 +212,7 @@ class EventDetectionConfig:
     wall_ratio: float = 3.0
     core_quorum: int = 3
     core_quorum_velocity: int = 2
+    quorum_needs_price: bool = True
     active_confirm_secs: float = 2.0
     active_hold_secs: int = 5
     recovery_confirm_secs: int = 30

@@ -59,6 +59,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
         for e in db.events_of(s):
             if e.ts_ns > since and replay_event(runner, e):
                 replayed += 1
+                runner.event_ns = max(runner.event_ns, e.event_ns or 0)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
     runner.recovery = {
@@ -126,9 +127,12 @@ def replay_event(runner: Runner, e: EventRecord) -> bool:
                 o.cancel_sent = True
             return o is not None
         case wire.OrderPlaced() | wire.OrderExecution() | wire.OrderStatus() | wire.OrderCanceled():
+            # At the market time the process had reached when the response arrived (audit logs
+            # before schema v4 lack it: the newest known time then).
+            at = e.event_ns or strategy.event_ns
             fill = orders.on_response(msg)
             if fill is not None:
-                strategy.on_fill(fill, strategy.event_ns)
-            strategy.apply_reconciled_fills(strategy.event_ns)
+                strategy.on_fill(fill, at)
+            strategy.apply_reconciled_fills(at)
             return True
     return False

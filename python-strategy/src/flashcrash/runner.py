@@ -170,6 +170,7 @@ class Runner:
             return None
         crashed = self.db.find_unfinished_session()
         self.session = self.db.start_session()
+        self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
         if crashed is not None:
             recover(self, crashed)
         self.orders.before_send = self._before_send  # the audit log, write-ahead for orders

@@ -5,6 +5,8 @@ synthetic book built from past trades only, and the results' arithmetic by hand.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import itertools
 import json
 import math
 from collections import Counter
@@ -167,3 +169,50 @@ def test_results_arithmetic_by_hand() -> None:
                                 "RECOVERY": round(1 / 6, 4)}  # fmt: skip
     assert m["entry_rejections"] == {"score": 3, "volume": 1}
     assert list(r.drawdown()) == pytest.approx([0, 0, 0, -0.52, -0.52, 0])
+
+
+@pytest.mark.parametrize("interval_ms", [100, 1000])
+def test_published_books_are_the_model_at_each_boundary(
+    cfg: config.Config, pol: np.ndarray, interval_ms: int
+) -> None:
+    """The replay builds its books in numpy batches and each from the one before (only the levels
+    that changed): every book it publishes is still `SyntheticBook.at(T, n)`, the model at its
+    boundary `T` from exactly the `n` trades at or before `T`, one every `book_interval_ms`."""
+    cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, book_interval_ms=interval_ms))
+    data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:14:00Z"))
+    replay = Replay(cfg, data)
+    handle = replay.runner.handle
+    seen: list[wire.OrderBookSnapshot] = []
+
+    def spy(msg: object) -> None:
+        if isinstance(msg, wire.OrderBookSnapshot):
+            seen.append(msg)
+            assert replay.k == int(np.searchsorted(data["ts_ns"], msg.exchange_ts_ns, side="right"))
+        handle(msg)
+
+    replay.runner.handle = spy  # type: ignore[method-assign]
+    result = replay.run()
+    times = [s.exchange_ts_ns for s in seen]
+    step = cfg.backtest.book_interval_ms * 1_000_000
+    assert times[0] == (int(data["ts_ns"][0]) // step + 1) * step and times[-1] < data["ts_ns"][-1]
+    assert all(b - a == step for a, b in itertools.pairwise(times))
+    assert len(seen) == result.events["books"] > 200_000 // interval_ms
+    model = SyntheticBook(data, replay.synthetic.p)  # fresh: no state carried from the replay
+    for s in seen:
+        n = int(np.searchsorted(data["ts_ns"], s.exchange_ts_ns, side="right"))
+        assert (s.bids, s.asks) == model.at(s.exchange_ts_ns, n)
+
+
+def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) -> None:
+    """Whatever was asked before (the venue's books, other boundaries, in any order), the book at
+    `(T, n)` is the same: the quantity base is re-computed on a fixed grid of trade counts."""
+    params = BookParams(0.0001, 0.1, 20, 1)
+    ts = pol["ts_ns"]
+    times = [int(ts[k]) + 50_000_000 for k in (100, 2_350, 2_399, 7_000, 7_099)]
+    ns = [int(np.searchsorted(ts, t, side="right")) for t in times]
+    alone = [SyntheticBook(pol, params).at(t, n) for t, n in zip(times, ns, strict=True)]
+    shared = SyntheticBook(pol, params)
+    backwards = [shared.at(t, n) for t, n in reversed(list(zip(times, ns, strict=True)))][::-1]
+    assert backwards == alone
+    ticks, prices, q = SyntheticBook(pol, params).batch(np.array(times), np.array(ns))
+    assert [shared.levels_of(ticks[j], prices[j].tolist(), q[j].tolist()) for j in range(5)] == alone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from flashcrash import wire
@@ -18,8 +19,8 @@ def readings(sec: int, fired: set[Indicator]) -> Readings:
     return Readings(sec * S, by, Pattern.NONE, math.nan, math.nan)
 
 
-def drive(seq: list[set[Indicator]]) -> tuple[list[State], StateMachine]:
-    m = StateMachine(CFG)
+def drive(seq: list[set[Indicator]], cfg: EventDetectionConfig = CFG) -> tuple[list[State], StateMachine]:
+    m = StateMachine(cfg)
     out = []
     for sec, fired in enumerate(seq):
         m.step(readings(sec, fired))
@@ -27,9 +28,10 @@ def drive(seq: list[set[Indicator]]) -> tuple[list[State], StateMachine]:
     return out, m
 
 
-V, A, SP, VD, MV = (
+V, A, OB, SP, VD, MV = (
     Indicator.VOLATILITY,
     Indicator.ACCELERATION,
+    Indicator.OBI,
     Indicator.SPREAD,
     Indicator.VOLUME_DELTA,
     Indicator.MESSAGE_VELOCITY,
@@ -55,6 +57,27 @@ def test_two_seconds_are_not_enough() -> None:
 def test_velocity_spike_lowers_the_quorum_to_two() -> None:
     assert State.ACTIVE not in drive([{V, SP}] * 6)[0]
     assert drive([{V, SP, MV}] * 6)[0][-1] is State.ACTIVE
+
+
+def test_a_quorum_needs_a_price_indicator() -> None:
+    # Order flow and the book alone (no volatility, no acceleration): an alert, never ACTIVE. On the
+    # 10 Oct 2025 files every calm-hour false ACTIVE was spread + volume delta + a velocity spike.
+    for fired in ({SP, VD, MV}, {SP, VD, OB}, {SP, VD, OB, MV}):
+        s, _ = drive([fired] * 20)
+        assert State.ACTIVE not in s and s[-1] is State.ALERT
+    # one price indicator with the others makes the quorum
+    assert drive([{A, VD, MV}] * 6)[0][-1] is State.ACTIVE
+    assert drive([{V, SP, VD}] * 6)[0][-1] is State.ACTIVE
+    assert drive([{V, A, OB}] * 6)[0][-1] is State.ACTIVE
+    # quorum_needs_price = false: any three (two in a spike) count, as before issue 5
+    anyone = dataclasses.replace(CFG, quorum_needs_price=False)
+    assert drive([{SP, VD, MV}] * 6, anyone)[0][-1] is State.ACTIVE
+    assert drive([{SP, VD, OB}] * 6, anyone)[0][-1] is State.ACTIVE
+
+
+def test_recovery_needs_a_price_indicator_to_reactivate() -> None:
+    s, _ = drive([{V, A, VD}] * 5 + [set()] * 8 + [{SP, VD, MV}] * 6)
+    assert s[4] is State.ACTIVE and s[-1] is State.RECOVERY
 
 
 def test_one_second_gap_is_absorbed_by_the_jitter_window() -> None:
@@ -107,3 +130,24 @@ def test_api_feeds_books_and_trades_and_shuts_down() -> None:
     assert d.state is State.SLEEP and d.on_candle(None) is None  # type: ignore[arg-type]
     t = d.shutdown(r.ts_ns, "test")
     assert d.state is State.SHUTDOWN and d.transitions[-1] is t
+
+
+def _velocity_second(cfg: EventDetectionConfig) -> float:
+    """Messages counted in the first second: ten books (the touch moves twice) and two trades."""
+    d = Detector(cfg)
+    touches = [(99.0, 101.0)] * 5 + [(99.0, 102.0)] * 4 + [(98.0, 102.0)]
+    for i, (bid, ask) in enumerate(touches):
+        ts = S + i * S // 10
+        assert d.on_book(wire.OrderBookSnapshot("X", ts, ts, i, ((bid, 5.0), (bid - 1, 5.0)), ((ask, 5.0),)))
+        if i in (2, 7):
+            assert d.on_trade(ts + 1, 100.0, 1.0, True)
+    for k in range(2, 6):  # later seconds release the first and close it
+        assert d.on_trade(k * S, 100.0, 1.0, False)
+    return d.velocity.counts.recent.items[0]
+
+
+def test_velocity_counts_trades_and_the_books_that_move_the_touch() -> None:
+    # the first book sets the touch (1), two books move it (2), eight repeat it (0); two trades (2)
+    assert _velocity_second(CFG) == 5
+    # velocity_touch_only = false: every book counts
+    assert _velocity_second(dataclasses.replace(CFG, velocity_touch_only=False)) == 12

@@ -19,6 +19,7 @@ from flashcrash.persistence import (
 )
 from flashcrash.persistence.migrations import LATEST, MIGRATIONS, split_statements
 from flashcrash.persistence.records import iso
+from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase, SqliteUnitOfWork, connect, migrate, schema_version
 
 T0 = 1_760_129_100_000_000_000  # 2025-10-10T20:45:00Z
@@ -233,6 +234,51 @@ def test_trades_open_close_and_constraints(uow: SqliteUnitOfWork) -> None:
         )
 
 
+def test_a_trade_counts_in_the_session_that_closed_it(uow: SqliteUnitOfWork) -> None:
+    s1 = _session(uow)
+    uow.trades.add(TradeRecord(s1, "k1", "POLUSDT", Decimal("500"), T0, Decimal("0.2"), "bullish"))
+    uow.trades.add(_closed(s1, "k0", "-0.1", exit_ns=T0 + 1))
+    uow.sessions.end(s1, None, "crashed", "no clean end")
+    s2 = _session(uow)  # recovered the open trade and closed it
+    uow.trades.add(_closed(s2, "k1", "0.8"))
+    (t,) = [x for x in uow.trades.of_session(s2)]
+    assert t.session_id == s1 and t.exit_session_id == s2 and t.closing_session == s2
+    assert {x.trade_key for x in uow.trades.of_session(s1)} == {"k0", "k1"}
+    st1 = session_stats(uow.trades.of_session(s1), s1)
+    st2 = session_stats(uow.trades.of_session(s2), s2)
+    assert (st1.trades, st1.net_pnl, st1.closed_later, st1.open_trades) == (1, Decimal("-0.1"), 1, 0)
+    assert (st2.trades, st2.net_pnl, st2.wins, st2.closed_later) == (1, Decimal("0.8"), 1, 0)
+
+
+def test_migration_4_gives_closed_trades_their_closing_session(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    conn = connect(path, 1.0)
+    migrate(conn, str(path), MIGRATIONS[:3])
+    conn.execute(
+        "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
+        " VALUES (?, ?, 'crashed', 'POLUSDT', 'paper', '1000')",
+        (T0, iso(T0)),
+    )
+    conn.execute(
+        "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
+        " entry_reason, fees, exit_ns, exit_utc, exit_price, exit_reason, pnl, hold_ns)"
+        " VALUES (1, 'k', 'POLUSDT', '500', ?, ?, '0.2', 'bullish', '0', ?, ?, '0.21', 'target', '5', 7)",
+        (T0, iso(T0), T0 + 7, iso(T0 + 7)),
+    )
+    conn.execute(
+        "INSERT INTO events (session_id, ts_ns, ts_utc, kind, summary, payload) VALUES (1, ?, ?, 'note', 'x', '{}')",
+        (T0, iso(T0)),
+    )
+    conn.close()
+    db = SqliteDatabase.open(path)
+    r = db.reader()
+    (t,) = r.trades.of_session(1)
+    assert t.exit_session_id == 1 and session_stats([t], 1).net_pnl == Decimal("5")
+    (e,) = r.events.of_session(1)
+    assert e.event_ns is None
+    db.close()
+
+
 def test_events_by_correlation_ids(uow: SqliteUnitOfWork) -> None:
     sid = _session(uow)
     uow.events.add(EventRecord(sid, T0, "command", "PlaceOrder", command_id="c1", client_order_id="fc-1"))
@@ -245,7 +291,9 @@ def test_events_by_correlation_ids(uow: SqliteUnitOfWork) -> None:
     assert [e.kind for e in uow.events.by_command_id("c1")] == ["command", "response"]
     assert len(uow.events.by_client_order_id("fc-1")) == 2
     (tr,) = uow.events.of_session(sid, "transition")
-    assert tr.payload == {"a": [1]}
+    assert tr.payload == {"a": [1]} and tr.event_ns is None
+    uow.events.add(EventRecord(sid, T0 + 3, "response", "OrderExecution", event_ns=T0 - 5))
+    assert uow.events.of_session(sid, "response")[-1].event_ns == T0 - 5
     with pytest.raises(ConstraintViolation, match="CHECK"):
         uow.events.add(EventRecord(sid, T0, "gossip", "x"))
     plan = " ".join(

@@ -95,6 +95,12 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         _send(eng, placed)
         _steps(runner, 0.3)
         assert runner.strategy.position.quantity == buy.quantity
+        (lot,) = runner.strategy.position.lots.values()
+        bought_at = lot.position.entry_ns  # the market time of the entry fill
+        assert bought_at > 0
+        db.flush()
+        fill_event = [e for e in db.events_of(1, "response") if e.message_type == "OrderExecution"]
+        assert fill_event and fill_event[0].event_ns == bought_at  # stamped with the market time
     finally:
         # The process dies: no flatten, no end of session (what was queued is on disk: a prefix).
         client.close()
@@ -112,6 +118,7 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
             and lots[0].target_coid == target.client_order_id
         )
         assert runner.strategy.position.quantity == buy.quantity
+        assert lots[0].position.entry_ns == bought_at  # not the time the process came back
         time.sleep(0.5)
         sent: list[object] = []
         q = None
@@ -139,7 +146,13 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         t = trades[0]
         assert t.trade_key == buy.client_order_id and t.exit_price == Decimal("0.966")
         assert t.entry_price == Decimal("0.9540")
-        assert db.trades_of(2) == []
+        assert db.trades_of(2) == trades  # opened by session 1, closed by session 2: counted there
+        assert trades[0].closing_session == 2
+        assert (db.session_stats(first_session).trades, db.session_stats(first_session).closed_later) == (
+            0,
+            1,
+        )
+        assert db.session_stats(2).trades == 1
         assert db.get_session(first_session).status == "crashed"  # type: ignore[union-attr]
         s2 = db.get_session(2)
         assert s2 is not None and s2.recovered_from == first_session and s2.status == "clean"

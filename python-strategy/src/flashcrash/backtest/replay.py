@@ -7,6 +7,13 @@ One event-time clock drives everything, and at any instant `t` only what happene
 * market trades in file order (ties keep it); before each trade, every earlier event is handled:
   synthetic books at their boundaries (built from the trades already replayed), commands reaching the
   venue and answers reaching the strategy (each `order_latency_ms` after it was sent);
+* a synthetic book is published at every `book_interval_ms` boundary, through silences too: the
+  exchange simulator's synthetic source sends a depth change every 100 ms (a heartbeat when the model
+  did not move) and the engine publishes a book after each one, and the detector's message velocity
+  counts them (the model moves at 99.6 % of the boundaries of the POLUSDT day anyway: its noise turns
+  over a tenth of the levels every 100 ms). The books are built in numpy batches of `BOOK_CHUNK`
+  boundaries, each from the one before (only its changed levels), and are exactly
+  `SyntheticBook.at(T, n)`;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it;
 * the runner's clock is the replay's, so command times, order timeouts, cooldowns and the breaker all
@@ -18,6 +25,7 @@ stop), and the answers still under way are delivered.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import logging
 import time
@@ -41,7 +49,27 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 MS = 1_000_000
 DRAIN_LIMIT = 10_000  # events handled after the data ends (answers, the shutdown's market sells)
+BOOK_CHUNK = 4096  # synthetic books built per numpy batch
+NEVER = 2**63 - 1
 STATE_CODES = {s: i for i, s in enumerate(State)}
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """A batch of synthetic books (`Replay._load_books`): per boundary its time, its trade count and
+    whether it is built whole (from its row of `ticks`, `prices`, `q`); the others replace the
+    quantities `qs[starts[i]:ends[i]]` at the level indices `cols[...]` of the book before."""
+
+    times: list[int]
+    n: list[int]
+    whole: list[bool]
+    ticks: np.ndarray
+    prices: np.ndarray
+    q: np.ndarray
+    starts: list[int]
+    ends: list[int]
+    cols: list[int]
+    qs: list[float]
 
 
 class ReplayLink:
@@ -124,10 +152,15 @@ class Replay:
         self.k = 0  # trades replayed
         self.trade_from_ns = trade_from_ns if trade_from_ns is not None else self.now
         self._queue: list[tuple[int, int, bool, object]] = []  # (time, seq, to_venue, message)
+        self._next_book = NEVER  # the time of the next book to publish
         self._seq = 0
         self._book_ids = 5_000_000_000
         self._external_i = 0
         self._last_book: tuple[Levels, Levels] = ((), ())
+        self._venue_book: tuple[int, int, tuple[Levels, Levels]] | None = None
+        self._chunk = _Chunk([], [], [], *(np.empty((0, 0)),) * 3, [], [], [], [])
+        self._chunk_i = 0
+        self._levels: list[tuple[float, float]] = []  # the last synthetic book's levels, bids then asks
         self.books_published = 0
         self.commands: list[tuple[int, object]] = []  # every command sent, with its event time
         # One sample per second of event time (at the first trade of the next second).
@@ -144,15 +177,84 @@ class Replay:
             return self._last_book
         t = now - now % BOUNDARY_NS
         n = int(np.searchsorted(self.synthetic.ts[: self.k], t, side="right"))
-        return self.synthetic.at(t, n)
+        last = self._venue_book
+        if last is not None and last[0] == t and last[1] == n:
+            return last[2]
+        book = self.synthetic.at(t, n)
+        self._venue_book = (t, n, book)
+        return book
 
     def _next_book_ns(self, after: int) -> int:
         if self.books is not None:
             if self._external_i < len(self.books):
                 return self.books[self._external_i].exchange_ts_ns
-            return 2**63 - 1
+            return NEVER
         step = self.book_interval_ns
         return (after // step + 1) * step
+
+    def _load_books(self, first: int) -> None:
+        """The synthetic books of the next `BOOK_CHUNK` boundaries from `first` on (those before the
+        last trade: a later one is never published), built in one numpy batch. A boundary's book reads
+        only the trades at or before it (`n`, exactly the trades replayed when it is published).
+
+        Consecutive books mostly share their levels (the touch stays, and only the levels whose noise
+        period turned change: about 4 of 40), so a book is its predecessor with those levels replaced:
+        a row is built whole only when its ticks moved (or a bid fell below tick 1), and for the
+        others only the changed quantities leave numpy."""
+        syn = self.synthetic
+        levels = syn.p.levels
+        count = max(1, min(BOOK_CHUNK, (int(syn.ts[-1]) - first) // self.book_interval_ns + 1))
+        times = first + self.book_interval_ns * np.arange(count, dtype=np.int64)
+        n = np.searchsorted(syn.ts, times, side="right")
+        ticks, prices, q = syn.batch(times, n)
+        whole = np.ones(count, dtype=bool)
+        whole[1:] = (ticks[1:] != ticks[:-1]).any(axis=1)
+        whole |= ticks[:, levels - 1] <= 0
+        rows, cols = np.nonzero((q[1:] != q[:-1]) & ~whole[1:, None])
+        rows += 1
+        ends = np.searchsorted(rows, np.arange(count), side="right").tolist()
+        self._chunk = _Chunk(
+            times.tolist(),
+            n.tolist(),
+            whole.tolist(),
+            ticks,
+            prices,
+            q,
+            [0, *ends[:-1]],
+            ends,
+            cols.tolist(),
+            q[rows, cols].tolist(),
+        )
+        self._chunk_i = 0
+
+    def _synthetic_book(self, t: int) -> tuple[Levels, Levels]:
+        """The synthetic book of the boundary `t` (the next one of the current chunk)."""
+        i = self._chunk_i
+        c = self._chunk
+        if i >= len(c.times) or c.times[i] != t:
+            self._load_books(t)
+            i = 0
+            c = self._chunk
+        self._chunk_i = i + 1
+        assert c.n[i] == self.k, "a boundary's book must read exactly the trades replayed before it"
+        lv = self._levels
+        if c.whole[i]:
+            ticks = c.ticks[i]
+            lv[:] = zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)
+            levels = self.synthetic.p.levels
+            if ticks[levels - 1] > 0:
+                book = (tuple(lv[:levels]), tuple(lv[levels:]))
+            else:
+                book = (tuple(lv[j] for j in range(levels) if ticks[j] > 0), tuple(lv[levels:]))
+        else:
+            cols, qs = c.cols, c.qs
+            for j in range(c.starts[i], c.ends[i]):
+                col = cols[j]
+                lv[col] = (lv[col][0], qs[j])
+            levels = self.synthetic.p.levels
+            book = (tuple(lv[:levels]), tuple(lv[levels:]))
+        self._venue_book = (t, c.n[i], book)
+        return book
 
     def _publish_book(self, t: int) -> None:
         if self.books is not None:
@@ -160,15 +262,17 @@ class Replay:
             self._external_i += 1
             self._last_book = (snap.bids, snap.asks)
         else:
-            bids, asks = self.synthetic.at(t, self.k)
+            bids, asks = self._synthetic_book(t)
             if not bids or not asks:
                 return
             self._book_ids += len(bids) + len(asks)
             snap = wire.OrderBookSnapshot(self.cfg.symbol.name, t, t, self._book_ids, bids, asks)
-        self.now = max(self.now, t)
+        if t > self.now:
+            self.now = t
         self.books_published += 1
         self.runner.handle(snap)
-        self._dispatch()
+        if self.link.outbox:
+            self._dispatch()
 
     # -------------------------------------------------------------- messages
     def _schedule(self, at: int, to_venue: bool, msg: object) -> None:
@@ -206,16 +310,23 @@ class Replay:
             self._dispatch()
 
     def _until(self, ts: int) -> None:
-        """Handles every book boundary and queued message strictly before `ts`, in time order."""
-        next_book = self._next_book_ns(self._book_from)
+        """Handles every book boundary and queued message strictly before `ts`, in time order (a book
+        before a message of the same time)."""
+        queue = self._queue
         while True:
-            queued = self._queue[0][0] if self._queue else None
-            if next_book < ts and (queued is None or next_book <= queued):
+            next_book = self._next_book
+            if queue:
+                queued = queue[0][0]
+                if next_book < ts and next_book <= queued:
+                    self._publish_book(next_book)
+                    self._next_book = self._next_book_ns(next_book)
+                elif queued < ts:
+                    self._pop()
+                else:
+                    return
+            elif next_book < ts:
                 self._publish_book(next_book)
-                self._book_from = next_book
-                next_book = self._next_book_ns(next_book)
-            elif queued is not None and queued < ts:
-                self._pop()
+                self._next_book = self._next_book_ns(next_book)
             else:
                 return
 
@@ -234,46 +345,67 @@ class Replay:
     # ------------------------------------------------------------------- run
     def run(self, progress: Callable[[int, int], None] | None = None, every: int = 5000) -> BacktestResult:
         started = time.perf_counter()
+        # The live loop's collector settings (`runner.quiet_gc`, without the freeze): the replay makes
+        # millions of short-lived tuples, freed by reference counting; collections are for cycles.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(100_000, 50, 1000)
+        try:
+            self._run(progress, every)
+        finally:
+            gc.set_threshold(*thresholds)
+        return BacktestResult.of(self, time.perf_counter() - started)
+
+    def _run(self, progress: Callable[[int, int], None] | None, every: int) -> None:
         tr = self.trades
         ts_a, id_a, px_a, q_a, buy_a = (tr[c].tolist() for c in ("ts_ns", "id", "price", "qty", "buy"))
         symbol = self.cfg.symbol.name
-        runner, venue = self.runner, self.venue
+        runner, venue, queue, outbox = self.runner, self.venue, self._queue, self.link.outbox
+        orders = runner.orders
+        handle, trade = runner.handle, wire.Trade
         n = len(ts_a)
-        self._book_from = ts_a[0] - 1
+        self._next_book = self._next_book_ns(ts_a[0] - 1)
         second = ts_a[0] // NS
+        next_second = (second + 1) * NS
         last_price = px_a[0]
         self._size(last_price)
         warm_until = self.trade_from_ns if self.trade_from_ns > ts_a[0] else 0
         if warm_until:
             runner.strategy.paused_reason = "warm-up"
+        next_progress = 0 if progress is not None else n
         for k in range(n):
             ts = ts_a[k]
             if warm_until and ts >= warm_until:
                 runner.strategy.paused_reason = ""
                 warm_until = 0
-            if ts // NS != second:
+            if ts >= next_second:
                 self._sample(second, last_price)
                 second = ts // NS
+                next_second = (second + 1) * NS
                 self._size(last_price)
-            self._until(ts)
-            self.now = max(self.now, ts)
-            price, qty = px_a[k], q_a[k]
+            if self._next_book < ts or (queue and queue[0][0] < ts):
+                self._until(ts)
+            if ts > self.now:
+                self.now = ts
+            price = px_a[k]
             if venue.open:
-                self._answer(venue.on_trade(self.now, price, qty))
+                self._answer(venue.on_trade(self.now, price, q_a[k]))
             self.k = k + 1
-            runner.handle(wire.Trade(symbol, ts, ts, id_a[k], price, qty, "buy" if buy_a[k] else "sell"))
-            self._dispatch()
-            self._timeouts()
+            handle(trade(symbol, ts, ts, id_a[k], price, q_a[k], "buy" if buy_a[k] else "sell"))
+            if outbox:
+                self._dispatch()
+            if orders.pending:
+                self._timeouts()
             last_price = price
-            if progress is not None and k % every == 0:
+            if k >= next_progress:
+                assert progress is not None
                 progress(k, n)
+                next_progress = k + every
         self._sample(second, last_price)
         self._finish()
         self._sample(self.now // NS, last_price)
         self.runner.detector.shutdown(self.now, "end of data")
         if progress is not None:
             progress(n, n)
-        return BacktestResult.of(self, time.perf_counter() - started)
 
     def _finish(self) -> None:
         """End of data: resting entries canceled, positions closed at market, answers delivered."""

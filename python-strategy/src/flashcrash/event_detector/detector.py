@@ -12,6 +12,10 @@ closes: a released book is kept as pending and handed to them then (or before a 
 the ~10 books a second only the last is measured. Buffered events are plain tuples:
 `(price, qty, is_buy)` for a trade, `(bids, asks)` for a book.
 
+Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved the
+best bid or ask price: a depth stream sends about ten books a second in calm and crash alike, and
+counting them all adds a constant that dilutes every spike of the trades and quotes.
+
 The detector measures time by event time only, and keeps its own 1-second candles (of released
 trades) for the patterns: the runner's candles are not needed, and `on_candle` only hands back the
 latest transition since the previous call.
@@ -106,6 +110,7 @@ class Detector:
         self._price = math.nan
         self._delta = 0.0
         self._messages = 0
+        self._touch = (0.0, 0.0)  # the last book's best bid and ask prices (message velocity)
         self._book_ns = -BOOK_STALE_NS - 1
         self._pending_book: BookItem | None = None  # released, not yet handed to the book indicators
         self._readings = self._initial_readings()
@@ -195,7 +200,13 @@ class Detector:
                 self._close_second(self._second)
                 self._second += 1
         self.applied += 1
-        self._messages += 1
+        if len(ev) == 3 or not self.cfg.velocity_touch_only:
+            self._messages += 1
+        else:
+            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
+            if touch != self._touch:
+                self._messages += 1
+                self._touch = touch
         if len(ev) == 3:
             price, qty, is_buy = ev
             self._price = price

@@ -1,7 +1,13 @@
 """The detector's state machine, stepped once a second of event time with that second's readings.
 
 The quorum: at least `core_quorum` of the five core indicators fire, or `core_quorum_velocity` during
-a message-velocity spike. The alert level: any core indicator firing.
+a message-velocity spike, and (with `quorum_needs_price`) volatility or acceleration is among them. A
+crash is a move of the price: order flow (volume delta, velocity) and the book (spread, imbalance)
+confirm one and complete the quorum, but they are not independent evidence of their own. One burst of
+one-sided trades raises volume delta and velocity together, and a book derived from the trades (the
+backtest's synthetic book) widens its spread with the same burst's price range; on the 10 Oct 2025
+files every calm-hour false ACTIVE was spread + volume delta + a velocity spike (BENCHMARKS.md,
+"Detection on the 10 Oct 2025 crash files"). The alert level: any core indicator firing.
 
 * SLEEP → ALERT at the alert level (the baselines stop learning: they keep the market before, until
   the detector is back in SLEEP or RECOVERY has lasted `baseline_secs`; see `Detector._learns`);
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector.readings import CORE, Indicator, Readings
+from flashcrash.event_detector.readings import CORE, PRICE, Indicator, Readings
 
 log = logging.getLogger("flashcrash.event_detector.detector")
 
@@ -87,7 +93,8 @@ class StateMachine:
         spike = Indicator.MESSAGE_VELOCITY in self.counted
         n = sum(1 for i in CORE if i in self.counted)
         need = self.cfg.core_quorum_velocity if spike else self.cfg.core_quorum
-        return n >= need, n >= 1
+        priced = not self.cfg.quorum_needs_price or not self.counted.isdisjoint(PRICE)
+        return n >= need and priced, n >= 1
 
     def _lasting(self, attr: str, condition: bool, ts: int, secs: float) -> bool:
         """Whether `condition` has held for at least `secs` (its start kept in `attr`)."""

@@ -31,6 +31,11 @@ CORE: tuple[Indicator, ...] = (
     Indicator.VOLUME_DELTA,
 )
 
+# The core indicators read from the price path alone (1-second closes). With `quorum_needs_price`, a
+# quorum counts only when one of them is in it: the others (order flow, the book) confirm a move of
+# the price but cannot make one (see `machine.py`).
+PRICE: frozenset[Indicator] = frozenset((Indicator.VOLATILITY, Indicator.ACCELERATION))
+
 
 class Pattern(StrEnum):
     NONE = "none"

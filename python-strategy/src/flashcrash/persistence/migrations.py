@@ -165,10 +165,23 @@ CREATE INDEX snapshots_component ON snapshots(component, ts_ns);
 CREATE INDEX snapshots_session ON snapshots(session_id, component, ts_ns);
 """
 
+V4 = """
+-- The market event time the process had reached when it wrote an audit event (ts_ns is the wall
+-- clock): crash recovery applies a fill of the audit log at the event time it arrived, not at the
+-- snapshot's. NULL for events written before v4 or before the first market message.
+ALTER TABLE events ADD COLUMN event_ns INTEGER;
+-- The session that closed a trade: a trade opened before a crash and closed by the session that
+-- recovered it counts in the P&L of the closing session, once.
+ALTER TABLE trades ADD COLUMN exit_session_id INTEGER REFERENCES sessions(id);
+UPDATE trades SET exit_session_id = session_id WHERE exit_ns IS NOT NULL;
+CREATE INDEX trades_exit_session ON trades(exit_session_id) WHERE exit_session_id IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, orders, fills, trades, audit events", V1),
     Migration(2, "trades.entry_score, component snapshots", V2),
     Migration(3, "snapshot reasons change and recovery", V3),
+    Migration(4, "events.event_ns, trades.exit_session_id", V4),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -65,6 +65,7 @@ class SessionStats:
     net_pnl: Decimal
     fees: Decimal
     open_trades: int
+    closed_later: int = 0  # opened here, closed by a later session (counted there)
 
     @property
     def win_rate(self) -> float | None:
@@ -90,7 +91,15 @@ class TradeRecord:
     entry_score: float | None = None
     entry_client_order_id: str | None = None
     exit_client_order_id: str | None = None
+    exit_session_id: int | None = None  # the session that closed it (the recovering one after a crash)
     id: int | None = None
+
+    @property
+    def closing_session(self) -> int | None:
+        """The session whose P&L the trade counts in: the one that closed it (None while open)."""
+        if self.exit_ns is None:
+            return None
+        return self.exit_session_id if self.exit_session_id is not None else self.session_id
 
     @property
     def is_open(self) -> bool:
@@ -147,6 +156,7 @@ class EventRecord:
     client_order_id: str | None = None
     message_type: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    event_ns: int | None = None  # the market event time the process had reached (ts_ns: wall clock)
     id: int | None = None
 
 

@@ -67,9 +67,11 @@ class PersistenceSettings:
         )
 
 
-def session_stats(trades: list[TradeRecord]) -> SessionStats:
-    """P&L, fees, wins and losses of the closed trades (exact, in Decimal)."""
-    closed = [t for t in trades if not t.is_open]
+def session_stats(trades: list[TradeRecord], session_id: int | None = None) -> SessionStats:
+    """P&L, fees, wins and losses of the closed trades (exact, in Decimal). With `session_id`, a trade
+    counts in the session that closed it: one opened before a crash and closed by the recovering
+    session counts there, and in its first session only as `closed_later`."""
+    closed = [t for t in trades if not t.is_open and session_id in (None, t.closing_session)]
     pnl = [t.pnl for t in closed if t.pnl is not None]
     return SessionStats(
         trades=len(closed),
@@ -77,7 +79,8 @@ def session_stats(trades: list[TradeRecord]) -> SessionStats:
         losses=sum(1 for x in pnl if x <= 0),
         net_pnl=sum(pnl, Decimal(0)),
         fees=sum((t.fees for t in closed), Decimal(0)),
-        open_trades=len(trades) - len(closed),
+        open_trades=sum(1 for t in trades if t.is_open),
+        closed_later=0 if session_id is None else sum(1 for t in trades if not t.is_open) - len(closed),
     )
 
 
@@ -102,6 +105,9 @@ class PersistenceService:
         self.settings = settings
         self.cfg = cfg
         self.session: SessionRecord | None = None
+        # The market event time the caller has reached, stamped on each audit event (`event_ns`);
+        # the runner sets it to its own clock. None, or a clock at 0: no market yet, stored as NULL.
+        self.event_clock: Callable[[], int] | None = None
         self._group: list[tuple[Callable[[UnitOfWork], Any], str]] | None = None
         self.group_failures = 0
 
@@ -253,7 +259,10 @@ class PersistenceService:
         return self.db.reader().sessions.get(session_id)
 
     def session_stats(self, session_id: int) -> SessionStats:
-        return session_stats(self.db.reader().trades.of_session(session_id))
+        return session_stats(self.db.reader().trades.of_session(session_id), session_id)
+
+    def _event_ns(self) -> int | None:
+        return (self.event_clock() or None) if self.event_clock is not None else None
 
     # ------------------------------------------------------------ audit log
     def record_event(
@@ -280,6 +289,7 @@ class PersistenceService:
             command_id=command_id,
             client_order_id=client_order_id,
             payload=_frozen(payload or {}),
+            event_ns=self._event_ns(),
         )
         self._submit(lambda uow: uow.events.add(e), f"{kind} event")
 
@@ -327,6 +337,7 @@ class PersistenceService:
             client_order_id=_coid(cmd),
             message_type=name,
             payload=payload,
+            event_ns=self._event_ns(),
         )
 
         def write(uow: UnitOfWork) -> None:
@@ -363,6 +374,7 @@ class PersistenceService:
             client_order_id=coid,
             message_type=name,
             payload=payload,
+            event_ns=self._event_ns(),
         )
 
         def write(uow: UnitOfWork) -> None:

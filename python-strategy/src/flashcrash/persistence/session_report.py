@@ -22,7 +22,7 @@ def _utc(ns: int | None) -> str:
 
 
 def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[str]) -> Table:
-    st = session_stats(trades)
+    st = session_stats(trades, s.id)
     ret = st.net_pnl / s.initial_capital * 100 if s.initial_capital else None
     t = Table(title=f"session {s.id}", show_header=False)
     t.add_column("what", style="bold")
@@ -37,6 +37,7 @@ def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[
         ("recovered from", str(s.recovered_from) if s.recovered_from else "-"),
         ("closed trades", str(st.trades)),
         ("open trades", str(st.open_trades)),
+        ("closed by a later session", str(st.closed_later)),
         ("wins / losses", f"{st.wins} / {st.losses}"),
         ("win rate", f"{st.win_rate:.1%}" if st.win_rate is not None else "-"),
         ("fees", str(st.fees)),
@@ -54,6 +55,7 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
     t = Table(title="trades")
     for col in (
         "#",
+        "session",
         "entry (UTC)",
         "exit (UTC)",
         "qty",
@@ -68,8 +70,10 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
     for i, tr in enumerate(trades, 1):
         pnl = tr.pnl
         style = "" if pnl is None else ("green" if pnl > 0 else "red")
+        closer = tr.closing_session
         t.add_row(
             str(i),
+            f"{tr.session_id} -> {closer}" if closer not in (None, tr.session_id) else str(tr.session_id),
             _utc(tr.entry_ns),
             _utc(tr.exit_ns),
             str(tr.quantity),
@@ -107,7 +111,7 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
         for e in events
         if e.kind == "transition" and e.component == "detector"
     ]
-    closed = sorted((t for t in trades if t.exit_ns is not None), key=lambda t: t.exit_ns or 0)
+    closed = sorted((t for t in trades if t.closing_session == s.id), key=lambda t: t.exit_ns or 0)
     path = write_equity_curve(
         out,
         f"session {s.id} {s.symbol} ({s.status}): equity",

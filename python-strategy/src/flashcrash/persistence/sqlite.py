@@ -190,6 +190,7 @@ def _trade(r: sqlite3.Row) -> TradeRecord:
         exit_price=_dec(r["exit_price"]),
         exit_reason=r["exit_reason"],
         exit_client_order_id=r["exit_client_order_id"],
+        exit_session_id=r["exit_session_id"],
         fees=Decimal(r["fees"]),
         pnl=_dec(r["pnl"]),
         entry_score=r["entry_score"],
@@ -212,17 +213,17 @@ class SqliteTrades(_Repo):
             # Closing a trade recorded open: the exit columns, fees and quantity are updated at once.
             cur = self._x(
                 "UPDATE trades SET exit_ns = ?, exit_utc = ?, exit_price = ?, exit_reason = ?,"
-                " exit_client_order_id = ?, pnl = ?, hold_ns = ?, fees = ?, quantity = ?"
-                " WHERE trade_key = ? AND exit_ns IS NULL",
-                (*exit_cols, dec_text(t.fees), dec_text(t.quantity), t.trade_key),
+                " exit_client_order_id = ?, pnl = ?, hold_ns = ?, exit_session_id = ?, fees = ?,"
+                " quantity = ? WHERE trade_key = ? AND exit_ns IS NULL",
+                (*exit_cols, t.session_id, dec_text(t.fees), dec_text(t.quantity), t.trade_key),
             )
             if cur.rowcount == 1:
                 return
         self._x(
             "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
             " entry_reason, entry_client_order_id, entry_score, exit_ns, exit_utc, exit_price, exit_reason,"
-            " exit_client_order_id, pnl, hold_ns, fees)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " exit_client_order_id, pnl, hold_ns, exit_session_id, fees)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 t.session_id,
                 t.trade_key,
@@ -235,15 +236,18 @@ class SqliteTrades(_Repo):
                 t.entry_client_order_id,
                 t.entry_score,
                 *exit_cols,
+                t.session_id if closed else None,
                 dec_text(t.fees),
             ),
         )
 
     def of_session(self, session_id: int) -> list[TradeRecord]:
+        """The trades opened or closed by the session (a trade recovered from a crash is in both)."""
         return [
             _trade(r)
             for r in self._rows(
-                "SELECT * FROM trades WHERE session_id = ? ORDER BY entry_ns, id", (session_id,)
+                "SELECT * FROM trades WHERE session_id = ?1 OR exit_session_id = ?1 ORDER BY entry_ns, id",
+                (session_id,),
             )
         ]
 
@@ -405,6 +409,7 @@ def _event(r: sqlite3.Row) -> EventRecord:
         client_order_id=r["client_order_id"],
         message_type=r["message_type"],
         payload=json.loads(r["payload"]),
+        event_ns=r["event_ns"],
     )
 
 
@@ -412,7 +417,7 @@ class SqliteEvents(_Repo):
     def add(self, e: EventRecord) -> None:
         self._x(
             "INSERT INTO events (session_id, ts_ns, ts_utc, kind, component, command_id, client_order_id,"
-            " message_type, summary, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message_type, summary, payload, event_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e.session_id,
                 e.ts_ns,
@@ -424,6 +429,7 @@ class SqliteEvents(_Repo):
                 e.message_type,
                 e.summary,
                 json.dumps(e.payload, default=str, allow_nan=False),
+                e.event_ns,
             ),
         )
 

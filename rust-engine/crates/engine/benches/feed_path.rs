@@ -3,13 +3,17 @@
 //!
 //! The venue here is a minimal Binance-compatible server (`/stream` WebSocket, `/api/v3/depth`)
 //! that sends the real POLUSDT crash hour, depth updates and aggregate trades as `exchange-sim`
-//! builds them from the bundled data, at exactly `rate` messages a second; it stamps each frame
+//! builds them from the bundled data, at exactly `rate` messages a second, evenly spaced (frame `i`
+//! leaves at `i / rate`; `FEED_PATH_PACING=tick` restores the earlier pacing, a 200 µs tokio
+//! interval that the 1 ms timer turned into bursts of `rate / 1000` frames); it stamps each frame
 //! just before writing it to the socket. The engine side is the engine's own code, in process:
 //! `FeedTask` (Binance sync rules, validation, health) and the data publisher (conflation set to
 //! 100,000 books/s so that every update can go out), publishing on loopback TCP. A ZeroMQ
 //! subscriber takes each `OrderBookSnapshot` (by `update_id`) and `Trade` (by aggregate id) and
 //! subtracts the frame's send stamp: the figures include the ZeroMQ hop to the subscriber, so they
-//! bound the publish latency from above. The first second of each run is warm-up and not counted.
+//! bound the publish latency from above. The subscriber only stamps and keeps each message while
+//! the run lasts and decodes them afterwards, so decoding one never delays the next one's stamp.
+//! The first second of each run is warm-up and not counted.
 //!
 //! `cargo bench -p engine --bench feed_path [-- RATE...]` prints one line per rate and writes
 //! `target/feed_path.json`.
@@ -42,8 +46,8 @@ const DATA: &str = concat!(
 );
 const SYMBOL: &str = "POLUSDT";
 const WARM_UP: Duration = Duration::from_secs(1);
-/// Most frames sent in one burst: pacing is checked every 200 µs.
-const PACE_TICK: Duration = Duration::from_micros(200);
+/// Waits longer than this are left to tokio's (1 ms) timer; shorter ones are slept on the thread.
+const PACE_COARSE: Duration = Duration::from_millis(2);
 
 /// One frame of the tape, numbered as the venue numbers it.
 enum Frame {
@@ -148,15 +152,40 @@ fn wall_ms() -> i64 {
 }
 
 /// Sends `limit` frames at `rate` a second; one connection only (the engine's).
+///
+/// Frame `i` is due at `start + i / rate`. tokio's timers have a 1 ms resolution (a 200 µs
+/// `interval` ticks once a millisecond and sent bursts of `rate / 1000` frames), so the last stretch
+/// before a frame is due is slept on the OS thread: the frames leave evenly spaced, one at a time
+/// (two when the sleep overshoots), at the nominal rate.
 async fn send_tape(mut socket: WebSocket, v: Arc<Venue>) {
     let start = Instant::now();
     let mut sent = 0usize;
     let total = v.tape.frames.len().min(v.limit);
-    let mut tick = tokio::time::interval(PACE_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // FEED_PATH_PACING=tick: the earlier pacing, a 200 µs tokio interval (bursts each millisecond).
+    let mut tick = (std::env::var("FEED_PATH_PACING").as_deref() == Ok("tick")).then(|| {
+        let mut t = tokio::time::interval(Duration::from_micros(200));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        t
+    });
     while sent < total {
-        tick.tick().await;
-        let due = ((start.elapsed().as_secs_f64() * v.rate) as usize).min(total);
+        let due_at = start + Duration::from_secs_f64(sent as f64 / v.rate);
+        let now = Instant::now();
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        } else if due_at > now {
+            let wait = due_at - now;
+            if wait > PACE_COARSE {
+                tokio::time::sleep(wait - PACE_COARSE).await;
+                continue;
+            }
+            // This runtime serves only this connection (and the snapshot before it): blocking it
+            // for at most `PACE_COARSE` delays nothing else; the yield lets the snapshot through.
+            std::thread::sleep(wait);
+        }
+        if tick.is_none() {
+            tokio::task::yield_now().await;
+        }
+        let due = ((start.elapsed().as_secs_f64() * v.rate) as usize + 1).min(total);
         while sent < due {
             let now_ms = wall_ms();
             let text = match &v.tape.frames[sent] {
@@ -209,15 +238,19 @@ struct Samples {
 
 /// Runs `f` on its own single-threaded runtime in its own OS thread, as a separate process would.
 fn on_own_thread<T: Send + 'static>(
+    name: &str,
     f: impl std::future::Future<Output = T> + Send + 'static,
 ) -> std::thread::JoinHandle<T> {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    })
+    let thread = std::thread::Builder::new().name(name.to_owned());
+    thread
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .expect("a thread")
 }
 
 /// The engine's feed task and data publisher, from the venue at `addr` to the PUB socket at
@@ -300,7 +333,7 @@ fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, 
     std_listener.set_nonblocking(true).unwrap();
     let addr: SocketAddr = std_listener.local_addr().unwrap();
     let mut venue_done = done_rx.clone();
-    let venue_thread = on_own_thread(async move {
+    let venue_thread = on_own_thread("venue", async move {
         let app = Router::new()
             .route("/stream", get(stream))
             .route("/api/v3/depth", get(depth))
@@ -323,20 +356,21 @@ fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, 
                 let _ = futures_block_on(handle);
             })
         }
-        None => on_own_thread(engine_side),
+        None => on_own_thread("engine", engine_side),
     };
     bound_rx.recv().expect("engine started");
 
     let sub_stamps = Arc::clone(&stamps);
     let mut sub_done = done_rx;
-    let subscriber = on_own_thread(async move {
+    let subscriber = on_own_thread("subscriber", async move {
         let stamps = sub_stamps;
         let mut sub = SubSocket::new();
         sub.connect(&endpoint).await.unwrap();
         sub.subscribe("book.").await.unwrap();
         sub.subscribe("trade.").await.unwrap();
-        let warm_up_ns = WARM_UP.as_nanos() as u64;
-        let mut out = Samples::default();
+        // Receive stamps and payloads only while the run lasts: decoding a message before taking
+        // the next one would delay the next one's stamp (the subscriber's cost, not the engine's).
+        let mut received = Vec::with_capacity(1 << 16);
         loop {
             tokio::select! {
                 msg = sub.recv() => {
@@ -344,27 +378,34 @@ fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, 
                     let wall = common::time::now_ns();
                     let Ok(msg) = msg else { break };
                     let Some(payload) = msg.get(1) else { continue };
-                    let (index, local_ns) = match decode::<DataMessage>(payload) {
-                        Ok(DataMessage::OrderBookSnapshot(b)) => (stamps.by_update_id.get(&b.update_id), Some(b.local_ts_ns)),
-                        Ok(DataMessage::Trade(t)) => (stamps.by_agg_id.get(&t.trade_id), None),
-                        _ => continue,
-                    };
-                    let Some(&i) = index else { continue };
-                    let sent = stamps.sent[i].load(Ordering::Acquire);
-                    if sent <= warm_up_ns || at < sent {
-                        continue;
-                    }
-                    match local_ns {
-                        Some(local) => {
-                            out.books.push(at - sent);
-                            let sent_wall = stamps.sent_wall[i].load(Ordering::Acquire);
-                            out.to_engine.push(local.saturating_sub(sent_wall));
-                            out.in_engine.push(wall.saturating_sub(local));
-                        }
-                        None => out.trades.push(at - sent),
-                    }
+                    received.push((at, wall, payload.clone()));
                 }
                 _ = sub_done.wait_for(|d| *d) => break,
+            }
+        }
+        let warm_up_ns = WARM_UP.as_nanos() as u64;
+        let mut out = Samples::default();
+        for (at, wall, payload) in received {
+            let (index, local_ns) = match decode::<DataMessage>(&payload) {
+                Ok(DataMessage::OrderBookSnapshot(b)) => {
+                    (stamps.by_update_id.get(&b.update_id), Some(b.local_ts_ns))
+                }
+                Ok(DataMessage::Trade(t)) => (stamps.by_agg_id.get(&t.trade_id), None),
+                _ => continue,
+            };
+            let Some(&i) = index else { continue };
+            let sent = stamps.sent[i].load(Ordering::Acquire);
+            if sent <= warm_up_ns || at < sent {
+                continue;
+            }
+            match local_ns {
+                Some(local) => {
+                    out.books.push(at - sent);
+                    let sent_wall = stamps.sent_wall[i].load(Ordering::Acquire);
+                    out.to_engine.push(local.saturating_sub(sent_wall));
+                    out.in_engine.push(wall.saturating_sub(local));
+                }
+                None => out.trades.push(at - sent),
             }
         }
         out

@@ -127,6 +127,53 @@ fn check_real_mode(cfg: &Config, confirmed_by_flag: bool) -> Result<(), String> 
     Ok(())
 }
 
+/// The feed task and the data publisher run on an OS thread of their own, on a single-threaded
+/// runtime: the publisher wakes on the feed's book change without a wake-up across threads, and
+/// neither waits behind the executor, the command channel or the watchdog on the shared runtime.
+struct FeedThread {
+    handle: tokio::runtime::Handle,
+    release: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl FeedThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("feed".into())
+            .spawn(move || {
+                // Runs the spawned tasks until released (or the engine's side is dropped).
+                runtime.block_on(async move {
+                    let _ = released.await;
+                });
+            })?;
+        Ok(FeedThread {
+            handle,
+            release,
+            thread,
+        })
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(task)
+    }
+
+    /// Ends the thread (tasks still running there are dropped) and waits for it.
+    async fn stop(self) {
+        let _ = self.release.send(());
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
 /// Turns SIGINT/SIGTERM into `true` on the returned channel.
 fn signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -277,12 +324,13 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         state: feed_state_tx,
     };
     let (feed_cfg_tx, feed_cfg_rx) = watch::channel(cfg.feed.clone());
-    let feed = tokio::spawn(
+    let feed_thread = FeedThread::start().context("cannot start the feed thread")?;
+    let feed = feed_thread.spawn(
         FeedTask::new(cfg.feed.clone(), &symbol, health, outputs)
             .with_updates(feed_cfg_rx)
             .run(stop_rx.clone()),
     );
-    let data_pub = tokio::spawn(publisher::run(data_socket, data_rx, book_feed.clone()));
+    let data_pub = feed_thread.spawn(publisher::run(data_socket, data_rx, book_feed.clone()));
     let resp_pub = tokio::spawn(responses::run(response_socket, resp_rx));
     let cmd_recv = tokio::spawn(commands::run(
         command_socket,
@@ -371,6 +419,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         .await
         .ok()
         .and_then(|r| r.ok());
+    feed_thread.stop().await;
     info!(
         ?stats,
         ?responses,

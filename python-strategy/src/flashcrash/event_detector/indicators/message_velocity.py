@@ -1,5 +1,7 @@
-"""Message velocity: book and trade messages per second over the recent window, against the baseline
-rate before it. A spike (panic submission and cancellation) lowers the ACTIVE quorum."""
+"""Message velocity: messages per second over the recent window, against the baseline rate before it.
+A spike (panic submission and cancellation) lowers the ACTIVE quorum. The detector counts the
+messages: every trade, and every book or (`velocity_touch_only`) only the books that moved the best
+bid or ask price."""
 
 from __future__ import annotations
 

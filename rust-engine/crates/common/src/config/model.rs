@@ -123,6 +123,8 @@ pub struct EventDetectionConfig {
     pub velocity_ratio: f64,
     /// and at least this many messages per second.
     pub velocity_min_per_sec: f64,
+    /// Message velocity counts every trade and only the books that moved the best bid or ask price (true), or every book (false).
+    pub velocity_touch_only: bool,
     /// Candle patterns on consecutive 1-second candles: from this many candles
     pub pattern_min_candles: u64,
     /// to this many.
@@ -147,6 +149,8 @@ pub struct EventDetectionConfig {
     pub core_quorum: u64,
     /// or this many during a message-velocity spike
     pub core_quorum_velocity: u64,
+    /// counting only when volatility or acceleration is among them (a crash is a move of the price).
+    pub quorum_needs_price: bool,
     /// The quorum must hold for more than this many seconds for ACTIVE; SLEEP -> ALERT on any core indicator.
     pub active_confirm_secs: f64,
     /// ACTIVE -> RECOVERY when the quorum has been lost for this many seconds.

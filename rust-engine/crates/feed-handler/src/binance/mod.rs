@@ -67,6 +67,48 @@ fn malformed(e: impl std::fmt::Display) -> ParseError {
 /// # Errors
 /// [`ParseError`] for a frame to drop and count.
 pub fn parse_frame(text: &str) -> Result<MarketEvent, ParseError> {
+    if let Some(event) = parse_combined_fast(text) {
+        return Ok(event);
+    }
+    parse_frame_general(text)
+}
+
+/// The payload of a combined-stream frame written as Binance writes it,
+/// `{"stream":"<name>","data":<payload>}` with no whitespace and a plain stream name; `None` for
+/// any other shape.
+fn combined_payload(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("{\"stream\":\"")?;
+    let end = rest.find('"')?;
+    if !rest.as_bytes()[..end]
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'\\')
+    {
+        return None;
+    }
+    rest[end..].strip_prefix("\",\"data\":")?.strip_suffix('}')
+}
+
+/// One pass over a depth or trade event in a combined-stream frame of the usual shape (the event
+/// type first), where [`parse_frame_general`] reads the frame three times (envelope, event type,
+/// event). `None` when the frame is not of that shape or does not parse: the general path then
+/// decides, so every frame this accepts is one the general path accepts with the same result (the
+/// envelope's structure is checked here and the payload is one JSON value, or the event parse
+/// fails; the event structs refuse a second `e` as the general path's type peek does).
+fn parse_combined_fast(text: &str) -> Option<MarketEvent> {
+    let payload = combined_payload(text)?;
+    if payload.starts_with("{\"e\":\"depthUpdate\",") {
+        depth::parse_direct(payload).map(MarketEvent::Depth)
+    } else if payload.starts_with("{\"e\":\"aggTrade\",")
+        || payload.starts_with("{\"e\":\"trade\",")
+    {
+        trade::parse(payload).ok().map(MarketEvent::Trade)
+    } else {
+        None
+    }
+}
+
+/// Any frame: raw or in the combined-stream envelope, fields in any order.
+fn parse_frame_general(text: &str) -> Result<MarketEvent, ParseError> {
     let env: Envelope = serde_json::from_str(text).map_err(malformed)?;
     let (payload, kind) = match env.data {
         Some(raw) => {
@@ -130,6 +172,65 @@ mod tests {
             parse_frame(&fixture("spot_ws_subscribe_response.json")).unwrap(),
             MarketEvent::Other
         );
+    }
+
+    #[test]
+    fn one_pass_path_agrees_with_the_general_path() {
+        let depth = r#"{"e":"depthUpdate","E":17,"s":"POLUSDT","U":5,"u":7,"b":[["0.15830000","12.5"],["0.1582","0"]],"a":[["0.15840000","3"]]}"#;
+        let trade = r#"{"e":"aggTrade","E":1,"s":"X","a":9,"p":"0.1583","q":"2","f":1,"l":1,"T":1,"m":true,"M":true}"#;
+        let usual = [
+            format!(r#"{{"stream":"polusdt@depth@100ms","data":{depth}}}"#),
+            format!(r#"{{"stream":"polusdt@aggTrade","data":{trade}}}"#),
+            format!(
+                r#"{{"stream":"polusdt@trade","data":{}}}"#,
+                trade
+                    .replace("aggTrade", "trade")
+                    .replace(r#""a":9"#, r#""t":9"#)
+            ),
+            fixture("spot_ws_depth_update_combined.json")
+                .trim()
+                .to_owned(),
+            fixture("spot_ws_aggtrade_combined_nautilus.json")
+                .trim()
+                .to_owned(),
+        ];
+        for frame in &usual {
+            if frame.starts_with(r#"{"stream":""#) && !frame.contains(": ") {
+                assert!(parse_combined_fast(frame).is_some(), "{frame}");
+            }
+            assert_eq!(parse_frame(frame), parse_frame_general(frame), "{frame}");
+        }
+        // Frames the one-pass path must leave to the general path (or agree on).
+        let unusual = [
+            // a second event type
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""E":17"#, r#""E":17,"e":"x""#, 1)),
+            // escapes or a control character in the stream name
+            format!(r#"{{"stream":"a"b","data":{depth}}}"#),
+            format!("{{\"stream\":\"a{}b\",\"data\":{depth}}}", '\u{1}'),
+            // whitespace, other order, more keys, trailing bytes
+            format!(r#"{{ "stream":"s","data":{depth}}}"#),
+            format!(r#"{{"data":{depth},"stream":"s"}}"#),
+            format!(r#"{{"stream":"s","data":{depth},"x":1}}"#),
+            format!(r#"{{"stream":"s","data":{depth}}}}}"#),
+            format!(r#"{{"stream":"s","data":{depth} }}"#),
+            // invalid values, broken payloads
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replace("0.15840000", "-1")),
+            format!(r#"{{"stream":"s","data":{}}}"#, trade.replace(r#""q":"2""#, r#""q":"0""#)),
+            format!(r#"{{"stream":"s","data":{}}}"#, &depth[..depth.len() - 1]),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replace(r#""U":5"#, r#""U":9"#)),
+            r#"{"stream":"s","data":{"e":"depthUpdate",}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["1","x"]],"a":[]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["1"]],"a":[]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":"x","a":[]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["0","1"]],"a":[]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["1","1","2"]],"a":[]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"pu":0,"b":[],"a":[["2","0"]]}}"#.to_owned(),
+            r#"{"stream":"s","data":{"e":"kline","k":{}}}"#.to_owned(),
+            r#"{"stream":"s","data":"#.to_owned(),
+        ];
+        for frame in &unusual {
+            assert_eq!(parse_frame(frame), parse_frame_general(frame), "{frame}");
+        }
     }
 
     #[test]

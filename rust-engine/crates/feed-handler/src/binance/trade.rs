@@ -25,6 +25,10 @@ pub struct TradeEvent {
 
 #[derive(Deserialize)]
 struct Wire<'a> {
+    /// The event type, read (and checked) by the caller; declared so that a second `e` is refused
+    /// here as it is by the caller's peek.
+    #[serde(default, rename = "e")]
+    _kind: Option<serde::de::IgnoredAny>,
     #[serde(rename = "E")]
     event_ms: u64,
     #[serde(rename = "T")]
