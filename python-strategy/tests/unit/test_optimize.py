@@ -245,6 +245,25 @@ def test_walk_forward_reports_in_and_out_of_sample(
     assert "walk-forward" in out and "out-of-sample" in out
 
 
+def test_walk_forward_tests_on_another_file(tmp_path: Path, cache: Path) -> None:
+    """--test-data: the out-of-sample window comes from another market (the ATOM perp of the same
+    night); the same clock times as the training window are then allowed."""
+    atom = POL.parent / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
+    span = ("2025-10-10T21:05Z/2025-10-10T21:08Z",)
+    code = optimize(
+        tmp_path, cache, "--n-trials", "1", "--train", *span, "--test-data", str(atom), "--test", *span
+    )
+    assert code == 0
+    r = results(tmp_path)
+    assert r["test_data"] == str(atom) and r["data"] == str(POL)
+    assert r["test_window"] == r["train_window"]
+    atom_trades, _, _ = load_trades(atom, cache)
+    inside = window(atom_trades, parse_utc("2025-10-10T21:05:00Z"), parse_utc("2025-10-10T21:08:00Z"))
+    oos = r["out_of_sample"]["baseline"]
+    assert oos["events"] == len(inside) != r["in_sample"]["baseline"]["events"]
+    assert oos["warmup_events"] > 0  # ATOM's own minutes before the window warm its detector
+
+
 def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> None:
     trades, _, _ = load_trades(POL, cache)
     crash = window(trades, parse_utc("2025-10-10T21:05:00Z"), parse_utc("2025-10-10T21:15:00Z"))

@@ -66,6 +66,8 @@ def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
         except ValueError as e:
             raise WindowError(f"optimize error: bad time: {e}") from None
     test = Window.parse(args.test, "--test") if args.test else None
+    if args.test_data is not None:
+        return train, test or Window(None, None)  # another file: its times may be the training's
     if test is not None and test.overlaps(train):
         raise WindowError(
             f"optimize error: --test {args.test}: overlaps the training window {train.label()}; "
@@ -132,12 +134,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return 2
     try:
-        trades, _, cached = load_trades(args.data, None if args.no_cache else args.cache_dir)
+        cache = None if args.no_cache else args.cache_dir
+        trades, _, cached = load_trades(args.data, cache)
+        test_data: Path = args.test_data or args.data
+        test_trades = trades if args.test_data is None else load_trades(test_data, cache)[0]
     except (OSError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
     train = train_w.cut(trades)
-    test = None if test_w is None else test_w.cut(trades)
+    test = None if test_w is None else test_w.cut(test_trades)
     if len(train) == 0:
         print(
             f"optimize error: no trades of {args.data.name} in the training window {train_w.label()}",
@@ -146,7 +151,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         return 2
     if test is not None and len(test) == 0:
         print(
-            f"optimize error: no trades of {args.data.name} in the test window {test_w.label()}",
+            f"optimize error: no trades of {test_data.name} in the test window {test_w.label()}",
             file=sys.stderr,
         )  # type: ignore[union-attr]
         return 2
@@ -219,7 +224,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     console.print(_study_table(name, counts, n_trials, secs, best))
     console.print("evaluating the baseline and the best values ...")
     rep = walkforward.report(
-        cfg, best_cfg, train, None if test_w is None else walkforward.warm_cut(test_w, trades, cfg), objective
+        cfg,
+        best_cfg,
+        train,
+        None if test_w is None else walkforward.warm_cut(test_w, test_trades, cfg),
+        objective,
     )
     console.print(walkforward.report_table(rep, objective.name))
 
@@ -232,6 +241,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         "data": str(args.data),
         "train_window": train_w.label(),
         "test_window": None if test_w is None else test_w.label(),
+        "test_data": None if test_w is None else str(test_data),
         "config": str(args.config),
         "overlays": [str(p) for p in overlays],
         "n_trials_run": n_trials,
@@ -283,7 +293,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op.add_argument("--to", dest="end", help="end event time (excluded), ISO UTC")
     op.add_argument("--train", help="walk-forward training window START/END (instead of --from/--to)")
     op.add_argument(
-        "--test", help="walk-forward test window START/END of the same file, after or before --train"
+        "--test",
+        help="walk-forward test window START/END: of the same file, after or before --train; of "
+        "--test-data when given (default: all of it)",
+    )
+    op.add_argument(
+        "--test-data",
+        type=Path,
+        help="out-of-sample trade file (another day or market) for the walk-forward test window",
     )
     op.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     op.add_argument(
