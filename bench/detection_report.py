@@ -54,6 +54,7 @@ import re
 import socket
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +66,7 @@ from flashcrash.backtest.replay import Replay
 from flashcrash.event_detector import Detector, State
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.trades import ImportError_
+from flashcrash.optimize.overlay import trial_config
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/oct10_2025")
@@ -281,21 +283,26 @@ def fmt_eps(eps: list[Any], limit: int = 8, why: bool = False) -> str:
     return shown + (f", ... ({len(eps) - limit} more)" if len(eps) > limit else "")
 
 
-def overrides(base: config.Config, sets: list[str]) -> config.Config:
-    """`base` with `[event_detection]` keys set from KEY=VALUE strings (typed as the field)."""
-    ed = base.event_detection
-    changes: dict[str, Any] = {}
-    types = {f.name: f.type for f in dataclasses.fields(ed)}
+def overrides(path: Path, sets: list[str]) -> config.Config:
+    """The config at `path` with `[event_detection]` keys set from KEY=VALUE strings (TOML values),
+    through the loader's schema checks (`flashcrash.optimize.overlay.trial_config`)."""
+    table: dict[str, Any] = {}
     for item in sets:
         key, _, value = item.partition("=")
-        if key not in types:
-            raise SystemExit(f"--set {item}: no [event_detection] key {key!r}")
-        t = str(types[key])
-        if t == "bool":
-            changes[key] = value.strip().lower() in ("1", "true", "yes")
-        else:
-            changes[key] = {"int": int, "float": float}.get(t, str)(value)
-    return dataclasses.replace(base, event_detection=dataclasses.replace(ed, **changes))
+        try:
+            table[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise SystemExit(
+                f"--set {item}: expected KEY=VALUE, the value in TOML"
+            ) from None
+    try:
+        return (
+            trial_config(path, [], {"event_detection": table})
+            if table
+            else config.load(path)
+        )
+    except config.ConfigError as e:
+        raise SystemExit(f"--set: {e}") from None
 
 
 def main() -> int:
@@ -339,7 +346,7 @@ def main() -> int:
     root = logging.getLogger()
     root.handlers[:] = [logging.NullHandler()]
     root.setLevel(logging.WARNING)
-    base = overrides(config.load(args.config), args.set)
+    base = overrides(args.config, args.set)
     mode = (
         "detector alone on the trades (no book)"
         if args.no_book

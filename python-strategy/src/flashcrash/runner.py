@@ -75,6 +75,10 @@ def engine_silence_ns(cfg: Config) -> int:
     return max(3 * NS, 5 * cfg.monitoring.health_interval_ms * 1_000_000)
 
 
+# The loop's collector thresholds (`quiet_gc`; the backtest replay sets them too).
+LOOP_GC_THRESHOLDS = (100_000, 50, 1000)
+
+
 def quiet_gc() -> None:
     """The loop's garbage-collector settings: what start-up built is frozen out of every collection,
     and the young generation is collected every 100,000 allocations instead of 700 (objects are freed
@@ -82,7 +86,7 @@ def quiet_gc() -> None:
     and shorter (BENCHMARKS.md, strategy process)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
+    gc.set_threshold(*LOOP_GC_THRESHOLDS)
 
 
 def install_signal_handlers() -> list[str]:

@@ -215,4 +215,5 @@ def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) ->
     backwards = [shared.at(t, n) for t, n in reversed(list(zip(times, ns, strict=True)))][::-1]
     assert backwards == alone
     ticks, prices, q = SyntheticBook(pol, params).batch(np.array(times), np.array(ns))
-    assert [shared.levels_of(ticks[j], prices[j].tolist(), q[j].tolist()) for j in range(5)] == alone
+    rows = [list(zip(prices[j].tolist(), q[j].tolist(), strict=True)) for j in range(5)]
+    assert [shared.split(ticks[j], rows[j]) for j in range(5)] == alone

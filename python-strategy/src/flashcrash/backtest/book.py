@@ -157,7 +157,7 @@ class SyntheticBook:
         best_bid = np.where(buy, last - spread, last)
         best_ask = np.where(buy, last, last + spread)
         liquidity = 1.0 / (1.0 + LIQUIDITY_K * rng.astype(np.float64) / last.astype(np.float64))
-        base = np.array([self.base(int(k)) for k in n.tolist()]) if len(n) < 64 else self._bases(n)
+        base = self._bases(n)
         depth = self._depth2[None, :] * liquidity[:, None] * base[:, None]
         levels = self.p.levels
         ticks = np.empty((len(n), 2 * levels), dtype=np.int64)
@@ -170,26 +170,22 @@ class SyntheticBook:
         return ticks, self._prices(np.maximum(ticks, 1)), q
 
     def _bases(self, n: np.ndarray) -> np.ndarray:
-        m = np.where(n < 100, n, n - n % 100)
-        if np.all(m[1:] >= m[:-1]):  # the replay's boundaries: in order, no sort needed
-            starts = np.flatnonzero(np.concatenate(([True], m[1:] != m[:-1])))
-            values = np.array([self.base(int(k)) for k in m[starts].tolist()])
-            return np.repeat(values, np.diff(np.append(starts, len(m))))
-        uniq, inverse = np.unique(m, return_inverse=True)
+        """`base` of each trade count (computed once per distinct 100-trade step)."""
+        uniq, inverse = np.unique(np.where(n < 100, n, n - n % 100), return_inverse=True)
         return np.array([self.base(int(k)) for k in uniq.tolist()])[inverse]
 
-    def levels_of(self, ticks: np.ndarray, prices: list[float], q: list[float]) -> tuple[Levels, Levels]:
-        """One row of `batch` (prices and quantities as lists) as (bids, asks) of (price, qty)."""
+    def split(self, ticks: np.ndarray, pairs: list[tuple[float, float]]) -> tuple[Levels, Levels]:
+        """One row of `batch` as (bids, asks): `pairs` are its (price, qty) levels, bids then asks, and
+        a bid whose tick is below 1 is no level."""
         levels = self.p.levels
-        asks = tuple(zip(prices[levels:], q[levels:], strict=True))
+        asks = tuple(pairs[levels:])
         if ticks[levels - 1] > 0:
-            return tuple(zip(prices[:levels], q[:levels], strict=True)), asks
-        keep = [i for i in range(levels) if ticks[i] > 0]
-        return tuple((prices[i], q[i]) for i in keep), asks
+            return tuple(pairs[:levels]), asks
+        return tuple(pairs[i] for i in range(levels) if ticks[i] > 0), asks
 
     def at(self, t_ns: int, n: int) -> tuple[Levels, Levels]:
         """(bids best first, asks best first) at `t_ns` from trades `[:n]`; empty before a trade."""
         if n <= 0:
             return (), ()
         ticks, prices, q = self.batch(np.array([t_ns]), np.array([n]))
-        return self.levels_of(ticks[0], prices[0].tolist(), q[0].tolist())
+        return self.split(ticks[0], list(zip(prices[0].tolist(), q[0].tolist(), strict=True)))

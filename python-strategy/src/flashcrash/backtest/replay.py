@@ -42,7 +42,7 @@ from flashcrash.backtest.results import BacktestResult
 from flashcrash.backtest.venue import FillRule, Levels, SimVenue
 from flashcrash.config import Config
 from flashcrash.event_detector import State
-from flashcrash.runner import Runner
+from flashcrash.runner import LOOP_GC_THRESHOLDS, Runner
 from flashcrash.trading_engine.money import Quantity
 
 log = logging.getLogger(__name__)
@@ -239,19 +239,14 @@ class Replay:
         assert c.n[i] == self.k, "a boundary's book must read exactly the trades replayed before it"
         lv = self._levels
         if c.whole[i]:
-            ticks = c.ticks[i]
             lv[:] = zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)
-            levels = self.synthetic.p.levels
-            if ticks[levels - 1] > 0:
-                book = (tuple(lv[:levels]), tuple(lv[levels:]))
-            else:
-                book = (tuple(lv[j] for j in range(levels) if ticks[j] > 0), tuple(lv[levels:]))
+            book = self.synthetic.split(c.ticks[i], lv)
         else:
             cols, qs = c.cols, c.qs
             for j in range(c.starts[i], c.ends[i]):
                 col = cols[j]
                 lv[col] = (lv[col][0], qs[j])
-            levels = self.synthetic.p.levels
+            levels = self.synthetic.p.levels  # a row built on its predecessor has every bid level
             book = (tuple(lv[:levels]), tuple(lv[levels:]))
         self._venue_book = (t, c.n[i], book)
         return book
@@ -315,18 +310,12 @@ class Replay:
         queue = self._queue
         while True:
             next_book = self._next_book
-            if queue:
-                queued = queue[0][0]
-                if next_book < ts and next_book <= queued:
-                    self._publish_book(next_book)
-                    self._next_book = self._next_book_ns(next_book)
-                elif queued < ts:
-                    self._pop()
-                else:
-                    return
-            elif next_book < ts:
+            queued = queue[0][0] if queue else NEVER
+            if next_book < ts and next_book <= queued:
                 self._publish_book(next_book)
                 self._next_book = self._next_book_ns(next_book)
+            elif queued < ts:
+                self._pop()
             else:
                 return
 
@@ -348,7 +337,7 @@ class Replay:
         # The live loop's collector settings (`runner.quiet_gc`, without the freeze): the replay makes
         # millions of short-lived tuples, freed by reference counting; collections are for cycles.
         thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, 50, 1000)
+        gc.set_threshold(*LOOP_GC_THRESHOLDS)
         try:
             self._run(progress, every)
         finally:

@@ -25,8 +25,10 @@ pub struct DepthUpdate {
     pub asks: Vec<Level>,
 }
 
+/// The event as sent; `L` is how a side's levels are read: string pairs ([`parse`]) or straight
+/// into [`Level`]s ([`parse_direct`]).
 #[derive(Deserialize)]
-struct Wire<'a> {
+struct Wire<L> {
     /// The event type, read (and checked) by the caller; declared so that a second `e` is refused
     /// here as it is by the caller's peek.
     #[serde(default, rename = "e")]
@@ -39,37 +41,56 @@ struct Wire<'a> {
     final_id: u64,
     #[serde(default)]
     pu: Option<u64>,
-    #[serde(borrow)]
-    b: Vec<(&'a str, &'a str)>,
-    #[serde(borrow)]
-    a: Vec<(&'a str, &'a str)>,
+    b: L,
+    a: L,
 }
 
-/// Parses price/quantity pairs: the price must be positive, the quantity non-negative.
-pub(crate) fn levels(pairs: &[(&str, &str)]) -> Result<Vec<Level>, ParseError> {
-    pairs
-        .iter()
-        .map(|&(p, q)| {
-            let price =
-                parse_units(p)
-                    .ok()
-                    .filter(|&v| v > 0)
-                    .ok_or_else(|| ParseError::Rejected {
-                        field: "price",
-                        value: p.into(),
-                    })?;
-            let qty = parse_units(q).map_err(|_| ParseError::Rejected {
-                field: "quantity",
-                value: q.into(),
-            })?;
-            Ok(Level { price, qty })
+impl<L> Wire<L> {
+    /// The validated event (`U <= u`), each side's levels read by `side`.
+    fn update(
+        self,
+        side: impl Fn(L) -> Result<Vec<Level>, ParseError>,
+    ) -> Result<DepthUpdate, ParseError> {
+        if self.first_id > self.final_id {
+            return Err(ParseError::Rejected {
+                field: "U",
+                value: format!("U {} > u {}", self.first_id, self.final_id),
+            });
+        }
+        Ok(DepthUpdate {
+            event_ms: self.event_ms,
+            first_id: self.first_id,
+            final_id: self.final_id,
+            prev_final_id: self.pu,
+            bids: side(self.b)?,
+            asks: side(self.a)?,
         })
-        .collect()
+    }
 }
 
-/// Levels read straight into [`Level`]s, for the one-pass path: no list of string pairs in
-/// between; a price that is not positive or a quantity that does not parse fails the parse (the
-/// general path then says why).
+/// One price/quantity pair: the price must be positive, the quantity non-negative.
+fn level(p: &str, q: &str) -> Result<Level, ParseError> {
+    let price = parse_units(p)
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| ParseError::Rejected {
+            field: "price",
+            value: p.into(),
+        })?;
+    let qty = parse_units(q).map_err(|_| ParseError::Rejected {
+        field: "quantity",
+        value: q.into(),
+    })?;
+    Ok(Level { price, qty })
+}
+
+/// Parses price/quantity pairs ([`level`] each).
+pub(crate) fn levels(pairs: &[(&str, &str)]) -> Result<Vec<Level>, ParseError> {
+    pairs.iter().map(|&(p, q)| level(p, q)).collect()
+}
+
+/// Levels read straight into [`Level`]s ([`level`] each), for the one-pass path: no list of string
+/// pairs in between.
 struct DirectLevels(Vec<Level>);
 
 impl<'de> Deserialize<'de> for DirectLevels {
@@ -85,12 +106,7 @@ impl<'de> Deserialize<'de> for DirectLevels {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DirectLevels, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some((p, q)) = seq.next_element::<(&'de str, &'de str)>()? {
-                    let price = parse_units(p)
-                        .ok()
-                        .filter(|&v| v > 0)
-                        .ok_or_else(|| A::Error::custom("invalid price"))?;
-                    let qty = parse_units(q).map_err(|_| A::Error::custom("invalid quantity"))?;
-                    out.push(Level { price, qty });
+                    out.push(level(p, q).map_err(A::Error::custom)?);
                 }
                 Ok(DirectLevels(out))
             }
@@ -99,54 +115,14 @@ impl<'de> Deserialize<'de> for DirectLevels {
     }
 }
 
-/// [`Wire`] with the levels read directly.
-#[derive(Deserialize)]
-struct DirectWire {
-    #[serde(default, rename = "e")]
-    _kind: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "E")]
-    event_ms: u64,
-    #[serde(rename = "U")]
-    first_id: u64,
-    #[serde(rename = "u")]
-    final_id: u64,
-    #[serde(default)]
-    pu: Option<u64>,
-    b: DirectLevels,
-    a: DirectLevels,
-}
-
 /// The one-pass path's parse: `Some` exactly when [`parse`] would return `Ok`, with the same
 /// event (same fields, same checks; only the errors are left to [`parse`]).
 pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
-    let w: DirectWire = serde_json::from_str(payload).ok()?;
-    if w.first_id > w.final_id {
-        return None;
-    }
-    Some(DepthUpdate {
-        event_ms: w.event_ms,
-        first_id: w.first_id,
-        final_id: w.final_id,
-        prev_final_id: w.pu,
-        bids: w.b.0,
-        asks: w.a.0,
-    })
+    let w: Wire<DirectLevels> = serde_json::from_str(payload).ok()?;
+    w.update(|side| Ok(side.0)).ok()
 }
 
 pub(super) fn parse(payload: &str) -> Result<DepthUpdate, ParseError> {
-    let w: Wire = serde_json::from_str(payload).map_err(super::malformed)?;
-    if w.first_id > w.final_id {
-        return Err(ParseError::Rejected {
-            field: "U",
-            value: format!("U {} > u {}", w.first_id, w.final_id),
-        });
-    }
-    Ok(DepthUpdate {
-        event_ms: w.event_ms,
-        first_id: w.first_id,
-        final_id: w.final_id,
-        prev_final_id: w.pu,
-        bids: levels(&w.b)?,
-        asks: levels(&w.a)?,
-    })
+    let w: Wire<Vec<(&str, &str)>> = serde_json::from_str(payload).map_err(super::malformed)?;
+    w.update(|pairs| levels(&pairs))
 }
