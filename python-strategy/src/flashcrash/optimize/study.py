@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import optuna
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from flashcrash.backtest.replay import Replay
@@ -83,12 +84,33 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     last: Exception | None = None
     for attempt in range(OPEN_TRIES):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            if url.startswith("sqlite"):
+                _immediate_transactions(storage.engine)
+            return storage
         except (SQLAlchemyError, ImportError) as e:
             last = e
             time.sleep(0.25 * (attempt + 1))
     reason = str(last).strip().splitlines()[0] if last and str(last).strip() else type(last).__name__
     raise StudyError(f"optimize error: storage {shown(url)}: cannot open: {reason}")
+
+
+def _immediate_transactions(engine: Engine) -> None:
+    """Every transaction on a SQLite study takes the write lock when it begins (`BEGIN IMMEDIATE`).
+    Optuna claims an enqueued trial by reading it WAITING and then marking it RUNNING, with a row
+    lock that SQLite does not have; under Python's sqlite3 the read runs outside any transaction,
+    so two workers could both claim the same trial (the second to finish then failed with "Cannot
+    tell a COMPLETE trial"). Pooled connections made before this are closed."""
+
+    @event.listens_for(engine, "connect")
+    def _manual(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
 
 
 def sampler_for(mode: str, seed: int | None) -> optuna.samplers.BaseSampler:
