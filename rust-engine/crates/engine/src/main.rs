@@ -174,25 +174,32 @@ impl FeedThread {
     }
 }
 
-/// Turns SIGINT/SIGTERM into `true` on the returned channel.
-fn signals() -> watch::Receiver<bool> {
+/// Turns SIGINT/SIGTERM into `true` on the returned channel. The handlers are installed here, before
+/// the task runs (tokio's `ctrl_c()` would install its own only when first polled, and a signal
+/// arriving before that would kill the process instead of stopping it cleanly).
+fn signals() -> anyhow::Result<watch::Receiver<bool>> {
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    #[cfg(unix)]
+    {
+        use anyhow::Context;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = int.recv() => info!("SIGINT received"),
+                _ = term.recv() => info!("SIGTERM received"),
             }
-        }
-        #[cfg(not(unix))]
+            let _ = tx.send(true);
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         info!("signal received");
         let _ = tx.send(true);
     });
-    rx
+    Ok(rx)
 }
 
 /// The real executor: signed REST client (rate limits from `exchangeInfo`, clock synced with the
@@ -267,7 +274,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         tokio::spawn(metrics::serve(listener));
     }
 
-    let mut signal = signals();
+    let mut signal = signals()?;
     let symbol = cfg.symbol.name.clone();
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
 

@@ -77,4 +77,7 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A shutdown signal (SIGINT or SIGTERM, named) cannot be listened for.
+    #[error("cannot listen for {0}: {1}")]
+    Signal(&'static str, std::io::Error),
 }

@@ -12,7 +12,7 @@ use exchange_sim::cli::Args;
 use exchange_sim::config::SimConfig;
 use exchange_sim::error::StartError;
 use exchange_sim::launch::launch;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 /// Time between the end of the replay and the exit with `--exit-at-end`.
 const LINGER: Duration = Duration::from_secs(1);
@@ -53,8 +53,11 @@ fn say(line: &str) {
 
 async fn run(cfg: SimConfig) -> Result<(), StartError> {
     let mut running = launch(&cfg).await?;
+    // Listening for the signals before saying so: a test that signals as soon as it reads the line
+    // must get a clean exit, not the default action (killed by the signal).
+    let mut signals = ShutdownSignals::new()?;
     say(&format!("exchange-sim listening on {}", running.addr));
-    let signal = shutdown_signal();
+    let signal = signals.recv();
     tokio::pin!(signal);
     let finished = tokio::select! {
         r = &mut running.replay => Some(r),
@@ -79,30 +82,42 @@ async fn run(cfg: SimConfig) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            warn!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT and SIGTERM, listened for from `new` on (tokio registers `ctrl_c()` only when first
+/// polled, so a signal arriving before that would kill the process).
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn new() -> Result<Self, StartError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &'static str| {
+                signal(kind).map_err(|e| StartError::Signal(name, e))
+            };
+            Ok(Self {
+                int: listen(SignalKind::interrupt(), "SIGINT")?,
+                term: listen(SignalKind::terminate(), "SIGTERM")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => info!("SIGINT: exiting"),
-        () = term => info!("SIGTERM: exiting"),
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => info!("SIGINT: exiting"),
+            _ = self.term.recv() => info!("SIGTERM: exiting"),
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_ok() {
+            info!("SIGINT: exiting");
+        }
     }
 }
