@@ -307,10 +307,10 @@ mod tests {
             let t = k as i64 * 300_000;
             calm.on_trade(
                 t,
-                544_12 * SCALE / 100 + (k % 2) * 160 * SCALE / 100,
+                54_412 * SCALE / 100 + (k % 2) * 160 * SCALE / 100,
                 k % 3 == 0,
             );
-            crash.on_trade(t, (544_12 - k * 51) * SCALE / 100, true);
+            crash.on_trade(t, (54_412 - k * 51) * SCALE / 100, true);
         }
         let now = 16 * 300_000;
         let (c, x) = (calm.target(now), crash.target(now));
