@@ -7,8 +7,8 @@ checks that the file is still what the Python model computes. Together: both mod
 Every trade of a case has the same quantity, so both models' quantity base is 5 x that quantity (the
 simulator takes the median of the whole window, the backtest that of the last trades: equal here).
 
-Run after an intended change of the model, from the repository root:
-`PYTHONPATH=python-strategy/src .venv/bin/python tests/book_cases/generate.py`.
+Run after an intended change of the model: `make book-cases` (or, from the repository root,
+`PYTHONPATH=python-strategy/src .venv/bin/python tests/book_cases/generate.py`).
 """
 
 from __future__ import annotations

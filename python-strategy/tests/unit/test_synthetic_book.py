@@ -20,7 +20,7 @@ CASES = REPO / "tests" / "book_cases"
 
 
 def test_the_shared_cases_are_what_the_model_computes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """If this fails after an intended change of the model: run tests/book_cases/generate.py, then
+    """If this fails after an intended change of the model: run `make book-cases`, then
     `cargo test -p exchange-sim --test book_cases` (the Rust model must follow)."""
     spec = importlib.util.spec_from_file_location("book_cases_generate", CASES / "generate.py")
     assert spec is not None and spec.loader is not None
