@@ -7,7 +7,7 @@ CARGO := cargo
 RUST := rust-engine
 STAMP := $(VENV)/.installed
 
-.PHONY: help install build build-release test test-rust test-python demo bench lint fmt check golden clean
+.PHONY: help install build build-release test test-rust test-python demo bench lint fmt check golden book-cases clean
 
 help:
 	@echo "make demo    install, then paper-trade the bundled 10 Oct 2025 POLUSDT crash through exchange-sim"
@@ -49,16 +49,21 @@ bench: $(STAMP) build-release
 
 lint: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python-strategy tests/golden bench
-	$(VENV)/bin/ruff format --check python-strategy tests/golden bench
+	$(VENV)/bin/ruff check python-strategy tests/golden tests/book_cases bench
+	$(VENV)/bin/ruff format --check python-strategy tests/golden tests/book_cases bench
 
 fmt: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all
-	$(VENV)/bin/ruff format python-strategy tests/golden bench
+	$(VENV)/bin/ruff format python-strategy tests/golden tests/book_cases bench
 
 # Regenerates tests/golden/*.msgpack from the JSON files (review the diff: the wire format changed).
 golden: $(STAMP)
 	$(PY) tests/golden/generate.py
+
+# Rewrites tests/book_cases/cases.json from the backtest's synthetic book (review the diff: the model
+# changed; exchange-sim's model must follow: cargo test -p exchange-sim --test book_cases).
+book-cases: $(STAMP)
+	$(PY) tests/book_cases/generate.py
 
 check: lint test
 

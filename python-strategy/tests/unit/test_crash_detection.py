@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from flashcrash import wire
+from flashcrash.backtest.book import BPS, MAX_EXTRA_SPREAD_BPS, SPREAD_DIVISOR
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Indicator, State, Transition
 
@@ -53,7 +54,7 @@ def with_synthetic_book(
     rows: list[Trade], tick_size: float, levels: int = 20
 ) -> Iterator[Trade | wire.OrderBookSnapshot]:
     """The trades, and at every 100-ms boundary the synthetic book: touch at the last trade on its
-    aggressor's side, spread 1 + min(20, range/8) ticks of the 5-s range, quantities
+    aggressor's side, spread 1 + min(range // 8, 100 bp of the price) ticks of the 5-s range, quantities
     5 x median trade size x (1 + 0.1 i) x 1/(1 + 40 range/last) x noise in [0.6, 1.4]."""
     base = 5 * statistics.median(r[2] for r in rows)
     window: deque[tuple[int, int]] = deque()
@@ -67,7 +68,7 @@ def with_synthetic_book(
             ticks = [k for _, k in window]
             rng = max(ticks) - min(ticks) if ticks else 0
             tick, up = last
-            spread = 1 + min(20, rng // 8)
+            spread = 1 + min(rng // SPREAD_DIVISOR, max(1, tick * MAX_EXTRA_SPREAD_BPS // BPS))
             ask, bid = (tick, tick - spread) if up else (tick + spread, tick)
             liq = 1.0 / (1.0 + 40.0 * rng / tick)
             t100 = boundary // (S // 10)

@@ -3,8 +3,9 @@ only, for data that has no book.
 
 At a 100-ms boundary `T`, from the trades at or before `T`: the touch follows the last trade's
 aggressor (a taker sell at `last` puts the best bid there and the best ask `spread` ticks above, a
-taker buy the other way round), `spread = 1 + min(20, range // 8)` ticks with `range` the highest
-minus the lowest trade tick in `(T - 5 s, T]`, and level `i` holds
+taker buy the other way round), `spread = 1 + min(range // 8, cap)` ticks with `range` the highest
+minus the lowest trade tick in `(T - 5 s, T]` and `cap = max(1, last x 100 // 10_000)` (100 bp of the
+last price, in ticks), and level `i` holds
 `base x (1 + 0.1 i) x liquidity x noise` rounded to whole steps, `liquidity = 1 / (1 + 40 range /
 last)`, `noise` in [0.6, 1.4] the simulator's splitmix64 hash of the seed, the level's tick and a
 staggered one-second bucket (ported from `exchange-sim/src/model.rs`).
@@ -29,7 +30,8 @@ NS = 1_000_000_000
 BOUNDARY_NS = 100_000_000
 VOL_WINDOW_NS = 5 * NS
 SPREAD_DIVISOR = 8
-MAX_EXTRA_SPREAD = 20
+MAX_EXTRA_SPREAD_BPS = 100  # most extra spread, bp of the last price (as model.rs; at least 1 tick)
+BPS = 10_000
 LIQUIDITY_K = 40.0
 DEPTH_SLOPE = 0.1
 NOISE_MIN = 0.6
@@ -47,6 +49,14 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
+
+
+def spread_ticks(rng: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Spread in ticks for 5-s ranges of `rng` ticks at last prices of `last` ticks (int64 arrays):
+    one tick plus an eighth of the range, the eighth capped at `MAX_EXTRA_SPREAD_BPS` of the price
+    (rounded down, at least one tick), in integers as `model.rs::spread_ticks`."""
+    cap = np.maximum(1, last * MAX_EXTRA_SPREAD_BPS // BPS)
+    return 1 + np.minimum(rng // SPREAD_DIVISOR, cap)
 
 
 def _rotl(x: int, k: int) -> int:
@@ -152,7 +162,7 @@ class SyntheticBook:
         hi = np.maximum.reduceat(self._ticks_pad, idx)[0::2]
         low = np.minimum.reduceat(self._ticks_pad, idx)[0::2]
         rng = np.where(lo < n, hi - low, 0)
-        spread = 1 + np.minimum(MAX_EXTRA_SPREAD, rng // SPREAD_DIVISOR)
+        spread = spread_ticks(rng, last)
         buy = self.buy[last_i]
         best_bid = np.where(buy, last - spread, last)
         best_ask = np.where(buy, last, last + spread)

@@ -6,7 +6,9 @@
 //! * prices are integer ticks; the **touch follows the last trade** at or before `T`: a taker sell at
 //!   `p` puts the best bid at `p` and the best ask at `p + spread`, a taker buy at `p` puts the best
 //!   ask at `p` and the best bid at `p − spread`;
-//! * `range` = highest − lowest trade tick in `(T − 5 s, T]`; `spread` = `1 + min(20, range / 8)` ticks;
+//! * `range` = highest − lowest trade tick in `(T − 5 s, T]`; `spread` = `1 + min(range / 8, cap)`
+//!   ticks, `cap` = 100 bp of the last price in ticks (`last × 100 / 10 000`, at least 1): a cap
+//!   relative to the price, so fine-tick symbols widen in a crash as coarse-tick ones do;
 //! * `levels` levels a side at consecutive ticks from the touch;
 //! * quantity at depth `i` (0 at the touch) = `base × (1 + 0.1 i) × liquidity × noise`, rounded to
 //!   whole steps (at least one), with `liquidity = 1 / (1 + 40 × range / last)` and `noise` in
@@ -21,8 +23,13 @@ use crate::book::Book;
 pub const VOL_WINDOW_US: i64 = 5_000_000;
 /// Range ticks per extra tick of spread.
 pub const SPREAD_DIVISOR: u64 = 8;
-/// Most extra ticks of spread.
-pub const MAX_EXTRA_SPREAD: u64 = 20;
+/// Most extra spread, basis points of the last price (converted to ticks, rounded down, at least
+/// one tick). 100 bp is the old 20-tick cap of POLUSDT (tick 0.0001) at its pre-crash 0.214
+/// (93 bp), so the coarse-tick book the model was calibrated on is nearly unchanged; see
+/// `docs/EXCHANGE_SIM.md` ("The synthetic order book").
+pub const MAX_EXTRA_SPREAD_BPS: u64 = 100;
+/// Basis points in one.
+const BPS: u64 = 10_000;
 /// How fast liquidity shrinks with the relative 5-s range.
 pub const LIQUIDITY_K: f64 = 40.0;
 /// Quantity growth per level of depth.
@@ -117,9 +124,15 @@ impl BookModel {
         NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * draw as f64 / 10_000.0
     }
 
-    /// Spread in ticks for a 5-s range of `range` ticks.
-    pub fn spread_ticks(range: u64) -> u64 {
-        1 + (range / SPREAD_DIVISOR).min(MAX_EXTRA_SPREAD)
+    /// Most extra ticks of spread at a last price of `last` ticks: `MAX_EXTRA_SPREAD_BPS` of it,
+    /// rounded down, at least one tick.
+    pub fn max_extra_spread(last: u64) -> u64 {
+        (last.saturating_mul(MAX_EXTRA_SPREAD_BPS) / BPS).max(1)
+    }
+
+    /// Spread in ticks for a 5-s range of `range` ticks at a last price of `last` ticks.
+    pub fn spread_ticks(range: u64, last: u64) -> u64 {
+        1 + (range / SPREAD_DIVISOR).min(Self::max_extra_spread(last))
     }
 
     /// The book the model wants at event time `now_us` (empty before the first trade; its update id
@@ -130,7 +143,7 @@ impl BookModel {
             return book;
         };
         let range = self.range_ticks(now_us);
-        let spread = Self::spread_ticks(range);
+        let spread = Self::spread_ticks(range, last);
         let (best_bid, best_ask) = if taker_sell {
             (last, last + spread)
         } else {
@@ -226,11 +239,89 @@ mod tests {
         let (c, x) = (calm.target(now), crash.target(now));
         let spread = |b: &Book| b.touch().1.unwrap() - b.touch().0.unwrap();
         assert_eq!(spread(&c), 10_000);
-        assert_eq!(spread(&x), 10_000 * BookModel::spread_ticks(196));
+        // Range 196 ticks → 24 extra, capped at 100 bp of the last price, 1804 ticks: 18.
+        assert_eq!(spread(&x), 10_000 * 19);
         let depth = |b: &Book| b.bids.values().sum::<u64>();
         assert!(depth(&x) * 3 < depth(&c), "{} vs {}", depth(&x), depth(&c));
         // Five seconds later the window has emptied: calm spread again.
         assert_eq!(spread(&crash.target(now + VOL_WINDOW_US + 50_000)), 10_000);
+    }
+
+    struct SpreadCase {
+        range: u64,
+        last: u64,
+        expected: u64,
+    }
+
+    #[test]
+    fn spread_is_one_tick_plus_an_eighth_of_the_range_capped_at_100_bp_of_the_price() {
+        #[rustfmt::skip]
+        let cases = [
+            // No trade in the window, or a range under 8 ticks: one tick.
+            SpreadCase { range: 0, last: 2142, expected: 1 },
+            SpreadCase { range: 7, last: 2142, expected: 1 },
+            SpreadCase { range: 8, last: 2142, expected: 2 },
+            // POLUSDT at 0.2142 (tick 0.0001): the cap is 21 ticks (the old fixed cap was 20).
+            SpreadCase { range: 160, last: 2142, expected: 21 },
+            SpreadCase { range: 168, last: 2142, expected: 22 },
+            SpreadCase { range: 10_000, last: 2142, expected: 22 },
+            // Rounded down: 100 bp of 1999 ticks is 19.99 → 19.
+            SpreadCase { range: 10_000, last: 1999, expected: 20 },
+            // Under 100 ticks the cap is still one tick.
+            SpreadCase { range: 10_000, last: 50, expected: 2 },
+            SpreadCase { range: 10_000, last: 1, expected: 2 },
+            // BTC at 114,000.00 (tick 0.01): the cap is 114,000 ticks, far above a 21-tick one.
+            SpreadCase { range: 2_000, last: 11_400_000, expected: 251 },
+            SpreadCase { range: 2_000_000, last: 11_400_000, expected: 114_001 },
+            // No overflow on absurd prices.
+            SpreadCase { range: u64::MAX, last: u64::MAX, expected: 1 + u64::MAX / 10_000 },
+        ];
+        for c in cases {
+            assert_eq!(
+                BookModel::spread_ticks(c.range, c.last),
+                c.expected,
+                "range {} last {}",
+                c.range,
+                c.last
+            );
+        }
+    }
+
+    #[test]
+    fn a_fine_tick_crash_widens_the_spread_and_its_calm_stays_under_the_cap() {
+        // BCH-like: tick 0.01 at 544.12 (one tick = 0.18 bp). Calm: trades 10 ticks (0.2 bp) apart
+        // over 5 s, a 160-tick (2.9 bp) range. Crash: −1.5 % in 5 s.
+        let fine = |seed| {
+            BookModel::new(ModelParams {
+                tick: SCALE / 100,
+                ..params(seed)
+            })
+        };
+        let rel = |b: &Book| {
+            let (bid, ask) = (b.touch().0.unwrap() as f64, b.touch().1.unwrap() as f64);
+            (ask - bid) / (ask + bid) * 2.0
+        };
+        let mut calm = fine(4);
+        let mut crash = fine(4);
+        for k in 0..=16u64 {
+            let t = k as i64 * 300_000;
+            calm.on_trade(
+                t,
+                54_412 * SCALE / 100 + (k % 2) * 160 * SCALE / 100,
+                k % 3 == 0,
+            );
+            crash.on_trade(t, (54_412 - k * 51) * SCALE / 100, true);
+        }
+        let now = 16 * 300_000;
+        let (c, x) = (calm.target(now), crash.target(now));
+        let ticks = |b: &Book| (b.touch().1.unwrap() - b.touch().0.unwrap()) / (SCALE / 100);
+        // Calm: 1 + 160 / 8 = 21 ticks, under the cap of 100 bp (5441 ticks) by far; the old fixed
+        // cap made every calm range of 160+ ticks the same 21 as a crash.
+        assert_eq!(ticks(&c), 21);
+        assert!(ticks(&c) < BookModel::max_extra_spread(54_412));
+        // Crash: range 816 ticks (544.12 → 535.96) → 1 + 102 ticks, 19 bp.
+        assert_eq!(ticks(&x), 103);
+        assert!(rel(&x) > 4.0 * rel(&c), "{} vs {}", rel(&x), rel(&c));
     }
 
     #[test]

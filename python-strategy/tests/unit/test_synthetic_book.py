@@ -1,0 +1,78 @@
+"""The backtest's synthetic book (`flashcrash.backtest.book`): its spread rule, and the shared cases
+(tests/book_cases/cases.json) that the simulator's Rust model must reproduce level for level
+(`rust-engine/crates/exchange-sim/tests/book_cases.rs`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flashcrash.backtest.book import MAX_EXTRA_SPREAD_BPS, BookParams, SyntheticBook, spread_ticks
+from flashcrash.marketdata.trades import TRADE_DTYPE
+
+REPO = Path(__file__).resolve().parents[3]
+CASES = REPO / "tests" / "book_cases"
+
+
+def test_the_shared_cases_are_what_the_model_computes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If this fails after an intended change of the model: run `make book-cases`, then
+    `cargo test -p exchange-sim --test book_cases` (the Rust model must follow)."""
+    spec = importlib.util.spec_from_file_location("book_cases_generate", CASES / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, generate)  # its dataclass looks itself up there
+    spec.loader.exec_module(generate)
+    stored = json.loads((CASES / "cases.json").read_text())
+    assert len(stored["cases"]) >= 5
+    assert generate.cases_json() == stored
+
+
+@pytest.mark.parametrize(
+    ("rng", "last", "expected"),
+    [
+        (0, 2142, 1),  # no trade in the window, or under 8 ticks of range: one tick
+        (7, 2142, 1),
+        (8, 2142, 2),
+        (160, 2142, 21),  # POLUSDT at 0.2142: the cap is 21 ticks (the old fixed one was 20)
+        (168, 2142, 22),
+        (10_000, 2142, 22),
+        (10_000, 1999, 20),  # 100 bp of 1999 ticks = 19.99, rounded down
+        (10_000, 50, 2),  # under 100 ticks the cap is still one tick
+        (10_000, 1, 2),
+        (2_000, 11_400_000, 251),  # BTC at 114,000.00 (tick 0.01): far under its cap
+        (2_000_000, 11_400_000, 114_001),
+    ],
+)
+def test_spread_is_one_tick_plus_an_eighth_of_the_range_capped_at_100_bp(
+    rng: int, last: int, expected: int
+) -> None:
+    assert MAX_EXTRA_SPREAD_BPS == 100
+    got = spread_ticks(np.array([rng], dtype=np.int64), np.array([last], dtype=np.int64))
+    assert got.tolist() == [expected]
+
+
+def _book(prices: list[float], tick: float) -> tuple[float, float]:
+    """Best bid and ask after trades at `prices`, 300 ms apart, every one a taker sell."""
+    data = np.zeros(len(prices), dtype=TRADE_DTYPE)
+    for k, p in enumerate(prices):
+        data[k] = (k * 300_000_000, k, p, 0.5, False)
+    t = (len(prices) - 1) * 300_000_000
+    bids, asks = SyntheticBook(data, BookParams(tick, 0.01, 4, 4)).at(t, len(prices))
+    return bids[0][0], asks[0][0]
+
+
+def test_a_fine_tick_crash_widens_the_spread_and_its_calm_stays_under_the_cap() -> None:
+    """BCH-like, tick 0.01 at 544.12 (one tick = 0.18 bp): a calm 160-tick (2.9 bp) range gives 21
+    ticks, the old fixed cap, while a -1.5 % crash in 5 s gives 103 ticks, over 4x in relative terms
+    (the detector's spread indicator fires at 4x its baseline)."""
+    calm_bid, calm_ask = _book([544.12 + 1.60 * (k % 2) for k in range(17)], 0.01)
+    crash_bid, crash_ask = _book([round(544.12 - 0.51 * k, 2) for k in range(17)], 0.01)
+    assert round((calm_ask - calm_bid) / 0.01) == 21
+    assert round((crash_ask - crash_bid) / 0.01) == 103
+    rel = lambda bid, ask: (ask - bid) / (ask + bid) * 2  # noqa: E731
+    assert rel(crash_bid, crash_ask) > 4 * rel(calm_bid, calm_ask)
