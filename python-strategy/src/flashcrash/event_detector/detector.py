@@ -278,17 +278,13 @@ class Detector:
         }
         view: DepthView | None = self.depth.view if fresh else None
         spread_ratio = by[Indicator.SPREAD].value
+        if view is None:
+            return Readings(end, by, pattern, spread_ratio, math.nan)
+        # Positional: ts, readings, pattern, spread ratio, liquidity, imbalance, extreme, walls.
         return Readings(
-            end,
-            by,
-            pattern,
-            spread_ratio,
-            view.liquidity_usd if view else math.nan,
-            depth_imbalance=view.imbalance if view else math.nan,
-            extreme_imbalance=view.extreme if view else False,
-            bid_walls=view.bid_walls if view else (),
-            ask_walls=view.ask_walls if view else (),
-        )
+            end, by, pattern, spread_ratio, view.liquidity_usd, view.imbalance, view.extreme,
+            view.bid_walls, view.ask_walls,
+        )  # fmt: skip
 
     def _initial_readings(self) -> Readings:
         thresholds = {
