@@ -200,23 +200,24 @@ class Detector:
                 self._close_second(self._second)
                 self._second += 1
         self.applied += 1
-        if len(ev) == 3 or not self.cfg.velocity_touch_only:
-            self._messages += 1
-        else:
-            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
-            if touch != self._touch:
-                self._messages += 1
-                self._touch = touch
         if len(ev) == 3:
+            self._messages += 1
             price, qty, is_buy = ev
             self._price = price
             self._delta += price * qty if is_buy else -price * qty
             closed = self.candles.on_trade(ts, price, qty, is_buy)
             if closed is not None:
                 self.patterns.on_candle(closed)
+            return
+        if self.cfg.velocity_touch_only:
+            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
+            if touch != self._touch:
+                self._messages += 1
+                self._touch = touch
         else:
-            self._book_ns = ts
-            self._pending_book = ev
+            self._messages += 1
+        self._book_ns = ts
+        self._pending_book = ev
 
     def _measure_book(self) -> None:
         """Hands the latest released book to the book indicators (they keep only the latest)."""
