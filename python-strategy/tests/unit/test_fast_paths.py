@@ -1,6 +1,6 @@
 """The fast paths of the receive + detect path give exactly what the generic code gives: the wire
-decoder's Trade/OrderBookSnapshot path against the kind-driven `_from_map`, the guard's side-wide
-book check against its level-by-level one, and the detector measuring only the last book of each
+decoder's Trade/OrderBookSnapshot path against the kind-driven `_from_map`, the guard's book-wide
+check against its level-by-level one, and the detector measuring only the last book of each
 second against measuring every book."""
 
 from __future__ import annotations
