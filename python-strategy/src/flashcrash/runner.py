@@ -405,12 +405,11 @@ class Runner:
             self._record(self.db.record_event, "error", f"engine silent for {secs:.1f} s: entries paused",
                          component="engine")  # fmt: skip
 
-    def _on_data(self, now: int) -> None:
-        self.last_data_ns = now
-        if self.engine_silent:
-            self.engine_silent = False
-            log.warning("engine back")
-            self._begin_reconcile("engine back after silence")
+    def _engine_back(self) -> None:
+        """The first data message after a silence (`_watch_engine`): reconcile before entries resume."""
+        self.engine_silent = False
+        log.warning("engine back")
+        self._begin_reconcile("engine back after silence")
 
     def _update_pause(self) -> None:
         if self.engine_silent:
@@ -430,27 +429,29 @@ class Runner:
     # ------------------------------------------------------------- handling
     def handle(self, msg: object) -> None:
         now = self.clock()
-        if isinstance(msg, DATA_TYPES):
-            self._on_data(now)
+        if isinstance(msg, DATA_TYPES):  # any data message proves the engine alive
+            self.last_data_ns = now
+            if self.engine_silent:
+                self._engine_back()
         match msg:
             case wire.Trade():
-                if not self.detector.on_trade(
-                    msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
-                ):
+                ts, price, qty, buy = msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
+                if not self.detector.on_trade(ts, price, qty, buy):
                     return
-                self.event_ns = max(self.event_ns, msg.exchange_ts_ns)
-                closed = self.candles.on_trade(
-                    msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
-                )
+                if ts > self.event_ns:
+                    self.event_ns = ts
+                closed = self.candles.on_trade(ts, price, qty, buy)
                 if closed is not None:
                     self._on_candle(closed, now)
-                self.strategy.on_price(msg.exchange_ts_ns, msg.price, now)
+                self.strategy.on_price(ts, price, now)
             case wire.OrderBookSnapshot():
                 if self.detector.on_book(msg):
-                    self.event_ns = max(self.event_ns, msg.exchange_ts_ns)
+                    ts = msg.exchange_ts_ns
+                    if ts > self.event_ns:
+                        self.event_ns = ts
                     # A book can overtake trades still queued behind it, so it closes a candle only
                     # after the jitter buffer; trades close candles at once.
-                    closed = self.candles.advance(msg.exchange_ts_ns - BOOK_CLOSE_LAG_NS)
+                    closed = self.candles.advance(ts - BOOK_CLOSE_LAG_NS)
                     if closed is not None:
                         self._on_candle(closed, now)
             case wire.HealthMetrics():

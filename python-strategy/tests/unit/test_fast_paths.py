@@ -1,6 +1,6 @@
 """The fast paths of the receive + detect path give exactly what the generic code gives: the wire
-decoder's Trade/OrderBookSnapshot path against the kind-driven `_from_map`, the guard's side-wide
-book check against its level-by-level one, and the detector measuring only the last book of each
+decoder's Trade/OrderBookSnapshot path against the kind-driven `_from_map`, the guard's book-wide
+check against its level-by-level one, and the detector measuring only the last book of each
 second against measuring every book."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flashcrash import wire
@@ -110,6 +110,79 @@ guard_levels = st.lists(st.tuples(floats, floats) | st.lists(floats, max_size=3)
 
 @given(guard_levels, guard_levels)
 def test_guard_fast_book_check_matches_the_level_by_level_one(bids, asks) -> None:
+    fast, slow = InputGuard(), InputGuard()
+    assert fast.book_ok(S, bids, asks) == slow_book_ok(slow, S, bids, asks)
+    assert fast.dropped == slow.dropped
+
+
+@st.composite
+def near_valid_books(draw: st.DrawFn) -> tuple[list[Any], list[Any]]:
+    """A valid book (distinct prices: the lower ones bids, best first, the upper ones asks), often with
+    one thing wrong: a price or a quantity replaced by an odd value, two neighbours swapped, a level
+    of three, or the best ask moved onto the best bid. Random levels are rarely a valid book; these
+    make the book-wide check accept as well as reject."""
+    prices = sorted(draw(st.lists(st.floats(1e-8, 1e9), min_size=2, max_size=12, unique=True)))
+    k = draw(st.integers(1, len(prices) - 1))
+    qty = st.floats(0.0, 1e9)
+    bids = [[p, draw(qty)] for p in reversed(prices[:k])]
+    asks = [[p, draw(qty)] for p in prices[k:]]
+    side = draw(st.sampled_from([bids, asks]))
+    i = draw(st.integers(0, len(side) - 1))
+    match draw(st.sampled_from(["none", "price", "quantity", "swap", "three", "cross"])):
+        case "price":
+            side[i][0] = draw(odd)
+        case "quantity":
+            side[i][1] = draw(odd | st.sampled_from([-1e-9, 1e308 * 10, 1.7e308]))
+        case "swap" if i > 0:
+            side[i - 1], side[i] = side[i], side[i - 1]
+        case "three":
+            side[i].append(1.0)
+        case "cross":
+            asks[0][0] = bids[0][0]
+    return bids, asks
+
+
+@settings(max_examples=400)
+@given(near_valid_books(), st.booleans())
+def test_guard_fast_book_check_matches_on_near_valid_books(book, as_tuples) -> None:
+    bids, asks = book
+    if as_tuples:  # the decoder's and the replay's books are tuples of tuples
+        bids, asks = tuple(map(tuple, bids)), tuple(map(tuple, asks))
+    fast, slow = InputGuard(), InputGuard()
+    assert fast.book_ok(S, bids, asks) == slow_book_ok(slow, S, bids, asks)
+    assert fast.dropped == slow.dropped
+
+
+NAN, INF = math.nan, math.inf
+GOOD_BIDS, GOOD_ASKS = ((10.0, 1.0), (9.9, 2.0)), ((10.1, 1.0), (10.2, 2.0))
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks"),
+    [
+        (GOOD_BIDS, GOOD_ASKS),
+        (GOOD_BIDS, ((10.1, 1.0), (INF, 2.0))),  # the chain rises to infinity
+        (((INF, 1.0), (9.9, 2.0)), GOOD_ASKS),
+        (((10.0, 1.0), (0.0, 2.0)), GOOD_ASKS),
+        (((10.0, 1.0), (-0.0, 2.0)), GOOD_ASKS),
+        (GOOD_BIDS, ((10.1, 1.0), (10.2, NAN))),  # NaN after a number: min() skips it
+        (GOOD_BIDS, ((10.1, NAN), (10.2, 1.0))),
+        (GOOD_BIDS, ((10.1, 1.0), (10.2, INF))),
+        (((10.0, 1.7e308), (9.9, 1.7e308)), GOOD_ASKS),  # finite quantities whose sum overflows
+        (((10.0, -0.0), (9.9, 0.0)), GOOD_ASKS),
+        (((10.0, 1.0), (9.9, -1e-300)), GOOD_ASKS),
+        (((10.0, 1.0), (True, 2.0)), GOOD_ASKS),
+        (((10, 1.0), (9.9, 2.0)), GOOD_ASKS),
+        (GOOD_BIDS, ((10.1, 1.0), (10.2, 2))),
+        (GOOD_BIDS, ((10.1, 1.0), (NAN, 2.0))),
+        (((10.0, 1.0), (10.0, 2.0)), GOOD_ASKS),  # equal prices are not sorted
+        (((10.1, 1.0), (9.9, 2.0)), GOOD_ASKS),  # best bid on best ask
+        ((("a", "b"),), GOOD_ASKS),
+        ((("ab"),), GOOD_ASKS),
+        (GOOD_BIDS, [[10.1, 1.0], [10.2, 2.0]]),
+    ],
+)
+def test_guard_fast_book_check_matches_on_edge_books(bids, asks) -> None:
     fast, slow = InputGuard(), InputGuard()
     assert fast.book_ok(S, bids, asks) == slow_book_ok(slow, S, bids, asks)
     assert fast.dropped == slow.dropped

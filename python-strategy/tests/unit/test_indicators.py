@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Indicator, InputGuard
 from flashcrash.event_detector.indicators.acceleration import Acceleration
-from flashcrash.event_detector.indicators.depth import Depth
+from flashcrash.event_detector.indicators.depth import Depth, median, notional, walls
 from flashcrash.event_detector.indicators.message_velocity import MessageVelocity
 from flashcrash.event_detector.indicators.obi import OrderBookImbalance, imbalance
 from flashcrash.event_detector.indicators.spread import Spread
@@ -155,6 +156,22 @@ def test_depth_liquidity_imbalance_and_walls() -> None:
     assert math.isclose(v.imbalance, (99.0 - 3.6) / 102.6) and v.extreme
     assert v.bid_walls == (8.0,) and v.ask_walls == ()
     assert d.reading(True).fired
+
+
+levels = st.lists(st.tuples(st.floats(1e-8, 1e9), st.floats(0.0, 1e9)), max_size=25)
+
+
+@given(levels, st.floats(0.5, 10.0))
+def test_depth_side_figures_equal_the_generic_ones(side, ratio) -> None:
+    """`median` is `statistics.median`, `notional` the sum of price x quantity in level order, and
+    the walls those of a generic median, exactly (not approximately)."""
+    quantities = [q for _, q in side]
+    if quantities:
+        assert median(quantities) == statistics.median(quantities)
+    assert notional(tuple(side)) == sum(p * q for p, q in side)
+    med = statistics.median(quantities) if len(side) >= 3 else 0.0
+    expected = tuple(p for p, q in side if med > 0 and q > ratio * med) if len(side) >= 3 else ()
+    assert walls(tuple(side), ratio) == expected
 
 
 def test_book_guard_rejects_bad_books() -> None:

@@ -200,23 +200,24 @@ class Detector:
                 self._close_second(self._second)
                 self._second += 1
         self.applied += 1
-        if len(ev) == 3 or not self.cfg.velocity_touch_only:
-            self._messages += 1
-        else:
-            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
-            if touch != self._touch:
-                self._messages += 1
-                self._touch = touch
         if len(ev) == 3:
+            self._messages += 1
             price, qty, is_buy = ev
             self._price = price
             self._delta += price * qty if is_buy else -price * qty
             closed = self.candles.on_trade(ts, price, qty, is_buy)
             if closed is not None:
                 self.patterns.on_candle(closed)
+            return
+        if self.cfg.velocity_touch_only:
+            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
+            if touch != self._touch:
+                self._messages += 1
+                self._touch = touch
         else:
-            self._book_ns = ts
-            self._pending_book = ev
+            self._messages += 1
+        self._book_ns = ts
+        self._pending_book = ev
 
     def _measure_book(self) -> None:
         """Hands the latest released book to the book indicators (they keep only the latest)."""
@@ -278,17 +279,13 @@ class Detector:
         }
         view: DepthView | None = self.depth.view if fresh else None
         spread_ratio = by[Indicator.SPREAD].value
+        if view is None:
+            return Readings(end, by, pattern, spread_ratio, math.nan)
+        # Positional: ts, readings, pattern, spread ratio, liquidity, imbalance, extreme, walls.
         return Readings(
-            end,
-            by,
-            pattern,
-            spread_ratio,
-            view.liquidity_usd if view else math.nan,
-            depth_imbalance=view.imbalance if view else math.nan,
-            extreme_imbalance=view.extreme if view else False,
-            bid_walls=view.bid_walls if view else (),
-            ask_walls=view.ask_walls if view else (),
-        )
+            end, by, pattern, spread_ratio, view.liquidity_usd, view.imbalance, view.extreme,
+            view.bid_walls, view.ask_walls,
+        )  # fmt: skip
 
     def _initial_readings(self) -> Readings:
         thresholds = {

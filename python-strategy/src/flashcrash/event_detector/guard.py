@@ -24,20 +24,30 @@ def _qty_ok(q: object) -> bool:
     return isinstance(q, float) and math.isfinite(q) and q >= 0
 
 
-def _side_prices(side: Sequence[tuple[float, float]]) -> tuple[float, ...] | None:
-    """The prices of a side whose every level is a pair of floats, prices finite and > 0, quantities
-    finite and >= 0, checked side-wide (a sum is finite only when no term is NaN or infinite); None
-    when in doubt (then `_level_fault` looks level by level)."""
+def _whole_book_ok(bids: Sequence[tuple[float, float]], asks: Sequence[tuple[float, float]]) -> bool:
+    """Whether a book passes every level and order check at once, checked book-wide in a few C loops
+    (the common case): every level a pair of floats, the quantities finite (their sum is finite only
+    when no term is NaN or infinite) and >= 0, and the prices, bids from the worst up then asks from
+    the best up, strictly rising from above 0 to below infinity. That one chain is every price
+    finite and positive (NaN compares false), bids descending, asks ascending and the best bid under
+    the best ask. False when in doubt: `book_ok` then finds the reason level by level."""
     try:
-        ps, qs = zip(*side, strict=True)
+        bp, bq = zip(*bids, strict=True)
+        ap, aq = zip(*asks, strict=True)
     except (TypeError, ValueError):
-        return None
-    if set(map(type, ps)) != _FLOAT or set(map(type, qs)) != _FLOAT:
-        return None
-    s, q = sum(ps), sum(qs)
-    if s - s == 0.0 and q - q == 0.0 and min(ps) > 0.0 and min(qs) >= 0.0:
-        return ps
-    return None
+        return False
+    prices = bp[::-1] + ap
+    qs = bq + aq
+    if set(map(type, prices + qs)) != _FLOAT:
+        return False
+    total = sum(qs)
+    return (
+        total - total == 0.0
+        and min(qs) >= 0.0
+        and prices[0] > 0.0
+        and prices[-1] < _INF
+        and all(map(lt, prices, prices[1:]))
+    )
 
 
 def _level_fault(*sides: Sequence[tuple[float, float]]) -> str | None:
@@ -92,14 +102,18 @@ class InputGuard:
         if not bids or not asks:
             self.dropped["book_side_empty"] += 1
             return False
-        bp = _side_prices(bids)
-        ap = _side_prices(asks) if bp is not None else None
-        if bp is None or ap is None:
-            fault = _level_fault(bids, asks)
-            if fault is not None:
-                self.dropped[fault] += 1
-                return False
-            bp, ap = tuple(lv[0] for lv in bids), tuple(lv[0] for lv in asks)
+        if _whole_book_ok(bids, asks):
+            # `time_ok`, inline for the common case (as in `trade_ok`).
+            if type(ts_ns) is int and ts_ns > 0 and ts_ns >= self.newest_ns - self.jitter_ns:
+                if ts_ns > self.newest_ns:
+                    self.newest_ns = ts_ns
+                return True
+            return self.time_ok(ts_ns)
+        fault = _level_fault(bids, asks)
+        if fault is not None:
+            self.dropped[fault] += 1
+            return False
+        bp, ap = tuple(lv[0] for lv in bids), tuple(lv[0] for lv in asks)
         if not all(map(gt, bp, bp[1:])) or not all(map(lt, ap, ap[1:])):
             self.dropped["book_unsorted"] += 1
             return False

@@ -39,6 +39,8 @@ from flashcrash.event_detector.readings import CORE, PRICE, Indicator, Readings
 log = logging.getLogger("flashcrash.event_detector.detector")
 
 NS = 1_000_000_000
+VOTERS = (*CORE, Indicator.MESSAGE_VELOCITY)  # what the quorum counts (velocity as the spike)
+CORE_SET = frozenset(CORE)
 
 
 class State(StrEnum):
@@ -88,10 +90,11 @@ class StateMachine:
 
     def quorum(self, r: Readings) -> tuple[bool, bool]:
         """(quorum met, alert level met), over the rolling jitter window."""
-        self._recent.append(frozenset(i for i in (*CORE, Indicator.MESSAGE_VELOCITY) if r[i].fired))
+        by = r.by_indicator
+        self._recent.append(frozenset(i for i in VOTERS if by[i].fired))
         self.counted = frozenset().union(*self._recent)
         spike = Indicator.MESSAGE_VELOCITY in self.counted
-        n = sum(1 for i in CORE if i in self.counted)
+        n = len(self.counted & CORE_SET)
         need = self.cfg.core_quorum_velocity if spike else self.cfg.core_quorum
         priced = not self.cfg.quorum_needs_price or not self.counted.isdisjoint(PRICE)
         return n >= need and priced, n >= 1

