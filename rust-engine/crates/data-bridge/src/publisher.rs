@@ -69,11 +69,45 @@ pub struct PublishStats {
 /// How long queued frames get to leave before the socket closes (ZeroMQ's linger).
 pub const LINGER: Duration = Duration::from_millis(200);
 
+/// Sees each data message right after the PUB socket took it: a measurement hook (the feed-path
+/// bench stamps the time there). The engine passes `()`, which compiles to nothing.
+///
+/// What "took it" means, with the `zeromq` 0.4 crate: `PubSocket::send` encodes the message into each
+/// matching subscriber's write buffer and writes that buffer to the subscriber's TCP socket with a
+/// non-blocking `write` before it returns (no other task is involved), so the bytes are in the
+/// kernel's send buffer (`TCP_NODELAY` is set on every connection). Only when that buffer is full
+/// does a remainder stay in user space until the next send (the crate does not flush it otherwise).
+pub trait PublishProbe {
+    /// `msg` was handed to the socket (`send` returned without error).
+    fn published(&mut self, msg: &DataMessage);
+}
+
+impl PublishProbe for () {
+    #[inline(always)]
+    fn published(&mut self, _msg: &DataMessage) {}
+}
+
+impl<P: PublishProbe> PublishProbe for &mut P {
+    fn published(&mut self, msg: &DataMessage) {
+        (**self).published(msg);
+    }
+}
+
 /// Runs the data publisher until every sender of `rx` is gone (so the last state changes go out).
 pub async fn run(
+    socket: PubSocket,
+    rx: mpsc::Receiver<DataMessage>,
+    feed: BookFeed,
+) -> PublishStats {
+    run_probed(socket, rx, feed, ()).await
+}
+
+/// [`run`], calling `probe` after each message the socket took.
+pub async fn run_probed<P: PublishProbe>(
     mut socket: PubSocket,
     mut rx: mpsc::Receiver<DataMessage>,
     feed: BookFeed,
+    mut probe: P,
 ) -> PublishStats {
     let min_gap = Duration::from_secs_f64(1.0 / f64::from(feed.max_hz.max(1)));
     let mut last_book = Instant::now() - min_gap;
@@ -85,7 +119,11 @@ pub async fn run(
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
-                Some(m) => send(&mut socket, &m, &mut stats).await,
+                Some(m) => {
+                    if send(&mut socket, &m, &mut stats).await {
+                        probe.published(&m);
+                    }
+                }
                 None => break,
             },
             _ = feed.book.changed() => pending = true,
@@ -97,12 +135,10 @@ pub async fn run(
                 if last_id != Some(snap.update_id) {
                     last_id = Some(snap.update_id);
                     last_book = Instant::now();
-                    send(
-                        &mut socket,
-                        &DataMessage::OrderBookSnapshot(snap),
-                        &mut stats,
-                    )
-                    .await;
+                    let msg = DataMessage::OrderBookSnapshot(snap);
+                    if send(&mut socket, &msg, &mut stats).await {
+                        probe.published(&msg);
+                    }
                 }
             }
         }
@@ -118,21 +154,22 @@ pub async fn run(
     stats
 }
 
-/// Publishes one message.
-pub async fn send(socket: &mut PubSocket, msg: &DataMessage, stats: &mut PublishStats) {
+/// Publishes one message; true when the socket took it.
+pub async fn send(socket: &mut PubSocket, msg: &DataMessage, stats: &mut PublishStats) -> bool {
     let payload = match encode(msg) {
         Ok(p) => p,
         Err(e) => {
             warn!(error = %e, "data message not encodable");
-            return;
+            return false;
         }
     };
     if let Err(e) = socket.send(framed(&msg.topic(), payload)).await {
         warn!(error = %e, "data publish failed");
-        return;
+        return false;
     }
     match msg {
         DataMessage::OrderBookSnapshot(_) => stats.books += 1,
         _ => stats.messages += 1,
     }
+    true
 }
