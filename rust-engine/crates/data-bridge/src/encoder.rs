@@ -165,6 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn the_payload_allocation_is_reused_once_the_socket_let_go() {
+        let mut enc = DataEncoder::new("POLUSDT");
+        let first = enc.message(&book("POLUSDT", 1, 20)).unwrap();
+        let at = first.get(1).unwrap().as_ptr();
+        drop(first);
+        let second = enc.message(&book("POLUSDT", 2, 20)).unwrap();
+        assert_eq!(second.get(1).unwrap().as_ptr(), at);
+    }
+
+    #[test]
     fn a_message_still_held_is_not_overwritten_by_the_next() {
         let mut enc = DataEncoder::new("POLUSDT");
         let first = enc.message(&book("POLUSDT", 1, 20)).unwrap();
