@@ -3,6 +3,8 @@
 
 /// Command PULL socket.
 pub mod commands;
+/// Data messages as `[topic, payload]`, with reused buffers.
+mod encoder;
 /// Data PUB socket and book conflation.
 pub mod publisher;
 /// Response PUB socket.

@@ -8,15 +8,25 @@
 //! interval that the 1 ms timer turned into bursts of `rate / 1000` frames); it stamps each frame
 //! just before writing it to the socket. The engine side is the engine's own code, in process:
 //! `FeedTask` (Binance sync rules, validation, health) and the data publisher (conflation set to
-//! 100,000 books/s so that every update can go out), publishing on loopback TCP. A ZeroMQ
-//! subscriber takes each `OrderBookSnapshot` (by `update_id`) and `Trade` (by aggregate id) and
-//! subtracts the frame's send stamp: the figures include the ZeroMQ hop to the subscriber, so they
-//! bound the publish latency from above. The subscriber only stamps and keeps each message while
-//! the run lasts and decodes them afterwards, so decoding one never delays the next one's stamp.
-//! The first second of each run is warm-up and not counted.
+//! 100,000 books/s so that every update can go out), publishing on loopback TCP.
 //!
-//! `cargo bench -p engine --bench feed_path [-- RATE...]` prints one line per rate and writes
-//! `target/feed_path.json`.
+//! Two measures, both from the frame's send stamp, each book by its `update_id` and each trade by
+//! its aggregate id:
+//! * **venue → publish**: the time at which the publisher's `PubSocket::send` of the encoded book
+//!   (or trade) returned, stamped by a [`PublishProbe`] the bench installs on the engine thread (the
+//!   engine binary runs the publisher without one). `send` writes the message to the subscriber's
+//!   TCP socket before it returns, so this is the message handed to the kernel: the issue's "ZeroMQ
+//!   publish of the updated book".
+//! * **venue → subscriber receipt**: a ZeroMQ SUB on another thread stamps each message as its
+//!   `recv` returns; this adds the loopback hop and the subscriber thread's wake-up. The subscriber
+//!   only stamps and keeps each message while the run lasts and decodes them afterwards, so decoding
+//!   one never delays the next one's stamp.
+//!
+//! Both are split at the engine's receive stamp (`OrderBookSnapshot.local_ts_ns`, wall clock). The
+//! first second of each run is warm-up and not counted.
+//!
+//! `cargo bench -p engine --bench feed_path [-- RATE...]` prints two lines per measure and rate
+//! (`to=publish`, `to=subscriber`, each with its book split) and writes `target/feed_path.json`.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -31,7 +41,7 @@ use axum::routing::get;
 use axum::Router;
 use common::config::FeedConfig;
 use common::message::{decode, DataMessage};
-use data_bridge::publisher::{self, BookFeed};
+use data_bridge::publisher::{self, BookFeed, PublishProbe};
 use exchange_sim::book::{Book, Diff};
 use exchange_sim::source::{SourceEvent, UpdateIds};
 use exchange_sim::trades_csv::TradeRow;
@@ -124,6 +134,37 @@ impl Stamps {
 
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// One message the publisher's send took, and when that send returned.
+#[derive(Clone, Copy)]
+struct Published {
+    /// `update_id` of a book, aggregate id of a trade.
+    id: u64,
+    /// A book's engine receive stamp (`local_ts_ns`, wall-clock ns); `None` for a trade.
+    received_wall: Option<u64>,
+    /// When the send returned, wall-clock ns (the clock of the venue's `sent_wall`).
+    at_wall: u64,
+}
+
+/// Records each book and trade as the publisher's send returns, on the engine thread: one clock
+/// read and a push into a vector reserved for the whole run; matched to the frames after the run.
+struct StampPublished(Vec<Published>);
+
+impl PublishProbe for StampPublished {
+    fn published(&mut self, msg: &DataMessage) {
+        let at_wall = common::time::now_ns();
+        let (id, received_wall) = match msg {
+            DataMessage::OrderBookSnapshot(b) => (b.update_id, Some(b.local_ts_ns)),
+            DataMessage::Trade(t) => (t.trade_id, None),
+            _ => return,
+        };
+        self.0.push(Published {
+            id,
+            received_wall,
+            at_wall,
+        });
     }
 }
 
@@ -223,17 +264,47 @@ fn free_port() -> u16 {
 
 struct Run {
     rate: f64,
+    /// Venue → subscriber receipt.
     samples: Samples,
+    /// Venue → publish (the send returned).
+    published: Samples,
     frames_sent: usize,
 }
 
-/// What the subscriber measured.
+/// Latencies of one measure, ns: books (with the split at the engine's receive stamp) and trades.
 #[derive(Default)]
 struct Samples {
     books: Vec<u64>,
     to_engine: Vec<u64>,
     in_engine: Vec<u64>,
     trades: Vec<u64>,
+}
+
+/// Venue → publish, from the probe's records, for the frames sent after the warm-up.
+fn published_samples(stamps: &Stamps, records: &[Published]) -> Samples {
+    let warm_up_ns = WARM_UP.as_nanos() as u64;
+    let mut out = Samples::default();
+    for r in records {
+        let index = match r.received_wall {
+            Some(_) => stamps.by_update_id.get(&r.id),
+            None => stamps.by_agg_id.get(&r.id),
+        };
+        let Some(&i) = index else { continue };
+        let sent = stamps.sent[i].load(Ordering::Acquire);
+        let sent_wall = stamps.sent_wall[i].load(Ordering::Acquire);
+        if sent <= warm_up_ns || r.at_wall < sent_wall {
+            continue;
+        }
+        match r.received_wall {
+            Some(received) => {
+                out.books.push(r.at_wall - sent_wall);
+                out.to_engine.push(received.saturating_sub(sent_wall));
+                out.in_engine.push(r.at_wall.saturating_sub(received));
+            }
+            None => out.trades.push(r.at_wall - sent_wall),
+        }
+    }
+    out
 }
 
 /// Runs `f` on its own single-threaded runtime in its own OS thread, as a separate process would.
@@ -260,7 +331,8 @@ async fn run_engine(
     endpoint: String,
     mut done: watch::Receiver<bool>,
     bound: std::sync::mpsc::Sender<()>,
-) {
+    mut probe: StampPublished,
+) -> Vec<Published> {
     let socket = publisher::bind(&endpoint).await.expect("bind the data PUB");
     let _ = bound.send(());
     let book = SharedBook::default();
@@ -290,20 +362,23 @@ async fn run_engine(
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed = tokio::spawn(FeedTask::new(cfg, SYMBOL, Duration::from_secs(1), out).run(stop_rx));
-    let publisher = tokio::spawn(publisher::run(
-        socket,
-        data_rx,
-        BookFeed {
-            book,
-            symbol: SYMBOL.to_owned(),
-            levels: 20,
-            max_hz: 100_000,
-        },
-    ));
+    let feed_of_book = BookFeed {
+        book,
+        symbol: SYMBOL.to_owned(),
+        levels: 20,
+        max_hz: 100_000,
+    };
+    let publisher = tokio::spawn(async move {
+        publisher::run_probed(socket, data_rx, feed_of_book, &mut probe).await;
+        probe.0
+    });
     let _ = done.wait_for(|d| *d).await;
     stop_tx.send_replace(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), feed).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), publisher).await;
+    match tokio::time::timeout(Duration::from_secs(5), publisher).await {
+        Ok(Ok(records)) => records,
+        _ => panic!("the publisher did not stop"),
+    }
 }
 
 /// Waits for a task of another runtime from a plain thread.
@@ -348,13 +423,12 @@ fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, 
 
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let engine_side = run_engine(addr, endpoint.clone(), done_rx.clone(), bound_tx);
+    let probe = StampPublished(Vec::with_capacity(tape.frames.len() + 1024));
+    let engine_side = run_engine(addr, endpoint.clone(), done_rx.clone(), bound_tx, probe);
     let engine_thread = match engine {
         Some(rt) => {
             let handle = rt.spawn(engine_side);
-            std::thread::spawn(move || {
-                let _ = futures_block_on(handle);
-            })
+            std::thread::spawn(move || futures_block_on(handle).expect("engine"))
         }
         None => on_own_thread("engine", engine_side),
     };
@@ -413,10 +487,11 @@ fn run_at(engine: Option<&tokio::runtime::Runtime>, tape: Arc<Tape>, rate: f64, 
 
     let samples = subscriber.join().expect("subscriber");
     venue_thread.join().expect("venue");
-    engine_thread.join().expect("engine");
+    let records = engine_thread.join().expect("engine");
     Run {
         rate,
         samples,
+        published: published_samples(&stamps, &records),
         frames_sent: limit.min(tape.frames.len()),
     }
 }
@@ -429,6 +504,28 @@ fn percentiles(v: &mut [u64]) -> (f64, f64, f64, f64) {
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
     let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0;
     (mean, at(0.5), at(0.99), *v.last().unwrap() as f64 / 1000.0)
+}
+
+/// Prints one measure of a run (two lines) and returns it as JSON.
+fn report(head: &str, to: &str, end: &str, s: &mut Samples) -> serde_json::Value {
+    let (bm, b50, b99, bmax) = percentiles(&mut s.books);
+    let (tm, t50, t99, tmax) = percentiles(&mut s.trades);
+    let (_, e50, e99, _) = percentiles(&mut s.to_engine);
+    let (_, i50, i99, imax) = percentiles(&mut s.in_engine);
+    println!(
+        "feed_path {head}  to={to:<10}  book: n={:>6} mean={bm:.1}us p50={b50:.1}us p99={b99:.1}us max={bmax:.1}us  trade: n={:>6} mean={tm:.1}us p50={t50:.1}us p99={t99:.1}us max={tmax:.1}us",
+        s.books.len(),
+        s.trades.len(),
+    );
+    println!(
+        "    book split ({to}): venue -> engine receive p50={e50:.1}us p99={e99:.1}us; engine receive -> {end} p50={i50:.1}us p99={i99:.1}us max={imax:.1}us"
+    );
+    serde_json::json!({
+        "book": {"samples": s.books.len(), "mean_us": bm, "p50_us": b50, "p99_us": b99, "max_us": bmax,
+                 "to_engine_p50_us": e50, "to_engine_p99_us": e99,
+                 "in_engine_p50_us": i50, "in_engine_p99_us": i99, "in_engine_max_us": imax},
+        "trade": {"samples": s.trades.len(), "mean_us": tm, "p50_us": t50, "p99_us": t99, "max_us": tmax},
+    })
 }
 
 fn main() {
@@ -471,27 +568,14 @@ fn main() {
             rate,
             secs,
         );
-        let s = &mut run.samples;
-        let (bm, b50, b99, bmax) = percentiles(&mut s.books);
-        let (tm, t50, t99, tmax) = percentiles(&mut s.trades);
-        let (_, e50, e99, _) = percentiles(&mut s.to_engine);
-        let (_, i50, i99, _) = percentiles(&mut s.in_engine);
-        println!(
-            "feed_path rate={:>6} msg/s  frames={:>6}  book: n={:>6} mean={bm:.1}us p50={b50:.1}us p99={b99:.1}us max={bmax:.1}us  trade: n={:>6} mean={tm:.1}us p50={t50:.1}us p99={t99:.1}us max={tmax:.1}us",
-            run.rate,
-            run.frames_sent,
-            s.books.len(),
-            s.trades.len(),
-        );
-        println!(
-            "    book split: venue -> engine receive p50={e50:.1}us p99={e99:.1}us; engine receive -> subscriber p50={i50:.1}us p99={i99:.1}us"
-        );
+        let head = format!("rate={:>6} msg/s  frames={:>6}", run.rate, run.frames_sent);
+        let publish = report(&head, "publish", "send returned", &mut run.published);
+        let subscriber = report(&head, "subscriber", "subscriber", &mut run.samples);
         json.push(serde_json::json!({
             "rate_msgs_per_sec": run.rate,
             "frames_sent": run.frames_sent,
-            "book": {"samples": s.books.len(), "mean_us": bm, "p50_us": b50, "p99_us": b99, "max_us": bmax,
-                     "to_engine_p50_us": e50, "to_engine_p99_us": e99, "in_engine_p50_us": i50, "in_engine_p99_us": i99},
-            "trade": {"samples": s.trades.len(), "mean_us": tm, "p50_us": t50, "p99_us": t99, "max_us": tmax},
+            "publish": publish,
+            "subscriber": subscriber,
         }));
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/feed_path.json");
