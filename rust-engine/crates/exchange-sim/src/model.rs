@@ -11,7 +11,7 @@
 //!   relative to the price, so fine-tick symbols widen in a crash as coarse-tick ones do;
 //! * `levels` levels a side at consecutive ticks from the touch;
 //! * quantity at depth `i` (0 at the touch) = `base × (1 + 0.1 i) × liquidity × noise`, rounded to
-//!   whole steps (at least one), with `liquidity = 1 / (1 + 40 × range / last)` and `noise` in
+//!   whole steps (half to even; at least one), with `liquidity = 1 / (1 + 40 × range / last)` and `noise` in
 //!   [0.6, 1.4] a hash of the seed, the level's tick and a one-second bucket whose phase is staggered
 //!   per tick, so that about a tenth of the levels re-draw every 100 ms.
 
@@ -155,7 +155,8 @@ impl BookModel {
         for i in 0..self.p.levels as u64 {
             let depth = (1.0 + DEPTH_SLOPE * i as f64) * liquidity * self.p.base_qty as f64;
             let qty = |t: u64| {
-                let steps = (depth * self.noise(t, bucket) / step as f64).round() as u64;
+                // Ties to even, as numpy's `round` in the backtest's twin.
+                let steps = (depth * self.noise(t, bucket) / step as f64).round_ties_even() as u64;
                 steps.max(1).saturating_mul(step)
             };
             if let Some(t) = best_bid.checked_sub(i).filter(|&t| t > 0) {
