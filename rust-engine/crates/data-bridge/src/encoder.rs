@@ -41,8 +41,7 @@ impl DataEncoder {
         msg: &DataMessage,
     ) -> Result<ZmqMessage, rmp_serde::encode::Error> {
         let payload = self.payload(msg)?;
-        let frames = vec![self.topic(msg), payload];
-        Ok(ZmqMessage::try_from(frames).expect("two frames is not empty"))
+        Ok(crate::framed(self.topic(msg), payload))
     }
 
     fn topic(&self, msg: &DataMessage) -> Bytes {

@@ -14,10 +14,6 @@ use bytes::Bytes;
 use zeromq::ZmqMessage;
 
 /// A two-frame message `[topic, payload]`.
-pub(crate) fn framed(topic: &str, payload: Vec<u8>) -> ZmqMessage {
-    let frames = vec![
-        Bytes::copy_from_slice(topic.as_bytes()),
-        Bytes::from(payload),
-    ];
-    ZmqMessage::try_from(frames).expect("two frames is not empty")
+pub(crate) fn framed(topic: Bytes, payload: Bytes) -> ZmqMessage {
+    ZmqMessage::try_from(vec![topic, payload]).expect("two frames is not empty")
 }

@@ -1,5 +1,6 @@
 //! Response PUB: every response as `["resp", payload]`.
 
+use bytes::Bytes;
 use common::message::{encode, Response, RESPONSE_TOPIC};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -22,7 +23,13 @@ pub async fn run(mut socket: PubSocket, mut rx: mpsc::Receiver<Response>) -> u64
     let mut sent = 0;
     while let Some(r) = rx.recv().await {
         match encode(&r) {
-            Ok(payload) => match socket.send(framed(RESPONSE_TOPIC, payload)).await {
+            Ok(payload) => match socket
+                .send(framed(
+                    Bytes::from_static(RESPONSE_TOPIC.as_bytes()),
+                    payload.into(),
+                ))
+                .await
+            {
                 Ok(()) => sent += 1,
                 Err(e) => warn!(error = %e, "response publish failed"),
             },
