@@ -1,6 +1,6 @@
 """Strategy-side benchmarks (issue 5), over real POLUSDT trades (data/, 21:05-21:25 UTC of the
-10 Oct 2025 crash) with a synthetic book every 100 ms of event time (the demo's model, simplified:
-touch at the last trade, spread widening with the 5 s range, 20 levels a side):
+10 Oct 2025 crash) with the backtest's synthetic book (the model exchange-sim serves in the demo) every
+100 ms of event time, 20 levels a side:
 
 a. per-event cost (ns/event, one core) of the detector alone, and of the whole `Runner.handle`
    (guard, jitter buffer, detector, candles, strategy, paper orders to a stub client);
@@ -9,7 +9,10 @@ b. sustained throughput of the real receive + handle path: a ZeroMQ PUB (in a ch
    the run reports whether every trade was handled by the end of the publishing window plus 100 ms
    (no backlog), the books conflated by the client, and any trade lost (must be 0);
 c. tick-to-decision latency at 2,000 msg/s: each frame's `local_ts_ns` is set at send time
-   (`time.time_ns()`); latency = end of its `Runner.handle` minus that stamp; p50/p99/max.
+   (`time.time_ns()`); latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Beside it,
+   the strategy's own part (the client hands the message over -> end of `Runner.handle`), and the
+   transport's floor: the same publisher and client with no strategy (what ZeroMQ between two
+   processes costs on this machine, whatever the strategy does).
 
 Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/bench.sh).
 """
@@ -27,11 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zmq
 from flashcrash import wire
+from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
+from flashcrash.marketdata.trades import TRADE_DTYPE
 from flashcrash.runner import Runner, quiet_gc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,55 +45,35 @@ POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 SYMBOL = "POLUSDT"
 S = 1_000_000_000
 TICK = 0.0001
+STEP = 0.1
 DAY = 1760054400  # 2025-10-10 00:00 UTC
+SPIN_S = 0.0001  # the publisher spins only the last 100 us before a frame is due
 
 
 def replay(start: str, end: str) -> list[wire.Trade | wire.OrderBookSnapshot]:
-    """Real trades between `start` and `end` (HH:MM), with a synthetic book at every 100 ms boundary."""
+    """Real trades between `start` and `end` (HH:MM), with the backtest's synthetic book
+    (`flashcrash.backtest.book`, the configuration's tick, step and seed) at every 100 ms boundary."""
     a = (DAY + int(start[:2]) * 3600 + int(start[3:]) * 60) * S
     b = (DAY + int(end[:2]) * 3600 + int(end[3:]) * 60) * S
-    out: list[wire.Trade | wire.OrderBookSnapshot] = []
-    recent: list[tuple[int, int]] = []
-    boundary = a + S // 10
-    last: tuple[int, bool] | None = None
+    rows = []
     with gzip.open(POL, "rt") as f:
-        for n, r in enumerate(csv.DictReader(f)):
+        for r in csv.DictReader(f):
             ts = int(r["timestamp"]) * 1000
-            if ts < a or ts >= b:
-                continue
-            price, buy = float(r["price"]), r["side"] == "buy"
-            while last is not None and boundary < ts:
-                recent = [(t, k) for t, k in recent if t > boundary - 5 * S]
-                ticks = [k for _, k in recent] or [last[0]]
-                spread = 1 + min(20, (max(ticks) - min(ticks)) // 8)
-                tick, up = last
-                ask, bid = (tick, tick - spread) if up else (tick + spread, tick)
-                qty = 5000.0 / (1.0 + 40.0 * (max(ticks) - min(ticks)) / tick)
-                bids = tuple(
-                    ((bid - i) * TICK, qty * (1 + 0.1 * i))
-                    for i in range(20)
-                    if bid - i > 0
+            if a <= ts < b:
+                rows.append(
+                    (
+                        ts,
+                        int(r["id"]),
+                        float(r["price"]),
+                        float(r["amount"]),
+                        r["side"] == "buy",
+                    )
                 )
-                asks = tuple(((ask + i) * TICK, qty * (1 + 0.1 * i)) for i in range(20))
-                out.append(
-                    wire.OrderBookSnapshot(SYMBOL, boundary, boundary, n, bids, asks)
-                )
-                boundary += S // 10
-            k = round(price / TICK)
-            recent.append((ts, k))
-            last = (k, buy)
-            out.append(
-                wire.Trade(
-                    SYMBOL,
-                    ts,
-                    ts,
-                    int(r["id"]),
-                    price,
-                    float(r["amount"]),
-                    "buy" if buy else "sell",
-                )
-            )
-    return out
+    return list(
+        with_books(
+            np.array(rows, dtype=TRADE_DTYPE), BookParams(TICK, STEP, 20, 1), SYMBOL
+        )
+    )
 
 
 class StubClient:
@@ -151,6 +137,10 @@ def publisher(
     t0 = time.perf_counter()
     for i, (topic, payload) in enumerate(frames):
         due = t0 + i / rate
+        # Sleeps most of the gap: a publisher spinning all the time would take one of two cores.
+        ahead = due - time.perf_counter()
+        if ahead > SPIN_S:
+            time.sleep(ahead - SPIN_S)
         while time.perf_counter() < due:
             pass
         if stamp:
@@ -170,7 +160,11 @@ def through_zmq(
     rate: float,
     count: int,
     stamp: bool,
+    strategy: bool = True,
 ) -> dict[str, Any]:
+    """Publishes `count` events at `rate` to the real `EngineClient.poll` + `Runner.handle`. With
+    `stamp`, also the latencies: send -> decision, and receive (the client hands the message over) ->
+    decision; without `strategy`, the messages are only received (the transport's floor)."""
     frames = [(_topic(m), wire.encode(m)) for m in events[:count]]
     trades_sent = sum(1 for t, _ in frames if t.startswith(b"trade"))
     ends = [f"tcp://127.0.0.1:{_free_port()}" for _ in range(4)]
@@ -185,6 +179,7 @@ def through_zmq(
     client.send = StubClient().send  # type: ignore[method-assign]
     go.set()
     latencies: list[int] = []
+    own: list[int] = []  # receive -> decision
     trades = books = 0
     first = last = 0.0
     deadline = time.perf_counter() + count / rate + 15
@@ -193,7 +188,9 @@ def through_zmq(
             for msg in client.poll(100):
                 if isinstance(msg, wire.StateChange):
                     continue
-                runner.handle(msg)
+                received = time.time_ns()
+                if strategy:
+                    runner.handle(msg)
                 done = time.time_ns()
                 if isinstance(msg, wire.Trade):
                     trades += 1
@@ -206,6 +203,7 @@ def through_zmq(
                 last = time.perf_counter()
                 if stamp:
                     latencies.append(done - msg.local_ts_ns)  # type: ignore[union-attr]
+                    own.append(done - received)
     finally:
         proc.join(timeout=count / rate + 10)
         client.close()
@@ -227,14 +225,19 @@ def through_zmq(
         "keeps_up": trades == trades_sent and took <= window + 0.1,
     }
     if latencies:
-        latencies.sort()
-        us = [x / 1000 for x in latencies]
-        out |= {
-            "latency_p50_us": round(statistics.median(us), 1),
-            "latency_p99_us": round(us[int(0.99 * (len(us) - 1))], 1),
-            "latency_max_us": round(us[-1], 1),
-        }
+        out |= _percentiles("latency", latencies)
+        if strategy:
+            out |= _percentiles("own_latency", own)
     return out
+
+
+def _percentiles(name: str, ns: list[int]) -> dict[str, float]:
+    us = sorted(x / 1000 for x in ns)
+    return {
+        f"{name}_p50_us": round(statistics.median(us), 1),
+        f"{name}_p99_us": round(us[int(0.99 * (len(us) - 1))], 1),
+        f"{name}_max_us": round(us[-1], 1),
+    }
 
 
 def main() -> None:
@@ -275,10 +278,20 @@ def main() -> None:
             f"books conflated {r['books_conflated']:,}, trades lost {r['trades_lost']}"
         )
     lat = through_zmq(events, cfg, 2000.0, 10_000, stamp=True)
+    floor = through_zmq(events, cfg, 2000.0, 10_000, stamp=True, strategy=False)
     result["latency_2000"] = lat
+    result["transport_floor_2000"] = floor
     print(
         f"tick-to-decision at 2,000 msg/s ({lat['sent']:,} messages): p50 {lat.get('latency_p50_us')} us, "
         f"p99 {lat.get('latency_p99_us')} us, max {lat.get('latency_max_us')} us"
+    )
+    print(
+        f"  of which receive -> decision (the strategy's own): p50 {lat.get('own_latency_p50_us')} us, "
+        f"p99 {lat.get('own_latency_p99_us')} us, max {lat.get('own_latency_max_us')} us"
+    )
+    print(
+        f"  transport floor (same publisher and client, no strategy): p50 {floor.get('latency_p50_us')} us, "
+        f"p99 {floor.get('latency_p99_us')} us, max {floor.get('latency_max_us')} us"
     )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from flashcrash import config, wire
-from flashcrash.backtest.book import BookParams, SyntheticBook
+from flashcrash.backtest.book import BookParams, SyntheticBook, with_books
 from flashcrash.backtest.commands import parse_utc, window
 from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
@@ -217,3 +217,30 @@ def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) ->
     ticks, prices, q = SyntheticBook(pol, params).batch(np.array(times), np.array(ns))
     rows = [list(zip(prices[j].tolist(), q[j].tolist(), strict=True)) for j in range(5)]
     assert [shared.split(ticks[j], rows[j]) for j in range(5)] == alone
+
+
+def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.ndarray) -> None:
+    """`with_books` (the tests' and benchmarks' feed) gives the runner the replay's trades and books,
+    in the replay's order (update ids aside)."""
+    data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:11:00Z"))
+    replay = Replay(cfg, data)
+    handle = replay.runner.handle
+    seen: list[object] = []
+
+    def spy(msg: object) -> None:
+        if isinstance(msg, wire.Trade | wire.OrderBookSnapshot):
+            seen.append(msg)
+        handle(msg)
+
+    replay.runner.handle = spy  # type: ignore[method-assign]
+    replay.run()
+
+    def key(m: object) -> tuple[object, ...]:
+        if isinstance(m, wire.OrderBookSnapshot):
+            return (m.exchange_ts_ns, m.bids, m.asks)
+        assert isinstance(m, wire.Trade)
+        return (m.exchange_ts_ns, m.trade_id, m.price, m.quantity, m.aggressor)
+
+    fed = list(with_books(data, replay.synthetic.p, cfg.symbol.name))
+    assert sum(isinstance(m, wire.OrderBookSnapshot) for m in fed) > 1000
+    assert [key(m) for m in fed] == [key(m) for m in seen]

@@ -3,26 +3,25 @@ the trades (no processes):
 
 * ATOMUSD_PERP (Binance COIN-M), trades only: book indicators stay not ready; the trade-based ones
   detect the crash. 17:00-20:50 is calm: never ACTIVE.
-* POLUSDT (Binance spot) with the synthetic L2 book the venue derives (a Python twin of the model in
-  docs/EXCHANGE_SIM.md, same rules, not the same noise hash): as the demo sees it.
+* POLUSDT (Binance spot) with the synthetic L2 book of the backtest (`SyntheticBook`, the model of
+  docs/EXCHANGE_SIM.md that exchange-sim serves: `tests/book_cases` proves they agree).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
-import statistics
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flashcrash import wire
-from flashcrash.backtest.book import BPS, MAX_EXTRA_SPREAD_BPS, SPREAD_DIVISOR
+from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Indicator, State, Transition
+from flashcrash.marketdata.trades import TRADE_DTYPE
 
 S = 1_000_000_000
 DATA = Path(__file__).resolve().parents[3] / "data"
@@ -44,52 +43,20 @@ def trades(path: Path) -> list[Trade]:
         ]
 
 
-def _noise(seed: int, tick: int, t100: int) -> float:
-    phase = (tick * 2654435761 + seed) % 10
-    h = hashlib.blake2b(f"{seed}:{tick}:{(t100 + phase) // 10}".encode(), digest_size=8).digest()
-    return 0.6 + 0.8 * int.from_bytes(h, "big") / 2**64
+def with_synthetic_book(rows: list[Trade], tick_size: float) -> Iterator[wire.Trade | wire.OrderBookSnapshot]:
+    """The trades with the backtest's synthetic book at every 100-ms boundary (quantity step 0.1,
+    20 levels, seed 1: the configuration's defaults)."""
+    arr = np.array([(ts, n, p, q, b) for n, (ts, p, q, b) in enumerate(rows)], dtype=TRADE_DTYPE)
+    return with_books(arr, BookParams(tick_size, 0.1, 20, 1), "X")
 
 
-def with_synthetic_book(
-    rows: list[Trade], tick_size: float, levels: int = 20
-) -> Iterator[Trade | wire.OrderBookSnapshot]:
-    """The trades, and at every 100-ms boundary the synthetic book: touch at the last trade on its
-    aggressor's side, spread 1 + min(range // 8, 100 bp of the price) ticks of the 5-s range, quantities
-    5 x median trade size x (1 + 0.1 i) x 1/(1 + 40 range/last) x noise in [0.6, 1.4]."""
-    base = 5 * statistics.median(r[2] for r in rows)
-    window: deque[tuple[int, int]] = deque()
-    last: tuple[int, bool] | None = None
-    boundary = rows[0][0] - rows[0][0] % (S // 10) + S // 10
-    for n, row in enumerate(rows):
-        ts, price, _, buy = row
-        while last is not None and boundary < ts:
-            while window and window[0][0] <= boundary - 5 * S:
-                window.popleft()
-            ticks = [k for _, k in window]
-            rng = max(ticks) - min(ticks) if ticks else 0
-            tick, up = last
-            spread = 1 + min(rng // SPREAD_DIVISOR, max(1, tick * MAX_EXTRA_SPREAD_BPS // BPS))
-            ask, bid = (tick, tick - spread) if up else (tick + spread, tick)
-            liq = 1.0 / (1.0 + 40.0 * rng / tick)
-            t100 = boundary // (S // 10)
-
-            def q(i: int, k: int, liq: float = liq, t100: int = t100) -> float:
-                return float(max(1, round(base * (1 + 0.1 * i) * liq * _noise(7, k, t100))))
-
-            bids = tuple(((bid - i) * tick_size, q(i, bid - i)) for i in range(levels) if bid - i > 0)
-            asks = tuple(((ask + i) * tick_size, q(i, ask + i)) for i in range(levels))
-            yield wire.OrderBookSnapshot("X", boundary, boundary, n, bids, asks)
-            boundary += S // 10
-        window.append((ts, round(price / tick_size)))
-        last = (round(price / tick_size), buy)
-        yield row
-
-
-def run(events: Iterator[Trade | wire.OrderBookSnapshot] | list[Trade]) -> Detector:
+def run(events: Iterator[wire.Trade | wire.OrderBookSnapshot] | list[Trade]) -> Detector:
     d = Detector(EventDetectionConfig())
     for e in events:
         if isinstance(e, wire.OrderBookSnapshot):
             assert d.on_book(e)
+        elif isinstance(e, wire.Trade):
+            assert d.on_trade(e.exchange_ts_ns, e.price, e.quantity, e.aggressor == "buy")
         else:
             assert d.on_trade(*e)
     d.flush()
