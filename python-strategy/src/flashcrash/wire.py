@@ -437,7 +437,8 @@ def encode(msg: _Message) -> bytes:
 
 # ------------------------------------------------------------------ fast paths
 # The two market data messages are decoded without the generic kind-driven code: the same checks
-# (strict keys, exact types, finite positive prices, finite non-negative quantities), done in bulk.
+# (strict keys, exact types, finite positive prices, finite non-negative quantities), done in bulk;
+# a book's fast path also wants both sides, sorted and uncrossed (`book_levels_ok`, the guard's check).
 # When any check fails the generic path runs instead, so errors and their messages are unchanged.
 # MessagePack arrays are unpacked as tuples (`use_list=False`), so book levels need no conversion.
 _INF = math.inf
@@ -448,19 +449,36 @@ _BOOK_KEYS = frozenset(f.name for f in fields(OrderBookSnapshot)) | {"type"}
 _AGGRESSORS = frozenset(("buy", "sell"))
 
 
-def _levels_ok(side: Any) -> bool:
-    """Whether `side` is a tuple of (price, qty) pairs of floats, prices finite and > 0, quantities
-    finite and >= 0: a plain loop with the checks inline (a third cheaper per book than unzipping the
-    pairs and checking them with builtins). Out of MessagePack, a pair is a tuple (an array)."""
-    if type(side) is not tuple:
-        return False
-    for level in side:
+def book_levels_ok(bids: Any, asks: Any) -> bool:
+    """Whether a book's levels pass every level and order check, in one pass over them: every level a
+    pair (tuple) of floats, every quantity finite and >= 0, and the prices, bids from the best down
+    then asks from the best up, a chain that is every price finite and positive (NaN compares false),
+    bids strictly descending, asks strictly ascending and the best bid under the best ask; both sides
+    present. False when in doubt: the caller then takes its slow path (the generic decoder here, the
+    level-by-level reasons in `InputGuard.book_ok`), so False never changes a result.
+
+    A plain loop with the checks inline: about 3 us a 40-level book less than unzipping the levels and
+    checking them with builtins (zip, map, set, sum, min, all) did."""
+    prev = _INF
+    for level in bids:
         if type(level) is not tuple or len(level) != 2:
             return False
         p, q = level
-        if type(p) is not float or type(q) is not float or not (0.0 < p < _INF and 0.0 <= q < _INF):
+        if type(p) is not float or type(q) is not float or not (0.0 < p < prev and 0.0 <= q < _INF):
             return False
-    return True
+        prev = p
+    if prev == _INF:  # no bid
+        return False
+    best_bid = bids[0][0]
+    prev = best_bid
+    for level in asks:
+        if type(level) is not tuple or len(level) != 2:
+            return False
+        p, q = level
+        if type(p) is not float or type(q) is not float or not (prev < p < _INF and 0.0 <= q < _INF):
+            return False
+        prev = p
+    return prev != best_bid  # at least one ask
 
 
 def _fast_trade(m: dict[str, Any]) -> Trade | None:
@@ -508,8 +526,9 @@ def _fast_book(m: dict[str, Any]) -> OrderBookSnapshot | None:
         and 0 <= lo <= _MAX_U64
         and type(u) is int
         and 0 <= u <= _MAX_U64
-        and _levels_ok(m["bids"])
-        and _levels_ok(m["asks"])
+        and type(m["bids"]) is tuple  # out of MessagePack an array is a tuple, anything else is wrong
+        and type(m["asks"]) is tuple
+        and book_levels_ok(m["bids"], m["asks"])
     ):
         return None
     del m["type"]

@@ -62,6 +62,25 @@ def test_book_fast_path_matches_the_generic_decoder(sym, ts, local, uid, bids, a
     same_outcome(msgpack.packb(m, use_bin_type=True))
 
 
+@given(
+    st.lists(st.floats(min_value=1e-8, max_value=1e9), min_size=2, max_size=12, unique=True),
+    st.lists(st.floats(min_value=0.0, max_value=1e9), min_size=12, max_size=12),
+    st.integers(min_value=1, max_value=11),
+)
+def test_sorted_books_take_the_fast_path_and_match_the_generic_decoder(prices, qs, n_bids) -> None:
+    """A valid book (both sides, sorted, uncrossed) is decoded by the fast path, to what the generic
+    decoder gives."""
+    prices.sort()
+    n_bids = min(n_bids, len(prices) - 1)
+    bids = [[p, q] for p, q in zip(reversed(prices[:n_bids]), qs, strict=False)]
+    asks = [[p, q] for p, q in zip(prices[n_bids:], qs[n_bids:], strict=False)]
+    m = {"type": "OrderBookSnapshot", "symbol": "X", "exchange_ts_ns": 1, "local_ts_ns": 2,
+         "update_id": 3, "bids": bids, "asks": asks}  # fmt: skip
+    payload = msgpack.packb(m, use_bin_type=True)
+    assert wire._fast_book(msgpack.unpackb(payload, raw=False, use_list=False)) is not None
+    same_outcome(payload)
+
+
 @given(st.text(max_size=8), uints, uints, uints, floats, floats, st.sampled_from(["buy", "sell", "BUY", 1]))
 def test_trade_fast_path_matches_the_generic_decoder(sym, ts, local, tid, price, qty, side) -> None:
     m = {"type": "Trade", "symbol": sym, "exchange_ts_ns": ts, "local_ts_ns": local, "trade_id": tid,

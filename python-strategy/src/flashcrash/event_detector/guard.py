@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from operator import gt, lt
 
+from flashcrash.wire import book_levels_ok
+
 _INF = math.inf
 
 
@@ -21,37 +23,6 @@ def _price_ok(p: object) -> bool:
 
 def _qty_ok(q: object) -> bool:
     return isinstance(q, float) and math.isfinite(q) and q >= 0
-
-
-def _whole_book_ok(bids: Sequence[tuple[float, float]], asks: Sequence[tuple[float, float]]) -> bool:
-    """Whether a book passes every level and order check at once (the common case), in one pass over
-    its levels: every level a pair of floats, every quantity finite and >= 0, and the prices, bids from
-    the best down then asks from the best up, a chain that is every price finite and positive (NaN
-    compares false), bids strictly descending, asks strictly ascending and the best bid under the best
-    ask. False when in doubt: `book_ok` then finds the reason level by level.
-
-    A plain loop with the checks inline: about 3 us a 40-level book less than unzipping the levels and
-    checking them with builtins (zip, map, set, sum, min, all) did."""
-    prev = _INF
-    for level in bids:
-        if type(level) is not tuple or len(level) != 2:
-            return False
-        p, q = level
-        if type(p) is not float or type(q) is not float or not (0.0 < p < prev and 0.0 <= q < _INF):
-            return False
-        prev = p
-    if prev == _INF:  # no bid
-        return False
-    best_bid = bids[0][0]
-    prev = best_bid
-    for level in asks:
-        if type(level) is not tuple or len(level) != 2:
-            return False
-        p, q = level
-        if type(p) is not float or type(q) is not float or not (prev < p < _INF and 0.0 <= q < _INF):
-            return False
-        prev = p
-    return prev != best_bid  # at least one ask
 
 
 def _level_fault(*sides: Sequence[tuple[float, float]]) -> str | None:
@@ -106,7 +77,7 @@ class InputGuard:
         if not bids or not asks:
             self.dropped["book_side_empty"] += 1
             return False
-        if _whole_book_ok(bids, asks):
+        if book_levels_ok(bids, asks):
             # `time_ok`, inline for the common case (as in `trade_ok`).
             if type(ts_ns) is int and ts_ns > 0 and ts_ns >= self.newest_ns - self.jitter_ns:
                 if ts_ns > self.newest_ns:
