@@ -438,7 +438,8 @@ def encode(msg: _Message) -> bytes:
 # ------------------------------------------------------------------ fast paths
 # The two market data messages are decoded without the generic kind-driven code: the same checks
 # (strict keys, exact types, finite positive prices, finite non-negative quantities), done in bulk;
-# a book's fast path also wants both sides, sorted and uncrossed (`book_levels_ok`, the guard's check).
+# a book's fast path also wants both sides, sorted and uncrossed (`book_levels_ok`, the guard's check),
+# and marks the snapshot as proven (`levels_proven`) so the guard does not walk its levels again.
 # When any check fails the generic path runs instead, so errors and their messages are unchanged.
 # MessagePack arrays are unpacked as tuples (`use_list=False`), so book levels need no conversion.
 _INF = math.inf
@@ -447,6 +448,31 @@ _set = object.__setattr__
 _TRADE_KEYS = frozenset(f.name for f in fields(Trade)) | {"type"}
 _BOOK_KEYS = frozenset(f.name for f in fields(OrderBookSnapshot)) | {"type"}
 _AGGRESSORS = frozenset(("buy", "sell"))
+
+
+Levels = tuple[tuple[float, float], ...]
+_PROVEN = "_levels_proven"  # instance attribute (not a field): the levels passed `book_levels_ok`
+
+
+def levels_proven(book: OrderBookSnapshot) -> bool:
+    """Whether `book`'s levels were proved to pass `book_levels_ok` where the snapshot was made (the
+    decoder's fast path, `proven_book`), so the detector's guard need not walk them again. A snapshot
+    is frozen and its levels are tuples of floats, so what was proved stays true; any other snapshot
+    is not proven and is checked level by level."""
+    return book.__dict__.get(_PROVEN, False)  # type: ignore[no-any-return]
+
+
+def proven_book(
+    symbol: str, exchange_ts_ns: int, local_ts_ns: int, update_id: int, bids: Levels, asks: Levels
+) -> OrderBookSnapshot:
+    """An `OrderBookSnapshot` whose levels the caller has proved pass `book_levels_ok` (the replay checks
+    its synthetic books a few thousand at a time in numpy: `Replay._load_books`), marked as such."""
+    b = _new(OrderBookSnapshot)
+    _set(b, "__dict__", {
+        "symbol": symbol, "exchange_ts_ns": exchange_ts_ns, "local_ts_ns": local_ts_ns,
+        "update_id": update_id, "bids": bids, "asks": asks, _PROVEN: True,
+    })  # fmt: skip
+    return b  # type: ignore[no-any-return]
 
 
 def book_levels_ok(bids: Any, asks: Any) -> bool:
@@ -532,6 +558,7 @@ def _fast_book(m: dict[str, Any]) -> OrderBookSnapshot | None:
     ):
         return None
     del m["type"]
+    m[_PROVEN] = True
     b = _new(OrderBookSnapshot)
     _set(b, "__dict__", m)
     return b  # type: ignore[no-any-return]

@@ -177,7 +177,9 @@ def test_published_books_are_the_model_at_each_boundary(
 ) -> None:
     """The replay builds its books in numpy batches and each from the one before (only the levels
     that changed): every book it publishes is still `SyntheticBook.at(T, n)`, the model at its
-    boundary `T` from exactly the `n` trades at or before `T`, one every `book_interval_ms`."""
+    boundary `T` from exactly the `n` trades at or before `T`, one every `book_interval_ms`; and each
+    is marked proven (its levels checked in numpy per batch, so the guard skips them) only when
+    `wire.book_levels_ok` holds for it, which on this real crash is every one."""
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, book_interval_ms=interval_ms))
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:14:00Z"))
     replay = Replay(cfg, data)
@@ -201,6 +203,7 @@ def test_published_books_are_the_model_at_each_boundary(
     for s in seen:
         n = int(np.searchsorted(data["ts_ns"], s.exchange_ts_ns, side="right"))
         assert (s.bids, s.asks) == model.at(s.exchange_ts_ns, n)
+        assert wire.levels_proven(s) and wire.book_levels_ok(s.bids, s.asks)
 
 
 def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) -> None:

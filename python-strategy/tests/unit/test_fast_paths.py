@@ -48,6 +48,8 @@ def same_outcome(payload: bytes) -> None:
         assert str(got.value) == str(e)
         return
     msg = wire.decode(payload)
+    if isinstance(msg, wire.OrderBookSnapshot):  # proven (guard skips the levels) iff they are good
+        assert wire.levels_proven(msg) == wire.book_levels_ok(msg.bids, msg.asks)
     assert type(msg) is type(expected)
     assert msg == expected and repr(msg) == repr(expected)
     assert wire.encode(msg) == wire.encode(expected)
@@ -96,6 +98,23 @@ def test_fast_decoded_messages_are_ordinary_frozen_dataclasses() -> None:
         got.price = 1.0  # type: ignore[misc]
     b = wire.OrderBookSnapshot("X", 1, 2, 3, ((1.0, 2.0),), ((1.5, 0.0),))
     assert wire.decode(wire.encode(b)) == b
+
+
+def test_a_proven_book_is_an_ordinary_snapshot_whose_time_is_still_checked() -> None:
+    """`proven_book` (the replay's books) equals, hashes and encodes as the same snapshot made by
+    its constructor, which is not proven; the guard skips a proven book's levels, never its time."""
+    bids, asks = ((1.0, 2.0), (0.9, 1.0)), ((1.5, 0.0),)
+    made = wire.OrderBookSnapshot("X", 5 * S, 5 * S, 3, bids, asks)
+    proven = wire.proven_book("X", 5 * S, 5 * S, 3, bids, asks)
+    assert proven == made and hash(proven) == hash(made) and repr(proven) == repr(made)
+    assert wire.encode(proven) == wire.encode(made)
+    assert wire.levels_proven(proven) and not wire.levels_proven(made)
+    with pytest.raises(AttributeError):
+        proven.bids = ()  # type: ignore[misc]
+    guard = InputGuard(jitter_ns=S)
+    assert guard.book_ok(5 * S, bids, asks, proven=True)
+    assert not guard.book_ok(3 * S, bids, asks, proven=True)
+    assert guard.dropped == {"time_backwards": 1}
 
 
 def slow_book_ok(g: InputGuard, ts: int, bids: Any, asks: Any) -> bool:

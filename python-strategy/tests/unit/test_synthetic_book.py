@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from flashcrash import wire
 from flashcrash.backtest.book import MAX_EXTRA_SPREAD_BPS, BookParams, SyntheticBook, spread_ticks
 from flashcrash.marketdata.trades import TRADE_DTYPE
 
@@ -76,3 +79,53 @@ def test_a_fine_tick_crash_widens_the_spread_and_its_calm_stays_under_the_cap() 
     assert round((crash_ask - crash_bid) / 0.01) == 103
     rel = lambda bid, ask: (ask - bid) / (ask + bid) * 2  # noqa: E731
     assert rel(crash_bid, crash_ask) > 4 * rel(calm_bid, calm_ask)
+
+
+LEVELS = 3
+_odd = st.sampled_from([0.0, -0.0, -1.0, np.nan, np.inf, -np.inf])
+
+
+@st.composite
+def _rows(draw: st.DrawFn) -> tuple[list[int], list[float], list[float]]:
+    """One row of `batch`'s arrays: a valid book (bids down, asks up, uncrossed), then maybe one flaw
+    (a bad price or quantity, two levels swapped, a level moved onto another, a dropped bid)."""
+    px = sorted(draw(st.lists(st.integers(1, 40), min_size=2 * LEVELS, max_size=2 * LEVELS, unique=True)))
+    ticks = px[LEVELS - 1 :: -1] + px[LEVELS:]
+    prices = [t * 0.1 for t in ticks]
+    q = draw(st.lists(st.sampled_from([0.0, -0.0, 0.5, 2.0]), min_size=2 * LEVELS, max_size=2 * LEVELS))
+    i, j = draw(st.integers(0, 2 * LEVELS - 1)), draw(st.integers(0, 2 * LEVELS - 1))
+    match draw(st.integers(0, 5)):
+        case 1:
+            prices[i] = draw(_odd)
+        case 2:
+            q[i] = draw(_odd)
+        case 3:
+            prices[i], prices[j] = prices[j], prices[i]
+        case 4:
+            prices[i] = prices[j]
+        case 5:
+            ticks[LEVELS - 1] = draw(st.integers(-1, 0))
+    return ticks, prices, q
+
+
+@given(st.lists(_rows(), min_size=1, max_size=6))
+def test_proven_rows_are_the_books_that_pass_the_level_check(rows) -> None:
+    """`SyntheticBook.proven` (the replay's numpy check of a batch of books) is `wire.book_levels_ok`
+    of each row's book, row for row; a row with a dropped bid (tick below 1) is never proven."""
+    model = SyntheticBook(np.zeros(1, dtype=TRADE_DTYPE), BookParams(0.1, 0.1, LEVELS, 1))
+    ticks, prices, q = (np.array([r[k] for r in rows]) for k in range(3))
+    got = model.proven(ticks, prices, q).tolist()
+    for (t, p, qs), g in zip(rows, got, strict=True):
+        pairs = list(zip(p, qs, strict=True))
+        expected = t[LEVELS - 1] > 0 and wire.book_levels_ok(tuple(pairs[:LEVELS]), tuple(pairs[LEVELS:]))
+        assert g == expected, (t, p, qs)
+
+
+def test_a_sorted_book_is_proven_and_a_flawed_one_is_not() -> None:
+    model = SyntheticBook(np.zeros(1, dtype=TRADE_DTYPE), BookParams(0.1, 0.1, LEVELS, 1))
+    ticks = np.array([[30, 29, 28, 31, 32, 33]] * 3)
+    prices = ticks * 0.1
+    q = np.array([[1.0, 0.0, 2.0, 3.0, 1.0, 1.0]] * 3)
+    q[1, 4] = np.nan
+    prices[2, 0] = prices[2, 3]  # best bid at the best ask
+    assert model.proven(ticks, prices, q).tolist() == [True, False, False]

@@ -183,6 +183,24 @@ class SyntheticBook:
         q = np.round(np.maximum(1.0, np.round(depth * noise / step)) * step, 8)
         return ticks, self._prices(np.maximum(ticks, 1)), q
 
+    def proven(self, ticks: np.ndarray, prices: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Per row of `batch`'s arrays, whether its book passes `wire.book_levels_ok` as `split` makes
+        it, checked in numpy: every bid level kept (no tick below 1), every price finite and positive,
+        every quantity finite and >= 0, bids strictly descending, asks strictly ascending, best bid
+        under best ask. A row with dropped bids is False (left to a level-by-level check)."""
+        levels = self.p.levels
+        with np.errstate(invalid="ignore"):
+            return (  # type: ignore[no-any-return]
+                (ticks[:, levels - 1] > 0)
+                & np.isfinite(prices).all(axis=1)
+                & (prices[:, levels - 1] > 0)
+                & (np.diff(prices[:, :levels], axis=1) < 0).all(axis=1)
+                & (np.diff(prices[:, levels:], axis=1) > 0).all(axis=1)
+                & (prices[:, 0] < prices[:, levels])
+                & np.isfinite(q).all(axis=1)
+                & (q >= 0).all(axis=1)
+            )
+
     def _bases(self, n: np.ndarray) -> np.ndarray:
         """`base` of each trade count (computed once per distinct 100-trade step)."""
         uniq, inverse = np.unique(np.where(n < 100, n, n - n % 100), return_inverse=True)

@@ -56,12 +56,14 @@ STATE_CODES = {s: i for i, s in enumerate(State)}
 
 @dataclass(slots=True)
 class _Chunk:
-    """A batch of synthetic books (`Replay._load_books`): per boundary its time, its trade count and
-    whether it is built whole (from its row of `ticks`, `prices`, `q`); the others replace the
-    quantities `qs[starts[i]:ends[i]]` at the level indices `cols[...]` of the book before."""
+    """A batch of synthetic books (`Replay._load_books`): per boundary its time, its trade count,
+    whether its levels are proven good (`wire.levels_proven`) and whether it is built whole (from its
+    row of `ticks`, `prices`, `q`); the others replace the quantities `qs[starts[i]:ends[i]]` at the
+    level indices `cols[...]` of the book before."""
 
     times: list[int]
     n: list[int]
+    proven: list[bool]
     whole: list[bool]
     ticks: np.ndarray
     prices: np.ndarray
@@ -158,7 +160,7 @@ class Replay:
         self._external_i = 0
         self._last_book: tuple[Levels, Levels] = ((), ())
         self._venue_book: tuple[int, int, tuple[Levels, Levels]] | None = None
-        self._chunk = _Chunk([], [], [], *(np.empty((0, 0)),) * 3, [], [], [], [])
+        self._chunk = _Chunk([], [], [], [], *(np.empty((0, 0)),) * 3, [], [], [], [])
         self._chunk_i = 0
         self._levels: list[tuple[float, float]] = []  # the last synthetic book's levels, bids then asks
         self.books_published = 0
@@ -200,7 +202,10 @@ class Replay:
         Consecutive books mostly share their levels (the touch stays, and only the levels whose noise
         period turned change: about 4 of 40), so a book is its predecessor with those levels replaced:
         a row is built whole only when its ticks moved (or a bid fell below tick 1), and for the
-        others only the changed quantities leave numpy."""
+        others only the changed quantities leave numpy.
+
+        Each row's levels are checked here at once (`SyntheticBook.proven`: what `wire.book_levels_ok`
+        checks of one book), so the detector's guard need not walk them again."""
         syn = self.synthetic
         levels = syn.p.levels
         count = max(1, min(BOOK_CHUNK, (int(syn.ts[-1]) - first) // self.book_interval_ns + 1))
@@ -210,12 +215,14 @@ class Replay:
         whole = np.ones(count, dtype=bool)
         whole[1:] = (ticks[1:] != ticks[:-1]).any(axis=1)
         whole |= ticks[:, levels - 1] <= 0
+        proven = syn.proven(ticks, prices, q)
         rows, cols = np.nonzero((q[1:] != q[:-1]) & ~whole[1:, None])
         rows += 1
         ends = np.searchsorted(rows, np.arange(count), side="right").tolist()
         self._chunk = _Chunk(
             times.tolist(),
             n.tolist(),
+            proven.tolist(),
             whole.tolist(),
             ticks,
             prices,
@@ -227,8 +234,9 @@ class Replay:
         )
         self._chunk_i = 0
 
-    def _synthetic_book(self, t: int) -> tuple[Levels, Levels]:
-        """The synthetic book of the boundary `t` (the next one of the current chunk)."""
+    def _synthetic_book(self, t: int) -> tuple[Levels, Levels, bool]:
+        """The synthetic book of the boundary `t` (the next one of the current chunk), and whether its
+        levels are proven good."""
         i = self._chunk_i
         c = self._chunk
         if i >= len(c.times) or c.times[i] != t:
@@ -249,7 +257,7 @@ class Replay:
             levels = self.synthetic.p.levels  # a row built on its predecessor has every bid level
             book = (tuple(lv[:levels]), tuple(lv[levels:]))
         self._venue_book = (t, c.n[i], book)
-        return book
+        return (*book, c.proven[i])
 
     def _publish_book(self, t: int) -> None:
         if self.books is not None:
@@ -257,11 +265,12 @@ class Replay:
             self._external_i += 1
             self._last_book = (snap.bids, snap.asks)
         else:
-            bids, asks = self._synthetic_book(t)
+            bids, asks, proven = self._synthetic_book(t)
             if not bids or not asks:
                 return
             self._book_ids += len(bids) + len(asks)
-            snap = wire.OrderBookSnapshot(self.cfg.symbol.name, t, t, self._book_ids, bids, asks)
+            make = wire.proven_book if proven else wire.OrderBookSnapshot
+            snap = make(self.cfg.symbol.name, t, t, self._book_ids, bids, asks)
         if t > self.now:
             self.now = t
         self.books_published += 1

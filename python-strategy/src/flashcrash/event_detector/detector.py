@@ -140,9 +140,10 @@ class Detector:
 
     def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
         """Validates and buffers a book; False (and counted in `guard.dropped`) when rejected."""
-        if not self.guard.book_ok(snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks):
+        bids, asks = snapshot.bids, snapshot.asks
+        if not self.guard.book_ok(snapshot.exchange_ts_ns, bids, asks, wire.levels_proven(snapshot)):
             return False
-        book = (tuple(snapshot.bids), tuple(snapshot.asks))
+        book = (tuple(bids), tuple(asks))
         self._buffer.push_release(snapshot.exchange_ts_ns, book, self._apply)
         return True
 

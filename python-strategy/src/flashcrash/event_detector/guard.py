@@ -71,19 +71,22 @@ class InputGuard:
         ts_ns: int,
         bids: Sequence[tuple[float, float]],
         asks: Sequence[tuple[float, float]],
+        proven: bool = False,
     ) -> bool:
         """A book is used only whole: every price finite and positive, every quantity finite and not
-        negative, both sides present, bids descending, asks ascending, best bid under best ask."""
-        if not bids or not asks:
-            self.dropped["book_side_empty"] += 1
-            return False
-        if book_levels_ok(bids, asks):
+        negative, both sides present, bids descending, asks ascending, best bid under best ask.
+        `proven`: the levels were already found to pass `book_levels_ok` (`wire.levels_proven`), so
+        only the time is checked."""
+        if proven or book_levels_ok(bids, asks):
             # `time_ok`, inline for the common case (as in `trade_ok`).
             if type(ts_ns) is int and ts_ns > 0 and ts_ns >= self.newest_ns - self.jitter_ns:
                 if ts_ns > self.newest_ns:
                     self.newest_ns = ts_ns
                 return True
             return self.time_ok(ts_ns)
+        if not bids or not asks:
+            self.dropped["book_side_empty"] += 1
+            return False
         fault = _level_fault(bids, asks)
         if fault is not None:
             self.dropped[fault] += 1
