@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import gzip
 import json
 import multiprocessing as mp
@@ -145,9 +146,7 @@ def publisher(
             pass
         if stamp:
             m = wire.decode(payload)
-            payload = wire.encode(
-                type(m)(**{**m.__dict__, "local_ts_ns": time.time_ns()})
-            )  # type: ignore[arg-type]
+            payload = wire.encode(dataclasses.replace(m, local_ts_ns=time.time_ns()))
         pub.send_multipart([topic, payload])
     time.sleep(2.0)
     pub.close(linger=5000)

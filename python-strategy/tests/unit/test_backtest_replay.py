@@ -224,7 +224,7 @@ def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) ->
 
 def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.ndarray) -> None:
     """`with_books` (the tests' and benchmarks' feed) gives the runner the replay's trades and books,
-    in the replay's order (update ids aside)."""
+    in the replay's order, marked proven as the replay marks them (update ids aside)."""
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:11:00Z"))
     replay = Replay(cfg, data)
     handle = replay.runner.handle
@@ -240,7 +240,7 @@ def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.
 
     def key(m: object) -> tuple[object, ...]:
         if isinstance(m, wire.OrderBookSnapshot):
-            return (m.exchange_ts_ns, m.bids, m.asks)
+            return (m.exchange_ts_ns, m.bids, m.asks, wire.levels_proven(m))
         assert isinstance(m, wire.Trade)
         return (m.exchange_ts_ns, m.trade_id, m.price, m.quantity, m.aggressor)
 

@@ -228,8 +228,9 @@ def with_books(
 ) -> Iterator[wire.Trade | wire.OrderBookSnapshot]:
     """`trades` (`TRADE_DTYPE`, time-sorted) as `wire.Trade`s with, at every 100-ms boundary from the
     first trade to the last, the synthetic book of the trades at or before it, in the replay's order (a
-    book comes before the trades after its boundary). For the tests and benchmarks that feed a detector
-    or a runner directly; the replay builds the same books incrementally."""
+    book comes before the trades after its boundary), each marked proven as the replay marks it. For
+    the tests and benchmarks that feed a detector or a runner directly; the replay builds the same
+    books incrementally."""
     if len(trades) == 0:
         return
     model = SyntheticBook(trades, params)
@@ -244,10 +245,11 @@ def with_books(
                     first + k * BOUNDARY_NS, min(ts_a[-1], first + (k + CHUNK) * BOUNDARY_NS), BOUNDARY_NS
                 )
                 ticks, prices, qs = model.batch(t, np.searchsorted(model.ts, t, side="right"))
-                times, j = t.tolist(), 0
+                times, proven, j = t.tolist(), model.proven(ticks, prices, qs).tolist(), 0
             bids, asks = model.split(ticks[j], list(zip(prices[j].tolist(), qs[j].tolist(), strict=True)))
             if bids and asks:  # as the replay: a book with an empty side is not published
-                yield wire.OrderBookSnapshot(symbol, times[j], times[j], k, bids, asks)
+                make = wire.proven_book if proven[j] else wire.OrderBookSnapshot
+                yield make(symbol, times[j], times[j], k, bids, asks)
             j += 1
             k += 1
         yield wire.Trade(symbol, ts, ts, id_a[i], px_a[i], q_a[i], "buy" if buy_a[i] else "sell")
