@@ -456,22 +456,30 @@ _PROVEN = "_levels_proven"  # instance attribute (not a field): the levels passe
 
 def levels_proven(book: OrderBookSnapshot) -> bool:
     """Whether `book`'s levels were proved to pass `book_levels_ok` where the snapshot was made (the
-    decoder's fast path, `proven_book`), so the detector's guard need not walk them again. A snapshot
+    decoder's fast path, `book_snapshot`), so the detector's guard need not walk them again. A snapshot
     is frozen and its levels are tuples of floats, so what was proved stays true; any other snapshot
     is not proven and is checked level by level."""
     return book.__dict__.get(_PROVEN, False)  # type: ignore[no-any-return]
 
 
-def proven_book(
-    symbol: str, exchange_ts_ns: int, local_ts_ns: int, update_id: int, bids: Levels, asks: Levels
+def book_snapshot(
+    symbol: str,
+    exchange_ts_ns: int,
+    local_ts_ns: int,
+    update_id: int,
+    bids: Levels,
+    asks: Levels,
+    proven: bool,
 ) -> OrderBookSnapshot:
-    """An `OrderBookSnapshot` whose levels the caller has proved pass `book_levels_ok` (the replay checks
-    its synthetic books a few thousand at a time in numpy: `Replay._load_books`), marked as such."""
+    """An `OrderBookSnapshot` (made without the dataclass's field-by-field `__init__`); `proven`: the
+    caller has proved its levels pass `book_levels_ok` (the replay checks its synthetic books a few
+    thousand at a time in numpy, `SyntheticBook.proven`), and the snapshot is marked so."""
     b = _new(OrderBookSnapshot)
-    _set(b, "__dict__", {
-        "symbol": symbol, "exchange_ts_ns": exchange_ts_ns, "local_ts_ns": local_ts_ns,
-        "update_id": update_id, "bids": bids, "asks": asks, _PROVEN: True,
-    })  # fmt: skip
+    d = {"symbol": symbol, "exchange_ts_ns": exchange_ts_ns, "local_ts_ns": local_ts_ns,
+         "update_id": update_id, "bids": bids, "asks": asks}  # fmt: skip
+    if proven:
+        d[_PROVEN] = True
+    _set(b, "__dict__", d)
     return b  # type: ignore[no-any-return]
 
 

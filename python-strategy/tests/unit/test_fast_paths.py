@@ -101,14 +101,16 @@ def test_fast_decoded_messages_are_ordinary_frozen_dataclasses() -> None:
 
 
 def test_a_proven_book_is_an_ordinary_snapshot_whose_time_is_still_checked() -> None:
-    """`proven_book` (the replay's books) equals, hashes and encodes as the same snapshot made by
+    """`book_snapshot` (the replay's books) equals, hashes and encodes as the same snapshot made by
     its constructor, which is not proven; the guard skips a proven book's levels, never its time."""
     bids, asks = ((1.0, 2.0), (0.9, 1.0)), ((1.5, 0.0),)
     made = wire.OrderBookSnapshot("X", 5 * S, 5 * S, 3, bids, asks)
-    proven = wire.proven_book("X", 5 * S, 5 * S, 3, bids, asks)
-    assert proven == made and hash(proven) == hash(made) and repr(proven) == repr(made)
-    assert wire.encode(proven) == wire.encode(made)
-    assert wire.levels_proven(proven) and not wire.levels_proven(made)
+    proven = wire.book_snapshot("X", 5 * S, 5 * S, 3, bids, asks, proven=True)
+    plain = wire.book_snapshot("X", 5 * S, 5 * S, 3, bids, asks, proven=False)
+    for b in (proven, plain):
+        assert b == made and hash(b) == hash(made) and repr(b) == repr(made)
+        assert wire.encode(b) == wire.encode(made)
+    assert wire.levels_proven(proven) and not wire.levels_proven(made) and not wire.levels_proven(plain)
     with pytest.raises(AttributeError):
         proven.bids = ()  # type: ignore[misc]
     guard = InputGuard(jitter_ns=S)

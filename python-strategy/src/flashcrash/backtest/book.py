@@ -248,8 +248,7 @@ def with_books(
                 times, proven, j = t.tolist(), model.proven(ticks, prices, qs).tolist(), 0
             bids, asks = model.split(ticks[j], list(zip(prices[j].tolist(), qs[j].tolist(), strict=True)))
             if bids and asks:  # as the replay: a book with an empty side is not published
-                make = wire.proven_book if proven[j] else wire.OrderBookSnapshot
-                yield make(symbol, times[j], times[j], k, bids, asks)
+                yield wire.book_snapshot(symbol, times[j], times[j], k, bids, asks, proven[j])
             j += 1
             k += 1
         yield wire.Trade(symbol, ts, ts, id_a[i], px_a[i], q_a[i], "buy" if buy_a[i] else "sell")

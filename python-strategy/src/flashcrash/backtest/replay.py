@@ -269,8 +269,7 @@ class Replay:
             if not bids or not asks:
                 return
             self._book_ids += len(bids) + len(asks)
-            make = wire.proven_book if proven else wire.OrderBookSnapshot
-            snap = make(self.cfg.symbol.name, t, t, self._book_ids, bids, asks)
+            snap = wire.book_snapshot(self.cfg.symbol.name, t, t, self._book_ids, bids, asks, proven)
         if t > self.now:
             self.now = t
         self.books_published += 1
