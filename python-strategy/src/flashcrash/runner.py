@@ -606,6 +606,7 @@ class Runner:
                 "placed": self.orders.stats["placed"],
                 "fills": self.orders.stats["fills"],
                 "errors": self.orders.stats["errors"],
+                "cancel_too_late": self.orders.stats["cancel_too_late"],
                 "timeouts": self.orders.stats["timeouts"],
                 "cancels": self.orders.stats["cancels"],
                 "queries": self.orders.stats["queries"],

@@ -127,6 +127,22 @@ def test_cancel_waits_for_reported_fills() -> None:
     assert o.settled and o.status is OrderStatus.CANCELED
 
 
+def test_a_cancel_that_comes_after_the_fill_is_a_race_not_an_error() -> None:
+    b = CircuitBreaker(failures=1, open_ns=10 * S)
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    assert om.cancel(coid, 0)
+    om.on_response(error(out.of(wire.CancelOrder)[0], "UNKNOWN_ORDER"))
+    assert (om.stats["cancel_too_late"], om.stats["errors"]) == (1, 0)
+    assert b.state(0) is BreakerState.CLOSED  # one failure would have opened it
+    assert out.sent[-1].__class__ is wire.QueryOrder and out.sent[-1].client_order_id == coid
+    # Any other refused cancel is an error and a failure.
+    om.on_response(error(out.sent[-1], "NOT_SYNCED"))
+    assert om.stats["errors"] == 1 and b.state(0) is BreakerState.OPEN
+
+
 def test_breaker_opens_on_errors_and_timeouts_half_opens_and_closes() -> None:
     b = CircuitBreaker(failures=3, open_ns=10 * S)
     out = Outbox()

@@ -11,7 +11,9 @@ Retries never duplicate an order:
 
 Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
 its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
-circuit breaker: acknowledgements are successes, `Error` responses and timeouts failures.
+circuit breaker: acknowledgements are successes, `Error` responses and timeouts failures, except a
+cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel arrived (the ordinary race in a
+fast market), counted as `cancel_too_late` and followed by a query, not an error.
 """
 
 from __future__ import annotations
@@ -427,11 +429,18 @@ class OrderManager:
         return None
 
     def _on_error(self, msg: wire.Error, p: Pending, now: int) -> None:
+        o = self.orders.get(p.client_order_id)
+        if o is not None and (p.kind, msg.code) == ("CancelOrder", "UNKNOWN_ORDER"):
+            # The order filled (or was never placed) before the cancel arrived: the ordinary race of a
+            # cancel with a fill in a fast market, not a failure. The query tells which.
+            self.stats["cancel_too_late"] += 1
+            log.info("cancel of %s came too late (%s): querying its status", o.client_order_id, msg.message)
+            self._query(o.client_order_id, now, p.queries + 1)
+            return
         self.stats["errors"] += 1
         log.warning(
             "engine error %s on %s %s (%s): %s", msg.code, p.kind, p.client_order_id, msg.field, msg.message
         )
-        o = self.orders.get(p.client_order_id)
         if o is None:
             return
         match (p.kind, msg.code):
@@ -450,9 +459,6 @@ class OrderManager:
                     self._resend(o, now, p.queries)
                 else:
                     o.status = OrderStatus.REJECTED
-            case ("CancelOrder", "UNKNOWN_ORDER"):
-                # Filled (or never placed) before the cancel arrived: the query tells which.
-                self._query(o.client_order_id, now, p.queries + 1)
             case ("PlaceOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
                 o.status = OrderStatus.REJECTED
