@@ -20,9 +20,7 @@ Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/benc
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import gzip
 import json
 import multiprocessing as mp
 import socket
@@ -31,14 +29,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zmq
 from flashcrash import wire
 from flashcrash.backtest.book import BookParams, with_books
+from flashcrash.backtest.commands import window
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
-from flashcrash.marketdata.trades import TRADE_DTYPE
+from flashcrash.marketdata import load_trades
 from flashcrash.runner import Runner, quiet_gc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,25 +54,8 @@ def replay(start: str, end: str) -> list[wire.Trade | wire.OrderBookSnapshot]:
     (`flashcrash.backtest.book`, the configuration's tick, step and seed) at every 100 ms boundary."""
     a = (DAY + int(start[:2]) * 3600 + int(start[3:]) * 60) * S
     b = (DAY + int(end[:2]) * 3600 + int(end[3:]) * 60) * S
-    rows = []
-    with gzip.open(POL, "rt") as f:
-        for r in csv.DictReader(f):
-            ts = int(r["timestamp"]) * 1000
-            if a <= ts < b:
-                rows.append(
-                    (
-                        ts,
-                        int(r["id"]),
-                        float(r["price"]),
-                        float(r["amount"]),
-                        r["side"] == "buy",
-                    )
-                )
-    return list(
-        with_books(
-            np.array(rows, dtype=TRADE_DTYPE), BookParams(TICK, STEP, 20, 1), SYMBOL
-        )
-    )
+    trades, _, _ = load_trades(POL, None)
+    return list(with_books(window(trades, a, b), BookParams(TICK, STEP, 20, 1), SYMBOL))
 
 
 class StubClient:

@@ -138,7 +138,7 @@ def test_a_cancel_that_comes_after_the_fill_is_a_race_not_an_error() -> None:
     assert (om.stats["cancel_too_late"], om.stats["errors"]) == (1, 0)
     assert b.state(0) is BreakerState.CLOSED  # one failure would have opened it
     assert out.sent[-1].__class__ is wire.QueryOrder and out.sent[-1].client_order_id == coid
-    # Any other refused cancel is an error and a failure.
+    # Any other refused command (here the status query) is an error and a failure.
     om.on_response(error(out.sent[-1], "NOT_SYNCED"))
     assert om.stats["errors"] == 1 and b.state(0) is BreakerState.OPEN
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flashcrash import wire
+from flashcrash.wire import Levels
 
 NS = 1_000_000_000
 BOUNDARY_NS = 100_000_000
@@ -43,8 +44,6 @@ BASE_TRADES = 1000
 BASE_MULTIPLE = 5.0
 CHUNK = 4096  # boundaries built per numpy batch by `with_books`
 _MASK = (1 << 64) - 1
-
-Levels = tuple[tuple[float, float], ...]
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

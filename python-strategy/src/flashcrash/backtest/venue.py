@@ -21,12 +21,11 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from flashcrash import wire
+from flashcrash.wire import Levels
 
 ZERO = Decimal(0)
 FEE_QUANTUM = Decimal("0.00000001")
 BPS = Decimal(10_000)
-
-Levels = tuple[tuple[float, float], ...]
 
 
 class FillRule(StrEnum):

@@ -43,11 +43,11 @@ from flashcrash.event_detector.machine import State, StateMachine, Transition
 from flashcrash.event_detector.patterns import CandlePatterns
 from flashcrash.event_detector.readings import Indicator, Pattern, Readings, measure, not_ready
 from flashcrash.event_detector.snapshot import encode_object, restore_object
+from flashcrash.wire import Levels
 
 BOOK_STALE_NS = 5 * NS  # book indicators are not ready when the last book is older than this
 
 
-Levels = tuple[tuple[float, float], ...]
 TradeItem = tuple[float, float, bool]  # price, qty, is_buy
 BookItem = tuple[Levels, Levels]  # bids, asks
 
