@@ -16,7 +16,8 @@ Definitions (objective, from the trades alone):
   legs);
 * an ACTIVE episode: from a transition into ACTIVE to the next transition out of it; "first ACTIVE"
   is the first episode starting in the crash window, given as seconds after the onset (negative =
-  before);
+  before), with how far into the leg the 1-second price was then: % below the leg's high, and the
+  share of the leg's fall (high to trough) still ahead (0 once the trough has printed);
 * the episodes starting before the window are sorted into three kinds: **calm** (before the sell-off
   and not in a real move), **dip** (before the sell-off, in a real move: the 1-second price's range,
   max/min - 1, over the 5 minutes before the episode's start and the minute after it reaches
@@ -147,6 +148,25 @@ def move_pct(secs: np.ndarray, px: np.ndarray, t: float) -> float:
     return float(w.max() / w.min() - 1.0) * 100 if len(w) else 0.0
 
 
+def fall_at(
+    secs: np.ndarray, px: np.ndarray, crash: dict[str, Any], t: float
+) -> dict[str, float]:
+    """How far into the crash leg the 1-second price was at `t`: % below the leg's high, and the share
+    of the leg's fall (high to trough) still ahead, % (0 once the trough has printed)."""
+    p = float(px[min(int(np.searchsorted(secs, t, side="right")) - 1, len(px) - 1)])
+    high, trough = crash["high"], crash["trough"]
+    ahead = (
+        0.0
+        if t >= crash["trough_at"]
+        else max(0.0, (p - trough) / (high - trough) * 100)
+    )
+    return {
+        "price": p,
+        "below_high_pct": round((1 - p / high) * 100, 2),
+        "leg_ahead_pct": round(ahead, 1),
+    }
+
+
 _COUNTED = re.compile(r"core fired \((.*?)\)")
 
 
@@ -252,6 +272,9 @@ def run_file(
         inside = [(s, e) for s, e, _ in eps if a <= s / NS < b]
         row["first_active_vs_onset_s"] = (
             round(inside[0][0] / NS - crash["onset"], 1) if inside else None
+        )
+        row["first_active_fall"] = (
+            fall_at(secs, px, crash, inside[0][0] / NS) if inside else None
         )
         row["active_in_window"] = len(inside)
         row["active_in_window_s"] = round(sum(e - s for s, e in inside) / NS, 1)
@@ -375,9 +398,10 @@ def main() -> int:
     table = [
         (
             "| file | trades | tick / step | crash leg: high → low (fall) | onset | first ACTIVE vs onset "
+            "| price then: below the high, leg still ahead "
             "| ACTIVE in window (episodes, s) | before the window: calm / dip / sell-off | after | replay |"
         ),
-        "|---|---:|---|---|---|---|---|---|---:|---:|",
+        "|---|---:|---|---|---|---|---|---|---|---:|---:|",
     ]
     notes = []
     details = []
@@ -388,15 +412,21 @@ def main() -> int:
         c = r["crash"]
         if c is None:
             table.append(f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} | no onset found "
-                         f"| | | | {len(r['active_episodes'])} in all | | {r['replay_s']} s |")  # fmt: skip
+                         f"| | | | | {len(r['active_episodes'])} in all | | {r['replay_s']} s |")  # fmt: skip
             continue
         first = r["first_active_vs_onset_s"]
         first_s = "never" if first is None else f"{first:+.0f} s"
+        fa = r["first_active_fall"]
+        fall_s = (
+            ""
+            if fa is None
+            else f"{fa['below_high_pct']:.1f} %, {fa['leg_ahead_pct']:.0f} % ahead"
+        )
         bf = r["active_before"]
         table.append(
             f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} "
             f"| {c['high']:g} {hms(c['high_at'])} → {c['trough']:g} {hms(c['trough_at'])} "
-            f"(−{c['leg_fall_pct']:g} %) | {hms(c['onset'])} | {first_s} "
+            f"(−{c['leg_fall_pct']:g} %) | {hms(c['onset'])} | {first_s} | {fall_s} "
             f"| {r['active_in_window']}, {r['active_in_window_s']:.0f} s "
             f"| {len(bf['calm'])} / {len(bf['dip'])} / {len(bf['sell-off'])} | {len(r['active_after'])} "
             f"| {r['replay_s']} s |"

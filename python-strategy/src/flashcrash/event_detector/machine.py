@@ -6,8 +6,9 @@ crash is a move of the price: order flow (volume delta, velocity) and the book (
 confirm one and complete the quorum, but they are not independent evidence of their own. One burst of
 one-sided trades raises volume delta and velocity together, and a book derived from the trades (the
 backtest's synthetic book) widens its spread with the same burst's price range; on the 10 Oct 2025
-files every calm-hour false ACTIVE was spread + volume delta + a velocity spike (BENCHMARKS.md,
-"Detection on the 10 Oct 2025 crash files"). The alert level: any core indicator firing.
+files every calm-hour false ACTIVE was spread + volume delta + a velocity spike
+(docs/benchmarks/detection.md, "What made the false ACTIVEs"). The alert level: any core indicator
+firing.
 
 * SLEEP → ALERT at the alert level (the baselines stop learning: they keep the market before, until
   the detector is back in SLEEP or RECOVERY has lasted `baseline_secs`; see `Detector._learns`);
