@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`flashcrash report --session ID`: a stored session's report and equity curve (PNG)."""
+    """`flashcrash report --session ID`: a stored session's report, its price and equity (PNG)."""
     from rich.console import Console
 
     from flashcrash.persistence import PersistenceError
@@ -129,7 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(e, file=sys.stderr)
             return 2
         db = db or PersistenceSettings.from_config(cfg).db_path
-        out = out or cfg.report_dir / f"session_{args.session}_equity.png"
+        out = out or cfg.report_dir / f"session_{args.session}_report.png"
     try:
         session_report(db, args.session, out, Console())
     except PersistenceError as e:
@@ -169,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("paper", help="start engine and strategy (optionally exchange-sim) until Ctrl-C")
     demo.add_arguments(pp, demo=False)
     pp.set_defaults(func=demo.run_paper)
-    rep = sub.add_parser("report", help="print a stored session's report and draw its equity curve")
+    rep = sub.add_parser("report", help="print a stored session's report and draw its price and equity")
     rep.add_argument("--session", type=int, required=True, help="session id (see the sessions table)")
     rep.add_argument("--db", type=Path, help="database file (default: [persistence] db_path)")
     rep.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
-    rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_equity.png)")
+    rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_report.png)")
     rep.set_defaults(func=cmd_report)
     rl = sub.add_parser("reload", help="re-read thresholds and limits in the running engine and strategy")
     rl.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")

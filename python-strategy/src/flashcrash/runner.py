@@ -34,7 +34,8 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +76,10 @@ def engine_silence_ns(cfg: Config) -> int:
     return max(3 * NS, 5 * cfg.monitoring.health_interval_ms * 1_000_000)
 
 
+# 1-second candles kept in memory for the session report when there is no database (the last hour);
+# with one, every candle is stored and the report reads them back, so memory stays flat.
+HISTORY_CANDLES = 3600
+
 # The loop's collector thresholds (`quiet_gc`; the backtest replay sets them too).
 LOOP_GC_THRESHOLDS = (100_000, 50, 1000)
 
@@ -83,7 +88,7 @@ def quiet_gc() -> None:
     """The loop's garbage-collector settings: what start-up built is frozen out of every collection,
     and the young generation is collected every 100,000 allocations instead of 700 (objects are freed
     by reference counting; the collector only looks for cycles), so its pauses in the loop are rarer
-    and shorter (BENCHMARKS.md, strategy process)."""
+    and shorter (docs/benchmarks/strategy-process.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*LOOP_GC_THRESHOLDS)
@@ -137,7 +142,8 @@ class Runner:
         self.strategy = PercentileStrategy(cfg.strategy, risk, cfg.symbol.order_quantity, self.orders)
         self.strategy.stops.on_change = self._on_stop
         self.strategy.journal = self._on_journal
-        self.history: list[Candle] = []
+        self.history: deque[Candle] = deque(maxlen=0 if persistence is not None else HISTORY_CANDLES)
+        self.candle_count = 0
         self.health: wire.HealthMetrics | None = None
         self.event_ns = 0
         self.stop_reason = ""
@@ -340,7 +346,7 @@ class Runner:
                 c for lot in self.strategy.position.lots.values() for c in lot.order_ids()
             ),
             "breaker": self.orders.breaker.snapshot(),
-            "runner": {"event_ns": self.event_ns, "candles": len(self.history)},
+            "runner": {"event_ns": self.event_ns, "candles": self.candle_count},
         }
         if hasattr(self.detector, "snapshot"):
             out["detector"] = self.detector.snapshot()
@@ -506,7 +512,10 @@ class Runner:
             self._drawdown_alerted = False
 
     def _on_candle(self, c: Candle, now_wall_ns: int) -> None:
+        self.candle_count += 1
         self.history.append(c)
+        if self.db is not None and self.session is not None:
+            self._record(self.db.record_candle, c)
         self.detector.on_candle(c)
         self.strategy.on_candle(c, self.detector.state, self.detector.readings(), now_wall_ns)
 
@@ -588,7 +597,7 @@ class Runner:
                 "latency_p99_us": h.latency_p99_us if h else None,
             },
             "detector": {
-                "candles": len(self.history),
+                "candles": self.candle_count,
                 "state_changes": len(self.detector.transitions),
                 "transitions": [
                     {
@@ -630,17 +639,29 @@ class Runner:
             "trades": trades,
         }
 
+    def _report_candles(self) -> Sequence[Candle]:
+        """The session's candles for its report: every one, from the database when there is one
+        (none when it cannot be read: the report then has no price panel), else the last hour."""
+        if self.db is None or self.session is None:
+            return self.history
+        try:
+            self.db.flush()
+            return self.db.candles_of(self.session)
+        except PersistenceError as e:
+            log.error("the session's candles could not be read for its report: %s", e)
+            return ()
+
     def write(self, summary_json: Path | None) -> dict[str, Any]:
         s = self.summary()
         stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
         report = write_report(
             self.cfg.report_dir / f"session_{stamp}.png",
             self.cfg.symbol.name,
-            self.history,
-            [t for t in self.detector.transitions if t.current is not State.SHUTDOWN],
+            self._report_candles(),
+            [(t.ts_ns, str(t.current)) for t in self.detector.transitions if t.current is not State.SHUTDOWN],
             self.strategy.entries,
             self.strategy.exits,
-            self.strategy.position.closed,
+            [(t.exit_ns, t.pnl) for t in self.strategy.position.closed],
         )
         s["report_png"] = str(report) if report else None
         paths = [self.cfg.report_dir / f"session_{stamp}.json"]

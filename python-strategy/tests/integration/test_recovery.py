@@ -3,6 +3,8 @@
 * `kill -9` the strategy while a position is open, start it again: the position is restored from the
   database, reconciled with the engine and closed exactly once; no order is sent twice; the audit log
   shows the crash and the recovery.
+  Both sessions' 1-second candles are in the database, and `flashcrash report` draws the recovered
+  session's price from them.
 * `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -97,6 +101,29 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
         ]
         assert any("session 1 had crashed" in s for s in audit), audit
         assert any(s.startswith("recovered from session 1") for s in audit), audit
+        # The killed session's candles up to its last committed loop, and the recovered one's.
+        counts = dict(_rows(db, "SELECT session_id, count(*) FROM candles GROUP BY session_id"))
+        assert counts.get(1, 0) > 0 and counts.get(2, 0) > 0, counts
+        out = session.workdir / "session_2.png"
+        report = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flashcrash",
+                "report",
+                "--session",
+                "2",
+                "--db",
+                str(db),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert report.returncode == 0, report.stdout + report.stderr
+        assert "price, states and equity" in report.stdout and out.stat().st_size > 10_000, report.stdout
     finally:
         session.cleanup()
 

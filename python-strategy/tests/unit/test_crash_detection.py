@@ -9,8 +9,6 @@ the trades (no processes):
 
 from __future__ import annotations
 
-import csv
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,44 +19,43 @@ from flashcrash import wire
 from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Indicator, State, Transition
-from flashcrash.marketdata.trades import TRADE_DTYPE
+from flashcrash.marketdata import load_trades
 
 S = 1_000_000_000
 DATA = Path(__file__).resolve().parents[3] / "data"
 POL = DATA / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 ATOM = DATA / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
 
-Trade = tuple[int, float, float, bool]
-
 
 def utc(hh: int, mm: int, ss: int = 0) -> int:
     return (1760054400 + hh * 3600 + mm * 60 + ss) * S  # 2025-10-10 00:00 UTC + time of day
 
 
-def trades(path: Path) -> list[Trade]:
-    with gzip.open(path, "rt") as f:
-        return [
-            (int(r["timestamp"]) * 1000, float(r["price"]), float(r["amount"]), r["side"] == "buy")
-            for r in csv.DictReader(f)
-        ]
+def trades(path: Path) -> np.ndarray:
+    """The file's trades as the backtest reads them (COIN-M contracts converted to the base asset)."""
+    arr, report, _ = load_trades(path, None)
+    assert report.dropped == 0
+    return arr
 
 
-def with_synthetic_book(rows: list[Trade], tick_size: float) -> Iterator[wire.Trade | wire.OrderBookSnapshot]:
+def with_synthetic_book(arr: np.ndarray, tick_size: float) -> Iterator[wire.Trade | wire.OrderBookSnapshot]:
     """The trades with the backtest's synthetic book at every 100-ms boundary (quantity step 0.1,
     20 levels, seed 1: the configuration's defaults)."""
-    arr = np.array([(ts, n, p, q, b) for n, (ts, p, q, b) in enumerate(rows)], dtype=TRADE_DTYPE)
     return with_books(arr, BookParams(tick_size, 0.1, 20, 1), "X")
 
 
-def run(events: Iterator[wire.Trade | wire.OrderBookSnapshot] | list[Trade]) -> Detector:
+def run(events: Iterator[wire.Trade | wire.OrderBookSnapshot] | np.ndarray) -> Detector:
     d = Detector(EventDetectionConfig())
-    for e in events:
-        if isinstance(e, wire.OrderBookSnapshot):
-            assert d.on_book(e)
-        elif isinstance(e, wire.Trade):
-            assert d.on_trade(e.exchange_ts_ns, e.price, e.quantity, e.aggressor == "buy")
-        else:
-            assert d.on_trade(*e)
+    if isinstance(events, np.ndarray):
+        cols = (events[f].tolist() for f in ("ts_ns", "price", "qty", "buy"))
+        for ts, price, qty, buy in zip(*cols, strict=True):
+            assert d.on_trade(ts, price, qty, buy)
+    else:
+        for e in events:
+            if isinstance(e, wire.OrderBookSnapshot):
+                assert d.on_book(e)
+            else:
+                assert d.on_trade(e.exchange_ts_ns, e.price, e.quantity, e.aggressor == "buy")
     d.flush()
     return d
 

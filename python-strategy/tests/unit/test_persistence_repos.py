@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from flashcrash.event_detector import Candle
 from flashcrash.persistence import (
     ConstraintViolation,
     EventRecord,
@@ -98,6 +99,7 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None
         (t,) = r.trades.of_session(1)
         assert t.entry_price == Decimal("0.2") and t.entry_score is None
     assert r.snapshots.latest() == {}
+    assert r.candles.of_session(1) == []
     db.close()
     # idempotent: opening again applies nothing
     assert SqliteDatabase.open(path).migrated_from == LATEST
@@ -324,3 +326,25 @@ def test_savepoint_undoes_only_the_failing_item(uow: SqliteUnitOfWork) -> None:
         uow.orders.add(_order(sid, "a"))
     uow.commit()
     assert [o.client_order_id for o in uow.orders.of_session(sid)] == ["a"]
+
+
+def test_candles_round_trip_in_time_order_and_bad_ones_are_refused(uow: SqliteUnitOfWork) -> None:
+    sid = _session(uow)
+    later = Candle(T0 + 10**9, 0.2, 0.21, 0.19, 0.205, 1500.5, 700.25, 12)
+    first = Candle(T0, 0.2149, 0.2149, 0.2, 0.2001, 10.0, 0.0, 1)
+    uow.candles.add(sid, later)
+    uow.candles.add(sid, first)
+    assert uow.candles.of_session(sid) == [first, later]  # floats exact, ordered by time
+    assert uow.candles.of_session(sid + 1) == []
+    bad = [
+        Candle(T0 + 2 * 10**9, 0.2, 0.21, 0.22, 0.205, 1.0, 0.0, 1),  # low above high
+        Candle(T0 + 3 * 10**9, 0.2, 0.21, 0.19, 0.25, 1.0, 0.0, 1),  # close above high
+        Candle(T0 + 4 * 10**9, 0.2, 0.21, 0.19, 0.2, 1.0, 2.0, 1),  # more bought than traded
+        Candle(T0 + 5 * 10**9, 0.2, 0.21, 0.19, 0.2, 1.0, 0.0, 0),  # no trade
+        Candle(T0 + 6 * 10**9, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1),  # price 0
+        later,  # the same second twice
+    ]
+    for c in bad:
+        with pytest.raises(ConstraintViolation):
+            uow.candles.add(sid, c)
+    assert len(uow.candles.of_session(sid)) == 2

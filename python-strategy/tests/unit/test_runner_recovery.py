@@ -7,6 +7,7 @@ engine pauses entries and its return starts a reconciliation; a corrupt or locke
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import subprocess
 import sys
@@ -14,12 +15,14 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from rich.console import Console
 from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
 from flashcrash.persistence import PersistenceService
-from flashcrash.runner import Runner
+from flashcrash.persistence.session_report import session_report
+from flashcrash.runner import HISTORY_CANDLES, Runner
 from flashcrash.trading_engine.portfolio import Phase
 
 
@@ -255,6 +258,38 @@ def test_silent_engine_pauses_entries_and_its_return_reconciles(tmp_path: Path) 
         client.close()
         db.close()
         eng.close()
+
+
+def test_candles_are_stored_not_kept_and_both_reports_draw_them(tmp_path: Path) -> None:
+    """With a database the runner keeps no candle in memory: each closed candle is stored in the
+    session's loop write, the session's report reads them back, and `flashcrash report` draws them."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        _entry(runner, eng)  # 33 seconds of trades: 32 closed candles
+        assert runner.candle_count == 32 and len(runner.history) == 0
+        summary = runner.write(None)
+        stored = db.candles_of(1)
+        assert [c.start_ns // 1_000_000_000 for c in stored] == [*range(1000, 1031), 1031]
+        assert stored[-2].low == 0.95 and (stored[-1].volume, stored[-1].trades) == (1100.0, 2)
+        assert summary["detector"]["candles"] == 32 and summary["report_png"]
+        runner.stop_reason = "TEST"
+        runner.finish()
+        db.flush()
+        out = tmp_path / "session_1.png"
+        console = Console(file=io.StringIO())
+        assert session_report(db.settings.db_path, 1, out, console) == out and out.stat().st_size > 10_000
+        assert "price, states and equity" in console.file.getvalue()  # type: ignore[attr-defined]
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def test_without_a_database_the_runner_keeps_the_last_hour_of_candles() -> None:
+    runner = Runner(config.load(REPO / "config" / "config.toml"), None)  # type: ignore[arg-type]
+    assert runner.history.maxlen == HISTORY_CANDLES == 3600
 
 
 def _run_with_db(tmp_path: Path, db_path: Path) -> subprocess.CompletedProcess[str]:

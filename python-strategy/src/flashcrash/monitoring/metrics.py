@@ -317,7 +317,7 @@ class StrategyMetrics:
         self.conflated.sync(getattr(client, "conflated", 0))
         for reason, n in runner.guard.dropped.items():
             self.guard_dropped.sync(n, str(reason))
-        self.candles.sync(len(runner.history))
+        self.candles.sync(runner.candle_count)
         self.batch.set(runner.batch_last)
         self.batch_max.set(runner.batch_max)
         runner.batch_max = 0

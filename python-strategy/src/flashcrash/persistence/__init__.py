@@ -1,5 +1,5 @@
 """What the strategy writes to disk: the session summary (JSON) and its report (PNG), and the
-database of sessions, orders, fills, trades, the audit log and component snapshots
+database of sessions, orders, fills, trades, the audit log, component snapshots and 1-second candles
 (`PersistenceService`; SQLite in `sqlite.py`, the only module that speaks SQL)."""
 
 from flashcrash.persistence.errors import (

@@ -177,11 +177,31 @@ UPDATE trades SET exit_session_id = session_id WHERE exit_ns IS NOT NULL;
 CREATE INDEX trades_exit_session ON trades(exit_session_id) WHERE exit_session_id IS NOT NULL;
 """
 
+V5 = """
+-- The 1-second candles the strategy closed (a second without a trade has none), floats as the
+-- detector has them: the session report draws the price from them, so the strategy keeps none in
+-- memory however long it runs.
+CREATE TABLE candles (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    start_ns   INTEGER NOT NULL,
+    open       REAL    NOT NULL,
+    high       REAL    NOT NULL,
+    low        REAL    NOT NULL CHECK (low > 0),
+    close      REAL    NOT NULL,
+    volume     REAL    NOT NULL CHECK (volume >= 0),
+    buy_volume REAL    NOT NULL CHECK (buy_volume >= 0 AND buy_volume <= volume),
+    trades     INTEGER NOT NULL CHECK (trades > 0),
+    PRIMARY KEY (session_id, start_ns),
+    CHECK (low <= open AND open <= high AND low <= close AND close <= high)
+) STRICT, WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, orders, fills, trades, audit events", V1),
     Migration(2, "trades.entry_score, component snapshots", V2),
     Migration(3, "snapshot reasons change and recovery", V3),
     Migration(4, "events.event_ns, trades.exit_session_id", V4),
+    Migration(5, "1-second candles", V5),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -9,8 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from flashcrash.event_detector import Candle, Transition
-from flashcrash.trading_engine import ClosedTrade
+from flashcrash.event_detector import Candle
 
 COLORS = {"ALERT": "#f5d76e", "ACTIVE": "#e74c3c", "RECOVERY": "#5dade2"}
 
@@ -33,6 +32,16 @@ def plot_equity(eq: Any, start_ns: int, end_ns: int, pnls: list[tuple[int, Decim
     eq.set_ylabel("net P&L")
 
 
+def shade_states(ax: Any, states: Sequence[tuple[int, str]], end_ns: int) -> None:
+    """The detector's ALERT/ACTIVE/RECOVERY periods shaded on the axes `ax` (`states`: (time, new
+    state) in order; the last lasts to `end_ns`)."""
+    for i, (ts, state) in enumerate(states):
+        color = COLORS.get(state)
+        if color is not None:
+            stop = states[i + 1][0] if i + 1 < len(states) else end_ns
+            ax.axvspan(_t(ts), _t(max(stop, ts)), color=color, alpha=0.3, lw=0, label=state)
+
+
 def write_equity_curve(
     path: Path,
     title: str,
@@ -50,11 +59,7 @@ def write_equity_curve(
     import matplotlib.pyplot as plt
 
     fig, eq = plt.subplots(figsize=(11, 4))
-    for i, (ts, state) in enumerate(states):
-        color = COLORS.get(state)
-        if color is not None:
-            stop = states[i + 1][0] if i + 1 < len(states) else end_ns
-            eq.axvspan(_t(ts), _t(max(stop, ts)), color=color, alpha=0.25, lw=0, label=state)
+    shade_states(eq, states, end_ns)
     plot_equity(eq, start_ns, end_ns, pnls)
     handles, labels = eq.get_legend_handles_labels()
     if handles:
@@ -73,13 +78,14 @@ def write_equity_curve(
 def write_report(
     path: Path,
     symbol: str,
-    candles: list[Candle],
-    transitions: list[Transition],
+    candles: Sequence[Candle],
+    states: Sequence[tuple[int, str]],
     entries: list[tuple[int, float]],
     exits: list[tuple[int, float]],
-    trades: list[ClosedTrade],
+    pnls: list[tuple[int, Decimal]],
 ) -> Path | None:
-    """Draws the PNG; returns None when there is nothing to draw."""
+    """Draws the PNG; returns None when there is nothing to draw. `states`: (time, new detector
+    state) in order; `pnls`: (exit time, net P&L) of the closed trades in order."""
     if not candles:
         return None
     import matplotlib  # imported here: it is slow to import and only the report needs it
@@ -93,12 +99,7 @@ def write_report(
         [_t(c.start_ns) for c in candles], [c.close for c in candles], lw=0.8, color="#222", label="1-s close"
     )
     end = candles[-1].start_ns
-    for i, tr in enumerate(transitions):
-        color = COLORS.get(tr.current)
-        if color is None:
-            continue
-        stop = transitions[i + 1].ts_ns if i + 1 < len(transitions) else end
-        ax.axvspan(_t(tr.ts_ns), _t(stop), color=color, alpha=0.3, lw=0, label=tr.current)
+    shade_states(ax, states, end)
     if entries:
         ax.scatter(
             [_t(t) for t, _ in entries], [p for _, p in entries], marker="^", color="green", s=40, label="buy"
@@ -112,7 +113,7 @@ def write_report(
     ax.legend(unique.values(), unique.keys(), loc="upper right")
     ax.set_title(f"{symbol}: price, detector states, trades")
     ax.set_ylabel("price")
-    plot_equity(eq, candles[0].start_ns, end, [(tr.exit_ns, tr.pnl) for tr in trades])
+    plot_equity(eq, candles[0].start_ns, end, pnls)
     eq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     eq.set_xlabel("venue event time (UTC; exchange-sim rebases a replay to start now)")
     fig.tight_layout()

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Protocol
 
+from flashcrash.event_detector.candles import Candle
 from flashcrash.persistence.records import (
     EventRecord,
     FillRecord,
@@ -92,6 +93,13 @@ class SnapshotRepository(Protocol):
         ...
 
 
+class CandleRepository(Protocol):
+    def add(self, session_id: int, candle: Candle) -> None: ...
+    def of_session(self, session_id: int) -> list[Candle]:
+        """The session's candles in time order."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One connection's repositories and its transaction control."""
 
@@ -101,6 +109,7 @@ class UnitOfWork(Protocol):
     fills: FillRepository
     events: EventRepository
     snapshots: SnapshotRepository
+    candles: CandleRepository
 
     def begin(self) -> None: ...
     def commit(self) -> None: ...

@@ -25,6 +25,7 @@ from typing import Any
 
 from flashcrash import wire
 from flashcrash.config import REPO_SCHEMA, Config
+from flashcrash.event_detector.candles import Candle
 from flashcrash.persistence.errors import ConstraintViolation, PersistenceError
 from flashcrash.persistence.records import (
     EVENT_KINDS,
@@ -504,6 +505,17 @@ class PersistenceService:
             self.session_id, name, ts_ns if ts_ns is not None else time.time_ns(), _frozen(state), reason
         )
         self._submit(lambda uow: uow.snapshots.save(s), f"snapshot {name}")
+
+    # ------------------------------------------------------------ market history
+    def record_candle(self, candle: Candle) -> None:
+        """A closed 1-second candle of the session (for its report)."""
+        sid = self.session_id
+        self._submit(lambda uow: uow.candles.add(sid, candle), "candle")
+
+    def candles_of(self, session: int | SessionRecord) -> list[Candle]:
+        """The candles of a session, oldest first (what is committed: `flush()` first)."""
+        sid = session.id if isinstance(session, SessionRecord) else session
+        return self.db.reader().candles.of_session(sid)
 
     def last_snapshots(self, session: int | SessionRecord | None = None) -> dict[str, SnapshotRecord]:
         """The newest snapshot of each component, of one session or of any."""

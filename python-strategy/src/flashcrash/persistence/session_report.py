@@ -1,5 +1,7 @@
 """`flashcrash report --session ID`: a stored session's summary, trades and audit counts printed with
-rich, and its equity curve drawn to a PNG. Opens the database read-only (no migration)."""
+rich, and a PNG: its 1-second closes with the detector's states shaded and the entries and exits
+marked, above its equity curve (sessions written before the candles were stored, schema v5: the
+equity curve alone). Opens the database read-only (no migration)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from rich.table import Table
 
 from flashcrash.persistence.errors import PersistenceError
 from flashcrash.persistence.records import NS, SessionRecord, TradeRecord, iso
-from flashcrash.persistence.report import write_equity_curve
+from flashcrash.persistence.report import write_equity_curve, write_report
 from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase
 
@@ -100,6 +102,7 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
             raise PersistenceError(f"database {db_path}: no session {session_id} (latest: {recent})")
         trades = uow.trades.of_session(session_id)
         events = uow.events.of_session(session_id)
+        candles = uow.candles.of_session(session_id)
         end = s.ended_ns or uow.sessions.last_activity_ns(session_id) or s.started_ns
     finally:
         db.close()
@@ -112,13 +115,19 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
         if e.kind == "transition" and e.component == "detector"
     ]
     closed = sorted((t for t in trades if t.closing_session == s.id), key=lambda t: t.exit_ns or 0)
-    path = write_equity_curve(
-        out,
-        f"session {s.id} {s.symbol} ({s.status}): equity",
-        s.started_ns,
-        end,
-        [(t.exit_ns, t.pnl) for t in closed if t.exit_ns is not None and t.pnl is not None],
-        states,
+    pnls = [(t.exit_ns, t.pnl) for t in closed if t.exit_ns is not None and t.pnl is not None]
+    entries = [(t.entry_ns, float(t.entry_price)) for t in trades if t.session_id == s.id]
+    exits = [
+        (t.exit_ns, float(t.exit_price)) for t in closed if t.exit_ns is not None and t.exit_price is not None
+    ]
+    drawn = write_report(
+        out, f"session {s.id} {s.symbol} ({s.status})", candles, states, entries, exits, pnls
     )
-    console.print(f"equity curve: {path}")
+    if drawn is not None:
+        console.print(f"price, states and equity: {drawn}")
+        return drawn
+    path = write_equity_curve(
+        out, f"session {s.id} {s.symbol} ({s.status}): equity", s.started_ns, end, pnls, states
+    )
+    console.print(f"equity curve (no candles stored): {path}")
     return path

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from flashcrash.event_detector.candles import Candle
 from flashcrash.persistence.errors import (
     ConstraintViolation,
     DatabaseCorrupt,
@@ -493,6 +494,23 @@ class SqliteSnapshots(_Repo):
         return {r["component"]: _snapshot(r) for r in rows}
 
 
+class SqliteCandles(_Repo):
+    def add(self, session_id: int, c: Candle) -> None:
+        self._x(
+            "INSERT INTO candles (session_id, start_ns, open, high, low, close, volume, buy_volume, trades)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, c.start_ns, c.open, c.high, c.low, c.close, c.volume, c.buy_volume, c.trades),
+        )
+
+    def of_session(self, session_id: int) -> list[Candle]:
+        rows = self._rows(
+            "SELECT start_ns, open, high, low, close, volume, buy_volume, trades FROM candles"
+            " WHERE session_id = ? ORDER BY start_ns",
+            (session_id,),
+        )
+        return [Candle(*r) for r in rows]
+
+
 # ------------------------------------------------------------------ connection, transactions
 class SqliteUnitOfWork:
     def __init__(self, conn: sqlite3.Connection, name: str) -> None:
@@ -504,6 +522,7 @@ class SqliteUnitOfWork:
         self.fills = SqliteFills(conn, name)
         self.events = SqliteEvents(conn, name)
         self.snapshots = SqliteSnapshots(conn, name)
+        self.candles = SqliteCandles(conn, name)
 
     def _exec(self, sql: str, doing: str) -> None:
         try:
