@@ -20,6 +20,7 @@ from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_f
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
+from flashcrash.event_detector import Candle
 from flashcrash.persistence import PersistenceService
 from flashcrash.persistence.session_report import session_report
 from flashcrash.runner import HISTORY_CANDLES, Runner
@@ -289,7 +290,10 @@ def test_candles_are_stored_not_kept_and_both_reports_draw_them(tmp_path: Path) 
 
 def test_without_a_database_the_runner_keeps_the_last_hour_of_candles() -> None:
     runner = Runner(config.load(REPO / "config" / "config.toml"), None)  # type: ignore[arg-type]
-    assert runner.history.maxlen == HISTORY_CANDLES == 3600
+    for sec in range(HISTORY_CANDLES + 1):
+        runner._on_candle(Candle(sec * 1_000_000_000, 1.0, 1.0, 1.0, 1.0, 10.0, 5.0, 1), 0)
+    assert runner.candle_count == HISTORY_CANDLES + 1 == 3601
+    assert len(runner.history) == HISTORY_CANDLES and runner.history[0].start_ns == 1_000_000_000
 
 
 def _run_with_db(tmp_path: Path, db_path: Path) -> subprocess.CompletedProcess[str]:
