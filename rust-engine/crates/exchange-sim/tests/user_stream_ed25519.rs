@@ -8,7 +8,7 @@
 mod client;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,10 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The notes' Ed25519 key (RFC 8032 §7.1 TEST 1) as a PKCS#8 PEM file.
 struct PemFile(PathBuf);
 
+/// Numbers the PEM files of this process: the tests run in parallel threads of one process, and a
+/// name made of the pid and the millisecond let two of them write, read and delete the same file.
+static PEM_FILES: AtomicUsize = AtomicUsize::new(0);
+
 impl PemFile {
     fn test1() -> Self {
         let p = format!(
@@ -46,7 +50,7 @@ impl PemFile {
         let path = std::env::temp_dir().join(format!(
             "flashcrash-ed25519-test1-{}-{}.pem",
             std::process::id(),
-            local_now_ms()
+            PEM_FILES.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, format!("{pem}\n")).unwrap();
         PemFile(path)
