@@ -102,12 +102,11 @@ def second_prices(trades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return secs, trades["price"][idx]
 
 
-def onset(trades: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
-    """The crash leg (the largest fall from a high to a later low within `LEG_S`, both in `SEARCH`,
-    among the legs whose low is within `BOTTOM_PCT` % of the lowest price of `SEARCH`) and its onset
-    (the first second after the leg's high at which the price is `drop_pct` % below it); None when
-    the leg falls less than that."""
-    secs, px = second_prices(trades)
+def onset(secs: np.ndarray, px: np.ndarray, drop_pct: float) -> dict[str, Any] | None:
+    """From the 1-second prices (`second_prices`): the crash leg (the largest fall from a high to a
+    later low within `LEG_S`, both in `SEARCH`, among the legs whose low is within `BOTTOM_PCT` % of
+    the lowest price of `SEARCH`) and its onset (the first second after the leg's high at which the
+    price is `drop_pct` % below it); None when the leg falls less than that."""
     lo, hi = (
         int(np.searchsorted(secs, SEARCH[0])),
         int(np.searchsorted(secs, SEARCH[1])),
@@ -248,7 +247,8 @@ def run_file(
         strategy=dataclasses.replace(base.strategy, price_tick=tick),
         backtest=dataclasses.replace(base.backtest, quantity_step=step),
     )
-    crash = onset(trades, drop_pct)
+    secs, px = second_prices(trades)
+    crash = onset(secs, px, drop_pct)
     t0 = time.perf_counter()
     transitions = (
         Replay(cfg, trades).run().transitions if book else detector_only(cfg, trades)
@@ -267,7 +267,6 @@ def run_file(
         "crash": crash,
     }
     if crash is not None:
-        secs, px = second_prices(trades)
         a, b = crash["onset"] - BEFORE_S, crash["onset"] + AFTER_S
         inside = [(s, e) for s, e, _ in eps if a <= s / NS < b]
         row["first_active_vs_onset_s"] = (

@@ -85,6 +85,11 @@ def session_stats(trades: list[TradeRecord], session_id: int | None = None) -> S
     )
 
 
+def _sid(session: int | SessionRecord) -> int:
+    """The id of a session given as its record or its id."""
+    return session.id if isinstance(session, SessionRecord) else session
+
+
 def _frozen(payload: dict[str, Any]) -> dict[str, Any]:
     """A deep, JSON-safe copy taken now, so the caller may change its dict after the call."""
     return json.loads(json.dumps(payload, default=str, allow_nan=False))
@@ -253,8 +258,7 @@ class PersistenceService:
 
     def events_of(self, session: int | SessionRecord, kind: str | None = None) -> list[EventRecord]:
         """The audit log of a session, oldest first."""
-        sid = session.id if isinstance(session, SessionRecord) else session
-        return self.db.reader().events.of_session(sid, kind)
+        return self.db.reader().events.of_session(_sid(session), kind)
 
     def get_session(self, session_id: int) -> SessionRecord | None:
         return self.db.reader().sessions.get(session_id)
@@ -484,12 +488,10 @@ class PersistenceService:
         return key
 
     def open_trades_of(self, session: int | SessionRecord) -> list[TradeRecord]:
-        sid = session.id if isinstance(session, SessionRecord) else session
-        return self.db.reader().trades.open_of_session(sid)
+        return self.db.reader().trades.open_of_session(_sid(session))
 
     def trades_of(self, session: int | SessionRecord) -> list[TradeRecord]:
-        sid = session.id if isinstance(session, SessionRecord) else session
-        return self.db.reader().trades.of_session(sid)
+        return self.db.reader().trades.of_session(_sid(session))
 
     def _symbol(self) -> str:
         if self.session is not None:
@@ -514,13 +516,11 @@ class PersistenceService:
 
     def candles_of(self, session: int | SessionRecord) -> list[Candle]:
         """The candles of a session, oldest first (what is committed: `flush()` first)."""
-        sid = session.id if isinstance(session, SessionRecord) else session
-        return self.db.reader().candles.of_session(sid)
+        return self.db.reader().candles.of_session(_sid(session))
 
     def last_snapshots(self, session: int | SessionRecord | None = None) -> dict[str, SnapshotRecord]:
         """The newest snapshot of each component, of one session or of any."""
-        sid = session.id if isinstance(session, SessionRecord) else session
-        return self.db.reader().snapshots.latest(sid)
+        return self.db.reader().snapshots.latest(None if session is None else _sid(session))
 
     # ------------------------------------------------------------ shutdown
     def flush(self, timeout: float | None = 30.0) -> None:
