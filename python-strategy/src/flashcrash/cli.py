@@ -131,7 +131,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         db = db or PersistenceSettings.from_config(cfg).db_path
         out = out or cfg.report_dir / f"session_{args.session}_report.png"
     try:
-        session_report(db, args.session, out, Console())
+        # Piped or redirected, the tables keep their natural width (rich would fold them to 80).
+        session_report(db, args.session, out, Console() if sys.stdout.isatty() else Console(width=200))
     except PersistenceError as e:
         print(f"report error: {e}", file=sys.stderr)
         return 1
@@ -152,6 +153,26 @@ def cmd_reload(args: argparse.Namespace) -> int:
     ok, message = request(cfg, args.timeout)
     print(f"reload {'applied' if ok else 'refused'}: {message}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
+
+
+# The commands built in `main` itself. Their parsers and handlers import neither numpy nor optuna nor
+# SQLAlchemy, so for them the other commands' parsers are not built: their modules would cost the
+# strategy process (`run`, started again after every crash) about 0.8 s and 30 MiB at each start.
+LIGHT_COMMANDS = frozenset({"run", "demo", "paper", "report", "reload"})
+
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`monitor`, `import`, `download`, `backtest`, `optimize`: parsers whose modules import rich's
+    live views, numpy, the replay and optuna."""
+    from flashcrash.backtest import commands as backtest_commands
+    from flashcrash.marketdata import commands as marketdata_commands
+    from flashcrash.monitoring import live
+    from flashcrash.optimize import commands as optimize_commands
+
+    live.add_parser(sub)
+    marketdata_commands.add_parsers(sub)
+    backtest_commands.add_parser(sub)
+    optimize_commands.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,17 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     rl.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     rl.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the engine's answer")
     rl.set_defaults(func=cmd_reload)
-    from flashcrash.monitoring import live
-
-    live.add_parser(sub)
-    from flashcrash.marketdata import commands as marketdata_commands
-
-    marketdata_commands.add_parsers(sub)
-    from flashcrash.backtest import commands as backtest_commands
-
-    backtest_commands.add_parser(sub)
-    from flashcrash.optimize import commands as optimize_commands
-
-    optimize_commands.add_parser(sub)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in LIGHT_COMMANDS:
+        _add_data_commands(sub)
     args = p.parse_args(argv)
     return int(args.func(args))

@@ -177,3 +177,19 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
     assert "drift 1500 ms" in bodies[3]["text"]
     assert "feed reconnecting" in bodies[4]["text"]
     assert "% of the initial capital" in bodies[5]["text"]
+
+
+def test_the_summary_keeps_the_feed_latency_of_the_session(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The health interval after the feed goes quiet reports latency 0 ("no sample"): the summary
+    gives the last interval that carried messages, and the worst p99 of the session."""
+    monkeypatch.delenv(ENV_URL, raising=False)
+    runner = _runner(tmp_path, AlertSender.from_env("slack", 60))
+    assert runner.summary()["feed"]["latency_p99_us"] is None
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    for rate, p99 in ((400.0, 900.0), (900.0, 4_200.0), (350.0, 1_100.0), (0.0, 0.0)):
+        h = {**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": "live", "msgs_per_sec": rate}
+        runner.handle(wire.HealthMetrics(**{**h, "latency_p99_us": p99}))
+    feed = runner.summary()["feed"]
+    assert (feed["latency_p99_us"], feed["latency_p99_max_us"]) == (1_100.0, 4_200.0)

@@ -7,6 +7,7 @@ engine pauses entries and its return starts a reconciliation; a corrupt or locke
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sqlite3
 import subprocess
@@ -22,7 +23,8 @@ from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
 from flashcrash.event_detector import Candle
 from flashcrash.persistence import PersistenceService
-from flashcrash.persistence.session_report import session_report
+from flashcrash.persistence.records import TradeRecord
+from flashcrash.persistence.session_report import _trades_table, session_report
 from flashcrash.runner import HISTORY_CANDLES, Runner
 from flashcrash.trading_engine.portfolio import Phase
 
@@ -286,6 +288,32 @@ def test_candles_are_stored_not_kept_and_both_reports_draw_them(tmp_path: Path) 
         client.close()
         db.close()
         eng.close()
+
+
+def test_the_report_prints_every_figure_of_a_trade_in_full() -> None:
+    """Times to the millisecond (the date in the title, or per row when the trades span days),
+    prices to 8 significant digits, money to 4 decimals: the table fits a wide pipe uncut."""
+    day = 1_760_130_000 * 1_000_000_000  # 2025-10-10 21:00 UTC
+    t1 = TradeRecord(1, "k1", "POLUSDT", Decimal("500.0000"), day + 25_084_000_000, Decimal("0.2156"),
+                     "entry", Decimal("0.21523312"), day + 28_138_000_000,
+                     Decimal("0.2148662400000000000001"), "bearish_candle", Decimal("-0.58211312"))  # fmt: skip
+    t2 = dataclasses.replace(t1, trade_key="k2", exit_ns=None, exit_price=None, pnl=None, exit_reason=None)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(_trades_table([t1, t2]))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "2025-10-10" in text.splitlines()[0] and "…" not in text
+    row = next(line for line in text.splitlines() if "bearish_candle" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == ["1", "1", "21:00:25.084", "21:00:28.138", "500", "0.2156", "0.21486624", "3.1",
+                     "bearish_candle", "0.2152", "-0.5821"]  # fmt: skip
+    assert "open" in text
+    next_day = dataclasses.replace(t1, exit_ns=day + 86_400 * 1_000_000_000)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(_trades_table([next_day]))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert (
+        "2025-10-10 to 2025-10-11" in text and "10-10 21:00:25.084" in text and "10-11 21:00:00.000" in text
+    )
 
 
 def test_without_a_database_the_runner_keeps_the_last_hour_of_candles() -> None:

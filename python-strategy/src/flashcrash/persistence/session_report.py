@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
@@ -19,8 +20,30 @@ from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase
 
 
-def _utc(ns: int | None) -> str:
-    return "-" if ns is None else datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _date(ns: int) -> str:
+    return datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _clock(ns: int | None, with_date: bool) -> str:
+    """UTC time to the millisecond, with the date (month-day) only when the trades span several."""
+    if ns is None:
+        return "-"
+    t = datetime.fromtimestamp(ns / NS, tz=UTC)
+    return t.strftime("%m-%d %H:%M:%S.%f" if with_date else "%H:%M:%S.%f")[:-3]
+
+
+def _num(d: Decimal | None) -> str:
+    """A price or quantity to 8 significant digits without trailing zeros (an exit price is an
+    average of fills, with many more), so the table fits a terminal and nothing is cut."""
+    if d is None:
+        return "-"
+    if not d.is_finite() or d.is_zero():
+        return str(d)
+    return format(d.quantize(Decimal(10) ** (d.adjusted() - 7)).normalize(), "f")
+
+
+def _money(d: Decimal | None) -> str:
+    return "-" if d is None else f"{d:.4f}"
 
 
 def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[str]) -> Table:
@@ -54,21 +77,15 @@ def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[
 
 
 def _trades_table(trades: list[TradeRecord]) -> Table:
-    t = Table(title="trades")
-    for col in (
-        "#",
-        "session",
-        "entry (UTC)",
-        "exit (UTC)",
-        "qty",
-        "entry",
-        "exit",
-        "held s",
-        "exit reason",
-        "fees",
-        "P&L",
-    ):
-        t.add_column(col, justify="right" if col not in ("exit reason",) else "left")
+    stamps = [ns for t in trades for ns in (t.entry_ns, t.exit_ns) if ns is not None]
+    dates = sorted({_date(ns) for ns in stamps})
+    many = len(dates) > 1
+    when = f"{dates[0]} to {dates[-1]}" if many else (dates[0] if dates else "")
+    t = Table(title=f"trades (times UTC{', ' + when if when else ''}; fees and P&L in quote currency)")
+    left = ("exit reason",)
+    for col in ("#", "session", "entry at", "exit at", "qty", "entry", "exit", "held s", "exit reason",
+                "fees", "P&L"):  # fmt: skip
+        t.add_column(col, justify="left" if col in left else "right", overflow="fold")
     for i, tr in enumerate(trades, 1):
         pnl = tr.pnl
         style = "" if pnl is None else ("green" if pnl > 0 else "red")
@@ -76,15 +93,15 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
         t.add_row(
             str(i),
             f"{tr.session_id} -> {closer}" if closer not in (None, tr.session_id) else str(tr.session_id),
-            _utc(tr.entry_ns),
-            _utc(tr.exit_ns),
-            str(tr.quantity),
-            str(tr.entry_price),
-            str(tr.exit_price) if tr.exit_price is not None else "open",
+            _clock(tr.entry_ns, many),
+            _clock(tr.exit_ns, many),
+            _num(tr.quantity),
+            _num(tr.entry_price),
+            _num(tr.exit_price) if tr.exit_price is not None else "open",
             f"{tr.hold_secs:.1f}" if tr.hold_secs is not None else "-",
             tr.exit_reason or "-",
-            str(tr.fees),
-            str(pnl) if pnl is not None else "-",
+            _money(tr.fees),
+            _money(pnl),
             style=style,
         )
     return t
