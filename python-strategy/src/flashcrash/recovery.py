@@ -14,6 +14,7 @@ from flashcrash import wire
 from flashcrash.persistence.records import EventRecord, SessionRecord
 from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.trading_engine.portfolio import Lot, Phase
+from flashcrash.trading_engine.position import ClosedTrade
 
 if TYPE_CHECKING:
     from flashcrash.runner import Runner
@@ -60,6 +61,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
             if e.ts_ns > since and replay_event(runner, e):
                 replayed += 1
                 runner.event_ns = max(runner.event_ns, e.event_ns or 0)
+    _read_history(runner, crashed)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
     runner.recovery = {
@@ -80,6 +82,34 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     )
     log.warning("%s", text)
     runner._record(db.record_event, "session", text, component="persistence", payload=runner.recovery)
+
+
+def _read_history(runner: Runner, crashed: SessionRecord) -> None:
+    """The closed trades and the entry and exit marks of the sessions this one carries on (the
+    crashed one and those it had recovered from), read back from the trades table: snapshots leave
+    this history out. An entry or exit is marked once per trade, at its average price."""
+    db = runner.db
+    assert db is not None and runner.session is not None
+    lineage = {runner.session.id}
+    sid: int | None = crashed.id
+    while sid is not None and sid not in lineage and len(lineage) <= 100:
+        lineage.add(sid)
+        rec = db.get_session(sid)
+        sid = rec.recovered_from if rec is not None else None
+    trades = {t.id: t for s in lineage for t in db.trades_of(s)}.values()
+    closed = sorted(
+        (
+            ClosedTrade(t.entry_ns, t.exit_ns, t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
+                        t.exit_reason or "", t.entry_reason, t.entry_score)
+            for t in trades
+            if t.exit_ns is not None and t.exit_price is not None and t.pnl is not None
+        ),
+        key=lambda c: c.exit_ns,
+    )  # fmt: skip
+    strategy = runner.strategy
+    strategy.position.closed = closed
+    strategy.entries = sorted((t.entry_ns, float(t.entry_price)) for t in trades)
+    strategy.exits = [(c.exit_ns, float(c.exit_price)) for c in closed]
 
 
 def replay_event(runner: Runner, e: EventRecord) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import sqlite3
 import subprocess
 import sys
@@ -167,6 +168,45 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         assert any(x.startswith("recovered from session 1") for x in texts), texts
         assert any("reconciled fill" in x for x in texts), texts
         assert any(e.message_type == "QueryOpenOrders" for e in db.events_of(2, "command"))
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) -> None:
+    """A strategy snapshot (written after every iteration that traded) holds no closed trade nor
+    entry/exit mark, so its size does not grow with the session; a recovered strategy reads its
+    predecessor's closed trades and marks back from the trades table."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        buy = _entry(runner, eng)
+        eng.fill(buy, "0.9540", 1)
+        target = _until_command(runner, eng)
+        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+        eng.fill(target, "0.966", 2)
+        _steps(runner, 0.5)
+        (trade,) = runner.strategy.position.closed
+        marks = (list(runner.strategy.entries), list(runner.strategy.exits))
+        assert marks == ([(trade.entry_ns, 0.954)], [(trade.exit_ns, 0.966)])
+        state = runner.strategy.snapshot()
+        assert not {"entries", "exits"} & state.keys() and "closed" not in state["portfolio"]
+        runner.strategy.position.closed.extend([trade] * 500)
+        runner.strategy.entries.extend(marks[0] * 500)
+        assert json.dumps(runner.strategy.snapshot()) == json.dumps(state)
+        del runner.strategy.position.closed[1:], runner.strategy.entries[1:]
+        db.flush()
+    finally:
+        client.close()  # the process dies without ending its session
+        db.close()
+    runner, client, db = _runner(cfg)
+    try:
+        assert runner.recovery is not None and runner.recovery["from_session"] == 1
+        assert runner.strategy.position.closed == [trade]
+        assert (runner.strategy.entries, runner.strategy.exits) == marks
+        assert runner.summary()["pnl"]["trades"] == 1
     finally:
         client.close()
         db.close()

@@ -96,10 +96,12 @@ class Portfolio:
     _done_fees: Decimal = ZERO
 
     def snapshot(self) -> dict[str, Any]:
-        """Live lots, closed trades and the totals of finished lots (JSON-safe, money as text)."""
+        """Live lots and the totals of finished lots (JSON-safe, money as text). The closed trades are
+        history, not state: the database's trades table holds them (a recovery reads them back), and
+        a snapshot, written after every iteration that traded, stays the same size however long the
+        session runs."""
         return {
             "lots": [lot.snapshot() for lot in self.lots.values()],
-            "closed": [t.to_json() for t in self.closed],
             "done_realized": str(self._done_realized),
             "done_fees": str(self._done_fees),
         }
@@ -112,7 +114,6 @@ class Portfolio:
             self.add(lot)
             for coid in lot.order_ids():
                 self.link(lot, coid)
-        self.closed = [ClosedTrade.from_json(t) for t in s["closed"]]
         self._done_realized = Decimal(s["done_realized"])
         self._done_fees = Decimal(s["done_fees"])
 

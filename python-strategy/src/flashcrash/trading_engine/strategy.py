@@ -79,8 +79,9 @@ class PercentileStrategy:
 
     # ---------------------------------------------------------------- snapshots
     def snapshot(self) -> dict[str, Any]:
-        """Positions (lots, closed trades, totals), range window, volume window, cooldowns, emergency
-        stops, decision counts; JSON-safe. The orders are the OrderManager's own snapshot."""
+        """Positions (lots, totals), range window, volume window, cooldowns, emergency stops,
+        decision counts; JSON-safe. The orders are the OrderManager's own snapshot. Closed trades and
+        the entry and exit marks are history, kept in the database (see `Portfolio.snapshot`)."""
         return {
             "portfolio": self.position.snapshot(),
             "window": self.window.snapshot(),
@@ -88,8 +89,6 @@ class PercentileStrategy:
             "cooldown": self.cooldown.snapshot(),
             "stops": self.stops.snapshot(),
             "decisions": dict(self.decisions),
-            "entries": [list(e) for e in self.entries],
-            "exits": [list(e) for e in self.exits],
             "state": str(self.state),
             "last_price": self.last_price if math.isfinite(self.last_price) else None,
             "event_ns": self.event_ns,
@@ -102,8 +101,6 @@ class PercentileStrategy:
         self.cooldown.restore(s["cooldown"])
         self.stops.restore(s["stops"])
         self.decisions = Counter({str(k): int(v) for k, v in s["decisions"].items()})
-        self.entries = [(int(t), float(p)) for t, p in s.get("entries", [])]
-        self.exits = [(int(t), float(p)) for t, p in s.get("exits", [])]
         self.state = State(s["state"])
         self.last_price = math.nan if s.get("last_price") is None else float(s["last_price"])
         self.event_ns = int(s["event_ns"])
