@@ -173,7 +173,7 @@ def summary_table(s: dict[str, Any]) -> Table:
     t.add_column("what", style="bold")
     t.add_column("value", justify="right")
     for key, value in flatten(s):
-        t.add_row(key, str(value))
+        t.add_row(key, "-" if value is None else str(value))
     return t
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from flashcrash import wire
+from flashcrash.event_detector import State
+from flashcrash.event_detector.machine import Transition
 from flashcrash.persistence.records import EventRecord, SessionRecord
 from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.trading_engine.portfolio import Lot, Phase
@@ -54,14 +56,14 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
             detector = "restored"
         else:
             detector = "not restorable (Detector.restore missing)"
-    runner._transitions_seen = len(runner.detector.transitions)
     replayed = 0
     for s in reversed(chain):
         for e in db.events_of(s):
             if e.ts_ns > since and replay_event(runner, e):
                 replayed += 1
                 runner.event_ns = max(runner.event_ns, e.event_ns or 0)
-    _read_history(runner, crashed)
+    _read_history(runner, crashed)  # after the replay: the database has what it re-applied
+    runner._transitions_seen = len(runner.detector.transitions)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
     runner.recovery = {
@@ -85,9 +87,10 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
 
 
 def _read_history(runner: Runner, crashed: SessionRecord) -> None:
-    """The closed trades and the entry and exit marks of the sessions this one carries on (the
-    crashed one and those it had recovered from), read back from the trades table: snapshots leave
-    this history out. An entry or exit is marked once per trade, at its average price."""
+    """The closed trades, the entry and exit marks and the detector's transitions of the sessions
+    this one carries on (the crashed one and those it had recovered from), read back from the trades
+    table and the audit log: snapshots leave this history out. An entry or exit is marked once per
+    trade, at its average price."""
     db = runner.db
     assert db is not None and runner.session is not None
     lineage = {runner.session.id}
@@ -110,6 +113,16 @@ def _read_history(runner: Runner, crashed: SessionRecord) -> None:
     strategy.position.closed = closed
     strategy.entries = sorted((t.entry_ns, float(t.entry_price)) for t in trades)
     strategy.exits = [(c.exit_ns, float(c.exit_price)) for c in closed]
+    if hasattr(runner.detector, "set_history"):
+        runner.detector.set_history(
+            [
+                Transition(e.ts_ns, State(e.payload["previous"]), State(e.payload["current"]),
+                           str(e.payload.get("reason", "")))
+                for s in sorted(lineage - {runner.session.id})
+                for e in db.events_of(s, "transition")
+                if e.component == "detector"
+            ]
+        )  # fmt: skip
 
 
 def replay_event(runner: Runner, e: EventRecord) -> bool:

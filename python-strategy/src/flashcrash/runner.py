@@ -145,9 +145,10 @@ class Runner:
         self.history: deque[Candle] = deque(maxlen=0 if persistence is not None else HISTORY_CANDLES)
         self.candle_count = 0
         self.health: wire.HealthMetrics | None = None
-        # Feed latency over the session: the last health interval that carried feed messages (the one
-        # after the feed goes quiet reports 0, "no sample") and the worst interval's p99.
-        self.busy_health: wire.HealthMetrics | None = None
+        # Feed latency over the session: the last health interval with latency samples and the worst
+        # interval's p99. An interval without samples reports 0: the one after the feed goes quiet,
+        # and every one of a replay faster than real time (its event times run ahead of the clock).
+        self.latency_health: wire.HealthMetrics | None = None
         self.latency_p99_max_us = 0.0
         self.event_ns = 0
         self.stop_reason = ""
@@ -466,8 +467,8 @@ class Runner:
                         self._on_candle(closed, now)
             case wire.HealthMetrics():
                 self.health = msg
-                if msg.msgs_per_sec > 0:
-                    self.busy_health = msg
+                if msg.latency_mean_us > 0:
+                    self.latency_health = msg
                     self.latency_p99_max_us = max(self.latency_p99_max_us, msg.latency_p99_us)
                 if msg.feed_state == "live":
                     self._feed_was_live = True
@@ -601,8 +602,8 @@ class Runner:
                 "resync_count": h.resync_count if h else 0,
                 "gap_count": h.gap_count if h else 0,
                 "reconnect_count": h.reconnect_count if h else 0,
-                "latency_p99_us": self.busy_health.latency_p99_us if self.busy_health else None,
-                "latency_p99_max_us": self.latency_p99_max_us if self.busy_health else None,
+                "latency_p99_us": self.latency_health.latency_p99_us if self.latency_health else None,
+                "latency_p99_max_us": self.latency_p99_max_us if self.latency_health else None,
             },
             "detector": {
                 "candles": self.candle_count,

@@ -182,14 +182,15 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
 def test_the_summary_keeps_the_feed_latency_of_the_session(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The health interval after the feed goes quiet reports latency 0 ("no sample"): the summary
-    gives the last interval that carried messages, and the worst p99 of the session."""
+    """A health interval without latency samples (the feed quiet, or a replay faster than real time)
+    reports 0: the summary gives the last interval with samples and the worst p99 of the session."""
     monkeypatch.delenv(ENV_URL, raising=False)
     runner = _runner(tmp_path, AlertSender.from_env("slack", 60))
     assert runner.summary()["feed"]["latency_p99_us"] is None
     zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
-    for rate, p99 in ((400.0, 900.0), (900.0, 4_200.0), (350.0, 1_100.0), (0.0, 0.0)):
+    for rate, mean, p99 in ((400.0, 500.0, 900.0), (900.0, 800.0, 4_200.0), (350.0, 600.0, 1_100.0),
+                            (300.0, 0.0, 0.0), (0.0, 0.0, 0.0)):  # fmt: skip
         h = {**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": "live", "msgs_per_sec": rate}
-        runner.handle(wire.HealthMetrics(**{**h, "latency_p99_us": p99}))
+        runner.handle(wire.HealthMetrics(**{**h, "latency_mean_us": mean, "latency_p99_us": p99}))
     feed = runner.summary()["feed"]
     assert (feed["latency_p99_us"], feed["latency_p99_max_us"]) == (1_100.0, 4_200.0)

@@ -22,7 +22,7 @@ from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_f
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
-from flashcrash.event_detector import Candle
+from flashcrash.event_detector import Candle, State
 from flashcrash.persistence import PersistenceService
 from flashcrash.persistence.records import TradeRecord
 from flashcrash.persistence.session_report import _trades_table, session_report
@@ -197,6 +197,8 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
         runner.strategy.entries.extend(marks[0] * 500)
         assert json.dumps(runner.strategy.snapshot()) == json.dumps(state)
         del runner.strategy.position.closed[1:], runner.strategy.entries[1:]
+        alert = runner.detector._machine.go(trade.exit_ns, State.ALERT, "test")  # type: ignore[attr-defined]
+        _steps(runner, 0.1)  # the loop records it in the audit log
         db.flush()
     finally:
         client.close()  # the process dies without ending its session
@@ -207,6 +209,10 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
         assert runner.strategy.position.closed == [trade]
         assert (runner.strategy.entries, runner.strategy.exits) == marks
         assert runner.summary()["pnl"]["trades"] == 1
+        assert runner.detector.transitions == [alert] and runner._transitions_seen == 1
+        _steps(runner, 0.1)
+        db.flush()
+        assert not db.events_of(2, "transition")  # read back, not recorded again
     finally:
         client.close()
         db.close()

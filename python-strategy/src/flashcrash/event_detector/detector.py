@@ -171,12 +171,20 @@ class Detector:
         return {"version": 1, "detector": encode_object(self)}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Replaces this detector's state by a `snapshot()` (configuration excepted)."""
+        """Replaces this detector's state by a `snapshot()` (configuration excepted; the past
+        transitions are not in it: see `set_history`)."""
         if state.get("version") != 1:
             raise ValueError(f"unknown detector snapshot version {state.get('version')!r}")
         restore_object(self, state["detector"])
+        self._reported = min(self._reported, len(self.transitions))  # older snapshots held them
         # Older snapshots hold buffered events as TradeEvent/BookEvent: the same, as tuples.
         self._buffer._heap = [(ts, seq, _as_item(ev)) for ts, seq, ev in self._buffer._heap]
+
+    def set_history(self, transitions: list[Transition]) -> None:
+        """The transitions before a restored snapshot, read back from the audit log by a recovery
+        (for the session's summary and report): none of them is reported as new."""
+        self._machine.transitions = list(transitions)
+        self._reported = len(transitions)
 
     def shutdown(self, ts_ns: int, reason: str) -> Transition:
         return self._machine.go(ts_ns, State.SHUTDOWN, reason)

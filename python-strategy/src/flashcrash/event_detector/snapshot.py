@@ -3,6 +3,9 @@
 Each component's attributes are encoded by type: deques keep their `maxlen`, tuples, frozensets,
 counters, enums, the detector's dataclasses and non-finite floats are tagged so they come back as
 they were. Configuration (`cfg`) is not part of a snapshot: the restoring detector has its own.
+Nor is the state machine's list of past `transitions`: history, not state (the audit log has every
+one, and a recovery reads them back with `Detector.set_history`), so a snapshot stays the same size
+however long the detector has run.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections import Counter, deque
 from enum import Enum
 from typing import Any
 
-SKIP = frozenset({"cfg"})
+SKIP = frozenset({"cfg", "transitions"})
 
 
 def _registry() -> dict[str, type]:
