@@ -86,15 +86,21 @@ def _entry(runner: Runner, eng: FakeEngine) -> wire.PlaceOrder:
     return buy
 
 
+def _bought(runner: Runner, eng: FakeEngine) -> tuple[wire.PlaceOrder, wire.PlaceOrder]:
+    """The entry filled at 0.9540, and the target sell the strategy then places."""
+    buy = _entry(runner, eng)
+    eng.fill(buy, "0.9540", 1)
+    target = _until_command(runner, eng)
+    assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+    return buy, target
+
+
 def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: Path) -> None:
     eng = FakeEngine()
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
-        buy = _entry(runner, eng)
-        eng.fill(buy, "0.9540", 1)
-        target = _until_command(runner, eng)
-        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+        buy, target = _bought(runner, eng)
         placed = wire.OrderPlaced(
             target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
             target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
@@ -182,10 +188,7 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
-        buy = _entry(runner, eng)
-        eng.fill(buy, "0.9540", 1)
-        target = _until_command(runner, eng)
-        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+        _, target = _bought(runner, eng)
         eng.fill(target, "0.966", 2)
         _steps(runner, 0.5)
         (trade,) = runner.strategy.position.closed
