@@ -7,6 +7,7 @@ engine pauses entries and its return starts a reconciliation; a corrupt or locke
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -188,7 +189,7 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
-        _, target = _bought(runner, eng)
+        buy, target = _bought(runner, eng)
         eng.fill(target, "0.966", 2)
         _steps(runner, 0.5)
         (trade,) = runner.strategy.position.closed
@@ -216,6 +217,16 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
         _steps(runner, 0.1)
         db.flush()
         assert not db.events_of(2, "transition")  # read back, not recorded again
+        out = tmp_path / "session_1_report.png"
+        session_report(db.settings.db_path, 1, out, Console(file=io.StringIO()))
+        with open(tmp_path / "session_1_report_trades.csv", newline="") as f:
+            (row,) = csv.DictReader(f)
+        assert (row["session"], row["closing_session"], row["trade_key"]) == ("1", "1", buy.client_order_id)
+        assert (Decimal(row["entry_price"]), Decimal(row["exit_price"])) == (
+            trade.entry_price,
+            trade.exit_price,
+        )
+        assert Decimal(row["pnl"]) == trade.pnl and row["exit_reason"] == trade.exit_reason
     finally:
         client.close()
         db.close()

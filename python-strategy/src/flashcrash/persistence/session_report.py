@@ -1,10 +1,11 @@
 """`flashcrash report --session ID`: a stored session's summary, trades and audit counts printed with
-rich, and a PNG: its 1-second closes with the detector's states shaded and the entries and exits
+rich, its trades as CSV (every figure exact, beside the PNG), and a PNG: its 1-second closes with the detector's states shaded and the entries and exits
 marked, above its equity curve (sessions written before the candles were stored, schema v5: the
 equity curve alone). Opens the database read-only (no migration)."""
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -107,6 +108,29 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
     return t
 
 
+TRADE_COLUMNS = (
+    "session", "closing_session", "trade_key", "entry_utc", "exit_utc", "quantity", "entry_price",
+    "exit_price", "hold_secs", "exit_reason", "entry_reason", "entry_score", "fees", "pnl",
+    "entry_client_order_id", "exit_client_order_id",
+)  # fmt: skip
+
+
+def write_trades_csv(path: Path, trades: list[TradeRecord]) -> Path:
+    """The trades with their exact decimal text, one row each (open ones without exit columns)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TRADE_COLUMNS)
+        for t in trades:
+            w.writerow([
+                t.session_id, t.closing_session, t.trade_key, iso(t.entry_ns),
+                iso(t.exit_ns) if t.exit_ns is not None else None, t.quantity, t.entry_price,
+                t.exit_price, t.hold_secs, t.exit_reason, t.entry_reason, t.entry_score, t.fees, t.pnl,
+                t.entry_client_order_id, t.exit_client_order_id,
+            ])  # fmt: skip
+    return path
+
+
 def session_report(db_path: Path, session_id: int, out: Path, console: Console | None = None) -> Path:
     """Prints the report of session `session_id` and writes its equity curve to `out`."""
     console = console or Console()
@@ -126,6 +150,8 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
     console.print(_session_table(s, trades, Counter(e.kind for e in events)))
     if trades:
         console.print(_trades_table(trades))
+        csv_path = write_trades_csv(out.with_name(f"{out.stem}_trades.csv"), trades)
+        console.print(f"trades: {csv_path}")
     states = [
         (e.ts_ns, str(e.payload.get("current")))
         for e in events
