@@ -29,16 +29,14 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     it had recovered from, and so on), then replays the audit log written after them."""
     db = runner.db
     assert db is not None and runner.session is not None
-    chain: list[int] = []
+    lineage = _lineage(runner, crashed)
+    chain: list[int] = []  # the lineage up to the newest session with a strategy snapshot
     snaps: dict[str, Any] = {}
-    sid: int | None = crashed.id
-    while sid is not None and len(chain) < 100:
+    for sid in lineage:
         chain.append(sid)
         snaps = db.last_snapshots(sid)
         if "strategy" in snaps:
             break
-        rec = db.get_session(sid)
-        sid = rec.recovered_from if rec is not None else None
     since = snaps["strategy"].ts_ns if "strategy" in snaps else 0
     if "strategy" in snaps:
         runner.strategy.restore(snaps["strategy"].state)
@@ -62,7 +60,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
             if e.ts_ns > since and replay_event(runner, e):
                 replayed += 1
                 runner.event_ns = max(runner.event_ns, e.event_ns or 0)
-    _read_history(runner, crashed)  # after the replay: the database has what it re-applied
+    _read_history(runner, lineage)  # after the replay: the database has what it re-applied
     runner._transitions_seen = len(runner.detector.transitions)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
@@ -86,20 +84,29 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     runner._record(db.record_event, "session", text, component="persistence", payload=runner.recovery)
 
 
-def _read_history(runner: Runner, crashed: SessionRecord) -> None:
-    """The closed trades, the entry and exit marks and the detector's transitions of the sessions
-    this one carries on (the crashed one and those it had recovered from), read back from the trades
-    table and the audit log: snapshots leave this history out. An entry or exit is marked once per
-    trade, at its average price."""
+def _lineage(runner: Runner, crashed: SessionRecord) -> list[int]:
+    """The sessions this one carries on, newest first: the crashed one, the one it had recovered
+    from, and so on (at most 100)."""
     db = runner.db
-    assert db is not None and runner.session is not None
-    lineage = {runner.session.id}
+    assert db is not None
+    out: list[int] = []
     sid: int | None = crashed.id
-    while sid is not None and sid not in lineage and len(lineage) <= 100:
-        lineage.add(sid)
+    while sid is not None and sid not in out and len(out) < 100:
+        out.append(sid)
         rec = db.get_session(sid)
         sid = rec.recovered_from if rec is not None else None
-    trades = {t.id: t for s in lineage for t in db.trades_of(s)}.values()
+    return out
+
+
+def _read_history(runner: Runner, lineage: list[int]) -> None:
+    """The closed trades, the entry and exit marks and the detector's transitions of the sessions
+    this one carries on (`lineage`) and of this one, read back from the trades table and the audit
+    log: snapshots leave this history out. An entry or exit is marked once per trade, at its average
+    price."""
+    db = runner.db
+    assert db is not None and runner.session is not None
+    sessions = [*lineage, runner.session.id]
+    trades = {t.id: t for s in sessions for t in db.trades_of(s)}.values()
     closed = sorted(
         (
             ClosedTrade(t.entry_ns, t.exit_ns, t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
@@ -118,7 +125,7 @@ def _read_history(runner: Runner, crashed: SessionRecord) -> None:
             [
                 Transition(e.ts_ns, State(e.payload["previous"]), State(e.payload["current"]),
                            str(e.payload.get("reason", "")))
-                for s in sorted(lineage - {runner.session.id})
+                for s in reversed(lineage)
                 for e in db.events_of(s, "transition")
                 if e.component == "detector"
             ]

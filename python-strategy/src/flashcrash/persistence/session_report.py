@@ -1,7 +1,8 @@
 """`flashcrash report --session ID`: a stored session's summary, trades and audit counts printed with
-rich, its trades as CSV (every figure exact, beside the PNG), and a PNG: its 1-second closes with the detector's states shaded and the entries and exits
-marked, above its equity curve (sessions written before the candles were stored, schema v5: the
-equity curve alone). Opens the database read-only (no migration)."""
+rich, its trades as CSV (every figure exact, beside the PNG), and a PNG: its 1-second closes with the
+detector's states shaded and the entries and exits marked, above its equity curve (sessions written
+before the candles were stored, schema v5: the equity curve alone). Opens the database read-only (no
+migration)."""
 
 from __future__ import annotations
 
