@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import multiprocessing as mp
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from flashcrash.backtest.commands import window
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
+from flashcrash.launcher import free_ports
 from flashcrash.marketdata import load_trades
 from flashcrash.runner import Runner, quiet_gc
 
@@ -95,12 +95,6 @@ def per_event(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _topic(m: wire.Trade | wire.OrderBookSnapshot) -> bytes:
     return f"{'trade' if isinstance(m, wire.Trade) else 'book'}.{SYMBOL}".encode()
 
@@ -147,7 +141,7 @@ def through_zmq(
     decision; without `strategy`, the messages are only received (the transport's floor)."""
     frames = [(_topic(m), wire.encode(m)) for m in events[:count]]
     trades_sent = sum(1 for t, _ in frames if t.startswith(b"trade"))
-    ends = [f"tcp://127.0.0.1:{_free_port()}" for _ in range(4)]
+    ends = [f"tcp://127.0.0.1:{port}" for port in free_ports(4)]
     go = mp.get_context("fork").Event()
     proc = mp.get_context("fork").Process(
         target=publisher, args=(ends[0], frames, rate, stamp, go)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,11 +36,56 @@ class LaunchError(RuntimeError):
     """A process did not start, did not answer in time, or did not stop."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+# Ports handed out are taken below the kernel's ephemeral range: a port from that range can be given,
+# between the choice and the bind of the process it is for, to any outgoing connection on the host
+# (CI once saw the engine's command port taken that way while the strategy was connecting).
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel hands to outgoing connections (Linux's default without /proc)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(port: int) -> bool:
+    """True when 127.0.0.1:`port` can be bound now (no SO_REUSEADDR: a TIME_WAIT counts as taken)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports on 127.0.0.1 that are free right now and outside the ephemeral
+    range (when the range leaves room below it; otherwise ports the kernel picks)."""
+    top = _ephemeral_start()
+    ports: list[int] = []
+    if top - _LOWEST_PORT >= 1_000:
+        rng = random.Random()
+        for _ in range(100 * count):
+            if len(ports) == count:
+                break
+            port = rng.randrange(_LOWEST_PORT, top)
+            if port not in ports and _bindable(port):
+                ports.append(port)
+    while len(ports) < count:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (see `free_ports`)."""
+    return free_ports(1)[0]
 
 
 def port_is_free(port: int) -> bool:
@@ -148,8 +194,8 @@ class Session:
             self.workdir = Path(tempfile.mkdtemp(prefix="flashcrash-"))
             self._own_workdir = True
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics"):
-            self.ports[name] = free_port()
+        names = ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics")
+        self.ports.update(zip(names, free_ports(len(names)), strict=True))
         if self.sim is not None:
             self._start_sim(self.sim)
         self._write_config()

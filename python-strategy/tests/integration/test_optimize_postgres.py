@@ -12,7 +12,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+
+from flashcrash.launcher import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +51,6 @@ def ensure_binaries() -> Path:
     if found is None:
         pytest.skip("apt-get install postgresql left no /usr/lib/postgresql/*/bin/pg_ctl")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

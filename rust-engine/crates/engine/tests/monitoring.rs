@@ -37,12 +37,22 @@ async fn start_sim() -> RunningVenue {
     launch(&cfg).await.unwrap()
 }
 
+/// A port free right now, taken below Linux's ephemeral range (32768 up): a port from that range
+/// can go to any outgoing connection on the host before the engine binds it. Each call of this
+/// process gets another port; the start differs per process.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919);
+    loop {
+        let n = CALLS.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + start.wrapping_add(n.wrapping_mul(104_729)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Replaces `key = <old>` in `[section]` of the file at `path` by `key = value`.
