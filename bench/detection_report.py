@@ -26,6 +26,10 @@ Definitions (objective, from the trades alone):
   For every episode outside the window the core indicators that made its quorum are listed (as the
   transition into ACTIVE names them; "+vel" when the message-velocity spike lowered the quorum).
 
+A silence of a file's trades longer than `[backtest] data_gap_secs` is a recording gap, replayed as
+a feed outage (`flashcrash.backtest.replay`); the report lists them per file (Gemini BTCUSD has two
+in the cascade: 819 s from 20:54 UTC and 409 s from 21:13 UTC).
+
 The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
 book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap
 between distinct prices of the day rounded to a power of ten, and `[backtest] quantity_step` =
@@ -250,9 +254,12 @@ def run_file(
     secs, px = second_prices(trades)
     crash = onset(secs, px, drop_pct)
     t0 = time.perf_counter()
-    transitions = (
-        Replay(cfg, trades).run().transitions if book else detector_only(cfg, trades)
-    )
+    gaps: list[tuple[int, int]] = []
+    if book:
+        result = Replay(cfg, trades).run()
+        transitions, gaps = result.transitions, result.data_gaps
+    else:
+        transitions = detector_only(cfg, trades)
     run_s = time.perf_counter() - t0
     eps = episodes(transitions, int(trades["ts_ns"][-1]))
     row: dict[str, Any] = {
@@ -264,6 +271,7 @@ def run_file(
         "quantity_step": str(step),
         "replay_s": round(run_s, 1),
         "active_episodes": [(s / NS, e / NS, why) for s, e, why in eps],
+        "data_gaps": [(a / NS, (b - a) / NS) for a, b in gaps],
         "crash": crash,
     }
     if crash is not None:
@@ -422,6 +430,11 @@ def main() -> int:
             else f"{fa['below_high_pct']:.1f} %, {fa['leg_ahead_pct']:.0f} % ahead"
         )
         bf = r["active_before"]
+        if r["data_gaps"]:
+            gaps = ", ".join(f"{hms(a)} ({secs:.0f} s)" for a, secs in r["data_gaps"])
+            details.append(
+                f"- `{r['symbol']}` recording gaps, replayed as feed outages: {gaps}"
+            )
         table.append(
             f"| `{r['file']}` | {r['trades']:,} | {r['tick']} / {r['quantity_step']} "
             f"| {c['high']:g} {hms(c['high_at'])} → {c['trough']:g} {hms(c['trough_at'])} "

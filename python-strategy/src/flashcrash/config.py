@@ -282,6 +282,7 @@ class BacktestConfig:
     fill_rule: str = "trade_through"
     book_interval_ms: int = 100
     book_seed: int = 1
+    data_gap_secs: int = 300
 
 
 def _typed(cls: type, table: dict[str, Any]) -> Any:

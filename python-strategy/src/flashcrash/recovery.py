@@ -51,6 +51,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     if "detector" in snaps:
         if hasattr(runner.detector, "restore"):
             runner.detector.restore(snaps["detector"].state)
+            runner.detector.on_feed_lost()  # the market went on while this process was down
             detector = "restored"
         else:
             detector = "not restorable (Detector.restore missing)"

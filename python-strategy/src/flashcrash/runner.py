@@ -410,6 +410,7 @@ class Runner:
         if self.engine_silent or now - self.last_data_ns < self.engine_silence_ns:
             return
         self.engine_silent = True
+        self.detector.on_feed_lost()
         secs = (now - self.last_data_ns) / NS
         log.error("engine silent for %.1f s: entries paused until it is back and reconciled", secs)
         if self.db is not None:
@@ -498,6 +499,8 @@ class Runner:
 
                 reload(self, self.config_path)
             return
+        if component == "feed" and msg.previous == "live" and current != "live":
+            self.detector.on_feed_lost()  # nothing is published until it is live again
         if self.metrics is not None:
             self.metrics.on_state_change(component, msg.previous, current)
         if component in ("engine", "feed") and current == "halted":

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from flashcrash import config, wire
 from flashcrash.backtest.book import BookParams, SyntheticBook, with_books
-from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.commands import parse_utc, summary_table, window
 from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import BacktestResult
@@ -247,3 +248,54 @@ def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.
     fed = list(with_books(data, replay.synthetic.p, cfg.symbol.name))
     assert sum(isinstance(m, wire.OrderBookSnapshot) for m in fed) > 1000
     assert [key(m) for m in fed] == [key(m) for m in seen]
+
+
+@pytest.mark.parametrize("gap_secs", [300, 0])
+def test_a_recording_gap_is_replayed_as_a_feed_outage(
+    cfg: config.Config, pol: np.ndarray, gap_secs: int
+) -> None:
+    """Six minutes cut out of the data: over `data_gap_secs` it is a feed outage (the feed leaves
+    live after the last trade before it and comes back at the first after it, no book in between,
+    the detector told); with 0 it is a silence, books published through it."""
+    cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, data_gap_secs=gap_secs))
+    data = window(pol, parse_utc("2025-10-10T21:00:00Z"), parse_utc("2025-10-10T21:10:00Z"))
+    ts = data["ts_ns"]
+    cut = (ts >= parse_utc("2025-10-10T21:02:00Z")) & (ts < parse_utc("2025-10-10T21:08:00Z"))
+    data = data[~cut]
+    k = int(np.searchsorted(data["ts_ns"], parse_utc("2025-10-10T21:08:00Z")))
+    last, resume = int(data["ts_ns"][k - 1]), int(data["ts_ns"][k])
+    replay = Replay(cfg, data)
+    handle, lost = replay.runner.handle, replay.runner.detector.on_feed_lost
+    seen: list[object] = []
+    told: list[int] = []
+
+    def spy(msg: object) -> None:
+        if isinstance(msg, wire.OrderBookSnapshot | wire.StateChange):
+            seen.append(msg)
+        handle(msg)
+
+    replay.runner.handle = spy  # type: ignore[method-assign]
+    replay.runner.detector.on_feed_lost = lambda: told.append(replay.now) or lost()  # type: ignore[method-assign]
+    result = replay.run()
+    inside = [m for m in seen if isinstance(m, wire.OrderBookSnapshot) and last < m.exchange_ts_ns < resume]
+    changes = [(m.previous, m.current) for m in seen if isinstance(m, wire.StateChange)]
+    if gap_secs:
+        assert result.data_gaps == [(last, resume)] and told == [last]
+        assert changes == [("live", "reconnecting"), ("reconnecting", "live")] and inside == []
+        states = [m for m in seen if isinstance(m, wire.StateChange)]
+        assert seen.index(states[1]) < min(
+            i
+            for i, m in enumerate(seen)
+            if isinstance(m, wire.OrderBookSnapshot) and m.exchange_ts_ns >= resume
+        )
+        assert result.metrics()["data_gaps"] == [
+            {"from_utc": "2025-10-10T21:01:59.546+00:00", "secs": 360.522}
+        ]
+        console = Console(width=250, record=True)
+        console.print(summary_table(result))
+        assert (
+            "recording gaps (feed outages) │ 2025-10-10T21:01:59.546+00:00 (361 s)" in console.export_text()
+        )
+    else:
+        assert result.data_gaps == [] and told == [] and changes == []
+        assert len(inside) == (resume - last) // 100_000_000

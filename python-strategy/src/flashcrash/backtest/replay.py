@@ -16,6 +16,10 @@ One event-time clock drives everything, and at any instant `t` only what happene
   `SyntheticBook.at(T, n)`;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it;
+* a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
+  recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
+  the feed out of live after the last trade before it and back to live at the first after it, with
+  no book in between (commands and answers still run);
 * the runner's clock is the replay's, so command times, order timeouts, cooldowns and the breaker all
   run on event time.
 
@@ -164,6 +168,7 @@ class Replay:
         self._chunk_i = 0
         self._levels: list[tuple[float, float]] = []  # the last synthetic book's levels, bids then asks
         self.books_published = 0
+        self.data_gaps: list[tuple[int, int]] = []  # recording gaps replayed as outages: (last, next)
         self.commands: list[tuple[int, object]] = []  # every command sent, with its event time
         # One sample per second of event time (at the first trade of the next second).
         self.sample_ns: list[int] = []
@@ -327,6 +332,25 @@ class Replay:
             else:
                 return
 
+    def _gaps(self, ts: np.ndarray) -> list[int]:
+        """The indices of the trades that end a recording gap (see the module's docstring)."""
+        gap_ns = self.cfg.backtest.data_gap_secs * NS
+        if gap_ns <= 0 or self.books is not None:
+            return []
+        return (np.flatnonzero(np.diff(ts) > gap_ns) + 1).tolist()
+
+    def _outage(self, last: int, resume: int) -> None:
+        """The recording gap between the trades at `last` and at `resume`, as a feed outage."""
+        self._until(last + 1)  # what is due up to the last trade before the gap
+        self.now = max(self.now, last)
+        why = f"recording gap of {(resume - last) / NS:.0f} s in the data"
+        self.runner.handle(wire.StateChange(last, "feed", "live", "reconnecting", why))
+        self._next_book = self._next_book_ns(resume - 1)  # no book before the data resumes
+        self._until(resume)
+        self.now = max(self.now, resume)
+        self.runner.handle(wire.StateChange(resume, "feed", "reconnecting", "live", "data resumes"))
+        self.data_gaps.append((last, resume))
+
     # ---------------------------------------------------------------- sizing
     def _size(self, price: float) -> None:
         """Entry size as a fraction of equity (capped by the order notional limit) at `price`."""
@@ -369,8 +393,15 @@ class Replay:
         if warm_until:
             runner.strategy.paused_reason = "warm-up"
         next_progress = 0 if progress is not None else n
+        gaps = self._gaps(tr["ts_ns"])
+        gaps.append(n)
+        next_gap, gap_i = gaps[0], 0
         for k in range(n):
             ts = ts_a[k]
+            if k == next_gap:
+                self._outage(ts_a[k - 1], ts)
+                gap_i += 1
+                next_gap = gaps[gap_i]
             if warm_until and ts >= warm_until:
                 runner.strategy.paused_reason = ""
                 warm_until = 0

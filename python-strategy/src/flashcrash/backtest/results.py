@@ -74,6 +74,7 @@ class BacktestResult:
     events: dict[str, int]
     run_secs: float
     commands: list[tuple[int, object]] = field(default_factory=list)
+    data_gaps: list[tuple[int, int]] = field(default_factory=list)
 
     @staticmethod
     def of(r: Replay, run_secs: float) -> BacktestResult:
@@ -97,6 +98,7 @@ class BacktestResult:
             events={"trades": r.k, "books": r.books_published},
             run_secs=run_secs,
             commands=list(r.commands),
+            data_gaps=list(r.data_gaps),
         )
 
     # --------------------------------------------------------------- figures
@@ -152,6 +154,7 @@ class BacktestResult:
             "entry_rejections": rejected,
             "orders": self.orders,
             "events": self.events,
+            "data_gaps": [{"from_utc": utc(a), "secs": round((b - a) / 1e9, 3)} for a, b in self.data_gaps],
             "run_secs": round(self.run_secs, 3),
         }
 

@@ -16,6 +16,14 @@ Message velocity counts every trade and, with `velocity_touch_only`, only the bo
 best bid or ask price: a depth stream sends about ten books a second in calm and crash alike, and
 counting them all adds a constant that dilutes every spike of the trades and quotes.
 
+A feed outage (`on_feed_lost`: the engine resyncs or reconnects, the engine or this process was
+down, a replay's data has a recording gap) leaves seconds nobody observed. They are not closed: no
+indicator takes a sample of them, so the windows join the market before the outage to the market
+after it, and the price path restarts after it (no 1-second return or second difference spans the
+outage). Closed as empty seconds, a long outage would become the baselines' idea of a calm market (a
+volume-delta baseline of zeros reads every later trade as a z of 1000), and the move over the outage
+a crash.
+
 The detector measures time by event time only, and keeps its own 1-second candles (of released
 trades) for the patterns: the runner's candles are not needed, and `on_candle` only hands back the
 latest transition since the previous call.
@@ -116,6 +124,7 @@ class Detector:
         self._readings = self._initial_readings()
         self._reported = 0
         self._normal = True
+        self._lost_after: int | None = None  # on_feed_lost: the last second seen before an outage
 
     # ----------------------------------------------------------------- state
     @property
@@ -146,6 +155,12 @@ class Detector:
         book = (tuple(bids), tuple(asks))
         self._buffer.push_release(snapshot.exchange_ts_ns, book, self._apply)
         return True
+
+    def on_feed_lost(self) -> None:
+        """The feed stopped: nothing after the newest event seen so far was observed until the next
+        event after it (see the module's docstring)."""
+        if self.guard.newest_ns > 0:
+            self._lost_after = self.guard.newest_ns // NS
 
     def on_candle(self, candle: Candle) -> Transition | None:
         """The runner's candle clock: returns the newest transition since the previous call, if any.
@@ -204,6 +219,17 @@ class Detector:
                 self.cfg.volume_delta_window_secs,
                 self.cfg.velocity_window_secs,
             )
+            lost = self._lost_after
+            if lost is not None and sec > lost:  # the first event after an outage
+                self._lost_after = None
+                if sec > lost + 1 and self._second <= lost:
+                    while self._second <= lost:
+                        self._close_second(self._second)
+                        self._second += 1
+                    self._second = sec  # the seconds after `lost` were not observed
+                    self.volatility.restart()
+                    self.acceleration.restart()
+                    self._machine.resume()
             self._second = max(self._second, sec - longest)
             while self._second < sec:
                 self._close_second(self._second)
@@ -246,7 +272,7 @@ class Detector:
         if closed is not None:
             self.patterns.on_candle(closed)
         fresh = end - self._book_ns <= BOOK_STALE_NS
-        learn = self._normal  # baselines learn only the normal market (see `_close_second`)
+        learn = self._normal  # baselines learn only the normal market (see `_learns`)
         self.volatility.on_second(self._price, learn)
         self.acceleration.on_second(self._price)
         self.volume_delta.on_second(self._delta, learn)

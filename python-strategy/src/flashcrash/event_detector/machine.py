@@ -81,6 +81,12 @@ class StateMachine:
         self.counted: frozenset[Indicator] = frozenset()
         self.since = 0  # event time of the last transition (ns)
 
+    def resume(self) -> None:
+        """After a feed outage: each condition must hold again in observed time (its timer and the
+        jitter window restart; the state stays)."""
+        self._quorum_since = self._lost_since = self._stable_since = None
+        self._recent.clear()
+
     def go(self, ts: int, new: State, reason: str) -> Transition:
         t = Transition(ts, self.state, new, reason)
         log.info("detector %s -> %s: %s", t.previous, t.current, reason)

@@ -30,6 +30,11 @@ class Acceleration:
             if not math.isnan(a):
                 self._recent.append(a)
 
+    def restart(self) -> None:
+        """The price path starts afresh (after a feed outage): not ready until it is long enough."""
+        self._log_closes.clear()
+        self._recent.clear()
+
     def value(self) -> float:
         """The largest (by size) second difference of the last `span` seconds (nan before ready)."""
         return max(self._recent, key=abs) if self._recent else math.nan

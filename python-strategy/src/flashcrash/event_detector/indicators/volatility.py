@@ -33,6 +33,10 @@ class Volatility:
             self.returns.push(math.log(price / self._last) * BPS, learn)
         self._last = price
 
+    def restart(self) -> None:
+        """The next price starts the return series afresh (after a feed outage)."""
+        self._last = math.nan
+
     @property
     def recent_bps(self) -> float:
         w = self.returns.recent

@@ -286,6 +286,8 @@ pub struct BacktestConfig {
     pub book_interval_ms: u64,
     /// Backtest only: seed of the synthetic book's noise.
     pub book_seed: u64,
+    /// Backtest only: a silence of the trades longer than this (s) is a recording gap (0 = never).
+    pub data_gap_secs: u64,
 }
 
 /// `[fees]`
