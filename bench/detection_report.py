@@ -209,6 +209,24 @@ def episodes(transitions: list[Any], end_ns: int) -> list[tuple[int, int, str]]:
     return out
 
 
+def state_time(
+    transitions: list[Any], start_ns: int, end_ns: int
+) -> tuple[dict[str, float], float]:
+    """The share (%) of the day in each detector state, and the longest ALERT (s)."""
+    spent: dict[str, int] = {}
+    longest = 0
+    state, since = State.SLEEP, start_ns
+    for t in [*transitions, None]:
+        at = end_ns if t is None else t.ts_ns
+        spent[state.value] = spent.get(state.value, 0) + at - since
+        if state is State.ALERT:
+            longest = max(longest, at - since)
+        if t is not None:
+            state, since = t.current, at
+    total = max(1, end_ns - start_ns)
+    return {k: round(v / total * 100, 1) for k, v in spent.items()}, longest / NS
+
+
 def detector_only(cfg: config.Config, trades: np.ndarray) -> list[Any]:
     """The detector alone on the trades (no book: the book indicators stay not ready)."""
     d = Detector(cfg.event_detection)
@@ -262,6 +280,10 @@ def run_file(
         transitions = detector_only(cfg, trades)
     run_s = time.perf_counter() - t0
     eps = episodes(transitions, int(trades["ts_ns"][-1]))
+    day = [t for t in transitions if t.current is not State.SHUTDOWN]
+    shares, longest_alert = state_time(
+        day, int(trades["ts_ns"][0]), int(trades["ts_ns"][-1])
+    )
     row: dict[str, Any] = {
         "file": path.name,
         "symbol": symbol,
@@ -272,6 +294,8 @@ def run_file(
         "replay_s": round(run_s, 1),
         "active_episodes": [(s / NS, e / NS, why) for s, e, why in eps],
         "data_gaps": [(a / NS, (b - a) / NS) for a, b in gaps],
+        "state_share_pct": shares,
+        "longest_alert_s": longest_alert,
         "crash": crash,
     }
     if crash is not None:
@@ -430,6 +454,11 @@ def main() -> int:
             else f"{fa['below_high_pct']:.1f} %, {fa['leg_ahead_pct']:.0f} % ahead"
         )
         bf = r["active_before"]
+        details.append(
+            f"- `{r['symbol']}` day: "
+            + ", ".join(f"{k} {v:g} %" for k, v in r["state_share_pct"].items())
+            + f"; longest ALERT {r['longest_alert_s']:.0f} s"
+        )
         if r["data_gaps"]:
             gaps = ", ".join(f"{hms(a)} ({secs:.0f} s)" for a, secs in r["data_gaps"])
             details.append(

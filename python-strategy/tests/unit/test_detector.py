@@ -151,3 +151,13 @@ def test_velocity_counts_trades_and_the_books_that_move_the_touch() -> None:
     assert _velocity_second(CFG) == 5
     # velocity_touch_only = false: every book counts
     assert _velocity_second(dataclasses.replace(CFG, velocity_touch_only=False)) == 12
+
+
+def test_baselines_learn_in_sleep_and_in_an_alert_or_recovery_longer_than_the_baseline_window() -> None:
+    d = Detector(CFG)
+    window = CFG.baseline_secs * S
+    assert d._learns(0)
+    for state, learns_late in ((State.ALERT, True), (State.RECOVERY, True), (State.ACTIVE, False)):
+        d._machine.state, d._machine.since = state, 1_000 * S
+        assert not d._learns(1_000 * S + window - 1), state
+        assert d._learns(1_000 * S + window) is learns_late, state

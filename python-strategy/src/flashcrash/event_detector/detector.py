@@ -285,13 +285,16 @@ class Detector:
         self._normal = self._learns(end)
 
     def _learns(self, now: int) -> bool:
-        """Baselines learn in SLEEP only: from the first ALERT on they hold the market as it was
-        before, through ACTIVE and RECOVERY, so a crash that builds over minutes (with pauses that drop
-        ACTIVE to RECOVERY) never becomes its own baseline. A RECOVERY lasting longer than the baseline
-        window is a new regime: the baselines learn it then, so the detector can settle back to SLEEP."""
+        """Baselines learn in SLEEP: from the first ALERT on they hold the market as it was before,
+        through ACTIVE and RECOVERY, so a crash that builds over minutes (with pauses that drop ACTIVE
+        to RECOVERY) never becomes its own baseline. An ALERT or a RECOVERY lasting longer than the
+        baseline window is a new regime, not a crash building: the baselines learn it then. (Without
+        that, one indicator firing now and then held ALERT for hours on every 10 Oct 2025 file, up to
+        20 h on Gemini BTCUSD, against baselines of the hour it began.)"""
         if self.state is State.SLEEP:
             return True
-        return self.state is State.RECOVERY and now - self._machine.since >= self.cfg.baseline_secs * NS
+        lasting = now - self._machine.since >= self.cfg.baseline_secs * NS
+        return lasting and self.state in (State.ALERT, State.RECOVERY)
 
     def _build(self, end: int, sec: int, fresh: bool) -> Readings:
         pattern = self.patterns.pattern if self.patterns.last_start_ns == sec * NS else Pattern.NONE
