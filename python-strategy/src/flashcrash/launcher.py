@@ -241,6 +241,9 @@ class Session:
             "--wait-for-client",
             "--exit-at-end",
         ]
+        gap = self._setting("backtest", "data_gap_secs")  # the backtest's rule for recording gaps
+        if gap is not None and "--data-gap-secs" not in spec.extra_args:
+            argv += ["--data-gap-secs", str(gap)]
         if spec.start:
             argv += ["--from", spec.start]
         if spec.end:
@@ -252,6 +255,16 @@ class Session:
         if not line.startswith(prefix):
             raise LaunchError(f"exchange-sim did not start: {line!r}; see {proc.log_path}")
         self.sim_port = int(line[len(prefix) :].rsplit(":", 1)[1])
+
+    def _setting(self, section: str, key: str) -> Any:
+        """`[section] key` as the session will see it: the config, then `local.toml` beside it, then
+        the session's overrides (None when none of them sets it)."""
+        value = None
+        for path in (self.config, self.config.parent / "local.toml"):
+            if path.exists():
+                with open(path, "rb") as f:
+                    value = tomllib.load(f).get(section, {}).get(key, value)
+        return self.overrides.get(section, {}).get(key, value)
 
     def _write_config(self) -> None:
         assert self.workdir is not None

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,6 +54,23 @@ def decisions(commands: list[tuple[int, object]], before: int) -> list[tuple[obj
         else:
             out.append((ts, type(c).__name__))
     return out
+
+
+def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) -> list[Any]:
+    """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
+    `check` first, when given)."""
+    handle = replay.runner.handle
+    seen: list[Any] = []
+
+    def spy(msg: object) -> None:
+        if isinstance(msg, kinds):
+            if check is not None:
+                check(msg)
+            seen.append(msg)
+        handle(msg)
+
+    replay.runner.handle = spy  # type: ignore[method-assign]
+    return seen
 
 
 def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, pol: np.ndarray) -> None:
@@ -184,16 +202,11 @@ def test_published_books_are_the_model_at_each_boundary(
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, book_interval_ms=interval_ms))
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:14:00Z"))
     replay = Replay(cfg, data)
-    handle = replay.runner.handle
-    seen: list[wire.OrderBookSnapshot] = []
 
-    def spy(msg: object) -> None:
-        if isinstance(msg, wire.OrderBookSnapshot):
-            seen.append(msg)
-            assert replay.k == int(np.searchsorted(data["ts_ns"], msg.exchange_ts_ns, side="right"))
-        handle(msg)
+    def reads_the_trades_before_it(msg: wire.OrderBookSnapshot) -> None:
+        assert replay.k == int(np.searchsorted(data["ts_ns"], msg.exchange_ts_ns, side="right"))
 
-    replay.runner.handle = spy  # type: ignore[method-assign]
+    seen = recorded(replay, wire.OrderBookSnapshot, reads_the_trades_before_it)
     result = replay.run()
     times = [s.exchange_ts_ns for s in seen]
     step = cfg.backtest.book_interval_ms * 1_000_000
@@ -228,15 +241,7 @@ def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.
     in the replay's order, marked proven as the replay marks them (update ids aside)."""
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:11:00Z"))
     replay = Replay(cfg, data)
-    handle = replay.runner.handle
-    seen: list[object] = []
-
-    def spy(msg: object) -> None:
-        if isinstance(msg, wire.Trade | wire.OrderBookSnapshot):
-            seen.append(msg)
-        handle(msg)
-
-    replay.runner.handle = spy  # type: ignore[method-assign]
+    seen = recorded(replay, (wire.Trade, wire.OrderBookSnapshot))
     replay.run()
 
     def key(m: object) -> tuple[object, ...]:
@@ -265,16 +270,9 @@ def test_a_recording_gap_is_replayed_as_a_feed_outage(
     k = int(np.searchsorted(data["ts_ns"], parse_utc("2025-10-10T21:08:00Z")))
     last, resume = int(data["ts_ns"][k - 1]), int(data["ts_ns"][k])
     replay = Replay(cfg, data)
-    handle, lost = replay.runner.handle, replay.runner.detector.on_feed_lost
-    seen: list[object] = []
+    lost = replay.runner.detector.on_feed_lost
     told: list[int] = []
-
-    def spy(msg: object) -> None:
-        if isinstance(msg, wire.OrderBookSnapshot | wire.StateChange):
-            seen.append(msg)
-        handle(msg)
-
-    replay.runner.handle = spy  # type: ignore[method-assign]
+    seen = recorded(replay, (wire.OrderBookSnapshot, wire.StateChange))
     replay.runner.detector.on_feed_lost = lambda: told.append(replay.now) or lost()  # type: ignore[method-assign]
     result = replay.run()
     inside = [m for m in seen if isinstance(m, wire.OrderBookSnapshot) and last < m.exchange_ts_ns < resume]

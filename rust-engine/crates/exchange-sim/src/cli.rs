@@ -74,6 +74,10 @@ pub struct Args {
     /// Levels per side of the synthetic book.
     #[arg(long, default_value_t = 200)]
     pub book_levels: usize,
+    /// A silence of the trades longer than this many seconds is a recording gap, replayed as a
+    /// venue outage (no book change until the trades resume; clients time out); 0: never.
+    #[arg(long, default_value_t = 300)]
+    pub data_gap_secs: u32,
     /// Seed of the book's noise and of the fault draws.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -395,6 +399,7 @@ impl Args {
             step: positive_units("step-size", &self.step_size)?,
             min_notional: positive_units("min-notional", &self.min_notional)?,
             book_levels: self.book_levels,
+            data_gap_us: i64::from(self.data_gap_secs) * 1_000_000,
             seed: self.seed,
             faults,
             schedule,
@@ -428,7 +433,10 @@ mod tests {
             (c.tick, c.step, c.min_notional),
             (10_000, SCALE / 10, 5 * SCALE)
         );
-        assert_eq!((c.book_levels, c.seed), (200, 7));
+        assert_eq!(
+            (c.book_levels, c.seed, c.data_gap_us),
+            (200, 7, 300_000_000)
+        );
         assert!(!c.exit_at_end && !c.faults.any());
         assert_eq!((c.from_us, c.to_us), (None, None));
         assert_eq!(c.format, DataFormat::Trades);
@@ -465,6 +473,8 @@ mod tests {
             "50",
             "--seed",
             "3",
+            "--data-gap-secs",
+            "0",
             "--drop-depth",
             "0.1",
             "--disconnect-every",
@@ -482,7 +492,7 @@ mod tests {
             (c.tick, c.step, c.min_notional),
             (SCALE / 100, SCALE / 1000, 10 * SCALE)
         );
-        assert_eq!((c.book_levels, c.seed), (50, 3));
+        assert_eq!((c.book_levels, c.seed, c.data_gap_us), (50, 3, 0));
         assert_eq!(c.faults.drop_depth, 0.1);
         assert_eq!(c.faults.disconnect_every, Some(Duration::from_millis(2500)));
     }

@@ -71,6 +71,9 @@ pub struct SimConfig {
     pub min_notional: u64,
     /// Levels per side of the synthetic book.
     pub book_levels: usize,
+    /// A silence of the trades longer than this (µs) is a recording gap, replayed as a venue outage
+    /// (no book change until the trades resume); 0: never. Trade files only.
+    pub data_gap_us: i64,
     /// Seed of the book's noise and of the fault draws.
     pub seed: u64,
     /// Faults injected into every connection.
@@ -103,6 +106,7 @@ impl SimConfig {
             step: SCALE / 10,
             min_notional: 5 * SCALE,
             book_levels: 200,
+            data_gap_us: 300_000_000,
             seed: 7,
             faults: Faults::default(),
             schedule: Vec::new(),

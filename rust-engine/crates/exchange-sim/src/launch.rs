@@ -143,9 +143,7 @@ pub fn load_source(cfg: &SimConfig) -> Result<Box<dyn EventSource>, LoadError> {
         median_qty = %format_units(median),
         "trades loaded"
     );
-    Ok(Box::new(SyntheticSource::new(
-        tape.trades,
-        params,
-        INITIAL_UPDATE_ID,
-    )))
+    Ok(Box::new(
+        SyntheticSource::new(tape.trades, params, INITIAL_UPDATE_ID).with_data_gap(cfg.data_gap_us),
+    ))
 }

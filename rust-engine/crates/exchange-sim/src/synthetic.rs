@@ -7,11 +7,18 @@
 //! by one step instead, so a book change is yielded at every boundary: the depth stream never goes
 //! quiet for more than 100 ms of event time. The trades of one boundary's interval come after that
 //! boundary's book change: events at `T` are ordered book first, then trades.
+//!
+//! A silence of the trades longer than the data-gap limit ([`SyntheticSource::with_data_gap`]) is a
+//! recording gap, not a quiet market: no book change is yielded after the last trade before it
+//! until the first trade after it, so the venue goes silent as a venue whose feed is down (a client
+//! sees its heartbeat time out and reconnects), as the backtest replays such a gap
+//! (`flashcrash.backtest.replay`).
 
 use crate::book::{Book, Diff};
 use crate::model::{BookModel, ModelParams, BUCKET_US};
 use crate::source::{DepthChange, EventSource, SourceEvent, UpdateIds};
 use crate::trades_csv::TradeRow;
+use tracing::info;
 
 /// Recorded trades with a synthetic book.
 #[derive(Debug)]
@@ -24,6 +31,10 @@ pub struct SyntheticSource {
     initial: Book,
     next_tick_us: i64,
     tail_done: bool,
+    /// A silence longer than this (µs) is a recording gap; 0: never.
+    gap_us: i64,
+    last_trade_us: Option<i64>,
+    gaps: u64,
 }
 
 impl SyntheticSource {
@@ -49,7 +60,39 @@ impl SyntheticSource {
             model,
             next_tick_us,
             tail_done: false,
+            gap_us: 0,
+            last_trade_us: None,
+            gaps: 0,
         }
+    }
+
+    /// Takes a silence of the trades longer than `gap_us` (µs; 0: never) as a recording gap (see
+    /// the module's documentation).
+    pub fn with_data_gap(mut self, gap_us: i64) -> Self {
+        self.gap_us = gap_us.max(0);
+        self
+    }
+
+    /// Recording gaps met so far.
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
+    /// Skips the book changes of a recording gap before trade `t` (each gap logged once).
+    fn skip_gap(&mut self, t: &TradeRow) {
+        let Some(last) = self.last_trade_us else {
+            return;
+        };
+        if self.gap_us == 0 || t.ts_us - last <= self.gap_us || self.next_tick_us > t.ts_us {
+            return;
+        }
+        self.gaps += 1;
+        self.next_tick_us = (t.ts_us.div_euclid(BUCKET_US) + 1) * BUCKET_US;
+        info!(
+            from_us = last,
+            secs = (t.ts_us - last) as f64 / 1e6,
+            "recording gap in the trades: no book change until they resume (a venue outage)"
+        );
     }
 
     /// Number of trades.
@@ -96,10 +139,14 @@ impl EventSource for SyntheticSource {
     }
 
     fn next_event(&mut self) -> Option<SourceEvent> {
+        if let Some(t) = self.trades.get(self.next).copied() {
+            self.skip_gap(&t);
+        }
         match self.trades.get(self.next).copied() {
             Some(t) if self.next_tick_us <= t.ts_us => Some(self.tick()),
             Some(t) => {
                 self.next += 1;
+                self.last_trade_us = Some(t.ts_us);
                 self.model.on_trade(t.ts_us, t.price, t.taker_sell);
                 Some(SourceEvent::Trade(t))
             }
@@ -172,6 +219,37 @@ mod tests {
             assert_eq!(book_times.first(), Some(&1_000_100_000));
             assert_eq!(book_times.last(), Some(&1_003_100_000));
             assert!(book_times.windows(2).all(|w| w[1] - w[0] == BUCKET_US));
+        }
+    }
+
+    #[test]
+    fn a_recording_gap_yields_no_book_change_until_the_trades_resume() {
+        let trades = vec![
+            trade(1_000_050_000, 1, 15_830_000, true),
+            trade(1_000_450_000, 2, 15_830_000, true),
+            trade(1_400_450_000, 3, 15_840_000, false), // 400 s later
+            trade(1_400_750_000, 4, 15_840_000, false),
+        ];
+        for (gap_us, expect_gap) in [(300_000_000, true), (0, false), (500_000_000, false)] {
+            let mut src = SyntheticSource::new(trades.clone(), params(5), 1).with_data_gap(gap_us);
+            let mut events = Vec::new();
+            while let Some(ev) = src.next_event() {
+                events.push(match ev {
+                    SourceEvent::Depth(d) => (d.ts_us, 0),
+                    SourceEvent::Trade(t) => (t.ts_us, t.id),
+                });
+            }
+            let silent = events
+                .iter()
+                .filter(|(ts, id)| *id == 0 && (1_000_450_000..1_400_450_000).contains(ts))
+                .count();
+            let inside = (1_400_450_000 - 1_000_500_000) / BUCKET_US as usize + 1;
+            assert_eq!(src.gaps(), u64::from(expect_gap));
+            assert_eq!(silent, if expect_gap { 0 } else { inside }, "gap {gap_us}");
+            // The trades and the books before and after the gap are all there.
+            let ids: Vec<u64> = events.iter().filter(|e| e.1 > 0).map(|e| e.1).collect();
+            assert_eq!(ids, vec![1, 2, 3, 4]);
+            assert!(events.contains(&(1_000_400_000, 0)) && events.contains(&(1_400_500_000, 0)));
         }
     }
 

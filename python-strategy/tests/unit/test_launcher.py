@@ -1,5 +1,6 @@
-"""The launcher's port choice: distinct, free, and never from the range the kernel hands to outgoing
-connections (from where any connect on the host could take a port before its process binds it)."""
+"""The launcher: its port choice (distinct, free, and never from the range the kernel hands to
+outgoing connections, from where any connect on the host could take a port before its process binds
+it), and the settings it reads as the session will see them."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def test_a_taken_port_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> No
 def test_without_proc_the_linux_default_range_is_assumed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(launcher, "_EPHEMERAL_RANGE", Path("/nonexistent/ip_local_port_range"))
     assert launcher._ephemeral_start() == 32_768
+
+
+def test_a_setting_is_read_as_the_session_will_see_it(tmp_path: Path) -> None:
+    """The config, then local.toml beside it, then the session's overrides (the simulator gets the
+    backtest's `data_gap_secs` this way)."""
+    (tmp_path / "config.toml").write_text("[backtest]\ndata_gap_secs = 300\nbook_seed = 1\n")
+    s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path)
+    assert s._setting("backtest", "data_gap_secs") == 300
+    assert s._setting("backtest", "missing") is None and s._setting("nosection", "x") is None
+    (tmp_path / "local.toml").write_text("[backtest]\ndata_gap_secs = 60\n")
+    assert s._setting("backtest", "data_gap_secs") == 60
+    s.overrides = {"backtest": {"data_gap_secs": 0}}
+    assert s._setting("backtest", "data_gap_secs") == 0 and s._setting("backtest", "book_seed") == 1
