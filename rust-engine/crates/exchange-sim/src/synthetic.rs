@@ -139,10 +139,11 @@ impl EventSource for SyntheticSource {
     }
 
     fn next_event(&mut self) -> Option<SourceEvent> {
-        if let Some(t) = self.trades.get(self.next).copied() {
-            self.skip_gap(&t);
+        let next = self.trades.get(self.next).copied();
+        if let Some(t) = &next {
+            self.skip_gap(t);
         }
-        match self.trades.get(self.next).copied() {
+        match next {
             Some(t) if self.next_tick_us <= t.ts_us => Some(self.tick()),
             Some(t) => {
                 self.next += 1;
