@@ -11,7 +11,8 @@ files every calm-hour false ACTIVE was spread + volume delta + a velocity spike
 firing.
 
 * SLEEP → ALERT at the alert level (the baselines stop learning: they keep the market before, until
-  the detector is back in SLEEP or RECOVERY has lasted `baseline_secs`; see `Detector._learns`);
+  the detector is back in SLEEP or ALERT or RECOVERY has lasted `baseline_secs`; see
+  `Detector._learns`);
 * ALERT → ACTIVE when the quorum has held for more than `active_confirm_secs`; ALERT → SLEEP after
   `recovery_confirm_secs` under the alert level;
 * ACTIVE → RECOVERY when the quorum has been lost for `active_hold_secs`;
