@@ -97,6 +97,8 @@ def test_backtest_of_a_capture_uses_its_recorded_book(
     assert main(["backtest", "--data", str(CAPTURE), "--out", str(out), "--no-cache"]) == 0
     text = capsys.readouterr().out
     assert "3449 depth events applied" in text
+    # The capture is BTCUSDT, the config's symbol POLUSDT: said before the replay.
+    assert "holds BTCUSDT trades but [symbol] name is" in " ".join(text.split())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["events"]["books"] == 3449, summary["events"]
     code = main(["backtest", "--data", str(POL), "--book", "recorded", "--out", str(out), "--no-cache"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import zipfile
 from datetime import date
@@ -173,6 +174,27 @@ def test_cache_loads_the_same_and_is_invalidated_by_a_change(tmp_path: Path) -> 
     write(tmp_path, "agg.csv", AGG_SPOT[:2])
     changed, _, cached = load_trades(src, cache)
     assert not cached and len(changed) == 2
+
+
+def test_the_files_symbol_from_its_rows_or_its_binance_name(tmp_path: Path) -> None:
+    """Tardis rows and captures name their symbol, Binance's public files their name; the cache keeps
+    it, and a cache written before it was kept is read again."""
+    assert read_trades(DATA / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz")[1].symbol == "POLUSDT"
+    assert read_trades(DATA / "binance_spot_capture_BTCUSDT_20240808.gz")[1].symbol == "BTCUSDT"
+    assert read_trades(write(tmp_path, "agg.csv", AGG_SPOT))[1].symbol is None
+    named = write(tmp_path, "ETHUSDT-aggTrades-2025-10-10.zip", AGG_SPOT)
+    assert read_trades(named)[1].symbol == "ETHUSDT"
+    cache = tmp_path / "cache"
+    assert load_trades(named, cache)[1].symbol == "ETHUSDT"
+    _, report, cached = load_trades(named, cache)
+    assert cached and report.symbol == "ETHUSDT"
+    (entry,) = cache.glob("*.npz")
+    with np.load(entry, allow_pickle=False) as z:
+        trades, meta = z["trades"], json.loads(str(z["report"]))
+    del meta["symbol"]
+    np.savez_compressed(entry, trades=trades, report=np.array(json.dumps(meta)))
+    _, report, cached = load_trades(named, cache)
+    assert not cached and report.symbol == "ETHUSDT"
 
 
 def test_second_bars_by_hand() -> None:

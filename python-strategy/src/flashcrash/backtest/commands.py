@@ -122,6 +122,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{args.data.name}: {len(trades)} trades{' (cache)' if cached else ''}, "
         f"{report.dropped} bad rows dropped"
     )
+    if report.symbol and report.symbol != cfg.symbol.name:
+        console.print(
+            f"warning: {args.data.name} holds {report.symbol} trades but [symbol] name is "
+            f"{cfg.symbol.name}: the price tick, quantity step and order size are {cfg.symbol.name}'s. "
+            f"Set [symbol] name and order_quantity, [strategy] price_tick and [backtest] quantity_step "
+            f"for {report.symbol} in an --overlay.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     books = None
     recorded = args.book != "synthetic" and is_capture(args.data)
     if args.book == "recorded" and not recorded:

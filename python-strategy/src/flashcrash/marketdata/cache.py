@@ -40,8 +40,8 @@ def load_trades(
         with np.load(cached, allow_pickle=False) as z:
             trades = z["trades"]
             meta = json.loads(str(z["report"]))
-        if trades.dtype == TRADE_DTYPE:
-            report = ImportReport(meta["source"], meta["rows"], meta["kept"])
+        if trades.dtype == TRADE_DTYPE and "symbol" in meta:  # a cache from before lacks it: re-read
+            report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta.get("symbol"))
             report.by_reason.update(meta["by_reason"])
             return trades, report, True
     trades, report = read_trades(source, fmt, market, contract_size)
@@ -52,6 +52,7 @@ def load_trades(
             "rows": report.rows,
             "kept": report.kept,
             "by_reason": report.by_reason,
+            "symbol": report.symbol,
         }
         tmp = cached.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, trades=trades, report=np.array(json.dumps(meta)))

@@ -22,6 +22,7 @@ class ImportReport:
     kept: int = 0
     issues: list[RowIssue] = field(default_factory=list)
     by_reason: Counter[str] = field(default_factory=Counter)
+    symbol: str | None = None  # the file's symbol, when its rows or its name say it
 
     def drop(self, line: int, reason: str) -> None:
         self.by_reason[reason] += 1

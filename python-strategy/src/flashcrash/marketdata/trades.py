@@ -27,6 +27,7 @@ import gzip
 import io
 import json
 import math
+import re
 import zipfile
 from collections.abc import Iterator
 from enum import StrEnum
@@ -125,6 +126,10 @@ def _bool(s: str) -> bool:
     raise ValueError(f"not a boolean: {s!r}")
 
 
+# Binance's public data files: <SYMBOL>-aggTrades-<date>.zip, <SYMBOL>-trades-<date>.csv, ...
+BINANCE_NAME = re.compile(r"^([A-Z0-9]+)-(?:aggTrades|trades)-")
+
+
 def read_trades(
     path: Path,
     fmt: TradeFormat | None = None,
@@ -185,7 +190,12 @@ def read_trades(
         else:
             rows.append((ts, tid, price, qty, buy))
             last_ts, last_id = ts, tid
+            if report.symbol is None and row_symbol:
+                report.symbol = row_symbol.upper()
     report.kept = len(rows)
+    if report.symbol is None:
+        named = BINANCE_NAME.match(path.name)
+        report.symbol = named.group(1) if named else None
     return np.array(rows, dtype=TRADE_DTYPE), report
 
 
