@@ -41,7 +41,7 @@ def load_trades(
             trades = z["trades"]
             meta = json.loads(str(z["report"]))
         if trades.dtype == TRADE_DTYPE and "symbol" in meta:  # a cache from before lacks it: re-read
-            report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta.get("symbol"))
+            report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
             report.by_reason.update(meta["by_reason"])
             return trades, report, True
     trades, report = read_trades(source, fmt, market, contract_size)
