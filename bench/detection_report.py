@@ -281,8 +281,11 @@ def run_file(
     run_s = time.perf_counter() - t0
     eps = episodes(transitions, int(trades["ts_ns"][-1]))
     day = [t for t in transitions if t.current is not State.SHUTDOWN]
-    shares, longest_alert = state_time(
-        day, int(trades["ts_ns"][0]), int(trades["ts_ns"][-1])
+    first_ns, last_ns = int(trades["ts_ns"][0]), int(trades["ts_ns"][-1])
+    shares, longest_alert = state_time(day, first_ns, last_ns)
+    calm_end = min(last_ns, int(SELLOFF * NS))
+    calm_shares, _ = state_time(
+        [t for t in day if t.ts_ns < calm_end], first_ns, calm_end
     )
     row: dict[str, Any] = {
         "file": path.name,
@@ -295,6 +298,7 @@ def run_file(
         "active_episodes": [(s / NS, e / NS, why) for s, e, why in eps],
         "data_gaps": [(a / NS, (b - a) / NS) for a, b in gaps],
         "state_share_pct": shares,
+        "calm_state_share_pct": calm_shares,  # before the sell-off (SELLOFF)
         "longest_alert_s": longest_alert,
         "crash": crash,
     }
@@ -457,7 +461,8 @@ def main() -> int:
         details.append(
             f"- `{r['symbol']}` day: "
             + ", ".join(f"{k} {v:g} %" for k, v in r["state_share_pct"].items())
-            + f"; longest ALERT {r['longest_alert_s']:.0f} s"
+            + f"; longest ALERT {r['longest_alert_s']:.0f} s; before 20:50 UTC: "
+            + ", ".join(f"{k} {v:g} %" for k, v in r["calm_state_share_pct"].items())
         )
         if r["data_gaps"]:
             gaps = ", ".join(f"{hms(a)} ({secs:.0f} s)" for a, secs in r["data_gaps"])

@@ -60,11 +60,11 @@ def test_velocity_spike_lowers_the_quorum_to_two() -> None:
 
 
 def test_a_quorum_needs_a_price_indicator() -> None:
-    # Order flow and the book alone (no volatility, no acceleration): an alert, never ACTIVE. On the
+    # Order flow and the book alone (no volatility, no acceleration): not even an alert. On the
     # 10 Oct 2025 files every calm-hour false ACTIVE was spread + volume delta + a velocity spike.
     for fired in ({SP, VD, MV}, {SP, VD, OB}, {SP, VD, OB, MV}):
         s, _ = drive([fired] * 20)
-        assert State.ACTIVE not in s and s[-1] is State.ALERT
+        assert set(s) == {State.SLEEP}
     # one price indicator with the others makes the quorum
     assert drive([{A, VD, MV}] * 6)[0][-1] is State.ACTIVE
     assert drive([{V, SP, VD}] * 6)[0][-1] is State.ACTIVE
@@ -73,6 +73,21 @@ def test_a_quorum_needs_a_price_indicator() -> None:
     anyone = dataclasses.replace(CFG, quorum_needs_price=False)
     assert drive([{SP, VD, MV}] * 6, anyone)[0][-1] is State.ACTIVE
     assert drive([{SP, VD, OB}] * 6, anyone)[0][-1] is State.ACTIVE
+
+
+def test_the_alert_level_is_a_price_indicator() -> None:
+    # what could start a quorum wakes the detector; volume delta or spread alone (3-23 % of the calm
+    # seconds of the 10 Oct 2025 files) does not
+    for one in (V, A):
+        assert drive([{one}])[0] == [State.ALERT]
+    for one in (OB, SP, VD, MV):
+        assert drive([{one}] * 5)[0] == [State.SLEEP] * 5
+    # once awake, the detector stays alert while any core indicator fires (hysteresis)
+    s, _ = drive([{A}] + [{SP, VD}] * (CFG.recovery_confirm_secs + 2))
+    assert set(s) == {State.ALERT}
+    # quorum_needs_price = false: any core indicator is the alert level
+    anyone = dataclasses.replace(CFG, quorum_needs_price=False)
+    assert drive([{VD}], anyone)[0] == [State.ALERT]
 
 
 def test_recovery_needs_a_price_indicator_to_reactivate() -> None:
@@ -153,11 +168,20 @@ def test_velocity_counts_trades_and_the_books_that_move_the_touch() -> None:
     assert _velocity_second(dataclasses.replace(CFG, velocity_touch_only=False)) == 12
 
 
-def test_baselines_learn_in_sleep_and_in_an_alert_or_recovery_longer_than_the_baseline_window() -> None:
-    d = Detector(CFG)
-    window = CFG.baseline_secs * S
-    assert d._learns(0)
-    for state, learns_late in ((State.ALERT, True), (State.RECOVERY, True), (State.ACTIVE, False)):
-        d._machine.state, d._machine.since = state, 1_000 * S
-        assert not d._learns(1_000 * S + window - 1), state
-        assert d._learns(1_000 * S + window) is learns_late, state
+def test_baselines_pause_while_any_core_indicator_fires_and_learn_a_stir_longer_than_the_window() -> None:
+    # A stir (any core indicator, price or not) pauses learning until recovery_confirm_secs without
+    # one, or until it has lasted baseline_secs (a new regime); volume delta alone stays SLEEP.
+    calm, base = CFG.recovery_confirm_secs, CFG.baseline_secs
+    s, m = drive([set(), {VD}] + [set()] * (calm + 1))  # the jitter window holds VD one more second
+    assert set(s) == {State.SLEEP} and not m.learns((calm + 2) * S)  # 29 s without
+    m.step(readings(calm + 3, set()))
+    assert m.learns((calm + 3) * S)
+    s, m = drive([set()] + [{VD}] * (base + 1))
+    assert set(s) == {State.SLEEP}
+    assert not m.learns(base * S) and m.learns((base + 1) * S)
+    # ACTIVE never learns; RECOVERY learns once it has lasted baseline_secs
+    m = StateMachine(CFG)
+    for state, learns_late in ((State.RECOVERY, True), (State.ACTIVE, False)):
+        m.state, m.since = state, 1_000 * S
+        assert not m.learns(1_000 * S + base * S - 1), state
+        assert m.learns(1_000 * S + base * S) is learns_late, state

@@ -272,7 +272,7 @@ class Detector:
         if closed is not None:
             self.patterns.on_candle(closed)
         fresh = end - self._book_ns <= BOOK_STALE_NS
-        learn = self._normal  # baselines learn only the normal market (see `_learns`)
+        learn = self._normal  # baselines learn only the normal market (`StateMachine.learns`)
         self.volatility.on_second(self._price, learn)
         self.acceleration.on_second(self._price)
         self.volume_delta.on_second(self._delta, learn)
@@ -282,19 +282,7 @@ class Detector:
         self._messages = 0
         self._readings = self._build(end, sec, fresh)
         self._machine.step(self._readings)
-        self._normal = self._learns(end)
-
-    def _learns(self, now: int) -> bool:
-        """Baselines learn in SLEEP: from the first ALERT on they hold the market as it was before,
-        through ACTIVE and RECOVERY, so a crash that builds over minutes (with pauses that drop ACTIVE
-        to RECOVERY) never becomes its own baseline. An ALERT or a RECOVERY lasting longer than the
-        baseline window is a new regime, not a crash building: the baselines learn it then. (Without
-        that, one indicator firing now and then held ALERT for hours on every 10 Oct 2025 file, up to
-        20 h on Gemini BTCUSD, against baselines of the hour it began.)"""
-        if self.state is State.SLEEP:
-            return True
-        lasting = now - self._machine.since >= self.cfg.baseline_secs * NS
-        return lasting and self.state in (State.ALERT, State.RECOVERY)
+        self._normal = self._machine.learns(end)
 
     def _build(self, end: int, sec: int, fresh: bool) -> Readings:
         pattern = self.patterns.pattern if self.patterns.last_start_ns == sec * NS else Pattern.NONE

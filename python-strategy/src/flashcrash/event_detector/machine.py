@@ -7,17 +7,27 @@ confirm one and complete the quorum, but they are not independent evidence of th
 one-sided trades raises volume delta and velocity together, and a book derived from the trades (the
 backtest's synthetic book) widens its spread with the same burst's price range; on the 10 Oct 2025
 files every calm-hour false ACTIVE was spread + volume delta + a velocity spike
-(docs/benchmarks/detection.md, "What made the false ACTIVEs"). The alert level: any core indicator
-firing.
+(docs/benchmarks/detection.md, "What made the false ACTIVEs").
 
-* SLEEP → ALERT at the alert level (the baselines stop learning: they keep the market before, until
-  the detector is back in SLEEP or ALERT or RECOVERY has lasted `baseline_secs`; see
-  `Detector._learns`);
+The alert level is what could start a quorum: a price indicator firing (with `quorum_needs_price`;
+without it, any core indicator). Volume delta or spread alone does not wake the detector: on the 10
+Oct 2025 files they fired in 3-23 % of the calm seconds (thin markets, quiet baselines), and as the
+alert level they held the detector in ALERT for 37-72 % of the calm hours. Once awake, it stays alert
+while any core indicator fires (a hysteresis: woken by the price, kept awake by the flow and the book).
+
+The baselines learn apart from the published state: they pause through a *stir*, from the first core
+indicator of any kind (in SLEEP or ALERT) to `recovery_confirm_secs` without one, and through ACTIVE
+and RECOVERY. A stir or a RECOVERY lasting `baseline_secs` is a new regime, not a crash building: the
+baselines learn it then (`learns`). The first sign of a crash is often order flow alone (BCHUSD_PERP
+10 Oct 2025: volume delta and spread two minutes before any price indicator), and a baseline that
+learnt those minutes would no longer see the crash (first ACTIVE +29 s → +97 s).
+
+* SLEEP → ALERT at the alert level;
 * ALERT → ACTIVE when the quorum has held for more than `active_confirm_secs`; ALERT → SLEEP after
-  `recovery_confirm_secs` under the alert level;
+  `recovery_confirm_secs` without any core indicator;
 * ACTIVE → RECOVERY when the quorum has been lost for `active_hold_secs`;
 * RECOVERY → ACTIVE when the quorum holds again for more than `active_confirm_secs`; RECOVERY → SLEEP
-  after `recovery_confirm_secs` of a stable market (under the alert level, no velocity spike);
+  after `recovery_confirm_secs` without any core indicator;
 * any → SHUTDOWN when the session ends.
 
 An indicator (or the velocity spike) counts for the quorum when it fired at any of the last
@@ -77,6 +87,9 @@ class StateMachine:
         self._quorum_since: int | None = None
         self._lost_since: int | None = None
         self._stable_since: int | None = None
+        # A stir: from the first core indicator in SLEEP or ALERT to `recovery_confirm_secs` without one.
+        self._stir_since: int | None = None
+        self._unstirred_since: int | None = None
         ticks = max(1, math.ceil(cfg.jitter_buffer_ms / 1000))
         self._recent: deque[frozenset[Indicator]] = deque(maxlen=ticks)
         self.counted: frozenset[Indicator] = frozenset()
@@ -85,7 +98,7 @@ class StateMachine:
     def resume(self) -> None:
         """After a feed outage: each condition must hold again in observed time (its timer and the
         jitter window restart; the state stays)."""
-        self._quorum_since = self._lost_since = self._stable_since = None
+        self._quorum_since = self._lost_since = self._stable_since = self._unstirred_since = None
         self._recent.clear()
 
     def go(self, ts: int, new: State, reason: str) -> Transition:
@@ -96,16 +109,42 @@ class StateMachine:
         self.transitions.append(t)
         return t
 
-    def quorum(self, r: Readings) -> tuple[bool, bool]:
-        """(quorum met, alert level met), over the rolling jitter window."""
+    def quorum(self, r: Readings) -> tuple[bool, bool, bool]:
+        """(quorum met, alert level met, any core indicator fired), over the rolling jitter window."""
         by = r.by_indicator
         self._recent.append(frozenset(i for i in VOTERS if by[i].fired))
         self.counted = frozenset().union(*self._recent)
         spike = Indicator.MESSAGE_VELOCITY in self.counted
         n = len(self.counted & CORE_SET)
         need = self.cfg.core_quorum_velocity if spike else self.cfg.core_quorum
-        priced = not self.cfg.quorum_needs_price or not self.counted.isdisjoint(PRICE)
-        return n >= need and priced, n >= 1
+        if self.cfg.quorum_needs_price:
+            priced = not self.counted.isdisjoint(PRICE)
+            return n >= need and priced, priced, n >= 1
+        return n >= need, n >= 1, n >= 1
+
+    def learns(self, now: int) -> bool:
+        """Whether the baselines learn the second that ended at `now` (see the module docstring)."""
+        base = self.cfg.baseline_secs * NS
+        match self.state:
+            case State.SLEEP | State.ALERT:
+                return self._stir_since is None or now - self._stir_since >= base
+            case State.RECOVERY:
+                return now - self.since >= base
+        return False
+
+    def _stir(self, ts: int, stirring: bool) -> None:
+        """Follows the stir in SLEEP and ALERT: over once no core indicator fired for
+        `recovery_confirm_secs` (ACTIVE and RECOVERY have their own rule in `learns`)."""
+        if self.state not in (State.SLEEP, State.ALERT):
+            self._stir_since = self._unstirred_since = None
+        elif stirring:
+            self._unstirred_since = None
+            if self._stir_since is None:
+                self._stir_since = ts
+        elif self._stir_since is not None and self._lasting(
+            "_unstirred_since", True, ts, self.cfg.recovery_confirm_secs
+        ):
+            self._stir_since = self._unstirred_since = None
 
     def _lasting(self, attr: str, condition: bool, ts: int, secs: float) -> bool:
         """Whether `condition` has held for at least `secs` (its start kept in `attr`)."""
@@ -120,7 +159,12 @@ class StateMachine:
 
     def step(self, r: Readings) -> Transition | None:
         ts = r.ts_ns
-        met, alert = self.quorum(r)
+        met, alert, stirring = self.quorum(r)
+        t = self._step(ts, r, met, alert, stirring)
+        self._stir(ts, stirring)
+        return t
+
+    def _step(self, ts: int, r: Readings, met: bool, alert: bool, stirring: bool) -> Transition | None:
         if met:
             self._quorum_since = self._quorum_since if self._quorum_since is not None else ts
         else:
@@ -137,7 +181,9 @@ class StateMachine:
             case State.ALERT if held:
                 self._lost_since = None
                 return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {describe(r, self.counted)}")
-            case State.ALERT if self._lasting("_lost_since", not alert, ts, self.cfg.recovery_confirm_secs):
+            case State.ALERT if self._lasting(
+                "_lost_since", not stirring, ts, self.cfg.recovery_confirm_secs
+            ):
                 self._lost_since = None
                 return self.go(ts, State.SLEEP, f"no core indicator for {self.cfg.recovery_confirm_secs}s")
             case State.ACTIVE if self._lasting("_lost_since", not met, ts, hold):
@@ -150,7 +196,7 @@ class StateMachine:
                     ts, State.ACTIVE, f"quorum held {held_s:g}s again: {describe(r, self.counted)}"
                 )
             case State.RECOVERY if self._lasting(
-                "_stable_since", not alert, ts, self.cfg.recovery_confirm_secs
+                "_stable_since", not stirring, ts, self.cfg.recovery_confirm_secs
             ):
                 self._stable_since = None
                 return self.go(

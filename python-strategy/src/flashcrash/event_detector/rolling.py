@@ -3,8 +3,8 @@
 `RecentAndBaseline` keeps the last `recent` samples and, behind them, the `baseline` samples before
 those: the baseline never contains the recent window, so a sudden change is measured against the
 market as it was before the change, not against an average it already moved. While `learn` is
-False (the detector is out of SLEEP: see `Detector._learns`) samples leaving the recent window are
-not learnt: the baseline stays the market before the event.
+False (the market stirs, or the detector is ACTIVE or in RECOVERY: see `StateMachine.learns`),
+samples leaving the recent window are not learnt: the baseline stays the market before the event.
 """
 
 from __future__ import annotations
