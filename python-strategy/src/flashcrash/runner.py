@@ -35,7 +35,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -343,13 +343,15 @@ class Runner:
                 self._record(self.db.record_transition, "detector", previous, current, t.reason, t.ts_ns)
         self._transitions_seen = len(transitions)
 
+    def _lot_orders(self) -> Iterator[str]:
+        """The client order ids the open positions refer to."""
+        return (c for lot in self.strategy.position.lots.values() for c in lot.order_ids())
+
     def snapshots(self) -> dict[str, dict[str, Any]]:
         """Every component's state (the detector's when it can give one)."""
         out: dict[str, dict[str, Any]] = {
             "strategy": self.strategy.snapshot(),
-            "orders": self.orders.snapshot(
-                c for lot in self.strategy.position.lots.values() for c in lot.order_ids()
-            ),
+            "orders": self.orders.snapshot(self._lot_orders()),
             "breaker": self.orders.breaker.snapshot(),
             "runner": {"event_ns": self.event_ns, "candles": self.candle_count},
         }
@@ -529,6 +531,7 @@ class Runner:
             self._record(self.db.record_candle, c)
         self.detector.on_candle(c)
         self.strategy.on_candle(c, self.detector.state, self.detector.readings(), now_wall_ns)
+        self.orders.forget_settled(self._lot_orders())  # a second's work: only orders still in play
 
     # ----------------------------------------------------------------- loop
     def run(self, signals: list[str] | None = None) -> None:

@@ -132,9 +132,13 @@ def test_synthetic_book_reads_only_past_trades(pol: np.ndarray) -> None:
 def test_backtest_of_the_pol_crash_hour_trades_and_writes_its_files(
     cfg: config.Config, pol: np.ndarray, tmp_path: Path
 ) -> None:
-    result = Replay(cfg, pol).run()
+    replay = Replay(cfg, pol)
+    result = replay.run()
     m = result.metrics()
     assert m["trades"] > 0 and m["events"]["trades"] == len(pol)
+    # The order manager holds only the orders still in play, not the session's history.
+    orders = replay.runner.orders
+    assert orders.stats["sent"] > 2 * m["trades"] and len(orders.orders) <= 1, orders.orders
     assert m["initial_capital"] == "1000"
     # The account's equity change is the trades' net P&L (the run ends flat).
     assert D(m["net_pnl"]) == D(m["realized_pnl"])

@@ -170,3 +170,20 @@ def test_success_resets_the_failure_count() -> None:
     b.success()
     b.failure(0, "y")
     assert b.state(0) is BreakerState.CLOSED
+
+
+def test_settled_orders_are_forgotten_unless_a_position_or_a_command_still_needs_them() -> None:
+    om, out = make()
+    done, kept, open_, cancelling = (om.place("BUY", Q, P, 0, t) for t in ("a", "b", "c", "d"))
+    a, b, _, d = out.orders
+    om.on_response(placed(d))
+    assert om.cancel(cancelling, 0)  # then it fills before the cancel arrives: the answer is awaited
+    for cmd in (a, b, d):
+        om.on_response(placed(cmd, "FILLED"))
+        om.on_response(execution(cmd, "0.2", "100", 1, cumulative="100"))
+    assert om.forget_settled(keep=[kept]) == 1
+    assert om.get(done) is None and {kept, open_, cancelling} <= set(om.orders)
+    assert om.snapshot(keep=[kept])["orders"].keys() == set(om.orders)
+    # a late copy of a forgotten order's fill is ignored, never applied again
+    assert om.on_response(execution(a, "0.2", "100", 1, cumulative="100")) is None
+    assert om.stats["fills"] == 3 and om.forget_settled(keep=[kept]) == 0

@@ -163,10 +163,27 @@ class OrderManager:
         self.taker_rate = ZERO
 
     # ---------------------------------------------------------------- snapshots
-    def snapshot(self, keep: Iterable[str] = ()) -> dict[str, Any]:
-        """Every order that can still change, plus those in `keep` (the live positions' orders)."""
+    def _needed(self, keep: Iterable[str]) -> dict[str, Order]:
+        """Every order that can still change or has a command awaiting its answer, plus those in
+        `keep` (the live positions' orders)."""
         keep = set(keep)
-        orders = {c: o for c, o in self.orders.items() if not o.settled or c in keep}
+        keep.update(p.client_order_id for p in self.pending.values())
+        return {c: o for c, o in self.orders.items() if not o.settled or c in keep}
+
+    def forget_settled(self, keep: Iterable[str] = ()) -> int:
+        """Drops the orders `_needed` does not keep, with their fills seen, so a session of weeks holds
+        only the orders still in play (each one is in the audit log). A late response for a dropped
+        order is ignored, as one for an order not ours. Returns how many were dropped."""
+        needed = self._needed(keep)
+        dropped = len(self.orders) - len(needed)
+        if dropped:
+            self.orders = needed
+            self._fills_seen = {f for f in self._fills_seen if f[0] in needed}
+        return dropped
+
+    def snapshot(self, keep: Iterable[str] = ()) -> dict[str, Any]:
+        """Every order `_needed` keeps."""
+        orders = self._needed(keep)
         return {
             "orders": {c: o.snapshot() for c, o in orders.items()},
             "fills_seen": sorted([c, t] for c, t in self._fills_seen if c in orders),
