@@ -256,15 +256,22 @@ class Session:
             raise LaunchError(f"exchange-sim did not start: {line!r}; see {proc.log_path}")
         self.sim_port = int(line[len(prefix) :].rsplit(":", 1)[1])
 
+    def _local_tables(self) -> dict[str, dict[str, Any]]:
+        """The tables of `local.toml` beside the config (none when it is absent)."""
+        local = self.config.parent / "local.toml"
+        if not local.exists():
+            return {}
+        with open(local, "rb") as f:
+            return {k: dict(v) for k, v in tomllib.load(f).items() if isinstance(v, dict)}
+
     def _setting(self, section: str, key: str) -> Any:
         """`[section] key` as the session will see it: the config, then `local.toml` beside it, then
         the session's overrides (None when none of them sets it)."""
-        value = None
-        for path in (self.config, self.config.parent / "local.toml"):
-            if path.exists():
-                with open(path, "rb") as f:
-                    value = tomllib.load(f).get(section, {}).get(key, value)
-        return self.overrides.get(section, {}).get(key, value)
+        with open(self.config, "rb") as f:
+            value = tomllib.load(f).get(section, {}).get(key)
+        for tables in (self._local_tables(), self.overrides):
+            value = tables.get(section, {}).get(key, value)
+        return value
 
     def _write_config(self) -> None:
         assert self.workdir is not None
@@ -274,11 +281,7 @@ class Session:
         shutil.copy(self.config, dst / "config.toml")
         schema = src / "schema.toml"
         shutil.copy(schema if schema.exists() else REPO / "config" / "schema.toml", dst / "schema.toml")
-        layered: dict[str, dict[str, Any]] = {}
-        local = src / "local.toml"
-        if local.exists():
-            with open(local, "rb") as f:
-                layered = {k: dict(v) for k, v in tomllib.load(f).items() if isinstance(v, dict)}
+        layered = self._local_tables()
         ours: dict[str, dict[str, Any]] = {
             "zmq": {
                 "data_endpoint": self.endpoint("data"),
