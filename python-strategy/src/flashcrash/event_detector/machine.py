@@ -23,8 +23,8 @@ baselines learn it then (`learns`). The first sign of a crash is often order flo
 learnt those minutes would no longer see the crash (first ACTIVE +29 s → +97 s).
 
 * SLEEP → ALERT at the alert level;
-* ALERT → ACTIVE when the quorum has held for more than `active_confirm_secs`; ALERT → SLEEP after
-  `recovery_confirm_secs` without any core indicator;
+* ALERT → ACTIVE when the quorum has held for more than `active_confirm_secs`; ALERT → SLEEP when its
+  stir ends (`recovery_confirm_secs` without any core indicator);
 * ACTIVE → RECOVERY when the quorum has been lost for `active_hold_secs`;
 * RECOVERY → ACTIVE when the quorum holds again for more than `active_confirm_secs`; RECOVERY → SLEEP
   after `recovery_confirm_secs` without any core indicator;
@@ -132,9 +132,10 @@ class StateMachine:
                 return now - self.since >= base
         return False
 
-    def _stir(self, ts: int, stirring: bool) -> None:
+    def _stir(self, ts: int, stirring: bool) -> bool:
         """Follows the stir in SLEEP and ALERT: over once no core indicator fired for
-        `recovery_confirm_secs` (ACTIVE and RECOVERY have their own rule in `learns`)."""
+        `recovery_confirm_secs` (ACTIVE and RECOVERY have their own rule in `learns`). True when it
+        ended at `ts`, which ends an ALERT too."""
         if self.state not in (State.SLEEP, State.ALERT):
             self._stir_since = self._unstirred_since = None
         elif stirring:
@@ -145,6 +146,8 @@ class StateMachine:
             "_unstirred_since", True, ts, self.cfg.recovery_confirm_secs
         ):
             self._stir_since = self._unstirred_since = None
+            return True
+        return False
 
     def _lasting(self, attr: str, condition: bool, ts: int, secs: float) -> bool:
         """Whether `condition` has held for at least `secs` (its start kept in `attr`)."""
@@ -160,11 +163,7 @@ class StateMachine:
     def step(self, r: Readings) -> Transition | None:
         ts = r.ts_ns
         met, alert, stirring = self.quorum(r)
-        t = self._step(ts, r, met, alert, stirring)
-        self._stir(ts, stirring)
-        return t
-
-    def _step(self, ts: int, r: Readings, met: bool, alert: bool, stirring: bool) -> Transition | None:
+        calmed = self._stir(ts, stirring)
         if met:
             self._quorum_since = self._quorum_since if self._quorum_since is not None else ts
         else:
@@ -176,15 +175,10 @@ class StateMachine:
             case State.SLEEP if held:
                 return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {describe(r, self.counted)}")
             case State.SLEEP if alert:
-                self._lost_since = None
                 return self.go(ts, State.ALERT, f"alert level: {describe(r, self.counted)}")
             case State.ALERT if held:
-                self._lost_since = None
                 return self.go(ts, State.ACTIVE, f"quorum held {held_s:g}s: {describe(r, self.counted)}")
-            case State.ALERT if self._lasting(
-                "_lost_since", not stirring, ts, self.cfg.recovery_confirm_secs
-            ):
-                self._lost_since = None
+            case State.ALERT if calmed:
                 return self.go(ts, State.SLEEP, f"no core indicator for {self.cfg.recovery_confirm_secs}s")
             case State.ACTIVE if self._lasting("_lost_since", not met, ts, hold):
                 self._lost_since = None
