@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::message::{DataMessage, HealthMetrics};
 use exchange_sim::faults::{Faults, Scheduled, TimedFault};
-use feed_handler::book::Level;
+use feed_handler::book::{Level, Levels};
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use tokio::sync::{mpsc, watch};
 
@@ -211,7 +211,7 @@ async fn run_with_faults_ending(
                 let id = st.book.update_id();
                 assert!(!st.book.is_crossed(), "crossed book at {id}");
                 if samples.last().map(|s| s.0) != Some(id) {
-                    let top = |side: &[Level]| side[..side.len().min(TOP)].to_vec();
+                    let top = |side: Levels<'_>| side.take(TOP).copied().collect::<Vec<Level>>();
                     samples.push((id, top(st.book.bids()), top(st.book.asks())));
                 }
             }

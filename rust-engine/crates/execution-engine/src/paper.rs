@@ -160,7 +160,7 @@ impl PaperExecutor {
             Side::Buy => book.book.asks(),
             Side::Sell => book.book.bids(),
         };
-        let reference = opposite.first().map(|l| Dec(units_to_dec(l.price)));
+        let reference = opposite.clone().next().map(|l| Dec(units_to_dec(l.price)));
         if let Err(r) =
             validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
         {
@@ -196,7 +196,6 @@ impl PaperExecutor {
             Vec::new()
         } else {
             opposite
-                .iter()
                 .take_while(|l| limit.is_none_or(|p| crosses(p, units_to_dec(l.price))))
                 .copied()
                 .collect()

@@ -1,9 +1,11 @@
 //! Book update throughput: level updates applied to the engine's book, and whole depth events
-//! through Binance's sequencing (`BookSync`), on a book of about 1,000 levels a side.
+//! through Binance's sequencing (`BookSync`), on a book of about 1,000 levels a side; and the parse
+//! of depth frames, in levels a second.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use feed_handler::binance::{DepthUpdate, Snapshot};
+use feed_handler::binance::{parse_frame, DepthUpdate, MarketEvent, Snapshot};
 use feed_handler::book::{BookSide, Level, OrderBook};
+use feed_handler::fixed;
 use feed_handler::sync::BookSync;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -136,5 +138,42 @@ fn sequenced_events(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, level_updates, sequenced_events);
+/// A combined-stream depth frame as Binance writes it: `levels` changes a side, 8-decimal strings.
+fn depth_frame(levels: u64) -> String {
+    let side = |from: u64, step: i64| {
+        (0..levels)
+            .map(|i| {
+                let price = (from as i64 + step * i as i64) as u64;
+                format!(
+                    r#"["{}","{}"]"#,
+                    fixed::to_string(price),
+                    fixed::to_string(1_000_000 * (i + 1) + 12_345)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        r#"{{"stream":"polusdt@depth@100ms","data":{{"e":"depthUpdate","E":1760130000000,"s":"POLUSDT","U":5006140418,"u":5006140971,"b":[{}],"a":[{}]}}}}"#,
+        side(MID - TICK, -(TICK as i64)),
+        side(MID, TICK as i64)
+    )
+}
+
+/// Frames of a few and of a few hundred levels, the two kinds of a crash's diffs (most carry a few
+/// changes; a move of the whole book rewrites every level).
+fn frame_parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    for levels in [4u64, 200] {
+        let frame = depth_frame(levels);
+        assert!(matches!(parse_frame(&frame), Ok(MarketEvent::Depth(_))));
+        g.throughput(Throughput::Elements(2 * levels));
+        g.bench_function(format!("depth_frame_{}_levels", 2 * levels), |b| {
+            b.iter(|| black_box(parse_frame(black_box(&frame)).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, level_updates, sequenced_events, frame_parse);
 criterion_main!(benches);

@@ -1,5 +1,12 @@
 //! The L2 order book: each side a sorted `Vec<Level>` on integer prices, binary-search upsert, a
-//! quantity of zero removes the level. Best levels first on both sides.
+//! quantity of zero removes the level.
+//!
+//! Each side is stored worst first, its best level last: nearly every change of a real diff is near
+//! the touch, so an insert or a removal there shifts the few levels behind it, not the whole side.
+//! Readers see both sides best first ([`OrderBook::bids`], [`OrderBook::asks`]).
+
+use std::iter::Rev;
+use std::slice::Iter;
 
 use crate::fixed;
 
@@ -21,10 +28,15 @@ pub enum BookSide {
     Ask,
 }
 
+/// One side's levels, best first.
+pub type Levels<'a> = Rev<Iter<'a, Level>>;
+
 /// An L2 book with its update id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderBook {
+    /// Ascending prices: the best bid last.
     bids: Vec<Level>,
+    /// Descending prices: the best ask last.
     asks: Vec<Level>,
     update_id: u64,
 }
@@ -39,15 +51,16 @@ impl OrderBook {
         }
     }
 
-    /// Replaces the whole book (a REST snapshot). Levels need not be sorted; zero quantities are skipped.
+    /// Replaces the whole book (a REST snapshot). Levels need not be sorted; zero quantities are
+    /// skipped; of two levels at one price, the first given is kept.
     pub fn reset(&mut self, update_id: u64, bids: &[Level], asks: &[Level]) {
         self.bids.clear();
         self.asks.clear();
         self.bids.extend(bids.iter().filter(|l| l.qty > 0));
         self.asks.extend(asks.iter().filter(|l| l.qty > 0));
-        self.bids
-            .sort_unstable_by_key(|l| std::cmp::Reverse(l.price));
-        self.asks.sort_unstable_by_key(|l| l.price);
+        // Stable sorts, so that `dedup` keeps the first given of a price.
+        self.bids.sort_by_key(|l| l.price);
+        self.asks.sort_by_key(|l| std::cmp::Reverse(l.price));
         self.bids.dedup_by_key(|l| l.price);
         self.asks.dedup_by_key(|l| l.price);
         self.update_id = update_id;
@@ -55,13 +68,15 @@ impl OrderBook {
 
     /// Sets the absolute quantity of one level; zero removes it (removing a missing level is normal).
     pub fn set(&mut self, side: BookSide, price: u64, qty: u64) {
-        let levels = match side {
-            BookSide::Bid => &mut self.bids,
-            BookSide::Ask => &mut self.asks,
-        };
-        let found = match side {
-            BookSide::Bid => levels.binary_search_by(|l| price.cmp(&l.price)),
-            BookSide::Ask => levels.binary_search_by(|l| l.price.cmp(&price)),
+        let (levels, found) = match side {
+            BookSide::Bid => {
+                let found = self.bids.binary_search_by(|l| l.price.cmp(&price));
+                (&mut self.bids, found)
+            }
+            BookSide::Ask => {
+                let found = self.asks.binary_search_by(|l| price.cmp(&l.price));
+                (&mut self.asks, found)
+            }
         };
         match (found, qty) {
             (Ok(i), 0) => {
@@ -84,23 +99,28 @@ impl OrderBook {
     }
 
     /// Bid levels, best first.
-    pub fn bids(&self) -> &[Level] {
-        &self.bids
+    pub fn bids(&self) -> Levels<'_> {
+        self.bids.iter().rev()
     }
 
     /// Ask levels, best first.
-    pub fn asks(&self) -> &[Level] {
-        &self.asks
+    pub fn asks(&self) -> Levels<'_> {
+        self.asks.iter().rev()
+    }
+
+    /// Levels on each side: (bids, asks).
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
     }
 
     /// Best bid.
     pub fn best_bid(&self) -> Option<Level> {
-        self.bids.first().copied()
+        self.bids.last().copied()
     }
 
     /// Best ask.
     pub fn best_ask(&self) -> Option<Level> {
-        self.asks.first().copied()
+        self.asks.last().copied()
     }
 
     /// True when best bid ≥ best ask: the book is corrupt.
@@ -118,8 +138,8 @@ impl OrderBook {
         let conv = |l: &Level| [fixed::to_f64(l.price), fixed::to_f64(l.qty)];
         bids.clear();
         asks.clear();
-        bids.extend(self.bids.iter().take(n).map(conv));
-        asks.extend(self.asks.iter().take(n).map(conv));
+        bids.extend(self.bids().take(n).map(conv));
+        asks.extend(self.asks().take(n).map(conv));
     }
 }
 
@@ -172,8 +192,8 @@ mod tests {
             for (side, p, q) in c.ops {
                 b.set(side, p, q);
             }
-            assert_eq!(b.bids(), &c.bids[..]);
-            assert_eq!(b.asks(), &c.asks[..]);
+            assert_eq!(b.bids().copied().collect::<Vec<_>>(), c.bids);
+            assert_eq!(b.asks().copied().collect::<Vec<_>>(), c.asks);
         }
     }
 
@@ -181,8 +201,8 @@ mod tests {
     fn reset_sorts_and_skips_zero() {
         let mut b = OrderBook::default();
         b.reset(7, &[lv(1, 1), lv(3, 0), lv(2, 2)], &[lv(9, 1), lv(5, 2)]);
-        assert_eq!(b.bids(), &[lv(2, 2), lv(1, 1)]);
-        assert_eq!(b.asks(), &[lv(5, 2), lv(9, 1)]);
+        assert_eq!(b.bids().copied().collect::<Vec<_>>(), [lv(2, 2), lv(1, 1)]);
+        assert_eq!(b.asks().copied().collect::<Vec<_>>(), [lv(5, 2), lv(9, 1)]);
         assert_eq!(b.update_id(), 7);
         assert!(!b.is_crossed());
         b.set(BookSide::Bid, 5, 1);

@@ -582,10 +582,7 @@ impl FeedTask {
         FeedMetrics::global().observe_messages(self.interval.messages(), self.interval.samples());
         let (rate, lat) = self.interval.roll(now);
         let lagging = self.state == FeedState::Live && self.alarm.observe(&lat, samples);
-        let levels = {
-            let st = self.out.book.read();
-            (st.book.bids().len(), st.book.asks().len())
-        };
+        let levels = self.out.book.read().book.depth();
         let age = self
             .snapshot_at
             .map_or(0, |t| t.elapsed().as_millis() as u64);

@@ -300,8 +300,8 @@ mod tests {
             .collect()
     }
 
-    fn book_levels(b: &[crate::book::Level]) -> Vec<(u64, u64)> {
-        b.iter().map(|l| (l.price, l.qty)).collect()
+    fn book_levels(b: crate::book::Levels<'_>) -> Vec<(u64, u64)> {
+        b.map(|l| (l.price, l.qty)).collect()
     }
 
     #[test]

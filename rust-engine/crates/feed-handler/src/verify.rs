@@ -7,7 +7,7 @@
 //! mismatch the local book is repaired from the snapshot, which is the venue's truth at that id.
 
 use crate::binance::Snapshot;
-use crate::book::{Level, OrderBook};
+use crate::book::{Level, Levels, OrderBook};
 
 /// Result of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +26,8 @@ pub struct PendingCheck {
     snapshot: Option<Snapshot>,
 }
 
-fn same_prefix(book: &[Level], snap: &[Level], levels: usize) -> bool {
-    book.len() >= levels.min(snap.len())
-        && book
-            .iter()
-            .zip(snap.iter())
-            .take(levels)
-            .all(|(a, b)| a == b)
+fn same_prefix(book: Levels<'_>, snap: &[Level], levels: usize) -> bool {
+    book.len() >= levels.min(snap.len()) && book.zip(snap.iter()).take(levels).all(|(a, b)| a == b)
 }
 
 /// Compares the top of the book with the snapshot (which must be sorted best first).
@@ -148,7 +143,7 @@ mod tests {
         b.set(BookSide::Bid, 10, 9); // the local book diverged
         b.set_update_id(7);
         assert_eq!(p.on_book(&mut b), Some(Verdict::Repaired));
-        assert_eq!(b.bids(), &[lv(10, 4), lv(9, 2)]);
+        assert_eq!(b.bids().copied().collect::<Vec<_>>(), [lv(10, 4), lv(9, 2)]);
         assert!(!p.is_waiting());
         assert_eq!(p.on_book(&mut b), None);
     }

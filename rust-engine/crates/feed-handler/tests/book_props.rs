@@ -52,8 +52,8 @@ impl Reference {
     fn equals(&self, book: &OrderBook) -> bool {
         let bids: Vec<(u64, u64)> = self.bids.iter().rev().map(|(&p, &q)| (p, q)).collect();
         let asks: Vec<(u64, u64)> = self.asks.iter().map(|(&p, &q)| (p, q)).collect();
-        let got_b: Vec<(u64, u64)> = book.bids().iter().map(|l| (l.price, l.qty)).collect();
-        let got_a: Vec<(u64, u64)> = book.asks().iter().map(|l| (l.price, l.qty)).collect();
+        let got_b: Vec<(u64, u64)> = book.bids().map(|l| (l.price, l.qty)).collect();
+        let got_a: Vec<(u64, u64)> = book.asks().map(|l| (l.price, l.qty)).collect();
         bids == got_b && asks == got_a
     }
 }

@@ -374,8 +374,8 @@ impl RealExecutor {
             return None;
         }
         let level = match side {
-            Side::Buy => st.book.asks().first().copied(),
-            Side::Sell => st.book.bids().first().copied(),
+            Side::Buy => st.book.best_ask(),
+            Side::Sell => st.book.best_bid(),
         }?;
         let units = i64::try_from(level.price).ok()?;
         Some(Dec(Decimal::new(units, 8).normalize()))

@@ -1,9 +1,9 @@
 //! `depthUpdate`: a diff of absolute level quantities between update ids `U` and `u` (futures also
 //! carry `pu`, the previous event's `u`).
 
-use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::scan::Cursor;
 use super::ParseError;
 use crate::book::Level;
 use crate::fixed::parse_units;
@@ -25,8 +25,8 @@ pub struct DepthUpdate {
     pub asks: Vec<Level>,
 }
 
-/// The event as sent; `L` is how a side's levels are read: string pairs ([`parse`]) or straight
-/// into [`Level`]s ([`parse_direct`]).
+/// The event as sent; `L` is how a side's levels are read: string pairs ([`parse`]) or already
+/// [`Level`]s ([`parse_direct`]).
 #[derive(Deserialize)]
 struct Wire<L> {
     /// The event type, read (and checked) by the caller; declared so that a second `e` is refused
@@ -89,37 +89,57 @@ pub(crate) fn levels(pairs: &[(&str, &str)]) -> Result<Vec<Level>, ParseError> {
     pairs.iter().map(|&(p, q)| level(p, q)).collect()
 }
 
-/// Levels read straight into [`Level`]s ([`level`] each), for the one-pass path: no list of string
-/// pairs in between.
-struct DirectLevels(Vec<Level>);
-
-impl<'de> Deserialize<'de> for DirectLevels {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Pairs;
-        impl<'de> Visitor<'de> for Pairs {
-            type Value = DirectLevels;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of [price, quantity] string pairs")
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DirectLevels, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some((p, q)) = seq.next_element::<(&'de str, &'de str)>()? {
-                    out.push(level(p, q).map_err(A::Error::custom)?);
-                }
-                Ok(DirectLevels(out))
-            }
-        }
-        d.deserialize_seq(Pairs)
-    }
-}
-
-/// The one-pass path's parse: `Some` exactly when [`parse`] would return `Ok`, with the same
-/// event (same fields, same checks; only the errors are left to [`parse`]).
+/// The one-pass path's parse of an event written as Binance writes it (the keys of the spot or
+/// futures event, once each, in any order; no whitespace; no escapes): `Some` only when [`parse`]
+/// would return `Ok` with the same event; any other frame is left to [`parse`].
 pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
-    let w: Wire<DirectLevels> = serde_json::from_str(payload).ok()?;
-    w.update(|side| Ok(side.0)).ok()
+    let mut c = Cursor::new(payload);
+    let (mut event_ms, mut first_id, mut final_id, mut pu, mut b, mut a) =
+        (None, None, None, None, None, None);
+    // Keys read and not kept.
+    let (mut kind, mut symbol, mut trade_ms) = (false, false, false);
+    c.expect(b'{')?;
+    loop {
+        // Each arm refuses a second copy of its key, as the derived `Deserialize` does.
+        match c.key()? {
+            b"e" if !kind => {
+                kind = true;
+                c.plain_str()?;
+            }
+            b"s" if !symbol => {
+                symbol = true;
+                c.plain_str()?;
+            }
+            b"T" if !trade_ms => {
+                trade_ms = true;
+                c.u64()?;
+            }
+            b"E" if event_ms.is_none() => event_ms = Some(c.u64()?),
+            b"U" if first_id.is_none() => first_id = Some(c.u64()?),
+            b"u" if final_id.is_none() => final_id = Some(c.u64()?),
+            b"pu" if pu.is_none() => pu = Some(c.u64()?),
+            b"b" if b.is_none() => b = Some(c.levels()?),
+            b"a" if a.is_none() => a = Some(c.levels()?),
+            _ => return None,
+        }
+        if c.eat(b'}') {
+            break;
+        }
+        c.expect(b',')?;
+    }
+    if !c.at_end() {
+        return None;
+    }
+    let w = Wire {
+        _kind: None,
+        event_ms: event_ms?,
+        first_id: first_id?,
+        final_id: final_id?,
+        pu,
+        b: b?,
+        a: a?,
+    };
+    w.update(Ok).ok()
 }
 
 pub(super) fn parse(payload: &str) -> Result<DepthUpdate, ParseError> {

@@ -5,6 +5,8 @@
 
 /// Diff-depth events (`depthUpdate`).
 pub mod depth;
+/// The byte cursor of the depth events' one-pass path.
+mod scan;
 /// REST depth snapshot (`GET /api/v3/depth`).
 pub mod snapshot;
 /// Trade events (`aggTrade`, `trade`).
@@ -230,6 +232,127 @@ mod tests {
         ];
         for frame in &unusual {
             assert_eq!(parse_frame(frame), parse_frame_general(frame), "{frame}");
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        fn decimal() -> impl Strategy<Value = String> {
+            let odd = [
+                "0", "-1", "NaN", "1e5", ".", "", "1.2.3", "\\u0031", "Infinity", "00.1", "1.",
+            ];
+            prop_oneof![
+                4 => (0u64..100_000_000_000_000).prop_map(crate::fixed::to_string),
+                2 => "[0-9]{1,6}(\\.[0-9]{0,9})?",
+                1 => select(odd.to_vec()).prop_map(String::from),
+            ]
+        }
+
+        fn integer() -> impl Strategy<Value = String> {
+            let odd = [
+                "0",
+                "01",
+                "1.0",
+                "1e3",
+                "-1",
+                "null",
+                "\"1\"",
+                "18446744073709551616",
+            ];
+            prop_oneof![
+                4 => any::<u64>().prop_map(|v| v.to_string()),
+                1 => select(odd.to_vec()).prop_map(String::from),
+            ]
+        }
+
+        fn levels() -> impl Strategy<Value = String> {
+            prop::collection::vec((decimal(), decimal()), 0..4).prop_map(|v| {
+                let pairs: Vec<String> =
+                    v.iter().map(|(p, q)| format!(r#"["{p}","{q}"]"#)).collect();
+                format!("[{}]", pairs.join(","))
+            })
+        }
+
+        /// A depth event of the spot or futures shape, its keys after `e` in any order, some left
+        /// out or repeated, with valid and invalid values; then maybe one byte inserted or removed.
+        fn frame() -> impl Strategy<Value = String> {
+            let fields = (
+                integer(),
+                integer(),
+                integer(),
+                integer(),
+                integer(),
+                levels(),
+                levels(),
+            );
+            let optional = prop::collection::vec(any::<bool>(), 8);
+            let edit = prop::option::of((
+                any::<prop::sample::Index>(),
+                select(&b"{}[],:\" 0.-e"[..]),
+                any::<bool>(),
+            ));
+            (fields, optional, edit)
+                .prop_flat_map(|((e_ms, t, first, last, pu, b, a), keep, edit)| {
+                    let mut pairs = vec![
+                        (r#""E""#, e_ms.clone()),
+                        (r#""U""#, first),
+                        (r#""u""#, last),
+                        (r#""b""#, b),
+                        (r#""a""#, a),
+                        (r#""s""#, r#""POLUSDT""#.to_owned()),
+                        (r#""T""#, t),
+                        (r#""pu""#, pu),
+                        (r#""x""#, "1".to_owned()),
+                        (r#""E""#, e_ms),
+                        (r#""e""#, r#""depthUpdate""#.to_owned()),
+                    ];
+                    // The first five always; the others each when `keep` says so.
+                    let mut i = 0;
+                    pairs.retain(|_| {
+                        i += 1;
+                        i <= 5 || keep[i - 6]
+                    });
+                    (Just(pairs).prop_shuffle(), Just(edit))
+                })
+                .prop_map(|(pairs, edit)| {
+                    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    let mut payload = format!(r#"{{"e":"depthUpdate",{}}}"#, body.join(","));
+                    if let Some((at, byte, insert)) = edit {
+                        let i = at.index(payload.len());
+                        if insert {
+                            payload.insert(i, char::from(byte));
+                        } else {
+                            payload.remove(i);
+                        }
+                    }
+                    format!(r#"{{"stream":"polusdt@depth@100ms","data":{payload}}}"#)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+            /// The one-pass path reads a depth event exactly as the general path does, or leaves it
+            /// to it.
+            #[test]
+            fn the_one_pass_path_agrees_with_the_general_path(frame in frame()) {
+                prop_assert_eq!(parse_frame(&frame), parse_frame_general(&frame), "{}", frame);
+            }
+        }
+
+        #[test]
+        fn the_one_pass_path_takes_binance_shaped_events() {
+            for payload in [
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":2,"u":3,"b":[["1.5","2"]],"a":[]}"#,
+                r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":2,"u":3,"pu":1,"b":[],"a":[["2.00000000","0.00000000"]]}"#,
+            ] {
+                let frame = format!(r#"{{"stream":"x@depth","data":{payload}}}"#);
+                let fast = parse_combined_fast(&frame);
+                assert!(fast.is_some(), "{frame}");
+                assert_eq!(fast, parse_frame_general(&frame).ok(), "{frame}");
+            }
         }
     }
 
