@@ -180,7 +180,10 @@ async fn ed25519_logon_stream_reports_the_fills_of_an_order_placed_over_rest() {
     }
     assert_eq!(filled, cmd.quantity);
     assert!(stream.stats().execution_reports.load(Ordering::SeqCst) >= 2);
-    assert_eq!(ex.order("ed-rest-1").unwrap().status, OrderStatus::Filled);
+    assert_eq!(
+        ex.order("ed-rest-1").unwrap().info.status,
+        OrderStatus::Filled
+    );
     stream.shutdown().await;
     venue.shutdown(Duration::from_secs(2)).await;
 }

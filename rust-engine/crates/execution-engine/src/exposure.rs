@@ -30,8 +30,8 @@ impl OpenQuantities {
     pub fn of<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Self {
         let mut q = OpenQuantities::default();
         for o in orders.into_iter().filter(|o| o.is_open()) {
-            let left = (o.quantity.0 - o.filled.0).max(Decimal::ZERO);
-            match o.side {
+            let left = (o.info.quantity.0 - o.info.filled_quantity.0).max(Decimal::ZERO);
+            match o.info.side {
                 Side::Buy => {
                     q.buy += left;
                     q.buy_orders += 1;
@@ -204,23 +204,24 @@ mod tests {
 
     #[test]
     fn only_open_orders_count_with_what_is_left_of_them() {
-        use common::message::{OrderStatus, OrderType};
+        use common::message::{OrderInfo, OrderStatus, OrderType};
         use common::Dec;
-        let order = |side, qty: &str, filled: &str, status| Order {
-            command_id: String::new(),
-            client_order_id: String::new(),
-            exchange_order_id: String::new(),
-            symbol: "POLUSDT".into(),
-            side,
-            order_type: OrderType::Limit,
-            time_in_force: None,
-            quantity: Dec(d(qty)),
-            price: None,
-            filled: Dec(d(filled)),
-            quote_filled: Dec(Decimal::ZERO),
-            status,
-            created_ts_ns: 0,
-            updated_ts_ns: 0,
+        let order = |side, qty: &str, filled: &str, status| {
+            Order::from_info(OrderInfo {
+                client_order_id: String::new(),
+                exchange_order_id: String::new(),
+                symbol: "POLUSDT".into(),
+                side,
+                order_type: OrderType::Limit,
+                time_in_force: None,
+                quantity: Dec(d(qty)),
+                price: None,
+                filled_quantity: Dec(d(filled)),
+                quote_filled: Dec(Decimal::ZERO),
+                status,
+                created_ts_ns: 0,
+                updated_ts_ns: 0,
+            })
         };
         let orders = [
             order(Side::Buy, "100", "40", OrderStatus::PartiallyFilled),

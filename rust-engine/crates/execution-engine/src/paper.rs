@@ -15,8 +15,8 @@ use std::collections::HashMap;
 
 use common::message::{
     AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderCanceled,
-    OrderExecution, OrderPlaced, OrderStatus, OrderStatusReport, OrderType, PlaceOrder,
-    QueryBalances, QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
+    OrderExecution, OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryBalances,
+    QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
 };
 use common::Dec;
 use feed_handler::book::Level;
@@ -105,8 +105,8 @@ impl PaperExecutor {
         let (mut base_locked, mut quote_locked) = (Decimal::ZERO, Decimal::ZERO);
         for o in self.open.iter().map(|&i| &self.orders[i]) {
             let left = o.remaining().0;
-            match o.side {
-                Side::Buy => quote_locked += left * o.price.map_or(Decimal::ZERO, |p| p.0),
+            match o.info.side {
+                Side::Buy => quote_locked += left * o.info.price.map_or(Decimal::ZERO, |p| p.0),
                 Side::Sell => base_locked += left,
             }
         }
@@ -223,34 +223,23 @@ impl PaperExecutor {
                 ));
             }
         }
-        order.status = if order.remaining().0.is_zero() {
+        order.info.status = if order.remaining().0.is_zero() {
             OrderStatus::Filled
         } else if cmd.order_type == OrderType::Market
             || matches!(cmd.time_in_force, Some(TimeInForce::Ioc | TimeInForce::Fok))
         {
             OrderStatus::Expired
-        } else if order.filled.0.is_zero() {
+        } else if order.info.filled_quantity.0.is_zero() {
             OrderStatus::New
         } else {
             OrderStatus::PartiallyFilled
         };
         let mut out = Vec::with_capacity(1 + fills.len());
-        out.push(Response::OrderPlaced(OrderPlaced {
-            command_id: Some(cmd.command_id.clone()),
-            ts_ns: now,
-            client_order_id: order.client_order_id.clone(),
-            exchange_order_id: order.exchange_order_id.clone(),
-            symbol: order.symbol.clone(),
-            side: order.side,
-            order_type: order.order_type,
-            time_in_force: order.time_in_force,
-            quantity: order.quantity,
-            price: order.price,
-            status: order.status,
-        }));
+        out.push(order.placed(order.info.status, now));
         out.extend(fills);
         let idx = self.orders.len();
-        self.by_client.insert(order.client_order_id.clone(), idx);
+        self.by_client
+            .insert(order.info.client_order_id.clone(), idx);
         if order.is_open() {
             self.open.push(idx);
         }
@@ -266,15 +255,15 @@ impl PaperExecutor {
         liq: Liquidity,
         now: u64,
     ) -> Response {
-        order.filled = Dec(order.filled.0 + qty);
-        order.quote_filled = Dec(order.quote_filled.0 + price * qty);
-        order.updated_ts_ns = now;
+        order.info.filled_quantity = Dec(order.info.filled_quantity.0 + qty);
+        order.info.quote_filled = Dec(order.info.quote_filled.0 + price * qty);
+        order.info.updated_ts_ns = now;
         let rate = match liq {
             Liquidity::Maker => self.fees.maker.0,
             Liquidity::Taker => self.fees.taker.0,
         };
         let fee = (price * qty * rate).round_dp(8);
-        match order.side {
+        match order.info.side {
             Side::Buy => {
                 self.base_total += qty;
                 self.quote_total -= price * qty + fee;
@@ -294,15 +283,15 @@ impl PaperExecutor {
         Response::OrderExecution(OrderExecution {
             command_id: Some(order.command_id.clone()),
             ts_ns: now,
-            client_order_id: order.client_order_id.clone(),
-            exchange_order_id: order.exchange_order_id.clone(),
-            symbol: order.symbol.clone(),
-            side: order.side,
+            client_order_id: order.info.client_order_id.clone(),
+            exchange_order_id: order.info.exchange_order_id.clone(),
+            symbol: order.info.symbol.clone(),
+            side: order.info.side,
             trade_id,
             last_price: Dec(price.normalize()),
             last_quantity: Dec(qty.normalize()),
-            cumulative_quantity: Dec(order.filled.0.normalize()),
-            order_quantity: order.quantity,
+            cumulative_quantity: Dec(order.info.filled_quantity.0.normalize()),
+            order_quantity: order.info.quantity,
             status,
             liquidity: liq,
             fee: Dec(fee.normalize()),
@@ -328,11 +317,11 @@ impl PaperExecutor {
         let mut still_open = Vec::with_capacity(open.len());
         for idx in open {
             let mut order = self.orders[idx].clone();
-            let Some(limit) = order.price.map(|p| p.0) else {
+            let Some(limit) = order.info.price.map(|p| p.0) else {
                 still_open.push(idx);
                 continue;
             };
-            let through = match (order.side, self.fill_rule) {
+            let through = match (order.info.side, self.fill_rule) {
                 (Side::Buy, FillRule::TradeThrough) => px < limit,
                 (Side::Buy, FillRule::Touch) => px <= limit,
                 (Side::Sell, FillRule::TradeThrough) => px > limit,
@@ -345,7 +334,7 @@ impl PaperExecutor {
             if through && qty > Decimal::ZERO {
                 qty_left -= qty;
                 out.push(self.fill(&mut order, limit, qty, Liquidity::Maker, now));
-                order.status = if order.remaining().0.is_zero() {
+                order.info.status = if order.remaining().0.is_zero() {
                     OrderStatus::Filled
                 } else {
                     OrderStatus::PartiallyFilled
@@ -363,17 +352,19 @@ impl PaperExecutor {
     /// Cancels an open order.
     pub fn cancel(&mut self, cmd: &CancelOrder, now: u64) -> Vec<Response> {
         match self.by_client.get(&cmd.client_order_id).copied() {
-            Some(idx) if self.orders[idx].is_open() && cmd.symbol == self.orders[idx].symbol => {
+            Some(idx)
+                if self.orders[idx].is_open() && cmd.symbol == self.orders[idx].info.symbol =>
+            {
                 vec![self.cancel_index(idx, Some(cmd.command_id.clone()), now)]
             }
-            Some(idx) if cmd.symbol == self.orders[idx].symbol => vec![error(
+            Some(idx) if cmd.symbol == self.orders[idx].info.symbol => vec![error(
                 Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),
                 format!(
                     "order {} is {:?}, not open",
-                    cmd.client_order_id, self.orders[idx].status
+                    cmd.client_order_id, self.orders[idx].info.status
                 ),
             )],
             _ => vec![error(
@@ -389,15 +380,15 @@ impl PaperExecutor {
     fn cancel_index(&mut self, idx: usize, command_id: Option<String>, now: u64) -> Response {
         self.open.retain(|&i| i != idx);
         let o = &mut self.orders[idx];
-        o.status = OrderStatus::Canceled;
-        o.updated_ts_ns = now;
+        o.info.status = OrderStatus::Canceled;
+        o.info.updated_ts_ns = now;
         Response::OrderCanceled(OrderCanceled {
             command_id,
             ts_ns: now,
-            client_order_id: o.client_order_id.clone(),
-            exchange_order_id: o.exchange_order_id.clone(),
-            symbol: o.symbol.clone(),
-            filled_quantity: Dec(o.filled.0.normalize()),
+            client_order_id: o.info.client_order_id.clone(),
+            exchange_order_id: o.info.exchange_order_id.clone(),
+            symbol: o.info.symbol.clone(),
+            filled_quantity: Dec(o.info.filled_quantity.0.normalize()),
             status: OrderStatus::Canceled,
         })
     }
@@ -413,11 +404,11 @@ impl PaperExecutor {
     /// Answers `QueryOrder`.
     pub fn query(&self, cmd: &QueryOrder, now: u64) -> Response {
         match self.by_client.get(&cmd.client_order_id) {
-            Some(&idx) if self.orders[idx].symbol == cmd.symbol => {
+            Some(&idx) if self.orders[idx].info.symbol == cmd.symbol => {
                 Response::OrderStatus(OrderStatusReport {
                     command_id: Some(cmd.command_id.clone()),
                     ts_ns: now,
-                    order: self.orders[idx].info(),
+                    order: self.orders[idx].info.clone(),
                 })
             }
             _ => error(
@@ -439,8 +430,8 @@ impl PaperExecutor {
             .open
             .iter()
             .map(|&i| &self.orders[i])
-            .filter(|o| cmd.symbol.as_ref().is_none_or(|s| *s == o.symbol))
-            .map(Order::info)
+            .filter(|o| cmd.symbol.as_ref().is_none_or(|s| *s == o.info.symbol))
+            .map(|o| o.info.clone())
             .collect();
         Response::OpenOrders(OpenOrders {
             command_id: Some(cmd.command_id.clone()),

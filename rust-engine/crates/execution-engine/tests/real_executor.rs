@@ -323,8 +323,8 @@ async fn full_answer_gives_the_paper_executors_responses() {
     let out = ex.place(&cmd).await;
     assert_eq!(normalized(out), normalized(expected));
     let o = ex.order("m1").unwrap();
-    assert_eq!(o.status, OrderStatus::Filled);
-    assert_eq!(o.exchange_order_id, "901");
+    assert_eq!(o.info.status, OrderStatus::Filled);
+    assert_eq!(o.info.exchange_order_id, "901");
     assert_eq!(ex.open_count(), 0);
 }
 
@@ -762,7 +762,7 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(ex.order("s1").unwrap().status, OrderStatus::Canceled);
+    assert_eq!(ex.order("s1").unwrap().info.status, OrderStatus::Canceled);
 
     // A dropped connection: reconnect, subscribe again, reconcile again.
     stub.ws_close();
@@ -782,7 +782,7 @@ async fn reconcile_after_restart_reports_what_happened() {
         "600".into(),
         1,
     );
-    old.status = OrderStatus::New;
+    old.info.status = OrderStatus::New;
     ex.track(old);
     let gone = Order::new(
         &place("r-cxl", OrderType::Limit, Side::Buy, "50", Some("0.14")),
@@ -1020,7 +1020,7 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
     // The stream's report changed the order's state without a second OrderCanceled.
     wait_until("stream event applied", WAIT, || {
         ex.order("c1")
-            .is_some_and(|o| o.status == OrderStatus::Canceled)
+            .is_some_and(|o| o.info.status == OrderStatus::Canceled)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -37,8 +37,7 @@ use crate::order::{error, Order};
 use crate::rate_limit::Denied;
 use crate::real::client::{RestClient, RestError};
 use crate::real::mapping::{
-    execution, full_fills, order_canceled, order_info, order_placed, ExecutionReport, Fill,
-    FillContext,
+    execution, full_fills, order_canceled, order_info, ExecutionReport, Fill, FillContext,
 };
 use crate::validate::{self, Limits};
 use crate::venue_error::{RejectReason, VenueAction};
@@ -178,11 +177,11 @@ fn some_id(id: &str) -> Option<&str> {
 fn fill_ctx(order: &Order) -> FillContext<'_> {
     FillContext {
         command_id: some_id(&order.command_id),
-        client_order_id: &order.client_order_id,
-        exchange_order_id: &order.exchange_order_id,
-        symbol: &order.symbol,
-        side: order.side,
-        order_quantity: order.quantity,
+        client_order_id: &order.info.client_order_id,
+        exchange_order_id: &order.info.exchange_order_id,
+        symbol: &order.info.symbol,
+        side: order.info.side,
+        order_quantity: order.info.quantity,
     }
 }
 
@@ -190,26 +189,26 @@ fn status_report(order: &Order, now: u64) -> Response {
     Response::OrderStatus(OrderStatusReport {
         command_id: None,
         ts_ns: now,
-        order: order.info(),
+        order: order.info.clone(),
     })
 }
 
 /// Applies the venue's view of an order (`report`) to the tracked order.
 fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
-    if order.exchange_order_id.is_empty() {
-        order.exchange_order_id = report.order_id.to_string();
+    if order.info.exchange_order_id.is_empty() {
+        order.info.exchange_order_id = report.order_id.to_string();
     }
     if let Some(state) = &report.state {
-        if state.executed_qty >= order.filled.0 {
-            order.filled = Dec(state.executed_qty.normalize());
-            order.quote_filled = Dec(state.cumulative_quote_qty.normalize());
+        if state.executed_qty >= order.info.filled_quantity.0 {
+            order.info.filled_quantity = Dec(state.executed_qty.normalize());
+            order.info.quote_filled = Dec(state.cumulative_quote_qty.normalize());
         }
         let status = state.status.to_order_status(state.executed_qty);
-        if !order.status.is_terminal() {
-            order.status = status;
+        if !order.info.status.is_terminal() {
+            order.info.status = status;
         }
     }
-    order.updated_ts_ns = now;
+    order.info.updated_ts_ns = now;
 }
 
 /// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
@@ -237,8 +236,8 @@ fn new_executions(
 /// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection).
 fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> {
     let mut out = Vec::new();
-    if t.order.exchange_order_id.is_empty() {
-        t.order.exchange_order_id = r.order_id.to_string();
+    if t.order.info.exchange_order_id.is_empty() {
+        t.order.info.exchange_order_id = r.order_id.to_string();
     }
     if let Some(fill) = r.fill() {
         if t.trade_ids.insert(fill.trade_id) {
@@ -250,21 +249,21 @@ fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> 
             ));
         }
     }
-    if r.cumulative_qty.0 > t.order.filled.0 {
-        t.order.filled = Dec(r.cumulative_qty.0.normalize());
-        t.order.quote_filled = Dec(r.cumulative_quote_qty.0.normalize());
+    if r.cumulative_qty.0 > t.order.info.filled_quantity.0 {
+        t.order.info.filled_quantity = Dec(r.cumulative_qty.0.normalize());
+        t.order.info.quote_filled = Dec(r.cumulative_quote_qty.0.normalize());
     }
-    t.order.updated_ts_ns = now;
+    t.order.info.updated_ts_ns = now;
     if let Some(status) = r.order_status() {
-        if status != t.order.status && !t.order.status.is_terminal() {
-            t.order.status = status;
+        if status != t.order.info.status && !t.order.info.status.is_terminal() {
+            t.order.info.status = status;
             match status {
                 OrderStatus::Canceled if !t.cancel_in_flight => out.push(order_canceled(
                     None,
-                    &t.order.client_order_id,
-                    &t.order.exchange_order_id,
-                    &t.order.symbol,
-                    t.order.filled.0,
+                    &t.order.info.client_order_id,
+                    &t.order.info.exchange_order_id,
+                    &t.order.info.symbol,
+                    t.order.info.filled_quantity.0,
                     now,
                 )),
                 OrderStatus::Expired | OrderStatus::Rejected => {
@@ -347,7 +346,7 @@ impl RealExecutor {
             .by_client
             .values()
             .filter(|t| t.phase == Phase::Unresolved)
-            .map(|t| t.order.client_order_id.clone())
+            .map(|t| t.order.info.client_order_id.clone())
             .collect()
     }
 
@@ -356,7 +355,7 @@ impl RealExecutor {
     /// `order.filled` count as already reported.
     pub fn track(&self, order: Order) {
         self.orders().by_client.insert(
-            order.client_order_id.clone(),
+            order.info.client_order_id.clone(),
             Tracked {
                 order,
                 phase: Phase::Known,
@@ -460,14 +459,9 @@ impl RealExecutor {
         let Some(t) = orders.by_client.get_mut(client_order_id) else {
             return Vec::new();
         };
-        t.order.exchange_order_id = report.order_id.to_string();
+        t.order.info.exchange_order_id = report.order_id.to_string();
         let status = report.order_status().unwrap_or(OrderStatus::New);
-        let mut out = vec![order_placed(
-            &t.order,
-            &t.order.exchange_order_id,
-            status,
-            now,
-        )];
+        let mut out = vec![t.order.placed(status, now)];
         out.extend(new_executions(
             &t.order,
             &mut t.trade_ids,
@@ -477,7 +471,7 @@ impl RealExecutor {
         ));
         absorb_report(&mut t.order, report, now);
         if report.state.is_none() {
-            t.order.status = OrderStatus::New;
+            t.order.info.status = OrderStatus::New;
         }
         t.phase = Phase::Known;
         for r in std::mem::take(&mut t.held) {
@@ -698,7 +692,7 @@ impl RealExecutor {
                     .iter()
                     .filter_map(|r| {
                         if let Some(t) = orders.by_client.get_mut(r.order_client_id()) {
-                            if t.order.status == OrderStatus::Canceled {
+                            if t.order.info.status == OrderStatus::Canceled {
                                 return None;
                             }
                             absorb_report(&mut t.order, r, now);
@@ -742,7 +736,7 @@ impl RealExecutor {
                     );
                 };
                 if let Some(t) = self.orders().by_client.get(&cmd.client_order_id) {
-                    info.created_ts_ns = t.order.created_ts_ns;
+                    info.created_ts_ns = t.order.info.created_ts_ns;
                 }
                 Response::OrderStatus(OrderStatusReport {
                     command_id: Some(cmd.command_id.clone()),
@@ -856,11 +850,11 @@ impl RealExecutor {
             .orders()
             .by_client
             .values()
-            .filter(|t| t.order.symbol == symbol)
+            .filter(|t| t.order.info.symbol == symbol)
             .filter(|t| {
                 t.phase == Phase::Unresolved || (t.phase == Phase::Known && t.order.is_open())
             })
-            .map(|t| t.order.client_order_id.clone())
+            .map(|t| t.order.info.client_order_id.clone())
             .filter(|id| !listed_ids.contains(id))
             .collect();
         missing.sort();
@@ -903,7 +897,7 @@ impl RealExecutor {
     async fn sync(&self, report: &OrderReport) -> Vec<Response> {
         let coid = report.order_client_id().to_owned();
         let (phase, filled) = match self.orders().by_client.get(&coid) {
-            Some(t) => (Some(t.phase), t.order.filled.0),
+            Some(t) => (Some(t.phase), t.order.info.filled_quantity.0),
             None => (None, Decimal::ZERO),
         };
         let now = now_ns();
@@ -936,18 +930,18 @@ impl RealExecutor {
                 let Some(t) = orders.by_client.get_mut(&coid) else {
                     return Vec::new();
                 };
-                let before = t.order.status;
+                let before = t.order.info.status;
                 let mut out = new_executions(&t.order, &mut t.trade_ids, &fills, filled, now);
                 absorb_report(&mut t.order, report, now);
-                let after = t.order.status;
+                let after = t.order.info.status;
                 if after != before {
                     match after {
                         OrderStatus::Canceled => out.push(order_canceled(
                             None,
-                            &t.order.client_order_id,
-                            &t.order.exchange_order_id,
-                            &t.order.symbol,
-                            t.order.filled.0,
+                            &t.order.info.client_order_id,
+                            &t.order.info.exchange_order_id,
+                            &t.order.info.symbol,
+                            t.order.info.filled_quantity.0,
                             now,
                         )),
                         OrderStatus::Expired | OrderStatus::Rejected => {

@@ -4,8 +4,8 @@
 //! stream's `executionReport` (PROTOCOL_NOTES §4.4) into executions and status changes.
 
 use common::message::{
-    Liquidity, OrderCanceled, OrderExecution, OrderInfo, OrderPlaced, OrderStatus, OrderType,
-    Response, Side, TimeInForce,
+    Liquidity, OrderCanceled, OrderExecution, OrderInfo, OrderStatus, OrderType, Response, Side,
+    TimeInForce,
 };
 use common::time::ms_to_ns;
 use common::Dec;
@@ -13,7 +13,6 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::binance_order::{OrderReport, VenueOrderStatus};
-use crate::order::Order;
 
 /// Reads a venue order type (`LIMIT`, `MARKET`, `LIMIT_MAKER`); `None` for the types the engine
 /// does not serve (stop and take-profit orders).
@@ -153,28 +152,6 @@ pub fn execution(ctx: &FillContext<'_>, fill: &Fill, cumulative: Decimal, ts_ns:
         liquidity: fill.liquidity,
         fee: norm(fill.commission),
         fee_asset: fill.commission_asset.clone(),
-    })
-}
-
-/// `OrderPlaced` for `order` (as the strategy asked for it) with the venue's id and status.
-pub fn order_placed(
-    order: &Order,
-    exchange_order_id: &str,
-    status: OrderStatus,
-    ts_ns: u64,
-) -> Response {
-    Response::OrderPlaced(OrderPlaced {
-        command_id: (!order.command_id.is_empty()).then(|| order.command_id.clone()),
-        ts_ns,
-        client_order_id: order.client_order_id.clone(),
-        exchange_order_id: exchange_order_id.to_owned(),
-        symbol: order.symbol.clone(),
-        side: order.side,
-        order_type: order.order_type,
-        time_in_force: order.time_in_force,
-        quantity: order.quantity,
-        price: order.price,
-        status,
     })
 }
 
