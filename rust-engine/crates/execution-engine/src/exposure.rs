@@ -30,7 +30,7 @@ impl OpenQuantities {
     pub fn of<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Self {
         let mut q = OpenQuantities::default();
         for o in orders.into_iter().filter(|o| o.is_open()) {
-            let left = (o.info.quantity.0 - o.info.filled_quantity.0).max(Decimal::ZERO);
+            let left = o.remaining().0.max(Decimal::ZERO);
             match o.info.side {
                 Side::Buy => {
                     q.buy += left;
