@@ -67,8 +67,11 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
     session.cleanup()
 
 
-def _ask(push: zmq.Socket, sub: zmq.Socket, payload: bytes, command_id: str, timeout: float = 20.0) -> dict:
-    """Sends `payload` until its response arrives (the first sends may precede the subscription)."""
+def _ask(
+    push: zmq.Socket, sub: zmq.Socket, payload: bytes, command_id: str | None, timeout: float = 20.0
+) -> dict:
+    """Sends `payload` until its response arrives (the first sends may precede the subscription).
+    `command_id` None: the answer to a command refused for its empty id (no id to carry back)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         push.send(payload)
@@ -76,7 +79,9 @@ def _ask(push: zmq.Socket, sub: zmq.Socket, payload: bytes, command_id: str, tim
             topic, body = sub.recv_multipart()
             assert topic == b"resp"
             msg = msgpack.unpackb(body, raw=False)
-            if msg.get("command_id") == command_id:
+            if command_id is None and msg.get("field") == "command_id":
+                return msg
+            if command_id is not None and msg.get("command_id") == command_id:
                 return msg
     raise AssertionError(f"no response to {command_id} within {timeout} s")
 
@@ -98,6 +103,13 @@ def test_engine_survives_malformed_commands(bin_dir: Path) -> None:
             bad = {"type": "PlaceOrder", "command_id": "bad-1", "ts_ns": 1, "quantity": "1e3"}
             err = _ask(push, sub, msgpack.packb(bad), "bad-1")
             assert err["type"] == "Error" and err["code"] == "MALFORMED", err
+            # A well-formed order without a command_id is refused: its answers could carry no id.
+            no_id = {"type": "PlaceOrder", "command_id": "", "ts_ns": 1, "client_order_id": "no-id-1",
+                     "symbol": "POLUSDT", "side": "BUY", "order_type": "LIMIT", "time_in_force": "GTC",
+                     "quantity": "100", "price": "0.1"}  # fmt: skip
+            err = _ask(push, sub, msgpack.packb(no_id), None)
+            assert err["type"] == "Error" and err["code"] == "MALFORMED", err
+            assert err["command_id"] is None and "command_id is empty" in err["message"], err
             query = {"type": "QueryOpenOrders", "command_id": "q-1", "ts_ns": 1, "symbol": "POLUSDT"}
             ok = _ask(push, sub, msgpack.packb(query), "q-1")
             assert ok["type"] == "OpenOrders" and ok["orders"] == [], ok

@@ -1,5 +1,6 @@
-//! Command PULL: decodes each payload into a [`Command`]; a payload that does not decode is counted,
-//! logged, and answered with `Error` (code `MALFORMED`) when its `command_id` can be read.
+//! Command PULL: decodes each payload into a [`Command`]. A payload that does not decode, or a
+//! command whose `command_id` is empty (its responses could not carry it back), is counted, logged
+//! and answered with `Error` (code `MALFORMED`), with its `command_id` when one can be read.
 
 use common::message::{decode, Command, ErrorCode, ErrorResponse, Response};
 use common::time::now_ns;
@@ -23,16 +24,72 @@ struct IdOnly {
     command_id: Option<String>,
 }
 
-/// A payload that is not a command: the error to answer with, if any.
-pub fn reject(payload: &[u8], why: &str) -> Option<Response> {
-    let id = rmp_serde::from_slice::<IdOnly>(payload).ok()?.command_id?;
-    Some(Response::Error(ErrorResponse {
-        command_id: Some(id),
-        ts_ns: now_ns(),
-        code: ErrorCode::Malformed,
-        field: None,
-        message: format!("command not understood: {why}"),
-    }))
+/// A payload refused as a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Not a command (bad MessagePack, unknown type, a missing or invalid field), with the
+    /// `command_id` it carries when one can be read.
+    Undecodable {
+        /// The decoder's reason.
+        reason: String,
+        /// The payload's `command_id`, when readable and not empty.
+        command_id: Option<String>,
+    },
+    /// A command whose `command_id` is empty: its responses could not carry it back.
+    EmptyCommandId,
+}
+
+impl Refused {
+    /// The reason, for the log.
+    pub fn reason(&self) -> String {
+        match self {
+            Refused::Undecodable { reason, .. } => reason.clone(),
+            Refused::EmptyCommandId => {
+                "command_id is empty: every command needs an id for its responses".to_owned()
+            }
+        }
+    }
+
+    /// The `Error` (code `MALFORMED`) to answer with: none for an undecodable payload without a
+    /// readable `command_id` (nobody could match the answer).
+    pub fn answer(&self) -> Option<Response> {
+        let (command_id, field, message) = match self {
+            Refused::Undecodable {
+                command_id: None, ..
+            } => return None,
+            Refused::Undecodable { reason, command_id } => (
+                command_id.clone(),
+                None,
+                format!("command not understood: {reason}"),
+            ),
+            Refused::EmptyCommandId => (None, Some("command_id".to_owned()), self.reason()),
+        };
+        Some(Response::Error(ErrorResponse {
+            command_id,
+            ts_ns: now_ns(),
+            code: ErrorCode::Malformed,
+            field,
+            message,
+        }))
+    }
+}
+
+/// Decodes one command payload.
+///
+/// # Errors
+/// The payload is not a command, or its `command_id` is empty.
+pub fn parse(payload: &[u8]) -> Result<Command, Refused> {
+    match decode::<Command>(payload) {
+        Ok(cmd) if cmd.command_id().is_empty() => Err(Refused::EmptyCommandId),
+        Ok(cmd) => Ok(cmd),
+        Err(e) => Err(Refused::Undecodable {
+            reason: e.to_string(),
+            command_id: rmp_serde::from_slice::<IdOnly>(payload)
+                .ok()
+                .and_then(|x| x.command_id)
+                .filter(|id| !id.is_empty()),
+        }),
+    }
 }
 
 /// Receives commands until `shutdown` or until the command consumer goes away.
@@ -60,16 +117,16 @@ pub async fn run(
         let Some(payload) = msg.iter().last() else {
             continue;
         };
-        match decode::<Command>(payload) {
+        match parse(payload) {
             Ok(cmd) => {
                 if commands.send(cmd).await.is_err() {
                     break;
                 }
             }
-            Err(e) => {
+            Err(refused) => {
                 malformed += 1;
-                warn!(error = %e, frames = msg.len(), bytes = payload.len(), malformed, "malformed command dropped");
-                if let Some(r) = reject(payload, &e.to_string()) {
+                warn!(error = %refused.reason(), frames = msg.len(), bytes = payload.len(), malformed, "malformed command dropped");
+                if let Some(r) = refused.answer() {
                     let _ = responses.send(r).await;
                 }
             }
@@ -77,4 +134,75 @@ pub async fn run(
     }
     let _ = socket.close().await;
     malformed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct Query<'a> {
+        r#type: &'a str,
+        command_id: &'a str,
+        ts_ns: u64,
+        symbol: &'a str,
+    }
+
+    fn query(command_id: &str) -> Vec<u8> {
+        let q = Query {
+            r#type: "QueryOpenOrders",
+            command_id,
+            ts_ns: 1,
+            symbol: "POLUSDT",
+        };
+        rmp_serde::to_vec_named(&q).unwrap()
+    }
+
+    fn answer(r: &Refused) -> ErrorResponse {
+        match r.answer() {
+            Some(Response::Error(e)) => e,
+            other => panic!("expected an Error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_command_with_an_id_is_accepted() {
+        let cmd = parse(&query("q-1")).unwrap();
+        assert_eq!(cmd.command_id(), "q-1");
+    }
+
+    #[test]
+    fn an_empty_command_id_is_refused_naming_the_field() {
+        let refused = parse(&query("")).unwrap_err();
+        assert_eq!(refused, Refused::EmptyCommandId);
+        let e = answer(&refused);
+        assert_eq!(e.code, ErrorCode::Malformed);
+        assert_eq!(e.field.as_deref(), Some("command_id"));
+        assert_eq!(e.command_id, None);
+        assert!(e.message.contains("command_id is empty"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_undecodable_command_is_answered_with_its_id_when_it_has_one() {
+        #[derive(Serialize)]
+        struct Bad<'a> {
+            r#type: &'a str,
+            command_id: &'a str,
+        }
+        let payload = rmp_serde::to_vec_named(&Bad {
+            r#type: "PlaceOrder",
+            command_id: "bad-1",
+        })
+        .unwrap();
+        let e = answer(&parse(&payload).unwrap_err());
+        assert_eq!(e.command_id.as_deref(), Some("bad-1"));
+        assert!(
+            e.message.starts_with("command not understood: "),
+            "{}",
+            e.message
+        );
+        let none = parse(b"\xc1 not msgpack").unwrap_err();
+        assert!(none.answer().is_none() && !none.reason().is_empty());
+    }
 }

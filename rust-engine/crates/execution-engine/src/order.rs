@@ -9,8 +9,8 @@ use common::Dec;
 /// that created it here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
-    /// Id of the `PlaceOrder` that created it (empty for an order known only from the venue).
-    pub command_id: String,
+    /// Id of the `PlaceOrder` that created it (none for an order known only from the venue).
+    pub command_id: Option<String>,
     /// The order as published.
     pub info: OrderInfo,
 }
@@ -36,7 +36,7 @@ impl Order {
     /// An order known only from the venue's view of it (no command created it here).
     pub fn from_info(info: OrderInfo) -> Self {
         Order {
-            command_id: String::new(),
+            command_id: None,
             info,
         }
     }
@@ -44,7 +44,7 @@ impl Order {
     /// A new order from its command.
     pub fn new(cmd: &PlaceOrder, exchange_order_id: String, now_ns: u64) -> Self {
         Order {
-            command_id: cmd.command_id.clone(),
+            command_id: Some(cmd.command_id.clone()),
             info: OrderInfo {
                 client_order_id: cmd.client_order_id.clone(),
                 exchange_order_id,
@@ -77,7 +77,7 @@ impl Order {
     pub fn placed(&self, status: OrderStatus, ts_ns: u64) -> Response {
         let i = &self.info;
         Response::OrderPlaced(OrderPlaced {
-            command_id: (!self.command_id.is_empty()).then(|| self.command_id.clone()),
+            command_id: self.command_id.clone(),
             ts_ns,
             client_order_id: i.client_order_id.clone(),
             exchange_order_id: i.exchange_order_id.clone(),

@@ -281,7 +281,7 @@ impl PaperExecutor {
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         Response::OrderExecution(OrderExecution {
-            command_id: Some(order.command_id.clone()),
+            command_id: order.command_id.clone(),
             ts_ns: now,
             client_order_id: order.info.client_order_id.clone(),
             exchange_order_id: order.info.exchange_order_id.clone(),

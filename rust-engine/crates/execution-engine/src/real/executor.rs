@@ -170,13 +170,9 @@ pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Resp
     error(command_id, now, code, field.as_deref(), msg)
 }
 
-fn some_id(id: &str) -> Option<&str> {
-    (!id.is_empty()).then_some(id)
-}
-
 fn fill_ctx(order: &Order) -> FillContext<'_> {
     FillContext {
-        command_id: some_id(&order.command_id),
+        command_id: order.command_id.as_deref(),
         client_order_id: &order.info.client_order_id,
         exchange_order_id: &order.info.exchange_order_id,
         symbol: &order.info.symbol,
