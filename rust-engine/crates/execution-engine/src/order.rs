@@ -1,7 +1,8 @@
 //! An order as the executor tracks it.
 
 use common::message::{
-    ErrorCode, ErrorResponse, OrderInfo, OrderPlaced, OrderStatus, PlaceOrder, Response,
+    ErrorCode, ErrorResponse, OrderCanceled, OrderInfo, OrderPlaced, OrderStatus, PlaceOrder,
+    Response,
 };
 use common::Dec;
 
@@ -88,6 +89,21 @@ impl Order {
             quantity: i.quantity,
             price: i.price,
             status,
+        })
+    }
+
+    /// `OrderCanceled` for this order, answering `command_id` (none when no command asked for it:
+    /// a halt, or the venue canceled it).
+    pub fn canceled(&self, command_id: Option<String>, ts_ns: u64) -> Response {
+        let i = &self.info;
+        Response::OrderCanceled(OrderCanceled {
+            command_id,
+            ts_ns,
+            client_order_id: i.client_order_id.clone(),
+            exchange_order_id: i.exchange_order_id.clone(),
+            symbol: i.symbol.clone(),
+            filled_quantity: Dec(i.filled_quantity.0.normalize()),
+            status: OrderStatus::Canceled,
         })
     }
 }

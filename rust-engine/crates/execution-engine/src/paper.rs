@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 
 use common::message::{
-    AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderCanceled,
-    OrderExecution, OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryBalances,
-    QueryOpenOrders, QueryOrder, Response, Side, TimeInForce, Trade,
+    AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderExecution,
+    OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryBalances, QueryOpenOrders,
+    QueryOrder, Response, Side, TimeInForce, Trade,
 };
 use common::Dec;
 use feed_handler::book::Level;
@@ -382,15 +382,7 @@ impl PaperExecutor {
         let o = &mut self.orders[idx];
         o.info.status = OrderStatus::Canceled;
         o.info.updated_ts_ns = now;
-        Response::OrderCanceled(OrderCanceled {
-            command_id,
-            ts_ns: now,
-            client_order_id: o.info.client_order_id.clone(),
-            exchange_order_id: o.info.exchange_order_id.clone(),
-            symbol: o.info.symbol.clone(),
-            filled_quantity: Dec(o.info.filled_quantity.0.normalize()),
-            status: OrderStatus::Canceled,
-        })
+        o.canceled(command_id, now)
     }
 
     /// Cancels every open order (halt, shutdown); the answers carry no command id.

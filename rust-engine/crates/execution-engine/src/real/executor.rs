@@ -254,14 +254,9 @@ fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> 
         if status != t.order.info.status && !t.order.info.status.is_terminal() {
             t.order.info.status = status;
             match status {
-                OrderStatus::Canceled if !t.cancel_in_flight => out.push(order_canceled(
-                    None,
-                    &t.order.info.client_order_id,
-                    &t.order.info.exchange_order_id,
-                    &t.order.info.symbol,
-                    t.order.info.filled_quantity.0,
-                    now,
-                )),
+                OrderStatus::Canceled if !t.cancel_in_flight => {
+                    out.push(t.order.canceled(None, now))
+                }
                 OrderStatus::Expired | OrderStatus::Rejected => {
                     out.push(status_report(&t.order, now));
                 }
@@ -932,14 +927,7 @@ impl RealExecutor {
                 let after = t.order.info.status;
                 if after != before {
                     match after {
-                        OrderStatus::Canceled => out.push(order_canceled(
-                            None,
-                            &t.order.info.client_order_id,
-                            &t.order.info.exchange_order_id,
-                            &t.order.info.symbol,
-                            t.order.info.filled_quantity.0,
-                            now,
-                        )),
+                        OrderStatus::Canceled => out.push(t.order.canceled(None, now)),
                         OrderStatus::Expired | OrderStatus::Rejected => {
                             out.push(status_report(&t.order, now));
                         }
