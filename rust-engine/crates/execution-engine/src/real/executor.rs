@@ -16,7 +16,6 @@
 //!   `myTrades` or the user data stream; stream events that arrive while the order's answer is
 //!   still out are held and applied after it.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use common::message::{
     Balances, CancelOrder, ErrorCode, OpenOrders, OrderStatus, OrderStatusReport, PlaceOrder,
     QueryBalances, QueryOpenOrders, QueryOrder, Response, Side,
 };
-use common::time::{ms_to_ns, now_ns};
+use common::time::now_ns;
 use common::Dec;
 use feed_handler::backoff::Backoff;
 use feed_handler::shared::SharedBook;
@@ -34,13 +33,11 @@ use crate::binance_order::OrderReport;
 use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
 use crate::order::{error, Order};
-use crate::rate_limit::Denied;
 use crate::real::client::{RestClient, RestError};
-use crate::real::mapping::{
-    execution, full_fills, order_canceled, order_info, ExecutionReport, Fill, FillContext,
-};
+use crate::real::error_response::error_response;
+use crate::real::mapping::{full_fills, order_canceled, order_info, Fill};
+use crate::real::tracked::{absorb_report, apply_event, new_executions, Orders, Phase, Tracked};
 use crate::validate::{self, Limits};
-use crate::venue_error::{RejectReason, VenueAction};
 
 /// Settings of the real executor.
 #[derive(Debug, Clone)]
@@ -71,43 +68,6 @@ impl ExecutorConfig {
     }
 }
 
-/// Where an order stands with respect to the venue's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// The new-order request is out.
-    InFlight,
-    /// Its outcome is unknown and the queries did not settle it.
-    Unresolved,
-    /// The venue's answer is in.
-    Known,
-}
-
-#[derive(Debug, Clone)]
-struct Tracked {
-    order: Order,
-    phase: Phase,
-    /// A `CancelOrder` for it is at the venue: its answer reports the cancel, not the stream.
-    cancel_in_flight: bool,
-    trade_ids: HashSet<u64>,
-    held: Vec<ExecutionReport>,
-}
-
-#[derive(Debug, Default)]
-struct Orders {
-    by_client: HashMap<String, Tracked>,
-    /// Client order ids used by orders the venue never took after an unknown outcome.
-    absent: HashSet<String>,
-}
-
-impl Orders {
-    fn open_count(&self) -> usize {
-        self.by_client
-            .values()
-            .filter(|t| t.phase != Phase::Known || t.order.is_open())
-            .count()
-    }
-}
-
 /// The real executor of one symbol. Share it (`Arc`) between the command loop and the
 /// [`crate::real::UserStream`].
 #[derive(Debug)]
@@ -118,153 +78,6 @@ pub struct RealExecutor {
     limits: std::sync::RwLock<Limits>,
     book: Option<SharedBook>,
     orders: Mutex<Orders>,
-}
-
-fn snake_field(param: &str) -> String {
-    match param {
-        "newClientOrderId" | "origClientOrderId" => "client_order_id".into(),
-        "timeInForce" => "time_in_force".into(),
-        "type" => "order_type".into(),
-        other => other.to_owned(),
-    }
-}
-
-/// The `Error` response for a failed request.
-pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Response {
-    use ErrorCode as C;
-    let msg = e.to_string();
-    let (code, field) = match e {
-        RestError::Throttled(Denied::TradingStopped { .. } | Denied::Banned { .. }) => {
-            (C::Halted, None)
-        }
-        RestError::CircuitOpen(_) => (C::Halted, None),
-        RestError::Throttled(_) | RestError::Decode { .. } | RestError::Build(_) => {
-            (C::Venue, None)
-        }
-        RestError::Venue(v) => match &v.action {
-            VenueAction::Reject(RejectReason::Filter(f)) => (
-                C::Venue,
-                Some(
-                    if f == "PRICE_FILTER" {
-                        "price"
-                    } else {
-                        "quantity"
-                    }
-                    .to_owned(),
-                ),
-            ),
-            VenueAction::Reject(RejectReason::DuplicateClientOrderId) => {
-                (C::DuplicateOrder, Some("client_order_id".to_owned()))
-            }
-            VenueAction::Reject(RejectReason::UnknownOrder) => {
-                (C::UnknownOrder, Some("client_order_id".to_owned()))
-            }
-            VenueAction::Reject(RejectReason::BadParameter(p)) => {
-                (C::Validation, p.as_deref().map(snake_field))
-            }
-            VenueAction::Reject(RejectReason::BadSymbol) => (C::Venue, Some("symbol".to_owned())),
-            VenueAction::StopTrading(_) => (C::Halted, None),
-            _ => (C::Venue, None),
-        },
-    };
-    error(command_id, now, code, field.as_deref(), msg)
-}
-
-fn fill_ctx(order: &Order) -> FillContext<'_> {
-    FillContext {
-        command_id: order.command_id.as_deref(),
-        client_order_id: &order.info.client_order_id,
-        exchange_order_id: &order.info.exchange_order_id,
-        symbol: &order.info.symbol,
-        side: order.info.side,
-        order_quantity: order.info.quantity,
-    }
-}
-
-fn status_report(order: &Order, now: u64) -> Response {
-    Response::OrderStatus(OrderStatusReport {
-        command_id: None,
-        ts_ns: now,
-        order: order.info.clone(),
-    })
-}
-
-/// Applies the venue's view of an order (`report`) to the tracked order.
-fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
-    if order.info.exchange_order_id.is_empty() {
-        order.info.exchange_order_id = report.order_id.to_string();
-    }
-    if let Some(state) = &report.state {
-        if state.executed_qty >= order.info.filled_quantity.0 {
-            order.info.filled_quantity = Dec(state.executed_qty.normalize());
-            order.info.quote_filled = Dec(state.cumulative_quote_qty.normalize());
-        }
-        let status = state.status.to_order_status(state.executed_qty);
-        if !order.info.status.is_terminal() {
-            order.info.status = status;
-        }
-    }
-    order.info.updated_ts_ns = now;
-}
-
-/// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
-/// in `already_filled`; the cumulative quantity runs over every fill.
-fn new_executions(
-    order: &Order,
-    trade_ids: &mut HashSet<u64>,
-    fills: &[Fill],
-    already_filled: Decimal,
-    now: u64,
-) -> Vec<Response> {
-    let ctx = fill_ctx(order);
-    let mut cumulative = Decimal::ZERO;
-    let mut out = Vec::new();
-    for f in fills {
-        cumulative += f.qty;
-        if cumulative > already_filled && trade_ids.insert(f.trade_id) {
-            out.push(execution(&ctx, f, cumulative, now));
-        }
-    }
-    out
-}
-
-/// Applies one stream event to a tracked order: its fill (once per trade id) and its status
-/// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection).
-fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> {
-    let mut out = Vec::new();
-    if t.order.info.exchange_order_id.is_empty() {
-        t.order.info.exchange_order_id = r.order_id.to_string();
-    }
-    if let Some(fill) = r.fill() {
-        if t.trade_ids.insert(fill.trade_id) {
-            out.push(execution(
-                &fill_ctx(&t.order),
-                &fill,
-                r.cumulative_qty.0,
-                ms_to_ns(r.transaction_time_ms),
-            ));
-        }
-    }
-    if r.cumulative_qty.0 > t.order.info.filled_quantity.0 {
-        t.order.info.filled_quantity = Dec(r.cumulative_qty.0.normalize());
-        t.order.info.quote_filled = Dec(r.cumulative_quote_qty.0.normalize());
-    }
-    t.order.info.updated_ts_ns = now;
-    if let Some(status) = r.order_status() {
-        if status != t.order.info.status && !t.order.info.status.is_terminal() {
-            t.order.info.status = status;
-            match status {
-                OrderStatus::Canceled if !t.cancel_in_flight => {
-                    out.push(t.order.canceled(None, now))
-                }
-                OrderStatus::Expired | OrderStatus::Rejected => {
-                    out.push(status_report(&t.order, now));
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 impl RealExecutor {
@@ -301,7 +114,7 @@ impl RealExecutor {
         &self.config
     }
 
-    fn orders(&self) -> MutexGuard<'_, Orders> {
+    pub(super) fn orders(&self) -> MutexGuard<'_, Orders> {
         self.orders.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -318,7 +131,7 @@ impl RealExecutor {
             orders
                 .by_client
                 .values()
-                .filter(|t| t.phase != Phase::Known || t.order.is_open())
+                .filter(|t| t.counts_as_open())
                 .map(|t| &t.order),
         )
     }
@@ -347,13 +160,7 @@ impl RealExecutor {
     pub fn track(&self, order: Order) {
         self.orders().by_client.insert(
             order.info.client_order_id.clone(),
-            Tracked {
-                order,
-                phase: Phase::Known,
-                cancel_in_flight: false,
-                trade_ids: HashSet::new(),
-                held: Vec::new(),
-            },
+            Tracked::new(order, Phase::Known),
         );
     }
 
@@ -412,13 +219,7 @@ impl RealExecutor {
             }
             orders.by_client.insert(
                 cmd.client_order_id.clone(),
-                Tracked {
-                    order: Order::new(cmd, String::new(), now),
-                    phase: Phase::InFlight,
-                    cancel_in_flight: false,
-                    trade_ids: HashSet::new(),
-                    held: Vec::new(),
-                },
+                Tracked::new(Order::new(cmd, String::new(), now), Phase::InFlight),
             );
         }
         match self.client.new_order(cmd, &self.config.filters).await {
@@ -439,7 +240,7 @@ impl RealExecutor {
 
     /// `OrderPlaced` + new executions for an order the venue has, then the stream events held
     /// while its answer was out.
-    fn answer_placed(
+    pub(super) fn answer_placed(
         &self,
         client_order_id: &str,
         report: &OrderReport,
@@ -473,7 +274,7 @@ impl RealExecutor {
 
     /// The venue's fills of `report`'s order when it has any (an empty list when `myTrades`
     /// fails: the stream or a later reconcile reports them).
-    async fn fills_of(&self, report: &OrderReport) -> Vec<Fill> {
+    pub(super) async fn fills_of(&self, report: &OrderReport) -> Vec<Fill> {
         let executed = report
             .state
             .as_ref()
@@ -772,173 +573,6 @@ impl RealExecutor {
                 balances: crate::balances::ordered(&self.config.filters, all),
             }),
             Err(e) => error_response(Some(&cmd.command_id), &e, now_ns()),
-        }
-    }
-
-    /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
-    /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
-    /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
-    /// for an order whose new-order answer is still out are held until it arrives.
-    pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
-        let now = now_ns();
-        let mut orders = self.orders();
-        let coid = r.order_client_id().to_owned();
-        match orders.by_client.get_mut(&coid) {
-            Some(t) if t.phase != Phase::Known => {
-                t.held.push(r.clone());
-                Vec::new()
-            }
-            Some(t) => apply_event(t, r, now),
-            None => {
-                let Some(info) = r.order_info() else {
-                    return Vec::new();
-                };
-                let order = Order::from_info(info);
-                let mut t = Tracked {
-                    order,
-                    phase: Phase::Known,
-                    cancel_in_flight: false,
-                    trade_ids: HashSet::new(),
-                    held: Vec::new(),
-                };
-                if let Some(f) = r.fill() {
-                    t.trade_ids.insert(f.trade_id);
-                }
-                let out = vec![status_report(&t.order, now)];
-                orders.by_client.insert(coid, t);
-                out
-            }
-        }
-    }
-
-    /// Brings the strategy up to date after a (re)start or a stream reconnect:
-    /// `GET /api/v3/openOrders` for the symbol, then `GET /api/v3/order` for every order the
-    /// executor knew as open (or unresolved) that is no longer listed. Returns, per order:
-    /// fills not yet reported (`myTrades`), `OrderCanceled` / `OrderStatus` for status changes,
-    /// `OrderPlaced` for an unresolved order found, and `OrderStatus` for open orders the
-    /// executor did not know.
-    pub async fn reconcile(&self) -> Vec<Response> {
-        let symbol = self.config.filters.symbol.clone();
-        let mut out = Vec::new();
-        let listed = match self.client.open_orders(Some(&symbol)).await {
-            Ok(l) => l,
-            Err(e) => {
-                let mut r = error_response(None, &e, now_ns());
-                if let Response::Error(err) = &mut r {
-                    err.message = format!("reconcile: openOrders failed: {}", err.message);
-                }
-                return vec![r];
-            }
-        };
-        let listed_ids: HashSet<String> = listed
-            .iter()
-            .map(|r| r.order_client_id().to_owned())
-            .collect();
-        for report in &listed {
-            out.extend(self.sync(report).await);
-        }
-        let mut missing: Vec<String> = self
-            .orders()
-            .by_client
-            .values()
-            .filter(|t| t.order.info.symbol == symbol)
-            .filter(|t| {
-                t.phase == Phase::Unresolved || (t.phase == Phase::Known && t.order.is_open())
-            })
-            .map(|t| t.order.info.client_order_id.clone())
-            .filter(|id| !listed_ids.contains(id))
-            .collect();
-        missing.sort();
-        for coid in missing {
-            match self.client.query_order(&symbol, &coid).await {
-                Ok(report) => out.extend(self.sync(&report).await),
-                Err(e) if e.is_unknown_order() => {
-                    let mut orders = self.orders();
-                    let unresolved = orders
-                        .by_client
-                        .get(&coid)
-                        .is_some_and(|t| t.phase == Phase::Unresolved);
-                    if unresolved {
-                        orders.by_client.remove(&coid);
-                        orders.absent.insert(coid.clone());
-                        out.push(error(
-                            None,
-                            now_ns(),
-                            ErrorCode::Venue,
-                            Some("client_order_id"),
-                            format!("unknown outcome of new order {coid} settled: the venue has no such order, it was not placed"),
-                        ));
-                    } else {
-                        tracing::warn!(client_order_id = %coid, "order known as open is unknown to the venue");
-                    }
-                }
-                Err(e) => {
-                    let mut r = error_response(None, &e, now_ns());
-                    if let Response::Error(err) = &mut r {
-                        err.message = format!("reconcile: query of {coid} failed: {}", err.message);
-                    }
-                    out.push(r);
-                }
-            }
-        }
-        out
-    }
-
-    /// Brings one tracked (or unknown) order in line with the venue's `report`.
-    async fn sync(&self, report: &OrderReport) -> Vec<Response> {
-        let coid = report.order_client_id().to_owned();
-        let (phase, filled) = match self.orders().by_client.get(&coid) {
-            Some(t) => (Some(t.phase), t.order.info.filled_quantity.0),
-            None => (None, Decimal::ZERO),
-        };
-        let now = now_ns();
-        match phase {
-            None => {
-                let Some(info) = order_info(report) else {
-                    return Vec::new();
-                };
-                let order = Order::from_info(info);
-                let out = vec![status_report(&order, now)];
-                self.track(order);
-                out
-            }
-            Some(Phase::Unresolved) => {
-                let fills = self.fills_of(report).await;
-                self.answer_placed(&coid, report, &fills, now_ns())
-            }
-            Some(Phase::InFlight) => Vec::new(),
-            Some(Phase::Known) => {
-                let executed = report
-                    .state
-                    .as_ref()
-                    .map_or(Decimal::ZERO, |s| s.executed_qty);
-                let fills = if executed > filled {
-                    self.fills_of(report).await
-                } else {
-                    Vec::new()
-                };
-                let mut orders = self.orders();
-                let Some(t) = orders.by_client.get_mut(&coid) else {
-                    return Vec::new();
-                };
-                let before = t.order.info.status;
-                let mut out = new_executions(&t.order, &mut t.trade_ids, &fills, filled, now);
-                absorb_report(&mut t.order, report, now);
-                let after = t.order.info.status;
-                if after != before {
-                    match after {
-                        OrderStatus::Canceled => out.push(t.order.canceled(None, now)),
-                        OrderStatus::Expired | OrderStatus::Rejected => {
-                            out.push(status_report(&t.order, now));
-                        }
-                        // Fills are reported by the executions; without them (myTrades
-                        // failed), report the new state.
-                        _ if out.is_empty() => out.push(status_report(&t.order, now)),
-                        _ => {}
-                    }
-                }
-                out
-            }
         }
     }
 }

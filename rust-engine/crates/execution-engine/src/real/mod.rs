@@ -37,17 +37,22 @@
 
 /// The REST client.
 pub mod client;
+/// The `Error` response for a failed request.
+pub mod error_response;
 /// The executor.
 pub mod executor;
 /// Venue answers and stream events to responses.
 pub mod mapping;
+mod tracked;
 /// The user data stream.
 pub mod user_stream;
+mod venue_sync;
 
 pub use client::{
     ClientInitError, Credentials, CredentialsError, RestAnswer, RestClient, RestConfig, RestError,
     RestRequest, API_KEY_VAR, API_SECRET_VAR, ED25519_API_KEY_VAR, ED25519_KEY_PATH_VAR,
 };
-pub use executor::{error_response, ExecutorConfig, RealExecutor};
+pub use error_response::error_response;
+pub use executor::{ExecutorConfig, RealExecutor};
 pub use mapping::{parse_stream_event, ExecutionReport, Fill, StreamEvent};
 pub use user_stream::{StreamStats, UserStream, UserStreamConfig};

@@ -1,0 +1,170 @@
+//! An order as the real executor tracks it (its phase against the venue's answer, the trades
+//! already reported, the stream events held), and how a venue report or a stream event changes
+//! it and what the strategy is told.
+
+use std::collections::{HashMap, HashSet};
+
+use common::message::{OrderStatus, OrderStatusReport, Response};
+use common::time::ms_to_ns;
+use common::Dec;
+use rust_decimal::Decimal;
+
+use crate::binance_order::OrderReport;
+use crate::order::Order;
+use crate::real::mapping::{execution, ExecutionReport, Fill, FillContext};
+
+/// Where an order stands with respect to the venue's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The new-order request is out.
+    InFlight,
+    /// Its outcome is unknown and the queries did not settle it.
+    Unresolved,
+    /// The venue's answer is in.
+    Known,
+}
+
+/// An order the executor tracks.
+#[derive(Debug, Clone)]
+pub(super) struct Tracked {
+    pub(super) order: Order,
+    pub(super) phase: Phase,
+    /// A `CancelOrder` for it is at the venue: its answer reports the cancel, not the stream.
+    pub(super) cancel_in_flight: bool,
+    /// Trade ids already reported as `OrderExecution`s.
+    pub(super) trade_ids: HashSet<u64>,
+    /// Stream events that arrived while the new-order answer was out, applied after it.
+    pub(super) held: Vec<ExecutionReport>,
+}
+
+impl Tracked {
+    /// `order` in `phase`, nothing reported yet.
+    pub(super) fn new(order: Order, phase: Phase) -> Self {
+        Tracked {
+            order,
+            phase,
+            cancel_in_flight: false,
+            trade_ids: HashSet::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Counted as open: working, or its outcome not known yet.
+    pub(super) fn counts_as_open(&self) -> bool {
+        self.phase != Phase::Known || self.order.is_open()
+    }
+}
+
+/// Every order the executor tracks, by client order id.
+#[derive(Debug, Default)]
+pub(super) struct Orders {
+    pub(super) by_client: HashMap<String, Tracked>,
+    /// Client order ids used by orders the venue never took after an unknown outcome.
+    pub(super) absent: HashSet<String>,
+}
+
+impl Orders {
+    pub(super) fn open_count(&self) -> usize {
+        self.by_client
+            .values()
+            .filter(|t| t.counts_as_open())
+            .count()
+    }
+}
+
+pub(super) fn fill_ctx(order: &Order) -> FillContext<'_> {
+    FillContext {
+        command_id: order.command_id.as_deref(),
+        client_order_id: &order.info.client_order_id,
+        exchange_order_id: &order.info.exchange_order_id,
+        symbol: &order.info.symbol,
+        side: order.info.side,
+        order_quantity: order.info.quantity,
+    }
+}
+
+pub(super) fn status_report(order: &Order, now: u64) -> Response {
+    Response::OrderStatus(OrderStatusReport {
+        command_id: None,
+        ts_ns: now,
+        order: order.info.clone(),
+    })
+}
+
+/// Applies the venue's view of an order (`report`) to the tracked order.
+pub(super) fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
+    if order.info.exchange_order_id.is_empty() {
+        order.info.exchange_order_id = report.order_id.to_string();
+    }
+    if let Some(state) = &report.state {
+        if state.executed_qty >= order.info.filled_quantity.0 {
+            order.info.filled_quantity = Dec(state.executed_qty.normalize());
+            order.info.quote_filled = Dec(state.cumulative_quote_qty.normalize());
+        }
+        let status = state.status.to_order_status(state.executed_qty);
+        if !order.info.status.is_terminal() {
+            order.info.status = status;
+        }
+    }
+    order.info.updated_ts_ns = now;
+}
+
+/// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
+/// in `already_filled`; the cumulative quantity runs over every fill.
+pub(super) fn new_executions(
+    order: &Order,
+    trade_ids: &mut HashSet<u64>,
+    fills: &[Fill],
+    already_filled: Decimal,
+    now: u64,
+) -> Vec<Response> {
+    let ctx = fill_ctx(order);
+    let mut cumulative = Decimal::ZERO;
+    let mut out = Vec::new();
+    for f in fills {
+        cumulative += f.qty;
+        if cumulative > already_filled && trade_ids.insert(f.trade_id) {
+            out.push(execution(&ctx, f, cumulative, now));
+        }
+    }
+    out
+}
+
+/// Applies one stream event to a tracked order: its fill (once per trade id) and its status
+/// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection).
+pub(super) fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> {
+    let mut out = Vec::new();
+    if t.order.info.exchange_order_id.is_empty() {
+        t.order.info.exchange_order_id = r.order_id.to_string();
+    }
+    if let Some(fill) = r.fill() {
+        if t.trade_ids.insert(fill.trade_id) {
+            out.push(execution(
+                &fill_ctx(&t.order),
+                &fill,
+                r.cumulative_qty.0,
+                ms_to_ns(r.transaction_time_ms),
+            ));
+        }
+    }
+    if r.cumulative_qty.0 > t.order.info.filled_quantity.0 {
+        t.order.info.filled_quantity = Dec(r.cumulative_qty.0.normalize());
+        t.order.info.quote_filled = Dec(r.cumulative_quote_qty.0.normalize());
+    }
+    t.order.info.updated_ts_ns = now;
+    if let Some(status) = r.order_status() {
+        if status != t.order.info.status && !t.order.info.status.is_terminal() {
+            t.order.info.status = status;
+            match status {
+                OrderStatus::Canceled if !t.cancel_in_flight => {
+                    out.push(t.order.canceled(None, now))
+                }
+                OrderStatus::Expired | OrderStatus::Rejected => {
+                    out.push(status_report(&t.order, now));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}

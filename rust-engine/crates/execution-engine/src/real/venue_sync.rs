@@ -1,0 +1,179 @@
+//! Keeping the executor's orders in line with the venue: user data stream events as they come,
+//! and a reconciliation after a (re)start or a stream reconnect.
+
+use std::collections::HashSet;
+
+use common::message::{ErrorCode, OrderStatus, Response};
+use common::time::now_ns;
+use rust_decimal::Decimal;
+
+use crate::binance_order::OrderReport;
+use crate::order::{error, Order};
+use crate::real::error_response::error_response;
+use crate::real::executor::RealExecutor;
+use crate::real::mapping::{order_info, ExecutionReport};
+use crate::real::tracked::{
+    absorb_report, apply_event, new_executions, status_report, Phase, Tracked,
+};
+
+impl RealExecutor {
+    /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
+    /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
+    /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
+    /// for an order whose new-order answer is still out are held until it arrives.
+    pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
+        let now = now_ns();
+        let mut orders = self.orders();
+        let coid = r.order_client_id().to_owned();
+        match orders.by_client.get_mut(&coid) {
+            Some(t) if t.phase != Phase::Known => {
+                t.held.push(r.clone());
+                Vec::new()
+            }
+            Some(t) => apply_event(t, r, now),
+            None => {
+                let Some(info) = r.order_info() else {
+                    return Vec::new();
+                };
+                let mut t = Tracked::new(Order::from_info(info), Phase::Known);
+                if let Some(f) = r.fill() {
+                    t.trade_ids.insert(f.trade_id);
+                }
+                let out = vec![status_report(&t.order, now)];
+                orders.by_client.insert(coid, t);
+                out
+            }
+        }
+    }
+
+    /// Brings the strategy up to date after a (re)start or a stream reconnect:
+    /// `GET /api/v3/openOrders` for the symbol, then `GET /api/v3/order` for every order the
+    /// executor knew as open (or unresolved) that is no longer listed. Returns, per order:
+    /// fills not yet reported (`myTrades`), `OrderCanceled` / `OrderStatus` for status changes,
+    /// `OrderPlaced` for an unresolved order found, and `OrderStatus` for open orders the
+    /// executor did not know.
+    pub async fn reconcile(&self) -> Vec<Response> {
+        let symbol = self.config().filters.symbol.clone();
+        let mut out = Vec::new();
+        let listed = match self.client().open_orders(Some(&symbol)).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut r = error_response(None, &e, now_ns());
+                if let Response::Error(err) = &mut r {
+                    err.message = format!("reconcile: openOrders failed: {}", err.message);
+                }
+                return vec![r];
+            }
+        };
+        let listed_ids: HashSet<String> = listed
+            .iter()
+            .map(|r| r.order_client_id().to_owned())
+            .collect();
+        for report in &listed {
+            out.extend(self.sync(report).await);
+        }
+        let mut missing: Vec<String> = self
+            .orders()
+            .by_client
+            .values()
+            .filter(|t| t.order.info.symbol == symbol)
+            .filter(|t| {
+                t.phase == Phase::Unresolved || (t.phase == Phase::Known && t.order.is_open())
+            })
+            .map(|t| t.order.info.client_order_id.clone())
+            .filter(|id| !listed_ids.contains(id))
+            .collect();
+        missing.sort();
+        for coid in missing {
+            match self.client().query_order(&symbol, &coid).await {
+                Ok(report) => out.extend(self.sync(&report).await),
+                Err(e) if e.is_unknown_order() => {
+                    let mut orders = self.orders();
+                    let unresolved = orders
+                        .by_client
+                        .get(&coid)
+                        .is_some_and(|t| t.phase == Phase::Unresolved);
+                    if unresolved {
+                        orders.by_client.remove(&coid);
+                        orders.absent.insert(coid.clone());
+                        out.push(error(
+                            None,
+                            now_ns(),
+                            ErrorCode::Venue,
+                            Some("client_order_id"),
+                            format!("unknown outcome of new order {coid} settled: the venue has no such order, it was not placed"),
+                        ));
+                    } else {
+                        tracing::warn!(client_order_id = %coid, "order known as open is unknown to the venue");
+                    }
+                }
+                Err(e) => {
+                    let mut r = error_response(None, &e, now_ns());
+                    if let Response::Error(err) = &mut r {
+                        err.message = format!("reconcile: query of {coid} failed: {}", err.message);
+                    }
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings one tracked (or unknown) order in line with the venue's `report`.
+    async fn sync(&self, report: &OrderReport) -> Vec<Response> {
+        let coid = report.order_client_id().to_owned();
+        let (phase, filled) = match self.orders().by_client.get(&coid) {
+            Some(t) => (Some(t.phase), t.order.info.filled_quantity.0),
+            None => (None, Decimal::ZERO),
+        };
+        let now = now_ns();
+        match phase {
+            None => {
+                let Some(info) = order_info(report) else {
+                    return Vec::new();
+                };
+                let order = Order::from_info(info);
+                let out = vec![status_report(&order, now)];
+                self.track(order);
+                out
+            }
+            Some(Phase::Unresolved) => {
+                let fills = self.fills_of(report).await;
+                self.answer_placed(&coid, report, &fills, now_ns())
+            }
+            Some(Phase::InFlight) => Vec::new(),
+            Some(Phase::Known) => {
+                let executed = report
+                    .state
+                    .as_ref()
+                    .map_or(Decimal::ZERO, |s| s.executed_qty);
+                let fills = if executed > filled {
+                    self.fills_of(report).await
+                } else {
+                    Vec::new()
+                };
+                let mut orders = self.orders();
+                let Some(t) = orders.by_client.get_mut(&coid) else {
+                    return Vec::new();
+                };
+                let before = t.order.info.status;
+                let mut out = new_executions(&t.order, &mut t.trade_ids, &fills, filled, now);
+                absorb_report(&mut t.order, report, now);
+                let after = t.order.info.status;
+                if after != before {
+                    match after {
+                        OrderStatus::Canceled => out.push(t.order.canceled(None, now)),
+                        OrderStatus::Expired | OrderStatus::Rejected => {
+                            out.push(status_report(&t.order, now));
+                        }
+                        // Fills are reported by the executions; without them (myTrades
+                        // failed), report the new state.
+                        _ if out.is_empty() => out.push(status_report(&t.order, now)),
+                        _ => {}
+                    }
+                }
+                out
+            }
+        }
+    }
+}
