@@ -1,0 +1,201 @@
+//! The venue's limits and failures: rate limits (429, 418), the circuit breaker, the server clock.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn status_429_makes_the_next_request_wait_for_retry_after() {
+    let stub = Stub::start().await;
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::err(429, -1003, "Too much request weight used").header("retry-after", "1"),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body("q1", 3, "BUY", "0.1500", "100.0", "0.0", "NEW")),
+    );
+    let ex = executor(&stub);
+    let q = QueryOrder {
+        command_id: "q".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "q1".into(),
+    };
+    let first = ex.query(&q).await;
+    assert!(
+        matches!(&first, Response::Error(e) if e.code == ErrorCode::Venue && e.message.contains("429")),
+        "{first:?}"
+    );
+    let second = ex.query(&q).await;
+    assert!(
+        matches!(&second, Response::OrderStatus(s) if s.order.status == OrderStatus::New),
+        "{second:?}"
+    );
+    let seen = stub.seen("GET", ORDER);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(950), "waited only {gap:?}");
+    assert!(gap < Duration::from_secs(3), "{gap:?}");
+}
+
+#[tokio::test]
+async fn status_418_stops_trading() {
+    let stub = Stub::start().await;
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(
+            418,
+            -1003,
+            "Way too much request weight used; IP banned until 1659146400000.",
+        )
+        .header("retry-after", "1"),
+    );
+    let mut rc = rest_config(&stub);
+    rc.max_rate_wait = Duration::from_millis(100);
+    let ex = executor_with(client_with(rc, SECRET), exec_config());
+    let out = ex
+        .place(&place(
+            "b1",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    assert_eq!(error_of(&out).code, ErrorCode::Halted);
+    assert!(ex.client().trading_stopped().is_some());
+    let out = ex
+        .place(&place(
+            "b2",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    assert_eq!(error_of(&out).code, ErrorCode::Halted);
+    assert_eq!(stub.count("POST", ORDER), 1);
+    // Still stopped once the ban is over, until resumed.
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    let out = ex
+        .place(&place(
+            "b3",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    assert!(
+        error_of(&out).message.contains("trading stopped"),
+        "{out:?}"
+    );
+    assert_eq!(stub.count("POST", ORDER), 1);
+    assert!(ex.client().resume_trading());
+}
+
+#[tokio::test]
+async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
+    let stub = Stub::start().await;
+    stub.fallback("POST", ORDER, Canned::err(502, -1000, "Bad gateway"));
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    stub.fallback(
+        "DELETE",
+        ORDER,
+        Canned::err(400, -2011, "Unknown order sent."),
+    );
+    let mut rc = rest_config(&stub);
+    rc.breaker = BreakerConfig {
+        trip: Trip::Consecutive(3),
+        cool_down_ms: 60_000,
+    };
+    let mut ec = exec_config();
+    ec.unknown_outcome_window = Duration::from_millis(30);
+    let ex = executor_with(client_with(rc, SECRET), ec);
+    for i in 0..3 {
+        let out = ex
+            .place(&place(
+                &format!("f{i}"),
+                OrderType::Limit,
+                Side::Buy,
+                "100",
+                Some("0.15"),
+            ))
+            .await;
+        assert_eq!(error_of(&out).code, ErrorCode::Venue);
+    }
+    assert!(matches!(
+        ex.client().breaker_state(),
+        BreakerState::Open { .. }
+    ));
+    let out = ex
+        .place(&place(
+            "f9",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    let e = error_of(&out);
+    assert_eq!(e.code, ErrorCode::Halted);
+    assert!(e.message.contains("circuit open"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 3);
+    // Cancels still go while it is open.
+    let out = ex
+        .cancel(&CancelOrder {
+            command_id: "x".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "zz".into(),
+        })
+        .await;
+    assert_eq!(error_of(&out).code, ErrorCode::UnknownOrder);
+    assert_eq!(stub.count("DELETE", ORDER), 1);
+}
+
+#[tokio::test]
+async fn server_clock_offset_is_applied_and_minus_1021_resyncs() {
+    let stub = Stub::start().await;
+    stub.set_time_offset(30_000);
+    let cmd = place("k1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(
+            400,
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ),
+    );
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 8, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    let offset = ex.client().sync_clock().await.unwrap();
+    assert!((29_000..=31_000).contains(&offset), "{offset}");
+    let out = ex.place(&cmd).await;
+    assert!(
+        matches!(out.as_slice(), [Response::OrderPlaced(_)]),
+        "{out:?}"
+    );
+    // -1021 never reached the matching engine: re-sent once, after a second clock sync.
+    assert_eq!(stub.count("GET", TIME), 2);
+    let posts = stub.seen("POST", ORDER);
+    assert_eq!(posts.len(), 2);
+    for p in &posts {
+        let ts: u64 = p.param("timestamp").unwrap().parse().unwrap();
+        let local = crate::stub_venue::now_ms();
+        assert!(
+            ts > local + 28_000 && ts < local + 31_000,
+            "timestamp {ts} vs local {local}"
+        );
+    }
+}

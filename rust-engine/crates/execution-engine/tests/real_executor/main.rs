@@ -1,0 +1,7 @@
+//! The real executor against a stub venue on loopback.
+
+mod limits;
+mod orders;
+mod stream;
+mod stub_venue;
+mod support;

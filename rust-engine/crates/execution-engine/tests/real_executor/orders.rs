@@ -1,0 +1,314 @@
+//! New orders, unknown outcomes, cancels and queries against the stub venue.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn signed_requests_verify_with_the_documented_hmac_rules() {
+    let stub = Stub::start().await;
+    let cmd = place("c1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 7, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    let out = ex.place(&cmd).await;
+    assert!(
+        matches!(out.as_slice(), [Response::OrderPlaced(p)] if p.status == OrderStatus::New && p.exchange_order_id == "7"),
+        "{out:?}"
+    );
+    let post = &stub.seen("POST", ORDER)[0];
+    assert_eq!(post.signature_ok, Some(true));
+    assert_eq!(post.api_key.as_deref(), Some(API_KEY));
+    let (unsigned, _) = post.query.split_once("&signature=").unwrap();
+    let (params, _) = unsigned.split_once("&timestamp=").unwrap();
+    assert_eq!(
+        params,
+        "symbol=POLUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=100.0&price=0.1500&newClientOrderId=c1&newOrderRespType=FULL&recvWindow=5000"
+    );
+    // The clock was synced (unsigned, no key) before the first signed request.
+    let time = &stub.seen("GET", TIME)[0];
+    assert_eq!(time.signature_ok, None);
+
+    // A wrong secret: the stub refuses the signature (-1022): credentials → trading stops.
+    let bad = executor_with(
+        client_with(rest_config(&stub), "wrong-secret"),
+        exec_config(),
+    );
+    let out = bad
+        .place(&place(
+            "c2",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    let e = error_of(&out);
+    assert_eq!(e.code, ErrorCode::Halted);
+    assert!(e.message.contains("-1022"), "{}", e.message);
+    assert_eq!(stub.seen("POST", ORDER)[1].signature_ok, Some(false));
+}
+
+#[tokio::test]
+async fn full_answer_gives_the_paper_executors_responses() {
+    let stub = Stub::start().await;
+    let cmd = place("m1", OrderType::Market, Side::Buy, "150", None);
+    let mut paper = PaperExecutor::new(
+        filters(),
+        limits(),
+        Fees {
+            maker: d("0.001"),
+            taker: d("0.001"),
+        },
+        FillRule::TradeThrough,
+    );
+    let shared = book();
+    let expected = paper.place(&cmd, &shared.read(), 5);
+    assert_eq!(expected.len(), 3);
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(
+            &cmd,
+            901,
+            "FILLED",
+            "150.0",
+            "23.765",
+            &[
+                ("0.15840000", "100.00000000", "0.01584000", 1),
+                ("0.15850000", "50.00000000", "0.00792500", 2),
+            ],
+        )),
+    );
+    let ex = executor(&stub);
+    let out = ex.place(&cmd).await;
+    assert_eq!(normalized(out), normalized(expected));
+    let o = ex.order("m1").unwrap();
+    assert_eq!(o.info.status, OrderStatus::Filled);
+    assert_eq!(o.info.exchange_order_id, "901");
+    assert_eq!(ex.open_count(), 0);
+}
+
+#[tokio::test]
+async fn timeout_on_post_is_never_resent_and_answered_from_the_query() {
+    let stub = Stub::start().await;
+    let cmd = place("t1", OrderType::Limit, Side::Buy, "100", Some("0.16"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 55, "NEW", "0", "0", &[])).delayed(Duration::from_secs(2)),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "t1", 55, "BUY", "0.1600", "100.0", "100.0", "FILLED",
+        )),
+    );
+    stub.push(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(
+            55,
+            &[
+                (11, "0.1584", "60.0", "0.0095", false),
+                (12, "0.1585", "40.0", "0.0063", false),
+            ],
+        )),
+    );
+    let mut rc = rest_config(&stub);
+    rc.request_timeout = Duration::from_millis(200);
+    let ex = executor_with(client_with(rc, SECRET), exec_config());
+    let out = ex.place(&cmd).await;
+    assert_eq!(stub.count("POST", ORDER), 1, "the order was re-sent");
+    assert_eq!(stub.count("GET", ORDER), 1);
+    match out.as_slice() {
+        [Response::OrderPlaced(p), Response::OrderExecution(a), Response::OrderExecution(b)] => {
+            assert_eq!(p.status, OrderStatus::Filled);
+            assert_eq!(p.exchange_order_id, "55");
+            assert_eq!(p.command_id.as_deref(), Some("cmd-t1"));
+            assert_eq!((a.trade_id, a.cumulative_quantity), (11, d("60")));
+            assert_eq!(a.status, OrderStatus::PartiallyFilled);
+            assert_eq!((b.trade_id, b.cumulative_quantity), (12, d("100")));
+            assert_eq!(b.status, OrderStatus::Filled);
+            assert_eq!(b.liquidity, Liquidity::Taker);
+            assert_eq!(b.fee, d("0.0063"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn minus_1007_is_queried_until_the_order_shows_up() {
+    let stub = Stub::start().await;
+    let cmd = place("u1", OrderType::Limit, Side::Sell, "100", Some("0.17"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(
+            500,
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        ),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "u1", 77, "SELL", "0.1700", "100.0", "0.0", "NEW",
+        )),
+    );
+    let ex = executor(&stub);
+    let out = ex.place(&cmd).await;
+    assert_eq!(stub.count("POST", ORDER), 1);
+    assert_eq!(stub.count("GET", ORDER), 2);
+    assert_eq!(stub.count("GET", TRADES), 0);
+    assert!(
+        matches!(out.as_slice(), [Response::OrderPlaced(p)] if p.status == OrderStatus::New && p.exchange_order_id == "77"),
+        "{out:?}"
+    );
+    assert_eq!(ex.open_count(), 1);
+}
+
+#[tokio::test]
+async fn minus_2013_after_the_window_is_an_error_naming_the_unknown_outcome() {
+    let stub = Stub::start().await;
+    let cmd = place("g1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(503, -1007, "Send status unknown"),
+    );
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    let ex = executor(&stub);
+    let started = Instant::now();
+    let out = ex.place(&cmd).await;
+    let took = started.elapsed();
+    let e = error_of(&out);
+    assert_eq!(e.code, ErrorCode::Venue);
+    assert_eq!(e.command_id.as_deref(), Some("cmd-g1"));
+    assert!(e.message.contains("unknown outcome"), "{}", e.message);
+    assert!(e.message.contains("not placed"), "{}", e.message);
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(stub.count("GET", ORDER) >= 2);
+    assert_eq!(stub.count("POST", ORDER), 1);
+    assert_eq!(ex.open_count(), 0);
+    // The same command again is refused without a second venue order.
+    let again = ex.place(&cmd).await;
+    assert_eq!(error_of(&again).code, ErrorCode::DuplicateOrder);
+    assert_eq!(stub.count("POST", ORDER), 1);
+}
+
+#[tokio::test]
+async fn cancel_query_and_open_orders_answers() {
+    let stub = Stub::start().await;
+    let ex = executor(&stub);
+    let mut cancel: Value = serde_json::from_str(&fixture("order_cancel_response.json")).unwrap();
+    cancel["symbol"] = json!("POLUSDT");
+    cancel["origClientOrderId"] = json!("o1");
+    cancel["executedQty"] = json!("10.00000000");
+    stub.push("DELETE", ORDER, Canned::ok(cancel.to_string()));
+    let out = ex
+        .cancel(&CancelOrder {
+            command_id: "c".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "o1".into(),
+        })
+        .await;
+    match out.as_slice() {
+        [Response::OrderCanceled(c)] => {
+            assert_eq!(c.command_id.as_deref(), Some("c"));
+            assert_eq!(c.client_order_id, "o1");
+            assert_eq!(c.exchange_order_id, "4");
+            assert_eq!(c.filled_quantity, d("10"));
+        }
+        other => panic!("{other:?}"),
+    }
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    let q = ex
+        .query(&QueryOrder {
+            command_id: "q".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "nope".into(),
+        })
+        .await;
+    assert!(
+        matches!(&q, Response::Error(e) if e.code == ErrorCode::UnknownOrder),
+        "{q:?}"
+    );
+    stub.push(
+        "GET",
+        OPEN,
+        Canned::ok(format!(
+            "[{}]",
+            query_body(
+                "o2",
+                5,
+                "BUY",
+                "0.1500",
+                "100.0",
+                "20.0",
+                "PARTIALLY_FILLED"
+            )
+        )),
+    );
+    let open = ex
+        .open_orders(&QueryOpenOrders {
+            command_id: "o".into(),
+            ts_ns: 0,
+            symbol: Some("POLUSDT".into()),
+        })
+        .await;
+    match open {
+        Response::OpenOrders(o) => {
+            assert_eq!(o.orders.len(), 1);
+            assert_eq!(o.orders[0].filled_quantity, d("20"));
+            assert_eq!(o.orders[0].status, OrderStatus::PartiallyFilled);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        stub.seen("GET", OPEN)[0].param("symbol").as_deref(),
+        Some("POLUSDT")
+    );
+    // cancel_all: DELETE openOrders, answers without command id.
+    let mut all = cancel.clone();
+    all["origClientOrderId"] = json!("o2");
+    stub.push("DELETE", OPEN, Canned::ok(format!("[{all}]")));
+    let out = ex.cancel_all().await;
+    assert!(
+        matches!(out.as_slice(), [Response::OrderCanceled(c)] if c.command_id.is_none() && c.client_order_id == "o2"),
+        "{out:?}"
+    );
+    // Validation runs before anything is sent.
+    let out = ex
+        .place(&place(
+            "v1",
+            OrderType::Limit,
+            Side::Buy,
+            "100.05",
+            Some("0.15"),
+        ))
+        .await;
+    assert_eq!(error_of(&out).code, ErrorCode::Validation);
+    assert_eq!(stub.count("POST", ORDER), 0);
+}

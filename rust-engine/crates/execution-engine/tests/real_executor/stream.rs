@@ -1,0 +1,286 @@
+//! The user data stream and reconciliation after a reconnect or a restart.
+
+use crate::support::*;
+
+fn report_json(
+    coid: &str,
+    order_id: u64,
+    x: &str,
+    status: &str,
+    last: (&str, &str),
+    cum: &str,
+    trade: i64,
+) -> String {
+    let mut v: Value = serde_json::from_str(&fixture("uds_execution_report_wrapped.json")).unwrap();
+    let e = &mut v["event"];
+    e["s"] = json!("POLUSDT");
+    e["c"] = json!(coid);
+    e["S"] = json!("BUY");
+    e["q"] = json!("100.00000000");
+    e["p"] = json!("0.15000000");
+    e["x"] = json!(x);
+    e["X"] = json!(status);
+    e["i"] = json!(order_id);
+    e["l"] = json!(last.1);
+    e["L"] = json!(last.0);
+    e["z"] = json!(cum);
+    e["t"] = json!(trade);
+    e["n"] = json!("0.001");
+    e["N"] = json!("USDT");
+    e["m"] = json!(true);
+    v.to_string()
+}
+
+async fn recv(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Response>) -> Response {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("no response in time")
+        .expect("channel closed")
+}
+
+#[tokio::test]
+async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::ok(query_body("s1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
+    );
+    let cmd = place("s1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 42, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    assert_eq!(ex.place(&cmd).await.len(), 1);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.reconnect_initial = Duration::from_millis(20);
+    cfg.reconnect_max = Duration::from_millis(100);
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    wait_until("first subscription", WAIT, || stream.subscriptions() == 1).await;
+    {
+        let st = stub.state();
+        assert_eq!(st.ws_subscribes.len(), 1);
+        assert!(
+            st.ws_subscribes[0].1,
+            "subscription signature did not verify"
+        );
+    }
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+
+    let fill = report_json(
+        "s1",
+        42,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("0.15", "40"),
+        "40",
+        501,
+    );
+    stub.ws_send(&fill);
+    match recv(&mut rx).await {
+        Response::OrderExecution(e) => {
+            assert_eq!(e.command_id.as_deref(), Some("cmd-s1"));
+            assert_eq!(e.exchange_order_id, "42");
+            assert_eq!(
+                (e.trade_id, e.last_quantity, e.cumulative_quantity),
+                (501, d("40"), d("40"))
+            );
+            assert_eq!(e.status, OrderStatus::PartiallyFilled);
+            assert_eq!(e.liquidity, Liquidity::Maker);
+            assert_eq!((e.fee, e.fee_asset.as_str()), (d("0.001"), "USDT"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same trade again (e.g. re-delivered) is not reported twice; the cancel is.
+    stub.ws_send(&fill);
+    stub.ws_send(&report_json(
+        "s1",
+        42,
+        "CANCELED",
+        "CANCELED",
+        ("0", "0"),
+        "40",
+        -1,
+    ));
+    match recv(&mut rx).await {
+        Response::OrderCanceled(c) => {
+            assert_eq!(c.client_order_id, "s1");
+            assert_eq!(c.filled_quantity, d("40"));
+            assert_eq!(c.command_id, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ex.order("s1").unwrap().info.status, OrderStatus::Canceled);
+
+    // A dropped connection: reconnect, subscribe again, reconcile again.
+    stub.ws_close();
+    wait_until("second subscription", WAIT, || stream.subscriptions() == 2).await;
+    wait_until("second reconcile", WAIT, || stub.count("GET", OPEN) == 2).await;
+    stream.shutdown().await;
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn reconcile_after_restart_reports_what_happened() {
+    let stub = Stub::start().await;
+    // Before the restart the executor knew r-old (NEW, nothing filled) and r-gone.
+    let ex = executor(&stub);
+    let mut old = Order::new(
+        &place("r-old", OrderType::Limit, Side::Buy, "100", Some("0.15")),
+        "600".into(),
+        1,
+    );
+    old.info.status = OrderStatus::New;
+    ex.track(old);
+    let gone = Order::new(
+        &place("r-cxl", OrderType::Limit, Side::Buy, "50", Some("0.14")),
+        "601".into(),
+        1,
+    );
+    ex.track(gone);
+    // The venue: r-new open (unknown to the executor); r-old filled meanwhile; r-cxl canceled.
+    stub.push(
+        "GET",
+        OPEN,
+        Canned::ok(format!(
+            "[{}]",
+            query_body("r-new", 602, "SELL", "0.1700", "30.0", "0.0", "NEW")
+        )),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "r-cxl", 601, "BUY", "0.1400", "50.0", "0.0", "CANCELED",
+        )),
+    );
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "r-old", 600, "BUY", "0.1500", "100.0", "100.0", "FILLED",
+        )),
+    );
+    stub.push(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(600, &[(900, "0.1500", "100.0", "0.01", true)])),
+    );
+    let out = ex.reconcile().await;
+    assert_eq!(stub.count("GET", ORDER), 2);
+    let mut status = 0;
+    let mut cancels = 0;
+    let mut execs = 0;
+    for r in &out {
+        match r {
+            Response::OrderStatus(s) => {
+                status += 1;
+                assert_eq!(s.order.client_order_id, "r-new");
+                assert_eq!(s.order.status, OrderStatus::New);
+                assert_eq!(s.command_id, None);
+            }
+            Response::OrderCanceled(c) => {
+                cancels += 1;
+                assert_eq!(c.client_order_id, "r-cxl");
+            }
+            Response::OrderExecution(e) => {
+                execs += 1;
+                assert_eq!(e.client_order_id, "r-old");
+                assert_eq!(e.command_id.as_deref(), Some("cmd-r-old"));
+                assert_eq!((e.trade_id, e.status), (900, OrderStatus::Filled));
+                assert_eq!(e.liquidity, Liquidity::Maker);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((status, cancels, execs), (1, 1, 1), "{out:?}");
+    assert_eq!(ex.open_count(), 1);
+    // A second reconcile has nothing new to say.
+    stub.push(
+        "GET",
+        OPEN,
+        Canned::ok(format!(
+            "[{}]",
+            query_body("r-new", 602, "SELL", "0.1700", "30.0", "0.0", "NEW")
+        )),
+    );
+    assert_eq!(ex.reconcile().await, Vec::<Response>::new());
+}
+
+#[tokio::test]
+async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answered_once() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let cmd = place("c1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 77, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    assert_eq!(ex.place(&cmd).await.len(), 1);
+    let mut cancel: Value = serde_json::from_str(&fixture("order_cancel_response.json")).unwrap();
+    cancel["symbol"] = json!("POLUSDT");
+    cancel["orderId"] = json!(77);
+    cancel["origClientOrderId"] = json!("c1");
+    cancel["executedQty"] = json!("0.00000000");
+    // The venue's answer is slow; its executionReport overtakes it on the user data stream.
+    stub.push(
+        "DELETE",
+        ORDER,
+        Canned::ok(cancel.to_string()).delayed(Duration::from_millis(300)),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let request = CancelOrder {
+        command_id: "cx".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "c1".into(),
+    };
+    let answer = tokio::spawn({
+        let ex = Arc::clone(&ex);
+        async move { ex.cancel(&request).await }
+    });
+    wait_until("cancel request at the venue", WAIT, || {
+        stub.count("DELETE", ORDER) == 1
+    })
+    .await;
+    stub.ws_send(&report_json(
+        "c1",
+        77,
+        "CANCELED",
+        "CANCELED",
+        ("0", "0"),
+        "0",
+        -1,
+    ));
+    let out = answer.await.unwrap();
+    match out.as_slice() {
+        [Response::OrderCanceled(c)] => assert_eq!(c.command_id.as_deref(), Some("cx")),
+        other => panic!("{other:?}"),
+    }
+    // The stream's report changed the order's state without a second OrderCanceled.
+    wait_until("stream event applied", WAIT, || {
+        ex.order("c1")
+            .is_some_and(|o| o.info.status == OrderStatus::Canceled)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.shutdown().await;
+    let late: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        !late.iter().any(|r| matches!(r, Response::OrderCanceled(_))),
+        "{late:?}"
+    );
+}
