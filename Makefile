@@ -13,7 +13,7 @@ help:
 	@echo "make demo    install, then paper-trade the bundled 10 Oct 2025 POLUSDT crash through exchange-sim"
 	@echo "make test    install, then run every Rust and Python test"
 	@echo "make bench   run the benchmarks and write bench/results/"
-	@echo "make lint    cargo fmt --check, clippy -D warnings, ruff"
+	@echo "make lint    cargo fmt --check, clippy -D warnings, cargo doc -D warnings, ruff"
 
 # Python venv with the strategy package and its dev extras (pinned in python-strategy/pyproject.toml).
 $(STAMP): python-strategy/pyproject.toml
@@ -49,6 +49,7 @@ bench: $(STAMP) build-release
 
 lint: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings
+	cd $(RUST) && RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --workspace --quiet
 	$(VENV)/bin/ruff check python-strategy tests/golden tests/book_cases bench
 	$(VENV)/bin/ruff format --check python-strategy tests/golden tests/book_cases bench
 

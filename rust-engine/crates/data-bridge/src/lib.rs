@@ -1,13 +1,9 @@
 //! The engine's side of the three ZeroMQ channels (`docs/PROTOCOL.md`): the data publisher with book
 //! conflation, the command receiver that drops and counts bad payloads, and the response publisher.
 
-/// Command PULL socket.
 pub mod commands;
-/// Data messages as `[topic, payload]`, with reused buffers.
 mod encoder;
-/// Data PUB socket and book conflation.
 pub mod publisher;
-/// Response PUB socket.
 pub mod responses;
 
 use bytes::Bytes;

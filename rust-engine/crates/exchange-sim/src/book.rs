@@ -1,7 +1,7 @@
 //! The venue's authoritative L2 book: price levels keyed by integer prices (10⁻⁸ units), a Binance
 //! update id, and the diff arithmetic that moves it from one state to the next.
 //!
-//! A [`Diff`](crate::book::Diff) holds absolute quantities, as Binance's `depthUpdate` does: quantity 0 removes the
+//! A [`Diff`] holds absolute quantities, as Binance's `depthUpdate` does: quantity 0 removes the
 //! level, and removing a level that is not there is a no-op.
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! of its streams (wrapped for combined streams), pings every 20 s, answers pings with pongs carrying
 //! the same payload (done by the WebSocket layer while reading), and hangs up on a client that cannot
 //! keep up — one that falls a whole ring behind, or whose socket accepts nothing for
-//! [`SEND_TIMEOUT`](crate::connection::SEND_TIMEOUT).
+//! [`SEND_TIMEOUT`].
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;

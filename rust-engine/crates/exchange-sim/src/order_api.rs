@@ -7,7 +7,7 @@
 //!   string ++ body as sent; [`crate::signing`]); parameters in the query string, the
 //!   form-encoded body or both (the query string wins);
 //! * `POST`/`PUT`/`DELETE /api/v3/userDataStream`: API key only;
-//! * every answer carries the rate-limit headers ([`crate::rate_limit`]), added by [`limits`].
+//! * every answer carries the rate-limit headers ([`crate::rate_limit`]), added by `limits`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

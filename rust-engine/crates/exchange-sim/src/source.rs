@@ -4,7 +4,7 @@
 //! Today's source is [`crate::synthetic::SyntheticSource`] (recorded trades plus the synthetic book
 //! model). A source of recorded raw Binance WebSocket captures (real L2, see
 //! `/work/shared/data/SOURCES.md`) fits the same trait: its book changes carry their recorded ids
-//! ([`UpdateIds::Recorded`](crate::source::UpdateIds::Recorded)) and its initial book is the recorded REST snapshot.
+//! ([`UpdateIds::Recorded`]) and its initial book is the recorded REST snapshot.
 
 use crate::book::{Book, Diff};
 use crate::trades_csv::TradeRow;

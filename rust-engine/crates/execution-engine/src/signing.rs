@@ -27,7 +27,6 @@ pub const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
 /// Largest `recvWindow` the venue accepts, ms.
 pub const MAX_RECV_WINDOW_MS: u64 = 60_000;
 
-/// Ed25519 keys and their signer.
 pub mod ed25519;
 
 pub use ed25519::{Ed25519Key, Ed25519Signer, KeyError};

@@ -18,7 +18,7 @@ use serde::Deserialize;
 /// Why an order or cancel was refused; the request was not executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
-    /// `-1013` "Filter failure: <FILTER>" (the filter's name, e.g. `LOT_SIZE`).
+    /// `-1013` `"Filter failure: <FILTER>"` (the filter's name, e.g. `LOT_SIZE`).
     Filter(String),
     /// `-1121` invalid symbol.
     BadSymbol,

@@ -4,11 +4,8 @@
 //! Errors are one line naming the file or key and what is allowed, in the same words as the Python
 //! strategy's loader (both pass `tests/config_cases/cases.json`).
 
-/// What a reload changes: key diff, fingerprint, the key an error names.
 pub mod diff;
-/// Typed sections.
 pub mod model;
-/// The schema and the checks it drives.
 pub mod schema;
 
 use std::path::{Path, PathBuf};

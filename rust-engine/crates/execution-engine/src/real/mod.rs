@@ -35,16 +35,11 @@
 //! # }
 //! ```
 
-/// The REST client.
 pub mod client;
-/// The `Error` response for a failed request.
 pub mod error_response;
-/// The executor.
 pub mod executor;
-/// Venue answers and stream events to responses.
 pub mod mapping;
 mod tracked;
-/// The user data stream.
 pub mod user_stream;
 mod venue_sync;
 

@@ -3,13 +3,9 @@
 //!
 //! Source: binance-spot-api-docs `web-socket-streams.md` ("Detailed Stream information").
 
-/// Diff-depth events (`depthUpdate`).
 pub mod depth;
-/// The byte cursor of the depth events' one-pass path.
 mod scan;
-/// REST depth snapshot (`GET /api/v3/depth`).
 pub mod snapshot;
-/// Trade events (`aggTrade`, `trade`).
 pub mod trade;
 
 use serde::Deserialize;
