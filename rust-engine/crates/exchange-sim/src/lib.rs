@@ -29,6 +29,7 @@ pub mod launch;
 pub mod matching;
 pub mod model;
 pub mod order_api;
+pub mod orders;
 pub mod rate_limit;
 pub mod replay;
 pub mod scenario;

@@ -22,7 +22,7 @@ use axum::Router;
 use serde::Serialize;
 
 use crate::clock::wall_ms;
-use crate::matching::{Fill, NewOrder, Order, OrderError, OrderKind, OrderSide, Tif};
+use crate::orders::{Fill, NewOrder, Order, OrderError, OrderKind, OrderSide, Tif};
 use crate::rate_limit::{weight, Exceeded};
 use crate::server::ApiError;
 use crate::signing::{check_timestamp, parse_form, recv_window_ms, rest_payload, timestamp_ms};
@@ -849,7 +849,7 @@ mod tests {
             orig_quote_qty: 0,
             executed: 10 * SCALE,
             cum_quote: 10 * SCALE,
-            status: crate::matching::Status::Filled,
+            status: crate::orders::Status::Filled,
             time: 1_507_725_176_595,
             update_time: 1_507_725_176_595,
             working_time: Some(1_507_725_176_595),

@@ -18,9 +18,8 @@ use tokio::time::Instant;
 use crate::book::Book;
 use crate::exchange_info::SymbolSpec;
 use crate::faults::OrderFaults;
-use crate::matching::{
-    AccountSettings, Event, Exchange, Fill, NewOrder, Order, OrderError, Report,
-};
+use crate::matching::{AccountSettings, Exchange};
+use crate::orders::{Event, Fill, NewOrder, Order, OrderError, Report};
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::signing::{
     default_ed25519_key, verify_ed25519, verify_hmac, DEFAULT_API_KEY, DEFAULT_API_SECRET,
@@ -494,7 +493,7 @@ pub fn event_json(spec: &SymbolSpec, e: &Event, event_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matching::{OrderKind, OrderSide, Tif};
+    use crate::orders::{OrderKind, OrderSide, Tif};
     use crate::test_fixtures::{fixture, keys};
     use crate::units::SCALE;
     use serde_json::Value;
@@ -562,7 +561,7 @@ mod tests {
             (Some(true), Some("5.70000000"))
         );
         let c = t.cancel(None, Some("abc"), "cx".into(), 10).unwrap();
-        assert_eq!(c.status, crate::matching::Status::Canceled);
+        assert_eq!(c.status, crate::orders::Status::Canceled);
         let _pos = rx.try_recv().unwrap();
         let can: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
         assert_eq!(
