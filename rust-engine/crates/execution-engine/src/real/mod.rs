@@ -36,6 +36,7 @@
 //! ```
 
 pub mod client;
+pub mod credentials;
 pub mod error_response;
 pub mod executor;
 pub mod mapping;
@@ -43,9 +44,10 @@ mod tracked;
 pub mod user_stream;
 mod venue_sync;
 
-pub use client::{
-    ClientInitError, Credentials, CredentialsError, RestAnswer, RestClient, RestConfig, RestError,
-    RestRequest, API_KEY_VAR, API_SECRET_VAR, ED25519_API_KEY_VAR, ED25519_KEY_PATH_VAR,
+pub use client::{ClientInitError, RestAnswer, RestClient, RestConfig, RestError, RestRequest};
+pub use credentials::{
+    Credentials, CredentialsError, API_KEY_VAR, API_SECRET_VAR, ED25519_API_KEY_VAR,
+    ED25519_KEY_PATH_VAR,
 };
 pub use error_response::error_response;
 pub use executor::{ExecutorConfig, RealExecutor};
