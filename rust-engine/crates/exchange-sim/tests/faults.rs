@@ -110,8 +110,24 @@ async fn scheduled_disconnects_stall_and_refused_reconnects() {
     assert!(f["disconnects"].as_u64().unwrap() >= 3, "{f}");
     assert_eq!(f["stalls"].as_u64().unwrap(), 1, "{f}");
     assert!(f["refused"].as_u64().unwrap() > 0, "{f}");
-    // Three hang-ups, and the stall seen as a dead feed.
+    // Three hang-ups and their refused attempts (the stall on its own:
+    // `a_stall_longer_than_the_heartbeat_is_a_dead_feed`).
     assert!(h.reconnect_count >= 4, "{h:?}");
+}
+
+/// A 3-s stall alone (no hang-up, nothing refused): the engine's 1-s heartbeat takes the silent
+/// connection for dead and reconnects; without the heartbeat the stall would end with the same
+/// connection and no reconnect at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_longer_than_the_heartbeat_is_a_dead_feed() {
+    let schedule = vec![Scheduled {
+        at: Duration::from_secs(2),
+        fault: TimedFault::Stall(Duration::from_secs(3)),
+    }];
+    let (h, f) = run_with_faults(Faults::default(), schedule, "2025-10-10T21:12:50Z", 2.0).await;
+    assert_eq!(f["stalls"].as_u64().unwrap(), 1, "{f}");
+    assert_eq!(f["disconnects"].as_u64().unwrap(), 0, "{f}");
+    assert!(h.reconnect_count >= 1, "{h:?}");
 }
 
 /// Every frame delivered 800 ms late: the engine measures it, raises its alert state after

@@ -10,7 +10,7 @@ use common::time::{ms_to_ns, now_ns};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
@@ -284,6 +284,11 @@ impl FeedTask {
         let mut snapshot_task: Option<SnapshotTask> = None;
         let mut health_tick = tokio::time::interval(self.health_interval);
         let mut last_msg = Instant::now();
+        // The heartbeat deadline is checked lazily: a message only stamps `last_msg`, and the timer,
+        // registered once, is moved on when it fires before the deadline it has fallen behind (no
+        // timer registered and dropped per message).
+        let silence = tokio::time::sleep_until(last_msg + heartbeat);
+        tokio::pin!(silence);
         let ended = loop {
             tokio::select! {
                 biased;
@@ -293,12 +298,11 @@ impl FeedTask {
                     let res = res.unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
                     self.on_snapshot(res, &mut snapshot_task, backoff).await;
                 }
-                msg = timeout_at(last_msg + heartbeat, ws.next()) => {
+                msg = ws.next() => {
                     let msg = match msg {
-                        Err(_) => break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis())),
-                        Ok(None) => break Ended::Dropped("stream closed".into()),
-                        Ok(Some(Err(e))) => break Ended::Dropped(format!("websocket error: {e}")),
-                        Ok(Some(Ok(m))) => m,
+                        None => break Ended::Dropped("stream closed".into()),
+                        Some(Err(e)) => break Ended::Dropped(format!("websocket error: {e}")),
+                        Some(Ok(m)) => m,
                     };
                     last_msg = Instant::now();
                     match msg {
@@ -314,9 +318,17 @@ impl FeedTask {
                         Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
+                () = &mut silence => {
+                    let deadline = last_msg + heartbeat;
+                    if Instant::now() >= deadline {
+                        break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis()));
+                    }
+                    silence.as_mut().reset(deadline);
+                }
                 _ = health_tick.tick() => {
                     if self.apply_updates() {
                         heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+                        silence.as_mut().reset(last_msg + heartbeat);
                     }
                     if self.publish_health().await {
                         let why = format!(
