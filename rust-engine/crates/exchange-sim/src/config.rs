@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::clock::{Speed, TimeBase};
+use crate::connection::Keepalive;
 use crate::faults::{Faults, Scheduled};
 use crate::history::DEFAULT_HISTORY;
 use crate::replay::Start;
@@ -82,6 +83,8 @@ pub struct SimConfig {
     pub schedule: Vec<Scheduled>,
     /// Frames queued per connection before it is disconnected.
     pub queue_capacity: usize,
+    /// Ping frames and the pong deadline of every connection (Binance's: 20 s, 1 minute).
+    pub keepalive: Keepalive,
     /// Book updates remembered for `/sim/book?update_id=`.
     pub history: usize,
     /// The account, its key pair, rate limits and order faults.
@@ -111,6 +114,7 @@ impl SimConfig {
             faults: Faults::default(),
             schedule: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            keepalive: Keepalive::default(),
             history: DEFAULT_HISTORY,
             trading: TradingOptions::default(),
         }

@@ -1,8 +1,12 @@
 //! One market-data WebSocket connection: reads the venue's ring at its own pace, forwards the frames
-//! of its streams (wrapped for combined streams), pings every 20 s, answers pings with pongs carrying
-//! the same payload (done by the WebSocket layer while reading), and hangs up on a client that cannot
-//! keep up — one that falls a whole ring behind, or whose socket accepts nothing for
-//! [`SEND_TIMEOUT`].
+//! of its streams (wrapped for combined streams), answers pings with pongs carrying the same payload
+//! (done by the WebSocket layer while reading), and hangs up on a client that cannot keep up — one
+//! that falls a whole ring behind, or whose socket accepts nothing for [`SEND_TIMEOUT`].
+//!
+//! Keepalive as Binance spot's: a ping frame every 20 s ([`Keepalive::ping_every`]), each with its
+//! own payload (its number), and the connection is closed when a ping has no pong carrying its
+//! payload (or a later ping's) within a minute ([`Keepalive::pong_within`]); an unsolicited pong
+//! does not keep a connection open.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -19,8 +23,28 @@ use crate::stream::{StreamKind, Subscriptions};
 use crate::venue::{Frame, Venue};
 use crate::wire;
 
-/// Interval of the server's ping frames (Binance spot: 20 s).
-pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// The server's pings and how long it waits for their pongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Interval of the ping frames (Binance spot: 20 s).
+    pub ping_every: Duration,
+    /// A ping without its pong after this long closes the connection (Binance spot: 1 minute).
+    pub pong_within: Duration,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            ping_every: Duration::from_secs(20),
+            pong_within: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The number a ping carries as its payload (8 bytes, big-endian), read back from a pong.
+fn ping_number(payload: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(payload.try_into().ok()?))
+}
 /// A send that takes longer than this means the client stopped reading: it is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the client's close frame after sending ours.
@@ -37,6 +61,8 @@ enum Ending {
     Fault,
     /// The client could not keep up.
     Slow,
+    /// The client did not answer a ping in time.
+    NoPong,
 }
 
 /// Serves one connection until it ends.
@@ -58,7 +84,12 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
         (c.kicks, c.stalled_until)
     };
     let close_at = inject.lifetime().map(|d| Instant::now() + d);
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let keepalive = venue.keepalive;
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
+    let mut pings = 0u64;
+    // The oldest ping not answered yet: its number, and when the connection is closed without it.
+    let mut unanswered: Option<(u64, Instant)> = None;
     let ending = loop {
         let stalled = stalled_until.is_some_and(|t| Instant::now() < t);
         tokio::select! {
@@ -123,13 +154,28 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                 break Ending::Fault;
             }
             _ = ping.tick(), if !stalled => {
-                if let Err(e) = send(&mut socket, Message::Ping(Vec::new())).await {
+                pings += 1;
+                unanswered.get_or_insert((pings, Instant::now() + keepalive.pong_within));
+                if let Err(e) = send(&mut socket, Message::Ping(pings.to_be_bytes().to_vec())).await {
                     break e;
                 }
+            }
+            _ = sleep_until_opt(unanswered.map(|(_, due)| due)) => {
+                venue.stats.pong_timeouts.fetch_add(1, Ordering::Relaxed);
+                info!(conn, within_ms = keepalive.pong_within.as_millis() as u64, "no pong to a ping in time: disconnecting");
+                break Ending::NoPong;
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::Client,
                 Some(Ok(Message::Ping(p))) => debug!(conn, len = p.len(), "ping from client (pong sent by the WebSocket layer)"),
+                Some(Ok(Message::Pong(p))) => {
+                    // A pong answers its ping and every one before it.
+                    if let (Some((oldest, _)), Some(n)) = (unanswered, ping_number(&p)) {
+                        if (oldest..=pings).contains(&n) {
+                            unanswered = None;
+                        }
+                    }
+                }
                 Some(Ok(_)) => {}
             },
         }
@@ -155,6 +201,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
             )
             .await;
         }
+        Ending::NoPong => close(&mut socket, close_code::POLICY, "no pong").await,
         Ending::Client => {}
     }
     let clients = venue.stats.clients.fetch_sub(1, Ordering::Relaxed) - 1;

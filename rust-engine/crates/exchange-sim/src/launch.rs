@@ -67,6 +67,7 @@ pub async fn launch(cfg: &SimConfig) -> Result<RunningVenue, StartError> {
     let opts = VenueOptions {
         time_base: cfg.time_base,
         queue_capacity: cfg.queue_capacity,
+        keepalive: cfg.keepalive,
         history: cfg.history,
         faults: cfg.faults,
         seed: cfg.seed,

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::book::{Book, Diff};
 use crate::clock::{wall_ms, TimeBase};
+use crate::connection::Keepalive;
 use crate::exchange_info::SymbolSpec;
 use crate::faults::{Control, FaultCounts, Faults};
 use crate::history::{TrackedBook, DEFAULT_HISTORY};
@@ -53,6 +54,8 @@ pub struct Stats {
     pub clients: AtomicU64,
     /// Clients disconnected for being too slow.
     pub clients_dropped: AtomicU64,
+    /// Clients disconnected for not answering a ping in time.
+    pub pong_timeouts: AtomicU64,
     /// The replay has started.
     pub replay_started: AtomicBool,
     /// The replay is over.
@@ -70,6 +73,8 @@ pub struct VenueOptions {
     pub time_base: TimeBase,
     /// Frames queued per connection before it is disconnected.
     pub queue_capacity: usize,
+    /// Ping frames and the pong deadline of every connection.
+    pub keepalive: Keepalive,
     /// Book updates remembered for [`Venue::book_at`].
     pub history: usize,
     /// Faults injected into every connection.
@@ -87,6 +92,7 @@ impl VenueOptions {
             spec,
             time_base: TimeBase::Rebased,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            keepalive: Keepalive::default(),
             history: DEFAULT_HISTORY,
             faults: Faults::default(),
             seed: 7,
@@ -122,6 +128,8 @@ pub struct Venue {
     pub connections: AtomicU64,
     /// Frames queued per connection before it is disconnected.
     pub queue_capacity: usize,
+    /// Ping frames and the pong deadline of every connection.
+    pub keepalive: Keepalive,
     /// Hang-ups and stalls that every connection obeys.
     pub control: watch::Sender<Control>,
     /// New connections are refused until then.
@@ -163,6 +171,7 @@ impl Venue {
             seed: opts.seed,
             connections: AtomicU64::new(0),
             queue_capacity: capacity,
+            keepalive: opts.keepalive,
             control: watch::channel(Control::default()).0,
             refuse_until: Mutex::new(None),
             snapshot_rng: Mutex::new(StdRng::seed_from_u64(opts.seed)),
@@ -326,6 +335,7 @@ impl Venue {
             "depth_1s_updates_sent": load(&st.depth_1s_updates_sent),
             "clients": load(&st.clients),
             "clients_dropped": load(&st.clients_dropped),
+            "pong_timeouts": load(&st.pong_timeouts),
             "replay_started": st.replay_started.load(Ordering::Relaxed),
             "replay_done": st.replay_done.load(Ordering::Relaxed),
             "event_time_ms": st.event_time_ms.load(Ordering::Relaxed),

@@ -31,20 +31,31 @@ pub async fn start_sim_scheduled(
     faults: Faults,
     schedule: Vec<Scheduled>,
 ) -> RunningVenue {
-    let cfg = SimConfig {
+    launch_sim(SimConfig {
+        faults,
+        schedule,
+        ..sim_config(from, to, speed)
+    })
+    .await
+}
+
+/// The tests' simulator configuration (no faults) for a test to adjust before [`launch_sim`].
+pub fn sim_config(from: &str, to: &str, speed: f64) -> SimConfig {
+    SimConfig {
         from_us: Some(time::parse_utc_us(from).unwrap()),
         to_us: Some(time::parse_utc_us(to).unwrap()),
         speed: Speed::Factor(speed),
         start: Start::OnFirstClient,
         book_levels: 50,
         seed: 11,
-        faults,
-        schedule,
         ..SimConfig::new(DATA)
-    };
+    }
+}
+
+/// Starts a simulator with `cfg` on a free loopback port.
+pub async fn launch_sim(mut cfg: SimConfig) -> RunningVenue {
     // The engine's test feed refreshes 5000-level snapshots every second (weight 250 each), more
     // than Binance's 6000 a minute: give it room.
-    let mut cfg = cfg;
     cfg.trading.rate_limits.weight_per_minute = 10_000_000;
     launch(&cfg).await.unwrap()
 }

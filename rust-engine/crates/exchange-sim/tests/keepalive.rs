@@ -1,0 +1,109 @@
+//! Binance's keepalive over real sockets: the venue pings every connection and closes one that does
+//! not answer a ping in time; the engine's feed answers and keeps its connection.
+
+use std::time::Duration;
+
+use common::message::{DataMessage, HealthMetrics};
+use exchange_sim::connection::Keepalive;
+use exchange_sim::SimConfig;
+use feed_handler::{FeedOutputs, FeedTask, SharedBook};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+mod support;
+
+/// Pings every 100 ms, each to be answered within 400 ms.
+const FAST: Keepalive = Keepalive {
+    ping_every: Duration::from_millis(100),
+    pong_within: Duration::from_millis(400),
+};
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        keepalive: FAST,
+        ..support::sim_config("2025-10-10T21:12:30Z", "2025-10-10T21:14:30Z", 1.0)
+    }
+}
+
+/// A client that completes the WebSocket handshake and then reads and discards everything (so it
+/// never sends a pong) is closed by the venue once its first ping goes unanswered.
+#[tokio::test]
+async fn a_client_that_never_answers_a_ping_is_disconnected() {
+    let sim = support::launch_sim(fast_sim()).await;
+    let mut tcp = tokio::net::TcpStream::connect(sim.addr).await.unwrap();
+    let request = format!(
+        "GET /ws/polusdt@aggTrade HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        sim.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n.min(64)]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the venue kept a client that never answers pings"
+    );
+    assert!(
+        received.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    let st = &sim.venue.stats;
+    assert_eq!(
+        st.pong_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+/// The engine's feed task answers every ping: over 3 s (about 30 pings, each due within 400 ms) it
+/// keeps its one connection.
+#[tokio::test]
+async fn the_feed_answers_pings_and_keeps_its_connection() {
+    let sim = support::launch_sim(fast_sim()).await;
+    let cfg = support::feed_config(format!("ws://{}", sim.addr), String::new(), sim.addr);
+    let (data_tx, mut data_rx) = mpsc::channel(65_536);
+    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
+    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
+    let (state_tx, _state_rx) = watch::channel(feed_handler::FeedState::Stopped);
+    let out = FeedOutputs {
+        data: data_tx,
+        trades: trades_tx,
+        book: SharedBook::default(),
+        state: state_tx,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed =
+        tokio::spawn(FeedTask::new(cfg, "POLUSDT", Duration::from_millis(250), out).run(stop_rx));
+    let health = tokio::spawn(async move {
+        let mut last: Option<HealthMetrics> = None;
+        while let Some(msg) = data_rx.recv().await {
+            if let DataMessage::HealthMetrics(h) = msg {
+                last = Some(h);
+            }
+        }
+        last
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), feed)
+        .await
+        .unwrap()
+        .unwrap();
+    let h = health.await.unwrap().expect("health metrics");
+    assert_eq!(h.feed_state, "live", "{h:?}");
+    assert_eq!(h.reconnect_count, 0, "{h:?}");
+    let st = &sim.venue.stats;
+    assert_eq!(
+        st.pong_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
