@@ -181,6 +181,65 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         eng.close()
 
 
+def _reconcile(runner: Runner, eng: FakeEngine, listed: list[wire.OrderInfo]) -> list[object]:
+    """Waits for the restarted process's QueryOpenOrders, answers it with `listed`, and returns the
+    commands the strategy sent meanwhile (the QueryOpenOrders last)."""
+    time.sleep(0.5)
+    sent: list[object] = []
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not (sent and isinstance(sent[-1], wire.QueryOpenOrders)):
+        sent.append(_until_command(runner, eng))
+    q = sent[-1]
+    assert isinstance(q, wire.QueryOpenOrders), sent
+    _send(eng, wire.OpenOrders(q.command_id, 1, "POLUSDT", listed))
+    return sent
+
+
+def test_a_target_partly_filled_before_a_crash_is_completed_by_the_remainder_only(tmp_path: Path) -> None:
+    """200 of the target's 500 filled before the crash, the rest while nobody listened: the restarted
+    process makes up one fill of the 300 missing, not of the whole order."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        buy, target = _bought(runner, eng)
+        placed = wire.OrderPlaced(
+            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
+            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
+        )  # fmt: skip
+        part = wire.OrderExecution(
+            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side, 7,
+            Decimal("0.966"), Decimal("200"), Decimal("200"), target.quantity, "PARTIALLY_FILLED",
+            "maker", Decimal("0.19"), "USDT",
+        )  # fmt: skip
+        _send(eng, placed, part)
+        _steps(runner, 0.3)
+        assert runner.strategy.position.quantity == buy.quantity - Decimal("200")
+        db.flush()
+    finally:
+        client.close()
+        db.close()
+
+    runner, client, db = _runner(cfg)
+    try:
+        assert runner.orders.orders[target.client_order_id].filled == Decimal("200")
+        sent = _reconcile(runner, eng, [])
+        qo = _until_command(runner, eng)
+        assert isinstance(qo, wire.QueryOrder) and qo.client_order_id == target.client_order_id
+        _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
+        _steps(runner, 0.5)
+        assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent
+        assert runner.orders.stats["reconciled_fills"] == 1
+        assert runner.orders.orders[target.client_order_id].filled == target.quantity
+        assert runner.strategy.position.quantity == 0
+        (closed,) = runner.strategy.position.closed
+        assert closed.quantity == buy.quantity, closed
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
 def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) -> None:
     """A strategy snapshot (written after every iteration that traded) holds no closed trade nor
     entry/exit mark, so its size does not grow with the session; a recovered strategy reads its
@@ -289,6 +348,55 @@ def test_an_order_is_on_disk_before_it_leaves_and_a_kill_right_after_loses_nothi
         assert isinstance(target, wire.PlaceOrder) and target.side == "SELL", target  # not the buy again
         assert runner.strategy.position.quantity == buy.quantity
         assert runner.strategy.position.lots[buy.client_order_id].phase is Phase.HOLDING
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
+def test_a_fill_on_disk_before_the_kill_is_restored_as_it_was_not_made_up(tmp_path: Path) -> None:
+    """A kill at the instant the target order leaves (the entry's fill is in the audit log; no
+    snapshot holds it yet): the restarted process holds the real fill (its price and fee), settles
+    the entry without asking the engine and makes up no fill."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    killed_at = tmp_path / "killed_at_target.db"
+    real_send = client.send
+
+    def send_and_copy(cmd: object) -> bool:
+        if isinstance(cmd, wire.PlaceOrder) and cmd.side == "SELL" and not killed_at.exists():
+            src, dst = sqlite3.connect(cfg.raw["persistence"]["db_path"]), sqlite3.connect(killed_at)
+            src.backup(dst)
+            for c in (src, dst):
+                c.close()
+        return real_send(cmd)
+
+    runner.orders.send = send_and_copy
+    try:
+        buy, target = _bought(runner, eng)
+    finally:
+        client.close()
+        db.close()
+    assert killed_at.exists()
+
+    (tmp_path / "local.toml").write_text(
+        (tmp_path / "local.toml").read_text().replace(str(tmp_path / "flashcrash.db"), str(killed_at))
+    )
+    runner, client, db = _runner(config.load(tmp_path / "config.toml"))
+    try:
+        entry = runner.orders.orders[buy.client_order_id]
+        assert entry.filled == buy.quantity and entry.settled, entry
+        assert runner.strategy.position.quantity == buy.quantity
+        (lot,) = runner.strategy.position.lots.values()
+        assert lot.position.avg_entry == Decimal("0.9540"), lot.position
+        listed = [_info(target, "0", "0", "NEW")]
+        sent = _reconcile(runner, eng, listed)
+        _steps(runner, 0.5)
+        assert not any(isinstance(c, (wire.PlaceOrder, wire.QueryOrder)) for c in sent), sent
+        assert not eng.cmds.poll(0)  # nothing to ask: the entry is settled, the target listed
+        assert runner.orders.stats["reconciled_fills"] == 0
+        assert runner.strategy.paused_reason == ""
     finally:
         client.close()
         db.close()
