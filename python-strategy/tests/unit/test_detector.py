@@ -112,6 +112,22 @@ def test_recovery_then_sleep() -> None:
     assert all(t.reason for t in m.transitions)
 
 
+def test_recovery_sleeps_exactly_recovery_confirm_secs_after_the_last_core_indicator() -> None:
+    rc, q = CFG.recovery_confirm_secs, {V, A, VD}
+    # V fires last at 10 s; the jitter window counts it at 11 s too (the second RECOVERY begins).
+    # The first second without a core indicator is 12 s: SLEEP at 12 + rc, not a second earlier.
+    s, m = drive([q] * 5 + [{V}] * 6 + [set()] * (rc + 20))
+    assert s[11] is State.RECOVERY and m.transitions[2].ts_ns == 11 * S
+    assert set(s[11 : 12 + rc]) == {State.RECOVERY}
+    assert set(s[12 + rc :]) == {State.SLEEP}
+    assert m.transitions[-1].current is State.SLEEP and m.transitions[-1].ts_ns == (12 + rc) * S
+    # Any core indicator (spread alone, no quorum) restarts the wait: SLEEP rc after its last count.
+    s, m = drive([q] * 5 + [set()] * 20 + [{SP}] + [set()] * (rc + 20))
+    assert s[11] is State.RECOVERY and s[12 + rc] is State.RECOVERY
+    assert set(s[11 : 27 + rc]) == {State.RECOVERY} and set(s[27 + rc :]) == {State.SLEEP}
+    assert m.transitions[-1].ts_ns == (27 + rc) * S
+
+
 def test_recovery_reactivates() -> None:
     q = {V, A, VD}
     s, _ = drive([q] * 5 + [set()] * 8 + [q] * 5)

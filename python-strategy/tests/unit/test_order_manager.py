@@ -187,3 +187,33 @@ def test_settled_orders_are_forgotten_unless_a_position_or_a_command_still_needs
     # a late copy of a forgotten order's fill is ignored, never applied again
     assert om.on_response(execution(a, "0.2", "100", 1, cumulative="100")) is None
     assert om.stats["fills"] == 3 and om.forget_settled(keep=[kept]) == 0
+
+
+def _info(coid: str, status: str = "NEW") -> wire.OrderInfo:
+    return wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Decimal(0), Decimal(0), status, 1, 1)  # fmt: skip
+
+
+def test_reconciliation_ignores_the_answer_to_a_query_asked_again() -> None:
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    om.reconcile(0)
+    first = out.sent[-1]
+    assert isinstance(first, wire.QueryOpenOrders) and om.reconciling
+    om.check_timeouts(S)  # no answer: asked again, with a new command id
+    again = out.sent[-1]
+    assert isinstance(again, wire.QueryOpenOrders) and again.command_id != first.command_id
+    assert om.reconcile_id == again.command_id
+    # The late answer to the first query (it lists an order unknown here, not ours): ignored. Taken,
+    # it would cancel the stranger and query our order.
+    sent = len(out.sent)
+    stale = wire.OpenOrders(first.command_id, 1, "POLUSDT", (_info("stranger"),))
+    assert om.on_response(stale) is None
+    assert len(out.sent) == sent and om.reconciling and om.reconcile_id == again.command_id
+    assert om.stats["orphans_canceled"] == 0 and "stranger" not in om.orders
+    assert om.get(coid).status is OrderStatus.NEW
+    # The current query's answer lists our order: reconciled, nothing more to send.
+    om.on_response(wire.OpenOrders(again.command_id, 2, "POLUSDT", (_info(coid),)))
+    assert not om.reconciling and om.reconcile_id is None and len(out.sent) == sent
+    assert om.get(coid).status is OrderStatus.NEW and not om.pending

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from trading_fixtures import readings
 
+from flashcrash import config
 from flashcrash.config import StrategyConfig
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
 from flashcrash.trading_engine.scoring import Band, Bands, Weights, score
 
 W = Weights.from_config(StrategyConfig())
 B = Bands.from_config(StrategyConfig())
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_design_weights_sum_to_100() -> None:
@@ -62,3 +65,35 @@ def test_not_ready_missing_and_nan_readings_count_zero() -> None:
 def test_weights_are_scaled_to_100() -> None:
     cfg = StrategyConfig(**{f"weight_{i.value}": 1.0 for i in Indicator})
     assert score(readings(0.5), Weights.from_config(cfg), B).total == 50
+
+
+def test_bands_come_from_the_configuration() -> None:
+    cfg = StrategyConfig(score_excellent=91.0, score_good=42.0, score_exhaustion=17.0)
+    bands = Bands.from_config(cfg)
+    assert (bands.excellent, bands.good, bands.exhaustion) == (91.0, 42.0, 17.0)
+    assert score(readings(0.90), W, bands).band is Band.GOOD  # excellent from 91, not 85
+    assert score(readings(0.91), W, bands).band is Band.EXCELLENT
+    assert score(readings(0.42), W, bands).band is Band.GOOD  # good from 42, not 70
+    assert score(readings(0.419), W, bands).band is Band.REJECTED
+    exhausted = score(readings(0.17, pattern=Pattern.SELLING_EXHAUSTION), W, bands)
+    assert exhausted.band is Band.GOOD and exhausted.threshold == 17  # not 60
+    assert score(readings(0.169, pattern=Pattern.SELLING_EXHAUSTION), W, bands).band is Band.REJECTED
+
+
+def test_the_shipped_configuration_bands() -> None:
+    # config/config.toml's bands, whatever they are tuned to: a score between the exhaustion and the
+    # good threshold passes with selling exhaustion only.
+    st = config.load(REPO / "config" / "config.toml").strategy
+    bands, weights = Bands.from_config(st), Weights.from_config(st)
+    assert (bands.excellent, bands.good, bands.exhaustion) == (
+        st.score_excellent,
+        st.score_good,
+        st.score_exhaustion,
+    )
+    assert st.score_exhaustion < st.score_good < st.score_excellent
+    between = (st.score_exhaustion + st.score_good) / 200  # a strength: score = 100 x strength
+    plain = score(readings(between), weights, bands)
+    exhausted = score(readings(between, pattern=Pattern.SELLING_EXHAUSTION), weights, bands)
+    assert plain.band is Band.REJECTED and plain.threshold == st.score_good
+    assert exhausted.band is Band.GOOD and exhausted.threshold == st.score_exhaustion
+    assert score(readings(st.score_excellent / 100), weights, bands).band is Band.EXCELLENT

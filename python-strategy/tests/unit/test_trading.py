@@ -15,6 +15,7 @@ from trading_fixtures import D, Outbox, S, canceled, candle, error, execution, p
 from flashcrash import wire
 from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import State
+from flashcrash.event_detector.readings import Pattern
 from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.portfolio import Phase
@@ -93,8 +94,6 @@ def test_no_decision_outside_active_or_recovery_and_no_entry_on_bearish() -> Non
 
 
 def test_score_below_the_band_is_rejected_unless_selling_exhaustion() -> None:
-    from flashcrash.event_detector.readings import Pattern
-
     st, out = make()
     st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, readings(0.65), 0)
     st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, readings(0.65), 0)
@@ -300,6 +299,65 @@ def test_emergency_stops_pause_and_resume() -> None:
     st.on_candle(candle(6, 0.2050, 0.2090, 0.2050, 0.2090, 9000), ACTIVE, readings(spread_ratio=math.nan), 0)
     assert not st.stops.paused and st.decisions["taken"] == 3
     assert st.stops.triggered == {"latency": 1, "spread": 1, "liquidity": 1, "feed": 1}
+
+
+def test_spread_and_liquidity_stops_cancel_the_resting_entry() -> None:
+    # As the latency stop does (above): a stop set by a candle's readings cancels the resting entry
+    # at once, not only the next entry. The candle makes no new low and the entry is 1 s old, so the
+    # stop is the only reason to cancel it.
+    for why, bad in (("spread", readings(spread_ratio=10.5)), ("liquidity", readings(liquidity_usd=500.0))):
+        st, out = make(entry_cooldown_secs=0)
+        setup_window(st)
+        buy = out.orders[-1]
+        respond(st, placed(buy))
+        assert out.of(wire.CancelOrder) == []
+        st.on_candle(candle(3, 0.2050, 0.2060, 0.2050, 0.2060, 9000), ACTIVE, bad, 0)
+        assert set(st.stops.active) == {why}, why
+        cancels = out.of(wire.CancelOrder)
+        assert [c.client_order_id for c in cancels] == [buy.client_order_id], why
+        assert st.decisions["entry_canceled_emergency_stop"] == 1, why
+        assert st.decisions["rejected_emergency_stop"] == 1 and st.decisions["taken"] == 1, why
+        respond(st, canceled(cancels[0]))
+        assert not st.position.lots, why
+
+
+def test_emergency_stop_boundaries_are_strict() -> None:
+    # Spread exactly max_spread_ratio (10x), latency exactly max_latency_ms (500 ms) and liquidity
+    # exactly min_liquidity_usd (1000) set nothing; just beyond each does.
+    at_limit = readings(spread_ratio=10.0, liquidity_usd=1000.0)
+    st, out = make(entry_cooldown_secs=0)
+    setup_window(st)
+    st.on_health(health(latency_ms=500), 0)
+    st.on_candle(candle(3, 0.2050, 0.2060, 0.2050, 0.2060, 9000), ACTIVE, at_limit, 0)
+    assert not st.stops.paused and st.stops.triggered == {}
+    assert out.of(wire.CancelOrder) == [] and st.decisions["rejected_emergency_stop"] == 0
+    assert st.decisions["taken"] == 2
+    cases = (
+        ("latency", lambda s: s.on_health(health(latency_ms=500.001), 0)),
+        ("spread", lambda s: s.on_candle(candle(3, 0.205, 0.206, 0.205, 0.206, 9000), ACTIVE,
+                                         readings(spread_ratio=10.001), 0)),
+        ("liquidity", lambda s: s.on_candle(candle(3, 0.205, 0.206, 0.205, 0.206, 9000), ACTIVE,
+                                            readings(liquidity_usd=999.99), 0)),
+    )  # fmt: skip
+    for why, step in cases:
+        st, out = make(entry_cooldown_secs=0)
+        setup_window(st)
+        step(st)
+        assert set(st.stops.active) == {why}, why
+        assert len(out.of(wire.CancelOrder)) == 1, why
+
+
+def test_the_configured_score_bands_decide_entries() -> None:
+    # config/config.toml lowers the bands to 55/35/30: a selling-exhaustion candle scoring 32.5 is
+    # taken, the same score without the pattern is not (the design's 85/70/60 would refuse both).
+    bands = {"score_excellent": 55.0, "score_good": 35.0, "score_exhaustion": 30.0}
+    st, out = make(**bands)
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, readings(0.325), 0)
+    st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, readings(0.325), 0)
+    assert st.decisions["rejected_score"] == 1 and out.sent == []
+    exhausted = readings(0.325, pattern=Pattern.SELLING_EXHAUSTION)
+    st.on_candle(candle(3, 0.2050, 0.2060, 0.2040, 0.2060, 5000), ACTIVE, exhausted, 0)
+    assert st.decisions["taken"] == 1 and st.decisions["taken_good"] == 1
 
 
 def test_breaker_open_refuses_entries() -> None:
