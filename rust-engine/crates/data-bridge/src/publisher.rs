@@ -195,3 +195,134 @@ async fn send(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::message::{decode, StateChange};
+    use feed_handler::book::{BookSide, Level};
+    use zeromq::{SocketRecv, SubSocket};
+
+    const MAX_HZ: u32 = 5;
+
+    fn lv(price: u64, qty: u64) -> Level {
+        Level { price, qty }
+    }
+
+    fn state(n: u64) -> DataMessage {
+        DataMessage::StateChange(StateChange {
+            ts_ns: n,
+            component: "feed".into(),
+            previous: "syncing".into(),
+            current: "live".into(),
+            reason: "test".into(),
+        })
+    }
+
+    async fn next(sub: &mut SubSocket, within: Duration) -> Option<DataMessage> {
+        let msg = tokio::time::timeout(within, sub.recv()).await.ok()?.ok()?;
+        Some(decode(msg.get(1).expect("two frames")).expect("a data message"))
+    }
+
+    /// The books received within `within`, other messages skipped.
+    async fn books(sub: &mut SubSocket, within: Duration) -> Vec<OrderBookSnapshot> {
+        let end = Instant::now() + within;
+        let mut out = Vec::new();
+        while let Some(m) = next(sub, end.saturating_duration_since(Instant::now())).await {
+            if let DataMessage::OrderBookSnapshot(b) = m {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// Over loopback: no book while the shared book is out of sync; once in sync, 50 updates in about
+    /// half a second go out as at most `MAX_HZ` a second plus one, each the top `levels` of the book,
+    /// ids increasing, and the newest update always reaches the subscriber.
+    #[tokio::test]
+    async fn books_only_in_sync_top_levels_conflated_to_max_hz_newest_last() {
+        let shared = SharedBook::default();
+        let feed = BookFeed {
+            book: shared.clone(),
+            symbol: "POLUSDT".into(),
+            levels: 2,
+            max_hz: MAX_HZ,
+        };
+        let mut socket = PubSocket::new();
+        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap();
+        let mut sub = SubSocket::new();
+        sub.subscribe("").await.unwrap();
+        sub.connect(&endpoint.to_string()).await.unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let publisher = tokio::spawn(run(socket, rx, feed));
+        // The subscription reaches the publisher: a state change gets through.
+        let mut n = 0;
+        loop {
+            n += 1;
+            assert!(n < 100, "the subscriber never received anything");
+            tx.send(state(n)).await.unwrap();
+            if next(&mut sub, Duration::from_millis(50)).await.is_some() {
+                break;
+            }
+        }
+        let _ = books(&mut sub, Duration::from_millis(100)).await; // late copies of the handshake
+
+        // Out of sync (resyncing): changes are notified, nothing is published.
+        {
+            let mut st = shared.write();
+            st.book.reset(
+                7,
+                &[lv(100, 1), lv(99, 1), lv(98, 1)],
+                &[lv(101, 1), lv(102, 1), lv(103, 1)],
+            );
+            st.synced = false;
+        }
+        for _ in 0..10 {
+            shared.notify();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(books(&mut sub, Duration::from_millis(400)).await.is_empty());
+
+        // In sync: 50 updates, 10 ms apart.
+        shared.write().synced = true;
+        let started = Instant::now();
+        for id in 8..58u64 {
+            {
+                let mut st = shared.write();
+                st.book.set(BookSide::Bid, 100, id);
+                st.book.set_update_id(id);
+            }
+            shared.notify();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let updating = started.elapsed().as_secs_f64();
+        let got = books(&mut sub, Duration::from_millis(600)).await;
+        let ids: Vec<u64> = got.iter().map(|b| b.update_id).collect();
+        assert!(!got.is_empty(), "no book published");
+        // At most MAX_HZ a second over the time the updates took, the first at once and the newest
+        // after the last interval (not one book per update: 50).
+        let most = 2.0 + updating * f64::from(MAX_HZ);
+        assert!(
+            got.len() as f64 <= most,
+            "{} books in {updating:.2} s: {ids:?}",
+            got.len()
+        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(
+            ids.last(),
+            Some(&57),
+            "the newest book must go out: {ids:?}"
+        );
+        for b in &got {
+            assert_eq!((b.bids.len(), b.asks.len()), (2, 2), "top 2 levels: {b:?}");
+        }
+        // The newest book's best bid carries the last update's quantity (57 units).
+        let last = got.last().unwrap();
+        assert_eq!((last.bids[0][1] * 1e8).round(), 57.0, "{last:?}");
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(2), publisher)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
