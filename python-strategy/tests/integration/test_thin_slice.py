@@ -185,6 +185,59 @@ def test_engine_halts_when_the_feed_cannot_come_back(bin_dir: Path) -> None:
         session.cleanup()
 
 
+def _engine_state(data: zmq.Socket, want: str, timeout: float = 30.0) -> dict:
+    """The next StateChange of the engine whose new state is (or, with a leading "!", is not) `want`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if data.poll(200):
+            _, body = data.recv_multipart()
+            m = msgpack.unpackb(body, raw=False)
+            if m.get("component") != "engine":
+                continue
+            if (m["current"] != want[1:]) if want.startswith("!") else (m["current"] == want):
+                return m
+    raise AssertionError(f"no engine state {want} within {timeout} s")
+
+
+def test_a_halted_feed_that_comes_back_lifts_the_halt(bin_dir: Path) -> None:
+    """The venue hangs up and refuses connections for 4 s: after 10 failed reconnects the engine
+    halts (an order is refused with HALTED); once the venue takes connections again the feed is live,
+    the engine says so and an order is accepted again."""
+    fast_reconnect = {"feed": {"reconnect_initial_ms": 20, "reconnect_max_ms": 50}}
+    outage = ("--refuse-at", "2.5:4", "--disconnect-at", "3")
+    calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z", extra_args=outage)
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm, overrides=fast_reconnect)
+    ctx = zmq.Context.instance()
+    push, sub, data = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB), ctx.socket(zmq.SUB)
+    try:
+        with session:
+            for s in (push, sub, data):
+                s.setsockopt(zmq.LINGER, 0)
+            data.connect(session.endpoint("data"))
+            data.setsockopt(zmq.SUBSCRIBE, b"state")
+            push.connect(session.endpoint("command"))
+            sub.connect(session.endpoint("response"))
+            sub.setsockopt(zmq.SUBSCRIBE, b"resp")
+            halted = _engine_state(data, "halted")
+            assert "feed halted" in halted["reason"], halted
+            # A bid far below the market (it would rest, harmless).
+            bid = {"order_type": "LIMIT", "time_in_force": "GTC", "price": "0.1"}
+            refused = _ask(push, sub, _order("while-halted", **bid), "while-halted")
+            assert refused["type"] == "Error" and refused["code"] == "HALTED", refused
+            back = _engine_state(data, "!halted")
+            assert back["previous"] == "halted" and "feed live again" in back["reason"], back
+            placed = _ask(push, sub, _order("after-halt", **bid), "after-halt")
+            assert placed["type"] == "OrderPlaced", placed
+            session.check_alive()
+            codes = session.stop()
+        assert codes["engine"] == 0 and codes["strategy"] == 0, codes
+        assert session.ports_free()
+    finally:
+        for s in (push, sub, data):
+            s.close()
+        session.cleanup()
+
+
 def _order(command_id: str, **kw: object) -> bytes:
     order = {
         "type": "PlaceOrder", "command_id": command_id, "ts_ns": 1, "client_order_id": command_id,
