@@ -19,17 +19,22 @@ import pytest
 from rich.console import Console
 
 from flashcrash import config, wire
-from flashcrash.backtest.book import BookParams, SyntheticBook, with_books
+from flashcrash.backtest.book import BOUNDARY_NS, BookParams, SyntheticBook, with_books
 from flashcrash.backtest.commands import parse_utc, summary_table, window
 from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
-from flashcrash.backtest.results import BacktestResult
+from flashcrash.backtest.results import BacktestResult, utc
+from flashcrash.backtest.venue import FillRule
+from flashcrash.event_detector import State
 from flashcrash.marketdata import load_trades
 from flashcrash.trading_engine import ClosedTrade
 
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 D = Decimal
+NS = 1_000_000_000
+# Eight minutes of the POLUSDT crash: the detector warms up, then ~35 commands, maker and taker fills.
+BUSY = ("2025-10-10T21:10:00Z", "2025-10-10T21:18:00Z")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +102,125 @@ def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, 
     assert [(t.ts_ns, t.current) for t in changed.transitions if t.ts_ns < cut] == transitions
     n_before = int(np.searchsorted(honest.sample_ns, cut // 10**9 * 10**9))
     assert np.array_equal(changed.sample_equity[:n_before], honest.sample_equity[:n_before])
+
+
+def before_the_cut(r: Replay, cut: int) -> tuple[list[Any], ...]:
+    """Everything `r` decided before `cut` (random ids left out): the commands sent with their times,
+    the venue's fills, the detector's transitions, and the per-second samples of the seconds that
+    ended by the cut (a second's sample is taken at the first trade after it)."""
+    fills = [(f.ts_ns, f.side, f.price, f.quantity, f.fee, f.liquidity) for f in r.venue.fills]
+    transitions = [(t.ts_ns, t.previous, t.current, t.reason) for t in r.runner.detector.transitions]
+    n = sum(1 for s in r.sample_ns if s + NS <= cut)
+    samples = list(zip(r.sample_ns, r.sample_price, r.sample_equity, r.sample_state, strict=True))
+    return (
+        decisions(r.commands, cut),
+        [f for f in fills if f[0] < cut],
+        [t for t in transitions if t[0] < cut],
+        samples[:n],
+    )
+
+
+def test_no_decision_before_any_cut_sees_the_future_after_it(cfg: config.Config, pol: np.ndarray) -> None:
+    """Look-ahead checked at every instant where something is decided, not at one: the future is cut
+    just after each command of the honest run reached the venue (it fills it against its book of that
+    instant, or rests it for the next trades) and just after each transition of the detector, and
+    replaced by 2 s of its own trades shuffled (prices, sizes, sides) and 20 % dearer, after which the
+    data ends. Before its cut, every such run decides exactly as the honest one: the same commands at
+    the same times, the same fills (time, price, quantity, fee, maker or taker), the same transitions
+    with their reasons, the same per-second price, equity and state. A venue book built at the next
+    100-ms boundary, a resting order filled against the next trade's price, or a book model whose
+    5-s range reads trades past its time each decide differently before some of these cuts."""
+    data = window(pol, *map(parse_utc, BUSY))
+    ts = data["ts_ns"]
+    honest = Replay(cfg, data)
+    honest.run()
+    latency = cfg.backtest.order_latency_ms * 1_000_000
+    arrivals = {t + latency + 1 for t, _ in honest.commands}
+    changes = {t.ts_ns + 1 for t in honest.runner.detector.transitions if t.current is not State.SHUTDOWN}
+    # Enough to mean something: resting orders filled by trades, orders filled against the book.
+    assert len(arrivals) >= 25 and len(changes) >= 6
+    liquidity = Counter(f.liquidity for f in honest.venue.fills)
+    assert liquidity["maker"] >= 3 and liquidity["taker"] >= 3
+    rng = np.random.default_rng(7)
+    for cut in sorted(arrivals | changes):
+        k = int(np.searchsorted(ts, cut))
+        end = max(k + 1, int(np.searchsorted(ts, cut + 2 * NS)))
+        altered = data[:end].copy()
+        future = altered[k:]
+        order = rng.permutation(len(future))
+        for col in ("price", "qty", "buy"):
+            future[col] = future[col][order]
+        future["price"] *= 1.2
+        replay = Replay(cfg, altered)
+        replay.run()
+        assert before_the_cut(replay, cut) == before_the_cut(honest, cut), f"cut at {utc(cut)}"
+
+
+def test_the_venue_fills_against_the_present_only(cfg: config.Config, pol: np.ndarray) -> None:
+    """Whenever the venue takes a book to fill an order at `now`, it is `SyntheticBook.at(T, n)`: the
+    model at the last 100-ms boundary `T` at or before `now`, from the `n` trades at or before `T`,
+    every one of them already replayed; and each market trade it fills resting orders against is the
+    one being replayed (its time, price and size), not the next."""
+    data = window(pol, *map(parse_utc, BUSY))
+    ts, px, qty = data["ts_ns"], data["price"], data["qty"]
+    replay = Replay(cfg, data)
+    model = SyntheticBook(data, replay.synthetic.p)  # fresh: no state shared with the replay
+    venue = replay.venue
+    book, on_trade = venue.book, venue.on_trade
+    asked: list[int] = []
+    traded: list[int] = []
+
+    def checked_book(now: int) -> tuple[Any, Any]:
+        got = book(now)
+        t = now - now % BOUNDARY_NS
+        n = int(np.searchsorted(ts, t, side="right"))
+        assert n <= replay.k, "the book's trades must all be replayed"
+        assert got == model.at(t, n), f"venue book at {utc(now)}"
+        asked.append(now)
+        return got
+
+    def checked_trade(now: int, price: float, size: float) -> list[object]:
+        k = replay.k  # the trades replayed before this one
+        assert (now, price, size) == (int(ts[k]), float(px[k]), float(qty[k])), f"trade {k}"
+        traded.append(k)
+        return on_trade(now, price, size)
+
+    venue.book = checked_book
+    venue.on_trade = checked_trade  # type: ignore[method-assign]
+    replay.run()
+    assert len(asked) >= 20 and len(traded) >= 100
+    assert {f.liquidity for f in venue.fills} == {"maker", "taker"}
+
+
+@pytest.mark.parametrize("rule", ["trade_through", "touch"])
+def test_the_replay_fills_resting_orders_under_the_configured_rule(
+    cfg: config.Config, pol: np.ndarray, rule: str
+) -> None:
+    """`[backtest] fill_rule` reaches the replay's venue: under "trade_through" no resting order is
+    filled by a trade at its own price (only beyond it), under "touch" such fills happen on this crash
+    (most of its maker fills are at the touch)."""
+    cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, fill_rule=rule))
+    data = window(pol, *map(parse_utc, BUSY))
+    replay = Replay(cfg, data)
+    assert replay.venue.fill_rule is FillRule(rule)
+    on_trade = replay.venue.on_trade
+    fills: list[tuple[Decimal, Any]] = []  # (the trade's price, the fill it made)
+
+    def spy(now: int, price: float, size: float) -> list[object]:
+        out = on_trade(now, price, size)
+        fills.extend((Decimal(repr(price)), m) for m in out)
+        return out
+
+    replay.venue.on_trade = spy  # type: ignore[method-assign]
+    replay.run()
+    assert len(fills) >= 5 and all(m.liquidity == "maker" for _, m in fills)
+    # Never a fill from a trade on the wrong side of the order's price.
+    assert all((p <= m.last_price if m.side == "BUY" else p >= m.last_price) for p, m in fills)
+    at_price = [m for p, m in fills if p == m.last_price]
+    if rule == "trade_through":
+        assert at_price == []
+    else:
+        assert len(at_price) >= 3
 
 
 def test_a_warm_up_pauses_entries_but_warms_the_detector(cfg: config.Config, pol: np.ndarray) -> None:

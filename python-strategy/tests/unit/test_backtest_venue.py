@@ -48,6 +48,26 @@ def test_limit_buy_fills_only_when_a_trade_prints_through_its_price() -> None:
     assert v.position == D("3")
 
 
+def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
+    """The sell side of the trade-through rule: a trade at the resting sell's price (or below) does
+    not fill it, one above fills it at its own price, as maker, up to the trade's size."""
+    v = venue()
+    placed = v.handle(order("s", "SELL", "3", "1.05"), 10)
+    assert [(type(m), m.status) for m in placed] == [(wire.OrderPlaced, "NEW")]  # the bids are at 0.99
+    assert v.on_trade(11, 1.05, 50.0) == []  # at the price: no fill
+    assert v.on_trade(12, 1.045, 50.0) == []
+    out = v.on_trade(13, 1.055, 2.0)  # through, 2 of 3
+    assert len(out) == 1 and out[0].last_quantity == D("2") and out[0].last_price == D("1.05")
+    assert out[0].side == "SELL" and out[0].liquidity == "maker" and out[0].status == "PARTIALLY_FILLED"
+    assert v.on_trade(14, 1.05, 50.0) == []  # the rest still waits at the price
+    out = v.on_trade(15, 1.06, 5.0)
+    assert (
+        out[0].last_quantity == D("1") and out[0].status == "FILLED" and out[0].cumulative_quantity == D("3")
+    )
+    assert not v.open
+    assert v.position == D("-3") and v.cash == D("100") + D("3.15") - D("0.00315")
+
+
 def test_touch_rule_fills_at_the_price() -> None:
     v = venue(FillRule.TOUCH)
     v.handle(order("a", "BUY", "3", "1.00"), 10)
