@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashcrash.marketdata.report import ImportReport
+from flashcrash.marketdata.report import ImportReport, RowIssue
 from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, read_trades
 
 # Bump when the parsing rules change, so old caches are not reused.
@@ -40,9 +40,11 @@ def load_trades(
         with np.load(cached, allow_pickle=False) as z:
             trades = z["trades"]
             meta = json.loads(str(z["report"]))
-        if trades.dtype == TRADE_DTYPE and "symbol" in meta:  # a cache from before lacks it: re-read
+        # A cache from before the symbol or the dropped rows' lines were kept lacks them: re-read.
+        if trades.dtype == TRADE_DTYPE and "symbol" in meta and "issues" in meta:
             report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
             report.by_reason.update(meta["by_reason"])
+            report.issues = [RowIssue(line, reason) for line, reason in meta["issues"]]
             return trades, report, True
     trades, report = read_trades(source, fmt, market, contract_size)
     if cached is not None:
@@ -53,6 +55,7 @@ def load_trades(
             "kept": report.kept,
             "by_reason": report.by_reason,
             "symbol": report.symbol,
+            "issues": [[i.line, i.reason] for i in report.issues],
         }
         tmp = cached.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, trades=trades, report=np.array(json.dumps(meta)))

@@ -34,8 +34,8 @@ def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
     last = -1
     for n, line in enumerate(open_lines(path), start=1):
         f = line.strip().split(",")
-        if not f[0] or (n == 1 and not f[0].isdigit()):
-            continue
+        if not line.strip() or (n == 1 and not f[0].isdigit()):
+            continue  # a blank line or the header (a row with an empty first field is malformed)
         report.rows += 1
         try:
             t = to_ns(int(f[0]))
@@ -66,8 +66,8 @@ def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
     rows = []
     for n, line in enumerate(open_lines(path), start=1):
         f = [x.strip() for x in line.strip().split(",")]
-        if not f[0] or (n == 1 and f[0] == "timestamp"):
-            continue
+        if not line.strip() or (n == 1 and f[0] == "timestamp"):
+            continue  # a blank line or the header (a row with an empty first field is malformed)
         report.rows += 1
         try:
             t = datetime.strptime(f[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)

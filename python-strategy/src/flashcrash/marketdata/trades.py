@@ -145,12 +145,14 @@ def read_trades(
     last_ts = -1
     last_id = -(2**63)
     lines = open_lines(path)
+    first = True  # the first non-blank line: a header, and what tells the format
     for line_no, line in enumerate(lines, start=1):
         line = line.strip()
         if not line:
             continue
         fields = line.split(",")
-        if line_no == 1:
+        if first:
+            first = False
             header = _is_header(fields) and " {" not in line
             fmt = fmt or detect(fields, header)
             if header:
