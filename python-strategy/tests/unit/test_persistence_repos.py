@@ -348,3 +348,166 @@ def test_candles_round_trip_in_time_order_and_bad_ones_are_refused(uow: SqliteUn
         with pytest.raises(ConstraintViolation):
             uow.candles.add(sid, c)
     assert len(uow.candles.of_session(sid)) == 2
+
+
+def test_every_connection_is_durable_against_a_kill(tmp_path: Path) -> None:
+    """The writer's and the readers' connections run with `synchronous = NORMAL` on the WAL file (a
+    killed process loses no committed write), and foreign keys enforced."""
+    db = SqliteDatabase.open(tmp_path / "d.db")
+    w, r = db.writer(), db.reader()
+    for conn in (w.conn, r.conn):
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL (OFF is 0)
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    w.close()
+    db.close()
+
+
+def test_a_schema_one_step_newer_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A file written by the next version (LATEST + 1) is refused with a message naming the file and
+    both versions, read-write and read-only; nothing in it is changed."""
+    path = tmp_path / "next.db"
+    SqliteDatabase.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_version VALUES (?, 'next', 0, 'x')", (LATEST + 1,))
+    conn.commit()
+    before = conn.execute("SELECT * FROM schema_version ORDER BY version").fetchall()
+    conn.close()
+    with pytest.raises(SchemaError, match=rf"next\.db.*version {LATEST + 1}.*{LATEST}"):
+        SqliteDatabase.open(path)
+    with pytest.raises(SchemaError, match=rf"next\.db.*version {LATEST + 1}"):
+        SqliteDatabase.open(path, read_only=True)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT * FROM schema_version ORDER BY version").fetchall() == before
+    conn.close()
+
+
+def test_read_only_open_refuses_an_older_schema_without_migrating_it(tmp_path: Path) -> None:
+    """`flashcrash report` opens read-only: a file of an older schema is refused (it would lack the
+    newer columns) and not migrated."""
+    path = tmp_path / "old.db"
+    conn = connect(path, 1.0)
+    migrate(conn, str(path), MIGRATIONS[: LATEST - 1])
+    conn.close()
+    with pytest.raises(SchemaError, match=rf"old\.db.*version {LATEST - 1}.*flashcrash run"):
+        SqliteDatabase.open(path, read_only=True)
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == LATEST - 1
+    conn.close()
+
+
+def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """Every missing step is applied in ONE transaction: a step that fails halfway leaves neither its
+    first statements nor the steps before it, and the version unchanged."""
+    from flashcrash.persistence.migrations import Migration
+
+    path = tmp_path / "m.db"
+    conn = connect(path, 1.0)
+    steps = (
+        Migration(1, "good", "CREATE TABLE a (x INTEGER) STRICT"),
+        Migration(2, "bad", "CREATE TABLE b (x INTEGER) STRICT; INSERT INTO nowhere VALUES (1)"),
+    )
+    with pytest.raises(SchemaError, match=r"m\.db.*nowhere"):
+        migrate(conn, str(path), steps)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == set() and schema_version(conn) == 0 and not conn.in_transaction
+    assert migrate(conn, str(path), steps[:1]) == (0, 1)  # the file is still usable
+    conn.close()
+
+
+def test_closing_a_trade_stores_its_final_quantity_and_fees(uow: SqliteUnitOfWork) -> None:
+    """A trade recorded open and closed later keeps the exit's quantity and fees (the entry's and the
+    exit's), not the ones it had when opened."""
+    sid = _session(uow)
+    uow.trades.add(TradeRecord(sid, "k1", "POLUSDT", Decimal("400"), T0, Decimal("0.2"), "bullish"))
+    closed = _closed(sid, "k1", "0.8")
+    uow.trades.add(closed)
+    (t,) = uow.trades.of_session(sid)
+    assert (t.quantity, t.fees, t.pnl) == (closed.quantity, closed.fees, closed.pnl)
+
+
+def test_an_out_of_order_response_never_moves_the_order_back(uow: SqliteUnitOfWork) -> None:
+    """A late response (older timestamp) neither takes a terminal order out of its status nor moves
+    its `updated_ns` back."""
+    sid = _session(uow)
+    uow.orders.add(_order(sid))
+    uow.orders.update("fc-1", "FILLED", T0 + 5, "ex-1", Decimal("500"))
+    uow.orders.update("fc-1", "PARTIALLY_FILLED", T0 + 3)
+    o = uow.orders.get("fc-1")
+    assert o is not None and (o.status, o.updated_ns, o.filled_quantity) == ("FILLED", T0 + 5, Decimal("500"))
+
+
+def test_a_refused_row_names_the_file_and_the_rule(tmp_path: Path) -> None:
+    """A constraint error says which database file and which rule refused the row."""
+    db = SqliteDatabase.open(tmp_path / "named.db")
+    w = db.writer()
+    sid = _session(w)
+    with pytest.raises(ConstraintViolation, match=r"named\.db.*CHECK"):
+        w.orders.add(_order(sid, side="HOLD"))
+    with pytest.raises(ConstraintViolation, match=r"named\.db.*FOREIGN KEY"):
+        w.orders.add(_order(999, "fc-x"))
+    w.close()
+    db.close()
+
+
+def test_session_stats_count_only_what_the_session_closed(uow: SqliteUnitOfWork) -> None:
+    """Fees, wins and losses are those of the trades the session closed: an open trade's or one closed
+    by a later session's fees are not in them, and every closed trade is a win or a loss (a P&L of
+    exactly zero is not a win)."""
+    s1 = _session(uow)
+    uow.trades.add(_closed(s1, "win", "0.8"))
+    uow.trades.add(_closed(s1, "flat", "0"))
+    uow.trades.add(
+        TradeRecord(s1, "open", "POLUSDT", Decimal("500"), T0, Decimal("0.2"), "bullish", fees=Decimal("7"))
+    )
+    uow.trades.add(
+        TradeRecord(s1, "later", "POLUSDT", Decimal("500"), T0, Decimal("0.2"), "bullish", fees=Decimal("3"))
+    )
+    uow.sessions.end(s1, None, "crashed", "no clean end")
+    s2 = _session(uow)
+    uow.trades.add(_closed(s2, "later", "-0.5"))
+    st = session_stats(uow.trades.of_session(s1), s1)
+    assert (st.trades, st.wins, st.losses, st.open_trades, st.closed_later) == (2, 1, 1, 1, 1)
+    assert st.fees == Decimal("0.4") and st.net_pnl == Decimal("0.8")
+    st2 = session_stats(uow.trades.of_session(s2), s2)
+    assert (st2.trades, st2.losses, st2.fees, st2.net_pnl) == (1, 1, Decimal("0.2"), Decimal("-0.5"))
+
+
+def test_the_session_report_sums_the_pnl_of_what_the_session_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`flashcrash report`: the equity curve steps by the P&L of the trades the session closed (not of
+    one a later session closed, nor their fees), and the CSV carries each trade's exact P&L and fees."""
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from flashcrash.persistence import session_report as sr
+
+    path = tmp_path / "rep.db"
+    db = SqliteDatabase.open(path)
+    w = db.writer()
+    s1 = _session(w)
+    w.trades.add(_closed(s1, "won", "0.8", exit_ns=T0 + 5 * 10**9))
+    w.trades.add(_closed(s1, "lost", "-0.3", exit_ns=T0 + 9 * 10**9))
+    w.trades.add(TradeRecord(s1, "later", "POLUSDT", Decimal("500"), T0, Decimal("0.2"), "bullish"))
+    w.sessions.end(s1, None, "crashed", "no clean end")
+    s2 = _session(w)
+    w.trades.add(_closed(s2, "later", "5"))
+    w.close()
+    db.close()
+    drawn: dict[str, object] = {}
+
+    def fake_curve(out: Path, title: str, start: int, end: int, pnls: list, states: object = ()) -> Path:
+        drawn["pnls"] = pnls
+        return out
+
+    monkeypatch.setattr(sr, "write_equity_curve", fake_curve)
+    out = tmp_path / "s1.png"
+    assert sr.session_report(path, s1, out, Console(file=io.StringIO())) == out
+    assert drawn["pnls"] == [(T0 + 5 * 10**9, Decimal("0.8")), (T0 + 9 * 10**9, Decimal("-0.3"))]
+    with open(tmp_path / "s1_trades.csv", newline="") as f:
+        rows = {r["trade_key"]: r for r in csv.DictReader(f)}
+    assert (rows["won"]["pnl"], rows["won"]["fees"]) == ("0.8", "0.2")
+    assert (rows["later"]["closing_session"], rows["later"]["pnl"]) == (str(s2), "5")

@@ -116,6 +116,8 @@ class PersistenceService:
         self.event_clock: Callable[[], int] | None = None
         self._group: list[tuple[Callable[[UnitOfWork], Any], str]] | None = None
         self.group_failures = 0
+        # Executions of an order with no row here (its fill is kept only in the audit event's payload).
+        self.orphan_fills = 0
 
     # ------------------------------------------------------------ atomic groups
     @contextlib.contextmanager
@@ -388,7 +390,7 @@ class PersistenceService:
                 case wire.OrderPlaced():
                     uow.orders.update(msg.client_order_id, msg.status, msg.ts_ns, msg.exchange_order_id)
                 case wire.OrderExecution():
-                    uow.fills.add(
+                    added = uow.fills.add(
                         FillRecord(
                             sid,
                             msg.client_order_id,
@@ -403,6 +405,13 @@ class PersistenceService:
                             command_id=msg.command_id,
                         )
                     )
+                    if not added and uow.orders.get(msg.client_order_id) is None:
+                        self.orphan_fills += 1
+                        log.warning(
+                            "execution of an order not in the database: %s trade %s (%s %s @ %s);"
+                            " kept in the audit log only",
+                            msg.client_order_id, msg.trade_id, msg.side, msg.last_quantity, msg.last_price,
+                        )  # fmt: skip
                     uow.orders.update(
                         msg.client_order_id,
                         msg.status,
