@@ -110,6 +110,31 @@ def test_coinm_files(tmp_path: Path) -> None:
     assert contract_size_of("ETHUSD_PERP") == 10.0
 
 
+@pytest.mark.parametrize(
+    ("name", "coinm"),
+    [
+        ("BTCUSD_PERP-aggTrades-2025-10-10.csv", True),
+        ("ETHUSD_251226-aggTrades-2025-10-10.csv", True),
+        ("BTCUSDT-aggTrades-2025-10-10.csv", False),  # spot or USD-M: base quantities either way
+        ("BTCUSD_PERP.csv", False),  # not named as Binance names its files: --market decides
+    ],
+)
+def test_a_binance_file_named_for_a_coinm_symbol_is_read_as_coinm(
+    tmp_path: Path, name: str, coinm: bool
+) -> None:
+    """Without `--market`, a Binance aggTrades file of a COIN-M symbol has its contracts converted to
+    the base asset (3 BTC contracts of 100 USD at 100,000 = 0.003 BTC; ETH's are 10 USD), not read as
+    3 coins; its symbol comes from the name. A given market wins over the name."""
+    path = write(tmp_path, name, ["1,100000.0,3,1,1,1760130000000,false"])
+    trades, report = read_trades(path)
+    usd = 100 if name.startswith("BTC") else 10
+    assert trades["qty"].tolist() == ([pytest.approx(3 * usd / 100000)] if coinm else [3.0])
+    if coinm:
+        assert report.symbol == name.split("-")[0]
+        spot, _ = read_trades(path, market=Market.SPOT)
+        assert spot["qty"].tolist() == [3.0]
+
+
 def test_bad_rows_are_reported_with_their_line_and_dropped(tmp_path: Path) -> None:
     rows = [
         "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker",

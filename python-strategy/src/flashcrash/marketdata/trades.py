@@ -127,7 +127,16 @@ def _bool(s: str) -> bool:
 
 
 # Binance's public data files: <SYMBOL>-aggTrades-<date>.zip, <SYMBOL>-trades-<date>.csv, ...
-BINANCE_NAME = re.compile(r"^([A-Z0-9]+)-(?:aggTrades|trades)-")
+BINANCE_NAME = re.compile(r"^([A-Z0-9]+(?:_[A-Z0-9]+)?)-(?:aggTrades|trades)-")
+# COIN-M symbols end in _PERP or a delivery date (BTCUSD_PERP, ETHUSD_251226); spot and USD-M never do.
+COINM_SYMBOL = re.compile(r"^[A-Z0-9]+USD_(?:PERP|\d{6})$")
+
+
+def market_of_name(path: Path) -> Market | None:
+    """COIN-M when the file is named as Binance names a COIN-M symbol's data, else unknown (spot and
+    USD-M files are named alike, and their quantities are both in the base asset)."""
+    named = BINANCE_NAME.match(path.name)
+    return Market.COINM if named and COINM_SYMBOL.match(named.group(1)) else None
 
 
 def read_trades(
@@ -138,9 +147,11 @@ def read_trades(
     symbol: str | None = None,
 ) -> tuple[np.ndarray, ImportReport]:
     """Reads every trade of `path`. `fmt` and `market` are detected when not given (Tardis'
-    `binance-delivery` exchange means COIN-M; Binance files default to spot); `symbol` (for the
-    COIN-M contract size) defaults to the file's column or name."""
+    `binance-delivery` exchange, or a Binance file named for a COIN-M symbol such as
+    `BTCUSD_PERP-aggTrades-2025-10-10.zip`, means COIN-M; other Binance files are read as spot);
+    `symbol` (for the COIN-M contract size) defaults to the file's column or name."""
     report = ImportReport(str(path))
+    market = market or market_of_name(path)
     rows: list[tuple[int, int, float, float, bool]] = []
     last_ts = -1
     last_id = -(2**63)
