@@ -95,6 +95,25 @@ def test_a_full_queue_raises_and_counts_never_drops_silently(tmp_path: Path) -> 
     ]
 
 
+def test_closing_behind_a_full_queue_is_a_writer_failure_that_says_what_is_unstored(tmp_path: Path) -> None:
+    """When the stop cannot even be queued (the writer stuck, the queue full), `close` raises
+    `WriterFailed` naming the database and how many writes are not stored yet, not a bare
+    `queue.Full`; once the writer is freed, calling `close` again commits them."""
+    path = tmp_path / "stuck.db"
+    svc = _service(path, queue_size=2)
+    sid, w = svc.session_id, svc.writer
+    block = _Blocker()
+    w.submit(block, "blocker")
+    assert block.started.wait(WAIT)
+    w.submit(_note(sid, 1), "n1")
+    w.submit(_note(sid, 2), "n2")
+    with pytest.raises(WriterFailed, match=r"stuck\.db.*queue stayed full.*2 queued writes"):
+        w.close(timeout=0.05)
+    block.release.set()
+    w.close(timeout=WAIT)
+    assert _rows(path, "SELECT summary FROM events WHERE kind = 'note' ORDER BY id") == [("n1",), ("n2",)]
+
+
 def test_close_commits_every_write_still_queued(tmp_path: Path) -> None:
     """`close()` drains the queue: writes queued behind a busy writer, in the same batch as the stop,
     are all committed before the thread ends (the next process finds them)."""

@@ -109,11 +109,20 @@ class Writer:
         self.call(lambda _uow: None, "flush", timeout)
 
     def close(self, timeout: float | None = 60.0) -> None:
-        """Drains the queue, commits, stops the thread. Raises `WriterFailed` if the writer had failed."""
+        """Drains the queue, commits, stops the thread. Raises `WriterFailed` if the writer had failed,
+        or if the stop could not be queued within `timeout` (the queue full behind a stuck write:
+        nothing is lost yet, and `close` may be called again)."""
         if not self._closed:
             self._closed = True
             if self._thread.is_alive():
-                self.queue.put(_STOP, timeout=timeout)
+                try:
+                    self.queue.put(_STOP, timeout=timeout)
+                except queue.Full as e:
+                    self._closed = False
+                    raise WriterFailed(
+                        f"database {self.db.name}: the write queue stayed full for {timeout} s; "
+                        f"{self.queue.qsize()} queued writes not yet stored"
+                    ) from e
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise WriterFailed(f"database {self.db.name}: writer did not finish within {timeout} s")
