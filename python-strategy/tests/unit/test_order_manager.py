@@ -217,3 +217,25 @@ def test_reconciliation_ignores_the_answer_to_a_query_asked_again() -> None:
     om.on_response(wire.OpenOrders(again.command_id, 2, "POLUSDT", (_info(coid),)))
     assert not om.reconciling and om.reconcile_id is None and len(out.sent) == sent
     assert om.get(coid).status is OrderStatus.NEW and not om.pending
+
+
+def test_every_acknowledgement_is_a_success_that_resets_the_failure_count() -> None:
+    # With a breaker opening at the second failure in a row, each acknowledgement between two
+    # failures must count as a success: the accepted order, the accepted cancel, the status answer.
+    b = CircuitBreaker(failures=2, open_ns=10 * S)
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
+    coid = om.place("BUY", Q, P, 0, "entry")
+    assert coid is not None
+    acks = (
+        lambda: om.on_response(placed(out.orders[0])),
+        lambda: (om.cancel(coid, 0), om.on_response(canceled(out.of(wire.CancelOrder)[-1]))),
+        lambda: om.on_response(wire.OrderStatus("status-1", 1, _info(coid, "CANCELED"))),
+    )
+    for k, ack in enumerate(acks):
+        b.failure(0, "venue")
+        ack()
+        assert b.failures == 0 and b.stats["successes"] == k + 1, k
+        assert b.state(0) is BreakerState.CLOSED, k
+    b.failure(0, "venue")
+    assert b.state(0) is BreakerState.CLOSED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -140,3 +141,30 @@ def test_scripted_crash_round_trip(tmp_path: Path) -> None:
     assert summary["risk"]["breaker"] == "closed"
     assert (tmp_path / "summary.json").exists()
     assert summary["report_png"] and Path(summary["report_png"]).exists()
+
+
+def test_the_runner_builds_the_breaker_and_the_risk_limits_from_the_config(tmp_path: Path) -> None:
+    # Every [risk] value moved off the shipped one: the breaker, the order timeouts, the emergency
+    # stops and the order size are the configured ones, not defaults that happen to match.
+    eng = FakeEngine()
+    base = config_for(tmp_path, eng)
+    risk = replace(
+        base.risk,
+        breaker_failures=base.risk.breaker_failures + 2,
+        breaker_open_secs=base.risk.breaker_open_secs + 7,
+        order_timeout_ms=base.risk.order_timeout_ms + 250,
+        max_latency_ms=base.risk.max_latency_ms + 100,
+    )
+    cfg = replace(base, risk=risk)
+    client = EngineClient(cfg.zmq, "POLUSDT")
+    try:
+        runner = Runner(cfg, client)
+        breaker = runner.orders.breaker
+        assert (breaker.max_failures, breaker.open_ns) == (risk.breaker_failures, risk.breaker_open_secs * S)
+        assert runner.orders.timeout_ns == risk.order_timeout_ms * 1_000_000
+        assert runner.strategy.risk is risk
+        assert runner.strategy.stops.max_latency_us == risk.max_latency_ms * 1000
+        assert runner.strategy.quantity.value == cfg.symbol.order_quantity
+    finally:
+        client.close()
+        eng.close()

@@ -5,9 +5,11 @@ several positions. Orders are answered by hand as the engine would."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 from trading_fixtures import D, Outbox, S, canceled, candle, error, execution, placed, readings
@@ -17,18 +19,19 @@ from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Pattern
 from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
-from flashcrash.trading_engine.breaker import CircuitBreaker
+from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
+from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.portfolio import Phase
 
 GOOD = readings(1.0)
 ACTIVE = State.ACTIVE
 
 
-def make(**strategy: object) -> tuple[PercentileStrategy, Outbox]:
+def make(risk: RiskConfig | None = None, **strategy: object) -> tuple[PercentileStrategy, Outbox]:
     out = Outbox()
     om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
     cfg = replace(StrategyConfig(), **strategy)
-    return PercentileStrategy(cfg, RiskConfig(), D("100"), om), out
+    return PercentileStrategy(cfg, risk or RiskConfig(), D("100"), om), out
 
 
 def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
@@ -427,3 +430,174 @@ def test_lot_phases() -> None:
     enter_fill(st, out.orders[0])
     assert lot.phase is Phase.HOLDING and st.position.is_open
     assert isinstance(st.position.realized, Decimal)
+
+
+def test_half_open_breaker_lets_one_trial_entry_through() -> None:
+    # Open, the breaker refuses every entry, and is its reason before the later checks (the candle at
+    # 3 s has too little volume too); once `open_ns` has passed, the first entry is the trial and the
+    # next one is refused until the trial's order is acknowledged.
+    st, out = make(entry_cooldown_secs=0, signal_range_percentile=0.0)
+    b = st.breaker
+    for _ in range(b.max_failures):
+        b.failure(0, "venue")
+    setup_window(st)
+    st.on_candle(candle(3, 0.2050, 0.2060, 0.2050, 0.2060, 1), ACTIVE, GOOD, 0)
+    assert st.decisions["rejected_breaker"] == 2 and st.decisions["rejected_volume"] == 0
+    assert out.sent == []
+    half_open = b.open_ns
+    st.on_candle(candle(4, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, half_open)
+    st.on_candle(candle(5, 0.2050, 0.2080, 0.2050, 0.2080, 9000), ACTIVE, GOOD, half_open)
+    assert st.decisions["taken"] == 1 and st.decisions["rejected_breaker"] == 3
+    assert len(out.orders) == 1
+    respond(st, placed(out.orders[0]))  # the trial went through: closed again
+    st.on_candle(candle(6, 0.2050, 0.2090, 0.2050, 0.2090, 9000), ACTIVE, GOOD, half_open)
+    assert st.decisions["taken"] == 2 and st.decisions["rejected_breaker"] == 3
+
+
+def test_a_half_open_trial_that_could_not_be_sent_reopens_the_breaker_for_another_trial() -> None:
+    # The trial entry's order never leaves (the command queue refuses it): no answer will come, so it
+    # counts as the trial failing. The breaker opens again, and after `open_ns` a new trial goes out,
+    # instead of every later entry being refused as "trial already out" for good.
+    st, out = make(entry_cooldown_secs=0, signal_range_percentile=0.0)
+    b = st.breaker
+    for _ in range(b.max_failures):
+        b.failure(0, "venue")
+    setup_window(st)
+    half_open = b.open_ns
+    out.accept = False
+    st.on_candle(candle(4, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, half_open)
+    assert st.decisions["rejected_send_failed"] == 1 and out.orders == []
+    assert b.state(half_open) is BreakerState.OPEN
+    out.accept = True
+    st.on_candle(candle(5, 0.2050, 0.2080, 0.2050, 0.2080, 9000), ACTIVE, GOOD, half_open + 1)
+    assert st.decisions["taken"] == 0 and out.orders == []  # open again: no entry yet
+    st.on_candle(candle(6, 0.2050, 0.2090, 0.2050, 0.2090, 9000), ACTIVE, GOOD, 2 * half_open)
+    assert st.decisions["taken"] == 1 and len(out.orders) == 1  # the new trial
+
+
+def test_a_position_being_sold_still_counts_toward_max_positions() -> None:
+    st, out = make(entry_cooldown_secs=0, signal_range_percentile=0.0)
+    enter(st, out)
+    st.on_price(4 * S, 0.1970, 0)  # stop loss: the target's cancel is out, nothing sold yet
+    (lot,) = st.position.lots.values()
+    assert lot.phase is Phase.EXITING and st.position.is_open
+    for k in range(4, 4 + st.risk.max_positions):
+        price = 0.2060 + k / 10000
+        st.on_candle(candle(k, 0.2050, price, 0.2050, price, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["taken"] == st.risk.max_positions  # the exiting lot and max_positions - 1
+    assert st.decisions["rejected_risk_max_positions"] == 1
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_max_positions_comes_from_the_risk_config(limit: int) -> None:
+    st, out = make(replace(RiskConfig(), max_positions=limit), entry_cooldown_secs=0)
+    setup_window(st)
+    for k in range(3, 3 + limit):
+        price = 0.2050 + k / 10000
+        st.on_candle(candle(k, 0.2050, price, 0.2050, price, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["taken"] == limit and st.decisions["rejected_risk_max_positions"] == 1
+    assert len(st.position.lots) == len(out.orders) == limit
+
+
+def test_an_acceptance_reporting_filled_changes_no_position_until_the_execution() -> None:
+    # Positions change only from OrderExecution: an OrderPlaced with status FILLED (the acceptance
+    # can come before the fills) neither opens the position nor sends the target.
+    st, out = make()
+    setup_window(st)
+    buy = out.orders[0]
+    respond(st, placed(buy, "FILLED"))
+    (lot,) = st.position.lots.values()
+    assert lot.phase is Phase.ENTERING and not st.position.is_open and st.entries == []
+    assert len(out.orders) == 1
+    respond(st, execution(buy, "0.2010", "100", 1), 4 * S)
+    assert lot.phase is Phase.HOLDING and st.position.quantity == D("100")
+    assert [o.side for o in out.orders] == ["BUY", "SELL"]
+
+
+def _paused(st: PercentileStrategy, out: Outbox) -> None:
+    st.paused_reason = "orders being reconciled"
+    setup_window(st)
+
+
+def _no_readings(st: PercentileStrategy, out: Outbox) -> None:
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, None, 0)
+    st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, None, 0)
+
+
+def _cooldown(st: PercentileStrategy, out: Outbox) -> None:
+    setup_window(st)
+    st.on_candle(candle(3, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, 0)
+
+
+def _range(st: PercentileStrategy, out: Outbox) -> None:
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
+    for k in range(2, 2 + st.cfg.range_min_samples):  # wide bearish candles fill the distribution
+        st.on_candle(candle(k, 0.2050, 0.2060, 0.2010, 0.2040), ACTIVE, GOOD, 0)
+    k = 2 + st.cfg.range_min_samples
+    st.on_candle(candle(k, 0.2040, 0.2045, 0.2040, 0.2045), ACTIVE, GOOD, 0)  # range 0.0005
+
+
+def _invalid_price(st: PercentileStrategy, out: Outbox) -> None:
+    st.on_candle(candle(1, 0.20000, 0.20003, 0.20000, 0.20003), ACTIVE, GOOD, 0)  # under a tick
+
+
+def _window(st: PercentileStrategy, out: Outbox) -> None:
+    setup_window(st)
+
+
+def _send_failed(st: PercentileStrategy, out: Outbox) -> None:
+    out.accept = False
+    setup_window(st)
+
+
+# The window of `setup_window` plans entry 0.2010, target 0.2040: an edge of 1.49 %, 20.10 notional.
+REJECTIONS: list[tuple[str, RiskConfig, Callable[[PercentileStrategy, Outbox], None]]] = [
+    ("paused", RiskConfig(), _paused),
+    ("no_readings", RiskConfig(), _no_readings),
+    ("cooldown", RiskConfig(), _cooldown),
+    ("range", RiskConfig(), _range),
+    ("invalid_price", RiskConfig(), _invalid_price),
+    ("risk_edge", replace(RiskConfig(), min_edge_pct=1.5), _window),
+    ("risk_notional", replace(RiskConfig(), max_order_notional=D("20")), _window),
+    ("send_failed", RiskConfig(), _send_failed),
+]
+
+
+@pytest.mark.parametrize(("reason", "risk", "scene"), REJECTIONS, ids=[r[0] for r in REJECTIONS])
+def test_each_refused_entry_is_counted_and_journaled_under_its_own_reason(
+    reason: str, risk: RiskConfig, scene: Callable[[PercentileStrategy, Outbox], None]
+) -> None:
+    st, out = make(risk)
+    journal: list[tuple[str, str, dict]] = []
+    st.journal = lambda kind, summary, payload: journal.append((kind, summary, payload))
+    scene(st, out)
+    rejected = {k: v for k, v in st.decisions.items() if k.startswith("rejected_")}
+    rejected.pop("rejected_not_bullish", None)  # counted, not journaled
+    assert rejected == {f"rejected_{reason}": 1}
+    journaled = [p["reason"] for kind, _, p in journal if kind == "entry_rejected" and "reason" in p]
+    assert journaled == [reason]
+    if reason != "cooldown":
+        assert st.decisions["taken"] == 0 and not st.position.lots
+
+
+def test_a_breakeven_trade_starts_no_loss_cooldown() -> None:
+    cfg = StrategyConfig()
+    entry_ns, loss_ns = cfg.entry_cooldown_secs * S, cfg.loss_cooldown_secs * S
+    c = Cooldown(cfg.entry_cooldown_secs, cfg.loss_cooldown_secs)
+    c.on_entry(0)
+    c.on_trade_closed(S, Decimal(0))
+    assert not c.blocks(entry_ns)
+    c.on_trade_closed(S, Decimal("-0.0001"))
+    assert c.blocks(entry_ns) and c.blocks(S + loss_ns - 1) and not c.blocks(S + loss_ns)
+    assert c.why == "loss"
+
+
+def test_a_shorter_cooldown_never_cuts_a_longer_one_short() -> None:
+    # The schema allows loss_cooldown_secs under entry_cooldown_secs: a loss right after an entry must
+    # not end the entry's cooldown early.
+    cfg = replace(StrategyConfig(), entry_cooldown_secs=5, loss_cooldown_secs=2)
+    c = Cooldown(cfg.entry_cooldown_secs, cfg.loss_cooldown_secs)
+    c.on_entry(0)
+    c.on_trade_closed(S, Decimal(-1))
+    assert c.blocks(cfg.entry_cooldown_secs * S - 1) and not c.blocks(cfg.entry_cooldown_secs * S)
+    assert c.why == "entry"

@@ -11,7 +11,8 @@ Retries never duplicate an order:
 
 Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
 its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
-circuit breaker: acknowledgements are successes, `Error` responses and timeouts failures, except a
+circuit breaker: acknowledgements are successes, `Error` responses, timeouts and orders that could not
+be sent failures, except a
 cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel arrived (the ordinary race in a
 fast market), counted as `cancel_too_late` and followed by a query, not an error.
 """
@@ -248,6 +249,9 @@ class OrderManager:
             log.warning(
                 "order not sent (not recorded, or command queue full): %s %s %s", tag, side, quantity.value
             )
+            # A command that never left is a failed command: no answer will ever come to settle it (a
+            # half-open breaker whose trial this was would otherwise wait for that answer forever).
+            self.breaker.failure(now_ns, f"{tag} order not sent")
             return None
         self.stats["sent"] += 1
         self.orders[cmd.client_order_id] = Order(cmd, tag)
