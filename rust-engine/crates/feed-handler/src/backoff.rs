@@ -66,4 +66,23 @@ mod tests {
         b.reset();
         assert_eq!(b.ceiling_ms(), 100);
     }
+
+    /// With the feed's settings (0.5 s, capped at 60 s) the delay stays within the cap however many
+    /// attempts fail, and it is jittered: draws at the cap are not all the same.
+    #[test]
+    fn capped_at_sixty_seconds_with_jitter_after_many_attempts() {
+        let mut b = Backoff::new(500, 60_000);
+        let delays: Vec<u64> = (0..200)
+            .map(|_| b.next_delay().as_millis() as u64)
+            .collect();
+        assert_eq!(b.ceiling_ms(), 60_000);
+        assert!(delays.iter().all(|&d| d <= 60_000), "{delays:?}");
+        let at_cap = &delays[100..];
+        assert!(at_cap.iter().all(|&d| d >= 30_000), "{at_cap:?}");
+        // 100 uniform draws from 30 001 values are all equal with probability 30001^-99.
+        assert!(
+            at_cap.iter().any(|&d| d != at_cap[0]),
+            "no jitter: {at_cap:?}"
+        );
+    }
 }

@@ -31,6 +31,10 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct Interval {
     samples: Vec<u32>,
+    /// Latencies offered this interval (kept or not): the reservoir's count.
+    offered: u64,
+    /// xorshift64 state choosing which kept sample a new one replaces past `MAX_SAMPLES`.
+    rng: u64,
     messages: u64,
     started_ns: u64,
     /// Samples where the event time was ahead of the local clock (not counted as latency).
@@ -48,7 +52,9 @@ pub struct LatencySummary {
     pub p99: f64,
 }
 
-/// Most samples kept per interval; beyond it every other sample is kept.
+/// Most samples kept per interval; beyond it the kept ones are a uniform random sample of all the
+/// interval's latencies (reservoir sampling), so its mean and percentiles still describe the whole
+/// interval, not its start.
 const MAX_SAMPLES: usize = 1 << 16;
 
 impl Interval {
@@ -56,6 +62,8 @@ impl Interval {
     pub fn new(now_ns: u64) -> Self {
         Interval {
             samples: Vec::with_capacity(4096),
+            offered: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
             messages: 0,
             started_ns: now_ns,
             clock_ahead: 0,
@@ -75,12 +83,18 @@ impl Interval {
             return;
         }
         let us = ((local_ns - event_ns) / 1_000).min(u64::from(u32::MAX)) as u32;
-        if self.samples.len() < MAX_SAMPLES || self.messages.is_multiple_of(2) {
-            if self.samples.len() == MAX_SAMPLES {
-                self.samples
-                    .swap_remove(self.messages as usize % MAX_SAMPLES);
-            }
+        self.offered += 1;
+        if self.samples.len() < MAX_SAMPLES {
             self.samples.push(us);
+            return;
+        }
+        // Algorithm R: the n-th latency replaces a random kept one with probability MAX / n.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let slot = self.rng % self.offered;
+        if slot < MAX_SAMPLES as u64 {
+            self.samples[slot as usize] = us;
         }
     }
 
@@ -109,6 +123,7 @@ impl Interval {
         };
         let summary = summarize(&mut self.samples);
         self.samples.clear();
+        self.offered = 0;
         self.messages = 0;
         self.started_ns = now_ns;
         (rate, summary)
@@ -255,5 +270,81 @@ mod tests {
         let (rate, lat) = i.roll(1_000_000_000);
         assert_eq!(rate, 2.0);
         assert_eq!(lat.p50, 2000.0);
+    }
+
+    /// An event time equal to the receive time is a latency of zero, not a clock ahead.
+    #[test]
+    fn equal_times_are_a_zero_latency() {
+        let mut i = Interval::new(0);
+        i.message();
+        i.latency(5_000_000, 5_000_000);
+        assert_eq!(i.clock_ahead, 0);
+        assert_eq!(i.samples(), [0]);
+    }
+
+    /// Rolling starts a new interval: the next summary holds only the next interval's samples and
+    /// messages.
+    #[test]
+    fn roll_starts_afresh() {
+        let mut i = Interval::new(0);
+        for us in [1_000u64, 1_000, 1_000] {
+            i.message();
+            i.latency(us * 1_000, 0);
+        }
+        let (_, first) = i.roll(1_000_000_000);
+        assert_eq!(first.mean, 1_000.0);
+        assert!(!i.has_samples());
+        assert_eq!(i.messages(), 0);
+        i.message();
+        i.latency(10_000_000, 0);
+        let (rate, second) = i.roll(2_000_000_000);
+        assert_eq!(rate, 1.0);
+        assert_eq!(
+            second,
+            LatencySummary {
+                mean: 10_000.0,
+                p50: 10_000.0,
+                p99: 10_000.0
+            }
+        );
+    }
+
+    /// Past `MAX_SAMPLES` an interval keeps no more samples, but newer samples still replace older
+    /// ones.
+    #[test]
+    fn samples_stay_bounded_and_keep_taking_new_ones() {
+        let mut i = Interval::new(0);
+        for n in 0..3 * MAX_SAMPLES as u64 {
+            let us = if n < MAX_SAMPLES as u64 { 1 } else { 1_000 };
+            i.message();
+            i.latency(us * 1_000, 0);
+            assert!(i.samples().len() <= MAX_SAMPLES);
+        }
+        assert_eq!(i.samples().len(), MAX_SAMPLES);
+        assert_eq!(i.samples().iter().max(), Some(&1_000));
+    }
+
+    /// Past `MAX_SAMPLES` the kept samples stay a fair sample of the whole interval: after 4 x
+    /// `MAX_SAMPLES` latencies, a quarter at 1 µs then three quarters at 1 ms, about three quarters of
+    /// the kept ones are 1 ms (a scheme that keeps the first ones, or replaces only some slots, keeps
+    /// far more of the 1 µs), and the p50 is 1 ms.
+    #[test]
+    fn a_full_interval_keeps_a_uniform_sample_of_all_its_latencies() {
+        let mut i = Interval::new(0);
+        let n = 4 * MAX_SAMPLES as u64;
+        for k in 0..n {
+            let us = if k < n / 4 { 1 } else { 1_000 };
+            i.message();
+            i.latency(us * 1_000, 0);
+        }
+        let late = i.samples().iter().filter(|&&s| s == 1_000).count() as f64;
+        let share = late / MAX_SAMPLES as f64;
+        assert!(
+            (0.72..0.78).contains(&share),
+            "share of the last three quarters: {share}"
+        );
+        let (_, summary) = i.roll(1_000_000_000);
+        assert_eq!(summary.p50, 1_000.0);
+        assert!(i.samples().is_empty());
     }
 }

@@ -117,6 +117,22 @@ mod tests {
                 first: Some(Verdict::Repaired),
             },
             Case {
+                book_id: 7,
+                snap: Snapshot {
+                    asks: vec![lv(11, 1), lv(12, 9)],
+                    ..snap(7, 1)
+                },
+                first: Some(Verdict::Repaired),
+            },
+            Case {
+                book_id: 7,
+                snap: Snapshot {
+                    asks: vec![lv(11, 1), lv(13, 3)],
+                    ..snap(7, 1)
+                },
+                first: Some(Verdict::Repaired),
+            },
+            Case {
                 book_id: 8,
                 snap: snap(7, 1),
                 first: Some(Verdict::Unverifiable),

@@ -223,6 +223,15 @@ mod tests {
             r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["0","1"]],"a":[]}}"#.to_owned(),
             r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"b":[["1","1","2"]],"a":[]}}"#.to_owned(),
             r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"U":1,"u":2,"pu":0,"b":[],"a":[["2","0"]]}}"#.to_owned(),
+            // a key twice
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""U":5"#, r#""U":5,"U":5"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"u":7"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""E":17"#, r#""E":17,"E":17"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"pu":4,"pu":4"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"b":[]"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"a":[]"#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"s":"X""#, 1)),
+            format!(r#"{{"stream":"s","data":{}}}"#, depth.replacen(r#""u":7"#, r#""u":7,"T":1,"T":1"#, 1)),
             r#"{"stream":"s","data":{"e":"kline","k":{}}}"#.to_owned(),
             r#"{"stream":"s","data":"#.to_owned(),
         ];
@@ -392,6 +401,26 @@ mod tests {
             (
                 r#"{"e":"depthUpdate","E":1,"s":"X","U":3,"u":2,"b":[],"a":[]}"#,
                 "U",
+            ),
+            (
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["0","1"]],"a":[]}"#,
+                "price",
+            ),
+            (
+                r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[],"a":[["0.00000000","1"]]}"#,
+                "price",
+            ),
+            (
+                r#"{"stream":"x@depth","data":{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["0.00000000","1"]],"a":[]}}"#,
+                "price",
+            ),
+            (
+                r#"{"e":"aggTrade","E":1,"s":"X","a":1,"p":"1","q":"0","f":1,"l":1,"T":1,"m":true,"M":true}"#,
+                "quantity",
+            ),
+            (
+                r#"{"stream":"x@trade","data":{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"0.00000000","T":1,"m":true,"M":true}}"#,
+                "quantity",
             ),
         ] {
             match parse_frame(frame) {

@@ -56,4 +56,41 @@ mod tests {
         assert_eq!(s.last_update_id, 14527958487);
         assert_eq!(s.bids.len(), 10);
     }
+
+    /// Levels come out best first whatever order the body used (the snapshot check compares them
+    /// in that order).
+    #[test]
+    fn sorts_best_first() {
+        let s = super::parse(
+            r#"{"lastUpdateId":5,"bids":[["1.0","1"],["3.0","1"],["2.0","1"]],"asks":[["6.0","1"],["4.0","1"],["5.0","1"]]}"#,
+        )
+        .unwrap();
+        let prices = |l: &[crate::book::Level]| {
+            l.iter()
+                .map(|l| l.price / crate::fixed::SCALE)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prices(&s.bids), [3, 2, 1]);
+        assert_eq!(prices(&s.asks), [4, 5, 6]);
+    }
+
+    /// A level with a zero, negative or non-numeric price, or an invalid quantity, refuses the
+    /// whole snapshot.
+    #[test]
+    fn refuses_invalid_levels() {
+        for (levels, field) in [
+            (r#"[["0","1"]]"#, "price"),
+            (r#"[["0.00000000","1"]]"#, "price"),
+            (r#"[["-1","1"]]"#, "price"),
+            (r#"[["NaN","1"]]"#, "price"),
+            (r#"[["1","-1"]]"#, "quantity"),
+            (r#"[["1","Infinity"]]"#, "quantity"),
+        ] {
+            let body = format!(r#"{{"lastUpdateId":5,"bids":{levels},"asks":[["2","1"]]}}"#);
+            match super::parse(&body) {
+                Err(super::ParseError::Rejected { field: f, .. }) => assert_eq!(f, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
 }
