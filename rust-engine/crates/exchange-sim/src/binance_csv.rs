@@ -621,6 +621,23 @@ mod tests {
         );
     }
 
+    /// A byte-order mark is ignored also before a file without header: the first row is a trade,
+    /// not taken for a header (its first field would not start with a digit if the mark were kept).
+    #[test]
+    fn a_byte_order_mark_before_the_first_row_of_a_header_less_file_is_ignored() {
+        let text = "\u{feff}1,0.22580000,47.80000000,10,12,1760129100101296,False,True\n\
+                    2,0.22590000,1.00000000,13,13,1760129100101297,True,True\n";
+        let tape = read(text.as_bytes(), None, None);
+        assert_eq!(
+            tape.trades,
+            vec![
+                row(1_760_129_100_101_296, 1, 22_580_000, 4_780_000_000, false),
+                row(1_760_129_100_101_297, 2, 22_590_000, 100_000_000, true),
+            ]
+        );
+        assert_eq!(tape.stats.bad_rows, 0);
+    }
+
     #[test]
     fn detects_the_layout_of_each_kind_of_file() {
         let cases: [(&str, Vec<TradeRow>); 6] = [

@@ -96,7 +96,7 @@ pub struct Args {
     /// Fault: give this fraction of trades the price NaN or -1.
     #[arg(long)]
     pub bad_price: Option<f64>,
-    /// Fault: hold back this fraction of frames behind up to --reorder-window later ones.
+    /// Fault: hold back this fraction (below 1) of frames behind up to --reorder-window later ones.
     #[arg(long)]
     pub reorder: Option<f64>,
     /// Most later frames a reordered frame waits behind (default 3).
@@ -535,6 +535,72 @@ mod tests {
                 TimedFault::Refuse(Duration::from_secs(1)),
             ]
         );
+    }
+
+    /// Every per-connection fault flag reaches the venue's faults (each with its own value, so a
+    /// flag wired to another's field shows), and a scenario file fills what the flags leave out.
+    #[test]
+    fn every_fault_flag_and_the_scenario_file() {
+        let flags = [
+            "--drop-depth",
+            "0.11",
+            "--duplicate",
+            "0.12",
+            "--malformed",
+            "0.13",
+            "--bad-price",
+            "0.14",
+            "--reorder",
+            "0.15",
+            "--reorder-window",
+            "6",
+            "--latency-ms",
+            "70",
+            "--disconnect-every",
+            "8",
+            "--refuse-reconnects",
+            "9",
+            "--stale-snapshot",
+            "0.16",
+            "--stale-snapshot-updates",
+            "17",
+        ];
+        let ms = Duration::from_millis;
+        let expected = crate::faults::Faults {
+            drop_depth: 0.11,
+            duplicate: 0.12,
+            malformed: 0.13,
+            bad_price: 0.14,
+            reorder: 0.15,
+            reorder_window: 6,
+            latency: ms(70),
+            disconnect_every: Some(ms(8000)),
+            refuse_reconnects: Some(ms(9000)),
+            stale_snapshot: 0.16,
+            stale_snapshot_updates: 17,
+        };
+        assert_eq!(parse(&flags).unwrap().faults, expected);
+        let stamp = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+        let path = std::env::temp_dir().join(format!("sim-scenario-{stamp}.toml"));
+        std::fs::write(
+            &path,
+            "duplicate = 0.5\nstale_snapshot_updates = 3\n[[schedule]]\nat = 4\nfault = \"disconnect\"\n",
+        )
+        .unwrap();
+        let scenario = path.to_str().unwrap();
+        let c = parse(&["--scenario", scenario, "--bad-price", "0.2"]).unwrap();
+        assert_eq!(
+            (
+                c.faults.duplicate,
+                c.faults.stale_snapshot_updates,
+                c.faults.bad_price
+            ),
+            (0.5, 3, 0.2)
+        );
+        assert_eq!(c.schedule.len(), 1);
+        let c = parse(&["--scenario", scenario, "--duplicate", "0.25"]).unwrap();
+        assert_eq!(c.faults.duplicate, 0.25);
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]

@@ -143,7 +143,18 @@ impl FaultSettings {
             duplicate: fraction("duplicate", self.duplicate)?,
             malformed: fraction("malformed", self.malformed)?,
             bad_price: fraction("bad-price", self.bad_price)?,
-            reorder: fraction("reorder", self.reorder)?,
+            reorder: match fraction("reorder", self.reorder)? {
+                // A held frame goes out behind later frames that are not held: with every frame
+                // held, nothing would ever be sent.
+                r if r >= 1.0 => {
+                    return Err(ConfigError::invalid(
+                        "reorder",
+                        r,
+                        "expected a fraction from 0 to below 1 (a held frame waits for frames that are not held)",
+                    ))
+                }
+                r => r,
+            },
             reorder_window: match self.reorder_window {
                 Some(0) => {
                     return Err(ConfigError::invalid(
@@ -328,6 +339,16 @@ mod tests {
             "#,
         )
         .unwrap();
+        assert_eq!(
+            (
+                f.drop_depth,
+                f.duplicate,
+                f.malformed,
+                f.bad_price,
+                f.reorder
+            ),
+            (0.02, 0.01, 0.005, 0.005, 0.03)
+        );
         assert_eq!(f.reorder_window, 5);
         assert_eq!(f.latency, Duration::from_millis(250));
         assert_eq!(f.disconnect_every, Some(Duration::from_millis(7500)));
@@ -390,6 +411,7 @@ mod tests {
             ("drop_depth = 1.5", "--drop-depth"),
             ("latency_ms = -1", "--latency-ms"),
             ("reorder_window = 0", "--reorder-window"),
+            ("reorder = 1.0", "--reorder"),
             ("disconnect_every = 0", "--disconnect-every"),
             ("stale_snapshot_updates = 0", "--stale-snapshot-updates"),
             ("drop_dept = 0.1", "drop_dept"),
@@ -422,6 +444,86 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].fault, TimedFault::Stall(Duration::from_secs(2)));
         assert!(ScheduleEntry::parse_flag("stall-at", "stall", "x:2").is_err());
+    }
+
+    /// Every key given on the command line wins over the file's, and every key the command line
+    /// leaves out keeps the file's value.
+    #[test]
+    fn every_key_of_the_command_line_wins_and_the_file_fills_the_rest() {
+        let file: FaultSettings = toml::from_str(
+            "drop_depth = 0.1\nduplicate = 0.1\nmalformed = 0.1\nbad_price = 0.1\nreorder = 0.1\n\
+             reorder_window = 2\nlatency_ms = 10\ndisconnect_every = 1\nrefuse_reconnects = 1\n\
+             stale_snapshot = 0.1\nstale_snapshot_updates = 2\norder_timeout = 0.1\n\
+             order_reject = 0.1\norder_latency_ms = 10\ndrop_user_events = 0.1",
+        )
+        .unwrap();
+        let flags = FaultSettings {
+            drop_depth: Some(0.2),
+            duplicate: Some(0.3),
+            malformed: Some(0.4),
+            bad_price: Some(0.5),
+            reorder: Some(0.6),
+            reorder_window: Some(7),
+            latency_ms: Some(20.0),
+            disconnect_every: Some(2.0),
+            refuse_reconnects: Some(3.0),
+            stale_snapshot: Some(0.7),
+            stale_snapshot_updates: Some(8),
+            order_timeout: Some(0.2),
+            order_reject: Some(0.3),
+            order_latency_ms: Some(40.0),
+            drop_user_events: Some(0.8),
+            schedule: vec![],
+        };
+        let ms = Duration::from_millis;
+        let (f, _) = file.clone().overlay(flags.clone()).build().unwrap();
+        assert_eq!(
+            f,
+            Faults {
+                drop_depth: 0.2,
+                duplicate: 0.3,
+                malformed: 0.4,
+                bad_price: 0.5,
+                reorder: 0.6,
+                reorder_window: 7,
+                latency: ms(20),
+                disconnect_every: Some(ms(2000)),
+                refuse_reconnects: Some(ms(3000)),
+                stale_snapshot: 0.7,
+                stale_snapshot_updates: 8,
+            }
+        );
+        let o = file.clone().overlay(flags).build_orders().unwrap();
+        assert_eq!(
+            o,
+            OrderFaults {
+                timeout: 0.2,
+                reject: 0.3,
+                latency: ms(40),
+                drop_user_events: 0.8,
+            }
+        );
+        let (f, _) = file
+            .clone()
+            .overlay(FaultSettings::default())
+            .build()
+            .unwrap();
+        assert_eq!(
+            f,
+            Faults {
+                drop_depth: 0.1,
+                duplicate: 0.1,
+                malformed: 0.1,
+                bad_price: 0.1,
+                reorder: 0.1,
+                reorder_window: 2,
+                latency: ms(10),
+                disconnect_every: Some(ms(1000)),
+                refuse_reconnects: Some(ms(1000)),
+                stale_snapshot: 0.1,
+                stale_snapshot_updates: 2,
+            }
+        );
     }
 
     #[test]

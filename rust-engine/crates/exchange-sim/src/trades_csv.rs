@@ -401,6 +401,22 @@ mod tests {
         );
     }
 
+    /// Only the first line may be the header: the header again further down (two files joined)
+    /// is a bad row like any other, counted, and the rows around it are kept.
+    #[test]
+    fn a_header_after_the_first_line_is_a_bad_row() {
+        let header = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount";
+        let text = format!(
+            "{header}\nbinance,POLUSDT,1000,1,1,buy,0.2,1\n{header}\nbinance,POLUSDT,2000,1,2,buy,0.2,1\n"
+        );
+        let tape = read(text.as_bytes(), "POLUSDT", None, None);
+        assert_eq!(
+            tape.trades.iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!((tape.stats.lines, tape.stats.bad_rows), (4, 1));
+    }
+
     #[test]
     fn filters_to_the_half_open_window() {
         let text = "binance,POLUSDT,1000,1,1,buy,0.2,1\n\

@@ -389,6 +389,61 @@ mod tests {
         assert!((v.server_time_ms() - now).abs() < 1000);
     }
 
+    /// `--stale-snapshot` serves `/api/v3/depth` answers exactly `--stale-snapshot-updates`
+    /// updates in the past (older than the stream), as far back as remembered, and counts and logs
+    /// them;
+    /// without the fault the answer is the current book.
+    #[test]
+    fn stale_snapshots_are_the_given_number_of_updates_old() {
+        let spec = SymbolSpec::new_checked("POLUSDT", 10_000, SCALE / 10, 5 * SCALE).unwrap();
+        let with = |stale_snapshot: f64| {
+            let opts = VenueOptions {
+                faults: Faults {
+                    stale_snapshot,
+                    stale_snapshot_updates: 3,
+                    ..Faults::default()
+                },
+                history: 5,
+                ..VenueOptions::new(spec.clone())
+            };
+            let v = Venue::new(opts, Book::empty(100), None);
+            for k in 1..=10u64 {
+                let d = Diff {
+                    bids: vec![(15_000_000 + k, k * SCALE)],
+                    asks: vec![],
+                };
+                // Update k ends at id 100 + 2k (each event covers two ids).
+                v.apply(&d, 100 + 2 * k);
+            }
+            v
+        };
+        let id_of = |body: String| -> u64 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["lastUpdateId"].as_u64().unwrap()
+        };
+        let v = with(1.0);
+        let logs = crate::faults::tests::LogBuf::default();
+        let body =
+            tracing::subscriber::with_default(logs.subscriber(), || v.client_depth_json(100));
+        let logged = logs.lines_with("fault: stale snapshot");
+        assert_eq!(logged.len(), 1);
+        assert!(logged[0].contains("update_id=114"), "{}", logged[0]);
+        assert_eq!(id_of(body.clone()), 114, "three updates before 120");
+        assert_eq!(
+            body,
+            crate::wire::depth_snapshot(&v.book_at(114).unwrap(), 100)
+        );
+        assert_eq!(v.fault_counts.stale_snapshots.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            id_of(v.depth_json(100)),
+            120,
+            "the venue's own book is current"
+        );
+        let v = with(0.0);
+        assert_eq!(id_of(v.client_depth_json(100)), 120);
+        assert_eq!(v.fault_counts.stale_snapshots.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn snapshot_and_history_follow_updates() {
         let v = venue(TimeBase::Original);

@@ -1,0 +1,129 @@
+//! Over real sockets, with a plain WebSocket client (not the engine): what the per-connection faults
+//! do to the frames and connections a client sees, one fault at a time, so a fault that is counted
+//! but not applied shows.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use exchange_sim::clock::Speed;
+use exchange_sim::connection::Keepalive;
+use exchange_sim::faults::{Faults, Scheduled, TimedFault};
+use futures_util::StreamExt;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+mod client;
+
+/// A replay of two minutes of the crash at 20 times real time with `faults`.
+fn config(faults: Faults) -> exchange_sim::SimConfig {
+    exchange_sim::SimConfig {
+        faults,
+        ..client::config(
+            "2025-10-10T21:12:30Z",
+            "2025-10-10T21:14:30Z",
+            Speed::Factor(20.0),
+        )
+    }
+}
+
+/// `--duplicate 1`: every frame reaches the client twice in a row, and the next frame is a new
+/// trade (not sent a third time).
+#[tokio::test]
+async fn duplicate_sends_every_frame_twice_in_a_row() {
+    let venue = client::start(&config(Faults {
+        duplicate: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let mut last_id = None;
+    for _ in 0..20 {
+        let first = client::next_json(&mut ws).await.expect("a trade");
+        let second = client::next_json(&mut ws).await.expect("its duplicate");
+        assert_eq!(first, second, "a frame and its copy");
+        let id = first["a"].as_u64().unwrap();
+        assert!(last_id.is_none_or(|l| id > l), "{id} after {last_id:?}");
+        last_id = Some(id);
+    }
+    assert!(venue.venue.fault_counts.duplicated.load(Ordering::Relaxed) >= 20);
+}
+
+/// `--disconnect-every` with `--refuse-reconnects`: the venue closes the connection (close frame,
+/// reason `fault injection`) and then refuses a reconnect with HTTP 503, counted as refused.
+#[tokio::test]
+async fn a_hang_up_by_disconnect_every_refuses_reconnects() {
+    let venue = client::start(&config(Faults {
+        disconnect_every: Some(Duration::from_millis(300)),
+        refuse_reconnects: Some(Duration::from_secs(600)),
+        ..Faults::default()
+    }))
+    .await;
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let reason = timeout(client::STEP, async {
+        while let Some(msg) = ws.next().await {
+            if let Message::Close(frame) = msg.expect("a frame") {
+                return frame.map(|f| f.reason.to_string());
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(reason.as_deref(), Some("fault injection"));
+    let url = format!("ws://{}/ws/polusdt@aggTrade", venue.addr);
+    match timeout(client::STEP, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("an answer in time")
+    {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 503),
+        other => panic!("reconnect not refused: {:?}", other.map(|_| ())),
+    }
+    let counts = &venue.venue.fault_counts;
+    assert_eq!(counts.disconnects.load(Ordering::Relaxed), 1);
+    assert_eq!(counts.refused.load(Ordering::Relaxed), 1);
+}
+
+/// A scheduled stall sends nothing at all for its length, neither data nor the keepalive pings
+/// (due every 50 ms here), and then delivers what it held back.
+#[tokio::test]
+async fn a_stall_sends_neither_data_nor_pings_then_resumes() {
+    let cfg = exchange_sim::SimConfig {
+        keepalive: Keepalive {
+            ping_every: Duration::from_millis(50),
+            pong_within: Duration::from_secs(600),
+        },
+        schedule: vec![Scheduled {
+            at: Duration::from_secs(1),
+            fault: TimedFault::Stall(Duration::from_secs(4)),
+        }],
+        ..config(Faults::default())
+    };
+    let venue = client::start(&cfg).await;
+    let mut control = venue.venue.control.subscribe();
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let until = timeout(client::STEP, async {
+        loop {
+            control.changed().await.unwrap();
+            if let Some(t) = control.borrow_and_update().stalled_until {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("the stall starts");
+    // What was sent before the stall: let it arrive, then drain it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(Some(msg)) = timeout(Duration::from_millis(20), ws.next()).await {
+        msg.expect("a frame");
+    }
+    let quiet_until = until - Duration::from_secs(1);
+    assert!(tokio::time::Instant::now() < quiet_until);
+    if let Ok(msg) = tokio::time::timeout_at(quiet_until, ws.next()).await {
+        panic!("a frame during the stall: {msg:?}");
+    }
+    let resumed = client::next_json(&mut ws)
+        .await
+        .expect("a trade after the stall");
+    assert_eq!(resumed["e"], "aggTrade");
+    assert!(tokio::time::Instant::now() >= until);
+}
