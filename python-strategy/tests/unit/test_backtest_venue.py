@@ -125,3 +125,102 @@ def test_cancel_query_duplicate_and_open_orders() -> None:
     # Every answer survives the wire codec, as the engine's would.
     for m in (dup[0], listed, canceled, status, unknown):
         assert wire.decode(wire.encode(m)) == m
+
+
+# ------------------------------------------------------------ added checks
+def typed(coid: str, side: str, qty: str, price: str, order_type: str, tif: str | None) -> wire.PlaceOrder:
+    return wire.PlaceOrder(f"cmd-{coid}", 1, coid, "POLUSDT", side, order_type, tif, D(qty), D(price))
+
+
+def test_slippage_worsens_a_market_buy_and_never_a_maker_fill() -> None:
+    """`slippage_bps` makes every taker fill worse for us: a buy pays more than each level's price
+    (10 bp: 1.01 -> 1.01101, 1.02 -> 1.02102), and the taker fee is charged on that worse price. A
+    resting order filled by a trade (maker) fills at its own price, slippage or not."""
+    v = venue(slippage="10")
+    out = v.handle(order("m", "BUY", "3", None), 10)
+    assert out[0].status == "FILLED"
+    assert [(f.last_price, f.last_quantity, f.fee) for f in out[1:]] == [
+        (D("1.01101"), D("2"), D("0.00404404")),  # 1.01101 x 2 x 0.002
+        (D("1.02102"), D("1"), D("0.00204204")),
+    ]
+    assert v.cash == D("100") - D("2.02202") - D("1.02102") - D("0.00404404") - D("0.00204204")
+    v.handle(order("r", "BUY", "3", "1.00"), 11)
+    (fill,) = v.on_trade(12, 0.99, 5.0)
+    assert (fill.liquidity, fill.last_price, fill.fee) == ("maker", D("1.00"), D("0.00300000"))
+    assert v.fills[-1].price == D("1.00")
+
+
+def test_a_marketable_limit_takes_the_levels_up_to_its_price_and_rests_the_rest() -> None:
+    """A LIMIT GTC order crossing the book takes every level at or better than its price (its own
+    price included), as taker; what is left rests and later fills as maker at the limit. Sell side:
+    the bids at or above the limit."""
+    v = venue()
+    out = v.handle(order("b", "BUY", "5", "1.02"), 10)
+    assert out[0].status == "PARTIALLY_FILLED"
+    assert [(f.last_price, f.last_quantity, f.liquidity) for f in out[1:]] == [
+        (D("1.01"), D("2"), "taker"),
+        (D("1.02"), D("2"), "taker"),
+    ]
+    assert [o.cmd.client_order_id for o in v.open] == ["b"] and v.open[0].remaining == D("1")
+    (rest,) = v.on_trade(11, 1.015, 3.0)
+    assert (rest.last_price, rest.last_quantity, rest.liquidity, rest.status) == (
+        D("1.02"),
+        D("1"),
+        "maker",
+        "FILLED",
+    )
+    out = v.handle(order("s", "SELL", "6", "0.99"), 12)
+    assert [(f.last_price, f.last_quantity) for f in out[1:]] == [(D("0.99"), D("4"))]  # not the 0.98 level
+    assert out[0].status == "PARTIALLY_FILLED" and v.open[0].remaining == D("2")
+
+
+def test_an_ioc_limit_expires_what_it_cannot_take_at_once() -> None:
+    """Time in force IOC: the marketable part fills against the book, the rest expires instead of
+    resting (nothing is left open, a later trade through the price fills nothing)."""
+    v = venue()
+    out = v.handle(typed("i", "BUY", "5", "1.02", "LIMIT", "IOC"), 10)
+    assert out[0].status == "EXPIRED"
+    assert sum((f.last_quantity for f in out[1:]), D(0)) == D("4")
+    assert v.open == [] and v.on_trade(11, 1.00, 9.0) == []
+    assert v.position == D("4")
+
+
+def test_one_trade_fills_resting_orders_oldest_first_up_to_its_size() -> None:
+    """A market trade through several resting orders is shared among them, oldest first, and never
+    fills more in all than its own quantity: 4 through two buys of 3 fills the first whole and the
+    second for 1; the next trade then fills the rest of the second and the third order."""
+    v = venue()
+    v.handle(order("a", "BUY", "3", "1.00"), 10)
+    v.handle(order("b", "BUY", "3", "1.00"), 11)
+    v.handle(order("c", "BUY", "2", "0.995"), 12)
+    out = v.on_trade(13, 0.99, 4.0)
+    assert [(f.client_order_id, f.last_quantity, f.status) for f in out] == [
+        ("a", D("3"), "FILLED"),
+        ("b", D("1"), "PARTIALLY_FILLED"),
+    ]
+    out = v.on_trade(14, 0.99, 10.0)
+    assert [(f.client_order_id, f.last_quantity) for f in out] == [("b", D("2")), ("c", D("2"))]
+    assert v.position == D("8") and v.open == []
+
+
+def test_maker_fills_are_rounded_down_to_the_quantity_grid() -> None:
+    """A trade of 2.37 through a resting buy fills 2.3 on the 0.1 grid (never 2.4, more than the
+    trade); a trade smaller than one step fills nothing."""
+    v = venue()
+    v.handle(order("a", "BUY", "3", "1.00"), 10)
+    (fill,) = v.on_trade(11, 0.99, 2.37)
+    assert fill.last_quantity == D("2.3")
+    assert v.on_trade(12, 0.99, 0.05) == []
+    assert v.open[0].remaining == D("0.7")
+
+
+def test_a_limit_maker_that_would_take_is_refused() -> None:
+    """LIMIT_MAKER: a buy at or above the best ask (a sell at or below the best bid) would take, and
+    is refused with a VENUE error; one inside the spread rests without filling."""
+    v = venue()
+    for coid, side, price in (("x", "BUY", "1.01"), ("y", "SELL", "0.99")):
+        (err,) = v.handle(typed(coid, side, "1", price, "LIMIT_MAKER", "GTC"), 10)
+        assert isinstance(err, wire.Error) and err.code == "VENUE", (side, price)
+    out = v.handle(typed("z", "BUY", "1", "1.005", "LIMIT_MAKER", "GTC"), 11)
+    assert [(type(m), m.status) for m in out] == [(wire.OrderPlaced, "NEW")]
+    assert [o.cmd.client_order_id for o in v.open] == ["z"] and v.position == D("0")

@@ -1,0 +1,164 @@
+"""The replay's account settings reach its venue and its orders, checked on the busy minutes of the
+bundled POLUSDT crash: `[backtest] order_latency_ms` delays every command and every answer by exactly
+that much event time, `[fees]` maker and taker rates are charged by liquidity, `slippage_bps` worsens
+every taker fill from the book of that instant, and `position_fraction` sizes each entry from the
+account's equity (capped by `[risk] max_order_notional`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from flashcrash import config, wire
+from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.replay import Replay
+from flashcrash.marketdata import load_trades
+
+REPO = Path(__file__).resolve().parents[3]
+POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+BUSY = ("2025-10-10T21:10:00Z", "2025-10-10T21:18:00Z")
+D = Decimal
+MS = 1_000_000
+EIGHT = D("0.00000001")
+
+
+@pytest.fixture(scope="module")
+def cfg() -> config.Config:
+    return config.load(REPO / "config" / "config.toml")
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    trades, _, _ = load_trades(POL, tmp_path_factory.mktemp("cache"))
+    return window(trades, *map(parse_utc, BUSY))
+
+
+def with_backtest(cfg: config.Config, **kw: Any) -> config.Config:
+    return dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, **kw))
+
+
+def test_every_command_and_answer_takes_the_order_latency(cfg: config.Config, busy: np.ndarray) -> None:
+    """With `order_latency_ms = 50`, each command reaches the venue exactly 50 ms of event time
+    after the strategy sent it, and each answer of the venue (to a command, or a resting order's fill
+    by a market trade) reaches the strategy exactly 50 ms after the venue gave it."""
+    replay = Replay(with_backtest(cfg, order_latency_ms=50), busy)
+    venue, runner = replay.venue, replay.runner
+    arrived: dict[int, int] = {}  # id(command) -> event time it reached the venue
+    given: dict[int, tuple[object, int]] = {}  # id(answer) -> (the answer, the time the venue gave it)
+    handle, on_trade, runner_handle = venue.handle, venue.on_trade, runner.handle
+
+    def venue_handle(cmd: object, now: int) -> list[object]:
+        arrived[id(cmd)] = now
+        out = handle(cmd, now)
+        given.update((id(m), (m, now)) for m in out)
+        return out
+
+    def venue_trade(now: int, price: float, qty: float) -> list[object]:
+        out = on_trade(now, price, qty)
+        given.update((id(m), (m, now)) for m in out)
+        return out
+
+    delays: list[int] = []
+
+    def strategy_handle(msg: object) -> None:
+        answer, at = given.get(id(msg), (None, 0))
+        if answer is msg:
+            delays.append(replay.now - at)
+        runner_handle(msg)
+
+    venue.handle = venue_handle  # type: ignore[method-assign]
+    venue.on_trade = venue_trade  # type: ignore[method-assign]
+    runner.handle = strategy_handle  # type: ignore[method-assign]
+    replay.run()
+    assert len(replay.commands) >= 25 and {f.liquidity for f in venue.fills} == {"maker", "taker"}
+    assert [arrived[id(c)] - ts for ts, c in replay.commands] == [50 * MS] * len(replay.commands)
+    assert len(delays) == len(given) >= len(replay.commands)
+    assert set(delays) == {50 * MS}
+
+
+def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.ndarray) -> None:
+    """`[fees]` maker 0.02 % and taker 0.07 %, `slippage_bps = 10`: every maker fill is at its order's
+    own limit price and pays 0.02 % of its notional; every taker fill walks the book the venue had at
+    that instant, best level first, each at the level's price made 10 bp worse (dearer for a buy,
+    cheaper for a sell) and pays 0.07 %; the account's fees are their sum."""
+    raw = {**cfg.raw, "fees": {"maker_rate": "0.0002", "taker_rate": "0.0007"}}
+    replay = Replay(dataclasses.replace(with_backtest(cfg, slippage_bps=10.0), raw=raw), busy)
+    venue = replay.venue
+    book, place = venue.book, venue.place
+    seen: list[tuple[Any, Any]] = []  # (book, the taker fills of one order)
+
+    def spy_book(now: int) -> Any:
+        seen.append((book(now), None))
+        return seen[-1][0]
+
+    def spy_place(cmd: wire.PlaceOrder, now: int) -> list[object]:
+        out = place(cmd, now)
+        fills = [m for m in out if isinstance(m, wire.OrderExecution)]
+        if fills:
+            seen[-1] = (seen[-1][0], fills)
+        return out
+
+    venue.book = spy_book
+    venue.place = spy_place  # type: ignore[method-assign]
+    replay.run()
+    rate = {"maker": D("0.0002"), "taker": D("0.0007")}
+    assert {f.liquidity for f in venue.fills} == {"maker", "taker"}
+    for f in venue.fills:
+        assert f.fee == (f.price * f.quantity * rate[f.liquidity]).quantize(EIGHT), f
+        if f.liquidity == "maker":
+            assert f.price == venue.orders[f.client_order_id].cmd.price, f
+    assert venue.fees == sum((f.fee for f in venue.fills), D(0))
+    walks = [(b, fills) for b, fills in seen if fills]
+    assert len(walks) >= 3
+    for (bids, asks), fills in walks:
+        buy = fills[0].side == "BUY"
+        levels = asks if buy else bids
+        worse = D(1) + (D("0.001") if buy else D("-0.001"))
+        for level, f in zip(levels, fills, strict=False):
+            assert f.liquidity == "taker"
+            assert f.last_price == (D(repr(level[0])) * worse).quantize(EIGHT), (level, f)
+
+
+def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy: np.ndarray) -> None:
+    """`position_fraction = 0.5` with `[risk] max_order_notional = 300`: each entry buys
+    min(equity x 0.5, 300) x 0.999 / price, rounded down to the 0.1 grid, at the equity and last trade
+    price of the second it is sized in (at 1000 of equity and a price of 0.2: 300 x 0.999 / 0.2 =
+    1498.5); with 0 the fixed [symbol] order_quantity (500) is used."""
+    risk = dataclasses.replace(cfg.risk, max_order_notional=D("300"))
+    sized = dataclasses.replace(with_backtest(cfg, position_fraction=0.5), risk=risk)
+    probe = Replay(sized, busy)
+    probe._size(0.2)
+    assert probe.runner.strategy.quantity is not None
+    assert probe.runner.strategy.quantity.value == D("1498.5")
+    probe.venue.cash = D("400")  # equity 400: 200 x 0.999 / 0.2 = 999 (the cap does not bind)
+    probe._size(0.2)
+    assert probe.runner.strategy.quantity.value == D("999.0")
+
+    replay = Replay(sized, busy)
+    size = replay._size
+    sizings: list[tuple[int, float, Decimal]] = []  # (commands sent so far, price, equity)
+
+    def spy(price: float) -> None:
+        sizings.append((len(replay.commands), price, replay.venue.equity(price)))
+        size(price)
+
+    replay._size = spy  # type: ignore[method-assign]
+    replay.run()
+    entries = [(i, c) for i, (_, c) in enumerate(replay.commands)
+               if isinstance(c, wire.PlaceOrder) and c.side == "BUY" and c.order_type == "LIMIT"]  # fmt: skip
+    assert len(entries) >= 2
+    for i, c in entries:
+        _, price, equity = [s for s in sizings if s[0] <= i][-1]
+        budget = min(equity * D("0.5"), D("300"))
+        want = (budget * D("0.999") / D(repr(price)) / D("0.1")).to_integral_value(ROUND_DOWN) * D("0.1")
+        assert c.quantity == want, (c, price, equity)
+        assert c.quantity != D("500")
+    fixed = Replay(cfg, busy)
+    fixed.run()
+    buys = [c for _, c in fixed.commands if isinstance(c, wire.PlaceOrder) and c.side == "BUY"]
+    assert buys and {c.quantity for c in buys} == {cfg.symbol.order_quantity}
