@@ -5,11 +5,9 @@
 
 use std::time::Duration;
 
-use common::message::{DataMessage, HealthMetrics};
+use common::message::HealthMetrics;
 use exchange_sim::faults::{Faults, Scheduled, TimedFault};
 use feed_handler::book::{Level, Levels};
-use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
-use tokio::sync::{mpsc, watch};
 
 mod support;
 
@@ -190,29 +188,9 @@ async fn run_with_faults_ending(
         support::start_sim_scheduled("2025-10-10T21:12:30Z", end, speed, faults, schedule).await;
     let (sim, replay_task) = (started.addr, started.replay);
     let cfg = support::feed_config(format!("ws://{sim}"), String::new(), sim);
-    let book = SharedBook::default();
-    let (data_tx, mut data_rx) = mpsc::channel(65_536);
-    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
-    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
-    let (state_tx, _state_rx) = watch::channel(FeedState::Stopped);
-    let out = FeedOutputs {
-        data: data_tx,
-        trades: trades_tx,
-        book: book.clone(),
-        state: state_tx,
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let feed =
-        tokio::spawn(FeedTask::new(cfg, "POLUSDT", Duration::from_millis(200), out).run(stop_rx));
-    let health = tokio::spawn(async move {
-        let mut last: Option<HealthMetrics> = None;
-        while let Some(msg) = data_rx.recv().await {
-            if let DataMessage::HealthMetrics(h) = msg {
-                last = Some(h);
-            }
-        }
-        last
-    });
+    let feed = support::spawn_feed(cfg, Duration::from_millis(200));
+    let book = feed.book.clone();
+    let (feed, health) = feed.last_health();
 
     let mut samples: Vec<Sample> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -244,11 +222,7 @@ async fn run_with_faults_ending(
         .json()
         .await
         .unwrap();
-    stop_tx.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), feed)
-        .await
-        .unwrap()
-        .unwrap();
+    feed.stop().await;
     let h = health.await.unwrap().expect("health published");
 
     // Compare the samples the venue still remembers, newest first.

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use common::message::DataMessage;
 use exchange_sim::faults::Faults;
-use feed_handler::{FeedOutputs, FeedTask, SharedBook};
-use tokio::sync::{mpsc, watch};
 
 mod support;
 
@@ -21,25 +19,12 @@ async fn run_until_live(
     lives: usize,
 ) -> (Vec<(String, String)>, bool) {
     let cfg = support::feed_config(primary, backup, rest);
-    let book = SharedBook::default();
-    let (data_tx, mut data_rx) = mpsc::channel(65_536);
-    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
-    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
-    let (state_tx, _state_rx) = watch::channel(feed_handler::FeedState::Stopped);
-    let out = FeedOutputs {
-        data: data_tx,
-        trades: trades_tx,
-        book: book.clone(),
-        state: state_tx,
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let feed =
-        tokio::spawn(FeedTask::new(cfg, "POLUSDT", Duration::from_millis(250), out).run(stop_rx));
+    let mut feed = support::spawn_feed(cfg, Duration::from_millis(250));
 
     let mut states = Vec::new();
     let live = tokio::time::timeout(Duration::from_secs(20), async {
         let mut seen = 0;
-        while let Some(msg) = data_rx.recv().await {
+        while let Some(msg) = feed.data.recv().await {
             if let DataMessage::StateChange(s) = msg {
                 states.push((s.current.clone(), s.reason.clone()));
                 if s.current == "live" {
@@ -53,12 +38,8 @@ async fn run_until_live(
     })
     .await;
     assert!(live.is_ok(), "not live {lives} time(s): {states:?}");
-    let synced = book.read().synced;
-    stop_tx.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), feed)
-        .await
-        .unwrap()
-        .unwrap();
+    let synced = feed.book.read().synced;
+    feed.stop().await;
     (states, synced)
 }
 

@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-use common::message::{DataMessage, HealthMetrics};
 use exchange_sim::connection::Keepalive;
 use exchange_sim::SimConfig;
-use feed_handler::{FeedOutputs, FeedTask, SharedBook};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
 
 mod support;
 
@@ -70,34 +67,9 @@ async fn a_client_that_never_answers_a_ping_is_disconnected() {
 async fn the_feed_answers_pings_and_keeps_its_connection() {
     let sim = support::launch_sim(fast_sim()).await;
     let cfg = support::feed_config(format!("ws://{}", sim.addr), String::new(), sim.addr);
-    let (data_tx, mut data_rx) = mpsc::channel(65_536);
-    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
-    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
-    let (state_tx, _state_rx) = watch::channel(feed_handler::FeedState::Stopped);
-    let out = FeedOutputs {
-        data: data_tx,
-        trades: trades_tx,
-        book: SharedBook::default(),
-        state: state_tx,
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let feed =
-        tokio::spawn(FeedTask::new(cfg, "POLUSDT", Duration::from_millis(250), out).run(stop_rx));
-    let health = tokio::spawn(async move {
-        let mut last: Option<HealthMetrics> = None;
-        while let Some(msg) = data_rx.recv().await {
-            if let DataMessage::HealthMetrics(h) = msg {
-                last = Some(h);
-            }
-        }
-        last
-    });
+    let (feed, health) = support::spawn_feed(cfg, Duration::from_millis(250)).last_health();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop_tx.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), feed)
-        .await
-        .unwrap()
-        .unwrap();
+    feed.stop().await;
     let h = health.await.unwrap().expect("health metrics");
     assert_eq!(h.feed_state, "live", "{h:?}");
     assert_eq!(h.reconnect_count, 0, "{h:?}");

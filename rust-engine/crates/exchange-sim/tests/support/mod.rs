@@ -1,5 +1,6 @@
 //! Set-up shared by the integration tests: a simulator replaying a window of the real POLUSDT crash
-//! on a free loopback port, and a feed configuration pointing at it.
+//! on a free loopback port, a feed configuration pointing at it, and the engine's feed task run
+//! against it.
 
 #![allow(dead_code)] // each test uses a part
 
@@ -7,9 +8,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::config::FeedConfig;
+use common::message::{DataMessage, HealthMetrics};
 use exchange_sim::clock::Speed;
 use exchange_sim::faults::{Faults, Scheduled};
 use exchange_sim::{launch, time, RunningVenue, SimConfig, Start};
+use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// The bundled real data: Binance spot POLUSDT trades, 2025-10-10 20:45 to 21:45 UTC.
 pub const DATA: &str = concat!(
@@ -110,3 +115,87 @@ pub async fn venue_book_at(
 
 /// A bounded wait used by the tests.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The engine's feed task for POLUSDT, running: its shared book and its data channel (the trades
+/// are drained).
+pub struct RunningFeed {
+    /// The book the task keeps.
+    pub book: SharedBook,
+    /// Everything the task publishes but trades: books, health, state changes.
+    pub data: mpsc::Receiver<DataMessage>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Starts the feed task with `cfg`, publishing health every `health_every`.
+pub fn spawn_feed(cfg: FeedConfig, health_every: Duration) -> RunningFeed {
+    let book = SharedBook::default();
+    let (data_tx, data) = mpsc::channel(65_536);
+    let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
+    tokio::spawn(async move { while trades_rx.recv().await.is_some() {} });
+    let (state_tx, _) = watch::channel(FeedState::Stopped);
+    let out = FeedOutputs {
+        data: data_tx,
+        trades: trades_tx,
+        book: book.clone(),
+        state: state_tx,
+    };
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(FeedTask::new(cfg, "POLUSDT", health_every, out).run(stop_rx));
+    RunningFeed {
+        book,
+        data,
+        stop,
+        task,
+    }
+}
+
+impl RunningFeed {
+    /// Keeps the newest `HealthMetrics` published until the task stops, in a task of its own;
+    /// returns what stops the feed, and that task.
+    pub fn last_health(self) -> (StopHandle, JoinHandle<Option<HealthMetrics>>) {
+        let RunningFeed {
+            mut data,
+            stop,
+            task,
+            ..
+        } = self;
+        let health = tokio::spawn(async move {
+            let mut last = None;
+            while let Some(msg) = data.recv().await {
+                if let DataMessage::HealthMetrics(h) = msg {
+                    last = Some(h);
+                }
+            }
+            last
+        });
+        (StopHandle { stop, task }, health)
+    }
+
+    /// Stops the task and waits (bounded) for it to end.
+    pub async fn stop(self) {
+        StopHandle {
+            stop: self.stop,
+            task: self.task,
+        }
+        .stop()
+        .await;
+    }
+}
+
+/// Stops a feed task whose data channel was handed elsewhere.
+pub struct StopHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl StopHandle {
+    /// Stops the task and waits (bounded) for it to end.
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("feed task stopped")
+            .unwrap();
+    }
+}
