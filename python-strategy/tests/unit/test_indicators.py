@@ -247,3 +247,147 @@ def test_bad_values_and_shuffled_times_never_reach_an_indicator(
     assert sum(d.guard.dropped.values()) == len(events) - accepted
     for r in d.readings().by_indicator.values():
         assert not r.ready or not math.isnan(r.value) or r.indicator is Indicator.PATTERN
+
+
+# ------------------------------------------------------------------------------------------------
+# Thresholds exactly met, the sign of one-sided indicators, and the top-N cut (mutation audit).
+
+
+def test_volatility_fires_exactly_at_its_ratio_and_its_floor() -> None:
+    """`volatility_ratio` and `volatility_floor_bps` are "at least" thresholds: a recent RMS of
+    exactly floor = ratio x baseline fires. Returns (bp) go straight into the windows so the RMS
+    values are exact: baseline 1, -1, 1, -1 (RMS 1), recent 5, -5 (RMS 5); 5 / max(1, 5 / 5) = 5."""
+    v = Volatility(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=5.0, floor_bps=5.0)
+    for r in (1.0, -1.0, 1.0, -1.0, 5.0, -5.0):
+        v.returns.push(r)
+    assert v.recent_bps == 5.0 and v.baseline_bps == 1.0
+    rd = v.reading()
+    assert rd.ready and rd.value == 5.0 and rd.fired
+    # A hair under the floor (with the ratio still met) does not fire.
+    w = Volatility(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=5.0, floor_bps=5.000001)
+    for r in (0.5, -0.5, 0.5, -0.5, 5.0, -5.0):
+        w.returns.push(r)
+    assert w.reading().value > 5.0 * 0.999 and not w.reading().fired
+
+
+def test_acceleration_fires_exactly_at_its_threshold() -> None:
+    """`acceleration_bps_per_s2` is an "at least" threshold. With span 1 and closes 1, 1, p the
+    second difference is exactly 1e4 ln p (the first two logs are 0)."""
+    p = 0.999
+    threshold = abs(math.log(p) * 1e4)  # 10.005 bp/s2
+    a = Acceleration(span_secs=1, threshold_bps_s2=threshold)
+    for price in (1.0, 1.0, p):
+        a.on_second(price)
+    rd = a.reading()
+    assert rd.value == -threshold and rd.fired
+
+
+def test_obi_fires_on_a_negative_imbalance_too() -> None:
+    """OBI fires on its size: asks outweighing bids (the book of a crash) fires as bids would,
+    with a negative value. Top level only: 1 bid against 3 asks = (1 - 3) / 4 = -0.5."""
+    o = OrderBookImbalance(levels=1, threshold=0.5)
+    o.on_book(((10.0, 1.0), (9.9, 50.0)), ((10.1, 3.0), (10.2, 1.0)))
+    rd = o.reading(True)
+    assert rd.value == -0.5 and rd.fired
+    assert not o.reading(False).ready  # a stale book is not read
+
+
+def _eighth_then(bid: float, ask: float) -> Spread:
+    """A spread baseline of two samples of 1/8 (15/17: (17 - 15) / 16; binary fractions, so the
+    means are exact), then one book."""
+    sp = Spread(baseline_secs=2, warmup_secs=2, ratio=4.0)
+    for _ in range(3):  # 1 recent + 2 baseline
+        sp.on_book(15.0, 17.0)
+        sp.on_second(True)
+    sp.on_book(bid, ask)
+    return sp
+
+
+def test_spread_fires_exactly_at_its_ratio() -> None:
+    """3/5 is a spread of 2 / 4 = 1/2, exactly 4x the 1/8 baseline: it fires."""
+    sp = _eighth_then(3.0, 5.0)
+    sp.on_second(True)
+    rd = sp.reading(True)
+    assert rd.value == 4.0 and rd.fired
+
+
+def test_spread_does_not_sample_a_stale_book() -> None:
+    """Seconds with a stale book add nothing to the windows: the 1/8 baseline is still there when a
+    fresh book comes back, and a 1/2 spread reads 4x (it would read 1x had the stale 1/2 books been
+    learnt)."""
+    sp = _eighth_then(3.0, 5.0)
+    for _ in range(5):
+        sp.on_second(False)
+    assert list(sp.samples.baseline.items) == [0.125, 0.125] and list(sp.samples.recent.items) == [0.125]
+    sp.on_second(True)
+    assert sp.reading(True).value == 4.0 and sp.reading(True).fired
+
+
+def test_volume_delta_fires_exactly_at_its_z() -> None:
+    """Baseline sums 1, -1, 1, -1 (mean 0, std 1); a window sum of -3 is z = -3 exactly: fires at 3."""
+    vd = VolumeDelta(window_secs=1, baseline_secs=4, warmup_secs=4, z=3.0)
+    for d in (1.0, -1.0, 1.0, -1.0, 1.0, -3.0):
+        vd.on_second(d)
+    rd = vd.reading()
+    assert rd.value == -3.0 and rd.fired
+
+
+def test_volume_delta_sums_its_window() -> None:
+    """The z-score is of the sum over `volume_delta_window_secs`, not of one second: with a window of
+    2, per-second deltas 1, 1, -1, -1, 1, 1, -1, -1 give sums 2, 0, -2, 0, 2, 0, -2 (baseline of the
+    4 before the window: 0, -2, 0, 2: mean 0, std sqrt(2)); then -2, -2: sum -4, z = -4 / sqrt(2)."""
+    vd = VolumeDelta(window_secs=2, baseline_secs=4, warmup_secs=4, z=10.0)
+    for d in (1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -2.0, -2.0):
+        vd.on_second(d)
+    assert list(vd.sums.baseline.items) == [0.0, -2.0, 0.0, 2.0]
+    assert math.isclose(vd.reading().value, -4.0 / math.sqrt(2.0), rel_tol=1e-12)
+
+
+def test_message_velocity_fires_exactly_at_its_ratio() -> None:
+    """A baseline of 2 messages a second, then 6: exactly 3x (and 6 >= the minimum of 5): fires."""
+    mv = MessageVelocity(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=3.0, min_per_sec=5.0)
+    for n in (2, 2, 2, 2, 6, 6):
+        mv.on_second(n)
+    rd = mv.reading()
+    assert rd.value == 3.0 and rd.fired
+
+
+def test_message_velocity_baseline_is_floored_by_the_minimum_rate() -> None:
+    """A quiet baseline (1 a second) is taken as min_per_sec / ratio (10 / 3): 5 a second reads
+    5 / (10 / 3) = 1.5x, not 5x, and does not fire."""
+    mv = MessageVelocity(window_secs=2, baseline_secs=4, warmup_secs=4, ratio=3.0, min_per_sec=10.0)
+    for n in (1, 1, 1, 1, 5, 5):
+        mv.on_second(n)
+    rd = mv.reading()
+    assert math.isclose(rd.value, 1.5) and not rd.fired and math.isclose(rd.strength, 0.5)
+
+
+def test_depth_liquidity_sufficient_exactly_at_the_minimum() -> None:
+    """Liquidity fires from `liquidity_min_usd` inclusive: 50 + 50 = 100 of 100."""
+    d = Depth(levels=5, min_usd=100.0, extreme=0.7, wall_ratio=3.0)
+    d.on_book(((10.0, 5.0),), ((25.0, 2.0),))
+    rd = d.reading(True)
+    assert rd.value == 100.0 and rd.fired
+    assert not d.reading(False).ready
+
+
+def test_depth_extreme_imbalance_is_strictly_over_and_either_way() -> None:
+    """Extreme is |imbalance| strictly over `extreme_imbalance`: 85 against 15 of notional is 0.7
+    exactly (not extreme); 86 against 14 is 0.72 (extreme), and so is 14 against 86 (ask-heavy)."""
+    d = Depth(levels=5, min_usd=1.0, extreme=0.7, wall_ratio=3.0)
+    d.on_book(((1.0, 85.0),), ((2.0, 7.5),))
+    assert d.view is not None and d.view.imbalance == 0.7 and not d.view.extreme
+    d.on_book(((1.0, 86.0),), ((2.0, 7.0),))
+    assert d.view is not None and math.isclose(d.view.imbalance, 0.72) and d.view.extreme
+    d.on_book(((1.0, 14.0),), ((2.0, 43.0),))
+    assert d.view is not None and math.isclose(d.view.imbalance, -0.72) and d.view.extreme
+
+
+def test_depth_counts_only_the_top_levels() -> None:
+    """Only `depth_levels` levels a side count: with 2 levels, the third bid (a huge one) is neither
+    liquidity nor imbalance nor a wall. Bids 10 x 1 + 9 x 1 = 19, asks 11 x 1 + 12 x 1 = 23."""
+    d = Depth(levels=2, min_usd=1.0, extreme=0.7, wall_ratio=3.0)
+    d.on_book(((10.0, 1.0), (9.0, 1.0), (8.0, 1000.0)), ((11.0, 1.0), (12.0, 1.0), (13.0, 1.0)))
+    v = d.view
+    assert v is not None and v.liquidity_usd == 42.0
+    assert math.isclose(v.imbalance, (19.0 - 23.0) / 42.0) and v.bid_walls == ()

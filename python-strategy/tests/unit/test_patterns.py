@@ -77,3 +77,57 @@ def test_longest_run_is_reported() -> None:
     ]
     assert run(five)[0] is Pattern.NONE or run(five)[1] == 3
     assert run(five[2:]) == (Pattern.SELLING_EXHAUSTION, 3)
+
+
+# Bearish, bodies 2.0 > 1.8 > 1.6 > 1.4 > 1.2, lower wicks 0.6, 0.7, 0.8, 0.9, 1.0 (each over 10 %
+# longer than the one before, and over 20 % of its range).
+EXHAUSTION_5 = [
+    c(20, 20.0, 20.0, 17.4, 18.0),
+    c(21, 18.0, 18.0, 15.5, 16.2),
+    c(22, 16.2, 16.2, 13.8, 14.6),
+    c(23, 14.6, 14.6, 12.3, 13.2),
+    c(24, 13.2, 13.2, 11.0, 12.0),
+]
+
+
+def test_the_longest_matching_run_is_reported_up_to_max_candles() -> None:
+    """Five matching candles are a run of 5 (not the 3 or 4 inside it); with pattern_max_candles 4,
+    a run of 4."""
+    assert run(EXHAUSTION_5) == (Pattern.SELLING_EXHAUSTION, 5)
+    assert run(EXHAUSTION_5[:4]) == (Pattern.SELLING_EXHAUSTION, 4)
+    p = CandlePatterns(3, 4, 20.0, 10.0, 20.0, 1.5)
+    for x in EXHAUSTION_5:
+        p.on_candle(x)
+    assert (p.pattern, p.length) == (Pattern.SELLING_EXHAUSTION, 4)
+
+
+def test_selling_exhaustion_needs_the_long_lower_wick_on_every_candle() -> None:
+    """The first candle's lower wick is 0.2 of a 1.5 range (13 %, under 20 %): no pattern, though
+    the wicks grow and the bodies shrink."""
+    assert run([c(0, 10.0, 10.3, 8.8, 9.0), *EXHAUSTION[1:]])[0] is Pattern.NONE
+
+
+def test_buying_climax_needs_the_long_upper_wick_on_every_candle() -> None:
+    """The first candle's upper wick is 0.1 of a 1.1 range (9 %, under 20 %): no climax."""
+    assert run([c(10, 10.0, 11.1, 10.0, 11.0, 2.0), *CLIMAX[1:]])[0] is Pattern.NONE
+
+
+def with_config(candles: list[Candle], **kw: float) -> Pattern:
+    args = {"ex_wick": 20.0, "ex_growth": 10.0, "cl_wick": 20.0, "cl_volume": 1.5} | kw
+    p = CandlePatterns(3, 5, args["ex_wick"], args["ex_growth"], args["cl_wick"], args["cl_volume"])
+    for x in candles:
+        p.on_candle(x)
+    return p.pattern
+
+
+def test_pattern_thresholds_come_from_the_configuration() -> None:
+    """Each pattern threshold is the one given (from `[event_detection]`), not the default:
+    EXHAUSTION's lower wicks are 33 %, 43 % and 57 % of their ranges, growing 20 % and 33 %; CLIMAX's upper
+    wicks are 33 % and its last volume 2x the mean before it."""
+    assert with_config(EXHAUSTION) is Pattern.SELLING_EXHAUSTION
+    assert with_config(EXHAUSTION, ex_wick=35.0) is Pattern.NONE
+    assert with_config(EXHAUSTION, ex_growth=25.0) is Pattern.NONE
+    assert with_config(CLIMAX) is Pattern.BUYING_CLIMAX
+    assert with_config(CLIMAX, cl_wick=35.0) is Pattern.NONE
+    assert with_config(CLIMAX, cl_volume=2.0) is Pattern.NONE  # over 2x is needed: 4 is exactly 2 x 2
+    assert with_config(CLIMAX, cl_volume=1.9) is Pattern.BUYING_CLIMAX

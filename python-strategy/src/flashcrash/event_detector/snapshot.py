@@ -97,7 +97,9 @@ def encode_object(obj: object) -> dict[str, Any]:
     for k, v in vars(obj).items():
         if k in SKIP:
             continue
-        if hasattr(v, "__dict__") and not dataclasses.is_dataclass(v) and not isinstance(v, Enum):
+        # A Counter has a `__dict__` too (a dict subclass written in Python): it is a value (`encode`),
+        # not an object whose attributes are the state (its counts would be lost).
+        if hasattr(v, "__dict__") and not dataclasses.is_dataclass(v) and not isinstance(v, (Enum, Counter)):
             out[k] = {"$obj": encode_object(v)}
         else:
             out[k] = encode(v)
