@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import fields
 from decimal import Decimal
@@ -20,7 +21,7 @@ import pytest
 
 from flashcrash import config, wire
 from flashcrash.launcher import REPO
-from flashcrash.monitoring.alerts import ENV_URL, AlertSender
+from flashcrash.monitoring.alerts import ENV_URL, Alert, AlertSender, payload, summarise
 from flashcrash.monitoring.metrics import StrategyMetrics
 from flashcrash.runner import Runner
 
@@ -194,3 +195,146 @@ def test_the_summary_keeps_the_feed_latency_of_the_session(
         runner.handle(wire.HealthMetrics(**{**h, "latency_mean_us": mean, "latency_p99_us": p99}))
     feed = runner.summary()["feed"]
     assert (feed["latency_p99_us"], feed["latency_p99_max_us"]) == (1_100.0, 4_200.0)
+
+
+@pytest.mark.parametrize(("fmt", "key", "limit"), [("slack", "text", 3000), ("discord", "content", 2000)])
+def test_a_long_text_is_cut_to_the_webhook_limit(fmt: str, key: str, limit: int) -> None:
+    """A text longer than the service accepts is cut to exactly its limit, ending with an ellipsis;
+    a text of exactly the limit is sent whole."""
+    body = payload(fmt, "x" * (limit + 500))
+    assert list(body) == [key] and len(body[key]) == limit and body[key].endswith("x…")
+    assert payload(fmt, "y" * limit) == {key: "y" * limit}
+
+
+def test_the_summary_names_what_was_held_and_dropped() -> None:
+    """The summary gives the first alert, the held ones by kind (most frequent first), the last held
+    one, and the alerts dropped because the queue was full."""
+    held = Counter({"feed_halted": 1, "watchdog": 3})
+    text = summarise(Alert("drawdown", "6 %"), held, Alert("watchdog", "drift"), 2)
+    assert text == (
+        "[drawdown] 6 %\n+4 more: watchdog x3, feed_halted x1 (last: [watchdog] drift)"
+        "\n(2 alert(s) dropped: sender queue full)"
+    )
+    assert summarise(Alert("drawdown", "6 %"), Counter(), None, 0) == "[drawdown] 6 %"
+
+
+class _Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _until(cond: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+    assert cond(), "condition not met in time"  # type: ignore[operator]
+
+
+def _texts(receiver: Receiver, n: int) -> list[str]:
+    bodies = receiver.wait(n)
+    assert len(bodies) == n, bodies
+    return [b["text"] for b in bodies]
+
+
+def test_each_summary_holds_only_what_arrived_since_the_previous_post(receiver: Receiver) -> None:
+    """With a 60 s interval on a test clock: `a` goes out at once; `b`, `c`, `d` wait for the interval
+    and go out as one summary; `e`, `f`, `g`, held for the next interval, are summarised without
+    anything of the previous summary."""
+    clock = _Clock()
+    sender = AlertSender(receiver.url, "slack", 60.0, source="t", clock=clock)
+    try:
+        sender.alert("k1", "a")
+        assert _texts(receiver, 1) == ["t: [k1] a"]
+        sender.alert("k2", "b")
+        sender.alert("k3", "c")
+        _until(lambda: sender.stats["held"] == 1)  # b waits (first of the next post), c is held
+        clock.now = 100.0  # the interval has passed: the next alert wakes the sender
+        sender.alert("k4", "d")
+        assert _texts(receiver, 2)[1] == "t: [k2] b\n+2 more: k3 x1, k4 x1 (last: [k4] d)"
+        sender.alert("k5", "e")
+        sender.alert("k6", "f")
+        _until(lambda: sender.stats["held"] == 3)
+        clock.now = 200.0
+        sender.alert("k7", "g")
+        assert _texts(receiver, 3)[2] == "t: [k5] e\n+2 more: k6 x1, k7 x1 (last: [k7] g)"
+    finally:
+        sender.close()
+    assert sender.stats["posted"] == 3 and sender.stats["raised"] == 7
+
+
+def test_close_posts_what_is_held(receiver: Receiver) -> None:
+    """An alert held for the interval is not lost when the sender stops: `close` posts it."""
+    clock = _Clock()
+    sender = AlertSender(receiver.url, "slack", 60.0, source="t", clock=clock)
+    sender.alert("k1", "a")
+    assert _texts(receiver, 1) == ["t: [k1] a"]
+    sender.alert("k2", "b")  # within the interval: held
+    sender.close(timeout_s=5.0)
+    assert _texts(receiver, 2)[1] == "t: [k2] b"
+
+
+def test_alerts_dropped_on_a_full_queue_are_reported_in_the_next_post() -> None:
+    """While the sender waits on a slow webhook its queue (2) fills: the third alert is dropped and
+    counted, and the next post says so."""
+    arrived, release = threading.Event(), threading.Event()
+    bodies: list[dict] = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            n = int(self.headers.get("Content-Length", 0))
+            bodies.append(json.loads(self.rfile.read(n)))
+            arrived.set()
+            release.wait(10)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    sender = AlertSender(url, "slack", 0.0, source="t", queue_size=2, timeout_s=10.0)
+    try:
+        sender.alert("k1", "a")
+        assert arrived.wait(5), "the first post never arrived"  # the sender is inside that post
+        sender.alert("k2", "b")
+        sender.alert("k3", "c")
+        sender.alert("k4", "d")  # the queue holds b and c: dropped
+        assert sender.stats["dropped"] == 1
+        release.set()
+        _until(lambda: len(bodies) >= 3)
+    finally:
+        release.set()
+        sender.close()
+        server.shutdown()
+        server.server_close()
+    assert [b["text"] for b in bodies] == [
+        "t: [k1] a",
+        "t: [k2] b\n(1 alert(s) dropped: sender queue full)",
+        "t: [k3] c",
+    ]
+
+
+def test_a_reload_changes_the_alert_format_and_interval(tmp_path: Path) -> None:
+    """`[monitoring] alert_format` and `alert_min_interval_secs` are reloadable: the running sender
+    takes them."""
+    from flashcrash.monitoring.reload import reload
+
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "local.toml").write_text("")
+    path = tmp_path / "config.toml"
+    sender = AlertSender(None, "slack", 60.0)
+    runner = Runner(config.load(path), _NoEngine(), alerts=sender, config_path=path)  # type: ignore[arg-type]
+    (tmp_path / "local.toml").write_text(
+        '[monitoring]\nalert_format = "discord"\nalert_min_interval_secs = 5\n'
+    )
+    assert reload(runner, path)
+    assert (sender.fmt, sender.min_interval_s) == ("discord", 5.0)

@@ -154,3 +154,50 @@ def _text(v: View) -> str:
     console = Console(width=160, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(render(v, time.time_ns()))
     return console.export_text()
+
+
+def test_only_the_watched_symbols_book_is_shown() -> None:
+    """A book of another symbol on the same channel does not replace the watched symbol's book."""
+    v = View("POLUSDT")
+    mine = wire.OrderBookSnapshot("POLUSDT", 1, 1, 7, ((0.5, 1.0),), ((0.51, 1.0),))
+    other = wire.OrderBookSnapshot("BTCUSDT", 2, 2, 8, ((60000.0, 1.0),), ((60001.0, 1.0),))
+    v.on_message(mine, 10)
+    v.on_message(other, 20)
+    assert v.book is mine and v.book_wall_ns == 10
+
+
+def test_the_detector_state_is_the_one_at_one() -> None:
+    """From the metrics, the detector state is the label whose gauge is 1 (the others are 0), and the
+    time in it comes from `detector_state_seconds`."""
+    body = "\n".join(
+        [
+            'flashcrash_strategy_detector_state{state="SLEEP"} 0.0',
+            'flashcrash_strategy_detector_state{state="ALERT"} 0.0',
+            'flashcrash_strategy_detector_state{state="ACTIVE"} 1.0',
+            'flashcrash_strategy_detector_state{state="RECOVERY"} 0.0',
+            'flashcrash_strategy_breaker_state{state="closed"} 0.0',
+            'flashcrash_strategy_breaker_state{state="open"} 1.0',
+            "flashcrash_strategy_detector_state_seconds 12.0",
+            "",
+        ]
+    )
+    v = View("POLUSDT")
+    v.on_metrics(parse_metrics(body), 100 * 10**9)
+    assert (v.detector, v.breaker, v.detector_since_ns) == ("ACTIVE", "open", 88 * 10**9)
+
+
+def test_a_lot_still_entering_has_no_unrealized_pnl() -> None:
+    """A resting entry holds nothing yet: no unrealized P&L is shown for it (a holding lot has one)."""
+    body = "\n".join(
+        [
+            'flashcrash_strategy_lot_quantity{lot="e1234567-x",phase="entering"} 500.0',
+            'flashcrash_strategy_lot_entry_price{lot="e1234567-x"} 0.954',
+            "flashcrash_strategy_last_price 0.96",
+            "",
+        ]
+    )
+    v = View("POLUSDT")
+    v.on_metrics(parse_metrics(body), time.time_ns())
+    row = next(line for line in _text(v).splitlines() if "e1234567" in line)
+    cells = [c.strip() for c in row.split("│")][1:7]  # the positions table, left of the last trades
+    assert cells == ["e1234567", "entering", "500", "0.954", "-", "-"], row

@@ -89,3 +89,27 @@ def test_text_is_readable_and_setup_replaces_itself(restore_logging: None) -> No
     assert "order X refused" in text and "client_order_id=abc" in text and "[error" in text
     assert not text.lstrip().startswith("{")
     assert sent == []
+
+
+def test_an_alert_line_carries_its_kind(restore_logging: None) -> None:
+    """An alert's log line says which alert it is (`alert` key), so alerts can be found in the logs
+    whether or not a webhook is set."""
+    from flashcrash.monitoring.alerts import AlertSender
+
+    out = io.StringIO()
+    logs.setup("info", "json", out)
+    AlertSender(None).alert("breaker_open", "circuit breaker closed -> open")
+    (line,) = out.getvalue().splitlines()
+    rec = json.loads(line)
+    assert rec["alert"] == "breaker_open" and rec["level"] == "warning"
+    assert rec["event"] == "ALERT breaker_open: circuit breaker closed -> open"
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [("trace", logging.DEBUG), ("debug", logging.DEBUG), ("info", logging.INFO), ("warn", logging.WARNING),
+     ("error", logging.ERROR), ("WARN", logging.WARNING)],
+)  # fmt: skip
+def test_config_level_names(name: str, level: int) -> None:
+    """`[monitoring] log_level` names (any case) map to the logging levels."""
+    assert logs.level_number(name) == level

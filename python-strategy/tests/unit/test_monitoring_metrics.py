@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from flashcrash.data_client import EngineClient
 from flashcrash.monitoring.live import parse_metrics
 from flashcrash.monitoring.metrics import MetricsError, StrategyMetrics
 from flashcrash.runner import Runner
+from flashcrash.trading_engine.money import Price
+from flashcrash.trading_engine.percentile import Plan
+from flashcrash.trading_engine.portfolio import Lot, Phase
+from flashcrash.trading_engine.position import ClosedTrade, Position
 
 S = 1_000_000_000
 
@@ -164,3 +170,140 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
     err = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(err) == 1 and f"strategy_metrics_port {port}: cannot bind" in err[0], err
+
+
+# ------------------------------------------------------------------ `update` without sockets
+class _Counts:
+    """A client whose counters the test sets (what `EngineClient` counts)."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self.conflated = 0
+
+    def send(self, msg: object) -> bool:
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+
+def _metrics_runner() -> tuple[StrategyMetrics, Runner, _Counts]:
+    cfg = config.load(REPO / "config" / "config.toml")
+    client = _Counts()
+    m = StrategyMetrics("POLUSDT", Decimal(1000))
+    return m, Runner(cfg, client), client  # type: ignore[arg-type]
+
+
+def _samples(m: StrategyMetrics) -> dict[str, list[tuple[dict[str, str], float]]]:
+    return parse_metrics(generate_latest(m.registry).decode())
+
+
+def test_drop_counters_are_mirrored_by_reason() -> None:
+    """The client's malformed frames (by reason), conflated books and the guard's drops (by reason)
+    become counters with the same reasons and counts, growing by the difference at each update."""
+    m, runner, client = _metrics_runner()
+    client.malformed.update({"payload": 3, "frame_count": 2})
+    client.conflated = 7
+    runner.guard.dropped.update({"bad_price": 4, "book_crossed": 1})
+    m.update(runner, S)
+    s = _samples(m)
+    assert _value(s, "malformed_total", reason="payload") == 3
+    assert _value(s, "malformed_total", reason="frame_count") == 2
+    assert _value(s, "conflated_total") == 7
+    assert _value(s, "guard_dropped_total", reason="bad_price") == 4
+    assert _value(s, "guard_dropped_total", reason="book_crossed") == 1
+    client.malformed["payload"] += 5
+    client.conflated = 10
+    m.update(runner, 2 * S)
+    s = _samples(m)
+    assert _value(s, "malformed_total", reason="payload") == 8
+    assert _value(s, "malformed_total", reason="frame_count") == 2
+    assert _value(s, "conflated_total") == 10
+
+
+def test_a_count_that_went_down_is_the_new_base() -> None:
+    """A loop count restored lower (from a snapshot) never decrements the counter nor raises; the
+    counter grows again from the new base."""
+    m, runner, client = _metrics_runner()
+    client.received["Trade"] = 10
+    m.update(runner, S)
+    client.received["Trade"] = 4
+    m.update(runner, 2 * S)
+    assert _value(_samples(m), "messages_total", type="Trade") == 10
+    client.received["Trade"] = 6
+    m.update(runner, 3 * S)
+    assert _value(_samples(m), "messages_total", type="Trade") == 12
+
+
+def test_drawdown_is_measured_from_the_equity_peak() -> None:
+    """Equity up 100 then back to +40: the drawdown is 60 below the peak (6 % of 1000), not from the
+    initial capital; the alert reads the same percentage."""
+    m, runner, _ = _metrics_runner()
+    runner.strategy.position._done_realized = Decimal(100)
+    m.update(runner, S)
+    runner.strategy.position._done_realized = Decimal(40)
+    m.update(runner, 2 * S)
+    s = _samples(m)
+    assert _value(s, "equity") == 1040 and _value(s, "drawdown") == 60
+    assert _value(s, "drawdown_pct") == pytest.approx(6.0) and m.drawdown_of_capital_pct == pytest.approx(6.0)
+
+
+def _closed(i: int, pnl: str, reason: str) -> ClosedTrade:
+    return ClosedTrade(
+        i * S, (i + 1) * S, Decimal(10), Decimal("1.0"), Decimal(i), Decimal(0), Decimal(pnl), reason
+    )
+
+
+def test_last_trades_rank_one_is_the_newest() -> None:
+    """Of 7 closed trades the last 5 are shown, rank 1 the newest; wins and the win rate count all."""
+    m, runner, _ = _metrics_runner()
+    runner.strategy.position.closed.extend(_closed(i, "1" if i % 2 else "-1", f"r{i}") for i in range(1, 8))
+    m.update(runner, S)
+    s = _samples(m)
+    ranks = {lb["rank"]: (lb["reason"], v) for lb, v in s["last_trade_pnl"]}
+    assert ranks == {"1": ("r7", 1), "2": ("r6", -1), "3": ("r5", 1), "4": ("r4", -1), "5": ("r3", 1)}
+    assert _value(s, "last_trade_exit_price", rank="1") == 7
+    assert _value(s, "last_trade_exit_timestamp_seconds", rank="5") == 4
+    assert _value(s, "trades_total") == 7 and _value(s, "wins_total") == 4
+    assert _value(s, "win_rate") == pytest.approx(4 / 7)
+
+
+def test_a_lot_that_changes_phase_or_closes_leaves_no_stale_series() -> None:
+    """A lot's quantity series is labelled with its phase: when the phase changes the old series goes,
+    and when the lot is gone all its series go."""
+    m, runner, _ = _metrics_runner()
+    plan = Plan(Price(Decimal("0.95")), Price(Decimal("0.97")), 0.9, 1.0)
+    lot = Lot("lot-1", plan, Decimal(100), 0, 50.0, Position())
+    runner.strategy.position.lots["lot-1"] = lot
+    m.update(runner, S)
+    assert [lb for lb, _ in _samples(m)["lot_quantity"]] == [{"lot": "lot-1", "phase": "entering"}]
+    lot.phase = Phase.HOLDING
+    m.update(runner, 2 * S)
+    assert [lb for lb, _ in _samples(m)["lot_quantity"]] == [{"lot": "lot-1", "phase": "holding"}]
+    del runner.strategy.position.lots["lot-1"]
+    m.update(runner, 3 * S)
+    s = _samples(m)
+    for name in ("lot_quantity", "lot_entry_price", "lot_target_price"):
+        assert s.get(name, []) == [], name
+    assert _value(s, "open_positions") == 0
+
+
+def test_batch_max_is_the_largest_since_the_previous_update() -> None:
+    """`zmq_batch_messages_max` reports the runner's largest batch, then the runner starts over."""
+    m, runner, _ = _metrics_runner()
+    runner.batch_last, runner.batch_max = 3, 50
+    m.update(runner, S)
+    assert _value(_samples(m), "zmq_batch_messages_max") == 50 and runner.batch_max == 0
+    m.update(runner, 2 * S)
+    assert _value(_samples(m), "zmq_batch_messages_max") == 0
+
+
+def test_a_negative_order_latency_counts_as_zero() -> None:
+    """Clocks of two processes can disagree: a latency below zero is observed as 0 s."""
+    m = StrategyMetrics("POLUSDT", Decimal(1000))
+    m.observe_order_latency(-0.5)
+    s = _samples(m)
+    assert _value(s, "event_to_order_seconds_count") == 1
+    assert _value(s, "event_to_order_seconds_sum") == 0.0
+    assert _value(s, "event_to_order_seconds_bucket", le="0.0005") == 1

@@ -190,3 +190,62 @@ def test_reload_command_without_engine(tmp_path: Path, capsys: pytest.CaptureFix
     )
     assert cli.main(["reload", "--config", str(path), "--timeout", "0.5"]) == 1
     assert "reload refused: engine not reachable" in capsys.readouterr().err
+
+
+EVERY_COMPONENT = """
+[event_detection]
+volatility_floor_bps = 35.0
+velocity_min_per_sec = 25.0
+warmup_secs = 90
+exhaustion_wick_pct = 30.0
+exhaustion_wick_growth_pct = 15.0
+climax_wick_pct = 33.0
+climax_volume_ratio = 2.5
+depth_levels = 10
+liquidity_min_usd = 50000.0
+extreme_imbalance = 0.8
+wall_ratio = 4.5
+[strategy]
+volume_multiple = 2.0
+volume_min_quote = 300.0
+entry_cooldown_secs = 7
+loss_cooldown_secs = 13
+[risk]
+max_latency_ms = 750
+max_spread_ratio = 12.0
+min_liquidity_usd = 1500.0
+breaker_open_secs = 45
+[fees]
+taker_rate = "0.0008"
+[monitoring]
+log_level = "error"
+"""
+
+
+def test_every_reloadable_value_reaches_its_component(tmp_path: Path) -> None:
+    """Each reloadable key lands in the object that reads it at each use (not only in `runner.cfg`):
+    indicators and patterns, the volume rule, the cooldowns (entry and loss not swapped), the
+    emergency-stop limits (ms to us), the breaker's open time, the taker fee, the root log level."""
+    path, runner = _setup(tmp_path)
+    root = logging.getLogger()
+    level = root.level
+    (tmp_path / "local.toml").write_text(EVERY_COMPONENT)
+    try:
+        assert reload(runner, path)
+        assert root.level == logging.ERROR
+    finally:
+        root.setLevel(level)
+    det, st, S = runner.detector, runner.strategy, 1_000_000_000
+    assert det.volatility.floor_bps == 35.0 and det.velocity.min_per_sec == 25.0
+    assert [i.warmup for i in (det.volatility, det.spread, det.volume_delta, det.velocity)] == [90] * 4
+    assert (det.patterns.ex_wick, det.patterns.ex_growth) == (30.0, 15.0)
+    assert (det.patterns.cl_wick, det.patterns.cl_volume) == (33.0, 2.5)
+    assert (det.depth.levels, det.depth.min_usd, det.depth.extreme, det.depth.wall_ratio) == (
+        10, 50000.0, 0.8, 4.5,
+    )  # fmt: skip
+    assert (st.volume.multiple, st.volume.min_quote) == (2.0, 300.0)
+    assert (st.cooldown.entry_ns, st.cooldown.loss_ns) == (7 * S, 13 * S)
+    assert st.stops.max_latency_us == 750_000.0
+    assert (st.stops.max_spread_ratio, st.stops.min_liquidity_usd) == (12.0, 1500.0)
+    assert runner.orders.breaker.open_ns == 45 * S
+    assert str(runner.orders.taker_rate) == "0.0008"

@@ -87,3 +87,32 @@ def test_a_bound_endpoint_is_refused_with_the_key_named() -> None:
             StatePublisher(end)
     finally:
         first.close()
+
+
+def test_what_a_stalled_subscriber_cannot_take_is_counted_as_dropped() -> None:
+    """A subscriber that never reads: once its queues are full, each further StateChange is dropped
+    without blocking the caller, and counted (a plain PUB socket would discard it silently, leaving
+    `dropped` at 0); every send is either published or dropped."""
+    end = _endpoint()
+    publisher = StatePublisher(end)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 10)
+    sub.setsockopt(zmq.SUBSCRIBE, b"state")
+    sub.connect(end)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not sub.poll(20):
+            publisher.state_change(1, "probe", "a", "b", "subscription check")
+        sent = 0
+        while publisher.dropped == 0 and sent < 1_000_000:
+            publisher.state_change(2, "detector", "SLEEP", "ALERT", "x" * 200)
+            sent += 1
+        assert publisher.dropped > 0, f"{sent} sends to a stalled subscriber, none dropped"
+        publisher.state_change(3, "detector", "ALERT", "SLEEP", "still full")
+        assert publisher.dropped >= 2
+    finally:
+        sub.close()
+        ctx.term()
+        publisher.close()

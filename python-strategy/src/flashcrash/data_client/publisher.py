@@ -26,6 +26,9 @@ class StatePublisher:
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 500)
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
+        # A PUB socket silently discards what a subscriber's full queue cannot take; with NODROP the
+        # send says so instead (zmq.Again), and the drop is counted and logged below.
+        self.sock.setsockopt(zmq.XPUB_NODROP, 1)
         try:
             self.sock.bind(endpoint)
         except zmq.ZMQError as e:
