@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from engine_fakes import SilentEngine
 
 from flashcrash import config, wire
 from flashcrash.launcher import REPO
@@ -128,25 +129,8 @@ def test_without_url_alerts_are_only_logged(
 
 def _runner(tmp_path: Path, sender: AlertSender) -> Runner:
     cfg = config.load(REPO / "config" / "config.toml")
-    client = _NoEngine()
+    client = SilentEngine()
     return Runner(cfg, client, metrics=StrategyMetrics("POLUSDT", cfg.initial_capital), alerts=sender)  # type: ignore[arg-type]
-
-
-class _NoEngine:
-    """A client with nothing to say."""
-
-    def __init__(self) -> None:
-        from collections import Counter
-
-        self.received: Counter[str] = Counter()
-        self.malformed: Counter[str] = Counter()
-        self.conflated = 0
-
-    def send(self, msg: object) -> bool:
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
 
 
 def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> None:
@@ -332,7 +316,7 @@ def test_a_reload_changes_the_alert_format_and_interval(tmp_path: Path) -> None:
     (tmp_path / "local.toml").write_text("")
     path = tmp_path / "config.toml"
     sender = AlertSender(None, "slack", 60.0)
-    runner = Runner(config.load(path), _NoEngine(), alerts=sender, config_path=path)  # type: ignore[arg-type]
+    runner = Runner(config.load(path), SilentEngine(), alerts=sender, config_path=path)  # type: ignore[arg-type]
     (tmp_path / "local.toml").write_text(
         '[monitoring]\nalert_format = "discord"\nalert_min_interval_secs = 5\n'
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from engine_fakes import SilentEngine
 from test_runner_fake_engine import ScriptedDetector
 
 from flashcrash import cli, config, wire
@@ -20,19 +21,6 @@ from flashcrash.launcher import REPO
 from flashcrash.monitoring.live import View, parse_metrics, render
 from flashcrash.monitoring.metrics import StrategyMetrics
 from flashcrash.runner import Runner
-
-
-class _NoEngine:
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter({"Trade": 1234})
-        self.malformed: Counter[str] = Counter()
-        self.conflated = 0
-
-    def send(self, msg: object) -> bool:
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
 
 
 def _health(state: str) -> wire.HealthMetrics:
@@ -90,7 +78,7 @@ def test_once_shows_state_book_and_feed_health(
     cfg = config.load(REPO / "config" / "config.toml")
     metrics = StrategyMetrics("POLUSDT", cfg.initial_capital)
     metrics.serve(0)
-    runner = Runner(cfg, _NoEngine(), metrics=metrics)  # type: ignore[arg-type]
+    runner = Runner(cfg, SilentEngine(Counter({"Trade": 1234})), metrics=metrics)  # type: ignore[arg-type]
     runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
     runner.step(0)  # the metrics' first update
     for name in ("config.toml", "schema.toml"):

@@ -11,12 +11,11 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from engine_fakes import SilentEngine
 from prometheus_client import generate_latest
 from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
 
@@ -173,24 +172,11 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ `update` without sockets
-class _Counts:
-    """A client whose counters the test sets (what `EngineClient` counts)."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.malformed: Counter[str] = Counter()
-        self.conflated = 0
-
-    def send(self, msg: object) -> bool:
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
 
 
-def _metrics_runner() -> tuple[StrategyMetrics, Runner, _Counts]:
+def _metrics_runner() -> tuple[StrategyMetrics, Runner, SilentEngine]:
     cfg = config.load(REPO / "config" / "config.toml")
-    client = _Counts()
+    client = SilentEngine()
     m = StrategyMetrics("POLUSDT", Decimal(1000))
     return m, Runner(cfg, client), client  # type: ignore[arg-type]
 

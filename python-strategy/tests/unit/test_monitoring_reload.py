@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import zmq
+from engine_fakes import SilentEngine
 
 from flashcrash import cli, config, wire
 from flashcrash.launcher import REPO
@@ -20,23 +19,12 @@ from flashcrash.monitoring.reload import reload
 from flashcrash.runner import Runner
 
 
-class _NoEngine:
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-
-    def send(self, msg: object) -> bool:
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
-
-
 def _setup(tmp_path: Path, local: str = "") -> tuple[Path, Runner]:
     for name in ("config.toml", "schema.toml"):
         (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
     (tmp_path / "local.toml").write_text(local)
     path = tmp_path / "config.toml"
-    return path, Runner(config.load(path), _NoEngine(), config_path=path)  # type: ignore[arg-type]
+    return path, Runner(config.load(path), SilentEngine(), config_path=path)  # type: ignore[arg-type]
 
 
 EDIT = """
