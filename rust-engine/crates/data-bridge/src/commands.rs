@@ -205,4 +205,102 @@ mod tests {
         let none = parse(b"\xc1 not msgpack").unwrap_err();
         assert!(none.answer().is_none() && !none.reason().is_empty());
     }
+
+    /// An undecodable payload whose `command_id` is empty is treated as having none: it is
+    /// refused without an answer (an empty id could not be matched by anyone).
+    #[test]
+    fn an_undecodable_command_with_an_empty_id_gets_no_answer() {
+        #[derive(Serialize)]
+        struct Bad<'a> {
+            r#type: &'a str,
+            command_id: &'a str,
+        }
+        let payload = rmp_serde::to_vec_named(&Bad {
+            r#type: "PlaceOrder",
+            command_id: "",
+        })
+        .unwrap();
+        let refused = parse(&payload).unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                Refused::Undecodable {
+                    command_id: None,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(refused.answer().is_none());
+    }
+
+    /// The receive loop over a real PULL socket: a multi-frame message is judged by its last
+    /// frame, a malformed payload with an id is answered `MALFORMED` on the response channel and
+    /// counted, the loop goes on after it, and the count is returned at shutdown.
+    #[tokio::test]
+    async fn run_forwards_commands_answers_and_counts_malformed_ones() {
+        use bytes::Bytes;
+        use std::time::Duration;
+        use zeromq::{PushSocket, SocketSend, ZmqMessage};
+
+        const SAFETY: Duration = Duration::from_secs(10);
+        let mut pull = PullSocket::new();
+        let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+        let mut push = PushSocket::new();
+        push.connect(&endpoint.to_string()).await.unwrap();
+        let (cmd_tx, mut cmd_rx) = mpsc::channel(8);
+        let (resp_tx, mut resp_rx) = mpsc::channel(8);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(pull, cmd_tx, resp_tx, stop_rx));
+
+        let multi = ZmqMessage::try_from(vec![
+            Bytes::from_static(b"\xc1 not msgpack"),
+            Bytes::from(query("q-multi")),
+        ])
+        .unwrap();
+        push.send(multi).await.unwrap();
+        let cmd = tokio::time::timeout(SAFETY, cmd_rx.recv())
+            .await
+            .expect("the multi-frame command never arrived")
+            .unwrap();
+        assert_eq!(cmd.command_id(), "q-multi");
+
+        #[derive(Serialize)]
+        struct Bad<'a> {
+            r#type: &'a str,
+            command_id: &'a str,
+        }
+        let bad = rmp_serde::to_vec_named(&Bad {
+            r#type: "PlaceOrder",
+            command_id: "bad-7",
+        })
+        .unwrap();
+        push.send(ZmqMessage::from(bad)).await.unwrap();
+        let answer = tokio::time::timeout(SAFETY, resp_rx.recv())
+            .await
+            .expect("the malformed command was not answered")
+            .unwrap();
+        match answer {
+            Response::Error(e) => {
+                assert_eq!(e.code, ErrorCode::Malformed);
+                assert_eq!(e.command_id.as_deref(), Some("bad-7"));
+            }
+            other => panic!("expected an Error, got {other:?}"),
+        }
+
+        push.send(ZmqMessage::from(query("q-2"))).await.unwrap();
+        let cmd = tokio::time::timeout(SAFETY, cmd_rx.recv())
+            .await
+            .expect("the command after the malformed one never arrived")
+            .unwrap();
+        assert_eq!(cmd.command_id(), "q-2");
+
+        stop_tx.send(true).unwrap();
+        let malformed = tokio::time::timeout(SAFETY, task).await.unwrap().unwrap();
+        assert_eq!(malformed, 1);
+        assert!(
+            resp_rx.try_recv().is_err(),
+            "only the malformed one is answered"
+        );
+    }
 }

@@ -325,4 +325,38 @@ mod tests {
             .unwrap()
             .unwrap();
     }
+
+    /// A snapshot carries the shared book's top levels with its venue (`exchange_ts_ns`) and
+    /// local (`local_ts_ns`) timestamps each under its own field, and there is none while the
+    /// book is out of sync.
+    #[test]
+    fn snapshot_of_reads_levels_ids_and_both_timestamps() {
+        let shared = SharedBook::default();
+        let feed = BookFeed {
+            book: shared.clone(),
+            symbol: "POLUSDT".into(),
+            levels: 2,
+            max_hz: MAX_HZ,
+        };
+        {
+            let mut st = shared.write();
+            st.book.reset(
+                42,
+                &[lv(100, 1), lv(99, 2), lv(98, 3)],
+                &[lv(101, 4), lv(102, 5), lv(103, 6)],
+            );
+            st.exchange_ts_ns = 1_000;
+            st.local_ts_ns = 2_000;
+            st.synced = false;
+        }
+        assert!(snapshot_of(&feed).is_none());
+        shared.write().synced = true;
+        let snap = snapshot_of(&feed).unwrap();
+        assert_eq!(snap.symbol, "POLUSDT");
+        assert_eq!((snap.exchange_ts_ns, snap.local_ts_ns), (1_000, 2_000));
+        assert_eq!(snap.update_id, 42);
+        assert_eq!((snap.bids.len(), snap.asks.len()), (2, 2));
+        assert!(snap.bids[0][0] > snap.bids[1][0], "{snap:?}");
+        assert!(snap.asks[0][0] < snap.asks[1][0], "{snap:?}");
+    }
 }

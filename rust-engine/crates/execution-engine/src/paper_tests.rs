@@ -334,3 +334,126 @@ fn balances_follow_fills_fees_and_open_orders() {
         ]
     );
 }
+
+/// Fees follow the liquidity of each fill: the taker rate on what an order takes on arrival,
+/// the maker rate on a resting order filled by a later trade (rates differ here so a swap shows).
+#[test]
+fn taker_and_maker_fills_use_their_own_fee_rates() {
+    let mut x = PaperExecutor::new(
+        crate::validate::tests::filters(),
+        Limits {
+            max_order_notional: d("1000"),
+            max_open_orders: 3,
+        },
+        Fees {
+            maker: d("0.001"),
+            taker: d("0.002"),
+        },
+        FillRule::TradeThrough,
+    );
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "100", None, None, "t"),
+        &book(),
+        5,
+    );
+    let Response::OrderExecution(taker) = &r[1] else {
+        panic!("{r:?}")
+    };
+    assert_eq!(taker.liquidity, Liquidity::Taker);
+    assert_eq!(taker.fee, d("0.03168")); // 0.1584 × 100 × 0.002
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.1583"),
+            Some(TimeInForce::Gtc),
+            "m",
+        ),
+        &book(),
+        6,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::New);
+    let r = x.on_trade(
+        &Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 0,
+            local_ts_ns: 0,
+            trade_id: 1,
+            price: 0.1582,
+            quantity: 100.0,
+            aggressor: Aggressor::Sell,
+        },
+        7,
+    );
+    let [Response::OrderExecution(maker)] = r.as_slice() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(maker.liquidity, Liquidity::Maker);
+    assert_eq!(maker.last_price, d("0.1583"));
+    assert_eq!(maker.fee, d("0.01583")); // 0.1583 × 100 × 0.001
+}
+
+/// A FOK order the book can fill exactly (to the last unit) fills in full at once; only a
+/// shortfall expires it.
+#[test]
+fn fok_filled_exactly_by_the_book_fills() {
+    let mut x = exec();
+    // 100 at 0.1584 + 200 at 0.1585 = exactly 300 up to 0.1585.
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "300",
+            Some("0.1585"),
+            Some(TimeInForce::Fok),
+            "f",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::Filled);
+    assert_eq!(
+        fills(&r),
+        vec![
+            ("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled),
+            ("0.1585".into(), "200".into(), OrderStatus::Filled)
+        ]
+    );
+}
+
+/// A resting order filled by a market trade fills whole steps of `LOT_SIZE` only: a trade of
+/// 20.05 (step 0.1) fills 20.
+#[test]
+fn a_trade_fill_is_rounded_down_to_the_step_size() {
+    let mut x = exec();
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "150",
+            Some("0.1583"),
+            Some(TimeInForce::Gtc),
+            "s",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(placed_status(&r), OrderStatus::New);
+    let r = x.on_trade(
+        &Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 0,
+            local_ts_ns: 0,
+            trade_id: 1,
+            price: 0.1582,
+            quantity: 20.05,
+            aggressor: Aggressor::Sell,
+        },
+        6,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![("0.1583".into(), "20".into(), OrderStatus::PartiallyFilled)]
+    );
+}

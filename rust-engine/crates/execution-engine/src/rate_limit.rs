@@ -423,6 +423,12 @@ impl RateLimiter {
         }
     }
 
+    /// Full buckets for new `limits` at `now_ms`, keeping the back-off, the ban and the stop of
+    /// trading in force (the venue's limits changed; what it told us about ourselves did not).
+    pub fn replace_limits(&mut self, limits: &[RateLimit], now_ms: u64) {
+        self.buckets = RateLimiter::new(limits, now_ms).buckets;
+    }
+
     /// Buckets for the `rateLimits` of an exchangeInfo body.
     ///
     /// # Errors
@@ -647,6 +653,32 @@ mod tests {
     fn limiter() -> RateLimiter {
         RateLimiter::from_exchange_info(&fixture("exchange_info_btcusdt_nautilus_2021.json"), 0)
             .unwrap()
+    }
+
+    /// New limits from exchangeInfo give full buckets of the new sizes, but a `429` back-off, a
+    /// `418` ban and the stop of trading it caused stay as they were.
+    #[test]
+    fn replaced_limits_keep_a_back_off_a_ban_and_the_stop() {
+        let mut r = limiter();
+        r.on_status(429, Some(30), 0);
+        r.replace_limits(&[lim(RequestWeight, 1, Minute, 6000)], 1_000);
+        assert_eq!(
+            r.try_acquire(1, false, 1_000).unwrap_err(),
+            Denied::BackingOff {
+                until_ms: 30_000,
+                wait_ms: 29_000
+            }
+        );
+        r.try_acquire(1, false, 30_000).unwrap();
+        assert_eq!(r.available(RequestWeight, 1, Minute, 30_000), Some(5999));
+
+        let mut r = limiter();
+        r.on_status(418, Some(120), 0);
+        r.replace_limits(&[lim(RequestWeight, 1, Minute, 6000)], 1_000);
+        assert_eq!(r.banned(1_000).map(|b| b.until_ms), Some(120_000));
+        assert!(!r.resume_trading(60_000));
+        assert!(r.resume_trading(120_000));
+        r.try_acquire(1, true, 120_000).unwrap();
     }
 
     #[test]

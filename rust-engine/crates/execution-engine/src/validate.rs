@@ -313,10 +313,143 @@ pub(crate) mod tests {
         }
     }
 
+    /// `max_open_orders` refuses only the order that would pass the limit: with one slot left
+    /// the order goes, with none it is refused naming `client_order_id`.
+    #[test]
+    fn the_last_open_order_slot_can_be_used() {
+        let limits = Limits {
+            max_order_notional: d("100"),
+            max_open_orders: 3,
+        };
+        let cmd = order(OrderType::Limit, "100", Some("0.2"));
+        check(&cmd, &filters(), &limits, 2, None).unwrap();
+        let e = check(&cmd, &filters(), &limits, 3, None).unwrap_err();
+        assert_eq!(e.field, "client_order_id", "{e}");
+    }
+
+    /// The notional bounds are inclusive: exactly the venue's minimum (`NOTIONAL`) and exactly
+    /// `[risk] max_order_notional` are accepted; just outside either is refused.
+    #[test]
+    fn notional_bounds_are_inclusive() {
+        let limits = Limits {
+            max_order_notional: d("100"),
+            max_open_orders: 2,
+        };
+        let f = filters();
+        // 25 × 0.2 = 5 = min_notional; 500 × 0.2 = 100 = max_order_notional.
+        check(
+            &order(OrderType::Limit, "25", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap();
+        check(
+            &order(OrderType::Limit, "500", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap();
+        let below = check(
+            &order(OrderType::Limit, "24.9", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        );
+        assert!(
+            below
+                .as_ref()
+                .is_err_and(|e| e.message.contains("NOTIONAL")),
+            "{below:?}"
+        );
+        let above = check(
+            &order(OrderType::Limit, "500.1", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        );
+        assert!(
+            above
+                .as_ref()
+                .is_err_and(|e| e.message.contains("max_order_notional")),
+            "{above:?}"
+        );
+    }
+
+    /// `LOT_SIZE` bounds the quantity itself, whatever the notional: above `maxQty` or below
+    /// `minQty` is refused naming `quantity` and the filter, even when the notional is fine.
+    #[test]
+    fn quantity_outside_lot_size_is_refused_even_with_a_fine_notional() {
+        let limits = Limits {
+            max_order_notional: d("100"),
+            max_open_orders: 2,
+        };
+        let mut f = filters();
+        f.max_qty = d("500");
+        f.min_qty = d("200");
+        // 600 × 0.01 = 6 and 100 × 0.06 = 6: inside [5, 100], outside [200, 500].
+        for (qty, price) in [("600", "0.01"), ("100", "0.06")] {
+            let e = check(
+                &order(OrderType::Limit, qty, Some(price)),
+                &f,
+                &limits,
+                0,
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(e.field, "quantity", "{qty}: {e}");
+            assert!(e.message.contains("LOT_SIZE"), "{qty}: {e}");
+        }
+        check(
+            &order(OrderType::Limit, "500", Some("0.01")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap();
+    }
+
+    /// Time in force per order type: a MARKET order takes none, a LIMIT_MAKER order only GTC
+    /// (or none); both refusals name `time_in_force`.
+    #[test]
+    fn time_in_force_per_order_type() {
+        let limits = Limits {
+            max_order_notional: d("100"),
+            max_open_orders: 2,
+        };
+        let mut market = order(OrderType::Market, "100", None);
+        market.time_in_force = Some(TimeInForce::Ioc);
+        let e = check(&market, &filters(), &limits, 0, Some(d("0.2"))).unwrap_err();
+        assert_eq!(e.field, "time_in_force", "{e}");
+        for (tif, ok) in [
+            (None, true),
+            (Some(TimeInForce::Gtc), true),
+            (Some(TimeInForce::Ioc), false),
+            (Some(TimeInForce::Fok), false),
+        ] {
+            let mut maker = order(OrderType::LimitMaker, "100", Some("0.2"));
+            maker.time_in_force = tif;
+            let r = check(&maker, &filters(), &limits, 0, None);
+            assert_eq!(
+                r.as_ref().err().map(|e| e.field),
+                (!ok).then_some("time_in_force"),
+                "{tif:?}: {r:?}"
+            );
+        }
+    }
+
     #[test]
     fn client_order_ids() {
         assert!(valid_client_order_id("fc-0123456789abcdef0123456789abcdef"));
         assert!(valid_client_order_id("A_b-9"));
+        // Exactly 36 characters is the longest accepted.
+        assert!(valid_client_order_id(&"x".repeat(36)));
         assert!(!valid_client_order_id(""));
         assert!(!valid_client_order_id(&"x".repeat(37)));
         assert!(!valid_client_order_id("a b"));

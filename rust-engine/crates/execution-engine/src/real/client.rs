@@ -343,12 +343,7 @@ impl RestClient {
     pub fn set_rate_limits(&self, limits: &[RateLimit]) {
         let mut st = self.state();
         let now = st.clock.now_ms();
-        let mut fresh = RateLimiter::new(limits, now);
-        if let Some(ban) = st.limiter.trading_stopped() {
-            let secs = ban.until_ms.saturating_sub(now).div_ceil(1_000);
-            fresh.on_status(418, Some(secs), now);
-        }
-        st.limiter = fresh;
+        st.limiter.replace_limits(limits, now);
     }
 
     /// Learns the server clock offset from `GET /api/v3/time` and returns it, ms.

@@ -56,3 +56,59 @@ pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Resp
     };
     error(command_id, now, code, field.as_deref(), msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venue_error::classify;
+    use common::message::ErrorResponse;
+
+    fn answer(status: u16, code: i64, msg: &str) -> ErrorResponse {
+        let body = serde_json::json!({ "code": code, "msg": msg }).to_string();
+        match error_response(Some("c-1"), &RestError::Venue(classify(status, &body)), 7) {
+            Response::Error(e) => e,
+            other => panic!("expected an Error, got {other:?}"),
+        }
+    }
+
+    /// Each Binance rejection maps to its wire `ErrorCode` and names the offending field in the
+    /// command's own (snake_case) spelling: a duplicate client order id (`-2010`) is
+    /// `DUPLICATE_ORDER`, a `PRICE_FILTER` failure names `price` and other filters `quantity`,
+    /// a bad parameter (`-1100..`) is `VALIDATION` naming the parameter, bad credentials halt.
+    #[test]
+    fn venue_rejections_map_to_codes_and_fields() {
+        let cases: [(u16, i64, &str, ErrorCode, Option<&str>); 9] = [
+            (400, -2010, "Duplicate order sent.", ErrorCode::DuplicateOrder, Some("client_order_id")),
+            (400, -1013, "Filter failure: PRICE_FILTER", ErrorCode::Venue, Some("price")),
+            (400, -1013, "Filter failure: LOT_SIZE", ErrorCode::Venue, Some("quantity")),
+            (400, -1013, "Filter failure: NOTIONAL", ErrorCode::Venue, Some("quantity")),
+            (
+                400,
+                -1100,
+                "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.",
+                ErrorCode::Validation,
+                Some("client_order_id"),
+            ),
+            (
+                400,
+                -1102,
+                "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+                ErrorCode::Validation,
+                Some("time_in_force"),
+            ),
+            (400, -2010, "Account has insufficient balance for requested action.", ErrorCode::Venue, None),
+            (400, -2013, "Order does not exist.", ErrorCode::UnknownOrder, Some("client_order_id")),
+            (401, -2015, "Invalid API-key, IP, or permissions for action.", ErrorCode::Halted, None),
+        ];
+        for (status, code, msg, want_code, want_field) in cases {
+            let e = answer(status, code, msg);
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (want_code, want_field),
+                "{code} {msg}"
+            );
+            assert_eq!(e.command_id.as_deref(), Some("c-1"));
+            assert!(e.message.contains(&code.to_string()), "{}", e.message);
+        }
+    }
+}

@@ -168,3 +168,60 @@ pub(super) fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binance_order::parse_order_response;
+    use common::message::{OrderInfo, OrderType, Side};
+
+    fn report(status: &str, executed: &str) -> OrderReport {
+        let path = format!(
+            "{}/../../../tests/fixtures/binance/order_query_response.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["status"] = serde_json::json!(status);
+        v["executedQty"] = serde_json::json!(executed);
+        parse_order_response(&v.to_string()).unwrap()
+    }
+
+    fn order(status: OrderStatus) -> Order {
+        Order::from_info(OrderInfo {
+            client_order_id: "myOrder1".into(),
+            exchange_order_id: "1".into(),
+            symbol: "LTCBTC".into(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: None,
+            quantity: "1.0".parse().unwrap(),
+            price: None,
+            filled_quantity: "0".parse().unwrap(),
+            quote_filled: "0".parse().unwrap(),
+            status,
+            created_ts_ns: 0,
+            updated_ts_ns: 0,
+        })
+    }
+
+    /// A venue report moves a working order's status and fills forward, but never brings an
+    /// order back from a terminal status (a stale `NEW` answer after the cancel is ignored).
+    #[test]
+    fn a_report_never_reopens_a_terminal_order() {
+        let mut working = order(OrderStatus::New);
+        absorb_report(&mut working, &report("PARTIALLY_FILLED", "0.4"), 5);
+        assert_eq!(working.info.status, OrderStatus::PartiallyFilled);
+        assert_eq!(working.info.filled_quantity, "0.4".parse().unwrap());
+        for terminal in [
+            OrderStatus::Canceled,
+            OrderStatus::Filled,
+            OrderStatus::Expired,
+        ] {
+            let mut done = order(terminal);
+            absorb_report(&mut done, &report("NEW", "0.0"), 5);
+            assert_eq!(done.info.status, terminal);
+            assert!(!done.is_open(), "{terminal:?}");
+        }
+    }
+}

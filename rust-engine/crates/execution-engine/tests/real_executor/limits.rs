@@ -199,3 +199,91 @@ async fn server_clock_offset_is_applied_and_minus_1021_resyncs() {
         );
     }
 }
+
+/// Transport failures (the new order's request timed out: outcome unknown) are venue faults that
+/// feed the circuit breaker like `5XX` answers: after the trip count it opens and the next order
+/// is refused (`HALTED`) without being sent.
+#[tokio::test]
+async fn breaker_opens_after_repeated_timeouts() {
+    let stub = Stub::start().await;
+    stub.fallback(
+        "POST",
+        ORDER,
+        Canned::ok("{}").delayed(Duration::from_secs(5)),
+    );
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    let mut rc = rest_config(&stub);
+    rc.request_timeout = Duration::from_millis(200);
+    rc.breaker = BreakerConfig {
+        trip: Trip::Consecutive(2),
+        cool_down_ms: 60_000,
+    };
+    let mut ec = exec_config();
+    ec.unknown_outcome_window = Duration::from_millis(30);
+    let ex = executor_with(client_with(rc, SECRET), ec);
+    for i in 0..2 {
+        let out = ex
+            .place(&place(
+                &format!("to{i}"),
+                OrderType::Limit,
+                Side::Buy,
+                "100",
+                Some("0.15"),
+            ))
+            .await;
+        let e = error_of(&out);
+        assert!(e.message.contains("unknown outcome"), "{}", e.message);
+    }
+    assert!(
+        matches!(ex.client().breaker_state(), BreakerState::Open { .. }),
+        "{:?}",
+        ex.client().breaker_state()
+    );
+    let out = ex
+        .place(&place(
+            "to9",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    let e = error_of(&out);
+    assert_eq!(e.code, ErrorCode::Halted);
+    assert!(e.message.contains("circuit open"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 2);
+}
+
+/// A `-1021` (timestamp rejected: never executed) is re-sent once after a clock resync, and
+/// only once: when the venue rejects the timestamp again, the order is answered with an error.
+#[tokio::test]
+async fn minus_1021_is_resent_only_once() {
+    let stub = Stub::start().await;
+    stub.fallback(
+        "POST",
+        ORDER,
+        Canned::err(
+            400,
+            -1021,
+            "Timestamp for this request was 1000ms ahead of the server's time.",
+        ),
+    );
+    let ex = executor(&stub);
+    let out = ex
+        .place(&place(
+            "k2",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    let e = error_of(&out);
+    assert!(e.message.contains("-1021"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 2);
+    assert_eq!(ex.open_count(), 0);
+}

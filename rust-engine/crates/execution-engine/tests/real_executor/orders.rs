@@ -312,3 +312,81 @@ async fn cancel_query_and_open_orders_answers() {
     assert_eq!(error_of(&out).code, ErrorCode::Validation);
     assert_eq!(stub.count("POST", ORDER), 0);
 }
+
+/// A rejection by the venue (`-2010` insufficient balance: not placed) is answered with the
+/// venue's `Error` and leaves nothing open: the order does not count against `max_open_orders`.
+#[tokio::test]
+async fn a_rejected_order_is_not_left_open() {
+    let stub = Stub::start().await;
+    stub.fallback(
+        "POST",
+        ORDER,
+        Canned::err(
+            400,
+            -2010,
+            "Account has insufficient balance for requested action.",
+        ),
+    );
+    let ex = executor(&stub);
+    for i in 0..4 {
+        let out = ex
+            .place(&place(
+                &format!("r{i}"),
+                OrderType::Limit,
+                Side::Buy,
+                "100",
+                Some("0.15"),
+            ))
+            .await;
+        let e = error_of(&out);
+        assert_eq!(e.code, ErrorCode::Venue, "{e:?}");
+        assert!(e.message.contains("-2010"), "{}", e.message);
+        assert_eq!(ex.open_count(), 0);
+    }
+    // Every one reached the venue: none was refused for a full book of open orders.
+    assert_eq!(stub.count("POST", ORDER), 4);
+}
+
+/// `max_open_orders` counts the orders resting at the venue: with 3 allowed, three `NEW` orders
+/// go and the fourth is refused (`VALIDATION`, field `client_order_id`) without being sent.
+#[tokio::test]
+async fn max_open_orders_counts_the_orders_resting_at_the_venue() {
+    let stub = Stub::start().await;
+    let ex = executor(&stub);
+    for i in 0..3u64 {
+        let cmd = place(
+            &format!("o{i}"),
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        );
+        stub.push(
+            "POST",
+            ORDER,
+            Canned::ok(full_body(&cmd, 100 + i, "NEW", "0", "0", &[])),
+        );
+        let out = ex.place(&cmd).await;
+        assert!(
+            matches!(out.as_slice(), [Response::OrderPlaced(p)] if p.status == OrderStatus::New),
+            "{out:?}"
+        );
+    }
+    assert_eq!(ex.open_count(), 3);
+    let out = ex
+        .place(&place(
+            "o3",
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.15"),
+        ))
+        .await;
+    let e = error_of(&out);
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (ErrorCode::Validation, Some("client_order_id")),
+        "{e:?}"
+    );
+    assert_eq!(stub.count("POST", ORDER), 3);
+}

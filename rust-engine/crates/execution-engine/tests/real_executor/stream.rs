@@ -284,3 +284,64 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
         "{late:?}"
     );
 }
+
+/// A fill reported by the user data stream while the new order's answer is still out is held
+/// and applied once the answer arrives: `place` answers `OrderPlaced` then that fill's
+/// `OrderExecution` (reported once), and the order's fills include it.
+#[tokio::test]
+async fn a_fill_streamed_before_the_new_order_answer_follows_it() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let cmd = place("h1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    // The venue's answer is slow; the fill's executionReport overtakes it.
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 88, "NEW", "0", "0", &[])).delayed(Duration::from_millis(500)),
+    );
+    let ex = executor(&stub);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let answer = tokio::spawn({
+        let ex = Arc::clone(&ex);
+        let cmd = cmd.clone();
+        async move { ex.place(&cmd).await }
+    });
+    wait_until("new order at the venue", WAIT, || {
+        stub.count("POST", ORDER) == 1
+    })
+    .await;
+    stub.ws_send(&report_json(
+        "h1",
+        88,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("0.15000000", "40.00000000"),
+        "40.00000000",
+        5,
+    ));
+    let out = answer.await.unwrap();
+    match out.as_slice() {
+        [Response::OrderPlaced(p), Response::OrderExecution(e)] => {
+            assert_eq!(p.command_id.as_deref(), Some("cmd-h1"));
+            assert_eq!((e.trade_id, e.last_quantity), (5, d("40")));
+            assert_eq!(e.status, OrderStatus::PartiallyFilled);
+        }
+        other => panic!("{other:?}"),
+    }
+    let o = ex.order("h1").unwrap();
+    assert_eq!(o.info.filled_quantity, d("40"));
+    assert_eq!(o.info.status, OrderStatus::PartiallyFilled);
+    stream.shutdown().await;
+    let late: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        !late
+            .iter()
+            .any(|r| matches!(r, Response::OrderExecution(_))),
+        "the fill was reported twice: {late:?}"
+    );
+}
