@@ -11,10 +11,10 @@ Retries never duplicate an order:
 
 Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
 its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
-circuit breaker: acknowledgements are successes, `Error` responses, timeouts and orders that could not
-be sent failures, except a
-cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel arrived (the ordinary race in a
-fast market), counted as `cancel_too_late` and followed by a query, not an error.
+circuit breaker: acknowledgements are successes; `Error` responses, timeouts and orders that could not
+be sent are failures, except a cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel
+arrived (the ordinary race in a fast market), counted as `cancel_too_late` and followed by a query,
+not an error.
 """
 
 from __future__ import annotations
