@@ -189,7 +189,7 @@ class Runner:
         if crashed is not None:
             recover(self, crashed)
         self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
-        self._next_snapshot_ns = time.time_ns() + self.db.settings.snapshot_interval_secs * NS
+        self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
         if self.recovery is not None:
             # Entries wait until the engine has answered (QueryOpenOrders is asked again on timeout).
             self._begin_reconcile(f"recovery from session {self.recovery['from_session']}")
@@ -549,7 +549,7 @@ class Runner:
         with self._atomic():
             self.flatten()
             self.detector.shutdown(self.event_ns, self.stop_reason)
-            self._after_iteration(time.time_ns())
+            self._after_iteration(self.clock())
 
     def step(self, timeout_ms: int) -> None:
         """One loop iteration: the messages waiting, timeouts, engine liveness, audit and snapshots."""

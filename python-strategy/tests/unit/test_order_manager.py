@@ -239,3 +239,169 @@ def test_every_acknowledgement_is_a_success_that_resets_the_failure_count() -> N
         assert b.state(0) is BreakerState.CLOSED, k
     b.failure(0, "venue")
     assert b.state(0) is BreakerState.CLOSED
+
+
+def test_the_timeout_is_the_configured_one_not_a_fixed_second() -> None:
+    """A command is followed up once it has been unanswered for `timeout_ns` (here 3 s), and not
+    before: a manager that timed out after a fixed second would query a healthy order too early."""
+    om, out = make(timeout_ns=3 * S)
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(3 * S - 1)
+    assert out.sent == out.orders and om.stats["timeouts"] == 0 and len(om.pending) == 1
+    om.check_timeouts(3 * S)
+    assert [type(m) for m in out.sent] == [wire.PlaceOrder, wire.QueryOrder]
+    assert out.sent[-1].client_order_id == coid and om.stats["timeouts"] == 1
+
+
+def test_an_order_canceled_before_the_engine_saw_it_is_never_sent_again() -> None:
+    """The strategy canceled the order; the cancel is refused (UNKNOWN_ORDER), and so is the follow-up
+    query: the engine never got it. Re-sending it would place an order the strategy no longer wants,
+    so it is given up (REJECTED, settled) instead."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    assert coid is not None and om.cancel(coid, 0)
+    om.on_response(error(out.of(wire.CancelOrder)[0], "UNKNOWN_ORDER"))
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == coid
+    om.on_response(error(query, "UNKNOWN_ORDER"))
+    assert len(out.orders) == 1 and om.stats["resends"] == 0
+    o = om.get(coid)
+    assert o.status is OrderStatus.REJECTED and o.settled and not om.has_open_order()
+
+
+def test_fills_arriving_out_of_order_settle_the_order_only_when_all_have_arrived() -> None:
+    """Settled means every reported fill is here, counted as the sum of the fills received: the last
+    fill (cumulative 100) arriving before the first one (40) leaves the order open until the first
+    one arrives too, and the filled quantity is then 100, not 40 or 140."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    second = execution(cmd, "0.2", "60", 2, "FILLED", cumulative="100")
+    assert om.on_response(second) == second
+    o = om.get(coid)
+    assert o.status is OrderStatus.FILLED and not o.settled and om.has_open_order()
+    first = execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40")
+    assert om.on_response(first) == first
+    assert o.settled and o.filled == Decimal("100") and o.status is OrderStatus.FILLED
+    assert o.quote == Decimal("20.0")
+
+
+def test_a_cancel_refused_for_another_reason_can_be_asked_again() -> None:
+    """A cancel the engine refused (not the UNKNOWN_ORDER race) did not happen: the order still rests,
+    so the strategy must be able to send another cancel for it."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    assert om.cancel(coid, 0)
+    om.on_response(error(out.of(wire.CancelOrder)[0], "NOT_SYNCED"))
+    assert om.stats["errors"] == 1 and om.get(coid).status is OrderStatus.NEW
+    assert om.cancel(coid, 0)
+    first, again = out.of(wire.CancelOrder)
+    assert again.client_order_id == first.client_order_id == coid and again.command_id != first.command_id
+
+
+def test_an_acknowledged_order_is_never_sent_again() -> None:
+    """Its PlaceOrder timed out and was queried, then the (late) acknowledgement arrived: the order is
+    at the engine. A query answer of UNKNOWN_ORDER racing with it must not re-send the order (only an
+    order never acknowledged is re-sent)."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S)
+    query = out.of(wire.QueryOrder)[0]
+    om.on_response(placed(out.orders[0]))
+    assert om.get(coid).status is OrderStatus.NEW
+    om.on_response(error(query, "UNKNOWN_ORDER"))
+    assert len(out.orders) == 1 and om.stats["resends"] == 0
+    assert om.get(coid).status is OrderStatus.NEW
+
+
+def test_a_late_error_for_a_forgotten_command_is_not_taken_as_the_answer_to_another() -> None:
+    """Responses are matched by command id only. The PlaceOrder timed out and its QueryOrder is out;
+    an Error then arrives for the PlaceOrder's command id (no longer awaited): it is counted, and the
+    query is still awaited (its own timeout keeps following the order up)."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S)
+    query = out.of(wire.QueryOrder)[0]
+    om.on_response(error(out.orders[0], "NOT_SYNCED"))
+    assert om.stats["errors"] == 1 and set(om.pending) == {query.command_id}
+    assert om.get(coid).status is OrderStatus.PENDING
+    om.check_timeouts(2 * S)
+    assert len(out.of(wire.QueryOrder)) == 2 and len(out.orders) == 1
+
+
+def test_a_live_order_status_never_makes_up_a_fill() -> None:
+    """Fills come from OrderExecution. For an order of this session (not recovered), a status answer
+    saying it is filled makes no fill: the OrderExecution is on its way and would otherwise count the
+    quantity twice. The order settles when that execution arrives."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.check_timeouts(S)
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Q.value, Decimal("20"), "FILLED", 1, 1)  # fmt: skip
+    assert om.on_response(wire.OrderStatus(out.sent[-1].command_id, 1, info)) is None
+    o = om.get(coid)
+    assert om.reconciled_fills == [] and o.filled == 0 and o.status is OrderStatus.FILLED
+    assert not o.settled and om.has_open_order()
+    om.on_response(execution(cmd, "0.2", "100", 1, cumulative="100"))
+    assert o.settled and o.filled == Decimal("100") and om.stats["fills"] == 1
+
+
+def test_a_fill_does_not_take_the_place_of_the_answer_to_a_cancel() -> None:
+    """A fill carries the PlaceOrder's command id: it must not be taken as the answer to the cancel
+    out for the same order. The cancel stays awaited, and unanswered it is followed up by a query."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    assert om.cancel(coid, 0)
+    cancel = out.of(wire.CancelOrder)[0]
+    om.on_response(execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40"))
+    assert set(om.pending) == {cancel.command_id}
+    om.check_timeouts(S)
+    assert isinstance(out.sent[-1], wire.QueryOrder) and out.sent[-1].client_order_id == coid
+    assert om.stats["timeouts"] == 1
+
+
+def test_a_timed_out_command_of_a_settled_order_is_not_followed_up() -> None:
+    """The cancel raced the fill and its answer never came: the order is settled (filled, every fill
+    here), nothing about it can change, so the timeout counts as a failure but sends no query and
+    leaves nothing awaited."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    assert om.cancel(coid, 0)
+    om.on_response(execution(cmd, "0.2", "100", 1, cumulative="100"))
+    assert om.get(coid).settled
+    sent = len(out.sent)
+    om.check_timeouts(S)
+    assert len(out.sent) == sent and not om.pending and om.stats["timeouts"] == 1
+
+
+def test_a_recovered_order_canceled_with_fills_nobody_heard_asks_their_price_and_settles() -> None:
+    """After a reconciliation, the cancel of a recovered order reports 30 filled that no OrderExecution
+    brought (they were published while nobody listened, and will never come again): the manager
+    queries the order, and its status (quantity and quote filled) becomes one made-up fill, so the
+    order settles instead of waiting forever for those fills."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    assert coid is not None
+    om.on_response(placed(out.orders[0]))
+    om.reconcile(0)
+    om.on_response(wire.OpenOrders(out.sent[-1].command_id, 1, "POLUSDT", (_info(coid),)))
+    assert not om.reconciling and om.get(coid).recovered
+    assert om.cancel(coid, 0)
+    om.on_response(canceled(out.of(wire.CancelOrder)[0], filled="30"))
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == coid
+    o = om.get(coid)
+    assert o.status is OrderStatus.CANCELED and not o.settled
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Decimal("30"), Decimal("6.0"), "CANCELED", 1, 2)  # fmt: skip
+    om.on_response(wire.OrderStatus(query.command_id, 1, info))
+    (fill,) = om.reconciled_fills
+    assert (fill.last_quantity, fill.last_price) == (Decimal("30"), Decimal("0.2"))
+    assert o.settled and o.filled == Decimal("30") and not om.has_open_order()

@@ -3,13 +3,19 @@ scripted crash goes out on the data channel, the strategy's PlaceOrder comes bac
 channel, fills go out on the responses channel, and the position and summary follow.
 
 The detector's state and readings are scripted (ACTIVE, every indicator at full strength): this test
-is about the loop, the strategy and the order manager; the detector has its own tests."""
+is about the loop, the strategy and the order manager; the detector has its own tests.
+
+The loop's own duties are also driven by hand, without sockets (`ScriptedLink`, a clock moved by the
+test, a `RecordingDb`): engine liveness, order timeouts, the engine's stop, and snapshots."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import fields, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +25,8 @@ from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
 from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
-from flashcrash.runner import Runner
+from flashcrash.runner import Runner, engine_silence_ns
+from flashcrash.trading_engine.money import Price, Quantity
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000
@@ -168,3 +175,188 @@ def test_the_runner_builds_the_breaker_and_the_risk_limits_from_the_config(tmp_p
     finally:
         client.close()
         eng.close()
+
+
+class ScriptedLink:
+    """A stand-in for `EngineClient` without sockets: `poll` hands out the messages queued in `inbox`
+    (then empties it), `send` records every command."""
+
+    def __init__(self) -> None:
+        self.inbox: list[object] = []
+        self.sent: list[object] = []
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self.conflated = 0
+
+    def send(self, msg: object) -> bool:
+        self.sent.append(msg)
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        msgs, self.inbox = self.inbox, []
+        return iter(msgs)
+
+
+class Clock:
+    """The runner's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+def _health() -> wire.HealthMetrics:
+    """A HealthMetrics of a live feed with nothing wrong."""
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    return wire.HealthMetrics(**{**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": "live"})
+
+
+def _scripted_runner() -> tuple[Runner, ScriptedLink, Clock]:
+    clock, link = Clock(), ScriptedLink()
+    runner = Runner(config.load(REPO / "config" / "config.toml"), link, clock=clock)  # type: ignore[arg-type]
+    return runner, link, clock
+
+
+def test_health_and_state_messages_alone_keep_the_engine_alive() -> None:
+    """In a quiet market the engine publishes no trade and no book, only HealthMetrics and the odd
+    StateChange: each one proves it alive. Silence is declared `engine_silence_ns` after the last data
+    message of any kind (not before), and pauses entries."""
+    runner, link, clock = _scripted_runner()
+    silence = runner.engine_silence_ns
+    clock.ns = silence - 1
+    link.inbox.append(_health())
+    runner.step(0)
+    clock.ns = 2 * silence - 2
+    link.inbox.append(wire.StateChange(1, "feed", "syncing", "live", "book in sync"))
+    runner.step(0)
+    clock.ns = 3 * silence - 3  # one nanosecond short of the silence after the StateChange
+    runner.step(0)
+    assert not runner.engine_silent and runner.strategy.paused_reason == ""
+    clock.ns = 3 * silence - 2
+    runner.step(0)
+    assert runner.engine_silent and runner.strategy.paused_reason == "engine silent"
+
+
+def test_engine_silence_is_five_health_intervals_and_at_least_three_seconds() -> None:
+    """A killed engine says nothing: silence is 5 missed health intervals, never under 3 s."""
+    cfg = config.load(REPO / "config" / "config.toml")
+    for interval_ms, expected in ((100, 3 * S), (600, 3 * S), (1000, 5 * S), (2000, 10 * S)):
+        c = replace(cfg, monitoring=replace(cfg.monitoring, health_interval_ms=interval_ms))
+        assert engine_silence_ns(c) == expected, interval_ms
+
+
+def test_the_loop_follows_up_an_unanswered_order_after_the_configured_timeout() -> None:
+    """Each loop iteration checks the order timeouts on the runner's clock: an order unanswered for
+    `[risk] order_timeout_ms` is queried by its client order id (never placed again)."""
+    runner, link, clock = _scripted_runner()
+    timeout = runner.cfg.risk.order_timeout_ms * 1_000_000
+    coid = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2")), 0, "entry")
+    clock.ns = timeout - 1
+    runner.step(0)
+    assert [type(m) for m in link.sent] == [wire.PlaceOrder]
+    clock.ns = timeout
+    runner.step(0)
+    assert [type(m) for m in link.sent] == [wire.PlaceOrder, wire.QueryOrder]
+    assert link.sent[-1].client_order_id == coid  # type: ignore[attr-defined]
+
+
+class RecordingDb:
+    """A stand-in for `PersistenceService` that keeps what the runner writes: every snapshot as
+    (name, reason, the runner's time), every response and command."""
+
+    def __init__(self, snapshot_interval_secs: int) -> None:
+        self.settings = type("Settings", (), {"snapshot_interval_secs": snapshot_interval_secs})()
+        self.snapshots: list[tuple[str, str, int]] = []
+        self.responses: list[object] = []
+        self.commands: list[object] = []
+        self.event_clock = None
+
+    def find_unfinished_session(self) -> None:
+        return None
+
+    def start_session(self) -> object:
+        return object()
+
+    def save_snapshot(self, name: str, state: object, reason: str, now_ns: int) -> None:
+        self.snapshots.append((name, reason, now_ns))
+
+    def record_response(self, msg: object, client_order_id: str | None = None) -> None:
+        self.responses.append(msg)
+
+    def record_command(self, cmd: object, tag: str = "") -> None:
+        self.commands.append(cmd)
+
+    def commit_now(self) -> None:
+        pass
+
+    def atomic(self, label: str = "group") -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def __getattr__(self, name: str) -> object:  # record_event, record_candle, ...: not looked at here
+        return lambda *args, **kw: None
+
+
+def test_every_component_is_snapshot_on_the_interval_of_the_runners_clock() -> None:
+    """`snapshot_interval_secs` apart, every component is snapshot ("periodic"), and not in between
+    while nothing changes."""
+    interval = 60 * S
+    clock, link = Clock(), ScriptedLink()
+    db = RecordingDb(60)
+    runner = Runner(config.load(REPO / "config" / "config.toml"), link, db, clock=clock)  # type: ignore[arg-type]
+    base = 10**18  # the runner's clock, far from the wall clock: snapshots follow the runner's
+    clock.ns = base
+    runner.start()  # the first snapshot is due an interval after the start
+    runner.step(0)
+    assert db.snapshots == []
+    clock.ns = base + 2 * interval
+    runner.step(0)
+    periodic = {n for n, reason, _ in db.snapshots if reason == "periodic"}
+    assert {"strategy", "orders", "breaker", "runner"} <= periodic and len(db.snapshots) == len(periodic)
+    taken = len(db.snapshots)
+    clock.ns = base + 3 * interval - 1
+    runner.step(0)
+    assert len(db.snapshots) == taken  # not yet
+    clock.ns = base + 3 * interval
+    runner.step(0)
+    second = db.snapshots[taken:]
+    assert len(second) == taken and {r for _, r, _ in second} == {"periodic"}
+
+
+def test_an_iteration_with_a_response_snapshots_the_trading_components_and_records_it() -> None:
+    """A response changes the trading state: it goes to the audit log, and the iteration that got it
+    ends with a snapshot of the trading components (reason "change"), before the periodic one is due."""
+    clock, link = Clock(), ScriptedLink()
+    db = RecordingDb(60)
+    runner = Runner(config.load(REPO / "config" / "config.toml"), link, db, clock=clock)  # type: ignore[arg-type]
+    runner.start()
+    clock.ns = time.time_ns()
+    coid = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2")), clock.ns, "entry")
+    cmd = link.sent[-1]
+    assert isinstance(cmd, wire.PlaceOrder) and cmd.client_order_id == coid and db.commands == [cmd]
+    runner.step(0)  # the command was sent outside the loop: this iteration snapshots it
+    db.snapshots.clear()
+    runner.step(0)
+    assert db.snapshots == []  # nothing changed
+    placed = wire.OrderPlaced(
+        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, cmd.side, cmd.order_type,
+        cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
+    )  # fmt: skip
+    link.inbox.append(placed)
+    runner.step(0)
+    assert db.responses == [placed]
+    assert sorted(n for n, _, _ in db.snapshots) == ["breaker", "orders", "runner", "strategy"]
+    assert {r for _, r, _ in db.snapshots} == {"change"}
+
+
+def test_the_engine_announcing_it_stopped_stops_the_loop() -> None:
+    """A StateChange of component `engine` to `stopped` ends the run (`stop_reason`); other engine
+    state changes do not."""
+    runner, link, _ = _scripted_runner()
+    link.inbox.append(wire.StateChange(1, "engine", "starting", "running", "up"))
+    runner.step(0)
+    assert runner.stop_reason == ""
+    link.inbox.append(wire.StateChange(2, "engine", "running", "stopped", "SIGTERM"))
+    runner.step(0)
+    assert runner.stop_reason == "engine stopped"
