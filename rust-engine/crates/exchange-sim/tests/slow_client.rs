@@ -48,6 +48,8 @@ async fn a_stalled_client_is_disconnected_and_the_others_get_everything() {
 
     let mut sync = BookSync::default();
     let mut aggs = 0u64;
+    // Aggregate ids are consecutive: where one is skipped, what was expected and what came.
+    let (mut last_agg, mut skips): (Option<u64>, Vec<(u64, u64)>) = (None, Vec::new());
     let finished = timeout(Duration::from_secs(40), async {
         loop {
             let n = client::trades_sent(&venue);
@@ -64,6 +66,11 @@ async fn a_stalled_client_is_disconnected_and_the_others_get_everything() {
             let frame = frame.expect("the healthy client must not be disconnected");
             if frame["stream"] == "polusdt@aggTrade" {
                 aggs += 1;
+                let id = frame["data"]["a"].as_u64().expect("aggregate id");
+                if let Some(expected) = last_agg.map(|a| a + 1).filter(|&e| e != id) {
+                    skips.push((expected, id));
+                }
+                last_agg = Some(id);
                 continue;
             }
             let applied = sync
@@ -81,11 +88,13 @@ async fn a_stalled_client_is_disconnected_and_the_others_get_everything() {
     if finished.is_err() {
         let (_, stats) = client::get(&venue, "/sim/stats").await;
         panic!(
-            "the healthy client did not get the whole replay: {stats}; got {aggs} trades, book {:?}",
+            "the healthy client did not get the whole replay: {stats}; got {aggs} trades (last \
+             aggregate id {last_agg:?}, skipped (expected, got): {skips:?}), book {:?}",
             sync.book().map(|b| b.id)
         );
     }
 
+    assert!(skips.is_empty(), "aggregate trades out of order: {skips:?}");
     let (_, stats) = client::get(&venue, "/sim/stats").await;
     assert!(stats["clients_dropped"].as_u64() >= Some(1), "{stats}");
     assert_eq!(
