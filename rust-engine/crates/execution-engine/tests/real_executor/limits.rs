@@ -54,39 +54,15 @@ async fn status_418_stops_trading() {
     let mut rc = rest_config(&stub);
     rc.max_rate_wait = Duration::from_millis(100);
     let ex = executor_with(client_with(rc, SECRET), exec_config());
-    let out = ex
-        .place(&place(
-            "b1",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("b1")).await;
     assert_eq!(error_of(&out).code, ErrorCode::Halted);
     assert!(ex.client().trading_stopped().is_some());
-    let out = ex
-        .place(&place(
-            "b2",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("b2")).await;
     assert_eq!(error_of(&out).code, ErrorCode::Halted);
     assert_eq!(stub.count("POST", ORDER), 1);
     // Still stopped once the ban is over, until resumed.
     tokio::time::sleep(Duration::from_millis(1_050)).await;
-    let out = ex
-        .place(&place(
-            "b3",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("b3")).await;
     assert!(
         error_of(&out).message.contains("trading stopped"),
         "{out:?}"
@@ -118,30 +94,14 @@ async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
     ec.unknown_outcome_window = Duration::from_millis(30);
     let ex = executor_with(client_with(rc, SECRET), ec);
     for i in 0..3 {
-        let out = ex
-            .place(&place(
-                &format!("f{i}"),
-                OrderType::Limit,
-                Side::Buy,
-                "100",
-                Some("0.15"),
-            ))
-            .await;
+        let out = ex.place(&bid(&format!("f{i}"))).await;
         assert_eq!(error_of(&out).code, ErrorCode::Venue);
     }
     assert!(matches!(
         ex.client().breaker_state(),
         BreakerState::Open { .. }
     ));
-    let out = ex
-        .place(&place(
-            "f9",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("f9")).await;
     let e = error_of(&out);
     assert_eq!(e.code, ErrorCode::Halted);
     assert!(e.message.contains("circuit open"), "{}", e.message);
@@ -163,7 +123,7 @@ async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
 async fn server_clock_offset_is_applied_and_minus_1021_resyncs() {
     let stub = Stub::start().await;
     stub.set_time_offset(30_000);
-    let cmd = place("k1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("k1");
     stub.push(
         "POST",
         ORDER,
@@ -226,15 +186,7 @@ async fn breaker_opens_after_repeated_timeouts() {
     ec.unknown_outcome_window = Duration::from_millis(30);
     let ex = executor_with(client_with(rc, SECRET), ec);
     for i in 0..2 {
-        let out = ex
-            .place(&place(
-                &format!("to{i}"),
-                OrderType::Limit,
-                Side::Buy,
-                "100",
-                Some("0.15"),
-            ))
-            .await;
+        let out = ex.place(&bid(&format!("to{i}"))).await;
         let e = error_of(&out);
         assert!(e.message.contains("unknown outcome"), "{}", e.message);
     }
@@ -243,15 +195,7 @@ async fn breaker_opens_after_repeated_timeouts() {
         "{:?}",
         ex.client().breaker_state()
     );
-    let out = ex
-        .place(&place(
-            "to9",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("to9")).await;
     let e = error_of(&out);
     assert_eq!(e.code, ErrorCode::Halted);
     assert!(e.message.contains("circuit open"), "{}", e.message);
@@ -273,15 +217,7 @@ async fn minus_1021_is_resent_only_once() {
         ),
     );
     let ex = executor(&stub);
-    let out = ex
-        .place(&place(
-            "k2",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("k2")).await;
     let e = error_of(&out);
     assert!(e.message.contains("-1021"), "{}", e.message);
     assert_eq!(stub.count("POST", ORDER), 2);

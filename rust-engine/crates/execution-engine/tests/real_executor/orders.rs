@@ -5,7 +5,7 @@ use crate::support::*;
 #[tokio::test]
 async fn signed_requests_verify_with_the_documented_hmac_rules() {
     let stub = Stub::start().await;
-    let cmd = place("c1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("c1");
     stub.push(
         "POST",
         ORDER,
@@ -35,15 +35,7 @@ async fn signed_requests_verify_with_the_documented_hmac_rules() {
         client_with(rest_config(&stub), "wrong-secret"),
         exec_config(),
     );
-    let out = bad
-        .place(&place(
-            "c2",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = bad.place(&bid("c2")).await;
     let e = error_of(&out);
     assert_eq!(e.code, ErrorCode::Halted);
     assert!(e.message.contains("-1022"), "{}", e.message);
@@ -179,7 +171,7 @@ async fn minus_1007_is_queried_until_the_order_shows_up() {
 #[tokio::test]
 async fn minus_2013_after_the_window_is_an_error_naming_the_unknown_outcome() {
     let stub = Stub::start().await;
-    let cmd = place("g1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("g1");
     stub.push(
         "POST",
         ORDER,
@@ -329,15 +321,7 @@ async fn a_rejected_order_is_not_left_open() {
     );
     let ex = executor(&stub);
     for i in 0..4 {
-        let out = ex
-            .place(&place(
-                &format!("r{i}"),
-                OrderType::Limit,
-                Side::Buy,
-                "100",
-                Some("0.15"),
-            ))
-            .await;
+        let out = ex.place(&bid(&format!("r{i}"))).await;
         let e = error_of(&out);
         assert_eq!(e.code, ErrorCode::Venue, "{e:?}");
         assert!(e.message.contains("-2010"), "{}", e.message);
@@ -354,13 +338,7 @@ async fn max_open_orders_counts_the_orders_resting_at_the_venue() {
     let stub = Stub::start().await;
     let ex = executor(&stub);
     for i in 0..3u64 {
-        let cmd = place(
-            &format!("o{i}"),
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        );
+        let cmd = bid(&format!("o{i}"));
         stub.push(
             "POST",
             ORDER,
@@ -373,15 +351,7 @@ async fn max_open_orders_counts_the_orders_resting_at_the_venue() {
         );
     }
     assert_eq!(ex.open_count(), 3);
-    let out = ex
-        .place(&place(
-            "o3",
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.15"),
-        ))
-        .await;
+    let out = ex.place(&bid("o3")).await;
     let e = error_of(&out);
     assert_eq!(
         (e.code, e.field.as_deref()),

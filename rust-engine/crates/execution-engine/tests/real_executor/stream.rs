@@ -47,7 +47,7 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
         ORDER,
         Canned::ok(query_body("s1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
     );
-    let cmd = place("s1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("s1");
     stub.push(
         "POST",
         ORDER,
@@ -131,11 +131,7 @@ async fn reconcile_after_restart_reports_what_happened() {
     let stub = Stub::start().await;
     // Before the restart the executor knew r-old (NEW, nothing filled) and r-gone.
     let ex = executor(&stub);
-    let mut old = Order::new(
-        &place("r-old", OrderType::Limit, Side::Buy, "100", Some("0.15")),
-        "600".into(),
-        1,
-    );
+    let mut old = Order::new(&bid("r-old"), "600".into(), 1);
     old.info.status = OrderStatus::New;
     ex.track(old);
     let gone = Order::new(
@@ -217,7 +213,7 @@ async fn reconcile_after_restart_reports_what_happened() {
 async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answered_once() {
     let stub = Stub::start().await;
     stub.fallback("GET", OPEN, Canned::ok("[]"));
-    let cmd = place("c1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("c1");
     stub.push(
         "POST",
         ORDER,
@@ -292,7 +288,7 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
 async fn a_fill_streamed_before_the_new_order_answer_follows_it() {
     let stub = Stub::start().await;
     stub.fallback("GET", OPEN, Canned::ok("[]"));
-    let cmd = place("h1", OrderType::Limit, Side::Buy, "100", Some("0.15"));
+    let cmd = bid("h1");
     // The venue's answer is slow; the fill's executionReport overtakes it.
     stub.push(
         "POST",

@@ -141,6 +141,11 @@ pub fn place(coid: &str, t: OrderType, side: Side, qty: &str, price: Option<&str
     }
 }
 
+/// The resting bid most tests place: a GTC limit buy of 100 at 0.15.
+pub fn bid(coid: &str) -> PlaceOrder {
+    place(coid, OrderType::Limit, Side::Buy, "100", Some("0.15"))
+}
+
 /// A FULL new-order answer shaped as the fixture, for `cmd`.
 #[allow(clippy::too_many_arguments)]
 pub fn full_body(
