@@ -2,6 +2,8 @@
 //! counters since start.
 
 use common::message::HealthMetrics;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Counters since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,8 +35,8 @@ pub struct Interval {
     samples: Vec<u32>,
     /// Latencies offered this interval (kept or not): the reservoir's count.
     offered: u64,
-    /// xorshift64 state choosing which kept sample a new one replaces past `MAX_SAMPLES`.
-    rng: u64,
+    /// Chooses which kept sample a new one replaces past `MAX_SAMPLES` (seeded: reproducible).
+    rng: StdRng,
     messages: u64,
     started_ns: u64,
     /// Samples where the event time was ahead of the local clock (not counted as latency).
@@ -63,7 +65,7 @@ impl Interval {
         Interval {
             samples: Vec::with_capacity(4096),
             offered: 0,
-            rng: 0x9E37_79B9_7F4A_7C15,
+            rng: StdRng::seed_from_u64(0x9E37_79B9_7F4A_7C15),
             messages: 0,
             started_ns: now_ns,
             clock_ahead: 0,
@@ -89,10 +91,7 @@ impl Interval {
             return;
         }
         // Algorithm R: the n-th latency replaces a random kept one with probability MAX / n.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let slot = self.rng % self.offered;
+        let slot = self.rng.gen_range(0..self.offered);
         if slot < MAX_SAMPLES as u64 {
             self.samples[slot as usize] = us;
         }
