@@ -381,11 +381,11 @@ fn pick_entry<R: std::io::Read + std::io::Seek>(
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     use proptest::prelude::*;
 
     use super::*;
+    use crate::log_capture::LogBuf;
     use crate::trades_csv::{self, LoadStats};
     use crate::units::format_units;
 
@@ -432,35 +432,13 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    /// A `tracing` writer into a shared buffer, to read what was logged.
-    #[derive(Clone, Default)]
-    struct LogBuf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for LogBuf {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Runs `f` and returns its result with the `(line, why)` of every "bad row skipped" logged.
     fn with_bad_rows_logged<T>(f: impl FnOnce() -> T) -> (T, Vec<(u64, String)>) {
-        let buf = LogBuf::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .without_time()
-            .with_max_level(tracing::Level::WARN)
-            .finish();
-        let out = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let logged = text
-            .lines()
-            .filter(|l| l.contains("bad row skipped"))
+        let logs = LogBuf::default();
+        let out = tracing::subscriber::with_default(logs.subscriber(), f);
+        let logged = logs
+            .lines_with("bad row skipped")
+            .iter()
             .map(|l| {
                 let at = l.find("line=").unwrap() + 5;
                 let digits: String = l[at..].chars().take_while(char::is_ascii_digit).collect();

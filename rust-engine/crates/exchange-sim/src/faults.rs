@@ -336,7 +336,7 @@ fn replace_price(text: &str, bad: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -403,43 +403,6 @@ pub(crate) mod tests {
         assert_eq!(a, run().0);
     }
 
-    /// A `tracing` writer into a shared buffer, to read what was logged at `info`.
-    #[derive(Clone, Default)]
-    pub(crate) struct LogBuf(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for LogBuf {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl LogBuf {
-        /// A subscriber writing into this buffer.
-        pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
-            let writer = self.clone();
-            tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .without_time()
-                .with_max_level(tracing::Level::INFO)
-                .finish()
-        }
-
-        /// The lines logged so far that contain `what`.
-        pub(crate) fn lines_with(&self, what: &str) -> Vec<String> {
-            String::from_utf8(self.0.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .filter(|l| l.contains(what))
-                .map(str::to_owned)
-                .collect()
-        }
-    }
-
     /// `--drop-depth` drops depth events only: trades (and anything else) always go out.
     #[test]
     fn drop_depth_spares_trades() {
@@ -503,7 +466,7 @@ pub(crate) mod tests {
         use crate::book::Book;
         use crate::exchange_info::SymbolSpec;
         use crate::venue::VenueOptions;
-        let logs = LogBuf::default();
+        let logs = crate::log_capture::LogBuf::default();
         let _logging = tracing::subscriber::set_default(logs.subscriber());
         let spec = SymbolSpec::new_checked("POLUSDT", 10_000, 10_000_000, 500_000_000).unwrap();
         let opts = VenueOptions {

@@ -47,6 +47,8 @@ pub mod venue;
 pub mod wire;
 
 #[cfg(test)]
+mod log_capture;
+#[cfg(test)]
 mod test_fixtures;
 
 pub use config::SimConfig;

@@ -422,7 +422,7 @@ mod tests {
             v["lastUpdateId"].as_u64().unwrap()
         };
         let v = with(1.0);
-        let logs = crate::faults::tests::LogBuf::default();
+        let logs = crate::log_capture::LogBuf::default();
         let body =
             tracing::subscriber::with_default(logs.subscriber(), || v.client_depth_json(100));
         let logged = logs.lines_with("fault: stale snapshot");
