@@ -183,18 +183,23 @@ mod tests {
         assert!(e.message.contains("command_id is empty"), "{}", e.message);
     }
 
-    #[test]
-    fn an_undecodable_command_is_answered_with_its_id_when_it_has_one() {
+    /// A `PlaceOrder` with its `command_id` and nothing else: undecodable, but its id readable.
+    fn place_order_missing_fields(command_id: &str) -> Vec<u8> {
         #[derive(Serialize)]
         struct Bad<'a> {
             r#type: &'a str,
             command_id: &'a str,
         }
-        let payload = rmp_serde::to_vec_named(&Bad {
+        rmp_serde::to_vec_named(&Bad {
             r#type: "PlaceOrder",
-            command_id: "bad-1",
+            command_id,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn an_undecodable_command_is_answered_with_its_id_when_it_has_one() {
+        let payload = place_order_missing_fields("bad-1");
         let e = answer(&parse(&payload).unwrap_err());
         assert_eq!(e.command_id.as_deref(), Some("bad-1"));
         assert!(
@@ -210,16 +215,7 @@ mod tests {
     /// refused without an answer (an empty id could not be matched by anyone).
     #[test]
     fn an_undecodable_command_with_an_empty_id_gets_no_answer() {
-        #[derive(Serialize)]
-        struct Bad<'a> {
-            r#type: &'a str,
-            command_id: &'a str,
-        }
-        let payload = rmp_serde::to_vec_named(&Bad {
-            r#type: "PlaceOrder",
-            command_id: "",
-        })
-        .unwrap();
+        let payload = place_order_missing_fields("");
         let refused = parse(&payload).unwrap_err();
         assert!(
             matches!(
@@ -265,16 +261,7 @@ mod tests {
             .unwrap();
         assert_eq!(cmd.command_id(), "q-multi");
 
-        #[derive(Serialize)]
-        struct Bad<'a> {
-            r#type: &'a str,
-            command_id: &'a str,
-        }
-        let bad = rmp_serde::to_vec_named(&Bad {
-            r#type: "PlaceOrder",
-            command_id: "bad-7",
-        })
-        .unwrap();
+        let bad = place_order_missing_fields("bad-7");
         push.send(ZmqMessage::from(bad)).await.unwrap();
         let answer = tokio::time::timeout(SAFETY, resp_rx.recv())
             .await
