@@ -65,6 +65,18 @@ def _note(sid: int, i: int):
     return lambda uow: uow.events.add(EventRecord(sid, T0 + i, "note", f"n{i}"))
 
 
+def _stuck_with_two_queued(path: Path) -> tuple[PersistenceService, _Blocker]:
+    """A service whose writer is held by a blocker, with two notes (n1, n2) filling its queue of 2."""
+    svc = _service(path, queue_size=2)
+    sid, w = svc.session_id, svc.writer
+    block = _Blocker()
+    w.submit(block, "blocker")
+    assert block.started.wait(WAIT)
+    w.submit(_note(sid, 1), "n1")
+    w.submit(_note(sid, 2), "n2")
+    return svc, block
+
+
 def _wait_for(cond, what: str) -> None:
     done = threading.Event()
     for _ in range(int(WAIT / 0.01)):
@@ -77,13 +89,8 @@ def _wait_for(cond, what: str) -> None:
 def test_a_full_queue_raises_and_counts_never_drops_silently(tmp_path: Path) -> None:
     """With the writer busy and the queue full, `submit` raises `QueueFull` naming the write and counts
     it in `stats["rejected"]`; everything that was accepted is committed."""
-    svc = _service(tmp_path / "q.db", queue_size=2)
+    svc, block = _stuck_with_two_queued(tmp_path / "q.db")
     sid, w = svc.session_id, svc.writer
-    block = _Blocker()
-    w.submit(block, "blocker")
-    assert block.started.wait(WAIT)
-    w.submit(_note(sid, 1), "n1")
-    w.submit(_note(sid, 2), "n2")
     with pytest.raises(QueueFull, match=r"q\.db.*n3 not recorded"):
         w.submit(_note(sid, 3), "n3")
     assert w.stats["rejected"] == 1
@@ -100,13 +107,8 @@ def test_closing_behind_a_full_queue_is_a_writer_failure_that_says_what_is_unsto
     `WriterFailed` naming the database and how many writes are not stored yet, not a bare
     `queue.Full`; once the writer is freed, calling `close` again commits them."""
     path = tmp_path / "stuck.db"
-    svc = _service(path, queue_size=2)
-    sid, w = svc.session_id, svc.writer
-    block = _Blocker()
-    w.submit(block, "blocker")
-    assert block.started.wait(WAIT)
-    w.submit(_note(sid, 1), "n1")
-    w.submit(_note(sid, 2), "n2")
+    svc, block = _stuck_with_two_queued(path)
+    w = svc.writer
     with pytest.raises(WriterFailed, match=r"stuck\.db.*queue stayed full.*2 queued writes"):
         w.close(timeout=0.05)
     block.release.set()
