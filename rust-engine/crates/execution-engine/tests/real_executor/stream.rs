@@ -2,6 +2,21 @@
 
 use crate::support::*;
 
+/// The user data stream of `ex` on the stub, subscribed and past its first reconcile; its
+/// responses come out of the receiver.
+async fn subscribed(
+    stub: &Stub,
+    ex: &Arc<RealExecutor>,
+) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(ex), cfg, tx);
+    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    (stream, rx)
+}
+
 fn report_json(
     coid: &str,
     order_id: u64,
@@ -232,12 +247,7 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
         ORDER,
         Canned::ok(cancel.to_string()).delayed(Duration::from_millis(300)),
     );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut cfg = UserStreamConfig::new(stub.ws_url());
-    cfg.subscribe_timeout = Duration::from_secs(2);
-    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
-    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
-    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let (stream, mut rx) = subscribed(&stub, &ex).await;
     let request = CancelOrder {
         command_id: "cx".into(),
         ts_ns: 0,
@@ -296,12 +306,7 @@ async fn a_fill_streamed_before_the_new_order_answer_follows_it() {
         Canned::ok(full_body(&cmd, 88, "NEW", "0", "0", &[])).delayed(Duration::from_millis(500)),
     );
     let ex = executor(&stub);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut cfg = UserStreamConfig::new(stub.ws_url());
-    cfg.subscribe_timeout = Duration::from_secs(2);
-    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
-    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
-    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let (stream, mut rx) = subscribed(&stub, &ex).await;
     let answer = tokio::spawn({
         let ex = Arc::clone(&ex);
         let cmd = cmd.clone();
