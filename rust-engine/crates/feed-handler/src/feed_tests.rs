@@ -1,0 +1,243 @@
+//! Unit tests of the feed task's frame handling and counters (beside it, in their own file).
+
+use super::*;
+use crate::book::Level;
+use crate::fixed::SCALE;
+
+/// Settings pointing at nothing: the tests drive the task's handlers directly.
+fn cfg() -> FeedConfig {
+    FeedConfig {
+        ws_url: "ws://127.0.0.1:9".into(),
+        backup_ws_url: String::new(),
+        rest_url: "http://127.0.0.1:9".into(),
+        snapshot_limit: 100,
+        snapshot_refresh_secs: 0,
+        publish_levels: 10,
+        max_publish_hz: 10,
+        heartbeat_timeout_ms: 10_000,
+        latency_alert_ms: 1_000,
+        latency_alert_secs: 10,
+        reconnect_initial_ms: 500,
+        reconnect_max_ms: 60_000,
+    }
+}
+
+/// A feed task with its outputs, fed frames by hand.
+struct Harness {
+    task: FeedTask,
+    snapshot_task: Option<SnapshotTask>,
+    backoff: Backoff,
+    trades: mpsc::Receiver<Trade>,
+    _data: mpsc::Receiver<DataMessage>,
+    _state: watch::Receiver<FeedState>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let (data, data_rx) = mpsc::channel(1024);
+        let (trades, trades_rx) = mpsc::channel(1024);
+        let (state, state_rx) = watch::channel(FeedState::Stopped);
+        let out = FeedOutputs {
+            data,
+            trades,
+            book: SharedBook::default(),
+            state,
+        };
+        Harness {
+            task: FeedTask::new(cfg(), "BTCUSDT", Duration::from_secs(1), out),
+            // A snapshot request that never completes, so buffering sends none.
+            snapshot_task: Some(tokio::spawn(std::future::pending())),
+            backoff: Backoff::new(500, 60_000),
+            trades: trades_rx,
+            _data: data_rx,
+            _state: state_rx,
+        }
+    }
+
+    async fn text(&mut self, frame: &str) {
+        self.task.on_text(frame, &mut self.snapshot_task).await;
+    }
+
+    /// Buffers `first`, then applies `snap`: the book must be live.
+    async fn go_live(&mut self, first: &str, snap: Snapshot) {
+        self.text(first).await;
+        self.task
+            .on_snapshot(Ok(snap), &mut self.snapshot_task, &mut self.backoff)
+            .await;
+        assert_eq!(self.task.state, FeedState::Live);
+        assert!(self.task.out.book.read().synced);
+    }
+}
+
+/// A combined-stream depth frame (futures when `pu` is given).
+fn depth(first: u64, last: u64, pu: Option<u64>, bids: &str, asks: &str) -> String {
+    let pu = pu.map_or(String::new(), |pu| format!(r#","pu":{pu}"#));
+    format!(
+        r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last}{pu},"b":{bids},"a":{asks}}}}}"#
+    )
+}
+
+fn trade(id: u64) -> String {
+    format!(
+        r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":1,"s":"BTCUSDT","a":{id},"p":"10.5","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}}}}"#
+    )
+}
+
+/// A snapshot at `id`: bid 10 ×1, ask 11 ×`ask_qty`.
+fn snap(id: u64, ask_qty: u64) -> Snapshot {
+    Snapshot {
+        last_update_id: id,
+        bids: vec![Level {
+            price: 10 * SCALE,
+            qty: SCALE,
+        }],
+        asks: vec![Level {
+            price: 11 * SCALE,
+            qty: ask_qty * SCALE,
+        }],
+    }
+}
+
+/// Each dropped frame is counted once, under its reason: not JSON or no known shape is
+/// malformed; a known event with an invalid value (zero price, negative quantity) is rejected.
+#[tokio::test]
+async fn dropped_frames_are_counted_by_reason() {
+    struct Case {
+        frame: String,
+        malformed: u64,
+        rejected: u64,
+    }
+    let cases = [
+        Case {
+            frame: "not json".into(),
+            malformed: 1,
+            rejected: 0,
+        },
+        Case {
+            frame: r#"{"stream":"x","data":5}"#.into(),
+            malformed: 1,
+            rejected: 0,
+        },
+        Case {
+            frame: depth(1, 2, None, r#"[["0","1"]]"#, "[]"),
+            malformed: 0,
+            rejected: 1,
+        },
+        Case {
+            frame: depth(1, 2, None, "[]", r#"[["1","NaN"]]"#),
+            malformed: 0,
+            rejected: 1,
+        },
+        Case {
+            frame: trade(1).replace(r#""q":"1""#, r#""q":"-1""#),
+            malformed: 0,
+            rejected: 1,
+        },
+    ];
+    for c in cases {
+        let mut h = Harness::new();
+        h.text(&c.frame).await;
+        assert_eq!(
+            h.task.counters(),
+            Counters {
+                malformed: c.malformed,
+                rejected: c.rejected,
+                ..Counters::default()
+            },
+            "{}",
+            c.frame
+        );
+        assert!(h.task.sync.is_buffering() && h.task.sync.first_buffered().is_none());
+    }
+}
+
+/// Live on the spot stream: a duplicate, a stale event and a gap are each counted; the gap
+/// also takes the book down for a resync.
+#[tokio::test]
+async fn spot_duplicate_stale_and_gap_are_counted() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    h.text(&depth(102, 102, None, r#"[["10","2"]]"#, "[]"))
+        .await;
+    h.text(&depth(102, 102, None, r#"[["10","2"]]"#, "[]"))
+        .await;
+    h.text(&depth(100, 101, None, "[]", "[]")).await;
+    assert_eq!(h.task.out.book.read().book.update_id(), 102);
+    assert_eq!(h.task.state, FeedState::Live);
+    h.text(&depth(104, 104, None, "[]", "[]")).await;
+    assert_eq!(
+        h.task.counters(),
+        Counters {
+            gaps: 1,
+            resyncs: 1,
+            duplicates: 1,
+            out_of_order: 1,
+            ..Counters::default()
+        }
+    );
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert!(!h.task.out.book.read().synced);
+    // The event that revealed the gap starts the new buffer.
+    assert_eq!(h.task.sync.first_buffered(), Some(104));
+}
+
+/// Live on the futures stream: a `pu` that does not continue the previous `u` is a gap.
+#[tokio::test]
+async fn futures_pu_mismatch_is_counted_as_a_gap() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 102, Some(99), "[]", "[]"), snap(101, 1))
+        .await;
+    h.text(&depth(103, 104, Some(101), "[]", "[]")).await;
+    assert_eq!(h.task.counters().gaps, 1);
+    assert_eq!(h.task.state, FeedState::Resyncing);
+}
+
+/// A repeated trade id is a duplicate and a lower one out of order: both are counted and
+/// neither is published.
+#[tokio::test]
+async fn repeated_and_older_trades_are_counted_not_published() {
+    let mut h = Harness::new();
+    for id in [5, 5, 4, 6] {
+        h.text(&trade(id)).await;
+    }
+    let mut published = Vec::new();
+    while let Ok(t) = h.trades.try_recv() {
+        published.push(t.trade_id);
+    }
+    assert_eq!(published, [5, 6]);
+    let c = h.task.counters();
+    assert_eq!((c.duplicates, c.out_of_order), (1, 1));
+}
+
+/// A periodic snapshot that differs from the book once it reaches the snapshot's id is counted
+/// as a mismatch and the book takes the snapshot's levels; an equal one counts as a match.
+#[tokio::test]
+async fn snapshot_check_counts_and_repairs() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    // The venue's book at 102 has 7 at the ask; the stream (wrongly) says 3.
+    let check = h
+        .task
+        .check
+        .offer(snap(102, 7), &mut h.task.out.book.write().book);
+    assert_eq!(check, None);
+    h.text(&depth(102, 102, None, "[]", r#"[["11","3"]]"#))
+        .await;
+    assert_eq!(h.task.counters().snapshot_mismatches, 1);
+    assert_eq!(
+        h.task.out.book.read().book.best_ask(),
+        Some(Level {
+            price: 11 * SCALE,
+            qty: 7 * SCALE
+        })
+    );
+    let check = h
+        .task
+        .check
+        .offer(snap(102, 7), &mut h.task.out.book.write().book);
+    h.task.on_verdict(check);
+    let c = h.task.counters();
+    assert_eq!((c.snapshot_mismatches, c.snapshot_matches), (1, 1));
+}
