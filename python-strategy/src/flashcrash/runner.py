@@ -635,6 +635,8 @@ class Runner:
                 "cancels": self.orders.stats["cancels"],
                 "queries": self.orders.stats["queries"],
                 "resends": self.orders.stats["resends"],
+                "given_up": self.orders.stats["given_up"],
+                "lost": self.orders.stats["lost"],
             },
             "risk": {
                 "emergency_stops": dict(self.strategy.stops.triggered),

@@ -316,6 +316,33 @@ def test_an_acknowledged_order_is_never_sent_again() -> None:
     assert om.get(coid).status is OrderStatus.NEW
 
 
+def test_an_acknowledged_order_the_engine_lost_expires_with_its_fills() -> None:
+    """The engine acknowledged the order and reported a fill of 40, then lost the order (a paper
+    engine restarted faster than the silence that triggers a reconciliation). The exit's cancel is
+    refused as UNKNOWN_ORDER, and so is the query sent after it: the order is gone. It expires with
+    the 40 it filled (settled, so the position is free again), is never sent again, and counts as lost
+    and as a failure of the engine."""
+    b = CircuitBreaker(5, 10 * S)
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
+    coid = om.place("BUY", Q, P, 0, "entry")
+    assert coid is not None
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    om.on_response(execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40"))
+    assert om.cancel(coid, 0)
+    om.on_response(error(out.of(wire.CancelOrder)[0], "UNKNOWN_ORDER"))
+    assert b.failures == 0 and om.stats["cancel_too_late"] == 1
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == coid
+    om.on_response(error(query, "UNKNOWN_ORDER"))
+    o = om.get(coid)
+    assert o.status is OrderStatus.EXPIRED and o.filled == o.venue_filled == Decimal("40")
+    assert o.settled and not om.has_open_order() and not om.pending
+    assert len(out.orders) == 1 and om.stats["resends"] == 0
+    assert om.stats["lost"] == 1 and b.failures == 1
+
+
 def test_a_late_error_for_a_forgotten_command_is_not_taken_as_the_answer_to_another() -> None:
     """Responses are matched by command id only. The PlaceOrder timed out and its QueryOrder is out;
     an Error then arrives for the PlaceOrder's command id (no longer awaited): it is counted, and the

@@ -7,7 +7,10 @@ Retries never duplicate an order:
   by a second `PlaceOrder` with a new id;
 * when the query says the engine never saw the order (`UNKNOWN_ORDER`), the same `PlaceOrder` is sent
   again with the same client order id: if the first one did arrive in the meantime, the engine refuses
-  the copy (`DUPLICATE_ORDER`), and the manager queries the order instead.
+  the copy (`DUPLICATE_ORDER`), and the manager queries the order instead;
+* when a query sent after the acknowledgement says the order is unknown, the engine (or the venue
+  behind it) lost it: it expires with what it filled, counted as `lost` and a breaker failure, and is
+  never sent again. An answer to a query that the acknowledgement overtook says nothing and is ignored.
 
 Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
 its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
@@ -128,6 +131,9 @@ class Pending:
     client_order_id: str
     sent_ns: int
     queries: int = 0
+    # A QueryOrder sent once the order was acknowledged: its UNKNOWN_ORDER answer is the engine's word
+    # that the order is gone, not a query overtaken by the acknowledgement.
+    after_ack: bool = False
 
 
 class OrderManager:
@@ -286,8 +292,10 @@ class OrderManager:
         q = wire.QueryOrder(str(uuid.uuid4()), now_ns, self.symbol, client_order_id)
         if self._send(q):
             self.stats["queries"] += 1
+        o = self.orders.get(client_order_id)
+        acked = o is not None and o.status is not OrderStatus.PENDING
         # Even when the queue was full, the pending entry makes the next timeout try again.
-        self.pending[q.command_id] = Pending("QueryOrder", client_order_id, now_ns, queries)
+        self.pending[q.command_id] = Pending("QueryOrder", client_order_id, now_ns, queries, acked)
 
     def _resend(self, o: Order, now_ns: int, queries: int) -> None:
         """The same order again, same client order id (the engine refuses it if it has it)."""
@@ -468,12 +476,17 @@ class OrderManager:
             case ("PlaceOrder", "DUPLICATE_ORDER"):
                 # Our own earlier send of this order reached the engine: ask how it is doing.
                 self._query(o.client_order_id, now, p.queries + 1)
-            case ("QueryOrder", "UNKNOWN_ORDER") if o.recovered:
-                # Never re-sent: the engine lost it (it restarted) or never got it.
+            case ("QueryOrder", "UNKNOWN_ORDER") if o.recovered or (p.after_ack and not o.terminal):
+                # Never re-sent: the engine lost it (it restarted) or never got it. An order it had
+                # acknowledged is gone (a paper engine restarted within the silence that triggers a
+                # reconciliation, or the venue no longer knows it): what was filled stays filled.
+                if not o.recovered:
+                    self.stats["lost"] += 1
+                    self.breaker.failure(now, "acknowledged order lost")
                 self.reconcile_outstanding.discard(o.client_order_id)
                 o.status = OrderStatus.REJECTED if o.status is OrderStatus.PENDING else OrderStatus.EXPIRED
                 o.venue_filled = o.filled
-                log.warning("order %s unknown to the engine after recovery: %s", o.client_order_id, o.status)
+                log.warning("order %s unknown to the engine: %s", o.client_order_id, o.status)
             case ("QueryOrder", "UNKNOWN_ORDER") if o.status is OrderStatus.PENDING:
                 self.breaker.failure(now, "order lost")
                 if o.resends < MAX_RESENDS and not o.cancel_sent:
