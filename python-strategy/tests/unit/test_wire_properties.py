@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import math
 from decimal import Decimal
+from pathlib import Path
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flashcrash import wire
@@ -26,6 +27,45 @@ texts = st.text(max_size=40)
 def test_random_bytes_raise_only_wire_error(b: bytes) -> None:
     with contextlib.suppress(wire.WireError):
         wire.decode(b)
+
+
+GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden"
+VECTORS = {p.stem: p.read_bytes() for p in sorted(GOLDEN.glob("*.msgpack"))}
+
+
+@st.composite
+def damaged_vectors(draw: st.DrawFn) -> bytes:
+    """A golden vector (the bytes Rust sends and reads) cut short, with bytes changed, inserted or
+    removed: what a broken peer or a corrupted frame could deliver."""
+    b = bytearray(VECTORS[draw(st.sampled_from(sorted(VECTORS)))])
+    for _ in range(draw(st.integers(1, 3))):
+        if not b:
+            break
+        i = draw(st.integers(0, len(b) - 1))
+        match draw(st.sampled_from(["cut", "set", "insert", "remove"])):
+            case "cut":
+                del b[i:]
+            case "set":
+                b[i] = draw(st.integers(0, 255))
+            case "insert":
+                b.insert(i, draw(st.integers(0, 255)))
+            case "remove":
+                del b[i]
+    return bytes(b)
+
+
+@settings(max_examples=1000)
+@given(damaged_vectors())
+def test_damaged_golden_vectors_decode_to_a_valid_message_or_raise_only_wire_error(b: bytes) -> None:
+    try:
+        msg = wire.decode(b)
+    except wire.WireError:
+        return
+    assert wire.decode(wire.encode(msg)) == msg
+
+
+def test_every_golden_vector_is_among_the_damaged_ones() -> None:
+    assert len(VECTORS) == len(wire.BY_TYPE) and set(VECTORS) == set(wire.BY_TYPE)
 
 
 values = st.recursive(
