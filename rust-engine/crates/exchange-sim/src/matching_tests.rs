@@ -1,0 +1,353 @@
+use super::*;
+use proptest::prelude::*;
+
+const TICK: u64 = 10_000; // 0.0001
+const STEP: u64 = SCALE / 10; // 0.1
+
+fn spec() -> SymbolSpec {
+    SymbolSpec::new_checked("POLUSDT", TICK, STEP, 5 * SCALE).unwrap()
+}
+
+fn ex(usdt: u64, pol: u64) -> Exchange {
+    Exchange::new(
+        spec(),
+        &AccountSettings {
+            balances: vec![("USDT".into(), usdt * SCALE), ("POL".into(), pol * SCALE)],
+            ..AccountSettings::default()
+        },
+    )
+}
+
+/// Bids 0.2000, 0.1999, ...; asks 0.2001, 0.2002, ...; 100 POL each.
+fn book() -> Book {
+    let mut b = Book::empty(1);
+    for k in 0..5 {
+        b.bids.insert(20_000_000 - k * TICK, 100 * SCALE);
+        b.asks.insert(20_010_000 + k * TICK, 100 * SCALE);
+    }
+    b
+}
+
+fn req(side: OrderSide, kind: OrderKind, qty: u64, price: Option<u64>, id: &str) -> NewOrder {
+    NewOrder {
+        side,
+        kind,
+        tif: (kind == OrderKind::Limit).then_some(Tif::Gtc),
+        qty: Some(qty),
+        quote_qty: None,
+        price,
+        client_id: id.into(),
+    }
+}
+
+fn reports(ev: &[Event]) -> Vec<(Exec, Status)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Report(r) => Some((r.exec, r.order.status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn market_buy_walks_the_book_and_pays_fees_in_base() {
+    let mut x = ex(1000, 0);
+    let (res, ev) = x.place(
+        &req(OrderSide::Buy, OrderKind::Market, 150 * SCALE, None, "a"),
+        &book(),
+        5,
+    );
+    let (o, fills) = res.unwrap();
+    assert_eq!(o.status, Status::Filled);
+    assert_eq!(
+        fills.iter().map(|f| (f.price, f.qty)).collect::<Vec<_>>(),
+        vec![(20_010_000, 100 * SCALE), (20_020_000, 50 * SCALE)]
+    );
+    // 100 * 0.2001 + 50 * 0.2002 = 30.02
+    assert_eq!(o.cum_quote, 3_002_000_000);
+    assert_eq!(fills[0].commission, SCALE / 10); // 0.1 POL
+    assert_eq!(fills[0].commission_asset, "POL");
+    assert_eq!(x.balance("USDT").free, 1000 * SCALE - 3_002_000_000);
+    assert_eq!(x.balance("POL").free, 150 * SCALE - 15 * SCALE / 100);
+    assert_eq!(
+        reports(&ev),
+        vec![
+            (Exec::New, Status::New),
+            (Exec::Trade, Status::PartiallyFilled),
+            (Exec::Trade, Status::Filled)
+        ]
+    );
+    assert!(matches!(ev.last(), Some(Event::Position { .. })));
+}
+
+#[test]
+fn market_by_quote_quantity_and_sell_fees_in_quote() {
+    let mut x = ex(100, 10);
+    let mut r = req(OrderSide::Buy, OrderKind::Market, 0, None, "q");
+    r.qty = None;
+    r.quote_qty = Some(10 * SCALE);
+    let (o, _) = x.place(&r, &book(), 1).0.unwrap();
+    // 10 / 0.2001 = 49.97 → 49.9 (step 0.1)
+    assert_eq!(o.executed, 499 * SCALE / 10);
+    assert_eq!(o.orig_qty, o.executed);
+    assert!(o.cum_quote <= 10 * SCALE);
+    let (o, fills) = x
+        .place(
+            &req(OrderSide::Sell, OrderKind::Market, 50 * SCALE, None, "s"),
+            &book(),
+            2,
+        )
+        .0
+        .unwrap();
+    assert_eq!(o.cum_quote, 10 * SCALE); // 50 * 0.2
+    assert_eq!(fills[0].commission, SCALE / 100); // 0.01 USDT
+    assert_eq!(fills[0].commission_asset, "USDT");
+}
+
+#[test]
+fn resting_limit_locks_then_fills_by_trades_through_its_price() {
+    let mut x = ex(100, 0);
+    let (o, fills) = x
+        .place(
+            &req(
+                OrderSide::Buy,
+                OrderKind::Limit,
+                100 * SCALE,
+                Some(19_000_000),
+                "r",
+            ),
+            &book(),
+            1,
+        )
+        .0
+        .unwrap();
+    assert!(fills.is_empty());
+    assert_eq!(o.status, Status::New);
+    assert_eq!(x.balance("USDT").locked, 19 * SCALE);
+    assert_eq!(x.balance("USDT").free, 81 * SCALE);
+    // At the price: no fill. Through it: fills up to the trade's quantity.
+    assert!(x.on_trade(19_000_000, 50 * SCALE, 2).is_empty());
+    let ev = x.on_trade(18_990_000, 40 * SCALE, 3);
+    assert_eq!(reports(&ev), vec![(Exec::Trade, Status::PartiallyFilled)]);
+    let Event::Report(r) = &ev[0] else { panic!() };
+    assert!(r.maker);
+    assert_eq!(r.fill.as_ref().unwrap().price, 19_000_000);
+    let ev = x.on_trade(18_000_000, 500 * SCALE, 4);
+    assert_eq!(reports(&ev), vec![(Exec::Trade, Status::Filled)]);
+    assert_eq!(
+        x.balance("USDT"),
+        Balance {
+            free: 81 * SCALE,
+            locked: 0
+        }
+    );
+    assert_eq!(x.balance("POL").free, 100 * SCALE - SCALE / 10);
+    assert!(x.open_orders().is_empty());
+}
+
+#[test]
+fn marketable_limit_ioc_fok_and_limit_maker() {
+    let mut x = ex(1000, 0);
+    // GTC: takes what is within the price, the rest rests.
+    let (o, fills) = x
+        .place(
+            &req(
+                OrderSide::Buy,
+                OrderKind::Limit,
+                150 * SCALE,
+                Some(20_010_000),
+                "g",
+            ),
+            &book(),
+            1,
+        )
+        .0
+        .unwrap();
+    assert_eq!((o.status, fills.len()), (Status::PartiallyFilled, 1));
+    assert_eq!(x.balance("USDT").locked, mul_ceil(20_010_000, 50 * SCALE));
+    // IOC: the rest expires.
+    let mut r = req(
+        OrderSide::Buy,
+        OrderKind::Limit,
+        150 * SCALE,
+        Some(20_010_000),
+        "i",
+    );
+    r.tif = Some(Tif::Ioc);
+    let (res, ev) = x.place(&r, &book(), 2);
+    assert_eq!(res.unwrap().0.status, Status::Expired);
+    assert_eq!(
+        reports(&ev),
+        vec![
+            (Exec::New, Status::New),
+            (Exec::Trade, Status::PartiallyFilled),
+            (Exec::Expired, Status::Expired)
+        ]
+    );
+    // FOK: nothing unless all.
+    r.tif = Some(Tif::Fok);
+    r.client_id = "f".into();
+    let (o, fills) = x.place(&r, &book(), 3).0.unwrap();
+    assert_eq!((o.status, o.executed, fills.len()), (Status::Expired, 0, 0));
+    // LIMIT_MAKER crossing: rejected.
+    let m = req(
+        OrderSide::Buy,
+        OrderKind::LimitMaker,
+        50 * SCALE,
+        Some(20_010_000),
+        "m",
+    );
+    let (res, ev) = x.place(&m, &book(), 4);
+    assert_eq!(res.unwrap_err(), OrderError::WouldTake);
+    assert_eq!(reports(&ev), vec![(Exec::Rejected, Status::Rejected)]);
+    let m = req(
+        OrderSide::Buy,
+        OrderKind::LimitMaker,
+        50 * SCALE,
+        Some(20_000_000),
+        "m",
+    );
+    assert_eq!(x.place(&m, &book(), 5).0.unwrap().0.status, Status::New);
+    let locked = x.balance("USDT").locked;
+    assert_eq!(locked, mul_ceil(20_010_000, 50 * SCALE) + 10 * SCALE);
+}
+
+#[test]
+fn refusals() {
+    let mut x = ex(10, 0);
+    let b = book();
+    let bad = [
+        (
+            req(
+                OrderSide::Buy,
+                OrderKind::Limit,
+                100 * SCALE,
+                Some(19_999_999),
+                "a",
+            ),
+            "PRICE_FILTER",
+        ),
+        (
+            req(
+                OrderSide::Buy,
+                OrderKind::Limit,
+                100 * SCALE + 1,
+                Some(20_000_000),
+                "a",
+            ),
+            "LOT_SIZE",
+        ),
+        (
+            req(
+                OrderSide::Buy,
+                OrderKind::Limit,
+                SCALE,
+                Some(20_000_000),
+                "a",
+            ),
+            "NOTIONAL",
+        ),
+        (
+            req(OrderSide::Buy, OrderKind::Market, SCALE, None, "a"),
+            "NOTIONAL",
+        ),
+    ];
+    for (r, f) in bad {
+        assert_eq!(
+            x.place(&r, &b, 1),
+            (Err(OrderError::Filter(f)), vec![]),
+            "{f}"
+        );
+    }
+    let r = req(
+        OrderSide::Buy,
+        OrderKind::Limit,
+        100 * SCALE,
+        Some(20_000_000),
+        "a",
+    );
+    assert_eq!(x.place(&r, &b, 1).0, Err(OrderError::Insufficient));
+    let r = req(OrderSide::Sell, OrderKind::Market, 100 * SCALE, None, "a");
+    assert_eq!(x.place(&r, &b, 1).0, Err(OrderError::Insufficient));
+    let r = req(
+        OrderSide::Buy,
+        OrderKind::Limit,
+        40 * SCALE,
+        Some(19_000_000),
+        "dup",
+    );
+    assert!(x.place(&r, &b, 1).0.is_ok());
+    assert_eq!(x.place(&r, &b, 1).0, Err(OrderError::Duplicate));
+    assert_eq!(
+        x.cancel(None, Some("nope"), "c".into(), 2).unwrap_err(),
+        OrderError::UnknownOrder
+    );
+    let (o, ev) = x.cancel(None, Some("dup"), "c".into(), 2).unwrap();
+    assert_eq!(o.status, Status::Canceled);
+    assert_eq!(reports(&ev), vec![(Exec::Canceled, Status::Canceled)]);
+    assert_eq!(
+        x.balance("USDT"),
+        Balance {
+            free: 10 * SCALE,
+            locked: 0
+        }
+    );
+    // Not open any more: the id may be used again, and cancelling again fails.
+    assert!(x.cancel(Some(o.id), None, "c".into(), 3).is_err());
+    assert!(x.place(&r, &b, 4).0.is_ok());
+    assert_eq!(x.find(None, Some("dup")).unwrap().status, Status::New);
+    assert!(x.find(Some(o.id), Some("other")).is_none());
+}
+
+fn total(x: &Exchange, a: &str) -> u64 {
+    let b = x.balance(a);
+    b.free + b.locked
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn random_sequences_keep_balances_and_quantities_sound(
+        ops in proptest::collection::vec((0u8..6, 0u8..2, 1u64..400, 0u64..40), 1..60)
+    ) {
+        let mut x = ex(300, 500);
+        let b = book();
+        let mut now = 0;
+        for (op, side, q, dp) in ops {
+            now += 1;
+            let side = if side == 0 { OrderSide::Buy } else { OrderSide::Sell };
+            let price = 19_800_000 + dp * TICK;
+            let qty = q * STEP;
+            match op {
+                0 => { let _ = x.place(&req(side, OrderKind::Market, qty, None, &format!("m{now}")), &b, now); }
+                1 | 2 => { let _ = x.place(&req(side, OrderKind::Limit, qty, Some(price), &format!("l{now}")), &b, now); }
+                3 => { let _ = x.place(&req(side, OrderKind::LimitMaker, qty, Some(price), &format!("k{now}")), &b, now); }
+                4 => { x.on_trade(price, qty, now); }
+                _ => {
+                    if let Some(o) = x.open_orders().first() {
+                        let id = o.id;
+                        x.cancel(Some(id), None, "c".into(), now).unwrap();
+                    }
+                }
+            }
+            // Locked amounts equal what the open orders hold; nothing overfilled.
+            let (mut lq, mut lb) = (0, 0);
+            for o in x.orders() {
+                prop_assert!(o.orig_qty == 0 || o.executed <= o.orig_qty, "{o:?}");
+                if o.status.is_open() {
+                    match o.side { OrderSide::Buy => lq += o.locked, OrderSide::Sell => lb += o.locked }
+                } else {
+                    prop_assert_eq!(o.locked, 0);
+                }
+                if o.side == OrderSide::Sell && o.kind != OrderKind::Market && o.status.is_open() {
+                    prop_assert_eq!(o.locked, o.remaining());
+                }
+            }
+            prop_assert_eq!(x.balance("USDT").locked, lq);
+            prop_assert_eq!(x.balance("POL").locked, lb);
+        }
+        // u64 cannot go negative: the arithmetic above would have panicked. Totals stay finite.
+        prop_assert!(total(&x, "USDT") < 1_000_000 * SCALE);
+        prop_assert!(total(&x, "POL") < 1_000_000 * SCALE);
+    }
+}
