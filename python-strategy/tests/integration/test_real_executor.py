@@ -386,3 +386,56 @@ def test_shutdown_with_flatten_on_halt_sells_the_position_then_exits(bin_dir: Pa
         if ch is not None:
             ch.close()
         session.cleanup()
+
+
+def test_an_engine_killed_in_real_mode_finds_its_orders_at_the_venue_again(bin_dir: Path) -> None:
+    """Real mode, the crash replaying: a far bid that rests and a near bid, then `kill -9` of the
+    engine. The venue fills the near bid while no engine runs. The engine started again reads the
+    venue: the far bid is still open there (listed and queried NEW, then canceled once), the near
+    bid is queried FILLED with its whole quantity, and the venue holds each order once."""
+    crash = SimSpec(speed="1", start="2025-10-10T21:15:00Z", end="2025-10-10T21:25:00Z")
+    with running(bin_dir, real=True, sim=crash) as (session, ch):
+        with urllib.request.urlopen(f"http://127.0.0.1:{session.sim_port}/sim/book?limit=1", timeout=5) as r:
+            best_bid = Decimal(json.loads(r.read())["bids"][0][0])
+        near = str((best_bid * Decimal("0.999")).quantize(Decimal("0.0001")))
+        for cid, price in (("far-1", FAR_BID), ("near-1", near)):
+            ch.send(order(cid, order_type="LIMIT", time_in_force="GTC", price=price))
+            assert ch.answer(cid)["type"] == "OrderPlaced", ch.of(cid)
+        assert session.kill("engine") == -9
+        at_kill = {o["clientOrderId"]: o["status"] for o in sim_orders(session)}
+        assert at_kill == {"far-1": "NEW", "near-1": "NEW"}, at_kill  # the replay fills it ~4 s later
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            held = {o["clientOrderId"]: o for o in sim_orders(session)}
+            if held["near-1"]["status"] == "FILLED":
+                break
+            time.sleep(0.5)
+        assert held["near-1"]["status"] == "FILLED", held
+        assert held["far-1"]["status"] == "NEW", held
+        session.restart("engine")
+        wait_until_tradable(ch)
+        ch.send({"type": "QueryOpenOrders", "command_id": "open-after", "symbol": "POLUSDT"})
+        listed = [o["client_order_id"] for o in ch.answer("open-after")["orders"]]
+        answers = {}
+        for cid in ("far-1", "near-1"):
+            ch.send(
+                {"type": "QueryOrder", "command_id": f"q-{cid}", "symbol": "POLUSDT", "client_order_id": cid}
+            )
+            answers[cid] = ch.answer(f"q-{cid}")
+        ch.send(
+            {"type": "CancelOrder", "command_id": "c-far", "symbol": "POLUSDT", "client_order_id": "far-1"}
+        )
+        canceled = ch.answer("c-far")
+        final = sim_orders(session)
+    assert listed == ["far-1"], listed
+    assert answers["far-1"]["type"] == "OrderStatus" and answers["far-1"]["order"]["status"] == "NEW", answers
+    near_order = answers["near-1"]["order"]
+    assert (near_order["status"], Decimal(near_order["filled_quantity"])) == ("FILLED", Decimal("100")), (
+        answers
+    )
+    assert canceled["type"] == "OrderCanceled", canceled
+    ids = [o["clientOrderId"] for o in final]
+    assert sorted(ids) == ["far-1", "near-1"], final
+    assert {o["clientOrderId"]: o["status"] for o in final} == {"far-1": "CANCELED", "near-1": "FILLED"}, (
+        final
+    )
