@@ -160,6 +160,9 @@ class Runner:
         self.engine_silence_ns = engine_silence_ns(cfg)
         self.last_data_ns = clock()
         self.engine_silent = False
+        # The engine's start (`HealthMetrics.started_ts_ns`): a new one is a restart, perhaps shorter
+        # than the silence above, after which the engine no longer holds what it held.
+        self.engine_started_ns: int | None = None
         # Persistence state.
         self.session: SessionRecord | None = None
         self.recovery: dict[str, Any] | None = None
@@ -419,6 +422,19 @@ class Runner:
             self._record(self.db.record_event, "error", f"engine silent for {secs:.1f} s: entries paused",
                          component="engine")  # fmt: skip
 
+    def _on_engine_start(self, started_ns: int) -> None:
+        """A new engine start seen in its health: a paper engine lost its orders, a real one forgot
+        what filled while it was down. Reconcile, unless a reconciliation (after a silence) is already
+        on its way to this engine."""
+        known, self.engine_started_ns = self.engine_started_ns, started_ns
+        if known is None:
+            return
+        log.warning("engine restarted (started %d, was %d)", started_ns, known)
+        if self.db is not None:
+            self._record(self.db.record_event, "error", "engine restarted", component="engine")
+        if not self.orders.reconciling:
+            self._begin_reconcile("engine restarted")
+
     def _engine_back(self) -> None:
         """The first data message after a silence (`_watch_engine`): reconcile before entries resume."""
         self.engine_silent = False
@@ -470,6 +486,8 @@ class Runner:
                         self._on_candle(closed, now)
             case wire.HealthMetrics():
                 self.health = msg
+                if msg.started_ts_ns != self.engine_started_ns:
+                    self._on_engine_start(msg.started_ts_ns)
                 if msg.latency_mean_us > 0:
                     self.latency_health = msg
                     self.latency_p99_max_us = max(self.latency_p99_max_us, msg.latency_p99_us)

@@ -180,6 +180,7 @@ class HealthMetrics(_Message):
     out_of_order_count: int = _k("uint")
     duplicate_count: int = _k("uint")
     snapshot_mismatch_count: int = _k("uint")
+    started_ts_ns: int = _k("uint")  # the engine's start: a new value means it restarted
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@
   shows the crash and the recovery.
   Both sessions' 1-second candles are in the database, and `flashcrash report` draws the recovered
   session's price from them.
-* `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back.
+* `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back;
+  started again at once (sooner than the strategy calls it silent), the new engine's health tells the
+  strategy it restarted, and it reconciles all the same.
 """
 
 from __future__ import annotations
@@ -153,6 +155,30 @@ def test_engine_killed_the_strategy_pauses_and_reconciles_when_it_is_back(bin_di
         assert any(s.startswith("engine silent") for s in texts), texts
         assert any("engine back" in s for s in texts), texts
         assert ("command", "QueryOpenOrders") in kinds, kinds
+        assert _rows(db, "SELECT status FROM sessions") == [("clean",)]
+    finally:
+        session.cleanup()
+
+
+def test_engine_restarted_at_once_is_seen_and_reconciled(bin_dir: Path) -> None:
+    calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm)
+    try:
+        with session:
+            _wait_log(session, "engine", "book in sync", 60)
+            _wait_log(session, "strategy", "feed: syncing -> live", 30)
+            time.sleep(1.5)  # a health message or two of the first engine
+            session.kill("engine", signal.SIGKILL)
+            session.restart("engine")
+            _wait_log(session, "strategy", "engine restarted", 60)
+            _wait_log(session, "strategy", "reconciliation:", 30)
+            _wait_log(session, "strategy", "entries resume", 30)
+            codes = session.stop()
+        assert codes["strategy"] == 0 and codes["engine"] == 0, codes
+        assert session.workdir is not None
+        db = session.workdir / "reports" / "flashcrash.db"
+        texts = [s for (s,) in _rows(db, "SELECT summary FROM events WHERE session_id = 1 ORDER BY id")]
+        assert "engine restarted" in texts, texts
         assert _rows(db, "SELECT status FROM sessions") == [("clean",)]
     finally:
         session.cleanup()

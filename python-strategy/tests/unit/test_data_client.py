@@ -72,7 +72,7 @@ def engine() -> Iterator[Engine]:
 
 
 WARM = (
-    wire.HealthMetrics(1, "POLUSDT", "live", *[0.0] * 4, *[0] * 11),
+    wire.HealthMetrics(1, "POLUSDT", "live", *[0.0] * 4, *[0] * 12),
     wire.Success("warm", 1, "warm"),
 )
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import zmq
+from trading_fixtures import error, placed
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -27,6 +28,7 @@ from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
 from flashcrash.runner import Runner, engine_silence_ns
 from flashcrash.trading_engine.money import Price, Quantity
+from flashcrash.trading_engine.orders import OrderStatus
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000
@@ -237,6 +239,57 @@ def test_health_and_state_messages_alone_keep_the_engine_alive() -> None:
     clock.ns = 3 * silence - 2
     runner.step(0)
     assert runner.engine_silent and runner.strategy.paused_reason == "engine silent"
+
+
+def test_an_engine_restart_shorter_than_the_silence_is_seen_in_its_health_and_reconciled() -> None:
+    """A paper engine restarted within a second holds none of its orders, and the runner never went
+    without data for `engine_silence_ns`. The new engine's health carries a new `started_ts_ns`: the
+    runner pauses entries and reconciles; the entry the engine no longer knows expires (it filled
+    nothing), and entries resume. The first start seen, and the same start again, reconcile nothing."""
+    runner, link, clock = _scripted_runner()
+    first = replace(_health(), started_ts_ns=100)
+    link.inbox.append(first)
+    runner.step(0)
+    coid = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2")), 0, "entry")
+    assert coid is not None
+    (cmd,) = link.sent
+    link.inbox += [placed(cmd), replace(first, ts_ns=2)]
+    clock.ns = runner.engine_silence_ns // 3
+    runner.step(0)
+    assert link.sent == [cmd] and runner.strategy.paused_reason == ""
+    link.inbox.append(replace(first, ts_ns=3, started_ts_ns=200))  # the engine restarted
+    clock.ns = 2 * runner.engine_silence_ns // 3
+    runner.step(0)
+    ask = link.sent[-1]
+    assert isinstance(ask, wire.QueryOpenOrders) and runner.strategy.paused_reason == "reconciling orders"
+    assert not runner.engine_silent and runner.engine_started_ns == 200
+    link.inbox.append(wire.OpenOrders(ask.command_id, 4, "POLUSDT", ()))
+    runner.step(0)
+    query = link.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == coid
+    link.inbox.append(error(query, "UNKNOWN_ORDER"))
+    runner.step(0)
+    o = runner.orders.get(coid)
+    assert o is not None and o.status is OrderStatus.EXPIRED and o.settled
+    assert runner.strategy.paused_reason == ""
+    link.inbox.append(replace(first, ts_ns=5, started_ts_ns=200))
+    runner.step(0)
+    assert link.sent[-1] is query and runner.orders.stats["reconciliations"] == 1
+
+
+def test_a_restart_after_a_silence_is_reconciled_once() -> None:
+    """A restart longer than `engine_silence_ns`: the new engine's first message is its health, with a
+    new start. Its return after the silence already reconciles; the new start asks nothing more."""
+    runner, link, clock = _scripted_runner()
+    link.inbox.append(replace(_health(), started_ts_ns=100))
+    runner.step(0)
+    clock.ns = runner.engine_silence_ns
+    runner.step(0)
+    assert runner.engine_silent
+    link.inbox.append(replace(_health(), ts_ns=2, started_ts_ns=200))
+    runner.step(0)
+    assert [type(m) for m in link.sent] == [wire.QueryOpenOrders]
+    assert runner.orders.stats["reconciliations"] == 1 and runner.engine_started_ns == 200
 
 
 def test_engine_silence_is_five_health_intervals_and_at_least_three_seconds() -> None:

@@ -278,7 +278,7 @@ def test_partial_target_fill_then_exit_sells_the_rest() -> None:
 
 def health(latency_ms: float = 1.0, state: str = "live") -> wire.HealthMetrics:
     us = latency_ms * 1000
-    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0)
+    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 1)
 
 
 def test_emergency_stops_pause_and_resume() -> None:

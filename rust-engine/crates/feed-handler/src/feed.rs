@@ -102,6 +102,8 @@ pub struct FeedTask {
     check: PendingCheck,
     alarm: LatencyAlarm,
     updates: Option<watch::Receiver<FeedConfig>>,
+    /// When this task was made (`HealthMetrics.started_ts_ns`).
+    started_ns: u64,
 }
 
 /// Why a connection ended.
@@ -135,6 +137,7 @@ impl FeedTask {
             snapshot_at: None,
             check: PendingCheck::default(),
             alarm,
+            started_ns: now_ns(),
             updates: None,
         }
     }
@@ -608,6 +611,7 @@ impl FeedTask {
             &self.counters,
             levels,
             age,
+            self.started_ns,
         );
         let _ = self.out.data.try_send(DataMessage::HealthMetrics(m));
         lagging

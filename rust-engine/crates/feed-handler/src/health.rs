@@ -194,6 +194,7 @@ pub fn metrics(
     c: &Counters,
     levels: (usize, usize),
     snapshot_age_ms: u64,
+    started_ts_ns: u64,
 ) -> HealthMetrics {
     HealthMetrics {
         ts_ns,
@@ -214,6 +215,7 @@ pub fn metrics(
         out_of_order_count: c.out_of_order,
         duplicate_count: c.duplicates,
         snapshot_mismatch_count: c.snapshot_mismatches,
+        started_ts_ns,
     }
 }
 

@@ -82,6 +82,9 @@ pub struct HealthMetrics {
     pub duplicate_count: u64,
     /// Periodic snapshot checks that found the book different (each one repaired).
     pub snapshot_mismatch_count: u64,
+    /// When this engine's feed started, ns: the same for the engine's whole life, so a new value
+    /// tells a subscriber that the engine restarted (and forgot what it held), however fast.
+    pub started_ts_ns: u64,
 }
 
 /// A component changed state.

@@ -152,7 +152,9 @@ pub fn spawn_feed(cfg: FeedConfig, health_every: Duration) -> RunningFeed {
 
 impl RunningFeed {
     /// Keeps the newest `HealthMetrics` published until the task stops, in a task of its own;
-    /// returns what stops the feed, and that task.
+    /// returns what stops the feed, and that task. Every one carries the task's start
+    /// (`started_ts_ns`), the same through every reconnect, resync and stall (the task panics
+    /// otherwise).
     pub fn last_health(self) -> (StopHandle, JoinHandle<Option<HealthMetrics>>) {
         let RunningFeed {
             mut data,
@@ -161,9 +163,14 @@ impl RunningFeed {
             ..
         } = self;
         let health = tokio::spawn(async move {
-            let mut last = None;
+            let mut last: Option<HealthMetrics> = None;
             while let Some(msg) = data.recv().await {
                 if let DataMessage::HealthMetrics(h) = msg {
+                    let started = last.as_ref().map_or(h.started_ts_ns, |l| l.started_ts_ns);
+                    assert!(
+                        h.started_ts_ns > 0 && h.started_ts_ns == started,
+                        "the feed's start moved: {started} then {h:?}"
+                    );
                     last = Some(h);
                 }
             }
