@@ -27,7 +27,7 @@ def _health(state: str) -> wire.HealthMetrics:
     zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
     return wire.HealthMetrics(**{**zero, "ts_ns": time.time_ns(), "symbol": "POLUSDT", "feed_state": state,
                                  "msgs_per_sec": 321.0, "latency_p50_us": 1500.0, "latency_p99_us": 4200.0,
-                                 "resync_count": 2})  # fmt: skip
+                                 "resync_count": 2, "started_ts_ns": time.time_ns() - 7_384 * 1_000_000_000})  # fmt: skip
 
 
 class Publishers:
@@ -101,6 +101,7 @@ def test_once_shows_state_book_and_feed_health(
     assert "0.1234" in out and "0.1236" in out and "5000" in out  # book top
     assert "16.19 bps" in out  # spread of 0.1234 / 0.1236 over the mid
     assert "live" in out and "321" in out and "1.5 / 4.2 ms" in out  # feed health
+    assert "2h 03m" in out  # the engine up since its start, 7,384 s before its health
     assert "volatility" in out and "FIRES" in out  # indicators from the metrics
     assert "realized (net)" in out and "closed" in out  # P&L and breaker from the metrics
     assert "detector ALERT → ACTIVE: quorum held 3s" in out

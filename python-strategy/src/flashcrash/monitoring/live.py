@@ -117,6 +117,11 @@ def _age(now_ns: int, then_ns: int) -> str:
     return "never" if not then_ns else f"{(now_ns - then_ns) / NS:.1f} s ago"
 
 
+def _uptime(now_ns: int, started_ns: int) -> str:
+    s = max(0, (now_ns - started_ns) // NS)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s"
+
+
 def render(v: View, now_ns: int) -> Group:
     """One frame."""
     # Header: detector state and time in it.
@@ -172,6 +177,7 @@ def render(v: View, now_ns: int) -> Group:
         feed.add_row("msgs/s", f"{h.msgs_per_sec:.0f}")
         feed.add_row("latency p50/p99", f"{h.latency_p50_us / 1000:.1f} / {h.latency_p99_us / 1000:.1f} ms")
         feed.add_row("gaps/resyncs/reconnects", f"{h.gap_count}/{h.resync_count}/{h.reconnect_count}")
+        feed.add_row("engine up", _uptime(now_ns, h.started_ts_ns))  # a restart starts it again
         feed.add_row("health", _age(now_ns, v.health_wall_ns))
     else:
         feed.add_row("health", "none yet")
