@@ -56,10 +56,15 @@ def _check(kind: str, name: str, v: Any) -> Any:
             if not math.isfinite(v) or (base == "price" and v <= 0) or (base == "qty" and v < 0):
                 raise WireError(f"{name}: invalid value {v!r}")
             return v
-        case "dec":
+        case "dec" | "pdec" | "udec":
             if not isinstance(v, str) or not _DECIMAL.match(v):
                 raise WireError(f"{name}: {v!r} is not a plain decimal string")
-            return Decimal(v)
+            d = Decimal(v)
+            if base == "pdec" and d <= 0:
+                raise WireError(f"{name}: {v} must be more than zero")
+            if base == "udec" and d < 0:
+                raise WireError(f"{name}: {v} must not be negative")
+            return d
         case "levels":
             if not isinstance(v, (list, tuple)):
                 raise WireError(f"{name}: expected an array of [price, qty]")
@@ -91,7 +96,7 @@ def _encode_value(kind: str, v: Any) -> Any:
     if v is None:
         return None
     base = kind.rstrip("?")
-    if base == "dec":
+    if base in ("dec", "pdec", "udec"):
         return format(v, "f")  # never exponent form: Decimal("0E-8") -> "0.00000000"
     if base in ("price", "qty", "f64"):
         return float(v)
@@ -294,10 +299,10 @@ class OrderInfo(_Message):
     side: str = _k(SIDE)
     order_type: str = _k(ORDER_TYPE)
     time_in_force: str | None = _k(TIF)
-    quantity: Decimal = _k("dec")
-    price: Decimal | None = _k("dec?")
-    filled_quantity: Decimal = _k("dec")
-    quote_filled: Decimal = _k("dec")
+    quantity: Decimal = _k("pdec")
+    price: Decimal | None = _k("pdec?")
+    filled_quantity: Decimal = _k("udec")
+    quote_filled: Decimal = _k("udec")
     status: str = _k(STATUS)
     created_ts_ns: int = _k("uint")
     updated_ts_ns: int = _k("uint")
@@ -314,8 +319,8 @@ class OrderPlaced(_Message):
     side: str = _k(SIDE)
     order_type: str = _k(ORDER_TYPE)
     time_in_force: str | None = _k(TIF)
-    quantity: Decimal = _k("dec")
-    price: Decimal | None = _k("dec?")
+    quantity: Decimal = _k("pdec")
+    price: Decimal | None = _k("pdec?")
     status: str = _k(STATUS)
 
 
@@ -327,7 +332,7 @@ class OrderCanceled(_Message):
     client_order_id: str = _k("str")
     exchange_order_id: str = _k("str")
     symbol: str = _k("str")
-    filled_quantity: Decimal = _k("dec")
+    filled_quantity: Decimal = _k("udec")
     status: str = _k(STATUS)
 
 
@@ -353,8 +358,8 @@ class AssetBalance(_Message):
     """One asset of a `Balances` answer (no `type` key)."""
 
     asset: str = _k("str")
-    free: Decimal = _k("dec")
-    locked: Decimal = _k("dec")
+    free: Decimal = _k("dec")  # paper mode never refuses for funds: it can go negative
+    locked: Decimal = _k("udec")
 
 
 @dataclass(frozen=True)
@@ -375,10 +380,10 @@ class OrderExecution(_Message):
     symbol: str = _k("str")
     side: str = _k(SIDE)
     trade_id: int = _k("uint")
-    last_price: Decimal = _k("dec")
-    last_quantity: Decimal = _k("dec")
-    cumulative_quantity: Decimal = _k("dec")
-    order_quantity: Decimal = _k("dec")
+    last_price: Decimal = _k("pdec")
+    last_quantity: Decimal = _k("pdec")
+    cumulative_quantity: Decimal = _k("pdec")
+    order_quantity: Decimal = _k("pdec")
     status: str = _k(STATUS)
     liquidity: str = _k("enum:maker|taker")
     fee: Decimal = _k("dec")

@@ -53,6 +53,8 @@ def _bad_values(kind: str) -> list[Any]:
         "str": BAD_STR,
         "bool": BAD_BOOL,
         "dec": BAD_DEC,
+        "pdec": [*BAD_DEC, "0", "0.00000000", "-0.1", "-1"],
+        "udec": [*BAD_DEC, "-0.00000001", "-1"],
         "levels": BAD_LEVELS,
         "order": BAD_STR,  # not a map
         "orders": BAD_LIST,

@@ -444,6 +444,16 @@ pub enum OrderResponseError {
         /// Value.
         value: String,
     },
+    /// An amount the venue never sends: negative, or a fill's price or quantity of zero.
+    #[error("order answer field {field} is {value}: it must be {rule}")]
+    OutOfRange {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: Decimal,
+        /// What it must be.
+        rule: &'static str,
+    },
     /// A status this code does not know.
     #[error("unknown order status {0:?}")]
     Status(String),
@@ -490,14 +500,36 @@ fn no_list() -> i64 {
     -1
 }
 
+/// A plain decimal string that is not negative (every amount of an order answer).
 fn decimal(field: &'static str, value: &str) -> Result<Decimal, OrderResponseError> {
-    value
+    let d = value
         .parse::<Dec>()
         .map(|d| d.0)
         .map_err(|_| OrderResponseError::Decimal {
             field,
             value: value.to_owned(),
-        })
+        })?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(OrderResponseError::OutOfRange {
+            field,
+            value: d,
+            rule: "zero or more",
+        });
+    }
+    Ok(d)
+}
+
+/// A fill's price or quantity: more than zero.
+fn positive(field: &'static str, value: &str) -> Result<Decimal, OrderResponseError> {
+    let d = decimal(field, value)?;
+    if d.is_zero() {
+        return Err(OrderResponseError::OutOfRange {
+            field,
+            value: d,
+            rule: "more than zero",
+        });
+    }
+    Ok(d)
 }
 
 fn required(field: &'static str, value: Option<String>) -> Result<String, OrderResponseError> {
@@ -542,8 +574,8 @@ impl TryFrom<RawOrder> for OrderReport {
                 raw.into_iter()
                     .map(|f| {
                         Ok(VenueFill {
-                            price: decimal("fills.price", &f.price)?,
-                            qty: decimal("fills.qty", &f.qty)?,
+                            price: positive("fills.price", &f.price)?,
+                            qty: positive("fills.qty", &f.qty)?,
                             commission: decimal("fills.commission", &f.commission)?,
                             commission_asset: f.commission_asset,
                             trade_id: f.trade_id,

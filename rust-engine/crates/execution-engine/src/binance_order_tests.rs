@@ -280,6 +280,46 @@ fn full_fixture() {
     assert_eq!(r.commissions(), vec![("USDT".to_owned(), d("39.983"))]);
 }
 
+/// Amounts the venue never sends are refused, naming the field: a negative one anywhere, a fill
+/// at a price or of a quantity of zero.
+#[test]
+fn amounts_out_of_range_are_refused() {
+    let full: serde_json::Value =
+        serde_json::from_str(&fixture("order_new_response_full.json")).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = full.clone();
+        edit(&mut v);
+        parse_order_response(&v.to_string())
+    };
+    for (field, edit) in [
+        (
+            "executedQty",
+            &(|v: &mut serde_json::Value| v["executedQty"] = "-10.0".into())
+                as &dyn Fn(&mut serde_json::Value),
+        ),
+        ("price", &|v| v["price"] = "-1".into()),
+        ("cummulativeQuoteQty", &|v| {
+            v["cummulativeQuoteQty"] = "-10".into()
+        }),
+        ("fills.price", &|v| {
+            v["fills"][1]["price"] = "0.00000000".into()
+        }),
+        ("fills.qty", &|v| v["fills"][1]["qty"] = "0".into()),
+        ("fills.commission", &|v| {
+            v["fills"][1]["commission"] = "-1".into()
+        }),
+    ] {
+        let e = with(edit).unwrap_err();
+        assert!(
+            matches!(e, OrderResponseError::OutOfRange { field: f, .. } if f == field),
+            "{field}: {e}"
+        );
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    // A MARKET order's price of zero is what Binance writes: read.
+    assert!(with(&|v| v["price"] = "0.00000000".into()).is_ok());
+}
+
 #[test]
 fn full_limit_new_ccxt_fixture() {
     let r = parse_order_response(&fixture("order_new_response_full_limit_new_ccxt.json")).unwrap();

@@ -88,9 +88,16 @@ struct RawTrade {
 /// Reads a `GET /api/v3/myTrades` answer, keeping the trades of `order_id`, oldest first.
 ///
 /// # Errors
-/// The serde message when the body is not such an answer.
+/// The serde message when the body is not such an answer; the field when a trade of `order_id` has
+/// a price or quantity not above zero, or a negative commission.
 pub fn parse_my_trades(body: &str, order_id: u64) -> Result<Vec<Fill>, String> {
     let raw: Vec<RawTrade> = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    for t in raw.iter().filter(|t| t.order_id == order_id) {
+        amount("price", t.price, true)
+            .and_then(|()| amount("qty", t.qty, true))
+            .and_then(|()| amount("commission", t.commission, false))
+            .map_err(|e| format!("trade {}: {e}", t.id))?;
+    }
     let mut fills: Vec<Fill> = raw
         .into_iter()
         .filter(|t| t.order_id == order_id)
@@ -280,7 +287,35 @@ pub struct ExecutionReport {
     pub cumulative_quote_qty: Dec,
 }
 
+/// `Err` naming the field when `value` breaks its rule: amounts are never negative, and a fill's
+/// price and quantity are more than zero.
+fn amount(field: &str, value: Dec, positive: bool) -> Result<(), String> {
+    let d = value.0;
+    if (d.is_sign_negative() && !d.is_zero()) || (positive && d.is_zero()) {
+        let rule = if positive {
+            "more than zero"
+        } else {
+            "zero or more"
+        };
+        return Err(format!("{field} is {d}: it must be {rule}"));
+    }
+    Ok(())
+}
+
 impl ExecutionReport {
+    /// Checks the amounts before anything reads them: none is negative, and a `TRADE`'s price and
+    /// quantity are more than zero. `Err` names the field (Binance's letter).
+    pub fn check(&self) -> Result<(), String> {
+        let trade = self.execution_type == "TRADE";
+        amount("q (quantity)", self.quantity, false)?;
+        amount("p (price)", self.price, false)?;
+        amount("l (last quantity)", self.last_qty, trade)?;
+        amount("L (last price)", self.last_price, trade)?;
+        amount("z (cumulative quantity)", self.cumulative_qty, false)?;
+        amount("Z (cumulative quote)", self.cumulative_quote_qty, false)?;
+        amount("n (commission)", self.commission, false)
+    }
+
     /// The order's client order id: `C` when a cancel set it, else `c`.
     pub fn order_client_id(&self) -> &str {
         match self.orig_client_order_id.as_deref() {
@@ -354,7 +389,8 @@ pub enum StreamEvent {
 /// raw (legacy listenKey streams).
 ///
 /// # Errors
-/// The serde message when the frame is not an event, or an `executionReport` is unreadable.
+/// The serde message when the frame is not an event, or an `executionReport` is unreadable; the
+/// field when one of its amounts breaks its rule ([`ExecutionReport::check`]).
 pub fn parse_stream_event(text: &str) -> Result<StreamEvent, String> {
     let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let event = match v.get_mut("event") {
@@ -367,9 +403,12 @@ pub fn parse_stream_event(text: &str) -> Result<StreamEvent, String> {
         .ok_or_else(|| "frame has no event type \"e\"".to_owned())?
         .to_owned();
     match kind.as_str() {
-        "executionReport" => serde_json::from_value::<ExecutionReport>(event)
-            .map(|r| StreamEvent::Execution(Box::new(r)))
-            .map_err(|e| e.to_string()),
+        "executionReport" => {
+            let r = serde_json::from_value::<ExecutionReport>(event).map_err(|e| e.to_string())?;
+            r.check()
+                .map_err(|e| format!("executionReport of {}: {e}", r.order_client_id()))?;
+            Ok(StreamEvent::Execution(Box::new(r)))
+        }
         "eventStreamTerminated" => Ok(StreamEvent::Terminated),
         _ => Ok(StreamEvent::Other(kind)),
     }
@@ -469,5 +508,60 @@ mod tests {
         assert_eq!(fills[0].liquidity, Liquidity::Taker);
         assert_eq!(fills[1].liquidity, Liquidity::Maker);
         assert!(parse_my_trades("{}", 1).is_err());
+        // A trade of the order with a price of zero or a negative quantity is refused, naming it;
+        // another order's trade is not read.
+        for (field, good, bad) in [
+            ("price", "4.1", "0.0"),
+            ("qty", "2.0", "-1.0"),
+            ("commission", "0.01", "-0.01"),
+        ] {
+            let was = format!("\"{field}\":\"{good}\"");
+            let body = body.replacen(&was, &format!("\"{field}\":\"{bad}\""), 1);
+            let e = parse_my_trades(&body, 100).unwrap_err();
+            assert!(
+                e.contains(&format!("trade 29: {field} is ")),
+                "{field}: {e}"
+            );
+            assert_eq!(parse_my_trades(&body, 101).unwrap().len(), 1);
+        }
+    }
+
+    /// An executionReport whose amounts break a rule is unreadable, with the field named: a fill
+    /// (`x = TRADE`) at a price or of a quantity of zero or less, or any negative amount. The same
+    /// event with zeros where no fill is reported (`x = NEW`) reads.
+    #[test]
+    fn execution_reports_with_amounts_out_of_range_are_refused() {
+        let trade: serde_json::Value =
+            serde_json::from_str(&fixture("uds_execution_report_trade_partial_nautilus.json"))
+                .unwrap();
+        let with = |key: &str, value: &str, x: &str| {
+            let mut v = trade.clone();
+            v[key] = value.into();
+            v["x"] = x.into();
+            parse_stream_event(&v.to_string())
+        };
+        for (key, value, field) in [
+            ("L", "0.00000000", "L (last price)"),
+            ("L", "-2499.5", "L (last price)"),
+            ("l", "0", "l (last quantity)"),
+            ("l", "-0.5", "l (last quantity)"),
+            ("q", "-1", "q (quantity)"),
+            ("p", "-2500", "p (price)"),
+            ("z", "-0.5", "z (cumulative quantity)"),
+            ("Z", "-1249.75", "Z (cumulative quote)"),
+            ("n", "-0.0005", "n (commission)"),
+        ] {
+            let e = with(key, value, "TRADE").unwrap_err();
+            assert!(
+                e.contains("O-12345-test-trade") && e.contains(&format!("{field} is ")),
+                "{key}={value}: {e}"
+            );
+        }
+        for (key, value) in [("L", "0.00000000"), ("l", "0.00000000"), ("p", "0")] {
+            assert!(
+                matches!(with(key, value, "NEW"), Ok(StreamEvent::Execution(_))),
+                "{key}={value} on NEW"
+            );
+        }
     }
 }

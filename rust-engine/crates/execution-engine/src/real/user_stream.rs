@@ -89,6 +89,9 @@ pub struct StreamStats {
     pub subscriptions: AtomicU64,
     /// `executionReport` events applied.
     pub execution_reports: AtomicU64,
+    /// Frames dropped as unreadable (not JSON, an `executionReport` missing a field or with an
+    /// amount out of range): the periodic and reconnect reconciliations recover what they held.
+    pub unreadable: AtomicU64,
 }
 
 /// A running user data stream task. Stop it with [`UserStream::shutdown`]; dropping it also
@@ -417,7 +420,10 @@ async fn session(
                 return Ok(SessionEnd::Ended("eventStreamTerminated".into()))
             }
             Ok(StreamEvent::Other(_)) => {}
-            Err(e) => tracing::debug!(error = %e, "user data stream frame ignored"),
+            Err(e) => {
+                let n = stats.unreadable.fetch_add(1, Ordering::SeqCst) + 1;
+                tracing::warn!(error = %e, unreadable = n, "user data stream frame dropped");
+            }
         }
     }
     Ok(SessionEnd::Ended("connection closed".into()))

@@ -88,6 +88,21 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
     }
     wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
 
+    // The fill at a negative price first: dropped and counted, its trade id not taken.
+    let bad = report_json(
+        "s1",
+        42,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("-0.15", "40"),
+        "40",
+        501,
+    );
+    stub.ws_send(&bad);
+    wait_until("bad frame counted", WAIT, || {
+        stream.stats().unreadable.load(Ordering::SeqCst) == 1
+    })
+    .await;
     let fill = report_json(
         "s1",
         42,

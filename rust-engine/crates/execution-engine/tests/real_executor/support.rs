@@ -1,6 +1,7 @@
 //! What every test of the real executor uses: the stub venue's client and executor, symbol
 //! filters, commands and the venue's JSON answers.
 
+pub use std::sync::atomic::Ordering;
 pub use std::sync::Arc;
 pub use std::time::{Duration, Instant};
 
