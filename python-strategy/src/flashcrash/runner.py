@@ -17,7 +17,8 @@ With a `PersistenceService` (`flashcrash run` always opens one; see `persistence
   of the trading components whenever the iteration sent a command or got a response;
 * snapshots every component every `snapshot_interval_secs` of wall clock and at a clean stop;
 * pauses entries while the engine is silent (no data message for `engine_silence_ns`: a killed
-  engine says nothing), and reconciles when data flows again before entries resume.
+  engine says nothing), and reconciles when data flows again before entries resume; a new engine
+  start in `HealthMetrics` (a restart shorter than that silence) reconciles too.
 
 Operations (`flashcrash.monitoring`), each optional: `metrics` are updated at most once a second of the
 runner's clock (never per message: the loop only counts the messages of each poll batch); `alerts`
