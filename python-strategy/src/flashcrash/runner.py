@@ -429,6 +429,8 @@ class Runner:
         on its way to this engine."""
         known, self.engine_started_ns = self.engine_started_ns, started_ns
         if known is None:
+            since = datetime.fromtimestamp(started_ns / NS, tz=UTC).isoformat(timespec="milliseconds")
+            log.info("engine up since %s", since)
             return
         log.warning("engine restarted (started %d, was %d)", started_ns, known)
         if self.db is not None:
