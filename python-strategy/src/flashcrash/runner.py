@@ -433,6 +433,9 @@ class Runner:
             log.info("engine up since %s", since)
             return
         log.warning("engine restarted (started %d, was %d)", started_ns, known)
+        # Nothing between the old engine's last event and the new one's first was observed. Told
+        # after the new engine's first events (its health can come later), this changes nothing.
+        self.detector.on_feed_lost()
         if self.db is not None:
             self._record(self.db.record_event, "error", "engine restarted", component="engine")
         if not self.orders.reconciling:

@@ -4,6 +4,7 @@ and the move over the outage is not a 1-second return."""
 from __future__ import annotations
 
 import random
+from dataclasses import fields, replace
 from pathlib import Path
 
 from flashcrash import config, wire
@@ -81,8 +82,16 @@ def test_events_still_buffered_when_the_feed_is_lost_are_applied() -> None:
 
 
 def test_the_runner_tells_the_detector_when_the_feed_or_the_engine_goes_silent() -> None:
+    """A feed out of live, an engine silence, and an engine restart (a new start in its health)."""
     runner = Runner(config.load(REPO / "config" / "config.toml"), ReplayLink(), None)
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    health = wire.HealthMetrics(**{**zero, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": 1})
+    runner.handle(health)
     runner.handle(wire.Trade("POLUSDT", 5 * S, 5 * S, 1, 0.2, 10.0, "buy"))
+    runner.handle(health)
+    assert runner.detector._lost_after is None
+    runner.handle(replace(health, started_ts_ns=2))
+    assert runner.detector._lost_after == 5
     for previous, current, lost in (("syncing", "live", None), ("live", "reconnecting", 5)):
         runner.detector._lost_after = None
         runner.handle(wire.StateChange(6 * S, "feed", previous, current, "test"))
