@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::message::{Command, PlaceOrder, Response, Trade};
 use execution_engine::exposure::OpenQuantities;
 use execution_engine::paper::{Fees, FillRule};
-use execution_engine::real::{RealExecutor, RestClient, UserStream};
+use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::shared::BookState;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -214,6 +214,14 @@ impl Executor {
         match self {
             Executor::Paper(_) => None,
             Executor::Real(r) => Some(Arc::clone(r.executor.client())),
+        }
+    }
+
+    /// The user data stream's counters (real mode).
+    pub fn stream_stats(&self) -> Option<Arc<StreamStats>> {
+        match self {
+            Executor::Paper(_) => None,
+            Executor::Real(r) => r.stream.as_ref().map(|s| Arc::clone(s.stats())),
         }
     }
 

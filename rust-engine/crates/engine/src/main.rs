@@ -19,7 +19,7 @@ use common::config::{Config, ExecutionMode};
 use data_bridge::{commands, publisher, responses};
 use execution_engine::rate_limit::RateLimiter;
 use execution_engine::real::{
-    Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, UserStream,
+    Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, StreamStats, UserStream,
     UserStreamConfig, API_KEY_VAR, API_SECRET_VAR,
 };
 use execution_engine::signing::RecvWindow;
@@ -248,8 +248,13 @@ struct Started {
     metrics_listener: Option<std::net::TcpListener>,
 }
 
-/// Sets the venue's rate-limit usage and breaker state gauges every second (real mode).
-async fn poll_client_metrics(client: Arc<RestClient>, mut stop: watch::Receiver<bool>) {
+/// Sets the venue's rate-limit usage, breaker state and user data stream gauges every second
+/// (real mode).
+async fn poll_client_metrics(
+    client: Arc<RestClient>,
+    stream: Option<Arc<StreamStats>>,
+    mut stop: watch::Receiver<bool>,
+) {
     let metrics = metrics::EngineMetrics::global();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -259,6 +264,9 @@ async fn poll_client_metrics(client: Arc<RestClient>, mut stop: watch::Receiver<
         }
         metrics.set_rate_limits(&client.rate_limit_usage());
         metrics.set_breaker(client.breaker_state());
+        if let Some(stats) = &stream {
+            metrics.set_user_stream(stats);
+        }
     }
 }
 
@@ -366,7 +374,11 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let (watchdog_tx, watchdog_rx) = mpsc::channel(16);
     let clock = match executor.client() {
         Some(client) => {
-            tokio::spawn(poll_client_metrics(Arc::clone(&client), stop_rx.clone()));
+            tokio::spawn(poll_client_metrics(
+                Arc::clone(&client),
+                executor.stream_stats(),
+                stop_rx.clone(),
+            ));
             watchdog::VenueClock::Client(client)
         }
         None => watchdog::VenueClock::Http {

@@ -2,6 +2,7 @@
 //! them, with the feed's (`feed_handler::metrics`), on `http://127.0.0.1:<engine_metrics_port>/metrics`.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use common::message::{Command, Response};
 
 use execution_engine::breaker::BreakerState;
 use execution_engine::rate_limit::RateLimit;
+use execution_engine::real::StreamStats;
 use prometheus::{
     register_gauge, register_histogram_vec, register_int_counter_vec, register_int_gauge,
     register_int_gauge_vec, Encoder, Gauge, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
@@ -33,6 +35,8 @@ pub struct EngineMetrics {
     pub rate_limit_limit: IntGaugeVec,
     /// The REST client's circuit breaker: 1 for the current state (real mode).
     pub breaker_state: IntGaugeVec,
+    /// The user data stream's counts since start, by kind (real mode).
+    pub user_stream: IntGaugeVec,
     /// 1 while the engine refuses new orders.
     pub halted: IntGauge,
     /// Time since the last feed message, seconds (watchdog).
@@ -80,6 +84,12 @@ impl EngineMetrics {
                 "flashcrash_engine_circuit_breaker_state",
                 "Venue circuit breaker: 1 for the current state (closed, open, half_open)",
                 &["state"]
+            )
+            .expect("metric"),
+            user_stream: register_int_gauge_vec!(
+                "flashcrash_engine_user_stream_events",
+                "User data stream since start: subscriptions, execution_reports applied, unreadable frames dropped",
+                &["kind"]
             )
             .expect("metric"),
             halted: register_int_gauge!(
@@ -132,6 +142,18 @@ impl EngineMetrics {
             self.rate_limit_limit
                 .with_label_values(&labels)
                 .set(i64::try_from(limit.limit).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Sets the user data stream gauges from its counters.
+    pub fn set_user_stream(&self, stats: &StreamStats) {
+        for (kind, n) in [
+            ("subscriptions", &stats.subscriptions),
+            ("execution_reports", &stats.execution_reports),
+            ("unreadable", &stats.unreadable),
+        ] {
+            let n = i64::try_from(n.load(Ordering::SeqCst)).unwrap_or(i64::MAX);
+            self.user_stream.with_label_values(&[kind]).set(n);
         }
     }
 
@@ -281,6 +303,18 @@ mod tests {
         assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
         assert!(ok.contains("flashcrash_engine_halted 1"), "{ok}");
         assert!(ok.contains("flashcrash_engine_feed_gaps_total"), "{ok}");
+        let stats = StreamStats::default();
+        stats.subscriptions.store(2, Ordering::SeqCst);
+        stats.unreadable.store(3, Ordering::SeqCst);
+        EngineMetrics::global().set_user_stream(&stats);
+        let ok = get("/metrics").await;
+        for line in [
+            "flashcrash_engine_user_stream_events{kind=\"subscriptions\"} 2",
+            "flashcrash_engine_user_stream_events{kind=\"execution_reports\"} 0",
+            "flashcrash_engine_user_stream_events{kind=\"unreadable\"} 3",
+        ] {
+            assert!(ok.contains(line), "{line} not in {ok}");
+        }
         let missing = get("/").await;
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     }
