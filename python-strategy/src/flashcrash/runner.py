@@ -164,6 +164,7 @@ class Runner:
         # The engine's start (`HealthMetrics.started_ts_ns`): a new one is a restart, perhaps shorter
         # than the silence above, after which the engine no longer holds what it held.
         self.engine_started_ns: int | None = None
+        self.engine_restarts = 0
         # Persistence state.
         self.session: SessionRecord | None = None
         self.recovery: dict[str, Any] | None = None
@@ -433,6 +434,7 @@ class Runner:
             log.info("engine up since %s", since)
             return
         log.warning("engine restarted (started %d, was %d)", started_ns, known)
+        self.engine_restarts += 1
         # Nothing between the old engine's last event and the new one's first was observed. Told
         # after the new engine's first events (its health can come later), this changes nothing.
         self.detector.on_feed_lost()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 
@@ -206,6 +207,19 @@ def test_drop_counters_are_mirrored_by_reason() -> None:
     assert _value(s, "malformed_total", reason="payload") == 8
     assert _value(s, "malformed_total", reason="frame_count") == 2
     assert _value(s, "conflated_total") == 10
+
+
+def test_engine_restarts_seen_in_its_health_are_counted() -> None:
+    m, runner, _ = _metrics_runner()
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    for started in (1, 1, 2, 3, 3):
+        runner.handle(
+            wire.HealthMetrics(
+                **{**zero, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": started}
+            )
+        )
+    m.update(runner, S)
+    assert _value(_samples(m), "engine_restarts_total") == 2
 
 
 def test_a_count_that_went_down_is_the_new_base() -> None:

@@ -262,7 +262,7 @@ def test_an_engine_restart_shorter_than_the_silence_is_seen_in_its_health_and_re
     runner.step(0)
     ask = link.sent[-1]
     assert isinstance(ask, wire.QueryOpenOrders) and runner.strategy.paused_reason == "reconciling orders"
-    assert not runner.engine_silent and runner.engine_started_ns == 200
+    assert not runner.engine_silent and runner.engine_started_ns == 200 and runner.engine_restarts == 1
     link.inbox.append(wire.OpenOrders(ask.command_id, 4, "POLUSDT", ()))
     runner.step(0)
     query = link.sent[-1]

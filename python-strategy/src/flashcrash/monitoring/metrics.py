@@ -141,6 +141,7 @@ class StrategyMetrics:
             ("component", "state"),
         )  # fmt: skip
         self.engine_silent = gauge("engine_silent", "1 while no data message arrives from the engine")
+        self.engine_restarts = counter("engine_restarts", "Engine restarts seen (a new start in its health)")
         self.persistence_errors = gauge("persistence_errors", "Persistence writes refused or failed")
         self._engine: dict[str, str] = {}
         self._peak = self.initial_capital
@@ -325,4 +326,5 @@ class StrategyMetrics:
         if h is not None and self._engine.get("feed") != h.feed_state:
             self.on_state_change("feed", self._engine.get("feed", h.feed_state), h.feed_state)
         self.engine_silent.set(1 if runner.engine_silent else 0)
+        self.engine_restarts.sync(runner.engine_restarts)
         self.persistence_errors.set(runner.persistence_errors)
