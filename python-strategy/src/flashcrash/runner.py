@@ -511,11 +511,12 @@ class Runner:
             case _:
                 if self.db is not None:
                     self._dirty = True
-                    coid = None
+                    coid = kind = None
                     if isinstance(msg, wire.Error):
                         p = self.orders.pending.get(msg.command_id or "")
-                        coid = p.client_order_id if p is not None and p.client_order_id else None
-                    self._record(self.db.record_response, msg, coid)
+                        if p is not None:
+                            coid, kind = p.client_order_id or None, p.kind
+                    self._record(self.db.record_response, msg, coid, refused=kind)
                 self.strategy.on_response(msg, self.event_ns, now)
 
     def _on_engine_state(self, msg: wire.StateChange) -> None:

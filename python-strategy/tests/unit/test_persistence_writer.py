@@ -291,21 +291,35 @@ def test_an_execution_of_an_unknown_order_is_counted_and_logged_not_dropped_sile
 
 def test_cancel_and_refusal_responses_update_the_order_row(tmp_path: Path) -> None:
     """An `OrderCanceled` stores the quantity filled before the cancel; an `Error` refusing a
-    PlaceOrder marks its order REJECTED (a MALFORMED one, never parsed, changes nothing)."""
+    PlaceOrder marks its order REJECTED (a MALFORMED one, never parsed, and a DUPLICATE_ORDER, whose
+    order is at the engine, change nothing). A refused cancel changes nothing either: fc-5 filled
+    before its cancel arrived (UNKNOWN_ORDER), and the status that says so is kept."""
     path = tmp_path / "cancel.db"
     svc = _service(path)
-    for coid in ("fc-1", "fc-2", "fc-3"):
+    for coid in ("fc-1", "fc-2", "fc-3", "fc-4", "fc-5"):
         svc.record_command(_place(coid), "target", ts_ns=T0)
     svc.record_response(
         wire.OrderCanceled(None, T0 + 1, "fc-1", "X-1", "POLUSDT", Decimal("120"), "CANCELED"), ts_ns=T0 + 1
     )
-    svc.record_response(wire.Error("cmd-fc-2", T0 + 2, "VALIDATION", "price", "too far"), "fc-2", T0 + 2)
-    svc.record_response(wire.Error("cmd-fc-3", T0 + 3, "MALFORMED", None, "bad frame"), "fc-3", T0 + 3)
+    err = wire.Error
+    svc.record_response(
+        err("cmd-fc-2", T0 + 2, "VALIDATION", "price", "too far"), "fc-2", T0 + 2, "PlaceOrder"
+    )
+    svc.record_response(err("cmd-fc-3", T0 + 3, "MALFORMED", None, "bad frame"), "fc-3", T0 + 3, "PlaceOrder")
+    svc.record_response(err("cmd-fc-4", T0 + 4, "DUPLICATE_ORDER", None, "dup"), "fc-4", T0 + 4, "PlaceOrder")
+    svc.record_response(
+        err("c-fc-5", T0 + 5, "UNKNOWN_ORDER", None, "unknown"), "fc-5", T0 + 5, "CancelOrder"
+    )
+    info = wire.OrderInfo("fc-5", "X-5", "POLUSDT", "SELL", "LIMIT", "GTC", Decimal("500"), Decimal("0.2"),
+                          Decimal("500"), Decimal("100"), "FILLED", T0, T0 + 5)  # fmt: skip
+    svc.record_response(wire.OrderStatus("q-fc-5", T0 + 6, info), ts_ns=T0 + 6)
     svc.flush()
     assert _rows(path, "SELECT client_order_id, status, filled_quantity FROM orders ORDER BY id") == [
         ("fc-1", "CANCELED", "120"),
         ("fc-2", "REJECTED", "0"),
         ("fc-3", "PENDING", "0"),
+        ("fc-4", "PENDING", "0"),
+        ("fc-5", "FILLED", "500"),
     ]
     svc.close()
 

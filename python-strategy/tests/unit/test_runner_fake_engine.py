@@ -323,6 +323,7 @@ class RecordingDb:
         self.settings = type("Settings", (), {"snapshot_interval_secs": snapshot_interval_secs})()
         self.snapshots: list[tuple[str, str, int]] = []
         self.responses: list[object] = []
+        self.refusals: list[tuple[str | None, str]] = []
         self.commands: list[object] = []
         self.event_clock = None
 
@@ -335,8 +336,12 @@ class RecordingDb:
     def save_snapshot(self, name: str, state: object, reason: str, now_ns: int) -> None:
         self.snapshots.append((name, reason, now_ns))
 
-    def record_response(self, msg: object, client_order_id: str | None = None) -> None:
+    def record_response(
+        self, msg: object, client_order_id: str | None = None, refused: str | None = None
+    ) -> None:
         self.responses.append(msg)
+        if refused is not None:
+            self.refusals.append((client_order_id, refused))
 
     def record_command(self, cmd: object, tag: str = "") -> None:
         self.commands.append(cmd)
@@ -375,6 +380,25 @@ def test_every_component_is_snapshot_on_the_interval_of_the_runners_clock() -> N
     runner.step(0)
     second = db.snapshots[taken:]
     assert len(second) == taken and {r for _, r, _ in second} == {"periodic"}
+
+
+def test_a_refusal_is_recorded_with_the_order_and_the_kind_of_the_refused_command() -> None:
+    """The database marks an order REJECTED only for a refused PlaceOrder: the runner tells it which
+    order and which kind of command each Error answers."""
+    clock, link = Clock(), ScriptedLink()
+    db = RecordingDb(60)
+    runner = Runner(config.load(REPO / "config" / "config.toml"), link, db, clock=clock)  # type: ignore[arg-type]
+    runner.start()
+    coid = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2")), 0, "entry")
+    link.inbox.append(placed(link.sent[-1]))
+    runner.step(0)
+    assert runner.orders.cancel(coid, 0)  # type: ignore[arg-type]
+    link.inbox.append(error(link.sent[-1], "NOT_SYNCED"))
+    runner.step(0)
+    other = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2")), 0, "entry")
+    link.inbox.append(error(link.sent[-1], "VALIDATION"))
+    runner.step(0)
+    assert db.refusals == [(coid, "CancelOrder"), (other, "PlaceOrder")]
 
 
 def test_an_iteration_with_a_response_snapshots_the_trading_components_and_records_it() -> None:

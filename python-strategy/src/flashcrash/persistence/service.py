@@ -355,10 +355,17 @@ class PersistenceService:
         self._submit(write, f"command {name} {e.command_id}")
 
     def record_response(
-        self, msg: object, client_order_id: str | None = None, ts_ns: int | None = None
+        self,
+        msg: object,
+        client_order_id: str | None = None,
+        ts_ns: int | None = None,
+        refused: str | None = None,
     ) -> None:
         """A response from the engine; updates the order it concerns and stores fills. For an `Error`,
-        pass the `client_order_id` of the refused command to mark that order REJECTED."""
+        pass the `client_order_id` of the refused command and its kind (`refused`): a refused
+        `PlaceOrder` marks its order REJECTED. A refused cancel or query changes no order (the order
+        filled before the cancel arrived, say), nor does `DUPLICATE_ORDER` (the order is at the engine)
+        or `MALFORMED` (the command was never read)."""
         sid = self.session_id
         now = ts_ns if ts_ns is not None else time.time_ns()
         name = type(msg).__name__
@@ -427,7 +434,11 @@ class PersistenceService:
                     uow.orders.update(
                         msg.client_order_id, "CANCELED", msg.ts_ns, msg.exchange_order_id, msg.filled_quantity
                     )
-                case wire.Error() if coid is not None and msg.code != "MALFORMED":
+                case wire.Error() if (
+                    coid is not None
+                    and refused == "PlaceOrder"
+                    and msg.code not in ("MALFORMED", "DUPLICATE_ORDER")
+                ):
                     uow.orders.update(coid, "REJECTED", msg.ts_ns)
 
         self._submit(write, f"response {name} {e.command_id}")
