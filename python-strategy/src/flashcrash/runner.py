@@ -140,7 +140,9 @@ class Runner:
             clock=clock,
         )
         self.orders.breaker.on_change = self._on_breaker
-        self.strategy = PercentileStrategy(cfg.strategy, risk, cfg.symbol.order_quantity, self.orders)
+        self.strategy = PercentileStrategy(
+            cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.backtest.quantity_step
+        )
         self.strategy.stops.on_change = self._on_stop
         self.strategy.journal = self._on_journal
         self.history: deque[Candle] = deque(maxlen=0 if persistence is not None else HISTORY_CANDLES)

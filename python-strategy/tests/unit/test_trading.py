@@ -398,6 +398,54 @@ def test_position_pnl_by_hand() -> None:
     assert p.realized == D("5") - D("0.089") and p.total_fees == D("0.089")
 
 
+def test_a_fee_taken_from_the_coins_bought_is_held_less_and_valued_at_the_buy_price() -> None:
+    """Binance takes a buy's commission from the coins it bought: 500 bought with a 0.5 fee in the
+    base asset leave 499.5 held, at a cost of 99.9 and a fee worth 0.1. Sold at 0.21 with a quote fee
+    of 0.104895: paid 100 for the 500, got 104.790105 back for the 499.5, so 4.790105."""
+    p = Position()
+    assert p.on_fill("BUY", D("0.2"), D("500"), D("0"), 1 * S, "", base_fee=D("0.5")) is None
+    assert (p.quantity, p.cost, p.total_fees) == (D("499.5"), D("99.90"), D("0.10"))
+    t = p.on_fill("SELL", D("0.21"), D("499.5"), D("0.104895"), 2 * S, "target", dust=D("0.1"))
+    assert t is not None and not p.is_open and t.quantity == D("499.5")
+    assert t.pnl == D("4.790105") == p.realized and t.entry_price == D("0.2")
+
+
+def test_less_than_a_step_left_after_a_sell_is_dust_written_off_at_its_cost() -> None:
+    """123.4 bought at 0.2 with 0.1234 taken from them: 123.2766 held, of which a step of 0.1 lets
+    123.2 be sold. The 0.0766 left cannot be sold: the trade closes, the dust's cost (0.01532) lost."""
+    p = Position()
+    p.on_fill("BUY", D("0.2"), D("123.4"), D("0"), 1 * S, "", base_fee=D("0.1234"))
+    assert p.quantity == D("123.2766")
+    t = p.on_fill("SELL", D("0.2"), D("123.2"), D("0"), 2 * S, "target", dust=D("0.1"))
+    assert t is not None and not p.is_open and p.cost == 0
+    assert t.pnl == -(D("0.02468") + D("0.01532")) == p.realized  # the buy's fee, the dust
+
+
+def test_the_strategy_sells_what_it_holds_net_of_a_base_fee_on_the_step_grid() -> None:
+    """The entry fills with its fee in POL (the base asset): the target sells what is held, rounded
+    down to the quantity step (99.9 of the 100 bought, 0.0999 taken as fee: 99.9001 held). A fee
+    in a third asset (BNB) is counted and left out of the P&L."""
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
+    st = PercentileStrategy(StrategyConfig(), RiskConfig(), D("100"), om, quantity_step=D("0.1"))
+    setup_window(st)
+    buy = out.orders[0]
+    respond(st, placed(buy))
+    fill = replace(execution(buy, "0.2010", "100", 1), fee=D("0.0999"), fee_asset="POL")
+    respond(st, fill, int(3.5 * S))
+    lot = st.position.lots[buy.client_order_id]
+    assert lot.position.quantity == D("99.9001") and lot.position.total_fees == D("0.0999") * D("0.2010")
+    target = st.orders.orders[lot.target_coid].cmd  # type: ignore[index]
+    assert (target.side, target.quantity) == ("SELL", D("99.9"))
+    respond(st, placed(target))
+    sold = replace(execution(target, "0.2040", "99.9", 2), fee=D("0.01"), fee_asset="BNB")
+    respond(st, sold, 9 * S)
+    trade = st.position.closed[-1]
+    assert trade.quantity == D("99.9") and st.decisions["fee_in_other_asset"] == 1 and not st.position.lots
+    # Paid 20.10 for 100, got 20.3796 for 99.9; the 0.0001 left (cost 0.0000201) is dust.
+    assert trade.pnl == D("20.3796") - D("20.10")
+
+
 prices = hs.one_of(
     hs.floats(allow_nan=True, allow_infinity=True),
     hs.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.2, 1e-12, 0.2, 0.2001, 1e300]),

@@ -45,6 +45,8 @@ MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says i
 # Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
 # far above any venue trade id, one per order and reconciliation.
 RECONCILED_TRADE_ID = 9_000_000_000_000_000
+# The fee asset of those fills: their fee is estimated in the quote asset from `[fees]`.
+ESTIMATED_FEE = "estimated"
 ZERO = Decimal(0)
 
 
@@ -398,7 +400,7 @@ class OrderManager:
                 o.cmd.side, RECONCILED_TRADE_ID + self.stats["reconciled_fills"], price, missing,
                 info.filled_quantity, o.cmd.quantity,
                 "FILLED" if info.status == "FILLED" else "PARTIALLY_FILLED",
-                "taker" if o.cmd.order_type == "MARKET" else "maker", price * missing * rate, "estimated",
+                "taker" if o.cmd.order_type == "MARKET" else "maker", price * missing * rate, ESTIMATED_FEE,
             )  # fmt: skip
             log.warning(
                 "order %s: %s filled while nobody listened; applied as one fill at %s",

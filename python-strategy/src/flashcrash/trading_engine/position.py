@@ -103,8 +103,24 @@ class Position:
         return self.cost / self.quantity if self.quantity else ZERO
 
     def on_fill(
-        self, side: str, price: Decimal, qty: Decimal, fee: Decimal, ts_ns: int, reason: str
+        self,
+        side: str,
+        price: Decimal,
+        qty: Decimal,
+        fee: Decimal,
+        ts_ns: int,
+        reason: str,
+        base_fee: Decimal = ZERO,
+        dust: Decimal = ZERO,
     ) -> ClosedTrade | None:
+        """`fee` in the quote asset; `base_fee`, a fee the venue took from the base asset instead
+        (Binance takes a buy's commission from what it bought): the position holds that much less,
+        and its cost (the buy's price, the position's average for a sell) counts as a fee. A sell
+        that leaves less than `dust` (the venue's quantity step: nothing smaller can be sold) closes
+        the trade, the rest written off at its cost."""
+        avg = self.avg_entry
+        if base_fee:
+            fee += (price if side == "BUY" else avg) * base_fee
         self.fees += fee
         self.total_fees += fee
         self.realized -= fee
@@ -112,23 +128,27 @@ class Position:
             if not self.is_open:
                 self.entry_ns = ts_ns
                 self.sold = self.sell_value = ZERO
-            self.quantity += qty
-            self.cost += price * qty
+            held = qty - base_fee
+            self.quantity += held
+            self.cost += price * held
             return None
         if not self.is_open:
             raise ValueError(f"sell fill of {qty} with no open position")
         qty = min(qty, self.quantity)
-        avg = self.avg_entry
-        self.cost -= avg * qty
-        self.quantity -= qty
+        out = min(qty + base_fee, self.quantity)
+        self.cost -= avg * out
+        self.quantity -= out
         self.sold += qty
         self.sell_value += price * qty
         self.realized += (price - avg) * qty
-        if self.quantity > 0:
+        if self.quantity >= dust and self.quantity > 0:
             return None
+        written_off = self.cost if self.quantity > 0 else ZERO  # dust: unsellable
+        self.realized -= written_off
+        self.quantity = self.cost = ZERO
         # Selling does not change the average entry price, so `avg` is the entry of the whole trade.
         exit_price = self.sell_value / self.sold
-        pnl = self.sell_value - self.sold * avg - self.fees
+        pnl = self.sell_value - self.sold * avg - self.fees - written_off
         trade = ClosedTrade(
             self.entry_ns,
             ts_ns,

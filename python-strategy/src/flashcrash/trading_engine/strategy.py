@@ -33,7 +33,7 @@ from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.emergency import EmergencyStops
 from flashcrash.trading_engine.exits import ExitReason, ExitRules
 from flashcrash.trading_engine.money import Price, Quantity
-from flashcrash.trading_engine.orders import OrderManager, new_client_order_id
+from flashcrash.trading_engine.orders import ESTIMATED_FEE, OrderManager, new_client_order_id
 from flashcrash.trading_engine.percentile import RangeWindow, plan
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
@@ -45,15 +45,24 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
 MAX_EXIT_ATTEMPTS = 3
+ZERO = Decimal(0)
 
 
 class PercentileStrategy:
     def __init__(
-        self, cfg: StrategyConfig, risk: RiskConfig, quantity: Decimal, orders: OrderManager
+        self,
+        cfg: StrategyConfig,
+        risk: RiskConfig,
+        quantity: Decimal,
+        orders: OrderManager,
+        quantity_step: Decimal = ZERO,
     ) -> None:
         self.cfg = cfg
         self.risk = risk
         self.quantity = Quantity.of(quantity)
+        # The venue's quantity step: sells are rounded down to it, and less than one step left after
+        # a sell is dust (0: no grid).
+        self.quantity_step = quantity_step
         self.orders = orders
         self.breaker = orders.breaker
         self.position = Portfolio()
@@ -287,7 +296,8 @@ class PercentileStrategy:
         self._advance_lot(lot, now)
 
     def _sell(self, lot: Lot, price: Price | None, tag: str, now: int) -> str | None:
-        qty = Quantity.of(lot.position.quantity)
+        held, step = lot.position.quantity, self.quantity_step
+        qty = Quantity.of(held - held % step if step > 0 else held)  # down to the venue's step
         if qty is None:
             return None
         coid = new_client_order_id()  # journaled before it leaves, as an entry is
@@ -348,6 +358,21 @@ class PercentileStrategy:
                 log.error("position %s: exit could not be sent", lot.entry_coid)
 
     # -------------------------------------------------------------------- fills
+    def _fee(self, fill: OrderExecution) -> tuple[Decimal, Decimal]:
+        """The fill's fee in the quote asset, and the part of it the venue took from the base asset:
+        Binance takes a buy's commission from the coins it bought (unless paid in BNB). A fee in a
+        third asset (BNB) has no price here: counted, logged, left out of the P&L."""
+        asset, symbol = fill.fee_asset, self.orders.symbol
+        if asset and symbol.startswith(asset) and symbol != asset:
+            return ZERO, fill.fee
+        if not asset or symbol.endswith(asset) or asset == ESTIMATED_FEE or not fill.fee:
+            return fill.fee, ZERO
+        self.decisions["fee_in_other_asset"] += 1
+        log.warning(
+            "fee of %s %s on %s not in %s: left out of the P&L", fill.fee, asset, fill.trade_id, symbol
+        )
+        return ZERO, ZERO
+
     def on_fill(self, fill: OrderExecution, event_ns: int) -> ClosedTrade | None:
         """Positions change only here, from `OrderExecution`."""
         lot = self.position.lot_of(fill.client_order_id)
@@ -364,9 +389,11 @@ class PercentileStrategy:
         (self.entries if fill.side == "BUY" else self.exits).append((event_ns, float(fill.last_price)))
         reason = ExitReason.TARGET if fill.client_order_id == lot.target_coid else lot.exit_reason
         was_open = lot.position.is_open
+        fee, base_fee = self._fee(fill)
         trade = lot.position.on_fill(
-            fill.side, fill.last_price, fill.last_quantity, fill.fee, event_ns, str(reason or "")
-        )
+            fill.side, fill.last_price, fill.last_quantity, fee, event_ns, str(reason or ""),
+            base_fee, self.quantity_step,
+        )  # fmt: skip
         if not was_open and lot.position.is_open:
             self._note("trade_opened", f"bought {fill.last_quantity} @ {fill.last_price}", lot=lot)
         if trade is not None:

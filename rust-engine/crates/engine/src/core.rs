@@ -3,8 +3,8 @@
 //! open orders, announce, stop).
 
 use common::message::{
-    Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderType, PlaceOrder, Response,
-    Side, StateChange, Success, Trade,
+    Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderExecution, OrderType,
+    PlaceOrder, Response, Side, StateChange, Success, Trade,
 };
 use common::time::now_ns;
 use common::Dec;
@@ -421,10 +421,7 @@ impl Core {
     async fn respond(&mut self, out: Vec<Response>) {
         for r in &out {
             if let Response::OrderExecution(e) = r {
-                match e.side {
-                    Side::Buy => self.position += e.last_quantity.0,
-                    Side::Sell => self.position -= e.last_quantity.0,
-                }
+                self.position += held_change(e, &self.feed.symbol);
             }
         }
         for r in out {
@@ -595,5 +592,75 @@ fn log_response(r: &Response) {
             info!(command_id = x.command_id.as_deref().unwrap_or(""), code = ?x.code, field = ?x.field, message = %x.message, "command refused")
         }
         _ => {}
+    }
+}
+
+/// What a fill changes in the base asset held: its quantity bought or sold, less a fee the venue took
+/// in the base asset (Binance takes a buy's commission from the coins bought), so that a flatten
+/// never sells more than is held.
+fn held_change(e: &OrderExecution, symbol: &str) -> Decimal {
+    let traded = match e.side {
+        Side::Buy => e.last_quantity.0,
+        Side::Sell => -e.last_quantity.0,
+    };
+    let asset = e.fee_asset.as_str();
+    let in_base = !asset.is_empty() && symbol.len() > asset.len() && symbol.starts_with(asset);
+    if in_base {
+        traded - e.fee.0
+    } else {
+        traded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::message::{Liquidity, OrderStatus};
+
+    fn fill(side: Side, qty: &str, fee: &str, asset: &str) -> OrderExecution {
+        OrderExecution {
+            command_id: None,
+            ts_ns: 1,
+            client_order_id: "c".into(),
+            exchange_order_id: "1".into(),
+            symbol: "POLUSDT".into(),
+            side,
+            trade_id: 1,
+            last_price: "0.2".parse().unwrap(),
+            last_quantity: qty.parse().unwrap(),
+            cumulative_quantity: qty.parse().unwrap(),
+            order_quantity: qty.parse().unwrap(),
+            status: OrderStatus::Filled,
+            liquidity: Liquidity::Taker,
+            fee: fee.parse().unwrap(),
+            fee_asset: asset.into(),
+        }
+    }
+
+    /// A buy's fee taken from the coins bought leaves less held; a fee in the quote asset or in BNB
+    /// does not change what is held.
+    #[test]
+    fn a_fee_in_the_base_asset_is_held_less() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            held_change(&fill(Side::Buy, "500", "0.5", "POL"), "POLUSDT"),
+            d("499.5")
+        );
+        assert_eq!(
+            held_change(&fill(Side::Buy, "500", "0.1", "USDT"), "POLUSDT"),
+            d("500")
+        );
+        assert_eq!(
+            held_change(&fill(Side::Buy, "500", "0.01", "BNB"), "POLUSDT"),
+            d("500")
+        );
+        assert_eq!(
+            held_change(&fill(Side::Sell, "499.5", "0.1", "USDT"), "POLUSDT"),
+            d("-499.5")
+        );
+        assert_eq!(
+            held_change(&fill(Side::Buy, "500", "0", ""), "POLUSDT"),
+            d("500")
+        );
     }
 }
