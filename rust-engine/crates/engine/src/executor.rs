@@ -138,7 +138,7 @@ async fn order(executor: &RealExecutor, cmd: &Command) -> Vec<Response> {
     let out = match cmd {
         Command::PlaceOrder(p) => executor.place(p).await,
         Command::CancelOrder(c) => executor.cancel(c).await,
-        Command::QueryOrder(q) => vec![executor.query(q).await],
+        Command::QueryOrder(q) => executor.query(q).await,
         Command::QueryOpenOrders(q) => vec![executor.open_orders(q).await],
         Command::QueryBalances(q) => vec![executor.balances(q).await],
         other => {

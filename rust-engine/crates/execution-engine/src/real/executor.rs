@@ -505,8 +505,10 @@ impl RealExecutor {
         }
     }
 
-    /// Answers `QueryOrder` from the venue (`GET /api/v3/order`).
-    pub async fn query(&self, cmd: &QueryOrder) -> Response {
+    /// Answers `QueryOrder` from the venue (`GET /api/v3/order`): its `OrderStatus`, after the
+    /// `OrderExecution`s of an order this executor did not track (placed before a restart) that
+    /// has filled, from `myTrades`, with their real fees.
+    pub async fn query(&self, cmd: &QueryOrder) -> Vec<Response> {
         let id = Some(cmd.command_id.as_str());
         match self
             .client
@@ -514,9 +516,18 @@ impl RealExecutor {
             .await
         {
             Ok(report) => {
+                let tracked = self
+                    .orders()
+                    .by_client
+                    .contains_key(report.order_client_id());
+                let mut out = if tracked {
+                    Vec::new()
+                } else {
+                    self.adopt(&report).await
+                };
                 self.absorb(&report);
                 let Some(mut info) = order_info(&report) else {
-                    return error(
+                    return vec![error(
                         id,
                         now_ns(),
                         ErrorCode::Venue,
@@ -525,18 +536,19 @@ impl RealExecutor {
                             "order {} has a type this engine does not serve",
                             cmd.client_order_id
                         ),
-                    );
+                    )];
                 };
                 if let Some(t) = self.orders().by_client.get(&cmd.client_order_id) {
                     info.created_ts_ns = t.order.info.created_ts_ns;
                 }
-                Response::OrderStatus(OrderStatusReport {
+                out.push(Response::OrderStatus(OrderStatusReport {
                     command_id: Some(cmd.command_id.clone()),
                     ts_ns: now_ns(),
                     order: info,
-                })
+                }));
+                out
             }
-            Err(e) if e.is_unknown_order() => error(
+            Err(e) if e.is_unknown_order() => vec![error(
                 id,
                 now_ns(),
                 ErrorCode::UnknownOrder,
@@ -545,8 +557,8 @@ impl RealExecutor {
                     "Order does not exist: {} {}",
                     cmd.symbol, cmd.client_order_id
                 ),
-            ),
-            Err(e) => error_response(id, &e, now_ns()),
+            )],
+            Err(e) => vec![error_response(id, &e, now_ns())],
         }
     }
 

@@ -119,6 +119,24 @@ impl RealExecutor {
         out
     }
 
+    /// Tracks an order this executor did not know (placed before a restart, or by hand) from the
+    /// venue's `report`, and returns the `OrderExecution`s of its fills so far, from `myTrades`
+    /// with their real fees: a recovering strategy would otherwise make them up from the order's
+    /// figures, with a fee in the wrong asset. Nothing when `myTrades` fails (the order's
+    /// `OrderStatus` still tells what filled) or the order is of a type the engine does not serve.
+    pub(super) async fn adopt(&self, report: &OrderReport) -> Vec<Response> {
+        let Some(info) = order_info(report) else {
+            return Vec::new();
+        };
+        let fills = self.fills_of(report).await;
+        let mut t = Tracked::new(Order::from_info(info), Phase::Known);
+        let out = new_executions(&t.order, &mut t.trade_ids, &fills, Decimal::ZERO, now_ns());
+        self.orders()
+            .by_client
+            .insert(t.order.info.client_order_id.clone(), t);
+        out
+    }
+
     /// Brings one tracked (or unknown) order in line with the venue's `report`.
     async fn sync(&self, report: &OrderReport) -> Vec<Response> {
         let coid = report.order_client_id().to_owned();
@@ -129,12 +147,10 @@ impl RealExecutor {
         let now = now_ns();
         match phase {
             None => {
-                let Some(info) = order_info(report) else {
-                    return Vec::new();
-                };
-                let order = Order::from_info(info);
-                let out = vec![status_report(&order, now)];
-                self.track(order);
+                let mut out = self.adopt(report).await;
+                if let Some(t) = self.orders().by_client.get(&coid) {
+                    out.push(status_report(&t.order, now));
+                }
                 out
             }
             Some(Phase::Unresolved) => {

@@ -242,7 +242,9 @@ async fn cancel_query_and_open_orders_answers() {
             symbol: "POLUSDT".into(),
             client_order_id: "nope".into(),
         })
-        .await;
+        .await
+        .pop()
+        .unwrap();
     assert!(
         matches!(&q, Response::Error(e) if e.code == ErrorCode::UnknownOrder),
         "{q:?}"

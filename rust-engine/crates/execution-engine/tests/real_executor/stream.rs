@@ -361,3 +361,62 @@ async fn a_fill_streamed_before_the_new_order_answer_follows_it() {
         "the fill was reported twice: {late:?}"
     );
 }
+
+/// After a restart, the strategy queries an order this executor never saw, which filled while no
+/// engine ran: its fills come first, from `myTrades` with their real fees (commission in POL, as
+/// Binance takes a buy's), then its status; the order is tracked from then on, so a second query
+/// reports no fill twice.
+#[tokio::test]
+async fn a_query_of_an_order_filled_before_the_restart_reports_its_fills() {
+    let stub = Stub::start().await;
+    let ex = executor(&stub);
+    let filled = query_body("q-old", 700, "BUY", "0.1500", "100.0", "100.0", "FILLED");
+    stub.push("GET", ORDER, Canned::ok(filled.clone()));
+    let mut v: Value = serde_json::from_str(&trades_body(
+        700,
+        &[
+            (901, "0.1500", "40.0", "0.04", true),
+            (902, "0.1500", "60.0", "0.06", true),
+        ],
+    ))
+    .unwrap();
+    for t in v.as_array_mut().unwrap() {
+        t["commissionAsset"] = json!("POL");
+    }
+    stub.push("GET", TRADES, Canned::ok(v.to_string()));
+    let q = QueryOrder {
+        command_id: "q".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "q-old".into(),
+    };
+    let out = ex.query(&q).await;
+    let fills: Vec<_> = out
+        .iter()
+        .filter_map(|r| match r {
+            Response::OrderExecution(e) => {
+                Some((e.trade_id, e.last_quantity, e.fee, e.fee_asset.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            (901, d("40.0"), d("0.04"), "POL".to_owned()),
+            (902, d("60.0"), d("0.06"), "POL".to_owned())
+        ],
+        "{out:?}"
+    );
+    assert!(
+        matches!(out.last(), Some(Response::OrderStatus(s)) if s.order.status == OrderStatus::Filled && s.command_id.as_deref() == Some("q")),
+        "{out:?}"
+    );
+    stub.push("GET", ORDER, Canned::ok(filled));
+    let again = ex.query(&q).await;
+    assert!(
+        matches!(again.as_slice(), [Response::OrderStatus(_)]),
+        "{again:?}"
+    );
+    assert_eq!(stub.count("GET", TRADES), 1);
+}
