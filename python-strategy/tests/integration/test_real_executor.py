@@ -4,6 +4,8 @@ Python. The same commands in paper mode answer with the same sequence of respons
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -172,6 +174,19 @@ def scenario(ch: Channel) -> dict[str, list[tuple[str, str]]]:
     bal = ch.answer("bal-1")
     out["balances"] = [(bal["type"], ",".join(b["asset"] for b in bal.get("balances", [])))]
     return out
+
+
+def sim_account(session: Session) -> dict[str, Decimal]:
+    """The venue account's free plus locked balance per asset (a signed `GET /api/v3/account`)."""
+    query = f"timestamp={int(time.time() * 1000)}"
+    signature = hmac.new(SIM_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{session.sim_port}/api/v3/account?{query}&signature={signature}",
+        headers={"X-MBX-APIKEY": SIM_KEY},
+    )
+    with urllib.request.urlopen(request, timeout=5) as r:
+        balances = json.loads(r.read())["balances"]
+    return {b["asset"]: Decimal(b["free"]) + Decimal(b["locked"]) for b in balances}
 
 
 def sim_orders(session: Session) -> list[dict[str, Any]]:

@@ -5,6 +5,9 @@
   shows the crash and the recovery.
   Both sessions' 1-second candles are in the database, and `flashcrash report` draws the recovered
   session's price from them.
+* real mode against exchange-sim's order API through the crash, with the engine and the strategy
+  killed and restarted five times between them: every order the venue holds is in the database
+  once, with every fill the venue made, and the strategy's P&L and position are the venue account's;
 * `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back;
   started again at once (sooner than the strategy calls it silent), the new engine's health tells the
   strategy it restarted, and it reconciles all the same.
@@ -17,6 +20,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -164,5 +169,60 @@ def test_engine_killed_the_strategy_reconciles_when_it_is_back(bin_dir: Path, at
             assert any("engine back" in s for s in texts), texts
         assert ("command", "QueryOpenOrders") in kinds, kinds
         assert _rows(db, "SELECT status FROM sessions") == [("clean",)]
+    finally:
+        session.cleanup()
+
+
+def test_real_mode_through_kills_loses_nothing(bin_dir: Path) -> None:
+    """Real mode, the crash at 4x, every gate open so that the strategy trades: the engine killed and
+    restarted at once, after a silence and at once again, the strategy killed and restarted twice.
+    Afterwards the venue and the database agree on everything: each order the venue holds is in the
+    database, once; each one's fills sum to what the venue executed; the account's POL is the
+    strategy's open position, and its USDT moved by the strategy's net P&L."""
+    from test_real_executor import REAL_ENV, sim_account, sim_orders
+
+    crash = SimSpec(speed="4", start="2025-10-10T21:10:00Z", end="2025-10-10T21:40:00Z")
+    overrides = {**OPEN_GATES, "execution": {"mode": "real", "reconcile_secs": 5}}
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=crash, overrides=overrides, env=REAL_ENV,
+                      confirm_real=True)  # fmt: skip
+    try:
+        with session:
+            _wait_log(session, "strategy", "engine up since", 60)
+            _wait_log(session, "strategy", "order sent: entry", 120)
+            for what in ("engine", "strategy", "engine-after-silence", "engine", "strategy"):
+                time.sleep(6)
+                if what == "strategy":
+                    session.kill("strategy", signal.SIGKILL)
+                    session.restart("strategy")
+                    continue
+                session.kill("engine", signal.SIGKILL)
+                if what == "engine-after-silence":
+                    _wait_log(session, "strategy", "engine silent", 30)
+                session.restart("engine")
+            time.sleep(10)
+            # The strategy stops first (it sells what it holds), then the engine (it cancels what
+            # rests); the venue is read after both, before it stops.
+            assert session.kill("strategy", signal.SIGTERM, timeout=20) == 0
+            assert session.kill("engine", signal.SIGTERM, timeout=20) == 0
+            venue, account = sim_orders(session), sim_account(session)
+            session.stop()
+        assert session.workdir is not None
+        db = session.workdir / "reports" / "flashcrash.db"
+        ours = dict(_rows(db, "SELECT client_order_id, side FROM orders"))
+        filled: dict[str, Decimal] = defaultdict(Decimal)
+        for coid, q in _rows(db, "SELECT client_order_id, quantity FROM fills"):
+            filled[coid] += Decimal(q)
+        ids = [o["clientOrderId"] for o in venue]
+        assert ids and len(ids) == len(set(ids)), ids
+        for o in venue:
+            assert o["clientOrderId"] in ours, o
+            assert filled[o["clientOrderId"]] == Decimal(o["executedQty"]), (o, filled[o["clientOrderId"]])
+        assert sum(filled.values()) > 0, "no fill: nothing was tested"
+        open_trades = _rows(db, "SELECT trade_key FROM trades WHERE exit_ns IS NULL")
+        pnl = sum(
+            (Decimal(p) for (p,) in _rows(db, "SELECT pnl FROM trades WHERE pnl IS NOT NULL")), Decimal(0)
+        )
+        assert open_trades == [] and account["POL"] == 0, (open_trades, account)
+        assert account["USDT"] - 10_000 == pnl, (account, pnl)
     finally:
         session.cleanup()
