@@ -641,26 +641,19 @@ mod tests {
     /// does not change what is held.
     #[test]
     fn a_fee_in_the_base_asset_is_held_less() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(
-            held_change(&fill(Side::Buy, "500", "0.5", "POL"), "POLUSDT"),
-            d("499.5")
-        );
-        assert_eq!(
-            held_change(&fill(Side::Buy, "500", "0.1", "USDT"), "POLUSDT"),
-            d("500")
-        );
-        assert_eq!(
-            held_change(&fill(Side::Buy, "500", "0.01", "BNB"), "POLUSDT"),
-            d("500")
-        );
-        assert_eq!(
-            held_change(&fill(Side::Sell, "499.5", "0.1", "USDT"), "POLUSDT"),
-            d("-499.5")
-        );
-        assert_eq!(
-            held_change(&fill(Side::Buy, "500", "0", ""), "POLUSDT"),
-            d("500")
-        );
+        for (side, qty, fee, asset, held) in [
+            (Side::Buy, "500", "0.5", "POL", "499.5"),
+            (Side::Buy, "500", "0.1", "USDT", "500"),
+            (Side::Buy, "500", "0.01", "BNB", "500"),
+            (Side::Sell, "499.5", "0.1", "USDT", "-499.5"),
+            (Side::Buy, "500", "0", "", "500"),
+        ] {
+            let change = held_change(&fill(side, qty, fee, asset), "POLUSDT");
+            assert_eq!(
+                change,
+                held.parse::<Decimal>().unwrap(),
+                "{side:?} {qty} fee {fee} {asset}"
+            );
+        }
     }
 }
