@@ -159,6 +159,8 @@ class Runner:
         fees = cfg.raw.get("fees", {})
         self.orders.maker_rate = Decimal(str(fees.get("maker_rate", "0")))
         self.orders.taker_rate = Decimal(str(fees.get("taker_rate", "0")))
+        # A real venue takes a buy's commission from the coins bought (the paper engine, in quote).
+        self.orders.buy_fee_in_base = cfg.raw.get("execution", {}).get("mode") == "real"
         # Engine liveness (wall clock): any data message proves it.
         self.engine_silence_ns = engine_silence_ns(cfg)
         self.last_data_ns = clock()

@@ -21,6 +21,7 @@ from flashcrash.event_detector.readings import Pattern
 from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
 from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
 from flashcrash.trading_engine.cooldown import Cooldown
+from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE, ESTIMATED_FEE
 from flashcrash.trading_engine.portfolio import Phase
 
 GOOD = readings(1.0)
@@ -444,6 +445,9 @@ def test_the_strategy_sells_what_it_holds_net_of_a_base_fee_on_the_step_grid() -
     assert trade.quantity == D("99.9") and st.decisions["fee_in_other_asset"] == 1 and not st.position.lots
     # Paid 20.10 for 100, got 20.3796 for 99.9; the 0.0001 left (cost 0.0000201) is dust.
     assert trade.pnl == D("20.3796") - D("20.10")
+    # A fill made up at a real venue after a restart estimates its fee in the base asset as well.
+    assert st._fee(replace(fill, fee_asset=ESTIMATED_BASE_FEE)) == (D("0"), D("0.0999"))
+    assert st._fee(replace(fill, fee_asset=ESTIMATED_FEE)) == (D("0.0999"), D("0"))
 
 
 prices = hs.one_of(

@@ -45,8 +45,10 @@ MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says i
 # Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
 # far above any venue trade id, one per order and reconciliation.
 RECONCILED_TRADE_ID = 9_000_000_000_000_000
-# The fee asset of those fills: their fee is estimated in the quote asset from `[fees]`.
+# The fee asset of those fills: their fee is estimated from `[fees]`, in the quote asset, or (a buy
+# at a real venue, which takes a buy's commission from the coins bought) in the base asset.
 ESTIMATED_FEE = "estimated"
+ESTIMATED_BASE_FEE = "estimated-base"
 ZERO = Decimal(0)
 
 
@@ -170,6 +172,8 @@ class OrderManager:
         # Fee rates used for those fills (the engine's own fee is not in OrderStatus): maker for LIMIT.
         self.maker_rate = ZERO
         self.taker_rate = ZERO
+        # True at a real venue: a buy's fee is taken from the coins bought (Binance, exchange-sim).
+        self.buy_fee_in_base = False
 
     # ---------------------------------------------------------------- snapshots
     def _needed(self, keep: Iterable[str]) -> dict[str, Order]:
@@ -394,13 +398,17 @@ class OrderManager:
             if price is None or price <= 0:
                 price = o.cmd.price or (info.quote_filled / info.filled_quantity)
             rate = self.taker_rate if o.cmd.order_type == "MARKET" else self.maker_rate
+            if o.cmd.side == "BUY" and self.buy_fee_in_base:
+                fee, fee_asset = missing * rate, ESTIMATED_BASE_FEE
+            else:
+                fee, fee_asset = price * missing * rate, ESTIMATED_FEE
             self.stats["reconciled_fills"] += 1
             fill = wire.OrderExecution(
                 o.cmd.command_id, now, o.client_order_id, info.exchange_order_id, o.cmd.symbol,
                 o.cmd.side, RECONCILED_TRADE_ID + self.stats["reconciled_fills"], price, missing,
                 info.filled_quantity, o.cmd.quantity,
                 "FILLED" if info.status == "FILLED" else "PARTIALLY_FILLED",
-                "taker" if o.cmd.order_type == "MARKET" else "maker", price * missing * rate, ESTIMATED_FEE,
+                "taker" if o.cmd.order_type == "MARKET" else "maker", fee, fee_asset,
             )  # fmt: skip
             log.warning(
                 "order %s: %s filled while nobody listened; applied as one fill at %s",

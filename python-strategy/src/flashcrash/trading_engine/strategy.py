@@ -33,7 +33,12 @@ from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.emergency import EmergencyStops
 from flashcrash.trading_engine.exits import ExitReason, ExitRules
 from flashcrash.trading_engine.money import Price, Quantity
-from flashcrash.trading_engine.orders import ESTIMATED_FEE, OrderManager, new_client_order_id
+from flashcrash.trading_engine.orders import (
+    ESTIMATED_BASE_FEE,
+    ESTIMATED_FEE,
+    OrderManager,
+    new_client_order_id,
+)
 from flashcrash.trading_engine.percentile import RangeWindow, plan
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
@@ -363,7 +368,7 @@ class PercentileStrategy:
         Binance takes a buy's commission from the coins it bought (unless paid in BNB). A fee in a
         third asset (BNB) has no price here: counted, logged, left out of the P&L."""
         asset, symbol = fill.fee_asset, self.orders.symbol
-        if asset and symbol.startswith(asset) and symbol != asset:
+        if asset == ESTIMATED_BASE_FEE or (asset and symbol.startswith(asset) and symbol != asset):
             return ZERO, fill.fee
         if not asset or symbol.endswith(asset) or asset == ESTIMATED_FEE or not fill.fee:
             return fill.fee, ZERO
