@@ -500,8 +500,19 @@ fn no_list() -> i64 {
     -1
 }
 
-/// A plain decimal string that is not negative (every amount of an order answer).
-fn decimal(field: &'static str, value: &str) -> Result<Decimal, OrderResponseError> {
+/// The rule an amount from the venue breaks, if any: no amount is negative, and a fill's price and
+/// quantity (`positive`) are more than zero. Order answers, `myTrades` and the user data stream's
+/// `executionReport`s are all held to it.
+pub(crate) fn broken_amount_rule(d: Decimal, positive: bool) -> Option<&'static str> {
+    match positive {
+        true if d <= Decimal::ZERO => Some("more than zero"),
+        false if d < Decimal::ZERO => Some("zero or more"),
+        _ => None,
+    }
+}
+
+/// A plain decimal string that keeps its amount rule ([`broken_amount_rule`]).
+fn amount(field: &'static str, value: &str, positive: bool) -> Result<Decimal, OrderResponseError> {
     let d = value
         .parse::<Dec>()
         .map(|d| d.0)
@@ -509,27 +520,24 @@ fn decimal(field: &'static str, value: &str) -> Result<Decimal, OrderResponseErr
             field,
             value: value.to_owned(),
         })?;
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(OrderResponseError::OutOfRange {
+    match broken_amount_rule(d, positive) {
+        Some(rule) => Err(OrderResponseError::OutOfRange {
             field,
             value: d,
-            rule: "zero or more",
-        });
+            rule,
+        }),
+        None => Ok(d),
     }
-    Ok(d)
+}
+
+/// Every amount of an order answer: zero or more.
+fn decimal(field: &'static str, value: &str) -> Result<Decimal, OrderResponseError> {
+    amount(field, value, false)
 }
 
 /// A fill's price or quantity: more than zero.
 fn positive(field: &'static str, value: &str) -> Result<Decimal, OrderResponseError> {
-    let d = decimal(field, value)?;
-    if d.is_zero() {
-        return Err(OrderResponseError::OutOfRange {
-            field,
-            value: d,
-            rule: "more than zero",
-        });
-    }
-    Ok(d)
+    amount(field, value, true)
 }
 
 fn required(field: &'static str, value: Option<String>) -> Result<String, OrderResponseError> {

@@ -12,7 +12,7 @@ use common::Dec;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::binance_order::{OrderReport, VenueOrderStatus};
+use crate::binance_order::{broken_amount_rule, OrderReport, VenueOrderStatus};
 
 /// Reads a venue order type (`LIMIT`, `MARKET`, `LIMIT_MAKER`); `None` for the types the engine
 /// does not serve (stop and take-profit orders).
@@ -287,19 +287,12 @@ pub struct ExecutionReport {
     pub cumulative_quote_qty: Dec,
 }
 
-/// `Err` naming the field when `value` breaks its rule: amounts are never negative, and a fill's
-/// price and quantity are more than zero.
+/// `Err` naming the field when `value` breaks its amount rule ([`broken_amount_rule`]).
 fn amount(field: &str, value: Dec, positive: bool) -> Result<(), String> {
-    let d = value.0;
-    if (d.is_sign_negative() && !d.is_zero()) || (positive && d.is_zero()) {
-        let rule = if positive {
-            "more than zero"
-        } else {
-            "zero or more"
-        };
-        return Err(format!("{field} is {d}: it must be {rule}"));
+    match broken_amount_rule(value.0, positive) {
+        Some(rule) => Err(format!("{field} is {}: it must be {rule}", value.0)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl ExecutionReport {
