@@ -55,6 +55,7 @@ from flashcrash.persistence import (
 )
 from flashcrash.persistence.records import SessionRecord
 from flashcrash.recovery import recover
+from flashcrash.session_summary import session_summary
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.portfolio import Lot
@@ -610,82 +611,7 @@ class Runner:
 
     # -------------------------------------------------------------- summary
     def summary(self) -> dict[str, Any]:
-        pos = self.strategy.position
-        capital = self.cfg.initial_capital
-        net = pos.realized
-        h = self.health
-        trades = [t.to_json() for t in pos.closed]
-        wins = sum(1 for t in pos.closed if t.pnl > 0)
-        return {
-            "symbol": self.cfg.symbol.name,
-            "started_utc": self.started.isoformat(),
-            "stop_reason": self.stop_reason,
-            "messages": {
-                "book": self.client.received["OrderBookSnapshot"],
-                "trade": self.client.received["Trade"],
-                "health": self.client.received["HealthMetrics"],
-                "state": self.client.received["StateChange"],
-                "responses": sum(
-                    n
-                    for k, n in self.client.received.items()
-                    if k in {c.__name__ for c in wire.RESPONSE_TYPES}
-                ),
-                "malformed": sum(self.client.malformed.values()),
-                "dropped_by_guard": dict(self.guard.dropped),
-                "late_trades": self.candles.late_trades,
-            },
-            "feed": {
-                "state": h.feed_state if h else None,
-                "resync_count": h.resync_count if h else 0,
-                "gap_count": h.gap_count if h else 0,
-                "reconnect_count": h.reconnect_count if h else 0,
-                "latency_p99_us": self.latency_health.latency_p99_us if self.latency_health else None,
-                "latency_p99_max_us": self.latency_p99_max_us if self.latency_health else None,
-            },
-            "detector": {
-                "candles": self.candle_count,
-                "state_changes": len(self.detector.transitions),
-                "transitions": [
-                    {
-                        "utc": datetime.fromtimestamp(t.ts_ns / 1e9, tz=UTC).isoformat(),
-                        "from": str(t.previous),
-                        "to": str(t.current),
-                        "reason": t.reason,
-                    }
-                    for t in self.detector.transitions
-                ],
-            },
-            "decisions": dict(self.strategy.decisions),
-            "orders": {
-                "sent": self.orders.stats["sent"],
-                "placed": self.orders.stats["placed"],
-                "fills": self.orders.stats["fills"],
-                "errors": self.orders.stats["errors"],
-                "cancel_too_late": self.orders.stats["cancel_too_late"],
-                "timeouts": self.orders.stats["timeouts"],
-                "cancels": self.orders.stats["cancels"],
-                "queries": self.orders.stats["queries"],
-                "resends": self.orders.stats["resends"],
-                "given_up": self.orders.stats["given_up"],
-                "lost": self.orders.stats["lost"],
-            },
-            "risk": {
-                "emergency_stops": dict(self.strategy.stops.triggered),
-                "emergency_active": sorted(self.strategy.stops.active),
-                "breaker": str(self.orders.breaker.state(self.clock())),
-                "breaker_events": dict(self.orders.breaker.stats),
-            },
-            "pnl": {
-                "trades": len(trades),
-                "win_rate": round(wins / len(trades), 4) if trades else None,
-                "fees": str(pos.total_fees),
-                "net_pnl": str(net),
-                "open_quantity": str(pos.quantity),
-                "initial_capital": str(capital),
-                "return_pct": str((net / capital * Decimal(100)).quantize(Decimal("0.0001"))),
-            },
-            "trades": trades,
-        }
+        return session_summary(self)
 
     def _report_candles(self) -> Sequence[Candle]:
         """The session's candles for its report: every one, from the database when there is one
