@@ -32,7 +32,7 @@ in the cascade: 819 s from 20:54 UTC and 409 s from 21:13 UTC).
 
 The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
 book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap
-between distinct prices of the day rounded to a power of ten, and `[backtest] quantity_step` =
+between distinct prices of the day rounded to a power of ten, and `[symbol] quantity_step` =
 min(the config's, a tenth of the power of ten at or below the median trade quantity). COIN-M
 quantities are contracts: `flashcrash.marketdata` converts them to the base asset (contracts x 10 USD
 / price for these alt perps). Files `flashcrash.marketdata` cannot read as trades are listed with the
@@ -262,12 +262,11 @@ def run_file(
         return {"file": path.name, "error": "no trades"}
     parts = path.name.split("_", 3)  # <exchange>_trades_<date>_<SYMBOL>.csv.gz
     symbol = (parts[3] if len(parts) == 4 else path.name).split(".")[0]
-    tick, step = tick_of(trades), step_of(trades, base.backtest.quantity_step)
+    tick, step = tick_of(trades), step_of(trades, base.symbol.quantity_step)
     cfg = dataclasses.replace(
         base,
-        symbol=dataclasses.replace(base.symbol, name=symbol),
+        symbol=dataclasses.replace(base.symbol, name=symbol, quantity_step=step),
         strategy=dataclasses.replace(base.strategy, price_tick=tick),
-        backtest=dataclasses.replace(base.backtest, quantity_step=step),
     )
     secs, px = second_prices(trades)
     crash = onset(secs, px, drop_pct)

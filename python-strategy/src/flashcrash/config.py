@@ -164,6 +164,13 @@ def check_complete(schema: Schema, table: dict[str, Any]) -> None:
 
 
 def check_cross_fields(table: dict[str, Any]) -> None:
+    symbol = table.get("symbol", {})
+    quantity, step = symbol.get("order_quantity"), symbol.get("quantity_step")
+    if isinstance(quantity, str) and isinstance(step, str) and Decimal(quantity) % Decimal(step):
+        raise ConfigError(
+            f"config error: [symbol] order_quantity = {quantity} must be a multiple of "
+            f"[symbol] quantity_step = {step}"
+        )
     feed = table.get("feed", {})
     initial, maximum = feed.get("reconnect_initial_ms"), feed.get("reconnect_max_ms")
     if isinstance(initial, int) and isinstance(maximum, int) and initial > maximum:
@@ -177,6 +184,7 @@ def check_cross_fields(table: dict[str, Any]) -> None:
 class SymbolConfig:
     name: str
     order_quantity: Decimal
+    quantity_step: Decimal
 
 
 @dataclass(frozen=True)
@@ -276,7 +284,6 @@ class BacktestConfig:
 
     initial_capital: Decimal = Decimal("1000")
     position_fraction: float = 0.0
-    quantity_step: Decimal = Decimal("0.1")
     order_latency_ms: int = 20
     slippage_bps: float = 0.0
     fill_rule: str = "trade_through"
@@ -353,7 +360,7 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     if not report_dir.is_absolute():
         report_dir = REPO_SCHEMA.parents[1] / report_dir
     return Config(
-        symbol=SymbolConfig(s["name"], Decimal(s["order_quantity"])),
+        symbol=SymbolConfig(s["name"], Decimal(s["order_quantity"]), Decimal(s["quantity_step"])),
         event_detection=EventDetectionConfig(
             **{
                 f.name: float(e[f.name]) if f.type == "float" else e[f.name]

@@ -142,7 +142,7 @@ class Runner:
         )
         self.orders.breaker.on_change = self._on_breaker
         self.strategy = PercentileStrategy(
-            cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.backtest.quantity_step
+            cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.symbol.quantity_step
         )
         self.strategy.stops.on_change = self._on_stop
         self.strategy.journal = self._on_journal
@@ -160,8 +160,6 @@ class Runner:
         fees = cfg.raw.get("fees", {})
         self.orders.maker_rate = Decimal(str(fees.get("maker_rate", "0")))
         self.orders.taker_rate = Decimal(str(fees.get("taker_rate", "0")))
-        # A real venue takes a buy's commission from the coins bought (the paper engine, in quote).
-        self.orders.buy_fee_in_base = cfg.raw.get("execution", {}).get("mode") == "real"
         # Engine liveness (wall clock): any data message proves it.
         self.engine_silence_ns = engine_silence_ns(cfg)
         self.last_data_ns = clock()

@@ -92,9 +92,8 @@ def replay(case: Case, **detection: object) -> list[Transition]:
     base = config.load(REPO / "config" / "config.toml")
     cfg = dataclasses.replace(
         base,
-        symbol=dataclasses.replace(base.symbol, name=case.symbol),
+        symbol=dataclasses.replace(base.symbol, name=case.symbol, quantity_step=Decimal(case.step)),
         strategy=dataclasses.replace(base.strategy, price_tick=Decimal(case.tick)),
-        backtest=dataclasses.replace(base.backtest, quantity_step=Decimal(case.step)),
         event_detection=dataclasses.replace(base.event_detection, **detection),
     )
     return Replay(cfg, trades).run().transitions

@@ -150,13 +150,18 @@ def shape(rs: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def scenario(ch: Channel) -> dict[str, list[tuple[str, str]]]:
-    """A market buy filled in one piece, a resting bid, its cancel, a query of the canceled order."""
+    """A market buy filled in one piece (its fees: the fraction of the quantity bought, and in which
+    asset), a resting bid, its cancel, a query of the canceled order."""
     out: dict[str, list[tuple[str, str]]] = {}
     ch.send(order("mkt-1"))
     ch.collect(lambda rs: any(r.get("client_order_id") == "mkt-1" and r.get("status") == "FILLED"
                               and r["type"] == "OrderExecution" for r in rs), 20)  # fmt: skip
     ch.collect(lambda rs: False, 1.0)  # anything late (a duplicate fill) shows up here
     out["market"] = shape(ch.of("mkt-1"))
+    fills = [r for r in ch.of("mkt-1") if r["type"] == "OrderExecution"]
+    out["market_fees"] = sorted(
+        {(str(Decimal(r["fee"]) / Decimal(r["last_quantity"])), r["fee_asset"]) for r in fills}
+    )
     ch.send(order("rest-1", order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
     ch.answer("rest-1")
     ch.send(
@@ -207,6 +212,8 @@ def test_real_mode_answers_like_paper_mode_and_orders_reach_the_venue_once(bin_d
     assert paper["query"] == [("OrderStatus", "CANCELED")], paper
     assert paper["cancel_unknown"] == [("Error", "UNKNOWN_ORDER")], paper
     assert paper["balances"] == [("Balances", "POL,USDT")], paper
+    # Both venues take a buy's fee from the coins bought: 0.1 % of each fill, in POL.
+    assert paper["market_fees"] == [("0.001", "POL")], paper
     assert real == paper
     by_id = [o["clientOrderId"] for o in orders]
     assert sorted(by_id) == ["mkt-1", "rest-1"], orders
@@ -365,8 +372,9 @@ def test_a_resting_order_filled_by_the_replayed_crash_reaches_python(
 
 
 def test_shutdown_with_flatten_on_halt_sells_the_position_then_exits(bin_dir: Path) -> None:
-    """`Shutdown` does what a halt does: with `[execution] flatten_on_halt` the engine's net long is
-    sold at market before it cancels, announces `stopped` and exits 0."""
+    """`Shutdown` does what a halt does: with `[execution] flatten_on_halt` the engine's net long (what
+    it bought less the fee taken in the coins bought) is sold at market before it cancels, announces
+    `stopped` and exits 0."""
     session = Session(
         config=CONFIG,
         bin_dir=bin_dir,
@@ -394,7 +402,8 @@ def test_shutdown_with_flatten_on_halt_sells_the_position_then_exits(bin_dir: Pa
                 s["command_id"].startswith("shutdown-") and s["client_order_id"].startswith("flatten-")
                 for s in sells
             ), ch.seen[-5:]
-            assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("100")
+            # 100 bought, less the 0.1 taken from the coins bought as fee (taker 0.1 %).
+            assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("99.9")
             codes = session.stop()
         assert codes["engine"] == 0, codes
     finally:

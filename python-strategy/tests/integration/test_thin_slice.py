@@ -248,7 +248,8 @@ def _order(command_id: str, **kw: object) -> bytes:
 
 
 def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> None:
-    """`EmergencyHalt` with `flatten`: the resting order is canceled, the long position is sold, new
+    """`EmergencyHalt` with `flatten`: the resting order is canceled, the long position is sold (100
+    bought less the 0.1 the venue took as fee, as Binance takes a buy's fee from the coins), new
     orders are refused with HALTED until `Resume`; the engine announces both changes."""
     calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
     session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm)
@@ -282,7 +283,7 @@ def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> N
             }
             ok = _ask(push, sub, msgpack.packb(halt), "halt-1")
             assert ok["type"] == "Success", ok
-            assert "1 open orders canceled" in ok["message"] and "flattening SELL 100" in ok["message"], ok
+            assert "1 open orders canceled" in ok["message"] and "flattening SELL 99.9" in ok["message"], ok
             refused = _ask(push, sub, _order("after-halt"), "after-halt")
             assert refused["type"] == "Error" and refused["code"] == "HALTED", refused
             assert "emergency halt (test)" in refused["message"], refused

@@ -83,9 +83,10 @@ def test_every_command_and_answer_takes_the_order_latency(cfg: config.Config, bu
 
 def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.ndarray) -> None:
     """`[fees]` maker 0.02 % and taker 0.07 %, `slippage_bps = 10`: every maker fill is at its order's
-    own limit price and pays 0.02 % of its notional; every taker fill walks the book the venue had at
-    that instant, best level first, each at the level's price made 10 bp worse (dearer for a buy,
-    cheaper for a sell) and pays 0.07 %; the account's fees are their sum."""
+    own limit price; every taker fill walks the book the venue had at that instant, best level first,
+    each at the level's price made 10 bp worse (dearer for a buy, cheaper for a sell). Each pays its
+    rate, a buy in the coins bought (quantity x rate), a sell in the quote asset (notional x rate);
+    the account's fees are their sum in the quote asset."""
     raw = {**cfg.raw, "fees": {"maker_rate": "0.0002", "taker_rate": "0.0007"}}
     replay = Replay(dataclasses.replace(with_backtest(cfg, slippage_bps=10.0), raw=raw), busy)
     venue = replay.venue
@@ -108,11 +109,14 @@ def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.nda
     replay.run()
     rate = {"maker": D("0.0002"), "taker": D("0.0007")}
     assert {f.liquidity for f in venue.fills} == {"maker", "taker"}
+    assert {(f.side, f.fee_asset) for f in venue.fills} == {("BUY", "POL"), ("SELL", "USDT")}
     for f in venue.fills:
-        assert f.fee == (f.price * f.quantity * rate[f.liquidity]).quantize(EIGHT), f
+        charged = f.quantity if f.side == "BUY" else f.price * f.quantity
+        assert f.fee == (charged * rate[f.liquidity]).quantize(EIGHT), f
         if f.liquidity == "maker":
             assert f.price == venue.orders[f.client_order_id].cmd.price, f
-    assert venue.fees == sum((f.fee for f in venue.fills), D(0))
+    in_quote = (f.fee * f.price if f.side == "BUY" else f.fee for f in venue.fills)
+    assert venue.fees == sum(in_quote, D(0))
     walks = [(b, fills) for b, fills in seen if fills]
     assert len(walks) >= 3
     for (bids, asks), fills in walks:

@@ -16,7 +16,7 @@ ASKS = ((1.01, 2.0), (1.02, 2.0), (1.03, 10.0))
 
 def venue(rule: FillRule = FillRule.TRADE_THROUGH, slippage: str = "0") -> SimVenue:
     return SimVenue(
-        "POLUSDT", "USDT", lambda _now: (BIDS, ASKS), D("0.001"), D("0.002"), rule, D(slippage),
+        "POLUSDT", "POL", "USDT", lambda _now: (BIDS, ASKS), D("0.001"), D("0.002"), rule, D(slippage),
         D("0.1"), cash=D("100"),
     )  # fmt: skip
 
@@ -38,14 +38,15 @@ def test_limit_buy_fills_only_when_a_trade_prints_through_its_price() -> None:
     out = v.on_trade(13, 0.995, 2.0)  # through, 2 of 3
     assert len(out) == 1 and out[0].last_quantity == D("2") and out[0].last_price == D("1.00")
     assert out[0].liquidity == "maker" and out[0].status == "PARTIALLY_FILLED"
-    assert out[0].fee == D("0.00200000")  # 1.00 x 2 x 0.001
+    assert (out[0].fee, out[0].fee_asset) == (D("0.00200000"), "POL")  # a buy's fee: 2 x 0.001 POL
     out = v.on_trade(14, 0.99, 5.0)
     assert (
         out[0].last_quantity == D("1") and out[0].status == "FILLED" and out[0].cumulative_quantity == D("3")
     )
     assert not v.open
-    assert v.cash == D("100") - D("3.00") - D("0.003")
-    assert v.position == D("3")
+    assert v.cash == D("100") - D("3.00")
+    assert v.position == D("3") - D("0.003")  # the venue took the fee from the coins bought
+    assert v.fees == D("0.003")  # valued at the fill's price, 1.00
 
 
 def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
@@ -66,6 +67,7 @@ def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
     )
     assert not v.open
     assert v.position == D("-3") and v.cash == D("100") + D("3.15") - D("0.00315")
+    assert out[0].fee_asset == "USDT"  # a sell's fee: in the quote asset
 
 
 def test_touch_rule_fills_at_the_price() -> None:
@@ -91,15 +93,16 @@ def test_market_buy_walks_the_book_and_pays_taker_fees() -> None:
     assert all(f.liquidity == "taker" for f in fills)
     notional = D("1.01") * 2 + D("1.02") * 2 + D("1.03")  # 5.09: average 1.018 against a 1.01 touch
     fee = sum((f.fee for f in fills), D(0))
-    assert fee == notional * D("0.002")
-    assert v.cash == D("100") - notional - fee
-    assert v.equity(1.0) == v.cash + D("5")
+    assert fee == D("5") * D("0.002") and {f.fee_asset for f in fills} == {"POL"}
+    assert v.cash == D("100") - notional
+    assert v.position == D("5") - fee
+    assert v.equity(1.0) == v.cash + D("5") - fee
 
 
 def test_market_sell_with_slippage_and_an_exhausted_book_expires() -> None:
     v = venue(slippage="10")  # 10 bps worse on every taker fill
     v.handle(order("b", "BUY", "20", "2.00"), 9)  # marketable limit: takes all 14 of the asks
-    assert v.position == D("14")
+    assert v.position == D("14") - D("0.028")  # less the taker fee, 14 x 0.002
     out = v.handle(order("s", "SELL", "10", None), 10)
     assert out[0].status == "EXPIRED"  # the book holds 8 on the bid side
     fills = out[1:]
@@ -134,19 +137,20 @@ def typed(coid: str, side: str, qty: str, price: str, order_type: str, tif: str 
 
 def test_slippage_worsens_a_market_buy_and_never_a_maker_fill() -> None:
     """`slippage_bps` makes every taker fill worse for us: a buy pays more than each level's price
-    (10 bp: 1.01 -> 1.01101, 1.02 -> 1.02102), and the taker fee is charged on that worse price. A
-    resting order filled by a trade (maker) fills at its own price, slippage or not."""
+    (10 bp: 1.01 -> 1.01101, 1.02 -> 1.02102); the taker fee is in the coins bought, valued at that
+    worse price in `fees`. A resting order filled by a trade (maker) fills at its own price, slippage or not."""
     v = venue(slippage="10")
     out = v.handle(order("m", "BUY", "3", None), 10)
     assert out[0].status == "FILLED"
     assert [(f.last_price, f.last_quantity, f.fee) for f in out[1:]] == [
-        (D("1.01101"), D("2"), D("0.00404404")),  # 1.01101 x 2 x 0.002
-        (D("1.02102"), D("1"), D("0.00204204")),
+        (D("1.01101"), D("2"), D("0.004")),  # 2 x 0.002 POL
+        (D("1.02102"), D("1"), D("0.002")),
     ]
-    assert v.cash == D("100") - D("2.02202") - D("1.02102") - D("0.00404404") - D("0.00204204")
+    assert v.cash == D("100") - D("2.02202") - D("1.02102")
+    assert v.fees == D("1.01101") * D("0.004") + D("1.02102") * D("0.002")
     v.handle(order("r", "BUY", "3", "1.00"), 11)
     (fill,) = v.on_trade(12, 0.99, 5.0)
-    assert (fill.liquidity, fill.last_price, fill.fee) == ("maker", D("1.00"), D("0.00300000"))
+    assert (fill.liquidity, fill.last_price, fill.fee) == ("maker", D("1.00"), D("0.003"))
     assert v.fills[-1].price == D("1.00")
 
 
@@ -182,7 +186,7 @@ def test_an_ioc_limit_expires_what_it_cannot_take_at_once() -> None:
     assert out[0].status == "EXPIRED"
     assert sum((f.last_quantity for f in out[1:]), D(0)) == D("4")
     assert v.open == [] and v.on_trade(11, 1.00, 9.0) == []
-    assert v.position == D("4")
+    assert v.position == D("4") - D("0.008")
 
 
 def test_one_trade_fills_resting_orders_oldest_first_up_to_its_size() -> None:
@@ -200,7 +204,7 @@ def test_one_trade_fills_resting_orders_oldest_first_up_to_its_size() -> None:
     ]
     out = v.on_trade(14, 0.99, 10.0)
     assert [(f.client_order_id, f.last_quantity) for f in out] == [("b", D("2")), ("c", D("2"))]
-    assert v.position == D("8") and v.open == []
+    assert v.position == D("8") - D("0.008") and v.open == []
 
 
 def test_maker_fills_are_rounded_down_to_the_quantity_grid() -> None:

@@ -440,24 +440,24 @@ def test_a_recovered_order_canceled_with_fills_nobody_heard_asks_their_price_and
     assert o.settled and o.filled == Decimal("30") and not om.has_open_order()
 
 
-def test_a_made_up_buy_fill_at_a_real_venue_takes_its_fee_from_the_coins_bought() -> None:
-    """At a real venue (Binance takes a buy's commission from the coins bought) the made-up fill of a
-    recovered buy estimates its fee in the base asset (30 x 0.001 = 0.03 of them); elsewhere (the
-    paper engine) in the quote asset (0.2 x 30 x 0.001 = 0.006)."""
-    for in_base, fee, asset in (
-        (True, Decimal("0.03"), ESTIMATED_BASE_FEE),
-        (False, Decimal("0.006"), ESTIMATED_FEE),
+def test_a_made_up_fill_estimates_a_buys_fee_in_the_coins_bought_and_a_sells_in_quote() -> None:
+    """Every venue (Binance, exchange-sim, the paper engine) takes a buy's commission from the coins
+    bought: the made-up fill of a recovered buy estimates its fee in the base asset (30 x 0.001 =
+    0.03 of them), of a sell in the quote asset (0.2 x 30 x 0.001 = 0.006)."""
+    for side, fee, asset in (
+        ("BUY", Decimal("0.03"), ESTIMATED_BASE_FEE),
+        ("SELL", Decimal("0.006"), ESTIMATED_FEE),
     ):
         om, out = make()
-        om.maker_rate, om.buy_fee_in_base = Decimal("0.001"), in_base
-        coid = om.place("BUY", Q, P, 0, "entry")
+        om.maker_rate = Decimal("0.001")
+        coid = om.place(side, Q, P, 0, "entry")
         assert coid is not None
         om.on_response(placed(out.orders[0]))
         om.reconcile(0)
         om.on_response(wire.OpenOrders(out.sent[-1].command_id, 1, "POLUSDT", ()))
         query = out.sent[-1]
-        info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+        info = wire.OrderInfo(coid, "X-1", "POLUSDT", side, "LIMIT", "GTC", Q.value, P.value,
                               Decimal("30"), Decimal("6.0"), "CANCELED", 1, 2)  # fmt: skip
         om.on_response(wire.OrderStatus(query.command_id, 1, info))
         (fill,) = om.reconciled_fills
-        assert (fill.last_quantity, fill.fee, fill.fee_asset) == (Decimal("30"), fee, asset), in_base
+        assert (fill.last_quantity, fill.fee, fill.fee_asset) == (Decimal("30"), fee, asset), side

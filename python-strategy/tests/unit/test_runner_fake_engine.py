@@ -382,13 +382,6 @@ def test_every_component_is_snapshot_on_the_interval_of_the_runners_clock() -> N
     assert len(second) == taken and {r for _, r, _ in second} == {"periodic"}
 
 
-def test_at_a_real_venue_made_up_buy_fills_take_their_fee_from_the_coins_bought() -> None:
-    cfg = config.load(REPO / "config" / "config.toml")
-    real = replace(cfg, raw={**cfg.raw, "execution": {**cfg.raw["execution"], "mode": "real"}})
-    assert Runner(real, ScriptedLink()).orders.buy_fee_in_base  # type: ignore[arg-type]
-    assert not Runner(cfg, ScriptedLink()).orders.buy_fee_in_base  # type: ignore[arg-type]
-
-
 def test_a_refusal_is_recorded_with_the_order_and_the_kind_of_the_refused_command() -> None:
     """The database marks an order REJECTED only for a refused PlaceOrder: the runner tells it which
     order and which kind of command each Error answers."""

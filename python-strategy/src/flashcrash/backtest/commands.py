@@ -126,7 +126,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         console.print(
             f"warning: {args.data.name} holds {report.symbol} trades but [symbol] name is "
             f"{cfg.symbol.name}: the price tick, quantity step and order size are {cfg.symbol.name}'s. "
-            f"Set [symbol] name and order_quantity, [strategy] price_tick and [backtest] quantity_step "
+            f"Set [symbol] name, order_quantity and quantity_step and [strategy] price_tick "
             f"for {report.symbol} in an --overlay.",
             style="yellow",
             markup=False,

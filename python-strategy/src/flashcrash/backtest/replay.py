@@ -108,11 +108,14 @@ class Clock:
         return self.replay.now
 
 
-def quote_asset(symbol: str) -> str:
+def assets(symbol: str) -> tuple[str, str]:
+    """The base and quote assets of `symbol` (`POLUSDT` -> POL, USDT; a futures suffix such as
+    `_PERP` is dropped; USD when no known quote asset ends the name)."""
+    name = symbol.split("_", 1)[0]
     for q in ("USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC", "ETH"):
-        if symbol.endswith(q) and len(symbol) > len(q):
-            return q
-    return "USD"
+        if name.endswith(q) and len(name) > len(q):
+            return name.removesuffix(q), q
+    return name, "USD"
 
 
 class Replay:
@@ -138,18 +141,19 @@ class Replay:
         self.book_interval_ns = max(BOUNDARY_NS, bt.book_interval_ms * MS)
         levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
         self.synthetic = SyntheticBook(
-            trades, BookParams(float(cfg.strategy.price_tick), float(bt.quantity_step), levels, bt.book_seed)
+            trades,
+            BookParams(float(cfg.strategy.price_tick), float(cfg.symbol.quantity_step), levels, bt.book_seed),
         )
         fees = cfg.raw.get("fees", {})
         self.venue = SimVenue(
             cfg.symbol.name,
-            quote_asset(cfg.symbol.name),
+            *assets(cfg.symbol.name),
             self._book_at,
             Decimal(str(fees.get("maker_rate", "0"))),
             Decimal(str(fees.get("taker_rate", "0"))),
             FillRule(bt.fill_rule),
             Decimal(repr(bt.slippage_bps)),
-            bt.quantity_step,
+            cfg.symbol.quantity_step,
             cash=bt.initial_capital,
         )
         self.link = ReplayLink()
@@ -359,7 +363,7 @@ class Replay:
             return
         px = Decimal(repr(price))
         budget = min(self.venue.equity(price) * Decimal(repr(fraction)), self.cfg.risk.max_order_notional)
-        step = self.cfg.backtest.quantity_step
+        step = self.cfg.symbol.quantity_step
         qty = (budget * Decimal("0.999") / px / step).to_integral_value(ROUND_DOWN) * step
         self.runner.strategy.quantity = Quantity.of(qty)
 

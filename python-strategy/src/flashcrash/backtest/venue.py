@@ -7,10 +7,13 @@
 * A resting order fills (maker, at its own price) only when a market trade prints through its price
   (a buy below, a sell above; with the "touch" rule at the price too), up to the trade's quantity
   (on the quantity grid), shared among the orders it reaches, oldest first.
-* Fees from `[fees]` (maker or taker rate x notional, quote asset, 8 decimals), as the paper executor.
+* Fees from `[fees]` (maker or taker rate, 8 decimals), as the paper executor and Binance spot charge
+  them: a buy's in the base asset, from the coins bought (quantity x rate), a sell's in the quote asset
+  (notional x rate).
 * The replayed market never sees our orders: the book is not depleted by them.
 
-The venue also keeps the account: cash (quote) and position (base), moved by each fill and its fee.
+The venue also keeps the account: cash (quote) and position (base), moved by each fill and its fee;
+`fees` totals them in the quote asset (a base fee at its fill's price).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class VenueFill:
     price: Decimal
     quantity: Decimal
     fee: Decimal
+    fee_asset: str
     liquidity: str
 
 
@@ -82,6 +86,7 @@ class SimVenue:
     market trades to `on_trade`; both return the responses, in order."""
 
     symbol: str
+    base_asset: str
     quote_asset: str
     book: Callable[[int], tuple[Levels, Levels]]
     maker_rate: Decimal
@@ -195,24 +200,28 @@ class SimVenue:
             price *= 1 + (self.slippage_bps / BPS if buy else -self.slippage_bps / BPS)
             price = price.quantize(FEE_QUANTUM)
         rate = self.maker_rate if liquidity == "maker" else self.taker_rate
-        fee = (price * qty * rate).quantize(FEE_QUANTUM)
         o.filled += qty
         o.quote += price * qty
         o.updated_ns = now
         if buy:
-            self.position += qty
-            self.cash -= price * qty + fee
+            fee, fee_asset = (qty * rate).quantize(FEE_QUANTUM), self.base_asset
+            self.position += qty - fee
+            self.cash -= price * qty
+            self.fees += price * fee
         else:
+            fee, fee_asset = (price * qty * rate).quantize(FEE_QUANTUM), self.quote_asset
             self.position -= qty
             self.cash += price * qty - fee
-        self.fees += fee
-        self.fills.append(VenueFill(now, o.cmd.client_order_id, o.cmd.side, price, qty, fee, liquidity))
+            self.fees += fee
+        self.fills.append(
+            VenueFill(now, o.cmd.client_order_id, o.cmd.side, price, qty, fee, fee_asset, liquidity)
+        )
         trade_id = self._next_trade_id
         self._next_trade_id += 1
         status = "FILLED" if o.remaining <= 0 else "PARTIALLY_FILLED"
         return wire.OrderExecution(
             o.cmd.command_id, now, o.cmd.client_order_id, o.exchange_order_id, o.cmd.symbol, o.cmd.side,
-            trade_id, price, qty, o.filled, o.cmd.quantity, status, liquidity, fee, self.quote_asset,
+            trade_id, price, qty, o.filled, o.cmd.quantity, status, liquidity, fee, fee_asset,
         )  # fmt: skip
 
     def on_trade(self, ts_ns: int, price_f: float, qty_f: float) -> list[object]:

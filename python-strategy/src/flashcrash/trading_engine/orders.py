@@ -45,8 +45,9 @@ MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says i
 # Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
 # far above any venue trade id, one per order and reconciliation.
 RECONCILED_TRADE_ID = 9_000_000_000_000_000
-# The fee asset of those fills: their fee is estimated from `[fees]`, in the quote asset, or (a buy
-# at a real venue, which takes a buy's commission from the coins bought) in the base asset.
+# The fee asset of those fills: their fee is estimated from `[fees]`, a buy's in the base asset (the
+# venue takes it from the coins bought, as Binance, exchange-sim and the paper engine do), a sell's
+# in the quote asset.
 ESTIMATED_FEE = "estimated"
 ESTIMATED_BASE_FEE = "estimated-base"
 ZERO = Decimal(0)
@@ -172,8 +173,6 @@ class OrderManager:
         # Fee rates used for those fills (the engine's own fee is not in OrderStatus): maker for LIMIT.
         self.maker_rate = ZERO
         self.taker_rate = ZERO
-        # True at a real venue: a buy's fee is taken from the coins bought (Binance, exchange-sim).
-        self.buy_fee_in_base = False
 
     # ---------------------------------------------------------------- snapshots
     def _needed(self, keep: Iterable[str]) -> dict[str, Order]:
@@ -398,7 +397,7 @@ class OrderManager:
             if price is None or price <= 0:
                 price = o.cmd.price or (info.quote_filled / info.filled_quantity)
             rate = self.taker_rate if o.cmd.order_type == "MARKET" else self.maker_rate
-            if o.cmd.side == "BUY" and self.buy_fee_in_base:
+            if o.cmd.side == "BUY":
                 fee, fee_asset = missing * rate, ESTIMATED_BASE_FEE
             else:
                 fee, fee_asset = price * missing * rate, ESTIMATED_FEE

@@ -302,9 +302,12 @@ impl Core {
         .err()
     }
 
-    /// A market order closing the engine's net position, if it has one.
+    /// A market order closing the engine's net position, if it has one: its size rounded down to
+    /// the symbol's step (a fee taken in the base asset leaves a position off the grid; what is
+    /// below one step is dust the venue would refuse to trade).
     fn flatten_order(&self, command_id: &str, now: u64) -> Option<PlaceOrder> {
-        if self.position.is_zero() {
+        let quantity = on_step(self.position.abs(), self.executor.step_size());
+        if quantity.is_zero() {
             return None;
         }
         let side = if self.position > Decimal::ZERO {
@@ -320,7 +323,7 @@ impl Core {
             side,
             order_type: OrderType::Market,
             time_in_force: None,
-            quantity: Dec(self.position.abs()),
+            quantity: Dec(quantity),
             price: None,
         })
     }
@@ -595,6 +598,15 @@ fn log_response(r: &Response) {
     }
 }
 
+/// `quantity` rounded down to a multiple of `step` (unchanged when `step` is zero).
+fn on_step(quantity: Decimal, step: Decimal) -> Decimal {
+    if step.is_zero() {
+        quantity
+    } else {
+        (quantity / step).trunc() * step
+    }
+}
+
 /// What a fill changes in the base asset held: its quantity bought or sold, less a fee the venue took
 /// in the base asset (Binance takes a buy's commission from the coins bought), so that a flatten
 /// never sells more than is held.
@@ -655,5 +667,16 @@ mod tests {
                 "{side:?} {qty} fee {fee} {asset}"
             );
         }
+    }
+
+    /// A flatten sells what is held on the symbol's step: 511.7877 held (512.3 bought, 0.5123 of
+    /// fee) sells 511.7 on a 0.1 step; less than a step sells nothing.
+    #[test]
+    fn a_flatten_is_rounded_down_to_the_step() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(on_step(d("511.7877"), d("0.1")), d("511.7"));
+        assert_eq!(on_step(d("511.7"), d("0.1")), d("511.7"));
+        assert_eq!(on_step(d("0.0877"), d("0.1")), Decimal::ZERO);
+        assert_eq!(on_step(d("511.7877"), Decimal::ZERO), d("511.7877"));
     }
 }

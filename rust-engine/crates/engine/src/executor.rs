@@ -14,6 +14,7 @@ use execution_engine::paper::{Fees, FillRule};
 use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::shared::BookState;
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
@@ -206,6 +207,14 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.reconfigure(limits, fees, fill_rule),
             Executor::Real(r) => r.executor.set_limits(limits),
+        }
+    }
+
+    /// The traded symbol's `LOT_SIZE` step (zero: no step).
+    pub fn step_size(&self) -> Decimal {
+        match self {
+            Executor::Paper(p) => p.filters().step_size.0,
+            Executor::Real(r) => r.executor.config().filters.step_size.0,
         }
     }
 

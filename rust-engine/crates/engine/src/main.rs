@@ -98,7 +98,11 @@ fn main() -> ExitCode {
         Err(e) => {
             error!("{e:#}");
             eprintln!("engine: {e:#}");
-            ExitCode::FAILURE
+            // A config the venue refuses is a config error, as one the schema refuses.
+            match e.downcast_ref::<venue::GridError>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -316,6 +320,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     };
     let filters = venue.filters.clone();
     info!(tick = %filters.tick_size, step = %filters.step_size, min_notional = %filters.min_notional, "symbol filters");
+    venue::check_grid(&cfg.symbol, cfg.strategy.price_tick, &filters)?;
 
     let book = SharedBook::default();
     let (data_tx, data_rx) = mpsc::channel(65_536);

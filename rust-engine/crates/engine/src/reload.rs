@@ -14,15 +14,17 @@ use crate::core::{executor_settings, Core, PositionLimits};
 use crate::metrics::EngineMetrics;
 use crate::watchdog::WatchdogConfig;
 
-/// Keys only a restart applies: addresses, keys, the symbol, the mode, listening ports and the
-/// shape of what is published. A reload that changes one is refused whole.
-pub const RESTART_KEYS: [&str; 20] = [
+/// Keys only a restart applies: addresses, keys, the symbol and its quantity grid (checked against
+/// the venue at start), the mode, listening ports and the shape of what is published. A reload that
+/// changes one is refused whole.
+pub const RESTART_KEYS: [&str; 21] = [
     "execution.mode",
     "execution.rest_url",
     "execution.ws_api_url",
     "execution.recv_window_ms",
     "execution.confirm_real",
     "symbol.name",
+    "symbol.quantity_step",
     "feed.ws_url",
     "feed.backup_ws_url",
     "feed.rest_url",

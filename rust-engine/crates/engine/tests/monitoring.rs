@@ -1,6 +1,7 @@
 //! The `engine` binary against exchange-sim on loopback: `ReloadConfig` applies a changed limit,
 //! refuses an invalid file (old values kept) and an address change; `/metrics` serves the engine's
-//! figures; the watchdog reports a stale feed and halts with `watchdog_action = "halt"`.
+//! figures; the watchdog reports a stale feed and halts with `watchdog_action = "halt"`; a config
+//! grid the venue's exchangeInfo refuses stops the engine at start.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -87,9 +88,16 @@ struct Engine {
     next_id: u64,
 }
 
-/// Starts the engine on a copy of `config/config.toml` pointed at `ws` and the simulator's REST
-/// API, after `tweak` edits it.
-async fn start_engine(name: &str, ws: String, sim: SocketAddr, tweak: impl Fn(&Path)) -> Engine {
+/// Ports of an engine's config.
+struct Ports {
+    data: u16,
+    cmd: u16,
+    resp: u16,
+    metrics: u16,
+}
+
+/// A copy of `config/config.toml` pointed at `ws`, the simulator's REST API and free ports.
+fn engine_config(name: &str, ws: &str, sim: SocketAddr) -> (PathBuf, Ports) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../config");
     let dir = std::env::temp_dir().join(format!(
         "flashcrash-monitoring-{name}-{}",
@@ -118,6 +126,26 @@ async fn start_engine(name: &str, ws: String, sim: SocketAddr, tweak: impl Fn(&P
         &metrics.to_string(),
     );
     set_key(&config, "monitoring", "watchdog_interval_secs", "2");
+    let ports = Ports {
+        data,
+        cmd,
+        resp,
+        metrics,
+    };
+    (config, ports)
+}
+
+/// Starts the engine on [`engine_config`] after `tweak` edits it.
+async fn start_engine(name: &str, ws: String, sim: SocketAddr, tweak: impl Fn(&Path)) -> Engine {
+    let (
+        config,
+        Ports {
+            data,
+            cmd,
+            resp,
+            metrics,
+        },
+    ) = engine_config(name, &ws, sim);
     tweak(&config);
     let child = Process::new(BIN)
         .arg("--config")
@@ -405,4 +433,32 @@ async fn watchdog_reports_a_stale_feed_and_halts() {
     );
     assert!(page.contains("flashcrash_engine_halted 1"), "{page}");
     e.stop().await;
+}
+
+/// A config grid the venue does not accept (`[symbol] quantity_step` 0.05 where exchangeInfo says
+/// 0.1): the engine refuses to start, exit code 2, naming the key, its value and the venue's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_refuses_a_quantity_step_off_the_venues() {
+    let sim = start_sim().await;
+    let dead = format!("ws://127.0.0.1:{}", free_port());
+    let (config, _) = engine_config("grid", &dead, sim.addr);
+    set_key(&config, "symbol", "quantity_step", "\"0.05\"");
+    let run = Process::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the engine did not stop within 30 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "[symbol] quantity_step = 0.05 is not a multiple of POLUSDT's LOT_SIZE stepSize 0.1"
+        ),
+        "{stderr}"
+    );
 }

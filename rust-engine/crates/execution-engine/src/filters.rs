@@ -14,7 +14,7 @@ pub struct SymbolFilters {
     pub symbol: String,
     /// Base asset, e.g. `POL`.
     pub base_asset: String,
-    /// Quote asset, e.g. `USDT` (fees are charged in it).
+    /// Quote asset, e.g. `USDT` (a sell's fee is charged in it, a buy's in the base asset).
     pub quote_asset: String,
     /// Price increment.
     pub tick_size: Dec,

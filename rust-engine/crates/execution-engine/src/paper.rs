@@ -9,7 +9,9 @@
 //! * `LIMIT_MAKER` is refused when it would trade on arrival, as Binance refuses it.
 //!
 //! The book is the venue's: the executor does not remove the liquidity it consumes, so two orders in
-//! a row can fill against the same level. Fees come from `[fees]`, charged in the quote asset.
+//! a row can fill against the same level. Fees come from `[fees]` (maker or taker rate), charged as
+//! Binance spot charges them: a buy's commission in the base asset, from the coins bought
+//! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); 8 decimals.
 
 use std::collections::HashMap;
 
@@ -82,6 +84,11 @@ impl PaperExecutor {
             base_total: Decimal::ZERO,
             quote_total: Decimal::ZERO,
         }
+    }
+
+    /// The traded symbol's filters.
+    pub fn filters(&self) -> &SymbolFilters {
+        &self.filters
     }
 
     /// Replaces the `[risk]` limits, the fees and the fill rule (a config reload); open orders keep
@@ -262,17 +269,20 @@ impl PaperExecutor {
             Liquidity::Maker => self.fees.maker.0,
             Liquidity::Taker => self.fees.taker.0,
         };
-        let fee = (price * qty * rate).round_dp(8);
-        match order.info.side {
+        let (fee, fee_asset) = match order.info.side {
             Side::Buy => {
-                self.base_total += qty;
-                self.quote_total -= price * qty + fee;
+                let fee = (qty * rate).round_dp(8);
+                self.base_total += qty - fee;
+                self.quote_total -= price * qty;
+                (fee, &self.filters.base_asset)
             }
             Side::Sell => {
+                let fee = (price * qty * rate).round_dp(8);
                 self.base_total -= qty;
                 self.quote_total += price * qty - fee;
+                (fee, &self.filters.quote_asset)
             }
-        }
+        };
         let status = if order.remaining().0.is_zero() {
             OrderStatus::Filled
         } else {
@@ -295,7 +305,7 @@ impl PaperExecutor {
             status,
             liquidity: liq,
             fee: Dec(fee.normalize()),
-            fee_asset: self.filters.quote_asset.clone(),
+            fee_asset: fee_asset.clone(),
         })
     }
 

@@ -108,7 +108,11 @@ fn market_buy_walks_the_book_with_taker_fees() {
     let Response::OrderExecution(e) = &r[2] else {
         panic!()
     };
-    assert_eq!(e.fee.to_string(), "0.023775"); // 0.1585 × 150 × 0.001
+    // Binance spot takes a buy's commission from the coins bought.
+    assert_eq!(
+        (e.fee.to_string(), e.fee_asset.as_str()),
+        ("0.15".into(), "POL")
+    ); // 150 × 0.001
     assert_eq!(e.liquidity, Liquidity::Taker);
     assert_eq!(e.command_id.as_deref(), Some("cmd-a"));
 }
@@ -295,9 +299,17 @@ fn balances_follow_fills_fees_and_open_orders() {
             .collect::<Vec<_>>(),
         other => panic!("{other:?}"),
     };
-    // Market buy of 150: 100 at 0.1584 + 50 at 0.1585 = 23.765 quote, taker fee 0.023765.
+    // Market buy of 150: 100 at 0.1584 + 50 at 0.1585 = 23.765 quote; taker fee 0.15 POL, so
+    // 149.85 POL held.
     ex.place(
         &place(OrderType::Market, Side::Buy, "150", None, None, "m"),
+        &book(),
+        1,
+    );
+    // A market sell of 49.8 at the bid 0.1583 = 7.88334 quote, less its fee in the quote asset
+    // (0.00788334); 100.05 POL left.
+    ex.place(
+        &place(OrderType::Market, Side::Sell, "49.8", None, None, "s"),
         &book(),
         1,
     );
@@ -329,8 +341,12 @@ fn balances_follow_fills_fees_and_open_orders() {
     assert_eq!(
         assets(ex.balances(&q, 4)),
         [
-            ("POL".to_owned(), "100".to_owned(), "50".to_owned()),
-            ("USDT".to_owned(), "961.211235".to_owned(), "15".to_owned()),
+            ("POL".to_owned(), "50.05".to_owned(), "50".to_owned()),
+            (
+                "USDT".to_owned(),
+                "969.11045666".to_owned(),
+                "15".to_owned()
+            ),
         ]
     );
 }
@@ -360,7 +376,7 @@ fn taker_and_maker_fills_use_their_own_fee_rates() {
         panic!("{r:?}")
     };
     assert_eq!(taker.liquidity, Liquidity::Taker);
-    assert_eq!(taker.fee, d("0.03168")); // 0.1584 × 100 × 0.002
+    assert_eq!((taker.fee, taker.fee_asset.as_str()), (d("0.2"), "POL")); // 100 × 0.002
     let r = x.place(
         &place(
             OrderType::Limit,
@@ -391,7 +407,18 @@ fn taker_and_maker_fills_use_their_own_fee_rates() {
     };
     assert_eq!(maker.liquidity, Liquidity::Maker);
     assert_eq!(maker.last_price, d("0.1583"));
-    assert_eq!(maker.fee, d("0.01583")); // 0.1583 × 100 × 0.001
+    // 100 × 0.001 POL
+    assert_eq!((maker.fee, maker.fee_asset.as_str()), (d("0.1"), "POL"));
+    // A sell pays in the quote asset: taker at the bid, 0.1583 × 100 × 0.002.
+    let r = x.place(
+        &place(OrderType::Market, Side::Sell, "100", None, None, "s"),
+        &book(),
+        8,
+    );
+    let Response::OrderExecution(sell) = &r[1] else {
+        panic!("{r:?}")
+    };
+    assert_eq!((sell.fee, sell.fee_asset.as_str()), (d("0.03166"), "USDT"));
 }
 
 /// A FOK order the book can fill exactly (to the last unit) fills in full at once; only a

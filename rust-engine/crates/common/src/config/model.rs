@@ -55,6 +55,8 @@ pub struct SymbolConfig {
     pub name: String,
     /// Order size, base units.
     pub order_quantity: Dec,
+    /// Quantity grid: the venue's step or a multiple of it.
+    pub quantity_step: Dec,
 }
 
 /// `[feed]`
@@ -274,8 +276,6 @@ pub struct BacktestConfig {
     pub initial_capital: Dec,
     /// Backtest only: entry size as a fraction of equity (0 = `[symbol] order_quantity`).
     pub position_fraction: f64,
-    /// Backtest only: quantity grid of sized entries.
-    pub quantity_step: Dec,
     /// Backtest only: one-way order latency, ms of event time.
     pub order_latency_ms: u64,
     /// Backtest only: extra adverse slippage on taker fills, basis points.
@@ -374,6 +374,23 @@ pub struct Config {
 
 /// Rules between keys that the per-key schema cannot express.
 pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError> {
+    let dec = |s: &str, k: &str| {
+        table
+            .get(s)
+            .and_then(|t| t.get(k))
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<Dec>().ok())
+    };
+    if let (Some(quantity), Some(step)) = (
+        dec("symbol", "order_quantity"),
+        dec("symbol", "quantity_step"),
+    ) {
+        if !quantity.is_multiple_of(step) {
+            return Err(ConfigError(format!(
+                "config error: [symbol] order_quantity = {quantity} must be a multiple of [symbol] quantity_step = {step}"
+            )));
+        }
+    }
     let get = |s: &str, k: &str| {
         table
             .get(s)

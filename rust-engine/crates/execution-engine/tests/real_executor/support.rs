@@ -147,7 +147,8 @@ pub fn bid(coid: &str) -> PlaceOrder {
     place(coid, OrderType::Limit, Side::Buy, "100", Some("0.15"))
 }
 
-/// A FULL new-order answer shaped as the fixture, for `cmd`.
+/// A FULL new-order answer shaped as the fixture, for `cmd` (fills as (price, qty, commission,
+/// trade id)).
 #[allow(clippy::too_many_arguments)]
 pub fn full_body(
     cmd: &PlaceOrder,
@@ -172,10 +173,15 @@ pub fn full_body(
         OrderType::LimitMaker => "LIMIT_MAKER",
     });
     v["side"] = json!(cmd.side.as_str());
+    // Binance spot takes a buy's commission from the coins bought, a sell's in the quote asset.
+    let asset = match cmd.side {
+        Side::Buy => cmd.symbol.trim_end_matches("USDT"),
+        Side::Sell => "USDT",
+    };
     v["fills"] = fills
         .iter()
         .map(|(p, q, c, id)| {
-            json!({"price": p, "qty": q, "commission": c, "commissionAsset": "USDT", "tradeId": id})
+            json!({"price": p, "qty": q, "commission": c, "commissionAsset": asset, "tradeId": id})
         })
         .collect();
     v.to_string()
