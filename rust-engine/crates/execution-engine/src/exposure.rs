@@ -5,7 +5,10 @@
 //!   the new order lowers that worst case (a sell that reduces a long);
 //! * concurrent positions (`[risk] max_positions`): the strategy buys in lots of `[symbol]
 //!   order_quantity`, so the engine counts a position per open buy order plus one per lot (or part
-//!   of one) of its net long; a buy that would make one more than the limit is refused.
+//!   of one) of its net long; a buy that would make one more than the limit is refused. Up to
+//!   [`DUST_SHARE`] of a lot of the long is dust, not a position: a fee taken from the coins bought
+//!   leaves less than a quantity step unsold after a partly filled entry, and the strategy writes it
+//!   off, so it adds up in the account and must not hold a position's place for good.
 
 use common::message::Side;
 use rust_decimal::prelude::ToPrimitive;
@@ -85,10 +88,15 @@ pub fn check(
     Ok(())
 }
 
-/// Positions the engine holds: one per open buy order, plus the lots (rounded up) of its net long.
+/// The share of a lot of the net long that is dust, not a position (1 %).
+pub const DUST_SHARE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Positions the engine holds: one per open buy order, plus the lots (rounded up) of its net long
+/// beyond the dust ([`DUST_SHARE`] of a lot).
 pub fn positions(position: Decimal, open: OpenQuantities, lot: Decimal) -> u64 {
-    let lots = if position > Decimal::ZERO && lot > Decimal::ZERO {
-        (position / lot).ceil().to_u64().unwrap_or(u64::MAX)
+    let counted = position - lot * DUST_SHARE;
+    let lots = if counted > Decimal::ZERO && lot > Decimal::ZERO {
+        (counted / lot).ceil().to_u64().unwrap_or(u64::MAX)
     } else {
         0
     };
@@ -146,6 +154,12 @@ mod tests {
         // 600 long in lots of 500: two lots (one partly filled) plus two bids.
         assert_eq!(positions(d("600"), two_bids, d("500")), 4);
         assert_eq!(positions(d("-600"), two_bids, d("500")), 2);
+        // Dust, what fees in the coins bought leave unsold (up to 1 % of a lot), is no position,
+        // alone or beside a lot; more than that is part of one.
+        assert_eq!(positions(d("0.0766"), two_bids, d("500")), 2);
+        assert_eq!(positions(d("5"), two_bids, d("500")), 2);
+        assert_eq!(positions(d("504.5"), two_bids, d("500")), 3);
+        assert_eq!(positions(d("5.1"), two_bids, d("500")), 3);
         let e = check_positions(Side::Buy, d("500"), two_bids, d("500"), 3).unwrap_err();
         assert!(e.message.contains("3 positions already"), "{e}");
         check_positions(Side::Sell, d("500"), two_bids, d("500"), 3).unwrap();
