@@ -438,8 +438,9 @@ class Runner:
             return
         log.warning("engine restarted (started %d, was %d)", started_ns, known)
         self.engine_restarts += 1
-        # Nothing between the old engine's last event and the new one's first was observed. Told
-        # after the new engine's first events (its health can come later), this changes nothing.
+        # Nothing between the old engine's last event and the new one's first was observed; its
+        # feed's return to live (`_on_engine_state`), heard before its first event, told so. Told
+        # here after the new engine's first events instead, this changes nothing.
         self.detector.on_feed_lost()
         if self.db is not None:
             self._record(self.db.record_event, "error", "engine restarted", component="engine")
@@ -531,8 +532,12 @@ class Runner:
 
                 reload(self, self.config_path)
             return
-        if component == "feed" and msg.previous == "live" and current != "live":
-            self.detector.on_feed_lost()  # nothing is published until it is live again
+        if component == "feed" and (msg.previous == "live") != (current == "live"):
+            # Out of live: nothing is published until it is live again. Back to live: told again
+            # (the same gap), for an engine restarted faster than its silence is noticed, whose old
+            # feed's loss was never heard: its new feed's return comes before its first event,
+            # where its new start in the health may come after.
+            self.detector.on_feed_lost()
         if self.metrics is not None:
             self.metrics.on_state_change(component, msg.previous, current)
         if component in ("engine", "feed") and current == "halted":

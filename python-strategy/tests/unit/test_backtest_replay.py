@@ -406,7 +406,8 @@ def test_a_recording_gap_is_replayed_as_a_feed_outage(
     inside = [m for m in seen if isinstance(m, wire.OrderBookSnapshot) and last < m.exchange_ts_ns < resume]
     changes = [(m.previous, m.current) for m in seen if isinstance(m, wire.StateChange)]
     if gap_secs:
-        assert result.data_gaps == [(last, resume)] and told == [last]
+        # Told as the feed leaves live, and again (the same gap) as it comes back.
+        assert result.data_gaps == [(last, resume)] and told == [last, resume]
         assert changes == [("live", "reconnecting"), ("reconnecting", "live")] and inside == []
         states = [m for m in seen if isinstance(m, wire.StateChange)]
         assert seen.index(states[1]) < min(

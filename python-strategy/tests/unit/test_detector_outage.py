@@ -82,7 +82,8 @@ def test_events_still_buffered_when_the_feed_is_lost_are_applied() -> None:
 
 
 def test_the_runner_tells_the_detector_when_the_feed_or_the_engine_goes_silent() -> None:
-    """A feed out of live, an engine silence, and an engine restart (a new start in its health)."""
+    """A feed out of live or back to live (an engine restarted so fast that only its new feed's
+    return is heard), an engine silence, and an engine restart (a new start in its health)."""
     runner = Runner(config.load(REPO / "config" / "config.toml"), ReplayLink(), None)
     zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
     health = wire.HealthMetrics(**{**zero, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": 1})
@@ -92,7 +93,11 @@ def test_the_runner_tells_the_detector_when_the_feed_or_the_engine_goes_silent()
     assert runner.detector._lost_after is None
     runner.handle(replace(health, started_ts_ns=2))
     assert runner.detector._lost_after == 5
-    for previous, current, lost in (("syncing", "live", None), ("live", "reconnecting", 5)):
+    for previous, current, lost in (
+        ("connecting", "syncing", None),
+        ("syncing", "live", 5),
+        ("live", "reconnecting", 5),
+    ):
         runner.detector._lost_after = None
         runner.handle(wire.StateChange(6 * S, "feed", previous, current, "test"))
         assert runner.detector._lost_after == lost, (previous, current)
