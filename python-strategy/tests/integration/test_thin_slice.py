@@ -12,7 +12,7 @@ import msgpack
 import pytest
 import zmq
 
-from flashcrash.launcher import REPO, Session, SimSpec
+from flashcrash.launcher import REPO, Session, SimSpec, tail
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +68,16 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
 
 
 def _ask(
-    push: zmq.Socket, sub: zmq.Socket, payload: bytes, command_id: str | None, timeout: float = 20.0
+    push: zmq.Socket,
+    sub: zmq.Socket,
+    payload: bytes,
+    command_id: str | None,
+    timeout: float = 20.0,
+    session: Session | None = None,
 ) -> dict:
     """Sends `payload` until its response arrives (the first sends may precede the subscription).
-    `command_id` None: the answer to a command refused for its empty id (no id to carry back)."""
+    `command_id` None: the answer to a command refused for its empty id (no id to carry back). With
+    `session`, no answer shows the end of the engine's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         push.send(payload)
@@ -83,7 +89,8 @@ def _ask(
                 return msg
             if command_id is not None and msg.get("command_id") == command_id:
                 return msg
-    raise AssertionError(f"no response to {command_id} within {timeout} s")
+    log = f"; engine log:\n{tail(session.procs['engine'].log_path, 40)}" if session is not None else ""
+    raise AssertionError(f"no response to {command_id} within {timeout} s{log}")
 
 
 def test_engine_survives_malformed_commands(bin_dir: Path) -> None:
@@ -222,11 +229,11 @@ def test_a_halted_feed_that_comes_back_lifts_the_halt(bin_dir: Path) -> None:
             assert "feed halted" in halted["reason"], halted
             # A bid far below the market (it would rest, harmless).
             bid = {"order_type": "LIMIT", "time_in_force": "GTC", "price": "0.1"}
-            refused = _ask(push, sub, _order("while-halted", **bid), "while-halted")
+            refused = _ask(push, sub, _order("while-halted", **bid), "while-halted", session=session)
             assert refused["type"] == "Error" and refused["code"] == "HALTED", refused
             back = _engine_state(data, "!halted")
             assert back["previous"] == "halted" and "feed live again" in back["reason"], back
-            placed = _ask(push, sub, _order("after-halt", **bid), "after-halt")
+            placed = _ask(push, sub, _order("after-halt", **bid), "after-halt", session=session)
             assert placed["type"] == "OrderPlaced", placed
             session.check_alive()
             codes = session.stop()
