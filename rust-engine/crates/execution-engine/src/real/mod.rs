@@ -37,6 +37,7 @@
 
 pub mod client;
 pub mod credentials;
+mod endpoints;
 pub mod error_response;
 pub mod executor;
 pub mod mapping;
