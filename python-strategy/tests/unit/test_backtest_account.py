@@ -85,8 +85,8 @@ def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.nda
     """`[fees]` maker 0.02 % and taker 0.07 %, `slippage_bps = 10`: every maker fill is at its order's
     own limit price; every taker fill walks the book the venue had at that instant, best level first,
     each at the level's price made 10 bp worse (dearer for a buy, cheaper for a sell). Each pays its
-    rate, a buy in the coins bought (quantity x rate), a sell in the quote asset (notional x rate);
-    the account's fees are their sum in the quote asset."""
+    rate, a buy in the coins bought (quantity x rate), a sell in the quote asset (notional x rate),
+    rounded down to 8 decimals; the account's fees are their sum in the quote asset."""
     raw = {**cfg.raw, "fees": {"maker_rate": "0.0002", "taker_rate": "0.0007"}}
     replay = Replay(dataclasses.replace(with_backtest(cfg, slippage_bps=10.0), raw=raw), busy)
     venue = replay.venue
@@ -112,7 +112,7 @@ def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.nda
     assert {(f.side, f.fee_asset) for f in venue.fills} == {("BUY", "POL"), ("SELL", "USDT")}
     for f in venue.fills:
         charged = f.quantity if f.side == "BUY" else f.price * f.quantity
-        assert f.fee == (charged * rate[f.liquidity]).quantize(EIGHT), f
+        assert f.fee == (charged * rate[f.liquidity]).quantize(EIGHT, ROUND_DOWN), f
         if f.liquidity == "maker":
             assert f.price == venue.orders[f.client_order_id].cmd.price, f
     in_quote = (f.fee * f.price if f.side == "BUY" else f.fee for f in venue.fills)

@@ -4,10 +4,12 @@ slippage, and the venue answers with the engine's wire responses."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from flashcrash import wire
 from flashcrash.backtest.venue import FillRule, SimVenue
+from flashcrash.launcher import REPO
 
 D = Decimal
 BIDS = ((0.99, 4.0), (0.98, 4.0))
@@ -228,3 +230,22 @@ def test_a_limit_maker_that_would_take_is_refused() -> None:
     out = v.handle(typed("z", "BUY", "1", "1.005", "LIMIT_MAKER", "GTC"), 11)
     assert [(type(m), m.status) for m in out] == [(wire.OrderPlaced, "NEW")]
     assert [o.cmd.client_order_id for o in v.open] == ["z"] and v.position == D("0")
+
+
+def test_fees_follow_the_cases_shared_with_the_paper_engine_and_exchange_sim() -> None:
+    """`tests/fee_cases/cases.json`, also checked by the paper executor and exchange-sim's matching:
+    a buy's fee in the coins bought, a sell's in the quote asset, rounded down to 8 decimals, and
+    the account moved by exactly that."""
+    doc = json.loads((REPO / "tests" / "fee_cases" / "cases.json").read_text())
+    assert len(doc["cases"]) >= 4
+    book = ((float(doc["bid"]), 1000.0),), ((float(doc["ask"]), 1000.0),)
+    for case in doc["cases"]:
+        v = SimVenue(
+            doc["symbol"], doc["base_asset"], doc["quote_asset"], lambda _now: book,
+            D(doc["maker_rate"]), D(doc["taker_rate"]), cash=D("1000"),
+        )  # fmt: skip
+        placed, fill = v.handle(order("f", case["side"], case["qty"], None), 1)
+        assert placed.status == "FILLED", case
+        assert (fill.fee, fill.fee_asset) == (D(case["fee"]), case["fee_asset"]), case["name"]
+        assert v.position == D(case["base_change"]), case["name"]
+        assert v.cash - D("1000") == D(case["quote_change"]), case["name"]

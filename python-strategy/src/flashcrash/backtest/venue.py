@@ -7,9 +7,9 @@
 * A resting order fills (maker, at its own price) only when a market trade prints through its price
   (a buy below, a sell above; with the "touch" rule at the price too), up to the trade's quantity
   (on the quantity grid), shared among the orders it reaches, oldest first.
-* Fees from `[fees]` (maker or taker rate, 8 decimals), as the paper executor and Binance spot charge
+* Fees from `[fees]` (maker or taker rate), as the paper executor, exchange-sim and Binance spot charge
   them: a buy's in the base asset, from the coins bought (quantity x rate), a sell's in the quote asset
-  (notional x rate).
+  (notional x rate), rounded down to 8 decimals (the shared cases of `tests/fee_cases/`).
 * The replayed market never sees our orders: the book is not depleted by them.
 
 The venue also keeps the account: cash (quote) and position (base), moved by each fill and its fee;
@@ -204,12 +204,12 @@ class SimVenue:
         o.quote += price * qty
         o.updated_ns = now
         if buy:
-            fee, fee_asset = (qty * rate).quantize(FEE_QUANTUM), self.base_asset
+            fee, fee_asset = (qty * rate).quantize(FEE_QUANTUM, ROUND_DOWN), self.base_asset
             self.position += qty - fee
             self.cash -= price * qty
             self.fees += price * fee
         else:
-            fee, fee_asset = (price * qty * rate).quantize(FEE_QUANTUM), self.quote_asset
+            fee, fee_asset = (price * qty * rate).quantize(FEE_QUANTUM, ROUND_DOWN), self.quote_asset
             self.position -= qty
             self.cash += price * qty - fee
             self.fees += fee

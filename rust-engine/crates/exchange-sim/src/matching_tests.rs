@@ -351,3 +351,69 @@ proptest! {
         prop_assert!(total(&x, "POL") < 1_000_000 * SCALE);
     }
 }
+
+/// The fee cases shared with the paper executor and the backtest's venue
+/// (`tests/fee_cases/cases.json`): a buy's commission in the coins bought, a sell's in the quote
+/// asset, rounded down to 8 decimals, and the balances moved by exactly that.
+#[test]
+fn fees_follow_the_shared_cases() {
+    use crate::units::parse_units;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../tests/fee_cases/cases.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let units = |v: &serde_json::Value, k: &str| parse_units(v[k].as_str().unwrap()).unwrap();
+    let signed = |v: &serde_json::Value, k: &str| {
+        let text = v[k].as_str().unwrap();
+        match text.strip_prefix('-') {
+            Some(abs) => -i128::from(parse_units(abs).unwrap()),
+            None => i128::from(parse_units(text).unwrap()),
+        }
+    };
+    let mut b = Book::empty(1);
+    b.bids.insert(units(&doc, "bid"), 1000 * SCALE);
+    b.asks.insert(units(&doc, "ask"), 1000 * SCALE);
+    let (base, quote) = (
+        doc["base_asset"].as_str().unwrap(),
+        doc["quote_asset"].as_str().unwrap(),
+    );
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut x = Exchange::new(
+            spec(),
+            &AccountSettings {
+                balances: vec![(quote.into(), 1000 * SCALE), (base.into(), 1000 * SCALE)],
+                maker_fee: units(&doc, "maker_rate"),
+                taker_fee: units(&doc, "taker_rate"),
+            },
+        );
+        let side = match case["side"].as_str().unwrap() {
+            "BUY" => OrderSide::Buy,
+            _ => OrderSide::Sell,
+        };
+        let (res, _) = x.place(
+            &req(side, OrderKind::Market, units(case, "qty"), None, "f"),
+            &b,
+            1,
+        );
+        let (_, fills) = res.unwrap();
+        let [fill] = fills.as_slice() else {
+            panic!("{name}: {fills:?}")
+        };
+        assert_eq!(
+            (fill.commission, fill.commission_asset.as_str()),
+            (units(case, "fee"), case["fee_asset"].as_str().unwrap()),
+            "{name}"
+        );
+        let moved = |asset: &str| {
+            let bal = x.balance(asset);
+            i128::from(bal.free + bal.locked) - i128::from(1000 * SCALE)
+        };
+        assert_eq!(moved(base), signed(case, "base_change"), "{name}");
+        assert_eq!(moved(quote), signed(case, "quote_change"), "{name}");
+    }
+}

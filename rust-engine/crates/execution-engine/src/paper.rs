@@ -11,7 +11,8 @@
 //! The book is the venue's: the executor does not remove the liquidity it consumes, so two orders in
 //! a row can fill against the same level. Fees come from `[fees]` (maker or taker rate), charged as
 //! Binance spot charges them: a buy's commission in the base asset, from the coins bought
-//! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); 8 decimals.
+//! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); rounded down to 8
+//! decimals, as exchange-sim and the backtest's venue (the shared cases of `tests/fee_cases/`).
 
 use std::collections::HashMap;
 
@@ -24,7 +25,7 @@ use common::Dec;
 use feed_handler::book::Level;
 use feed_handler::shared::BookState;
 use rust_decimal::prelude::FromPrimitive;
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
@@ -271,13 +272,13 @@ impl PaperExecutor {
         };
         let (fee, fee_asset) = match order.info.side {
             Side::Buy => {
-                let fee = (qty * rate).round_dp(8);
+                let fee = (qty * rate).round_dp_with_strategy(8, RoundingStrategy::ToZero);
                 self.base_total += qty - fee;
                 self.quote_total -= price * qty;
                 (fee, &self.filters.base_asset)
             }
             Side::Sell => {
-                let fee = (price * qty * rate).round_dp(8);
+                let fee = (price * qty * rate).round_dp_with_strategy(8, RoundingStrategy::ToZero);
                 self.base_total -= qty;
                 self.quote_total += price * qty - fee;
                 (fee, &self.filters.quote_asset)

@@ -484,3 +484,81 @@ fn a_trade_fill_is_rounded_down_to_the_step_size() {
         vec![("0.1583".into(), "20".into(), OrderStatus::PartiallyFilled)]
     );
 }
+
+/// The fee cases shared with exchange-sim and the backtest's venue (`tests/fee_cases/cases.json`):
+/// a buy's fee in the coins bought, a sell's in the quote asset, rounded down to 8 decimals, and
+/// the account's totals moved by exactly that.
+#[test]
+fn fees_follow_the_shared_cases() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../tests/fee_cases/cases.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let mut st = BookState {
+        synced: true,
+        ..BookState::default()
+    };
+    st.book.reset(
+        1,
+        &[lv(&s(&doc, "bid"), "1000")],
+        &[lv(&s(&doc, "ask"), "1000")],
+    );
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let name = s(case, "name");
+        let mut x = PaperExecutor::new(
+            crate::validate::tests::filters(),
+            Limits {
+                max_order_notional: d("1000"),
+                max_open_orders: 3,
+            },
+            Fees {
+                maker: d(&s(&doc, "maker_rate")),
+                taker: d(&s(&doc, "taker_rate")),
+            },
+            FillRule::TradeThrough,
+        )
+        .with_quote_balance(d("1000").0);
+        let side = if s(case, "side") == "BUY" {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let r = x.place(
+            &place(OrderType::Market, side, &s(case, "qty"), None, None, "f"),
+            &st,
+            1,
+        );
+        let [Response::OrderPlaced(_), Response::OrderExecution(e)] = r.as_slice() else {
+            panic!("{name}: {r:?}")
+        };
+        assert_eq!(
+            (e.fee, e.fee_asset.clone()),
+            (d(&s(case, "fee")), s(case, "fee_asset")),
+            "{name}"
+        );
+        let Response::Balances(b) = x.balances(
+            &QueryBalances {
+                command_id: "b".into(),
+                ts_ns: 0,
+            },
+            2,
+        ) else {
+            panic!()
+        };
+        let total = |asset: &str| {
+            let a = b.balances.iter().find(|a| a.asset == asset).unwrap();
+            a.free.0 + a.locked.0
+        };
+        assert_eq!(total("POL"), d(&s(case, "base_change")).0, "{name}");
+        assert_eq!(
+            total("USDT") - d("1000").0,
+            d(&s(case, "quote_change")).0,
+            "{name}"
+        );
+    }
+}
