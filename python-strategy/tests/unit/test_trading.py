@@ -4,6 +4,7 @@ several positions. Orders are answered by hand as the engine would."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,6 +19,7 @@ from flashcrash import wire
 from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Pattern
+from flashcrash.launcher import REPO
 from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
 from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
 from flashcrash.trading_engine.cooldown import Cooldown
@@ -448,6 +450,25 @@ def test_the_strategy_sells_what_it_holds_net_of_a_base_fee_on_the_step_grid() -
     # A fill made up at a real venue after a restart estimates its fee in the base asset as well.
     assert st._fee(replace(fill, fee_asset=ESTIMATED_BASE_FEE)) == (D("0"), D("0.0999"))
     assert st._fee(replace(fill, fee_asset=ESTIMATED_FEE)) == (D("0.0999"), D("0"))
+
+
+def test_the_strategy_counts_fees_as_the_venues_take_them_in_the_shared_cases() -> None:
+    """`tests/fee_cases/cases.json`, the fills every venue of the system gives: what the strategy
+    holds moves as the venue's base balance does (a buy's fee taken from the coins bought), and its
+    quote figures (notional and fee) as the quote balance does."""
+    doc = json.loads((REPO / "tests" / "fee_cases" / "cases.json").read_text())
+    st, _ = make()
+    for case in doc["cases"]:
+        buy = case["side"] == "BUY"
+        price, qty = D(doc["ask"] if buy else doc["bid"]), D(case["qty"])
+        fill = wire.OrderExecution(
+            None, 1, "c", "X-1", doc["symbol"], case["side"], 1, price, qty, qty, qty, "FILLED",
+            "taker", D(case["fee"]), case["fee_asset"],
+        )  # fmt: skip
+        quote_fee, base_fee = st._fee(fill)
+        held = qty - base_fee if buy else -qty - base_fee
+        quote = -price * qty - quote_fee if buy else price * qty - quote_fee
+        assert (held, quote) == (D(case["base_change"]), D(case["quote_change"])), case["name"]
 
 
 prices = hs.one_of(

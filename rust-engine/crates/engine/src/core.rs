@@ -669,6 +669,40 @@ mod tests {
         }
     }
 
+    /// The fills of the fee cases every venue of the system shares (`tests/fee_cases/cases.json`):
+    /// the engine's net position moves as the venue's base balance does.
+    #[test]
+    fn held_change_follows_the_shared_fee_cases() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../tests/fee_cases/cases.json"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_owned();
+        let cases = doc["cases"].as_array().unwrap();
+        assert!(cases.len() >= 4);
+        for case in cases {
+            let side = if s(case, "side") == "BUY" {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let f = fill(
+                side,
+                &s(case, "qty"),
+                &s(case, "fee"),
+                &s(case, "fee_asset"),
+            );
+            assert_eq!(
+                held_change(&f, &s(&doc, "symbol")),
+                s(case, "base_change").parse::<Decimal>().unwrap(),
+                "{}",
+                s(case, "name")
+            );
+        }
+    }
+
     /// A flatten sells what is held on the symbol's step: 511.7877 held (512.3 bought, 0.5123 of
     /// fee) sells 511.7 on a 0.1 step; less than a step sells nothing.
     #[test]
