@@ -21,8 +21,8 @@ needing a restart and the running value stays): `[event_detection]` `jitter_buff
 `velocity_window_secs`, `pattern_min_candles`, `pattern_max_candles`; `[strategy]` `range_samples`,
 `volume_window_secs`; and every other key the strategy reads (`[symbol]` `name` and
 `quantity_step`, `[zmq]`, `[persistence]`, `[monitoring]` `log_format`, `health_interval_ms`,
-`strategy_metrics_port`): addresses and keys are never changed while running. Keys only the engine reads are not the
-strategy's business (the engine reports them).
+`strategy_metrics_port`): addresses and keys are never changed while running. Keys only the engine
+reads are not the strategy's business (the engine reports them).
 
 The apply is atomic: the new file is loaded and validated whole (`config.load`, the schema checks of a
 start), every new object is built, and only then are they swapped in; an invalid file is logged and
