@@ -134,6 +134,10 @@ def _from_map(cls: type, m: Any, where: str) -> Any:
     return cls(**{f.name: _check(f.metadata["kind"], f.name, m[f.name]) for f in fields(cls)})
 
 
+# The client order id prefix of the engine's own market order closing its net position (an
+# `EmergencyHalt` with `flatten`, or its halt or stop with `[execution] flatten_on_halt`).
+ENGINE_FLATTEN_PREFIX = "flatten-"
+
 SIDE = "enum:BUY|SELL"
 ORDER_TYPE = "enum:LIMIT|MARKET|LIMIT_MAKER"
 TIF = "enum:GTC|IOC|FOK?"

@@ -10,7 +10,9 @@
   once, with every fill the venue made, and the strategy's P&L and position are the venue account's;
 * `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back;
   started again at once (sooner than the strategy calls it silent), the new engine's health tells the
-  strategy it restarted, and it reconciles all the same.
+  strategy it restarted, and it reconciles all the same;
+* an operator's `EmergencyHalt` with `flatten` while a position is open: the engine's own sell closes
+  the strategy's lots, and the database keeps that order and its fills.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import msgpack
 import pytest
+import zmq
 
 from flashcrash.launcher import REPO, Session, SimSpec
 from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE
@@ -238,4 +242,61 @@ def test_real_mode_through_kills_loses_nothing(bin_dir: Path) -> None:
         )
         assert account["USDT"] - 10_000 == pnl, (account, pnl)
     finally:
+        session.cleanup()
+
+
+def test_the_engines_own_flatten_closes_the_strategys_positions(bin_dir: Path) -> None:
+    """An operator's `EmergencyHalt` with `flatten` while the strategy holds a position: the engine
+    cancels every order and sells its net position itself. The strategy closes its lots from that
+    sell (exit reason `engine_flatten`) while the engine is still halted, and the database keeps the
+    engine's order and its fills; after `Resume` and a clean stop (the replay still running, so the
+    book is live) nothing is left held but dust."""
+    crash = SimSpec(speed="20", start="2025-10-10T21:09:30Z", end="2025-10-10T21:25:00Z")
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=crash, overrides=OPEN_GATES)
+    ctx = zmq.Context.instance()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    try:
+        with session:
+            assert session.workdir is not None
+            db = session.workdir / "reports" / "flashcrash.db"
+            push.connect(session.endpoint("command"))
+            open_trades = "SELECT count(*) FROM trades WHERE exit_ns IS NULL"
+            deadline = time.monotonic() + 120
+            while _rows(db, open_trades) in ([], [(0,)]):
+                assert time.monotonic() < deadline, "no position opened"
+                session.check_alive()
+                time.sleep(0.05)
+            halt = {
+                "type": "EmergencyHalt",
+                "command_id": "halt-1",
+                "ts_ns": 1,
+                "reason": "test",
+                "flatten": True,
+            }
+            push.send(msgpack.packb(halt))
+            # Halted, the engine takes no order: only the flatten can close the lots.
+            deadline = time.monotonic() + 30
+            while _rows(db, open_trades) != [(0,)]:
+                assert time.monotonic() < deadline, "the engine's flatten did not close the open lots"
+                time.sleep(0.1)
+            push.send(
+                msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
+            )
+            time.sleep(1.0)
+            session.check_alive()
+            codes = session.stop()
+        assert codes["strategy"] == 0 and codes["engine"] == 0, codes
+        flattened = _rows(db, "SELECT count(*) FROM trades WHERE exit_reason = 'engine_flatten'")
+        assert flattened[0][0] >= 1, flattened
+        orders = _rows(db, "SELECT client_order_id, status FROM orders WHERE tag = 'engine_flatten'")
+        assert len(orders) == 1 and orders[0][0].startswith("flatten-") and orders[0][1] == "FILLED", orders
+        assert _rows(db, "SELECT count(*) FROM fills WHERE client_order_id = ?", orders[0][0])[0][0] >= 1
+        assert _rows(db, open_trades) == [(0,)]
+        (trades,) = _rows(db, "SELECT count(*) FROM trades")[0]
+        assert 0 <= _held(db) < Decimal("0.1") * trades, (_held(db), trades)
+        log = session.procs["strategy"].log_path.read_text()
+        assert "fill of unknown order" not in log, log[-3000:]
+    finally:
+        push.close()
         session.cleanup()

@@ -264,6 +264,28 @@ def test_order_rows_follow_executions_by_cumulative_quantity_once_per_trade(tmp_
     svc.close()
 
 
+def test_the_engines_own_flatten_is_kept_as_an_order_with_its_fills(tmp_path: Path) -> None:
+    """The engine's flatten (`flatten-<ms>`, an order the strategy never sent): its `OrderPlaced`
+    makes its row, tagged `engine_flatten`, and its executions are fills like any other."""
+    path = tmp_path / "flatten.db"
+    svc = _service(path)
+    placed = wire.OrderPlaced(
+        "halt-1-flatten", T0, "flatten-1700", "X-9", "POLUSDT", "SELL", "MARKET", None, Decimal("500"),
+        None, "FILLED",
+    )  # fmt: skip
+    svc.record_response(placed, ts_ns=T0)
+    svc.record_response(_exec("flatten-1700", 7, "500", "500", "FILLED"), ts_ns=T0 + 1)
+    svc.flush()
+    assert _rows(path, "SELECT client_order_id, side, order_type, quantity, tag, status FROM orders") == [
+        ("flatten-1700", "SELL", "MARKET", "500", "engine_flatten", "FILLED")
+    ]
+    assert _rows(path, "SELECT client_order_id, trade_id, quantity FROM fills") == [
+        ("flatten-1700", 7, "500")
+    ]
+    assert svc.orphan_fills == 0
+    svc.close()
+
+
 def test_an_execution_of_an_unknown_order_is_counted_and_logged_not_dropped_silently(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -674,3 +674,35 @@ def test_a_shorter_cooldown_never_cuts_a_longer_one_short() -> None:
     c.on_trade_closed(S, Decimal(-1))
     assert c.blocks(cfg.entry_cooldown_secs * S - 1) and not c.blocks(cfg.entry_cooldown_secs * S)
     assert c.why == "entry"
+
+
+def test_the_engines_own_flatten_closes_the_open_lot() -> None:
+    """An `EmergencyHalt` with `flatten`: the engine cancels the resting target and sells its whole
+    net position itself (client order id `flatten-<ms>`), here in two fills. The lot follows those
+    fills and closes at their price with their fees, exit reason `engine_flatten`; the same fill
+    twice changes nothing, and no order follows them."""
+    st, out = make()
+    target = enter(st, out)  # 100 bought at 0.2010, fee 0.0201 USDT
+    respond(st, wire.OrderCanceled(None, 1, target.client_order_id, "X-1", "POLUSDT", D(0), "CANCELED"))
+    for exit_sell in [o for o in out.orders if o.order_type == "MARKET"]:
+        respond(st, error(exit_sell, "HALTED"))  # the strategy's own exit, refused while halted
+    sent = len(out.sent)
+
+    def flatten(trade_id: int, price: str, qty: str, cumulative: str, fee: str) -> wire.OrderExecution:
+        return wire.OrderExecution(
+            None, 2, "flatten-1700", "X-9", "POLUSDT", "SELL", trade_id, D(price), D(qty), D(cumulative),
+            D("100"), "FILLED" if cumulative == "100" else "PARTIALLY_FILLED", "taker", D(fee), "USDT",
+        )  # fmt: skip
+
+    respond(st, flatten(8, "0.2030", "60", "60", "0.01218"), 5 * S)
+    (lot,) = st.position.lots.values()
+    assert lot.position.quantity == D("40") and not st.position.closed
+    respond(st, flatten(9, "0.2029", "40", "100", "0.008116"), 5 * S)
+    assert not st.position.lots
+    trade = st.position.closed[-1]
+    assert (trade.exit_reason, trade.quantity, trade.exit_price) == ("engine_flatten", D("100"), D("0.20296"))
+    assert trade.pnl == D("20.296") - D("20.10") - D("0.0201") - D("0.01218") - D("0.008116")
+    assert st.decisions["exit_engine_flatten"] == 1 and st.orders.stats["engine_flatten_fills"] == 2
+    respond(st, flatten(9, "0.2029", "40", "100", "0.008116"), 6 * S)
+    assert len(st.position.closed) == 1 and st.orders.stats["duplicate_fills"] == 1
+    assert len(out.sent) == sent

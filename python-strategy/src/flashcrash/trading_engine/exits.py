@@ -27,6 +27,7 @@ class ExitReason(StrEnum):
     BEARISH_CANDLE = "bearish_candle"
     TARGET_REFUSED = "target_refused"
     SHUTDOWN = "shutdown"
+    ENGINE_FLATTEN = "engine_flatten"  # the engine sold the whole net position itself
 
 
 @dataclass(frozen=True)

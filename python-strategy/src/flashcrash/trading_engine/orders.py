@@ -443,6 +443,14 @@ class OrderManager:
                 self.orders[coid].quote += msg.last_quantity * msg.last_price
                 self._update(coid, msg.status, msg.cumulative_quantity)
                 return msg
+            case wire.OrderExecution(client_order_id=coid) if coid.startswith(wire.ENGINE_FLATTEN_PREFIX):
+                key = (coid, msg.trade_id)
+                if key in self._fills_seen:
+                    self.stats["duplicate_fills"] += 1
+                    return None
+                self._fills_seen.add(key)
+                self.stats["engine_flatten_fills"] += 1
+                return msg  # the engine closed the position itself: the strategy's lots follow
             case wire.OrderStatus(order=info) if info.client_order_id in self.orders:
                 self.breaker.success()
                 self.reconcile_outstanding.discard(info.client_order_id)

@@ -22,6 +22,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +45,7 @@ from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
 from flashcrash.trading_engine.scoring import Bands, Weights, score
 from flashcrash.trading_engine.volume import VolumeGate
-from flashcrash.wire import HealthMetrics, OrderExecution
+from flashcrash.wire import ENGINE_FLATTEN_PREFIX, HealthMetrics, OrderExecution
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -381,6 +382,9 @@ class PercentileStrategy:
     def on_fill(self, fill: OrderExecution, event_ns: int) -> ClosedTrade | None:
         """Positions change only here, from `OrderExecution`."""
         lot = self.position.lot_of(fill.client_order_id)
+        if lot is None and fill.client_order_id.startswith(ENGINE_FLATTEN_PREFIX):
+            self._on_engine_flatten(fill, event_ns)
+            return None
         if lot is None:
             self.decisions["error_fill_of_unknown_order"] += 1
             log.error("fill %s of unknown order %s: ignored", fill.trade_id, fill.client_order_id)
@@ -391,6 +395,33 @@ class PercentileStrategy:
                 "sell fill %s of %s with no open position: ignored", fill.trade_id, fill.client_order_id
             )
             return None
+        return self._apply_fill(lot, fill, event_ns)
+
+    def _on_engine_flatten(self, fill: OrderExecution, event_ns: int) -> None:
+        """The engine sold its whole net position itself (`EmergencyHalt` with `flatten`, or its own
+        halt or stop with `flatten_on_halt`), after canceling every order: the sell closes the open
+        lots, oldest first, each with its share of the fill and of its fee. What it sold beyond
+        them is dust the lots had written off."""
+        if fill.side != "SELL":
+            self.decisions["error_engine_flatten_buy"] += 1
+            log.error("engine flatten bought %s (a short closed): no lot is short", fill.last_quantity)
+            return
+        left = fill.last_quantity
+        for lot in list(self.position.lots.values()):
+            if left <= 0:
+                break
+            take = min(left, lot.position.quantity)
+            if take <= 0:
+                continue
+            share = take / fill.last_quantity
+            lot.exit_reason = ExitReason.ENGINE_FLATTEN
+            lot.phase = Phase.EXITING
+            self._apply_fill(lot, replace(fill, last_quantity=take, fee=fill.fee * share), event_ns)
+            left -= take
+        if left > 0:
+            log.info("engine flatten sold %s beyond the open lots: dust written off before", left)
+
+    def _apply_fill(self, lot: Lot, fill: OrderExecution, event_ns: int) -> ClosedTrade | None:
         (self.entries if fill.side == "BUY" else self.exits).append((event_ns, float(fill.last_price)))
         reason = ExitReason.TARGET if fill.client_order_id == lot.target_coid else lot.exit_reason
         was_open = lot.position.is_open
