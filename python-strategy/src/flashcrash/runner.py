@@ -164,6 +164,7 @@ class Runner:
         self.engine_silence_ns = engine_silence_ns(cfg)
         self.last_data_ns = clock()
         self.engine_silent = False
+        self.engine_halted = False  # the engine said it halted (StateChange), until it says otherwise
         # The engine's start (`HealthMetrics.started_ts_ns`): a new one is a restart, perhaps shorter
         # than the silence above, after which the engine no longer holds what it held.
         self.engine_started_ns: int | None = None
@@ -458,6 +459,8 @@ class Runner:
             why = "engine silent"
         elif self.orders.reconciling:
             why = "reconciling orders"
+        elif self.engine_halted:
+            why = "engine halted"
         else:
             why = ""
         if why == self.strategy.paused_reason:
@@ -532,6 +535,8 @@ class Runner:
 
                 reload(self, self.config_path)
             return
+        if component == "engine":
+            self.engine_halted = current == "halted"  # it refuses every order until it runs again
         if component == "feed" and (msg.previous == "live") != (current == "live"):
             # Out of live: nothing is published until it is live again. Back to live: told again
             # (the same gap), for an engine restarted faster than its silence is noticed, whose old

@@ -241,6 +241,18 @@ def test_health_and_state_messages_alone_keep_the_engine_alive() -> None:
     assert runner.engine_silent and runner.strategy.paused_reason == "engine silent"
 
 
+def test_entries_wait_while_the_engine_is_halted() -> None:
+    """The engine halted (an operator's `EmergencyHalt`, its feed, a venue ban) refuses every order:
+    entries pause from its `StateChange` to halted until it runs again."""
+    runner, link, _ = _scripted_runner()
+    link.inbox.append(wire.StateChange(1, "engine", "running", "halted", "emergency halt: test"))
+    runner.step(0)
+    assert runner.engine_halted and runner.strategy.paused_reason == "engine halted"
+    link.inbox.append(wire.StateChange(2, "engine", "halted", "running", "resume: over"))
+    runner.step(0)
+    assert not runner.engine_halted and runner.strategy.paused_reason == ""
+
+
 def test_an_engine_restart_shorter_than_the_silence_is_seen_in_its_health_and_reconciled() -> None:
     """A paper engine restarted within a second holds none of its orders, and the runner never went
     without data for `engine_silence_ns`. The new engine's health carries a new `started_ts_ns`: the

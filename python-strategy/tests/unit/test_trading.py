@@ -25,6 +25,7 @@ from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
 from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE, ESTIMATED_FEE
 from flashcrash.trading_engine.portfolio import Phase
+from flashcrash.trading_engine.strategy import MAX_EXIT_ATTEMPTS
 
 GOOD = readings(1.0)
 ACTIVE = State.ACTIVE
@@ -706,3 +707,29 @@ def test_the_engines_own_flatten_closes_the_open_lot() -> None:
     respond(st, flatten(9, "0.2029", "40", "100", "0.008116"), 6 * S)
     assert len(st.position.closed) == 1 and st.orders.stats["duplicate_fills"] == 1
     assert len(out.sent) == sent
+
+
+def test_an_exit_refused_by_a_halted_engine_waits_and_is_asked_again_each_second() -> None:
+    """An engine halted without a flatten cancels the target and refuses every order: each refusal
+    (`HALTED`) of the exit is no attempt and no breaker failure; the exit is asked again a second
+    later (the engine's health, each second, is the clock), more often than the attempts allow, and
+    goes through once the engine runs again."""
+    st, out = make()
+    target = enter(st, out)
+    respond(st, wire.OrderCanceled(None, 1, target.client_order_id, "X-1", "POLUSDT", D(0), "CANCELED"))
+    now = 10 * S
+    for _ in range(MAX_EXIT_ATTEMPTS + 2):
+        exit_sell = out.orders[-1]
+        assert (exit_sell.side, exit_sell.order_type) == ("SELL", "MARKET")
+        sent = len(out.orders)
+        st.on_response(error(exit_sell, "HALTED"), 0, now)
+        st.on_health(health(), now + S // 2)
+        assert len(out.orders) == sent  # not at once: a second later
+        now += S
+        st.on_health(health(), now)
+        assert len(out.orders) == sent + 1
+    assert st.orders.breaker.state(now) is BreakerState.CLOSED
+    exit_sell = out.orders[-1]
+    respond(st, placed(exit_sell, "FILLED"))
+    respond(st, execution(exit_sell, "0.2030", "100", 7), 20 * S)
+    assert not st.position.lots and st.position.closed[-1].exit_reason == "target_refused"

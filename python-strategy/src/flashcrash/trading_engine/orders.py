@@ -85,6 +85,9 @@ class Order:
     # while nobody listened, so the engine's figures (OrderStatus) are applied as a fill, and the order
     # is never re-sent.
     recovered: bool = False
+    # The code of the engine's refusal of this order (`Error` to its PlaceOrder), e.g. HALTED; not kept
+    # in snapshots (a refused order is terminal).
+    refusal: str = ""
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -510,9 +513,13 @@ class OrderManager:
                     self._resend(o, now, p.queries)
                 else:
                     o.status = OrderStatus.REJECTED
+            case ("PlaceOrder", "HALTED"):
+                # The engine halted on purpose (an operator, its feed, the venue): not a failure of
+                # the command path; the strategy waits for it to run again.
+                o.status, o.refusal = OrderStatus.REJECTED, msg.code
             case ("PlaceOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
-                o.status = OrderStatus.REJECTED
+                o.status, o.refusal = OrderStatus.REJECTED, msg.code
             case ("CancelOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
                 o.cancel_sent = False  # the strategy may ask again

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
 MAX_EXIT_ATTEMPTS = 3
+HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
 ZERO = Decimal(0)
 
 
@@ -86,7 +87,8 @@ class PercentileStrategy:
         self.state = State.SLEEP
         self.last_price = math.nan
         self.event_ns = 0
-        # Set (with why) while entries must wait: the engine is silent, or orders are being reconciled.
+        # Set (with why) while entries must wait: the engine is silent or halted, or orders are being
+        # reconciled.
         self.paused_reason = ""
         # Called with (kind, summary, payload) for what the audit log keeps: "entry_decision",
         # "entry_rejected", "trade_opened", "trade_closed" (payload "trade": the ClosedTrade).
@@ -129,6 +131,7 @@ class PercentileStrategy:
         self.stops.on_health(h)
         if self.stops.paused:
             self._cancel_entries("emergency_stop", now_wall_ns)
+        self._advance(now_wall_ns)  # once a second even without market data: exits waiting to retry
 
     def on_candle(self, c: Candle, state: State, readings: Readings | None, now_wall_ns: int) -> None:
         """At the close of each candle: windows, candle exits, resting entries, the entry decision."""
@@ -355,6 +358,14 @@ class PercentileStrategy:
                 return
             exit_order = orders.get(lot.exit_coid) if lot.exit_coid else None
             if exit_order is not None and not exit_order.settled:
+                return
+            if exit_order is not None and exit_order.refusal == "HALTED":
+                # A halted engine refuses every order until it runs again: that is no attempt; the
+                # exit is asked again a second later, for as long as the halt lasts.
+                lot.exit_attempts -= 1
+                lot.exit_coid = None
+                lot.retry_ns = now + HALTED_RETRY_NS
+            if now < lot.retry_ns:
                 return
             if lot.exit_attempts >= MAX_EXIT_ATTEMPTS:
                 return
