@@ -11,8 +11,9 @@
 * `kill -9` the engine: the strategy survives, pauses entries, and reconciles when the engine is back;
   started again at once (sooner than the strategy calls it silent), the new engine's health tells the
   strategy it restarted, and it reconciles all the same;
-* an operator's `EmergencyHalt` with `flatten` while a position is open: the engine's own sell closes
-  the strategy's lots, and the database keeps that order and its fills.
+* an operator's `EmergencyHalt` while a position is open: with `flatten`, the engine's own sell
+  closes the strategy's lots, and the database keeps that order and its fills; without, the exit
+  waits out the halt and sells after `Resume`.
 """
 
 from __future__ import annotations
@@ -245,23 +246,35 @@ def test_real_mode_through_kills_loses_nothing(bin_dir: Path) -> None:
         session.cleanup()
 
 
-def test_the_engines_own_flatten_closes_the_strategys_positions(bin_dir: Path) -> None:
-    """An operator's `EmergencyHalt` with `flatten` while the strategy holds a position: the engine
-    cancels every order and sells its net position itself. The strategy closes its lots from that
-    sell (exit reason `engine_flatten`) while the engine is still halted, and the database keeps the
-    engine's order and its fills; after `Resume` and a clean stop (the replay still running, so the
-    book is live) nothing is left held but dust."""
+@pytest.mark.parametrize("flatten", [True, False], ids=["with flatten", "without flatten"])
+def test_an_operators_halt_while_a_position_is_open_loses_nothing(bin_dir: Path, flatten: bool) -> None:
+    """An operator's `EmergencyHalt` while the strategy holds a position: the engine cancels every
+    order (the target too) and refuses orders until `Resume`.
+    * With `flatten` the engine sells its net position itself: the strategy closes its lots from that
+      sell while the engine is still halted (exit reason `engine_flatten`), and the database keeps
+      the engine's order and its fills.
+    * Without, the strategy's exit is refused while halted, asked again each second, and sells once
+      the engine runs again (exit reason `target_refused`); entries wait meanwhile.
+    After a clean stop (the replay still running, so the book is live) nothing is left held but
+    dust, and no fill was of an order the strategy could not place."""
     crash = SimSpec(speed="20", start="2025-10-10T21:09:30Z", end="2025-10-10T21:25:00Z")
     session = Session(config=CONFIG, bin_dir=bin_dir, sim=crash, overrides=OPEN_GATES)
     ctx = zmq.Context.instance()
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 0)
+    open_trades = "SELECT count(*) FROM trades WHERE exit_ns IS NULL"
+
+    def wait_no_open_trade(why: str) -> None:
+        deadline = time.monotonic() + 30
+        while _rows(db, open_trades) != [(0,)]:
+            assert time.monotonic() < deadline, why
+            time.sleep(0.1)
+
     try:
         with session:
             assert session.workdir is not None
             db = session.workdir / "reports" / "flashcrash.db"
             push.connect(session.endpoint("command"))
-            open_trades = "SELECT count(*) FROM trades WHERE exit_ns IS NULL"
             deadline = time.monotonic() + 120
             while _rows(db, open_trades) in ([], [(0,)]):
                 assert time.monotonic() < deadline, "no position opened"
@@ -272,31 +285,40 @@ def test_the_engines_own_flatten_closes_the_strategys_positions(bin_dir: Path) -
                 "command_id": "halt-1",
                 "ts_ns": 1,
                 "reason": "test",
-                "flatten": True,
+                "flatten": flatten,
             }
             push.send(msgpack.packb(halt))
-            # Halted, the engine takes no order: only the flatten can close the lots.
-            deadline = time.monotonic() + 30
-            while _rows(db, open_trades) != [(0,)]:
-                assert time.monotonic() < deadline, "the engine's flatten did not close the open lots"
-                time.sleep(0.1)
+            if flatten:  # halted, the engine takes no order: only its flatten can close the lots
+                wait_no_open_trade("the engine's flatten did not close the open lots")
+            else:
+                _wait_log(session, "strategy", "entries paused: engine halted", 10)
+                time.sleep(3.0)  # the exit refused, asked again each second
+                assert _rows(db, open_trades) != [(0,)], "a position closed while the engine was halted"
             push.send(
                 msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
             )
+            if not flatten:
+                wait_no_open_trade("the exit did not go once the engine ran again")
             time.sleep(1.0)
             session.check_alive()
             codes = session.stop()
         assert codes["strategy"] == 0 and codes["engine"] == 0, codes
-        flattened = _rows(db, "SELECT count(*) FROM trades WHERE exit_reason = 'engine_flatten'")
-        assert flattened[0][0] >= 1, flattened
+        reason = "engine_flatten" if flatten else "target_refused"
+        closed = _rows(db, "SELECT count(*) FROM trades WHERE exit_reason = ?", reason)
+        assert closed[0][0] >= 1, closed
         orders = _rows(db, "SELECT client_order_id, status FROM orders WHERE tag = 'engine_flatten'")
-        assert len(orders) == 1 and orders[0][0].startswith("flatten-") and orders[0][1] == "FILLED", orders
-        assert _rows(db, "SELECT count(*) FROM fills WHERE client_order_id = ?", orders[0][0])[0][0] >= 1
+        if flatten:
+            assert len(orders) == 1 and orders[0][0].startswith("flatten-") and orders[0][1] == "FILLED", (
+                orders
+            )
+            assert _rows(db, "SELECT count(*) FROM fills WHERE client_order_id = ?", orders[0][0])[0][0] >= 1
+        else:
+            assert orders == [], orders
         assert _rows(db, open_trades) == [(0,)]
         (trades,) = _rows(db, "SELECT count(*) FROM trades")[0]
         assert 0 <= _held(db) < Decimal("0.1") * trades, (_held(db), trades)
         log = session.procs["strategy"].log_path.read_text()
-        assert "fill of unknown order" not in log, log[-3000:]
+        assert "fill of unknown order" not in log and "exit could not be sent" not in log, log[-3000:]
     finally:
         push.close()
         session.cleanup()
