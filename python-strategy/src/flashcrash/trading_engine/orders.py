@@ -435,25 +435,23 @@ class OrderManager:
                 self.stats["placed"] += 1
                 self.breaker.success()
                 self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
-            case wire.OrderExecution(client_order_id=coid) if coid in self.orders:
+            case wire.OrderExecution(client_order_id=coid) if coid in self.orders or coid.startswith(
+                wire.ENGINE_FLATTEN_PREFIX
+            ):
                 key = (coid, msg.trade_id)
                 if key in self._fills_seen:
                     self.stats["duplicate_fills"] += 1
                     return None
                 self._fills_seen.add(key)
+                o = self.orders.get(coid)
+                if o is None:  # the engine's own flatten: the strategy's lots follow it
+                    self.stats["engine_flatten_fills"] += 1
+                    return msg
                 self.stats["fills"] += 1
-                self.orders[coid].filled += msg.last_quantity
-                self.orders[coid].quote += msg.last_quantity * msg.last_price
+                o.filled += msg.last_quantity
+                o.quote += msg.last_quantity * msg.last_price
                 self._update(coid, msg.status, msg.cumulative_quantity)
                 return msg
-            case wire.OrderExecution(client_order_id=coid) if coid.startswith(wire.ENGINE_FLATTEN_PREFIX):
-                key = (coid, msg.trade_id)
-                if key in self._fills_seen:
-                    self.stats["duplicate_fills"] += 1
-                    return None
-                self._fills_seen.add(key)
-                self.stats["engine_flatten_fills"] += 1
-                return msg  # the engine closed the position itself: the strategy's lots follow
             case wire.OrderStatus(order=info) if info.client_order_id in self.orders:
                 self.breaker.success()
                 self.reconcile_outstanding.discard(info.client_order_id)
