@@ -239,7 +239,6 @@ class Session:
             "--speed",
             spec.speed,
             "--wait-for-client",
-            "--exit-at-end",
         ]
         gap = self._setting("backtest", "data_gap_secs")  # the backtest's rule for recording gaps
         if gap is not None and "--data-gap-secs" not in spec.extra_args:
@@ -368,16 +367,30 @@ class Session:
             )
 
     def wait_replay_end(self, timeout: float, on_tick: Any = None) -> None:
-        """Waits for the simulator to finish its replay and exit."""
+        """Waits for the simulator to finish its replay (its second line, `exchange-sim replay
+        finished: ...`). It goes on serving the final book until `stop`, so that the strategy, stopped
+        first, can still sell what it holds against a book in sync."""
         sim = self.procs["exchange-sim"]
+        assert sim.popen.stdout is not None
+        fd = sim.popen.stdout.fileno()
+        os.set_blocking(fd, False)
+        out = b""
         deadline = time.monotonic() + timeout
-        while sim.alive():
+        while b"replay finished" not in out:
             if time.monotonic() > deadline:
                 raise LaunchError(f"replay did not finish within {timeout:.0f} s")
             self.check_alive()
+            if not sim.alive():
+                raise LaunchError(f"exchange-sim exited with {sim.popen.returncode}: {tail(sim.log_path)}")
             if on_tick is not None:
                 on_tick(self)
-            time.sleep(0.5)
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                chunk = b""
+            out += chunk
+            if not chunk:
+                time.sleep(0.5)
 
     # --------------------------------------------------------- kill, restart
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:

@@ -4,6 +4,7 @@ keeps the book and paper-trades, the strategy detects the crash, places orders a
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -170,7 +171,8 @@ def test_engine_halts_when_the_feed_cannot_come_back(bin_dir: Path) -> None:
             push.connect(session.endpoint("command"))
             sub.connect(session.endpoint("response"))
             sub.setsockopt(zmq.SUBSCRIBE, b"resp")
-            session.wait_replay_end(timeout=60)  # the simulator exits: nothing to reconnect to
+            session.wait_replay_end(timeout=60)
+            session.kill("exchange-sim", signal.SIGTERM)  # the venue gone: nothing to reconnect to
             codes: list[str] = []
             deadline = time.monotonic() + 30
             while "HALTED" not in codes and time.monotonic() < deadline:
