@@ -370,27 +370,14 @@ class Session:
         """Waits for the simulator to finish its replay (its second line, `exchange-sim replay
         finished: ...`). It goes on serving the final book until `stop`, so that the strategy, stopped
         first, can still sell what it holds against a book in sync."""
-        sim = self.procs["exchange-sim"]
-        assert sim.popen.stdout is not None
-        fd = sim.popen.stdout.fileno()
-        os.set_blocking(fd, False)
-        out = b""
-        deadline = time.monotonic() + timeout
-        while b"replay finished" not in out:
-            if time.monotonic() > deadline:
-                raise LaunchError(f"replay did not finish within {timeout:.0f} s")
+
+        def each() -> None:
             self.check_alive()
-            if not sim.alive():
-                raise LaunchError(f"exchange-sim exited with {sim.popen.returncode}: {tail(sim.log_path)}")
             if on_tick is not None:
                 on_tick(self)
-            try:
-                chunk = os.read(fd, 4096)
-            except BlockingIOError:
-                chunk = b""
-            out += chunk
-            if not chunk:
-                time.sleep(0.5)
+
+        late = f"replay did not finish within {timeout:.0f} s"
+        _read_until(self.procs["exchange-sim"], b"replay finished", timeout, late, 0.5, each)
 
     # --------------------------------------------------------- kill, restart
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:
@@ -466,26 +453,39 @@ def _signal(p: Proc, sig: int) -> None:
 
 def _read_line(p: Proc, timeout: float) -> str:
     """First stdout line of a process, within `timeout` seconds."""
+    out = _read_until(p, b"\n", timeout, f"{p.name} printed nothing within {timeout:.0f} s; see {p.log_path}")
+    return out.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def _read_until(
+    p: Proc, marker: bytes, timeout: float, late: str, idle_s: float = 0.05, each: Any = None
+) -> bytes:
+    """What a process printed until `marker`, within `timeout` seconds (else `LaunchError(late)`);
+    `each` is called between reads, which wait `idle_s` while nothing comes. Raises if the process
+    exits first."""
     assert p.popen.stdout is not None
     fd = p.popen.stdout.fileno()
     os.set_blocking(fd, False)
     buf = b""
     deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        if time.monotonic() > deadline:
-            raise LaunchError(f"{p.name} printed nothing within {timeout:.0f} s; see {p.log_path}")
-        if not p.alive():
-            raise LaunchError(f"{p.name} exited with {p.popen.returncode}: {tail(p.log_path)}")
-        try:
-            chunk = os.read(fd, 4096)
-        except BlockingIOError:
-            chunk = b""
-        if chunk:
+    try:
+        while marker not in buf:
+            if time.monotonic() > deadline:
+                raise LaunchError(late)
+            if each is not None:
+                each()
+            if not p.alive():
+                raise LaunchError(f"{p.name} exited with {p.popen.returncode}: {tail(p.log_path)}")
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                chunk = b""
             buf += chunk
-        else:
-            time.sleep(0.05)
-    os.set_blocking(fd, True)
-    return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+            if not chunk:
+                time.sleep(idle_s)
+    finally:
+        os.set_blocking(fd, True)
+    return buf
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -394,28 +394,25 @@ class PersistenceService:
         def write(uow: UnitOfWork) -> None:
             uow.events.add(e)
             match msg:
-                case wire.OrderPlaced() if (
-                    msg.client_order_id.startswith(wire.ENGINE_FLATTEN_PREFIX)
-                    and uow.orders.get(msg.client_order_id) is None
-                ):
-                    # The engine's own flatten: an order the strategy never sent, kept with its fills.
-                    uow.orders.add(
-                        OrderRecord(
-                            session_id=sid,
-                            client_order_id=msg.client_order_id,
-                            command_id=msg.command_id or "",
-                            symbol=msg.symbol,
-                            side=msg.side,
-                            order_type=msg.order_type,
-                            quantity=msg.quantity,
-                            price=msg.price,
-                            tag="engine_flatten",
-                            created_ns=msg.ts_ns,
-                        )
-                    )
-                    uow.orders.update(msg.client_order_id, msg.status, msg.ts_ns, msg.exchange_order_id)
                 case wire.OrderPlaced():
-                    uow.orders.update(msg.client_order_id, msg.status, msg.ts_ns, msg.exchange_order_id)
+                    placed = msg.client_order_id
+                    if placed.startswith(wire.ENGINE_FLATTEN_PREFIX) and uow.orders.get(placed) is None:
+                        # The engine's own flatten: an order the strategy never sent, kept with its fills.
+                        uow.orders.add(
+                            OrderRecord(
+                                session_id=sid,
+                                client_order_id=placed,
+                                command_id=msg.command_id or "",
+                                symbol=msg.symbol,
+                                side=msg.side,
+                                order_type=msg.order_type,
+                                quantity=msg.quantity,
+                                price=msg.price,
+                                tag="engine_flatten",
+                                created_ns=msg.ts_ns,
+                            )
+                        )
+                    uow.orders.update(placed, msg.status, msg.ts_ns, msg.exchange_order_id)
                 case wire.OrderExecution():
                     added = uow.fills.add(
                         FillRecord(

@@ -33,16 +33,20 @@ fn book() -> BookState {
 }
 
 fn exec() -> PaperExecutor {
-    let filters = crate::validate::tests::filters();
+    exec_with_fees("0.001", "0.001")
+}
+
+/// A paper executor on the test filters with these maker and taker rates.
+fn exec_with_fees(maker: &str, taker: &str) -> PaperExecutor {
     PaperExecutor::new(
-        filters,
+        crate::validate::tests::filters(),
         Limits {
             max_order_notional: d("1000"),
             max_open_orders: 3,
         },
         Fees {
-            maker: d("0.001"),
-            taker: d("0.001"),
+            maker: d(maker),
+            taker: d(taker),
         },
         FillRule::TradeThrough,
     )
@@ -355,18 +359,7 @@ fn balances_follow_fills_fees_and_open_orders() {
 /// the maker rate on a resting order filled by a later trade (rates differ here so a swap shows).
 #[test]
 fn taker_and_maker_fills_use_their_own_fee_rates() {
-    let mut x = PaperExecutor::new(
-        crate::validate::tests::filters(),
-        Limits {
-            max_order_notional: d("1000"),
-            max_open_orders: 3,
-        },
-        Fees {
-            maker: d("0.001"),
-            taker: d("0.002"),
-        },
-        FillRule::TradeThrough,
-    );
+    let mut x = exec_with_fees("0.001", "0.002");
     let r = x.place(
         &place(OrderType::Market, Side::Buy, "100", None, None, "t"),
         &book(),
@@ -510,24 +503,9 @@ fn fees_follow_the_shared_cases() {
     assert!(cases.len() >= 4);
     for case in cases {
         let name = s(case, "name");
-        let mut x = PaperExecutor::new(
-            crate::validate::tests::filters(),
-            Limits {
-                max_order_notional: d("1000"),
-                max_open_orders: 3,
-            },
-            Fees {
-                maker: d(&s(&doc, "maker_rate")),
-                taker: d(&s(&doc, "taker_rate")),
-            },
-            FillRule::TradeThrough,
-        )
-        .with_quote_balance(d("1000").0);
-        let side = if s(case, "side") == "BUY" {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
+        let mut x = exec_with_fees(&s(&doc, "maker_rate"), &s(&doc, "taker_rate"))
+            .with_quote_balance(d("1000").0);
+        let side: Side = serde_json::from_value(case["side"].clone()).unwrap();
         let r = x.place(
             &place(OrderType::Market, side, &s(case, "qty"), None, None, "f"),
             &st,
