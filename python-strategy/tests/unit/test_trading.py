@@ -4,7 +4,6 @@ several positions. Orders are answered by hand as the engine would."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,48 +12,33 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
-from trading_fixtures import D, Outbox, S, canceled, candle, error, execution, placed, readings
+from trading_fixtures import (
+    ACTIVE,
+    GOOD,
+    D,
+    Outbox,
+    S,
+    canceled,
+    candle,
+    enter,
+    error,
+    execution,
+    health,
+    make,
+    placed,
+    readings,
+    respond,
+    setup_window,
+)
 
 from flashcrash import wire
 from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Pattern
-from flashcrash.launcher import REPO
-from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
-from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
+from flashcrash.trading_engine import PercentileStrategy, Position
+from flashcrash.trading_engine.breaker import BreakerState
 from flashcrash.trading_engine.cooldown import Cooldown
-from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE, ESTIMATED_FEE
 from flashcrash.trading_engine.portfolio import Phase
-from flashcrash.trading_engine.strategy import MAX_EXIT_ATTEMPTS
-
-GOOD = readings(1.0)
-ACTIVE = State.ACTIVE
-
-
-def make(risk: RiskConfig | None = None, **strategy: object) -> tuple[PercentileStrategy, Outbox]:
-    out = Outbox()
-    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
-    cfg = replace(StrategyConfig(), **strategy)
-    return PercentileStrategy(cfg, risk or RiskConfig(), D("100"), om), out
-
-
-def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
-    """A new low at 0.2000, then a bullish candle up to 0.2050: entry 0.2010, target 0.2040."""
-    st.on_candle(candle(sec, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
-    st.on_candle(candle(sec + 1, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, GOOD, 0)
-
-
-def respond(st: PercentileStrategy, msg: object, event_ns: int = 0) -> None:
-    st.on_response(msg, event_ns, 0)
-
-
-def enter(st: PercentileStrategy, out: Outbox, fill_ns: int = int(3.5 * S)) -> wire.PlaceOrder:
-    """Sets up the window, fills the entry; returns the resting target order."""
-    setup_window(st)
-    buy = out.orders[-1]
-    respond(st, placed(buy))
-    respond(st, execution(buy, "0.2010", "100", 1, fee="0.0201"), fill_ns)
-    return out.orders[-1]
 
 
 def test_limit_entry_at_low_plus_0_2_range_and_resting_target_at_0_8() -> None:
@@ -280,11 +264,6 @@ def test_partial_target_fill_then_exit_sells_the_rest() -> None:
     assert t.quantity == D("100") and t.exit_reason == "stop_loss"
 
 
-def health(latency_ms: float = 1.0, state: str = "live") -> wire.HealthMetrics:
-    us = latency_ms * 1000
-    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 1)
-
-
 def test_emergency_stops_pause_and_resume() -> None:
     st, out = make(entry_cooldown_secs=0)
     setup_window(st)
@@ -388,88 +367,6 @@ def test_sell_fill_without_position_is_refused() -> None:
     else:
         raise AssertionError("a sell without a position must not become a trade")
     assert p.closed == []
-
-
-def test_position_pnl_by_hand() -> None:
-    p = Position()
-    p.on_fill("BUY", D("0.20"), D("100"), D("0.02"), 1 * S, "")
-    p.on_fill("BUY", D("0.22"), D("100"), D("0.022"), 2 * S, "")
-    assert p.avg_entry == D("0.21")
-    assert p.on_fill("SELL", D("0.25"), D("50"), D("0.0125"), 3 * S, "target") is None
-    t = p.on_fill("SELL", D("0.23"), D("150"), D("0.0345"), 4 * S, "target")
-    assert t is not None and not p.is_open
-    assert t.pnl == D("4.911") and t.entry_price == D("0.21") and t.exit_price == D("0.235")
-    assert p.realized == D("5") - D("0.089") and p.total_fees == D("0.089")
-
-
-def test_a_fee_taken_from_the_coins_bought_is_held_less_and_valued_at_the_buy_price() -> None:
-    """Binance takes a buy's commission from the coins it bought: 500 bought with a 0.5 fee in the
-    base asset leave 499.5 held, at a cost of 99.9 and a fee worth 0.1. Sold at 0.21 with a quote fee
-    of 0.104895: paid 100 for the 500, got 104.790105 back for the 499.5, so 4.790105."""
-    p = Position()
-    assert p.on_fill("BUY", D("0.2"), D("500"), D("0"), 1 * S, "", base_fee=D("0.5")) is None
-    assert (p.quantity, p.cost, p.total_fees) == (D("499.5"), D("99.90"), D("0.10"))
-    t = p.on_fill("SELL", D("0.21"), D("499.5"), D("0.104895"), 2 * S, "target", dust=D("0.1"))
-    assert t is not None and not p.is_open and t.quantity == D("499.5")
-    assert t.pnl == D("4.790105") == p.realized and t.entry_price == D("0.2")
-
-
-def test_less_than_a_step_left_after_a_sell_is_dust_written_off_at_its_cost() -> None:
-    """123.4 bought at 0.2 with 0.1234 taken from them: 123.2766 held, of which a step of 0.1 lets
-    123.2 be sold. The 0.0766 left cannot be sold: the trade closes, the dust's cost (0.01532) lost."""
-    p = Position()
-    p.on_fill("BUY", D("0.2"), D("123.4"), D("0"), 1 * S, "", base_fee=D("0.1234"))
-    assert p.quantity == D("123.2766")
-    t = p.on_fill("SELL", D("0.2"), D("123.2"), D("0"), 2 * S, "target", dust=D("0.1"))
-    assert t is not None and not p.is_open and p.cost == 0
-    assert t.pnl == -(D("0.02468") + D("0.01532")) == p.realized  # the buy's fee, the dust
-
-
-def test_the_strategy_sells_what_it_holds_net_of_a_base_fee_on_the_step_grid() -> None:
-    """The entry fills with its fee in POL (the base asset): the target sells what is held, rounded
-    down to the quantity step (99.9 of the 100 bought, 0.0999 taken as fee: 99.9001 held). A fee
-    in a third asset (BNB) is counted and left out of the P&L."""
-    out = Outbox()
-    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
-    st = PercentileStrategy(StrategyConfig(), RiskConfig(), D("100"), om, quantity_step=D("0.1"))
-    setup_window(st)
-    buy = out.orders[0]
-    respond(st, placed(buy))
-    fill = replace(execution(buy, "0.2010", "100", 1), fee=D("0.0999"), fee_asset="POL")
-    respond(st, fill, int(3.5 * S))
-    lot = st.position.lots[buy.client_order_id]
-    assert lot.position.quantity == D("99.9001") and lot.position.total_fees == D("0.0999") * D("0.2010")
-    target = st.orders.orders[lot.target_coid].cmd  # type: ignore[index]
-    assert (target.side, target.quantity) == ("SELL", D("99.9"))
-    respond(st, placed(target))
-    sold = replace(execution(target, "0.2040", "99.9", 2), fee=D("0.01"), fee_asset="BNB")
-    respond(st, sold, 9 * S)
-    trade = st.position.closed[-1]
-    assert trade.quantity == D("99.9") and st.decisions["fee_in_other_asset"] == 1 and not st.position.lots
-    # Paid 20.10 for 100, got 20.3796 for 99.9; the 0.0001 left (cost 0.0000201) is dust.
-    assert trade.pnl == D("20.3796") - D("20.10")
-    # A fill made up at a real venue after a restart estimates its fee in the base asset as well.
-    assert st._fee(replace(fill, fee_asset=ESTIMATED_BASE_FEE)) == (D("0"), D("0.0999"))
-    assert st._fee(replace(fill, fee_asset=ESTIMATED_FEE)) == (D("0.0999"), D("0"))
-
-
-def test_the_strategy_counts_fees_as_the_venues_take_them_in_the_shared_cases() -> None:
-    """`tests/fee_cases/cases.json`, the fills every venue of the system gives: what the strategy
-    holds moves as the venue's base balance does (a buy's fee taken from the coins bought), and its
-    quote figures (notional and fee) as the quote balance does."""
-    doc = json.loads((REPO / "tests" / "fee_cases" / "cases.json").read_text())
-    st, _ = make()
-    for case in doc["cases"]:
-        buy = case["side"] == "BUY"
-        price, qty = D(doc["ask"] if buy else doc["bid"]), D(case["qty"])
-        fill = wire.OrderExecution(
-            None, 1, "c", "X-1", doc["symbol"], case["side"], 1, price, qty, qty, qty, "FILLED",
-            "taker", D(case["fee"]), case["fee_asset"],
-        )  # fmt: skip
-        quote_fee, base_fee = st._fee(fill)
-        held = qty - base_fee if buy else -qty - base_fee
-        quote = -price * qty - quote_fee if buy else price * qty - quote_fee
-        assert (held, quote) == (D(case["base_change"]), D(case["quote_change"])), case["name"]
 
 
 prices = hs.one_of(
@@ -675,61 +572,3 @@ def test_a_shorter_cooldown_never_cuts_a_longer_one_short() -> None:
     c.on_trade_closed(S, Decimal(-1))
     assert c.blocks(cfg.entry_cooldown_secs * S - 1) and not c.blocks(cfg.entry_cooldown_secs * S)
     assert c.why == "entry"
-
-
-def test_the_engines_own_flatten_closes_the_open_lot() -> None:
-    """An `EmergencyHalt` with `flatten`: the engine cancels the resting target and sells its whole
-    net position itself (client order id `flatten-<ms>`), here in two fills. The lot follows those
-    fills and closes at their price with their fees, exit reason `engine_flatten`; the same fill
-    twice changes nothing, and no order follows them."""
-    st, out = make()
-    target = enter(st, out)  # 100 bought at 0.2010, fee 0.0201 USDT
-    respond(st, wire.OrderCanceled(None, 1, target.client_order_id, "X-1", "POLUSDT", D(0), "CANCELED"))
-    for exit_sell in [o for o in out.orders if o.order_type == "MARKET"]:
-        respond(st, error(exit_sell, "HALTED"))  # the strategy's own exit, refused while halted
-    sent = len(out.sent)
-
-    def flatten(trade_id: int, price: str, qty: str, cumulative: str, fee: str) -> wire.OrderExecution:
-        return wire.OrderExecution(
-            None, 2, "flatten-1700", "X-9", "POLUSDT", "SELL", trade_id, D(price), D(qty), D(cumulative),
-            D("100"), "FILLED" if cumulative == "100" else "PARTIALLY_FILLED", "taker", D(fee), "USDT",
-        )  # fmt: skip
-
-    respond(st, flatten(8, "0.2030", "60", "60", "0.01218"), 5 * S)
-    (lot,) = st.position.lots.values()
-    assert lot.position.quantity == D("40") and not st.position.closed
-    respond(st, flatten(9, "0.2029", "40", "100", "0.008116"), 5 * S)
-    assert not st.position.lots
-    trade = st.position.closed[-1]
-    assert (trade.exit_reason, trade.quantity, trade.exit_price) == ("engine_flatten", D("100"), D("0.20296"))
-    assert trade.pnl == D("20.296") - D("20.10") - D("0.0201") - D("0.01218") - D("0.008116")
-    assert st.decisions["exit_engine_flatten"] == 1 and st.orders.stats["engine_flatten_fills"] == 2
-    respond(st, flatten(9, "0.2029", "40", "100", "0.008116"), 6 * S)
-    assert len(st.position.closed) == 1 and st.orders.stats["duplicate_fills"] == 1
-    assert len(out.sent) == sent
-
-
-def test_an_exit_refused_by_a_halted_engine_waits_and_is_asked_again_each_second() -> None:
-    """An engine halted without a flatten cancels the target and refuses every order: each refusal
-    (`HALTED`) of the exit is no attempt and no breaker failure; the exit is asked again a second
-    later (the engine's health, each second, is the clock), more often than the attempts allow, and
-    goes through once the engine runs again."""
-    st, out = make()
-    target = enter(st, out)
-    respond(st, wire.OrderCanceled(None, 1, target.client_order_id, "X-1", "POLUSDT", D(0), "CANCELED"))
-    now = 10 * S
-    for _ in range(MAX_EXIT_ATTEMPTS + 2):
-        exit_sell = out.orders[-1]
-        assert (exit_sell.side, exit_sell.order_type) == ("SELL", "MARKET")
-        sent = len(out.orders)
-        st.on_response(error(exit_sell, "HALTED"), 0, now)
-        st.on_health(health(), now + S // 2)
-        assert len(out.orders) == sent  # not at once: a second later
-        now += S
-        st.on_health(health(), now)
-        assert len(out.orders) == sent + 1
-    assert st.orders.breaker.state(now) is BreakerState.CLOSED
-    exit_sell = out.orders[-1]
-    respond(st, placed(exit_sell, "FILLED"))
-    respond(st, execution(exit_sell, "0.2030", "100", 7), 20 * S)
-    assert not st.position.lots and st.position.closed[-1].exit_reason == "target_refused"

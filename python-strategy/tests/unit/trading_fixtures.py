@@ -3,11 +3,15 @@ the engine's answers to them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from flashcrash import wire
-from flashcrash.event_detector import Candle
+from flashcrash.config import RiskConfig, StrategyConfig
+from flashcrash.event_detector import Candle, State
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
+from flashcrash.trading_engine import OrderManager, PercentileStrategy
+from flashcrash.trading_engine.breaker import CircuitBreaker
 
 S = 1_000_000_000
 D = Decimal
@@ -78,3 +82,38 @@ def canceled(cmd: wire.CancelOrder, filled: str = "0") -> wire.OrderCanceled:
 
 def error(cmd: object, code: str, message: str = "refused") -> wire.Error:
     return wire.Error(getattr(cmd, "command_id"), 1, code, None, message)  # noqa: B009
+
+
+GOOD = readings(1.0)
+ACTIVE = State.ACTIVE
+
+
+def make(risk: RiskConfig | None = None, **strategy: object) -> tuple[PercentileStrategy, Outbox]:
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
+    cfg = replace(StrategyConfig(), **strategy)
+    return PercentileStrategy(cfg, risk or RiskConfig(), D("100"), om), out
+
+
+def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
+    """A new low at 0.2000, then a bullish candle up to 0.2050: entry 0.2010, target 0.2040."""
+    st.on_candle(candle(sec, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
+    st.on_candle(candle(sec + 1, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, GOOD, 0)
+
+
+def respond(st: PercentileStrategy, msg: object, event_ns: int = 0) -> None:
+    st.on_response(msg, event_ns, 0)
+
+
+def enter(st: PercentileStrategy, out: Outbox, fill_ns: int = int(3.5 * S)) -> wire.PlaceOrder:
+    """Sets up the window, fills the entry; returns the resting target order."""
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "100", 1, fee="0.0201"), fill_ns)
+    return out.orders[-1]
+
+
+def health(latency_ms: float = 1.0, state: str = "live") -> wire.HealthMetrics:
+    us = latency_ms * 1000
+    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 1)
