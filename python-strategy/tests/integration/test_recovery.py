@@ -95,11 +95,13 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
             assert session.kill("strategy", signal.SIGKILL) == -signal.SIGKILL
             session.restart("strategy")
             _wait_log(session, "strategy", "recovered from session 1", 30)
+            _wait_log(session, "strategy", "reconciliation:", 30)
             # The recovered position closes by its own exit, or else at the stop's sell.
             deadline = time.monotonic() + 15
-            while _rows(db, "SELECT exit_ns FROM trades WHERE trade_key = ?", key) == [(None,)]:
-                if time.monotonic() > deadline:
-                    break
+            while time.monotonic() < deadline:
+                rows = _rows(db, "SELECT exit_ns FROM trades WHERE trade_key = ?", key)
+                if rows and rows[0][0] is not None:
+                    break  # an unreadable database (a write in progress) is no answer: asked again
                 session.check_alive()
                 time.sleep(0.2)
             session.check_alive_one("exchange-sim")
