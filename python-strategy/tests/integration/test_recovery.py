@@ -96,11 +96,13 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
             session.restart("strategy")
             _wait_log(session, "strategy", "recovered from session 1", 30)
             _wait_log(session, "strategy", "reconciliation:", 30)
-            # The recovered position closes by its own exit, or else at the stop's sell.
+            # The recovered position closes by its own exit, or else at the stop's sell; the recovered
+            # session has stored a candle of its own before the stop.
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 rows = _rows(db, "SELECT exit_ns FROM trades WHERE trade_key = ?", key)
-                if rows and rows[0][0] is not None:
+                candles = _rows(db, "SELECT count(*) FROM candles WHERE session_id = 2")
+                if rows and rows[0][0] is not None and candles and candles[0][0] > 0:
                     break  # an unreadable database (a write in progress) is no answer: asked again
                 session.check_alive()
                 time.sleep(0.2)
