@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 CARGO := cargo
 RUST := rust-engine
 STAMP := $(VENV)/.installed
+# The compiled event detector (`flashcrash_native`, crates detector + py-detector), built into the venv.
+NATIVE := $(VENV)/.native
+NATIVE_SRC := $(shell find $(RUST)/crates/detector $(RUST)/crates/py-detector -name '*.rs' -o -name '*.toml') $(RUST)/Cargo.lock
 
 .PHONY: help install build build-release test test-rust test-python demo bench lint fmt check golden book-cases clean
 
@@ -22,7 +25,13 @@ $(STAMP): python-strategy/pyproject.toml
 	$(VENV)/bin/pip install --quiet -e 'python-strategy[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) build
+# Profile `native` (release, but a panic raises in Python instead of aborting the process).
+$(NATIVE): $(STAMP) $(NATIVE_SRC)
+	cd $(RUST)/crates/py-detector && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(CURDIR)/$(VENV)/bin/maturin develop \
+		--locked --profile native --quiet
+	touch $@
+
+install: $(STAMP) $(NATIVE) build
 
 build:
 	cd $(RUST) && $(CARGO) build --locked --bins
@@ -30,19 +39,19 @@ build:
 build-release:
 	cd $(RUST) && $(CARGO) build --locked --release --bins
 
-test: $(STAMP) build test-rust test-python
+test: $(STAMP) $(NATIVE) build test-rust test-python
 
 test-rust:
 	cd $(RUST) && $(CARGO) test --locked --all
 
 # The integration tests start the debug binaries built by `make build`.
-test-python: $(STAMP)
+test-python: $(STAMP) $(NATIVE)
 	FLASHCRASH_BIN_DIR=$(CURDIR)/$(RUST)/target/debug $(PY) -m pytest python-strategy/tests -q
 
-demo: $(STAMP) build-release
+demo: $(STAMP) $(NATIVE) build-release
 	$(PY) -m flashcrash demo --config config/config.toml --bin-dir $(RUST)/target/release
 
-bench: $(STAMP) build-release
+bench: $(STAMP) $(NATIVE) build-release
 	test -x $(VENV)/hbt/bin/python || ($(PYTHON) -m venv $(VENV)/hbt && \
 		$(VENV)/hbt/bin/pip install --quiet -r bench/requirements-hbt.txt)
 	bash scripts/bench.sh
@@ -50,12 +59,12 @@ bench: $(STAMP) build-release
 lint: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings
 	cd $(RUST) && RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --workspace --quiet
-	$(VENV)/bin/ruff check python-strategy tests/golden tests/book_cases bench
-	$(VENV)/bin/ruff format --check python-strategy tests/golden tests/book_cases bench
+	$(VENV)/bin/ruff check python-strategy tests/golden tests/book_cases bench $(RUST)/crates/detector/tests
+	$(VENV)/bin/ruff format --check python-strategy tests/golden tests/book_cases bench $(RUST)/crates/detector/tests
 
 fmt: $(STAMP)
 	cd $(RUST) && $(CARGO) fmt --all
-	$(VENV)/bin/ruff format python-strategy tests/golden tests/book_cases bench
+	$(VENV)/bin/ruff format python-strategy tests/golden tests/book_cases bench $(RUST)/crates/detector/tests
 
 # Regenerates tests/golden/*.msgpack from the JSON files (review the diff: the wire format changed).
 golden: $(STAMP)

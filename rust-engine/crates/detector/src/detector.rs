@@ -1,0 +1,509 @@
+//! The event detector: validated market events → jitter buffer → indicators → state machine (the
+//! Python `flashcrash.event_detector.detector`, result for result).
+//!
+//! Trades and books are checked by the `InputGuard` (a rejected event never reaches an indicator and
+//! is counted), wait `jitter_buffer_ms` in the `JitterBuffer`, and are then applied in event-time
+//! order. Each time the released events cross into a new second, the second that ended is closed:
+//! every indicator takes its sample, the `Readings` of that instant are built, and the state machine
+//! steps. The book indicators read only the latest book, and only when a second closes: of the ~10
+//! books a second only the last is measured.
+//!
+//! Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved the
+//! best bid or ask price.
+//!
+//! A feed outage (`on_feed_lost`) leaves seconds nobody observed. They are not closed: the windows
+//! join the market before the outage to the market after it, and the price path restarts after it.
+//! Closed as empty seconds, a long outage would become the baselines' idea of a calm market.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::candles::{CandleBuilder, NS};
+use crate::config::DetectorConfig;
+use crate::guard::InputGuard;
+use crate::indicators::{
+    Acceleration, Depth, MessageVelocity, OrderBookImbalance, Spread, Volatility, VolumeDelta,
+};
+use crate::jitter::JitterBuffer;
+use crate::machine::{State, StateMachine, Transition};
+use crate::patterns::CandlePatterns;
+use crate::readings::{measure, not_ready, Indicator, Pattern, Reading, Readings};
+use crate::serde_float;
+
+/// Book indicators are not ready when the last book is older than this.
+pub const BOOK_STALE_NS: i64 = 5 * NS;
+
+/// The version of `Detector::snapshot`'s format.
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// One side of a book: (price, quantity) levels, best first.
+pub type Levels = Vec<(f64, f64)>;
+
+/// A buffered market event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    Trade { price: f64, qty: f64, is_buy: bool },
+    Book { bids: Levels, asks: Levels },
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    #[error("detector snapshot is not valid JSON of this detector: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("unknown detector snapshot version {found} (this detector reads version {SNAPSHOT_VERSION})")]
+    Version { found: u32 },
+}
+
+/// Everything the detector keeps between events, but the guard and the buffer (split so the buffer
+/// can hand its released events to `apply` while both are borrowed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Core {
+    machine: StateMachine,
+    candles: CandleBuilder,
+    volatility: Volatility,
+    acceleration: Acceleration,
+    obi: OrderBookImbalance,
+    spread: Spread,
+    volume_delta: VolumeDelta,
+    velocity: MessageVelocity,
+    depth: Depth,
+    patterns: CandlePatterns,
+    /// Events that reached the indicators.
+    applied: u64,
+    /// The open second (ts // NS) of the released events.
+    second: Option<i64>,
+    #[serde(with = "serde_float")]
+    price: f64,
+    delta: f64,
+    messages: u64,
+    /// The last book's best bid and ask prices (message velocity).
+    touch: (f64, f64),
+    book_ns: i64,
+    /// Released, not yet handed to the book indicators.
+    pending_book: Option<(Levels, Levels)>,
+    readings: Readings,
+    /// Closed seconds (a new `readings` each).
+    closes: u64,
+    reported: usize,
+    normal: bool,
+    /// `on_feed_lost`: the last second seen before an outage.
+    lost_after: Option<i64>,
+    /// The longest window, in seconds: a silence needs no more empty seconds than this.
+    longest: i64,
+    touch_only: bool,
+}
+
+/// The whole detector: guard, buffer and core. `snapshot`/`restore` carry every part but the
+/// configuration and the past transitions.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    cfg: DetectorConfig,
+    guard: InputGuard,
+    buffer: JitterBuffer<Event>,
+    core: Core,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    guard: InputGuard,
+    buffer: JitterBuffer<Event>,
+    core: Core,
+}
+
+impl Detector {
+    /// A detector in SLEEP with empty windows.
+    pub fn new(cfg: DetectorConfig) -> Self {
+        let jitter_ns = cfg.jitter_buffer_ms as i64 * 1_000_000;
+        let (base, warm) = (cfg.baseline_secs, cfg.warmup_secs);
+        let longest = cfg.baseline_secs
+            + 2 * cfg
+                .volatility_window_secs
+                .max(cfg.volume_delta_window_secs)
+                .max(cfg.velocity_window_secs);
+        let core = Core {
+            machine: StateMachine::new(&cfg),
+            candles: CandleBuilder::new(NS),
+            volatility: Volatility::new(
+                cfg.volatility_window_secs,
+                base,
+                warm,
+                cfg.volatility_ratio,
+                cfg.volatility_floor_bps,
+            ),
+            acceleration: Acceleration::new(
+                cfg.acceleration_span_secs,
+                cfg.acceleration_bps_per_s2,
+            ),
+            obi: OrderBookImbalance::new(cfg.obi_levels, cfg.obi_threshold),
+            spread: Spread::new(base, warm, cfg.spread_ratio),
+            volume_delta: VolumeDelta::new(
+                cfg.volume_delta_window_secs,
+                base,
+                warm,
+                cfg.volume_delta_z,
+            ),
+            velocity: MessageVelocity::new(
+                cfg.velocity_window_secs,
+                base,
+                warm,
+                cfg.velocity_ratio,
+                cfg.velocity_min_per_sec,
+            ),
+            depth: Depth::new(
+                cfg.depth_levels,
+                cfg.liquidity_min_usd,
+                cfg.extreme_imbalance,
+                cfg.wall_ratio,
+            ),
+            patterns: CandlePatterns::new(
+                cfg.pattern_min_candles,
+                cfg.pattern_max_candles,
+                cfg.exhaustion_wick_pct,
+                cfg.exhaustion_wick_growth_pct,
+                cfg.climax_wick_pct,
+                cfg.climax_volume_ratio,
+            ),
+            applied: 0,
+            second: None,
+            price: f64::NAN,
+            delta: 0.0,
+            messages: 0,
+            touch: (0.0, 0.0),
+            book_ns: -BOOK_STALE_NS - 1,
+            pending_book: None,
+            readings: initial_readings(&cfg),
+            closes: 0,
+            reported: 0,
+            normal: true,
+            lost_after: None,
+            longest: longest as i64,
+            touch_only: cfg.velocity_touch_only,
+        };
+        Self {
+            guard: InputGuard::new(jitter_ns),
+            buffer: JitterBuffer::new(jitter_ns),
+            core,
+            cfg,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.cfg
+    }
+
+    /// The published state.
+    pub fn state(&self) -> State {
+        self.core.machine.state
+    }
+
+    /// Every transition so far (those set by `set_history` first).
+    pub fn transitions(&self) -> &[Transition] {
+        &self.core.machine.transitions
+    }
+
+    /// The readings at the end of the last closed second (all not ready before the first).
+    pub fn readings(&self) -> &Readings {
+        &self.core.readings
+    }
+
+    /// How many seconds have closed (each made new readings).
+    pub fn closes(&self) -> u64 {
+        self.core.closes
+    }
+
+    /// Events that reached the indicators.
+    pub fn applied(&self) -> u64 {
+        self.core.applied
+    }
+
+    /// The input guard (its drop counts, the newest event time).
+    pub fn guard(&self) -> &InputGuard {
+        &self.guard
+    }
+
+    /// The input guard, to count an input the caller could not even read as a number.
+    pub fn guard_mut(&mut self) -> &mut InputGuard {
+        &mut self.guard
+    }
+
+    /// Events waiting in the jitter buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Validates and buffers a trade; false (and counted by the guard) when rejected.
+    pub fn on_trade(&mut self, ts_ns: i64, price: f64, qty: f64, is_buy: bool) -> bool {
+        if !self.guard.trade_ok(ts_ns, price, qty) {
+            return false;
+        }
+        let core = &mut self.core;
+        self.buffer
+            .push_release(ts_ns, Event::Trade { price, qty, is_buy }, |t, e| {
+                core.apply(t, e)
+            });
+        true
+    }
+
+    /// Validates and buffers a book (sides best first); false (and counted) when rejected. `proven`:
+    /// its levels were already checked where it was made, so only its time is.
+    pub fn on_book(&mut self, ts_ns: i64, bids: Levels, asks: Levels, proven: bool) -> bool {
+        if !self.guard.book_ok(ts_ns, &bids, &asks, proven) {
+            return false;
+        }
+        let core = &mut self.core;
+        self.buffer
+            .push_release(ts_ns, Event::Book { bids, asks }, |t, e| core.apply(t, e));
+        true
+    }
+
+    /// The feed stopped: nothing after the newest event seen so far was observed until the next
+    /// event after it.
+    pub fn on_feed_lost(&mut self) {
+        if self.guard.newest_ns > 0 {
+            self.core.lost_after = Some(self.guard.newest_ns.div_euclid(NS));
+        }
+    }
+
+    /// The newest transition since the previous call, if any (the runner's candle clock).
+    pub fn take_transition(&mut self) -> Option<&Transition> {
+        let all = &self.core.machine.transitions;
+        if all.len() > self.core.reported {
+            self.core.reported = all.len();
+            return all.last();
+        }
+        None
+    }
+
+    /// Applies every buffered event and closes the last second (end of a replay).
+    pub fn flush(&mut self) {
+        for (ts, ev) in self.buffer.drain() {
+            self.core.apply(ts, ev);
+        }
+        if let Some(sec) = self.core.second {
+            self.core.close_second(sec);
+            self.core.second = Some(sec + 1);
+        }
+    }
+
+    /// Ends the session: SHUTDOWN at `ts_ns`.
+    pub fn shutdown(&mut self, ts_ns: i64, reason: String) -> Transition {
+        self.core.machine.go(ts_ns, State::Shutdown, reason)
+    }
+
+    /// The transitions before a restored snapshot (read back from the audit log by a recovery):
+    /// none of them is reported as new.
+    pub fn set_history(&mut self, transitions: Vec<Transition>) {
+        self.core.reported = transitions.len();
+        self.core.machine.transitions = transitions;
+    }
+
+    /// The whole state but the configuration and the past transitions, as JSON: `restore` on a
+    /// detector of the same configuration carries on exactly where this one stands.
+    pub fn snapshot(&mut self) -> String {
+        self.core.measure_book();
+        let mut core = self.core.clone();
+        core.machine.transitions = Vec::new();
+        let snap = Snapshot {
+            version: SNAPSHOT_VERSION,
+            guard: self.guard.clone(),
+            buffer: self.buffer.clone(),
+            core,
+        };
+        serde_json::to_string(&snap).expect("a detector's state serialises")
+    }
+
+    /// Replaces this detector's state by a `snapshot()` (its configuration and transitions stay).
+    ///
+    /// # Errors
+    /// `SnapshotError` when the text is not a snapshot of this version; the detector is unchanged.
+    pub fn restore(&mut self, json: &str) -> Result<(), SnapshotError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let v: Versioned = serde_json::from_str(json)?;
+        if v.version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version { found: v.version });
+        }
+        let snap: Snapshot = serde_json::from_str(json)?;
+        let transitions = std::mem::take(&mut self.core.machine.transitions);
+        let fresh = Detector::new(self.cfg.clone());
+        self.guard = snap.guard;
+        self.buffer = snap.buffer;
+        self.core = snap.core;
+        // The configuration is the restoring detector's, not the snapshot's.
+        self.core.machine.set_config(&self.cfg);
+        self.core.longest = fresh.core.longest;
+        self.core.touch_only = fresh.core.touch_only;
+        self.core.machine.transitions = transitions;
+        self.core.reported = self.core.reported.min(self.core.machine.transitions.len());
+        Ok(())
+    }
+}
+
+impl Core {
+    fn apply(&mut self, ts: i64, ev: Event) {
+        let sec = ts.div_euclid(NS);
+        let mut second = *self.second.get_or_insert(sec);
+        if sec > second {
+            if let Some(lost) = self.lost_after {
+                if sec > lost {
+                    // The first event after an outage.
+                    self.lost_after = None;
+                    if sec > lost + 1 && second <= lost {
+                        while second <= lost {
+                            self.close_second(second);
+                            second += 1;
+                        }
+                        second = sec; // the seconds after `lost` were not observed
+                        self.volatility.restart();
+                        self.acceleration.restart();
+                        self.machine.resume();
+                    }
+                }
+            }
+            second = second.max(sec - self.longest);
+            while second < sec {
+                self.close_second(second);
+                second += 1;
+            }
+            self.second = Some(second);
+        }
+        self.applied += 1;
+        match ev {
+            Event::Trade { price, qty, is_buy } => {
+                self.messages += 1;
+                self.price = price;
+                self.delta += if is_buy { price * qty } else { -(price * qty) };
+                if let Some(closed) = self.candles.on_trade(ts, price, qty, is_buy) {
+                    self.patterns.on_candle(&closed);
+                }
+            }
+            Event::Book { bids, asks } => {
+                if self.touch_only {
+                    let touch = (bids[0].0, asks[0].0);
+                    if touch != self.touch {
+                        self.messages += 1;
+                        self.touch = touch;
+                    }
+                } else {
+                    self.messages += 1;
+                }
+                self.book_ns = ts;
+                self.pending_book = Some((bids, asks));
+            }
+        }
+    }
+
+    /// Hands the latest released book to the book indicators (they keep only the latest).
+    fn measure_book(&mut self) {
+        if let Some((bids, asks)) = self.pending_book.take() {
+            self.obi.on_book(&bids, &asks);
+            self.spread.on_book(bids[0].0, asks[0].0);
+            self.depth.on_book(&bids, &asks);
+        }
+    }
+
+    fn close_second(&mut self, sec: i64) {
+        self.measure_book();
+        let end = (sec + 1) * NS;
+        if let Some(closed) = self.candles.advance(end) {
+            self.patterns.on_candle(&closed);
+        }
+        let fresh = end - self.book_ns <= BOOK_STALE_NS;
+        let learn = self.normal; // baselines learn only the normal market
+        self.volatility.on_second(self.price, learn);
+        self.acceleration.on_second(self.price);
+        self.volume_delta.on_second(self.delta, learn);
+        self.velocity.on_second(self.messages, learn);
+        self.spread.on_second(fresh, learn);
+        self.delta = 0.0;
+        self.messages = 0;
+        self.readings = self.build(end, sec, fresh);
+        self.closes += 1;
+        self.machine.step(&self.readings);
+        self.normal = self.machine.learns(end);
+    }
+
+    fn build(&self, end: i64, sec: i64, fresh: bool) -> Readings {
+        let p = &self.patterns;
+        let pattern = if p.last_start_ns == sec * NS {
+            p.pattern
+        } else {
+            Pattern::None
+        };
+        let length = if pattern != Pattern::None {
+            p.length as f64
+        } else {
+            0.0
+        };
+        let min_candles = p.min as f64;
+        let by: [Reading; 8] = [
+            self.volatility.reading(),
+            self.acceleration.reading(),
+            self.obi.reading(fresh),
+            self.spread.reading(fresh),
+            self.volume_delta.reading(),
+            self.velocity.reading(),
+            measure(
+                Indicator::Pattern,
+                length,
+                min_candles,
+                pattern != Pattern::None,
+                p.last_start_ns >= 0,
+            ),
+            self.depth.reading(fresh),
+        ];
+        let spread_ratio = by[Indicator::Spread as usize].value;
+        let base = Readings {
+            ts_ns: end,
+            by_indicator: by,
+            pattern,
+            spread_ratio,
+            liquidity_usd: f64::NAN,
+            depth_imbalance: f64::NAN,
+            extreme_imbalance: false,
+            bid_walls: Vec::new(),
+            ask_walls: Vec::new(),
+        };
+        match (&self.depth.view, fresh) {
+            (Some(view), true) => Readings {
+                liquidity_usd: view.liquidity_usd,
+                depth_imbalance: view.imbalance,
+                extreme_imbalance: view.extreme,
+                bid_walls: view.bid_walls.clone(),
+                ask_walls: view.ask_walls.clone(),
+                ..base
+            },
+            _ => base,
+        }
+    }
+}
+
+fn initial_readings(cfg: &DetectorConfig) -> Readings {
+    let thresholds = [
+        cfg.volatility_ratio,
+        cfg.acceleration_bps_per_s2,
+        cfg.obi_threshold,
+        cfg.spread_ratio,
+        cfg.volume_delta_z,
+        cfg.velocity_ratio,
+        cfg.pattern_min_candles as f64,
+        cfg.liquidity_min_usd,
+    ];
+    let by = std::array::from_fn(|i| not_ready(Indicator::ALL[i], thresholds[i]));
+    Readings {
+        ts_ns: 0,
+        by_indicator: by,
+        pattern: Pattern::None,
+        spread_ratio: f64::NAN,
+        liquidity_usd: f64::NAN,
+        depth_imbalance: f64::NAN,
+        extreme_imbalance: false,
+        bid_walls: Vec::new(),
+        ask_walls: Vec::new(),
+    }
+}

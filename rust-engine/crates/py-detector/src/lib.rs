@@ -1,0 +1,270 @@
+//! `flashcrash_native`: the compiled event detector (crate `detector`) as the Python strategy calls
+//! it. `flashcrash.event_detector.Detector` wraps the `Detector` class here and turns what it hands
+//! back (plain tuples, strings and numbers) into the strategy's types.
+//!
+//! Inputs are checked as the Python guard checks them: a price or quantity that is not a Python
+//! float, a time that is not an int (a bool is not one), a level that is not a pair, is read as an
+//! invalid value, so the guard drops the event and counts it under the reason the Python guard gave.
+
+use detector::detector::{Levels, SnapshotError};
+use detector::machine::{State, Transition};
+use detector::rolling;
+use detector::{Detector, DetectorConfig, Readings};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
+
+/// A float argument's value; NaN (invalid for the guard) for anything but a Python float.
+fn float_or_nan(v: &Bound<'_, PyAny>) -> f64 {
+    v.cast::<PyFloat>().map_or(f64::NAN, |f| f.value())
+}
+
+/// A time argument's value; 0 (invalid for the guard) for anything but an int that fits 64 bits.
+fn time_or_zero(v: &Bound<'_, PyAny>) -> i64 {
+    if v.is_instance_of::<PyBool>() {
+        return 0;
+    }
+    v.cast::<PyInt>()
+        .ok()
+        .and_then(|i| i.extract::<i64>().ok())
+        .unwrap_or(0)
+}
+
+/// One (price, quantity) level: a pair (tuple or list) of floats, else NaN where it is not.
+fn level(lv: &Bound<'_, PyAny>) -> (f64, f64) {
+    let pair = |a: Bound<'_, PyAny>, b: Bound<'_, PyAny>| (float_or_nan(&a), float_or_nan(&b));
+    if let Ok(t) = lv.cast::<PyTuple>() {
+        if t.len() == 2 {
+            if let (Ok(a), Ok(b)) = (t.get_item(0), t.get_item(1)) {
+                return pair(a, b);
+            }
+        }
+    } else if let Ok(l) = lv.cast::<PyList>() {
+        if l.len() == 2 {
+            if let (Ok(a), Ok(b)) = (l.get_item(0), l.get_item(1)) {
+                return pair(a, b);
+            }
+        }
+    }
+    (f64::NAN, f64::NAN)
+}
+
+/// A book side, best first (empty when it is not iterable).
+fn side(obj: &Bound<'_, PyAny>) -> Levels {
+    match obj.try_iter() {
+        Ok(it) => it
+            .map(|lv| lv.map_or((f64::NAN, f64::NAN), |lv| level(&lv)))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn state_named(name: &str) -> PyResult<State> {
+    State::ALL
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown detector state {name:?}")))
+}
+
+type TransitionTuple = (i64, &'static str, &'static str, String);
+
+fn transition_tuple(t: &Transition) -> TransitionTuple {
+    (
+        t.ts_ns,
+        t.previous.as_str(),
+        t.current.as_str(),
+        t.reason.clone(),
+    )
+}
+
+/// One reading as (value, threshold, fired, strength, ready).
+type ReadingTuple = (f64, f64, bool, f64, bool);
+
+/// The readings as (ts_ns, eight readings in `Indicator` order, pattern, spread ratio, liquidity,
+/// depth imbalance, extreme imbalance, bid walls, ask walls).
+type ReadingsTuple = (
+    i64,
+    Vec<ReadingTuple>,
+    &'static str,
+    f64,
+    f64,
+    f64,
+    bool,
+    Vec<f64>,
+    Vec<f64>,
+);
+
+fn readings_tuple(r: &Readings) -> ReadingsTuple {
+    let by = r
+        .by_indicator
+        .iter()
+        .map(|x| (x.value, x.threshold, x.fired, x.strength, x.ready))
+        .collect();
+    (
+        r.ts_ns,
+        by,
+        r.pattern.as_str(),
+        r.spread_ratio,
+        r.liquidity_usd,
+        r.depth_imbalance,
+        r.extreme_imbalance,
+        r.bid_walls.clone(),
+        r.ask_walls.clone(),
+    )
+}
+
+/// The compiled detector. See `flashcrash.event_detector.Detector` for what each method means.
+#[pyclass(module = "flashcrash_native", name = "Detector")]
+struct PyDetector {
+    inner: Detector,
+}
+
+#[pymethods]
+impl PyDetector {
+    /// `config_json`: every field of `[event_detection]` as a JSON object.
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let cfg = DetectorConfig::from_json(config_json)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self {
+            inner: Detector::new(cfg),
+        })
+    }
+
+    fn on_trade(
+        &mut self,
+        ts_ns: &Bound<'_, PyAny>,
+        price: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        is_buy: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let buy = is_buy.is_truthy()?;
+        Ok(self.inner.on_trade(
+            time_or_zero(ts_ns),
+            float_or_nan(price),
+            float_or_nan(qty),
+            buy,
+        ))
+    }
+
+    fn on_book(
+        &mut self,
+        ts_ns: &Bound<'_, PyAny>,
+        bids: &Bound<'_, PyAny>,
+        asks: &Bound<'_, PyAny>,
+        proven: bool,
+    ) -> bool {
+        self.inner
+            .on_book(time_or_zero(ts_ns), side(bids), side(asks), proven)
+    }
+
+    fn on_feed_lost(&mut self) {
+        self.inner.on_feed_lost();
+    }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.inner.state().as_str()
+    }
+
+    /// Seconds closed so far (each made new readings).
+    #[getter]
+    fn closes(&self) -> u64 {
+        self.inner.closes()
+    }
+
+    #[getter]
+    fn applied(&self) -> u64 {
+        self.inner.applied()
+    }
+
+    #[getter]
+    fn newest_ns(&self) -> i64 {
+        self.inner.guard().newest_ns
+    }
+
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+
+    /// The guard's drop counts by reason (reasons never seen are left out).
+    fn dropped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (reason, n) in self.inner.guard().dropped() {
+            d.set_item(reason.as_str(), n)?;
+        }
+        Ok(d)
+    }
+
+    fn readings(&self) -> ReadingsTuple {
+        readings_tuple(self.inner.readings())
+    }
+
+    /// The transitions from index `start` on, as (ts_ns, previous, current, reason).
+    fn transitions(&self, start: usize) -> Vec<TransitionTuple> {
+        self.inner
+            .transitions()
+            .iter()
+            .skip(start)
+            .map(transition_tuple)
+            .collect()
+    }
+
+    #[getter]
+    fn transition_count(&self) -> usize {
+        self.inner.transitions().len()
+    }
+
+    /// The newest transition since the previous call, if any.
+    fn take_transition(&mut self) -> Option<TransitionTuple> {
+        self.inner.take_transition().map(transition_tuple)
+    }
+
+    fn shutdown(&mut self, ts_ns: i64, reason: String) -> TransitionTuple {
+        transition_tuple(&self.inner.shutdown(ts_ns, reason))
+    }
+
+    fn set_history(&mut self, transitions: Vec<(i64, String, String, String)>) -> PyResult<()> {
+        let ts = transitions
+            .into_iter()
+            .map(|(ts_ns, prev, cur, reason)| {
+                Ok(Transition {
+                    ts_ns,
+                    previous: state_named(&prev)?,
+                    current: state_named(&cur)?,
+                    reason,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        self.inner.set_history(ts);
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> String {
+        self.inner.snapshot()
+    }
+
+    fn restore(&mut self, json: &str) -> PyResult<()> {
+        self.inner
+            .restore(json)
+            .map_err(|e: SnapshotError| PyValueError::new_err(e.to_string()))
+    }
+}
+
+/// Python's `math.fsum`, as the detector's windows re-sum (for the tests that hold the two equal).
+#[pyfunction]
+fn fsum(xs: Vec<f64>) -> f64 {
+    rolling::fsum(xs)
+}
+
+#[pymodule]
+fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyDetector>()?;
+    m.add_function(wrap_pyfunction!(fsum, m)?)?;
+    Ok(())
+}
