@@ -49,12 +49,14 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     runner.event_ns = max(runner.event_ns, runner.strategy.event_ns)
     detector = "not restored"
     if "detector" in snaps:
-        if hasattr(runner.detector, "restore"):
+        try:
             runner.detector.restore(snaps["detector"].state)
+        except ValueError as e:  # another detector's snapshot (the Python one's, version 1)
+            log.warning("recovery: detector not restored, it starts afresh: %s", e)
+            detector = f"not restored ({e}): starts afresh"
+        else:
             runner.detector.on_feed_lost()  # the market went on while this process was down
             detector = "restored"
-        else:
-            detector = "not restorable (Detector.restore missing)"
     replayed = 0
     for s in reversed(chain):
         for e in db.events_of(s):

@@ -565,6 +565,30 @@ class Runner:
         elif dd <= limit:
             self._drawdown_alerted = False
 
+    def handle_books(self, start: int, end: int) -> int:
+        """Books `start:end` of the block the detector holds (`Detector.set_book_rows`: the backtest's
+        synthetic books, a run with nothing between them), as `handle` takes each book. Only the last
+        can close the runner's candle: the caller ends a run at the first book at or after
+        `book_closes_candle_at()`. Returns how many books (rows with a bid) the detector took."""
+        now = self.clock()
+        self.last_data_ns = now
+        if self.engine_silent:
+            self._engine_back()
+        taken, last = self.detector.on_book_rows(start, end)
+        if last < 0:
+            return taken
+        if last > self.event_ns:
+            self.event_ns = last
+        closed = self.candles.advance(last - BOOK_CLOSE_LAG_NS)
+        if closed is not None:
+            self._on_candle(closed, now)
+        return taken
+
+    def book_closes_candle_at(self) -> int | None:
+        """The earliest book time that closes the runner's open candle (None while none is open)."""
+        end = self.candles.open_end_ns()
+        return None if end is None else end + BOOK_CLOSE_LAG_NS
+
     def _on_candle(self, c: Candle, now_wall_ns: int) -> None:
         self.candle_count += 1
         self.history.append(c)

@@ -63,8 +63,10 @@ def decisions(commands: list[tuple[int, object]], before: int) -> list[tuple[obj
 
 def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) -> list[Any]:
     """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
-    `check` first, when given)."""
-    handle = replay.runner.handle
+    `check` first, when given). The synthetic books, handed over as rows of the replay's current
+    batch (`Runner.handle_books`), come back as the `OrderBookSnapshot`s they stand for (update id 0),
+    marked proven as the batch was (`SyntheticBook.proven`)."""
+    handle, handle_books = replay.runner.handle, replay.runner.handle_books
     seen: list[Any] = []
 
     def spy(msg: object) -> None:
@@ -74,7 +76,23 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
             seen.append(msg)
         handle(msg)
 
+    def spy_books(start: int, end: int) -> int:
+        c, syn = replay._chunk, replay.synthetic
+        proven = syn.proven(c.ticks[start:end], c.prices[start:end], c.q[start:end]).tolist()
+        for i in range(start, end):
+            bids, asks = syn.split(c.ticks[i], list(zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)))
+            if not bids:
+                continue
+            t = c.time(i)
+            msg = wire.book_snapshot(replay.cfg.symbol.name, t, t, 0, bids, asks, proven[i - start])
+            if isinstance(msg, kinds):
+                if check is not None:
+                    check(msg)
+                seen.append(msg)
+        return handle_books(start, end)
+
     replay.runner.handle = spy  # type: ignore[method-assign]
+    replay.runner.handle_books = spy_books  # type: ignore[method-assign]
     return seen
 
 

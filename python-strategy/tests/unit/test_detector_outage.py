@@ -10,7 +10,7 @@ from pathlib import Path
 from flashcrash import config, wire
 from flashcrash.backtest.replay import ReplayLink
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector import Detector, State
+from flashcrash.event_detector import Detector, Indicator, State
 from flashcrash.runner import Runner
 
 REPO = Path(__file__).resolve().parents[3]
@@ -47,18 +47,26 @@ def test_an_outage_the_detector_is_told_of_is_neither_learnt_nor_a_crash() -> No
     d = outage(told=True)
     assert [t.current for t in d.transitions] == []
     assert d.state is State.SLEEP
-    # The volume-delta baseline holds the market of before and after, not 300 empty seconds.
-    assert d.volume_delta.sums.baseline.std > 0
-    assert sum(1 for x in d.volume_delta.sums.baseline.items if x == 0.0) < 10
-    # No return spans the outage: the largest 1-second return is the one-cent wiggle (about 1 bp).
-    assert max(abs(r) for r in d.volatility.returns.recent.items) < 2.0
+    r = d.readings()
+    assert r.ts_ns == 1_004 * S and all(r[i].ready for i in (Indicator.VOLATILITY, Indicator.VOLUME_DELTA))
+    # The volume-delta baseline holds the market of before and after, not 300 empty seconds (whose
+    # deviation of about 0 reads every trade after as a z of 1000): a calm second reads calm.
+    assert abs(r[Indicator.VOLUME_DELTA].value) < 1.0
+    # No return spans the outage: the 1-second returns are the one-cent wiggle (about 1 bp), as in
+    # the baseline; a 100-bp return in the window would read over 5x.
+    assert r[Indicator.VOLATILITY].value < 0.5
+    # The price path restarts after it: too few closes since for a second difference.
+    assert not r[Indicator.ACCELERATION].ready
 
 
 def test_an_outage_closed_as_empty_seconds_would_read_as_a_crash() -> None:
     """What `on_feed_lost` prevents: the silence becomes the baselines, the move a 100-bp return."""
     d = outage(told=False)
-    assert min(d.volatility.returns.recent.items) < -90.0
-    assert d.volume_delta.sums.baseline.std < 1.0 and abs(d.volume_delta.z()) == 1000.0
+    r = d.readings()
+    assert r.ts_ns == 1_004 * S
+    assert r[Indicator.VOLATILITY].fired and r[Indicator.VOLATILITY].value > 5.0
+    assert r[Indicator.ACCELERATION].fired
+    assert abs(r[Indicator.VOLUME_DELTA].value) == 1000.0  # a baseline of zeros: the z-score's cap
     assert d.state is State.ACTIVE
 
 
@@ -83,24 +91,33 @@ def test_events_still_buffered_when_the_feed_is_lost_are_applied() -> None:
 
 def test_the_runner_tells_the_detector_when_the_feed_or_the_engine_goes_silent() -> None:
     """A feed out of live or back to live (an engine restarted so fast that only its new feed's
-    return is heard), an engine silence, and an engine restart (a new start in its health)."""
+    return is heard), an engine silence, and an engine restart (a new start in its health). Each
+    `on_feed_lost` is recorded with the second of the newest event seen then."""
     runner = Runner(config.load(REPO / "config" / "config.toml"), ReplayLink(), None)
+    told: list[int] = []
+    feed_lost = runner.detector.on_feed_lost
+
+    def spy() -> None:
+        told.append(runner.detector.guard.newest_ns // S)
+        feed_lost()
+
+    runner.detector.on_feed_lost = spy  # type: ignore[method-assign]
     zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
     health = wire.HealthMetrics(**{**zero, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": 1})
     runner.handle(health)
     runner.handle(wire.Trade("POLUSDT", 5 * S, 5 * S, 1, 0.2, 10.0, "buy"))
     runner.handle(health)
-    assert runner.detector._lost_after is None
+    assert told == []
     runner.handle(replace(health, started_ts_ns=2))
-    assert runner.detector._lost_after == 5
+    assert told == [5]
     for previous, current, lost in (
-        ("connecting", "syncing", None),
-        ("syncing", "live", 5),
-        ("live", "reconnecting", 5),
+        ("connecting", "syncing", []),
+        ("syncing", "live", [5]),
+        ("live", "reconnecting", [5]),
     ):
-        runner.detector._lost_after = None
+        told.clear()
         runner.handle(wire.StateChange(6 * S, "feed", previous, current, "test"))
-        assert runner.detector._lost_after == lost, (previous, current)
-    runner.detector._lost_after = None
+        assert told == lost, (previous, current)
+    told.clear()
     runner._watch_engine(runner.last_data_ns + runner.engine_silence_ns)
-    assert runner.engine_silent and runner.detector._lost_after == 5
+    assert runner.engine_silent and told == [5]

@@ -5,6 +5,7 @@ event-to-order latency of the entry); a port in use stops `flashcrash run` with 
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -192,7 +193,9 @@ def test_drop_counters_are_mirrored_by_reason() -> None:
     m, runner, client = _metrics_runner()
     client.malformed.update({"payload": 3, "frame_count": 2})
     client.conflated = 7
-    runner.guard.dropped.update({"bad_price": 4, "book_crossed": 1})
+    for _ in range(4):
+        runner.detector.on_trade(S, math.nan, 1.0, True)
+    runner.detector.on_book(wire.OrderBookSnapshot("POLUSDT", S, S, 1, ((2.0, 1.0),), ((1.0, 1.0),)))
     m.update(runner, S)
     s = _samples(m)
     assert _value(s, "malformed_total", reason="payload") == 3

@@ -53,24 +53,28 @@ maker_rate = "0.0002"
 """
 
 
+def _core(det: object) -> dict:
+    """What the compiled detector runs with: its snapshot's indicators, patterns and timers."""
+    return det.snapshot()["detector"]["core"]  # type: ignore[attr-defined, no-any-return]
+
+
 def test_changed_thresholds_take_effect(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _, runner = _setup(tmp_path)
     det, st = runner.detector, runner.strategy
-    det.obi.current = 0.4  # an imbalance between the old (0.5) and the new (0.3) threshold
-    assert not det.obi.reading(True).fired
-    old_window = det.volatility.returns
+    assert _core(det)["obi"]["threshold"] == 0.5
+    old_window = _core(det)["volatility"]["returns"]
     (tmp_path / "local.toml").write_text(EDIT)
     with caplog.at_level(logging.INFO, logger="flashcrash.monitoring.reload"):
         # The engine applied a ReloadConfig: the runner re-reads the file it was started with.
         runner.handle(wire.StateChange(1, "config", "a" * 16, "b" * 16, "reloaded: risk.max_positions"))
-    assert det.obi.reading(True).fired  # the new threshold, in the same detector object
-    assert det.cfg.obi_threshold == 0.3 and det._machine.cfg.core_quorum == 2
+    assert det is runner.detector and _core(det)["obi"]["threshold"] == 0.3  # the same detector
+    assert det.cfg.obi_threshold == 0.3 and det.cfg.core_quorum == 2
     assert st.bands.good == 20.0 and st.rules.stop_loss == pytest.approx(0.025)
     assert st.risk.max_positions == 1 and runner.orders.breaker.max_failures == 7
     assert runner.orders.timeout_ns == 2_500_000_000
     assert str(st.quantity.value) == "250"  # type: ignore[union-attr]
     # Fixed keys keep their running value (and the buffers they sized), with a warning.
-    assert det.cfg.baseline_secs == 300 and det.volatility.returns is old_window
+    assert det.cfg.baseline_secs == 300 and _core(det)["volatility"]["returns"] == old_window
     assert st.cfg.range_samples == config.load(REPO / "config" / "config.toml").strategy.range_samples
     assert runner.cfg.zmq.data_endpoint != "tcp://127.0.0.1:6000"
     assert runner.cfg.strategy.score_good == 20.0 and runner.cfg.event_detection.baseline_secs == 300
@@ -224,13 +228,13 @@ def test_every_reloadable_value_reaches_its_component(tmp_path: Path) -> None:
     finally:
         root.setLevel(level)
     det, st, S = runner.detector, runner.strategy, 1_000_000_000
-    assert det.volatility.floor_bps == 35.0 and det.velocity.min_per_sec == 25.0
-    assert [i.warmup for i in (det.volatility, det.spread, det.volume_delta, det.velocity)] == [90] * 4
-    assert (det.patterns.ex_wick, det.patterns.ex_growth) == (30.0, 15.0)
-    assert (det.patterns.cl_wick, det.patterns.cl_volume) == (33.0, 2.5)
-    assert (det.depth.levels, det.depth.min_usd, det.depth.extreme, det.depth.wall_ratio) == (
-        10, 50000.0, 0.8, 4.5,
-    )  # fmt: skip
+    core = _core(det)
+    assert core["volatility"]["floor_bps"] == 35.0 and core["velocity"]["min_per_sec"] == 25.0
+    assert [core[i]["warmup"] for i in ("volatility", "spread", "volume_delta", "velocity")] == [90] * 4
+    p = core["patterns"]
+    assert (p["ex_wick"], p["ex_growth"], p["cl_wick"], p["cl_volume"]) == (30.0, 15.0, 33.0, 2.5)
+    d = core["depth"]
+    assert (d["levels"], d["min_usd"], d["extreme"], d["wall_ratio"]) == (10, 50000.0, 0.8, 4.5)
     assert (st.volume.multiple, st.volume.min_quote) == (2.0, 300.0)
     assert (st.cooldown.entry_ns, st.cooldown.loss_ns) == (7 * S, 13 * S)
     assert st.stops.max_latency_us == 750_000.0

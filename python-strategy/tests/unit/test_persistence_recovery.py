@@ -143,7 +143,7 @@ def test_a_restored_detector_knows_the_feed_was_lost(tmp_path: Path) -> None:
     svc = _open(path)
     _start(svc, T0)
     before = Runner(CFG, None)  # type: ignore[arg-type]
-    before.detector.guard.newest_ns = T0 + 7 * NS
+    assert before.detector.on_trade(T0 + 7 * NS, 1.0, 1.0, True)
     svc.save_snapshot("strategy", before.strategy.snapshot(), "change", T0 + 8 * NS)
     svc.save_snapshot("detector", before.detector.snapshot(), "change", T0 + 8 * NS)
     svc.close()
@@ -152,6 +152,6 @@ def test_a_restored_detector_knows_the_feed_was_lost(tmp_path: Path) -> None:
     try:
         assert runner.recovery is not None and runner.recovery["detector"] == "restored"
         assert runner.detector.guard.newest_ns == T0 + 7 * NS
-        assert runner.detector._lost_after == (T0 + 7 * NS) // NS
+        assert runner.detector.snapshot()["detector"]["core"]["lost_after"] == (T0 + 7 * NS) // NS
     finally:
         svc.close()

@@ -23,7 +23,7 @@ from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_f
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
-from flashcrash.event_detector import Candle, State
+from flashcrash.event_detector import Candle, State, Transition
 from flashcrash.persistence import PersistenceService
 from flashcrash.persistence.records import TradeRecord
 from flashcrash.persistence.session_report import _trades_table, session_report
@@ -260,7 +260,9 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
         runner.strategy.entries.extend(marks[0] * 500)
         assert json.dumps(runner.strategy.snapshot()) == json.dumps(state)
         del runner.strategy.position.closed[1:], runner.strategy.entries[1:]
-        alert = runner.detector._machine.go(trade.exit_ns, State.ALERT, "test")  # type: ignore[attr-defined]
+        alert = Transition(trade.exit_ns, State.SLEEP, State.ALERT, "test")
+        runner.detector.set_history([alert])  # as if the detector had woken: the runner records it
+        runner._transitions_seen = 0
         _steps(runner, 0.1)  # the loop records it in the audit log
         db.flush()
     finally:

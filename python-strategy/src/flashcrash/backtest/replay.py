@@ -12,8 +12,10 @@ One event-time clock drives everything, and at any instant `t` only what happene
   did not move) and the engine publishes a book after each one, and the detector's message velocity
   counts them (the model moves at 99.6 % of the boundaries of the POLUSDT day anyway: its noise turns
   over a tenth of the levels every 100 ms). The books are built in numpy batches of `BOOK_CHUNK`
-  boundaries, each from the one before (only its changed levels), and are exactly
-  `SyntheticBook.at(T, n)`;
+  boundaries, handed to the (compiled) detector as one block of rows, and are exactly
+  `SyntheticBook.at(T, n)`. A run of books with nothing between them is one call
+  (`Runner.handle_books`: the same validation, buffering and candle clock as one book at a time),
+  cut where a book closes the runner's candle, so the strategy acts at that book's time;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it;
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
@@ -60,22 +62,26 @@ STATE_CODES = {s: i for i, s in enumerate(State)}
 
 @dataclass(slots=True)
 class _Chunk:
-    """A batch of synthetic books (`Replay._load_books`): per boundary its time, its trade count,
-    whether its levels are proven good (`wire.levels_proven`) and whether it is built whole (from its
-    row of `ticks`, `prices`, `q`); the others replace the quantities `qs[starts[i]:ends[i]]` at the
-    level indices `cols[...]` of the book before."""
+    """A batch of synthetic books (`Replay._load_books`), also handed to the detector whole
+    (`Detector.set_book_rows`): `count` boundaries every `step` from `first`; per boundary its trade
+    count `n`, its level ticks, prices and quantities (bids best first, then asks) and its count of
+    bid levels (a bid below tick 1 is none)."""
 
-    times: list[int]
+    first: int
+    step: int
+    count: int
     n: list[int]
-    proven: list[bool]
-    whole: list[bool]
+    nbids: list[int]
     ticks: np.ndarray
     prices: np.ndarray
     q: np.ndarray
-    starts: list[int]
-    ends: list[int]
-    cols: list[int]
-    qs: list[float]
+
+    def time(self, i: int) -> int:
+        return self.first + i * self.step
+
+    def upto(self, t: int) -> int:
+        """The index after the last boundary at or before `t` (0 to `count`)."""
+        return min(self.count, max(0, (t - self.first) // self.step + 1))
 
 
 class ReplayLink:
@@ -164,13 +170,14 @@ class Replay:
         self._queue: list[tuple[int, int, bool, object]] = []  # (time, seq, to_venue, message)
         self._next_book = NEVER  # the time of the next book to publish
         self._seq = 0
-        self._book_ids = 5_000_000_000
         self._external_i = 0
         self._last_book: tuple[Levels, Levels] = ((), ())
         self._venue_book: tuple[int, int, tuple[Levels, Levels]] | None = None
-        self._chunk = _Chunk([], [], [], [], *(np.empty((0, 0)),) * 3, [], [], [], [])
-        self._chunk_i = 0
-        self._levels: list[tuple[float, float]] = []  # the last synthetic book's levels, bids then asks
+        # The last synthetic book published: (time, trades read, its chunk, its row), built into
+        # levels only when the venue asks for it.
+        self._venue_row: tuple[int, int, _Chunk, int] | None = None
+        self._chunk = _Chunk(0, 1, 0, [], [], *(np.empty((0, 0)),) * 3)
+        self._chunk_i = 0  # the next row of the chunk to publish
         self.books_published = 0
         self.data_gaps: list[tuple[int, int]] = []  # recording gaps replayed as outages: (last, next)
         self.commands: list[tuple[int, object]] = []  # every command sent, with its event time
@@ -191,7 +198,14 @@ class Replay:
         last = self._venue_book
         if last is not None and last[0] == t and last[1] == n:
             return last[2]
-        book = self.synthetic.at(t, n)
+        row = self._venue_row
+        if row is not None and row[0] == t and row[1] == n:
+            _, _, c, i = row
+            book = self.synthetic.split(
+                c.ticks[i], list(zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True))
+            )
+        else:
+            book = self.synthetic.at(t, n)
         self._venue_book = (t, n, book)
         return book
 
@@ -205,80 +219,65 @@ class Replay:
 
     def _load_books(self, first: int) -> None:
         """The synthetic books of the next `BOOK_CHUNK` boundaries from `first` on (those before the
-        last trade: a later one is never published), built in one numpy batch. A boundary's book reads
-        only the trades at or before it (`n`, exactly the trades replayed when it is published).
-
-        Consecutive books mostly share their levels (the touch stays, and only the levels whose noise
-        period turned change: about 4 of 40), so a book is its predecessor with those levels replaced:
-        a row is built whole only when its ticks moved (or a bid fell below tick 1), and for the
-        others only the changed quantities leave numpy.
-
-        Each row's levels are checked here at once (`SyntheticBook.proven`: what `wire.book_levels_ok`
-        checks of one book), so the detector's guard need not walk them again."""
+        last trade: a later one is never published), built in one numpy batch and handed to the
+        detector as one block of rows. A boundary's book reads only the trades at or before it (`n`,
+        exactly the trades replayed when it is published). Each row's levels are checked here at once
+        (`SyntheticBook.proven`: what `wire.book_levels_ok` checks of one book), so the detector's
+        guard need not walk them again."""
         syn = self.synthetic
-        levels = syn.p.levels
         count = max(1, min(BOOK_CHUNK, (int(syn.ts[-1]) - first) // self.book_interval_ns + 1))
         times = first + self.book_interval_ns * np.arange(count, dtype=np.int64)
         n = np.searchsorted(syn.ts, times, side="right")
         ticks, prices, q = syn.batch(times, n)
-        whole = np.ones(count, dtype=bool)
-        whole[1:] = (ticks[1:] != ticks[:-1]).any(axis=1)
-        whole |= ticks[:, levels - 1] <= 0
-        proven = syn.proven(ticks, prices, q)
-        rows, cols = np.nonzero((q[1:] != q[:-1]) & ~whole[1:, None])
-        rows += 1
-        ends = np.searchsorted(rows, np.arange(count), side="right").tolist()
+        nbids = (ticks[:, : syn.p.levels] > 0).sum(axis=1, dtype=np.int64)
         self._chunk = _Chunk(
-            times.tolist(),
-            n.tolist(),
-            proven.tolist(),
-            whole.tolist(),
-            ticks,
-            prices,
-            q,
-            [0, *ends[:-1]],
-            ends,
-            cols.tolist(),
-            q[rows, cols].tolist(),
+            first, self.book_interval_ns, count, n.tolist(), nbids.tolist(), ticks, prices, q
+        )
+        proven = syn.proven(ticks, prices, q).astype(np.uint8)
+        self.runner.detector.set_book_rows(
+            times, np.ascontiguousarray(prices), np.ascontiguousarray(q), nbids, proven
         )
         self._chunk_i = 0
 
-    def _synthetic_book(self, t: int) -> tuple[Levels, Levels, bool]:
-        """The synthetic book of the boundary `t` (the next one of the current chunk), and whether its
-        levels are proven good."""
-        i = self._chunk_i
-        c = self._chunk
-        if i >= len(c.times) or c.times[i] != t:
-            self._load_books(t)
-            i = 0
+    def _publish_books(self, until: int) -> None:
+        """Publishes every synthetic book boundary from the next one up to `until` (inclusive), as
+        the runner's books (`Runner.handle_books`): in runs cut where a book closes the runner's
+        candle (the strategy then acts at that book's time, and its commands leave then)."""
+        runner = self.runner
+        while self._next_book <= until:
             c = self._chunk
-        self._chunk_i = i + 1
-        assert c.n[i] == self.k, "a boundary's book must read exactly the trades replayed before it"
-        lv = self._levels
-        if c.whole[i]:
-            lv[:] = zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)
-            book = self.synthetic.split(c.ticks[i], lv)
-        else:
-            cols, qs = c.cols, c.qs
-            for j in range(c.starts[i], c.ends[i]):
-                col = cols[j]
-                lv[col] = (lv[col][0], qs[j])
-            levels = self.synthetic.p.levels  # a row built on its predecessor has every bid level
-            book = (tuple(lv[:levels]), tuple(lv[levels:]))
-        self._venue_book = (t, c.n[i], book)
-        return (*book, c.proven[i])
+            i = self._chunk_i
+            if i >= c.count or c.time(i) != self._next_book:
+                self._load_books(self._next_book)
+                c, i = self._chunk, 0
+            end = c.upto(until)
+            closes = runner.book_closes_candle_at()
+            if closes is not None:  # the first book at or after it closes the candle: the run ends there
+                end = min(end, max(i, c.upto(closes - 1)) + 1)
+            assert c.n[i] == self.k and c.n[end - 1] == self.k, (
+                "a boundary's book must read exactly the trades replayed before it"
+            )
+            # The clock is the last book published (a row without a bid is none).
+            nbids = c.nbids
+            j = end - 1
+            while j >= i and not nbids[j]:
+                j -= 1
+            if j >= i and c.time(j) > self.now:
+                self.now = c.time(j)
+            self.books_published += runner.handle_books(i, end)
+            self._chunk_i = end
+            last = c.time(end - 1)
+            self._venue_row = (last, self.k, c, end - 1)
+            self._next_book = last + self.book_interval_ns
+            if self.link.outbox:
+                self._dispatch()
 
     def _publish_book(self, t: int) -> None:
-        if self.books is not None:
-            snap = self.books[self._external_i]
-            self._external_i += 1
-            self._last_book = (snap.bids, snap.asks)
-        else:
-            bids, asks, proven = self._synthetic_book(t)
-            if not bids or not asks:
-                return
-            self._book_ids += len(bids) + len(asks)
-            snap = wire.book_snapshot(self.cfg.symbol.name, t, t, self._book_ids, bids, asks, proven)
+        """A recorded book (data with real L2), as the engine publishes it."""
+        assert self.books is not None
+        snap = self.books[self._external_i]
+        self._external_i += 1
+        self._last_book = (snap.bids, snap.asks)
         if t > self.now:
             self.now = t
         self.books_published += 1
@@ -329,8 +328,11 @@ class Replay:
             next_book = self._next_book
             queued = queue[0][0] if queue else NEVER
             if next_book < ts and next_book <= queued:
-                self._publish_book(next_book)
-                self._next_book = self._next_book_ns(next_book)
+                if self.books is None:  # every boundary before the trade and up to the message
+                    self._publish_books(min(ts - 1, queued))
+                else:
+                    self._publish_book(next_book)
+                    self._next_book = self._next_book_ns(next_book)
             elif queued < ts:
                 self._pop()
             else:

@@ -1,9 +1,9 @@
 """Event detection: input validation, jitter buffer, eight indicators, candle patterns and the
-SLEEP → ALERT → ACTIVE → RECOVERY machine."""
+SLEEP → ALERT → ACTIVE → RECOVERY machine, compiled (`flashcrash_native`), and the types the
+strategy reads from it."""
 
 from flashcrash.event_detector.candles import Candle, CandleBuilder
 from flashcrash.event_detector.detector import Detector
-from flashcrash.event_detector.guard import InputGuard
 from flashcrash.event_detector.machine import State, Transition
 from flashcrash.event_detector.readings import CORE, Indicator, Pattern, Reading, Readings
 
@@ -13,7 +13,6 @@ __all__ = [
     "CandleBuilder",
     "Detector",
     "Indicator",
-    "InputGuard",
     "Pattern",
     "Reading",
     "Readings",

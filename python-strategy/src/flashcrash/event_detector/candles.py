@@ -44,6 +44,11 @@ class CandleBuilder:
     def _bucket(self, ts_ns: int) -> int:
         return ts_ns - ts_ns % self.interval_ns
 
+    def open_end_ns(self) -> int | None:
+        """The end of the open candle's interval: the earliest time `advance` closes it (None while no
+        candle is open)."""
+        return None if self._start is None else self._start + self.interval_ns
+
     def advance(self, ts_ns: int) -> Candle | None:
         """Closes the open candle if `ts_ns` is in a later interval."""
         start = self._start

@@ -1,328 +1,198 @@
-"""The event detector: validated market events → jitter buffer → indicators → state machine.
+"""The event detector: validated market events → jitter buffer → indicators → state machine, compiled
+(`flashcrash_native`, the Rust crates `detector` and `py-detector` under `rust-engine/crates/`), behind
+the Python API the runner, the backtest and the recovery use. The same code in every mode.
 
-Trades and books are checked by the `InputGuard` (a rejected event never reaches an indicator and is
-counted in `guard.dropped`), wait `jitter_buffer_ms` in the `JitterBuffer`, and are then applied in
-event-time order. Each time the released events cross into a new second, the second that ended is
-closed: every indicator takes its sample, the `Readings` of that instant are built, and the state
-machine steps (see `machine.py`). Work per event is O(log n) for the buffer, O(levels) for a book
-and O(1) amortised for the rest.
+Trades and books are checked by the input guard (a rejected event never reaches an indicator and is
+counted in `guard.dropped`: a price or quantity that is not a float, a time that is not an int, a
+level that is not a pair of floats is dropped as the invalid value it is), wait `jitter_buffer_ms` in
+the jitter buffer, and are then applied in event-time order. Each time the released events cross
+into a new second, the second that ended is closed: every indicator takes its sample, the `Readings`
+of that instant are built, and the state machine steps (see `rust-engine/crates/detector/src/machine.rs`).
 
 The book indicators (imbalance, spread, depth) read only the latest book, and only when a second
-closes: a released book is kept as pending and handed to them then (or before a snapshot), so of
-the ~10 books a second only the last is measured. Buffered events are plain tuples:
-`(price, qty, is_buy)` for a trade, `(bids, asks)` for a book.
-
-Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved the
-best bid or ask price: a depth stream sends about ten books a second in calm and crash alike, and
-counting them all adds a constant that dilutes every spike of the trades and quotes.
+closes. Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved
+the best bid or ask price.
 
 A feed outage (`on_feed_lost`: the engine resyncs or reconnects, the engine or this process was
 down, a replay's data has a recording gap) leaves seconds nobody observed. They are not closed: no
 indicator takes a sample of them, so the windows join the market before the outage to the market
-after it, and the price path restarts after it (no 1-second return or second difference spans the
-outage). Closed as empty seconds, a long outage would become the baselines' idea of a calm market (a
-volume-delta baseline of zeros reads every later trade as a z of 1000), and the move over the outage
-a crash.
+after it, and the price path restarts after it. Closed as empty seconds, a long outage would become
+the baselines' idea of a calm market, and the move over the outage a crash.
 
-The detector measures time by event time only, and keeps its own 1-second candles (of released
-trades) for the patterns: the runner's candles are not needed, and `on_candle` only hands back the
-latest transition since the previous call.
+What crosses the boundary is plain: events in, and per closed second one tuple of readings out,
+turned into `Readings` only when asked for (once per new second at most). A snapshot is the compiled
+detector's whole state as JSON (version 2; the Python detector's version-1 snapshots are refused, and
+a recovery then starts the detector afresh).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import dataclasses
+import json
+import logging
+from collections import Counter
 from typing import Any
 
+import flashcrash_native
 from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector.candles import NS, Candle, CandleBuilder
-from flashcrash.event_detector.guard import InputGuard
-from flashcrash.event_detector.indicators.acceleration import Acceleration
-from flashcrash.event_detector.indicators.depth import Depth, DepthView
-from flashcrash.event_detector.indicators.message_velocity import MessageVelocity
-from flashcrash.event_detector.indicators.obi import OrderBookImbalance
-from flashcrash.event_detector.indicators.spread import Spread
-from flashcrash.event_detector.indicators.volatility import Volatility
-from flashcrash.event_detector.indicators.volume_delta import VolumeDelta
-from flashcrash.event_detector.jitter import JitterBuffer
-from flashcrash.event_detector.machine import State, StateMachine, Transition
-from flashcrash.event_detector.patterns import CandlePatterns
-from flashcrash.event_detector.readings import Indicator, Pattern, Readings, measure, not_ready
-from flashcrash.event_detector.snapshot import encode_object, restore_object
-from flashcrash.wire import Levels
+from flashcrash.event_detector.candles import Candle
+from flashcrash.event_detector.machine import State, Transition
+from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
 
-BOOK_STALE_NS = 5 * NS  # book indicators are not ready when the last book is older than this
+log = logging.getLogger("flashcrash.event_detector.detector")
+
+SNAPSHOT_VERSION = 2
+_INDICATORS = tuple(Indicator)
 
 
-TradeItem = tuple[float, float, bool]  # price, qty, is_buy
-BookItem = tuple[Levels, Levels]  # bids, asks
+class GuardView:
+    """The compiled guard's counts as the Python `InputGuard` showed them."""
+
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    @property
+    def dropped(self) -> Counter[str]:
+        return Counter(self._n.dropped())
+
+    @property
+    def newest_ns(self) -> int:
+        return int(self._n.newest_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class TradeEvent:
-    """A buffered trade in snapshots written before buffered events were tuples (read back only)."""
-
-    price: float
-    qty: float
-    is_buy: bool
+def _transition(t: tuple[int, str, str, str]) -> Transition:
+    return Transition(t[0], State(t[1]), State(t[2]), t[3])
 
 
-@dataclass(frozen=True, slots=True)
-class BookEvent:
-    """A buffered book in snapshots written before buffered events were tuples (read back only)."""
+def _readings(t: tuple[Any, ...]) -> Readings:
+    ts, by, pattern, spread_ratio, liquidity, imbalance, extreme, bid_walls, ask_walls = t
+    return Readings(
+        ts,
+        {ind: Reading(ind, *r) for ind, r in zip(_INDICATORS, by, strict=True)},
+        Pattern(pattern),
+        spread_ratio,
+        liquidity,
+        imbalance,
+        extreme,
+        tuple(bid_walls),
+        tuple(ask_walls),
+    )
 
-    bids: Levels
-    asks: Levels
 
-
-def _as_item(ev: Any) -> TradeItem | BookItem:
-    if isinstance(ev, TradeEvent):
-        return (ev.price, ev.qty, ev.is_buy)
-    if isinstance(ev, BookEvent):
-        return (ev.bids, ev.asks)
-    return tuple(ev)  # type: ignore[return-value]
+def config_json(cfg: EventDetectionConfig) -> str:
+    return json.dumps(dataclasses.asdict(cfg))
 
 
 class Detector:
     def __init__(self, cfg: EventDetectionConfig) -> None:
         self.cfg = cfg
-        jitter_ns = cfg.jitter_buffer_ms * 1_000_000
-        self.guard = InputGuard(jitter_ns)
-        self._buffer: JitterBuffer[TradeItem | BookItem] = JitterBuffer(jitter_ns)
-        self._machine = StateMachine(cfg)
-        self.candles = CandleBuilder()
-        base, warm = cfg.baseline_secs, cfg.warmup_secs
-        self.volatility = Volatility(
-            cfg.volatility_window_secs, base, warm, cfg.volatility_ratio, cfg.volatility_floor_bps
-        )
-        self.acceleration = Acceleration(cfg.acceleration_span_secs, cfg.acceleration_bps_per_s2)
-        self.obi = OrderBookImbalance(cfg.obi_levels, cfg.obi_threshold)
-        self.spread = Spread(base, warm, cfg.spread_ratio)
-        self.volume_delta = VolumeDelta(cfg.volume_delta_window_secs, base, warm, cfg.volume_delta_z)
-        self.velocity = MessageVelocity(
-            cfg.velocity_window_secs, base, warm, cfg.velocity_ratio, cfg.velocity_min_per_sec
-        )
-        self.depth = Depth(cfg.depth_levels, cfg.liquidity_min_usd, cfg.extreme_imbalance, cfg.wall_ratio)
-        self.patterns = CandlePatterns(
-            cfg.pattern_min_candles,
-            cfg.pattern_max_candles,
-            cfg.exhaustion_wick_pct,
-            cfg.exhaustion_wick_growth_pct,
-            cfg.climax_wick_pct,
-            cfg.climax_volume_ratio,
-        )
-        self.applied = 0  # events that reached the indicators
-        self._second: int | None = None  # the open second (ts // NS) of the released events
-        self._price = math.nan
-        self._delta = 0.0
-        self._messages = 0
-        self._touch = (0.0, 0.0)  # the last book's best bid and ask prices (message velocity)
-        self._book_ns = -BOOK_STALE_NS - 1
-        self._pending_book: BookItem | None = None  # released, not yet handed to the book indicators
-        self._readings = self._initial_readings()
-        self._reported = 0
-        self._normal = True
-        self._lost_after: int | None = None  # on_feed_lost: the last second seen before an outage
+        self._n = flashcrash_native.Detector(config_json(cfg))
+        self.guard = GuardView(self._n)
+        self._transitions: list[Transition] = []
+        self._readings: Readings | None = None
+        self._readings_at = -1
 
     # ----------------------------------------------------------------- state
     @property
     def state(self) -> State:
-        return self._machine.state
+        return State(self._n.state)
 
     @property
     def transitions(self) -> list[Transition]:
-        return self._machine.transitions
+        n = self._n.transition_count
+        if n != len(self._transitions):
+            if n < len(self._transitions):
+                self._transitions = []
+            for t in self._n.transitions(len(self._transitions)):
+                tr = _transition(t)
+                log.info("detector %s -> %s: %s", tr.previous, tr.current, tr.reason)
+                self._transitions.append(tr)
+        return self._transitions
+
+    @property
+    def applied(self) -> int:
+        return int(self._n.applied)
 
     def readings(self) -> Readings:
         """The readings at the end of the last closed second (all not ready before the first)."""
+        closes = self._n.closes
+        if closes != self._readings_at or self._readings is None:
+            self._readings = _readings(self._n.readings())
+            self._readings_at = closes
         return self._readings
 
     # ---------------------------------------------------------------- inputs
     def on_trade(self, ts_ns: int, price: float, qty: float, is_buy: bool) -> bool:
         """Validates and buffers a trade; False (and counted in `guard.dropped`) when rejected."""
-        if not self.guard.trade_ok(ts_ns, price, qty):
-            return False
-        self._buffer.push_release(ts_ns, (price, qty, bool(is_buy)), self._apply)
-        return True
+        return bool(self._n.on_trade(ts_ns, price, qty, is_buy))
 
     def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
         """Validates and buffers a book; False (and counted in `guard.dropped`) when rejected."""
-        bids, asks = snapshot.bids, snapshot.asks
-        if not self.guard.book_ok(snapshot.exchange_ts_ns, bids, asks, wire.levels_proven(snapshot)):
-            return False
-        book = (tuple(bids), tuple(asks))
-        self._buffer.push_release(snapshot.exchange_ts_ns, book, self._apply)
-        return True
+        return bool(
+            self._n.on_book(
+                snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks, wire.levels_proven(snapshot)
+            )
+        )
+
+    def set_book_rows(self, times: Any, prices: Any, qty: Any, nbids: Any, proven: Any) -> None:
+        """A block of books as C-contiguous numpy arrays, for `on_book_rows` (the backtest's synthetic
+        books, built a few thousand at a time): row `i` is the book at `times[i]` (int64), `prices[i]`
+        and `qty[i]` its bids best first then its asks best first (float64, `levels` each), of which
+        the first `nbids[i]` bids are levels (int64), `proven[i]` (uint8) as `wire.levels_proven`.
+        (numpy is not imported here: `flashcrash run` starts without it.)"""
+        self._n.set_book_rows(times, prices, qty, nbids, proven)
+
+    def on_book_rows(self, start: int, end: int) -> tuple[int, int]:
+        """Rows `start:end` of the block, each validated and buffered as `on_book` takes a book (a row
+        without a bid is no book). Returns (books taken, time of the last accepted, -1 if none)."""
+        taken, last = self._n.on_book_rows(start, end)
+        return int(taken), int(last)
 
     def on_feed_lost(self) -> None:
         """The feed stopped: nothing after the newest event seen so far was observed until the next
-        event after it (see the module's docstring)."""
-        if self.guard.newest_ns > 0:
-            self._lost_after = self.guard.newest_ns // NS
+        event after it."""
+        self._n.on_feed_lost()
 
     def on_candle(self, candle: Candle) -> Transition | None:
-        """The runner's candle clock: returns the newest transition since the previous call, if any.
-        (The detector builds its own candles from the trades it has released.)"""
-        if len(self.transitions) > self._reported:
-            self._reported = len(self.transitions)
-            return self.transitions[-1]
-        return None
+        """The runner's candle clock: returns the newest transition since the previous call, if any."""
+        t = self._n.take_transition()
+        if t is None:
+            return None
+        return _transition(t)
 
     def flush(self) -> None:
         """Applies every buffered event and closes the last second (end of a replay)."""
-        for ts, ev in self._buffer.drain():
-            self._apply(ts, ev)
-        if self._second is not None:
-            self._close_second(self._second)
-            self._second += 1
+        self._n.flush()
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state (guard, jitter buffer, candles, every indicator's windows and baselines, the
         machine's state and timers) as JSON values; `restore` on a detector of the same configuration
         carries on exactly where this one stands."""
-        self._measure_book()
-        return {"version": 1, "detector": encode_object(self)}
+        return {"version": SNAPSHOT_VERSION, "detector": json.loads(self._n.snapshot())}
+
+    def reconfigure(self, cfg: EventDetectionConfig) -> None:
+        """A reload's new thresholds, ratios, levels and rules (window sizes and the jitter buffer
+        need a restart: `monitoring.reload` refuses to apply them)."""
+        self._n.reconfigure(config_json(cfg))
+        self.cfg = cfg
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Replaces this detector's state by a `snapshot()` (configuration excepted; the past
-        transitions are not in it: see `set_history`)."""
-        if state.get("version") != 1:
-            raise ValueError(f"unknown detector snapshot version {state.get('version')!r}")
-        restore_object(self, state["detector"])
-        self._reported = min(self._reported, len(self.transitions))  # older snapshots held them
-        # Older snapshots hold buffered events as TradeEvent/BookEvent: the same, as tuples.
-        self._buffer._heap = [(ts, seq, _as_item(ev)) for ts, seq, ev in self._buffer._heap]
+        """Replaces this detector's state by a `snapshot()` (its configuration stays; the past
+        transitions are not in it: see `set_history`). ValueError for another version's snapshot."""
+        version = state.get("version")
+        if version != SNAPSHOT_VERSION:
+            raise ValueError(f"detector snapshot version {version!r}, this detector reads {SNAPSHOT_VERSION}")
+        self._n.restore(json.dumps(state["detector"]))
+        self._readings_at = -1
 
     def set_history(self, transitions: list[Transition]) -> None:
-        """The transitions before a restored snapshot, read back from the audit log by a recovery
-        (for the session's summary and report): none of them is reported as new."""
-        self._machine.transitions = list(transitions)
-        self._reported = len(transitions)
+        """The transitions before a restored snapshot, read back from the audit log by a recovery:
+        none of them is reported as new."""
+        self._n.set_history([(t.ts_ns, t.previous.value, t.current.value, t.reason) for t in transitions])
+        self._transitions = list(transitions)  # history: not logged again
 
     def shutdown(self, ts_ns: int, reason: str) -> Transition:
-        return self._machine.go(ts_ns, State.SHUTDOWN, reason)
-
-    # ------------------------------------------------------------- internals
-    def _release(self) -> None:
-        self._buffer.release_to(self._apply)
-
-    def _apply(self, ts: int, ev: Any) -> None:
-        sec = ts // NS
-        if self._second is None:
-            self._second = sec
-        if sec > self._second:
-            # A long silence needs no more empty seconds than the longest window holds.
-            longest = self.cfg.baseline_secs + 2 * max(
-                self.cfg.volatility_window_secs,
-                self.cfg.volume_delta_window_secs,
-                self.cfg.velocity_window_secs,
-            )
-            lost = self._lost_after
-            if lost is not None and sec > lost:  # the first event after an outage
-                self._lost_after = None
-                if sec > lost + 1 and self._second <= lost:
-                    while self._second <= lost:
-                        self._close_second(self._second)
-                        self._second += 1
-                    self._second = sec  # the seconds after `lost` were not observed
-                    self.volatility.restart()
-                    self.acceleration.restart()
-                    self._machine.resume()
-            self._second = max(self._second, sec - longest)
-            while self._second < sec:
-                self._close_second(self._second)
-                self._second += 1
-        self.applied += 1
-        if len(ev) == 3:
-            self._messages += 1
-            price, qty, is_buy = ev
-            self._price = price
-            self._delta += price * qty if is_buy else -price * qty
-            closed = self.candles.on_trade(ts, price, qty, is_buy)
-            if closed is not None:
-                self.patterns.on_candle(closed)
-            return
-        if self.cfg.velocity_touch_only:
-            touch = (ev[0][0][0], ev[1][0][0])  # best bid and ask prices
-            if touch != self._touch:
-                self._messages += 1
-                self._touch = touch
-        else:
-            self._messages += 1
-        self._book_ns = ts
-        self._pending_book = ev
-
-    def _measure_book(self) -> None:
-        """Hands the latest released book to the book indicators (they keep only the latest)."""
-        ev = self._pending_book
-        if ev is not None:
-            self._pending_book = None
-            bids, asks = ev
-            self.obi.on_book(bids, asks)
-            self.spread.on_book(bids[0][0], asks[0][0])
-            self.depth.on_book(bids, asks)
-
-    def _close_second(self, sec: int) -> None:
-        if self._pending_book is not None:
-            self._measure_book()
-        end = (sec + 1) * NS
-        closed = self.candles.advance(end)
-        if closed is not None:
-            self.patterns.on_candle(closed)
-        fresh = end - self._book_ns <= BOOK_STALE_NS
-        learn = self._normal  # baselines learn only the normal market (`StateMachine.learns`)
-        self.volatility.on_second(self._price, learn)
-        self.acceleration.on_second(self._price)
-        self.volume_delta.on_second(self._delta, learn)
-        self.velocity.on_second(self._messages, learn)
-        self.spread.on_second(fresh, learn)
-        self._delta = 0.0
-        self._messages = 0
-        self._readings = self._build(end, sec, fresh)
-        self._machine.step(self._readings)
-        self._normal = self._machine.learns(end)
-
-    def _build(self, end: int, sec: int, fresh: bool) -> Readings:
-        pattern = self.patterns.pattern if self.patterns.last_start_ns == sec * NS else Pattern.NONE
-        length = float(self.patterns.length) if pattern is not Pattern.NONE else 0.0
-        by = {
-            Indicator.VOLATILITY: self.volatility.reading(),
-            Indicator.ACCELERATION: self.acceleration.reading(),
-            Indicator.OBI: self.obi.reading(fresh),
-            Indicator.SPREAD: self.spread.reading(fresh),
-            Indicator.VOLUME_DELTA: self.volume_delta.reading(),
-            Indicator.MESSAGE_VELOCITY: self.velocity.reading(),
-            Indicator.PATTERN: measure(
-                Indicator.PATTERN,
-                length,
-                float(self.cfg.pattern_min_candles),
-                pattern is not Pattern.NONE,
-                self.patterns.last_start_ns >= 0,
-            ),
-            Indicator.LIQUIDITY: self.depth.reading(fresh),
-        }
-        view: DepthView | None = self.depth.view if fresh else None
-        spread_ratio = by[Indicator.SPREAD].value
-        if view is None:
-            return Readings(end, by, pattern, spread_ratio, math.nan)
-        # Positional: ts, readings, pattern, spread ratio, liquidity, imbalance, extreme, walls.
-        return Readings(
-            end, by, pattern, spread_ratio, view.liquidity_usd, view.imbalance, view.extreme,
-            view.bid_walls, view.ask_walls,
-        )  # fmt: skip
-
-    def _initial_readings(self) -> Readings:
-        thresholds = {
-            Indicator.VOLATILITY: self.cfg.volatility_ratio,
-            Indicator.ACCELERATION: self.cfg.acceleration_bps_per_s2,
-            Indicator.OBI: self.cfg.obi_threshold,
-            Indicator.SPREAD: self.cfg.spread_ratio,
-            Indicator.VOLUME_DELTA: self.cfg.volume_delta_z,
-            Indicator.MESSAGE_VELOCITY: self.cfg.velocity_ratio,
-            Indicator.PATTERN: float(self.cfg.pattern_min_candles),
-            Indicator.LIQUIDITY: self.cfg.liquidity_min_usd,
-        }
-        by = {i: not_ready(i, t) for i, t in thresholds.items()}
-        return Readings(0, by, Pattern.NONE, math.nan, math.nan)
+        tr = _transition(self._n.shutdown(ts_ns, reason))
+        _ = self.transitions  # logs it
+        return tr

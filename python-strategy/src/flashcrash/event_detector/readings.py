@@ -2,7 +2,7 @@
 
 The eight indicators are named by `Indicator`; the first five (`CORE`) vote for ACTIVE. The
 trading engine scores entries from these readings (weights in `[strategy]`) and never looks inside
-the detector.
+the detector (compiled: `rust-engine/crates/detector/src/readings.rs` makes them).
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ CORE: tuple[Indicator, ...] = (
     Indicator.SPREAD,
     Indicator.VOLUME_DELTA,
 )
-
-# The core indicators read from the price path alone (1-second closes). With `quorum_needs_price`, a
-# quorum counts only when one of them is in it: the others (order flow, the book) confirm a move of
-# the price but cannot make one (see `machine.py`).
-PRICE: frozenset[Indicator] = frozenset((Indicator.VOLATILITY, Indicator.ACCELERATION))
 
 
 class Pattern(StrEnum):
@@ -81,30 +76,3 @@ class Readings:
 
     def core_fired(self) -> int:
         return sum(1 for i in CORE if self.by_indicator[i].fired)
-
-
-# Largest strength of an indicator that does not fire.
-BELOW_THRESHOLD_MAX = 0.99
-
-
-def strength(value: float, threshold: float, fired: bool) -> float:
-    """1 when fired; else `|value| / threshold`, capped at `BELOW_THRESHOLD_MAX` (0 for NaN or a
-    threshold that is not positive)."""
-    if fired:
-        return 1.0
-    if not threshold > 0 or not math.isfinite(value):
-        return 0.0
-    return min(BELOW_THRESHOLD_MAX, abs(value) / threshold)
-
-
-def measure(indicator: Indicator, value: float, threshold: float, fired: bool, ready: bool) -> Reading:
-    """A reading whose strength follows `value`; not fired (strength 0) unless ready."""
-    if not ready:
-        return Reading(indicator, value, threshold, False, 0.0, False)
-    if fired:
-        return Reading(indicator, value, threshold, True, 1.0, True)
-    return Reading(indicator, value, threshold, False, strength(value, threshold, False), True)
-
-
-def not_ready(indicator: Indicator, threshold: float) -> Reading:
-    return Reading(indicator, float("nan"), threshold, False, 0.0, ready=False)

@@ -161,23 +161,7 @@ def apply(runner: Runner, p: Plan) -> None:
     maker = Decimal(str(p.fees.get("maker_rate", "0")))
     taker = Decimal(str(p.fees.get("taker_rate", "0")))
     level = level_number(m.log_level)
-    det = runner.detector
-    det.cfg = d
-    det._machine.cfg = d
-    det.volatility.ratio, det.volatility.floor_bps = d.volatility_ratio, d.volatility_floor_bps
-    det.acceleration.threshold = d.acceleration_bps_per_s2
-    det.obi.levels, det.obi.threshold = d.obi_levels, d.obi_threshold
-    det.spread.threshold = d.spread_ratio
-    det.volume_delta.threshold = d.volume_delta_z
-    det.velocity.ratio, det.velocity.min_per_sec = d.velocity_ratio, d.velocity_min_per_sec
-    for ind in (det.volatility, det.spread, det.volume_delta, det.velocity):
-        ind.warmup = d.warmup_secs
-    depth = det.depth
-    depth.levels, depth.min_usd = d.depth_levels, d.liquidity_min_usd
-    depth.extreme, depth.wall_ratio = d.extreme_imbalance, d.wall_ratio
-    pat = det.patterns
-    pat.ex_wick, pat.ex_growth = d.exhaustion_wick_pct, d.exhaustion_wick_growth_pct
-    pat.cl_wick, pat.cl_volume = d.climax_wick_pct, d.climax_volume_ratio
+    runner.detector.reconfigure(d)
     st = runner.strategy
     st.cfg, st.risk, st.quantity = s, r, p.quantity
     st.rules, st.weights, st.bands = rules, weights, bands

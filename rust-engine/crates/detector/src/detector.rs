@@ -194,6 +194,37 @@ impl Detector {
         &self.cfg
     }
 
+    /// A reload's configuration: the thresholds, ratios, levels and rules take effect at once. The
+    /// keys that size windows and buffers (`jitter_buffer_ms`, `baseline_secs`, the window spans,
+    /// the pattern lengths) keep their running values: the strategy's reload refuses to change them.
+    pub fn reconfigure(&mut self, cfg: DetectorConfig) {
+        let c = &mut self.core;
+        c.machine.set_config(&cfg);
+        (c.volatility.ratio, c.volatility.floor_bps) =
+            (cfg.volatility_ratio, cfg.volatility_floor_bps);
+        c.acceleration.threshold = cfg.acceleration_bps_per_s2;
+        (c.obi.levels, c.obi.threshold) = (cfg.obi_levels, cfg.obi_threshold);
+        c.spread.threshold = cfg.spread_ratio;
+        c.volume_delta.threshold = cfg.volume_delta_z;
+        (c.velocity.ratio, c.velocity.min_per_sec) = (cfg.velocity_ratio, cfg.velocity_min_per_sec);
+        c.volatility.warmup = cfg.warmup_secs;
+        c.spread.warmup = cfg.warmup_secs;
+        c.volume_delta.warmup = cfg.warmup_secs;
+        c.velocity.warmup = cfg.warmup_secs;
+        let d = &mut c.depth;
+        (d.levels, d.min_usd, d.extreme, d.wall_ratio) = (
+            cfg.depth_levels,
+            cfg.liquidity_min_usd,
+            cfg.extreme_imbalance,
+            cfg.wall_ratio,
+        );
+        let p = &mut c.patterns;
+        (p.ex_wick, p.ex_growth) = (cfg.exhaustion_wick_pct, cfg.exhaustion_wick_growth_pct);
+        (p.cl_wick, p.cl_volume) = (cfg.climax_wick_pct, cfg.climax_volume_ratio);
+        c.touch_only = cfg.velocity_touch_only;
+        self.cfg = cfg;
+    }
+
     /// The published state.
     pub fn state(&self) -> State {
         self.core.machine.state

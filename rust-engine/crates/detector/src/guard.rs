@@ -14,6 +14,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The latest event time taken (2^62 ns, in the year 2116): the detector's second arithmetic
+/// (`(second + 1) * NS`) must not overflow an `i64` (Python's integers never did).
+pub const MAX_TS_NS: i64 = 1 << 62;
+
 /// Why an event was dropped; [`DropReason::as_str`] is the Python guard's `dropped` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -223,10 +227,11 @@ impl InputGuard {
     }
 
     /// Events up to `jitter_ns` older than the newest seen are kept (the jitter buffer orders
-    /// them); older ones are dropped (`time_backwards`), as are times not positive (`bad_time`).
+    /// them); older ones are dropped (`time_backwards`), as are times not positive or past
+    /// `MAX_TS_NS` (`bad_time`).
     /// A kept time newer than `newest_ns` becomes it.
     pub fn time_ok(&mut self, ts_ns: i64) -> bool {
-        if ts_ns <= 0 {
+        if ts_ns <= 0 || ts_ns > MAX_TS_NS {
             self.count(DropReason::BadTime);
             return false;
         }
@@ -451,7 +456,7 @@ mod tests {
         // Python's integers never overflow: newest - jitter is computed exactly.
         let mut g = InputGuard::new(i64::MIN);
         g.newest_ns = i64::MAX;
-        assert!(!g.time_ok(i64::MAX)); // i64::MAX < i64::MAX - i64::MIN
+        assert!(!g.time_ok(MAX_TS_NS)); // MAX_TS_NS < i64::MAX - i64::MIN
         assert_eq!(dropped(&g), [("time_backwards", 1)]);
         let mut g = InputGuard::new(i64::MAX);
         g.newest_ns = i64::MAX;
@@ -754,5 +759,13 @@ mod tests {
                 prop_assert_eq!(g.total_dropped(), i as u64 + 1 - kept);
             }
         }
+    }
+
+    #[test]
+    fn a_time_past_the_latest_the_detector_can_count_is_bad() {
+        let mut g = InputGuard::new(1_500_000_000);
+        assert!(g.trade_ok(MAX_TS_NS, 1.0, 1.0));
+        assert!(!g.trade_ok(MAX_TS_NS + 1, 1.0, 1.0) && !g.trade_ok(i64::MAX, 1.0, 1.0));
+        assert_eq!(g.dropped_for(DropReason::BadTime), 2);
     }
 }

@@ -224,6 +224,29 @@ mod tests {
         }
     }
 
+    /// Python `test_window_and_baseline_keep_the_recent_out_of_the_baseline` (test_indicators.py).
+    #[test]
+    fn window_keeps_its_last_items_and_their_mean_and_population_std() {
+        let mut w = Window::new(3);
+        assert!(w.mean().is_nan() && w.std().is_nan());
+        for x in [1.0, 2.0, 3.0, 4.0] {
+            w.push(x);
+        }
+        assert_eq!(w.items, [2.0, 3.0, 4.0]);
+        assert_eq!(w.mean(), 3.0);
+        let expected = (2.0f64 / 3.0).sqrt();
+        assert!((w.std() - expected).abs() <= 1e-9 * expected, "{}", w.std());
+        let mut rb = RecentAndBaseline::new(2, 3);
+        for x in [1.0, 2.0, 3.0, 4.0, 5.0] {
+            rb.push(x, true);
+        }
+        assert_eq!(rb.recent.items, [4.0, 5.0]);
+        assert_eq!(rb.baseline.items, [1.0, 2.0, 3.0]);
+        rb.push(6.0, false); // 4.0 leaves the recent window and is not learnt
+        assert_eq!(rb.recent.items, [5.0, 6.0]);
+        assert_eq!(rb.baseline.items, [1.0, 2.0, 3.0]);
+    }
+
     #[test]
     fn the_baseline_holds_only_what_left_the_recent_window_while_learning() {
         let mut w = RecentAndBaseline::new(2, 3);

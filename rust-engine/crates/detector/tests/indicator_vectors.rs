@@ -1,7 +1,9 @@
-//! The Rust indicators against the Python ones, bit for bit: `indicator_vectors.json` (written by
-//! `gen_indicator_vectors.py` from the Python `flashcrash.event_detector.indicators`) records every
-//! call made on each Python indicator and every result; they are replayed here on the Rust port and
+//! The Rust indicators against the Python ones they replaced, bit for bit: `indicator_vectors.json`
+//! records every call made on each Python indicator (`flashcrash.event_detector.indicators`, deleted
+//! in favour of this crate; its generator, seeded, went with it: see the history of
+//! `tests/gen_indicator_vectors.py`) and every result. They are replayed here on the Rust port and
 //! every float must be the same bits (any NaN equals any NaN: `float.hex` does not keep its sign).
+//! A golden file: a change of an indicator's arithmetic shows here.
 
 use std::collections::BTreeMap;
 

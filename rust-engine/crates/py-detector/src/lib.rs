@@ -10,6 +10,7 @@ use detector::detector::{Levels, SnapshotError};
 use detector::machine::{State, Transition};
 use detector::rolling;
 use detector::{Detector, DetectorConfig, Readings};
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
@@ -113,10 +114,36 @@ fn readings_tuple(r: &Readings) -> ReadingsTuple {
     )
 }
 
+/// A block of books as arrays (the backtest's synthetic books, built a few thousand at a time in
+/// numpy): row `i` is the book at `times[i]`, its `nbids[i]` bids (best first) in the first
+/// `levels` columns of `prices`/`qty` and its `levels` asks in the next; `proven[i]` as
+/// `wire.levels_proven`.
+#[derive(Default)]
+struct BookRows {
+    times: Vec<i64>,
+    prices: Vec<f64>,
+    qty: Vec<f64>,
+    nbids: Vec<i64>,
+    proven: Vec<u8>,
+    levels: usize,
+}
+
+impl BookRows {
+    fn side(&self, row: usize, from: usize, n: usize) -> Levels {
+        let at = row * 2 * self.levels + from;
+        self.prices[at..at + n]
+            .iter()
+            .copied()
+            .zip(self.qty[at..at + n].iter().copied())
+            .collect()
+    }
+}
+
 /// The compiled detector. See `flashcrash.event_detector.Detector` for what each method means.
 #[pyclass(module = "flashcrash_native", name = "Detector")]
 struct PyDetector {
     inner: Detector,
+    rows: BookRows,
 }
 
 #[pymethods]
@@ -128,7 +155,16 @@ impl PyDetector {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             inner: Detector::new(cfg),
+            rows: BookRows::default(),
         })
+    }
+
+    /// A reload's configuration (`config_json` as for the constructor).
+    fn reconfigure(&mut self, config_json: &str) -> PyResult<()> {
+        let cfg = DetectorConfig::from_json(config_json)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.inner.reconfigure(cfg);
+        Ok(())
     }
 
     fn on_trade(
@@ -156,6 +192,81 @@ impl PyDetector {
     ) -> bool {
         self.inner
             .on_book(time_or_zero(ts_ns), side(bids), side(asks), proven)
+    }
+
+    /// Takes a block of books (see `BookRows`: `prices` and `qty` are rows of 2 x levels) for
+    /// `on_book_rows`; the arrays are copied.
+    fn set_book_rows(
+        &mut self,
+        py: Python<'_>,
+        times: PyBuffer<i64>,
+        prices: PyBuffer<f64>,
+        qty: PyBuffer<f64>,
+        nbids: PyBuffer<i64>,
+        proven: PyBuffer<u8>,
+    ) -> PyResult<()> {
+        let times = times.to_vec(py)?;
+        let (prices, qty) = (prices.to_vec(py)?, qty.to_vec(py)?);
+        let (nbids, proven) = (nbids.to_vec(py)?, proven.to_vec(py)?);
+        let n = times.len();
+        let levels = if n == 0 { 0 } else { prices.len() / (2 * n) };
+        if prices.len() != n * 2 * levels
+            || qty.len() != prices.len()
+            || nbids.len() != n
+            || proven.len() != n
+        {
+            return Err(PyValueError::new_err(format!(
+                "book rows: {n} times need rows of 2 x levels prices and quantities ({} and {} given), \
+                 {n} bid counts ({} given) and {n} proven flags ({} given)",
+                prices.len(),
+                qty.len(),
+                nbids.len(),
+                proven.len()
+            )));
+        }
+        if let Some(bad) = nbids.iter().find(|&&b| b < 0 || b as usize > levels) {
+            return Err(PyValueError::new_err(format!(
+                "book rows: {bad} bids in a book of {levels} levels a side"
+            )));
+        }
+        self.rows = BookRows {
+            times,
+            prices,
+            qty,
+            nbids,
+            proven,
+            levels,
+        };
+        Ok(())
+    }
+
+    /// Rows `start..end` of the block, each as `on_book` takes a book; a row without a bid is no book
+    /// (skipped). Returns (books handed over, time of the last one the guard accepted or -1).
+    fn on_book_rows(&mut self, start: usize, end: usize) -> PyResult<(usize, i64)> {
+        let rows = &self.rows;
+        if start > end || end > rows.times.len() {
+            return Err(PyValueError::new_err(format!(
+                "book rows {start}..{end} of a block of {}",
+                rows.times.len()
+            )));
+        }
+        let (mut handed, mut last) = (0, -1);
+        for row in start..end {
+            let nb = rows.nbids[row] as usize;
+            if nb == 0 {
+                continue;
+            }
+            handed += 1;
+            let (ts, bids, asks) = (
+                rows.times[row],
+                rows.side(row, 0, nb),
+                rows.side(row, rows.levels, rows.levels),
+            );
+            if self.inner.on_book(ts, bids, asks, rows.proven[row] != 0) {
+                last = ts;
+            }
+        }
+        Ok((handed, last))
     }
 
     fn on_feed_lost(&mut self) {
