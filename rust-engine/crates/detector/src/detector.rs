@@ -538,3 +538,157 @@ fn initial_readings(cfg: &DetectorConfig) -> Readings {
         ask_walls: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = NS;
+    const T0: i64 = 1_700_000_000 * S;
+
+    fn small() -> DetectorConfig {
+        DetectorConfig {
+            baseline_secs: 20,
+            warmup_secs: 5,
+            volatility_window_secs: 3,
+            volume_delta_window_secs: 3,
+            velocity_window_secs: 2,
+            recovery_confirm_secs: 4,
+            active_hold_secs: 2,
+            active_confirm_secs: 1.0,
+            volatility_floor_bps: 1.0,
+            velocity_min_per_sec: 1.0,
+            liquidity_min_usd: 10.0,
+            ..DetectorConfig::default()
+        }
+    }
+
+    fn book(mid: f64) -> (Levels, Levels) {
+        (
+            (0..5)
+                .map(|i| (mid - 0.01 * f64::from(i + 1), 10.0))
+                .collect(),
+            (0..5)
+                .map(|i| (mid + 0.01 * f64::from(i + 1), 12.0))
+                .collect(),
+        )
+    }
+
+    /// Calm for a minute, a 20 % fall over ten seconds, calm again: trades every 100 ms, a book
+    /// every 300 ms.
+    fn feed(d: &mut Detector, from: usize, to: usize) {
+        for k in from..to {
+            let ts = T0 + k as i64 * (S / 10);
+            let sec = k / 10;
+            let price = match sec {
+                0..60 => 1.0 + 0.0005 * ((k % 7) as f64),
+                60..70 => 1.0 - 0.02 * (k - 600) as f64 / 10.0,
+                _ => 0.8 + 0.0005 * ((k % 5) as f64),
+            };
+            assert!(d.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0 || sec >= 70));
+            if k % 3 == 0 {
+                let (bids, asks) = book(price);
+                assert!(d.on_book(ts, bids, asks, false));
+            }
+        }
+    }
+
+    fn readings_json(d: &Detector) -> String {
+        serde_json::to_string(d.readings()).unwrap()
+    }
+
+    #[test]
+    fn a_crash_goes_active_and_a_restored_snapshot_carries_on_bit_for_bit() {
+        let mut straight = Detector::new(small());
+        feed(&mut straight, 0, 640);
+        let mut restored = Detector::new(small());
+        restored.restore(&straight.snapshot()).unwrap();
+        restored.set_history(straight.transitions().to_vec());
+        assert_eq!(restored.take_transition(), None); // history is not news
+        for (from, to) in [(640, 700), (700, 1000)] {
+            feed(&mut straight, from, to);
+            feed(&mut restored, from, to);
+            assert_eq!(readings_json(&straight), readings_json(&restored));
+            assert_eq!(straight.transitions(), restored.transitions());
+        }
+        straight.flush();
+        restored.flush();
+        assert_eq!(readings_json(&straight), readings_json(&restored));
+        assert_eq!(straight.closes(), restored.closes());
+        let states: Vec<_> = straight.transitions().iter().map(|t| t.current).collect();
+        assert!(
+            states.contains(&State::Active),
+            "{:?}",
+            straight.transitions()
+        );
+    }
+
+    #[test]
+    fn another_version_or_a_broken_snapshot_is_refused_and_changes_nothing() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 100);
+        let before = d.snapshot();
+        let other = before.replacen(
+            &format!("\"version\":{SNAPSHOT_VERSION}"),
+            "\"version\":1",
+            1,
+        );
+        assert!(matches!(
+            d.restore(&other),
+            Err(SnapshotError::Version { found: 1 })
+        ));
+        assert!(matches!(
+            d.restore("{\"version\":2}"),
+            Err(SnapshotError::Malformed(_))
+        ));
+        assert!(matches!(
+            d.restore("not json"),
+            Err(SnapshotError::Malformed(_))
+        ));
+        assert_eq!(d.snapshot(), before);
+    }
+
+    #[test]
+    fn reconfigure_changes_thresholds_at_the_next_second_and_keeps_the_windows() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 100);
+        let windows = serde_json::to_value(&d.core.volatility.returns).unwrap();
+        d.reconfigure(DetectorConfig {
+            obi_threshold: 0.3,
+            volatility_ratio: 7.0,
+            ..small()
+        });
+        feed(&mut d, 100, 120);
+        assert_eq!(d.readings().get(Indicator::Obi).threshold, 0.3);
+        assert_eq!(d.readings().get(Indicator::Volatility).threshold, 7.0);
+        assert_eq!(d.config().obi_threshold, 0.3);
+        let mut same = Detector::new(small());
+        feed(&mut same, 0, 100);
+        assert_eq!(
+            serde_json::to_value(&same.core.volatility.returns).unwrap(),
+            windows
+        );
+    }
+
+    #[test]
+    fn an_outage_leaves_its_seconds_unclosed() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 100); // 10 s
+        d.on_feed_lost();
+        let closes = d.closes();
+        // 100 s later the feed is back: only the seconds before the outage close, none of its own.
+        let ts = T0 + 110 * S;
+        assert!(d.on_trade(ts, 1.0, 1.0, true));
+        assert!(d.on_trade(ts + 2 * S, 1.0, 1.0, true));
+        assert!(
+            d.closes() - closes <= 2,
+            "{} seconds closed",
+            d.closes() - closes
+        );
+        let mut told_nothing = Detector::new(small());
+        feed(&mut told_nothing, 0, 100);
+        assert!(told_nothing.on_trade(ts, 1.0, 1.0, true));
+        assert!(told_nothing.on_trade(ts + 2 * S, 1.0, 1.0, true));
+        assert!(told_nothing.closes() - closes > 20); // the silence closed as empty seconds
+    }
+}
