@@ -65,7 +65,7 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
     `check` first, when given). The synthetic books, handed over as rows of the replay's current
     batch (`Runner.handle_books`), come back as the `OrderBookSnapshot`s they stand for (update id 0),
-    marked proven as the batch was (`SyntheticBook.proven`)."""
+    marked proven as `with_books` marks them (`SyntheticBook.proven`)."""
     handle, handle_books = replay.runner.handle, replay.runner.handle_books
     seen: list[Any] = []
 
@@ -340,11 +340,11 @@ def test_results_arithmetic_by_hand() -> None:
 def test_published_books_are_the_model_at_each_boundary(
     cfg: config.Config, pol: np.ndarray, interval_ms: int
 ) -> None:
-    """The replay builds its books in numpy batches and each from the one before (only the levels
-    that changed): every book it publishes is still `SyntheticBook.at(T, n)`, the model at its
-    boundary `T` from exactly the `n` trades at or before `T`, one every `book_interval_ms`; and each
-    is marked proven (its levels checked in numpy per batch, so the guard skips them) only when
-    `wire.book_levels_ok` holds for it, which on this real crash is every one."""
+    """The replay builds its books in batches and hands them to the detector as rows: every book it
+    publishes is still `SyntheticBook.at(T, n)`, the model at its boundary `T` from exactly the `n`
+    trades at or before `T`, one every `book_interval_ms`; and `SyntheticBook.proven` (what
+    `with_books` marks) holds for a row only when `wire.book_levels_ok` holds for it, which on this
+    real crash is every one."""
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, book_interval_ms=interval_ms))
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:14:00Z"))
     replay = Replay(cfg, data)
@@ -384,7 +384,7 @@ def test_synthetic_book_is_a_function_of_its_time_and_trades(pol: np.ndarray) ->
 
 def test_with_books_feeds_what_the_replay_publishes(cfg: config.Config, pol: np.ndarray) -> None:
     """`with_books` (the tests' and benchmarks' feed) gives the runner the replay's trades and books,
-    in the replay's order, marked proven as the replay marks them (update ids aside)."""
+    in the replay's order (update ids aside; proven as `SyntheticBook.proven` finds them)."""
     data = window(pol, parse_utc("2025-10-10T21:09:00Z"), parse_utc("2025-10-10T21:11:00Z"))
     replay = Replay(cfg, data)
     seen = recorded(replay, (wire.Trade, wire.OrderBookSnapshot))

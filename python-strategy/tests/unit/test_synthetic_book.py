@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flashcrash import wire
@@ -129,3 +129,92 @@ def test_a_sorted_book_is_proven_and_a_flawed_one_is_not() -> None:
     q[1, 4] = np.nan
     prices[2, 0] = prices[2, 3]  # best bid at the best ask
     assert model.proven(ticks, prices, q).tolist() == [True, False, False]
+
+
+_M64 = (1 << 64) - 1
+_BOUNDARY_NS = 100_000_000  # between books (the noise's bucket)
+
+
+def _mix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _reference_book(data: np.ndarray, p: BookParams, t: int, n: int) -> tuple[list[int], list[float]]:
+    """One book of the model (docs/EXCHANGE_SIM.md), in plain Python, one level at a time, every float
+    operation in the order of the numpy code the compiled model replaced: level ticks and quantities."""
+    ticks = [max(1, int((px / p.tick + 0.5) // 1)) for px in data["price"][:n].tolist()]
+    window = [k for s, k in zip(data["ts_ns"][:n].tolist(), ticks, strict=True) if s > t - 5_000_000_000]
+    rng = max(window) - min(window) if window else 0
+    last = ticks[-1]
+    spread = 1 + min(rng // 8, max(1, last * 100 // 10_000))
+    bid, ask = (last - spread, last) if data["buy"][n - 1] else (last, last + spread)
+    liquidity = 1.0 / (1.0 + 40.0 * float(rng) / float(last))
+    m = n if n < 100 else n - n % 100
+    qs = sorted(data["qty"][max(0, m - 1000) : m].tolist())
+    h = len(qs) // 2
+    base = 5.0 * (qs[h] if len(qs) % 2 else (qs[h - 1] + qs[h]) / 2)
+    bucket = (t // _BOUNDARY_NS) & _M64
+    rot = ((p.seed << 17) | (p.seed >> 47)) & _M64
+    out_ticks, out_q = [], []
+    for touch, way in ((bid, -1), (ask, 1)):
+        for i in range(p.levels):
+            tick = touch + way * i
+            depth = (1.0 + 0.1 * i) * liquidity * base
+            u = tick & _M64
+            period = (bucket + _mix(u ^ rot) % 10) // 10
+            draw = _mix(p.seed ^ ((u * 0x100000001B3) & _M64) ^ _mix(period)) % 10_001
+            noise = 0.6 + (2.0 - 2.0 * 0.6) * draw / 10_000.0
+            steps = max(1.0, float(round(depth * noise / p.step)))  # round: half to even, as np.round
+            out_ticks.append(tick)
+            out_q.append(round(steps * p.step * 1e8) / 1e8)  # np.round(x, 8): rint(x * 1e8) / 1e8
+    return out_ticks, out_q
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 900), st.integers(-30, 30), st.floats(0.001, 5e3), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([(0.0001, 0.1), (0.01, 0.01), (0.5, 1e-8), (0.001, 3.0)]),
+    st.integers(1, 4),
+    st.integers(0, 2**64 - 1),
+    st.integers(1, 300),
+)
+def test_the_compiled_model_is_the_reference_model_bit_for_bit(steps, tick_step, levels, seed, chunk) -> None:
+    """The compiled model's books, every 100-ms boundary from the first trade to the last asked for in
+    chunks (and a few again, one by one, out of order), are the plain-Python model's, level for level
+    and bit for bit: ticks, quantities, prices `round(tick x tick size, 10)`, bid counts."""
+    data = np.zeros(len(steps), dtype=TRADE_DTYPE)
+    t, k = 1_700_000_000_000_000_000, 300
+    for j, (dt_ms, dk, qty, buy) in enumerate(steps):
+        t, k = t + dt_ms * 1_000_000, max(1, k + dk)
+        data[j] = (t, j, k * tick_step[0], qty, buy)
+    p = BookParams(tick_step[0], tick_step[1], levels, seed)
+    model = SyntheticBook(data, p)
+    first = int(data["ts_ns"][0]) // _BOUNDARY_NS * _BOUNDARY_NS + _BOUNDARY_NS
+    times = np.arange(first, int(data["ts_ns"][-1]) + 1, _BOUNDARY_NS)
+    counts = np.searchsorted(model.ts, times, side="right")
+    for start in range(0, len(times), chunk):
+        ticks, prices, q, nbids = model.batch_rows(
+            times[start : start + chunk], counts[start : start + chunk]
+        )
+        for j, (tk, px, qs, nb) in enumerate(
+            zip(ticks.tolist(), prices.tolist(), q, nbids.tolist(), strict=True)
+        ):
+            want_ticks, want_q = _reference_book(data, p, int(times[start + j]), int(counts[start + j]))
+            assert tk == want_ticks
+            assert qs.tobytes() == np.array(want_q).tobytes()
+            assert px == [round(max(1, x) * p.tick, 10) for x in want_ticks]
+            assert nb == sum(x > 0 for x in want_ticks[:levels])
+    for j in list(range(len(times)))[::-7][:5]:
+        want_ticks, want_q = _reference_book(data, p, int(times[j]), int(counts[j]))
+        bids, asks = model.at(int(times[j]), int(counts[j]))
+        assert [b[1] for b in bids] == [
+            x for x, tk in zip(want_q[:levels], want_ticks[:levels], strict=True) if tk > 0
+        ]
+        assert [a[1] for a in asks] == want_q[levels:]

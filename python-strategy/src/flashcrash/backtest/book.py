@@ -12,12 +12,14 @@ staggered one-second bucket (ported from `exchange-sim/src/model.rs`).
 
 One deliberate difference: the simulator takes `base` as 5 x the median trade quantity of the whole
 replayed window, which would let the future shape the past; here it is 5 x the median of the last
-`BASE_TRADES` trades at or before `T` (re-computed every 100 trades, on a fixed grid of trade
-counts), so a book depends on nothing after its time, and on nothing but its time and those trades.
+1,000 trades at or before `T` (re-computed every 100 trades, on a fixed grid of trade counts), so a
+book depends on nothing after its time, and on nothing but its time and those trades.
 
-The replay asks for its books a few thousand boundaries at a time (`SyntheticBook.batch`: the model
-in numpy, level for level the same arithmetic as one book at a time), so a book costs a few
-microseconds instead of the ~40 of a Python loop over its levels.
+The replay asks for its books a few thousand boundaries at a time (`SyntheticBook.batch`). The model
+runs compiled (`flashcrash_native.SyntheticBook`, crate `rust-engine/crates/synthetic-book`: bit for
+bit the numpy code it replaced, level for level the same arithmetic as one book at a time), about
+0.2 µs a book; the prices of its ticks are Python's `round(tick x tick size, 10)`, from a table kept
+here.
 """
 
 from __future__ import annotations
@@ -27,43 +29,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import flashcrash_native
 from flashcrash import wire
 from flashcrash.wire import Levels
 
-NS = 1_000_000_000
 BOUNDARY_NS = 100_000_000
-VOL_WINDOW_NS = 5 * NS
 SPREAD_DIVISOR = 8
 MAX_EXTRA_SPREAD_BPS = 100  # most extra spread, bp of the last price (as model.rs; at least 1 tick)
 BPS = 10_000
-LIQUIDITY_K = 40.0
-DEPTH_SLOPE = 0.1
-NOISE_MIN = 0.6
-NOISE_PERIOD = 10
-BASE_TRADES = 1000
-BASE_MULTIPLE = 5.0
-CHUNK = 4096  # boundaries built per numpy batch by `with_books`
-_MASK = (1 << 64) - 1
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic), as `model.rs::mix`."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+CHUNK = 4096  # boundaries built per batch by `with_books`
 
 
 def spread_ticks(rng: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Spread in ticks for 5-s ranges of `rng` ticks at last prices of `last` ticks (int64 arrays):
     one tick plus an eighth of the range, the eighth capped at `MAX_EXTRA_SPREAD_BPS` of the price
-    (rounded down, at least one tick), in integers as `model.rs::spread_ticks`."""
+    (rounded down, at least one tick), in integers as `model.rs::spread_ticks` (and the compiled
+    model's `spread_ticks`)."""
     cap = np.maximum(1, last * MAX_EXTRA_SPREAD_BPS // BPS)
     return 1 + np.minimum(rng // SPREAD_DIVISOR, cap)
-
-
-def _rotl(x: int, k: int) -> int:
-    return ((x << k) | (x >> (64 - k))) & _MASK
 
 
 @dataclass(frozen=True)
@@ -78,52 +61,33 @@ class SyntheticBook:
     """Books from a trades array (`TRADE_DTYPE`); `at(T, n)` and `batch(T, n)` read only the first `n`
     trades, which the caller guarantees are exactly those at or before `T`.
 
-    `batch` builds many books at once in numpy (the replay asks for its boundaries a few thousand at a
-    time), `at` is a batch of one: both give the same book, level for level."""
+    `batch` builds many books at once (the replay asks for its boundaries a few thousand at a time),
+    `at` is a batch of one: both give the same book, level for level."""
 
     def __init__(self, trades: np.ndarray, params: BookParams) -> None:
         self.p = params
-        # Contiguous copies: a column of the structured array is a strided view, and `searchsorted`
-        # on a strided slice copies it first (O(n) per book, quadratic over a replay).
+        # Contiguous copies: a column of the structured array is a strided view.
         self.ts = np.ascontiguousarray(trades["ts_ns"])
         self.ticks = np.maximum(1, np.floor(trades["price"] / params.tick + 0.5)).astype(np.int64)
         self.qty = np.ascontiguousarray(trades["qty"])
         self.buy = np.ascontiguousarray(trades["buy"]).astype(bool)
-        # `reduceat` needs every start index inside the array: one sentinel past the end.
-        self._ticks_pad = np.append(self.ticks, 0)
-        self._depth2 = np.tile(1.0 + DEPTH_SLOPE * np.arange(params.levels), 2)
-        self._offsets = np.concatenate(
-            (-np.arange(params.levels, dtype=np.int64), np.arange(params.levels, dtype=np.int64))
+        # The model, compiled, with its own copy of the trades (in ticks, as rounded here).
+        self._native = flashcrash_native.SyntheticBook(
+            self.ts, self.ticks, self.qty, self.buy.view(np.uint8), params.step, params.levels, params.seed
         )
-        self._seed_rot = np.uint64(_rotl(params.seed, 17))
-        self._seed = np.uint64(params.seed)
-        self._base_memo: dict[int, float] = {}
         self._price_memo: dict[int, float] = {}
         self._table_from = 0
         self._table = np.empty(0)
 
-    def _noise(self, ticks: np.ndarray, bucket: np.ndarray | int) -> np.ndarray:
-        """The noise of each tick at its bucket (`bucket` broadcast against `ticks`)."""
-        t = ticks.astype(np.uint64)
-        phase = _mix(t ^ self._seed_rot) % np.uint64(NOISE_PERIOD)
-        period = (np.asarray(bucket).astype(np.uint64) + phase) // np.uint64(NOISE_PERIOD)
-        draw = _mix(self._seed ^ (t * np.uint64(0x00000100000001B3)) ^ _mix(period)) % np.uint64(10_001)
-        return NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * draw.astype(np.float64) / 10_000.0
-
     def base(self, n: int) -> float:
-        """5 x the median quantity of the last `BASE_TRADES` trades before `m`, with `m` the first `n`
+        """5 x the median quantity of the last 1,000 trades before `m`, with `m` the first `n`
         trades rounded down to a multiple of 100 (`n` itself below 100): re-computed once every 100
         trades, on a fixed grid (so a book is a function of its time and its trades alone)."""
-        m = n if n < 100 else n - n % 100
-        b = self._base_memo.get(m)
-        if b is None:
-            b = self._base_memo[m] = BASE_MULTIPLE * float(np.median(self.qty[max(0, m - BASE_TRADES) : m]))
-        return b
+        return float(self._native.base(n))
 
-    def _prices(self, ticks: np.ndarray) -> np.ndarray:
+    def _prices(self, ticks: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """Each tick's price, `round(tick x tick size, 10)` as Python rounds it, from a table over
-        the ticks seen so far (grown as the price moves)."""
-        lo, hi = int(ticks.min()), int(ticks.max())
+        the ticks seen so far (grown as the price moves); `ticks` are all in `lo..=hi`."""
         if hi - lo > 4 * ticks.size + 1000:  # a sparse spread of ticks: one by one
             uniq, inverse = np.unique(ticks, return_inverse=True)
             return np.array([self._price(k) for k in uniq.tolist()])[inverse.reshape(ticks.shape)]
@@ -141,7 +105,7 @@ class SyntheticBook:
             table = np.concatenate((np.array(left), table, np.array(right)))
             self._table_from, self._table = new_first, table
             first = new_first
-        return table[ticks - first]
+        return table.take(ticks - first)
 
     def _price(self, k: int) -> float:
         v = self._price_memo.get(k)
@@ -153,34 +117,35 @@ class SyntheticBook:
         """The books at the times `t_ns` from the first `n[j]` trades each (every `n[j]` >= 1), as
         arrays of shape (books, 2 x levels), the bids best first then the asks best first: level
         ticks, prices and quantities. A bid tick below 1 is no level (the caller drops it)."""
-        t_ns = np.asarray(t_ns, dtype=np.int64)
-        n = np.asarray(n, dtype=np.int64)
-        last_i = n - 1
-        last = self.ticks[last_i]
-        # The range of the trade ticks in (T - 5 s, T]: max - min over [lo, n) (0 when empty).
-        lo = np.minimum(np.searchsorted(self.ts, t_ns - VOL_WINDOW_NS, side="right"), n)
-        idx = np.empty(2 * len(n), dtype=np.int64)
-        idx[0::2] = lo
-        idx[1::2] = n
-        hi = np.maximum.reduceat(self._ticks_pad, idx)[0::2]
-        low = np.minimum.reduceat(self._ticks_pad, idx)[0::2]
-        rng = np.where(lo < n, hi - low, 0)
-        spread = spread_ticks(rng, last)
-        buy = self.buy[last_i]
-        best_bid = np.where(buy, last - spread, last)
-        best_ask = np.where(buy, last, last + spread)
-        liquidity = 1.0 / (1.0 + LIQUIDITY_K * rng.astype(np.float64) / last.astype(np.float64))
-        base = self._bases(n)
-        depth = self._depth2[None, :] * liquidity[:, None] * base[:, None]
+        ticks, prices, q, _ = self.batch_rows(t_ns, n)
+        return ticks, prices, q
+
+    def batch_rows(
+        self, t_ns: np.ndarray, n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`batch`, and per book its count of bid levels (those at a tick above 0: the first ones)."""
+        t_ns = np.ascontiguousarray(t_ns, dtype=np.int64)
+        n = np.ascontiguousarray(n, dtype=np.int64)
+        tb, qb, nb = self._native.batch(t_ns, n)
+        shape = (len(t_ns), 2 * self.p.levels)
+        ticks = np.frombuffer(tb, dtype=np.int64).reshape(shape)
+        q = np.frombuffer(qb, dtype=np.float64).reshape(shape)
+        nbids = np.frombuffer(nb, dtype=np.int64)
+        if not ticks.size:
+            return ticks, np.empty(shape), q, nbids
+        # A row's ticks follow from its touch: the prices of each run of rows at one touch are its
+        # first row's.
         levels = self.p.levels
-        ticks = np.empty((len(n), 2 * levels), dtype=np.int64)
-        ticks[:, :levels] = best_bid[:, None] + self._offsets[None, :levels]
-        ticks[:, levels:] = best_ask[:, None] + self._offsets[None, levels:]
-        noise = self._noise(ticks, (t_ns // BOUNDARY_NS)[:, None])
-        step = self.p.step
-        # Whole steps, rounded again so a float like 468.90000000000003 does not reach a fill.
-        q = np.round(np.maximum(1.0, np.round(depth * noise / step)) * step, 8)
-        return ticks, self._prices(np.maximum(ticks, 1)), q
+        new = np.empty(len(ticks), dtype=bool)
+        new[0] = True
+        np.not_equal(ticks[1:, 0], ticks[:-1, 0], out=new[1:])
+        new[1:] |= ticks[1:, levels] != ticks[:-1, levels]
+        heads = ticks[new]
+        # A row's lowest tick is its deepest bid, its highest its deepest ask; a bid below tick 1 is
+        # priced as tick 1 (it is no level).
+        lo, hi = int(heads[:, levels - 1].min()), int(heads[:, -1].max())
+        prices = self._prices(heads if lo >= 1 else np.maximum(heads, 1), max(lo, 1), max(hi, 1))
+        return ticks, prices.take(np.cumsum(new) - 1, axis=0), q, nbids
 
     def proven(self, ticks: np.ndarray, prices: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Per row of `batch`'s arrays, whether its book passes `wire.book_levels_ok` as `split` makes
@@ -199,11 +164,6 @@ class SyntheticBook:
                 & np.isfinite(q).all(axis=1)
                 & (q >= 0).all(axis=1)
             )
-
-    def _bases(self, n: np.ndarray) -> np.ndarray:
-        """`base` of each trade count (computed once per distinct 100-trade step)."""
-        uniq, inverse = np.unique(np.where(n < 100, n, n - n % 100), return_inverse=True)
-        return np.array([self.base(int(k)) for k in uniq.tolist()])[inverse]
 
     def split(self, ticks: np.ndarray, pairs: list[tuple[float, float]]) -> tuple[Levels, Levels]:
         """One row of `batch` as (bids, asks): `pairs` are its (price, qty) levels, bids then asks, and

@@ -11,9 +11,9 @@ One event-time clock drives everything, and at any instant `t` only what happene
   exchange simulator's synthetic source sends a depth change every 100 ms (a heartbeat when the model
   did not move) and the engine publishes a book after each one, and the detector's message velocity
   counts them (the model moves at 99.6 % of the boundaries of the POLUSDT day anyway: its noise turns
-  over a tenth of the levels every 100 ms). The books are built in numpy batches of `BOOK_CHUNK`
-  boundaries, handed to the (compiled) detector as one block of rows, and are exactly
-  `SyntheticBook.at(T, n)`. A run of books with nothing between them is one call
+  over a tenth of the levels every 100 ms). The books are built in batches of `BOOK_CHUNK`
+  boundaries (compiled: `SyntheticBook.batch_rows`), handed to the (compiled) detector as one block
+  of rows, and are exactly `SyntheticBook.at(T, n)`. A run of books with nothing between them is one call
   (`Runner.handle_books`: the same validation, buffering and candle clock as one book at a time),
   cut where a book closes the runner's candle, so the strategy acts at that book's time;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 MS = 1_000_000
 DRAIN_LIMIT = 10_000  # events handled after the data ends (answers, the shutdown's market sells)
-BOOK_CHUNK = 4096  # synthetic books built per numpy batch
+BOOK_CHUNK = 4096  # synthetic books built per batch
 NEVER = 2**63 - 1
 STATE_CODES = {s: i for i, s in enumerate(State)}
 
@@ -219,23 +219,20 @@ class Replay:
 
     def _load_books(self, first: int) -> None:
         """The synthetic books of the next `BOOK_CHUNK` boundaries from `first` on (those before the
-        last trade: a later one is never published), built in one numpy batch and handed to the
-        detector as one block of rows. A boundary's book reads only the trades at or before it (`n`,
-        exactly the trades replayed when it is published). Each row's levels are checked here at once
-        (`SyntheticBook.proven`: what `wire.book_levels_ok` checks of one book), so the detector's
-        guard need not walk them again."""
+        last trade: a later one is never published), built in one batch and handed to the detector
+        as one block of rows (its guard checks each level by level, as any unproven book). A
+        boundary's book reads only the trades at or before it (`n`, exactly the trades replayed when
+        it is published)."""
         syn = self.synthetic
         count = max(1, min(BOOK_CHUNK, (int(syn.ts[-1]) - first) // self.book_interval_ns + 1))
         times = first + self.book_interval_ns * np.arange(count, dtype=np.int64)
         n = np.searchsorted(syn.ts, times, side="right")
-        ticks, prices, q = syn.batch(times, n)
-        nbids = (ticks[:, : syn.p.levels] > 0).sum(axis=1, dtype=np.int64)
+        ticks, prices, q, nbids = syn.batch_rows(times, n)
         self._chunk = _Chunk(
             first, self.book_interval_ns, count, n.tolist(), nbids.tolist(), ticks, prices, q
         )
-        proven = syn.proven(ticks, prices, q).astype(np.uint8)
         self.runner.detector.set_book_rows(
-            times, np.ascontiguousarray(prices), np.ascontiguousarray(q), nbids, proven
+            times, np.ascontiguousarray(prices), np.ascontiguousarray(q), nbids
         )
         self._chunk_i = 0
 

@@ -135,13 +135,14 @@ class Detector:
             )
         )
 
-    def set_book_rows(self, times: Any, prices: Any, qty: Any, nbids: Any, proven: Any) -> None:
+    def set_book_rows(self, times: Any, prices: Any, qty: Any, nbids: Any) -> None:
         """A block of books as C-contiguous numpy arrays, for `on_book_rows` (the backtest's synthetic
         books, built a few thousand at a time): row `i` is the book at `times[i]` (int64), `prices[i]`
         and `qty[i]` its bids best first then its asks best first (float64, `levels` each), of which
-        the first `nbids[i]` bids are levels (int64), `proven[i]` (uint8) as `wire.levels_proven`.
+        the first `nbids[i]` bids are levels (int64); each is checked level by level as an unproven
+        book is.
         (numpy is not imported here: `flashcrash run` starts without it.)"""
-        self._n.set_book_rows(times, prices, qty, nbids, proven)
+        self._n.set_book_rows(times, prices, qty, nbids)
 
     def on_book_rows(self, start: int, end: int) -> tuple[int, int]:
         """Rows `start:end` of the block, each validated and buffered as `on_book` takes a book (a row

@@ -6,6 +6,8 @@
 //! float, a time that is not an int (a bool is not one), a level that is not a pair, is read as an
 //! invalid value, so the guard drops the event and counts it under the reason the Python guard gave.
 
+mod book;
+
 use detector::detector::{Levels, SnapshotError};
 use detector::machine::{State, Transition};
 use detector::rolling;
@@ -116,15 +118,14 @@ fn readings_tuple(r: &Readings) -> ReadingsTuple {
 
 /// A block of books as arrays (the backtest's synthetic books, built a few thousand at a time in
 /// numpy): row `i` is the book at `times[i]`, its `nbids[i]` bids (best first) in the first
-/// `levels` columns of `prices`/`qty` and its `levels` asks in the next; `proven[i]` as
-/// `wire.levels_proven`.
+/// `levels` columns of `prices`/`qty` and its `levels` asks in the next. Each is checked level by
+/// level as an unproven book is (a few dozen comparisons, cheaper than proving it in numpy).
 #[derive(Default)]
 struct BookRows {
     times: Vec<i64>,
     prices: Vec<f64>,
     qty: Vec<f64>,
     nbids: Vec<i64>,
-    proven: Vec<u8>,
     levels: usize,
 }
 
@@ -203,25 +204,19 @@ impl PyDetector {
         prices: PyBuffer<f64>,
         qty: PyBuffer<f64>,
         nbids: PyBuffer<i64>,
-        proven: PyBuffer<u8>,
     ) -> PyResult<()> {
         let times = times.to_vec(py)?;
         let (prices, qty) = (prices.to_vec(py)?, qty.to_vec(py)?);
-        let (nbids, proven) = (nbids.to_vec(py)?, proven.to_vec(py)?);
+        let nbids = nbids.to_vec(py)?;
         let n = times.len();
         let levels = if n == 0 { 0 } else { prices.len() / (2 * n) };
-        if prices.len() != n * 2 * levels
-            || qty.len() != prices.len()
-            || nbids.len() != n
-            || proven.len() != n
-        {
+        if prices.len() != n * 2 * levels || qty.len() != prices.len() || nbids.len() != n {
             return Err(PyValueError::new_err(format!(
                 "book rows: {n} times need rows of 2 x levels prices and quantities ({} and {} given), \
-                 {n} bid counts ({} given) and {n} proven flags ({} given)",
+                 and {n} bid counts ({} given)",
                 prices.len(),
                 qty.len(),
-                nbids.len(),
-                proven.len()
+                nbids.len()
             )));
         }
         if let Some(bad) = nbids.iter().find(|&&b| b < 0 || b as usize > levels) {
@@ -234,7 +229,6 @@ impl PyDetector {
             prices,
             qty,
             nbids,
-            proven,
             levels,
         };
         Ok(())
@@ -262,7 +256,7 @@ impl PyDetector {
                 rows.side(row, 0, nb),
                 rows.side(row, rows.levels, rows.levels),
             );
-            if self.inner.on_book(ts, bids, asks, rows.proven[row] != 0) {
+            if self.inner.on_book(ts, bids, asks, false) {
                 last = ts;
             }
         }
@@ -376,6 +370,7 @@ fn fsum(xs: Vec<f64>) -> f64 {
 #[pymodule]
 fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDetector>()?;
+    m.add_class::<book::PySyntheticBook>()?;
     m.add_function(wrap_pyfunction!(fsum, m)?)?;
     Ok(())
 }
