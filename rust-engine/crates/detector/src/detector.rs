@@ -489,17 +489,7 @@ impl Core {
             self.depth.reading(fresh),
         ];
         let spread_ratio = by[Indicator::Spread as usize].value;
-        let base = Readings {
-            ts_ns: end,
-            by_indicator: by,
-            pattern,
-            spread_ratio,
-            liquidity_usd: f64::NAN,
-            depth_imbalance: f64::NAN,
-            extreme_imbalance: false,
-            bid_walls: Vec::new(),
-            ask_walls: Vec::new(),
-        };
+        let base = Readings::without_book(end, by, pattern, spread_ratio);
         match (&self.depth.view, fresh) {
             (Some(view), true) => Readings {
                 liquidity_usd: view.liquidity_usd,
@@ -526,17 +516,7 @@ fn initial_readings(cfg: &DetectorConfig) -> Readings {
         cfg.liquidity_min_usd,
     ];
     let by = std::array::from_fn(|i| not_ready(Indicator::ALL[i], thresholds[i]));
-    Readings {
-        ts_ns: 0,
-        by_indicator: by,
-        pattern: Pattern::None,
-        spread_ratio: f64::NAN,
-        liquidity_usd: f64::NAN,
-        depth_imbalance: f64::NAN,
-        extreme_imbalance: false,
-        bid_walls: Vec::new(),
-        ask_walls: Vec::new(),
-    }
+    Readings::without_book(0, by, Pattern::None, f64::NAN)
 }
 
 #[cfg(test)]

@@ -486,17 +486,7 @@ mod tests {
             strength: if fired.contains(i) { 1.0 } else { 0.0 },
             ready: true,
         });
-        Readings {
-            ts_ns: sec * S,
-            by_indicator,
-            pattern: Pattern::None,
-            spread_ratio: f64::NAN,
-            liquidity_usd: f64::NAN,
-            depth_imbalance: f64::NAN,
-            extreme_imbalance: false,
-            bid_walls: Vec::new(),
-            ask_walls: Vec::new(),
-        }
+        Readings::without_book(sec * S, by_indicator, Pattern::None, f64::NAN)
     }
 
     /// Steps a new machine through `seq` (one set a second from 0 s): the state after each second.

@@ -118,6 +118,26 @@ pub struct Readings {
 }
 
 impl Readings {
+    /// Readings without a fresh book: its figures NaN, no walls.
+    pub fn without_book(
+        ts_ns: i64,
+        by_indicator: [Reading; 8],
+        pattern: Pattern,
+        spread_ratio: f64,
+    ) -> Self {
+        Readings {
+            ts_ns,
+            by_indicator,
+            pattern,
+            spread_ratio,
+            liquidity_usd: f64::NAN,
+            depth_imbalance: f64::NAN,
+            extreme_imbalance: false,
+            bid_walls: Vec::new(),
+            ask_walls: Vec::new(),
+        }
+    }
+
     /// The reading of one indicator.
     pub fn get(&self, ind: Indicator) -> &Reading {
         &self.by_indicator[ind as usize]
