@@ -85,6 +85,10 @@ def config_json(cfg: EventDetectionConfig) -> str:
 
 
 class Detector:
+    """One symbol's detector (see the module's doc). `transitions` and `readings()` are Python
+    objects made from the compiled detector's on demand: each transition once (and logged then),
+    the readings once per closed second."""
+
     def __init__(self, cfg: EventDetectionConfig) -> None:
         self.cfg = cfg
         self._n = flashcrash_native.Detector(config_json(cfg))
