@@ -4,5 +4,5 @@
 #   scripts/start_paper_trading.sh [--config config/config.toml] [--sim] [--speed 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-make --no-print-directory .venv/.installed build-release
+make --no-print-directory .venv/.installed .venv/.native build-release
 exec .venv/bin/python -m flashcrash paper "$@"
