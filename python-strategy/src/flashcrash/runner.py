@@ -474,10 +474,8 @@ class Runner:
     # ------------------------------------------------------------- handling
     def handle(self, msg: object) -> None:
         now = self.clock()
-        if isinstance(msg, DATA_TYPES):  # any data message proves the engine alive
-            self.last_data_ns = now
-            if self.engine_silent:
-                self._engine_back()
+        if isinstance(msg, DATA_TYPES):
+            self._data_seen(now)
         match msg:
             case wire.Trade():
                 ts, price, qty, buy = msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
@@ -491,14 +489,7 @@ class Runner:
                 self.strategy.on_price(ts, price, now)
             case wire.OrderBookSnapshot():
                 if self.detector.on_book(msg):
-                    ts = msg.exchange_ts_ns
-                    if ts > self.event_ns:
-                        self.event_ns = ts
-                    # A book can overtake trades still queued behind it, so it closes a candle only
-                    # after the jitter buffer; trades close candles at once.
-                    closed = self.candles.advance(ts - BOOK_CLOSE_LAG_NS)
-                    if closed is not None:
-                        self._on_candle(closed, now)
+                    self._book_taken(msg.exchange_ts_ns, now)
             case wire.HealthMetrics():
                 self.health = msg
                 if msg.started_ts_ns != self.engine_started_ns:
@@ -571,18 +562,27 @@ class Runner:
         can close the runner's candle: the caller ends a run at the first book at or after
         `book_closes_candle_at()`. Returns how many books (rows with a bid) the detector took."""
         now = self.clock()
+        self._data_seen(now)
+        taken, last = self.detector.on_book_rows(start, end)
+        if last >= 0:
+            self._book_taken(last, now)
+        return taken
+
+    def _data_seen(self, now: int) -> None:
+        """Any data message proves the engine alive."""
         self.last_data_ns = now
         if self.engine_silent:
             self._engine_back()
-        taken, last = self.detector.on_book_rows(start, end)
-        if last < 0:
-            return taken
-        if last > self.event_ns:
-            self.event_ns = last
-        closed = self.candles.advance(last - BOOK_CLOSE_LAG_NS)
+
+    def _book_taken(self, ts: int, now: int) -> None:
+        """A book the detector took, at `ts`: the event clock, and the runner's candle. A book can
+        overtake trades still queued behind it, so it closes a candle only after the jitter buffer;
+        trades close candles at once."""
+        if ts > self.event_ns:
+            self.event_ns = ts
+        closed = self.candles.advance(ts - BOOK_CLOSE_LAG_NS)
         if closed is not None:
             self._on_candle(closed, now)
-        return taken
 
     def book_closes_candle_at(self) -> int | None:
         """The earliest book time that closes the runner's open candle (None while none is open)."""
