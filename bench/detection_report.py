@@ -24,7 +24,8 @@ Definitions (objective, from the trades alone):
   `--dip` %, default 1) and **sell-off** (from `SELLOFF`, 20:50 UTC, the tariff news: every file's
   price falls 1.5-7.5 % between 20:50 and 21:01, to the window). The goal is no calm episode at all.
   For every episode outside the window the core indicators that made its quorum are listed (as the
-  transition into ACTIVE names them; "+vel" when the message-velocity spike lowered the quorum).
+  transition into ACTIVE names them; "+vel" when the message-velocity spike lowered the quorum,
+  "+move" when the price's move stood for volatility and acceleration).
 
 A silence of a file's trades longer than `[backtest] data_gap_secs` is a recording gap, replayed as
 a feed outage (`flashcrash.backtest.replay`); the report lists them per file (Gemini BTCUSD has two
@@ -174,12 +175,14 @@ _COUNTED = re.compile(r"core fired \((.*?)\)")
 
 
 def counted(reason: str) -> str:
-    """The core indicators a transition's reason names (`machine.describe`), "+vel" for a spike."""
+    """The core indicators a transition's reason names (`machine.describe`), "+vel" for a spike,
+    "+move" when the price's move stood for volatility and acceleration."""
     m = _COUNTED.search(reason)
     names = (
         [x.split()[0] for x in m.group(1).split(", ") if x and x != "none"] if m else []
     )
-    return "+".join(names) + (" +vel" if "velocity spike" in reason else "")
+    spike = " +vel" if "velocity spike" in reason else ""
+    return "+".join(names) + spike + (" +move" if "price moved" in reason else "")
 
 
 def tick_of(trades: np.ndarray) -> Decimal:

@@ -221,6 +221,7 @@ class EventDetectionConfig:
     core_quorum: int = 3
     core_quorum_velocity: int = 2
     quorum_needs_price: bool = True
+    price_move_sigmas: float = 4.5
     active_confirm_secs: float = 2.0
     active_hold_secs: int = 5
     recovery_confirm_secs: int = 30

@@ -176,6 +176,29 @@ def test_velocity_counts_trades_and_the_books_that_move_the_touch() -> None:
     assert _velocity_second(dataclasses.replace(CFG, velocity_touch_only=False)) == 12
 
 
+def test_price_move_is_the_windows_move_in_baseline_sigmas() -> None:
+    """`Readings.price_move`: the sum of the volatility window's 1-second returns over the baseline RMS
+    times the square root of the window; NaN until the baseline is warm. A slide of -3 bp a second
+    against a baseline of +-2 bp returns: 4 x 3 / (2 x sqrt 4) = 3 sigmas, with the volatility
+    reading (dispersion 1.5x) far from firing."""
+    cfg = dataclasses.replace(
+        CFG, baseline_secs=20, warmup_secs=10, volatility_window_secs=4, volatility_floor_bps=5.0
+    )
+    d = Detector(cfg)
+    prices = [100.0 * (1.0002 if sec % 2 else 1.0) for sec in range(30)]
+    for _ in range(4):
+        prices.append(prices[-1] * math.exp(-3e-4))
+    moves = []
+    for sec, price in enumerate(prices, start=1):
+        assert d.on_trade(sec * S, price, 1.0, True)
+        moves.append(d.readings().price_move)
+    d.flush()
+    assert math.isnan(moves[0]) and d.readings().ts_ns == (len(prices) + 1) * S
+    r = d.readings()
+    assert r.price_move == pytest.approx(12 / (2 * math.log(1.0002) * 1e4), rel=1e-9)
+    assert r[V].value == pytest.approx(1.5, rel=1e-3) and not r[V].fired
+
+
 def held(d: Detector) -> dict[str, Any]:
     """What the detector's components hold of the configuration, read from its snapshot (version 2:
     `rust-engine/crates/detector/src/detector.rs` lays it out): the keys of `[event_detection]`, each

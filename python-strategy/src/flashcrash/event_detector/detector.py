@@ -66,7 +66,7 @@ def _transition(t: tuple[int, str, str, str]) -> Transition:
 
 
 def _readings(t: tuple[Any, ...]) -> Readings:
-    ts, by, pattern, spread_ratio, liquidity, imbalance, extreme, bid_walls, ask_walls = t
+    ts, by, pattern, spread_ratio, liquidity, imbalance, extreme, bid_walls, ask_walls, move = t
     return Readings(
         ts,
         {ind: Reading(ind, *r) for ind, r in zip(_INDICATORS, by, strict=True)},
@@ -77,6 +77,7 @@ def _readings(t: tuple[Any, ...]) -> Readings:
         extreme,
         tuple(bid_walls),
         tuple(ask_walls),
+        move,
     )
 
 

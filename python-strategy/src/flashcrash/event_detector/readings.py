@@ -70,6 +70,9 @@ class Readings:
     extreme_imbalance: bool = False  # |depth_imbalance| over `extreme_imbalance`
     bid_walls: tuple[float, ...] = ()  # prices of bid levels over `wall_ratio` x the side's median size
     ask_walls: tuple[float, ...] = ()
+    # the price's move over the volatility window in baseline sigmas (nan until ready); with
+    # `quorum_needs_price` a move of `price_move_sigmas` stands for volatility or acceleration
+    price_move: float = math.nan
 
     def __getitem__(self, ind: Indicator) -> Reading:
         return self.by_indicator[ind]

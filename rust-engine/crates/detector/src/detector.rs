@@ -489,7 +489,10 @@ impl Core {
             self.depth.reading(fresh),
         ];
         let spread_ratio = by[Indicator::Spread as usize].value;
-        let base = Readings::without_book(end, by, pattern, spread_ratio);
+        let base = Readings {
+            price_move: self.volatility.move_sigmas(),
+            ..Readings::without_book(end, by, pattern, spread_ratio)
+        };
         match (&self.depth.view, fresh) {
             (Some(view), true) => Readings {
                 liquidity_usd: view.liquidity_usd,

@@ -2,18 +2,24 @@
 //! (the Python `flashcrash.event_detector.machine`).
 //!
 //! The quorum: at least `core_quorum` of the five core indicators fire, or `core_quorum_velocity`
-//! during a message-velocity spike, and (with `quorum_needs_price`) volatility or acceleration is
-//! among them. A crash is a move of the price: order flow (volume delta, velocity) and the book
-//! (spread, imbalance) confirm one and complete the quorum, but they are not independent evidence
-//! of their own: one burst of one-sided trades raises volume delta and velocity together, and a
-//! book derived from the trades (the backtest's synthetic book) widens its spread with the same
-//! burst's price range (docs/benchmarks/detection.md, "What made the false ACTIVEs").
+//! during a message-velocity spike, and (with `quorum_needs_price`) the price moves: volatility or
+//! acceleration is among them, or the price has moved `price_move_sigmas` baseline sigmas over the
+//! volatility window ([`Readings::price_move`]). A crash is a move of the price: order flow (volume
+//! delta, velocity) and the book (spread, imbalance) confirm one and complete the quorum, but they
+//! are not independent evidence of their own: one burst of one-sided trades raises volume delta and
+//! velocity together, and a book derived from the trades (the backtest's synthetic book) widens its
+//! spread with the same burst's price range (docs/benchmarks/detection.md, "What made the false
+//! ACTIVEs"). The move is there for the crash that starts as a slide: steady 1-second returns
+//! all one way, which neither volatility (their dispersion) nor acceleration (their change) sees.
 //!
-//! The alert level is what could start a quorum: a price indicator firing (with
-//! `quorum_needs_price`; without it, any core indicator). Volume delta or spread alone does not
-//! wake the detector (in thin markets they fire in a good share of the calm seconds). Once awake,
-//! it stays alert while any core indicator fires (a hysteresis: woken by the price, kept awake by
-//! the flow and the book).
+//! The alert level is a price indicator firing (with `quorum_needs_price`; without it, any core
+//! indicator). Volume delta or spread alone does not wake the detector (in thin markets they fire
+//! in a good share of the calm seconds), and neither does a quorum on the move: order flow, the
+//! book and a move together for a second or two are common in thin calm markets (with them as the
+//! alert level, ALERT took 0.4-0.9 % of the calm hours of three 10 Oct 2025 files, none before). A
+//! slide's quorum therefore goes SLEEP → ACTIVE once it has held, without an ALERT first. Once
+//! awake, the detector stays alert while any core indicator fires (a hysteresis: woken by the
+//! price, kept awake by the flow and the book).
 //!
 //! The baselines learn apart from the published state: they pause through a *stir*, from the first
 //! core indicator of any kind (in SLEEP or ALERT) to `recovery_confirm_secs` without one, and
@@ -22,7 +28,8 @@
 //! ([`StateMachine::learns`](crate::machine::StateMachine::learns)). The first sign of a crash is
 //! often order flow alone, and a baseline that learnt those minutes would no longer see the crash.
 //!
-//! * SLEEP → ALERT at the alert level;
+//! * SLEEP → ALERT at the alert level; SLEEP → ACTIVE when the quorum has held for more than
+//!   `active_confirm_secs` (a slide's, on the move: see above);
 //! * ALERT → ACTIVE when the quorum has held for more than `active_confirm_secs`; ALERT → SLEEP
 //!   when its stir ends (`recovery_confirm_secs` without any core indicator);
 //! * ACTIVE → RECOVERY when the quorum has been lost for `active_hold_secs`;
@@ -133,7 +140,7 @@ impl FromIterator<Indicator> for IndicatorSet {
 pub const CORE_SET: IndicatorSet = IndicatorSet::of(&CORE);
 
 /// The core indicators read from the price path alone (volatility, acceleration): with
-/// `quorum_needs_price` a quorum counts only when one of them is in it.
+/// `quorum_needs_price` a quorum counts only when one of them is in it, or the price moved.
 pub const PRICE: IndicatorSet = {
     let mut set = IndicatorSet::EMPTY;
     let mut k = 0;
@@ -341,9 +348,30 @@ impl StateMachine {
         };
         if self.cfg.quorum_needs_price {
             let priced = !self.counted.is_disjoint(PRICE);
-            return (n >= need && priced, priced, n >= 1);
+            let met = n >= need && (priced || self.moved(r));
+            return (met, priced, n >= 1);
         }
         (n >= need, n >= 1, n >= 1)
+    }
+
+    /// Whether the price's move stands for the price evidence of the quorum: with
+    /// `quorum_needs_price`, no price indicator counted and a move of `price_move_sigmas` (0: never).
+    fn moved(&self, r: &Readings) -> bool {
+        let z = self.cfg.price_move_sigmas;
+        self.cfg.quorum_needs_price
+            && self.counted.is_disjoint(PRICE)
+            && z > 0.0
+            && r.price_move >= z
+    }
+
+    /// The reason's account of `r`: `describe`, and the price's move when it stood for the price.
+    fn account(&self, r: &Readings) -> String {
+        let core = describe(r, self.counted);
+        if self.moved(r) {
+            format!("{core}; price moved {} sigmas", format_g(r.price_move, 3))
+        } else {
+            core
+        }
     }
 
     /// Whether the baselines learn the second that ended at `now` (see the module documentation).
@@ -407,11 +435,11 @@ impl StateMachine {
         // a guard is evaluated only when its state matches, as Python's `_lasting` side effects are.
         match self.state {
             State::Sleep | State::Alert if held => {
-                let reason = format!("quorum held {}s: {}", g(held_s), describe(r, self.counted));
+                let reason = format!("quorum held {}s: {}", g(held_s), self.account(r));
                 Some(self.go(ts, State::Active, reason))
             }
             State::Sleep if alert => {
-                let reason = format!("alert level: {}", describe(r, self.counted));
+                let reason = format!("alert level: {}", self.account(r));
                 Some(self.go(ts, State::Alert, reason))
             }
             State::Alert if calmed => {
@@ -420,21 +448,17 @@ impl StateMachine {
             State::Active if lasting(&mut self.lost_since, !met, ts, hold) => {
                 self.lost_since = None;
                 self.stable_since = None;
-                let reason = format!("quorum lost for {hold}s: {}", describe(r, self.counted));
+                let reason = format!("quorum lost for {hold}s: {}", self.account(r));
                 Some(self.go(ts, State::Recovery, reason))
             }
             State::Recovery if held => {
                 self.stable_since = None;
-                let reason = format!(
-                    "quorum held {}s again: {}",
-                    g(held_s),
-                    describe(r, self.counted)
-                );
+                let reason = format!("quorum held {}s again: {}", g(held_s), self.account(r));
                 Some(self.go(ts, State::Active, reason))
             }
             State::Recovery if lasting(&mut self.stable_since, !stirring, ts, rc) => {
                 self.stable_since = None;
-                let reason = format!("stable for {rc}s: {}", describe(r, self.counted));
+                let reason = format!("stable for {rc}s: {}", self.account(r));
                 Some(self.go(ts, State::Sleep, reason))
             }
             _ => None,

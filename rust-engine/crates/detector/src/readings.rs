@@ -115,6 +115,17 @@ pub struct Readings {
     /// Prices of the bid levels over `wall_ratio` times the side's median quantity.
     pub bid_walls: Vec<f64>,
     pub ask_walls: Vec<f64>,
+    /// The price's move over the volatility window in baseline sigmas
+    /// ([`Volatility::move_sigmas`](crate::indicators::volatility::Volatility::move_sigmas); NaN
+    /// until its baseline is warm). With `quorum_needs_price`, a move of `price_move_sigmas` is
+    /// the price evidence a quorum needs when neither volatility nor acceleration fires. (Absent
+    /// from snapshots written before it: NaN.)
+    #[serde(default = "nan", with = "crate::serde_float")]
+    pub price_move: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 impl Readings {
@@ -135,6 +146,7 @@ impl Readings {
             extreme_imbalance: false,
             bid_walls: Vec::new(),
             ask_walls: Vec::new(),
+            price_move: f64::NAN,
         }
     }
 

@@ -95,6 +95,7 @@ type ReadingsTuple = (
     bool,
     Vec<f64>,
     Vec<f64>,
+    f64,
 );
 
 fn readings_tuple(r: &Readings) -> ReadingsTuple {
@@ -113,6 +114,7 @@ fn readings_tuple(r: &Readings) -> ReadingsTuple {
         r.extreme_imbalance,
         r.bid_walls.clone(),
         r.ask_walls.clone(),
+        r.price_move,
     )
 }
 

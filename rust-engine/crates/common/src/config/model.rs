@@ -151,9 +151,11 @@ pub struct EventDetectionConfig {
     pub core_quorum: u64,
     /// or this many during a message-velocity spike
     pub core_quorum_velocity: u64,
-    /// counting only when volatility or acceleration is among them (a crash is a move of the price).
+    /// counting only when the price moves: volatility or acceleration is among them, or the price moved `price_move_sigmas` (a crash is a move of the price).
     pub quorum_needs_price: bool,
-    /// The quorum must hold for more than this many seconds for ACTIVE; SLEEP -> ALERT on any core indicator.
+    /// The price moved: the sum of the last `volatility_window_secs` 1-second returns reaches this many baseline sigmas (0: off).
+    pub price_move_sigmas: f64,
+    /// The quorum must hold for more than this many seconds for ACTIVE; SLEEP -> ALERT when volatility or acceleration fires.
     pub active_confirm_secs: f64,
     /// ACTIVE -> RECOVERY when the quorum has been lost for this many seconds.
     pub active_hold_secs: u64,

@@ -1,5 +1,7 @@
 //! Volatility: realised volatility (root mean square, i.e. the zero-mean standard deviation) of the
-//! 1-second log returns of the recent window, against the same over the baseline before it.
+//! 1-second log returns of the recent window, against the same over the baseline before it. Also
+//! the window's price move in baseline sigmas ([`Volatility::move_sigmas`]): a steady slide moves
+//! the price far while its 1-second returns stay as dispersed as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,25 +74,41 @@ impl Volatility {
         rms(w.len(), w.squares)
     }
 
+    /// The price's move over the recent window (the sum of its `n` returns, in size) over what `n`
+    /// returns of baseline size would move it by chance (`scale_bps × √n`): a random walk at the
+    /// baseline's volatility stays under 2 about 95 % of the time; ten returns all one way at the
+    /// baseline's size give √10 ≈ 3.2. NaN until the baseline is warm.
+    pub fn move_sigmas(&self) -> f64 {
+        let w = &self.returns.recent;
+        if !self.returns.baseline_ready(self.warmup) || w.is_empty() {
+            return f64::NAN;
+        }
+        w.total.abs() / (self.scale_bps() * (w.len() as f64).sqrt())
+    }
+
     /// RMS of the baseline returns, bp (NaN when there are none).
     pub fn baseline_bps(&self) -> f64 {
         let w = &self.returns.baseline;
         rms(w.len(), w.squares)
     }
 
-    /// Recent RMS over `max(baseline RMS, floor / ratio, 1e-9)`; fires from `ratio` when the recent
-    /// RMS is at least the floor. A baseline of zero (no trade moved the price) is taken as
-    /// floor / ratio: the ratio then fires exactly when the floor does.
+    /// The baseline RMS as the readings divide by: at least `floor / ratio` (and 1e-9), so a
+    /// baseline of zero (no trade moved the price) does not make every move infinitely large.
+    fn scale_bps(&self) -> f64 {
+        py_max(
+            py_max(self.baseline_bps(), self.floor_bps / self.ratio),
+            1e-9,
+        )
+    }
+
+    /// Recent RMS over `scale_bps`; fires from `ratio` when the recent RMS is at least the floor.
+    /// With a baseline of zero the ratio fires exactly when the floor does.
     pub fn reading(&self) -> Reading {
         if !self.returns.baseline_ready(self.warmup) {
             return measure(Indicator::Volatility, f64::NAN, self.ratio, false, false);
         }
         let recent = self.recent_bps();
-        let value = recent
-            / py_max(
-                py_max(self.baseline_bps(), self.floor_bps / self.ratio),
-                1e-9,
-            );
+        let value = recent / self.scale_bps();
         let fired = value >= self.ratio && recent >= self.floor_bps;
         measure(Indicator::Volatility, value, self.ratio, fired, true)
     }
@@ -198,6 +216,38 @@ mod tests {
                 assert_eq!(rd.value, 5.0);
             }
         }
+    }
+
+    #[test]
+    fn the_move_in_baseline_sigmas() {
+        // Baseline returns (bp) 2, -2, 2, -2: RMS 2. Recent window of 4.
+        let mut v = Volatility::new(4, 4, 4, 5.0, 5.0);
+        assert!(v.move_sigmas().is_nan());
+        for r in [2.0, -2.0, 2.0, -2.0] {
+            v.returns.push(r, true);
+        }
+        assert!(
+            v.move_sigmas().is_nan(),
+            "no recent return yet, the baseline not warm"
+        );
+        // a slide: four returns of -3 bp move the price 12 bp, against 2 x sqrt(4) = 4 bp by chance;
+        // the dispersion is only 1.5x the baseline's, under the ratio
+        for r in [-3.0; 4] {
+            v.returns.push(r, true);
+        }
+        assert_eq!(v.move_sigmas(), 3.0);
+        assert!(!v.reading().fired);
+        // the same returns back and forth move it nowhere
+        for r in [3.0, -3.0, 3.0, -3.0] {
+            v.returns.push(r, true);
+        }
+        assert_eq!(v.move_sigmas(), 0.0);
+        // a flat baseline is taken as floor / ratio (1 bp): one return of 8 bp in a window of one
+        let mut v = Volatility::new(1, 4, 4, 5.0, 5.0);
+        for r in [0.0, 0.0, 0.0, 0.0, 8.0] {
+            v.returns.push(r, true);
+        }
+        assert_eq!(v.move_sigmas(), 8.0);
     }
 
     #[test]

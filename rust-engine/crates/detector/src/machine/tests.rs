@@ -206,6 +206,76 @@ fn the_alert_level_is_a_price_indicator() {
     assert_eq!(drive_with(&[set(&[VD])], &anyone()).0, [State::Alert]);
 }
 
+/// Steps a new machine through `seq`: (fired, price move in baseline sigmas) a second from 0 s.
+fn drive_moving(seq: &[(IndicatorSet, f64)], cfg: &DetectorConfig) -> StateMachine {
+    let mut m = StateMachine::new(cfg);
+    for (sec, (fired, moved)) in seq.iter().enumerate() {
+        let r = Readings {
+            price_move: *moved,
+            ..readings(sec as i64, *fired)
+        };
+        m.step(&r);
+    }
+    m
+}
+
+#[test]
+fn a_price_move_stands_for_the_price_indicators() {
+    // A slide: order flow, the book and a velocity spike fire with the price moving steadily one
+    // way, neither volatility nor acceleration firing. With a move of `price_move_sigmas` (4.5 by
+    // default) it is a quorum, which is not the alert level: SLEEP until it has held for more
+    // than 2 s, then ACTIVE, the reason saying the move.
+    let flow = set(&[SP, VD, MV]);
+    let m = drive_moving(&[(flow, 4.5); 4], &cfg());
+    assert_eq!(entered(&m), [(3, State::Active)]);
+    assert_eq!(
+        m.transitions[0].reason,
+        "quorum held 3s: 2/5 core fired (spread 1, volume_delta 1); velocity spike 1x; \
+         price moved 4.5 sigmas"
+    );
+    // short of the move, or without it (NaN: the baseline is not warm), or with the move off: asleep
+    for (moved, c) in [
+        (4.49, cfg()),
+        (f64::NAN, cfg()),
+        (
+            100.0,
+            DetectorConfig {
+                price_move_sigmas: 0.0,
+                ..cfg()
+            },
+        ),
+    ] {
+        let m = drive_moving(&[(flow, moved); 6], &c);
+        assert_eq!(m.state, State::Sleep, "{moved}");
+    }
+    // a move is no quorum by itself, and wakes nothing alone; nor does its quorum for 2 s
+    let m = drive_moving(&[(set(&[VD]), 50.0); 6], &cfg());
+    assert_eq!(m.state, State::Sleep);
+    let m = drive_moving(
+        &[[(flow, 9.0); 3].as_slice(), &[(flow, 1.0); 40]].concat(),
+        &cfg(),
+    );
+    assert!(m.transitions.is_empty(), "{:?}", m.transitions);
+    // once awake (a price indicator), a slide's quorum takes ALERT to ACTIVE
+    let m = drive_moving(
+        &[[(set(&[A]), 0.0)].as_slice(), &[(flow, 5.0); 4]].concat(),
+        &cfg(),
+    );
+    assert_eq!(entered(&m), [(0, State::Alert), (4, State::Active)]);
+    // with a price indicator in the quorum, the move is not mentioned
+    let m = drive_moving(&[(set(&[A, VD, MV]), 9.0); 4], &cfg());
+    assert_eq!(
+        m.transitions[1].reason,
+        "quorum held 3s: 2/5 core fired (acceleration 1, volume_delta 1); velocity spike 1x"
+    );
+    // quorum_needs_price = false: the move plays no part
+    let m = drive_moving(&[(flow, 9.0); 4], &anyone());
+    assert_eq!(
+        m.transitions[1].reason,
+        "quorum held 3s: 2/5 core fired (spread 1, volume_delta 1); velocity spike 1x"
+    );
+}
+
 #[test]
 fn recovery_needs_a_price_indicator_to_reactivate() {
     let (s, _) = drive(&[rep(Q, 5), rep(NONE, 8), rep(set(&[SP, VD, MV]), 6)].concat());
