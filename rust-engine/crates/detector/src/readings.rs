@@ -290,6 +290,22 @@ mod tests {
     }
 
     #[test]
+    fn readings_of_a_snapshot_without_the_price_move_read_it_as_nan() {
+        let by = Indicator::ALL.map(|i| not_ready(i, 1.0));
+        let r = Readings {
+            price_move: 5.5,
+            ..Readings::without_book(7, by, Pattern::None, f64::NAN)
+        };
+        let mut json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["price_move"], 5.5);
+        let back: Readings = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.price_move, 5.5);
+        json.as_object_mut().unwrap().remove("price_move");
+        let old: Readings = serde_json::from_value(json).unwrap();
+        assert!(old.price_move.is_nan() && old.ts_ns == 7);
+    }
+
+    #[test]
     fn names_are_the_python_values() {
         let names: Vec<_> = Indicator::ALL.iter().map(|i| i.as_str()).collect();
         assert_eq!(
