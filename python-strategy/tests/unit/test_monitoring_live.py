@@ -103,6 +103,7 @@ def test_once_shows_state_book_and_feed_health(
     assert "live" in out and "321" in out and "1.5 / 4.2 ms" in out  # feed health
     assert "2h 03m" in out  # the engine up since its start, 7,384 s before its health
     assert "volatility" in out and "FIRES" in out  # indicators from the metrics
+    assert "price move (sigmas)" in out and "MOVES" in out  # 6 of 4.5
     assert "realized (net)" in out and "closed" in out  # P&L and breaker from the metrics
     assert "detector ALERT → ACTIVE: quorum held 3s" in out
     assert "strategy metrics:" not in out

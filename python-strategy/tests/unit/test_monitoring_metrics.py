@@ -110,6 +110,7 @@ def test_metrics_follow_a_scripted_crash(tmp_path: Path) -> None:
     assert states["ACTIVE"] == 1 and sum(states.values()) == 1, states
     assert {lb["indicator"] for lb, _ in second["indicator_value"]} >= {"volatility", "obi", "spread"}
     assert _value(second, "indicator_fired", indicator="volatility") == 1
+    assert _value(second, "price_move_sigmas") == 6.0 and _value(second, "price_move_threshold_sigmas") == 4.5
     assert _value(second, "entry_score") == pytest.approx(100.0)
     # The entry, the trade, the P&L: 500 x (0.966 - 0.954) - 2 x 0.05 fees = 5.90.
     assert _value(second, "entries_total") == 1

@@ -81,7 +81,7 @@ class ScriptedDetector:
 
     def readings(self) -> Readings:
         by = {i: Reading(i, 1.0, 1.0, True, 1.0) for i in Indicator}
-        return Readings(0, by, Pattern.NONE, 1.0, 1e6)
+        return Readings(0, by, Pattern.NONE, 1.0, 1e6, price_move=6.0)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)

@@ -5,8 +5,9 @@ symbol, `HealthMetrics`, the feed/engine/watchdog `StateChange`s; not the trades
 strategy's StateChange channel (detector and circuit breaker), and an HTTP GET of the strategy's
 Prometheus metrics every second (indicators, positions, last trades, P&L; `monitoring/metrics.py`).
 
-It shows the detector's state and how long it has been in it, each indicator against its threshold,
-the top of the book, open positions, the last trades, P&L and drawdown, and the feed's health.
+It shows the detector's state and how long it has been in it, each indicator against its threshold
+(and the price's move against `price_move_sigmas`), the top of the book, open positions, the last
+trades, P&L and drawdown, and the feed's health.
 `--once` renders one frame to stdout (after waiting up to `--seconds` for the first figures) and exits.
 """
 
@@ -150,6 +151,15 @@ def render(v: View, now_ns: int) -> Group:
             _num(val),
             _num(v.value("indicator_threshold", indicator=name)),
             Text("FIRES", style="bold red") if fired else Text("no" if ready else "warming up"),
+        )
+    move, enough = v.value("price_move_sigmas"), v.value("price_move_threshold_sigmas")
+    if not math.isnan(enough):  # the price's move, which stands for volatility and acceleration
+        moves = enough > 0 and move >= enough
+        ind.add_row(
+            "price move (sigmas)",
+            _num(move),
+            _num(enough) if enough > 0 else "off",
+            Text("MOVES", style="bold red") if moves else Text("warming up" if math.isnan(move) else "no"),
         )
     ind.add_row("entry score", _num(v.value("entry_score"), ".1f"), "", "")
 

@@ -7,9 +7,9 @@ and `update` copies what the loop already counts (the client's message counters,
 readings, the strategy's decisions and positions, the order manager's stats) into the metrics. A
 counter mirrors a count of the loop: it grows by the difference since the previous update.
 
-What `flashcrash monitor` reads from here: detector state and seconds in it, every indicator with its
-threshold, open positions (`position_*{lot}`), the last trades (`last_trade_*{rank}`, rank 1 the
-newest), P&L and drawdown.
+What `flashcrash monitor` reads from here: detector state and seconds in it, every indicator with
+its threshold, the price's move against `price_move_sigmas`, open positions (`position_*{lot}`), the
+last trades (`last_trade_*{rank}`, rank 1 the newest), P&L and drawdown.
 """
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ class StrategyMetrics:
         self.indicator_fired = gauge("indicator_fired", "1 when the indicator fires", ("indicator",))
         self.indicator_ready = gauge("indicator_ready", "0 while its baseline warms up", ("indicator",))
         self.core_fired = gauge("core_fired", "Core indicators firing (of 5)")
+        self.price_move = gauge(
+            "price_move_sigmas",
+            "The price's move over the volatility window, baseline sigmas (NaN: warming up)",
+        )
+        self.price_move_threshold = gauge(
+            "price_move_threshold_sigmas",
+            "The move that stands for volatility and acceleration in a quorum (0: off)",
+        )
         # Entries.
         self.entry_score = gauge("entry_score", "Entry score (0-100) of the latest readings")
         self.entry_score_taken = Histogram(
@@ -218,6 +226,8 @@ class StrategyMetrics:
             self.indicator_fired.labels(name).set(1 if reading.fired else 0)
             self.indicator_ready.labels(name).set(1 if reading.ready else 0)
         self.core_fired.set(r.core_fired())
+        self.price_move.set(r.price_move)
+        self.price_move_threshold.set(det.cfg.price_move_sigmas)
         st = runner.strategy
         self.entry_score.set(score(r, st.weights, st.bands).total)
 
