@@ -276,6 +276,37 @@ fn a_price_move_stands_for_the_price_indicators() {
     );
 }
 
+proptest::proptest! {
+    /// Over any seconds of voters and moves: off (`price_move_sigmas` 0) the move changes nothing,
+    /// and on it never raises an ALERT (only a price indicator does).
+    #[test]
+    fn the_move_matters_only_when_on_and_never_alerts(
+        seq in proptest::collection::vec((0u8..64, 0.0f64..12.0), 1..120),
+    ) {
+        let seq: Vec<(IndicatorSet, f64)> = seq
+            .into_iter()
+            .map(|(bits, moved)| {
+                let fired = VOTERS.into_iter().enumerate().filter(|(k, _)| bits & (1 << k) != 0);
+                (fired.map(|(_, i)| i).collect(), moved)
+            })
+            .collect();
+        let off = DetectorConfig { price_move_sigmas: 0.0, ..cfg() };
+        let still: Vec<(IndicatorSet, f64)> = seq.iter().map(|(f, _)| (*f, f64::NAN)).collect();
+        proptest::prop_assert_eq!(
+            &drive_moving(&seq, &off).transitions,
+            &drive_moving(&still, &off).transitions
+        );
+        let on = drive_moving(&seq, &cfg());
+        for t in on.transitions.iter().filter(|t| t.current == State::Alert) {
+            proptest::prop_assert!(
+                t.reason.contains("volatility") || t.reason.contains("acceleration"),
+                "{}",
+                t.reason
+            );
+        }
+    }
+}
+
 #[test]
 fn recovery_needs_a_price_indicator_to_reactivate() {
     let (s, _) = drive(&[rep(Q, 5), rep(NONE, 8), rep(set(&[SP, VD, MV]), 6)].concat());
