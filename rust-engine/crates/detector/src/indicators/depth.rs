@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use crate::readings::{measure, Indicator, Reading};
+use crate::readings::{measure, not_ready, Indicator, Reading};
 
 /// What the risk checks read from the latest book.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,7 +134,7 @@ impl Depth {
                     true,
                 )
             }
-            _ => measure(Indicator::Liquidity, f64::NAN, self.min_usd, false, false),
+            _ => not_ready(Indicator::Liquidity, self.min_usd),
         }
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::py_max;
-use crate::readings::{measure, Indicator, Reading};
+use crate::readings::{measure, not_ready, Indicator, Reading};
 use crate::rolling::RecentAndBaseline;
 
 /// The recent message rate over the baseline rate.
@@ -48,13 +48,7 @@ impl MessageVelocity {
     /// the recent rate is at least `min_per_sec`. A quiet baseline is so taken as min / ratio.
     pub fn reading(&self) -> Reading {
         if !self.counts.baseline_ready(self.warmup) {
-            return measure(
-                Indicator::MessageVelocity,
-                f64::NAN,
-                self.ratio,
-                false,
-                false,
-            );
+            return not_ready(Indicator::MessageVelocity, self.ratio);
         }
         let rate = self.counts.recent.mean();
         let floor = py_max(

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::readings::{measure, Indicator, Reading};
+use crate::readings::{measure, not_ready, Indicator, Reading};
 use crate::rolling::RecentAndBaseline;
 
 /// The latest book's relative spread over its baseline mean.
@@ -59,7 +59,7 @@ impl Spread {
             && self.samples.baseline_ready(self.warmup)
             && self.samples.baseline.mean() > 0.0;
         if !ready {
-            return measure(Indicator::Spread, f64::NAN, self.threshold, false, false);
+            return not_ready(Indicator::Spread, self.threshold);
         }
         let r = self.ratio();
         measure(

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{py_max, BPS};
-use crate::readings::{measure, Indicator, Reading};
+use crate::readings::{measure, not_ready, Indicator, Reading};
 use crate::rolling::RecentAndBaseline;
 
 /// The root mean square of `n` samples whose squares sum to `squares` (NaN when `n` is 0).
@@ -105,7 +105,7 @@ impl Volatility {
     /// With a baseline of zero the ratio fires exactly when the floor does.
     pub fn reading(&self) -> Reading {
         if !self.returns.baseline_ready(self.warmup) {
-            return measure(Indicator::Volatility, f64::NAN, self.ratio, false, false);
+            return not_ready(Indicator::Volatility, self.ratio);
         }
         let recent = self.recent_bps();
         let value = recent / self.scale_bps();

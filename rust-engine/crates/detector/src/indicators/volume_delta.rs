@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{py_max, py_min};
-use crate::readings::{measure, Indicator, Reading};
+use crate::readings::{measure, not_ready, Indicator, Reading};
 use crate::rolling::{RecentAndBaseline, Window};
 
 /// The largest size of the z-score (a flat baseline makes any change infinitely many deviations).
@@ -59,13 +59,7 @@ impl VolumeDelta {
     /// `z()`, ready with a warm baseline; fires when its size is at least the threshold.
     pub fn reading(&self) -> Reading {
         if !self.sums.baseline_ready(self.warmup) {
-            return measure(
-                Indicator::VolumeDelta,
-                f64::NAN,
-                self.threshold,
-                false,
-                false,
-            );
+            return not_ready(Indicator::VolumeDelta, self.threshold);
         }
         let z = self.z();
         measure(
