@@ -50,6 +50,24 @@ def test_advance_within_the_open_second_closes_nothing() -> None:
     assert c is not None and c.start_ns == 10 * S
 
 
+def test_open_end_is_where_advance_closes_the_open_candle() -> None:
+    b = CandleBuilder(5 * S)
+    assert b.interval_ns == 5 * S
+    assert b.open_end_ns() is None
+    b.on_trade(12 * S, 1.0, 1.0, True)
+    assert b.open_end_ns() == 15 * S
+    assert b.advance(15 * S - 1) is None
+    c = b.advance(15 * S)
+    assert c is not None and c.start_ns == 10 * S
+    assert b.open_end_ns() is None
+
+
+@pytest.mark.parametrize("interval", [0, -S])
+def test_candle_interval_must_be_positive(interval: int) -> None:
+    with pytest.raises(ValueError, match=f"interval_ns must be positive, got {interval}"):
+        CandleBuilder(interval)
+
+
 # A price or quantity that is not a Python float, a time that is not an int (a bool is not one, nor
 # an int past 64 bits): each is the invalid value it stands for, counted under the guard's reason.
 # Checked in the guard's order: price, quantity, time.

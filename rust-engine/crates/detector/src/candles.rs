@@ -114,6 +114,12 @@ impl CandleBuilder {
         candle
     }
 
+    /// The end of the open candle's interval: the earliest time `advance` closes it (`None` while
+    /// no candle is open).
+    pub fn open_end_ns(&self) -> Option<i64> {
+        self.start.map(|start| start + self.interval_ns)
+    }
+
     /// Closes the open candle if `ts_ns` is in a later interval.
     pub fn advance(&mut self, ts_ns: i64) -> Option<Candle> {
         match self.start {
@@ -176,10 +182,13 @@ mod tests {
     #[test]
     fn candle_ohlcv_and_close_by_later_event() {
         let mut b = CandleBuilder::new(NS);
+        assert_eq!(b.open_end_ns(), None);
         assert_eq!(b.on_trade(10 * S + 1, 1.0, 2.0, true), None);
+        assert_eq!(b.open_end_ns(), Some(11 * S));
         assert_eq!(b.on_trade(10 * S + 5, 1.5, 1.0, false), None);
         assert_eq!(b.on_trade(10 * S + 9, 0.8, 3.0, true), None);
         let c = b.advance(11 * S).expect("closed by a later second");
+        assert_eq!(b.open_end_ns(), None);
         assert_eq!(
             (c.start_ns, c.open, c.high, c.low, c.close),
             (10 * S, 1.0, 1.5, 0.8, 0.8)

@@ -1,12 +1,14 @@
 //! `flashcrash_native`: the compiled event detector (crate `detector`) as the Python strategy calls
 //! it. `flashcrash.event_detector.Detector` wraps the `Detector` class here and turns what it hands
-//! back (plain tuples, strings and numbers) into the strategy's types.
+//! back (plain tuples, strings and numbers) into the strategy's types; the runner's candles come
+//! from the detector's candle builder (`candles`), the backtest's synthetic book from `book`.
 //!
 //! Inputs are checked as the Python guard checks them: a price or quantity that is not a Python
 //! float, a time that is not an int (a bool is not one), a level that is not a pair, is read as an
 //! invalid value, so the guard drops the event and counts it under the reason the Python guard gave.
 
 mod book;
+mod candles;
 
 use detector::detector::{Levels, SnapshotError};
 use detector::machine::{State, Transition};
@@ -373,6 +375,7 @@ fn fsum(xs: Vec<f64>) -> f64 {
 fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDetector>()?;
     m.add_class::<book::PySyntheticBook>()?;
+    m.add_class::<candles::PyCandleBuilder>()?;
     m.add_function(wrap_pyfunction!(fsum, m)?)?;
     Ok(())
 }
