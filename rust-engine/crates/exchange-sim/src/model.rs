@@ -17,29 +17,24 @@
 
 use std::collections::VecDeque;
 
+use synthetic_book::{level_noise, DEPTH_SLOPE, LIQUIDITY_K};
+
 use crate::book::Book;
 
+// The model's constants and its noise are the backtest's (crate `synthetic-book`), in this venue's
+// units: µs of event time, integer ticks.
+pub use synthetic_book::mix;
 /// Window of the volatility measure, µs of event time.
-pub const VOL_WINDOW_US: i64 = 5_000_000;
+pub const VOL_WINDOW_US: i64 = synthetic_book::VOL_WINDOW_NS / 1_000;
+/// Length of one noise bucket (the book's update interval), µs.
+pub const BUCKET_US: i64 = synthetic_book::BOUNDARY_NS / 1_000;
 /// Range ticks per extra tick of spread.
-pub const SPREAD_DIVISOR: u64 = 8;
-/// Most extra spread, basis points of the last price (converted to ticks, rounded down, at least
-/// one tick). 100 bp is the old 20-tick cap of POLUSDT (tick 0.0001) at its pre-crash 0.214
-/// (93 bp), so the coarse-tick book the model was calibrated on is nearly unchanged; see
-/// `docs/EXCHANGE_SIM.md` ("The synthetic order book").
-pub const MAX_EXTRA_SPREAD_BPS: u64 = 100;
+const SPREAD_DIVISOR: u64 = synthetic_book::SPREAD_DIVISOR as u64;
+/// Most extra spread, basis points of the last price (see `docs/EXCHANGE_SIM.md`, "The synthetic
+/// order book").
+const MAX_EXTRA_SPREAD_BPS: u64 = synthetic_book::MAX_EXTRA_SPREAD_BPS as u64;
 /// Basis points in one.
 const BPS: u64 = 10_000;
-/// How fast liquidity shrinks with the relative 5-s range.
-pub const LIQUIDITY_K: f64 = 40.0;
-/// Quantity growth per level of depth.
-pub const DEPTH_SLOPE: f64 = 0.1;
-/// Lowest noise factor; the highest is `2 − NOISE_MIN`.
-pub const NOISE_MIN: f64 = 0.6;
-/// 100-ms buckets per noise period (each level re-draws once per period).
-pub const NOISE_PERIOD: u64 = 10;
-/// Length of one noise bucket, µs.
-pub const BUCKET_US: i64 = 100_000;
 
 /// Parameters of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +57,6 @@ pub struct BookModel {
     p: ModelParams,
     last: Option<(u64, bool)>,
     recent: VecDeque<(i64, u64)>,
-}
-
-/// splitmix64's finaliser: a fast, well-mixed, platform-independent hash.
-pub fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 impl BookModel {
@@ -117,11 +104,7 @@ impl BookModel {
 
     /// Noise factor in [0.6, 1.4] of the level at `tick` during the 100-ms bucket `bucket`.
     fn noise(&self, tick: u64, bucket: u64) -> f64 {
-        let seed = self.p.seed;
-        let phase = mix(tick ^ seed.rotate_left(17)) % NOISE_PERIOD;
-        let period = (bucket + phase) / NOISE_PERIOD;
-        let draw = mix(seed ^ tick.wrapping_mul(0x0000_0100_0000_01b3) ^ mix(period)) % 10_001;
-        NOISE_MIN + (2.0 - 2.0 * NOISE_MIN) * draw as f64 / 10_000.0
+        level_noise(self.p.seed, tick as i64, bucket)
     }
 
     /// Most extra ticks of spread at a last price of `last` ticks: `MAX_EXTRA_SPREAD_BPS` of it,
@@ -171,6 +154,8 @@ impl BookModel {
 
 #[cfg(test)]
 mod tests {
+    use synthetic_book::{NOISE_MIN, NOISE_PERIOD};
+
     use super::*;
     use crate::units::SCALE;
 

@@ -21,8 +21,9 @@
 //!   `noise` in [0.6, 1.4] a splitmix64 hash of the seed, the level's tick and a one-second bucket
 //!   whose phase is staggered per tick.
 //!
-//! It is the backtest's twin of the simulator's model (`exchange-sim/src/model.rs`), which works in
-//! integer units and takes `base` from the median of the whole replayed window (the backtest must not
+//! It is the backtest's twin of the simulator's model (`exchange-sim/src/model.rs`), which takes its
+//! constants and its noise ([`level_noise`]) from here, works in integer units and takes `base` from
+//! the median of the whole replayed window (the backtest must not
 //! let the future shape the past): the two agree on the shared cases of `tests/book_cases`. This
 //! crate replaced the backtest's numpy code and is bit-identical to it: the same integer rules, and
 //! every float expression evaluated in numpy's order (`depth = ((1 + 0.1 i) × liquidity) × base`,
@@ -313,7 +314,6 @@ impl Window {
 pub struct SyntheticBook {
     trades: Trades,
     p: Params,
-    seed_rot: u64,
     /// `1 + 0.1 i` per level of depth `i`.
     depth_slope: Vec<f64>,
     bases: HashMap<usize, f64>,
@@ -347,7 +347,6 @@ impl SyntheticBook {
             depth_slope: (0..p.levels)
                 .map(|i| 1.0 + DEPTH_SLOPE * i as f64)
                 .collect(),
-            seed_rot: p.seed.rotate_left(17),
             plan: Plan {
                 depth: vec![0.0; p.levels],
                 ticks: vec![0; width],
@@ -410,9 +409,7 @@ impl SyntheticBook {
     /// The noise of the level at `tick` in the 100-ms bucket `bucket`: in [0.6, 1.4], re-drawn once
     /// every `NOISE_PERIOD` buckets at a phase of its own.
     pub fn noise(&self, tick: i64, bucket: u64) -> f64 {
-        let phase = mix(tick as u64 ^ self.seed_rot) % NOISE_PERIOD;
-        let period = bucket.wrapping_add(phase) / NOISE_PERIOD;
-        noise_of(draw(tick_key(self.p.seed, tick), mix(period)))
+        level_noise(self.p.seed, tick, bucket)
     }
 
     /// Plans the book at `bucket` with this touch, liquidity and base: lists in `self.work` the
@@ -451,7 +448,7 @@ impl SyntheticBook {
                     };
                     l.ticks[col] = tick;
                     l.key[col] = tick_key(seed, tick);
-                    l.phase[col] = mix(tick as u64 ^ self.seed_rot) % NOISE_PERIOD;
+                    l.phase[col] = noise_phase(seed, tick);
                 }
                 // The columns by phase (a counting sort).
                 let mut at = [0; NOISE_PERIOD as usize + 1];
@@ -653,6 +650,19 @@ fn level_of(col: usize, levels: usize) -> usize {
     } else {
         col - levels
     }
+}
+
+/// The noise of the level at `tick` in the 100-ms bucket `bucket` of a model seeded with `seed`: in
+/// [0.6, 1.4], re-drawn once every `NOISE_PERIOD` buckets at the tick's phase. `exchange-sim`'s
+/// model draws its noise here too.
+pub fn level_noise(seed: u64, tick: i64, bucket: u64) -> f64 {
+    let period = bucket.wrapping_add(noise_phase(seed, tick)) / NOISE_PERIOD;
+    noise_of(draw(tick_key(seed, tick), mix(period)))
+}
+
+/// The bucket (0 to `NOISE_PERIOD − 1`) of each noise period at which the level at `tick` re-draws.
+fn noise_phase(seed: u64, tick: i64) -> u64 {
+    mix(tick as u64 ^ seed.rotate_left(17)) % NOISE_PERIOD
 }
 
 /// What a tick's noise draws hash besides their period: the seed and the tick.
