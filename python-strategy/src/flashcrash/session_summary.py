@@ -80,11 +80,11 @@ def session_summary(runner: Runner) -> dict[str, Any]:
         "pnl": {
             "trades": len(trades),
             "win_rate": round(wins / len(trades), 4) if trades else None,
-            "fees": str(pos.total_fees),
-            "net_pnl": str(net),
-            "open_quantity": str(pos.quantity),
-            "initial_capital": str(capital),
-            "return_pct": str((net / capital * Decimal(100)).quantize(Decimal("0.0001"))),
+            "fees": wire.dec_text(pos.total_fees),
+            "net_pnl": wire.dec_text(net),
+            "open_quantity": wire.dec_text(pos.quantity),
+            "initial_capital": wire.dec_text(capital),
+            "return_pct": wire.dec_text((net / capital * Decimal(100)).quantize(Decimal("0.0001"))),
         },
         "trades": trades,
     }

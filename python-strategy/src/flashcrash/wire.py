@@ -92,12 +92,21 @@ def _check(kind: str, name: str, v: Any) -> Any:
     raise WireError(f"unknown kind {kind}")
 
 
+def dec_text(d: Decimal) -> str:
+    """Exact decimal text, never exponent form (`Decimal("0E-8")` -> `"0.00000000"`, `Decimal("1.2E-7")`
+    -> `"0.00000012"`): how money, prices and quantities are written everywhere, on the wire, in the
+    database, in summaries and CSV files."""
+    if not isinstance(d, Decimal) or not d.is_finite():
+        raise ValueError(f"not a finite Decimal: {d!r}")
+    return format(d, "f")
+
+
 def _encode_value(kind: str, v: Any) -> Any:
     if v is None:
         return None
     base = kind.rstrip("?")
     if base in ("dec", "pdec", "udec"):
-        return format(v, "f")  # never exponent form: Decimal("0E-8") -> "0.00000000"
+        return format(v, "f")  # never exponent form, as `dec_text` (which also refuses NaN and Inf)
     if base in ("price", "qty", "f64"):
         return float(v)
     if base == "levels":

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.commands import parse_utc, summary_table, window
 from flashcrash.backtest.plots import write_all
-from flashcrash.backtest.results import BacktestResult
+from flashcrash.backtest.results import BacktestResult, shown
 from flashcrash.cli import main
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.trades import TRADE_DTYPE
@@ -84,6 +84,46 @@ def test_sharpe_needs_two_trades_with_dispersion() -> None:
     assert one["sharpe_per_trade"] is None and one["trades"] == 1 and one["win_rate"] == 1.0
     same = result([trade(0, 3, "10", "1.00", "1.10", "0.02"), trade(9, 3, "10", "1.00", "1.10", "0.02")])
     assert same.metrics()["sharpe_per_trade"] is None
+
+
+def test_money_is_never_written_in_exponent_form(tmp_path: Path) -> None:
+    """A zero or tiny figure is plain decimal text in the metrics, the summary JSON and the trades
+    CSV (`str(Decimal)` writes `0E-8` and `1.2E-7`)."""
+    none = result([]).metrics()
+    assert (none["net_pnl"], none["fees"], none["final_equity"]) == (
+        "0.00000000",
+        "0.00000000",
+        "100.00000000",
+    )
+    tiny = trade(0, 1, "0.001", "0.0001", "0.0002", "0.00000012")  # pnl 1E-7 - 1.2E-7 = -2E-8
+    m = result([tiny], equity=[100.0, 99.99999998]).metrics()
+    assert (m["fees"], m["net_pnl"], m["avg_loss"]) == ("0.00000012", "-0.00000002", "-0.00000002")
+    assert json.loads(json.dumps(tiny.to_json()))["fees"] == "0.00000012"
+    path = result([tiny]).write_trades_csv(tmp_path / "trades.csv")
+    row = next(csv.DictReader(path.open()))
+    assert (row["quantity"], row["fees"], row["pnl"]) == ("0.001", "0.00000012", "-0.00000002")
+
+
+def test_the_summary_shows_a_dash_where_there_is_no_figure() -> None:
+    """No trade: no win rate, no average win or loss, no Sharpe, no holding time: `-`, not None."""
+    assert (shown(None), shown(""), shown(D("0E-8")), shown(0.5)) == ("-", "-", "0.00000000", "0.5")
+    rows = {r[0]: r[1] for r in _rows(summary_table(result([])))}
+    assert rows["win rate"] == "-" and rows["average win / loss"] == "- / -"
+    assert rows["Sharpe per trade"] == "-" and rows["hold secs mean / median / max"] == "- / - / -"
+    assert rows["net P&L"] == "0.00000000"
+    two = {
+        r[0]: r[1]
+        for r in _rows(
+            summary_table(result([trade(0, 1, "1", "1", "2", "0"), trade(5, 1, "1", "2", "1", "0")]))
+        )
+    }
+    assert two["win rate"] == "50.0%" and two["average win / loss"] == "1.00000000 / -1.00000000"
+
+
+def _rows(t: object) -> list[tuple[str, str]]:
+    """The (label, value) rows of a two-column rich table."""
+    label, value = t.columns  # type: ignore[attr-defined]
+    return list(zip(label._cells, value._cells, strict=True))
 
 
 def test_holding_times_mean_median_and_max() -> None:

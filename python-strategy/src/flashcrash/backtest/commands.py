@@ -17,7 +17,7 @@ from rich.table import Table
 from flashcrash import config as config_mod
 from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
-from flashcrash.backtest.results import BacktestResult
+from flashcrash.backtest.results import BacktestResult, shown
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.depth import capture_books, is_capture
 from flashcrash.marketdata.trades import ImportError_
@@ -61,6 +61,7 @@ def run_with_progress(
 
 def summary_table(result: BacktestResult) -> Table:
     m = result.metrics()
+    win_rate = m["win_rate"]
     t = Table(title=f"{m['symbol']} backtest {m['start_utc']} → {m['end_utc']}", show_header=False)
     rows = [
         ("initial capital", m["initial_capital"]),
@@ -69,11 +70,11 @@ def summary_table(result: BacktestResult) -> Table:
         ("net P&L", m["net_pnl"]),
         ("fees", m["fees"]),
         ("trades (wins)", f"{m['trades']} ({m['wins']})"),
-        ("win rate", m["win_rate"]),
-        ("average win / loss", f"{m['avg_win']} / {m['avg_loss']}"),
+        ("win rate", None if win_rate is None else f"{win_rate:.1%}"),
+        ("average win / loss", f"{shown(m['avg_win'])} / {shown(m['avg_loss'])}"),
         ("max drawdown", f"{m['max_drawdown']:.4f} ({m['max_drawdown_pct']} %)"),
         ("Sharpe per trade", m["sharpe_per_trade"]),
-        ("hold secs mean / median / max", " / ".join(str(v) for v in m["hold_secs"].values())),
+        ("hold secs mean / median / max", " / ".join(shown(v) for v in m["hold_secs"].values())),
         ("detector states", ", ".join(f"{k} {v:.1%}" for k, v in m["state_share"].items())),
         ("entries taken", m["entries_taken"]),
         ("entry rejections", ", ".join(f"{k} {v}" for k, v in m["entry_rejections"].items())),
@@ -84,7 +85,7 @@ def summary_table(result: BacktestResult) -> Table:
         gaps = ", ".join(f"{g['from_utc']} ({g['secs']:.0f} s)" for g in m["data_gaps"])
         rows.insert(-2, ("recording gaps (feed outages)", gaps))
     for k, v in rows:
-        t.add_row(k, str(v))
+        t.add_row(k, shown(v))
     return t
 
 

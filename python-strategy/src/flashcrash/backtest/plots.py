@@ -9,7 +9,7 @@ import html
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flashcrash.backtest.results import BacktestResult, utc
+from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.persistence.report import COLORS
 
 HTML_TRADES = 500  # trades listed on the page (all of them are in the CSV)
@@ -68,7 +68,9 @@ def write_png(result: BacktestResult, path: Path) -> Path | None:
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(shown(v))}</td></tr>" for k, v in rows
+    )
     return f"<table>{body}</table>"
 
 
@@ -82,7 +84,7 @@ def write_html(result: BacktestResult, path: Path, png: Path | None) -> Path:
         image = f'<img alt="price, states, equity, drawdown" src="data:image/png;base64,{data}">'
     head = ["entry", "exit", "qty", "entry price", "exit price", "fees", "P&L", "hold s", "exit reason"]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        "<tr>" + "".join(f"<td>{html.escape(shown(c))}</td>" for c in (
             utc(t.entry_ns), utc(t.exit_ns), t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
             t.hold_secs, t.exit_reason,
         )) + "</tr>"

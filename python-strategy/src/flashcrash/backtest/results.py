@@ -18,6 +18,7 @@ import numpy as np
 
 from flashcrash.event_detector import State, Transition
 from flashcrash.trading_engine import ClosedTrade
+from flashcrash.wire import dec_text
 
 if TYPE_CHECKING:
     from flashcrash.backtest.replay import Replay
@@ -33,6 +34,14 @@ def trade_return(t: ClosedTrade) -> float:
     """Net P&L over the entry notional."""
     notional = t.entry_price * t.quantity
     return float(t.pnl / notional) if notional else 0.0
+
+
+def shown(v: object) -> str:
+    """A value as the summary table and the HTML page show it: `-` where there is none (no trade, no
+    win, no loss), a `Decimal` never in exponent form."""
+    if v is None or v == "":
+        return "-"
+    return dec_text(v) if isinstance(v, Decimal) else str(v)
 
 
 def max_drawdown(equity: np.ndarray) -> tuple[float, float]:
@@ -124,21 +133,25 @@ class BacktestResult:
             if k.startswith("rejected_")
         }
         q = Decimal("0.00000001")
+
+        def money(d: Decimal) -> str:
+            return dec_text(d.quantize(q))
+
         return {
             "symbol": self.symbol,
             "start_utc": utc(int(self.sample_ns[0])) if len(self.sample_ns) else None,
             "end_utc": utc(int(self.sample_ns[-1])) if len(self.sample_ns) else None,
-            "initial_capital": str(self.initial_capital),
-            "final_equity": str(self.final_equity.quantize(q)),
+            "initial_capital": dec_text(self.initial_capital),
+            "final_equity": money(self.final_equity),
             "return_pct": round(float(net / self.initial_capital * 100), 4),
-            "net_pnl": str(net.quantize(q)),
-            "realized_pnl": str(sum(pnls, Decimal(0)).quantize(q)),
-            "fees": str(self.fees.quantize(q)),
+            "net_pnl": money(net),
+            "realized_pnl": money(sum(pnls, Decimal(0))),
+            "fees": money(self.fees),
             "trades": len(trades),
             "wins": len(wins),
             "win_rate": round(len(wins) / len(trades), 4) if trades else None,
-            "avg_win": str((sum(wins, Decimal(0)) / len(wins)).quantize(q)) if wins else None,
-            "avg_loss": str((sum(losses, Decimal(0)) / len(losses)).quantize(q)) if losses else None,
+            "avg_win": money(sum(wins, Decimal(0)) / len(wins)) if wins else None,
+            "avg_loss": money(sum(losses, Decimal(0)) / len(losses)) if losses else None,
             "max_drawdown": round(dd, 8),
             "max_drawdown_pct": round(dd_pct * 100, 4),
             "sharpe_per_trade": _round(sharpe([trade_return(t) for t in trades])),
@@ -166,8 +179,8 @@ class BacktestResult:
             w.writerow(["entry_utc", "exit_utc", "quantity", "entry_price", "exit_price", "fees", "pnl",
                         "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"])  # fmt: skip
             for t in self.trades:
-                w.writerow([utc(t.entry_ns), utc(t.exit_ns), t.quantity, t.entry_price, t.exit_price, t.fees,
-                            t.pnl, round(trade_return(t) * 100, 6), t.hold_secs, t.exit_reason,
+                w.writerow([utc(t.entry_ns), utc(t.exit_ns), *map(dec_text, (t.quantity, t.entry_price,
+                            t.exit_price, t.fees, t.pnl)), round(trade_return(t) * 100, 6), t.hold_secs, t.exit_reason,
                             t.entry_reason, "" if t.entry_score is None else round(t.entry_score, 3)])  # fmt: skip
         return path
 

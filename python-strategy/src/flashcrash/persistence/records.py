@@ -33,13 +33,6 @@ def iso(ns: int) -> str:
     return (whole + timedelta(microseconds=ns % NS // 1000)).isoformat(timespec="microseconds")
 
 
-def dec_text(d: Decimal) -> str:
-    """Exact decimal text, never exponent form (`Decimal("0E-8")` -> `"0.00000000"`)."""
-    if not isinstance(d, Decimal) or not d.is_finite():
-        raise ValueError(f"not a finite Decimal: {d!r}")
-    return format(d, "f")
-
-
 @dataclass(frozen=True)
 class SessionRecord:
     id: int

@@ -20,6 +20,7 @@ from flashcrash.persistence.records import NS, SessionRecord, TradeRecord, iso
 from flashcrash.persistence.report import write_equity_curve, write_report
 from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase
+from flashcrash.wire import dec_text
 
 
 def _date(ns: int) -> str:
@@ -67,9 +68,9 @@ def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[
         ("closed by a later session", str(st.closed_later)),
         ("wins / losses", f"{st.wins} / {st.losses}"),
         ("win rate", f"{st.win_rate:.1%}" if st.win_rate is not None else "-"),
-        ("fees", str(st.fees)),
-        ("net P&L", str(st.net_pnl)),
-        ("initial capital", str(s.initial_capital)),
+        ("fees", dec_text(st.fees)),
+        ("net P&L", dec_text(st.net_pnl)),
+        ("initial capital", dec_text(s.initial_capital)),
         ("return", f"{ret:.4f} %" if ret is not None else "-"),
     ]
     rows += [(f"events: {k}", str(n)) for k, n in sorted(events.items())]

@@ -41,9 +41,9 @@ from flashcrash.persistence.records import (
     SessionRecord,
     SnapshotRecord,
     TradeRecord,
-    dec_text,
     iso,
 )
+from flashcrash.wire import dec_text
 
 _LOCKED = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}

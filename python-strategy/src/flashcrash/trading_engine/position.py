@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from flashcrash.wire import dec_text
+
 ZERO = Decimal(0)
 
 
@@ -30,11 +32,11 @@ class ClosedTrade:
         return {
             "entry_ns": self.entry_ns,
             "exit_ns": self.exit_ns,
-            "quantity": str(self.quantity),
-            "entry_price": str(self.entry_price),
-            "exit_price": str(self.exit_price),
-            "fees": str(self.fees),
-            "pnl": str(self.pnl),
+            "quantity": dec_text(self.quantity),
+            "entry_price": dec_text(self.entry_price),
+            "exit_price": dec_text(self.exit_price),
+            "fees": dec_text(self.fees),
+            "pnl": dec_text(self.pnl),
             "hold_secs": self.hold_secs,
             "exit_reason": self.exit_reason,
             "entry_reason": self.entry_reason,
