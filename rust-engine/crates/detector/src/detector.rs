@@ -46,6 +46,36 @@ pub enum Event {
     Book { bids: Levels, asks: Levels },
 }
 
+/// Level vectors of books already measured or replaced, kept to hold the next books' levels, so
+/// that a book costs no allocation once a few have passed. A cache, not state: never serialized, and
+/// equal to any other.
+#[derive(Clone, Debug, Default)]
+struct Spare(Vec<Levels>);
+
+impl Spare {
+    /// At most this many vectors are kept (a book in flight takes two).
+    const MAX: usize = 8;
+
+    /// An empty vector, with the capacity of a past book's side when there is one.
+    fn take(&mut self) -> Levels {
+        self.0.pop().unwrap_or_default()
+    }
+
+    /// Keeps `v` (emptied) for a later book.
+    fn give(&mut self, mut v: Levels) {
+        if self.0.len() < Self::MAX {
+            v.clear();
+            self.0.push(v);
+        }
+    }
+}
+
+impl PartialEq for Spare {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// Why a snapshot could not be restored.
 #[derive(Debug, Error)]
 pub enum SnapshotError {
@@ -82,6 +112,8 @@ struct Core {
     book_ns: i64,
     /// Released, not yet handed to the book indicators.
     pending_book: Option<(Levels, Levels)>,
+    #[serde(skip)]
+    spare: Spare,
     readings: Readings,
     /// Closed seconds (a new `readings` each).
     closes: u64,
@@ -173,6 +205,7 @@ impl Detector {
             touch: (0.0, 0.0),
             book_ns: -BOOK_STALE_NS - 1,
             pending_book: None,
+            spare: Spare::default(),
             readings: initial_readings(&cfg),
             closes: 0,
             reported: 0,
@@ -278,10 +311,18 @@ impl Detector {
         true
     }
 
-    /// Validates and buffers a book (sides best first); false (and counted) when rejected. `proven`:
-    /// its levels were already checked where it was made, so only its time is.
+    /// Two empty sides for the next book, reusing the vectors of books already measured: filled and
+    /// handed to `on_book`, a book costs no allocation.
+    pub fn book_sides(&mut self) -> (Levels, Levels) {
+        (self.core.spare.take(), self.core.spare.take())
+    }
+
+    /// Validates and buffers a book (sides best first; see `book_sides`); false (and counted) when
+    /// rejected. `proven`: its levels were already checked where it was made, so only its time is.
     pub fn on_book(&mut self, ts_ns: i64, bids: Levels, asks: Levels, proven: bool) -> bool {
         if !self.guard.book_ok(ts_ns, &bids, &asks, proven) {
+            self.core.spare.give(bids);
+            self.core.spare.give(asks);
             return false;
         }
         let core = &mut self.core;
@@ -424,7 +465,10 @@ impl Core {
                     self.messages += 1;
                 }
                 self.book_ns = ts;
-                self.pending_book = Some((bids, asks));
+                if let Some((b, a)) = self.pending_book.replace((bids, asks)) {
+                    self.spare.give(b);
+                    self.spare.give(a);
+                }
             }
         }
     }
@@ -435,6 +479,8 @@ impl Core {
             self.obi.on_book(&bids, &asks);
             self.spread.on_book(bids[0].0, asks[0].0);
             self.depth.on_book(&bids, &asks);
+            self.spare.give(bids);
+            self.spare.give(asks);
         }
     }
 
@@ -607,6 +653,41 @@ mod tests {
     }
 
     #[test]
+    fn books_filled_into_book_sides_reuse_the_vectors_of_books_measured() {
+        let mut fresh = Detector::new(small());
+        feed(&mut fresh, 0, 300);
+        let mut reused = Detector::new(small());
+        for k in 0..300usize {
+            let ts = T0 + k as i64 * (S / 10);
+            let price = 1.0 + 0.0005 * ((k % 7) as f64);
+            assert!(reused.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0));
+            if k % 3 == 0 {
+                let (want_b, want_a) = book(price);
+                let (mut bids, mut asks) = reused.book_sides();
+                if k > 30 {
+                    // Books of past seconds were measured: their vectors come back, emptied.
+                    assert!(bids.is_empty() && bids.capacity() >= 5, "{k}");
+                    assert!(asks.is_empty() && asks.capacity() >= 5, "{k}");
+                }
+                bids.extend(want_b);
+                asks.extend(want_a);
+                assert!(reused.on_book(ts, bids, asks, false));
+            }
+        }
+        assert_eq!(readings_json(&fresh), readings_json(&reused));
+        assert_eq!(fresh.snapshot(), reused.snapshot());
+        // A rejected book's vectors come back too, and the pool stays bounded.
+        let mut d = Detector::new(small());
+        for _ in 0..20 {
+            let (mut bids, asks) = d.book_sides();
+            bids.extend([(f64::NAN, 1.0); 4]);
+            assert!(!d.on_book(T0, bids, asks, false));
+        }
+        assert!(d.book_sides().0.capacity() >= 4);
+        assert!(d.core.spare.0.len() <= Spare::MAX);
+    }
+
+    #[test]
     fn another_version_or_a_broken_snapshot_is_refused_and_changes_nothing() {
         let mut d = Detector::new(small());
         feed(&mut d, 0, 100);
@@ -633,24 +714,27 @@ mod tests {
 
     #[test]
     fn reconfigure_changes_thresholds_at_the_next_second_and_keeps_the_windows() {
+        let returns = |d: &Detector| serde_json::to_value(&d.core.volatility.returns).unwrap();
         let mut d = Detector::new(small());
         feed(&mut d, 0, 100);
-        let windows = serde_json::to_value(&d.core.volatility.returns).unwrap();
+        let (windows, old) = (returns(&d), d.readings().get(Indicator::Obi).threshold);
+        assert_ne!(old, 0.3);
         d.reconfigure(DetectorConfig {
             obi_threshold: 0.3,
             volatility_ratio: 7.0,
             ..small()
         });
+        assert_eq!(returns(&d), windows, "the windows are kept");
+        assert_eq!(d.config().obi_threshold, 0.3);
+        // The second already closed keeps its readings; the next one closes with the new thresholds.
+        assert_eq!(d.readings().get(Indicator::Obi).threshold, old);
         feed(&mut d, 100, 120);
         assert_eq!(d.readings().get(Indicator::Obi).threshold, 0.3);
         assert_eq!(d.readings().get(Indicator::Volatility).threshold, 7.0);
-        assert_eq!(d.config().obi_threshold, 0.3);
+        // The windows went on as they would have without the reload.
         let mut same = Detector::new(small());
-        feed(&mut same, 0, 100);
-        assert_eq!(
-            serde_json::to_value(&same.core.volatility.returns).unwrap(),
-            windows
-        );
+        feed(&mut same, 0, 120);
+        assert_eq!(returns(&d), returns(&same));
     }
 
     #[test]

@@ -54,13 +54,10 @@ fn level(lv: &Bound<'_, PyAny>) -> (f64, f64) {
     (f64::NAN, f64::NAN)
 }
 
-/// A book side, best first (empty when it is not iterable).
-fn side(obj: &Bound<'_, PyAny>) -> Levels {
-    match obj.try_iter() {
-        Ok(it) => it
-            .map(|lv| lv.map_or((f64::NAN, f64::NAN), |lv| level(&lv)))
-            .collect(),
-        Err(_) => Vec::new(),
+/// A book side, best first, into `out` (nothing when it is not iterable).
+fn side(obj: &Bound<'_, PyAny>, out: &mut Levels) {
+    if let Ok(it) = obj.try_iter() {
+        out.extend(it.map(|lv| lv.map_or((f64::NAN, f64::NAN), |lv| level(&lv))));
     }
 }
 
@@ -134,13 +131,15 @@ struct BookRows {
 }
 
 impl BookRows {
-    fn side(&self, row: usize, from: usize, n: usize) -> Levels {
+    /// `n` levels of row `row` from column `from`, into `out`.
+    fn side(&self, row: usize, from: usize, n: usize, out: &mut Levels) {
         let at = row * 2 * self.levels + from;
-        self.prices[at..at + n]
-            .iter()
-            .copied()
-            .zip(self.qty[at..at + n].iter().copied())
-            .collect()
+        out.extend(
+            self.prices[at..at + n]
+                .iter()
+                .copied()
+                .zip(self.qty[at..at + n].iter().copied()),
+        );
     }
 }
 
@@ -195,8 +194,10 @@ impl PyDetector {
         asks: &Bound<'_, PyAny>,
         proven: bool,
     ) -> bool {
-        self.inner
-            .on_book(time_or_zero(ts_ns), side(bids), side(asks), proven)
+        let (mut b, mut a) = self.inner.book_sides();
+        side(bids, &mut b);
+        side(asks, &mut a);
+        self.inner.on_book(time_or_zero(ts_ns), b, a, proven)
     }
 
     /// Takes a block of books (see `BookRows`: `prices` and `qty` are rows of 2 x levels) for
@@ -255,11 +256,10 @@ impl PyDetector {
                 continue;
             }
             handed += 1;
-            let (ts, bids, asks) = (
-                rows.times[row],
-                rows.side(row, 0, nb),
-                rows.side(row, rows.levels, rows.levels),
-            );
+            let ts = rows.times[row];
+            let (mut bids, mut asks) = self.inner.book_sides();
+            rows.side(row, 0, nb, &mut bids);
+            rows.side(row, rows.levels, rows.levels, &mut asks);
             if self.inner.on_book(ts, bids, asks, false) {
                 last = ts;
             }
