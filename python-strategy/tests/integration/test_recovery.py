@@ -50,15 +50,25 @@ OPEN_GATES = {
 
 
 def _rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    if not db.exists():
-        return []
+    """The rows of `sql`; an error (no database, no table) fails the test: an absence asserted on an
+    unreadable database would pass for nothing."""
+    assert db.exists(), db
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
         return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:
-        return []  # not created yet
     finally:
         conn.close()
+
+
+def _poll(db: Path, sql: str, *args: object) -> list[tuple]:
+    """`_rows` while waiting for the processes: no rows while the database or its tables are not
+    created yet."""
+    if not db.exists():
+        return []
+    try:
+        return _rows(db, sql, *args)
+    except sqlite3.OperationalError:
+        return []
 
 
 def _held(db: Path) -> Decimal:
@@ -89,7 +99,7 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
             while not open_trade:
                 assert time.monotonic() < deadline, "no position opened"
                 session.check_alive()
-                open_trade = _rows(db, "SELECT trade_key FROM trades WHERE exit_ns IS NULL")
+                open_trade = _poll(db, "SELECT trade_key FROM trades WHERE exit_ns IS NULL")
                 time.sleep(0.05)
             key = open_trade[0][0]
             assert session.kill("strategy", signal.SIGKILL) == -signal.SIGKILL
@@ -100,8 +110,8 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
             # session has stored a candle of its own before the stop.
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                rows = _rows(db, "SELECT exit_ns FROM trades WHERE trade_key = ?", key)
-                candles = _rows(db, "SELECT count(*) FROM candles WHERE session_id = 2")
+                rows = _poll(db, "SELECT exit_ns FROM trades WHERE trade_key = ?", key)
+                candles = _poll(db, "SELECT count(*) FROM candles WHERE session_id = 2")
                 if rows and rows[0][0] is not None and candles and candles[0][0] > 0:
                     break  # an unreadable database (a write in progress) is no answer: asked again
                 session.check_alive()
@@ -120,7 +130,12 @@ def test_strategy_killed_with_an_open_position_recovers_it_and_closes_it_once(bi
         assert _rows(db, "SELECT count(*) FROM trades WHERE exit_ns IS NULL") == [(0,)]
         (trades,) = _rows(db, "SELECT count(*) FROM trades")[0]
         assert 0 <= _held(db) < Decimal("0.1") * trades, (_held(db), trades)
-        # No order was ever sent twice with a new id, and none re-sent after the restart.
+        # No order was ever sent twice with a new id, and none re-sent after the restart (of the orders
+        # the audit log holds: at least the entry and the exit of the position killed open).
+        placed = _rows(
+            db, "SELECT count(*) FROM events WHERE kind = 'command' AND message_type = 'PlaceOrder'"
+        )
+        assert placed[0][0] >= 2, placed
         dup = _rows(
             db,
             "SELECT client_order_id, count(*) FROM events WHERE kind = 'command'"
@@ -278,7 +293,7 @@ def test_an_operators_halt_while_a_position_is_open_loses_nothing(bin_dir: Path,
 
     def wait_no_open_trade(why: str) -> None:
         deadline = time.monotonic() + 30
-        while _rows(db, open_trades) != [(0,)]:
+        while _poll(db, open_trades) != [(0,)]:
             assert time.monotonic() < deadline, why
             time.sleep(0.1)
 
@@ -288,7 +303,7 @@ def test_an_operators_halt_while_a_position_is_open_loses_nothing(bin_dir: Path,
             db = session.workdir / "reports" / "flashcrash.db"
             push.connect(session.endpoint("command"))
             deadline = time.monotonic() + 120
-            while _rows(db, open_trades) in ([], [(0,)]):
+            while _poll(db, open_trades) in ([], [(0,)]):
                 assert time.monotonic() < deadline, "no position opened"
                 session.check_alive()
                 time.sleep(0.05)

@@ -263,11 +263,13 @@ def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> N
     calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
     session = Session(config=CONFIG, bin_dir=bin_dir, sim=calm)
     ctx = zmq.Context.instance()
-    push, sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
+    push, sub, data = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB), ctx.socket(zmq.SUB)
     try:
         with session:
-            for s in (push, sub):
+            for s in (push, sub, data):
                 s.setsockopt(zmq.LINGER, 0)
+            data.connect(session.endpoint("data"))
+            data.setsockopt(zmq.SUBSCRIBE, b"state")
             push.connect(session.endpoint("command"))
             sub.connect(session.endpoint("response"))
             sub.setsockopt(zmq.SUBSCRIBE, b"resp")
@@ -293,12 +295,16 @@ def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> N
             ok = _ask(push, sub, msgpack.packb(halt), "halt-1")
             assert ok["type"] == "Success", ok
             assert "1 open orders canceled" in ok["message"] and "flattening SELL 99.9" in ok["message"], ok
+            halted = _engine_state(data, "halted")
+            assert halted["previous"] == "running" and "emergency halt" in halted["reason"], halted
             refused = _ask(push, sub, _order("after-halt"), "after-halt")
             assert refused["type"] == "Error" and refused["code"] == "HALTED", refused
             assert "emergency halt (test)" in refused["message"], refused
             resume = {"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "test over"}
             ok = _ask(push, sub, msgpack.packb(resume), "resume-1")
             assert ok["type"] == "Success" and "lifted" in ok["message"], ok
+            back = _engine_state(data, "running")
+            assert back["previous"] == "halted" and back["reason"] == "resume: test over", back
             again = _ask(push, sub, _order("after-resume"), "after-resume")
             assert again["type"] == "OrderPlaced", again
             log = session.procs["engine"].log_path.read_text()
@@ -307,6 +313,7 @@ def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> N
         assert codes["engine"] == 0 and codes["strategy"] == 0, codes
         assert session.ports_free()
     finally:
+        data.close()
         push.close()
         sub.close()
         session.cleanup()

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -127,15 +127,17 @@ def test_without_url_alerts_are_only_logged(
     assert "ALERT drawdown: drawdown 6 %" in caplog.text
 
 
-def _runner(tmp_path: Path, sender: AlertSender) -> Runner:
+def _runner(tmp_path: Path, sender: AlertSender, clock: Callable[[], int] = time.time_ns) -> Runner:
     cfg = config.load(REPO / "config" / "config.toml")
     client = SilentEngine()
-    return Runner(cfg, client, metrics=StrategyMetrics("POLUSDT", cfg.initial_capital), alerts=sender)  # type: ignore[arg-type]
+    metrics = StrategyMetrics("POLUSDT", cfg.initial_capital)
+    return Runner(cfg, client, clock=clock, metrics=metrics, alerts=sender)  # type: ignore[arg-type]
 
 
 def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> None:
     sender = AlertSender(receiver.url, "slack", 0.0, source="test")
-    runner = _runner(tmp_path, sender)
+    now = [time.time_ns()]
+    runner = _runner(tmp_path, sender, clock=lambda: now[0])
     breaker = runner.orders.breaker
     for i in range(runner.cfg.risk.breaker_failures):
         breaker.failure(10**9, f"venue error {i}")
@@ -153,9 +155,11 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
     loss = -capital * Decimal(str(runner.cfg.monitoring.alert_drawdown_pct + 1)) / 100
     runner.strategy.position._done_realized = loss
     runner.step(0)
+    now[0] += 1_500_000_000  # past the next once-a-second check, the drawdown still over the limit
     runner.step(0)  # the drawdown alert is sent once per crossing
     bodies = receiver.wait(6)
     sender.close()
+    assert sender.stats["raised"] == 6 and len(receiver.bodies) == 6, receiver.bodies
     kinds = [b["text"].split("]")[0].split("[")[1] for b in bodies]
     assert kinds == ["breaker_open", "engine_halted", "feed_halted", "watchdog", "emergency_stop", "drawdown"]
     assert "POLUSDT: circuit breaker closed -> open" in bodies[0]["text"]

@@ -129,15 +129,13 @@ def test_metrics_follow_a_scripted_crash(tmp_path: Path) -> None:
     assert Decimal(str(_value(second, "fees"))) == Decimal("0.1")
 
 
-def test_engine_state_changes_and_a_drawdown() -> None:
-    cfg = config.load(REPO / "config" / "config.toml")
+def test_engine_state_changes() -> None:
     m = StrategyMetrics("POLUSDT", Decimal(1000))
     m.on_state_change("feed", "live", "reconnecting")
     m.on_state_change("feed", "reconnecting", "halted")
     text = parse_metrics(generate_latest(m.registry).decode())
     assert _value(text, "engine_state", component="feed", state="halted") == 1
     assert _value(text, "engine_state", component="feed", state="reconnecting") == 0
-    assert cfg.monitoring.alert_drawdown_pct > 0
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:

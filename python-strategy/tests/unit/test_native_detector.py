@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import flashcrash_native
@@ -162,10 +162,12 @@ SMALL = replace(
 
 
 @settings(max_examples=150, deadline=None)
-@given(_stream(), st.integers(0, 300))
+@given(_stream(), st.data())
 def test_generated_streams_with_bad_input_carry_on_the_same_after_a_restore(
-    events: list[object], cut: int
+    events: list[object], data: st.DataObject
 ) -> None:
+    assume(events)
+    cut = data.draw(st.integers(0, len(events) - 1), label="restore_at")  # a restore in every example
     _run(SMALL, events, restore_at=cut)
 
 

@@ -149,6 +149,7 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
         _steps(runner, 0.5)
         assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent  # never re-sent
+        assert not eng.cmds.poll(0)  # nor after the reconciliation: nothing is left to send
         assert runner.strategy.position.quantity == 0
         assert len(runner.strategy.position.closed) == 1
         assert runner.strategy.paused_reason == ""
@@ -229,6 +230,7 @@ def test_a_target_partly_filled_before_a_crash_is_completed_by_the_remainder_onl
         _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
         _steps(runner, 0.5)
         assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent
+        assert not eng.cmds.poll(0)  # nor after it: the remainder is made up, not re-placed
         assert runner.orders.stats["reconciled_fills"] == 1
         assert runner.orders.orders[target.client_order_id].filled == target.quantity
         assert runner.strategy.position.quantity == 0

@@ -135,6 +135,9 @@ pub struct Trading {
     pub faults: OrderFaults,
     /// Order faults injected.
     pub fault_counts: OrderFaultCounts,
+    /// New orders that reached matching, whatever became of them: a client that re-sends an order
+    /// shows here (`/sim/stats` `order_requests`).
+    pub order_requests: AtomicU64,
     /// WebSocket API logons and subscriptions.
     pub ws_api: WsApiCounts,
     rng: Mutex<StdRng>,
@@ -158,6 +161,7 @@ impl Trading {
             rate: RateLimiter::new(opts.rate_limits),
             faults: opts.faults,
             fault_counts: OrderFaultCounts::default(),
+            order_requests: AtomicU64::new(0),
             ws_api: WsApiCounts::default(),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ ORDER_SEED_MIX)),
         }
@@ -241,6 +245,7 @@ impl Trading {
         book: &Book,
         now_ms: i64,
     ) -> Result<(Order, Vec<Fill>), OrderError> {
+        self.order_requests.fetch_add(1, Ordering::Relaxed);
         let mut x = self.exchange();
         let (res, events) = x.place(req, book, now_ms);
         self.publish(x.spec(), &events, now_ms);

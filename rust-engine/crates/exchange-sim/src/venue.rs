@@ -340,6 +340,7 @@ impl Venue {
             "replay_done": st.replay_done.load(Ordering::Relaxed),
             "event_time_ms": st.event_time_ms.load(Ordering::Relaxed),
             "last_update_id": self.update_id(),
+            "order_requests": load(&self.trading.order_requests),
             "faults": {
                 "dropped": load(&c.dropped),
                 "duplicated": load(&c.duplicated),

@@ -138,17 +138,19 @@ async fn sigterm_and_sigint_exit_zero_promptly() {
             "{signal}: {:?}",
             sent.elapsed()
         );
-        // The client was told with a close frame (or at least the stream ended).
+        // The client was told with a close frame before the process went (`RunningVenue::shutdown`).
         let end = timeout(WAIT, async {
             loop {
                 match ws.next().await {
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Close(frame))) => return Ok(frame),
+                    None | Some(Err(_)) => return Err("the stream ended without a close frame"),
                     Some(Ok(_)) => {}
                 }
             }
         })
-        .await;
-        assert!(end.is_ok());
+        .await
+        .expect("the stream ends");
+        assert!(end.is_ok(), "{signal}: {end:?}");
     }
 }
 

@@ -137,9 +137,23 @@ async fn injected_latency_is_measured_and_alarms() {
         ..Faults::default()
     };
     // The engine hangs up on so stale a feed, so it need not be in sync when the replay ends.
-    let (h, _) = run_with_faults_ending(faults, vec![], "2025-10-10T21:12:45Z", 1.0, false).await;
+    let (h, _, states) =
+        run_with_faults_ending(faults, vec![], "2025-10-10T21:12:45Z", 1.0, false).await;
     assert!(h.latency_p50_us >= 700_000.0, "{h:?}");
     assert!(h.reconnect_count >= 1, "{h:?}");
+    // The alert state, for the latency (not another cause of reconnection), before the reconnect.
+    let lagging = states.iter().position(|(s, _)| s == "lagging");
+    let lagging = lagging.unwrap_or_else(|| panic!("no lagging state: {states:?}"));
+    assert!(
+        states[lagging]
+            .1
+            .starts_with("mean feed latency above 500 ms"),
+        "{states:?}"
+    );
+    assert!(
+        states[lagging..].iter().any(|(s, _)| s == "reconnecting"),
+        "{states:?}"
+    );
 }
 
 /// Half of the REST snapshots are five seconds older than the stream; gaps force resyncs. The
@@ -173,17 +187,19 @@ async fn run_with_faults(
     end: &str,
     speed: f64,
 ) -> (HealthMetrics, serde_json::Value) {
-    run_with_faults_ending(faults, schedule, end, speed, true).await
+    let (h, f, _) = run_with_faults_ending(faults, schedule, end, speed, true).await;
+    (h, f)
 }
 
-/// [`run_with_faults`]; `in_sync_at_end` requires a sample in the last tenth of the replay.
+/// [`run_with_faults`], and every state change of the feed as (state, reason); `in_sync_at_end`
+/// requires a sample in the last tenth of the replay.
 async fn run_with_faults_ending(
     faults: Faults,
     schedule: Vec<Scheduled>,
     end: &str,
     speed: f64,
     in_sync_at_end: bool,
-) -> (HealthMetrics, serde_json::Value) {
+) -> (HealthMetrics, serde_json::Value, Vec<(String, String)>) {
     let started =
         support::start_sim_scheduled("2025-10-10T21:12:30Z", end, speed, faults, schedule).await;
     let (sim, replay_task) = (started.addr, started.replay);
@@ -223,7 +239,8 @@ async fn run_with_faults_ending(
         .await
         .unwrap();
     feed.stop().await;
-    let h = health.await.unwrap().expect("health published");
+    let published = health.await.unwrap();
+    let h = published.health.expect("health published");
 
     // Compare the samples the venue still remembers, newest first.
     let mut compared = 0;
@@ -245,5 +262,5 @@ async fn run_with_faults_ending(
         !in_sync_at_end || final_id - last <= (final_id - first) / 10,
         "the engine was not in sync near the end: last sample {last}, venue's last update {final_id}"
     );
-    (h, stats["faults"].clone())
+    (h, stats["faults"].clone(), published.states)
 }

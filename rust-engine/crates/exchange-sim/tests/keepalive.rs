@@ -70,7 +70,7 @@ async fn the_feed_answers_pings_and_keeps_its_connection() {
     let (feed, health) = support::spawn_feed(cfg, Duration::from_millis(250)).last_health();
     tokio::time::sleep(Duration::from_secs(3)).await;
     feed.stop().await;
-    let h = health.await.unwrap().expect("health metrics");
+    let h = health.await.unwrap().health.expect("health metrics");
     assert_eq!(h.feed_state, "live", "{h:?}");
     assert_eq!(h.reconnect_count, 0, "{h:?}");
     let st = &sim.venue.stats;

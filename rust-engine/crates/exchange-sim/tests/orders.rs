@@ -765,11 +765,7 @@ async fn a_resting_limit_order_is_filled_by_the_replayed_crash_with_reports_in_o
             assert_eq!(w[1]["e"], "outboundAccountPosition", "{}", w[1]);
         }
     }
-    let pos = from_api
-        .iter()
-        .rev()
-        .find(|e| e["e"] == "outboundAccountPosition");
-    assert!(pos.is_none() || from_api.last().unwrap()["X"] == "FILLED");
+    // The last report (FILLED, where `collect` stopped) is followed by its balances too.
     let next = collect(&mut wsapi, Some(sub), |e| {
         e["e"] == "outboundAccountPosition"
     })
@@ -1124,9 +1120,21 @@ async fn an_order_timeout_leaves_exactly_one_order_that_a_query_finds() {
         .signed(reqwest::Method::GET, "/api/v3/openOrders", "symbol=POLUSDT")
         .await;
     assert_eq!(open.body.as_array().unwrap().len(), 1);
-    // Retrying with the same id while it is open: duplicate, still one order.
+    // Retrying with the same id while it is open: refused as a duplicate (an answer this venue's
+    // fault withholds too), still one order.
+    let q = format!("{params}&timestamp={}", now_ms());
+    let q = format!("{q}&signature={}", sign(&q));
+    let again = api
+        .raw(reqwest::Method::POST, "/api/v3/order", &q, "", Some(KEY))
+        .await;
+    assert!(again.as_ref().is_err_and(|e| e.is_timeout()));
+    let open = api
+        .signed(reqwest::Method::GET, "/api/v3/openOrders", "symbol=POLUSDT")
+        .await;
+    assert_eq!(open.body.as_array().unwrap().len(), 1, "{}", open.body);
     let (_, stats) = client::get(&venue, "/sim/stats").await;
-    assert_eq!(stats["faults"]["order_timeouts"], 1);
+    assert_eq!(stats["faults"]["order_timeouts"], 2);
+    assert_eq!(stats["order_requests"], 2);
     venue.shutdown(Duration::from_millis(100)).await;
 }
 

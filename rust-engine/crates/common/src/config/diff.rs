@@ -96,6 +96,15 @@ mod tests {
                 },
             ]
         );
+        // The other way round, the key is removed.
+        assert_eq!(
+            diff(&b, &a)[1],
+            Change {
+                key: "risk.new_key".into(),
+                old: "1".into(),
+                new: "(none)".into()
+            }
+        );
         assert!(diff(&a, &a).is_empty());
     }
 

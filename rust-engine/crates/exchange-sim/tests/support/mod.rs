@@ -150,12 +150,20 @@ pub fn spawn_feed(cfg: FeedConfig, health_every: Duration) -> RunningFeed {
     }
 }
 
+/// What a feed published until it stopped (see [`RunningFeed::last_health`]).
+pub struct Published {
+    /// The newest `HealthMetrics`.
+    pub health: Option<HealthMetrics>,
+    /// Every `StateChange`, as (new state, reason), in order.
+    pub states: Vec<(String, String)>,
+}
+
 impl RunningFeed {
-    /// Keeps the newest `HealthMetrics` published until the task stops, in a task of its own;
-    /// returns what stops the feed, and that task. Every one carries the task's start
-    /// (`started_ts_ns`), the same through every reconnect, resync and stall (the task panics
-    /// otherwise).
-    pub fn last_health(self) -> (StopHandle, JoinHandle<Option<HealthMetrics>>) {
+    /// Keeps the newest `HealthMetrics` and every state change published until the task stops, in
+    /// a task of its own; returns what stops the feed, and that task. Every `HealthMetrics` carries
+    /// the task's start (`started_ts_ns`), the same through every reconnect, resync and stall (the
+    /// task panics otherwise).
+    pub fn last_health(self) -> (StopHandle, JoinHandle<Published>) {
         let RunningFeed {
             mut data,
             stop,
@@ -164,17 +172,25 @@ impl RunningFeed {
         } = self;
         let health = tokio::spawn(async move {
             let mut last: Option<HealthMetrics> = None;
+            let mut states = Vec::new();
             while let Some(msg) = data.recv().await {
-                if let DataMessage::HealthMetrics(h) = msg {
-                    let started = last.as_ref().map_or(h.started_ts_ns, |l| l.started_ts_ns);
-                    assert!(
-                        h.started_ts_ns > 0 && h.started_ts_ns == started,
-                        "the feed's start moved: {started} then {h:?}"
-                    );
-                    last = Some(h);
+                match msg {
+                    DataMessage::HealthMetrics(h) => {
+                        let started = last.as_ref().map_or(h.started_ts_ns, |l| l.started_ts_ns);
+                        assert!(
+                            h.started_ts_ns > 0 && h.started_ts_ns == started,
+                            "the feed's start moved: {started} then {h:?}"
+                        );
+                        last = Some(h);
+                    }
+                    DataMessage::StateChange(s) => states.push((s.current, s.reason)),
+                    _ => {}
                 }
             }
-            last
+            Published {
+                health: last,
+                states,
+            }
         });
         (StopHandle { stop, task }, health)
     }

@@ -291,12 +291,16 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
         [Response::OrderCanceled(c)] => assert_eq!(c.command_id.as_deref(), Some("cx")),
         other => panic!("{other:?}"),
     }
-    // The stream's report changed the order's state without a second OrderCanceled.
-    wait_until("stream event applied", WAIT, || {
-        ex.order("c1")
-            .is_some_and(|o| o.info.status == OrderStatus::Canceled)
+    // The stream's report was read and applied (the REST answer alone also cancels the order),
+    // without a second OrderCanceled.
+    wait_until("stream event read", WAIT, || {
+        stream.stats().execution_reports.load(Ordering::SeqCst) == 1
     })
     .await;
+    assert_eq!(stream.stats().unreadable.load(Ordering::SeqCst), 0);
+    assert!(ex
+        .order("c1")
+        .is_some_and(|o| o.info.status == OrderStatus::Canceled));
     tokio::time::sleep(Duration::from_millis(100)).await;
     stream.shutdown().await;
     let late: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
