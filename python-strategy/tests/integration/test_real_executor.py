@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import subprocess
@@ -84,12 +85,16 @@ def order(cid: str, **kw: Any) -> dict[str, Any]:
     return {**base, **kw}
 
 
+_READY = itertools.count(1)
+
+
 def wait_until_tradable(ch: Channel, timeout: float = 40.0) -> None:
-    """Queries open orders until the engine answers (book in sync, venue reachable)."""
+    """Queries open orders until the engine answers (book in sync, venue reachable). Its command ids
+    are new at every call: after an engine restart, the answers to the first engine's are still in
+    `ch.seen` and must not pass for the new engine's."""
     deadline = time.monotonic() + timeout
-    n = 0
     while time.monotonic() < deadline:
-        n += 1
+        n = next(_READY)
         cid = f"ready-{n}"
         ch.send({"type": "QueryOpenOrders", "command_id": cid, "symbol": "POLUSDT"})
         # The first answers may be lost while the subscription is still being set up.
