@@ -186,6 +186,8 @@ class Runner:
         self._next_monitor_ns = 0
         self._drawdown_alerted = False
         self._feed_was_live = False
+        # The feed's state from its newest StateChange: newer than the last HealthMetrics (one a second).
+        self.feed_state: str | None = None
 
     # ---------------------------------------------------------- persistence
     def start(self) -> SessionRecord | None:
@@ -528,6 +530,8 @@ class Runner:
             return
         if component == "engine":
             self.engine_halted = current == "halted"  # it refuses every order until it runs again
+        if component == "feed":
+            self.feed_state = current
         if component == "feed" and (msg.previous == "live") != (current == "live"):
             # Out of live: nothing is published until it is live again. Back to live: told again
             # (the same gap), for an engine restarted faster than its silence is noticed, whose old

@@ -37,7 +37,8 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "late_trades": runner.candles.late_trades,
         },
         "feed": {
-            "state": h.feed_state if h else None,
+            # Its counters are the last HealthMetrics' (one a second); its state the newest heard.
+            "state": runner.feed_state or (h.feed_state if h else None),
             "resync_count": h.resync_count if h else 0,
             "gap_count": h.gap_count if h else 0,
             "reconnect_count": h.reconnect_count if h else 0,

@@ -185,6 +185,21 @@ def test_the_summary_keeps_the_feed_latency_of_the_session(
     assert (feed["latency_p99_us"], feed["latency_p99_max_us"]) == (1_100.0, 4_200.0)
 
 
+def test_the_summary_gives_the_feed_state_last_heard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The feed's state in the summary is its newest StateChange, which can come after the last
+    HealthMetrics (one a second); the counters are that HealthMetrics'."""
+    monkeypatch.delenv(ENV_URL, raising=False)
+    runner = _runner(tmp_path, AlertSender.from_env("slack", 60))
+    assert runner.summary()["feed"]["state"] is None
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    runner.handle(wire.HealthMetrics(**{**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": "syncing",
+                                        "resync_count": 1}))  # fmt: skip
+    assert runner.summary()["feed"]["state"] == "syncing"
+    runner.handle(wire.StateChange(2, "feed", "syncing", "live", "book in sync at update 7"))
+    feed = runner.summary()["feed"]
+    assert (feed["state"], feed["resync_count"]) == ("live", 1)
+
+
 @pytest.mark.parametrize(("fmt", "key", "limit"), [("slack", "text", 3000), ("discord", "content", 2000)])
 def test_a_long_text_is_cut_to_the_webhook_limit(fmt: str, key: str, limit: int) -> None:
     """A text longer than the service accepts is cut to exactly its limit, ending with an ellipsis;
