@@ -532,13 +532,13 @@ class Runner:
             self.engine_halted = current == "halted"  # it refuses every order until it runs again
         if component == "feed":
             self.feed_state = current
-        if component == "feed" and (msg.previous == "live") != (current == "live"):
-            # Out of live: nothing is published until it is live again. Back to live: told again
-            # (the same gap), for an engine restarted faster than its silence is noticed, whose old
-            # feed's loss was never heard: its new feed's return (after the engine's start-up
-            # requests and its book's sync, time for our subscription to reconnect) comes before
-            # its first event, where its new start in the health may come after.
-            self.detector.on_feed_lost()
+            if (msg.previous == "live") != (current == "live"):
+                # Out of live: nothing is published until it is live again. Back to live: told again
+                # (the same gap), for an engine restarted faster than its silence is noticed, whose
+                # old feed's loss was never heard: its new feed's return (after the engine's start-up
+                # requests and its book's sync, time for our subscription to reconnect) comes before
+                # its first event, where its new start in the health may come after.
+                self.detector.on_feed_lost()
         if self.metrics is not None:
             self.metrics.on_state_change(component, msg.previous, current)
         if component in ("engine", "feed") and current == "halted":
