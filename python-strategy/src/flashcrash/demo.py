@@ -112,7 +112,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_paper(args: argparse.Namespace) -> int:
     spec = _sim_spec(args) if args.sim else None
-    session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec)
+    # Against a venue the processes run on the configuration as it is (its ports, database and report
+    # folder); with the simulator on a private copy pointing at it, as in the demo.
+    session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec, as_configured=spec is None)
     stop = False
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -123,19 +125,22 @@ def run_paper(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with session:
-            console.print(f"engine and strategy running (logs in {session.workdir}); Ctrl-C stops them")
+            console.print(
+                f"engine and strategy running on {session.run_config} (logs in {session.workdir}); Ctrl-C stops them"
+            )
             while not stop:
                 session.check_alive()
                 time.sleep(0.5)
             codes = session.stop()
-        return report(session, codes)
+        return report(session, codes, "paper")
     except LaunchError as e:
         console.print(f"[red]stopped:[/] {e}")
         return 1
 
 
-def report(session: Session, codes: dict[str, int | None]) -> int:
-    """Prints the session summary; copies the reports under ./reports. Non-zero if anything went wrong."""
+def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -> int:
+    """Prints the session summary; copies it, the logs and the session's private reports under
+    ./reports/<kind>_<time>. Non-zero if anything went wrong."""
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
     if bad:
@@ -150,13 +155,13 @@ def report(session: Session, codes: dict[str, int | None]) -> int:
         console.print(f"[red]no strategy summary:[/] {e}")
         return 1
     assert session.workdir is not None
-    dest = REPO / "reports" / f"demo_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    dest = REPO / "reports" / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     dest.mkdir(parents=True, exist_ok=True)
     src = session.workdir / "reports"
-    if src.exists():
+    if src.exists():  # the session's private reports (a session as configured keeps its own)
         shutil.copytree(src, dest, dirs_exist_ok=True)
-    if summary.get("report_png"):
-        summary["report_png"] = str(dest / Path(summary["report_png"]).name)
+        if summary.get("report_png"):
+            summary["report_png"] = str(dest / Path(summary["report_png"]).name)
     (dest / "summary.json").write_text(json.dumps(summary, indent=2))
     for p in session.procs.values():
         shutil.copy(p.log_path, dest / p.log_path.name)

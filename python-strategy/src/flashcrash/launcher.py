@@ -3,7 +3,8 @@
 One implementation serves `flashcrash demo`, `scripts/start_paper_trading.sh` and the cross-process
 integration tests: free loopback ports, a private config folder layering the ports (and the
 simulator's URLs) over the user's configuration, bounded waits, and a stop that always leaves no
-process behind and every port free.
+process behind and every port free. A session `as_configured` (`flashcrash paper` without `--sim`)
+runs the processes on the user's configuration as it is instead.
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ class Session:
     confirm_real: bool = False
     # False: no strategy process (a test drives the engine's channels itself).
     strategy: bool = True
+    # True: the processes run on `config` as it is: its endpoints, metrics ports, database and report
+    # folder (so `flashcrash reload` and `flashcrash monitor` with that file reach them, a reload
+    # re-reads it, and the next session recovers from the same database); only the logs and the
+    # summary go to the session folder. False: free ports, a private database and `overrides` layered
+    # over it (the demo, the simulator, the tests).
+    as_configured: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     sim_port: int | None = None
@@ -178,6 +185,8 @@ class Session:
 
     @property
     def run_config(self) -> Path:
+        if self.as_configured:
+            return self.config
         assert self.workdir is not None
         return self.workdir / "config" / "config.toml"
 
@@ -194,14 +203,39 @@ class Session:
             self.workdir = Path(tempfile.mkdtemp(prefix="flashcrash-"))
             self._own_workdir = True
         self.workdir.mkdir(parents=True, exist_ok=True)
-        names = ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics")
-        self.ports.update(zip(names, free_ports(len(names)), strict=True))
+        if self.as_configured:
+            self.ports.update(self._configured_ports())
+        else:
+            names = ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics")
+            self.ports.update(zip(names, free_ports(len(names)), strict=True))
         if self.sim is not None:
             self._start_sim(self.sim)
-        self._write_config()
+        if not self.as_configured:
+            self._write_config()
         if self.strategy:
             self._start_strategy()
         self._start_engine()
+
+    def _configured_ports(self) -> dict[str, int]:
+        """The ports of the user's configuration (with `local.toml`), for a session `as_configured`;
+        it takes no simulator and no overrides, whose URLs and ports would have to be layered over it."""
+        if self.sim is not None or self.overrides:
+            raise LaunchError("a session on the configuration as it is takes no simulator and no overrides")
+        from flashcrash import config as config_mod
+
+        try:
+            cfg = config_mod.load(self.config)
+        except config_mod.ConfigError as e:
+            raise LaunchError(str(e)) from e
+        z, m = cfg.zmq, cfg.monitoring
+        endpoints = {
+            "data": z.data_endpoint,
+            "command": z.command_endpoint,
+            "response": z.response_endpoint,
+            "strategy": z.strategy_endpoint,
+        }
+        ports = {name: int(url.rsplit(":", 1)[1]) for name, url in endpoints.items()}
+        return {**ports, "engine_metrics": m.engine_metrics_port, "strategy_metrics": m.strategy_metrics_port}
 
     def _binary(self, name: str) -> Path:
         path = self.bin_dir / name

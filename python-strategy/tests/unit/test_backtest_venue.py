@@ -232,7 +232,7 @@ def test_a_limit_maker_that_would_take_is_refused() -> None:
     assert [o.cmd.client_order_id for o in v.open] == ["z"] and v.position == D("0")
 
 
-def test_fees_follow_the_cases_shared_with_the_paper_engine_and_exchange_sim() -> None:
+def test_fees_follow_the_shared_cases_of_the_paper_engine_and_exchange_sim() -> None:
     """`tests/fee_cases/cases.json`, also checked by the paper executor and exchange-sim's matching:
     a buy's fee in the coins bought, a sell's in the quote asset, rounded down to 8 decimals, and
     the account moved by exactly that."""

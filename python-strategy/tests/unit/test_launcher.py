@@ -4,6 +4,7 @@ it), and the settings it reads as the session will see them."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -49,3 +50,27 @@ def test_a_setting_is_read_as_the_session_will_see_it(tmp_path: Path) -> None:
     assert s._setting("backtest", "data_gap_secs") == 60
     s.overrides = {"backtest": {"data_gap_secs": 0}}
     assert s._setting("backtest", "data_gap_secs") == 0 and s._setting("backtest", "book_seed") == 1
+
+
+def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(tmp_path: Path) -> None:
+    """`flashcrash paper` against a venue: the processes get the user's file itself (a reload re-reads
+    it), and the ports checked at the stop are its own, `local.toml` beside it included."""
+    shutil.copy(launcher.REPO / "config" / "config.toml", tmp_path / "config.toml")
+    (tmp_path / "local.toml").write_text('[zmq]\ndata_endpoint = "tcp://127.0.0.1:6655"\n')
+    s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path, as_configured=True)
+    assert s.run_config == tmp_path / "config.toml"
+    assert s._configured_ports() == {
+        "data": 6655,
+        "command": 5556,
+        "response": 5557,
+        "strategy": 5558,
+        "engine_metrics": 9101,
+        "strategy_metrics": 9102,
+    }
+    s.overrides = {"zmq": {"data_endpoint": "tcp://127.0.0.1:1"}}
+    with pytest.raises(launcher.LaunchError, match="no simulator and no overrides"):
+        s._configured_ports()
+    (tmp_path / "local.toml").write_text("[zmq]\ndata_endpoint = 5\n")
+    s.overrides = {}
+    with pytest.raises(launcher.LaunchError, match="data_endpoint"):
+        s._configured_ports()
