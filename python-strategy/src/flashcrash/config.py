@@ -63,7 +63,7 @@ class Rule:
                 return (
                     isinstance(v, int | float)
                     and not isinstance(v, bool)
-                    and math.isfinite(v)
+                    and (isinstance(v, int) or math.isfinite(v))  # an int of any size compares exactly
                     and s["min"] <= v <= s["max"]
                 )
             case "decimal":
@@ -133,7 +133,7 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"config error: {path}: cannot read: {e}") from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or an integer of over 4300 digits
         raise ConfigError(f"config error: {path}: invalid TOML: {e}".replace("\n", " ")) from None
 
 
@@ -171,13 +171,50 @@ def check_cross_fields(table: dict[str, Any]) -> None:
             f"config error: [symbol] order_quantity = {quantity} must be a multiple of "
             f"[symbol] quantity_step = {step}"
         )
-    feed = table.get("feed", {})
-    initial, maximum = feed.get("reconnect_initial_ms"), feed.get("reconnect_max_ms")
-    if isinstance(initial, int) and isinstance(maximum, int) and initial > maximum:
+    for section, low, high in _NOT_ABOVE:
+        a, b = table.get(section, {}).get(low), table.get(section, {}).get(high)
+        if _number(a) and _number(b) and a > b:
+            raise ConfigError(
+                f"config error: [{section}] {low} = {_show(a)} must not exceed [{section}] {high} = {_show(b)}"
+            )
+    strategy = table.get("strategy", {})
+    entry, exit_ = strategy.get("entry_fraction"), strategy.get("exit_fraction")
+    if _number(entry) and _number(exit_) and entry >= exit_:
         raise ConfigError(
-            f"config error: [feed] reconnect_initial_ms = {initial} must not exceed "
-            f"[feed] reconnect_max_ms = {maximum}"
+            f"config error: [strategy] entry_fraction = {_show(entry)} must be below "
+            f"[strategy] exit_fraction = {_show(exit_)} (the target would not be above the entry)"
         )
+    weights = {k: strategy.get(k) for k in _ENTRY_WEIGHTS}
+    if all(_number(w) for w in weights.values()) and not any(w > 0 for w in weights.values()):
+        shown = ", ".join(f"{k} = {_show(w)}" for k, w in weights.items())
+        raise ConfigError(
+            f"config error: [strategy] {shown}: at least one entry score weight must be above 0"
+        )
+
+
+# Pairs of keys whose first must not exceed its second, (section, lower, upper), checked in order.
+_NOT_ABOVE = (
+    ("feed", "reconnect_initial_ms", "reconnect_max_ms"),
+    ("event_detection", "warmup_secs", "baseline_secs"),
+    ("event_detection", "pattern_min_candles", "pattern_max_candles"),
+    ("strategy", "range_min_samples", "range_samples"),
+    ("strategy", "score_good", "score_excellent"),
+)
+# The entry score's weights: all 0 would leave no score to reach (`trading_engine.scoring`).
+_ENTRY_WEIGHTS = (
+    "weight_volatility",
+    "weight_acceleration",
+    "weight_obi",
+    "weight_spread",
+    "weight_volume_delta",
+    "weight_message_velocity",
+    "weight_pattern",
+    "weight_liquidity",
+)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)

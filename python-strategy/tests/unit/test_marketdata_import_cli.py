@@ -88,3 +88,17 @@ def test_import_uses_the_format_given(tmp_path: Path) -> None:
     with open(bars) as f:
         (row,) = csv.DictReader(f)
     assert (float(row["volume"]), float(row["buy_volume"]), int(row["trades"])) == (3.0, 2.0, 2)
+
+
+def test_a_row_out_of_range_is_dropped_and_the_next_files_are_imported(
+    tmp_path: Path, trades_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trade whose time overflows int64 nanoseconds is one dropped row of its file, listed by line:
+    the run goes on to the next file and succeeds."""
+    bad = tmp_path / "BTCUSDT-aggTrades-x.csv"
+    bad.write_text(f"1,100.0,1.0,1,1,{T0},true,true\n2,100.0,1.0,2,2,99999999999999,true,true\n")
+    assert main(["import", str(bad), str(trades_file), "--no-cache"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 rows, 1 kept, 1 dropped (time out of range: 1)" in out
+    assert "line 2: time out of range" in out
+    assert "4 rows, 3 kept, 1 dropped (NaN or infinite: 1)" in out  # the file after it

@@ -25,7 +25,7 @@ from flashcrash.marketdata import Market, TradeFormat, load_trades, read_trades,
 from flashcrash.marketdata.depth import capture_books
 from flashcrash.marketdata.download import daily_url, download
 from flashcrash.marketdata.tables import read_book_depth, read_klines
-from flashcrash.marketdata.trades import TRADE_DTYPE
+from flashcrash.marketdata.trades import TRADE_DTYPE, ImportError_
 
 T0 = 1_760_130_000_000  # 2025-10-10 21:00:00 UTC, in ms
 AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"
@@ -190,6 +190,95 @@ def test_capture_aggtrade_events(tmp_path: Path) -> None:
         ((T0 + 2) * 1_000_000, 501, 2.4, 1.0, False),
     ]
     assert report.dropped == 0
+
+
+# --- times and ids out of range -------------------------------------------------------------------
+
+
+def test_trade_times_and_ids_out_of_range_are_dropped_not_raised(tmp_path: Path) -> None:
+    """A time outside 2009..2100 (once read as ms, µs or ns by its size) or an id beyond int64 is a
+    dropped row with its line and reason, never an OverflowError; times in µs and ns in range still
+    pass the unit detection."""
+    rows = [
+        AGG_HEADER,
+        agg(1, 0),  # 2: kept
+        "2,0.2,10,2,2,99999999999999,false",  # 3: ms that overflow int64 ns
+        f"{2**63},0.2,10,3,3,{T0 + 1},false",  # 4: id beyond int64
+        "4,0.2,10,4,4,1230767999999,false",  # 5: 2008-12-31T23:59:59.999Z
+        "5,0.2,10,5,5,4102444800000,false",  # 6: 2100-01-01T00:00:00Z, the first time out
+        f"6,0.2,10,6,6,{(T0 + 2) * 1000},false",  # 7: kept, µs
+        f"7,0.2,10,7,7,{(T0 + 3) * 1_000_000},false",  # 8: kept, ns
+    ]
+    trades, report = read_trades(write(tmp_path, "a.csv", rows))
+    assert trades["id"].tolist() == [1, 6, 7]
+    assert trades["ts_ns"].tolist() == [T0 * 10**6, (T0 + 2) * 10**6, (T0 + 3) * 10**6]
+    assert [(i.line, i.reason) for i in report.issues] == [
+        (3, "time out of range"),
+        (4, "id out of range"),
+        (5, "time out of range"),
+        (6, "time out of range"),
+    ]
+    assert (report.rows, report.kept, report.dropped) == (7, 3, 4)
+    tardis = [
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount",
+        f"binance,XUSDT,{T0 * 1000},{T0 * 1000},{2**64},buy,1.0,1",  # 2: id beyond int64
+        f"binance,XUSDT,{10**30},{T0 * 1000},2,buy,1.0,1",  # 3: time beyond int64
+        f"binance,XUSDT,{T0 * 1000},{T0 * 1000},3,buy,1.0,1",  # 4: kept
+    ]
+    trades, report = read_trades(write(tmp_path, "t.csv", tardis))
+    assert trades["id"].tolist() == [3]
+    assert [(i.line, i.reason) for i in report.issues] == [(2, "id out of range"), (3, "time out of range")]
+    plain = [f"1,1.0,1,1.0,{T0},true", "2,1.0,1,1.0,99999999999999,true", f"{2**63},1.0,1,1.0,{T0 + 1},true"]
+    trades, report = read_trades(write(tmp_path, "p.csv", plain), fmt=TradeFormat.TRADES)
+    assert trades["id"].tolist() == [1]
+    assert [(i.line, i.reason) for i in report.issues] == [(2, "time out of range"), (3, "id out of range")]
+
+
+def test_capture_trade_with_an_infinite_or_huge_time_or_id_is_dropped(tmp_path: Path) -> None:
+    """A capture trade whose `T` is a JSON number such as 1e999 (infinite once read) or past 2100, or
+    whose id is infinite, is dropped and counted like any bad line; the trades around it are kept."""
+    base = {"e": "trade", "s": "XUSDT", "p": "1.5", "q": "2", "m": True}
+    lines = [
+        _capture_line(1, {**base, "E": T0, "T": T0, "t": 1}),
+        _capture_line(2, {**base, "E": T0, "T": 0, "t": 2}).replace('"T": 0', '"T": 1e999'),
+        _capture_line(3, {**base, "E": T0, "T": 99999999999999, "t": 3}),
+        _capture_line(4, {**base, "E": T0, "T": T0 + 1, "t": 0}).replace('"t": 0', '"t": 1e999'),
+        _capture_line(5, {**base, "E": T0, "T": T0 + 2, "t": 5}),
+    ]
+    trades, report = read_trades(write(tmp_path, "cap.txt", lines))
+    assert trades["id"].tolist() == [1, 5]
+    assert [(i.line, i.reason) for i in report.issues] == [
+        (2, "time out of range"),
+        (3, "time out of range"),
+        (4, "id out of range"),
+    ]
+    assert (report.rows, report.kept, report.dropped) == (5, 2, 3)
+
+
+def test_klines_and_book_depth_times_out_of_range_are_dropped(tmp_path: Path) -> None:
+    """A kline whose open time is past int64 ns (or before 2009) or whose count is past int64, and a
+    bookDepth row of 9999-12-31 (or 2008), are dropped with their line and reason."""
+    rows = [
+        KLINE_HEADER,
+        kline(T0, "1", "2", "1", "2"),  # 2: kept
+        kline(99_999_999_999_999, "1", "2", "1", "2"),  # 3
+        kline(1_000_000_000_000, "1", "2", "1", "2"),  # 4: 2001
+        kline(T0 + 60_000, "1", "2", "1", "2").replace(",7,", f",{2**63},"),  # 5: the trade count
+        kline(T0 + 120_000, "1", "2", "1", "2"),  # 6: kept
+    ]
+    k, report = read_klines(write(tmp_path, "k.csv", rows))
+    assert k["open_ns"].tolist() == [T0 * 10**6, (T0 + 120_000) * 10**6]
+    assert [(i.line, i.reason) for i in report.issues] == [
+        (3, "time out of range"),
+        (4, "time out of range"),
+        (5, "count out of range"),
+    ]
+    assert (report.rows, report.kept, report.dropped) == (5, 2, 3)
+    depth_rows = [*BOOK_DEPTH[:2], "9999-12-31 23:59:59,1,10.0,100.0", "2008-12-31 23:59:59,2,1.0,1.0"]
+    depth, report = read_book_depth(write(tmp_path, "d.csv", depth_rows))
+    assert depth["ts_ns"].tolist() == [1_760_130_000 * 10**9]
+    assert [(i.line, i.reason) for i in report.issues] == [(3, "time out of range"), (4, "time out of range")]
+    assert (report.rows, report.kept, report.dropped) == (3, 1, 2)
 
 
 # --- klines and bookDepth -------------------------------------------------------------------------
@@ -414,6 +503,33 @@ def test_futures_depth_events_chain_on_pu(tmp_path: Path) -> None:
     assert [b.exchange_ts_ns for b in books] == [(T0 + 1001) * 1_000_000, (T0 + 1004) * 1_000_000]
     assert "line 7" in report.stopped
     assert [(i.line, i.reason.split(" (")[0]) for i in report.issues] == [(2, "stale"), (4, "not JSON")]
+
+
+def test_depth_events_with_ids_or_times_out_of_range_are_dropped(tmp_path: Path) -> None:
+    """A diff whose `U` is infinite (1e999) or whose `u` is past int64 is dropped as "id out of range",
+    one whose event time is past int64 ns as "time out of range", and the sync goes on with the next
+    event; a receive time past int64 leaves the event time as the book's local time. A snapshot whose
+    `lastUpdateId` is infinite is a file that cannot be read, not a crash."""
+    lines = [
+        _diff(1000, U=0, u=101).replace('"U": 0', '"U": 1e999'),  # 2
+        _diff(1001, U=101, u=2**64),  # 3
+        _diff(1002, U=101, u=102).replace(f'"E": {T0 + 1002}', '"E": 99999999999999'),  # 4
+        _diff(1003, U=101, u=102, b=[["9.95", "3"]]).replace("1003 ", f"{2**63} ", 1),  # 5: applied
+        _diff(1004, U=103, u=103),  # 6: applied
+    ]
+    books, report = capture_books(_depth_capture(tmp_path, lines))
+    assert [b.update_id for b in books] == [102, 103] and not report.stopped
+    assert [b.local_ts_ns for b in books] == [(T0 + 1003) * 1_000_000, 1004]
+    assert [(i.line, i.reason) for i in report.issues] == [
+        (2, "id out of range"),
+        (3, "id out of range"),
+        (4, "time out of range"),
+    ]
+    assert (report.rows, report.applied, report.dropped) == (5, 2, 3)
+    bad = tmp_path / "bad_snapshot.txt"
+    bad.write_text('1 {"lastUpdateId":1e999,"bids":[["1.0","1"]],"asks":[["2.0","1"]]}\n')
+    with pytest.raises(ImportError_, match="line 1: bad REST snapshot: lastUpdateId out of range"):
+        capture_books(bad)
 
 
 # --- download -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from flashcrash.marketdata.report import ImportReport, RowIssue
 from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, read_trades
 
 # Bump when the parsing rules change, so old caches are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def cache_path(cache_dir: Path, source: Path, options: dict[str, str | float | None]) -> Path:

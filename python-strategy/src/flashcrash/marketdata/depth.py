@@ -12,7 +12,8 @@ instead of the synthetic model:
 
 A capture holds one snapshot: after a gap, or a crossed or empty book, there is nothing to resync
 from, so the books stop there (reported); the replay then keeps the last good book. Bad lines
-(not JSON, non-finite or negative figures) are dropped and reported by line number, never applied."""
+(not JSON, non-finite or negative figures, an update id beyond int64 or an event time outside
+`trades.MIN_TS_NS`..`MAX_TS_NS`) are dropped and reported by line number, never applied."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ from typing import Any
 
 from flashcrash import wire
 from flashcrash.marketdata.report import ImportReport
-from flashcrash.marketdata.trades import ImportError_, open_lines, to_ns
+from flashcrash.marketdata.trades import (
+    INT64_MAX,
+    ImportError_,
+    OutOfRange,
+    checked_int,
+    checked_ns,
+    open_lines,
+)
 
 
 @dataclass
@@ -107,7 +115,7 @@ def capture_books(
         if "lastUpdateId" in data and snapshot is None:
             try:
                 book.load(_levels(data["bids"], line_no), _levels(data["asks"], line_no))
-                snapshot = int(data["lastUpdateId"])
+                snapshot = checked_int(data["lastUpdateId"], "lastUpdateId")
             except (KeyError, TypeError, ValueError) as e:
                 raise ImportError_(f"{path}: line {line_no}: bad REST snapshot: {e}") from None
             report.snapshot_update_id = snapshot
@@ -122,7 +130,8 @@ def capture_books(
         if data.get("s") != symbol:
             continue
         report.rows += 1
-        data["_local_ns"] = int(stamp) if stamp.isdigit() else 0
+        local_ns = int(stamp) if stamp.isascii() and stamp.isdigit() else 0
+        data["_local_ns"] = local_ns if local_ns <= INT64_MAX else 0  # 0: the event time stands in
         if snapshot is None:
             buffered.append((line_no, data))
         else:
@@ -147,10 +156,12 @@ def _apply(
     if report.stopped:
         return last_u
     try:
-        first, final, event_ms = int(d["U"]), int(d["u"]), int(d["E"])
+        first, final = checked_int(d["U"], "id"), checked_int(d["u"], "id")
+        event_ns = checked_ns(d["E"])
         bids, asks = _levels(d["b"], line_no), _levels(d["a"], line_no)
     except (KeyError, TypeError, ValueError) as e:
-        report.drop(line_no, f"malformed depth event ({e.__class__.__name__})")
+        reason = str(e) if isinstance(e, OutOfRange) else f"malformed depth event ({e.__class__.__name__})"
+        report.drop(line_no, reason)
         return last_u
     if final <= snapshot or (last_u is not None and final <= last_u):
         report.drop(line_no, "stale (u at or below the book's update id)")
@@ -169,7 +180,7 @@ def _apply(
     report.applied += 1
     books.append(
         wire.OrderBookSnapshot(
-            symbol or "", to_ns(event_ms), d.get("_local_ns", 0) or to_ns(event_ms), final, top_bids, top_asks
+            symbol or "", event_ns, d.get("_local_ns", 0) or event_ns, final, top_bids, top_asks
         )
     )
     return final

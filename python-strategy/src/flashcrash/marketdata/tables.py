@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from flashcrash.marketdata.report import ImportReport
-from flashcrash.marketdata.trades import open_lines, to_ns
+from flashcrash.marketdata.trades import OutOfRange, checked_int, checked_ns, open_lines
 
 KLINE_DTYPE = np.dtype(
     [
@@ -28,7 +28,8 @@ BOOK_DEPTH_DTYPE = np.dtype([("ts_ns", "<i8"), ("percentage", "<i2"), ("depth", 
 
 def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
     """`open_time, open, high, low, close, volume, close_time, quote_volume, count,
-    taker_buy_volume, taker_buy_quote_volume, ignore`; a header row is skipped."""
+    taker_buy_volume, taker_buy_quote_volume, ignore`; a header row is skipped. A bad row (a time
+    outside `trades.MIN_TS_NS`..`MAX_TS_NS` among them) is dropped and reported by line."""
     report = ImportReport(str(path))
     rows = []
     last = -1
@@ -38,11 +39,11 @@ def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
             continue  # a blank line or the header (a row with an empty first field is malformed)
         report.rows += 1
         try:
-            t = to_ns(int(f[0]))
+            t = checked_ns(f[0])
             o, h, lo, c, v, tb = (float(f[i]) for i in (1, 2, 3, 4, 5, 9))
-            count = int(f[8])
-        except (ValueError, IndexError):
-            report.drop(n, "malformed")
+            count = checked_int(f[8], "count")
+        except (ValueError, IndexError) as e:
+            report.drop(n, str(e) if isinstance(e, OutOfRange) else "malformed")
             continue
         if not all(math.isfinite(x) for x in (o, h, lo, c, v, tb)):
             report.drop(n, "NaN or infinite")
@@ -61,7 +62,8 @@ def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
 
 def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
     """`timestamp (YYYY-MM-DD HH:MM:SS, UTC), percentage (-5..5), depth, notional[, ...]`; header
-    skipped, leading spaces tolerated (the bundled file has one)."""
+    skipped, leading spaces tolerated (the bundled file has one). A bad row (a time outside
+    `trades.MIN_TS_NS`..`MAX_TS_NS` among them) is dropped and reported by line."""
     report = ImportReport(str(path))
     rows = []
     for n, line in enumerate(open_lines(path), start=1):
@@ -71,15 +73,16 @@ def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
         report.rows += 1
         try:
             t = datetime.strptime(f[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            ts = checked_ns(int(t.timestamp()) * 1_000_000_000)
             pct, depth, notional = int(f[1]), float(f[2]), float(f[3])
-        except (ValueError, IndexError):
-            report.drop(n, "malformed")
+        except (ValueError, IndexError) as e:
+            report.drop(n, str(e) if isinstance(e, OutOfRange) else "malformed")
             continue
         if not (math.isfinite(depth) and math.isfinite(notional)):
             report.drop(n, "NaN or infinite")
         elif depth < 0 or notional < 0 or not (-5 <= pct <= 5 and pct != 0):
             report.drop(n, "negative depth or percentage outside -5..5")
         else:
-            rows.append((int(t.timestamp()) * 1_000_000_000, pct, depth, notional))
+            rows.append((ts, pct, depth, notional))
     report.kept = len(rows)
     return np.array(rows, dtype=BOOK_DEPTH_DTYPE), report

@@ -17,8 +17,10 @@ of `contract_size` USD each (100 for BTC, 10 otherwise, as Binance lists them): 
 asset as contracts * contract_size / price.
 
 A row is dropped, with its line number and reason, when a field does not parse, a number is NaN or
-infinite, the price is not positive, the quantity is not positive, its time is before the previous
-kept row's, or its id is not above the previous kept row's (a duplicate or a step back).
+infinite, its time is outside `MIN_TS_NS`..`MAX_TS_NS` (2009 to 2100) or its id outside int64 ("time
+out of range", "id out of range"), the price is not positive, the quantity is not positive, its time
+is before the previous kept row's, or its id is not above the previous kept row's (a duplicate or a
+step back).
 """
 
 from __future__ import annotations
@@ -32,12 +34,21 @@ import zipfile
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from flashcrash.marketdata.report import ImportReport
 
 TRADE_DTYPE = np.dtype([("ts_ns", "<i8"), ("id", "<i8"), ("price", "<f8"), ("qty", "<f8"), ("buy", "?")])
+
+# The times a market data row may carry, ns since the epoch: from 2009-01-01 (before any crypto
+# venue's first trade) to 2100-01-01 UTC, excluded. In milliseconds, microseconds and nanoseconds alike
+# this span lies inside the size band `to_ns` reads as that unit, so the check never overrules the
+# unit detection; a time outside it is corrupt (and may not fit int64 nanoseconds).
+MIN_TS_NS = 1_230_768_000 * 1_000_000_000  # 2009-01-01T00:00:00Z
+MAX_TS_NS = 4_102_444_800 * 1_000_000_000  # 2100-01-01T00:00:00Z
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Market(StrEnum):
@@ -55,6 +66,10 @@ class TradeFormat(StrEnum):
 
 class ImportError_(ValueError):
     """A file that cannot be read at all (not a single bad row: those are dropped and reported)."""
+
+
+class OutOfRange(ValueError):
+    """A time or id that parses but no row can hold; the message is the drop reason."""
 
 
 def open_lines(path: Path) -> Iterator[str]:
@@ -79,6 +94,31 @@ def to_ns(t: int) -> int:
     if t < 10**17:
         return t * 1_000
     return t
+
+
+def checked_int(v: Any, what: str) -> int:
+    """`v` (an integer string or a JSON number) as an int64; `OutOfRange("<what> out of range")`
+    beyond int64 or infinite, ValueError or TypeError when it is no number."""
+    try:
+        i = int(v)
+    except OverflowError:  # int(inf): a JSON number such as 1e999
+        raise OutOfRange(f"{what} out of range") from None
+    if not INT64_MIN <= i <= INT64_MAX:
+        raise OutOfRange(f"{what} out of range")
+    return i
+
+
+def checked_ns(v: Any) -> int:
+    """`v`, epoch ms, µs or ns as `to_ns` tells them apart, in ns; `OutOfRange("time out of range")`
+    outside `MIN_TS_NS`..`MAX_TS_NS`."""
+    ns = to_ns(checked_int(v, "time"))
+    if not MIN_TS_NS <= ns < MAX_TS_NS:
+        raise OutOfRange("time out of range")
+    return ns
+
+
+def _id(v: Any) -> int:
+    return checked_int(v, "id")
 
 
 def contract_size_of(symbol: str) -> float:
@@ -188,7 +228,9 @@ def read_trades(
         except (ValueError, IndexError, KeyError, TypeError) as e:
             if fmt is TradeFormat.CAPTURE:
                 report.rows += 1
-            report.drop(line_no, f"malformed ({e.__class__.__name__})")
+            report.drop(
+                line_no, str(e) if isinstance(e, OutOfRange) else f"malformed ({e.__class__.__name__})"
+            )
             continue
         if not (math.isfinite(price) and math.isfinite(qty)):
             report.drop(line_no, "NaN or infinite")
@@ -221,8 +263,8 @@ def _parse_capture(line: str) -> tuple[int, int, float, float, bool, str, str] |
         return None
     tid = data["t"] if data["e"] == "trade" else data["a"]
     return (
-        to_ns(int(data["T"])),
-        int(tid),
+        checked_ns(data["T"]),
+        _id(tid),
         float(data["p"]),
         float(data["q"]),
         not bool(data["m"]),
@@ -239,9 +281,9 @@ def _parse(fmt: TradeFormat, f: list[str]) -> tuple[int, int, float, float, bool
             side = f[5].strip()
             if side not in ("buy", "sell"):
                 raise ValueError(f"side {side!r}")
-            return (to_ns(int(f[2])), int(f[4]), float(f[6]), float(f[7]), side == "buy", f[1], f[0])
+            return (checked_ns(f[2]), _id(f[4]), float(f[6]), float(f[7]), side == "buy", f[1], f[0])
         case TradeFormat.AGG_TRADES:
-            return (to_ns(int(f[5])), int(f[0]), float(f[1]), float(f[2]), not _bool(f[6]), "", "")
+            return (checked_ns(f[5]), _id(f[0]), float(f[1]), float(f[2]), not _bool(f[6]), "", "")
         case TradeFormat.TRADES:
-            return (to_ns(int(f[4])), int(f[0]), float(f[1]), float(f[2]), not _bool(f[5]), "", "")
+            return (checked_ns(f[4]), _id(f[0]), float(f[1]), float(f[2]), not _bool(f[5]), "", "")
     raise ValueError(f"format {fmt}")

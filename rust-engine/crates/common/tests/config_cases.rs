@@ -61,3 +61,74 @@ fn shipped_config_types() {
     assert_eq!(cfg.execution.mode, common::config::ExecutionMode::Paper);
     assert_eq!(cfg.feed.publish_levels, 20);
 }
+
+/// `config/config.toml` with `overlay` as its `local.toml`, loaded in a folder of its own (`tag`).
+fn load_with(
+    overlay: &str,
+    tag: &str,
+) -> Result<common::config::Config, common::config::ConfigError> {
+    let dir = std::env::temp_dir().join(format!("fc-cross-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.toml", "schema.toml"] {
+        std::fs::copy(repo().join("config").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("local.toml"), overlay).unwrap();
+    let result = common::config::load(&dir.join("config.toml"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    result
+}
+
+const ZERO_WEIGHTS: &str = "[strategy]\nweight_volatility = 0.0\nweight_acceleration = 0.0\n\
+    weight_obi = 0.0\nweight_spread = 0.0\nweight_volume_delta = 0.0\n\
+    weight_message_velocity = 0.0\nweight_pattern = 0.0\nweight_liquidity = 0\n";
+
+/// Keys that contradict each other are refused with one line naming both keys and values (the same
+/// lines as `python-strategy/tests/unit/test_config.py`); the edges (equal bounds) are accepted.
+#[test]
+fn contradictory_keys_are_refused() {
+    let refused = [
+        (
+            "[strategy]\nentry_fraction = 0.9\nexit_fraction = 0.1\n",
+            "config error: [strategy] entry_fraction = 0.9 must be below [strategy] exit_fraction = 0.1 (the target would not be above the entry)",
+        ),
+        (
+            "[strategy]\nentry_fraction = 0.5\nexit_fraction = 0.5\n",
+            "config error: [strategy] entry_fraction = 0.5 must be below [strategy] exit_fraction = 0.5 (the target would not be above the entry)",
+        ),
+        (
+            "[strategy]\nrange_min_samples = 1001\n",
+            "config error: [strategy] range_min_samples = 1001 must not exceed [strategy] range_samples = 1000",
+        ),
+        (
+            "[event_detection]\npattern_min_candles = 6\n",
+            "config error: [event_detection] pattern_min_candles = 6 must not exceed [event_detection] pattern_max_candles = 5",
+        ),
+        (
+            "[strategy]\nscore_good = 90.0\n",
+            "config error: [strategy] score_good = 90.0 must not exceed [strategy] score_excellent = 55.0",
+        ),
+        (
+            "[event_detection]\nwarmup_secs = 301\n",
+            "config error: [event_detection] warmup_secs = 301 must not exceed [event_detection] baseline_secs = 300",
+        ),
+        (
+            ZERO_WEIGHTS,
+            "config error: [strategy] weight_volatility = 0.0, weight_acceleration = 0.0, weight_obi = 0.0, weight_spread = 0.0, weight_volume_delta = 0.0, weight_message_velocity = 0.0, weight_pattern = 0.0, weight_liquidity = 0: at least one entry score weight must be above 0",
+        ),
+    ];
+    for (i, (overlay, want)) in refused.iter().enumerate() {
+        let err = load_with(overlay, &format!("r{i}")).unwrap_err();
+        assert_eq!(err.to_string(), *want, "overlay {overlay:?}");
+    }
+    let accepted = [
+        "[strategy]\nentry_fraction = 0.0\nexit_fraction = 0.01\nrange_min_samples = 1000\n",
+        "[event_detection]\npattern_min_candles = 5\nwarmup_secs = 300\n",
+        "[strategy]\nscore_good = 55.0\n",
+        &ZERO_WEIGHTS.replace("weight_pattern = 0.0", "weight_pattern = 0.5"),
+    ];
+    for (i, overlay) in accepted.iter().enumerate() {
+        if let Err(e) = load_with(overlay, &format!("a{i}")) {
+            panic!("overlay {overlay:?} refused: {e}");
+        }
+    }
+}

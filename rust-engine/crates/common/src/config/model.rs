@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::schema::show;
 use super::ConfigError;
 use crate::Dec;
 
@@ -393,21 +394,73 @@ pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError>
             )));
         }
     }
-    let get = |s: &str, k: &str| {
-        table
-            .get(s)
-            .and_then(|t| t.get(k))
-            .and_then(|v| v.as_integer())
-    };
-    if let (Some(initial), Some(max)) = (
-        get("feed", "reconnect_initial_ms"),
-        get("feed", "reconnect_max_ms"),
+    let get = |s: &str, k: &str| table.get(s).and_then(|t| t.get(k));
+    // A number as the schema allows it: a float, or an integer where a float is expected.
+    let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|i| i as f64));
+    for (section, low, high) in NOT_ABOVE {
+        if let (Some(a), Some(b)) = (get(section, low), get(section, high)) {
+            if matches!((num(a), num(b)), (Some(x), Some(y)) if x > y) {
+                return Err(ConfigError(format!(
+                    "config error: [{section}] {low} = {} must not exceed [{section}] {high} = {}",
+                    show(a),
+                    show(b)
+                )));
+            }
+        }
+    }
+    if let (Some(entry), Some(exit)) = (
+        get("strategy", "entry_fraction"),
+        get("strategy", "exit_fraction"),
     ) {
-        if initial > max {
+        if matches!((num(entry), num(exit)), (Some(x), Some(y)) if x >= y) {
             return Err(ConfigError(format!(
-                "config error: [feed] reconnect_initial_ms = {initial} must not exceed [feed] reconnect_max_ms = {max}"
+                "config error: [strategy] entry_fraction = {} must be below [strategy] exit_fraction = {} (the target would not be above the entry)",
+                show(entry),
+                show(exit)
+            )));
+        }
+    }
+    let weights: Option<Vec<(&str, &toml::Value)>> = ENTRY_WEIGHTS
+        .iter()
+        .map(|k| get("strategy", k).map(|v| (*k, v)))
+        .collect();
+    if let Some(weights) = weights {
+        let values: Option<Vec<f64>> = weights.iter().map(|(_, v)| num(v)).collect();
+        if values.is_some_and(|w| !w.iter().any(|w| *w > 0.0)) {
+            let shown: Vec<String> = weights
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", show(v)))
+                .collect();
+            return Err(ConfigError(format!(
+                "config error: [strategy] {}: at least one entry score weight must be above 0",
+                shown.join(", ")
             )));
         }
     }
     Ok(())
 }
+
+/// Pairs of keys whose first must not exceed its second, `(section, lower, upper)`, checked in order.
+const NOT_ABOVE: [(&str, &str, &str); 5] = [
+    ("feed", "reconnect_initial_ms", "reconnect_max_ms"),
+    ("event_detection", "warmup_secs", "baseline_secs"),
+    (
+        "event_detection",
+        "pattern_min_candles",
+        "pattern_max_candles",
+    ),
+    ("strategy", "range_min_samples", "range_samples"),
+    ("strategy", "score_good", "score_excellent"),
+];
+
+/// The entry score's weights: all 0 would leave no score to reach.
+const ENTRY_WEIGHTS: [&str; 8] = [
+    "weight_volatility",
+    "weight_acceleration",
+    "weight_obi",
+    "weight_spread",
+    "weight_volume_delta",
+    "weight_message_velocity",
+    "weight_pattern",
+    "weight_liquidity",
+];

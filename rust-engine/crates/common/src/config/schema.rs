@@ -102,7 +102,7 @@ fn endpoint_ok(s: &str) -> bool {
 }
 
 /// Shows a value as TOML writes it (strings quoted).
-fn show(v: &toml::Value) -> String {
+pub(super) fn show(v: &toml::Value) -> String {
     match v {
         toml::Value::Table(_) => "a table".into(),
         other => other.to_string(),
