@@ -48,7 +48,8 @@ pub struct Core {
     pub feed_state: watch::Receiver<FeedState>,
     /// Why new orders are refused, if they are.
     pub halts: Halts,
-    /// Net base position built by this engine's fills (positive = long).
+    /// Net base position built by this engine's fills (positive = long; it starts at zero, so a
+    /// restarted engine that takes over a partly filled sell can see it short).
     pub position: Decimal,
     /// Watchdog findings raised and cleared.
     pub watchdog: mpsc::Receiver<watchdog::Event>,
@@ -302,25 +303,26 @@ impl Core {
         .err()
     }
 
-    /// A market order closing the engine's net position, if it has one: its size rounded down to
-    /// the symbol's step (a fee taken in the base asset leaves a position off the grid; what is
-    /// below one step is dust the venue would refuse to trade).
+    /// A market sell closing the engine's net long, if it holds one: its size rounded down to the
+    /// symbol's step (a fee taken in the base asset leaves a position off the grid; what is below
+    /// one step is dust the venue would refuse to trade). The system is long-only spot: a flatten
+    /// never buys, so a net short (a restarted engine, starting from zero, that took over a partly
+    /// filled sell) flattens nothing and is logged.
     fn flatten_order(&self, command_id: &str, now: u64) -> Option<PlaceOrder> {
-        let quantity = on_step(self.position.abs(), self.executor.step_size());
+        if self.position < Decimal::ZERO {
+            warn!(position = %self.position, "net position is short: a flatten never buys, nothing to sell");
+            return None;
+        }
+        let quantity = on_step(self.position, self.executor.step_size());
         if quantity.is_zero() {
             return None;
         }
-        let side = if self.position > Decimal::ZERO {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
         Some(PlaceOrder {
             command_id: command_id.to_owned(),
             ts_ns: now,
             client_order_id: format!("flatten-{}", now / 1_000_000),
             symbol: self.feed.symbol.clone(),
-            side,
+            side: Side::Sell,
             order_type: OrderType::Market,
             time_in_force: None,
             quantity: Dec(quantity),
@@ -424,7 +426,18 @@ impl Core {
     async fn respond(&mut self, out: Vec<Response>) {
         for r in &out {
             if let Response::OrderExecution(e) = r {
-                self.position += held_change(e, &self.feed.symbol);
+                match held_change(e, &self.feed.symbol).and_then(|c| self.position.checked_add(c)) {
+                    Some(position) => self.position = position,
+                    None => warn!(
+                        client_order_id = %e.client_order_id,
+                        trade_id = e.trade_id,
+                        side = e.side.as_str(),
+                        last_quantity = %e.last_quantity,
+                        fee = %e.fee,
+                        position = %self.position,
+                        "fill too large to add to the net position: left out of it"
+                    ),
+                }
             }
         }
         for r in out {
@@ -598,19 +611,20 @@ fn log_response(r: &Response) {
     }
 }
 
-/// `quantity` rounded down to a multiple of `step` (unchanged when `step` is zero).
+/// `quantity` (zero or more) rounded down to a multiple of `step` (unchanged when `step` is zero);
+/// exact for any size (no quotient that could overflow).
 fn on_step(quantity: Decimal, step: Decimal) -> Decimal {
     if step.is_zero() {
         quantity
     } else {
-        (quantity / step).trunc() * step
+        quantity - quantity % step
     }
 }
 
 /// What a fill changes in the base asset held: its quantity bought or sold, less a fee the venue took
 /// in the base asset (Binance takes a buy's commission from the coins bought), so that a flatten
-/// never sells more than is held.
-fn held_change(e: &OrderExecution, symbol: &str) -> Decimal {
+/// never sells more than is held. `None` when the venue's figures are too large to combine.
+fn held_change(e: &OrderExecution, symbol: &str) -> Option<Decimal> {
     let traded = match e.side {
         Side::Buy => e.last_quantity.0,
         Side::Sell => -e.last_quantity.0,
@@ -618,9 +632,9 @@ fn held_change(e: &OrderExecution, symbol: &str) -> Decimal {
     let asset = e.fee_asset.as_str();
     let in_base = !asset.is_empty() && symbol.len() > asset.len() && symbol.starts_with(asset);
     if in_base {
-        traded - e.fee.0
+        traded.checked_sub(e.fee.0)
     } else {
-        traded
+        Some(traded)
     }
 }
 

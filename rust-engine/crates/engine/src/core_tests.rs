@@ -1,7 +1,7 @@
 //! Unit tests of the core loop's helpers (beside it, in their own file).
 
 use super::*;
-use common::message::{Liquidity, OrderStatus};
+use common::message::{Liquidity, OrderStatus, TimeInForce};
 
 fn fill(side: Side, qty: &str, fee: &str, asset: &str) -> OrderExecution {
     OrderExecution {
@@ -37,7 +37,7 @@ fn a_fee_in_the_base_asset_is_held_less() {
         let change = held_change(&fill(side, qty, fee, asset), "POLUSDT");
         assert_eq!(
             change,
-            held.parse::<Decimal>().unwrap(),
+            Some(held.parse::<Decimal>().unwrap()),
             "{side:?} {qty} fee {fee} {asset}"
         );
     }
@@ -66,7 +66,7 @@ fn held_change_follows_the_shared_fee_cases() {
         );
         assert_eq!(
             held_change(&f, &s(&doc, "symbol")),
-            s(case, "base_change").parse::<Decimal>().unwrap(),
+            Some(s(case, "base_change").parse::<Decimal>().unwrap()),
             "{}",
             s(case, "name")
         );
@@ -82,4 +82,183 @@ fn a_flatten_is_rounded_down_to_the_step() {
     assert_eq!(on_step(d("511.7"), d("0.1")), d("511.7"));
     assert_eq!(on_step(d("0.0877"), d("0.1")), Decimal::ZERO);
     assert_eq!(on_step(d("511.7877"), Decimal::ZERO), d("511.7877"));
+}
+
+/// A paper engine core on the repository's config (POLUSDT, step 0.1, tick 0.0001), its channels
+/// held by the test; `name` makes its config folder unique.
+struct Rig {
+    core: Core,
+    responses: mpsc::Receiver<Response>,
+    _config: crate::reload::tests::TempConfig,
+    _data: mpsc::Receiver<DataMessage>,
+    _feed_state: watch::Sender<FeedState>,
+}
+
+fn rig(name: &str) -> Rig {
+    use execution_engine::{PaperExecutor, SymbolFilters};
+    let config = crate::reload::tests::temp_config(name);
+    let loaded = crate::reload::Loaded::load(&config).unwrap();
+    let cfg = loaded.config.clone();
+    let d = |s: &str| s.parse::<Dec>().unwrap();
+    let filters = SymbolFilters {
+        symbol: "POLUSDT".into(),
+        base_asset: "POL".into(),
+        quote_asset: "USDT".into(),
+        tick_size: d("0.0001"),
+        min_price: d("0.0001"),
+        step_size: d("0.1"),
+        min_qty: d("0.1"),
+        max_qty: d("9000000"),
+        min_notional: d("5"),
+    };
+    let (limits, fees, fill_rule) = executor_settings(&cfg);
+    let (responses_tx, responses) = mpsc::channel(64);
+    let (data_tx, data) = mpsc::channel(64);
+    let (feed_state_tx, feed_state) = watch::channel(FeedState::Live);
+    let core = Core {
+        executor: Executor::Paper(Box::new(PaperExecutor::new(
+            filters, limits, fees, fill_rule,
+        ))),
+        results: mpsc::unbounded_channel().1,
+        banned: watch::channel(None).1,
+        flatten_on_halt: false,
+        position_limits: PositionLimits::from_config(&cfg),
+        feed: BookFeed {
+            book: feed_handler::SharedBook::default(),
+            symbol: "POLUSDT".into(),
+            levels: 10,
+            max_hz: 10,
+        },
+        commands: mpsc::channel(1).1,
+        trades: mpsc::channel(1).1,
+        responses: responses_tx,
+        data: data_tx,
+        feed_state,
+        halts: Halts::default(),
+        position: Decimal::ZERO,
+        watchdog: mpsc::channel(1).1,
+        reload: Reloadable {
+            feed: watch::channel(cfg.feed.clone()).0,
+            watchdog: watch::channel(crate::watchdog::WatchdogConfig::from_config(&cfg)).0,
+            loaded,
+            log: None,
+        },
+        round_trips: Default::default(),
+    };
+    Rig {
+        core,
+        responses,
+        _config: config,
+        _data: data,
+        _feed_state: feed_state_tx,
+    }
+}
+
+fn place(order_type: OrderType, quantity: &str, price: Option<&str>) -> Command {
+    Command::PlaceOrder(PlaceOrder {
+        command_id: "big".into(),
+        ts_ns: 1,
+        client_order_id: "fc-big".into(),
+        symbol: "POLUSDT".into(),
+        side: Side::Buy,
+        order_type,
+        time_in_force: (order_type == OrderType::Limit).then_some(TimeInForce::Gtc),
+        quantity: quantity.parse().unwrap(),
+        price: price.map(|p| p.parse().unwrap()),
+    })
+}
+
+/// An order whose figures overflow the exposure arithmetic (quantity × price past the largest
+/// decimal) is refused with a VALIDATION error naming `quantity` and the figures, and the engine
+/// goes on serving: a limit order at its price, and a market order at the touch.
+#[tokio::test]
+async fn an_order_too_large_to_value_is_refused_not_a_crash() {
+    let mut r = rig("overflow");
+    {
+        let mut st = r.core.feed.book.write();
+        let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8) as u64;
+        st.book.reset(
+            1,
+            &[feed_handler::book::Level {
+                price: units("9"),
+                qty: units("100"),
+            }],
+            &[feed_handler::book::Level {
+                price: units("10"),
+                qty: units("100"),
+            }],
+        );
+        st.synced = true;
+    }
+    let cases = [
+        (
+            place(
+                OrderType::Limit,
+                "1000000000000000000000",
+                Some("1000000000"),
+            ),
+            ["1000000000000000000000", "1000000000"],
+        ),
+        (
+            place(OrderType::Market, "10000000000000000000000000000", None),
+            ["10000000000000000000000000000", "10"],
+        ),
+    ];
+    for (cmd, figures) in cases {
+        assert_eq!(r.core.on_command(cmd).await, None);
+        let Ok(Response::Error(e)) = r.responses.try_recv() else {
+            panic!("expected an Error response");
+        };
+        assert_eq!(e.code, ErrorCode::Validation, "{e:?}");
+        assert_eq!(e.field.as_deref(), Some("quantity"), "{e:?}");
+        for figure in figures {
+            assert!(e.message.contains(figure), "{figure} in {:?}", e.message);
+        }
+        assert!(r.responses.try_recv().is_err());
+    }
+    // Still serving: an ordinary order goes through.
+    let ok = place(OrderType::Limit, "100", Some("0.2"));
+    assert_eq!(r.core.on_command(ok).await, None);
+    assert!(matches!(
+        r.responses.try_recv(),
+        Ok(Response::OrderPlaced(_))
+    ));
+}
+
+/// This is a long-only spot system: a flatten only ever sells what is held. A short net position
+/// (a restarted engine that took over a partly filled sell) flattens nothing.
+#[test]
+fn a_flatten_never_buys() {
+    let mut r = rig("flatten");
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    r.core.position = d("511.7877");
+    let f = r.core.flatten_order("halt", 5_000_000).unwrap();
+    assert_eq!((f.side, f.quantity.0), (Side::Sell, d("511.7")));
+    assert_eq!(f.order_type, OrderType::Market);
+    for position in ["-250", "-0.05", "0", "0.05"] {
+        r.core.position = d(position);
+        assert_eq!(r.core.flatten_order("halt", 5_000_000), None, "{position}");
+    }
+}
+
+/// A fill whose quantity would take the net position past the largest decimal is not added (it
+/// cannot be real), and the engine does not crash on it.
+#[tokio::test]
+async fn a_fill_that_overflows_the_position_leaves_it_unchanged() {
+    let mut r = rig("position-overflow");
+    let max = Decimal::MAX.to_string();
+    r.core.position = "1".parse().unwrap();
+    let huge = Response::OrderExecution(fill(Side::Buy, &max, "0", "USDT"));
+    r.core.respond(vec![huge]).await;
+    assert_eq!(r.core.position, Decimal::ONE);
+    assert!(matches!(
+        r.responses.try_recv(),
+        Ok(Response::OrderExecution(_))
+    ));
+    // A sell whose base fee takes it past the smallest decimal is left out the same way.
+    let change = held_change(&fill(Side::Sell, &max, "1", "POL"), "POLUSDT");
+    assert_eq!(change, None);
+    let normal = Response::OrderExecution(fill(Side::Buy, "500", "0.5", "POL"));
+    r.core.respond(vec![normal]).await;
+    assert_eq!(r.core.position, "500.5".parse::<Decimal>().unwrap());
 }

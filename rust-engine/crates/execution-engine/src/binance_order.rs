@@ -404,26 +404,35 @@ impl OrderReport {
             .map(|s| s.status.to_order_status(s.executed_qty))
     }
 
-    /// Sum of the fills' quantities.
-    pub fn fills_qty(&self) -> Decimal {
-        self.fills.iter().flatten().map(|f| f.qty).sum()
+    /// Sum of the fills' quantities (`None` when it is past the largest decimal).
+    pub fn fills_qty(&self) -> Option<Decimal> {
+        self.fills
+            .iter()
+            .flatten()
+            .try_fold(Decimal::ZERO, |sum, f| sum.checked_add(f.qty))
     }
 
-    /// Sum of the fills' price × quantity.
-    pub fn fills_quote_qty(&self) -> Decimal {
-        self.fills.iter().flatten().map(|f| f.price * f.qty).sum()
+    /// Sum of the fills' price × quantity (`None` when it is past the largest decimal).
+    pub fn fills_quote_qty(&self) -> Option<Decimal> {
+        self.fills
+            .iter()
+            .flatten()
+            .try_fold(Decimal::ZERO, |sum, f| {
+                sum.checked_add(f.price.checked_mul(f.qty)?)
+            })
     }
 
-    /// Commission per asset, in order of first appearance.
-    pub fn commissions(&self) -> Vec<(String, Decimal)> {
+    /// Commission per asset, in order of first appearance (`None` when a total is past the largest
+    /// decimal).
+    pub fn commissions(&self) -> Option<Vec<(String, Decimal)>> {
         let mut out: Vec<(String, Decimal)> = Vec::new();
         for f in self.fills.iter().flatten() {
             match out.iter_mut().find(|(a, _)| *a == f.commission_asset) {
-                Some((_, total)) => *total += f.commission,
+                Some((_, total)) => *total = total.checked_add(f.commission)?,
                 None => out.push((f.commission_asset.clone(), f.commission)),
             }
         }
-        out
+        Some(out)
     }
 }
 

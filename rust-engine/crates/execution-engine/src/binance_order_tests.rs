@@ -237,7 +237,7 @@ fn ack_fixture() {
     assert_eq!(r.client_order_id, "6gCrw2kRUAF9CvJDGP16IP");
     assert_eq!(r.transact_time_ms, Some(1_507_725_176_595));
     assert_eq!(r.order_status(), None);
-    assert_eq!(r.fills_qty(), Decimal::ZERO);
+    assert_eq!(r.fills_qty(), Some(Decimal::ZERO));
 }
 
 #[test]
@@ -271,13 +271,32 @@ fn full_fixture() {
             trade_id: 57
         }
     );
-    assert_eq!(r.fills_qty(), d("10"));
+    assert_eq!(r.fills_qty(), Some(d("10")));
     assert_eq!(r.state.as_ref().unwrap().executed_qty, d("10"));
     // The docs' example is not self-consistent: its fills are worth 39983 USDT while its
     // cummulativeQuoteQty says 10. Both are reported as given.
-    assert_eq!(r.fills_quote_qty(), d("39983"));
+    assert_eq!(r.fills_quote_qty(), Some(d("39983")));
     assert_eq!(r.state.as_ref().unwrap().cumulative_quote_qty, d("10"));
-    assert_eq!(r.commissions(), vec![("USDT".to_owned(), d("39.983"))]);
+    assert_eq!(
+        r.commissions(),
+        Some(vec![("USDT".to_owned(), d("39.983"))])
+    );
+}
+
+/// Fills whose totals are past the largest decimal give no total, never a panic: two quantities,
+/// a price × quantity, two commissions.
+#[test]
+fn fill_totals_too_large_are_none() {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fixture("order_new_response_full.json")).unwrap();
+    let max = Decimal::MAX.to_string();
+    v["fills"][0]["qty"] = max.clone().into();
+    v["fills"][1]["commission"] = max.clone().into();
+    v["fills"][2]["commission"] = max.into();
+    let r = parse_order_response(&v.to_string()).unwrap();
+    assert_eq!(r.fills_qty(), None);
+    assert_eq!(r.fills_quote_qty(), None);
+    assert_eq!(r.commissions(), None);
 }
 
 /// Amounts the venue never sends are refused, naming the field: a negative one anywhere, a fill

@@ -29,27 +29,29 @@ pub struct OpenQuantities {
 }
 
 impl OpenQuantities {
-    /// Sums what is left of each open order in `orders`.
+    /// Sums what is left of each open order in `orders`. A sum past the largest decimal stays at
+    /// it (orders taken over from the venue can be of any size): an exposure that large is refused.
     pub fn of<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Self {
         let mut q = OpenQuantities::default();
         for o in orders.into_iter().filter(|o| o.is_open()) {
             let left = o.remaining().0.max(Decimal::ZERO);
             match o.info.side {
                 Side::Buy => {
-                    q.buy += left;
+                    q.buy = q.buy.saturating_add(left);
                     q.buy_orders += 1;
                 }
-                Side::Sell => q.sell += left,
+                Side::Sell => q.sell = q.sell.saturating_add(left),
             }
         }
         q
     }
 
-    /// The largest absolute position reachable if every open order fills, from `position`.
-    fn worst(&self, position: Decimal) -> Decimal {
-        (position + self.buy)
-            .abs()
-            .max((position - self.sell).abs())
+    /// The largest absolute position reachable if every open order fills, from `position`; `None`
+    /// when it is past the largest decimal.
+    fn worst(&self, position: Decimal) -> Option<Decimal> {
+        let long = position.checked_add(self.buy)?;
+        let short = position.checked_sub(self.sell)?;
+        Some(long.abs().max(short.abs()))
     }
 }
 
@@ -57,7 +59,8 @@ impl OpenQuantities {
 /// `position` and the `open` orders.
 ///
 /// # Errors
-/// A [`Rejection`] of `quantity` naming the limit and the figures.
+/// A [`Rejection`] of `quantity` naming the limit and the figures, or the figures when the
+/// exposure is too large to compute (past the largest decimal).
 pub fn check(
     side: Side,
     quantity: Decimal,
@@ -66,14 +69,25 @@ pub fn check(
     open: OpenQuantities,
     max_notional: Decimal,
 ) -> Result<(), Rejection> {
-    let before = open.worst(position);
+    let too_large = || Rejection {
+        field: "quantity",
+        message: format!(
+            "exposure of this {} {quantity} at {price} (position {position}, \
+             open buys {}, open sells {}) is too large to compute",
+            side.as_str(),
+            open.buy,
+            open.sell
+        ),
+    };
+    let before = open.worst(position).ok_or_else(too_large)?;
     let mut after = open;
-    match side {
-        Side::Buy => after.buy += quantity,
-        Side::Sell => after.sell += quantity,
-    }
-    let worst = after.worst(position);
-    let notional = worst * price;
+    let added = match side {
+        Side::Buy => &mut after.buy,
+        Side::Sell => &mut after.sell,
+    };
+    *added = added.checked_add(quantity).ok_or_else(too_large)?;
+    let worst = after.worst(position).ok_or_else(too_large)?;
+    let notional = worst.checked_mul(price).ok_or_else(too_large)?;
     if notional > max_notional && worst > before {
         return Err(Rejection {
             field: "quantity",
@@ -94,9 +108,12 @@ pub const DUST_SHARE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 /// Positions the engine holds: one per open buy order, plus the lots (rounded up) of its net long
 /// beyond the dust ([`DUST_SHARE`] of a lot).
 pub fn positions(position: Decimal, open: OpenQuantities, lot: Decimal) -> u64 {
-    let counted = position - lot * DUST_SHARE;
+    let counted = position.saturating_sub(lot.saturating_mul(DUST_SHARE));
     let lots = if counted > Decimal::ZERO && lot > Decimal::ZERO {
-        (counted / lot).ceil().to_u64().unwrap_or(u64::MAX)
+        counted
+            .checked_div(lot)
+            .and_then(|n| n.ceil().to_u64())
+            .unwrap_or(u64::MAX)
     } else {
         0
     };
@@ -216,6 +233,49 @@ mod tests {
         .is_err());
     }
 
+    /// Figures whose exposure is past the largest decimal are refused naming `quantity` and the
+    /// figures, never a panic: a huge quantity at a huge price, a huge quantity added to huge open
+    /// orders, and a long past the largest decimal.
+    #[test]
+    fn an_exposure_too_large_to_compute_is_refused_with_the_figures() {
+        let max = Decimal::MAX.to_string();
+        for (side, qty, price, position, open_buy, open_sell) in [
+            (
+                Side::Buy,
+                "1000000000000000000000",
+                "1000000000",
+                "0",
+                "0",
+                "0",
+            ),
+            (Side::Buy, max.as_str(), "0.2", "0", "1", "0"),
+            (Side::Sell, max.as_str(), "0.2", "-1", "0", "1"),
+            (Side::Buy, "1", "0.2", max.as_str(), "1", "0"),
+        ] {
+            let e = check(
+                side,
+                d(qty),
+                d(price),
+                d(position),
+                open(open_buy, open_sell),
+                d("3000"),
+            )
+            .unwrap_err();
+            assert_eq!(e.field, "quantity", "{e}");
+            assert!(e.message.contains("too large to compute"), "{e}");
+            assert!(
+                e.message
+                    .contains(&format!("{} {qty} at {price}", side.as_str())),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            positions(d(&max), open("0", "0"), Decimal::new(1, 28)),
+            u64::MAX
+        );
+        assert_eq!(positions(-Decimal::MAX, open("0", "0"), d("500")), 0);
+    }
+
     #[test]
     fn only_open_orders_count_with_what_is_left_of_them() {
         use common::message::{OrderInfo, OrderStatus, OrderType};
@@ -244,5 +304,13 @@ mod tests {
         ];
         let q = OpenQuantities::of(&orders);
         assert_eq!((q.buy, q.sell, q.buy_orders), (d("60"), d("30"), 1));
+        // Open orders past the largest decimal together (taken over from the venue) stay at it.
+        let max = Decimal::MAX.to_string();
+        let huge = [
+            order(Side::Buy, &max, "0", OrderStatus::New),
+            order(Side::Buy, &max, "0", OrderStatus::New),
+        ];
+        let q = OpenQuantities::of(&huge);
+        assert_eq!((q.buy, q.buy_orders), (Decimal::MAX, 2));
     }
 }

@@ -144,7 +144,12 @@ pub fn check(
             p
         }
     };
-    let notional: Decimal = q.0 * price.0;
+    let notional: Decimal = q.0.checked_mul(price.0).ok_or_else(|| {
+        reject(
+            "quantity",
+            format!("notional of quantity {q} at price {price} is too large to compute"),
+        )
+    })?;
     if notional < filters.min_notional.0 {
         return Err(reject(
             "quantity",
@@ -442,6 +447,45 @@ pub(crate) mod tests {
                 "{tif:?}: {r:?}"
             );
         }
+    }
+
+    /// A quantity and price whose product is past the largest decimal (no `LOT_SIZE` maximum to
+    /// stop it first) are refused naming `quantity` and both figures, never a panic.
+    #[test]
+    fn a_notional_too_large_to_compute_is_refused() {
+        let limits = Limits {
+            max_order_notional: d("1000"),
+            max_open_orders: 2,
+        };
+        let mut f = filters();
+        f.max_qty = d("0");
+        let e = check(
+            &order(
+                OrderType::Limit,
+                "1000000000000000000000",
+                Some("1000000000"),
+            ),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "quantity", "{e}");
+        assert_eq!(
+            e.message,
+            "notional of quantity 1000000000000000000000 at price 1000000000 is too large to compute"
+        );
+        let e = check(
+            &order(OrderType::Market, "10000000000000000000000000000", None),
+            &f,
+            &limits,
+            0,
+            Some(d("10")),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "quantity", "{e}");
+        assert!(e.message.contains("too large to compute"), "{e}");
     }
 
     #[test]

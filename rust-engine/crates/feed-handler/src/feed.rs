@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::binance::{
-    parse_frame, snapshot, DepthUpdate, MarketEvent, ParseError, Snapshot, TradeEvent,
+    parse_frame, snapshot, DepthUpdate, EventClock, MarketEvent, ParseError, Snapshot, TradeEvent,
 };
 use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval, LatencyAlarm};
@@ -98,6 +98,8 @@ pub struct FeedTask {
     counters: Counters,
     interval: Interval,
     last_trade_id: Option<u64>,
+    /// Refuses event times far ahead of the local clock.
+    clock: EventClock,
     snapshot_at: Option<Instant>,
     check: PendingCheck,
     alarm: LatencyAlarm,
@@ -134,6 +136,7 @@ impl FeedTask {
             counters: Counters::default(),
             interval: Interval::new(now_ns()),
             last_trade_id: None,
+            clock: EventClock::default(),
             snapshot_at: None,
             check: PendingCheck::default(),
             alarm,
@@ -353,7 +356,7 @@ impl FeedTask {
                         Ok(snap) if self.state == FeedState::Live => {
                             self.snapshot_at = Some(Instant::now());
                             let verdict = self.check.offer(snap, &mut self.out.book.write().book);
-                            self.on_verdict(verdict);
+                            self.on_verdict(verdict, &mut snapshot_task).await;
                         }
                         Ok(_) => {}
                         Err(e) => warn!(error = %e, "verification snapshot failed"),
@@ -371,7 +374,9 @@ impl FeedTask {
         let local_ns = now_ns();
         crate::metrics::touch(local_ns);
         self.interval.message();
-        match parse_frame(text) {
+        let event = parse_frame(text)
+            .and_then(|ev| self.clock.check(&ev, local_ns / 1_000_000).map(|()| ev));
+        match event {
             Err(e) => self.count_parse_error(&e),
             Ok(MarketEvent::Depth(ev)) => {
                 self.interval.latency(local_ns, ms_to_ns(ev.event_ms));
@@ -403,7 +408,7 @@ impl FeedTask {
         local_ns: u64,
         snapshot_task: &mut Option<SnapshotTask>,
     ) {
-        let outcome = {
+        let (outcome, verdict) = {
             let mut st = self.out.book.write();
             let r = self.sync.on_event(ev, &mut st.book);
             let mut verdict = None;
@@ -415,10 +420,11 @@ impl FeedTask {
             } else if r.is_err() {
                 st.synced = false;
             }
-            drop(st);
-            self.on_verdict(verdict);
-            r
+            (r, verdict)
         };
+        if self.on_verdict(verdict, snapshot_task).await {
+            return;
+        }
         match outcome {
             Ok(Applied::Buffered) => {
                 if snapshot_task.is_none() {
@@ -444,8 +450,14 @@ impl FeedTask {
         }
     }
 
-    /// Counts the outcome of a snapshot check (a mismatch was already repaired by the check).
-    fn on_verdict(&mut self, verdict: Option<Verdict>) {
+    /// Counts the outcome of a snapshot check (a mismatch was already repaired by the check). A
+    /// repair that left the book crossed or one-sided takes it down for a resync from a fresh
+    /// snapshot, as a corrupt update does; true when it did.
+    async fn on_verdict(
+        &mut self,
+        verdict: Option<Verdict>,
+        snapshot_task: &mut Option<SnapshotTask>,
+    ) -> bool {
         match verdict {
             None => {}
             Some(Verdict::Match) => {
@@ -468,7 +480,20 @@ impl FeedTask {
             Some(Verdict::Unverifiable) => {
                 debug!("snapshot check skipped: an event spanned the snapshot's id")
             }
+            Some(Verdict::Corrupt(update_id)) => {
+                self.counters.snapshot_mismatches += 1;
+                warn!(
+                    update_id,
+                    mismatches = self.counters.snapshot_mismatches,
+                    "book differed from the venue's snapshot, which is crossed or one-sided"
+                );
+                self.resync(&Resync::Corrupt(update_id), snapshot_task)
+                    .await;
+                *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
+                return true;
+            }
         }
+        false
     }
 
     async fn went_live(&mut self) {

@@ -237,7 +237,116 @@ async fn snapshot_check_counts_and_repairs() {
         .task
         .check
         .offer(snap(102, 7), &mut h.task.out.book.write().book);
-    h.task.on_verdict(check);
+    assert!(!h.task.on_verdict(check, &mut h.snapshot_task).await);
     let c = h.task.counters();
     assert_eq!((c.snapshot_mismatches, c.snapshot_matches), (1, 1));
+}
+
+/// A crossed bid 12 over ask 11 at `id`.
+fn crossed_snap(id: u64) -> Snapshot {
+    Snapshot {
+        bids: vec![Level {
+            price: 12 * SCALE,
+            qty: SCALE,
+        }],
+        ..snap(id, 1)
+    }
+}
+
+/// A periodic snapshot that repairs the book into a crossed one takes the book down for a resync
+/// (not synced, `resyncing`, a fresh snapshot asked for), as a corrupt update does: whether the
+/// book reaches the snapshot's id with an update or already stands at it.
+#[tokio::test]
+async fn a_crossed_verification_snapshot_resyncs() {
+    // The book reaches the snapshot's id with an update.
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    let check = h
+        .task
+        .check
+        .offer(crossed_snap(102), &mut h.task.out.book.write().book);
+    assert_eq!(check, None);
+    h.text(&depth(102, 102, None, "[]", r#"[["11","3"]]"#))
+        .await;
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert!(!h.task.out.book.read().synced);
+    assert!(h.task.sync.is_buffering() && h.task.sync.first_buffered().is_none());
+    assert!(h.snapshot_task.is_some());
+    assert_eq!(
+        h.task.counters(),
+        Counters {
+            resyncs: 1,
+            snapshot_mismatches: 1,
+            ..Counters::default()
+        }
+    );
+    // The book already stands at the snapshot's id (the periodic check's own path).
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    let check = h
+        .task
+        .check
+        .offer(crossed_snap(101), &mut h.task.out.book.write().book);
+    assert_eq!(check, Some(Verdict::Corrupt(101)));
+    h.snapshot_task = None;
+    assert!(h.task.on_verdict(check, &mut h.snapshot_task).await);
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert!(!h.task.out.book.read().synced);
+    assert!(h.snapshot_task.is_some());
+    assert_eq!(h.task.counters().snapshot_mismatches, 1);
+}
+
+/// An event stamped far ahead of the local clock (`E` of a depth event or a trade, `T` of a
+/// trade) among events on time is rejected and counted, neither buffered nor published; the
+/// trades on time after it are published.
+#[tokio::test]
+async fn far_future_events_are_rejected() {
+    let far = "4102444800000"; // 2100-01-01
+    let mut h = Harness::new();
+    let far_depth = depth(1, 2, None, "[]", "[]").replace(r#""E":1"#, &format!(r#""E":{far}"#));
+    h.text(&far_depth).await;
+    assert!(h.task.sync.is_buffering() && h.task.sync.first_buffered().is_none());
+    h.text(&trade(5)).await;
+    h.text(&trade(6).replace(r#""E":1"#, &format!(r#""E":{far}"#)))
+        .await;
+    h.text(&trade(7)).await;
+    h.text(&trade(8).replace(r#""T":1"#, &format!(r#""T":{far}"#)))
+        .await;
+    h.text(&trade(9)).await;
+    let mut published = Vec::new();
+    while let Ok(t) = h.trades.try_recv() {
+        published.push(t.trade_id);
+    }
+    assert_eq!(published, [5, 7, 9]);
+    assert_eq!(
+        h.task.counters(),
+        Counters {
+            rejected: 3,
+            ..Counters::default()
+        }
+    );
+}
+
+/// A frame of an event type the feed does not subscribe to, or without an event type (a book
+/// ticker), is counted as malformed; a subscription answer or `serverShutdown` is not counted.
+#[tokio::test]
+async fn unknown_events_are_counted_as_malformed() {
+    let mut h = Harness::new();
+    for frame in [
+        r#"{"stream":"btcusdt@kline_1s","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{}}}"#,
+        r#"{"stream":"btcusdt@bookTicker","data":{"u":103,"s":"BTCUSDT","b":"10.00","B":"1.5","a":"10.01","A":"1"}}"#,
+        r#"{"result":null,"id":1}"#,
+        r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#,
+    ] {
+        h.text(frame).await;
+    }
+    assert_eq!(
+        h.task.counters(),
+        Counters {
+            malformed: 2,
+            ..Counters::default()
+        }
+    );
 }

@@ -233,11 +233,20 @@ impl BookSync {
         }
         book.set_update_id(ev.final_id);
         self.last_first_id = ev.first_id;
-        if book.is_crossed() || book.is_one_sided() {
-            return Err(Resync::Corrupt(ev.final_id));
-        }
-        Ok(())
+        check_sound(book)
     }
+}
+
+/// Beyond the venue's rules, after every change of the book (an update, a snapshot check's
+/// repair): a book that is crossed or has an empty side is corrupt.
+///
+/// # Errors
+/// [`Resync::Corrupt`] at the book's update id.
+pub fn check_sound(book: &OrderBook) -> Result<(), Resync> {
+    if book.is_crossed() || book.is_one_sided() {
+        return Err(Resync::Corrupt(book.update_id()));
+    }
+    Ok(())
 }
 
 /// Events entirely before the snapshot are dropped (spot: `u <= id`; futures: `u < id`).

@@ -4,10 +4,13 @@
 //! it only when it stands at exactly that id: if the book is already past it, or an event jumps over
 //! it (`U <= id < u`), the check is skipped and counted as unverifiable. Only the snapshot's depth is
 //! compared (a snapshot is truncated at `limit` levels; the local book may know deeper levels). On a
-//! mismatch the local book is repaired from the snapshot, which is the venue's truth at that id.
+//! mismatch the local book is repaired from the snapshot, which is the venue's truth at that id; a
+//! repaired book that is crossed or one-sided fails the check every update passes
+//! ([`check_sound`]) and must be resynced.
 
 use crate::binance::Snapshot;
 use crate::book::{Level, Levels, OrderBook};
+use crate::sync::check_sound;
 
 /// Result of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,9 @@ pub enum Verdict {
     Repaired,
     /// The book never stood at the snapshot's id.
     Unverifiable,
+    /// It did not, and the book reset to the snapshot is crossed or one-sided: it must be resynced
+    /// (at the snapshot's `lastUpdateId`).
+    Corrupt(u64),
 }
 
 /// A snapshot waiting for the book to reach its id.
@@ -62,6 +68,9 @@ impl PendingCheck {
             return Some(Verdict::Match);
         }
         book.reset(snap.last_update_id, &snap.bids, &snap.asks);
+        if check_sound(book).is_err() {
+            return Some(Verdict::Corrupt(snap.last_update_id));
+        }
         Some(Verdict::Repaired)
     }
 
@@ -147,6 +156,37 @@ mod tests {
             let mut b = book(c.book_id);
             let mut p = PendingCheck::default();
             assert_eq!(p.offer(c.snap, &mut b), c.first, "case {i}");
+        }
+    }
+
+    /// A snapshot that differs and is crossed, or has an empty side, leaves a corrupt book: the
+    /// verdict says so (the feed resyncs), never `Repaired`.
+    #[test]
+    fn a_crossed_or_one_sided_snapshot_is_corrupt() {
+        for s in [
+            Snapshot {
+                bids: vec![lv(12, 1), lv(9, 2)],
+                ..snap(7, 1)
+            },
+            Snapshot {
+                asks: vec![lv(10, 1)],
+                ..snap(7, 1)
+            },
+            Snapshot {
+                bids: vec![],
+                asks: vec![lv(11, 5)],
+                ..snap(7, 1)
+            },
+        ] {
+            let mut b = book(7);
+            let mut p = PendingCheck::default();
+            assert_eq!(
+                p.offer(s.clone(), &mut b),
+                Some(Verdict::Corrupt(7)),
+                "{s:?}"
+            );
+            assert!(b.is_crossed() || b.is_one_sided(), "{s:?}");
+            assert!(!p.is_waiting());
         }
     }
 

@@ -74,7 +74,7 @@ pub struct HealthMetrics {
     pub snapshot_age_ms: u64,
     /// Frames that were not valid JSON or not a known event.
     pub malformed_count: u64,
-    /// Events rejected for invalid prices or quantities.
+    /// Events rejected for invalid prices or quantities, or a time more than a minute in the future.
     pub rejected_count: u64,
     /// Stale events dropped.
     pub out_of_order_count: u64,

@@ -110,7 +110,8 @@ pub(super) fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
 }
 
 /// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
-/// in `already_filled`; the cumulative quantity runs over every fill.
+/// in `already_filled`; the cumulative quantity runs over every fill. A fill that would take it past
+/// the largest decimal (no venue reports that) is refused with the rest, and logged.
 pub(super) fn new_executions(
     order: &Order,
     trade_ids: &mut HashSet<u64>,
@@ -122,7 +123,17 @@ pub(super) fn new_executions(
     let mut cumulative = Decimal::ZERO;
     let mut out = Vec::new();
     for f in fills {
-        cumulative += f.qty;
+        let Some(next) = cumulative.checked_add(f.qty) else {
+            tracing::warn!(
+                client_order_id = %order.info.client_order_id,
+                trade_id = f.trade_id,
+                qty = %f.qty,
+                cumulative = %cumulative,
+                "venue fill too large to add up: it and the fills after it are not reported"
+            );
+            break;
+        };
+        cumulative = next;
         if cumulative > already_filled && trade_ids.insert(f.trade_id) {
             out.push(execution(&ctx, f, cumulative, now));
         }
@@ -203,6 +214,38 @@ mod tests {
             created_ts_ns: 0,
             updated_ts_ns: 0,
         })
+    }
+
+    /// Fills whose cumulative quantity would pass the largest decimal are not reported (nor
+    /// marked reported), never a panic; the fills before them are.
+    #[test]
+    fn fills_too_large_to_add_up_are_not_reported() {
+        use crate::real::mapping::Fill;
+        use common::message::Liquidity;
+        let fill = |trade_id, qty: Decimal| Fill {
+            trade_id,
+            price: Decimal::ONE,
+            qty,
+            commission: Decimal::ZERO,
+            commission_asset: "LTC".into(),
+            liquidity: Liquidity::Taker,
+        };
+        let fills = [
+            fill(1, Decimal::ONE),
+            fill(2, Decimal::MAX),
+            fill(3, Decimal::ONE),
+        ];
+        let mut ids = HashSet::new();
+        let out = new_executions(&order(OrderStatus::New), &mut ids, &fills, Decimal::ZERO, 5);
+        let reported: Vec<u64> = out
+            .iter()
+            .map(|r| match r {
+                Response::OrderExecution(e) => e.trade_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(reported, [1]);
+        assert_eq!(ids, HashSet::from([1]));
     }
 
     /// A venue report moves a working order's status and fills forward, but never brings an

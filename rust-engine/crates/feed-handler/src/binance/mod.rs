@@ -22,14 +22,16 @@ pub enum MarketEvent {
     Depth(DepthUpdate),
     /// Trade.
     Trade(TradeEvent),
-    /// A message the feed does not use (subscription answers, `serverShutdown`, book ticker).
+    /// A message the feed expects but does not use: a subscription answer (`result`, no event
+    /// type) or `serverShutdown`. Any other event type, or a frame without one, is malformed.
     Other,
 }
 
 /// Why a frame was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// Not JSON, or not the shape of a known event.
+    /// Not JSON, not the shape of a known event, an event type the feed does not subscribe to, or
+    /// no event type (other than a subscription answer).
     #[error("malformed frame: {0}")]
     Malformed(String),
     /// A known event with an invalid value (NaN, Inf, zero or negative price, negative quantity).
@@ -54,6 +56,57 @@ struct Envelope<'a> {
 struct Peek<'a> {
     #[serde(borrow, default)]
     e: Option<&'a str>,
+}
+
+/// How far an event's time (`E`, and a trade's `T`) may be ahead of the local receive clock: 60 s.
+/// Binance's server clock is within about a second of a synced local clock, so a stamp further
+/// ahead is corrupt; passed on, it would be the newest time downstream (the detector) and every
+/// genuine event after it would look older.
+pub const MAX_AHEAD_MS: u64 = 60_000;
+
+/// Refuses event times too far in the future ([`MAX_AHEAD_MS`]) for one feed.
+///
+/// The reference is the later of the local receive clock and the time of the event offered just
+/// before (refused or not). A lone far-future stamp is refused and the events after it, on time,
+/// pass. A stream whose times run ahead of the local clock but follow on from each other (an
+/// exchange-sim replay faster than real time, its event times rebased to start at the wall clock)
+/// passes; after a jump of more than the tolerance (a recording gap in such a replay) one event
+/// is refused and the stream is followed from it. So a run of far-future stamps that follow on
+/// from each other is refused at its first event only: it is taken as a venue clock running ahead.
+#[derive(Debug, Clone, Default)]
+pub struct EventClock {
+    /// The latest stamp of the event offered before, ms.
+    previous_ms: Option<u64>,
+}
+
+impl EventClock {
+    /// Checks the stamps of `event`, received at `local_ms` (ms since the epoch).
+    ///
+    /// # Errors
+    /// [`ParseError::Rejected`] naming the stamp (`E` or `T`), with its value and how far ahead
+    /// it is.
+    pub fn check(&mut self, event: &MarketEvent, local_ms: u64) -> Result<(), ParseError> {
+        let (event_ms, trade_ms) = match event {
+            MarketEvent::Depth(d) => (d.event_ms, None),
+            MarketEvent::Trade(t) => (t.event_ms, Some(t.trade_ms)),
+            MarketEvent::Other => return Ok(()),
+        };
+        let reference = local_ms.max(self.previous_ms.unwrap_or(0));
+        self.previous_ms = Some(event_ms.max(trade_ms.unwrap_or(0)));
+        let stamps = std::iter::once(("E", event_ms)).chain(trade_ms.map(|ms| ("T", ms)));
+        for (field, ms) in stamps {
+            if ms.saturating_sub(reference) > MAX_AHEAD_MS {
+                return Err(ParseError::Rejected {
+                    field,
+                    value: format!(
+                        "{ms} ms is {} ms ahead of the local clock ({local_ms} ms); at most {MAX_AHEAD_MS} ms",
+                        ms - local_ms
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn malformed(e: impl std::fmt::Display) -> ParseError {
@@ -118,10 +171,11 @@ fn parse_frame_general(text: &str) -> Result<MarketEvent, ParseError> {
     match kind {
         Some("depthUpdate") => depth::parse(payload).map(MarketEvent::Depth),
         Some("aggTrade") | Some("trade") => trade::parse(payload).map(MarketEvent::Trade),
-        Some(_) => Ok(MarketEvent::Other),
-        None if payload.contains("\"result\"") || payload.contains("\"u\"") => {
-            Ok(MarketEvent::Other)
-        }
+        Some("serverShutdown") => Ok(MarketEvent::Other),
+        Some(other) => Err(ParseError::Malformed(format!(
+            "unknown event type {other:?}"
+        ))),
+        None if payload.contains("\"result\"") => Ok(MarketEvent::Other),
         None => Err(ParseError::Malformed("no event type".into())),
     }
 }
@@ -358,6 +412,124 @@ mod tests {
                 assert!(fast.is_some(), "{frame}");
                 assert_eq!(fast, parse_frame_general(&frame).ok(), "{frame}");
             }
+        }
+    }
+
+    fn depth_at(event_ms: u64) -> MarketEvent {
+        MarketEvent::Depth(DepthUpdate {
+            event_ms,
+            first_id: 1,
+            final_id: 1,
+            prev_final_id: None,
+            bids: Vec::new(),
+            asks: Vec::new(),
+        })
+    }
+
+    fn trade_at(event_ms: u64, trade_ms: u64) -> MarketEvent {
+        MarketEvent::Trade(TradeEvent {
+            trade_ms,
+            event_ms,
+            trade_id: 1,
+            price: 1,
+            qty: 1,
+            aggressor: common::message::Aggressor::Buy,
+        })
+    }
+
+    /// An event stamped more than [`MAX_AHEAD_MS`] ahead of the local clock is refused naming the
+    /// stamp and its value; up to the tolerance passes; the events on time after a refused one
+    /// pass.
+    #[test]
+    fn a_far_future_stamp_is_refused() {
+        let local = 1_760_130_000_000;
+        let far = 4_102_444_800_000; // 2100-01-01
+        let mut clock = EventClock::default();
+        assert_eq!(clock.check(&depth_at(local + MAX_AHEAD_MS), local), Ok(()));
+        let mut clock = EventClock::default();
+        assert_eq!(
+            clock.check(&depth_at(local + MAX_AHEAD_MS + 1), local),
+            Err(ParseError::Rejected {
+                field: "E",
+                value: format!(
+                    "{} ms is 60001 ms ahead of the local clock ({local} ms); at most 60000 ms",
+                    local + MAX_AHEAD_MS + 1
+                ),
+            })
+        );
+        let mut clock = EventClock::default();
+        for (event, field) in [
+            (trade_at(far, local - 5), "E"),
+            (trade_at(local, far), "T"),
+            (depth_at(far), "E"),
+        ] {
+            match clock.check(&event, local) {
+                Err(ParseError::Rejected { field: f, value }) => {
+                    assert_eq!(f, field, "{event:?}");
+                    assert!(value.starts_with(&format!("{far} ms is ")), "{value}");
+                }
+                other => panic!("{event:?}: {other:?}"),
+            }
+            // The next event on time passes.
+            assert_eq!(clock.check(&trade_at(local + 1, local), local + 2), Ok(()));
+        }
+        assert_eq!(clock.check(&MarketEvent::Other, 0), Ok(()));
+    }
+
+    /// A stream running ahead of the local clock (a replay faster than real time) passes while
+    /// its events follow on; after a jump past the tolerance one event is refused, then the
+    /// stream is followed.
+    #[test]
+    fn a_stream_running_ahead_is_followed() {
+        let local = 1_760_130_000_000;
+        let mut clock = EventClock::default();
+        // 30 times real time: 3 s of wall clock, 90 s of event time, an event each 30 ms.
+        for i in 0..=100u64 {
+            let event_ms = local + i * 900;
+            assert_eq!(
+                clock.check(&trade_at(event_ms, event_ms), local + i * 30),
+                Ok(()),
+                "{i}"
+            );
+        }
+        let gap = local + 90_000 + 180_000;
+        let at = local + 3_100;
+        assert!(clock.check(&depth_at(gap), at).is_err());
+        assert_eq!(clock.check(&depth_at(gap + 100), at), Ok(()));
+        assert_eq!(clock.check(&trade_at(gap + 200, gap + 150), at), Ok(()));
+    }
+
+    /// A frame of an event type the feed does not subscribe to, or without an event type (a book
+    /// ticker's `u` included), is malformed, naming what it is; a subscription answer and
+    /// `serverShutdown` are expected and ignored.
+    #[test]
+    fn unknown_events_are_malformed() {
+        for (frame, why) in [
+            (
+                r#"{"stream":"s","data":{"e":"kline","E":1,"k":{}}}"#,
+                r#"unknown event type "kline""#,
+            ),
+            (
+                r#"{"e":"24hrTicker","E":1}"#,
+                r#"unknown event type "24hrTicker""#,
+            ),
+            (
+                r#"{"stream":"btcusdt@bookTicker","data":{"u":103,"s":"BTCUSDT","b":"10.00","B":"1.5","a":"10.01","A":"1"}}"#,
+                "no event type",
+            ),
+            (r#"{"u":103,"s":"BTCUSDT"}"#, "no event type"),
+        ] {
+            assert_eq!(
+                parse_frame(frame),
+                Err(ParseError::Malformed(why.into())),
+                "{frame}"
+            );
+        }
+        for frame in [
+            r#"{"result":null,"id":1}"#,
+            r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#,
+        ] {
+            assert_eq!(parse_frame(frame), Ok(MarketEvent::Other), "{frame}");
         }
     }
 
