@@ -1,4 +1,5 @@
-"""Crash recovery of the strategy process: a session that never ended cleanly is restored into a new
+"""Crash recovery of the strategy process: a session that never ended (its process died), or ended with
+positions or orders open (`PersistenceService.end_session`), is restored into a new
 `Runner` from the newest snapshots of its components, then the audit log written after them is
 replayed (entry decisions, order links, commands and responses). The runner then reconciles with
 the engine (`Runner.start`)."""

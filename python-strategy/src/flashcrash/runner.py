@@ -5,11 +5,12 @@ session summary and report.
 
 With a `PersistenceService` (`flashcrash run` always opens one; see `persistence/`), the runner also:
 
-* starts a session in the database, or, when the previous one never ended cleanly, recovers from it
-  (`start`, `flashcrash.recovery`): the components are restored from its last snapshots, the audit
-  log written after them is replayed (orders sent are known again, fills received are applied), then
-  the open orders are reconciled with the engine (`OrderManager.reconcile`: nothing is re-sent)
-  before any new entry;
+* starts a session in the database, or, when the previous one never ended (the process died) or
+  ended with positions or orders still open (a stop whose flatten could not finish, an exception
+  in the loop), recovers from it (`start`, `flashcrash.recovery`): the components are restored
+  from its last snapshots, the audit log written after them is replayed (orders sent are known
+  again, fills received are applied), then the open orders are reconciled with the engine
+  (`OrderManager.reconcile`: nothing is re-sent) before any new entry;
 * writes every command sent, every response received, detector transitions, entry decisions and
   rejections, circuit-breaker and emergency-stop changes and every trade (opened, then closed), each
   loop iteration as ONE atomic write (queued: the loop never waits for the disk, except that an
@@ -396,15 +397,27 @@ class Runner:
             self._dirty = False
 
     def finish(self, error: BaseException | None = None) -> None:
-        """Last snapshots, the session's end (clean, or aborted on an error), every write committed."""
+        """Last snapshots, the session's end (clean, or aborted on an error), every write committed.
+        The positions and unsettled orders still open are told to the database, whose next start
+        recovers them (`PersistenceService.end_session`)."""
         if self.db is None or self.session is None:
             return
+        positions = len(self.strategy.position.lots)
+        orders = sum(1 for o in self.orders.orders.values() if not o.settled)
+        if positions or orders:
+            log.warning(
+                "%d position(s) and %d unsettled order(s) remain open: recovered on the next start",
+                positions,
+                orders,
+            )
         try:
             if error is None and self.stop_reason != "persistence failed":
                 self._save_snapshots("shutdown")
-                self.db.end_session(True, self.stop_reason)
+                self.db.end_session(True, self.stop_reason, open_positions=positions, open_orders=orders)
             elif error is not None:
-                self.db.end_session(False, f"{type(error).__name__}: {error}")
+                self.db.end_session(
+                    False, f"{type(error).__name__}: {error}", open_positions=positions, open_orders=orders
+                )
             self.session = None
         except PersistenceError as e:
             log.critical("persistence failed at the end of the session: %s", e)

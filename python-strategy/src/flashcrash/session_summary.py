@@ -71,6 +71,8 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "resends": runner.orders.stats["resends"],
             "given_up": runner.orders.stats["given_up"],
             "lost": runner.orders.stats["lost"],
+            "duplicate_fills": runner.orders.stats["duplicate_fills"],
+            "refused_fills": runner.orders.stats["refused_fills"],
         },
         "risk": {
             "emergency_stops": dict(runner.strategy.stops.triggered),

@@ -3,9 +3,12 @@ with the same id, fills applied once, and the circuit breaker fed by command out
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from trading_fixtures import Outbox, canceled, error, execution, placed
 
 from flashcrash import wire
@@ -275,22 +278,24 @@ def test_an_order_canceled_before_the_engine_saw_it_is_never_sent_again() -> Non
     assert o.status is OrderStatus.REJECTED and o.settled and not om.has_open_order()
 
 
-def test_fills_arriving_out_of_order_settle_the_order_only_when_all_have_arrived() -> None:
-    """Settled means every reported fill is here, counted as the sum of the fills received: the last
-    fill (cumulative 100) arriving before the first one (40) leaves the order open until the first
-    one arrives too, and the filled quantity is then 100, not 40 or 140."""
+def test_fills_arriving_out_of_order_are_counted_by_cumulative_quantity() -> None:
+    """Fills count by cumulative quantity: the last fill (cumulative 100) arriving before the first
+    one (40) counts all 100 at its price (the 40 it covers included), and the first one, arriving
+    after, is a duplicate: the filled quantity is 100, never 140."""
     om, out = make()
     coid = om.place("BUY", Q, P, 0, "entry")
     cmd = out.orders[0]
     om.on_response(placed(cmd))
-    second = execution(cmd, "0.2", "60", 2, "FILLED", cumulative="100")
-    assert om.on_response(second) == second
+    second = execution(cmd, "0.2", "60", 2, "FILLED", fee="0.06", cumulative="100")
+    got = om.on_response(second)
+    assert got is not None and (got.last_quantity, got.fee) == (Decimal("100"), Decimal("0.1"))
     o = om.get(coid)
-    assert o.status is OrderStatus.FILLED and not o.settled and om.has_open_order()
+    assert o.status is OrderStatus.FILLED and o.settled and not om.has_open_order()
     first = execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40")
-    assert om.on_response(first) == first
+    assert om.on_response(first) is None
     assert o.settled and o.filled == Decimal("100") and o.status is OrderStatus.FILLED
     assert o.quote == Decimal("20.0")
+    assert (om.stats["fills"], om.stats["duplicate_fills"]) == (1, 1)
 
 
 def test_a_cancel_refused_for_another_reason_can_be_asked_again() -> None:
@@ -461,3 +466,137 @@ def test_a_made_up_fill_estimates_a_buys_fee_in_the_coins_bought_and_a_sells_in_
         om.on_response(wire.OrderStatus(query.command_id, 1, info))
         (fill,) = om.reconciled_fills
         assert (fill.last_quantity, fill.fee, fill.fee_asset) == (Decimal("30"), fee, asset), side
+
+
+def _recovered_with_made_up_fill(filled: str, quote: str) -> tuple[OrderManager, Outbox, wire.PlaceOrder]:
+    """A SELL of 500 acknowledged, then reconciled (the engine restarted): the engine lists it with
+    `filled` of it done for `quote`."""
+    om, out = make()
+    coid = om.place("SELL", Quantity(Decimal("500")), Price(Decimal("0.966")), 0, "target")
+    assert coid is not None
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    om.reconcile(0)
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "SELL", "LIMIT", "GTC", cmd.quantity, cmd.price,
+                          Decimal(filled), Decimal(quote), "PARTIALLY_FILLED", 1, 2)  # fmt: skip
+    om.on_response(wire.OpenOrders(out.sent[-1].command_id, 1, "POLUSDT", (info,)))
+    return om, out, cmd
+
+
+def test_the_real_execution_of_a_made_up_fill_is_a_duplicate_and_only_what_it_adds_counts() -> None:
+    """The reconciliation made up one fill of 200 from the engine's figures; the restarted engine then
+    publishes the venue's own executions of those 200 (a new trade id): they add nothing and are
+    dropped as duplicates. An execution reaching 250 adds 50 (not its whole 100), its fee in
+    proportion."""
+    om, _, cmd = _recovered_with_made_up_fill("200", "193.2")
+    (made_up,) = om.reconciled_fills
+    o = om.get(cmd.client_order_id)
+    assert made_up.last_quantity == Decimal("200") and o.filled == Decimal("200")
+    real = execution(cmd, "0.966", "200", 777, "PARTIALLY_FILLED", fee="0.2", cumulative="200")
+    assert om.on_response(real) is None
+    assert o.filled == Decimal("200") and om.stats["duplicate_fills"] == 1 and om.stats["fills"] == 0
+    more = execution(cmd, "0.967", "100", 778, "PARTIALLY_FILLED", fee="0.1", cumulative="250")
+    got = om.on_response(more)
+    assert got is not None and (got.last_quantity, got.last_price, got.fee) == (
+        Decimal("50"),
+        Decimal("0.967"),
+        Decimal("0.05"),
+    )
+    assert o.filled == Decimal("250") and o.quote == Decimal("193.2") + Decimal("48.35")
+    assert om.stats["fills"] == 1 and om.stats["duplicate_fills"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"symbol": "ETHUSDT"}, "symbol ETHUSDT (order's POLUSDT)"),
+        ({"side": "SELL"}, "side SELL (order's BUY)"),
+        ({"last_quantity": Decimal("1000")}, "last_quantity 1000 above the order's quantity 100"),
+        (
+            {"cumulative_quantity": Decimal("100.5")},
+            "cumulative_quantity 100.5 above the order's quantity 100",
+        ),
+    ],
+)
+def test_an_execution_that_cannot_be_of_the_order_is_refused_and_counted(
+    change: dict[str, object], named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 100 BUY takes no execution of another symbol or side, nor one whose last or cumulative
+    quantity exceeds the 100 ordered: refused (changes nothing), counted, logged naming the field."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    bad = replace(execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40"), **change)
+    with caplog.at_level(logging.ERROR, "flashcrash.trading_engine.orders"):
+        assert om.on_response(bad) is None
+    o = om.get(coid)
+    assert o.filled == 0 and o.status is OrderStatus.NEW and o.venue_filled == 0
+    assert (om.stats["refused_fills"], om.stats["fills"]) == (1, 0)
+    assert f"execution 1 of order {coid} refused: {named}" in caplog.text
+    # the right execution of the same trade is still taken
+    assert om.on_response(execution(cmd, "0.2", "40", 1, "PARTIALLY_FILLED", cumulative="40")) is not None
+    assert o.filled == Decimal("40")
+
+
+def test_reconciled_figures_with_a_fill_and_no_quote_make_up_no_fill_at_price_zero(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine lists a recovered order with 200 filled for a quote of 0: a fill made up from that
+    would be priced 0 (coins for nothing). The figures are refused (counted, logged naming the order
+    and the fields): no fill, the order as it was."""
+    with caplog.at_level(logging.ERROR, "flashcrash.trading_engine.orders"):
+        om, _, cmd = _recovered_with_made_up_fill("200", "0")
+    o = om.get(cmd.client_order_id)
+    assert om.reconciled_fills == [] and om.stats["reconciled_fills"] == 0
+    assert om.stats["refused_fills"] == 1
+    assert o.filled == 0 and o.venue_filled == 0 and o.status is OrderStatus.NEW
+    assert (
+        f"order {cmd.client_order_id}: engine's figures refused (filled_quantity 200, quote_filled 0,"
+        " order quantity 500)" in caplog.text
+    )
+
+
+def test_a_cancel_lost_with_the_engine_is_asked_again_once_the_order_is_known_still_live() -> None:
+    """The cancel went to an engine that was killed: no answer. While it is awaited, a status saying
+    the order is NEW does not allow a second cancel (the first may still be on its way). Once it
+    timed out, the follow-up query's NEW says it was lost: a new cancel may be sent."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    assert om.cancel(coid, 0)
+    om.on_response(wire.OrderStatus("other-query", 1, _info(coid)))
+    assert om.get(coid).cancel_sent and not om.cancel(coid, 0)
+    om.check_timeouts(S)
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == coid
+    om.on_response(wire.OrderStatus(query.command_id, 1, _info(coid, "PARTIALLY_FILLED")))
+    assert not om.get(coid).cancel_sent
+    assert om.cancel(coid, S)
+    first, again = out.of(wire.CancelOrder)
+    assert again.client_order_id == coid and again.command_id != first.command_id
+
+
+def test_a_restored_cancel_with_no_answer_is_asked_again_when_the_engine_lists_the_order() -> None:
+    """A process restarted after sending a cancel: the cancel is known (`cancel_sent`) but no answer
+    is awaited any more. The engine's open orders still list the order: the cancel was lost, and may
+    be sent again; an orphan's cancel (the manager's own) is sent again at once."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    assert om.cancel(coid, 0)
+    restored = OrderManager("POLUSDT", out, timeout_ns=S, clock=lambda: 0)
+    restored.restore(om.snapshot())
+    assert restored.get(coid).cancel_sent and not restored.pending
+    restored.reconcile(0)
+    ask = out.sent[-1]
+    restored.on_response(wire.OpenOrders(ask.command_id, 1, "POLUSDT", (_info(coid), _info("stranger"))))
+    assert not restored.get(coid).cancel_sent and restored.get("stranger").cancel_sent
+    assert [c.client_order_id for c in out.of(wire.CancelOrder)] == [coid, "stranger"]
+    stranger = restored.get("stranger")
+    restored.check_timeouts(S)  # the orphan's cancel went unanswered too: the order is queried
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == "stranger"
+    restored.on_response(wire.OrderStatus(query.command_id, 2, _info("stranger")))
+    assert stranger.cancel_sent
+    assert [c.client_order_id for c in out.of(wire.CancelOrder)] == [coid, "stranger", "stranger"]

@@ -155,3 +155,40 @@ def test_a_restored_detector_knows_the_feed_was_lost(tmp_path: Path) -> None:
         assert runner.detector.snapshot()["detector"]["core"]["lost_after"] == (T0 + 7 * NS) // NS
     finally:
         svc.close()
+
+
+def test_a_session_that_ended_with_positions_open_is_recovered_once(tmp_path: Path) -> None:
+    """A session ended (clean, or aborted by an error) with positions or orders open is found by the
+    next start, left with its status and end as they were, and recovered from: its snapshot comes
+    back. Once a session has carried it on, it is found no more; a session that ended with nothing
+    open is never found, nor is one whose recovery event merely lists orders."""
+    path = tmp_path / "ended.db"
+    for clean, status in ((True, "clean"), (False, "aborted")):
+        path.unlink(missing_ok=True)
+        svc = _open(path)
+        s1 = _start(svc, T0)
+        svc.save_snapshot("strategy", _strategy_state(1, "fc-held"), "shutdown", T0 + 1)
+        svc.end_session(clean, "SIGTERM", T0 + 2, open_positions=1, open_orders=2)
+        svc.close()
+
+        runner, svc = _recovered(path, T0 + 10 * NS)
+        try:
+            ended = svc.get_session(s1.id)
+            assert ended is not None and (ended.status, ended.ended_ns) == (status, T0 + 2)
+            assert (
+                ended.stop_reason
+                == "SIGTERM; 1 position(s) and 2 order(s) left open: recovered at the next start"
+            )
+            assert runner.session is not None and runner.session.recovered_from == s1.id
+            assert list(runner.strategy.position.lots) == ["fc-held"]
+            svc.flush()
+            texts = [e.summary for e in svc.events_of(runner.session, "session")]
+            assert any(
+                f"session {s1.id} ended with positions or orders open: recovering them" in x for x in texts
+            )
+            assert any(x.startswith(f"recovered from session {s1.id}") for x in texts), texts
+            assert svc.find_unfinished_session() == runner.session  # running: only itself
+            svc.end_session(True, "TEST", T0 + 20 * NS)
+            assert svc.find_unfinished_session() is None, status
+        finally:
+            svc.close()

@@ -350,14 +350,15 @@ def test_candles_round_trip_in_time_order_and_bad_ones_are_refused(uow: SqliteUn
     assert len(uow.candles.of_session(sid)) == 2
 
 
-def test_every_connection_is_durable_against_a_kill(tmp_path: Path) -> None:
-    """The writer's and the readers' connections run with `synchronous = NORMAL` on the WAL file (a
-    killed process loses no committed write), and foreign keys enforced."""
+def test_every_connection_is_durable_against_a_kill_and_a_power_cut(tmp_path: Path) -> None:
+    """The writer's and the readers' connections run with `synchronous = FULL` on the WAL file (a
+    commit is on the disk when it returns: neither a killed process nor a power cut loses the order
+    written before it is sent), and foreign keys enforced."""
     db = SqliteDatabase.open(tmp_path / "d.db")
     w, r = db.writer(), db.reader()
     for conn in (w.conn, r.conn):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL (OFF is 0)
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL (NORMAL is 1)
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     w.close()
     db.close()

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
 
@@ -406,6 +408,132 @@ def test_a_fill_on_disk_before_the_kill_is_restored_as_it_was_not_made_up(tmp_pa
     finally:
         client.close()
         db.close()
+        eng.close()
+
+
+def _placed(cmd: wire.PlaceOrder) -> wire.OrderPlaced:
+    return wire.OrderPlaced(
+        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, cmd.side, cmd.order_type,
+        cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
+    )  # fmt: skip
+
+
+def test_a_stop_that_could_not_sell_leaves_the_position_to_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while the engine is gone (killed: nothing answers): the flatten cancels the target
+    and waits in vain, the session ends clean but tells the position and the order it leaves open,
+    and the next start recovers them (not a session marked crashed): the new engine still lists the
+    target, whose lost cancel is sent again, and the exit sells what was bought, once."""
+    eng = FakeEngine()
+    try:
+        cfg = _config(tmp_path, eng)
+        runner, client, db = _runner(cfg)
+        try:
+            buy, target = _bought(runner, eng)
+            _send(eng, _placed(target))
+            _steps(runner, 0.3)
+            runner.stop_reason = "SIGTERM"
+            with runner._atomic():
+                runner.flatten(wait_s=0.3)
+            assert runner.strategy.position.quantity == buy.quantity  # nothing could be sold
+            cancel = _until_command(runner, eng)
+            assert isinstance(cancel, wire.CancelOrder) and cancel.client_order_id == target.client_order_id
+            with caplog.at_level(logging.WARNING, "flashcrash.runner"):
+                runner.finish()
+            assert (
+                "1 position(s) and 1 unsettled order(s) remain open: recovered on the next start"
+                in caplog.text
+            )
+            s1 = db.get_session(1)
+            assert s1 is not None and s1.status == "clean"
+            assert (
+                s1.stop_reason
+                == "SIGTERM; 1 position(s) and 1 order(s) left open: recovered at the next start"
+            )
+        finally:
+            client.close()
+            db.close()
+
+        runner, client, db = _runner(cfg)
+        try:
+            assert runner.recovery is not None and runner.recovery["from_session"] == 1
+            assert runner.recovery["open_orders"] == [target.client_order_id]
+            (lot,) = runner.strategy.position.lots.values()
+            assert lot.entry_coid == buy.client_order_id and lot.phase is Phase.EXITING
+            assert runner.strategy.position.quantity == buy.quantity
+            s1, s2 = db.get_session(1), db.get_session(2)
+            assert s1 is not None and s1.status == "clean"  # ended as it was, not marked crashed
+            assert s2 is not None and s2.recovered_from == 1
+            texts = [e.summary for e in db.events_of(2, "session")]
+            assert any("session 1 ended with positions or orders open: recovering them" in x for x in texts)
+            sent = _reconcile(runner, eng, [_info(target, "0", "0", "NEW")])
+            assert not any(isinstance(c, (wire.PlaceOrder, wire.CancelOrder)) for c in sent), sent
+            again = _until_command(runner, eng)
+            assert isinstance(again, wire.CancelOrder) and again.client_order_id == target.client_order_id
+            _send(eng, wire.OrderCanceled(again.command_id, 2, target.client_order_id, "X-1", "POLUSDT",
+                                          Decimal(0), "CANCELED"))  # fmt: skip
+            sell = _until_command(runner, eng)
+            assert isinstance(sell, wire.PlaceOrder) and (sell.side, sell.order_type) == ("SELL", "MARKET")
+            assert sell.quantity == buy.quantity
+            eng.fill(sell, "0.9500", 3)
+            _steps(runner, 0.3)
+            assert not runner.strategy.position.lots
+            (closed,) = runner.strategy.position.closed
+            assert (closed.quantity, closed.exit_reason) == (buy.quantity, "shutdown")
+            runner.stop_reason = "TEST"
+            runner.finish()
+            assert db.find_unfinished_session() is None  # nothing left open: the next start is fresh
+        finally:
+            client.close()
+            db.close()
+    finally:
+        eng.close()
+
+
+def test_an_exception_in_the_loop_leaves_the_position_to_the_next_start(tmp_path: Path) -> None:
+    """An exception ends the loop (no flatten, as `flashcrash run` then ends the session with the
+    error): the session is aborted, and the position it held is recovered by the next start."""
+    eng = FakeEngine()
+    try:
+        cfg = _config(tmp_path, eng)
+        runner, client, db = _runner(cfg)
+        try:
+            buy, target = _bought(runner, eng)
+            _send(eng, _placed(target))
+            _steps(runner, 0.3)
+
+            def broken(now_ns: int) -> None:
+                raise RuntimeError("boom")
+
+            runner.orders.check_timeouts = broken  # type: ignore[method-assign]  # each step calls it
+            error: BaseException | None = None
+            try:
+                runner.run([])
+            except RuntimeError as e:
+                error = e
+            assert isinstance(error, RuntimeError)
+            runner.finish(error)
+            s1 = db.get_session(1)
+            assert s1 is not None and s1.status == "aborted"
+            assert s1.stop_reason == (
+                "RuntimeError: boom; 1 position(s) and 1 order(s) left open: recovered at the next start"
+            )
+        finally:
+            client.close()
+            db.close()
+
+        runner, client, db = _runner(cfg)
+        try:
+            assert runner.recovery is not None and runner.recovery["from_session"] == 1
+            (lot,) = runner.strategy.position.lots.values()
+            assert lot.phase is Phase.HOLDING and lot.target_coid == target.client_order_id
+            assert runner.strategy.position.quantity == buy.quantity
+            assert runner.orders.get(target.client_order_id).recovered  # type: ignore[union-attr]
+        finally:
+            client.close()
+            db.close()
+    finally:
         eng.close()
 
 

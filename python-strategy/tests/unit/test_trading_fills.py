@@ -168,3 +168,37 @@ def test_an_exit_refused_by_a_halted_engine_waits_and_is_asked_again_each_second
     respond(st, placed(exit_sell, "FILLED"))
     respond(st, execution(exit_sell, "0.2030", "100", 7), 20 * S)
     assert not st.position.lots and st.position.closed[-1].exit_reason == "target_refused"
+
+
+def test_an_exit_whose_cancel_died_with_the_engine_cancels_again_and_completes() -> None:
+    """The stop loss cancels the resting target; the engine is killed with that cancel unserved and
+    a new one starts. Reconciling, the new engine lists the target NEW while the cancel may still be
+    on its way: nothing more is sent. The cancel times out and the query says NEW again: it was lost.
+    A new CancelOrder goes out, and once the target is canceled the market sell closes the lot."""
+    st, out = make()
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.on_price(4 * S, 0.1970, 0)  # stop loss: cancel the target
+    (cancel,) = out.of(wire.CancelOrder)
+    st.orders.reconcile(0)  # the engine restarted
+    ask = out.sent[-1]
+    assert isinstance(ask, wire.QueryOpenOrders)
+    info = wire.OrderInfo(target.client_order_id, "X-2", "POLUSDT", "SELL", "LIMIT", "GTC",
+                          target.quantity, target.price, D(0), D(0), "NEW", 1, 2)  # fmt: skip
+    respond(st, wire.OpenOrders(ask.command_id, 1, "POLUSDT", (info,)))
+    assert out.of(wire.CancelOrder) == [cancel] and not st.orders.reconciling
+    st.orders.check_timeouts(S)
+    query = out.sent[-1]
+    assert isinstance(query, wire.QueryOrder) and query.client_order_id == target.client_order_id
+    respond(st, wire.OrderStatus(query.command_id, 2, info))
+    cancels = out.of(wire.CancelOrder)
+    assert len(cancels) == 2 and cancels[0] is cancel
+    again = cancels[1]
+    assert again.client_order_id == target.client_order_id and again.command_id != cancel.command_id
+    assert [o.order_type for o in out.orders] == ["LIMIT", "LIMIT"]  # no sell while the target rests
+    respond(st, wire.OrderCanceled(again.command_id, 3, target.client_order_id, "X-2", "POLUSDT", D(0),
+                                   "CANCELED"))  # fmt: skip
+    sell = out.orders[-1]
+    assert (sell.side, sell.order_type, sell.quantity) == ("SELL", "MARKET", D("100"))
+    respond(st, execution(sell, "0.1970", "100", 6), 5 * S)
+    assert not st.position.lots and st.position.closed[-1].exit_reason == "stop_loss"

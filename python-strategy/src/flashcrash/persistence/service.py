@@ -198,7 +198,8 @@ class PersistenceService:
 
     # ------------------------------------------------------------ sessions
     def find_unfinished_session(self) -> SessionRecord | None:
-        """The session that never ended cleanly (the process died), if any."""
+        """The session to recover from, if any: one that never ended (the process died), or the last
+        one if it ended with positions or orders open (`end_session`)."""
         return self.db.reader().sessions.find_unfinished()
 
     def start_session(
@@ -208,8 +209,9 @@ class PersistenceService:
         initial_capital: Decimal | None = None,
         now_ns: int | None = None,
     ) -> SessionRecord:
-        """Starts a session. An unfinished one found is first marked crashed (ended at its last
-        recorded activity), and the new session points at it (`recovered_from`)."""
+        """Starts a session. An unfinished one found (`find_unfinished_session`) is first marked
+        crashed (ended at its last recorded activity) if it never ended, and the new session points
+        at it (`recovered_from`)."""
         if self.session is not None:
             raise PersistenceError(f"database {self.db.name}: session {self.session.id} already started")
         cfg = self.cfg
@@ -223,7 +225,7 @@ class PersistenceService:
 
         def write(uow: UnitOfWork) -> SessionRecord:
             crashed = uow.sessions.find_unfinished()
-            if crashed is not None:
+            if crashed is not None and crashed.status == "running":
                 last = uow.sessions.last_activity_ns(crashed.id)
                 uow.sessions.end(crashed.id, last, "crashed", "no clean end: found at the next start")
             s = uow.sessions.create(
@@ -237,22 +239,42 @@ class PersistenceService:
                 config_json=config_json,
             )
             text = f"session started ({symbol}, {mode})"
-            if crashed is not None:
+            if crashed is not None and crashed.status == "running":
                 text += f"; session {crashed.id} had crashed: recovering from it"
+            elif crashed is not None:
+                text += f"; session {crashed.id} ended with positions or orders open: recovering them"
             uow.events.add(EventRecord(s.id, now, "session", text, component="persistence"))
             return s
 
         self.session = self.writer.call(write, "start session")
         return self.session
 
-    def end_session(self, clean: bool = True, reason: str = "", now_ns: int | None = None) -> None:
-        """Ends the session ("clean", or "aborted" when `clean` is False) and waits for the commit."""
+    def end_session(
+        self,
+        clean: bool = True,
+        reason: str = "",
+        now_ns: int | None = None,
+        open_positions: int = 0,
+        open_orders: int = 0,
+    ) -> None:
+        """Ends the session ("clean", or "aborted" when `clean` is False) and waits for the commit.
+        `open_positions` and `open_orders` (unsettled) left behind are told in the stop reason and kept
+        in the end event's payload (`left_open`): with any, the next start recovers from this
+        session."""
         sid = self.session_id
         now = now_ns if now_ns is not None else time.time_ns()
         status = "clean" if clean else "aborted"
+        left = {"left_open": {"positions": open_positions, "orders": open_orders}}
+        if open_positions or open_orders:
+            reason += (
+                f"; {open_positions} position(s) and {open_orders} order(s) left open:"
+                " recovered at the next start"
+            )
 
         def write(uow: UnitOfWork) -> None:
-            uow.events.add(EventRecord(sid, now, "session", f"session ended {status}: {reason}"))
+            uow.events.add(
+                EventRecord(sid, now, "session", f"session ended {status}: {reason}", payload=left)
+            )
             uow.sessions.end(sid, now, status, reason)
 
         self.writer.call(write, "end session")

@@ -1,8 +1,10 @@
 """The SQLite backend (stdlib `sqlite3`): the only module that speaks SQL.
 
-WAL journal, `synchronous=NORMAL` (a killed process loses nothing committed; a power cut can lose
-the last commits but never leaves a half transaction), foreign keys on, STRICT tables. The writer
-thread owns one connection; every reading thread opens its own (`query_only`).
+WAL journal, `synchronous=FULL` (every commit is on the disk when it returns: neither a killed
+process nor a power cut loses the order written before it is sent), foreign keys on, STRICT tables.
+The writer thread owns one connection; every reading thread opens its own (`query_only`). Only the
+live and paper strategy writes here (a backtest keeps no database), and its writer thread commits in
+batches: the loop waits for the disk only at an order's write-ahead commit.
 """
 
 from __future__ import annotations
@@ -149,7 +151,16 @@ class SqliteSessions(_Repo):
         return _session(rows[0]) if rows else None
 
     def find_unfinished(self) -> SessionRecord | None:
-        rows = self._rows("SELECT * FROM sessions WHERE status = 'running' ORDER BY id DESC LIMIT 1")
+        """The session the next start carries on: one still running (its process died), else the
+        newest session if its end left positions or orders open (its end event's payload counts them:
+        `left_open`, `{"positions": n, "orders": n}`)."""
+        rows = self._rows(
+            "SELECT * FROM sessions WHERE status = 'running' OR (id = (SELECT max(id) FROM sessions)"
+            " AND EXISTS (SELECT 1 FROM events WHERE events.session_id = sessions.id"
+            " AND kind = 'session' AND (json_extract(payload, '$.left_open.positions') > 0"
+            " OR json_extract(payload, '$.left_open.orders') > 0)))"
+            " ORDER BY id DESC LIMIT 1"
+        )
         return _session(rows[0]) if rows else None
 
     def end(self, session_id: int, ended_ns: int | None, status: str, reason: str) -> None:
@@ -562,7 +573,7 @@ def connect(path: Path, busy_timeout_s: float, *, read_only: bool = False) -> sq
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA synchronous = FULL")
         if read_only:
             conn.execute("PRAGMA query_only = ON")
     except sqlite3.Error as e:

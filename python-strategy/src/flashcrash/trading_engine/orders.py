@@ -12,12 +12,19 @@ Retries never duplicate an order:
   behind it) lost it: it expires with what it filled, counted as `lost` and a breaker failure, and is
   never sent again. An answer to a query that the acknowledgement overtook says nothing and is ignored.
 
-Fills are reported only from `OrderExecution` (each trade id applied once); an order is *settled* when
-its status is terminal and every fill the engine reported for it has arrived. Every outcome feeds the
+Fills are reported only from `OrderExecution`, applied once by trade id and by cumulative quantity: an
+execution whose `cumulative_quantity` is not above what the order has counted already is a duplicate
+(`duplicate_fills`), e.g. the engine's own record of fills made up on a reconciliation; otherwise only
+`cumulative_quantity` minus what is counted is applied, at the execution's price. An execution that
+cannot be of the order (its symbol or side is not the order's, or a quantity exceeds the order's) is
+refused (`refused_fills`), and so are reconciled figures no fill can be made up from (a filled
+quantity with no quote filled, or more than ordered). An order is *settled* when its status is
+terminal and every fill the engine reported for it has arrived. Every outcome feeds the
 circuit breaker: acknowledgements are successes; `Error` responses, timeouts and orders that could not
 be sent are failures, except a cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel
 arrived (the ordinary race in a fast market), counted as `cancel_too_late` and followed by a query,
-not an error.
+not an error. A cancel lost with a killed engine is asked again: a status or open-orders answer saying
+the order is still live, with no cancel awaiting its answer, clears `cancel_sent`.
 """
 
 from __future__ import annotations
@@ -76,11 +83,11 @@ class Order:
     cmd: wire.PlaceOrder
     tag: str
     status: OrderStatus = OrderStatus.PENDING
-    filled: Decimal = ZERO  # sum of the OrderExecutions received
+    filled: Decimal = ZERO  # the quantity counted from the OrderExecutions received (and made up)
     venue_filled: Decimal = ZERO  # what the engine said was filled (status, cancel, FILLED)
     resends: int = 0
     cancel_sent: bool = False
-    quote: Decimal = ZERO  # sum of price x quantity of the OrderExecutions received
+    quote: Decimal = ZERO  # sum of price x quantity counted
     # Restored after a restart or reconciled after an engine outage: fills may have been published
     # while nobody listened, so the engine's figures (OrderStatus) are applied as a fill, and the order
     # is never re-sent.
@@ -392,9 +399,30 @@ class OrderManager:
             len(self.reconcile_outstanding),
         )
 
+    def _cancel_awaited(self, client_order_id: str) -> bool:
+        return any(
+            p.kind == "CancelOrder" and p.client_order_id == client_order_id for p in self.pending.values()
+        )
+
     def _apply_info(self, o: Order, info: wire.OrderInfo, now: int) -> None:
-        """The engine's figures for a recovered order; fills we missed become one made-up fill."""
+        """The engine's figures for an order; for a recovered one, fills we missed become one made-up
+        fill. An order the engine still has live after our cancel, with no cancel awaiting its answer
+        (the engine that got it was killed, or it timed out), may be canceled again."""
         missing = info.filled_quantity - o.filled
+        if o.recovered and missing > 0 and (info.quote_filled <= 0 or info.filled_quantity > o.cmd.quantity):
+            # No fill is made up from figures that cannot be right: at price 0 it would book coins
+            # for free. The order stays as it was (unsettled) until figures that can be come.
+            self.stats["refused_fills"] += 1
+            log.error(
+                "order %s: engine's figures refused (filled_quantity %s, quote_filled %s, order quantity"
+                " %s): no fill made up for the %s missing",
+                o.client_order_id,
+                info.filled_quantity,
+                info.quote_filled,
+                o.cmd.quantity,
+                missing,
+            )
+            return
         if o.recovered and missing > 0:
             price = (info.quote_filled - o.quote) / missing if info.quote_filled > o.quote else None
             if price is None or price <= 0:
@@ -423,6 +451,14 @@ class OrderManager:
             o.quote += price * missing
             self.reconciled_fills.append(fill)
         self._update(o.client_order_id, info.status, info.filled_quantity)
+        live = info.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+        if o.cancel_sent and live and not o.terminal and not self._cancel_awaited(o.client_order_id):
+            o.cancel_sent = False
+            log.warning(
+                "order %s still %s at the engine: its cancel was lost", o.client_order_id, info.status
+            )
+            if o.tag == "orphan":
+                self.cancel(o.client_order_id, now)
 
     # -------------------------------------------------------------- responses
     def on_response(self, msg: object) -> wire.OrderExecution | None:
@@ -442,16 +478,12 @@ class OrderManager:
                 if key in self._fills_seen:
                     self.stats["duplicate_fills"] += 1
                     return None
-                self._fills_seen.add(key)
                 o = self.orders.get(coid)
                 if o is None:  # the engine's own flatten: the strategy's lots follow it
+                    self._fills_seen.add(key)
                     self.stats["engine_flatten_fills"] += 1
                     return msg
-                self.stats["fills"] += 1
-                o.filled += msg.last_quantity
-                o.quote += msg.last_quantity * msg.last_price
-                self._update(coid, msg.status, msg.cumulative_quantity)
-                return msg
+                return self._on_execution(o, msg, key)
             case wire.OrderStatus(order=info) if info.client_order_id in self.orders:
                 self.breaker.success()
                 self.reconcile_outstanding.discard(info.client_order_id)
@@ -474,6 +506,59 @@ class OrderManager:
             case wire.OpenOrders() | wire.Success() if pending is not None:
                 self.breaker.success()
         return None
+
+    def _on_execution(
+        self, o: Order, msg: wire.OrderExecution, key: tuple[str, int]
+    ) -> wire.OrderExecution | None:
+        """Applies what the execution adds to the quantity counted; returns the fill applied."""
+        cmd = o.cmd
+        wrong = [
+            f"{name} {got} (order's {want})"
+            for name, got, want in (("symbol", msg.symbol, cmd.symbol), ("side", msg.side, cmd.side))
+            if got != want
+        ] + [
+            f"{name} {got} above the order's quantity {cmd.quantity}"
+            for name, got in (
+                ("cumulative_quantity", msg.cumulative_quantity),
+                ("last_quantity", msg.last_quantity),
+            )
+            if got > cmd.quantity
+        ]
+        if wrong:
+            self.stats["refused_fills"] += 1
+            log.error(
+                "execution %s of order %s refused: %s", msg.trade_id, o.client_order_id, "; ".join(wrong)
+            )
+            return None
+        self._fills_seen.add(key)
+        new = msg.cumulative_quantity - o.filled
+        if new <= 0:
+            self.stats["duplicate_fills"] += 1
+            log.warning(
+                "execution %s of order %s: cumulative_quantity %s already counted (%s): duplicate dropped",
+                msg.trade_id,
+                o.client_order_id,
+                msg.cumulative_quantity,
+                o.filled,
+            )
+            return None
+        if new != msg.last_quantity:
+            log.warning(
+                "execution %s of order %s: last_quantity %s, but cumulative_quantity %s over the %s"
+                " counted adds %s: that is applied",
+                msg.trade_id,
+                o.client_order_id,
+                msg.last_quantity,
+                msg.cumulative_quantity,
+                o.filled,
+                new,
+            )
+            msg = replace(msg, last_quantity=new, fee=msg.fee * new / msg.last_quantity)
+        self.stats["fills"] += 1
+        o.filled += new
+        o.quote += new * msg.last_price
+        self._update(o.client_order_id, msg.status, msg.cumulative_quantity)
+        return msg
 
     def _on_error(self, msg: wire.Error, p: Pending, now: int) -> None:
         o = self.orders.get(p.client_order_id)
