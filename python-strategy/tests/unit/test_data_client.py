@@ -2,7 +2,8 @@
 message is dropped and counted by reason (`payload` for a bad MessagePack body, `frame_count` for a
 message of other than two frames, even when its second frame is a valid message) and never yielded;
 responses are yielded before market data of the same poll; a command the PUSH socket cannot queue
-is refused without blocking and counted as `command_queue_full`."""
+(no engine connected, or its queue full) is refused without blocking and counted as
+`command_not_queued`, and never reaches an engine that starts later."""
 
 from __future__ import annotations
 
@@ -122,17 +123,71 @@ def test_responses_come_before_market_data_of_the_same_poll(engine: Engine) -> N
     assert got == [wire.Success("c-1", 2, "ok"), _trade(7)]
 
 
-def test_a_full_command_queue_refuses_and_counts_without_blocking() -> None:
-    """No engine on the command endpoint: the PUSH socket queues up to its high-water mark, then each
-    `send` returns False at once and is counted as `command_queue_full`."""
-    client = EngineClient(ZmqConfig(*(_endpoint() for _ in range(4))), "POLUSDT")
+def _connected(client: EngineClient, cmd: object, timeout_s: float = 10.0) -> None:
+    """Sends `cmd` until the PUSH socket takes it (its connection to the engine is up)."""
+    deadline = time.monotonic() + timeout_s
+    while not client.send(cmd):
+        assert time.monotonic() < deadline, "the command socket never connected"
+        time.sleep(0.01)
+
+
+def test_a_command_is_refused_while_no_engine_listens_and_never_reaches_a_later_one() -> None:
+    """No engine on the command endpoint: each `send` returns False at once and is counted as
+    `command_not_queued` (nothing is held for an engine that starts later). An engine that dies:
+    what is sent after it is gone never reaches the engine started in its place; that engine gets
+    only what is sent once it is up."""
+    ends = [_endpoint() for _ in range(4)]
+    client = EngineClient(ZmqConfig(*ends), "POLUSDT")
+    ctx = zmq.Context()
     try:
-        cmd = wire.CancelOrder("c", 1, "POLUSDT", "x")
-        results = [client.send(cmd) for _ in range(5000)]
-        refused = results.count(False)
-        assert results[0] is True and refused > 0
-        assert results == [True] * (5000 - refused) + [False] * refused  # full stays full
-        assert client.malformed == {"command_queue_full": refused}
+        results = [client.send(wire.CancelOrder(f"c{i}", 1, "POLUSDT", "x")) for i in range(5)]
+        assert results == [False] * 5
+        assert client.malformed == {"command_not_queued": 5}
+        first = ctx.socket(zmq.PULL)
+        first.bind(ends[1])
+        _connected(client, wire.CancelOrder("up-1", 2, "POLUSDT", "x"))
+        assert first.poll(5000)
+        assert wire.decode(first.recv()).command_id == "up-1"  # type: ignore[attr-defined]
+        first.close(linger=0)  # the engine dies
+        deadline = time.monotonic() + 10
+        while client.send(wire.CancelOrder("during", 3, "POLUSDT", "x")):
+            assert time.monotonic() < deadline, "the dead engine's connection was never dropped"
+            time.sleep(0.01)
+        stale = [client.send(wire.CancelOrder(f"stale-{i}", 4, "POLUSDT", "x")) for i in range(5)]
+        assert stale == [False] * 5
+        second = ctx.socket(zmq.PULL)
+        second.bind(ends[1])  # the engine restarted
+        _connected(client, wire.CancelOrder("up-2", 5, "POLUSDT", "x"))
+        got = []
+        while second.poll(300):
+            got.append(wire.decode(second.recv()).command_id)  # type: ignore[attr-defined]
+        assert got == ["up-2"]
+        second.close(linger=0)
     finally:
         client.commands.setsockopt(zmq.LINGER, 0)
         client.close()
+        ctx.term()
+
+
+def test_a_full_command_queue_refuses_and_counts_without_blocking() -> None:
+    """An engine connected but not reading: the PUSH socket queues up to its high-water mark (and the
+    kernel's buffers), then each `send` returns False at once and is counted as `command_not_queued`."""
+    ends = [_endpoint() for _ in range(4)]
+    client = EngineClient(ZmqConfig(*ends), "POLUSDT")
+    ctx = zmq.Context()
+    engine = ctx.socket(zmq.PULL)
+    engine.setsockopt(zmq.RCVHWM, 1)
+    engine.bind(ends[1])
+    try:
+        cmd = wire.CancelOrder("c", 1, "POLUSDT", "x")
+        _connected(client, cmd)
+        client.malformed.clear()  # the refusals while it connected
+        results = [client.send(cmd) for _ in range(200_000)]
+        refused = results.count(False)
+        assert results[0] is True and refused > 0  # (the I/O thread frees room now and then)
+        assert client.malformed == {"command_not_queued": refused}
+    finally:
+        client.commands.setsockopt(zmq.LINGER, 0)
+        client.close()
+        engine.close(linger=0)
+        ctx.term()

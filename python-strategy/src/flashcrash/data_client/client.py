@@ -75,6 +75,10 @@ class EngineClient:
             s.setsockopt(zmq.LINGER, 500)
         self.data.setsockopt(zmq.RCVHWM, 100_000)
         self.commands.setsockopt(zmq.SNDHWM, 1_000)
+        # Commands queue only on a live connection: one sent while no engine listens (it died, or is
+        # not up yet) is refused at once, never held for the next engine to act on later (a stale
+        # order placed into another market). The order manager's timeout then asks again.
+        self.commands.setsockopt(zmq.IMMEDIATE, 1)
         self.data.connect(cfg.data_endpoint)
         self.responses.connect(cfg.response_endpoint)
         self.commands.connect(cfg.command_endpoint)
@@ -92,8 +96,8 @@ class EngineClient:
         try:
             self.commands.send(wire.encode(msg), flags=zmq.NOBLOCK)  # type: ignore[arg-type]
             return True
-        except zmq.Again:
-            self.malformed["command_queue_full"] += 1
+        except zmq.Again:  # no engine connected, or its queue full
+            self.malformed["command_not_queued"] += 1
             return False
 
     def poll(self, timeout_ms: int, max_batch: int = 1000) -> Iterator[object]:
