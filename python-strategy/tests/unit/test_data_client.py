@@ -1,6 +1,7 @@
 """The data client on real ZeroMQ sockets (random loopback ports): a frame that is not one valid
 message is dropped and counted by reason (`payload` for a bad MessagePack body, `frame_count` for a
-message of other than two frames, even when its second frame is a valid message) and never yielded;
+message of other than two frames, even when its second frame is a valid message, `other_symbol` for
+market data of another symbol) and never yielded;
 responses are yielded before market data of the same poll; a command the PUSH socket cannot queue
 (no engine connected, or its queue full) is refused without blocking and counted as
 `command_not_queued`, and never reaches an engine that starts later."""
@@ -109,6 +110,29 @@ def test_bad_frames_are_dropped_and_counted_by_reason(engine: Engine) -> None:
     assert got == [_trade(1), _trade(4)]
     assert engine.client.malformed == {"payload": 2, "frame_count": 2}
     assert engine.client.received["Trade"] == 2
+
+
+def test_market_data_of_another_symbol_is_dropped_and_counted(engine: Engine) -> None:
+    """A trade, a book or a health of another symbol under our topics never reaches the strategy:
+    counted as `other_symbol`; ours on either side of them are yielded."""
+    engine.warm_up()
+    other = wire.Trade("ETHUSDT", 11, 11, 1, 0.2, 1.0, "buy")
+    book = wire.OrderBookSnapshot("ETHUSDT", 12, 12, 1, ((0.2, 1.0),), ((0.21, 1.0),))
+    health = wire.HealthMetrics(13, "ETHUSDT", "live", *[0.0] * 4, *[0] * 12)
+    for topic, msg in (
+        (b"trade.POLUSDT", _trade(1)),
+        (b"trade.POLUSDT", other),
+        (b"book.POLUSDT", book),
+        (b"health", health),
+        (b"trade.POLUSDT", _trade(2)),
+    ):
+        engine.data.send_multipart([topic, wire.encode(msg)])
+    got: list[object] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _trade(2) not in got:
+        got += engine.poll(50)
+    assert got == [_trade(1), _trade(2)]
+    assert engine.client.malformed == {"other_symbol": 3}
 
 
 def test_responses_come_before_market_data_of_the_same_poll(engine: Engine) -> None:

@@ -67,6 +67,7 @@ def receive_batch(sock: zmq.Socket, max_batch: int) -> list[list[bytes]]:  # typ
 
 class EngineClient:
     def __init__(self, cfg: ZmqConfig, symbol: str) -> None:
+        self.symbol = symbol
         self.ctx = zmq.Context()
         self.data = self.ctx.socket(zmq.SUB)
         self.responses = self.ctx.socket(zmq.SUB)
@@ -112,6 +113,9 @@ class EngineClient:
                 self.conflated += len(batch) - len(kept)
                 batch = kept
             received, decode = self.received, wire.decode
+            # Market data of another symbol than ours (a payload under our topic) is dropped and
+            # counted: it must not reach the detector or the candles.
+            symbol = self.symbol if sock is self.data else None
             for frames in batch:
                 if len(frames) == 2:  # `_decode`, inline for the common case
                     try:
@@ -122,11 +126,14 @@ class EngineClient:
                             continue
                     else:
                         received[type(msg).__name__] += 1
-                    yield msg
                 else:
                     msg = self._decode(frames)
-                    if msg is not None:
-                        yield msg
+                    if msg is None:
+                        continue
+                if symbol is not None and getattr(msg, "symbol", symbol) != symbol:
+                    self.malformed["other_symbol"] += 1
+                    continue
+                yield msg
 
     def _decode(self, frames: list[bytes]) -> object | None:
         if len(frames) != 2:
