@@ -211,7 +211,7 @@ impl VenueClock {
                 let body = http.get(&url).send().await.ok()?.text().await.ok()?;
                 let received = (now_ns() / 1_000_000) as i64;
                 let t: ServerTime = serde_json::from_str(&body).ok()?;
-                Some(t.server_time - (sent + received) / 2)
+                Some(t.server_time.saturating_sub((sent + received) / 2))
             }
         }
     }

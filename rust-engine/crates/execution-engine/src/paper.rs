@@ -67,7 +67,7 @@ pub struct PaperExecutor {
 }
 
 fn units_to_dec(units: u64) -> Decimal {
-    Decimal::new(units as i64, 8).normalize()
+    Decimal::from_i128_with_scale(i128::from(units), 8).normalize()
 }
 
 impl PaperExecutor {

@@ -540,3 +540,18 @@ fn fees_follow_the_shared_cases() {
         );
     }
 }
+
+/// Book units (1e-8) convert exactly, up to the largest a level can hold (`u64::MAX`, beyond
+/// `i64`: it once came out negative).
+#[test]
+fn book_units_convert_exactly_up_to_u64_max() {
+    assert_eq!(units_to_dec(1), "0.00000001".parse::<Decimal>().unwrap());
+    assert_eq!(
+        units_to_dec(2_150_000_000),
+        "21.5".parse::<Decimal>().unwrap()
+    );
+    assert_eq!(
+        units_to_dec(u64::MAX),
+        "184467440737.09551615".parse::<Decimal>().unwrap()
+    );
+}

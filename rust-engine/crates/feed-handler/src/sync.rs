@@ -174,9 +174,9 @@ impl BookSync {
                         return Err(Resync::PrevMismatch { pu, previous: id });
                     }
                     Some(_) => {}
-                    None if ev.first_id > id + 1 => {
+                    None if ev.first_id > id.saturating_add(1) => {
                         return Err(Resync::Gap {
-                            expected: id + 1,
+                            expected: id.saturating_add(1),
                             first: ev.first_id,
                             last: ev.final_id,
                         });
@@ -262,7 +262,7 @@ fn check_bridges(ev: &DepthUpdate, id: u64) -> Result<(), Resync> {
     let target = if ev.prev_final_id.is_some() {
         id
     } else {
-        id + 1
+        id.saturating_add(1)
     };
     if ev.first_id <= target && target <= ev.final_id {
         Ok(())
