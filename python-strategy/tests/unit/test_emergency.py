@@ -5,6 +5,7 @@ canceled entries are in test_trading.py."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from trading_fixtures import readings
@@ -63,3 +64,19 @@ def test_a_stop_is_triggered_once_while_it_stays_set() -> None:
     stops.on_readings(readings(spread_ratio=wide))  # a new episode
     assert stops.triggered == {"spread": 2}
     assert [(s, on) for s, on, _ in changes] == [("spread", True), ("spread", False), ("spread", True)]
+
+
+def test_an_unknown_reading_neither_sets_nor_clears_a_stop() -> None:
+    """NaN spread or liquidity (no book yet, or none for 5 s) leaves both stops as they were: a
+    stop set on a wide, thin book is not lifted because the book went silent."""
+    stops = EmergencyStops(CFG)
+    stops.on_readings(readings(spread_ratio=math.nan, liquidity_usd=math.nan))
+    assert not stops.paused
+    stops.on_readings(
+        readings(spread_ratio=CFG.max_spread_ratio * 2, liquidity_usd=CFG.min_liquidity_usd / 2)
+    )
+    assert set(stops.active) == {"spread", "liquidity"}
+    stops.on_readings(readings(spread_ratio=math.nan, liquidity_usd=math.nan))
+    assert set(stops.active) == {"spread", "liquidity"}
+    stops.on_readings(readings(spread_ratio=math.nan))  # liquidity known again, and enough
+    assert set(stops.active) == {"spread"}

@@ -572,3 +572,78 @@ def test_a_shorter_cooldown_never_cuts_a_longer_one_short() -> None:
     c.on_trade_closed(S, Decimal(-1))
     assert c.blocks(cfg.entry_cooldown_secs * S - 1) and not c.blocks(cfg.entry_cooldown_secs * S)
     assert c.why == "entry"
+
+
+def test_an_exit_refused_three_times_goes_on_a_few_seconds_apart_until_sold() -> None:
+    """Three exits in a row refused (an engine resyncing its book answers NOT_SYNCED): the lot does
+    not stay open for good; the exit is sent again 5 s later, and sells."""
+    st, out = make()
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.on_price(4 * S, 0.2010, 0)
+    st.on_price(int(4.1 * S), 0.1960, 0)  # the stop-loss: the target is canceled, then a market sell
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
+    for _ in range(3):
+        respond(st, error(out.orders[-1], "NOT_SYNCED"))
+    sells = [o for o in out.orders if o.order_type == "MARKET"]
+    assert len(sells) == 3
+    st.on_health(health(), int(4.9 * S))
+    assert len([o for o in out.orders if o.order_type == "MARKET"]) == 3  # not yet
+    st.on_health(health(), 5 * S)
+    sells = [o for o in out.orders if o.order_type == "MARKET"]
+    last = sells[-1]
+    assert len(sells) == 4 and last.side == "SELL" and last.quantity == D("100")
+    respond(st, execution(last, "0.1950", "100", 9), 5 * S)
+    assert not st.position.lots and st.position.closed[-1].exit_reason == "stop_loss"
+
+
+def test_a_lot_left_with_less_than_one_step_is_written_off() -> None:
+    """An entry canceled after a partial fill of one step whose fee the venue took in the coins
+    bought: 0.0999 is held, under the 0.1 step, which no venue would sell. The lot is written off at
+    its cost and ends, instead of holding a position slot forever."""
+    st, out = make()
+    st.quantity_step = D("0.1")
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    fill = replace(execution(buy, "0.2010", "0.1", 1, "PARTIALLY_FILLED", fee="0.0001"), fee_asset="POL")
+    respond(st, fill, 3 * S)
+    st.on_candle(candle(4, 0.2005, 0.2006, 0.1990, 0.1995), ACTIVE, GOOD, 0)  # a new low: entry canceled
+    respond(st, canceled(out.of(wire.CancelOrder)[-1], "0.1"))
+    assert not st.position.lots
+    assert st.decisions["exit_dust_written_off"] == 1
+    assert [o.side for o in out.orders] == ["BUY"]  # nothing was sent to sell what cannot be sold
+    assert st.position.realized == -(D("0.2010") * D("0.1"))  # the coins' cost, fee included
+
+
+def test_a_market_exit_the_book_fills_only_in_part_is_not_sold_twice() -> None:
+    """A stop-loss market sell of 99.9 against 60 on the bid expires after filling 60. The venue
+    acknowledges it EXPIRED before its fill arrives; the strategy asks its status before it sizes the
+    next sell, which is the 39.9 left: the venue ends flat, never short (before: 60, 60, 39.9)."""
+    from flashcrash.backtest.venue import SimVenue
+
+    book = {"b": ((0.1960, 60.0),), "a": ((0.2010, 1000.0),)}
+    venue = SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: (book["b"], book["a"]), D("0.001"), D("0.001"),
+        quantity_step=D("0.1"), cash=D("1000"),
+    )  # fmt: skip
+    st, out = make()
+    st.quantity_step = D("0.1")
+
+    def pump() -> None:
+        while out.sent:
+            for answer in venue.handle(out.sent.pop(0), 5 * S):
+                st.on_response(answer, 5 * S, 0)
+
+    setup_window(st)
+    pump()  # the entry buys 100 at 0.2010 (99.9 held, the fee in POL)
+    st.on_price(4 * S, 0.2010, 0)
+    st.on_price(int(4.1 * S), 0.1960, 0)  # the stop-loss
+    pump()
+    assert [(f.side, f.quantity) for f in venue.fills] == [
+        ("BUY", D("100")),
+        ("SELL", D("60")),
+        ("SELL", D("39.9")),
+    ]
+    assert venue.position == 0 and not st.position.lots
+    assert st.position.closed[-1].quantity == D("99.9")

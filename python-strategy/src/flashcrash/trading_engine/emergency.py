@@ -81,13 +81,16 @@ class EmergencyStops:
 
     def on_readings(self, r: Readings) -> None:
         spread, liq = r.spread_ratio, r.liquidity_usd
-        self._set(
-            Stop.SPREAD,
-            math.isfinite(spread) and spread > self.max_spread_ratio,
-            f"spread {spread:.1f}x baseline over {self.max_spread_ratio:g}x",
-        )
-        self._set(
-            Stop.LIQUIDITY,
-            math.isfinite(liq) and liq < self.min_liquidity_usd,
-            f"liquidity {liq:,.0f} under {self.min_liquidity_usd:,.0f}",
-        )
+        # A reading that is not known (NaN: no book yet, or none for a while) neither sets nor clears.
+        if math.isfinite(spread):
+            self._set(
+                Stop.SPREAD,
+                spread > self.max_spread_ratio,
+                f"spread {spread:.1f}x baseline over {self.max_spread_ratio:g}x",
+            )
+        if math.isfinite(liq):
+            self._set(
+                Stop.LIQUIDITY,
+                liq < self.min_liquidity_usd,
+                f"liquidity {liq:,.0f} under {self.min_liquidity_usd:,.0f}",
+            )

@@ -95,6 +95,10 @@ class Order:
     # The code of the engine's refusal of this order (`Error` to its PlaceOrder), e.g. HALTED; not kept
     # in snapshots (a refused order is terminal).
     refusal: str = ""
+    # Acknowledged EXPIRED (a market order the book could not fill whole): what it filled is not in
+    # the acknowledgement, so it is not settled until a status answer says (a sell sized before its
+    # fills arrived would sell them twice).
+    fills_unknown: bool = False
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -106,6 +110,7 @@ class Order:
             "quote": str(self.quote),
             "resends": self.resends,
             "cancel_sent": self.cancel_sent,
+            "fills_unknown": self.fills_unknown,
         }
 
     @staticmethod
@@ -122,6 +127,7 @@ class Order:
             bool(s["cancel_sent"]),
             Decimal(s.get("quote", "0")),
             recovered=True,
+            fills_unknown=bool(s.get("fills_unknown", False)),
         )
 
     @property
@@ -135,7 +141,7 @@ class Order:
     @property
     def settled(self) -> bool:
         """Terminal, and every fill the engine reported has arrived: nothing can change any more."""
-        return self.terminal and self.filled >= self.venue_filled
+        return self.terminal and not self.fills_unknown and self.filled >= self.venue_filled
 
 
 @dataclass(frozen=True)
@@ -451,6 +457,7 @@ class OrderManager:
             o.quote += price * missing
             self.reconciled_fills.append(fill)
         self._update(o.client_order_id, info.status, info.filled_quantity)
+        o.fills_unknown = False
         live = info.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
         if o.cancel_sent and live and not o.terminal and not self._cancel_awaited(o.client_order_id):
             o.cancel_sent = False
@@ -471,6 +478,9 @@ class OrderManager:
                 self.stats["placed"] += 1
                 self.breaker.success()
                 self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
+                if msg.status == "EXPIRED":
+                    self.orders[coid].fills_unknown = True
+                    self._query(coid, now, 0)
             case wire.OrderExecution(client_order_id=coid) if coid in self.orders or coid.startswith(
                 wire.ENGINE_FLATTEN_PREFIX
             ):
@@ -575,6 +585,10 @@ class OrderManager:
         )
         if o is None:
             return
+        if p.kind == "QueryOrder" and o.fills_unknown:
+            # No status to learn an expired order's fills from: it settles on the fills received.
+            o.fills_unknown = False
+            log.warning("order %s expired; its fills are those received (%s)", o.client_order_id, o.filled)
         match (p.kind, msg.code):
             case ("PlaceOrder", "DUPLICATE_ORDER"):
                 # Our own earlier send of this order reached the engine: ask how it is doing.

@@ -42,7 +42,7 @@ class Lot:
     exit_reason: ExitReason | None = None
     exit_attempts: int = 0
     peak: float = 0.0
-    retry_ns: int = 0  # the exit waits until then (a halted engine refused it); not in snapshots
+    retry_ns: int = 0  # the exit waits until then (a halted engine, or refusals in a row); not in snapshots
 
     def order_ids(self) -> list[str]:
         return [c for c in (self.entry_coid, self.target_coid, self.exit_coid) if c is not None]

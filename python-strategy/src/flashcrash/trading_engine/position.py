@@ -80,6 +80,14 @@ class Position:
     def is_open(self) -> bool:
         return self.quantity > 0
 
+    def write_off(self) -> Decimal:
+        """Writes off what is held at its cost: dust, less than the venue trades, that no sell has
+        touched (a sell that leaves dust closes the trade itself, `on_fill`). Returns the loss."""
+        lost = self.cost
+        self.realized -= lost
+        self.quantity = self.cost = ZERO
+        return lost
+
     _DECIMALS = ("quantity", "cost", "fees", "sell_value", "sold", "realized", "total_fees")
 
     def snapshot(self) -> dict[str, Any]:

@@ -50,8 +50,9 @@ from flashcrash.wire import ENGINE_FLATTEN_PREFIX, HealthMetrics, OrderExecution
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
-MAX_EXIT_ATTEMPTS = 3
+MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row; after them the exit goes on, EXIT_RETRY_NS apart
 HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
+EXIT_RETRY_NS = 5_000_000_000
 ZERO = Decimal(0)
 
 
@@ -367,12 +368,30 @@ class PercentileStrategy:
                 lot.retry_ns = now + HALTED_RETRY_NS
             if now < lot.retry_ns:
                 return
-            if lot.exit_attempts >= MAX_EXIT_ATTEMPTS:
+            step = self.quantity_step
+            if step > 0 and lot.position.quantity < step:
+                # Less than one step is left (a fee taken from a partial fill): nothing the venue
+                # would trade. Written off at its cost, and the lot is done.
+                self.decisions["exit_dust_written_off"] += 1
+                held = lot.position.quantity
+                lost = lot.position.write_off()
+                log.warning(
+                    "position %s: %s left, under one step %s: written off (%s)",
+                    lot.entry_coid,
+                    held,
+                    step,
+                    lost,
+                )
+                self.position.finish(lot)
                 return
             lot.exit_attempts += 1
+            if lot.exit_attempts > MAX_EXIT_ATTEMPTS:
+                log.error("position %s: exit attempt %d", lot.entry_coid, lot.exit_attempts)
             lot.exit_coid = self._sell(lot, None, str(lot.exit_reason), now)
-            if lot.exit_attempts == MAX_EXIT_ATTEMPTS and lot.exit_coid is None:
-                log.error("position %s: exit could not be sent", lot.entry_coid)
+            if lot.exit_attempts >= MAX_EXIT_ATTEMPTS:
+                # The attempts in a row were refused (the engine resyncing its book, say): a position
+                # is never left open, the exit goes on, a few seconds apart.
+                lot.retry_ns = now + EXIT_RETRY_NS
 
     # -------------------------------------------------------------------- fills
     def _fee(self, fill: OrderExecution) -> tuple[Decimal, Decimal]:
