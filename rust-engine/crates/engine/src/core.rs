@@ -422,10 +422,21 @@ impl Core {
         }
     }
 
-    /// Sends responses, keeping the net position up to date from fills.
+    /// Sends responses, keeping the net position up to date from fills of the engine's symbol
+    /// (a fill of another symbol is logged and left out of it).
     async fn respond(&mut self, out: Vec<Response>) {
         for r in &out {
             if let Response::OrderExecution(e) = r {
+                if e.symbol != self.feed.symbol {
+                    warn!(
+                        symbol = %e.symbol,
+                        engine_symbol = %self.feed.symbol,
+                        client_order_id = %e.client_order_id,
+                        trade_id = e.trade_id,
+                        "fill of another symbol: left out of the net position"
+                    );
+                    continue;
+                }
                 match held_change(e, &self.feed.symbol).and_then(|c| self.position.checked_add(c)) {
                     Some(position) => self.position = position,
                     None => warn!(

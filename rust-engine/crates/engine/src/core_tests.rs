@@ -262,3 +262,21 @@ async fn a_fill_that_overflows_the_position_leaves_it_unchanged() {
     r.core.respond(vec![normal]).await;
     assert_eq!(r.core.position, "500.5".parse::<Decimal>().unwrap());
 }
+
+/// A fill of another symbol (a manual order on the same account) is forwarded but leaves the net
+/// position unchanged; a fill of the engine's symbol moves it.
+#[tokio::test]
+async fn a_fill_of_another_symbol_leaves_the_position_unchanged() {
+    let mut r = rig("other-symbol");
+    let mut btc = fill(Side::Buy, "2", "0", "USDT");
+    btc.symbol = "BTCUSDT".into();
+    r.core.respond(vec![Response::OrderExecution(btc)]).await;
+    assert_eq!(r.core.position, Decimal::ZERO);
+    let Ok(Response::OrderExecution(e)) = r.responses.try_recv() else {
+        panic!("expected the fill to be forwarded");
+    };
+    assert_eq!(e.symbol, "BTCUSDT");
+    let pol = fill(Side::Buy, "3", "0", "USDT");
+    r.core.respond(vec![Response::OrderExecution(pol)]).await;
+    assert_eq!(r.core.position, "3".parse::<Decimal>().unwrap());
+}

@@ -88,7 +88,7 @@ impl EngineMetrics {
             .expect("metric"),
             user_stream: register_int_gauge_vec!(
                 "flashcrash_engine_user_stream_events",
-                "User data stream since start: subscriptions, execution_reports applied, unreadable frames dropped",
+                "User data stream since start: subscriptions, execution_reports applied, unreadable frames dropped, other_symbol events of other symbols ignored",
                 &["kind"]
             )
             .expect("metric"),
@@ -151,6 +151,7 @@ impl EngineMetrics {
             ("subscriptions", &stats.subscriptions),
             ("execution_reports", &stats.execution_reports),
             ("unreadable", &stats.unreadable),
+            ("other_symbol", &stats.other_symbol),
         ] {
             let n = i64::try_from(n.load(Ordering::SeqCst)).unwrap_or(i64::MAX);
             self.user_stream.with_label_values(&[kind]).set(n);
@@ -306,12 +307,14 @@ mod tests {
         let stats = StreamStats::default();
         stats.subscriptions.store(2, Ordering::SeqCst);
         stats.unreadable.store(3, Ordering::SeqCst);
+        stats.other_symbol.store(4, Ordering::SeqCst);
         EngineMetrics::global().set_user_stream(&stats);
         let ok = get("/metrics").await;
         for line in [
             "flashcrash_engine_user_stream_events{kind=\"subscriptions\"} 2",
             "flashcrash_engine_user_stream_events{kind=\"execution_reports\"} 0",
             "flashcrash_engine_user_stream_events{kind=\"unreadable\"} 3",
+            "flashcrash_engine_user_stream_events{kind=\"other_symbol\"} 4",
         ] {
             assert!(ok.contains(line), "{line} not in {ok}");
         }

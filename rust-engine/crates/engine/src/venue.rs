@@ -8,6 +8,7 @@ use common::Dec;
 use execution_engine::rate_limit::{parse_rate_limits, RateLimit};
 use execution_engine::SymbolFilters;
 use feed_handler::backoff::Backoff;
+use feed_handler::rest::{self, RestError};
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -69,7 +70,7 @@ pub fn check_grid(
 }
 
 /// Fetches `exchangeInfo` for `symbol`, retrying with backoff until it works or `shutdown` turns
-/// true.
+/// true; after a 429 or 418 the next try waits the `Retry-After` the venue asked for.
 pub async fn fetch_info(
     rest_url: &str,
     symbol: &str,
@@ -85,29 +86,43 @@ pub async fn fetch_info(
         .ok()?;
     let mut backoff = Backoff::new(200, 10_000);
     loop {
-        let result = async {
-            let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
-            let status = resp.status();
-            let body = resp.text().await.map_err(|e| e.to_string())?;
-            if !status.is_success() {
-                return Err(format!("HTTP {status}: {body}"));
-            }
-            Ok(VenueInfo {
-                filters: SymbolFilters::from_exchange_info(&body, symbol)
-                    .map_err(|e| e.to_string())?,
-                rate_limits: parse_rate_limits(&body).map_err(|e| e.to_string())?,
-            })
-        }
-        .await;
-        match result {
+        let delay = match fetch_once(&http, &url, symbol).await {
             Ok(f) => return Some(f),
-            Err(e) => warn!(%url, error = %e, "exchangeInfo failed, retrying"),
-        }
+            Err(e) => {
+                let delay = retry_delay(&e, &mut backoff);
+                warn!(error = %e, delay_ms = delay.as_millis() as u64, "exchangeInfo failed, retrying");
+                delay
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => return None,
         }
     }
+}
+
+/// One `exchangeInfo` request.
+async fn fetch_once(
+    http: &reqwest::Client,
+    url: &str,
+    symbol: &str,
+) -> Result<VenueInfo, RestError> {
+    let body = rest::get(http, url).await?;
+    let failed = |reason: String| RestError::Failed {
+        url: url.to_owned(),
+        reason,
+    };
+    Ok(VenueInfo {
+        filters: SymbolFilters::from_exchange_info(&body, symbol)
+            .map_err(|e| failed(e.to_string()))?,
+        rate_limits: parse_rate_limits(&body).map_err(|e| failed(e.to_string()))?,
+    })
+}
+
+/// The wait before the next try after `e`: the venue's `Retry-After` after a 429 or 418, else the
+/// next backoff delay.
+fn retry_delay(e: &RestError, backoff: &mut Backoff) -> Duration {
+    e.retry_after().unwrap_or_else(|| backoff.next_delay())
 }
 
 #[cfg(test)]
@@ -161,5 +176,54 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// A local server's address; it answers every request with `answer`.
+    async fn serve(answer: &'static str) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        addr
+    }
+
+    /// `exchangeInfo` answered 418 with `Retry-After: 300` is a typed rate-limit error, and the
+    /// next try waits those 300 s rather than the backoff's fraction of a second; a 500 waits the
+    /// backoff.
+    #[tokio::test]
+    async fn a_418_answer_waits_retry_after() {
+        let addr =
+            serve("HTTP/1.1 418 I'm a teapot\r\nRetry-After: 300\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        let url = format!("http://{addr}/api/v3/exchangeInfo?symbol=POLUSDT");
+        let e = fetch_once(&reqwest::Client::new(), &url, "POLUSDT")
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e,
+            RestError::RateLimited {
+                url,
+                status: 418,
+                retry_after: Duration::from_secs(300)
+            }
+        );
+        let mut backoff = Backoff::new(200, 10_000);
+        assert_eq!(retry_delay(&e, &mut backoff), Duration::from_secs(300));
+        assert_eq!(backoff.attempts(), 0);
+        let other = RestError::Status {
+            url: "u".into(),
+            status: 500,
+            body: String::new(),
+        };
+        assert!(retry_delay(&other, &mut backoff) <= Duration::from_millis(200));
+        assert_eq!(backoff.attempts(), 1);
     }
 }

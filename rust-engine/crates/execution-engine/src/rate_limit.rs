@@ -14,6 +14,9 @@
 //! * `429` → back off for `Retry-After` seconds; `418` → the IP is banned for `Retry-After`
 //!   seconds ("from 2 minutes to 3 days"): every request waits, and new orders stay stopped
 //!   until [`RateLimiter::resume_trading`] after the ban, so the executor can raise an alert.
+//!   A `429` with code `-1015` (too many new orders: the `ORDERS` count, up to a 1-day window)
+//!   backs off new orders only: cancels and queries count against the weight limits, not it, and
+//!   still go.
 //!
 //! Time is passed in (ms), never read here.
 
@@ -24,6 +27,8 @@ use serde::Deserialize;
 pub const DEFAULT_429_BACKOFF_SECS: u64 = 60;
 /// Ban assumed after a `418` without `Retry-After`, s: the documented shortest ban (2 minutes).
 pub const DEFAULT_418_BAN_SECS: u64 = 120;
+/// Venue error code of a `429` for too many new orders (the `ORDERS` limits).
+pub const TOO_MANY_ORDERS_CODE: i64 = -1015;
 
 /// `rateLimitType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -301,6 +306,14 @@ pub enum Denied {
         /// Wait, ms.
         wait_ms: u64,
     },
+    /// A new order while backing off after a `429` with code `-1015` (too many new orders).
+    #[error("new orders backing off after HTTP 429 code -1015 (too many orders) until {until_ms}; wait {wait_ms} ms")]
+    OrdersBackingOff {
+        /// End of the back-off, ms.
+        until_ms: u64,
+        /// Wait, ms.
+        wait_ms: u64,
+    },
     /// The IP is banned (`418`).
     #[error("IP banned (HTTP 418) until {until_ms}; wait {wait_ms} ms")]
     Banned {
@@ -333,6 +346,7 @@ impl Denied {
         match *self {
             Denied::Throttled { wait_ms, .. }
             | Denied::BackingOff { wait_ms, .. }
+            | Denied::OrdersBackingOff { wait_ms, .. }
             | Denied::Banned { wait_ms, .. } => Some(wait_ms),
             Denied::TradingStopped { .. } | Denied::TooHeavy { .. } => None,
         }
@@ -344,6 +358,11 @@ impl Denied {
 pub enum StatusEvent {
     /// `429`: every request waits until `until_ms`.
     BackOff {
+        /// End of the back-off, ms.
+        until_ms: u64,
+    },
+    /// `429` with code `-1015`: new orders wait until `until_ms`.
+    OrdersBackOff {
         /// End of the back-off, ms.
         until_ms: u64,
     },
@@ -399,11 +418,13 @@ impl Bucket {
     }
 }
 
-/// The venue's limits as token buckets, plus the `429` back-off and the `418` ban.
+/// The venue's limits as token buckets, plus the `429` back-offs and the `418` ban.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     buckets: Vec<Bucket>,
     backoff_until_ms: Option<u64>,
+    /// The back-off of new orders only, after a `429` with code `-1015`.
+    order_backoff_until_ms: Option<u64>,
     ban: Option<Ban>,
     trading_stopped: Option<Ban>,
 }
@@ -418,6 +439,7 @@ impl RateLimiter {
                 .map(|l| Bucket::new(*l, now_ms))
                 .collect(),
             backoff_until_ms: None,
+            order_backoff_until_ms: None,
             ban: None,
             trading_stopped: None,
         }
@@ -482,7 +504,8 @@ impl RateLimiter {
     /// bucket, or none of them.
     ///
     /// # Errors
-    /// [`Denied`] with the wait needed when a bucket is short, during a back-off or a ban;
+    /// [`Denied`] with the wait needed when a bucket is short, during a back-off (of orders only
+    /// after a `-1015`) or a ban;
     /// [`Denied::TradingStopped`] for orders after a ban until [`Self::resume_trading`].
     pub fn try_acquire(&mut self, weight: u32, is_order: bool, now_ms: u64) -> Result<(), Denied> {
         if let Some(ban) = self.ban {
@@ -507,6 +530,15 @@ impl RateLimiter {
                 });
             }
             self.backoff_until_ms = None;
+        }
+        if let (true, Some(until_ms)) = (is_order, self.order_backoff_until_ms) {
+            if now_ms < until_ms {
+                return Err(Denied::OrdersBackingOff {
+                    until_ms,
+                    wait_ms: until_ms - now_ms,
+                });
+            }
+            self.order_backoff_until_ms = None;
         }
         let mut worst: Option<Denied> = None;
         for b in &mut self.buckets {
@@ -566,12 +598,14 @@ impl RateLimiter {
         matched
     }
 
-    /// Reacts to an HTTP status: `429` starts a back-off of `retry_after_secs` (default
-    /// [`DEFAULT_429_BACKOFF_SECS`]); `418` bans every request for `retry_after_secs` (default
+    /// Reacts to an HTTP status and the venue's error `code` in its body: `429` starts a back-off
+    /// of `retry_after_secs` (default [`DEFAULT_429_BACKOFF_SECS`]), of new orders only when the
+    /// code is [`TOO_MANY_ORDERS_CODE`]; `418` bans every request for `retry_after_secs` (default
     /// [`DEFAULT_418_BAN_SECS`]) and stops trading. Other statuses change nothing.
     pub fn on_status(
         &mut self,
         status: u16,
+        code: Option<i64>,
         retry_after_secs: Option<u64>,
         now_ms: u64,
     ) -> Option<StatusEvent> {
@@ -579,6 +613,12 @@ impl RateLimiter {
             now_ms.saturating_add(retry_after_secs.unwrap_or(default).saturating_mul(1_000))
         };
         match status {
+            429 if code == Some(TOO_MANY_ORDERS_CODE) => {
+                let until_ms =
+                    until(DEFAULT_429_BACKOFF_SECS).max(self.order_backoff_until_ms.unwrap_or(0));
+                self.order_backoff_until_ms = Some(until_ms);
+                Some(StatusEvent::OrdersBackOff { until_ms })
+            }
             429 => {
                 let until_ms =
                     until(DEFAULT_429_BACKOFF_SECS).max(self.backoff_until_ms.unwrap_or(0));

@@ -32,7 +32,7 @@ fn limiter() -> RateLimiter {
 #[test]
 fn replaced_limits_keep_a_back_off_a_ban_and_the_stop() {
     let mut r = limiter();
-    r.on_status(429, Some(30), 0);
+    r.on_status(429, None, Some(30), 0);
     r.replace_limits(&[lim(RequestWeight, 1, Minute, 6000)], 1_000);
     assert_eq!(
         r.try_acquire(1, false, 1_000).unwrap_err(),
@@ -45,7 +45,7 @@ fn replaced_limits_keep_a_back_off_a_ban_and_the_stop() {
     assert_eq!(r.available(RequestWeight, 1, Minute, 30_000), Some(5999));
 
     let mut r = limiter();
-    r.on_status(418, Some(120), 0);
+    r.on_status(418, None, Some(120), 0);
     r.replace_limits(&[lim(RequestWeight, 1, Minute, 6000)], 1_000);
     assert_eq!(r.banned(1_000).map(|b| b.until_ms), Some(120_000));
     assert!(!r.resume_trading(60_000));
@@ -296,7 +296,7 @@ fn parses_usage_headers() {
 fn status_429_backs_off_for_retry_after() {
     let mut r = limiter();
     assert_eq!(
-        r.on_status(429, Some(7), 1_000),
+        r.on_status(429, None, Some(7), 1_000),
         Some(StatusEvent::BackOff { until_ms: 8_000 })
     );
     assert_eq!(
@@ -309,15 +309,61 @@ fn status_429_backs_off_for_retry_after() {
     r.try_acquire(1, true, 8_000).unwrap();
     // Without Retry-After: 60 s.
     assert_eq!(
-        r.on_status(429, None, 10_000),
+        r.on_status(429, None, None, 10_000),
         Some(StatusEvent::BackOff { until_ms: 70_000 })
     );
     assert_eq!(
         r.try_acquire(1, false, 10_000).unwrap_err().wait_ms(),
         Some(60_000)
     );
-    assert_eq!(r.on_status(200, None, 10_000), None);
-    assert_eq!(r.on_status(500, Some(1), 10_000), None);
+    assert_eq!(r.on_status(200, None, None, 10_000), None);
+    assert_eq!(r.on_status(500, None, Some(1), 10_000), None);
+    assert_eq!(r.trading_stopped(), None);
+}
+
+/// A `429` with code `-1015` (too many new orders, possibly a 1-day count) backs off new orders
+/// only: cancels and queries still go. A `429` with another code still backs off everything.
+#[test]
+fn status_429_too_many_orders_backs_off_orders_only() {
+    let mut r = limiter();
+    assert_eq!(
+        r.on_status(429, Some(-1015), Some(3_600), 1_000),
+        Some(StatusEvent::OrdersBackOff {
+            until_ms: 3_601_000
+        })
+    );
+    assert_eq!(
+        r.try_acquire(1, true, 2_000),
+        Err(Denied::OrdersBackingOff {
+            until_ms: 3_601_000,
+            wait_ms: 3_599_000
+        })
+    );
+    r.try_acquire(1, false, 2_000).unwrap();
+    r.try_acquire(1, true, 3_601_000).unwrap();
+    // Without Retry-After: 60 s, orders only.
+    assert_eq!(
+        r.on_status(429, Some(-1015), None, 3_700_000),
+        Some(StatusEvent::OrdersBackOff {
+            until_ms: 3_760_000
+        })
+    );
+    assert_eq!(
+        r.try_acquire(1, true, 3_700_000).unwrap_err().wait_ms(),
+        Some(60_000)
+    );
+    r.try_acquire(1, false, 3_700_000).unwrap();
+    // -1003 (too much weight) still stops every request.
+    assert_eq!(
+        r.on_status(429, Some(-1003), Some(5), 3_800_000),
+        Some(StatusEvent::BackOff {
+            until_ms: 3_805_000
+        })
+    );
+    assert!(matches!(
+        r.try_acquire(1, false, 3_800_000),
+        Err(Denied::BackingOff { .. })
+    ));
     assert_eq!(r.trading_stopped(), None);
 }
 
@@ -329,7 +375,7 @@ fn status_418_bans_and_stops_trading_until_resumed() {
         until_ms: 125_000,
     };
     assert_eq!(
-        r.on_status(418, Some(120), 5_000),
+        r.on_status(418, None, Some(120), 5_000),
         Some(StatusEvent::Banned(ban))
     );
     assert_eq!(r.banned(5_000), Some(ban));
@@ -355,7 +401,7 @@ fn status_418_bans_and_stops_trading_until_resumed() {
     r.try_acquire(1, true, 125_000).unwrap();
     // Without Retry-After: the documented shortest ban, 2 minutes.
     assert_eq!(
-        r.on_status(418, None, 200_000),
+        r.on_status(418, None, None, 200_000),
         Some(StatusEvent::Banned(Ban {
             since_ms: 200_000,
             until_ms: 320_000
@@ -417,7 +463,7 @@ proptest! {
     fn extreme_times_never_panic(t1 in any::<u64>(), t2 in any::<u64>(), secs in any::<Option<u64>>(), status in any::<u16>()) {
         let mut r = limiter();
         let _ = r.try_acquire(u32::MAX, true, t1);
-        let _ = r.on_status(status, secs, t1);
+        let _ = r.on_status(status, None, secs, t1);
         let _ = r.try_acquire(1, true, t2);
         let _ = r.resume_trading(t2);
     }

@@ -16,11 +16,13 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::binance::{
-    parse_frame, snapshot, DepthUpdate, EventClock, MarketEvent, ParseError, Snapshot, TradeEvent,
+    is_server_shutdown, parse_frame, snapshot, DepthUpdate, EventClock, MarketEvent, ParseError,
+    Snapshot, TradeEvent,
 };
 use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval, LatencyAlarm};
 use crate::metrics::FeedMetrics;
+use crate::rest::{self, RestError};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
 use crate::verify::{PendingCheck, Verdict};
@@ -84,7 +86,7 @@ pub struct FeedOutputs {
     pub state: watch::Sender<FeedState>,
 }
 
-type SnapshotTask = JoinHandle<Result<Snapshot, String>>;
+type SnapshotTask = JoinHandle<Result<Snapshot, RestError>>;
 
 /// The feed of one symbol.
 pub struct FeedTask {
@@ -106,6 +108,8 @@ pub struct FeedTask {
     updates: Option<watch::Receiver<FeedConfig>>,
     /// When this task was made (`HealthMetrics.started_ts_ns`).
     started_ns: u64,
+    /// No REST request before this: the venue answered 429 or 418 (its limits are per IP).
+    rest_paused_until: Option<Instant>,
 }
 
 /// Why a connection ended.
@@ -142,6 +146,7 @@ impl FeedTask {
             alarm,
             started_ns: now_ns(),
             updates: None,
+            rest_paused_until: None,
         }
     }
 
@@ -301,7 +306,7 @@ impl FeedTask {
                 _ = shutdown.changed() => break Ended::Shutdown,
                 res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
                     snapshot_task = None;
-                    let res = res.unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
+                    let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
                     self.on_snapshot(res, &mut snapshot_task, backoff).await;
                 }
                 msg = ws.next() => {
@@ -312,7 +317,11 @@ impl FeedTask {
                     };
                     last_msg = Instant::now();
                     match msg {
-                        Message::Text(text) => self.on_text(&text, &mut snapshot_task).await,
+                        Message::Text(text) => {
+                            if let Some(ended) = self.on_text(&text, &mut snapshot_task).await {
+                                break ended;
+                            }
+                        }
                         // tungstenite queues the pong; flushing sends it now.
                         Message::Ping(_) => {
                             if let Err(e) = ws.flush().await {
@@ -346,20 +355,23 @@ impl FeedTask {
                     }
                 }
                 _ = refresh.tick(), if refresh_on => {
-                    if self.state == FeedState::Live && verify_task.is_none() && !self.check.is_waiting() {
+                    if verify_task.is_none() && self.verify_due(Instant::now()) {
                         verify_task = Some(self.fetch_snapshot(Duration::ZERO));
                     }
                 }
                 res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
                     verify_task = None;
-                    match res.unwrap_or_else(|e| Err(format!("snapshot task failed: {e}"))) {
+                    match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
                         Ok(snap) if self.state == FeedState::Live => {
                             self.snapshot_at = Some(Instant::now());
                             let verdict = self.check.offer(snap, &mut self.out.book.write().book);
                             self.on_verdict(verdict, &mut snapshot_task).await;
                         }
                         Ok(_) => {}
-                        Err(e) => warn!(error = %e, "verification snapshot failed"),
+                        Err(e) => {
+                            self.note_rest_error(&e, Instant::now());
+                            warn!(error = %e, "verification snapshot failed");
+                        }
                     }
                 }
             }
@@ -370,7 +382,12 @@ impl FeedTask {
         ended
     }
 
-    async fn on_text(&mut self, text: &str, snapshot_task: &mut Option<SnapshotTask>) {
+    /// Handles one text frame; `Some` when the connection must end (the venue's `serverShutdown`).
+    async fn on_text(
+        &mut self,
+        text: &str,
+        snapshot_task: &mut Option<SnapshotTask>,
+    ) -> Option<Ended> {
         let local_ns = now_ns();
         crate::metrics::touch(local_ns);
         self.interval.message();
@@ -386,8 +403,14 @@ impl FeedTask {
                 self.interval.latency(local_ns, ms_to_ns(t.event_ms));
                 self.on_trade(&t, local_ns).await;
             }
+            Ok(MarketEvent::Other) if is_server_shutdown(text) => {
+                // "Please establish a new connection as soon as possible."
+                info!("venue announced serverShutdown, reconnecting");
+                return Some(Ended::Dropped("venue announced serverShutdown".into()));
+            }
             Ok(MarketEvent::Other) => debug!(frame = %text, "ignored frame"),
         }
+        None
     }
 
     fn count_parse_error(&mut self, e: &ParseError) {
@@ -519,13 +542,14 @@ impl FeedTask {
 
     async fn on_snapshot(
         &mut self,
-        res: Result<Snapshot, String>,
+        res: Result<Snapshot, RestError>,
         snapshot_task: &mut Option<SnapshotTask>,
         backoff: &mut Backoff,
     ) {
         let snap = match res {
             Ok(s) => s,
             Err(e) => {
+                self.note_rest_error(&e, Instant::now());
                 warn!(error = %e, "snapshot failed, retrying");
                 *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(500)));
                 return;
@@ -565,27 +589,71 @@ impl FeedTask {
         }
     }
 
-    fn fetch_snapshot(&self, delay: Duration) -> SnapshotTask {
-        let url = format!(
+    /// After a 429 or 418 answer, no REST request of the feed before the wait it asked for has
+    /// passed (from `now`); other failures change nothing.
+    fn note_rest_error(&mut self, e: &RestError, now: Instant) {
+        let RestError::RateLimited {
+            status,
+            retry_after,
+            ..
+        } = e
+        else {
+            return;
+        };
+        let until = now + *retry_after;
+        self.rest_paused_until = Some(self.rest_paused_until.map_or(until, |u| u.max(until)));
+        warn!(
+            status,
+            wait_s = retry_after.as_secs(),
+            "venue rate limit: no REST request before the wait is over"
+        );
+    }
+
+    /// The delay before a REST request asked for with `requested` at `now`: at least until a
+    /// rate-limit pause is over.
+    fn rest_delay(&self, requested: Duration, now: Instant) -> Duration {
+        let pause = self
+            .rest_paused_until
+            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
+        requested.max(pause)
+    }
+
+    /// Whether the periodic verification snapshot is fetched at `now`: live, no check pending, and
+    /// not pausing REST requests after a 429 or 418.
+    fn verify_due(&self, now: Instant) -> bool {
+        self.state == FeedState::Live
+            && !self.check.is_waiting()
+            && self.rest_delay(Duration::ZERO, now).is_zero()
+    }
+
+    fn snapshot_url(&self) -> String {
+        format!(
             "{}/api/v3/depth?symbol={}&limit={}",
             self.cfg.rest_url.trim_end_matches('/'),
             self.symbol,
             self.cfg.snapshot_limit
-        );
+        )
+    }
+
+    fn task_failed(&self, e: &tokio::task::JoinError) -> RestError {
+        RestError::Failed {
+            url: self.snapshot_url(),
+            reason: format!("snapshot task failed: {e}"),
+        }
+    }
+
+    /// Fetches a snapshot after `delay`, or later while a rate-limit pause lasts.
+    fn fetch_snapshot(&self, delay: Duration) -> SnapshotTask {
+        let url = self.snapshot_url();
+        let delay = self.rest_delay(delay, Instant::now());
         let http = self.http.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let resp = http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
-            let status = resp.status();
-            let body = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
-            if !status.is_success() {
-                return Err(format!("GET {url}: HTTP {status}: {body}"));
-            }
-            snapshot::parse(&body).map_err(|e| format!("GET {url}: {e}"))
+            let body = rest::get(&http, &url).await?;
+            snapshot::parse(&body).map_err(|e| RestError::Failed {
+                url,
+                reason: e.to_string(),
+            })
         })
     }
 

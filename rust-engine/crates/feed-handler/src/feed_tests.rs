@@ -54,8 +54,8 @@ impl Harness {
         }
     }
 
-    async fn text(&mut self, frame: &str) {
-        self.task.on_text(frame, &mut self.snapshot_task).await;
+    async fn text(&mut self, frame: &str) -> Option<Ended> {
+        self.task.on_text(frame, &mut self.snapshot_task).await
     }
 
     /// Buffers `first`, then applies `snap`: the book must be live.
@@ -349,4 +349,101 @@ async fn unknown_events_are_counted_as_malformed() {
             ..Counters::default()
         }
     );
+}
+
+/// The venue's `serverShutdown`, raw or in the combined-stream envelope, ends the connection as a
+/// close frame or a heartbeat timeout does (the run loop reconnects); other frames do not.
+#[tokio::test]
+async fn server_shutdown_ends_the_connection() {
+    let mut h = Harness::new();
+    assert!(h.text(r#"{"result":null,"id":1}"#).await.is_none());
+    assert!(h.text(&trade(1)).await.is_none());
+    for frame in [
+        r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#,
+        r#"{"e":"serverShutdown","E":1}"#,
+    ] {
+        match h.text(frame).await {
+            Some(Ended::Dropped(why)) => assert_eq!(why, "venue announced serverShutdown"),
+            other => panic!("{frame}: {other:?}"),
+        }
+    }
+    assert_eq!(h.task.counters(), Counters::default());
+}
+
+/// A snapshot answered 429 with `Retry-After: 7` pauses every REST request of the feed for 7 s
+/// from then: the retry is put off until then (not 500 ms), the verification fetch is skipped
+/// meanwhile, and the error carries the status.
+#[tokio::test]
+async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
+    let (addr, hits) = crate::rest::tests::serve(
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    h.task.cfg.rest_url = format!("http://{addr}");
+    let res = h.task.fetch_snapshot(Duration::ZERO).await.unwrap();
+    let url = format!("http://{addr}/api/v3/depth?symbol=BTCUSDT&limit=100");
+    assert_eq!(
+        res,
+        Err(RestError::RateLimited {
+            url,
+            status: 429,
+            retry_after: Duration::from_secs(7)
+        })
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let now = Instant::now();
+    assert!(h.task.verify_due(now));
+    assert_eq!(
+        h.task.rest_delay(Duration::from_millis(500), now),
+        Duration::from_millis(500)
+    );
+    h.task.note_rest_error(res.as_ref().unwrap_err(), now);
+    assert_eq!(h.task.rest_paused_until, Some(now + Duration::from_secs(7)));
+    // The retry after a failure (500 ms) and the too-old refetch (100 ms) wait the 7 s instead.
+    assert_eq!(
+        h.task.rest_delay(Duration::from_millis(500), now),
+        Duration::from_secs(7)
+    );
+    assert_eq!(
+        h.task.rest_delay(Duration::from_millis(100), now),
+        Duration::from_secs(7)
+    );
+    assert!(!h.task.verify_due(now));
+    assert!(!h.task.verify_due(now + Duration::from_millis(6_999)));
+    let later = now + Duration::from_secs(7);
+    assert_eq!(h.task.rest_delay(Duration::ZERO, later), Duration::ZERO);
+    assert!(h.task.verify_due(later));
+    // A failure that is not a rate limit pauses nothing; a shorter pause does not shorten one.
+    h.task.note_rest_error(
+        &RestError::Status {
+            url: "u".into(),
+            status: 500,
+            body: String::new(),
+        },
+        now,
+    );
+    h.task.note_rest_error(
+        &RestError::RateLimited {
+            url: "u".into(),
+            status: 418,
+            retry_after: Duration::from_secs(1),
+        },
+        now,
+    );
+    assert_eq!(h.task.rest_paused_until, Some(now + Duration::from_secs(7)));
+    // The snapshot handler takes the pause from the error it is given, and asks again later.
+    let mut h = Harness::new();
+    h.snapshot_task = None;
+    let before = Instant::now();
+    h.task
+        .on_snapshot(res, &mut h.snapshot_task, &mut h.backoff)
+        .await;
+    let after = Instant::now();
+    let until = h.task.rest_paused_until.expect("paused");
+    assert!(until >= before + Duration::from_secs(7) && until <= after + Duration::from_secs(7));
+    assert!(h.snapshot_task.is_some());
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod fixed;
 pub mod health;
 pub mod metrics;
+pub mod rest;
 pub mod shared;
 pub mod sync;
 

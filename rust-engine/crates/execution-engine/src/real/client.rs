@@ -517,22 +517,12 @@ impl RestClient {
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
                     .and_then(|(_, v)| parse_retry_after(v));
-                if let Some(event) = st.limiter.on_status(status, retry_after, now) {
-                    tracing::warn!(?event, status, "rate limit answer");
+                let failure = (!(200..300).contains(&status)).then(|| classify(status, &body));
+                let code = failure.as_ref().and_then(|e| e.code);
+                if let Some(event) = st.limiter.on_status(status, code, retry_after, now) {
+                    tracing::warn!(?event, status, ?code, "rate limit answer");
                 }
-                if (200..300).contains(&status) {
-                    if req.is_order || st.breaker.state() == BreakerState::Closed {
-                        if let Some(t) = st.breaker.on_success(now) {
-                            tracing::info!(
-                                from = t.from.name(),
-                                to = t.to.name(),
-                                "circuit breaker"
-                            );
-                        }
-                    }
-                    Ok(RestAnswer { status, body })
-                } else {
-                    let e = classify(status, &body);
+                if let Some(e) = failure {
                     if e.is_venue_fault() {
                         if let Some(t) = st.breaker.on_failure(now) {
                             tracing::warn!(
@@ -543,6 +533,17 @@ impl RestClient {
                         }
                     }
                     Err(RestError::Venue(e))
+                } else {
+                    if req.is_order || st.breaker.state() == BreakerState::Closed {
+                        if let Some(t) = st.breaker.on_success(now) {
+                            tracing::info!(
+                                from = t.from.name(),
+                                to = t.to.name(),
+                                "circuit breaker"
+                            );
+                        }
+                    }
+                    Ok(RestAnswer { status, body })
                 }
             }
         }

@@ -118,19 +118,26 @@ impl RealExecutor {
         self.orders.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Orders counted as open: working ones, and those whose outcome is not known yet.
-    pub fn open_count(&self) -> usize {
-        self.orders().open_count()
+    /// True when `symbol` is the one this executor trades.
+    pub fn trades(&self, symbol: &str) -> bool {
+        symbol == self.config.filters.symbol
     }
 
-    /// What is left of the open orders, per side (orders whose outcome is not known yet count
-    /// as open).
+    /// Orders of the traded symbol counted as open: working ones, and those whose outcome is
+    /// not known yet.
+    pub fn open_count(&self) -> usize {
+        self.orders().open_count(&self.config.filters.symbol)
+    }
+
+    /// What is left of the open orders of the traded symbol, per side (orders whose outcome is
+    /// not known yet count as open).
     pub fn open_quantities(&self) -> OpenQuantities {
         let orders = self.orders();
         OpenQuantities::of(
             orders
                 .by_client
                 .values()
+                .filter(|t| t.order.info.symbol == self.config.filters.symbol)
                 .filter(|t| t.counts_as_open())
                 .map(|t| &t.order),
         )
@@ -206,7 +213,7 @@ impl RealExecutor {
                 cmd,
                 &self.config.filters,
                 &self.limits.read().unwrap_or_else(|e| e.into_inner()),
-                orders.open_count(),
+                orders.open_count(&self.config.filters.symbol),
                 reference,
             ) {
                 return vec![error(

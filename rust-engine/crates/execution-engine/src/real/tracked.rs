@@ -64,10 +64,11 @@ pub(super) struct Orders {
 }
 
 impl Orders {
-    pub(super) fn open_count(&self) -> usize {
+    /// Orders of `symbol` counted as open.
+    pub(super) fn open_count(&self, symbol: &str) -> usize {
         self.by_client
             .values()
-            .filter(|t| t.counts_as_open())
+            .filter(|t| t.order.info.symbol == symbol && t.counts_as_open())
             .count()
     }
 }

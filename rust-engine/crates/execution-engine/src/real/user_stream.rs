@@ -89,6 +89,9 @@ pub struct StreamStats {
     pub subscriptions: AtomicU64,
     /// `executionReport` events applied.
     pub execution_reports: AtomicU64,
+    /// `executionReport` events of another symbol than the traded one, ignored (the stream is
+    /// per account).
+    pub other_symbol: AtomicU64,
     /// Frames dropped as unreadable (not JSON, an `executionReport` missing a field or with an
     /// amount out of range): the periodic and reconnect reconciliations recover what they held.
     pub unreadable: AtomicU64,
@@ -408,6 +411,15 @@ async fn session(
             Err(e) => return Ok(SessionEnd::Ended(e.to_string())),
         };
         match parse_stream_event(&text) {
+            Ok(StreamEvent::Execution(report)) if !executor.trades(&report.symbol) => {
+                let n = stats.other_symbol.fetch_add(1, Ordering::SeqCst) + 1;
+                tracing::info!(
+                    symbol = %report.symbol,
+                    client_order_id = %report.order_client_id(),
+                    other_symbol = n,
+                    "executionReport of another symbol ignored"
+                );
+            }
             Ok(StreamEvent::Execution(report)) => {
                 stats.execution_reports.fetch_add(1, Ordering::SeqCst);
                 for r in executor.on_execution_report(&report) {

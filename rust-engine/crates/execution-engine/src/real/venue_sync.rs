@@ -20,8 +20,17 @@ impl RealExecutor {
     /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
     /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
     /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
-    /// for an order whose new-order answer is still out are held until it arrives.
+    /// for an order whose new-order answer is still out are held until it arrives. Events of
+    /// another symbol (the stream is per account: a manual order on another pair) are ignored.
     pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
+        if !self.trades(&r.symbol) {
+            tracing::debug!(
+                symbol = %r.symbol,
+                client_order_id = %r.order_client_id(),
+                "executionReport of another symbol ignored"
+            );
+            return Vec::new();
+        }
         let now = now_ns();
         let mut orders = self.orders();
         let coid = r.order_client_id().to_owned();

@@ -1,6 +1,7 @@
 //! The user data stream and reconciliation after a reconnect or a restart.
 
 use crate::support::*;
+use execution_engine::real::{parse_stream_event, StreamEvent};
 
 /// The user data stream of `ex` on the stub, subscribed and past its first reconcile; its
 /// responses come out of the receiver.
@@ -423,4 +424,53 @@ async fn a_query_of_an_order_filled_before_the_restart_reports_its_fills() {
         "{again:?}"
     );
     assert_eq!(stub.count("GET", TRADES), 1);
+}
+
+/// The user data stream is per account: an order on another symbol (a manual BTCUSDT order) is
+/// neither tracked nor reported, and counted; nor does an order of another symbol seeded with
+/// `track` count as open or in the open quantities.
+#[tokio::test]
+async fn orders_of_another_symbol_are_ignored() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let (stream, mut rx) = subscribed(&stub, &ex).await;
+    let mut other: Value = serde_json::from_str(&report_json(
+        "manual-btc",
+        77,
+        "TRADE",
+        "FILLED",
+        ("90000", "2"),
+        "2",
+        700,
+    ))
+    .unwrap();
+    other["event"]["s"] = json!("BTCUSDT");
+    stub.ws_send(&other.to_string());
+    stub.ws_send(&report_json("pol-1", 78, "NEW", "NEW", ("0", "0"), "0", -1));
+    // The first response is the POLUSDT order's: nothing came of the BTCUSDT fill.
+    match recv(&mut rx).await {
+        Response::OrderStatus(s) => assert_eq!(s.order.client_order_id, "pol-1"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stream.stats().other_symbol.load(Ordering::SeqCst), 1);
+    assert_eq!(stream.stats().execution_reports.load(Ordering::SeqCst), 1);
+    assert!(ex.order("manual-btc").is_none());
+    // Called directly, the executor ignores it too.
+    let parsed = match parse_stream_event(&other.to_string()).unwrap() {
+        StreamEvent::Execution(r) => r,
+        e => panic!("{e:?}"),
+    };
+    assert!(ex.on_execution_report(&parsed).is_empty());
+    assert!(ex.order("manual-btc").is_none());
+    stream.shutdown().await;
+    assert!(rx.try_recv().is_err());
+
+    let mut btc = Order::new(&bid("seeded-btc"), "79".into(), 1);
+    btc.info.symbol = "BTCUSDT".into();
+    btc.info.status = OrderStatus::New;
+    ex.track(btc);
+    assert_eq!(ex.open_count(), 1, "pol-1 only");
+    let q = ex.open_quantities();
+    assert_eq!((q.buy, q.buy_orders), (d("100").0, 1));
 }

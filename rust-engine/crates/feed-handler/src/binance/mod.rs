@@ -158,6 +158,21 @@ fn parse_combined_fast(text: &str) -> Option<MarketEvent> {
     }
 }
 
+/// Whether `text` is the venue's `serverShutdown` event (raw or in the combined-stream envelope),
+/// after which it asks for a new connection as soon as possible.
+pub fn is_server_shutdown(text: &str) -> bool {
+    let Ok(env) = serde_json::from_str::<Envelope>(text) else {
+        return false;
+    };
+    let kind = match env.data {
+        Some(raw) => serde_json::from_str::<Peek>(raw.get())
+            .ok()
+            .and_then(|p| p.e),
+        None => env.e,
+    };
+    kind == Some("serverShutdown")
+}
+
 /// Any frame: raw or in the combined-stream envelope, fields in any order.
 fn parse_frame_general(text: &str) -> Result<MarketEvent, ParseError> {
     let env: Envelope = serde_json::from_str(text).map_err(malformed)?;
@@ -224,6 +239,12 @@ mod tests {
             parse_frame(&fixture("spot_ws_subscribe_response.json")).unwrap(),
             MarketEvent::Other
         );
+        assert!(is_server_shutdown(&fixture(
+            "spot_ws_server_shutdown_combined.json"
+        )));
+        assert!(!is_server_shutdown(&fixture(
+            "spot_ws_subscribe_response.json"
+        )));
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! Plain REST GETs to the venue, and the answers that tell the client to back off: Binance's 429
+//! (a rate limit hit) and 418 (the IP is banned for having ignored 429s), each with a
+//! `Retry-After` header giving the seconds to wait. The limits count per IP, so a ban earned here
+//! also stops the order executor.
+
+use std::time::Duration;
+
+/// Wait after a 429 whose `Retry-After` is missing or not a number of seconds.
+pub const DEFAULT_RETRY_AFTER_429: Duration = Duration::from_secs(60);
+/// Wait after a 418 (a ban: 2 minutes to 3 days) whose `Retry-After` is missing or not a number
+/// of seconds.
+pub const DEFAULT_RETRY_AFTER_418: Duration = Duration::from_secs(120);
+/// Longest wait taken from a `Retry-After` header; a longer ban is waited out in steps of this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A failed REST request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestError {
+    /// HTTP 429 or 418: no further request before `retry_after` has passed.
+    #[error("GET {url}: HTTP {status}: rate limited, retry after {} s", retry_after.as_secs())]
+    RateLimited {
+        /// The request's URL.
+        url: String,
+        /// 429 or 418.
+        status: u16,
+        /// The wait the venue asked for (or the default), capped at [`MAX_RETRY_AFTER`].
+        retry_after: Duration,
+    },
+    /// Any other non-2xx answer.
+    #[error("GET {url}: HTTP {status}: {body}")]
+    Status {
+        /// The request's URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body.
+        body: String,
+    },
+    /// No answer, an unreadable one, or a 2xx answer whose body does not parse.
+    #[error("GET {url}: {reason}")]
+    Failed {
+        /// The request's URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl RestError {
+    /// The wait a 429 or 418 asked for; `None` for any other failure.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RestError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// The wait a 429 or 418 answer with this `Retry-After` header asks for: the header's whole
+/// seconds, or the status's default when it is missing or unreadable, capped at
+/// [`MAX_RETRY_AFTER`]. `None` for any other status.
+pub fn retry_after(status: u16, header: Option<&str>) -> Option<Duration> {
+    let default = match status {
+        429 => DEFAULT_RETRY_AFTER_429,
+        418 => DEFAULT_RETRY_AFTER_418,
+        _ => return None,
+    };
+    let wait = header
+        .and_then(|h| h.trim().parse::<u64>().ok())
+        .map_or(default, Duration::from_secs);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// GETs `url`: the body of a 2xx answer, else the failure, a 429 or 418 as
+/// [`RestError::RateLimited`].
+pub async fn get(http: &reqwest::Client, url: &str) -> Result<String, RestError> {
+    let failed = |e: reqwest::Error| RestError::Failed {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    };
+    let resp = http.get(url).send().await.map_err(failed)?;
+    let status = resp.status().as_u16();
+    let header = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(retry_after) = retry_after(status, header.as_deref()) {
+        return Err(RestError::RateLimited {
+            url: url.to_owned(),
+            status,
+            retry_after,
+        });
+    }
+    let body = resp.text().await.map_err(failed)?;
+    if !(200..300).contains(&status) {
+        return Err(RestError::Status {
+            url: url.to_owned(),
+            status,
+            body,
+        });
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A local HTTP server that answers every request with `answer` (a whole HTTP/1.1 response);
+    /// its address and the count of requests it has answered.
+    pub(crate) async fn serve(
+        answer: &'static str,
+    ) -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        (addr, hits)
+    }
+
+    /// 429 and 418 wait the header's seconds, or their default when it is missing or not whole
+    /// seconds, never more than the cap; other statuses ask for no wait.
+    #[test]
+    fn retry_after_reads_the_header_with_defaults_and_a_cap() {
+        assert_eq!(retry_after(429, Some("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(418, Some(" 300 ")),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(retry_after(429, None), Some(DEFAULT_RETRY_AFTER_429));
+        assert_eq!(
+            retry_after(429, Some("soon")),
+            Some(DEFAULT_RETRY_AFTER_429)
+        );
+        assert_eq!(retry_after(418, Some("-1")), Some(DEFAULT_RETRY_AFTER_418));
+        assert_eq!(retry_after(418, None), Some(DEFAULT_RETRY_AFTER_418));
+        assert_eq!(retry_after(418, Some("259200")), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(500, Some("7")), None);
+        assert_eq!(retry_after(200, None), None);
+    }
+
+    /// A 429 answer is a typed `RateLimited` carrying the status and the header's wait; a 500 is a
+    /// plain status error with its body.
+    #[tokio::test]
+    async fn a_429_answer_is_rate_limited_with_its_wait() {
+        let http = reqwest::Client::new();
+        let (addr, _) =
+            serve("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        let url = format!("http://{addr}/api/v3/depth");
+        assert_eq!(
+            get(&http, &url).await,
+            Err(RestError::RateLimited {
+                url: url.clone(),
+                status: 429,
+                retry_after: Duration::from_secs(7)
+            })
+        );
+        let (addr, _) =
+            serve("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops").await;
+        let url = format!("http://{addr}/x");
+        assert_eq!(
+            get(&http, &url).await,
+            Err(RestError::Status {
+                url,
+                status: 500,
+                body: "oops".into()
+            })
+        );
+    }
+}
