@@ -439,7 +439,7 @@ impl FeedTask {
                 st.exchange_ts_ns = ms_to_ns(ev.event_ms);
                 st.local_ts_ns = local_ns;
                 st.synced = true;
-                verdict = self.check.on_book(&mut st.book);
+                verdict = self.check.on_book(&mut st.book, ev);
             } else if r.is_err() {
                 st.synced = false;
             }

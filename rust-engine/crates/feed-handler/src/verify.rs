@@ -1,15 +1,17 @@
 //! The periodic check of the local book against a fresh REST snapshot.
 //!
-//! A snapshot describes the venue's book at its `lastUpdateId`. The local book can be compared with
-//! it only when it stands at exactly that id: if the book is already past it, or an event jumps over
-//! it (`U <= id < u`), the check is skipped and counted as unverifiable. Only the snapshot's depth is
+//! A snapshot describes the venue's book at its `lastUpdateId` (L). The local book is compared with
+//! it when it stands at exactly L, or right after the event that jumps over L (`U <= L < u`, the
+//! usual case with `@depth@100ms` batches): an event gives each level it touches its quantity at
+//! `u`, so the snapshot with that event applied is the venue's book at `u`. A book already past L
+//! when the snapshot arrives is not checked (unverifiable). Only the snapshot's price range is
 //! compared (a snapshot is truncated at `limit` levels; the local book may know deeper levels). On a
-//! mismatch the local book is repaired from the snapshot, which is the venue's truth at that id; a
-//! repaired book that is crossed or one-sided fails the check every update passes
+//! mismatch the local book is repaired to the venue's truth (the snapshot, with the event applied);
+//! a repaired book that is crossed or one-sided fails the check every update passes
 //! ([`check_sound`]) and must be resynced.
 
-use crate::binance::Snapshot;
-use crate::book::{Level, Levels, OrderBook};
+use crate::binance::{DepthUpdate, Snapshot};
+use crate::book::{BookSide, Level, Levels, OrderBook};
 use crate::sync::check_sound;
 
 /// Result of a check.
@@ -50,33 +52,80 @@ impl PendingCheck {
 
     /// A new snapshot arrived (sorted best first, as the REST API returns it).
     pub fn offer(&mut self, snap: Snapshot, book: &mut OrderBook) -> Option<Verdict> {
+        let id = snap.last_update_id;
+        if book.update_id() > id {
+            return Some(Verdict::Unverifiable);
+        }
         self.snapshot = Some(snap);
-        self.on_book(book)
+        if book.update_id() < id {
+            return None;
+        }
+        self.decide(book, None)
     }
 
-    /// Called after each applied update; returns a verdict once the check is decided.
-    pub fn on_book(&mut self, book: &mut OrderBook) -> Option<Verdict> {
+    /// Called after each update `ev` applied to `book`; returns a verdict once the check is
+    /// decided: at the snapshot's id, or after the event that went past it.
+    pub fn on_book(&mut self, book: &mut OrderBook, ev: &DepthUpdate) -> Option<Verdict> {
         let id = self.snapshot.as_ref()?.last_update_id;
         if book.update_id() < id {
             return None;
         }
+        self.decide(book, (book.update_id() > id).then_some(ev))
+    }
+
+    /// The check of `book` against the waiting snapshot, with `over` applied to it (the event that
+    /// went past the snapshot's id), or as it is.
+    fn decide(&mut self, book: &mut OrderBook, over: Option<&DepthUpdate>) -> Option<Verdict> {
         let snap = self.snapshot.take()?;
-        if book.update_id() > id {
-            return Some(Verdict::Unverifiable);
+        let Some(ev) = over else {
+            if matches(book, &snap) {
+                return Some(Verdict::Match);
+            }
+            book.reset(snap.last_update_id, &snap.bids, &snap.asks);
+            return Some(repaired(book, snap.last_update_id));
+        };
+        let mut venue = OrderBook::default();
+        venue.reset(ev.final_id, &snap.bids, &snap.asks);
+        for l in &ev.bids {
+            venue.set(BookSide::Bid, l.price, l.qty);
         }
-        if matches(book, &snap) {
+        for l in &ev.asks {
+            venue.set(BookSide::Ask, l.price, l.qty);
+        }
+        let lowest_bid = snap.bids.last().map_or(u64::MAX, |l| l.price);
+        let highest_ask = snap.asks.last().map_or(0, |l| l.price);
+        let bids = |b: &OrderBook| {
+            b.bids()
+                .copied()
+                .take_while(|l| l.price >= lowest_bid)
+                .collect()
+        };
+        let asks = |b: &OrderBook| {
+            b.asks()
+                .copied()
+                .take_while(|l| l.price <= highest_ask)
+                .collect()
+        };
+        let (venue_bids, venue_asks): (Vec<Level>, Vec<Level>) = (bids(&venue), asks(&venue));
+        if bids(book) == venue_bids && asks(book) == venue_asks {
             return Some(Verdict::Match);
         }
-        book.reset(snap.last_update_id, &snap.bids, &snap.asks);
-        if check_sound(book).is_err() {
-            return Some(Verdict::Corrupt(snap.last_update_id));
-        }
-        Some(Verdict::Repaired)
+        book.reset(ev.final_id, &venue_bids, &venue_asks);
+        Some(repaired(book, ev.final_id))
     }
 
     /// Drops a waiting snapshot (resync, reconnect).
     pub fn clear(&mut self) {
         self.snapshot = None;
+    }
+}
+
+/// The verdict on a book just repaired to the venue's levels at `id`.
+fn repaired(book: &OrderBook, id: u64) -> Verdict {
+    if check_sound(book).is_err() {
+        Verdict::Corrupt(id)
+    } else {
+        Verdict::Repaired
     }
 }
 
@@ -198,10 +247,68 @@ mod tests {
         assert!(p.is_waiting());
         b.set(BookSide::Bid, 10, 9); // the local book diverged
         b.set_update_id(7);
-        assert_eq!(p.on_book(&mut b), Some(Verdict::Repaired));
+        assert_eq!(
+            p.on_book(&mut b, &update(7, 7, &[])),
+            Some(Verdict::Repaired)
+        );
         assert_eq!(b.bids().copied().collect::<Vec<_>>(), [lv(10, 4), lv(9, 2)]);
         assert!(!p.is_waiting());
-        assert_eq!(p.on_book(&mut b), None);
+        assert_eq!(p.on_book(&mut b, &update(8, 8, &[])), None);
+    }
+
+    /// A depth event `first..=last` setting bids `bids`.
+    fn update(first: u64, last: u64, bids: &[Level]) -> DepthUpdate {
+        DepthUpdate {
+            event_ms: 1,
+            first_id: first,
+            final_id: last,
+            prev_final_id: None,
+            bids: bids.to_vec(),
+            asks: Vec::new(),
+        }
+    }
+
+    /// The book goes from 6 to 9 in one event (`U = 7`, `u = 9`) over a snapshot taken at 8, as
+    /// `@depth@100ms` batches do: the snapshot with the event applied is the venue's book at 9. A
+    /// book that agrees matches (also where it only agrees because the event set the level); one
+    /// that does not is repaired to it, at 9. A book already past the snapshot is unverifiable.
+    #[test]
+    fn an_event_over_the_snapshot_id_is_checked_with_the_event_applied() {
+        let ev = update(7, 9, &[lv(9, 5)]);
+        let apply = |b: &mut OrderBook| {
+            b.set(BookSide::Bid, 9, 5);
+            b.set_update_id(9);
+        };
+        let check = |b: &mut OrderBook| {
+            let mut p = PendingCheck::default();
+            assert_eq!(p.offer(snap(8, 1), b), None);
+            apply(b);
+            let verdict = p.on_book(b, &ev);
+            assert!(!p.is_waiting());
+            verdict
+        };
+        let mut same = book(6);
+        assert_eq!(check(&mut same), Some(Verdict::Match));
+        let mut wrong_where_the_event_sets = book(6);
+        wrong_where_the_event_sets.set(BookSide::Bid, 9, 7);
+        assert_eq!(check(&mut wrong_where_the_event_sets), Some(Verdict::Match));
+        let mut diverged = book(6);
+        diverged.set(BookSide::Bid, 10, 7);
+        assert_eq!(check(&mut diverged), Some(Verdict::Repaired));
+        assert_eq!(diverged.update_id(), 9);
+        assert_eq!(
+            diverged.bids().copied().collect::<Vec<_>>(),
+            [lv(10, 1), lv(9, 5)]
+        );
+        assert_eq!(
+            diverged.asks().copied().collect::<Vec<_>>(),
+            [lv(11, 1), lv(12, 2)]
+        );
+        let mut past = book(9);
+        assert_eq!(
+            PendingCheck::default().offer(snap(8, 1), &mut past),
+            Some(Verdict::Unverifiable)
+        );
     }
 
     #[test]
