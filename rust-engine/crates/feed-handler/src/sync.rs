@@ -225,16 +225,22 @@ impl BookSync {
     }
 
     fn apply(&mut self, ev: &DepthUpdate, book: &mut OrderBook) -> Result<(), Resync> {
-        for l in &ev.bids {
-            book.set(BookSide::Bid, l.price, l.qty);
-        }
-        for l in &ev.asks {
-            book.set(BookSide::Ask, l.price, l.qty);
-        }
-        book.set_update_id(ev.final_id);
+        set_levels(ev, book);
         self.last_first_id = ev.first_id;
         check_sound(book)
     }
+}
+
+/// Sets the levels `ev` gives (a quantity of zero removes its level) and moves `book` to `ev`'s
+/// final update id.
+pub(crate) fn set_levels(ev: &DepthUpdate, book: &mut OrderBook) {
+    for l in &ev.bids {
+        book.set(BookSide::Bid, l.price, l.qty);
+    }
+    for l in &ev.asks {
+        book.set(BookSide::Ask, l.price, l.qty);
+    }
+    book.set_update_id(ev.final_id);
 }
 
 /// Beyond the venue's rules, after every change of the book (an update, a snapshot check's

@@ -11,8 +11,8 @@
 //! ([`check_sound`]) and must be resynced.
 
 use crate::binance::{DepthUpdate, Snapshot};
-use crate::book::{BookSide, Level, Levels, OrderBook};
-use crate::sync::check_sound;
+use crate::book::{Level, OrderBook};
+use crate::sync::{check_sound, set_levels};
 
 /// Result of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +34,38 @@ pub struct PendingCheck {
     snapshot: Option<Snapshot>,
 }
 
-fn same_prefix(book: Levels<'_>, snap: &[Level], levels: usize) -> bool {
-    book.len() >= levels.min(snap.len()) && book.zip(snap.iter()).take(levels).all(|(a, b)| a == b)
+/// The venue's book at the check: `snap`, with `over` applied (the event that went past its id).
+pub fn venue_at(snap: &Snapshot, over: Option<&DepthUpdate>) -> OrderBook {
+    let mut venue = OrderBook::default();
+    venue.reset(snap.last_update_id, &snap.bids, &snap.asks);
+    if let Some(ev) = over {
+        set_levels(ev, &mut venue);
+    }
+    venue
 }
 
-/// Compares the top of the book with the snapshot (which must be sorted best first).
-pub fn matches(book: &OrderBook, snap: &Snapshot) -> bool {
-    same_prefix(book.bids(), &snap.bids, snap.bids.len())
-        && same_prefix(book.asks(), &snap.asks, snap.asks.len())
+/// The levels of `book` within `snap`'s price range, bids and asks, best first: a snapshot is
+/// truncated at `limit` levels (sorted best first), and the local book may know deeper ones.
+fn within<'a>(
+    book: &'a OrderBook,
+    snap: &Snapshot,
+) -> (
+    impl Iterator<Item = &'a Level>,
+    impl Iterator<Item = &'a Level>,
+) {
+    let lowest_bid = snap.bids.last().map_or(u64::MAX, |l| l.price);
+    let highest_ask = snap.asks.last().map_or(0, |l| l.price);
+    (
+        book.bids().take_while(move |l| l.price >= lowest_bid),
+        book.asks().take_while(move |l| l.price <= highest_ask),
+    )
+}
+
+/// Whether `book` equals `venue` (see [`venue_at`]) over `snap`'s price range.
+pub fn matches(book: &OrderBook, venue: &OrderBook, snap: &Snapshot) -> bool {
+    let (bids, asks) = within(book, snap);
+    let (venue_bids, venue_asks) = within(venue, snap);
+    bids.eq(venue_bids) && asks.eq(venue_asks)
 }
 
 impl PendingCheck {
@@ -77,41 +101,15 @@ impl PendingCheck {
     /// went past the snapshot's id), or as it is.
     fn decide(&mut self, book: &mut OrderBook, over: Option<&DepthUpdate>) -> Option<Verdict> {
         let snap = self.snapshot.take()?;
-        let Some(ev) = over else {
-            if matches(book, &snap) {
-                return Some(Verdict::Match);
-            }
-            book.reset(snap.last_update_id, &snap.bids, &snap.asks);
-            return Some(repaired(book, snap.last_update_id));
-        };
-        let mut venue = OrderBook::default();
-        venue.reset(ev.final_id, &snap.bids, &snap.asks);
-        for l in &ev.bids {
-            venue.set(BookSide::Bid, l.price, l.qty);
-        }
-        for l in &ev.asks {
-            venue.set(BookSide::Ask, l.price, l.qty);
-        }
-        let lowest_bid = snap.bids.last().map_or(u64::MAX, |l| l.price);
-        let highest_ask = snap.asks.last().map_or(0, |l| l.price);
-        let bids = |b: &OrderBook| {
-            b.bids()
-                .copied()
-                .take_while(|l| l.price >= lowest_bid)
-                .collect()
-        };
-        let asks = |b: &OrderBook| {
-            b.asks()
-                .copied()
-                .take_while(|l| l.price <= highest_ask)
-                .collect()
-        };
-        let (venue_bids, venue_asks): (Vec<Level>, Vec<Level>) = (bids(&venue), asks(&venue));
-        if bids(book) == venue_bids && asks(book) == venue_asks {
+        let venue = venue_at(&snap, over);
+        if matches(book, &venue, &snap) {
             return Some(Verdict::Match);
         }
-        book.reset(ev.final_id, &venue_bids, &venue_asks);
-        Some(repaired(book, ev.final_id))
+        let (bids, asks) = within(&venue, &snap);
+        let (bids, asks): (Vec<Level>, Vec<Level>) =
+            (bids.copied().collect(), asks.copied().collect());
+        book.reset(venue.update_id(), &bids, &asks);
+        Some(repaired(book, venue.update_id()))
     }
 
     /// Drops a waiting snapshot (resync, reconnect).
@@ -314,12 +312,16 @@ mod tests {
     #[test]
     fn deeper_local_levels_do_not_count_as_a_mismatch() {
         let b = book(7);
-        assert!(matches(&b, &snap(7, 1)));
+        assert!(matches(&b, &venue_at(&snap(7, 1), None), &snap(7, 1)));
         let shallow_book = {
             let mut x = OrderBook::default();
             x.reset(7, &[lv(10, 1)], &[lv(11, 1), lv(12, 2)]);
             x
         };
-        assert!(!matches(&shallow_book, &snap(7, 1)));
+        assert!(!matches(
+            &shallow_book,
+            &venue_at(&snap(7, 1), None),
+            &snap(7, 1)
+        ));
     }
 }
