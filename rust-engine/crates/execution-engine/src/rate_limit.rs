@@ -22,11 +22,9 @@
 
 use serde::Deserialize;
 
-/// Back-off after a `429` without `Retry-After`, s. The docs give no default; this is one
-/// 1-minute `REQUEST_WEIGHT` window.
-pub const DEFAULT_429_BACKOFF_SECS: u64 = 60;
-/// Ban assumed after a `418` without `Retry-After`, s: the documented shortest ban (2 minutes).
-pub const DEFAULT_418_BAN_SECS: u64 = 120;
+/// The defaults of a `429` or `418` without `Retry-After`, and its reading, shared with the feed's
+/// REST requests (the limits count per IP).
+pub use feed_handler::rest::{parse_retry_after, DEFAULT_418_BAN_SECS, DEFAULT_429_BACKOFF_SECS};
 /// Venue error code of a `429` for too many new orders (the `ORDERS` limits).
 pub const TOO_MANY_ORDERS_CODE: i64 = -1015;
 
@@ -267,11 +265,6 @@ pub fn parse_usage_header(name: &str, value: &str) -> Option<HeaderUsage> {
         interval,
         used: value.trim().parse().ok()?,
     })
-}
-
-/// Reads a `Retry-After` value (whole seconds).
-pub fn parse_retry_after(value: &str) -> Option<u64> {
-    value.trim().parse().ok()
 }
 
 /// A ban (`418`).

@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-/// Wait after a 429 whose `Retry-After` is missing or not a number of seconds.
-pub const DEFAULT_RETRY_AFTER_429: Duration = Duration::from_secs(60);
-/// Wait after a 418 (a ban: 2 minutes to 3 days) whose `Retry-After` is missing or not a number
-/// of seconds.
-pub const DEFAULT_RETRY_AFTER_418: Duration = Duration::from_secs(120);
+/// Back-off after a `429` without `Retry-After`, s. The docs give no default; this is one
+/// 1-minute `REQUEST_WEIGHT` window. (The order executor's rate limiter takes it from here.)
+pub const DEFAULT_429_BACKOFF_SECS: u64 = 60;
+/// Ban assumed after a `418` without `Retry-After`, s: the documented shortest ban (2 minutes; they
+/// run to 3 days).
+pub const DEFAULT_418_BAN_SECS: u64 = 120;
 /// Longest wait taken from a `Retry-After` header; a longer ban is waited out in steps of this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -56,19 +57,22 @@ impl RestError {
     }
 }
 
+/// Reads a `Retry-After` value (whole seconds).
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
+}
+
 /// The wait a 429 or 418 answer with this `Retry-After` header asks for: the header's whole
 /// seconds, or the status's default when it is missing or unreadable, capped at
 /// [`MAX_RETRY_AFTER`]. `None` for any other status.
 pub fn retry_after(status: u16, header: Option<&str>) -> Option<Duration> {
     let default = match status {
-        429 => DEFAULT_RETRY_AFTER_429,
-        418 => DEFAULT_RETRY_AFTER_418,
+        429 => DEFAULT_429_BACKOFF_SECS,
+        418 => DEFAULT_418_BAN_SECS,
         _ => return None,
     };
-    let wait = header
-        .and_then(|h| h.trim().parse::<u64>().ok())
-        .map_or(default, Duration::from_secs);
-    Some(wait.min(MAX_RETRY_AFTER))
+    let secs = header.and_then(parse_retry_after).unwrap_or(default);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// GETs `url`: the body of a 2xx answer, else the failure, a 429 or 418 as
@@ -141,13 +145,22 @@ pub(crate) mod tests {
             retry_after(418, Some(" 300 ")),
             Some(Duration::from_secs(300))
         );
-        assert_eq!(retry_after(429, None), Some(DEFAULT_RETRY_AFTER_429));
+        assert_eq!(
+            retry_after(429, None),
+            Some(Duration::from_secs(DEFAULT_429_BACKOFF_SECS))
+        );
         assert_eq!(
             retry_after(429, Some("soon")),
-            Some(DEFAULT_RETRY_AFTER_429)
+            Some(Duration::from_secs(DEFAULT_429_BACKOFF_SECS))
         );
-        assert_eq!(retry_after(418, Some("-1")), Some(DEFAULT_RETRY_AFTER_418));
-        assert_eq!(retry_after(418, None), Some(DEFAULT_RETRY_AFTER_418));
+        assert_eq!(
+            retry_after(418, Some("-1")),
+            Some(Duration::from_secs(DEFAULT_418_BAN_SECS))
+        );
+        assert_eq!(
+            retry_after(418, None),
+            Some(Duration::from_secs(DEFAULT_418_BAN_SECS))
+        );
         assert_eq!(retry_after(418, Some("259200")), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after(500, Some("7")), None);
         assert_eq!(retry_after(200, None), None);
