@@ -53,6 +53,16 @@ def test_selling_exhaustion_lowers_the_threshold() -> None:
     assert score(readings(0.65, pattern=Pattern.BUYING_CLIMAX), W, B).band is Band.REJECTED
 
 
+def test_a_buying_climax_earns_a_long_entry_nothing() -> None:
+    # Buyers tiring at a top: no reason to buy. The same readings score the pattern's 10 points with a
+    # selling exhaustion, none with a buying climax.
+    exhausted = score(readings(0.7, pattern=Pattern.SELLING_EXHAUSTION), W, B)
+    climax = score(readings(0.7, pattern=Pattern.BUYING_CLIMAX), W, B)
+    assert exhausted.parts[Indicator.PATTERN] == 7.0 and exhausted.band is Band.GOOD
+    assert climax.parts[Indicator.PATTERN] == 0.0 and climax.total == 63.0
+    assert climax.band is Band.REJECTED and climax.threshold == 70
+
+
 def test_not_ready_missing_and_nan_readings_count_zero() -> None:
     by = {i: Reading(i, math.nan, 1.0, False, 1.0, ready=False) for i in Indicator}
     by[Indicator.OBI] = Reading(Indicator.OBI, 1.0, 1.0, True, math.nan)

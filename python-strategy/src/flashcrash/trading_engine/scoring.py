@@ -1,9 +1,11 @@
 """Entry quality: a score from 0 to 100 out of the detector's eight readings, and its band.
 
 Each indicator contributes its reading's `strength` (0 to 1; 0 while not ready) times its weight; the
-sum is scaled so the weights total 100 (the design's 15/15/15/10/15/10/10/10 already do). Bands:
-excellent from `excellent`, good from `good`, rejected below; a selling-exhaustion pattern lowers the
-acceptance threshold to `exhaustion`.
+sum is scaled so the weights total 100 (the design's 15/15/15/10/15/10/10/10 already do). The entry
+is a long one, bought in a rebound: the pattern's part is earned by a selling exhaustion (sellers
+tiring at the low); a buying climax (buyers tiring at a top) earns it nothing. Bands: excellent
+from `excellent`, good from `good`, rejected below; a selling-exhaustion pattern lowers the acceptance
+threshold to `exhaustion`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def score(readings: Readings, weights: Weights, bands: Bands) -> Score:
     total_weight = sum(weights.by_indicator.values())
     scale = 100.0 / total_weight if total_weight > 0 else 0.0
     parts = {i: w * scale * _strength(readings.by_indicator.get(i)) for i, w in weights.by_indicator.items()}
+    if readings.pattern is Pattern.BUYING_CLIMAX and Indicator.PATTERN in parts:
+        parts[Indicator.PATTERN] = 0.0
     total = round(sum(parts.values()), 6)
     threshold = bands.exhaustion if readings.pattern is Pattern.SELLING_EXHAUSTION else bands.good
     if total >= bands.excellent:
