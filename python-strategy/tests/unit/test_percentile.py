@@ -20,18 +20,22 @@ def test_window_tracks_the_rebound_from_the_latest_low() -> None:
     assert (w.low, w.high) == (0.90, 1.00)
     assert list(w.ranges) == [0.09999999999999998]
     assert w.on_candle(candle(3, 0.91, 0.95, 0.91, 0.95)) is False
-    assert w.on_candle(candle(4, 0.95, 1.02, 0.94, 1.01)) is False
-    assert (w.low, w.high) == (0.90, 1.02) and len(w.ranges) == 3
-    assert w.on_candle(candle(5, 1.0, 1.0, 0.85, 0.86)) is True  # a new low resets the distribution
+    assert (w.low, w.high) == (0.90, 1.00) and len(w.ranges) == 2
+    assert w.on_candle(candle(4, 0.95, 1.02, 0.94, 1.01)) is False  # a new high: the low stays ...
+    assert (w.low, w.high) == (0.90, 1.02)
+    assert list(w.ranges) == [1.02 - 0.94]  # ... the distribution starts again from this candle
+    assert w.on_candle(candle(5, 1.01, 1.015, 0.99, 1.0)) is False
+    assert (w.low, w.high) == (0.90, 1.02) and len(w.ranges) == 2
+    assert w.on_candle(candle(6, 1.0, 1.0, 0.85, 0.86)) is True  # a new low resets both
     assert (w.low, w.high, len(w.ranges)) == (0.85, 1.0, 1)
 
 
 def test_distribution_is_bounded_and_percentiles_are_nearest_rank() -> None:
     w = RangeWindow(10)
-    w.on_candle(candle(0, 1.0, 1.0, 0.5, 1.0))
+    w.on_candle(candle(0, 1.0, 2.0, 0.5, 1.0))  # the extremes: no later candle resets the distribution
     for k in range(1, 21):
         w.on_candle(candle(k, 1.0, 1.0 + k / 100, 1.0, 1.0))
-    assert len(w.ranges) == 10
+    assert len(w.ranges) == 10 and (w.low, w.high) == (0.5, 2.0)
     assert math.isclose(w.percentile(50), 0.15) and math.isclose(w.percentile(100), 0.20)
     assert math.isclose(w.percentile(0), 0.11)
 

@@ -3,7 +3,8 @@
 `RangeWindow` follows the 1-second candles: the local low is the lowest low since the last new low,
 the local high the highest high since then (so a new low restarts both: the swing being measured is
 the rebound from the latest low), and the rolling distribution holds the ranges (high - low) of at most
-`samples` candles since that low; a new low resets it, as the market it described is gone.
+`samples` candles since the latest new extremum: a new low or a new high resets it, as the market it
+described is gone (the candle that made the extremum is its first sample).
 
 `plan` turns the window into the two limit prices of a trade: buy at low + `entry_fraction` x range,
 sell when price touches low + `exit_fraction` x range (a limit sell resting there).
@@ -45,7 +46,8 @@ class RangeWindow:
         self.resets = int(s["resets"])
 
     def on_candle(self, c: Candle) -> bool:
-        """Updates the window; True when `c` made a new local low (window and distribution reset)."""
+        """Updates the window; True when `c` made a new local low (window and distribution reset; a new
+        local high resets the distribution only)."""
         if not (math.isfinite(c.low) and math.isfinite(c.high) and 0 < c.low <= c.high):
             return False
         new_low = c.low < self.low
@@ -53,8 +55,9 @@ class RangeWindow:
             self.low, self.high = c.low, c.high
             self.ranges.clear()
             self.resets += 1
-        else:
-            self.high = max(self.high, c.high)
+        elif c.high > self.high:
+            self.high = c.high
+            self.ranges.clear()
         self.ranges.append(c.high - c.low)
         return new_low
 
