@@ -18,6 +18,13 @@
 //! connection, a refused logon or subscription or `eventStreamTerminated` leads to a reconnect
 //! (logon and subscription again) after an exponential backoff with jitter; a `-1021` refusal
 //! (timestamp outside the window) re-learns the server clock first.
+//!
+//! A user data stream is quiet while nothing trades, so a connection that died without a close
+//! (a dropped route, a frozen peer) would look the same as a quiet one. Every
+//! [`UserStreamConfig::keepalive`] the stream sends a WebSocket ping frame, which a live peer
+//! answers with a pong (RFC 6455 §5.5.2); when no frame at all (pong, the venue's own ping, an
+//! event) has come for two of those intervals, the connection is taken as dead and the stream
+//! reconnects (and reconciles) as after a close.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,16 +70,20 @@ pub struct UserStreamConfig {
     pub reconnect_max: Duration,
     /// How long to wait for the connection and the subscription's answer.
     pub subscribe_timeout: Duration,
+    /// Interval of the keepalive pings; a connection silent for two of them is dropped.
+    pub keepalive: Duration,
 }
 
 impl UserStreamConfig {
-    /// Defaults for `ws_api_url`: reconnect after 0.5 s doubling to 30 s, 10 s to subscribe.
+    /// Defaults for `ws_api_url`: reconnect after 0.5 s doubling to 30 s, 10 s to subscribe, a
+    /// keepalive ping every 15 s (a dead connection is dropped within 30-45 s).
     pub fn new(ws_api_url: impl Into<String>) -> Self {
         UserStreamConfig {
             ws_api_url: ws_api_url.into(),
             reconnect_initial: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             subscribe_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
         }
     }
 
@@ -403,7 +414,32 @@ async fn session(
             return Ok(SessionEnd::ReceiverGone);
         }
     }
-    while let Some(msg) = ws.next().await {
+    let period = config.keepalive.max(Duration::from_millis(1));
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut last_frame = tokio::time::Instant::now();
+    loop {
+        let msg = tokio::select! {
+            msg = ws.next() => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
+            _ = keepalive.tick() => {
+                let silent = last_frame.elapsed();
+                if silent >= period * 2 {
+                    return Ok(SessionEnd::Ended(format!(
+                        "no frame for {} ms (keepalive pings every {} ms unanswered)",
+                        silent.as_millis(),
+                        period.as_millis()
+                    )));
+                }
+                match tokio::time::timeout(period, ws.send(Message::Ping(Vec::new()))).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => return Ok(SessionEnd::Ended(format!("keepalive ping: {e}"))),
+                    Err(_) => return Ok(SessionEnd::Ended("keepalive ping not sent in time".into())),
+                }
+            }
+        };
+        last_frame = tokio::time::Instant::now();
         let text = match msg {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(c)) => return Ok(SessionEnd::Ended(format!("closed: {c:?}"))),

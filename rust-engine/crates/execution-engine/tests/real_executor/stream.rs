@@ -474,3 +474,57 @@ async fn orders_of_another_symbol_are_ignored() {
     let q = ex.open_quantities();
     assert_eq!((q.buy, q.buy_orders), (d("100").0, 1));
 }
+
+/// A stream on the stub with keepalive pings every `keepalive`, reconnecting quickly.
+async fn kept_alive(
+    stub: &Stub,
+    ex: &Arc<RealExecutor>,
+    keepalive: Duration,
+) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.reconnect_initial = Duration::from_millis(20);
+    cfg.reconnect_max = Duration::from_millis(100);
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    cfg.keepalive = keepalive;
+    let stream = UserStream::spawn(Arc::clone(ex), cfg, tx);
+    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
+    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
+    (stream, rx)
+}
+
+/// A quiet stream whose peer answers the keepalive pings (the stub's WebSocket layer pongs while
+/// it reads) stays on its connection: ten intervals pass without a reconnect.
+#[tokio::test]
+async fn a_quiet_stream_that_answers_pings_keeps_its_connection() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let (stream, mut rx) = kept_alive(&stub, &ex, Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stream.subscriptions(), 1);
+    assert_eq!(stub.count("GET", OPEN), 1);
+    assert_eq!(stream.stats().unreadable.load(Ordering::SeqCst), 0);
+    stream.shutdown().await;
+    assert!(rx.try_recv().is_err());
+}
+
+/// A connection whose peer stops answering without closing it (a dropped route, a frozen venue)
+/// is dropped after two keepalive intervals without a frame: the stream subscribes again on a new
+/// connection and reconciles, and events reach it there.
+#[tokio::test]
+async fn a_connection_that_went_silent_is_dropped_and_the_stream_resubscribes() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let (stream, mut rx) = kept_alive(&stub, &ex, Duration::from_millis(100)).await;
+    stub.ws_freeze();
+    wait_until("a new subscription", WAIT, || stream.subscriptions() == 2).await;
+    wait_until("its reconcile", WAIT, || stub.count("GET", OPEN) == 2).await;
+    stub.ws_send(&report_json("k-1", 90, "NEW", "NEW", ("0", "0"), "0", -1));
+    match recv(&mut rx).await {
+        Response::OrderStatus(s) => assert_eq!(s.order.client_order_id, "k-1"),
+        other => panic!("{other:?}"),
+    }
+    stream.shutdown().await;
+}

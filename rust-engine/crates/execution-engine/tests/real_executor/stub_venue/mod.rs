@@ -102,6 +102,9 @@ impl Seen {
 pub enum WsCmd {
     Send(String),
     Close,
+    /// The connections open now stop reading (so they answer no ping) and stay open: a peer that
+    /// died without closing.
+    Freeze,
 }
 
 #[derive(Default)]
@@ -206,6 +209,10 @@ impl Stub {
 
     pub fn ws_send(&self, text: &str) {
         let _ = self.ws.send(WsCmd::Send(text.into()));
+    }
+
+    pub fn ws_freeze(&self) {
+        let _ = self.ws.send(WsCmd::Freeze);
     }
 
     pub fn ws_close(&self) {
@@ -339,6 +346,10 @@ async fn ws_session(app: AppState, mut socket: WebSocket) {
                 Ok(WsCmd::Close) | Err(_) => {
                     let _ = socket.send(Message::Close(None)).await;
                     return;
+                }
+                Ok(WsCmd::Freeze) => {
+                    // Held open, never read again, until the stub stops.
+                    std::future::pending::<()>().await;
                 }
             },
             msg = socket.recv() => match msg {
