@@ -1,6 +1,6 @@
 """Fetches Binance public data for chosen dates (needs internet), then imports it the way
 `flashcrash import` does: every bad row reported by line and dropped, the trades cached as `.npz`,
-1-second bars written beside them.
+and their 1-second bars built (`flashcrash import --bars FILE` writes them).
 
     .venv/bin/python python-strategy/examples/import_specific_dates.py \\
         --symbol POLUSDT --market spot --kind aggTrades 2025-10-10 2025-10-11
@@ -25,15 +25,20 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dates", nargs="*", type=date.fromisoformat, help="YYYY-MM-DD, one or more")
     p.add_argument("--symbol", default="POLUSDT")
-    p.add_argument("--market", choices=[m.value for m in Market], default="spot")
+    p.add_argument(
+        "--market",
+        choices=[m.value for m in Market],
+        help="spot, um or cm: the site's folder to download from (default spot); for --files, as "
+        "`flashcrash import --market` (default: detected from the file, else spot)",
+    )
     p.add_argument("--kind", choices=["aggTrades", "trades"], default="aggTrades")
     p.add_argument("--files", nargs="*", type=Path, default=[], help="import these instead of downloading")
     p.add_argument("--out", type=Path, default=REPO / "data" / "raw")
     args = p.parse_args()
-    market = Market(args.market)
+    market = Market(args.market) if args.market else None
     files = list(args.files)
     for day in args.dates:
-        url = daily_url(market, args.kind, args.symbol, day)
+        url = daily_url(market or Market.SPOT, args.kind, args.symbol, day)
         try:
             files.append(download(url, args.out))
         except DownloadError as e:

@@ -6,6 +6,7 @@ imported with `--market`/`--contract-size`/`--format`, and a file that cannot be
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,32 @@ def test_a_row_out_of_range_is_dropped_and_the_next_files_are_imported(
     assert "2 rows, 1 kept, 1 dropped (time out of range: 1)" in out
     assert "line 2: time out of range" in out
     assert "4 rows, 3 kept, 1 dropped (NaN or infinite: 1)" in out  # the file after it
+
+
+def test_a_damaged_file_fails_the_run_and_the_next_files_are_imported(
+    tmp_path: Path, trades_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gzip cut short (a partial download) is one failed file, said so in one line; the run goes
+    on to the next file and ends with status 1."""
+    cut = tmp_path / "cut.csv.gz"
+    whole = gzip.compress("".join(f"{i},0.2,10,{i},{i},{T0 + i},false\n" for i in range(1, 20_000)).encode())
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert main(["import", str(cut), str(trades_file), "--no-cache"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "damaged or cut short after line" in out
+    assert "4 rows, 3 kept, 1 dropped (NaN or infinite: 1)" in out  # the file after it
+
+
+def test_a_file_with_no_row_kept_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text(AGG_HEADER + "\n")
+    assert main(["import", str(empty), "--no-cache"]) == 1
+    assert "no row kept" in " ".join(capsys.readouterr().out.split())
+
+
+def test_bars_take_one_file(tmp_path: Path, trades_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--bars` with two files would write the second's bars over the first's: refused, status 2."""
+    bars = tmp_path / "bars.csv"
+    assert main(["import", str(trades_file), str(trades_file), "--no-cache", "--bars", str(bars)]) == 2
+    assert "--bars writes the bars of one trade file" in capsys.readouterr().err
+    assert not bars.exists()

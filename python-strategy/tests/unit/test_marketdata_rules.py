@@ -2,7 +2,7 @@
 under a mutation of `flashcrash.marketdata`): a dropped row never moves the time or id reference;
 line numbers count blank lines; USD-M quantities stay as they are and an explicit contract size or
 market wins; captures' aggressor side, aggTrade events and bad lines; klines and bookDepth
-validation, their units and UTC times; the cache key (size, time, contents' path, options) and the
+validation, their units and UTC times; the cache key (content, path, options) and the
 cached report's line numbers; the 1-second boundary; the futures `pu` chain of a depth capture; the
 download's reuse of a verified file."""
 

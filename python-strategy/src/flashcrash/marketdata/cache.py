@@ -1,10 +1,15 @@
 """A compact cache of imported trades: one `.npz` per source file and import options, keyed by the
-file's path, size and modification time, so a second load skips the parsing."""
+file's path and a SHA-256 of its content (milliseconds against the seconds of parsing), so a second
+load skips the parsing and an edited file is never served from an old cache. A cache file that does
+not load (cut short, damaged) is ignored and written again."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +17,36 @@ import numpy as np
 from flashcrash.marketdata.report import ImportReport, RowIssue
 from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, read_trades
 
+log = logging.getLogger(__name__)
+
 # Bump when the parsing rules change, so old caches are not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def cache_path(cache_dir: Path, source: Path, options: dict[str, str | float | None]) -> Path:
-    st = source.stat()
-    key = json.dumps(
-        [CACHE_VERSION, str(source.resolve()), st.st_size, st.st_mtime_ns, options], sort_keys=True
-    )
+    with open(source, "rb") as f:
+        content = hashlib.file_digest(f, "sha256").hexdigest()
+    key = json.dumps([CACHE_VERSION, str(source.resolve()), content, options], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir / f"{source.name}.{digest}.npz"
+
+
+def _cached(path: Path) -> tuple[np.ndarray, ImportReport] | None:
+    """What `path` holds, or None when it cannot be read or is of an older layout."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            trades = z["trades"]
+            meta = json.loads(str(z["report"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        log.warning("cache %s unreadable (%s): reading the source again", path, e)
+        return None
+    # A cache from before the symbol or the dropped rows' lines were kept lacks them: re-read.
+    if trades.dtype != TRADE_DTYPE or "symbol" not in meta or "issues" not in meta:
+        return None
+    report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
+    report.by_reason.update(meta["by_reason"])
+    report.issues = [RowIssue(line, reason) for line, reason in meta["issues"]]
+    return trades, report
 
 
 def load_trades(
@@ -37,15 +61,9 @@ def load_trades(
     options = {"fmt": fmt, "market": market, "contract_size": contract_size}
     cached = cache_path(cache_dir, source, options) if cache_dir is not None else None
     if cached is not None and cached.exists():
-        with np.load(cached, allow_pickle=False) as z:
-            trades = z["trades"]
-            meta = json.loads(str(z["report"]))
-        # A cache from before the symbol or the dropped rows' lines were kept lacks them: re-read.
-        if trades.dtype == TRADE_DTYPE and "symbol" in meta and "issues" in meta:
-            report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
-            report.by_reason.update(meta["by_reason"])
-            report.issues = [RowIssue(line, reason) for line, reason in meta["issues"]]
-            return trades, report, True
+        hit = _cached(cached)
+        if hit is not None:
+            return *hit, True
     trades, report = read_trades(source, fmt, market, contract_size)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, default=DEFAULT_CACHE, help="columnar cache (default data/cache)"
     )
     imp.add_argument("--no-cache", action="store_true")
-    imp.add_argument("--bars", type=Path, help="also write 1-second OHLCV bars of the trades to this CSV")
+    imp.add_argument(
+        "--bars", type=Path, help="also write 1-second OHLCV bars of the trades to this CSV (one input file)"
+    )
     imp.add_argument("--show-dropped", type=int, default=10, help="dropped rows listed per file")
     imp.set_defaults(func=cmd_import)
 
@@ -76,6 +78,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if missing:
         print(f"import: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
+    if args.bars is not None and (len(args.files) > 1 or args.kind != "auto"):
+        print("import: --bars writes the bars of one trade file: give one file, no --kind", file=sys.stderr)
+        return 2
     status = 0
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -96,16 +101,21 @@ def cmd_import(args: argparse.Namespace) -> int:
         table.add_column(col)
     for path, report, span, cached in results:
         if report is None:
-            table.add_row(path.name, "-", "-", "-", span, "", "")
+            table.add_row(path.name, "-", "-", "-", "not imported (below)", "", "")
             continue
         first, last = span
         table.add_row(
             path.name, str(report.rows), str(report.kept), str(report.dropped), first, last, str(cached)
         )
     console.print(table)
-    for _, report, _, _ in results:
+    for path, report, span, _ in results:
+        if report is None:
+            console.print(f"{path.name}: not imported: {span}", style="bold red")
         if report is not None and report.dropped:
             _show(console, report, args.show_dropped)
+        if report is not None and report.kept == 0:
+            console.print(f"{report.source}: no row kept, nothing to use", style="bold red")
+            status = 1
     return status
 
 

@@ -11,16 +11,21 @@ Formats (`../shared/data/SOURCES.md` describes each):
   line): their `trade` / `aggTrade` events (the depth diffs and snapshots are the venue's business:
   exchange-sim replays them as real L2).
 
-Each with or without a header row, plain, gzip or zip (the first CSV member). Times in
-milliseconds, microseconds or nanoseconds are told apart by size. COIN-M quantities are contracts
-of `contract_size` USD each (100 for BTC, 10 otherwise, as Binance lists them): converted to the base
-asset as contracts * contract_size / price.
+Each with or without a header row (and a UTF-8 byte-order mark), plain, gzip or zip (the first CSV
+member); a damaged or cut-short archive is an `ImportError_` naming the last line read, never a
+partial file taken for a whole one. Times in milliseconds, microseconds or nanoseconds are told
+apart by size. COIN-M quantities are contracts of `contract_size` USD each (100 for BTC, 10
+otherwise, as Binance lists them): converted to the base asset as contracts * contract_size / price.
+A file is COIN-M when `market` says so, when it is named for a COIN-M symbol, when its rows name one
+(a capture's `s`, Tardis' `binance-delivery`), or when it has a `base_qty` column (COIN-M `trades`).
 
 A row is dropped, with its line number and reason, when a field does not parse, a number is NaN or
 infinite, its time is outside `MIN_TS_NS`..`MAX_TS_NS` (2009 to 2100) or its id outside int64 ("time
-out of range", "id out of range"), the price is not positive, the quantity is not positive, its time
-is before the previous kept row's, or its id is not above the previous kept row's (a duplicate or a
-step back).
+out of range", "id out of range"), the price is not positive, the quantity is not positive, or it is
+out of order: its time before the previous kept row's, or its id not above it (a duplicate or a step
+back). A row out of order with the rows on both sides of it, while those two are in order (one time
+or id far ahead), is the one dropped, not every row after it. A capture's trades are those of its
+first trade's symbol and stream (`trade` or `aggTrade`: two id sequences); the others are dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -73,17 +79,30 @@ class OutOfRange(ValueError):
 
 
 def open_lines(path: Path) -> Iterator[str]:
-    """The text lines of `path`: plain, `.gz`, or the first `.csv` member of a `.zip`."""
+    """The text lines of `path`: plain, `.gz`, or the first `.csv` member of a `.zip` (UTF-8, a
+    byte-order mark dropped). `ImportError_` when the archive is damaged or ends early."""
+    n = 0
+    try:
+        for line in _raw_lines(path):
+            n += 1
+            yield line
+    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as e:
+        raise ImportError_(
+            f"{path}: damaged or cut short after line {n} ({e.__class__.__name__}: {e}); download it again"
+        ) from None
+
+
+def _raw_lines(path: Path) -> Iterator[str]:
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             names = [n for n in z.namelist() if n.lower().endswith(".csv")]
             if not names:
                 raise ImportError_(f"{path}: no .csv member in the zip")
             with z.open(names[0]) as raw:
-                yield from io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                yield from io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         return
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:  # type: ignore[operator]
         yield from f
 
 
@@ -186,18 +205,15 @@ def read_trades(
     contract_size: float | None = None,
     symbol: str | None = None,
 ) -> tuple[np.ndarray, ImportReport]:
-    """Reads every trade of `path`. `fmt` and `market` are detected when not given (Tardis'
-    `binance-delivery` exchange, or a Binance file named for a COIN-M symbol such as
-    `BTCUSD_PERP-aggTrades-2025-10-10.zip`, means COIN-M; other Binance files are read as spot);
+    """Reads every trade of `path`. `fmt` and `market` are detected when not given (see the module
+    text; other files are read as spot, whose quantities are in the base asset as USD-M's are);
     `symbol` (for the COIN-M contract size) defaults to the file's column or name."""
     report = ImportReport(str(path))
     market = market or market_of_name(path)
-    rows: list[tuple[int, int, float, float, bool]] = []
-    last_ts = -1
-    last_id = -(2**63)
-    lines = open_lines(path)
+    ordered = _InOrder(report)
+    stream: tuple[str, str] | None = None  # a capture's (symbol, event type), from its first trade
     first = True  # the first non-blank line: a header, and what tells the format
-    for line_no, line in enumerate(lines, start=1):
+    for line_no, line in enumerate(open_lines(path), start=1):
         line = line.strip()
         if not line:
             continue
@@ -207,19 +223,26 @@ def read_trades(
             header = _is_header(fields) and " {" not in line
             fmt = fmt or detect(fields, header)
             if header:
+                if market is None and "base_qty" in (f.strip().lower() for f in fields):
+                    market = Market.COINM
                 continue
         try:
             if fmt is TradeFormat.CAPTURE:
                 parsed = _parse_capture(line)
                 if parsed is None:
                     continue  # not a trade event
-                ts, tid, price, qty, buy, row_symbol, exchange = parsed
+                kind, (ts, tid, price, qty, buy, row_symbol, exchange) = parsed
                 report.rows += 1
+                stream = stream or (row_symbol.upper(), kind)
+                if (row_symbol.upper(), kind) != stream:
+                    report.drop(line_no, f"{row_symbol} {kind}, not the capture's {stream[0]} {stream[1]}")
+                    continue
             else:
                 report.rows += 1
                 ts, tid, price, qty, buy, row_symbol, exchange = _parse(fmt, fields)  # type: ignore[arg-type]
             if market is None:
-                market = Market.COINM if exchange == "binance-delivery" else Market.SPOT
+                coinm = exchange == "binance-delivery" or COINM_SYMBOL.match(row_symbol.upper())
+                market = Market.COINM if coinm else Market.SPOT
             if market is Market.COINM and fmt is TradeFormat.TRADES:
                 qty = float(fields[3])  # COIN-M trades: the base quantity column
             elif market is Market.COINM:
@@ -238,15 +261,12 @@ def read_trades(
             report.drop(line_no, "price not positive")
         elif qty <= 0:
             report.drop(line_no, "quantity not positive")
-        elif ts < last_ts:
-            report.drop(line_no, "time before the previous row")
-        elif tid <= last_id:
-            report.drop(line_no, "id not above the previous row (duplicate or out of order)")
         else:
-            rows.append((ts, tid, price, qty, buy))
-            last_ts, last_id = ts, tid
+            ordered.add(line_no, (ts, tid, price, qty, buy))
             if report.symbol is None and row_symbol:
                 report.symbol = row_symbol.upper()
+    rows = ordered.finish()
+    report.issues.sort(key=lambda i: i.line)  # a row held back is dropped after later lines
     report.kept = len(rows)
     if report.symbol is None:
         named = BINANCE_NAME.match(path.name)
@@ -254,15 +274,80 @@ def read_trades(
     return np.array(rows, dtype=TRADE_DTYPE), report
 
 
-def _parse_capture(line: str) -> tuple[int, int, float, float, bool, str, str] | None:
-    """A capture line's trade, or None for any other event. Event time `T` is the trade time."""
+Row = tuple[int, int, float, float, bool]
+
+
+class _InOrder:
+    """Keeps the rows in time and id order, deciding one row late. The row held is kept once a row
+    comes in order after it. A row that is not, but is in order after the last row kept (and no
+    duplicate of the held one), waits: if the next row is in order after the held one, the waiting
+    row is dropped; if it is in order after the waiting one instead, two rows in a row say the held
+    one is out of place (a time or id far ahead) and it is dropped, not every row after it. Any other
+    row out of order is dropped."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.rows: list[Row] = []
+        self.held: tuple[int, Row] | None = None
+        self.waiting: tuple[int, Row] | None = None
+
+    @staticmethod
+    def why_not_after(prev: Row, row: Row) -> str | None:
+        if row[0] < prev[0]:
+            return "time before the previous row"
+        if row[1] <= prev[1]:
+            return "id not above the previous row (duplicate or out of order)"
+        return None
+
+    def add(self, line: int, row: Row) -> None:
+        if self.held is None:
+            why = self.why_not_after(self.rows[-1], row) if self.rows else None
+            if why is None:
+                self.held = (line, row)
+            else:
+                self.report.drop(line, why)
+            return
+        held = self.held[1]
+        why = self.why_not_after(held, row)
+        if why is None:
+            if self.waiting is not None:
+                self.report.drop(self.waiting[0], self.why_not_after(held, self.waiting[1]) or "")
+                self.waiting = None
+            self.rows.append(held)
+            self.held = (line, row)
+        elif self.waiting is not None and self.why_not_after(self.waiting[1], row) is None:
+            self.report.drop(self.held[0], "out of order with the rows after it (time or id ahead)")
+            self.rows.append(self.waiting[1])
+            self.held, self.waiting = (line, row), None
+        elif (
+            self.waiting is None
+            and row[1] != held[1]
+            and (not self.rows or self.why_not_after(self.rows[-1], row) is None)
+        ):
+            self.waiting = (line, row)
+        else:
+            self.report.drop(line, why)
+
+    def finish(self) -> list[Row]:
+        if self.held is not None:
+            if self.waiting is not None:
+                self.report.drop(self.waiting[0], self.why_not_after(self.held[1], self.waiting[1]) or "")
+            self.rows.append(self.held[1])
+        self.held = self.waiting = None
+        return self.rows
+
+
+def _parse_capture(line: str) -> tuple[str, tuple[int, int, float, float, bool, str, str]] | None:
+    """A capture line's event type and trade, or None for any other event. Event time `T` is the
+    trade time."""
     _, _, text = line.partition(" ")
     msg = json.loads(text)
     data = msg.get("data", msg) if isinstance(msg, dict) else None
     if not isinstance(data, dict) or data.get("e") not in ("trade", "aggTrade"):
         return None
-    tid = data["t"] if data["e"] == "trade" else data["a"]
-    return (
+    kind = data["e"]
+    tid = data["t"] if kind == "trade" else data["a"]
+    return kind, (
         checked_ns(data["T"]),
         _id(tid),
         float(data["p"]),
