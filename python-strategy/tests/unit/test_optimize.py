@@ -172,7 +172,7 @@ def test_quick_study_runs_resumes_and_saves_the_best(tmp_path: Path, cache: Path
     best = tmp_path / "best_params.toml"
     assert optimize(tmp_path, cache, "--n-trials", "2", *SHORT, out="one") == 0
     first = results(tmp_path, "one")
-    assert first["study"] == "flashcrash-POLUSDT-quick-return"
+    assert first["study"].startswith("flashcrash-POLUSDT-quick-return-")  # + the setup's hash
     assert [t["number"] for t in first["trials"]] == [0, 1]
     # A new study tries the shipped config first: its run is the in-sample baseline.
     base = config.load(CONFIG)
@@ -290,9 +290,10 @@ def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> Non
     study_mod.run_trials(job, 1, events.append)
     pruned = optuna.load_study(study_name="prune", storage=job.storage).trials[-1]
     assert [e.state for e in events] == ["PRUNED"] and pruned.state is optuna.trial.TrialState.PRUNED
-    assert len(pruned.intermediate_values) == 1  # stopped at its first report ...
-    (step,) = pruned.intermediate_values
-    assert 2 <= step < 10  # ... past the warm-up steps, before the end of the replay
+    # Stopped at its third report (two of warm-up, counted from its own first report) ...
+    first, *_, step = sorted(pruned.intermediate_values)
+    assert len(pruned.intermediate_values) == 3 and step == first + 2
+    assert step < 10  # ... before the end of the replay
     assert pruned.user_attrs["pruned_at"].startswith(f"checkpoint {step} of 10")
     # Without a pruner the same trial reports at every checkpoint from its first entry and completes.
     job.mode, job.study_name = "quick", "no-prune"
@@ -302,7 +303,7 @@ def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> Non
     done = optuna.load_study(study_name="no-prune", storage=job.storage).trials[-1]
     assert done.state is optuna.trial.TrialState.COMPLETE
     steps = sorted(done.intermediate_values)
-    assert steps == list(range(step, steps[-1] + 1)) and steps[-1] >= 9
+    assert steps == list(range(first, steps[-1] + 1)) and steps[-1] >= 9
     assert done.intermediate_values[step] == pruned.intermediate_values[step]
     assert done.value == pytest.approx(float(Replay(cfg, crash).run().metrics()["return_pct"]))
 

@@ -172,6 +172,55 @@ def test_only_bayesian_studies_prune_and_only_after_the_warm_up(tmp_path: Path, 
     assert bool(low.should_prune()) is (mode == "bayesian")
 
 
+def test_the_pruner_judges_the_return_now_after_the_trials_own_warm_up(tmp_path: Path) -> None:
+    """A trial first reports at its first filled entry, late in the replay: its warm-up is its own
+    first two reports, not the replay's first checkpoints; and it is judged by its return at the
+    checkpoint, so an early gain does not shield it once it has fallen below the median (optuna's
+    MedianPruner did both: it stopped the late entrant at once and kept the fallen one)."""
+    study = study_mod.open_study(job(tmp_path, "bayesian", "now"))
+    for _ in range(5):
+        study.add_trial(
+            optuna.trial.create_trial(value=1.0, intermediate_values=dict.fromkeys(range(11), 1.0))
+        )
+    late = study.ask()
+    late.report(0.5, 6)  # its first report, below the median of 1.0
+    assert not late.should_prune()
+    fallen = study.ask()
+    for step, value in ((1, 3.0), (2, 2.0), (3, -1.0)):  # far above the median, then below it
+        fallen.report(value, step)
+    assert fallen.should_prune()
+    # Finished trials that had not entered yet at a checkpoint stood at 0 there.
+    quiet = study_mod.open_study(job(tmp_path, "bayesian", "quiet"))
+    for _ in range(5):
+        quiet.add_trial(optuna.trial.create_trial(value=0.0, intermediate_values={9: 0.5}))
+    t = quiet.ask()
+    for step, value in ((1, 0.1), (2, 0.1), (3, -0.1)):
+        t.report(value, step)
+    assert t.should_prune()  # -0.1 below the others' 0 at checkpoint 3
+
+
+def test_sharpe_and_calmar_studies_are_not_pruned_on_the_return(tmp_path: Path) -> None:
+    for objective in ("sharpe", "calmar"):
+        j = job(tmp_path, "bayesian", f"obj-{objective}")
+        j.objective = objective
+        assert isinstance(study_mod.open_study(j).pruner, optuna.pruners.NopPruner)
+    assert isinstance(
+        study_mod.open_study(job(tmp_path, "bayesian", "obj-ret")).pruner, study_mod.CurrentMedianPruner
+    )
+
+
+def test_a_resumed_seeded_study_draws_new_values(tmp_path: Path) -> None:
+    """With the same --seed, a second run of a study does not draw the first run's values again."""
+    first = study_mod.open_study(job(tmp_path, "random", "resume"))
+    drawn = []
+    for _ in range(2):
+        t = first.ask()
+        drawn.append(FULL.sample(t))
+        first.tell(t, 0.0)
+    again = study_mod.open_study(job(tmp_path, "random", "resume"))
+    assert FULL.sample(again.ask()) not in drawn
+
+
 # ---------------------------------------------------------------- overlays
 def test_a_trials_values_win_over_the_users_overlays(tmp_path: Path) -> None:
     """`trial_config`: the user's `--overlay` files apply first and the trial's values on top; a key

@@ -5,9 +5,12 @@ a results JSON, and `--save-best` to a config overlay."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import logging
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,10 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"optimize error: {flag} {v}: expected a positive integer")
     if args.train and (args.start or args.end):
         raise UsageError("optimize error: --train replaces --from/--to: give one or the other")
+    if not isinstance(logging.getLevelName(str(args.log_level).upper()), int):
+        raise UsageError(
+            f"optimize error: --log-level {args.log_level!r}: expected debug, info, warning or error"
+        )
 
 
 def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
@@ -66,14 +73,59 @@ def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
         except ValueError as e:
             raise WindowError(f"optimize error: bad time: {e}") from None
     test = Window.parse(args.test, "--test") if args.test else None
-    if args.test_data is not None:
+    if args.test_data is not None and not _same_file(args.test_data, args.data):
         return train, test or Window(None, None)  # another file: its times may be the training's
+    if args.test_data is not None:
+        test = test or Window(None, None)  # the training file again: only what training did not see
     if test is not None and test.overlaps(train):
         raise WindowError(
             f"optimize error: --test {args.test}: overlaps the training window {train.label()}; "
             "out-of-sample data must be unseen"
         )
     return train, test
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
+
+
+# The sections a trial's replay reads: a study's trials are comparable only when these are the same.
+REPLAYED_SECTIONS = ("symbol", "event_detection", "strategy", "risk", "fees", "backtest")
+
+
+def study_setup(cfg: config_mod.Config, mode: str, objective: str, train: Any) -> dict[str, str]:
+    """What a study's trials were run on: mode, objective, the training trades (their count and a
+    hash of their bytes: the data file and the window) and the replayed configuration (base, local
+    and overlays, hashed). A study is resumed only with the same setup, so the best trial of a study
+    is always a trial of this training data, never one chosen on another window (a test window)."""
+    replayed = {k: cfg.raw.get(k) for k in REPLAYED_SECTIONS}
+    conf = json.dumps(replayed, sort_keys=True, default=str).encode()
+    return {
+        "mode": mode,
+        "objective": objective,
+        "trades": f"{len(train)} trades, sha256 {hashlib.sha256(train.tobytes()).hexdigest()[:16]}",
+        "config": f"sha256 {hashlib.sha256(conf).hexdigest()[:16]}",
+    }
+
+
+def _setup_digest(setup: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _merged_overlays(overlays: list[Path], best: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The study's overlays, in order, then the best values on top: the configuration of the best
+    trial as one overlay file."""
+    table: dict[str, dict[str, Any]] = {}
+    for path in overlays:
+        with open(path, "rb") as f:
+            for section, keys in tomllib.load(f).items():
+                table.setdefault(section, {}).update(keys)
+    for section, keys in best.items():
+        table.setdefault(section, {}).update(keys)
+    return table
 
 
 def _progress(console: Console) -> Progress:
@@ -155,7 +207,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )  # type: ignore[union-attr]
         return 2
-    name = args.study_name or f"flashcrash-{cfg.symbol.name}-{mode}-{objective.name}"
+    setup = study_setup(cfg, mode, objective.name, train)
+    name = args.study_name or f"flashcrash-{cfg.symbol.name}-{mode}-{objective.name}-{_setup_digest(setup)}"
     out: Path = args.out or cfg.report_dir / f"optimize_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out.mkdir(parents=True, exist_ok=True)
     study_mod.quiet(out / "optimize.log", args.log_level)
@@ -176,15 +229,22 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     except StudyError as e:
         print(e, file=sys.stderr)
         return 2
-    made_for = study.user_attrs.get("objective")
-    if made_for not in (None, objective.name):
+    made_for = study.user_attrs.get("setup")
+    if made_for is None and study.trials:
+        made_for = {"objective": study.user_attrs.get("objective"), "trades": "not recorded"}
+    if made_for is not None and made_for != setup:
+        differ = ", ".join(
+            f"{k} {made_for.get(k)!r} there, {v!r} here" for k, v in setup.items() if made_for.get(k) != v
+        )
         print(
-            f"optimize error: study {name!r} maximises {made_for!r}, not {objective.name!r}: give another --study-name",
+            f"optimize error: study {name!r} was run on another setup ({differ}); its trials are not "
+            "comparable with this run's: give another --study-name",
             file=sys.stderr,
         )
         return 2
     if not study.trials:
         study.enqueue_trial(SPACES[mode].baseline(cfg), user_attrs={"baseline": True}, skip_if_exists=True)
+    study.set_user_attr("setup", setup)
     study.set_user_attr("objective", objective.name)
     study.set_user_attr("mode", mode)
     console.print(
@@ -260,16 +320,18 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         if best is None or best_table is None:
             print("optimize error: --save-best: the study has no finished trial", file=sys.stderr)
             return 1
-        path = write_overlay(
-            args.best_out,
-            best_table,
-            [
-                f"flashcrash optimize: study {name}, trial {best.number}, {objective.name} = {best.value!r}",
-                f"data: {args.data} {train_w.label()}",
-                f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
-                f"use: flashcrash backtest --data FILE --overlay {args.best_out}",
-            ],
-        )
+        header = [
+            f"flashcrash optimize: study {name}, trial {best.number}, {objective.name} = {best.value!r}",
+            f"data: {args.data} {train_w.label()}",
+            *(f"with the study's overlay {p} (its values are in this file)" for p in overlays),
+            f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
+            f"use: flashcrash backtest --data FILE --overlay {args.best_out}",
+        ]
+        try:
+            path = write_overlay(args.best_out, _merged_overlays(overlays, best_table), header)
+        except (OSError, ValueError) as e:
+            print(f"optimize error: --save-best {args.best_out}: {e}", file=sys.stderr)
+            return 1
         console.print(f"best values: {path}")
     return 0
 
@@ -279,7 +341,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op.add_argument(
         "--mode",
         default="quick",
-        help="quick (6 keys, 12 trials, TPE), random (25 keys, RandomSampler) or bayesian (25 keys, TPE + MedianPruner)",
+        help="quick (6 keys, 12 trials, TPE), random (25 keys, RandomSampler) or bayesian (25 keys, TPE + a median pruner of the return)",
     )
     op.add_argument("--objective", default="return", help="return (default), sharpe or calmar")
     op.add_argument(
@@ -315,9 +377,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"study storage, {study_mod.STORAGE_HELP} (default data/optuna_study.db)",
     )
     op.add_argument(
-        "--study-name", help="default flashcrash-<SYMBOL>-<mode>-<objective>; an existing study is resumed"
+        "--study-name",
+        help="default flashcrash-<SYMBOL>-<mode>-<objective>-<setup hash>; an existing study is resumed "
+        "when it was run on the same setup (mode, objective, training trades, replayed configuration)",
     )
-    op.add_argument("--seed", type=int, help="sampler seed (worker i uses seed + i)")
+    op.add_argument(
+        "--seed", type=int, help="sampler seed (worker i uses seed + i + the trials the study already has)"
+    )
     op.add_argument(
         "--checkpoints", type=int, default=10, help="intermediate reports a trial (for the pruner)"
     )

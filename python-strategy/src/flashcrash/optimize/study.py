@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from flashcrash.backtest.replay import Replay
+from flashcrash.config import ConfigError
 from flashcrash.optimize.objectives import OBJECTIVES
 from flashcrash.optimize.overlay import trial_config
 from flashcrash.optimize.space import SPACES
@@ -66,7 +67,10 @@ def storage_url(url: str) -> str:
             raise StudyError(
                 f"optimize error: --storage {url!r}: a SQLite study needs a file, {STORAGE_HELP}"
             )
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StudyError(f"optimize error: --storage {url!r}: cannot make its folder: {e}") from None
     return parsed.render_as_string(hide_password=False)
 
 
@@ -120,15 +124,38 @@ def sampler_for(mode: str, seed: int | None) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4 if mode == "quick" else 10)
 
 
-def pruner_for(mode: str) -> optuna.pruners.BasePruner:
-    """bayesian: a trial whose best return so far is below the median of the finished trials'
-    returns at the same checkpoint is stopped (after 5 finished trials, from the 3rd checkpoint on).
+class CurrentMedianPruner(optuna.pruners.BasePruner):
+    """Stops a trial whose return *now* (at its latest checkpoint) is below the median of the
+    finished trials' returns at that checkpoint, once `n_startup_trials` have finished and the trial
+    has reported more than `n_warmup_reports` times.
 
-    A trial reports its return from its first filled entry on: before it, every trial stands at 0,
-    and optuna's median rule compares a trial's *best* value so far, so those zeros would shield a
-    trial whose trades then lose. A trial that never enters is never pruned (and scores 0)."""
-    if mode == "bayesian":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    A trial reports its return from its first filled entry on: a finished trial with no report at a
+    checkpoint had not entered yet and stood at 0 there. Optuna's MedianPruner compares a trial's
+    *best* value so far, so one early gain would shield a trial whose trades then lose, and it counts
+    its warm-up in checkpoints from the start of the replay, so a trial that first entered late could
+    be stopped on its first report: here both are the trial's own reports."""
+
+    def __init__(self, n_startup_trials: int = 5, n_warmup_reports: int = 2) -> None:
+        self.n_startup_trials = n_startup_trials
+        self.n_warmup_reports = n_warmup_reports
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or len(trial.intermediate_values) <= self.n_warmup_reports:
+            return False
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if len(done) < self.n_startup_trials:
+            return False
+        at_step = [t.intermediate_values.get(step, 0.0) for t in done]
+        return trial.intermediate_values[step] < float(np.median(at_step))
+
+
+def pruner_for(mode: str, objective: str = "return") -> optuna.pruners.BasePruner:
+    """bayesian studies of the return: `CurrentMedianPruner` (5 finished trials, 2 reports of warm-up).
+    Other objectives are not pruned: a trial reports its return so far, which is not what a Sharpe
+    or return-over-drawdown study ranks by. A trial that never enters is never pruned (and scores 0)."""
+    if mode == "bayesian" and objective == "return":
+        return CurrentMedianPruner(n_startup_trials=5, n_warmup_reports=2)
     return optuna.pruners.NopPruner()
 
 
@@ -150,16 +177,20 @@ class Job:
 
 
 def open_study(job: Job, index: int = 0) -> optuna.Study:
-    seed = None if job.seed is None else job.seed + index
+    """Opens (or creates) the job's study. With a seed, worker `index` samples with seed + index +
+    the number of trials the study already has, so a resumed study does not repeat its trials."""
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             storage=open_storage(job.storage),
             study_name=job.study_name,
-            sampler=sampler_for(job.mode, seed),
-            pruner=job.pruner or pruner_for(job.mode),
+            sampler=sampler_for(job.mode, None),
+            pruner=job.pruner or pruner_for(job.mode, job.objective),
             direction="maximize",
             load_if_exists=True,
         )
+        if job.seed is not None:
+            study.sampler = sampler_for(job.mode, job.seed + index + len(study.trials))
+        return study
     except StudyError:
         raise
     except (SQLAlchemyError, ValueError) as e:
@@ -184,7 +215,13 @@ class TrialObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         job = self.job
         trial.set_user_attr("worker", self.worker)
-        cfg = trial_config(job.config, job.overlays, self.space.sample(trial))
+        try:
+            cfg = trial_config(job.config, job.overlays, self.space.sample(trial))
+        except ConfigError as e:
+            # The values break a rule across keys with the study's overlay (score_good above its
+            # score_excellent, ...): this trial fails, the study goes on.
+            trial.set_user_attr("invalid", str(e))
+            raise
         trades = job.trades
         replay = Replay(cfg, trades)
         every = max(1, len(trades) // job.checkpoints)
@@ -220,7 +257,7 @@ def run_trials(
     def callback(_study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         on_trial(TrialEvent(t.number, t.state.name, t.value, objective.worker))
 
-    study.optimize(objective, n_trials=n_trials, callbacks=[callback])
+    study.optimize(objective, n_trials=n_trials, callbacks=[callback], catch=(ConfigError,))
     return study
 
 

@@ -1,0 +1,102 @@
+"""Studies that stay honest (each test here failed before its rule): a study is resumed only on the
+setup it was run on (the training trades and the replayed configuration), so its best trial is
+never one chosen on another window; sampled values that break a rule across keys fail that trial,
+not the run; `--save-best` carries the study's overlays; `--test-data` naming the training file
+is held to the overlap rule; a storage folder that cannot be made and a bad log level are one line."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from flashcrash import config
+from flashcrash.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = REPO / "config" / "config.toml"
+POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+SHORT = ["--from", "2025-10-10T21:05:00Z", "--to", "2025-10-10T21:07:00Z"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def optimize(tmp: Path, cache: Path, *extra: str, out: str = "out") -> int:
+    return main(
+        [
+            "optimize", "--data", str(POL), "--storage", f"sqlite:///{tmp / 'study.db'}",
+            "--cache-dir", str(cache), "--out", str(tmp / out), "--seed", "7", *extra,
+        ]
+    )  # fmt: skip
+
+
+def results(tmp: Path, out: str = "out") -> dict:
+    return json.loads((tmp / out / "results.json").read_text())
+
+
+def test_a_study_is_resumed_only_on_its_own_setup(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--study-name", "s", out="a") == 0
+    # Another window under the same name: refused, naming what differs.
+    other = ["--from", "2025-10-10T21:07:00Z", "--to", "2025-10-10T21:09:00Z"]
+    assert optimize(tmp_path, cache, "--n-trials", "1", *other, "--study-name", "s", out="b") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study 's' was run on another setup (trades" in err[0]
+    # The default names differ by setup: each window gets its own study; the same window resumes.
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, out="c") == 0
+    assert optimize(tmp_path, cache, "--n-trials", "1", *other, out="d") == 0
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, out="e") == 0
+    c, d, e = (results(tmp_path, x) for x in "cde")
+    assert c["study"] != d["study"] and c["study"] == e["study"]
+    assert len(d["trials"]) == 1 and len(e["trials"]) == 2
+
+
+def test_values_that_break_a_rule_with_the_overlay_fail_their_trial_not_the_run(
+    tmp_path: Path, cache: Path
+) -> None:
+    # With score_excellent at 36, every sampled score_good above it is refused by the loader.
+    overlay = tmp_path / "tight.toml"
+    overlay.write_text("[strategy]\nscore_excellent = 36.0\nscore_good = 35.0\nscore_exhaustion = 30.0\n")
+    assert optimize(tmp_path, cache, "--n-trials", "4", *SHORT, "--overlay", str(overlay)) == 0
+    r = results(tmp_path)
+    failed = [t for t in r["trials"] if t["state"] == "FAIL"]
+    assert failed and all("score_good" in t["metrics"]["invalid"] for t in failed)
+    assert r["states"].get("COMPLETE", 0) >= 1  # the baseline at least
+
+
+def test_save_best_carries_the_studys_overlays(tmp_path: Path, cache: Path) -> None:
+    overlay = tmp_path / "gap.toml"
+    overlay.write_text("[strategy]\ngap_exit_pct = 1.0\n")
+    best = tmp_path / "best.toml"
+    args = ["--n-trials", "2", *SHORT, "--overlay", str(overlay), "--save-best", "--best-out", str(best)]
+    assert optimize(tmp_path, cache, *args) == 0
+    saved = tomllib.loads(best.read_text())
+    assert saved["strategy"]["gap_exit_pct"] == 1.0
+    assert config.load(CONFIG, [best]).strategy.gap_exit_pct == 1.0  # reproduces without the overlay
+    assert f"with the study's overlay {overlay}" in best.read_text()
+
+
+def test_test_data_naming_the_training_file_keeps_the_overlap_rule(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--test-data", str(POL)) == 2
+    assert "overlaps the training window" in capsys.readouterr().err
+
+
+def test_a_storage_folder_that_cannot_be_made_and_a_bad_log_level_are_one_line(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["optimize", "--data", str(POL), "--storage", f"sqlite:///{blocker}/sub/x.db", *SHORT])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot make its folder" in err[0]
+    assert optimize(tmp_path, cache, *SHORT, "--log-level", "bogus") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--log-level 'bogus'" in err[0]
