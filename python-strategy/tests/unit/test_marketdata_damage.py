@@ -2,7 +2,10 @@
 broken zip is an error naming the last line, not a crash nor a partial file; a UTF-8 byte-order mark
 hides no row; COIN-M told from a capture's symbol and from a `base_qty` column; one row far ahead
 is the one dropped, not every row after it; a capture's trades of another symbol or stream are
-dropped; the cache follows the file's content and survives a damaged cache file."""
+dropped; the cache follows the file's content and survives a damaged cache file; a headerless spot
+`trades` file is told from aggTrades by where its booleans are; a COIN-M price of zero says so;
+bookDepth times going back and percentages given twice, and klines with more taker buy volume than
+volume, are dropped."""
 
 from __future__ import annotations
 
@@ -149,3 +152,52 @@ def test_a_damaged_cache_file_is_read_again_from_the_source(tmp_path: Path) -> N
     trades, _, cached = load_trades(src, cache)
     assert not cached and trades["id"].tolist() == [1, 2, 3]
     assert load_trades(src, cache)[2]  # written again whole
+
+
+def test_a_headerless_trades_file_with_a_whole_quote_quantity_is_read_as_trades(tmp_path: Path) -> None:
+    """Spot `trades` rows: id, price, qty, quote_qty, time, is_buyer_maker, is_best_match. A quote
+    quantity of 2000 is a whole number like an aggTrades trade id: the booleans' place tells."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"5,2000,1,2000,{T0},true,true\n6,2001,2,4002,{T0 + 10},false,true\n", encoding="utf-8")
+    trades, report = read_trades(path)
+    assert trades["id"].tolist() == [5, 6] and report.dropped == 0
+    assert trades["buy"].tolist() == [False, True]
+
+
+def test_a_coin_m_row_at_a_price_of_zero_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSD_PERP-aggTrades-2025-10-10.csv"
+    path.write_text(f"{agg(1, 0)}\n{agg(2, 1, price='0')}\n{agg(3, 2)}\n", encoding="utf-8")
+    _, report = read_trades(path)
+    assert [(i.line, i.reason) for i in report.issues] == [(2, "price not positive")]
+
+
+def test_book_depth_times_going_back_and_repeated_percentages_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "timestamp,percentage,depth,notional\n"
+        "2025-10-10 21:00:30,-1,5.0,100.0\n"
+        "2025-10-10 21:00:30,1,4.0,90.0\n"
+        "2025-10-10 21:00:30,-1,6.0,120.0\n"  # line 4: -1 again at the same time
+        "2025-10-10 21:00:00,-2,7.0,140.0\n"  # line 5: back in time
+        "2025-10-10 21:01:00,-1,5.5,110.0\n",
+        encoding="utf-8",
+    )
+    depth, report = read_book_depth(path)
+    assert depth["percentage"].tolist() == [-1, 1, -1]
+    assert [(i.line, i.reason.split(" (")[0]) for i in report.issues] == [
+        (4, "percentage already given at this time"),
+        (5, "time before the previous row"),
+    ]
+
+
+def test_a_kline_whose_taker_buy_volume_exceeds_its_volume_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "k.csv"
+    path.write_text(
+        f"{T0},0.2,0.21,0.19,0.2,10,{T0 + 59_999},2,5,4,0.8,0\n"
+        f"{T0 + 60_000},0.2,0.21,0.19,0.2,10,{T0 + 119_999},2,5,40,8,0\n",
+        encoding="utf-8",
+    )
+    klines, report = read_klines(path)
+    assert len(klines) == 1 and [(i.line, i.reason) for i in report.issues] == [
+        (2, "taker buy volume above the volume")
+    ]

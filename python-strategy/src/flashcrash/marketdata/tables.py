@@ -29,7 +29,8 @@ BOOK_DEPTH_DTYPE = np.dtype([("ts_ns", "<i8"), ("percentage", "<i2"), ("depth", 
 def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
     """`open_time, open, high, low, close, volume, close_time, quote_volume, count,
     taker_buy_volume, taker_buy_quote_volume, ignore`; a header row is skipped. A bad row (a time
-    outside `trades.MIN_TS_NS`..`MAX_TS_NS` among them) is dropped and reported by line."""
+    outside `trades.MIN_TS_NS`..`MAX_TS_NS` among them, more taker buy volume than volume) is dropped
+    and reported by line."""
     report = ImportReport(str(path))
     rows = []
     last = -1
@@ -51,6 +52,8 @@ def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
             report.drop(n, "price not positive or negative volume")
         elif not lo <= min(o, c) <= max(o, c) <= h:
             report.drop(n, "high/low do not bound open/close")
+        elif tb > v:
+            report.drop(n, "taker buy volume above the volume")
         elif t <= last:
             report.drop(n, "time not after the previous row")
         else:
@@ -63,9 +66,11 @@ def read_klines(path: Path) -> tuple[np.ndarray, ImportReport]:
 def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
     """`timestamp (YYYY-MM-DD HH:MM:SS, UTC), percentage (-5..5), depth, notional[, ...]`; header
     skipped, leading spaces tolerated (the bundled file has one). A bad row (a time outside
-    `trades.MIN_TS_NS`..`MAX_TS_NS` among them) is dropped and reported by line."""
+    `trades.MIN_TS_NS`..`MAX_TS_NS` among them, a time going back, a percentage given twice at one
+    time) is dropped and reported by line."""
     report = ImportReport(str(path))
     rows = []
+    last_ts, seen = -1, set()  # the latest time and the percentages given at it
     for n, line in enumerate(open_lines(path), start=1):
         f = [x.strip() for x in line.strip().split(",")]
         if not line.strip() or (n == 1 and f[0] == "timestamp"):
@@ -82,7 +87,14 @@ def read_book_depth(path: Path) -> tuple[np.ndarray, ImportReport]:
             report.drop(n, "NaN or infinite")
         elif depth < 0 or notional < 0 or not (-5 <= pct <= 5 and pct != 0):
             report.drop(n, "negative depth or percentage outside -5..5")
+        elif ts < last_ts:
+            report.drop(n, "time before the previous row")
+        elif ts == last_ts and pct in seen:
+            report.drop(n, "percentage already given at this time (duplicate)")
         else:
+            if ts > last_ts:
+                last_ts, seen = ts, set()
+            seen.add(pct)
             rows.append((ts, pct, depth, notional))
     report.kept = len(rows)
     return np.array(rows, dtype=BOOK_DEPTH_DTYPE), report

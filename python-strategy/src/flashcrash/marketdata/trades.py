@@ -168,7 +168,14 @@ def detect(first: list[str], header: bool) -> TradeFormat:
         raise ImportError_(f"unknown header: {','.join(first)}")
     if len(first) == 8 and not first[0].strip().isdigit():
         return TradeFormat.TARDIS
-    # aggTrades' fourth column is a trade id (an integer), trades' a quantity (a decimal).
+    # Where the first boolean is: trades' `is_buyer_maker` is the sixth column, aggTrades' the
+    # seventh (its sixth is the time). A quantity that happens to be whole says nothing.
+    flags = [f.strip().lower() in ("true", "false") for f in first]
+    if len(first) >= 6 and flags[5]:
+        return TradeFormat.TRADES
+    if len(first) >= 7 and flags[6]:
+        return TradeFormat.AGG_TRADES
+    # Flags written 1/0: aggTrades' fourth column is a trade id (an integer), trades' a quantity.
     if len(first) >= 7 and first[3].strip().isdigit() and first[4].strip().isdigit():
         return TradeFormat.AGG_TRADES
     if len(first) >= 6:
@@ -255,10 +262,12 @@ def read_trades(
                 line_no, str(e) if isinstance(e, OutOfRange) else f"malformed ({e.__class__.__name__})"
             )
             continue
-        if not (math.isfinite(price) and math.isfinite(qty)):
+        if not math.isfinite(price):
             report.drop(line_no, "NaN or infinite")
         elif price <= 0:
             report.drop(line_no, "price not positive")
+        elif not math.isfinite(qty):
+            report.drop(line_no, "NaN or infinite")
         elif qty <= 0:
             report.drop(line_no, "quantity not positive")
         else:
