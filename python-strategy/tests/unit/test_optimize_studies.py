@@ -2,7 +2,8 @@
 setup it was run on (the training trades and the replayed configuration), so its best trial is
 never one chosen on another window; sampled values that break a rule across keys fail that trial,
 not the run; `--save-best` carries the study's overlays; `--test-data` naming the training file
-is held to the overlap rule; a storage folder that cannot be made and a bad log level are one line."""
+is held to the overlap rule; a storage folder that cannot be made and a bad log level are one line;
+a capture is optimised on the synthetic book and the run says so."""
 
 from __future__ import annotations
 
@@ -100,3 +101,23 @@ def test_a_storage_folder_that_cannot_be_made_and_a_bad_log_level_are_one_line(
     assert optimize(tmp_path, cache, *SHORT, "--log-level", "bogus") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--log-level 'bogus'" in err[0]
+
+
+def test_a_capture_is_optimised_on_the_synthetic_book_and_says_so(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`backtest` replays a capture's recorded depth by default; a study's trials replay the
+    synthetic book: the run says so (and that the file's symbol is not the config's), and
+    `results.json` records the book."""
+    capture = REPO / "data" / "binance_spot_capture_BTCUSDT_20240808.gz"
+    code = main(
+        [
+            "optimize", "--data", str(capture), "--storage", f"sqlite:///{tmp_path / 'cap.db'}",
+            "--cache-dir", str(cache), "--out", str(tmp_path / "cap"), "--n-trials", "1",
+        ]
+    )  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    assert "trials replay the synthetic book" in out and "--book synthetic" in out
+    assert "holds BTCUSDT trades but [symbol] name is POLUSDT" in out
+    assert results(tmp_path, "cap")["book"] == "synthetic"

@@ -23,6 +23,7 @@ from rich.table import Table
 from flashcrash import config as config_mod
 from flashcrash.backtest.commands import DEFAULT_CACHE, parse_utc
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.depth import is_capture
 from flashcrash.marketdata.trades import ImportError_
 from flashcrash.optimize import study as study_mod
 from flashcrash.optimize import walkforward
@@ -187,12 +188,28 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         return 2
     try:
         cache = None if args.no_cache else args.cache_dir
-        trades, _, cached = load_trades(args.data, cache)
+        trades, report, cached = load_trades(args.data, cache)
         test_data: Path = args.test_data or args.data
         test_trades = trades if args.test_data is None else load_trades(test_data, cache)[0]
     except (OSError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
+    if report.symbol and report.symbol != cfg.symbol.name:
+        console.print(
+            f"warning: {args.data.name} holds {report.symbol} trades but [symbol] name is "
+            f"{cfg.symbol.name}: set [symbol] and [strategy] price_tick for {report.symbol} in an --overlay.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
+    if any(is_capture(p) for p in {args.data, test_data}):
+        console.print(
+            "note: trials replay the synthetic book, not the depth a capture recorded; "
+            "`flashcrash backtest --book synthetic` reproduces their figures.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     train = train_w.cut(trades)
     test = None if test_w is None else test_w.cut(test_trades)
     if len(train) == 0:
@@ -304,6 +321,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         "test_data": None if test_w is None else str(test_data),
         "config": str(args.config),
         "overlays": [str(p) for p in overlays],
+        "book": "synthetic",
         "n_trials_run": n_trials,
         "n_jobs": args.n_jobs,
         "run_secs": round(secs, 3),
