@@ -3,7 +3,8 @@ setup it was run on (the training trades and the replayed configuration), so its
 never one chosen on another window; sampled values that break a rule across keys fail that trial,
 not the run; `--save-best` carries the study's overlays; `--test-data` naming the training file
 is held to the overlap rule; a storage folder that cannot be made and a bad log level are one line;
-a capture is optimised on the synthetic book and the run says so."""
+a capture is optimised on the synthetic book and the run says so; a best trial that never traded
+is pointed out."""
 
 from __future__ import annotations
 
@@ -121,3 +122,13 @@ def test_a_capture_is_optimised_on_the_synthetic_book_and_says_so(
     assert "trials replay the synthetic book" in out and "--book synthetic" in out
     assert "holds BTCUSDT trades but [symbol] name is POLUSDT" in out
     assert results(tmp_path, "cap")["book"] == "synthetic"
+
+
+def test_a_best_trial_that_never_traded_is_pointed_out(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before 21:08 no configuration enters: the best (0 %) is standing aside, and the run says so
+    rather than offering it as a tuned strategy without comment."""
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT) == 0
+    assert results(tmp_path)["best"]["value"] == 0.0
+    assert "made no trade" in " ".join(capsys.readouterr().out.split())

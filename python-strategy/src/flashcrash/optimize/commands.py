@@ -299,6 +299,14 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     best_table = params_table(best.params) if best is not None else None
     best_cfg = trial_config(job.config, overlays, best_table) if best_table is not None else None
     console.print(_study_table(name, counts, n_trials, secs, best))
+    if best is not None and best.user_attrs.get("trades") == 0:
+        console.print(
+            f"note: the best trial ({best.number}) made no trade: on this data no tried configuration "
+            "did better than standing aside.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     console.print("evaluating the baseline and the best values ...")
     rep = walkforward.report(
         cfg,
