@@ -23,8 +23,8 @@ A row is dropped, with its line number and reason, when a field does not parse, 
 infinite, its time is outside `MIN_TS_NS`..`MAX_TS_NS` (2009 to 2100) or its id outside int64 ("time
 out of range", "id out of range"), the price is not positive, the quantity is not positive, or it is
 out of order: its time before the previous kept row's, or its id not above it (a duplicate or a step
-back). A row out of order with the rows on both sides of it, while those two are in order (one time
-or id far ahead), is the one dropped, not every row after it. A capture's trades are those of its
+back). A row that the next two rows, in order after the row before it, are both out of order with
+(one time or id far ahead) is the one dropped, not every row after it (`_InOrder`). A capture's trades are those of its
 first trade's symbol and stream (`trade` or `aggTrade`: two id sequences); the others are dropped.
 """
 

@@ -259,11 +259,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not study.trials:
-        study.enqueue_trial(SPACES[mode].baseline(cfg), user_attrs={"baseline": True}, skip_if_exists=True)
+    # The setup before the first trial: a worker that sees a trial also sees what it was run on.
     study.set_user_attr("setup", setup)
     study.set_user_attr("objective", objective.name)
     study.set_user_attr("mode", mode)
+    if not study.trials:
+        study.enqueue_trial(SPACES[mode].baseline(cfg), user_attrs={"baseline": True}, skip_if_exists=True)
     console.print(
         f"study {name} ({mode}, objective {objective.name}: {objective.description}) in {study_mod.shown(url)}: "
         f"{len(study.trials)} trials so far; {len(train)} trades of {args.data.name}"
