@@ -127,7 +127,14 @@ def load_schema(path: Path) -> Schema:
     }
 
 
-def _read(path: Path) -> dict[str, Any]:
+def merge_layer(table: dict[str, Any], layer: dict[str, Any]) -> None:
+    """`layer`'s keys over `table`'s, section by section (the later layer wins)."""
+    for section, keys in layer.items():
+        table.setdefault(section, {}).update(keys)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """One TOML file; `ConfigError` naming it when it cannot be read or parsed."""
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -383,14 +390,13 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     path = Path(path)
     beside = path.parent / "schema.toml"
     schema = load_schema(beside if beside.exists() else REPO_SCHEMA)
-    table = _read(path)
+    table = read_toml(path)
     check_layer(schema, table, str(path))
     local = path.parent / "local.toml"
     for layer in ([local] if local.exists() else []) + [Path(p) for p in overlays or []]:
-        overlay = _read(layer)
+        overlay = read_toml(layer)
         check_layer(schema, overlay, str(layer))
-        for section, keys in overlay.items():
-            table.setdefault(section, {}).update(keys)
+        merge_layer(table, overlay)
     check_complete(schema, table)
     check_cross_fields(table)
     s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))

@@ -337,9 +337,10 @@ class Session:
             base = f"127.0.0.1:{self.sim_port}"
             ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}", "backup_ws_url": ""}
             ours["execution"] = {"rest_url": f"http://{base}", "ws_api_url": f"ws://{base}"}
+        from flashcrash.config import merge_layer
+
         for tables in (ours, self.overrides):
-            for section, keys in tables.items():
-                layered.setdefault(section, {}).update(keys)
+            merge_layer(layered, tables)
         (dst / "local.toml").write_text(dump_toml(layered))
 
     def _start_strategy(self, timeout: float = 60.0) -> None:

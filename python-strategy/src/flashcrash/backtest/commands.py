@@ -123,16 +123,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"{args.data.name}: {len(trades)} trades{' (cache)' if cached else ''}, "
         f"{report.dropped} bad rows dropped"
     )
-    if report.symbol and report.symbol != cfg.symbol.name:
-        console.print(
-            f"warning: {args.data.name} holds {report.symbol} trades but [symbol] name is "
-            f"{cfg.symbol.name}: the price tick, quantity step and order size are {cfg.symbol.name}'s. "
-            f"Set [symbol] name, order_quantity and quantity_step and [strategy] price_tick "
-            f"for {report.symbol} in an --overlay.",
-            style="yellow",
-            markup=False,
-            highlight=False,
-        )
+    warn_other_symbol(console, args.data, report.symbol, cfg)
     books = None
     recorded = args.book != "synthetic" and is_capture(args.data)
     if args.book == "recorded" and not recorded:
@@ -186,3 +177,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     bt.add_argument("--log-level", default="warning", help="level of <out>/backtest.log")
     bt.set_defaults(func=cmd_backtest)
+
+
+def warn_other_symbol(console: Console, data: Path, symbol: str | None, cfg: config_mod.Config) -> None:
+    """A yellow line when the file's trades are of another symbol than `[symbol] name`."""
+    if symbol and symbol != cfg.symbol.name:
+        console.print(
+            f"warning: {data.name} holds {symbol} trades but [symbol] name is "
+            f"{cfg.symbol.name}: the price tick, quantity step and order size are {cfg.symbol.name}'s. "
+            f"Set [symbol] name, order_quantity and quantity_step and [strategy] price_tick "
+            f"for {symbol} in an --overlay.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )

@@ -10,7 +10,6 @@ import json
 import logging
 import sys
 import time
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flashcrash import config as config_mod
-from flashcrash.backtest.commands import DEFAULT_CACHE, parse_utc
+from flashcrash.backtest.commands import DEFAULT_CACHE, parse_utc, warn_other_symbol
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.depth import is_capture
 from flashcrash.marketdata.trades import ImportError_
@@ -88,7 +87,7 @@ def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
-        return a.resolve() == b.resolve() or a.samefile(b)
+        return a.samefile(b)
     except OSError:
         return False
 
@@ -121,11 +120,8 @@ def _merged_overlays(overlays: list[Path], best: dict[str, dict[str, Any]]) -> d
     trial as one overlay file."""
     table: dict[str, dict[str, Any]] = {}
     for path in overlays:
-        with open(path, "rb") as f:
-            for section, keys in tomllib.load(f).items():
-                table.setdefault(section, {}).update(keys)
-    for section, keys in best.items():
-        table.setdefault(section, {}).update(keys)
+        config_mod.merge_layer(table, config_mod.read_toml(path))
+    config_mod.merge_layer(table, best)
     return table
 
 
@@ -194,14 +190,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     except (OSError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
-    if report.symbol and report.symbol != cfg.symbol.name:
-        console.print(
-            f"warning: {args.data.name} holds {report.symbol} trades but [symbol] name is "
-            f"{cfg.symbol.name}: set [symbol] and [strategy] price_tick for {report.symbol} in an --overlay.",
-            style="yellow",
-            markup=False,
-            highlight=False,
-        )
+    warn_other_symbol(console, args.data, report.symbol, cfg)
     if any(is_capture(p) for p in {args.data, test_data}):
         console.print(
             "note: trials replay the synthetic book, not the depth a capture recorded; "
