@@ -95,22 +95,11 @@ struct Rig {
 }
 
 fn rig(name: &str) -> Rig {
-    use execution_engine::{PaperExecutor, SymbolFilters};
+    use execution_engine::PaperExecutor;
     let config = crate::reload::tests::temp_config(name);
     let loaded = crate::reload::Loaded::load(&config).unwrap();
     let cfg = loaded.config.clone();
-    let d = |s: &str| s.parse::<Dec>().unwrap();
-    let filters = SymbolFilters {
-        symbol: "POLUSDT".into(),
-        base_asset: "POL".into(),
-        quote_asset: "USDT".into(),
-        tick_size: d("0.0001"),
-        min_price: d("0.0001"),
-        step_size: d("0.1"),
-        min_qty: d("0.1"),
-        max_qty: d("9000000"),
-        min_notional: d("5"),
-    };
+    let filters = execution_engine::fixtures::polusdt_filters();
     let (limits, fees, fill_rule) = executor_settings(&cfg);
     let (responses_tx, responses) = mpsc::channel(64);
     let (data_tx, data) = mpsc::channel(64);

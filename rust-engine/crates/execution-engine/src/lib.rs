@@ -7,6 +7,8 @@ pub mod binance_order;
 pub mod breaker;
 pub mod exposure;
 pub mod filters;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod order;
 pub mod paper;
 pub mod rate_limit;

@@ -191,20 +191,7 @@ pub(crate) mod tests {
         s.parse().unwrap()
     }
 
-    /// The POLUSDT filters the crate's unit tests share.
-    pub(crate) fn filters() -> SymbolFilters {
-        SymbolFilters {
-            symbol: "POLUSDT".into(),
-            base_asset: "POL".into(),
-            quote_asset: "USDT".into(),
-            tick_size: d("0.0001"),
-            min_price: d("0.0001"),
-            step_size: d("0.1"),
-            min_qty: d("0.1"),
-            max_qty: d("9000000"),
-            min_notional: d("5"),
-        }
-    }
+    pub(crate) use crate::fixtures::polusdt_filters as filters;
 
     fn order(t: OrderType, qty: &str, price: Option<&str>) -> PlaceOrder {
         PlaceOrder {

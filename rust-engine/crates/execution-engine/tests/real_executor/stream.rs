@@ -9,9 +9,18 @@ async fn subscribed(
     stub: &Stub,
     ex: &Arc<RealExecutor>,
 ) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut cfg = UserStreamConfig::new(stub.ws_url());
     cfg.subscribe_timeout = Duration::from_secs(2);
+    subscribed_with(stub, ex, cfg).await
+}
+
+/// As [`subscribed`], with `cfg`.
+async fn subscribed_with(
+    stub: &Stub,
+    ex: &Arc<RealExecutor>,
+    cfg: UserStreamConfig,
+) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let stream = UserStream::spawn(Arc::clone(ex), cfg, tx);
     wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
     wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
@@ -481,16 +490,12 @@ async fn kept_alive(
     ex: &Arc<RealExecutor>,
     keepalive: Duration,
 ) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut cfg = UserStreamConfig::new(stub.ws_url());
     cfg.reconnect_initial = Duration::from_millis(20);
     cfg.reconnect_max = Duration::from_millis(100);
     cfg.subscribe_timeout = Duration::from_secs(2);
     cfg.keepalive = keepalive;
-    let stream = UserStream::spawn(Arc::clone(ex), cfg, tx);
-    wait_until("subscription", WAIT, || stream.subscriptions() == 1).await;
-    wait_until("reconcile", WAIT, || stub.count("GET", OPEN) == 1).await;
-    (stream, rx)
+    subscribed_with(stub, ex, cfg).await
 }
 
 /// A quiet stream whose peer answers the keepalive pings (the stub's WebSocket layer pongs while

@@ -19,7 +19,7 @@ pub use execution_engine::real::{
     Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, UserStream, UserStreamConfig,
 };
 pub use execution_engine::signing::{local_now_ms, ApiSecret};
-pub use execution_engine::{Limits, PaperExecutor, SymbolFilters};
+pub use execution_engine::{Limits, PaperExecutor};
 pub use feed_handler::book::Level;
 pub use feed_handler::fixed::parse_units;
 pub use feed_handler::shared::SharedBook;
@@ -43,19 +43,7 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-pub fn filters() -> SymbolFilters {
-    SymbolFilters {
-        symbol: "POLUSDT".into(),
-        base_asset: "POL".into(),
-        quote_asset: "USDT".into(),
-        tick_size: d("0.0001"),
-        min_price: d("0.0001"),
-        step_size: d("0.1"),
-        min_qty: d("0.1"),
-        max_qty: d("9000000"),
-        min_notional: d("5"),
-    }
-}
+pub use execution_engine::fixtures::polusdt_filters as filters;
 
 pub fn limits() -> Limits {
     Limits {
