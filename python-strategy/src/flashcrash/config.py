@@ -229,6 +229,7 @@ class SymbolConfig:
     name: str
     order_quantity: Decimal
     quantity_step: Decimal
+    min_notional: Decimal
 
 
 @dataclass(frozen=True)
@@ -309,10 +310,11 @@ class StrategyConfig:
 @dataclass(frozen=True)
 class RiskConfig:
     """`[risk]`; the engine enforces `max_order_notional`, `max_open_orders` and `max_positions` too,
-    and `max_position_notional` alone (so it is not read here)."""
+    and `max_position_notional` alone (the backtest's venue applies the engine's rules with it)."""
 
     max_order_notional: Decimal = Decimal("1000")
     max_open_orders: int = 5
+    max_position_notional: Decimal = Decimal("3000")
     max_positions: int = 3
     min_edge_pct: float = 0.3
     max_latency_ms: int = 500
@@ -404,7 +406,9 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     if not report_dir.is_absolute():
         report_dir = REPO_SCHEMA.parents[1] / report_dir
     return Config(
-        symbol=SymbolConfig(s["name"], Decimal(s["order_quantity"]), Decimal(s["quantity_step"])),
+        symbol=SymbolConfig(
+            s["name"], Decimal(s["order_quantity"]), Decimal(s["quantity_step"]), Decimal(s["min_notional"])
+        ),
         event_detection=EventDetectionConfig(
             **{
                 f.name: float(e[f.name]) if f.type == "float" else e[f.name]

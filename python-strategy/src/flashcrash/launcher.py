@@ -274,9 +274,17 @@ class Session:
             spec.speed,
             "--wait-for-client",
         ]
-        gap = self._setting("backtest", "data_gap_secs")  # the backtest's rule for recording gaps
-        if gap is not None and "--data-gap-secs" not in spec.extra_args:
-            argv += ["--data-gap-secs", str(gap)]
+        # The venue the backtest simulates: its rule for recording gaps, and the symbol's grid and
+        # minimum notional as the config knows them (the engine checks them against exchangeInfo).
+        for flag, section, key in (
+            ("--data-gap-secs", "backtest", "data_gap_secs"),
+            ("--tick-size", "strategy", "price_tick"),
+            ("--step-size", "symbol", "quantity_step"),
+            ("--min-notional", "symbol", "min_notional"),
+        ):
+            value = self._setting(section, key)
+            if value is not None and flag not in spec.extra_args:
+                argv += [flag, str(value)]
         if spec.start:
             argv += ["--from", spec.start]
         if spec.end:

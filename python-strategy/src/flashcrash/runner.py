@@ -143,8 +143,9 @@ class Runner:
         )
         self.orders.breaker.on_change = self._on_breaker
         self.strategy = PercentileStrategy(
-            cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.symbol.quantity_step
-        )
+            cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.symbol.quantity_step,
+            cfg.symbol.min_notional,
+        )  # fmt: skip
         self.strategy.stops.on_change = self._on_stop
         self.strategy.journal = self._on_journal
         self.history: deque[Candle] = deque(maxlen=0 if persistence is not None else HISTORY_CANDLES)

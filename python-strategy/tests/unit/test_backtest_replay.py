@@ -444,3 +444,25 @@ def test_a_recording_gap_is_replayed_as_a_feed_outage(
     else:
         assert result.data_gaps == [] and told == [] and changes == []
         assert len(inside) == (resume - last) // 100_000_000
+
+
+def test_the_backtest_refuses_what_the_engine_would(cfg: config.Config, pol: np.ndarray) -> None:
+    """The venue applies the engine's rules with the config's limits: with `[risk]
+    max_position_notional` under one lot (500 POL at about 0.2 is about 100 USDT) every entry is
+    refused as the engine refuses it in paper and live trading, so nothing trades; the shipped
+    limits refuse nothing on this crash."""
+    data = window(pol, *map(parse_utc, BUSY))
+    shipped = Replay(cfg, data)
+    m = shipped.run().metrics()
+    assert m["trades"] > 0 and "errors" not in m["orders"]
+    tight = dataclasses.replace(cfg, risk=dataclasses.replace(cfg.risk, max_position_notional=D("50")))
+    replay = Replay(tight, data)
+    result = replay.run()
+    m = result.metrics()
+    assert m["trades"] == 0 and not replay.venue.fills
+    assert m["orders"]["errors"] == m["orders"]["sent"] > 0
+    assert replay.runner.strategy.decisions["entry_rejected_unfilled"] == m["orders"]["sent"]
+    console = Console(width=200, record=True)
+    console.print(summary_table(result))
+    row = next(line for line in console.export_text().splitlines() if "orders refused by the venue" in line)
+    assert row.split("│")[2].strip() == str(m["orders"]["errors"])

@@ -249,3 +249,86 @@ def test_fees_follow_the_shared_cases_of_the_paper_engine_and_exchange_sim() -> 
         assert (fill.fee, fill.fee_asset) == (D(case["fee"]), case["fee_asset"]), case["name"]
         assert v.position == D(case["base_change"]), case["name"]
         assert v.cash - D("1000") == D(case["quote_change"]), case["name"]
+
+
+# --------------------------------------------------------------- the engine's order rules
+def ruled(max_positions: int = 3, max_position_notional: str = "3000", max_open_orders: int = 5) -> SimVenue:
+    """A venue applying the engine's rules: POLUSDT's grid (tick 0.0001, step 0.1, minimum notional
+    5), lots of 100, max order notional 1000."""
+    import flashcrash_native
+
+    rules = flashcrash_native.OrderRules(
+        "POLUSDT", "0.0001", "0.1", "5", "1000", max_open_orders, max_position_notional, max_positions, "100"
+    )
+    return SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: (BIDS, ASKS), D("0.001"), D("0.002"), quantity_step=D("0.1"),
+        rules=rules, cash=D("1000"),
+    )  # fmt: skip
+
+
+def refused(out: list[object]) -> tuple[str, str | None, str]:
+    assert len(out) == 1 and isinstance(out[0], wire.Error), out
+    return out[0].code, out[0].field, out[0].message
+
+
+def test_the_venue_refuses_what_the_engine_refuses_with_its_words() -> None:
+    """The engine's validation (crate `order-rules`): the symbol's filters and `[risk]`
+    max_order_notional, each refusal a VALIDATION error naming the field, with the engine's message;
+    nothing is kept of a refused order (its client order id can be used again)."""
+    v = ruled()
+    assert refused(v.handle(order("a", "BUY", "4", "1.00"), 1)) == (
+        "VALIDATION", "quantity", "notional 4 below the minimum 5 (NOTIONAL)",
+    )  # fmt: skip
+    assert refused(v.handle(order("a", "BUY", "10.05", "1.00"), 1)) == (
+        "VALIDATION", "quantity", "quantity 10.05 is not a multiple of step size 0.1",
+    )  # fmt: skip
+    assert refused(v.handle(order("a", "BUY", "10", "1.00005"), 1)) == (
+        "VALIDATION", "price", "price 1.00005 is not a multiple of tick size 0.0001",
+    )  # fmt: skip
+    assert refused(v.handle(order("a", "SELL", "1001", "1.00"), 1)) == (
+        "VALIDATION", "quantity", "notional 1001 above [risk] max_order_notional 1000",
+    )  # fmt: skip
+    # A market order's notional is valued at the touch it takes from: 4.9 x 1.01 is under 5.
+    assert (
+        refused(v.handle(order("a", "BUY", "4.9", None), 1))[2]
+        == "notional 4.949 below the minimum 5 (NOTIONAL)"
+    )
+    assert not v.orders and not v.fills and v.cash == D("1000")
+    placed = v.handle(order("a", "BUY", "5", None), 1)  # 5.05 at the ask
+    assert placed[0].status == "FILLED"
+
+
+def test_the_venue_applies_the_engines_position_limits_first() -> None:
+    """`[risk] max_positions` counts open buys plus lots held; `max_position_notional` values the
+    worst case of every open order filling; a sell that lowers it always goes. The position checks
+    come before the validation, as in the engine (its core, then its executor), and the message is
+    the engine's core's ("field: rule")."""
+    v = ruled(max_positions=2, max_position_notional="250")
+    for coid in ("a", "b"):
+        assert v.handle(order(coid, "BUY", "100", "0.90"), 1)[0].status == "NEW"
+    code, fld, message = refused(v.handle(order("c", "BUY", "100", "0.90"), 1))
+    assert (code, fld) == ("VALIDATION", "side")
+    assert (
+        message
+        == "side: 2 positions already (net long 0 in lots of 100, 2 open buys) at [risk] max_positions 2"
+    )
+    # Off the tick as well: the position limit is named, as the engine's core answers first.
+    assert refused(v.handle(order("c", "BUY", "100", "0.90005"), 1))[1] == "side"
+    assert isinstance(v.cancel(wire.CancelOrder("x", 1, "POLUSDT", "b"), 2), wire.OrderCanceled)
+    # 100 open at 0.90 plus 200 more at 1.00 would be worth 300 at 1.00: over 250.
+    code, fld, message = refused(v.handle(order("d", "BUY", "200", "1.00"), 3))
+    assert fld == "quantity" and message.startswith("quantity: exposure 300.00 (position 0, open buys 100")
+    assert message.endswith("above [risk] max_position_notional 250")
+    # The first buy fills (a trade through 0.90): a sell of the long lowers the worst case.
+    v.on_trade(4, 0.89, 1000.0)
+    assert v.position == D("99.9")  # the fee in POL
+    assert v.handle(order("e", "SELL", "99.9", "1.00"), 5)[0].status == "NEW"
+
+
+def test_the_venue_applies_max_open_orders() -> None:
+    v = ruled(max_open_orders=2)
+    for coid in ("a", "b"):
+        assert v.handle(order(coid, "SELL", "10", "1.20"), 1)[0].status == "NEW"
+    assert refused(v.handle(order("c", "SELL", "10", "1.20"), 1)) == (
+        "VALIDATION", "client_order_id", "2 open orders already ([risk] max_open_orders = 2)",
+    )  # fmt: skip

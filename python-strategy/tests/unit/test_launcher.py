@@ -52,6 +52,45 @@ def test_a_setting_is_read_as_the_session_will_see_it(tmp_path: Path) -> None:
     assert s._setting("backtest", "data_gap_secs") == 0 and s._setting("backtest", "book_seed") == 1
 
 
+class _Spawned(Exception):
+    pass
+
+
+def test_the_simulator_is_the_venue_the_config_describes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """exchange-sim gets the config's price tick, quantity step and minimum notional (the engine checks
+    its config against the venue's exchangeInfo, so a grid other than the simulator's defaults would
+    stop it), and the backtest's rule for recording gaps; flags given by the session win."""
+    (tmp_path / "config.toml").write_text(
+        '[backtest]\ndata_gap_secs = 300\n[strategy]\nprice_tick = "0.00001"\n'
+        '[symbol]\nquantity_step = "1"\nmin_notional = "10"\n'
+    )
+    (tmp_path / "exchange-sim").touch()
+    s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path)
+    argvs: list[list[str]] = []
+
+    def spawn(name: str, argv: list[str], stdout: object = None) -> launcher.Proc:
+        argvs.append(argv)
+        raise _Spawned
+
+    monkeypatch.setattr(s, "_spawn", spawn)
+    for extra in ((), ("--min-notional", "20")):
+        with pytest.raises(_Spawned):
+            s._start_sim(launcher.SimSpec(extra_args=extra))
+    first = argvs[0]
+    assert {
+        f: first[first.index(f) + 1]
+        for f in ("--tick-size", "--step-size", "--min-notional", "--data-gap-secs")
+    } == {
+        "--tick-size": "0.00001",
+        "--step-size": "1",
+        "--min-notional": "10",
+        "--data-gap-secs": "300",
+    }
+    assert argvs[1].count("--min-notional") == 1 and argvs[1][-2:] == ["--min-notional", "20"]
+
+
 def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(tmp_path: Path) -> None:
     """`flashcrash paper` against a venue: the processes get the user's file itself (a reload re-reads
     it), and the ports checked at the stop are its own, `local.toml` beside it included."""

@@ -616,6 +616,31 @@ def test_a_lot_left_with_less_than_one_step_is_written_off() -> None:
     assert st.position.realized == -(D("0.2010") * D("0.1"))  # the coins' cost, fee included
 
 
+def test_a_lot_worth_less_than_the_minimum_notional_is_written_off() -> None:
+    """An entry of 100 canceled after 20 filled: 20 x 0.2010 is about 4 USDT, under the venue's
+    minimum notional of 5, so no sell of it would be taken (the engine refuses it, the target and
+    every exit after it). The lot is written off at its cost, nothing is sent to sell it."""
+    st, out = make()
+    st.quantity_step, st.min_notional = D("0.1"), D("5")
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "20", 1, "PARTIALLY_FILLED"), 3 * S)
+    st.on_candle(candle(4, 0.2005, 0.2006, 0.1990, 0.1995), ACTIVE, GOOD, 0)  # a new low: entry canceled
+    respond(st, canceled(out.of(wire.CancelOrder)[-1], "20"))
+    assert not st.position.lots
+    assert st.decisions["exit_dust_written_off"] == 1
+    assert [o.side for o in out.orders] == ["BUY"]
+    assert st.position.realized < 0
+
+
+def test_an_entry_under_the_minimum_notional_is_not_sent() -> None:
+    st, out = make()
+    st.min_notional = D("25")  # 100 at about 0.2 is 20
+    setup_window(st)
+    assert out.orders == [] and st.decisions["rejected_risk_min_notional"] == 1
+
+
 def test_a_market_exit_the_book_fills_only_in_part_is_not_sold_twice() -> None:
     """A stop-loss market sell of 99.9 against 60 on the bid expires after filling 60. The venue
     acknowledges it EXPIRED before its fill arrives; the strategy asks its status before it sizes the

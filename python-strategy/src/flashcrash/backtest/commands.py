@@ -81,6 +81,8 @@ def summary_table(result: BacktestResult) -> Table:
         ("events", f"{m['events']['trades']} trades, {m['events']['books']} books"),
         ("run time", f"{m['run_secs']} s"),
     ]
+    if m["orders"].get("errors"):
+        rows.insert(-2, ("orders refused by the venue", m["orders"]["errors"]))
     if m["data_gaps"]:
         gaps = ", ".join(f"{g['from_utc']} ({g['secs']:.0f} s)" for g in m["data_gaps"])
         rows.insert(-2, ("recording gaps (feed outages)", gaps))

@@ -45,7 +45,7 @@ import numpy as np
 from flashcrash import wire
 from flashcrash.backtest.book import BOUNDARY_NS, BookParams, SyntheticBook
 from flashcrash.backtest.results import BacktestResult
-from flashcrash.backtest.venue import FillRule, Levels, SimVenue
+from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
 from flashcrash.event_detector import State
 from flashcrash.runner import LOOP_GC_THRESHOLDS, Runner
@@ -160,6 +160,7 @@ class Replay:
             FillRule(bt.fill_rule),
             Decimal(repr(bt.slippage_bps)),
             cfg.symbol.quantity_step,
+            order_rules(cfg),
             cash=bt.initial_capital,
         )
         self.link = ReplayLink()

@@ -11,6 +11,11 @@
   them: a buy's in the base asset, from the coins bought (quantity x rate), a sell's in the quote asset
   (notional x rate), rounded down to 8 decimals (the shared cases of `tests/fee_cases/`).
 * The replayed market never sees our orders: the book is not depleted by them.
+* Before anything fills, an order passes the engine's own rules (`rules`, crate `order-rules` through
+  `flashcrash_native.OrderRules`): the position limits of `[risk]` (`max_positions`,
+  `max_position_notional`), then the symbol's filters (`[strategy] price_tick`, `[symbol]
+  quantity_step` and `min_notional`) and `max_order_notional` and `max_open_orders`. What the engine
+  refuses in paper and live trading is refused here, as the same `VALIDATION` error.
 
 The venue also keeps the account: cash (quote) and position (base), moved by each fill and its fee;
 `fees` totals them in the quote asset (a base fee at its fill's price).
@@ -23,8 +28,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
+import flashcrash_native
 from flashcrash import wire
-from flashcrash.wire import Levels
+from flashcrash.config import Config
+from flashcrash.wire import Levels, dec_text
 
 ZERO = Decimal(0)
 FEE_QUANTUM = Decimal("0.00000001")
@@ -80,6 +87,16 @@ def _dec(x: float) -> Decimal:
     return Decimal(repr(x))
 
 
+def order_rules(cfg: Config) -> flashcrash_native.OrderRules:
+    """The engine's order rules with the symbol and the limits of `cfg`."""
+    s, r = cfg.symbol, cfg.risk
+    return flashcrash_native.OrderRules(
+        s.name, dec_text(cfg.strategy.price_tick), dec_text(s.quantity_step), dec_text(s.min_notional),
+        dec_text(r.max_order_notional), r.max_open_orders, dec_text(r.max_position_notional),
+        r.max_positions, dec_text(s.order_quantity),
+    )  # fmt: skip
+
+
 @dataclass
 class SimVenue:
     """One symbol's venue. `book` returns (bids, asks) at an event time; commands go to `handle`,
@@ -94,6 +111,8 @@ class SimVenue:
     fill_rule: FillRule = FillRule.TRADE_THROUGH
     slippage_bps: Decimal = ZERO
     quantity_step: Decimal = ZERO
+    # The engine's order rules (`order_rules`); None: none (unit tests of the fill mechanics alone).
+    rules: flashcrash_native.OrderRules | None = None
     cash: Decimal = ZERO
     position: Decimal = ZERO
     fees: Decimal = ZERO
@@ -139,6 +158,15 @@ class SimVenue:
             return [self._error(cmd.command_id, now, "NOT_SYNCED", None, "no book yet")]
         buy = cmd.side == "BUY"
         opposite = asks if buy else bids
+        if self.rules is not None:
+            refusal = self.rules.refusal(
+                wire.encode(cmd),
+                dec_text(_dec(opposite[0][0])),
+                dec_text(self.position),
+                [(o.cmd.side, dec_text(o.remaining)) for o in self.open],
+            )
+            if refusal is not None:
+                return [self._error(cmd.command_id, now, "VALIDATION", *refusal)]
         limit = cmd.price
         if cmd.order_type == "LIMIT_MAKER" and limit is not None:
             best = _dec(opposite[0][0])

@@ -21,7 +21,7 @@ needing a restart and the running value stays): `[event_detection]` `jitter_buff
 `baseline_secs`, `volatility_window_secs`, `acceleration_span_secs`, `volume_delta_window_secs`,
 `velocity_window_secs`, `pattern_min_candles`, `pattern_max_candles`; `[strategy]` `range_samples`,
 `volume_window_secs`; and every other key the strategy reads (`[symbol]` `name` and
-`quantity_step`, `[zmq]`, `[persistence]`, `[monitoring]` `log_format`, `health_interval_ms`,
+`quantity_step`, `min_notional`, `[zmq]`, `[persistence]`, `[monitoring]` `log_format`, `health_interval_ms`,
 `strategy_metrics_port`): addresses and keys are never changed while running. Keys only the engine
 reads are not the strategy's business (the engine reports them).
 

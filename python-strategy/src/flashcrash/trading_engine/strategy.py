@@ -64,6 +64,7 @@ class PercentileStrategy:
         quantity: Decimal,
         orders: OrderManager,
         quantity_step: Decimal = ZERO,
+        min_notional: Decimal = ZERO,
     ) -> None:
         self.cfg = cfg
         self.risk = risk
@@ -71,6 +72,9 @@ class PercentileStrategy:
         # The venue's quantity step: sells are rounded down to it, and less than one step left after
         # a sell is dust (0: no grid).
         self.quantity_step = quantity_step
+        # The venue's smallest order notional: no entry under it, and a position worth less than it
+        # cannot be sold on its own (written off as dust is; 0: none).
+        self.min_notional = min_notional
         self.orders = orders
         self.breaker = orders.breaker
         self.position = Portfolio()
@@ -245,8 +249,11 @@ class PercentileStrategy:
             return self._reject("invalid_price", f"window {self.window.low}..{self.window.high}")
         if p.edge_pct < Decimal(repr(self.risk.min_edge_pct)):
             return self._reject("risk_edge", f"entry {p.entry.value} target {p.target.value}")
-        if self.quantity.value * p.entry.value > self.risk.max_order_notional:
+        notional = self.quantity.value * p.entry.value
+        if notional > self.risk.max_order_notional:
             return self._reject("risk_notional", f"{self.quantity.value} x {p.entry.value}")
+        if notional < self.min_notional:
+            return self._reject("risk_min_notional", f"{self.quantity.value} x {p.entry.value}")
         if not self.breaker.allows_entry(now):
             return self._reject("breaker", "half-open trial already out")
         # The decision is journaled first: the order manager makes it durable with the order, before
@@ -305,10 +312,24 @@ class PercentileStrategy:
             self.orders.cancel(lot.target_coid, now)
         self._advance_lot(lot, now)
 
+    def _unsellable(self, lot: Lot, price: float) -> str:
+        """Why the venue would refuse any sell of the lot at `price` (no trade seen yet: its entry
+        price), the empty string when it would not: what it holds is under one step (a fee taken from
+        a partial fill), or, down to the step, worth less than the minimum notional (an entry or a
+        target filled only in part)."""
+        held, step = lot.position.quantity, self.quantity_step
+        if step > 0 and held < step:
+            return f"{held} left, under one step {step}"
+        at = Decimal(repr(price)) if math.isfinite(price) else lot.position.avg_entry
+        worth = (held - held % step if step > 0 else held) * at
+        if worth < self.min_notional:
+            return f"{held} left, worth {worth:f} at {at}, under the minimum notional {self.min_notional}"
+        return ""
+
     def _sell(self, lot: Lot, price: Price | None, tag: str, now: int) -> str | None:
         held, step = lot.position.quantity, self.quantity_step
         qty = Quantity.of(held - held % step if step > 0 else held)  # down to the venue's step
-        if qty is None:
+        if qty is None or self._unsellable(lot, float(price.value) if price else self.last_price):
             return None
         coid = new_client_order_id()  # journaled before it leaves, as an entry is
         self._note(
@@ -368,20 +389,12 @@ class PercentileStrategy:
                 lot.retry_ns = now + HALTED_RETRY_NS
             if now < lot.retry_ns:
                 return
-            step = self.quantity_step
-            if step > 0 and lot.position.quantity < step:
-                # Less than one step is left (a fee taken from a partial fill): nothing the venue
-                # would trade. Written off at its cost, and the lot is done.
+            why = self._unsellable(lot, self.last_price)
+            if why:
+                # Nothing the venue would trade is left: written off at its cost, and the lot is done.
                 self.decisions["exit_dust_written_off"] += 1
-                held = lot.position.quantity
                 lost = lot.position.write_off()
-                log.warning(
-                    "position %s: %s left, under one step %s: written off (%s)",
-                    lot.entry_coid,
-                    held,
-                    step,
-                    lost,
-                )
+                log.warning("position %s: %s: written off (%s)", lot.entry_coid, why, lost)
                 self.position.finish(lot)
                 return
             lot.exit_attempts += 1

@@ -19,8 +19,9 @@ use crate::metrics::{EngineMetrics, RoundTrips};
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
+pub use execution_engine::exposure::PositionLimits;
 use execution_engine::paper::{Fees, FillRule};
-use execution_engine::{exposure, Limits, Rejection};
+use execution_engine::{Limits, Rejection};
 
 /// Channels of the core loop.
 pub struct Core {
@@ -75,28 +76,6 @@ pub fn executor_settings(cfg: &Config) -> (Limits, Fees, FillRule) {
             PaperFill::Touch => FillRule::Touch,
         },
     )
-}
-
-impl PositionLimits {
-    /// The position limits in `cfg`.
-    pub fn from_config(cfg: &Config) -> Self {
-        PositionLimits {
-            max_notional: cfg.risk.max_position_notional.0,
-            max_positions: cfg.risk.max_positions,
-            lot: cfg.symbol.order_quantity.0,
-        }
-    }
-}
-
-/// The engine's position limits (see [`exposure`]).
-#[derive(Debug, Clone, Copy)]
-pub struct PositionLimits {
-    /// `[risk] max_position_notional`.
-    pub max_notional: Decimal,
-    /// `[risk] max_positions`.
-    pub max_positions: u64,
-    /// `[symbol] order_quantity`: the strategy's lot.
-    pub lot: Decimal,
 }
 
 /// The reasons new orders are refused; orders flow only when there is none.
@@ -270,37 +249,23 @@ impl Core {
     /// market order is valued at the touch it takes from; without a touch the exposure check is
     /// left to the executor's validation (which refuses a market order without a book).
     fn position_refusal(&self, p: &PlaceOrder) -> Option<Rejection> {
-        let open = self.executor.open_quantities();
-        let limits = &self.position_limits;
-        if let Err(r) = exposure::check_positions(
-            p.side,
-            self.position,
-            open,
-            limits.lot,
-            limits.max_positions,
-        ) {
-            return Some(r);
-        }
-        let price = match p.price {
-            Some(price) => price.0,
-            None => {
-                let book = self.feed.book.read();
-                let touch = match p.side {
-                    Side::Buy => book.book.best_ask(),
-                    Side::Sell => book.book.best_bid(),
-                }?;
-                Decimal::new(i64::try_from(touch.price).ok()?, 8)
-            }
-        };
-        exposure::check(
-            p.side,
-            p.quantity.0,
-            price,
-            self.position,
-            open,
-            limits.max_notional,
-        )
-        .err()
+        let price = p.price.map(|price| price.0).or_else(|| {
+            let book = self.feed.book.read();
+            let touch = match p.side {
+                Side::Buy => book.book.best_ask(),
+                Side::Sell => book.book.best_bid(),
+            }?;
+            Some(Decimal::new(i64::try_from(touch.price).ok()?, 8))
+        });
+        self.position_limits
+            .check(
+                p.side,
+                p.quantity.0,
+                price,
+                self.position,
+                self.executor.open_quantities(),
+            )
+            .err()
     }
 
     /// A market sell closing the engine's net long, if it holds one: its size rounded down to the

@@ -14,10 +14,10 @@ use crate::core::{executor_settings, Core, PositionLimits};
 use crate::metrics::EngineMetrics;
 use crate::watchdog::WatchdogConfig;
 
-/// Keys only a restart applies: addresses, keys, the symbol and its quantity grid (checked against
-/// the venue at start), the mode, listening ports and the shape of what is published. A reload that
+/// Keys only a restart applies: addresses, keys, the symbol, its quantity grid and minimum notional
+/// (checked against the venue at start), the mode, listening ports and the shape of what is published. A reload that
 /// changes one is refused whole.
-pub const RESTART_KEYS: [&str; 21] = [
+pub const RESTART_KEYS: [&str; 22] = [
     "execution.mode",
     "execution.rest_url",
     "execution.ws_api_url",
@@ -25,6 +25,7 @@ pub const RESTART_KEYS: [&str; 21] = [
     "execution.confirm_real",
     "symbol.name",
     "symbol.quantity_step",
+    "symbol.min_notional",
     "feed.ws_url",
     "feed.backup_ws_url",
     "feed.rest_url",

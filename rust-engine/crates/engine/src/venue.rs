@@ -33,6 +33,16 @@ pub enum GridError {
         /// The venue's step.
         venue: Dec,
     },
+    /// `[symbol] min_notional` is under the venue's `NOTIONAL` minimum.
+    #[error("config error: [symbol] min_notional = {configured} is under {symbol}'s NOTIONAL minNotional {venue} at the venue: the strategy would keep positions it cannot sell")]
+    MinNotional {
+        /// The symbol.
+        symbol: String,
+        /// The config's minimum.
+        configured: Dec,
+        /// The venue's minimum.
+        venue: Dec,
+    },
     /// `[strategy] price_tick` is not on the venue's `PRICE_FILTER` tick.
     #[error("config error: [strategy] price_tick = {configured} is not a multiple of {symbol}'s PRICE_FILTER tickSize {venue} at the venue: prices rounded to it would be refused")]
     PriceTick {
@@ -45,8 +55,8 @@ pub enum GridError {
     },
 }
 
-/// Checks the config's quantity and price grids against the venue's filters: each must be the
-/// venue's step (tick) or a multiple of it.
+/// Checks the config's quantity and price grids against the venue's filters (each must be the
+/// venue's step (tick) or a multiple of it), and its minimum notional (the venue's or more).
 pub fn check_grid(
     symbol: &SymbolConfig,
     price_tick: Dec,
@@ -64,6 +74,13 @@ pub fn check_grid(
             symbol: symbol.name.clone(),
             configured: price_tick,
             venue: filters.tick_size,
+        });
+    }
+    if symbol.min_notional.0 < filters.min_notional.0 {
+        return Err(GridError::MinNotional {
+            symbol: symbol.name.clone(),
+            configured: symbol.min_notional,
+            venue: filters.min_notional,
         });
     }
     Ok(())
@@ -152,6 +169,7 @@ mod tests {
             name: "POLUSDT".into(),
             order_quantity: d("500"),
             quantity_step: d(step),
+            min_notional: d("5"),
         }
     }
 
@@ -175,6 +193,21 @@ mod tests {
                  PRICE_FILTER tickSize 0.0001"
             ),
             "{e}"
+        );
+        // A higher minimum notional than the venue's is fine; a lower one is refused.
+        let higher = SymbolConfig {
+            min_notional: d("10"),
+            ..symbol("0.1")
+        };
+        assert_eq!(check_grid(&higher, d("0.0001"), &f), Ok(()));
+        let lower = SymbolConfig {
+            min_notional: d("4.99"),
+            ..symbol("0.1")
+        };
+        assert_eq!(
+            check_grid(&lower, d("0.0001"), &f).unwrap_err().to_string(),
+            "config error: [symbol] min_notional = 4.99 is under POLUSDT's NOTIONAL minNotional 5 \
+             at the venue: the strategy would keep positions it cannot sell"
         );
     }
 

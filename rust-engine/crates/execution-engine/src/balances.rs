@@ -58,7 +58,7 @@ pub fn ordered(filters: &SymbolFilters, mut all: Vec<AssetBalance>) -> Vec<Asset
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::tests::filters;
+    use crate::fixtures::polusdt_filters as filters;
 
     #[test]
     fn account_body_base_quote_first_then_non_zero_others() {

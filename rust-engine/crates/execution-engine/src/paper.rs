@@ -140,7 +140,7 @@ impl PaperExecutor {
 
     /// What is left of the open orders, per side.
     pub fn open_quantities(&self) -> OpenQuantities {
-        OpenQuantities::of(self.open.iter().map(|&i| &self.orders[i]))
+        OpenQuantities::of(self.open.iter().map(|&i| &self.orders[i].info))
     }
 
     /// Places an order: validation, then immediate fills against `book`.

@@ -39,7 +39,7 @@ fn exec() -> PaperExecutor {
 /// A paper executor on the test filters with these maker and taker rates.
 fn exec_with_fees(maker: &str, taker: &str) -> PaperExecutor {
     PaperExecutor::new(
-        crate::validate::tests::filters(),
+        crate::fixtures::polusdt_filters(),
         Limits {
             max_order_notional: d("1000"),
             max_open_orders: 3,

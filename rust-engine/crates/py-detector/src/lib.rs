@@ -1,7 +1,8 @@
 //! `flashcrash_native`: the compiled event detector (crate `detector`) as the Python strategy calls
 //! it. `flashcrash.event_detector.Detector` wraps the `Detector` class here and turns what it hands
 //! back (plain tuples, strings and numbers) into the strategy's types; the runner's candles come
-//! from the detector's candle builder (`candles`), the backtest's synthetic book from `book`.
+//! from the detector's candle builder (`candles`), the backtest's synthetic book from `book` and its
+//! venue's order rules from `rules` (the engine's own).
 //!
 //! Inputs are checked as the Python guard checks them: a price or quantity that is not a Python
 //! float, a time that is not an int (a bool is not one), a level that is not a pair, is read as an
@@ -9,6 +10,7 @@
 
 mod book;
 mod candles;
+mod rules;
 
 use detector::detector::{Levels, SnapshotError};
 use detector::machine::{State, Transition};
@@ -376,6 +378,7 @@ fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDetector>()?;
     m.add_class::<book::PySyntheticBook>()?;
     m.add_class::<candles::PyCandleBuilder>()?;
+    m.add_class::<rules::PyOrderRules>()?;
     m.add_function(wrap_pyfunction!(fsum, m)?)?;
     Ok(())
 }

@@ -58,6 +58,8 @@ pub struct SymbolConfig {
     pub order_quantity: Dec,
     /// Quantity grid: the venue's step or a multiple of it.
     pub quantity_step: Dec,
+    /// Smallest notional of an order: the venue's `NOTIONAL` minimum or more.
+    pub min_notional: Dec,
 }
 
 /// `[feed]`

@@ -139,7 +139,7 @@ impl RealExecutor {
                 .values()
                 .filter(|t| t.order.info.symbol == self.config.filters.symbol)
                 .filter(|t| t.counts_as_open())
-                .map(|t| &t.order),
+                .map(|t| &t.order.info),
         )
     }
 

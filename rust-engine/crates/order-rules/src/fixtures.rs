@@ -1,4 +1,5 @@
-//! Test fixtures shared by this crate's tests and the engine's (feature `test-fixtures`).
+//! Test fixtures shared by this crate's tests, the execution engine's and the engine's (feature
+//! `test-fixtures`).
 
 use common::Dec;
 

@@ -183,7 +183,7 @@ pub fn check(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use common::message::Side;
 
@@ -191,7 +191,7 @@ pub(crate) mod tests {
         s.parse().unwrap()
     }
 
-    pub(crate) use crate::fixtures::polusdt_filters as filters;
+    use crate::fixtures::polusdt_filters as filters;
 
     fn order(t: OrderType, qty: &str, price: Option<&str>) -> PlaceOrder {
         PlaceOrder {

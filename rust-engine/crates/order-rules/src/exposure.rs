@@ -10,11 +10,11 @@
 //!   leaves less than a quantity step unsold after a partly filled entry, and the strategy writes it
 //!   off, so it adds up in the account and must not hold a position's place for good.
 
-use common::message::Side;
+use common::config::Config;
+use common::message::{OrderInfo, Side};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::order::Order;
 use crate::validate::Rejection;
 
 /// Remaining quantities of the open orders, per side.
@@ -29,21 +29,27 @@ pub struct OpenQuantities {
 }
 
 impl OpenQuantities {
-    /// Sums what is left of each open order in `orders`. A sum past the largest decimal stays at
-    /// it (orders taken over from the venue can be of any size): an exposure that large is refused.
-    pub fn of<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Self {
+    /// Sums what is left of each open order in `orders` (those not in a final state). A sum past
+    /// the largest decimal stays at it (orders taken over from the venue can be of any size): an
+    /// exposure that large is refused.
+    pub fn of<'a>(orders: impl IntoIterator<Item = &'a OrderInfo>) -> Self {
         let mut q = OpenQuantities::default();
-        for o in orders.into_iter().filter(|o| o.is_open()) {
-            let left = o.remaining().0.max(Decimal::ZERO);
-            match o.info.side {
-                Side::Buy => {
-                    q.buy = q.buy.saturating_add(left);
-                    q.buy_orders += 1;
-                }
-                Side::Sell => q.sell = q.sell.saturating_add(left),
-            }
+        for o in orders.into_iter().filter(|o| !o.status.is_terminal()) {
+            q.add(o.side, o.quantity.0.saturating_sub(o.filled_quantity.0));
         }
         q
+    }
+
+    /// Adds an open order on `side` with `left` still to fill (a negative `left` counts as none).
+    pub fn add(&mut self, side: Side, left: Decimal) {
+        let left = left.max(Decimal::ZERO);
+        match side {
+            Side::Buy => {
+                self.buy = self.buy.saturating_add(left);
+                self.buy_orders += 1;
+            }
+            Side::Sell => self.sell = self.sell.saturating_add(left),
+        }
     }
 
     /// The largest absolute position reachable if every open order fills, from `position`; `None`
@@ -52,6 +58,50 @@ impl OpenQuantities {
         let long = position.checked_add(self.buy)?;
         let short = position.checked_sub(self.sell)?;
         Some(long.abs().max(short.abs()))
+    }
+}
+
+/// The position limits of `[risk]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PositionLimits {
+    /// `[risk] max_position_notional`.
+    pub max_notional: Decimal,
+    /// `[risk] max_positions`.
+    pub max_positions: u64,
+    /// `[symbol] order_quantity`: the strategy's lot.
+    pub lot: Decimal,
+}
+
+impl PositionLimits {
+    /// The position limits in `cfg`.
+    pub fn from_config(cfg: &Config) -> Self {
+        PositionLimits {
+            max_notional: cfg.risk.max_position_notional.0,
+            max_positions: cfg.risk.max_positions,
+            lot: cfg.symbol.order_quantity.0,
+        }
+    }
+
+    /// Checks a new order against both limits ([`check_positions`], then [`check`]), given the
+    /// net `position` and the `open` orders. `price` values it (a market order: the touch it takes
+    /// from); `None` leaves the exposure to the order's validation, which refuses a market order
+    /// without a price on the book.
+    ///
+    /// # Errors
+    /// The first [`Rejection`].
+    pub fn check(
+        &self,
+        side: Side,
+        quantity: Decimal,
+        price: Option<Decimal>,
+        position: Decimal,
+        open: OpenQuantities,
+    ) -> Result<(), Rejection> {
+        check_positions(side, position, open, self.lot, self.max_positions)?;
+        match price {
+            Some(price) => check(side, quantity, price, position, open, self.max_notional),
+            None => Ok(()),
+        }
     }
 }
 
@@ -209,6 +259,46 @@ mod tests {
         .unwrap();
     }
 
+    /// Both limits of `[risk]` together: positions first (a buy past max_positions is refused for
+    /// that, whatever its exposure), then the exposure at the price given; without a price (a
+    /// market order on an empty side) only the positions are checked.
+    #[test]
+    fn position_limits_check_positions_then_exposure() {
+        let limits = PositionLimits {
+            max_notional: d("150"),
+            max_positions: 2,
+            lot: d("500"),
+        };
+        let two_buys = OpenQuantities {
+            buy: d("1000"),
+            sell: Decimal::ZERO,
+            buy_orders: 2,
+        };
+        let r = limits
+            .check(Side::Buy, d("500"), Some(d("0.2")), Decimal::ZERO, two_buys)
+            .unwrap_err();
+        assert_eq!(r.field, "side");
+        assert!(r.message.contains("at [risk] max_positions 2"), "{r}");
+        let none = OpenQuantities::default();
+        let r = limits
+            .check(Side::Buy, d("1000"), Some(d("0.2")), Decimal::ZERO, none)
+            .unwrap_err();
+        assert_eq!(r.field, "quantity");
+        assert!(
+            r.message
+                .ends_with("above [risk] max_position_notional 150"),
+            "{r}"
+        );
+        assert_eq!(
+            limits.check(Side::Buy, d("1000"), None, Decimal::ZERO, none),
+            Ok(())
+        );
+        assert_eq!(
+            limits.check(Side::Buy, d("500"), Some(d("0.2")), Decimal::ZERO, none),
+            Ok(())
+        );
+    }
+
     #[test]
     fn a_sell_that_reduces_the_position_always_goes() {
         // The price rose: the long alone is over the limit, yet selling it must stay possible.
@@ -278,24 +368,22 @@ mod tests {
 
     #[test]
     fn only_open_orders_count_with_what_is_left_of_them() {
-        use common::message::{OrderInfo, OrderStatus, OrderType};
+        use common::message::{OrderStatus, OrderType};
         use common::Dec;
-        let order = |side, qty: &str, filled: &str, status| {
-            Order::from_info(OrderInfo {
-                client_order_id: String::new(),
-                exchange_order_id: String::new(),
-                symbol: "POLUSDT".into(),
-                side,
-                order_type: OrderType::Limit,
-                time_in_force: None,
-                quantity: Dec(d(qty)),
-                price: None,
-                filled_quantity: Dec(d(filled)),
-                quote_filled: Dec(Decimal::ZERO),
-                status,
-                created_ts_ns: 0,
-                updated_ts_ns: 0,
-            })
+        let order = |side, qty: &str, filled: &str, status| OrderInfo {
+            client_order_id: String::new(),
+            exchange_order_id: String::new(),
+            symbol: "POLUSDT".into(),
+            side,
+            order_type: OrderType::Limit,
+            time_in_force: None,
+            quantity: Dec(d(qty)),
+            price: None,
+            filled_quantity: Dec(d(filled)),
+            quote_filled: Dec(Decimal::ZERO),
+            status,
+            created_ts_ns: 0,
+            updated_ts_ns: 0,
         };
         let orders = [
             order(Side::Buy, "100", "40", OrderStatus::PartiallyFilled),
