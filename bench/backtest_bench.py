@@ -4,7 +4,8 @@
 `hftbacktest` 2.4.4 with a do-nothing strategy as the reference (`bench/hbt_reference.py`, in its
 own venv).
 
-* load cold: `flashcrash.marketdata.load_trades` with no cache (parse the .csv.gz);
+* load cold: `flashcrash.marketdata.load_trades` with no cache (parse the .csv.gz), and the peak resident
+  memory it reached;
 * load + cache write: the same into an empty temporary cache dir (parse, then write the .npz);
 * load warm: from that .npz;
 * replay: `flashcrash.backtest.replay.Replay(cfg, trades).run()` (the runner, detector, strategy,
@@ -182,7 +183,9 @@ def main() -> int:
         f"{cfg.backtest.order_latency_ms}")  # fmt: skip
     out()
     out("## load, replay, report of one day (one core)")
+    before_load = rss_mib()
     (trades, report, _), cold = timed(load_trades, args.data, None)
+    load_peak = rss_mib()  # the first large allocation of the run: the parse's own peak
     with tempfile.TemporaryDirectory() as cache:
         (_, _, hit), write = timed(load_trades, args.data, Path(cache))
         (warm_trades, _, warm_hit), warm = timed(load_trades, args.data, Path(cache))
@@ -191,6 +194,10 @@ def main() -> int:
     out(f"trades: {n:,} kept of {report.rows:,} rows ({report.dropped} dropped)")
     out(
         f"load cold (parse .csv.gz, no cache)   {cold:8.2f} s  ({n / cold:,.0f} trades/s)"
+    )
+    out(
+        f"load cold peak RSS                    {load_peak:8.0f} MiB  "
+        f"({(load_peak - before_load) * 2**20 / n:,.0f} bytes a trade over the {before_load:.0f} MiB before)"
     )
     out(f"load + cache write (empty cache dir)  {write:8.2f} s")
     out(

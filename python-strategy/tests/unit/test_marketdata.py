@@ -189,6 +189,31 @@ def test_whatever_the_rows_every_kept_trade_is_valid(rows: list) -> None:
     assert np.all(np.diff(trades["ts_ns"]) >= 0) and np.all(np.diff(trades["id"]) > 0)
 
 
+@given(st.lists(st.tuples(st.integers(1, 30), st.integers(0, 20)), max_size=40), st.integers(1, 4))
+def test_rows_packed_in_chunks_are_the_rows_kept(rows: list, chunk: int) -> None:
+    """The rows kept are packed into arrays a chunk at a time (memory); ids and times out of order
+    across a chunk's edge are judged as within one: the same trades and the same drops, whatever
+    the chunk size."""
+    import tempfile
+
+    from flashcrash.marketdata import trades as module
+
+    lines = [f"{i},1.5,2,{i},{i},{1_760_000_000_000 + t},true" for i, t in rows] or [
+        "1,1,1,1,1,1760000000000,true"
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        path = write(Path(d), "h.csv", lines)
+        whole, whole_report = read_trades(path)
+        default = module.CHUNK_ROWS
+        module.CHUNK_ROWS = chunk
+        try:
+            packed, report = read_trades(path)
+        finally:
+            module.CHUNK_ROWS = default
+    assert packed.dtype == whole.dtype and np.array_equal(packed, whole)
+    assert report.issues == whole_report.issues and report.kept == len(packed)
+
+
 def test_cache_loads_the_same_and_is_invalidated_by_a_change(tmp_path: Path) -> None:
     src = write(tmp_path, "agg.csv", AGG_SPOT)
     cache = tmp_path / "cache"

@@ -274,16 +274,19 @@ def read_trades(
             ordered.add(line_no, (ts, tid, price, qty, buy))
             if report.symbol is None and row_symbol:
                 report.symbol = row_symbol.upper()
-    rows = ordered.finish()
+    trades = ordered.finish()
     report.issues.sort(key=lambda i: i.line)  # a row held back is dropped after later lines
-    report.kept = len(rows)
+    report.kept = len(trades)
     if report.symbol is None:
         named = BINANCE_NAME.match(path.name)
         report.symbol = named.group(1) if named else None
-    return np.array(rows, dtype=TRADE_DTYPE), report
+    return trades, report
 
 
 Row = tuple[int, int, float, float, bool]
+# Rows kept are packed into TRADE_DTYPE arrays this many at a time: a Python tuple a row costs about
+# 230 bytes, a packed row 33, so a day of 10M trades stays near 0.7 GB at its peak instead of 2.3.
+CHUNK_ROWS = 65_536
 
 
 class _InOrder:
@@ -296,9 +299,18 @@ class _InOrder:
 
     def __init__(self, report: ImportReport) -> None:
         self.report = report
-        self.rows: list[Row] = []
+        self.last: Row | None = None  # the last row kept
+        self.rows: list[Row] = []  # kept, not packed yet
+        self.packed: list[np.ndarray] = []
         self.held: tuple[int, Row] | None = None
         self.waiting: tuple[int, Row] | None = None
+
+    def keep(self, row: Row) -> None:
+        self.last = row
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK_ROWS:
+            self.packed.append(np.array(self.rows, dtype=TRADE_DTYPE))
+            self.rows = []
 
     @staticmethod
     def why_not_after(prev: Row, row: Row) -> str | None:
@@ -310,7 +322,7 @@ class _InOrder:
 
     def add(self, line: int, row: Row) -> None:
         if self.held is None:
-            why = self.why_not_after(self.rows[-1], row) if self.rows else None
+            why = self.why_not_after(self.last, row) if self.last else None
             if why is None:
                 self.held = (line, row)
             else:
@@ -322,28 +334,31 @@ class _InOrder:
             if self.waiting is not None:
                 self.report.drop(self.waiting[0], self.why_not_after(held, self.waiting[1]) or "")
                 self.waiting = None
-            self.rows.append(held)
+            self.keep(held)
             self.held = (line, row)
         elif self.waiting is not None and self.why_not_after(self.waiting[1], row) is None:
             self.report.drop(self.held[0], "out of order with the rows after it (time or id ahead)")
-            self.rows.append(self.waiting[1])
+            self.keep(self.waiting[1])
             self.held, self.waiting = (line, row), None
         elif (
             self.waiting is None
             and row[1] != held[1]
-            and (not self.rows or self.why_not_after(self.rows[-1], row) is None)
+            and (self.last is None or self.why_not_after(self.last, row) is None)
         ):
             self.waiting = (line, row)
         else:
             self.report.drop(line, why)
 
-    def finish(self) -> list[Row]:
+    def finish(self) -> np.ndarray:
+        """Every row kept, as one TRADE_DTYPE array."""
         if self.held is not None:
             if self.waiting is not None:
                 self.report.drop(self.waiting[0], self.why_not_after(self.held[1], self.waiting[1]) or "")
-            self.rows.append(self.held[1])
+            self.keep(self.held[1])
         self.held = self.waiting = None
-        return self.rows
+        parts = [*self.packed, np.array(self.rows, dtype=TRADE_DTYPE)]
+        self.packed, self.rows = [], []
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _parse_capture(line: str) -> tuple[str, tuple[int, int, float, float, bool, str, str]] | None:
