@@ -339,6 +339,7 @@ class Session:
             "persistence": {
                 "report_dir": str(self.workdir / "reports"),
                 "db_path": str(self.workdir / "reports" / "flashcrash.db"),
+                "engine_state_path": str(self.workdir / "reports" / "engine_state.json"),
             },
         }
         if self.sim_port is not None:

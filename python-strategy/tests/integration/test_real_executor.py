@@ -312,6 +312,33 @@ def test_real_mode_refuses_to_start_without_keys_or_confirmation(
     assert SIM_SECRET not in r.stderr
 
 
+def test_real_mode_refuses_to_start_on_a_damaged_position_file(bin_dir: Path, tmp_path: Path) -> None:
+    """The engine's net position file is what a restarted engine flattens from: one it cannot read
+    stops it before it binds or connects anything (exit 1, naming the file and what to do), never
+    a start from no position."""
+    for name in ("config.toml", "schema.toml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    state = tmp_path / "engine_state.json"
+    state.write_text('{"positions": {"POLUSDT": "99.')
+    (tmp_path / "local.toml").write_text(
+        f'[execution]\nmode = "real"\n[persistence]\nengine_state_path = "{state}"\n'
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    r = subprocess.run(
+        [str(bin_dir / "engine"), "--config", str(tmp_path / "config.toml"), "--confirm-real"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**clean, **REAL_ENV},
+    )
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert f"engine state {state} is not valid" in last and "delete it to start from no position" in last, (
+        last
+    )
+    assert state.read_text() == '{"positions": {"POLUSDT": "99.'
+
+
 def test_position_limits_count_open_orders(bin_dir: Path) -> None:
     """`[risk] max_position_notional` counts what open orders would add; `max_positions` counts open
     buys (and lots of the net long); canceling one makes room again."""
@@ -470,3 +497,52 @@ def test_an_engine_killed_in_real_mode_finds_its_orders_at_the_venue_again(bin_d
     assert {o["clientOrderId"]: o["status"] for o in final} == {"far-1": "CANCELED", "near-1": "FILLED"}, (
         final
     )
+
+
+def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Path) -> None:
+    """Real mode with `[execution] flatten_on_halt`: the engine buys 100 (99.9 held, the fee taken
+    from the coins bought) and keeps that in `[persistence] engine_state_path`; killed (`kill -9`)
+    and started again, it reads it back, so its `Shutdown` sells the 99.9 (before, a restarted engine
+    counted from zero and sold nothing) and the venue account holds the POL it held at the start."""
+    session = Session(
+        config=CONFIG,
+        bin_dir=bin_dir,
+        sim=CALM,
+        overrides={"execution": {"mode": "real", "flatten_on_halt": True}},
+        env=REAL_ENV,
+        confirm_real=True,
+        strategy=False,
+    )
+    ch: Channel | None = None
+    try:
+        with session:
+            ch = Channel(session)
+            wait_until_tradable(ch)
+            start = sim_account(session)
+            ch.send(order("long-1"))
+            ch.collect(lambda rs: any(r.get("client_order_id") == "long-1" and r["type"] == "OrderExecution"
+                                      and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+            assert session.workdir is not None
+            state_file = session.workdir / "reports" / "engine_state.json"
+            assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "99.9"}
+            assert session.kill("engine") == -9
+            session.restart("engine")
+            wait_until_tradable(ch)
+            ch.send({"type": "Shutdown", "command_id": "bye", "reason": "test"})
+            ch.collect(lambda rs: any(r["type"] == "OrderExecution" and r["side"] == "SELL"
+                                      and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+            deadline = time.monotonic() + 20
+            while session.procs["engine"].alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            sells = [r for r in ch.seen if r["type"] == "OrderExecution" and r["side"] == "SELL"]
+            assert sells and all(s["client_order_id"].startswith("flatten-") for s in sells), sells
+            assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("99.9")
+            assert sim_account(session)["POL"] == start["POL"]
+            assert "net position restored" in session.procs["engine"].log_path.read_text()
+            assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "0.0"}
+            codes = session.stop()
+        assert codes["engine"] == 0, codes
+    finally:
+        if ch is not None:
+            ch.close()
+        session.cleanup()

@@ -12,10 +12,11 @@ use data_bridge::publisher::{snapshot_of, BookFeed};
 use feed_handler::FeedState;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::executor::Executor;
 use crate::metrics::{EngineMetrics, RoundTrips};
+use crate::position_file::PositionFile;
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
@@ -49,9 +50,12 @@ pub struct Core {
     pub feed_state: watch::Receiver<FeedState>,
     /// Why new orders are refused, if they are.
     pub halts: Halts,
-    /// Net base position built by this engine's fills (positive = long; it starts at zero, so a
-    /// restarted engine that takes over a partly filled sell can see it short).
+    /// Net base position built by this engine's fills (positive = long). It starts at what the
+    /// position file holds (real mode) or zero, so a restarted paper engine, or one that takes
+    /// over a partly filled sell, can see it short.
     pub position: Decimal,
+    /// Where the net position is kept across restarts (real mode).
+    pub position_file: Option<PositionFile>,
     /// Watchdog findings raised and cleared.
     pub watchdog: mpsc::Receiver<watchdog::Event>,
     /// What `ReloadConfig` reads and whom it tells.
@@ -388,8 +392,9 @@ impl Core {
     }
 
     /// Sends responses, keeping the net position up to date from fills of the engine's symbol
-    /// (a fill of another symbol is logged and left out of it).
+    /// (a fill of another symbol is logged and left out of it), and its file once they are counted.
     async fn respond(&mut self, out: Vec<Response>) {
+        let before = self.position;
         for r in &out {
             if let Response::OrderExecution(e) = r {
                 if e.symbol != self.feed.symbol {
@@ -416,6 +421,9 @@ impl Core {
                 }
             }
         }
+        if self.position != before {
+            self.save_position();
+        }
         for r in out {
             self.round_trips.finish(&r);
             log_response(&r);
@@ -424,6 +432,18 @@ impl Core {
             }
         }
     }
+    /// Writes the net position to its file (real mode). A failed write is logged and counted: the
+    /// engine trades on, and the next fill writes again.
+    fn save_position(&self) {
+        let Some(file) = &self.position_file else {
+            return;
+        };
+        if let Err(e) = file.save(self.position, now_ns()) {
+            EngineMetrics::global().position_file_errors.inc();
+            error!(error = %e, position = %self.position, "net position not saved");
+        }
+    }
+
     async fn announce(&self, previous: &str, current: &str, reason: &str) {
         EngineMetrics::global()
             .halted

@@ -125,6 +125,7 @@ fn rig(name: &str) -> Rig {
         feed_state,
         halts: Halts::default(),
         position: Decimal::ZERO,
+        position_file: None,
         watchdog: mpsc::channel(1).1,
         reload: Reloadable {
             feed: watch::channel(cfg.feed.clone()).0,
@@ -268,4 +269,55 @@ async fn a_fill_of_another_symbol_leaves_the_position_unchanged() {
     let pol = fill(Side::Buy, "3", "0", "USDT");
     r.core.respond(vec![Response::OrderExecution(pol)]).await;
     assert_eq!(r.core.position, "3".parse::<Decimal>().unwrap());
+}
+
+/// Real mode keeps the net position in its file: every batch of fills that moves it is written
+/// (a batch that does not, such as another symbol's fill, writes nothing), and an engine started on
+/// that file flattens what it held. A write that fails is counted and the engine goes on.
+#[tokio::test]
+async fn the_net_position_is_kept_in_its_file() {
+    let dir = std::env::temp_dir().join(format!("flashcrash-core-position-{}", std::process::id()));
+    let path = dir.join("engine_state.json");
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let mut r = rig("position-file");
+    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT"));
+    let buys = vec![
+        Response::OrderExecution(fill(Side::Buy, "300", "0.3", "POL")),
+        Response::OrderExecution(fill(Side::Buy, "200", "0.2", "POL")),
+    ];
+    r.core.respond(buys).await;
+    assert_eq!(
+        PositionFile::new(&path, "POLUSDT").load().unwrap(),
+        d("499.5")
+    );
+    let mut btc = fill(Side::Sell, "2", "0", "USDT");
+    btc.symbol = "BTCUSDT".into();
+    std::fs::remove_file(&path).unwrap();
+    r.core.respond(vec![Response::OrderExecution(btc)]).await;
+    assert!(!path.exists(), "a batch that moved nothing wrote the file");
+
+    let mut restarted = rig("position-file-restart");
+    let file = PositionFile::new(&path, "POLUSDT");
+    file.save(d("499.5"), 1).unwrap();
+    restarted.core.position = file.load().unwrap();
+    let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
+    assert_eq!((f.side, f.quantity.0), (Side::Sell, d("499.5")));
+
+    // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
+    let errors = EngineMetrics::global().position_file_errors.get();
+    r.core.position_file = Some(PositionFile::new(path.join("under-a-file"), "POLUSDT"));
+    r.core
+        .respond(vec![Response::OrderExecution(fill(
+            Side::Sell,
+            "99.5",
+            "0.02",
+            "USDT",
+        ))])
+        .await;
+    assert_eq!(r.core.position, d("400"));
+    assert_eq!(
+        EngineMetrics::global().position_file_errors.get(),
+        errors + 1
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

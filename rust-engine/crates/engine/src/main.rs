@@ -5,6 +5,7 @@
 mod core;
 mod executor;
 mod metrics;
+mod position_file;
 mod reload;
 mod venue;
 mod watchdog;
@@ -25,10 +26,12 @@ use execution_engine::real::{
 use execution_engine::signing::RecvWindow;
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::executor::Executor;
+use crate::position_file::PositionFile;
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -289,6 +292,20 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let mut signal = signals()?;
     let symbol = cfg.symbol.name.clone();
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
+    // Real mode: the net position the engine held when it stopped (a damaged file stops it here,
+    // before anything is bound or connected).
+    let position_file = matches!(cfg.execution.mode, ExecutionMode::Real)
+        .then(|| PositionFile::new(&cfg.persistence.engine_state_path, &symbol));
+    let position = match &position_file {
+        Some(file) => {
+            let position = file.load()?;
+            if !position.is_zero() {
+                info!(%position, path = %file.path().display(), "net position restored");
+            }
+            position
+        }
+        None => Decimal::ZERO,
+    };
 
     let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
         .await
@@ -413,7 +430,8 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         data: data_tx,
         feed_state: feed_state_rx,
         halts: core::Halts::default(),
-        position: Default::default(),
+        position,
+        position_file,
         watchdog: watchdog_rx,
         reload: core::Reloadable {
             loaded: started.loaded,

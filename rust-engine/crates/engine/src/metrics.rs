@@ -12,9 +12,9 @@ use execution_engine::breaker::BreakerState;
 use execution_engine::rate_limit::RateLimit;
 use execution_engine::real::StreamStats;
 use prometheus::{
-    register_gauge, register_histogram_vec, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec, Encoder, Gauge, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    TextEncoder,
+    register_gauge, register_histogram_vec, register_int_counter, register_int_counter_vec,
+    register_int_gauge, register_int_gauge_vec, Encoder, Gauge, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,6 +51,8 @@ pub struct EngineMetrics {
     pub watchdog_finding: IntGaugeVec,
     /// `ReloadConfig` outcomes: `applied`, `unchanged`, `invalid`, `restart_required`.
     pub config_reloads: IntCounterVec,
+    /// Writes of the net position to its file that failed (real mode).
+    pub position_file_errors: IntCounter,
 }
 
 impl EngineMetrics {
@@ -127,6 +129,11 @@ impl EngineMetrics {
                 "flashcrash_engine_config_reloads_total",
                 "ReloadConfig commands by outcome (applied, unchanged, invalid, restart_required)",
                 &["outcome"]
+            )
+            .expect("metric"),
+            position_file_errors: register_int_counter!(
+                "flashcrash_engine_position_file_errors_total",
+                "Writes of the net position to [persistence] engine_state_path that failed (real mode)"
             )
             .expect("metric"),
         })

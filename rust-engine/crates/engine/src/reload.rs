@@ -17,7 +17,7 @@ use crate::watchdog::WatchdogConfig;
 /// Keys only a restart applies: addresses, keys, the symbol, its quantity grid and minimum notional
 /// (checked against the venue at start), the mode, listening ports and the shape of what is published. A reload that
 /// changes one is refused whole.
-pub const RESTART_KEYS: [&str; 22] = [
+pub const RESTART_KEYS: [&str; 23] = [
     "execution.mode",
     "execution.rest_url",
     "execution.ws_api_url",
@@ -40,6 +40,7 @@ pub const RESTART_KEYS: [&str; 22] = [
     "monitoring.log_format",
     "monitoring.health_interval_ms",
     "persistence.db_path",
+    "persistence.engine_state_path",
 ];
 
 /// Keys the engine reads only at start: a reload accepts them (the strategy may use them) and says
