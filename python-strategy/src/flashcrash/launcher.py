@@ -274,8 +274,9 @@ class Session:
             spec.speed,
             "--wait-for-client",
         ]
-        # The venue the backtest simulates: its rule for recording gaps, and the symbol's grid and
-        # minimum notional as the config knows them (the engine checks them against exchangeInfo).
+        # The simulator as the venue the config describes: the symbol's grid and minimum notional (the
+        # engine checks its config against them in exchangeInfo), and the backtest's rule for
+        # recording gaps.
         for flag, section, key in (
             ("--data-gap-secs", "backtest", "data_gap_secs"),
             ("--tick-size", "strategy", "price_tick"),
@@ -457,10 +458,12 @@ class Session:
             raise LaunchError(f"cannot restart {name}")
 
     # ----------------------------------------------------------------- stop
-    def stop(self, grace: float = 15.0) -> dict[str, int | None]:
+    def stop(self, grace: float = 40.0) -> dict[str, int | None]:
         """Stops the strategy (it flattens and writes its summary), then the engine, then the rest.
 
-        Escalates to SIGKILL after `grace` seconds. Returns each process's exit code.
+        Escalates to SIGKILL after `grace` seconds: longer than the engine's own longest wait for its
+        cancels at shutdown (30 s, behind an order whose outcome is unknown); a normal stop takes about
+        a second. Returns each process's exit code.
         """
         codes: dict[str, int | None] = {}
         for name in ("strategy", "engine", "exchange-sim"):

@@ -500,49 +500,29 @@ def test_an_engine_killed_in_real_mode_finds_its_orders_at_the_venue_again(bin_d
 
 
 def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Path) -> None:
-    """Real mode with `[execution] flatten_on_halt`: the engine buys 100 (99.9 held, the fee taken
-    from the coins bought) and keeps that in `[persistence] engine_state_path`; killed (`kill -9`)
-    and started again, it reads it back, so its `Shutdown` sells the 99.9 (before, a restarted engine
-    counted from zero and sold nothing) and the venue account holds the POL it held at the start."""
-    session = Session(
-        config=CONFIG,
-        bin_dir=bin_dir,
-        sim=CALM,
-        overrides={"execution": {"mode": "real", "flatten_on_halt": True}},
-        env=REAL_ENV,
-        confirm_real=True,
-        strategy=False,
-    )
-    ch: Channel | None = None
-    try:
-        with session:
-            ch = Channel(session)
-            wait_until_tradable(ch)
-            start = sim_account(session)
-            ch.send(order("long-1"))
-            ch.collect(lambda rs: any(r.get("client_order_id") == "long-1" and r["type"] == "OrderExecution"
-                                      and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
-            assert session.workdir is not None
-            state_file = session.workdir / "reports" / "engine_state.json"
-            assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "99.9"}
-            assert session.kill("engine") == -9
-            session.restart("engine")
-            wait_until_tradable(ch)
-            ch.send({"type": "Shutdown", "command_id": "bye", "reason": "test"})
-            ch.collect(lambda rs: any(r["type"] == "OrderExecution" and r["side"] == "SELL"
-                                      and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
-            deadline = time.monotonic() + 20
-            while session.procs["engine"].alive() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            sells = [r for r in ch.seen if r["type"] == "OrderExecution" and r["side"] == "SELL"]
-            assert sells and all(s["client_order_id"].startswith("flatten-") for s in sells), sells
-            assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("99.9")
-            assert sim_account(session)["POL"] == start["POL"]
-            assert "net position restored" in session.procs["engine"].log_path.read_text()
-            assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "0.0"}
-            codes = session.stop()
-        assert codes["engine"] == 0, codes
-    finally:
-        if ch is not None:
-            ch.close()
-        session.cleanup()
+    """Real mode: the engine buys 100 (99.9 held, the fee taken from the coins bought) and keeps that
+    in `[persistence] engine_state_path`; killed (`kill -9`) and started again, it reads it back, so
+    an `EmergencyHalt` with `flatten` sells the 99.9 (before, a restarted engine counted from zero
+    and sold nothing) and the venue account holds the POL it held at the start."""
+    with running(bin_dir, real=True) as (session, ch):
+        start = sim_account(session)
+        ch.send(order("long-1"))
+        ch.collect(lambda rs: any(r.get("client_order_id") == "long-1" and r["type"] == "OrderExecution"
+                                  and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+        assert session.workdir is not None
+        state_file = session.workdir / "reports" / "engine_state.json"
+        assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "99.9"}
+        assert session.kill("engine") == -9
+        session.restart("engine")
+        wait_until_tradable(ch)
+        ch.send(
+            {"type": "EmergencyHalt", "command_id": "halt", "ts_ns": 1, "reason": "test", "flatten": True}
+        )
+        ch.collect(lambda rs: any(r["type"] == "OrderExecution" and r["side"] == "SELL"
+                                  and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+        sells = [r for r in ch.seen if r["type"] == "OrderExecution" and r["side"] == "SELL"]
+        assert sells and all(s["client_order_id"].startswith("flatten-") for s in sells), sells
+        assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("99.9")
+        assert sim_account(session)["POL"] == start["POL"]
+        assert "net position restored" in session.procs["engine"].log_path.read_text()
+        assert json.loads(state_file.read_text())["positions"] == {"POLUSDT": "0.0"}

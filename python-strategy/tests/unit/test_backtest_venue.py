@@ -276,18 +276,13 @@ def test_the_venue_refuses_what_the_engine_refuses_with_its_words() -> None:
     max_order_notional, each refusal a VALIDATION error naming the field, with the engine's message;
     nothing is kept of a refused order (its client order id can be used again)."""
     v = ruled()
-    assert refused(v.handle(order("a", "BUY", "4", "1.00"), 1)) == (
-        "VALIDATION", "quantity", "notional 4 below the minimum 5 (NOTIONAL)",
-    )  # fmt: skip
-    assert refused(v.handle(order("a", "BUY", "10.05", "1.00"), 1)) == (
-        "VALIDATION", "quantity", "quantity 10.05 is not a multiple of step size 0.1",
-    )  # fmt: skip
-    assert refused(v.handle(order("a", "BUY", "10", "1.00005"), 1)) == (
-        "VALIDATION", "price", "price 1.00005 is not a multiple of tick size 0.0001",
-    )  # fmt: skip
-    assert refused(v.handle(order("a", "SELL", "1001", "1.00"), 1)) == (
-        "VALIDATION", "quantity", "notional 1001 above [risk] max_order_notional 1000",
-    )  # fmt: skip
+    for side, qty, price, refusal in (
+        ("BUY", "4", "1.00", ("quantity", "notional 4 below the minimum 5 (NOTIONAL)")),
+        ("BUY", "10.05", "1.00", ("quantity", "quantity 10.05 is not a multiple of step size 0.1")),
+        ("BUY", "10", "1.00005", ("price", "price 1.00005 is not a multiple of tick size 0.0001")),
+        ("SELL", "1001", "1.00", ("quantity", "notional 1001 above [risk] max_order_notional 1000")),
+    ):
+        assert refused(v.handle(order("a", side, qty, price), 1)) == ("VALIDATION", *refusal)
     # A market order's notional is valued at the touch it takes from: 4.9 x 1.01 is under 5.
     assert (
         refused(v.handle(order("a", "BUY", "4.9", None), 1))[2]

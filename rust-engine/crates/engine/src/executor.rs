@@ -18,8 +18,13 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
-/// Longest wait at shutdown for the venue to confirm the cancels.
-const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(10);
+/// Longest wait at shutdown for the venue to confirm the cancels. The cancels queue behind the order
+/// jobs sent before them, and a new order whose outcome is unknown is looked for during the real
+/// executor's `unknown_outcome_window` (15 s) plus one last query (the REST client's 5 s timeout):
+/// the wait covers that and the cancels' own requests, so a shutdown never leaves an order resting at
+/// the venue for lack of time. The launcher (`Session.stop`) and docker-compose (`stop_grace_period`)
+/// give the engine longer than this before they kill it.
+const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// One piece of work for the real executor's worker.
 enum Job {
@@ -303,5 +308,25 @@ impl Executor {
             Executor::Paper(_) => true,
             Executor::Real(r) => r.executor.client().resume_trading(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use execution_engine::real::{ExecutorConfig, RestConfig};
+
+    /// The shutdown's wait for its cancels outlasts what can be queued before them: an order whose
+    /// outcome is unknown, looked for over the real executor's window and one last query, then the
+    /// cancel's own request (the engine's settings are these defaults).
+    #[test]
+    fn the_shutdown_wait_outlasts_an_unknown_outcome() {
+        let limits = Limits {
+            max_order_notional: "1000".parse().unwrap(),
+            max_open_orders: 5,
+        };
+        let executor = ExecutorConfig::new(execution_engine::fixtures::polusdt_filters(), limits);
+        let rest = RestConfig::new("http://venue");
+        assert!(SHUTDOWN_CANCEL_WAIT >= executor.unknown_outcome_window + 2 * rest.request_timeout);
     }
 }
