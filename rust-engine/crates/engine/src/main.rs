@@ -25,6 +25,7 @@ use execution_engine::real::{
 };
 use execution_engine::signing::RecvWindow;
 use execution_engine::{Limits, PaperExecutor};
+use feed_handler::rest::IpPause;
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
@@ -218,10 +219,11 @@ async fn start_real(
     book: SharedBook,
     results: mpsc::UnboundedSender<common::message::Response>,
     banned: watch::Sender<Option<String>>,
+    ip_pause: Arc<IpPause>,
 ) -> anyhow::Result<executor::Real> {
     let mut rest = RestConfig::new(cfg.execution.rest_url.clone());
     rest.recv_window = RecvWindow::new(cfg.execution.recv_window_ms)?;
-    let client = RestClient::from_env(rest, RateLimiter::new(&[], 0))?;
+    let client = RestClient::from_env(rest, RateLimiter::new(&[], 0))?.with_ip_pause(ip_pause);
     match client.sync_clock().await {
         Ok(offset) => info!(offset_ms = offset, "venue clock synced"),
         Err(e) => warn!(error = %e, "venue clock not synced yet; retried before the first order"),
@@ -361,9 +363,13 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         state: feed_state_tx,
     };
     let (feed_cfg_tx, feed_cfg_rx) = watch::channel(cfg.feed.clone());
+    // The venue's REST limits count per IP: a 429 or 418 answered to the feed or the executor
+    // pauses both.
+    let ip_pause = Arc::new(IpPause::default());
     let feed_thread = FeedThread::start().context("cannot start the feed thread")?;
     let feed = feed_thread.spawn(
         FeedTask::new(cfg.feed.clone(), &symbol, health, outputs)
+            .with_ip_pause(Arc::clone(&ip_pause))
             .with_updates(feed_cfg_rx)
             .run(stop_rx.clone()),
     );
@@ -385,9 +391,17 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
                 .with_quote_balance(cfg.backtest.initial_capital.0),
         )),
         ExecutionMode::Real => {
-            let real = start_real(&cfg, venue, limits, book.clone(), results_tx, banned_tx)
-                .await
-                .context("[execution] mode = \"real\"")?;
+            let real = start_real(
+                &cfg,
+                venue,
+                limits,
+                book.clone(),
+                results_tx,
+                banned_tx,
+                ip_pause,
+            )
+            .await
+            .context("[execution] mode = \"real\"")?;
             Executor::Real(real)
         }
     };

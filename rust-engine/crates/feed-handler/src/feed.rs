@@ -2,6 +2,7 @@
 //! Binance's rules, publishes trades, health and state changes, and reconnects with backoff when the
 //! connection fails or goes silent for longer than the heartbeat timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::config::FeedConfig;
@@ -22,7 +23,7 @@ use crate::binance::{
 use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval, LatencyAlarm};
 use crate::metrics::FeedMetrics;
-use crate::rest::{self, RestError};
+use crate::rest::{self, IpPause, RestError};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync, SnapshotOutcome};
 use crate::verify::{PendingCheck, Verdict};
@@ -108,8 +109,14 @@ pub struct FeedTask {
     updates: Option<watch::Receiver<FeedConfig>>,
     /// When this task was made (`HealthMetrics.started_ts_ns`).
     started_ns: u64,
-    /// No REST request before this: the venue answered 429 or 418 (its limits are per IP).
-    rest_paused_until: Option<Instant>,
+    /// No REST request while it lasts: the venue answered 429 or 418 to this feed or, when shared
+    /// ([`Self::with_ip_pause`]), to the order executor (its limits are per IP).
+    ip_pause: Arc<IpPause>,
+}
+
+/// The wall clock, ms since the epoch (the clock of [`IpPause`]).
+fn now_ms() -> u64 {
+    now_ns() / 1_000_000
 }
 
 /// Why a connection ended.
@@ -146,7 +153,7 @@ impl FeedTask {
             alarm,
             started_ns: now_ns(),
             updates: None,
-            rest_paused_until: None,
+            ip_pause: Arc::default(),
         }
     }
 
@@ -155,6 +162,13 @@ impl FeedTask {
     /// connection), the snapshot check period at the next connection.
     pub fn with_updates(mut self, updates: watch::Receiver<FeedConfig>) -> Self {
         self.updates = Some(updates);
+        self
+    }
+
+    /// Shares the pause of REST requests after a 429 or 418 with the other REST users of the
+    /// process (the order executor): a wait the venue asked of either holds for both.
+    pub fn with_ip_pause(mut self, pause: Arc<IpPause>) -> Self {
+        self.ip_pause = pause;
         self
     }
 
@@ -355,7 +369,7 @@ impl FeedTask {
                     }
                 }
                 _ = refresh.tick(), if refresh_on => {
-                    if verify_task.is_none() && self.verify_due(Instant::now()) {
+                    if verify_task.is_none() && self.verify_due(now_ms()) {
                         verify_task = Some(self.fetch_snapshot(Duration::ZERO));
                     }
                 }
@@ -369,7 +383,7 @@ impl FeedTask {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            self.note_rest_error(&e, Instant::now());
+                            self.note_rest_error(&e, now_ms());
                             warn!(error = %e, "verification snapshot failed");
                         }
                     }
@@ -549,7 +563,7 @@ impl FeedTask {
         let snap = match res {
             Ok(s) => s,
             Err(e) => {
-                self.note_rest_error(&e, Instant::now());
+                self.note_rest_error(&e, now_ms());
                 warn!(error = %e, "snapshot failed, retrying");
                 *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(500)));
                 return;
@@ -589,9 +603,10 @@ impl FeedTask {
         }
     }
 
-    /// After a 429 or 418 answer, no REST request of the feed before the wait it asked for has
-    /// passed (from `now`); other failures change nothing.
-    fn note_rest_error(&mut self, e: &RestError, now: Instant) {
+    /// After a 429 or 418 answer, no REST request (of the feed, and of the order executor when
+    /// the pause is shared) before the wait it asked for has passed (from `now_ms`, wall clock);
+    /// other failures change nothing.
+    fn note_rest_error(&mut self, e: &RestError, now_ms: u64) {
         let RestError::RateLimited {
             status,
             retry_after,
@@ -600,8 +615,7 @@ impl FeedTask {
         else {
             return;
         };
-        let until = now + *retry_after;
-        self.rest_paused_until = Some(self.rest_paused_until.map_or(until, |u| u.max(until)));
+        self.ip_pause.pause(*status, *retry_after, now_ms);
         warn!(
             status,
             wait_s = retry_after.as_secs(),
@@ -609,21 +623,22 @@ impl FeedTask {
         );
     }
 
-    /// The delay before a REST request asked for with `requested` at `now`: at least until a
-    /// rate-limit pause is over.
-    fn rest_delay(&self, requested: Duration, now: Instant) -> Duration {
+    /// The delay before a REST request asked for with `requested` at `now_ms` (wall clock): at
+    /// least until a rate-limit pause is over.
+    fn rest_delay(&self, requested: Duration, now_ms: u64) -> Duration {
         let pause = self
-            .rest_paused_until
-            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
+            .ip_pause
+            .remaining(now_ms)
+            .map_or(Duration::ZERO, |(wait, _)| wait);
         requested.max(pause)
     }
 
-    /// Whether the periodic verification snapshot is fetched at `now`: live, no check pending, and
-    /// not pausing REST requests after a 429 or 418.
-    fn verify_due(&self, now: Instant) -> bool {
+    /// Whether the periodic verification snapshot is fetched at `now_ms`: live, no check pending,
+    /// and not pausing REST requests after a 429 or 418.
+    fn verify_due(&self, now_ms: u64) -> bool {
         self.state == FeedState::Live
             && !self.check.is_waiting()
-            && self.rest_delay(Duration::ZERO, now).is_zero()
+            && self.rest_delay(Duration::ZERO, now_ms).is_zero()
     }
 
     fn snapshot_url(&self) -> String {
@@ -645,7 +660,7 @@ impl FeedTask {
     /// Fetches a snapshot after `delay`, or later while a rate-limit pause lasts.
     fn fetch_snapshot(&self, delay: Duration) -> SnapshotTask {
         let url = self.snapshot_url();
-        let delay = self.rest_delay(delay, Instant::now());
+        let delay = self.rest_delay(delay, now_ms());
         let http = self.http.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

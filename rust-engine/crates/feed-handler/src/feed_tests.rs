@@ -394,14 +394,14 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
         })
     );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let now = Instant::now();
+    let now = 1_760_000_000_000_u64; // wall clock, ms
     assert!(h.task.verify_due(now));
     assert_eq!(
         h.task.rest_delay(Duration::from_millis(500), now),
         Duration::from_millis(500)
     );
     h.task.note_rest_error(res.as_ref().unwrap_err(), now);
-    assert_eq!(h.task.rest_paused_until, Some(now + Duration::from_secs(7)));
+    assert_eq!(h.task.ip_pause.until_ms(), now + 7_000);
     // The retry after a failure (500 ms) and the too-old refetch (100 ms) wait the 7 s instead.
     assert_eq!(
         h.task.rest_delay(Duration::from_millis(500), now),
@@ -412,8 +412,8 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
         Duration::from_secs(7)
     );
     assert!(!h.task.verify_due(now));
-    assert!(!h.task.verify_due(now + Duration::from_millis(6_999)));
-    let later = now + Duration::from_secs(7);
+    assert!(!h.task.verify_due(now + 6_999));
+    let later = now + 7_000;
     assert_eq!(h.task.rest_delay(Duration::ZERO, later), Duration::ZERO);
     assert!(h.task.verify_due(later));
     // A failure that is not a rate limit pauses nothing; a shorter pause does not shorten one.
@@ -433,17 +433,44 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
         },
         now,
     );
-    assert_eq!(h.task.rest_paused_until, Some(now + Duration::from_secs(7)));
+    assert_eq!(h.task.ip_pause.until_ms(), now + 7_000);
     // The snapshot handler takes the pause from the error it is given, and asks again later.
     let mut h = Harness::new();
     h.snapshot_task = None;
-    let before = Instant::now();
+    let before = now_ns() / 1_000_000;
     h.task
         .on_snapshot(res, &mut h.snapshot_task, &mut h.backoff)
         .await;
-    let after = Instant::now();
-    let until = h.task.rest_paused_until.expect("paused");
-    assert!(until >= before + Duration::from_secs(7) && until <= after + Duration::from_secs(7));
+    let after = now_ns() / 1_000_000;
+    let until = h.task.ip_pause.until_ms();
+    assert!(until >= before + 7_000 && until <= after + 7_000);
     assert!(h.snapshot_task.is_some());
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A pause another REST user of the process was told to take (the order executor's 418) holds for
+/// the feed sharing it: no snapshot is asked for before it is over, and one the feed is told to
+/// take holds for the other.
+#[tokio::test]
+async fn a_pause_shared_with_the_executor_holds_for_the_feed() {
+    let pause = Arc::new(IpPause::default());
+    let mut h = Harness::new();
+    h.task.ip_pause = Arc::clone(&pause);
+    let now = 1_760_000_000_000_u64;
+    assert_eq!(h.task.rest_delay(Duration::ZERO, now), Duration::ZERO);
+    pause.pause(418, Duration::from_secs(120), now);
+    assert_eq!(
+        h.task.rest_delay(Duration::from_millis(500), now + 20_000),
+        Duration::from_secs(100)
+    );
+    assert!(!h.task.verify_due(now + 119_999));
+    h.task.note_rest_error(
+        &RestError::RateLimited {
+            url: "u".into(),
+            status: 429,
+            retry_after: Duration::from_secs(300),
+        },
+        now,
+    );
+    assert_eq!(pause.remaining(now), Some((Duration::from_secs(300), 429)));
 }

@@ -1,8 +1,9 @@
 //! Plain REST GETs to the venue, and the answers that tell the client to back off: Binance's 429
 //! (a rate limit hit) and 418 (the IP is banned for having ignored 429s), each with a
-//! `Retry-After` header giving the seconds to wait. The limits count per IP, so a ban earned here
-//! also stops the order executor.
+//! `Retry-After` header giving the seconds to wait. The limits count per IP: an [`IpPause`] shared
+//! by the feed and the order executor makes a wait one of them was told to take hold for both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Back-off after a `429` without `Retry-After`, s. The docs give no default; this is one
@@ -75,6 +76,41 @@ pub fn retry_after(status: u16, header: Option<&str>) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
+/// The wait the venue asked this IP for (a `429` of the weight limits, a `418` ban), shared by every
+/// REST user of the process (the feed's snapshots, the order executor): no request goes to the venue
+/// before it is over, whichever of them was answered. Wall clock, ms since the epoch; lock-free.
+#[derive(Debug, Default)]
+pub struct IpPause {
+    /// End of the pause, ms (0: none yet).
+    until_ms: AtomicU64,
+    /// The status that asked for the latest end (429 or 418).
+    status: AtomicU64,
+}
+
+impl IpPause {
+    /// A pause of `wait` from `now_ms` after an answer of `status`; an earlier end than the one
+    /// standing changes nothing.
+    pub fn pause(&self, status: u16, wait: Duration, now_ms: u64) {
+        let until = now_ms.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        if self.until_ms.fetch_max(until, Ordering::SeqCst) < until {
+            self.status.store(u64::from(status), Ordering::SeqCst);
+        }
+    }
+
+    /// What is left of the pause at `now_ms`, with the status that asked for it; `None` when
+    /// there is none.
+    pub fn remaining(&self, now_ms: u64) -> Option<(Duration, u16)> {
+        let until = self.until_ms.load(Ordering::SeqCst);
+        let status = u16::try_from(self.status.load(Ordering::SeqCst)).unwrap_or(418);
+        (until > now_ms).then(|| (Duration::from_millis(until - now_ms), status))
+    }
+
+    /// The end of the pause, ms since the epoch (0: none yet).
+    pub fn until_ms(&self) -> u64 {
+        self.until_ms.load(Ordering::SeqCst)
+    }
+}
+
 /// GETs `url`: the body of a 2xx answer, else the failure, a 429 or 418 as
 /// [`RestError::RateLimited`].
 pub async fn get(http: &reqwest::Client, url: &str) -> Result<String, RestError> {
@@ -134,6 +170,21 @@ pub(crate) mod tests {
             }
         });
         (addr, hits)
+    }
+
+    /// A pause only ever lengthens, keeps the status of its latest end, and runs out.
+    #[test]
+    fn an_ip_pause_lengthens_and_runs_out() {
+        let p = IpPause::default();
+        assert_eq!(p.remaining(1_000), None);
+        p.pause(429, Duration::from_secs(60), 1_000);
+        assert_eq!(p.remaining(1_000), Some((Duration::from_secs(60), 429)));
+        p.pause(418, Duration::from_secs(10), 2_000); // ends earlier: no change
+        assert_eq!(p.remaining(31_000), Some((Duration::from_secs(30), 429)));
+        p.pause(418, Duration::from_secs(120), 31_000);
+        assert_eq!(p.remaining(31_000), Some((Duration::from_secs(120), 418)));
+        assert_eq!(p.until_ms(), 151_000);
+        assert_eq!(p.remaining(151_000), None);
     }
 
     /// 429 and 418 wait the header's seconds, or their default when it is missing or not whole

@@ -18,19 +18,22 @@
 //! The client never re-sends a request whose outcome is unknown: that is the executor's call
 //! (it queries instead). The secret is never logged.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde::Deserialize;
 
 use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker, Refused, Trip};
-use crate::rate_limit::{parse_retry_after, Ban, Denied, RateLimit, RateLimiter};
+use crate::rate_limit::{
+    parse_retry_after, Ban, Denied, RateLimit, RateLimiter, TOO_MANY_ORDERS_CODE,
+};
 use crate::real::credentials::{Credentials, CredentialsError};
 use crate::signing::{encode_params, local_now_ms, Ed25519Signer, RecvWindow, ServerClock, Signer};
 use crate::venue_error::{
     classify, transport_failure, RejectReason, RetryReason, VenueAction, VenueError,
 };
+use feed_handler::rest::{self, IpPause};
 
 /// Path of the server time.
 pub const TIME_PATH: &str = "/api/v3/time";
@@ -227,6 +230,9 @@ pub struct RestClient {
     signer: Signer,
     ed25519: Option<Ed25519Signer>,
     state: Mutex<ClientState>,
+    /// The wait the venue asked of this IP (429, 418), shared with the feed's REST requests when
+    /// [`Self::with_ip_pause`] says so.
+    ip_pause: Arc<IpPause>,
 }
 
 #[derive(Deserialize)]
@@ -265,7 +271,16 @@ impl RestClient {
                 clock: ServerClock::new(),
                 last_sync: None,
             }),
+            ip_pause: Arc::default(),
         })
+    }
+
+    /// Shares the pause of REST requests after a 429 or 418 with the other REST users of the
+    /// process (the feed's snapshots): the limits count per IP, so a wait the venue asked of
+    /// either holds for both. (A 429 of the order count limits, `-1015`, is this account's alone.)
+    pub fn with_ip_pause(mut self, pause: Arc<IpPause>) -> Self {
+        self.ip_pause = pause;
+        self
     }
 
     /// [`Self::new`] with the credentials of [`Credentials::from_env`].
@@ -394,7 +409,24 @@ impl RestClient {
                         }
                     }
                 }
-                match st.limiter.try_acquire(req.weight, req.is_order, now) {
+                // A wait the venue asked of this IP, through the feed or this client, first.
+                let shared = self
+                    .ip_pause
+                    .remaining(local_now_ms())
+                    .map(|(wait, status)| {
+                        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                        let until_ms = now.saturating_add(wait_ms);
+                        if status == 418 {
+                            Denied::Banned { until_ms, wait_ms }
+                        } else {
+                            Denied::BackingOff { until_ms, wait_ms }
+                        }
+                    });
+                let admitted = match shared {
+                    Some(denied) => Err(denied),
+                    None => st.limiter.try_acquire(req.weight, req.is_order, now),
+                };
+                match admitted {
                     Ok(()) => {
                         if req.is_order {
                             if let Some(t) =
@@ -513,14 +545,20 @@ impl RestClient {
             Ok((status, headers, body)) => {
                 st.limiter
                     .observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
-                let retry_after = headers
+                let header = headers
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                    .and_then(|(_, v)| parse_retry_after(v));
+                    .map(|(_, v)| v.as_str());
+                let retry_after = header.and_then(parse_retry_after);
                 let failure = (!(200..300).contains(&status)).then(|| classify(status, &body));
                 let code = failure.as_ref().and_then(|e| e.code);
                 if let Some(event) = st.limiter.on_status(status, code, retry_after, now) {
                     tracing::warn!(?event, status, ?code, "rate limit answer");
+                }
+                if code != Some(TOO_MANY_ORDERS_CODE) {
+                    if let Some(wait) = rest::retry_after(status, header) {
+                        self.ip_pause.pause(status, wait, local_now_ms());
+                    }
                 }
                 if let Some(e) = failure {
                     if e.is_venue_fault() {

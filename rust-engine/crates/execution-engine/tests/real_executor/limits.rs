@@ -223,3 +223,73 @@ async fn minus_1021_is_resent_only_once() {
     assert_eq!(stub.count("POST", ORDER), 2);
     assert_eq!(ex.open_count(), 0);
 }
+
+/// The venue's weight limits count per IP: a client sharing the feed's [`IpPause`] sends nothing
+/// while a 418 answered to the feed lasts, and a 429 or 418 answered to the client pauses the feed;
+/// a 429 of the order count (`-1015`) is the account's alone and pauses nothing shared.
+#[tokio::test]
+async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
+    use feed_handler::rest::IpPause;
+    let stub = Stub::start().await;
+    let shared_client = |pause: &Arc<IpPause>| {
+        let mut rc = rest_config(&stub);
+        rc.max_rate_wait = Duration::from_millis(100);
+        let limiter = RateLimiter::from_exchange_info(
+            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
+            local_now_ms(),
+        )
+        .unwrap();
+        let client = RestClient::new(
+            rc,
+            Credentials::new(API_KEY, ApiSecret::new(SECRET)),
+            limiter,
+        )
+        .unwrap()
+        .with_ip_pause(Arc::clone(pause));
+        executor_with(Arc::new(client), exec_config())
+    };
+    let q = QueryOrder {
+        command_id: "q".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "q1".into(),
+    };
+    // The feed was answered 418 for two minutes: the client waits it out without a request.
+    let pause = Arc::new(IpPause::default());
+    let ex = shared_client(&pause);
+    pause.pause(418, Duration::from_secs(120), local_now_ms());
+    let out = ex.query(&q).await;
+    assert!(
+        error_of(&out).message.contains("IP banned (HTTP 418)"),
+        "{out:?}"
+    );
+    assert_eq!(stub.count("GET", ORDER), 0);
+
+    // A 429 answered to the client pauses the feed for its Retry-After.
+    let pause = Arc::new(IpPause::default());
+    let ex = shared_client(&pause);
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::err(429, -1003, "Too much request weight used").header("retry-after", "30"),
+    );
+    ex.query(&q).await;
+    let (wait, status) = pause.remaining(local_now_ms()).expect("paused");
+    assert_eq!(status, 429);
+    assert!(
+        wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+        "{wait:?}"
+    );
+
+    // Too many new orders (-1015) backs off this account's orders only.
+    let pause = Arc::new(IpPause::default());
+    let ex = shared_client(&pause);
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(429, -1015, "Too many new orders.").header("retry-after", "30"),
+    );
+    ex.place(&bid("b1")).await;
+    assert_eq!(stub.count("POST", ORDER), 1);
+    assert_eq!(pause.remaining(local_now_ms()), None);
+}
