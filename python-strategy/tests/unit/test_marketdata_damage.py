@@ -2,7 +2,7 @@
 broken zip is an error naming the last line, not a crash nor a partial file; a UTF-8 byte-order mark
 hides no row; COIN-M told from a capture's symbol and from a `base_qty` column; one row far ahead
 is the one dropped, not every row after it; a capture's trades of another symbol or stream are
-dropped; the cache follows the file's content and survives a damaged cache file; a headerless spot
+dropped, and a line of no format before a capture's first event; the cache follows the file's content and survives a damaged cache file; a headerless spot
 `trades` file is told from aggTrades by where its booleans are; a COIN-M price of zero says so;
 bookDepth times going back and percentages given twice, and klines with more taker buy volume than
 volume, are dropped."""
@@ -128,6 +128,33 @@ def test_capture_trades_of_another_symbol_or_stream_are_dropped(tmp_path: Path) 
     assert trades["id"].tolist() == [10, 12] and trades["price"].tolist() == [60000.0, 60000.0]
     assert [i.line for i in report.issues] == [2, 3]
     assert report.issues[0].reason == "ETHUSDT trade, not the capture's BTCUSDT trade"
+
+
+def test_a_capture_behind_a_line_of_no_format_is_read(tmp_path: Path) -> None:
+    """A recorder's log line, or an event cut in half, before a capture's first event is dropped by
+    its line number and the capture is read (it was unreadable whole); before a CSV row, or alone,
+    such a line still stops the file, naming it."""
+    base = {"E": T0, "p": "60000", "q": "0.1", "m": False, "e": "trade", "s": "BTCUSDT"}
+    events = [
+        f"{n} {json.dumps({'stream': 'x', 'data': {**base, 'T': T0 + n, 't': 10 + n}})}" for n in (1, 2)
+    ]
+    for first in (
+        "recording wss://stream.binance.com:9443/stream?streams=btcusdt@trade",
+        '60000","q":"0.1"}}',
+    ):
+        path = tmp_path / "cap.txt"
+        path.write_text("\n".join(["", first, *events]) + "\n", encoding="utf-8")
+        trades, report = read_trades(path)
+        assert trades["id"].tolist() == [11, 12]
+        assert [i.line for i in report.issues] == [2] and report.issues[0].reason.startswith(
+            "not a capture's line"
+        )
+        assert report.rows == 3 and report.kept == 2
+    for lines in (["recording ...", agg(1, 0)], ["recording ..."]):
+        path = tmp_path / "agg.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with pytest.raises(ImportError_, match="unknown header: recording"):
+            read_trades(path)
 
 
 def test_the_cache_follows_the_content_not_the_size_and_time(tmp_path: Path) -> None:

@@ -220,6 +220,9 @@ def read_trades(
     ordered = _InOrder(report)
     stream: tuple[str, str] | None = None  # a capture's (symbol, event type), from its first trade
     first = True  # the first non-blank line: a header, and what tells the format
+    # A first line of no known format followed by a capture's line (a log line the recorder wrote
+    # before its first event, an event cut in half) is dropped; before any other line its error stands.
+    unreadable: tuple[int, ImportError_] | None = None
     for line_no, line in enumerate(open_lines(path), start=1):
         line = line.strip()
         if not line:
@@ -228,7 +231,18 @@ def read_trades(
         if first:
             first = False
             header = _is_header(fields) and " {" not in line
-            fmt = fmt or detect(fields, header)
+            if unreadable is not None and " {" not in line:
+                raise unreadable[1]
+            try:
+                fmt = fmt or detect(fields, header)
+            except ImportError_ as e:
+                if unreadable is not None:
+                    raise unreadable[1] from None
+                unreadable, first = (line_no, e), True
+                continue
+            if unreadable is not None:
+                report.rows += 1
+                report.drop(unreadable[0], f"not a capture's line ({unreadable[1]})")
             if header:
                 if market is None and "base_qty" in (f.strip().lower() for f in fields):
                     market = Market.COINM
@@ -274,6 +288,8 @@ def read_trades(
             ordered.add(line_no, (ts, tid, price, qty, buy))
             if report.symbol is None and row_symbol:
                 report.symbol = row_symbol.upper()
+    if unreadable is not None and first:
+        raise unreadable[1]  # nothing after it
     trades = ordered.finish()
     report.issues.sort(key=lambda i: i.line)  # a row held back is dropped after later lines
     report.kept = len(trades)
