@@ -54,7 +54,9 @@ class Channel:
         self.sub.close()
 
     def send(self, cmd: dict[str, Any]) -> None:
-        self.push.send(msgpack.packb({"ts_ns": 1, **cmd}))
+        # Sent now, as the strategy stamps its commands (a buy older than [risk] max_entry_delay_ms
+        # when its turn comes is refused).
+        self.push.send(msgpack.packb({"ts_ns": time.time_ns(), **cmd}))
 
     def collect(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float) -> list[dict[str, Any]]:
         """Every response until `done(responses)` holds (or the timeout passes)."""
@@ -235,7 +237,11 @@ def test_timeouts_and_5xx_never_duplicate_an_order(bin_dir: Path) -> None:
         end=CALM.end,
         extra_args=("--order-timeout", "0.3", "--order-reject", "0.3", "--seed", "11"),
     )
-    with running(bin_dir, real=True, sim=faulty, risk={"max_open_orders": 50, "max_positions": 50}) as (
+    # Buys queue behind the timeouts being settled: no age limit here (its own test is below).
+    no_age = {"max_entry_delay_ms": 600_000}
+    with running(
+        bin_dir, real=True, sim=faulty, risk={"max_open_orders": 50, "max_positions": 50, **no_age}
+    ) as (
         session,
         ch,
     ):
@@ -261,7 +267,9 @@ def test_a_burst_of_100_orders_stays_within_the_venues_rate_limits(bin_dir: Path
     (or refuses an order it cannot send in time, with an error naming the limit); the venue never
     answers 429."""
     tight = SimSpec(speed="1", start=CALM.start, end=CALM.end, extra_args=("--order-limit-10s", "20"))
-    with running(bin_dir, real=True, sim=tight, risk={"max_open_orders": 200, "max_positions": 100}) as (
+    # The burst queues behind the rate limiter: no age limit here (its own test is below).
+    risk = {"max_open_orders": 200, "max_positions": 100, "max_entry_delay_ms": 600_000}
+    with running(bin_dir, real=True, sim=tight, risk=risk) as (
         session,
         ch,
     ):
@@ -337,6 +345,37 @@ def test_real_mode_refuses_to_start_on_a_damaged_position_file(bin_dir: Path, tm
         last
     )
     assert state.read_text() == '{"positions": {"POLUSDT": "99.'
+
+
+def test_a_buy_that_waited_too_long_is_refused_a_sell_goes(bin_dir: Path) -> None:
+    """A buy whose command is older than `[risk] max_entry_delay_ms` (2 s) when the executor takes
+    it (queued behind slow venue calls; here sent 10 s old) is refused before it reaches the venue;
+    a sell of the same age goes."""
+    with running(bin_dir, real=True) as (session, ch):
+        ch.send(order("buy-1"))  # fresh: something to sell
+        ch.collect(lambda rs: any(r.get("client_order_id") == "buy-1" and r["type"] == "OrderExecution"
+                                  and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+        old = time.time_ns() - 10_000_000_000
+        ch.send({**order("late-buy"), "ts_ns": old})
+        refused = ch.answer("late-buy")
+        assert (refused["type"], refused["code"], refused["field"]) == ("Error", "VALIDATION", "ts_ns"), (
+            refused
+        )
+        assert "max_entry_delay_ms 2000" in refused["message"], refused
+        late_sell = order("late-sell", side="SELL", order_type="LIMIT", time_in_force="GTC", quantity="50")
+        ch.send({**late_sell, "price": "9.0000", "ts_ns": old})
+        placed = ch.answer("late-sell")
+        assert placed["type"] == "OrderPlaced", placed["message"]
+        assert [o["clientOrderId"] for o in sim_orders(session)] == ["buy-1", "late-sell"]
+        ch.send(
+            {
+                "type": "CancelOrder",
+                "command_id": "c-late",
+                "symbol": "POLUSDT",
+                "client_order_id": "late-sell",
+            }
+        )
+        assert ch.answer("c-late")["type"] == "OrderCanceled"
 
 
 def test_position_limits_count_open_orders(bin_dir: Path) -> None:

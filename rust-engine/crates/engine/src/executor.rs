@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::message::{Command, PlaceOrder, Response, Trade};
+use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
+use common::time::now_ns;
 use execution_engine::exposure::OpenQuantities;
 use execution_engine::paper::{Fees, FillRule};
 use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
@@ -48,17 +49,25 @@ pub struct Real {
 
 impl Real {
     /// Starts the worker; its responses, and those of `stream` (started on the same `results`
-    /// channel), go to `results`. The worker reports a `418` ban on `banned`, and reconciles
-    /// every `reconcile_every` (never when zero).
+    /// channel), go to `results`. The worker reports a `418` ban on `banned`, refuses a buy that
+    /// waited longer than `max_entry_delay` for its turn, and reconciles every `reconcile_every`
+    /// (never when zero).
     pub fn start(
         executor: Arc<RealExecutor>,
         stream: UserStream,
         results: mpsc::UnboundedSender<Response>,
         banned: watch::Sender<Option<String>>,
+        max_entry_delay: Duration,
         reconcile_every: Duration,
     ) -> Self {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
-        tokio::spawn(serve(Arc::clone(&executor), jobs_rx, results, banned));
+        tokio::spawn(serve(
+            Arc::clone(&executor),
+            jobs_rx,
+            results,
+            banned,
+            max_entry_delay,
+        ));
         if !reconcile_every.is_zero() {
             let jobs = jobs.clone();
             tokio::spawn(async move {
@@ -86,16 +95,37 @@ impl Real {
     }
 }
 
+/// A buy that waited in the queue more than `max` since its command was sent (`ts_ns`, the
+/// strategy's clock: the same host's) is refused before it reaches the venue: the market it was
+/// decided on is gone. Sells (targets, exits, flattens) always go.
+fn stale_entry(p: &PlaceOrder, now_ns: u64, max: Duration) -> Option<Response> {
+    let waited = Duration::from_nanos(now_ns.saturating_sub(p.ts_ns));
+    (p.side == Side::Buy && waited > max).then(|| {
+        Response::Error(ErrorResponse {
+            command_id: Some(p.command_id.clone()),
+            ts_ns: now_ns,
+            code: ErrorCode::Validation,
+            field: Some("ts_ns".into()),
+            message: format!(
+                "ts_ns: this buy waited {} ms in the engine before it could go to the venue, over [risk] max_entry_delay_ms {}: not sent",
+                waited.as_millis(),
+                max.as_millis()
+            ),
+        })
+    })
+}
+
 /// Serves jobs in order until the engine drops the sender.
 async fn serve(
     executor: Arc<RealExecutor>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     results: mpsc::UnboundedSender<Response>,
     banned: watch::Sender<Option<String>>,
+    max_entry_delay: Duration,
 ) {
     while let Some(job) = jobs.recv().await {
         let (out, done) = match job {
-            Job::Order(cmd) => (order(&executor, &cmd).await, None),
+            Job::Order(cmd) => (order(&executor, &cmd, max_entry_delay).await, None),
             Job::CancelAll { flatten, done } => {
                 let mut out = executor.cancel_all().await;
                 if let Some(p) = flatten {
@@ -140,9 +170,12 @@ async fn serve(
     }
 }
 
-async fn order(executor: &RealExecutor, cmd: &Command) -> Vec<Response> {
+async fn order(executor: &RealExecutor, cmd: &Command, max_entry_delay: Duration) -> Vec<Response> {
     let out = match cmd {
-        Command::PlaceOrder(p) => executor.place(p).await,
+        Command::PlaceOrder(p) => match stale_entry(p, now_ns(), max_entry_delay) {
+            Some(refused) => vec![refused],
+            None => executor.place(p).await,
+        },
         Command::CancelOrder(c) => executor.cancel(c).await,
         Command::QueryOrder(q) => executor.query(q).await,
         Command::QueryOpenOrders(q) => vec![executor.open_orders(q).await],
@@ -314,7 +347,45 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::message::OrderType;
     use execution_engine::real::{ExecutorConfig, RestConfig};
+
+    /// A buy that waited past the limit for its turn is refused (VALIDATION on `ts_ns`, with the
+    /// wait); at the limit it goes, and a sell goes whatever its wait.
+    #[test]
+    fn a_buy_that_waited_too_long_is_refused_a_sell_never() {
+        let max = Duration::from_secs(2);
+        let sent = 1_760_000_000_000_000_000;
+        let mut p = PlaceOrder {
+            command_id: "c1".into(),
+            ts_ns: sent,
+            client_order_id: "fc-1".into(),
+            symbol: "POLUSDT".into(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: None,
+            quantity: "500".parse().unwrap(),
+            price: Some("0.2".parse().unwrap()),
+        };
+        assert_eq!(stale_entry(&p, sent + 2_000_000_000, max), None);
+        let Some(Response::Error(e)) = stale_entry(&p, sent + 15_300_000_000, max) else {
+            panic!("a buy 15.3 s late goes");
+        };
+        assert_eq!(
+            (e.code, e.field.as_deref(), e.command_id.as_deref()),
+            (ErrorCode::Validation, Some("ts_ns"), Some("c1"))
+        );
+        assert!(e.message.contains("waited 15300 ms"), "{}", e.message);
+        assert!(
+            e.message.contains("[risk] max_entry_delay_ms 2000"),
+            "{}",
+            e.message
+        );
+        // A time ahead of the clock is no wait.
+        assert_eq!(stale_entry(&p, sent - 5, max), None);
+        p.side = Side::Sell;
+        assert_eq!(stale_entry(&p, sent + 60_000_000_000, max), None);
+    }
 
     /// The shutdown's wait for its cancels outlasts what can be queued before them: an order whose
     /// outcome is unknown, looked for over the real executor's window and one last query, then the

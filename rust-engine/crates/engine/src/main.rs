@@ -245,6 +245,7 @@ async fn start_real(
         stream,
         results,
         banned,
+        Duration::from_millis(cfg.risk.max_entry_delay_ms),
         Duration::from_secs(cfg.execution.reconcile_secs),
     ))
 }

@@ -257,6 +257,8 @@ pub struct RiskConfig {
     pub breaker_open_secs: u64,
     /// Command timeout before a query, ms.
     pub order_timeout_ms: u64,
+    /// Longest wait of a buy in the real executor's queue before it is refused, ms.
+    pub max_entry_delay_ms: u64,
 }
 
 /// `[zmq]`
