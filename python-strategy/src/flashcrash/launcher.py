@@ -340,7 +340,7 @@ class Session:
             "persistence": {
                 "report_dir": str(self.workdir / "reports"),
                 "db_path": str(self.workdir / "reports" / "flashcrash.db"),
-                "engine_state_path": str(self.workdir / "reports" / "engine_state.json"),
+                "engine_position_dir": str(self.workdir / "reports"),
             },
         }
         if self.sim_port is not None:

@@ -277,19 +277,17 @@ async fn a_fill_of_another_symbol_leaves_the_position_unchanged() {
 #[tokio::test]
 async fn the_net_position_is_kept_in_its_file() {
     let dir = std::env::temp_dir().join(format!("flashcrash-core-position-{}", std::process::id()));
-    let path = dir.join("engine_state.json");
     let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let file = PositionFile::new(&dir, "POLUSDT");
+    let path = file.path().to_owned();
     let mut r = rig("position-file");
-    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT"));
+    r.core.position_file = Some(file.clone());
     let buys = vec![
         Response::OrderExecution(fill(Side::Buy, "300", "0.3", "POL")),
         Response::OrderExecution(fill(Side::Buy, "200", "0.2", "POL")),
     ];
     r.core.respond(buys).await;
-    assert_eq!(
-        PositionFile::new(&path, "POLUSDT").load().unwrap(),
-        d("499.5")
-    );
+    assert_eq!(file.load().unwrap(), d("499.5"));
     let mut btc = fill(Side::Sell, "2", "0", "USDT");
     btc.symbol = "BTCUSDT".into();
     std::fs::remove_file(&path).unwrap();
@@ -297,7 +295,6 @@ async fn the_net_position_is_kept_in_its_file() {
     assert!(!path.exists(), "a batch that moved nothing wrote the file");
 
     let mut restarted = rig("position-file-restart");
-    let file = PositionFile::new(&path, "POLUSDT");
     file.save(d("499.5"), 1).unwrap();
     restarted.core.position = file.load().unwrap();
     let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
@@ -305,7 +302,7 @@ async fn the_net_position_is_kept_in_its_file() {
 
     // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
     let errors = EngineMetrics::global().position_file_errors.get();
-    r.core.position_file = Some(PositionFile::new(path.join("under-a-file"), "POLUSDT"));
+    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT"));
     r.core
         .respond(vec![Response::OrderExecution(fill(
             Side::Sell,

@@ -296,9 +296,9 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let symbol = cfg.symbol.name.clone();
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
     // Real mode: the net position the engine held when it stopped (a damaged file stops it here,
-    // before anything is bound or connected).
+    // before the ZeroMQ sockets are bound or the venue is reached).
     let position_file = matches!(cfg.execution.mode, ExecutionMode::Real)
-        .then(|| PositionFile::new(&cfg.persistence.engine_state_path, &symbol));
+        .then(|| PositionFile::new(&cfg.persistence.engine_position_dir, &symbol));
     let position = match &position_file {
         Some(file) => {
             let position = file.load()?;

@@ -133,7 +133,7 @@ impl EngineMetrics {
             .expect("metric"),
             position_file_errors: register_int_counter!(
                 "flashcrash_engine_position_file_errors_total",
-                "Writes of the net position to [persistence] engine_state_path that failed (real mode)"
+                "Writes of the net position to its file in [persistence] engine_position_dir that failed (real mode)"
             )
             .expect("metric"),
         })

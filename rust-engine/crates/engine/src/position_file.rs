@@ -1,15 +1,14 @@
-//! The engine's net position on disk (`[persistence] engine_state_path`), in real mode: rewritten
-//! after each batch of fills that moved it and read back at start, so an engine killed and started
-//! again flattens, and counts `[risk] max_positions` and `max_position_notional` from, what it holds
-//! at the venue rather than from zero. A write goes to a temporary file beside it, is synced, then
-//! renamed over it: a kill leaves the old file or the new one, never part of one. The file holds
-//! one position per symbol (JSON, decimals as strings), so an engine started on another symbol keeps
-//! the first one's.
+//! The engine's net position on disk, in real mode: `<[persistence] engine_position_dir>/
+//! engine-position-<SYMBOL>.json`, rewritten after each batch of fills that moved it and read back
+//! at start, so an engine killed and started again flattens, and counts `[risk] max_positions` and
+//! `max_position_notional` from, what it holds at the venue rather than from zero. A write goes to a
+//! temporary file beside it, is synced, then renamed over it: a kill leaves the old file or the new
+//! one, never part of one. One file per symbol: engines of different symbols sharing the folder
+//! never write each other's.
 //!
 //! Paper mode neither reads nor writes it: the paper venue lives in the engine and a restarted one
 //! starts with no position.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -19,12 +18,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// What the file holds.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Saved {
-    /// Net base position per symbol.
-    positions: BTreeMap<String, Dec>,
-    /// When it was last written, ns since the epoch.
+    /// The symbol (a file renamed to another symbol's name is refused).
+    symbol: String,
+    /// Net base position.
+    position: Dec,
+    /// When it was written, ns since the epoch.
     updated_ts_ns: u64,
 }
 
@@ -32,7 +33,7 @@ struct Saved {
 #[derive(Debug, thiserror::Error)]
 pub enum PositionFileError {
     /// Reading or writing failed.
-    #[error("engine state {path}: {source}")]
+    #[error("engine position {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -40,7 +41,7 @@ pub enum PositionFileError {
         source: io::Error,
     },
     /// The file is not what this module writes.
-    #[error("engine state {path} is not valid ({reason}); it holds the engine's net position at the venue: repair it, or delete it to start from no position")]
+    #[error("engine position {path} is not valid ({reason}); it holds the engine's net position at the venue: repair it, or delete it to start from no position")]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -57,10 +58,10 @@ pub struct PositionFile {
 }
 
 impl PositionFile {
-    /// The file at `path` (its folder is made at the first write), for `symbol`.
-    pub fn new(path: impl Into<PathBuf>, symbol: &str) -> Self {
+    /// The file of `symbol` in `dir` (made at the first write).
+    pub fn new(dir: impl AsRef<Path>, symbol: &str) -> Self {
         PositionFile {
-            path: path.into(),
+            path: dir.as_ref().join(format!("engine-position-{symbol}.json")),
             symbol: symbol.to_owned(),
         }
     }
@@ -77,38 +78,40 @@ impl PositionFile {
         }
     }
 
-    fn read(&self) -> Result<Saved, PositionFileError> {
+    /// The position saved; zero when there is no file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid, or is another symbol's.
+    pub fn load(&self) -> Result<Decimal, PositionFileError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Saved::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Decimal::ZERO),
             Err(e) => return Err(self.io(e)),
         };
-        serde_json::from_str(&text).map_err(|e| PositionFileError::Malformed {
+        let malformed = |reason: String| PositionFileError::Malformed {
             path: self.path.clone(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let saved: Saved = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        if saved.symbol != self.symbol {
+            return Err(malformed(format!(
+                "it is {}'s, not {}'s",
+                saved.symbol, self.symbol
+            )));
+        }
+        Ok(saved.position.0)
     }
 
-    /// The position saved for the symbol; zero when there is no file or no entry for it.
+    /// Saves `position` at `now_ns`.
     ///
     /// # Errors
-    /// The file cannot be read, or is not valid.
-    pub fn load(&self) -> Result<Decimal, PositionFileError> {
-        Ok(self
-            .read()?
-            .positions
-            .get(&self.symbol)
-            .map_or(Decimal::ZERO, |d| d.0))
-    }
-
-    /// Saves `position` for the symbol (the other symbols' entries kept), at `now_ns`.
-    ///
-    /// # Errors
-    /// The folder, the temporary file or the rename failed, or the file holds something else.
+    /// The folder, the temporary file or the rename failed.
     pub fn save(&self, position: Decimal, now_ns: u64) -> Result<(), PositionFileError> {
-        let mut saved = self.read()?;
-        saved.positions.insert(self.symbol.clone(), Dec(position));
-        saved.updated_ts_ns = now_ns;
+        let saved = Saved {
+            symbol: self.symbol.clone(),
+            position: Dec(position),
+            updated_ts_ns: now_ns,
+        };
         let text = serde_json::to_string_pretty(&saved).map_err(|e| self.io(e.into()))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;
@@ -144,56 +147,66 @@ mod tests {
         dir
     }
 
-    /// No file: no position. A saved position reads back exactly; a second symbol's entry keeps
-    /// the first's; the folder is made; no temporary file is left.
+    /// No file: no position. A saved position reads back exactly, in a file of its own per
+    /// symbol; the folder is made; no temporary file is left.
     #[test]
     fn a_saved_position_reads_back_per_symbol() {
         let root = dir();
-        let path = root.join("state").join("engine_state.json");
-        let pol = PositionFile::new(&path, "POLUSDT");
+        let folder = root.join("state");
+        let pol = PositionFile::new(&folder, "POLUSDT");
         assert_eq!(pol.load().unwrap(), Decimal::ZERO);
         pol.save(d("99.9"), 1).unwrap();
         assert_eq!(pol.load().unwrap(), d("99.9"));
-        let btc = PositionFile::new(&path, "BTCUSDT");
+        let btc = PositionFile::new(&folder, "BTCUSDT");
         assert_eq!(btc.load().unwrap(), Decimal::ZERO);
         btc.save(d("-0.00012"), 2).unwrap();
-        assert_eq!(pol.load().unwrap(), d("99.9"));
-        assert_eq!(btc.load().unwrap(), d("-0.00012"));
+        assert_eq!(
+            (pol.load().unwrap(), btc.load().unwrap()),
+            (d("99.9"), d("-0.00012"))
+        );
         pol.save(Decimal::ZERO, 3).unwrap();
         assert_eq!(pol.load().unwrap(), Decimal::ZERO);
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+        let mut names: Vec<_> = fs::read_dir(&folder)
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, ["engine_state.json"]);
-        let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"POLUSDT\": \"0\""), "{text}");
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "engine-position-BTCUSDT.json",
+                "engine-position-POLUSDT.json"
+            ]
+        );
+        let text = fs::read_to_string(pol.path()).unwrap();
+        assert!(text.contains("\"position\": \"0\""), "{text}");
         fs::remove_dir_all(root).unwrap();
     }
 
     /// A file that is not the engine's (damaged, edited, a number where a decimal string is
-    /// expected) is an error naming it and saying what to do, for a load and a save alike: the
-    /// position it should hold is never taken as zero, nor overwritten.
+    /// expected, another symbol's) is an error naming it and saying what to do: the position it
+    /// should hold is never taken as zero.
     #[test]
     fn a_damaged_file_is_an_error_naming_it() {
         let root = dir();
-        let path = root.join("engine_state.json");
-        let file = PositionFile::new(&path, "POLUSDT");
+        let file = PositionFile::new(&root, "POLUSDT");
         for bad in [
-            "{\"positions\": {\"POLUSDT\": \"99.9\"",
-            "{\"positions\": {\"POLUSDT\": 99.9}, \"updated_ts_ns\": 1}",
-            "{\"positions\": {\"POLUSDT\": \"NaN\"}, \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"position\": \"99.9\"",
+            "{\"symbol\": \"POLUSDT\", \"position\": 99.9, \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"position\": \"NaN\", \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"BTCUSDT\", \"position\": \"1\", \"updated_ts_ns\": 1}",
             "",
         ] {
-            fs::write(&path, bad).unwrap();
+            fs::write(file.path(), bad).unwrap();
             let e = file.load().unwrap_err().to_string();
             assert!(
-                e.starts_with(&format!("engine state {} is not valid", path.display())),
+                e.starts_with(&format!(
+                    "engine position {} is not valid",
+                    file.path().display()
+                )),
                 "{e}"
             );
             assert!(e.ends_with("delete it to start from no position"), "{e}");
-            assert!(file.save(d("1"), 1).is_err());
-            assert_eq!(fs::read_to_string(&path).unwrap(), bad);
         }
         fs::remove_dir_all(root).unwrap();
     }

@@ -40,7 +40,7 @@ pub const RESTART_KEYS: [&str; 23] = [
     "monitoring.log_format",
     "monitoring.health_interval_ms",
     "persistence.db_path",
-    "persistence.engine_state_path",
+    "persistence.engine_position_dir",
 ];
 
 /// Keys the engine reads only at start: a reload accepts them (the strategy may use them) and says

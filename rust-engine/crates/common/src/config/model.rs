@@ -315,8 +315,8 @@ pub struct PersistenceConfig {
     pub report_dir: String,
     /// SQLite database of the strategy (written by the strategy only).
     pub db_path: String,
-    /// The engine's net position in real mode (written by the engine only).
-    pub engine_state_path: String,
+    /// Folder of the engine's net position file in real mode (written by the engine only).
+    pub engine_position_dir: String,
     /// Period of component snapshots, s.
     pub snapshot_interval_secs: u64,
     /// Writes waiting for the strategy's database writer.
