@@ -466,3 +466,18 @@ def test_the_backtest_refuses_what_the_engine_would(cfg: config.Config, pol: np.
     console.print(summary_table(result))
     row = next(line for line in console.export_text().splitlines() if "orders refused by the venue" in line)
     assert row.split("│")[2].strip() == str(m["orders"]["errors"])
+
+
+def test_sized_entries_are_the_lots_the_venue_counts(cfg: config.Config, pol: np.ndarray) -> None:
+    """With `position_fraction` the entries are sized from the equity, and the venue's position
+    limit counts in lots of that size: one entry held is one position, not five lots of
+    `[symbol] order_quantity`."""
+    sized = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, position_fraction=0.5))
+    replay = Replay(sized, window(pol, *map(parse_utc, BUSY)))
+    replay.run()
+    qty = replay.runner.strategy.quantity
+    assert qty is not None and qty.value > 4 * cfg.symbol.order_quantity
+    buy = wire.PlaceOrder("c", 1, "fc-x", "POLUSDT", "BUY", "LIMIT", "GTC", qty.value, D("0.2"))
+    held = wire.dec_text(qty.value * D("0.999"))  # one entry, less the fee taken in coins
+    assert replay.venue.rules is not None
+    assert replay.venue.rules.refusal(wire.encode(buy), "0.2001", held, [("BUY", "1")]) is None

@@ -141,6 +141,7 @@ def test_a_capture_behind_a_line_of_no_format_is_read(tmp_path: Path) -> None:
     for first in (
         "recording wss://stream.binance.com:9443/stream?streams=btcusdt@trade",
         '60000","q":"0.1"}}',
+        '0000000,"s":"BTCUSDT","t":1,"p":"6","q":"1","T":1,"m":true,"M":true}',
     ):
         path = tmp_path / "cap.txt"
         path.write_text("\n".join(["", first, *events]) + "\n", encoding="utf-8")

@@ -635,10 +635,33 @@ def test_a_lot_worth_less_than_the_minimum_notional_is_written_off() -> None:
 
 
 def test_an_entry_under_the_minimum_notional_is_not_sent() -> None:
+    """An entry must be worth the minimum notional at its stop-loss, 1 % to spare: 100 at 0.2010 is
+    20.10, 19.80 at the 1.5 % stop-loss: refused under a minimum of 20 (or 25), sent under 19.5."""
+    for minimum, sent in (("25", False), ("20", False), ("19.5", True)):
+        st, out = make()
+        st.min_notional = D(minimum)
+        setup_window(st)
+        assert bool(out.orders) is sent, minimum
+        assert st.decisions["rejected_risk_min_notional"] == (0 if sent else 1), minimum
+
+
+def test_an_exit_the_engine_values_under_the_minimum_notional_is_written_off() -> None:
+    """The last trade values the lot at 19.60, over a minimum notional of 19.5, so the stop-loss
+    sells it; the engine values a market sell at the bid (19.49) and refuses it (NOTIONAL). No sell of
+    it would be taken: the lot is written off, not offered every 5 s for ever."""
     st, out = make()
-    st.min_notional = D("25")  # 100 at about 0.2 is 20
-    setup_window(st)
-    assert out.orders == [] and st.decisions["rejected_risk_min_notional"] == 1
+    st.min_notional = D("19.5")
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.on_price(4 * S, 0.2010, 0)
+    st.on_price(int(4.1 * S), 0.1960, 0)  # the stop-loss: the target is canceled, then a market sell
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
+    sell = out.orders[-1]
+    assert (sell.side, sell.order_type, sell.quantity) == ("SELL", "MARKET", D("100"))
+    respond(st, error(sell, "VALIDATION", "quantity: notional 19.49 below the minimum 19.5 (NOTIONAL)"))
+    assert not st.position.lots and st.decisions["exit_dust_written_off"] == 1
+    st.on_health(health(), 10 * S)
+    assert [o.order_type for o in out.orders if o.side == "SELL"] == ["LIMIT", "MARKET"]
 
 
 def test_a_market_exit_the_book_fills_only_in_part_is_not_sold_twice() -> None:

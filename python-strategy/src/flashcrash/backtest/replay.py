@@ -365,7 +365,11 @@ class Replay:
         budget = min(self.venue.equity(price) * Decimal(repr(fraction)), self.cfg.risk.max_order_notional)
         step = self.cfg.symbol.quantity_step
         qty = (budget * Decimal("0.999") / px / step).to_integral_value(ROUND_DOWN) * step
-        self.runner.strategy.quantity = Quantity.of(qty)
+        strategy = self.runner.strategy
+        if strategy.quantity is None or strategy.quantity.value != qty:
+            strategy.quantity = Quantity.of(qty)
+            if qty > 0:
+                self.venue.rules = order_rules(self.cfg, lot=qty)  # the engine's lots are the entries
 
     # ------------------------------------------------------------------- run
     def run(self, progress: Callable[[int, int], None] | None = None, every: int = 5000) -> BacktestResult:

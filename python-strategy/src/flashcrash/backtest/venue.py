@@ -87,13 +87,14 @@ def _dec(x: float) -> Decimal:
     return Decimal(repr(x))
 
 
-def order_rules(cfg: Config) -> flashcrash_native.OrderRules:
-    """The engine's order rules with the symbol and the limits of `cfg`."""
+def order_rules(cfg: Config, lot: Decimal | None = None) -> flashcrash_native.OrderRules:
+    """The engine's order rules with the symbol and the limits of `cfg`; positions are counted in
+    lots of `lot` (the entries' size: `[symbol] order_quantity` unless `position_fraction` sizes them)."""
     s, r = cfg.symbol, cfg.risk
     return flashcrash_native.OrderRules(
         s.name, dec_text(cfg.strategy.price_tick), dec_text(s.quantity_step), dec_text(s.min_notional),
         dec_text(r.max_order_notional), r.max_open_orders, dec_text(r.max_position_notional),
-        r.max_positions, dec_text(s.order_quantity),
+        r.max_positions, dec_text(s.order_quantity if lot is None else lot),
     )  # fmt: skip
 
 

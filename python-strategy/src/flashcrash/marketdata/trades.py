@@ -220,10 +220,10 @@ def read_trades(
     ordered = _InOrder(report)
     stream: tuple[str, str] | None = None  # a capture's (symbol, event type), from its first trade
     first = True  # the first non-blank line: a header, and what tells the format
-    # A first line of no known format followed by a capture's line (a log line the recorder wrote
-    # before its first event, an event cut in half) is dropped; before any other line its error stands.
-    unreadable: tuple[int, ImportError_] | None = None
-    for line_no, line in enumerate(open_lines(path), start=1):
+    lines = enumerate(open_lines(path), start=1)
+    if fmt in (None, TradeFormat.CAPTURE):
+        lines = _capture_behind_junk(lines, report)
+    for line_no, line in lines:
         line = line.strip()
         if not line:
             continue
@@ -231,18 +231,7 @@ def read_trades(
         if first:
             first = False
             header = _is_header(fields) and " {" not in line
-            if unreadable is not None and " {" not in line:
-                raise unreadable[1]
-            try:
-                fmt = fmt or detect(fields, header)
-            except ImportError_ as e:
-                if unreadable is not None:
-                    raise unreadable[1] from None
-                unreadable, first = (line_no, e), True
-                continue
-            if unreadable is not None:
-                report.rows += 1
-                report.drop(unreadable[0], f"not a capture's line ({unreadable[1]})")
+            fmt = fmt or detect(fields, header)
             if header:
                 if market is None and "base_qty" in (f.strip().lower() for f in fields):
                     market = Market.COINM
@@ -288,8 +277,6 @@ def read_trades(
             ordered.add(line_no, (ts, tid, price, qty, buy))
             if report.symbol is None and row_symbol:
                 report.symbol = row_symbol.upper()
-    if unreadable is not None and first:
-        raise unreadable[1]  # nothing after it
     trades = ordered.finish()
     report.issues.sort(key=lambda i: i.line)  # a row held back is dropped after later lines
     report.kept = len(trades)
@@ -297,6 +284,21 @@ def read_trades(
         named = BINANCE_NAME.match(path.name)
         report.symbol = named.group(1) if named else None
     return trades, report
+
+
+def _capture_behind_junk(lines: Iterator[tuple[int, str]], report: ImportReport) -> Iterator[tuple[int, str]]:
+    """The numbered lines, less a first one that is no capture's line when the one after it is (a
+    log line the recorder wrote before its first event, an event cut in half): dropped by its line
+    number. Before any other line, or alone, a first line stands (its format is told from it)."""
+    it = ((n, line) for n, line in lines if line.strip())
+    first = next(it, None)
+    second = next(it, None)
+    if first is not None and second is not None and " {" not in first[1] and " {" in second[1]:
+        report.rows += 1
+        report.drop(first[0], "not a capture's line (before the capture's first event)")
+        first = None
+    yield from (x for x in (first, second) if x is not None)
+    yield from it
 
 
 Row = tuple[int, int, float, float, bool]

@@ -92,9 +92,10 @@ class Order:
     # while nobody listened, so the engine's figures (OrderStatus) are applied as a fill, and the order
     # is never re-sent.
     recovered: bool = False
-    # The code of the engine's refusal of this order (`Error` to its PlaceOrder), e.g. HALTED; not kept
-    # in snapshots (a refused order is terminal).
+    # The code of the engine's refusal of this order (`Error` to its PlaceOrder), e.g. HALTED, and its
+    # message; not kept in snapshots (a refused order is terminal).
     refusal: str = ""
+    refusal_message: str = ""
     # Acknowledged EXPIRED (a market order the book could not fill whole): what it filled is not in
     # the acknowledgement, so it is not settled until a status answer says (a sell sized before its
     # fills arrived would sell them twice).
@@ -616,7 +617,7 @@ class OrderManager:
                 o.status, o.refusal = OrderStatus.REJECTED, msg.code
             case ("PlaceOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
-                o.status, o.refusal = OrderStatus.REJECTED, msg.code
+                o.status, o.refusal, o.refusal_message = OrderStatus.REJECTED, msg.code, msg.message
             case ("CancelOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
                 o.cancel_sent = False  # the strategy may ask again

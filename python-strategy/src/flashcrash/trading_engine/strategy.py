@@ -37,6 +37,7 @@ from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import (
     ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
+    Order,
     OrderManager,
     new_client_order_id,
 )
@@ -54,6 +55,13 @@ MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row; after them the exit goes on, EX
 HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
 EXIT_RETRY_NS = 5_000_000_000
 ZERO = Decimal(0)
+MIN_NOTIONAL_SPARE = Decimal("1.01")  # an entry's room over the minimum notional at its stop-loss
+
+
+def _under_minimum_notional(order: Order) -> bool:
+    """Whether the engine refused `order` for a notional under the venue's minimum (its order rules
+    say "... below the minimum ... (NOTIONAL)")."""
+    return order.refusal == "VALIDATION" and "(NOTIONAL)" in order.refusal_message
 
 
 class PercentileStrategy:
@@ -252,8 +260,13 @@ class PercentileStrategy:
         notional = self.quantity.value * p.entry.value
         if notional > self.risk.max_order_notional:
             return self._reject("risk_notional", f"{self.quantity.value} x {p.entry.value}")
-        if notional < self.min_notional:
-            return self._reject("risk_min_notional", f"{self.quantity.value} x {p.entry.value}")
+        # Sellable down to the stop-loss: worth the minimum notional there, with 1 % to spare for the
+        # fee the venue takes from the coins bought and the step a sell is rounded down to.
+        at_stop = notional * (1 - Decimal(repr(self.cfg.stop_loss_pct)) / 100)
+        if at_stop < self.min_notional * MIN_NOTIONAL_SPARE:
+            return self._reject(
+                "risk_min_notional", f"{self.quantity.value} x {p.entry.value}, {at_stop:f} at the stop-loss"
+            )
         if not self.breaker.allows_entry(now):
             return self._reject("breaker", "half-open trial already out")
         # The decision is journaled first: the order manager makes it durable with the order, before
@@ -390,6 +403,9 @@ class PercentileStrategy:
             if now < lot.retry_ns:
                 return
             why = self._unsellable(lot, self.last_price)
+            if not why and exit_order is not None and _under_minimum_notional(exit_order):
+                # Valued at the bid, the engine found it under the minimum (the last trade said over).
+                why = f"{lot.position.quantity} left, its sell refused: {exit_order.refusal_message}"
             if why:
                 # Nothing the venue would trade is left: written off at its cost, and the lot is done.
                 self.decisions["exit_dust_written_off"] += 1

@@ -5,10 +5,11 @@
 //!   the new order lowers that worst case (a sell that reduces a long);
 //! * concurrent positions (`[risk] max_positions`): the strategy buys in lots of `[symbol]
 //!   order_quantity`, so the engine counts a position per open buy order plus one per lot (or part
-//!   of one) of its net long; a buy that would make one more than the limit is refused. Up to
-//!   [`DUST_SHARE`] of a lot of the long is dust, not a position: a fee taken from the coins bought
-//!   leaves less than a quantity step unsold after a partly filled entry, and the strategy writes it
-//!   off, so it adds up in the account and must not hold a position's place for good.
+//!   of one) of its net long; a buy that would make one more than the limit is refused. Dust is no
+//!   position ([`dust`]): up to [`DUST_SHARE`] of a lot (a fee taken from the coins bought leaves
+//!   less than a quantity step unsold after a partly filled entry) or what is worth less than
+//!   `[symbol] min_notional` at the order's price (no sell of it would be taken); the strategy
+//!   writes both off, so they add up in the account and must not hold a position's place for good.
 
 use common::config::Config;
 use common::message::{OrderInfo, Side};
@@ -70,6 +71,8 @@ pub struct PositionLimits {
     pub max_positions: u64,
     /// `[symbol] order_quantity`: the strategy's lot.
     pub lot: Decimal,
+    /// `[symbol] min_notional`: a remainder worth less is dust (see [`dust`]).
+    pub min_notional: Decimal,
 }
 
 impl PositionLimits {
@@ -79,6 +82,7 @@ impl PositionLimits {
             max_notional: cfg.risk.max_position_notional.0,
             max_positions: cfg.risk.max_positions,
             lot: cfg.symbol.order_quantity.0,
+            min_notional: cfg.symbol.min_notional.0,
         }
     }
 
@@ -97,7 +101,8 @@ impl PositionLimits {
         position: Decimal,
         open: OpenQuantities,
     ) -> Result<(), Rejection> {
-        check_positions(side, position, open, self.lot, self.max_positions)?;
+        let dust = dust(self.lot, self.min_notional, price);
+        check_positions(side, position, open, self.lot, dust, self.max_positions)?;
         match price {
             Some(price) => check(side, quantity, price, position, open, self.max_notional),
             None => Ok(()),
@@ -155,10 +160,22 @@ pub fn check(
 /// The share of a lot of the net long that is dust, not a position (1 %).
 pub const DUST_SHARE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 
+/// How much of the net long is dust, not a position: [`DUST_SHARE`] of a lot (a fee taken from the
+/// coins bought), or, at `price`, what is worth less than `min_notional` (the strategy writes off a
+/// remainder no sell of which the venue would take), whichever is more.
+pub fn dust(lot: Decimal, min_notional: Decimal, price: Option<Decimal>) -> Decimal {
+    let share = lot.saturating_mul(DUST_SHARE);
+    let unsellable = price
+        .filter(|p| *p > Decimal::ZERO)
+        .and_then(|p| min_notional.checked_div(p))
+        .unwrap_or(Decimal::ZERO);
+    share.max(unsellable)
+}
+
 /// Positions the engine holds: one per open buy order, plus the lots (rounded up) of its net long
-/// beyond the dust ([`DUST_SHARE`] of a lot).
-pub fn positions(position: Decimal, open: OpenQuantities, lot: Decimal) -> u64 {
-    let counted = position.saturating_sub(lot.saturating_mul(DUST_SHARE));
+/// beyond the `dust` (see [`dust`]).
+pub fn positions(position: Decimal, open: OpenQuantities, lot: Decimal, dust: Decimal) -> u64 {
+    let counted = position.saturating_sub(dust);
     let lots = if counted > Decimal::ZERO && lot > Decimal::ZERO {
         counted
             .checked_div(lot)
@@ -179,9 +196,10 @@ pub fn check_positions(
     position: Decimal,
     open: OpenQuantities,
     lot: Decimal,
+    dust: Decimal,
     max_positions: u64,
 ) -> Result<(), Rejection> {
-    let held = positions(position, open, lot);
+    let held = positions(position, open, lot, dust);
     if side == Side::Buy && held >= max_positions {
         return Err(Rejection {
             field: "side",
@@ -197,6 +215,11 @@ pub fn check_positions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`positions`] with the dust of fees alone (1 % of a lot).
+    fn lots(position: Decimal, open: OpenQuantities, lot: Decimal) -> u64 {
+        positions(position, open, lot, lot * DUST_SHARE)
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -217,20 +240,20 @@ mod tests {
             buy_orders: 2,
             ..OpenQuantities::default()
         };
-        assert_eq!(positions(d("0"), two_bids, d("500")), 2);
+        assert_eq!(lots(d("0"), two_bids, d("500")), 2);
         // 600 long in lots of 500: two lots (one partly filled) plus two bids.
-        assert_eq!(positions(d("600"), two_bids, d("500")), 4);
-        assert_eq!(positions(d("-600"), two_bids, d("500")), 2);
+        assert_eq!(lots(d("600"), two_bids, d("500")), 4);
+        assert_eq!(lots(d("-600"), two_bids, d("500")), 2);
         // Dust, what fees in the coins bought leave unsold (up to 1 % of a lot), is no position,
         // alone or beside a lot; more than that is part of one.
-        assert_eq!(positions(d("0.0766"), two_bids, d("500")), 2);
-        assert_eq!(positions(d("5"), two_bids, d("500")), 2);
-        assert_eq!(positions(d("504.5"), two_bids, d("500")), 3);
-        assert_eq!(positions(d("5.1"), two_bids, d("500")), 3);
-        let e = check_positions(Side::Buy, d("500"), two_bids, d("500"), 3).unwrap_err();
+        assert_eq!(lots(d("0.0766"), two_bids, d("500")), 2);
+        assert_eq!(lots(d("5"), two_bids, d("500")), 2);
+        assert_eq!(lots(d("504.5"), two_bids, d("500")), 3);
+        assert_eq!(lots(d("5.1"), two_bids, d("500")), 3);
+        let e = check_positions(Side::Buy, d("500"), two_bids, d("500"), d("5"), 3).unwrap_err();
         assert!(e.message.contains("3 positions already"), "{e}");
-        check_positions(Side::Sell, d("500"), two_bids, d("500"), 3).unwrap();
-        check_positions(Side::Buy, d("0"), two_bids, d("500"), 3).unwrap();
+        check_positions(Side::Sell, d("500"), two_bids, d("500"), d("5"), 3).unwrap();
+        check_positions(Side::Buy, d("0"), two_bids, d("500"), d("5"), 3).unwrap();
     }
 
     #[test]
@@ -268,6 +291,7 @@ mod tests {
             max_notional: d("150"),
             max_positions: 2,
             lot: d("500"),
+            min_notional: d("5"),
         };
         let two_buys = OpenQuantities {
             buy: d("1000"),
@@ -297,6 +321,26 @@ mod tests {
             limits.check(Side::Buy, d("500"), Some(d("0.2")), Decimal::ZERO, none),
             Ok(())
         );
+        // A remainder worth less than the minimum notional at the price (under 25 at 0.2) is
+        // dust, however much of a lot it is: with two open buys a third goes beside 24.9 held,
+        // not beside 25.1.
+        let two = OpenQuantities {
+            buy: d("1000"),
+            sell: Decimal::ZERO,
+            buy_orders: 2,
+        };
+        let limits = PositionLimits {
+            max_notional: d("3000"),
+            max_positions: 3,
+            ..limits
+        };
+        let buy = |held: &str| limits.check(Side::Buy, d("500"), Some(d("0.2")), d(held), two);
+        assert_eq!(buy("24.9"), Ok(()));
+        assert_eq!(buy("25.1").unwrap_err().field, "side");
+        assert_eq!(dust(d("500"), d("5"), Some(d("0.2"))), d("25"));
+        assert_eq!(dust(d("500"), d("5"), Some(d("2"))), d("5"));
+        assert_eq!(dust(d("500"), d("5"), None), d("5"));
+        assert_eq!(dust(d("500"), d("5"), Some(Decimal::ZERO)), d("5"));
     }
 
     #[test]
@@ -359,11 +403,8 @@ mod tests {
                 "{e}"
             );
         }
-        assert_eq!(
-            positions(d(&max), open("0", "0"), Decimal::new(1, 28)),
-            u64::MAX
-        );
-        assert_eq!(positions(-Decimal::MAX, open("0", "0"), d("500")), 0);
+        assert_eq!(lots(d(&max), open("0", "0"), Decimal::new(1, 28)), u64::MAX);
+        assert_eq!(lots(-Decimal::MAX, open("0", "0"), d("500")), 0);
     }
 
     #[test]

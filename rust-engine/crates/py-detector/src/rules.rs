@@ -57,6 +57,7 @@ impl PyOrderRules {
     ) -> PyResult<Self> {
         let tick = Dec(decimal("tick_size", tick_size)?);
         let step = Dec(decimal("step_size", step_size)?);
+        let min_notional = decimal("min_notional", min_notional)?;
         Ok(Self {
             filters: SymbolFilters {
                 symbol,
@@ -67,7 +68,7 @@ impl PyOrderRules {
                 step_size: step,
                 min_qty: step,
                 max_qty: Dec::ZERO,
-                min_notional: Dec(decimal("min_notional", min_notional)?),
+                min_notional: Dec(min_notional),
             },
             limits: Limits {
                 max_order_notional: Dec(decimal("max_order_notional", max_order_notional)?),
@@ -77,6 +78,7 @@ impl PyOrderRules {
                 max_notional: decimal("max_position_notional", max_position_notional)?,
                 max_positions,
                 lot: decimal("lot", lot)?,
+                min_notional,
             },
         })
     }
