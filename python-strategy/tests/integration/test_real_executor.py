@@ -540,7 +540,8 @@ def test_an_engine_killed_in_real_mode_finds_its_orders_at_the_venue_again(bin_d
 
 def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Path) -> None:
     """Real mode: the engine buys 100 (99.9 held, the fee taken from the coins bought) and keeps that
-    in its file in `[persistence] engine_position_dir`; killed (`kill -9`) and started again, it reads it back, so
+    in its file in `[persistence] engine_position_dir`; killed (`kill -9`) and started again, it reads it back
+    (a query of the order, whose fill is reported again, does not count it twice), so
     an `EmergencyHalt` with `flatten` sells the 99.9 (before, a restarted engine counted from zero
     and sold nothing) and the venue account holds the POL it held at the start."""
     with running(bin_dir, real=True) as (session, ch):
@@ -554,6 +555,14 @@ def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Pa
         assert session.kill("engine") == -9
         session.restart("engine")
         wait_until_tradable(ch)
+        # The strategy asks after the order it had not seen settle: its fill is reported again
+        # (from the venue's trade list) and must not be counted twice.
+        ch.send(
+            {"type": "QueryOrder", "command_id": "q-long", "symbol": "POLUSDT", "client_order_id": "long-1"}
+        )
+        assert ch.answer("q-long")["type"] == "OrderStatus"
+        ch.collect(lambda rs: False, 1.0)
+        assert json.loads(state_file.read_text())["position"] == "99.9"
         ch.send(
             {"type": "EmergencyHalt", "command_id": "halt", "ts_ns": 1, "reason": "test", "flatten": True}
         )

@@ -2,6 +2,8 @@
 //! resting orders, halts (a dead feed, an `EmergencyHalt`) and runs the shutdown sequence (cancel
 //! open orders, announce, stop).
 
+use std::collections::VecDeque;
+
 use common::message::{
     Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderExecution, OrderType,
     PlaceOrder, Response, Side, StateChange, Success, Trade,
@@ -16,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::executor::Executor;
 use crate::metrics::{EngineMetrics, RoundTrips};
-use crate::position_file::PositionFile;
+use crate::position_file::{remember, Held, PositionFile};
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
@@ -54,6 +56,8 @@ pub struct Core {
     /// position file holds (real mode) or zero, so a restarted paper engine, or one that takes
     /// over a partly filled sell, can see it short.
     pub position: Decimal,
+    /// The latest trades counted in `position` (see [`crate::position_file`]).
+    pub counted_trades: VecDeque<u64>,
     /// Where the net position is kept across restarts (real mode).
     pub position_file: Option<PositionFile>,
     /// Watchdog findings raised and cleared.
@@ -392,7 +396,8 @@ impl Core {
     }
 
     /// Sends responses, keeping the net position up to date from fills of the engine's symbol
-    /// (a fill of another symbol is logged and left out of it), and its file once they are counted.
+    /// (a fill of another symbol is logged and left out of it; a trade counted already, reported
+    /// again for an order taken over after a restart, too), and its file once they are counted.
     async fn respond(&mut self, out: Vec<Response>) {
         let before = self.position;
         for r in &out {
@@ -407,8 +412,19 @@ impl Core {
                     );
                     continue;
                 }
+                if self.counted_trades.contains(&e.trade_id) {
+                    info!(
+                        client_order_id = %e.client_order_id,
+                        trade_id = e.trade_id,
+                        "fill counted before: left out of the net position"
+                    );
+                    continue;
+                }
                 match held_change(e, &self.feed.symbol).and_then(|c| self.position.checked_add(c)) {
-                    Some(position) => self.position = position,
+                    Some(position) => {
+                        self.position = position;
+                        remember(&mut self.counted_trades, e.trade_id);
+                    }
                     None => warn!(
                         client_order_id = %e.client_order_id,
                         trade_id = e.trade_id,
@@ -438,7 +454,11 @@ impl Core {
         let Some(file) = &self.position_file else {
             return;
         };
-        if let Err(e) = file.save(self.position, now_ns()) {
+        let held = Held {
+            position: self.position,
+            counted_trades: self.counted_trades.clone(),
+        };
+        if let Err(e) = file.save(&held, now_ns()) {
             EngineMetrics::global().position_file_errors.inc();
             error!(error = %e, position = %self.position, "net position not saved");
         }

@@ -125,6 +125,7 @@ fn rig(name: &str) -> Rig {
         feed_state,
         halts: Halts::default(),
         position: Decimal::ZERO,
+        counted_trades: Default::default(),
         position_file: None,
         watchdog: mpsc::channel(1).1,
         reload: Reloadable {
@@ -273,43 +274,57 @@ async fn a_fill_of_another_symbol_leaves_the_position_unchanged() {
 
 /// Real mode keeps the net position in its file: every batch of fills that moves it is written
 /// (a batch that does not, such as another symbol's fill, writes nothing), and an engine started on
-/// that file flattens what it held. A write that fails is counted and the engine goes on.
+/// that file flattens what it held. A fill reported again after the restart (an order taken over
+/// reports its fills from the venue's trade list) is not counted twice; a new one is. A write that
+/// fails is counted and the engine goes on.
 #[tokio::test]
 async fn the_net_position_is_kept_in_its_file() {
     let dir = std::env::temp_dir().join(format!("flashcrash-core-position-{}", std::process::id()));
     let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let with_id = |mut e: OrderExecution, id: u64| {
+        e.trade_id = id;
+        Response::OrderExecution(e)
+    };
     let file = PositionFile::new(&dir, "POLUSDT");
     let path = file.path().to_owned();
     let mut r = rig("position-file");
     r.core.position_file = Some(file.clone());
     let buys = vec![
-        Response::OrderExecution(fill(Side::Buy, "300", "0.3", "POL")),
-        Response::OrderExecution(fill(Side::Buy, "200", "0.2", "POL")),
+        with_id(fill(Side::Buy, "300", "0.3", "POL"), 1),
+        with_id(fill(Side::Buy, "200", "0.2", "POL"), 2),
     ];
-    r.core.respond(buys).await;
-    assert_eq!(file.load().unwrap(), d("499.5"));
+    r.core.respond(buys.clone()).await;
+    let saved = file.load().unwrap().unwrap();
+    assert_eq!(saved.position, d("499.5"));
+    assert_eq!(saved.counted_trades, [1, 2]);
     let mut btc = fill(Side::Sell, "2", "0", "USDT");
     btc.symbol = "BTCUSDT".into();
     std::fs::remove_file(&path).unwrap();
-    r.core.respond(vec![Response::OrderExecution(btc)]).await;
+    r.core.respond(vec![with_id(btc, 3)]).await;
     assert!(!path.exists(), "a batch that moved nothing wrote the file");
 
     let mut restarted = rig("position-file-restart");
-    file.save(d("499.5"), 1).unwrap();
-    restarted.core.position = file.load().unwrap();
+    file.save(&saved, 1).unwrap();
+    let held = file.load().unwrap().unwrap();
+    restarted.core.position = held.position;
+    restarted.core.counted_trades = held.counted_trades;
+    restarted.core.position_file = Some(file.clone());
+    restarted.core.respond(buys).await; // the same two fills, reported again
+    assert_eq!(restarted.core.position, d("499.5"));
+    restarted
+        .core
+        .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 4)])
+        .await;
+    assert_eq!(restarted.core.position, d("400"));
+    assert_eq!(file.load().unwrap().unwrap().counted_trades, [1, 2, 4]);
     let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
-    assert_eq!((f.side, f.quantity.0), (Side::Sell, d("499.5")));
+    assert_eq!((f.side, f.quantity.0), (Side::Sell, d("400")));
 
     // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
     let errors = EngineMetrics::global().position_file_errors.get();
     r.core.position_file = Some(PositionFile::new(&path, "POLUSDT"));
     r.core
-        .respond(vec![Response::OrderExecution(fill(
-            Side::Sell,
-            "99.5",
-            "0.02",
-            "USDT",
-        ))])
+        .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 5)])
         .await;
     assert_eq!(r.core.position, d("400"));
     assert_eq!(

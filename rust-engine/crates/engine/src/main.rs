@@ -27,12 +27,11 @@ use execution_engine::signing::RecvWindow;
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::rest::IpPause;
 use feed_handler::{FeedOutputs, FeedState, FeedTask, SharedBook};
-use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::executor::Executor;
-use crate::position_file::PositionFile;
+use crate::position_file::{Held, PositionFile};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -299,15 +298,18 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     // before the ZeroMQ sockets are bound or the venue is reached).
     let position_file = matches!(cfg.execution.mode, ExecutionMode::Real)
         .then(|| PositionFile::new(&cfg.persistence.engine_position_dir, &symbol));
-    let position = match &position_file {
-        Some(file) => {
-            let position = file.load()?;
-            if !position.is_zero() {
-                info!(%position, path = %file.path().display(), "net position restored");
+    let held = match &position_file {
+        Some(file) => match file.load()? {
+            Some(held) => {
+                info!(position = %held.position, path = %file.path().display(), "net position restored");
+                held
             }
-            position
-        }
-        None => Decimal::ZERO,
+            None => {
+                info!(path = %file.path().display(), "no net position file: starting from no position");
+                Held::default()
+            }
+        },
+        None => Held::default(),
     };
 
     let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
@@ -445,7 +447,8 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         data: data_tx,
         feed_state: feed_state_rx,
         halts: core::Halts::default(),
-        position,
+        position: held.position,
+        counted_trades: held.counted_trades,
         position_file,
         watchdog: watchdog_rx,
         reload: core::Reloadable {

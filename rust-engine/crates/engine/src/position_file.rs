@@ -3,12 +3,18 @@
 //! at start, so an engine killed and started again flattens, and counts `[risk] max_positions` and
 //! `max_position_notional` from, what it holds at the venue rather than from zero. A write goes to a
 //! temporary file beside it, is synced, then renamed over it: a kill leaves the old file or the new
-//! one, never part of one. One file per symbol: engines of different symbols sharing the folder
-//! never write each other's.
+//! one, never part of one, and the folder is synced after the rename (durable past a power cut, not
+//! only a kill). One file per symbol: engines of different symbols sharing the folder never write
+//! each other's.
+//!
+//! The file also holds the ids of the latest [`COUNTED_TRADES`] trades counted in the position: after
+//! a restart the executor reports again the fills of an order it takes over (from the venue's trade
+//! list), and a fill counted before the restart must not be counted twice.
 //!
 //! Paper mode neither reads nor writes it: the paper venue lives in the engine and a restarted one
 //! starts with no position.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +22,9 @@ use std::path::{Path, PathBuf};
 use common::Dec;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+/// Trade ids kept with the position: far more fills than an order taken over after a restart has.
+pub const COUNTED_TRADES: usize = 1000;
 
 /// What the file holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -25,8 +34,27 @@ struct Saved {
     symbol: String,
     /// Net base position.
     position: Dec,
+    /// The latest trades counted in it, oldest first.
+    counted_trades: VecDeque<u64>,
     /// When it was written, ns since the epoch.
     updated_ts_ns: u64,
+}
+
+/// The net position and the trades counted in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Net base position.
+    pub position: Decimal,
+    /// The latest trade ids counted in it, oldest first (at most [`COUNTED_TRADES`]).
+    pub counted_trades: VecDeque<u64>,
+}
+
+/// Records `trade_id` as counted in `counted`, forgetting the oldest past [`COUNTED_TRADES`].
+pub fn remember(counted: &mut VecDeque<u64>, trade_id: u64) {
+    counted.push_back(trade_id);
+    while counted.len() > COUNTED_TRADES {
+        counted.pop_front();
+    }
 }
 
 /// A file that could not be read or written.
@@ -78,14 +106,14 @@ impl PositionFile {
         }
     }
 
-    /// The position saved; zero when there is no file.
+    /// The position saved and its trades; `None` when there is no file.
     ///
     /// # Errors
     /// The file cannot be read, is not valid, or is another symbol's.
-    pub fn load(&self) -> Result<Decimal, PositionFileError> {
+    pub fn load(&self) -> Result<Option<Held>, PositionFileError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Decimal::ZERO),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(e)),
         };
         let malformed = |reason: String| PositionFileError::Malformed {
@@ -99,23 +127,30 @@ impl PositionFile {
                 saved.symbol, self.symbol
             )));
         }
-        Ok(saved.position.0)
+        Ok(Some(Held {
+            position: saved.position.0,
+            counted_trades: saved.counted_trades,
+        }))
     }
 
-    /// Saves `position` at `now_ns`.
+    /// Saves `held` at `now_ns`.
     ///
     /// # Errors
-    /// The folder, the temporary file or the rename failed.
-    pub fn save(&self, position: Decimal, now_ns: u64) -> Result<(), PositionFileError> {
+    /// The folder, the temporary file, the rename or the folder's sync failed.
+    pub fn save(&self, held: &Held, now_ns: u64) -> Result<(), PositionFileError> {
         let saved = Saved {
             symbol: self.symbol.clone(),
-            position: Dec(position),
+            position: Dec(held.position),
+            counted_trades: held.counted_trades.clone(),
             updated_ts_ns: now_ns,
         };
         let text = serde_json::to_string_pretty(&saved).map_err(|e| self.io(e.into()))?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| self.io(e))?;
-        }
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -123,7 +158,8 @@ impl PositionFile {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            fs::rename(&tmp, &self.path)
+            fs::rename(&tmp, &self.path)?;
+            fs::File::open(dir)?.sync_all()
         };
         write().map_err(|e| self.io(e))
     }
@@ -137,6 +173,13 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn held(position: &str, trades: &[u64]) -> Held {
+        Held {
+            position: d(position),
+            counted_trades: trades.iter().copied().collect(),
+        }
+    }
+
     fn dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "flashcrash-position-file-{}-{}",
@@ -147,25 +190,23 @@ mod tests {
         dir
     }
 
-    /// No file: no position. A saved position reads back exactly, in a file of its own per
-    /// symbol; the folder is made; no temporary file is left.
+    /// No file: none. A saved position and its trades read back exactly, in a file of its own per
+    /// symbol; the folder is made; no temporary file is left. The trades kept are the latest.
     #[test]
     fn a_saved_position_reads_back_per_symbol() {
         let root = dir();
         let folder = root.join("state");
         let pol = PositionFile::new(&folder, "POLUSDT");
-        assert_eq!(pol.load().unwrap(), Decimal::ZERO);
-        pol.save(d("99.9"), 1).unwrap();
-        assert_eq!(pol.load().unwrap(), d("99.9"));
+        assert_eq!(pol.load().unwrap(), None);
+        pol.save(&held("99.9", &[7, 9]), 1).unwrap();
+        assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
         let btc = PositionFile::new(&folder, "BTCUSDT");
-        assert_eq!(btc.load().unwrap(), Decimal::ZERO);
-        btc.save(d("-0.00012"), 2).unwrap();
-        assert_eq!(
-            (pol.load().unwrap(), btc.load().unwrap()),
-            (d("99.9"), d("-0.00012"))
-        );
-        pol.save(Decimal::ZERO, 3).unwrap();
-        assert_eq!(pol.load().unwrap(), Decimal::ZERO);
+        assert_eq!(btc.load().unwrap(), None);
+        btc.save(&held("-0.00012", &[1]), 2).unwrap();
+        assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
+        assert_eq!(btc.load().unwrap(), Some(held("-0.00012", &[1])));
+        pol.save(&held("0", &[7, 9, 11]), 3).unwrap();
+        assert_eq!(pol.load().unwrap(), Some(held("0", &[7, 9, 11])));
         let mut names: Vec<_> = fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -180,6 +221,10 @@ mod tests {
         );
         let text = fs::read_to_string(pol.path()).unwrap();
         assert!(text.contains("\"position\": \"0\""), "{text}");
+        let mut counted: VecDeque<u64> = (0..COUNTED_TRADES as u64).collect();
+        remember(&mut counted, 5_000);
+        assert_eq!(counted.len(), COUNTED_TRADES);
+        assert_eq!((counted.front(), counted.back()), (Some(&1), Some(&5_000)));
         fs::remove_dir_all(root).unwrap();
     }
 
@@ -192,9 +237,9 @@ mod tests {
         let file = PositionFile::new(&root, "POLUSDT");
         for bad in [
             "{\"symbol\": \"POLUSDT\", \"position\": \"99.9\"",
-            "{\"symbol\": \"POLUSDT\", \"position\": 99.9, \"updated_ts_ns\": 1}",
-            "{\"symbol\": \"POLUSDT\", \"position\": \"NaN\", \"updated_ts_ns\": 1}",
-            "{\"symbol\": \"BTCUSDT\", \"position\": \"1\", \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"position\": 99.9, \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"position\": \"NaN\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"BTCUSDT\", \"position\": \"1\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
             "",
         ] {
             fs::write(file.path(), bad).unwrap();

@@ -114,11 +114,6 @@ pub struct FeedTask {
     ip_pause: Arc<IpPause>,
 }
 
-/// The wall clock, ms since the epoch (the clock of [`IpPause`]).
-fn now_ms() -> u64 {
-    now_ns() / 1_000_000
-}
-
 /// Why a connection ended.
 #[derive(Debug)]
 enum Ended {
@@ -369,7 +364,7 @@ impl FeedTask {
                     }
                 }
                 _ = refresh.tick(), if refresh_on => {
-                    if verify_task.is_none() && self.verify_due(now_ms()) {
+                    if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
                         verify_task = Some(self.fetch_snapshot(Duration::ZERO));
                     }
                 }
@@ -383,7 +378,7 @@ impl FeedTask {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            self.note_rest_error(&e, now_ms());
+                            self.note_rest_error(&e, self.ip_pause.now_ms());
                             warn!(error = %e, "verification snapshot failed");
                         }
                     }
@@ -563,7 +558,7 @@ impl FeedTask {
         let snap = match res {
             Ok(s) => s,
             Err(e) => {
-                self.note_rest_error(&e, now_ms());
+                self.note_rest_error(&e, self.ip_pause.now_ms());
                 warn!(error = %e, "snapshot failed, retrying");
                 *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(500)));
                 return;
@@ -604,7 +599,7 @@ impl FeedTask {
     }
 
     /// After a 429 or 418 answer, no REST request (of the feed, and of the order executor when
-    /// the pause is shared) before the wait it asked for has passed (from `now_ms`, wall clock);
+    /// the pause is shared) before the wait it asked for has passed (from `now_ms`, the pause's clock);
     /// other failures change nothing.
     fn note_rest_error(&mut self, e: &RestError, now_ms: u64) {
         let RestError::RateLimited {
@@ -623,7 +618,7 @@ impl FeedTask {
         );
     }
 
-    /// The delay before a REST request asked for with `requested` at `now_ms` (wall clock): at
+    /// The delay before a REST request asked for with `requested` at `now_ms` (the pause's clock): at
     /// least until a rate-limit pause is over.
     fn rest_delay(&self, requested: Duration, now_ms: u64) -> Duration {
         let pause = self
@@ -660,7 +655,7 @@ impl FeedTask {
     /// Fetches a snapshot after `delay`, or later while a rate-limit pause lasts.
     fn fetch_snapshot(&self, delay: Duration) -> SnapshotTask {
         let url = self.snapshot_url();
-        let delay = self.rest_delay(delay, now_ms());
+        let delay = self.rest_delay(delay, self.ip_pause.now_ms());
         let http = self.http.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

@@ -394,7 +394,7 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
         })
     );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let now = 1_760_000_000_000_u64; // wall clock, ms
+    let now = 1_760_000_000_000_u64; // the pause's clock, ms
     assert!(h.task.verify_due(now));
     assert_eq!(
         h.task.rest_delay(Duration::from_millis(500), now),
@@ -437,11 +437,11 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
     // The snapshot handler takes the pause from the error it is given, and asks again later.
     let mut h = Harness::new();
     h.snapshot_task = None;
-    let before = now_ns() / 1_000_000;
+    let before = h.task.ip_pause.now_ms();
     h.task
         .on_snapshot(res, &mut h.snapshot_task, &mut h.backoff)
         .await;
-    let after = now_ns() / 1_000_000;
+    let after = h.task.ip_pause.now_ms();
     let until = h.task.ip_pause.until_ms();
     assert!(until >= before + 7_000 && until <= after + 7_000);
     assert!(h.snapshot_task.is_some());

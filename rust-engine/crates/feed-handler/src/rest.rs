@@ -4,7 +4,7 @@
 //! by the feed and the order executor makes a wait one of them was told to take hold for both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Back-off after a `429` without `Retry-After`, s. The docs give no default; this is one
 /// 1-minute `REQUEST_WEIGHT` window. (The order executor's rate limiter takes it from here.)
@@ -78,16 +78,34 @@ pub fn retry_after(status: u16, header: Option<&str>) -> Option<Duration> {
 
 /// The wait the venue asked this IP for (a `429` of the weight limits, a `418` ban), shared by every
 /// REST user of the process (the feed's snapshots, the order executor): no request goes to the venue
-/// before it is over, whichever of them was answered. Wall clock, ms since the epoch; lock-free.
-#[derive(Debug, Default)]
+/// before it is over, whichever of them was answered. Its clock is monotonic ([`Self::now_ms`], ms
+/// since the pause was made: a step of the wall clock neither lengthens nor ends a pause);
+/// lock-free.
+#[derive(Debug)]
 pub struct IpPause {
+    origin: Instant,
     /// End of the pause, ms (0: none yet).
     until_ms: AtomicU64,
     /// The status that asked for the latest end (429 or 418).
     status: AtomicU64,
 }
 
+impl Default for IpPause {
+    fn default() -> Self {
+        IpPause {
+            origin: Instant::now(),
+            until_ms: AtomicU64::new(0),
+            status: AtomicU64::new(0),
+        }
+    }
+}
+
 impl IpPause {
+    /// The pause's clock: ms since it was made.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// A pause of `wait` from `now_ms` after an answer of `status`; an earlier end than the one
     /// standing changes nothing.
     pub fn pause(&self, status: u16, wait: Duration, now_ms: u64) {

@@ -410,18 +410,18 @@ impl RestClient {
                     }
                 }
                 // A wait the venue asked of this IP, through the feed or this client, first.
-                let shared = self
-                    .ip_pause
-                    .remaining(local_now_ms())
-                    .map(|(wait, status)| {
-                        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                        let until_ms = now.saturating_add(wait_ms);
-                        if status == 418 {
-                            Denied::Banned { until_ms, wait_ms }
-                        } else {
-                            Denied::BackingOff { until_ms, wait_ms }
-                        }
-                    });
+                let shared =
+                    self.ip_pause
+                        .remaining(self.ip_pause.now_ms())
+                        .map(|(wait, status)| {
+                            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                            let until_ms = now.saturating_add(wait_ms);
+                            if status == 418 {
+                                Denied::Banned { until_ms, wait_ms }
+                            } else {
+                                Denied::BackingOff { until_ms, wait_ms }
+                            }
+                        });
                 let admitted = match shared {
                     Some(denied) => Err(denied),
                     None => st.limiter.try_acquire(req.weight, req.is_order, now),
@@ -557,7 +557,7 @@ impl RestClient {
                 }
                 if code != Some(TOO_MANY_ORDERS_CODE) {
                     if let Some(wait) = rest::retry_after(status, header) {
-                        self.ip_pause.pause(status, wait, local_now_ms());
+                        self.ip_pause.pause(status, wait, self.ip_pause.now_ms());
                     }
                 }
                 if let Some(e) = failure {

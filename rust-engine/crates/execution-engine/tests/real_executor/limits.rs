@@ -257,7 +257,7 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     // The feed was answered 418 for two minutes: the client waits it out without a request.
     let pause = Arc::new(IpPause::default());
     let ex = shared_client(&pause);
-    pause.pause(418, Duration::from_secs(120), local_now_ms());
+    pause.pause(418, Duration::from_secs(120), pause.now_ms());
     let out = ex.query(&q).await;
     assert!(
         error_of(&out).message.contains("IP banned (HTTP 418)"),
@@ -274,7 +274,7 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
         Canned::err(429, -1003, "Too much request weight used").header("retry-after", "30"),
     );
     ex.query(&q).await;
-    let (wait, status) = pause.remaining(local_now_ms()).expect("paused");
+    let (wait, status) = pause.remaining(pause.now_ms()).expect("paused");
     assert_eq!(status, 429);
     assert!(
         wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
@@ -291,5 +291,5 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     );
     ex.place(&bid("b1")).await;
     assert_eq!(stub.count("POST", ORDER), 1);
-    assert_eq!(pause.remaining(local_now_ms()), None);
+    assert_eq!(pause.remaining(pause.now_ms()), None);
 }
