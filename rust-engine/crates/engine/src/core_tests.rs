@@ -285,7 +285,7 @@ async fn the_net_position_is_kept_in_its_file() {
         e.trade_id = id;
         Response::OrderExecution(e)
     };
-    let file = PositionFile::new(&dir, "POLUSDT");
+    let file = PositionFile::new(&dir, "POLUSDT", "http://venue");
     let path = file.path().to_owned();
     let mut r = rig("position-file");
     r.core.position_file = Some(file.clone());
@@ -322,7 +322,7 @@ async fn the_net_position_is_kept_in_its_file() {
 
     // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
     let errors = EngineMetrics::global().position_file_errors.get();
-    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT"));
+    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT", "http://venue"));
     r.core
         .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 5)])
         .await;

@@ -296,8 +296,13 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
     // Real mode: the net position the engine held when it stopped (a damaged file stops it here,
     // before the ZeroMQ sockets are bound or the venue is reached).
-    let position_file = matches!(cfg.execution.mode, ExecutionMode::Real)
-        .then(|| PositionFile::new(&cfg.persistence.engine_position_dir, &symbol));
+    let position_file = matches!(cfg.execution.mode, ExecutionMode::Real).then(|| {
+        PositionFile::new(
+            &cfg.persistence.engine_position_dir,
+            &symbol,
+            &cfg.execution.rest_url,
+        )
+    });
     let held = match &position_file {
         Some(file) => match file.load()? {
             Some(held) => {

@@ -32,6 +32,9 @@ pub const COUNTED_TRADES: usize = 1000;
 struct Saved {
     /// The symbol (a file renamed to another symbol's name is refused).
     symbol: String,
+    /// The venue's REST URL (`[execution] rest_url`): a position held at one venue (a simulator, a
+    /// testnet) is never taken for one at another.
+    venue: String,
     /// Net base position.
     position: Dec,
     /// The latest trades counted in it, oldest first.
@@ -83,14 +86,16 @@ pub enum PositionFileError {
 pub struct PositionFile {
     path: PathBuf,
     symbol: String,
+    venue: String,
 }
 
 impl PositionFile {
-    /// The file of `symbol` in `dir` (made at the first write).
-    pub fn new(dir: impl AsRef<Path>, symbol: &str) -> Self {
+    /// The file of `symbol` at `venue` (its REST URL) in `dir` (made at the first write).
+    pub fn new(dir: impl AsRef<Path>, symbol: &str, venue: &str) -> Self {
         PositionFile {
             path: dir.as_ref().join(format!("engine-position-{symbol}.json")),
             symbol: symbol.to_owned(),
+            venue: venue.to_owned(),
         }
     }
 
@@ -127,6 +132,12 @@ impl PositionFile {
                 saved.symbol, self.symbol
             )));
         }
+        if saved.venue != self.venue {
+            return Err(malformed(format!(
+                "it was written at {}, this engine trades at {}",
+                saved.venue, self.venue
+            )));
+        }
         Ok(Some(Held {
             position: saved.position.0,
             counted_trades: saved.counted_trades,
@@ -140,6 +151,7 @@ impl PositionFile {
     pub fn save(&self, held: &Held, now_ns: u64) -> Result<(), PositionFileError> {
         let saved = Saved {
             symbol: self.symbol.clone(),
+            venue: self.venue.clone(),
             position: Dec(held.position),
             counted_trades: held.counted_trades.clone(),
             updated_ts_ns: now_ns,
@@ -169,6 +181,8 @@ impl PositionFile {
 mod tests {
     use super::*;
 
+    const VENUE: &str = "https://api.binance.com";
+
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
     }
@@ -196,11 +210,11 @@ mod tests {
     fn a_saved_position_reads_back_per_symbol() {
         let root = dir();
         let folder = root.join("state");
-        let pol = PositionFile::new(&folder, "POLUSDT");
+        let pol = PositionFile::new(&folder, "POLUSDT", VENUE);
         assert_eq!(pol.load().unwrap(), None);
         pol.save(&held("99.9", &[7, 9]), 1).unwrap();
         assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
-        let btc = PositionFile::new(&folder, "BTCUSDT");
+        let btc = PositionFile::new(&folder, "BTCUSDT", VENUE);
         assert_eq!(btc.load().unwrap(), None);
         btc.save(&held("-0.00012", &[1]), 2).unwrap();
         assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
@@ -229,17 +243,19 @@ mod tests {
     }
 
     /// A file that is not the engine's (damaged, edited, a number where a decimal string is
-    /// expected, another symbol's) is an error naming it and saying what to do: the position it
-    /// should hold is never taken as zero.
+    /// expected, another symbol's, written at another venue: a simulator's position never becomes
+    /// a live one) is an error naming it and saying what to do: the position it should hold is
+    /// never taken as zero.
     #[test]
     fn a_damaged_file_is_an_error_naming_it() {
         let root = dir();
-        let file = PositionFile::new(&root, "POLUSDT");
+        let file = PositionFile::new(&root, "POLUSDT", VENUE);
         for bad in [
-            "{\"symbol\": \"POLUSDT\", \"position\": \"99.9\"",
-            "{\"symbol\": \"POLUSDT\", \"position\": 99.9, \"counted_trades\": [], \"updated_ts_ns\": 1}",
-            "{\"symbol\": \"POLUSDT\", \"position\": \"NaN\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
-            "{\"symbol\": \"BTCUSDT\", \"position\": \"1\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"venue\": \"https://api.binance.com\", \"position\": \"99.9\"",
+            "{\"symbol\": \"POLUSDT\", \"venue\": \"https://api.binance.com\", \"position\": 99.9, \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"venue\": \"https://api.binance.com\", \"position\": \"NaN\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"BTCUSDT\", \"venue\": \"https://api.binance.com\", \"position\": \"1\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
+            "{\"symbol\": \"POLUSDT\", \"venue\": \"http://127.0.0.1:9443\", \"position\": \"1\", \"counted_trades\": [], \"updated_ts_ns\": 1}",
             "",
         ] {
             fs::write(file.path(), bad).unwrap();
