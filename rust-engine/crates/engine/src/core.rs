@@ -2,8 +2,6 @@
 //! resting orders, halts (a dead feed, an `EmergencyHalt`) and runs the shutdown sequence (cancel
 //! open orders, announce, stop).
 
-use std::collections::VecDeque;
-
 use common::message::{
     Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderExecution, OrderType,
     PlaceOrder, Response, Side, StateChange, Success, Trade,
@@ -18,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::executor::Executor;
 use crate::metrics::{EngineMetrics, RoundTrips};
-use crate::position_file::{remember, Held, PositionFile};
+use crate::position_file::{Held, PositionFile};
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
@@ -52,12 +50,10 @@ pub struct Core {
     pub feed_state: watch::Receiver<FeedState>,
     /// Why new orders are refused, if they are.
     pub halts: Halts,
-    /// Net base position built by this engine's fills (positive = long). It starts at what the
-    /// position file holds (real mode) or zero, so a restarted paper engine, or one that takes
-    /// over a partly filled sell, can see it short.
-    pub position: Decimal,
-    /// The latest trades counted in `position` (see [`crate::position_file`]).
-    pub counted_trades: VecDeque<u64>,
+    /// Net base position built by this engine's fills (positive = long) and the latest trades
+    /// counted in it. It starts from what the position file holds (real mode) or zero, so a
+    /// restarted paper engine, or one that takes over a partly filled sell, can see it short.
+    pub held: Held,
     /// Where the net position is kept across restarts (real mode).
     pub position_file: Option<PositionFile>,
     /// Watchdog findings raised and cleared.
@@ -227,7 +223,7 @@ impl Core {
                 warn!(
                     responses = canceled.len(),
                     flatten = self.flatten_on_halt,
-                    position = %self.position,
+                    position = %self.held.position,
                     "feed halted: engine halted"
                 );
                 self.respond(canceled).await;
@@ -270,7 +266,7 @@ impl Core {
                 p.side,
                 p.quantity.0,
                 price,
-                self.position,
+                self.held.position,
                 self.executor.open_quantities(),
             )
             .err()
@@ -282,11 +278,11 @@ impl Core {
     /// never buys, so a net short (a restarted engine, starting from zero, that took over a partly
     /// filled sell) flattens nothing and is logged.
     fn flatten_order(&self, command_id: &str, now: u64) -> Option<PlaceOrder> {
-        if self.position < Decimal::ZERO {
-            warn!(position = %self.position, "net position is short: a flatten never buys, nothing to sell");
+        if self.held.position < Decimal::ZERO {
+            warn!(position = %self.held.position, "net position is short: a flatten never buys, nothing to sell");
             return None;
         }
-        let quantity = on_step(self.position, self.executor.step_size());
+        let quantity = on_step(self.held.position, self.executor.step_size());
         if quantity.is_zero() {
             return None;
         }
@@ -306,7 +302,7 @@ impl Core {
     /// `EmergencyHalt`: cancel every open order, flatten if asked (or configured), refuse orders
     /// until `Resume`.
     async fn emergency_halt(&mut self, h: &EmergencyHalt, now: u64) -> Vec<Response> {
-        warn!(command_id = %h.command_id, reason = %h.reason, flatten = h.flatten, position = %self.position, "emergency halt");
+        warn!(command_id = %h.command_id, reason = %h.reason, flatten = h.flatten, position = %self.held.position, "emergency halt");
         let (mut out, message) = self
             .halt(
                 &h.reason,
@@ -399,7 +395,7 @@ impl Core {
     /// (a fill of another symbol is logged and left out of it; a trade counted already, reported
     /// again for an order taken over after a restart, too), and its file once they are counted.
     async fn respond(&mut self, out: Vec<Response>) {
-        let before = self.position;
+        let before = self.held.position;
         for r in &out {
             if let Response::OrderExecution(e) = r {
                 if e.symbol != self.feed.symbol {
@@ -412,7 +408,7 @@ impl Core {
                     );
                     continue;
                 }
-                if self.counted_trades.contains(&e.trade_id) {
+                if self.held.counted(e.trade_id) {
                     info!(
                         client_order_id = %e.client_order_id,
                         trade_id = e.trade_id,
@@ -420,24 +416,23 @@ impl Core {
                     );
                     continue;
                 }
-                match held_change(e, &self.feed.symbol).and_then(|c| self.position.checked_add(c)) {
-                    Some(position) => {
-                        self.position = position;
-                        remember(&mut self.counted_trades, e.trade_id);
-                    }
+                match held_change(e, &self.feed.symbol)
+                    .and_then(|c| self.held.position.checked_add(c))
+                {
+                    Some(position) => self.held.count(e.trade_id, position),
                     None => warn!(
                         client_order_id = %e.client_order_id,
                         trade_id = e.trade_id,
                         side = e.side.as_str(),
                         last_quantity = %e.last_quantity,
                         fee = %e.fee,
-                        position = %self.position,
+                        position = %self.held.position,
                         "fill too large to add to the net position: left out of it"
                     ),
                 }
             }
         }
-        if self.position != before {
+        if self.held.position != before {
             self.save_position();
         }
         for r in out {
@@ -448,19 +443,16 @@ impl Core {
             }
         }
     }
+
     /// Writes the net position to its file (real mode). A failed write is logged and counted: the
     /// engine trades on, and the next fill writes again.
     fn save_position(&self) {
         let Some(file) = &self.position_file else {
             return;
         };
-        let held = Held {
-            position: self.position,
-            counted_trades: self.counted_trades.clone(),
-        };
-        if let Err(e) = file.save(&held, now_ns()) {
+        if let Err(e) = file.save(&self.held, now_ns()) {
             EngineMetrics::global().position_file_errors.inc();
-            error!(error = %e, position = %self.position, "net position not saved");
+            error!(error = %e, position = %self.held.position, "net position not saved");
         }
     }
 

@@ -124,8 +124,7 @@ fn rig(name: &str) -> Rig {
         data: data_tx,
         feed_state,
         halts: Halts::default(),
-        position: Decimal::ZERO,
-        counted_trades: Default::default(),
+        held: Held::default(),
         position_file: None,
         watchdog: mpsc::channel(1).1,
         reload: Reloadable {
@@ -222,12 +221,12 @@ async fn an_order_too_large_to_value_is_refused_not_a_crash() {
 fn a_flatten_never_buys() {
     let mut r = rig("flatten");
     let d = |s: &str| s.parse::<Decimal>().unwrap();
-    r.core.position = d("511.7877");
+    r.core.held.position = d("511.7877");
     let f = r.core.flatten_order("halt", 5_000_000).unwrap();
     assert_eq!((f.side, f.quantity.0), (Side::Sell, d("511.7")));
     assert_eq!(f.order_type, OrderType::Market);
     for position in ["-250", "-0.05", "0", "0.05"] {
-        r.core.position = d(position);
+        r.core.held.position = d(position);
         assert_eq!(r.core.flatten_order("halt", 5_000_000), None, "{position}");
     }
 }
@@ -238,10 +237,10 @@ fn a_flatten_never_buys() {
 async fn a_fill_that_overflows_the_position_leaves_it_unchanged() {
     let mut r = rig("position-overflow");
     let max = Decimal::MAX.to_string();
-    r.core.position = "1".parse().unwrap();
+    r.core.held.position = "1".parse().unwrap();
     let huge = Response::OrderExecution(fill(Side::Buy, &max, "0", "USDT"));
     r.core.respond(vec![huge]).await;
-    assert_eq!(r.core.position, Decimal::ONE);
+    assert_eq!(r.core.held.position, Decimal::ONE);
     assert!(matches!(
         r.responses.try_recv(),
         Ok(Response::OrderExecution(_))
@@ -251,7 +250,7 @@ async fn a_fill_that_overflows_the_position_leaves_it_unchanged() {
     assert_eq!(change, None);
     let normal = Response::OrderExecution(fill(Side::Buy, "500", "0.5", "POL"));
     r.core.respond(vec![normal]).await;
-    assert_eq!(r.core.position, "500.5".parse::<Decimal>().unwrap());
+    assert_eq!(r.core.held.position, "500.5".parse::<Decimal>().unwrap());
 }
 
 /// A fill of another symbol (a manual order on the same account) is forwarded but leaves the net
@@ -262,14 +261,14 @@ async fn a_fill_of_another_symbol_leaves_the_position_unchanged() {
     let mut btc = fill(Side::Buy, "2", "0", "USDT");
     btc.symbol = "BTCUSDT".into();
     r.core.respond(vec![Response::OrderExecution(btc)]).await;
-    assert_eq!(r.core.position, Decimal::ZERO);
+    assert_eq!(r.core.held.position, Decimal::ZERO);
     let Ok(Response::OrderExecution(e)) = r.responses.try_recv() else {
         panic!("expected the fill to be forwarded");
     };
     assert_eq!(e.symbol, "BTCUSDT");
     let pol = fill(Side::Buy, "3", "0", "USDT");
     r.core.respond(vec![Response::OrderExecution(pol)]).await;
-    assert_eq!(r.core.position, "3".parse::<Decimal>().unwrap());
+    assert_eq!(r.core.held.position, "3".parse::<Decimal>().unwrap());
 }
 
 /// Real mode keeps the net position in its file: every batch of fills that moves it is written
@@ -305,17 +304,15 @@ async fn the_net_position_is_kept_in_its_file() {
 
     let mut restarted = rig("position-file-restart");
     file.save(&saved, 1).unwrap();
-    let held = file.load().unwrap().unwrap();
-    restarted.core.position = held.position;
-    restarted.core.counted_trades = held.counted_trades;
+    restarted.core.held = file.load().unwrap().unwrap();
     restarted.core.position_file = Some(file.clone());
     restarted.core.respond(buys).await; // the same two fills, reported again
-    assert_eq!(restarted.core.position, d("499.5"));
+    assert_eq!(restarted.core.held.position, d("499.5"));
     restarted
         .core
         .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 4)])
         .await;
-    assert_eq!(restarted.core.position, d("400"));
+    assert_eq!(restarted.core.held.position, d("400"));
     assert_eq!(file.load().unwrap().unwrap().counted_trades, [1, 2, 4]);
     let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
     assert_eq!((f.side, f.quantity.0), (Side::Sell, d("400")));
@@ -326,7 +323,7 @@ async fn the_net_position_is_kept_in_its_file() {
     r.core
         .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 5)])
         .await;
-    assert_eq!(r.core.position, d("400"));
+    assert_eq!(r.core.held.position, d("400"));
     assert_eq!(
         EngineMetrics::global().position_file_errors.get(),
         errors + 1

@@ -452,8 +452,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         data: data_tx,
         feed_state: feed_state_rx,
         halts: core::Halts::default(),
-        position: held.position,
-        counted_trades: held.counted_trades,
+        held,
         position_file,
         watchdog: watchdog_rx,
         reload: core::Reloadable {

@@ -52,11 +52,20 @@ pub struct Held {
     pub counted_trades: VecDeque<u64>,
 }
 
-/// Records `trade_id` as counted in `counted`, forgetting the oldest past [`COUNTED_TRADES`].
-pub fn remember(counted: &mut VecDeque<u64>, trade_id: u64) {
-    counted.push_back(trade_id);
-    while counted.len() > COUNTED_TRADES {
-        counted.pop_front();
+impl Held {
+    /// Whether the trade `trade_id` is counted in the position already.
+    pub fn counted(&self, trade_id: u64) -> bool {
+        self.counted_trades.contains(&trade_id)
+    }
+
+    /// The position after the trade `trade_id`, which is counted from now on (the oldest trade
+    /// is forgotten past [`COUNTED_TRADES`]).
+    pub fn count(&mut self, trade_id: u64, position: Decimal) {
+        self.position = position;
+        self.counted_trades.push_back(trade_id);
+        while self.counted_trades.len() > COUNTED_TRADES {
+            self.counted_trades.pop_front();
+        }
     }
 }
 
@@ -235,10 +244,15 @@ mod tests {
         );
         let text = fs::read_to_string(pol.path()).unwrap();
         assert!(text.contains("\"position\": \"0\""), "{text}");
-        let mut counted: VecDeque<u64> = (0..COUNTED_TRADES as u64).collect();
-        remember(&mut counted, 5_000);
-        assert_eq!(counted.len(), COUNTED_TRADES);
+        let mut full = Held {
+            position: Decimal::ZERO,
+            counted_trades: (0..COUNTED_TRADES as u64).collect(),
+        };
+        full.count(5_000, d("1"));
+        let counted = &full.counted_trades;
+        assert_eq!((full.position, counted.len()), (d("1"), COUNTED_TRADES));
         assert_eq!((counted.front(), counted.back()), (Some(&1), Some(&5_000)));
+        assert!(full.counted(5_000) && !full.counted(0));
         fs::remove_dir_all(root).unwrap();
     }
 
