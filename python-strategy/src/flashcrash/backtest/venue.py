@@ -159,24 +159,22 @@ class SimVenue:
             return [self._error(cmd.command_id, now, "NOT_SYNCED", None, "no book yet")]
         buy = cmd.side == "BUY"
         opposite = asks if buy else bids
+        best = _dec(opposite[0][0])  # the touch a market order takes from
         if self.rules is not None:
             refusal = self.rules.refusal(
                 wire.encode(cmd),
-                dec_text(_dec(opposite[0][0])),
+                dec_text(best),
                 dec_text(self.position),
                 [(o.cmd.side, dec_text(o.remaining)) for o in self.open],
             )
             if refusal is not None:
                 return [self._error(cmd.command_id, now, "VALIDATION", *refusal)]
         limit = cmd.price
-        if cmd.order_type == "LIMIT_MAKER" and limit is not None:
-            best = _dec(opposite[0][0])
-            if (buy and best <= limit) or (not buy and best >= limit):
-                return [
-                    self._error(
-                        cmd.command_id, now, "VENUE", "price", "Order would immediately match and take."
-                    )
-                ]
+        crosses = limit is not None and ((buy and best <= limit) or (not buy and best >= limit))
+        if cmd.order_type == "LIMIT_MAKER" and crosses:
+            return [
+                self._error(cmd.command_id, now, "VENUE", "price", "Order would immediately match and take.")
+            ]
         o = SimOrder(cmd, f"SIM-{len(self.orders) + 1}", now, updated_ns=now)
         fills: list[object] = []
         if cmd.order_type != "LIMIT_MAKER":

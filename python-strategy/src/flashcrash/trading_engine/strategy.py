@@ -334,14 +334,18 @@ class PercentileStrategy:
         if step > 0 and held < step:
             return f"{held} left, under one step {step}"
         at = Decimal(repr(price)) if math.isfinite(price) else lot.position.avg_entry
-        worth = (held - held % step if step > 0 else held) * at
+        worth = self._on_step(held) * at
         if worth < self.min_notional:
             return f"{held} left, worth {worth:f} at {at}, under the minimum notional {self.min_notional}"
         return ""
 
+    def _on_step(self, quantity: Decimal) -> Decimal:
+        """`quantity` rounded down to the venue's step (what a sell of it may be)."""
+        step = self.quantity_step
+        return quantity - quantity % step if step > 0 else quantity
+
     def _sell(self, lot: Lot, price: Price | None, tag: str, now: int) -> str | None:
-        held, step = lot.position.quantity, self.quantity_step
-        qty = Quantity.of(held - held % step if step > 0 else held)  # down to the venue's step
+        qty = Quantity.of(self._on_step(lot.position.quantity))
         if qty is None or self._unsellable(lot, float(price.value) if price else self.last_price):
             return None
         coid = new_client_order_id()  # journaled before it leaves, as an entry is
