@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 CARGO := cargo
 RUST := rust-engine
 STAMP := $(VENV)/.installed
-# The compiled event detector, synthetic book and order rules (`flashcrash_native`: crates detector,
-# synthetic-book, order-rules, common, py-detector), built into the venv.
+# The compiled event detector, synthetic book, order rules and paper executor (`flashcrash_native`: crates detector,
+# synthetic-book, order-rules, paper-executor, common, py-detector), built into the venv.
 NATIVE := $(VENV)/.native
-NATIVE_SRC := $(shell find $(RUST)/crates/detector $(RUST)/crates/synthetic-book $(RUST)/crates/order-rules $(RUST)/crates/common $(RUST)/crates/py-detector -name '*.rs' -o -name '*.toml') $(RUST)/Cargo.lock
+NATIVE_SRC := $(shell find $(RUST)/crates/detector $(RUST)/crates/synthetic-book $(RUST)/crates/order-rules $(RUST)/crates/paper-executor $(RUST)/crates/common $(RUST)/crates/py-detector -name '*.rs' -o -name '*.toml') $(RUST)/Cargo.lock
 
 .PHONY: help install build build-release test test-rust test-python demo bench lint fmt check golden book-cases clean
 

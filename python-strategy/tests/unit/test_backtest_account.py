@@ -110,11 +110,12 @@ def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.nda
     rate = {"maker": D("0.0002"), "taker": D("0.0007")}
     assert {f.liquidity for f in venue.fills} == {"maker", "taker"}
     assert {(f.side, f.fee_asset) for f in venue.fills} == {("BUY", "POL"), ("SELL", "USDT")}
+    limits = {c.client_order_id: c.price for _, c in replay.commands if isinstance(c, wire.PlaceOrder)}
     for f in venue.fills:
         charged = f.quantity if f.side == "BUY" else f.price * f.quantity
         assert f.fee == (charged * rate[f.liquidity]).quantize(EIGHT, ROUND_DOWN), f
         if f.liquidity == "maker":
-            assert f.price == venue.orders[f.client_order_id].cmd.price, f
+            assert f.price == limits[f.client_order_id], f
     in_quote = (f.fee * f.price if f.side == "BUY" else f.fee for f in venue.fills)
     assert venue.fees == sum(in_quote, D(0))
     walks = [(b, fills) for b, fills in seen if fills]
@@ -139,8 +140,8 @@ def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy
     probe._size(0.2)
     assert probe.runner.strategy.quantity is not None
     assert probe.runner.strategy.quantity.value == D("1498.5")
-    probe.venue.cash = D("400")  # equity 400: 200 x 0.999 / 0.2 = 999 (the cap does not bind)
-    probe._size(0.2)
+    probe = Replay(with_backtest(sized, initial_capital=D("400")), busy)
+    probe._size(0.2)  # equity 400: 200 x 0.999 / 0.2 = 999 (the cap does not bind)
     assert probe.runner.strategy.quantity.value == D("999.0")
 
     replay = Replay(sized, busy)

@@ -24,7 +24,7 @@ from flashcrash.backtest.commands import parse_utc, summary_table, window
 from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import BacktestResult, utc
-from flashcrash.backtest.venue import FillRule
+from flashcrash.backtest.venue import SimVenue, order_rules
 from flashcrash.event_detector import State
 from flashcrash.marketdata import load_trades
 from flashcrash.trading_engine import ClosedTrade
@@ -220,7 +220,6 @@ def test_the_replay_fills_resting_orders_under_the_configured_rule(
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, fill_rule=rule))
     data = window(pol, *map(parse_utc, BUSY))
     replay = Replay(cfg, data)
-    assert replay.venue.fill_rule is FillRule(rule)
     on_trade = replay.venue.on_trade
     fills: list[tuple[Decimal, Any]] = []  # (the trade's price, the fill it made)
 
@@ -477,7 +476,16 @@ def test_sized_entries_are_the_lots_the_venue_counts(cfg: config.Config, pol: np
     replay.run()
     qty = replay.runner.strategy.quantity
     assert qty is not None and qty.value > 4 * cfg.symbol.order_quantity
-    buy = wire.PlaceOrder("c", 1, "fc-x", "POLUSDT", "BUY", "LIMIT", "GTC", qty.value, D("0.2"))
-    held = wire.dec_text(qty.value * D("0.999"))  # one entry, less the fee taken in coins
-    assert replay.venue.rules is not None
-    assert replay.venue.rules.refusal(wire.encode(buy), "0.2001", held, [("BUY", "1")]) is None
+    # A venue under the replay's last rules holding one entry (bought at market, less the fee taken in
+    # coins) takes a second entry; counted in lots of 500 the one held would be more than 3 positions.
+    book = (((0.1999, 1e9),), ((0.2001, 1e9),))
+    venue = SimVenue("POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
+                     quantity_step=D("0.1"), rules=replay.venue.rules, cash=D("100000"))  # fmt: skip
+    entry = wire.PlaceOrder("c1", 1, "fc-1", "POLUSDT", "BUY", "MARKET", None, qty.value, None)
+    assert venue.handle(entry, 1)[0].status == "FILLED" and venue.position == qty.value * D("0.999")
+    again = wire.PlaceOrder("c2", 2, "fc-2", "POLUSDT", "BUY", "LIMIT", "GTC", qty.value, D("0.2"))
+    assert venue.handle(again, 2)[0].status == "NEW"
+    lots_of_500 = SimVenue("POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
+                           quantity_step=D("0.1"), rules=order_rules(sized), cash=D("100000"))  # fmt: skip
+    assert lots_of_500.handle(entry, 1)[0].status == "FILLED"
+    assert lots_of_500.handle(again, 2)[0].field == "side"  # max_positions

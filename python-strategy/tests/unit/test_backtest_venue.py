@@ -23,6 +23,13 @@ def venue(rule: FillRule = FillRule.TRADE_THROUGH, slippage: str = "0") -> SimVe
     )  # fmt: skip
 
 
+def resting(v: SimVenue) -> list[tuple[str, Decimal]]:
+    """The venue's open orders as it lists them: (client order id, quantity left)."""
+    (listed,) = v.handle(wire.QueryOpenOrders("q-open", 0, "POLUSDT"), 0)
+    assert len(listed.orders) == v.open_count
+    return [(o.client_order_id, o.quantity - o.filled_quantity) for o in listed.orders]
+
+
 def order(coid: str, side: str, qty: str, price: str | None) -> wire.PlaceOrder:
     return wire.PlaceOrder(
         f"cmd-{coid}", 1, coid, "POLUSDT", side, "MARKET" if price is None else "LIMIT",
@@ -45,7 +52,7 @@ def test_limit_buy_fills_only_when_a_trade_prints_through_its_price() -> None:
     assert (
         out[0].last_quantity == D("1") and out[0].status == "FILLED" and out[0].cumulative_quantity == D("3")
     )
-    assert not v.open
+    assert not resting(v)
     assert v.cash == D("100") - D("3.00")
     assert v.position == D("3") - D("0.003")  # the venue took the fee from the coins bought
     assert v.fees == D("0.003")  # valued at the fill's price, 1.00
@@ -67,7 +74,7 @@ def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
     assert (
         out[0].last_quantity == D("1") and out[0].status == "FILLED" and out[0].cumulative_quantity == D("3")
     )
-    assert not v.open
+    assert not resting(v)
     assert v.position == D("-3") and v.cash == D("100") + D("3.15") - D("0.00315")
     assert out[0].fee_asset == "USDT"  # a sell's fee: in the quote asset
 
@@ -167,7 +174,7 @@ def test_a_marketable_limit_takes_the_levels_up_to_its_price_and_rests_the_rest(
         (D("1.01"), D("2"), "taker"),
         (D("1.02"), D("2"), "taker"),
     ]
-    assert [o.cmd.client_order_id for o in v.open] == ["b"] and v.open[0].remaining == D("1")
+    assert resting(v) == [("b", D("1"))]
     (rest,) = v.on_trade(11, 1.015, 3.0)
     assert (rest.last_price, rest.last_quantity, rest.liquidity, rest.status) == (
         D("1.02"),
@@ -177,7 +184,7 @@ def test_a_marketable_limit_takes_the_levels_up_to_its_price_and_rests_the_rest(
     )
     out = v.handle(order("s", "SELL", "6", "0.99"), 12)
     assert [(f.last_price, f.last_quantity) for f in out[1:]] == [(D("0.99"), D("4"))]  # not the 0.98 level
-    assert out[0].status == "PARTIALLY_FILLED" and v.open[0].remaining == D("2")
+    assert out[0].status == "PARTIALLY_FILLED" and resting(v) == [("s", D("2"))]
 
 
 def test_an_ioc_limit_expires_what_it_cannot_take_at_once() -> None:
@@ -187,8 +194,19 @@ def test_an_ioc_limit_expires_what_it_cannot_take_at_once() -> None:
     out = v.handle(typed("i", "BUY", "5", "1.02", "LIMIT", "IOC"), 10)
     assert out[0].status == "EXPIRED"
     assert sum((f.last_quantity for f in out[1:]), D(0)) == D("4")
-    assert v.open == [] and v.on_trade(11, 1.00, 9.0) == []
+    assert resting(v) == [] and v.on_trade(11, 1.00, 9.0) == []
     assert v.position == D("4") - D("0.008")
+
+
+def test_a_fok_limit_the_book_cannot_fill_whole_expires_without_a_fill() -> None:
+    """Time in force FOK: all or nothing. A buy of 5 up to 1.02 meets 4 on the book and expires
+    with nothing filled (the engine's paper executor, as Binance); one of 4 fills whole."""
+    v = venue()
+    out = v.handle(typed("f", "BUY", "5", "1.02", "LIMIT", "FOK"), 10)
+    assert [(type(m), getattr(m, "status", None)) for m in out] == [(wire.OrderPlaced, "EXPIRED")]
+    assert v.position == 0 and v.cash == D("100") and not v.fills
+    out = v.handle(typed("g", "BUY", "4", "1.02", "LIMIT", "FOK"), 11)
+    assert out[0].status == "FILLED" and sum((f.last_quantity for f in out[1:]), D(0)) == D("4")
 
 
 def test_one_trade_fills_resting_orders_oldest_first_up_to_its_size() -> None:
@@ -206,7 +224,7 @@ def test_one_trade_fills_resting_orders_oldest_first_up_to_its_size() -> None:
     ]
     out = v.on_trade(14, 0.99, 10.0)
     assert [(f.client_order_id, f.last_quantity) for f in out] == [("b", D("2")), ("c", D("2"))]
-    assert v.position == D("8") - D("0.008") and v.open == []
+    assert v.position == D("8") - D("0.008") and resting(v) == []
 
 
 def test_maker_fills_are_rounded_down_to_the_quantity_grid() -> None:
@@ -217,7 +235,7 @@ def test_maker_fills_are_rounded_down_to_the_quantity_grid() -> None:
     (fill,) = v.on_trade(11, 0.99, 2.37)
     assert fill.last_quantity == D("2.3")
     assert v.on_trade(12, 0.99, 0.05) == []
-    assert v.open[0].remaining == D("0.7")
+    assert resting(v) == [("a", D("0.7"))]
 
 
 def test_a_limit_maker_that_would_take_is_refused() -> None:
@@ -229,7 +247,7 @@ def test_a_limit_maker_that_would_take_is_refused() -> None:
         assert isinstance(err, wire.Error) and err.code == "VENUE", (side, price)
     out = v.handle(typed("z", "BUY", "1", "1.005", "LIMIT_MAKER", "GTC"), 11)
     assert [(type(m), m.status) for m in out] == [(wire.OrderPlaced, "NEW")]
-    assert [o.cmd.client_order_id for o in v.open] == ["z"] and v.position == D("0")
+    assert [coid for coid, _ in resting(v)] == ["z"] and v.position == D("0")
 
 
 def test_fees_follow_the_shared_cases_of_the_paper_engine_and_exchange_sim() -> None:
@@ -288,7 +306,7 @@ def test_the_venue_refuses_what_the_engine_refuses_with_its_words() -> None:
         refused(v.handle(order("a", "BUY", "4.9", None), 1))[2]
         == "notional 4.949 below the minimum 5 (NOTIONAL)"
     )
-    assert not v.orders and not v.fills and v.cash == D("1000")
+    assert not resting(v) and not v.fills and v.cash == D("1000")
     placed = v.handle(order("a", "BUY", "5", None), 1)  # 5.05 at the ask
     assert placed[0].status == "FILLED"
 
@@ -309,7 +327,7 @@ def test_the_venue_applies_the_engines_position_limits_first() -> None:
     )
     # Off the tick as well: the position limit is named, as the engine's core answers first.
     assert refused(v.handle(order("c", "BUY", "100", "0.90005"), 1))[1] == "side"
-    assert isinstance(v.cancel(wire.CancelOrder("x", 1, "POLUSDT", "b"), 2), wire.OrderCanceled)
+    assert isinstance(v.handle(wire.CancelOrder("x", 1, "POLUSDT", "b"), 2)[0], wire.OrderCanceled)
     # 100 open at 0.90 plus 200 more at 1.00 would be worth 300 at 1.00: over 250.
     code, fld, message = refused(v.handle(order("d", "BUY", "200", "1.00"), 3))
     assert fld == "quantity" and message.startswith("quantity: exposure 300.00 (position 0, open buys 100")

@@ -369,7 +369,7 @@ class Replay:
         if strategy.quantity is None or strategy.quantity.value != qty:
             strategy.quantity = Quantity.of(qty)
             if qty > 0:
-                self.venue.rules = order_rules(self.cfg, lot=qty)  # the engine's lots are the entries
+                self.venue.set_rules(order_rules(self.cfg, lot=qty))  # the engine's lots are the entries
 
     # ------------------------------------------------------------------- run
     def run(self, progress: Callable[[int, int], None] | None = None, every: int = 5000) -> BacktestResult:
@@ -423,7 +423,7 @@ class Replay:
             if ts > self.now:
                 self.now = ts
             price = px_a[k]
-            if venue.open:
+            if venue.open_count:
                 self._answer(venue.on_trade(self.now, price, q_a[k]))
             self.k = k + 1
             handle(trade(symbol, ts, ts, id_a[k], price, q_a[k], "buy" if buy_a[k] else "sell"))

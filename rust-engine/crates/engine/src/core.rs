@@ -253,19 +253,18 @@ impl Core {
     /// market order is valued at the touch it takes from; without a touch the exposure check is
     /// left to the executor's validation (which refuses a market order without a book).
     fn position_refusal(&self, p: &PlaceOrder) -> Option<Rejection> {
-        let price = p.price.map(|price| price.0).or_else(|| {
+        let touch = || {
             let book = self.feed.book.read();
             let touch = match p.side {
                 Side::Buy => book.book.best_ask(),
                 Side::Sell => book.book.best_bid(),
             }?;
             Some(Decimal::new(i64::try_from(touch.price).ok()?, 8))
-        });
+        };
         self.position_limits
-            .check(
-                p.side,
-                p.quantity.0,
-                price,
+            .check_order(
+                p,
+                touch,
                 self.held.position,
                 self.executor.open_quantities(),
             )

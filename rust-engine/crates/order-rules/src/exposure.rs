@@ -12,7 +12,7 @@
 //!   writes both off, so they add up in the account and must not hold a position's place for good.
 
 use common::config::Config;
-use common::message::{OrderInfo, Side};
+use common::message::{OrderInfo, PlaceOrder, Side};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -84,6 +84,22 @@ impl PositionLimits {
             lot: cfg.symbol.order_quantity.0,
             min_notional: cfg.symbol.min_notional.0,
         }
+    }
+
+    /// [`PositionLimits::check`] of `order`, valued at its price, or (a market order) at the
+    /// `touch` it takes from: the best price on the other side, asked for only then.
+    ///
+    /// # Errors
+    /// The first [`Rejection`].
+    pub fn check_order(
+        &self,
+        order: &PlaceOrder,
+        touch: impl FnOnce() -> Option<Decimal>,
+        position: Decimal,
+        open: OpenQuantities,
+    ) -> Result<(), Rejection> {
+        let price = order.price.map(|p| p.0).or_else(touch);
+        self.check(order.side, order.quantity.0, price, position, open)
     }
 
     /// Checks a new order against both limits ([`check_positions`], then [`check`]), given the
@@ -341,6 +357,51 @@ mod tests {
         assert_eq!(dust(d("500"), d("5"), Some(d("2"))), d("5"));
         assert_eq!(dust(d("500"), d("5"), None), d("5"));
         assert_eq!(dust(d("500"), d("5"), Some(Decimal::ZERO)), d("5"));
+    }
+
+    /// A limit order is valued at its price (the touch is not asked for), a market order at the
+    /// touch; without one the exposure is left to validation.
+    #[test]
+    fn an_order_is_valued_at_its_price_or_the_touch() {
+        use common::message::OrderType;
+        use common::Dec;
+        let limits = PositionLimits {
+            max_notional: d("100"),
+            max_positions: 3,
+            lot: d("500"),
+            min_notional: d("5"),
+        };
+        let order = |price: Option<&str>| PlaceOrder {
+            command_id: "c".into(),
+            ts_ns: 0,
+            client_order_id: "o".into(),
+            symbol: "POLUSDT".into(),
+            side: Side::Buy,
+            order_type: if price.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
+            time_in_force: None,
+            quantity: Dec(d("500")),
+            price: price.map(|p| Dec(d(p))),
+        };
+        let none = OpenQuantities::default();
+        let check = |o: &PlaceOrder, touch: Option<&str>| {
+            limits.check_order(o, || touch.map(d), Decimal::ZERO, none)
+        };
+        let limit = order(Some("0.2")); // 100: at the limit
+        assert_eq!(
+            limits.check_order(&limit, || unreachable!(), Decimal::ZERO, none),
+            Ok(())
+        );
+        let market = order(None);
+        assert_eq!(check(&market, Some("0.2")), Ok(()));
+        assert_eq!(
+            check(&market, Some("0.2001")).unwrap_err().field,
+            "quantity"
+        );
+        assert_eq!(check(&market, None), Ok(()));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod book;
 mod candles;
+mod paper;
 mod rules;
 
 use detector::detector::{Levels, SnapshotError};
@@ -379,6 +380,7 @@ fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<book::PySyntheticBook>()?;
     m.add_class::<candles::PyCandleBuilder>()?;
     m.add_class::<rules::PyOrderRules>()?;
+    m.add_class::<paper::PyPaperVenue>()?;
     m.add_function(wrap_pyfunction!(fsum, m)?)?;
     Ok(())
 }

@@ -56,7 +56,7 @@ async fn full_answer_gives_the_paper_executors_responses() {
         FillRule::TradeThrough,
     );
     let shared = book();
-    let expected = paper.place(&cmd, &shared.read(), 5);
+    let expected = paper.place(&cmd, &*shared.read(), 5);
     assert_eq!(expected.len(), 3);
     stub.push(
         "POST",

@@ -17,7 +17,7 @@ pub struct Order {
 }
 
 /// An `Error` response.
-pub(crate) fn error(
+pub fn error(
     command_id: Option<&str>,
     now: u64,
     code: ErrorCode,

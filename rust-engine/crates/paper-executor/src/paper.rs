@@ -22,15 +22,49 @@ use common::message::{
     QueryOrder, Response, Side, TimeInForce, Trade,
 };
 use common::Dec;
-use feed_handler::book::Level;
-use feed_handler::shared::BookState;
+use order_rules::exposure::OpenQuantities;
+use order_rules::filters::SymbolFilters;
+use order_rules::validate::{self, Limits};
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::exposure::OpenQuantities;
-use crate::filters::SymbolFilters;
 use crate::order::{error, Order};
-use crate::validate::{self, Limits};
+
+/// A price level: price and quantity in units of 10⁻⁸.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    /// Price units.
+    pub price: u64,
+    /// Quantity units.
+    pub qty: u64,
+}
+
+/// The book an order meets on arrival.
+pub trait Depth {
+    /// False while the book is (re)syncing: nothing may fill against it.
+    fn synced(&self) -> bool;
+    /// The levels of one side, best first.
+    fn levels(&self, side: Side) -> impl Iterator<Item = Level> + Clone + '_;
+}
+
+/// The engine's live book.
+#[cfg(any(test, feature = "live-book"))]
+impl Depth for feed_handler::shared::BookState {
+    fn synced(&self) -> bool {
+        self.synced
+    }
+
+    fn levels(&self, side: Side) -> impl Iterator<Item = Level> + Clone + '_ {
+        let levels = match side {
+            Side::Buy => self.book.bids(),
+            Side::Sell => self.book.asks(),
+        };
+        levels.map(|l| Level {
+            price: l.price,
+            qty: l.qty,
+        })
+    }
+}
 
 /// Fee rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +91,9 @@ pub struct PaperExecutor {
     limits: Limits,
     fees: Fees,
     fill_rule: FillRule,
+    /// Taker fills are this fraction worse than the level's price (a backtest's extra slippage; 0
+    /// in the engine, whose live book has its real depth).
+    slippage: Decimal,
     orders: Vec<Order>,
     by_client: HashMap<String, usize>,
     open: Vec<usize>,
@@ -78,6 +115,7 @@ impl PaperExecutor {
             limits,
             fees,
             fill_rule,
+            slippage: Decimal::ZERO,
             orders: Vec::new(),
             by_client: HashMap::new(),
             open: Vec::new(),
@@ -98,6 +136,13 @@ impl PaperExecutor {
         self.limits = limits;
         self.fees = fees;
         self.fill_rule = fill_rule;
+    }
+
+    /// Taker fills `bps` basis points worse than the book's price (a buy's higher, a sell's lower),
+    /// rounded to 8 decimals.
+    pub fn with_taker_slippage_bps(mut self, bps: Decimal) -> Self {
+        self.slippage = bps / Decimal::from(10_000);
+        self
     }
 
     /// Starts the paper account with `quote` of the quote asset (and no base).
@@ -133,6 +178,11 @@ impl PaperExecutor {
         })
     }
 
+    /// The account's totals (free + locked) of the base and the quote asset.
+    pub fn totals(&self) -> (Decimal, Decimal) {
+        (self.base_total, self.quote_total)
+    }
+
     /// Number of open orders.
     pub fn open_count(&self) -> usize {
         self.open.len()
@@ -144,9 +194,9 @@ impl PaperExecutor {
     }
 
     /// Places an order: validation, then immediate fills against `book`.
-    pub fn place(&mut self, cmd: &PlaceOrder, book: &BookState, now: u64) -> Vec<Response> {
+    pub fn place(&mut self, cmd: &PlaceOrder, book: &impl Depth, now: u64) -> Vec<Response> {
         let id = &cmd.command_id;
-        if !book.synced {
+        if !book.synced() {
             return vec![error(
                 Some(id),
                 now,
@@ -164,10 +214,7 @@ impl PaperExecutor {
                 format!("client_order_id {} was already used", cmd.client_order_id),
             )];
         }
-        let opposite = match cmd.side {
-            Side::Buy => book.book.asks(),
-            Side::Sell => book.book.bids(),
-        };
+        let opposite = book.levels(cmd.side.opposite());
         let reference = opposite.clone().next().map(|l| Dec(units_to_dec(l.price)));
         if let Err(r) =
             validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
@@ -205,7 +252,6 @@ impl PaperExecutor {
         } else {
             opposite
                 .take_while(|l| limit.is_none_or(|p| crosses(p, units_to_dec(l.price))))
-                .copied()
                 .collect()
         };
         let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
@@ -222,13 +268,8 @@ impl PaperExecutor {
                     break;
                 }
                 let qty = left.min(units_to_dec(level.qty));
-                fills.push(self.fill(
-                    &mut order,
-                    units_to_dec(level.price),
-                    qty,
-                    Liquidity::Taker,
-                    now,
-                ));
+                let price = self.taker_price(cmd.side, units_to_dec(level.price));
+                fills.push(self.fill(&mut order, price, qty, Liquidity::Taker, now));
             }
         }
         order.info.status = if order.remaining().0.is_zero() {
@@ -253,6 +294,18 @@ impl PaperExecutor {
         }
         self.orders.push(order);
         out
+    }
+
+    /// What a taker pays (a buy) or gets (a sell) at a level of `price`, slippage included.
+    fn taker_price(&self, side: Side, price: Decimal) -> Decimal {
+        if self.slippage.is_zero() {
+            return price;
+        }
+        let factor = match side {
+            Side::Buy => Decimal::ONE + self.slippage,
+            Side::Sell => Decimal::ONE - self.slippage,
+        };
+        (price * factor).round_dp(8)
     }
 
     fn fill(

@@ -2,7 +2,9 @@
 
 use super::*;
 use common::message::Aggressor;
+use feed_handler::book::Level;
 use feed_handler::fixed::parse_units;
+use feed_handler::shared::BookState;
 
 fn d(s: &str) -> Dec {
     s.parse().unwrap()
@@ -39,7 +41,7 @@ fn exec() -> PaperExecutor {
 /// A paper executor on the test filters with these maker and taker rates.
 fn exec_with_fees(maker: &str, taker: &str) -> PaperExecutor {
     PaperExecutor::new(
-        crate::fixtures::polusdt_filters(),
+        order_rules::fixtures::polusdt_filters(),
         Limits {
             max_order_notional: d("1000"),
             max_open_orders: 3,
@@ -119,6 +121,63 @@ fn market_buy_walks_the_book_with_taker_fees() {
     ); // 150 × 0.001
     assert_eq!(e.liquidity, Liquidity::Taker);
     assert_eq!(e.command_id.as_deref(), Some("cmd-a"));
+}
+
+/// With taker slippage every level a taker takes is that much worse, a buy's higher and a sell's
+/// lower, rounded to 8 decimals; a maker fill keeps its own price.
+#[test]
+fn taker_slippage_worsens_each_level_taken() {
+    let mut x = exec().with_taker_slippage_bps(d("10").0);
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "250", None, None, "a"),
+        &book(),
+        5,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![
+            (
+                "0.1585584".into(),
+                "100".into(),
+                OrderStatus::PartiallyFilled
+            ),
+            ("0.1586585".into(), "150".into(), OrderStatus::Filled)
+        ]
+    );
+    let r = x.place(
+        &place(OrderType::Market, Side::Sell, "100", None, None, "b"),
+        &book(),
+        6,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![("0.1581417".into(), "100".into(), OrderStatus::Filled)]
+    );
+    x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.1500"),
+            Some(TimeInForce::Gtc),
+            "c",
+        ),
+        &book(),
+        7,
+    );
+    let trade = Trade {
+        symbol: "POLUSDT".into(),
+        exchange_ts_ns: 8,
+        local_ts_ns: 8,
+        trade_id: 1,
+        price: 0.1499,
+        quantity: 100.0,
+        aggressor: Aggressor::Sell,
+    };
+    assert_eq!(
+        fills(&x.on_trade(&trade, 8)),
+        vec![("0.15".into(), "100".into(), OrderStatus::Filled)]
+    );
 }
 
 #[test]
