@@ -6,7 +6,7 @@
 //! sending them (with the user data stream's `OrderExecution`s) on the channel the core reads.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
 use common::time::now_ns;
@@ -115,6 +115,14 @@ fn stale_entry(p: &PlaceOrder, now_ns: u64, max: Duration) -> Option<Response> {
     })
 }
 
+/// The instant after which the buy `p`, not stale at `now_ns`, is not sent either: the REST
+/// client's waits (rate limits, a pause the venue asked for, the clock sync) count in its delay
+/// too. Sells have none.
+fn entry_deadline(p: &PlaceOrder, now_ns: u64, max: Duration) -> Option<Instant> {
+    let waited = Duration::from_nanos(now_ns.saturating_sub(p.ts_ns));
+    (p.side == Side::Buy).then(|| Instant::now() + max.saturating_sub(waited))
+}
+
 /// Serves jobs in order until the engine drops the sender.
 async fn serve(
     executor: Arc<RealExecutor>,
@@ -172,10 +180,17 @@ async fn serve(
 
 async fn order(executor: &RealExecutor, cmd: &Command, max_entry_delay: Duration) -> Vec<Response> {
     let out = match cmd {
-        Command::PlaceOrder(p) => match stale_entry(p, now_ns(), max_entry_delay) {
-            Some(refused) => vec![refused],
-            None => executor.place(p).await,
-        },
+        Command::PlaceOrder(p) => {
+            let now = now_ns();
+            match stale_entry(p, now, max_entry_delay) {
+                Some(refused) => vec![refused],
+                None => {
+                    executor
+                        .place_by(p, entry_deadline(p, now, max_entry_delay))
+                        .await
+                }
+            }
+        }
         Command::CancelOrder(c) => executor.cancel(c).await,
         Command::QueryOrder(q) => executor.query(q).await,
         Command::QueryOpenOrders(q) => vec![executor.open_orders(q).await],
@@ -385,6 +400,31 @@ mod tests {
         assert_eq!(stale_entry(&p, sent - 5, max), None);
         p.side = Side::Sell;
         assert_eq!(stale_entry(&p, sent + 60_000_000_000, max), None);
+    }
+
+    /// A buy that waited 0.5 s of its 2 s has 1.5 s left for the REST client's waits; a sell has no
+    /// deadline.
+    #[test]
+    fn a_buy_has_what_is_left_of_its_delay_to_reach_the_venue() {
+        let max = Duration::from_secs(2);
+        let sent = 1_760_000_000_000_000_000;
+        let mut p = PlaceOrder {
+            command_id: "c1".into(),
+            ts_ns: sent,
+            client_order_id: "fc-1".into(),
+            symbol: "POLUSDT".into(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: None,
+            quantity: "500".parse().unwrap(),
+            price: Some("0.2".parse().unwrap()),
+        };
+        let before = Instant::now();
+        let deadline = entry_deadline(&p, sent + 500_000_000, max).expect("a buy has one");
+        assert!(deadline >= before + Duration::from_millis(1500));
+        assert!(deadline <= Instant::now() + Duration::from_millis(1500));
+        p.side = Side::Sell;
+        assert_eq!(entry_deadline(&p, sent + 500_000_000, max), None);
     }
 
     /// The shutdown's wait for its cancels outlasts what can be queued before them: an order whose

@@ -138,6 +138,9 @@ pub enum RestError {
     /// The request could not be written (not sent).
     #[error("request not built: {0}")]
     Build(String),
+    /// Its deadline ([`RestRequest::deadline`]) came, or would come, while it waited to be sent.
+    #[error("not sent: its deadline ([risk] max_entry_delay_ms for a buy) passed while it waited for the rate limits, a pause the venue asked for or the clock sync")]
+    Expired,
 }
 
 impl RestError {
@@ -180,6 +183,9 @@ pub struct RestRequest {
     pub weight: u32,
     /// A new order (counts in the `ORDERS` buckets; refused while the breaker is open).
     pub is_order: bool,
+    /// Not sent after this instant ([`RestError::Expired`]): a buy decided on a market that is
+    /// gone by then, held back by the rate limits, a pause or the clock sync.
+    pub deadline: Option<Instant>,
 }
 
 impl RestRequest {
@@ -201,6 +207,7 @@ impl RestRequest {
             signed,
             weight,
             is_order: false,
+            deadline: None,
         }
     }
 }
@@ -393,10 +400,14 @@ impl RestClient {
         }
     }
 
-    /// Waits for the rate limiter (at most `max_rate_wait`) and asks the breaker for orders.
+    /// Waits for the rate limiter (at most `max_rate_wait`, never past the request's deadline) and
+    /// asks the breaker for orders.
     async fn admit(&self, req: &RestRequest) -> Result<(), RestError> {
         let start = Instant::now();
         loop {
+            if req.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RestError::Expired);
+            }
             let now = self.server_now_ms();
             let wait_ms = {
                 let mut st = self.state();
@@ -455,8 +466,12 @@ impl RestClient {
                     }
                 }
             };
+            let wait = Duration::from_millis(wait_ms.max(1));
+            if req.deadline.is_some_and(|d| Instant::now() + wait > d) {
+                return Err(RestError::Expired);
+            }
             tracing::debug!(wait_ms, path = %req.path, "rate limiter: waiting");
-            tokio::time::sleep(Duration::from_millis(wait_ms.max(1))).await;
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -3,6 +3,7 @@
 //! answer.
 
 use std::fmt;
+use std::time::Instant;
 
 use common::message::PlaceOrder;
 use reqwest::Method;
@@ -35,6 +36,7 @@ impl RestClient {
         &self,
         cmd: &PlaceOrder,
         filters: &SymbolFilters,
+        deadline: Option<Instant>,
     ) -> Result<OrderReport, RestError> {
         let params = new_order_params(cmd, filters).map_err(|e| RestError::Build(e.to_string()))?;
         let req = RestRequest {
@@ -44,6 +46,7 @@ impl RestClient {
             signed: true,
             weight: weight::NEW_ORDER,
             is_order: true,
+            deadline,
         };
         let answer = self.send(&req).await?;
         Self::decode(ORDER_PATH, parse_order_response(&answer.body))

@@ -25,6 +25,7 @@ pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Resp
             (C::Halted, None)
         }
         RestError::CircuitOpen(_) => (C::Halted, None),
+        RestError::Expired => (C::Validation, Some("ts_ns".to_owned())),
         RestError::Throttled(_) | RestError::Decode { .. } | RestError::Build(_) => {
             (C::Venue, None)
         }

@@ -190,6 +190,13 @@ impl RealExecutor {
     /// `OrderPlaced` (status after the immediate fills), then one `OrderExecution` per fill, or
     /// one `Error`.
     pub async fn place(&self, cmd: &PlaceOrder) -> Vec<Response> {
+        self.place_by(cmd, None).await
+    }
+
+    /// [`RealExecutor::place`], not sent after `deadline` (an entry decided on a market that is
+    /// gone by then): refused as `VALIDATION` of `ts_ns` when the rate limits, a pause or the clock
+    /// sync hold it back until then.
+    pub async fn place_by(&self, cmd: &PlaceOrder, deadline: Option<Instant>) -> Vec<Response> {
         let now = now_ns();
         let id = Some(cmd.command_id.as_str());
         let reference = match cmd.order_type {
@@ -229,7 +236,11 @@ impl RealExecutor {
                 Tracked::new(Order::new(cmd, String::new(), now), Phase::InFlight),
             );
         }
-        match self.client.new_order(cmd, &self.config.filters).await {
+        match self
+            .client
+            .new_order(cmd, &self.config.filters, deadline)
+            .await
+        {
             Ok(report) => {
                 let fills = full_fills(&report);
                 self.answer_placed(&cmd.client_order_id, &report, &fills, now_ns())

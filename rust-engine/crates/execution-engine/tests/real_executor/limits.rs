@@ -293,3 +293,52 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     assert_eq!(stub.count("POST", ORDER), 1);
     assert_eq!(pause.remaining(pause.now_ms()), None);
 }
+
+/// An entry with a deadline is not sent once the wait for the venue would pass it: with the IP
+/// paused for 2 s (a 429 the feed met), a buy whose deadline is 100 ms away is refused as
+/// `VALIDATION` of `ts_ns` without a request (without one, it waits the pause out and is sent);
+/// a buy without one still waits and goes.
+#[tokio::test]
+async fn an_entry_is_not_sent_past_its_deadline() {
+    use feed_handler::rest::IpPause;
+    use std::time::Instant;
+    let stub = Stub::start().await;
+    let pause = Arc::new(IpPause::default());
+    let client = RestClient::new(
+        rest_config(&stub),
+        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
+        RateLimiter::from_exchange_info(
+            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
+            local_now_ms(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .with_ip_pause(Arc::clone(&pause));
+    let ex = executor_with(Arc::new(client), exec_config());
+    pause.pause(429, Duration::from_secs(2), pause.now_ms());
+    let out = ex
+        .place_by(
+            &bid("late"),
+            Some(Instant::now() + Duration::from_millis(100)),
+        )
+        .await;
+    let e = error_of(&out);
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (ErrorCode::Validation, Some("ts_ns")),
+        "{e:?}"
+    );
+    assert!(e.message.contains("max_entry_delay_ms"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 0);
+    assert_eq!(ex.open_count(), 0);
+    // Not kept: the same client order id can go once the pause is over.
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&bid("late"), 7, "NEW", "0", "0", &[])),
+    );
+    let out = ex.place(&bid("late")).await;
+    assert!(matches!(out[0], Response::OrderPlaced(_)), "{out:?}");
+    assert_eq!(stub.count("POST", ORDER), 1);
+}
