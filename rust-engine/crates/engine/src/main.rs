@@ -372,8 +372,17 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     };
     let (feed_cfg_tx, feed_cfg_rx) = watch::channel(cfg.feed.clone());
     // The venue's REST limits count per IP: a 429 or 418 answered to the feed or the executor
-    // pauses both.
+    // pauses both, when both go to the same venue.
     let ip_pause = Arc::new(IpPause::default());
+    let executor_pause = if feed_handler::rest::same_limits(
+        &cfg.feed.rest_url,
+        &cfg.execution.rest_url,
+    ) {
+        Arc::clone(&ip_pause)
+    } else {
+        info!(feed = %cfg.feed.rest_url, execution = %cfg.execution.rest_url, "feed and executor use different venues: their REST pauses are their own");
+        Arc::new(IpPause::default())
+    };
     let feed_thread = FeedThread::start().context("cannot start the feed thread")?;
     let feed = feed_thread.spawn(
         FeedTask::new(cfg.feed.clone(), &symbol, health, outputs)
@@ -406,7 +415,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
                 book.clone(),
                 results_tx,
                 banned_tx,
-                ip_pause,
+                executor_pause,
             )
             .await
             .context("[execution] mode = \"real\"")?;

@@ -84,20 +84,45 @@ pub fn retry_after(status: u16, header: Option<&str>) -> Option<Duration> {
 #[derive(Debug)]
 pub struct IpPause {
     origin: Instant,
-    /// End of the pause, ms (0: none yet).
-    until_ms: AtomicU64,
-    /// The status that asked for the latest end (429 or 418).
-    status: AtomicU64,
+    /// The end of the pause (ms of its clock; 0: none yet) and the status that asked for it, in one
+    /// word, `end << 2 | code` (1: 429, 2: 418), so that one `fetch_max` keeps the latest end with
+    /// its own status (of two ending together, the ban).
+    end: AtomicU64,
 }
 
 impl Default for IpPause {
     fn default() -> Self {
         IpPause {
             origin: Instant::now(),
-            until_ms: AtomicU64::new(0),
-            status: AtomicU64::new(0),
+            end: AtomicU64::new(0),
         }
     }
+}
+
+/// Whether REST requests to `a` and to `b` count against the same venue's per-IP limits: the same
+/// registered domain (`api.binance.com` and `api1.binance.com`; not `testnet.binance.vision`), or
+/// for an address (a local exchange-sim) the same address and port.
+pub fn same_limits(a: &str, b: &str) -> bool {
+    fn authority(url: &str) -> &str {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let host_port = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        host_port.rsplit_once('@').map_or(host_port, |(_, h)| h)
+    }
+    fn venue(url: &str) -> String {
+        let authority = authority(url).to_ascii_lowercase();
+        let host = authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority.as_str(), |(h, _)| h);
+        let named = host.chars().any(|c| c.is_ascii_alphabetic()) && !host.starts_with('[');
+        if named && host != "localhost" {
+            let labels: Vec<&str> = host.trim_end_matches('.').rsplit('.').take(2).collect();
+            labels.into_iter().rev().collect::<Vec<_>>().join(".")
+        } else {
+            authority
+        }
+    }
+    venue(a) == venue(b)
 }
 
 impl IpPause {
@@ -109,23 +134,24 @@ impl IpPause {
     /// A pause of `wait` from `now_ms` after an answer of `status`; an earlier end than the one
     /// standing changes nothing.
     pub fn pause(&self, status: u16, wait: Duration, now_ms: u64) {
-        let until = now_ms.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-        if self.until_ms.fetch_max(until, Ordering::SeqCst) < until {
-            self.status.store(u64::from(status), Ordering::SeqCst);
-        }
+        let until = now_ms
+            .saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
+            .min(u64::MAX >> 2);
+        let code = if status == 418 { 2 } else { 1 };
+        self.end.fetch_max(until << 2 | code, Ordering::SeqCst);
     }
 
     /// What is left of the pause at `now_ms`, with the status that asked for it; `None` when
     /// there is none.
     pub fn remaining(&self, now_ms: u64) -> Option<(Duration, u16)> {
-        let until = self.until_ms.load(Ordering::SeqCst);
-        let status = u16::try_from(self.status.load(Ordering::SeqCst)).unwrap_or(418);
+        let end = self.end.load(Ordering::SeqCst);
+        let (until, status) = (end >> 2, if end & 3 == 2 { 418 } else { 429 });
         (until > now_ms).then(|| (Duration::from_millis(until - now_ms), status))
     }
 
-    /// The end of the pause, ms since the epoch (0: none yet).
+    /// The end of the pause, ms of its clock ([`Self::now_ms`]; 0: none yet).
     pub fn until_ms(&self) -> u64 {
-        self.until_ms.load(Ordering::SeqCst)
+        self.end.load(Ordering::SeqCst) >> 2
     }
 }
 
@@ -203,6 +229,36 @@ pub(crate) mod tests {
         assert_eq!(p.remaining(31_000), Some((Duration::from_secs(120), 418)));
         assert_eq!(p.until_ms(), 151_000);
         assert_eq!(p.remaining(151_000), None);
+        // Of two ending together, the ban, whichever came first.
+        p.pause(418, Duration::from_secs(10), 200_000);
+        p.pause(429, Duration::from_secs(10), 200_000);
+        assert_eq!(p.remaining(200_000), Some((Duration::from_secs(10), 418)));
+    }
+
+    /// The venues whose limits a feed and an executor share: one registered domain, or one address
+    /// and port.
+    #[test]
+    fn same_limits_compares_the_venue_of_two_urls() {
+        for (a, b, same) in [
+            ("https://api.binance.com", "https://api.binance.com/", true),
+            (
+                "https://api.binance.com",
+                "https://api1.binance.com:443",
+                true,
+            ),
+            ("https://API.binance.com", "https://api.binance.com", true),
+            (
+                "https://api.binance.com",
+                "https://testnet.binance.vision",
+                false,
+            ),
+            ("http://127.0.0.1:8765", "http://127.0.0.1:8765/api", true),
+            ("http://127.0.0.1:8765", "http://127.0.0.1:8766", false),
+            ("http://localhost:8765", "http://localhost:9000", false),
+            ("http://[::1]:8765", "http://[::1]:8765", true),
+        ] {
+            assert_eq!(same_limits(a, b), same, "{a} {b}");
+        }
     }
 
     /// 429 and 418 wait the header's seconds, or their default when it is missing or not whole
