@@ -3,6 +3,7 @@
 use super::*;
 use crate::book::Level;
 use crate::fixed::SCALE;
+use crate::verify::Verdict;
 
 /// Settings pointing at nothing: the tests drive the task's handlers directly.
 fn cfg() -> FeedConfig {
