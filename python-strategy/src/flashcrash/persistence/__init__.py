@@ -1,6 +1,7 @@
 """What the strategy writes to disk: the session summary (JSON) and its report (PNG), and the
 database of sessions, orders, fills, trades, the audit log, component snapshots and 1-second candles
-(`PersistenceService`; SQLite in `sqlite.py`, the only module that speaks SQL)."""
+(`PersistenceService`; SQLite in `sqlite.py` and `sqlite_tables.py`, the only modules that speak
+SQL)."""
 
 from flashcrash.persistence.errors import (
     Closed,
