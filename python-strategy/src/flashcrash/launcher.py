@@ -277,13 +277,14 @@ class Session:
         # The simulator as the venue the config describes: the symbol's grid and minimum notional (the
         # engine checks its config against them in exchangeInfo), and the backtest's rule for
         # recording gaps.
+        layers = self._layers()
         for flag, section, key in (
             ("--data-gap-secs", "backtest", "data_gap_secs"),
             ("--tick-size", "strategy", "price_tick"),
             ("--step-size", "symbol", "quantity_step"),
             ("--min-notional", "symbol", "min_notional"),
         ):
-            value = self._setting(section, key)
+            value = _setting(layers, section, key)
             if value is not None and flag not in spec.extra_args:
                 argv += [flag, str(value)]
         if spec.start:
@@ -306,14 +307,12 @@ class Session:
         with open(local, "rb") as f:
             return {k: dict(v) for k, v in tomllib.load(f).items() if isinstance(v, dict)}
 
-    def _setting(self, section: str, key: str) -> Any:
-        """`[section] key` as the session will see it: the config, then `local.toml` beside it, then
-        the session's overrides (None when none of them sets it)."""
+    def _layers(self) -> list[dict[str, Any]]:
+        """The config's tables as the session will layer them: the config, `local.toml` beside it, the
+        session's overrides."""
         with open(self.config, "rb") as f:
-            value = tomllib.load(f).get(section, {}).get(key)
-        for tables in (self._local_tables(), self.overrides):
-            value = tables.get(section, {}).get(key, value)
-        return value
+            base = tomllib.load(f)
+        return [base, self._local_tables(), self.overrides]
 
     def _write_config(self) -> None:
         assert self.workdir is not None
@@ -496,6 +495,14 @@ class Session:
 def _signal(p: Proc, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(p.popen.pid, sig)
+
+
+def _setting(layers: list[dict[str, Any]], section: str, key: str) -> Any:
+    """`[section] key` of the last of `layers` that sets it (None when none does)."""
+    value = None
+    for tables in layers:
+        value = tables.get(section, {}).get(key, value)
+    return value
 
 
 def _read_line(p: Proc, timeout: float) -> str:

@@ -44,12 +44,16 @@ def test_a_setting_is_read_as_the_session_will_see_it(tmp_path: Path) -> None:
     backtest's `data_gap_secs` this way)."""
     (tmp_path / "config.toml").write_text("[backtest]\ndata_gap_secs = 300\nbook_seed = 1\n")
     s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path)
-    assert s._setting("backtest", "data_gap_secs") == 300
-    assert s._setting("backtest", "missing") is None and s._setting("nosection", "x") is None
+
+    def setting(section: str, key: str) -> object:
+        return launcher._setting(s._layers(), section, key)
+
+    assert setting("backtest", "data_gap_secs") == 300
+    assert setting("backtest", "missing") is None and setting("nosection", "x") is None
     (tmp_path / "local.toml").write_text("[backtest]\ndata_gap_secs = 60\n")
-    assert s._setting("backtest", "data_gap_secs") == 60
+    assert setting("backtest", "data_gap_secs") == 60
     s.overrides = {"backtest": {"data_gap_secs": 0}}
-    assert s._setting("backtest", "data_gap_secs") == 0 and s._setting("backtest", "book_seed") == 1
+    assert setting("backtest", "data_gap_secs") == 0 and setting("backtest", "book_seed") == 1
 
 
 class _Spawned(Exception):
