@@ -433,6 +433,16 @@ impl RestClient {
                                 Denied::BackingOff { until_ms, wait_ms }
                             }
                         });
+                // A ban the feed met stops trading as one met here does (the engine halts, and
+                // orders wait for `Resume`); once, not at each request it refuses.
+                if let Some(Denied::Banned { wait_ms, .. }) = shared {
+                    if st.limiter.trading_stopped().is_none() {
+                        let secs = wait_ms.div_ceil(1_000);
+                        if let Some(event) = st.limiter.on_status(418, None, Some(secs), now) {
+                            tracing::warn!(?event, "IP ban met by the feed: trading stopped");
+                        }
+                    }
+                }
                 let admitted = match shared {
                     Some(denied) => Err(denied),
                     None => st.limiter.try_acquire(req.weight, req.is_order, now),

@@ -225,7 +225,7 @@ async fn minus_1021_is_resent_only_once() {
 }
 
 /// The venue's weight limits count per IP: a client sharing the feed's [`IpPause`] sends nothing
-/// while a 418 answered to the feed lasts, and a 429 or 418 answered to the client pauses the feed;
+/// while a 418 answered to the feed lasts (and stops trading, as its own 418 would), and a 429 or 418 answered to the client pauses the feed;
 /// a 429 of the order count (`-1015`) is the account's alone and pauses nothing shared.
 #[tokio::test]
 async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
@@ -264,6 +264,11 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
         "{out:?}"
     );
     assert_eq!(stub.count("GET", ORDER), 0);
+    // ... and stops trading as a ban answered to the client does: the engine halts on it, and no
+    // order goes before the ban is over and trading resumed.
+    let ban = ex.client().trading_stopped().expect("trading stopped");
+    assert!(ban.until_ms >= ban.since_ms + 119_000, "{ban:?}");
+    assert!(!ex.client().resume_trading());
 
     // A 429 answered to the client pauses the feed for its Retry-After.
     let pause = Arc::new(IpPause::default());
