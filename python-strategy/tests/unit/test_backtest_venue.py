@@ -345,3 +345,19 @@ def test_the_venue_applies_max_open_orders() -> None:
     assert refused(v.handle(order("c", "SELL", "10", "1.20"), 1)) == (
         "VALIDATION", "client_order_id", "2 open orders already ([risk] max_open_orders = 2)",
     )  # fmt: skip
+
+
+def test_bad_market_data_never_fills() -> None:
+    """A trade at a price of zero or less, or not a number, fills no resting order (the paper
+    executor drops it); a book level of no quantity is skipped by a market order."""
+    v = venue()
+    v.handle(order("a", "BUY", "3", "0.90"), 1)
+    for price in (0.0, -1.0, float("nan"), float("-inf")):
+        assert v.on_trade(2, price, 5.0) == [], price
+    assert resting(v) == [("a", D("3"))] and v.position == 0
+    empty_first = SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: (BIDS, ((1.01, 0.0), (1.02, 5.0))), D("0.001"), D("0.002"),
+        quantity_step=D("0.1"), cash=D("100"),
+    )  # fmt: skip
+    out = empty_first.handle(order("m", "BUY", "1", None), 1)
+    assert [(f.last_price, f.last_quantity) for f in out[1:]] == [(D("1.02"), D("1"))]

@@ -99,30 +99,31 @@ impl Default for IpPause {
     }
 }
 
-/// Whether REST requests to `a` and to `b` count against the same venue's per-IP limits: the same
-/// registered domain (`api.binance.com` and `api1.binance.com`; not `testnet.binance.vision`), or
-/// for an address (a local exchange-sim) the same address and port.
+/// Whether REST requests to `a` and to `b` may count against the same venue's per-IP limits: false
+/// only when both name hosts of different registered domains (`api.binance.com` and
+/// `testnet.binance.vision`; `api.binance.com` and `api1.binance.com` are one). An address, a
+/// single-label host (`localhost`, a local exchange-sim) or anything unreadable shares: a pause
+/// shared needlessly costs a wait, one not shared can turn a 429 into a ban.
 pub fn same_limits(a: &str, b: &str) -> bool {
-    fn authority(url: &str) -> &str {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let host_port = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-        host_port.rsplit_once('@').map_or(host_port, |(_, h)| h)
+    match (registered_domain(a), registered_domain(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
     }
-    fn venue(url: &str) -> String {
-        let authority = authority(url).to_ascii_lowercase();
-        let host = authority
-            .rsplit_once(':')
-            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-            .map_or(authority.as_str(), |(h, _)| h);
-        let named = host.chars().any(|c| c.is_ascii_alphabetic()) && !host.starts_with('[');
-        if named && host != "localhost" {
-            let labels: Vec<&str> = host.trim_end_matches('.').rsplit('.').take(2).collect();
-            labels.into_iter().rev().collect::<Vec<_>>().join(".")
-        } else {
-            authority
-        }
+}
+
+/// The last two labels of `url`'s host, when it is a name of at least two labels (not an address).
+fn registered_domain(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return None; // an IPv6 address
     }
-    venue(a) == venue(b)
+    let host = host_port.split(':').next().unwrap_or(host_port);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let named = host.chars().any(|c| c.is_ascii_alphabetic()) && labels.len() >= 2;
+    named.then(|| labels[labels.len() - 2..].join("."))
 }
 
 impl IpPause {
@@ -235,8 +236,8 @@ pub(crate) mod tests {
         assert_eq!(p.remaining(200_000), Some((Duration::from_secs(10), 418)));
     }
 
-    /// The venues whose limits a feed and an executor share: one registered domain, or one address
-    /// and port.
+    /// The venues whose limits a feed and an executor share: all but two names of different
+    /// registered domains.
     #[test]
     fn same_limits_compares_the_venue_of_two_urls() {
         for (a, b, same) in [
@@ -246,16 +247,25 @@ pub(crate) mod tests {
                 "https://api1.binance.com:443",
                 true,
             ),
-            ("https://API.binance.com", "https://api.binance.com", true),
+            ("https://API.binance.com.", "https://api.binance.com", true),
             (
                 "https://api.binance.com",
                 "https://testnet.binance.vision",
                 false,
             ),
+            (
+                "https://user@api.binance.com",
+                "testnet.binance.vision",
+                false,
+            ),
+            // Addresses and single-label hosts: shared (a local venue).
             ("http://127.0.0.1:8765", "http://127.0.0.1:8765/api", true),
-            ("http://127.0.0.1:8765", "http://127.0.0.1:8766", false),
-            ("http://localhost:8765", "http://localhost:9000", false),
-            ("http://[::1]:8765", "http://[::1]:8765", true),
+            ("http://127.0.0.1:8765", "http://localhost:8765", true),
+            ("http://127.0.0.1", "http://127.0.0.1:80", true),
+            ("http://[::1]:8765", "http://[0:0:0:0:0:0:0:1]:8765", true),
+            ("http://localhost.:8765", "http://localhost:8765", true),
+            ("http://exchange-sim:9443", "https://api.binance.com", true),
+            ("", "https://api.binance.com", true),
         ] {
             assert_eq!(same_limits(a, b), same, "{a} {b}");
         }

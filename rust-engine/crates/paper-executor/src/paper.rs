@@ -214,7 +214,10 @@ impl PaperExecutor {
                 format!("client_order_id {} was already used", cmd.client_order_id),
             )];
         }
-        let opposite = book.levels(cmd.side.opposite());
+        // An empty or unpriced level is none: it neither fills nor sets the touch.
+        let opposite = book
+            .levels(cmd.side.opposite())
+            .filter(|l| l.price > 0 && l.qty > 0);
         let reference = opposite.clone().next().map(|l| Dec(units_to_dec(l.price)));
         if let Err(r) =
             validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
@@ -363,7 +366,8 @@ impl PaperExecutor {
         })
     }
 
-    /// A market trade: fills resting orders it prints through.
+    /// A market trade: fills resting orders it prints through (one at a price of zero or less, or
+    /// not a number, fills nothing).
     pub fn on_trade(&mut self, trade: &Trade, now: u64) -> Vec<Response> {
         if self.open.is_empty() || trade.symbol != self.filters.symbol {
             return Vec::new();
@@ -375,6 +379,9 @@ impl PaperExecutor {
             return Vec::new();
         };
         let px = px.round_dp(8);
+        if px <= Decimal::ZERO {
+            return Vec::new(); // no market prints at or below zero: nothing to fill on
+        }
         let step = self.filters.step_size.0;
         let mut out = Vec::new();
         let open = std::mem::take(&mut self.open);

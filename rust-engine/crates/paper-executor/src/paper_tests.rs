@@ -614,3 +614,71 @@ fn book_units_convert_exactly_up_to_u64_max() {
         "184467440737.09551615".parse::<Decimal>().unwrap()
     );
 }
+
+/// Bad market data never fills: a trade at a price of zero or less, or not a number, leaves a
+/// resting buy alone; a book level of no quantity or no price is skipped by a market order (it
+/// neither fills nor is the touch).
+#[test]
+fn bad_prices_and_empty_levels_fill_nothing() {
+    let mut x = exec();
+    x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.1500"),
+            Some(TimeInForce::Gtc),
+            "r",
+        ),
+        &book(),
+        1,
+    );
+    for price in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 0.000_000_001] {
+        let trade = Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 2,
+            local_ts_ns: 2,
+            trade_id: 1,
+            price,
+            quantity: 100.0,
+            aggressor: Aggressor::Sell,
+        };
+        assert!(x.on_trade(&trade, 2).is_empty(), "{price}");
+    }
+    assert_eq!(x.open_count(), 1);
+    // A book as any `Depth` may hand it over (the engine's own drops empty levels itself).
+    struct Raw(Vec<super::Level>, Vec<super::Level>);
+    impl Depth for Raw {
+        fn synced(&self) -> bool {
+            true
+        }
+        fn levels(&self, side: Side) -> impl Iterator<Item = super::Level> + Clone + '_ {
+            match side {
+                Side::Buy => self.0.iter(),
+                Side::Sell => self.1.iter(),
+            }
+            .copied()
+        }
+    }
+    let level = |p: &str, q: &str| super::Level {
+        price: parse_units(p).unwrap(),
+        qty: parse_units(q).unwrap(),
+    };
+    let raw = Raw(
+        vec![level("0.1583", "100")],
+        vec![
+            level("0.1584", "0"),
+            level("0", "50"),
+            level("0.1585", "200"),
+        ],
+    );
+    let r = x.place(
+        &place(OrderType::Market, Side::Buy, "100", None, None, "m"),
+        &raw,
+        3,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![("0.1585".into(), "100".into(), OrderStatus::Filled)]
+    );
+}

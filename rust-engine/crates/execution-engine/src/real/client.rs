@@ -365,7 +365,13 @@ impl RestClient {
     /// # Errors
     /// [`RestError`] when the request fails or the answer is unreadable.
     pub async fn sync_clock(&self) -> Result<i64, RestError> {
-        let req = RestRequest::new(Method::GET, TIME_PATH, &[], false, weight::TIME);
+        self.sync_clock_by(None).await
+    }
+
+    /// [`Self::sync_clock`], not sent after `deadline` (that of the request it syncs for).
+    async fn sync_clock_by(&self, deadline: Option<Instant>) -> Result<i64, RestError> {
+        let mut req = RestRequest::new(Method::GET, TIME_PATH, &[], false, weight::TIME);
+        req.deadline = deadline;
         self.admit(&req).await?;
         let sent = local_now_ms();
         let answer = self.send_once(&req).await?;
@@ -388,13 +394,13 @@ impl RestClient {
         Ok(offset)
     }
 
-    async fn resync_if_stale(&self) {
+    async fn resync_if_stale(&self, deadline: Option<Instant>) {
         let stale = self
             .state()
             .last_sync
             .is_none_or(|t| t.elapsed() >= self.config.clock_resync_interval);
         if stale {
-            if let Err(e) = self.sync_clock().await {
+            if let Err(e) = self.sync_clock_by(deadline).await {
                 tracing::warn!(error = %e, "server clock sync failed; keeping the last offset");
             }
         }
@@ -492,7 +498,7 @@ impl RestClient {
     /// [`RestError`]: refused before sending, or the venue's classified error.
     pub async fn send(&self, req: &RestRequest) -> Result<RestAnswer, RestError> {
         if req.signed {
-            self.resync_if_stale().await;
+            self.resync_if_stale(req.deadline).await;
         }
         let mut resynced = false;
         loop {
@@ -505,7 +511,7 @@ impl RestClient {
                 {
                     tracing::warn!(msg = %e.msg, "timestamp rejected (-1021); resyncing the clock");
                     resynced = true;
-                    if let Err(e) = self.sync_clock().await {
+                    if let Err(e) = self.sync_clock_by(req.deadline).await {
                         tracing::warn!(error = %e, "server clock sync failed");
                     }
                 }

@@ -301,7 +301,8 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
 
 /// An entry with a deadline is not sent once the wait for the venue would pass it: with the IP
 /// paused for 2 s (a 429 the feed met), a buy whose deadline is 100 ms away is refused as
-/// `VALIDATION` of `ts_ns` without a request (without one, it waits the pause out and is sent);
+/// `VALIDATION` of `ts_ns` without a request, not even the clock sync due before it (without a
+/// deadline, it waits the pause out and is sent);
 /// a buy without one still waits and goes.
 #[tokio::test]
 async fn an_entry_is_not_sent_past_its_deadline() {
@@ -336,6 +337,8 @@ async fn an_entry_is_not_sent_past_its_deadline() {
     );
     assert!(e.message.contains("max_entry_delay_ms"), "{}", e.message);
     assert_eq!(stub.count("POST", ORDER), 0);
+    // Nor did the clock sync due before it (the client never synced) wait the pause out.
+    assert_eq!(stub.count("GET", TIME), 0);
     assert_eq!(ex.open_count(), 0);
     // Not kept: the same client order id can go once the pause is over.
     stub.push(
