@@ -259,7 +259,7 @@ impl Core {
                 Side::Buy => book.book.best_ask(),
                 Side::Sell => book.book.best_bid(),
             }?;
-            Some(Decimal::new(i64::try_from(touch.price).ok()?, 8))
+            Some(execution_engine::paper::units_to_dec(touch.price))
         };
         self.position_limits
             .check_order(

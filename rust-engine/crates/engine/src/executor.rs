@@ -365,15 +365,11 @@ mod tests {
     use common::message::OrderType;
     use execution_engine::real::{ExecutorConfig, RestConfig};
 
-    /// A buy that waited past the limit for its turn is refused (VALIDATION on `ts_ns`, with the
-    /// wait); at the limit it goes, and a sell goes whatever its wait.
-    #[test]
-    fn a_buy_that_waited_too_long_is_refused_a_sell_never() {
-        let max = Duration::from_secs(2);
-        let sent = 1_760_000_000_000_000_000;
-        let mut p = PlaceOrder {
+    /// A limit buy sent at `ts_ns`.
+    fn buy(ts_ns: u64) -> PlaceOrder {
+        PlaceOrder {
             command_id: "c1".into(),
-            ts_ns: sent,
+            ts_ns,
             client_order_id: "fc-1".into(),
             symbol: "POLUSDT".into(),
             side: Side::Buy,
@@ -381,7 +377,16 @@ mod tests {
             time_in_force: None,
             quantity: "500".parse().unwrap(),
             price: Some("0.2".parse().unwrap()),
-        };
+        }
+    }
+
+    /// A buy that waited past the limit for its turn is refused (VALIDATION on `ts_ns`, with the
+    /// wait); at the limit it goes, and a sell goes whatever its wait.
+    #[test]
+    fn a_buy_that_waited_too_long_is_refused_a_sell_never() {
+        let max = Duration::from_secs(2);
+        let sent = 1_760_000_000_000_000_000;
+        let mut p = buy(sent);
         assert_eq!(stale_entry(&p, sent + 2_000_000_000, max), None);
         let Some(Response::Error(e)) = stale_entry(&p, sent + 15_300_000_000, max) else {
             panic!("a buy 15.3 s late goes");
@@ -408,17 +413,7 @@ mod tests {
     fn a_buy_has_what_is_left_of_its_delay_to_reach_the_venue() {
         let max = Duration::from_secs(2);
         let sent = 1_760_000_000_000_000_000;
-        let mut p = PlaceOrder {
-            command_id: "c1".into(),
-            ts_ns: sent,
-            client_order_id: "fc-1".into(),
-            symbol: "POLUSDT".into(),
-            side: Side::Buy,
-            order_type: OrderType::Limit,
-            time_in_force: None,
-            quantity: "500".parse().unwrap(),
-            price: Some("0.2".parse().unwrap()),
-        };
+        let mut p = buy(sent);
         let before = Instant::now();
         let deadline = entry_deadline(&p, sent + 500_000_000, max).expect("a buy has one");
         assert!(deadline >= before + Duration::from_millis(1500));

@@ -103,7 +103,8 @@ pub struct PaperExecutor {
     quote_total: Decimal,
 }
 
-fn units_to_dec(units: u64) -> Decimal {
+/// A price or quantity of 10⁻⁸ units as a decimal (any `u64` fits).
+pub fn units_to_dec(units: u64) -> Decimal {
     Decimal::from_i128_with_scale(i128::from(units), 8).normalize()
 }
 

@@ -8,12 +8,11 @@ use common::message::{codec, Command, ErrorCode, PlaceOrder, Response, Side, Tra
 use common::Dec;
 use order_rules::exposure::PositionLimits;
 use paper_executor::order::error;
-use paper_executor::paper::{Depth, Level};
+use paper_executor::paper::{units_to_dec, Depth, Level};
 use paper_executor::{Fees, FillRule, PaperExecutor};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use rust_decimal::Decimal;
 
 use crate::rules::{decimal, PyOrderRules};
 
@@ -90,8 +89,10 @@ impl PyPaperVenue {
     /// `max_position_notional` (a market order valued at the touch it takes from), as it answers.
     fn position_refusal(&self, p: &PlaceOrder, book: &Sides, now: u64) -> Option<Response> {
         let touch = || {
-            let l = book.levels(p.side.opposite()).next()?;
-            Some(Decimal::new(i64::try_from(l.price).ok()?, 8))
+            let best = book
+                .levels(p.side.opposite())
+                .find(|l| l.price > 0 && l.qty > 0)?;
+            Some(units_to_dec(best.price))
         };
         let r = self
             .positions
