@@ -5,6 +5,7 @@
 //! Both answer through the core: the paper executor by returning its responses, the real one by
 //! sending them (with the user data stream's `OrderExecution`s) on the channel the core reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,8 @@ use tracing::{info, warn};
 /// jobs sent before them, and a new order whose outcome is unknown is looked for during the real
 /// executor's `unknown_outcome_window` (15 s) plus one last query (the REST client's 5 s timeout):
 /// the wait covers that and the cancels' own requests, so a shutdown never leaves an order resting at
-/// the venue for lack of time. The launcher (`Session.stop`) and docker-compose (`stop_grace_period`)
+/// the venue for lack of time. The buys still queued are refused unsent (`closing_refusal`): only an
+/// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`) and docker-compose (`stop_grace_period`)
 /// give the engine longer than this before they kill it.
 const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
 
@@ -45,6 +47,8 @@ pub struct Real {
     executor: Arc<RealExecutor>,
     jobs: mpsc::UnboundedSender<Job>,
     stream: Option<UserStream>,
+    /// Set at shutdown: the buys still queued are refused unsent (the shutdown would cancel them).
+    closing: Arc<AtomicBool>,
 }
 
 impl Real {
@@ -61,12 +65,14 @@ impl Real {
         reconcile_every: Duration,
     ) -> Self {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
+        let closing = Arc::new(AtomicBool::new(false));
         tokio::spawn(serve(
             Arc::clone(&executor),
             jobs_rx,
             results,
             banned,
             max_entry_delay,
+            Arc::clone(&closing),
         ));
         if !reconcile_every.is_zero() {
             let jobs = jobs.clone();
@@ -85,6 +91,7 @@ impl Real {
             executor,
             jobs,
             stream: Some(stream),
+            closing,
         }
     }
 
@@ -123,6 +130,20 @@ fn entry_deadline(p: &PlaceOrder, now_ns: u64, max: Duration) -> Option<Instant>
     (p.side == Side::Buy).then(|| Instant::now() + max.saturating_sub(waited))
 }
 
+/// A buy still queued when the engine shuts down is refused before the venue (`HALTED`): the
+/// shutdown would cancel it, after waiting for it. Sells go.
+fn closing_refusal(p: &PlaceOrder, now_ns: u64) -> Option<Response> {
+    (p.side == Side::Buy).then(|| {
+        Response::Error(ErrorResponse {
+            command_id: Some(p.command_id.clone()),
+            ts_ns: now_ns,
+            code: ErrorCode::Halted,
+            field: None,
+            message: "the engine is shutting down: this buy was not sent".into(),
+        })
+    })
+}
+
 /// Serves jobs in order until the engine drops the sender.
 async fn serve(
     executor: Arc<RealExecutor>,
@@ -130,10 +151,23 @@ async fn serve(
     results: mpsc::UnboundedSender<Response>,
     banned: watch::Sender<Option<String>>,
     max_entry_delay: Duration,
+    closing: Arc<AtomicBool>,
 ) {
     while let Some(job) = jobs.recv().await {
         let (out, done) = match job {
-            Job::Order(cmd) => (order(&executor, &cmd, max_entry_delay).await, None),
+            Job::Order(cmd) => {
+                let refused = match &cmd {
+                    Command::PlaceOrder(p) if closing.load(Ordering::SeqCst) => {
+                        closing_refusal(p, now_ns())
+                    }
+                    _ => None,
+                };
+                let out = match refused {
+                    Some(r) => vec![r],
+                    None => order(&executor, &cmd, max_entry_delay).await,
+                };
+                (out, None)
+            }
             Job::CancelAll { flatten, done } => {
                 let mut out = executor.cancel_all().await;
                 if let Some(p) = flatten {
@@ -320,6 +354,7 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
             Executor::Real(r) => {
+                r.closing.store(true, Ordering::SeqCst);
                 let (done, finished) = oneshot::channel();
                 r.submit(Job::CancelAll {
                     flatten: None,
@@ -364,6 +399,21 @@ mod tests {
     use super::*;
     use common::message::OrderType;
     use execution_engine::real::{ExecutorConfig, RestConfig};
+
+    /// At shutdown a queued buy is refused unsent, a sell is not.
+    #[test]
+    fn a_buy_queued_at_shutdown_is_refused_a_sell_goes() {
+        let mut p = buy(1);
+        let Some(Response::Error(e)) = closing_refusal(&p, 2) else {
+            panic!("a buy goes at shutdown");
+        };
+        assert_eq!(
+            (e.code, e.command_id.as_deref()),
+            (ErrorCode::Halted, Some("c1"))
+        );
+        p.side = Side::Sell;
+        assert_eq!(closing_refusal(&p, 2), None);
+    }
 
     /// A limit buy sent at `ts_ns`.
     fn buy(ts_ns: u64) -> PlaceOrder {
