@@ -88,6 +88,19 @@ fn fills(r: &[Response]) -> Vec<(String, String, OrderStatus)> {
         .collect()
 }
 
+/// A market trade of POLUSDT at `price` (a taker sell).
+fn trade(price: f64, quantity: f64) -> Trade {
+    Trade {
+        symbol: "POLUSDT".into(),
+        exchange_ts_ns: 0,
+        local_ts_ns: 0,
+        trade_id: 1,
+        price,
+        quantity,
+        aggressor: Aggressor::Sell,
+    }
+}
+
 fn placed_status(r: &[Response]) -> OrderStatus {
     match &r[0] {
         Response::OrderPlaced(p) => p.status,
@@ -165,15 +178,7 @@ fn taker_slippage_worsens_each_level_taken() {
         &book(),
         7,
     );
-    let trade = Trade {
-        symbol: "POLUSDT".into(),
-        exchange_ts_ns: 8,
-        local_ts_ns: 8,
-        trade_id: 1,
-        price: 0.1499,
-        quantity: 100.0,
-        aggressor: Aggressor::Sell,
-    };
+    let trade = trade(0.1499, 100.0);
     assert_eq!(
         fills(&x.on_trade(&trade, 8)),
         vec![("0.15".into(), "100".into(), OrderStatus::Filled)]
@@ -217,15 +222,6 @@ fn limit_takes_then_rests_then_fills_on_trade_through() {
         vec![("0.1584".into(), "100".into(), OrderStatus::PartiallyFilled)]
     );
     assert_eq!(x.open_count(), 1);
-    let trade = |p: f64, q: f64| Trade {
-        symbol: "POLUSDT".into(),
-        exchange_ts_ns: 0,
-        local_ts_ns: 0,
-        trade_id: 1,
-        price: p,
-        quantity: q,
-        aggressor: Aggressor::Sell,
-    };
     // At the price: no fill under trade-through.
     assert!(x.on_trade(&trade(0.1584, 500.0), 6).is_empty());
     // Through the price, smaller than the remainder: partial maker fill at the limit price.
@@ -442,18 +438,7 @@ fn taker_and_maker_fills_use_their_own_fee_rates() {
         6,
     );
     assert_eq!(placed_status(&r), OrderStatus::New);
-    let r = x.on_trade(
-        &Trade {
-            symbol: "POLUSDT".into(),
-            exchange_ts_ns: 0,
-            local_ts_ns: 0,
-            trade_id: 1,
-            price: 0.1582,
-            quantity: 100.0,
-            aggressor: Aggressor::Sell,
-        },
-        7,
-    );
+    let r = x.on_trade(&trade(0.1582, 100.0), 7);
     let [Response::OrderExecution(maker)] = r.as_slice() else {
         panic!("{r:?}")
     };
@@ -519,18 +504,7 @@ fn a_trade_fill_is_rounded_down_to_the_step_size() {
         5,
     );
     assert_eq!(placed_status(&r), OrderStatus::New);
-    let r = x.on_trade(
-        &Trade {
-            symbol: "POLUSDT".into(),
-            exchange_ts_ns: 0,
-            local_ts_ns: 0,
-            trade_id: 1,
-            price: 0.1582,
-            quantity: 20.05,
-            aggressor: Aggressor::Sell,
-        },
-        6,
-    );
+    let r = x.on_trade(&trade(0.1582, 20.05), 6);
     assert_eq!(
         fills(&r),
         vec![("0.1583".into(), "20".into(), OrderStatus::PartiallyFilled)]
@@ -634,16 +608,7 @@ fn bad_prices_and_empty_levels_fill_nothing() {
         1,
     );
     for price in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 0.000_000_001] {
-        let trade = Trade {
-            symbol: "POLUSDT".into(),
-            exchange_ts_ns: 2,
-            local_ts_ns: 2,
-            trade_id: 1,
-            price,
-            quantity: 100.0,
-            aggressor: Aggressor::Sell,
-        };
-        assert!(x.on_trade(&trade, 2).is_empty(), "{price}");
+        assert!(x.on_trade(&trade(price, 100.0), 2).is_empty(), "{price}");
     }
     assert_eq!(x.open_count(), 1);
     // A book as any `Depth` may hand it over (the engine's own drops empty levels itself).
