@@ -144,6 +144,25 @@ fn closing_refusal(p: &PlaceOrder, now_ns: u64) -> Option<Response> {
     })
 }
 
+/// Reports a ban that stopped trading (`418`, answered to this client or to the feed) on `banned`:
+/// the engine halts on it.
+fn report_ban(executor: &RealExecutor, banned: &watch::Sender<Option<String>>) {
+    let ban = executor.client().trading_stopped().map(|b| {
+        format!(
+            "the venue banned this IP (HTTP 418) until {} ms",
+            b.until_ms
+        )
+    });
+    banned.send_if_modified(|current| {
+        if ban.is_some() && *current != ban {
+            *current = ban;
+            true
+        } else {
+            false
+        }
+    });
+}
+
 /// Serves jobs in order until the engine drops the sender.
 async fn serve(
     executor: Arc<RealExecutor>,
@@ -153,7 +172,22 @@ async fn serve(
     max_entry_delay: Duration,
     closing: Arc<AtomicBool>,
 ) {
-    while let Some(job) = jobs.recv().await {
+    // Every second without a job, a ban the feed met is looked for too: it stops trading even while
+    // no order is sent.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let job = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+            _ = tick.tick() => {
+                executor.client().note_shared_ban();
+                report_ban(&executor, &banned);
+                continue;
+            }
+        };
         let (out, done) = match job {
             Job::Order(cmd) => {
                 let refused = match &cmd {
@@ -195,20 +229,7 @@ async fn serve(
         if let Some(done) = done {
             let _ = done.send(());
         }
-        let ban = executor.client().trading_stopped().map(|b| {
-            format!(
-                "the venue banned this IP (HTTP 418) until {} ms",
-                b.until_ms
-            )
-        });
-        banned.send_if_modified(|current| {
-            if ban.is_some() && *current != ban {
-                *current = ban;
-                true
-            } else {
-                false
-            }
-        });
+        report_ban(&executor, &banned);
     }
 }
 

@@ -12,8 +12,10 @@ pub const DEFAULT_429_BACKOFF_SECS: u64 = 60;
 /// Ban assumed after a `418` without `Retry-After`, s: the documented shortest ban (2 minutes; they
 /// run to 3 days).
 pub const DEFAULT_418_BAN_SECS: u64 = 120;
-/// Longest wait taken from a `Retry-After` header; a longer ban is waited out in steps of this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Longest wait taken from a `Retry-After` header: the longest ban Binance documents (3 days), so
+/// that a ban is waited out whole (a request during one lengthens it) and a larger figure is taken
+/// for a wrong one.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3 * 86_400);
 
 /// A failed REST request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +105,8 @@ impl Default for IpPause {
 /// only when both name hosts of different registered domains (`api.binance.com` and
 /// `testnet.binance.vision`; `api.binance.com` and `api1.binance.com` are one). An address, a
 /// single-label host (`localhost`, a local exchange-sim) or anything unreadable shares: a pause
-/// shared needlessly costs a wait, one not shared can turn a 429 into a ban.
+/// shared needlessly costs a wait (for a ban, a halt until resumed), one not shared can turn a 429
+/// into a ban.
 pub fn same_limits(a: &str, b: &str) -> bool {
     match (registered_domain(a), registered_domain(b)) {
         (Some(x), Some(y)) => x == y,
@@ -296,7 +299,11 @@ pub(crate) mod tests {
             retry_after(418, None),
             Some(Duration::from_secs(DEFAULT_418_BAN_SECS))
         );
-        assert_eq!(retry_after(418, Some("259200")), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after(418, Some("259200")),
+            Some(Duration::from_secs(259_200))
+        );
+        assert_eq!(retry_after(418, Some("999999999")), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after(500, Some("7")), None);
         assert_eq!(retry_after(200, None), None);
     }

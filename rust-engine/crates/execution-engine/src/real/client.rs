@@ -346,8 +346,49 @@ impl RestClient {
         self.state().limiter.trading_stopped()
     }
 
-    /// Lets orders go again after a ban is over; false while still banned.
+    /// Records a ban the venue answered to another REST user of this IP (the feed, through the
+    /// shared pause) as one answered here: trading stops until resumed (the engine halts). Only a
+    /// ban ending later than the one recorded is recorded, so once, not at each request refused.
+    fn record_shared_ban(&self, st: &mut ClientState, now_ms: u64) {
+        let Some((wait, 418)) = self.ip_pause.remaining(self.ip_pause.now_ms()) else {
+            return;
+        };
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let until_ms = now_ms.saturating_add(wait_ms);
+        if st
+            .limiter
+            .banned(now_ms)
+            .is_some_and(|b| b.until_ms >= until_ms)
+        {
+            return;
+        }
+        let secs = wait_ms.div_ceil(1_000);
+        if let Some(event) = st.limiter.on_status(418, None, Some(secs), now_ms) {
+            tracing::warn!(
+                ?event,
+                "IP ban met by another REST user (the feed): trading stopped"
+            );
+        }
+    }
+
+    /// Looks at the pause shared with the feed for a ban it met ([`Self::record_shared_ban`]):
+    /// called every second by the engine's executor worker, so that the ban stops trading even
+    /// while no request of this client meets it.
+    pub fn note_shared_ban(&self) {
+        let now = self.server_now_ms();
+        let mut st = self.state();
+        self.record_shared_ban(&mut st, now);
+    }
+
+    /// Lets orders go again after a ban is over; false while still banned (by the venue's answer
+    /// to this client, or to the feed through the shared pause).
     pub fn resume_trading(&self) -> bool {
+        if matches!(
+            self.ip_pause.remaining(self.ip_pause.now_ms()),
+            Some((_, 418))
+        ) {
+            return false;
+        }
         let mut st = self.state();
         let now = st.clock.now_ms();
         st.limiter.resume_trading(now)
@@ -439,15 +480,8 @@ impl RestClient {
                                 Denied::BackingOff { until_ms, wait_ms }
                             }
                         });
-                // A ban the feed met stops trading as one met here does (the engine halts, and
-                // orders wait for `Resume`); once, not at each request it refuses.
-                if let Some(Denied::Banned { wait_ms, .. }) = shared {
-                    if st.limiter.trading_stopped().is_none() {
-                        let secs = wait_ms.div_ceil(1_000);
-                        if let Some(event) = st.limiter.on_status(418, None, Some(secs), now) {
-                            tracing::warn!(?event, "IP ban met by the feed: trading stopped");
-                        }
-                    }
+                if matches!(shared, Some(Denied::Banned { .. })) {
+                    self.record_shared_ban(&mut st, now);
                 }
                 let admitted = match shared {
                     Some(denied) => Err(denied),

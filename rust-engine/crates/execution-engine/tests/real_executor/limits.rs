@@ -350,3 +350,41 @@ async fn an_entry_is_not_sent_past_its_deadline() {
     assert!(matches!(out[0], Response::OrderPlaced(_)), "{out:?}");
     assert_eq!(stub.count("POST", ORDER), 1);
 }
+
+/// A ban the feed met stops trading without any request of the client (the engine's worker looks
+/// every second), is recorded again when a longer one follows an expired one, and `Resume` is
+/// refused while the shared pause is a ban.
+#[tokio::test]
+async fn a_ban_the_feed_met_stops_trading_until_it_is_over() {
+    use feed_handler::rest::IpPause;
+    let stub = Stub::start().await;
+    let pause = Arc::new(IpPause::default());
+    let client = RestClient::new(
+        rest_config(&stub),
+        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
+        RateLimiter::from_exchange_info(
+            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
+            local_now_ms(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .with_ip_pause(Arc::clone(&pause));
+    client.note_shared_ban();
+    assert_eq!(client.trading_stopped(), None); // no pause, no ban
+    pause.pause(418, Duration::from_secs(1), pause.now_ms());
+    client.note_shared_ban();
+    let first = client.trading_stopped().expect("stopped without a request");
+    assert_eq!(stub.count("GET", TIME) + stub.count("POST", ORDER), 0);
+    assert!(!client.resume_trading(), "resumed during the ban");
+    // The first ban runs out; before anyone resumed, the feed meets a longer one.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    pause.pause(418, Duration::from_secs(120), pause.now_ms());
+    client.note_shared_ban();
+    let second = client.trading_stopped().expect("still stopped");
+    assert!(
+        second.until_ms >= first.until_ms + 100_000,
+        "{first:?} {second:?}"
+    );
+    assert!(!client.resume_trading(), "resumed during the second ban");
+}
