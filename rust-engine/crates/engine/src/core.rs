@@ -459,6 +459,8 @@ impl Core {
         EngineMetrics::global()
             .halted
             .set(i64::from(current == "halted"));
+        self.executor
+            .refuse_buys(current == "halted" || current == "stopped");
         self.state_change("engine", previous, current, reason).await;
     }
 

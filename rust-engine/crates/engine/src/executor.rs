@@ -24,7 +24,7 @@ use tracing::{info, warn};
 /// jobs sent before them, and a new order whose outcome is unknown is looked for during the real
 /// executor's `unknown_outcome_window` (15 s) plus one last query (the REST client's 5 s timeout):
 /// the wait covers that and the cancels' own requests, so a shutdown never leaves an order resting at
-/// the venue for lack of time. The buys still queued are refused unsent (`closing_refusal`): only an
+/// the venue for lack of time. The buys still queued are refused unsent (`halted_refusal`): only an
 /// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`) and docker-compose (`stop_grace_period`)
 /// give the engine longer than this before they kill it.
 const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
@@ -47,8 +47,9 @@ pub struct Real {
     executor: Arc<RealExecutor>,
     jobs: mpsc::UnboundedSender<Job>,
     stream: Option<UserStream>,
-    /// Set at shutdown: the buys still queued are refused unsent (the shutdown would cancel them).
-    closing: Arc<AtomicBool>,
+    /// Set while the engine is halted or shutting down: the buys still queued are refused unsent
+    /// (the halt or the shutdown cancels what it finds open).
+    buys_refused: Arc<AtomicBool>,
 }
 
 impl Real {
@@ -65,14 +66,14 @@ impl Real {
         reconcile_every: Duration,
     ) -> Self {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
-        let closing = Arc::new(AtomicBool::new(false));
+        let buys_refused = Arc::new(AtomicBool::new(false));
         tokio::spawn(serve(
             Arc::clone(&executor),
             jobs_rx,
             results,
             banned,
             max_entry_delay,
-            Arc::clone(&closing),
+            Arc::clone(&buys_refused),
         ));
         if !reconcile_every.is_zero() {
             let jobs = jobs.clone();
@@ -91,7 +92,7 @@ impl Real {
             executor,
             jobs,
             stream: Some(stream),
-            closing,
+            buys_refused,
         }
     }
 
@@ -130,16 +131,17 @@ fn entry_deadline(p: &PlaceOrder, now_ns: u64, max: Duration) -> Option<Instant>
     (p.side == Side::Buy).then(|| Instant::now() + max.saturating_sub(waited))
 }
 
-/// A buy still queued when the engine shuts down is refused before the venue (`HALTED`): the
-/// shutdown would cancel it, after waiting for it. Sells go.
-fn closing_refusal(p: &PlaceOrder, now_ns: u64) -> Option<Response> {
+/// A buy still queued when the engine halts or shuts down is refused before the venue (`HALTED`),
+/// as the engine refuses a new one then: the halt or the shutdown would cancel it, after waiting for
+/// it. Sells go.
+fn halted_refusal(p: &PlaceOrder, now_ns: u64) -> Option<Response> {
     (p.side == Side::Buy).then(|| {
         Response::Error(ErrorResponse {
             command_id: Some(p.command_id.clone()),
             ts_ns: now_ns,
             code: ErrorCode::Halted,
             field: None,
-            message: "the engine is shutting down: this buy was not sent".into(),
+            message: "the engine is halted or shutting down: this buy was not sent".into(),
         })
     })
 }
@@ -170,7 +172,7 @@ async fn serve(
     results: mpsc::UnboundedSender<Response>,
     banned: watch::Sender<Option<String>>,
     max_entry_delay: Duration,
-    closing: Arc<AtomicBool>,
+    buys_refused: Arc<AtomicBool>,
 ) {
     // Every second without a job, a ban the feed met is looked for too: it stops trading even while
     // no order is sent.
@@ -191,8 +193,8 @@ async fn serve(
         let (out, done) = match job {
             Job::Order(cmd) => {
                 let refused = match &cmd {
-                    Command::PlaceOrder(p) if closing.load(Ordering::SeqCst) => {
-                        closing_refusal(p, now_ns())
+                    Command::PlaceOrder(p) if buys_refused.load(Ordering::SeqCst) => {
+                        halted_refusal(p, now_ns())
                     }
                     _ => None,
                 };
@@ -360,6 +362,9 @@ impl Executor {
                 out
             }
             Executor::Real(r) => {
+                // A halt: the buys queued before its cancels are not sent (the core announces the
+                // halt after this, which sets the same flag).
+                r.buys_refused.store(true, Ordering::SeqCst);
                 r.submit(Job::CancelAll {
                     flatten,
                     done: None,
@@ -375,7 +380,7 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
             Executor::Real(r) => {
-                r.closing.store(true, Ordering::SeqCst);
+                r.buys_refused.store(true, Ordering::SeqCst);
                 let (done, finished) = oneshot::channel();
                 r.submit(Job::CancelAll {
                     flatten: None,
@@ -395,6 +400,14 @@ impl Executor {
                 }
                 Vec::new()
             }
+        }
+    }
+
+    /// Whether the real executor's worker refuses the buys still queued (the engine halted or
+    /// stopping); the paper executor has no queue.
+    pub fn refuse_buys(&self, on: bool) {
+        if let Executor::Real(r) = self {
+            r.buys_refused.store(on, Ordering::SeqCst);
         }
     }
 
@@ -421,11 +434,11 @@ mod tests {
     use common::message::OrderType;
     use execution_engine::real::{ExecutorConfig, RestConfig};
 
-    /// At shutdown a queued buy is refused unsent, a sell is not.
+    /// Halted or shutting down, a queued buy is refused unsent, a sell is not.
     #[test]
-    fn a_buy_queued_at_shutdown_is_refused_a_sell_goes() {
+    fn a_buy_queued_when_halted_is_refused_a_sell_goes() {
         let mut p = buy(1);
-        let Some(Response::Error(e)) = closing_refusal(&p, 2) else {
+        let Some(Response::Error(e)) = halted_refusal(&p, 2) else {
             panic!("a buy goes at shutdown");
         };
         assert_eq!(
@@ -433,7 +446,7 @@ mod tests {
             (ErrorCode::Halted, Some("c1"))
         );
         p.side = Side::Sell;
-        assert_eq!(closing_refusal(&p, 2), None);
+        assert_eq!(halted_refusal(&p, 2), None);
     }
 
     /// A limit buy sent at `ts_ns`.
