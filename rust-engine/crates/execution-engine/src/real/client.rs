@@ -371,7 +371,7 @@ impl RestClient {
         }
     }
 
-    /// Looks at the pause shared with the feed for a ban it met ([`Self::record_shared_ban`]):
+    /// Looks at the pause shared with the feed for a ban it met, and records it as one answered here:
     /// called every second by the engine's executor worker, so that the ban stops trading even
     /// while no request of this client meets it.
     pub fn note_shared_ban(&self) {
