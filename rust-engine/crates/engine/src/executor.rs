@@ -25,8 +25,8 @@ use tracing::{info, warn};
 /// executor's `unknown_outcome_window` (15 s) plus one last query (the REST client's 5 s timeout):
 /// the wait covers that and the cancels' own requests, so a shutdown never leaves an order resting at
 /// the venue for lack of time. The buys still queued are refused unsent (`halted_refusal`): only an
-/// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`) and docker-compose (`stop_grace_period`)
-/// give the engine longer than this before they kill it.
+/// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`)
+/// and docker-compose (`stop_grace_period`) give the engine longer than this before they kill it.
 const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// One piece of work for the real executor's worker.
