@@ -574,3 +574,34 @@ def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Pa
         assert sim_account(session)["POL"] == start["POL"]
         assert "net position restored" in session.procs["engine"].log_path.read_text()
         assert json.loads(state_file.read_text())["position"] == "0.0"
+
+
+def test_an_engine_killed_in_paper_mode_keeps_its_paper_account(bin_dir: Path) -> None:
+    """Paper mode: the paper venue's account (its orders and coins) is kept in the engine's file in
+    `[persistence] engine_position_dir` as a real venue keeps it. The engine buys 100 at market and
+    rests a bid far below; killed (`kill -9`) and started again, it still lists the bid, and an
+    `EmergencyHalt` with `flatten` cancels it and sells the 99.9 held (before, a restarted paper
+    engine had forgotten both: the bid unknown, nothing to flatten)."""
+    with running(bin_dir, real=False) as (session, ch):
+        ch.send(order("long-1"))
+        ch.collect(lambda rs: any(r.get("client_order_id") == "long-1" and r["type"] == "OrderExecution"
+                                  and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+        ch.send(order("bid-1", order_type="LIMIT", time_in_force="GTC", price="0.1000"))
+        assert ch.answer("bid-1")["status"] == "NEW"
+        assert session.workdir is not None
+        state = json.loads((session.workdir / "reports" / "engine-position-POLUSDT.json").read_text())
+        assert (state["venue"], state["position"]) == ("paper", "99.9"), state
+        assert session.kill("engine") == -9
+        session.restart("engine")
+        wait_until_tradable(ch)
+        ch.send({"type": "QueryOpenOrders", "command_id": "open-after", "symbol": "POLUSDT"})
+        listed = ch.answer("open-after")
+        assert [o["client_order_id"] for o in listed["orders"]] == ["bid-1"], listed
+        ch.send(
+            {"type": "EmergencyHalt", "command_id": "halt", "ts_ns": 1, "reason": "test", "flatten": True}
+        )
+        ch.collect(lambda rs: any(r["type"] == "OrderExecution" and r["side"] == "SELL"
+                                  and r["status"] == "FILLED" for r in rs), 20)  # fmt: skip
+        sells = [r for r in ch.seen if r["type"] == "OrderExecution" and r["side"] == "SELL"]
+        assert sum(Decimal(s["last_quantity"]) for s in sells) == Decimal("99.9"), sells
+        assert any(r["type"] == "OrderCanceled" and r["client_order_id"] == "bid-1" for r in ch.seen)

@@ -395,6 +395,16 @@ impl Core {
     /// again for an order taken over after a restart, too), and its file once they are counted.
     async fn respond(&mut self, out: Vec<Response>) {
         let before = self.held.position;
+        // The paper account is the venue's state: saved after every order of the engine's symbol
+        // placed, canceled or filled.
+        let symbol = self.feed.symbol.as_str();
+        let paper_moved = matches!(self.executor, Executor::Paper(_))
+            && out.iter().any(|r| match r {
+                Response::OrderPlaced(p) => p.symbol == symbol,
+                Response::OrderCanceled(c) => c.symbol == symbol,
+                Response::OrderExecution(e) => e.symbol == symbol,
+                _ => false,
+            });
         for r in &out {
             if let Response::OrderExecution(e) = r {
                 if e.symbol != self.feed.symbol {
@@ -431,7 +441,7 @@ impl Core {
                 }
             }
         }
-        if self.held.position != before {
+        if self.held.position != before || paper_moved {
             self.save_position();
         }
         for r in out {
@@ -443,13 +453,14 @@ impl Core {
         }
     }
 
-    /// Writes the net position to its file (real mode). A failed write is logged and counted: the
-    /// engine trades on, and the next fill writes again.
+    /// Writes the net position (and the paper account) to its file. A failed write is logged and
+    /// counted: the engine trades on, and the next fill writes again.
     fn save_position(&self) {
         let Some(file) = &self.position_file else {
             return;
         };
-        if let Err(e) = file.save(&self.held, now_ns()) {
+        let paper = self.executor.paper_account();
+        if let Err(e) = file.save(&self.held, paper.as_ref(), now_ns()) {
             EngineMetrics::global().position_file_errors.inc();
             error!(error = %e, position = %self.held.position, "net position not saved");
         }

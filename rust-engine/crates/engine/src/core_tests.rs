@@ -293,7 +293,7 @@ async fn the_net_position_is_kept_in_its_file() {
         with_id(fill(Side::Buy, "200", "0.2", "POL"), 2),
     ];
     r.core.respond(buys.clone()).await;
-    let saved = file.load().unwrap().unwrap();
+    let saved = file.load().unwrap().unwrap().held;
     assert_eq!(saved.position, d("499.5"));
     assert_eq!(saved.counted_trades, [1, 2]);
     let mut btc = fill(Side::Sell, "2", "0", "USDT");
@@ -303,8 +303,8 @@ async fn the_net_position_is_kept_in_its_file() {
     assert!(!path.exists(), "a batch that moved nothing wrote the file");
 
     let mut restarted = rig("position-file-restart");
-    file.save(&saved, 1).unwrap();
-    restarted.core.held = file.load().unwrap().unwrap();
+    file.save(&saved, None, 1).unwrap();
+    restarted.core.held = file.load().unwrap().unwrap().held;
     restarted.core.position_file = Some(file.clone());
     restarted.core.respond(buys).await; // the same two fills, reported again
     assert_eq!(restarted.core.held.position, d("499.5"));
@@ -313,7 +313,7 @@ async fn the_net_position_is_kept_in_its_file() {
         .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 4)])
         .await;
     assert_eq!(restarted.core.held.position, d("400"));
-    assert_eq!(file.load().unwrap().unwrap().counted_trades, [1, 2, 4]);
+    assert_eq!(file.load().unwrap().unwrap().held.counted_trades, [1, 2, 4]);
     let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
     assert_eq!((f.side, f.quantity.0), (Side::Sell, d("400")));
 
@@ -328,5 +328,55 @@ async fn the_net_position_is_kept_in_its_file() {
         EngineMetrics::global().position_file_errors.get(),
         errors + 1
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Paper mode keeps its paper account in the file too: an order placed is saved with its account,
+/// and an executor restored from the file has it resting again.
+#[tokio::test]
+async fn the_paper_account_is_kept_in_the_file() {
+    let dir = std::env::temp_dir().join(format!("flashcrash-core-paper-{}", std::process::id()));
+    let file = PositionFile::new(&dir, "POLUSDT", crate::position_file::PAPER_VENUE);
+    let mut r = rig("paper-file");
+    r.core.position_file = Some(file.clone());
+    {
+        let mut st = r.core.feed.book.write();
+        let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8).round() as u64;
+        let level = |p: &str, q: &str| feed_handler::book::Level {
+            price: units(p),
+            qty: units(q),
+        };
+        st.book
+            .reset(1, &[level("0.2", "1000")], &[level("0.2001", "1000")]);
+        st.synced = true;
+    }
+    let out = {
+        let book = r.core.feed.book.read();
+        r.core
+            .executor
+            .order(place(OrderType::Limit, "100", Some("0.1500")), &book, 1)
+    };
+    assert!(matches!(out[0], Response::OrderPlaced(_)), "{out:?}");
+    r.core.respond(out).await;
+    let account = file
+        .load()
+        .unwrap()
+        .unwrap()
+        .paper
+        .expect("the paper account");
+    assert_eq!(account.orders.len(), 1);
+    assert_eq!(account.orders[0].info.client_order_id, "fc-big");
+    let restored = execution_engine::PaperExecutor::new(
+        execution_engine::fixtures::polusdt_filters(),
+        execution_engine::Limits {
+            max_order_notional: "1000".parse().unwrap(),
+            max_open_orders: 5,
+        },
+        executor_settings(&r.core.reload.loaded.config).1,
+        execution_engine::paper::FillRule::TradeThrough,
+    )
+    .restore(account)
+    .unwrap();
+    assert_eq!(restored.open_count(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }

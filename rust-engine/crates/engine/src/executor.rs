@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
 use common::time::now_ns;
 use execution_engine::exposure::OpenQuantities;
-use execution_engine::paper::{Fees, FillRule};
+use execution_engine::paper::{Fees, FillRule, PaperAccount};
 use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
 use execution_engine::{Limits, PaperExecutor};
 use feed_handler::shared::BookState;
@@ -408,6 +408,14 @@ impl Executor {
     pub fn refuse_buys(&self, on: bool) {
         if let Executor::Real(r) = self {
             r.buys_refused.store(on, Ordering::SeqCst);
+        }
+    }
+
+    /// The paper account to save (paper mode).
+    pub fn paper_account(&self) -> Option<PaperAccount> {
+        match self {
+            Executor::Paper(p) => Some(p.account()),
+            Executor::Real(_) => None,
         }
     }
 

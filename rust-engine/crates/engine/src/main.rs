@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::executor::Executor;
-use crate::position_file::{Held, PositionFile};
+use crate::position_file::{Held, PositionFile, Restored, PAPER_VENUE};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -294,28 +294,28 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let mut signal = signals()?;
     let symbol = cfg.symbol.name.clone();
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
-    // Real mode: the net position the engine held when it stopped (a damaged file stops it here,
-    // before the ZeroMQ sockets are bound or the venue is reached).
-    let position_file = matches!(cfg.execution.mode, ExecutionMode::Real).then(|| {
-        PositionFile::new(
-            &cfg.persistence.engine_position_dir,
-            &symbol,
-            &cfg.execution.rest_url,
-        )
-    });
-    let held = match &position_file {
-        Some(file) => match file.load()? {
-            Some(held) => {
-                info!(position = %held.position, path = %file.path().display(), "net position restored");
-                held
-            }
-            None => {
-                info!(path = %file.path().display(), "no net position file: starting from no position");
-                Held::default()
-            }
-        },
-        None => Held::default(),
+    // The net position the engine held when it stopped, and in paper mode its paper account (a
+    // damaged file stops it here, before the ZeroMQ sockets are bound or the venue is reached).
+    let position_venue = match cfg.execution.mode {
+        ExecutionMode::Real => cfg.execution.rest_url.as_str(),
+        ExecutionMode::Paper => PAPER_VENUE,
     };
+    let file = PositionFile::new(
+        &cfg.persistence.engine_position_dir,
+        &symbol,
+        position_venue,
+    );
+    let (held, paper_account) = match file.load()? {
+        Some(Restored { held, paper }) => {
+            info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), path = %file.path().display(), "net position restored");
+            (held, paper)
+        }
+        None => {
+            info!(path = %file.path().display(), "no net position file: starting from no position");
+            (Held::default(), None)
+        }
+    };
+    let position_file = Some(file);
 
     let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
         .await
@@ -403,10 +403,20 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let (banned_tx, banned_rx) = watch::channel(None);
     let executor = match cfg.execution.mode {
-        ExecutionMode::Paper => Executor::Paper(Box::new(
-            PaperExecutor::new(filters, limits, fees, fill_rule)
-                .with_quote_balance(cfg.backtest.initial_capital.0),
-        )),
+        ExecutionMode::Paper => {
+            let paper = PaperExecutor::new(filters, limits, fees, fill_rule)
+                .with_quote_balance(cfg.backtest.initial_capital.0);
+            let paper = match paper_account {
+                Some(account) => paper.restore(account).with_context(|| {
+                    format!(
+                        "paper account in {}: repair it, or delete it to start afresh",
+                        cfg.persistence.engine_position_dir
+                    )
+                })?,
+                None => paper,
+            };
+            Executor::Paper(Box::new(paper))
+        }
         ExecutionMode::Real => {
             let real = start_real(
                 &cfg,

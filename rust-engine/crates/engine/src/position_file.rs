@@ -11,8 +11,10 @@
 //! a restart the executor reports again the fills of an order it takes over (from the venue's trade
 //! list), and a fill counted before the restart must not be counted twice.
 //!
-//! Paper mode neither reads nor writes it: the paper venue lives in the engine and a restarted one
-//! starts with no position.
+//! In paper mode the venue is the engine's own paper account (venue `paper`): the file also holds
+//! that account ([`PaperAccount`]: its open orders and latest finished ones, its totals), rewritten
+//! after every order placed, canceled or filled, so a paper engine killed and started again still
+//! has its resting orders and its coins, as a venue would.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -20,6 +22,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use common::Dec;
+use execution_engine::paper::PaperAccount;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +44,21 @@ struct Saved {
     counted_trades: VecDeque<u64>,
     /// When it was written, ns since the epoch.
     updated_ts_ns: u64,
+    /// Paper mode: the paper account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paper: Option<PaperAccount>,
+}
+
+/// The venue of paper mode, as the file names it.
+pub const PAPER_VENUE: &str = "paper";
+
+/// What a file restores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// The net position and the trades counted in it.
+    pub held: Held,
+    /// Paper mode: the paper account.
+    pub paper: Option<PaperAccount>,
 }
 
 /// The net position and the trades counted in it.
@@ -124,7 +142,7 @@ impl PositionFile {
     ///
     /// # Errors
     /// The file cannot be read, is not valid, or is another symbol's.
-    pub fn load(&self) -> Result<Option<Held>, PositionFileError> {
+    pub fn load(&self) -> Result<Option<Restored>, PositionFileError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -147,23 +165,32 @@ impl PositionFile {
                 saved.venue, self.venue
             )));
         }
-        Ok(Some(Held {
-            position: saved.position.0,
-            counted_trades: saved.counted_trades,
+        Ok(Some(Restored {
+            held: Held {
+                position: saved.position.0,
+                counted_trades: saved.counted_trades,
+            },
+            paper: saved.paper,
         }))
     }
 
-    /// Saves `held` at `now_ns`.
+    /// Saves `held` (and in paper mode the `paper` account) at `now_ns`.
     ///
     /// # Errors
     /// The folder, the temporary file, the rename or the folder's sync failed.
-    pub fn save(&self, held: &Held, now_ns: u64) -> Result<(), PositionFileError> {
+    pub fn save(
+        &self,
+        held: &Held,
+        paper: Option<&PaperAccount>,
+        now_ns: u64,
+    ) -> Result<(), PositionFileError> {
         let saved = Saved {
             symbol: self.symbol.clone(),
             venue: self.venue.clone(),
             position: Dec(held.position),
             counted_trades: held.counted_trades.clone(),
             updated_ts_ns: now_ns,
+            paper: paper.cloned(),
         };
         let text = serde_json::to_string_pretty(&saved).map_err(|e| self.io(e.into()))?;
         let dir = self
@@ -203,6 +230,11 @@ mod tests {
         }
     }
 
+    /// The position a file restores.
+    fn restored(file: &PositionFile) -> Option<Held> {
+        file.load().unwrap().map(|r| r.held)
+    }
+
     fn dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "flashcrash-position-file-{}-{}",
@@ -220,16 +252,16 @@ mod tests {
         let root = dir();
         let folder = root.join("state");
         let pol = PositionFile::new(&folder, "POLUSDT", VENUE);
-        assert_eq!(pol.load().unwrap(), None);
-        pol.save(&held("99.9", &[7, 9]), 1).unwrap();
-        assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
+        assert_eq!(restored(&pol), None);
+        pol.save(&held("99.9", &[7, 9]), None, 1).unwrap();
+        assert_eq!(restored(&pol), Some(held("99.9", &[7, 9])));
         let btc = PositionFile::new(&folder, "BTCUSDT", VENUE);
-        assert_eq!(btc.load().unwrap(), None);
-        btc.save(&held("-0.00012", &[1]), 2).unwrap();
-        assert_eq!(pol.load().unwrap(), Some(held("99.9", &[7, 9])));
-        assert_eq!(btc.load().unwrap(), Some(held("-0.00012", &[1])));
-        pol.save(&held("0", &[7, 9, 11]), 3).unwrap();
-        assert_eq!(pol.load().unwrap(), Some(held("0", &[7, 9, 11])));
+        assert_eq!(restored(&btc), None);
+        btc.save(&held("-0.00012", &[1]), None, 2).unwrap();
+        assert_eq!(restored(&pol), Some(held("99.9", &[7, 9])));
+        assert_eq!(restored(&btc), Some(held("-0.00012", &[1])));
+        pol.save(&held("0", &[7, 9, 11]), None, 3).unwrap();
+        assert_eq!(restored(&pol), Some(held("0", &[7, 9, 11])));
         let mut names: Vec<_> = fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

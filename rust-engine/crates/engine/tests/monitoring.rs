@@ -126,6 +126,14 @@ fn engine_config(name: &str, ws: &str, sim: SocketAddr) -> (PathBuf, Ports) {
         &metrics.to_string(),
     );
     set_key(&config, "monitoring", "watchdog_interval_secs", "2");
+    // The paper account's file in the test's own folder (not `reports/` under the crate: a later
+    // run would restore this run's orders).
+    set_key(
+        &config,
+        "persistence",
+        "engine_position_dir",
+        &format!("\"{}\"", dir.display()),
+    );
     let ports = Ports {
         data,
         cmd,

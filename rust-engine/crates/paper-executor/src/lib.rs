@@ -6,4 +6,4 @@
 pub mod order;
 pub mod paper;
 
-pub use paper::{Depth, Fees, FillRule, PaperExecutor};
+pub use paper::{Depth, Fees, FillRule, PaperAccount, PaperExecutor};

@@ -5,10 +5,12 @@ use common::message::{
     Response,
 };
 use common::Dec;
+use serde::{Deserialize, Serialize};
 
 /// A working or finished order: what the venue knows of it (the wire *order map*) and the command
 /// that created it here.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Order {
     /// Id of the `PlaceOrder` that created it (none for an order known only from the venue).
     pub command_id: Option<String>,
