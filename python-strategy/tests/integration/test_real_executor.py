@@ -589,8 +589,15 @@ def test_an_engine_killed_in_paper_mode_keeps_its_paper_account(bin_dir: Path) -
         ch.send(order("bid-1", order_type="LIMIT", time_in_force="GTC", price="0.1000"))
         assert ch.answer("bid-1")["status"] == "NEW"
         assert session.workdir is not None
-        state = json.loads((session.workdir / "reports" / "engine-position-POLUSDT.json").read_text())
-        assert (state["venue"], state["position"]) == ("paper", "99.9"), state
+        state_file = session.workdir / "reports" / "engine-position-POLUSDT.json"
+        deadline = time.monotonic() + 10  # written in the background, off the order's round trip
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            state = json.loads(state_file.read_text()) if state_file.exists() else {}
+            if "bid-1" in [o["info"]["client_order_id"] for o in state.get("paper", {}).get("orders", [])]:
+                break
+            time.sleep(0.05)
+        assert (state.get("venue"), state.get("position")) == ("paper", "99.9"), state
         assert session.kill("engine") == -9
         session.restart("engine")
         wait_until_tradable(ch)

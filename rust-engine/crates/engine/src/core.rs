@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::executor::Executor;
 use crate::metrics::{EngineMetrics, RoundTrips};
-use crate::position_file::{Held, PositionFile};
+use crate::position_file::{Held, PositionStore};
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
@@ -54,8 +54,8 @@ pub struct Core {
     /// counted in it. It starts from what the position file holds (real mode) or zero, so a
     /// restarted paper engine, or one that takes over a partly filled sell, can see it short.
     pub held: Held,
-    /// Where the net position is kept across restarts (real mode).
-    pub position_file: Option<PositionFile>,
+    /// Where the net position (and in paper mode the paper account) is kept across restarts.
+    pub position_file: Option<PositionStore>,
     /// Watchdog findings raised and cleared.
     pub watchdog: mpsc::Receiver<watchdog::Event>,
     /// What `ReloadConfig` reads and whom it tells.
@@ -459,8 +459,7 @@ impl Core {
         let Some(file) = &self.position_file else {
             return;
         };
-        let paper = self.executor.paper_account();
-        if let Err(e) = file.save(&self.held, paper.as_ref(), now_ns()) {
+        if let Err(e) = file.save(&self.held, self.executor.paper_account(), now_ns()) {
             EngineMetrics::global().position_file_errors.inc();
             error!(error = %e, position = %self.held.position, "net position not saved");
         }

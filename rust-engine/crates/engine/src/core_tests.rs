@@ -3,6 +3,8 @@
 use super::*;
 use common::message::{Liquidity, OrderStatus, TimeInForce};
 
+use crate::position_file::PositionFile;
+
 fn fill(side: Side, qty: &str, fee: &str, asset: &str) -> OrderExecution {
     OrderExecution {
         command_id: None,
@@ -287,7 +289,7 @@ async fn the_net_position_is_kept_in_its_file() {
     let file = PositionFile::new(&dir, "POLUSDT", "http://venue");
     let path = file.path().to_owned();
     let mut r = rig("position-file");
-    r.core.position_file = Some(file.clone());
+    r.core.position_file = Some(PositionStore::Now(file.clone()));
     let buys = vec![
         with_id(fill(Side::Buy, "300", "0.3", "POL"), 1),
         with_id(fill(Side::Buy, "200", "0.2", "POL"), 2),
@@ -305,7 +307,7 @@ async fn the_net_position_is_kept_in_its_file() {
     let mut restarted = rig("position-file-restart");
     file.save(&saved, None, 1).unwrap();
     restarted.core.held = file.load().unwrap().unwrap().held;
-    restarted.core.position_file = Some(file.clone());
+    restarted.core.position_file = Some(PositionStore::Now(file.clone()));
     restarted.core.respond(buys).await; // the same two fills, reported again
     assert_eq!(restarted.core.held.position, d("499.5"));
     restarted
@@ -319,7 +321,11 @@ async fn the_net_position_is_kept_in_its_file() {
 
     // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
     let errors = EngineMetrics::global().position_file_errors.get();
-    r.core.position_file = Some(PositionFile::new(&path, "POLUSDT", "http://venue"));
+    r.core.position_file = Some(PositionStore::Now(PositionFile::new(
+        &path,
+        "POLUSDT",
+        "http://venue",
+    )));
     r.core
         .respond(vec![with_id(fill(Side::Sell, "99.5", "0.02", "USDT"), 5)])
         .await;
@@ -338,7 +344,7 @@ async fn the_paper_account_is_kept_in_the_file() {
     let dir = std::env::temp_dir().join(format!("flashcrash-core-paper-{}", std::process::id()));
     let file = PositionFile::new(&dir, "POLUSDT", crate::position_file::PAPER_VENUE);
     let mut r = rig("paper-file");
-    r.core.position_file = Some(file.clone());
+    r.core.position_file = Some(PositionStore::Now(file.clone()));
     {
         let mut st = r.core.feed.book.write();
         let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8).round() as u64;

@@ -31,7 +31,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::executor::Executor;
-use crate::position_file::{Held, PositionFile, Restored, PAPER_VENUE};
+use crate::metrics::EngineMetrics;
+use crate::position_file::{
+    BackgroundSave, Held, PositionFile, PositionStore, Restored, PAPER_VENUE,
+};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -315,7 +318,16 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
             (Held::default(), None)
         }
     };
-    let position_file = Some(file);
+    let position_file = Some(match cfg.execution.mode {
+        ExecutionMode::Real => PositionStore::Now(file),
+        ExecutionMode::Paper => PositionStore::Background(
+            BackgroundSave::start(file, |e| {
+                EngineMetrics::global().position_file_errors.inc();
+                error!(error = %e, "paper account not saved");
+            })
+            .context("cannot start the position file's writer")?,
+        ),
+    });
 
     let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
         .await

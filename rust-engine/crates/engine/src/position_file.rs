@@ -14,12 +14,16 @@
 //! In paper mode the venue is the engine's own paper account (venue `paper`): the file also holds
 //! that account ([`PaperAccount`]: its open orders and latest finished ones, its totals), rewritten
 //! after every order placed, canceled or filled, so a paper engine killed and started again still
-//! has its resting orders and its coins, as a venue would.
+//! has its resting orders and its coins, as a venue would. Those writes are made in the background
+//! ([`PositionStore::Background`]), off a paper order's round trip; a kill loses at most the last
+//! few milliseconds of them.
 
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use common::Dec;
 use execution_engine::paper::PaperAccount;
@@ -213,6 +217,104 @@ impl PositionFile {
     }
 }
 
+/// Where the engine keeps its position.
+#[derive(Debug)]
+pub enum PositionStore {
+    /// Written before the answers it reflects go out (real mode: the position a restart flattens is
+    /// on disk before anyone hears of its fill).
+    Now(PositionFile),
+    /// Written by a thread of its own, the latest state first (paper mode).
+    Background(BackgroundSave),
+}
+
+impl PositionStore {
+    /// Saves `held` and the `paper` account at `now_ns` (in the background: queued, and a failure
+    /// is counted and logged there).
+    ///
+    /// # Errors
+    /// [`PositionStore::Now`]: the write failed.
+    pub fn save(
+        &self,
+        held: &Held,
+        paper: Option<PaperAccount>,
+        now_ns: u64,
+    ) -> Result<(), PositionFileError> {
+        match self {
+            PositionStore::Now(file) => file.save(held, paper.as_ref(), now_ns),
+            PositionStore::Background(b) => {
+                b.submit(held.clone(), paper, now_ns);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The state waiting to be written, and whether the saver is stopping.
+#[derive(Debug, Default)]
+struct Pending {
+    next: Option<(Held, Option<PaperAccount>, u64)>,
+    closing: bool,
+}
+
+/// A thread that writes a [`PositionFile`]: only the latest state submitted is written (a newer one
+/// replaces one still waiting); dropped, it writes what is still waiting, then stops.
+#[derive(Debug)]
+pub struct BackgroundSave {
+    pending: Arc<(Mutex<Pending>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundSave {
+    /// Starts the thread writing `file`; `failed` is called with each write's error.
+    pub fn start(
+        file: PositionFile,
+        failed: impl Fn(&PositionFileError) + Send + 'static,
+    ) -> io::Result<Self> {
+        let pending = Arc::new((Mutex::new(Pending::default()), Condvar::new()));
+        let shared = Arc::clone(&pending);
+        let thread = std::thread::Builder::new()
+            .name("position-file".into())
+            .spawn(move || loop {
+                let (lock, wake) = &*shared;
+                let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while p.next.is_none() && !p.closing {
+                    p = wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                let (next, closing) = (p.next.take(), p.closing);
+                drop(p);
+                if let Some((held, paper, now_ns)) = next {
+                    if let Err(e) = file.save(&held, paper.as_ref(), now_ns) {
+                        failed(&e);
+                    }
+                } else if closing {
+                    return;
+                }
+            })?;
+        Ok(BackgroundSave {
+            pending,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `held` and `paper` at `now_ns`, replacing a state still waiting.
+    pub fn submit(&self, held: Held, paper: Option<PaperAccount>, now_ns: u64) {
+        let (lock, wake) = &*self.pending;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).next = Some((held, paper, now_ns));
+        wake.notify_one();
+    }
+}
+
+impl Drop for BackgroundSave {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.pending;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).closing = true;
+        wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +417,28 @@ mod tests {
             );
             assert!(e.ends_with("delete it to start from no position"), "{e}");
         }
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The background saver writes the latest state submitted, and what is still waiting when it is
+    /// dropped; a failed write is reported.
+    #[test]
+    fn the_background_saver_writes_the_latest_state() {
+        let root = dir();
+        let file = PositionFile::new(&root, "POLUSDT", PAPER_VENUE);
+        let saver = BackgroundSave::start(file.clone(), |e| panic!("{e}")).unwrap();
+        for i in 1..=50u64 {
+            saver.submit(held(&i.to_string(), &[i]), None, i);
+        }
+        drop(saver);
+        assert_eq!(restored(&file), Some(held("50", &[50])));
+        let failures = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&failures);
+        let bad = PositionFile::new(file.path(), "POLUSDT", PAPER_VENUE); // its folder is a file
+        let saver = BackgroundSave::start(bad, move |_| *counted.lock().unwrap() += 1).unwrap();
+        saver.submit(held("1", &[1]), None, 1);
+        drop(saver);
+        assert_eq!(*failures.lock().unwrap(), 1);
         fs::remove_dir_all(root).unwrap();
     }
 }
