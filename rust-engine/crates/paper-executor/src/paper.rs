@@ -223,19 +223,17 @@ impl PaperExecutor {
 
     /// The account to save: the open orders, the latest finished ones, the totals and counters.
     pub fn account(&self) -> PaperAccount {
-        // Newest first: every open order, and finished ones up to the number kept.
-        let mut finished = 0;
-        let mut orders: Vec<Order> = self
-            .orders
-            .iter()
-            .rev()
-            .filter(|o| {
-                finished += usize::from(!o.is_open());
-                o.is_open() || finished <= KEPT_FINISHED_ORDERS
-            })
-            .cloned()
-            .collect();
-        orders.reverse();
+        // Every open order, and the latest finished ones (found from the newest, not the whole
+        // history), in the order they were placed.
+        let mut keep = self.open.clone();
+        keep.extend(
+            (0..self.orders.len())
+                .rev()
+                .filter(|&i| !self.orders[i].is_open())
+                .take(KEPT_FINISHED_ORDERS),
+        );
+        keep.sort_unstable();
+        let orders = keep.into_iter().map(|i| self.orders[i].clone()).collect();
         PaperAccount {
             orders,
             next_order: self.next_order,

@@ -705,8 +705,20 @@ fn a_restored_account_carries_on() {
         exec().restore(other),
         Err(RestoreError::OtherSymbol { .. })
     ));
-    // Only the latest finished orders are kept, with every open one.
+    // Only the latest finished orders are kept, with every open one (here the oldest order).
     let mut z = exec();
+    z.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "100",
+            Some("0.1500"),
+            Some(TimeInForce::Gtc),
+            "old",
+        ),
+        &book(),
+        0,
+    );
     for i in 0..KEPT_FINISHED_ORDERS + 50 {
         z.place(
             &place(
@@ -722,6 +734,7 @@ fn a_restored_account_carries_on() {
         );
     }
     let kept = z.account().orders;
-    assert_eq!(kept.len(), KEPT_FINISHED_ORDERS);
-    assert_eq!(kept[0].info.client_order_id, "f50");
+    assert_eq!(kept.len(), KEPT_FINISHED_ORDERS + 1);
+    assert_eq!(kept[0].info.client_order_id, "old");
+    assert_eq!(kept[1].info.client_order_id, "f50");
 }
