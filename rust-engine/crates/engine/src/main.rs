@@ -321,7 +321,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let position_file = Some(match cfg.execution.mode {
         ExecutionMode::Real => PositionStore::Now(file),
         ExecutionMode::Paper => PositionStore::Background(
-            BackgroundSave::start(file, |e| {
+            BackgroundSave::start(file.unsynced(), |e| {
                 EngineMetrics::global().position_file_errors.inc();
                 error!(error = %e, "paper account not saved");
             })

@@ -15,8 +15,9 @@
 //! that account ([`PaperAccount`]: its open orders and latest finished ones, its totals), rewritten
 //! after every order placed, canceled or filled, so a paper engine killed and started again still
 //! has its resting orders and its coins, as a venue would. Those writes are made in the background
-//! ([`PositionStore::Background`]), off a paper order's round trip; a kill loses at most the last
-//! few milliseconds of them.
+//! ([`PositionStore::Background`]), off a paper order's round trip (a write here costs about as much
+//! as the whole round trip), at most every [`BACKGROUND_COALESCE`] and not synced to the disk: a
+//! kill loses the changes of the last few tens of milliseconds at most.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -118,6 +119,8 @@ pub struct PositionFile {
     path: PathBuf,
     symbol: String,
     venue: String,
+    /// Each write synced to the disk, and its folder after the rename.
+    synced: bool,
 }
 
 impl PositionFile {
@@ -127,7 +130,15 @@ impl PositionFile {
             path: dir.as_ref().join(format!("engine-position-{symbol}.json")),
             symbol: symbol.to_owned(),
             venue: venue.to_owned(),
+            synced: true,
         }
+    }
+
+    /// The same file written without syncing to the disk (paper mode: safe from a kill once
+    /// written, not from a power cut).
+    pub fn unsynced(mut self) -> Self {
+        self.synced = false;
+        self
     }
 
     /// The file's path.
@@ -209,9 +220,14 @@ impl PositionFile {
         let write = || -> io::Result<()> {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(text.as_bytes())?;
-            f.sync_all()?;
+            if self.synced {
+                f.sync_all()?;
+            }
             fs::rename(&tmp, &self.path)?;
-            fs::File::open(dir)?.sync_all()
+            if self.synced {
+                fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
         };
         write().map_err(|e| self.io(e))
     }
@@ -256,8 +272,13 @@ struct Pending {
     closing: bool,
 }
 
+/// How long the background saver lets states pile up before it writes the latest: a burst of orders
+/// costs one write, and the thread stays off the cores the order path needs.
+pub const BACKGROUND_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A thread that writes a [`PositionFile`]: only the latest state submitted is written (a newer one
-/// replaces one still waiting); dropped, it writes what is still waiting, then stops.
+/// replaces one still waiting), at most once every [`BACKGROUND_COALESCE`]; dropped, it writes what
+/// is still waiting, then stops.
 #[derive(Debug)]
 pub struct BackgroundSave {
     pending: Arc<(Mutex<Pending>, Condvar)>,
@@ -279,6 +300,11 @@ impl BackgroundSave {
                 let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while p.next.is_none() && !p.closing {
                     p = wake.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                if !p.closing {
+                    drop(p);
+                    std::thread::sleep(BACKGROUND_COALESCE);
+                    p = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
                 let (next, closing) = (p.next.take(), p.closing);
                 drop(p);
@@ -420,13 +446,13 @@ mod tests {
         fs::remove_dir_all(root).unwrap();
     }
 
-    /// The background saver writes the latest state submitted, and what is still waiting when it is
-    /// dropped; a failed write is reported.
+    /// The background saver (unsynced, as in paper mode) writes the latest state submitted, and
+    /// what is still waiting when it is dropped; a failed write is reported.
     #[test]
     fn the_background_saver_writes_the_latest_state() {
         let root = dir();
         let file = PositionFile::new(&root, "POLUSDT", PAPER_VENUE);
-        let saver = BackgroundSave::start(file.clone(), |e| panic!("{e}")).unwrap();
+        let saver = BackgroundSave::start(file.clone().unsynced(), |e| panic!("{e}")).unwrap();
         for i in 1..=50u64 {
             saver.submit(held(&i.to_string(), &[i]), None, i);
         }

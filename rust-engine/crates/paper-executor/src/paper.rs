@@ -33,7 +33,7 @@ use crate::order::{error, Order};
 
 /// Finished orders an account keeps ([`PaperAccount`]) beside its open ones: a restarted engine
 /// still answers the queries and refuses the reuse of their client order ids.
-pub const KEPT_FINISHED_ORDERS: usize = 50;
+pub const KEPT_FINISHED_ORDERS: usize = 20;
 
 /// The paper account as saved (the engine's position file, paper mode) and restored: its open
 /// orders and the latest finished ones, its totals, and its counters.
