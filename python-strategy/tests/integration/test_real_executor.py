@@ -578,7 +578,7 @@ def test_an_engine_killed_in_real_mode_still_flattens_what_it_bought(bin_dir: Pa
 
 def test_an_engine_killed_in_paper_mode_keeps_its_paper_account(bin_dir: Path) -> None:
     """Paper mode: the paper venue's account (its orders and coins) is kept in the engine's file in
-    `[persistence] engine_position_dir` as a real venue keeps it. The engine buys 100 at market and
+    `[persistence] engine_position_dir` (`engine-paper-POLUSDT.json`) as a real venue keeps it. The engine buys 100 at market and
     rests a bid far below; killed (`kill -9`) and started again, it still lists the bid, and an
     `EmergencyHalt` with `flatten` cancels it and sells the 99.9 held (before, a restarted paper
     engine had forgotten both: the bid unknown, nothing to flatten)."""
@@ -589,7 +589,7 @@ def test_an_engine_killed_in_paper_mode_keeps_its_paper_account(bin_dir: Path) -
         ch.send(order("bid-1", order_type="LIMIT", time_in_force="GTC", price="0.1000"))
         assert ch.answer("bid-1")["status"] == "NEW"
         assert session.workdir is not None
-        state_file = session.workdir / "reports" / "engine-position-POLUSDT.json"
+        state_file = session.workdir / "reports" / "engine-paper-POLUSDT.json"
         deadline = time.monotonic() + 10  # written in the background, off the order's round trip
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -597,7 +597,9 @@ def test_an_engine_killed_in_paper_mode_keeps_its_paper_account(bin_dir: Path) -
             if "bid-1" in [o["info"]["client_order_id"] for o in state.get("paper", {}).get("orders", [])]:
                 break
             time.sleep(0.05)
-        assert (state.get("venue"), state.get("position")) == ("paper", "99.9"), state
+        assert (
+            state.get("venue", "").startswith("paper:http://127.0.0.1:") and state.get("position") == "99.9"
+        ), state
         assert session.kill("engine") == -9
         session.restart("engine")
         wait_until_tradable(ch)

@@ -342,7 +342,7 @@ async fn the_net_position_is_kept_in_its_file() {
 #[tokio::test]
 async fn the_paper_account_is_kept_in_the_file() {
     let dir = std::env::temp_dir().join(format!("flashcrash-core-paper-{}", std::process::id()));
-    let file = PositionFile::new(&dir, "POLUSDT", crate::position_file::PAPER_VENUE);
+    let file = PositionFile::paper(&dir, "POLUSDT", "http://127.0.0.1:9");
     let mut r = rig("paper-file");
     r.core.position_file = Some(PositionStore::Now(file.clone()));
     {

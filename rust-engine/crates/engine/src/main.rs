@@ -32,9 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::executor::Executor;
 use crate::metrics::EngineMetrics;
-use crate::position_file::{
-    BackgroundSave, Held, PositionFile, PositionStore, Restored, PAPER_VENUE,
-};
+use crate::position_file::{BackgroundSave, Held, PositionFile, PositionStore, Restored};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -299,15 +297,11 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     info!(%symbol, mode = ?cfg.execution.mode, ws = %cfg.feed.ws_url, rest = %cfg.feed.rest_url, "engine starting");
     // The net position the engine held when it stopped, and in paper mode its paper account (a
     // damaged file stops it here, before the ZeroMQ sockets are bound or the venue is reached).
-    let position_venue = match cfg.execution.mode {
-        ExecutionMode::Real => cfg.execution.rest_url.as_str(),
-        ExecutionMode::Paper => PAPER_VENUE,
+    let dir = &cfg.persistence.engine_position_dir;
+    let file = match cfg.execution.mode {
+        ExecutionMode::Real => PositionFile::new(dir, &symbol, &cfg.execution.rest_url),
+        ExecutionMode::Paper => PositionFile::paper(dir, &symbol, &cfg.feed.rest_url),
     };
-    let file = PositionFile::new(
-        &cfg.persistence.engine_position_dir,
-        &symbol,
-        position_venue,
-    );
     let (held, paper_account) = match file.load()? {
         Some(Restored { held, paper }) => {
             info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), path = %file.path().display(), "net position restored");
@@ -419,12 +413,17 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
             let paper = PaperExecutor::new(filters, limits, fees, fill_rule)
                 .with_quote_balance(cfg.backtest.initial_capital.0);
             let paper = match paper_account {
-                Some(account) => paper.restore(account).with_context(|| {
-                    format!(
-                        "paper account in {}: repair it, or delete it to start afresh",
-                        cfg.persistence.engine_position_dir
-                    )
-                })?,
+                Some(account) => {
+                    // The account restored keeps its own coins: [backtest] initial_capital starts a
+                    // new one only.
+                    info!(quote = %account.quote_total, base = %account.base_total, initial_capital = %cfg.backtest.initial_capital, "paper account restored (its own balances, not initial_capital)");
+                    paper.restore(account).with_context(|| {
+                        format!(
+                            "paper account in {}: repair it, or delete it to start afresh",
+                            cfg.persistence.engine_position_dir
+                        )
+                    })?
+                }
                 None => paper,
             };
             Executor::Paper(Box::new(paper))

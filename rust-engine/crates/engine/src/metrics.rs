@@ -51,7 +51,7 @@ pub struct EngineMetrics {
     pub watchdog_finding: IntGaugeVec,
     /// `ReloadConfig` outcomes: `applied`, `unchanged`, `invalid`, `restart_required`.
     pub config_reloads: IntCounterVec,
-    /// Writes of the net position to its file that failed (real mode).
+    /// Writes of the net position (or the paper account) to its file that failed.
     pub position_file_errors: IntCounter,
 }
 
@@ -133,7 +133,7 @@ impl EngineMetrics {
             .expect("metric"),
             position_file_errors: register_int_counter!(
                 "flashcrash_engine_position_file_errors_total",
-                "Writes of the net position to its file in [persistence] engine_position_dir that failed (real mode)"
+                "Writes of the net position (real mode) or the paper account (paper mode) to its file in [persistence] engine_position_dir that failed"
             )
             .expect("metric"),
         })

@@ -1,17 +1,18 @@
-//! The engine's net position on disk, in real mode: `<[persistence] engine_position_dir>/
-//! engine-position-<SYMBOL>.json`, rewritten after each batch of fills that moved it and read back
+//! The engine's net position on disk: `<[persistence] engine_position_dir>/
+//! engine-position-<SYMBOL>.json` in real mode, `engine-paper-<SYMBOL>.json` in paper mode, rewritten after each batch of fills that moved it and read back
 //! at start, so an engine killed and started again flattens, and counts `[risk] max_positions` and
 //! `max_position_notional` from, what it holds at the venue rather than from zero. A write goes to a
-//! temporary file beside it, is synced, then renamed over it: a kill leaves the old file or the new
-//! one, never part of one, and the folder is synced after the rename (durable past a power cut, not
-//! only a kill). One file per symbol: engines of different symbols sharing the folder never write
+//! temporary file beside it, is synced (real mode), then renamed over it: a kill leaves the old file
+//! or the new one, never part of one, and the folder is synced after the rename (durable past a
+//! power cut, not only a kill). One file per symbol: engines of different symbols sharing the folder never write
 //! each other's.
 //!
 //! The file also holds the ids of the latest [`COUNTED_TRADES`] trades counted in the position: after
 //! a restart the executor reports again the fills of an order it takes over (from the venue's trade
 //! list), and a fill counted before the restart must not be counted twice.
 //!
-//! In paper mode the venue is the engine's own paper account (venue `paper`): the file also holds
+//! In paper mode the venue is the engine's own paper account (venue `paper:<[feed] rest_url>`: an
+//! account filled on a simulator's prices never meets another market's): the file also holds
 //! that account ([`PaperAccount`]: its open orders and latest finished ones, its totals), rewritten
 //! after every order placed, canceled or filled, so a paper engine killed and started again still
 //! has its resting orders and its coins, as a venue would. Those writes are made in the background
@@ -54,8 +55,10 @@ struct Saved {
     paper: Option<PaperAccount>,
 }
 
-/// The venue of paper mode, as the file names it.
-pub const PAPER_VENUE: &str = "paper";
+/// The venue of paper mode fed by the market at `feed_rest_url`, as the file names it.
+pub fn paper_venue(feed_rest_url: &str) -> String {
+    format!("paper:{feed_rest_url}")
+}
 
 /// What a file restores.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,8 +129,28 @@ pub struct PositionFile {
 impl PositionFile {
     /// The file of `symbol` at `venue` (its REST URL) in `dir` (made at the first write).
     pub fn new(dir: impl AsRef<Path>, symbol: &str, venue: &str) -> Self {
+        Self::named(
+            dir,
+            &format!("engine-position-{symbol}.json"),
+            symbol,
+            venue,
+        )
+    }
+
+    /// The paper account's file of `symbol` fed by the market at `feed_rest_url`: a file of its own,
+    /// so paper sessions and real ones in one folder never read each other's.
+    pub fn paper(dir: impl AsRef<Path>, symbol: &str, feed_rest_url: &str) -> Self {
+        Self::named(
+            dir,
+            &format!("engine-paper-{symbol}.json"),
+            symbol,
+            &paper_venue(feed_rest_url),
+        )
+    }
+
+    fn named(dir: impl AsRef<Path>, name: &str, symbol: &str, venue: &str) -> Self {
         PositionFile {
-            path: dir.as_ref().join(format!("engine-position-{symbol}.json")),
+            path: dir.as_ref().join(name),
             symbol: symbol.to_owned(),
             venue: venue.to_owned(),
             synced: true,
@@ -451,7 +474,7 @@ mod tests {
     #[test]
     fn the_background_saver_writes_the_latest_state() {
         let root = dir();
-        let file = PositionFile::new(&root, "POLUSDT", PAPER_VENUE);
+        let file = PositionFile::paper(&root, "POLUSDT", "http://127.0.0.1:9");
         let saver = BackgroundSave::start(file.clone().unsynced(), |e| panic!("{e}")).unwrap();
         for i in 1..=50u64 {
             saver.submit(held(&i.to_string(), &[i]), None, i);
@@ -460,7 +483,7 @@ mod tests {
         assert_eq!(restored(&file), Some(held("50", &[50])));
         let failures = Arc::new(Mutex::new(0));
         let counted = Arc::clone(&failures);
-        let bad = PositionFile::new(file.path(), "POLUSDT", PAPER_VENUE); // its folder is a file
+        let bad = PositionFile::paper(file.path(), "POLUSDT", "http://127.0.0.1:9"); // its folder is a file
         let saver = BackgroundSave::start(bad, move |_| *counted.lock().unwrap() += 1).unwrap();
         saver.submit(held("1", &[1]), None, 1);
         drop(saver);
