@@ -299,6 +299,21 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     assert_eq!(pause.remaining(pause.now_ms()), None);
 }
 
+/// A client of `stub` with the venue's rate limits, sharing `pause` with the feed.
+fn sharing(stub: &Stub, pause: &Arc<feed_handler::rest::IpPause>) -> RestClient {
+    RestClient::new(
+        rest_config(stub),
+        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
+        RateLimiter::from_exchange_info(
+            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
+            local_now_ms(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .with_ip_pause(Arc::clone(pause))
+}
+
 /// An entry with a deadline is not sent once the wait for the venue would pass it: with the IP
 /// paused for 2 s (a 429 the feed met), a buy whose deadline is 100 ms away is refused as
 /// `VALIDATION` of `ts_ns` without a request, not even the clock sync due before it (without a
@@ -310,17 +325,7 @@ async fn an_entry_is_not_sent_past_its_deadline() {
     use std::time::Instant;
     let stub = Stub::start().await;
     let pause = Arc::new(IpPause::default());
-    let client = RestClient::new(
-        rest_config(&stub),
-        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
-        RateLimiter::from_exchange_info(
-            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
-            local_now_ms(),
-        )
-        .unwrap(),
-    )
-    .unwrap()
-    .with_ip_pause(Arc::clone(&pause));
+    let client = sharing(&stub, &pause);
     let ex = executor_with(Arc::new(client), exec_config());
     pause.pause(429, Duration::from_secs(2), pause.now_ms());
     let out = ex
@@ -359,17 +364,7 @@ async fn a_ban_the_feed_met_stops_trading_until_it_is_over() {
     use feed_handler::rest::IpPause;
     let stub = Stub::start().await;
     let pause = Arc::new(IpPause::default());
-    let client = RestClient::new(
-        rest_config(&stub),
-        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
-        RateLimiter::from_exchange_info(
-            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
-            local_now_ms(),
-        )
-        .unwrap(),
-    )
-    .unwrap()
-    .with_ip_pause(Arc::clone(&pause));
+    let client = sharing(&stub, &pause);
     client.note_shared_ban();
     assert_eq!(client.trading_stopped(), None); // no pause, no ban
     pause.pause(418, Duration::from_secs(1), pause.now_ms());
