@@ -51,8 +51,8 @@ pub struct Core {
     /// Why new orders are refused, if they are.
     pub halts: Halts,
     /// Net base position built by this engine's fills (positive = long) and the latest trades
-    /// counted in it. It starts from what the position file holds (real mode) or zero, so a
-    /// restarted paper engine, or one that takes over a partly filled sell, can see it short.
+    /// counted in it. It starts from what the position file holds, or zero without one, so an
+    /// engine that takes over a partly filled sell can see it short.
     pub held: Held,
     /// Where the net position (and in paper mode the paper account) is kept across restarts.
     pub position_file: Option<PositionStore>,
