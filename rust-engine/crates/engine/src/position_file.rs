@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use common::Dec;
-use execution_engine::paper::PaperAccount;
+use execution_engine::PaperAccount;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

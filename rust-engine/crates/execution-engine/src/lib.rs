@@ -13,4 +13,4 @@ pub mod venue_error;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub use order_rules::fixtures;
 pub use order_rules::{exposure, filters, validate, Limits, Rejection, SymbolFilters};
-pub use paper_executor::{order, paper, PaperExecutor};
+pub use paper_executor::{account, order, paper, PaperAccount, PaperExecutor};

@@ -1,9 +1,12 @@
 //! The paper executor ([`paper`]): the answers a venue would give to order commands, fills against
 //! the book an order meets ([`Depth`]) and against the market's trades, with the orders as the
-//! executors track them ([`order`]). The engine's paper mode fills with it on its live book, and the
-//! backtest's simulated venue on its synthetic or recorded book: one implementation.
+//! executors track them ([`order`]), and its account as saved and restored ([`account`]). The
+//! engine's paper mode fills with it on its live book, and the backtest's simulated venue on its
+//! synthetic or recorded book: one implementation.
 
+pub mod account;
 pub mod order;
 pub mod paper;
 
-pub use paper::{Depth, Fees, FillRule, PaperAccount, PaperExecutor};
+pub use account::PaperAccount;
+pub use paper::{Depth, Fees, FillRule, PaperExecutor};

@@ -27,48 +27,8 @@ use order_rules::filters::SymbolFilters;
 use order_rules::validate::{self, Limits};
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Serialize};
 
 use crate::order::{error, Order};
-
-/// Finished orders an account keeps ([`PaperAccount`]) beside its open ones: a restarted engine
-/// still answers the queries and refuses the reuse of their client order ids.
-pub const KEPT_FINISHED_ORDERS: usize = 20;
-
-/// The paper account as saved (the engine's position file, paper mode) and restored: its open
-/// orders and the latest finished ones, its totals, and its counters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaperAccount {
-    /// The open orders and the latest [`KEPT_FINISHED_ORDERS`] finished ones, oldest first.
-    pub orders: Vec<Order>,
-    /// The number of the next order (its exchange order id `PAPER-<n>`).
-    pub next_order: u64,
-    /// The next fill's trade id.
-    pub next_trade_id: u64,
-    /// Base asset, free + locked.
-    pub base_total: Dec,
-    /// Quote asset, free + locked.
-    pub quote_total: Dec,
-}
-
-/// Why a saved account cannot be restored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RestoreError {
-    /// An order of another symbol.
-    #[error("order {client_order_id} is of {symbol}, this executor trades {expected}")]
-    OtherSymbol {
-        /// The order.
-        client_order_id: String,
-        /// Its symbol.
-        symbol: String,
-        /// The executor's.
-        expected: String,
-    },
-    /// Two orders with one client order id.
-    #[error("client order id {0} appears twice")]
-    Duplicate(String),
-}
 
 /// A price level: price and quantity in units of 10⁻⁸.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,14 +94,14 @@ pub struct PaperExecutor {
     /// Taker fills are this fraction worse than the level's price (a backtest's extra slippage; 0
     /// in the engine, whose live book has its real depth).
     slippage: Decimal,
-    orders: Vec<Order>,
-    by_client: HashMap<String, usize>,
-    open: Vec<usize>,
-    next_order: u64,
-    next_trade_id: u64,
+    pub(crate) orders: Vec<Order>,
+    pub(crate) by_client: HashMap<String, usize>,
+    pub(crate) open: Vec<usize>,
+    pub(crate) next_order: u64,
+    pub(crate) next_trade_id: u64,
     /// The paper account's base and quote totals (free + locked), moved by every fill and fee.
-    base_total: Decimal,
-    quote_total: Decimal,
+    pub(crate) base_total: Decimal,
+    pub(crate) quote_total: Decimal,
 }
 
 /// A price or quantity of 10⁻⁸ units as a decimal (any `u64` fits).
@@ -219,62 +179,6 @@ impl PaperExecutor {
                 balance(&self.filters.quote_asset, self.quote_total, quote_locked),
             ],
         })
-    }
-
-    /// The account to save: the open orders, the latest finished ones, the totals and counters.
-    pub fn account(&self) -> PaperAccount {
-        // Every open order, and the latest finished ones (found from the newest, not the whole
-        // history), in the order they were placed.
-        let mut keep = self.open.clone();
-        keep.extend(
-            (0..self.orders.len())
-                .rev()
-                .filter(|&i| !self.orders[i].is_open())
-                .take(KEPT_FINISHED_ORDERS),
-        );
-        keep.sort_unstable();
-        let orders = keep.into_iter().map(|i| self.orders[i].clone()).collect();
-        PaperAccount {
-            orders,
-            next_order: self.next_order,
-            next_trade_id: self.next_trade_id,
-            base_total: Dec(self.base_total),
-            quote_total: Dec(self.quote_total),
-        }
-    }
-
-    /// This executor with `account` (saved by [`Self::account`]) in place of its own: its orders
-    /// rest again and fill as before the restart.
-    ///
-    /// # Errors
-    /// An order of another symbol, or a client order id twice.
-    pub fn restore(mut self, account: PaperAccount) -> Result<Self, RestoreError> {
-        let mut by_client = HashMap::with_capacity(account.orders.len());
-        for (i, o) in account.orders.iter().enumerate() {
-            if o.info.symbol != self.filters.symbol {
-                return Err(RestoreError::OtherSymbol {
-                    client_order_id: o.info.client_order_id.clone(),
-                    symbol: o.info.symbol.clone(),
-                    expected: self.filters.symbol.clone(),
-                });
-            }
-            if by_client
-                .insert(o.info.client_order_id.clone(), i)
-                .is_some()
-            {
-                return Err(RestoreError::Duplicate(o.info.client_order_id.clone()));
-            }
-        }
-        self.open = (0..account.orders.len())
-            .filter(|&i| account.orders[i].is_open())
-            .collect();
-        self.orders = account.orders;
-        self.by_client = by_client;
-        self.next_order = account.next_order;
-        self.next_trade_id = account.next_trade_id;
-        self.base_total = account.base_total.0;
-        self.quote_total = account.quote_total.0;
-        Ok(self)
     }
 
     /// The account's totals (free + locked) of the base and the quote asset.
@@ -607,4 +511,4 @@ impl PaperExecutor {
 
 #[cfg(test)]
 #[path = "paper_tests.rs"]
-mod tests;
+pub(crate) mod tests;
