@@ -234,19 +234,7 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     let shared_client = |pause: &Arc<IpPause>| {
         let mut rc = rest_config(&stub);
         rc.max_rate_wait = Duration::from_millis(100);
-        let limiter = RateLimiter::from_exchange_info(
-            &fixture("exchange_info_btcusdt_nautilus_2021.json"),
-            local_now_ms(),
-        )
-        .unwrap();
-        let client = RestClient::new(
-            rc,
-            Credentials::new(API_KEY, ApiSecret::new(SECRET)),
-            limiter,
-        )
-        .unwrap()
-        .with_ip_pause(Arc::clone(pause));
-        executor_with(Arc::new(client), exec_config())
+        executor_with(Arc::new(sharing(rc, pause)), exec_config())
     };
     let q = QueryOrder {
         command_id: "q".into(),
@@ -299,10 +287,10 @@ async fn a_pause_the_venue_asked_of_the_ip_is_shared_with_the_feed() {
     assert_eq!(pause.remaining(pause.now_ms()), None);
 }
 
-/// A client of `stub` with the venue's rate limits, sharing `pause` with the feed.
-fn sharing(stub: &Stub, pause: &Arc<feed_handler::rest::IpPause>) -> RestClient {
+/// A client on `config` with the venue's rate limits, sharing `pause` with the feed.
+fn sharing(config: RestConfig, pause: &Arc<feed_handler::rest::IpPause>) -> RestClient {
     RestClient::new(
-        rest_config(stub),
+        config,
         Credentials::new(API_KEY, ApiSecret::new(SECRET)),
         RateLimiter::from_exchange_info(
             &fixture("exchange_info_btcusdt_nautilus_2021.json"),
@@ -325,7 +313,7 @@ async fn an_entry_is_not_sent_past_its_deadline() {
     use std::time::Instant;
     let stub = Stub::start().await;
     let pause = Arc::new(IpPause::default());
-    let client = sharing(&stub, &pause);
+    let client = sharing(rest_config(&stub), &pause);
     let ex = executor_with(Arc::new(client), exec_config());
     pause.pause(429, Duration::from_secs(2), pause.now_ms());
     let out = ex
@@ -364,7 +352,7 @@ async fn a_ban_the_feed_met_stops_trading_until_it_is_over() {
     use feed_handler::rest::IpPause;
     let stub = Stub::start().await;
     let pause = Arc::new(IpPause::default());
-    let client = sharing(&stub, &pause);
+    let client = sharing(rest_config(&stub), &pause);
     client.note_shared_ban();
     assert_eq!(client.trading_stopped(), None); // no pause, no ban
     pause.pause(418, Duration::from_secs(1), pause.now_ms());
