@@ -479,13 +479,16 @@ def test_sized_entries_are_the_lots_the_venue_counts(cfg: config.Config, pol: np
     # A venue under the replay's last rules holding one entry (bought at market, less the fee taken in
     # coins) takes a second entry; counted in lots of 500 the one held would be more than 3 positions.
     book = (((0.1999, 1e9),), ((0.2001, 1e9),))
-    venue = SimVenue("POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
-                     quantity_step=D("0.1"), rules=replay.venue.rules, cash=D("100000"))  # fmt: skip
+
+    def venue_under(rules: Any) -> SimVenue:
+        return SimVenue("POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
+                        quantity_step=D("0.1"), rules=rules, cash=D("100000"))  # fmt: skip
+
+    venue = venue_under(replay.venue.rules)
     entry = wire.PlaceOrder("c1", 1, "fc-1", "POLUSDT", "BUY", "MARKET", None, qty.value, None)
     assert venue.handle(entry, 1)[0].status == "FILLED" and venue.position == qty.value * D("0.999")
     again = wire.PlaceOrder("c2", 2, "fc-2", "POLUSDT", "BUY", "LIMIT", "GTC", qty.value, D("0.2"))
     assert venue.handle(again, 2)[0].status == "NEW"
-    lots_of_500 = SimVenue("POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
-                           quantity_step=D("0.1"), rules=order_rules(sized), cash=D("100000"))  # fmt: skip
+    lots_of_500 = venue_under(order_rules(sized))
     assert lots_of_500.handle(entry, 1)[0].status == "FILLED"
     assert lots_of_500.handle(again, 2)[0].field == "side"  # max_positions
