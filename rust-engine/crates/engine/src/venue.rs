@@ -145,6 +145,7 @@ fn retry_delay(e: &RestError, backoff: &mut Backoff) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use execution_engine::filters::MarketNotional;
 
     fn d(s: &str) -> Dec {
         s.parse().unwrap()
@@ -161,6 +162,10 @@ mod tests {
             min_qty: d("0.1"),
             max_qty: d("0"),
             min_notional: d("5"),
+            max_price: Dec::ZERO,
+            max_notional: Dec::ZERO,
+            market_notional: MarketNotional::BOTH,
+            market_lot: None,
         }
     }
 

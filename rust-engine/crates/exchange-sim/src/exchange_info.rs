@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::error::ConfigError;
+use crate::matching::{MAX_MARKET_QTY, MAX_NOTIONAL, MAX_PRICE, MAX_QTY};
 use crate::rate_limit::RateLimits;
 use crate::units::format_units;
 
@@ -106,11 +107,13 @@ pub fn exchange_info(s: &SymbolSpec, server_ms: i64, limits: &RateLimits) -> Str
             "isMarginTradingAllowed": false,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": format_units(s.tick),
-                 "maxPrice": "1000000.00000000", "tickSize": format_units(s.tick)},
+                 "maxPrice": format_units(MAX_PRICE), "tickSize": format_units(s.tick)},
                 {"filterType": "LOT_SIZE", "minQty": format_units(s.step),
-                 "maxQty": "9000000.00000000", "stepSize": format_units(s.step)},
+                 "maxQty": format_units(MAX_QTY), "stepSize": format_units(s.step)},
+                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
+                 "maxQty": format_units(MAX_MARKET_QTY), "stepSize": "0.00000000"},
                 {"filterType": "NOTIONAL", "minNotional": format_units(s.min_notional),
-                 "applyMinToMarket": true, "maxNotional": "9000000.00000000",
+                 "applyMinToMarket": true, "maxNotional": format_units(MAX_NOTIONAL),
                  "applyMaxToMarket": false, "avgPriceMins": 5}
             ],
             "permissions": ["SPOT"]
@@ -192,13 +195,20 @@ mod tests {
         assert_eq!(by_type("LOT_SIZE")["stepSize"], "0.10000000");
         assert_eq!(by_type("NOTIONAL")["minNotional"], "5.00000000");
         assert_eq!(by_type("NOTIONAL")["maxNotional"], "9000000.00000000");
-        // Every filter of ours has the keys the docs give for its type.
+        assert_eq!(by_type("MARKET_LOT_SIZE")["maxQty"], "900000.00000000");
+        assert_eq!(by_type("MARKET_LOT_SIZE")["stepSize"], "0.00000000");
+        // Every filter of ours has the keys the docs give for its type (MARKET_LOT_SIZE, which the
+        // docs' examples lack, those of the real BTCUSDT capture).
         let docs = fixture("exchange_info_filter_examples_docs.json");
+        let capture = fixture("exchange_info_btcusdt_nautilus_2021.json");
+        let examples = docs
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(capture["symbols"][0]["filters"].as_array().unwrap());
         for f in filters {
-            let doc = docs
-                .as_array()
-                .unwrap()
-                .iter()
+            let doc = examples
+                .clone()
                 .find(|d| d["filterType"] == f["filterType"])
                 .unwrap();
             assert_eq!(keys(f), keys(doc), "{}", f["filterType"]);

@@ -28,6 +28,9 @@ use crate::units::SCALE;
 pub const MAX_PRICE: u64 = 1_000_000 * SCALE;
 /// Largest quantity accepted (`LOT_SIZE.maxQty`), units.
 pub const MAX_QTY: u64 = 9_000_000 * SCALE;
+/// Largest quantity of a MARKET order (`MARKET_LOT_SIZE.maxQty`; its minimum and step are 0, as
+/// Binance lists BTCUSDT's), units.
+pub const MAX_MARKET_QTY: u64 = 900_000 * SCALE;
 /// Largest notional accepted for non-market orders (`NOTIONAL.maxNotional`), units.
 pub const MAX_NOTIONAL: u64 = 9_000_000 * SCALE;
 /// First order id handed out.
@@ -177,7 +180,7 @@ impl Exchange {
         }
     }
 
-    /// The order's checks that do not depend on the account: PRICE_FILTER, LOT_SIZE and NOTIONAL of
+    /// The order's checks that do not depend on the account: PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE and NOTIONAL of
     /// `exchangeInfo`. A MARKET order's notional is valued at the touch it would take from.
     ///
     /// # Errors
@@ -192,6 +195,9 @@ impl Exchange {
         if let Some(q) = req.qty {
             if q < s.step || q > MAX_QTY || q % s.step != 0 {
                 return Err(OrderError::Filter("LOT_SIZE"));
+            }
+            if req.kind == OrderKind::Market && q > MAX_MARKET_QTY {
+                return Err(OrderError::Filter("MARKET_LOT_SIZE"));
             }
         }
         let notional = match (req.kind, req.price, req.qty, req.quote_qty) {

@@ -251,6 +251,16 @@ fn refusals() {
             req(OrderSide::Buy, OrderKind::Market, SCALE, None, "a"),
             "NOTIONAL",
         ),
+        (
+            req(
+                OrderSide::Sell,
+                OrderKind::Market,
+                MAX_MARKET_QTY + STEP,
+                None,
+                "a",
+            ),
+            "MARKET_LOT_SIZE",
+        ),
     ];
     for (r, f) in bad {
         assert_eq!(

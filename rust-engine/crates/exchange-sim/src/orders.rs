@@ -288,6 +288,7 @@ impl OrderError {
         match self {
             OrderError::Filter("PRICE_FILTER") => (-1013, "Filter failure: PRICE_FILTER"),
             OrderError::Filter("LOT_SIZE") => (-1013, "Filter failure: LOT_SIZE"),
+            OrderError::Filter("MARKET_LOT_SIZE") => (-1013, "Filter failure: MARKET_LOT_SIZE"),
             OrderError::Filter(_) => (-1013, "Filter failure: NOTIONAL"),
             OrderError::Insufficient => (
                 -2010,

@@ -1,6 +1,8 @@
 //! Symbol filters from `GET /api/v3/exchangeInfo` (binance-spot-api-docs `filters.md`):
-//! `PRICE_FILTER` (tick size), `LOT_SIZE` (step size, min and max quantity), and `NOTIONAL` or the
-//! older `MIN_NOTIONAL` (minimum notional). A step or tick of 0 disables that check.
+//! `PRICE_FILTER` (tick size, min and max price), `LOT_SIZE` (step size, min and max quantity),
+//! `MARKET_LOT_SIZE` (the same for MARKET orders, when listed), and `NOTIONAL` (min and max
+//! notional, each applied to MARKET orders or not) or the older `MIN_NOTIONAL` (a minimum, applied
+//! to MARKET orders or not). A step, tick or maximum of 0 disables that check.
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -28,6 +30,45 @@ pub struct SymbolFilters {
     pub max_qty: Dec,
     /// Smallest notional.
     pub min_notional: Dec,
+    /// Largest price (0 = none).
+    pub max_price: Dec,
+    /// Largest notional (0 = none; only `NOTIONAL` has one).
+    pub max_notional: Dec,
+    /// Whether MARKET orders are held to `min_notional` and to `max_notional`.
+    pub market_notional: MarketNotional,
+    /// `MARKET_LOT_SIZE`: the quantity rule of MARKET orders besides `LOT_SIZE`, if listed.
+    pub market_lot: Option<MarketLot>,
+}
+
+/// Which notional bounds a MARKET order is held to (`applyMinToMarket` and `applyMaxToMarket` of
+/// `NOTIONAL`, `applyToMarket` of `MIN_NOTIONAL`; a MARKET order's notional is valued at the touch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketNotional {
+    /// Held to the minimum.
+    pub min: bool,
+    /// Held to the maximum.
+    pub max: bool,
+}
+
+impl MarketNotional {
+    /// Held to both bounds (what a filter set without the flags gets).
+    pub const BOTH: MarketNotional = MarketNotional {
+        min: true,
+        max: true,
+    };
+}
+
+/// `MARKET_LOT_SIZE`: a MARKET order's quantity is at least `min_qty`, at most `max_qty` and a
+/// multiple of `step_size` (a maximum or step of 0 disables its check: Binance lists BTCUSDT's
+/// step as 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketLot {
+    /// Smallest quantity.
+    pub min_qty: Dec,
+    /// Largest quantity (0 = none).
+    pub max_qty: Dec,
+    /// Quantity increment (0 = none).
+    pub step_size: Dec,
 }
 
 /// An exchangeInfo answer that lacks what an order needs.
@@ -63,12 +104,17 @@ struct SymbolInfo {
     filters: Vec<serde_json::Value>,
 }
 
-fn field(filters: &[serde_json::Value], kinds: &[&str], key: &str) -> Option<Dec> {
+fn filter<'a>(filters: &'a [serde_json::Value], kinds: &[&str]) -> Option<&'a serde_json::Value> {
     filters
         .iter()
         .find(|f| kinds.contains(&f["filterType"].as_str().unwrap_or("")))
+}
+
+fn field(filters: &[serde_json::Value], kinds: &[&str], key: &str) -> Option<Dec> {
+    filter(filters, kinds)
         .and_then(|f| f[key].as_str())
         .and_then(|s| s.parse::<Dec>().ok())
+        .filter(|d| !d.0.is_sign_negative())
         .map(|d| Dec(d.0.normalize()))
 }
 
@@ -91,6 +137,28 @@ impl SymbolFilters {
                 filter,
             })
         };
+        let market_lot = match filter(&s.filters, &["MARKET_LOT_SIZE"]) {
+            None => None,
+            Some(_) => Some(MarketLot {
+                min_qty: need(&["MARKET_LOT_SIZE"], "minQty", "MARKET_LOT_SIZE")?,
+                max_qty: need(&["MARKET_LOT_SIZE"], "maxQty", "MARKET_LOT_SIZE")?,
+                step_size: need(&["MARKET_LOT_SIZE"], "stepSize", "MARKET_LOT_SIZE")?,
+            }),
+        };
+        // NOTIONAL names its flags applyMinToMarket / applyMaxToMarket, MIN_NOTIONAL applyToMarket;
+        // a flag left out holds MARKET orders to the bound, the stricter reading.
+        let notional = filter(&s.filters, &["NOTIONAL", "MIN_NOTIONAL"]);
+        let flag = |key: &str| notional.and_then(|f| f[key].as_bool()).unwrap_or(true);
+        let market_notional = match notional.and_then(|f| f["filterType"].as_str()) {
+            Some("MIN_NOTIONAL") => MarketNotional {
+                min: flag("applyToMarket"),
+                max: true,
+            },
+            _ => MarketNotional {
+                min: flag("applyMinToMarket"),
+                max: flag("applyMaxToMarket"),
+            },
+        };
         Ok(SymbolFilters {
             symbol: s.symbol.clone(),
             base_asset: s.base_asset.clone(),
@@ -102,6 +170,11 @@ impl SymbolFilters {
             max_qty: need(&["LOT_SIZE"], "maxQty", "LOT_SIZE")?,
             min_notional: field(&s.filters, &["NOTIONAL", "MIN_NOTIONAL"], "minNotional")
                 .unwrap_or(Dec(Decimal::ZERO)),
+            max_price: need(&["PRICE_FILTER"], "maxPrice", "PRICE_FILTER")?,
+            max_notional: field(&s.filters, &["NOTIONAL"], "maxNotional")
+                .unwrap_or(Dec(Decimal::ZERO)),
+            market_notional,
+            market_lot,
         })
     }
 }
@@ -123,6 +196,73 @@ mod tests {
         assert_eq!(f.step_size.to_string(), "0.00001");
         assert_eq!(f.min_notional.to_string(), "10");
         assert_eq!(f.quote_asset, "USDT");
+        assert_eq!(f.max_price.to_string(), "1000000");
+        // MIN_NOTIONAL has no maximum; its applyToMarket holds MARKET orders to the minimum.
+        assert_eq!(f.max_notional, Dec::ZERO);
+        assert_eq!(f.market_notional, MarketNotional::BOTH);
+        let lot = f.market_lot.expect("MARKET_LOT_SIZE is listed");
+        assert_eq!(
+            (
+                lot.min_qty.to_string(),
+                lot.max_qty.to_string(),
+                lot.step_size.to_string()
+            ),
+            ("0".into(), "112.2110882".into(), "0".into())
+        );
+    }
+
+    fn info(filters: &str) -> String {
+        format!(
+            r#"{{"symbols":[{{"symbol":"X","baseAsset":"A","quoteAsset":"B","filters":[
+            {{"filterType":"PRICE_FILTER","minPrice":"0.1","maxPrice":"0","tickSize":"0.1"}},
+            {{"filterType":"LOT_SIZE","minQty":"1","maxQty":"0","stepSize":"1"}}{filters}]}}]}}"#
+        )
+    }
+
+    /// NOTIONAL's own flags and maximum are read as listed (the docs' example applies neither bound
+    /// to MARKET orders); a symbol without MARKET_LOT_SIZE has no market lot.
+    #[test]
+    fn reads_notional_flags_and_maximum() {
+        let f = SymbolFilters::from_exchange_info(
+            &info(
+                r#",{"filterType":"NOTIONAL","minNotional":"10.00000000","applyMinToMarket":false,
+                "maxNotional":"10000.00000000","applyMaxToMarket":false,"avgPriceMins":5}"#,
+            ),
+            "X",
+        )
+        .unwrap();
+        assert_eq!(
+            (f.min_notional.to_string(), f.max_notional.to_string()),
+            ("10".into(), "10000".into())
+        );
+        assert_eq!(
+            f.market_notional,
+            MarketNotional {
+                min: false,
+                max: false
+            }
+        );
+        assert_eq!(f.market_lot, None);
+        assert_eq!(f.max_price, Dec::ZERO);
+    }
+
+    /// A MARKET_LOT_SIZE listed without one of its numbers, or with a negative one, is refused
+    /// naming it rather than read as no rule.
+    #[test]
+    fn a_broken_market_lot_size_is_named() {
+        for bad in [
+            r#",{"filterType":"MARKET_LOT_SIZE","minQty":"0","stepSize":"0"}"#,
+            r#",{"filterType":"MARKET_LOT_SIZE","minQty":"0","maxQty":"-1","stepSize":"0"}"#,
+        ] {
+            assert_eq!(
+                SymbolFilters::from_exchange_info(&info(bad), "X"),
+                Err(FiltersError::Filter {
+                    symbol: "X".into(),
+                    filter: "MARKET_LOT_SIZE"
+                }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use common::Dec;
 
-use crate::filters::SymbolFilters;
+use crate::filters::{MarketNotional, SymbolFilters};
 
 /// POLUSDT's filters as Binance lists them: tick 0.0001, step 0.1, min notional 5 USDT.
 pub fn polusdt_filters() -> SymbolFilters {
@@ -18,5 +18,9 @@ pub fn polusdt_filters() -> SymbolFilters {
         min_qty: d("0.1"),
         max_qty: d("9000000"),
         min_notional: d("5"),
+        max_price: Dec::ZERO,
+        max_notional: Dec::ZERO,
+        market_notional: MarketNotional::BOTH,
+        market_lot: None,
     }
 }

@@ -9,5 +9,5 @@ pub mod filters;
 pub mod fixtures;
 pub mod validate;
 
-pub use filters::SymbolFilters;
+pub use filters::{MarketLot, MarketNotional, SymbolFilters};
 pub use validate::{Limits, Rejection};

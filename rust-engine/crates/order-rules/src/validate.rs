@@ -1,6 +1,8 @@
 //! Every `PlaceOrder` passes these checks before anything is sent or filled: known symbol, a valid
-//! client order id, positive quantity on the step size, price on the tick size, notional between the
-//! venue's minimum and the configured maximum, and room for one more open order.
+//! client order id, positive quantity on the step size and within `LOT_SIZE` (a MARKET order also
+//! within `MARKET_LOT_SIZE`), price on the tick size and within `PRICE_FILTER`, notional within the
+//! venue's `NOTIONAL` bounds (each as it applies to MARKET orders) and the configured maximum, and
+//! room for one more open order.
 
 use common::message::{OrderType, PlaceOrder, TimeInForce};
 use common::Dec;
@@ -91,6 +93,27 @@ pub fn check(
             ),
         ));
     }
+    let market = cmd.order_type == OrderType::Market;
+    if let Some(lot) = filters.market_lot.as_ref().filter(|_| market) {
+        if !q.is_multiple_of(lot.step_size) {
+            return Err(reject(
+                "quantity",
+                format!(
+                    "quantity {q} of a MARKET order is not a multiple of step size {} (MARKET_LOT_SIZE)",
+                    lot.step_size
+                ),
+            ));
+        }
+        if q.0 < lot.min_qty.0 || (!lot.max_qty.0.is_zero() && q.0 > lot.max_qty.0) {
+            return Err(reject(
+                "quantity",
+                format!(
+                    "quantity {q} of a MARKET order outside [{}, {}] (MARKET_LOT_SIZE)",
+                    lot.min_qty, lot.max_qty
+                ),
+            ));
+        }
+    }
     let price = match (cmd.order_type, cmd.price) {
         (OrderType::Market, None) => {
             if cmd.time_in_force.is_some() {
@@ -132,6 +155,15 @@ pub fn check(
                     format!("price {p} must be at least {}", filters.min_price),
                 ));
             }
+            if !filters.max_price.0.is_zero() && p.0 > filters.max_price.0 {
+                return Err(reject(
+                    "price",
+                    format!(
+                        "price {p} above the maximum {} (PRICE_FILTER)",
+                        filters.max_price
+                    ),
+                ));
+            }
             if !p.is_multiple_of(filters.tick_size) {
                 return Err(reject(
                     "price",
@@ -150,13 +182,26 @@ pub fn check(
             format!("notional of quantity {q} at price {price} is too large to compute"),
         )
     })?;
-    if notional < filters.min_notional.0 {
+    if notional < filters.min_notional.0 && (!market || filters.market_notional.min) {
         return Err(reject(
             "quantity",
             format!(
                 "notional {} below the minimum {} (NOTIONAL)",
                 notional.normalize(),
                 filters.min_notional
+            ),
+        ));
+    }
+    if !filters.max_notional.0.is_zero()
+        && notional > filters.max_notional.0
+        && (!market || filters.market_notional.max)
+    {
+        return Err(reject(
+            "quantity",
+            format!(
+                "notional {} above the maximum {} (NOTIONAL)",
+                notional.normalize(),
+                filters.max_notional
             ),
         ));
     }
@@ -473,6 +518,112 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field, "quantity", "{e}");
         assert!(e.message.contains("too large to compute"), "{e}");
+    }
+
+    /// MARKET_LOT_SIZE holds MARKET orders only: a MARKET order past its maximum or off its step
+    /// is refused naming `quantity` and the filter, a LIMIT order of that size is not; a step of 0
+    /// checks nothing.
+    #[test]
+    fn market_lot_size_holds_market_orders_only() {
+        let limits = Limits {
+            max_order_notional: d("1000"),
+            max_open_orders: 2,
+        };
+        let mut f = filters();
+        f.market_lot = Some(crate::MarketLot {
+            min_qty: d("0"),
+            max_qty: d("300"),
+            step_size: d("0"),
+        });
+        let e = check(
+            &order(OrderType::Market, "300.1", None),
+            &f,
+            &limits,
+            0,
+            Some(d("0.2")),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "quantity", "{e}");
+        assert!(e.message.contains("MARKET_LOT_SIZE"), "{e}");
+        check(
+            &order(OrderType::Market, "300", None),
+            &f,
+            &limits,
+            0,
+            Some(d("0.2")),
+        )
+        .unwrap();
+        check(
+            &order(OrderType::Limit, "300.1", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap();
+        f.market_lot.as_mut().unwrap().step_size = d("1");
+        let e = check(
+            &order(OrderType::Market, "100.5", None),
+            &f,
+            &limits,
+            0,
+            Some(d("0.2")),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("MARKET_LOT_SIZE"), "{e}");
+    }
+
+    /// PRICE_FILTER's maximum and NOTIONAL's: a price or notional above them is refused naming
+    /// the filter; a MARKET order is held to each notional bound only as its flag says.
+    #[test]
+    fn maximum_price_and_notional_and_their_market_flags() {
+        let limits = Limits {
+            max_order_notional: d("100000"),
+            max_open_orders: 2,
+        };
+        let mut f = filters();
+        f.max_price = d("1");
+        let e = check(
+            &order(OrderType::Limit, "100", Some("1.0001")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "price", "{e}");
+        assert!(e.message.contains("PRICE_FILTER"), "{e}");
+        f.max_notional = d("50");
+        let above = order(OrderType::Limit, "300", Some("0.2")); // 60
+        let e = check(&above, &f, &limits, 0, None).unwrap_err();
+        assert_eq!(e.field, "quantity", "{e}");
+        assert!(e.message.contains("above the maximum 50 (NOTIONAL)"), "{e}");
+        let big_market = order(OrderType::Market, "300", None);
+        let small_market = order(OrderType::Market, "10", None); // 2, under the minimum 5
+        for (flags, big_ok, small_ok) in [
+            ((true, true), false, false),
+            ((false, true), false, true),
+            ((true, false), true, false),
+        ] {
+            f.market_notional = crate::MarketNotional {
+                min: flags.0,
+                max: flags.1,
+            };
+            for (cmd, ok) in [(&big_market, big_ok), (&small_market, small_ok)] {
+                let r = check(cmd, &f, &limits, 0, Some(d("0.2")));
+                assert_eq!(r.is_ok(), ok, "{flags:?} {}: {r:?}", cmd.quantity);
+            }
+        }
+        // A LIMIT order is held to both whatever the flags say.
+        let e = check(
+            &order(OrderType::Limit, "10", Some("0.2")),
+            &f,
+            &limits,
+            0,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("NOTIONAL"), "{e}");
     }
 
     #[test]

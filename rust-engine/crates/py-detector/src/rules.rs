@@ -6,7 +6,7 @@
 
 use common::Dec;
 use order_rules::exposure::PositionLimits;
-use order_rules::{Limits, SymbolFilters};
+use order_rules::{Limits, MarketNotional, SymbolFilters};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rust_decimal::Decimal;
@@ -58,6 +58,10 @@ impl PyOrderRules {
                 min_qty: step,
                 max_qty: Dec::ZERO,
                 min_notional: Dec(min_notional),
+                max_price: Dec::ZERO,
+                max_notional: Dec::ZERO,
+                market_notional: MarketNotional::BOTH,
+                market_lot: None,
             },
             limits: Limits {
                 max_order_notional: Dec(decimal("max_order_notional", max_order_notional)?),
