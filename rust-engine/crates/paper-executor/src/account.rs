@@ -2,12 +2,11 @@
 //! mode): the executor's open orders, its latest finished ones, its totals and counters, so a paper
 //! venue restarted from it rests, fills and answers as before.
 
-use std::collections::HashMap;
-
 use common::Dec;
 use serde::{Deserialize, Serialize};
 
 use crate::order::Order;
+use crate::order_list::OrderList;
 use crate::paper::PaperExecutor;
 
 /// Finished orders an account keeps ([`PaperAccount`]) beside its open ones: a restarted engine
@@ -52,19 +51,8 @@ pub enum RestoreError {
 impl PaperExecutor {
     /// The account to save: the open orders, the latest finished ones, the totals and counters.
     pub fn account(&self) -> PaperAccount {
-        // Every open order, and the latest finished ones (found from the newest, not the whole
-        // history), in the order they were placed.
-        let mut keep = self.open.clone();
-        keep.extend(
-            (0..self.orders.len())
-                .rev()
-                .filter(|&i| !self.orders[i].is_open())
-                .take(KEPT_FINISHED_ORDERS),
-        );
-        keep.sort_unstable();
-        let orders = keep.into_iter().map(|i| self.orders[i].clone()).collect();
         PaperAccount {
-            orders,
+            orders: self.orders.latest(KEPT_FINISHED_ORDERS),
             next_order: self.next_order,
             next_trade_id: self.next_trade_id,
             base_total: Dec(self.base_total),
@@ -78,27 +66,15 @@ impl PaperExecutor {
     /// # Errors
     /// An order of another symbol, or a client order id twice.
     pub fn restore(mut self, account: PaperAccount) -> Result<Self, RestoreError> {
-        let mut by_client = HashMap::with_capacity(account.orders.len());
-        for (i, o) in account.orders.iter().enumerate() {
-            if o.info.symbol != self.filters().symbol {
-                return Err(RestoreError::OtherSymbol {
-                    client_order_id: o.info.client_order_id.clone(),
-                    symbol: o.info.symbol.clone(),
-                    expected: self.filters().symbol.clone(),
-                });
-            }
-            if by_client
-                .insert(o.info.client_order_id.clone(), i)
-                .is_some()
-            {
-                return Err(RestoreError::Duplicate(o.info.client_order_id.clone()));
-            }
+        let expected = &self.filters().symbol;
+        if let Some(o) = account.orders.iter().find(|o| o.info.symbol != *expected) {
+            return Err(RestoreError::OtherSymbol {
+                client_order_id: o.info.client_order_id.clone(),
+                symbol: o.info.symbol.clone(),
+                expected: expected.clone(),
+            });
         }
-        self.open = (0..account.orders.len())
-            .filter(|&i| account.orders[i].is_open())
-            .collect();
-        self.orders = account.orders;
-        self.by_client = by_client;
+        self.orders = OrderList::of(account.orders).map_err(RestoreError::Duplicate)?;
         self.next_order = account.next_order;
         self.next_trade_id = account.next_trade_id;
         self.base_total = account.base_total.0;

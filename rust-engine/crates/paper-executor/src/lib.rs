@@ -6,7 +6,9 @@
 
 pub mod account;
 pub mod order;
+mod order_list;
 pub mod paper;
 
 pub use account::PaperAccount;
+pub use order_list::FINISHED_IN_MEMORY;
 pub use paper::{Depth, Fees, FillRule, PaperExecutor};

@@ -14,8 +14,6 @@
 //! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); rounded down to 8
 //! decimals, as exchange-sim and the backtest's venue (the shared cases of `tests/fee_cases/`).
 
-use std::collections::HashMap;
-
 use common::message::{
     AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderExecution,
     OrderStatus, OrderStatusReport, OrderType, PlaceOrder, QueryBalances, QueryOpenOrders,
@@ -29,6 +27,7 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::order::{error, Order};
+use crate::order_list::OrderList;
 
 /// A price level: price and quantity in units of 10⁻⁸.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +93,7 @@ pub struct PaperExecutor {
     /// Taker fills are this fraction worse than the level's price (a backtest's extra slippage; 0
     /// in the engine, whose live book has its real depth).
     slippage: Decimal,
-    pub(crate) orders: Vec<Order>,
-    pub(crate) by_client: HashMap<String, usize>,
-    pub(crate) open: Vec<usize>,
+    pub(crate) orders: OrderList,
     pub(crate) next_order: u64,
     pub(crate) next_trade_id: u64,
     /// The paper account's base and quote totals (free + locked), moved by every fill and fee.
@@ -118,9 +115,7 @@ impl PaperExecutor {
             fees,
             fill_rule,
             slippage: Decimal::ZERO,
-            orders: Vec::new(),
-            by_client: HashMap::new(),
-            open: Vec::new(),
+            orders: OrderList::default(),
             next_order: 1,
             next_trade_id: 1,
             base_total: Decimal::ZERO,
@@ -159,7 +154,7 @@ impl PaperExecutor {
     /// refused for lack of funds, so `free` can be negative.
     pub fn balances(&self, cmd: &QueryBalances, now: u64) -> Response {
         let (mut base_locked, mut quote_locked) = (Decimal::ZERO, Decimal::ZERO);
-        for o in self.open.iter().map(|&i| &self.orders[i]) {
+        for o in self.orders.open.iter().map(|p| &p.order) {
             let left = o.remaining().0;
             match o.info.side {
                 Side::Buy => quote_locked += left * o.info.price.map_or(Decimal::ZERO, |p| p.0),
@@ -188,12 +183,12 @@ impl PaperExecutor {
 
     /// Number of open orders.
     pub fn open_count(&self) -> usize {
-        self.open.len()
+        self.orders.open.len()
     }
 
     /// What is left of the open orders, per side.
     pub fn open_quantities(&self) -> OpenQuantities {
-        OpenQuantities::of(self.open.iter().map(|&i| &self.orders[i].info))
+        OpenQuantities::of(self.orders.open.iter().map(|p| &p.order.info))
     }
 
     /// Places an order: validation, then immediate fills against `book`.
@@ -208,7 +203,7 @@ impl PaperExecutor {
                 "the order book is not in sync".into(),
             )];
         }
-        if self.by_client.contains_key(&cmd.client_order_id) {
+        if self.orders.knows(&cmd.client_order_id) {
             return vec![error(
                 Some(id),
                 now,
@@ -222,9 +217,13 @@ impl PaperExecutor {
             .levels(cmd.side.opposite())
             .filter(|l| l.price > 0 && l.qty > 0);
         let reference = opposite.clone().next().map(|l| Dec(units_to_dec(l.price)));
-        if let Err(r) =
-            validate::check(cmd, &self.filters, &self.limits, self.open.len(), reference)
-        {
+        if let Err(r) = validate::check(
+            cmd,
+            &self.filters,
+            &self.limits,
+            self.open_count(),
+            reference,
+        ) {
             return vec![error(
                 Some(id),
                 now,
@@ -293,12 +292,6 @@ impl PaperExecutor {
         let mut out = Vec::with_capacity(1 + fills.len());
         out.push(order.placed(order.info.status, now));
         out.extend(fills);
-        let idx = self.orders.len();
-        self.by_client
-            .insert(order.info.client_order_id.clone(), idx);
-        if order.is_open() {
-            self.open.push(idx);
-        }
         self.orders.push(order);
         out
     }
@@ -373,7 +366,7 @@ impl PaperExecutor {
     /// A market trade: fills resting orders it prints through (one at a price of zero or less, or
     /// not a number, fills nothing).
     pub fn on_trade(&mut self, trade: &Trade, now: u64) -> Vec<Response> {
-        if self.open.is_empty() || trade.symbol != self.filters.symbol {
+        if self.orders.open.is_empty() || trade.symbol != self.filters.symbol {
             return Vec::new();
         }
         let (Some(px), Some(mut qty_left)) = (
@@ -388,12 +381,13 @@ impl PaperExecutor {
         }
         let step = self.filters.step_size.0;
         let mut out = Vec::new();
-        let open = std::mem::take(&mut self.open);
+        let open = std::mem::take(&mut self.orders.open);
         let mut still_open = Vec::with_capacity(open.len());
-        for idx in open {
-            let mut order = self.orders[idx].clone();
+        let mut finished = Vec::new();
+        for mut placed in open {
+            let order = &mut placed.order;
             let Some(limit) = order.info.price.map(|p| p.0) else {
-                still_open.push(idx);
+                still_open.push(placed);
                 continue;
             };
             let through = match (order.info.side, self.fill_rule) {
@@ -408,7 +402,7 @@ impl PaperExecutor {
             }
             if through && qty > Decimal::ZERO {
                 qty_left -= qty;
-                out.push(self.fill(&mut order, limit, qty, Liquidity::Maker, now));
+                out.push(self.fill(order, limit, qty, Liquidity::Maker, now));
                 order.info.status = if order.remaining().0.is_zero() {
                     OrderStatus::Filled
                 } else {
@@ -416,68 +410,69 @@ impl PaperExecutor {
                 };
             }
             if order.is_open() {
-                still_open.push(idx);
+                still_open.push(placed);
+            } else {
+                finished.push(placed);
             }
-            self.orders[idx] = order;
         }
-        self.open = still_open;
+        self.orders.open = still_open;
+        for placed in finished {
+            self.orders.finish(placed);
+        }
         out
     }
 
     /// Cancels an open order.
     pub fn cancel(&mut self, cmd: &CancelOrder, now: u64) -> Vec<Response> {
-        match self.by_client.get(&cmd.client_order_id).copied() {
-            Some(idx)
-                if self.orders[idx].is_open() && cmd.symbol == self.orders[idx].info.symbol =>
-            {
-                vec![self.cancel_index(idx, Some(cmd.command_id.clone()), now)]
-            }
-            Some(idx) if cmd.symbol == self.orders[idx].info.symbol => vec![error(
+        let index = self.orders.open.iter().position(|p| {
+            p.order.info.client_order_id == cmd.client_order_id && p.order.info.symbol == cmd.symbol
+        });
+        if let Some(index) = index {
+            return vec![self.cancel_index(index, Some(cmd.command_id.clone()), now)];
+        }
+        vec![match self.orders.get(&cmd.client_order_id) {
+            Some(o) if o.info.symbol == cmd.symbol => error(
                 Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),
                 format!(
                     "order {} is {:?}, not open",
-                    cmd.client_order_id, self.orders[idx].info.status
+                    cmd.client_order_id, o.info.status
                 ),
-            )],
-            _ => vec![error(
+            ),
+            _ => error(
                 Some(&cmd.command_id),
                 now,
                 ErrorCode::UnknownOrder,
                 Some("client_order_id"),
                 format!("Unknown order sent: {} {}", cmd.symbol, cmd.client_order_id),
-            )],
-        }
+            ),
+        }]
     }
 
-    fn cancel_index(&mut self, idx: usize, command_id: Option<String>, now: u64) -> Response {
-        self.open.retain(|&i| i != idx);
-        let o = &mut self.orders[idx];
+    fn cancel_index(&mut self, index: usize, command_id: Option<String>, now: u64) -> Response {
+        let o = &mut self.orders.open[index].order;
         o.info.status = OrderStatus::Canceled;
         o.info.updated_ts_ns = now;
-        o.canceled(command_id, now)
+        self.orders.close(index).canceled(command_id, now)
     }
 
     /// Cancels every open order (halt, shutdown); the answers carry no command id.
     pub fn cancel_all(&mut self, now: u64) -> Vec<Response> {
-        let open = self.open.clone();
-        open.into_iter()
-            .map(|idx| self.cancel_index(idx, None, now))
+        (0..self.orders.open.len())
+            .map(|_| self.cancel_index(0, None, now))
             .collect()
     }
 
     /// Answers `QueryOrder`.
     pub fn query(&self, cmd: &QueryOrder, now: u64) -> Response {
-        match self.by_client.get(&cmd.client_order_id) {
-            Some(&idx) if self.orders[idx].info.symbol == cmd.symbol => {
-                Response::OrderStatus(OrderStatusReport {
-                    command_id: Some(cmd.command_id.clone()),
-                    ts_ns: now,
-                    order: self.orders[idx].info.clone(),
-                })
-            }
+        match self.orders.get(&cmd.client_order_id) {
+            Some(o) if o.info.symbol == cmd.symbol => Response::OrderStatus(OrderStatusReport {
+                command_id: Some(cmd.command_id.clone()),
+                ts_ns: now,
+                order: o.info.clone(),
+            }),
             _ => error(
                 Some(&cmd.command_id),
                 now,
@@ -494,9 +489,10 @@ impl PaperExecutor {
     /// Answers `QueryOpenOrders`.
     pub fn open_orders(&self, cmd: &QueryOpenOrders, now: u64) -> Response {
         let orders = self
+            .orders
             .open
             .iter()
-            .map(|&i| &self.orders[i])
+            .map(|p| &p.order)
             .filter(|o| cmd.symbol.as_ref().is_none_or(|s| *s == o.info.symbol))
             .map(|o| o.info.clone())
             .collect();
