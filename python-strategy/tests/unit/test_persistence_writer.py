@@ -17,11 +17,13 @@ from flashcrash import wire
 from flashcrash.persistence import (
     ConstraintViolation,
     EventRecord,
+    PersistenceError,
     PersistenceService,
     PersistenceSettings,
     QueueFull,
     StorageError,
     WriterFailed,
+    WriteTimeout,
 )
 from flashcrash.persistence.sqlite import SqliteDatabase
 from flashcrash.persistence.writer import Writer
@@ -100,6 +102,26 @@ def test_a_full_queue_raises_and_counts_never_drops_silently(tmp_path: Path) -> 
         ("n1",),
         ("n2",),
     ]
+
+
+def test_a_write_waited_for_past_its_timeout_is_a_persistence_error_and_stays_queued(tmp_path: Path) -> None:
+    """A write-ahead (`call`, `commit_now`) that is not committed in the time waited for it (the
+    writer held, e.g. retrying a database another process locked) raises `WriteTimeout`, a
+    `PersistenceError` the runner refuses the order on, never a bare `TimeoutError` that would
+    escape it; the write itself stays queued and is committed once the writer is free."""
+    path = tmp_path / "slow.db"
+    svc = _service(path)
+    sid, w = svc.session_id, svc.writer
+    block = _Blocker()
+    w.submit(block, "blocker")
+    assert block.started.wait(WAIT)
+    with pytest.raises(WriteTimeout, match=r"slow\.db: n1 not committed within 0.05 s") as e:
+        w.call(_note(sid, 1), "n1", timeout=0.05)
+    assert isinstance(e.value, PersistenceError)
+    assert w.stats["timed_out"] == 1
+    block.release.set()
+    svc.close()
+    assert _rows(path, "SELECT summary FROM events WHERE kind = 'note'") == [("n1",)]
 
 
 def test_closing_behind_a_full_queue_is_a_writer_failure_that_says_what_is_unstored(tmp_path: Path) -> None:

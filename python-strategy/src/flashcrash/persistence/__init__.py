@@ -13,6 +13,7 @@ from flashcrash.persistence.errors import (
     SchemaError,
     StorageError,
     WriterFailed,
+    WriteTimeout,
 )
 from flashcrash.persistence.records import (
     EventRecord,
@@ -45,6 +46,7 @@ __all__ = [
     "SnapshotRecord",
     "StorageError",
     "TradeRecord",
+    "WriteTimeout",
     "WriterFailed",
     "write_report",
     "write_summary",

@@ -31,6 +31,11 @@ class QueueFull(PersistenceError):
     """The write queue is full: the write was NOT queued (and is counted in `stats["rejected"]`)."""
 
 
+class WriteTimeout(PersistenceError):
+    """A write was queued but not committed within the time waited for it (a locked database being
+    retried, a slow disk). It may still commit later; the caller must act as if it had not."""
+
+
 class WriterFailed(PersistenceError):
     """The writer thread stopped on a fatal error; no further writes are accepted."""
 

@@ -4,7 +4,8 @@ queued writes in batches, one transaction per batch, each write inside its own s
 * A full queue raises `QueueFull` at once (counted in `stats["rejected"]`): never a silent drop.
 * A write that breaks a constraint is undone alone, logged and counted (`stats["failed"]`,
   `failures`); the rest of its batch commits.
-* A locked database is retried with backoff for up to `locked_giveup_s`.
+* A locked database is retried with backoff for up to `locked_giveup_s`; a caller waiting for its
+  write (`call`, `flush`) for less than that gets `WriteTimeout`, and the write stays queued.
 * Any other database error (corrupt file, disk full, I/O) stops the writer: later writes raise
   `WriterFailed`, and the writes still queued are counted in `stats["lost"]` and logged.
 * Batches commit in queue order, so what is on disk after a crash is a prefix of what was queued.
@@ -30,6 +31,7 @@ from flashcrash.persistence.errors import (
     PersistenceError,
     QueueFull,
     WriterFailed,
+    WriteTimeout,
 )
 from flashcrash.persistence.repositories import Database, UnitOfWork
 
@@ -102,7 +104,14 @@ class Writer:
             raise QueueFull(f"database {self.db.name}: write queue full for {timeout} s: {label}") from None
         with self._lock:
             self.stats["queued"] += 1
-        return fut.result(timeout)
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            with self._lock:
+                self.stats["timed_out"] += 1
+            raise WriteTimeout(
+                f"database {self.db.name}: {label} not committed within {timeout} s (still queued)"
+            ) from None
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Returns when every write queued before it is committed (or failed)."""
