@@ -69,7 +69,7 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "cancels": runner.orders.stats["cancels"],
             "queries": runner.orders.stats["queries"],
             "resends": runner.orders.stats["resends"],
-            "given_up": runner.orders.stats["given_up"],
+            "in_doubt": runner.orders.stats["in_doubt"],
             "lost": runner.orders.stats["lost"],
             "duplicate_fills": runner.orders.stats["duplicate_fills"],
             "refused_fills": runner.orders.stats["refused_fills"],

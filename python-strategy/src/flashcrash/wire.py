@@ -408,7 +408,9 @@ class Error(_Message):
     TYPE: ClassVar[str | None] = "Error"
     command_id: str | None = _k("str?")
     ts_ns: int = _k("uint")
-    code: str = _k("enum:MALFORMED|VALIDATION|UNKNOWN_ORDER|DUPLICATE_ORDER|NOT_SYNCED|HALTED|VENUE")
+    code: str = _k(
+        "enum:MALFORMED|VALIDATION|UNKNOWN_ORDER|DUPLICATE_ORDER|NOT_SYNCED|HALTED|VENUE|UNKNOWN_OUTCOME"
+    )
     field: str | None = _k("str?")
     message: str = _k("str")
 

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from flashcrash import wire
@@ -53,3 +54,15 @@ def test_a_changed_field_changes_the_bytes() -> None:
     msg = wire.decode(raw)
     changed = wire.PlaceOrder(**{**msg.__dict__, "quantity": Decimal("200.00")})
     assert wire.encode(changed) != raw
+
+
+def test_the_error_codes_are_the_engines() -> None:
+    """`Error.code` takes exactly the engine's codes (`tests/golden/enums/ErrorCode.json`, which the
+    Rust tests hold equal to the engine's enum)."""
+    codes = json.loads((GOLDEN / "enums" / "ErrorCode.json").read_text())
+    error = json.loads((GOLDEN / "Error.json").read_text())
+    for code in codes:
+        msg = wire.decode(msgpack.packb({**error, "code": code}, use_bin_type=True))
+        assert isinstance(msg, wire.Error) and msg.code == code
+    with pytest.raises(wire.WireError, match="not one of"):
+        wire.decode(msgpack.packb({**error, "code": "NOT_A_CODE"}, use_bin_type=True))

@@ -15,6 +15,9 @@ from flashcrash import wire
 from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
 from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import (
+    DOUBT_OUTCOME,
+    DOUBT_QUERY_NS,
+    DOUBT_SILENT,
     ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
     MAX_QUERIES,
@@ -107,13 +110,75 @@ def test_unknown_after_every_resend_gives_the_order_up() -> None:
     assert {o.client_order_id for o in out.orders} == {coid} and len(out.orders) == 3
 
 
-def test_silent_engine_is_given_up_after_bounded_queries() -> None:
+def test_an_order_no_query_could_learn_about_stays_in_doubt_and_is_queried_until_answered() -> None:
+    """A silent engine (real mode: its worker busy at the venue with this very order for up to
+    30 s): after MAX_QUERIES quick queries the order is in doubt, never taken as refused. It stays
+    unsettled, is queried every DOUBT_QUERY_NS, and a late answer settles it as it says."""
     om, out = make()
     coid = om.place("BUY", Q, P, 0, "entry")
     for k in range(1, MAX_QUERIES + 3):
         om.check_timeouts(k * S)
     assert len(out.of(wire.QueryOrder)) == MAX_QUERIES
-    assert om.get(coid).status is OrderStatus.REJECTED and len(out.orders) == 1
+    o = om.get(coid)
+    assert (o.status, o.doubt, om.stats["in_doubt"]) == (OrderStatus.PENDING, DOUBT_SILENT, 1)
+    assert om.has_open_order() and len(out.orders) == 1
+    t = (MAX_QUERIES + 1) * S  # when the last quick query timed out
+    om.check_timeouts(t + DOUBT_QUERY_NS - 1)
+    assert len(out.of(wire.QueryOrder)) == MAX_QUERIES
+    om.check_timeouts(t + DOUBT_QUERY_NS)
+    assert len(out.of(wire.QueryOrder)) == MAX_QUERIES + 1
+    # Unanswered again: no burst of quick queries, the next one a period later.
+    om.check_timeouts(t + DOUBT_QUERY_NS + S)
+    assert len(out.of(wire.QueryOrder)) == MAX_QUERIES + 1 and om.stats["in_doubt"] == 1
+    # The engine answers at last: the order was placed and filled.
+    cmd = out.orders[0]
+    om.on_response(placed(cmd))
+    assert o.doubt == "" and om.on_response(execution(cmd, "0.2", "100", 1)) is not None
+    assert o.status is OrderStatus.FILLED and not om.has_open_order()
+    om.check_timeouts(t + 3 * DOUBT_QUERY_NS)
+    assert len(out.of(wire.QueryOrder)) == MAX_QUERIES + 1 and not om.doubt_next
+
+
+def test_an_order_of_unknown_outcome_is_in_doubt_until_the_venue_says() -> None:
+    """`UNKNOWN_OUTCOME` (the engine could learn neither way whether the venue took it) is no
+    refusal: the order stays unsettled and is queried; the venue finding it filled settles it
+    filled, and an order the engine then says it does not know was not placed (never re-sent)."""
+    for found in (True, False):
+        om, out = make()
+        coid = om.place("BUY", Q, P, 0, "entry")
+        cmd = out.orders[0]
+        om.on_response(error(cmd, "UNKNOWN_OUTCOME", "unknown outcome of new order"))
+        o = om.get(coid)
+        assert (o.status, o.doubt) == (OrderStatus.PENDING, DOUBT_OUTCOME) and om.has_open_order()
+        assert om.breaker.failures == 1 and not out.of(wire.QueryOrder)
+        om.check_timeouts(DOUBT_QUERY_NS)
+        (q,) = out.of(wire.QueryOrder)
+        if found:
+            info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                                  Q.value, Q.value * P.value, "FILLED", 1, 1)  # fmt: skip
+            om.on_response(wire.OrderStatus(q.command_id, 1, info))
+            om.on_response(execution(cmd, "0.2", "100", 1))
+            assert (o.status, o.filled, o.doubt) == (OrderStatus.FILLED, Q.value, "")
+        else:
+            om.on_response(error(q, "UNKNOWN_ORDER"))
+            assert o.status is OrderStatus.REJECTED and o.venue_filled == 0
+        assert not om.has_open_order() and len(out.orders) == 1, found
+
+
+def test_a_query_the_engine_could_not_answer_puts_the_order_in_doubt() -> None:
+    """A query answered with an error other than UNKNOWN_ORDER (the venue unreachable) teaches
+    nothing: the order is asked about again a period later instead of being left unqueried."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    om.check_timeouts(0)
+    om.cancel(coid, 0)
+    om.on_response(error(out.of(wire.CancelOrder)[0], "UNKNOWN_ORDER"))  # too late: queried
+    (q,) = out.of(wire.QueryOrder)
+    om.on_response(error(q, "VENUE", "HTTP 502"))
+    assert om.get(coid).doubt == DOUBT_SILENT and om.has_open_order()
+    om.check_timeouts(DOUBT_QUERY_NS)
+    assert len(out.of(wire.QueryOrder)) == 2
 
 
 def test_rejected_order_is_settled() -> None:

@@ -8,9 +8,13 @@ import json
 from dataclasses import replace
 
 from trading_fixtures import (
+    ACTIVE,
+    GOOD,
     D,
     Outbox,
     S,
+    canceled,
+    candle,
     enter,
     error,
     execution,
@@ -26,7 +30,8 @@ from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.launcher import REPO
 from flashcrash.trading_engine import OrderManager, PercentileStrategy, Position
 from flashcrash.trading_engine.breaker import BreakerState, CircuitBreaker
-from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE, ESTIMATED_FEE
+from flashcrash.trading_engine.orders import ESTIMATED_BASE_FEE, ESTIMATED_FEE, MAX_QUERIES
+from flashcrash.trading_engine.portfolio import Phase
 from flashcrash.trading_engine.strategy import MAX_EXIT_ATTEMPTS
 
 
@@ -168,6 +173,44 @@ def test_an_exit_refused_by_a_halted_engine_waits_and_is_asked_again_each_second
     respond(st, placed(exit_sell, "FILLED"))
     respond(st, execution(exit_sell, "0.2030", "100", 7), 20 * S)
     assert not st.position.lots and st.position.closed[-1].exit_reason == "target_refused"
+
+
+def test_an_entry_answered_late_still_becomes_a_position() -> None:
+    """The engine answers an entry only after every quick query timed out (real mode: its worker
+    looks for an order of unknown outcome for up to 15 s): the entry is in doubt, not refused, so
+    the lot waits, the runner's clean-up keeps it, and the late fill makes a held, targeted position."""
+    st, out = make()
+    setup_window(st)
+    buy = out.orders[-1]
+    for k in range(1, MAX_QUERIES + 3):
+        st.orders.check_timeouts(k * S)
+    st.on_candle(candle(4, 0.2050, 0.2050, 0.2040, 0.2045), ACTIVE, GOOD, 0)
+    (lot,) = st.position.lots.values()
+    st.orders.forget_settled(c for lot in st.position.lots.values() for c in lot.order_ids())
+    respond(st, placed(buy), 9 * S)
+    respond(st, execution(buy, "0.2010", "100", 1, fee="0.0201"), 9 * S)
+    assert st.position.quantity == 100 and lot.phase is Phase.HOLDING
+    target = out.orders[-1]
+    assert (target.side, target.order_type, target.price) == ("SELL", "LIMIT", D("0.2040"))
+
+
+def test_an_exit_answered_late_is_never_sold_twice() -> None:
+    """The stop loss's market sell goes unanswered past every quick query: it is in doubt, so no
+    second sell of the same coins leaves while its fate is unknown; its late fill closes the lot."""
+    st, out = make()
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.on_price(4 * S, 0.19, 0)
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
+    sell = out.orders[-1]
+    assert (sell.side, sell.order_type) == ("SELL", "MARKET")
+    for k in range(1, MAX_QUERIES + 8):
+        st.orders.check_timeouts(k * S)
+        st.on_health(health(), k * S)
+    assert [o.client_order_id for o in out.orders if o.order_type == "MARKET"] == [sell.client_order_id]
+    respond(st, placed(sell, "FILLED"))
+    respond(st, execution(sell, "0.1900", "100", 9), 20 * S)
+    assert not st.position.lots and st.position.closed[-1].exit_reason == "stop_loss"
 
 
 def test_an_exit_whose_cancel_died_with_the_engine_cancels_again_and_completes() -> None:

@@ -10,7 +10,12 @@ Retries never duplicate an order:
   the copy (`DUPLICATE_ORDER`), and the manager queries the order instead;
 * when a query sent after the acknowledgement says the order is unknown, the engine (or the venue
   behind it) lost it: it expires with what it filled, counted as `lost` and a breaker failure, and is
-  never sent again. An answer to a query that the acknowledgement overtook says nothing and is ignored.
+  never sent again. An answer to a query that the acknowledgement overtook says nothing and is ignored;
+* an order whose fate cannot be learnt is never taken as refused: after `MAX_QUERIES` unanswered
+  queries, a query the engine could not answer, or an `UNKNOWN_OUTCOME` answer to its `PlaceOrder`
+  (the venue may hold it), it is *in doubt* (`Order.doubt`): still unsettled, so nothing is sold or bought
+  again in its place, and queried every `DOUBT_QUERY_NS` until an answer settles it (an in-doubt order
+  of unknown outcome that the engine then says it does not know was not placed: it is refused).
 
 Fills are reported only from `OrderExecution`, applied once by trade id and by cumulative quantity: an
 execution whose `cumulative_quantity` is not above what the order has counted already is a duplicate
@@ -49,6 +54,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUERIES = 5  # queries of one unanswered order before it is given up
 MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says it never saw
+DOUBT_QUERY_NS = 5_000_000_000  # period of the queries of an order in doubt
+DOUBT_OUTCOME = "outcome"  # the engine could not learn whether the venue took it
+DOUBT_SILENT = "silent"  # its queries went unanswered or failed
 # Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
 # far above any venue trade id, one per order and reconciliation.
 RECONCILED_TRADE_ID = 9_000_000_000_000_000
@@ -100,6 +108,10 @@ class Order:
     # the acknowledgement, so it is not settled until a status answer says (a sell sized before its
     # fills arrived would sell them twice).
     fills_unknown: bool = False
+    # Why its fate could not be learnt, "" while it can (see the module's doc): DOUBT_OUTCOME (the
+    # engine answered UNKNOWN_OUTCOME) or DOUBT_SILENT (queries unanswered or failed). Queried every
+    # DOUBT_QUERY_NS until an answer about it comes.
+    doubt: str = ""
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -112,6 +124,7 @@ class Order:
             "resends": self.resends,
             "cancel_sent": self.cancel_sent,
             "fills_unknown": self.fills_unknown,
+            "doubt": self.doubt,
         }
 
     @staticmethod
@@ -129,6 +142,7 @@ class Order:
             Decimal(s.get("quote", "0")),
             recovered=True,
             fills_unknown=bool(s.get("fills_unknown", False)),
+            doubt=str(s.get("doubt", "")),
         )
 
     @property
@@ -176,6 +190,8 @@ class OrderManager:
         self.clock = clock
         self.pending: dict[str, Pending] = {}
         self.orders: dict[str, Order] = {}
+        # The orders in doubt and when each is queried next.
+        self.doubt_next: dict[str, int] = {}
         self._fills_seen: set[tuple[str, int]] = set()
         self.stats: Counter[str] = Counter()
         # Called with every command (and its tag) before it is handed to `send`: the runner writes it
@@ -329,7 +345,8 @@ class OrderManager:
         log.warning("order %s unknown to the engine: sent again with the same id", o.client_order_id)
 
     def check_timeouts(self, now_ns: int) -> None:
-        """A command unanswered for `timeout_ns` is followed up by `QueryOrder`; never re-sent as new."""
+        """A command unanswered for `timeout_ns` is followed up by `QueryOrder`; never re-sent as new.
+        An order in doubt is queried again when its time comes."""
         for command_id, p in list(self.pending.items()):
             if now_ns - p.sent_ns < self.timeout_ns:
                 continue
@@ -345,14 +362,37 @@ class OrderManager:
                 self.reconcile_outstanding.discard(p.client_order_id)
                 continue
             if p.queries >= MAX_QUERIES:
-                log.error("order %s: no answer after %d queries; giving up", p.client_order_id, p.queries)
-                self.stats["given_up"] += 1
                 self.reconcile_outstanding.discard(p.client_order_id)
-                if o.status is OrderStatus.PENDING:
-                    o.status = OrderStatus.REJECTED
+                self._doubt(o, now_ns, DOUBT_SILENT, f"no answer after {p.queries} queries")
                 continue
             log.warning("%s %s timed out: querying order %s", p.kind, command_id, p.client_order_id)
             self._query(p.client_order_id, now_ns, p.queries + 1)
+        for coid, due in list(self.doubt_next.items()):
+            o = self.orders.get(coid)
+            if o is None or o.settled or not o.doubt:
+                del self.doubt_next[coid]
+            elif now_ns >= due:
+                self.doubt_next[coid] = now_ns + DOUBT_QUERY_NS
+                # Unanswered, it stays in doubt (its count is past MAX_QUERIES) instead of starting
+                # the quick queries over.
+                self._query(coid, now_ns, MAX_QUERIES)
+
+    def _doubt(self, o: Order, now_ns: int, kind: str, why: str) -> None:
+        """The order's fate could not be learnt (`kind`, see `Order.doubt`): it stays unsettled and
+        is queried every DOUBT_QUERY_NS until an answer about it comes."""
+        if o.doubt != DOUBT_OUTCOME:  # an unknown outcome stays the reason until an answer comes
+            o.doubt = kind
+        if o.client_order_id not in self.doubt_next:
+            self.stats["in_doubt"] += 1
+            log.error(
+                "order %s (%s, %s): %s; in doubt: queried every %d s until settled",
+                o.client_order_id,
+                o.tag,
+                o.status,
+                why,
+                DOUBT_QUERY_NS // 1_000_000_000,
+            )
+            self.doubt_next[o.client_order_id] = now_ns + DOUBT_QUERY_NS
 
     # ---------------------------------------------------------- reconciliation
     @property
@@ -591,6 +631,16 @@ class OrderManager:
             o.fills_unknown = False
             log.warning("order %s expired; its fills are those received (%s)", o.client_order_id, o.filled)
         match (p.kind, msg.code):
+            case ("PlaceOrder", "UNKNOWN_OUTCOME"):
+                # Neither placed nor refused for all the engine knows: it may be live at the venue.
+                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self._doubt(o, now, DOUBT_OUTCOME, f"its outcome at the venue is unknown: {msg.message}")
+            case ("QueryOrder", "UNKNOWN_ORDER") if o.doubt == DOUBT_OUTCOME:
+                # The engine gave up looking for it, and the venue still does not know it: not placed.
+                self.reconcile_outstanding.discard(o.client_order_id)
+                o.status, o.doubt = OrderStatus.REJECTED, ""
+                o.venue_filled = o.filled
+                log.warning("order %s of unknown outcome was not placed", o.client_order_id)
             case ("PlaceOrder", "DUPLICATE_ORDER"):
                 # Our own earlier send of this order reached the engine: ask how it is doing.
                 self._query(o.client_order_id, now, p.queries + 1)
@@ -621,11 +671,16 @@ class OrderManager:
             case ("CancelOrder", _):
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
                 o.cancel_sent = False  # the strategy may ask again
+            case ("QueryOrder", code) if code != "UNKNOWN_ORDER" and not o.settled:
+                # No answer to learn from: asked again later, never assumed.
+                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self._doubt(o, now, DOUBT_SILENT, f"its query failed: {msg.code} {msg.message}")
             case _:
                 self.breaker.failure(now, f"{msg.code}: {msg.message}")
 
     def _update(self, coid: str, status: str, venue_filled: Decimal) -> None:
         o = self.orders[coid]
+        o.doubt = ""  # an answer about it: its fate is known again
         o.venue_filled = max(o.venue_filled, venue_filled)
         if status == "FILLED":
             o.venue_filled = max(o.venue_filled, o.cmd.quantity)

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use common::message::{encode, Command, DataMessage, Response};
+use common::message::{encode, Command, DataMessage, ErrorCode, Response};
 use serde::{de::DeserializeOwned, Serialize};
 
 fn golden_dir() -> PathBuf {
@@ -132,4 +132,50 @@ fn malformed_payloads_are_errors() {
     v["quantity"] = "1e3".into();
     let bytes = rmp_serde::to_vec_named(&v).unwrap();
     assert!(common::message::decode::<Command>(&bytes).is_err());
+}
+
+/// Every `Error.code` of the engine, by its wire name, is the list the Python tests check their
+/// decoder against (`tests/golden/enums/ErrorCode.json`): a code added on one side only fails here
+/// or there.
+#[test]
+fn error_codes_are_the_shared_list() {
+    use ErrorCode as C;
+    let all = [
+        C::Malformed,
+        C::Validation,
+        C::UnknownOrder,
+        C::DuplicateOrder,
+        C::NotSynced,
+        C::Halted,
+        C::Venue,
+        C::UnknownOutcome,
+    ];
+    // A new variant does not compile here until it is in `all` (and the list).
+    for c in all {
+        match c {
+            C::Malformed
+            | C::Validation
+            | C::UnknownOrder
+            | C::DuplicateOrder
+            | C::NotSynced
+            | C::Halted
+            | C::Venue
+            | C::UnknownOutcome => {}
+        }
+    }
+    let names: Vec<String> = all
+        .iter()
+        .map(|c| {
+            serde_json::to_value(c)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let listed: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(golden_dir().join("enums/ErrorCode.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(names, listed);
 }

@@ -189,6 +189,10 @@ pub enum ErrorCode {
     Halted,
     /// The venue rejected the request.
     Venue,
+    /// A new order's outcome could not be learnt (the venue did not answer, nor its queries): it
+    /// may be live at the venue. `QueryOrder` asks the venue again; the engine's next reconcile
+    /// settles it.
+    UnknownOutcome,
 }
 
 /// A command failed.

@@ -10,8 +10,8 @@
 //!   `origClientOrderId`, retrying with backoff for [`ExecutorConfig::unknown_outcome_window`].
 //!   Found, it is answered as if placed, with its real status and fills (from `myTrades`);
 //!   still "does not exist" (`-2013`) after the window, the answer is an `Error` naming the
-//!   unknown outcome. Queries failing for the whole window leave the order *unresolved*:
-//!   [`RealExecutor::reconcile`] settles it later. One command makes at most one venue order.
+//!   unknown outcome. Queries failing for the whole window leave the order *unresolved*, answered
+//!   `UNKNOWN_OUTCOME` (it may be live): [`RealExecutor::reconcile`] settles it later. One command makes at most one venue order.
 //! * Fills are reported once each (by trade id), whether they come from the new-order answer,
 //!   `myTrades` or the user data stream; stream events that arrive while the order's answer is
 //!   still out are held and applied after it.
@@ -372,7 +372,7 @@ impl RealExecutor {
                 vec![error(
                     id,
                     now_ns(),
-                    ErrorCode::Venue,
+                    ErrorCode::UnknownOutcome,
                     None,
                     format!(
                         "unknown outcome of new order {}: {first}; querying it failed for {window_ms} ms ({e}); it stays unresolved until reconcile",

@@ -204,6 +204,42 @@ async fn minus_2013_after_the_window_is_an_error_naming_the_unknown_outcome() {
     assert_eq!(stub.count("POST", ORDER), 1);
 }
 
+/// The venue answers neither the order nor any query of it for the whole window: the answer is
+/// `UNKNOWN_OUTCOME` (the order may be live), not a venue refusal; a reconcile that finds it at
+/// the venue publishes it as placed.
+#[tokio::test]
+async fn an_order_no_query_could_find_is_of_unknown_outcome_until_reconcile_finds_it() {
+    let stub = Stub::start().await;
+    let cmd = bid("q1");
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(503, -1007, "Send status unknown"),
+    );
+    stub.fallback("GET", ORDER, Canned::err(502, -1000, "Bad gateway"));
+    let ex = executor(&stub);
+    let e = error_of(&ex.place(&cmd).await).clone();
+    assert_eq!(e.code, ErrorCode::UnknownOutcome, "{}", e.message);
+    assert_eq!(e.command_id.as_deref(), Some("cmd-q1"));
+    assert!(e.message.contains("stays unresolved"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 1);
+    stub.fallback(
+        "GET",
+        OPEN,
+        Canned::ok(format!(
+            "[{}]",
+            query_body("q1", 78, "BUY", "0.1500", "100.0", "0.0", "NEW")
+        )),
+    );
+    let out = ex.reconcile().await;
+    assert!(
+        out.iter()
+            .any(|r| matches!(r, Response::OrderPlaced(p) if p.client_order_id == "q1")),
+        "{out:?}"
+    );
+    assert_eq!(stub.count("POST", ORDER), 1);
+}
+
 #[tokio::test]
 async fn cancel_query_and_open_orders_answers() {
     let stub = Stub::start().await;
