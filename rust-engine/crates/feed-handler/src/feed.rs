@@ -35,6 +35,11 @@ pub use state::FeedState;
 
 /// Failed connection attempts in a row after which the feed reports `halted`.
 pub const HALT_AFTER_ATTEMPTS: u32 = 10;
+/// How long a connection must carry a live book before its end counts as a new outage (the backoff
+/// starts over) rather than one more failed attempt: a venue that accepts connections and drops them
+/// within seconds is redialled ever more slowly, not every `reconnect_initial_ms` (Binance counts
+/// connections per IP, and may ban an IP that keeps reconnecting).
+pub const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 
 /// Health intervals in `secs` seconds (at least one).
 fn alarm_intervals(secs: u64, interval: Duration) -> u32 {
@@ -96,6 +101,7 @@ impl FeedTask {
             cfg.latency_alert_ms as f64 * 1_000.0,
             alarm_intervals(cfg.latency_alert_secs, health_interval),
         );
+        let check = PendingCheck::new(usize::try_from(cfg.snapshot_limit).unwrap_or(usize::MAX));
         FeedTask {
             cfg,
             symbol: symbol.to_owned(),
@@ -112,7 +118,7 @@ impl FeedTask {
             last_trade_id: None,
             clock: EventClock::default(),
             snapshot_at: None,
-            check: PendingCheck::default(),
+            check,
             alarm,
             started_ns: now_ns(),
             updates: None,
@@ -207,7 +213,12 @@ impl FeedTask {
             let ended = match connect.await {
                 Ok(Ok((ws, _))) => {
                     info!(%url, "feed connected");
-                    self.run_connection(ws, &mut shutdown, &mut backoff).await
+                    let (opened, lives) = (Instant::now(), self.counters.resyncs);
+                    let ended = self.run_connection(ws, &mut shutdown).await;
+                    if self.counters.resyncs > lives && opened.elapsed() >= STABLE_CONNECTION {
+                        backoff.reset();
+                    }
+                    ended
                 }
                 Ok(Err(e)) => Ended::Dropped(format!("connect failed: {e}")),
                 Err(_) => Ended::Dropped("connect timed out".into()),
@@ -247,12 +258,7 @@ impl FeedTask {
         self.set_state(FeedState::Stopped, "shutdown").await;
     }
 
-    async fn run_connection<S>(
-        &mut self,
-        mut ws: S,
-        shutdown: &mut watch::Receiver<bool>,
-        backoff: &mut Backoff,
-    ) -> Ended
+    async fn run_connection<S>(&mut self, mut ws: S, shutdown: &mut watch::Receiver<bool>) -> Ended
     where
         S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
             + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
@@ -284,7 +290,7 @@ impl FeedTask {
                 res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
                     snapshot_task = None;
                     let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
-                    self.on_snapshot(res, &mut snapshot_task, backoff).await;
+                    self.on_snapshot(res, &mut snapshot_task).await;
                 }
                 msg = ws.next() => {
                     let msg = match msg {
@@ -439,6 +445,7 @@ impl FeedTask {
             }
             Ok(Applied::Stale) => self.counters.out_of_order += 1,
             Ok(Applied::Duplicate) => self.counters.duplicates += 1,
+            Ok(Applied::BeforeSnapshot) => {}
             Err(resync) => {
                 self.resync(&resync, snapshot_task).await;
                 // The event that revealed the gap starts the new buffer.

@@ -27,7 +27,6 @@ fn cfg() -> FeedConfig {
 struct Harness {
     task: FeedTask,
     snapshot_task: Option<SnapshotTask>,
-    backoff: Backoff,
     trades: mpsc::Receiver<Trade>,
     _data: mpsc::Receiver<DataMessage>,
     _state: watch::Receiver<FeedState>,
@@ -48,7 +47,6 @@ impl Harness {
             task: FeedTask::new(cfg(), "BTCUSDT", Duration::from_secs(1), out),
             // A snapshot request that never completes, so buffering sends none.
             snapshot_task: Some(tokio::spawn(std::future::pending())),
-            backoff: Backoff::new(500, 60_000),
             trades: trades_rx,
             _data: data_rx,
             _state: state_rx,
@@ -63,7 +61,7 @@ impl Harness {
     async fn go_live(&mut self, first: &str, snap: Snapshot) {
         self.text(first).await;
         self.task
-            .on_snapshot(Ok(snap), &mut self.snapshot_task, &mut self.backoff)
+            .on_snapshot(Ok(snap), &mut self.snapshot_task)
             .await;
         assert_eq!(self.task.state, FeedState::Live);
         assert!(self.task.out.book.read().synced);
@@ -439,9 +437,7 @@ async fn a_429_snapshot_answer_waits_retry_after_before_the_next_fetch() {
     let mut h = Harness::new();
     h.snapshot_task = None;
     let before = h.task.ip_pause.now_ms();
-    h.task
-        .on_snapshot(res, &mut h.snapshot_task, &mut h.backoff)
-        .await;
+    h.task.on_snapshot(res, &mut h.snapshot_task).await;
     let after = h.task.ip_pause.now_ms();
     let until = h.task.ip_pause.until_ms();
     assert!(until >= before + 7_000 && until <= after + 7_000);
@@ -474,4 +470,127 @@ async fn a_pause_shared_with_the_executor_holds_for_the_feed() {
         now,
     );
     assert_eq!(pause.remaining(now), Some((Duration::from_secs(300), 429)));
+}
+
+/// An event the sync procedure drops after the snapshot (in order, `u` at or below its
+/// `lastUpdateId`) is not counted out of order: only an event older than a live book is.
+#[tokio::test]
+async fn events_dropped_by_the_sync_procedure_are_not_out_of_order() {
+    let mut h = Harness::new();
+    h.text(&depth(95, 98, None, r#"[["10.0","2"]]"#, "[]"))
+        .await;
+    h.task
+        .on_snapshot(Ok(snap(102, 1)), &mut h.snapshot_task)
+        .await;
+    h.text(&depth(99, 100, None, r#"[["10.0","2"]]"#, "[]"))
+        .await;
+    h.text(&depth(101, 103, None, r#"[["10.0","2"]]"#, "[]"))
+        .await;
+    assert_eq!(h.task.state, FeedState::Live);
+    assert_eq!(h.task.counters().out_of_order, 0);
+    h.text(&depth(102, 103, None, r#"[["10.0","2"]]"#, "[]"))
+        .await;
+    assert_eq!(h.task.counters().out_of_order, 1);
+}
+
+/// The book published when a snapshot (re)syncs it carries the exchange time of the last event
+/// replayed on the snapshot: not 0 at the first sync, not the time of the last event before a
+/// gap after a resync (the strategy's guard drops a book stamped 0 or back in time).
+#[tokio::test]
+async fn a_synced_book_carries_the_time_of_its_last_event() {
+    let at = |first: u64, last: u64, ms: u64| {
+        depth(first, last, None, r#"[["10.0","2"]]"#, "[]")
+            .replace(r#""E":1,"#, &format!(r#""E":{ms},"#))
+    };
+    let mut h = Harness::new();
+    h.text(&at(100, 101, 1_000)).await;
+    h.go_live(&at(102, 103, 1_200), snap(101, 1)).await;
+    assert_eq!(h.task.out.book.read().exchange_ts_ns, 1_200_000_000);
+    h.text(&at(104, 105, 2_000)).await;
+    h.text(&at(110, 111, 7_000)).await; // a gap: resync
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    h.snapshot_task = None;
+    h.go_live(&at(112, 113, 7_100), snap(111, 1)).await;
+    let st = h.task.out.book.read();
+    assert_eq!(
+        (st.book.update_id(), st.exchange_ts_ns),
+        (113, 7_100_000_000)
+    );
+}
+
+/// A venue that accepts each connection, serves a synced book for 0.3 s, then drops it: each
+/// connection that never stayed up for `STABLE_CONNECTION` is one more failed attempt, so the
+/// redials slow down and, after `HALT_AFTER_ATTEMPTS`, the feed reports `halted`. (Resetting the
+/// backoff at each snapshot redialled it every `reconnect_initial_ms` forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_venue_that_keeps_dropping_synced_connections_is_backed_off_then_halted() {
+    use futures_util::SinkExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let body = r#"{"lastUpdateId":101,"bids":[["10.0","1"]],"asks":[["11.0","1"]]}"#;
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let (rest, _) = crate::rest::tests::serve(answer).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicU64::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+                for id in 101..104u64 {
+                    let frame = depth(id, id, None, r#"[["10.0","1"]]"#, "[]");
+                    let _ = ws.send(Message::Text(frame)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let _ = ws.close(None).await;
+            });
+        }
+    });
+    let mut c = cfg();
+    c.ws_url = format!("ws://{addr}");
+    c.rest_url = format!("http://{rest}");
+    c.reconnect_initial_ms = 20;
+    c.reconnect_max_ms = 200;
+    let (data, _data_rx) = mpsc::channel(1024);
+    let (trades, _trades_rx) = mpsc::channel(1024);
+    let (state, mut state_rx) = watch::channel(FeedState::Stopped);
+    let out = FeedOutputs {
+        data,
+        trades,
+        book: SharedBook::default(),
+        state,
+    };
+    let task = FeedTask::new(c, "BTCUSDT", Duration::from_millis(100), out);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed = tokio::spawn(task.run(stop_rx));
+    let mut live = false;
+    let halted = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let now = *state_rx.borrow_and_update();
+            live |= now == FeedState::Live;
+            if now == FeedState::Halted {
+                return;
+            }
+            state_rx.changed().await.unwrap();
+        }
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = feed.await;
+    let n = conns.load(Ordering::Relaxed);
+    assert!(halted.is_ok(), "never halted after {n} connections");
+    assert!(
+        live,
+        "the connections never synced: the test proves nothing"
+    );
+    let attempts = u64::from(HALT_AFTER_ATTEMPTS);
+    assert!((attempts..=attempts + 1).contains(&n), "{n} connections");
 }

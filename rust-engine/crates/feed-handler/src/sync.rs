@@ -32,6 +32,9 @@ pub enum Applied {
     Applied,
     /// Older than the book: ignored (out of order).
     Stale,
+    /// Older than the snapshot the book was just built from, before the event that bridges it:
+    /// dropped, as the sync procedure says (in order, not stale).
+    BeforeSnapshot,
     /// Same ids as the last applied event: ignored.
     Duplicate,
 }
@@ -72,6 +75,8 @@ pub enum SnapshotOutcome {
     Synced {
         /// Buffered events applied on top of the snapshot.
         replayed: usize,
+        /// Exchange time (`E`, ms) of the last of them: the book's time.
+        event_ms: u64,
     },
     /// The snapshot is older than the first buffered event: fetch another.
     TooOld {
@@ -154,7 +159,7 @@ impl BookSync {
             State::Bridging => {
                 let id = book.update_id();
                 if drop_before_snapshot(ev, id) {
-                    return Ok(Applied::Stale);
+                    return Ok(Applied::BeforeSnapshot);
                 }
                 check_bridges(ev, id)?;
                 self.state = State::Live;
@@ -212,16 +217,17 @@ impl BookSync {
         let buffered = std::mem::take(buf);
         book.reset(snap.last_update_id, &snap.bids, &snap.asks);
         self.state = State::Bridging;
-        let mut replayed = 0;
+        let (mut replayed, mut event_ms) = (0, 0);
         for ev in buffered {
             if self.on_event(&ev, book)? == Applied::Applied {
                 replayed += 1;
+                event_ms = ev.event_ms;
             }
         }
         if replayed == 0 {
             return Ok(SnapshotOutcome::Waiting);
         }
-        Ok(SnapshotOutcome::Synced { replayed })
+        Ok(SnapshotOutcome::Synced { replayed, event_ms })
     }
 
     fn apply(&mut self, ev: &DepthUpdate, book: &mut OrderBook) -> Result<(), Resync> {

@@ -67,7 +67,10 @@ fn spot_scenario_from_the_documented_rules() {
     // e1, e2 discarded; e3 bridges 102 and applies.
     assert_eq!(
         sync.on_snapshot(&snap, &mut book).unwrap(),
-        SnapshotOutcome::Synced { replayed: 1 }
+        SnapshotOutcome::Synced {
+            replayed: 1,
+            event_ms: ev[2].event_ms
+        }
     );
     assert_eq!(book.update_id(), 103);
     assert_eq!(sync.on_event(&ev[3], &mut book).unwrap(), Applied::Applied);
@@ -100,7 +103,10 @@ fn futures_scenario_uses_pu() {
     }
     assert_eq!(
         sync.on_snapshot(&snap, &mut book).unwrap(),
-        SnapshotOutcome::Synced { replayed: 1 }
+        SnapshotOutcome::Synced {
+            replayed: 1,
+            event_ms: ev[2].event_ms
+        }
     );
     assert_eq!(sync.on_event(&ev[3], &mut book).unwrap(), Applied::Applied);
     let want = &s["expected_book_after_f4"];
@@ -139,7 +145,10 @@ fn duplicate_of_last_event_is_counted_as_duplicate() {
     };
     assert_eq!(
         sync.on_snapshot(&snap, &mut book).unwrap(),
-        SnapshotOutcome::Synced { replayed: 1 }
+        SnapshotOutcome::Synced {
+            replayed: 1,
+            event_ms: 1
+        }
     );
     assert_eq!(
         sync.on_event(&mk(10, 12, 5), &mut book).unwrap(),
@@ -196,9 +205,9 @@ fn first_event_after_the_snapshot_follows_the_bridging_rule() {
     };
     let cases = [
         Case {
-            name: "spot u == id is stale",
+            name: "spot u == id is before the snapshot",
             ev: ev(95, 102, None),
-            expected: Ok(Applied::Stale),
+            expected: Ok(Applied::BeforeSnapshot),
         },
         Case {
             name: "spot U <= id+1 <= u",
@@ -216,9 +225,9 @@ fn first_event_after_the_snapshot_follows_the_bridging_rule() {
             expected: gap(103, 104, 105),
         },
         Case {
-            name: "futures u < id is stale",
+            name: "futures u < id is before the snapshot",
             ev: ev(100, 101, Some(99)),
-            expected: Ok(Applied::Stale),
+            expected: Ok(Applied::BeforeSnapshot),
         },
         Case {
             name: "futures u == id bridges",
@@ -309,7 +318,10 @@ fn snapshot_equal_to_the_first_buffered_id_is_not_too_old() {
     );
     assert_eq!(
         sync.on_snapshot(&snap_at(100), &mut book),
-        Ok(SnapshotOutcome::Synced { replayed: 1 })
+        Ok(SnapshotOutcome::Synced {
+            replayed: 1,
+            event_ms: 1
+        })
     );
     assert!(sync.is_live());
     assert_eq!(book.update_id(), 101);

@@ -4,11 +4,12 @@
 //! it when it stands at exactly L, or right after the event that jumps over L (`U <= L < u`, the
 //! usual case with `@depth@100ms` batches): an event gives each level it touches its quantity at
 //! `u`, so the snapshot with that event applied is the venue's book at `u`. A book already past L
-//! when the snapshot arrives is not checked (unverifiable). Only the snapshot's price range is
-//! compared (a snapshot is truncated at `limit` levels; the local book may know deeper levels). On a
-//! mismatch the local book is repaired to the venue's truth (the snapshot, with the event applied);
-//! a repaired book that is crossed or one-sided fails the check every update passes
-//! ([`check_sound`]) and must be resynced.
+//! when the snapshot arrives is not checked (unverifiable). A snapshot side of `limit` levels is
+//! truncated (the local book may know deeper levels): only its price range is compared. A shorter
+//! side is the venue's whole side: every local level of that side is compared. On a mismatch the
+//! local book is repaired to the venue's truth (the snapshot, with the event applied) over the
+//! compared range, keeping its own levels deeper than a truncated side; a repaired book that is
+//! crossed or one-sided fails the check every update passes ([`check_sound`]) and must be resynced.
 
 use crate::binance::{DepthUpdate, Snapshot};
 use crate::book::{Level, OrderBook};
@@ -29,9 +30,11 @@ pub enum Verdict {
 }
 
 /// A snapshot waiting for the book to reach its id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PendingCheck {
     snapshot: Option<Snapshot>,
+    /// Levels a side the snapshots are asked for (`limit`): a side that long may be truncated.
+    limit: usize,
 }
 
 /// The venue's book at the check: `snap`, with `over` applied (the event that went past its id).
@@ -44,31 +47,43 @@ pub fn venue_at(snap: &Snapshot, over: Option<&DepthUpdate>) -> OrderBook {
     venue
 }
 
-/// The levels of `book` within `snap`'s price range, bids and asks, best first: a snapshot is
-/// truncated at `limit` levels (sorted best first), and the local book may know deeper ones.
-fn within<'a>(
-    book: &'a OrderBook,
-    snap: &Snapshot,
-) -> (
-    impl Iterator<Item = &'a Level>,
-    impl Iterator<Item = &'a Level>,
-) {
-    let lowest_bid = snap.bids.last().map_or(u64::MAX, |l| l.price);
-    let highest_ask = snap.asks.last().map_or(0, |l| l.price);
-    (
-        book.bids().take_while(move |l| l.price >= lowest_bid),
-        book.asks().take_while(move |l| l.price <= highest_ask),
-    )
+/// The compared price range of `snap`, as (lowest bid, highest ask): a side of `limit` levels is
+/// truncated, so it ends at its last level; a shorter side is the venue's whole side.
+fn range(snap: &Snapshot, limit: usize) -> (u64, u64) {
+    let lowest_bid = match snap.bids.last() {
+        Some(l) if snap.bids.len() >= limit => l.price,
+        _ => 0,
+    };
+    let highest_ask = match snap.asks.last() {
+        Some(l) if snap.asks.len() >= limit => l.price,
+        _ => u64::MAX,
+    };
+    (lowest_bid, highest_ask)
 }
 
-/// Whether `book` equals `venue` (see [`venue_at`]) over `snap`'s price range.
-pub fn matches(book: &OrderBook, venue: &OrderBook, snap: &Snapshot) -> bool {
-    let (bids, asks) = within(book, snap);
-    let (venue_bids, venue_asks) = within(venue, snap);
-    bids.eq(venue_bids) && asks.eq(venue_asks)
+/// Whether `book` equals `venue` (see [`venue_at`]) over the range of `snap` (see [`range`]).
+pub fn matches(book: &OrderBook, venue: &OrderBook, snap: &Snapshot, limit: usize) -> bool {
+    let (lowest_bid, highest_ask) = range(snap, limit);
+    let in_bids = |l: &&Level| l.price >= lowest_bid;
+    let in_asks = |l: &&Level| l.price <= highest_ask;
+    book.bids()
+        .take_while(in_bids)
+        .eq(venue.bids().take_while(in_bids))
+        && book
+            .asks()
+            .take_while(in_asks)
+            .eq(venue.asks().take_while(in_asks))
 }
 
 impl PendingCheck {
+    /// No check pending; snapshots are asked for `limit` levels a side.
+    pub fn new(limit: usize) -> Self {
+        PendingCheck {
+            snapshot: None,
+            limit,
+        }
+    }
+
     /// True while a snapshot waits.
     pub fn is_waiting(&self) -> bool {
         self.snapshot.is_some()
@@ -102,12 +117,23 @@ impl PendingCheck {
     fn decide(&mut self, book: &mut OrderBook, over: Option<&DepthUpdate>) -> Option<Verdict> {
         let snap = self.snapshot.take()?;
         let venue = venue_at(&snap, over);
-        if matches(book, &venue, &snap) {
+        if matches(book, &venue, &snap, self.limit) {
             return Some(Verdict::Match);
         }
-        let (bids, asks) = within(&venue, &snap);
-        let (bids, asks): (Vec<Level>, Vec<Level>) =
-            (bids.copied().collect(), asks.copied().collect());
+        // The venue's levels over the range, the book's own deeper ones past a truncated side.
+        let (lowest_bid, highest_ask) = range(&snap, self.limit);
+        let bids: Vec<Level> = venue
+            .bids()
+            .take_while(|l| l.price >= lowest_bid)
+            .chain(book.bids().skip_while(|l| l.price >= lowest_bid))
+            .copied()
+            .collect();
+        let asks: Vec<Level> = venue
+            .asks()
+            .take_while(|l| l.price <= highest_ask)
+            .chain(book.asks().skip_while(|l| l.price <= highest_ask))
+            .copied()
+            .collect();
         book.reset(venue.update_id(), &bids, &asks);
         Some(repaired(book, venue.update_id()))
     }
@@ -201,7 +227,7 @@ mod tests {
         ];
         for (i, c) in cases.into_iter().enumerate() {
             let mut b = book(c.book_id);
-            let mut p = PendingCheck::default();
+            let mut p = PendingCheck::new(2);
             assert_eq!(p.offer(c.snap, &mut b), c.first, "case {i}");
         }
     }
@@ -226,7 +252,7 @@ mod tests {
             },
         ] {
             let mut b = book(7);
-            let mut p = PendingCheck::default();
+            let mut p = PendingCheck::new(2);
             assert_eq!(
                 p.offer(s.clone(), &mut b),
                 Some(Verdict::Corrupt(7)),
@@ -240,7 +266,7 @@ mod tests {
     #[test]
     fn waits_for_the_book_then_repairs() {
         let mut b = book(6);
-        let mut p = PendingCheck::default();
+        let mut p = PendingCheck::new(2);
         assert_eq!(p.offer(snap(7, 4), &mut b), None);
         assert!(p.is_waiting());
         b.set(BookSide::Bid, 10, 9); // the local book diverged
@@ -249,7 +275,11 @@ mod tests {
             p.on_book(&mut b, &update(7, 7, &[])),
             Some(Verdict::Repaired)
         );
-        assert_eq!(b.bids().copied().collect::<Vec<_>>(), [lv(10, 4), lv(9, 2)]);
+        // Repaired over the snapshot's two levels; the deeper one it did not cover is kept.
+        assert_eq!(
+            b.bids().copied().collect::<Vec<_>>(),
+            [lv(10, 4), lv(9, 2), lv(8, 3)]
+        );
         assert!(!p.is_waiting());
         assert_eq!(p.on_book(&mut b, &update(8, 8, &[])), None);
     }
@@ -278,7 +308,7 @@ mod tests {
             b.set_update_id(9);
         };
         let check = |b: &mut OrderBook| {
-            let mut p = PendingCheck::default();
+            let mut p = PendingCheck::new(2);
             assert_eq!(p.offer(snap(8, 1), b), None);
             apply(b);
             let verdict = p.on_book(b, &ev);
@@ -296,23 +326,71 @@ mod tests {
         assert_eq!(diverged.update_id(), 9);
         assert_eq!(
             diverged.bids().copied().collect::<Vec<_>>(),
-            [lv(10, 1), lv(9, 5)]
+            [lv(10, 1), lv(9, 5), lv(8, 3)]
         );
         assert_eq!(
             diverged.asks().copied().collect::<Vec<_>>(),
-            [lv(11, 1), lv(12, 2)]
+            [lv(11, 1), lv(12, 2), lv(13, 3)]
         );
         let mut past = book(9);
         assert_eq!(
-            PendingCheck::default().offer(snap(8, 1), &mut past),
+            PendingCheck::new(2).offer(snap(8, 1), &mut past),
             Some(Verdict::Unverifiable)
+        );
+    }
+
+    /// A side shorter than the limit is the venue's whole side: a local level past it (here a
+    /// bid the venue no longer has, under an empty snapshot side, or under a side of one level) is
+    /// a mismatch, repaired away.
+    #[test]
+    fn a_side_shorter_than_the_limit_is_the_whole_side() {
+        for bids in [vec![], vec![lv(10, 1)]] {
+            let mut b = book(7);
+            let s = Snapshot {
+                last_update_id: 7,
+                bids: bids.clone(),
+                asks: vec![lv(11, 1), lv(12, 2)],
+            };
+            let verdict = PendingCheck::new(2).offer(s, &mut b);
+            assert_ne!(verdict, Some(Verdict::Match), "{bids:?}");
+            assert_eq!(b.bids().copied().collect::<Vec<_>>(), bids);
+        }
+    }
+
+    /// A repair keeps what the jumping-over event set deeper than the snapshot's range, and the
+    /// deeper levels the book knew.
+    #[test]
+    fn a_repair_keeps_the_levels_deeper_than_the_snapshot() {
+        let mut b = OrderBook::default();
+        b.reset(
+            6,
+            &[lv(10, 1), lv(9, 2)],
+            &[lv(11, 1), lv(12, 9), lv(14, 4)],
+        );
+        let s = Snapshot {
+            last_update_id: 8,
+            bids: vec![lv(10, 1), lv(9, 2)],
+            asks: vec![lv(11, 1), lv(12, 2)],
+        };
+        let mut p = PendingCheck::new(2);
+        assert_eq!(p.offer(s, &mut b), None);
+        let ev = update(7, 9, &[lv(8, 5)]);
+        set_levels(&ev, &mut b);
+        assert_eq!(p.on_book(&mut b, &ev), Some(Verdict::Repaired));
+        assert_eq!(
+            b.bids().copied().collect::<Vec<_>>(),
+            [lv(10, 1), lv(9, 2), lv(8, 5)]
+        );
+        assert_eq!(
+            b.asks().copied().collect::<Vec<_>>(),
+            [lv(11, 1), lv(12, 2), lv(14, 4)]
         );
     }
 
     #[test]
     fn deeper_local_levels_do_not_count_as_a_mismatch() {
         let b = book(7);
-        assert!(matches(&b, &venue_at(&snap(7, 1), None), &snap(7, 1)));
+        assert!(matches(&b, &venue_at(&snap(7, 1), None), &snap(7, 1), 2));
         let shallow_book = {
             let mut x = OrderBook::default();
             x.reset(7, &[lv(10, 1)], &[lv(11, 1), lv(12, 2)]);
@@ -321,7 +399,8 @@ mod tests {
         assert!(!matches(
             &shallow_book,
             &venue_at(&snap(7, 1), None),
-            &snap(7, 1)
+            &snap(7, 1),
+            2
         ));
     }
 }

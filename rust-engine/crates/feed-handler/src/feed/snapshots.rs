@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use common::time::now_ns;
+use common::time::{ms_to_ns, now_ns};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::{FeedState, FeedTask, SnapshotTask};
-use crate::backoff::Backoff;
 use crate::binance::snapshot::{self, Snapshot};
 use crate::rest::{self, RestError};
 use crate::sync::{Resync, SnapshotOutcome};
@@ -86,7 +85,6 @@ impl FeedTask {
         &mut self,
         res: Result<Snapshot, RestError>,
         snapshot_task: &mut Option<SnapshotTask>,
-        backoff: &mut Backoff,
     ) {
         let snap = match res {
             Ok(s) => s,
@@ -101,22 +99,20 @@ impl FeedTask {
         let outcome = {
             let mut st = self.out.book.write();
             let r = self.sync.on_snapshot(&snap, &mut st.book);
-            if let Ok(SnapshotOutcome::Synced { .. }) = r {
+            if let Ok(SnapshotOutcome::Synced { event_ms, .. }) = r {
                 st.synced = true;
+                st.exchange_ts_ns = ms_to_ns(event_ms);
                 st.local_ts_ns = now_ns();
             }
             r
         };
         match outcome {
-            Ok(SnapshotOutcome::Synced { replayed }) => {
+            Ok(SnapshotOutcome::Synced { replayed, .. }) => {
                 debug!(replayed, id = snap.last_update_id, "snapshot applied");
-                backoff.reset();
                 self.went_live().await;
                 self.out.book.notify();
             }
-            Ok(SnapshotOutcome::Waiting) => {
-                backoff.reset();
-            }
+            Ok(SnapshotOutcome::Waiting) => {}
             Ok(SnapshotOutcome::TooOld {
                 last_update_id,
                 first_buffered,
