@@ -213,6 +213,28 @@ def test_an_exit_answered_late_is_never_sold_twice() -> None:
     assert not st.position.lots and st.position.closed[-1].exit_reason == "stop_loss"
 
 
+def test_at_shutdown_an_entry_filled_in_part_is_closed_at_market() -> None:
+    """SIGTERM while an entry has filled 40 of 100: its cancel settles with 40 bought, and those
+    are sold at market at once (no resting target is left behind an exiting process); no entry is
+    decided after the shutdown."""
+    st, out = make()
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "40", 1, "PARTIALLY_FILLED", cumulative="40"), 3 * S)
+    st.shutdown(0)
+    cancel = out.of(wire.CancelOrder)[-1]
+    assert cancel.client_order_id == buy.client_order_id
+    respond(st, canceled(cancel, "40"), 3 * S)
+    sells = [(o.order_type, o.quantity, o.price) for o in out.orders if o.side == "SELL"]
+    assert sells == [("MARKET", D("40"), None)], sells
+    (lot,) = st.position.lots.values()
+    assert lot.exit_reason == "shutdown"
+    sent = len(out.sent)
+    setup_window(st, 5)
+    assert len(out.sent) == sent and st.decisions["rejected_paused"] >= 1
+
+
 def test_an_exit_whose_cancel_died_with_the_engine_cancels_again_and_completes() -> None:
     """The stop loss cancels the resting target; the engine is killed with that cancel unserved and
     a new one starts. Reconciling, the new engine lists the target NEW while the cancel may still be

@@ -103,6 +103,8 @@ class PercentileStrategy:
         # Set (with why) while entries must wait: the engine is silent or halted, or orders are being
         # reconciled.
         self.paused_reason = ""
+        # Set by `shutdown`: no entry any more, and a lot that comes to hold coins is closed at market.
+        self.closing = False
         # Called with (kind, summary, payload) for what the audit log keeps: "entry_decision",
         # "entry_rejected", "trade_opened", "trade_closed" (payload "trade": the ClosedTrade).
         self.journal: Callable[[str, str, dict[str, Any]], None] | None = None
@@ -213,7 +215,9 @@ class PercentileStrategy:
             self.on_fill(fill, event_ns)
 
     def shutdown(self, now_wall_ns: int) -> None:
-        """Cancels resting entries and closes every position at market."""
+        """Cancels resting entries and closes every position at market, including those an entry
+        fills (in part) before its cancel settles: none is left with only a resting target."""
+        self.closing = True
         self._cancel_entries("shutdown", now_wall_ns)
         for lot in self.position.in_phase(Phase.HOLDING):
             self._start_exit(lot, ExitReason.SHUTDOWN, now_wall_ns)
@@ -230,6 +234,8 @@ class PercentileStrategy:
     def _decide(self, c: Candle, ts_ns: int, volume_ok: bool, volume_why: str, now: int) -> None:
         if not c.bullish:
             return self._reject("not_bullish")
+        if self.closing:
+            return self._reject("paused", "shutting down")
         if self.paused_reason:
             return self._reject("paused", self.paused_reason)
         if self.stops.paused:
@@ -374,6 +380,9 @@ class PercentileStrategy:
                 return
             lot.phase = Phase.HOLDING
             lot.peak = float(lot.position.avg_entry)
+            if self.closing:
+                self._start_exit(lot, ExitReason.SHUTDOWN, now)
+                return
             lot.target_coid = self._sell(lot, lot.plan.target, "target", now)
             if lot.target_coid is None:
                 self._start_exit(lot, ExitReason.TARGET_REFUSED, now)
