@@ -48,6 +48,33 @@ def test_gap_at_the_configured_fall_from_the_previous_trade() -> None:
     assert r.on_price(ENTRY, ENTRY_NS, rise, prev, rise, ENTRY_NS) is None
 
 
+def test_exactly_at_a_threshold_on_the_tick_grid_is_decided_the_same_at_every_price() -> None:
+    """A fall of exactly the gap (0.1 %: two ticks from 0.2000) is no gap, and a price exactly at
+    the stop loss (1.5 % below the entry) or the trailing stop (0.5 % below the peak) is a stop, at
+    every price of the 0.0001 grid from 0.1000 to 0.5000 where the threshold lands on the grid:
+    float rounding decided it either way before."""
+    r = ExitRules.from_config(replace(StrategyConfig(), trailing_stop=True))
+    assert (r.gap, r.stop_loss, r.trailing) == (0.001, 0.015, 0.005)
+    checked = 0
+    for ticks in range(1000, 5001):
+        p = ticks / 10_000
+        for frac, kind in ((r.gap, "gap"), (r.stop_loss, "stop"), (r.trailing, "trailing")):
+            moved = ticks * (1 - frac)
+            if abs(moved - round(moved)) > 1e-6:
+                continue  # the threshold is not on the grid at this price
+            at = round(moved) / 10_000
+            checked += 1
+            if kind == "gap":
+                assert r.on_price(p, 0, p, p, at, 0) is None, (p, at)
+            elif kind == "stop":
+                assert r.on_price(p, 0, p, math.nan, at, 0) is ExitReason.STOP_LOSS, (p, at)
+            else:
+                peak = p
+                entry = p * 0.9  # the stop loss far below
+                assert r.on_price(entry, 0, peak, math.nan, at, 0) is ExitReason.TRAILING_STOP, (p, at)
+    assert checked > 20
+
+
 def test_trailing_stop_at_the_configured_distance_below_the_peak() -> None:
     r, pct = rules(), CFG.trailing_stop_pct / 100
     peak = 1.05  # 5 % above the entry: the trailing stop is far above the stop loss

@@ -16,6 +16,11 @@ from flashcrash.config import StrategyConfig
 from flashcrash.event_detector import Candle
 
 NS = 1_000_000_000
+# Prices are floats: a move of exactly a threshold (0.2000 -> 0.1998 is exactly 0.1 %) computes a
+# hair above or below it depending on the price. Thresholds are compared with this relative
+# tolerance, far below any tick (a tick of POLUSDT is 5e-4 of its price), so that "at" and "more
+# than" mean what they say at every price.
+EPS = 1e-9
 
 
 class ExitReason(StrEnum):
@@ -53,11 +58,11 @@ class ExitRules:
     ) -> ExitReason | None:
         """`peak`: highest price since the entry (including `price`); `prev`: the previous trade price
         (nan when none)."""
-        if price <= entry * (1 - self.stop_loss):
+        if price <= entry * (1 - self.stop_loss) * (1 + EPS):
             return ExitReason.STOP_LOSS
-        if math.isfinite(prev) and prev > 0 and (prev - price) / prev > self.gap:
+        if math.isfinite(prev) and prev > 0 and (prev - price) / prev > self.gap + EPS:
             return ExitReason.GAP
-        if self.trailing is not None and price <= peak * (1 - self.trailing):
+        if self.trailing is not None and price <= peak * (1 - self.trailing) * (1 + EPS):
             return ExitReason.TRAILING_STOP
         if ts_ns - entry_ns >= self.max_hold_ns:
             return ExitReason.MAX_HOLD
