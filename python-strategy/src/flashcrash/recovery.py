@@ -39,6 +39,9 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
         if "strategy" in snaps:
             break
     since = snaps["strategy"].ts_ns if "strategy" in snaps else 0
+    # The events written after the snapshot, by their order of writing (ids): a wall clock stepped
+    # back must not hide one. By time only for a snapshot of an older file, which has no such id.
+    after_id = snaps["strategy"].after_event_id if "strategy" in snaps else None
     if "strategy" in snaps:
         runner.strategy.restore(snaps["strategy"].state)
     if "orders" in snaps:
@@ -61,7 +64,8 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     replayed = 0
     for s in reversed(chain):
         for e in db.events_of(s):
-            if e.ts_ns > since and replay_event(runner, e):
+            after = e.ts_ns > since if after_id is None else (e.id or 0) > after_id
+            if after and replay_event(runner, e):
                 replayed += 1
                 runner.event_ns = max(runner.event_ns, e.event_ns or 0)
     _read_history(runner, lineage)  # after the replay: the database has what it re-applied

@@ -16,6 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from flashcrash.persistence import PersistenceService
 from flashcrash.persistence.records import TradeRecord
 from flashcrash.persistence.session_report import _trades_table, session_report
 from flashcrash.runner import HISTORY_CANDLES, Runner
+from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.portfolio import Phase
 
 
@@ -535,6 +538,61 @@ def test_an_exception_in_the_loop_leaves_the_position_to_the_next_start(tmp_path
             db.close()
     finally:
         eng.close()
+
+
+class _Unconnected:
+    """Ports of an engine that is never reached, and a client that only keeps what it sends."""
+
+    ports = (1, 2, 3)
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+
+    def send(self, msg: object) -> bool:
+        self.sent.append(msg)
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_order_written_after_the_snapshot_is_replayed_even_when_the_clock_stepped_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wall clock steps back 2 s (an NTP step, a VM resumed) after a snapshot; an order written
+    ahead after that snapshot carries an earlier time than it, and the process is killed. The
+    restarted strategy still knows the order: the audit events are replayed by their order of
+    writing, not by their clock."""
+    cfg = config_for(tmp_path, _Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
+
+    def start() -> tuple[Runner, _Unconnected, PersistenceService]:
+        client, db = _Unconnected(), PersistenceService.open(cfg)
+        runner = Runner(cfg, client, db)  # type: ignore[arg-type]
+        runner.start()
+        return runner, client, db
+
+    runner, client, db = start()
+    with runner._atomic():
+        runner._save_snapshots("periodic")
+    db.flush()
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() - 2_000_000_000)
+    with runner._atomic():
+        coid = runner.orders.place("BUY", Quantity(Decimal("100")), Price(Decimal("0.2010")), real(), "entry")
+    assert coid is not None and any(isinstance(m, wire.PlaceOrder) for m in client.sent)
+    db.close()  # killed: the session never ends
+    monkeypatch.setattr(time, "time_ns", real)
+    runner2, _, db2 = start()
+    try:
+        assert runner2.recovery is not None and runner2.recovery["events_replayed"] >= 1, runner2.recovery
+        assert coid in runner2.orders.orders
+    finally:
+        db2.close()
 
 
 def test_silent_engine_pauses_entries_and_its_return_reconciles(tmp_path: Path) -> None:

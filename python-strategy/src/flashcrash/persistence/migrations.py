@@ -196,12 +196,19 @@ CREATE TABLE candles (
 ) STRICT, WITHOUT ROWID;
 """
 
+V6 = """
+-- The newest audit event written before each snapshot (events are written in order, so the events
+-- after it are exactly those to replay on it; the wall clock may step back): NULL in older rows.
+ALTER TABLE snapshots ADD COLUMN after_event_id INTEGER;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, orders, fills, trades, audit events", V1),
     Migration(2, "trades.entry_score, component snapshots", V2),
     Migration(3, "snapshot reasons change and recovery", V3),
     Migration(4, "events.event_ns, trades.exit_session_id", V4),
     Migration(5, "1-second candles", V5),
+    Migration(6, "snapshots.after_event_id", V6),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -161,3 +161,5 @@ class SnapshotRecord:
     state: dict[str, Any]
     reason: str = "periodic"  # periodic | shutdown | manual | change | recovery
     id: int | None = None
+    # The id of the newest audit event written before it (None: an older file's snapshot).
+    after_event_id: int | None = None

@@ -461,14 +461,15 @@ def _snapshot(r: sqlite3.Row) -> SnapshotRecord:
         ts_ns=r["ts_ns"],
         reason=r["reason"],
         state=json.loads(r["state"]),
+        after_event_id=r["after_event_id"],
     )
 
 
 class SqliteSnapshots(_Repo):
     def save(self, s: SnapshotRecord) -> None:
         self._x(
-            "INSERT INTO snapshots (session_id, component, ts_ns, ts_utc, reason, state)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO snapshots (session_id, component, ts_ns, ts_utc, reason, state, after_event_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, (SELECT max(id) FROM events))",
             (
                 s.session_id,
                 s.component,
