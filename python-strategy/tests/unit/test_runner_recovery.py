@@ -33,7 +33,9 @@ from flashcrash.persistence.records import TradeRecord
 from flashcrash.persistence.session_report import _trades_table, session_report
 from flashcrash.runner import HISTORY_CANDLES, Runner
 from flashcrash.trading_engine.money import Price, Quantity
-from flashcrash.trading_engine.portfolio import Phase
+from flashcrash.trading_engine.percentile import Plan
+from flashcrash.trading_engine.portfolio import Lot, Phase
+from flashcrash.trading_engine.position import Position
 
 
 def _config(tmp_path: Path, eng: FakeEngine) -> config.Config:
@@ -593,6 +595,68 @@ def test_an_order_written_after_the_snapshot_is_replayed_even_when_the_clock_ste
         assert coid in runner2.orders.orders
     finally:
         db2.close()
+
+
+def _execution(
+    cmd: wire.PlaceOrder, price: str, qty: str, cumulative: str, trade_id: int
+) -> wire.OrderExecution:
+    status = "FILLED" if Decimal(cumulative) == cmd.quantity else "PARTIALLY_FILLED"
+    return wire.OrderExecution(
+        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, cmd.side, trade_id, Decimal(price),
+        Decimal(qty), Decimal(cumulative), cmd.quantity, status, "maker", Decimal(0), "USDT",
+    )  # fmt: skip
+
+
+def test_the_trades_table_closes_every_trade_as_the_strategy_does(tmp_path: Path) -> None:
+    """Through the runner's journal into the database: an entry filled 40 at 0.2010 then 60 at
+    0.1990 is stored at its average entry 0.1998 (the row opened at the first fill's price); an
+    entry of which only 20 filled, worth less than the minimum notional, is written off and its row
+    closed at an exit price of 0 with its loss, not left open for ever."""
+    cfg = config_for(tmp_path, _Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
+    client, db = _Unconnected(), PersistenceService.open(cfg)
+    runner = Runner(cfg, client, db)  # type: ignore[arg-type]
+    runner.start()
+    st = runner.strategy
+    assert st.min_notional == Decimal("5")
+    plan = Plan(Price(Decimal("0.2010")), Price(Decimal("0.2100")), 0.2, 0.21)
+
+    def entry() -> wire.PlaceOrder:
+        with runner._atomic():
+            coid = runner.orders.place("BUY", Quantity(Decimal("100")), plan.entry, 1, "entry")
+            assert coid is not None
+            st.position.add(Lot(coid, plan, Decimal("100"), 1, 1.0, Position()))
+        buy = client.sent[-1]
+        assert isinstance(buy, wire.PlaceOrder)
+        return buy
+
+    try:
+        buy = entry()
+        for m in (_execution(buy, "0.2010", "40", "40", 1), _execution(buy, "0.1990", "60", "100", 2)):
+            with runner._atomic():
+                runner.handle(m)
+        target = client.sent[-1]
+        assert isinstance(target, wire.PlaceOrder) and target.side == "SELL"
+        with runner._atomic():
+            runner.handle(_execution(target, "0.2100", "100", "100", 3))
+        small = entry()
+        with runner._atomic():
+            runner.handle(_execution(small, "0.2010", "20", "20", 4))
+            assert runner.orders.cancel(small.client_order_id, 2)
+        cancel = client.sent[-1]
+        with runner._atomic():
+            runner.handle(wire.OrderCanceled(cancel.command_id, 3, small.client_order_id, "X-1", "POLUSDT",
+                                             Decimal("20"), "CANCELED"))  # fmt: skip
+        assert not st.position.lots
+        db.flush()
+        rows = {r.trade_key: r for r in db.trades_of(runner.session.id)}  # type: ignore[union-attr]
+        averaged, written_off = rows[buy.client_order_id], rows[small.client_order_id]
+        assert (averaged.entry_price, averaged.quantity) == (Decimal("0.1998"), Decimal("100"))
+        assert averaged.pnl == st.position.closed[0].pnl
+        assert (written_off.exit_price, written_off.exit_reason) == (Decimal("0"), "written_off")
+        assert written_off.pnl == -(Decimal("20") * Decimal("0.2010"))
+        assert not db.open_trades_of(runner.session.id)  # type: ignore[arg-type]
+    finally:
+        db.close()
 
 
 def test_silent_engine_pauses_entries_and_its_return_reconciles(tmp_path: Path) -> None:

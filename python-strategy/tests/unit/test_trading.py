@@ -611,7 +611,7 @@ def test_a_lot_left_with_less_than_one_step_is_written_off() -> None:
     st.on_candle(candle(4, 0.2005, 0.2006, 0.1990, 0.1995), ACTIVE, GOOD, 0)  # a new low: entry canceled
     respond(st, canceled(out.of(wire.CancelOrder)[-1], "0.1"))
     assert not st.position.lots
-    assert st.decisions["exit_dust_written_off"] == 1
+    assert st.decisions["exit_written_off"] == 1
     assert [o.side for o in out.orders] == ["BUY"]  # nothing was sent to sell what cannot be sold
     assert st.position.realized == -(D("0.2010") * D("0.1"))  # the coins' cost, fee included
 
@@ -629,9 +629,20 @@ def test_a_lot_worth_less_than_the_minimum_notional_is_written_off() -> None:
     st.on_candle(candle(4, 0.2005, 0.2006, 0.1990, 0.1995), ACTIVE, GOOD, 0)  # a new low: entry canceled
     respond(st, canceled(out.of(wire.CancelOrder)[-1], "20"))
     assert not st.position.lots
-    assert st.decisions["exit_dust_written_off"] == 1
+    assert st.decisions["exit_written_off"] == 1
     assert [o.side for o in out.orders] == ["BUY"]
     assert st.position.realized < 0
+    # The trade is closed like any other: 20 bought at 0.2010, nothing received, journaled, and
+    # its loss starts the loss cooldown.
+    (trade,) = st.position.closed
+    assert (trade.quantity, trade.entry_price, trade.exit_price, trade.exit_reason) == (
+        D("20"),
+        D("0.2010"),
+        D("0"),
+        "written_off",
+    )
+    assert trade.pnl == -(D("20") * D("0.2010")) - D("0.01")
+    assert st.cooldown.why == "loss" and st.cooldown.until_ns == trade.exit_ns + st.cooldown.loss_ns
 
 
 def test_an_entry_under_the_minimum_notional_is_not_sent() -> None:
@@ -659,7 +670,7 @@ def test_an_exit_the_engine_values_under_the_minimum_notional_is_written_off() -
     sell = out.orders[-1]
     assert (sell.side, sell.order_type, sell.quantity) == ("SELL", "MARKET", D("100"))
     respond(st, error(sell, "VALIDATION", "quantity: notional 19.49 below the minimum 19.5 (NOTIONAL)"))
-    assert not st.position.lots and st.decisions["exit_dust_written_off"] == 1
+    assert not st.position.lots and st.decisions["exit_written_off"] == 1
     st.on_health(health(), 10 * S)
     assert [o.order_type for o in out.orders if o.side == "SELL"] == ["LIMIT", "MARKET"]
 

@@ -200,6 +200,42 @@ V6 = """
 -- The newest audit event written before each snapshot (events are written in order, so the events
 -- after it are exactly those to replay on it; the wall clock may step back): NULL in older rows.
 ALTER TABLE snapshots ADD COLUMN after_event_id INTEGER;
+-- A trade may close at an exit price of 0: a lot written off (coins no venue would buy) received
+-- nothing for what it held. SQLite cannot alter a CHECK: the table is rebuilt, as it stands after v4.
+CREATE TABLE trades_v6 (
+    id                    INTEGER PRIMARY KEY,
+    session_id            INTEGER NOT NULL REFERENCES sessions(id),
+    trade_key             TEXT    NOT NULL UNIQUE,
+    symbol                TEXT    NOT NULL,
+    quantity              TEXT    NOT NULL CHECK (CAST(quantity AS REAL) > 0),
+    entry_ns              INTEGER NOT NULL,
+    entry_utc             TEXT    NOT NULL,
+    entry_price           TEXT    NOT NULL CHECK (CAST(entry_price AS REAL) > 0),
+    entry_reason          TEXT    NOT NULL,
+    entry_client_order_id TEXT,
+    exit_ns               INTEGER,
+    exit_utc              TEXT,
+    exit_price            TEXT CHECK (exit_price IS NULL OR CAST(exit_price AS REAL) >= 0),
+    exit_reason           TEXT,
+    exit_client_order_id  TEXT,
+    fees                  TEXT    NOT NULL,
+    pnl                   TEXT,
+    hold_ns               INTEGER,
+    entry_score           REAL,
+    exit_session_id       INTEGER REFERENCES sessions(id),
+    CHECK ((exit_ns IS NULL AND exit_utc IS NULL AND exit_price IS NULL AND exit_reason IS NULL
+            AND pnl IS NULL AND hold_ns IS NULL)
+        OR (exit_ns IS NOT NULL AND exit_utc IS NOT NULL AND exit_price IS NOT NULL
+            AND exit_reason IS NOT NULL AND pnl IS NOT NULL AND hold_ns = exit_ns - entry_ns
+            AND exit_ns >= entry_ns))
+) STRICT;
+INSERT INTO trades_v6 SELECT id, session_id, trade_key, symbol, quantity, entry_ns, entry_utc,
+    entry_price, entry_reason, entry_client_order_id, exit_ns, exit_utc, exit_price, exit_reason,
+    exit_client_order_id, fees, pnl, hold_ns, entry_score, exit_session_id FROM trades;
+DROP TABLE trades;
+ALTER TABLE trades_v6 RENAME TO trades;
+CREATE INDEX trades_session ON trades(session_id, exit_ns);
+CREATE INDEX trades_exit_session ON trades(exit_session_id) WHERE exit_session_id IS NOT NULL;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -208,7 +244,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "snapshot reasons change and recovery", V3),
     Migration(4, "events.event_ns, trades.exit_session_id", V4),
     Migration(5, "1-second candles", V5),
-    Migration(6, "snapshots.after_event_id", V6),
+    Migration(6, "snapshots.after_event_id, trades written off at 0", V6),
 )
 LATEST = MIGRATIONS[-1].version
 

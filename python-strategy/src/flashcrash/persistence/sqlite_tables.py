@@ -206,12 +206,20 @@ class SqliteTrades(_Repo):
             t.exit_ns - t.entry_ns if t.exit_ns is not None else None,
         )
         if closed:
-            # Closing a trade recorded open: the exit columns, fees and quantity are updated at once.
+            # Closing a trade recorded open (at its first fill): the exit columns, fees, quantity and
+            # entry price (the average of every entry fill) are updated at once.
             cur = self._x(
                 "UPDATE trades SET exit_ns = ?, exit_utc = ?, exit_price = ?, exit_reason = ?,"
                 " exit_client_order_id = ?, pnl = ?, hold_ns = ?, exit_session_id = ?, fees = ?,"
-                " quantity = ? WHERE trade_key = ? AND exit_ns IS NULL",
-                (*exit_cols, t.session_id, dec_text(t.fees), dec_text(t.quantity), t.trade_key),
+                " quantity = ?, entry_price = ? WHERE trade_key = ? AND exit_ns IS NULL",
+                (
+                    *exit_cols,
+                    t.session_id,
+                    dec_text(t.fees),
+                    dec_text(t.quantity),
+                    dec_text(t.entry_price),
+                    t.trade_key,
+                ),
             )
             if cur.rowcount == 1:
                 return

@@ -33,6 +33,7 @@ class ExitReason(StrEnum):
     TARGET_REFUSED = "target_refused"
     SHUTDOWN = "shutdown"
     ENGINE_FLATTEN = "engine_flatten"  # the engine sold the whole net position itself
+    WRITTEN_OFF = "written_off"  # what was left no venue would buy: written off at its cost
 
 
 @dataclass(frozen=True)

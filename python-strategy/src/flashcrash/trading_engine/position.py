@@ -80,13 +80,28 @@ class Position:
     def is_open(self) -> bool:
         return self.quantity > 0
 
-    def write_off(self) -> Decimal:
-        """Writes off what is held at its cost: dust, less than the venue trades, that no sell has
-        touched (a sell that leaves dust closes the trade itself, `on_fill`). Returns the loss."""
-        lost = self.cost
+    def write_off(self, ts_ns: int, reason: str) -> ClosedTrade:
+        """Ends the trade, writing off what is held at its cost: coins no venue would buy (under
+        one step, or worth less than the minimum notional). They count as sold for nothing, so the
+        exit price averages what the sells got over every coin, and the P&L loses their cost."""
+        avg, lost = self.avg_entry, self.cost
         self.realized -= lost
-        self.quantity = self.cost = ZERO
-        return lost
+        quantity = self.sold + self.quantity
+        trade = ClosedTrade(
+            self.entry_ns,
+            max(ts_ns, self.entry_ns),
+            quantity,
+            avg,
+            self.sell_value / quantity,
+            self.fees,
+            self.sell_value - quantity * avg - self.fees,
+            reason,
+            self.entry_reason,
+            self.entry_score,
+        )
+        self.closed.append(trade)
+        self.quantity = self.cost = self.fees = self.sold = self.sell_value = ZERO
+        return trade
 
     _DECIMALS = ("quantity", "cost", "fees", "sell_value", "sold", "realized", "total_fees")
 

@@ -421,9 +421,10 @@ class PercentileStrategy:
                 why = f"{lot.position.quantity} left, its sell refused: {exit_order.refusal_message}"
             if why:
                 # Nothing the venue would trade is left: written off at its cost, and the lot is done.
-                self.decisions["exit_dust_written_off"] += 1
-                lost = lot.position.write_off()
+                lost = lot.position.cost
+                trade = lot.position.write_off(self.event_ns, str(ExitReason.WRITTEN_OFF))
                 log.warning("position %s: %s: written off (%s)", lot.entry_coid, why, lost)
+                self._trade_closed(lot, trade, None)
                 self.position.finish(lot)
                 return
             lot.exit_attempts += 1
@@ -505,23 +506,28 @@ class PercentileStrategy:
         if not was_open and lot.position.is_open:
             self._note("trade_opened", f"bought {fill.last_quantity} @ {fill.last_price}", lot=lot)
         if trade is not None:
-            self._note(
-                "trade_closed",
-                f"{trade.exit_reason}: pnl {trade.pnl}",
-                lot=lot,
-                trade=trade,
-                exit_client_order_id=fill.client_order_id,
-            )
-            self.position.closed.append(trade)
-            self.cooldown.on_trade_closed(event_ns, trade.pnl)
-            self.decisions[f"exit_{trade.exit_reason}"] += 1
-            log.info(
-                "trade closed: %s @ %s -> %s, pnl %s, fees %s (%s)",
-                trade.quantity,
-                trade.entry_price,
-                trade.exit_price,
-                trade.pnl,
-                trade.fees,
-                trade.exit_reason,
-            )
+            self._trade_closed(lot, trade, fill.client_order_id)
         return trade
+
+    def _trade_closed(self, lot: Lot, trade: ClosedTrade, exit_coid: str | None) -> None:
+        """A lot's trade closed (by a sell, or written off): journaled, kept, and a loss starts the
+        loss cooldown."""
+        self._note(
+            "trade_closed",
+            f"{trade.exit_reason}: pnl {trade.pnl}",
+            lot=lot,
+            trade=trade,
+            exit_client_order_id=exit_coid,
+        )
+        self.position.closed.append(trade)
+        self.cooldown.on_trade_closed(trade.exit_ns, trade.pnl)
+        self.decisions[f"exit_{trade.exit_reason}"] += 1
+        log.info(
+            "trade closed: %s @ %s -> %s, pnl %s, fees %s (%s)",
+            trade.quantity,
+            trade.entry_price,
+            trade.exit_price,
+            trade.pnl,
+            trade.fees,
+            trade.exit_reason,
+        )
