@@ -378,6 +378,25 @@ def test_a_buy_that_waited_too_long_is_refused_a_sell_goes(bin_dir: Path) -> Non
         assert ch.answer("c-late")["type"] == "OrderCanceled"
 
 
+def test_a_halt_refuses_the_buys_still_queued_for_the_venue_unsent(bin_dir: Path) -> None:
+    """The venue answers every order request 1.5 s late (`--order-latency-ms`): a buy is at the
+    venue, a second one waits in the engine's queue behind it, and `EmergencyHalt` arrives. The
+    queued buy is refused HALTED and never reaches the venue; the one already there is answered."""
+    slow = SimSpec(speed="1", start=CALM.start, end=CALM.end, extra_args=("--order-latency-ms", "1500"))
+    with running(bin_dir, real=True, sim=slow) as (session, ch):
+        ch.send(order("at-venue"))
+        time.sleep(0.5)  # the worker has taken it and waits for the venue (1.5 s)
+        ch.send(order("queued"))
+        ch.send({"type": "EmergencyHalt", "command_id": "halt-1", "reason": "test", "flatten": False})
+        refused = ch.answer("queued", timeout=30)
+        assert (refused["type"], refused["code"]) == ("Error", "HALTED"), refused
+        first = ch.answer("at-venue", timeout=30)
+        assert first["type"] == "OrderPlaced", first
+        assert [o["clientOrderId"] for o in sim_orders(session)] == ["at-venue"]
+        ch.send({"type": "Resume", "command_id": "resume-1", "reason": "test"})
+        assert ch.answer("resume-1", timeout=30)["type"] == "Success"
+
+
 def test_position_limits_count_open_orders(bin_dir: Path) -> None:
     """`[risk] max_position_notional` counts what open orders would add; `max_positions` counts open
     buys (and lots of the net long); canceling one makes room again."""
