@@ -472,6 +472,33 @@ async fn a_pause_shared_with_the_executor_holds_for_the_feed() {
     assert_eq!(pause.remaining(now), Some((Duration::from_secs(300), 429)));
 }
 
+/// Snapshots older than the stream, again and again (a venue whose REST lags its stream in a
+/// crash): each next fetch waits twice as long, up to 10 s, instead of every 100 ms (weight 50 a
+/// snapshot of 1,000 levels); the book syncing starts the delays over.
+#[tokio::test]
+async fn snapshots_older_than_the_stream_are_fetched_again_ever_more_slowly() {
+    let mut h = Harness::new();
+    h.text(&depth(100, 101, None, r#"[["10.0","2"]]"#, "[]"))
+        .await;
+    let mut ceilings = Vec::new();
+    for _ in 0..9 {
+        ceilings.push(h.task.snapshot_retry.ceiling_ms());
+        h.snapshot_task = None;
+        h.task
+            .on_snapshot(Ok(snap(90, 1)), &mut h.snapshot_task)
+            .await;
+        assert_eq!(h.task.state, FeedState::Stopped);
+    }
+    assert_eq!(
+        ceilings,
+        [100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000]
+    );
+    h.snapshot_task = None;
+    h.go_live(&depth(102, 103, None, "[]", "[]"), snap(101, 1))
+        .await;
+    assert_eq!(h.task.snapshot_retry.ceiling_ms(), 100);
+}
+
 /// An event the sync procedure drops after the snapshot (in order, `u` at or below its
 /// `lastUpdateId`) is not counted out of order: only an event older than a live book is.
 #[tokio::test]

@@ -90,8 +90,12 @@ impl FeedTask {
             Ok(s) => s,
             Err(e) => {
                 self.note_rest_error(&e, self.ip_pause.now_ms());
-                warn!(error = %e, "snapshot failed, retrying");
-                *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(500)));
+                let delay = self
+                    .snapshot_retry
+                    .next_delay()
+                    .max(Duration::from_millis(500));
+                warn!(error = %e, delay_ms = delay.as_millis() as u64, "snapshot failed, retrying");
+                *snapshot_task = Some(self.fetch_snapshot(delay));
                 return;
             }
         };
@@ -109,6 +113,7 @@ impl FeedTask {
         match outcome {
             Ok(SnapshotOutcome::Synced { replayed, .. }) => {
                 debug!(replayed, id = snap.last_update_id, "snapshot applied");
+                self.snapshot_retry.reset();
                 self.went_live().await;
                 self.out.book.notify();
             }
@@ -121,7 +126,8 @@ impl FeedTask {
                     last_update_id,
                     first_buffered, "snapshot older than the stream, fetching again"
                 );
-                *snapshot_task = Some(self.fetch_snapshot(Duration::from_millis(100)));
+                let delay = self.snapshot_retry.next_delay();
+                *snapshot_task = Some(self.fetch_snapshot(delay));
             }
             Err(resync) => self.resync(&resync, snapshot_task).await,
         }
