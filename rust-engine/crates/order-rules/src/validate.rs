@@ -41,6 +41,24 @@ pub fn valid_client_order_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A quantity rule (`LOT_SIZE`, `MARKET_LOT_SIZE`): a multiple of `step`, at least `min`, at most
+/// `max` (a step or maximum of 0 checks nothing).
+fn lot_size(q: Dec, step: Dec, min: Dec, max: Dec, filter: &str) -> Result<(), Rejection> {
+    if !q.is_multiple_of(step) {
+        return Err(reject(
+            "quantity",
+            format!("quantity {q} is not a multiple of step size {step} ({filter})"),
+        ));
+    }
+    if q.0 < min.0 || (!max.0.is_zero() && q.0 > max.0) {
+        return Err(reject(
+            "quantity",
+            format!("quantity {q} outside [{min}, {max}] ({filter})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an order. `reference_price` is the price a market order is expected to fill at (the
 /// touch on its side), used for its notional.
 ///
@@ -75,44 +93,22 @@ pub fn check(
     if !q.is_positive() {
         return Err(reject("quantity", format!("quantity {q} must be positive")));
     }
-    if !q.is_multiple_of(filters.step_size) {
-        return Err(reject(
-            "quantity",
-            format!(
-                "quantity {q} is not a multiple of step size {}",
-                filters.step_size
-            ),
-        ));
-    }
-    if q.0 < filters.min_qty.0 || (!filters.max_qty.0.is_zero() && q.0 > filters.max_qty.0) {
-        return Err(reject(
-            "quantity",
-            format!(
-                "quantity {q} outside [{}, {}] (LOT_SIZE)",
-                filters.min_qty, filters.max_qty
-            ),
-        ));
-    }
+    lot_size(
+        q,
+        filters.step_size,
+        filters.min_qty,
+        filters.max_qty,
+        "LOT_SIZE",
+    )?;
     let market = cmd.order_type == OrderType::Market;
     if let Some(lot) = filters.market_lot.as_ref().filter(|_| market) {
-        if !q.is_multiple_of(lot.step_size) {
-            return Err(reject(
-                "quantity",
-                format!(
-                    "quantity {q} of a MARKET order is not a multiple of step size {} (MARKET_LOT_SIZE)",
-                    lot.step_size
-                ),
-            ));
-        }
-        if q.0 < lot.min_qty.0 || (!lot.max_qty.0.is_zero() && q.0 > lot.max_qty.0) {
-            return Err(reject(
-                "quantity",
-                format!(
-                    "quantity {q} of a MARKET order outside [{}, {}] (MARKET_LOT_SIZE)",
-                    lot.min_qty, lot.max_qty
-                ),
-            ));
-        }
+        lot_size(
+            q,
+            lot.step_size,
+            lot.min_qty,
+            lot.max_qty,
+            "MARKET_LOT_SIZE",
+        )?;
     }
     let price = match (cmd.order_type, cmd.price) {
         (OrderType::Market, None) => {
