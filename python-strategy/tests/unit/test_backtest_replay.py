@@ -27,10 +27,12 @@ from flashcrash.backtest.results import BacktestResult, utc
 from flashcrash.backtest.venue import SimVenue, order_rules
 from flashcrash.event_detector import State
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.trades import TRADE_DTYPE
 from flashcrash.trading_engine import ClosedTrade
 
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
+ATOM = REPO / "data" / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
 D = Decimal
 NS = 1_000_000_000
 # Eight minutes of the POLUSDT crash: the detector warms up, then ~35 commands, maker and taker fills.
@@ -253,6 +255,100 @@ def test_a_warm_up_pauses_entries_but_warms_the_detector(cfg: config.Config, pol
     cold.run()
     assert any(ts < start for ts, _ in cold.commands)  # without the pause it would have traded before
     assert result.metrics()["entry_rejections"].get("paused", 0) > 0
+
+
+def _trades(ts: list[int]) -> np.ndarray:
+    """Trades at `ts`, 100 at 0.2, sides alternating."""
+    arr = np.zeros(len(ts), dtype=TRADE_DTYPE)
+    arr["ts_ns"] = ts
+    arr["id"] = np.arange(1, len(ts) + 1)
+    arr["price"] = 0.2
+    arr["qty"] = 100.0
+    arr["buy"] = np.arange(len(ts)) % 2 == 0
+    return arr
+
+
+def _venue_times(replay: Replay) -> dict[int, int]:
+    """When each command reaches the venue, by the command's id()."""
+    handled: dict[int, int] = {}
+    handle = replay.venue.handle
+
+    def spy(cmd: object, now: int) -> list[object]:
+        handled[id(cmd)] = now
+        return handle(cmd, now)
+
+    replay.venue.handle = spy  # type: ignore[method-assign]
+    return handled
+
+
+def test_the_warm_up_pause_holds_until_the_window_starts(cfg: config.Config) -> None:
+    """Ten seconds of trades, four without one, then the window: the synthetic books of the silence
+    close candles before the window starts, and the strategy decides on them still paused (it was
+    unpaused from the window's first trade on, before those books were published)."""
+    t0 = 1_760_130_000 * NS
+    ts = [t0 + i * 100_000_000 + 1_000 for i in range(100)]
+    start = ts[-1] + 4 * NS
+    ts += [start + i * 100_000_000 for i in range(30)]
+    replay = Replay(cfg, _trades(ts), trade_from_ns=start)
+    strategy = replay.runner.strategy
+    calls: list[tuple[int, str]] = []
+    on_candle = strategy.on_candle
+
+    def spy(c: Any, state: Any, readings: Any, now: int) -> None:
+        calls.append((replay.now, strategy.paused_reason))
+        on_candle(c, state, readings, now)
+
+    strategy.on_candle = spy  # type: ignore[method-assign]
+    replay.run()
+    assert any(ts[99] < t < start for t, _ in calls), "no candle closed by a book in the silence"
+    assert [(t, why) for t, why in calls if t < start and why != "warm-up"] == []
+
+
+def test_a_command_sent_at_a_book_reaches_the_venue_after_the_latency(cfg: config.Config) -> None:
+    """A command the runner sends while a synthetic book is published in a silence of the trades
+    (here a QueryOpenOrders) reaches the venue `order_latency_ms` later, not just before the next
+    trade: the books after it wait for it."""
+    t0 = 1_760_130_000 * NS
+    ts = [t0 + i * 100_000_000 + 1_000 for i in range(200)]
+    ts += [ts[-1] + 5 * NS + i * 100_000_000 for i in range(50)]
+    replay = Replay(cfg, _trades(ts))
+    handled = _venue_times(replay)
+    silence = ts[199] + NS
+    handle_books = replay.runner.handle_books
+    sent: list[object] = []
+
+    def spy(start: int, end: int) -> int:
+        n = handle_books(start, end)
+        if not sent and replay.now >= silence:
+            sent.append(wire.QueryOpenOrders("q-1", replay.now, cfg.symbol.name))
+            replay.link.send(sent[0])
+        return n
+
+    replay.runner.handle_books = spy  # type: ignore[method-assign]
+    replay.run()
+    ((sent_at, cmd),) = [(t, c) for t, c in replay.commands if c is sent[0]]
+    assert sent_at < ts[200] - NS
+    assert handled[id(cmd)] - sent_at == cfg.backtest.order_latency_ms * 1_000_000
+
+
+def test_every_command_reaches_the_venue_after_the_latency_on_a_sparse_market(tmp_path: Path) -> None:
+    """The bundled ATOM perp, sparser than POLUSDT: many candles are closed by books, and each
+    command the strategy sends then reaches the venue exactly `order_latency_ms` later, so no order
+    times out (a 20 ms latency against a 1 s timeout)."""
+    overlay = tmp_path / "atom.toml"
+    overlay.write_text(
+        '[symbol]\nname = "ATOMUSD"\norder_quantity = "20"\nquantity_step = "0.01"\nmin_notional = "5"\n'
+        '[strategy]\nprice_tick = "0.001"\n'
+    )
+    cfg = config.load(REPO / "config" / "config.toml", [overlay])
+    trades, _, _ = load_trades(ATOM, None)
+    replay = Replay(cfg, trades)
+    handled = _venue_times(replay)
+    result = replay.run()
+    assert len(replay.commands) > 20
+    delays = [(handled[id(c)] - t) // 1_000_000 for t, c in replay.commands if id(c) in handled]
+    assert set(delays) == {cfg.backtest.order_latency_ms}
+    assert result.orders.get("timeouts", 0) == 0
 
 
 def test_synthetic_book_reads_only_past_trades(pol: np.ndarray) -> None:

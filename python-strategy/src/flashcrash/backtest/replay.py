@@ -269,6 +269,8 @@ class Replay:
             self._next_book = last + self.book_interval_ns
             if self.link.outbox:
                 self._dispatch()
+                # What was just sent reaches the venue `latency_ns` later: no book past that first.
+                until = min(until, self._queue[0][0])
 
     def _publish_book(self, t: int) -> None:
         """A recorded book (data with real L2), as the engine publishes it."""
@@ -411,6 +413,8 @@ class Replay:
                 gap_i += 1
                 next_gap = gaps[gap_i]
             if warm_until and ts >= warm_until:
+                # The books and messages of the warm-up still wait, paused: only then is the window on.
+                self._until(warm_until)
                 runner.strategy.paused_reason = ""
                 warm_until = 0
             if ts >= next_second:
