@@ -63,9 +63,10 @@ def result(
     )  # fmt: skip
 
 
-def test_a_break_even_trade_is_not_a_win() -> None:
-    """A win is a trade with a positive net P&L: a trade that nets exactly zero (its gross gain
-    eaten by its fees) does not count as one in `wins` or the win rate."""
+def test_a_break_even_trade_is_neither_a_win_nor_a_loss() -> None:
+    """A win is a trade with a positive net P&L, a loss one with a negative net P&L: a trade that
+    nets exactly zero (its gross gain eaten by its fees) counts in neither `wins` and the win rate
+    nor the average loss."""
     trades = [
         trade(0, 5, "10", "1.00", "1.10", "0.02"),  # +0.98
         trade(10, 5, "10", "1.00", "1.002", "0.02"),  # 0.02 gross - 0.02 fees = 0
@@ -74,7 +75,7 @@ def test_a_break_even_trade_is_not_a_win() -> None:
     assert trades[1].pnl == 0
     m = result(trades).metrics()
     assert (m["trades"], m["wins"], m["win_rate"]) == (3, 1, round(1 / 3, 4))
-    assert m["avg_win"] == "0.98000000"
+    assert (m["avg_win"], m["avg_loss"]) == ("0.98000000", "-0.52000000")
 
 
 def test_sharpe_needs_two_trades_with_dispersion() -> None:

@@ -453,8 +453,8 @@ def test_a_refused_row_names_the_file_and_the_rule(tmp_path: Path) -> None:
 
 def test_session_stats_count_only_what_the_session_closed(uow: SqliteUnitOfWork) -> None:
     """Fees, wins and losses are those of the trades the session closed: an open trade's or one closed
-    by a later session's fees are not in them, and every closed trade is a win or a loss (a P&L of
-    exactly zero is not a win)."""
+    by a later session's fees are not in them; a P&L of exactly zero is neither a win nor a loss (as
+    in a backtest's figures)."""
     s1 = _session(uow)
     uow.trades.add(_closed(s1, "win", "0.8"))
     uow.trades.add(_closed(s1, "flat", "0"))
@@ -468,7 +468,7 @@ def test_session_stats_count_only_what_the_session_closed(uow: SqliteUnitOfWork)
     s2 = _session(uow)
     uow.trades.add(_closed(s2, "later", "-0.5"))
     st = session_stats(uow.trades.of_session(s1), s1)
-    assert (st.trades, st.wins, st.losses, st.open_trades, st.closed_later) == (2, 1, 1, 1, 1)
+    assert (st.trades, st.wins, st.losses, st.open_trades, st.closed_later) == (2, 1, 0, 1, 1)
     assert st.fees == Decimal("0.4") and st.net_pnl == Decimal("0.8")
     st2 = session_stats(uow.trades.of_session(s2), s2)
     assert (st2.trades, st2.losses, st2.fees, st2.net_pnl) == (1, 1, Decimal("0.2"), Decimal("-0.5"))

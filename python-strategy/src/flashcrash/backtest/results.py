@@ -120,7 +120,7 @@ class BacktestResult:
         trades = self.trades
         pnls = [t.pnl for t in trades]
         wins = [p for p in pnls if p > 0]
-        losses = [p for p in pnls if p <= 0]
+        losses = [p for p in pnls if p < 0]  # a break-even trade is neither
         net = self.final_equity - self.initial_capital
         dd, dd_pct = max_drawdown(self.sample_equity)
         holds = [t.hold_secs for t in trades]

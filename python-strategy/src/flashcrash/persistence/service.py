@@ -77,7 +77,7 @@ def session_stats(trades: list[TradeRecord], session_id: int | None = None) -> S
     return SessionStats(
         trades=len(closed),
         wins=sum(1 for x in pnl if x > 0),
-        losses=sum(1 for x in pnl if x <= 0),
+        losses=sum(1 for x in pnl if x < 0),  # a break-even trade is neither
         net_pnl=sum(pnl, Decimal(0)),
         fees=sum((t.fees for t in closed), Decimal(0)),
         open_trades=sum(1 for t in trades if t.is_open),
