@@ -296,7 +296,12 @@ def test_the_venue_refuses_what_the_engine_refuses_with_its_words() -> None:
     v = ruled()
     for side, qty, price, refusal in (
         ("BUY", "4", "1.00", ("quantity", "notional 4 below the minimum 5 (NOTIONAL)")),
-        ("BUY", "10.05", "1.00", ("quantity", "quantity 10.05 is not a multiple of step size 0.1 (LOT_SIZE)")),
+        (
+            "BUY",
+            "10.05",
+            "1.00",
+            ("quantity", "quantity 10.05 is not a multiple of step size 0.1 (LOT_SIZE)"),
+        ),
         ("BUY", "10", "1.00005", ("price", "price 1.00005 is not a multiple of tick size 0.0001")),
         ("SELL", "1001", "1.00", ("quantity", "notional 1001 above [risk] max_order_notional 1000")),
     ):

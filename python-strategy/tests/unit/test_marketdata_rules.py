@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from flashcrash.marketdata import Market, TradeFormat, load_trades, read_trades, second_bars
+from flashcrash.marketdata import cache as cache_module
 from flashcrash.marketdata.depth import capture_books
 from flashcrash.marketdata.download import daily_url, download
 from flashcrash.marketdata.tables import read_book_depth, read_klines
@@ -427,6 +428,19 @@ def test_cache_is_per_path_and_per_import_options(tmp_path: Path) -> None:
     assert load_trades(x, cache, market=Market.COINM, contract_size=5.0)[0]["qty"].tolist() == [4 * 5 / 2000]
     trades, _, cached = load_trades(x, cache)
     assert cached and trades["qty"].tolist() == [4.0]
+
+
+def test_a_cache_written_by_other_parsing_rules_is_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is keyed by the parser's own code: once `trades.py` (or `report.py`) changes, a
+    cache the earlier code wrote is not served (a version number bumped by hand was forgotten once,
+    and a file the new rules read whole was served as the old rules had read it: empty)."""
+    cache = tmp_path / "cache"
+    src = write(tmp_path, "ETHUSD_PERP-aggTrades.csv", [agg(1, 0, price="2000.0", qty="4")])
+    assert not load_trades(src, cache)[2] and load_trades(src, cache)[2]
+    monkeypatch.setattr(cache_module, "PARSER_DIGEST", "the rules of another version")
+    assert not load_trades(src, cache)[2]
 
 
 def test_a_cached_load_reports_the_dropped_rows_lines(tmp_path: Path) -> None:

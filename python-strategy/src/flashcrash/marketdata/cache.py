@@ -19,14 +19,18 @@ from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, read_
 
 log = logging.getLogger(__name__)
 
-# Bump when the parsing rules change, so old caches are not reused.
-CACHE_VERSION = 4
+# The parsing rules are the code of `trades.py` and `report.py` (and this file's layout): a cache
+# written by any other version of them is never reused, so no change of the rules can leave a
+# cache serving what they no longer read (a number to bump by hand once was forgotten).
+PARSER_DIGEST = hashlib.sha256(
+    b"".join(Path(__file__).with_name(name).read_bytes() for name in ("trades.py", "report.py", "cache.py"))
+).hexdigest()
 
 
 def cache_path(cache_dir: Path, source: Path, options: dict[str, str | float | None]) -> Path:
     with open(source, "rb") as f:
         content = hashlib.file_digest(f, "sha256").hexdigest()
-    key = json.dumps([CACHE_VERSION, str(source.resolve()), content, options], sort_keys=True)
+    key = json.dumps([PARSER_DIGEST, str(source.resolve()), content, options], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir / f"{source.name}.{digest}.npz"
 
