@@ -81,6 +81,23 @@ def test_sync_rules_on_crafted_captures(tmp_path: Path) -> None:
     assert {i.line for i in report.issues if i.reason.startswith("malformed")} == {4}
 
 
+def test_futures_sync_rules_on_crafted_captures(tmp_path: Path) -> None:
+    """USD-M / COIN-M (ids not contiguous): an event ending exactly at the snapshot's id is not
+    stale (u < lastUpdateId is) and is the first applied (U <= lastUpdateId <= u); each later one
+    chains by `pu` whatever its `U`; a broken `pu` chain stops the books."""
+    events = [
+        {"U": 80, "u": 90, "pu": 70, "b": [], "a": []},  # u < 100: dropped
+        {"U": 95, "u": 100, "pu": 90, "b": [["10.0", "3"]], "a": []},  # u == 100: the first applied
+        {"U": 105, "u": 110, "pu": 100, "b": [["10.0", "4"]], "a": []},  # chained by pu, U > 101
+        {"U": 112, "u": 120, "pu": 110, "b": [["9.9", "0"]], "a": []},
+        {"U": 125, "u": 130, "pu": 121, "b": [], "a": []},  # pu is not 120: the books stop
+    ]
+    books, report = capture_books(_capture(tmp_path, events))
+    assert [b.update_id for b in books] == [100, 110, 120]
+    assert books[1].bids == ((10.0, 4.0), (9.9, 2.0)) and books[2].bids == ((10.0, 4.0),)
+    assert "gap" in report.stopped and "expected 120" in report.stopped
+
+
 def test_a_crossed_book_ends_the_books_and_no_snapshot_is_refused(tmp_path: Path) -> None:
     crossed = [{"U": 101, "u": 101, "b": [["10.5", "1"]], "a": []}, {"U": 102, "u": 102, "b": [], "a": []}]
     books, report = capture_books(_capture(tmp_path, crossed, snapshot_at=0))
@@ -88,6 +105,19 @@ def test_a_crossed_book_ends_the_books_and_no_snapshot_is_refused(tmp_path: Path
     with pytest.raises(ImportError_, match="no REST depth snapshot"):
         capture_books(_capture(tmp_path, crossed, snapshot_at=9))
     assert is_capture(CAPTURE) and not is_capture(POL)
+
+
+def test_a_capture_behind_a_recorders_log_line_is_a_capture(tmp_path: Path) -> None:
+    """A capture whose first line is a recorder's log line: the trade import drops that line and
+    the depth rebuild skips it, so it is a capture (the backtest replays its recorded book, and
+    `--book recorded` takes it); a plain trade file is still none."""
+    path = tmp_path / "capture_with_log_line.gz"
+    with gzip.open(CAPTURE, "rb") as src, gzip.open(path, "wb") as dst:
+        dst.write(b"2024-08-08 23:54:15 INFO recorder started\n")
+        dst.write(src.read())
+    assert is_capture(path) and not is_capture(POL)
+    books, _ = capture_books(path)
+    assert len(books) == len(capture_books(CAPTURE)[0])
 
 
 def test_backtest_of_a_capture_uses_its_recorded_book(

@@ -106,6 +106,19 @@ def test_a_leading_blank_line_does_not_hide_the_header(tmp_path: Path) -> None:
     assert [(i.line, i.reason) for i in report.issues] == [(4, "quantity not positive")]
 
 
+def test_a_headerless_tardis_file_is_read_whole(tmp_path: Path) -> None:
+    """A Tardis file without its header row starts with its exchange's name, as a header would: its
+    first trade is read, not taken for a header (refused as "unknown header", or with `--format
+    tardis` dropped without a line number)."""
+    rows = [
+        f"binance,POLUSDT,{T0 * 1000 + i},{T0 * 1000 + i + 3},{100 + i},{side},0.2361,47.8"
+        for i, side in enumerate(("buy", "buy", "sell"))
+    ]
+    for fmt in (None, TradeFormat.TARDIS):
+        trades, report = read_trades(write(tmp_path, "t.csv", rows), fmt=fmt)
+        assert trades["id"].tolist() == [100, 101, 102] and report.rows == 3, fmt
+
+
 # --- trades: markets, contract sizes, aggressor side ----------------------------------------------
 
 
@@ -500,18 +513,19 @@ def _diff(stamp: int, symbol: str = "XUSDT", **fields) -> str:
 
 def test_futures_depth_events_chain_on_pu(tmp_path: Path) -> None:
     """Futures diffs chain on `pu` (the previous event's `u`), not on `U`; an event with
-    `u == lastUpdateId` is stale, not a gap; another symbol's diffs and non-JSON lines are not applied,
+    `u < lastUpdateId` is stale, one with `u == lastUpdateId` the first applied (Binance's futures
+    procedure: U <= lastUpdateId <= u); another symbol's diffs and non-JSON lines are not applied,
     the latter reported by line; each book keeps the line's receive time."""
     lines = [
-        _diff(1000, U=90, u=100, pu=89),  # line 2: u == lastUpdateId: stale
-        _diff(1001, U=95, u=102, pu=94, b=[["9.95", "3"]]),  # 3: first applied
+        _diff(1000, U=90, u=99, pu=89),  # line 2: u < lastUpdateId: stale
+        _diff(1001, U=95, u=100, pu=99, b=[["9.95", "3"]]),  # 3: u == lastUpdateId: first applied
         "1002 {not json",  # 4
         _diff(1003, symbol="YUSDT", U=500, u=501, pu=400, b=[["11.0", "1"]]),  # 5: other symbol
-        _diff(1004, U=110, u=112, pu=102, a=[["10.1", "0"]]),  # 6: U skips, pu chains: applied
+        _diff(1004, U=110, u=112, pu=100, a=[["10.1", "0"]]),  # 6: U skips, pu chains: applied
         _diff(1005, U=120, u=121, pu=111),  # 7: pu breaks the chain: the books stop
     ]
     books, report = capture_books(_depth_capture(tmp_path, lines))  # XUSDT: the first seen
-    assert [b.update_id for b in books] == [102, 112]
+    assert [b.update_id for b in books] == [100, 112]
     assert books[1].bids == ((10.0, 1.0), (9.95, 3.0), (9.9, 2.0)) and books[1].asks == ((10.2, 2.0),)
     assert [b.local_ts_ns for b in books] == [1001, 1004]
     assert [b.exchange_ts_ns for b in books] == [(T0 + 1001) * 1_000_000, (T0 + 1004) * 1_000_000]

@@ -2,10 +2,11 @@
 with Binance's procedure for a local order book, for backtests that should see the recorded depth
 instead of the synthetic model:
 
-* diff events (`depthUpdate`) before the REST snapshot in the capture are buffered; those with
-  `u <= lastUpdateId` are dropped; the first applied one must have `U <= lastUpdateId + 1 <= u`
-  (futures: `pu`-chained events are accepted the same way), every later one must start at the previous
-  `u + 1` (futures: `pu` equal to the previous `u`);
+* diff events (`depthUpdate`) before the REST snapshot in the capture are buffered; spot: those with
+  `u <= lastUpdateId` are dropped, the first applied one must have `U <= lastUpdateId + 1 <= u`, every
+  later one must start at the previous `u + 1`; USD-M / COIN-M futures (events with `pu`, ids not
+  contiguous): those with `u < lastUpdateId` are dropped, the first applied one must have
+  `U <= lastUpdateId <= u`, every later one `pu` equal to the previous `u`;
 * a quantity of 0 removes the level;
 * after every applied event, the top `levels` of each side become one `OrderBookSnapshot` stamped
   with the event time `E`.
@@ -163,12 +164,22 @@ def _apply(
         reason = str(e) if isinstance(e, OutOfRange) else f"malformed depth event ({e.__class__.__name__})"
         report.drop(line_no, reason)
         return last_u
-    if final <= snapshot or (last_u is not None and final <= last_u):
+    pu = d.get("pu")
+    if pu is None:
+        # Spot: drop u <= lastUpdateId; the first event spans lastUpdateId + 1, each later one
+        # starts at the previous u + 1.
+        stale = final <= (snapshot if last_u is None else last_u)
+        expected = snapshot + 1 if last_u is None else last_u + 1
+        ok = first <= expected <= final if last_u is None else first == expected
+    else:
+        # USD-M / COIN-M (their ids are not contiguous): drop u < lastUpdateId; the first event has
+        # U <= lastUpdateId <= u, each later one pu == the previous u.
+        stale = final < snapshot if last_u is None else final <= last_u
+        expected = snapshot if last_u is None else last_u
+        ok = first <= expected <= final if last_u is None else pu == last_u
+    if stale:
         report.drop(line_no, "stale (u at or below the book's update id)")
         return last_u
-    expected = snapshot + 1 if last_u is None else last_u + 1
-    # The first event must span the snapshot's next id; each later one chains on (futures: `pu`).
-    ok = first <= expected <= final if last_u is None else first == expected or d.get("pu") == last_u
     if not ok:
         report.stopped = f"gap on line {line_no}: U {first}, expected {expected}"
         return last_u
@@ -187,8 +198,13 @@ def _apply(
 
 
 def is_capture(path: Path) -> bool:
-    """True when `path` is a recorded WebSocket capture (`<receive time ns> <JSON>` lines)."""
-    for line in open_lines(path):
+    """True when `path` is a recorded WebSocket capture (`<receive time ns> <JSON>` lines): its first
+    line is one, or its second is (behind a recorder's log line, which the trade import drops too)."""
+
+    def capture_line(line: str) -> bool:
         stamp, _, text = line.strip().partition(" ")
         return stamp.isdigit() and text.startswith("{")
-    return False
+
+    lines = (line for line in open_lines(path) if line.strip())
+    first, second = next(lines, ""), next(lines, "")
+    return capture_line(first) or (" {" not in first and capture_line(second))

@@ -145,8 +145,13 @@ def contract_size_of(symbol: str) -> float:
     return 100.0 if symbol.upper().startswith("BTC") else 10.0
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+
+
 def _is_header(fields: list[str]) -> bool:
-    return not fields[0].strip().lstrip("-").isdigit()
+    """A header names its columns: none is a number (a headerless Tardis row starts with its
+    exchange's name, but its times, price and amount are numbers)."""
+    return not any(_NUMBER.fullmatch(f.strip()) for f in fields)
 
 
 def detect(first: list[str], header: bool) -> TradeFormat:
