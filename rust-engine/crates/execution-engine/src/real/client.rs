@@ -626,14 +626,18 @@ impl RestClient {
                     }
                 }
                 if let Some(e) = failure {
-                    if e.is_venue_fault() {
-                        if let Some(t) = st.breaker.on_failure(now) {
-                            tracing::warn!(
-                                from = t.from.name(),
-                                to = t.to.name(),
-                                "circuit breaker"
-                            );
-                        }
+                    // A venue fault counts against the venue; any other answer to an order (a
+                    // refusal: balance, filter, a -1021 of our clock) shows it up and deciding, so
+                    // it settles a half-open breaker's probe as a success would.
+                    let t = if e.is_venue_fault() {
+                        st.breaker.on_failure(now)
+                    } else if req.is_order {
+                        st.breaker.on_success(now)
+                    } else {
+                        None
+                    };
+                    if let Some(t) = t {
+                        tracing::warn!(from = t.from.name(), to = t.to.name(), "circuit breaker");
                     }
                     Err(RestError::Venue(e))
                 } else {

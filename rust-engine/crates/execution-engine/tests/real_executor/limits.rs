@@ -119,6 +119,66 @@ async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
     assert_eq!(stub.count("DELETE", ORDER), 1);
 }
 
+/// The half-open breaker's probe answered with a refusal (a balance too low, then a -1021 of our
+/// clock, re-sent once): the venue answered, so the breaker closes and the next order goes, instead
+/// of every order being refused "waiting for the probe's outcome" for ever.
+#[tokio::test]
+async fn a_probe_the_venue_refuses_closes_the_breaker() {
+    for refusal in [
+        (
+            -2010,
+            "Account has insufficient balance for requested action.",
+        ),
+        (
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ),
+    ] {
+        let stub = Stub::start().await;
+        stub.push("POST", ORDER, Canned::err(502, -1000, "Bad gateway"));
+        stub.push("POST", ORDER, Canned::err(502, -1000, "Bad gateway"));
+        stub.push("POST", ORDER, Canned::err(400, refusal.0, refusal.1));
+        let later = place("later", OrderType::Limit, Side::Sell, "100", Some("0.20"));
+        stub.fallback(
+            "POST",
+            ORDER,
+            Canned::ok(full_body(&later, 9, "NEW", "0", "0", &[])),
+        );
+        stub.fallback(
+            "GET",
+            ORDER,
+            Canned::err(400, -2013, "Order does not exist."),
+        );
+        let mut rc = rest_config(&stub);
+        rc.breaker = BreakerConfig {
+            trip: Trip::Consecutive(2),
+            cool_down_ms: 200,
+        };
+        let mut ec = exec_config();
+        ec.unknown_outcome_window = Duration::from_millis(30);
+        let ex = executor_with(client_with(rc, SECRET), ec);
+        for i in 0..2 {
+            ex.place(&bid(&format!("p{i}"))).await;
+        }
+        assert!(matches!(
+            ex.client().breaker_state(),
+            BreakerState::Open { .. }
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ex.place(&bid("probe")).await;
+        assert_eq!(
+            ex.client().breaker_state(),
+            BreakerState::Closed,
+            "{refusal:?}"
+        );
+        let out = ex.place(&later).await;
+        assert!(
+            matches!(out.as_slice(), [Response::OrderPlaced(_)]),
+            "{refusal:?}: {out:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn server_clock_offset_is_applied_and_minus_1021_resyncs() {
     let stub = Stub::start().await;
