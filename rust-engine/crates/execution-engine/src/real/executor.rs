@@ -272,13 +272,7 @@ impl RealExecutor {
         t.order.info.exchange_order_id = report.order_id.to_string();
         let status = report.order_status().unwrap_or(OrderStatus::New);
         let mut out = vec![t.order.placed(status, now)];
-        out.extend(new_executions(
-            &t.order,
-            &mut t.trade_ids,
-            fills,
-            Decimal::ZERO,
-            now,
-        ));
+        out.extend(new_executions(t, fills, now));
         absorb_report(&mut t.order, report, now);
         if report.state.is_none() {
             t.order.info.status = OrderStatus::New;
@@ -524,8 +518,8 @@ impl RealExecutor {
     }
 
     /// Answers `QueryOrder` from the venue (`GET /api/v3/order`): its `OrderStatus`, after the
-    /// `OrderExecution`s of an order this executor did not track (placed before a restart) that
-    /// has filled, from `myTrades`, with their real fees.
+    /// `OrderExecution`s, from `myTrades` with their real fees, of the fills not reported yet (all
+    /// of them for an order this executor did not track, placed before a restart).
     pub async fn query(&self, cmd: &QueryOrder) -> Vec<Response> {
         let id = Some(cmd.command_id.as_str());
         match self
@@ -539,7 +533,7 @@ impl RealExecutor {
                     .by_client
                     .contains_key(report.order_client_id());
                 let mut out = if tracked {
-                    Vec::new()
+                    self.catch_up(&report).await
                 } else {
                     self.adopt(&report).await
                 };

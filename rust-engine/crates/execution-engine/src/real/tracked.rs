@@ -33,6 +33,10 @@ pub(super) struct Tracked {
     pub(super) cancel_in_flight: bool,
     /// Trade ids already reported as `OrderExecution`s.
     pub(super) trade_ids: HashSet<u64>,
+    /// The quantity those executions add up to: where the venue says more is filled (its
+    /// `executedQty`, a stream event's cumulative quantity), fills are missing (an event lost, a
+    /// `myTrades` that failed), and the next reconcile or query asks `myTrades` for them.
+    pub(super) reported: Decimal,
     /// Stream events that arrived while the new-order answer was out, applied after it.
     pub(super) held: Vec<ExecutionReport>,
 }
@@ -45,8 +49,14 @@ impl Tracked {
             phase,
             cancel_in_flight: false,
             trade_ids: HashSet::new(),
+            reported: Decimal::ZERO,
             held: Vec::new(),
         }
+    }
+
+    /// The venue has filled more of it than was reported.
+    pub(super) fn unreported(&self) -> bool {
+        self.order.info.filled_quantity.0 > self.reported
     }
 
     /// Counted as open: working, or its outcome not known yet.
@@ -110,16 +120,16 @@ pub(super) fn absorb_report(order: &mut Order, report: &OrderReport, now: u64) {
     order.info.updated_ts_ns = now;
 }
 
-/// Executions for the `fills` of `order` not yet reported (by trade id) and not already counted
-/// in `already_filled`; the cumulative quantity runs over every fill. A fill that would take it past
-/// the largest decimal (no venue reports that) is refused with the rest, and logged.
-pub(super) fn new_executions(
-    order: &Order,
-    trade_ids: &mut HashSet<u64>,
-    fills: &[Fill],
-    already_filled: Decimal,
-    now: u64,
-) -> Vec<Response> {
+/// Executions for the `fills` of the tracked order `t` not yet reported (by trade id); the
+/// cumulative quantity runs over every fill. A fill that would take it past the largest decimal (no
+/// venue reports that) is refused with the rest, and logged.
+pub(super) fn new_executions(t: &mut Tracked, fills: &[Fill], now: u64) -> Vec<Response> {
+    let Tracked {
+        order,
+        trade_ids,
+        reported,
+        ..
+    } = t;
     let ctx = fill_ctx(order);
     let mut cumulative = Decimal::ZERO;
     let mut out = Vec::new();
@@ -135,7 +145,8 @@ pub(super) fn new_executions(
             break;
         };
         cumulative = next;
-        if cumulative > already_filled && trade_ids.insert(f.trade_id) {
+        if trade_ids.insert(f.trade_id) {
+            *reported += f.qty;
             out.push(execution(&ctx, f, cumulative, now));
         }
     }
@@ -151,6 +162,7 @@ pub(super) fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec
     }
     if let Some(fill) = r.fill() {
         if t.trade_ids.insert(fill.trade_id) {
+            t.reported += fill.qty;
             out.push(execution(
                 &fill_ctx(&t.order),
                 &fill,
@@ -236,8 +248,8 @@ mod tests {
             fill(2, Decimal::MAX),
             fill(3, Decimal::ONE),
         ];
-        let mut ids = HashSet::new();
-        let out = new_executions(&order(OrderStatus::New), &mut ids, &fills, Decimal::ZERO, 5);
+        let mut t = Tracked::new(order(OrderStatus::New), Phase::Known);
+        let out = new_executions(&mut t, &fills, 5);
         let reported: Vec<u64> = out
             .iter()
             .map(|r| match r {
@@ -246,7 +258,7 @@ mod tests {
             })
             .collect();
         assert_eq!(reported, [1]);
-        assert_eq!(ids, HashSet::from([1]));
+        assert_eq!((t.trade_ids, t.reported), (HashSet::from([1]), Decimal::ONE));
     }
 
     /// A venue report moves a working order's status and fills forward, but never brings an

@@ -19,7 +19,8 @@ use crate::real::tracked::{
 impl RealExecutor {
     /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
     /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
-    /// an order the executor did not know is tracked and reported with `OrderStatus`. Events
+    /// an order the executor did not know is tracked and reported with its fill, if the event has
+    /// one, and `OrderStatus`. Events
     /// for an order whose new-order answer is still out are held until it arrives. Events of
     /// another symbol (the stream is per account: a manual order on another pair) are ignored.
     pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
@@ -44,11 +45,14 @@ impl RealExecutor {
                 let Some(info) = r.order_info() else {
                     return Vec::new();
                 };
+                // Its fill is reported as any other; fills before it (its cumulative quantity is
+                // above this one's), at the next reconcile, from `myTrades`.
                 let mut t = Tracked::new(Order::from_info(info), Phase::Known);
-                if let Some(f) = r.fill() {
-                    t.trade_ids.insert(f.trade_id);
-                }
-                let out = vec![status_report(&t.order, now)];
+                let mut out = r
+                    .fill()
+                    .map(|f| new_executions(&mut t, &[f], now))
+                    .unwrap_or_default();
+                out.push(status_report(&t.order, now));
                 orders.by_client.insert(coid, t);
                 out
             }
@@ -57,7 +61,8 @@ impl RealExecutor {
 
     /// Brings the strategy up to date after a (re)start or a stream reconnect:
     /// `GET /api/v3/openOrders` for the symbol, then `GET /api/v3/order` for every order the
-    /// executor knew as open (or unresolved) that is no longer listed. Returns, per order:
+    /// executor knew as open (or unresolved), or with fills not reported, that is no longer
+    /// listed. Returns, per order:
     /// fills not yet reported (`myTrades`), `OrderCanceled` / `OrderStatus` for status changes,
     /// `OrderPlaced` for an unresolved order found, and `OrderStatus` for open orders the
     /// executor did not know.
@@ -87,7 +92,8 @@ impl RealExecutor {
             .values()
             .filter(|t| t.order.info.symbol == symbol)
             .filter(|t| {
-                t.phase == Phase::Unresolved || (t.phase == Phase::Known && t.order.is_open())
+                t.phase == Phase::Unresolved
+                    || (t.phase == Phase::Known && (t.order.is_open() || t.unreported()))
             })
             .map(|t| t.order.info.client_order_id.clone())
             .filter(|id| !listed_ids.contains(id))
@@ -139,20 +145,41 @@ impl RealExecutor {
         };
         let fills = self.fills_of(report).await;
         let mut t = Tracked::new(Order::from_info(info), Phase::Known);
-        let out = new_executions(&t.order, &mut t.trade_ids, &fills, Decimal::ZERO, now_ns());
+        let out = new_executions(&mut t, &fills, now_ns());
         self.orders()
             .by_client
             .insert(t.order.info.client_order_id.clone(), t);
         out
     }
 
+    /// The `OrderExecution`s of a tracked order's fills not reported yet, when the venue's
+    /// `report` says more is filled than was reported (fetched from `myTrades`).
+    pub(super) async fn catch_up(&self, report: &OrderReport) -> Vec<Response> {
+        let coid = report.order_client_id();
+        let executed = report
+            .state
+            .as_ref()
+            .map_or(Decimal::ZERO, |s| s.executed_qty);
+        let behind = self
+            .orders()
+            .by_client
+            .get(coid)
+            .is_some_and(|t| executed > t.reported);
+        if !behind {
+            return Vec::new();
+        }
+        let fills = self.fills_of(report).await;
+        let mut orders = self.orders();
+        match orders.by_client.get_mut(coid) {
+            Some(t) => new_executions(t, &fills, now_ns()),
+            None => Vec::new(),
+        }
+    }
+
     /// Brings one tracked (or unknown) order in line with the venue's `report`.
     async fn sync(&self, report: &OrderReport) -> Vec<Response> {
         let coid = report.order_client_id().to_owned();
-        let (phase, filled) = match self.orders().by_client.get(&coid) {
-            Some(t) => (Some(t.phase), t.order.info.filled_quantity.0),
-            None => (None, Decimal::ZERO),
-        };
+        let phase = self.orders().by_client.get(&coid).map(|t| t.phase);
         let now = now_ns();
         match phase {
             None => {
@@ -168,21 +195,13 @@ impl RealExecutor {
             }
             Some(Phase::InFlight) => Vec::new(),
             Some(Phase::Known) => {
-                let executed = report
-                    .state
-                    .as_ref()
-                    .map_or(Decimal::ZERO, |s| s.executed_qty);
-                let fills = if executed > filled {
-                    self.fills_of(report).await
-                } else {
-                    Vec::new()
-                };
+                let mut out = self.catch_up(report).await;
                 let mut orders = self.orders();
                 let Some(t) = orders.by_client.get_mut(&coid) else {
-                    return Vec::new();
+                    return out;
                 };
                 let before = t.order.info.status;
-                let mut out = new_executions(&t.order, &mut t.trade_ids, &fills, filled, now);
+                let reported = out.len();
                 absorb_report(&mut t.order, report, now);
                 let after = t.order.info.status;
                 if after != before {
@@ -193,7 +212,7 @@ impl RealExecutor {
                         }
                         // Fills are reported by the executions; without them (myTrades
                         // failed), report the new state.
-                        _ if out.is_empty() => out.push(status_report(&t.order, now)),
+                        _ if reported == 0 => out.push(status_report(&t.order, now)),
                         _ => {}
                     }
                 }

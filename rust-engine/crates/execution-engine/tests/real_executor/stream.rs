@@ -533,3 +533,167 @@ async fn a_connection_that_went_silent_is_dropped_and_the_stream_resubscribes() 
     }
     stream.shutdown().await;
 }
+
+fn event(text: &str) -> execution_engine::real::ExecutionReport {
+    match parse_stream_event(text).unwrap() {
+        StreamEvent::Execution(r) => *r,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The quantity of the `OrderExecution`s among `rs`, and their trade ids.
+fn executed(rs: &[Response]) -> (Dec, Vec<u64>) {
+    let fills: Vec<_> = rs
+        .iter()
+        .filter_map(|r| match r {
+            Response::OrderExecution(e) => Some((e.last_quantity.0, e.trade_id)),
+            _ => None,
+        })
+        .collect();
+    (
+        Dec(fills.iter().map(|f| f.0).sum()),
+        fills.iter().map(|f| f.1).collect(),
+    )
+}
+
+/// A fill whose stream event was lost (unreadable, or sent while the stream reconnected), with the
+/// order's later events received: the venue says 100 filled, 60 were reported, so the reconcile
+/// asks `myTrades` and reports the lost trade, once (not again at the next reconcile).
+#[tokio::test]
+async fn a_fill_whose_stream_event_was_lost_is_reported_by_the_reconcile() {
+    let stub = Stub::start().await;
+    let cmd = bid("a1");
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 42, "NEW", "0", "0", &[])),
+    );
+    let trades = [
+        (501, "0.15", "40.0", "0.001", true),
+        (502, "0.15", "30.0", "0.001", true),
+        (503, "0.15", "30.0", "0.001", true),
+    ];
+    stub.fallback("GET", TRADES, Canned::ok(trades_body(42, &trades)));
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "a1", 42, "BUY", "0.1500", "100.0", "100.0", "FILLED",
+        )),
+    );
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let mut all = ex.place(&cmd).await;
+    for (trade, status, cumulative) in [(502, "PARTIALLY_FILLED", "70"), (503, "FILLED", "100")] {
+        all.extend(ex.on_execution_report(&event(&report_json(
+            "a1",
+            42,
+            "TRADE",
+            status,
+            ("0.15", "30"),
+            cumulative,
+            trade,
+        ))));
+    }
+    assert_eq!(executed(&all).0, d("60"));
+    all.extend(ex.reconcile().await);
+    all.extend(ex.reconcile().await);
+    assert_eq!(executed(&all), (d("100"), vec![502, 503, 501]));
+    assert_eq!(stub.count("GET", TRADES), 1);
+}
+
+/// The fills the venue reports in a query's answer (the stream was down) or that `myTrades`
+/// could not give at a reconcile are reported later, never lost: by the query itself, or by the
+/// next reconcile, which looks again at a filled order while its fills are short.
+#[tokio::test]
+async fn fills_known_from_a_query_or_missed_by_my_trades_are_reported_later() {
+    let stub = Stub::start().await;
+    let cmd = bid("a2");
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 43, "NEW", "0", "0", &[])),
+    );
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "a2", 43, "BUY", "0.1500", "100.0", "100.0", "FILLED",
+        )),
+    );
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    stub.push(
+        "GET",
+        TRADES,
+        Canned::err(503, -1000, "Service unavailable"),
+    );
+    stub.fallback(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(
+            43,
+            &[
+                (601, "0.15", "40.0", "0.001", true),
+                (602, "0.15", "60.0", "0.001", true),
+            ],
+        )),
+    );
+    let ex = executor(&stub);
+    let mut all = ex.place(&cmd).await;
+    // The stream was down while it filled; the reconcile's myTrades fails.
+    all.extend(ex.reconcile().await);
+    assert_eq!(executed(&all).0, d("0"));
+    assert_eq!(ex.order("a2").unwrap().info.status, OrderStatus::Filled);
+    // The strategy's query reports them.
+    all.extend(
+        ex.query(&QueryOrder {
+            command_id: "q".into(),
+            ts_ns: 0,
+            symbol: "POLUSDT".into(),
+            client_order_id: "a2".into(),
+        })
+        .await,
+    );
+    assert_eq!(executed(&all), (d("100"), vec![601, 602]));
+    all.extend(ex.reconcile().await);
+    assert_eq!(executed(&all).0, d("100"));
+}
+
+/// A stream event filling an order this executor does not track (placed before a restart) is
+/// reported as a fill, and the fills before it at the next reconcile, from `myTrades`.
+#[tokio::test]
+async fn a_streamed_fill_of_an_untracked_order_is_reported() {
+    let stub = Stub::start().await;
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "old1", 700, "BUY", "0.1500", "100.0", "100.0", "FILLED",
+        )),
+    );
+    stub.fallback(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(
+            700,
+            &[
+                (949, "0.15", "60.0", "0.001", false),
+                (950, "0.15", "40.0", "0.001", false),
+            ],
+        )),
+    );
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let mut all = ex.on_execution_report(&event(&report_json(
+        "old1",
+        700,
+        "TRADE",
+        "FILLED",
+        ("0.15", "40"),
+        "100",
+        950,
+    )));
+    assert_eq!(executed(&all), (d("40"), vec![950]));
+    all.extend(ex.reconcile().await);
+    assert_eq!(executed(&all), (d("100"), vec![950, 949]));
+}
