@@ -179,16 +179,16 @@ impl Core {
         let now = now_ns();
         // With `flatten_on_halt`, a stop flattens the net position as a halt does (queued before
         // the final cancel, so the real executor's worker has done both when it answers).
-        let mut canceled = match self
-            .flatten_on_halt
-            .then(|| self.flatten_order(&format!("shutdown-{}", now / 1_000_000), now))
-            .flatten()
-        {
-            Some(f) => {
-                let book = self.feed.book.read();
-                self.executor.cancel_all(Some(f), &book, now)
-            }
-            None => Vec::new(),
+        let flatten = if self.flatten_on_halt {
+            self.flatten_orders(&format!("shutdown-{}", now / 1_000_000), now)
+        } else {
+            Vec::new()
+        };
+        let mut canceled = if flatten.is_empty() {
+            Vec::new()
+        } else {
+            let book = self.feed.book.read();
+            self.executor.cancel_all(flatten, &book, now)
         };
         canceled.extend(self.executor.cancel_all_and_stop(now).await);
         while let Ok(r) = self.results.try_recv() {
@@ -212,10 +212,11 @@ impl Core {
             (false, FeedState::Halted) => {
                 self.halts.feed = true;
                 let now = now_ns();
-                let flatten = self
-                    .flatten_on_halt
-                    .then(|| self.flatten_order(&format!("feed-halt-{}", now / 1_000_000), now))
-                    .flatten();
+                let flatten = if self.flatten_on_halt {
+                    self.flatten_orders(&format!("feed-halt-{}", now / 1_000_000), now)
+                } else {
+                    Vec::new()
+                };
                 let canceled = {
                     let book = self.feed.book.read();
                     self.executor.cancel_all(flatten, &book, now)
@@ -271,31 +272,56 @@ impl Core {
             .err()
     }
 
-    /// A market sell closing the engine's net long, if it holds one: its size rounded down to the
-    /// symbol's step (a fee taken in the base asset leaves a position off the grid; what is below
-    /// one step is dust the venue would refuse to trade). The system is long-only spot: a flatten
+    /// The market sells closing the engine's net long, if it holds one: its size rounded down to
+    /// the symbol's step (a fee taken in the base asset leaves a position off the grid; what is
+    /// below one step is dust the venue would refuse to trade), cut in orders no larger than one
+    /// MARKET order may be (`[risk] max_order_notional` at the bid, the venue's maxima), so that no
+    /// limit meant for entries refuses the flatten. The first is `flatten-<ms>` (`command_id`),
+    /// the next ones `flatten-<ms>-<n>` (`command_id-<n>`). The system is long-only spot: a flatten
     /// never buys, so a net short (a restarted engine, starting from zero, that took over a partly
     /// filled sell) flattens nothing and is logged.
-    fn flatten_order(&self, command_id: &str, now: u64) -> Option<PlaceOrder> {
+    fn flatten_orders(&self, command_id: &str, now: u64) -> Vec<PlaceOrder> {
         if self.held.position < Decimal::ZERO {
             warn!(position = %self.held.position, "net position is short: a flatten never buys, nothing to sell");
-            return None;
+            return Vec::new();
         }
-        let quantity = on_step(self.held.position, self.executor.step_size());
-        if quantity.is_zero() {
-            return None;
+        let mut left = on_step(self.held.position, self.executor.step_size());
+        // The last book's bid, in sync or not (the feed may be down: the flatten goes anyway).
+        let bid = self
+            .feed
+            .book
+            .read()
+            .book
+            .best_bid()
+            .map(|l| execution_engine::paper::units_to_dec(l.price));
+        let chunk = self
+            .executor
+            .largest_market_quantity(bid)
+            .filter(|c| *c > Decimal::ZERO)
+            .unwrap_or(left);
+        let mut orders = Vec::new();
+        while left > Decimal::ZERO {
+            let quantity = left.min(chunk);
+            left -= quantity;
+            let n = orders.len();
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            orders.push(PlaceOrder {
+                command_id: format!("{command_id}{suffix}"),
+                ts_ns: now,
+                client_order_id: format!("flatten-{}{suffix}", now / 1_000_000),
+                symbol: self.feed.symbol.clone(),
+                side: Side::Sell,
+                order_type: OrderType::Market,
+                time_in_force: None,
+                quantity: Dec(quantity),
+                price: None,
+            });
         }
-        Some(PlaceOrder {
-            command_id: command_id.to_owned(),
-            ts_ns: now,
-            client_order_id: format!("flatten-{}", now / 1_000_000),
-            symbol: self.feed.symbol.clone(),
-            side: Side::Sell,
-            order_type: OrderType::Market,
-            time_in_force: None,
-            quantity: Dec(quantity),
-            price: None,
-        })
+        orders
     }
 
     /// `EmergencyHalt`: cancel every open order, flatten if asked (or configured), refuse orders
@@ -332,14 +358,21 @@ impl Core {
     ) -> (Vec<Response>, String) {
         let before = self.halts.state();
         self.halts.emergency = Some(reason.to_owned());
-        let flatten = (flatten || self.flatten_on_halt)
-            .then(|| self.flatten_order(flatten_id, now))
-            .flatten();
-        let flattening = flatten.as_ref().map(|f| {
+        let flatten = if flatten || self.flatten_on_halt {
+            self.flatten_orders(flatten_id, now)
+        } else {
+            Vec::new()
+        };
+        let flattening = flatten.first().map(|f| {
+            let total: Decimal = flatten.iter().map(|o| o.quantity.0).sum();
+            let more = match flatten.len() {
+                1 => String::new(),
+                n => format!(" ({n} orders)"),
+            };
             format!(
-                "; flattening {} {} with {}",
+                "; flattening {} {} with {}{more}",
                 f.side.as_str(),
-                f.quantity,
+                total,
                 f.client_order_id
             )
         });

@@ -224,13 +224,61 @@ fn a_flatten_never_buys() {
     let mut r = rig("flatten");
     let d = |s: &str| s.parse::<Decimal>().unwrap();
     r.core.held.position = d("511.7877");
-    let f = r.core.flatten_order("halt", 5_000_000).unwrap();
+    let [f] = r.core.flatten_orders("halt", 5_000_000).try_into().unwrap();
     assert_eq!((f.side, f.quantity.0), (Side::Sell, d("511.7")));
     assert_eq!(f.order_type, OrderType::Market);
     for position in ["-250", "-0.05", "0", "0.05"] {
         r.core.held.position = d(position);
-        assert_eq!(r.core.flatten_order("halt", 5_000_000), None, "{position}");
+        assert_eq!(r.core.flatten_orders("halt", 5_000_000), [], "{position}");
     }
+}
+
+/// A net long worth more than one order may be (three entries of 2,500 at 0.2, 1,500 USDT against
+/// `[risk] max_order_notional` 1,000) is flattened by an `EmergencyHalt` in as many market sells
+/// as it takes, each within the limit, instead of one sell the limit refuses.
+#[tokio::test]
+async fn a_flatten_larger_than_one_order_may_be_is_sold_in_several() {
+    let mut r = rig("flatten-split");
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    book_at(&r.core, "0.2000", "0.2001");
+    r.core.held.position = d("7492.5");
+    r.core
+        .on_command(Command::EmergencyHalt(EmergencyHalt {
+            command_id: "halt1".into(),
+            ts_ns: now_ns(),
+            reason: "test".into(),
+            flatten: true,
+        }))
+        .await;
+    let mut sold = Decimal::ZERO;
+    let mut ids = Vec::new();
+    while let Ok(resp) = r.responses.try_recv() {
+        match resp {
+            Response::Error(e) => panic!("{e:?}"),
+            Response::OrderExecution(x) => sold += x.last_quantity.0,
+            Response::OrderPlaced(p) => ids.push(p.client_order_id),
+            _ => {}
+        }
+    }
+    assert_eq!(sold, d("7492.5"));
+    assert_eq!(ids.len(), 2, "{ids:?}"); // 1,000 / 0.2 = 5,000 a sell at most
+    assert!(
+        ids[1].starts_with(&ids[0]) && ids[1].ends_with("-1"),
+        "{ids:?}"
+    );
+    assert_eq!(r.core.held.position, Decimal::ZERO);
+}
+
+/// A book with one level a side, deep enough for any test order.
+fn book_at(core: &Core, bid: &str, ask: &str) {
+    let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8).round() as u64;
+    let level = |p: &str| feed_handler::book::Level {
+        price: units(p),
+        qty: units("1000000"),
+    };
+    let mut st = core.feed.book.write();
+    st.book.reset(1, &[level(bid)], &[level(ask)]);
+    st.synced = true;
 }
 
 /// A fill whose quantity would take the net position past the largest decimal is not added (it
@@ -316,7 +364,11 @@ async fn the_net_position_is_kept_in_its_file() {
         .await;
     assert_eq!(restarted.core.held.position, d("400"));
     assert_eq!(file.load().unwrap().unwrap().held.counted_trades, [1, 2, 4]);
-    let f = restarted.core.flatten_order("halt", 5_000_000).unwrap();
+    let [f] = restarted
+        .core
+        .flatten_orders("halt", 5_000_000)
+        .try_into()
+        .unwrap();
     assert_eq!((f.side, f.quantity.0), (Side::Sell, d("400")));
 
     // A file that cannot be written (its folder is a file): counted, logged, the fill still counts.
@@ -386,3 +438,6 @@ async fn the_paper_account_is_kept_in_the_file() {
     assert_eq!(restored.open_count(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[path = "core_real_tests.rs"]
+mod real;

@@ -5,8 +5,9 @@
 //! Both answer through the core: the paper executor by returning its responses, the real one by
 //! sending them (with the user data stream's `OrderExecution`s) on the channel the core reads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
@@ -32,11 +33,13 @@ const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// One piece of work for the real executor's worker.
 enum Job {
-    /// `PlaceOrder`, `CancelOrder`, `QueryOrder`, `QueryOpenOrders` or `QueryBalances`.
-    Order(Command),
-    /// Cancel every open order, then place `flatten` if any; `done` is told when finished.
+    /// `PlaceOrder`, `CancelOrder`, `QueryOrder`, `QueryOpenOrders` or `QueryBalances`, with the
+    /// number of halts before it was queued (a buy queued before a halt is never sent, even when a
+    /// `Resume` comes before its turn).
+    Order(Command, u64),
+    /// Cancel every open order, then place the `flatten` orders; `done` is told when finished.
     CancelAll {
-        flatten: Option<PlaceOrder>,
+        flatten: Vec<PlaceOrder>,
         done: Option<oneshot::Sender<()>>,
     },
     /// Ask the venue what the user data stream may have missed.
@@ -51,6 +54,11 @@ pub struct Real {
     /// Set while the engine is halted or shutting down: the buys still queued are refused unsent
     /// (the halt or the shutdown cancels what it finds open).
     buys_refused: Arc<AtomicBool>,
+    /// Halts and shutdowns so far: a buy queued before one is refused unsent.
+    halts: Arc<AtomicU64>,
+    /// The orders queued for the worker, by client order id (side, quantity): they count in the
+    /// position limits before they are at the venue.
+    queued: Arc<Mutex<HashMap<String, (Side, Decimal)>>>,
 }
 
 impl Real {
@@ -68,13 +76,19 @@ impl Real {
     ) -> Self {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
         let buys_refused = Arc::new(AtomicBool::new(false));
+        let halts = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(serve(
             Arc::clone(&executor),
             jobs_rx,
             results,
             banned,
             max_entry_delay,
-            Arc::clone(&buys_refused),
+            Refusals {
+                buys_refused: Arc::clone(&buys_refused),
+                halts: Arc::clone(&halts),
+                queued: Arc::clone(&queued),
+            },
         ));
         if !reconcile_every.is_zero() {
             let jobs = jobs.clone();
@@ -94,7 +108,20 @@ impl Real {
             jobs,
             stream: Some(stream),
             buys_refused,
+            halts,
+            queued,
         }
+    }
+
+    /// A halt or a shutdown: the buys queued now are refused unsent, and so are those queued
+    /// later until [`Executor::refuse_buys`] lifts it.
+    fn halt_queue(&self) {
+        self.halts.fetch_add(1, Ordering::SeqCst);
+        self.buys_refused.store(true, Ordering::SeqCst);
+    }
+
+    fn queued(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Side, Decimal)>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn submit(&self, job: Job) {
@@ -166,6 +193,13 @@ fn report_ban(executor: &RealExecutor, banned: &watch::Sender<Option<String>>) {
     });
 }
 
+/// What the worker shares with the engine about its queue.
+struct Refusals {
+    buys_refused: Arc<AtomicBool>,
+    halts: Arc<AtomicU64>,
+    queued: Arc<Mutex<HashMap<String, (Side, Decimal)>>>,
+}
+
 /// Serves jobs in order until the engine drops the sender.
 async fn serve(
     executor: Arc<RealExecutor>,
@@ -173,7 +207,7 @@ async fn serve(
     results: mpsc::UnboundedSender<Response>,
     banned: watch::Sender<Option<String>>,
     max_entry_delay: Duration,
-    buys_refused: Arc<AtomicBool>,
+    refusals: Refusals,
 ) {
     // Every second without a job, a ban the feed met is looked for too: it stops trading even while
     // no order is sent.
@@ -192,9 +226,12 @@ async fn serve(
             }
         };
         let (out, done) = match job {
-            Job::Order(cmd) => {
+            Job::Order(cmd, halts_before) => {
                 let refused = match &cmd {
-                    Command::PlaceOrder(p) if buys_refused.load(Ordering::SeqCst) => {
+                    Command::PlaceOrder(p)
+                        if refusals.buys_refused.load(Ordering::SeqCst)
+                            || refusals.halts.load(Ordering::SeqCst) != halts_before =>
+                    {
                         halted_refusal(p, now_ns())
                     }
                     _ => None,
@@ -203,11 +240,19 @@ async fn serve(
                     Some(r) => vec![r],
                     None => order(&executor, &cmd, max_entry_delay).await,
                 };
+                if let Command::PlaceOrder(p) = &cmd {
+                    // Tracked by the executor from its first step on, or refused: off the queue.
+                    refusals
+                        .queued
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&p.client_order_id);
+                }
                 (out, None)
             }
             Job::CancelAll { flatten, done } => {
                 let mut out = executor.cancel_all().await;
-                if let Some(p) = flatten {
+                for p in flatten {
                     info!(client_order_id = %p.client_order_id, side = ?p.side, quantity = %p.quantity, "flattening");
                     out.extend(executor.place(&p).await);
                 }
@@ -298,7 +343,11 @@ impl Executor {
                 }
             },
             Executor::Real(r) => {
-                r.submit(Job::Order(cmd));
+                if let Command::PlaceOrder(p) = &cmd {
+                    r.queued()
+                        .insert(p.client_order_id.clone(), (p.side, p.quantity.0));
+                }
+                r.submit(Job::Order(cmd, r.halts.load(Ordering::SeqCst)));
                 Vec::new()
             }
         }
@@ -322,6 +371,21 @@ impl Executor {
     }
 
     /// The traded symbol's `LOT_SIZE` step (zero: no step).
+    /// The largest quantity of one MARKET sell valued at `price` (the venue's filters and the
+    /// `[risk]` limits in force), `None` when nothing bounds it: a flatten is cut in orders of it.
+    pub fn largest_market_quantity(&self, price: Option<Decimal>) -> Option<Decimal> {
+        match self {
+            Executor::Paper(p) => {
+                execution_engine::validate::largest_market_quantity(p.filters(), p.limits(), price)
+            }
+            Executor::Real(r) => execution_engine::validate::largest_market_quantity(
+                &r.executor.config().filters,
+                &r.executor.limits(),
+                price,
+            ),
+        }
+    }
+
     pub fn step_size(&self) -> Decimal {
         match self {
             Executor::Paper(p) => p.filters().step_size.0,
@@ -345,27 +409,27 @@ impl Executor {
         }
     }
 
-    /// Cancels every open order, then places `flatten` if given. The paper executor answers now;
+    /// Cancels every open order, then places the `flatten` orders. The paper executor answers now;
     /// the real one queues the work behind the orders already submitted.
     pub fn cancel_all(
         &mut self,
-        flatten: Option<PlaceOrder>,
+        flatten: Vec<PlaceOrder>,
         book: &BookState,
         now: u64,
     ) -> Vec<Response> {
         match self {
             Executor::Paper(p) => {
                 let mut out = p.cancel_all(now);
-                if let Some(f) = flatten {
+                for f in flatten {
                     info!(client_order_id = %f.client_order_id, side = ?f.side, quantity = %f.quantity, "flattening");
                     out.extend(p.place(&f, book, now));
                 }
                 out
             }
             Executor::Real(r) => {
-                // A halt: the buys queued before its cancels are not sent (the core announces the
-                // halt after this, which sets the same flag).
-                r.buys_refused.store(true, Ordering::SeqCst);
+                // A halt: the buys queued before its cancels are not sent, even if a Resume comes
+                // before their turn (the core announces the halt after this, which sets the flag).
+                r.halt_queue();
                 r.submit(Job::CancelAll {
                     flatten,
                     done: None,
@@ -381,10 +445,10 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
             Executor::Real(r) => {
-                r.buys_refused.store(true, Ordering::SeqCst);
+                r.halt_queue();
                 let (done, finished) = oneshot::channel();
                 r.submit(Job::CancelAll {
-                    flatten: None,
+                    flatten: Vec::new(),
                     done: Some(done),
                 });
                 if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, finished)
@@ -424,7 +488,14 @@ impl Executor {
     pub fn open_quantities(&self) -> OpenQuantities {
         match self {
             Executor::Paper(p) => p.open_quantities(),
-            Executor::Real(r) => r.executor.open_quantities(),
+            Executor::Real(r) => {
+                let queued = r.queued();
+                r.executor.open_quantities_with(
+                    queued
+                        .iter()
+                        .map(|(id, &(side, quantity))| (id.as_str(), side, quantity)),
+                )
+            }
         }
     }
 

@@ -59,6 +59,44 @@ fn lot_size(q: Dec, step: Dec, min: Dec, max: Dec, filter: &str) -> Result<(), R
     Ok(())
 }
 
+/// The largest quantity one MARKET order may have when its notional is valued at `price`: the
+/// smallest of `LOT_SIZE`'s and `MARKET_LOT_SIZE`'s maxima, the venue's `NOTIONAL` maximum when it
+/// holds MARKET orders, and `[risk] max_order_notional`, rounded down to the step sizes. `None` when
+/// nothing bounds it (no maximum, and no price to value a notional at).
+pub fn largest_market_quantity(
+    filters: &SymbolFilters,
+    limits: &Limits,
+    price: Option<Decimal>,
+) -> Option<Decimal> {
+    let price = price.filter(|p| *p > Decimal::ZERO);
+    let per_notional = |n: Decimal| price.and_then(|p| n.checked_div(p));
+    let market_lot = filters.market_lot.as_ref();
+    let bounds = [
+        Some(filters.max_qty.0),
+        market_lot.map(|l| l.max_qty.0),
+        per_notional(limits.max_order_notional.0),
+        filters
+            .market_notional
+            .max
+            .then(|| per_notional(filters.max_notional.0))
+            .flatten(),
+    ];
+    let largest = bounds
+        .into_iter()
+        .flatten()
+        .filter(|b| !b.is_zero())
+        .min()?;
+    let steps = [
+        filters.step_size.0,
+        market_lot.map_or(Decimal::ZERO, |l| l.step_size.0),
+    ];
+    let mut q = largest;
+    for step in steps.into_iter().filter(|s| !s.is_zero()) {
+        q -= q % step;
+    }
+    Some(q)
+}
+
 /// Checks an order. `reference_price` is the price a market order is expected to fill at (the
 /// touch on its side), used for its notional.
 ///
@@ -620,6 +658,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("NOTIONAL"), "{e}");
+    }
+
+    /// The largest MARKET quantity: the tightest of the quantity maxima and of the notional maxima
+    /// at the price, on the step; nothing bounds it without maxima and without a price.
+    #[test]
+    fn the_largest_market_quantity_is_the_tightest_bound_on_the_step() {
+        let limits = Limits {
+            max_order_notional: d("1000"),
+            max_open_orders: 2,
+        };
+        let f = filters(); // LOT_SIZE max 9,000,000, step 0.1
+        assert_eq!(
+            largest_market_quantity(&f, &limits, Some(d("0.3").0)),
+            Some(d("3333.3").0)
+        );
+        assert_eq!(
+            largest_market_quantity(&f, &limits, None),
+            Some(d("9000000").0)
+        );
+        let mut g = f.clone();
+        g.market_lot = Some(crate::MarketLot {
+            min_qty: d("0"),
+            max_qty: d("2000.05"),
+            step_size: d("0"),
+        });
+        assert_eq!(
+            largest_market_quantity(&g, &limits, Some(d("0.3").0)),
+            Some(d("2000").0)
+        );
+        g.max_notional = d("150");
+        assert_eq!(
+            largest_market_quantity(&g, &limits, Some(d("0.3").0)),
+            Some(d("500").0)
+        );
+        g.market_notional.max = false;
+        assert_eq!(
+            largest_market_quantity(&g, &limits, Some(d("0.3").0)),
+            Some(d("2000").0)
+        );
+        g.max_qty = d("0");
+        g.market_lot = None;
+        assert_eq!(largest_market_quantity(&g, &limits, None), None);
     }
 
     #[test]

@@ -128,6 +128,11 @@ impl PaperExecutor {
         &self.filters
     }
 
+    /// The `[risk]` limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Replaces the `[risk]` limits, the fees and the fill rule (a config reload); open orders keep
     /// their place, later fills use the new fees and rule.
     pub fn reconfigure(&mut self, limits: Limits, fees: Fees, fill_rule: FillRule) {

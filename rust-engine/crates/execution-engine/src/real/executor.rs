@@ -99,6 +99,14 @@ impl RealExecutor {
         self
     }
 
+    /// The `[risk]` limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Replaces the `[risk]` limits new orders are checked against (a config reload).
     pub fn set_limits(&self, limits: Limits) {
         *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
@@ -132,15 +140,32 @@ impl RealExecutor {
     /// What is left of the open orders of the traded symbol, per side (orders whose outcome is
     /// not known yet count as open).
     pub fn open_quantities(&self) -> OpenQuantities {
+        self.open_quantities_with(std::iter::empty())
+    }
+
+    /// As [`Self::open_quantities`], with the orders of `queued` (client order id, side,
+    /// quantity) this executor does not track yet: orders waiting for their turn, counted in the
+    /// same look at the tracked ones (an order is tracked before it leaves the queue, so none is
+    /// ever missed between the two).
+    pub fn open_quantities_with<'a>(
+        &self,
+        queued: impl IntoIterator<Item = (&'a str, Side, Decimal)>,
+    ) -> OpenQuantities {
         let orders = self.orders();
-        OpenQuantities::of(
+        let mut q = OpenQuantities::of(
             orders
                 .by_client
                 .values()
                 .filter(|t| t.order.info.symbol == self.config.filters.symbol)
                 .filter(|t| t.counts_as_open())
                 .map(|t| &t.order.info),
-        )
+        );
+        for (client_order_id, side, quantity) in queued {
+            if !orders.by_client.contains_key(client_order_id) {
+                q.add(side, quantity);
+            }
+        }
+        q
     }
 
     /// The executor's view of an order.
@@ -171,10 +196,14 @@ impl RealExecutor {
         );
     }
 
+    /// The touch a MARKET order of `side` takes from, to value its notional. While the book is not
+    /// in sync (resyncing, the feed down) a buy has none (it is refused), a sell goes on the last
+    /// book's touch: an exit or a flatten must not wait for the feed, and the venue fills it at
+    /// its own prices.
     fn reference_price(&self, side: Side) -> Option<Dec> {
         let book = self.book.as_ref()?;
         let st = book.read();
-        if !st.synced {
+        if !st.synced && side == Side::Buy {
             return None;
         }
         let level = match side {

@@ -258,7 +258,10 @@ mod tests {
             })
             .collect();
         assert_eq!(reported, [1]);
-        assert_eq!((t.trade_ids, t.reported), (HashSet::from([1]), Decimal::ONE));
+        assert_eq!(
+            (t.trade_ids, t.reported),
+            (HashSet::from([1]), Decimal::ONE)
+        );
     }
 
     /// A venue report moves a working order's status and fills forward, but never brings an
