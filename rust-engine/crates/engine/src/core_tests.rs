@@ -269,6 +269,29 @@ async fn a_flatten_larger_than_one_order_may_be_is_sold_in_several() {
     assert_eq!(r.core.held.position, Decimal::ZERO);
 }
 
+/// A reload is checked against the venue's filters as the start is: a `[strategy] price_tick`
+/// off the venue's tick is refused naming it, and nothing is applied.
+#[tokio::test]
+async fn a_reload_refuses_a_price_tick_the_start_would() {
+    let mut r = rig("reload-tick");
+    let path = r.core.reload.loaded.path.clone();
+    crate::reload::tests::set_key(&path, "strategy", "price_tick", "\"0.00015\"");
+    let answer = r.core.reload_config("reload", 1).await;
+    let Response::Error(e) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.field.as_deref(), Some("strategy.price_tick"));
+    assert!(
+        e.message.contains("PRICE_FILTER tickSize 0.0001"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        r.core.reload.loaded.config.strategy.price_tick,
+        "0.0001".parse().unwrap()
+    );
+}
+
 /// A book with one level a side, deep enough for any test order.
 fn book_at(core: &Core, bid: &str, ask: &str) {
     let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8).round() as u64;

@@ -370,7 +370,6 @@ impl Executor {
         }
     }
 
-    /// The traded symbol's `LOT_SIZE` step (zero: no step).
     /// The largest quantity of one MARKET sell valued at `price` (the venue's filters and the
     /// `[risk]` limits in force), `None` when nothing bounds it: a flatten is cut in orders of it.
     pub fn largest_market_quantity(&self, price: Option<Decimal>) -> Option<Decimal> {
@@ -379,18 +378,24 @@ impl Executor {
                 execution_engine::validate::largest_market_quantity(p.filters(), p.limits(), price)
             }
             Executor::Real(r) => execution_engine::validate::largest_market_quantity(
-                &r.executor.config().filters,
+                self.filters(),
                 &r.executor.limits(),
                 price,
             ),
         }
     }
 
-    pub fn step_size(&self) -> Decimal {
+    /// The traded symbol's filters at the venue.
+    pub fn filters(&self) -> &execution_engine::SymbolFilters {
         match self {
-            Executor::Paper(p) => p.filters().step_size.0,
-            Executor::Real(r) => r.executor.config().filters.step_size.0,
+            Executor::Paper(p) => p.filters(),
+            Executor::Real(r) => &r.executor.config().filters,
         }
+    }
+
+    /// The traded symbol's `LOT_SIZE` step (zero: no step).
+    pub fn step_size(&self) -> Decimal {
+        self.filters().step_size.0
     }
 
     /// The real executor's REST client (rate limits, breaker, venue clock).

@@ -180,7 +180,22 @@ impl Core {
                 message,
             })
         };
-        match plan(&self.reload.loaded) {
+        let mut plan = plan(&self.reload.loaded);
+        if let Plan::Apply { next, .. } = &plan {
+            // Checked against the venue's filters as at start (only `[strategy] price_tick` of
+            // them can change without a restart).
+            if let Err(e) = crate::venue::check_grid(
+                &next.config.symbol,
+                next.config.strategy.price_tick,
+                self.executor.filters(),
+            ) {
+                plan = Plan::Invalid {
+                    field: Some(e.key().to_owned()),
+                    message: e.to_string(),
+                };
+            }
+        }
+        match plan {
             Plan::Invalid { field, message } => {
                 metrics.with_label_values(&["invalid"]).inc();
                 warn!(command_id, ?field, %message, "config reload refused: invalid; old values kept");

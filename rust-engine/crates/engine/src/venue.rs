@@ -55,6 +55,17 @@ pub enum GridError {
     },
 }
 
+impl GridError {
+    /// The config key at fault, as `section.key`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            GridError::QuantityStep { .. } => "symbol.quantity_step",
+            GridError::MinNotional { .. } => "symbol.min_notional",
+            GridError::PriceTick { .. } => "strategy.price_tick",
+        }
+    }
+}
+
 /// Checks the config's quantity and price grids against the venue's filters (each must be the
 /// venue's step (tick) or a multiple of it), and its minimum notional (the venue's or more).
 pub fn check_grid(
