@@ -21,6 +21,8 @@ from flashcrash.trading_engine.orders import (
     ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
     MAX_QUERIES,
+    MISSING_FILLS_NS,
+    QUIET_QUERY_NS,
     OrderManager,
     OrderStatus,
 )
@@ -179,6 +181,46 @@ def test_a_query_the_engine_could_not_answer_puts_the_order_in_doubt() -> None:
     assert om.get(coid).doubt == DOUBT_SILENT and om.has_open_order()
     om.check_timeouts(DOUBT_QUERY_NS)
     assert len(out.of(wire.QueryOrder)) == 2
+
+
+def test_an_order_the_engine_went_quiet_on_is_queried() -> None:
+    """A resting order not heard of for QUIET_QUERY_NS is queried (once a period, the answer
+    restarting it); one the engine keeps talking about is not."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))  # heard at 0 (the manager's clock)
+    om.check_timeouts(QUIET_QUERY_NS - 1)
+    assert not out.of(wire.QueryOrder)
+    om.check_timeouts(QUIET_QUERY_NS)
+    (q,) = out.of(wire.QueryOrder)
+    assert q.client_order_id == coid and om.stats["quiet_queries"] == 1
+    om.check_timeouts(QUIET_QUERY_NS + S // 2)  # its answer is awaited: not asked again
+    assert len(out.of(wire.QueryOrder)) == 1
+
+
+def test_fills_the_engine_counted_but_never_sent_are_made_up_from_its_figures() -> None:
+    """The order's status says 100 filled, its OrderExecution was lost on the way: after
+    MISSING_FILLS_NS it is treated as after an outage (recovered, queried), and the answer's figures
+    make up the missing fill once; the order settles."""
+    clock = [0]
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, clock=lambda: clock[0])
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0], "FILLED"))  # the fill itself never comes
+    o = om.get(coid)
+    assert (o.venue_filled, o.filled) == (Q.value, 0) and not o.settled
+    om.check_timeouts(MISSING_FILLS_NS - 1)
+    assert not out.of(wire.QueryOrder)
+    om.check_timeouts(MISSING_FILLS_NS)
+    (q,) = out.of(wire.QueryOrder)
+    assert o.recovered and om.stats["missing_fills"] == 1
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Q.value, Q.value * P.value, "FILLED", 1, 1)  # fmt: skip
+    om.on_response(wire.OrderStatus(q.command_id, 1, info))
+    (fill,) = om.reconciled_fills
+    assert (fill.last_quantity, fill.last_price) == (Q.value, P.value) and o.settled
+    om.check_timeouts(2 * MISSING_FILLS_NS)
+    assert len(out.of(wire.QueryOrder)) == 1
 
 
 def test_rejected_order_is_settled() -> None:

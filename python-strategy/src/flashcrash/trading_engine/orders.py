@@ -11,6 +11,9 @@ Retries never duplicate an order:
 * when a query sent after the acknowledgement says the order is unknown, the engine (or the venue
   behind it) lost it: it expires with what it filled, counted as `lost` and a breaker failure, and is
   never sent again. An answer to a query that the acknowledgement overtook says nothing and is ignored;
+* an open order the engine says nothing of for `QUIET_QUERY_NS` is queried (a response lost on the
+  way), and the fills of a finished order that its figures count but that never arrived as
+  `OrderExecution`s are made up from them after `MISSING_FILLS_NS`, as after an outage;
 * an order whose fate cannot be learnt is never taken as refused: after `MAX_QUERIES` unanswered
   queries, a query the engine could not answer, or an `UNKNOWN_OUTCOME` answer to its `PlaceOrder`
   (the venue may hold it), it is *in doubt* (`Order.doubt`): still unsettled, so nothing is sold or bought
@@ -55,6 +58,13 @@ log = logging.getLogger(__name__)
 MAX_QUERIES = 5  # queries of one unanswered order before it is given up
 MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says it never saw
 DOUBT_QUERY_NS = 5_000_000_000  # period of the queries of an order in doubt
+# An open order not heard of for this long is queried: a response lost on the way (a full PUB
+# queue drops messages) would otherwise leave it open here for ever.
+QUIET_QUERY_NS = 30_000_000_000
+# Fills the engine's figures say an order made, not received as OrderExecutions this long after: they
+# were lost on the way, and are made up from its figures as after an outage (the order is marked
+# recovered and queried).
+MISSING_FILLS_NS = 5_000_000_000
 DOUBT_OUTCOME = "outcome"  # the engine could not learn whether the venue took it
 DOUBT_SILENT = "silent"  # its queries went unanswered or failed
 # Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
@@ -112,6 +122,9 @@ class Order:
     # engine answered UNKNOWN_OUTCOME) or DOUBT_SILENT (queries unanswered or failed). Queried every
     # DOUBT_QUERY_NS until an answer about it comes.
     doubt: str = ""
+    # When it was last heard of (a response about it) or asked about (the manager's clock; None
+    # until then: not persisted, set at the next check).
+    heard_ns: int | None = None
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -298,7 +311,7 @@ class OrderManager:
             self.breaker.failure(now_ns, f"{tag} order not sent")
             return None
         self.stats["sent"] += 1
-        self.orders[cmd.client_order_id] = Order(cmd, tag)
+        self.orders[cmd.client_order_id] = Order(cmd, tag, heard_ns=now_ns)
         self.pending[cmd.command_id] = Pending("PlaceOrder", cmd.client_order_id, now_ns)
         log.info(
             "order sent: %s %s %s %s @ %s",
@@ -346,7 +359,8 @@ class OrderManager:
 
     def check_timeouts(self, now_ns: int) -> None:
         """A command unanswered for `timeout_ns` is followed up by `QueryOrder`; never re-sent as new.
-        An order in doubt is queried again when its time comes."""
+        An order in doubt is queried again when its time comes, and so are the orders the engine
+        went quiet on (`_check_quiet`)."""
         for command_id, p in list(self.pending.items()):
             if now_ns - p.sent_ns < self.timeout_ns:
                 continue
@@ -376,6 +390,35 @@ class OrderManager:
                 # Unanswered, it stays in doubt (its count is past MAX_QUERIES) instead of starting
                 # the quick queries over.
                 self._query(coid, now_ns, MAX_QUERIES)
+        self._check_quiet(now_ns)
+
+    def _check_quiet(self, now_ns: int) -> None:
+        """Asks about the orders the engine went quiet on: open ones not heard of for QUIET_QUERY_NS,
+        and finished ones whose fills are short of the engine's figures for MISSING_FILLS_NS (those
+        fills are then made up from its figures, as after an outage)."""
+        asked = {p.client_order_id for p in self.pending.values()}
+        for coid, o in self.orders.items():
+            if o.status is OrderStatus.PENDING or o.doubt or coid in asked or o.settled:
+                continue
+            if o.heard_ns is None:
+                o.heard_ns = now_ns
+                continue
+            quiet = now_ns - o.heard_ns
+            short = o.terminal and o.filled < o.venue_filled
+            if short and quiet >= MISSING_FILLS_NS and not o.recovered:
+                log.warning(
+                    "order %s: %s filled by the engine's figures, %s received: made up from them",
+                    coid,
+                    o.venue_filled,
+                    o.filled,
+                )
+                self.stats["missing_fills"] += 1
+                o.recovered = True
+            elif short or quiet < QUIET_QUERY_NS:
+                continue
+            self.stats["quiet_queries"] += 1
+            o.heard_ns = now_ns
+            self._query(coid, now_ns, 0)
 
     def _doubt(self, o: Order, now_ns: int, kind: str, why: str) -> None:
         """The order's fate could not be learnt (`kind`, see `Order.doubt`): it stays unsettled and
@@ -681,6 +724,7 @@ class OrderManager:
     def _update(self, coid: str, status: str, venue_filled: Decimal) -> None:
         o = self.orders[coid]
         o.doubt = ""  # an answer about it: its fate is known again
+        o.heard_ns = self.clock()
         o.venue_filled = max(o.venue_filled, venue_filled)
         if status == "FILLED":
             o.venue_filled = max(o.venue_filled, o.cmd.quantity)
