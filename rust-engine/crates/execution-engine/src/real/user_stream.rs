@@ -12,9 +12,11 @@
 //! `{"subscriptionId":N,"event":{...}}` `executionReport` becomes responses through
 //! [`RealExecutor::on_execution_report`].
 //!
-//! After every successful subscription, the first included, [`RealExecutor::reconcile`] runs and
-//! its responses are published before the events that queued meanwhile, so nothing that
-//! happened while disconnected is missed (fills are reported once each by trade id). A broken
+//! After every successful subscription, the first included, [`RealExecutor::reconcile`] runs, so
+//! nothing that happened while disconnected is missed. It runs while the socket is read (its
+//! requests may wait on the rate limits longer than the venue waits for a pong): the events that
+//! come meanwhile are applied as they come, and each fill is reported once, by trade id, by
+//! whichever of the two reports it first. A broken
 //! connection, a refused logon or subscription or `eventStreamTerminated` leads to a reconnect
 //! (logon and subscription again) after an exponential backoff with jitter; a `-1021` refusal
 //! (timestamp outside the window) re-learns the server clock first.
@@ -409,16 +411,25 @@ async fn session(
         method = auth.describe(),
         "user data stream subscribed; reconciling"
     );
-    for r in executor.reconcile().await {
-        if tx.send(r).is_err() {
-            return Ok(SessionEnd::ReceiverGone);
-        }
-    }
+    // The reconcile runs while the socket is read: its requests may wait on the rate limits for
+    // longer than the venue waits for a pong (a minute), and the events meanwhile are applied as
+    // they come (each fill once, by trade id, whichever reports it first).
+    let mut reconcile = std::pin::pin!(executor.reconcile());
+    let mut reconciled = false;
     let period = config.keepalive.max(Duration::from_millis(1));
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut last_frame = tokio::time::Instant::now();
     loop {
         let msg = tokio::select! {
+            out = &mut reconcile, if !reconciled => {
+                reconciled = true;
+                for r in out {
+                    if tx.send(r).is_err() {
+                        return Ok(SessionEnd::ReceiverGone);
+                    }
+                }
+                continue;
+            }
             msg = ws.next() => match msg {
                 Some(msg) => msg,
                 None => break,

@@ -697,3 +697,50 @@ async fn a_streamed_fill_of_an_untracked_order_is_reported() {
     all.extend(ex.reconcile().await);
     assert_eq!(executed(&all), (d("100"), vec![950, 949]));
 }
+
+/// A reconcile that waits on the venue (its openOrders answered 3 s late) does not stop the
+/// stream: an event that comes meanwhile is answered at once, and the connection keeps answering
+/// the venue's pings.
+#[tokio::test]
+async fn the_stream_is_read_while_its_reconcile_waits_on_the_venue() {
+    let stub = Stub::start().await;
+    stub.fallback(
+        "GET",
+        OPEN,
+        Canned::ok("[]").delayed(Duration::from_secs(3)),
+    );
+    let cmd = bid("r1");
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 91, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    ex.place(&cmd).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    wait_until("reconcile asked", WAIT, || stub.count("GET", OPEN) == 1).await;
+    let asked = Instant::now();
+    stub.ws_send(&report_json(
+        "r1",
+        91,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("0.15000000", "40.00000000"),
+        "40.00000000",
+        7,
+    ));
+    let first = recv(&mut rx).await;
+    assert!(
+        matches!(&first, Response::OrderExecution(e) if e.trade_id == 7),
+        "{first:?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    stream.shutdown().await;
+}
