@@ -147,7 +147,9 @@ impl SymbolFilters {
         };
         // NOTIONAL names its flags applyMinToMarket / applyMaxToMarket, MIN_NOTIONAL applyToMarket;
         // a flag left out holds MARKET orders to the bound, the stricter reading.
-        let notional = filter(&s.filters, &["NOTIONAL", "MIN_NOTIONAL"]);
+        // NOTIONAL replaced MIN_NOTIONAL: a symbol listing both is held to NOTIONAL.
+        let notional =
+            filter(&s.filters, &["NOTIONAL"]).or_else(|| filter(&s.filters, &["MIN_NOTIONAL"]));
         let flag = |key: &str| notional.and_then(|f| f[key].as_bool()).unwrap_or(true);
         let market_notional = match notional.and_then(|f| f["filterType"].as_str()) {
             Some("MIN_NOTIONAL") => MarketNotional {
@@ -168,8 +170,11 @@ impl SymbolFilters {
             step_size: need(&["LOT_SIZE"], "stepSize", "LOT_SIZE")?,
             min_qty: need(&["LOT_SIZE"], "minQty", "LOT_SIZE")?,
             max_qty: need(&["LOT_SIZE"], "maxQty", "LOT_SIZE")?,
-            min_notional: field(&s.filters, &["NOTIONAL", "MIN_NOTIONAL"], "minNotional")
-                .unwrap_or(Dec(Decimal::ZERO)),
+            min_notional: notional
+                .and_then(|f| f["minNotional"].as_str())
+                .and_then(|v| v.parse::<Dec>().ok())
+                .filter(|d| !d.0.is_sign_negative())
+                .map_or(Dec(Decimal::ZERO), |d| Dec(d.0.normalize())),
             max_price: need(&["PRICE_FILTER"], "maxPrice", "PRICE_FILTER")?,
             max_notional: field(&s.filters, &["NOTIONAL"], "maxNotional")
                 .unwrap_or(Dec(Decimal::ZERO)),
@@ -244,6 +249,32 @@ mod tests {
         );
         assert_eq!(f.market_lot, None);
         assert_eq!(f.max_price, Dec::ZERO);
+    }
+
+    /// A symbol listing both NOTIONAL and the older MIN_NOTIONAL is held to NOTIONAL, whichever
+    /// comes first.
+    #[test]
+    fn notional_wins_over_min_notional() {
+        let f = SymbolFilters::from_exchange_info(
+            &info(
+                r#",{"filterType":"MIN_NOTIONAL","minNotional":"1","applyToMarket":true,"avgPriceMins":5},
+                {"filterType":"NOTIONAL","minNotional":"5","applyMinToMarket":false,
+                "maxNotional":"100","applyMaxToMarket":true,"avgPriceMins":5}"#,
+            ),
+            "X",
+        )
+        .unwrap();
+        assert_eq!(
+            (f.min_notional.to_string(), f.max_notional.to_string()),
+            ("5".into(), "100".into())
+        );
+        assert_eq!(
+            f.market_notional,
+            MarketNotional {
+                min: false,
+                max: true
+            }
+        );
     }
 
     /// A MARKET_LOT_SIZE listed without one of its numbers, or with a negative one, is refused
