@@ -55,7 +55,7 @@ from flashcrash.trading_engine.money import Price, Quantity
 
 log = logging.getLogger(__name__)
 
-MAX_QUERIES = 5  # queries of one unanswered order before it is given up
+MAX_QUERIES = 5  # quick queries of one unanswered order before it is in doubt
 MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says it never saw
 DOUBT_QUERY_NS = 5_000_000_000  # period of the queries of an order in doubt
 # An open order not heard of for this long is queried: a response lost on the way (a full PUB
