@@ -332,9 +332,11 @@ impl Detector {
     }
 
     /// The feed stopped: nothing after the newest event seen so far was observed until the next
-    /// event after it.
+    /// event after it. Told again before that event has left the jitter buffer (the runner hears
+    /// of one outage twice: the feed's state, then the restarted engine's first health), it is the
+    /// same outage: the gap stays where it was told first.
     pub fn on_feed_lost(&mut self) {
-        if self.guard.newest_ns > 0 {
+        if self.guard.newest_ns > 0 && self.core.lost_after.is_none() {
             self.core.lost_after = Some(self.guard.newest_ns.div_euclid(NS));
         }
     }
@@ -406,10 +408,10 @@ impl Detector {
         self.guard = snap.guard;
         self.buffer = snap.buffer;
         self.core = snap.core;
-        // The configuration is the restoring detector's, not the snapshot's.
-        self.core.machine.set_config(&self.cfg);
+        // The configuration is the restoring detector's, not the snapshot's: every threshold and
+        // rule a reload may change, and what sizes the outage handling.
+        self.reconfigure(self.cfg.clone());
         self.core.longest = fresh.core.longest;
-        self.core.touch_only = fresh.core.touch_only;
         self.core.machine.transitions = transitions;
         self.core.reported = self.core.reported.min(self.core.machine.transitions.len());
         Ok(())
@@ -433,6 +435,9 @@ impl Core {
                         second = sec; // the seconds after `lost` were not observed
                         self.volatility.restart();
                         self.acceleration.restart();
+                        // The price path restarts too: a second of books only after the outage
+                        // must not close on the price from before it.
+                        self.price = f64::NAN;
                         self.machine.resume();
                     }
                 }

@@ -310,6 +310,7 @@ impl StateMachine {
         self.quorum_since = None;
         self.lost_since = None;
         self.stable_since = None;
+        self.stir_since = None;
         self.unstirred_since = None;
         self.recent.clear();
     }
@@ -341,8 +342,9 @@ impl StateMachine {
             .fold(IndicatorSet::EMPTY, |a, b| a.union(*b));
         let spike = self.counted.contains(Indicator::MessageVelocity);
         let n = self.counted.intersection(CORE_SET).len();
+        // A spike lowers the quorum, never raises it (the config may set them either way round).
         let need = if spike {
-            self.cfg.core_quorum_velocity
+            self.cfg.core_quorum_velocity.min(self.cfg.core_quorum)
         } else {
             self.cfg.core_quorum
         };
