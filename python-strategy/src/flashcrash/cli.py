@@ -204,4 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in LIGHT_COMMANDS:
         _add_data_commands(sub)
     args = p.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt as e:
+        # Ctrl-C, SIGTERM or SIGHUP: a session's processes were stopped on the way out.
+        print(f"flashcrash {args.command}: interrupted ({e or 'Ctrl-C'})", file=sys.stderr)
+        return 130

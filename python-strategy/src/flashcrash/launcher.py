@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.request
@@ -170,18 +171,25 @@ class Session:
     ports: dict[str, int] = field(default_factory=dict)
     sim_port: int | None = None
     _own_workdir: bool = False
+    # The SIGTERM / SIGHUP handlers the session replaced while it runs (see `_stop_on_hangup`).
+    _handlers: dict[int, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- start
     def __enter__(self) -> Session:
+        self._handlers = _stop_on_hangup()
         try:
             self.start()
         except BaseException:
             self.stop()
+            _restore(self._handlers)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            _restore(self._handlers)
 
     @property
     def run_config(self) -> Path:
@@ -255,6 +263,7 @@ class Session:
             cwd=REPO,
             env={**os.environ, **self.env},
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         proc = Proc(name, popen, log_path, log_file)
         self.procs[name] = proc
@@ -465,6 +474,7 @@ class Session:
         a second. Returns each process's exit code.
         """
         codes: dict[str, int | None] = {}
+        interrupted: BaseException | None = None
         for name in ("strategy", "engine", "exchange-sim"):
             p = self.procs.get(name)
             if p is None:
@@ -472,15 +482,24 @@ class Session:
             if p.alive():
                 _signal(p, signal.SIGTERM)
                 try:
-                    p.popen.wait(timeout=grace)
+                    p.popen.wait(timeout=grace if interrupted is None else HURRIED_GRACE)
                 except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop within %.0f s: killing it", name, grace)
+                    log.warning("%s did not stop in time: killing it", name)
+                    _signal(p, signal.SIGKILL)
+                    p.popen.wait(timeout=5)
+                except (KeyboardInterrupt, SystemExit) as e:
+                    # Asked again to stop while waiting: this one is killed, the next ones get a
+                    # short grace, and none is left running.
+                    log.warning("interrupted while %s stopped: killing it", name)
+                    interrupted = e
                     _signal(p, signal.SIGKILL)
                     p.popen.wait(timeout=5)
             codes[name] = p.popen.returncode
             if p.popen.stdout is not None:
                 p.popen.stdout.close()
             p.log_file.close()
+        if interrupted is not None:
+            raise interrupted
         return codes
 
     def ports_free(self) -> bool:
@@ -490,6 +509,47 @@ class Session:
     def cleanup(self) -> None:
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# The grace of the processes still to stop once a stop was interrupted (a second Ctrl-C).
+HURRIED_GRACE = 2.0
+
+
+def _die_with_parent() -> None:
+    """In a child before it runs (Linux): SIGTERM when the launcher dies, however it dies (even
+    killed with SIGKILL, which no handler sees), so no process outlives it. Each child has a session
+    of its own, so a terminal's signals do not reach it directly."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the launcher died before the request took effect
+        os._exit(1)
+
+
+def _stop_on_hangup() -> dict[int, Any]:
+    """SIGTERM and SIGHUP (the terminal closed, `timeout`, CI) stop the session as Ctrl-C does, so
+    its processes are stopped rather than left running, unless the caller handles them itself.
+    Returns the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    replaced = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            replaced[sig] = signal.signal(sig, _interrupt)
+    return replaced
+
+
+def _interrupt(sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(sig).name}")
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def _signal(p: Proc, sig: int) -> None:
