@@ -84,7 +84,7 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refused> {
         Ok(cmd) => Ok(cmd),
         Err(e) => Err(Refused::Undecodable {
             reason: e.to_string(),
-            command_id: rmp_serde::from_slice::<IdOnly>(payload)
+            command_id: decode::<IdOnly>(payload)
                 .ok()
                 .and_then(|x| x.command_id)
                 .filter(|id| !id.is_empty()),
@@ -233,6 +233,35 @@ mod tests {
     /// The receive loop over a real PULL socket: a multi-frame message is judged by its last
     /// frame, a malformed payload with an id is answered `MALFORMED` on the response channel and
     /// counted, the loop goes on after it, and the count is returned at shutdown.
+    /// A command nested a thousand deep (a kilobyte) is malformed, refused with its id, and
+    /// never walks the stack down: parsed on a thread with tokio's 2 MiB worker stack.
+    #[test]
+    fn a_deeply_nested_payload_is_refused_not_a_stack_overflow() {
+        let mut payload = vec![0x83]; // a map of 3
+        for (k, v) in [("type", "PlaceOrder"), ("command_id", "x")] {
+            payload.push(0xa0 | k.len() as u8);
+            payload.extend(k.as_bytes());
+            payload.push(0xa0 | v.len() as u8);
+            payload.extend(v.as_bytes());
+        }
+        payload.push(0xa4);
+        payload.extend(b"junk");
+        payload.extend(std::iter::repeat_n(0x91, 1000)); // [[[...
+        payload.push(0xc0); // nil
+        let refused = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || parse(&payload))
+            .unwrap()
+            .join()
+            .expect("the parse overflowed its stack");
+        match refused {
+            Err(Refused::Undecodable { reason, .. }) => {
+                assert!(reason.contains("depth"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn run_forwards_commands_answers_and_counts_malformed_ones() {
         use bytes::Bytes;

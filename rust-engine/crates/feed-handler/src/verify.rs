@@ -61,7 +61,8 @@ fn range(snap: &Snapshot, limit: usize) -> (u64, u64) {
     (lowest_bid, highest_ask)
 }
 
-/// Whether `book` equals `venue` (see [`venue_at`]) over the range of `snap` (see [`range`]).
+/// Whether `book` equals `venue` (see [`venue_at`]) over the range of `snap`: its truncated sides
+/// over their prices, its whole sides (shorter than `limit`) whole.
 pub fn matches(book: &OrderBook, venue: &OrderBook, snap: &Snapshot, limit: usize) -> bool {
     let (lowest_bid, highest_ask) = range(snap, limit);
     let in_bids = |l: &&Level| l.price >= lowest_bid;

@@ -44,7 +44,14 @@ pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), WireE
     Ok(())
 }
 
+/// The deepest nesting of arrays and maps a payload may have: every message of the protocol is
+/// at most 4 deep (a book's levels), and a deeper payload is malformed before it is walked (a
+/// kilobyte nested a thousand deep overflowed a debug build's stack through the tagged enums).
+pub const MAX_DEPTH: usize = 16;
+
 /// Decodes a payload; the caller validates values with the message's own `validate`.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, WireError> {
-    rmp_serde::from_slice(payload).map_err(|e| WireError::Malformed(e.to_string()))
+    let mut de = rmp_serde::Deserializer::from_read_ref(payload);
+    de.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut de).map_err(|e| WireError::Malformed(e.to_string()))
 }
