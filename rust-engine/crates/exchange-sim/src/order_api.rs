@@ -150,11 +150,23 @@ fn check_key(v: &Venue, headers: &HeaderMap) -> Result<KeyKind, ApiError> {
     })
 }
 
-/// Parameters of the query string and the body (the query string wins).
-fn params(query: &str, body: &str) -> Params {
-    let mut p: Params = parse_form(body).into_iter().collect();
-    p.extend(parse_form(query));
-    p
+/// Parameters of the query string and the body (the query string wins). A parameter given twice
+/// in one of them is refused, as Binance refuses it (`-1101`): the last copy would silently win.
+fn params(query: &str, body: &str) -> Result<Params, ApiError> {
+    let mut p = Params::new();
+    for source in [body, query] {
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in parse_form(source) {
+            if !seen.insert(k.clone()) {
+                return Err(ApiError::bad_request(
+                    -1101,
+                    "Duplicate values for a parameter detected.",
+                ));
+            }
+            p.insert(k, v);
+        }
+    }
+    Ok(p)
 }
 
 /// Checks a `SIGNED` request; returns its parameters.
@@ -167,7 +179,7 @@ fn signed(
     let kind = check_key(v, headers)?;
     let query = query.unwrap_or("");
     let body = std::str::from_utf8(body).map_err(|_| illegal("body", "UTF-8"))?;
-    let p = params(query, body);
+    let p = params(query, body)?;
     let ts = p
         .get("timestamp")
         .and_then(|t| timestamp_ms(t))
@@ -516,6 +528,26 @@ async fn order_latency(v: &Venue) {
     }
 }
 
+/// The `--order-latency-ms` wait of a request for the matching engine, then Binance's second
+/// look at the request's `recvWindow` before it is forwarded there: one that expired meanwhile is
+/// refused `-1021`, never executed late.
+async fn to_matching_engine(v: &Venue, p: &Params) -> Result<(), ApiError> {
+    order_latency(v).await;
+    let ts = p
+        .get("timestamp")
+        .and_then(|t| timestamp_ms(t))
+        .ok_or_else(|| mandatory("timestamp"))?;
+    let window = recv_window_ms(p.get("recvWindow").map(String::as_str))
+        .map_err(|_| illegal("recvWindow", "^[0-9]{1,20}(\\.[0-9]{1,3})?$"))?;
+    if v.server_time_ms() as f64 - ts > window {
+        return Err(ApiError::bad_request(
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    Ok(())
+}
+
 async fn new_order(
     State(v): State<Arc<Venue>>,
     headers: HeaderMap,
@@ -527,7 +559,7 @@ async fn new_order(
     if let Err(e) = v.trading.rate.add_order(wall_ms()) {
         return Ok(too_many(e));
     }
-    order_latency(&v).await;
+    to_matching_engine(&v, &p).await?;
     let now = v.server_time_ms();
     let book = v.book();
     let placed = v.trading.place(&req, &book, now);
@@ -630,7 +662,7 @@ async fn cancel_order(
         Some(c) => c,
         None => v.trading.random_id(22),
     };
-    order_latency(&v).await;
+    to_matching_engine(&v, &p).await?;
     let now = v.server_time_ms();
     let o = v
         .trading
@@ -666,7 +698,7 @@ async fn cancel_open_orders(
 ) -> ApiResult {
     let p = signed(&v, &headers, q.as_deref(), &body)?;
     symbol(&v, &p, true)?;
-    order_latency(&v).await;
+    to_matching_engine(&v, &p).await?;
     let now = v.server_time_ms();
     let canceled = v.trading.cancel_all(now);
     if canceled.is_empty() {
@@ -760,11 +792,21 @@ async fn my_trades(
     let limit = num("limit")?.unwrap_or(500).clamp(1, 1000) as usize;
     order_latency(&v).await;
     let x = v.trading.exchange();
-    let list: Vec<TradeJson<'_>> = x
+    let chosen: Vec<_> = x
         .trades()
         .iter()
         .filter(|t| order_id.is_none_or(|id| t.order_id == id))
         .filter(|t| from_id.is_none_or(|id| t.fill.trade_id >= id))
+        .collect();
+    // From `fromId` on, the first `limit`; without it, the most recent `limit` (oldest first).
+    let skip = if from_id.is_some() {
+        0
+    } else {
+        chosen.len().saturating_sub(limit)
+    };
+    let list: Vec<TradeJson<'_>> = chosen
+        .into_iter()
+        .skip(skip)
         .take(limit)
         .map(|t| TradeJson {
             symbol: &v.spec.symbol,
@@ -792,7 +834,7 @@ async fn start_stream(State(v): State<Arc<Venue>>, headers: HeaderMap) -> ApiRes
 }
 
 fn listen_key_param(q: Option<&str>, body: &[u8]) -> Result<String, ApiError> {
-    let p = params(q.unwrap_or(""), std::str::from_utf8(body).unwrap_or(""));
+    let p = params(q.unwrap_or(""), std::str::from_utf8(body).unwrap_or(""))?;
     p.get("listenKey")
         .filter(|k| !k.is_empty())
         .cloned()

@@ -1200,3 +1200,83 @@ async fn start_does_not_wait_for_user_stream_clients() {
     assert_eq!(client::trades_sent(&venue), 0);
     venue.shutdown(Duration::from_millis(100)).await;
 }
+
+/// An order that waited out the venue's `--order-latency-ms` past its `recvWindow` is refused
+/// `-1021` and never executed (Binance looks at the window again before the matching engine); a
+/// parameter given twice is refused `-1101`, not taken at its last copy; `myTrades` without
+/// `fromId` gives the most recent trades.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_orders_duplicate_parameters_and_the_latest_trades() {
+    let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");
+    cfg.trading.faults = OrderFaults {
+        latency: Duration::from_millis(600),
+        ..OrderFaults::default()
+    };
+    let venue = start(cfg).await;
+    let api = Api::new(&venue);
+    let late = api
+        .order("side=BUY&type=MARKET&quantity=30&recvWindow=300&newClientOrderId=late-1")
+        .await;
+    assert_eq!((late.status, late.code()), (400, -1021), "{}", late.body);
+    let twice = api
+        .order("side=BUY&type=MARKET&quantity=30&quantity=3000&newClientOrderId=twice-1")
+        .await;
+    assert_eq!((twice.status, twice.code()), (400, -1101), "{}", twice.body);
+    for i in 0..3 {
+        let a = api
+            .order(&format!(
+                "side=BUY&type=MARKET&quantity=30&newClientOrderId=m-{i}"
+            ))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let all = api
+        .signed(reqwest::Method::GET, "/api/v3/myTrades", "symbol=POLUSDT")
+        .await;
+    let ids: Vec<u64> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        ids.len() >= 3 && ids.windows(2).all(|w| w[0] < w[1]),
+        "{ids:?}"
+    );
+    let latest = api
+        .signed(
+            reqwest::Method::GET,
+            "/api/v3/myTrades",
+            "symbol=POLUSDT&limit=1",
+        )
+        .await;
+    let got: Vec<u64> = latest
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, [*ids.last().unwrap()]);
+    let first = api
+        .signed(
+            reqwest::Method::GET,
+            "/api/v3/myTrades",
+            &format!("symbol=POLUSDT&limit=1&fromId={}", ids[0]),
+        )
+        .await;
+    assert_eq!(first.body[0]["id"].as_u64(), Some(ids[0]));
+    // Neither refused order reached the matching engine.
+    for id in ["late-1", "twice-1"] {
+        let q = api
+            .signed(
+                reqwest::Method::GET,
+                "/api/v3/order",
+                &format!("symbol=POLUSDT&origClientOrderId={id}"),
+            )
+            .await;
+        assert_eq!(q.code(), -2013, "{id}: {}", q.body);
+    }
+    venue.shutdown(Duration::from_millis(100)).await;
+}
