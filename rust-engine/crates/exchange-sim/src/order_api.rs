@@ -169,17 +169,8 @@ fn params(query: &str, body: &str) -> Result<Params, ApiError> {
     Ok(p)
 }
 
-/// Checks a `SIGNED` request; returns its parameters.
-fn signed(
-    v: &Venue,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<Params, ApiError> {
-    let kind = check_key(v, headers)?;
-    let query = query.unwrap_or("");
-    let body = std::str::from_utf8(body).map_err(|_| illegal("body", "UTF-8"))?;
-    let p = params(query, body)?;
+/// A `SIGNED` request's `timestamp` and `recvWindow` (ms).
+fn timing(p: &Params) -> Result<(f64, f64), ApiError> {
     let ts = p
         .get("timestamp")
         .and_then(|t| timestamp_ms(t))
@@ -191,6 +182,21 @@ fn signed(
             illegal("recvWindow", "^[0-9]{1,20}(\\.[0-9]{1,3})?$")
         }
     })?;
+    Ok((ts, window))
+}
+
+/// Checks a `SIGNED` request; returns its parameters.
+fn signed(
+    v: &Venue,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Params, ApiError> {
+    let kind = check_key(v, headers)?;
+    let query = query.unwrap_or("");
+    let body = std::str::from_utf8(body).map_err(|_| illegal("body", "UTF-8"))?;
+    let p = params(query, body)?;
+    let (ts, window) = timing(&p)?;
     let (payload, sig) = rest_payload(query, body);
     let sig = sig
         .filter(|s| !s.is_empty())
@@ -533,12 +539,7 @@ async fn order_latency(v: &Venue) {
 /// refused `-1021`, never executed late.
 async fn to_matching_engine(v: &Venue, p: &Params) -> Result<(), ApiError> {
     order_latency(v).await;
-    let ts = p
-        .get("timestamp")
-        .and_then(|t| timestamp_ms(t))
-        .ok_or_else(|| mandatory("timestamp"))?;
-    let window = recv_window_ms(p.get("recvWindow").map(String::as_str))
-        .map_err(|_| illegal("recvWindow", "^[0-9]{1,20}(\\.[0-9]{1,3})?$"))?;
+    let (ts, window) = timing(p)?;
     if v.server_time_ms() as f64 - ts > window {
         return Err(ApiError::bad_request(
             -1021,
