@@ -104,7 +104,13 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                 };
                 let Some(text) = frame_text(&frame, &subs, combined) else {
                     if *frame == Frame::End {
-                        break Ending::Venue;
+                        // Every frame the replay emitted reaches the client, each at its delayed
+                        // time (`--latency-ms`, `--reorder`), before the close.
+                        outbox.release_held(Instant::now());
+                        break match drain(&mut socket, &mut outbox).await {
+                            Ok(()) => Ending::Venue,
+                            Err(e) => e,
+                        };
                     }
                     continue;
                 };
@@ -229,6 +235,15 @@ fn frame_text(frame: &Frame, subs: &Subscriptions, combined: bool) -> Option<Str
 async fn flush(socket: &mut WebSocket, outbox: &mut Outbox) -> Result<(), Ending> {
     while let Some(text) = outbox.pop_ready(Instant::now()) {
         send(socket, Message::Text(text)).await?;
+    }
+    Ok(())
+}
+
+/// Sends every frame of `outbox`, each when it is due.
+async fn drain(socket: &mut WebSocket, outbox: &mut Outbox) -> Result<(), Ending> {
+    while let Some(at) = outbox.next_due() {
+        tokio::time::sleep_until(at).await;
+        flush(socket, outbox).await?;
     }
     Ok(())
 }

@@ -308,6 +308,15 @@ impl Outbox {
         }
     }
 
+    /// No later frame will come (the replay ended): the frames held behind later ones are due too,
+    /// after those already queued.
+    pub fn release_held(&mut self, now: Instant) {
+        let at = now + self.latency;
+        for (_, text) in self.held.drain(..) {
+            self.due.push_back((at, text));
+        }
+    }
+
     /// When the next frame is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.due.front().map(|(at, _)| *at)

@@ -127,3 +127,41 @@ async fn a_stall_sends_neither_data_nor_pings_then_resumes() {
     assert_eq!(resumed["e"], "aggTrade");
     assert!(tokio::time::Instant::now() >= until);
 }
+
+/// `--latency-ms`: every frame the replay emitted reaches the client before the venue's close at
+/// the end of the replay, the last ones included (they were dropped with the frames still waiting
+/// out their latency).
+#[tokio::test]
+async fn delayed_frames_are_delivered_before_the_close_at_the_end() {
+    let venue = client::start(&exchange_sim::SimConfig {
+        faults: Faults {
+            latency: Duration::from_millis(1_500),
+            ..Faults::default()
+        },
+        ..client::config(
+            "2025-10-10T21:10:00Z",
+            "2025-10-10T21:10:10Z",
+            Speed::Factor(20.0),
+        )
+    })
+    .await;
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let (mut received, mut closing) = (0u64, false);
+    loop {
+        match client::next_json_within(&mut ws, Duration::from_millis(100)).await {
+            Ok(Some(_)) => received += 1,
+            Ok(None) => break,
+            // The replay over, the venue closes every connection (as `--exit-at-end` does), its
+            // last frames still waiting out their latency.
+            Err(()) if client::replay_done(&venue) && !closing => {
+                closing = true;
+                venue.venue.close_all();
+            }
+            Err(()) => {}
+        }
+    }
+    assert!(closing);
+    let sent = client::trades_sent(&venue);
+    assert!(sent > 10, "{sent}");
+    assert_eq!(received, sent);
+}
