@@ -10,6 +10,7 @@ use common::time::now_ns;
 use common::Dec;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use feed_handler::FeedState;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -285,7 +286,11 @@ impl Core {
             warn!(position = %self.held.position, "net position is short: a flatten never buys, nothing to sell");
             return Vec::new();
         }
-        let mut left = on_step(self.held.position, self.executor.step_size());
+        let step = self.executor.step_size();
+        let total = on_step(self.held.position, step);
+        if total.is_zero() {
+            return Vec::new();
+        }
         // The last book's bid, in sync or not (the feed may be down: the flatten goes anyway).
         let bid = self
             .feed
@@ -298,11 +303,10 @@ impl Core {
             .executor
             .largest_market_quantity(bid)
             .filter(|c| *c > Decimal::ZERO)
-            .unwrap_or(left);
+            .unwrap_or(total);
+        let quantities = split(total, chunk, step);
         let mut orders = Vec::new();
-        while left > Decimal::ZERO {
-            let quantity = left.min(chunk);
-            left -= quantity;
+        for quantity in quantities {
             let n = orders.len();
             let suffix = if n == 0 {
                 String::new()
@@ -665,6 +669,27 @@ fn log_response(r: &Response) {
 
 /// `quantity` (zero or more) rounded down to a multiple of `step` (unchanged when `step` is zero);
 /// exact for any size (no quotient that could overflow).
+/// `total` in as few orders of at most `chunk` as it takes, of about equal size on the `step` grid
+/// (the last takes what rounding leaves): no small remainder the venue's minimum notional would
+/// refuse, as cutting full chunks first could leave.
+fn split(total: Decimal, chunk: Decimal, step: Decimal) -> Vec<Decimal> {
+    let mut n = (total / chunk).ceil().max(Decimal::ONE);
+    loop {
+        let each = on_step(total / n, step);
+        let count = n.to_usize().unwrap_or(usize::MAX);
+        let last = total - each * (n - Decimal::ONE);
+        if each.is_zero() || count > 10_000 {
+            return vec![total]; // a chunk under one step: one order, refused naming why
+        }
+        if last <= chunk {
+            let mut out = vec![each; count - 1];
+            out.push(last);
+            return out;
+        }
+        n += Decimal::ONE;
+    }
+}
+
 fn on_step(quantity: Decimal, step: Decimal) -> Decimal {
     if step.is_zero() {
         quantity

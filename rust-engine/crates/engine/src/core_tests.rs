@@ -269,6 +269,50 @@ async fn a_flatten_larger_than_one_order_may_be_is_sold_in_several() {
     assert_eq!(r.core.held.position, Decimal::ZERO);
 }
 
+/// A flatten is cut in as few orders as the largest allows, of about equal size: 5,004 in two of
+/// 2,502 (not 5,000 and a 4 the minimum notional would refuse); the quantities add up on the step.
+#[test]
+fn a_flatten_is_split_in_about_equal_orders() {
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    for (total, chunk, want) in [
+        ("5004", "5000", vec!["2502", "2502"]),
+        ("10000.3", "5000", vec!["3333.4", "3333.4", "3333.5"]),
+        ("100", "5000", vec!["100"]),
+        ("0.3", "0.05", vec!["0.3"]), // a chunk under one step: one order
+    ] {
+        let got = split(d(total), d(chunk), d("0.1"));
+        let want: Vec<Decimal> = want.into_iter().map(d).collect();
+        assert_eq!(got, want, "{total} by {chunk}");
+        assert_eq!(got.iter().copied().sum::<Decimal>(), d(total));
+    }
+}
+
+/// Paper mode, `flatten_on_halt`: the feed down past its reconnects (its book out of sync) halts
+/// the engine, and the net long is sold on the last book, as a real flatten goes to the venue.
+#[tokio::test]
+async fn a_paper_feed_halt_flattens_on_the_last_book() {
+    let mut r = rig("paper-feed-halt");
+    r.core.flatten_on_halt = true;
+    r.core.held.position = "500".parse().unwrap();
+    book_at(&r.core, "0.2000", "0.2001");
+    r.core.feed.book.write().synced = false;
+    r.core.on_feed_state(FeedState::Halted).await;
+    assert_eq!(r.core.held.position, Decimal::ZERO);
+    // New orders are still refused on the unsynced book.
+    r.core.halts = Halts::default();
+    r.core
+        .on_command(place(OrderType::Market, "100", None))
+        .await;
+    let mut answers = Vec::new();
+    while let Ok(x) = r.responses.try_recv() {
+        answers.push(x);
+    }
+    assert!(
+        matches!(answers.last(), Some(Response::Error(e)) if e.code == ErrorCode::NotSynced),
+        "{answers:?}"
+    );
+}
+
 /// A reload is checked against the venue's filters as the start is: a `[strategy] price_tick`
 /// off the venue's tick is refused naming it, and nothing is applied.
 #[tokio::test]

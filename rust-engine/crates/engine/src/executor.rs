@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
 use common::time::now_ns;
 use execution_engine::exposure::OpenQuantities;
-use execution_engine::paper::{Fees, FillRule};
+use execution_engine::paper::{Depth, Fees, FillRule, Level};
 use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
 use execution_engine::PaperAccount;
 use execution_engine::{Limits, PaperExecutor};
@@ -30,6 +30,20 @@ use tracing::{info, warn};
 /// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`)
 /// and docker-compose (`stop_grace_period`) give the engine longer than this before they kill it.
 const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+/// The live book as it last was, in sync or not: a paper flatten sells on it even while the feed is
+/// down (a halted feed's flatten), as a real one is sent to the venue then.
+struct LastBook<'a>(&'a BookState);
+
+impl Depth for LastBook<'_> {
+    fn synced(&self) -> bool {
+        true
+    }
+
+    fn levels(&self, side: Side) -> impl Iterator<Item = Level> + Clone + '_ {
+        self.0.levels(side)
+    }
+}
 
 /// One piece of work for the real executor's worker.
 enum Job {
@@ -427,7 +441,7 @@ impl Executor {
                 let mut out = p.cancel_all(now);
                 for f in flatten {
                     info!(client_order_id = %f.client_order_id, side = ?f.side, quantity = %f.quantity, "flattening");
-                    out.extend(p.place(&f, book, now));
+                    out.extend(p.place(&f, &LastBook(book), now));
                 }
                 out
             }

@@ -39,6 +39,10 @@ use crate::real::mapping::{full_fills, order_canceled, order_info, Fill};
 use crate::real::tracked::{absorb_report, apply_event, new_executions, Orders, Phase, Tracked};
 use crate::validate::{self, Limits};
 
+/// How long a failed cancel of every open order (a halt, a shutdown) is asked again: within the
+/// engine's 30 s wait for the venue at shutdown.
+pub const CANCEL_ALL_RETRY_FOR: Duration = Duration::from_secs(25);
+
 /// Settings of the real executor.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -511,39 +515,53 @@ impl RealExecutor {
     }
 
     /// Cancels every open order of the symbol (`DELETE /api/v3/openOrders`, halt and shutdown);
-    /// the `OrderCanceled` answers carry no command id.
+    /// the `OrderCanceled` answers carry no command id, and come after the `OrderExecution`s of
+    /// the fills an answer reveals that were not reported yet (from `myTrades`). A failed request
+    /// is asked again (0.5 s, doubling to 4 s) for up to [`CANCEL_ALL_RETRY_FOR`]: a halt or a
+    /// shutdown must not leave an order resting because one request failed.
     pub async fn cancel_all(&self) -> Vec<Response> {
-        match self
-            .client
-            .cancel_open_orders(&self.config.filters.symbol)
-            .await
-        {
-            Ok(reports) => {
-                let now = now_ns();
-                let mut orders = self.orders();
-                reports
-                    .iter()
-                    .filter_map(|r| {
-                        if let Some(t) = orders.by_client.get_mut(r.order_client_id()) {
-                            if t.order.info.status == OrderStatus::Canceled {
-                                return None;
-                            }
-                            absorb_report(&mut t.order, r, now);
-                        }
-                        let executed = r.state.as_ref().map_or(Decimal::ZERO, |s| s.executed_qty);
-                        Some(order_canceled(
-                            None,
-                            r.order_client_id(),
-                            &r.order_id.to_string(),
-                            &r.symbol,
-                            executed,
-                            now,
-                        ))
-                    })
-                    .collect()
+        let deadline = Instant::now() + CANCEL_ALL_RETRY_FOR;
+        let mut delay = Duration::from_millis(500);
+        let reports = loop {
+            match self
+                .client
+                .cancel_open_orders(&self.config.filters.symbol)
+                .await
+            {
+                Ok(reports) => break reports,
+                Err(e) if Instant::now() + delay < deadline => {
+                    tracing::warn!(error = %e, retry_ms = delay.as_millis() as u64, "cancel of every open order failed: asking again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(4));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cancel of every open order failed: orders may still rest at the venue");
+                    return vec![error_response(None, &e, now_ns())];
+                }
             }
-            Err(e) => vec![error_response(None, &e, now_ns())],
+        };
+        let mut out = Vec::new();
+        for r in &reports {
+            out.extend(self.catch_up(r).await);
+            let now = now_ns();
+            let mut orders = self.orders();
+            if let Some(t) = orders.by_client.get_mut(r.order_client_id()) {
+                if t.order.info.status == OrderStatus::Canceled {
+                    continue;
+                }
+                absorb_report(&mut t.order, r, now);
+            }
+            let executed = r.state.as_ref().map_or(Decimal::ZERO, |s| s.executed_qty);
+            out.push(order_canceled(
+                None,
+                r.order_client_id(),
+                &r.order_id.to_string(),
+                &r.symbol,
+                executed,
+                now,
+            ));
         }
+        out
     }
 
     /// Answers `QueryOrder` from the venue (`GET /api/v3/order`): its `OrderStatus`, after the

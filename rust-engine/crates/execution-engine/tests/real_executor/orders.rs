@@ -398,3 +398,53 @@ async fn max_open_orders_counts_the_orders_resting_at_the_venue() {
     );
     assert_eq!(stub.count("POST", ORDER), 3);
 }
+
+/// A halt's cancel of every open order that the venue fails (503) is asked again, not given up
+/// with the bid still resting; its answer saying 200 of the bid filled (the stream never told)
+/// reports that fill from `myTrades`, before the `OrderCanceled`.
+#[tokio::test]
+async fn a_failed_cancel_of_every_order_is_asked_again_and_reports_the_fills_it_reveals() {
+    let stub = Stub::start().await;
+    let cmd = place("b1", OrderType::Limit, Side::Buy, "500", Some("0.15"));
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 61, "NEW", "0", "0", &[])),
+    );
+    stub.push(
+        "DELETE",
+        OPEN,
+        Canned::err(
+            503,
+            -1001,
+            "Internal error; unable to process your request.",
+        ),
+    );
+    let mut canceled: Value = serde_json::from_str(&fixture("order_cancel_response.json")).unwrap();
+    canceled["symbol"] = json!("POLUSDT");
+    canceled["origClientOrderId"] = json!("b1");
+    canceled["orderId"] = json!(61);
+    canceled["origQty"] = json!("500.00000000");
+    canceled["executedQty"] = json!("200.00000000");
+    canceled["cummulativeQuoteQty"] = json!("30.00000000");
+    stub.push("DELETE", OPEN, Canned::ok(format!("[{canceled}]")));
+    stub.fallback(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(61, &[(801, "0.15", "200.0", "0.2", true)])),
+    );
+    let ex = executor(&stub);
+    ex.place(&cmd).await;
+    let out = ex.cancel_all().await;
+    assert_eq!(stub.count("DELETE", OPEN), 2);
+    match out.as_slice() {
+        [Response::OrderExecution(e), Response::OrderCanceled(c)] => {
+            assert_eq!((e.trade_id, e.last_quantity), (801, d("200")));
+            assert_eq!(
+                (c.client_order_id.as_str(), c.filled_quantity),
+                ("b1", d("200"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
