@@ -341,3 +341,42 @@ def test_a_reload_changes_the_alert_format_and_interval(tmp_path: Path) -> None:
     )
     assert reload(runner, path)
     assert (sender.fmt, sender.min_interval_s) == ("discord", 5.0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "hooks.slack.com/services/T000/B000/SuperSecretToken123",  # no scheme
+        "https://hooks.slack.com/services/T000/B000/SuperSecretToken123 # prod",  # a .env comment
+    ],
+)
+def test_a_malformed_webhook_url_is_refused_without_being_logged(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook URL that could not be posted to (no scheme, a `.env` line's comment kept in it) is
+    refused at start: alerts are only logged, nothing is queued for a sender that would die on it,
+    and the URL, a secret, appears in no log line."""
+    sender = AlertSender(url, "slack", 0.0)
+    try:
+        sender.alert("drawdown", "test")
+        assert sender.stats["refused_url"] == 1 and sender._thread is None
+        assert "SuperSecretToken123" not in caplog.text
+        assert ENV_URL in caplog.text
+    finally:
+        sender.close()
+
+
+def test_a_post_that_fails_in_any_way_keeps_the_sender_alive(caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever a post raises (here the URL made unusable after the start check), the failure is
+    counted, the sender thread goes on, and the URL is not logged."""
+    sender = AlertSender("http://127.0.0.1:9/SuperSecretToken123", "slack", 0.0)
+    try:
+        sender.url = "http://127.0.0.1:9/Super Secret\x00Token123"
+        sender.alert("drawdown", "one")
+        deadline = time.monotonic() + 10
+        while sender.stats["failed"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sender.stats["failed"] == 1 and sender._thread is not None and sender._thread.is_alive()
+        assert "SuperSecret" not in caplog.text
+    finally:
+        sender.close()

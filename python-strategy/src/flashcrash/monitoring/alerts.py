@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -62,6 +63,17 @@ def summarise(first: Alert, held: Counter[str], last: Alert | None, dropped: int
 _STOP = object()
 
 
+def _plausible_url(url: str) -> bool:
+    """An http(s) URL with a host and no space or control character (a `.env` line's trailing
+    comment, a missing scheme): anything else would fail every post."""
+    parsed = urllib.parse.urlsplit(url)
+    return (
+        parsed.scheme in ("http", "https")
+        and bool(parsed.netloc)
+        and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+    )
+
+
 class AlertSender:
     def __init__(
         self,
@@ -80,7 +92,15 @@ class AlertSender:
         self.source = source
         self.timeout_s = timeout_s
         self.clock = clock
-        self.stats: Counter[str] = Counter()  # raised, posted, failed, dropped, held
+        self.stats: Counter[str] = Counter()  # raised, posted, failed, dropped, held, refused_url
+        if self.url is not None and not _plausible_url(self.url):
+            # Its text is a secret (a webhook URL is its own key): never logged, even refused.
+            log.error(
+                "%s is not an http(s) URL without spaces or control characters: alerts are only logged",
+                ENV_URL,
+            )
+            self.stats["refused_url"] += 1
+            self.url = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._dropped = 0  # since the last post (read by the sender thread)
         self._thread: threading.Thread | None = None
@@ -148,13 +168,15 @@ class AlertSender:
     def _post(self, text: str) -> None:
         body = json.dumps(payload(self.fmt, f"{self.source}: {text}")).encode()
         assert self.url is not None
-        req = urllib.request.Request(
-            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
+            req = urllib.request.Request(
+                self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
                 r.read()
             self.stats["posted"] += 1
-        except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts, a malformed URL
+        except Exception as e:
+            # The URL is a secret: an error that quotes it (a malformed URL) is named by its type only.
             self.stats["failed"] += 1
-            log.error("alert webhook failed: %s", e)
+            reason = getattr(e, "code", None) or getattr(e, "reason", None) or type(e).__name__
+            log.error("alert webhook failed: %s", reason if self.url not in str(reason) else type(e).__name__)
