@@ -103,6 +103,29 @@ def test_an_invalid_file_keeps_the_old_values(tmp_path: Path, caplog: pytest.Log
     assert reload(runner, path) is None and runner.cfg is before
 
 
+@pytest.mark.parametrize(
+    ("local", "named"),
+    [
+        ("[event_detection]\nbaseline_secs = 600\nwarmup_secs = 500\n", "warmup_secs = 500"),
+        ("[strategy]\nrange_samples = 5000\nrange_min_samples = 2000\n", "range_min_samples = 2000"),
+    ],
+)
+def test_a_reload_keeps_the_rules_between_keys_with_the_running_values(
+    tmp_path: Path, local: str, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file valid on its own whose reloadable key would break a rule with the running value of
+    its fixed partner (a warm-up above the running 300-s baseline: four indicators never ready; a
+    minimum above the running 1,000-sample window: the range filter never applies) is refused,
+    naming the pair, and nothing is applied."""
+    path, runner = _setup(tmp_path)
+    before = runner.cfg
+    (tmp_path / "local.toml").write_text(local)
+    with caplog.at_level(logging.ERROR):
+        assert reload(runner, path) is None
+    assert runner.cfg is before
+    assert "config reload refused, old values kept" in caplog.text and named in caplog.text
+
+
 def test_unchanged_file_is_a_no_op(tmp_path: Path) -> None:
     path, runner = _setup(tmp_path)
     assert reload(runner, path) == []

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,9 +143,17 @@ def plan(current: Config, new: Config) -> Plan:
             quantity = q
     if quantity is None:
         raise config_mod.ConfigError(f"config error: [symbol] order_quantity {new.symbol.order_quantity}")
+    detection = replace(current.event_detection, **{c.key: c.new for c in det if c.applied})
+    strategy = replace(current.strategy, **{c.key: c.new for c in st if c.applied})
+    # The rules between keys hold for what would run: a reloadable key against the running value
+    # of its fixed partner (a warm-up above the running baseline would leave four indicators never
+    # ready), as the loader holds them at start.
+    config_mod.check_cross_fields(
+        {"event_detection": asdict(detection), "strategy": asdict(strategy), "feed": current.raw.get("feed", {})}
+    )
     return Plan(
-        replace(current.event_detection, **{c.key: c.new for c in det if c.applied}),
-        replace(current.strategy, **{c.key: c.new for c in st if c.applied}),
+        detection,
+        strategy,
         new.risk,
         quantity,
         replace(current.monitoring, **{c.key: c.new for c in mon if c.applied}),
