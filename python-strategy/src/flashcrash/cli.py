@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from flashcrash import config as config_mod
+from flashcrash import envfile
 from flashcrash.launcher import REPO
 
 
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in LIGHT_COMMANDS:
         _add_data_commands(sub)
     args = p.parse_args(argv)
+    envfile.load(REPO / ".env")
     try:
         return int(args.func(args))
     except KeyboardInterrupt as e:

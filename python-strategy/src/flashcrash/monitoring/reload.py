@@ -149,7 +149,11 @@ def plan(current: Config, new: Config) -> Plan:
     # of its fixed partner (a warm-up above the running baseline would leave four indicators never
     # ready), as the loader holds them at start.
     config_mod.check_cross_fields(
-        {"event_detection": asdict(detection), "strategy": asdict(strategy), "feed": current.raw.get("feed", {})}
+        {
+            "event_detection": asdict(detection),
+            "strategy": asdict(strategy),
+            "feed": current.raw.get("feed", {}),
+        }
     )
     return Plan(
         detection,
