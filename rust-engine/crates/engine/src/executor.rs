@@ -65,14 +65,8 @@ pub struct Real {
     executor: Arc<RealExecutor>,
     jobs: mpsc::UnboundedSender<Job>,
     stream: Option<UserStream>,
-    /// Set while the engine is halted or shutting down: the buys still queued are refused unsent
-    /// (the halt or the shutdown cancels what it finds open).
-    buys_refused: Arc<AtomicBool>,
-    /// Halts and shutdowns so far: a buy queued before one is refused unsent.
-    halts: Arc<AtomicU64>,
-    /// The orders queued for the worker, by client order id (side, quantity): they count in the
-    /// position limits before they are at the venue.
-    queued: Arc<Mutex<HashMap<String, (Side, Decimal)>>>,
+    /// The queue's state, shared with the worker.
+    queue: Queue,
 }
 
 impl Real {
@@ -89,20 +83,14 @@ impl Real {
         reconcile_every: Duration,
     ) -> Self {
         let (jobs, jobs_rx) = mpsc::unbounded_channel();
-        let buys_refused = Arc::new(AtomicBool::new(false));
-        let halts = Arc::new(AtomicU64::new(0));
-        let queued = Arc::new(Mutex::new(HashMap::new()));
+        let queue = Queue::default();
         tokio::spawn(serve(
             Arc::clone(&executor),
             jobs_rx,
             results,
             banned,
             max_entry_delay,
-            Refusals {
-                buys_refused: Arc::clone(&buys_refused),
-                halts: Arc::clone(&halts),
-                queued: Arc::clone(&queued),
-            },
+            queue.clone(),
         ));
         if !reconcile_every.is_zero() {
             let jobs = jobs.clone();
@@ -121,21 +109,8 @@ impl Real {
             executor,
             jobs,
             stream: Some(stream),
-            buys_refused,
-            halts,
-            queued,
+            queue,
         }
-    }
-
-    /// A halt or a shutdown: the buys queued now are refused unsent, and so are those queued
-    /// later until [`Executor::refuse_buys`] lifts it.
-    fn halt_queue(&self) {
-        self.halts.fetch_add(1, Ordering::SeqCst);
-        self.buys_refused.store(true, Ordering::SeqCst);
-    }
-
-    fn queued(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Side, Decimal)>> {
-        self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn submit(&self, job: Job) {
@@ -207,11 +182,36 @@ fn report_ban(executor: &RealExecutor, banned: &watch::Sender<Option<String>>) {
     });
 }
 
-/// What the worker shares with the engine about its queue.
-struct Refusals {
+/// What the engine and the worker share about the worker's queue.
+#[derive(Clone, Default)]
+struct Queue {
+    /// Set while the engine is halted or shutting down: the buys still queued are refused unsent
+    /// (the halt or the shutdown cancels what it finds open).
     buys_refused: Arc<AtomicBool>,
+    /// Halts and shutdowns so far: a buy queued before one is refused unsent.
     halts: Arc<AtomicU64>,
-    queued: Arc<Mutex<HashMap<String, (Side, Decimal)>>>,
+    /// The orders queued, by client order id (side, quantity): they count in the position limits
+    /// before they are at the venue.
+    orders: Arc<Mutex<HashMap<String, (Side, Decimal)>>>,
+}
+
+impl Queue {
+    /// A halt or a shutdown: the buys queued now are refused unsent, and so are those queued
+    /// later until [`Executor::refuse_buys`] lifts it.
+    fn halt(&self) {
+        self.halts.fetch_add(1, Ordering::SeqCst);
+        self.buys_refused.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a buy queued after `halts_before` halts is refused now.
+    fn refuses(&self, halts_before: u64) -> bool {
+        self.buys_refused.load(Ordering::SeqCst)
+            || self.halts.load(Ordering::SeqCst) != halts_before
+    }
+
+    fn orders(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Side, Decimal)>> {
+        self.orders.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Serves jobs in order until the engine drops the sender.
@@ -221,7 +221,7 @@ async fn serve(
     results: mpsc::UnboundedSender<Response>,
     banned: watch::Sender<Option<String>>,
     max_entry_delay: Duration,
-    refusals: Refusals,
+    queue: Queue,
 ) {
     // Every second without a job, a ban the feed met is looked for too: it stops trading even while
     // no order is sent.
@@ -242,10 +242,7 @@ async fn serve(
         let (out, done) = match job {
             Job::Order(cmd, halts_before) => {
                 let refused = match &cmd {
-                    Command::PlaceOrder(p)
-                        if refusals.buys_refused.load(Ordering::SeqCst)
-                            || refusals.halts.load(Ordering::SeqCst) != halts_before =>
-                    {
+                    Command::PlaceOrder(p) if queue.refuses(halts_before) => {
                         halted_refusal(p, now_ns())
                     }
                     _ => None,
@@ -256,11 +253,7 @@ async fn serve(
                 };
                 if let Command::PlaceOrder(p) = &cmd {
                     // Tracked by the executor from its first step on, or refused: off the queue.
-                    refusals
-                        .queued
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&p.client_order_id);
+                    queue.orders().remove(&p.client_order_id);
                 }
                 (out, None)
             }
@@ -358,10 +351,11 @@ impl Executor {
             },
             Executor::Real(r) => {
                 if let Command::PlaceOrder(p) = &cmd {
-                    r.queued()
+                    r.queue
+                        .orders()
                         .insert(p.client_order_id.clone(), (p.side, p.quantity.0));
                 }
-                r.submit(Job::Order(cmd, r.halts.load(Ordering::SeqCst)));
+                r.submit(Job::Order(cmd, r.queue.halts.load(Ordering::SeqCst)));
                 Vec::new()
             }
         }
@@ -448,7 +442,7 @@ impl Executor {
             Executor::Real(r) => {
                 // A halt: the buys queued before its cancels are not sent, even if a Resume comes
                 // before their turn (the core announces the halt after this, which sets the flag).
-                r.halt_queue();
+                r.queue.halt();
                 r.submit(Job::CancelAll {
                     flatten,
                     done: None,
@@ -464,7 +458,7 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
             Executor::Real(r) => {
-                r.halt_queue();
+                r.queue.halt();
                 let (done, finished) = oneshot::channel();
                 r.submit(Job::CancelAll {
                     flatten: Vec::new(),
@@ -491,7 +485,7 @@ impl Executor {
     /// stopping); the paper executor has no queue.
     pub fn refuse_buys(&self, on: bool) {
         if let Executor::Real(r) = self {
-            r.buys_refused.store(on, Ordering::SeqCst);
+            r.queue.buys_refused.store(on, Ordering::SeqCst);
         }
     }
 
@@ -508,7 +502,7 @@ impl Executor {
         match self {
             Executor::Paper(p) => p.open_quantities(),
             Executor::Real(r) => {
-                let queued = r.queued();
+                let queued = r.queue.orders();
                 r.executor.open_quantities_with(
                     queued
                         .iter()
