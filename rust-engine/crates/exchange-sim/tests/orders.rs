@@ -1230,43 +1230,29 @@ async fn late_orders_duplicate_parameters_and_the_latest_trades() {
             .await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
-    let all = api
-        .signed(reqwest::Method::GET, "/api/v3/myTrades", "symbol=POLUSDT")
-        .await;
-    let ids: Vec<u64> = all
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_u64().unwrap())
-        .collect();
+    let trade_ids = |query: String| {
+        let api = &api;
+        async move {
+            let a = api
+                .signed(reqwest::Method::GET, "/api/v3/myTrades", &query)
+                .await;
+            a.body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_u64().unwrap())
+                .collect::<Vec<u64>>()
+        }
+    };
+    let ids = trade_ids("symbol=POLUSDT".into()).await;
     assert!(
         ids.len() >= 3 && ids.windows(2).all(|w| w[0] < w[1]),
         "{ids:?}"
     );
-    let latest = api
-        .signed(
-            reqwest::Method::GET,
-            "/api/v3/myTrades",
-            "symbol=POLUSDT&limit=1",
-        )
-        .await;
-    let got: Vec<u64> = latest
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(got, [*ids.last().unwrap()]);
-    let first = api
-        .signed(
-            reqwest::Method::GET,
-            "/api/v3/myTrades",
-            &format!("symbol=POLUSDT&limit=1&fromId={}", ids[0]),
-        )
-        .await;
-    assert_eq!(first.body[0]["id"].as_u64(), Some(ids[0]));
+    let latest = trade_ids("symbol=POLUSDT&limit=1".into()).await;
+    assert_eq!(latest, [*ids.last().unwrap()]);
+    let first = trade_ids(format!("symbol=POLUSDT&limit=1&fromId={}", ids[0])).await;
+    assert_eq!(first, [ids[0]]);
     // Neither refused order reached the matching engine.
     for id in ["late-1", "twice-1"] {
         let q = api
