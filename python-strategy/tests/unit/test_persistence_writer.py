@@ -63,6 +63,14 @@ class _Blocker:
             raise self.then
 
 
+def _held(w: Writer, then: BaseException | None = None, label: str = "blocker") -> _Blocker:
+    """A blocker submitted to `w` and holding its thread (what is queued behind it stays queued)."""
+    block = _Blocker(then)
+    w.submit(block, label)
+    assert block.started.wait(WAIT)
+    return block
+
+
 def _note(sid: int, i: int):
     return lambda uow: uow.events.add(EventRecord(sid, T0 + i, "note", f"n{i}"))
 
@@ -71,9 +79,7 @@ def _stuck_with_two_queued(path: Path) -> tuple[PersistenceService, _Blocker]:
     """A service whose writer is held by a blocker, with two notes (n1, n2) filling its queue of 2."""
     svc = _service(path, queue_size=2)
     sid, w = svc.session_id, svc.writer
-    block = _Blocker()
-    w.submit(block, "blocker")
-    assert block.started.wait(WAIT)
+    block = _held(w)
     w.submit(_note(sid, 1), "n1")
     w.submit(_note(sid, 2), "n2")
     return svc, block
@@ -112,9 +118,7 @@ def test_a_write_waited_for_past_its_timeout_is_a_persistence_error_and_stays_qu
     path = tmp_path / "slow.db"
     svc = _service(path)
     sid, w = svc.session_id, svc.writer
-    block = _Blocker()
-    w.submit(block, "blocker")
-    assert block.started.wait(WAIT)
+    block = _held(w)
     with pytest.raises(WriteTimeout, match=r"slow\.db: n1 not committed within 0.05 s") as e:
         w.call(_note(sid, 1), "n1", timeout=0.05)
     assert isinstance(e.value, PersistenceError)
@@ -144,9 +148,7 @@ def test_close_commits_every_write_still_queued(tmp_path: Path) -> None:
     path = tmp_path / "drain.db"
     svc = _service(path)
     sid, w = svc.session_id, svc.writer
-    block = _Blocker()
-    w.submit(block, "blocker")
-    assert block.started.wait(WAIT)
+    block = _held(w)
     for i in range(5):
         w.submit(_note(sid, i), f"n{i}")
     closer = threading.Thread(target=svc.close)
@@ -201,9 +203,7 @@ def test_a_fatal_error_counts_every_write_it_loses(tmp_path: Path) -> None:
     `WriterFailed`, and `close()` says how many writes were not stored."""
     svc = _service(tmp_path / "fatal.db")
     sid, w = svc.session_id, svc.writer
-    block = _Blocker(then=StorageError("database fatal.db: disk I/O error"))
-    w.submit(block, "doomed")
-    assert block.started.wait(WAIT)
+    block = _held(w, StorageError("database fatal.db: disk I/O error"), "doomed")
     for i in range(3):
         w.submit(_note(sid, i), f"n{i}")
     block.release.set()
@@ -389,9 +389,7 @@ def test_commit_now_returns_only_once_the_group_so_far_is_committed(tmp_path: Pa
     waits for it, so that the order is on disk before it leaves (a kill right after loses nothing)."""
     path = tmp_path / "ahead.db"
     svc = _service(path)
-    block = _Blocker()
-    svc.writer.submit(block, "blocker")
-    assert block.started.wait(WAIT)
+    block = _held(svc.writer)
     done = threading.Event()
 
     def send() -> None:

@@ -1,8 +1,8 @@
 //! Unit tests of the saved paper account (beside it, in their own file).
 
 use super::*;
-use crate::paper::tests::{book, exec, place, trade};
-use common::message::{ErrorCode, OrderType, Response, Side, TimeInForce};
+use crate::paper::tests::{book, exec, place, resting_bid, trade};
+use common::message::{ErrorCode, OrderType, Response, Side};
 
 /// The account saved and restored into a new executor (a restarted engine): its resting order rests
 /// and fills as before, its totals and counters carry on, a client order id used before is still
@@ -15,18 +15,7 @@ fn a_restored_account_carries_on() {
         &book(),
         1,
     );
-    x.place(
-        &place(
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.1500"),
-            Some(TimeInForce::Gtc),
-            "r",
-        ),
-        &book(),
-        2,
-    );
+    x.place(&resting_bid("r"), &book(), 2);
     let saved = x.account();
     let text = serde_json::to_string(&saved).unwrap();
     let back: PaperAccount = serde_json::from_str(&text).unwrap();
@@ -63,18 +52,7 @@ fn a_restored_account_carries_on() {
     ));
     // Only the latest finished orders are kept, with every open one (here the oldest order).
     let mut z = exec();
-    z.place(
-        &place(
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.1500"),
-            Some(TimeInForce::Gtc),
-            "old",
-        ),
-        &book(),
-        0,
-    );
+    z.place(&resting_bid("old"), &book(), 0);
     for i in 0..KEPT_FINISHED_ORDERS + 50 {
         z.place(
             &place(

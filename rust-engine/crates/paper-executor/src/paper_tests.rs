@@ -75,6 +75,18 @@ pub(crate) fn place(
     }
 }
 
+/// A GTC limit buy of 100 at 0.1500, under the test book's touch: it rests.
+pub(crate) fn resting_bid(id: &str) -> PlaceOrder {
+    place(
+        OrderType::Limit,
+        Side::Buy,
+        "100",
+        Some("0.1500"),
+        Some(TimeInForce::Gtc),
+        id,
+    )
+}
+
 fn fills(r: &[Response]) -> Vec<(String, String, OrderStatus)> {
     r.iter()
         .filter_map(|x| match x {
@@ -166,18 +178,7 @@ fn taker_slippage_worsens_each_level_taken() {
         fills(&r),
         vec![("0.1581417".into(), "100".into(), OrderStatus::Filled)]
     );
-    x.place(
-        &place(
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.1500"),
-            Some(TimeInForce::Gtc),
-            "c",
-        ),
-        &book(),
-        7,
-    );
+    x.place(&resting_bid("c"), &book(), 7);
     let trade = trade(0.1499, 100.0);
     assert_eq!(
         fills(&x.on_trade(&trade, 8)),
@@ -373,18 +374,7 @@ fn balances_follow_fills_fees_and_open_orders() {
         1,
     );
     // A resting bid of 100 at 0.1500 holds 15 quote; a resting ask of 50 at 0.1600 holds 50 base.
-    ex.place(
-        &place(
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.1500"),
-            Some(TimeInForce::Gtc),
-            "bid",
-        ),
-        &book(),
-        2,
-    );
+    ex.place(&resting_bid("bid"), &book(), 2);
     ex.place(
         &place(
             OrderType::Limit,
@@ -595,18 +585,7 @@ fn book_units_convert_exactly_up_to_u64_max() {
 #[test]
 fn bad_prices_and_empty_levels_fill_nothing() {
     let mut x = exec();
-    x.place(
-        &place(
-            OrderType::Limit,
-            Side::Buy,
-            "100",
-            Some("0.1500"),
-            Some(TimeInForce::Gtc),
-            "r",
-        ),
-        &book(),
-        1,
-    );
+    x.place(&resting_bid("r"), &book(), 1);
     for price in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 0.000_000_001] {
         assert!(x.on_trade(&trade(price, 100.0), 2).is_empty(), "{price}");
     }

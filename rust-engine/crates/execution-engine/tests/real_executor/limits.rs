@@ -85,14 +85,7 @@ async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
         ORDER,
         Canned::err(400, -2011, "Unknown order sent."),
     );
-    let mut rc = rest_config(&stub);
-    rc.breaker = BreakerConfig {
-        trip: Trip::Consecutive(3),
-        cool_down_ms: 60_000,
-    };
-    let mut ec = exec_config();
-    ec.unknown_outcome_window = Duration::from_millis(30);
-    let ex = executor_with(client_with(rc, SECRET), ec);
+    let ex = tripping(rest_config(&stub), 3, 60_000);
     for i in 0..3 {
         let out = ex.place(&bid(&format!("f{i}"))).await;
         assert_eq!(error_of(&out).code, ErrorCode::Venue);
@@ -149,14 +142,7 @@ async fn a_probe_the_venue_refuses_closes_the_breaker() {
             ORDER,
             Canned::err(400, -2013, "Order does not exist."),
         );
-        let mut rc = rest_config(&stub);
-        rc.breaker = BreakerConfig {
-            trip: Trip::Consecutive(2),
-            cool_down_ms: 200,
-        };
-        let mut ec = exec_config();
-        ec.unknown_outcome_window = Duration::from_millis(30);
-        let ex = executor_with(client_with(rc, SECRET), ec);
+        let ex = tripping(rest_config(&stub), 2, 200);
         for i in 0..2 {
             ex.place(&bid(&format!("p{i}"))).await;
         }
@@ -238,13 +224,7 @@ async fn breaker_opens_after_repeated_timeouts() {
     );
     let mut rc = rest_config(&stub);
     rc.request_timeout = Duration::from_millis(200);
-    rc.breaker = BreakerConfig {
-        trip: Trip::Consecutive(2),
-        cool_down_ms: 60_000,
-    };
-    let mut ec = exec_config();
-    ec.unknown_outcome_window = Duration::from_millis(30);
-    let ex = executor_with(client_with(rc, SECRET), ec);
+    let ex = tripping(rc, 2, 60_000);
     for i in 0..2 {
         let out = ex.place(&bid(&format!("to{i}"))).await;
         let e = error_of(&out);
@@ -430,4 +410,16 @@ async fn a_ban_the_feed_met_stops_trading_until_it_is_over() {
         "{first:?} {second:?}"
     );
     assert!(!client.resume_trading(), "resumed during the second ban");
+}
+
+/// An executor on `rc` whose breaker opens after `failures` venue faults in a row for
+/// `cool_down_ms`; an unknown outcome is looked for 30 ms only.
+fn tripping(mut rc: RestConfig, failures: u32, cool_down_ms: u64) -> Arc<RealExecutor> {
+    rc.breaker = BreakerConfig {
+        trip: Trip::Consecutive(failures),
+        cool_down_ms,
+    };
+    let mut ec = exec_config();
+    ec.unknown_outcome_window = Duration::from_millis(30);
+    executor_with(client_with(rc, SECRET), ec)
 }
