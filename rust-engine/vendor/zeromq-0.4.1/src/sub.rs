@@ -191,11 +191,13 @@ impl SocketRecv for SubSocket {
                 Some((_peer_id, Ok(Message::Message(message)))) => {
                     return Ok(message);
                 }
-                Some((_peer_id, Ok(msg))) => todo!("Unimplemented message: {:?}", msg),
+                // flashcrash patch: as in pull.rs, a command after the handshake is dropped, not
+                // a panic; a queue that ended is an error.
+                Some((_peer_id, Ok(_))) => {}
                 Some((peer_id, Err(_))) => {
                     self.backend.peer_disconnected(&peer_id);
                 }
-                None => todo!(),
+                None => return Err(crate::ZmqError::Other("the socket's queue ended")),
             }
         }
     }
