@@ -35,6 +35,7 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "malformed": sum(runner.client.malformed.values()),
             "dropped_by_guard": dict(runner.guard.dropped),
             "late_trades": runner.candles.late_trades,
+            "trades_missed": getattr(runner.client, "trades_missed", 0),
         },
         "feed": {
             # Its counters are the last HealthMetrics' (one a second); its state the newest heard.
@@ -42,6 +43,7 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "resync_count": h.resync_count if h else 0,
             "gap_count": h.gap_count if h else 0,
             "reconnect_count": h.reconnect_count if h else 0,
+            "trades_missed_count": h.trades_missed_count if h else 0,
             "latency_p99_us": runner.latency_health.latency_p99_us if runner.latency_health else None,
             "latency_p99_max_us": runner.latency_p99_max_us if runner.latency_health else None,
         },

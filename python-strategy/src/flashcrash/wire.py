@@ -197,6 +197,7 @@ class HealthMetrics(_Message):
     rejected_count: int = _k("uint")
     out_of_order_count: int = _k("uint")
     duplicate_count: int = _k("uint")
+    trades_missed_count: int = _k("uint")  # jumps in the feed's aggregate trade ids
     snapshot_mismatch_count: int = _k("uint")
     started_ts_ns: int = _k("uint")  # the engine's start: a new value means it restarted
 

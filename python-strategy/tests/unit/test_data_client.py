@@ -3,8 +3,9 @@ message is dropped and counted by reason (`payload` for a bad MessagePack body, 
 message of other than two frames, even when its second frame is a valid message, `other_symbol` for
 market data of another symbol) and never yielded;
 responses are yielded before market data of the same poll; a command the PUSH socket cannot queue
-(no engine connected, or its queue full) is refused without blocking and counted as
-`command_not_queued`, and never reaches an engine that starts later."""
+(no engine connected, or its queue full) is refused without blocking and counted in
+`commands_not_queued` (not as malformed), and never reaches an engine that starts later. Jumps in
+the trade ids are counted as trades missed."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def engine() -> Iterator[Engine]:
 
 
 WARM = (
-    wire.HealthMetrics(1, "POLUSDT", "live", *[0.0] * 4, *[0] * 12),
+    wire.HealthMetrics(1, "POLUSDT", "live", *[0.0] * 4, *[0] * 13),
     wire.Success("warm", 1, "warm"),
 )
 
@@ -112,13 +113,33 @@ def test_bad_frames_are_dropped_and_counted_by_reason(engine: Engine) -> None:
     assert engine.client.received["Trade"] == 2
 
 
+def test_jumps_in_the_trade_ids_are_counted_as_missed_and_every_trade_still_yielded(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Trade ids 1, 2, 5 miss 3 and 4; a lower id (7 -> 3: an engine started again, a replay's ids
+    anew) misses nothing; 3, 4, 10 miss 5 to 9. Nothing is dropped for it, and the first jump is
+    logged with its ids."""
+    engine.warm_up()
+    ids = [1, 2, 5, 6, 7, 3, 4, 10]
+    for tid in ids:
+        engine.data.send_multipart([b"trade.POLUSDT", wire.encode(_trade(tid))])
+    got: list[object] = []
+    deadline = time.monotonic() + 5
+    with caplog.at_level("WARNING", logger="flashcrash.data_client.client"):
+        while time.monotonic() < deadline and _trade(10) not in got:
+            got += engine.poll(50)
+    assert got == [_trade(t) for t in ids]
+    assert engine.client.trades_missed == 2 + 5
+    assert "trade ids jumped from 2 to 5: 2 trades missed so far" in caplog.text
+
+
 def test_market_data_of_another_symbol_is_dropped_and_counted(engine: Engine) -> None:
     """A trade, a book or a health of another symbol under our topics never reaches the strategy:
     counted as `other_symbol`; ours on either side of them are yielded."""
     engine.warm_up()
     other = wire.Trade("ETHUSDT", 11, 11, 1, 0.2, 1.0, "buy")
     book = wire.OrderBookSnapshot("ETHUSDT", 12, 12, 1, ((0.2, 1.0),), ((0.21, 1.0),))
-    health = wire.HealthMetrics(13, "ETHUSDT", "live", *[0.0] * 4, *[0] * 12)
+    health = wire.HealthMetrics(13, "ETHUSDT", "live", *[0.0] * 4, *[0] * 13)
     for topic, msg in (
         (b"trade.POLUSDT", _trade(1)),
         (b"trade.POLUSDT", other),
@@ -156,8 +177,8 @@ def _connected(client: EngineClient, cmd: object, timeout_s: float = 10.0) -> No
 
 
 def test_a_command_is_refused_while_no_engine_listens_and_never_reaches_a_later_one() -> None:
-    """No engine on the command endpoint: each `send` returns False at once and is counted as
-    `command_not_queued` (nothing is held for an engine that starts later). An engine that dies:
+    """No engine on the command endpoint: each `send` returns False at once and is counted in
+    `commands_not_queued` (nothing is held for an engine that starts later). An engine that dies:
     what is sent after it is gone never reaches the engine started in its place; that engine gets
     only what is sent once it is up."""
     ends = [_endpoint() for _ in range(4)]
@@ -166,7 +187,7 @@ def test_a_command_is_refused_while_no_engine_listens_and_never_reaches_a_later_
     try:
         results = [client.send(wire.CancelOrder(f"c{i}", 1, "POLUSDT", "x")) for i in range(5)]
         assert results == [False] * 5
-        assert client.malformed == {"command_not_queued": 5}
+        assert client.commands_not_queued == 5 and not client.malformed
         first = ctx.socket(zmq.PULL)
         first.bind(ends[1])
         _connected(client, wire.CancelOrder("up-1", 2, "POLUSDT", "x"))
@@ -195,7 +216,7 @@ def test_a_command_is_refused_while_no_engine_listens_and_never_reaches_a_later_
 
 def test_a_full_command_queue_refuses_and_counts_without_blocking() -> None:
     """An engine connected but not reading: the PUSH socket queues up to its high-water mark (and the
-    kernel's buffers), then each `send` returns False at once and is counted as `command_not_queued`."""
+    kernel's buffers), then each `send` returns False at once and is counted in `commands_not_queued`."""
     ends = [_endpoint() for _ in range(4)]
     client = EngineClient(ZmqConfig(*ends), "POLUSDT")
     ctx = zmq.Context()
@@ -205,11 +226,11 @@ def test_a_full_command_queue_refuses_and_counts_without_blocking() -> None:
     try:
         cmd = wire.CancelOrder("c", 1, "POLUSDT", "x")
         _connected(client, cmd)
-        client.malformed.clear()  # the refusals while it connected
+        client.commands_not_queued = 0  # the refusals while it connected
         results = [client.send(cmd) for _ in range(200_000)]
         refused = results.count(False)
         assert results[0] is True and refused > 0  # (the I/O thread frees room now and then)
-        assert client.malformed == {"command_not_queued": refused}
+        assert client.commands_not_queued == refused and not client.malformed
     finally:
         client.commands.setsockopt(zmq.LINGER, 0)
         client.close()

@@ -21,7 +21,7 @@ CFG = replace(RiskConfig(), max_latency_ms=200, max_spread_ratio=4.0, min_liquid
 def health(mean_ms: float, p99_ms: float | None = None, state: str = "live") -> wire.HealthMetrics:
     mean, p99 = mean_ms * 1000, (mean_ms if p99_ms is None else p99_ms) * 1000
     return wire.HealthMetrics(
-        1, "POLUSDT", state, 10.0, mean, mean, p99, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 1
+        1, "POLUSDT", state, 10.0, mean, mean, p99, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 0, 1
     )
 
 

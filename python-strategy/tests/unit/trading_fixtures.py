@@ -116,4 +116,4 @@ def enter(st: PercentileStrategy, out: Outbox, fill_ns: int = int(3.5 * S)) -> w
 
 def health(latency_ms: float = 1.0, state: str = "live") -> wire.HealthMetrics:
     us = latency_ms * 1000
-    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 1)
+    return wire.HealthMetrics(1, "POLUSDT", state, 10.0, us, us, us, 0, 1, 0, 20, 20, 0, 0, 0, 0, 0, 0, 0, 1)

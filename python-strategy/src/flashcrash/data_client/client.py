@@ -5,7 +5,11 @@ reason and dropped.
 Conflation: a book snapshot is the whole top of the book, so of the books of one symbol read in the
 same poll batch only the newest matters. When the strategy falls behind, a batch holds many; the
 older ones are dropped before decoding (by topic) and counted in `conflated`. Trades, health, state
-changes and responses are never dropped, and the order of what is kept is the order received."""
+changes and responses are never dropped, and the order of what is kept is the order received.
+
+Trades lost before they got here (the feed's, or the engine's PUB dropping for a subscriber that fell
+behind) show as jumps in the aggregate trade ids, which Binance numbers one after another: counted in
+`trades_missed`. The feed counts its own in `HealthMetrics.trades_missed_count`."""
 
 from __future__ import annotations
 
@@ -92,13 +96,16 @@ class EngineClient:
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self.conflated = 0  # book snapshots dropped: a newer book of the same symbol was in the batch
+        self.trades_missed = 0  # jumps in the trade ids received
+        self.commands_not_queued = 0  # refused by `send`: no engine connected, or its queue full
+        self._last_trade_id: int | None = None
 
     def send(self, msg: object) -> bool:
         try:
             self.commands.send(wire.encode(msg), flags=zmq.NOBLOCK)  # type: ignore[arg-type]
             return True
         except zmq.Again:  # no engine connected, or its queue full
-            self.malformed["command_not_queued"] += 1
+            self.commands_not_queued += 1
             return False
 
     def poll(self, timeout_ms: int, max_batch: int = 1000) -> Iterator[object]:
@@ -130,10 +137,26 @@ class EngineClient:
                     msg = self._decode(frames)
                     if msg is None:
                         continue
-                if symbol is not None and getattr(msg, "symbol", symbol) != symbol:
-                    self.malformed["other_symbol"] += 1
-                    continue
+                if symbol is not None:
+                    if getattr(msg, "symbol", symbol) != symbol:
+                        self.malformed["other_symbol"] += 1
+                        continue
+                    if type(msg) is wire.Trade:
+                        self._trade_id(msg.trade_id)
                 yield msg
+
+    def _trade_id(self, trade_id: int) -> None:
+        last, self._last_trade_id = self._last_trade_id, trade_id
+        if last is None or trade_id <= last + 1:
+            return  # the next one; or lower: an engine started again (a replay's ids start anew)
+        before = self.trades_missed
+        self.trades_missed += trade_id - last - 1
+        if before.bit_length() < self.trades_missed.bit_length():  # the first jump, then each doubling
+            log.warning(
+                "trade ids jumped from %d to %d: %d trades missed so far (the feed's own are its "
+                "health's trades_missed_count; the rest were dropped between engine and strategy)",
+                last, trade_id, self.trades_missed,
+            )  # fmt: skip
 
     def _decode(self, frames: list[bytes]) -> object | None:
         if len(frames) != 2:

@@ -187,6 +187,7 @@ def render(v: View, now_ns: int) -> Group:
         feed.add_row("msgs/s", f"{h.msgs_per_sec:.0f}")
         feed.add_row("latency p50/p99", f"{h.latency_p50_us / 1000:.1f} / {h.latency_p99_us / 1000:.1f} ms")
         feed.add_row("gaps/resyncs/reconnects", f"{h.gap_count}/{h.resync_count}/{h.reconnect_count}")
+        feed.add_row("trades missed", str(h.trades_missed_count))
         feed.add_row("engine up", _uptime(now_ns, h.started_ts_ns))  # a restart starts it again
         feed.add_row("health", _age(now_ns, v.health_wall_ns))
     else:

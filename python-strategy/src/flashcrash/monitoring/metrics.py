@@ -134,6 +134,10 @@ class StrategyMetrics:
         self.malformed = counter("malformed", "Frames dropped as malformed, by reason", ("reason",))
         self.guard_dropped = counter("guard_dropped", "Market events refused by the input guard", ("reason",))
         self.conflated = counter("conflated", "Book snapshots dropped: a newer one was in the same batch")
+        self.trades_missed = counter("trades_missed", "Trades missed: jumps in the trade ids received")
+        self.commands_not_queued = counter(
+            "commands_not_queued", "Commands not sent: no engine connected, or its queue full"
+        )
         self.candles = counter("candles", "1-second candles closed")
         self.batch = gauge("zmq_batch_messages", "Messages handled in the last poll batch")
         self.batch_max = gauge("zmq_batch_messages_max", "Largest poll batch since the previous update")
@@ -326,6 +330,8 @@ class StrategyMetrics:
         for reason, n in getattr(client, "malformed", {}).items():
             self.malformed.sync(n, reason)
         self.conflated.sync(getattr(client, "conflated", 0))
+        self.trades_missed.sync(getattr(client, "trades_missed", 0))
+        self.commands_not_queued.sync(getattr(client, "commands_not_queued", 0))
         for reason, n in runner.guard.dropped.items():
             self.guard_dropped.sync(n, str(reason))
         self.candles.sync(runner.candle_count)

@@ -1,7 +1,8 @@
 //! Data PUB: trades, health and state changes as they come, and the book conflated to at most
 //! `max_hz` snapshots a second: a book change is published at once unless one went out less than
 //! 1/`max_hz` ago, in which case the newest book goes out when that interval ends. A slow subscriber
-//! never slows the engine: the PUB socket drops for it (ZeroMQ's rule).
+//! never slows the engine: the PUB socket drops for it (ZeroMQ's rule). Each drop is counted
+//! ([`PublishStats::dropped`]) and logged; the strategy sees a dropped trade as a gap in the trade ids.
 
 use std::time::Duration;
 
@@ -78,6 +79,8 @@ pub struct PublishStats {
     pub books: u64,
     /// Other data messages.
     pub messages: u64,
+    /// Messages dropped for a subscriber whose queue was full (one per subscriber that missed one).
+    pub dropped: u64,
 }
 
 /// How long queued frames get to leave before the socket closes (ZeroMQ's linger).
@@ -164,6 +167,7 @@ pub async fn run_probed<P: PublishProbe>(
     info!(
         books = stats.books,
         messages = stats.messages,
+        dropped = stats.dropped,
         at_ns = now_ns(),
         "data publisher stopped"
     );
@@ -188,6 +192,18 @@ async fn send(
     if let Err(e) = socket.send(frames).await {
         warn!(error = %e, "data publish failed");
         return false;
+    }
+    let dropped = socket.dropped();
+    if dropped > stats.dropped {
+        // Logged at the first drop and at each doubling: a stalled subscriber must not flood the log.
+        if stats.dropped == 0 || dropped.ilog2() > stats.dropped.ilog2() {
+            warn!(
+                dropped,
+                topic = %msg.topic(),
+                "a subscriber's queue was full: data messages dropped for it"
+            );
+        }
+        stats.dropped = dropped;
     }
     match msg {
         DataMessage::OrderBookSnapshot(_) => stats.books += 1,

@@ -34,6 +34,8 @@ async fn engine_book_survives_every_fault_and_ends_equal_to_the_venue() {
         f["bad_prices"].as_u64().unwrap() > 0 && h.rejected_count > 0,
         "{f} {h:?}"
     );
+    // A trade refused for its price never reaches the strategy: a jump in the trade ids.
+    assert!(h.trades_missed_count > 0, "{f} {h:?}");
     assert!(
         f["duplicated"].as_u64().unwrap() > 0 && h.duplicate_count + h.out_of_order_count > 0,
         "{f} {h:?}"

@@ -26,6 +26,7 @@ use crate::metrics::FeedMetrics;
 use crate::rest::{IpPause, RestError};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync};
+use crate::trade_ids::{TradeId, TradeIds};
 use crate::verify::PendingCheck;
 
 mod snapshots;
@@ -73,7 +74,7 @@ pub struct FeedTask {
     state: FeedState,
     counters: Counters,
     interval: Interval,
-    last_trade_id: Option<u64>,
+    trade_ids: TradeIds,
     /// Refuses event times far ahead of the local clock.
     clock: EventClock,
     snapshot_at: Option<Instant>,
@@ -119,7 +120,7 @@ impl FeedTask {
             state: FeedState::Stopped,
             counters: Counters::default(),
             interval: Interval::new(now_ns()),
-            last_trade_id: None,
+            trade_ids: TradeIds::default(),
             clock: EventClock::default(),
             snapshot_at: None,
             snapshot_retry: Backoff::new(100, 10_000),
@@ -272,7 +273,7 @@ impl FeedTask {
         self.apply_updates();
         self.sync.restart();
         self.check.clear();
-        self.last_trade_id = None;
+        self.trade_ids.reconnected();
         self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
             .await;
         let refresh_on = self.cfg.snapshot_refresh_secs > 0;
@@ -463,16 +464,16 @@ impl FeedTask {
     }
 
     async fn on_trade(&mut self, t: &TradeEvent, local_ns: u64) {
-        match self.last_trade_id {
-            Some(last) if t.trade_id == last => {
+        match self.trade_ids.accept(t.trade_id) {
+            TradeId::Duplicate => {
                 self.counters.duplicates += 1;
                 return;
             }
-            Some(last) if t.trade_id < last => {
+            TradeId::Stale => {
                 self.counters.out_of_order += 1;
                 return;
             }
-            _ => self.last_trade_id = Some(t.trade_id),
+            TradeId::New { missed } => self.counters.trades_missed += missed,
         }
         let trade = Trade {
             symbol: self.symbol.clone(),

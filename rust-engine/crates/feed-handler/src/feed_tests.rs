@@ -193,20 +193,20 @@ async fn futures_pu_mismatch_is_counted_as_a_gap() {
 }
 
 /// A repeated trade id is a duplicate and a lower one out of order: both are counted and
-/// neither is published.
+/// neither is published. A jump (6 to 9) counts the ids between as trades missed.
 #[tokio::test]
 async fn repeated_and_older_trades_are_counted_not_published() {
     let mut h = Harness::new();
-    for id in [5, 5, 4, 6] {
+    for id in [5, 5, 4, 6, 9] {
         h.text(&trade(id)).await;
     }
     let mut published = Vec::new();
     while let Ok(t) = h.trades.try_recv() {
         published.push(t.trade_id);
     }
-    assert_eq!(published, [5, 6]);
+    assert_eq!(published, [5, 6, 9]);
     let c = h.task.counters();
-    assert_eq!((c.duplicates, c.out_of_order), (1, 1));
+    assert_eq!((c.duplicates, c.out_of_order, c.trades_missed), (1, 1, 2));
 }
 
 /// A periodic snapshot that differs from the book once it reaches the snapshot's id is counted
@@ -299,7 +299,7 @@ async fn a_crossed_verification_snapshot_resyncs() {
 
 /// An event stamped far ahead of the local clock (`E` of a depth event or a trade, `T` of a
 /// trade) among events on time is rejected and counted, neither buffered nor published; the
-/// trades on time after it are published.
+/// trades on time after it are published, the refused ones' ids counted as trades missed.
 #[tokio::test]
 async fn far_future_events_are_rejected() {
     let far = "4102444800000"; // 2100-01-01
@@ -323,6 +323,7 @@ async fn far_future_events_are_rejected() {
         h.task.counters(),
         Counters {
             rejected: 3,
+            trades_missed: 2,
             ..Counters::default()
         }
     );

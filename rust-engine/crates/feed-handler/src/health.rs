@@ -22,6 +22,9 @@ pub struct Counters {
     pub out_of_order: u64,
     /// Duplicates dropped.
     pub duplicates: u64,
+    /// Trades not published: jumps in the aggregate trade ids (missed while disconnected, lost on
+    /// the way, or refused as malformed or invalid).
+    pub trades_missed: u64,
     /// Snapshot checks that found a different book (repaired).
     pub snapshot_mismatches: u64,
     /// Snapshot checks that matched.
@@ -214,6 +217,7 @@ pub fn metrics(
         rejected_count: c.rejected,
         out_of_order_count: c.out_of_order,
         duplicate_count: c.duplicates,
+        trades_missed_count: c.trades_missed,
         snapshot_mismatch_count: c.snapshot_mismatches,
         started_ts_ns,
     }

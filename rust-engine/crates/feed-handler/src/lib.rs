@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod rest;
 pub mod shared;
 pub mod sync;
+pub mod trade_ids;
 
 pub use book::OrderBook;
 pub use feed::{FeedOutputs, FeedState, FeedTask};

@@ -55,6 +55,7 @@ pub struct FeedMetrics {
     gaps: IntCounter,
     resyncs: IntCounter,
     reconnects: IntCounter,
+    trades_missed: IntCounter,
     invalid: IntCounterVec,
     levels: IntGaugeVec,
     snapshot_age: Gauge,
@@ -100,6 +101,11 @@ impl FeedMetrics {
             reconnects: register_int_counter!(
                 "flashcrash_engine_feed_reconnects_total",
                 "WebSocket reconnections"
+            )
+            .expect("metric"),
+            trades_missed: register_int_counter!(
+                "flashcrash_engine_feed_trades_missed_total",
+                "Trades not published: jumps in the aggregate trade ids (missed while disconnected, lost, or refused as invalid)"
             )
             .expect("metric"),
             invalid: register_int_counter_vec!(
@@ -155,6 +161,11 @@ impl FeedMetrics {
         up(&self.gaps, counters.gaps, last.gaps);
         up(&self.resyncs, counters.resyncs, last.resyncs);
         up(&self.reconnects, counters.reconnects, last.reconnects);
+        up(
+            &self.trades_missed,
+            counters.trades_missed,
+            last.trades_missed,
+        );
         for (reason, new, old) in [
             ("malformed", counters.malformed, last.malformed),
             ("rejected", counters.rejected, last.rejected),

@@ -155,6 +155,17 @@ impl MultiPeerBackend for PubSocketBackend {
 pub struct PubSocket {
     pub(crate) backend: Arc<PubSocketBackend>,
     binds: HashMap<Endpoint, AcceptStopHandle>,
+    // flashcrash patch: messages dropped for a subscriber whose queue was full, counted.
+    dropped: u64,
+}
+
+// flashcrash patch: the count of silent drops, so the publisher can report them.
+impl PubSocket {
+    /// Messages dropped since the socket was made because a matching subscriber's send queue was
+    /// full (one per subscriber that missed it).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
 }
 
 impl Drop for PubSocket {
@@ -189,6 +200,8 @@ impl SocketSend for PubSocket {
                             // ignore silently. https://rfc.zeromq.org/spec/29/ says:
                             // For processing outgoing messages:
                             //   SHALL silently drop the message if the queue for a subscriber is full.
+                            // flashcrash patch: ... and counted.
+                            self.dropped += 1;
                         }
                         // flashcrash patch: any other send error drops that subscriber, not a panic.
                         Err(_) => dead_peers.push(subscriber.key().clone()),
@@ -216,6 +229,7 @@ impl Socket for PubSocket {
                 socket_options: options,
             }),
             binds: HashMap::new(),
+            dropped: 0,
         }
     }
 

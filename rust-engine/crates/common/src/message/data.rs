@@ -80,6 +80,9 @@ pub struct HealthMetrics {
     pub out_of_order_count: u64,
     /// Duplicate events dropped.
     pub duplicate_count: u64,
+    /// Trades not published since start: jumps in the aggregate trade ids (trades missed while
+    /// disconnected, lost on the way, or refused as malformed or invalid).
+    pub trades_missed_count: u64,
     /// Periodic snapshot checks that found the book different (each one repaired).
     pub snapshot_mismatch_count: u64,
     /// When this engine's feed started, ns: the same for the engine's whole life, so a new value
