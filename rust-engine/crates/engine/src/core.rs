@@ -145,7 +145,13 @@ pub enum Exit {
 impl Core {
     /// Serves until a `Shutdown` command or a signal; then cancels every open order.
     pub async fn run(mut self, mut signal: watch::Receiver<bool>) -> Exit {
-        self.announce("starting", "running", "engine ready").await;
+        if self.halts.any() {
+            let why = format!("engine ready, halted: {}", self.halts.describe());
+            warn!(reason = %why, "engine starts halted");
+            self.announce("starting", "halted", &why).await;
+        } else {
+            self.announce("starting", "running", "engine ready").await;
+        }
         let exit = loop {
             tokio::select! {
                 biased;
@@ -362,6 +368,7 @@ impl Core {
     ) -> (Vec<Response>, String) {
         let before = self.halts.state();
         self.halts.emergency = Some(reason.to_owned());
+        self.save_position(); // a restart starts halted
         let flatten = if flatten || self.flatten_on_halt {
             self.flatten_orders(flatten_id, now)
         } else {
@@ -496,7 +503,8 @@ impl Core {
         let Some(file) = &self.position_file else {
             return;
         };
-        if let Err(e) = file.save(&self.held, self.executor.paper_account(), now_ns()) {
+        let halt = self.halts.emergency.as_deref();
+        if let Err(e) = file.save(&self.held, self.executor.paper_account(), halt, now_ns()) {
             EngineMetrics::global().position_file_errors.inc();
             error!(error = %e, position = %self.held.position, "net position not saved");
         }
@@ -576,6 +584,9 @@ impl Core {
             Command::Resume(r) => {
                 let before = self.halts.state();
                 let mut lifted = self.halts.emergency.take();
+                if lifted.is_some() {
+                    self.save_position();
+                }
                 if self.halts.venue.is_some() && self.executor.resume_venue() {
                     lifted = lifted.or(self.halts.venue.take());
                 }

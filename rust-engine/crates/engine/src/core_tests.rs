@@ -420,7 +420,7 @@ async fn the_net_position_is_kept_in_its_file() {
     assert!(!path.exists(), "a batch that moved nothing wrote the file");
 
     let mut restarted = rig("position-file-restart");
-    file.save(&saved, None, 1).unwrap();
+    file.save(&saved, None, None, 1).unwrap();
     restarted.core.held = file.load().unwrap().unwrap().held;
     restarted.core.position_file = Some(PositionStore::Now(file.clone()));
     restarted.core.respond(buys).await; // the same two fills, reported again
@@ -508,3 +508,71 @@ async fn the_paper_account_is_kept_in_the_file() {
 
 #[path = "core_real_tests.rs"]
 mod real;
+
+/// An `EmergencyHalt` is written to the position file with its reason. An engine started again
+/// from that file starts halted (announced so, with the reason), refuses a buy, and `Resume` lifts
+/// the halt and clears it from the file.
+#[tokio::test]
+async fn an_emergency_halt_outlives_a_restart_until_resume() {
+    let dir = std::env::temp_dir().join(format!("flashcrash-core-halt-{}", std::process::id()));
+    let file = PositionFile::new(&dir, "POLUSDT", "http://venue");
+    let mut r = rig("halt-file");
+    r.core.position_file = Some(PositionStore::Now(file.clone()));
+    r.core
+        .on_command(Command::EmergencyHalt(EmergencyHalt {
+            command_id: "h1".into(),
+            ts_ns: now_ns(),
+            reason: "drawdown".into(),
+            flatten: false,
+        }))
+        .await;
+    let halt = file.load().unwrap().unwrap().halt;
+    assert_eq!(halt.as_deref(), Some("drawdown"));
+
+    // Started again: halted from the first state it announces.
+    let mut started = rig("halt-file-start");
+    started.core.halts.emergency = halt.clone();
+    let (stop, signal) = watch::channel(false);
+    let mut data = std::mem::replace(&mut started._data, mpsc::channel(1).1);
+    let run = tokio::spawn(started.core.run(signal));
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), data.recv())
+        .await
+        .unwrap();
+    let Some(DataMessage::StateChange(s)) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (s.component.as_str(), s.current.as_str()),
+        ("engine", "halted")
+    );
+    assert!(s.reason.contains("drawdown"), "{s:?}");
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut restarted = rig("halt-file-restart");
+    restarted.core.halts.emergency = halt;
+    restarted.core.position_file = Some(PositionStore::Now(file.clone()));
+    book_at(&restarted.core, "0.2000", "0.2001");
+    restarted
+        .core
+        .on_command(place(OrderType::Limit, "100", Some("0.1999")))
+        .await;
+    match restarted.responses.try_recv() {
+        Ok(Response::Error(e)) => assert_eq!(e.code, ErrorCode::Halted, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    restarted
+        .core
+        .on_command(Command::Resume(common::message::Resume {
+            command_id: "r1".into(),
+            ts_ns: now_ns(),
+            reason: "checked".into(),
+        }))
+        .await;
+    assert!(!restarted.core.halts.any());
+    assert_eq!(file.load().unwrap().unwrap().halt, None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -302,14 +302,14 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         ExecutionMode::Real => PositionFile::new(dir, &symbol, &cfg.execution.rest_url),
         ExecutionMode::Paper => PositionFile::paper(dir, &symbol, &cfg.feed.rest_url),
     };
-    let (held, paper_account) = match file.load()? {
-        Some(Restored { held, paper }) => {
-            info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), path = %file.path().display(), "net position restored");
-            (held, paper)
+    let (held, paper_account, halt) = match file.load()? {
+        Some(Restored { held, paper, halt }) => {
+            info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), halt = ?halt, path = %file.path().display(), "net position restored");
+            (held, paper, halt)
         }
         None => {
             info!(path = %file.path().display(), "no net position file: starting from no position");
-            (Held::default(), None)
+            (Held::default(), None, None)
         }
     };
     let position_file = Some(match cfg.execution.mode {
@@ -481,7 +481,11 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         responses: resp_tx,
         data: data_tx,
         feed_state: feed_state_rx,
-        halts: core::Halts::default(),
+        // An emergency halt in force when the engine stopped holds until `Resume`.
+        halts: core::Halts {
+            emergency: halt,
+            ..core::Halts::default()
+        },
         held,
         position_file,
         watchdog: watchdog_rx,

@@ -9,7 +9,9 @@
 //!
 //! The file also holds the ids of the latest [`COUNTED_TRADES`] trades counted in the position: after
 //! a restart the executor reports again the fills of an order it takes over (from the venue's trade
-//! list), and a fill counted before the restart must not be counted twice.
+//! list), and a fill counted before the restart must not be counted twice. And the reason of an
+//! `EmergencyHalt` in force: an engine halted, killed and started again starts halted, refusing
+//! orders until `Resume`, as it would have without the restart.
 //!
 //! In paper mode the venue is the engine's own paper account (venue `paper:<[feed] rest_url>`: an
 //! account filled on a simulator's prices never meets another market's): the file also holds
@@ -53,6 +55,9 @@ struct Saved {
     /// Paper mode: the paper account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     paper: Option<PaperAccount>,
+    /// The reason of the `EmergencyHalt` in force, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    halt: Option<String>,
 }
 
 /// The venue of paper mode fed by the market at `feed_rest_url`, as the file names it.
@@ -67,6 +72,8 @@ pub struct Restored {
     pub held: Held,
     /// Paper mode: the paper account.
     pub paper: Option<PaperAccount>,
+    /// The reason of the `EmergencyHalt` in force when it was written, if one was.
+    pub halt: Option<String>,
 }
 
 /// The net position and the trades counted in it.
@@ -209,10 +216,12 @@ impl PositionFile {
                 counted_trades: saved.counted_trades,
             },
             paper: saved.paper,
+            halt: saved.halt,
         }))
     }
 
-    /// Saves `held` (and in paper mode the `paper` account) at `now_ns`.
+    /// Saves `held` (and in paper mode the `paper` account) and the emergency `halt` in force at
+    /// `now_ns`.
     ///
     /// # Errors
     /// The folder, the temporary file, the rename or the folder's sync failed.
@@ -220,6 +229,7 @@ impl PositionFile {
         &self,
         held: &Held,
         paper: Option<&PaperAccount>,
+        halt: Option<&str>,
         now_ns: u64,
     ) -> Result<(), PositionFileError> {
         let saved = Saved {
@@ -229,6 +239,7 @@ impl PositionFile {
             counted_trades: held.counted_trades.clone(),
             updated_ts_ns: now_ns,
             paper: paper.cloned(),
+            halt: halt.map(str::to_owned),
         };
         let text = serde_json::to_string_pretty(&saved).map_err(|e| self.io(e.into()))?;
         let dir = self
@@ -267,8 +278,8 @@ pub enum PositionStore {
 }
 
 impl PositionStore {
-    /// Saves `held` and the `paper` account at `now_ns` (in the background: queued, and a failure
-    /// is counted and logged there).
+    /// Saves `held`, the `paper` account and the emergency `halt` at `now_ns` (in the background:
+    /// queued, and a failure is counted and logged there).
     ///
     /// # Errors
     /// [`PositionStore::Now`]: the write failed.
@@ -276,22 +287,41 @@ impl PositionStore {
         &self,
         held: &Held,
         paper: Option<PaperAccount>,
+        halt: Option<&str>,
         now_ns: u64,
     ) -> Result<(), PositionFileError> {
         match self {
-            PositionStore::Now(file) => file.save(held, paper.as_ref(), now_ns),
+            PositionStore::Now(file) => file.save(held, paper.as_ref(), halt, now_ns),
             PositionStore::Background(b) => {
-                b.submit(held.clone(), paper, now_ns);
+                b.submit(Waiting {
+                    held: held.clone(),
+                    paper,
+                    halt: halt.map(str::to_owned),
+                    now_ns,
+                });
                 Ok(())
             }
         }
     }
 }
 
+/// A state submitted to the background saver.
+#[derive(Debug)]
+pub struct Waiting {
+    /// The net position.
+    pub held: Held,
+    /// The paper account.
+    pub paper: Option<PaperAccount>,
+    /// The emergency halt in force.
+    pub halt: Option<String>,
+    /// When it was submitted, ns since the epoch.
+    pub now_ns: u64,
+}
+
 /// The state waiting to be written, and whether the saver is stopping.
 #[derive(Debug, Default)]
 struct Pending {
-    next: Option<(Held, Option<PaperAccount>, u64)>,
+    next: Option<Waiting>,
     closing: bool,
 }
 
@@ -331,8 +361,10 @@ impl BackgroundSave {
                 }
                 let (next, closing) = (p.next.take(), p.closing);
                 drop(p);
-                if let Some((held, paper, now_ns)) = next {
-                    if let Err(e) = file.save(&held, paper.as_ref(), now_ns) {
+                if let Some(w) = next {
+                    if let Err(e) =
+                        file.save(&w.held, w.paper.as_ref(), w.halt.as_deref(), w.now_ns)
+                    {
                         failed(&e);
                     }
                 } else if closing {
@@ -345,10 +377,10 @@ impl BackgroundSave {
         })
     }
 
-    /// Queues `held` and `paper` at `now_ns`, replacing a state still waiting.
-    pub fn submit(&self, held: Held, paper: Option<PaperAccount>, now_ns: u64) {
+    /// Queues `state`, replacing a state still waiting.
+    pub fn submit(&self, state: Waiting) {
         let (lock, wake) = &*self.pending;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).next = Some((held, paper, now_ns));
+        lock.lock().unwrap_or_else(|e| e.into_inner()).next = Some(state);
         wake.notify_one();
     }
 }
@@ -381,6 +413,15 @@ mod tests {
         }
     }
 
+    fn waiting(held: Held, now_ns: u64) -> Waiting {
+        Waiting {
+            held,
+            paper: None,
+            halt: None,
+            now_ns,
+        }
+    }
+
     /// The position a file restores.
     fn restored(file: &PositionFile) -> Option<Held> {
         file.load().unwrap().map(|r| r.held)
@@ -404,14 +445,14 @@ mod tests {
         let folder = root.join("state");
         let pol = PositionFile::new(&folder, "POLUSDT", VENUE);
         assert_eq!(restored(&pol), None);
-        pol.save(&held("99.9", &[7, 9]), None, 1).unwrap();
+        pol.save(&held("99.9", &[7, 9]), None, None, 1).unwrap();
         assert_eq!(restored(&pol), Some(held("99.9", &[7, 9])));
         let btc = PositionFile::new(&folder, "BTCUSDT", VENUE);
         assert_eq!(restored(&btc), None);
-        btc.save(&held("-0.00012", &[1]), None, 2).unwrap();
+        btc.save(&held("-0.00012", &[1]), None, None, 2).unwrap();
         assert_eq!(restored(&pol), Some(held("99.9", &[7, 9])));
         assert_eq!(restored(&btc), Some(held("-0.00012", &[1])));
-        pol.save(&held("0", &[7, 9, 11]), None, 3).unwrap();
+        pol.save(&held("0", &[7, 9, 11]), None, None, 3).unwrap();
         assert_eq!(restored(&pol), Some(held("0", &[7, 9, 11])));
         let mut names: Vec<_> = fs::read_dir(&folder)
             .unwrap()
@@ -436,6 +477,25 @@ mod tests {
         assert_eq!((full.position, counted.len()), (d("1"), COUNTED_TRADES));
         assert_eq!((counted.front(), counted.back()), (Some(&1), Some(&5_000)));
         assert!(full.counted(5_000) && !full.counted(0));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The reason of an emergency halt in force reads back; once lifted, the file holds none (and
+    /// names no `halt`, as files written before halts were kept, which still read).
+    #[test]
+    fn an_emergency_halt_in_force_reads_back() {
+        let root = dir();
+        let file = PositionFile::new(&root, "POLUSDT", VENUE);
+        file.save(&held("5", &[1]), None, Some("drawdown"), 1)
+            .unwrap();
+        let back = file.load().unwrap().unwrap();
+        assert_eq!(
+            (back.held, back.halt.as_deref()),
+            (held("5", &[1]), Some("drawdown"))
+        );
+        file.save(&held("5", &[1]), None, None, 2).unwrap();
+        assert_eq!(file.load().unwrap().unwrap().halt, None);
+        assert!(!fs::read_to_string(file.path()).unwrap().contains("halt"));
         fs::remove_dir_all(root).unwrap();
     }
 
@@ -477,7 +537,7 @@ mod tests {
         let file = PositionFile::paper(&root, "POLUSDT", "http://127.0.0.1:9");
         let saver = BackgroundSave::start(file.clone().unsynced(), |e| panic!("{e}")).unwrap();
         for i in 1..=50u64 {
-            saver.submit(held(&i.to_string(), &[i]), None, i);
+            saver.submit(waiting(held(&i.to_string(), &[i]), i));
         }
         drop(saver);
         assert_eq!(restored(&file), Some(held("50", &[50])));
@@ -485,7 +545,7 @@ mod tests {
         let counted = Arc::clone(&failures);
         let bad = PositionFile::paper(file.path(), "POLUSDT", "http://127.0.0.1:9"); // its folder is a file
         let saver = BackgroundSave::start(bad, move |_| *counted.lock().unwrap() += 1).unwrap();
-        saver.submit(held("1", &[1]), None, 1);
+        saver.submit(waiting(held("1", &[1]), 1));
         drop(saver);
         assert_eq!(*failures.lock().unwrap(), 1);
         fs::remove_dir_all(root).unwrap();
