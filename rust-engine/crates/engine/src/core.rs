@@ -3,19 +3,18 @@
 //! open orders, announce, stop).
 
 use common::message::{
-    Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderExecution, OrderType,
-    PlaceOrder, Response, Side, StateChange, Success, Trade,
+    Command, DataMessage, EmergencyHalt, ErrorCode, ErrorResponse, OrderExecution, PlaceOrder,
+    Response, Side, StateChange, Success, Trade,
 };
 use common::time::now_ns;
-use common::Dec;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use feed_handler::FeedState;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::executor::Executor;
+use crate::executor::{Executor, SHUTDOWN_CANCEL_WAIT};
+use crate::flatten::PendingFlatten;
 use crate::metrics::{EngineMetrics, RoundTrips};
 use crate::position_file::{Held, PositionStore};
 pub use crate::reload::Reloadable;
@@ -63,6 +62,8 @@ pub struct Core {
     pub reload: Reloadable,
     /// Order commands waiting for their first answer.
     pub round_trips: RoundTrips,
+    /// A flatten waiting for the real executor's cancels to be answered.
+    pub pending_flatten: Option<PendingFlatten>,
 }
 
 /// The executor's `[risk]` limits, fees and paper fill rule in `cfg`.
@@ -170,6 +171,8 @@ impl Core {
                     self.respond(out).await;
                 }
                 Some(r) = self.results.recv() => self.respond(vec![r]).await,
+                _ = async { (&mut self.pending_flatten.as_mut().expect("guarded").answered).await },
+                    if self.pending_flatten.is_some() => self.flatten_after_cancels().await,
                 Some(ev) = self.watchdog.recv() => self.on_watchdog(ev).await,
                 Ok(()) = self.banned.changed() => {
                     let ban = self.banned.borrow_and_update().clone();
@@ -184,19 +187,25 @@ impl Core {
             "engine stopping: canceling every open order"
         );
         let now = now_ns();
-        // With `flatten_on_halt`, a stop flattens the net position as a halt does (queued before
-        // the final cancel, so the real executor's worker has done both when it answers).
-        let flatten = if self.flatten_on_halt {
-            self.flatten_orders(&format!("shutdown-{}", now / 1_000_000), now)
-        } else {
-            Vec::new()
+        // With `flatten_on_halt`, a stop flattens the net position as a halt does. A flatten waiting
+        // for the real executor's cancels (this one, or a halt's) waits for them, bounded, and is
+        // queued before the final cancel, so the worker has done both when it answers.
+        let flatten = self
+            .flatten_on_halt
+            .then(|| format!("shutdown-{}", now / 1_000_000));
+        let (mut canceled, _) = match flatten {
+            Some(_) => self.cancel_and_flatten(flatten, now),
+            None => (Vec::new(), String::new()),
         };
-        let mut canceled = if flatten.is_empty() {
-            Vec::new()
-        } else {
-            let book = self.feed.book.read();
-            self.executor.cancel_all(flatten, &book, now)
-        };
+        if let Some(pending) = self.pending_flatten.as_mut() {
+            if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, &mut pending.answered)
+                .await
+                .is_err()
+            {
+                warn!("the venue did not answer the cancels in time: flattening what is held");
+            }
+            self.flatten_after_cancels().await;
+        }
         canceled.extend(self.executor.cancel_all_and_stop(now).await);
         while let Ok(r) = self.results.try_recv() {
             canceled.push(r);
@@ -219,15 +228,10 @@ impl Core {
             (false, FeedState::Halted) => {
                 self.halts.feed = true;
                 let now = now_ns();
-                let flatten = if self.flatten_on_halt {
-                    self.flatten_orders(&format!("feed-halt-{}", now / 1_000_000), now)
-                } else {
-                    Vec::new()
-                };
-                let canceled = {
-                    let book = self.feed.book.read();
-                    self.executor.cancel_all(flatten, &book, now)
-                };
+                let flatten = self
+                    .flatten_on_halt
+                    .then(|| format!("feed-halt-{}", now / 1_000_000));
+                let (canceled, _) = self.cancel_and_flatten(flatten, now);
                 warn!(
                     responses = canceled.len(),
                     flatten = self.flatten_on_halt,
@@ -279,61 +283,6 @@ impl Core {
             .err()
     }
 
-    /// The market sells closing the engine's net long, if it holds one: its size rounded down to
-    /// the symbol's step (a fee taken in the base asset leaves a position off the grid; what is
-    /// below one step is dust the venue would refuse to trade), cut in orders no larger than one
-    /// MARKET order may be (`[risk] max_order_notional` at the bid, the venue's maxima), so that no
-    /// limit meant for entries refuses the flatten. The first is `flatten-<ms>` (`command_id`),
-    /// the next ones `flatten-<ms>-<n>` (`command_id-<n>`). The system is long-only spot: a flatten
-    /// never buys, so a net short (a restarted engine, starting from zero, that took over a partly
-    /// filled sell) flattens nothing and is logged.
-    fn flatten_orders(&self, command_id: &str, now: u64) -> Vec<PlaceOrder> {
-        if self.held.position < Decimal::ZERO {
-            warn!(position = %self.held.position, "net position is short: a flatten never buys, nothing to sell");
-            return Vec::new();
-        }
-        let step = self.executor.step_size();
-        let total = on_step(self.held.position, step);
-        if total.is_zero() {
-            return Vec::new();
-        }
-        // The last book's bid, in sync or not (the feed may be down: the flatten goes anyway).
-        let bid = self
-            .feed
-            .book
-            .read()
-            .book
-            .best_bid()
-            .map(|l| execution_engine::paper::units_to_dec(l.price));
-        let chunk = self
-            .executor
-            .largest_market_quantity(bid)
-            .filter(|c| *c > Decimal::ZERO)
-            .unwrap_or(total);
-        let quantities = split(total, chunk, step);
-        let mut orders = Vec::new();
-        for quantity in quantities {
-            let n = orders.len();
-            let suffix = if n == 0 {
-                String::new()
-            } else {
-                format!("-{n}")
-            };
-            orders.push(PlaceOrder {
-                command_id: format!("{command_id}{suffix}"),
-                ts_ns: now,
-                client_order_id: format!("flatten-{}{suffix}", now / 1_000_000),
-                symbol: self.feed.symbol.clone(),
-                side: Side::Sell,
-                order_type: OrderType::Market,
-                time_in_force: None,
-                quantity: Dec(quantity),
-                price: None,
-            });
-        }
-        orders
-    }
-
     /// `EmergencyHalt`: cancel every open order, flatten if asked (or configured), refuse orders
     /// until `Resume`.
     async fn emergency_halt(&mut self, h: &EmergencyHalt, now: u64) -> Vec<Response> {
@@ -369,28 +318,8 @@ impl Core {
         let before = self.halts.state();
         self.halts.emergency = Some(reason.to_owned());
         self.save_position(); // a restart starts halted
-        let flatten = if flatten || self.flatten_on_halt {
-            self.flatten_orders(flatten_id, now)
-        } else {
-            Vec::new()
-        };
-        let flattening = flatten.first().map(|f| {
-            let total: Decimal = flatten.iter().map(|o| o.quantity.0).sum();
-            let more = match flatten.len() {
-                1 => String::new(),
-                n => format!(" ({n} orders)"),
-            };
-            format!(
-                "; flattening {} {} with {}{more}",
-                f.side.as_str(),
-                total,
-                f.client_order_id
-            )
-        });
-        let out = {
-            let book = self.feed.book.read();
-            self.executor.cancel_all(flatten, &book, now)
-        };
+        let flatten = (flatten || self.flatten_on_halt).then(|| flatten_id.to_owned());
+        let (out, flattening) = self.cancel_and_flatten(flatten, now);
         let mut message = match &self.executor {
             Executor::Paper(_) => {
                 let canceled = out
@@ -401,7 +330,7 @@ impl Core {
             }
             Executor::Real(_) => "halted: canceling every open order at the venue".to_owned(),
         };
-        message.push_str(flattening.as_deref().unwrap_or(""));
+        message.push_str(&flattening);
         self.announce(before, "halted", announced).await;
         (out, message)
     }
@@ -437,7 +366,7 @@ impl Core {
     /// Sends responses, keeping the net position up to date from fills of the engine's symbol
     /// (a fill of another symbol is logged and left out of it; a trade counted already, reported
     /// again for an order taken over after a restart, too), and its file once they are counted.
-    async fn respond(&mut self, out: Vec<Response>) {
+    pub(crate) async fn respond(&mut self, out: Vec<Response>) {
         let before = self.held.position;
         // The paper account is the venue's state: saved after every order of the engine's symbol
         // placed, canceled or filled.
@@ -675,37 +604,6 @@ fn log_response(r: &Response) {
             info!(command_id = x.command_id.as_deref().unwrap_or(""), code = ?x.code, field = ?x.field, message = %x.message, "command refused")
         }
         _ => {}
-    }
-}
-
-/// `quantity` (zero or more) rounded down to a multiple of `step` (unchanged when `step` is zero);
-/// exact for any size (no quotient that could overflow).
-/// `total` in as few orders of at most `chunk` as it takes, of about equal size on the `step` grid
-/// (the last takes what rounding leaves): no small remainder the venue's minimum notional would
-/// refuse, as cutting full chunks first could leave.
-fn split(total: Decimal, chunk: Decimal, step: Decimal) -> Vec<Decimal> {
-    let mut n = (total / chunk).ceil().max(Decimal::ONE);
-    loop {
-        let each = on_step(total / n, step);
-        let count = n.to_usize().unwrap_or(usize::MAX);
-        let last = total - each * (n - Decimal::ONE);
-        if each.is_zero() || count > 10_000 {
-            return vec![total]; // a chunk under one step: one order, refused naming why
-        }
-        if last <= chunk {
-            let mut out = vec![each; count - 1];
-            out.push(last);
-            return out;
-        }
-        n += Decimal::ONE;
-    }
-}
-
-fn on_step(quantity: Decimal, step: Decimal) -> Decimal {
-    if step.is_zero() {
-        quantity
-    } else {
-        quantity - quantity % step
     }
 }
 

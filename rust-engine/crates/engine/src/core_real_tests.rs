@@ -1,6 +1,6 @@
 //! The core with the real executor against a venue on loopback: what waits in the worker's queue
 //! counts in the position limits, a halt refuses the buys queued before it even after a quick
-//! `Resume`, and a halt of the feed still flattens.
+//! `Resume`, a halt of the feed still flattens, and a flatten sells the fills the cancels revealed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,8 +18,10 @@ use crate::executor::Real;
 
 /// A venue on loopback: it places every order (NEW), answers a query 1 s late (as a venue under
 /// load: the worker is busy meanwhile) that the order does not exist, and cancels nothing; it
-/// counts and names the orders it got.
-async fn venue() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
+/// counts and names the orders it got (`<clientOrderId> <side> <quantity>`). With
+/// `fill_on_cancel`, a cancel of every open order finds the first order placed filled 200 (trade
+/// 900 at 0.15, fee in USDT) before its cancel landed.
+async fn venue(fill_on_cancel: bool) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
     use axum::http::{Method, Uri};
     use axum::response::IntoResponse;
     let posts = Arc::new(AtomicUsize::new(0));
@@ -42,7 +44,12 @@ async fn venue() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
                 )),
                 ("POST", "/api/v3/order") => {
                     let n = p.fetch_add(1, Ordering::SeqCst) + 1;
-                    s.lock().unwrap().push(param("newClientOrderId"));
+                    s.lock().unwrap().push(format!(
+                        "{} {} {}",
+                        param("newClientOrderId"),
+                        param("side"),
+                        param("quantity")
+                    ));
                     ok(serde_json::json!({
                         "symbol": "POLUSDT", "orderId": n, "orderListId": -1,
                         "clientOrderId": param("newClientOrderId"), "transactTime": 1,
@@ -62,7 +69,27 @@ async fn venue() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
                     )
                         .into_response()
                 }
+                ("DELETE", "/api/v3/openOrders") if fill_on_cancel => {
+                    let first = s.lock().unwrap().first().cloned().unwrap_or_default();
+                    let coid = first.split(' ').next().unwrap_or_default();
+                    ok(serde_json::json!([{
+                        "symbol": "POLUSDT", "origClientOrderId": coid, "orderId": 1,
+                        "orderListId": -1, "clientOrderId": "cancelall", "transactTime": 2,
+                        "price": "0.15000000", "origQty": "500.00000000",
+                        "executedQty": "200.00000000", "cummulativeQuoteQty": "30.00000000",
+                        "status": "CANCELED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
+                        "selfTradePreventionMode": "NONE"
+                    }])
+                    .to_string())
+                }
                 ("DELETE", "/api/v3/openOrders") => ok("[]".into()),
+                ("GET", "/api/v3/myTrades") if fill_on_cancel => ok(serde_json::json!([{
+                    "symbol": "POLUSDT", "id": 900, "orderId": 1, "orderListId": -1,
+                    "price": "0.15000000", "qty": "200.00000000", "quoteQty": "30.00000000",
+                    "commission": "0.03000000", "commissionAsset": "USDT", "time": 2,
+                    "isBuyer": true, "isMaker": true, "isBestMatch": true
+                }])
+                .to_string()),
                 _ => (axum::http::StatusCode::NOT_FOUND, "{\"code\":-1,\"msg\":\"x\"}")
                     .into_response(),
             }
@@ -148,7 +175,7 @@ fn answered(r: &mut Rig) -> Vec<Response> {
 /// against the first one still queued (it counts as open), and refused; only one reaches the venue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buy_still_queued_counts_in_the_position_limits() {
-    let (url, posts, _) = venue().await;
+    let (url, posts, _) = venue(false).await;
     let mut r = real_rig("queued-limits", &url);
     r.core.position_limits.max_positions = 1;
     r.core.on_command(query("someorder")).await;
@@ -169,7 +196,7 @@ async fn a_buy_still_queued_counts_in_the_position_limits() {
 /// when the `Resume` comes before the worker reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buy_queued_before_a_halt_stays_refused_after_a_quick_resume() {
-    let (url, posts, _) = venue().await;
+    let (url, posts, _) = venue(false).await;
     let mut r = real_rig("quick-resume", &url);
     r.core.on_command(query("someorder")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -206,13 +233,14 @@ async fn a_buy_queued_before_a_halt_stays_refused_after_a_quick_resume() {
 /// engine, and the net long is still sold at market, valued at the last book's bid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_halt_flattens_on_the_last_book() {
-    let (url, _, sent) = venue().await;
+    let (url, _, sent) = venue(false).await;
     let mut r = real_rig("feed-halt-flatten", &url);
     r.core.flatten_on_halt = true;
     r.core.held.position = "500".parse().unwrap();
     book_at(&r.core, "0.2000", "0.2001");
     r.core.feed.book.write().synced = false;
     r.core.on_feed_state(FeedState::Halted).await;
+    flatten_once_answered(&mut r).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let out = answered(&mut r);
     assert!(
@@ -221,7 +249,52 @@ async fn a_feed_halt_flattens_on_the_last_book() {
     );
     let sent = sent.lock().unwrap().clone();
     assert!(
-        matches!(sent.as_slice(), [id] if id.starts_with("flatten-")),
+        matches!(sent.as_slice(), [id] if id.starts_with("flatten-") && id.ends_with(" SELL 500.0")),
+        "{sent:?}"
+    );
+}
+
+/// Waits (bounded) for the cancels a halt queued to be answered, then runs the flatten waiting
+/// for them, as the core loop does.
+async fn flatten_once_answered(r: &mut Rig) {
+    let pending = r.core.pending_flatten.as_mut().expect("a flatten waits");
+    tokio::time::timeout(Duration::from_secs(10), &mut pending.answered)
+        .await
+        .expect("the cancels were never answered")
+        .unwrap();
+    r.core.flatten_after_cancels().await;
+}
+
+/// An `EmergencyHalt` with `flatten` while a bid rests: its cancel finds 200 bought before it
+/// landed. The flatten sells what is held once the cancels are answered, those 200 included (it
+/// sold what was held when the halt began: nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flatten_sells_the_fills_its_cancels_revealed() {
+    let (url, _, sent) = venue(true).await;
+    let mut r = real_rig("flatten-revealed", &url);
+    book_at(&r.core, "0.2000", "0.2001");
+    r.core.on_command(bid("b1")).await;
+    let placed = tokio::time::timeout(Duration::from_secs(10), r.core.results.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(placed, Some(Response::OrderPlaced(_))),
+        "{placed:?}"
+    );
+    r.core
+        .on_command(Command::EmergencyHalt(EmergencyHalt {
+            command_id: "halt".into(),
+            ts_ns: now_ns(),
+            reason: "test".into(),
+            flatten: true,
+        }))
+        .await;
+    flatten_once_answered(&mut r).await;
+    assert_eq!(r.core.held.position, "200".parse::<Decimal>().unwrap());
+    tokio::time::sleep(Duration::from_secs(1)).await; // the worker sends the sell
+    let sent = sent.lock().unwrap().clone();
+    assert!(
+        matches!(sent.as_slice(), [_, sell] if sell.starts_with("flatten-") && sell.ends_with(" SELL 200.0")),
         "{sent:?}"
     );
 }

@@ -1,8 +1,9 @@
 //! Unit tests of the core loop's helpers (beside it, in their own file).
 
 use super::*;
-use common::message::{Liquidity, OrderStatus, TimeInForce};
+use common::message::{Liquidity, OrderStatus, OrderType, TimeInForce};
 
+use crate::flatten::{on_step, split};
 use crate::position_file::PositionFile;
 
 fn fill(side: Side, qty: &str, fee: &str, asset: &str) -> OrderExecution {
@@ -136,6 +137,7 @@ fn rig(name: &str) -> Rig {
             log: None,
         },
         round_trips: Default::default(),
+        pending_flatten: None,
     };
     Rig {
         core,

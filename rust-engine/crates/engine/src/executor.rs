@@ -29,7 +29,7 @@ use tracing::{info, warn};
 /// the venue for lack of time. The buys still queued are refused unsent (`halted_refusal`): only an
 /// order already at the venue, or a sell, stands before the cancels. The launcher (`Session.stop`)
 /// and docker-compose (`stop_grace_period`) give the engine longer than this before they kill it.
-const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const SHUTDOWN_CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// The live book as it last was, in sync or not: a paper flatten sells on it even while the feed is
 /// down (a halted feed's flatten), as a real one is sent to the venue then.
@@ -45,17 +45,24 @@ impl Depth for LastBook<'_> {
     }
 }
 
+/// Where a cancel of every open order stands.
+pub enum Canceling {
+    /// Answered (the paper executor): its responses.
+    Done(Vec<Response>),
+    /// Queued for the venue (the real executor): told when answered.
+    Pending(oneshot::Receiver<()>),
+}
+
 /// One piece of work for the real executor's worker.
 enum Job {
     /// `PlaceOrder`, `CancelOrder`, `QueryOrder`, `QueryOpenOrders` or `QueryBalances`, with the
     /// number of halts before it was queued (a buy queued before a halt is never sent, even when a
     /// `Resume` comes before its turn).
     Order(Command, u64),
-    /// Cancel every open order, then place the `flatten` orders; `done` is told when finished.
-    CancelAll {
-        flatten: Vec<PlaceOrder>,
-        done: Option<oneshot::Sender<()>>,
-    },
+    /// Cancel every open order; `done` is told when finished (the fills the cancels revealed sent).
+    CancelAll { done: Option<oneshot::Sender<()>> },
+    /// Place these market sells of a flatten, one after the other.
+    Flatten(Vec<PlaceOrder>),
     /// Ask the venue what the user data stream may have missed.
     Reconcile,
 }
@@ -257,13 +264,14 @@ async fn serve(
                 }
                 (out, None)
             }
-            Job::CancelAll { flatten, done } => {
-                let mut out = executor.cancel_all().await;
-                for p in flatten {
+            Job::CancelAll { done } => (executor.cancel_all().await, done),
+            Job::Flatten(orders) => {
+                let mut out = Vec::new();
+                for p in orders {
                     info!(client_order_id = %p.client_order_id, side = ?p.side, quantity = %p.quantity, "flattening");
                     out.extend(executor.place(&p).await);
                 }
-                (out, done)
+                (out, None)
             }
             Job::Reconcile => {
                 let out = executor.reconcile().await;
@@ -422,31 +430,45 @@ impl Executor {
         }
     }
 
-    /// Cancels every open order, then places the `flatten` orders. The paper executor answers now;
-    /// the real one queues the work behind the orders already submitted.
-    pub fn cancel_all(
+    /// Cancels every open order: the paper executor now ([`Canceling::Done`], its answers); the real
+    /// one behind the orders already submitted ([`Canceling::Pending`], told when the venue answered
+    /// and the fills its answers revealed are on the results channel). The buys still queued for
+    /// the venue are refused unsent.
+    pub fn cancel_all(&mut self, now: u64) -> Canceling {
+        match self {
+            Executor::Paper(p) => Canceling::Done(p.cancel_all(now)),
+            Executor::Real(r) => {
+                // A halt: the buys queued before its cancels are not sent, even if a Resume comes
+                // before their turn (the core announces the halt after this, which sets the flag).
+                r.queue.halt();
+                let (done, answered) = oneshot::channel();
+                r.submit(Job::CancelAll { done: Some(done) });
+                Canceling::Pending(answered)
+            }
+        }
+    }
+
+    /// Places the market sells of a flatten: the paper executor on the last book, in sync or not
+    /// (answers now); the real one at the venue, after the work already queued.
+    pub fn flatten(
         &mut self,
-        flatten: Vec<PlaceOrder>,
+        orders: Vec<PlaceOrder>,
         book: &BookState,
         now: u64,
     ) -> Vec<Response> {
         match self {
             Executor::Paper(p) => {
-                let mut out = p.cancel_all(now);
-                for f in flatten {
+                let mut out = Vec::new();
+                for f in orders {
                     info!(client_order_id = %f.client_order_id, side = ?f.side, quantity = %f.quantity, "flattening");
                     out.extend(p.place(&f, &LastBook(book), now));
                 }
                 out
             }
             Executor::Real(r) => {
-                // A halt: the buys queued before its cancels are not sent, even if a Resume comes
-                // before their turn (the core announces the halt after this, which sets the flag).
-                r.queue.halt();
-                r.submit(Job::CancelAll {
-                    flatten,
-                    done: None,
-                });
+                if !orders.is_empty() {
+                    r.submit(Job::Flatten(orders));
+                }
                 Vec::new()
             }
         }
@@ -460,10 +482,7 @@ impl Executor {
             Executor::Real(r) => {
                 r.queue.halt();
                 let (done, finished) = oneshot::channel();
-                r.submit(Job::CancelAll {
-                    flatten: Vec::new(),
-                    done: Some(done),
-                });
+                r.submit(Job::CancelAll { done: Some(done) });
                 if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, finished)
                     .await
                     .is_err()

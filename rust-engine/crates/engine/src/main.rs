@@ -4,6 +4,7 @@
 
 mod core;
 mod executor;
+mod flatten;
 mod metrics;
 mod position_file;
 mod reload;
@@ -461,6 +462,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
                 .build()
                 .unwrap_or_default(),
             rest_url: cfg.feed.rest_url.clone(),
+            ip_pause: Arc::clone(&ip_pause),
         },
     };
     tokio::spawn(watchdog::run(
@@ -496,6 +498,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
             log: started.log,
         },
         round_trips: Default::default(),
+        pending_flatten: None,
     };
     let exit = core.run(signal).await;
     info!(?exit, "stopping tasks");

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::config::Config;
 use common::time::now_ns;
 use execution_engine::real::RestClient;
+use feed_handler::rest::{IpPause, RestError};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
@@ -183,12 +184,15 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 
 /// Where the venue's time comes from.
 pub enum VenueClock {
-    /// `GET <rest_url>/api/v3/time` (paper mode: the feed's REST URL).
+    /// `GET <rest_url>/api/v3/time` (paper mode: the feed's REST URL), never while the venue's
+    /// per-IP pause stands (a `429`/`418` answered to the feed, or to this check, which starts one).
     Http {
         /// HTTP client.
         http: reqwest::Client,
         /// REST base URL.
         rest_url: String,
+        /// The pause shared with the feed.
+        ip_pause: Arc<IpPause>,
     },
     /// The real executor's signed client (its clock sync, within its rate limits).
     Client(Arc<RestClient>),
@@ -205,10 +209,31 @@ impl VenueClock {
     async fn drift_ms(&self) -> Option<i64> {
         match self {
             VenueClock::Client(c) => c.sync_clock().await.ok(),
-            VenueClock::Http { http, rest_url } => {
+            VenueClock::Http {
+                http,
+                rest_url,
+                ip_pause,
+            } => {
+                if ip_pause.remaining(ip_pause.now_ms()).is_some() {
+                    return None;
+                }
                 let url = format!("{}/api/v3/time", rest_url.trim_end_matches('/'));
                 let sent = (now_ns() / 1_000_000) as i64;
-                let body = http.get(&url).send().await.ok()?.text().await.ok()?;
+                let body = match feed_handler::rest::get(http, &url).await {
+                    Ok(body) => body,
+                    Err(e) => {
+                        if let RestError::RateLimited {
+                            status,
+                            retry_after,
+                            ..
+                        } = e
+                        {
+                            warn!(status, retry_after_s = retry_after.as_secs(), "watchdog: the venue's time check was rate limited: REST requests paused");
+                            ip_pause.pause(status, retry_after, ip_pause.now_ms());
+                        }
+                        return None;
+                    }
+                };
                 let received = (now_ns() / 1_000_000) as i64;
                 let t: ServerTime = serde_json::from_str(&body).ok()?;
                 Some(t.server_time.saturating_sub((sent + received) / 2))
@@ -370,6 +395,49 @@ mod tests {
         assert!(!ev[0].raised && !ev[0].halt);
         assert_eq!(ev[0].reason, "cleared (was: stale)");
         assert!(s.update(stale(false), true).is_empty());
+    }
+
+    /// Paper mode's time check: a `429` with `Retry-After: 7` pauses the REST requests (the feed's
+    /// too) for 7 s and gives no reading; while the pause stands the venue is not asked again.
+    #[tokio::test]
+    async fn a_rate_limited_time_check_pauses_and_waits_out_the_pause() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked);
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async {
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("Retry-After", "7")],
+                    "{\"code\":-1003,\"msg\":\"Too many requests.\"}",
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let ip_pause = Arc::new(IpPause::default());
+        let clock = VenueClock::Http {
+            http: reqwest::Client::new(),
+            rest_url: url,
+            ip_pause: Arc::clone(&ip_pause),
+        };
+        assert_eq!(clock.drift_ms().await, None);
+        let (left, status) = ip_pause.remaining(ip_pause.now_ms()).expect("a pause");
+        assert_eq!(status, 429);
+        assert!(
+            left > Duration::from_secs(6) && left <= Duration::from_secs(7),
+            "{left:?}"
+        );
+        assert_eq!(clock.drift_ms().await, None);
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            1,
+            "asked again during the pause"
+        );
     }
 
     #[test]
