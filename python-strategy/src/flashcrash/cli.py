@@ -210,5 +210,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt as e:
         # Ctrl-C, SIGTERM or SIGHUP: a session's processes were stopped on the way out.
-        print(f"flashcrash {args.command}: interrupted ({e or 'Ctrl-C'})", file=sys.stderr)
+        print(f"flashcrash {args.command}: interrupted ({str(e) or 'Ctrl-C'})", file=sys.stderr)
         return 130

@@ -20,13 +20,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from flashcrash.process_signals import die_with_parent, restore_handlers, stop_on_hangup
 
 log = logging.getLogger(__name__)
 
@@ -171,17 +172,17 @@ class Session:
     ports: dict[str, int] = field(default_factory=dict)
     sim_port: int | None = None
     _own_workdir: bool = False
-    # The SIGTERM / SIGHUP handlers the session replaced while it runs (see `_stop_on_hangup`).
+    # The SIGTERM / SIGHUP handlers the session replaced while it runs (see `stop_on_hangup`).
     _handlers: dict[int, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- start
     def __enter__(self) -> Session:
-        self._handlers = _stop_on_hangup()
+        self._handlers = stop_on_hangup()
         try:
             self.start()
         except BaseException:
             self.stop()
-            _restore(self._handlers)
+            restore_handlers(self._handlers)
             raise
         return self
 
@@ -189,7 +190,7 @@ class Session:
         try:
             self.stop()
         finally:
-            _restore(self._handlers)
+            restore_handlers(self._handlers)
 
     @property
     def run_config(self) -> Path:
@@ -263,7 +264,7 @@ class Session:
             cwd=REPO,
             env={**os.environ, **self.env},
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         proc = Proc(name, popen, log_path, log_file)
         self.procs[name] = proc
@@ -513,43 +514,6 @@ class Session:
 
 # The grace of the processes still to stop once a stop was interrupted (a second Ctrl-C).
 HURRIED_GRACE = 2.0
-
-
-def _die_with_parent() -> None:
-    """In a child before it runs (Linux): SIGTERM when the launcher dies, however it dies (even
-    killed with SIGKILL, which no handler sees), so no process outlives it. Each child has a session
-    of its own, so a terminal's signals do not reach it directly."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the launcher died before the request took effect
-        os._exit(1)
-
-
-def _stop_on_hangup() -> dict[int, Any]:
-    """SIGTERM and SIGHUP (the terminal closed, `timeout`, CI) stop the session as Ctrl-C does, so
-    its processes are stopped rather than left running, unless the caller handles them itself.
-    Returns the handlers replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    replaced = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is signal.SIG_DFL:
-            replaced[sig] = signal.signal(sig, _interrupt)
-    return replaced
-
-
-def _interrupt(sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(sig).name}")
-
-
-def _restore(handlers: dict[int, Any]) -> None:
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
 
 
 def _signal(p: Proc, sig: int) -> None:

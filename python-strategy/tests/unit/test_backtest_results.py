@@ -1,5 +1,6 @@
 """The backtest's figures and files, by hand: the win count, the per-trade Sharpe of a single trade,
-the holding-time median and maximum, the trades and states CSVs cell by cell, the self-contained HTML
+the holding-time median and maximum, the running drawdown against `max_drawdown`, the trades and
+states CSVs cell by cell (a failed write leaving the previous file whole), the self-contained HTML
 page, the time window of `flashcrash backtest --from/--to`, and the CLI run that writes them."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from flashcrash.backtest.commands import parse_utc, summary_table, window
 from flashcrash.backtest.plots import write_all
-from flashcrash.backtest.results import BacktestResult, shown
+from flashcrash.backtest.results import BacktestResult, RunningDrawdown, max_drawdown, shown
 from flashcrash.cli import main
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.trades import TRADE_DTYPE
@@ -194,6 +195,36 @@ def test_states_csv_is_one_row_a_second_with_its_drawdown(tmp_path: Path) -> Non
     ]
     assert rows[1][:2] == ["2025-10-10T21:00:00.000+00:00", str(T0 * NS)]
     assert rows[5][1] == str((T0 + 4) * NS)
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
+    """The files are written beside their place and renamed over it once complete: a write that
+    fails half-way (here a state code no state has, on the last row) leaves the previous file as
+    it was and no temporary file behind."""
+    path = tmp_path / "states.csv"
+    result([], equity=[100.0, 101.0]).write_states_csv(path)
+    before = path.read_text()
+    broken = result([], equity=[100.0] * 200, states=[0] * 199 + [99])
+    with pytest.raises(IndexError):
+        broken.write_states_csv(path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["states.csv"]
+
+
+def test_the_running_drawdown_is_max_drawdown_kept_as_it_goes() -> None:
+    """`RunningDrawdown` (the replay marks the equity at every trade and fill with it) finds what
+    `max_drawdown` finds over the whole series, in money and as a fraction of the peak, whose
+    deepest points may differ (10 from 100 is the deeper share, 15 from 200 the more money)."""
+    rng = np.random.default_rng(3)
+    assert max_drawdown(np.array([100.0, 90.0, 200.0, 185.0])) == (15.0, 0.1)
+    series = [[100.0, 90.0, 200.0, 185.0], [100.0], [0.0, -1.0, 2.0], [-5.0, -7.0, -2.0, -9.0]]
+    series += [list(100 + rng.normal(0, 1, 50).cumsum()) for _ in range(20)]
+    for equity in series:
+        running = RunningDrawdown()
+        for e in equity:
+            running.mark(e)
+        assert running.deepest == pytest.approx(max_drawdown(np.asarray(equity))), equity
+    assert RunningDrawdown().deepest == (0.0, 0.0)
 
 
 def test_html_page_is_self_contained_with_every_figure_and_trade(tmp_path: Path) -> None:

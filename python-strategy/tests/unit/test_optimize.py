@@ -1,7 +1,9 @@
 """`flashcrash optimize`: the search spaces stay inside the schema (every value of every grid), trial
 values reach the strategy through the config loader, a quick study on SQLite runs and resumes, worker
-processes join one study, the best values round-trip through a config overlay, walk-forward reports
-in- and out-of-sample figures, the pruner stops a trial mid-replay, and bad flags give one line."""
+processes join one study (logging at the run's level), the best values round-trip through a config
+overlay, walk-forward reports in- and out-of-sample figures (a test file of another symbol warned
+about), the pruner stops a trial mid-replay, calmar scores a worse run lower on both sides of zero,
+and bad flags give one line."""
 
 from __future__ import annotations
 
@@ -207,12 +209,15 @@ def test_quick_study_runs_resumes_and_saves_the_best(tmp_path: Path, cache: Path
 
 
 def test_worker_processes_join_one_study(tmp_path: Path, cache: Path) -> None:
-    assert optimize(tmp_path, cache, "--n-trials", "3", "--n-jobs", "2", *SHORT) == 0
+    """Two worker processes share the trials of one study, each logging at the run's --log-level."""
+    assert optimize(tmp_path, cache, "--n-trials", "3", "--n-jobs", "2", *SHORT, "--log-level", "info") == 0
     r = results(tmp_path)
     assert len(r["trials"]) == 3 and r["states"] == {"COMPLETE": 3}
     workers = {t["worker"] for t in r["trials"]}
     assert len(workers) == 2, workers  # two processes, neither of them this one
     assert not any(w.endswith(f":{__import__('os').getpid()}") for w in workers)
+    for log in ("worker_0.log", "worker_1.log"):
+        assert " INFO flashcrash." in (tmp_path / "out" / log).read_text(), log
 
 
 def test_walk_forward_reports_in_and_out_of_sample(
@@ -245,9 +250,12 @@ def test_walk_forward_reports_in_and_out_of_sample(
     assert "walk-forward" in out and "out-of-sample" in out
 
 
-def test_walk_forward_tests_on_another_file(tmp_path: Path, cache: Path) -> None:
+def test_walk_forward_tests_on_another_file(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--test-data: the out-of-sample window comes from another market (the ATOM perp of the same
-    night); the same clock times as the training window are then allowed."""
+    night); the same clock times as the training window are then allowed. Its symbol not being the
+    config's is pointed out, as for the training file."""
     atom = POL.parent / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
     span = ("2025-10-10T21:05Z/2025-10-10T21:08Z",)
     code = optimize(
@@ -262,6 +270,8 @@ def test_walk_forward_tests_on_another_file(tmp_path: Path, cache: Path) -> None
     oos = r["out_of_sample"]["baseline"]
     assert oos["events"] == len(inside) != r["in_sample"]["baseline"]["events"]
     assert oos["warmup_events"] > 0  # ATOM's own minutes before the window warm its detector
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning: {atom.name} holds ATOMUSD_PERP trades but [symbol] name is POLUSDT" in out
 
 
 def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> None:
@@ -322,6 +332,26 @@ def test_objectives_score_a_run() -> None:
     ) == pytest.approx(1.0)
 
 
+def calmar(return_pct: float, drawdown_pct: float) -> float:
+    metrics = {"return_pct": return_pct, "max_drawdown_pct": drawdown_pct}
+    return OBJECTIVES["calmar"].value(result=None, metrics=metrics, config=None)  # type: ignore[arg-type]
+
+
+def test_calmar_scores_a_worse_run_lower() -> None:
+    """A lower return or a deeper drawdown never scores higher, on either side of zero: divided by
+    its drawdown, a 2 % loss over a 20 % drawdown scored -0.1, above the same loss over 2 % (-1.0)."""
+    assert calmar(-2.0, 20.0) < calmar(-2.0, 2.0) < calmar(0.0, 20.0) < calmar(0.5, 20.0)
+    assert calmar(-2.0, 2.0) == -4.0 and calmar(-2.0, 0.0) == pytest.approx(-0.2)  # the 0.1 % floor
+    returns = [-5.0, -2.0, -0.5, 0.0, 0.5, 2.0, 5.0]
+    drawdowns = [0.0, 0.05, 0.1, 1.0, 2.0, 20.0]
+    for r in returns:
+        by_drawdown = [calmar(r, d) for d in drawdowns]
+        assert by_drawdown == sorted(by_drawdown, reverse=True), r
+    for d in drawdowns:
+        by_return = [calmar(r, d) for r in returns]
+        assert by_return == sorted(by_return) and len(set(by_return)) == len(returns), d
+
+
 def test_shares_split_the_trials() -> None:
     assert study_mod.shares(10, 3) == [4, 3, 3]
     assert study_mod.shares(2, 4) == [1, 1]
@@ -341,6 +371,8 @@ def test_shares_split_the_trials() -> None:
             "storage postgresql+psycopg://u@127.0.0.1:1/db: cannot open",
         ),
         (["--n-trials", "0"], "--n-trials 0"),
+        (["--seed", "-5"], "--seed -5: expected an integer from 0 to 4294967295"),
+        (["--seed", "4294967296"], "--seed 4294967296: expected an integer from 0 to 4294967295"),
         (["--train", "2025-10-10T21:05Z"], "--train '2025-10-10T21:05Z': expected START/END"),
         (
             [

@@ -1,7 +1,8 @@
 """`flashcrash optimize` settings that a finished study does not show by itself: the search spaces are
 the ones their documentation tables promise, a value off a space's grid is not offered as the
-baseline, each mode's sampler and pruner (and each worker's seed) are the ones promised, a trial's
-values win over the user's overlays, and walk-forward tunes on the training window only."""
+baseline, each mode's sampler and pruner (and each worker's seed, never one of an earlier run's
+workers) are the ones promised, a trial's values win over the user's overlays, and walk-forward
+tunes on the training window only."""
 
 from __future__ import annotations
 
@@ -133,16 +134,37 @@ def job(tmp: Path, mode: str, name: str, seed: int | None = 7) -> study_mod.Job:
 
 
 def test_each_worker_draws_with_its_own_seed(tmp_path: Path) -> None:
-    """Worker i samples with `--seed` + i: worker 0 and worker 1 of a random study draw what
-    `RandomSampler(seed=7)` and `RandomSampler(seed=8)` draw, not the same values twice."""
+    """Worker i of a run that began with n trials samples with `worker_seed(--seed, n, i)`: workers 0
+    and 1 of a random study draw what `RandomSampler` draws with those seeds, not the same values
+    twice; the seeds are the same for the same run again, and inside numpy's range for any --seed."""
     got = []
     for index in (0, 1):
         trial = study_mod.open_study(job(tmp_path, "random", f"w{index}"), index).ask()
-        ref = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7 + index)).ask()
+        ref = optuna.create_study(
+            sampler=optuna.samplers.RandomSampler(seed=study_mod.worker_seed(7, 0, index))
+        )
         values = FULL.sample(trial)
-        assert values == FULL.sample(ref), index
+        assert values == FULL.sample(ref.ask()), index
         got.append(values)
     assert got[0] != got[1]
+    assert study_mod.worker_seed(7, 3, 1) == study_mod.worker_seed(7, 3, 1)
+    assert 0 <= study_mod.worker_seed(study_mod.MAX_SEED, 10**6, 7) <= study_mod.MAX_SEED
+
+
+def test_workers_of_resumed_runs_never_draw_alike(tmp_path: Path) -> None:
+    """Three runs of one seeded study (the shipped config enqueued first, as a new study does): no
+    worker of a later run repeats a draw of an earlier one. With seed + index + trials, the second
+    run's worker 0 (7 + 0 + 2) drew exactly what the first run's worker 1 (7 + 1 + 1) had drawn."""
+    j = job(tmp_path, "random", "runs")
+    study_mod.open_study(j).enqueue_trial(FULL.baseline(config.load(CONFIG)))
+    drawn: list[dict[str, Any]] = []
+    for workers in (2, 1, 2):
+        studies = [study_mod.open_study(j, index) for index in range(workers)]  # each run's workers
+        for study in studies:  # each takes one trial: the first run's worker 0 the enqueued one
+            trial = study.ask()
+            drawn.append(FULL.sample(trial))
+            study.tell(trial, 0.0)
+    assert all(a != b for i, a in enumerate(drawn) for b in drawn[i + 1 :])
 
 
 @pytest.mark.parametrize("mode", ["quick", "random", "bayesian"])

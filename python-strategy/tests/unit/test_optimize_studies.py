@@ -1,6 +1,7 @@
 """Studies that stay honest (each test here failed before its rule): a study is resumed only on the
-setup it was run on (the training trades and the replayed configuration), so its best trial is
-never one chosen on another window; sampled values that break a rule across keys fail that trial,
+setup it was run on (the training trades, the replayed configuration with the feed depth the
+replay reads, and the checkpoint count the pruner compares at), so its best trial is never one
+chosen on another window; sampled values that break a rule across keys fail that trial,
 not the run; `--save-best` carries the study's overlays; `--test-data` naming the training file
 is held to the overlap rule; a storage folder that cannot be made and a bad log level are one line;
 a capture is optimised on the synthetic book and the run says so; a best trial that never traded
@@ -12,10 +13,13 @@ import json
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flashcrash import config
 from flashcrash.cli import main
+from flashcrash.marketdata.trades import TRADE_DTYPE
+from flashcrash.optimize.commands import _setup_digest, study_setup
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.toml"
@@ -59,6 +63,38 @@ def test_a_study_is_resumed_only_on_its_own_setup(
     assert len(d["trials"]) == 1 and len(e["trials"]) == 2
 
 
+def test_a_study_is_resumed_only_with_its_checkpoint_count(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pruner compares trials at the same checkpoint number: step 5 of 40 is not step 5 of 10, so
+    a study run with one `--checkpoints` is not resumed with another (7 of 8 trials were pruned)."""
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--study-name", "s", out="a") == 0
+    assert (
+        optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--study-name", "s", "--checkpoints", "40") == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoints '10' there, '40' here" in err[0]
+    trades = np.zeros(3, dtype=TRADE_DTYPE)
+    cfg = config.load(CONFIG)
+    ten, forty = (study_setup(cfg, "quick", "return", trades, n) for n in (10, 40))
+    assert _setup_digest(ten) != _setup_digest(forty)  # the default names differ: another study
+
+
+def test_a_study_setup_holds_the_feed_depth_the_replay_reads(tmp_path: Path) -> None:
+    """The replay's synthetic book has `[feed] publish_levels` levels a side: studies replayed with
+    other depths are not one study; the rest of `[feed]` (URLs, the engine's timings) is not replayed."""
+    trades = np.zeros(3, dtype=TRADE_DTYPE)
+
+    def setup_with(overlay: str) -> dict[str, str]:
+        path = tmp_path / "feed.toml"
+        path.write_text(overlay)
+        return study_setup(config.load(CONFIG, [path]), "quick", "return", trades, 10)
+
+    shipped = study_setup(config.load(CONFIG), "quick", "return", trades, 10)
+    assert setup_with("[feed]\npublish_levels = 5\n")["config"] != shipped["config"]
+    assert setup_with('[feed]\nrest_url = "https://example.invalid"\n') == shipped
+
+
 def test_values_that_break_a_rule_with_the_overlay_fail_their_trial_not_the_run(
     tmp_path: Path, cache: Path
 ) -> None:
@@ -88,7 +124,8 @@ def test_test_data_naming_the_training_file_keeps_the_overlap_rule(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--test-data", str(POL)) == 2
-    assert "overlaps the training window" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--test-data {POL} (all of it: no --test): overlaps the training window" in err
 
 
 def test_a_storage_folder_that_cannot_be_made_and_a_bad_log_level_are_one_line(

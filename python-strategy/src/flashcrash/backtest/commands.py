@@ -26,6 +26,30 @@ REPO = Path(__file__).resolve().parents[4]
 DEFAULT_CACHE = REPO / "data" / "cache"
 
 
+class UsageError(Exception):
+    """A bad flag value; the message is one line naming it."""
+
+
+def check_log_level(command: str, level: str) -> None:
+    """`UsageError` unless `level` (`--log-level`) names a logging level."""
+    if not isinstance(logging.getLevelName(str(level).upper()), int):
+        raise UsageError(f"{command} error: --log-level {level!r}: expected debug, info, warning or error")
+
+
+def out_folder(command: str, given: Path | None, default: Path) -> Path:
+    """The output folder, `--out` (`given`) or else `default`, made if missing; `UsageError` naming
+    it when it is a file or cannot be made."""
+    out = given or default
+    name = f"--out {out}" if given else f"output folder {out}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{command} error: {name}: is a file, expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{command} error: {name}: cannot make it: {e.strerror or e}") from None
+    return out
+
+
 def parse_utc(text: str) -> int:
     """An ISO time (`2025-10-10T21:05:00Z`; no zone = UTC) in epoch nanoseconds."""
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -94,12 +118,14 @@ def summary_table(result: BacktestResult) -> Table:
 def cmd_backtest(args: argparse.Namespace) -> int:
     console = Console()
     try:
+        check_log_level("backtest", args.log_level)
         cfg = config_mod.load(args.config, args.overlay)
-    except config_mod.ConfigError as e:
+        out = out_folder(
+            "backtest", args.out, cfg.report_dir / f"backtest_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        )
+    except (UsageError, config_mod.ConfigError) as e:
         print(e, file=sys.stderr)
         return 2
-    out: Path = args.out or cfg.report_dir / f"backtest_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    out.mkdir(parents=True, exist_ok=True)
     # The strategy logs every decision; a backtest keeps its warnings in a file, not on the screen.
     handler = logging.FileHandler(out / "backtest.log")
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -9,6 +9,7 @@ import html
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flashcrash.backtest.atomic import replacing, write_text
 from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.persistence.report import COLORS
 
@@ -61,8 +62,8 @@ def write_png(result: BacktestResult, path: Path) -> Path | None:
     dd.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     dd.set_xlabel("event time (UTC)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with replacing(path, "wb") as f:
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
     return path
 
@@ -107,9 +108,7 @@ table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padd
 {trades}
 </body></html>
 """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
-    return path
+    return write_text(path, page)
 
 
 def write_all(result: BacktestResult, out: Path) -> dict[str, Path]:

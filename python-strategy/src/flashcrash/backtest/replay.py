@@ -44,7 +44,7 @@ import numpy as np
 
 from flashcrash import wire
 from flashcrash.backtest.book import BOUNDARY_NS, BookParams, SyntheticBook
-from flashcrash.backtest.results import BacktestResult
+from flashcrash.backtest.results import BacktestResult, RunningDrawdown
 from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
 from flashcrash.event_detector import State
@@ -182,11 +182,18 @@ class Replay:
         self.books_published = 0
         self.data_gaps: list[tuple[int, int]] = []  # recording gaps replayed as outages: (last, next)
         self.commands: list[tuple[int, object]] = []  # every command sent, with its event time
-        # One sample per second of event time (at the first trade of the next second).
+        # One row per second of event time, silences included: the close, the equity marked at it
+        # (both taken at the first trade after the second; forward-filled through a silence), and
+        # the detector's state at the end of the second (from its transitions, after the run).
         self.sample_ns: list[int] = []
         self.sample_price: list[float] = []
         self.sample_equity: list[float] = []
         self.sample_state: list[int] = []
+        self._next_row = self.now // NS  # the first second without a row
+        # The equity marked at every trade while a position is held, after every fill and at every
+        # row: its deepest fall (a position held a fraction of a second falls between the rows).
+        self.drawdown = RunningDrawdown()
+        self._fills_marked = 0
 
     # ------------------------------------------------------------- the book
     def _book_at(self, now: int) -> tuple[Levels, Levels]:
@@ -309,6 +316,7 @@ class Replay:
         self.now = max(self.now, at)
         if to_venue:
             self._answer(self.venue.handle(msg, self.now))
+            self._mark_fills(float(self.trades["price"][max(0, self.k - 1)]))  # the last trade's price
         else:
             self.link.received[type(msg).__name__] += 1
             self.runner.handle(msg)
@@ -402,6 +410,7 @@ class Replay:
         warm_until = self.trade_from_ns if self.trade_from_ns > ts_a[0] else 0
         if warm_until:
             runner.strategy.paused_reason = "warm-up"
+        self._mark(last_price)
         next_progress = 0 if progress is not None else n
         gaps = self._gaps(tr["ts_ns"])
         gaps.append(n)
@@ -418,8 +427,8 @@ class Replay:
                 runner.strategy.paused_reason = ""
                 warm_until = 0
             if ts >= next_second:
-                self._sample(second, last_price)
                 second = ts // NS
+                self._sample_to(second, last_price)
                 next_second = (second + 1) * NS
                 self._size(last_price)
             if self._next_book < ts or (queue and queue[0][0] < ts):
@@ -429,6 +438,7 @@ class Replay:
             price = px_a[k]
             if venue.open_count:
                 self._answer(venue.on_trade(self.now, price, q_a[k]))
+                self._mark_fills(price)
             self.k = k + 1
             handle(trade(symbol, ts, ts, id_a[k], price, q_a[k], "buy" if buy_a[k] else "sell"))
             if outbox:
@@ -436,13 +446,15 @@ class Replay:
             if orders.pending:
                 self._timeouts()
             last_price = price
+            if venue.position:
+                self._mark(price)
             if k >= next_progress:
                 assert progress is not None
                 progress(k, n)
                 next_progress = k + every
-        self._sample(second, last_price)
         self._finish()
-        self._sample(self.now // NS, last_price)
+        self._sample_to(self.now // NS + 1, last_price)  # the last second: the account after the close
+        self.sample_state = self._states_at_second_ends()
         self.runner.detector.shutdown(self.now, "end of data")
         if progress is not None:
             progress(n, n)
@@ -464,8 +476,36 @@ class Replay:
                 runner.strategy.shutdown(self.now)  # a sell the book could not fill: try again
                 self._dispatch()
 
-    def _sample(self, second: int, price: float) -> None:
-        self.sample_ns.append(second * NS)
-        self.sample_price.append(price)
-        self.sample_equity.append(float(self.venue.equity(price)))
-        self.sample_state.append(STATE_CODES[self.runner.detector.state])
+    def _mark(self, price: float) -> None:
+        """The account's equity at `price`, against its running peak."""
+        self.drawdown.mark(float(self.venue.equity(price)))
+
+    def _mark_fills(self, price: float) -> None:
+        """Marks the equity at `price` when the venue filled something since the last mark."""
+        fills = len(self.venue.fills)
+        if fills != self._fills_marked:
+            self._fills_marked = fills
+            self._mark(price)
+
+    def _sample_to(self, end: int, price: float) -> None:
+        """Rows for every second not sampled yet before second `end` (a silence's seconds too):
+        the close `price` and the equity marked at it."""
+        count = end - self._next_row
+        if count <= 0:
+            return
+        equity = float(self.venue.equity(price))
+        self.drawdown.mark(equity)
+        self.sample_ns.extend(range(self._next_row * NS, end * NS, NS))
+        self.sample_price.extend([price] * count)
+        self.sample_equity.extend([equity] * count)
+        self._next_row = end
+
+    def _states_at_second_ends(self) -> list[int]:
+        """The detector's state at the end of each row's second, from its transitions' times: a
+        change during a silence, or after a second's last trade, counts from when it happened."""
+        transitions = self.runner.detector.transitions
+        first = transitions[0].previous if transitions else self.runner.detector.state
+        codes = [STATE_CODES[first], *(STATE_CODES[t.current] for t in transitions)]
+        times = np.fromiter((t.ts_ns for t in transitions), dtype=np.int64, count=len(transitions))
+        ends = np.asarray(self.sample_ns, dtype=np.int64) + NS
+        return np.asarray(codes, dtype=np.int8)[np.searchsorted(times, ends, side="left")].tolist()

@@ -1,5 +1,6 @@
 """What a backtest found: the account, the trades, the per-second series (price, equity, detector
-state), and the figures computed from them; CSV and JSON writers."""
+state), the deepest drawdown of the equity marked at every trade and fill, and the figures computed
+from them; CSV and JSON writers (atomic: `atomic.replacing`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flashcrash.backtest.atomic import replacing, write_text
 from flashcrash.event_detector import State, Transition
 from flashcrash.trading_engine import ClosedTrade
 from flashcrash.wire import dec_text
@@ -55,6 +57,33 @@ def max_drawdown(equity: np.ndarray) -> tuple[float, float]:
     return float(fall.max()), float(rel.max())
 
 
+class RunningDrawdown:
+    """`max_drawdown` of an equity series kept as its values come (`mark`), without storing them:
+    the running peak, the largest fall from it in money and the largest as a fraction of it."""
+
+    __slots__ = ("fall", "peak", "ratio")
+
+    def __init__(self) -> None:
+        self.peak = -math.inf
+        self.fall = 0.0
+        self.ratio = 0.0
+
+    def mark(self, equity: float) -> None:
+        if equity >= self.peak:
+            self.peak = equity
+            return
+        fall = self.peak - equity
+        if fall > self.fall:
+            self.fall = fall
+        if self.peak > 0 and fall / self.peak > self.ratio:
+            self.ratio = fall / self.peak
+
+    @property
+    def deepest(self) -> tuple[float, float]:
+        """(largest fall, in money; the largest as a fraction of its peak), as `max_drawdown`."""
+        return self.fall, self.ratio
+
+
 def sharpe(returns: list[float]) -> float | None:
     """Mean over standard deviation of the per-trade returns (not annualised); None under 2 trades
     or with no dispersion."""
@@ -84,6 +113,9 @@ class BacktestResult:
     run_secs: float
     commands: list[tuple[int, object]] = field(default_factory=list)
     data_gaps: list[tuple[int, int]] = field(default_factory=list)
+    # The deepest drawdown of the equity marked at every trade and fill (`RunningDrawdown.deepest`);
+    # None: the per-second samples' (`max_drawdown`).
+    deepest_drawdown: tuple[float, float] | None = None
 
     @staticmethod
     def of(r: Replay, run_secs: float) -> BacktestResult:
@@ -108,10 +140,12 @@ class BacktestResult:
             run_secs=run_secs,
             commands=list(r.commands),
             data_gaps=list(r.data_gaps),
+            deepest_drawdown=r.drawdown.deepest,
         )
 
     # --------------------------------------------------------------- figures
     def drawdown(self) -> np.ndarray:
+        """The per-second drawdown from the running peak (the CSV and the chart)."""
         if len(self.sample_equity) == 0:
             return self.sample_equity
         return self.sample_equity - np.maximum.accumulate(self.sample_equity)
@@ -122,7 +156,7 @@ class BacktestResult:
         wins = [p for p in pnls if p > 0]
         losses = [p for p in pnls if p < 0]  # a break-even trade is neither
         net = self.final_equity - self.initial_capital
-        dd, dd_pct = max_drawdown(self.sample_equity)
+        dd, dd_pct = self.deepest_drawdown or max_drawdown(self.sample_equity)
         holds = [t.hold_secs for t in trades]
         counts = Counter(self.sample_state.tolist())
         total = max(1, len(self.sample_state))
@@ -173,8 +207,7 @@ class BacktestResult:
 
     # ----------------------------------------------------------------- files
     def write_trades_csv(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as f:
+        with replacing(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["entry_utc", "exit_utc", "quantity", "entry_price", "exit_price", "fees", "pnl",
                         "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"])  # fmt: skip
@@ -186,9 +219,8 @@ class BacktestResult:
 
     def write_states_csv(self, path: Path) -> Path:
         """One row per second: close, detector state, equity, drawdown."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         dd = self.drawdown()
-        with open(path, "w", newline="") as f:
+        with replacing(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["utc", "ts_ns", "close", "state", "equity", "drawdown"])
             for i, ts in enumerate(self.sample_ns.tolist()):
@@ -197,14 +229,12 @@ class BacktestResult:
         return path
 
     def write_summary(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
         out = self.metrics()
         out["transitions"] = [
             {"utc": utc(t.ts_ns), "from": str(t.previous), "to": str(t.current), "reason": t.reason}
             for t in self.transitions
         ]
-        path.write_text(json.dumps(out, indent=2))
-        return path
+        return write_text(path, json.dumps(out, indent=2))
 
 
 def _round(x: float | None) -> float | None:

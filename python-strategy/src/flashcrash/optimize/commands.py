@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,7 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flashcrash import config as config_mod
-from flashcrash.backtest.commands import DEFAULT_CACHE, parse_utc, warn_other_symbol
+from flashcrash.backtest.atomic import write_text
+from flashcrash.backtest.commands import (
+    DEFAULT_CACHE,
+    UsageError,
+    check_log_level,
+    out_folder,
+    parse_utc,
+    warn_other_symbol,
+)
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.depth import is_capture
 from flashcrash.marketdata.trades import ImportError_
@@ -31,13 +38,10 @@ from flashcrash.optimize.overlay import params_table, trial_config, write_overla
 from flashcrash.optimize.space import SPACES, SpaceError, check_space
 from flashcrash.optimize.study import DEFAULT_STORAGE, DEFAULT_TRIALS, MODES, Job, StudyError, TrialEvent
 from flashcrash.optimize.walkforward import Window, WindowError
+from flashcrash.process_signals import restore_handlers, stop_on_hangup
 
 REPO = study_mod.REPO
 DEFAULT_BEST = REPO / "config" / "best_params.toml"
-
-
-class UsageError(Exception):
-    """A bad flag value; the message is one line naming it."""
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -54,12 +58,13 @@ def _check_args(args: argparse.Namespace) -> None:
     ):
         if v is not None and v < 1:
             raise UsageError(f"optimize error: {flag} {v}: expected a positive integer")
+    if args.seed is not None and not 0 <= args.seed <= study_mod.MAX_SEED:
+        raise UsageError(
+            f"optimize error: --seed {args.seed}: expected an integer from 0 to {study_mod.MAX_SEED}"
+        )
     if args.train and (args.start or args.end):
         raise UsageError("optimize error: --train replaces --from/--to: give one or the other")
-    if not isinstance(logging.getLevelName(str(args.log_level).upper()), int):
-        raise UsageError(
-            f"optimize error: --log-level {args.log_level!r}: expected debug, info, warning or error"
-        )
+    check_log_level("optimize", args.log_level)
 
 
 def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
@@ -78,8 +83,9 @@ def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
     if args.test_data is not None:
         test = test or Window(None, None)  # the training file again: only what training did not see
     if test is not None and test.overlaps(train):
+        given = f"--test {args.test}" if args.test else f"--test-data {args.test_data} (all of it: no --test)"
         raise WindowError(
-            f"optimize error: --test {args.test}: overlaps the training window {train.label()}; "
+            f"optimize error: {given}: overlaps the training window {train.label()}; "
             "out-of-sample data must be unseen"
         )
     return train, test
@@ -92,22 +98,36 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-# The sections a trial's replay reads: a study's trials are comparable only when these are the same.
+# What a trial's replay reads of the configuration: these sections whole, and these keys of others
+# (the synthetic book's depth). A study's trials are comparable only when all of it is the same.
 REPLAYED_SECTIONS = ("symbol", "event_detection", "strategy", "risk", "fees", "backtest")
+REPLAYED_KEYS = {"feed": ("publish_levels",)}
 
 
-def study_setup(cfg: config_mod.Config, mode: str, objective: str, train: Any) -> dict[str, str]:
+def replayed_config(cfg: config_mod.Config) -> dict[str, Any]:
+    """The part of `cfg` a replay reads (`REPLAYED_SECTIONS`, `REPLAYED_KEYS`)."""
+    replayed: dict[str, Any] = {k: cfg.raw.get(k) for k in REPLAYED_SECTIONS}
+    for section, keys in REPLAYED_KEYS.items():
+        replayed[section] = {k: cfg.raw.get(section, {}).get(k) for k in keys}
+    return replayed
+
+
+def study_setup(
+    cfg: config_mod.Config, mode: str, objective: str, train: Any, checkpoints: int
+) -> dict[str, str]:
     """What a study's trials were run on: mode, objective, the training trades (their count and a
-    hash of their bytes: the data file and the window) and the replayed configuration (base, local
-    and overlays, hashed). A study is resumed only with the same setup, so the best trial of a study
-    is always a trial of this training data, never one chosen on another window (a test window)."""
-    replayed = {k: cfg.raw.get(k) for k in REPLAYED_SECTIONS}
-    conf = json.dumps(replayed, sort_keys=True, default=str).encode()
+    hash of their bytes: the data file and the window), the replayed configuration (base, local and
+    overlays, hashed) and the checkpoints of a trial (the pruner compares trials at the same
+    checkpoint number, a position in the replay only for the same count). A study is resumed only
+    with the same setup, so the best trial of a study is always a trial of this training data, never
+    one chosen on another window (a test window)."""
+    conf = json.dumps(replayed_config(cfg), sort_keys=True, default=str).encode()
     return {
         "mode": mode,
         "objective": objective,
         "trades": f"{len(train)} trades, sha256 {hashlib.sha256(train.tobytes()).hexdigest()[:16]}",
         "config": f"sha256 {hashlib.sha256(conf).hexdigest()[:16]}",
+        "checkpoints": str(checkpoints),
     }
 
 
@@ -166,6 +186,16 @@ def _study_table(name: str, counts: dict[str, int], ran: int, secs: float, best:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    """`flashcrash optimize`. SIGTERM and SIGHUP stop it as Ctrl-C does: a KeyboardInterrupt, on which
+    the workers are stopped and their running trials marked failed (`study.run_workers`)."""
+    replaced = stop_on_hangup()
+    try:
+        return _optimize(args)
+    finally:
+        restore_handlers(replaced)
+
+
+def _optimize(args: argparse.Namespace) -> int:
     console = Console()
     try:
         _check_args(args)
@@ -186,11 +216,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         cache = None if args.no_cache else args.cache_dir
         trades, report, cached = load_trades(args.data, cache)
         test_data: Path = args.test_data or args.data
-        test_trades = trades if args.test_data is None else load_trades(test_data, cache)[0]
+        test_trades, test_report = (
+            (trades, report) if args.test_data is None else load_trades(test_data, cache)[:2]
+        )
     except (OSError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
     warn_other_symbol(console, args.data, report.symbol, cfg)
+    if not _same_file(test_data, args.data):
+        warn_other_symbol(console, test_data, test_report.symbol, cfg)
     if any(is_capture(p) for p in {args.data, test_data}):
         console.print(
             "note: trials replay the synthetic book, not the depth a capture recorded; "
@@ -213,10 +247,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )  # type: ignore[union-attr]
         return 2
-    setup = study_setup(cfg, mode, objective.name, train)
+    setup = study_setup(cfg, mode, objective.name, train, args.checkpoints)
     name = args.study_name or f"flashcrash-{cfg.symbol.name}-{mode}-{objective.name}-{_setup_digest(setup)}"
-    out: Path = args.out or cfg.report_dir / f"optimize_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out = out_folder(
+            "optimize", args.out, cfg.report_dir / f"optimize_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        )
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
     study_mod.quiet(out / "optimize.log", args.log_level)
     job = Job(
         mode=mode,
@@ -229,6 +268,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoints=args.checkpoints,
         log_file=out / "optimize.log",
+        log_level=args.log_level,
     )
     try:
         study = study_mod.open_study(job)
@@ -330,7 +370,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         "out_of_sample": rep["out_of_sample"],
         "trials": [_trial_row(t) for t in trials],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    write_text(out / "results.json", json.dumps(results, indent=2, default=str))
     console.print(f"results: {out / 'results.json'}")
     if args.save_best:
         if best is None or best_table is None:
@@ -395,10 +435,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     op.add_argument(
         "--study-name",
         help="default flashcrash-<SYMBOL>-<mode>-<objective>-<setup hash>; an existing study is resumed "
-        "when it was run on the same setup (mode, objective, training trades, replayed configuration)",
+        "when it was run on the same setup (mode, objective, training trades, replayed configuration, "
+        "--checkpoints)",
     )
     op.add_argument(
-        "--seed", type=int, help="sampler seed (worker i uses seed + i + the trials the study already has)"
+        "--seed",
+        type=int,
+        help=f"sampler seed, 0 to {study_mod.MAX_SEED} (worker i of a run draws its own from the seed, "
+        "i and the trials the study already has)",
     )
     op.add_argument(
         "--checkpoints", type=int, default=10, help="intermediate reports a trial (for the pruner)"

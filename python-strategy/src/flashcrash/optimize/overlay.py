@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flashcrash import config as config_mod
+from flashcrash.backtest.atomic import write_text
 
 Table = dict[str, dict[str, Any]]
 
@@ -50,10 +51,8 @@ def to_toml(table: Table, header: list[str] | None = None) -> str:
 
 
 def write_overlay(path: Path, table: Table, header: list[str] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_toml(table, header), encoding="utf-8")
-    return path
+    """`table` (with `header`) as a TOML overlay at `path`, written atomically."""
+    return write_text(Path(path), to_toml(table, header))
 
 
 def trial_config(base: Path, overlays: list[Path], table: Table) -> config_mod.Config:

@@ -1,17 +1,20 @@
 """Studies: the storage (SQLite file or PostgreSQL server, shared by every worker), the sampler and
 pruner of each mode, the trial objective (a backtest that reports its return at checkpoints so the
-pruner can stop it early), and the worker processes that join one study and run their share of its
-trials."""
+pruner can stop it early, or a signal asks it to stop), and the worker processes that join one
+study and run their share of its trials, and stop with the run however it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +30,26 @@ from flashcrash.config import ConfigError
 from flashcrash.optimize.objectives import OBJECTIVES
 from flashcrash.optimize.overlay import trial_config
 from flashcrash.optimize.space import SPACES
+from flashcrash.process_signals import die_with_parent
 
 REPO = Path(__file__).resolve().parents[4]
 DEFAULT_STORAGE = f"sqlite:///{REPO / 'data' / 'optuna_study.db'}"
 MODES = ("quick", "random", "bayesian")
 DEFAULT_TRIALS = {"quick": 12, "random": 50, "bayesian": 100}
 STORAGE_HELP = "sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST:PORT/DB"
+MAX_SEED = 2**32 - 1  # numpy's (the samplers') seeds are 0 to 2**32 - 1
 OPEN_TRIES = 4  # concurrent first connections may race to create optuna's tables
+STOP_GRACE_SECS = 10.0  # a stopped run's workers have this long to fail their trials and exit
+
+log = logging.getLogger(__name__)
 
 
 class StudyError(Exception):
     """A study that cannot be opened or run; the message is one line naming the bad value."""
+
+
+class Stopped(Exception):
+    """Raised inside a trial asked to stop (`stop_requests`): optuna records the trial FAIL."""
 
 
 @dataclass(frozen=True)
@@ -173,12 +185,22 @@ class Job:
     seed: int | None = None
     checkpoints: int = 10
     log_file: Path | None = None
+    log_level: str = "warning"
     pruner: optuna.pruners.BasePruner | None = field(default=None)
 
 
-def open_study(job: Job, index: int = 0) -> optuna.Study:
-    """Opens (or creates) the job's study. With a seed, worker `index` samples with seed + index +
-    the number of trials the study already has, so a resumed study does not repeat its trials."""
+def worker_seed(seed: int, trials_before: int, index: int) -> int:
+    """The sampler seed of worker `index` of a run that began with `trials_before` trials in its
+    study: drawn from `SeedSequence([seed, trials_before, index])`, so the same seed and study give
+    the same seeds again, and no two (run, worker) pairs share one (a sum such as seed + index +
+    trials gave a resumed run's worker 0 the seed of the last run's worker 1). Always in 0..2**32-1."""
+    return int(np.random.SeedSequence([seed, trials_before, index]).generate_state(1)[0])
+
+
+def open_study(job: Job, index: int = 0, trials_before: int | None = None) -> optuna.Study:
+    """Opens (or creates) the job's study. With a seed, worker `index` samples with `worker_seed` of
+    the number of trials the study had when the run began (`trials_before`; default: now), so a
+    resumed study does not repeat its trials."""
     try:
         study = optuna.create_study(
             storage=open_storage(job.storage),
@@ -189,7 +211,8 @@ def open_study(job: Job, index: int = 0) -> optuna.Study:
             load_if_exists=True,
         )
         if job.seed is not None:
-            study.sampler = sampler_for(job.mode, job.seed + index + len(study.trials))
+            before = len(study.trials) if trials_before is None else trials_before
+            study.sampler = sampler_for(job.mode, worker_seed(job.seed, before, index))
         return study
     except StudyError:
         raise
@@ -197,24 +220,67 @@ def open_study(job: Job, index: int = 0) -> optuna.Study:
         raise StudyError(f"optimize error: study {job.study_name!r}: {str(e).splitlines()[0]}") from None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """The process `pid` (default this one) as its trials name their worker: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[str]]:
+    """While trials run in this process (main thread only): SIGINT, SIGTERM and SIGHUP ask them to
+    stop rather than interrupt whatever runs (a KeyboardInterrupt inside optuna's own writes left
+    trials RUNNING for ever). Yields the names of the signals received: the trial under way fails
+    at its next checkpoint (`TrialObjective`) and no trial starts after it. A second Ctrl-C
+    interrupts at once (KeyboardInterrupt). The previous handlers are restored on the way out."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def ask(sig: int, _frame: object) -> None:
+        name = signal.Signals(sig).name
+        if name == "SIGINT" and name in received:
+            raise KeyboardInterrupt("Ctrl-C")
+        received.append(name)
+
+    previous = {sig: signal.signal(sig, ask) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def interruption(signals: list[str]) -> str:
+    """How `flashcrash` names the first of `signals` ("interrupted (...)")."""
+    return "Ctrl-C" if signals[0] == "SIGINT" else f"signal {signals[0]}"
 
 
 class TrialObjective:
     """A trial: the space's values over the job's configuration, a backtest of the job's trades that
     reports the objective's intermediate value at `checkpoints` points of the replay (and stops when
-    the pruner says so), then the objective's value of the whole run."""
+    the pruner says so, or when `stop` holds a signal: `stop_requests`), then the objective's value
+    of the whole run."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, stop: list[str] | None = None) -> None:
         self.job = job
         self.space = SPACES[job.mode]
         self.objective = OBJECTIVES[job.objective]
         self.worker = worker_id()
+        self.stop = stop if stop is not None else []
+
+    def _stop_if_asked(self, trial: optuna.Trial) -> None:
+        if self.stop:
+            trial.set_user_attr("stopped", self.stop[0])
+            raise Stopped(f"stopped by {self.stop[0]}")
 
     def __call__(self, trial: optuna.Trial) -> float:
         job = self.job
         trial.set_user_attr("worker", self.worker)
+        self._stop_if_asked(trial)
         try:
             cfg = trial_config(job.config, job.overlays, self.space.sample(trial))
         except ConfigError as e:
@@ -229,6 +295,7 @@ class TrialObjective:
         prices = trades["price"]
 
         def checkpoint(done: int, total: int) -> None:
+            self._stop_if_asked(trial)
             if done == 0 or done >= total or not replay.runner.strategy.entries:
                 return  # judged from its first filled entry on (see `pruner_for`)
             step = done // every
@@ -248,16 +315,28 @@ class TrialObjective:
 
 
 def run_trials(
-    job: Job, n_trials: int, on_trial: Callable[[TrialEvent], None], index: int = 0
+    job: Job,
+    n_trials: int,
+    on_trial: Callable[[TrialEvent], None],
+    index: int = 0,
+    trials_before: int | None = None,
 ) -> optuna.Study:
-    """Joins the study and runs `n_trials` of its trials in this process."""
-    study = open_study(job, index)
-    objective = TrialObjective(job)
+    """Joins the study and runs `n_trials` of its trials in this process, as worker `index` of a run
+    that began with `trials_before` trials in the study (its seed: `worker_seed`). Asked to stop by
+    a signal (`stop_requests`), it fails the trial under way and raises KeyboardInterrupt."""
+    study = open_study(job, index, trials_before)
+    with stop_requests() as stop:
+        objective = TrialObjective(job, stop)
 
-    def callback(_study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
-        on_trial(TrialEvent(t.number, t.state.name, t.value, objective.worker))
+        def callback(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+            on_trial(TrialEvent(t.number, t.state.name, t.value, objective.worker))
+            if stop:
+                study.stop()
 
-    study.optimize(objective, n_trials=n_trials, callbacks=[callback], catch=(ConfigError,))
+        with contextlib.suppress(Stopped):
+            study.optimize(objective, n_trials=n_trials, callbacks=[callback], catch=(ConfigError,))
+    if stop:
+        raise KeyboardInterrupt(interruption(stop))
     return study
 
 
@@ -278,14 +357,23 @@ def quiet(log_file: Path | None, level: str = "warning") -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _worker(job: Job, n_trials: int, index: int, events: Any) -> None:
-    """A worker process's body: its own log file, its share of the trials, each reported."""
+def _worker(job: Job, n_trials: int, index: int, trials_before: int, events: Any) -> None:
+    """A worker process's body: it dies with the run (`die_with_parent`: a SIGTERM, however the run
+    ends), and a signal stops it after failing its trial under way (`stop_requests`); its own log
+    file at the run's `--log-level`, its share of the trials, each reported."""
+    die_with_parent()
+    parent = mp.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the run ended before this worker began
+        os._exit(1)
     log_file = None if job.log_file is None else job.log_file.with_name(f"worker_{index}.log")
-    quiet(log_file)
+    quiet(log_file, job.log_level)
     try:
-        run_trials(job, n_trials, events.put, index)
+        run_trials(job, n_trials, events.put, index, trials_before)
+    except KeyboardInterrupt as e:
+        log.warning("worker %d stopped (%s)", index, str(e) or "Ctrl-C")
+        raise SystemExit(1) from None
     except BaseException:
-        logging.getLogger(__name__).exception("worker %d failed", index)
+        log.exception("worker %d failed", index)
         raise SystemExit(1) from None
 
 
@@ -298,31 +386,69 @@ def shares(n_trials: int, n_jobs: int) -> list[int]:
 def run_workers(job: Job, n_trials: int, n_jobs: int, on_trial: Callable[[TrialEvent], None]) -> None:
     """`n_trials` trials of the study: in this process when `n_jobs` is 1, else in `n_jobs` worker
     processes (the strategy is CPU-bound Python: threads would share one core), each joining the
-    study through the storage and running its share. Raises `StudyError` when a worker fails."""
-    open_study(job)  # creates the study (and the storage's tables) once, before the workers race
+    study through the storage and running its share. Raises `StudyError` when a worker fails.
+    Interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM/SIGHUP as `cmd_optimize` handles them), it
+    stops its workers (`_stop`), fails the trials they left running, and raises again."""
+    # Creates the study (and the storage's tables) once, before the workers race; the run's seeds
+    # are drawn from the number of trials it begins with.
+    trials_before = len(open_study(job).trials)
     parts = shares(n_trials, n_jobs)
     if len(parts) == 1:
-        run_trials(job, parts[0], on_trial)
+        try:
+            run_trials(job, parts[0], on_trial, 0, trials_before)
+        except KeyboardInterrupt:
+            _fail_left_running(job, [os.getpid()])
+            raise
         return
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(job, n, i, events), daemon=True) for i, n in enumerate(parts)]
-    for p in procs:
-        p.start()
+    procs = [
+        ctx.Process(target=_worker, args=(job, n, i, trials_before, events), daemon=True)
+        for i, n in enumerate(parts)
+    ]
     try:
+        for p in procs:
+            p.start()
         while any(p.is_alive() for p in procs) or not events.empty():
             try:
                 on_trial(events.get(timeout=0.2))
             except queue.Empty:
                 continue
-    finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
+    except BaseException:
+        _stop(procs)
+        _fail_left_running(job, [p.pid for p in procs if p.pid is not None])
+        raise
     failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
     if failed:
         i, code = failed[0]
         where = f" (see {job.log_file.with_name(f'worker_{i}.log')})" if job.log_file else ""
         raise StudyError(f"optimize error: worker {i} exited with code {code}{where}")
+
+
+def _stop(procs: list[Any]) -> None:
+    """Workers still running are asked to stop (SIGTERM: the running trial fails, the worker exits)
+    and killed when they have not within `STOP_GRACE_SECS`."""
+    started = [p for p in procs if p.pid is not None]
+    for p in started:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECS
+    for p in started:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
+def _fail_left_running(job: Job, pids: Iterable[int]) -> None:
+    """The trials of the processes `pids` still RUNNING (a worker killed while it wrote, a second
+    Ctrl-C) marked FAIL, so none stays RUNNING for ever. A trial is its worker's from its first step
+    (`worker_id`)."""
+    ours = {worker_id(pid) for pid in pids}
+    try:
+        study = open_study(job)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get("worker") in ours:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+    except (StudyError, SQLAlchemyError) as e:
+        log.warning("the stopped workers' running trials could not be marked failed: %s", e)
