@@ -6,7 +6,8 @@
 //! Keepalive as Binance spot's: a ping frame every 20 s ([`Keepalive::ping_every`]), each with its
 //! own payload (its number), and the connection is closed when a ping has no pong carrying its
 //! payload (or a later ping's) within a minute ([`Keepalive::pong_within`]); an unsolicited pong
-//! does not keep a connection open.
+//! does not keep a connection open. [`Pings`] keeps that count for every connection of the venue,
+//! the user data streams' too ([`crate::user_stream`]).
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -45,6 +46,78 @@ impl Default for Keepalive {
 fn ping_number(payload: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(payload.try_into().ok()?))
 }
+
+/// One connection's keepalive: its pings, each carrying its number, and the oldest one not
+/// answered yet.
+#[derive(Debug)]
+pub struct Pings {
+    keepalive: Keepalive,
+    timer: tokio::time::Interval,
+    sent: u64,
+    /// The oldest ping not answered yet: its number, and when the connection is closed without it.
+    unanswered: Option<(u64, Instant)>,
+}
+
+/// What a connection's keepalive wants done next.
+#[derive(Debug)]
+pub enum KeepaliveDue {
+    /// Send this ping frame.
+    Ping(Message),
+    /// A ping has had no pong within [`Keepalive::pong_within`]: close the connection
+    /// ([`close_for_no_pong`]).
+    NoPong,
+}
+
+impl Pings {
+    /// A new connection's: its first ping one [`Keepalive::ping_every`] from now.
+    pub fn new(keepalive: Keepalive) -> Self {
+        Pings {
+            keepalive,
+            timer: tokio::time::interval_at(
+                Instant::now() + keepalive.ping_every,
+                keepalive.ping_every,
+            ),
+            sent: 0,
+            unanswered: None,
+        }
+    }
+
+    /// Waits for what is due next: the next ping (none while `paused`: a stalled connection
+    /// sends nothing), or the end of a connection whose oldest ping went unanswered too long.
+    pub async fn due(&mut self, paused: bool) -> KeepaliveDue {
+        let deadline = self.unanswered.map(|(_, due)| due);
+        tokio::select! {
+            () = sleep_until_opt(deadline) => KeepaliveDue::NoPong,
+            _ = self.timer.tick(), if !paused => {
+                self.sent += 1;
+                let due = Instant::now() + self.keepalive.pong_within;
+                self.unanswered.get_or_insert((self.sent, due));
+                KeepaliveDue::Ping(Message::Ping(self.sent.to_be_bytes().to_vec()))
+            }
+        }
+    }
+
+    /// A pong from the client: it answers its ping and every one before it.
+    pub fn on_pong(&mut self, payload: &[u8]) {
+        if let (Some((oldest, _)), Some(n)) = (self.unanswered, ping_number(payload)) {
+            if (oldest..=self.sent).contains(&n) {
+                self.unanswered = None;
+            }
+        }
+    }
+}
+
+/// Ends a connection whose ping went unanswered: counted in `pong_timeouts`, closed with code 1008
+/// "no pong".
+pub(crate) async fn close_for_no_pong(socket: &mut WebSocket, venue: &Venue) {
+    venue.stats.pong_timeouts.fetch_add(1, Ordering::Relaxed);
+    info!(
+        within_ms = u64::try_from(venue.keepalive.pong_within.as_millis()).unwrap_or(u64::MAX),
+        "no pong to a ping in time: disconnecting"
+    );
+    close(socket, close_code::POLICY, "no pong").await;
+}
+
 /// A send that takes longer than this means the client stopped reading: it is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the client's close frame after sending ours.
@@ -84,12 +157,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
         (c.kicks, c.stalled_until)
     };
     let close_at = inject.lifetime().map(|d| Instant::now() + d);
-    let keepalive = venue.keepalive;
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
-    let mut pings = 0u64;
-    // The oldest ping not answered yet: its number, and when the connection is closed without it.
-    let mut unanswered: Option<(u64, Instant)> = None;
+    let mut pings = Pings::new(venue.keepalive);
     let ending = loop {
         let stalled = stalled_until.is_some_and(|t| Instant::now() < t);
         tokio::select! {
@@ -159,29 +227,18 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                 }
                 break Ending::Fault;
             }
-            _ = ping.tick(), if !stalled => {
-                pings += 1;
-                unanswered.get_or_insert((pings, Instant::now() + keepalive.pong_within));
-                if let Err(e) = send(&mut socket, Message::Ping(pings.to_be_bytes().to_vec())).await {
-                    break e;
+            due = pings.due(stalled) => match due {
+                KeepaliveDue::Ping(ping) => {
+                    if let Err(e) = send(&mut socket, ping).await {
+                        break e;
+                    }
                 }
-            }
-            _ = sleep_until_opt(unanswered.map(|(_, due)| due)) => {
-                venue.stats.pong_timeouts.fetch_add(1, Ordering::Relaxed);
-                info!(conn, within_ms = keepalive.pong_within.as_millis() as u64, "no pong to a ping in time: disconnecting");
-                break Ending::NoPong;
-            }
+                KeepaliveDue::NoPong => break Ending::NoPong,
+            },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::Client,
                 Some(Ok(Message::Ping(p))) => debug!(conn, len = p.len(), "ping from client (pong sent by the WebSocket layer)"),
-                Some(Ok(Message::Pong(p))) => {
-                    // A pong answers its ping and every one before it.
-                    if let (Some((oldest, _)), Some(n)) = (unanswered, ping_number(&p)) {
-                        if (oldest..=pings).contains(&n) {
-                            unanswered = None;
-                        }
-                    }
-                }
+                Some(Ok(Message::Pong(p))) => pings.on_pong(&p),
                 Some(Ok(_)) => {}
             },
         }
@@ -207,7 +264,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
             )
             .await;
         }
-        Ending::NoPong => close(&mut socket, close_code::POLICY, "no pong").await,
+        Ending::NoPong => close_for_no_pong(&mut socket, &venue).await,
         Ending::Client => {}
     }
     let clients = venue.stats.clients.fetch_sub(1, Ordering::Relaxed) - 1;

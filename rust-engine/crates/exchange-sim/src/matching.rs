@@ -11,7 +11,8 @@
 //!   Trades at exactly its price do not fill it (its queue position is unknown).
 //! * IOC expires the part not filled at once; FOK expires the whole order unless the book fills all
 //!   of it; a MARKET order expires the part the book cannot fill; a LIMIT_MAKER that would take is
-//!   rejected.
+//!   refused (`-2010`), as is an order the balances cannot pay for: refused, it gets no order id
+//!   and nothing on the user data stream.
 //! * Commission is charged in the asset received (base for a buy, quote for a sell), rounded down.
 
 use std::collections::{BTreeMap, HashMap};
@@ -257,7 +258,6 @@ impl Exchange {
         Event::Report(Box::new(Report {
             order: order.clone(),
             exec,
-            reject_reason: "NONE",
             fill,
             maker,
             cancel_client_id: None,
@@ -312,6 +312,13 @@ impl Exchange {
 
     /// Places an order at `now` against `book`. Returns the order (as after matching) and its
     /// fills, or the refusal; and the user-stream events it caused, in order.
+    ///
+    /// A refusal (insufficient balance, a LIMIT_MAKER that would take) causes none: the notes
+    /// document the `REJECTED` execution type for a cancel-replace whose new order is refused
+    /// (§4.4: "e.g. Cancel Replace Orders wherein the new order placement is rejected but the
+    /// request to cancel request succeeds"), and a plain new order refused `-2010` is answered by
+    /// its error only (§3.5, fixture `errors.json` `insufficient_balance`,
+    /// `limit_maker_would_take`).
     pub fn place(&mut self, req: &NewOrder, book: &Book, now: i64) -> (Placed, Vec<Event>) {
         if self.client_id_open(&req.client_id) {
             return (Err(OrderError::Duplicate), Vec::new());
@@ -342,6 +349,12 @@ impl Exchange {
                 (l, l > base_free)
             }
         };
+        if req.kind == OrderKind::LimitMaker && !takes.is_empty() {
+            return (Err(OrderError::WouldTake), Vec::new());
+        }
+        if reject {
+            return (Err(OrderError::Insufficient), Vec::new());
+        }
         let id = self.next_order_id;
         self.next_order_id += 1;
         let mut order = Order {
@@ -361,20 +374,6 @@ impl Exchange {
             working_time: None,
             locked: 0,
         };
-        let would_take = req.kind == OrderKind::LimitMaker && !takes.is_empty();
-        if reject || would_take {
-            order.status = Status::Rejected;
-            let (err, why) = if would_take {
-                (OrderError::WouldTake, "WOULD_MATCH_IMMEDIATELY")
-            } else {
-                (OrderError::Insufficient, "INSUFFICIENT_BALANCES")
-            };
-            let mut ev = self.report(&order, Exec::Rejected, None, false, now);
-            if let Event::Report(r) = &mut ev {
-                r.reject_reason = why;
-            }
-            return (Err(err), vec![ev]);
-        }
         self.by_client.insert(order.client_id.clone(), id);
         order.locked = lock;
         order.working_time = Some(now);

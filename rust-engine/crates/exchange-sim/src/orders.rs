@@ -77,8 +77,6 @@ pub enum Status {
     Filled,
     /// Canceled by the user.
     Canceled,
-    /// Rejected by the matching engine.
-    Rejected,
     /// Expired (IOC/FOK/MARKET remainder).
     Expired,
 }
@@ -91,7 +89,6 @@ impl Status {
             Status::PartiallyFilled => "PARTIALLY_FILLED",
             Status::Filled => "FILLED",
             Status::Canceled => "CANCELED",
-            Status::Rejected => "REJECTED",
             Status::Expired => "EXPIRED",
         }
     }
@@ -111,8 +108,6 @@ pub enum Exec {
     Trade,
     /// CANCELED.
     Canceled,
-    /// REJECTED.
-    Rejected,
     /// EXPIRED.
     Expired,
 }
@@ -124,7 +119,6 @@ impl Exec {
             Exec::New => "NEW",
             Exec::Trade => "TRADE",
             Exec::Canceled => "CANCELED",
-            Exec::Rejected => "REJECTED",
             Exec::Expired => "EXPIRED",
         }
     }
@@ -228,8 +222,6 @@ pub struct Report {
     pub order: Order,
     /// Execution type.
     pub exec: Exec,
-    /// Reject reason (`NONE` unless rejected).
-    pub reject_reason: &'static str,
     /// The fill of a TRADE.
     pub fill: Option<Fill>,
     /// Maker side of a TRADE.

@@ -6,7 +6,8 @@
 //! * `GET /api/v3/depth?symbol=&limit=`, `/api/v3/exchangeInfo[?symbol=]`, `/api/v3/time`,
 //!   `/api/v3/ping`;
 //! * the order API and listen-key endpoints ([`crate::order_api`]), the WebSocket API at
-//!   `/ws-api/v3` and listen-key streams at `/ws/<listenKey>` ([`crate::user_stream`]);
+//!   `/ws-api/v3` and listen-key streams at `/ws/<listenKey>` and `/stream?streams=<listenKey>`
+//!   ([`crate::user_stream`]);
 //! * for tests: `GET /sim/book?limit=[&update_id=]` (the authoritative book, now or at an update id
 //!   still remembered) and `GET /sim/stats`.
 
@@ -107,14 +108,7 @@ async fn raw_stream(
     State(v): State<Arc<Venue>>,
 ) -> Response {
     if v.trading.listen_key_valid(&name) {
-        // Subscribed before the handshake completes: no event after it is missed.
-        let rx = v.trading.subscribe();
-        return match ws {
-            Ok(ws) => ws.on_upgrade(move |socket| {
-                crate::user_stream::serve_listen_key(socket, v, name, rx)
-            }),
-            Err(rejection) => rejection.into_response(),
-        };
+        return listen_key_stream(ws, v, name, false);
     }
     upgrade(ws, v, std::iter::once(name.as_str()), false)
 }
@@ -128,7 +122,24 @@ async fn ws_api(ws: Upgrade, State(v): State<Arc<Venue>>) -> Response {
 
 async fn combined_stream(ws: Upgrade, Query(q): Params, State(v): State<Arc<Venue>>) -> Response {
     let names = q.get("streams").map(String::as_str).unwrap_or("");
+    if v.trading.listen_key_valid(names) {
+        return listen_key_stream(ws, v, names.to_owned(), true);
+    }
     upgrade(ws, v, names.split('/').filter(|n| !n.is_empty()), true)
+}
+
+/// The user data stream of listen key `key` (notes §4.2: "User Data Streams are accessed at
+/// /ws/<listenKey> or /stream?streams=<listenKey>"), its events wrapped as
+/// `{"stream":<key>,"data":..}` when `combined`. A listen key is not combined with market streams.
+fn listen_key_stream(ws: Upgrade, venue: Arc<Venue>, key: String, combined: bool) -> Response {
+    // Subscribed before the handshake completes: no event after it is missed.
+    let rx = venue.trading.subscribe();
+    match ws {
+        Ok(ws) => ws.on_upgrade(move |socket| {
+            crate::user_stream::serve_listen_key(socket, venue, key, rx, combined)
+        }),
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 fn upgrade<'a>(

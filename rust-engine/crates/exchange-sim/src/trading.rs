@@ -451,7 +451,8 @@ fn report_json(spec: &SymbolSpec, r: &Report, event_ms: i64) -> String {
         orig_client_id: orig,
         x: r.exec.as_str(),
         status: o.status.as_str(),
-        r: r.reject_reason,
+        // An order the venue refuses gets no report (see `Exchange::place`): none is rejected.
+        r: "NONE",
         i: o.id,
         l: Units(fill.map_or(0, |f| f.qty)),
         z: Units(o.executed),

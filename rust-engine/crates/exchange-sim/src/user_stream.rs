@@ -10,13 +10,19 @@
 //!     signature, or the Ed25519 key with a base64 one) needs no logon;
 //!
 //!   both answer `{"id":..,"status":200,"result":{"subscriptionId":N}}`, then every event comes
-//!   wrapped as `{"subscriptionId":N,"event":{...}}`; also `userDataStream.unsubscribe`,
+//!   wrapped as `{"subscriptionId":N,"event":{...}}`; also `userDataStream.unsubscribe`
+//!   (answered, then `eventStreamTerminated` for each subscription it ended),
 //!   `session.subscriptions`, `ping` and `time`. Errors: -1102 missing param, 401 / -2014 malformed
 //!   API key, 401 / -2015 unknown key (and, the venue's choice, an HMAC key given to
 //!   `session.logon`), -1022 bad signature, -1021 timestamp outside `recvWindow`;
 //! * the legacy listen key: `/ws/<listenKey>` (key from `POST /api/v3/userDataStream`) carries the
-//!   events unwrapped; when the key expires a `listenKeyExpired` event is sent and the stream
-//!   closes; when it is deleted the stream closes.
+//!   events unwrapped, `/stream?streams=<listenKey>` wrapped as `{"stream":<listenKey>,"data":..}`;
+//!   when the key expires a `listenKeyExpired` event is sent and the stream closes; when it is
+//!   deleted the stream closes.
+//!
+//! Both kinds of connection are kept alive as market-data ones are ([`crate::connection::Pings`]:
+//! a ping every [`Keepalive::ping_every`], closed without a pong within
+//! [`Keepalive::pong_within`]; notes §1.1).
 //!
 //! Events: `executionReport` for every order state change and `outboundAccountPosition` after
 //! every balance change ([`crate::trading::event_json`]).
@@ -33,20 +39,37 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, Instant};
 use tracing::info;
 
+#[cfg(doc)]
+use crate::connection::Keepalive;
+use crate::connection::{close_for_no_pong, KeepaliveDue, Pings};
 use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, ws_payload};
 use crate::trading::KeyKind;
 use crate::venue::Venue;
+use crate::wire;
 
 /// How often a listen-key stream checks that its key is still valid.
 pub const KEY_CHECK: Duration = Duration::from_millis(200);
 /// A send that takes longer than this ends the connection.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn send(socket: &mut WebSocket, text: String) -> bool {
-    matches!(
-        timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await,
-        Ok(Ok(()))
-    )
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(timeout(SEND_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
+async fn send_text(socket: &mut WebSocket, text: String) -> bool {
+    send(socket, Message::Text(text)).await
+}
+
+/// Does what the keepalive asks: sends the ping due, or closes a connection whose ping went
+/// unanswered. False when the connection is over.
+async fn keep_alive(socket: &mut WebSocket, venue: &Venue, due: KeepaliveDue) -> bool {
+    match due {
+        KeepaliveDue::Ping(ping) => send(socket, ping).await,
+        KeepaliveDue::NoPong => {
+            close_for_no_pong(socket, venue).await;
+            false
+        }
+    }
 }
 
 async fn close(socket: &mut WebSocket, reason: &'static str) {
@@ -60,21 +83,32 @@ async fn close(socket: &mut WebSocket, reason: &'static str) {
     .await;
 }
 
-/// Serves a legacy user data stream on `key` (events read from `rx`) until the key ends or the
-/// client leaves.
+/// Serves a legacy user data stream on `key` (events read from `rx`) until the key ends, the
+/// client leaves or stops answering pings; each event wrapped as `{"stream":<key>,"data":..}`
+/// when `combined` (notes §4.2: "User Data Streams are accessed at /ws/<listenKey> or
+/// /stream?streams=<listenKey>"; §1.1 for the wrapping).
 pub async fn serve_listen_key(
     mut socket: WebSocket,
     venue: Arc<Venue>,
     key: String,
     mut rx: broadcast::Receiver<Arc<String>>,
+    combined: bool,
 ) {
+    let framed = |event: &str| {
+        if combined {
+            wire::combined(&key, event)
+        } else {
+            event.to_owned()
+        }
+    };
     let mut check = tokio::time::interval(KEY_CHECK);
-    info!("user data stream connected (listen key)");
+    let mut pings = Pings::new(venue.keepalive);
+    info!(combined, "user data stream connected (listen key)");
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(text) => {
-                    if !send(&mut socket, (*text).clone()).await {
+                    if !send_text(&mut socket, framed(&text)).await {
                         return;
                     }
                 }
@@ -91,7 +125,7 @@ pub async fn serve_listen_key(
                         "E": venue.server_time_ms(),
                         "listenKey": key,
                     });
-                    let _ = send(&mut socket, ev.to_string()).await;
+                    let _ = send_text(&mut socket, framed(&ev.to_string())).await;
                     close(&mut socket, "listenKey expired").await;
                     return;
                 }
@@ -100,26 +134,32 @@ pub async fn serve_listen_key(
                     return;
                 }
             },
+            due = pings.due(false) => {
+                if !keep_alive(&mut socket, &venue, due).await {
+                    return;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Pong(p))) => pings.on_pong(&p),
                 Some(Ok(_)) => {}
             },
         }
     }
 }
 
-/// Serves one WebSocket API connection.
+/// Serves one WebSocket API connection until the client leaves or stops answering pings.
 pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
     let mut rx = venue.trading.subscribe();
     let mut session = Session::new(venue.server_time_ms());
+    let mut pings = Pings::new(venue.keepalive);
     info!("WebSocket API client connected");
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(text) => {
                     for id in &session.subs {
-                        let framed = format!("{{\"subscriptionId\":{id},\"event\":{text}}}");
-                        if !send(&mut socket, framed).await {
+                        if !send_text(&mut socket, subscription_event(*id, &text)).await {
                             return;
                         }
                     }
@@ -129,23 +169,48 @@ pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
                     return;
                 }
             },
+            due = pings.due(false) => {
+                if !keep_alive(&mut socket, &venue, due).await {
+                    return;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     let had = session.subs.is_empty();
-                    let reply = session.handle(&venue, &t);
+                    let frames = session.handle(&venue, &t);
                     if had && !session.subs.is_empty() {
                         // Only events after the subscription.
                         rx = rx.resubscribe();
                     }
-                    if !send(&mut socket, reply).await {
-                        return;
+                    for frame in frames {
+                        if !send_text(&mut socket, frame).await {
+                            return;
+                        }
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Pong(p))) => pings.on_pong(&p),
                 Some(Ok(_)) => {}
             },
         }
     }
+}
+
+/// An event of subscription `id` as the WebSocket API frames it (notes §4.3: "Events are
+/// delivered as `{"subscriptionId": 0, "event": { ... }}`").
+fn subscription_event(id: u64, event: &str) -> String {
+    format!("{{\"subscriptionId\":{id},\"event\":{event}}}")
+}
+
+/// The event that tells the end of subscription `id` at `time_ms` (notes §4.3:
+/// "`eventStreamTerminated` is sent when the subscription ends
+/// (`{"subscriptionId":0,"event":{"e":"eventStreamTerminated","E":1728973001334}}`)", fixture
+/// `uds_event_stream_terminated_wrapped.json`).
+fn stream_terminated(id: u64, time_ms: i64) -> String {
+    subscription_event(
+        id,
+        &json!({"e": "eventStreamTerminated", "E": time_ms}).to_string(),
+    )
 }
 
 /// One WebSocket API connection: its logon and subscriptions.
@@ -202,8 +267,19 @@ impl Session {
         sub
     }
 
-    /// Answers one request.
-    pub fn handle(&mut self, venue: &Venue, text: &str) -> String {
+    /// Answers one request: the frames to send, the answer first, then an
+    /// `eventStreamTerminated` for each subscription the request ended.
+    pub fn handle(&mut self, venue: &Venue, text: &str) -> Vec<String> {
+        let before = self.subs.clone();
+        let answer = self.answer(venue, text);
+        let now = venue.server_time_ms();
+        let ended = before.into_iter().filter(|s| !self.subs.contains(s));
+        std::iter::once(answer)
+            .chain(ended.map(|s| stream_terminated(s, now)))
+            .collect()
+    }
+
+    fn answer(&mut self, venue: &Venue, text: &str) -> String {
         let Ok(req) = serde_json::from_str::<Value>(text) else {
             return err(&Value::Null, 400, -1100, "Invalid JSON request.");
         };
@@ -488,7 +564,15 @@ mod tests {
     }
 
     fn reply(s: &mut Session, v: &Venue, text: &str) -> Value {
-        serde_json::from_str(&s.handle(v, text)).unwrap()
+        replies(s, v, text).remove(0)
+    }
+
+    /// Every frame a request is answered with.
+    fn replies(s: &mut Session, v: &Venue, text: &str) -> Vec<Value> {
+        s.handle(v, text)
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap())
+            .collect()
     }
 
     #[test]
@@ -516,25 +600,40 @@ mod tests {
             r["result"],
             json!([{"subscriptionId": 0}, {"subscriptionId": 1}])
         );
-        let r = reply(
+        // Each subscription ended is told, after the answer, as the notes' fixture shows it.
+        let documented = crate::test_fixtures::fixture("uds_event_stream_terminated_wrapped.json");
+        let terminated = |frame: &Value, sub: u64| {
+            assert_eq!(frame["subscriptionId"], sub, "{frame}");
+            assert_eq!(frame["event"]["e"], documented["event"]["e"], "{frame}");
+            assert!(
+                frame["event"]["E"].as_i64().is_some_and(|t| t >= now),
+                "{frame}"
+            );
+            let keys = crate::test_fixtures::keys;
+            assert_eq!(keys(frame), keys(&documented));
+            assert_eq!(keys(&frame["event"]), keys(&documented["event"]));
+        };
+        let r = replies(
             &mut s,
             &v,
             r#"{"id":2,"method":"userDataStream.unsubscribe","params":{"subscriptionId":0}}"#,
         );
-        assert_eq!(r["status"], 200);
+        assert_eq!((r.len(), &r[0]["status"]), (2, &json!(200)), "{r:?}");
+        terminated(&r[1], 0);
         assert_eq!(s.subs, vec![1]);
-        let r = reply(
+        let r = replies(
             &mut s,
             &v,
             r#"{"id":3,"method":"userDataStream.unsubscribe","params":{"subscriptionId":0}}"#,
         );
-        assert_eq!(r["error"]["code"], -2035);
-        let r = reply(
+        assert_eq!((r.len(), &r[0]["error"]["code"]), (1, &json!(-2035)));
+        let r = replies(
             &mut s,
             &v,
             r#"{"id":4,"method":"userDataStream.unsubscribe"}"#,
         );
-        assert_eq!(r["status"], 200);
+        assert_eq!((r.len(), &r[0]["status"]), (2, &json!(200)), "{r:?}");
+        terminated(&r[1], 1);
         assert!(s.subs.is_empty());
         let bad_key = json!({"id": 5, "method": "userDataStream.subscribe.signature",
             "params": {"apiKey": "x", "timestamp": now, "signature": "00"}});

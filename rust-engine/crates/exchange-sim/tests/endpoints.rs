@@ -4,27 +4,15 @@
 
 mod client;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
+use client::{fixture, keys};
 use exchange_sim::clock::Speed;
 use exchange_sim::venue::INITIAL_UPDATE_ID;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
-
-fn fixture(name: &str) -> Value {
-    let p = format!(
-        "{}/../../../tests/fixtures/binance/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().unwrap().keys().cloned().collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_shapes_errors_and_the_book_before_the_replay() {

@@ -6,48 +6,19 @@
 
 mod client;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
+use client::{fixture, keys, now_ms, sign, Api, KEY};
 use exchange_sim::clock::Speed;
 use exchange_sim::faults::OrderFaults;
 use exchange_sim::rate_limit::RateLimits;
 use exchange_sim::{RunningVenue, SimConfig, Start};
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
-const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
 const SCALE: u64 = 100_000_000;
-
-fn fixture(name: &str) -> Value {
-    let p = format!(
-        "{}/../../../tests/fixtures/binance/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().unwrap().keys().cloned().collect()
-}
-
-fn sign(payload: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(payload.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// The config of a venue over `[from, to)` of the crash, waiting for its first market client.
 fn config(from: &str, to: &str) -> SimConfig {
@@ -56,113 +27,6 @@ fn config(from: &str, to: &str) -> SimConfig {
 
 async fn start(cfg: SimConfig) -> RunningVenue {
     client::start(&cfg).await
-}
-
-/// An answer: status, headers, JSON body.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> i64 {
-        self.body["code"].as_i64().unwrap_or(0)
-    }
-
-    fn header(&self, name: &str) -> Option<u64> {
-        self.headers.get(name)?.to_str().ok()?.parse().ok()
-    }
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn new(venue: &RunningVenue) -> Self {
-        Api {
-            base: format!("http://{}", venue.addr),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// Sends `query` and `body` as they are (the caller signs), with `key` in `X-MBX-APIKEY`.
-    async fn raw(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        query: &str,
-        body: &str,
-        key: Option<&str>,
-    ) -> reqwest::Result<Answer> {
-        let url = if query.is_empty() {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}{path}?{query}", self.base)
-        };
-        let mut rb = self.http.request(method, url);
-        if let Some(k) = key {
-            rb = rb.header("X-MBX-APIKEY", k);
-        }
-        if !body.is_empty() {
-            rb = rb
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(body.to_owned());
-        }
-        let resp = rb.send().await?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    /// A SIGNED request: `params` + `timestamp` in the query string, signed.
-    async fn signed(&self, method: reqwest::Method, path: &str, params: &str) -> Answer {
-        let sep = if params.is_empty() { "" } else { "&" };
-        let q = format!("{params}{sep}timestamp={}", now_ms());
-        let q = format!("{q}&signature={}", sign(&q));
-        self.raw(method, path, &q, "", Some(KEY)).await.unwrap()
-    }
-
-    async fn order(&self, params: &str) -> Answer {
-        self.signed(
-            reqwest::Method::POST,
-            "/api/v3/order",
-            &format!("symbol=POLUSDT&{params}"),
-        )
-        .await
-    }
-
-    async fn balances(&self) -> std::collections::HashMap<String, (u64, u64)> {
-        let a = self
-            .signed(reqwest::Method::GET, "/api/v3/account", "")
-            .await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.body["balances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| {
-                (
-                    b["asset"].as_str().unwrap().to_owned(),
-                    (
-                        client::units(b["free"].as_str().unwrap()),
-                        client::units(b["locked"].as_str().unwrap()),
-                    ),
-                )
-            })
-            .collect()
-    }
 }
 
 fn u(v: &Value) -> u64 {
@@ -623,10 +487,7 @@ async fn a_resting_limit_order_is_filled_by_the_replayed_crash_with_reports_in_o
 
     // WS API subscription (signed over the sorted params).
     let mut wsapi = client::connect(&venue, "/ws-api/v3").await;
-    let ts = now_ms();
-    let payload = format!("apiKey={KEY}&timestamp={ts}");
-    let req = json!({"id": "sub-1", "method": "userDataStream.subscribe.signature",
-        "params": {"apiKey": KEY, "timestamp": ts, "signature": sign(&payload)}});
+    let req = client::subscribe_signature("sub-1");
     wsapi.send(Message::Text(req.to_string())).await.unwrap();
     let resp = client::next_json(&mut wsapi).await.unwrap();
     assert_eq!(
@@ -639,8 +500,8 @@ async fn a_resting_limit_order_is_filled_by_the_replayed_crash_with_reports_in_o
     );
     let sub = resp["result"]["subscriptionId"].as_u64().unwrap();
     // A bad signature is refused on the same connection.
-    let bad = json!({"id": 2, "method": "userDataStream.subscribe.signature",
-        "params": {"apiKey": KEY, "timestamp": ts, "signature": sign("x")}});
+    let mut bad = client::subscribe_signature("sub-2");
+    bad["params"]["signature"] = json!(sign("x"));
     wsapi.send(Message::Text(bad.to_string())).await.unwrap();
     let resp = client::next_json(&mut wsapi).await.unwrap();
     assert_eq!(
@@ -1086,13 +947,7 @@ async fn an_order_timeout_leaves_exactly_one_order_that_a_query_finds() {
         ..OrderFaults::default()
     };
     let venue = start(cfg).await;
-    let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_millis(800))
-            .build()
-            .unwrap(),
-        ..Api::new(&venue)
-    };
+    let api = Api::with_timeout(&venue, Duration::from_millis(800));
     let params = "symbol=POLUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=100&price=0.1500&newClientOrderId=lost-1";
     let q = format!("{params}&timestamp={}", now_ms());
     let q = format!("{q}&signature={}", sign(&q));

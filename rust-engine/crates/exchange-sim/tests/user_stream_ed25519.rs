@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use common::message::{OrderStatus, OrderType, PlaceOrder, Response, Side, TimeInForce};
 use common::Dec;
 use exchange_sim::clock::Speed;
+use exchange_sim::connection::Keepalive;
 use exchange_sim::signing::{DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_ED25519_API_KEY};
-use exchange_sim::RunningVenue;
+use exchange_sim::{RunningVenue, SimConfig};
 use execution_engine::rate_limit::RateLimiter;
 use execution_engine::real::{
     Credentials, ExecutorConfig, RealExecutor, RestClient, RestConfig, UserStream,
@@ -41,11 +42,7 @@ static PEM_FILES: AtomicUsize = AtomicUsize::new(0);
 
 impl PemFile {
     fn test1() -> Self {
-        let p = format!(
-            "{}/../../../tests/fixtures/binance/signature_vectors.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let fx: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let fx = client::fixture("signature_vectors.json");
         let pem = fx["ed25519"]["private_key_pem_pkcs8"].as_str().unwrap();
         let path = std::env::temp_dir().join(format!(
             "flashcrash-ed25519-test1-{}-{}.pem",
@@ -204,6 +201,30 @@ async fn without_an_ed25519_key_the_stream_subscribes_with_hmac() {
     let counts = &venue.venue.trading.ws_api;
     assert_eq!(counts.signature_subscriptions.load(Ordering::SeqCst), 1);
     assert_eq!(counts.logons.load(Ordering::SeqCst), 0);
+    stream.shutdown().await;
+    venue.shutdown(Duration::from_secs(2)).await;
+}
+
+/// The venue pings user data connections as it pings market data ones (every 100 ms here, each to
+/// be answered within 400 ms): the engine's stream answers them and keeps its one subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_answers_the_venues_pings_and_keeps_its_subscription() {
+    let venue = client::start(&SimConfig {
+        keepalive: Keepalive {
+            ping_every: Duration::from_millis(100),
+            pong_within: Duration::from_millis(400),
+        },
+        ..client::config("2025-10-10T21:16:00Z", "2025-10-10T21:17:00Z", Speed::Max)
+    })
+    .await;
+    let ex = executor(&venue, credentials(None)).await;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = UserStream::spawn(Arc::clone(&ex), stream_config(&venue), tx);
+    wait_until("the subscription", || stream.subscriptions() == 1).await;
+    // Fifteen pings' worth, each unanswered one closing the connection within 400 ms.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stream.subscriptions(), 1);
+    assert_eq!(venue.venue.stats.pong_timeouts.load(Ordering::SeqCst), 0);
     stream.shutdown().await;
     venue.shutdown(Duration::from_secs(2)).await;
 }

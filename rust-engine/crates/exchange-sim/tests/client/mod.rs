@@ -1,18 +1,21 @@
-//! A minimal Binance spot market-data client written from the protocol notes, independent of the
-//! engine's feed handler and of the simulator's own book code: it keeps a local order book by the
-//! procedure of binance-spot-api-docs `web-socket-streams.md` "How to manage a local order book
-//! correctly" (current text), and launches simulators on free loopback ports for the tests.
+//! A minimal Binance spot client written from the protocol notes, independent of the engine's
+//! feed handler and of the simulator's own book and signing code: it keeps a local order book by
+//! the procedure of binance-spot-api-docs `web-socket-streams.md` "How to manage a local order
+//! book correctly" (current text), signs with the documented HMAC key, reads the notes' fixtures,
+//! and launches simulators on free loopback ports for the tests.
 
 #![allow(dead_code)] // each test uses a part
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use exchange_sim::book::Book;
 use exchange_sim::clock::Speed;
 use exchange_sim::{launch, time, RunningVenue, SimConfig, Start};
 use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::Sha256;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,6 +26,167 @@ pub const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../data/binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 );
+
+/// The documented HMAC API key (notes §2.2), the venue's default.
+pub const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+/// Its secret.
+pub const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+/// The hex HMAC-SHA256 of `payload` with [`SECRET`].
+pub fn sign(payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Wall-clock milliseconds, for `timestamp`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A `userDataStream.subscribe.signature` request (notes §4.3) with request id `id`, signed over
+/// its params sorted by name.
+pub fn subscribe_signature(id: &str) -> Value {
+    let ts = now_ms();
+    let payload = format!("apiKey={KEY}&timestamp={ts}");
+    serde_json::json!({"id": id, "method": "userDataStream.subscribe.signature",
+        "params": {"apiKey": KEY, "timestamp": ts, "signature": sign(&payload)}})
+}
+
+/// A fixture of the notes (the repository's copy, `tests/fixtures/binance/`), parsed.
+pub fn fixture(name: &str) -> Value {
+    let p = format!(
+        "{}/../../../tests/fixtures/binance/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// The keys of a JSON object.
+pub fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+/// An answer: status, headers, JSON body.
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, as JSON (a JSON string when it is not JSON).
+    pub body: Value,
+}
+
+impl Answer {
+    /// Binance's error code, 0 without one.
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(0)
+    }
+
+    /// A numeric header.
+    pub fn header(&self, name: &str) -> Option<u64> {
+        self.headers.get(name)?.to_str().ok()?.parse().ok()
+    }
+}
+
+/// The venue's REST API, signing with [`KEY`] / [`SECRET`].
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// The API of `venue`, giving up on an answer after 10 s.
+    pub fn new(venue: &RunningVenue) -> Self {
+        Self::with_timeout(venue, Duration::from_secs(10))
+    }
+
+    /// The API of `venue`, giving up on an answer after `timeout`.
+    pub fn with_timeout(venue: &RunningVenue, timeout: Duration) -> Self {
+        Api {
+            base: format!("http://{}", venue.addr),
+            http: reqwest::Client::builder().timeout(timeout).build().unwrap(),
+        }
+    }
+
+    /// Sends `query` and `body` as they are (the caller signs), with `key` in `X-MBX-APIKEY`.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &str,
+        body: &str,
+        key: Option<&str>,
+    ) -> reqwest::Result<Answer> {
+        let url = if query.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{query}", self.base)
+        };
+        let mut rb = self.http.request(method, url);
+        if let Some(k) = key {
+            rb = rb.header("X-MBX-APIKEY", k);
+        }
+        if !body.is_empty() {
+            rb = rb
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.to_owned());
+        }
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A SIGNED request: `params` + `timestamp` in the query string, signed.
+    pub async fn signed(&self, method: reqwest::Method, path: &str, params: &str) -> Answer {
+        let sep = if params.is_empty() { "" } else { "&" };
+        let q = format!("{params}{sep}timestamp={}", now_ms());
+        let q = format!("{q}&signature={}", sign(&q));
+        self.raw(method, path, &q, "", Some(KEY)).await.unwrap()
+    }
+
+    /// `POST /api/v3/order` of POLUSDT with `params`, signed.
+    pub async fn order(&self, params: &str) -> Answer {
+        self.signed(
+            reqwest::Method::POST,
+            "/api/v3/order",
+            &format!("symbol=POLUSDT&{params}"),
+        )
+        .await
+    }
+
+    /// Free and locked units per asset (`GET /api/v3/account`).
+    pub async fn balances(&self) -> std::collections::HashMap<String, (u64, u64)> {
+        let a = self
+            .signed(reqwest::Method::GET, "/api/v3/account", "")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["asset"].as_str().unwrap().to_owned(),
+                    (
+                        units(b["free"].as_str().unwrap()),
+                        units(b["locked"].as_str().unwrap()),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
 
 /// Bounded wait for one network step.
 pub const STEP: Duration = Duration::from_secs(10);

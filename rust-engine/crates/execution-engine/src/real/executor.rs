@@ -36,7 +36,9 @@ use crate::order::{error, Order};
 use crate::real::client::{RestClient, RestError};
 use crate::real::error_response::error_response;
 use crate::real::mapping::{full_fills, order_canceled, order_info, Fill};
-use crate::real::tracked::{absorb_report, apply_event, new_executions, Orders, Phase, Tracked};
+use crate::real::tracked::{
+    absorb_report, apply_event, new_executions, CancelRequest, Orders, Phase, Tracked,
+};
 use crate::validate::{self, Limits};
 
 /// How long a failed cancel of every open order (a halt, a shutdown) is asked again: within the
@@ -412,18 +414,39 @@ impl RealExecutor {
 
     /// Cancels an order by client order id (`DELETE /api/v3/order`). Answers `OrderCanceled`,
     /// or an `Error` (`UNKNOWN_ORDER` when the venue has no such open order). A cancel whose
-    /// outcome is unknown is settled by querying the order.
+    /// outcome is unknown is settled by querying the order. The user data stream's report of the
+    /// cancel, while the request is out, is left to this answer (see [`Self::settle_cancel`]).
     pub async fn cancel(&self, cmd: &CancelOrder) -> Vec<Response> {
-        self.set_cancel_in_flight(&cmd.client_order_id, true);
-        let out = self.cancel_at_venue(cmd).await;
-        self.set_cancel_in_flight(&cmd.client_order_id, false);
-        out
+        if let Some(t) = self.orders().by_client.get_mut(&cmd.client_order_id) {
+            t.cancel = CancelRequest::Out;
+        }
+        let answer = self.cancel_at_venue(cmd).await;
+        self.settle_cancel(cmd, answer)
     }
 
-    fn set_cancel_in_flight(&self, client_order_id: &str, on: bool) {
-        if let Some(t) = self.orders().by_client.get_mut(client_order_id) {
-            t.cancel_in_flight = on;
+    /// Ends the cancel request of `cmd`'s order with the venue's `answer`. When the stream
+    /// reported the order canceled while the request was out and `answer` does not report the
+    /// cancel (an unknown outcome whose queries failed — notes §3.1, a `5XX`: "the execution
+    /// status is UNKNOWN and could have been a success" — or `-2011`), the executor holds the
+    /// order canceled and nothing else will report it: the cancel is answered `OrderCanceled`.
+    fn settle_cancel(&self, cmd: &CancelOrder, answer: Vec<Response>) -> Vec<Response> {
+        let mut orders = self.orders();
+        let Some(t) = orders.by_client.get_mut(&cmd.client_order_id) else {
+            return answer;
+        };
+        let request = std::mem::replace(&mut t.cancel, CancelRequest::Idle);
+        let reported = answer
+            .iter()
+            .any(|r| matches!(r, Response::OrderCanceled(_)));
+        if request != CancelRequest::OutCanceledMeanwhile || reported {
+            return answer;
         }
+        tracing::warn!(
+            client_order_id = %cmd.client_order_id,
+            venue_answer = ?answer,
+            "cancel request not confirmed, but the stream reported the order canceled: answered OrderCanceled"
+        );
+        vec![t.order.canceled(Some(cmd.command_id.clone()), now_ns())]
     }
 
     async fn cancel_at_venue(&self, cmd: &CancelOrder) -> Vec<Response> {

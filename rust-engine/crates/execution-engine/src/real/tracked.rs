@@ -24,13 +24,25 @@ pub(super) enum Phase {
     Known,
 }
 
+/// Where a `CancelOrder` of a tracked order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CancelRequest {
+    /// None is at the venue.
+    Idle,
+    /// One is at the venue: its answer reports the cancel, not the stream.
+    Out,
+    /// One is at the venue, and the stream reported the order canceled meanwhile (not reported
+    /// then): the cancel is answered `OrderCanceled` whatever the venue answers.
+    OutCanceledMeanwhile,
+}
+
 /// An order the executor tracks.
 #[derive(Debug, Clone)]
 pub(super) struct Tracked {
     pub(super) order: Order,
     pub(super) phase: Phase,
-    /// A `CancelOrder` for it is at the venue: its answer reports the cancel, not the stream.
-    pub(super) cancel_in_flight: bool,
+    /// Its `CancelOrder` at the venue, if any.
+    pub(super) cancel: CancelRequest,
     /// Trade ids already reported as `OrderExecution`s.
     pub(super) trade_ids: HashSet<u64>,
     /// The quantity those executions add up to: where the venue says more is filled (its
@@ -47,7 +59,7 @@ impl Tracked {
         Tracked {
             order,
             phase,
-            cancel_in_flight: false,
+            cancel: CancelRequest::Idle,
             trade_ids: HashSet::new(),
             reported: Decimal::ZERO,
             held: Vec::new(),
@@ -154,7 +166,8 @@ pub(super) fn new_executions(t: &mut Tracked, fills: &[Fill], now: u64) -> Vec<R
 }
 
 /// Applies one stream event to a tracked order: its fill (once per trade id) and its status
-/// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection).
+/// change (`OrderCanceled`, or `OrderStatus` for expiry and rejection). A cancel that comes while
+/// the order's `CancelOrder` is out is left to that request's answer.
 pub(super) fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec<Response> {
     let mut out = Vec::new();
     if t.order.info.exchange_order_id.is_empty() {
@@ -180,9 +193,10 @@ pub(super) fn apply_event(t: &mut Tracked, r: &ExecutionReport, now: u64) -> Vec
         if status != t.order.info.status && !t.order.info.status.is_terminal() {
             t.order.info.status = status;
             match status {
-                OrderStatus::Canceled if !t.cancel_in_flight => {
+                OrderStatus::Canceled if t.cancel == CancelRequest::Idle => {
                     out.push(t.order.canceled(None, now))
                 }
+                OrderStatus::Canceled => t.cancel = CancelRequest::OutCanceledMeanwhile,
                 OrderStatus::Expired | OrderStatus::Rejected => {
                     out.push(status_report(&t.order, now));
                 }

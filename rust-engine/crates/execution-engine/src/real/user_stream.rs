@@ -13,10 +13,15 @@
 //! [`RealExecutor::on_execution_report`].
 //!
 //! After every successful subscription, the first included, [`RealExecutor::reconcile`] runs, so
-//! nothing that happened while disconnected is missed. It runs while the socket is read (its
-//! requests may wait on the rate limits longer than the venue waits for a pong): the events that
-//! come meanwhile are applied as they come, and each fill is reported once, by trade id, by
-//! whichever of the two reports it first. A broken
+//! nothing that happened while disconnected is missed. It runs in a task of its own, which sends
+//! its responses itself: the socket is read meanwhile (its requests may wait on the rate limits
+//! longer than the venue waits for a pong), and a connection that ends during it does not cut it
+//! short (it records the fills and statuses it reports as reported before they are sent, so a cut
+//! would lose them for good). Reconciles run one at a time; subscriptions during one are followed
+//! by one more. The events that come meanwhile are applied as they come, and each fill is
+//! reported once, by trade id, by whichever of the two reports it first. At
+//! [`UserStream::shutdown`] a reconcile under way is given [`UserStreamConfig::shutdown_grace`]
+//! to finish. A broken
 //! connection, a refused logon or subscription or `eventStreamTerminated` leads to a reconnect
 //! (logon and subscription again) after an exponential backoff with jitter; a `-1021` refusal
 //! (timestamp outside the window) re-learns the server clock first.
@@ -74,11 +79,15 @@ pub struct UserStreamConfig {
     pub subscribe_timeout: Duration,
     /// Interval of the keepalive pings; a connection silent for two of them is dropped.
     pub keepalive: Duration,
+    /// How long [`UserStream::shutdown`] waits for a reconcile under way to finish and send its
+    /// reports before it stops it.
+    pub shutdown_grace: Duration,
 }
 
 impl UserStreamConfig {
     /// Defaults for `ws_api_url`: reconnect after 0.5 s doubling to 30 s, 10 s to subscribe, a
-    /// keepalive ping every 15 s (a dead connection is dropped within 30-45 s).
+    /// keepalive ping every 15 s (a dead connection is dropped within 30-45 s), 5 s at shutdown
+    /// for a reconcile under way.
     pub fn new(ws_api_url: impl Into<String>) -> Self {
         UserStreamConfig {
             ws_api_url: ws_api_url.into(),
@@ -86,6 +95,7 @@ impl UserStreamConfig {
             reconnect_max: Duration::from_secs(30),
             subscribe_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 
@@ -110,18 +120,23 @@ pub struct StreamStats {
     pub unreadable: AtomicU64,
 }
 
-/// A running user data stream task. Stop it with [`UserStream::shutdown`]; dropping it also
-/// stops the task.
+/// A running user data stream: the connection's task and the reconciles' task. Stop it with
+/// [`UserStream::shutdown`]; dropping it also stops both tasks, a reconcile under way included.
 #[derive(Debug)]
 pub struct UserStream {
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    reconciler: Option<JoinHandle<()>>,
+    shutdown_grace: Duration,
     stats: Arc<StreamStats>,
 }
 
 impl Drop for UserStream {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        for task in [self.task.take(), self.reconciler.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
     }
@@ -190,7 +205,7 @@ impl<'a> Auth<'a> {
 }
 
 impl UserStream {
-    /// Starts the stream: responses go to `tx`, in order. The task stops at
+    /// Starts the stream: responses go to `tx`, each report's in order. The tasks stop at
     /// [`Self::shutdown`] or when `tx`'s receiver is dropped.
     pub fn spawn(
         executor: Arc<RealExecutor>,
@@ -204,10 +219,26 @@ impl UserStream {
             "user data stream starting"
         );
         let stats = Arc::new(StreamStats::default());
-        let task = tokio::spawn(run(executor, config, tx, stop_rx, Arc::clone(&stats)));
+        let (reconcile, requests) = watch::channel(());
+        let reconciler = tokio::spawn(reconcile_on_request(
+            Arc::clone(&executor),
+            tx.clone(),
+            requests,
+        ));
+        let shutdown_grace = config.shutdown_grace;
+        let task = tokio::spawn(run(
+            executor,
+            config,
+            tx,
+            stop_rx,
+            Arc::clone(&stats),
+            reconcile,
+        ));
         UserStream {
             stop,
             task: Some(task),
+            reconciler: Some(reconciler),
+            shutdown_grace,
             stats,
         }
     }
@@ -222,11 +253,47 @@ impl UserStream {
         self.stats.subscriptions.load(Ordering::SeqCst)
     }
 
-    /// Stops the task and waits for it.
+    /// Stops the stream and waits for it: the connection ends at once; a reconcile under way
+    /// (and one asked for by a subscription just before) is given
+    /// [`UserStreamConfig::shutdown_grace`] to finish and send its reports, then stopped.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        // The connection's task has ended, and with it the requests: the reconciler ends after
+        // the reconcile under way.
+        if let Some(reconciler) = self.reconciler.take() {
+            let abort = reconciler.abort_handle();
+            if tokio::time::timeout(self.shutdown_grace, reconciler)
+                .await
+                .is_err()
+            {
+                abort.abort();
+                tracing::warn!(
+                    grace_ms = u64::try_from(self.shutdown_grace.as_millis()).unwrap_or(u64::MAX),
+                    "reconcile under way at shutdown stopped: what it found is not reported"
+                );
+            }
+        }
+    }
+}
+
+/// Runs [`RealExecutor::reconcile`] at each request of the connection's task (one after every
+/// subscription), one at a time: requests made while one runs come to one more run after it. It
+/// sends the responses to `tx` itself, so that the end of a connection does not cut a reconcile
+/// short. Ends once the connection's task is gone (after the reconcile under way and one asked
+/// for before it went) or `tx`'s receiver is.
+async fn reconcile_on_request(
+    executor: Arc<RealExecutor>,
+    tx: mpsc::UnboundedSender<Response>,
+    mut requests: watch::Receiver<()>,
+) {
+    while requests.changed().await.is_ok() {
+        for r in executor.reconcile().await {
+            if tx.send(r).is_err() {
+                return;
+            }
         }
     }
 }
@@ -237,6 +304,7 @@ async fn run(
     tx: mpsc::UnboundedSender<Response>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<StreamStats>,
+    reconcile: watch::Sender<()>,
 ) {
     let initial = u64::try_from(config.reconnect_initial.as_millis()).unwrap_or(u64::MAX);
     let max = u64::try_from(config.reconnect_max.as_millis()).unwrap_or(u64::MAX);
@@ -247,7 +315,8 @@ async fn run(
         let before = stats.subscriptions.load(Ordering::SeqCst);
         let end = tokio::select! {
             _ = stop.changed() => return,
-            end = session(&executor, &config, &tx, &stats, request_id) => end,
+            () = tx.closed() => return,
+            end = session(&executor, &config, &tx, &stats, request_id, &reconcile) => end,
         };
         match end {
             Ok(SessionEnd::ReceiverGone) => return,
@@ -384,12 +453,15 @@ async fn subscribe(
     Ok(())
 }
 
+/// One connection: connect, subscribe, ask for a reconcile, then apply the events until the
+/// connection ends.
 async fn session(
     executor: &RealExecutor,
     config: &UserStreamConfig,
     tx: &mpsc::UnboundedSender<Response>,
     stats: &StreamStats,
     n: u64,
+    reconcile: &watch::Sender<()>,
 ) -> Result<SessionEnd, SessionError> {
     let endpoint = config.endpoint();
     let connect_error = |reason: String| SessionError::Connect {
@@ -411,25 +483,13 @@ async fn session(
         method = auth.describe(),
         "user data stream subscribed; reconciling"
     );
-    // The reconcile runs while the socket is read: its requests may wait on the rate limits for
-    // longer than the venue waits for a pong (a minute), and the events meanwhile are applied as
-    // they come (each fill once, by trade id, whichever reports it first).
-    let mut reconcile = std::pin::pin!(executor.reconcile());
-    let mut reconciled = false;
+    // The reconciler runs it while the socket is read (see the module docs).
+    reconcile.send_replace(());
     let period = config.keepalive.max(Duration::from_millis(1));
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut last_frame = tokio::time::Instant::now();
     loop {
         let msg = tokio::select! {
-            out = &mut reconcile, if !reconciled => {
-                reconciled = true;
-                for r in out {
-                    if tx.send(r).is_err() {
-                        return Ok(SessionEnd::ReceiverGone);
-                    }
-                }
-                continue;
-            }
             msg = ws.next() => match msg {
                 Some(msg) => msg,
                 None => break,

@@ -20,9 +20,15 @@ impl RealExecutor {
     /// Applies a user data stream `executionReport`: a fill not yet reported becomes an
     /// `OrderExecution`, a cancel an `OrderCanceled`, an expiry or rejection an `OrderStatus`;
     /// an order the executor did not know is tracked and reported with its fill, if the event has
-    /// one, and `OrderStatus`. Events
+    /// one, and `OrderStatus`, unless the event rejects it. Events
     /// for an order whose new-order answer is still out are held until it arrives. Events of
     /// another symbol (the stream is per account: a manual order on another pair) are ignored.
+    ///
+    /// A `REJECTED` report of an order the executor does not track is ignored: the notes (§4.4)
+    /// document that execution type for a cancel-replace, "wherein the new order placement is
+    /// rejected", not for a new order refused `-2010`, which its `Error` answers; an order that
+    /// never rested has nothing to report, and its client order id stays free (§3.2
+    /// `newClientOrderId`: "A unique id among open orders").
     pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
         if !self.trades(&r.symbol) {
             tracing::debug!(
@@ -41,17 +47,23 @@ impl RealExecutor {
                 Vec::new()
             }
             Some(t) => apply_event(t, r, now),
+            None if r.order_status() == Some(OrderStatus::Rejected) => {
+                tracing::info!(
+                    client_order_id = %coid,
+                    reject_reason = %r.reject_reason,
+                    "REJECTED report of an order not tracked ignored"
+                );
+                Vec::new()
+            }
             None => {
                 let Some(info) = r.order_info() else {
                     return Vec::new();
                 };
-                // Its fill is reported as any other; fills before it (its cumulative quantity is
-                // above this one's), at the next reconcile, from `myTrades`.
+                // Its fill is reported as any other, with the order's cumulative quantity and
+                // status (`z`, `X`); fills before it (`z` is above its `l`), at the next
+                // reconcile, from `myTrades`.
                 let mut t = Tracked::new(Order::from_info(info), Phase::Known);
-                let mut out = r
-                    .fill()
-                    .map(|f| new_executions(&mut t, &[f], now))
-                    .unwrap_or_default();
+                let mut out = apply_event(&mut t, r, now);
                 out.push(status_report(&t.order, now));
                 orders.by_client.insert(coid, t);
                 out
@@ -139,17 +151,21 @@ impl RealExecutor {
     /// with their real fees: a recovering strategy would otherwise make them up from the order's
     /// figures, with a fee in the wrong asset. Nothing when `myTrades` fails (the order's
     /// `OrderStatus` still tells what filled) or the order is of a type the engine does not serve.
+    ///
+    /// The user data stream may start tracking the order while `myTrades` is out (a fill of it):
+    /// then the fills are checked against that entry, so the trades it reported are not reported
+    /// again.
     pub(super) async fn adopt(&self, report: &OrderReport) -> Vec<Response> {
         let Some(info) = order_info(report) else {
             return Vec::new();
         };
         let fills = self.fills_of(report).await;
-        let mut t = Tracked::new(Order::from_info(info), Phase::Known);
-        let out = new_executions(&mut t, &fills, now_ns());
-        self.orders()
+        let mut orders = self.orders();
+        let t = orders
             .by_client
-            .insert(t.order.info.client_order_id.clone(), t);
-        out
+            .entry(info.client_order_id.clone())
+            .or_insert_with(|| Tracked::new(Order::from_info(info), Phase::Known));
+        new_executions(t, &fills, now_ns())
     }
 
     /// The `OrderExecution`s of a tracked order's fills not reported yet, when the venue's

@@ -14,6 +14,15 @@ async fn subscribed(
     subscribed_with(stub, ex, cfg).await
 }
 
+/// The stub's stream settings, reconnecting quickly (20 ms, at most 100 ms).
+fn reconnecting(stub: &Stub) -> UserStreamConfig {
+    let mut cfg = UserStreamConfig::new(stub.ws_url());
+    cfg.reconnect_initial = Duration::from_millis(20);
+    cfg.reconnect_max = Duration::from_millis(100);
+    cfg.subscribe_timeout = Duration::from_secs(2);
+    cfg
+}
+
 /// As [`subscribed`], with `cfg`.
 async fn subscribed_with(
     stub: &Stub,
@@ -82,11 +91,7 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
     assert_eq!(ex.place(&cmd).await.len(), 1);
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut cfg = UserStreamConfig::new(stub.ws_url());
-    cfg.reconnect_initial = Duration::from_millis(20);
-    cfg.reconnect_max = Duration::from_millis(100);
-    cfg.subscribe_timeout = Duration::from_secs(2);
-    let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+    let stream = UserStream::spawn(Arc::clone(&ex), reconnecting(&stub), tx);
     wait_until("first subscription", WAIT, || stream.subscriptions() == 1).await;
     {
         let st = stub.state();
@@ -490,10 +495,7 @@ async fn kept_alive(
     ex: &Arc<RealExecutor>,
     keepalive: Duration,
 ) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
-    let mut cfg = UserStreamConfig::new(stub.ws_url());
-    cfg.reconnect_initial = Duration::from_millis(20);
-    cfg.reconnect_max = Duration::from_millis(100);
-    cfg.subscribe_timeout = Duration::from_secs(2);
+    let mut cfg = reconnecting(stub);
     cfg.keepalive = keepalive;
     subscribed_with(stub, ex, cfg).await
 }
@@ -660,7 +662,9 @@ async fn fills_known_from_a_query_or_missed_by_my_trades_are_reported_later() {
 }
 
 /// A stream event filling an order this executor does not track (placed before a restart) is
-/// reported as a fill, and the fills before it at the next reconcile, from `myTrades`.
+/// reported as a fill, with the order's cumulative quantity and status from the event (`z`, `X`:
+/// 100 filled, `FILLED`, though its own fill is 40), and the fills before it at the next
+/// reconcile, from `myTrades`.
 #[tokio::test]
 async fn a_streamed_fill_of_an_untracked_order_is_reported() {
     let stub = Stub::start().await;
@@ -694,6 +698,13 @@ async fn a_streamed_fill_of_an_untracked_order_is_reported() {
         950,
     )));
     assert_eq!(executed(&all), (d("40"), vec![950]));
+    match all.first() {
+        Some(Response::OrderExecution(e)) => assert_eq!(
+            (e.cumulative_quantity, e.status),
+            (d("100"), OrderStatus::Filled)
+        ),
+        other => panic!("{other:?}"),
+    }
     all.extend(ex.reconcile().await);
     assert_eq!(executed(&all), (d("100"), vec![950, 949]));
 }
@@ -743,4 +754,286 @@ async fn the_stream_is_read_while_its_reconcile_waits_on_the_venue() {
         asked.elapsed()
     );
     stream.shutdown().await;
+}
+
+/// An open order this executor did not track (left open before a restart) is adopted by the
+/// reconcile or by a query, which ask `myTrades` for its fills; a fill the stream reports while
+/// that answer is out starts tracking the order, and the adoption then reports only the trades
+/// the stream did not: each trade once, the position not overstated.
+#[tokio::test]
+async fn a_fill_streamed_while_an_order_is_adopted_is_reported_once() {
+    for adopted_by in ["reconcile", "query"] {
+        let stub = Stub::start().await;
+        let listed = query_body(
+            "u1",
+            301,
+            "BUY",
+            "0.1500",
+            "100.0",
+            "40.0",
+            "PARTIALLY_FILLED",
+        );
+        stub.fallback("GET", OPEN, Canned::ok(format!("[{listed}]")));
+        stub.fallback("GET", ORDER, Canned::ok(listed));
+        let trades = [
+            (11, "0.15", "40.0", "0.001", true),
+            (12, "0.15", "30.0", "0.001", true),
+        ];
+        stub.fallback(
+            "GET",
+            TRADES,
+            Canned::ok(trades_body(301, &trades)).delayed(Duration::from_millis(500)),
+        );
+        let ex = executor(&stub);
+        let adoption = tokio::spawn({
+            let ex = Arc::clone(&ex);
+            async move {
+                match adopted_by {
+                    "reconcile" => ex.reconcile().await,
+                    _ => {
+                        ex.query(&QueryOrder {
+                            command_id: "q".into(),
+                            ts_ns: 0,
+                            symbol: "POLUSDT".into(),
+                            client_order_id: "u1".into(),
+                        })
+                        .await
+                    }
+                }
+            }
+        });
+        wait_until("myTrades asked", WAIT, || stub.count("GET", TRADES) == 1).await;
+        let mut all = ex.on_execution_report(&event(&report_json(
+            "u1",
+            301,
+            "TRADE",
+            "PARTIALLY_FILLED",
+            ("0.15", "30"),
+            "70",
+            12,
+        )));
+        all.extend(adoption.await.unwrap());
+        let (quantity, mut ids) = executed(&all);
+        ids.sort_unstable();
+        assert_eq!(
+            (quantity, ids),
+            (d("70"), vec![11, 12]),
+            "{adopted_by}: {all:?}"
+        );
+    }
+}
+
+/// A reconcile outlives the connection it was started on: the fills it has found (and recorded as
+/// reported) are reported though the connection closed while it waited on the venue for another
+/// order, and the reconcile after the new subscription follows it.
+#[tokio::test]
+async fn fills_a_reconcile_found_are_reported_though_its_connection_ended() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    for (coid, order_id) in [("a1", "42"), ("b1", "43")] {
+        let mut o = Order::new(&bid(coid), order_id.into(), 1);
+        o.info.status = OrderStatus::New;
+        ex.track(o);
+    }
+    // Queried in client order id order: a1 filled meanwhile, b1's answer is slow.
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(query_body(
+            "a1", 42, "BUY", "0.1500", "100.0", "100.0", "FILLED",
+        )),
+    );
+    let b1 = query_body("b1", 43, "BUY", "0.1500", "100.0", "0.0", "NEW");
+    stub.push(
+        "GET",
+        ORDER,
+        Canned::ok(b1.clone()).delayed(Duration::from_millis(1500)),
+    );
+    stub.fallback("GET", ORDER, Canned::ok(b1));
+    stub.push(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(42, &[(501, "0.15", "100.0", "0.001", true)])),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = UserStream::spawn(Arc::clone(&ex), reconnecting(&stub), tx);
+    wait_until("b1 queried", WAIT, || stub.count("GET", ORDER) == 2).await;
+    stub.ws_close();
+    wait_until("a new subscription", WAIT, || stream.subscriptions() == 2).await;
+    wait_until("its reconcile", WAIT, || stub.count("GET", OPEN) == 2).await;
+    loop {
+        if let Response::OrderExecution(e) = recv(&mut rx).await {
+            assert_eq!((e.client_order_id.as_str(), e.trade_id), ("a1", 501));
+            break;
+        }
+    }
+    stream.shutdown().await;
+    let late: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(executed(&late).1, Vec::<u64>::new(), "{late:?}");
+}
+
+/// At shutdown a reconcile under way is given [`UserStreamConfig::shutdown_grace`]: one that
+/// finishes within it has its reports delivered, one that does not is stopped at its end.
+#[tokio::test]
+async fn shutdown_lets_a_reconcile_under_way_finish_within_its_grace() {
+    for (answer_after, grace, delivered) in [
+        (Duration::from_millis(300), Duration::from_secs(3), true),
+        (Duration::from_secs(4), Duration::from_millis(200), false),
+    ] {
+        let stub = Stub::start().await;
+        let unknown = query_body("z1", 500, "BUY", "0.1500", "100.0", "0.0", "NEW");
+        stub.fallback(
+            "GET",
+            OPEN,
+            Canned::ok(format!("[{unknown}]")).delayed(answer_after),
+        );
+        let ex = executor(&stub);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut cfg = reconnecting(&stub);
+        cfg.shutdown_grace = grace;
+        let stream = UserStream::spawn(Arc::clone(&ex), cfg, tx);
+        wait_until("reconcile asked", WAIT, || stub.count("GET", OPEN) == 1).await;
+        let started = Instant::now();
+        stream.shutdown().await;
+        assert!(started.elapsed() < grace + Duration::from_secs(1));
+        let out: Vec<Response> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let reported =
+            matches!(out.as_slice(), [Response::OrderStatus(s)] if s.order.client_order_id == "z1");
+        assert_eq!(reported, delivered, "{answer_after:?}: {out:?}");
+    }
+}
+
+/// `eventStreamTerminated` (notes §4.3: "sent when the subscription ends", fixture
+/// `uds_event_stream_terminated_wrapped.json`) ends the session: the stream subscribes again on a
+/// new connection and reconciles.
+#[tokio::test]
+async fn an_ended_subscription_is_subscribed_again_and_reconciled() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let (stream, _rx) = subscribed_with(&stub, &ex, reconnecting(&stub)).await;
+    stub.ws_send(&fixture("uds_event_stream_terminated_wrapped.json"));
+    wait_until("a new subscription", WAIT, || stream.subscriptions() == 2).await;
+    wait_until("its reconcile", WAIT, || stub.count("GET", OPEN) == 2).await;
+    assert_eq!(stream.stats().unreadable.load(Ordering::SeqCst), 0);
+    stream.shutdown().await;
+}
+
+/// A `CANCELED` event that comes while the cancel request is out is left to the request's answer;
+/// when that answer does not report the cancel (a `5XX`/`-1007` whose queries then fail — notes
+/// §3.1: "the execution status is UNKNOWN and could have been a success" — or `-2011`), the
+/// strategy's cancel is answered `OrderCanceled` all the same, once, as the executor holds it.
+#[tokio::test]
+async fn a_cancel_the_stream_reported_is_answered_though_the_request_failed() {
+    let unknown = (
+        Canned::err(
+            500,
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        ),
+        Canned::err(503, -1000, "Service unavailable"),
+    );
+    let unknown_order = (
+        Canned::err(400, -2011, "Unknown order sent."),
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    for (answer, queries) in [unknown, unknown_order] {
+        let stub = Stub::start().await;
+        stub.fallback("GET", OPEN, Canned::ok("[]"));
+        let cmd = bid("c1");
+        stub.push(
+            "POST",
+            ORDER,
+            Canned::ok(full_body(&cmd, 77, "NEW", "0", "0", &[])),
+        );
+        let ex = executor(&stub);
+        assert_eq!(ex.place(&cmd).await.len(), 1);
+        let code = answer.body.clone();
+        stub.push("DELETE", ORDER, answer.delayed(Duration::from_millis(300)));
+        stub.fallback("GET", ORDER, queries);
+        let cancel = tokio::spawn({
+            let ex = Arc::clone(&ex);
+            async move {
+                ex.cancel(&CancelOrder {
+                    command_id: "cx".into(),
+                    ts_ns: 0,
+                    symbol: "POLUSDT".into(),
+                    client_order_id: "c1".into(),
+                })
+                .await
+            }
+        });
+        wait_until("cancel request at the venue", WAIT, || {
+            stub.count("DELETE", ORDER) == 1
+        })
+        .await;
+        let streamed = ex.on_execution_report(&event(&report_json(
+            "c1",
+            77,
+            "CANCELED",
+            "CANCELED",
+            ("0", "0"),
+            "0",
+            -1,
+        )));
+        assert_eq!(streamed, Vec::<Response>::new(), "{code}");
+        let out = cancel.await.unwrap();
+        match out.as_slice() {
+            [Response::OrderCanceled(c)] => {
+                assert_eq!(
+                    (c.command_id.as_deref(), c.client_order_id.as_str()),
+                    (Some("cx"), "c1"),
+                    "{code}"
+                );
+                assert_eq!(c.filled_quantity, d("0"));
+            }
+            other => panic!("{code}: {other:?}"),
+        }
+        assert_eq!(ex.reconcile().await, Vec::<Response>::new(), "{code}");
+    }
+}
+
+/// Notes §4.4 document `REJECTED` reports for a cancel-replace whose new order is refused, not
+/// for a new order refused `-2010`: a `REJECTED` report of an order this executor does not track
+/// (another client's, or a placement it saw refused) is not reported, and does not take the
+/// client order id, which the venue frees ("A unique id among open orders", §3.2).
+#[tokio::test]
+async fn a_rejected_report_of_an_untracked_order_is_ignored() {
+    let stub = Stub::start().await;
+    let cmd = bid("rj1");
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(
+            400,
+            -2010,
+            "Account has insufficient balance for requested action.",
+        ),
+    );
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(&cmd, 78, "NEW", "0", "0", &[])),
+    );
+    let ex = executor(&stub);
+    assert_eq!(error_of(&ex.place(&cmd).await).code, ErrorCode::Venue);
+    let mut rejected: Value = serde_json::from_str(&report_json(
+        "rj1",
+        7,
+        "REJECTED",
+        "REJECTED",
+        ("0", "0"),
+        "0",
+        -1,
+    ))
+    .unwrap();
+    rejected["event"]["r"] = json!("INSUFFICIENT_BALANCES");
+    let out = ex.on_execution_report(&event(&rejected.to_string()));
+    assert_eq!(out, Vec::<Response>::new());
+    assert!(ex.order("rj1").is_none());
+    match ex.place(&cmd).await.as_slice() {
+        [Response::OrderPlaced(p)] => assert_eq!(p.command_id.as_deref(), Some("cmd-rj1")),
+        other => panic!("{other:?}"),
+    }
 }
