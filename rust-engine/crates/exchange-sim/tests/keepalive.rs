@@ -73,20 +73,7 @@ async fn a_client_that_never_answers_a_ping_is_disconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_data_clients_that_never_answer_a_ping_are_disconnected() {
     let sim = support::launch_sim(fast_sim()).await;
-    let key = client::Api::new(&sim)
-        .raw(
-            reqwest::Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(client::KEY),
-        )
-        .await
-        .unwrap()
-        .body["listenKey"]
-        .as_str()
-        .expect("a listen key")
-        .to_owned();
+    let key = client::Api::new(&sim).listen_key().await;
     let paths = [
         "/ws-api/v3".to_owned(),
         format!("/ws/{key}"),

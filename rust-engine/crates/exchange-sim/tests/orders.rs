@@ -510,16 +510,7 @@ async fn a_resting_limit_order_is_filled_by_the_replayed_crash_with_reports_in_o
     );
 
     // Legacy listen key stream.
-    let lk = api
-        .raw(
-            reqwest::Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(KEY),
-        )
-        .await
-        .unwrap();
+    let lk = api.new_listen_key().await;
     assert_eq!(
         keys(&lk.body),
         keys(&fixture("listen_key_create_response.json"))

@@ -5,7 +5,7 @@
 
 mod client;
 
-use client::{fixture, keys, Api, Ws, KEY};
+use client::{fixture, keys, Api, Ws};
 use exchange_sim::clock::Speed;
 use exchange_sim::RunningVenue;
 use futures_util::SinkExt;
@@ -105,20 +105,7 @@ async fn each_subscription_ended_is_told_with_event_stream_terminated() {
 async fn a_listen_key_is_served_on_the_combined_endpoint_with_its_events_wrapped() {
     let venue = venue().await;
     let api = Api::new(&venue);
-    let lk = api
-        .raw(
-            reqwest::Method::POST,
-            "/api/v3/userDataStream",
-            "",
-            "",
-            Some(KEY),
-        )
-        .await
-        .unwrap();
-    let key = lk.body["listenKey"]
-        .as_str()
-        .expect("a listen key")
-        .to_owned();
+    let key = api.listen_key().await;
     let mut ws = client::connect(&venue, &format!("/stream?streams={key}")).await;
     let a = api.order(&format!("{RESTING}&newClientOrderId=lk-1")).await;
     assert_eq!(a.status, 200, "{}", a.body);

@@ -155,6 +155,28 @@ impl Api {
         self.raw(method, path, &q, "", Some(KEY)).await.unwrap()
     }
 
+    /// `POST /api/v3/userDataStream` with [`KEY`]: the venue's answer.
+    pub async fn new_listen_key(&self) -> Answer {
+        self.raw(
+            reqwest::Method::POST,
+            "/api/v3/userDataStream",
+            "",
+            "",
+            Some(KEY),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A new listen key of [`KEY`]'s account.
+    pub async fn listen_key(&self) -> String {
+        let answer = self.new_listen_key().await;
+        answer.body["listenKey"]
+            .as_str()
+            .expect("a listen key")
+            .to_owned()
+    }
+
     /// `POST /api/v3/order` of POLUSDT with `params`, signed.
     pub async fn order(&self, params: &str) -> Answer {
         self.signed(

@@ -6,11 +6,7 @@ use crate::support::*;
 async fn signed_requests_verify_with_the_documented_hmac_rules() {
     let stub = Stub::start().await;
     let cmd = bid("c1");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 7, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 7);
     let ex = executor(&stub);
     let out = ex.place(&cmd).await;
     assert!(
@@ -406,11 +402,7 @@ async fn max_open_orders_counts_the_orders_resting_at_the_venue() {
 async fn a_failed_cancel_of_every_order_is_asked_again_and_reports_the_fills_it_reveals() {
     let stub = Stub::start().await;
     let cmd = place("b1", OrderType::Limit, Side::Buy, "500", Some("0.15"));
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 61, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 61);
     stub.push(
         "DELETE",
         OPEN,

@@ -82,11 +82,7 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
         Canned::ok(query_body("s1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
     );
     let cmd = bid("s1");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 42, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 42);
     let ex = executor(&stub);
     assert_eq!(ex.place(&cmd).await.len(), 1);
 
@@ -259,11 +255,7 @@ async fn a_cancel_reported_by_the_stream_while_the_cancel_request_is_out_is_answ
     let stub = Stub::start().await;
     stub.fallback("GET", OPEN, Canned::ok("[]"));
     let cmd = bid("c1");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 77, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 77);
     let ex = executor(&stub);
     assert_eq!(ex.place(&cmd).await.len(), 1);
     let mut cancel: Value = serde_json::from_str(&fixture("order_cancel_response.json")).unwrap();
@@ -565,11 +557,7 @@ fn executed(rs: &[Response]) -> (Dec, Vec<u64>) {
 async fn a_fill_whose_stream_event_was_lost_is_reported_by_the_reconcile() {
     let stub = Stub::start().await;
     let cmd = bid("a1");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 42, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 42);
     let trades = [
         (501, "0.15", "40.0", "0.001", true),
         (502, "0.15", "30.0", "0.001", true),
@@ -611,11 +599,7 @@ async fn a_fill_whose_stream_event_was_lost_is_reported_by_the_reconcile() {
 async fn fills_known_from_a_query_or_missed_by_my_trades_are_reported_later() {
     let stub = Stub::start().await;
     let cmd = bid("a2");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 43, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 43);
     stub.fallback(
         "GET",
         ORDER,
@@ -721,11 +705,7 @@ async fn the_stream_is_read_while_its_reconcile_waits_on_the_venue() {
         Canned::ok("[]").delayed(Duration::from_secs(3)),
     );
     let cmd = bid("r1");
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 91, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 91);
     let ex = executor(&stub);
     ex.place(&cmd).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -942,11 +922,7 @@ async fn a_cancel_the_stream_reported_is_answered_though_the_request_failed() {
         let stub = Stub::start().await;
         stub.fallback("GET", OPEN, Canned::ok("[]"));
         let cmd = bid("c1");
-        stub.push(
-            "POST",
-            ORDER,
-            Canned::ok(full_body(&cmd, 77, "NEW", "0", "0", &[])),
-        );
+        accepts(&stub, &cmd, 77);
         let ex = executor(&stub);
         assert_eq!(ex.place(&cmd).await.len(), 1);
         let code = answer.body.clone();
@@ -1011,11 +987,7 @@ async fn a_rejected_report_of_an_untracked_order_is_ignored() {
             "Account has insufficient balance for requested action.",
         ),
     );
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::ok(full_body(&cmd, 78, "NEW", "0", "0", &[])),
-    );
+    accepts(&stub, &cmd, 78);
     let ex = executor(&stub);
     assert_eq!(error_of(&ex.place(&cmd).await).code, ErrorCode::Venue);
     let mut rejected: Value = serde_json::from_str(&report_json(

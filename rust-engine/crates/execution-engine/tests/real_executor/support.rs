@@ -135,6 +135,15 @@ pub fn bid(coid: &str) -> PlaceOrder {
     place(coid, OrderType::Limit, Side::Buy, "100", Some("0.15"))
 }
 
+/// The stub venue's next `POST` order answer: `cmd` taken as a NEW order `order_id`, unfilled.
+pub fn accepts(stub: &Stub, cmd: &PlaceOrder, order_id: u64) {
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::ok(full_body(cmd, order_id, "NEW", "0", "0", &[])),
+    );
+}
+
 /// A FULL new-order answer shaped as the fixture, for `cmd` (fills as (price, qty, commission,
 /// trade id)).
 #[allow(clippy::too_many_arguments)]
