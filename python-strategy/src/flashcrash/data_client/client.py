@@ -4,7 +4,8 @@ reason and dropped.
 
 Conflation: a book snapshot is the whole top of the book, so of the books of one symbol read in the
 same poll batch only the newest matters. When the strategy falls behind, a batch holds many; the
-older ones are dropped before decoding (by topic) and counted in `conflated`. Trades, health, state
+older ones are dropped before decoding (by topic) and counted in `conflated`; should the newest
+turn out malformed, the newest older one that decodes takes its place. Trades, health, state
 changes and responses are never dropped, and the order of what is kept is the order received.
 
 Trades lost before they got here (the feed's, or the engine's PUB dropping for a subscriber that fell
@@ -114,7 +115,7 @@ class EngineClient:
         for sock in (self.responses, self.data):
             if sock not in ready:
                 continue
-            batch = receive_batch(sock, max_batch)
+            batch = whole = receive_batch(sock, max_batch)
             if sock is self.data:
                 kept = conflate(batch)
                 self.conflated += len(batch) - len(kept)
@@ -129,12 +130,14 @@ class EngineClient:
                         msg = decode(frames[1])
                     except wire.WireError:
                         msg = self._decode(frames)
-                        if msg is None:
-                            continue
                     else:
                         received[type(msg).__name__] += 1
                 else:
                     msg = self._decode(frames)
+                if msg is None:
+                    if whole is batch or not frames[0].startswith(BOOK_TOPIC):
+                        continue
+                    msg = self._older_book(whole, frames)
                     if msg is None:
                         continue
                 if symbol is not None:
@@ -144,6 +147,17 @@ class EngineClient:
                     if type(msg) is wire.Trade:
                         self._trade_id(msg.trade_id)
                 yield msg
+
+    def _older_book(self, whole: list[list[bytes]], bad: list[bytes]) -> object | None:
+        """The newest book of `bad`'s topic before it in the batch (`whole`) that decodes: conflation
+        dropped it for `bad`, which turned out malformed; the batch still yields a book."""
+        at = next(i for i, frames in enumerate(whole) if frames is bad)
+        for frames in reversed(whole[:at]):
+            if frames[0] == bad[0]:
+                self.conflated -= 1  # decoded after all: yielded, or counted malformed
+                if (msg := self._decode(frames)) is not None:
+                    return msg
+        return None
 
     def _trade_id(self, trade_id: int) -> None:
         last, self._last_trade_id = self._last_trade_id, trade_id
