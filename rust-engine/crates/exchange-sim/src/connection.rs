@@ -64,7 +64,7 @@ pub enum KeepaliveDue {
     /// Send this ping frame.
     Ping(Message),
     /// A ping has had no pong within [`Keepalive::pong_within`]: close the connection
-    /// ([`close_for_no_pong`]).
+    /// (`close_for_no_pong`).
     NoPong,
 }
 

@@ -16,8 +16,11 @@ use tracing::{error, info};
 
 /// Time between the end of the replay and the exit with `--exit-at-end`.
 const LINGER: Duration = Duration::from_secs(1);
-/// How long clients get to answer our close frame.
-const CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// The longest wait at exit for every connection to have sent its close frame and had its answer
+/// (each waits [`exchange_sim::connection::CLOSE_GRACE`] for the client's): the wait ends as soon as
+/// the last connection is gone; the headroom is for a loaded host, where the connections' tasks may
+/// run late (CI once saw a connection cut before its close frame went out).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,7 +81,7 @@ async fn run(cfg: SimConfig) -> Result<(), StartError> {
             signal.await;
         }
     }
-    running.shutdown(CLOSE_GRACE).await;
+    running.shutdown(SHUTDOWN_GRACE).await;
     Ok(())
 }
 

@@ -85,8 +85,8 @@ async fn close(socket: &mut WebSocket, reason: &'static str) {
 
 /// Serves a legacy user data stream on `key` (events read from `rx`) until the key ends, the
 /// client leaves or stops answering pings; each event wrapped as `{"stream":<key>,"data":..}`
-/// when `combined` (notes §4.2: "User Data Streams are accessed at /ws/<listenKey> or
-/// /stream?streams=<listenKey>"; §1.1 for the wrapping).
+/// when `combined` (notes §4.2: "User Data Streams are accessed at `/ws/<listenKey>` or
+/// `/stream?streams=<listenKey>`"; §1.1 for the wrapping).
 pub async fn serve_listen_key(
     mut socket: WebSocket,
     venue: Arc<Venue>,

@@ -415,7 +415,7 @@ impl RealExecutor {
     /// Cancels an order by client order id (`DELETE /api/v3/order`). Answers `OrderCanceled`,
     /// or an `Error` (`UNKNOWN_ORDER` when the venue has no such open order). A cancel whose
     /// outcome is unknown is settled by querying the order. The user data stream's report of the
-    /// cancel, while the request is out, is left to this answer (see [`Self::settle_cancel`]).
+    /// cancel, while the request is out, is left to this answer (see `settle_cancel`).
     pub async fn cancel(&self, cmd: &CancelOrder) -> Vec<Response> {
         if let Some(t) = self.orders().by_client.get_mut(&cmd.client_order_id) {
             t.cancel = CancelRequest::Out;
