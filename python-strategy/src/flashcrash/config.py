@@ -206,6 +206,9 @@ _NOT_ABOVE = (
     ("event_detection", "pattern_min_candles", "pattern_max_candles"),
     ("strategy", "range_min_samples", "range_samples"),
     ("strategy", "score_good", "score_excellent"),
+    # A selling exhaustion lowers the acceptance threshold to score_exhaustion: above score_good it
+    # would raise it (`trading_engine.scoring`).
+    ("strategy", "score_exhaustion", "score_good"),
 )
 # The entry score's weights: all 0 would leave no score to reach (`trading_engine.scoring`).
 _ENTRY_WEIGHTS = (

@@ -59,6 +59,7 @@ from flashcrash.recovery import recover
 from flashcrash.session_summary import session_summary
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
+from flashcrash.trading_engine.percentile import wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class Runner:
         self.orders.breaker.on_change = self._on_breaker
         self.strategy = PercentileStrategy(
             cfg.strategy, risk, cfg.symbol.order_quantity, self.orders, cfg.symbol.quantity_step,
-            cfg.symbol.min_notional,
+            cfg.symbol.min_notional, wake_lead_secs(cfg.event_detection),
         )  # fmt: skip
         self.strategy.stops.on_change = self._on_stop
         self.strategy.journal = self._on_journal
@@ -437,7 +438,7 @@ class Runner:
         if self.engine_silent or now - self.last_data_ns < self.engine_silence_ns:
             return
         self.engine_silent = True
-        self.detector.on_feed_lost()
+        self._feed_lost()
         secs = (now - self.last_data_ns) / NS
         log.error("engine silent for %.1f s: entries paused until it is back and reconciled", secs)
         if self.db is not None:
@@ -458,11 +459,17 @@ class Runner:
         # Nothing between the old engine's last event and the new one's first was observed; its
         # feed's return to live (`_on_engine_state`), heard before its first event, told so. Told
         # here after the new engine's first events instead, this changes nothing.
-        self.detector.on_feed_lost()
+        self._feed_lost()
         if self.db is not None:
             self._record(self.db.record_event, "error", "engine restarted", component="engine")
         if not self.orders.reconciling:
             self._begin_reconcile("engine restarted")
+
+    def _feed_lost(self) -> None:
+        """Nothing after the newest event seen was observed until the next one: the detector's
+        windows and the strategy's volume average leave that time out."""
+        self.detector.on_feed_lost()
+        self.strategy.on_feed_lost()
 
     def _engine_back(self) -> None:
         """The first data message after a silence (`_watch_engine`): reconcile before entries resume."""
@@ -521,7 +528,7 @@ class Runner:
                 self.stop_reason = "engine stopped"
             case wire.StateChange():
                 log.info("%s: %s -> %s (%s)", msg.component, msg.previous, msg.current, msg.reason)
-                self._on_engine_state(msg)
+                self._on_engine_state(msg, now)
             case _:
                 if self.db is not None:
                     self._dirty = True
@@ -533,8 +540,9 @@ class Runner:
                     self._record(self.db.record_response, msg, coid, refused=kind)
                 self.strategy.on_response(msg, self.event_ns, now)
 
-    def _on_engine_state(self, msg: wire.StateChange) -> None:
-        """The engine's feed, engine, watchdog and config changes (rare): metrics, alerts, reload."""
+    def _on_engine_state(self, msg: wire.StateChange, now: int) -> None:
+        """The engine's feed, engine, watchdog and config changes (rare): metrics, alerts, reload,
+        and the feed's emergency stop."""
         component, current = msg.component, msg.current
         if component == "config":
             if self.config_path is not None:
@@ -546,13 +554,16 @@ class Runner:
             self.engine_halted = current == "halted"  # it refuses every order until it runs again
         if component == "feed":
             self.feed_state = current
+            if "live" in (msg.previous, current):
+                self._feed_was_live = True
             if (msg.previous == "live") != (current == "live"):
                 # Out of live: nothing is published until it is live again. Back to live: told again
                 # (the same gap), for an engine restarted faster than its silence is noticed, whose
                 # old feed's loss was never heard: its new feed's return (after the engine's start-up
                 # requests and its book's sync, time for our subscription to reconnect) comes before
                 # its first event, where its new start in the health may come after.
-                self.detector.on_feed_lost()
+                self._feed_lost()
+            self.strategy.on_feed(current, now)
         if self.metrics is not None:
             self.metrics.on_state_change(component, msg.previous, current)
         if component in ("engine", "feed") and current == "halted":
@@ -593,19 +604,25 @@ class Runner:
             self._engine_back()
 
     def _book_taken(self, ts: int, now: int) -> None:
-        """A book the detector took, at `ts`: the event clock, and the runner's candle. A book can
-        overtake trades still queued behind it, so it closes a candle only after the jitter buffer;
-        trades close candles at once."""
+        """A book the detector took, at `ts`: the event clock, the runner's candle, and the
+        strategy's time limits (a quiet market may have books and no trade). A book can overtake
+        trades still queued behind it, so it closes a candle only after the jitter buffer; trades
+        close candles at once."""
         if ts > self.event_ns:
             self.event_ns = ts
         closed = self.candles.advance(ts - BOOK_CLOSE_LAG_NS)
         if closed is not None:
             self._on_candle(closed, now)
+        self.strategy.on_clock(ts, now)
 
     def book_closes_candle_at(self) -> int | None:
-        """The earliest book time that closes the runner's open candle (None while none is open)."""
+        """The earliest book time at which a book makes the runner act: the book that closes its
+        open candle, or the one at which a time limit of the strategy runs out (a position's
+        maximum hold, an entry's maximum wait); None while neither is due. A replay ends a run of
+        books there, so that the runner acts at that book's time."""
         end = self.candles.open_end_ns()
-        return None if end is None else end + BOOK_CLOSE_LAG_NS
+        due = (end + BOOK_CLOSE_LAG_NS if end is not None else None, self.strategy.next_time_limit_ns())
+        return min((t for t in due if t is not None), default=None)
 
     def _on_candle(self, c: Candle, now_wall_ns: int) -> None:
         self.candle_count += 1

@@ -79,6 +79,10 @@ ZERO_WEIGHTS = (
             "config error: [strategy] score_good = 90.0 must not exceed [strategy] score_excellent = 55.0",
         ),
         (
+            "[strategy]\nscore_exhaustion = 40.0\n",
+            "config error: [strategy] score_exhaustion = 40.0 must not exceed [strategy] score_good = 35.0",
+        ),
+        (
             "[event_detection]\nwarmup_secs = 301\n",
             "config error: [event_detection] warmup_secs = 301 must not exceed "
             "[event_detection] baseline_secs = 300",
@@ -96,6 +100,7 @@ ZERO_WEIGHTS = (
         "range samples",
         "pattern candles",
         "score good",
+        "score exhaustion",
         "warmup",
         "zero weights",
     ],
@@ -113,7 +118,7 @@ def test_contradictory_keys_are_refused(tmp_path: Path, overlay: str, message: s
     [
         "[strategy]\nentry_fraction = 0.0\nexit_fraction = 0.01\nrange_min_samples = 1000\n",
         "[event_detection]\npattern_min_candles = 5\nwarmup_secs = 300\n",
-        "[strategy]\nscore_good = 55.0\n",
+        "[strategy]\nscore_good = 55.0\nscore_exhaustion = 55.0\n",
         ZERO_WEIGHTS.replace("weight_pattern = 0.0", "weight_pattern = 0.5"),
     ],
     ids=["fractions and samples", "candles and warmup", "scores", "one weight"],

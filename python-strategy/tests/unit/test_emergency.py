@@ -80,3 +80,16 @@ def test_an_unknown_reading_neither_sets_nor_clears_a_stop() -> None:
     assert set(stops.active) == {"spread", "liquidity"}
     stops.on_readings(readings(spread_ratio=math.nan))  # liquidity known again, and enough
     assert set(stops.active) == {"spread"}
+
+
+def test_an_interval_without_a_latency_sample_neither_sets_nor_clears_the_latency_stop() -> None:
+    """A health interval without a latency sample reports a mean of 0 (docs/PROTOCOL.md): the
+    latency is not known then, which is no reason to resume. The stop stays as it was."""
+    stops = EmergencyStops(CFG)
+    stops.on_health(health(0))
+    assert not stops.paused
+    stops.on_health(health(CFG.max_latency_ms * 2))
+    stops.on_health(health(0))
+    assert set(stops.active) == {"latency"}
+    stops.on_health(health(CFG.max_latency_ms / 2))
+    assert not stops.paused and stops.triggered == {"latency": 1}

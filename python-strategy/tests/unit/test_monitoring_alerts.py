@@ -141,15 +141,15 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
     breaker = runner.orders.breaker
     for i in range(runner.cfg.risk.breaker_failures):
         breaker.failure(10**9, f"venue error {i}")
-    runner.handle(wire.StateChange(1, "engine", "running", "halted", "emergency halt"))
-    runner.handle(wire.StateChange(1, "feed", "reconnecting", "halted", "10 reconnects failed"))
-    runner.handle(wire.StateChange(1, "watchdog", "ok", "clock_drift", "drift 1500 ms"))
-    runner.handle(wire.StateChange(1, "watchdog", "clock_drift", "ok", "cleared"))  # no alert
-    runner.handle(wire.StateChange(1, "feed", "halted", "live", "back"))  # no alert
     zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
     for state in ("syncing", "live", "reconnecting"):  # the first sync sets the FEED stop: no alert yet
         runner.handle(wire.HealthMetrics(**{**zero, "ts_ns": 1, "symbol": "POLUSDT", "feed_state": state}))
-    assert runner.strategy.stops.triggered["feed"] == 2
+    runner.handle(wire.StateChange(1, "engine", "running", "halted", "emergency halt"))
+    runner.handle(wire.StateChange(1, "feed", "reconnecting", "halted", "10 reconnects failed"))  # still set
+    runner.handle(wire.StateChange(1, "watchdog", "ok", "clock_drift", "drift 1500 ms"))
+    runner.handle(wire.StateChange(1, "watchdog", "clock_drift", "ok", "cleared"))  # no alert
+    runner.handle(wire.StateChange(1, "feed", "halted", "live", "back"))  # no alert
+    assert runner.strategy.stops.triggered["feed"] == 2 and not runner.strategy.stops.paused
     # A drawdown: a losing trade beyond alert_drawdown_pct of the initial capital.
     capital = runner.cfg.initial_capital
     loss = -capital * Decimal(str(runner.cfg.monitoring.alert_drawdown_pct + 1)) / 100
@@ -161,10 +161,10 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
     sender.close()
     assert sender.stats["raised"] == 6 and len(receiver.bodies) == 6, receiver.bodies
     kinds = [b["text"].split("]")[0].split("[")[1] for b in bodies]
-    assert kinds == ["breaker_open", "engine_halted", "feed_halted", "watchdog", "emergency_stop", "drawdown"]
+    assert kinds == ["breaker_open", "emergency_stop", "engine_halted", "feed_halted", "watchdog", "drawdown"]
     assert "POLUSDT: circuit breaker closed -> open" in bodies[0]["text"]
-    assert "drift 1500 ms" in bodies[3]["text"]
-    assert "feed reconnecting" in bodies[4]["text"]
+    assert "feed reconnecting" in bodies[1]["text"]
+    assert "drift 1500 ms" in bodies[4]["text"]
     assert "% of the initial capital" in bodies[5]["text"]
 
 

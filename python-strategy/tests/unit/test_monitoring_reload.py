@@ -34,6 +34,7 @@ core_quorum = 2
 baseline_secs = 120
 [strategy]
 score_good = 20.0
+score_exhaustion = 15.0
 stop_loss_pct = 2.5
 range_samples = 50
 [risk]

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import zmq
-from trading_fixtures import error, placed
+from trading_fixtures import candle, error, execution, placed
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -29,6 +29,7 @@ from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Read
 from flashcrash.runner import Runner, engine_silence_ns
 from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import OrderStatus
+from flashcrash.trading_engine.portfolio import Phase
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000
@@ -449,3 +450,78 @@ def test_the_engine_announcing_it_stopped_stops_the_loop() -> None:
     link.inbox.append(wire.StateChange(2, "engine", "running", "stopped", "SIGTERM"))
     runner.step(0)
     assert runner.stop_reason == "engine stopped"
+
+
+def _resting_entry(runner: Runner, link: ScriptedLink) -> wire.PlaceOrder:
+    """The detector scripted ACTIVE, the window of `trading_fixtures.setup_window`: the strategy's
+    limit buy at 0.2010 (target 0.2040), acknowledged by the engine."""
+    runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
+    runner._on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), 0)
+    runner._on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), 0)
+    (buy,) = [m for m in link.sent if isinstance(m, wire.PlaceOrder)]
+    link.inbox.append(placed(buy))
+    runner.step(0)
+    return buy
+
+
+def _book(ts_ns: int, mid: float = 0.2020) -> wire.OrderBookSnapshot:
+    bids = tuple((round(mid - 0.0001 * (k + 1), 4), 10_000.0) for k in range(5))
+    asks = tuple((round(mid + 0.0001 * (k + 1), 4), 10_000.0) for k in range(5))
+    return wire.OrderBookSnapshot("POLUSDT", ts_ns, ts_ns, ts_ns // 1_000_000, bids, asks)
+
+
+def test_the_feeds_state_change_sets_the_feed_stop_at_once_and_its_return_clears_it() -> None:
+    """The feed stop follows the feed's StateChange, which a backtest replays a recording gap as
+    (it has no HealthMetrics): entries pause and the resting entry is canceled as the feed leaves
+    live, not a health interval later; trading resumes as it comes back."""
+    runner, link, _ = _scripted_runner()
+    buy = _resting_entry(runner, link)
+    link.inbox.append(wire.StateChange(3 * S, "feed", "live", "reconnecting", "stream lost"))
+    runner.step(0)
+    st = runner.strategy
+    assert set(st.stops.active) == {"feed"} and st.stops.triggered == {"feed": 1}
+    cancel = link.sent[-1]
+    assert isinstance(cancel, wire.CancelOrder) and cancel.client_order_id == buy.client_order_id
+    link.inbox.append(wire.StateChange(4 * S, "feed", "reconnecting", "live", "book in sync"))
+    runner.step(0)
+    assert not st.stops.paused
+
+
+def test_the_seconds_of_a_feed_outage_do_not_count_as_quiet_ones_in_the_volume_average() -> None:
+    """Ten seconds at 3000 a second, then the feed out of live for 50 s: the average volume of the
+    last 60 s is 3000 a second (over the 10 s observed), not 500, and a candle of 2000 is no spike."""
+    runner, link, _ = _scripted_runner()
+    for k in range(10):
+        runner._on_candle(candle(k, 0.2, 0.2, 0.2, 0.2, 3000), 0)
+    link.inbox += [
+        wire.StateChange(10 * S, "feed", "live", "reconnecting", "stream lost"),
+        wire.StateChange(60 * S, "feed", "reconnecting", "live", "book in sync"),
+    ]
+    runner.step(0)
+    check = runner.strategy.volume.check(candle(60, 0.2, 0.2, 0.2, 0.2, 2000))
+    assert check.average == 3000 and not check.ok
+
+
+def test_max_hold_is_enforced_on_books_when_no_trade_comes() -> None:
+    """A position bought at 3.5 s, then books and no trade: it is sold (its target canceled first)
+    at the first book `max_hold_secs` after the entry, not whenever the next trade comes."""
+    runner, link, _ = _scripted_runner()
+    buy = _resting_entry(runner, link)
+    fill_ns = int(3.5 * S)
+    link.inbox += [
+        wire.Trade("POLUSDT", fill_ns, fill_ns, 1, 0.2020, 100.0, "buy"),
+        execution(buy, "0.2010", str(buy.quantity), 1),
+    ]
+    runner.step(0)
+    (lot,) = runner.strategy.position.lots.values()
+    assert lot.phase is Phase.HOLDING and lot.position.entry_ns == fill_ns
+    limit = fill_ns + runner.cfg.strategy.max_hold_secs * S
+    for ts in range(fill_ns + S // 10, limit, S // 10):
+        link.inbox.append(_book(ts))
+        runner.step(0)
+    assert lot.phase is Phase.HOLDING and not any(isinstance(m, wire.CancelOrder) for m in link.sent)
+    link.inbox.append(_book(limit))
+    runner.step(0)
+    assert lot.phase is Phase.EXITING and lot.exit_reason == "max_hold"
+    cancel = link.sent[-1]
+    assert isinstance(cancel, wire.CancelOrder) and cancel.client_order_id == lot.target_coid

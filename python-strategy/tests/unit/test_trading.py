@@ -181,6 +181,57 @@ def test_resting_entry_canceled_after_max_wait_new_low_or_detector_asleep() -> N
     assert st.decisions["entry_canceled_detector"] == 1
 
 
+def test_a_new_event_plans_from_its_own_low_not_from_an_old_crash() -> None:
+    """A crash to 0.20, the price back at 0.30 a thousand seconds of SLEEP later, then a new event's
+    dip to 0.27: its window is that of the new event (low 0.27, high 0.30), so the limit buy rests
+    at 0.2760, not at 0.2200 from the old crash's low, far under a market that never goes back."""
+    st, out = make()
+    st.on_candle(candle(1, 0.2100, 0.2100, 0.2000, 0.2010), ACTIVE, GOOD, 0)  # the old crash's low
+    for k in range(2, 1002):
+        p = round(0.2 + 0.1 * (k - 1) / 1000, 4)
+        st.on_candle(candle(k, p, p, p, p), State.SLEEP, GOOD, 0)
+    st.on_candle(candle(1002, 0.3000, 0.3000, 0.2700, 0.2710), ACTIVE, GOOD, 0)  # the detector wakes
+    st.on_candle(candle(1003, 0.2710, 0.2800, 0.2705, 0.2800, 50000), ACTIVE, GOOD, 0)
+    assert (st.window.low, st.window.high) == (0.27, 0.30)
+    assert [o.price for o in out.orders] == [D("0.2760")]
+
+
+def test_a_new_events_window_keeps_the_seconds_the_detector_took_to_wake() -> None:
+    """The detector sees a move a jitter buffer late, over its indicators' windows: the low made a
+    few seconds before it woke is the new event's low."""
+    st, out = make()
+    for k in range(1, 100):
+        st.on_candle(candle(k, 0.3000, 0.3000, 0.3000, 0.3000), State.SLEEP, GOOD, 0)
+    st.on_candle(candle(100, 0.3000, 0.3000, 0.2700, 0.2710), State.SLEEP, GOOD, 0)  # not seen yet
+    st.on_candle(candle(101, 0.2710, 0.2740, 0.2710, 0.2720), State.SLEEP, GOOD, 0)
+    st.on_candle(candle(103, 0.2720, 0.2800, 0.2715, 0.2800, 50000), ACTIVE, GOOD, 0)  # awake
+    assert (st.window.low, st.window.high) == (0.27, 0.30)
+    assert [o.price for o in out.orders] == [D("0.2760")]
+
+
+def test_the_range_filter_measures_the_signal_candle_against_the_ranges_before_it() -> None:
+    """The signal candle's range must reach the 50th percentile of the ranges before it: a candle
+    making a new local high (which starts the distribution again) is no exception, and the candle
+    does not count itself among them."""
+    # Ranges before the signal: 0.0020 x 5 (the new high at 2 s started them). The signal's range of
+    # 0.0003 makes a new high.
+    st, out = make()
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
+    for k in range(2, 7):
+        st.on_candle(candle(k, 0.2040, 0.2040, 0.2020, 0.2030), ACTIVE, GOOD, 0)
+    st.on_candle(candle(7, 0.2038, 0.2041, 0.2038, 0.2041, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["rejected_range"] == 1 and out.orders == []
+    # Ranges before the signal: 0.0020, 0.0005, 0.0005, 0.0020, 0.0020 (p50 0.0020). The signal's
+    # range of 0.0010 counted among them would make the p50 its own range, reached.
+    st, out = make()
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
+    for k, (hi, lo) in enumerate(((0.2040, 0.2020), (0.2035, 0.2030), (0.2035, 0.2030), (0.2040, 0.2020),
+                                  (0.2040, 0.2020)), start=2):  # fmt: skip
+        st.on_candle(candle(k, hi, hi, lo, lo), ACTIVE, GOOD, 0)
+    st.on_candle(candle(7, 0.2025, 0.2035, 0.2025, 0.2035, 9000), ACTIVE, GOOD, 0)
+    assert st.decisions["rejected_range"] == 1 and out.orders == []
+
+
 def exit_by(st: PercentileStrategy, out: Outbox, reason: str) -> None:
     """The target is canceled first; only then a market sell of the position, which closes the trade."""
     cancels = out.of(wire.CancelOrder)
@@ -516,6 +567,11 @@ def _window(st: PercentileStrategy, out: Outbox) -> None:
     setup_window(st)
 
 
+def _unsized(st: PercentileStrategy, out: Outbox) -> None:
+    st.quantity = None  # a backtest's equity x position_fraction under one step (`Replay._size`)
+    setup_window(st)
+
+
 def _send_failed(st: PercentileStrategy, out: Outbox) -> None:
     out.accept = False
     setup_window(st)
@@ -528,6 +584,7 @@ REJECTIONS: list[tuple[str, RiskConfig, Callable[[PercentileStrategy, Outbox], N
     ("cooldown", RiskConfig(), _cooldown),
     ("range", RiskConfig(), _range),
     ("invalid_price", RiskConfig(), _invalid_price),
+    ("risk_size", RiskConfig(), _unsized),
     ("risk_edge", replace(RiskConfig(), min_edge_pct=1.5), _window),
     ("risk_notional", replace(RiskConfig(), max_order_notional=D("20")), _window),
     ("send_failed", RiskConfig(), _send_failed),

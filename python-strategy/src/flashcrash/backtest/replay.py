@@ -21,7 +21,8 @@ One event-time clock drives everything, and at any instant `t` only what happene
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
   the feed out of live after the last trade before it and back to live at the first after it, with
-  no book in between (commands and answers still run);
+  no book in between (commands and answers still run); the feed stop it sets cancels resting entries
+  as it starts, as live;
 * the runner's clock is the replay's, so command times, order timeouts, cooldowns and the breaker all
   run on event time.
 
@@ -358,12 +359,18 @@ class Replay:
         self._until(last + 1)  # what is due up to the last trade before the gap
         self.now = max(self.now, last)
         why = f"recording gap of {(resume - last) / NS:.0f} s in the data"
-        self.runner.handle(wire.StateChange(last, "feed", "live", "reconnecting", why))
+        self._feed_change(last, "live", "reconnecting", why)
         self._next_book = self._next_book_ns(resume - 1)  # no book before the data resumes
         self._until(resume)
         self.now = max(self.now, resume)
-        self.runner.handle(wire.StateChange(resume, "feed", "reconnecting", "live", "data resumes"))
+        self._feed_change(resume, "reconnecting", "live", "data resumes")
         self.data_gaps.append((last, resume))
+
+    def _feed_change(self, ts: int, previous: str, current: str, why: str) -> None:
+        """The feed's StateChange as the engine publishes it; what the runner sends on it (the feed
+        stop cancels resting entries) leaves then."""
+        self.runner.handle(wire.StateChange(ts, "feed", previous, current, why))
+        self._dispatch()
 
     # ---------------------------------------------------------------- sizing
     def _size(self, price: float) -> None:

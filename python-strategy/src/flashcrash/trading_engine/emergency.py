@@ -1,8 +1,11 @@
 """Emergency stops: conditions under which no new entry is made (and resting entries are canceled).
 Each is set and cleared by the latest figure it watches; trading resumes when none is set.
 
-* `LATENCY`: the feed's mean latency (HealthMetrics `latency_mean_us`) over `max_latency_ms`;
-* `FEED`: the feed is not `live` (HealthMetrics `feed_state`);
+* `LATENCY`: the feed's mean latency (HealthMetrics `latency_mean_us`) over `max_latency_ms`; an
+  interval without a latency sample (a mean of 0, docs/PROTOCOL.md) is not known;
+* `FEED`: the feed is not `live`, from its StateChange (`on_feed`: at once, and in a backtest, whose
+  recording gaps are replayed as the feed's StateChanges) and from HealthMetrics `feed_state` (which
+  tells a process that missed the StateChange); the newer of the two holds;
 * `SPREAD`: the relative spread over `max_spread_ratio` times its baseline (Readings `spread_ratio`);
 * `LIQUIDITY`: bid + ask notional of the top levels under `min_liquidity_usd` (Readings `liquidity_usd`).
 
@@ -72,12 +75,17 @@ class EmergencyStops:
                 self.on_change(str(stop), False, "cleared")
 
     def on_health(self, h: HealthMetrics) -> None:
-        self._set(
-            Stop.LATENCY,
-            h.latency_mean_us > self.max_latency_us,
-            f"feed latency {h.latency_mean_us / 1000:.0f} ms over {self.max_latency_us / 1000:.0f} ms",
-        )
-        self._set(Stop.FEED, h.feed_state != "live", f"feed {h.feed_state}")
+        if h.latency_mean_us > 0:  # 0: no latency sample in the interval, nothing known
+            self._set(
+                Stop.LATENCY,
+                h.latency_mean_us > self.max_latency_us,
+                f"feed latency {h.latency_mean_us / 1000:.0f} ms over {self.max_latency_us / 1000:.0f} ms",
+            )
+        self.on_feed(h.feed_state)
+
+    def on_feed(self, state: str) -> None:
+        """The feed's state (`live`, `syncing`, `reconnecting`, `halted`, ...)."""
+        self._set(Stop.FEED, state != "live", f"feed {state}")
 
     def on_readings(self, r: Readings) -> None:
         spread, liq = r.spread_ratio, r.liquidity_usd

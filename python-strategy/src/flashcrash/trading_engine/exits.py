@@ -2,8 +2,9 @@
 
 On every trade price: stop loss (`stop_loss_pct` below the entry), maximum hold (`max_hold_secs` of
 event time), a gap against the position (a trade more than `gap_exit_pct` below the previous one), and
-the optional trailing stop (`trailing_stop_pct` below the highest price since the entry). On every
-closed 1-second candle after the entry's own second: a bearish candle (`exit_on_bearish_candle`).
+the optional trailing stop (`trailing_stop_pct` below the highest price since the entry). The maximum
+hold also whenever the event clock moves without a trade (a book: `held_too_long`). On every closed
+1-second candle after the entry's own second: a bearish candle (`exit_on_bearish_candle`).
 """
 
 from __future__ import annotations
@@ -65,9 +66,13 @@ class ExitRules:
             return ExitReason.GAP
         if self.trailing is not None and price <= peak * (1 - self.trailing) * (1 + EPS):
             return ExitReason.TRAILING_STOP
-        if ts_ns - entry_ns >= self.max_hold_ns:
+        if self.held_too_long(entry_ns, ts_ns):
             return ExitReason.MAX_HOLD
         return None
+
+    def held_too_long(self, entry_ns: int, ts_ns: int) -> bool:
+        """Whether a position entered at `entry_ns` is past its maximum hold at `ts_ns`."""
+        return ts_ns - entry_ns >= self.max_hold_ns
 
     def on_candle(self, c: Candle, entry_ns: int) -> ExitReason | None:
         entry_second = entry_ns - entry_ns % NS

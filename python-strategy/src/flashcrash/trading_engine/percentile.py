@@ -1,10 +1,18 @@
 """The percentile strategy's price levels.
 
-`RangeWindow` follows the 1-second candles: the local low is the lowest low since the last new low,
-the local high the highest high since then (so a new low restarts both: the swing being measured is
-the rebound from the latest low), and the rolling distribution holds the ranges (high - low) of at most
-`samples` candles since the latest new extremum: a new low or a new high resets it, as the market it
-described is gone (the candle that made the extremum is its first sample).
+`RangeWindow` follows the 1-second candles of the detector's current event. In it the local low is the
+lowest low since the last new low, the local high the highest high since then (so a new low restarts
+both: the swing being measured is the rebound from the latest low), and the rolling distribution holds
+the ranges (high - low) of at most `samples` candles since the latest new extremum: a new low or a new
+high resets it, as the market it described is gone (the candle that made the extremum is its first
+sample).
+
+The extremes are those of the event, not of the session: when the detector wakes (SLEEP to ALERT or
+ACTIVE: `restart`), the window forgets what came before and is built again from the candles of the last
+`lead_secs` seconds only, in which lies the move the detector woke on (`wake_lead_secs`: it sees the
+market a jitter buffer late, over its indicators' windows). Through the event (ALERT, ACTIVE and
+RECOVERY, in any order) the window goes on as above. Kept for the session, one crash's low would stay
+the low of every later event, whose limit buys would rest far under a market that never goes back.
 
 `plan` turns the window into the two limit prices of a trade: buy at low + `entry_fraction` x range,
 sell when price touches low + `exit_fraction` x range (a limit sell resting there).
@@ -18,16 +26,31 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Candle
 from flashcrash.trading_engine.money import Price
 
+NS = 1_000_000_000
+
+
+def wake_lead_secs(cfg: EventDetectionConfig) -> int:
+    """How long before the detector wakes, on the runner's candles, the move it woke on may have
+    started: its readings lag the candles by the jitter buffer, and its core indicators look back
+    over their windows (volatility, acceleration, volume delta; spread and imbalance are of the
+    instant)."""
+    windows = (cfg.volatility_window_secs, cfg.acceleration_span_secs, cfg.volume_delta_window_secs)
+    return math.ceil(cfg.jitter_buffer_ms / 1000) + max(windows)
+
 
 class RangeWindow:
-    def __init__(self, samples: int) -> None:
+    def __init__(self, samples: int, lead_secs: int) -> None:
         self.low = math.inf
         self.high = -math.inf
         self.ranges: deque[float] = deque(maxlen=samples)
         self.resets = 0
+        self.lead_ns = lead_secs * NS
+        # (start, low, high) of the candles of the last `lead_secs`: what a restart builds on.
+        self.recent: deque[tuple[int, float, float]] = deque()
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-safe (an empty window's infinite low/high are None)."""
@@ -36,6 +59,7 @@ class RangeWindow:
             "high": self.high if math.isfinite(self.high) else None,
             "ranges": list(self.ranges),
             "resets": self.resets,
+            "recent": [list(r) for r in self.recent],
         }
 
     def restore(self, s: dict[str, Any]) -> None:
@@ -44,22 +68,39 @@ class RangeWindow:
         self.ranges.clear()
         self.ranges.extend(float(x) for x in s["ranges"])
         self.resets = int(s["resets"])
+        self.recent = deque((int(t), float(lo), float(hi)) for t, lo, hi in s.get("recent", []))
 
     def on_candle(self, c: Candle) -> bool:
         """Updates the window; True when `c` made a new local low (window and distribution reset; a new
         local high resets the distribution only)."""
         if not (math.isfinite(c.low) and math.isfinite(c.high) and 0 < c.low <= c.high):
             return False
-        new_low = c.low < self.low
+        recent = self.recent
+        recent.append((c.start_ns, c.low, c.high))
+        while recent[0][0] < c.start_ns - self.lead_ns:
+            recent.popleft()
+        return self._take(c.low, c.high)
+
+    def _take(self, low: float, high: float) -> bool:
+        new_low = low < self.low
         if new_low:
-            self.low, self.high = c.low, c.high
+            self.low, self.high = low, high
             self.ranges.clear()
             self.resets += 1
-        elif c.high > self.high:
-            self.high = c.high
+        elif high > self.high:
+            self.high = high
             self.ranges.clear()
-        self.ranges.append(c.high - c.low)
+        self.ranges.append(high - low)
         return new_low
+
+    def restart(self, now_ns: int) -> None:
+        """A new event from `now_ns` on: the window is built again from the candles of the
+        `lead_secs` before it."""
+        self.low, self.high = math.inf, -math.inf
+        self.ranges.clear()
+        for start, low, high in self.recent:
+            if start >= now_ns - self.lead_ns:
+                self._take(low, high)
 
     @property
     def range(self) -> float:

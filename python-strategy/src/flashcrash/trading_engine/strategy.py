@@ -4,16 +4,20 @@ At the close of every 1-second candle while the detector is ACTIVE or RECOVERY, 
 entry candidate. It is taken only when, in this order: no emergency stop is set, the circuit breaker is
 not open, no cooldown runs, fewer than `max_positions` positions are live, the candle's volume passes
 the volume check, the entry quality score is accepted, the candle's range reaches the configured
-percentile of recent ranges, the window gives two valid limit prices (`percentile.plan`), and the
-distance to the target covers `min_edge_pct` with a notional within `max_order_notional`. Every decision
-is counted in `decisions` (`taken`, `rejected_<why>`) and logged.
+percentile of the ranges before it, the window (with the candle) gives two valid limit prices
+(`percentile.plan`), the entry's size is at least one step (a backtest sizes it from its equity), and
+the distance to the target covers `min_edge_pct` with a notional within `max_order_notional`. Every
+decision is counted in `decisions` (`taken`, `rejected_<why>`) and logged. The window restarts when
+the detector wakes (`percentile`).
 
 A taken entry is a LIMIT GTC buy at the planned entry price; it is canceled when not filled within
 `entry_max_wait_secs`, or as soon as its reason is gone (a new local low moves the window, the detector
 leaves ACTIVE/RECOVERY, an emergency stop). A signal candle usually closes near the local high, above
-both limits: the entry waits for a pullback, so price above the target does not cancel it. Once bought, a LIMIT sell rests at the target;
-the exits of `exits.py` cancel it and sell at market. Positions change only from `OrderExecution`s.
-Times are event times, except command times (wall clock).
+both limits: the entry waits for a pullback, so price above the target does not cancel it. Once bought,
+a LIMIT sell rests at the target; the exits of `exits.py` cancel it and sell at market. Positions
+change only from `OrderExecution`s. Times are event times, except command times (wall clock); the time
+limits (maximum hold, maximum wait) are checked whenever the event clock moves: trades, candles and
+books (`on_clock`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from flashcrash.config import RiskConfig, StrategyConfig
+from flashcrash.config import EventDetectionConfig, RiskConfig, StrategyConfig
 from flashcrash.event_detector import Candle, State
 from flashcrash.event_detector.readings import Readings
 from flashcrash.trading_engine.breaker import BreakerState
@@ -41,16 +45,17 @@ from flashcrash.trading_engine.orders import (
     OrderManager,
     new_client_order_id,
 )
-from flashcrash.trading_engine.percentile import RangeWindow, plan
+from flashcrash.trading_engine.percentile import RangeWindow, plan, wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
 from flashcrash.trading_engine.scoring import Bands, Weights, score
-from flashcrash.trading_engine.volume import VolumeGate
+from flashcrash.trading_engine.volume import VolumeCheck, VolumeGate
 from flashcrash.wire import ENGINE_FLATTEN_PREFIX, HealthMetrics, OrderExecution
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
+WAKING_STATES = frozenset({State.ALERT, State.ACTIVE})  # the detector wakes from SLEEP to these
 MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row; after them the exit goes on, EXIT_RETRY_NS apart
 HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
 EXIT_RETRY_NS = 5_000_000_000
@@ -73,7 +78,9 @@ class PercentileStrategy:
         orders: OrderManager,
         quantity_step: Decimal = ZERO,
         min_notional: Decimal = ZERO,
+        lead_secs: int = wake_lead_secs(EventDetectionConfig()),
     ) -> None:
+        """`lead_secs`: `percentile.wake_lead_secs` of the detector's configuration."""
         self.cfg = cfg
         self.risk = risk
         self.quantity = Quantity.of(quantity)
@@ -89,7 +96,7 @@ class PercentileStrategy:
         self.decisions: Counter[str] = Counter()
         self.entries: list[tuple[int, float]] = []
         self.exits: list[tuple[int, float]] = []
-        self.window = RangeWindow(cfg.range_samples)
+        self.window = RangeWindow(cfg.range_samples, lead_secs)
         self.volume = VolumeGate(cfg.volume_window_secs, cfg.volume_multiple, cfg.volume_min_quote)
         self.cooldown = Cooldown(cfg.entry_cooldown_secs, cfg.loss_cooldown_secs)
         self.stops = EmergencyStops(risk)
@@ -144,18 +151,30 @@ class PercentileStrategy:
     # ------------------------------------------------------------------ inputs
     def on_health(self, h: HealthMetrics, now_wall_ns: int) -> None:
         self.stops.on_health(h)
-        if self.stops.paused:
-            self._cancel_entries("emergency_stop", now_wall_ns)
+        self._cancel_entries_if_stopped(now_wall_ns)
         self._advance(now_wall_ns)  # once a second even without market data: exits waiting to retry
+
+    def on_feed(self, state: str, now_wall_ns: int) -> None:
+        """The feed's StateChange: the feed stop, at once."""
+        self.stops.on_feed(state)
+        self._cancel_entries_if_stopped(now_wall_ns)
+
+    def on_feed_lost(self) -> None:
+        """The feed stopped: nothing after the last candle was observed until the next one."""
+        self.volume.on_feed_lost()
 
     def on_candle(self, c: Candle, state: State, readings: Readings | None, now_wall_ns: int) -> None:
         """At the close of each candle: windows, candle exits, resting entries, the entry decision."""
         close_ns = c.start_ns + NS
         self.event_ns = max(self.event_ns, close_ns)
+        if self.state is State.SLEEP and state in WAKING_STATES:
+            self.window.restart(c.start_ns)
         self.state = state
         if readings is not None:
             self.readings = readings
             self.stops.on_readings(readings)
+        candidate = state in TRADING_STATES and c.bullish
+        range_floor = self._range_floor() if candidate else math.nan  # of the ranges before `c`
         new_low = self.window.on_candle(c)
         volume = self.volume.check(c)
         self.volume.observe(c)
@@ -167,12 +186,12 @@ class PercentileStrategy:
             self._cancel_entries(f"detector {state}", now_wall_ns)
         elif new_low:
             self._cancel_entries("new local low", now_wall_ns)
-        elif self.stops.paused:
-            self._cancel_entries("emergency_stop", now_wall_ns)
+        else:
+            self._cancel_entries_if_stopped(now_wall_ns)
         self._expire_entries(close_ns, now_wall_ns)
         self._advance(now_wall_ns)  # an order given up after its timeouts settles without a response
         if state in TRADING_STATES:
-            self._decide(c, close_ns, volume.ok, volume.describe(), now_wall_ns)
+            self._decide(c, close_ns, volume, range_floor, now_wall_ns)
 
     def on_price(self, ts_ns: int, price: float, now_wall_ns: int) -> None:
         """Exit checks on every trade price."""
@@ -194,6 +213,29 @@ class PercentileStrategy:
                     self._start_exit(lot, reason, now_wall_ns)
             elif lot.phase is Phase.ENTERING and ts_ns - lot.signal_ns >= wait:
                 self._cancel_entry(lot, f"max_wait {self.cfg.entry_max_wait_secs}s", now_wall_ns)
+
+    def on_clock(self, ts_ns: int, now_wall_ns: int) -> None:
+        """The event clock at `ts_ns` without a trade (a book): the lots' time limits, maximum hold
+        and maximum wait, which a quiet market (no trade, no candle) would otherwise leave unchecked."""
+        if ts_ns > self.event_ns:
+            self.event_ns = ts_ns
+        if not self.position.lots:
+            return
+        for lot in self.position.in_phase(Phase.HOLDING):
+            if self.rules.held_too_long(lot.position.entry_ns, ts_ns):
+                self._start_exit(lot, ExitReason.MAX_HOLD, now_wall_ns)
+        self._expire_entries(ts_ns, now_wall_ns)
+
+    def next_time_limit_ns(self) -> int | None:
+        """The earliest event time at which a lot's time limit runs out, not acted on yet: a held
+        lot's maximum hold, a resting entry's maximum wait (None when there is none)."""
+        if not self.position.lots:
+            return None
+        hold, wait = self.rules.max_hold_ns, self.cfg.entry_max_wait_secs * NS
+        held = [lot.position.entry_ns + hold for lot in self.position.in_phase(Phase.HOLDING)]
+        entering = self.position.in_phase(Phase.ENTERING)
+        resting = [lot.signal_ns + wait for lot in entering if self._cancelable(lot)]
+        return min(held + resting, default=None)
 
     def on_response(self, msg: object, event_ns: int, now_wall_ns: int) -> None:
         fill = self.orders.on_response(msg)
@@ -231,7 +273,16 @@ class PercentileStrategy:
         if reason != "not_bullish":  # every candle that is not bullish: counted, not audited
             self._note("entry_rejected", f"{reason}{f': {detail}' if detail else ''}", reason=reason)
 
-    def _decide(self, c: Candle, ts_ns: int, volume_ok: bool, volume_why: str, now: int) -> None:
+    def _range_floor(self) -> float:
+        """The `signal_range_percentile` of the candle ranges in the distribution: what a signal
+        candle's range must reach (nan: no floor, the percentile is 0 or the ranges are too few)."""
+        pct = self.cfg.signal_range_percentile
+        if pct <= 0 or len(self.window.ranges) < self.cfg.range_min_samples:
+            return math.nan
+        return self.window.percentile(pct)
+
+    def _decide(self, c: Candle, ts_ns: int, volume: VolumeCheck, range_floor: float, now: int) -> None:
+        """`range_floor`: `_range_floor()` before `c` joined the distribution."""
         if not c.bullish:
             return self._reject("not_bullish")
         if self.closing:
@@ -246,21 +297,21 @@ class PercentileStrategy:
             return self._reject("cooldown", f"after {self.cooldown.why}")
         if len(self.position.lots) >= self.risk.max_positions:
             return self._reject("risk_max_positions", f"{len(self.position.lots)} live")
-        if not volume_ok:
-            return self._reject("volume", volume_why)
+        if not volume.ok:
+            return self._reject("volume", volume.describe())
         if self.readings is None:
             return self._reject("no_readings")
         quality = score(self.readings, self.weights, self.bands)
         if not quality.accepted:
             return self._reject("score", quality.describe())
-        pct = self.cfg.signal_range_percentile
-        if pct > 0 and len(self.window.ranges) >= self.cfg.range_min_samples:
-            needed = self.window.percentile(pct)
-            if c.high - c.low < needed:
-                return self._reject("range", f"candle range {c.high - c.low:g} under p{pct:g} {needed:g}")
+        if c.high - c.low < range_floor:  # never true for nan (no floor)
+            pct = self.cfg.signal_range_percentile
+            return self._reject("range", f"candle range {c.high - c.low:g} under p{pct:g} {range_floor:g}")
         p = plan(self.window, self.cfg.entry_fraction, self.cfg.exit_fraction, self.cfg.price_tick)
-        if p is None or self.quantity is None:
+        if p is None:
             return self._reject("invalid_price", f"window {self.window.low}..{self.window.high}")
+        if self.quantity is None:
+            return self._reject("risk_size", "the entry's size rounds to zero (under one quantity step)")
         if p.edge_pct < Decimal(repr(self.risk.min_edge_pct)):
             return self._reject("risk_edge", f"entry {p.entry.value} target {p.target.value}")
         notional = self.quantity.value * p.entry.value
@@ -300,7 +351,7 @@ class PercentileStrategy:
             p.low,
             p.high,
             quality.describe(),
-            volume_why,
+            volume.describe(),
         )
         return None
 
@@ -313,6 +364,15 @@ class PercentileStrategy:
     def _cancel_entries(self, why: str, now: int) -> None:
         for lot in self.position.in_phase(Phase.ENTERING):
             self._cancel_entry(lot, why, now)
+
+    def _cancel_entries_if_stopped(self, now: int) -> None:
+        if self.stops.paused:
+            self._cancel_entries("emergency_stop", now)
+
+    def _cancelable(self, lot: Lot) -> bool:
+        """Whether the lot's entry order may still be canceled (not settled, no cancel out)."""
+        entry = self.orders.get(lot.entry_coid)
+        return entry is not None and not entry.terminal and not entry.cancel_sent
 
     def _expire_entries(self, ts_ns: int, now: int) -> None:
         wait = self.cfg.entry_max_wait_secs * NS

@@ -447,7 +447,7 @@ pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError>
 }
 
 /// Pairs of keys whose first must not exceed its second, `(section, lower, upper)`, checked in order.
-const NOT_ABOVE: [(&str, &str, &str); 5] = [
+const NOT_ABOVE: [(&str, &str, &str); 6] = [
     ("feed", "reconnect_initial_ms", "reconnect_max_ms"),
     ("event_detection", "warmup_secs", "baseline_secs"),
     (
@@ -457,6 +457,9 @@ const NOT_ABOVE: [(&str, &str, &str); 5] = [
     ),
     ("strategy", "range_min_samples", "range_samples"),
     ("strategy", "score_good", "score_excellent"),
+    // A selling exhaustion lowers the acceptance threshold to score_exhaustion: above score_good
+    // it would raise it.
+    ("strategy", "score_exhaustion", "score_good"),
 ];
 
 /// The entry score's weights: all 0 would leave no score to reach.
