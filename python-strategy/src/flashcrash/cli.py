@@ -10,10 +10,14 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flashcrash import config as config_mod
 from flashcrash import envfile
 from flashcrash.launcher import REPO
+
+if TYPE_CHECKING:
+    from flashcrash.runner import Runner
 
 
 def setup_logging(level: str, fmt: str) -> None:
@@ -24,7 +28,26 @@ def setup_logging(level: str, fmt: str) -> None:
     logs.setup(level, fmt)
 
 
+def _write_summary(runner: Runner, summary_json: Path | None) -> dict[str, Any] | None:
+    """The session summary and report written (`Runner.write`); None, with one line on stderr, when
+    they could not be (a full disk, a `report_dir` that is not a folder, a drawing error)."""
+    try:
+        return runner.write(summary_json)
+    except Exception as e:
+        print(
+            f"summary error: session summary and report not written: {type(e).__name__}: {e}", file=sys.stderr
+        )
+        return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """`flashcrash run`: the strategy process, until a signal or the engine's stop. At the end the
+    summary and report are written, then the session is ended in the database, whatever the writing
+    did: a failed write is one line on stderr, never a session left for the next start to recover.
+
+    Exit code: 0; 2 when it could not start (configuration, database, a port); 3 when the database
+    failed (the session's record is incomplete); 4 when only the summary or report could not be
+    written (the session ended and is recorded)."""
     from flashcrash.runner import install_signal_handlers
 
     signals = install_signal_handlers()  # first, so a stop during the imports below is not lost
@@ -92,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("session %d in %s", session.id, db.settings.db_path)
     log.info("strategy ready: %s", cfg.zmq.data_endpoint)
     error: BaseException | None = None
+    summary: dict[str, Any] | None = None
     db_ok = True
     try:
         runner.run(signals)
@@ -99,23 +123,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         error = e
         raise
     finally:
-        summary = runner.write(args.summary_json)
-        client.close()
-        publisher.close()
-        metrics.close()
-        alerts.close()
         try:
-            runner.finish(error)
-            db.close()
-        except PersistenceError as e:
-            print(f"persistence error: {e}", file=sys.stderr)
-            db_ok = False
+            summary = _write_summary(runner, args.summary_json)
+        finally:
+            client.close()
+            publisher.close()
+            metrics.close()
+            alerts.close()
+            try:
+                runner.finish(error)
+                db.close()
+            except PersistenceError as e:
+                print(f"persistence error: {e}", file=sys.stderr)
+                db_ok = False
+    if not db_ok or runner.stop_reason == "persistence failed":
+        return 3
+    if summary is None:
+        return 4
     Console().print(summary_table(summary))
-    return 0 if db_ok and runner.stop_reason != "persistence failed" else 3
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`flashcrash report --session ID`: a stored session's report, its price and equity (PNG)."""
+    """`flashcrash report --session ID`: a stored session's report, its price and equity (PNG) and
+    its trades (CSV). Exit code 0; 1 when the database cannot be read or a file cannot be written
+    (one line); 2 on a bad config file."""
     from rich.console import Console
 
     from flashcrash.persistence import PersistenceError
@@ -136,6 +168,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         session_report(db, args.session, out, Console() if sys.stdout.isatty() else Console(width=200))
     except PersistenceError as e:
         print(f"report error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"report error: cannot write the report: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flashcrash.atomic_files import write_text
 from flashcrash.launcher import DEMO_DATA, REPO, LaunchError, Session, SimSpec, tail
 
 console = Console()
@@ -139,8 +140,9 @@ def run_paper(args: argparse.Namespace) -> int:
 
 
 def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -> int:
-    """Prints the session summary; copies it, the logs and the session's private reports under
-    ./reports/<kind>_<time>. Non-zero if anything went wrong."""
+    """Prints the session summary; copies it (written whole or not at all), the logs and the
+    session's private reports under ./reports/<kind>_<time>. Non-zero if anything went wrong: a
+    process that exited badly, a port still in use, no summary."""
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
     if bad:
@@ -162,12 +164,15 @@ def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -
         shutil.copytree(src, dest, dirs_exist_ok=True)
         if summary.get("report_png"):
             summary["report_png"] = str(dest / Path(summary["report_png"]).name)
-    (dest / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(dest / "summary.json", json.dumps(summary, indent=2))
     for p in session.procs.values():
         shutil.copy(p.log_path, dest / p.log_path.name)
     console.print(summary_table(summary))
     console.print(f"report, summary and logs: [cyan]{dest}[/]")
-    console.print(f"processes stopped cleanly: {codes}; ports freed: {session.ports_free()}")
+    if ok:
+        console.print(f"processes stopped cleanly: {codes}; ports freed")
+    else:
+        console.print(f"[red]{kind} failed:[/] exit codes {codes}; ports freed: {session.ports_free()}")
     session.cleanup()
     return 0 if ok else 1
 

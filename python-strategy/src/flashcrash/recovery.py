@@ -68,7 +68,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
             if after and replay_event(runner, e):
                 replayed += 1
                 runner.event_ns = max(runner.event_ns, e.event_ns or 0)
-    _read_history(runner, lineage)  # after the replay: the database has what it re-applied
+    earlier = _read_history(runner, lineage)  # after the replay: the database has what it re-applied
     runner._transitions_seen = len(runner.detector.transitions)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
@@ -81,6 +81,9 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
         "open_quantity": str(runner.strategy.position.quantity),
         "open_orders": open_orders,
         "detector": detector,
+        # The first closed trades the strategy holds: closed by the sessions carried on, they count in
+        # those (the session summary's P&L is this session's own).
+        "earlier_trades": earlier,
     }
     text = (
         f"recovered from session {crashed.id}: "
@@ -106,24 +109,26 @@ def _lineage(runner: Runner, crashed: SessionRecord) -> list[int]:
     return out
 
 
-def _read_history(runner: Runner, lineage: list[int]) -> None:
+def _read_history(runner: Runner, lineage: list[int]) -> int:
     """The closed trades, the entry and exit marks and the detector's transitions of the sessions
     this one carries on (`lineage`) and of this one, read back from the trades table and the audit
     log: snapshots leave this history out. An entry or exit is marked once per trade, at its average
-    price."""
+    price. The trades the earlier sessions closed come first (each part in exit order); returns how
+    many they are."""
     db = runner.db
     assert db is not None and runner.session is not None
-    sessions = [*lineage, runner.session.id]
+    own = runner.session.id
+    sessions = [*lineage, own]
     trades = {t.id: t for s in sessions for t in db.trades_of(s)}.values()
-    closed = sorted(
-        (
-            ClosedTrade(t.entry_ns, t.exit_ns, t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
-                        t.exit_reason or "", t.entry_reason, t.entry_score)
-            for t in trades
-            if t.exit_ns is not None and t.exit_price is not None and t.pnl is not None
-        ),
-        key=lambda c: c.exit_ns,
-    )  # fmt: skip
+    rows = sorted(
+        (t for t in trades if t.exit_ns is not None and t.exit_price is not None and t.pnl is not None),
+        key=lambda t: (t.closing_session == own, t.exit_ns),
+    )
+    closed = [
+        ClosedTrade(t.entry_ns, t.exit_ns, t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
+                    t.exit_reason or "", t.entry_reason, t.entry_score)
+        for t in rows
+    ]  # fmt: skip
     strategy = runner.strategy
     strategy.position.closed = closed
     strategy.entries = sorted((t.entry_ns, float(t.entry_price)) for t in trades)
@@ -138,6 +143,7 @@ def _read_history(runner: Runner, lineage: list[int]) -> None:
                 if e.component == "detector"
             ]
         )  # fmt: skip
+    return sum(1 for t in rows if t.closing_session != own)
 
 
 def replay_event(runner: Runner, e: EventRecord) -> bool:

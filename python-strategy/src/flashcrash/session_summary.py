@@ -1,5 +1,14 @@
 """The end-of-session summary of a `Runner` (`summary.json`, the demo's table): messages, feed,
-detector, decisions, orders, risk and P&L."""
+detector, decisions, orders, risk and P&L.
+
+`pnl` and `trades` are this session's own, as `flashcrash report` counts them: the trades it closed
+(one recovered from a crashed session and closed here included), their fees and net P&L; the fees
+paid on positions still open are `open_fees`, counted in the trade once a session closes it. After
+a crash recovery the strategy also holds the trades the sessions it carried on closed: they are in
+`pnl_with_earlier_sessions` (what the end-of-session chart's equity draws), not in `pnl`.
+
+`started_utc` is the wall clock at the runner's start; the detector's and the trades' times are the
+venue's event times."""
 
 from __future__ import annotations
 
@@ -8,18 +17,55 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from flashcrash import wire
+from flashcrash.persistence.records import SessionStats
+from flashcrash.trading_engine.position import ClosedTrade
 
 if TYPE_CHECKING:
     from flashcrash.runner import Runner
 
 
-def session_summary(runner: Runner) -> dict[str, Any]:
+def own_closed_trades(runner: Runner) -> list[ClosedTrade]:
+    """The trades this session closed: after a crash recovery the strategy's closed trades begin
+    with those the sessions it carried on closed (`recovery["earlier_trades"]`), which count there."""
+    earlier = runner.recovery.get("earlier_trades", 0) if runner.recovery is not None else 0
+    return runner.strategy.position.closed[earlier:]
+
+
+def _pnl(runner: Runner, own: list[ClosedTrade]) -> dict[str, Any]:
+    """This session's closed trades' figures, what is still open, and the return on the capital."""
     pos = runner.strategy.position
     capital = runner.cfg.initial_capital
-    net = pos.realized
+    st = SessionStats.of_closed(own)
+    return {
+        "trades": st.trades,
+        "wins": st.wins,
+        "losses": st.losses,
+        "win_rate": round(st.win_rate, 4) if st.win_rate is not None else None,
+        "fees": wire.dec_text(st.fees),
+        "net_pnl": wire.dec_text(st.net_pnl),
+        "open_quantity": wire.dec_text(pos.quantity),
+        "open_fees": wire.dec_text(sum((lot.position.fees for lot in pos.lots.values()), Decimal(0))),
+        "initial_capital": wire.dec_text(capital),
+        "return_pct": wire.dec_text((st.net_pnl / capital * Decimal(100)).quantize(Decimal("0.0001"))),
+    }
+
+
+def _with_earlier_sessions(runner: Runner) -> dict[str, Any] | None:
+    """Every closed trade the strategy holds, the earlier sessions' included (None without a
+    recovery: then they are `pnl`'s)."""
+    if runner.recovery is None:
+        return None
+    st = SessionStats.of_closed(runner.strategy.position.closed)
+    return {
+        "recovered_from": runner.recovery["from_session"],
+        "trades": st.trades,
+        "net_pnl": wire.dec_text(st.net_pnl),
+    }
+
+
+def session_summary(runner: Runner) -> dict[str, Any]:
     h = runner.health
-    trades = [t.to_json() for t in pos.closed]
-    wins = sum(1 for t in pos.closed if t.pnl > 0)
+    own = own_closed_trades(runner)
     return {
         "symbol": runner.cfg.symbol.name,
         "started_utc": runner.started.isoformat(),
@@ -82,14 +128,7 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "breaker": str(runner.orders.breaker.state(runner.clock())),
             "breaker_events": dict(runner.orders.breaker.stats),
         },
-        "pnl": {
-            "trades": len(trades),
-            "win_rate": round(wins / len(trades), 4) if trades else None,
-            "fees": wire.dec_text(pos.total_fees),
-            "net_pnl": wire.dec_text(net),
-            "open_quantity": wire.dec_text(pos.quantity),
-            "initial_capital": wire.dec_text(capital),
-            "return_pct": wire.dec_text((net / capital * Decimal(100)).quantize(Decimal("0.0001"))),
-        },
-        "trades": trades,
+        "pnl": _pnl(runner, own),
+        "pnl_with_earlier_sessions": _with_earlier_sessions(runner),
+        "trades": [t.to_json() for t in own],
     }

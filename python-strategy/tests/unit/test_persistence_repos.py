@@ -14,6 +14,8 @@ from flashcrash.persistence import (
     EventRecord,
     FillRecord,
     OrderRecord,
+    PersistenceService,
+    PersistenceSettings,
     SchemaError,
     SnapshotRecord,
     TradeRecord,
@@ -22,6 +24,7 @@ from flashcrash.persistence.migrations import LATEST, MIGRATIONS, split_statemen
 from flashcrash.persistence.records import iso
 from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase, SqliteUnitOfWork, connect, migrate, schema_version
+from flashcrash.trading_engine.position import ClosedTrade
 
 T0 = 1_760_129_100_000_000_000  # 2025-10-10T20:45:00Z
 
@@ -252,6 +255,59 @@ def test_a_trade_counts_in_the_session_that_closed_it(uow: SqliteUnitOfWork) -> 
     assert (st2.trades, st2.net_pnl, st2.wins, st2.closed_later) == (1, Decimal("0.8"), 1, 0)
 
 
+def test_a_session_holds_the_trades_it_recovered_open(uow: SqliteUnitOfWork) -> None:
+    """A trade opened by session 1 and still held when it crashed is the recovering session 2's too
+    (open there, not only in session 1); if 2 crashes as well and 3 closes it, it is 2's as closed by
+    a later session and 3's as closed. A trade session 1 closed itself is 1's alone."""
+    s1 = _session(uow)
+    uow.trades.add(TradeRecord(s1, "held", "POLUSDT", Decimal("500"), T0, Decimal("0.2"), "bullish"))
+    uow.trades.add(_closed(s1, "done", "0.8", exit_ns=T0 + 1))
+    uow.sessions.end(s1, T0 + 2, "crashed", "no clean end")
+    s2 = uow.sessions.create(T0 + 3, "POLUSDT", "paper", Decimal("1000"), recovered_from=s1).id
+    assert [t.trade_key for t in uow.trades.of_session(s2)] == ["held"]
+    st2 = session_stats(uow.trades.of_session(s2), s2)
+    assert (st2.trades, st2.open_trades, st2.fees) == (0, 1, Decimal(0))
+    uow.sessions.end(s2, T0 + 4, "crashed", "no clean end")
+    s3 = uow.sessions.create(T0 + 5, "POLUSDT", "paper", Decimal("1000"), recovered_from=s2).id
+    assert [t.trade_key for t in uow.trades.of_session(s3)] == ["held"]  # two sessions back
+    uow.trades.add(_closed(s3, "held", "-0.3"))
+    st2 = session_stats(uow.trades.of_session(s2), s2)
+    assert (st2.trades, st2.open_trades, st2.closed_later) == (0, 0, 1)
+    st3 = session_stats(uow.trades.of_session(s3), s3)
+    assert (st3.trades, st3.open_trades, st3.net_pnl) == (1, 0, Decimal("-0.3"))
+    uow.sessions.end(s3, T0 + 6, "clean", "SIGTERM")
+    fresh = _session(uow)  # carries nothing on
+    assert uow.trades.of_session(fresh) == []
+    assert {t.trade_key for t in uow.trades.of_session(s1)} == {"held", "done"}
+
+
+def test_a_crashed_session_ends_at_its_last_wall_clock_time(tmp_path: Path) -> None:
+    """A detector transition and a trade carry the venue's event time, an hour ahead of the wall
+    clock in a fast replay: the crashed session is ended at its last wall-clock record (its newest
+    event or snapshot other than a transition), before the session that found it started."""
+    ahead = T0 + 3600 * 10**9
+    db = PersistenceService.open(PersistenceSettings(tmp_path / "c.db"))
+    db.start_session("POLUSDT", "paper", Decimal("1000"), now_ns=T0)
+    db.record_event("note", "wall clock", ts_ns=T0 + 5)
+    db.save_snapshot("runner", {"event_ns": ahead}, ts_ns=T0 + 7)
+    db.record_transition("detector", "SLEEP", "ALERT", "volatility", ts_ns=ahead)
+    db.open_trade(ahead, Decimal("0.2"), Decimal("500"), "bullish", entry_client_order_id="k")
+    db.record_trade(
+        ClosedTrade(ahead, ahead + 10**9, Decimal("500"), Decimal("0.2"), Decimal("0.21"), Decimal("0.1"),
+                    Decimal("4.9"), "target"),
+        trade_key="k",
+    )  # fmt: skip
+    db.close()  # killed: the session never ends
+    db = PersistenceService.open(PersistenceSettings(tmp_path / "c.db"))
+    try:
+        s2 = db.start_session("POLUSDT", "paper", Decimal("1000"), now_ns=T0 + 60 * 10**9)
+        s1 = db.get_session(1)
+        assert s1 is not None and s1.status == "crashed"
+        assert s1.ended_ns == T0 + 7 and s1.ended_ns <= s2.started_ns
+    finally:
+        db.close()
+
+
 def test_migration_4_gives_closed_trades_their_closing_session(tmp_path: Path) -> None:
     path = tmp_path / "v3.db"
     conn = connect(path, 1.0)
@@ -383,18 +439,91 @@ def test_a_schema_one_step_newer_is_refused_and_left_as_it_was(tmp_path: Path) -
     conn.close()
 
 
-def test_read_only_open_refuses_an_older_schema_without_migrating_it(tmp_path: Path) -> None:
-    """`flashcrash report` opens read-only: a file of an older schema is refused (it would lack the
-    newer columns) and not migrated."""
-    path = tmp_path / "old.db"
+def _old_file(path: Path, version: int) -> None:
+    """A file of schema `version` holding session 1 with a closed and an open trade and an event,
+    written with the columns every version has."""
     conn = connect(path, 1.0)
-    migrate(conn, str(path), MIGRATIONS[: LATEST - 1])
+    migrate(conn, str(path), MIGRATIONS[:version])
+    conn.execute(
+        "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
+        " VALUES (?, ?, 'running', 'POLUSDT', 'paper', '1000')",
+        (T0, iso(T0)),
+    )
+    conn.execute(
+        "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
+        " entry_reason, fees, exit_ns, exit_utc, exit_price, exit_reason, pnl, hold_ns)"
+        " VALUES (1, 'won', 'POLUSDT', '500', ?, ?, '0.2', 'bullish', '0.2', ?, ?, '0.202', 'target', '0.8', ?)",
+        (T0, iso(T0), T0 + 10**9, iso(T0 + 10**9), 10**9),
+    )
+    conn.execute(
+        "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
+        " entry_reason, fees) VALUES (1, 'held', 'POLUSDT', '500', ?, ?, '0.2', 'bullish', '0.1')",
+        (T0, iso(T0)),
+    )
+    conn.execute(
+        "INSERT INTO events (session_id, ts_ns, ts_utc, kind, summary, payload)"
+        " VALUES (1, ?, ?, 'note', 'x', '{}')",
+        (T0 + 5, iso(T0 + 5)),
+    )
     conn.close()
-    with pytest.raises(SchemaError, match=rf"old\.db.*version {LATEST - 1}.*flashcrash run"):
-        SqliteDatabase.open(path, read_only=True)
+
+
+@pytest.mark.parametrize("version", range(1, LATEST))
+def test_read_only_open_reads_an_older_schema_without_migrating_it(tmp_path: Path, version: int) -> None:
+    """`flashcrash report` opens read-only: a file of an older schema is read as it is, what it lacks
+    as empty (no candles, snapshots, entry scores or event times; a closed trade closed by the session
+    that opened it, as migration 4 says), and the file is not changed."""
+    path = tmp_path / "old.db"
+    _old_file(path, version)
+    before = path.read_bytes()
+    db = SqliteDatabase.open(path, read_only=True)
+    r = db.reader()
+    won, held = r.trades.of_session(1)
+    assert (won.trade_key, won.closing_session, won.entry_score, won.pnl) == ("won", 1, None, Decimal("0.8"))
+    assert held.is_open and held.exit_session_id is None
+    st = session_stats([won, held], 1)
+    assert (st.trades, st.open_trades, st.net_pnl) == (1, 1, Decimal("0.8"))
+    (e,) = r.events.of_session(1)
+    assert e.event_ns is None and e.summary == "x"
+    assert r.candles.of_session(1) == [] and r.snapshots.latest(1) == {}
+    assert r.sessions.last_activity_ns(1) == T0 + 5
+    db.close()
+    assert path.read_bytes() == before
     conn = sqlite3.connect(path)
-    assert schema_version(conn) == LATEST - 1
+    assert schema_version(conn) == version
     conn.close()
+
+
+def test_the_report_of_a_schema_5_file_draws_its_candles(tmp_path: Path) -> None:
+    """A file migrated only to v5 (no `snapshots.after_event_id`): `flashcrash report` prints it and
+    draws its stored candles, without migrating it."""
+    import io
+
+    from rich.console import Console
+
+    from flashcrash.persistence.session_report import session_report
+
+    path = tmp_path / "v5.db"
+    _old_file(path, 5)
+    conn = connect(path, 1.0)
+    for i in range(60):
+        conn.execute("INSERT INTO candles VALUES (1, ?, 0.2, 0.2, 0.2, 0.2, 10.0, 5.0, 1)", (T0 + i * 10**9,))
+    conn.close()
+    console = Console(file=io.StringIO(), width=200)
+    out = tmp_path / "s1.png"
+    assert session_report(path, 1, out, console) == out and out.stat().st_size > 10_000
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "price, states and equity" in text and (tmp_path / "s1_trades.csv").exists()
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == 5
+    conn.close()
+
+
+def test_read_only_open_refuses_a_file_without_a_schema(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(SchemaError, match=r"empty\.db has no flashcrash schema"):
+        SqliteDatabase.open(path, read_only=True)
 
 
 def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:
@@ -500,7 +629,9 @@ def test_the_session_report_sums_the_pnl_of_what_the_session_closed(
     db.close()
     drawn: dict[str, object] = {}
 
-    def fake_curve(out: Path, title: str, start: int, end: int, pnls: list, states: object = ()) -> Path:
+    def fake_curve(
+        out: Path, title: str, start: int, end: int, pnls: list, states: object = (), equity_label: str = ""
+    ) -> Path:
         drawn["pnls"] = pnls
         return out
 

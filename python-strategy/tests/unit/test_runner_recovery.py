@@ -252,7 +252,8 @@ def test_a_target_partly_filled_before_a_crash_is_completed_by_the_remainder_onl
 def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) -> None:
     """A strategy snapshot (written after every iteration that traded) holds no closed trade nor
     entry/exit mark, so its size does not grow with the session; a recovered strategy reads its
-    predecessor's closed trades and marks back from the trades table."""
+    predecessor's closed trades and marks back from the trades table. They are its predecessor's:
+    the recovered session's summary shows them apart from its own P&L (it closed none)."""
     eng = FakeEngine()
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
@@ -282,7 +283,14 @@ def test_closed_trades_are_history_read_back_not_snapshot_state(tmp_path: Path) 
         assert runner.recovery is not None and runner.recovery["from_session"] == 1
         assert runner.strategy.position.closed == [trade]
         assert (runner.strategy.entries, runner.strategy.exits) == marks
-        assert runner.summary()["pnl"]["trades"] == 1
+        summary = runner.summary()
+        assert (summary["pnl"]["trades"], summary["pnl"]["net_pnl"], summary["trades"]) == (0, "0", [])
+        earlier = summary["pnl_with_earlier_sessions"]
+        assert (earlier["recovered_from"], earlier["trades"], earlier["net_pnl"]) == (
+            1,
+            1,
+            wire.dec_text(trade.pnl),
+        )
         assert runner.detector.transitions == [alert] and runner._transitions_seen == 1
         _steps(runner, 0.1)
         db.flush()

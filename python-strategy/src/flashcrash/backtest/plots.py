@@ -9,7 +9,7 @@ import html
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flashcrash.backtest.atomic import replacing, write_text
+from flashcrash.atomic_files import replacing, write_text
 from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.persistence.report import COLORS
 

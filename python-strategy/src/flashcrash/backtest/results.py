@@ -1,6 +1,6 @@
 """What a backtest found: the account, the trades, the per-second series (price, equity, detector
 state), the deepest drawdown of the equity marked at every trade and fill, and the figures computed
-from them; CSV and JSON writers (atomic: `atomic.replacing`)."""
+from them; CSV and JSON writers (atomic: `atomic_files.replacing`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flashcrash.backtest.atomic import replacing, write_text
+from flashcrash.atomic_files import replacing, write_text
 from flashcrash.event_detector import State, Transition
 from flashcrash.trading_engine import ClosedTrade
 from flashcrash.wire import dec_text

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flashcrash import config as config_mod
-from flashcrash.backtest.atomic import write_text
+from flashcrash.atomic_files import write_text
 from flashcrash.backtest.commands import (
     DEFAULT_CACHE,
     UsageError,

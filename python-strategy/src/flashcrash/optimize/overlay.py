@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flashcrash import config as config_mod
-from flashcrash.backtest.atomic import write_text
+from flashcrash.atomic_files import write_text
 
 Table = dict[str, dict[str, Any]]
 

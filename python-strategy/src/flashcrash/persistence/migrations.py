@@ -248,6 +248,43 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 LATEST = MIGRATIONS[-1].version
 
+# What a read-only connection to an older file shows for what later steps added (`read_views`), so
+# `flashcrash report` reads any version without migrating it. Add an entry with each new column or
+# table a reader uses: (version that added it, table, column, its value in older rows).
+ADDED_COLUMNS: tuple[tuple[int, str, str, str], ...] = (
+    (2, "trades", "entry_score", "NULL"),
+    # As step 4 fills it: a closed trade was closed by the session that opened it.
+    (4, "trades", "exit_session_id", "CASE WHEN exit_ns IS NOT NULL THEN session_id END"),
+    (4, "events", "event_ns", "NULL"),
+    (6, "snapshots", "after_event_id", "NULL"),
+)
+# (version that added it, table, its columns): empty in an older file.
+ADDED_TABLES: tuple[tuple[int, str, str], ...] = (
+    (2, "snapshots", "id, session_id, component, ts_ns, ts_utc, reason, state, after_event_id"),
+    (5, "candles", "session_id, start_ns, open, high, low, close, volume, buy_volume, trades"),
+)
+
+
+def read_views(version: int) -> list[str]:
+    """Temporary views (one connection's, shadowing its tables: the file is not changed) that give a
+    file of schema `version` the tables and columns of the latest one a reader uses: a missing
+    table empty, a missing column as `ADDED_COLUMNS` says."""
+    missing = {table for since, table, _ in ADDED_TABLES if version < since}
+    views = [
+        f"CREATE TEMP VIEW {table} AS SELECT {', '.join(f'NULL AS {c}' for c in columns.split(', '))} WHERE 0"
+        for since, table, columns in ADDED_TABLES
+        if version < since
+    ]
+    added: dict[str, list[str]] = {}
+    for since, table, column, value in ADDED_COLUMNS:
+        if version < since and table not in missing:
+            added.setdefault(table, []).append(f"{value} AS {column}")
+    views += [
+        f"CREATE TEMP VIEW {t} AS SELECT *, {', '.join(cols)} FROM main.{t}" for t, cols in added.items()
+    ]
+    return views
+
+
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version    INTEGER PRIMARY KEY,

@@ -3,6 +3,7 @@ integer nanoseconds (the repositories add ISO-8601 text beside them for people r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -63,6 +64,21 @@ class SessionStats:
     @property
     def win_rate(self) -> float | None:
         return self.wins / self.trades if self.trades else None
+
+    @classmethod
+    def of_closed(cls, closed: Sequence[Any], open_trades: int = 0, closed_later: int = 0) -> SessionStats:
+        """The figures of the `closed` trades (each with its `pnl` and `fees`: a `TradeRecord`, or the
+        strategy's `ClosedTrade`). A break-even trade is neither a win nor a loss."""
+        pnl = [t.pnl for t in closed if t.pnl is not None]
+        return cls(
+            trades=len(closed),
+            wins=sum(1 for x in pnl if x > 0),
+            losses=sum(1 for x in pnl if x < 0),
+            net_pnl=sum(pnl, Decimal(0)),
+            fees=sum((t.fees for t in closed), Decimal(0)),
+            open_trades=open_trades,
+            closed_later=closed_later,
+        )
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ class TradeRepository(Protocol):
         ...
 
     def of_session(self, session_id: int) -> list[TradeRecord]:
-        """The trades the session opened or closed (one recovered from a crash is in both)."""
+        """The trades the session opened, closed or held open (one opened by a session it carried on
+        after a crash and not closed before it: such a trade is in both sessions)."""
         ...
 
     def open_of_session(self, session_id: int) -> list[TradeRecord]: ...

@@ -71,15 +71,11 @@ class PersistenceSettings:
 def session_stats(trades: list[TradeRecord], session_id: int | None = None) -> SessionStats:
     """P&L, fees, wins and losses of the closed trades (exact, in Decimal). With `session_id`, a trade
     counts in the session that closed it: one opened before a crash and closed by the recovering
-    session counts there, and in its first session only as `closed_later`."""
+    session counts there, and in its first session only as `closed_later`; one still open counts as
+    open in every session that held it (`TradeRepository.of_session`)."""
     closed = [t for t in trades if not t.is_open and session_id in (None, t.closing_session)]
-    pnl = [t.pnl for t in closed if t.pnl is not None]
-    return SessionStats(
-        trades=len(closed),
-        wins=sum(1 for x in pnl if x > 0),
-        losses=sum(1 for x in pnl if x < 0),  # a break-even trade is neither
-        net_pnl=sum(pnl, Decimal(0)),
-        fees=sum((t.fees for t in closed), Decimal(0)),
+    return SessionStats.of_closed(
+        closed,
         open_trades=sum(1 for t in trades if t.is_open),
         closed_later=0 if session_id is None else sum(1 for t in trades if not t.is_open) - len(closed),
     )

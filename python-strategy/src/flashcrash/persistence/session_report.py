@@ -1,13 +1,19 @@
 """`flashcrash report --session ID`: a stored session's summary, trades and audit counts printed with
 rich, its trades as CSV (every figure exact, beside the PNG), and a PNG: its 1-second closes with the
 detector's states shaded and the entries and exits marked, above its equity curve (sessions written
-before the candles were stored, schema v5: the equity curve alone). Opens the database read-only (no
-migration)."""
+before the candles were stored, before schema v5: the equity curve alone). Both files are written
+whole or not at all. Opens the database read-only, of any schema version up to this program's,
+without migrating it (what an older file lacks reads as empty: `migrations.read_views`).
+
+The session's start and end are the wall clock; the trades' and the detector's times are the venue's
+event times (`exchange-sim` rebases a replay to start "now", and faster than real time its event
+times run ahead of the wall clock)."""
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +21,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from flashcrash.atomic_files import replacing
 from flashcrash.persistence.errors import PersistenceError
 from flashcrash.persistence.records import NS, SessionRecord, TradeRecord, iso
 from flashcrash.persistence.report import write_equity_curve, write_report
 from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase
+from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.wire import dec_text
+
+WRITTEN_OFF = str(ExitReason.WRITTEN_OFF)
 
 
 def _date(ns: int) -> str:
@@ -59,8 +69,8 @@ def _session_table(s: SessionRecord, trades: list[TradeRecord], events: Counter[
         ("symbol", s.symbol),
         ("mode", s.mode),
         ("status", s.status),
-        ("started (UTC)", iso(s.started_ns)),
-        ("ended (UTC)", iso(s.ended_ns) if s.ended_ns is not None else "-"),
+        ("started (UTC, wall clock)", iso(s.started_ns)),
+        ("ended (UTC, wall clock)", iso(s.ended_ns) if s.ended_ns is not None else "-"),
         ("stop reason", s.stop_reason or "-"),
         ("recovered from", str(s.recovered_from) if s.recovered_from else "-"),
         ("closed trades", str(st.trades)),
@@ -84,14 +94,15 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
     dates = sorted({_date(ns) for ns in stamps})
     many = len(dates) > 1
     when = f"{dates[0]} to {dates[-1]}" if many else (dates[0] if dates else "")
-    t = Table(title=f"trades (times UTC{', ' + when if when else ''}; fees and P&L in quote currency)")
+    t = Table(
+        title=f"trades (times: venue event time, UTC{', ' + when if when else ''}; fees and P&L in quote currency)"
+    )
     left = ("exit reason",)
-    for col in ("#", "session", "entry at", "exit at", "qty", "entry", "exit", "held s", "exit reason",
-                "fees", "P&L"):  # fmt: skip
+    for col in ("#", "session", "entry (venue)", "exit (venue)", "qty", "entry", "exit", "held s",
+                "exit reason", "fees", "P&L"):  # fmt: skip
         t.add_column(col, justify="left" if col in left else "right", overflow="fold")
     for i, tr in enumerate(trades, 1):
         pnl = tr.pnl
-        style = "" if pnl is None else ("green" if pnl > 0 else "red")
         closer = tr.closing_session
         t.add_row(
             str(i),
@@ -105,22 +116,30 @@ def _trades_table(trades: list[TradeRecord]) -> Table:
             tr.exit_reason or "-",
             _money(tr.fees),
             _money(pnl),
-            style=style,
+            style=_pnl_style(pnl),
         )
     return t
 
 
+def _pnl_style(pnl: Decimal | None) -> str:
+    """Green for a win, red for a loss; an open or break-even trade plain."""
+    if pnl is None or pnl.is_zero():
+        return ""
+    return "green" if pnl > 0 else "red"
+
+
+# The entry and exit times are the venue's event times (the session's start and end, wall clock).
 TRADE_COLUMNS = (
-    "session", "closing_session", "trade_key", "entry_utc", "exit_utc", "quantity", "entry_price",
-    "exit_price", "hold_secs", "exit_reason", "entry_reason", "entry_score", "fees", "pnl",
-    "entry_client_order_id", "exit_client_order_id",
+    "session", "closing_session", "trade_key", "entry_venue_time_utc", "exit_venue_time_utc",
+    "quantity", "entry_price", "exit_price", "hold_secs", "exit_reason", "entry_reason", "entry_score",
+    "fees", "pnl", "entry_client_order_id", "exit_client_order_id",
 )  # fmt: skip
 
 
 def write_trades_csv(path: Path, trades: list[TradeRecord]) -> Path:
-    """The trades with their exact decimal text, one row each (open ones without exit columns)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    """The trades with their exact decimal text, one row each (open ones without exit columns),
+    written whole or not at all."""
+    with replacing(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(TRADE_COLUMNS)
         for t in trades:
@@ -133,8 +152,21 @@ def write_trades_csv(path: Path, trades: list[TradeRecord]) -> Path:
     return path
 
 
+def _venue_span(
+    s: SessionRecord, states: Sequence[tuple[int, str]], pnls: Sequence[tuple[int, Decimal]]
+) -> tuple[int, int]:
+    """The first and last venue event time the equity chart draws (the detector's states, the
+    session's exits); the session's own wall-clock start and end when it has none."""
+    times = [ts for ts, _ in states] + [ns for ns, _ in pnls]
+    if not times:
+        return s.started_ns, s.ended_ns or s.started_ns
+    return min(times), max(times)
+
+
 def session_report(db_path: Path, session_id: int, out: Path, console: Console | None = None) -> Path:
-    """Prints the report of session `session_id` and writes its equity curve to `out`."""
+    """Prints the report of session `session_id` and writes its chart to `out` (its trades CSV
+    beside it). Raises `PersistenceError` for a database that cannot be read, `OSError` for a file
+    that cannot be written."""
     console = console or Console()
     db = SqliteDatabase.open(db_path, read_only=True)
     try:
@@ -146,7 +178,6 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
         trades = uow.trades.of_session(session_id)
         events = uow.events.of_session(session_id)
         candles = uow.candles.of_session(session_id)
-        end = s.ended_ns or uow.sessions.last_activity_ns(session_id) or s.started_ns
     finally:
         db.close()
     console.print(_session_table(s, trades, Counter(e.kind for e in events)))
@@ -163,16 +194,22 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
     pnls = [(t.exit_ns, t.pnl) for t in closed if t.exit_ns is not None and t.pnl is not None]
     entries = [(t.entry_ns, float(t.entry_price)) for t in trades if t.session_id == s.id]
     exits = [
-        (t.exit_ns, float(t.exit_price)) for t in closed if t.exit_ns is not None and t.exit_price is not None
+        (t.exit_ns, float(t.exit_price))
+        for t in closed
+        if t.exit_ns is not None and t.exit_price is not None and t.exit_reason != WRITTEN_OFF
     ]
+    written_off = [t.exit_ns for t in closed if t.exit_ns is not None and t.exit_reason == WRITTEN_OFF]
+    equity = f"net P&L of the trades session {s.id} closed"
     drawn = write_report(
-        out, f"session {s.id} {s.symbol} ({s.status})", candles, states, entries, exits, pnls
-    )
+        out, f"session {s.id} {s.symbol} ({s.status})", candles, states, entries, exits, pnls,
+        written_off=written_off, equity_label=equity,
+    )  # fmt: skip
     if drawn is not None:
         console.print(f"price, states and equity: {drawn}")
         return drawn
+    start, end = _venue_span(s, states, pnls)
     path = write_equity_curve(
-        out, f"session {s.id} {s.symbol} ({s.status}): equity", s.started_ns, end, pnls, states
+        out, f"session {s.id} {s.symbol} ({s.status}): equity", start, end, pnls, states, equity_label=equity
     )
     console.print(f"equity curve (no candles stored): {path}")
     return path

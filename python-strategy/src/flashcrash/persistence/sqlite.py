@@ -6,7 +6,9 @@ WAL journal, `synchronous=FULL` (every commit is on the disk when it returns: ne
 process nor a power cut loses the order written before it is sent), foreign keys on, STRICT tables.
 The writer thread owns one connection; every reading thread opens its own (`query_only`). Only the
 live and paper strategy writes here (a backtest keeps no database), and its writer thread commits in
-batches: the loop waits for the disk only at an order's write-ahead commit.
+batches: the loop waits for the disk only at an order's write-ahead commit. A read-only open
+(`flashcrash report`) reads a file of any older schema as it is, never migrating it: what the file
+lacks reads as empty (`migrations.read_views`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from flashcrash.persistence.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION_TABLE,
     Migration,
+    read_views,
     split_statements,
 )
 from flashcrash.persistence.records import iso
@@ -83,7 +86,10 @@ class SqliteUnitOfWork:
         self.conn.close()
 
 
-def connect(path: Path, busy_timeout_s: float, *, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    path: Path, busy_timeout_s: float, *, read_only: bool = False, views: Sequence[str] = ()
+) -> sqlite3.Connection:
+    """A connection to `path`; `read_only`: `query_only`, after creating the temporary `views`."""
     name = str(path)
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
@@ -91,6 +97,8 @@ def connect(path: Path, busy_timeout_s: float, *, read_only: bool = False) -> sq
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         conn.execute("PRAGMA synchronous = FULL")
+        for view in views:
+            conn.execute(view)
         if read_only:
             conn.execute("PRAGMA query_only = ON")
     except sqlite3.Error as e:
@@ -127,10 +135,7 @@ def migrate(
                         "schema_version: not a flashcrash database"
                     )
             if before > LATEST:
-                raise SchemaError(
-                    f"database {name} has schema version {before}, newer than this program's {LATEST}: "
-                    "use a newer flashcrash"
-                )
+                raise _newer_schema(name, before)
             conn.execute(SCHEMA_VERSION_TABLE)
             for m in migrations:
                 if m.version <= before:
@@ -158,6 +163,13 @@ def migrate(
     return before, max(before, target)
 
 
+def _newer_schema(name: str, version: int) -> SchemaError:
+    return SchemaError(
+        f"database {name} has schema version {version}, newer than this program's {LATEST}: "
+        "use a newer flashcrash"
+    )
+
+
 class SqliteDatabase:
     """An opened, checked and migrated SQLite file."""
 
@@ -169,12 +181,14 @@ class SqliteDatabase:
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.migrated_from = 0
+        self.read_views: list[str] = []  # a read-only open of an older file: what it lacks, as views
 
     @classmethod
     def open(
         cls, path: Path, busy_timeout_s: float = 5.0, *, read_only: bool = False, check: str = "quick"
     ) -> SqliteDatabase:
         """Opens (creating it and its folder unless `read_only`), checks and migrates the file.
+        `read_only` changes nothing: an older schema is read as it is, what it lacks as empty.
 
         `check` is "quick" (`PRAGMA quick_check`), "full" (`integrity_check`) or "none"."""
         path = Path(path)
@@ -207,12 +221,12 @@ class SqliteDatabase:
                 raise translate(e, str(path), "opening") from e
             if read_only:
                 version = schema_version(conn)
-                if version != LATEST:
-                    raise SchemaError(
-                        f"database {path} has schema version {version}, this program reads {LATEST}: "
-                        "open it once with `flashcrash run` to migrate it"
-                    )
+                if version > LATEST:
+                    raise _newer_schema(str(path), version)
+                if version == 0:
+                    raise SchemaError(f"database {path} has no flashcrash schema (no schema_version)")
                 db.migrated_from = version
+                db.read_views = read_views(version)
             else:
                 db.migrated_from, _ = migrate(conn, str(path))
         finally:
@@ -225,7 +239,7 @@ class SqliteDatabase:
     def reader(self) -> SqliteUnitOfWork:
         uow = getattr(self._local, "uow", None)
         if uow is None:
-            conn = connect(self.path, self.busy_timeout_s, read_only=True)
+            conn = connect(self.path, self.busy_timeout_s, read_only=True, views=self.read_views)
             with self._lock:
                 self._readers.append(conn)
             uow = self._local.uow = SqliteUnitOfWork(conn, self.name)

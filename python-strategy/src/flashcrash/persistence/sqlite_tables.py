@@ -157,10 +157,14 @@ class SqliteSessions(_Repo):
             raise ConstraintViolation(f"database {self.name}: session {session_id} is not running")
 
     def last_activity_ns(self, session_id: int) -> int | None:
+        """The session's last wall-clock time on record: its newest audit event or snapshot, else its
+        start. Venue event times are left out (a detector transition's time, a trade's entry and exit:
+        a replay faster than real time runs them ahead of the clock), so a crashed session never ends
+        after the session that found it started."""
         r = self._rows(
             "SELECT max(t) AS t FROM (SELECT max(ts_ns) AS t FROM events WHERE session_id = ?1"
+            " AND kind <> 'transition'"
             " UNION ALL SELECT max(ts_ns) FROM snapshots WHERE session_id = ?1"
-            " UNION ALL SELECT max(exit_ns) FROM trades WHERE session_id = ?1"
             " UNION ALL SELECT started_ns FROM sessions WHERE id = ?1)",
             (session_id,),
         )
@@ -246,11 +250,19 @@ class SqliteTrades(_Repo):
         )
 
     def of_session(self, session_id: int) -> list[TradeRecord]:
-        """The trades opened or closed by the session (a trade recovered from a crash is in both)."""
+        """The trades the session opened, closed or held: one opened by a session it carried on
+        (`recovered_from`, and so on) and not closed by one of those was open while it ran (a trade
+        recovered from a crash is in both sessions)."""
         return [
             _trade(r)
             for r in self._rows(
-                "SELECT * FROM trades WHERE session_id = ?1 OR exit_session_id = ?1 ORDER BY entry_ns, id",
+                "WITH RECURSIVE lineage(id) AS ("
+                " SELECT recovered_from FROM sessions WHERE id = ?1 AND recovered_from IS NOT NULL"
+                " UNION SELECT s.recovered_from FROM sessions s JOIN lineage l ON s.id = l.id"
+                " WHERE s.recovered_from IS NOT NULL)"
+                " SELECT * FROM trades WHERE session_id = ?1 OR exit_session_id = ?1"
+                " OR (session_id IN lineage AND (exit_session_id IS NULL OR exit_session_id NOT IN lineage))"
+                " ORDER BY entry_ns, id",
                 (session_id,),
             )
         ]

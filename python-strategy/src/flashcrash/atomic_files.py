@@ -1,6 +1,7 @@
 """Files written whole or not at all: the content goes to a temporary file beside the target, renamed
 over it (`os.replace`) once complete, so a reader (or a run stopped mid-write) sees the old file or
-the new one, never half of one."""
+the new one, never half of one. Used by every report, summary and results file (the backtest's, the
+optimiser's, a session's)."""
 
 from __future__ import annotations
 
