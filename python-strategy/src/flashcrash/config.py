@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import tomllib
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 REPO_SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.toml"
-_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+# Matched whole (`fullmatch`: `$` would also match before a trailing newline, which the engine's
+# loader refuses).
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 
 
 class ConfigError(Exception):
@@ -69,7 +72,7 @@ class Rule:
             case "decimal":
                 return (
                     isinstance(v, str)
-                    and bool(_DECIMAL.match(v))
+                    and bool(_DECIMAL.fullmatch(v))
                     and Decimal(s["min"]) <= Decimal(v) <= Decimal(s["max"])
                 )
             case "enum":
@@ -84,7 +87,7 @@ class Rule:
                     and _host_port(v[6:], True)
                 )
             case "symbol":
-                return isinstance(v, str) and bool(_SYMBOL.match(v))
+                return isinstance(v, str) and bool(_SYMBOL.fullmatch(v))
             case "string":
                 return isinstance(v, str) and v != ""
         raise ConfigError(f"schema error: unknown type {self.kind!r}")
@@ -95,7 +98,8 @@ def _host_port(rest: str, need_port: bool) -> bool:
     host, sep, port = authority.rpartition(":")
     if not sep:
         return bool(authority) and not need_port
-    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
+    # ASCII digits only: `isdigit` alone takes other scripts' digits ("５５５５"), which int() reads.
+    return bool(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
 
 
 def _url_ok(v: str, schemes: list[str]) -> bool:
@@ -103,11 +107,28 @@ def _url_ok(v: str, schemes: list[str]) -> bool:
     return bool(sep) and scheme in schemes and _host_port(rest, False)
 
 
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(s: str) -> str:
+    """`s` as a TOML basic string on one line: control characters escaped (as the engine's loader
+    shows it), so an error naming the value stays one line."""
+    out = []
+    for c in s:
+        if c in _STRING_ESCAPES:
+            out.append(_STRING_ESCAPES[c])
+        elif unicodedata.category(c) == "Cc":
+            out.append(f"\\u{ord(c):04X}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
 def _show(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_string(v)
     if isinstance(v, float) and math.isnan(v):
         return "nan"
     if isinstance(v, float) and math.isinf(v):

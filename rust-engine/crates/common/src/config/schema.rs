@@ -83,7 +83,12 @@ fn host_port_ok(rest: &str, need_port: bool) -> bool {
         None => (authority, None),
     };
     let port_ok = match port {
-        Some(p) => p.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p)),
+        // Digits only: `parse` alone takes a leading `+`, which the strategy's loader refuses.
+        Some(p) => {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
+        }
         None => !need_port,
     };
     !host.is_empty() && port_ok
@@ -101,12 +106,34 @@ fn endpoint_ok(s: &str) -> bool {
         .is_some_and(|rest| !rest.contains('/') && host_port_ok(rest, true))
 }
 
-/// Shows a value as TOML writes it (strings quoted).
+/// Shows a value as TOML writes it, on one line (strings quoted, their control characters escaped,
+/// as the strategy's loader shows them), so an error naming it stays one line.
 pub(super) fn show(v: &toml::Value) -> String {
     match v {
         toml::Value::Table(_) => "a table".into(),
+        toml::Value::String(s) => toml_string(s),
         other => other.to_string(),
     }
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The schema: section → key → rule.
