@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 import tomllib
+import unicodedata
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -98,7 +98,7 @@ def _host_port(rest: str, need_port: bool) -> bool:
     host, sep, port = authority.rpartition(":")
     if not sep:
         return bool(authority) and not need_port
-    # ASCII digits only: `isdigit` alone takes other scripts' digits ("５５５５"), which int() reads.
+    # ASCII digits only: `isdigit` alone takes other scripts' digits (fullwidth ones), which int() reads.
     return bool(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
 
 
