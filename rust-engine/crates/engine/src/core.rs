@@ -149,6 +149,14 @@ impl Core {
         if self.halts.any() {
             let why = format!("engine ready, halted: {}", self.halts.describe());
             warn!(reason = %why, "engine starts halted");
+            // Halted when it stopped, perhaps before its cancels (and a flatten) were done: the
+            // venue's open orders are canceled now, and with `flatten_on_halt` what is held sold.
+            let now = now_ns();
+            let flatten = self
+                .flatten_on_halt
+                .then(|| format!("restart-halt-{}", now / 1_000_000));
+            let (out, _) = self.cancel_and_flatten(flatten, now);
+            self.respond(out).await;
             self.announce("starting", "halted", &why).await;
         } else {
             self.announce("starting", "running", "engine ready").await;
@@ -197,8 +205,11 @@ impl Core {
             Some(_) => self.cancel_and_flatten(flatten, now),
             None => (Vec::new(), String::new()),
         };
+        // One deadline for the whole sequence: the launcher and docker-compose kill the engine
+        // after 40 s.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_CANCEL_WAIT;
         if let Some(pending) = self.pending_flatten.as_mut() {
-            if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, &mut pending.answered)
+            if tokio::time::timeout_at(deadline, &mut pending.answered)
                 .await
                 .is_err()
             {
@@ -206,7 +217,7 @@ impl Core {
             }
             self.flatten_after_cancels().await;
         }
-        canceled.extend(self.executor.cancel_all_and_stop(now).await);
+        canceled.extend(self.executor.cancel_all_and_stop(now, deadline).await);
         while let Ok(r) = self.results.try_recv() {
             canceled.push(r);
         }
@@ -484,6 +495,17 @@ impl Core {
                 field: None,
                 message: format!("engine halted: {}", self.halts.describe()),
             })],
+            // A flatten waiting for the venue's answer to the cancels sells what is held then: an
+            // order sent before it (a Resume came meanwhile) would be sold twice, or lock the coins.
+            Command::PlaceOrder(p) if self.pending_flatten.is_some() => {
+                vec![Response::Error(ErrorResponse {
+                    command_id: Some(p.command_id.clone()),
+                    ts_ns: now,
+                    code: ErrorCode::Halted,
+                    field: None,
+                    message: "a flatten waits for the venue to answer the cancels of every open order; orders are refused until it is sent".into(),
+                })]
+            }
             Command::PlaceOrder(p) => match self.position_refusal(p) {
                 Some(r) => {
                     warn!(command_id = %p.command_id, client_order_id = %p.client_order_id, reason = %r, "order refused");

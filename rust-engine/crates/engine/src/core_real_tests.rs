@@ -254,6 +254,52 @@ async fn a_feed_halt_flattens_on_the_last_book() {
     );
 }
 
+/// An `EmergencyHalt` with `flatten`, then a `Resume` and a sell while the venue has not answered
+/// the cancels yet (a slow query ahead of them): the sell is refused `HALTED`, so the flatten, sized
+/// once the cancels are answered, is the only sell (500 held, 500 sold, not 1,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_wait_for_a_flatten_that_waits_for_the_cancels() {
+    let (url, _, sent) = venue(false).await;
+    let mut r = real_rig("flatten-resume", &url);
+    r.core.held.position = "500".parse().unwrap();
+    book_at(&r.core, "0.2000", "0.2001");
+    r.core.on_command(query("someorder")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // the worker is on the query
+    for cmd in [
+        Command::EmergencyHalt(EmergencyHalt {
+            command_id: "halt".into(),
+            ts_ns: now_ns(),
+            reason: "test".into(),
+            flatten: true,
+        }),
+        Command::Resume(Resume {
+            command_id: "resume".into(),
+            ts_ns: now_ns(),
+            reason: "test".into(),
+        }),
+    ] {
+        r.core.on_command(cmd).await;
+    }
+    let mut sell = bid("tp1");
+    if let Command::PlaceOrder(p) = &mut sell {
+        p.side = Side::Sell;
+        p.price = Some("0.2100".parse().unwrap());
+    }
+    r.core.on_command(sell).await;
+    let refused = answered(&mut r);
+    assert!(
+        refused.iter().any(|x| matches!(x, Response::Error(e) if e.command_id.as_deref() == Some("cmd-tp1") && e.code == ErrorCode::Halted)),
+        "{refused:?}"
+    );
+    flatten_once_answered(&mut r).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = sent.lock().unwrap().clone();
+    assert!(
+        matches!(sent.as_slice(), [f] if f.starts_with("flatten-") && f.ends_with(" SELL 500.0")),
+        "{sent:?}"
+    );
+}
+
 /// Waits (bounded) for the cancels a halt queued to be answered, then runs the flatten waiting
 /// for them, as the core loop does.
 async fn flatten_once_answered(r: &mut Rig) {

@@ -531,8 +531,18 @@ async fn an_emergency_halt_outlives_a_restart_until_resume() {
     let halt = file.load().unwrap().unwrap().halt;
     assert_eq!(halt.as_deref(), Some("drawdown"));
 
-    // Started again: halted from the first state it announces.
+    // Started again: halted from the first state it announces, and the bid resting at its venue
+    // (the paper account restored) canceled at once.
     let mut started = rig("halt-file-start");
+    book_at(&started.core, "0.2000", "0.2001");
+    started
+        .core
+        .on_command(place(OrderType::Limit, "100", Some("0.1500")))
+        .await;
+    assert!(matches!(
+        started.responses.try_recv(),
+        Ok(Response::OrderPlaced(_))
+    ));
     started.core.halts.emergency = halt.clone();
     let (stop, signal) = watch::channel(false);
     let mut data = std::mem::replace(&mut started._data, mpsc::channel(1).1);
@@ -548,6 +558,14 @@ async fn an_emergency_halt_outlives_a_restart_until_resume() {
         ("engine", "halted")
     );
     assert!(s.reason.contains("drawdown"), "{s:?}");
+    let canceled =
+        tokio::time::timeout(std::time::Duration::from_secs(5), started.responses.recv())
+            .await
+            .unwrap();
+    assert!(
+        matches!(canceled, Some(Response::OrderCanceled(_))),
+        "{canceled:?}"
+    );
     stop.send(true).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), run)
         .await

@@ -474,19 +474,21 @@ impl Executor {
         }
     }
 
-    /// At shutdown: cancels every open order and, for the real executor, waits (bounded) until the
-    /// venue answered it and every order job queued before, then stops the user data stream.
-    pub async fn cancel_all_and_stop(&mut self, now: u64) -> Vec<Response> {
+    /// At shutdown: cancels every open order and, for the real executor, waits (until `deadline`)
+    /// until the venue answered it and every order job queued before, then stops the user data
+    /// stream.
+    pub async fn cancel_all_and_stop(
+        &mut self,
+        now: u64,
+        deadline: tokio::time::Instant,
+    ) -> Vec<Response> {
         match self {
             Executor::Paper(p) => p.cancel_all(now),
             Executor::Real(r) => {
                 r.queue.halt();
                 let (done, finished) = oneshot::channel();
                 r.submit(Job::CancelAll { done: Some(done) });
-                if tokio::time::timeout(SHUTDOWN_CANCEL_WAIT, finished)
-                    .await
-                    .is_err()
-                {
+                if tokio::time::timeout_at(deadline, finished).await.is_err() {
                     warn!(
                         secs = SHUTDOWN_CANCEL_WAIT.as_secs(),
                         "the venue did not confirm the cancels in time"

@@ -48,6 +48,11 @@ impl Core {
             }
             Canceling::Pending(answered) => match flatten {
                 Some(command_id) => {
+                    // A flatten already waiting keeps its id (the first halt's, as answered).
+                    let command_id = self
+                        .pending_flatten
+                        .take()
+                        .map_or(command_id, |p| p.command_id);
                     self.pending_flatten = Some(PendingFlatten {
                         answered,
                         command_id,
