@@ -2,7 +2,8 @@
 //! `max_hz` snapshots a second: a book change is published at once unless one went out less than
 //! 1/`max_hz` ago, in which case the newest book goes out when that interval ends. A slow subscriber
 //! never slows the engine: the PUB socket drops for it (ZeroMQ's rule). Each drop is counted
-//! ([`PublishStats::dropped`]) and logged; the strategy sees a dropped trade as a gap in the trade ids.
+//! ([`PublishStats::dropped`]) and logged (at the first, on doubling, at most every
+//! [`DROP_LOG_EVERY`] while they go on); the strategy sees a dropped trade as a gap in the trade ids.
 
 use std::time::Duration;
 
@@ -83,6 +84,37 @@ pub struct PublishStats {
     pub dropped: u64,
 }
 
+/// Drops are logged at most this often, unless their total doubled since the last line.
+pub const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// When to log the data messages dropped for full subscribers: at the first drop, when the total
+/// has doubled since the last line, or at most every [`DROP_LOG_EVERY`] while drops go on (a new
+/// stall after an early burst is told at once, a long one does not flood the log).
+#[derive(Debug, Default)]
+struct DropLog {
+    logged_total: u64,
+    logged_at: Option<Instant>,
+}
+
+impl DropLog {
+    /// Whether the drops, now `total`, are logged at `now` (remembered when they are).
+    fn due(&mut self, total: u64, now: Instant) -> bool {
+        let due = match self.logged_at {
+            None => total > 0,
+            Some(at) => {
+                total > self.logged_total
+                    && (total >= self.logged_total.saturating_mul(2)
+                        || now.duration_since(at) >= DROP_LOG_EVERY)
+            }
+        };
+        if due {
+            self.logged_total = total;
+            self.logged_at = Some(now);
+        }
+        due
+    }
+}
+
 /// How long queued frames get to leave before the socket closes (ZeroMQ's linger).
 pub const LINGER: Duration = Duration::from_millis(200);
 
@@ -132,6 +164,7 @@ pub async fn run_probed<P: PublishProbe>(
     let mut pending = false;
     let mut stats = PublishStats::default();
     let mut encoder = DataEncoder::new(&feed.symbol);
+    let mut drops = DropLog::default();
     // One book message, refilled in place for each snapshot.
     let mut book = DataMessage::OrderBookSnapshot(empty_snapshot(&feed));
     loop {
@@ -140,7 +173,7 @@ pub async fn run_probed<P: PublishProbe>(
             biased;
             msg = rx.recv() => match msg {
                 Some(m) => {
-                    if send(&mut socket, &mut encoder, &m, &mut stats).await {
+                    if send(&mut socket, &mut encoder, &m, &mut stats, &mut drops).await {
                         probe.published(&m);
                     }
                 }
@@ -157,7 +190,7 @@ pub async fn run_probed<P: PublishProbe>(
             if read_snapshot(&feed, snap) && last_id != Some(snap.update_id) {
                 last_id = Some(snap.update_id);
                 last_book = Instant::now();
-                if send(&mut socket, &mut encoder, &book, &mut stats).await {
+                if send(&mut socket, &mut encoder, &book, &mut stats, &mut drops).await {
                     probe.published(&book);
                 }
             }
@@ -181,6 +214,7 @@ async fn send(
     encoder: &mut DataEncoder,
     msg: &DataMessage,
     stats: &mut PublishStats,
+    drops: &mut DropLog,
 ) -> bool {
     let frames = match encoder.message(msg) {
         Ok(f) => f,
@@ -195,8 +229,7 @@ async fn send(
     }
     let dropped = socket.dropped();
     if dropped > stats.dropped {
-        // Logged at the first drop and at each doubling: a stalled subscriber must not flood the log.
-        if stats.dropped == 0 || dropped.ilog2() > stats.dropped.ilog2() {
+        if drops.due(dropped, Instant::now()) {
             warn!(
                 dropped,
                 topic = %msg.topic(),
@@ -340,6 +373,25 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// Drops are logged at the first, when their total doubles, and at most every
+    /// `DROP_LOG_EVERY` while they go on: a new stall after an early burst is told at once.
+    #[test]
+    fn drops_are_logged_at_the_first_on_doubling_and_every_interval() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut log = DropLog::default();
+        assert!(!log.due(0, at(0)));
+        assert!(log.due(1, at(0)));
+        assert!(!log.due(1, at(1))); // nothing new
+        assert!(log.due(2, at(1))); // doubled
+        assert!(!log.due(3, at(2)));
+        assert!(log.due(4, at(2)));
+        assert!(log.due(1_000, at(3))); // more than doubled
+        assert!(!log.due(1_001, at(5)));
+        assert!(log.due(1_002, at(14))); // an interval since the last line
+        assert!(!log.due(1_002, at(40))); // no new drop: nothing to tell
     }
 
     /// A snapshot carries the shared book's top levels with its venue (`exchange_ts_ns`) and
