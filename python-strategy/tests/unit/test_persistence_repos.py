@@ -77,6 +77,15 @@ def test_open_creates_wal_database_with_latest_schema(tmp_path: Path) -> None:
     conn.close()
 
 
+def _raw_session(conn: sqlite3.Connection, status: str) -> None:
+    """Session 1 of POLUSDT, started at T0 with `status`, written with the columns every schema has."""
+    conn.execute(
+        "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
+        " VALUES (?, ?, ?, 'POLUSDT', 'paper', '1000')",
+        (T0, iso(T0), status),
+    )
+
+
 @pytest.mark.parametrize("start", range(LATEST))
 def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None:
     path = tmp_path / "old.db"
@@ -84,11 +93,7 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None
     migrate(conn, str(path), MIGRATIONS[:start])
     assert schema_version(conn) == start
     if start >= 1:  # data written by the old schema survives the upgrade
-        conn.execute(
-            "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
-            " VALUES (?, ?, 'running', 'POLUSDT', 'paper', '1000')",
-            (T0, iso(T0)),
-        )
+        _raw_session(conn, "running")
         conn.execute(
             "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
             " entry_reason, fees) VALUES (1, 'k', 'POLUSDT', '500', ?, ?, '0.2', 'bullish', '0')",
@@ -312,11 +317,7 @@ def test_migration_4_gives_closed_trades_their_closing_session(tmp_path: Path) -
     path = tmp_path / "v3.db"
     conn = connect(path, 1.0)
     migrate(conn, str(path), MIGRATIONS[:3])
-    conn.execute(
-        "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
-        " VALUES (?, ?, 'crashed', 'POLUSDT', 'paper', '1000')",
-        (T0, iso(T0)),
-    )
+    _raw_session(conn, "crashed")
     conn.execute(
         "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
         " entry_reason, fees, exit_ns, exit_utc, exit_price, exit_reason, pnl, hold_ns)"
@@ -444,11 +445,7 @@ def _old_file(path: Path, version: int) -> None:
     written with the columns every version has."""
     conn = connect(path, 1.0)
     migrate(conn, str(path), MIGRATIONS[:version])
-    conn.execute(
-        "INSERT INTO sessions (started_ns, started_utc, status, symbol, mode, initial_capital)"
-        " VALUES (?, ?, 'running', 'POLUSDT', 'paper', '1000')",
-        (T0, iso(T0)),
-    )
+    _raw_session(conn, "running")
     conn.execute(
         "INSERT INTO trades (session_id, trade_key, symbol, quantity, entry_ns, entry_utc, entry_price,"
         " entry_reason, fees, exit_ns, exit_utc, exit_price, exit_reason, pnl, hold_ns)"
