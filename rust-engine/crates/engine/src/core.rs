@@ -152,9 +152,7 @@ impl Core {
             // Halted when it stopped, perhaps before its cancels (and a flatten) were done: the
             // venue's open orders are canceled now, and with `flatten_on_halt` what is held sold.
             let now = now_ns();
-            let flatten = self
-                .flatten_on_halt
-                .then(|| format!("restart-halt-{}", now / 1_000_000));
+            let flatten = self.configured_flatten("restart-halt", now);
             let (out, _) = self.cancel_and_flatten(flatten, now);
             self.respond(out).await;
             self.announce("starting", "halted", &why).await;
@@ -198,12 +196,9 @@ impl Core {
         // With `flatten_on_halt`, a stop flattens the net position as a halt does. A flatten waiting
         // for the real executor's cancels (this one, or a halt's) waits for them, bounded, and is
         // queued before the final cancel, so the worker has done both when it answers.
-        let flatten = self
-            .flatten_on_halt
-            .then(|| format!("shutdown-{}", now / 1_000_000));
-        let (mut canceled, _) = match flatten {
-            Some(_) => self.cancel_and_flatten(flatten, now),
-            None => (Vec::new(), String::new()),
+        let mut canceled = match self.configured_flatten("shutdown", now) {
+            Some(id) => self.cancel_and_flatten(Some(id), now).0,
+            None => Vec::new(),
         };
         // One deadline for the whole sequence: the launcher and docker-compose kill the engine
         // after 40 s.
@@ -239,9 +234,7 @@ impl Core {
             (false, FeedState::Halted) => {
                 self.halts.feed = true;
                 let now = now_ns();
-                let flatten = self
-                    .flatten_on_halt
-                    .then(|| format!("feed-halt-{}", now / 1_000_000));
+                let flatten = self.configured_flatten("feed-halt", now);
                 let (canceled, _) = self.cancel_and_flatten(flatten, now);
                 warn!(
                     responses = canceled.len(),

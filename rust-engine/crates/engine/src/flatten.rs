@@ -40,10 +40,8 @@ impl Core {
                 let Some(command_id) = flatten else {
                     return (out, String::new());
                 };
-                let orders = self.flatten_orders(&command_id, now);
-                let said = describe(&orders);
-                let book = self.feed.book.read();
-                out.extend(self.executor.flatten(orders, &book, now));
+                let (sold, said) = self.sell_held(&command_id, now);
+                out.extend(sold);
                 (out, said)
             }
             Canceling::Pending(answered) => match flatten {
@@ -76,14 +74,25 @@ impl Core {
             revealed.push(r);
         }
         self.respond(revealed).await;
-        let now = now_ns();
-        let orders = self.flatten_orders(&pending.command_id, now);
-        info!(position = %self.held.position, orders = orders.len(), "cancels answered: flattening what is held");
-        let out = {
-            let book = self.feed.book.read();
-            self.executor.flatten(orders, &book, now)
-        };
+        let (out, said) = self.sell_held(&pending.command_id, now_ns());
+        info!(position = %self.held.position, flatten = %said, "cancels answered: flattening what is held");
         self.respond(out).await;
+    }
+
+    /// Sells what is held now ([`Core::flatten_orders`] under `command_id`), on the last book in
+    /// paper mode; the answers so far and what is sold, for a message.
+    fn sell_held(&mut self, command_id: &str, now: u64) -> (Vec<Response>, String) {
+        let orders = self.flatten_orders(command_id, now);
+        let said = describe(&orders);
+        let book = self.feed.book.read();
+        (self.executor.flatten(orders, &book, now), said)
+    }
+
+    /// The command id of the flatten a halt or stop of `kind` makes with `[execution]
+    /// flatten_on_halt` (`<kind>-<ms>`), `None` without it.
+    pub(crate) fn configured_flatten(&self, kind: &str, now: u64) -> Option<String> {
+        self.flatten_on_halt
+            .then(|| format!("{kind}-{}", now / 1_000_000))
     }
 
     /// The market sells closing the engine's net long, if it holds one: its size rounded down to
