@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from flashcrash import config
 from flashcrash.cli import main
 from flashcrash.marketdata.trades import TRADE_DTYPE
+from flashcrash.optimize import study as study_mod
 from flashcrash.optimize.commands import _setup_digest, study_setup
 
 REPO = Path(__file__).resolve().parents[3]
@@ -169,3 +172,35 @@ def test_a_best_trial_that_never_traded_is_pointed_out(
     assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT) == 0
     assert results(tmp_path)["best"]["value"] == 0.0
     assert "made no trade" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_trial_whose_worker_went_silent_is_failed_by_the_next_run(tmp_path: Path, cache: Path) -> None:
+    """A worker killed outright, or on a machine that is gone, fails nothing itself: its trial stays
+    RUNNING. Every worker writes a heartbeat; the next trial to start, on any machine, marks a
+    RUNNING trial whose heartbeat stopped over `STALE_AFTER_SECS` ago FAIL, and leaves alone one
+    whose worker still beats."""
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--study-name", "s") == 0
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = study_mod.open_storage(url)
+    study = optuna.load_study(study_name="s", storage=storage)
+    with warnings.catch_warnings():  # optuna warns that heartbeats are for `optimize`: so they are
+        warnings.simplefilter("ignore", UserWarning)
+        gone, alive = study.ask(), study.ask()
+    gone.set_user_attr("worker", "other-host:4242")
+    for t in (gone, alive):
+        storage.record_heartbeat(t._trial_id)
+    old = f"-{study_mod.STALE_AFTER_SECS + 60} seconds"
+    with storage.engine.begin() as db:
+        db.exec_driver_sql(
+            "UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+            (old, gone._trial_id),
+        )
+    storage.engine.dispose()
+    assert optimize(tmp_path, cache, "--n-trials", "1", *SHORT, "--study-name", "s", out="again") == 0
+    state = {t.number: t.state for t in optuna.load_study(study_name="s", storage=url).trials}
+    assert state[gone.number] == optuna.trial.TrialState.FAIL
+    assert state[alive.number] == optuna.trial.TrialState.RUNNING
+    assert (
+        f"trial {gone.number} marked FAIL: its worker (other-host:4242) wrote no heartbeat"
+        in (tmp_path / "again" / "optimize.log").read_text()
+    )

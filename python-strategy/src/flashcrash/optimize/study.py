@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,11 @@ STORAGE_HELP = "sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST:PORT
 MAX_SEED = 2**32 - 1  # numpy's (the samplers') seeds are 0 to 2**32 - 1
 OPEN_TRIES = 4  # concurrent first connections may race to create optuna's tables
 STOP_GRACE_SECS = 10.0  # a stopped run's workers have this long to fail their trials and exit
+# Each running trial's worker writes a heartbeat into the study every HEARTBEAT_SECS; a RUNNING trial
+# whose heartbeat is older than STALE_AFTER_SECS belongs to a worker that died without a word (killed
+# outright, its machine gone) and is marked FAIL by the next trial to start on any machine.
+HEARTBEAT_SECS = 30
+STALE_AFTER_SECS = 120
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +106,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     last: Exception | None = None
     for attempt in range(OPEN_TRIES):
         try:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            with warnings.catch_warnings():  # the heartbeat is "experimental" in optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_SECS,
+                    grace_period=STALE_AFTER_SECS,
+                    heartbeat_stale_trial_callback=_stale_trial_failed,
+                )
             if url.startswith("sqlite"):
                 _immediate_transactions(storage.engine)
             return storage
@@ -109,6 +123,14 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             time.sleep(0.25 * (attempt + 1))
     reason = str(last).strip().splitlines()[0] if last and str(last).strip() else type(last).__name__
     raise StudyError(f"optimize error: storage {shown(url)}: cannot open: {reason}")
+
+
+def _stale_trial_failed(_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    worker = trial.user_attrs.get("worker", "a worker not named yet")
+    log.warning(
+        "trial %d marked FAIL: its worker (%s) wrote no heartbeat for over %d s",
+        trial.number, worker, STALE_AFTER_SECS,
+    )  # fmt: skip
 
 
 def _immediate_transactions(engine: Engine) -> None:
