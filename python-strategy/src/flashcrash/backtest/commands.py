@@ -134,7 +134,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     root.setLevel(args.log_level.upper())
     try:
         trades, report, cached = load_trades(args.data, None if args.no_cache else args.cache_dir)
-    except (OSError, ImportError_) as e:
+    except (OSError, ImportError_, UnicodeError) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
     try:
@@ -159,8 +159,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return 2
     if recorded:
         try:
-            books, depth = capture_books(args.data, levels=int(cfg.raw["feed"]["publish_levels"]))
-        except (OSError, ImportError_) as e:
+            # The book of the trades' symbol, in their units (a COIN-M capture's contracts converted
+            # with the contract size its trades were).
+            books, depth = capture_books(
+                args.data,
+                symbol=report.symbol,
+                levels=int(cfg.raw["feed"]["publish_levels"]),
+                market=report.market,
+                contract_size=report.contract_size,
+            )
+        except (OSError, ImportError_, UnicodeError) as e:
             print(f"data error: {e}", file=sys.stderr)
             return 2
         books = [

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flashcrash.marketdata.report import ImportReport, RowIssue
-from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, read_trades
+from flashcrash.marketdata.report import RowIssue
+from flashcrash.marketdata.trades import TRADE_DTYPE, Market, TradeFormat, TradeReport, read_trades
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def cache_path(cache_dir: Path, source: Path, options: dict[str, str | float | N
     return cache_dir / f"{source.name}.{digest}.npz"
 
 
-def _cached(path: Path) -> tuple[np.ndarray, ImportReport] | None:
+def _cached(path: Path) -> tuple[np.ndarray, TradeReport] | None:
     """What `path` holds, or None when it cannot be read or is of an older layout."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -44,10 +44,13 @@ def _cached(path: Path) -> tuple[np.ndarray, ImportReport] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         log.warning("cache %s unreadable (%s): reading the source again", path, e)
         return None
-    # A cache from before the symbol or the dropped rows' lines were kept lacks them: re-read.
-    if trades.dtype != TRADE_DTYPE or "symbol" not in meta or "issues" not in meta:
+    # A cache from before the symbol, the dropped rows' lines or the market and contract size were
+    # kept lacks them: re-read (a backtest reads its capture's book with the trades' contract size).
+    if trades.dtype != TRADE_DTYPE or not {"symbol", "issues", "market", "contract_size"} <= meta.keys():
         return None
-    report = ImportReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
+    report = TradeReport(meta["source"], meta["rows"], meta["kept"], symbol=meta["symbol"])
+    report.market = Market(meta["market"]) if meta["market"] else None
+    report.contract_size = meta["contract_size"]
     report.by_reason.update(meta["by_reason"])
     report.issues = [RowIssue(line, reason) for line, reason in meta["issues"]]
     return trades, report
@@ -59,7 +62,7 @@ def load_trades(
     fmt: TradeFormat | None = None,
     market: Market | None = None,
     contract_size: float | None = None,
-) -> tuple[np.ndarray, ImportReport, bool]:
+) -> tuple[np.ndarray, TradeReport, bool]:
     """The trades of `source`, from the cache when it holds them (third value True), else parsed
     and cached. The report of a cached load is the one written when it was parsed."""
     options = {"fmt": fmt, "market": market, "contract_size": contract_size}
@@ -78,6 +81,8 @@ def load_trades(
             "by_reason": report.by_reason,
             "symbol": report.symbol,
             "issues": [[i.line, i.reason] for i in report.issues],
+            "market": report.market,
+            "contract_size": report.contract_size,
         }
         tmp = cached.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, trades=trades, report=np.array(json.dumps(meta)))

@@ -16,7 +16,7 @@ from flashcrash.marketdata.cache import load_trades
 from flashcrash.marketdata.download import KINDS, DownloadError, daily_url, days, download
 from flashcrash.marketdata.report import ImportReport
 from flashcrash.marketdata.tables import read_book_depth, read_klines
-from flashcrash.marketdata.trades import ImportError_, Market, TradeFormat
+from flashcrash.marketdata.trades import ImportError_, Market, TradeFormat, TradeReport
 
 REPO = Path(__file__).resolve().parents[4]
 DEFAULT_CACHE = REPO / "data" / "cache"
@@ -41,7 +41,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--market", choices=[m.value for m in Market], help="spot, um or cm (default: detected, else spot)"
     )
     imp.add_argument(
-        "--contract-size", type=float, help="COIN-M contract size in USD (default: 100 BTC, 10 others)"
+        "--contract-size",
+        type=float,
+        help="COIN-M contract size in USD (default: by the symbol of the rows or the file name, 100 BTC, "
+        "10 others; needed when neither names it)",
     )
     imp.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE, help="columnar cache (default data/cache)"
@@ -111,6 +114,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path, report, span, _ in results:
         if report is None:
             console.print(f"{path.name}: not imported: {span}", style="bold red")
+        if isinstance(report, TradeReport) and report.contract_size is not None:
+            console.print(
+                f"{path.name}: COIN-M quantities converted from contracts of {report.contract_size:g} USD "
+                "(--contract-size to change)"
+            )
         if report is not None and report.dropped:
             _show(console, report, args.show_dropped)
         if report is not None and report.kept == 0:

@@ -11,10 +11,14 @@ instead of the synthetic model:
 * after every applied event, the top `levels` of each side become one `OrderBookSnapshot` stamped
   with the event time `E`.
 
+A COIN-M capture's level quantities are contracts: told and converted as `trades.read_trades` tells
+and converts its trades (contracts * contract size / price, the size given or Binance's for the
+symbol), so that the book and the trades of a backtest are both in the base asset.
+
 A capture holds one snapshot: after a gap, or a crossed or empty book, there is nothing to resync
 from, so the books stop there (reported); the replay then keeps the last good book. Bad lines
-(not JSON, non-finite or negative figures, an update id beyond int64 or an event time outside
-`trades.MIN_TS_NS`..`MAX_TS_NS`) are dropped and reported by line number, never applied."""
+(not JSON, not UTF-8, non-finite or negative figures, an update id beyond int64 or an event time
+outside `trades.MIN_TS_NS`..`MAX_TS_NS`) are dropped and reported by line number, never applied."""
 
 from __future__ import annotations
 
@@ -29,11 +33,16 @@ from flashcrash import wire
 from flashcrash.marketdata.report import ImportReport
 from flashcrash.marketdata.trades import (
     INT64_MAX,
+    NOT_UTF8,
     ImportError_,
+    Market,
     OutOfRange,
     checked_int,
     checked_ns,
+    coinm_contract_size,
+    is_coinm,
     open_lines,
+    undecodable,
 )
 
 
@@ -44,12 +53,15 @@ class DepthReport(ImportReport):
     snapshot_update_id: int | None = None
     applied: int = 0
     stopped: str = ""  # why the books end early ("" = they cover the whole capture)
+    contract_size: float | None = None  # USD per contract, when COIN-M levels were converted
 
     def summary(self) -> str:
         text = (
             f"{self.source}: snapshot {self.snapshot_update_id}, {self.applied} depth events applied, "
             f"{self.dropped} dropped"
         )
+        if self.contract_size is not None:
+            text += f"; COIN-M contracts of {self.contract_size:g} USD converted to the base asset"
         return text + (f"; books stop early: {self.stopped}" if self.stopped else "")
 
 
@@ -64,10 +76,15 @@ def _levels(side: Any, line_no: int) -> list[tuple[float, float]]:
 
 
 class _Book:
+    """The levels as the venue gives them (COIN-M: contracts, so that a 0 removes a level whatever
+    the size); `top` gives them in the base asset. The size is converted on the way out because the
+    snapshot may come before the first event that names the symbol, which the size depends on."""
+
     def __init__(self, levels: int) -> None:
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
         self.levels = levels
+        self.contract_size: float | None = None  # COIN-M: USD per contract
 
     def load(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
         self.bids = {p: q for p, q in bids if q > 0}
@@ -84,16 +101,26 @@ class _Book:
     def top(self) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
         bids = heapq.nlargest(self.levels, self.bids.items())
         asks = heapq.nsmallest(self.levels, self.asks.items())
+        if (size := self.contract_size) is not None:  # contracts to the base asset, as the trades
+            bids = [(p, q * size / p) for p, q in bids]
+            asks = [(p, q * size / p) for p, q in asks]
         return tuple(bids), tuple(asks)
 
 
 def capture_books(
-    path: Path, symbol: str | None = None, levels: int = 20
+    path: Path,
+    symbol: str | None = None,
+    levels: int = 20,
+    market: Market | None = None,
+    contract_size: float | None = None,
 ) -> tuple[list[wire.OrderBookSnapshot], DepthReport]:
     """The book after every applied depth event of the capture at `path` (of `symbol`, default the
-    first seen), top `levels` a side, in event-time order."""
+    first seen), top `levels` a side, in event-time order. `market` and `contract_size` as for
+    `trades.read_trades` (a backtest passes those its trades were read with): a COIN-M book's
+    contracts are converted to the base asset; `ImportError_` when the contract size is unknown."""
     report = DepthReport(str(path))
     book = _Book(levels)
+    units_known = False  # COIN-M or not: decided at the first depth event of the symbol
     buffered: list[tuple[int, dict[str, Any]]] = []
     books: list[wire.OrderBookSnapshot] = []
     last_u: int | None = None  # None: the first event after the snapshot is still to come
@@ -103,6 +130,10 @@ def capture_books(
             break
         stamp, _, text = line.strip().partition(" ")
         if not text:
+            continue
+        if undecodable(line):
+            report.rows += 1
+            report.drop(line_no, NOT_UTF8)
             continue
         try:
             msg = json.loads(text)
@@ -130,6 +161,11 @@ def capture_books(
             symbol = str(data.get("s", ""))
         if data.get("s") != symbol:
             continue
+        if not units_known:
+            units_known = True
+            if is_coinm(market, path, symbol or ""):
+                book.contract_size = coinm_contract_size(path, contract_size, symbol)
+                report.contract_size = book.contract_size
         report.rows += 1
         local_ns = int(stamp) if stamp.isascii() and stamp.isdigit() else 0
         data["_local_ns"] = local_ns if local_ns <= INT64_MAX else 0  # 0: the event time stands in

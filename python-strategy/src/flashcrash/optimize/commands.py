@@ -219,7 +219,7 @@ def _optimize(args: argparse.Namespace) -> int:
         test_trades, test_report = (
             (trades, report) if args.test_data is None else load_trades(test_data, cache)[:2]
         )
-    except (OSError, ImportError_) as e:
+    except (OSError, UnicodeError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
     warn_other_symbol(console, args.data, report.symbol, cfg)
