@@ -175,9 +175,6 @@ class Replay:
         self._external_i = 0
         self._last_book: tuple[Levels, Levels] = ((), ())
         self._venue_book: tuple[int, int, tuple[Levels, Levels]] | None = None
-        # The last synthetic book published: (time, trades read, its chunk, its row), built into
-        # levels only when the venue asks for it.
-        self._venue_row: tuple[int, int, _Chunk, int] | None = None
         self._chunk = _Chunk(0, 1, 0, [], [], *(np.empty((0, 0)),) * 3)
         self._chunk_i = 0  # the next row of the chunk to publish
         self.books_published = 0
@@ -198,24 +195,18 @@ class Replay:
 
     # ------------------------------------------------------------- the book
     def _book_at(self, now: int) -> tuple[Levels, Levels]:
-        """The venue's book at `now`: the last one published (external data), or the synthetic book
-        of the last 100-ms boundary from the trades at or before it."""
+        """The book an order reaching the venue at `now` meets: the last one published (external
+        data), or the synthetic model's book at `now` from every trade replayed (all at or before
+        `now`). A venue's book is the present one: the last one published (what the strategy saw) is
+        up to a book interval older, and in a crash a taker sell since then has taken the bids it
+        showed."""
         if self.books is not None:
             return self._last_book
-        t = now - now % BOUNDARY_NS
-        n = int(np.searchsorted(self.synthetic.ts[: self.k], t, side="right"))
         last = self._venue_book
-        if last is not None and last[0] == t and last[1] == n:
+        if last is not None and last[0] == now and last[1] == self.k:
             return last[2]
-        row = self._venue_row
-        if row is not None and row[0] == t and row[1] == n:
-            _, _, c, i = row
-            book = self.synthetic.split(
-                c.ticks[i], list(zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True))
-            )
-        else:
-            book = self.synthetic.at(t, n)
-        self._venue_book = (t, n, book)
+        book = self.synthetic.at(now, self.k)
+        self._venue_book = (now, self.k, book)
         return book
 
     def _next_book_ns(self, after: int) -> int:
@@ -272,9 +263,7 @@ class Replay:
                 self.now = c.time(j)
             self.books_published += runner.handle_books(i, end)
             self._chunk_i = end
-            last = c.time(end - 1)
-            self._venue_row = (last, self.k, c, end - 1)
-            self._next_book = last + self.book_interval_ns
+            self._next_book = c.time(end - 1) + self.book_interval_ns
             if self.link.outbox:
                 self._dispatch()
                 # What was just sent reaches the venue `latency_ns` later: no book past that first.
