@@ -770,9 +770,11 @@ def _run_with_db(tmp_path: Path, db_path: Path) -> subprocess.CompletedProcess[s
     )
 
 
-def test_a_corrupt_database_stops_the_strategy_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [b"this is not a database" * 500, b""], ids=["garbage", "emptied"])
+def test_a_corrupt_database_stops_the_strategy_with_one_line(tmp_path: Path, content: bytes) -> None:
+    """Garbage, or a file cut to 0 bytes (a truncation: opened as a new database, the strategy would
+    start flat and forget what it holds)."""
     bad = tmp_path / "corrupt.db"
-    content = b"this is not a database" * 500
     bad.write_bytes(content)
     r = _run_with_db(tmp_path, bad)
     assert r.returncode == 2, r.stderr

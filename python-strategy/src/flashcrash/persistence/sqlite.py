@@ -170,6 +170,18 @@ def _newer_schema(name: str, version: int) -> SchemaError:
     )
 
 
+def _emptied(path: Path) -> bool:
+    """An existing file of 0 bytes with no write-ahead log beside it: what a truncation leaves. (A
+    database in WAL mode may keep its first writes in `<name>-wal` with the file itself still empty.)"""
+    try:
+        if path.stat().st_size:
+            return False
+    except OSError:
+        return False  # no file: a new database
+    wal = path.with_name(path.name + "-wal")
+    return not (wal.exists() and wal.stat().st_size)
+
+
 class SqliteDatabase:
     """An opened, checked and migrated SQLite file."""
 
@@ -197,6 +209,12 @@ class SqliteDatabase:
             raise StorageError(f"database {path} is a directory")
         if read_only and not path.exists():
             raise StorageError(f"database {path} does not exist")
+        if not read_only and _emptied(path):
+            raise DatabaseCorrupt(
+                f"database {path} is empty (0 bytes, no write-ahead log): a database emptied, not a new "
+                "one, and starting from it would forget every position; it was not changed: move it "
+                "aside or delete it to start afresh"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
