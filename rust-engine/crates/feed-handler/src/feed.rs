@@ -17,17 +17,17 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::binance::{
-    is_server_shutdown, parse_frame, DepthUpdate, EventClock, MarketEvent, ParseError, Snapshot,
-    TradeEvent,
+    is_server_shutdown, parse_frame_for, DepthUpdate, EventClock, MarketEvent, ParseError,
+    Snapshot, TradeEvent,
 };
 use crate::fixed::to_f64;
 use crate::health::{self, Counters, Interval, LatencyAlarm};
 use crate::metrics::FeedMetrics;
 use crate::rest::{IpPause, RestError};
 use crate::shared::SharedBook;
-use crate::sync::{Applied, BookSync};
+use crate::sync::{Applied, BookSync, Resync};
 use crate::trade_ids::{TradeId, TradeIds};
-use crate::verify::PendingCheck;
+use crate::verify::{PendingCheck, Verdict};
 
 mod snapshots;
 mod state;
@@ -41,6 +41,13 @@ pub const HALT_AFTER_ATTEMPTS: u32 = 10;
 /// within seconds is redialled ever more slowly, not every `reconnect_initial_ms` (Binance counts
 /// connections per IP, and may ban an IP that keeps reconnecting).
 pub const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+/// How long a book must stay live after it synced before its next resync counts as a new incident
+/// (its snapshot is fetched again after the shortest delay) rather than one more failed attempt of
+/// the same one (the delay doubles, up to 10 s): a book that keeps going corrupt or meeting a gap
+/// right after each sync asks for one snapshot (weight 50 at 1,000 levels, 250 at 5,000) ever more
+/// slowly, not one per depth event, which would spend the IP's 6,000 a minute in seconds (the 429
+/// then pauses the order executor's requests too).
+pub const STABLE_BOOK: Duration = STABLE_CONNECTION;
 
 /// Health intervals in `secs` seconds (at least one).
 fn alarm_intervals(secs: u64, interval: Duration) -> u32 {
@@ -78,10 +85,16 @@ pub struct FeedTask {
     /// Refuses event times far ahead of the local clock.
     clock: EventClock,
     snapshot_at: Option<Instant>,
-    /// Delays between the snapshots fetched again before the book syncs (one older than the
-    /// stream, or a failed fetch): doubling from 100 ms to 10 s, so a venue whose snapshots keep
-    /// lagging its stream (a crash) is not asked for one (weight 50 at 1,000 levels) every 100 ms.
+    /// Delays before every snapshot fetched after the connection's first (after a resync for a
+    /// gap, a corrupt book or implausible ids, a buffer overflow, a snapshot older than the stream,
+    /// or a failed fetch): doubling from 100 ms to 10 s, so a venue whose snapshots keep lagging its
+    /// stream (a crash), or whose book keeps failing right after each sync, is not asked for one
+    /// (weight 50 at 1,000 levels) every 100 ms or at every event. Started over by a new connection
+    /// (connections have their own backoff) and by a book that stayed live [`STABLE_BOOK`], not by
+    /// each sync.
     snapshot_retry: Backoff,
+    /// When the book last synced, while it is live.
+    live_since: Option<Instant>,
     check: PendingCheck,
     alarm: LatencyAlarm,
     updates: Option<watch::Receiver<FeedConfig>>,
@@ -124,6 +137,7 @@ impl FeedTask {
             clock: EventClock::default(),
             snapshot_at: None,
             snapshot_retry: Backoff::new(100, 10_000),
+            live_since: None,
             check,
             alarm,
             started_ns: now_ns(),
@@ -197,6 +211,9 @@ impl FeedTask {
             .map(|b| self.stream_url(b))
             .collect();
         let mut which = 0usize;
+        // A connection made after an earlier one was is a reconnection (dial attempts that fail
+        // are not: the backoff counts those).
+        let mut connected_before = false;
         while !*shutdown.borrow() {
             let url = urls[which].clone();
             let state = if first {
@@ -207,9 +224,6 @@ impl FeedTask {
             if backoff.attempts() < HALT_AFTER_ATTEMPTS || self.state != FeedState::Halted {
                 self.set_state(state, &format!("connecting to {url}")).await;
             }
-            if !first {
-                self.counters.reconnects += 1;
-            }
             first = false;
             let connect = tokio::time::timeout(
                 Duration::from_secs(10),
@@ -219,6 +233,10 @@ impl FeedTask {
             let ended = match connect.await {
                 Ok(Ok((ws, _))) => {
                     info!(%url, "feed connected");
+                    if connected_before {
+                        self.counters.reconnects += 1;
+                    }
+                    connected_before = true;
                     let (opened, lives) = (Instant::now(), self.counters.resyncs);
                     let ended = self.run_connection(ws, &mut shutdown).await;
                     if self.counters.resyncs > lives && opened.elapsed() >= STABLE_CONNECTION {
@@ -274,6 +292,9 @@ impl FeedTask {
         self.sync.restart();
         self.check.clear();
         self.trade_ids.reconnected();
+        // The connection's first snapshot is fetched at once (the redials have their backoff).
+        self.snapshot_retry.reset();
+        self.live_since = None;
         self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
             .await;
         let refresh_on = self.cfg.snapshot_refresh_secs > 0;
@@ -353,7 +374,7 @@ impl FeedTask {
                     match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
                         Ok(snap) if self.state == FeedState::Live => {
                             self.snapshot_at = Some(Instant::now());
-                            let verdict = self.check.offer(snap, &mut self.out.book.write().book);
+                            let verdict = self.check_snapshot(snap);
                             self.on_verdict(verdict, &mut snapshot_task).await;
                         }
                         Ok(_) => {}
@@ -380,7 +401,7 @@ impl FeedTask {
         let local_ns = now_ns();
         crate::metrics::touch(local_ns);
         self.interval.message();
-        let event = parse_frame(text)
+        let event = parse_frame_for(text, &self.symbol)
             .and_then(|ev| self.clock.check(&ev, local_ns / 1_000_000).map(|()| ev));
         match event {
             Err(e) => self.count_parse_error(&e),
@@ -414,31 +435,53 @@ impl FeedTask {
         }
     }
 
+    /// Offers a depth event to the book under one write lock: applied (the book's times and
+    /// `synced` set, the pending snapshot check decided), or the book marked not synced when it
+    /// must be resynced, by the event or by the check it decided; readers never see a book marked
+    /// synced that the feed has found corrupt.
+    fn apply_depth(
+        &mut self,
+        ev: &DepthUpdate,
+        local_ns: u64,
+    ) -> (Result<Applied, Resync>, Option<Verdict>) {
+        let mut st = self.out.book.write();
+        let r = self.sync.on_event(ev, &mut st.book);
+        let mut verdict = None;
+        if r == Ok(Applied::Applied) {
+            st.exchange_ts_ns = ms_to_ns(ev.event_ms);
+            st.local_ts_ns = local_ns;
+            verdict = self.check.on_book(&mut st.book, ev);
+            st.synced = !verdict.is_some_and(takes_the_book_down);
+        } else if r.is_err() {
+            st.synced = false;
+        }
+        (r, verdict)
+    }
+
+    /// Checks the book against a verification snapshot under one write lock; a book the check
+    /// finds corrupt is marked not synced in that same lock.
+    fn check_snapshot(&mut self, snap: Snapshot) -> Option<Verdict> {
+        let mut st = self.out.book.write();
+        let verdict = self.check.offer(snap, &mut st.book);
+        if verdict.is_some_and(takes_the_book_down) {
+            st.synced = false;
+        }
+        verdict
+    }
+
     async fn on_depth(
         &mut self,
         ev: &DepthUpdate,
         local_ns: u64,
         snapshot_task: &mut Option<SnapshotTask>,
     ) {
-        let (outcome, verdict) = {
-            let mut st = self.out.book.write();
-            let r = self.sync.on_event(ev, &mut st.book);
-            let mut verdict = None;
-            if r == Ok(Applied::Applied) {
-                st.exchange_ts_ns = ms_to_ns(ev.event_ms);
-                st.local_ts_ns = local_ns;
-                st.synced = true;
-                verdict = self.check.on_book(&mut st.book, ev);
-            } else if r.is_err() {
-                st.synced = false;
-            }
-            (r, verdict)
-        };
+        let (outcome, verdict) = self.apply_depth(ev, local_ns);
         if self.on_verdict(verdict, snapshot_task).await {
             return;
         }
         match outcome {
             Ok(Applied::Buffered) => {
+                // Only the connection's first buffer has no fetch under way: a resync starts one.
                 if snapshot_task.is_none() {
                     *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
                 }
@@ -453,12 +496,18 @@ impl FeedTask {
             Ok(Applied::Duplicate) => self.counters.duplicates += 1,
             Ok(Applied::BeforeSnapshot) => {}
             Err(resync) => {
+                match resync {
+                    Resync::Implausible { .. } => self.counters.rejected += 1,
+                    Resync::StaleRun(_) => self.counters.out_of_order += 1,
+                    _ => {}
+                }
                 self.resync(&resync, snapshot_task).await;
-                // The event that revealed the gap starts the new buffer.
-                let mut st = self.out.book.write();
-                let _ = self.sync.on_event(ev, &mut st.book);
-                drop(st);
-                *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
+                // The event that revealed the gap starts the new buffer; one with implausible ids
+                // is dropped.
+                if !matches!(resync, Resync::Implausible { .. }) {
+                    let mut st = self.out.book.write();
+                    let _ = self.sync.on_event(ev, &mut st.book);
+                }
             }
         }
     }
@@ -472,6 +521,24 @@ impl FeedTask {
             TradeId::Stale => {
                 self.counters.out_of_order += 1;
                 return;
+            }
+            TradeId::Suspect => {
+                self.count_parse_error(&ParseError::Rejected {
+                    field: "a",
+                    value: format!(
+                        "trade id {} jumps more than {} past the last one",
+                        t.trade_id,
+                        crate::trade_ids::MAX_TRADE_ID_JUMP
+                    ),
+                });
+                return;
+            }
+            TradeId::Rebased { previous } => {
+                warn!(
+                    previous,
+                    trade_id = t.trade_id,
+                    "trade ids followed again from this one: the last id taken was wrong or left behind"
+                );
             }
             TradeId::New { missed } => self.counters.trades_missed += missed,
         }
@@ -538,6 +605,11 @@ impl FeedTask {
     pub fn counters(&self) -> Counters {
         self.counters
     }
+}
+
+/// Whether a snapshot check's verdict takes the book down for a resync.
+fn takes_the_book_down(v: Verdict) -> bool {
+    matches!(v, Verdict::Corrupt(_) | Verdict::BookAhead { .. })
 }
 
 #[cfg(test)]

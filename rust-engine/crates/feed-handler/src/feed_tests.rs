@@ -497,7 +497,19 @@ async fn snapshots_older_than_the_stream_are_fetched_again_ever_more_slowly() {
     h.snapshot_task = None;
     h.go_live(&depth(102, 103, None, "[]", "[]"), snap(101, 1))
         .await;
-    assert_eq!(h.task.snapshot_retry.ceiling_ms(), 100);
+    // Syncing does not start the delays over (a book that fails right after each sync would be
+    // asked for a snapshot every 100 ms); a book that stayed live `STABLE_BOOK` does.
+    assert_eq!(h.task.snapshot_retry.ceiling_ms(), 10_000);
+    stayed_live(&mut h);
+    h.text(&depth(110, 110, None, "[]", "[]")).await; // a gap
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert_eq!(h.task.snapshot_retry.ceiling_ms(), 200);
+}
+
+/// Makes the live book look live for `STABLE_BOOK` already.
+fn stayed_live(h: &mut Harness) {
+    assert!(h.task.live_since.is_some(), "not live");
+    h.task.live_since = Instant::now().checked_sub(STABLE_BOOK);
 }
 
 /// An event the sync procedure drops after the snapshot (in order, `u` at or below its
@@ -621,4 +633,412 @@ async fn a_venue_that_keeps_dropping_synced_connections_is_backed_off_then_halte
     );
     let attempts = u64::from(HALT_AFTER_ATTEMPTS);
     assert!((attempts..=attempts + 1).contains(&n), "{n} connections");
+}
+
+/// A venue on `127.0.0.1` answering every depth snapshot with `body(current id)`, where the current
+/// id is what the test stores (the bodies put the snapshot one update past it, where the venue's
+/// book is while its next event is on the way, so that no snapshot is older than the stream's next
+/// event); counts the requests.
+async fn snapshot_venue(
+    body: fn(u64) -> String,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::atomic::AtomicU64>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let id = Arc::new(AtomicU64::new(100));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (at, count) = (id.clone(), hits.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            count.fetch_add(1, Ordering::SeqCst);
+            let body = body(at.load(Ordering::SeqCst));
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(answer.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    (addr, id, hits)
+}
+
+/// Feeds the venue's stream (one depth event every 5 ms, bid 10 x2) to the feed for `secs`,
+/// handing it each snapshot as it arrives, as the connection loop does; the venue's snapshots
+/// stand at the stream's id. Returns whether the book was ever marked synced while crossed.
+async fn run_against(h: &mut Harness, id: &std::sync::atomic::AtomicU64, secs: f64) -> bool {
+    use std::sync::atomic::Ordering;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut next = 100u64;
+    let mut crossed_synced = false;
+    while Instant::now() < deadline {
+        next += 1;
+        id.store(next, Ordering::SeqCst);
+        h.text(&depth(next, next, None, r#"[["10.0","2"]]"#, "[]"))
+            .await;
+        if h.snapshot_task.as_ref().is_some_and(|t| t.is_finished()) {
+            let res = h.snapshot_task.take().unwrap().await.unwrap();
+            h.task.on_snapshot(res, &mut h.snapshot_task).await;
+        }
+        crossed_synced |= {
+            let st = h.task.out.book.read();
+            st.synced && st.book.is_crossed()
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    crossed_synced
+}
+
+/// A venue whose book is crossed at every snapshot (corrupt for as long as it lasts): each sync
+/// fails the soundness check, and each resync used to ask for a snapshot at once (40 in 57 ms,
+/// weight 50-250 each: the IP's 6,000 a minute gone in seconds, and the 429 pauses the order
+/// executor too). Every fetch after the first now waits a delay doubling from 100 ms: at most a
+/// handful of requests in 1.5 s, and the book is never published as synced meanwhile.
+#[tokio::test]
+async fn a_book_corrupt_at_every_sync_fetches_snapshots_ever_more_slowly() {
+    let (rest, id, hits) = snapshot_venue(|id| {
+        format!(
+            r#"{{"lastUpdateId":{},"bids":[["12.0","1"]],"asks":[["11.0","1"]]}}"#,
+            id + 1
+        )
+    })
+    .await;
+    let mut h = Harness::new();
+    h.task.cfg.rest_url = format!("http://{rest}");
+    h.snapshot_task = None;
+    let crossed_synced = run_against(&mut h, &id, 1.5).await;
+    let n = hits.load(std::sync::atomic::Ordering::SeqCst);
+    // 0 + [50, 100] + [100, 200] + [200, 400] + [400, 800] ms: 5 by 1.5 s at most.
+    assert!((2..=6).contains(&n), "{n} snapshot requests in 1.5 s");
+    assert!(!crossed_synced, "a crossed book was published as synced");
+    assert_ne!(h.task.state, FeedState::Live);
+    assert!(h.task.snapshot_retry.ceiling_ms() >= 800);
+}
+
+/// A venue whose book has no asks (one-sided, as in a crash that takes a side): not corrupt. The
+/// book syncs on the first snapshot and stays live; it used to be resynced at every event, one
+/// snapshot each.
+#[tokio::test]
+async fn a_one_sided_venue_book_syncs_and_stays_live() {
+    let (rest, id, hits) = snapshot_venue(|id| {
+        format!(
+            r#"{{"lastUpdateId":{},"bids":[["10.0","1"]],"asks":[]}}"#,
+            id + 1
+        )
+    })
+    .await;
+    let mut h = Harness::new();
+    h.task.cfg.rest_url = format!("http://{rest}");
+    h.snapshot_task = None;
+    run_against(&mut h, &id, 0.5).await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(h.task.state, FeedState::Live);
+    let st = h.task.out.book.read();
+    assert!(st.synced && st.book.is_one_sided());
+    assert_eq!(h.task.counters().resyncs, 1);
+}
+
+/// Every resync asks for its snapshot through the same delays, whatever its cause: a crossed
+/// snapshot at each sync, and a gap right after each sync, each double the delay (they used to
+/// fetch at once); a book that then stays live `STABLE_BOOK` starts them over.
+#[tokio::test]
+async fn every_resync_fetches_its_snapshot_after_a_growing_delay() {
+    // Crossed at each sync.
+    let mut h = Harness::new();
+    let mut ceilings = Vec::new();
+    for round in 0..5u64 {
+        let id = 101 + 10 * round;
+        h.text(&depth(id, id + 1, None, r#"[["10.0","2"]]"#, "[]"))
+            .await;
+        ceilings.push(h.task.snapshot_retry.ceiling_ms());
+        h.snapshot_task = None;
+        h.task
+            .on_snapshot(Ok(crossed_snap(id)), &mut h.snapshot_task)
+            .await;
+        assert_eq!(h.task.state, FeedState::Resyncing);
+        assert!(!h.task.out.book.read().synced);
+        assert!(h.snapshot_task.is_some(), "no snapshot asked for");
+    }
+    assert_eq!(ceilings, [100, 200, 400, 800, 1_600]);
+    // A gap right after each sync.
+    let mut h = Harness::new();
+    let mut ceilings = Vec::new();
+    for round in 0..5u64 {
+        let at = 100 + 10 * round;
+        h.snapshot_task = None;
+        h.go_live(&depth(at, at + 1, None, "[]", "[]"), snap(at, 1))
+            .await;
+        ceilings.push(h.task.snapshot_retry.ceiling_ms());
+        h.text(&depth(at + 5, at + 5, None, "[]", "[]")).await;
+        assert_eq!(h.task.state, FeedState::Resyncing);
+        assert!(h.snapshot_task.is_some(), "no snapshot asked for");
+    }
+    assert_eq!(ceilings, [100, 200, 400, 800, 1_600]);
+    assert_eq!(h.task.counters().gaps, 5);
+    // Live for `STABLE_BOOK`: the next resync is a new incident.
+    h.snapshot_task = None;
+    h.go_live(&depth(200, 201, None, "[]", "[]"), snap(200, 1))
+        .await;
+    stayed_live(&mut h);
+    h.text(&depth(205, 205, None, "[]", "[]")).await;
+    assert_eq!(h.task.snapshot_retry.ceiling_ms(), 200);
+}
+
+/// One event continuing the book (`U = id + 1`) with an absurd `u` (2^64 - 1) used to be applied:
+/// the book's id jumped to it, every later genuine event was dropped as stale and the book stayed
+/// synced and live, frozen. It is now refused (counted rejected) and the book resynced; the events
+/// after it are buffered for the next snapshot, and the book syncs on it.
+#[tokio::test]
+async fn an_event_with_an_absurd_final_id_is_dropped_and_resyncs() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    h.text(&depth(102, u64::MAX, None, "[]", "[]")).await;
+    for id in 103..200u64 {
+        h.text(&depth(id, id, None, r#"[["10","5"]]"#, "[]")).await;
+    }
+    {
+        let st = h.task.out.book.read();
+        assert!(!st.synced, "a frozen book still marked synced");
+    }
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert_eq!(h.task.sync.first_buffered(), Some(103));
+    let c = h.task.counters();
+    assert_eq!((c.rejected, c.out_of_order), (1, 0));
+    h.task
+        .on_snapshot(Ok(snap(150, 1)), &mut h.snapshot_task)
+        .await;
+    assert_eq!(h.task.state, FeedState::Live);
+    let st = h.task.out.book.read();
+    assert!(st.synced);
+    assert_eq!(st.book.update_id(), 199);
+    assert_eq!(st.book.best_bid().map(|l| l.qty), Some(5 * SCALE));
+}
+
+/// A book that took an id ahead of the stream within the plausible span stays live only until
+/// `MAX_STALE_RUN` events in a row are stale: then it is taken down and resynced (it dropped them
+/// all and would have stayed frozen).
+#[tokio::test]
+async fn a_run_of_stale_events_takes_the_book_down() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    h.text(&depth(102, 500_000, None, "[]", "[]")).await;
+    let run = u64::from(crate::sync::MAX_STALE_RUN);
+    for id in 103..(103 + run - 1) {
+        h.text(&depth(id, id, None, "[]", "[]")).await;
+        assert_eq!(h.task.state, FeedState::Live);
+    }
+    h.text(&depth(102 + run, 102 + run, None, "[]", "[]")).await;
+    assert_eq!(h.task.state, FeedState::Resyncing);
+    assert!(!h.task.out.book.read().synced);
+    assert_eq!(h.task.counters().out_of_order, run);
+    assert_eq!(h.task.sync.first_buffered(), Some(102 + run));
+}
+
+/// A verification snapshot far behind the live book (the book took a corrupt id) takes the book
+/// down for a resync, marked not synced in the lock it was checked under.
+#[tokio::test]
+async fn a_book_far_ahead_of_the_verification_snapshot_resyncs() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    h.task
+        .out
+        .book
+        .write()
+        .book
+        .set_update_id(101 + 2 * crate::sync::MAX_UPDATE_SPAN);
+    let verdict = h.task.check_snapshot(snap(101, 1));
+    assert!(matches!(
+        verdict,
+        Some(Verdict::BookAhead { snapshot: 101, .. })
+    ));
+    assert!(!h.task.out.book.read().synced);
+    assert!(h.task.on_verdict(verdict, &mut h.snapshot_task).await);
+    assert_eq!(h.task.state, FeedState::Resyncing);
+}
+
+/// One trade with an absurd id (2^64 - 2) between genuine ones used to be taken as the last id:
+/// the nine genuine trades after it were dropped as stale (until a reconnection) and
+/// 18,446,744,073,709,551,603 trades counted missed. It is now dropped as suspect (counted
+/// rejected) and the genuine ones are published, nothing counted missed.
+#[tokio::test]
+async fn a_trade_with_an_absurd_id_does_not_block_the_later_ones() {
+    let mut h = Harness::new();
+    h.text(&trade(10)).await;
+    h.text(&trade(u64::MAX - 1)).await;
+    for id in 11..20 {
+        h.text(&trade(id)).await;
+    }
+    let mut published = Vec::new();
+    while let Ok(t) = h.trades.try_recv() {
+        published.push(t.trade_id);
+    }
+    assert_eq!(published, (10..20).collect::<Vec<_>>());
+    let c = h.task.counters();
+    assert_eq!((c.rejected, c.trades_missed, c.out_of_order), (1, 0, 0));
+}
+
+/// Events of another symbol (another stream name, `s`, or both) never reach this symbol's book nor
+/// are published as its trades: each is dropped and counted rejected. The symbol is compared
+/// ignoring case (stream names are lower case).
+#[tokio::test]
+async fn events_of_another_symbol_are_rejected() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    let eth_depth = depth(102, 102, None, r#"[["10","42"]]"#, "[]");
+    let eth_trade = trade(7);
+    let frames = [
+        eth_depth.replace("btcusdt@depth", "ethusdt@depth"),
+        eth_depth.replace(r#""s":"BTCUSDT""#, r#""s":"ETHUSDT""#),
+        eth_depth
+            .replace("btcusdt@depth", "ethusdt@depth")
+            .replace(r#""s":"BTCUSDT""#, r#""s":"ETHUSDT""#),
+        eth_trade.replace("btcusdt@aggTrade", "ethusdt@aggTrade"),
+        eth_trade.replace(r#""s":"BTCUSDT""#, r#""s":"ETHUSDT""#),
+    ];
+    for f in &frames {
+        h.text(f).await;
+    }
+    assert_eq!(
+        h.task.out.book.read().book.best_bid().map(|l| l.qty),
+        Some(SCALE)
+    );
+    assert!(
+        h.trades.try_recv().is_err(),
+        "another symbol's trade published"
+    );
+    assert_eq!(h.task.counters().rejected, frames.len() as u64);
+    // This symbol's, in either case, is taken.
+    h.text(&depth(102, 102, None, r#"[["10","42"]]"#, "[]").replace("BTCUSDT", "btcusdt"))
+        .await;
+    assert_eq!(
+        h.task.out.book.read().book.best_bid().map(|l| l.qty),
+        Some(42 * SCALE)
+    );
+    h.text(&trade(7).replace("btcusdt@", "BTCUSDT@")).await;
+    assert_eq!(h.trades.try_recv().map(|t| t.trade_id), Ok(7));
+    assert_eq!(h.task.counters().rejected, frames.len() as u64);
+}
+
+/// A verification snapshot that repairs the book into a crossed one marks it not synced in the
+/// same lock as the repair: no reader sees the crossed book marked synced before the resync
+/// (it used to be cleared only later, by the resync).
+#[tokio::test]
+async fn a_corrupt_verification_is_never_visible_as_synced() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    let verdict = h.task.check_snapshot(crossed_snap(101));
+    assert_eq!(verdict, Some(Verdict::Corrupt(101)));
+    {
+        let st = h.task.out.book.read();
+        assert!(st.book.is_crossed());
+        assert!(!st.synced, "a crossed book visible as synced");
+    }
+    assert!(h.task.on_verdict(verdict, &mut h.snapshot_task).await);
+}
+
+/// The same on the depth path: the update that reaches a waiting crossed snapshot's id leaves the
+/// book not synced in the lock it was applied under.
+#[tokio::test]
+async fn a_corrupt_check_on_an_update_is_never_visible_as_synced() {
+    let mut h = Harness::new();
+    h.go_live(&depth(100, 101, None, "[]", "[]"), snap(100, 1))
+        .await;
+    assert_eq!(h.task.check_snapshot(crossed_snap(102)), None);
+    let ev = match crate::binance::parse_frame(&depth(102, 102, None, "[]", r#"[["11","3"]]"#)) {
+        Ok(MarketEvent::Depth(ev)) => ev,
+        other => panic!("{other:?}"),
+    };
+    let (outcome, verdict) = h.task.apply_depth(&ev, 1);
+    assert_eq!(outcome, Ok(Applied::Applied));
+    assert_eq!(verdict, Some(Verdict::Corrupt(102)));
+    {
+        let st = h.task.out.book.read();
+        assert!(st.book.is_crossed());
+        assert!(!st.synced, "a crossed book visible as synced");
+    }
+    assert!(h.task.on_verdict(verdict, &mut h.snapshot_task).await);
+    assert_eq!(h.task.state, FeedState::Resyncing);
+}
+
+/// `reconnects` counts reconnections, as its name and `reconnect_count` say: dial attempts that
+/// fail (here three refused handshakes before the first connection) are not counted; the
+/// connection made after the venue closed the first one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_count_connections_after_the_first_not_failed_dials() {
+    use futures_util::SinkExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicU64::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        let mut dials = 0;
+        while let Ok((s, _)) = listener.accept().await {
+            dials += 1;
+            if dials <= 3 {
+                drop(s); // the handshake fails
+                continue;
+            }
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+                for id in 1..u64::MAX {
+                    let _ = ws.send(Message::Text(trade(id))).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // The first connection is closed after 0.4 s.
+                    if n == 0 && id == 20 {
+                        let _ = ws.close(None).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut c = cfg();
+    c.ws_url = format!("ws://{addr}");
+    c.reconnect_initial_ms = 10;
+    c.reconnect_max_ms = 20;
+    let (data, mut data_rx) = mpsc::channel(1024);
+    let (trades, _trades_rx) = mpsc::channel(1 << 16);
+    let (state, _state_rx) = watch::channel(FeedState::Stopped);
+    let out = FeedOutputs {
+        data,
+        trades,
+        book: SharedBook::default(),
+        state,
+    };
+    let task = FeedTask::new(c, "BTCUSDT", Duration::from_millis(50), out);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed = tokio::spawn(task.run(stop_rx));
+    // The figures the first and the second connection publish.
+    let mut seen = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = data_rx.recv().await {
+            if let DataMessage::HealthMetrics(h) = m {
+                if seen.last() != Some(&h.reconnect_count) {
+                    seen.push(h.reconnect_count);
+                }
+                if conns.load(Ordering::SeqCst) >= 2 && h.reconnect_count >= 1 {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = feed.await;
+    assert!(got.is_ok(), "no second connection: {seen:?}");
+    assert_eq!(seen, [0, 1]);
 }

@@ -12,7 +12,8 @@ pub struct Counters {
     pub gaps: u64,
     /// Resyncs from a fresh snapshot (including the first sync).
     pub resyncs: u64,
-    /// Reconnections.
+    /// Reconnections: connections made after an earlier one (dial attempts that fail are not
+    /// counted).
     pub reconnects: u64,
     /// Frames that were not valid JSON or not a known event.
     pub malformed: u64,

@@ -12,8 +12,13 @@
 //! USD-M futures (events carry `pu`): drop `u < lastUpdateId`; the first applied event has
 //! `U <= lastUpdateId <= u`; afterwards each event's `pu` must equal the previous event's `u`.
 //!
-//! Beyond the venue's rules, a book that is crossed or has an empty side after an update is treated
-//! as corrupt and resynced.
+//! Beyond the venue's rules, a book that is crossed after an update is treated as corrupt and
+//! resynced (a book with an empty side is not: the venue allows it, and a crash can empty a side for
+//! real). Update ids that no venue produces are treated as corruption too: an event spanning more
+//! than [`MAX_UPDATE_SPAN`] ids (`u - U`), or more than that away from the book's id (or from the
+//! event buffered before it, or from the snapshot), is dropped and the book resynced; so is a live
+//! book after [`MAX_STALE_RUN`] stale events in a row (the book is ahead of the stream: an id it
+//! took was wrong), where it would otherwise drop every later event and stay frozen.
 
 use std::collections::VecDeque;
 
@@ -22,6 +27,19 @@ use crate::book::{BookSide, OrderBook};
 
 /// Most events buffered while waiting for a snapshot; more means the snapshot is hopelessly late.
 pub const MAX_BUFFERED: usize = 50_000;
+
+/// Most update ids one event may span (`u - U`), and farthest an event's `u` may be from the book's
+/// id (or from the `u` of the event buffered before it, or a snapshot's `lastUpdateId` from the
+/// buffered events): one million. Binance's busiest symbols make some tens of thousands of book
+/// changes in their busiest seconds, so a million in one `@depth@100ms` (or 1-s) event, or between
+/// two consecutive events, is a corrupt id; taken, a huge `u` would move the book's id past every
+/// later event and freeze it.
+pub const MAX_UPDATE_SPAN: u64 = 1_000_000;
+
+/// Stale events in a row (each older than a live book) after which the book is taken to be ahead of
+/// the stream (an id it took was wrong) and resynced: 20, two seconds of the `@depth@100ms` stream.
+/// Reordered frames make a few in a row, not this many.
+pub const MAX_STALE_RUN: u32 = 20;
 
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +78,24 @@ pub enum Resync {
         /// `u` of the previous event.
         previous: u64,
     },
-    /// The book crossed or a side emptied after an update.
-    #[error("corrupt book after update {0}: crossed or one-sided")]
+    /// The book crossed after an update.
+    #[error("corrupt book after update {0}: crossed")]
     Corrupt(u64),
+    /// An event's ids are implausible ([`MAX_UPDATE_SPAN`]): it spans too many, or lies too far from
+    /// the book's id (or the event buffered before it, or the snapshot). The event is dropped.
+    #[error("implausible update ids: U={first} u={last} against {reference}")]
+    Implausible {
+        /// `U` of the event.
+        first: u64,
+        /// `u` of the event.
+        last: u64,
+        /// The id it was compared with: the book's, the previous buffered event's `u`, or the
+        /// snapshot's `lastUpdateId`.
+        reference: u64,
+    },
+    /// [`MAX_STALE_RUN`] stale events in a row: the book is ahead of the stream.
+    #[error("{0} stale events in a row: the book is ahead of the stream")]
+    StaleRun(u32),
     /// The buffer overflowed before a snapshot arrived.
     #[error("buffer overflow: {0} events without a snapshot")]
     Overflow(usize),
@@ -102,6 +135,8 @@ enum State {
 pub struct BookSync {
     state: State,
     last_first_id: u64,
+    /// Stale events in a row while live.
+    stale_run: u32,
 }
 
 impl Default for BookSync {
@@ -116,6 +151,7 @@ impl BookSync {
         BookSync {
             state: State::Buffering(VecDeque::new()),
             last_first_id: 0,
+            stale_run: 0,
         }
     }
 
@@ -123,6 +159,7 @@ impl BookSync {
     pub fn restart(&mut self) {
         self.state = State::Buffering(VecDeque::new());
         self.last_first_id = 0;
+        self.stale_run = 0;
     }
 
     /// True once events are being applied to the book.
@@ -146,18 +183,23 @@ impl BookSync {
     /// Offers a diff event.
     ///
     /// # Errors
-    /// [`Resync`] when the book must be rebuilt from a fresh snapshot (the caller calls [`restart`](Self::restart)).
+    /// [`Resync`] when the book must be rebuilt from a fresh snapshot (the caller calls [`restart`](Self::restart));
+    /// after [`Resync::Implausible`] the event must not be buffered again.
     pub fn on_event(&mut self, ev: &DepthUpdate, book: &mut OrderBook) -> Result<Applied, Resync> {
         match &mut self.state {
             State::Buffering(buf) => {
                 if buf.len() >= MAX_BUFFERED {
                     return Err(Resync::Overflow(buf.len()));
                 }
+                check_plausible(ev, buf.back().map(|b| b.final_id))?;
                 buf.push_back(ev.clone());
                 Ok(Applied::Buffered)
             }
             State::Bridging => {
                 let id = book.update_id();
+                // Only events received after the snapshot come here (the buffered ones before it
+                // are dropped by `on_snapshot`): one far from it means a corrupt snapshot or event.
+                check_plausible(ev, Some(id))?;
                 if drop_before_snapshot(ev, id) {
                     return Ok(Applied::BeforeSnapshot);
                 }
@@ -168,10 +210,15 @@ impl BookSync {
             }
             State::Live => {
                 let id = book.update_id();
+                check_plausible(ev, Some(id))?;
                 if ev.final_id == id && ev.first_id == self.last_first_id {
                     return Ok(Applied::Duplicate);
                 }
                 if ev.final_id <= id {
+                    self.stale_run += 1;
+                    if self.stale_run >= MAX_STALE_RUN {
+                        return Err(Resync::StaleRun(self.stale_run));
+                    }
                     return Ok(Applied::Stale);
                 }
                 match ev.prev_final_id {
@@ -206,7 +253,24 @@ impl BookSync {
         let State::Buffering(buf) = &mut self.state else {
             return Ok(SnapshotOutcome::Waiting);
         };
-        if let Some(first) = buf.front() {
+        if let (Some(first), Some(last)) = (buf.front(), buf.back()) {
+            // A snapshot implausibly far behind the stream's first buffered event or ahead of its
+            // last one: the snapshot, or the buffered event, is corrupt (fetching again would
+            // never bridge a corrupt first event).
+            if first.first_id.saturating_sub(snap.last_update_id) > MAX_UPDATE_SPAN {
+                return Err(Resync::Implausible {
+                    first: first.first_id,
+                    last: first.final_id,
+                    reference: snap.last_update_id,
+                });
+            }
+            if snap.last_update_id.saturating_sub(last.final_id) > MAX_UPDATE_SPAN {
+                return Err(Resync::Implausible {
+                    first: last.first_id,
+                    last: last.final_id,
+                    reference: snap.last_update_id,
+                });
+            }
             if snap.last_update_id < first.first_id {
                 return Ok(SnapshotOutcome::TooOld {
                     last_update_id: snap.last_update_id,
@@ -218,8 +282,13 @@ impl BookSync {
         book.reset(snap.last_update_id, &snap.bids, &snap.asks);
         self.state = State::Bridging;
         let (mut replayed, mut event_ms) = (0, 0);
-        for ev in buffered {
-            if self.on_event(&ev, book)? == Applied::Applied {
+        // Events before the snapshot are dropped here, however far before it (a snapshot delayed by
+        // a rate-limit pause comes long after the first buffered event).
+        for ev in buffered
+            .iter()
+            .filter(|ev| !drop_before_snapshot(ev, snap.last_update_id))
+        {
+            if self.on_event(ev, book)? == Applied::Applied {
                 replayed += 1;
                 event_ms = ev.event_ms;
             }
@@ -233,6 +302,7 @@ impl BookSync {
     fn apply(&mut self, ev: &DepthUpdate, book: &mut OrderBook) -> Result<(), Resync> {
         set_levels(ev, book);
         self.last_first_id = ev.first_id;
+        self.stale_run = 0;
         check_sound(book)
     }
 }
@@ -250,13 +320,32 @@ pub(crate) fn set_levels(ev: &DepthUpdate, book: &mut OrderBook) {
 }
 
 /// Beyond the venue's rules, after every change of the book (an update, a snapshot check's
-/// repair): a book that is crossed or has an empty side is corrupt.
+/// repair): a crossed book is corrupt. A book with an empty side is not: Binance allows it, and in
+/// a crash a side can empty for real (refusing it would resync for as long as it lasts).
 ///
 /// # Errors
 /// [`Resync::Corrupt`] at the book's update id.
 pub fn check_sound(book: &OrderBook) -> Result<(), Resync> {
-    if book.is_crossed() || book.is_one_sided() {
+    if book.is_crossed() {
         return Err(Resync::Corrupt(book.update_id()));
+    }
+    Ok(())
+}
+
+/// An event spanning more than [`MAX_UPDATE_SPAN`] ids, or whose `u` is more than that away from
+/// `reference` (the book's id, or the `u` of the event buffered before it), is implausible.
+///
+/// # Errors
+/// [`Resync::Implausible`].
+fn check_plausible(ev: &DepthUpdate, reference: Option<u64>) -> Result<(), Resync> {
+    let span = ev.final_id.saturating_sub(ev.first_id);
+    let away = reference.map_or(0, |r| ev.final_id.abs_diff(r));
+    if span > MAX_UPDATE_SPAN || away > MAX_UPDATE_SPAN {
+        return Err(Resync::Implausible {
+            first: ev.first_id,
+            last: ev.final_id,
+            reference: reference.unwrap_or(ev.first_id),
+        });
     }
     Ok(())
 }

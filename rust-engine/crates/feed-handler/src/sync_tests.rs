@@ -288,17 +288,158 @@ fn live_spot_gap_is_any_missing_id() {
     );
 }
 
-/// An update that empties a side makes the book corrupt (resync), as a crossed one does.
+/// An update that empties a side leaves a sound book: Binance allows a one-sided book, and a crash
+/// can take a whole side for real (calling it corrupt resynced for as long as it lasted, a snapshot
+/// per event). A crossing one is still corrupt.
 #[test]
-fn an_emptied_side_is_corruption() {
+fn an_emptied_side_is_not_corruption() {
     let mut book = OrderBook::default();
     let mut sync = BookSync::new();
     sync.on_snapshot(&snap_at(102), &mut book).unwrap();
     let mut remove_ask = ev(103, 103, None);
     remove_ask.asks = vec![crate::book::Level { price: 20, qty: 0 }];
+    assert_eq!(sync.on_event(&remove_ask, &mut book), Ok(Applied::Applied));
+    assert!(book.is_one_sided());
+    let mut remove_bid = ev(104, 104, None);
+    remove_bid.bids = vec![crate::book::Level { price: 10, qty: 0 }];
+    assert_eq!(sync.on_event(&remove_bid, &mut book), Ok(Applied::Applied));
+    assert_eq!(book.depth(), (0, 0));
+    let mut cross = ev(105, 105, None);
+    cross.bids = vec![crate::book::Level { price: 30, qty: 1 }];
+    cross.asks = vec![crate::book::Level { price: 25, qty: 1 }];
+    assert_eq!(sync.on_event(&cross, &mut book), Err(Resync::Corrupt(105)));
+}
+
+/// A live event whose `U` continues the book but whose `u` is absurd (here 2^64 - 1) is
+/// implausible: refused, the book keeps its id (taken, it froze the book: every later event
+/// stale). So is one spanning more than `MAX_UPDATE_SPAN` ids, one far below the book, and one far
+/// past the event buffered before it; up to the bound an event is taken.
+#[test]
+fn implausible_update_ids_are_refused() {
+    let implausible = |first, last, reference| {
+        Err(Resync::Implausible {
+            first,
+            last,
+            reference,
+        })
+    };
+    let mut book = OrderBook::default();
+    let mut sync = BookSync::new();
+    sync.on_snapshot(&snap_at(101), &mut book).unwrap();
     assert_eq!(
-        sync.on_event(&remove_ask, &mut book),
-        Err(Resync::Corrupt(103))
+        sync.on_event(&ev(102, u64::MAX, None), &mut book),
+        implausible(102, u64::MAX, 101)
+    );
+    assert_eq!(book.update_id(), 101);
+    let mut sync = BookSync::new();
+    sync.on_snapshot(&snap_at(101), &mut book).unwrap();
+    assert_eq!(
+        sync.on_event(&ev(102, 102, None), &mut book),
+        Ok(Applied::Applied)
+    );
+    let far = 102 + MAX_UPDATE_SPAN;
+    assert_eq!(
+        sync.on_event(&ev(103, far + 1, None), &mut book),
+        implausible(103, far + 1, 102)
+    );
+    assert_eq!(
+        sync.on_event(&ev(103, far, None), &mut book),
+        Ok(Applied::Applied)
+    );
+    assert_eq!(
+        sync.on_event(&ev(50, 101, None), &mut book),
+        implausible(50, 101, far)
+    );
+    // Buffering: a span too wide, or an event far past the one before it.
+    let mut sync = BookSync::new();
+    assert_eq!(
+        sync.on_event(&ev(1, 2 + MAX_UPDATE_SPAN, None), &mut book),
+        implausible(1, 2 + MAX_UPDATE_SPAN, 1)
+    );
+    assert_eq!(
+        sync.on_event(&ev(1, 2, None), &mut book),
+        Ok(Applied::Buffered)
+    );
+    assert_eq!(
+        sync.on_event(&ev(u64::MAX - 1, u64::MAX - 1, None), &mut book),
+        implausible(u64::MAX - 1, u64::MAX - 1, 2)
+    );
+}
+
+/// A snapshot implausibly far behind the first buffered event (a corrupt first event would make
+/// every snapshot "too old" for ever) or far past the last one is refused: resync.
+#[test]
+fn a_snapshot_implausibly_far_from_the_buffer_is_refused() {
+    let mut book = OrderBook::default();
+    let mut sync = BookSync::new();
+    let far = 5 * MAX_UPDATE_SPAN;
+    sync.on_event(&ev(far, far, None), &mut book).unwrap();
+    assert!(matches!(
+        sync.on_snapshot(&snap_at(100), &mut book),
+        Err(Resync::Implausible { reference: 100, .. })
+    ));
+    let mut sync = BookSync::new();
+    sync.on_event(&ev(100, 101, None), &mut book).unwrap();
+    assert!(matches!(
+        sync.on_snapshot(&snap_at(far), &mut book),
+        Err(Resync::Implausible { reference, .. }) if reference == far
+    ));
+    // Buffered events far before a late snapshot (a rate-limit pause) are only dropped.
+    let mut sync = BookSync::new();
+    let m = MAX_UPDATE_SPAN;
+    for (first, last) in [(100, 100), (101, 100 + m), (101 + m, 100 + 2 * m)] {
+        assert_eq!(
+            sync.on_event(&ev(first, last, None), &mut book),
+            Ok(Applied::Buffered)
+        );
+    }
+    assert_eq!(
+        sync.on_snapshot(&snap_at(90 + 2 * m), &mut book),
+        Ok(SnapshotOutcome::Synced {
+            replayed: 1,
+            event_ms: 1
+        })
+    );
+}
+
+/// A book that took an id ahead of the stream (within the bound) drops the genuine events as stale;
+/// after `MAX_STALE_RUN` of them in a row it asks for a resync instead of staying frozen. Stale
+/// events between applied ones (reordering) do not add up.
+#[test]
+fn a_run_of_stale_events_resyncs() {
+    let mut book = OrderBook::default();
+    let mut sync = BookSync::new();
+    sync.on_snapshot(&snap_at(101), &mut book).unwrap();
+    assert_eq!(
+        sync.on_event(&ev(102, 103, None), &mut book),
+        Ok(Applied::Applied)
+    );
+    for i in 0..(2 * MAX_STALE_RUN as u64) {
+        assert_eq!(
+            sync.on_event(&ev(103 + 2 * i, 104 + 2 * i, None), &mut book),
+            Ok(Applied::Applied)
+        );
+        assert_eq!(
+            sync.on_event(&ev(103, 103, None), &mut book),
+            Ok(Applied::Stale)
+        );
+    }
+    let ahead = book.update_id() + 500_000;
+    assert_eq!(
+        sync.on_event(&ev(book.update_id() + 1, ahead, None), &mut book),
+        Ok(Applied::Applied)
+    );
+    for id in 1..MAX_STALE_RUN as u64 {
+        let id = ahead - 400_000 + id;
+        assert_eq!(
+            sync.on_event(&ev(id, id, None), &mut book),
+            Ok(Applied::Stale)
+        );
+    }
+    let id = ahead - 400_000 + u64::from(MAX_STALE_RUN);
+    assert_eq!(
+        sync.on_event(&ev(id, id, None), &mut book),
+        Err(Resync::StaleRun(MAX_STALE_RUN))
     );
 }
 

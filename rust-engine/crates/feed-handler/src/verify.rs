@@ -4,16 +4,18 @@
 //! it when it stands at exactly L, or right after the event that jumps over L (`U <= L < u`, the
 //! usual case with `@depth@100ms` batches): an event gives each level it touches its quantity at
 //! `u`, so the snapshot with that event applied is the venue's book at `u`. A book already past L
-//! when the snapshot arrives is not checked (unverifiable). A snapshot side of `limit` levels is
+//! when the snapshot arrives is not checked (unverifiable), unless it is past it by more than
+//! [`MAX_UPDATE_SPAN`]: then the book took a corrupt id and must be resynced ([`Verdict::BookAhead`]). A snapshot side of `limit` levels is
 //! truncated (the local book may know deeper levels): only its price range is compared. A shorter
 //! side is the venue's whole side: every local level of that side is compared. On a mismatch the
 //! local book is repaired to the venue's truth (the snapshot, with the event applied) over the
 //! compared range, keeping its own levels deeper than a truncated side; a repaired book that is
-//! crossed or one-sided fails the check every update passes ([`check_sound`]) and must be resynced.
+//! crossed fails the check every update passes ([`check_sound`]) and must be resynced (one with an
+//! empty side passes it: the venue allows it).
 
 use crate::binance::{DepthUpdate, Snapshot};
 use crate::book::{Level, OrderBook};
-use crate::sync::{check_sound, set_levels};
+use crate::sync::{check_sound, set_levels, MAX_UPDATE_SPAN};
 
 /// Result of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +26,17 @@ pub enum Verdict {
     Repaired,
     /// The book never stood at the snapshot's id.
     Unverifiable,
-    /// It did not, and the book reset to the snapshot is crossed or one-sided: it must be resynced
-    /// (at the snapshot's `lastUpdateId`).
+    /// It did not, and the book reset to the snapshot is crossed: it must be resynced (at the
+    /// snapshot's `lastUpdateId`).
     Corrupt(u64),
+    /// The book stands more than [`MAX_UPDATE_SPAN`] ids past the snapshot: it took a corrupt id
+    /// (and would drop every genuine event as stale): it must be resynced.
+    BookAhead {
+        /// The book's update id.
+        book: u64,
+        /// The snapshot's `lastUpdateId`.
+        snapshot: u64,
+    },
 }
 
 /// A snapshot waiting for the book to reach its id.
@@ -93,6 +103,12 @@ impl PendingCheck {
     /// A new snapshot arrived (sorted best first, as the REST API returns it).
     pub fn offer(&mut self, snap: Snapshot, book: &mut OrderBook) -> Option<Verdict> {
         let id = snap.last_update_id;
+        if book.update_id().saturating_sub(id) > MAX_UPDATE_SPAN {
+            return Some(Verdict::BookAhead {
+                book: book.update_id(),
+                snapshot: id,
+            });
+        }
         if book.update_id() > id {
             return Some(Verdict::Unverifiable);
         }
@@ -233,10 +249,10 @@ mod tests {
         }
     }
 
-    /// A snapshot that differs and is crossed, or has an empty side, leaves a corrupt book: the
-    /// verdict says so (the feed resyncs), never `Repaired`.
+    /// A snapshot that differs and is crossed leaves a corrupt book: the verdict says so (the feed
+    /// resyncs), never `Repaired`.
     #[test]
-    fn a_crossed_or_one_sided_snapshot_is_corrupt() {
+    fn a_crossed_snapshot_is_corrupt() {
         for s in [
             Snapshot {
                 bids: vec![lv(12, 1), lv(9, 2)],
@@ -244,11 +260,6 @@ mod tests {
             },
             Snapshot {
                 asks: vec![lv(10, 1)],
-                ..snap(7, 1)
-            },
-            Snapshot {
-                bids: vec![],
-                asks: vec![lv(11, 5)],
                 ..snap(7, 1)
             },
         ] {
@@ -259,9 +270,50 @@ mod tests {
                 Some(Verdict::Corrupt(7)),
                 "{s:?}"
             );
-            assert!(b.is_crossed() || b.is_one_sided(), "{s:?}");
+            assert!(b.is_crossed(), "{s:?}");
             assert!(!p.is_waiting());
         }
+    }
+
+    /// A snapshot with an empty side (the venue's book one-sided, as in a crash that takes every
+    /// bid) repairs the book to it: one-sided is the venue's truth, not corruption.
+    #[test]
+    fn a_one_sided_snapshot_repairs_the_book() {
+        for s in [
+            Snapshot {
+                bids: vec![],
+                asks: vec![lv(11, 5)],
+                ..snap(7, 1)
+            },
+            Snapshot {
+                asks: vec![],
+                ..snap(7, 1)
+            },
+        ] {
+            let mut b = book(7);
+            let mut p = PendingCheck::new(2);
+            assert_eq!(p.offer(s.clone(), &mut b), Some(Verdict::Repaired), "{s:?}");
+            assert!(b.is_one_sided() && !b.is_crossed(), "{s:?}");
+        }
+    }
+
+    /// A book past the snapshot is unverifiable; past it by more than `MAX_UPDATE_SPAN` (it took a
+    /// corrupt id), it is ahead of the venue and must be resynced.
+    #[test]
+    fn a_book_far_past_the_snapshot_is_ahead_of_the_venue() {
+        let mut b = book(7 + MAX_UPDATE_SPAN);
+        assert_eq!(
+            PendingCheck::new(2).offer(snap(7, 1), &mut b),
+            Some(Verdict::Unverifiable)
+        );
+        let mut b = book(8 + MAX_UPDATE_SPAN);
+        assert_eq!(
+            PendingCheck::new(2).offer(snap(7, 1), &mut b),
+            Some(Verdict::BookAhead {
+                book: 8 + MAX_UPDATE_SPAN,
+                snapshot: 7
+            })
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `depthUpdate`: a diff of absolute level quantities between update ids `U` and `u` (futures also
 //! carry `pu`, the previous event's `u`).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use super::scan::Cursor;
@@ -28,11 +30,14 @@ pub struct DepthUpdate {
 /// The event as sent; `L` is how a side's levels are read: string pairs ([`parse`]) or already
 /// [`Level`]s ([`parse_direct`]).
 #[derive(Deserialize)]
-struct Wire<L> {
+struct Wire<'a, L> {
     /// The event type, read (and checked) by the caller; declared so that a second `e` is refused
     /// here as it is by the caller's peek.
     #[serde(default, rename = "e")]
     _kind: Option<serde::de::IgnoredAny>,
+    /// The symbol, checked against the feed's ([`super::check_symbol`]).
+    #[serde(borrow, default, rename = "s")]
+    symbol: Option<Cow<'a, str>>,
     #[serde(rename = "E")]
     event_ms: u64,
     #[serde(rename = "U")]
@@ -45,12 +50,15 @@ struct Wire<L> {
     a: L,
 }
 
-impl<L> Wire<L> {
-    /// The validated event (`U <= u`), each side's levels read by `side`.
+impl<L> Wire<'_, L> {
+    /// The validated event (`U <= u`, the symbol `symbol` when one is given), each side's levels
+    /// read by `side`.
     fn update(
         self,
+        symbol: Option<&str>,
         side: impl Fn(L) -> Result<Vec<Level>, ParseError>,
     ) -> Result<DepthUpdate, ParseError> {
+        super::check_symbol(self.symbol.as_deref(), symbol)?;
         if self.first_id > self.final_id {
             return Err(ParseError::Rejected {
                 field: "U",
@@ -91,12 +99,13 @@ pub(crate) fn levels(pairs: &[(&str, &str)]) -> Result<Vec<Level>, ParseError> {
 
 /// The one-pass path's parse of an event written as Binance writes it (the keys of the spot or
 /// futures event, once each, in any order; no whitespace; no escapes): `Some` only when [`parse`]
-/// would return `Ok` with the same event; any other frame is left to [`parse`].
-pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
+/// would return `Ok` with the same event; any other frame (another symbol's included) is left to
+/// [`parse`].
+pub(super) fn parse_direct(payload: &str, want: Option<&str>) -> Option<DepthUpdate> {
     let mut c = Cursor::new(payload);
     let (mut event_ms, mut first_id, mut final_id, mut pu, mut b, mut a) =
         (None, None, None, None, None, None);
-    // Keys read and not kept.
+    // Keys read and not kept (the symbol is checked).
     let (mut kind, mut symbol, mut trade_ms) = (false, false, false);
     c.expect(b'{')?;
     loop {
@@ -108,7 +117,10 @@ pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
             }
             b"s" if !symbol => {
                 symbol = true;
-                c.plain_str()?;
+                let s = c.plain_str()?;
+                if want.is_some_and(|w| !s.eq_ignore_ascii_case(w.as_bytes())) {
+                    return None;
+                }
             }
             b"T" if !trade_ms => {
                 trade_ms = true;
@@ -132,6 +144,7 @@ pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
     }
     let w = Wire {
         _kind: None,
+        symbol: None,
         event_ms: event_ms?,
         first_id: first_id?,
         final_id: final_id?,
@@ -139,10 +152,11 @@ pub(super) fn parse_direct(payload: &str) -> Option<DepthUpdate> {
         b: b?,
         a: a?,
     };
-    w.update(Ok).ok()
+    w.update(None, Ok).ok()
 }
 
-pub(super) fn parse(payload: &str) -> Result<DepthUpdate, ParseError> {
+/// Parses a depth event; with `symbol`, one of another symbol is rejected.
+pub(super) fn parse(payload: &str, symbol: Option<&str>) -> Result<DepthUpdate, ParseError> {
     let w: Wire<Vec<(&str, &str)>> = serde_json::from_str(payload).map_err(super::malformed)?;
-    w.update(|pairs| levels(&pairs))
+    w.update(symbol, |pairs| levels(&pairs))
 }

@@ -8,6 +8,8 @@ mod scan;
 pub mod snapshot;
 pub mod trade;
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -46,6 +48,8 @@ pub enum ParseError {
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
+    #[serde(borrow, default)]
+    stream: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -113,21 +117,55 @@ fn malformed(e: impl std::fmt::Display) -> ParseError {
     ParseError::Malformed(e.to_string())
 }
 
-/// Parses one text frame.
+/// Parses one text frame, whatever symbol its event is for.
 ///
 /// # Errors
 /// [`ParseError`] for a frame to drop and count.
 pub fn parse_frame(text: &str) -> Result<MarketEvent, ParseError> {
-    if let Some(event) = parse_combined_fast(text) {
-        return Ok(event);
-    }
-    parse_frame_general(text)
+    parse_frame_of(text, None)
 }
 
-/// The payload of a combined-stream frame written as Binance writes it,
+/// Parses one text frame of `symbol`'s streams: a depth or trade event of another symbol (by its
+/// `s`, or by the symbol of its combined stream's name, `<symbol>@...`; compared ignoring case, as
+/// stream names are lower case) is rejected. An event without `s`, in a raw frame, is taken.
+///
+/// # Errors
+/// [`ParseError`] for a frame to drop and count; [`ParseError::Rejected`] naming `s` or `stream`
+/// for another symbol's event.
+pub fn parse_frame_for(text: &str, symbol: &str) -> Result<MarketEvent, ParseError> {
+    parse_frame_of(text, Some(symbol))
+}
+
+fn parse_frame_of(text: &str, symbol: Option<&str>) -> Result<MarketEvent, ParseError> {
+    if let Some(event) = parse_combined_fast(text, symbol) {
+        return Ok(event);
+    }
+    parse_frame_general(text, symbol)
+}
+
+/// Whether a stream name (`<symbol>@<kind>...`) is one of `symbol`'s streams (ignoring case).
+fn stream_of(stream: &str, symbol: &str) -> bool {
+    stream
+        .split('@')
+        .next()
+        .is_some_and(|s| s.eq_ignore_ascii_case(symbol))
+}
+
+/// Refuses an event's symbol `s` (when given) other than `expected` (ignoring case).
+pub(crate) fn check_symbol(s: Option<&str>, expected: Option<&str>) -> Result<(), ParseError> {
+    match (s, expected) {
+        (Some(s), Some(want)) if !s.eq_ignore_ascii_case(want) => Err(ParseError::Rejected {
+            field: "s",
+            value: format!("{s} (this feed is {want})"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The stream name and payload of a combined-stream frame written as Binance writes it,
 /// `{"stream":"<name>","data":<payload>}` with no whitespace and a plain stream name; `None` for
 /// any other shape.
-fn combined_payload(text: &str) -> Option<&str> {
+fn combined_payload(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix("{\"stream\":\"")?;
     let end = rest.find('"')?;
     if !rest.as_bytes()[..end]
@@ -136,7 +174,10 @@ fn combined_payload(text: &str) -> Option<&str> {
     {
         return None;
     }
-    rest[end..].strip_prefix("\",\"data\":")?.strip_suffix('}')
+    let payload = rest[end..]
+        .strip_prefix("\",\"data\":")?
+        .strip_suffix('}')?;
+    Some((&rest[..end], payload))
 }
 
 /// One pass over a depth or trade event in a combined-stream frame of the usual shape (the event
@@ -145,14 +186,18 @@ fn combined_payload(text: &str) -> Option<&str> {
 /// decides, so every frame this accepts is one the general path accepts with the same result (the
 /// envelope's structure is checked here and the payload is one JSON value, or the event parse
 /// fails; the event structs refuse a second `e` as the general path's type peek does).
-fn parse_combined_fast(text: &str) -> Option<MarketEvent> {
-    let payload = combined_payload(text)?;
+fn parse_combined_fast(text: &str, symbol: Option<&str>) -> Option<MarketEvent> {
+    let (stream, payload) = combined_payload(text)?;
+    // Another symbol's stream: left to the general path, which rejects it.
+    if symbol.is_some_and(|want| !stream_of(stream, want)) {
+        return None;
+    }
     if payload.starts_with("{\"e\":\"depthUpdate\",") {
-        depth::parse_direct(payload).map(MarketEvent::Depth)
+        depth::parse_direct(payload, symbol).map(MarketEvent::Depth)
     } else if payload.starts_with("{\"e\":\"aggTrade\",")
         || payload.starts_with("{\"e\":\"trade\",")
     {
-        trade::parse(payload).ok().map(MarketEvent::Trade)
+        trade::parse(payload, symbol).ok().map(MarketEvent::Trade)
     } else {
         None
     }
@@ -173,8 +218,9 @@ pub fn is_server_shutdown(text: &str) -> bool {
     kind == Some("serverShutdown")
 }
 
-/// Any frame: raw or in the combined-stream envelope, fields in any order.
-fn parse_frame_general(text: &str) -> Result<MarketEvent, ParseError> {
+/// Any frame: raw or in the combined-stream envelope, fields in any order; with `symbol`, a depth
+/// or trade event of another symbol's stream is rejected.
+fn parse_frame_general(text: &str, symbol: Option<&str>) -> Result<MarketEvent, ParseError> {
     let env: Envelope = serde_json::from_str(text).map_err(malformed)?;
     let (payload, kind) = match env.data {
         Some(raw) => {
@@ -183,16 +229,29 @@ fn parse_frame_general(text: &str) -> Result<MarketEvent, ParseError> {
         }
         None => (text, env.e),
     };
-    match kind {
-        Some("depthUpdate") => depth::parse(payload).map(MarketEvent::Depth),
-        Some("aggTrade") | Some("trade") => trade::parse(payload).map(MarketEvent::Trade),
-        Some("serverShutdown") => Ok(MarketEvent::Other),
-        Some(other) => Err(ParseError::Malformed(format!(
-            "unknown event type {other:?}"
-        ))),
-        None if payload.contains("\"result\"") => Ok(MarketEvent::Other),
-        None => Err(ParseError::Malformed("no event type".into())),
+    let event = match kind {
+        Some("depthUpdate") => depth::parse(payload, symbol).map(MarketEvent::Depth)?,
+        Some("aggTrade") | Some("trade") => {
+            trade::parse(payload, symbol).map(MarketEvent::Trade)?
+        }
+        Some("serverShutdown") => return Ok(MarketEvent::Other),
+        Some(other) => {
+            return Err(ParseError::Malformed(format!(
+                "unknown event type {other:?}"
+            )))
+        }
+        None if payload.contains("\"result\"") => return Ok(MarketEvent::Other),
+        None => return Err(ParseError::Malformed("no event type".into())),
+    };
+    if let (Some(stream), Some(want)) = (env.stream.as_deref(), symbol) {
+        if env.data.is_some() && !stream_of(stream, want) {
+            return Err(ParseError::Rejected {
+                field: "stream",
+                value: format!("{stream} (this feed is {want})"),
+            });
+        }
     }
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -269,9 +328,13 @@ mod tests {
         ];
         for frame in &usual {
             if frame.starts_with(r#"{"stream":""#) && !frame.contains(": ") {
-                assert!(parse_combined_fast(frame).is_some(), "{frame}");
+                assert!(parse_combined_fast(frame, None).is_some(), "{frame}");
             }
-            assert_eq!(parse_frame(frame), parse_frame_general(frame), "{frame}");
+            assert_eq!(
+                parse_frame(frame),
+                parse_frame_general(frame, None),
+                "{frame}"
+            );
         }
         // Frames the one-pass path must leave to the general path (or agree on).
         let unusual = [
@@ -311,7 +374,11 @@ mod tests {
             r#"{"stream":"s","data":"#.to_owned(),
         ];
         for frame in &unusual {
-            assert_eq!(parse_frame(frame), parse_frame_general(frame), "{frame}");
+            assert_eq!(
+                parse_frame(frame),
+                parse_frame_general(frame, None),
+                "{frame}"
+            );
         }
     }
 
@@ -418,7 +485,15 @@ mod tests {
             /// to it.
             #[test]
             fn the_one_pass_path_agrees_with_the_general_path(frame in frame()) {
-                prop_assert_eq!(parse_frame(&frame), parse_frame_general(&frame), "{}", frame);
+                prop_assert_eq!(parse_frame(&frame), parse_frame_general(&frame, None), "{}", frame);
+                // Also when the feed's symbol is checked: its own, in either case, or another.
+                for symbol in ["POLUSDT", "polusdt", "ETHUSDT"] {
+                    prop_assert_eq!(
+                        parse_frame_for(&frame, symbol),
+                        parse_frame_general(&frame, Some(symbol)),
+                        "{} {}", frame, symbol
+                    );
+                }
             }
         }
 
@@ -429,9 +504,9 @@ mod tests {
                 r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":2,"u":3,"pu":1,"b":[],"a":[["2.00000000","0.00000000"]]}"#,
             ] {
                 let frame = format!(r#"{{"stream":"x@depth","data":{payload}}}"#);
-                let fast = parse_combined_fast(&frame);
+                let fast = parse_combined_fast(&frame, None);
                 assert!(fast.is_some(), "{frame}");
-                assert_eq!(fast, parse_frame_general(&frame).ok(), "{frame}");
+                assert_eq!(fast, parse_frame_general(&frame, None).ok(), "{frame}");
             }
         }
     }
@@ -551,6 +626,76 @@ mod tests {
             r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#,
         ] {
             assert_eq!(parse_frame(frame), Ok(MarketEvent::Other), "{frame}");
+        }
+    }
+
+    /// With the feed's symbol, a depth or trade event of another symbol is rejected, by its `s`
+    /// (field `s`) or by its combined stream's name (field `stream`), on the one-pass path and the
+    /// general one alike; the symbol is compared ignoring case; an event without `s` in a raw
+    /// frame, and frames that are not events, are taken as before.
+    #[test]
+    fn another_symbols_events_are_rejected() {
+        let depth =
+            r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":2,"u":3,"b":[["1.5","2"]],"a":[]}"#;
+        let trade = r#"{"e":"aggTrade","E":1,"s":"BTCUSDT","a":9,"p":"1","q":"2","f":1,"l":1,"T":1,"m":true,"M":true}"#;
+        let field = |frame: &str| match parse_frame_for(frame, "BTCUSDT") {
+            Err(ParseError::Rejected { field, .. }) => Some(field),
+            Ok(_) => None,
+            Err(e) => panic!("{frame}: {e:?}"),
+        };
+        for (payload, stream) in [(depth, "depth@100ms"), (trade, "aggTrade")] {
+            let eth = payload.replace("BTCUSDT", "ETHUSDT");
+            for (frame, rejected) in [
+                (
+                    format!(r#"{{"stream":"btcusdt@{stream}","data":{payload}}}"#),
+                    None,
+                ),
+                (
+                    format!(r#"{{"stream":"BTCUSDT@{stream}","data":{payload}}}"#),
+                    None,
+                ),
+                (
+                    format!(
+                        r#"{{"stream":"btcusdt@{stream}","data":{}}}"#,
+                        payload.replace("BTCUSDT", "btcusdt")
+                    ),
+                    None,
+                ),
+                (payload.to_owned(), None),
+                (payload.replace(r#""s":"BTCUSDT","#, ""), None),
+                (
+                    format!(r#"{{"stream":"ethusdt@{stream}","data":{payload}}}"#),
+                    Some("stream"),
+                ),
+                (
+                    format!(r#"{{"stream":"btcusdt@{stream}","data":{eth}}}"#),
+                    Some("s"),
+                ),
+                (
+                    format!(r#"{{"stream":"ethusdt@{stream}","data":{eth}}}"#),
+                    Some("s"),
+                ),
+                (
+                    format!(r#"{{"data":{eth},"stream":"btcusdt@{stream}"}}"#),
+                    Some("s"),
+                ),
+                (eth.clone(), Some("s")),
+            ] {
+                assert_eq!(field(&frame), rejected, "{frame}");
+                assert_eq!(
+                    parse_frame_for(&frame, "BTCUSDT"),
+                    parse_frame_general(&frame, Some("BTCUSDT")),
+                    "{frame}"
+                );
+                // Without a symbol to check, every one of them parses.
+                assert!(parse_frame(&frame).is_ok(), "{frame}");
+            }
+        }
+        for frame in [
+            r#"{"result":null,"id":1}"#,
+            r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#,
+        ] {
+            assert_eq!(parse_frame_for(frame, "BTCUSDT"), Ok(MarketEvent::Other));
         }
     }
 

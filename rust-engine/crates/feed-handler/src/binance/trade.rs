@@ -1,5 +1,7 @@
 //! `aggTrade` and `trade` events.
 
+use std::borrow::Cow;
+
 use common::message::Aggressor;
 use serde::Deserialize;
 
@@ -29,6 +31,9 @@ struct Wire<'a> {
     /// here as it is by the caller's peek.
     #[serde(default, rename = "e")]
     _kind: Option<serde::de::IgnoredAny>,
+    /// The symbol, checked against the feed's ([`super::check_symbol`]).
+    #[serde(borrow, default, rename = "s")]
+    symbol: Option<Cow<'a, str>>,
     #[serde(rename = "E")]
     event_ms: u64,
     #[serde(rename = "T")]
@@ -42,8 +47,10 @@ struct Wire<'a> {
     m: bool,
 }
 
-pub(super) fn parse(payload: &str) -> Result<TradeEvent, ParseError> {
+/// Parses a trade event; with `symbol`, one of another symbol is rejected.
+pub(super) fn parse(payload: &str, symbol: Option<&str>) -> Result<TradeEvent, ParseError> {
     let w: Wire = serde_json::from_str(payload).map_err(super::malformed)?;
+    super::check_symbol(w.symbol.as_deref(), symbol)?;
     let trade_id =
         w.a.or(w.t)
             .ok_or_else(|| ParseError::Malformed("trade without id".into()))?;

@@ -15,8 +15,9 @@ use crate::verify::Verdict;
 
 impl FeedTask {
     /// Counts the outcome of a snapshot check (a mismatch was already repaired by the check). A
-    /// repair that left the book crossed or one-sided takes it down for a resync from a fresh
-    /// snapshot, as a corrupt update does; true when it did.
+    /// repair that left the book crossed, or a book far past the snapshot (it took a corrupt id),
+    /// takes it down for a resync from a fresh snapshot, as a corrupt update does; true when it did.
+    /// (The check's caller marked the book not synced in the lock it checked it under.)
     pub(super) async fn on_verdict(
         &mut self,
         verdict: Option<Verdict>,
@@ -49,11 +50,24 @@ impl FeedTask {
                 warn!(
                     update_id,
                     mismatches = self.counters.snapshot_mismatches,
-                    "book differed from the venue's snapshot, which is crossed or one-sided"
+                    "book differed from the venue's snapshot, which is crossed"
                 );
                 self.resync(&Resync::Corrupt(update_id), snapshot_task)
                     .await;
-                *snapshot_task = Some(self.fetch_snapshot(Duration::ZERO));
+                return true;
+            }
+            Some(Verdict::BookAhead { book, snapshot }) => {
+                self.counters.snapshot_mismatches += 1;
+                warn!(
+                    book,
+                    snapshot, "book far past the venue's snapshot: it took a corrupt update id"
+                );
+                let why = Resync::Implausible {
+                    first: book,
+                    last: book,
+                    reference: snapshot,
+                };
+                self.resync(&why, snapshot_task).await;
                 return true;
             }
         }
@@ -62,23 +76,42 @@ impl FeedTask {
 
     pub(super) async fn went_live(&mut self) {
         self.counters.resyncs += 1;
+        self.live_since = Some(Instant::now());
         let id = self.out.book.read().book.update_id();
         self.set_state(FeedState::Live, &format!("book in sync at update {id}"))
             .await;
     }
 
+    /// Takes the book down (not synced, `resyncing`) and asks for a fresh snapshot after
+    /// [`Self::resync_delay`].
     pub(super) async fn resync(&mut self, why: &Resync, snapshot_task: &mut Option<SnapshotTask>) {
         if matches!(why, Resync::Gap { .. } | Resync::PrevMismatch { .. }) {
             self.counters.gaps += 1;
         }
-        warn!(reason = %why, "book resync");
         if let Some(t) = snapshot_task.take() {
             t.abort();
         }
         self.sync.restart();
         self.check.clear();
         self.out.book.write().synced = false;
+        let delay = self.resync_delay();
+        warn!(reason = %why, delay_ms = delay.as_millis() as u64, "book resync");
         self.set_state(FeedState::Resyncing, &why.to_string()).await;
+        *snapshot_task = Some(self.fetch_snapshot(delay));
+    }
+
+    /// The delay before the snapshot of a resync: the next of `snapshot_retry`, started over first
+    /// when the book had stayed live for [`super::STABLE_BOOK`] since it last synced (a new
+    /// incident, not the same one again).
+    pub(super) fn resync_delay(&mut self) -> Duration {
+        if self
+            .live_since
+            .take()
+            .is_some_and(|t| t.elapsed() >= super::STABLE_BOOK)
+        {
+            self.snapshot_retry.reset();
+        }
+        self.snapshot_retry.next_delay()
     }
 
     pub(super) async fn on_snapshot(
@@ -112,8 +145,8 @@ impl FeedTask {
         };
         match outcome {
             Ok(SnapshotOutcome::Synced { replayed, .. }) => {
+                // `snapshot_retry` goes on: it starts over once the book has stayed live.
                 debug!(replayed, id = snap.last_update_id, "snapshot applied");
-                self.snapshot_retry.reset();
                 self.went_live().await;
                 self.out.book.notify();
             }
@@ -129,7 +162,12 @@ impl FeedTask {
                 let delay = self.snapshot_retry.next_delay();
                 *snapshot_task = Some(self.fetch_snapshot(delay));
             }
-            Err(resync) => self.resync(&resync, snapshot_task).await,
+            Err(resync) => {
+                if matches!(resync, Resync::Implausible { .. }) {
+                    self.counters.rejected += 1;
+                }
+                self.resync(&resync, snapshot_task).await;
+            }
         }
     }
 
