@@ -365,6 +365,9 @@ class OpenOrders(_Message):
     ts_ns: int = _k("uint")
     symbol: str | None = _k("str?")
     orders: tuple[OrderInfo, ...] = _k("orders")
+    # The engine's net position in its symbol's base asset, every fill published before this answer
+    # counted; nil from a venue without the engine's core (the backtest's). Always on the wire.
+    net_position: Decimal | None = field(default=None, metadata={"kind": "dec?"})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -346,6 +347,73 @@ def test_an_operators_halt_while_a_position_is_open_loses_nothing(bin_dir: Path,
         assert 0 <= _held(db) < Decimal("0.1") * trades, (_held(db), trades)
         log = session.procs["strategy"].log_path.read_text()
         assert "fill of unknown order" not in log and "exit could not be sent" not in log, log[-3000:]
+    finally:
+        push.close()
+        session.cleanup()
+
+
+def test_a_flatten_while_the_strategy_is_down_is_not_sold_again(bin_dir: Path) -> None:
+    """The strategy is killed holding a position; while it is down an operator's `EmergencyHalt` with
+    `flatten` makes the engine sell it, a sale the strategy never hears. Started again, it reconciles:
+    the engine's net position (nothing) against its lots (the position) tells it the lots were sold,
+    and it closes them as by the flatten (`engine_flatten`) instead of selling them a second time (it
+    did: the paper engine went 499.5 short)."""
+    session = Session(config=CONFIG, bin_dir=bin_dir, sim=CRASH, overrides=OPEN_GATES)
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    try:
+        with session:
+            assert session.workdir is not None
+            db = session.workdir / "reports" / "flashcrash.db"
+            engine_file = session.workdir / "reports" / "engine-paper-POLUSDT.json"
+            push.connect(session.endpoint("command"))
+
+            def engine_holds() -> Decimal:
+                return (
+                    Decimal(json.loads(engine_file.read_text())["position"])
+                    if engine_file.exists()
+                    else Decimal(0)
+                )
+
+            deadline = time.monotonic() + 120
+            open_trade: list[tuple] = []
+            while True:  # killed while the engine holds the position (not while its exit sells it)
+                assert time.monotonic() < deadline, "no position opened"
+                session.check_alive()
+                open_trade = _poll(db, "SELECT trade_key FROM trades WHERE exit_ns IS NULL")
+                if open_trade and engine_holds() > 0:
+                    assert session.kill("strategy", signal.SIGKILL) == -signal.SIGKILL
+                    time.sleep(0.3)
+                    if engine_holds() > 0:
+                        break
+                    session.restart("strategy")  # sold by its own exit meanwhile: another one
+                time.sleep(0.05)
+            halt = {
+                "type": "EmergencyHalt",
+                "command_id": "halt-1",
+                "ts_ns": 1,
+                "reason": "test",
+                "flatten": True,
+            }
+            push.send(msgpack.packb(halt))
+            deadline = time.monotonic() + 15
+            while engine_holds() > 0:
+                assert time.monotonic() < deadline, "the engine did not flatten"
+                time.sleep(0.1)
+            session.restart("strategy")
+            _wait_log(session, "strategy", "while nobody listened: the positions follow it", 30)
+            push.send(
+                msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
+            )
+            time.sleep(1.0)
+            session.check_alive()
+            codes = session.stop()
+        assert codes["strategy"] == 0 and codes["engine"] == 0, codes
+        key = open_trade[0][0]
+        assert _rows(db, "SELECT exit_reason FROM trades WHERE trade_key = ?", key) == [("engine_flatten",)]
+        assert _rows(db, "SELECT count(*) FROM trades WHERE exit_ns IS NULL") == [(0,)]
+        # Never short: the lots' coins were sold once, by the engine.
+        assert engine_holds() >= 0
     finally:
         push.close()
         session.cleanup()

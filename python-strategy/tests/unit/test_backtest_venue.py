@@ -16,10 +16,10 @@ BIDS = ((0.99, 4.0), (0.98, 4.0))
 ASKS = ((1.01, 2.0), (1.02, 2.0), (1.03, 10.0))
 
 
-def venue(rule: FillRule = FillRule.TRADE_THROUGH, slippage: str = "0") -> SimVenue:
+def venue(rule: FillRule = FillRule.TRADE_THROUGH, slippage: str = "0", base: str = "0") -> SimVenue:
     return SimVenue(
         "POLUSDT", "POL", "USDT", lambda _now: (BIDS, ASKS), D("0.001"), D("0.002"), rule, D(slippage),
-        D("0.1"), cash=D("100"),
+        D("0.1"), cash=D("100"), base=D(base),
     )  # fmt: skip
 
 
@@ -61,7 +61,7 @@ def test_limit_buy_fills_only_when_a_trade_prints_through_its_price() -> None:
 def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
     """The sell side of the trade-through rule: a trade at the resting sell's price (or below) does
     not fill it, one above fills it at its own price, as maker, up to the trade's size."""
-    v = venue()
+    v = venue(base="3")
     placed = v.handle(order("s", "SELL", "3", "1.05"), 10)
     assert [(type(m), m.status) for m in placed] == [(wire.OrderPlaced, "NEW")]  # the bids are at 0.99
     assert v.on_trade(11, 1.05, 50.0) == []  # at the price: no fill
@@ -75,12 +75,12 @@ def test_limit_sell_fills_only_when_a_trade_prints_above_its_price() -> None:
         out[0].last_quantity == D("1") and out[0].status == "FILLED" and out[0].cumulative_quantity == D("3")
     )
     assert not resting(v)
-    assert v.position == D("-3") and v.cash == D("100") + D("3.15") - D("0.00315")
+    assert v.position == D("0") and v.cash == D("100") + D("3.15") - D("0.00315")
     assert out[0].fee_asset == "USDT"  # a sell's fee: in the quote asset
 
 
 def test_touch_rule_fills_at_the_price() -> None:
-    v = venue(FillRule.TOUCH)
+    v = venue(FillRule.TOUCH, base="1")
     v.handle(order("a", "BUY", "3", "1.00"), 10)
     out = v.on_trade(11, 1.00, 50.0)
     assert out[0].last_quantity == D("3") and out[0].status == "FILLED"
@@ -167,7 +167,7 @@ def test_a_marketable_limit_takes_the_levels_up_to_its_price_and_rests_the_rest(
     """A LIMIT GTC order crossing the book takes every level at or better than its price (its own
     price included), as taker; what is left rests and later fills as maker at the limit. Sell side:
     the bids at or above the limit."""
-    v = venue()
+    v = venue(base="2")
     out = v.handle(order("b", "BUY", "5", "1.02"), 10)
     assert out[0].status == "PARTIALLY_FILLED"
     assert [(f.last_price, f.last_quantity, f.liquidity) for f in out[1:]] == [
@@ -241,13 +241,13 @@ def test_maker_fills_are_rounded_down_to_the_quantity_grid() -> None:
 def test_a_limit_maker_that_would_take_is_refused() -> None:
     """LIMIT_MAKER: a buy at or above the best ask (a sell at or below the best bid) would take, and
     is refused with a VENUE error; one inside the spread rests without filling."""
-    v = venue()
+    v = venue(base="1")
     for coid, side, price in (("x", "BUY", "1.01"), ("y", "SELL", "0.99")):
         (err,) = v.handle(typed(coid, side, "1", price, "LIMIT_MAKER", "GTC"), 10)
         assert isinstance(err, wire.Error) and err.code == "VENUE", (side, price)
     out = v.handle(typed("z", "BUY", "1", "1.005", "LIMIT_MAKER", "GTC"), 11)
     assert [(type(m), m.status) for m in out] == [(wire.OrderPlaced, "NEW")]
-    assert [coid for coid, _ in resting(v)] == ["z"] and v.position == D("0")
+    assert [coid for coid, _ in resting(v)] == ["z"] and v.position == D("1")
 
 
 def test_fees_follow_the_shared_cases_of_the_paper_engine_and_exchange_sim() -> None:
@@ -258,14 +258,15 @@ def test_fees_follow_the_shared_cases_of_the_paper_engine_and_exchange_sim() -> 
     assert len(doc["cases"]) >= 4
     book = ((float(doc["bid"]), 1000.0),), ((float(doc["ask"]), 1000.0),)
     for case in doc["cases"]:
+        held = D(case["qty"]) if case["side"] == "SELL" else D(0)  # spot sells only what is held
         v = SimVenue(
             doc["symbol"], doc["base_asset"], doc["quote_asset"], lambda _now: book,
-            D(doc["maker_rate"]), D(doc["taker_rate"]), cash=D("1000"),
+            D(doc["maker_rate"]), D(doc["taker_rate"]), cash=D("1000"), base=held,
         )  # fmt: skip
         placed, fill = v.handle(order("f", case["side"], case["qty"], None), 1)
         assert placed.status == "FILLED", case
         assert (fill.fee, fill.fee_asset) == (D(case["fee"]), case["fee_asset"]), case["name"]
-        assert v.position == D(case["base_change"]), case["name"]
+        assert v.position - held == D(case["base_change"]), case["name"]
         assert v.cash - D("1000") == D(case["quote_change"]), case["name"]
 
 
@@ -303,7 +304,7 @@ def test_the_venue_refuses_what_the_engine_refuses_with_its_words() -> None:
             ("quantity", "quantity 10.05 is not a multiple of step size 0.1 (LOT_SIZE)"),
         ),
         ("BUY", "10", "1.00005", ("price", "price 1.00005 is not a multiple of tick size 0.0001")),
-        ("SELL", "1001", "1.00", ("quantity", "notional 1001 above [risk] max_order_notional 1000")),
+        ("BUY", "1001", "1.00", ("quantity", "notional 1001 above [risk] max_order_notional 1000")),
     ):
         assert refused(v.handle(order("a", side, qty, price), 1)) == ("VALIDATION", *refusal)
     # A market order's notional is valued at the touch it takes from: 4.9 x 1.01 is under 5.
@@ -346,8 +347,8 @@ def test_the_venue_applies_the_engines_position_limits_first() -> None:
 def test_the_venue_applies_max_open_orders() -> None:
     v = ruled(max_open_orders=2)
     for coid in ("a", "b"):
-        assert v.handle(order(coid, "SELL", "10", "1.20"), 1)[0].status == "NEW"
-    assert refused(v.handle(order("c", "SELL", "10", "1.20"), 1)) == (
+        assert v.handle(order(coid, "BUY", "10", "0.90"), 1)[0].status == "NEW"
+    assert refused(v.handle(order("c", "BUY", "10", "0.90"), 1)) == (
         "VALIDATION", "client_order_id", "2 open orders already ([risk] max_open_orders = 2)",
     )  # fmt: skip
 
@@ -366,3 +367,17 @@ def test_bad_market_data_never_fills() -> None:
     )  # fmt: skip
     out = empty_first.handle(order("m", "BUY", "1", None), 1)
     assert [(f.last_price, f.last_quantity) for f in out[1:]] == [(D("1.02"), D("1"))]
+
+
+def test_a_sell_of_more_than_is_held_is_refused() -> None:
+    """Spot is long only: a sell that, with the open sells, would sell more than the account holds is
+    refused with the engine's words (crate `order-rules`), from flat as from a smaller position."""
+    v = ruled()
+    code, fld, message = refused(v.handle(order("s", "SELL", "10", "1.00"), 1))
+    assert (code, fld) == (
+        "VALIDATION",
+        "quantity",
+    ) and "would sell more than the net position held 0" in message
+    assert v.handle(order("b", "BUY", "10", None), 2)[0].status == "FILLED"  # 9.99 held, the fee in POL
+    assert v.handle(order("t", "SELL", "9.9", "1.20"), 3)[0].status == "NEW"
+    assert refused(v.handle(order("u", "SELL", "5", "1.20"), 4))[0] == "VALIDATION"  # 9.9 already for sale

@@ -84,7 +84,8 @@ def unlimited_rules(symbol: str, quantity_step: Decimal) -> flashcrash_native.Or
 class SimVenue:
     """One symbol's venue. `book` returns (bids, asks) at an event time; commands go to `handle`,
     market trades to `on_trade`; both return the responses, in order. `rules`: the engine's order
-    rules (`order_rules`); None: none but the quantity grid (`unlimited_rules`)."""
+    rules (`order_rules`); None: none but the quantity grid (`unlimited_rules`). The account starts
+    with `cash` of the quote asset and `base` of the base asset (spot: no sell of more than is held)."""
 
     def __init__(
         self,
@@ -99,6 +100,7 @@ class SimVenue:
         quantity_step: Decimal = ZERO,
         rules: flashcrash_native.OrderRules | None = None,
         cash: Decimal = ZERO,
+        base: Decimal = ZERO,
     ) -> None:
         self.symbol = symbol
         self.book = book
@@ -107,11 +109,11 @@ class SimVenue:
         self._native = flashcrash_native.PaperVenue(
             self.rules,
             base_asset, quote_asset, dec_text(maker_rate), dec_text(taker_rate),
-            fill_rule is FillRule.TOUCH, dec_text(slippage_bps), dec_text(cash),
+            fill_rule is FillRule.TOUCH, dec_text(slippage_bps), dec_text(cash), dec_text(base),
         )  # fmt: skip
         self.open_count = 0  # orders resting at the venue
         self.cash = cash
-        self.position = ZERO
+        self.position = base
         self.fees = ZERO  # in the quote asset
         self.fills: list[VenueFill] = []
 

@@ -75,6 +75,10 @@ RECONCILED_TRADE_ID = 9_000_000_000_000_000
 # in the quote asset.
 ESTIMATED_FEE = "estimated"
 ESTIMATED_BASE_FEE = "estimated-base"
+# After a reconciliation the engine's net position (`OpenOrders.net_position`) is what the positions
+# must add up to. A shortfall is asked about again this long after before anything is done about it:
+# a fill still on its way from the venue is in by then.
+POSITION_RECHECK_NS = 2_000_000_000
 ZERO = Decimal(0)
 
 
@@ -214,6 +218,13 @@ class OrderManager:
         # Reconciliation (`reconcile`): the QueryOpenOrders awaited, and the orders still being queried.
         self.reconcile_id: str | None = None
         self.reconcile_outstanding: set[str] = set()
+        # The engine's net position from an answer given once every fill before it was applied here
+        # (`take_engine_position`); the QueryOpenOrders asking for it at the end of a reconciliation
+        # (when orders had to be queried, the first answer's is out of date), and when one is due.
+        self.engine_position: Decimal | None = None
+        self.position_check_id: str | None = None
+        self.position_check_due: int | None = None
+        self._check_after_queries = False
         # Fills made up from the engine's figures for recovered orders; the strategy drains them.
         self.reconciled_fills: list[wire.OrderExecution] = []
         # Fee rates used for those fills (the engine's own fee is not in OrderStatus): maker for LIMIT.
@@ -369,6 +380,8 @@ class OrderManager:
             if p.kind == "QueryOpenOrders":
                 if command_id == self.reconcile_id:  # the engine may still be away: ask again
                     self._query_open(now_ns)
+                elif command_id == self.position_check_id:
+                    self.check_position(now_ns)
                 continue
             self.breaker.failure(now_ns, f"{p.kind} timed out")
             o = self.orders.get(p.client_order_id)
@@ -390,6 +403,9 @@ class OrderManager:
                 # Unanswered, it stays in doubt (its count is past MAX_QUERIES) instead of starting
                 # the quick queries over.
                 self._query(coid, now_ns, MAX_QUERIES)
+        if self.position_check_due is not None and now_ns >= self.position_check_due:
+            self.check_position(now_ns)
+        self._after_queries(now_ns)
         self._check_quiet(now_ns)
 
     def _check_quiet(self, now_ns: int) -> None:
@@ -440,8 +456,15 @@ class OrderManager:
     # ---------------------------------------------------------- reconciliation
     @property
     def reconciling(self) -> bool:
-        """True from `reconcile` until the engine's open orders and every queried order are known."""
-        return self.reconcile_id is not None or bool(self.reconcile_outstanding)
+        """True from `reconcile` until the engine's open orders, every queried order and the engine's
+        net position are known."""
+        return (
+            self.reconcile_id is not None
+            or bool(self.reconcile_outstanding)
+            or self._check_after_queries
+            or self.position_check_id is not None
+            or self.position_check_due is not None
+        )
 
     def reconcile(self, now_ns: int) -> None:
         """After a restart or an engine outage: every unsettled order is marked recovered and the engine
@@ -488,6 +511,33 @@ class OrderManager:
             len(msg.orders),
             len(self.reconcile_outstanding),
         )
+        if msg.net_position is not None:  # an engine that tells it (a backtest's venue does not)
+            if self.reconcile_outstanding:
+                self._check_after_queries = True  # asked again once they are known
+            else:
+                self.engine_position = msg.net_position
+
+    def check_position(self, now_ns: int, after_ns: int = 0) -> None:
+        """Asks the engine for its net position (a `QueryOpenOrders`), now or `after_ns` from now."""
+        if after_ns > 0:
+            self.position_check_due = now_ns + after_ns
+            return
+        self.position_check_due = None
+        q = wire.QueryOpenOrders(str(uuid.uuid4()), now_ns, self.symbol)
+        self.position_check_id = q.command_id
+        self._send(q)
+        self.pending[q.command_id] = Pending("QueryOpenOrders", "", now_ns)
+
+    def take_engine_position(self) -> Decimal | None:
+        """The engine's net position from its latest answer for it, once (None when none is new)."""
+        position, self.engine_position = self.engine_position, None
+        return position
+
+    def _after_queries(self, now_ns: int) -> None:
+        """The reconciliation's queried orders are all known: the engine's net position is asked."""
+        if self._check_after_queries and not self.reconcile_outstanding and self.reconcile_id is None:
+            self._check_after_queries = False
+            self.check_position(now_ns)
 
     def _cancel_awaited(self, client_order_id: str) -> bool:
         return any(
@@ -592,6 +642,10 @@ class OrderManager:
             case wire.OpenOrders() if command_id is not None and command_id == self.reconcile_id:
                 self.breaker.success()
                 self._on_open_orders(msg, now)
+            case wire.OpenOrders() if command_id is not None and command_id == self.position_check_id:
+                self.breaker.success()
+                self.position_check_id = None
+                self.engine_position = msg.net_position
             case wire.Error() if pending is not None:
                 self._on_error(msg, pending, now)
             case wire.Error():
@@ -599,6 +653,7 @@ class OrderManager:
                 log.warning("engine error %s on %s: %s", msg.code, msg.field, msg.message)
             case wire.OpenOrders() | wire.Success() if pending is not None:
                 self.breaker.success()
+        self._after_queries(now)
         return None
 
     def _on_execution(
@@ -655,6 +710,13 @@ class OrderManager:
         return msg
 
     def _on_error(self, msg: wire.Error, p: Pending, now: int) -> None:
+        if p.kind == "QueryOpenOrders" and msg.command_id in (self.reconcile_id, self.position_check_id):
+            # The venue did not answer it (real mode): asked again a timeout from now, as when no
+            # answer comes at all. Left unanswered, the reconciliation would never end.
+            self.stats["errors"] += 1
+            log.warning("engine error %s on the open orders asked: %s; asked again", msg.code, msg.message)
+            self.pending[msg.command_id] = replace(p, sent_ns=now)
+            return
         o = self.orders.get(p.client_order_id)
         if o is not None and (p.kind, msg.code) == ("CancelOrder", "UNKNOWN_ORDER"):
             # The order filled (or was never placed) before the cancel arrived: the ordinary race of a

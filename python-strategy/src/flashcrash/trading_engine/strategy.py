@@ -41,6 +41,8 @@ from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import (
     ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
+    POSITION_RECHECK_NS,
+    RECONCILED_TRADE_ID,
     Order,
     OrderManager,
     new_client_order_id,
@@ -110,6 +112,9 @@ class PercentileStrategy:
         # Set (with why) while entries must wait: the engine is silent or halted, or orders are being
         # reconciled.
         self.paused_reason = ""
+        # A shortfall of the engine's net position against the lots, seen once and asked about again
+        # (`_match_engine_position`).
+        self._shortfall: Decimal | None = None
         # Set by `shutdown`: no entry any more, and a lot that comes to hold coins is closed at market.
         self.closing = False
         # Called with (kind, summary, payload) for what the audit log keeps: "entry_decision",
@@ -242,6 +247,9 @@ class PercentileStrategy:
         if fill is not None:
             self.on_fill(fill, event_ns)
         self.apply_reconciled_fills(event_ns)
+        net = self.orders.take_engine_position()
+        if net is not None:
+            self._match_engine_position(net, event_ns)
         self._advance(now_wall_ns)
 
     def apply_reconciled_fills(self, event_ns: int) -> None:
@@ -255,6 +263,51 @@ class PercentileStrategy:
                 fill=fill,
             )
             self.on_fill(fill, event_ns)
+
+    def _match_engine_position(self, net: Decimal, event_ns: int) -> None:
+        """The engine's net position at the end of a reconciliation, against what the lots hold.
+
+        Less at the engine, by a quantity step or more, and by the same amount when asked again
+        `POSITION_RECHECK_NS` later: the engine sold it while nobody here listened (its flatten, an
+        `EmergencyHalt` while this process was down). The lots are closed as by a flatten heard,
+        oldest first, at the last trade price (the sale's own price was never heard; its fee
+        estimated): selling them again would sell coins the engine no longer holds.
+        More at the engine: coins no lot manages (a fill lost, a database started afresh), logged
+        and journaled, not traded (an `EmergencyHalt` with `flatten` sells them)."""
+        held = self.position.quantity
+        step = self.quantity_step if self.quantity_step > 0 else Decimal("1e-8")
+        short = held - net
+        if short < step:
+            self._shortfall = None
+            if -short >= step:
+                self.decisions["error_engine_holds_more"] += 1
+                log.error("the engine holds %s, the positions %s: %s no position manages", net, held, -short)
+                self._note("error", f"the engine holds {net}, the positions {held}",
+                           engine_position=str(net), positions=str(held))  # fmt: skip
+            return
+        if short != self._shortfall:
+            self._shortfall = short
+            log.warning("the engine holds %s, the positions %s: asked again before acting", net, held)
+            self.orders.check_position(self.orders.clock(), POSITION_RECHECK_NS)
+            return
+        self._shortfall = None
+        self.decisions["engine_sold_unheard"] += 1
+        price = Decimal(repr(self.last_price)) if self.last_price > 0 else None  # NaN: no trade yet
+        if price is None:
+            price = next(
+                lot.position.avg_entry for lot in self.position.lots.values() if lot.position.is_open
+            )
+        self.orders.stats["reconciled_fills"] += 1
+        fill = OrderExecution(
+            None, event_ns, f"{ENGINE_FLATTEN_PREFIX}unheard-{event_ns}", "", self.orders.symbol, "SELL",
+            RECONCILED_TRADE_ID + self.orders.stats["reconciled_fills"], price, short, short, short,
+            "FILLED", "taker", price * short * self.orders.taker_rate, ESTIMATED_FEE,
+        )  # fmt: skip
+        log.error("the engine sold %s while nobody listened: the positions follow it at %s", short, price)
+        self._note("error", f"the engine holds {net}, the positions {held}: it sold {short} unheard",
+                   engine_position=str(net), positions=str(held))  # fmt: skip
+        self.orders.reconciled_fills.append(fill)
+        self.apply_reconciled_fills(event_ns)
 
     def shutdown(self, now_wall_ns: int) -> None:
         """Cancels resting entries and closes every position at market, including those an entry
@@ -428,8 +481,12 @@ class PercentileStrategy:
             self._advance_lot(lot, now)
 
     def _advance_lot(self, lot: Lot, now: int) -> None:
-        """Moves a lot on as far as its orders allow."""
+        """Moves a lot on as far as its orders allow; not while orders are reconciled with the engine:
+        until its net position is known, a sell could sell what it already sold (its flatten, while
+        nobody listened here)."""
         orders = self.orders
+        if orders.reconciling:
+            return
         if lot.phase is Phase.ENTERING:
             entry = orders.get(lot.entry_coid)
             if entry is None or not entry.settled:

@@ -7,6 +7,7 @@ use common::message::{
     Response, Side, StateChange, Success, Trade,
 };
 use common::time::now_ns;
+use common::Dec;
 use data_bridge::publisher::{snapshot_of, BookFeed};
 use feed_handler::FeedState;
 use rust_decimal::Decimal;
@@ -14,9 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::executor::{Executor, SHUTDOWN_CANCEL_WAIT};
-use crate::flatten::PendingFlatten;
+use crate::flatten::{PendingFlatten, FLATTEN_RECHECK};
 use crate::metrics::{EngineMetrics, RoundTrips};
-use crate::position_file::{Held, PositionStore};
+use crate::position_file::{Held, PositionStore, SaveBy};
 pub use crate::reload::Reloadable;
 use crate::watchdog;
 use common::config::{Config, PaperFill};
@@ -146,6 +147,19 @@ pub enum Exit {
 impl Core {
     /// Serves until a `Shutdown` command or a signal; then cancels every open order.
     pub async fn run(mut self, mut signal: watch::Receiver<bool>) -> Exit {
+        if !self.held.flattens.is_empty() {
+            // Sent before the restart, their answer never counted: what they sold is looked up at
+            // the venue (ahead of the cancels below), and no flatten goes until it is counted.
+            let ids: Vec<&str> = self
+                .held
+                .flattens
+                .iter()
+                .map(|f| f.client_order_id.as_str())
+                .collect();
+            warn!(orders = ?ids, position = %self.held.position, "flatten orders sent before the restart are not settled: looking them up at the venue");
+            self.executor
+                .recover_flattens(&self.held.flattens, &self.feed.symbol);
+        }
         if self.halts.any() {
             let why = format!("engine ready, halted: {}", self.halts.describe());
             warn!(reason = %why, "engine starts halted");
@@ -153,12 +167,17 @@ impl Core {
             // venue's open orders are canceled now, and with `flatten_on_halt` what is held sold.
             let now = now_ns();
             let flatten = self.configured_flatten("restart-halt", now);
-            let (out, _) = self.cancel_and_flatten(flatten, now);
+            let (out, flattening) = self.cancel_and_flatten(flatten, now);
+            info!(flatten = %flattening.trim_start_matches("; "), position = %self.held.position, "started halted: canceling every open order");
             self.respond(out).await;
             self.announce("starting", "halted", &why).await;
         } else {
             self.announce("starting", "running", "engine ready").await;
         }
+        // A flatten that cannot go yet (no bid on the book, earlier flatten orders not settled)
+        // looks again at this pace.
+        let mut flatten_recheck = tokio::time::interval(FLATTEN_RECHECK);
+        flatten_recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let exit = loop {
             tokio::select! {
                 biased;
@@ -176,9 +195,19 @@ impl Core {
                     let out = self.executor.on_trade(&trade, now_ns());
                     self.respond(out).await;
                 }
-                Some(r) = self.results.recv() => self.respond(vec![r]).await,
-                _ = async { (&mut self.pending_flatten.as_mut().expect("guarded").answered).await },
-                    if self.pending_flatten.is_some() => self.flatten_after_cancels().await,
+                Some(r) = self.results.recv() => {
+                    self.respond(vec![r]).await;
+                    self.settle_flattens();
+                }
+                _ = async {
+                    let answered = self.pending_flatten.as_mut().and_then(|p| p.answered.as_mut());
+                    answered.expect("guarded").await
+                }, if self.pending_flatten.as_ref().is_some_and(|p| !p.rechecks()) => {
+                    self.flatten_after_cancels().await
+                }
+                _ = flatten_recheck.tick(), if self.pending_flatten.as_ref().is_some_and(|p| p.rechecks()) => {
+                    self.try_flatten().await
+                }
                 Some(ev) = self.watchdog.recv() => self.on_watchdog(ev).await,
                 Ok(()) = self.banned.changed() => {
                     let ban = self.banned.borrow_and_update().clone();
@@ -203,14 +232,22 @@ impl Core {
         // One deadline for the whole sequence: the launcher and docker-compose kill the engine
         // after 40 s.
         let deadline = tokio::time::Instant::now() + SHUTDOWN_CANCEL_WAIT;
-        if let Some(pending) = self.pending_flatten.as_mut() {
-            if tokio::time::timeout_at(deadline, &mut pending.answered)
-                .await
-                .is_err()
-            {
+        if let Some(answered) = self
+            .pending_flatten
+            .as_mut()
+            .and_then(|p| p.answered.as_mut())
+        {
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
                 warn!("the venue did not answer the cancels in time: flattening what is held");
             }
+        }
+        if self.pending_flatten.is_some() {
             self.flatten_after_cancels().await;
+            // No bid to sell at, or earlier flatten orders not settled (their ids stay in the
+            // position file: the next start looks them up): no sale now.
+            if let Some(pending) = self.pending_flatten.take() {
+                error!(command_id = %pending.command_id, waits_until = ?self.flatten_blocked().map(|b| b.to_string()), position = %self.held.position, "engine stopping: the flatten waiting was not sent");
+            }
         }
         canceled.extend(self.executor.cancel_all_and_stop(now, deadline).await);
         while let Ok(r) = self.results.try_recv() {
@@ -218,6 +255,7 @@ impl Core {
         }
         info!(responses = canceled.len(), "open orders canceled");
         self.respond(canceled).await;
+        self.settle_flattens();
         let reason = match &exit {
             Exit::Command(r) => format!("Shutdown command: {r}"),
             Exit::Signal => "signal".to_owned(),
@@ -321,7 +359,7 @@ impl Core {
     ) -> (Vec<Response>, String) {
         let before = self.halts.state();
         self.halts.emergency = Some(reason.to_owned());
-        self.save_position(); // a restart starts halted
+        self.save_position(SaveBy::BeforeAnswering); // a restart starts halted
         let flatten = (flatten || self.flatten_on_halt).then(|| flatten_id.to_owned());
         let (out, flattening) = self.cancel_and_flatten(flatten, now);
         let mut message = match &self.executor {
@@ -370,7 +408,7 @@ impl Core {
     /// Sends responses, keeping the net position up to date from fills of the engine's symbol
     /// (a fill of another symbol is logged and left out of it; a trade counted already, reported
     /// again for an order taken over after a restart, too), and its file once they are counted.
-    pub(crate) async fn respond(&mut self, out: Vec<Response>) {
+    pub(crate) async fn respond(&mut self, mut out: Vec<Response>) {
         let before = self.held.position;
         // The paper account is the venue's state: saved after every order of the engine's symbol
         // placed, canceled or filled.
@@ -382,7 +420,12 @@ impl Core {
                 Response::OrderExecution(e) => e.symbol == symbol,
                 _ => false,
             });
-        for r in &out {
+        for r in &mut out {
+            if let Response::OpenOrders(o) = r {
+                // The position as of this answer: the fills before it in `out` are counted, the
+                // ones after it are not (they are published after it).
+                o.net_position = Some(Dec(self.held.position));
+            }
             if let Response::OrderExecution(e) = r {
                 if e.symbol != self.feed.symbol {
                     warn!(
@@ -419,7 +462,13 @@ impl Core {
             }
         }
         if self.held.position != before || paper_moved {
-            self.save_position();
+            // A fill is on disk before it is heard; an order placed or canceled may follow soon.
+            let filled = out.iter().any(|r| matches!(r, Response::OrderExecution(_)));
+            self.save_position(if filled {
+                SaveBy::BeforeAnswering
+            } else {
+                SaveBy::Soon
+            });
         }
         for r in out {
             self.round_trips.finish(&r);
@@ -430,14 +479,20 @@ impl Core {
         }
     }
 
-    /// Writes the net position (and the paper account) to its file. A failed write is logged and
-    /// counted: the engine trades on, and the next fill writes again.
-    fn save_position(&self) {
+    /// Writes the net position (and the paper account) to its file, `by` when (see [`SaveBy`]). A
+    /// failed write is logged and counted: the engine trades on, and the next fill writes again.
+    pub(crate) fn save_position(&self, by: SaveBy) {
         let Some(file) = &self.position_file else {
             return;
         };
         let halt = self.halts.emergency.as_deref();
-        if let Err(e) = file.save(&self.held, self.executor.paper_account(), halt, now_ns()) {
+        if let Err(e) = file.save(
+            &self.held,
+            self.executor.paper_account(),
+            halt,
+            now_ns(),
+            by,
+        ) {
             EngineMetrics::global().position_file_errors.inc();
             error!(error = %e, position = %self.held.position, "net position not saved");
         }
@@ -496,7 +551,7 @@ impl Core {
                     ts_ns: now,
                     code: ErrorCode::Halted,
                     field: None,
-                    message: "a flatten waits for the venue to answer the cancels of every open order; orders are refused until it is sent".into(),
+                    message: "a flatten waits (for the venue to answer the cancels of every open order, for a bid on the book, or for the flatten orders sent before it to settle); orders are refused until it is sent".into(),
                 })]
             }
             Command::PlaceOrder(p) => match self.position_refusal(p) {
@@ -529,12 +584,13 @@ impl Core {
                 let before = self.halts.state();
                 let mut lifted = self.halts.emergency.take();
                 if lifted.is_some() {
-                    self.save_position();
+                    self.save_position(SaveBy::BeforeAnswering);
                 }
                 if self.halts.venue.is_some() && self.executor.resume_venue() {
                     lifted = lifted.or(self.halts.venue.take());
                 }
                 info!(command_id = %r.command_id, reason = %r.reason, lifted = ?lifted, halts = ?self.halts, "resume");
+                self.resume_flatten();
                 if lifted.is_some() {
                     self.announce(before, self.halts.state(), &format!("resume: {}", r.reason))
                         .await;

@@ -15,6 +15,7 @@ use execution_engine::signing::ApiSecret;
 
 use super::*;
 use crate::executor::Real;
+use crate::position_file::PositionFile;
 
 /// A venue on loopback: it places every order (NEW), answers a query 1 s late (as a venue under
 /// load: the worker is busy meanwhile) that the order does not exist, and cancels nothing; it
@@ -304,7 +305,8 @@ async fn orders_wait_for_a_flatten_that_waits_for_the_cancels() {
 /// for them, as the core loop does.
 async fn flatten_once_answered(r: &mut Rig) {
     let pending = r.core.pending_flatten.as_mut().expect("a flatten waits");
-    tokio::time::timeout(Duration::from_secs(10), &mut pending.answered)
+    let answered = pending.answered.as_mut().expect("it waits for the cancels");
+    tokio::time::timeout(Duration::from_secs(10), answered)
         .await
         .expect("the cancels were never answered")
         .unwrap();
@@ -343,4 +345,192 @@ async fn a_flatten_sells_the_fills_its_cancels_revealed() {
         matches!(sent.as_slice(), [_, sell] if sell.starts_with("flatten-") && sell.ends_with(" SELL 200.0")),
         "{sent:?}"
     );
+}
+
+/// A venue on loopback where a flatten's sell fills whole and its answer never comes back: the
+/// `POST` of an order is recorded and filled (99.9 in two trades, 60 and 39.9 at 0.2, fees in USDT)
+/// and then hangs; a query of it by `origClientOrderId` finds it `FILLED`, `myTrades` lists its two
+/// trades; it has no open orders. Counts the `POST`s.
+async fn lost_answer_venue() -> (String, Arc<AtomicUsize>) {
+    use axum::http::{Method, Uri};
+    use axum::response::IntoResponse;
+    let posts = Arc::new(AtomicUsize::new(0));
+    let filled: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let (p, f) = (Arc::clone(&posts), Arc::clone(&filled));
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
+        let (p, f) = (Arc::clone(&p), Arc::clone(&f));
+        async move {
+            let q = uri.query().unwrap_or("").to_owned();
+            let param = |k: &str| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_owned))
+                    .unwrap_or_default()
+            };
+            let ok = |body: String| (axum::http::StatusCode::OK, body).into_response();
+            match (method.as_str(), uri.path()) {
+                ("GET", "/api/v3/time") => {
+                    ok(format!("{{\"serverTime\":{}}}", now_ns() / 1_000_000))
+                }
+                ("POST", "/api/v3/order") => {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    *f.lock().unwrap() = Some(param("newClientOrderId"));
+                    tokio::time::sleep(Duration::from_secs(3600)).await; // the answer is lost
+                    ok(String::new())
+                }
+                ("GET", "/api/v3/order") => {
+                    let coid = param("origClientOrderId");
+                    if f.lock().unwrap().as_deref() != Some(coid.as_str()) {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "{\"code\":-2013,\"msg\":\"Order does not exist.\"}",
+                        )
+                            .into_response();
+                    }
+                    ok(serde_json::json!({
+                        "symbol": "POLUSDT", "orderId": 77, "orderListId": -1,
+                        "clientOrderId": coid, "price": "0.00000000",
+                        "origQty": "99.90000000", "executedQty": "99.90000000",
+                        "cummulativeQuoteQty": "19.98000000", "status": "FILLED",
+                        "timeInForce": "GTC", "type": "MARKET", "side": "SELL",
+                        "stopPrice": "0.00000000", "icebergQty": "0.00000000",
+                        "time": 1, "updateTime": 2, "isWorking": true, "workingTime": 1,
+                        "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "NONE"
+                    })
+                    .to_string())
+                }
+                ("GET", "/api/v3/myTrades") => ok(serde_json::json!([
+                    {
+                        "symbol": "POLUSDT", "id": 501, "orderId": 77, "orderListId": -1,
+                        "price": "0.20000000", "qty": "60.00000000", "quoteQty": "12.00000000",
+                        "commission": "0.01200000", "commissionAsset": "USDT", "time": 2,
+                        "isBuyer": false, "isMaker": false, "isBestMatch": true
+                    },
+                    {
+                        "symbol": "POLUSDT", "id": 502, "orderId": 77, "orderListId": -1,
+                        "price": "0.20000000", "qty": "39.90000000", "quoteQty": "7.98000000",
+                        "commission": "0.00798000", "commissionAsset": "USDT", "time": 2,
+                        "isBuyer": false, "isMaker": false, "isBestMatch": true
+                    }
+                ])
+                .to_string()),
+                ("GET", "/api/v3/openOrders") | ("DELETE", "/api/v3/openOrders") => ok("[]".into()),
+                _ => (
+                    axum::http::StatusCode::NOT_FOUND,
+                    "{\"code\":-1,\"msg\":\"x\"}",
+                )
+                    .into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), posts)
+}
+
+/// Real mode, `flatten_on_halt`: an `EmergencyHalt` flattens 99.9 held; the venue fills the sell but
+/// its answer is lost, and the engine is killed. The sell was written to the position file before
+/// it was sent, so the engine started again from that file (halted, 99.9 held as far as the file
+/// knows) looks it up at the venue: it counts its two fills (the net position is 0, in the file
+/// too, and the sell no longer in it), tells them as `OrderExecution`s of `flatten-…` (a
+/// listening strategy closes its lots), and its own restart flatten sells nothing: one sell in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flatten_whose_answer_was_lost_is_counted_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "flashcrash-core-lost-flatten-{}",
+        std::process::id()
+    ));
+    let (url, posts) = lost_answer_venue().await;
+    let file = PositionFile::new(&dir, "POLUSDT", &url);
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+
+    let mut first = real_rig("lost-flatten", &url);
+    first.core.position_file = Some(PositionStore::Now(file.clone()));
+    first.core.held.position = d("99.9");
+    book_at(&first.core, "0.2000", "0.2001");
+    first
+        .core
+        .on_command(Command::EmergencyHalt(EmergencyHalt {
+            command_id: "halt".into(),
+            ts_ns: now_ns(),
+            reason: "test".into(),
+            flatten: true,
+        }))
+        .await;
+    flatten_once_answered(&mut first).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while posts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sell never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Killed while the sell's answer is out: the file holds 99.9, the halt and the sell.
+    drop(first);
+    let saved = file.load().unwrap().expect("a position file");
+    assert_eq!(saved.held.position, d("99.9"));
+    assert_eq!(saved.halt.as_deref(), Some("test"));
+    let [sell] = saved.held.flattens.as_slice() else {
+        panic!("{:?}", saved.held.flattens)
+    };
+    assert!(sell.client_order_id.starts_with("flatten-"), "{sell:?}");
+    assert_eq!(sell.quantity.0, d("99.9"));
+
+    let mut restarted = real_rig("lost-flatten-restart", &url);
+    restarted.core.position_file = Some(PositionStore::Now(file.clone()));
+    restarted.core.held = saved.held.clone();
+    restarted.core.halts.emergency = saved.halt.clone();
+    restarted.core.flatten_on_halt = true;
+    book_at(&restarted.core, "0.2000", "0.2001");
+    let mut responses = std::mem::replace(&mut restarted.responses, mpsc::channel(1).1);
+    let (stop, signal) = watch::channel(false);
+    let run = tokio::spawn(restarted.core.run(signal));
+    let mut fills = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fills.len() < 2 {
+        match tokio::time::timeout_at(deadline, responses.recv()).await {
+            Ok(Some(Response::OrderExecution(e))) => fills.push(e),
+            Ok(Some(_)) => {}
+            other => panic!("the flatten's fills were never told: {other:?} after {fills:?}"),
+        }
+    }
+    assert!(
+        fills
+            .iter()
+            .all(|e| e.client_order_id == sell.client_order_id
+                && e.side == Side::Sell
+                && e.command_id.as_deref() == Some(sell.command_id.as_str())),
+        "{fills:?}"
+    );
+    let trades: Vec<u64> = fills.iter().map(|e| e.trade_id).collect();
+    assert_eq!(trades, [501, 502]);
+    assert_eq!(fills[1].status, OrderStatus::Filled);
+    // The restart's own flatten (what is held once the cancels are answered) has nothing to sell.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = file.load().unwrap().unwrap();
+        if now.held.flattens.is_empty() && now.held.position.is_zero() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file still holds {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(40), run)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = file.load().unwrap().unwrap();
+    assert_eq!(after.held.position, Decimal::ZERO);
+    assert!(after.held.flattens.is_empty(), "{:?}", after.held.flattens);
+    assert!(after.held.counted(501) && after.held.counted(502));
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "a second sell was sent");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -372,6 +372,39 @@ async fn a_fill_that_overflows_the_position_leaves_it_unchanged() {
     assert_eq!(r.core.held.position, "500.5".parse::<Decimal>().unwrap());
 }
 
+/// An `OpenOrders` answer carries the net position with the fills published before it counted and
+/// the ones after it not: what the strategy, applying them in order, must hold when it reads it.
+#[tokio::test]
+async fn open_orders_tell_the_net_position_as_of_their_place_in_the_answers() {
+    let mut r = rig("open-orders-position");
+    let open = || {
+        Response::OpenOrders(common::message::OpenOrders {
+            command_id: Some("q".into()),
+            ts_ns: 1,
+            symbol: Some("POLUSDT".into()),
+            orders: vec![],
+            net_position: None,
+        })
+    };
+    let mut second = fill(Side::Buy, "200", "0", "USDT");
+    second.trade_id = 2;
+    r.core
+        .respond(vec![
+            Response::OrderExecution(fill(Side::Buy, "300", "0.3", "POL")),
+            open(),
+            Response::OrderExecution(second),
+        ])
+        .await;
+    let mut told = vec![];
+    while let Ok(resp) = r.responses.try_recv() {
+        if let Response::OpenOrders(o) = resp {
+            told.push(o.net_position.map(|d| d.0));
+        }
+    }
+    assert_eq!(told, [Some("299.7".parse::<Decimal>().unwrap())]);
+    assert_eq!(r.core.held.position, "499.7".parse::<Decimal>().unwrap());
+}
+
 /// A fill of another symbol (a manual order on the same account) is forwarded but leaves the net
 /// position unchanged; a fill of the engine's symbol moves it.
 #[tokio::test]
@@ -595,4 +628,101 @@ async fn an_emergency_halt_outlives_a_restart_until_resume() {
     assert!(!restarted.core.halts.any());
     assert_eq!(file.load().unwrap().unwrap().halt, None);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An engine started halted with `flatten_on_halt` and a net long, before its feed has a book (as
+/// every engine started again is: the book comes a few seconds later): its flatten waits for the
+/// first bid rather than being refused for want of a price, then sells what is held. A `Resume`
+/// while it waits drops it: nothing is sold when the book comes.
+#[tokio::test]
+async fn a_restart_flatten_waits_for_the_book() {
+    use std::time::Duration;
+    let started_halted = |name: &str| {
+        let mut r = rig(name);
+        r.core.flatten_on_halt = true;
+        r.core.held.position = "500".parse().unwrap();
+        r.core.halts.emergency = Some("drawdown".into());
+        let (commands, rx) = mpsc::channel(8);
+        r.core.commands = rx;
+        (r, commands)
+    };
+    let (mut r, _commands) = started_halted("restart-flatten-book");
+    let book = r.core.feed.book.clone();
+    let mut responses = std::mem::replace(&mut r.responses, mpsc::channel(1).1);
+    let (stop, signal) = watch::channel(false);
+    let core = r.core;
+    let run = tokio::spawn(core.run(signal));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut early = Vec::new();
+    while let Ok(x) = responses.try_recv() {
+        early.push(x);
+    }
+    assert!(early.is_empty(), "{early:?}"); // no sale, and no refusal
+    book_at_shared(&book, "0.2000", "0.2001");
+    let mut sold = Decimal::ZERO;
+    while sold < "500".parse().unwrap() {
+        match tokio::time::timeout(Duration::from_secs(5), responses.recv()).await {
+            Ok(Some(Response::OrderExecution(e))) => {
+                assert!(e.client_order_id.starts_with("flatten-"), "{e:?}");
+                assert_eq!(e.side, Side::Sell);
+                sold += e.last_quantity.0;
+            }
+            Ok(Some(Response::Error(e))) => panic!("{e:?}"),
+            Ok(Some(_)) => {}
+            other => panic!("the flatten never sold: {other:?}"),
+        }
+    }
+    assert_eq!(sold, "500".parse::<Decimal>().unwrap());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A Resume while it waits for the book drops it.
+    let (mut r, commands) = started_halted("restart-flatten-resume");
+    let book = r.core.feed.book.clone();
+    let mut responses = std::mem::replace(&mut r.responses, mpsc::channel(1).1);
+    let (stop, signal) = watch::channel(false);
+    let run = tokio::spawn(r.core.run(signal));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    commands
+        .send(Command::Resume(common::message::Resume {
+            command_id: "r1".into(),
+            ts_ns: now_ns(),
+            reason: "checked".into(),
+        }))
+        .await
+        .unwrap();
+    let resumed = tokio::time::timeout(Duration::from_secs(5), responses.recv())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&resumed, Some(Response::Success(s)) if s.command_id.as_deref() == Some("r1")),
+        "{resumed:?}"
+    );
+    book_at_shared(&book, "0.2000", "0.2001");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut later = Vec::new();
+    while let Ok(x) = responses.try_recv() {
+        later.push(x);
+    }
+    assert!(later.is_empty(), "{later:?}");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// [`book_at`] on the book of a core moved into its task.
+fn book_at_shared(book: &feed_handler::SharedBook, bid: &str, ask: &str) {
+    let units = |s: &str| (s.parse::<f64>().unwrap() * 1e8).round() as u64;
+    let level = |p: &str| feed_handler::book::Level {
+        price: units(p),
+        qty: units("1000000"),
+    };
+    let mut st = book.write();
+    st.book.reset(1, &[level(bid)], &[level(ask)]);
+    st.synced = true;
 }

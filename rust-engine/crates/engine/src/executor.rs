@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::message::{Command, ErrorCode, ErrorResponse, PlaceOrder, Response, Side, Trade};
+use common::message::{
+    Command, ErrorCode, ErrorResponse, OrderType, PlaceOrder, Response, Side, Trade,
+};
 use common::time::now_ns;
 use execution_engine::exposure::OpenQuantities;
+use execution_engine::order::Order;
 use execution_engine::paper::{Depth, Fees, FillRule, Level};
 use execution_engine::real::{RealExecutor, RestClient, StreamStats, UserStream};
 use execution_engine::PaperAccount;
@@ -21,6 +24,8 @@ use feed_handler::shared::BookState;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
+
+use crate::position_file::{FlattenOrder, Held};
 
 /// Longest wait at shutdown for the venue to confirm the cancels. The cancels queue behind the order
 /// jobs sent before them, and a new order whose outcome is unknown is looked for during the real
@@ -173,12 +178,8 @@ fn halted_refusal(p: &PlaceOrder, now_ns: u64) -> Option<Response> {
 /// Reports a ban that stopped trading (`418`, answered to this client or to the feed) on `banned`:
 /// the engine halts on it.
 fn report_ban(executor: &RealExecutor, banned: &watch::Sender<Option<String>>) {
-    let ban = executor.client().trading_stopped().map(|b| {
-        format!(
-            "the venue banned this IP (HTTP 418) until {} ms",
-            b.until_ms
-        )
-    });
+    // An IP ban (418) or refused credentials: the ban names which.
+    let ban = executor.client().trading_stopped().map(|b| b.to_string());
     banned.send_if_modified(|current| {
         if ban.is_some() && *current != ban {
             *current = ban;
@@ -270,6 +271,8 @@ async fn serve(
                 for p in orders {
                     info!(client_order_id = %p.client_order_id, side = ?p.side, quantity = %p.quantity, "flattening");
                     out.extend(executor.place(&p).await);
+                    // Tracked by the executor from its first step on, or refused: off the queue.
+                    queue.orders().remove(&p.client_order_id);
                 }
                 (out, None)
             }
@@ -467,9 +470,68 @@ impl Executor {
             }
             Executor::Real(r) => {
                 if !orders.is_empty() {
+                    // Queued, they count as open until the executor tracks them (or refuses them):
+                    // see [`Executor::flatten_settled`].
+                    let mut queued = r.queue.orders();
+                    for p in &orders {
+                        queued.insert(p.client_order_id.clone(), (p.side, p.quantity.0));
+                    }
+                    drop(queued);
                     r.submit(Job::Flatten(orders));
                 }
                 Vec::new()
+            }
+        }
+    }
+
+    /// Real mode: the flatten's sells sent before a restart whose fills may not be counted
+    /// (`flattens`, from the position file), looked up at the venue by client order id: they are
+    /// tracked as orders of unknown outcome and a reconcile is queued (ahead of the restart's
+    /// cancels), which reports their fills and status, or settles them as never placed.
+    pub fn recover_flattens(&self, flattens: &[FlattenOrder], symbol: &str) {
+        let Executor::Real(r) = self else {
+            return;
+        };
+        for f in flattens {
+            let cmd = PlaceOrder {
+                command_id: f.command_id.clone(),
+                ts_ns: f.ts_ns,
+                client_order_id: f.client_order_id.clone(),
+                symbol: symbol.to_owned(),
+                side: Side::Sell,
+                order_type: OrderType::Market,
+                time_in_force: None,
+                quantity: f.quantity,
+                price: None,
+            };
+            r.executor
+                .track_unresolved(Order::new(&cmd, String::new(), f.ts_ns));
+        }
+        if !flattens.is_empty() {
+            r.submit(Job::Reconcile);
+        }
+    }
+
+    /// Real mode: asks the venue now what the user data stream may have missed (the periodic
+    /// reconcile's job, queued behind the work already queued).
+    pub fn reconcile_now(&self) {
+        if let Executor::Real(r) = self {
+            r.submit(Job::Reconcile);
+        }
+    }
+
+    /// Whether the flatten's sell `client_order_id` is settled with respect to the net position
+    /// `held`: not waiting in the queue, and refused, unknown to the venue, or final with every
+    /// fill the venue reported counted in `held`. Paper mode: always (its flatten is answered at
+    /// once).
+    pub fn flatten_settled(&self, client_order_id: &str, held: &Held) -> bool {
+        match self {
+            Executor::Paper(_) => true,
+            Executor::Real(r) => {
+                !r.queue.orders().contains_key(client_order_id)
+                    && r.executor
+                        .settled_trades(client_order_id)
+                        .is_some_and(|trades| trades.iter().all(|t| held.counted(*t)))
             }
         }
     }
@@ -545,7 +607,6 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::message::OrderType;
     use execution_engine::real::{ExecutorConfig, RestConfig};
 
     /// Halted or shutting down, a queued buy is refused unsent, a sell is not.

@@ -305,7 +305,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     };
     let (held, paper_account, halt) = match file.load()? {
         Some(Restored { held, paper, halt }) => {
-            info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), halt = ?halt, path = %file.path().display(), "net position restored");
+            info!(position = %held.position, paper_orders = paper.as_ref().map_or(0, |a| a.orders.len()), halt = ?halt, flatten_orders = held.flattens.len(), path = %file.path().display(), "net position restored");
             (held, paper, halt)
         }
         None => {

@@ -11,7 +11,11 @@
 //! a restart the executor reports again the fills of an order it takes over (from the venue's trade
 //! list), and a fill counted before the restart must not be counted twice. And the reason of an
 //! `EmergencyHalt` in force: an engine halted, killed and started again starts halted, refusing
-//! orders until `Resume`, as it would have without the restart.
+//! orders until `Resume`, as it would have without the restart. And, in real mode, the flatten's
+//! market sells ([`FlattenOrder`]) from just before they are sent until their fills are counted in
+//! the position: an engine killed while a flatten's answer was out looks them up at the venue when
+//! started again and counts what they sold, rather than holding (and selling again) coins already
+//! sold. A file written before these were kept reads as holding none.
 //!
 //! In paper mode the venue is the engine's own paper account (venue `paper:<[feed] rest_url>`: an
 //! account filled on a simulator's prices never meets another market's): the file also holds
@@ -19,8 +23,11 @@
 //! after every order placed, canceled or filled, so a paper engine killed and started again still
 //! has its resting orders and its coins, as a venue would. Those writes are made in the background
 //! ([`PositionStore::Background`]), off a paper order's round trip (a write here costs about as much
-//! as the whole round trip), at most every [`BACKGROUND_COALESCE`] and not synced to the disk: a
-//! kill loses the changes of the last few tens of milliseconds at most.
+//! as the whole round trip), at most every [`BACKGROUND_COALESCE`] and not synced to the disk
+//! (safe from a kill, not from a power cut). A fill or a halt is written before the engine answers
+//! it ([`SaveBy::BeforeAnswering`]): the strategy records what it hears, and an engine killed after
+//! that must start again knowing it. A kill loses at most the placements and cancels of the last few
+//! tens of milliseconds.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -58,6 +65,24 @@ struct Saved {
     /// The reason of the `EmergencyHalt` in force, if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     halt: Option<String>,
+    /// Real mode: the flatten's sells sent whose fills are not all counted in `position` yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    flatten_orders: Vec<FlattenOrder>,
+}
+
+/// A market sell of a flatten (real mode), kept in the file from before it is sent until it is
+/// settled at the venue (refused, unknown to it, or final with every fill counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenOrder {
+    /// Its client order id (`flatten-<ms>`, `flatten-<ms>-<n>`): the venue finds it by it.
+    pub client_order_id: String,
+    /// Its command id.
+    pub command_id: String,
+    /// Its quantity.
+    pub quantity: Dec,
+    /// When it was made, ns since the epoch.
+    pub ts_ns: u64,
 }
 
 /// The venue of paper mode fed by the market at `feed_rest_url`, as the file names it.
@@ -76,13 +101,16 @@ pub struct Restored {
     pub halt: Option<String>,
 }
 
-/// The net position and the trades counted in it.
+/// The net position, the trades counted in it, and the flatten's sells whose fills may not be.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {
     /// Net base position.
     pub position: Decimal,
     /// The latest trade ids counted in it, oldest first (at most [`COUNTED_TRADES`]).
     pub counted_trades: VecDeque<u64>,
+    /// Real mode: the flatten's sells sent (or about to be) and not settled yet: until they are,
+    /// what they sold may be missing from `position`.
+    pub flattens: Vec<FlattenOrder>,
 }
 
 impl Held {
@@ -214,6 +242,7 @@ impl PositionFile {
             held: Held {
                 position: saved.position.0,
                 counted_trades: saved.counted_trades,
+                flattens: saved.flatten_orders,
             },
             paper: saved.paper,
             halt: saved.halt,
@@ -240,6 +269,7 @@ impl PositionFile {
             updated_ts_ns: now_ns,
             paper: paper.cloned(),
             halt: halt.map(str::to_owned),
+            flatten_orders: held.flattens.clone(),
         };
         let text = serde_json::to_string_pretty(&saved).map_err(|e| self.io(e.into()))?;
         let dir = self
@@ -277,9 +307,21 @@ pub enum PositionStore {
     Background(BackgroundSave),
 }
 
+/// When a save must be on disk, in the background store (the other writes at once anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveBy {
+    /// Soon: coalesced with the states after it (an order placed or canceled: the venue's record of
+    /// it is the engine's own, and a kill loses both alike).
+    Soon,
+    /// Before the engine answers: a fill, or a halt, is heard by the strategy, which records it; an
+    /// engine killed after that must not start again without it.
+    BeforeAnswering,
+}
+
 impl PositionStore {
-    /// Saves `held`, the `paper` account and the emergency `halt` at `now_ns` (in the background:
-    /// queued, and a failure is counted and logged there).
+    /// Saves `held`, the `paper` account and the emergency `halt` at `now_ns`. In the background
+    /// store it is queued (a failure is counted and logged there), and with
+    /// [`SaveBy::BeforeAnswering`] written before this returns.
     ///
     /// # Errors
     /// [`PositionStore::Now`]: the write failed.
@@ -289,16 +331,21 @@ impl PositionStore {
         paper: Option<PaperAccount>,
         halt: Option<&str>,
         now_ns: u64,
+        by: SaveBy,
     ) -> Result<(), PositionFileError> {
         match self {
             PositionStore::Now(file) => file.save(held, paper.as_ref(), halt, now_ns),
             PositionStore::Background(b) => {
-                b.submit(Waiting {
+                let state = Waiting {
                     held: held.clone(),
                     paper,
                     halt: halt.map(str::to_owned),
                     now_ns,
-                });
+                };
+                match by {
+                    SaveBy::Soon => b.submit(state),
+                    SaveBy::BeforeAnswering => b.write_now(state),
+                }
                 Ok(())
             }
         }
@@ -318,12 +365,20 @@ pub struct Waiting {
     pub now_ns: u64,
 }
 
-/// The state waiting to be written, and whether the saver is stopping.
+/// The state waiting to be written, whether the saver is stopping, and the states submitted and
+/// written so far (a caller of [`BackgroundSave::write_now`] waits for its own).
 #[derive(Debug, Default)]
 struct Pending {
     next: Option<Waiting>,
     closing: bool,
+    /// A caller waits: no coalescing pause.
+    urgent: bool,
+    submitted: u64,
+    written: u64,
 }
+
+/// The longest [`BackgroundSave::write_now`] waits for its write (a stuck disk, a saver gone).
+pub const WRITE_NOW_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long the background saver lets states pile up before it writes the latest: a burst of orders
 /// costs one write, and the thread stays off the cores the order path needs.
@@ -354,12 +409,13 @@ impl BackgroundSave {
                 while p.next.is_none() && !p.closing {
                     p = wake.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
-                if !p.closing {
+                if !p.closing && !p.urgent {
                     drop(p);
                     std::thread::sleep(BACKGROUND_COALESCE);
                     p = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
-                let (next, closing) = (p.next.take(), p.closing);
+                let (next, closing, upto) = (p.next.take(), p.closing, p.submitted);
+                p.urgent = false;
                 drop(p);
                 if let Some(w) = next {
                     if let Err(e) =
@@ -370,6 +426,9 @@ impl BackgroundSave {
                 } else if closing {
                     return;
                 }
+                // Written (or failed, told above): every state submitted up to it is settled.
+                lock.lock().unwrap_or_else(|e| e.into_inner()).written = upto;
+                wake.notify_all();
             })?;
         Ok(BackgroundSave {
             pending,
@@ -380,8 +439,37 @@ impl BackgroundSave {
     /// Queues `state`, replacing a state still waiting.
     pub fn submit(&self, state: Waiting) {
         let (lock, wake) = &*self.pending;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).next = Some(state);
-        wake.notify_one();
+        let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+        p.submitted += 1;
+        p.next = Some(state);
+        wake.notify_all();
+    }
+
+    /// Queues `state` and waits until it is written (no coalescing pause; at most
+    /// [`WRITE_NOW_WAIT`]), so that what it holds is on disk before the caller goes on. The one
+    /// writer keeps the states in order: an older state never lands after it.
+    pub fn write_now(&self, state: Waiting) {
+        let (lock, wake) = &*self.pending;
+        let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+        p.submitted += 1;
+        let mine = p.submitted;
+        p.next = Some(state);
+        p.urgent = true;
+        wake.notify_all();
+        let deadline = std::time::Instant::now() + WRITE_NOW_WAIT;
+        while p.written < mine {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::error!(
+                    "position file: a write waited for was not done within {WRITE_NOW_WAIT:?}"
+                );
+                return;
+            }
+            p = wake
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
@@ -410,6 +498,7 @@ mod tests {
         Held {
             position: d(position),
             counted_trades: trades.iter().copied().collect(),
+            flattens: Vec::new(),
         }
     }
 
@@ -471,6 +560,7 @@ mod tests {
         let mut full = Held {
             position: Decimal::ZERO,
             counted_trades: (0..COUNTED_TRADES as u64).collect(),
+            flattens: Vec::new(),
         };
         full.count(5_000, d("1"));
         let counted = &full.counted_trades;
@@ -496,6 +586,37 @@ mod tests {
         file.save(&held("5", &[1]), None, None, 2).unwrap();
         assert_eq!(file.load().unwrap().unwrap().halt, None);
         assert!(!fs::read_to_string(file.path()).unwrap().contains("halt"));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The flatten's sells kept read back; once settled, the file names none (as files written
+    /// before they were kept, which still read, holding none).
+    #[test]
+    fn the_flatten_orders_kept_read_back() {
+        let root = dir();
+        let file = PositionFile::new(&root, "POLUSDT", VENUE);
+        let mut h = held("99.9", &[1]);
+        h.flattens.push(FlattenOrder {
+            client_order_id: "flatten-1760000000000".into(),
+            command_id: "halt-flatten".into(),
+            quantity: Dec(d("99.9")),
+            ts_ns: 1_760_000_000_000_000_000,
+        });
+        file.save(&h, None, Some("test"), 1).unwrap();
+        assert_eq!(restored(&file), Some(h.clone()));
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(text.contains("\"flatten_orders\""), "{text}");
+        h.flattens.clear();
+        file.save(&h, None, Some("test"), 2).unwrap();
+        assert!(!fs::read_to_string(file.path())
+            .unwrap()
+            .contains("flatten_orders"));
+        fs::write(
+            file.path(),
+            "{\"symbol\": \"POLUSDT\", \"venue\": \"https://api.binance.com\", \"position\": \"5\", \"counted_trades\": [3], \"updated_ts_ns\": 1, \"halt\": \"old\"}",
+        )
+        .unwrap();
+        assert_eq!(restored(&file), Some(held("5", &[3])));
         fs::remove_dir_all(root).unwrap();
     }
 
@@ -548,6 +669,29 @@ mod tests {
         saver.submit(waiting(held("1", &[1]), 1));
         drop(saver);
         assert_eq!(*failures.lock().unwrap(), 1);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    /// A state written now (a fill, a halt) is on disk when `write_now` returns, with the saver
+    /// still running (a kill then loses nothing of it), and a state submitted before it never lands
+    /// after it.
+    #[test]
+    fn a_state_written_now_is_on_disk_when_the_call_returns() {
+        let root = dir();
+        let file = PositionFile::paper(&root, "POLUSDT", "http://127.0.0.1:9");
+        let saver = BackgroundSave::start(file.clone().unsynced(), |e| panic!("{e}")).unwrap();
+        for i in 1..=20u64 {
+            saver.submit(waiting(held(&i.to_string(), &[i]), i));
+            saver.write_now(waiting(held(&(i + 100).to_string(), &[i + 100]), i + 100));
+            assert_eq!(
+                restored(&file),
+                Some(held(&(i + 100).to_string(), &[i + 100])),
+                "{i}"
+            );
+        }
+        std::thread::sleep(2 * BACKGROUND_COALESCE);
+        assert_eq!(restored(&file), Some(held("120", &[120])));
+        drop(saver);
         fs::remove_dir_all(root).unwrap();
     }
 }

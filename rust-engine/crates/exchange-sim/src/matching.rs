@@ -335,11 +335,18 @@ impl Exchange {
         let quote_free = self.balance(&self.spec.quote.clone()).free;
         let taken_qty: u64 = takes.iter().map(|t| t.1).sum();
         let taken_cost: u64 = takes.iter().map(|&(p, q)| mul_floor(p, q)).sum();
-        // The account's check: a resting order locks all it may spend; a market order needs what it
-        // takes.
+        // The account's check: a resting order locks all it may spend; a market order needs all it
+        // asks to trade, whatever the book can take of it (Binance refuses the whole order -2010
+        // "Account has insufficient balance for requested action.", notes §3.5): a sell its
+        // `quantity` of the base asset, a buy its `quoteOrderQty` of the quote asset. What the
+        // order itself does not fix (the quote a buy of a base `quantity` pays, the base a sell of
+        // a `quoteOrderQty` gives) is what it takes from the book (`walk` never takes more than
+        // the order's quantity or quoteOrderQty).
         let (lock, reject) = match (req.kind, req.side) {
-            (OrderKind::Market, OrderSide::Buy) => (0, taken_cost > quote_free),
-            (OrderKind::Market, OrderSide::Sell) => (0, taken_qty > base_free),
+            (OrderKind::Market, OrderSide::Buy) => {
+                (0, req.quote_qty.unwrap_or(taken_cost) > quote_free)
+            }
+            (OrderKind::Market, OrderSide::Sell) => (0, req.qty.unwrap_or(taken_qty) > base_free),
             (_, OrderSide::Buy) => {
                 let l = mul_ceil(req.price.unwrap_or(0), req.qty.unwrap_or(0));
                 (l, l > quote_free)

@@ -447,3 +447,38 @@ fn fees_follow_the_shared_cases() {
         assert_eq!(moved(quote), signed(case, "quote_change"), "{name}");
     }
 }
+
+/// A market order is refused whole when the account cannot pay all it asks to trade, however thin
+/// the book (Binance: -2010 "Account has insufficient balance for requested action.", notes
+/// §3.5): a sell of 100 POL holding 50 on bids of 30 in all, a buy for 30 USDT of quote
+/// (`quoteOrderQty`) holding 20 on asks worth 10. No order id is taken, no event sent, no balance
+/// moved. What is held goes, and the rest the book cannot take expires.
+#[test]
+fn a_market_order_larger_than_the_balance_is_refused_on_a_thin_book() {
+    let mut thin = Book::empty(1);
+    thin.bids.insert(20_000_000, 30 * SCALE); // 30 POL of bids in all
+    thin.asks.insert(20_000_000, 50 * SCALE); // 10 USDT of asks in all
+    let mut x = ex(20, 50);
+    let oversell = req(OrderSide::Sell, OrderKind::Market, 100 * SCALE, None, "s");
+    assert_eq!(
+        x.place(&oversell, &thin, 5),
+        (Err(OrderError::Insufficient), vec![])
+    );
+    let mut overbuy = req(OrderSide::Buy, OrderKind::Market, 0, None, "b");
+    overbuy.qty = None;
+    overbuy.quote_qty = Some(30 * SCALE);
+    assert_eq!(
+        x.place(&overbuy, &thin, 5),
+        (Err(OrderError::Insufficient), vec![])
+    );
+    assert_eq!(x.balance("POL").free, 50 * SCALE);
+    assert_eq!(x.balance("USDT").free, 20 * SCALE);
+    assert!(x.orders().next().is_none());
+    // All that is held: the 30 the bids take fill, the other 20 expire.
+    let held = req(OrderSide::Sell, OrderKind::Market, 50 * SCALE, None, "h");
+    let (o, fills) = x.place(&held, &thin, 6).0.unwrap();
+    assert_eq!(o.id, FIRST_ORDER_ID);
+    assert_eq!(fills.iter().map(|f| f.qty).sum::<u64>(), 30 * SCALE);
+    assert_eq!(o.status, Status::Expired);
+    assert_eq!(x.balance("POL").free, 20 * SCALE);
+}

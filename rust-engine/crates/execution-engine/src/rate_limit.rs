@@ -10,10 +10,14 @@
 //!   `429`. Pass the venue's clock (local time plus the server offset) as `now_ms`.
 //! * Every answer carries `X-MBX-USED-WEIGHT-<n><unit>` and successful orders
 //!   `X-MBX-ORDER-COUNT-<n><unit>` (names arrive lower-case); the venue's count corrects the
-//!   bucket when it is higher than ours (never lower: requests still in flight are not in it).
+//!   bucket when it is higher than ours (never lower: requests still in flight are not in it),
+//!   unless the request was sent in an earlier window of the bucket than the current one (its
+//!   count is of a window that is over).
 //! * `429` → back off for `Retry-After` seconds; `418` → the IP is banned for `Retry-After`
 //!   seconds ("from 2 minutes to 3 days"): every request waits, and new orders stay stopped
 //!   until [`RateLimiter::resume_trading`] after the ban, so the executor can raise an alert.
+//!   Refused credentials (`-1022`, `-2014`, `-2015`) stop new orders the same way
+//!   ([`RateLimiter::stop_for_credentials`]).
 //!   A `429` with code `-1015` (too many new orders: the `ORDERS` count, up to a 1-day window)
 //!   backs off new orders only: cancels and queries count against the weight limits, not it, and
 //!   still go.
@@ -267,13 +271,63 @@ pub fn parse_usage_header(name: &str, value: &str) -> Option<HeaderUsage> {
     })
 }
 
-/// A ban (`418`).
+/// Why new orders stopped until [`RateLimiter::resume_trading`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// `418`: the IP is banned until the ban's end.
+    IpBan,
+    /// The venue refused the credentials (`code` `-1022` signature, `-2014` API key format,
+    /// `-2015` API key, IP or permissions): every order would be refused the same way until
+    /// someone fixes them.
+    Credentials {
+        /// The venue's error code.
+        code: i64,
+    },
+}
+
+impl std::fmt::Display for StopCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopCause::IpBan => f.write_str("IP banned, HTTP 418"),
+            StopCause::Credentials { code } => {
+                write!(
+                    f,
+                    "API key, signature, IP or permissions refused, code {code}"
+                )
+            }
+        }
+    }
+}
+
+/// A ban (`418`), or a stop of trading for refused credentials (then `until_ms` is `since_ms`:
+/// nothing but a fix ends it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ban {
-    /// When the `418` arrived, ms.
+    /// When the `418` (or the refusal) arrived, ms.
     pub since_ms: u64,
     /// When the ban ends, ms.
     pub until_ms: u64,
+    /// What stopped trading.
+    pub cause: StopCause,
+}
+
+/// What the engine reports when it halts on it.
+impl std::fmt::Display for Ban {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cause {
+            StopCause::IpBan => write!(
+                f,
+                "the venue banned this IP (HTTP 418) until {} ms",
+                self.until_ms
+            ),
+            StopCause::Credentials { code } => write!(
+                f,
+                "the venue refused the API key, signature, IP or permissions (code {code}) at {} ms: \
+                 orders stopped until they are fixed and trading is resumed",
+                self.since_ms
+            ),
+        }
+    }
 }
 
 /// Why a request may not go now.
@@ -315,11 +369,13 @@ pub enum Denied {
         /// Wait, ms.
         wait_ms: u64,
     },
-    /// A new order after a ban, before [`RateLimiter::resume_trading`].
-    #[error("trading stopped after an IP ban (HTTP 418 at {since_ms}) until resumed")]
+    /// A new order after a ban or refused credentials, before [`RateLimiter::resume_trading`].
+    #[error("trading stopped ({cause} at {since_ms}) until resumed")]
     TradingStopped {
-        /// When the `418` arrived, ms.
+        /// When the `418` (or the refusal) arrived, ms.
         since_ms: u64,
+        /// What stopped it.
+        cause: StopCause,
     },
     /// The request costs more than a bucket holds: it can never go.
     #[error("weight {weight} exceeds the {} limit {limit}", kind.as_str())]
@@ -513,6 +569,7 @@ impl RateLimiter {
         if let (true, Some(stopped)) = (is_order, self.trading_stopped) {
             return Err(Denied::TradingStopped {
                 since_ms: stopped.since_ms,
+                cause: stopped.cause,
             });
         }
         if let Some(until_ms) = self.backoff_until_ms {
@@ -565,11 +622,16 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Corrects the buckets from the usage headers of an answer: a bucket whose venue count is
-    /// higher than its own is lowered to it. Returns how many headers matched a bucket.
+    /// Corrects the buckets from the usage headers of an answer to a request sent at `sent_ms`
+    /// and read at `now_ms` (venue clock): a bucket whose venue count is higher than its own is
+    /// lowered to it. A header of a request sent before the bucket's current window began is left
+    /// out: its count is of a window that is over (an answer sent at 59.95 s and read at 60.05 s
+    /// would otherwise start the new minute nearly full, though the venue's count is back to 0).
+    /// Returns how many headers matched a bucket and were applied.
     pub fn observe_headers<'a>(
         &mut self,
         headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        sent_ms: u64,
         now_ms: u64,
     ) -> usize {
         let mut matched = 0;
@@ -585,6 +647,9 @@ impl RateLimiter {
                 continue;
             };
             b.refill(now_ms);
+            if sent_ms < b.window_start {
+                continue;
+            }
             b.used = b.used.max(usage.used);
             matched += 1;
         }
@@ -622,6 +687,7 @@ impl RateLimiter {
                 let ban = Ban {
                     since_ms: now_ms,
                     until_ms: until(DEFAULT_418_BAN_SECS),
+                    cause: StopCause::IpBan,
                 };
                 self.ban = Some(ban);
                 self.trading_stopped = Some(ban);
@@ -631,18 +697,36 @@ impl RateLimiter {
         }
     }
 
+    /// Stops new orders at `now_ms` until [`Self::resume_trading`], as a `418` does, for the
+    /// venue's refusal of the credentials (`code`: `-1022`, `-2014`, `-2015`): every order would
+    /// be refused the same way. Requests other than orders still go (cancels reduce risk). A stop
+    /// in force is kept; returns the new one, if any.
+    pub fn stop_for_credentials(&mut self, code: i64, now_ms: u64) -> Option<Ban> {
+        if self.trading_stopped.is_some() {
+            return None;
+        }
+        let stop = Ban {
+            since_ms: now_ms,
+            until_ms: now_ms,
+            cause: StopCause::Credentials { code },
+        };
+        self.trading_stopped = Some(stop);
+        Some(stop)
+    }
+
     /// The ban in force at `now_ms`, if any.
     pub fn banned(&self, now_ms: u64) -> Option<Ban> {
         self.ban.filter(|b| now_ms < b.until_ms)
     }
 
-    /// The ban that stopped trading, until [`Self::resume_trading`]: the executor raises it as an
-    /// alert.
+    /// The ban (or the refusal of the credentials) that stopped trading, until
+    /// [`Self::resume_trading`]: the executor raises it as an alert.
     pub fn trading_stopped(&self) -> Option<Ban> {
         self.trading_stopped
     }
 
-    /// Lets orders go again once the ban is over; false (and still stopped) before.
+    /// Lets orders go again once the ban is over (a stop for refused credentials at once: the next
+    /// refusal stops them again); false (and still stopped) before.
     pub fn resume_trading(&mut self, now_ms: u64) -> bool {
         if self.banned(now_ms).is_some() {
             return false;

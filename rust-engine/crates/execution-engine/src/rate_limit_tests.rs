@@ -232,7 +232,7 @@ fn headers_fixture_corrects_the_buckets() {
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect();
     let mut r = limiter();
-    let n = r.observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), 10);
+    let n = r.observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), 5, 10);
     // x-mbx-used-weight-1m, x-mbx-order-count-10s, x-mbx-order-count-1d; not the
     // suffix-less x-mbx-used-weight.
     assert_eq!(n, 3);
@@ -249,15 +249,18 @@ fn headers_are_case_insensitive_and_only_lower_the_bucket() {
         r.try_acquire(1, false, 0).unwrap();
     }
     // The venue counted 11 of our 20: requests in flight; keep our 1180.
-    assert_eq!(r.observe_headers([("X-MBX-USED-WEIGHT-1M", "11")], 0), 1);
+    assert_eq!(r.observe_headers([("X-MBX-USED-WEIGHT-1M", "11")], 0, 0), 1);
     assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(1180));
     // The venue counted more (other processes on the IP): follow it.
     assert_eq!(
-        r.observe_headers([("X-Mbx-Used-Weight-1m", " 1195 ")], 0),
+        r.observe_headers([("X-Mbx-Used-Weight-1m", " 1195 ")], 0, 0),
         1
     );
     assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(5));
-    assert_eq!(r.observe_headers([("x-mbx-used-weight-1m", "5000")], 0), 1);
+    assert_eq!(
+        r.observe_headers([("x-mbx-used-weight-1m", "5000")], 0, 0),
+        1
+    );
     assert_eq!(r.available(RequestWeight, 1, Minute, 0), Some(0));
     // No bucket for 1h, bad value, other header.
     assert_eq!(
@@ -267,6 +270,7 @@ fn headers_are_case_insensitive_and_only_lower_the_bucket() {
                 ("x-mbx-used-weight-1m", "x"),
                 ("content-type", "json")
             ],
+            0,
             0
         ),
         0
@@ -373,6 +377,7 @@ fn status_418_bans_and_stops_trading_until_resumed() {
     let ban = Ban {
         since_ms: 5_000,
         until_ms: 125_000,
+        cause: StopCause::IpBan,
     };
     assert_eq!(
         r.on_status(418, None, Some(120), 5_000),
@@ -393,7 +398,10 @@ fn status_418_bans_and_stops_trading_until_resumed() {
     r.try_acquire(4, false, 125_000).unwrap();
     assert_eq!(
         r.try_acquire(1, true, 125_000),
-        Err(Denied::TradingStopped { since_ms: 5_000 })
+        Err(Denied::TradingStopped {
+            since_ms: 5_000,
+            cause: StopCause::IpBan
+        })
     );
     assert_eq!(r.try_acquire(1, true, 125_000).unwrap_err().wait_ms(), None);
     assert!(r.resume_trading(125_000));
@@ -404,9 +412,52 @@ fn status_418_bans_and_stops_trading_until_resumed() {
         r.on_status(418, None, None, 200_000),
         Some(StatusEvent::Banned(Ban {
             since_ms: 200_000,
-            until_ms: 320_000
+            until_ms: 320_000,
+            cause: StopCause::IpBan,
         }))
     );
+    assert_eq!(
+        ban.to_string(),
+        "the venue banned this IP (HTTP 418) until 125000 ms"
+    );
+}
+
+/// Refused credentials stop new orders as a ban does, without holding back the other requests
+/// (cancels, queries); a stop in force is kept; a resume lifts it at once (no ban to wait for),
+/// and the next refusal stops them again.
+#[test]
+fn refused_credentials_stop_orders_until_resumed() {
+    let mut r = limiter();
+    let stop = r.stop_for_credentials(-2015, 7_000).unwrap();
+    assert_eq!(
+        stop,
+        Ban {
+            since_ms: 7_000,
+            until_ms: 7_000,
+            cause: StopCause::Credentials { code: -2015 },
+        }
+    );
+    assert!(
+        stop.to_string()
+            .contains("refused the API key, signature, IP or permissions (code -2015)"),
+        "{stop}"
+    );
+    assert_eq!(r.trading_stopped(), Some(stop));
+    assert_eq!(r.stop_for_credentials(-1022, 8_000), None);
+    assert_eq!(r.trading_stopped(), Some(stop));
+    r.try_acquire(4, false, 8_000).unwrap();
+    let refused = r.try_acquire(1, true, 8_000).unwrap_err();
+    assert_eq!(
+        refused,
+        Denied::TradingStopped {
+            since_ms: 7_000,
+            cause: StopCause::Credentials { code: -2015 }
+        }
+    );
+    assert!(refused.to_string().contains("code -2015"), "{refused}");
+    assert!(r.resume_trading(9_000));
+    r.try_acquire(1, true, 9_000).unwrap();
+    assert!(r.stop_for_credentials(-1022, 10_000).is_some());
 }
 
 proptest! {
@@ -414,7 +465,7 @@ proptest! {
     fn random_headers_never_panic(name in any::<String>(), value in any::<String>()) {
         let _ = parse_usage_header(&name, &value);
         let mut r = limiter();
-        let _ = r.observe_headers([(name.as_str(), value.as_str())], 0);
+        let _ = r.observe_headers([(name.as_str(), value.as_str())], 0, 0);
     }
 
     #[test]
@@ -426,7 +477,7 @@ proptest! {
         let name = format!("{prefix}{suffix}");
         let _ = parse_usage_header(&name, &value);
         let mut r = limiter();
-        let _ = r.observe_headers([(name.as_str(), value.as_str())], u64::MAX);
+        let _ = r.observe_headers([(name.as_str(), value.as_str())], u64::MAX, u64::MAX);
     }
 
     #[test]
@@ -467,4 +518,43 @@ proptest! {
         let _ = r.try_acquire(1, true, t2);
         let _ = r.resume_trading(t2);
     }
+}
+
+/// The usage header of an answer sent in one venue window and read just after the next one began
+/// counts the window that is over: it is left out, and the new window starts empty (were it
+/// applied, the new minute would start nearly full and every request wait ~a minute, though the
+/// venue's count is 0). The same for the 10 s `ORDERS` bucket. A header of a request sent in the
+/// current window still corrects it.
+#[test]
+fn a_header_of_a_request_sent_in_the_window_before_is_left_out() {
+    let mut r = RateLimiter::new(
+        &[
+            lim(RequestWeight, 1, Minute, 6000),
+            lim(Orders, 10, Second, 50),
+        ],
+        0,
+    );
+    // Sent at 59.950 s (venue minute 0, orders window 50-60 s), read at 60.050 s.
+    r.try_acquire(1, true, 59_950).unwrap();
+    let stale = [
+        ("x-mbx-used-weight-1m", "5990"),
+        ("x-mbx-order-count-10s", "50"),
+    ];
+    assert_eq!(r.observe_headers(stale, 59_950, 60_050), 0);
+    assert_eq!(r.try_acquire(20, true, 60_060), Ok(()));
+    assert_eq!(
+        r.available(RequestWeight, 1, Minute, 60_060),
+        Some(6000 - 20)
+    );
+    assert_eq!(r.available(Orders, 10, Second, 60_060), Some(50 - 1));
+    // Sent in the current window: applied.
+    let fresh = [
+        ("x-mbx-used-weight-1m", "5990"),
+        ("x-mbx-order-count-10s", "50"),
+    ];
+    assert_eq!(r.observe_headers(fresh, 60_070, 60_080), 2);
+    assert!(matches!(
+        r.try_acquire(20, false, 60_090),
+        Err(Denied::Throttled { wait_ms, .. }) if wait_ms > 59_000
+    ));
 }

@@ -3,6 +3,10 @@
 //! * exposure (`[risk] max_position_notional`): the position the engine would hold if every open
 //!   order and the new one filled, valued at the new order's price, may not pass the limit, unless
 //!   the new order lowers that worst case (a sell that reduces a long);
+//! * what is held ([`check_sell`]): the engine trades spot, long only (its flatten sells the net
+//!   long, never more), so a sell may not take the open sells past the net position held, but for
+//!   the dust of fees ([`DUST_SHARE`] of a lot); Binance would refuse it `-2010` "Account has
+//!   insufficient balance for requested action." and the paper venues would open a short;
 //! * concurrent positions (`[risk] max_positions`): the strategy buys in lots of `[symbol]
 //!   order_quantity`, so the engine counts a position per open buy order plus one per lot (or part
 //!   of one) of its net long; a buy that would make one more than the limit is refused. Dust is no
@@ -102,10 +106,11 @@ impl PositionLimits {
         self.check(order.side, order.quantity.0, price, position, open)
     }
 
-    /// Checks a new order against both limits ([`check_positions`], then [`check`]), given the
-    /// net `position` and the `open` orders. `price` values it (a market order: the touch it takes
-    /// from); `None` leaves the exposure to the order's validation, which refuses a market order
-    /// without a price on the book.
+    /// Checks a new order against the limits ([`check_positions`], [`check_sell`] with the dust of
+    /// fees, [`DUST_SHARE`] of a lot, then [`check`]), given the net `position` and the `open`
+    /// orders. `price` values it (a market order: the touch it takes from); `None` leaves the
+    /// exposure to the order's validation, which refuses a market order without a price on the
+    /// book (a sell is still checked against what is held).
     ///
     /// # Errors
     /// The first [`Rejection`].
@@ -119,6 +124,13 @@ impl PositionLimits {
     ) -> Result<(), Rejection> {
         let dust = dust(self.lot, self.min_notional, price);
         check_positions(side, position, open, self.lot, dust, self.max_positions)?;
+        check_sell(
+            side,
+            quantity,
+            position,
+            open,
+            self.lot.saturating_mul(DUST_SHARE),
+        )?;
         match price {
             Some(price) => check(side, quantity, price, position, open, self.max_notional),
             None => Ok(()),
@@ -126,8 +138,40 @@ impl PositionLimits {
     }
 }
 
+/// Checks a new sell of `quantity` against what is held: with the `open` sells, it may not pass
+/// the net `position` by more than `tolerance` (the dust of fees: a position the fees left a little
+/// under what the strategy counts). Buys always pass.
+///
+/// # Errors
+/// A [`Rejection`] of `quantity` naming the sell, the open sells and the position.
+pub fn check_sell(
+    side: Side,
+    quantity: Decimal,
+    position: Decimal,
+    open: OpenQuantities,
+    tolerance: Decimal,
+) -> Result<(), Rejection> {
+    if side != Side::Sell {
+        return Ok(());
+    }
+    let selling = open.sell.checked_add(quantity);
+    let most = position.saturating_add(tolerance.max(Decimal::ZERO));
+    if selling.is_some_and(|s| s <= most) {
+        return Ok(());
+    }
+    Err(Rejection {
+        field: "quantity",
+        message: format!(
+            "SELL {quantity} with open sells {} would sell more than the net position held \
+             {position} (dust allowance {tolerance}): spot is long only",
+            open.sell
+        ),
+    })
+}
+
 /// Checks a new order of `quantity` on `side` at `price` against `max_notional`, given the net
-/// `position` and the `open` orders.
+/// `position` and the `open` orders (the exposure alone: [`check_sell`] refuses a sell of more
+/// than is held).
 ///
 /// # Errors
 /// A [`Rejection`] of `quantity` naming the limit and the figures, or the figures when the
@@ -426,6 +470,55 @@ mod tests {
             d("2000")
         )
         .is_err());
+    }
+
+    /// Long-only spot: a sell that, with the open sells, would sell more than the net position
+    /// held is refused naming the figures, whatever its notional: a SELL of 1000 holding 500, any
+    /// sell from flat, a sell beside an open sell that already takes the position. A sell of what
+    /// is held, or of up to the dust of fees (1 % of a lot) more, goes; buys are not concerned.
+    #[test]
+    fn a_sell_of_more_than_is_held_is_refused() {
+        let limits = PositionLimits {
+            max_notional: d("100"),
+            max_positions: 1,
+            lot: d("10"),
+            min_notional: d("1"),
+        };
+        let none = OpenQuantities::default();
+        let sell = |qty: &str, position: &str, open: OpenQuantities| {
+            limits.check(Side::Sell, d(qty), Some(d("1.0")), d(position), open)
+        };
+        let e = sell("1000", "500", none).unwrap_err();
+        assert_eq!(e.field, "quantity");
+        assert!(
+            e.message.contains("SELL 1000 with open sells 0")
+                && e.message.contains("net position held 500"),
+            "{e}"
+        );
+        let e = sell("50", "0", none).unwrap_err();
+        assert!(e.message.contains("net position held 0"), "{e}");
+        // Without a price (a market sell on an empty book side) too.
+        assert!(limits
+            .check(Side::Sell, d("50"), None, Decimal::ZERO, none)
+            .is_err());
+        // 300 already on sale of 500 held: 250 more is 50 too many, 200 is all of it.
+        let e = sell("250", "500", open("0", "300")).unwrap_err();
+        assert!(e.message.contains("open sells 300"), "{e}");
+        assert_eq!(sell("200", "500", open("0", "300")), Ok(()));
+        assert_eq!(sell("500", "500", none), Ok(()));
+        // The dust of fees: 0.1 (1 % of a lot of 10) over what is held goes, more does not.
+        assert_eq!(sell("500", "499.9", none), Ok(()));
+        assert!(sell("500", "499.8", none).is_err());
+        // Buys are left to the other limits.
+        assert_eq!(
+            limits.check(Side::Buy, d("50"), Some(d("1.0")), Decimal::ZERO, none),
+            Ok(())
+        );
+        assert_eq!(
+            check_sell(Side::Sell, Decimal::MAX, d("1"), open("0", "1"), d("0"))
+                .map_err(|e| e.field),
+            Err("quantity")
+        );
     }
 
     /// Figures whose exposure is past the largest decimal are refused naming `quantity` and the

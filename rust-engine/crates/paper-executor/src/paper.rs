@@ -154,6 +154,13 @@ impl PaperExecutor {
         self
     }
 
+    /// The account starts holding `base` of the base asset (a backtest's test venue that sells
+    /// first: spot sells only what is held).
+    pub fn with_base_balance(mut self, base: Decimal) -> Self {
+        self.base_total = base;
+        self
+    }
+
     /// The paper account: base and quote totals less what the open orders hold (a buy holds
     /// price × what is left of it in quote, a sell what is left of it in base). Orders are never
     /// refused for lack of funds, so `free` can be negative.
@@ -506,6 +513,7 @@ impl PaperExecutor {
             ts_ns: now,
             symbol: cmd.symbol.clone(),
             orders,
+            net_position: None, // the engine's core fills it in (`Core::respond`)
         })
     }
 }

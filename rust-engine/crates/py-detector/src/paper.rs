@@ -116,10 +116,11 @@ impl PyPaperVenue {
 #[pymethods]
 impl PyPaperVenue {
     /// A venue trading under `rules` (`OrderRules`: the symbol's filters, `[risk]`'s limits) with
-    /// `cash` of the quote asset; fee rates, `touch` (the fill rule: a resting order also fills when
-    /// a trade prints at its price) and the taker slippage in basis points as in `[fees]` and
-    /// `[backtest]` (decimal strings).
+    /// `cash` of the quote asset and `base` of the base asset; fee rates, `touch` (the fill rule: a
+    /// resting order also fills when a trade prints at its price) and the taker slippage in basis
+    /// points as in `[fees]` and `[backtest]` (decimal strings).
     #[new]
+    #[pyo3(signature = (rules, base_asset, quote_asset, maker_rate, taker_rate, touch, slippage_bps, cash, base = "0"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         rules: PyRef<'_, PyOrderRules>,
@@ -130,6 +131,7 @@ impl PyPaperVenue {
         touch: bool,
         slippage_bps: &str,
         cash: &str,
+        base: &str,
     ) -> PyResult<Self> {
         let fees = Fees {
             maker: Dec(decimal("maker_rate", maker_rate)?),
@@ -145,7 +147,8 @@ impl PyPaperVenue {
         filters.quote_asset = quote_asset;
         let executor = PaperExecutor::new(filters, rules.limits.clone(), fees, fill_rule)
             .with_taker_slippage_bps(decimal("slippage_bps", slippage_bps)?)
-            .with_quote_balance(decimal("cash", cash)?);
+            .with_quote_balance(decimal("cash", cash)?)
+            .with_base_balance(decimal("base", base)?);
         Ok(Self {
             executor,
             positions: rules.positions,

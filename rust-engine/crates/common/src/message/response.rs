@@ -109,6 +109,10 @@ pub struct OpenOrders {
     pub symbol: Option<String>,
     /// Open orders.
     pub orders: Vec<OrderInfo>,
+    /// The engine's net position in its symbol's base asset (signed), with every fill it published
+    /// before this answer counted: what the strategy's positions must add up to. Nil from a venue
+    /// without the engine's core (the backtest's).
+    pub net_position: Option<Dec>,
 }
 
 /// One asset of the account.

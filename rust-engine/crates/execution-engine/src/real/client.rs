@@ -5,15 +5,17 @@
 //!    they reduce risk and reconcile unknown outcomes);
 //! 2. the [`RateLimiter`] admits it, or says how long to wait: the client waits when that is at
 //!    most [`RestConfig::max_rate_wait`], and refuses otherwise (a ban, trading stopped after a
-//!    `418`, a request heavier than a bucket);
+//!    `418` or refused credentials, a request heavier than a bucket);
 //! 3. `SIGNED` requests carry `recvWindow`, `timestamp` (local time plus the [`ServerClock`]
 //!    offset, re-learnt from `GET /api/v3/time` every [`RestConfig::clock_resync_interval`] and
 //!    after a `-1021`, which is then re-sent once: it never reached the matching engine) and the
 //!    HMAC `signature`, and the `X-MBX-APIKEY` header (an optional Ed25519 key, see
 //!    [`Credentials`], is only used by the user data stream's `session.logon`);
-//! 4. the answer's usage headers and status (`429`, `418` with `Retry-After`) go back to the
-//!    limiter, venue faults (unknown outcomes, rate limits) to the breaker, and errors are
-//!    classified by [`crate::venue_error::classify`].
+//! 4. the answer's usage headers (those of a request sent in the current window of their limit)
+//!    and status (`429`, `418` with `Retry-After`) go back to the limiter, venue faults (unknown
+//!    outcomes, rate limits) to the breaker, and errors are classified by
+//!    [`crate::venue_error::classify`]; refused credentials (`-1022`, `-2014`, `-2015`) stop
+//!    new orders as a `418` does, until [`RestClient::resume_trading`].
 //!
 //! The client never re-sends a request whose outcome is unknown: that is the executor's call
 //! (it queries instead). The secret is never logged.
@@ -31,7 +33,7 @@ use crate::rate_limit::{
 use crate::real::credentials::{Credentials, CredentialsError};
 use crate::signing::{encode_params, local_now_ms, Ed25519Signer, RecvWindow, ServerClock, Signer};
 use crate::venue_error::{
-    classify, transport_failure, RejectReason, RetryReason, VenueAction, VenueError,
+    classify, transport_failure, RejectReason, RetryReason, StopReason, VenueAction, VenueError,
 };
 use feed_handler::rest::{self, IpPause};
 
@@ -341,7 +343,8 @@ impl RestClient {
         self.state().breaker.state()
     }
 
-    /// The ban that stopped trading (`418`), until [`Self::resume_trading`].
+    /// The ban (`418`) or the refusal of the credentials (`-1022`, `-2014`, `-2015`) that stopped
+    /// trading, until [`Self::resume_trading`]: the engine halts on it (its `Display` says which).
     pub fn trading_stopped(&self) -> Option<Ban> {
         self.state().limiter.trading_stopped()
     }
@@ -555,9 +558,10 @@ impl RestClient {
     }
 
     async fn send_once(&self, req: &RestRequest) -> Result<RestAnswer, RestError> {
+        // Venue clock: the signed timestamp, and the window the answer's usage headers count in.
+        let sent_ms = self.server_now_ms();
         let query = if req.signed {
-            let ts = self.server_now_ms();
-            self.signer.sign_query(&req.params, ts).query
+            self.signer.sign_query(&req.params, sent_ms).query
         } else {
             encode_params(&req.params)
         };
@@ -608,8 +612,11 @@ impl RestClient {
                 Err(RestError::Venue(e))
             }
             Ok((status, headers, body)) => {
-                st.limiter
-                    .observe_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), now);
+                st.limiter.observe_headers(
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    sent_ms,
+                    now,
+                );
                 let header = headers
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
@@ -623,6 +630,22 @@ impl RestClient {
                 if code != Some(TOO_MANY_ORDERS_CODE) {
                     if let Some(wait) = rest::retry_after(status, header) {
                         self.ip_pause.pause(status, wait, self.ip_pause.now_ms());
+                    }
+                }
+                if let Some(VenueError {
+                    action: VenueAction::StopTrading(StopReason::Credentials),
+                    code,
+                    msg,
+                    ..
+                }) = &failure
+                {
+                    // Every order would be refused the same way: stop them, as a 418 does (the
+                    // engine halts on `trading_stopped`).
+                    if let Some(stop) = st
+                        .limiter
+                        .stop_for_credentials(code.unwrap_or_default(), now)
+                    {
+                        tracing::error!(%stop, status, %msg, path = %req.path, "credentials refused: trading stopped");
                     }
                 }
                 if let Some(e) = failure {

@@ -16,6 +16,19 @@ fn snake_field(param: &str) -> String {
     }
 }
 
+/// The command's field a `-1013` "Filter failure: <FILTER>" is about: the price for the price
+/// filters (`PRICE_FILTER`, `PERCENT_PRICE`, `PERCENT_PRICE_BY_SIDE`: the price is off the tick or
+/// too far from the average price), none for the count filters (`MAX_NUM_ORDERS`, ...: too many
+/// open orders, no field of this order), the quantity for the others (`LOT_SIZE`,
+/// `MARKET_LOT_SIZE`, `MIN_NOTIONAL`, `NOTIONAL`, ...).
+fn filter_field(filter: &str) -> Option<&'static str> {
+    match filter {
+        "PRICE_FILTER" | "PERCENT_PRICE" | "PERCENT_PRICE_BY_SIDE" => Some("price"),
+        f if f.starts_with("MAX_NUM_") || f.starts_with("EXCHANGE_MAX_NUM_") => None,
+        _ => Some("quantity"),
+    }
+}
+
 /// The `Error` response for a failed request.
 pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Response {
     use ErrorCode as C;
@@ -30,17 +43,9 @@ pub fn error_response(command_id: Option<&str>, e: &RestError, now: u64) -> Resp
             (C::Venue, None)
         }
         RestError::Venue(v) => match &v.action {
-            VenueAction::Reject(RejectReason::Filter(f)) => (
-                C::Venue,
-                Some(
-                    if f == "PRICE_FILTER" {
-                        "price"
-                    } else {
-                        "quantity"
-                    }
-                    .to_owned(),
-                ),
-            ),
+            VenueAction::Reject(RejectReason::Filter(f)) => {
+                (C::Venue, filter_field(f).map(str::to_owned))
+            }
             VenueAction::Reject(RejectReason::DuplicateClientOrderId) => {
                 (C::DuplicateOrder, Some("client_order_id".to_owned()))
             }
@@ -74,13 +79,19 @@ mod tests {
 
     /// Each Binance rejection maps to its wire `ErrorCode` and names the offending field in the
     /// command's own (snake_case) spelling: a duplicate client order id (`-2010`) is
-    /// `DUPLICATE_ORDER`, a `PRICE_FILTER` failure names `price` and other filters `quantity`,
-    /// a bad parameter (`-1100..`) is `VALIDATION` naming the parameter, bad credentials halt.
+    /// `DUPLICATE_ORDER`, a price filter failure (`PRICE_FILTER`, `PERCENT_PRICE`,
+    /// `PERCENT_PRICE_BY_SIDE`) names `price`, a count filter (`MAX_NUM_ORDERS`) no field and other
+    /// filters `quantity`, a bad parameter (`-1100..`) is `VALIDATION` naming the parameter, bad
+    /// credentials halt.
     #[test]
     fn venue_rejections_map_to_codes_and_fields() {
-        let cases: [(u16, i64, &str, ErrorCode, Option<&str>); 9] = [
+        let cases: [(u16, i64, &str, ErrorCode, Option<&str>); 13] = [
             (400, -2010, "Duplicate order sent.", ErrorCode::DuplicateOrder, Some("client_order_id")),
             (400, -1013, "Filter failure: PRICE_FILTER", ErrorCode::Venue, Some("price")),
+            (400, -1013, "Filter failure: PERCENT_PRICE", ErrorCode::Venue, Some("price")),
+            (400, -1013, "Filter failure: PERCENT_PRICE_BY_SIDE", ErrorCode::Venue, Some("price")),
+            (400, -1013, "Filter failure: MAX_NUM_ORDERS", ErrorCode::Venue, None),
+            (400, -1022, "Signature for this request is not valid.", ErrorCode::Halted, None),
             (400, -1013, "Filter failure: LOT_SIZE", ErrorCode::Venue, Some("quantity")),
             (400, -1013, "Filter failure: NOTIONAL", ErrorCode::Venue, Some("quantity")),
             (

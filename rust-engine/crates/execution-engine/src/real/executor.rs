@@ -7,11 +7,15 @@
 //! * `newClientOrderId` is the command's `client_order_id`, so an order can always be found again.
 //! * **Idempotency.** A new order whose outcome is unknown (timeout, broken connection, `5XX`,
 //!   `-1007`, unreadable success) is never re-sent: the executor queries it by
-//!   `origClientOrderId`, retrying with backoff for [`ExecutorConfig::unknown_outcome_window`].
-//!   Found, it is answered as if placed, with its real status and fills (from `myTrades`);
-//!   still "does not exist" (`-2013`) after the window, the answer is an `Error` naming the
-//!   unknown outcome. Queries failing for the whole window leave the order *unresolved*, answered
-//!   `UNKNOWN_OUTCOME` (it may be live): [`RealExecutor::reconcile`] settles it later. One command makes at most one venue order.
+//!   `origClientOrderId`, retrying with backoff for [`ExecutorConfig::unknown_outcome_window`]
+//!   (at least `recvWindow` + the request timeout + a margin: the venue may forward the order
+//!   up to `recvWindow` after it was sent). Found, it is answered as if placed, with its real
+//!   status and fills (from `myTrades`); still "does not exist" (`-2013`) after the window, it
+//!   is answered placed all the same when the user data stream reported it meanwhile (its held
+//!   events are the proof), else the answer is an `Error` naming the unknown outcome. Queries
+//!   failing for the whole window leave the order *unresolved*, answered `UNKNOWN_OUTCOME` (it
+//!   may be live): [`RealExecutor::reconcile`] settles it later. One command makes at most one
+//!   venue order.
 //! * Fills are reported once each (by trade id), whether they come from the new-order answer,
 //!   `myTrades` or the user data stream; stream events that arrive while the order's answer is
 //!   still out are held and applied after it.
@@ -33,7 +37,7 @@ use crate::binance_order::OrderReport;
 use crate::exposure::OpenQuantities;
 use crate::filters::SymbolFilters;
 use crate::order::{error, Order};
-use crate::real::client::{RestClient, RestError};
+use crate::real::client::{RestClient, RestConfig, RestError};
 use crate::real::error_response::error_response;
 use crate::real::mapping::{full_fills, order_canceled, order_info, Fill};
 use crate::real::tracked::{
@@ -52,17 +56,28 @@ pub struct ExecutorConfig {
     pub filters: SymbolFilters,
     /// `[risk]` limits.
     pub limits: Limits,
-    /// How long an order whose outcome is unknown is looked for before answering.
+    /// How long an order whose outcome is unknown is looked for before answering;
+    /// [`RealExecutor::new`] raises it to [`ExecutorConfig::min_unknown_outcome_window`] of its
+    /// client's settings (see [`ExecutorConfig::window_floor`]).
     pub unknown_outcome_window: Duration,
     /// First delay between those queries (doubling, with jitter).
     pub query_backoff_initial: Duration,
     /// Largest delay between those queries.
     pub query_backoff_max: Duration,
+    /// Whether [`RealExecutor::new`] raises `unknown_outcome_window` to the client's
+    /// [`ExecutorConfig::min_unknown_outcome_window`] (true). Only a test against a stub venue,
+    /// which never executes an order after answering, may set it false.
+    pub window_floor: bool,
 }
+
+/// What the unknown-outcome window adds to `recvWindow` and the request timeout (see
+/// [`ExecutorConfig::min_unknown_outcome_window`]).
+pub const UNKNOWN_OUTCOME_MARGIN: Duration = Duration::from_secs(5);
 
 impl ExecutorConfig {
     /// Defaults: look for an unknown outcome for 15 s (longer than the venue's 10 s backend
-    /// timeout), queries 100 ms apart at first, at most 2 s.
+    /// timeout; raised by [`RealExecutor::new`] for a longer `recvWindow`), queries 100 ms apart at
+    /// first, at most 2 s.
     pub fn new(filters: SymbolFilters, limits: Limits) -> Self {
         ExecutorConfig {
             filters,
@@ -70,7 +85,20 @@ impl ExecutorConfig {
             unknown_outcome_window: Duration::from_secs(15),
             query_backoff_initial: Duration::from_millis(100),
             query_backoff_max: Duration::from_secs(2),
+            window_floor: true,
         }
+    }
+
+    /// The shortest unknown-outcome window for a client of settings `rest`: its `recvWindow`, its
+    /// request timeout and [`UNKNOWN_OUTCOME_MARGIN`]. Binance forwards a request to the
+    /// matching engine while `serverTime - timestamp <= recvWindow` (notes §2.1), so an order
+    /// whose answer failed may still be placed up to `recvWindow` after it was sent: declared "not
+    /// placed" before then, it could execute afterwards. 15 s at the defaults (5 s `recvWindow`,
+    /// 5 s timeout); 70 s for the largest `recvWindow`, 60 s.
+    pub fn min_unknown_outcome_window(rest: &RestConfig) -> Duration {
+        Duration::from_millis(rest.recv_window.ms())
+            .saturating_add(rest.request_timeout)
+            .saturating_add(UNKNOWN_OUTCOME_MARGIN)
     }
 }
 
@@ -87,8 +115,20 @@ pub struct RealExecutor {
 }
 
 impl RealExecutor {
-    /// An executor sending through `client`.
-    pub fn new(client: Arc<RestClient>, config: ExecutorConfig) -> Self {
+    /// An executor sending through `client`. The unknown-outcome window is raised to the
+    /// client's [`ExecutorConfig::min_unknown_outcome_window`] when shorter (unless
+    /// [`ExecutorConfig::window_floor`] is false).
+    pub fn new(client: Arc<RestClient>, mut config: ExecutorConfig) -> Self {
+        let floor = ExecutorConfig::min_unknown_outcome_window(client.config());
+        if config.window_floor && config.unknown_outcome_window < floor {
+            tracing::info!(
+                configured_ms = config.unknown_outcome_window.as_millis() as u64,
+                window_ms = floor.as_millis() as u64,
+                recv_window_ms = client.config().recv_window.ms(),
+                "unknown-outcome window raised to recvWindow + request timeout + margin"
+            );
+            config.unknown_outcome_window = floor;
+        }
         RealExecutor {
             client,
             limits: std::sync::RwLock::new(config.limits.clone()),
@@ -379,11 +419,9 @@ impl RealExecutor {
                 let fills = self.fills_of(&report).await;
                 self.answer_placed(&cmd.client_order_id, &report, &fills, now_ns())
             }
-            Ok(None) => {
-                let mut orders = self.orders();
-                orders.by_client.remove(&cmd.client_order_id);
-                orders.absent.insert(cmd.client_order_id.clone());
-                vec![error(
+            Ok(None) => match self.settle_not_found(&cmd.client_order_id).await {
+                Some(placed) => placed,
+                None => vec![error(
                     id,
                     now_ns(),
                     ErrorCode::Venue,
@@ -392,8 +430,8 @@ impl RealExecutor {
                         "unknown outcome of new order {}: {first}; the venue still has no such order after {window_ms} ms, so it was not placed",
                         cmd.client_order_id
                     ),
-                )]
-            }
+                )],
+            },
             Err(e) => {
                 if let Some(t) = self.orders().by_client.get_mut(&cmd.client_order_id) {
                     t.phase = Phase::Unresolved;
@@ -410,6 +448,55 @@ impl RealExecutor {
                 )]
             }
         }
+    }
+
+    /// Settles a new order whose outcome was unknown and that the venue's queries did not find
+    /// (`-2013` to the end of the window, or at a reconcile). When the user data stream reported
+    /// events of it meanwhile (held while its answer was out), the venue has it, whatever the
+    /// queries said (notes §3.1: the status of a `5XX` / `-1007` "is UNKNOWN and could have been a
+    /// success"): it is answered placed, `OrderPlaced` then what those events report (fills,
+    /// cancel, expiry), plus the fills the events did not carry (their cumulative quantity is
+    /// higher), from `myTrades` by the events' order id. Returns that answer; `None` when no event
+    /// came: the order is settled as not placed (untracked, its client order id kept as used).
+    pub(super) async fn settle_not_found(&self, client_order_id: &str) -> Option<Vec<Response>> {
+        let (mut out, symbol, order_id, behind) = {
+            let mut orders = self.orders();
+            let t = orders.by_client.get_mut(client_order_id)?;
+            if t.held.is_empty() {
+                orders.by_client.remove(client_order_id);
+                orders.absent.insert(client_order_id.to_owned());
+                return None;
+            }
+            let now = now_ns();
+            let order_id = t.held[0].order_id;
+            tracing::warn!(
+                client_order_id,
+                order_id,
+                held = t.held.len(),
+                "the venue's queries did not find the order, but the user data stream reported it: answered placed"
+            );
+            t.order.info.exchange_order_id = order_id.to_string();
+            t.phase = Phase::Known;
+            let mut out = vec![t.order.placed(OrderStatus::New, now)];
+            for r in std::mem::take(&mut t.held) {
+                out.extend(apply_event(t, &r, now));
+            }
+            let behind = t.unreported();
+            (out, t.order.info.symbol.clone(), order_id, behind)
+        };
+        if behind {
+            match self.client.my_trades(&symbol, order_id).await {
+                Ok(fills) => {
+                    if let Some(t) = self.orders().by_client.get_mut(client_order_id) {
+                        out.extend(new_executions(t, &fills, now_ns()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(order_id, error = %e, "myTrades failed; fills not reported yet (the next reconcile asks again)");
+                }
+            }
+        }
+        Some(out)
     }
 
     /// Cancels an order by client order id (`DELETE /api/v3/order`). Answers `OrderCanceled`,
@@ -652,6 +739,7 @@ impl RealExecutor {
                 ts_ns: now_ns(),
                 symbol: cmd.symbol.clone(),
                 orders: reports.iter().filter_map(order_info).collect(),
+                net_position: None, // the engine's core fills it in (`Core::respond`)
             }),
             Err(e) => error_response(Some(&cmd.command_id), &e, now_ns()),
         }

@@ -71,6 +71,30 @@ impl RealExecutor {
         }
     }
 
+    /// Seeds an order sent before a restart whose answer never came (the engine stopped while it
+    /// was out): its outcome is unknown, so [`Self::reconcile`] looks it up by client order id.
+    /// Found, it is answered as placed, with its fills (`myTrades`) and status; unknown to the
+    /// venue, it is settled as never placed. Stream events of it before then are held, as for an
+    /// order whose new-order answer is out. An order tracked already is left as it is.
+    pub fn track_unresolved(&self, order: Order) {
+        self.orders()
+            .by_client
+            .entry(order.info.client_order_id.clone())
+            .or_insert_with(|| Tracked::new(order, Phase::Unresolved));
+    }
+
+    /// The trade ids of the fills reported of the order `client_order_id` once it is settled:
+    /// its outcome known, final, and every fill the venue reported for it reported (none when the
+    /// executor does not track it: refused, or unknown to the venue). `None` while it is not.
+    pub fn settled_trades(&self, client_order_id: &str) -> Option<Vec<u64>> {
+        let orders = self.orders();
+        let Some(t) = orders.by_client.get(client_order_id) else {
+            return Some(Vec::new());
+        };
+        let settled = t.phase == Phase::Known && !t.order.is_open() && !t.unreported();
+        settled.then(|| t.trade_ids.iter().copied().collect())
+    }
+
     /// Brings the strategy up to date after a (re)start or a stream reconnect:
     /// `GET /api/v3/openOrders` for the symbol, then `GET /api/v3/order` for every order the
     /// executor knew as open (or unresolved), or with fills not reported, that is no longer
@@ -115,14 +139,18 @@ impl RealExecutor {
             match self.client().query_order(&symbol, &coid).await {
                 Ok(report) => out.extend(self.sync(&report).await),
                 Err(e) if e.is_unknown_order() => {
-                    let mut orders = self.orders();
-                    let unresolved = orders
+                    let unresolved = self
+                        .orders()
                         .by_client
                         .get(&coid)
                         .is_some_and(|t| t.phase == Phase::Unresolved);
                     if unresolved {
-                        orders.by_client.remove(&coid);
-                        orders.absent.insert(coid.clone());
+                        // Events the user data stream held for it prove it placed, whatever the
+                        // query says (`settle_not_found`); without any, it was not.
+                        if let Some(placed) = self.settle_not_found(&coid).await {
+                            out.extend(placed);
+                            continue;
+                        }
                         out.push(error(
                             None,
                             now_ns(),

@@ -71,6 +71,70 @@ async fn status_418_stops_trading() {
     assert!(ex.client().resume_trading());
 }
 
+/// Refused credentials (`-2015` "Invalid API-key, IP, or permissions for action.", `-1022` a bad
+/// signature) would refuse every order the same way: the answer is `HALTED` and trading stops as
+/// after a `418` (`trading_stopped`, which the engine halts on, naming the cause), so the next
+/// order is refused unsent; a cancel still goes (it reduces risk). A resume lets orders go again,
+/// and the next refusal stops them again.
+#[tokio::test]
+async fn refused_credentials_stop_trading_as_a_ban_does() {
+    use execution_engine::rate_limit::StopCause;
+    let stub = Stub::start().await;
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(
+            401,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        ),
+    );
+    let ex = executor(&stub);
+    assert!(ex.client().trading_stopped().is_none());
+    let out = ex.place(&bid("c1")).await;
+    assert_eq!(error_of(&out).code, ErrorCode::Halted);
+    let stop = ex.client().trading_stopped().expect("trading stopped");
+    assert_eq!(stop.cause, StopCause::Credentials { code: -2015 });
+    assert!(stop.to_string().contains("code -2015"), "{stop}");
+    let out = ex.place(&bid("c2")).await;
+    let e = error_of(&out);
+    assert_eq!(e.code, ErrorCode::Halted);
+    assert!(e.message.contains("trading stopped"), "{}", e.message);
+    assert_eq!(stub.count("POST", ORDER), 1);
+    stub.push(
+        "DELETE",
+        ORDER,
+        Canned::err(400, -2011, "Unknown order sent."),
+    );
+    let cancel = CancelOrder {
+        command_id: "x".into(),
+        ts_ns: 0,
+        symbol: "POLUSDT".into(),
+        client_order_id: "c0".into(),
+    };
+    assert_eq!(
+        error_of(&ex.cancel(&cancel).await).code,
+        ErrorCode::UnknownOrder
+    );
+    assert_eq!(stub.count("DELETE", ORDER), 1);
+    assert!(ex.client().resume_trading());
+    assert!(ex.client().trading_stopped().is_none());
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(400, -1022, "Signature for this request is not valid."),
+    );
+    assert_eq!(
+        error_of(&ex.place(&bid("c3")).await).code,
+        ErrorCode::Halted
+    );
+    assert_eq!(stub.count("POST", ORDER), 2);
+    assert_eq!(
+        ex.client().trading_stopped().map(|s| s.cause),
+        Some(StopCause::Credentials { code: -1022 })
+    );
+}
+
 #[tokio::test]
 async fn breaker_opens_after_repeated_5xx_and_refuses_orders() {
     let stub = Stub::start().await;

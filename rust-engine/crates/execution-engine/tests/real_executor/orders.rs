@@ -440,3 +440,34 @@ async fn a_failed_cancel_of_every_order_is_asked_again_and_reports_the_fills_it_
         other => panic!("{other:?}"),
     }
 }
+
+/// Binance forwards an order to the matching engine while `serverTime - timestamp <= recvWindow`
+/// (notes §2.1): an order whose answer failed may still be placed up to `recvWindow` after it was
+/// sent, so the window it is looked for in before "not placed" is at least `recvWindow` plus the
+/// request timeout plus a margin: 70 s for the largest `recvWindow` (60 s) and a 5 s timeout,
+/// where the default was 15 s; the defaults keep 15 s; a longer window is kept.
+#[test]
+fn the_unknown_outcome_window_outlasts_the_recv_window() {
+    use execution_engine::signing::RecvWindow;
+    let stub_config = || {
+        let mut c = RestConfig::new("http://127.0.0.1:9");
+        c.request_timeout = Duration::from_secs(5);
+        c
+    };
+    let window = |rest: RestConfig, config: ExecutorConfig| {
+        let client = client_with(rest, SECRET);
+        RealExecutor::new(client, config)
+            .config()
+            .unknown_outcome_window
+    };
+    let mut longest = stub_config();
+    longest.recv_window = RecvWindow::new(60_000).unwrap();
+    let defaults = || ExecutorConfig::new(filters(), limits());
+    assert_eq!(window(longest.clone(), defaults()), Duration::from_secs(70));
+    assert_eq!(window(stub_config(), defaults()), Duration::from_secs(15));
+    let mut long = defaults();
+    long.unknown_outcome_window = Duration::from_secs(90);
+    assert_eq!(window(longest.clone(), long), Duration::from_secs(90));
+    // Only a test against a stub venue (which never places an order late) opts out.
+    assert_eq!(window(longest, exec_config()), Duration::from_millis(300));
+}

@@ -1009,3 +1009,135 @@ async fn a_rejected_report_of_an_untracked_order_is_ignored() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A new order's answer is out (its `POST` ends `-1007`, status unknown) and the user data stream
+/// reports it FILLED meanwhile: the event is held, proof the venue has the order. Every query of
+/// the window answers `-2013` (the venue's order lookup lagging): the order is still answered
+/// placed, `OrderPlaced` then the held fill's `OrderExecution` — not "not placed" with the fill
+/// dropped, after which no reconcile could find it (filled: not in openOrders, and untracked). It
+/// stays tracked, its fill reported once: a reconcile reports nothing more.
+#[tokio::test]
+async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
+    let stub = Stub::start().await;
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(503, -1007, "Send status unknown").delayed(Duration::from_millis(400)),
+    );
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let ex = executor(&stub);
+    let cmd = bid("h1");
+    let placing = {
+        let ex = Arc::clone(&ex);
+        let cmd = cmd.clone();
+        tokio::spawn(async move { ex.place(&cmd).await })
+    };
+    wait_until("new order at the venue", WAIT, || {
+        stub.count("POST", ORDER) == 1
+    })
+    .await;
+    let held = ex.on_execution_report(&event(&report_json(
+        "h1",
+        91,
+        "TRADE",
+        "FILLED",
+        ("0.15", "100"),
+        "100",
+        5001,
+    )));
+    assert!(held.is_empty(), "held while the answer is out: {held:?}");
+    let out = placing.await.unwrap();
+    assert!(stub.count("GET", ORDER) >= 2, "the window's queries");
+    match out.as_slice() {
+        [Response::OrderPlaced(p), Response::OrderExecution(e)] => {
+            assert_eq!(p.command_id.as_deref(), Some("cmd-h1"));
+            assert_eq!(p.exchange_order_id, "91");
+            assert_eq!((e.trade_id, e.last_quantity), (5001, d("100")));
+            assert_eq!(e.status, OrderStatus::Filled);
+        }
+        other => panic!("{other:?}"),
+    }
+    let o = ex.order("h1").expect("still tracked");
+    assert_eq!(
+        (o.info.status, o.info.filled_quantity),
+        (OrderStatus::Filled, d("100"))
+    );
+    // myTrades was not needed: the event carried the whole fill.
+    assert_eq!(stub.count("GET", TRADES), 0);
+    let rec = ex.reconcile().await;
+    assert!(rec.is_empty(), "{rec:?}");
+}
+
+/// As above, with a held event whose order has filled more than its own fill (`z` 100, `l` 40:
+/// the event of an earlier fill was lost): the fills it did not carry come from `myTrades`, asked
+/// by the event's order id (the queries by client order id found nothing), each reported once.
+#[tokio::test]
+async fn fills_a_held_event_did_not_carry_come_from_my_trades_by_its_order_id() {
+    let stub = Stub::start().await;
+    stub.push(
+        "POST",
+        ORDER,
+        Canned::err(503, -1007, "Send status unknown").delayed(Duration::from_millis(400)),
+    );
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::err(400, -2013, "Order does not exist."),
+    );
+    stub.fallback(
+        "GET",
+        TRADES,
+        Canned::ok(trades_body(
+            92,
+            &[
+                (6001, "0.15", "60", "0.009", true),
+                (6002, "0.15", "40", "0.006", true),
+            ],
+        )),
+    );
+    let ex = executor(&stub);
+    let cmd = bid("h2");
+    let placing = {
+        let ex = Arc::clone(&ex);
+        let cmd = cmd.clone();
+        tokio::spawn(async move { ex.place(&cmd).await })
+    };
+    wait_until("new order at the venue", WAIT, || {
+        stub.count("POST", ORDER) == 1
+    })
+    .await;
+    let held = ex.on_execution_report(&event(&report_json(
+        "h2",
+        92,
+        "TRADE",
+        "FILLED",
+        ("0.15", "40"),
+        "100",
+        6002,
+    )));
+    assert!(held.is_empty(), "{held:?}");
+    let out = placing.await.unwrap();
+    assert!(
+        matches!(out.first(), Some(Response::OrderPlaced(p)) if p.exchange_order_id == "92"),
+        "{out:?}"
+    );
+    assert_eq!(executed(&out), (d("100"), vec![6002, 6001]));
+    let asked = stub.seen("GET", TRADES);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].param("orderId").as_deref(), Some("92"));
+    let o = ex.order("h2").expect("still tracked");
+    assert_eq!(
+        (o.info.status, o.info.filled_quantity),
+        (OrderStatus::Filled, d("100"))
+    );
+    // Every fill reported: a reconcile has nothing to add, and asks myTrades no more.
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let rec = ex.reconcile().await;
+    assert!(rec.is_empty(), "{rec:?}");
+    assert_eq!(stub.count("GET", TRADES), 1);
+}
