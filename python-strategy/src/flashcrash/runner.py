@@ -539,6 +539,16 @@ class Runner:
                             coid, kind = p.client_order_id or None, p.kind
                     self._record(self.db.record_response, msg, coid, refused=kind)
                 self.strategy.on_response(msg, self.event_ns, now)
+                if self.db is not None and isinstance(msg, wire.Error) and kind == "QueryOrder" and coid:
+                    self._record_settled_unknown(coid, msg)
+
+    def _record_settled_unknown(self, coid: str, msg: wire.Error) -> None:
+        """A query the engine answered with no such order, after which the order manager settled the
+        order (never placed, or gone with what it filled): its row says so too, not its last status."""
+        assert self.db is not None
+        o = self.orders.orders.get(coid)
+        if o is not None and o.terminal:
+            self._record(self.db.record_order_settled, coid, o.status.value, msg.ts_ns, msg.message)
 
     def _on_engine_state(self, msg: wire.StateChange, now: int) -> None:
         """The engine's feed, engine, watchdog and config changes (rare): metrics, alerts, reload,

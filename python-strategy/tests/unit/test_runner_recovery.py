@@ -189,6 +189,50 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         eng.close()
 
 
+def test_an_order_the_engine_no_longer_knows_is_settled_in_the_database_too(tmp_path: Path) -> None:
+    """The target was acknowledged before the crash; after it the engine answers the reconciliation's
+    query of it with no such order (gone with what it filled: nothing). The order manager settles it
+    EXPIRED, and so does its row, with a note: it stayed NEW in the database for ever."""
+    eng = FakeEngine()
+    cfg = _config(tmp_path, eng)
+    runner, client, db = _runner(cfg)
+    try:
+        _, target = _bought(runner, eng)
+        placed = wire.OrderPlaced(
+            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
+            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
+        )  # fmt: skip
+        _send(eng, placed)
+        _steps(runner, 0.3)
+        db.flush()
+    finally:
+        client.close()
+        db.close()
+    runner, client, db = _runner(cfg)
+    try:
+        _reconcile(runner, eng, [])
+        qo = _until_command(runner, eng)
+        assert isinstance(qo, wire.QueryOrder) and qo.client_order_id == target.client_order_id
+        _send(eng, wire.Error(qo.command_id, 2, "UNKNOWN_ORDER", "client_order_id", "no such order"))
+        _steps(runner, 0.3)
+        o = runner.orders.get(target.client_order_id)
+        assert o is not None and o.status.value == "EXPIRED"
+        db.flush()
+        conn = sqlite3.connect(tmp_path / "flashcrash.db")
+        try:
+            (status,) = conn.execute(
+                "SELECT status FROM orders WHERE client_order_id = ?", (target.client_order_id,)
+            ).fetchone()
+        finally:
+            conn.close()
+        assert status == "EXPIRED"
+        assert any(e.summary.startswith("order settled EXPIRED") for e in db.events_of(2))
+    finally:
+        client.close()
+        db.close()
+        eng.close()
+
+
 def _reconcile(runner: Runner, eng: FakeEngine, listed: list[wire.OrderInfo]) -> list[object]:
     """Waits for the restarted process's QueryOpenOrders, answers it with `listed`, and returns the
     commands the strategy sent meanwhile (the QueryOpenOrders last)."""

@@ -318,6 +318,20 @@ class PersistenceService:
         )
         self._submit(lambda uow: uow.events.add(e), f"{kind} event")
 
+    def record_order_settled(self, client_order_id: str, status: str, ts_ns: int, why: str) -> None:
+        """An order settled without a response that carries its status (a query answered with no such
+        order): its row takes `status`, with a note saying why."""
+        e = EventRecord(
+            self.session_id, time.time_ns(), "note", f"order settled {status}: {why}", component="strategy",
+            client_order_id=client_order_id, payload=_frozen({"status": status}), event_ns=self._event_ns(),
+        )  # fmt: skip
+
+        def write(uow: UnitOfWork) -> None:
+            uow.events.add(e)
+            uow.orders.update(client_order_id, status, ts_ns)
+
+        self._submit(write, f"order {client_order_id} settled")
+
     def record_transition(
         self, component: str, previous: str, current: str, reason: str, ts_ns: int | None = None
     ) -> None:
