@@ -103,17 +103,21 @@ def _bought(runner: Runner, eng: FakeEngine) -> tuple[wire.PlaceOrder, wire.Plac
     return buy, target
 
 
+def _acked(order: wire.PlaceOrder) -> wire.OrderPlaced:
+    """The engine's acknowledgement of `order` (resting, venue id X-1)."""
+    return wire.OrderPlaced(
+        order.command_id, 1, order.client_order_id, "X-1", order.symbol, order.side, order.order_type,
+        order.time_in_force, order.quantity, order.price, "NEW",
+    )  # fmt: skip
+
+
 def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: Path) -> None:
     eng = FakeEngine()
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
         buy, target = _bought(runner, eng)
-        placed = wire.OrderPlaced(
-            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
-            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
-        )  # fmt: skip
-        _send(eng, placed)
+        _send(eng, _acked(target))
         _steps(runner, 0.3)
         assert runner.strategy.position.quantity == buy.quantity
         (lot,) = runner.strategy.position.lots.values()
@@ -198,11 +202,7 @@ def test_an_order_the_engine_no_longer_knows_is_settled_in_the_database_too(tmp_
     runner, client, db = _runner(cfg)
     try:
         _, target = _bought(runner, eng)
-        placed = wire.OrderPlaced(
-            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
-            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
-        )  # fmt: skip
-        _send(eng, placed)
+        _send(eng, _acked(target))
         _steps(runner, 0.3)
         db.flush()
     finally:
@@ -255,10 +255,7 @@ def test_a_target_partly_filled_before_a_crash_is_completed_by_the_remainder_onl
     runner, client, db = _runner(cfg)
     try:
         buy, target = _bought(runner, eng)
-        placed = wire.OrderPlaced(
-            target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side,
-            target.order_type, target.time_in_force, target.quantity, target.price, "NEW",
-        )  # fmt: skip
+        placed = _acked(target)
         part = wire.OrderExecution(
             target.command_id, 1, target.client_order_id, "X-1", target.symbol, target.side, 7,
             Decimal("0.966"), Decimal("200"), Decimal("200"), target.quantity, "PARTIALLY_FILLED",

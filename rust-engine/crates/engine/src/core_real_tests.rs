@@ -17,6 +17,13 @@ use super::*;
 use crate::executor::Real;
 use crate::position_file::PositionFile;
 
+/// The value of `key` in the query string `q` (empty when absent).
+fn query_param(q: &str, key: &str) -> String {
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A venue on loopback: it places every order (NEW), answers a query 1 s late (as a venue under
 /// load: the worker is busy meanwhile) that the order does not exist, and cancels nothing; it
 /// counts and names the orders it got (`<clientOrderId> <side> <quantity>`). With
@@ -32,11 +39,7 @@ async fn venue(fill_on_cancel: bool) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec
         let (p, s) = (Arc::clone(&p), Arc::clone(&s));
         async move {
             let q = uri.query().unwrap_or("").to_owned();
-            let param = |k: &str| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_owned))
-                    .unwrap_or_default()
-            };
+            let param = |k: &str| query_param(&q, k);
             let ok = |body: String| (axum::http::StatusCode::OK, body).into_response();
             match (method.as_str(), uri.path()) {
                 ("GET", "/api/v3/time") => ok(format!(
@@ -361,11 +364,7 @@ async fn lost_answer_venue() -> (String, Arc<AtomicUsize>) {
         let (p, f) = (Arc::clone(&p), Arc::clone(&f));
         async move {
             let q = uri.query().unwrap_or("").to_owned();
-            let param = |k: &str| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_owned))
-                    .unwrap_or_default()
-            };
+            let param = |k: &str| query_param(&q, k);
             let ok = |body: String| (axum::http::StatusCode::OK, body).into_response();
             match (method.as_str(), uri.path()) {
                 ("GET", "/api/v3/time") => {

@@ -1010,14 +1010,9 @@ async fn a_rejected_report_of_an_untracked_order_is_ignored() {
     }
 }
 
-/// A new order's answer is out (its `POST` ends `-1007`, status unknown) and the user data stream
-/// reports it FILLED meanwhile: the event is held, proof the venue has the order. Every query of
-/// the window answers `-2013` (the venue's order lookup lagging): the order is still answered
-/// placed, `OrderPlaced` then the held fill's `OrderExecution` — not "not placed" with the fill
-/// dropped, after which no reconcile could find it (filled: not in openOrders, and untracked). It
-/// stays tracked, its fill reported once: a reconcile reports nothing more.
-#[tokio::test]
-async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
+/// A venue whose new-order answer comes late as `-1007` (status unknown) and whose order lookup
+/// answers `-2013` to every query.
+async fn unknown_outcome_venue() -> Stub {
     let stub = Stub::start().await;
     stub.push(
         "POST",
@@ -1029,12 +1024,23 @@ async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
         ORDER,
         Canned::err(400, -2013, "Order does not exist."),
     );
-    stub.fallback("GET", OPEN, Canned::ok("[]"));
-    let ex = executor(&stub);
-    let cmd = bid("h1");
+    stub
+}
+
+/// Places bid `coid` on `stub` and, while its answer is out, has the user data stream report it
+/// FILLED with a last fill of `last` (trade `trade_id`, order `order_id`, 100 filled in all): the
+/// event must be held. Returns the executor and the place's answer.
+async fn placed_with_a_held_fill(
+    stub: &Stub,
+    coid: &str,
+    order_id: u64,
+    last: &str,
+    trade_id: i64,
+) -> (Arc<RealExecutor>, Vec<Response>) {
+    let ex = executor(stub);
     let placing = {
         let ex = Arc::clone(&ex);
-        let cmd = cmd.clone();
+        let cmd = bid(coid);
         tokio::spawn(async move { ex.place(&cmd).await })
     };
     wait_until("new order at the venue", WAIT, || {
@@ -1042,16 +1048,29 @@ async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
     })
     .await;
     let held = ex.on_execution_report(&event(&report_json(
-        "h1",
-        91,
+        coid,
+        order_id,
         "TRADE",
         "FILLED",
-        ("0.15", "100"),
+        ("0.15", last),
         "100",
-        5001,
+        trade_id,
     )));
     assert!(held.is_empty(), "held while the answer is out: {held:?}");
-    let out = placing.await.unwrap();
+    (ex, placing.await.unwrap())
+}
+
+/// A new order's answer is out (its `POST` ends `-1007`, status unknown) and the user data stream
+/// reports it FILLED meanwhile: the event is held, proof the venue has the order. Every query of
+/// the window answers `-2013` (the venue's order lookup lagging): the order is still answered
+/// placed, `OrderPlaced` then the held fill's `OrderExecution` — not "not placed" with the fill
+/// dropped, after which no reconcile could find it (filled: not in openOrders, and untracked). It
+/// stays tracked, its fill reported once: a reconcile reports nothing more.
+#[tokio::test]
+async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
+    let stub = unknown_outcome_venue().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    let (ex, out) = placed_with_a_held_fill(&stub, "h1", 91, "100", 5001).await;
     assert!(stub.count("GET", ORDER) >= 2, "the window's queries");
     match out.as_slice() {
         [Response::OrderPlaced(p), Response::OrderExecution(e)] => {
@@ -1078,17 +1097,7 @@ async fn a_held_fill_proves_the_order_placed_though_every_query_says_absent() {
 /// by the event's order id (the queries by client order id found nothing), each reported once.
 #[tokio::test]
 async fn fills_a_held_event_did_not_carry_come_from_my_trades_by_its_order_id() {
-    let stub = Stub::start().await;
-    stub.push(
-        "POST",
-        ORDER,
-        Canned::err(503, -1007, "Send status unknown").delayed(Duration::from_millis(400)),
-    );
-    stub.fallback(
-        "GET",
-        ORDER,
-        Canned::err(400, -2013, "Order does not exist."),
-    );
+    let stub = unknown_outcome_venue().await;
     stub.fallback(
         "GET",
         TRADES,
@@ -1100,28 +1109,7 @@ async fn fills_a_held_event_did_not_carry_come_from_my_trades_by_its_order_id() 
             ],
         )),
     );
-    let ex = executor(&stub);
-    let cmd = bid("h2");
-    let placing = {
-        let ex = Arc::clone(&ex);
-        let cmd = cmd.clone();
-        tokio::spawn(async move { ex.place(&cmd).await })
-    };
-    wait_until("new order at the venue", WAIT, || {
-        stub.count("POST", ORDER) == 1
-    })
-    .await;
-    let held = ex.on_execution_report(&event(&report_json(
-        "h2",
-        92,
-        "TRADE",
-        "FILLED",
-        ("0.15", "40"),
-        "100",
-        6002,
-    )));
-    assert!(held.is_empty(), "{held:?}");
-    let out = placing.await.unwrap();
+    let (ex, out) = placed_with_a_held_fill(&stub, "h2", 92, "40", 6002).await;
     assert!(
         matches!(out.first(), Some(Response::OrderPlaced(p)) if p.exchange_order_id == "92"),
         "{out:?}"
