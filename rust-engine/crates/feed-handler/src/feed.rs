@@ -27,10 +27,14 @@ use crate::rest::{IpPause, RestError};
 use crate::shared::SharedBook;
 use crate::sync::{Applied, BookSync, Resync};
 use crate::trade_ids::{TradeId, TradeIds};
+use crate::venue_time::ClockOffset;
 use crate::verify::{PendingCheck, Verdict};
 
 mod snapshots;
 mod state;
+mod venue_clock;
+
+pub use venue_clock::CLOCK_CHECK_PERIOD;
 
 pub use state::FeedState;
 
@@ -84,6 +88,8 @@ pub struct FeedTask {
     trade_ids: TradeIds,
     /// Refuses event times far ahead of the local clock.
     clock: EventClock,
+    /// The host clock's offset from the venue's (`GET /api/v3/time`), taken out of the latency.
+    venue_clock: ClockOffset,
     snapshot_at: Option<Instant>,
     /// Delays before every snapshot fetched after the connection's first (after a resync for a
     /// gap, a corrupt book or implausible ids, a buffer overflow, a snapshot older than the stream,
@@ -135,6 +141,7 @@ impl FeedTask {
             interval: Interval::new(now_ns()),
             trade_ids: TradeIds::default(),
             clock: EventClock::default(),
+            venue_clock: ClockOffset::default(),
             snapshot_at: None,
             snapshot_retry: Backoff::new(100, 10_000),
             live_since: None,
@@ -303,6 +310,10 @@ impl FeedTask {
         let mut verify_task: Option<SnapshotTask> = None;
         let mut heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
         let mut snapshot_task: Option<SnapshotTask> = None;
+        // The venue's clock, checked beside the first snapshot and every `CLOCK_CHECK_PERIOD`.
+        let mut time_task = Some(self.fetch_time(Duration::ZERO));
+        let mut time_tick =
+            tokio::time::interval_at(Instant::now() + CLOCK_CHECK_PERIOD, CLOCK_CHECK_PERIOD);
         let mut health_tick = tokio::time::interval(self.health_interval);
         let mut last_msg = Instant::now();
         // The heartbeat deadline is checked lazily: a message only stamps `last_msg`, and the timer,
@@ -318,6 +329,11 @@ impl FeedTask {
                     snapshot_task = None;
                     let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
                     self.on_snapshot(res, &mut snapshot_task).await;
+                }
+                res = async { time_task.as_mut().expect("guarded").await }, if time_task.is_some() => {
+                    time_task = None;
+                    let check = res.unwrap_or_else(|e| self.time_task_failed(&e));
+                    self.on_time(check);
                 }
                 msg = ws.next() => {
                     let msg = match msg {
@@ -364,6 +380,11 @@ impl FeedTask {
                         break Ended::Dropped(why);
                     }
                 }
+                _ = time_tick.tick() => {
+                    if time_task.is_none() && self.time_check_due(self.ip_pause.now_ms()) {
+                        time_task = Some(self.fetch_time(Duration::ZERO));
+                    }
+                }
                 _ = refresh.tick(), if refresh_on => {
                     if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
                         verify_task = Some(self.fetch_snapshot(Duration::ZERO));
@@ -389,6 +410,9 @@ impl FeedTask {
         for t in [snapshot_task, verify_task].into_iter().flatten() {
             t.abort();
         }
+        if let Some(t) = time_task {
+            t.abort();
+        }
         ended
     }
 
@@ -399,6 +423,8 @@ impl FeedTask {
         snapshot_task: &mut Option<SnapshotTask>,
     ) -> Option<Ended> {
         let local_ns = now_ns();
+        // The venue's time at receipt: the latency is the venue's delay, not the host clock's error.
+        let venue_ns = self.venue_clock.venue_ns(local_ns);
         crate::metrics::touch(local_ns);
         self.interval.message();
         let event = parse_frame_for(text, &self.symbol)
@@ -406,11 +432,11 @@ impl FeedTask {
         match event {
             Err(e) => self.count_parse_error(&e),
             Ok(MarketEvent::Depth(ev)) => {
-                self.interval.latency(local_ns, ms_to_ns(ev.event_ms));
+                self.interval.latency(venue_ns, ms_to_ns(ev.event_ms));
                 self.on_depth(&ev, local_ns, snapshot_task).await;
             }
             Ok(MarketEvent::Trade(t)) => {
-                self.interval.latency(local_ns, ms_to_ns(t.event_ms));
+                self.interval.latency(venue_ns, ms_to_ns(t.event_ms));
                 self.on_trade(&t, local_ns).await;
             }
             Ok(MarketEvent::Other) if is_server_shutdown(text) => {

@@ -1042,3 +1042,241 @@ async fn reconnects_count_connections_after_the_first_not_failed_dials() {
     assert!(got.is_ok(), "no second connection: {seen:?}");
     assert_eq!(seen, [0, 1]);
 }
+
+/// `now_ns()` in ms moved by `skew_ms`: the venue's clock when it is `skew_ms` off the host's.
+fn venue_now_ms(skew_ms: i64) -> u64 {
+    (now_ns() / 1_000_000).saturating_add_signed(skew_ms)
+}
+
+/// A venue clock check answered at once with the venue `skew_ms` off the host.
+fn clock_check(skew_ms: i64) -> venue_clock::TimeCheck {
+    let now = now_ns();
+    venue_clock::TimeCheck {
+        samples: vec![crate::venue_time::TimeSample {
+            server_ms: (now / 1_000_000).saturating_add_signed(skew_ms),
+            sent_local_ns: now,
+            round_trip: Duration::ZERO,
+        }],
+        error: None,
+    }
+}
+
+/// With the host's clock 800 ms off the venue's either way (learnt from `GET /api/v3/time`), an
+/// event the venue stamped 10 ms before it arrives is a latency of about 10 ms: not 810 ms (host
+/// ahead) nor an event from the future (host behind). A failed check (here a 429) keeps the
+/// offset, and pauses REST requests as a snapshot's 429 does.
+#[tokio::test]
+async fn latency_is_corrected_by_the_venue_clock_offset() {
+    for skew in [800i64, -800] {
+        let mut h = Harness::new();
+        h.task.on_time(clock_check(skew));
+        assert!((skew - 2..=skew).contains(&h.task.venue_clock.offset_ms()));
+        let stamp = venue_now_ms(skew) - 10;
+        let frame = trade(1)
+            .replace(r#""E":1,"#, &format!(r#""E":{stamp},"#))
+            .replace(r#""T":1,"#, &format!(r#""T":{stamp},"#));
+        h.text(&frame).await;
+        assert_eq!(h.task.interval.clock_ahead, 0, "skew {skew}");
+        let us = h.task.interval.samples()[0];
+        assert!((8_000..100_000).contains(&us), "skew {skew}: {us} µs");
+        // A failed check keeps the estimate.
+        let before = h.task.venue_clock.offset_ns();
+        let now = h.task.ip_pause.now_ms();
+        h.task.on_time(venue_clock::TimeCheck {
+            samples: Vec::new(),
+            error: Some(RestError::RateLimited {
+                url: h.task.time_url(),
+                status: 429,
+                retry_after: Duration::from_secs(7),
+            }),
+        });
+        assert_eq!(h.task.venue_clock.offset_ns(), before);
+        assert!(h.task.ip_pause.until_ms() >= now + 7_000);
+        assert!(!h.task.time_check_due(now));
+    }
+}
+
+/// A venue whose clock is `skew_ms` off the host's. REST: `GET /api/v3/time` answers its clock;
+/// the depth snapshot (answered after 100 ms) stands at update 101. Stream: every 20 ms a depth
+/// event continuing the book and a trade, stamped on its clock 20 ms before they are sent. Returns
+/// the WebSocket and REST base URLs and the count of WebSocket connections.
+async fn skewed_venue(skew_ms: i64) -> (String, String, Arc<std::sync::atomic::AtomicU64>) {
+    use futures_util::SinkExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rest_addr = rest.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = rest.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("");
+                let body = if path.starts_with("/api/v3/time") {
+                    format!(r#"{{"serverTime":{}}}"#, venue_now_ms(skew_ms))
+                } else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    r#"{"lastUpdateId":101,"bids":[["10.0","1"]],"asks":[["11.0","1"]]}"#.into()
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_addr = ws.local_addr().unwrap();
+    let conns = Arc::new(AtomicU64::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = ws.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                for id in 101u64.. {
+                    let stamp = venue_now_ms(skew_ms) - 20;
+                    let e = format!(r#""E":{stamp},"#);
+                    let d = depth(id, id, None, r#"[["10.0","1"]]"#, "[]").replace(r#""E":1,"#, &e);
+                    let t = trade(id)
+                        .replace(r#""E":1,"#, &e)
+                        .replace(r#""T":1,"#, &format!(r#""T":{stamp},"#));
+                    if ws.send(Message::Text(d)).await.is_err()
+                        || ws.send(Message::Text(t)).await.is_err()
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+        }
+    });
+    (
+        format!("ws://{ws_addr}"),
+        format!("http://{rest_addr}"),
+        conns,
+    )
+}
+
+/// What a feed against [`skewed_venue`] published once live, over `secs`.
+struct Observed {
+    /// States entered after going live.
+    states: Vec<String>,
+    /// Mean latencies (µs) of the live health intervals that had samples.
+    means_us: Vec<f64>,
+    /// Live health intervals.
+    live_intervals: usize,
+    connections: u64,
+    reconnects: u64,
+}
+
+/// Runs a feed (health every 100 ms, alarm at a mean over 500 ms for 1 s) against a venue whose
+/// clock is `skew_ms` off the host's, for `secs` once live.
+async fn run_skewed(skew_ms: i64, secs: u64) -> Observed {
+    use std::sync::atomic::Ordering;
+    let (ws_url, rest_url, conns) = skewed_venue(skew_ms).await;
+    let mut c = cfg();
+    c.ws_url = ws_url;
+    c.rest_url = rest_url;
+    c.latency_alert_ms = 500;
+    c.latency_alert_secs = 1;
+    c.reconnect_initial_ms = 10;
+    c.reconnect_max_ms = 20;
+    let (data, mut data_rx) = mpsc::channel(1 << 16);
+    let (trades, _trades_rx) = mpsc::channel(1 << 16);
+    let (state, _state_rx) = watch::channel(FeedState::Stopped);
+    let out = FeedOutputs {
+        data,
+        trades,
+        book: SharedBook::default(),
+        state,
+    };
+    let task = FeedTask::new(c, "BTCUSDT", Duration::from_millis(100), out);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed = tokio::spawn(task.run(stop_rx));
+    let mut seen = Observed {
+        states: Vec::new(),
+        means_us: Vec::new(),
+        live_intervals: 0,
+        connections: 0,
+        reconnects: 0,
+    };
+    let went_live = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(m) = data_rx.recv().await {
+            if matches!(&m, DataMessage::StateChange(s) if s.current == "live") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(went_live.is_ok(), "never live");
+    let until = Instant::now() + Duration::from_secs(secs);
+    while let Ok(Some(m)) = tokio::time::timeout_at(until, data_rx.recv()).await {
+        match m {
+            DataMessage::StateChange(s) if s.component == "feed" => seen.states.push(s.current),
+            DataMessage::HealthMetrics(h) if h.feed_state == "live" => {
+                seen.live_intervals += 1;
+                seen.reconnects = h.reconnect_count;
+                if h.latency_mean_us > 0.0 {
+                    seen.means_us.push(h.latency_mean_us);
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = feed.await;
+    seen.connections = conns.load(Ordering::SeqCst);
+    seen
+}
+
+/// The venue's clock 800 ms behind the host's, its events 20 ms old when sent: uncorrected, every
+/// latency was about 820 ms, over the 500 ms alarm, and the feed reported `lagging` and reconnected
+/// 1 s after going live (with the defaults, 5-6 s: each such connection a failed attempt, then
+/// `halted`). Corrected by the offset of `GET /api/v3/time`, the latency is about 20 ms and the
+/// feed stays live on its one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_clock_ahead_of_the_venue_is_not_feed_latency() {
+    let seen = run_skewed(-800, 2).await;
+    assert_eq!(seen.states, Vec::<String>::new(), "left live");
+    assert_eq!((seen.connections, seen.reconnects), (1, 0));
+    assert!(
+        seen.live_intervals >= 10,
+        "{} live intervals",
+        seen.live_intervals
+    );
+    assert!(seen.means_us.len() >= 10, "{:?}", seen.means_us);
+    assert!(
+        seen.means_us.iter().all(|&us| us < 200_000.0),
+        "latency not corrected: {:?} µs",
+        seen.means_us
+    );
+}
+
+/// The venue's clock 800 ms ahead of the host's: uncorrected, every event looked 780 ms in the
+/// future and was counted apart, no latency at all was reported (a real delay hidden). Corrected,
+/// each live interval reports its latency, about 20 ms; the feed stays live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_clock_behind_the_venue_does_not_hide_latency() {
+    let seen = run_skewed(800, 2).await;
+    assert_eq!(seen.states, Vec::<String>::new(), "left live");
+    assert_eq!((seen.connections, seen.reconnects), (1, 0));
+    assert!(
+        seen.means_us.len() >= 10,
+        "latencies hidden: {} of {} live intervals with samples",
+        seen.means_us.len(),
+        seen.live_intervals
+    );
+    assert!(
+        seen.means_us
+            .iter()
+            .all(|&us| (5_000.0..200_000.0).contains(&us)),
+        "{:?} µs",
+        seen.means_us
+    );
+}

@@ -81,8 +81,10 @@ impl Interval {
         self.messages += 1;
     }
 
-    /// Records receive minus event time. An event time ahead of the local clock (clock skew, or a
-    /// replay running faster than real time) is counted apart and never becomes a negative latency.
+    /// Records receive minus event time; `local_ns` is the receive time on the venue's clock (the
+    /// local clock corrected by its offset from the venue's, `GET /api/v3/time`). An event time
+    /// ahead of it (an offset not yet known, or a replay running faster than real time) is counted
+    /// apart and never becomes a negative latency.
     pub fn latency(&mut self, local_ns: u64, event_ns: u64) {
         if event_ns > local_ns {
             self.clock_ahead += 1;

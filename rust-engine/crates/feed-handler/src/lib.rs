@@ -13,6 +13,7 @@ pub mod rest;
 pub mod shared;
 pub mod sync;
 pub mod trade_ids;
+pub mod venue_time;
 
 pub use book::OrderBook;
 pub use feed::{FeedOutputs, FeedState, FeedTask};

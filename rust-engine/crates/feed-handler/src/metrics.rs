@@ -84,7 +84,7 @@ impl FeedMetrics {
             .expect("metric"),
             latency: register_histogram!(
                 "flashcrash_engine_feed_latency_seconds",
-                "Feed latency: local receive time minus the venue's event time",
+                "Feed latency: receive time (local clock corrected by its offset from the venue's) minus the venue's event time",
                 LATENCY_BUCKETS.to_vec()
             )
             .expect("metric"),
