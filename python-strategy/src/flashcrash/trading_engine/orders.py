@@ -42,154 +42,58 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
-
-import msgpack
 
 from flashcrash import wire
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.money import Price, Quantity
+from flashcrash.trading_engine.order_state import (
+    DOUBT_OUTCOME,
+    DOUBT_QUERY_NS,
+    DOUBT_SILENT,
+    ESTIMATED_BASE_FEE,
+    ESTIMATED_FEE,
+    MAX_QUERIES,
+    MAX_RESENDS,
+    MISSING_FILLS_NS,
+    POSITION_RECHECK_NS,
+    QUIET_QUERY_NS,
+    RECONCILED_TRADE_ID,
+    TERMINAL,
+    ZERO,
+    Order,
+    OrderStatus,
+    Pending,
+    new_client_order_id,
+)
+from flashcrash.trading_engine.reconcile import Reconciliation
+
+# What the rest of the package and its tests import from here.
+__all__ = [
+    "DOUBT_OUTCOME",
+    "DOUBT_QUERY_NS",
+    "DOUBT_SILENT",
+    "ESTIMATED_BASE_FEE",
+    "ESTIMATED_FEE",
+    "MAX_QUERIES",
+    "MISSING_FILLS_NS",
+    "POSITION_RECHECK_NS",
+    "QUIET_QUERY_NS",
+    "RECONCILED_TRADE_ID",
+    "TERMINAL",
+    "Order",
+    "OrderManager",
+    "OrderStatus",
+    "Pending",
+    "new_client_order_id",
+]
 
 log = logging.getLogger(__name__)
 
-MAX_QUERIES = 5  # quick queries of one unanswered order before it is in doubt
-MAX_RESENDS = 2  # re-sends (same client order id) of an order the engine says it never saw
-DOUBT_QUERY_NS = 5_000_000_000  # period of the queries of an order in doubt
-# An open order not heard of for this long is queried: a response lost on the way (a full PUB
-# queue drops messages) would otherwise leave it open here for ever.
-QUIET_QUERY_NS = 30_000_000_000
-# Fills the engine's figures say an order made, not received as OrderExecutions this long after: they
-# were lost on the way, and are made up from its figures as after an outage (the order is marked
-# recovered and queried).
-MISSING_FILLS_NS = 5_000_000_000
-DOUBT_OUTCOME = "outcome"  # the engine could not learn whether the venue took it
-DOUBT_SILENT = "silent"  # its queries went unanswered or failed
-# Trade ids of the fills made up on reconciliation (fills the engine published while nobody listened):
-# far above any venue trade id, one per order and reconciliation.
-RECONCILED_TRADE_ID = 9_000_000_000_000_000
-# The fee asset of those fills: their fee is estimated from `[fees]`, a buy's in the base asset (the
-# venue takes it from the coins bought, as Binance, exchange-sim and the paper engine do), a sell's
-# in the quote asset.
-ESTIMATED_FEE = "estimated"
-ESTIMATED_BASE_FEE = "estimated-base"
-# After a reconciliation the engine's net position (`OpenOrders.net_position`) is what the positions
-# must add up to. A shortfall is asked about again this long after before anything is done about it:
-# a fill still on its way from the venue is in by then.
-POSITION_RECHECK_NS = 2_000_000_000
-ZERO = Decimal(0)
 
-
-class OrderStatus(StrEnum):
-    PENDING = "PENDING"  # sent, not acknowledged
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-
-
-TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
-
-
-def new_client_order_id() -> str:
-    """A UUID4 in its 36-character form: matches `^[a-zA-Z0-9-_]{1,36}$`."""
-    return str(uuid.uuid4())
-
-
-@dataclass
-class Order:
-    cmd: wire.PlaceOrder
-    tag: str
-    status: OrderStatus = OrderStatus.PENDING
-    filled: Decimal = ZERO  # the quantity counted from the OrderExecutions received (and made up)
-    venue_filled: Decimal = ZERO  # what the engine said was filled (status, cancel, FILLED)
-    resends: int = 0
-    cancel_sent: bool = False
-    quote: Decimal = ZERO  # sum of price x quantity counted
-    # Restored after a restart or reconciled after an engine outage: fills may have been published
-    # while nobody listened, so the engine's figures (OrderStatus) are applied as a fill, and the order
-    # is never re-sent.
-    recovered: bool = False
-    # The code of the engine's refusal of this order (`Error` to its PlaceOrder), e.g. HALTED, and its
-    # message; not kept in snapshots (a refused order is terminal).
-    refusal: str = ""
-    refusal_message: str = ""
-    # Acknowledged EXPIRED (a market order the book could not fill whole): what it filled is not in
-    # the acknowledgement, so it is not settled until a status answer says (a sell sized before its
-    # fills arrived would sell them twice).
-    fills_unknown: bool = False
-    # Why its fate could not be learnt, "" while it can (see the module's doc): DOUBT_OUTCOME (the
-    # engine answered UNKNOWN_OUTCOME) or DOUBT_SILENT (queries unanswered or failed). Queried every
-    # DOUBT_QUERY_NS until an answer about it comes.
-    doubt: str = ""
-    # When it was last heard of (a response about it) or asked about (the manager's clock; None
-    # until then: not persisted, set at the next check).
-    heard_ns: int | None = None
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "cmd": self.cmd.to_map(),
-            "tag": self.tag,
-            "status": str(self.status),
-            "filled": str(self.filled),
-            "venue_filled": str(self.venue_filled),
-            "quote": str(self.quote),
-            "resends": self.resends,
-            "cancel_sent": self.cancel_sent,
-            "fills_unknown": self.fills_unknown,
-            "doubt": self.doubt,
-        }
-
-    @staticmethod
-    def from_snapshot(s: dict[str, Any]) -> Order:
-        cmd = wire.decode(msgpack.packb(s["cmd"], use_bin_type=True))
-        assert isinstance(cmd, wire.PlaceOrder)
-        return Order(
-            cmd,
-            str(s["tag"]),
-            OrderStatus(s["status"]),
-            Decimal(s["filled"]),
-            Decimal(s["venue_filled"]),
-            int(s["resends"]),
-            bool(s["cancel_sent"]),
-            Decimal(s.get("quote", "0")),
-            recovered=True,
-            fills_unknown=bool(s.get("fills_unknown", False)),
-            doubt=str(s.get("doubt", "")),
-        )
-
-    @property
-    def client_order_id(self) -> str:
-        return self.cmd.client_order_id
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def settled(self) -> bool:
-        """Terminal, and every fill the engine reported has arrived: nothing can change any more."""
-        return self.terminal and not self.fills_unknown and self.filled >= self.venue_filled
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A command waiting for its response."""
-
-    kind: str
-    client_order_id: str
-    sent_ns: int
-    queries: int = 0
-    # A QueryOrder sent once the order was acknowledged: its UNKNOWN_ORDER answer is the engine's word
-    # that the order is gone, not a query overtaken by the acknowledgement.
-    after_ack: bool = False
-
-
-class OrderManager:
+class OrderManager(Reconciliation):
     """Sends commands through `send` (False when the command could not be queued)."""
 
     def __init__(
@@ -452,154 +356,6 @@ class OrderManager:
                 DOUBT_QUERY_NS // 1_000_000_000,
             )
             self.doubt_next[o.client_order_id] = now_ns + DOUBT_QUERY_NS
-
-    # ---------------------------------------------------------- reconciliation
-    @property
-    def reconciling(self) -> bool:
-        """True from `reconcile` until the engine's open orders, every queried order and the engine's
-        net position are known."""
-        return (
-            self.reconcile_id is not None
-            or bool(self.reconcile_outstanding)
-            or self._check_after_queries
-            or self.position_check_id is not None
-            or self.position_check_due is not None
-        )
-
-    def reconcile(self, now_ns: int) -> None:
-        """After a restart or an engine outage: every unsettled order is marked recovered and the engine
-        is asked for its open orders (`QueryOpenOrders`, asked again on timeout). On the answer, our
-        orders it lists are updated from its figures, the others are queried (`QueryOrder`), and open
-        orders of the symbol we do not know are canceled. Nothing is ever re-sent."""
-        for o in self.orders.values():
-            if not o.settled:
-                o.recovered = True
-        self.stats["reconciliations"] += 1
-        self._query_open(now_ns)
-
-    def _query_open(self, now_ns: int) -> None:
-        q = wire.QueryOpenOrders(str(uuid.uuid4()), now_ns, self.symbol)
-        self.reconcile_id = q.command_id
-        self._send(q)
-        self.pending[q.command_id] = Pending("QueryOpenOrders", "", now_ns)
-
-    def _on_open_orders(self, msg: wire.OpenOrders, now: int) -> None:
-        self.reconcile_id = None
-        listed = {i.client_order_id: i for i in msg.orders if i.symbol == self.symbol}
-        for coid, o in list(self.orders.items()):
-            if o.settled:
-                continue
-            info = listed.pop(coid, None)
-            if info is not None:
-                self._apply_info(o, info, now)
-            else:
-                self.reconcile_outstanding.add(coid)
-                self._query(coid, now, 0)
-        for coid, info in listed.items():
-            if coid.startswith("flatten-"):
-                continue  # the engine's own flatten order
-            log.warning("open order %s at the engine is unknown here: canceling it", coid)
-            self.stats["orphans_canceled"] += 1
-            cmd = wire.PlaceOrder(
-                "", info.created_ts_ns, coid, info.symbol, info.side, info.order_type,
-                info.time_in_force, info.quantity, info.price,
-            )  # fmt: skip
-            self.orders[coid] = Order(cmd, "orphan", OrderStatus(info.status), recovered=True)
-            self.cancel(coid, now)
-        log.info(
-            "reconciliation: %d open at the engine, %d orders queried",
-            len(msg.orders),
-            len(self.reconcile_outstanding),
-        )
-        if msg.net_position is not None:  # an engine that tells it (a backtest's venue does not)
-            if self.reconcile_outstanding:
-                self._check_after_queries = True  # asked again once they are known
-            else:
-                self.engine_position = msg.net_position
-
-    def check_position(self, now_ns: int, after_ns: int = 0) -> None:
-        """Asks the engine for its net position (a `QueryOpenOrders`), now or `after_ns` from now."""
-        if after_ns > 0:
-            self.position_check_due = now_ns + after_ns
-            return
-        self.position_check_due = None
-        q = wire.QueryOpenOrders(str(uuid.uuid4()), now_ns, self.symbol)
-        self.position_check_id = q.command_id
-        self._send(q)
-        self.pending[q.command_id] = Pending("QueryOpenOrders", "", now_ns)
-
-    def take_engine_position(self) -> Decimal | None:
-        """The engine's net position from its latest answer for it, once (None when none is new)."""
-        position, self.engine_position = self.engine_position, None
-        return position
-
-    def _after_queries(self, now_ns: int) -> None:
-        """The reconciliation's queried orders are all known: the engine's net position is asked."""
-        if self._check_after_queries and not self.reconcile_outstanding and self.reconcile_id is None:
-            self._check_after_queries = False
-            self.check_position(now_ns)
-
-    def _cancel_awaited(self, client_order_id: str) -> bool:
-        return any(
-            p.kind == "CancelOrder" and p.client_order_id == client_order_id for p in self.pending.values()
-        )
-
-    def _apply_info(self, o: Order, info: wire.OrderInfo, now: int) -> None:
-        """The engine's figures for an order; for a recovered one, fills we missed become one made-up
-        fill. An order the engine still has live after our cancel, with no cancel awaiting its answer
-        (the engine that got it was killed, or it timed out), may be canceled again."""
-        missing = info.filled_quantity - o.filled
-        if o.recovered and missing > 0 and (info.quote_filled <= 0 or info.filled_quantity > o.cmd.quantity):
-            # No fill is made up from figures that cannot be right: at price 0 it would book coins
-            # for free. The order stays as it was (unsettled) until figures that can be come.
-            self.stats["refused_fills"] += 1
-            log.error(
-                "order %s: engine's figures refused (filled_quantity %s, quote_filled %s, order quantity"
-                " %s): no fill made up for the %s missing",
-                o.client_order_id,
-                info.filled_quantity,
-                info.quote_filled,
-                o.cmd.quantity,
-                missing,
-            )
-            return
-        if o.recovered and missing > 0:
-            price = (info.quote_filled - o.quote) / missing if info.quote_filled > o.quote else None
-            if price is None or price <= 0:
-                price = o.cmd.price or (info.quote_filled / info.filled_quantity)
-            rate = self.taker_rate if o.cmd.order_type == "MARKET" else self.maker_rate
-            if o.cmd.side == "BUY":
-                fee, fee_asset = missing * rate, ESTIMATED_BASE_FEE
-            else:
-                fee, fee_asset = price * missing * rate, ESTIMATED_FEE
-            self.stats["reconciled_fills"] += 1
-            fill = wire.OrderExecution(
-                o.cmd.command_id, now, o.client_order_id, info.exchange_order_id, o.cmd.symbol,
-                o.cmd.side, RECONCILED_TRADE_ID + self.stats["reconciled_fills"], price, missing,
-                info.filled_quantity, o.cmd.quantity,
-                "FILLED" if info.status == "FILLED" else "PARTIALLY_FILLED",
-                "taker" if o.cmd.order_type == "MARKET" else "maker", fee, fee_asset,
-            )  # fmt: skip
-            log.warning(
-                "order %s: %s filled while nobody listened; applied as one fill at %s",
-                o.client_order_id,
-                missing,
-                price,
-            )
-            self._fills_seen.add((o.client_order_id, fill.trade_id))
-            o.filled += missing
-            o.quote += price * missing
-            self.reconciled_fills.append(fill)
-        self._update(o.client_order_id, info.status, info.filled_quantity)
-        o.fills_unknown = False
-        live = info.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-        if o.cancel_sent and live and not o.terminal and not self._cancel_awaited(o.client_order_id):
-            o.cancel_sent = False
-            log.warning(
-                "order %s still %s at the engine: its cancel was lost", o.client_order_id, info.status
-            )
-            if o.tag == "orphan":
-                self.cancel(o.client_order_id, now)
 
     # -------------------------------------------------------------- responses
     def on_response(self, msg: object) -> wire.OrderExecution | None:
