@@ -114,8 +114,12 @@ pub struct Venue {
     pub symbol_lower: String,
     /// Time base of emitted times.
     pub time_base: TimeBase,
-    /// Added to recorded times (ms) to get emitted times.
+    /// Added to recorded times (ms) to get emitted times: whole seconds, so each emitted second holds
+    /// the recorded second's events (1-second candles cut from emitted times are the recorded ones).
     offset_ms: AtomicI64,
+    /// The venue's clock ahead of the wall clock (ms, -499 to 500) with rebased times: the offset
+    /// rounded to whole seconds stamps the first event this far from "now", and `serverTime` says so.
+    clock_shift_ms: AtomicI64,
     /// Turns true when the first market-data client connects.
     pub client_seen: watch::Sender<bool>,
     /// Faults injected into every connection.
@@ -145,9 +149,9 @@ impl Venue {
     pub fn new(opts: VenueOptions, book: Book, first_us: Option<i64>) -> Arc<Self> {
         let capacity = opts.queue_capacity.max(2);
         let (events, _) = broadcast::channel(capacity);
-        let offset_ms = match (opts.time_base, first_us) {
-            (TimeBase::Rebased, Some(t0)) => wall_ms() - t0.div_euclid(1000),
-            _ => 0,
+        let (offset_ms, clock_shift_ms) = match (opts.time_base, first_us) {
+            (TimeBase::Rebased, Some(t0)) => whole_second_offset(wall_ms(), t0.div_euclid(1000)),
+            _ => (0, 0),
         };
         let stats = Stats::default();
         if let Some(t0) = first_us {
@@ -165,6 +169,7 @@ impl Venue {
             spec: opts.spec,
             time_base: opts.time_base,
             offset_ms: AtomicI64::new(offset_ms),
+            clock_shift_ms: AtomicI64::new(clock_shift_ms),
             client_seen: watch::channel(false).0,
             faults: opts.faults,
             fault_counts: FaultCounts::default(),
@@ -307,19 +312,21 @@ impl Venue {
         ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
     }
 
-    /// Rebases so that recorded time `t0_us` is emitted as the wall clock now (no-op for original
-    /// times).
+    /// Rebases so that recorded time `t0_us` is emitted as the wall clock now, to the nearest whole
+    /// second (`whole_second_offset`; no-op for original times).
     pub(crate) fn rebase_now(&self, t0_us: i64) {
         if self.time_base == TimeBase::Rebased {
-            self.offset_ms
-                .store(wall_ms() - t0_us.div_euclid(1000), Ordering::Relaxed);
+            let (offset, shift) = whole_second_offset(wall_ms(), t0_us.div_euclid(1000));
+            self.offset_ms.store(offset, Ordering::Relaxed);
+            self.clock_shift_ms.store(shift, Ordering::Relaxed);
         }
     }
 
-    /// `serverTime`: the wall clock with rebased times, the replay's event time with original ones.
+    /// `serverTime`: with rebased times the venue's clock (the wall clock shifted by less than half a
+    /// second, see `clock_shift_ms`), the replay's event time with original ones.
     pub fn server_time_ms(&self) -> i64 {
         match self.time_base {
-            TimeBase::Rebased => wall_ms(),
+            TimeBase::Rebased => wall_ms() + self.clock_shift_ms.load(Ordering::Relaxed),
             TimeBase::Original => self.stats.event_time_ms.load(Ordering::Relaxed),
         }
     }
@@ -360,6 +367,16 @@ impl Venue {
     }
 }
 
+/// The offset (ms) that stamps recorded time `t0_ms` nearest to `wall_ms` in whole seconds, and how
+/// far ahead of the wall clock that puts the venue's clock (-499 to 500 ms). Whole seconds keep each
+/// event in its recorded second: a client's 1-second candles are then the backtest's, whatever the
+/// millisecond the replay starts at.
+pub fn whole_second_offset(wall_ms: i64, t0_ms: i64) -> (i64, i64) {
+    let exact = wall_ms - t0_ms;
+    let offset = (exact + 500).div_euclid(1000) * 1000;
+    (offset, offset - exact)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +405,28 @@ mod tests {
         let now = wall_ms();
         assert!((v.emitted_ms(1_760_130_000_000_000) - now).abs() < 1000);
         assert!((v.server_time_ms() - now).abs() < 1000);
+        // Each recorded second is emitted as a whole second: the millisecond within it is kept.
+        assert_eq!(v.emitted_ms(1_760_130_000_123_456).rem_euclid(1000), 123);
+        // The first event is stamped as the venue's clock says "now".
+        assert!((v.emitted_ms(1_760_130_000_000_000) - v.server_time_ms()).abs() < 50);
+    }
+
+    #[test]
+    fn the_offset_is_whole_seconds_nearest_the_wall_clock() {
+        for (wall, t0, offset, shift) in [
+            (10_400, 1_000, 9_000, -400),
+            (10_500, 1_000, 10_000, 500),
+            (10_499, 1_000, 9_000, -499),
+            (10_000, 1_000, 9_000, 0),
+            (1_760_000_000_750, 1_700_000_000_000, 60_000_001_000, 250),
+        ] {
+            assert_eq!(
+                whole_second_offset(wall, t0),
+                (offset, shift),
+                "{wall} {t0}"
+            );
+            assert_eq!((t0 + offset) - wall, shift);
+        }
     }
 
     /// `--stale-snapshot` serves `/api/v3/depth` answers exactly `--stale-snapshot-updates`
