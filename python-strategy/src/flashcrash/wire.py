@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import msgpack
 
-_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # matched whole (`fullmatch`): "10\n" is no decimal
 _MAX_U64 = 2**64 - 1
 
 
@@ -57,7 +57,7 @@ def _check(kind: str, name: str, v: Any) -> Any:
                 raise WireError(f"{name}: invalid value {v!r}")
             return v
         case "dec" | "pdec" | "udec":
-            if not isinstance(v, str) or not _DECIMAL.match(v):
+            if not isinstance(v, str) or not _DECIMAL.fullmatch(v):
                 raise WireError(f"{name}: {v!r} is not a plain decimal string")
             d = Decimal(v)
             if base == "pdec" and d <= 0:

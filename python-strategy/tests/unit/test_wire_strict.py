@@ -28,7 +28,24 @@ BAD_PRICE = [NAN, INF, -INF, 0.0, -0.0, -1e-9, -1.0, 1, True, "0.1", b"\x00"]
 BAD_QTY = [NAN, INF, -INF, -1e-9, -0.5, -1.0, 1, True, "1.0"]
 BAD_STR = [1, True, 1.5, b"POLUSDT", ["a"], {"a": 1}]
 BAD_BOOL = [1, 0, "true", 1.0]
-BAD_DEC = ["1e3", "1E3", "1_000", ".5", "5.", "", "NaN", "Infinity", " 1", "1 ", "+1", "0x10", 1.5, 1]
+BAD_DEC = [
+    "1e3",
+    "1E3",
+    "1_000",
+    ".5",
+    "5.",
+    "",
+    "NaN",
+    "Infinity",
+    " 1",
+    "1 ",
+    "1\n",
+    "+1",
+    "0x10",
+    "\u0661",
+    1.5,
+    1,
+]
 BAD_LEVELS = (
     [[[p, 1.0]] for p in BAD_PRICE]
     + [[[0.1, q]] for q in BAD_QTY]
