@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -286,10 +287,11 @@ class Session:
         ]
         # The simulator as the venue the config describes: the symbol's grid and minimum notional (the
         # engine checks its config against them in exchangeInfo), and the backtest's rule for
-        # recording gaps.
+        # recording gaps and seed of the synthetic book's noise.
         layers = self._layers()
         for flag, section, key in (
             ("--data-gap-secs", "backtest", "data_gap_secs"),
+            ("--seed", "backtest", "book_seed"),
             ("--tick-size", "strategy", "price_tick"),
             ("--step-size", "symbol", "quantity_step"),
             ("--min-notional", "symbol", "min_notional"),
@@ -355,6 +357,9 @@ class Session:
         if self.sim_port is not None:
             base = f"127.0.0.1:{self.sim_port}"
             ours["feed"] = {"ws_url": f"ws://{base}", "rest_url": f"http://{base}", "backup_ws_url": ""}
+            hz = _publish_hz_for(self.sim, _setting(self._layers(), "feed", "max_publish_hz"))
+            if hz is not None:
+                ours["feed"]["max_publish_hz"] = hz
             ours["execution"] = {"rest_url": f"http://{base}", "ws_api_url": f"ws://{base}"}
         from flashcrash.config import merge_layer
 
@@ -519,6 +524,18 @@ HURRIED_GRACE = 2.0
 def _signal(p: Proc, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(p.popen.pid, sig)
+
+
+def _publish_hz_for(sim: SimSpec | None, configured: Any) -> int | None:
+    """The engine's `[feed] max_publish_hz` for a replay at `sim.speed`: the simulator sends a book
+    every 100 ms of event time, so N times faster than real time it sends 10 N a second of wall time;
+    capped at the configured rate (a real market's), the strategy would see a third of them at 30x
+    where the backtest of the same data sees them all. None: the configured rate will do."""
+    if sim is None or not sim.speed.replace(".", "", 1).isdigit():
+        return None  # `max`: as fast as the clients read, no rate to match
+    needed = math.ceil(10 * float(sim.speed))
+    rate = int(configured) if isinstance(configured, int) else 100
+    return needed if needed > rate else None
 
 
 def _setting(layers: list[dict[str, Any]], section: str, key: str) -> Any:

@@ -67,7 +67,7 @@ def test_the_simulator_is_the_venue_the_config_describes(
     its config against the venue's exchangeInfo, so a grid other than the simulator's defaults would
     stop it), and the backtest's rule for recording gaps; flags given by the session win."""
     (tmp_path / "config.toml").write_text(
-        '[backtest]\ndata_gap_secs = 300\n[strategy]\nprice_tick = "0.00001"\n'
+        '[backtest]\ndata_gap_secs = 300\nbook_seed = 1\n[strategy]\nprice_tick = "0.00001"\n'
         '[symbol]\nquantity_step = "1"\nmin_notional = "10"\n'
     )
     (tmp_path / "exchange-sim").touch()
@@ -85,14 +85,28 @@ def test_the_simulator_is_the_venue_the_config_describes(
     first = argvs[0]
     assert {
         f: first[first.index(f) + 1]
-        for f in ("--tick-size", "--step-size", "--min-notional", "--data-gap-secs")
+        for f in ("--tick-size", "--step-size", "--min-notional", "--data-gap-secs", "--seed")
     } == {
         "--tick-size": "0.00001",
         "--step-size": "1",
         "--min-notional": "10",
         "--data-gap-secs": "300",
+        "--seed": "1",  # the backtest's book noise
     }
     assert argvs[1].count("--min-notional") == 1 and argvs[1][-2:] == ["--min-notional", "20"]
+
+
+def test_a_fast_replay_lets_the_engine_publish_every_book_the_simulator_sends() -> None:
+    """A book every 100 ms of event time is 10 N a second at N times real time: the engine's publish
+    rate is raised to that (300 at 30x) so the strategy sees what a backtest of the data sees; at real
+    time, at a rate the config already allows, or as fast as clients read, it stays as configured."""
+    hz = launcher._publish_hz_for
+    assert hz(launcher.SimSpec(speed="30"), 100) == 300
+    assert hz(launcher.SimSpec(speed="12.5"), None) == 125
+    assert hz(launcher.SimSpec(speed="5"), 100) is None
+    assert hz(launcher.SimSpec(speed="30"), 500) is None
+    assert hz(launcher.SimSpec(speed="max"), 100) is None
+    assert hz(None, 100) is None
 
 
 def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(tmp_path: Path) -> None:
