@@ -80,6 +80,9 @@ class EngineClient:
         for s in (self.data, self.responses, self.commands):
             s.setsockopt(zmq.LINGER, 500)
         self.data.setsockopt(zmq.RCVHWM, 100_000)
+        # Responses are few and each matters (a lost fill is found again only by a later query):
+        # never dropped on this side, however long the loop is away.
+        self.responses.setsockopt(zmq.RCVHWM, 0)
         self.commands.setsockopt(zmq.SNDHWM, 1_000)
         # Commands queue only on a live connection: one sent while no engine listens (it died, or is
         # not up yet) is refused at once, never held for the next engine to act on later (a stale
