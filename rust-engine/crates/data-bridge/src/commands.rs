@@ -1,6 +1,9 @@
 //! Command PULL: decodes each payload into a [`Command`]. A payload that does not decode, or a
 //! command whose `command_id` is empty (its responses could not carry it back), is counted, logged
-//! and answered with `Error` (code `MALFORMED`), with its `command_id` when one can be read.
+//! and answered with `Error` (code `MALFORMED`), with its `command_id` when one can be read. A
+//! payload longer than [`MAX_COMMAND_LEN`] is refused before it is decoded (counted and logged as
+//! malformed, not answered); a peer sending a message past `zeromq::MAX_MESSAGE_LEN` bytes or
+//! `zeromq::MAX_MESSAGE_FRAMES` frames is disconnected by the socket before it is buffered.
 
 use common::message::{decode, Command, ErrorCode, ErrorResponse, Response};
 use common::time::now_ns;
@@ -18,6 +21,10 @@ pub async fn bind(endpoint: &str) -> zeromq::ZmqResult<PullSocket> {
     socket.bind(endpoint).await?;
     Ok(socket)
 }
+
+/// The longest command payload decoded: every command of the protocol is well under a kilobyte; a
+/// longer payload is malformed without being decoded.
+pub const MAX_COMMAND_LEN: usize = 64 * 1024;
 
 #[derive(Deserialize)]
 struct IdOnly {
@@ -37,6 +44,11 @@ pub enum Refused {
     },
     /// A command whose `command_id` is empty: its responses could not carry it back.
     EmptyCommandId,
+    /// A payload longer than [`MAX_COMMAND_LEN`], not decoded (so not answered).
+    TooLong {
+        /// Its length in bytes.
+        bytes: usize,
+    },
 }
 
 impl Refused {
@@ -47,6 +59,9 @@ impl Refused {
             Refused::EmptyCommandId => {
                 "command_id is empty: every command needs an id for its responses".to_owned()
             }
+            Refused::TooLong { bytes } => {
+                format!("payload of {bytes} bytes, longer than the {MAX_COMMAND_LEN} accepted")
+            }
         }
     }
 
@@ -56,7 +71,8 @@ impl Refused {
         let (command_id, field, message) = match self {
             Refused::Undecodable {
                 command_id: None, ..
-            } => return None,
+            }
+            | Refused::TooLong { .. } => return None,
             Refused::Undecodable { reason, command_id } => (
                 command_id.clone(),
                 None,
@@ -77,8 +93,13 @@ impl Refused {
 /// Decodes one command payload.
 ///
 /// # Errors
-/// The payload is not a command, or its `command_id` is empty.
+/// The payload is longer than [`MAX_COMMAND_LEN`], is not a command, or its `command_id` is empty.
 pub fn parse(payload: &[u8]) -> Result<Command, Refused> {
+    if payload.len() > MAX_COMMAND_LEN {
+        return Err(Refused::TooLong {
+            bytes: payload.len(),
+        });
+    }
     match decode::<Command>(payload) {
         Ok(cmd) if cmd.command_id().is_empty() => Err(Refused::EmptyCommandId),
         Ok(cmd) => Ok(cmd),
@@ -209,6 +230,33 @@ mod tests {
         );
         let none = parse(b"\xc1 not msgpack").unwrap_err();
         assert!(none.answer().is_none() && !none.reason().is_empty());
+    }
+
+    /// A payload over `MAX_COMMAND_LEN` is refused before it is decoded, and not answered; one of
+    /// exactly that length is decoded.
+    #[test]
+    fn a_payload_over_the_limit_is_refused_undecoded() {
+        let mut payload = query("long-1");
+        payload[0] += 1; // one more key: "pad", a string filling up to the limit
+        payload.extend(b"\xa3pad\xdb");
+        let head = payload.len() + 4;
+        payload.extend(((MAX_COMMAND_LEN - head) as u32).to_be_bytes());
+        payload.resize(MAX_COMMAND_LEN, b' ');
+        assert!(matches!(parse(&payload), Err(Refused::Undecodable { .. })));
+        payload.push(b' ');
+        let refused = parse(&payload).unwrap_err();
+        assert_eq!(
+            refused,
+            Refused::TooLong {
+                bytes: MAX_COMMAND_LEN + 1
+            }
+        );
+        assert!(refused.answer().is_none());
+        assert!(
+            refused.reason().contains("longer than"),
+            "{}",
+            refused.reason()
+        );
     }
 
     /// An undecodable payload whose `command_id` is empty is treated as having none: it is

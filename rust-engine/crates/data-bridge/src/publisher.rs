@@ -4,6 +4,9 @@
 //! never slows the engine: the PUB socket drops for it (ZeroMQ's rule). Each drop is counted
 //! ([`PublishStats::dropped`]) and logged (at the first, on doubling, at most every
 //! [`DROP_LOG_EVERY`] while they go on); the strategy sees a dropped trade as a gap in the trade ids.
+//! A subscriber holding more than `zeromq::MAX_SUBSCRIPTIONS_PER_PEER` subscriptions (a repeated
+//! one counts once) or `zeromq::MAX_SUBSCRIPTION_BYTES_PER_PEER` bytes of them is disconnected by
+//! the socket; each is counted ([`PublishStats::peers_refused`]) and logged as drops are.
 
 use std::time::Duration;
 
@@ -82,6 +85,9 @@ pub struct PublishStats {
     pub messages: u64,
     /// Messages dropped for a subscriber whose queue was full (one per subscriber that missed one).
     pub dropped: u64,
+    /// Subscribers disconnected for subscribing past `zeromq::MAX_SUBSCRIPTIONS_PER_PEER` or
+    /// `zeromq::MAX_SUBSCRIPTION_BYTES_PER_PEER`.
+    pub peers_refused: u64,
 }
 
 /// Drops are logged at most this often, unless their total doubled since the last line.
@@ -91,14 +97,14 @@ pub const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 /// has doubled since the last line, or at most every [`DROP_LOG_EVERY`] while drops go on (a new
 /// stall after an early burst is told at once, a long one does not flood the log).
 #[derive(Debug, Default)]
-struct DropLog {
+pub(crate) struct DropLog {
     logged_total: u64,
     logged_at: Option<Instant>,
 }
 
 impl DropLog {
     /// Whether the drops, now `total`, are logged at `now` (remembered when they are).
-    fn due(&mut self, total: u64, now: Instant) -> bool {
+    pub(crate) fn due(&mut self, total: u64, now: Instant) -> bool {
         let due = match self.logged_at {
             None => total > 0,
             Some(at) => {
@@ -165,6 +171,7 @@ pub async fn run_probed<P: PublishProbe>(
     let mut stats = PublishStats::default();
     let mut encoder = DataEncoder::new(&feed.symbol);
     let mut drops = DropLog::default();
+    let mut refusals = DropLog::default();
     // One book message, refilled in place for each snapshot.
     let mut book = DataMessage::OrderBookSnapshot(empty_snapshot(&feed));
     loop {
@@ -174,6 +181,7 @@ pub async fn run_probed<P: PublishProbe>(
             msg = rx.recv() => match msg {
                 Some(m) => {
                     if send(&mut socket, &mut encoder, &m, &mut stats, &mut drops).await {
+                        note_refused_peers(&socket, &mut stats, &mut refusals);
                         probe.published(&m);
                     }
                 }
@@ -191,6 +199,7 @@ pub async fn run_probed<P: PublishProbe>(
                 last_id = Some(snap.update_id);
                 last_book = Instant::now();
                 if send(&mut socket, &mut encoder, &book, &mut stats, &mut drops).await {
+                    note_refused_peers(&socket, &mut stats, &mut refusals);
                     probe.published(&book);
                 }
             }
@@ -201,11 +210,29 @@ pub async fn run_probed<P: PublishProbe>(
         books = stats.books,
         messages = stats.messages,
         dropped = stats.dropped,
+        peers_refused = stats.peers_refused,
         at_ns = now_ns(),
         "data publisher stopped"
     );
     let _ = socket.close().await;
     stats
+}
+
+/// Counts the subscribers the socket disconnected for subscribing past its caps, logged as drops
+/// are (at the first, on doubling, at most every [`DROP_LOG_EVERY`]).
+fn note_refused_peers(socket: &PubSocket, stats: &mut PublishStats, log: &mut DropLog) {
+    let refused = socket.refused_peers();
+    if refused > stats.peers_refused {
+        if log.due(refused, Instant::now()) {
+            warn!(
+                peers_refused = refused,
+                max_subscriptions = zeromq::MAX_SUBSCRIPTIONS_PER_PEER,
+                max_subscription_bytes = zeromq::MAX_SUBSCRIPTION_BYTES_PER_PEER,
+                "a data subscriber subscribed past the caps: disconnected"
+            );
+        }
+        stats.peers_refused = refused;
+    }
 }
 
 /// Publishes one message; true when the socket took it.

@@ -1,12 +1,17 @@
-//! Response PUB: every response as `["resp", payload]`.
+//! Response PUB: every response as `["resp", payload]`. A subscriber whose queue is full misses the
+//! response (ZeroMQ's rule, as on the data channel): each miss is counted
+//! ([`ResponseStats::dropped`]) and logged as the data publisher logs its drops (at the first, on
+//! doubling, at most every [`crate::publisher::DROP_LOG_EVERY`]).
 
 use bytes::Bytes;
 use common::message::{encode, Response, RESPONSE_TOPIC};
 use tokio::sync::mpsc;
-use tracing::warn;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 use zeromq::{PubSocket, Socket, SocketSend};
 
 use crate::framed;
+use crate::publisher::DropLog;
 
 /// Binds the response PUB socket.
 ///
@@ -18,27 +23,78 @@ pub async fn bind(endpoint: &str) -> zeromq::ZmqResult<PubSocket> {
     Ok(socket)
 }
 
-/// Publishes responses until every sender is dropped, then closes the socket.
-pub async fn run(mut socket: PubSocket, mut rx: mpsc::Receiver<Response>) -> u64 {
-    let mut sent = 0;
+/// Counts of what the response publisher did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseStats {
+    /// Responses queued for at least one subscriber.
+    pub sent: u64,
+    /// Responses missed by a subscriber whose queue was full or whose connection failed (one per
+    /// subscriber that missed one).
+    pub dropped: u64,
+    /// Responses published while no subscriber subscribed to them (nobody to queue them for).
+    pub unheard: u64,
+}
+
+/// Publishes responses until every sender is dropped, then closes the socket. Returns how many
+/// were queued for at least one subscriber ([`ResponseStats::sent`]).
+pub async fn run(socket: PubSocket, rx: mpsc::Receiver<Response>) -> u64 {
+    run_counted(socket, rx).await.sent
+}
+
+/// [`run`], returning every count.
+pub async fn run_counted(mut socket: PubSocket, mut rx: mpsc::Receiver<Response>) -> ResponseStats {
+    let mut stats = ResponseStats::default();
+    let mut drops = DropLog::default();
     while let Some(r) = rx.recv().await {
         match encode(&r) {
-            Ok(payload) => match socket
-                .send(framed(
-                    Bytes::from_static(RESPONSE_TOPIC.as_bytes()),
-                    payload.into(),
-                ))
-                .await
-            {
-                Ok(()) => sent += 1,
-                Err(e) => warn!(error = %e, "response publish failed"),
-            },
+            Ok(payload) => {
+                let (queued, dropped) = (socket.queued(), socket.dropped());
+                let result = socket
+                    .send(framed(
+                        Bytes::from_static(RESPONSE_TOPIC.as_bytes()),
+                        payload.into(),
+                    ))
+                    .await;
+                if let Err(e) = result {
+                    warn!(error = %e, "response publish failed");
+                    continue;
+                }
+                // `send` is Ok also when it dropped for a full subscriber: what the socket counted
+                // tells what happened.
+                let queued = socket.queued() - queued;
+                let dropped = socket.dropped() - dropped;
+                if queued > 0 {
+                    stats.sent += 1;
+                }
+                if dropped > 0 {
+                    stats.dropped += dropped;
+                    if drops.due(stats.dropped, Instant::now()) {
+                        warn!(
+                            dropped = stats.dropped,
+                            "a subscriber's queue was full: responses dropped for it"
+                        );
+                    }
+                }
+                if queued == 0 && dropped == 0 {
+                    stats.unheard += 1;
+                    debug!(
+                        unheard = stats.unheard,
+                        "response published with no subscriber"
+                    );
+                }
+            }
             Err(e) => warn!(error = %e, "response not encodable"),
         }
     }
     tokio::time::sleep(crate::publisher::LINGER).await;
+    info!(
+        sent = stats.sent,
+        dropped = stats.dropped,
+        unheard = stats.unheard,
+        "response publisher stopped"
+    );
     let _ = socket.close().await;
-    sent
+    stats
 }
 
 #[cfg(test)]
@@ -96,6 +152,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(sent, n);
+        // Only what reached a subscriber's queue: not the ones sent before the subscription.
+        assert!((1..=n).contains(&sent), "{sent} of {n}");
     }
 }

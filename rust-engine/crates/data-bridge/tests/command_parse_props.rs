@@ -49,7 +49,7 @@ fn check(payload: &[u8]) -> Result<(), TestCaseError> {
                     Refused::Undecodable {
                         command_id: None,
                         ..
-                    }
+                    } | Refused::TooLong { .. }
                 ),
                 "{refused:?} has a command id but no answer"
             ),
@@ -64,6 +64,7 @@ fn check(payload: &[u8]) -> Result<(), TestCaseError> {
                     Refused::EmptyCommandId => {
                         prop_assert_eq!(e.field.as_deref(), Some("command_id"));
                     }
+                    Refused::TooLong { .. } => prop_assert!(false, "a payload too long answered"),
                 }
             }
             Some(other) => prop_assert!(false, "refusal answered with {other:?}"),

@@ -36,6 +36,8 @@ pub use crate::rep::*;
 pub use crate::req::*;
 pub use crate::router::*;
 pub use crate::sub::*;
+// flashcrash patch: the caps on a received message (a peer over them is disconnected).
+pub use crate::codec::{MAX_MESSAGE_FRAMES, MAX_MESSAGE_LEN};
 
 use crate::codec::*;
 use crate::transport::AcceptStopHandle;

@@ -18,10 +18,22 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// flashcrash patch: the most subscriptions one subscriber may hold (each is matched against every
+/// message published): a peer subscribing to more is disconnected. A duplicate is not counted.
+pub const MAX_SUBSCRIPTIONS_PER_PEER: usize = 64;
+
+/// flashcrash patch: the most bytes one subscriber's subscriptions may hold together: a peer
+/// subscribing past it is disconnected.
+pub const MAX_SUBSCRIPTION_BYTES_PER_PEER: usize = 8 * 1024;
 
 pub(crate) struct Subscriber {
     pub(crate) subscriptions: Vec<Vec<u8>>,
+    // flashcrash patch: the bytes of `subscriptions`, and the connection this entry belongs to.
+    subscription_bytes: usize,
+    conn: u64,
     pub(crate) send_queue: Pin<Box<ZmqFramedWrite>>,
     _subscription_coro_stop: oneshot::Sender<()>,
 }
@@ -30,58 +42,70 @@ pub(crate) struct PubSocketBackend {
     subscribers: DashMap<PeerIdentity, Subscriber>,
     socket_monitor: Mutex<Option<mpsc::Sender<SocketEvent>>>,
     socket_options: SocketOptions,
+    // flashcrash patch: a number for each connection, and the peers refused for subscribing past
+    // the caps.
+    next_conn: AtomicU64,
+    refused_peers: AtomicU64,
+}
+
+/// flashcrash patch: what a subscriber's message did.
+enum Received {
+    Fine,
+    OverCap,
 }
 
 impl PubSocketBackend {
-    fn message_received(&self, peer_id: &PeerIdentity, message: Message) {
+    // flashcrash patch: no unwrap on the peer's entry (it may be gone: ignored), a subscription
+    // applies only to the connection that sent it, duplicates are ignored, and a subscription past
+    // the caps is refused (the caller disconnects the peer).
+    fn message_received(&self, peer_id: &PeerIdentity, conn: u64, message: Message) -> Received {
         let message = match message {
             Message::Message(m) => m,
-            _ => return,
+            _ => return Received::Fine,
         };
         // flashcrash patch: a subscriber's multi-frame message is ignored, not a panic.
         if message.len() != 1 {
-            return;
+            return Received::Fine;
         }
-        let data: Vec<u8> = message.into_vec().pop().unwrap().to_vec();
-        if data.is_empty() {
-            return;
-        }
-        match data[0] {
-            1 => {
-                // Subscribe
-                self.subscribers
-                    .get_mut(peer_id)
-                    .unwrap()
-                    .subscriptions
-                    .push(Vec::from(&data[1..]));
-            }
-            0 => {
-                // Unsubscribe
-                let mut del_index = None;
-                let sub = Vec::from(&data[1..]);
-                for (idx, subscription) in self
-                    .subscribers
-                    .get(peer_id)
-                    .unwrap()
-                    .subscriptions
-                    .iter()
-                    .enumerate()
+        let data = match message.get(0) {
+            Some(d) if !d.is_empty() => d,
+            _ => return Received::Fine,
+        };
+        let mut subscriber = match self.subscribers.get_mut(peer_id) {
+            Some(s) if s.conn == conn => s,
+            _ => return Received::Fine,
+        };
+        let topic = &data[1..];
+        let known = subscriber
+            .subscriptions
+            .iter()
+            .position(|s| s.as_slice() == topic);
+        match (data[0], known) {
+            // Subscribe
+            (1, Some(_)) => {}
+            (1, None) => {
+                if subscriber.subscriptions.len() >= MAX_SUBSCRIPTIONS_PER_PEER
+                    || subscriber.subscription_bytes + topic.len() > MAX_SUBSCRIPTION_BYTES_PER_PEER
                 {
-                    if &sub == subscription {
-                        del_index = Some(idx);
-                        break;
-                    }
+                    return Received::OverCap;
                 }
-                if let Some(index) = del_index {
-                    self.subscribers
-                        .get_mut(peer_id)
-                        .unwrap()
-                        .subscriptions
-                        .remove(index);
-                }
+                subscriber.subscription_bytes += topic.len();
+                subscriber.subscriptions.push(topic.to_vec());
             }
-            _ => (),
+            // Unsubscribe
+            (0, Some(index)) => {
+                subscriber.subscription_bytes -= topic.len();
+                subscriber.subscriptions.swap_remove(index);
+            }
+            _ => {}
         }
+        Received::Fine
+    }
+
+    /// flashcrash patch: removes the peer's entry only while it is still this connection's.
+    fn connection_ended(&self, peer_id: &PeerIdentity, conn: u64) {
+        log::info!("Client disconnected {:?}", peer_id);
+        self.subscribers.remove_if(peer_id, |_, s| s.conn == conn);
     }
 }
 
@@ -109,10 +133,14 @@ impl MultiPeerBackend for PubSocketBackend {
         let (mut recv_queue, send_queue) = io.into_parts();
         // TODO provide handling for recv_queue
         let (sender, stop_receiver) = oneshot::channel();
+        // flashcrash patch: this connection's number, kept in its entry and by its task.
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.subscribers.insert(
             peer_id.clone(),
             Subscriber {
                 subscriptions: vec![],
+                subscription_bytes: 0,
+                conn,
                 send_queue: Box::pin(send_queue),
                 _subscription_coro_stop: sender,
             },
@@ -127,15 +155,30 @@ impl MultiPeerBackend for PubSocketBackend {
                          break;
                      },
                      message = recv_queue.next().fuse() => {
+                        // flashcrash patch: the task ends only its own connection's entry; a peer
+                        // subscribing past the caps is counted and disconnected; no dbg!.
                         match message {
-                            Some(Ok(m)) => backend.message_received(&peer_id, m),
+                            Some(Ok(m)) => match backend.message_received(&peer_id, conn, m) {
+                                Received::Fine => {}
+                                Received::OverCap => {
+                                    backend.refused_peers.fetch_add(1, Ordering::Relaxed);
+                                    log::warn!(
+                                        "subscriber {:?} disconnected: more than {} subscriptions or {} bytes of them",
+                                        peer_id,
+                                        MAX_SUBSCRIPTIONS_PER_PEER,
+                                        MAX_SUBSCRIPTION_BYTES_PER_PEER
+                                    );
+                                    backend.connection_ended(&peer_id, conn);
+                                    break;
+                                }
+                            },
                             Some(Err(e)) => {
-                                dbg!(e);
-                                backend.peer_disconnected(&peer_id);
+                                log::debug!("subscriber {:?} sent bad bytes: {}", peer_id, e);
+                                backend.connection_ended(&peer_id, conn);
                                 break;
                             }
                             None => {
-                                backend.peer_disconnected(&peer_id);
+                                backend.connection_ended(&peer_id, conn);
                                 break
                             }
                         }
@@ -157,14 +200,31 @@ pub struct PubSocket {
     binds: HashMap<Endpoint, AcceptStopHandle>,
     // flashcrash patch: messages dropped for a subscriber whose queue was full, counted.
     dropped: u64,
+    // flashcrash patch: whether a write error other than a broken pipe was logged.
+    write_error_logged: bool,
+    // flashcrash patch: messages queued for a subscriber, counted.
+    queued: u64,
 }
 
 // flashcrash patch: the count of silent drops, so the publisher can report them.
 impl PubSocket {
     /// Messages dropped since the socket was made because a matching subscriber's send queue was
-    /// full (one per subscriber that missed it).
+    /// full, or its connection failed a write other than with a broken pipe (one per subscriber
+    /// that missed it).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Messages queued since the socket was made (one per subscriber that got it): what `send`
+    /// returning `Ok` does not tell.
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Subscribers disconnected since the socket was made for subscribing past
+    /// [`MAX_SUBSCRIPTIONS_PER_PEER`] or [`MAX_SUBSCRIPTION_BYTES_PER_PEER`].
+    pub fn refused_peers(&self) -> u64 {
+        self.backend.refused_peers.load(Ordering::Relaxed)
     }
 }
 
@@ -188,12 +248,22 @@ impl SocketSend for PubSocket {
                         .as_mut()
                         .try_send(Message::Message(message.clone()));
                     match res {
-                        Ok(()) => {}
+                        Ok(()) => self.queued += 1, // flashcrash patch
                         Err(ZmqError::Codec(CodecError::Io(e))) => {
                             if e.kind() == ErrorKind::BrokenPipe {
-                                dead_peers.push(subscriber.key().clone());
+                                dead_peers.push((subscriber.key().clone(), subscriber.conn));
                             } else {
-                                dbg!(e);
+                                // flashcrash patch: the message is lost for this subscriber:
+                                // counted as dropped, and logged once (not dbg! per message).
+                                self.dropped += 1;
+                                if !self.write_error_logged {
+                                    self.write_error_logged = true;
+                                    log::warn!(
+                                        "write to subscriber {:?} failed ({}): messages dropped for it (logged once)",
+                                        subscriber.key(),
+                                        e
+                                    );
+                                }
                             }
                         }
                         Err(ZmqError::BufferFull(_)) => {
@@ -204,14 +274,15 @@ impl SocketSend for PubSocket {
                             self.dropped += 1;
                         }
                         // flashcrash patch: any other send error drops that subscriber, not a panic.
-                        Err(_) => dead_peers.push(subscriber.key().clone()),
+                        Err(_) => dead_peers.push((subscriber.key().clone(), subscriber.conn)),
                     }
                     break;
                 }
             }
         }
-        for peer in dead_peers {
-            self.backend.peer_disconnected(&peer);
+        // flashcrash patch: each entry removed only while it is still that connection's.
+        for (peer, conn) in dead_peers {
+            self.backend.connection_ended(&peer, conn);
         }
         Ok(())
     }
@@ -227,9 +298,13 @@ impl Socket for PubSocket {
                 subscribers: DashMap::new(),
                 socket_monitor: Mutex::new(None),
                 socket_options: options,
+                next_conn: AtomicU64::new(0),
+                refused_peers: AtomicU64::new(0),
             }),
             binds: HashMap::new(),
             dropped: 0,
+            write_error_logged: false,
+            queued: 0,
         }
     }
 

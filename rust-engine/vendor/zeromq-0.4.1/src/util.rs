@@ -197,6 +197,16 @@ pub(crate) async fn peer_connected(
         props = Some(connect_ops);
     }
     let peer_id = ready_exchange(&mut raw_socket, backend.socket_type(), props).await?;
+    // flashcrash patch: a peer's Identity names it only to a ROUTER (ZMTP 3.0: the routing id).
+    // Every other socket keys the connection by an id of its own, new for each connection: with
+    // the identity the peer claimed, a second connection claiming it replaced the first in the
+    // socket's maps, and the first one's end then removed the second's entry (a PUB subscriber's
+    // next subscription found none and panicked).
+    let peer_id = if backend.socket_type() == SocketType::ROUTER {
+        peer_id
+    } else {
+        PeerIdentity::new()
+    };
     backend.peer_connected(&peer_id, raw_socket).await;
     Ok(peer_id)
 }

@@ -76,13 +76,25 @@ impl TryFrom<Bytes> for ZmqCommand {
 
         while !buf.is_empty() {
             // Collect command properties
+            // flashcrash patch: every declared length is checked against what the frame holds (a
+            // property's name or value running past the frame's end is an error, not a panic).
             let prop_len = buf.get_u8() as usize;
+            if prop_len > buf.len() {
+                return Err(CodecError::Command("Property name longer than its frame"));
+            }
             let property = match String::from_utf8(buf.split_to(prop_len).to_vec()) {
                 Ok(p) => p,
                 Err(_) => return Err(CodecError::Decode("Invalid property identifier")),
             };
 
+            // flashcrash patch: the value's 4-byte length, then the value, must be in the frame.
+            if buf.len() < 4 {
+                return Err(CodecError::Command("Property value length cut short"));
+            }
             let prop_val_len = buf.get_u32() as usize;
+            if prop_val_len > buf.len() {
+                return Err(CodecError::Command("Property value longer than its frame"));
+            }
             let prop_value = buf.split_to(prop_val_len);
             properties.insert(property, prop_value);
         }
@@ -125,5 +137,47 @@ impl From<ZmqCommand> for BytesMut {
             bytes.extend_from_slice(val.as_ref());
         }
         bytes
+    }
+}
+
+// flashcrash patch: a READY cut at every byte is an error, never a panic.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready_body() -> Vec<u8> {
+        let mut body = vec![5];
+        body.extend(b"READY");
+        for (name, value) in [("Socket-Type", &b"PUSH"[..]), ("Identity", b"abc")] {
+            body.push(name.len() as u8);
+            body.extend(name.as_bytes());
+            body.extend((value.len() as u32).to_be_bytes());
+            body.extend(value);
+        }
+        body
+    }
+
+    #[test]
+    fn a_ready_cut_at_every_offset_is_an_error_not_a_panic() {
+        let body = ready_body();
+        let whole = ZmqCommand::try_from(Bytes::from(body.clone())).unwrap();
+        assert_eq!(whole.properties.len(), 2);
+        // Offsets at a property's boundary are whole (shorter) READYs; every other cut is an error.
+        let boundaries = [6, 6 + 1 + 11 + 4 + 4];
+        for cut in 0..body.len() {
+            let got = ZmqCommand::try_from(Bytes::copy_from_slice(&body[..cut]));
+            assert_eq!(
+                got.is_ok(),
+                boundaries.contains(&cut),
+                "cut at {cut}: {got:?}"
+            );
+        }
+        // A property declaring a name of 200 bytes with 3 left; a value of 2^32-1 with 1 left.
+        let mut long_name = body[..6].to_vec();
+        long_name.extend(b"\xc8abc");
+        assert!(ZmqCommand::try_from(Bytes::from(long_name)).is_err());
+        let mut long_value = body[..6].to_vec();
+        long_value.extend(b"\x01X\xff\xff\xff\xff\x00");
+        assert!(ZmqCommand::try_from(Bytes::from(long_value)).is_err());
     }
 }

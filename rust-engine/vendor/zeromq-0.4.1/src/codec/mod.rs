@@ -13,6 +13,8 @@ pub(crate) use error::{CodecError, CodecResult};
 pub(crate) use framed::{FrameableRead, FrameableWrite, FramedIo, ZmqFramedRead, ZmqFramedWrite};
 pub(crate) use greeting::{ZmqGreeting, ZmtpVersion};
 pub(crate) use zmq_codec::ZmqCodec;
+// flashcrash patch: the caps on a received message, for the sockets' users to document.
+pub use zmq_codec::{MAX_MESSAGE_FRAMES, MAX_MESSAGE_LEN};
 
 use crate::message::ZmqMessage;
 use crate::{ZmqError, ZmqResult};

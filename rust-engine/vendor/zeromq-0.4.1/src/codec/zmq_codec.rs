@@ -32,6 +32,8 @@ pub struct ZmqCodec {
     // This allows to encapsulate its processing inside codec and not expose
     // internal details to higher levels
     buffered_message: Option<ZmqMessage>,
+    // flashcrash patch: the bytes of `buffered_message` so far (its frames are counted by its len).
+    buffered_len: usize,
 }
 
 impl ZmqCodec {
@@ -40,6 +42,7 @@ impl ZmqCodec {
             state: DecoderState::Greeting,
             waiting_for: 64, // len of the greeting frame
             buffered_message: None,
+            buffered_len: 0,
         }
     }
 }
@@ -50,9 +53,14 @@ impl Default for ZmqCodec {
     }
 }
 
-/// flashcrash patch: the longest frame accepted (a peer declaring more is disconnected instead of
-/// making the process allocate what it declared).
-pub const MAX_FRAME_LEN: u64 = 16 * 1024 * 1024;
+/// flashcrash patch: the most bytes a received message (all its frames) or command may hold: a
+/// peer declaring a frame that would take its message past this is disconnected at the frame's
+/// header, before anything is buffered (it was 16 MiB per frame, each buffered in full).
+pub const MAX_MESSAGE_LEN: usize = 1024 * 1024;
+
+/// flashcrash patch: the most frames a received message may have: a peer sending more (MORE set on
+/// frame after frame, each buffered) is disconnected.
+pub const MAX_MESSAGE_FRAMES: usize = 256;
 
 impl Decoder for ZmqCodec {
     type Error = CodecError;
@@ -92,9 +100,17 @@ impl Decoder for ZmqCodec {
                 } else {
                     u64::from(src.get_u8())
                 };
-                // flashcrash patch: a peer's declared length is not trusted with an allocation.
-                if len > MAX_FRAME_LEN {
-                    return Err(CodecError::Decode("frame longer than the largest accepted"));
+                // flashcrash patch: a peer's declared length is not trusted with an allocation,
+                // and the frames of one message together stay within MAX_MESSAGE_LEN.
+                let budget = if frame.command {
+                    MAX_MESSAGE_LEN
+                } else {
+                    MAX_MESSAGE_LEN - self.buffered_len
+                };
+                if len > budget as u64 {
+                    return Err(CodecError::Decode(
+                        "message longer than the largest accepted",
+                    ));
                 }
                 self.state = DecoderState::Frame(frame);
                 self.waiting_for = len as usize;
@@ -109,15 +125,27 @@ impl Decoder for ZmqCodec {
                 }
 
                 // process incoming message frame
-                match &mut self.buffered_message {
-                    Some(v) => v.push_back(data.freeze()),
-                    None => self.buffered_message = Some(ZmqMessage::from(data.freeze())),
-                }
+                // flashcrash patch: bytes and frames of the message so far, each capped.
+                self.buffered_len += data.len();
+                let frames = match &mut self.buffered_message {
+                    Some(v) => {
+                        v.push_back(data.freeze());
+                        v.len()
+                    }
+                    None => {
+                        self.buffered_message = Some(ZmqMessage::from(data.freeze()));
+                        1
+                    }
+                };
 
                 if frame.more {
+                    if frames >= MAX_MESSAGE_FRAMES {
+                        return Err(CodecError::Decode("message with more frames than accepted"));
+                    }
                     self.decode(src)
                 } else {
                     // Quoth the Raven “Nevermore.”
+                    self.buffered_len = 0; // flashcrash patch
                     Ok(Some(Message::Message(
                         self.buffered_message
                             .take()
@@ -174,6 +202,75 @@ impl Encoder for ZmqCodec {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    // flashcrash patch: the caps on a received message's frames and bytes.
+    fn decoding_codec() -> ZmqCodec {
+        let mut codec = ZmqCodec::new();
+        codec.waiting_for = 1;
+        codec.state = DecoderState::FrameHeader;
+        codec
+    }
+
+    #[test]
+    pub fn a_message_of_too_many_frames_is_an_error() {
+        let mut codec = decoding_codec();
+        let mut ok = BytesMut::new();
+        for _ in 0..MAX_MESSAGE_FRAMES - 1 {
+            ok.extend_from_slice(&[0x01, 0x00]);
+        }
+        ok.extend_from_slice(&[0x00, 0x00]);
+        match codec.decode(&mut ok) {
+            Ok(Some(Message::Message(m))) => assert_eq!(m.len(), MAX_MESSAGE_FRAMES),
+            other => panic!("{other:?}"),
+        }
+        let mut codec = decoding_codec();
+        let mut more = BytesMut::new();
+        for _ in 0..MAX_MESSAGE_FRAMES {
+            more.extend_from_slice(&[0x01, 0x00]);
+        }
+        assert!(codec.decode(&mut more).is_err());
+    }
+
+    #[test]
+    pub fn a_message_longer_than_the_cap_is_refused_at_its_header() {
+        // One long frame declaring one byte more than the cap: refused with nothing buffered.
+        let mut codec = decoding_codec();
+        let mut long = BytesMut::new();
+        long.extend_from_slice(&[0x02]);
+        long.extend_from_slice(&(MAX_MESSAGE_LEN as u64 + 1).to_be_bytes());
+        assert!(codec.decode(&mut long).is_err());
+        // Frames that reach the cap only together: the one that passes it is refused.
+        let mut codec = decoding_codec();
+        let half = MAX_MESSAGE_LEN / 2;
+        let mut two = BytesMut::new();
+        two.extend_from_slice(&[0x03]);
+        two.extend_from_slice(&(half as u64).to_be_bytes());
+        two.extend_from_slice(&vec![0u8; half]);
+        two.extend_from_slice(&[0x02]);
+        two.extend_from_slice(&(half as u64 + 1).to_be_bytes());
+        assert!(codec.decode(&mut two).is_err());
+        // Exactly the cap over two frames is a message.
+        let mut codec = decoding_codec();
+        let mut exact = BytesMut::new();
+        exact.extend_from_slice(&[0x03]);
+        exact.extend_from_slice(&(half as u64).to_be_bytes());
+        exact.extend_from_slice(&vec![0u8; half]);
+        exact.extend_from_slice(&[0x02]);
+        exact.extend_from_slice(&((MAX_MESSAGE_LEN - half) as u64).to_be_bytes());
+        exact.extend_from_slice(&vec![0u8; MAX_MESSAGE_LEN - half]);
+        match codec.decode(&mut exact) {
+            Ok(Some(Message::Message(m))) => assert_eq!(m.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // The count starts again with the next message.
+        exact.extend_from_slice(&[0x02]);
+        exact.extend_from_slice(&(MAX_MESSAGE_LEN as u64).to_be_bytes());
+        exact.extend_from_slice(&vec![0u8; MAX_MESSAGE_LEN]);
+        assert!(matches!(
+            codec.decode(&mut exact),
+            Ok(Some(Message::Message(_)))
+        ));
+    }
 
     #[test]
     pub fn test_message_decode_1() {
