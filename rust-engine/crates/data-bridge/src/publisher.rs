@@ -180,6 +180,15 @@ pub async fn run_probed<P: PublishProbe>(
             biased;
             msg = rx.recv() => match msg {
                 Some(m) => {
+                    // A book sent on the channel (a `RequestSnapshot`'s) was read before the ones
+                    // published from the shared book since: one not newer than the last published
+                    // would reach the strategy after a newer one.
+                    if let DataMessage::OrderBookSnapshot(b) = &m {
+                        if last_id.is_some_and(|last| b.update_id <= last) {
+                            continue;
+                        }
+                        last_id = Some(b.update_id);
+                    }
                     if send(&mut socket, &mut encoder, &m, &mut stats, &mut drops).await {
                         note_refused_peers(&socket, &mut stats, &mut refusals);
                         probe.published(&m);
@@ -395,6 +404,62 @@ mod tests {
         // The newest book's best bid carries the last update's quantity (57 units).
         let last = got.last().unwrap();
         assert_eq!((last.bids[0][1] * 1e8).round(), 57.0, "{last:?}");
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(2), publisher)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// A book sent on the channel (a `RequestSnapshot`'s, read before the shared book moved on) goes
+    /// out only if newer than the last book published: the subscriber never gets a book older than
+    /// one it already has.
+    #[tokio::test]
+    async fn a_requested_book_older_than_the_last_published_is_not_sent() {
+        let shared = SharedBook::default();
+        let feed = BookFeed {
+            book: shared.clone(),
+            symbol: "POLUSDT".into(),
+            levels: 2,
+            max_hz: 1000,
+        };
+        let mut socket = PubSocket::new();
+        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap();
+        let mut sub = SubSocket::new();
+        sub.subscribe("").await.unwrap();
+        sub.connect(&endpoint.to_string()).await.unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let publisher = tokio::spawn(run(socket, rx, feed.clone()));
+        let mut n = 0;
+        loop {
+            n += 1;
+            assert!(n < 100, "the subscriber never received anything");
+            tx.send(state(n)).await.unwrap();
+            if next(&mut sub, Duration::from_millis(50)).await.is_some() {
+                break;
+            }
+        }
+        let set = |id: u64| {
+            let mut st = shared.write();
+            st.book.reset(id, &[lv(100, id)], &[lv(101, 1)]);
+            st.synced = true;
+        };
+        set(10);
+        let requested = snapshot_of(&feed).expect("in sync"); // read at id 10
+        set(20);
+        shared.notify();
+        let got = books(&mut sub, Duration::from_millis(200)).await;
+        assert_eq!(got.iter().map(|b| b.update_id).collect::<Vec<_>>(), [20]);
+        tx.send(DataMessage::OrderBookSnapshot(requested))
+            .await
+            .unwrap();
+        set(30);
+        let newer = snapshot_of(&feed).expect("in sync");
+        tx.send(DataMessage::OrderBookSnapshot(newer))
+            .await
+            .unwrap();
+        let got = books(&mut sub, Duration::from_millis(200)).await;
+        assert_eq!(got.iter().map(|b| b.update_id).collect::<Vec<_>>(), [30]);
         drop(tx);
         tokio::time::timeout(Duration::from_secs(2), publisher)
             .await
