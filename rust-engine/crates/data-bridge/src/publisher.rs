@@ -309,6 +309,33 @@ mod tests {
         Some(decode(msg.get(1).expect("two frames")).expect("a data message"))
     }
 
+    /// A publisher of `feed` on a loopback port and a subscriber to it, once its subscription has
+    /// reached the publisher (a state change got through); the sender of its channel and its task.
+    async fn publishing(
+        feed: BookFeed,
+    ) -> (
+        SubSocket,
+        mpsc::Sender<DataMessage>,
+        tokio::task::JoinHandle<PublishStats>,
+    ) {
+        let mut socket = PubSocket::new();
+        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap();
+        let mut sub = SubSocket::new();
+        sub.subscribe("").await.unwrap();
+        sub.connect(&endpoint.to_string()).await.unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let publisher = tokio::spawn(run(socket, rx, feed));
+        let mut n = 0;
+        loop {
+            n += 1;
+            assert!(n < 100, "the subscriber never received anything");
+            tx.send(state(n)).await.unwrap();
+            if next(&mut sub, Duration::from_millis(50)).await.is_some() {
+                return (sub, tx, publisher);
+            }
+        }
+    }
+
     /// The books received within `within`, other messages skipped.
     async fn books(sub: &mut SubSocket, within: Duration) -> Vec<OrderBookSnapshot> {
         let end = Instant::now() + within;
@@ -333,23 +360,7 @@ mod tests {
             levels: 2,
             max_hz: MAX_HZ,
         };
-        let mut socket = PubSocket::new();
-        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap();
-        let mut sub = SubSocket::new();
-        sub.subscribe("").await.unwrap();
-        sub.connect(&endpoint.to_string()).await.unwrap();
-        let (tx, rx) = mpsc::channel(64);
-        let publisher = tokio::spawn(run(socket, rx, feed));
-        // The subscription reaches the publisher: a state change gets through.
-        let mut n = 0;
-        loop {
-            n += 1;
-            assert!(n < 100, "the subscriber never received anything");
-            tx.send(state(n)).await.unwrap();
-            if next(&mut sub, Duration::from_millis(50)).await.is_some() {
-                break;
-            }
-        }
+        let (mut sub, tx, publisher) = publishing(feed).await;
         let _ = books(&mut sub, Duration::from_millis(100)).await; // late copies of the handshake
 
         // Out of sync (resyncing): changes are notified, nothing is published.
@@ -423,22 +434,7 @@ mod tests {
             levels: 2,
             max_hz: 1000,
         };
-        let mut socket = PubSocket::new();
-        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap();
-        let mut sub = SubSocket::new();
-        sub.subscribe("").await.unwrap();
-        sub.connect(&endpoint.to_string()).await.unwrap();
-        let (tx, rx) = mpsc::channel(64);
-        let publisher = tokio::spawn(run(socket, rx, feed.clone()));
-        let mut n = 0;
-        loop {
-            n += 1;
-            assert!(n < 100, "the subscriber never received anything");
-            tx.send(state(n)).await.unwrap();
-            if next(&mut sub, Duration::from_millis(50)).await.is_some() {
-                break;
-            }
-        }
+        let (mut sub, tx, publisher) = publishing(feed.clone()).await;
         let set = |id: u64| {
             let mut st = shared.write();
             st.book.reset(id, &[lv(100, id)], &[lv(101, 1)]);
