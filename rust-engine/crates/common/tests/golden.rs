@@ -24,6 +24,9 @@ where
         from_msgpack, from_json,
         "{name}: fields differ from the JSON"
     );
+    // The receivers' own decoding (one map, nothing after it, no bin or ext) takes it too.
+    let strict: T = common::message::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(strict, from_msgpack, "{name}: decode differs");
     assert_eq!(
         encode(&from_msgpack).unwrap(),
         bytes,
