@@ -113,8 +113,8 @@ async fn rest_shapes_errors_and_the_book_before_the_replay() {
     assert_eq!(keys(&t), keys(&fixture("server_time_response.json")));
     let drift = t["serverTime"].as_i64().unwrap() - exchange_sim::clock::wall_ms();
     assert!(
-        drift.abs() < 5_000,
-        "rebased serverTime is the wall clock: {drift}"
+        drift.abs() < 1_000,
+        "rebased serverTime is the wall clock to the half second (whole-second rebase): {drift}"
     );
     let (status, ping) = client::get(&venue, "/api/v3/ping").await;
     assert_eq!((status, ping), (200, fixture("ping_response.json")));

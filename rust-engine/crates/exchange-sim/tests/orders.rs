@@ -1060,8 +1060,16 @@ async fn late_orders_duplicate_parameters_and_the_latest_trades() {
     };
     let venue = start(cfg).await;
     let api = Api::new(&venue);
+    // Stamped with the venue's clock: 600 ms late against a 300-ms window whatever the half second
+    // the venue's clock is off the wall clock.
+    let now = api.server_time().await;
     let late = api
-        .order("side=BUY&type=MARKET&quantity=30&recvWindow=300&newClientOrderId=late-1")
+        .signed_at(
+            reqwest::Method::POST,
+            "/api/v3/order",
+            "symbol=POLUSDT&side=BUY&type=MARKET&quantity=30&recvWindow=300&newClientOrderId=late-1",
+            now,
+        )
         .await;
     assert_eq!((late.status, late.code()), (400, -1021), "{}", late.body);
     let twice = api
