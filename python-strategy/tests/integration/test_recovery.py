@@ -82,6 +82,15 @@ def _held(db: Path) -> Decimal:
     return held
 
 
+def _halt(flatten: bool) -> bytes:
+    """An operator's `EmergencyHalt`, as the command socket takes it."""
+    halt = {"type": "EmergencyHalt", "command_id": "halt-1", "ts_ns": 1, "reason": "test", "flatten": flatten}
+    return msgpack.packb(halt)
+
+
+_RESUME = msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
+
+
 def _wait_log(session: Session, name: str, text: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while text not in session.procs[name].log_path.read_text(errors="replace"):
@@ -308,23 +317,14 @@ def test_an_operators_halt_while_a_position_is_open_loses_nothing(bin_dir: Path,
                 assert time.monotonic() < deadline, "no position opened"
                 session.check_alive()
                 time.sleep(0.05)
-            halt = {
-                "type": "EmergencyHalt",
-                "command_id": "halt-1",
-                "ts_ns": 1,
-                "reason": "test",
-                "flatten": flatten,
-            }
-            push.send(msgpack.packb(halt))
+            push.send(_halt(flatten))
             if flatten:  # halted, the engine takes no order: only its flatten can close the lots
                 wait_no_open_trade("the engine's flatten did not close the open lots")
             else:
                 _wait_log(session, "strategy", "entries paused: engine halted", 10)
                 time.sleep(3.0)  # the exit refused, asked again each second
                 assert _rows(db, open_trades) != [(0,)], "a position closed while the engine was halted"
-            push.send(
-                msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
-            )
+            push.send(_RESUME)
             if not flatten:
                 wait_no_open_trade("the exit did not go once the engine ran again")
             time.sleep(1.0)
@@ -388,23 +388,14 @@ def test_a_flatten_while_the_strategy_is_down_is_not_sold_again(bin_dir: Path) -
                         break
                     session.restart("strategy")  # sold by its own exit meanwhile: another one
                 time.sleep(0.05)
-            halt = {
-                "type": "EmergencyHalt",
-                "command_id": "halt-1",
-                "ts_ns": 1,
-                "reason": "test",
-                "flatten": True,
-            }
-            push.send(msgpack.packb(halt))
+            push.send(_halt(True))
             deadline = time.monotonic() + 15
             while engine_holds() > 0:
                 assert time.monotonic() < deadline, "the engine did not flatten"
                 time.sleep(0.1)
             session.restart("strategy")
             _wait_log(session, "strategy", "while nobody listened: the positions follow it", 30)
-            push.send(
-                msgpack.packb({"type": "Resume", "command_id": "resume-1", "ts_ns": 1, "reason": "over"})
-            )
+            push.send(_RESUME)
             time.sleep(1.0)
             session.check_alive()
             codes = session.stop()

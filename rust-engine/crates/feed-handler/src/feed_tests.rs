@@ -53,6 +53,15 @@ impl Harness {
         }
     }
 
+    /// The ids of the trades published so far and not read yet, in order.
+    fn published_trade_ids(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while let Ok(t) = self.trades.try_recv() {
+            ids.push(t.trade_id);
+        }
+        ids
+    }
+
     async fn text(&mut self, frame: &str) -> Option<Ended> {
         self.task.on_text(frame, &mut self.snapshot_task).await
     }
@@ -200,10 +209,7 @@ async fn repeated_and_older_trades_are_counted_not_published() {
     for id in [5, 5, 4, 6, 9] {
         h.text(&trade(id)).await;
     }
-    let mut published = Vec::new();
-    while let Ok(t) = h.trades.try_recv() {
-        published.push(t.trade_id);
-    }
+    let published = h.published_trade_ids();
     assert_eq!(published, [5, 6, 9]);
     let c = h.task.counters();
     assert_eq!((c.duplicates, c.out_of_order, c.trades_missed), (1, 1, 2));
@@ -314,10 +320,7 @@ async fn far_future_events_are_rejected() {
     h.text(&trade(8).replace(r#""T":1"#, &format!(r#""T":{far}"#)))
         .await;
     h.text(&trade(9)).await;
-    let mut published = Vec::new();
-    while let Ok(t) = h.trades.try_recv() {
-        published.push(t.trade_id);
-    }
+    let published = h.published_trade_ids();
     assert_eq!(published, [5, 7, 9]);
     assert_eq!(
         h.task.counters(),
@@ -878,10 +881,7 @@ async fn a_trade_with_an_absurd_id_does_not_block_the_later_ones() {
     for id in 11..20 {
         h.text(&trade(id)).await;
     }
-    let mut published = Vec::new();
-    while let Ok(t) = h.trades.try_recv() {
-        published.push(t.trade_id);
-    }
+    let published = h.published_trade_ids();
     assert_eq!(published, (10..20).collect::<Vec<_>>());
     let c = h.task.counters();
     assert_eq!((c.rejected, c.trades_missed, c.out_of_order), (1, 0, 0));
