@@ -334,11 +334,18 @@ impl Commands {
         let mut push = PushSocket::new();
         push.connect(&self.endpoint).await.unwrap();
         push.send(ZmqMessage::from(query(id))).await.unwrap();
-        let cmd = tokio::time::timeout(SAFETY, self.commands.recv())
-            .await
-            .expect("the command socket stopped receiving")
-            .unwrap();
+        let cmd = self
+            .next(SAFETY, "the command socket stopped receiving")
+            .await;
         assert_eq!(cmd.command_id(), id);
+    }
+
+    /// The next command received, `within` (else the test fails with `lost`).
+    async fn next(&mut self, within: Duration, lost: &str) -> Command {
+        tokio::time::timeout(within, self.commands.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{lost}"))
+            .unwrap()
     }
 
     async fn stop(self) -> u64 {
@@ -382,6 +389,18 @@ async fn data_socket() -> (
     let (tx, rx) = mpsc::channel(1024);
     let task = tokio::spawn(data_bridge::publisher::run(socket, rx, feed()));
     (addr, tx, task)
+}
+
+/// The data PUB stopped (its channel closed): what it counted.
+async fn stopped(
+    tx: mpsc::Sender<DataMessage>,
+    publisher: tokio::task::JoinHandle<data_bridge::publisher::PublishStats>,
+) -> data_bridge::publisher::PublishStats {
+    drop(tx);
+    tokio::time::timeout(SAFETY, publisher)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Whether a subscriber (of everything or of `state`) receives a data message within a few
@@ -443,11 +462,7 @@ async fn a_ready_cut_anywhere_drops_its_peer_not_the_engine() {
     let mut good = handshaken(&data_addr, "SUB", None).await;
     good.write_all(&subscribe(b"")).await.unwrap();
     assert!(receives_data(&mut good, &tx).await, "the data PUB stopped");
-    drop(tx);
-    tokio::time::timeout(SAFETY, publisher)
-        .await
-        .unwrap()
-        .unwrap();
+    stopped(tx, publisher).await;
     cmds.stop().await;
     assert_no_panic();
 }
@@ -480,32 +495,31 @@ async fn connections_claiming_one_identity_are_each_their_own_peer() {
             "{id}: the second lost its entry"
         );
     }
-    drop(tx);
-    tokio::time::timeout(SAFETY, publisher)
-        .await
-        .unwrap()
-        .unwrap();
+    stopped(tx, publisher).await;
 
     let mut cmds = command_socket().await;
     let mut a = handshaken(&cmds.addr, "PUSH", Some("X")).await;
     let mut b = handshaken(&cmds.addr, "PUSH", Some("X")).await;
     for (peer, id) in [(&mut a, "from-a"), (&mut b, "from-b")] {
         peer.write_all(&message_frame(&query(id))).await.unwrap();
-        let cmd = tokio::time::timeout(Duration::from_secs(3), cmds.commands.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{id} was lost"))
-            .unwrap();
-        assert_eq!(cmd.command_id(), id);
+        assert_eq!(
+            cmds.next(Duration::from_secs(3), &format!("{id} was lost"))
+                .await
+                .command_id(),
+            id
+        );
     }
     drop(a);
     tokio::time::sleep(Duration::from_millis(100)).await;
     b.write_all(&message_frame(&query("from-b-again")))
         .await
         .unwrap();
-    let cmd = tokio::time::timeout(Duration::from_secs(3), cmds.commands.recv())
-        .await
-        .expect("the second connection lost its stream when the first left")
-        .unwrap();
+    let cmd = cmds
+        .next(
+            Duration::from_secs(3),
+            "the second connection lost its stream when the first left",
+        )
+        .await;
     assert_eq!(cmd.command_id(), "from-b-again");
     cmds.stop().await;
     assert_no_panic();
@@ -553,11 +567,7 @@ async fn a_subscriber_past_the_subscription_caps_is_disconnected_and_counted() {
         receives_data(&mut repeats, &tx).await,
         "a repeated subscription was refused"
     );
-    drop(tx);
-    let stats = tokio::time::timeout(SAFETY, publisher)
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = stopped(tx, publisher).await;
     assert_eq!(stats.peers_refused, 2, "{stats:?}");
     assert_no_panic();
 }
