@@ -117,6 +117,12 @@ class Reconciliation:
             else:
                 self.engine_position = msg.net_position
 
+    def reconciled_trade_id(self) -> int:
+        """The trade id of the next fill made up from the engine's figures (counted as
+        `reconciled_fills`): far above any venue's, one per made-up fill."""
+        self.stats["reconciled_fills"] += 1
+        return RECONCILED_TRADE_ID + self.stats["reconciled_fills"]
+
     def check_position(self, now_ns: int, after_ns: int = 0) -> None:
         """Asks the engine for its net position (a `QueryOpenOrders`), now or `after_ns` from now."""
         if after_ns > 0:
@@ -172,10 +178,9 @@ class Reconciliation:
                 fee, fee_asset = missing * rate, ESTIMATED_BASE_FEE
             else:
                 fee, fee_asset = price * missing * rate, ESTIMATED_FEE
-            self.stats["reconciled_fills"] += 1
             fill = wire.OrderExecution(
                 o.cmd.command_id, now, o.client_order_id, info.exchange_order_id, o.cmd.symbol,
-                o.cmd.side, RECONCILED_TRADE_ID + self.stats["reconciled_fills"], price, missing,
+                o.cmd.side, self.reconciled_trade_id(), price, missing,
                 info.filled_quantity, o.cmd.quantity,
                 "FILLED" if info.status == "FILLED" else "PARTIALLY_FILLED",
                 "taker" if o.cmd.order_type == "MARKET" else "maker", fee, fee_asset,

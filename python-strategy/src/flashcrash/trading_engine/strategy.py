@@ -42,7 +42,6 @@ from flashcrash.trading_engine.orders import (
     ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
     POSITION_RECHECK_NS,
-    RECONCILED_TRADE_ID,
     Order,
     OrderManager,
     new_client_order_id,
@@ -297,10 +296,9 @@ class PercentileStrategy:
             price = next(
                 lot.position.avg_entry for lot in self.position.lots.values() if lot.position.is_open
             )
-        self.orders.stats["reconciled_fills"] += 1
         fill = OrderExecution(
             None, event_ns, f"{ENGINE_FLATTEN_PREFIX}unheard-{event_ns}", "", self.orders.symbol, "SELL",
-            RECONCILED_TRADE_ID + self.orders.stats["reconciled_fills"], price, short, short, short,
+            self.orders.reconciled_trade_id(), price, short, short, short,
             "FILLED", "taker", price * short * self.orders.taker_rate, ESTIMATED_FEE,
         )  # fmt: skip
         log.error("the engine sold %s while nobody listened: the positions follow it at %s", short, price)
