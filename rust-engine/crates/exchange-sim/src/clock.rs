@@ -95,6 +95,18 @@ impl Pacer {
         }
     }
 
+    /// The same pacer with event time `t0_us` due `lead_ms` from its start (earlier when negative:
+    /// the events up to then are due at once).
+    pub fn led_by(self, lead_ms: i64) -> Self {
+        let by = Duration::from_millis(lead_ms.unsigned_abs());
+        let start = if lead_ms >= 0 {
+            self.start + by
+        } else {
+            self.start.checked_sub(by).unwrap_or(self.start)
+        };
+        Pacer { start, ..self }
+    }
+
     /// When event time `event_us` is due.
     pub fn due(&self, event_us: i64) -> Instant {
         let secs = (event_us - self.t0_us).max(0) as f64 / 1e6 / self.factor;
@@ -126,5 +138,12 @@ mod tests {
         assert_eq!(p.due(1_000_000), start);
         assert_eq!(p.due(11_000_000) - start, Duration::from_secs(1));
         assert_eq!(p.due(0), start);
+        // Led by 300 ms, or 200 ms late: the same scale from a moved start.
+        let led = p.led_by(300);
+        assert_eq!(led.due(1_000_000) - start, Duration::from_millis(300));
+        assert_eq!(led.due(11_000_000) - start, Duration::from_millis(1_300));
+        let late = p.led_by(-200);
+        assert_eq!(start - late.due(1_000_000), Duration::from_millis(200));
+        assert_eq!(late.due(11_000_000) - start, Duration::from_millis(800));
     }
 }

@@ -21,7 +21,6 @@ use axum::routing::post;
 use axum::Router;
 use serde::Serialize;
 
-use crate::clock::wall_ms;
 use crate::orders::{Fill, NewOrder, Order, OrderError, OrderKind, OrderSide, Tif};
 use crate::rate_limit::{weight, Exceeded};
 use crate::server::ApiError;
@@ -110,11 +109,11 @@ pub(crate) async fn limits(State(v): State<Arc<Venue>>, req: Request, next: Next
         req.uri().path(),
         req.uri().query().unwrap_or(""),
     );
-    let mut resp = match v.trading.rate.add_weight(w, wall_ms()) {
+    let mut resp = match v.trading.rate.add_weight(w, v.rate_clock_ms()) {
         Ok(()) => next.run(req).await,
         Err(e) => too_many(e),
     };
-    let u = v.trading.rate.usage(wall_ms());
+    let u = v.trading.rate.usage(v.rate_clock_ms());
     let h = resp.headers_mut();
     for (name, value) in [
         ("x-mbx-used-weight", u.weight),
@@ -557,7 +556,7 @@ async fn new_order(
 ) -> ApiResult {
     let p = signed(&v, &headers, q.as_deref(), &body)?;
     let (req, resp) = parse_order(&v, &p)?;
-    if let Err(e) = v.trading.rate.add_order(wall_ms()) {
+    if let Err(e) = v.trading.rate.add_order(v.rate_clock_ms()) {
         return Ok(too_many(e));
     }
     to_matching_engine(&v, &p).await?;

@@ -93,13 +93,13 @@ impl Replay {
             info!("nothing to replay");
             return emitter.finish(None);
         };
-        self.venue.rebase_now(t0);
+        let lead_ms = self.venue.rebase_now(t0);
         self.venue
             .stats
             .replay_started
             .store(true, Ordering::Relaxed);
         info!(source = %self.source.describe(), speed = %self.speed, "replay started");
-        let mut pace = Pace::new(self.speed, t0);
+        let mut pace = Pace::new(self.speed, t0, lead_ms);
         let mut last_ts = t0;
         while let Some(ev) = self.source.next_event() {
             let ts = ev.ts_us().max(last_ts);
@@ -130,14 +130,15 @@ struct Pace {
 }
 
 impl Pace {
-    fn new(speed: Speed, t0: i64) -> Self {
+    /// Event time `t0` is due `lead_ms` from now (its stamp's lead over the venue's clock).
+    fn new(speed: Speed, t0: i64, lead_ms: i64) -> Self {
         let factor = match speed {
             Speed::Factor(f) => f,
             Speed::Max => 1.0,
         };
         Pace {
             speed,
-            pacer: Pacer::new(t0, factor),
+            pacer: Pacer::new(t0, factor).led_by(lead_ms),
             events: 0,
             ignoring_backlog: false,
         }

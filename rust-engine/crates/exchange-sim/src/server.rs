@@ -235,6 +235,7 @@ async fn sim_orders(State(v): State<Arc<Venue>>) -> Response {
                 "status": o.status.as_str(),
                 "origQty": crate::units::format_units(o.orig_qty),
                 "executedQty": crate::units::format_units(o.executed),
+                "time": o.time,
             })
         })
         .collect();

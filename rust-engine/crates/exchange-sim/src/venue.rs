@@ -117,9 +117,10 @@ pub struct Venue {
     /// Added to recorded times (ms) to get emitted times: whole seconds, so each emitted second holds
     /// the recorded second's events (1-second candles cut from emitted times are the recorded ones).
     offset_ms: AtomicI64,
-    /// The venue's clock ahead of the wall clock (ms, -499 to 500) with rebased times: the offset
-    /// rounded to whole seconds stamps the first event this far from "now", and `serverTime` says so.
-    clock_shift_ms: AtomicI64,
+    /// The venue's clock ahead of the wall clock (ms, -499 to 500) with rebased times, set once
+    /// (the clock never jumps): the offset rounded to whole seconds would stamp the first event
+    /// this far from the wall clock's "now", and `serverTime` says so.
+    clock_shift_ms: i64,
     /// Turns true when the first market-data client connects.
     pub client_seen: watch::Sender<bool>,
     /// Faults injected into every connection.
@@ -169,7 +170,7 @@ impl Venue {
             spec: opts.spec,
             time_base: opts.time_base,
             offset_ms: AtomicI64::new(offset_ms),
-            clock_shift_ms: AtomicI64::new(clock_shift_ms),
+            clock_shift_ms,
             client_seen: watch::channel(false).0,
             faults: opts.faults,
             fault_counts: FaultCounts::default(),
@@ -312,23 +313,35 @@ impl Venue {
         ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
     }
 
-    /// Rebases so that recorded time `t0_us` is emitted as the wall clock now, to the nearest whole
-    /// second (`whole_second_offset`; no-op for original times).
-    pub(crate) fn rebase_now(&self, t0_us: i64) {
-        if self.time_base == TimeBase::Rebased {
-            let (offset, shift) = whole_second_offset(wall_ms(), t0_us.div_euclid(1000));
-            self.offset_ms.store(offset, Ordering::Relaxed);
-            self.clock_shift_ms.store(shift, Ordering::Relaxed);
+    /// Rebases so that recorded time `t0_us` is emitted as the venue's clock says now, to the
+    /// nearest whole second, and returns by how much the first event's stamp leads that clock, ms
+    /// (-499 to 500; 0 for original times): the replay sends it when the clock reaches the stamp.
+    /// The venue's clock itself is left as it is: a client that learnt it (its signing offset, its
+    /// rate windows) stays right.
+    pub(crate) fn rebase_now(&self, t0_us: i64) -> i64 {
+        if self.time_base == TimeBase::Original {
+            return 0;
         }
+        let (offset, lead) = whole_second_offset(self.rate_clock_ms(), t0_us.div_euclid(1000));
+        self.offset_ms.store(offset, Ordering::Relaxed);
+        lead
     }
 
     /// `serverTime`: with rebased times the venue's clock (the wall clock shifted by less than half a
     /// second, see `clock_shift_ms`), the replay's event time with original ones.
     pub fn server_time_ms(&self) -> i64 {
         match self.time_base {
-            TimeBase::Rebased => wall_ms() + self.clock_shift_ms.load(Ordering::Relaxed),
+            TimeBase::Rebased => self.rate_clock_ms(),
             TimeBase::Original => self.stats.event_time_ms.load(Ordering::Relaxed),
         }
+    }
+
+    /// The clock the rate-limit windows turn over on, ms. Binance counts them on its own clock, the
+    /// one `serverTime` reads and clients learn their offset from; with rebased times that is the
+    /// venue's clock, so a client that aligns its windows to `serverTime` meets the venue's. With
+    /// original times (the replay's event time, not running at wall speed) it is the wall clock.
+    pub fn rate_clock_ms(&self) -> i64 {
+        wall_ms() + self.clock_shift_ms
     }
 
     /// The `/sim/stats` body.
@@ -367,12 +380,12 @@ impl Venue {
     }
 }
 
-/// The offset (ms) that stamps recorded time `t0_ms` nearest to `wall_ms` in whole seconds, and how
-/// far ahead of the wall clock that puts the venue's clock (-499 to 500 ms). Whole seconds keep each
+/// The offset (ms) that stamps recorded time `t0_ms` nearest to `now_ms` in whole seconds, and how
+/// far ahead of `now_ms` that stamps it (-499 to 500 ms). Whole seconds keep each
 /// event in its recorded second: a client's 1-second candles are then the backtest's, whatever the
 /// millisecond the replay starts at.
-pub fn whole_second_offset(wall_ms: i64, t0_ms: i64) -> (i64, i64) {
-    let exact = wall_ms - t0_ms;
+pub fn whole_second_offset(now_ms: i64, t0_ms: i64) -> (i64, i64) {
+    let exact = now_ms - t0_ms;
     let offset = (exact + 500).div_euclid(1000) * 1000;
     (offset, offset - exact)
 }
@@ -383,16 +396,17 @@ mod tests {
     use crate::units::SCALE;
 
     fn venue(time_base: TimeBase) -> Arc<Venue> {
+        venue_from(time_base, 1_760_130_000_000_000)
+    }
+
+    /// A venue whose first recorded event is at `first_us`.
+    fn venue_from(time_base: TimeBase, first_us: i64) -> Arc<Venue> {
         let spec = SymbolSpec::new_checked("POLUSDT", 10_000, SCALE / 10, 5 * SCALE).unwrap();
         let opts = VenueOptions {
             time_base,
             ..VenueOptions::new(spec)
         };
-        Venue::new(
-            opts,
-            Book::empty(INITIAL_UPDATE_ID),
-            Some(1_760_130_000_000_000),
-        )
+        Venue::new(opts, Book::empty(INITIAL_UPDATE_ID), Some(first_us))
     }
 
     #[test]
@@ -400,15 +414,39 @@ mod tests {
         let v = venue(TimeBase::Original);
         assert_eq!(v.emitted_ms(1_760_130_000_123_456), 1_760_130_000_123);
         assert_eq!(v.server_time_ms(), 1_760_130_000_000);
+        assert_eq!(v.rebase_now(1_760_130_000_000_000), 0);
         let v = venue(TimeBase::Rebased);
-        v.rebase_now(1_760_130_000_000_000);
-        let now = wall_ms();
-        assert!((v.emitted_ms(1_760_130_000_000_000) - now).abs() < 1000);
-        assert!((v.server_time_ms() - now).abs() < 1000);
+        let clock_before = v.server_time_ms() - wall_ms();
+        let t0 = 1_760_130_000_000_000 + 3_600_123_000;
+        let lead = v.rebase_now(t0);
+        let now = v.server_time_ms();
+        assert!((-499..=500).contains(&lead), "{lead}");
+        // The first event is stamped `lead` ms past the venue's clock now.
+        assert!((v.emitted_ms(t0) - lead - now).abs() < 50);
+        assert!((v.server_time_ms() - wall_ms()).abs() <= 500);
+        // The rebase moved the emitted times, not the venue's clock.
+        assert_eq!(v.server_time_ms() - wall_ms(), clock_before);
         // Each recorded second is emitted as a whole second: the millisecond within it is kept.
-        assert_eq!(v.emitted_ms(1_760_130_000_123_456).rem_euclid(1000), 123);
-        // The first event is stamped as the venue's clock says "now".
-        assert!((v.emitted_ms(1_760_130_000_000_000) - v.server_time_ms()).abs() < 50);
+        assert_eq!(v.emitted_ms(t0 + 456_000).rem_euclid(1000), 123 + 456);
+    }
+
+    #[test]
+    fn rate_windows_turn_over_on_the_venues_clock() {
+        // The first recorded event 7.4 s before now: rebased to the whole second nearest, the
+        // venue's clock (`serverTime`) runs 400 ms behind the wall clock, and so do the windows.
+        let v = venue_from(TimeBase::Rebased, (wall_ms() - 7_400) * 1000);
+        let shift = v.clock_shift_ms;
+        assert!((-402..=-400).contains(&shift), "{shift}");
+        let before = wall_ms();
+        let rate = v.rate_clock_ms();
+        let server = v.server_time_ms();
+        let after = wall_ms();
+        assert!(before + shift <= rate && rate <= server && server <= after + shift);
+        // Original times: the replay's event time is no clock to count on; the wall clock is.
+        let v = venue(TimeBase::Original);
+        let before = wall_ms();
+        let rate = v.rate_clock_ms();
+        assert!(before <= rate && rate <= wall_ms());
     }
 
     #[test]

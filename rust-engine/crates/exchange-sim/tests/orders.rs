@@ -930,6 +930,51 @@ async fn rate_limit_headers_and_429s() {
     venue.shutdown(Duration::from_millis(100)).await;
 }
 
+/// The 10-second order count turns over on the venue's clock, the one `serverTime` reads and a
+/// client aligns its windows to, not on the wall clock (up to half a second off it). An order
+/// 100 ms before the venue's boundary is still refused; one 100 ms after it is the window's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_count_turns_over_on_the_venues_clock() {
+    let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");
+    cfg.trading.rate_limits.orders_per_10s = 3;
+    let venue = start(cfg).await;
+    let api = Api::new(&venue);
+    let learnt = tokio::time::Instant::now();
+    let server_ms = api.server_time().await;
+    let at = |venue_ms: u64| learnt + Duration::from_millis(venue_ms - server_ms);
+    let mut boundary = (server_ms / 10_000 + 1) * 10_000;
+    if boundary - server_ms < 1_500 {
+        boundary += 10_000;
+    }
+    let order = |k: &str| {
+        format!(
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=100&price=0.1000&newClientOrderId=w-{k}"
+        )
+    };
+    tokio::time::sleep_until(at(boundary - 1_000)).await;
+    let mut filled = false;
+    for k in 0..5 {
+        let a = api.order(&order(&k.to_string())).await;
+        if a.status == 429 {
+            filled = true;
+            break;
+        }
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert!(filled, "three orders fill the window");
+    tokio::time::sleep_until(at(boundary - 100)).await;
+    let a = api.order(&order("before")).await;
+    // Asserted only when the answer surely came before the boundary (a slow host may delay it).
+    if api.server_time().await < boundary {
+        assert_eq!((a.status, a.code()), (429, -1015), "{}", a.body);
+    }
+    tokio::time::sleep_until(at(boundary + 100)).await;
+    let a = api.order(&order("after")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.header("x-mbx-order-count-10s"), Some(1));
+    venue.shutdown(Duration::from_millis(100)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_timeout_leaves_exactly_one_order_that_a_query_finds() {
     let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");

@@ -177,6 +177,14 @@ impl ServerClock {
     pub fn now_ms(&self) -> u64 {
         self.server_time_at(local_now_ms())
     }
+
+    /// The earliest the server's clock may read when the local clock reads `local_ms`: the
+    /// estimate less half the last sample's round trip (the server read its clock somewhere in
+    /// it). A window counted on the server's clock has surely begun once this passes its start.
+    pub fn earliest_server_time_at(&self, local_ms: u64) -> u64 {
+        let half_trip = self.round_trip_ms.unwrap_or(0).div_ceil(2);
+        self.server_time_at(local_ms).saturating_sub(half_trip)
+    }
 }
 
 /// Percent-encodes a query-string key or value: the RFC 3986 unreserved characters
@@ -501,9 +509,11 @@ mod tests {
         assert_eq!(clock.record(2_050, 1_000, 1_100), Ok(1_000));
         assert_eq!(clock.round_trip_ms(), Some(100));
         assert_eq!(clock.server_time_at(5_000), 6_000);
+        assert_eq!(clock.earliest_server_time_at(5_000), 5_950);
         // Server behind the local clock.
         assert_eq!(clock.record(1_000, 1_500, 1_520), Ok(-510));
         assert_eq!(clock.server_time_at(10_000), 9_490);
+        assert_eq!(clock.earliest_server_time_at(10_000), 9_480);
         assert_eq!(clock.server_time_at(100), 0);
         assert_eq!(
             clock.record(1, 10, 9),

@@ -5,7 +5,9 @@
 //!    they reduce risk and reconcile unknown outcomes);
 //! 2. the [`RateLimiter`] admits it, or says how long to wait: the client waits when that is at
 //!    most [`RestConfig::max_rate_wait`], and refuses otherwise (a ban, trading stopped after a
-//!    `418` or refused credentials, a request heavier than a bucket);
+//!    `418` or refused credentials, a request heavier than a bucket); its windows are counted on
+//!    the venue's clock, and one is taken as begun only once the earliest that clock may read (the
+//!    estimate less half the last sample's round trip) has passed its start;
 //! 3. `SIGNED` requests carry `recvWindow`, `timestamp` (local time plus the [`ServerClock`]
 //!    offset, re-learnt from `GET /api/v3/time` every [`RestConfig::clock_resync_interval`] and
 //!    after a `-1021`, which is then re-sent once: it never reached the matching engine) and the
@@ -458,9 +460,13 @@ impl RestClient {
             if req.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RestError::Expired);
             }
-            let now = self.server_now_ms();
             let wait_ms = {
                 let mut st = self.state();
+                let local = local_now_ms();
+                let now = st.clock.server_time_at(local);
+                // The venue counts each window on its clock: a window is used as begun only once
+                // the earliest its clock may read has passed the start (no 429 at the turnover).
+                let window_now = st.clock.earliest_server_time_at(local);
                 if req.is_order {
                     if let BreakerState::Open { until_ms, .. } = st.breaker.state() {
                         if now < until_ms {
@@ -488,7 +494,7 @@ impl RestClient {
                 }
                 let admitted = match shared {
                     Some(denied) => Err(denied),
-                    None => st.limiter.try_acquire(req.weight, req.is_order, now),
+                    None => st.limiter.try_acquire(req.weight, req.is_order, window_now),
                 };
                 match admitted {
                     Ok(()) => {

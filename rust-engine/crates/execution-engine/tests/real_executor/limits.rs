@@ -266,6 +266,55 @@ async fn server_clock_offset_is_applied_and_minus_1021_resyncs() {
     }
 }
 
+/// The venue counts new orders in windows of its clock. Its clock is learnt from a time sample
+/// that assumes it was read mid-round-trip; this venue reads it at the end of a 200-ms round trip,
+/// so the estimate runs ~100 ms ahead. A second order, held back by a limit of one per 10 s, goes
+/// only once the earliest the venue's clock may read has passed the window's start: it arrives
+/// in the venue's next window (sent on the estimate alone it arrived ~100 ms early, and met a 429).
+#[tokio::test]
+async fn an_order_window_is_begun_only_when_the_venues_clock_surely_has() {
+    use execution_engine::rate_limit::{IntervalUnit, RateLimit, RateLimitType};
+    let stub = Stub::start().await;
+    stub.state().time_read_delay = Duration::from_millis(200);
+    let one_per_10s = RateLimit {
+        kind: RateLimitType::Orders,
+        interval: IntervalUnit::Second,
+        interval_num: 10,
+        limit: 1,
+    };
+    let mut rc = rest_config(&stub);
+    rc.max_rate_wait = Duration::from_secs(11);
+    let limiter = RateLimiter::new(&[one_per_10s], local_now_ms());
+    let client = RestClient::new(
+        rc,
+        Credentials::new(API_KEY, ApiSecret::new(SECRET)),
+        limiter,
+    );
+    let ex = executor_with(Arc::new(client.unwrap()), exec_config());
+    let (first, second) = (bid("w1"), bid("w2"));
+    accepts(&stub, &first, 1);
+    accepts(&stub, &second, 2);
+    for cmd in [&first, &second] {
+        let out = ex.place(cmd).await;
+        assert!(
+            matches!(out.as_slice(), [Response::OrderPlaced(_)]),
+            "{out:?}"
+        );
+    }
+    let arrived: Vec<u64> = stub
+        .seen("POST", ORDER)
+        .iter()
+        .map(|s| s.venue_ms)
+        .collect();
+    let boundary = (arrived[0] / 10_000 + 1) * 10_000;
+    // Up to 2 ms early: the clocks' millisecond rounding, and the legs of a loopback round trip.
+    assert!(
+        arrived[1] + 2 >= boundary,
+        "{arrived:?}: {} ms early",
+        boundary - arrived[1]
+    );
+}
+
 /// Transport failures (the new order's request timed out: outcome unknown) are venue faults that
 /// feed the circuit breaker like `5XX` answers: after the trip count it opens and the next order
 /// is refused (`HALTED`) without being sent.

@@ -87,6 +87,8 @@ pub struct Seen {
     /// `Some(true)` when a signature was present and valid.
     pub signature_ok: Option<bool>,
     pub at: Instant,
+    /// The stub's clock (`serverTime`) when it arrived, ms.
+    pub venue_ms: u64,
 }
 
 impl Seen {
@@ -113,6 +115,9 @@ pub struct StubState {
     fallback: HashMap<(String, String), Canned>,
     pub seen: Vec<Seen>,
     pub server_time_offset_ms: i64,
+    /// How long `GET /api/v3/time` waits before reading the clock (a venue that reads it late
+    /// in the round trip).
+    pub time_read_delay: Duration,
     /// Subscription requests received, with whether their signature verified.
     pub ws_subscribes: Vec<(serde_json::Value, bool)>,
 }
@@ -242,8 +247,13 @@ async fn rest(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let signature_ok = verify(&query);
+    if path == "/api/v3/time" {
+        let delay = app.state.lock().unwrap().time_read_delay;
+        tokio::time::sleep(delay).await;
+    }
     let canned = {
         let mut st = app.state.lock().unwrap();
+        let venue_ms = now_ms().saturating_add_signed(st.server_time_offset_ms);
         st.seen.push(Seen {
             method: method.to_string(),
             path: path.clone(),
@@ -251,6 +261,7 @@ async fn rest(
             api_key: api_key.clone(),
             signature_ok,
             at: Instant::now(),
+            venue_ms,
         });
         let key = (method.to_string(), path.clone());
         if signature_ok == Some(false)
