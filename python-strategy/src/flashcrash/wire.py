@@ -451,6 +451,12 @@ RESPONSE_TYPES = (
     Success,
 )
 BY_TYPE: dict[str, type] = {c.TYPE: c for c in DATA_TYPES + COMMAND_TYPES + RESPONSE_TYPES}  # type: ignore[misc]
+# The messages that hold maps (orders, balances) inside theirs.
+_NESTED_MAPS = frozenset(
+    c
+    for c in BY_TYPE.values()
+    if any(f.metadata.get("kind") in ("order", "orders", "balances") for f in fields(c))
+)
 
 Message = Any
 
@@ -600,14 +606,32 @@ def _fast_book(m: dict[str, Any]) -> OrderBookSnapshot | None:
 _unpackb = msgpack.unpackb
 
 
+def _entries(payload: bytes) -> int:
+    """The entry count in the header of the map `payload` starts with (decoded: it is one)."""
+    head = payload[0]
+    if head < 0x90:  # fixmap
+        return head & 0x0F
+    return int.from_bytes(payload[1:3] if head == 0xDE else payload[1:5], "big")
+
+
+def _unique_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    m = dict(pairs)
+    if len(m) != len(pairs):
+        raise WireError("a key repeated in a nested map")
+    return m
+
+
 def decode(payload: bytes) -> Message:
-    """Strict decoding of any message; raises `WireError`."""
+    """Strict decoding of any message; raises `WireError`. A key repeated in a map is refused
+    (MessagePack would keep its last value), as the engine's decoding refuses it."""
     try:
         m = _unpackb(payload, raw=False, strict_map_key=True, use_list=False)
     except Exception as e:  # msgpack raises several types for bad input
         raise WireError(f"not MessagePack: {e}") from None
     if not isinstance(m, dict):
         raise WireError("payload is not a map")
+    if len(m) != _entries(payload):
+        raise WireError("a key repeated in the map")
     t = m.get("type")
     if t == "Trade":
         fast = _fast_trade(m)
@@ -620,4 +644,6 @@ def decode(payload: bytes) -> Message:
     cls = BY_TYPE.get(t) if isinstance(t, str) else None
     if cls is None:
         raise WireError(f"unknown type {m.get('type')!r}")
+    if cls in _NESTED_MAPS:  # rare messages: decoded once more, each nested map checked
+        m = _unpackb(payload, raw=False, strict_map_key=True, use_list=False, object_pairs_hook=_unique_pairs)
     return _from_map(cls, m, cls.__name__)

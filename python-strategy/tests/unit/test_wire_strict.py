@@ -140,6 +140,44 @@ def test_an_extra_or_missing_key_is_refused(name: str) -> None:
             assert not _accepted({k: v for k, v in m.items() if k != key}), key
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """The entries of a map, in order, a key possibly repeated (a dict cannot hold that)."""
+
+
+def _packed(v: Any) -> bytes:
+    """`v` packed, each `_Pairs` in it (at any depth) as a map of its entries."""
+    if isinstance(v, _Pairs):
+        out = msgpack.Packer().pack_map_header(len(v))
+        return out + b"".join(_packed(k) + _packed(x) for k, x in v)
+    if isinstance(v, list):
+        return msgpack.Packer().pack_array_header(len(v)) + b"".join(_packed(x) for x in v)
+    return msgpack.packb(v)
+
+
+@pytest.mark.parametrize("name", sorted(wire.BY_TYPE))
+def test_a_repeated_key_is_refused(name: str) -> None:
+    """A map that repeats a key, even with the same value, is malformed (MessagePack would keep
+    the last): refused, as the engine refuses it; the same entries without the repeat decode."""
+    pairs = _Pairs(_golden_map(name).items())
+    assert wire.decode(_packed(pairs)) == wire.decode((GOLDEN / f"{name}.msgpack").read_bytes())
+    for k, v in pairs:
+        with pytest.raises(wire.WireError, match="repeated"):
+            wire.decode(_packed(_Pairs([*pairs, (k, v)])))
+
+
+@pytest.mark.parametrize(("name", "nested"), [("OpenOrders", "orders"), ("Balances", "balances")])
+def test_a_key_repeated_in_a_nested_map_is_refused(name: str, nested: str) -> None:
+    """The same inside an order or balance map of an answer."""
+    m = _golden_map(name)
+    inner = [_Pairs(x.items()) for x in m[nested]]
+    assert inner, f"the golden {name} has no {nested}"
+    with_inner = lambda: _Pairs((k, inner if k == nested else v) for k, v in m.items())  # noqa: E731
+    assert isinstance(wire.decode(_packed(with_inner())), wire.BY_TYPE[name])
+    inner[0] = _Pairs([*inner[0], inner[0][-1]])
+    with pytest.raises(wire.WireError, match="repeated"):
+        wire.decode(_packed(with_inner()))
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -110,3 +110,20 @@ fn huge_declared_counts_are_cut_short_not_walked() {
         assert!(err.to_string().contains("cut short"), "{err}");
     }
 }
+
+/// A key repeated in the map, with the same value or another, is refused (serde's "duplicate
+/// field"), as the strategy's decoding refuses it: the map is malformed, whichever value won.
+#[test]
+fn a_repeated_key_is_refused() {
+    let bytes = golden("PlaceOrder");
+    assert_eq!(bytes[0], 0x8a, "a fixmap of 10");
+    for (key, value) in [
+        (&b"\xa6symbol"[..], &b"\xa7POLUSDT"[..]),
+        (b"\xa8quantity", b"\xa3999"),
+        (b"\xa4type", b"\xaaPlaceOrder"),
+    ] {
+        let repeated = [&[0x8b][..], &bytes[1..], key, value].concat();
+        let err = decode::<Command>(&repeated).unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{key:?}: {err}");
+    }
+}
