@@ -93,13 +93,14 @@ impl Replay {
             info!("nothing to replay");
             return emitter.finish(None);
         };
-        let lead_ms = self.venue.rebase_now(t0);
+        let wall_speed = self.speed == Speed::Factor(1.0);
+        let lead_ms = self.venue.rebase_now(t0, wall_speed);
         self.venue
             .stats
             .replay_started
             .store(true, Ordering::Relaxed);
         info!(source = %self.source.describe(), speed = %self.speed, "replay started");
-        let mut pace = Pace::new(self.speed, t0, lead_ms);
+        let mut pace = Pace::new(self.speed, t0, if wall_speed { lead_ms } else { 0 });
         let mut last_ts = t0;
         while let Some(ev) = self.source.next_event() {
             let ts = ev.ts_us().max(last_ts);

@@ -313,16 +313,25 @@ impl Venue {
         ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
     }
 
-    /// Rebases so that recorded time `t0_us` is emitted as the venue's clock says now, to the
-    /// nearest whole second, and returns by how much the first event's stamp leads that clock, ms
-    /// (-499 to 500; 0 for original times): the replay sends it when the clock reaches the stamp.
-    /// The venue's clock itself is left as it is: a client that learnt it (its signing offset, its
-    /// rate windows) stays right.
-    pub(crate) fn rebase_now(&self, t0_us: i64) -> i64 {
+    /// Rebases so that recorded time `t0_us` is emitted as the venue's clock says now, in whole
+    /// seconds, and returns by how much the first event's stamp leads that clock, ms (0 for original
+    /// times). At wall speed (`wall_speed`) the stamps follow the venue's clock: the offset is the
+    /// nearest (lead -499 to 500), and the replay sends each event when the clock reaches its stamp.
+    /// At another speed they do not: the offset is rounded up (lead 0 to 999), so that no stamp
+    /// starts behind the clock (a client would read it as lag). The venue's clock itself is left as
+    /// it is: a client that learnt it (its signing offset, its rate windows) stays right.
+    pub(crate) fn rebase_now(&self, t0_us: i64, wall_speed: bool) -> i64 {
         if self.time_base == TimeBase::Original {
             return 0;
         }
-        let (offset, lead) = whole_second_offset(self.rate_clock_ms(), t0_us.div_euclid(1000));
+        let exact = self.rate_clock_ms() - t0_us.div_euclid(1000);
+        let (offset, lead) = if wall_speed {
+            whole_second_offset(exact, 0)
+        } else {
+            let up =
+                exact.div_euclid(1000) * 1000 + if exact.rem_euclid(1000) == 0 { 0 } else { 1000 };
+            (up, up - exact)
+        };
         self.offset_ms.store(offset, Ordering::Relaxed);
         lead
     }
@@ -414,15 +423,20 @@ mod tests {
         let v = venue(TimeBase::Original);
         assert_eq!(v.emitted_ms(1_760_130_000_123_456), 1_760_130_000_123);
         assert_eq!(v.server_time_ms(), 1_760_130_000_000);
-        assert_eq!(v.rebase_now(1_760_130_000_000_000), 0);
+        assert_eq!(v.rebase_now(1_760_130_000_000_000, true), 0);
         let v = venue(TimeBase::Rebased);
         let clock_before = v.server_time_ms() - wall_ms();
         let t0 = 1_760_130_000_000_000 + 3_600_123_000;
-        let lead = v.rebase_now(t0);
+        let lead = v.rebase_now(t0, true);
         let now = v.server_time_ms();
         assert!((-499..=500).contains(&lead), "{lead}");
         // The first event is stamped `lead` ms past the venue's clock now.
         assert!((v.emitted_ms(t0) - lead - now).abs() < 50);
+        // Off wall speed, never behind it.
+        let ahead = v.rebase_now(t0, false);
+        assert!((0..1000).contains(&ahead), "{ahead}");
+        assert!(ahead == lead || ahead == lead + 1000, "{lead} {ahead}");
+        assert!((v.emitted_ms(t0) - ahead - v.server_time_ms()).abs() < 50);
         assert!((v.server_time_ms() - wall_ms()).abs() <= 500);
         // The rebase moved the emitted times, not the venue's clock.
         assert_eq!(v.server_time_ms() - wall_ms(), clock_before);
