@@ -171,6 +171,8 @@ class Runner:
         # The engine's start (`HealthMetrics.started_ts_ns`): a new one is a restart, perhaps shorter
         # than the silence above, after which the engine no longer holds what it held.
         self.engine_started_ns: int | None = None
+        # A live start with nothing to recover: the engine is reconciled with when first seen.
+        self.check_engine_on_sight = False
         self.engine_restarts = 0
         # Persistence state.
         self.session: SessionRecord | None = None
@@ -194,21 +196,25 @@ class Runner:
 
     # ---------------------------------------------------------- persistence
     def start(self) -> SessionRecord | None:
-        """Starts the database session; recovers first from a session that never ended cleanly."""
-        if self.db is None:
-            return None
-        crashed = self.db.find_unfinished_session()
-        self.session = self.db.start_session()
-        self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
-        if crashed is not None:
-            recover(self, crashed)
-        self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
-        self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
+        """Starts the database session; recovers first from a session that never ended cleanly, and
+        reconciles with the engine at once (asked again on timeout). Otherwise the engine is asked
+        for its open orders and net position when first seen (its first HealthMetrics): an order of
+        the symbol nobody here knows is canceled, coins no position manages are reported (a database
+        started afresh against an account that holds some)."""
+        if self.db is not None:
+            crashed = self.db.find_unfinished_session()
+            self.session = self.db.start_session()
+            self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
+            if crashed is not None:
+                recover(self, crashed)
+            self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
+            self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
         if self.recovery is not None:
-            # Entries wait until the engine has answered (QueryOpenOrders is asked again on timeout).
             self._begin_reconcile(f"recovery from session {self.recovery['from_session']}")
             self._update_pause()
             self._save_snapshots("recovery")
+        else:
+            self.check_engine_on_sight = True
         return self.session
 
     def _record(self, fn: Any, *args: Any, **kw: Any) -> None:
@@ -426,8 +432,8 @@ class Runner:
             raise
 
     # -------------------------------------------------------- engine liveness
-    def _begin_reconcile(self, why: str) -> None:
-        log.warning("reconciling orders with the engine: %s", why)
+    def _begin_reconcile(self, why: str, level: int = logging.WARNING) -> None:
+        log.log(level, "reconciling orders with the engine: %s", why)
         if self.db is not None:
             self._record(self.db.record_event, "note", f"reconciling orders with the engine: {why}",
                          component="strategy")  # fmt: skip
@@ -453,6 +459,10 @@ class Runner:
         if known is None:
             since = datetime.fromtimestamp(started_ns / NS, tz=UTC).isoformat(timespec="milliseconds")
             log.info("engine up since %s", since)
+            if self.check_engine_on_sight and not self.orders.reconciling:
+                self._begin_reconcile("first sight of the engine: anything it holds that no position here manages",
+                                      logging.INFO)  # fmt: skip
+            self.check_engine_on_sight = False
             return
         log.warning("engine restarted (started %d, was %d)", started_ns, known)
         self.engine_restarts += 1

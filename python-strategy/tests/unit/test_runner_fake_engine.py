@@ -290,6 +290,38 @@ def test_an_engine_restart_shorter_than_the_silence_is_seen_in_its_health_and_re
     assert link.sent[-1] is query and runner.orders.stats["reconciliations"] == 1
 
 
+def test_a_start_with_nothing_to_recover_asks_the_engine_what_it_holds_when_first_seen() -> None:
+    """A live start with nothing to recover (a database started afresh, against an account that holds
+    something) asks the engine for its open orders and net position with its first health, and
+    entries wait for the answer: an open order of the symbol nobody here knows is canceled, coins no
+    position manages are counted and journaled (not traded). The same start seen again asks nothing."""
+    runner, link, _ = _scripted_runner()
+    journal: list[tuple[str, str]] = []
+    runner.strategy.journal = lambda kind, text, _payload: journal.append((kind, text))
+    runner.start()
+    assert link.sent == []
+    first = replace(_health(), started_ts_ns=100)
+    link.inbox.append(first)
+    runner.step(0)
+    (ask,) = link.sent
+    assert isinstance(ask, wire.QueryOpenOrders) and runner.strategy.paused_reason == "reconciling orders"
+    stray = wire.OrderInfo(
+        "by-hand-1", "X-9", "POLUSDT", "BUY", "LIMIT", "GTC", Decimal("50"), Decimal("0.1"),
+        Decimal("0"), Decimal("0"), "NEW", 1, 2,
+    )  # fmt: skip
+    link.inbox.append(wire.OpenOrders(ask.command_id, 2, "POLUSDT", (stray,), Decimal("300")))
+    runner.step(0)
+    cancel = link.sent[-1]
+    assert isinstance(cancel, wire.CancelOrder) and cancel.client_order_id == "by-hand-1"
+    assert runner.orders.stats["orphans_canceled"] == 1
+    assert runner.strategy.decisions["error_engine_holds_more"] == 1
+    assert ("error", "the engine holds 300, the positions 0") in journal
+    assert runner.strategy.paused_reason == ""
+    link.inbox.append(replace(first, ts_ns=3))
+    runner.step(0)
+    assert link.sent[-1] is cancel and runner.orders.stats["reconciliations"] == 1
+
+
 def test_a_restart_after_a_silence_is_reconciled_once() -> None:
     """A restart longer than `engine_silence_ns`: the new engine's first message is its health, with a
     new start. Its return after the silence already reconciles; the new start asks nothing more."""
