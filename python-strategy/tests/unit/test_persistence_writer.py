@@ -308,6 +308,24 @@ def test_the_engines_own_flatten_is_kept_as_an_order_with_its_fills(tmp_path: Pa
     svc.close()
 
 
+def test_a_flatten_heard_only_by_its_execution_is_kept_as_an_order_with_its_fills(tmp_path: Path) -> None:
+    """A flatten whose `OrderPlaced` went unheard, or the fill made up for one the engine made while
+    nobody listened (`flatten-unheard-<ns>`): its first execution makes its row (a MARKET sell of the
+    order's quantity, tagged `engine_flatten`), and it is a fill row, not an orphan."""
+    path = tmp_path / "unheard.db"
+    svc = _service(path)
+    svc.record_response(_exec("flatten-unheard-99", 7, "500", "500", "FILLED"), ts_ns=T0)
+    svc.flush()
+    assert _rows(path, "SELECT client_order_id, side, order_type, quantity, tag, status FROM orders") == [
+        ("flatten-unheard-99", "SELL", "MARKET", "500", "engine_flatten", "FILLED")
+    ]
+    assert _rows(path, "SELECT client_order_id, trade_id, quantity FROM fills") == [
+        ("flatten-unheard-99", 7, "500")
+    ]
+    assert svc.orphan_fills == 0
+    svc.close()
+
+
 def test_an_execution_of_an_unknown_order_is_counted_and_logged_not_dropped_silently(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -98,6 +98,35 @@ def _coid(msg: object) -> str | None:
     return coid
 
 
+def _engine_flatten_order(
+    uow: UnitOfWork,
+    session_id: int,
+    msg: wire.OrderPlaced | wire.OrderExecution,
+    quantity: Decimal,
+    price: Decimal | None,
+    order_type: str,
+) -> None:
+    """The engine's own flatten (`ENGINE_FLATTEN_PREFIX`), an order the strategy never sent, gets its
+    row at the first answer of it heard, so that its fills are kept with it."""
+    coid = msg.client_order_id
+    if not coid.startswith(wire.ENGINE_FLATTEN_PREFIX) or uow.orders.get(coid) is not None:
+        return
+    uow.orders.add(
+        OrderRecord(
+            session_id=session_id,
+            client_order_id=coid,
+            command_id=msg.command_id or "",
+            symbol=msg.symbol,
+            side=msg.side,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+            tag="engine_flatten",
+            created_ns=msg.ts_ns,
+        )
+    )
+
+
 class PersistenceService:
     def __init__(
         self, db: Database, writer: Writer, settings: PersistenceSettings, cfg: Config | None
@@ -427,25 +456,11 @@ class PersistenceService:
             uow.events.add(e)
             match msg:
                 case wire.OrderPlaced():
-                    placed = msg.client_order_id
-                    if placed.startswith(wire.ENGINE_FLATTEN_PREFIX) and uow.orders.get(placed) is None:
-                        # The engine's own flatten: an order the strategy never sent, kept with its fills.
-                        uow.orders.add(
-                            OrderRecord(
-                                session_id=sid,
-                                client_order_id=placed,
-                                command_id=msg.command_id or "",
-                                symbol=msg.symbol,
-                                side=msg.side,
-                                order_type=msg.order_type,
-                                quantity=msg.quantity,
-                                price=msg.price,
-                                tag="engine_flatten",
-                                created_ns=msg.ts_ns,
-                            )
-                        )
-                    uow.orders.update(placed, msg.status, msg.ts_ns, msg.exchange_order_id)
+                    _engine_flatten_order(uow, sid, msg, msg.quantity, msg.price, msg.order_type)
+                    uow.orders.update(msg.client_order_id, msg.status, msg.ts_ns, msg.exchange_order_id)
                 case wire.OrderExecution():
+                    # A flatten whose OrderPlaced went unheard, or made up from the engine's position.
+                    _engine_flatten_order(uow, sid, msg, msg.order_quantity, None, "MARKET")
                     added = uow.fills.add(
                         FillRecord(
                             sid,
