@@ -622,6 +622,16 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Gives back what [`Self::try_acquire`] just charged for a request that is not sent after all
+    /// (the circuit breaker refused it): the venue never counts it.
+    pub fn refund(&mut self, weight: u32, is_order: bool) {
+        for b in &mut self.buckets {
+            b.used = b
+                .used
+                .saturating_sub(Self::charge(b.limit.kind, weight, is_order));
+        }
+    }
+
     /// Corrects the buckets from the usage headers of an answer to a request sent at `sent_ms`
     /// and read at `now_ms` (venue clock): a bucket whose venue count is higher than its own is
     /// lowered to it. A header of a request sent before the bucket's current window began is left

@@ -87,6 +87,11 @@ fn usage_counts_the_current_window_and_refills() {
     // A new 10 s window empties the ORDERS bucket, not the minute's weight.
     let used: Vec<u64> = l.usage(10_000).into_iter().map(|(_, u)| u).collect();
     assert_eq!(used, vec![7, 0]);
+    // A request refused after its charge (by the breaker) is given back.
+    l.try_acquire(3, true, 11_000).unwrap();
+    l.refund(3, true);
+    let used: Vec<u64> = l.usage(11_000).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(used, vec![7, 0]);
 }
 
 #[test]

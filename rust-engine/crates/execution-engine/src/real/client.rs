@@ -499,14 +499,18 @@ impl RestClient {
                 match admitted {
                     Ok(()) => {
                         if req.is_order {
-                            if let Some(t) =
-                                st.breaker.allow(now).map_err(RestError::CircuitOpen)?
-                            {
-                                tracing::info!(
+                            match st.breaker.allow(now) {
+                                Ok(Some(t)) => tracing::info!(
                                     from = t.from.name(),
                                     to = t.to.name(),
                                     "circuit breaker"
-                                );
+                                ),
+                                Ok(None) => {}
+                                Err(refused) => {
+                                    // Not sent: the venue never counts it.
+                                    st.limiter.refund(req.weight, true);
+                                    return Err(RestError::CircuitOpen(refused));
+                                }
                             }
                         }
                         return Ok(());
