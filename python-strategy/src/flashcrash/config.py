@@ -19,6 +19,10 @@ REPO_SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.toml"
 # Matched whole (`fullmatch`: `$` would also match before a trailing newline, which the engine's
 # loader refuses).
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# The engine's decimals (rust_decimal): at most 28 digits after the point, all the digits together
+# (the point dropped) under 2**96.
+_DECIMAL_MAX_SCALE = 28
+_DECIMAL_MAX_MANTISSA = 2**96 - 1
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 
 
@@ -50,7 +54,7 @@ class Rule:
                 + ", ".join(s["schemes"])
                 + (', or "" for none' if s.get("empty") else "")
             ),
-            "endpoint": lambda: "tcp://HOST:PORT with PORT 1-65535",
+            "endpoint": lambda: "tcp://HOST:PORT with HOST a name or address (not *) and PORT 1-65535",
             "symbol": lambda: "an upper-case symbol of 2 to 20 letters and digits",
             "string": lambda: "a non-empty string",
         }[self.kind]()
@@ -72,7 +76,7 @@ class Rule:
             case "decimal":
                 return (
                     isinstance(v, str)
-                    and bool(_DECIMAL.fullmatch(v))
+                    and _decimal_ok(v)
                     and Decimal(s["min"]) <= Decimal(v) <= Decimal(s["max"])
                 )
             case "enum":
@@ -85,12 +89,23 @@ class Rule:
                     and v.startswith("tcp://")
                     and "/" not in v[6:]
                     and _host_port(v[6:], True)
+                    # A concrete host: the engine binds the endpoint and the strategy connects to it,
+                    # and a wildcard can be bound but not connected to.
+                    and v[6:].rpartition(":")[0] != "*"
                 )
             case "symbol":
                 return isinstance(v, str) and bool(_SYMBOL.fullmatch(v))
             case "string":
                 return isinstance(v, str) and v != ""
         raise ConfigError(f"schema error: unknown type {self.kind!r}")
+
+
+def _decimal_ok(v: str) -> bool:
+    """A plain decimal string the engine can hold (`rust_decimal`: see `_DECIMAL_MAX_SCALE`)."""
+    if not _DECIMAL.fullmatch(v):
+        return False
+    whole, _, fraction = v.lstrip("-").partition(".")
+    return len(fraction) <= _DECIMAL_MAX_SCALE and int(whole + fraction) <= _DECIMAL_MAX_MANTISSA
 
 
 def _host_port(rest: str, need_port: bool) -> bool:
@@ -199,11 +214,12 @@ def check_cross_fields(table: dict[str, Any]) -> None:
             f"config error: [symbol] order_quantity = {quantity} must be a multiple of "
             f"[symbol] quantity_step = {step}"
         )
-    for section, low, high in _NOT_ABOVE:
-        a, b = table.get(section, {}).get(low), table.get(section, {}).get(high)
-        if _number(a) and _number(b) and a > b:
+    for low_section, low, high_section, high, why in _NOT_ABOVE:
+        a, b = table.get(low_section, {}).get(low), table.get(high_section, {}).get(high)
+        if _exceeds(a, b):
             raise ConfigError(
-                f"config error: [{section}] {low} = {_show(a)} must not exceed [{section}] {high} = {_show(b)}"
+                f"config error: [{low_section}] {low} = {_show(a)} must not exceed "
+                f"[{high_section}] {high} = {_show(b)}" + (f" ({why})" if why else "")
             )
     strategy = table.get("strategy", {})
     entry, exit_ = strategy.get("entry_fraction"), strategy.get("exit_fraction")
@@ -220,16 +236,29 @@ def check_cross_fields(table: dict[str, Any]) -> None:
         )
 
 
-# Pairs of keys whose first must not exceed its second, (section, lower, upper), checked in order.
+# Pairs of keys whose first must not exceed its second, (section, lower, section, upper, why), checked
+# in order (`why`, when not empty, ends the error in parentheses).
+_DETECTOR_SEES = "the detector sees only the published levels"
 _NOT_ABOVE = (
-    ("feed", "reconnect_initial_ms", "reconnect_max_ms"),
-    ("event_detection", "warmup_secs", "baseline_secs"),
-    ("event_detection", "pattern_min_candles", "pattern_max_candles"),
-    ("strategy", "range_min_samples", "range_samples"),
-    ("strategy", "score_good", "score_excellent"),
+    ("feed", "reconnect_initial_ms", "feed", "reconnect_max_ms", ""),
+    ("event_detection", "warmup_secs", "event_detection", "baseline_secs", ""),
+    ("event_detection", "pattern_min_candles", "event_detection", "pattern_max_candles", ""),
+    ("strategy", "range_min_samples", "strategy", "range_samples", ""),
+    ("strategy", "score_good", "strategy", "score_excellent", ""),
     # A selling exhaustion lowers the acceptance threshold to score_exhaustion: above score_good it
     # would raise it (`trading_engine.scoring`).
-    ("strategy", "score_exhaustion", "score_good"),
+    ("strategy", "score_exhaustion", "strategy", "score_good", ""),
+    (
+        "symbol",
+        "min_notional",
+        "risk",
+        "max_order_notional",
+        "no order could trade, and a flatten's orders would be under the minimum notional",
+    ),
+    ("risk", "max_order_notional", "risk", "max_position_notional", ""),
+    ("risk", "max_positions", "risk", "max_open_orders", ""),
+    ("event_detection", "depth_levels", "feed", "publish_levels", _DETECTOR_SEES),
+    ("event_detection", "obi_levels", "feed", "publish_levels", _DETECTOR_SEES),
 )
 # The entry score's weights: all 0 would leave no score to reach (`trading_engine.scoring`).
 _ENTRY_WEIGHTS = (
@@ -246,6 +275,13 @@ _ENTRY_WEIGHTS = (
 
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _exceeds(a: Any, b: Any) -> bool:
+    """`a > b`: two decimal strings compared exactly, or two numbers."""
+    if isinstance(a, str) and isinstance(b, str):
+        return _decimal_ok(a) and _decimal_ok(b) and Decimal(a) > Decimal(b)
+    return _number(a) and _number(b) and a > b
 
 
 @dataclass(frozen=True)
@@ -426,7 +462,7 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     check_complete(schema, table)
     check_cross_fields(table)
     s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))
-    report_dir = Path(table["persistence"]["report_dir"])
+    report_dir = Path(table["persistence"]["report_dir"]).expanduser()
     if not report_dir.is_absolute():
         report_dir = REPO_SCHEMA.parents[1] / report_dir
     return Config(

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flashcrash.atomic_files import write_text
-from flashcrash.launcher import DEMO_DATA, REPO, LaunchError, Session, SimSpec, tail
+from flashcrash.launcher import DEMO_DATA, REPO, ConfigRefused, LaunchError, Session, SimSpec, tail
 
 console = Console()
 
@@ -108,7 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
         console.print(f"[red]demo failed:[/] {e}")
         for name, p in session.procs.items():
             console.print(f"--- {name} ({p.log_path}) ---\n{tail(p.log_path)}")
-        return 1
+        return 2 if isinstance(e, ConfigRefused) else 1
 
 
 def run_paper(args: argparse.Namespace) -> int:
@@ -136,7 +136,7 @@ def run_paper(args: argparse.Namespace) -> int:
         return report(session, codes, "paper")
     except LaunchError as e:
         console.print(f"[red]stopped:[/] {e}")
-        return 1
+        return 2 if isinstance(e, ConfigRefused) else 1
 
 
 def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -> int:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from flashcrash.config import Config, ConfigError
+from flashcrash.config import load as load_config
 from flashcrash.process_signals import die_with_parent, restore_handlers, stop_on_hangup
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,10 @@ DEMO_DATA = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 
 class LaunchError(RuntimeError):
     """A process did not start, did not answer in time, or did not stop."""
+
+
+class ConfigRefused(LaunchError):
+    """The configuration was refused before anything started (its one line names the file or key)."""
 
 
 # Ports handed out are taken below the kernel's ephemeral range: a port from that range can be given,
@@ -209,6 +215,9 @@ class Session:
         return f"tcp://127.0.0.1:{self.ports[name]}"
 
     def start(self) -> None:
+        # Validated before any value of it is used (exchange-sim's flags, the ports): a bad file is
+        # refused with the loader's one line naming the key, not a traceback or a child's error.
+        self._load_config()
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="flashcrash-"))
             self._own_workdir = True
@@ -231,12 +240,7 @@ class Session:
         it takes no simulator and no overrides, whose URLs and ports would have to be layered over it."""
         if self.sim is not None or self.overrides:
             raise LaunchError("a session on the configuration as it is takes no simulator and no overrides")
-        from flashcrash import config as config_mod
-
-        try:
-            cfg = config_mod.load(self.config)
-        except config_mod.ConfigError as e:
-            raise LaunchError(str(e)) from e
+        cfg = self._load_config()
         z, m = cfg.zmq, cfg.monitoring
         endpoints = {
             "data": z.data_endpoint,
@@ -246,6 +250,14 @@ class Session:
         }
         ports = {name: int(url.rsplit(":", 1)[1]) for name, url in endpoints.items()}
         return {**ports, "engine_metrics": m.engine_metrics_port, "strategy_metrics": m.strategy_metrics_port}
+
+    def _load_config(self) -> Config:
+        """The configuration (with `local.toml` beside it) through the strategy's loader;
+        `ConfigRefused` with its one line naming the file or key when it is refused."""
+        try:
+            return load_config(self.config)
+        except ConfigError as e:
+            raise ConfigRefused(str(e)) from e
 
     def _binary(self, name: str) -> Path:
         path = self.bin_dir / name

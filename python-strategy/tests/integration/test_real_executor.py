@@ -399,7 +399,7 @@ def test_a_halt_refuses_the_buys_still_queued_for_the_venue_unsent(bin_dir: Path
 def test_position_limits_count_open_orders(bin_dir: Path) -> None:
     """`[risk] max_position_notional` counts what open orders would add; `max_positions` counts open
     buys (and lots of the net long); canceling one makes room again."""
-    risk = {"max_order_notional": "10000", "max_position_notional": "50", "max_positions": 2}
+    risk = {"max_order_notional": "50", "max_position_notional": "50", "max_positions": 2}
     with running(bin_dir, real=False, risk=risk) as (_, ch):
 
         def bid(cid: str, qty: str) -> dict[str, Any]:

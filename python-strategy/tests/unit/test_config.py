@@ -93,6 +93,26 @@ ZERO_WEIGHTS = (
             "weight_spread = 0.0, weight_volume_delta = 0.0, weight_message_velocity = 0.0, "
             "weight_pattern = 0.0, weight_liquidity = 0: at least one entry score weight must be above 0",
         ),
+        (
+            '[risk]\nmax_order_notional = "4.99"\n',
+            'config error: [symbol] min_notional = "5" must not exceed [risk] max_order_notional = "4.99" (no order could trade, and a flatten\'s orders would be under the minimum notional)',
+        ),
+        (
+            '[risk]\nmax_position_notional = "999.99"\n',
+            'config error: [risk] max_order_notional = "1000" must not exceed [risk] max_position_notional = "999.99"',
+        ),
+        (
+            "[risk]\nmax_open_orders = 2\n",
+            "config error: [risk] max_positions = 3 must not exceed [risk] max_open_orders = 2",
+        ),
+        (
+            "[feed]\npublish_levels = 15\n",
+            "config error: [event_detection] depth_levels = 20 must not exceed [feed] publish_levels = 15 (the detector sees only the published levels)",
+        ),
+        (
+            "[event_detection]\nobi_levels = 21\n",
+            "config error: [event_detection] obi_levels = 21 must not exceed [feed] publish_levels = 20 (the detector sees only the published levels)",
+        ),
     ],
     ids=[
         "entry above exit",
@@ -103,6 +123,11 @@ ZERO_WEIGHTS = (
         "score exhaustion",
         "warmup",
         "zero weights",
+        "order notional under min notional",
+        "position notional under order notional",
+        "open orders under positions",
+        "depth levels over published",
+        "obi levels over published",
     ],
 )
 def test_contradictory_keys_are_refused(tmp_path: Path, overlay: str, message: str) -> None:
@@ -120,8 +145,10 @@ def test_contradictory_keys_are_refused(tmp_path: Path, overlay: str, message: s
         "[event_detection]\npattern_min_candles = 5\nwarmup_secs = 300\n",
         "[strategy]\nscore_good = 55.0\nscore_exhaustion = 55.0\n",
         ZERO_WEIGHTS.replace("weight_pattern = 0.0", "weight_pattern = 0.5"),
+        '[risk]\nmax_order_notional = "5"\nmax_position_notional = "5"\nmax_open_orders = 3\n',
+        "[feed]\npublish_levels = 10\n[event_detection]\ndepth_levels = 10\n",
     ],
-    ids=["fractions and samples", "candles and warmup", "scores", "one weight"],
+    ids=["fractions and samples", "candles and warmup", "scores", "one weight", "risk limits", "levels"],
 )
 def test_equal_bounds_and_one_weight_are_accepted(tmp_path: Path, overlay: str) -> None:
     _load_with(tmp_path, overlay)
@@ -142,3 +169,18 @@ def test_a_huge_integer_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
     assert str(e.value).startswith(
         f"config error: {tmp_path / 'local.toml'}: invalid TOML: Exceeds the limit"
     )
+
+
+def test_report_dir_expands_the_home_folder(tmp_path: Path) -> None:
+    """`~` in report_dir is the home folder, as in db_path (`persistence.service.resolve_db_path`)."""
+    cfg = _load_with(tmp_path, '[persistence]\nreport_dir = "~/flashcrash-reports"\n')
+    assert cfg.report_dir == Path.home() / "flashcrash-reports"
+
+
+def test_decimals_are_those_the_engine_can_hold() -> None:
+    """At most 28 digits after the point, and all the digits under 2**96 (`rust_decimal`): the engine
+    refuses the rest (the shared cases check both loaders on the same values)."""
+    ok = config._decimal_ok
+    assert ok("0." + "1" * 28) and ok("-79228162514264337593543950335")
+    assert not ok("0." + "0" * 29) and not ok("79228162514264337593543950336")
+    assert not ok("7.9228162514264337593543950336") and ok("7.922816251426433759354395033")

@@ -20,7 +20,7 @@ import zmq
 
 from flashcrash import wire
 from flashcrash.config import ZmqConfig
-from flashcrash.data_client.client import EngineClient
+from flashcrash.data_client.client import EngineClient, is_ipv6
 
 
 def _endpoint() -> str:
@@ -235,4 +235,49 @@ def test_a_full_command_queue_refuses_and_counts_without_blocking() -> None:
         client.commands.setsockopt(zmq.LINGER, 0)
         client.close()
         engine.close(linger=0)
+        ctx.term()
+
+
+def _ipv6_loopback() -> str | None:
+    """A free `tcp://[::1]:PORT`, or None when the host has no IPv6 loopback."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            return f"tcp://[::1]:{s.getsockname()[1]}"
+    except OSError:
+        return None
+
+
+def test_is_ipv6() -> None:
+    assert is_ipv6("tcp://[::1]:5555") and is_ipv6("tcp://[fe80::1%lo]:1")
+    assert not is_ipv6("tcp://127.0.0.1:5555") and not is_ipv6("tcp://localhost:5555")
+
+
+def test_an_ipv6_engine_is_reached() -> None:
+    """Endpoints on `[::1]` (which the config accepts and the engine binds): the client sets IPV6 on
+    its sockets, so it receives the engine's market data and its commands reach the engine."""
+    data, command = _ipv6_loopback(), _ipv6_loopback()
+    if data is None or command is None:
+        pytest.skip("no IPv6 loopback on this host")
+    ctx = zmq.Context()
+    pub, pull = ctx.socket(zmq.PUB), ctx.socket(zmq.PULL)
+    for sock, endpoint in ((pub, data), (pull, command)):
+        sock.setsockopt(zmq.IPV6, 1)
+        sock.bind(endpoint)
+    client = EngineClient(ZmqConfig(data, command, _endpoint(), _endpoint()), "POLUSDT")
+    try:
+        deadline = time.monotonic() + 10
+        got: list[object] = []
+        while WARM[0] not in got:
+            assert time.monotonic() < deadline, "no market data reached the client over IPv6"
+            pub.send_multipart([b"health", wire.encode(WARM[0])])
+            got = list(client.poll(20))
+        _connected(client, wire.CancelOrder("v6", 1, "POLUSDT", "x"))
+        assert pull.poll(5000)
+        assert wire.decode(pull.recv()).command_id == "v6"  # type: ignore[attr-defined]
+    finally:
+        client.commands.setsockopt(zmq.LINGER, 0)
+        client.close()
+        pub.close(linger=0)
+        pull.close(linger=0)
         ctx.term()

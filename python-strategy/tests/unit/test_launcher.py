@@ -131,3 +131,35 @@ def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(t
     s.overrides = {}
     with pytest.raises(launcher.LaunchError, match="data_endpoint"):
         s._configured_ports()
+
+
+@pytest.mark.parametrize(
+    ("local", "message"),
+    [
+        (
+            '[backtest]\nbook_seed = "abc"\n',
+            'config error: [backtest] book_seed = "abc": expected an integer from ',
+        ),
+        ("[backtest]\ndata_gap_secs = \n", "local.toml: invalid TOML: "),
+    ],
+    ids=["bad book_seed", "syntax error"],
+)
+def test_a_bad_config_is_refused_before_exchange_sim_gets_its_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: str, message: str
+) -> None:
+    """`flashcrash demo` / `paper --sim`: the config is validated before its values become
+    exchange-sim's flags; a bad one is the loader's one line naming the key (or the file, line and
+    column), no child is started and no port is taken."""
+    for name in ("config.toml", "schema.toml"):
+        shutil.copy(launcher.REPO / "config" / name, tmp_path / name)
+    (tmp_path / "local.toml").write_text(local)
+    s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path, sim=launcher.SimSpec())
+
+    def spawn(name: str, argv: list[str], stdout: object = None) -> launcher.Proc:
+        raise _Spawned
+
+    monkeypatch.setattr(s, "_spawn", spawn)
+    with pytest.raises(launcher.LaunchError) as e, s:
+        pass
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert not s.ports and not s.procs

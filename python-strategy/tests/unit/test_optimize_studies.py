@@ -94,7 +94,7 @@ def test_a_study_setup_holds_the_feed_depth_the_replay_reads(tmp_path: Path) -> 
         return study_setup(config.load(CONFIG, [path]), "quick", "return", trades, 10)
 
     shipped = study_setup(config.load(CONFIG), "quick", "return", trades, 10)
-    assert setup_with("[feed]\npublish_levels = 5\n")["config"] != shipped["config"]
+    assert setup_with("[feed]\npublish_levels = 25\n")["config"] != shipped["config"]
     assert setup_with('[feed]\nrest_url = "https://example.invalid"\n') == shipped
 
 

@@ -116,3 +116,15 @@ def test_what_a_stalled_subscriber_cannot_take_is_counted_as_dropped() -> None:
         sub.close()
         ctx.term()
         publisher.close()
+
+
+def test_an_ipv6_endpoint_is_bound() -> None:
+    """A `strategy_endpoint` on `[::1]` (the config accepts it): bound with IPV6 set, not refused."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            end = f"tcp://[::1]:{s.getsockname()[1]}"
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    publisher = StatePublisher(end)
+    publisher.close()

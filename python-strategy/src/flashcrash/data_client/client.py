@@ -70,6 +70,11 @@ def receive_batch(sock: zmq.Socket, max_batch: int) -> list[list[bytes]]:  # typ
     return batch
 
 
+def is_ipv6(endpoint: str) -> bool:
+    """`tcp://[ADDRESS]:PORT`: a host in brackets is an IPv6 address."""
+    return endpoint.partition("://")[2].startswith("[")
+
+
 class EngineClient:
     def __init__(self, cfg: ZmqConfig, symbol: str) -> None:
         self.symbol = symbol
@@ -88,9 +93,15 @@ class EngineClient:
         # not up yet) is refused at once, never held for the next engine to act on later (a stale
         # order placed into another market). The order manager's timeout then asks again.
         self.commands.setsockopt(zmq.IMMEDIATE, 1)
-        self.data.connect(cfg.data_endpoint)
-        self.responses.connect(cfg.response_endpoint)
-        self.commands.connect(cfg.command_endpoint)
+        for sock, endpoint in (
+            (self.data, cfg.data_endpoint),
+            (self.responses, cfg.response_endpoint),
+            (self.commands, cfg.command_endpoint),
+        ):
+            # ZeroMQ reaches an IPv6 address (`tcp://[::1]:5555`) only on a socket with IPV6 set.
+            if is_ipv6(endpoint):
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.connect(endpoint)
         for topic in (f"book.{symbol}", f"trade.{symbol}", "health", "state"):
             self.data.setsockopt_string(zmq.SUBSCRIBE, topic)
         self.responses.setsockopt_string(zmq.SUBSCRIBE, "resp")

@@ -9,6 +9,7 @@ import logging
 import zmq
 
 from flashcrash import wire
+from flashcrash.data_client.client import is_ipv6
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class StatePublisher:
         # A PUB socket silently discards what a subscriber's full queue cannot take; with NODROP the
         # send says so instead (zmq.Again), and the drop is counted and logged below.
         self.sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if is_ipv6(endpoint):
+            self.sock.setsockopt(zmq.IPV6, 1)
         try:
             self.sock.bind(endpoint)
         except zmq.ZMQError as e:

@@ -115,6 +115,26 @@ fn contradictory_keys_are_refused() {
             ZERO_WEIGHTS,
             "config error: [strategy] weight_volatility = 0.0, weight_acceleration = 0.0, weight_obi = 0.0, weight_spread = 0.0, weight_volume_delta = 0.0, weight_message_velocity = 0.0, weight_pattern = 0.0, weight_liquidity = 0: at least one entry score weight must be above 0",
         ),
+        (
+            "[risk]\nmax_order_notional = \"4.99\"\n",
+            "config error: [symbol] min_notional = \"5\" must not exceed [risk] max_order_notional = \"4.99\" (no order could trade, and a flatten's orders would be under the minimum notional)",
+        ),
+        (
+            "[risk]\nmax_position_notional = \"999.99\"\n",
+            "config error: [risk] max_order_notional = \"1000\" must not exceed [risk] max_position_notional = \"999.99\"",
+        ),
+        (
+            "[risk]\nmax_open_orders = 2\n",
+            "config error: [risk] max_positions = 3 must not exceed [risk] max_open_orders = 2",
+        ),
+        (
+            "[feed]\npublish_levels = 15\n",
+            "config error: [event_detection] depth_levels = 20 must not exceed [feed] publish_levels = 15 (the detector sees only the published levels)",
+        ),
+        (
+            "[event_detection]\nobi_levels = 21\n",
+            "config error: [event_detection] obi_levels = 21 must not exceed [feed] publish_levels = 20 (the detector sees only the published levels)",
+        ),
     ];
     for (i, (overlay, want)) in refused.iter().enumerate() {
         let err = load_with(overlay, &format!("r{i}")).unwrap_err();
@@ -124,11 +144,50 @@ fn contradictory_keys_are_refused() {
         "[strategy]\nentry_fraction = 0.0\nexit_fraction = 0.01\nrange_min_samples = 1000\n",
         "[event_detection]\npattern_min_candles = 5\nwarmup_secs = 300\n",
         "[strategy]\nscore_good = 55.0\n",
+        "[risk]\nmax_order_notional = \"5\"\nmax_position_notional = \"5\"\nmax_open_orders = 3\n",
+        "[feed]\npublish_levels = 10\n[event_detection]\ndepth_levels = 10\n",
         &ZERO_WEIGHTS.replace("weight_pattern = 0.0", "weight_pattern = 0.5"),
     ];
     for (i, overlay) in accepted.iter().enumerate() {
         if let Err(e) = load_with(overlay, &format!("a{i}")) {
             panic!("overlay {overlay:?} refused: {e}");
         }
+    }
+}
+
+/// A TOML syntax error names the file, the line and the column (as the strategy's loader does); a
+/// number too large for the engine's integers names its key and what it allows.
+#[test]
+fn syntax_errors_name_the_line_and_column() {
+    let err = load_with("[feed]\n# a comment\npublish_levels 5\n", "syntax").unwrap_err();
+    assert!(err.to_string().ends_with("(at line 3, column 16)"), "{err}");
+    let err = load_with("[feed]\nws_url = \"ws://é\" x\n", "syntax-chars").unwrap_err();
+    assert!(err.to_string().ends_with("(at line 2, column 19)"), "{err}");
+    let err = load_with(
+        "[strategy]\nstop_loss_pct = 1_0000_0000_0000_0000_0000 # big\n",
+        "big",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error: [strategy] stop_loss_pct = 100000000000000000000: expected a number from 0.01 to 100"
+    );
+}
+
+/// The engine's decimals hold at most 28 digits after the point and all the digits under 2^96: the
+/// strategy's loader refuses the same (`test_decimals_are_those_the_engine_can_hold`).
+#[test]
+fn decimal_limits_match_the_strategys() {
+    let ones = format!("0.{}", "1".repeat(28));
+    let zeros = format!("0.{}", "0".repeat(29));
+    for (s, ok) in [
+        (ones.as_str(), true),
+        ("-79228162514264337593543950335", true),
+        (zeros.as_str(), false),
+        ("79228162514264337593543950336", false),
+        ("7.9228162514264337593543950336", false),
+        ("7.922816251426433759354395033", true),
+    ] {
+        assert_eq!(s.parse::<common::Dec>().is_ok(), ok, "{s}");
     }
 }

@@ -11,6 +11,7 @@ pub mod schema;
 use std::path::{Path, PathBuf};
 
 pub use model::*;
+use schema::Fault;
 pub use schema::{ConfigError, Schema};
 
 /// Loads, layers, validates and types the configuration at `path`.
@@ -29,11 +30,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_with_table(path: &Path) -> Result<(Config, toml::Table), ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let schema = Schema::load(&schema_path(dir))?;
-    let mut table = read_table(path)?;
+    let mut table = read_table(path, &schema)?;
     schema.check_layer(&table, &path.display().to_string())?;
     let local = dir.join("local.toml");
     if local.exists() {
-        let overlay = read_table(&local)?;
+        let overlay = read_table(&local, &schema)?;
         schema.check_layer(&overlay, &local.display().to_string())?;
         merge(&mut table, overlay);
     }
@@ -58,7 +59,11 @@ fn schema_path(dir: &Path) -> PathBuf {
     ))
 }
 
-fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+/// One TOML file. A syntax error names the line and column of the fault (as the strategy's loader
+/// does); a number too large for its type, on a `key = value` line under a `[section]` header, is
+/// refused naming the key and what it allows, as the strategy's loader (which reads any integer)
+/// refuses it.
+fn read_table(path: &Path, schema: &Schema) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "config error: {}: cannot read: {e}",
@@ -66,13 +71,45 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         ))
     })?;
     text.parse::<toml::Table>().map_err(|e| {
-        let msg = e.message().replace('\n', " ");
-        ConfigError(format!(
-            "config error: {}: invalid TOML: {}",
-            path.display(),
-            msg.trim()
-        ))
+        let (line, column) = line_column(&text, e.span().map_or(0, |s| s.start));
+        let msg = e.message();
+        let out_of_range = msg.contains("too large") || msg.contains("out of range");
+        if let Some((section, key, value)) = key_at(&text, line).filter(|_| out_of_range) {
+            if let Some(refused) = schema.refusal(&section, &key, value) {
+                return refused.into();
+            }
+        }
+        Fault::Syntax {
+            file: path.display().to_string(),
+            message: msg.replace('\n', " ").trim().to_owned(),
+            line,
+            column,
+        }
+        .into()
     })
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// The section, key and value (underscores between digits dropped, as TOML reads them) of line
+/// `line` (1-based) of `text`, when it is a plain `key = value` under a plain `[section]` header.
+fn key_at(text: &str, line: usize) -> Option<(String, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (key, value) = lines.get(line.checked_sub(1)?)?.split_once('=')?;
+    let value = value.split('#').next()?.trim().replace('_', "");
+    let section = lines[..line - 1].iter().rev().find_map(|l| {
+        let header = l.trim().strip_prefix('[')?;
+        (!header.starts_with('[')).then(|| header.split_once(']'))?
+    })?;
+    Some((section.0.trim().to_owned(), key.trim().to_owned(), value))
 }
 
 /// Layers `overlay` on `base`, section by section and key by key.

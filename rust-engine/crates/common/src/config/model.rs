@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::schema::show;
+use super::schema::{show, Fault, NotAbove};
 use super::ConfigError;
 use crate::Dec;
 
@@ -230,8 +230,8 @@ pub struct StrategyConfig {
     pub trailing_stop_pct: f64,
 }
 
-/// `[risk]` (`max_order_notional` and `max_open_orders` are enforced by the engine; the rest is read
-/// by the strategy).
+/// `[risk]` (`max_order_notional`, `max_open_orders`, `max_position_notional`, `max_positions` and
+/// `max_entry_delay_ms` are enforced by the engine; the rest is read by the strategy).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
@@ -401,16 +401,15 @@ pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError>
         }
     }
     let get = |s: &str, k: &str| table.get(s).and_then(|t| t.get(k));
-    // A number as the schema allows it: a float, or an integer where a float is expected.
-    let num = |v: &toml::Value| v.as_float().or(v.as_integer().map(|i| i as f64));
-    for (section, low, high) in NOT_ABOVE {
-        if let (Some(a), Some(b)) = (get(section, low), get(section, high)) {
-            if matches!((num(a), num(b)), (Some(x), Some(y)) if x > y) {
-                return Err(ConfigError(format!(
-                    "config error: [{section}] {low} = {} must not exceed [{section}] {high} = {}",
-                    show(a),
-                    show(b)
-                )));
+    for rule in &NOT_ABOVE {
+        if let (Some(a), Some(b)) = (get(rule.low.0, rule.low.1), get(rule.high.0, rule.high.1)) {
+            if exceeds(a, b) {
+                return Err(Fault::Exceeds {
+                    rule,
+                    low_value: show(a),
+                    high_value: show(b),
+                }
+                .into());
             }
         }
     }
@@ -446,20 +445,88 @@ pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError>
     Ok(())
 }
 
-/// Pairs of keys whose first must not exceed its second, `(section, lower, upper)`, checked in order.
-const NOT_ABOVE: [(&str, &str, &str); 6] = [
-    ("feed", "reconnect_initial_ms", "reconnect_max_ms"),
-    ("event_detection", "warmup_secs", "baseline_secs"),
-    (
-        "event_detection",
-        "pattern_min_candles",
-        "pattern_max_candles",
+/// A number as the schema allows it: a float, or an integer where a float is expected.
+fn num(v: &toml::Value) -> Option<f64> {
+    v.as_float().or(v.as_integer().map(|i| i as f64))
+}
+
+/// `a > b`: two decimal strings compared exactly, or two numbers (a float, or an integer where a
+/// float is expected).
+fn exceeds(a: &toml::Value, b: &toml::Value) -> bool {
+    let dec = |v: &toml::Value| v.as_str().and_then(|s| s.parse::<Dec>().ok());
+    match (dec(a), dec(b)) {
+        (Some(x), Some(y)) => x > y,
+        _ => matches!((num(a), num(b)), (Some(x), Some(y)) if x > y),
+    }
+}
+
+/// Why `[event_detection]` levels must not exceed `[feed] publish_levels`.
+const DETECTOR_SEES: &str = "the detector sees only the published levels";
+
+/// `[low.0] low.1` must not exceed `[high.0] high.1`.
+const fn not_above(
+    low: (&'static str, &'static str),
+    high: (&'static str, &'static str),
+    why: &'static str,
+) -> NotAbove {
+    NotAbove { low, high, why }
+}
+
+/// Pairs of keys whose first must not exceed its second, checked in order.
+static NOT_ABOVE: [NotAbove; 11] = [
+    not_above(
+        ("feed", "reconnect_initial_ms"),
+        ("feed", "reconnect_max_ms"),
+        "",
     ),
-    ("strategy", "range_min_samples", "range_samples"),
-    ("strategy", "score_good", "score_excellent"),
+    not_above(
+        ("event_detection", "warmup_secs"),
+        ("event_detection", "baseline_secs"),
+        "",
+    ),
+    not_above(
+        ("event_detection", "pattern_min_candles"),
+        ("event_detection", "pattern_max_candles"),
+        "",
+    ),
+    not_above(
+        ("strategy", "range_min_samples"),
+        ("strategy", "range_samples"),
+        "",
+    ),
+    not_above(
+        ("strategy", "score_good"),
+        ("strategy", "score_excellent"),
+        "",
+    ),
     // A selling exhaustion lowers the acceptance threshold to score_exhaustion: above score_good
     // it would raise it.
-    ("strategy", "score_exhaustion", "score_good"),
+    not_above(
+        ("strategy", "score_exhaustion"),
+        ("strategy", "score_good"),
+        "",
+    ),
+    not_above(
+        ("symbol", "min_notional"),
+        ("risk", "max_order_notional"),
+        "no order could trade, and a flatten's orders would be under the minimum notional",
+    ),
+    not_above(
+        ("risk", "max_order_notional"),
+        ("risk", "max_position_notional"),
+        "",
+    ),
+    not_above(("risk", "max_positions"), ("risk", "max_open_orders"), ""),
+    not_above(
+        ("event_detection", "depth_levels"),
+        ("feed", "publish_levels"),
+        DETECTOR_SEES,
+    ),
+    not_above(
+        ("event_detection", "obi_levels"),
+        ("feed", "publish_levels"),
+        DETECTOR_SEES,
+    ),
 ];
 
 /// The entry score's weights: all 0 would leave no score to reach.

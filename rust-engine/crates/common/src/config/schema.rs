@@ -12,6 +12,76 @@ use crate::Dec;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// The faults whose line is built from their parts, in the words of the strategy's loader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Fault {
+    /// A file that is not valid TOML, with the 1-based line and column of the fault.
+    #[error("config error: {file}: invalid TOML: {message} (at line {line}, column {column})")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// What the TOML parser said, on one line.
+        message: String,
+        /// Line of the fault, from 1.
+        line: usize,
+        /// Column of the fault (characters), from 1.
+        column: usize,
+    },
+    /// A value the schema does not allow for its key.
+    #[error("config error: [{section}] {key} = {value}: expected {allowed}")]
+    Value {
+        /// Section of the key.
+        section: String,
+        /// The key.
+        key: String,
+        /// The value as written in TOML.
+        value: String,
+        /// What the schema allows.
+        allowed: String,
+    },
+    /// A key whose value is above another's that bounds it.
+    #[error(
+        "config error: [{}] {} = {low_value} must not exceed [{}] {} = {high_value}{}",
+        .rule.low.0, .rule.low.1, .rule.high.0, .rule.high.1, .rule.because()
+    )]
+    Exceeds {
+        /// The rule broken.
+        rule: &'static NotAbove,
+        /// The lower key's value as written in TOML.
+        low_value: String,
+        /// The upper key's value as written in TOML.
+        high_value: String,
+    },
+}
+
+impl From<Fault> for ConfigError {
+    fn from(fault: Fault) -> Self {
+        ConfigError(fault.to_string())
+    }
+}
+
+/// Two keys, `(section, key)` each, the first of which must not exceed the second.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct NotAbove {
+    /// The lower key.
+    pub(super) low: (&'static str, &'static str),
+    /// The upper key.
+    pub(super) high: (&'static str, &'static str),
+    /// Why the rule holds (empty: it goes without saying).
+    pub(super) why: &'static str,
+}
+
+impl NotAbove {
+    /// `" (why)"`, or empty.
+    fn because(&self) -> String {
+        if self.why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.why)
+        }
+    }
+}
+
 /// What a key may hold.
 #[derive(Debug, Clone, PartialEq)]
 enum Rule {
@@ -39,7 +109,9 @@ impl Rule {
                 schemes.join(", "),
                 if *empty { ", or \"\" for none" } else { "" }
             ),
-            Rule::Endpoint => "tcp://HOST:PORT with PORT 1-65535".into(),
+            Rule::Endpoint => {
+                "tcp://HOST:PORT with HOST a name or address (not *) and PORT 1-65535".into()
+            }
             Rule::Symbol => "an upper-case symbol of 2 to 20 letters and digits".into(),
             Rule::Str => "a non-empty string".into(),
         }
@@ -101,9 +173,14 @@ fn url_ok(s: &str, schemes: &[String]) -> bool {
     }
 }
 
+/// `tcp://HOST:PORT` with a concrete host: the engine binds the endpoint and the strategy connects
+/// to it, and a wildcard (`*`) can be bound but not connected to.
 fn endpoint_ok(s: &str) -> bool {
-    s.strip_prefix("tcp://")
-        .is_some_and(|rest| !rest.contains('/') && host_port_ok(rest, true))
+    s.strip_prefix("tcp://").is_some_and(|rest| {
+        !rest.contains('/')
+            && host_port_ok(rest, true)
+            && rest.rsplit_once(':').is_some_and(|(host, _)| host != "*")
+    })
 }
 
 /// Shows a value as TOML writes it, on one line (strings quoted, their control characters escaped,
@@ -195,15 +272,29 @@ impl Schema {
                     )));
                 };
                 if !rule.accepts(v) {
-                    return Err(ConfigError(format!(
-                        "config error: [{section}] {key} = {}: expected {}",
-                        show(v),
-                        rule.allowed()
-                    )));
+                    return Err(Fault::Value {
+                        section: section.clone(),
+                        key: key.clone(),
+                        value: show(v),
+                        allowed: rule.allowed(),
+                    }
+                    .into());
                 }
             }
         }
         Ok(())
+    }
+
+    /// The refusal of `value` (as written in TOML) for `[section] key`, naming what the schema
+    /// allows; `None` for a key the schema does not know.
+    pub(super) fn refusal(&self, section: &str, key: &str, value: String) -> Option<Fault> {
+        let rule = self.sections.get(section)?.get(key)?;
+        Some(Fault::Value {
+            section: section.into(),
+            key: key.into(),
+            value,
+            allowed: rule.allowed(),
+        })
     }
 
     /// Checks that the layered configuration has every key of the schema.
