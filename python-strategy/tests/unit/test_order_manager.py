@@ -272,7 +272,8 @@ def test_breaker_opens_on_errors_and_timeouts_half_opens_and_closes() -> None:
     assert b.state(S) is BreakerState.OPEN and not b.allows_entry(2 * S)
     assert b.state(11 * S) is BreakerState.HALF_OPEN
     assert b.allows_entry(11 * S) and not b.allows_entry(11 * S)  # one trial only
-    b.failure(12 * S, "trial failed")
+    om.place("BUY", Q, P, 11 * S, "entry")  # the trial, unanswered
+    om.check_timeouts(12 * S)
     assert b.state(12 * S) is BreakerState.OPEN
     assert b.allows_entry(22 * S)
     om.place("BUY", Q, P, 22 * S, "entry")
@@ -337,19 +338,29 @@ def test_reconciliation_ignores_the_answer_to_a_query_asked_again() -> None:
 
 def test_every_acknowledgement_is_a_success_that_resets_the_failure_count() -> None:
     # With a breaker opening at the second failure in a row, each acknowledgement between two
-    # failures must count as a success: the accepted order, the accepted cancel, the status answer.
+    # failures must count as a success: the accepted order, the accepted cancel, the status answer
+    # (to the query that follows a command unanswered, itself the failure).
     b = CircuitBreaker(failures=2, open_ns=10 * S)
     out = Outbox()
     om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
     coid = om.place("BUY", Q, P, 0, "entry")
     assert coid is not None
+
+    def status_answer() -> None:
+        query = out.of(wire.QueryOrder)[-1]
+        om.on_response(wire.OrderStatus(query.command_id, 1, _info(query.client_order_id)))
+
     acks = (
-        lambda: om.on_response(placed(out.orders[0])),
-        lambda: (om.cancel(coid, 0), om.on_response(canceled(out.of(wire.CancelOrder)[-1]))),
-        lambda: om.on_response(wire.OrderStatus("status-1", 1, _info(coid, "CANCELED"))),
+        (lambda: b.failure(0, "venue"), lambda: om.on_response(placed(out.orders[0]))),
+        (
+            lambda: b.failure(0, "venue"),
+            lambda: (om.cancel(coid, 0), om.on_response(canceled(out.of(wire.CancelOrder)[-1]))),
+        ),
+        (lambda: (om.place("BUY", Q, P, 0, "entry"), om.check_timeouts(S)), status_answer),
     )
-    for k, ack in enumerate(acks):
-        b.failure(0, "venue")
+    for k, (fail, ack) in enumerate(acks):
+        fail()
+        assert b.failures == 1, k
         ack()
         assert b.failures == 0 and b.stats["successes"] == k + 1, k
         assert b.state(0) is BreakerState.CLOSED, k
@@ -707,3 +718,90 @@ def test_a_restored_cancel_with_no_answer_is_asked_again_when_the_engine_lists_t
     restored.on_response(wire.OrderStatus(query.command_id, 2, _info("stranger")))
     assert stranger.cancel_sent
     assert [c.client_order_id for c in out.of(wire.CancelOrder)] == [coid, "stranger", "stranger"]
+
+
+def _half_open() -> tuple[OrderManager, Outbox, CircuitBreaker, list[int]]:
+    """A manager whose breaker (3 failures, open 10 s) opened at 0 and is half-open at 10 s, with an
+    order of its own resting (placed before it opened); its clock is `now[0]`."""
+    b = CircuitBreaker(failures=3, open_ns=10 * S)
+    out, now = Outbox(), [0]
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: now[0])
+    om.place("BUY", Q, P, 0, "entry")
+    om.on_response(placed(out.orders[0]))
+    for _ in range(3):
+        b.failure(0, "venue")
+    now[0] = 10 * S
+    assert b.state(now[0]) is BreakerState.HALF_OPEN
+    return om, out, b, now
+
+
+def test_in_half_open_only_the_answer_to_the_trial_closes_or_reopens_the_breaker() -> None:
+    """Messages answering no command awaited (an unsolicited cancel, a late or unknown answer) and
+    the answers to other commands decide nothing: the trial's own answer does, by its command id."""
+    om, out, b, now = _half_open()
+    resting = out.orders[0]
+    assert b.allows_entry(now[0])
+    trial_coid = om.place("BUY", Q, P, now[0], "entry")
+    trial = out.orders[-1]
+    assert om.cancel(resting.client_order_id, now[0])  # a command that is not the trial
+    cancel = out.of(wire.CancelOrder)[-1]
+    for msg in (
+        wire.OrderCanceled(None, 1, resting.client_order_id, "X-1", "POLUSDT", Decimal(0), "CANCELED"),
+        replace(placed(trial), command_id="not-ours"),
+        wire.OrderStatus(None, 1, _info(trial_coid)),
+        wire.Error(None, 1, "INTERNAL", None, "venue down"),
+        canceled(cancel),
+    ):
+        om.on_response(msg)
+        assert b.state(now[0]) is BreakerState.HALF_OPEN and b.trial_taken, msg
+    om.on_response(error(trial, "INTERNAL", "venue down"))
+    assert b.state(now[0]) is BreakerState.OPEN and b.stats["to_open"] == 2  # opened again
+    now[0] = 20 * S
+    assert b.allows_entry(now[0])  # a new trial
+    om.place("BUY", Q, P, now[0], "entry")
+    om.on_response(placed(out.orders[-1]))
+    assert b.state(now[0]) is BreakerState.CLOSED and b.failures == 0
+
+
+def test_a_half_open_trial_refused_by_a_halted_engine_leaves_the_trial_to_the_next_entry() -> None:
+    """A HALTED refusal is neither success nor failure; for the trial no other answer would come, so
+    the next entry is the trial (instead of every entry waiting for good)."""
+    om, out, b, now = _half_open()
+    assert b.allows_entry(now[0]) and not b.allows_entry(now[0])
+    om.place("BUY", Q, P, now[0], "entry")
+    om.on_response(error(out.orders[-1], "HALTED"))
+    assert b.state(now[0]) is BreakerState.HALF_OPEN
+    assert b.allows_entry(now[0])
+
+
+def test_a_message_answering_no_command_awaited_is_neither_success_nor_failure() -> None:
+    """Closed, with a failure counted: an unsolicited cancel, a status report of no query and the
+    late acknowledgement of an order already queried reset nothing; the query's answer does."""
+    b = CircuitBreaker(failures=3, open_ns=10 * S)
+    out = Outbox()
+    om = OrderManager("POLUSDT", out, timeout_ns=S, breaker=b, clock=lambda: 0)
+    coid = om.place("BUY", Q, P, 0, "entry")
+    om.check_timeouts(S)  # unanswered: a failure, then a query
+    assert b.failures == 1
+    for msg in (
+        wire.OrderCanceled(None, 1, coid, "X-1", "POLUSDT", Decimal(0), "CANCELED"),
+        wire.OrderStatus(None, 1, _info(coid)),
+        placed(out.orders[0]),  # its PlaceOrder is no longer awaited
+    ):
+        om.on_response(msg)
+        assert b.failures == 1 and b.stats["successes"] == 0, msg
+    om.on_response(wire.OrderStatus(out.of(wire.QueryOrder)[-1].command_id, 1, _info(coid)))
+    assert b.failures == 0 and b.stats["successes"] == 1
+
+
+def test_a_trial_filled_before_its_acknowledgement_arrives_is_closed_by_the_acknowledgement() -> None:
+    """A fill carries its PlaceOrder's command id but is no answer to it: the acknowledgement after it
+    is still the trial's answer (and still awaited, so a lost one is followed up)."""
+    om, out, b, now = _half_open()
+    assert b.allows_entry(now[0])
+    om.place("BUY", Q, P, now[0], "entry")
+    trial = out.orders[-1]
+    om.on_response(execution(trial, "0.2", "100", 1))
+    assert b.state(now[0]) is BreakerState.HALF_OPEN and trial.command_id in om.pending
+    om.on_response(placed(trial, "FILLED"))
+    assert b.state(now[0]) is BreakerState.CLOSED and not om.pending

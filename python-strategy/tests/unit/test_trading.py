@@ -165,19 +165,23 @@ def test_resting_entry_canceled_after_max_wait_new_low_or_detector_asleep() -> N
     st.on_price(7 * S, 0.2030, 0)
     assert out.of(wire.CancelOrder) == []
     st.on_price(8 * S, 0.2030, 0)
-    assert len(out.of(wire.CancelOrder)) == 1 and st.decisions["entry_canceled_max_wait"] == 1
+    assert len(out.of(wire.CancelOrder)) == 1
+    assert st.decisions["entry_canceled_max_wait"] == 0  # counted once the cancel is confirmed
     respond(st, canceled(out.of(wire.CancelOrder)[0]))
     assert not st.position.lots and st.decisions["entry_canceled_unfilled"] == 1
+    assert st.decisions["entry_canceled_max_wait"] == 1
 
     st, out = make()
     setup_window(st)
     st.on_candle(candle(3, 0.2010, 0.2010, 0.1990, 0.1995), ACTIVE, GOOD, 0)
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
     assert st.decisions["entry_canceled_new"] == 1
 
     st, out = make()
     setup_window(st)
     st.on_price(4 * S, 0.2060, 0)  # above the target: still waiting for the pullback
     st.on_candle(candle(4, 0.2050, 0.2060, 0.2050, 0.2060), State.SLEEP, GOOD, 0)
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
     assert st.decisions["entry_canceled_detector"] == 1
 
 
@@ -352,10 +356,10 @@ def test_spread_and_liquidity_stops_cancel_the_resting_entry() -> None:
         assert set(st.stops.active) == {why}, why
         cancels = out.of(wire.CancelOrder)
         assert [c.client_order_id for c in cancels] == [buy.client_order_id], why
-        assert st.decisions["entry_canceled_emergency_stop"] == 1, why
         assert st.decisions["rejected_emergency_stop"] == 1 and st.decisions["taken"] == 1, why
         respond(st, canceled(cancels[0]))
         assert not st.position.lots, why
+        assert st.decisions["entry_canceled_emergency_stop"] == 1, why
 
 
 def test_emergency_stop_boundaries_are_strict() -> None:

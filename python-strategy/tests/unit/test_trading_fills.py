@@ -5,8 +5,10 @@ refused by a halted engine."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from trading_fixtures import (
     ACTIVE,
     GOOD,
@@ -267,3 +269,135 @@ def test_an_exit_whose_cancel_died_with_the_engine_cancels_again_and_completes()
     assert (sell.side, sell.order_type, sell.quantity) == ("SELL", "MARKET", D("100"))
     respond(st, execution(sell, "0.1970", "100", 6), 5 * S)
     assert not st.position.lots and st.position.closed[-1].exit_reason == "stop_loss"
+
+
+def _entry_filled_in_part(**strategy: object) -> tuple[PercentileStrategy, Outbox, wire.PlaceOrder]:
+    """An entry of 100 at 0.2010 (target 0.2040) that bought 60 at 3.2 s, the rest still resting."""
+    st, out = make(**strategy)
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "60", 1, "PARTIALLY_FILLED", cumulative="60"), int(3.2 * S))
+    (lot,) = st.position.lots.values()
+    assert lot.phase is Phase.ENTERING and lot.position.quantity == 60 and len(out.orders) == 1
+    return st, out, buy
+
+
+def test_an_entry_filled_in_part_gets_its_target_once_the_price_goes_through_it() -> None:
+    """The price trades through the target while the entry has bought 60 of 100: the rest of the
+    entry is canceled, and what it bought gets its resting target (instead of holding coins with no
+    target for the rest of the entry's wait)."""
+    st, out, buy = _entry_filled_in_part()
+    st.on_price(int(3.5 * S), 0.2045, 0)
+    (cancel,) = out.of(wire.CancelOrder)
+    assert cancel.client_order_id == buy.client_order_id and len(out.orders) == 1
+    respond(st, canceled(cancel, "60"), int(3.6 * S))
+    (lot,) = st.position.lots.values()
+    target = out.orders[-1]
+    assert lot.phase is Phase.HOLDING and lot.target_coid == target.client_order_id
+    assert (target.side, target.order_type, target.quantity, target.price) == (
+        "SELL",
+        "LIMIT",
+        D("60"),
+        D("0.2040"),
+    )
+    assert st.decisions["entry_canceled_target"] == 1
+
+
+def _trail(st: PercentileStrategy) -> None:
+    for p in (0.2020, 0.2030, 0.2035, 0.2034, 0.2032, 0.2030, 0.2029, 0.2028, 0.2027, 0.2026, 0.2025, 0.2024):
+        st.on_price(4 * S, p, 0)
+
+
+EXITS_WHILE_ENTERING: dict[str, Callable[[PercentileStrategy], None]] = {
+    "stop_loss": lambda st: st.on_price(4 * S, 0.1975, 0),
+    "gap": lambda st: (st.on_price(4 * S, 0.2030, 0), st.on_price(4 * S, 0.2025, 0)),
+    "bearish_candle": lambda st: st.on_candle(candle(4, 0.2030, 0.2030, 0.2015, 0.2020), ACTIVE, GOOD, 0),
+    "max_hold": lambda st: st.on_clock(int(23.2 * S), 0),
+    "trailing_stop": _trail,
+}
+
+
+@pytest.mark.parametrize("reason", EXITS_WHILE_ENTERING)
+def test_an_exit_rule_on_an_entry_filled_in_part_cancels_its_rest_and_sells_what_it_bought(
+    reason: str,
+) -> None:
+    """An exit rule fires for the 60 an entry has bought while its rest still rests: the rest is
+    canceled, and what was bought is sold at market once the entry has settled, as for a held lot;
+    a fill that comes with the cancel is sold too, and nothing is sold before it or twice."""
+    st, out, buy = _entry_filled_in_part(
+        entry_max_wait_secs=60, stop_loss_pct=1.5, gap_exit_pct=0.1, max_hold_secs=20,
+        exit_on_bearish_candle=True, trailing_stop=reason == "trailing_stop", trailing_stop_pct=0.5,
+    )  # fmt: skip
+    EXITS_WHILE_ENTERING[reason](st)
+    (lot,) = st.position.lots.values()
+    (cancel,) = out.of(wire.CancelOrder)
+    assert cancel.client_order_id == buy.client_order_id and lot.exit_reason == reason
+    assert len(out.orders) == 1  # nothing sold while the entry may still fill
+    respond(st, canceled(cancel, "70"), 5 * S)  # 10 more bought before the cancel: its fill is on its way
+    assert len(out.orders) == 1
+    respond(st, execution(buy, "0.2010", "10", 2, "CANCELED", cumulative="70"), 5 * S)
+    sells = [o for o in out.orders if o.side == "SELL"]
+    assert [(o.order_type, o.quantity) for o in sells] == [("MARKET", D("70"))]
+    st.on_price(int(5.5 * S), 0.1970, 0)
+    respond(st, execution(sells[0], "0.1970", "70", 3), 6 * S)
+    assert not st.position.lots and len([o for o in out.orders if o.side == "SELL"]) == 1
+    assert st.position.closed[-1].exit_reason == reason and st.position.closed[-1].quantity == 70
+    assert st.decisions[f"entry_canceled_{reason}"] == 1
+
+
+def test_a_market_exit_that_sells_some_is_no_refusal_and_the_rest_is_sold_at_once() -> None:
+    """A crash's thin bid (20 at a time) fills each market sell of the stop-loss in part: those sells
+    are no refusals, so the rest is sold at once, sell after sell, instead of waiting 5 s after the
+    third as attempts refused in a row do."""
+    from flashcrash.backtest.venue import SimVenue
+
+    book = {"b": ((0.1960, 20.0),), "a": ((0.2010, 1000.0),)}
+    venue = SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: (book["b"], book["a"]), D("0.001"), D("0.001"),
+        quantity_step=D("0.1"), cash=D("1000"),
+    )  # fmt: skip
+    st, out = make()
+    st.quantity_step = D("0.1")
+
+    def pump() -> None:
+        while out.sent:
+            for answer in venue.handle(out.sent.pop(0), 5 * S):
+                st.on_response(answer, 5 * S, 5 * S)
+
+    setup_window(st)
+    pump()  # the entry buys 100 at 0.2010 (99.9 held, the fee in POL)
+    st.on_price(4 * S, 0.2010, 5 * S)
+    st.on_price(int(4.1 * S), 0.1960, 5 * S)  # the stop-loss
+    pump()
+    sells = [f.quantity for f in venue.fills if f.side == "SELL"]
+    assert sells == [D("20")] * 4 + [D("19.9")]
+    assert venue.position == 0 and not st.position.lots
+    assert st.position.closed[-1].quantity == D("99.9")
+
+
+def test_an_entry_is_counted_canceled_once_when_its_cancel_is_confirmed() -> None:
+    """The max wait's cancel is refused (the venue slow) and sent again: the entry counts canceled
+    once, when the engine confirms it. A cancel that comes too late (the entry filled whole) counts
+    nothing."""
+    st, out = make()
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    st.on_clock(18 * S, 0)
+    respond(st, error(out.of(wire.CancelOrder)[-1], "VENUE", "timeout talking to venue"))
+    st.on_clock(int(18.5 * S), 0)
+    assert len(out.of(wire.CancelOrder)) == 2 and st.decisions["entry_canceled_max_wait"] == 0
+    respond(st, canceled(out.of(wire.CancelOrder)[-1]))
+    assert not st.position.lots and st.decisions["entry_canceled_max_wait"] == 1
+
+    st, out = make()
+    setup_window(st)
+    buy = out.orders[-1]
+    respond(st, placed(buy))
+    st.on_clock(18 * S, 0)
+    respond(st, error(out.of(wire.CancelOrder)[-1], "UNKNOWN_ORDER", "filled"))
+    respond(st, execution(buy, "0.2010", "100", 1), 18 * S)
+    (lot,) = st.position.lots.values()
+    assert lot.phase is Phase.HOLDING and lot.position.quantity == 100
+    assert not any(k.startswith("entry_canceled") for k in st.decisions)

@@ -1,6 +1,8 @@
 """Circuit breaker on command outcomes (wall clock): CLOSED counts failures in a row (Error
 responses, timeouts) and opens at `failures`; OPEN refuses entries for `open_ns`, then turns
-HALF_OPEN and lets one entry through; in HALF_OPEN a success closes it, a failure opens it again."""
+HALF_OPEN and lets one entry through, the trial; in HALF_OPEN only the outcome of the trial's command
+(by its command id) decides: a success closes it, a failure opens it again. Outcomes are those of our
+own commands: the order manager reports none for a message answering no command it awaits."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_ns = 0
         self.trial_taken = False
+        self.trial_id: str | None = None  # the trial's command id, once it is sent (`sent`)
         self.stats: Counter[str] = Counter()
         # Called with (previous, current, why) on every change (the runner writes it to the audit log).
         self.on_change: Callable[[str, str, str], None] | None = None
@@ -44,13 +47,15 @@ class CircuitBreaker:
         self._state = BreakerState(s["state"])
         self.failures = int(s["failures"])
         self.opened_ns = int(s["opened_ns"])
-        self.trial_taken = bool(s["trial_taken"])
+        # A trial out before a restart can no longer be decided (no command of then is awaited now,
+        # so its answer counts for nothing): the next entry is the trial, or none would go again.
+        self.trial_taken, self.trial_id = False, None
         self.stats = Counter({str(k): int(v) for k, v in s.get("stats", {}).items()})
 
     def state(self, now_ns: int) -> BreakerState:
         if self._state is BreakerState.OPEN and now_ns - self.opened_ns >= self.open_ns:
             self._go(BreakerState.HALF_OPEN, "open time elapsed")
-            self.trial_taken = False
+            self.trial_taken, self.trial_id = False, None
         return self._state
 
     def _go(self, new: BreakerState, why: str) -> None:
@@ -70,16 +75,36 @@ class CircuitBreaker:
                 return True
         return False
 
-    def success(self) -> None:
-        self.stats["successes"] += 1
-        self.failures = 0
-        if self._state is BreakerState.HALF_OPEN:
-            self._go(BreakerState.CLOSED, "trial succeeded")
+    def sent(self, command_id: str) -> None:
+        """An order's command leaves: the first after the trial was let through is the trial's."""
+        if self._state is BreakerState.HALF_OPEN and self.trial_taken and self.trial_id is None:
+            self.trial_id = command_id
 
-    def failure(self, now_ns: int, why: str) -> None:
+    def _trial(self, command_id: str | None) -> bool:
+        return command_id is not None and command_id == self.trial_id
+
+    def untried(self, command_id: str | None) -> None:
+        """The command was refused untried (a halted engine), neither success nor failure: when it was
+        the trial, the next entry is the trial (no other answer would ever come to decide it)."""
+        if self._state is BreakerState.HALF_OPEN and self._trial(command_id):
+            self.trial_taken, self.trial_id = False, None
+
+    def success(self, command_id: str | None = None) -> None:
+        """Our command `command_id` went through."""
+        self.stats["successes"] += 1
+        if self._state is BreakerState.HALF_OPEN:
+            if not self._trial(command_id):
+                return  # only the trial's outcome decides
+            self._go(BreakerState.CLOSED, "trial succeeded")
+        self.failures = 0
+
+    def failure(self, now_ns: int, why: str, command_id: str | None = None) -> None:
+        """Our command `command_id` failed (refused, unanswered, or not sent)."""
         self.stats["failures"] += 1
-        self.failures += 1
         state = self.state(now_ns)
+        if state is BreakerState.HALF_OPEN and not self._trial(command_id):
+            return  # only the trial's outcome decides
+        self.failures += 1
         if state is BreakerState.HALF_OPEN or (
             state is BreakerState.CLOSED and self.failures >= self.max_failures
         ):

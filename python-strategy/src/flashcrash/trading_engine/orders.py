@@ -27,9 +27,11 @@ execution whose `cumulative_quantity` is not above what the order has counted al
 cannot be of the order (its symbol or side is not the order's, or a quantity exceeds the order's) is
 refused (`refused_fills`), and so are reconciled figures no fill can be made up from (a filled
 quantity with no quote filled, or more than ordered). An order is *settled* when its status is
-terminal and every fill the engine reported for it has arrived. Every outcome feeds the
-circuit breaker: acknowledgements are successes; `Error` responses, timeouts and orders that could not
-be sent are failures, except a cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel
+terminal and every fill the engine reported for it has arrived. Every outcome of a command of ours
+feeds the circuit breaker, with the command's id: acknowledgements answering a command awaited are
+successes (a message answering none, its command id None or unknown, is neither; a fill, which carries
+its PlaceOrder's command id, answers nothing); `Error` responses, timeouts and orders that could not be
+sent are failures, except a cancel refused as `UNKNOWN_ORDER`: the order filled before the cancel
 arrived (the ordinary race in a fast market), counted as `cancel_too_late` and followed by a query,
 not an error. A cancel lost with a killed engine is asked again: a status or open-orders answer saying
 the order is still live, with no cancel awaiting its answer, clears `cancel_sent`.
@@ -91,6 +93,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# The answers that say a command of ours went through (the circuit breaker's successes).
+ACKNOWLEDGEMENTS = (wire.OrderPlaced, wire.OrderCanceled, wire.OrderStatus, wire.OpenOrders, wire.Success)
 
 
 class OrderManager(Reconciliation):
@@ -216,6 +220,7 @@ class OrderManager(Reconciliation):
             quantity=quantity.value,
             price=None if price is None else price.value,
         )
+        self.breaker.sent(cmd.command_id)
         if not self._send(cmd, tag):
             self.stats["send_failed"] += 1
             log.warning(
@@ -223,7 +228,7 @@ class OrderManager(Reconciliation):
             )
             # A command that never left is a failed command: no answer will ever come to settle it (a
             # half-open breaker whose trial this was would otherwise wait for that answer forever).
-            self.breaker.failure(now_ns, f"{tag} order not sent")
+            self.breaker.failure(now_ns, f"{tag} order not sent", cmd.command_id)
             return None
         self.stats["sent"] += 1
         self.orders[cmd.client_order_id] = Order(cmd, tag, heard_ns=now_ns)
@@ -287,7 +292,7 @@ class OrderManager(Reconciliation):
                 elif command_id == self.position_check_id:
                     self.check_position(now_ns)
                 continue
-            self.breaker.failure(now_ns, f"{p.kind} timed out")
+            self.breaker.failure(now_ns, f"{p.kind} timed out", command_id)
             o = self.orders.get(p.client_order_id)
             if o is None or o.settled:
                 self.reconcile_outstanding.discard(p.client_order_id)
@@ -362,11 +367,14 @@ class OrderManager(Reconciliation):
         """Applies a response; returns it when it is a new fill of one of our orders."""
         now = self.clock()
         command_id = getattr(msg, "command_id", None)
-        pending = self.pending.pop(command_id, None) if command_id else None
+        # A fill carries its PlaceOrder's command id, but is no answer to it.
+        answers = command_id is not None and not isinstance(msg, wire.OrderExecution)
+        pending = self.pending.pop(command_id, None) if answers else None
+        if pending is not None and isinstance(msg, ACKNOWLEDGEMENTS):
+            self.breaker.success(command_id)
         match msg:
             case wire.OrderPlaced(client_order_id=coid) if coid in self.orders:
                 self.stats["placed"] += 1
-                self.breaker.success()
                 self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
                 if msg.status == "EXPIRED":
                     self.orders[coid].fills_unknown = True
@@ -385,21 +393,17 @@ class OrderManager(Reconciliation):
                     return msg
                 return self._on_execution(o, msg, key)
             case wire.OrderStatus(order=info) if info.client_order_id in self.orders:
-                self.breaker.success()
                 self.reconcile_outstanding.discard(info.client_order_id)
                 self._apply_info(self.orders[info.client_order_id], info, now)
             case wire.OrderCanceled(client_order_id=coid) if coid in self.orders:
                 self.stats["canceled"] += 1
-                self.breaker.success()
                 o = self.orders[coid]
                 if o.recovered and msg.filled_quantity > o.filled:
                     self._query(coid, now, 0)  # fills we missed: the status says at what price
                 self._update(coid, "CANCELED", msg.filled_quantity)
             case wire.OpenOrders() if command_id is not None and command_id == self.reconcile_id:
-                self.breaker.success()
                 self._on_open_orders(msg, now)
             case wire.OpenOrders() if command_id is not None and command_id == self.position_check_id:
-                self.breaker.success()
                 self.position_check_id = None
                 self.engine_position = msg.net_position
             case wire.Error() if pending is not None:
@@ -407,8 +411,6 @@ class OrderManager(Reconciliation):
             case wire.Error():
                 self.stats["errors"] += 1
                 log.warning("engine error %s on %s: %s", msg.code, msg.field, msg.message)
-            case wire.OpenOrders() | wire.Success() if pending is not None:
-                self.breaker.success()
         self._after_queries(now)
         return None
 
@@ -494,7 +496,7 @@ class OrderManager(Reconciliation):
         match (p.kind, msg.code):
             case ("PlaceOrder", "UNKNOWN_OUTCOME"):
                 # Neither placed nor refused for all the engine knows: it may be live at the venue.
-                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self.breaker.failure(now, f"{msg.code}: {msg.message}", msg.command_id)
                 self._doubt(o, now, DOUBT_OUTCOME, f"its outcome at the venue is unknown: {msg.message}")
             case ("QueryOrder", "UNKNOWN_ORDER") if o.doubt == DOUBT_OUTCOME:
                 # The engine gave up looking for it, and the venue still does not know it: not placed.
@@ -511,13 +513,13 @@ class OrderManager(Reconciliation):
                 # reconciliation, or the venue no longer knows it): what was filled stays filled.
                 if not o.recovered:
                     self.stats["lost"] += 1
-                    self.breaker.failure(now, "acknowledged order lost")
+                    self.breaker.failure(now, "acknowledged order lost", msg.command_id)
                 self.reconcile_outstanding.discard(o.client_order_id)
                 o.status = OrderStatus.REJECTED if o.status is OrderStatus.PENDING else OrderStatus.EXPIRED
                 o.venue_filled = o.filled
                 log.warning("order %s unknown to the engine: %s", o.client_order_id, o.status)
             case ("QueryOrder", "UNKNOWN_ORDER") if o.status is OrderStatus.PENDING:
-                self.breaker.failure(now, "order lost")
+                self.breaker.failure(now, "order lost", msg.command_id)
                 if o.resends < MAX_RESENDS and not o.cancel_sent:
                     self._resend(o, now, p.queries)
                 else:
@@ -525,19 +527,20 @@ class OrderManager(Reconciliation):
             case ("PlaceOrder", "HALTED"):
                 # The engine halted on purpose (an operator, its feed, the venue): not a failure of
                 # the command path; the strategy waits for it to run again.
+                self.breaker.untried(msg.command_id)
                 o.status, o.refusal = OrderStatus.REJECTED, msg.code
             case ("PlaceOrder", _):
-                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self.breaker.failure(now, f"{msg.code}: {msg.message}", msg.command_id)
                 o.status, o.refusal, o.refusal_message = OrderStatus.REJECTED, msg.code, msg.message
             case ("CancelOrder", _):
-                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self.breaker.failure(now, f"{msg.code}: {msg.message}", msg.command_id)
                 o.cancel_sent = False  # the strategy may ask again
             case ("QueryOrder", code) if code != "UNKNOWN_ORDER" and not o.settled:
                 # No answer to learn from: asked again later, never assumed.
-                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self.breaker.failure(now, f"{msg.code}: {msg.message}", msg.command_id)
                 self._doubt(o, now, DOUBT_SILENT, f"its query failed: {msg.code} {msg.message}")
             case _:
-                self.breaker.failure(now, f"{msg.code}: {msg.message}")
+                self.breaker.failure(now, f"{msg.code}: {msg.message}", msg.command_id)
 
     def _update(self, coid: str, status: str, venue_filled: Decimal) -> None:
         o = self.orders[coid]

@@ -13,8 +13,12 @@ the detector wakes (`percentile`).
 A taken entry is a LIMIT GTC buy at the planned entry price; it is canceled when not filled within
 `entry_max_wait_secs`, or as soon as its reason is gone (a new local low moves the window, the detector
 leaves ACTIVE/RECOVERY, an emergency stop). A signal candle usually closes near the local high, above
-both limits: the entry waits for a pullback, so price above the target does not cancel it. Once bought,
-a LIMIT sell rests at the target; the exits of `exits.py` cancel it and sell at market. Positions
+both limits: the entry waits for a pullback, so price above the target does not cancel it, unless the
+entry has bought some already: then the rest is canceled, and what it bought gets its target. Once the
+entry has settled, a LIMIT sell rests at the target; the exits of `exits.py` cancel it and sell at
+market. They watch what an entry bought from its first fill: one that fires while the rest of the entry
+still rests cancels that rest, and sells once the entry has settled. An entry counts as canceled
+(`entry_canceled_<why>`) once, when it ends canceled (or expired) with its cancel out. Positions
 change only from `OrderExecution`s. Times are event times, except command times (wall clock); the time
 limits (maximum hold, maximum wait) are checked whenever the event clock moves: trades, candles and
 books (`on_clock`).
@@ -44,6 +48,7 @@ from flashcrash.trading_engine.orders import (
     POSITION_RECHECK_NS,
     Order,
     OrderManager,
+    OrderStatus,
     new_client_order_id,
 )
 from flashcrash.trading_engine.percentile import RangeWindow, plan, wake_lead_secs
@@ -57,7 +62,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
 WAKING_STATES = frozenset({State.ALERT, State.ACTIVE})  # the detector wakes from SLEEP to these
-MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row; after them the exit goes on, EXIT_RETRY_NS apart
+MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row that sold nothing; then the exit goes on, EXIT_RETRY_NS apart
 HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
 EXIT_RETRY_NS = 5_000_000_000
 ZERO = Decimal(0)
@@ -116,6 +121,8 @@ class PercentileStrategy:
         self._shortfall: Decimal | None = None
         # Set by `shutdown`: no entry any more, and a lot that comes to hold coins is closed at market.
         self.closing = False
+        # The entries whose cancel is out, with why (the first reason): counted once they end canceled.
+        self.canceling: dict[str, str] = {}
         # Called with (kind, summary, payload) for what the audit log keeps: "entry_decision",
         # "entry_rejected", "trade_opened", "trade_closed" (payload "trade": the ClosedTrade).
         self.journal: Callable[[str, str, dict[str, Any]], None] | None = None
@@ -132,6 +139,7 @@ class PercentileStrategy:
             "cooldown": self.cooldown.snapshot(),
             "stops": self.stops.snapshot(),
             "decisions": dict(self.decisions),
+            "canceling": dict(self.canceling),
             "state": str(self.state),
             "last_price": self.last_price if math.isfinite(self.last_price) else None,
             "event_ns": self.event_ns,
@@ -144,6 +152,7 @@ class PercentileStrategy:
         self.cooldown.restore(s["cooldown"])
         self.stops.restore(s["stops"])
         self.decisions = Counter({str(k): int(v) for k, v in s["decisions"].items()})
+        self.canceling = {str(k): str(v) for k, v in s.get("canceling", {}).items()}
         self.state = State(s["state"])
         self.last_price = math.nan if s.get("last_price") is None else float(s["last_price"])
         self.event_ns = int(s["event_ns"])
@@ -182,7 +191,7 @@ class PercentileStrategy:
         new_low = self.window.on_candle(c)
         volume = self.volume.check(c)
         self.volume.observe(c)
-        for lot in self.position.in_phase(Phase.HOLDING):
+        for lot in self._held():
             reason = self.rules.on_candle(c, lot.position.entry_ns)
             if reason is not None:
                 self._start_exit(lot, reason, now_wall_ns)
@@ -208,15 +217,19 @@ class PercentileStrategy:
         wait = self.cfg.entry_max_wait_secs * NS
         # One pass over a copy: an exit or a cancel may close a lot (and drop it from `lots`).
         for lot in tuple(lots.values()):
-            if lot.phase is Phase.HOLDING:
-                if price > lot.peak:
-                    lot.peak = price
+            if lot.phase is Phase.ENTERING:
+                if ts_ns - lot.signal_ns >= wait:
+                    self._cancel_entry(lot, f"max_wait {self.cfg.entry_max_wait_secs}s", now_wall_ns)
+                elif lot.position.is_open and price >= float(lot.plan.target.value):
+                    # Bought in part, and the price is through the target: what was bought gets its
+                    # target once the rest of the entry is canceled.
+                    self._cancel_entry(lot, "target reached", now_wall_ns)
+            if self._is_held(lot):
                 entry = float(lot.position.avg_entry)
+                lot.peak = max(lot.peak, entry, price)
                 reason = self.rules.on_price(entry, lot.position.entry_ns, lot.peak, prev, price, ts_ns)
                 if reason is not None:
                     self._start_exit(lot, reason, now_wall_ns)
-            elif lot.phase is Phase.ENTERING and ts_ns - lot.signal_ns >= wait:
-                self._cancel_entry(lot, f"max_wait {self.cfg.entry_max_wait_secs}s", now_wall_ns)
 
     def on_clock(self, ts_ns: int, now_wall_ns: int) -> None:
         """The event clock at `ts_ns` without a trade (a book): the lots' time limits, maximum hold
@@ -225,7 +238,7 @@ class PercentileStrategy:
             self.event_ns = ts_ns
         if not self.position.lots:
             return
-        for lot in self.position.in_phase(Phase.HOLDING):
+        for lot in self._held():
             if self.rules.held_too_long(lot.position.entry_ns, ts_ns):
                 self._start_exit(lot, ExitReason.MAX_HOLD, now_wall_ns)
         self._expire_entries(ts_ns, now_wall_ns)
@@ -236,7 +249,7 @@ class PercentileStrategy:
         if not self.position.lots:
             return None
         hold, wait = self.rules.max_hold_ns, self.cfg.entry_max_wait_secs * NS
-        held = [lot.position.entry_ns + hold for lot in self.position.in_phase(Phase.HOLDING)]
+        held = [lot.position.entry_ns + hold for lot in self._held()]
         entering = self.position.in_phase(Phase.ENTERING)
         resting = [lot.signal_ns + wait for lot in entering if self._cancelable(lot)]
         return min(held + resting, default=None)
@@ -407,7 +420,17 @@ class PercentileStrategy:
         return None
 
     def _cancel_entry(self, lot: Lot, why: str, now: int) -> None:
+        """Asks the entry's cancel (when not settled, and none is out); `_entry_settled` counts it."""
         if self.orders.cancel(lot.entry_coid, now):
+            self.canceling.setdefault(lot.entry_coid, why)
+            log.info("entry %s: cancel sent: %s", lot.entry_coid, why)
+
+    def _entry_settled(self, lot: Lot, entry: Order) -> None:
+        """The lot's entry settled: when it ended canceled (or expired) with its cancel out, it is
+        counted canceled, once, under the first reason its cancel was asked for (not when it filled
+        whole, the cancel too late)."""
+        why = self.canceling.pop(lot.entry_coid, None)
+        if why is not None and entry.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
             self.decisions[f"entry_canceled_{why.split()[0]}"] += 1
             self._note("entry_rejected", f"entry canceled: {why}", client_order_id=lot.entry_coid)
             log.info("entry %s canceled: %s", lot.entry_coid, why)
@@ -425,6 +448,15 @@ class PercentileStrategy:
         entry = self.orders.get(lot.entry_coid)
         return entry is not None and not entry.terminal and not entry.cancel_sent
 
+    @staticmethod
+    def _is_held(lot: Lot) -> bool:
+        """Whether the exit rules watch the lot: bought (HOLDING), or holding coins while the rest of
+        its entry still rests (ENTERING, filled in part)."""
+        return lot.phase is Phase.HOLDING or (lot.phase is Phase.ENTERING and lot.position.is_open)
+
+    def _held(self) -> list[Lot]:
+        return [lot for lot in self.position.lots.values() if self._is_held(lot)]
+
     def _expire_entries(self, ts_ns: int, now: int) -> None:
         wait = self.cfg.entry_max_wait_secs * NS
         for lot in self.position.in_phase(Phase.ENTERING):
@@ -433,6 +465,14 @@ class PercentileStrategy:
 
     # -------------------------------------------------------------------- exits
     def _start_exit(self, lot: Lot, reason: ExitReason, now: int) -> None:
+        if lot.phase is Phase.ENTERING:
+            # Bought in part: the rest of the entry is canceled, and the exit starts once the entry
+            # has settled (`_advance_lot`): never before its last fill, so nothing is sold twice.
+            if lot.exit_reason is None:
+                lot.exit_reason = reason
+                log.info("exit %s of %s once its entry settles", reason, lot.entry_coid)
+            self._cancel_entry(lot, str(reason), now)
+            return
         if lot.phase is not Phase.HOLDING:
             return
         lot.phase = Phase.EXITING
@@ -488,15 +528,19 @@ class PercentileStrategy:
         if lot.phase is Phase.ENTERING:
             entry = orders.get(lot.entry_coid)
             if entry is None or not entry.settled:
+                if lot.exit_reason is not None:  # its cancel asked again after a refusal
+                    self._cancel_entry(lot, str(lot.exit_reason), now)
                 return
+            self._entry_settled(lot, entry)
             if not lot.position.is_open:
                 self.decisions[f"entry_{entry.status.lower()}_unfilled"] += 1
                 self.position.finish(lot)
                 return
             lot.phase = Phase.HOLDING
-            lot.peak = float(lot.position.avg_entry)
-            if self.closing:
-                self._start_exit(lot, ExitReason.SHUTDOWN, now)
+            lot.peak = max(lot.peak, float(lot.position.avg_entry))
+            reason = ExitReason.SHUTDOWN if self.closing else lot.exit_reason
+            if reason is not None:  # shutting down, or an exit rule fired while the entry rested
+                self._start_exit(lot, reason, now)
                 return
             lot.target_coid = self._sell(lot, lot.plan.target, "target", now)
             if lot.target_coid is None:
@@ -528,6 +572,10 @@ class PercentileStrategy:
                 lot.exit_attempts -= 1
                 lot.exit_coid = None
                 lot.retry_ns = now + HALTED_RETRY_NS
+            elif exit_order is not None and exit_order.filled > 0:
+                # It sold some (a thin book): no refusal; the rest is sold at once. Only attempts
+                # in a row that sold nothing back off.
+                lot.exit_attempts, lot.retry_ns = 0, 0
             if now < lot.retry_ns:
                 return
             why = self._unsellable(lot, self.last_price)
