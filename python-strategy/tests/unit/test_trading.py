@@ -29,6 +29,7 @@ from trading_fixtures import (
     readings,
     respond,
     setup_window,
+    stop_loss_into_a_thin_bid,
 )
 
 from flashcrash import wire
@@ -740,26 +741,7 @@ def test_a_market_exit_the_book_fills_only_in_part_is_not_sold_twice() -> None:
     """A stop-loss market sell of 99.9 against 60 on the bid expires after filling 60. The venue
     acknowledges it EXPIRED before its fill arrives; the strategy asks its status before it sizes the
     next sell, which is the 39.9 left: the venue ends flat, never short (before: 60, 60, 39.9)."""
-    from flashcrash.backtest.venue import SimVenue
-
-    book = {"b": ((0.1960, 60.0),), "a": ((0.2010, 1000.0),)}
-    venue = SimVenue(
-        "POLUSDT", "POL", "USDT", lambda _now: (book["b"], book["a"]), D("0.001"), D("0.001"),
-        quantity_step=D("0.1"), cash=D("1000"),
-    )  # fmt: skip
-    st, out = make()
-    st.quantity_step = D("0.1")
-
-    def pump() -> None:
-        while out.sent:
-            for answer in venue.handle(out.sent.pop(0), 5 * S):
-                st.on_response(answer, 5 * S, 0)
-
-    setup_window(st)
-    pump()  # the entry buys 100 at 0.2010 (99.9 held, the fee in POL)
-    st.on_price(4 * S, 0.2010, 0)
-    st.on_price(int(4.1 * S), 0.1960, 0)  # the stop-loss
-    pump()
+    st, venue = stop_loss_into_a_thin_bid(60.0)
     assert [(f.side, f.quantity) for f in venue.fills] == [
         ("BUY", D("100")),
         ("SELL", D("60")),

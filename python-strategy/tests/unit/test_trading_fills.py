@@ -25,6 +25,7 @@ from trading_fixtures import (
     placed,
     respond,
     setup_window,
+    stop_loss_into_a_thin_bid,
 )
 
 from flashcrash import wire
@@ -350,26 +351,7 @@ def test_a_market_exit_that_sells_some_is_no_refusal_and_the_rest_is_sold_at_onc
     """A crash's thin bid (20 at a time) fills each market sell of the stop-loss in part: those sells
     are no refusals, so the rest is sold at once, sell after sell, instead of waiting 5 s after the
     third as attempts refused in a row do."""
-    from flashcrash.backtest.venue import SimVenue
-
-    book = {"b": ((0.1960, 20.0),), "a": ((0.2010, 1000.0),)}
-    venue = SimVenue(
-        "POLUSDT", "POL", "USDT", lambda _now: (book["b"], book["a"]), D("0.001"), D("0.001"),
-        quantity_step=D("0.1"), cash=D("1000"),
-    )  # fmt: skip
-    st, out = make()
-    st.quantity_step = D("0.1")
-
-    def pump() -> None:
-        while out.sent:
-            for answer in venue.handle(out.sent.pop(0), 5 * S):
-                st.on_response(answer, 5 * S, 5 * S)
-
-    setup_window(st)
-    pump()  # the entry buys 100 at 0.2010 (99.9 held, the fee in POL)
-    st.on_price(4 * S, 0.2010, 5 * S)
-    st.on_price(int(4.1 * S), 0.1960, 5 * S)  # the stop-loss
-    pump()
+    st, venue = stop_loss_into_a_thin_bid(20.0)
     sells = [f.quantity for f in venue.fills if f.side == "SELL"]
     assert sells == [D("20")] * 4 + [D("19.9")]
     assert venue.position == 0 and not st.position.lots

@@ -7,6 +7,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from flashcrash import wire
+from flashcrash.backtest.venue import SimVenue
 from flashcrash.config import RiskConfig, StrategyConfig
 from flashcrash.event_detector import Candle, State
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
@@ -99,6 +100,31 @@ def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
     """A new low at 0.2000, then a bullish candle up to 0.2050: entry 0.2010, target 0.2040."""
     st.on_candle(candle(sec, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, GOOD, 0)
     st.on_candle(candle(sec + 1, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, GOOD, 0)
+
+
+def stop_loss_into_a_thin_bid(bid: float) -> tuple[PercentileStrategy, SimVenue]:
+    """An entry buys 100 at 0.2010 (99.9 held, the fee in POL) at a simulated venue whose bid holds
+    only `bid` at 0.1960; the price falls there (the stop-loss) and every command is answered until
+    none is left. Returns the strategy and the venue (its fills)."""
+    book = (((0.1960, bid),), ((0.2010, 1000.0),))
+    venue = SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
+        quantity_step=D("0.1"), cash=D("1000"),
+    )  # fmt: skip
+    st, out = make()
+    st.quantity_step = D("0.1")
+
+    def pump() -> None:
+        while out.sent:
+            for answer in venue.handle(out.sent.pop(0), 5 * S):
+                st.on_response(answer, 5 * S, 5 * S)
+
+    setup_window(st)
+    pump()
+    st.on_price(4 * S, 0.2010, 5 * S)
+    st.on_price(int(4.1 * S), 0.1960, 5 * S)
+    pump()
+    return st, venue
 
 
 def respond(st: PercentileStrategy, msg: object, event_ns: int = 0) -> None:
