@@ -337,7 +337,7 @@ pub(crate) mod tests {
     fn a_changed_threshold_is_planned() {
         let path = temp_config("threshold");
         let cur = Loaded::load(&path).unwrap();
-        set_key(&path, "risk", "max_open_orders", "2");
+        set_key(&path, "risk", "max_open_orders", "4");
         set_key(&path, "feed", "reconnect_max_ms", "30000");
         let Plan::Apply {
             changes,
@@ -350,9 +350,9 @@ pub(crate) mod tests {
         let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["feed.reconnect_max_ms", "risk.max_open_orders"]);
         assert_eq!(changes[1].old, "5");
-        assert_eq!(changes[1].new, "2");
+        assert_eq!(changes[1].new, "4");
         assert_eq!(at_restart, ["feed.reconnect_max_ms"]);
-        assert_eq!(next.config.risk.max_open_orders, 2);
+        assert_eq!(next.config.risk.max_open_orders, 4);
         assert_ne!(next.fingerprint(), cur.fingerprint());
     }
 
@@ -372,7 +372,7 @@ pub(crate) mod tests {
         let path = temp_config("address");
         let cur = Loaded::load(&path).unwrap();
         set_key(&path, "zmq", "data_endpoint", "\"tcp://127.0.0.1:6555\"");
-        set_key(&path, "risk", "max_open_orders", "2");
+        set_key(&path, "risk", "max_open_orders", "4");
         let Plan::RestartRequired { keys } = plan(&cur) else {
             panic!("expected RestartRequired");
         };

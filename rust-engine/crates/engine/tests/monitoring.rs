@@ -334,32 +334,33 @@ async fn reload_config_applies_refuses_and_metrics_are_served() {
     };
     assert_eq!(s.message, "unchanged");
 
-    // A changed limit is applied at once and announced.
+    // A changed limit is applied at once and announced: an order of 100 (about 19 USDT) accepted
+    // under the shipped 1000 is refused under 10.
     let config = e.config.clone();
-    set_key(&config, "risk", "max_open_orders", "1");
+    let id = e.id();
+    e.send(place(&id, "mon-1", &price)).await;
+    assert!(matches!(e.answer(&id).await, Response::OrderPlaced(_)));
+    set_key(&config, "risk", "max_order_notional", "\"10\"");
     let Response::Success(s) = e.reload().await else {
         panic!("reload refused")
     };
-    assert_eq!(s.message, "reloaded: risk.max_open_orders");
+    assert_eq!(s.message, "reloaded: risk.max_order_notional");
     let sc = e
         .data_until(5, |m| match m {
             DataMessage::StateChange(s) if s.component == "config" => Some(s),
             _ => None,
         })
         .await;
-    assert_eq!(sc.reason, "reloaded: risk.max_open_orders");
+    assert_eq!(sc.reason, "reloaded: risk.max_order_notional");
     assert_eq!(sc.previous.len(), 16);
     assert_ne!(sc.previous, sc.current);
-    let id = e.id();
-    e.send(place(&id, "mon-1", &price)).await;
-    assert!(matches!(e.answer(&id).await, Response::OrderPlaced(_)));
     let id = e.id();
     e.send(place(&id, "mon-2", &price)).await;
     let Response::Error(err) = e.answer(&id).await else {
         panic!("second order accepted")
     };
     assert!(
-        err.message.contains("max_open_orders = 1"),
+        err.message.contains("max_order_notional 10"),
         "{}",
         err.message
     );
@@ -375,7 +376,7 @@ async fn reload_config_applies_refuses_and_metrics_are_served() {
         "{}",
         err.message
     );
-    set_key(&config, "risk", "max_open_orders", "1");
+    set_key(&config, "risk", "max_open_orders", "5");
     let Response::Success(s) = e.reload().await else {
         panic!("reload refused")
     };
