@@ -362,22 +362,24 @@ def test_an_entry_is_counted_canceled_once_when_its_cancel_is_confirmed() -> Non
     """The max wait's cancel is refused (the venue slow) and sent again: the entry counts canceled
     once, when the engine confirms it. A cancel that comes too late (the entry filled whole) counts
     nothing."""
-    st, out = make()
-    setup_window(st)
-    buy = out.orders[-1]
-    respond(st, placed(buy))
-    st.on_clock(18 * S, 0)
+
+    def past_max_wait() -> tuple[PercentileStrategy, Outbox, wire.PlaceOrder]:
+        """An entry placed and resting past `entry_max_wait_secs`: its cancel is out."""
+        st, out = make()
+        setup_window(st)
+        buy = out.orders[-1]
+        respond(st, placed(buy))
+        st.on_clock(18 * S, 0)
+        return st, out, buy
+
+    st, out, _ = past_max_wait()
     respond(st, error(out.of(wire.CancelOrder)[-1], "VENUE", "timeout talking to venue"))
     st.on_clock(int(18.5 * S), 0)
     assert len(out.of(wire.CancelOrder)) == 2 and st.decisions["entry_canceled_max_wait"] == 0
     respond(st, canceled(out.of(wire.CancelOrder)[-1]))
     assert not st.position.lots and st.decisions["entry_canceled_max_wait"] == 1
 
-    st, out = make()
-    setup_window(st)
-    buy = out.orders[-1]
-    respond(st, placed(buy))
-    st.on_clock(18 * S, 0)
+    st, out, buy = past_max_wait()
     respond(st, error(out.of(wire.CancelOrder)[-1], "UNKNOWN_ORDER", "filled"))
     respond(st, execution(buy, "0.2010", "100", 1), 18 * S)
     (lot,) = st.position.lots.values()

@@ -328,8 +328,7 @@ impl Venue {
         let (offset, lead) = if wall_speed {
             whole_second_offset(exact, 0)
         } else {
-            let up =
-                exact.div_euclid(1000) * 1000 + if exact.rem_euclid(1000) == 0 { 0 } else { 1000 };
+            let up = (exact + 999).div_euclid(1000) * 1000;
             (up, up - exact)
         };
         self.offset_ms.store(offset, Ordering::Relaxed);
