@@ -353,6 +353,7 @@ async fn run_engine(
         latency_alert_secs: 5,
         reconnect_initial_ms: 100,
         reconnect_max_ms: 1000,
+        rotate_after_secs: 0,
     };
     let out = FeedOutputs {
         data: data_tx,

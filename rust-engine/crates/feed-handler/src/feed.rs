@@ -2,6 +2,7 @@
 //! Binance's rules, publishes trades, health and state changes, and reconnects with backoff when the
 //! connection fails or goes silent for longer than the heartbeat timeout.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,12 @@ use crate::trade_ids::{TradeId, TradeIds};
 use crate::venue_time::ClockOffset;
 use crate::verify::{PendingCheck, Verdict};
 
+mod rotation;
 mod snapshots;
 mod state;
 mod venue_clock;
+
+use rotation::{Handover, Held, Standby};
 
 pub use venue_clock::CLOCK_CHECK_PERIOD;
 
@@ -109,6 +113,9 @@ pub struct FeedTask {
     /// No REST request while it lasts: the venue answered 429 or 418 to this feed or, when shared
     /// ([`Self::with_ip_pause`]), to the order executor (its limits are per IP).
     ip_pause: Arc<IpPause>,
+    /// After a rotation, the last trade id of the old connection: the new one's trades up to it
+    /// were delivered already (dropped, not counted), until its first newer one.
+    trade_overlap: Option<u64>,
 }
 
 /// Why a connection ended.
@@ -116,6 +123,8 @@ pub struct FeedTask {
 enum Ended {
     Shutdown,
     Dropped(String),
+    /// A new connection took over (rotation).
+    Rotated(Box<Handover>),
 }
 
 impl FeedTask {
@@ -150,6 +159,7 @@ impl FeedTask {
             started_ns: now_ns(),
             updates: None,
             ip_pause: Arc::default(),
+            trade_overlap: None,
         }
     }
 
@@ -221,44 +231,51 @@ impl FeedTask {
         // A connection made after an earlier one was is a reconnection (dial attempts that fail
         // are not: the backoff counts those).
         let mut connected_before = false;
+        let mut carried: Option<Box<Handover>> = None;
         while !*shutdown.borrow() {
             let url = urls[which].clone();
-            let state = if first {
-                FeedState::Connecting
-            } else {
-                FeedState::Reconnecting
+            let (ws, held) = match carried.take() {
+                Some(h) => (Ok(h.ws), Some(h.held)),
+                None => {
+                    let state = if first {
+                        FeedState::Connecting
+                    } else {
+                        FeedState::Reconnecting
+                    };
+                    if backoff.attempts() < HALT_AFTER_ATTEMPTS || self.state != FeedState::Halted {
+                        self.set_state(state, &format!("connecting to {url}")).await;
+                    }
+                    first = false;
+                    (rotation::dial(&url).await, None)
+                }
             };
-            if backoff.attempts() < HALT_AFTER_ATTEMPTS || self.state != FeedState::Halted {
-                self.set_state(state, &format!("connecting to {url}")).await;
-            }
-            first = false;
-            let connect = tokio::time::timeout(
-                Duration::from_secs(10),
-                // Nagle off: pongs and close frames leave at once.
-                tokio_tungstenite::connect_async_with_config(&url, None, true),
-            );
-            let ended = match connect.await {
-                Ok(Ok((ws, _))) => {
-                    info!(%url, "feed connected");
-                    if connected_before {
-                        self.counters.reconnects += 1;
+            let ended = match ws {
+                Ok(ws) => {
+                    if held.is_none() {
+                        info!(%url, "feed connected");
+                        if connected_before {
+                            self.counters.reconnects += 1;
+                        }
                     }
                     connected_before = true;
                     let (opened, lives) = (Instant::now(), self.counters.resyncs);
-                    let ended = self.run_connection(ws, &mut shutdown).await;
+                    let ended = self.run_connection(ws, &url, held, &mut shutdown).await;
                     if self.counters.resyncs > lives && opened.elapsed() >= STABLE_CONNECTION {
                         backoff.reset();
                     }
                     ended
                 }
-                Ok(Err(e)) => Ended::Dropped(format!("connect failed: {e}")),
-                Err(_) => Ended::Dropped("connect timed out".into()),
+                Err(reason) => Ended::Dropped(reason),
             };
-            self.out.book.write().synced = false;
             let reason = match ended {
                 Ended::Shutdown => break,
+                Ended::Rotated(h) => {
+                    carried = Some(h);
+                    continue;
+                }
                 Ended::Dropped(reason) => reason,
             };
+            self.out.book.write().synced = false;
             // Fail over: the next attempt goes to the other URL, when there is one.
             which = (which + 1) % urls.len();
             let delay = if which == 0 || urls.len() == 1 {
@@ -289,21 +306,34 @@ impl FeedTask {
         self.set_state(FeedState::Stopped, "shutdown").await;
     }
 
-    async fn run_connection<S>(&mut self, mut ws: S, shutdown: &mut watch::Receiver<bool>) -> Ended
+    /// Serves one connection to `url` until it ends. `held`: the frames a connection that takes
+    /// over by rotation received before the switch; a live book is handed over to it (no resync).
+    async fn run_connection<S>(
+        &mut self,
+        mut ws: S,
+        url: &str,
+        held: Option<VecDeque<Held>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended
     where
         S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
             + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
             + Unpin,
     {
         self.apply_updates();
-        self.sync.restart();
-        self.check.clear();
-        self.trade_ids.reconnected();
-        // The connection's first snapshot is fetched at once (the redials have their backoff).
-        self.snapshot_retry.reset();
-        self.live_since = None;
-        self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
-            .await;
+        // After a rotation the new connection's trades the old one delivered are dropped, whether
+        // or not the book was live to be handed over.
+        self.trade_overlap = held.as_ref().and(self.trade_ids.last());
+        if !(held.is_some() && self.sync.hand_over()) {
+            self.sync.restart();
+            self.check.clear();
+            self.trade_ids.reconnected();
+            // The connection's first snapshot is fetched at once (the redials have their backoff).
+            self.snapshot_retry.reset();
+            self.live_since = None;
+            self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
+                .await;
+        }
         let refresh_on = self.cfg.snapshot_refresh_secs > 0;
         let period = Duration::from_secs(self.cfg.snapshot_refresh_secs.max(1));
         let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
@@ -321,91 +351,151 @@ impl FeedTask {
         // timer registered and dropped per message).
         let silence = tokio::time::sleep_until(last_msg + heartbeat);
         tokio::pin!(silence);
-        let ended = loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => break Ended::Shutdown,
-                res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
-                    snapshot_task = None;
-                    let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
-                    self.on_snapshot(res, &mut snapshot_task).await;
-                }
-                res = async { time_task.as_mut().expect("guarded").await }, if time_task.is_some() => {
-                    time_task = None;
-                    let check = res.unwrap_or_else(|e| self.time_task_failed(&e));
-                    self.on_time(check);
-                }
-                msg = ws.next() => {
-                    let msg = match msg {
-                        None => break Ended::Dropped("stream closed".into()),
-                        Some(Err(e)) => break Ended::Dropped(format!("websocket error: {e}")),
-                        Some(Ok(m)) => m,
-                    };
-                    last_msg = Instant::now();
-                    match msg {
-                        Message::Text(text) => {
-                            if let Some(ended) = self.on_text(&text, &mut snapshot_task).await {
-                                break ended;
+        // The rotation to a new connection before the venue's 24-hour limit (`rotation`).
+        let rotate_after = Duration::from_secs(self.cfg.rotate_after_secs);
+        let rotating = !rotate_after.is_zero();
+        let rotate = tokio::time::sleep_until(Instant::now() + rotate_after);
+        tokio::pin!(rotate);
+        let mut standby: Option<Standby> = None;
+        let mut early = None;
+        for frame in held.into_iter().flatten() {
+            early = self
+                .on_text(&frame.text, frame.local_ns, &mut snapshot_task)
+                .await;
+            if early.is_some() {
+                break;
+            }
+        }
+        let ended = if let Some(ended) = early {
+            ended
+        } else {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => break Ended::Shutdown,
+                    res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
+                        snapshot_task = None;
+                        let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
+                        self.on_snapshot(res, &mut snapshot_task).await;
+                    }
+                    res = async { time_task.as_mut().expect("guarded").await }, if time_task.is_some() => {
+                        time_task = None;
+                        let check = res.unwrap_or_else(|e| self.time_task_failed(&e));
+                        self.on_time(check);
+                    }
+                    msg = ws.next() => {
+                        let msg = match msg {
+                            None => break Ended::Dropped("stream closed".into()),
+                            Some(Err(e)) => break Ended::Dropped(format!("websocket error: {e}")),
+                            Some(Ok(m)) => m,
+                        };
+                        last_msg = Instant::now();
+                        match msg {
+                            Message::Text(text) => {
+                                if let Some(ended) = self.on_text(&text, now_ns(), &mut snapshot_task).await {
+                                    break ended;
+                                }
+                                if standby.as_ref().is_some_and(|s| self.caught_up(s)) {
+                                    break self.switch_to(standby.take(), &mut ws, "rotation").await;
+                                }
                             }
-                        }
-                        // tungstenite queues the pong; flushing sends it now.
-                        Message::Ping(_) => {
-                            if let Err(e) = ws.flush().await {
-                                break Ended::Dropped(format!("pong failed: {e}"));
+                            // tungstenite queues the pong; flushing sends it now.
+                            Message::Ping(_) => {
+                                if let Err(e) = ws.flush().await {
+                                    break Ended::Dropped(format!("pong failed: {e}"));
+                                }
                             }
+                            Message::Close(frame) => break Ended::Dropped(format!("closed by venue: {frame:?}")),
+                            Message::Binary(_) => self.count_parse_error(&ParseError::Malformed("binary frame".into())),
+                            Message::Pong(_) | Message::Frame(_) => {}
                         }
-                        Message::Close(frame) => break Ended::Dropped(format!("closed by venue: {frame:?}")),
-                        Message::Binary(_) => self.count_parse_error(&ParseError::Malformed("binary frame".into())),
-                        Message::Pong(_) | Message::Frame(_) => {}
                     }
-                }
-                () = &mut silence => {
-                    let deadline = last_msg + heartbeat;
-                    if Instant::now() >= deadline {
-                        break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis()));
-                    }
-                    silence.as_mut().reset(deadline);
-                }
-                _ = health_tick.tick() => {
-                    if self.apply_updates() {
-                        heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
-                        silence.as_mut().reset(last_msg + heartbeat);
-                    }
-                    if self.publish_health().await {
-                        let why = format!(
-                            "mean feed latency above {} ms for {} s",
-                            self.cfg.latency_alert_ms, self.cfg.latency_alert_secs
-                        );
-                        self.set_state(FeedState::Lagging, &why).await;
-                        break Ended::Dropped(why);
-                    }
-                }
-                _ = time_tick.tick() => {
-                    if time_task.is_none() && self.time_check_due(self.ip_pause.now_ms()) {
-                        time_task = Some(self.fetch_time(Duration::ZERO));
-                    }
-                }
-                _ = refresh.tick(), if refresh_on => {
-                    if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
-                        verify_task = Some(self.fetch_snapshot(Duration::ZERO));
-                    }
-                }
-                res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
-                    verify_task = None;
-                    match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
-                        Ok(snap) if self.state == FeedState::Live => {
-                            self.snapshot_at = Some(Instant::now());
-                            let verdict = self.check_snapshot(snap);
-                            self.on_verdict(verdict, &mut snapshot_task).await;
+                    frame = async { standby.as_mut().expect("guarded").next().await }, if standby.is_some() => {
+                        let Some(frame) = frame else {
+                            let why = standby.take().expect("guarded").failure().await;
+                            warn!(reason = %why, "rotation: the new connection failed; trying again later");
+                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
+                            continue;
+                        };
+                        let sb = standby.as_mut().expect("guarded");
+                        sb.hold(frame, &self.symbol);
+                        if sb.len() > rotation::MAX_HELD {
+                            warn!(held = sb.len(), "rotation: the new connection never caught up; trying again later");
+                            standby = None;
+                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
+                        } else if standby.as_ref().is_some_and(|s| self.caught_up(s)) {
+                            break self.switch_to(standby.take(), &mut ws, "rotation").await;
                         }
-                        Ok(_) => {}
-                        Err(e) => {
-                            self.note_rest_error(&e, self.ip_pause.now_ms());
-                            warn!(error = %e, "verification snapshot failed");
+                    }
+                    () = &mut rotate, if rotating => {
+                        if standby.take().is_some() {
+                            warn!(timeout_ms = rotation::HANDOVER_TIMEOUT.as_millis() as u64, "rotation: the new connection did not catch up in time; trying again later");
+                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
+                        } else if self.state == FeedState::Live {
+                            info!(%url, after_secs = rotate_after.as_secs(), "rotation: opening a new connection beside this one");
+                            let sb = Standby::open(url);
+                            rotate.as_mut().reset(sb.deadline);
+                            standby = Some(sb);
+                        } else {
+                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
+                        }
+                    }
+                    () = &mut silence => {
+                        let deadline = last_msg + heartbeat;
+                        if Instant::now() >= deadline {
+                            break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis()));
+                        }
+                        silence.as_mut().reset(deadline);
+                    }
+                    _ = health_tick.tick() => {
+                        if self.apply_updates() {
+                            heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+                            silence.as_mut().reset(last_msg + heartbeat);
+                        }
+                        if self.publish_health().await {
+                            let why = format!(
+                                "mean feed latency above {} ms for {} s",
+                                self.cfg.latency_alert_ms, self.cfg.latency_alert_secs
+                            );
+                            self.set_state(FeedState::Lagging, &why).await;
+                            break Ended::Dropped(why);
+                        }
+                    }
+                    _ = time_tick.tick() => {
+                        if time_task.is_none() && self.time_check_due(self.ip_pause.now_ms()) {
+                            time_task = Some(self.fetch_time(Duration::ZERO));
+                        }
+                    }
+                    _ = refresh.tick(), if refresh_on => {
+                        if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
+                            verify_task = Some(self.fetch_snapshot(Duration::ZERO));
+                        }
+                    }
+                    res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
+                        verify_task = None;
+                        match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
+                            Ok(snap) if self.state == FeedState::Live => {
+                                self.snapshot_at = Some(Instant::now());
+                                let verdict = self.check_snapshot(snap);
+                                self.on_verdict(verdict, &mut snapshot_task).await;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                self.note_rest_error(&e, self.ip_pause.now_ms());
+                                warn!(error = %e, "verification snapshot failed");
+                            }
                         }
                     }
                 }
             }
+        };
+        // The old connection ended during the rotation: the new one, already receiving, takes over.
+        let ended = match ended {
+            Ended::Dropped(reason) if standby.as_ref().is_some_and(|s| !s.is_empty()) => {
+                warn!(%reason, "connection ended during the rotation: the new connection takes over");
+                self.switch_to(standby.take(), &mut ws, &reason).await
+            }
+            ended => ended,
         };
         for t in [snapshot_task, verify_task].into_iter().flatten() {
             t.abort();
@@ -416,13 +506,39 @@ impl FeedTask {
         ended
     }
 
-    /// Handles one text frame; `Some` when the connection must end (the venue's `serverShutdown`).
+    /// True when the book holds the first depth event of the connection that is to take over.
+    fn caught_up(&self, standby: &Standby) -> bool {
+        self.sync.is_live() && standby.caught_up(self.out.book.read().book.update_id())
+    }
+
+    /// Closes `old` and hands the stream over to `standby` (`why`: the rotation, or how the old
+    /// connection ended).
+    async fn switch_to<S>(&mut self, standby: Option<Standby>, old: &mut S, why: &str) -> Ended
+    where
+        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    {
+        let _ = tokio::time::timeout(Duration::from_millis(500), old.close()).await;
+        let Some(standby) = standby else {
+            return Ended::Dropped(why.to_owned());
+        };
+        match standby.take_over().await {
+            Ok(handover) => {
+                self.counters.rotations += 1;
+                info!(held = handover.held.len(), %why, "rotation: the new connection takes over");
+                Ended::Rotated(Box::new(handover))
+            }
+            Err(reason) => Ended::Dropped(format!("{why}; the new connection failed: {reason}")),
+        }
+    }
+
+    /// Handles one text frame received at `local_ns`; `Some` when the connection must end (the
+    /// venue's `serverShutdown`).
     async fn on_text(
         &mut self,
         text: &str,
+        local_ns: u64,
         snapshot_task: &mut Option<SnapshotTask>,
     ) -> Option<Ended> {
-        let local_ns = now_ns();
         // The venue's time at receipt: the latency is the venue's delay, not the host clock's error.
         let venue_ns = self.venue_clock.venue_ns(local_ns);
         crate::metrics::touch(local_ns);
@@ -520,7 +636,7 @@ impl FeedTask {
             }
             Ok(Applied::Stale) => self.counters.out_of_order += 1,
             Ok(Applied::Duplicate) => self.counters.duplicates += 1,
-            Ok(Applied::BeforeSnapshot) => {}
+            Ok(Applied::BeforeSnapshot | Applied::Overlap) => {}
             Err(resync) => {
                 match resync {
                     Resync::Implausible { .. } => self.counters.rejected += 1,
@@ -539,6 +655,12 @@ impl FeedTask {
     }
 
     async fn on_trade(&mut self, t: &TradeEvent, local_ns: u64) {
+        if let Some(seen) = self.trade_overlap {
+            if t.trade_id <= seen {
+                return; // delivered by the connection before a rotation
+            }
+            self.trade_overlap = None;
+        }
         match self.trade_ids.accept(t.trade_id) {
             TradeId::Duplicate => {
                 self.counters.duplicates += 1;

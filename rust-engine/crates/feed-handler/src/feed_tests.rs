@@ -20,6 +20,7 @@ fn cfg() -> FeedConfig {
         latency_alert_secs: 10,
         reconnect_initial_ms: 500,
         reconnect_max_ms: 60_000,
+        rotate_after_secs: 0,
     }
 }
 
@@ -63,7 +64,9 @@ impl Harness {
     }
 
     async fn text(&mut self, frame: &str) -> Option<Ended> {
-        self.task.on_text(frame, &mut self.snapshot_task).await
+        self.task
+            .on_text(frame, now_ns(), &mut self.snapshot_task)
+            .await
     }
 
     /// Buffers `first`, then applies `snap`: the book must be live.

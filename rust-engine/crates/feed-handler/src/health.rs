@@ -30,6 +30,9 @@ pub struct Counters {
     pub snapshot_mismatches: u64,
     /// Snapshot checks that matched.
     pub snapshot_matches: u64,
+    /// Rotations: a new connection took the stream over before the venue's 24-hour limit (or
+    /// when the old one ended during the change), with no resync.
+    pub rotations: u64,
 }
 
 /// Latency samples (µs) and message count of the current interval. The sample buffer is kept

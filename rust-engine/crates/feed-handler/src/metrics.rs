@@ -55,6 +55,7 @@ pub struct FeedMetrics {
     gaps: IntCounter,
     resyncs: IntCounter,
     reconnects: IntCounter,
+    rotations: IntCounter,
     trades_missed: IntCounter,
     invalid: IntCounterVec,
     levels: IntGaugeVec,
@@ -101,6 +102,11 @@ impl FeedMetrics {
             reconnects: register_int_counter!(
                 "flashcrash_engine_feed_reconnects_total",
                 "WebSocket reconnections"
+            )
+            .expect("metric"),
+            rotations: register_int_counter!(
+                "flashcrash_engine_feed_rotations_total",
+                "Connections rotated before the venue's 24-hour limit: a new connection took the book over with no resync"
             )
             .expect("metric"),
             trades_missed: register_int_counter!(
@@ -161,6 +167,7 @@ impl FeedMetrics {
         up(&self.gaps, counters.gaps, last.gaps);
         up(&self.resyncs, counters.resyncs, last.resyncs);
         up(&self.reconnects, counters.reconnects, last.reconnects);
+        up(&self.rotations, counters.rotations, last.rotations);
         up(
             &self.trades_missed,
             counters.trades_missed,

@@ -19,6 +19,12 @@
 //! event buffered before it, or from the snapshot), is dropped and the book resynced; so is a live
 //! book after [`MAX_STALE_RUN`] stale events in a row (the book is ahead of the stream: an id it
 //! took was wrong), where it would otherwise drop every later event and stay frozen.
+//!
+//! A live book also survives a change of connection ([`BookSync::hand_over`], the feed's rotation
+//! before the venue's 24-hour limit): the new connection's events the book already holds are
+//! dropped, and its first new one must continue the book as a first event continues a snapshot
+//! (or, on futures, carry `pu` equal to the book's id); otherwise events were missed and the book
+//! is resynced.
 
 use std::collections::VecDeque;
 
@@ -55,6 +61,9 @@ pub enum Applied {
     BeforeSnapshot,
     /// Same ids as the last applied event: ignored.
     Duplicate,
+    /// After a hand-over to a new connection, an event the book already holds (the old connection
+    /// delivered it): dropped, expected, not counted.
+    Overlap,
 }
 
 /// The book can no longer be trusted: discard it and start again from a fresh snapshot.
@@ -127,6 +136,8 @@ enum State {
     Buffering(VecDeque<DepthUpdate>),
     /// Snapshot loaded, waiting for the first event that bridges it.
     Bridging,
+    /// A live book handed over to a new connection, waiting for its first event past the book.
+    HandedOver,
     Live,
 }
 
@@ -167,6 +178,18 @@ impl BookSync {
         matches!(self.state, State::Live)
     }
 
+    /// The stream moves to a new connection: a live book is kept, and the new stream's first event
+    /// past it must continue it ([`Applied::Overlap`] for the events it already holds). True when the
+    /// book was live; otherwise nothing changes (a book still syncing restarts with the
+    /// connection).
+    pub fn hand_over(&mut self) -> bool {
+        if !self.is_live() {
+            return false;
+        }
+        self.state = State::HandedOver;
+        true
+    }
+
     /// True while waiting for a snapshot.
     pub fn is_buffering(&self) -> bool {
         matches!(self.state, State::Buffering(_))
@@ -204,6 +227,21 @@ impl BookSync {
                     return Ok(Applied::BeforeSnapshot);
                 }
                 check_bridges(ev, id)?;
+                self.state = State::Live;
+                self.apply(ev, book)?;
+                Ok(Applied::Applied)
+            }
+            State::HandedOver => {
+                let id = book.update_id();
+                check_plausible(ev, Some(id))?;
+                // Held already, the book's own last event included (spot and futures alike).
+                if ev.final_id <= id {
+                    return Ok(Applied::Overlap);
+                }
+                // Futures: the next event of the stream names the book's id as its `pu`.
+                if ev.prev_final_id != Some(id) {
+                    check_bridges(ev, id)?;
+                }
                 self.state = State::Live;
                 self.apply(ev, book)?;
                 Ok(Applied::Applied)

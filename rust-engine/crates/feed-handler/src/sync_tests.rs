@@ -506,3 +506,81 @@ fn buffer_overflow_asks_for_a_resync() {
         Err(Resync::Overflow(MAX_BUFFERED))
     );
 }
+
+/// A live book at `id` (spot), for the hand-over tests.
+fn live_at(id: u64, futures: bool) -> (BookSync, OrderBook) {
+    let mut book = OrderBook::default();
+    let mut sync = BookSync::new();
+    let pu = futures.then_some(id - 2);
+    sync.on_event(&ev(id - 1, id, pu), &mut book).unwrap();
+    sync.on_snapshot(&snap_at(id - 1), &mut book).unwrap();
+    assert!(sync.is_live() && book.update_id() == id);
+    (sync, book)
+}
+
+/// After a hand-over to a new connection the events the book holds are overlap (not stale, so no
+/// stale run can build up however long the overlap), and the first one past the book continues it
+/// when it bridges the book's id: on spot `U <= id+1 <= u`, on futures `pu` equal to the id (or
+/// `U <= id <= u`).
+#[test]
+fn a_handed_over_book_drops_the_overlap_and_continues() {
+    for (name, futures, next) in [
+        ("spot, next event", false, ev(101, 103, None)),
+        (
+            "spot, an event straddling the book",
+            false,
+            ev(99, 103, None),
+        ),
+        ("futures, pu = id", true, ev(101, 103, Some(100))),
+        ("futures, straddling", true, ev(98, 103, Some(97))),
+    ] {
+        let (mut sync, mut book) = live_at(100, futures);
+        assert!(sync.hand_over(), "{name}");
+        assert!(!sync.is_live(), "{name}");
+        let pu = futures.then_some(0);
+        for u in (70..=100).step_by(1) {
+            assert_eq!(
+                sync.on_event(&ev(u, u, pu), &mut book),
+                Ok(Applied::Overlap),
+                "{name}: u = {u}"
+            );
+        }
+        assert_eq!(
+            sync.on_event(&next, &mut book),
+            Ok(Applied::Applied),
+            "{name}"
+        );
+        assert!(sync.is_live(), "{name}");
+        assert_eq!(book.update_id(), 103, "{name}");
+    }
+}
+
+/// A new connection whose first event past the book leaves ids out means events were missed in
+/// the change: a gap, resynced, never applied.
+#[test]
+fn a_handed_over_book_meeting_a_gap_resyncs() {
+    let (mut sync, mut book) = live_at(100, false);
+    assert!(sync.hand_over());
+    assert_eq!(
+        sync.on_event(&ev(102, 104, None), &mut book),
+        Err(Resync::Gap {
+            expected: 101,
+            first: 102,
+            last: 104
+        })
+    );
+    let (mut sync, mut book) = live_at(100, true);
+    assert!(sync.hand_over());
+    assert!(sync.on_event(&ev(102, 104, Some(101)), &mut book).is_err());
+    assert_eq!(book.update_id(), 100);
+}
+
+/// Only a live book is handed over: one still syncing starts again with the new connection.
+#[test]
+fn only_a_live_book_is_handed_over() {
+    let mut book = OrderBook::default();
+    let mut sync = BookSync::new();
+    sync.on_event(&ev(5, 6, None), &mut book).unwrap();
+    assert!(!sync.hand_over());
+    assert!(sync.is_buffering());
+}

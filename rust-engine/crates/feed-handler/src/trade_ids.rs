@@ -68,6 +68,11 @@ fn missed(previous: u64, id: u64) -> u64 {
 }
 
 impl TradeIds {
+    /// The last id taken, if any.
+    pub fn last(&self) -> Option<u64> {
+        self.last
+    }
+
     /// A new connection starts: its first trade is taken whatever its id (a venue restarted with
     /// lower ids is followed, not refused for ever); it counts as a jump only past the old last id
     /// (and by at most [`MAX_TRADE_ID_JUMP`]).

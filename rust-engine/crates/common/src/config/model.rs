@@ -90,6 +90,8 @@ pub struct FeedConfig {
     pub reconnect_initial_ms: u64,
     /// Largest reconnect delay, ms.
     pub reconnect_max_ms: u64,
+    /// Age of a connection at which a new one takes the stream over, s (0 = never).
+    pub rotate_after_secs: u64,
 }
 
 /// `[event_detection]` (read by the strategy; the engine only parses it). Units as in `config.toml`.

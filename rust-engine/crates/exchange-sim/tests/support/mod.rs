@@ -80,6 +80,7 @@ pub fn feed_config(ws: String, backup: String, sim: SocketAddr) -> FeedConfig {
         latency_alert_secs: 5,
         reconnect_initial_ms: 20,
         reconnect_max_ms: 200,
+        rotate_after_secs: 0,
     }
 }
 
