@@ -15,7 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-REPO_SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.toml"
+from flashcrash.paths import REPO
+
+REPO_SCHEMA = REPO / "config" / "schema.toml"
 # Matched whole (`fullmatch`: `$` would also match before a trailing newline, which the engine's
 # loader refuses).
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -464,7 +466,7 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))
     report_dir = Path(table["persistence"]["report_dir"]).expanduser()
     if not report_dir.is_absolute():
-        report_dir = REPO_SCHEMA.parents[1] / report_dir
+        report_dir = REPO / report_dir
     return Config(
         symbol=SymbolConfig(
             s["name"], Decimal(s["order_quantity"]), Decimal(s["quantity_step"]), Decimal(s["min_notional"])

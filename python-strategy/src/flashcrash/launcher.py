@@ -30,11 +30,11 @@ from typing import IO, Any
 
 from flashcrash.config import Config, ConfigError
 from flashcrash.config import load as load_config
+from flashcrash.paths import REPO
 from flashcrash.process_signals import die_with_parent, restore_handlers, stop_on_hangup
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
 DEMO_DATA = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 
 

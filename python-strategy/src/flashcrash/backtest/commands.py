@@ -21,8 +21,8 @@ from flashcrash.backtest.results import BacktestResult, shown
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.depth import capture_books, is_capture
 from flashcrash.marketdata.trades import ImportError_
+from flashcrash.paths import REPO
 
-REPO = Path(__file__).resolve().parents[4]
 DEFAULT_CACHE = REPO / "data" / "cache"
 
 

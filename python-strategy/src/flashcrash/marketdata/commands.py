@@ -17,8 +17,8 @@ from flashcrash.marketdata.download import KINDS, DownloadError, daily_url, days
 from flashcrash.marketdata.report import ImportReport
 from flashcrash.marketdata.tables import read_book_depth, read_klines
 from flashcrash.marketdata.trades import ImportError_, Market, TradeFormat, TradeReport
+from flashcrash.paths import REPO
 
-REPO = Path(__file__).resolve().parents[4]
 DEFAULT_CACHE = REPO / "data" / "cache"
 
 

@@ -31,9 +31,9 @@ from flashcrash.config import ConfigError
 from flashcrash.optimize.objectives import OBJECTIVES
 from flashcrash.optimize.overlay import trial_config
 from flashcrash.optimize.space import SPACES
+from flashcrash.paths import REPO
 from flashcrash.process_signals import die_with_parent
 
-REPO = Path(__file__).resolve().parents[4]
 DEFAULT_STORAGE = f"sqlite:///{REPO / 'data' / 'optuna_study.db'}"
 MODES = ("quick", "random", "bayesian")
 DEFAULT_TRIALS = {"quick": 12, "random": 50, "bayesian": 100}

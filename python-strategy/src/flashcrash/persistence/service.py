@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from flashcrash import wire
-from flashcrash.config import REPO_SCHEMA, Config
+from flashcrash.config import Config
 from flashcrash.event_detector.candles import Candle
+from flashcrash.paths import REPO
 from flashcrash.persistence.errors import ConstraintViolation, PersistenceError
 from flashcrash.persistence.records import (
     EVENT_KINDS,
@@ -42,7 +43,6 @@ from flashcrash.persistence.sqlite import SqliteDatabase
 from flashcrash.persistence.writer import Writer
 from flashcrash.trading_engine import ClosedTrade
 
-REPO = REPO_SCHEMA.parents[1]
 log = logging.getLogger(__name__)
 
 
