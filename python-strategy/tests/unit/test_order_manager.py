@@ -805,3 +805,24 @@ def test_a_trial_filled_before_its_acknowledgement_arrives_is_closed_by_the_ackn
     assert b.state(now[0]) is BreakerState.HALF_OPEN and trial.command_id in om.pending
     om.on_response(placed(trial, "FILLED"))
     assert b.state(now[0]) is BreakerState.CLOSED and not om.pending
+
+
+def test_a_trial_out_when_the_breaker_was_snapshotted_is_given_to_the_next_entry_after_a_restore() -> None:
+    """A restart loses the trial's command (no answer of then is awaited now): restored HALF_OPEN
+    with its trial taken, the breaker lets the next entry through as the trial, and only that
+    entry's answer decides it."""
+    om, out, b, now = _half_open()
+    assert b.allows_entry(now[0])
+    om.place("BUY", Q, P, now[0], "entry")
+    old_trial = out.orders[-1]
+    assert b.trial_id == old_trial.command_id and not b.allows_entry(now[0])
+    restored = CircuitBreaker(failures=3, open_ns=10 * S)
+    restored.restore(b.snapshot())
+    assert restored.state(now[0]) is BreakerState.HALF_OPEN
+    assert restored.allows_entry(now[0]) and not restored.allows_entry(now[0])
+    om2 = OrderManager("POLUSDT", out, timeout_ns=S, breaker=restored, clock=lambda: now[0])
+    om2.place("BUY", Q, P, now[0], "entry")
+    om2.on_response(placed(old_trial))  # the old trial's acknowledgement: not awaited here
+    assert restored.state(now[0]) is BreakerState.HALF_OPEN
+    om2.on_response(placed(out.orders[-1]))
+    assert restored.state(now[0]) is BreakerState.CLOSED
