@@ -113,9 +113,10 @@ pub struct FeedTask {
     /// No REST request while it lasts: the venue answered 429 or 418 to this feed or, when shared
     /// ([`Self::with_ip_pause`]), to the order executor (its limits are per IP).
     ip_pause: Arc<IpPause>,
-    /// After a rotation, the last trade id of the old connection: the new one's trades up to it
-    /// were delivered already (dropped, not counted), until its first newer one.
-    trade_overlap: Option<u64>,
+    /// After a rotation, the last trade id of the old connection and how many more of the new
+    /// one's trades may be dropped: those up to it were delivered already (dropped, not counted),
+    /// until its first newer one.
+    trade_overlap: Option<(u64, u32)>,
 }
 
 /// Why a connection ended.
@@ -164,8 +165,8 @@ impl FeedTask {
     }
 
     /// Takes new `[feed]` settings from `updates` (a config reload; the URLs and levels must not
-    /// change): the heartbeat and the latency alarm apply at the next health interval (or
-    /// connection), the snapshot check period at the next connection.
+    /// change): the heartbeat, the latency alarm and the rotation's age apply at the next health
+    /// interval (or connection), the snapshot check period at the next connection.
     pub fn with_updates(mut self, updates: watch::Receiver<FeedConfig>) -> Self {
         self.updates = Some(updates);
         self
@@ -183,10 +184,13 @@ impl FeedTask {
         let Some(rx) = self.updates.as_mut() else {
             return false;
         };
-        if !rx.has_changed().unwrap_or(false) {
+        // Not `has_changed()`: it answers an error once the sender is gone, a last value unread.
+        let latest = rx.borrow_and_update();
+        if !latest.has_changed() {
             return false;
         }
-        self.cfg = rx.borrow_and_update().clone();
+        self.cfg = latest.clone();
+        drop(latest);
         self.alarm = LatencyAlarm::new(
             self.cfg.latency_alert_ms as f64 * 1_000.0,
             alarm_intervals(self.cfg.latency_alert_secs, self.health_interval),
@@ -260,7 +264,11 @@ impl FeedTask {
                     connected_before = true;
                     let (opened, lives) = (Instant::now(), self.counters.resyncs);
                     let ended = self.run_connection(ws, &url, held, &mut shutdown).await;
-                    if self.counters.resyncs > lives && opened.elapsed() >= STABLE_CONNECTION {
+                    // A book live for a while (through rotations too) makes the next drop a new outage.
+                    let stable = |t: Instant| t.elapsed() >= STABLE_CONNECTION;
+                    if (self.counters.resyncs > lives && stable(opened))
+                        || self.live_since.is_some_and(stable)
+                    {
                         backoff.reset();
                     }
                     ended
@@ -323,8 +331,12 @@ impl FeedTask {
         self.apply_updates();
         // After a rotation the new connection's trades the old one delivered are dropped, whether
         // or not the book was live to be handed over.
-        self.trade_overlap = held.as_ref().and(self.trade_ids.last());
+        self.trade_overlap = held
+            .as_ref()
+            .and(self.trade_ids.last())
+            .map(|last| (last, rotation::MAX_OVERLAP_TRADES));
         if !(held.is_some() && self.sync.hand_over()) {
+            self.out.book.write().synced = false;
             self.sync.restart();
             self.check.clear();
             self.trade_ids.reconnected();
@@ -352,9 +364,9 @@ impl FeedTask {
         let silence = tokio::time::sleep_until(last_msg + heartbeat);
         tokio::pin!(silence);
         // The rotation to a new connection before the venue's 24-hour limit (`rotation`).
-        let rotate_after = Duration::from_secs(self.cfg.rotate_after_secs);
-        let rotating = !rotate_after.is_zero();
-        let rotate = tokio::time::sleep_until(Instant::now() + rotate_after);
+        let opened = Instant::now();
+        let mut rotate_after = Duration::from_secs(self.cfg.rotate_after_secs);
+        let rotate = tokio::time::sleep_until(opened + rotate_after);
         tokio::pin!(rotate);
         let mut standby: Option<Standby> = None;
         let mut early = None;
@@ -395,8 +407,8 @@ impl FeedTask {
                                 if let Some(ended) = self.on_text(&text, now_ns(), &mut snapshot_task).await {
                                     break ended;
                                 }
-                                if standby.as_ref().is_some_and(|s| self.caught_up(s)) {
-                                    break self.switch_to(standby.take(), &mut ws, "rotation").await;
+                                if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
+                                    break ended;
                                 }
                             }
                             // tungstenite queues the pong; flushing sends it now.
@@ -411,27 +423,26 @@ impl FeedTask {
                         }
                     }
                     frame = async { standby.as_mut().expect("guarded").next().await }, if standby.is_some() => {
-                        let Some(frame) = frame else {
-                            let why = standby.take().expect("guarded").failure().await;
-                            warn!(reason = %why, "rotation: the new connection failed; trying again later");
-                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
-                            continue;
-                        };
-                        let sb = standby.as_mut().expect("guarded");
-                        sb.hold(frame, &self.symbol);
-                        if sb.len() > rotation::MAX_HELD {
-                            warn!(held = sb.len(), "rotation: the new connection never caught up; trying again later");
-                            standby = None;
-                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
-                        } else if standby.as_ref().is_some_and(|s| self.caught_up(s)) {
-                            break self.switch_to(standby.take(), &mut ws, "rotation").await;
+                        match frame {
+                            Some(frame) => {
+                                let sb = standby.as_mut().expect("guarded");
+                                sb.hold(frame, &self.symbol);
+                                if sb.held() > rotation::MAX_HELD {
+                                    rotation::give_up(&mut standby, "it never caught up", rotate.as_mut());
+                                } else if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
+                                    break ended;
+                                }
+                            }
+                            None => {
+                                let why = standby.take().expect("guarded").failure().await;
+                                rotation::give_up(&mut standby, &why, rotate.as_mut());
+                            }
                         }
                     }
-                    () = &mut rotate, if rotating => {
-                        if standby.take().is_some() {
-                            warn!(timeout_ms = rotation::HANDOVER_TIMEOUT.as_millis() as u64, "rotation: the new connection did not catch up in time; trying again later");
-                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
-                        } else if self.state == FeedState::Live {
+                    () = &mut rotate, if !rotate_after.is_zero() => {
+                        if standby.is_some() {
+                            rotation::give_up(&mut standby, "it did not catch up in time", rotate.as_mut());
+                        } else if self.sync.is_live() {
                             info!(%url, after_secs = rotate_after.as_secs(), "rotation: opening a new connection beside this one");
                             let sb = Standby::open(url);
                             rotate.as_mut().reset(sb.deadline);
@@ -451,6 +462,11 @@ impl FeedTask {
                         if self.apply_updates() {
                             heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
                             silence.as_mut().reset(last_msg + heartbeat);
+                            let after = Duration::from_secs(self.cfg.rotate_after_secs);
+                            if after != rotate_after && standby.is_none() {
+                                rotate_after = after;
+                                rotate.as_mut().reset((opened + after).max(Instant::now()));
+                            }
                         }
                         if self.publish_health().await {
                             let why = format!(
@@ -489,14 +505,6 @@ impl FeedTask {
                 }
             }
         };
-        // The old connection ended during the rotation: the new one, already receiving, takes over.
-        let ended = match ended {
-            Ended::Dropped(reason) if standby.as_ref().is_some_and(|s| !s.is_empty()) => {
-                warn!(%reason, "connection ended during the rotation: the new connection takes over");
-                self.switch_to(standby.take(), &mut ws, &reason).await
-            }
-            ended => ended,
-        };
         for t in [snapshot_task, verify_task].into_iter().flatten() {
             t.abort();
         }
@@ -506,28 +514,37 @@ impl FeedTask {
         ended
     }
 
-    /// True when the book holds the first depth event of the connection that is to take over.
-    fn caught_up(&self, standby: &Standby) -> bool {
-        self.sync.is_live() && standby.caught_up(self.out.book.read().book.update_id())
-    }
-
-    /// Closes `old` and hands the stream over to `standby` (`why`: the rotation, or how the old
-    /// connection ended).
-    async fn switch_to<S>(&mut self, standby: Option<Standby>, old: &mut S, why: &str) -> Ended
+    /// Hands the stream over to `standby` once this connection's book and trades hold its first
+    /// events: `Some` when it took over (this connection is then closed). A standby that failed
+    /// meanwhile is given up, and this connection goes on.
+    async fn try_switch<S>(
+        &mut self,
+        standby: &mut Option<Standby>,
+        old: &mut S,
+        rotate: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Option<Ended>
     where
         S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
     {
-        let _ = tokio::time::timeout(Duration::from_millis(500), old.close()).await;
-        let Some(standby) = standby else {
-            return Ended::Dropped(why.to_owned());
-        };
-        match standby.take_over().await {
+        let book_id = self.out.book.read().book.update_id();
+        let last_trade = self.trade_ids.last();
+        if !(self.sync.is_live() && standby.as_ref()?.caught_up(book_id, last_trade)) {
+            return None;
+        }
+        match standby.take()?.take_over().await {
             Ok(handover) => {
+                let _ = tokio::time::timeout(rotation::CLOSE_GRACE, old.close()).await;
                 self.counters.rotations += 1;
-                info!(held = handover.held.len(), %why, "rotation: the new connection takes over");
-                Ended::Rotated(Box::new(handover))
+                info!(
+                    held = handover.held.len(),
+                    book_id, "rotation: the new connection takes over"
+                );
+                Some(Ended::Rotated(Box::new(handover)))
             }
-            Err(reason) => Ended::Dropped(format!("{why}; the new connection failed: {reason}")),
+            Err(why) => {
+                rotation::give_up(standby, &why, rotate);
+                None
+            }
         }
     }
 
@@ -655,11 +672,13 @@ impl FeedTask {
     }
 
     async fn on_trade(&mut self, t: &TradeEvent, local_ns: u64) {
-        if let Some(seen) = self.trade_overlap {
+        if let Some((seen, left)) = self.trade_overlap.take() {
             if t.trade_id <= seen {
+                if left > 1 {
+                    self.trade_overlap = Some((seen, left - 1));
+                }
                 return; // delivered by the connection before a rotation
             }
-            self.trade_overlap = None;
         }
         match self.trade_ids.accept(t.trade_id) {
             TradeId::Duplicate => {

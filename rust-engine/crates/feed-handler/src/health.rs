@@ -30,8 +30,8 @@ pub struct Counters {
     pub snapshot_mismatches: u64,
     /// Snapshot checks that matched.
     pub snapshot_matches: u64,
-    /// Rotations: a new connection took the stream over before the venue's 24-hour limit (or
-    /// when the old one ended during the change), with no resync.
+    /// Rotations: a new connection took the stream over before the venue's 24-hour limit (the
+    /// book handed over with no resync, unless the new stream left a gap: then counted there too).
     pub rotations: u64,
 }
 

@@ -19,7 +19,8 @@ static LAST_MESSAGE_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Records that a feed message arrived at `local_ns`.
 pub fn touch(local_ns: u64) {
-    LAST_MESSAGE_NS.store(local_ns, Ordering::Relaxed);
+    // The latest: frames held through a rotation are handled after newer ones were received.
+    LAST_MESSAGE_NS.fetch_max(local_ns, Ordering::Relaxed);
 }
 
 /// Receive time of the last feed message, ns since the epoch; `None` before the first.
@@ -106,7 +107,7 @@ impl FeedMetrics {
             .expect("metric"),
             rotations: register_int_counter!(
                 "flashcrash_engine_feed_rotations_total",
-                "Connections rotated before the venue's 24-hour limit: a new connection took the book over with no resync"
+                "Connections rotated before the venue's 24-hour limit: a new connection took the stream over (not counted as reconnections)"
             )
             .expect("metric"),
             trades_missed: register_int_counter!(

@@ -187,6 +187,7 @@ impl BookSync {
             return false;
         }
         self.state = State::HandedOver;
+        self.stale_run = 0;
         true
     }
 
@@ -234,8 +235,14 @@ impl BookSync {
             State::HandedOver => {
                 let id = book.update_id();
                 check_plausible(ev, Some(id))?;
-                // Held already, the book's own last event included (spot and futures alike).
+                // Held already, the book's own last event included (spot and futures alike). A new
+                // stream that never gets past the book is one behind it: resynced, as a live book
+                // meeting a stale run (the old connection's last events are a few, not this many).
                 if ev.final_id <= id {
+                    self.stale_run += 1;
+                    if self.stale_run >= MAX_STALE_RUN {
+                        return Err(Resync::StaleRun(self.stale_run));
+                    }
                     return Ok(Applied::Overlap);
                 }
                 // Futures: the next event of the stream names the book's id as its `pu`.

@@ -518,10 +518,9 @@ fn live_at(id: u64, futures: bool) -> (BookSync, OrderBook) {
     (sync, book)
 }
 
-/// After a hand-over to a new connection the events the book holds are overlap (not stale, so no
-/// stale run can build up however long the overlap), and the first one past the book continues it
-/// when it bridges the book's id: on spot `U <= id+1 <= u`, on futures `pu` equal to the id (or
-/// `U <= id <= u`).
+/// After a hand-over to a new connection the events the book holds are overlap (expected, not
+/// counted as stale), and the first one past the book continues it when it bridges the book's id:
+/// on spot `U <= id+1 <= u`, on futures `pu` equal to the id (or `U <= id <= u`).
 #[test]
 fn a_handed_over_book_drops_the_overlap_and_continues() {
     for (name, futures, next) in [
@@ -538,7 +537,7 @@ fn a_handed_over_book_drops_the_overlap_and_continues() {
         assert!(sync.hand_over(), "{name}");
         assert!(!sync.is_live(), "{name}");
         let pu = futures.then_some(0);
-        for u in (70..=100).step_by(1) {
+        for u in 100 - u64::from(MAX_STALE_RUN) + 2..=100 {
             assert_eq!(
                 sync.on_event(&ev(u, u, pu), &mut book),
                 Ok(Applied::Overlap),
@@ -573,6 +572,24 @@ fn a_handed_over_book_meeting_a_gap_resyncs() {
     assert!(sync.hand_over());
     assert!(sync.on_event(&ev(102, 104, Some(101)), &mut book).is_err());
     assert_eq!(book.update_id(), 100);
+}
+
+/// A new connection that never gets past the book (it is behind it) is resynced after
+/// `MAX_STALE_RUN` events in a row, as a live book meeting a stale run: the book is not left frozen.
+#[test]
+fn a_new_stream_stuck_behind_a_handed_over_book_resyncs() {
+    let (mut sync, mut book) = live_at(100, false);
+    assert!(sync.hand_over());
+    for _ in 1..MAX_STALE_RUN {
+        assert_eq!(
+            sync.on_event(&ev(90, 90, None), &mut book),
+            Ok(Applied::Overlap)
+        );
+    }
+    assert_eq!(
+        sync.on_event(&ev(90, 90, None), &mut book),
+        Err(Resync::StaleRun(MAX_STALE_RUN))
+    );
 }
 
 /// Only a live book is handed over: one still syncing starts again with the new connection.

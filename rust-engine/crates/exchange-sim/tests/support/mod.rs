@@ -130,6 +130,15 @@ pub struct RunningFeed {
 
 /// Starts the feed task with `cfg`, publishing health every `health_every`.
 pub fn spawn_feed(cfg: FeedConfig, health_every: Duration) -> RunningFeed {
+    spawn_feed_with_updates(cfg, health_every, None)
+}
+
+/// [`spawn_feed`], taking new settings from `updates` (a config reload), when given.
+pub fn spawn_feed_with_updates(
+    cfg: FeedConfig,
+    health_every: Duration,
+    updates: Option<watch::Receiver<FeedConfig>>,
+) -> RunningFeed {
     let book = SharedBook::default();
     let (data_tx, data) = mpsc::channel(65_536);
     let (trades_tx, mut trades_rx) = mpsc::channel(65_536);
@@ -142,7 +151,11 @@ pub fn spawn_feed(cfg: FeedConfig, health_every: Duration) -> RunningFeed {
         state: state_tx,
     };
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(FeedTask::new(cfg, "POLUSDT", health_every, out).run(stop_rx));
+    let mut feed = FeedTask::new(cfg, "POLUSDT", health_every, out);
+    if let Some(updates) = updates {
+        feed = feed.with_updates(updates);
+    }
+    let task = tokio::spawn(feed.run(stop_rx));
     RunningFeed {
         book,
         data,

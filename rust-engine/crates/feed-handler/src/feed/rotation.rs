@@ -5,19 +5,20 @@
 //! without a resync.
 //!
 //! The new connection's frames are held while the old one goes on. Once the old one's book holds
-//! the new one's first depth event (its `u`), the old connection is closed and the held frames are
-//! handled in order: the depth events the book already holds are dropped
-//! ([`crate::sync::BookSync::hand_over`]); the first one past it must continue it, or the book is
-//! resynced; the trades the old connection delivered are dropped by their ids. A trade made before
-//! the new connection subscribed is published before the diff that holds its change to the book
-//! (an `@100ms` diff closes after its trades), so it reached the old connection before that depth
-//! event did; a trade that fell between the two would still show as a jump of the trade ids
-//! (`trades_missed`). When the old connection
-//! ends during the rotation, the new one takes over at once (the same rules decide whether the
-//! book continues). A new connection that cannot connect, or that has not caught up within
-//! [`HANDOVER_TIMEOUT`], is closed and the rotation tried again [`RETRY_AFTER`] later.
+//! the new one's first depth event (its `u`) and its trades reach the new one's first trade (Binance
+//! does not document an order between the streams of a combined stream), the new connection's
+//! reader is stopped, the old connection closed, and the held frames handled in order: the depth
+//! events the book already holds are dropped ([`crate::sync::BookSync::hand_over`]); the first one
+//! past it must continue it, or the book is resynced; the trades the old connection delivered are
+//! dropped by their ids (at most [`MAX_OVERLAP_TRADES`]). A trade missed all the same shows as a
+//! jump of the trade ids (`trades_missed`).
+//!
+//! A new connection that cannot connect, fails, or has not caught up within [`HANDOVER_TIMEOUT`] is
+//! closed, and the rotation is tried again [`RETRY_AFTER`] later; the old connection goes on
+//! meanwhile (if it ends first, the feed reconnects as after any drop).
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
 
 use common::time::now_ns;
@@ -25,9 +26,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use tracing::warn;
 
 use crate::binance::{parse_frame_for, MarketEvent};
 
@@ -43,6 +46,12 @@ pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Most frames the new connection may hold before the switch; more and the rotation is given up.
 pub const MAX_HELD: usize = 100_000;
+/// Most trades of the new connection dropped as delivered by the old one: past them, trade ids at
+/// or under the old connection's last are the trade id checks' to judge (a venue whose ids went
+/// back is followed, not silenced).
+pub const MAX_OVERLAP_TRADES: u32 = 10_000;
+/// How long the old connection's close, and the new connection's reader stopping, may take.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Dials `url`, honouring Nagle off (pongs and close frames leave at once).
 pub async fn dial(url: &str) -> Result<Ws, String> {
@@ -82,6 +91,8 @@ pub struct Standby {
     held: VecDeque<Held>,
     /// `u` of its first depth event.
     first_final_id: Option<u64>,
+    /// Id of its first trade.
+    first_trade_id: Option<u64>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<Ws, String>>,
     /// When it is given up unless it has taken over.
@@ -99,6 +110,7 @@ impl Standby {
             frames,
             held: VecDeque::new(),
             first_final_id: None,
+            first_trade_id: None,
             stop: Some(stop),
             task,
             deadline: Instant::now() + HANDOVER_TIMEOUT,
@@ -110,29 +122,34 @@ impl Standby {
         self.frames.recv().await
     }
 
-    /// Holds `frame`; notes the ids of its first depth event for `symbol`.
+    /// Holds `frame`; notes the ids of its first depth event and its first trade for `symbol`.
     pub fn hold(&mut self, frame: Held, symbol: &str) {
-        if self.first_final_id.is_none() {
-            if let Ok(MarketEvent::Depth(d)) = parse_frame_for(&frame.text, symbol) {
-                self.first_final_id = Some(d.final_id);
+        if self.first_final_id.is_none() || self.first_trade_id.is_none() {
+            match parse_frame_for(&frame.text, symbol) {
+                Ok(MarketEvent::Depth(d)) if self.first_final_id.is_none() => {
+                    self.first_final_id = Some(d.final_id);
+                }
+                Ok(MarketEvent::Trade(t)) if self.first_trade_id.is_none() => {
+                    self.first_trade_id = Some(t.trade_id);
+                }
+                _ => {}
             }
         }
         self.held.push_back(frame);
     }
 
     /// Frames held.
-    pub fn len(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.held.len()
     }
 
-    /// True before its first frame.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-    }
-
-    /// True when a book at `book_id` holds its first depth event: the switch is due.
-    pub fn caught_up(&self, book_id: u64) -> bool {
-        self.first_final_id.is_some_and(|u| book_id >= u)
+    /// True when the old connection's book, at `book_id`, holds the first depth event, and its
+    /// last trade (`last_trade`) reaches the trade before the first trade: the switch is due.
+    pub fn caught_up(&self, book_id: u64, last_trade: Option<u64>) -> bool {
+        let trades = self
+            .first_trade_id
+            .is_none_or(|first| last_trade.is_some_and(|last| last.saturating_add(1) >= first));
+        trades && self.first_final_id.is_some_and(|u| book_id >= u)
     }
 
     /// Stops its reader and takes the connection with every frame it received.
@@ -143,8 +160,10 @@ impl Standby {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let ws = (&mut self.task)
+        // A reader stuck on a socket that takes nothing (its pong) is not waited for.
+        let ws = tokio::time::timeout(CLOSE_GRACE, &mut self.task)
             .await
+            .map_err(|_| "its reader did not stop".to_owned())?
             .map_err(|e| format!("reader task failed: {e}"))??;
         // The reader sent every frame it read before it returned.
         while let Ok(frame) = self.frames.try_recv() {
@@ -164,6 +183,14 @@ impl Standby {
             Err(e) => format!("reader task failed: {e}"),
         }
     }
+}
+
+/// Gives the rotation up (`why`: what the new connection did): it is closed, and tried again
+/// [`RETRY_AFTER`] from now.
+pub fn give_up(standby: &mut Option<Standby>, why: &str, rotate: Pin<&mut Sleep>) {
+    *standby = None;
+    warn!(reason = %why, retry_secs = RETRY_AFTER.as_secs(), "rotation: the new connection is given up");
+    rotate.reset(Instant::now() + RETRY_AFTER);
 }
 
 impl Drop for Standby {
