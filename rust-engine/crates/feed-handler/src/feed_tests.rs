@@ -1,8 +1,10 @@
 //! Unit tests of the feed task's frame handling and counters (beside it, in their own file).
 
 use super::*;
+use crate::binance::MarketEvent;
 use crate::book::Level;
 use crate::fixed::SCALE;
+use crate::sync::Applied;
 use crate::verify::Verdict;
 
 /// Settings pointing at nothing: the tests drive the task's handlers directly.

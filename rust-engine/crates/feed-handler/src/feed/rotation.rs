@@ -30,8 +30,9 @@ use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use tracing::warn;
+use tracing::{info, warn};
 
+use super::{Ended, FeedTask};
 use crate::binance::{parse_frame_for, MarketEvent};
 
 /// A market-data connection as the feed dials it.
@@ -231,6 +232,42 @@ async fn read_until_stopped(
                 Some(Ok(Message::Close(frame))) => return Err(format!("closed by venue: {frame:?}")),
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+impl FeedTask {
+    /// Hands the stream over to `standby` once this connection's book and trades hold its first
+    /// events: `Some` when it took over (this connection is then closed). A standby that failed
+    /// meanwhile is given up, and this connection goes on.
+    pub(super) async fn try_switch<S>(
+        &mut self,
+        standby: &mut Option<Standby>,
+        old: &mut S,
+        rotate: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Option<Ended>
+    where
+        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    {
+        let book_id = self.out.book.read().book.update_id();
+        let last_trade = self.trade_ids.last();
+        if !(self.sync.is_live() && standby.as_ref()?.caught_up(book_id, last_trade)) {
+            return None;
+        }
+        match standby.take()?.take_over().await {
+            Ok(handover) => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, old.close()).await;
+                self.counters.rotations += 1;
+                info!(
+                    held = handover.held.len(),
+                    book_id, "rotation: the new connection takes over"
+                );
+                Some(Ended::Rotated(Box::new(handover)))
+            }
+            Err(why) => {
+                give_up(standby, &why, rotate);
+                None
+            }
         }
     }
 }
