@@ -162,7 +162,7 @@ pub struct Args {
     /// Order fault: this fraction of new orders is executed but never answered (client times out).
     #[arg(long)]
     pub order_timeout: Option<f64>,
-    /// Order fault: this fraction of new orders is executed, then answered HTTP 503 / -1007.
+    /// Order fault: this fraction of new orders is executed, then answered HTTP 500 / -1007.
     #[arg(long)]
     pub order_reject: Option<f64>,
     /// Order fault: delay every order request this many milliseconds.

@@ -99,7 +99,8 @@ pub fn exchange_info(s: &SymbolSpec, server_ms: i64, limits: &RateLimits) -> Str
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+            // The types it takes (stop orders are refused -1100).
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
             "icebergAllowed": false,
             "ocoAllowed": false,
             "quoteOrderQtyMarketAllowed": true,

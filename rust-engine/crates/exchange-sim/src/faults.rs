@@ -151,7 +151,7 @@ impl Faults {
 pub struct OrderFaults {
     /// This fraction of new orders is executed but never answered (the client times out).
     pub timeout: f64,
-    /// This fraction of new orders is executed, then answered HTTP 503 with -1007.
+    /// This fraction of new orders is executed, then answered HTTP 500 with -1007.
     pub reject: f64,
     /// Every order request (new, query, cancel, ...) is delayed this much before it is executed.
     pub latency: Duration,

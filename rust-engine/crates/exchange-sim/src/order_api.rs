@@ -571,8 +571,9 @@ async fn new_order(
         }
         OrderFault::Reject => {
             tracing::info!(client_id = %req.client_id, "fault: order placed, answered -1007");
+            // Binance's body for it comes with HTTP 500 (fixtures/errors.json).
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 -1007,
                 TIMEOUT_MSG,
             ));

@@ -50,7 +50,7 @@ pub struct FaultSettings {
     pub stale_snapshot_updates: Option<u32>,
     /// Fraction of new orders executed but never answered.
     pub order_timeout: Option<f64>,
-    /// Fraction of new orders executed, then answered 503 / -1007.
+    /// Fraction of new orders executed, then answered 500 / -1007.
     pub order_reject: Option<f64>,
     /// Delay of every order request, ms.
     pub order_latency_ms: Option<f64>,

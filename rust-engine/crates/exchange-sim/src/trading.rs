@@ -72,7 +72,7 @@ impl Default for TradingOptions {
 pub struct OrderFaultCounts {
     /// Orders placed whose answer was never sent.
     pub timeouts: AtomicU64,
-    /// Orders placed but answered with 503 / -1007.
+    /// Orders placed but answered with 500 / -1007.
     pub rejects: AtomicU64,
     /// User data stream events never sent.
     pub user_events_dropped: AtomicU64,

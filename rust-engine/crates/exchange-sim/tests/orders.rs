@@ -1030,7 +1030,7 @@ async fn an_order_timeout_leaves_exactly_one_order_that_a_query_finds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_reject_is_a_503_after_the_order_was_placed_and_latency_delays() {
+async fn an_order_reject_is_a_500_after_the_order_was_placed_and_latency_delays() {
     let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");
     cfg.trading.faults = OrderFaults {
         reject: 1.0,
@@ -1046,7 +1046,7 @@ async fn an_order_reject_is_a_503_after_the_order_was_placed_and_latency_delays(
         )
         .await;
     assert!(t0.elapsed() >= Duration::from_millis(300));
-    assert_eq!((a.status, a.code()), (503, -1007));
+    assert_eq!((a.status, a.code()), (500, -1007));
     assert_eq!(
         a.body["msg"],
         fixture("errors.json")["backend_timeout_unknown_status"]["body"]["msg"]
@@ -1066,7 +1066,7 @@ async fn an_order_reject_is_a_503_after_the_order_was_placed_and_latency_delays(
         .await;
     assert_eq!(
         (a.status, a.code()),
-        (503, -1007),
+        (500, -1007),
         "answered -1007 whatever happened"
     );
     let open = api
