@@ -230,7 +230,7 @@ def test_real_mode_answers_like_paper_mode_and_orders_reach_the_venue_once(bin_d
 
 
 def test_timeouts_and_5xx_never_duplicate_an_order(bin_dir: Path) -> None:
-    """The venue times out or answers 503 after taking a third of the orders: every command is
+    """The venue times out or answers 500 (-1007) after taking a third of the orders: every command is
     settled by a query, never re-sent, and the venue holds each client order id at most once."""
     faulty = SimSpec(
         speed="1",
