@@ -381,3 +381,22 @@ def test_a_sell_of_more_than_is_held_is_refused() -> None:
     assert v.handle(order("b", "BUY", "10", None), 2)[0].status == "FILLED"  # 9.99 held, the fee in POL
     assert v.handle(order("t", "SELL", "9.9", "1.20"), 3)[0].status == "NEW"
     assert refused(v.handle(order("u", "SELL", "5", "1.20"), 4))[0] == "VALIDATION"  # 9.9 already for sale
+
+
+def test_with_its_funds_checked_a_buy_the_free_cash_cannot_pay_for_is_refused() -> None:
+    """The replay's venue checks funds as a spot venue does: a limit buy needs its price x quantity
+    of the cash the open buys leave free, else `Error` `VENUE` with Binance's `-2010` message, and
+    nothing rests. Without the check (the default here) the cash would go negative."""
+    v = SimVenue(
+        "POLUSDT", "POL", "USDT", lambda _now: (BIDS, ASKS), D("0.001"), D("0.002"),
+        quantity_step=D("0.1"), cash=D("100"), check_funds=True,
+    )  # fmt: skip
+    assert isinstance(v.handle(order("a", "BUY", "60", "0.95"), 1)[0], wire.OrderPlaced)  # holds 57
+    (refused,) = v.handle(order("b", "BUY", "50", "0.95"), 2)  # 47.5 > 43 free
+    assert isinstance(refused, wire.Error) and refused.code == "VENUE"
+    assert refused.message == "Account has insufficient balance for requested action."
+    assert resting(v) == [("a", D("60"))]
+    assert isinstance(v.handle(order("c", "BUY", "45", "0.95"), 3)[0], wire.OrderPlaced)  # 42.75
+    unchecked = venue()
+    for coid in "ab":
+        assert isinstance(unchecked.handle(order(coid, "BUY", "60", "0.95"), 1)[0], wire.OrderPlaced)

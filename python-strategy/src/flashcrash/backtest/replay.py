@@ -163,6 +163,7 @@ class Replay:
             cfg.symbol.quantity_step,
             order_rules(cfg),
             cash=bt.initial_capital,
+            check_funds=True,
         )
         self.link = ReplayLink()
         self.now = int(trades["ts_ns"][0])

@@ -85,7 +85,9 @@ class SimVenue:
     """One symbol's venue. `book` returns (bids, asks) at an event time; commands go to `handle`,
     market trades to `on_trade`; both return the responses, in order. `rules`: the engine's order
     rules (`order_rules`); None: none but the quantity grid (`unlimited_rules`). The account starts
-    with `cash` of the quote asset and `base` of the base asset (spot: no sell of more than is held)."""
+    with `cash` of the quote asset and `base` of the base asset (spot: no sell of more than is held);
+    with `check_funds` a buy the free cash cannot pay for is refused as a spot venue refuses it
+    (`Error` `VENUE`, Binance's `-2010` message), as the replay's venue does."""
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class SimVenue:
         rules: flashcrash_native.OrderRules | None = None,
         cash: Decimal = ZERO,
         base: Decimal = ZERO,
+        check_funds: bool = False,
     ) -> None:
         self.symbol = symbol
         self.book = book
@@ -110,6 +113,7 @@ class SimVenue:
             self.rules,
             base_asset, quote_asset, dec_text(maker_rate), dec_text(taker_rate),
             fill_rule is FillRule.TOUCH, dec_text(slippage_bps), dec_text(cash), dec_text(base),
+            check_funds,
         )  # fmt: skip
         self.open_count = 0  # orders resting at the venue
         self.cash = cash

@@ -412,7 +412,8 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let executor = match cfg.execution.mode {
         ExecutionMode::Paper => {
             let paper = PaperExecutor::new(filters, limits, fees, fill_rule)
-                .with_quote_balance(cfg.backtest.initial_capital.0);
+                .with_quote_balance(cfg.backtest.initial_capital.0)
+                .with_funds_checked();
             let paper = match paper_account {
                 Some(account) => {
                     // The account restored keeps its own coins: [backtest] initial_capital starts a

@@ -7,6 +7,11 @@
 //! * A resting order fills (maker, at its own price) when a market trade prints through its price
 //!   (a buy below, a sell above; with `touch`, at the price too), up to the trade's quantity.
 //! * `LIMIT_MAKER` is refused when it would trade on arrival, as Binance refuses it.
+//! * With its funds checked ([`PaperExecutor::with_funds_checked`]: the engine's paper mode, the
+//!   backtest), a buy the free quote balance cannot pay for is refused as Binance refuses it,
+//!   `-2010` "Account has insufficient balance for requested action." (a limit buy needs its price
+//!   × quantity, a market buy what walking the book would cost): a spot account holds no more than
+//!   its cash buys.
 //!
 //! The book is the venue's: the executor does not remove the liquidity it consumes, so two orders in
 //! a row can fill against the same level. Fees come from `[fees]` (maker or taker rate), charged as
@@ -27,6 +32,9 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::order::{error, Order};
+
+/// Binance's `-2010` message for an order the account's free balance cannot pay for.
+pub const INSUFFICIENT_BALANCE: &str = "Account has insufficient balance for requested action.";
 use crate::order_list::OrderList;
 
 /// A price level: price and quantity in units of 10⁻⁸.
@@ -96,6 +104,8 @@ pub struct PaperExecutor {
     pub(crate) orders: OrderList,
     pub(crate) next_order: u64,
     pub(crate) next_trade_id: u64,
+    /// Buys the free quote balance cannot pay for are refused.
+    funds_checked: bool,
     /// The paper account's base and quote totals (free + locked), moved by every fill and fee.
     pub(crate) base_total: Decimal,
     pub(crate) quote_total: Decimal,
@@ -115,6 +125,7 @@ impl PaperExecutor {
             fees,
             fill_rule,
             slippage: Decimal::ZERO,
+            funds_checked: false,
             orders: OrderList::default(),
             next_order: 1,
             next_trade_id: 1,
@@ -154,6 +165,13 @@ impl PaperExecutor {
         self
     }
 
+    /// Refuses a buy the free quote balance cannot pay for, as a venue does (without it the
+    /// account's balances go negative instead: unit tests of fills alone).
+    pub fn with_funds_checked(mut self) -> Self {
+        self.funds_checked = true;
+        self
+    }
+
     /// The account starts holding `base` of the base asset (a backtest's test venue that sells
     /// first: spot sells only what is held).
     pub fn with_base_balance(mut self, base: Decimal) -> Self {
@@ -161,10 +179,9 @@ impl PaperExecutor {
         self
     }
 
-    /// The paper account: base and quote totals less what the open orders hold (a buy holds
-    /// price × what is left of it in quote, a sell what is left of it in base). Orders are never
-    /// refused for lack of funds, so `free` can be negative.
-    pub fn balances(&self, cmd: &QueryBalances, now: u64) -> Response {
+    /// What the open orders hold: (base, quote). A buy holds price × what is left of it in quote,
+    /// a sell what is left of it in base.
+    fn locked(&self) -> (Decimal, Decimal) {
         let (mut base_locked, mut quote_locked) = (Decimal::ZERO, Decimal::ZERO);
         for o in self.orders.open.iter().map(|p| &p.order) {
             let left = o.remaining().0;
@@ -173,6 +190,14 @@ impl PaperExecutor {
                 Side::Sell => base_locked += left,
             }
         }
+        (base_locked, quote_locked)
+    }
+
+    /// The paper account: base and quote totals less what the open orders hold ([`Self::locked`]).
+    /// Without [`Self::with_funds_checked`] buys are never refused for lack of funds, so `free` can
+    /// be negative.
+    pub fn balances(&self, cmd: &QueryBalances, now: u64) -> Response {
+        let (base_locked, quote_locked) = self.locked();
         let balance = |asset: &str, total: Decimal, locked: Decimal| AssetBalance {
             asset: asset.to_owned(),
             free: Dec((total - locked).normalize()),
@@ -262,8 +287,6 @@ impl PaperExecutor {
             }
         }
 
-        let mut order = Order::new(cmd, format!("PAPER-{}", self.next_order), now);
-        self.next_order += 1;
         let limit = cmd.price.map(|p| p.0);
         let takeable: Vec<Level> = if cmd.order_type == OrderType::LimitMaker {
             Vec::new()
@@ -272,6 +295,25 @@ impl PaperExecutor {
                 .take_while(|l| limit.is_none_or(|p| crosses(p, units_to_dec(l.price))))
                 .collect()
         };
+        if cmd.side == Side::Buy && self.funds_checked {
+            // A limit buy holds its price × quantity (Binance locks it whatever it fills at); a
+            // market buy needs what its walk of the book costs.
+            let cost = match limit {
+                Some(p) => p * cmd.quantity.0,
+                None => self.walk_cost(&takeable, cmd.quantity.0),
+            };
+            if cost > self.quote_total - self.locked().1 {
+                return vec![error(
+                    Some(id),
+                    now,
+                    ErrorCode::Venue,
+                    None,
+                    INSUFFICIENT_BALANCE.into(),
+                )];
+            }
+        }
+        let mut order = Order::new(cmd, format!("PAPER-{}", self.next_order), now);
+        self.next_order += 1;
         let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
             && takeable
                 .iter()
@@ -286,7 +328,7 @@ impl PaperExecutor {
                     break;
                 }
                 let qty = left.min(units_to_dec(level.qty));
-                let price = self.taker_price(cmd.side, units_to_dec(level.price));
+                let price = self.taker_price(cmd.side, units_to_dec(level.price), limit);
                 fills.push(self.fill(&mut order, price, qty, Liquidity::Taker, now));
             }
         }
@@ -308,16 +350,33 @@ impl PaperExecutor {
         out
     }
 
-    /// What a taker pays (a buy) or gets (a sell) at a level of `price`, slippage included.
-    fn taker_price(&self, side: Side, price: Decimal) -> Decimal {
+    /// What a taker pays (a buy) or gets (a sell) at a level of `price`, slippage included, never
+    /// past the order's `limit` (no venue fills a limit order beyond its price).
+    fn taker_price(&self, side: Side, price: Decimal, limit: Option<Decimal>) -> Decimal {
         if self.slippage.is_zero() {
             return price;
         }
-        let factor = match side {
-            Side::Buy => Decimal::ONE + self.slippage,
-            Side::Sell => Decimal::ONE - self.slippage,
+        let (factor, worst): (_, fn(Decimal, Decimal) -> Decimal) = match side {
+            Side::Buy => (Decimal::ONE + self.slippage, Decimal::min),
+            Side::Sell => (Decimal::ONE - self.slippage, Decimal::max),
         };
-        (price * factor).round_dp(8)
+        let slipped = (price * factor).round_dp(8);
+        limit.map_or(slipped, |l| worst(slipped, l))
+    }
+
+    /// What taking up to `qty` from `levels` (best first) costs a buyer, slippage included (what
+    /// the levels lack expires unfilled, as a market order's rest does).
+    fn walk_cost(&self, levels: &[Level], qty: Decimal) -> Decimal {
+        let (mut left, mut cost) = (qty, Decimal::ZERO);
+        for level in levels {
+            if left.is_zero() {
+                break;
+            }
+            let take = left.min(units_to_dec(level.qty));
+            cost += self.taker_price(Side::Buy, units_to_dec(level.price), None) * take;
+            left -= take;
+        }
+        cost
     }
 
     fn fill(

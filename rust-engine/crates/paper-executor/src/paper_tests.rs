@@ -626,3 +626,98 @@ fn bad_prices_and_empty_levels_fill_nothing() {
         vec![("0.1585".into(), "100".into(), OrderStatus::Filled)]
     );
 }
+
+/// Slippage never fills a limit order past its price: a buy limited at 0.1585 takes the 0.1584 level
+/// at 0.1585 (slipped 0.1585584, capped) and the 0.1585 level at 0.1585; a sell limited at 0.1583
+/// gets 0.1583, not the slipped 0.1581417.
+#[test]
+fn slippage_stops_at_the_limit_price() {
+    let mut x = exec().with_taker_slippage_bps(d("10").0);
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Buy,
+            "250",
+            Some("0.1585"),
+            Some(TimeInForce::Ioc),
+            "a",
+        ),
+        &book(),
+        5,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![
+            ("0.1585".into(), "100".into(), OrderStatus::PartiallyFilled),
+            ("0.1585".into(), "150".into(), OrderStatus::Filled)
+        ]
+    );
+    let r = x.place(
+        &place(
+            OrderType::Limit,
+            Side::Sell,
+            "100",
+            Some("0.1583"),
+            Some(TimeInForce::Ioc),
+            "b",
+        ),
+        &book(),
+        6,
+    );
+    assert_eq!(
+        fills(&r),
+        vec![("0.1583".into(), "100".into(), OrderStatus::Filled)]
+    );
+}
+
+/// With its funds checked, a buy the free cash cannot pay for is refused as Binance refuses it
+/// (`-2010`'s message, `Venue`), and nothing is placed: a limit buy needs price × quantity of the
+/// cash the open buys leave free, a market buy what its walk of the book costs. Sells are not
+/// concerned; without the check the same buys go through (the cash goes negative).
+#[test]
+fn a_buy_the_free_cash_cannot_pay_for_is_refused() {
+    let refused = |r: &[Response]| {
+        matches!(r, [Response::Error(e)] if e.code == ErrorCode::Venue
+            && e.message == INSUFFICIENT_BALANCE && e.field.is_none())
+    };
+    // 30 USDT: a resting bid of 100 at 0.15 holds 15 of it.
+    let mut x = exec().with_quote_balance(d("30").0).with_funds_checked();
+    assert!(!refused(&x.place(&resting_bid("a"), &book(), 1)));
+    assert!(
+        !refused(&x.place(&resting_bid("b"), &book(), 2)),
+        "15 + 15 = 30: just paid for"
+    );
+    assert!(
+        refused(&x.place(&resting_bid("c"), &book(), 3)),
+        "a third bid: 0 free"
+    );
+    assert_eq!(x.open_count(), 2);
+    // Canceling one frees its 15: a market buy of 90 costs 90 × 0.1584 = 14.256.
+    x.cancel(
+        &CancelOrder {
+            command_id: "x".into(),
+            ts_ns: 0,
+            client_order_id: "a".into(),
+            symbol: "POLUSDT".into(),
+        },
+        4,
+    );
+    assert!(!refused(&x.place(
+        &place(OrderType::Market, Side::Buy, "90", None, None, "m"),
+        &book(),
+        5
+    )));
+    // 0.744 left: another bid (15) is refused; a sell of what is held is not.
+    assert!(refused(&x.place(&resting_bid("n"), &book(), 6)));
+    assert!(!refused(&x.place(
+        &place(OrderType::Market, Side::Sell, "80", None, None, "s"),
+        &book(),
+        7
+    )));
+    // Unchecked, the same account's third bid rests.
+    let mut y = exec().with_quote_balance(d("30").0);
+    for (id, t) in [("a", 1), ("b", 2), ("c", 3)] {
+        assert!(!refused(&y.place(&resting_bid(id), &book(), t)));
+    }
+    assert_eq!(y.open_count(), 3);
+}

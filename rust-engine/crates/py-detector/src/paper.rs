@@ -118,9 +118,10 @@ impl PyPaperVenue {
     /// A venue trading under `rules` (`OrderRules`: the symbol's filters, `[risk]`'s limits) with
     /// `cash` of the quote asset and `base` of the base asset; fee rates, `touch` (the fill rule: a
     /// resting order also fills when a trade prints at its price) and the taker slippage in basis
-    /// points as in `[fees]` and `[backtest]` (decimal strings).
+    /// points as in `[fees]` and `[backtest]` (decimal strings). With `check_funds` a buy the free
+    /// cash cannot pay for is refused, as a spot venue refuses it (`-2010`).
     #[new]
-    #[pyo3(signature = (rules, base_asset, quote_asset, maker_rate, taker_rate, touch, slippage_bps, cash, base = "0"))]
+    #[pyo3(signature = (rules, base_asset, quote_asset, maker_rate, taker_rate, touch, slippage_bps, cash, base = "0", check_funds = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         rules: PyRef<'_, PyOrderRules>,
@@ -132,6 +133,7 @@ impl PyPaperVenue {
         slippage_bps: &str,
         cash: &str,
         base: &str,
+        check_funds: bool,
     ) -> PyResult<Self> {
         let fees = Fees {
             maker: Dec(decimal("maker_rate", maker_rate)?),
@@ -145,10 +147,13 @@ impl PyPaperVenue {
         let mut filters = rules.filters.clone();
         filters.base_asset = base_asset;
         filters.quote_asset = quote_asset;
-        let executor = PaperExecutor::new(filters, rules.limits.clone(), fees, fill_rule)
+        let mut executor = PaperExecutor::new(filters, rules.limits.clone(), fees, fill_rule)
             .with_taker_slippage_bps(decimal("slippage_bps", slippage_bps)?)
             .with_quote_balance(decimal("cash", cash)?)
             .with_base_balance(decimal("base", base)?);
+        if check_funds {
+            executor = executor.with_funds_checked();
+        }
         Ok(Self {
             executor,
             positions: rules.positions,
