@@ -101,6 +101,22 @@ def test_the_strategy_sells_what_it_holds_net_of_a_base_fee_on_the_step_grid() -
     assert st._fee(replace(fill, fee_asset=ESTIMATED_FEE)) == (D("0.0999"), D("0"))
 
 
+def test_a_contract_symbols_fees_are_read_against_its_pair() -> None:
+    """`BCHUSD_PERP` (a COIN-M file replayed as spot): a sell's fee in USD is in the quote asset and
+    a buy's in BCH in the base, as on `BCHUSDT`; only a third asset is left out of the P&L."""
+    out = Outbox()
+    om = OrderManager("BCHUSD_PERP", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
+    st = PercentileStrategy(StrategyConfig(), RiskConfig(), D("1"), om, quantity_step=D("0.001"))
+    fill = wire.OrderExecution(
+        "c", 1, "coid", "x", "BCHUSD_PERP", "SELL", 7, D("500"), D("1"), D("1"), D("1"), "FILLED",
+        "taker", D("0.5"), "USD",
+    )  # fmt: skip
+    assert st._fee(fill) == (D("0.5"), D("0"))
+    assert st._fee(replace(fill, side="BUY", fee=D("0.001"), fee_asset="BCH")) == (D("0"), D("0.001"))
+    assert st._fee(replace(fill, fee_asset="BNB")) == (D("0"), D("0"))
+    assert st.decisions["fee_in_other_asset"] == 1
+
+
 def test_the_strategy_counts_fees_as_the_venues_take_them_in_the_shared_cases() -> None:
     """`tests/fee_cases/cases.json`, the fills every venue of the system gives: what the strategy
     holds moves as the venue's base balance does (a buy's fee taken from the coins bought), and its

@@ -603,11 +603,13 @@ class PercentileStrategy:
     def _fee(self, fill: OrderExecution) -> tuple[Decimal, Decimal]:
         """The fill's fee in the quote asset, and the part of it the venue took from the base asset:
         Binance takes a buy's commission from the coins it bought (unless paid in BNB). A fee in a
-        third asset (BNB) has no price here: counted, logged, left out of the P&L."""
+        third asset (BNB) has no price here: counted, logged, left out of the P&L. The assets are read
+        off the pair's name without a contract suffix (`BCHUSD_PERP`: BCH and USD)."""
         asset, symbol = fill.fee_asset, self.orders.symbol
-        if asset == ESTIMATED_BASE_FEE or (asset and symbol.startswith(asset) and symbol != asset):
+        pair = symbol.split("_", 1)[0]
+        if asset == ESTIMATED_BASE_FEE or (asset and pair.startswith(asset) and pair != asset):
             return ZERO, fill.fee
-        if not asset or symbol.endswith(asset) or asset == ESTIMATED_FEE or not fill.fee:
+        if not asset or pair.endswith(asset) or asset == ESTIMATED_FEE or not fill.fee:
             return fill.fee, ZERO
         self.decisions["fee_in_other_asset"] += 1
         log.warning(
