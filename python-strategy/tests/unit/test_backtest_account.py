@@ -17,7 +17,7 @@ import pytest
 from flashcrash import config, wire
 from flashcrash.backtest.commands import parse_utc, window
 from flashcrash.backtest.replay import Replay
-from flashcrash.marketdata import load_trades
+from flashcrash.marketdata import TRADE_DTYPE, load_trades
 
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
@@ -172,3 +172,26 @@ def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy
     fixed.run()
     buys = [c for _, c in fixed.commands if isinstance(c, wire.PlaceOrder) and c.side == "BUY"]
     assert buys and {c.quantity for c in buys} == {cfg.symbol.order_quantity}
+
+
+def test_a_recorded_book_is_met_less_what_the_trades_since_it_took(cfg: config.Config) -> None:
+    """Data with real L2: an order reaching the venue between two recorded books meets the last one
+    less what the trades printed since took (a taker sell at 0.1950 took the bids above it, a buy at
+    0.2003 the asks below it), not the bids the book still showed: a stop-loss in a crash sells at
+    what is left."""
+    t0 = 1_760_130_000 * 10**9
+    trades = np.array(
+        [(t0 + 30_000_000, 1, 0.1950, 10.0, False), (t0 + 40_000_000, 2, 0.2003, 5.0, True)],
+        dtype=TRADE_DTYPE,
+    )
+    book = wire.OrderBookSnapshot(
+        "POLUSDT", t0, t0, 1, ((0.2, 5000.0), (0.195, 100.0), (0.19, 100.0)),
+        ((0.2001, 10.0), (0.2003, 10.0), (0.2005, 10.0)),
+    )  # fmt: skip
+    replay = Replay(cfg, trades, [book])
+    replay._publish_book(t0)
+    assert replay._book_at(t0 + 10_000_000) == (book.bids, book.asks)  # no trade since
+    replay.k = 1  # the sell at 0.1950 replayed
+    assert replay._book_at(t0 + 35_000_000) == (((0.195, 100.0), (0.19, 100.0)), book.asks)
+    replay.k = 2
+    assert replay._book_at(t0 + 45_000_000)[1] == ((0.2003, 10.0), (0.2005, 10.0))

@@ -175,6 +175,7 @@ class Replay:
         self._seq = 0
         self._external_i = 0
         self._last_book: tuple[Levels, Levels] = ((), ())
+        self._last_book_k = 0  # trades replayed when it was published
         self._venue_book: tuple[int, int, tuple[Levels, Levels]] | None = None
         self._chunk = _Chunk(0, 1, 0, [], [], *(np.empty((0, 0)),) * 3)
         self._chunk_i = 0  # the next row of the chunk to publish
@@ -200,15 +201,30 @@ class Replay:
         data), or the synthetic model's book at `now` from every trade replayed (all at or before
         `now`). A venue's book is the present one: the last one published (what the strategy saw) is
         up to a book interval older, and in a crash a taker sell since then has taken the bids it
-        showed."""
+        showed. So a recorded book is met less what the trades printed since it took: a sell at a
+        price took every bid above it, a buy every ask below it."""
         if self.books is not None:
-            return self._last_book
+            return self._recorded_book_now()
         last = self._venue_book
         if last is not None and last[0] == now and last[1] == self.k:
             return last[2]
         book = self.synthetic.at(now, self.k)
         self._venue_book = (now, self.k, book)
         return book
+
+    def _recorded_book_now(self) -> tuple[Levels, Levels]:
+        bids, asks = self._last_book
+        since = self.trades[self._last_book_k : self.k]
+        if len(since) == 0:
+            return bids, asks
+        buy, price = since["buy"], since["price"]
+        if not buy.all():
+            low = float(price[~buy].min())
+            bids = tuple(level for level in bids if level[0] <= low)
+        if buy.any():
+            high = float(price[buy].max())
+            asks = tuple(level for level in asks if level[0] >= high)
+        return bids, asks
 
     def _next_book_ns(self, after: int) -> int:
         if self.books is not None:
@@ -275,7 +291,7 @@ class Replay:
         assert self.books is not None
         snap = self.books[self._external_i]
         self._external_i += 1
-        self._last_book = (snap.bids, snap.asks)
+        self._last_book, self._last_book_k = (snap.bids, snap.asks), self.k
         if t > self.now:
             self.now = t
         self.books_published += 1
