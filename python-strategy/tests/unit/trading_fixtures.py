@@ -105,7 +105,9 @@ def setup_window(st: PercentileStrategy, sec: int = 1) -> None:
 def stop_loss_into_a_thin_bid(bid: float) -> tuple[PercentileStrategy, SimVenue]:
     """An entry buys 100 at 0.2010 (99.9 held, the fee in POL) at a simulated venue whose bid holds
     only `bid` at 0.1960; the price falls there (the stop-loss) and every command is answered until
-    none is left. Returns the strategy and the venue (its fills)."""
+    none is left, each a nanosecond after the one before (the venue's book is its own again at each:
+    takers on one instant's book meet what those before them left). Returns the strategy and the
+    venue (its fills)."""
     book = (((0.1960, bid),), ((0.2010, 1000.0),))
     venue = SimVenue(
         "POLUSDT", "POL", "USDT", lambda _now: book, D("0.001"), D("0.001"),
@@ -114,10 +116,13 @@ def stop_loss_into_a_thin_bid(bid: float) -> tuple[PercentileStrategy, SimVenue]
     st, out = make()
     st.quantity_step = D("0.1")
 
+    now = [5 * S]
+
     def pump() -> None:
         while out.sent:
-            for answer in venue.handle(out.sent.pop(0), 5 * S):
-                st.on_response(answer, 5 * S, 5 * S)
+            now[0] += 1
+            for answer in venue.handle(out.sent.pop(0), now[0]):
+                st.on_response(answer, now[0], now[0])
 
     setup_window(st)
     pump()

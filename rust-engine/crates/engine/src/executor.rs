@@ -48,6 +48,10 @@ impl Depth for LastBook<'_> {
     fn levels(&self, side: Side) -> impl Iterator<Item = Level> + Clone + '_ {
         self.0.levels(side)
     }
+
+    fn version(&self) -> Option<u64> {
+        self.0.version()
+    }
 }
 
 /// Where a cancel of every open order stands.

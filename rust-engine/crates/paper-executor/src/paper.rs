@@ -13,8 +13,10 @@
 //!   × quantity, a market buy what walking the book would cost): a spot account holds no more than
 //!   its cash buys.
 //!
-//! The book is the venue's: the executor does not remove the liquidity it consumes, so two orders in
-//! a row can fill against the same level. Fees come from `[fees]` (maker or taker rate), charged as
+//! The book is the venue's, and the executor's takers consume it: an order that meets the same
+//! state of the book ([`Depth::version`]: the live book's update id, the backtest's instant) as an
+//! earlier one meets what that one left, as at a venue; the next state of the book is the venue's
+//! own again (the engine's live book shows what was taken once the venue's next diff comes). Fees come from `[fees]` (maker or taker rate), charged as
 //! Binance spot charges them: a buy's commission in the base asset, from the coins bought
 //! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); rounded down to 8
 //! decimals, as exchange-sim and the backtest's venue (the shared cases of `tests/fee_cases/`).
@@ -52,6 +54,11 @@ pub trait Depth {
     fn synced(&self) -> bool;
     /// The levels of one side, best first.
     fn levels(&self, side: Side) -> impl Iterator<Item = Level> + Clone + '_;
+    /// Names this state of the book: the takers that meet the same one meet what those before
+    /// them left ([`PaperExecutor::place`]). `None`: each order meets the book afresh.
+    fn version(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The engine's live book.
@@ -70,6 +77,10 @@ impl Depth for feed_handler::shared::BookState {
             price: l.price,
             qty: l.qty,
         })
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.book.update_id())
     }
 }
 
@@ -106,6 +117,9 @@ pub struct PaperExecutor {
     pub(crate) next_trade_id: u64,
     /// Buys the free quote balance cannot pay for are refused.
     funds_checked: bool,
+    /// What this executor's takers took from the state of the book named here ([`Depth::version`]):
+    /// (the side of the book, price, quantity).
+    taken: (Option<u64>, Vec<(Side, Decimal, Decimal)>),
     /// The paper account's base and quote totals (free + locked), moved by every fill and fee.
     pub(crate) base_total: Decimal,
     pub(crate) quote_total: Decimal,
@@ -126,6 +140,7 @@ impl PaperExecutor {
             fill_rule,
             slippage: Decimal::ZERO,
             funds_checked: false,
+            taken: (None, Vec::new()),
             orders: OrderList::default(),
             next_order: 1,
             next_trade_id: 1,
@@ -288,11 +303,28 @@ impl PaperExecutor {
         }
 
         let limit = cmd.price.map(|p| p.0);
-        let takeable: Vec<Level> = if cmd.order_type == OrderType::LimitMaker {
+        let version = book.version();
+        if version.is_none() || self.taken.0 != version {
+            self.taken = (version, Vec::new());
+        }
+        let side = cmd.side.opposite();
+        let taken = |price: Decimal| -> Decimal {
+            self.taken
+                .1
+                .iter()
+                .filter(|(s, p, _)| *s == side && *p == price)
+                .map(|t| t.2)
+                .sum()
+        };
+        // (price, what is left of the level), best first.
+        let takeable: Vec<(Decimal, Decimal)> = if cmd.order_type == OrderType::LimitMaker {
             Vec::new()
         } else {
             opposite
-                .take_while(|l| limit.is_none_or(|p| crosses(p, units_to_dec(l.price))))
+                .map(|l| (units_to_dec(l.price), units_to_dec(l.qty)))
+                .take_while(|(price, _)| limit.is_none_or(|p| crosses(p, *price)))
+                .map(|(price, qty)| (price, qty - taken(price)))
+                .filter(|(_, qty)| *qty > Decimal::ZERO)
                 .collect()
         };
         if cmd.side == Side::Buy && self.funds_checked {
@@ -315,21 +347,20 @@ impl PaperExecutor {
         let mut order = Order::new(cmd, format!("PAPER-{}", self.next_order), now);
         self.next_order += 1;
         let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
-            && takeable
-                .iter()
-                .map(|l| units_to_dec(l.qty))
-                .sum::<Decimal>()
-                < cmd.quantity.0;
+            && takeable.iter().map(|l| l.1).sum::<Decimal>() < cmd.quantity.0;
         let mut fills = Vec::new();
         if !fok_short {
-            for level in &takeable {
+            for &(level, available) in &takeable {
                 let left = order.remaining().0;
                 if left.is_zero() {
                     break;
                 }
-                let qty = left.min(units_to_dec(level.qty));
-                let price = self.taker_price(cmd.side, units_to_dec(level.price), limit);
+                let qty = left.min(available);
+                let price = self.taker_price(cmd.side, level, limit);
                 fills.push(self.fill(&mut order, price, qty, Liquidity::Taker, now));
+                if version.is_some() {
+                    self.taken.1.push((side, level, qty));
+                }
             }
         }
         order.info.status = if order.remaining().0.is_zero() {
@@ -366,14 +397,14 @@ impl PaperExecutor {
 
     /// What taking up to `qty` from `levels` (best first) costs a buyer, slippage included (what
     /// the levels lack expires unfilled, as a market order's rest does).
-    fn walk_cost(&self, levels: &[Level], qty: Decimal) -> Decimal {
+    fn walk_cost(&self, levels: &[(Decimal, Decimal)], qty: Decimal) -> Decimal {
         let (mut left, mut cost) = (qty, Decimal::ZERO);
-        for level in levels {
+        for &(price, available) in levels {
             if left.is_zero() {
                 break;
             }
-            let take = left.min(units_to_dec(level.qty));
-            cost += self.taker_price(Side::Buy, units_to_dec(level.price), None) * take;
+            let take = left.min(available);
+            cost += self.taker_price(Side::Buy, price, None) * take;
             left -= take;
         }
         cost

@@ -721,3 +721,32 @@ fn a_buy_the_free_cash_cannot_pay_for_is_refused() {
     }
     assert_eq!(y.open_count(), 3);
 }
+
+/// Takers consume the book: a second market sell on the same state of the book (its update id) meets
+/// what the first left, 20 at 0.1583 then 0.1582, not the 100 the book still shows; the next state
+/// of the book is the venue's own again.
+#[test]
+fn takers_on_one_state_of_the_book_meet_what_those_before_them_left() {
+    let mut x = exec();
+    let sell = |id: &str| place(OrderType::Market, Side::Sell, "80", None, None, id);
+    let r = x.place(&sell("a"), &book(), 1);
+    assert_eq!(
+        fills(&r),
+        vec![("0.1583".into(), "80".into(), OrderStatus::Filled)]
+    );
+    let r = x.place(&sell("b"), &book(), 2);
+    assert_eq!(
+        fills(&r),
+        vec![
+            ("0.1583".into(), "20".into(), OrderStatus::PartiallyFilled),
+            ("0.1582".into(), "60".into(), OrderStatus::Filled)
+        ]
+    );
+    let mut next = book();
+    next.book.set_update_id(2);
+    let r = x.place(&sell("c"), &next, 3);
+    assert_eq!(
+        fills(&r),
+        vec![("0.1583".into(), "80".into(), OrderStatus::Filled)]
+    );
+}

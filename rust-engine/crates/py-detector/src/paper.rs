@@ -16,10 +16,12 @@ use pyo3::types::PyBytes;
 
 use crate::rules::{decimal, PyOrderRules};
 
-/// The book an order meets: (price, quantity) levels of each side, best first.
+/// The book an order meets: (price, quantity) levels of each side, best first, at one instant
+/// (its version: the orders of one instant meet what those before them left).
 struct Sides {
     bids: Vec<Level>,
     asks: Vec<Level>,
+    at_ns: u64,
 }
 
 impl Depth for Sides {
@@ -34,6 +36,10 @@ impl Depth for Sides {
             Side::Sell => self.asks.iter(),
         }
         .copied()
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.at_ns)
     }
 }
 
@@ -186,6 +192,7 @@ impl PyPaperVenue {
         let book = Sides {
             bids: levels("bids", bids)?,
             asks: levels("asks", asks)?,
+            at_ns: now,
         };
         if let Some(refused) = self.position_refusal(&p, &book, now) {
             return encoded(py, &[refused]);
