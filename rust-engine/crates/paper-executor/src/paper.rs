@@ -208,9 +208,10 @@ impl PaperExecutor {
         (base_locked, quote_locked)
     }
 
-    /// The paper account: base and quote totals less what the open orders hold (a buy holds price × what is left of it in quote, a sell what is left of it in base).
-    /// Without [`Self::with_funds_checked`] buys are never refused for lack of funds, so `free` can
-    /// be negative.
+    /// The paper account: base and quote totals less what the open orders hold (a buy holds price ×
+    /// what is left of it in quote, a sell what is left of it in base). Without
+    /// [`Self::with_funds_checked`] buys are never refused for lack of funds, so `free` can be
+    /// negative.
     pub fn balances(&self, cmd: &QueryBalances, now: u64) -> Response {
         let (base_locked, quote_locked) = self.locked();
         let balance = |asset: &str, total: Decimal, locked: Decimal| AssetBalance {
