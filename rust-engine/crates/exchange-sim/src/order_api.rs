@@ -211,6 +211,12 @@ fn signed(
     Ok(p)
 }
 
+/// Checks a `SIGNED` `GET` request: its parameters are its query string's alone ("For `GET`
+/// endpoints, parameters must be sent as a `query string`"; a body is not read).
+fn signed_get(v: &Venue, headers: &HeaderMap, query: Option<&str>) -> Result<Params, ApiError> {
+    signed(v, headers, query, &[])
+}
+
 fn symbol(v: &Venue, p: &Params, required: bool) -> Result<(), ApiError> {
     match p.get("symbol").map(String::as_str) {
         Some(s) if s == v.spec.symbol => Ok(()),
@@ -637,9 +643,8 @@ async fn query_order(
     State(v): State<Arc<Venue>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
 ) -> ApiResult {
-    let p = signed(&v, &headers, q.as_deref(), &body)?;
+    let p = signed_get(&v, &headers, q.as_deref())?;
     symbol(&v, &p, true)?;
     let (id, cid) = order_ref(&p)?;
     order_latency(&v).await;
@@ -681,9 +686,8 @@ async fn open_orders(
     State(v): State<Arc<Venue>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
 ) -> ApiResult {
-    let p = signed(&v, &headers, q.as_deref(), &body)?;
+    let p = signed_get(&v, &headers, q.as_deref())?;
     symbol(&v, &p, false)?;
     order_latency(&v).await;
     let open = v.trading.exchange().open_orders();
@@ -716,9 +720,8 @@ async fn account(
     State(v): State<Arc<Venue>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
 ) -> ApiResult {
-    let _ = signed(&v, &headers, q.as_deref(), &body)?;
+    let _ = signed_get(&v, &headers, q.as_deref())?;
     order_latency(&v).await;
     let x = v.trading.exchange();
     let bips = |f: u64| f / (crate::units::SCALE / 10_000);
@@ -779,9 +782,8 @@ async fn my_trades(
     State(v): State<Arc<Venue>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
 ) -> ApiResult {
-    let p = signed(&v, &headers, q.as_deref(), &body)?;
+    let p = signed_get(&v, &headers, q.as_deref())?;
     symbol(&v, &p, true)?;
     let num = |name: &str| -> Result<Option<u64>, ApiError> {
         p.get(name)

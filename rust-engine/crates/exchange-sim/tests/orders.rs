@@ -97,6 +97,28 @@ async fn signatures_keys_and_timestamps_are_checked_as_binance_does() {
         .await
         .unwrap();
     assert_eq!(a.code(), -1021);
+    // A GET takes its parameters from the query string only (notes: "For `GET` endpoints,
+    // parameters must be sent as a `query string`"): signed in a body, the openOrders request has
+    // no timestamp; the same parameters in its query string are answered.
+    let q = format!("timestamp={}", now_ms());
+    let signed_body = format!("{q}&signature={}", sign(&q));
+    let get = reqwest::Method::GET;
+    let a = api
+        .raw(
+            get.clone(),
+            "/api/v3/openOrders",
+            "",
+            &signed_body,
+            Some(KEY),
+        )
+        .await
+        .unwrap();
+    assert_eq!((a.status, a.code()), (400, -1102), "{}", a.body);
+    let a = api
+        .raw(get, "/api/v3/openOrders", &signed_body, "", Some(KEY))
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
     // One byte changed: -1022.
     let tampered = payload.replace("quantity=1", "quantity=2");
     let q = format!("{tampered}&signature={sig}");
