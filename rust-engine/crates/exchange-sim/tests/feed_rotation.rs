@@ -41,6 +41,19 @@ struct Setup {
     run_for: Duration,
 }
 
+impl Default for Setup {
+    /// Rotation after 1 s on a venue closing each connection at 3 s, for 8 s.
+    fn default() -> Self {
+        Setup {
+            rotate_after_secs: 1,
+            close_after: Some(Duration::from_secs(3)),
+            schedule: Vec::new(),
+            reload: None,
+            run_for: Duration::from_secs(8),
+        }
+    }
+}
+
 /// Replays the crash at 2x with `setup`; the feed publishes health every 250 ms.
 async fn run(setup: Setup) -> Run {
     let sim = support::start_sim_scheduled(
@@ -140,14 +153,7 @@ fn assert_one_book_throughout(r: &Run) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_rotates_before_the_venue_closes_and_the_book_carries_on() {
-    let r = run(Setup {
-        rotate_after_secs: 1,
-        close_after: Some(Duration::from_secs(3)),
-        schedule: Vec::new(),
-        reload: None,
-        run_for: Duration::from_secs(8),
-    })
-    .await;
+    let r = run(Setup::default()).await;
     // A new connection about every second (the change takes a depth event or two).
     assert!(r.connections >= 4, "connections: {}", r.connections);
     assert_eq!(r.closed_by_venue, 0, "the venue closed a connection");
@@ -160,10 +166,7 @@ async fn the_feed_rotates_before_the_venue_closes_and_the_book_carries_on() {
 async fn without_rotation_each_close_is_a_reconnection_and_a_resync() {
     let r = run(Setup {
         rotate_after_secs: 0,
-        close_after: Some(Duration::from_secs(3)),
-        schedule: Vec::new(),
-        reload: None,
-        run_for: Duration::from_secs(8),
+        ..Setup::default()
     })
     .await;
     let h = &r.health;
@@ -179,10 +182,9 @@ async fn without_rotation_each_close_is_a_reconnection_and_a_resync() {
 async fn a_reload_turns_rotation_on_in_the_open_connection() {
     let r = run(Setup {
         rotate_after_secs: 0,
-        close_after: Some(Duration::from_secs(3)),
-        schedule: Vec::new(),
         reload: Some((Duration::from_millis(1500), 1)),
         run_for: Duration::from_secs(5),
+        ..Setup::default()
     })
     .await;
     assert!(r.connections >= 3, "connections: {}", r.connections);
@@ -196,14 +198,13 @@ async fn a_reload_turns_rotation_on_in_the_open_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_new_connection_leaves_the_old_one_serving() {
     let r = run(Setup {
-        rotate_after_secs: 1,
         close_after: None,
         schedule: vec![Scheduled {
             at: Duration::from_millis(500),
             fault: TimedFault::Refuse(Duration::from_secs(3)),
         }],
-        reload: None,
         run_for: Duration::from_secs(4),
+        ..Setup::default()
     })
     .await;
     assert!(r.refused >= 1, "refused: {}", r.refused);
