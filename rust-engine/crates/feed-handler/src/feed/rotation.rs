@@ -29,7 +29,6 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
 use tracing::{info, warn};
 
 use super::{Ended, FeedTask};
@@ -244,14 +243,15 @@ impl FeedTask {
         &mut self,
         standby: &mut Option<Standby>,
         old: &mut S,
-        rotate: std::pin::Pin<&mut tokio::time::Sleep>,
+        rotate: Pin<&mut Sleep>,
     ) -> Option<Ended>
     where
         S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
     {
+        // No standby (every frame but a rotation's): nothing to read, the book's lock untouched.
+        let pending = standby.as_ref()?;
         let book_id = self.out.book.read().book.update_id();
-        let last_trade = self.trade_ids.last();
-        if !(self.sync.is_live() && standby.as_ref()?.caught_up(book_id, last_trade)) {
+        if !(self.sync.is_live() && pending.caught_up(book_id, self.trade_ids.last())) {
             return None;
         }
         match standby.take()?.take_over().await {
