@@ -368,6 +368,8 @@ impl FeedTask {
         let rotate = tokio::time::sleep_until(opened + rotate_after);
         tokio::pin!(rotate);
         let mut standby: Option<Standby> = None;
+        // Frames a rotation's new connection held: handled first; a `serverShutdown` among them
+        // ends it at the loop's first turn.
         let mut early = None;
         for frame in held.into_iter().flatten() {
             early = self
@@ -377,128 +379,127 @@ impl FeedTask {
                 break;
             }
         }
-        let ended = if let Some(ended) = early {
-            ended
-        } else {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => break Ended::Shutdown,
-                    res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
-                        snapshot_task = None;
-                        let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
-                        self.on_snapshot(res, &mut snapshot_task).await;
-                    }
-                    res = async { time_task.as_mut().expect("guarded").await }, if time_task.is_some() => {
-                        time_task = None;
-                        let check = res.unwrap_or_else(|e| self.time_task_failed(&e));
-                        self.on_time(check);
-                    }
-                    msg = ws.next() => {
-                        let msg = match msg {
-                            None => break Ended::Dropped("stream closed".into()),
-                            Some(Err(e)) => break Ended::Dropped(format!("websocket error: {e}")),
-                            Some(Ok(m)) => m,
-                        };
-                        last_msg = Instant::now();
-                        match msg {
-                            Message::Text(text) => {
-                                if let Some(ended) = self.on_text(&text, now_ns(), &mut snapshot_task).await {
-                                    break ended;
-                                }
-                                if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
-                                    break ended;
-                                }
+        let ended = loop {
+            if let Some(ended) = early.take() {
+                break ended;
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ended::Shutdown,
+                res = async { snapshot_task.as_mut().expect("guarded").await }, if snapshot_task.is_some() => {
+                    snapshot_task = None;
+                    let res = res.unwrap_or_else(|e| Err(self.task_failed(&e)));
+                    self.on_snapshot(res, &mut snapshot_task).await;
+                }
+                res = async { time_task.as_mut().expect("guarded").await }, if time_task.is_some() => {
+                    time_task = None;
+                    let check = res.unwrap_or_else(|e| self.time_task_failed(&e));
+                    self.on_time(check);
+                }
+                msg = ws.next() => {
+                    let msg = match msg {
+                        None => break Ended::Dropped("stream closed".into()),
+                        Some(Err(e)) => break Ended::Dropped(format!("websocket error: {e}")),
+                        Some(Ok(m)) => m,
+                    };
+                    last_msg = Instant::now();
+                    match msg {
+                        Message::Text(text) => {
+                            if let Some(ended) = self.on_text(&text, now_ns(), &mut snapshot_task).await {
+                                break ended;
                             }
-                            // tungstenite queues the pong; flushing sends it now.
-                            Message::Ping(_) => {
-                                if let Err(e) = ws.flush().await {
-                                    break Ended::Dropped(format!("pong failed: {e}"));
-                                }
-                            }
-                            Message::Close(frame) => break Ended::Dropped(format!("closed by venue: {frame:?}")),
-                            Message::Binary(_) => self.count_parse_error(&ParseError::Malformed("binary frame".into())),
-                            Message::Pong(_) | Message::Frame(_) => {}
-                        }
-                    }
-                    frame = async { standby.as_mut().expect("guarded").next().await }, if standby.is_some() => {
-                        match frame {
-                            Some(frame) => {
-                                let sb = standby.as_mut().expect("guarded");
-                                sb.hold(frame, &self.symbol);
-                                if sb.held() > rotation::MAX_HELD {
-                                    rotation::give_up(&mut standby, "it never caught up", rotate.as_mut());
-                                } else if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
-                                    break ended;
-                                }
-                            }
-                            None => {
-                                let why = standby.take().expect("guarded").failure().await;
-                                rotation::give_up(&mut standby, &why, rotate.as_mut());
+                            if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
+                                break ended;
                             }
                         }
-                    }
-                    () = &mut rotate, if !rotate_after.is_zero() => {
-                        if standby.is_some() {
-                            rotation::give_up(&mut standby, "it did not catch up in time", rotate.as_mut());
-                        } else if self.sync.is_live() {
-                            info!(%url, after_secs = rotate_after.as_secs(), "rotation: opening a new connection beside this one");
-                            let sb = Standby::open(url);
-                            rotate.as_mut().reset(sb.deadline);
-                            standby = Some(sb);
-                        } else {
-                            rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
-                        }
-                    }
-                    () = &mut silence => {
-                        let deadline = last_msg + heartbeat;
-                        if Instant::now() >= deadline {
-                            break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis()));
-                        }
-                        silence.as_mut().reset(deadline);
-                    }
-                    _ = health_tick.tick() => {
-                        if self.apply_updates() {
-                            heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
-                            silence.as_mut().reset(last_msg + heartbeat);
-                            let after = Duration::from_secs(self.cfg.rotate_after_secs);
-                            if after != rotate_after && standby.is_none() {
-                                rotate_after = after;
-                                rotate.as_mut().reset((opened + after).max(Instant::now()));
+                        // tungstenite queues the pong; flushing sends it now.
+                        Message::Ping(_) => {
+                            if let Err(e) = ws.flush().await {
+                                break Ended::Dropped(format!("pong failed: {e}"));
                             }
                         }
-                        if self.publish_health().await {
-                            let why = format!(
-                                "mean feed latency above {} ms for {} s",
-                                self.cfg.latency_alert_ms, self.cfg.latency_alert_secs
-                            );
-                            self.set_state(FeedState::Lagging, &why).await;
-                            break Ended::Dropped(why);
-                        }
+                        Message::Close(frame) => break Ended::Dropped(format!("closed by venue: {frame:?}")),
+                        Message::Binary(_) => self.count_parse_error(&ParseError::Malformed("binary frame".into())),
+                        Message::Pong(_) | Message::Frame(_) => {}
                     }
-                    _ = time_tick.tick() => {
-                        if time_task.is_none() && self.time_check_due(self.ip_pause.now_ms()) {
-                            time_task = Some(self.fetch_time(Duration::ZERO));
-                        }
-                    }
-                    _ = refresh.tick(), if refresh_on => {
-                        if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
-                            verify_task = Some(self.fetch_snapshot(Duration::ZERO));
-                        }
-                    }
-                    res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
-                        verify_task = None;
-                        match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
-                            Ok(snap) if self.state == FeedState::Live => {
-                                self.snapshot_at = Some(Instant::now());
-                                let verdict = self.check_snapshot(snap);
-                                self.on_verdict(verdict, &mut snapshot_task).await;
+                }
+                frame = async { standby.as_mut().expect("guarded").next().await }, if standby.is_some() => {
+                    match frame {
+                        Some(frame) => {
+                            let sb = standby.as_mut().expect("guarded");
+                            sb.hold(frame, &self.symbol);
+                            if sb.held() > rotation::MAX_HELD {
+                                rotation::give_up(&mut standby, "it never caught up", rotate.as_mut());
+                            } else if let Some(ended) = self.try_switch(&mut standby, &mut ws, rotate.as_mut()).await {
+                                break ended;
                             }
-                            Ok(_) => {}
-                            Err(e) => {
-                                self.note_rest_error(&e, self.ip_pause.now_ms());
-                                warn!(error = %e, "verification snapshot failed");
-                            }
+                        }
+                        None => {
+                            let why = standby.take().expect("guarded").failure().await;
+                            rotation::give_up(&mut standby, &why, rotate.as_mut());
+                        }
+                    }
+                }
+                () = &mut rotate, if !rotate_after.is_zero() => {
+                    if standby.is_some() {
+                        rotation::give_up(&mut standby, "it did not catch up in time", rotate.as_mut());
+                    } else if self.sync.is_live() {
+                        info!(%url, after_secs = rotate_after.as_secs(), "rotation: opening a new connection beside this one");
+                        let sb = Standby::open(url);
+                        rotate.as_mut().reset(sb.deadline);
+                        standby = Some(sb);
+                    } else {
+                        rotate.as_mut().reset(Instant::now() + rotation::RETRY_AFTER);
+                    }
+                }
+                () = &mut silence => {
+                    let deadline = last_msg + heartbeat;
+                    if Instant::now() >= deadline {
+                        break Ended::Dropped(format!("no message for {} ms", heartbeat.as_millis()));
+                    }
+                    silence.as_mut().reset(deadline);
+                }
+                _ = health_tick.tick() => {
+                    if self.apply_updates() {
+                        heartbeat = Duration::from_millis(self.cfg.heartbeat_timeout_ms);
+                        silence.as_mut().reset(last_msg + heartbeat);
+                        let after = Duration::from_secs(self.cfg.rotate_after_secs);
+                        if after != rotate_after && standby.is_none() {
+                            rotate_after = after;
+                            rotate.as_mut().reset((opened + after).max(Instant::now()));
+                        }
+                    }
+                    if self.publish_health().await {
+                        let why = format!(
+                            "mean feed latency above {} ms for {} s",
+                            self.cfg.latency_alert_ms, self.cfg.latency_alert_secs
+                        );
+                        self.set_state(FeedState::Lagging, &why).await;
+                        break Ended::Dropped(why);
+                    }
+                }
+                _ = time_tick.tick() => {
+                    if time_task.is_none() && self.time_check_due(self.ip_pause.now_ms()) {
+                        time_task = Some(self.fetch_time(Duration::ZERO));
+                    }
+                }
+                _ = refresh.tick(), if refresh_on => {
+                    if verify_task.is_none() && self.verify_due(self.ip_pause.now_ms()) {
+                        verify_task = Some(self.fetch_snapshot(Duration::ZERO));
+                    }
+                }
+                res = async { verify_task.as_mut().expect("guarded").await }, if verify_task.is_some() => {
+                    verify_task = None;
+                    match res.unwrap_or_else(|e| Err(self.task_failed(&e))) {
+                        Ok(snap) if self.state == FeedState::Live => {
+                            self.snapshot_at = Some(Instant::now());
+                            let verdict = self.check_snapshot(snap);
+                            self.on_verdict(verdict, &mut snapshot_task).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.note_rest_error(&e, self.ip_pause.now_ms());
+                            warn!(error = %e, "verification snapshot failed");
                         }
                     }
                 }
