@@ -112,10 +112,6 @@ pub struct FeedTask {
     /// No REST request while it lasts: the venue answered 429 or 418 to this feed or, when shared
     /// ([`Self::with_ip_pause`]), to the order executor (its limits are per IP).
     ip_pause: Arc<IpPause>,
-    /// After a rotation, the last trade id of the old connection and how many more of the new
-    /// one's trades may be dropped: those up to it were delivered already (dropped, not counted),
-    /// until its first newer one.
-    trade_overlap: Option<(u64, u32)>,
 }
 
 /// Why a connection ended.
@@ -159,7 +155,6 @@ impl FeedTask {
             started_ns: now_ns(),
             updates: None,
             ip_pause: Arc::default(),
-            trade_overlap: None,
         }
     }
 
@@ -330,10 +325,7 @@ impl FeedTask {
         self.apply_updates();
         // After a rotation the new connection's trades the old one delivered are dropped, whether
         // or not the book was live to be handed over.
-        self.trade_overlap = held
-            .as_ref()
-            .and(self.trade_ids.last())
-            .map(|last| (last, rotation::MAX_OVERLAP_TRADES));
+        let delivered = held.as_ref().and(self.trade_ids.last());
         if !(held.is_some() && self.sync.hand_over()) {
             self.out.book.write().synced = false;
             self.sync.restart();
@@ -344,6 +336,9 @@ impl FeedTask {
             self.live_since = None;
             self.set_state(FeedState::Syncing, "connected, waiting for snapshot")
                 .await;
+        }
+        if let Some(last) = delivered {
+            self.trade_ids.handed_over(last);
         }
         let refresh_on = self.cfg.snapshot_refresh_secs > 0;
         let period = Duration::from_secs(self.cfg.snapshot_refresh_secs.max(1));

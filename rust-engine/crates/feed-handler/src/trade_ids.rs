@@ -23,6 +23,11 @@ pub const SUSPECT_RUN: u32 = 3;
 /// taken instead: 10. Reordered frames make one or two in a row, not this many.
 pub const STALE_RUN: u32 = 10;
 
+/// Most trades of a new connection taken as the overlap with the one it replaced
+/// ([`TradeIds::handed_over`]): past them, ids at or under the old connection's last are judged as
+/// any (a venue whose ids went back is followed, not silenced).
+pub const MAX_OVERLAP_TRADES: u32 = 10_000;
+
 /// What an arriving trade id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TradeId {
@@ -44,6 +49,9 @@ pub enum TradeId {
         /// The id it replaces.
         previous: u64,
     },
+    /// After a hand-over to a new connection, at or under the old connection's last id: delivered
+    /// already, dropped and not counted.
+    Overlap,
 }
 
 /// The last trade id seen, kept across a reconnection so the trades missed while away are counted.
@@ -56,6 +64,9 @@ pub struct TradeIds {
     stale_run: u32,
     /// The last suspect id and how many in a row followed on to it.
     suspect: Option<(u64, u32)>,
+    /// After a hand-over: the old connection's last id and how many more trades may still be taken
+    /// as the overlap, until the first newer id.
+    overlap: Option<(u64, u32)>,
 }
 
 /// Ids missed between `previous` and `id`: none for a jump beyond [`MAX_TRADE_ID_JUMP`] (a count
@@ -73,6 +84,13 @@ impl TradeIds {
         self.last
     }
 
+    /// The stream moves to a new connection opened before the old one closed (a rotation): its
+    /// trades up to `delivered` (the old connection's last id) are [`TradeId::Overlap`] (at most
+    /// [`MAX_OVERLAP_TRADES`]), until its first newer one.
+    pub fn handed_over(&mut self, delivered: u64) {
+        self.overlap = Some((delivered, MAX_OVERLAP_TRADES));
+    }
+
     /// A new connection starts: its first trade is taken whatever its id (a venue restarted with
     /// lower ids is followed, not refused for ever); it counts as a jump only past the old last id
     /// (and by at most [`MAX_TRADE_ID_JUMP`]).
@@ -82,10 +100,19 @@ impl TradeIds {
         }
         self.stale_run = 0;
         self.suspect = None;
+        self.overlap = None;
     }
 
     /// Classifies `id` and, when it is taken, remembers it.
     pub fn accept(&mut self, id: u64) -> TradeId {
+        if let Some((seen, left)) = self.overlap.take() {
+            if id <= seen {
+                if left > 1 {
+                    self.overlap = Some((seen, left - 1));
+                }
+                return TradeId::Overlap;
+            }
+        }
         let Some(last) = self.last else {
             // The very first trade has nothing before it to miss.
             let previous = self.before_reconnect.take().unwrap_or(id);
@@ -223,5 +250,22 @@ mod tests {
             assert!(matches!(next, TradeId::New { .. } | TradeId::Duplicate));
             assert_eq!(ids.accept(id + 2), TradeId::Stale);
         }
+    }
+
+    /// After a hand-over the new connection's ids up to the old one's last are overlap (no stale
+    /// run builds up), until its first newer one; a plain reconnection ends the overlap.
+    #[test]
+    fn a_hand_over_drops_the_overlap_until_the_first_newer_id() {
+        let mut ids = TradeIds::default();
+        ids.accept(100);
+        ids.handed_over(100);
+        for id in 90..=100 {
+            assert_eq!(ids.accept(id), TradeId::Overlap, "{id}");
+        }
+        assert_eq!(ids.accept(101), TradeId::New { missed: 0 });
+        assert_eq!(ids.accept(100), TradeId::Stale);
+        ids.handed_over(101);
+        ids.reconnected();
+        assert_eq!(ids.accept(50), TradeId::New { missed: 0 });
     }
 }

@@ -142,15 +142,9 @@ impl FeedTask {
     }
 
     async fn on_trade(&mut self, t: &TradeEvent, local_ns: u64) {
-        if let Some((seen, left)) = self.trade_overlap.take() {
-            if t.trade_id <= seen {
-                if left > 1 {
-                    self.trade_overlap = Some((seen, left - 1));
-                }
-                return; // delivered by the connection before a rotation
-            }
-        }
         match self.trade_ids.accept(t.trade_id) {
+            // Delivered by the connection before a rotation.
+            TradeId::Overlap => return,
             TradeId::Duplicate => {
                 self.counters.duplicates += 1;
                 return;

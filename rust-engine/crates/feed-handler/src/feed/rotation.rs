@@ -10,7 +10,7 @@
 //! reader is stopped, the old connection closed, and the held frames handled in order: the depth
 //! events the book already holds are dropped ([`crate::sync::BookSync::hand_over`]); the first one
 //! past it must continue it, or the book is resynced; the trades the old connection delivered are
-//! dropped by their ids (at most [`MAX_OVERLAP_TRADES`]). A trade missed all the same shows as a
+//! dropped by their ids ([`crate::trade_ids::TradeIds::handed_over`]). A trade missed all the same shows as a
 //! jump of the trade ids (`trades_missed`).
 //!
 //! A new connection that cannot connect, fails, or has not caught up within [`HANDOVER_TIMEOUT`] is
@@ -46,10 +46,6 @@ pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Most frames the new connection may hold before the switch; more and the rotation is given up.
 pub const MAX_HELD: usize = 100_000;
-/// Most trades of the new connection dropped as delivered by the old one: past them, trade ids at
-/// or under the old connection's last are the trade id checks' to judge (a venue whose ids went
-/// back is followed, not silenced).
-pub const MAX_OVERLAP_TRADES: u32 = 10_000;
 /// How long the old connection's close, and the new connection's reader stopping, may take.
 pub const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
