@@ -16,10 +16,12 @@
 //! The book is the venue's, and the executor's takers consume it: an order that meets the same
 //! state of the book ([`Depth::version`]: the live book's update id, the backtest's instant) as an
 //! earlier one meets what that one left, as at a venue; the next state of the book is the venue's
-//! own again (the engine's live book shows what was taken once the venue's next diff comes). Fees come from `[fees]` (maker or taker rate), charged as
-//! Binance spot charges them: a buy's commission in the base asset, from the coins bought
-//! (`quantity × rate`), a sell's in the quote asset (`price × quantity × rate`); rounded down to 8
-//! decimals, as exchange-sim and the backtest's venue (the shared cases of `tests/fee_cases/`).
+//! own again (the engine's live book shows what was taken once the venue's next diff comes).
+//!
+//! Fees come from `[fees]` (maker or taker rate), charged as Binance spot charges them: a buy's
+//! commission in the base asset, from the coins bought (`quantity × rate`), a sell's in the quote
+//! asset (`price × quantity × rate`); rounded down to 8 decimals, as exchange-sim and the
+//! backtest's venue (the shared cases of `tests/fee_cases/`).
 
 use common::message::{
     AssetBalance, Balances, CancelOrder, ErrorCode, Liquidity, OpenOrders, OrderExecution,
@@ -34,6 +36,22 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::order::{error, Order};
+
+/// What a taker of `qty` takes from `levels` (price, quantity available; best first): (price,
+/// quantity) per level, until `qty` or the levels run out (what they lack is left unfilled).
+fn walk(levels: &[(Decimal, Decimal)], qty: Decimal) -> Vec<(Decimal, Decimal)> {
+    let mut left = qty;
+    let mut takes = Vec::new();
+    for &(price, available) in levels {
+        if left.is_zero() {
+            break;
+        }
+        let take = left.min(available);
+        takes.push((price, take));
+        left -= take;
+    }
+    takes
+}
 
 /// Binance's `-2010` message for an order the account's free balance cannot pay for.
 pub const INSUFFICIENT_BALANCE: &str = "Account has insufficient balance for requested action.";
@@ -328,12 +346,22 @@ impl PaperExecutor {
                 .filter(|(_, qty)| *qty > Decimal::ZERO)
                 .collect()
         };
+        let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
+            && takeable.iter().map(|l| l.1).sum::<Decimal>() < cmd.quantity.0;
+        let takes = if fok_short {
+            Vec::new()
+        } else {
+            walk(&takeable, cmd.quantity.0)
+        };
         if cmd.side == Side::Buy && self.funds_checked {
             // A limit buy holds its price × quantity (Binance locks it whatever it fills at); a
-            // market buy needs what its walk of the book costs.
+            // market buy needs what its takes cost.
             let cost = match limit {
                 Some(p) => p * cmd.quantity.0,
-                None => self.walk_cost(&takeable, cmd.quantity.0),
+                None => takes
+                    .iter()
+                    .map(|&(level, qty)| self.taker_price(Side::Buy, level, None) * qty)
+                    .sum(),
             };
             if cost > self.quote_total - self.locked().1 {
                 return vec![error(
@@ -347,21 +375,12 @@ impl PaperExecutor {
         }
         let mut order = Order::new(cmd, format!("PAPER-{}", self.next_order), now);
         self.next_order += 1;
-        let fok_short = cmd.time_in_force == Some(TimeInForce::Fok)
-            && takeable.iter().map(|l| l.1).sum::<Decimal>() < cmd.quantity.0;
-        let mut fills = Vec::new();
-        if !fok_short {
-            for &(level, available) in &takeable {
-                let left = order.remaining().0;
-                if left.is_zero() {
-                    break;
-                }
-                let qty = left.min(available);
-                let price = self.taker_price(cmd.side, level, limit);
-                fills.push(self.fill(&mut order, price, qty, Liquidity::Taker, now));
-                if version.is_some() {
-                    self.taken.1.push((side, level, qty));
-                }
+        let mut fills = Vec::with_capacity(takes.len());
+        for (level, qty) in takes {
+            let price = self.taker_price(cmd.side, level, limit);
+            fills.push(self.fill(&mut order, price, qty, Liquidity::Taker, now));
+            if version.is_some() {
+                self.taken.1.push((side, level, qty));
             }
         }
         order.info.status = if order.remaining().0.is_zero() {
@@ -394,21 +413,6 @@ impl PaperExecutor {
         };
         let slipped = (price * factor).round_dp(8);
         limit.map_or(slipped, |l| worst(slipped, l))
-    }
-
-    /// What taking up to `qty` from `levels` (best first) costs a buyer, slippage included (what
-    /// the levels lack expires unfilled, as a market order's rest does).
-    fn walk_cost(&self, levels: &[(Decimal, Decimal)], qty: Decimal) -> Decimal {
-        let (mut left, mut cost) = (qty, Decimal::ZERO);
-        for &(price, available) in levels {
-            if left.is_zero() {
-                break;
-            }
-            let take = left.min(available);
-            cost += self.taker_price(Side::Buy, price, None) * take;
-            left -= take;
-        }
-        cost
     }
 
     fn fill(
