@@ -286,42 +286,30 @@ def test_order_rows_follow_executions_by_cumulative_quantity_once_per_trade(tmp_
     svc.close()
 
 
-def test_the_engines_own_flatten_is_kept_as_an_order_with_its_fills(tmp_path: Path) -> None:
+@pytest.mark.parametrize("heard", ["placed", "execution only"])
+def test_the_engines_own_flatten_is_kept_as_an_order_with_its_fills(tmp_path: Path, heard: str) -> None:
     """The engine's flatten (`flatten-<ms>`, an order the strategy never sent): its `OrderPlaced`
-    makes its row, tagged `engine_flatten`, and its executions are fills like any other."""
+    makes its row, tagged `engine_flatten`, and its executions are fills like any other. A flatten
+    whose `OrderPlaced` went unheard, or the fill made up for one the engine made while nobody
+    listened (`flatten-unheard-<ns>`): its first execution makes its row (a MARKET sell of the
+    order's quantity), and it is a fill row, not an orphan."""
     path = tmp_path / "flatten.db"
     svc = _service(path)
-    placed = wire.OrderPlaced(
-        "halt-1-flatten", T0, "flatten-1700", "X-9", "POLUSDT", "SELL", "MARKET", None, Decimal("500"),
-        None, "FILLED",
-    )  # fmt: skip
-    svc.record_response(placed, ts_ns=T0)
-    svc.record_response(_exec("flatten-1700", 7, "500", "500", "FILLED"), ts_ns=T0 + 1)
+    if heard == "placed":
+        coid = "flatten-1700"
+        placed = wire.OrderPlaced(
+            "halt-1-flatten", T0, coid, "X-9", "POLUSDT", "SELL", "MARKET", None, Decimal("500"),
+            None, "FILLED",
+        )  # fmt: skip
+        svc.record_response(placed, ts_ns=T0)
+    else:
+        coid = "flatten-unheard-99"
+    svc.record_response(_exec(coid, 7, "500", "500", "FILLED"), ts_ns=T0 + 1)
     svc.flush()
     assert _rows(path, "SELECT client_order_id, side, order_type, quantity, tag, status FROM orders") == [
-        ("flatten-1700", "SELL", "MARKET", "500", "engine_flatten", "FILLED")
+        (coid, "SELL", "MARKET", "500", "engine_flatten", "FILLED")
     ]
-    assert _rows(path, "SELECT client_order_id, trade_id, quantity FROM fills") == [
-        ("flatten-1700", 7, "500")
-    ]
-    assert svc.orphan_fills == 0
-    svc.close()
-
-
-def test_a_flatten_heard_only_by_its_execution_is_kept_as_an_order_with_its_fills(tmp_path: Path) -> None:
-    """A flatten whose `OrderPlaced` went unheard, or the fill made up for one the engine made while
-    nobody listened (`flatten-unheard-<ns>`): its first execution makes its row (a MARKET sell of the
-    order's quantity, tagged `engine_flatten`), and it is a fill row, not an orphan."""
-    path = tmp_path / "unheard.db"
-    svc = _service(path)
-    svc.record_response(_exec("flatten-unheard-99", 7, "500", "500", "FILLED"), ts_ns=T0)
-    svc.flush()
-    assert _rows(path, "SELECT client_order_id, side, order_type, quantity, tag, status FROM orders") == [
-        ("flatten-unheard-99", "SELL", "MARKET", "500", "engine_flatten", "FILLED")
-    ]
-    assert _rows(path, "SELECT client_order_id, trade_id, quantity FROM fills") == [
-        ("flatten-unheard-99", 7, "500")
-    ]
+    assert _rows(path, "SELECT client_order_id, trade_id, quantity FROM fills") == [(coid, 7, "500")]
     assert svc.orphan_fills == 0
     svc.close()
 
