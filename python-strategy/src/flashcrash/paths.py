@@ -5,8 +5,7 @@ Run from a source checkout (`make`, `pip install -e`), it is the repository root
 holds `python-strategy/` and `config/`, whatever the working folder. Run from an installed package
 (a wheel, as in the Docker image) there is no checkout around the code, and it is the working
 folder, as for the engine's relative paths: the image's `/app`, which holds `config/` and the
-`reports/` volume. Before, an installed package resolved them inside its own `site-packages`
-parent, where a database outlives no container.
+`reports/` volume.
 """
 
 from __future__ import annotations
