@@ -617,6 +617,21 @@ class Runner:
             self._book_taken(last, now)
         return taken
 
+    def handle_trades(self, start: int, end: int) -> int:
+        """Trades `start:end` of the block the detector holds (`Detector.set_trade_rows`: the
+        backtest's trades), as `handle` takes each, up to the first that would close the runner's
+        candle: that one is for `handle`, whose candle the strategy acts on. Only for a run in which
+        the strategy holds no lot (no trade's price has an exit to check). Returns the row after the
+        last one handled."""
+        now = self.clock()
+        self._data_seen(now)
+        row, ts, price = self.detector.on_trade_rows(start, end, self.candles)
+        if ts >= 0:
+            if ts > self.event_ns:
+                self.event_ns = ts
+            self.strategy.on_price(ts, price, now)
+        return row
+
     def _data_seen(self, now: int) -> None:
         """Any data message proves the engine alive."""
         self.last_data_ns = now

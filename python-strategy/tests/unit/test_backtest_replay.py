@@ -68,9 +68,25 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
     `check` first, when given). The synthetic books, handed over as rows of the replay's current
     batch (`Runner.handle_books`), come back as the `OrderBookSnapshot`s they stand for (update id 0),
-    marked proven as `with_books` marks them (`SyntheticBook.proven`)."""
-    handle, handle_books = replay.runner.handle, replay.runner.handle_books
+    marked proven as `with_books` marks them (`SyntheticBook.proven`); the runs of trades handed over
+    as rows (`Runner.handle_trades`), as the `Trade`s they stand for (checked after their run)."""
+    handle, handle_books, handle_trades = (
+        replay.runner.handle,
+        replay.runner.handle_books,
+        replay.runner.handle_trades,
+    )
     seen: list[Any] = []
+
+    def spy_trades(start: int, end: int) -> int:
+        done = handle_trades(start, end)
+        for t in replay.trades[start:done].tolist():
+            ts, tid, price, qty, buy = t
+            msg = wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell")
+            if isinstance(msg, kinds):
+                if check is not None:
+                    check(msg)
+                seen.append(msg)
+        return done
 
     def spy(msg: object) -> None:
         if isinstance(msg, kinds):
@@ -96,7 +112,40 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
 
     replay.runner.handle = spy  # type: ignore[method-assign]
     replay.runner.handle_books = spy_books  # type: ignore[method-assign]
+    replay.runner.handle_trades = spy_trades  # type: ignore[method-assign]
     return seen
+
+
+def test_runs_of_trades_handed_as_rows_replay_as_one_trade_at_a_time(
+    cfg: config.Config, pol: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay hands the runner a run of trades in one call (`Runner.handle_trades`) while nothing
+    is open; the bundled hour replayed one trade at a time through `Runner.handle` decides, fills and
+    samples the same, and leaves the detector and the candles the same."""
+    rowed = Replay(cfg, pol)
+    runs = Counter[str]()
+    handle_trades = rowed.runner.handle_trades
+
+    def count(start: int, end: int) -> int:
+        runs["runs"] += 1
+        runs["trades"] += end - start
+        return handle_trades(start, end)
+
+    rowed.runner.handle_trades = count  # type: ignore[method-assign]
+    rowed.run()
+    monkeypatch.setattr(Replay, "_quiet_run_end", lambda self, ts_a, k, *rest: k + 1)
+    one = Replay(cfg, pol)
+    one.run()
+    assert runs["trades"] > len(pol) // 2 and runs["runs"] < runs["trades"] // 2
+    assert len(one.commands) > 50
+    assert before_the_cut(rowed, 2**63) == before_the_cut(one, 2**63)
+    assert rowed.runner.detector.snapshot() == one.runner.detector.snapshot()
+    assert (rowed.runner.candle_count, rowed.runner.event_ns, rowed.books_published, rowed.now) == (
+        one.runner.candle_count,
+        one.runner.event_ns,
+        one.books_published,
+        one.now,
+    )
 
 
 def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, pol: np.ndarray) -> None:

@@ -13,6 +13,7 @@ import struct
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from flashcrash import wire
 from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Readings
+from flashcrash.event_detector.candles import CandleBuilder
 from flashcrash.marketdata import load_trades
 
 S = 1_000_000_000
@@ -180,3 +182,71 @@ def test_fsum_is_pythons(xs: list[float]) -> None:
 def test_a_bad_configuration_names_the_field() -> None:
     with pytest.raises(ValueError, match="jitter_buffer_ms"):
         flashcrash_native.Detector('{"jitter_buffer_ms": -1}')
+
+
+# ------------------------------------------------------------------ trades as rows
+_row_price = st.one_of(st.floats(0.5, 2.0), st.sampled_from([math.nan, math.inf, -1.0, 0.0]))
+_row_qty = st.one_of(st.floats(0.0, 50.0), st.sampled_from([math.nan, -0.5, math.inf]))
+
+
+@st.composite
+def _rows(draw: st.DrawFn) -> list[tuple[int, float, float, bool]]:
+    t = 1_700_000_000 * S
+    out = []
+    for _ in range(draw(st.integers(1, 200))):
+        t += draw(st.integers(0, 1_500)) * 1_000_000
+        back = draw(st.sampled_from([0, 0, 0, 500, 2_000])) * 1_000_000  # out of order now and then
+        out.append((t - back, draw(_row_price), draw(_row_qty), draw(st.booleans())))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_rows(), st.integers(1, 50))
+def test_trades_handed_as_rows_are_the_trades_one_at_a_time(
+    rows: list[tuple[int, float, float, bool]], run: int
+) -> None:
+    """`on_trade_rows` (the backtest's runs of trades) leaves the detector and the runner's candles as
+    `on_trade` and `CandleBuilder.on_trade` one trade at a time do, bad and late rows included: it
+    stops before a trade that would close the open candle, which the caller takes one at a time."""
+    one, rowed = Detector(SMALL), Detector(SMALL)
+    c_one, c_rowed = CandleBuilder(), CandleBuilder()
+    closed_one, closed_rowed = [], []
+    last_one = last_rowed = (-1, math.nan)
+    for ts, price, qty, buy in rows:
+        if one.on_trade(ts, price, qty, buy):
+            last_one = (ts, price)
+            closed_one.append(c_one.on_trade(ts, price, qty, buy))
+    rowed.set_trade_rows(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows], dtype=np.uint8),
+    )
+    k = 0
+    while k < len(rows):
+        end = min(len(rows), k + run)
+        done, ts, price = rowed.on_trade_rows(k, end, c_rowed)
+        if ts >= 0:
+            last_rowed = (ts, price)
+        if done < end:  # the trade that closes the candle: the runner's, one at a time
+            t, p, q, b = rows[done]
+            close = c_rowed.open_end_ns()
+            assert close is not None and t >= close
+            if rowed.on_trade(t, p, q, b):
+                last_rowed = (t, p)
+                closed_rowed.append(c_rowed.on_trade(t, p, q, b))
+            done += 1
+        k = done
+    _compare(one, rowed)
+    assert [c for c in closed_one if c is not None] == closed_rowed
+    assert (c_one.late_trades, c_one.open_end_ns()) == (c_rowed.late_trades, c_rowed.open_end_ns())
+    assert _bits(last_one[1]) == _bits(last_rowed[1]) and last_one[0] == last_rowed[0]
+
+
+def test_trade_rows_out_of_the_block_or_of_unequal_lengths_are_refused() -> None:
+    d = Detector(SMALL)
+    with pytest.raises(ValueError, match="3 times need as many prices"):
+        d.set_trade_rows(np.arange(3, dtype=np.int64), np.ones(2), np.ones(3), np.zeros(3, dtype=np.uint8))
+    d.set_trade_rows(np.arange(3, dtype=np.int64), np.ones(3), np.ones(3), np.zeros(3, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"trade rows 2\.\.4 of a block of 3"):
+        d.on_trade_rows(2, 4, CandleBuilder())

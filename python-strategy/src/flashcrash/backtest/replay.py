@@ -17,7 +17,11 @@ One event-time clock drives everything, and at any instant `t` only what happene
   (`Runner.handle_books`: the same validation, buffering and candle clock as one book at a time),
   cut where a book closes the runner's candle, so the strategy acts at that book's time;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
-  latency), then the strategy; an event at the same time as a trade comes after it;
+  latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
+  open (no order, no position, no lot, no command under way), a run of trades up to the next point
+  where the replay acts (a second's start, a book, a message, a gap, the candle's close) only feeds
+  the detector and the candles, and is one call (`Runner.handle_trades`: the same validation and
+  buffering as one trade at a time, compiled);
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
   the feed out of live after the last trade before it and back to live at the first after it, with
@@ -36,6 +40,7 @@ import gc
 import heapq
 import logging
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +54,7 @@ from flashcrash.backtest.results import BacktestResult, RunningDrawdown
 from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
 from flashcrash.event_detector import State
+from flashcrash.event_detector.candles import CandleBuilder
 from flashcrash.runner import LOOP_GC_THRESHOLDS, Runner
 from flashcrash.trading_engine.money import Quantity
 
@@ -412,8 +418,12 @@ class Replay:
         ts_a, id_a, px_a, q_a, buy_a = (tr[c].tolist() for c in ("ts_ns", "id", "price", "qty", "buy"))
         symbol = self.cfg.symbol.name
         runner, venue, queue, outbox = self.runner, self.venue, self._queue, self.link.outbox
-        orders = runner.orders
+        orders, lots, candles = runner.orders, runner.strategy.position.lots, runner.candles
         handle, trade = runner.handle, wire.Trade
+        runner.detector.set_trade_rows(
+            *(np.ascontiguousarray(tr[c]) for c in ("ts_ns", "price", "qty")),
+            np.ascontiguousarray(tr["buy"]).view(np.uint8),
+        )
         n = len(ts_a)
         self._next_book = self._next_book_ns(ts_a[0] - 1)
         second = ts_a[0] // NS
@@ -428,7 +438,8 @@ class Replay:
         gaps = self._gaps(tr["ts_ns"])
         gaps.append(n)
         next_gap, gap_i = gaps[0], 0
-        for k in range(n):
+        k = 0
+        while k < n:
             ts = ts_a[k]
             if k == next_gap:
                 self._outage(ts_a[k - 1], ts)
@@ -446,6 +457,24 @@ class Replay:
                 self._size(last_price)
             if self._next_book < ts or (queue and queue[0][0] < ts):
                 self._until(ts)
+            if not (lots or orders.pending or venue.open_count or venue.position or outbox):
+                # Nothing open anywhere: the trades up to the next point where the replay acts (the
+                # next second, book, message, gap, end of the warm-up or candle close) only feed the
+                # detector and the candles, in one call.
+                end = self._quiet_run_end(ts_a, k, min(next_gap, n), next_second, warm_until, candles)
+                if end > k + 1:
+                    if ts_a[end - 1] > self.now:
+                        self.now = ts_a[end - 1]
+                    self.k = end
+                    done = runner.handle_trades(k, end)
+                    assert done == end, "a quiet run must not reach the candle's close"
+                    k = end
+                    last_price = px_a[k - 1]
+                    if k > next_progress:
+                        assert progress is not None
+                        progress(k - 1, n)
+                        next_progress = k - 1 + every
+                    continue
             if ts > self.now:
                 self.now = ts
             price = px_a[k]
@@ -465,12 +494,29 @@ class Replay:
                 assert progress is not None
                 progress(k, n)
                 next_progress = k + every
+            k += 1
         self._finish()
         self._sample_to(self.now // NS + 1, last_price)  # the last second: the account after the close
         self.sample_state = self._states_at_second_ends()
         self.runner.detector.shutdown(self.now, "end of data")
         if progress is not None:
             progress(n, n)
+
+    def _quiet_run_end(
+        self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int, candles: CandleBuilder
+    ) -> int:
+        """The end of the run of trades from `k` (below `hi`) before the next point where the replay
+        acts: a trade of the next second, after the next book or queued message, at the end of the
+        warm-up, or one that closes the runner's candle."""
+        limit = min(next_second, self._next_book + 1)
+        if self._queue:
+            limit = min(limit, self._queue[0][0] + 1)
+        if warm_until:
+            limit = min(limit, warm_until)
+        close = candles.open_end_ns()
+        if close is not None:
+            limit = min(limit, close)
+        return bisect_left(ts_a, limit, k + 1, hi)
 
     def _finish(self) -> None:
         """End of data: resting entries canceled, positions closed at market, answers delivered."""

@@ -45,6 +45,11 @@ class CandleBuilder:
         self._n = flashcrash_native.CandleBuilder(interval_ns)
 
     @property
+    def native(self) -> flashcrash_native.CandleBuilder:
+        """The compiled builder (for `Detector.on_trade_rows`)."""
+        return self._n
+
+    @property
     def interval_ns(self) -> int:
         return int(self._n.interval_ns)
 

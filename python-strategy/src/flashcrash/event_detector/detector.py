@@ -36,7 +36,7 @@ from typing import Any
 import flashcrash_native
 from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector.candles import Candle
+from flashcrash.event_detector.candles import Candle, CandleBuilder
 from flashcrash.event_detector.machine import State, Transition
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
 
@@ -154,6 +154,20 @@ class Detector:
         without a bid is no book). Returns (books taken, time of the last accepted, -1 if none)."""
         taken, last = self._n.on_book_rows(start, end)
         return int(taken), int(last)
+
+    def set_trade_rows(self, times: Any, prices: Any, qty: Any, buy: Any) -> None:
+        """A block of trades as C-contiguous numpy arrays, for `on_trade_rows` (the backtest's trades):
+        row `i` is the trade at `times[i]` (int64) of `qty[i]` at `prices[i]` (float64), the taker a
+        buyer when `buy[i]` (uint8) is not 0."""
+        self._n.set_trade_rows(times, prices, qty, buy)
+
+    def on_trade_rows(self, start: int, end: int, candles: CandleBuilder) -> tuple[int, int, float]:
+        """Rows `start:end` of the block of trades, each validated and buffered as `on_trade` takes a
+        trade, and each accepted added to `candles` (the runner's), up to the first that would close
+        the open candle (left to the caller). Returns (the row after the last handled, the time and
+        price of the last accepted or -1 and NaN)."""
+        row, ts, price = self._n.on_trade_rows(start, end, candles.native)
+        return int(row), int(ts), float(price)
 
     def on_feed_lost(self) -> None:
         """The feed stopped: nothing after the newest event seen so far was observed until the next

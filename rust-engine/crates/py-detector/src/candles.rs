@@ -26,7 +26,7 @@ fn candle_tuple(c: Candle) -> CandleTuple {
 /// Candles of `interval_ns` from trades in event-time order.
 #[pyclass(module = "flashcrash_native", name = "CandleBuilder")]
 pub struct PyCandleBuilder {
-    inner: CandleBuilder,
+    pub(crate) inner: CandleBuilder,
 }
 
 #[pymethods]

@@ -11,8 +11,10 @@
 mod book;
 mod candles;
 mod paper;
+mod rows;
 mod rules;
 
+use candles::PyCandleBuilder;
 use detector::detector::{Levels, SnapshotError};
 use detector::machine::{State, Transition};
 use detector::rolling;
@@ -21,6 +23,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
+use rows::{check_range, BookRows, TradeRows};
 
 /// A float argument's value; NaN (invalid for the guard) for anything but a Python float.
 fn float_or_nan(v: &Bound<'_, PyAny>) -> f64 {
@@ -120,37 +123,12 @@ fn readings_tuple(r: &Readings) -> ReadingsTuple {
     )
 }
 
-/// A block of books as arrays (the backtest's synthetic books, built a few thousand at a time in
-/// numpy): row `i` is the book at `times[i]`, its `nbids[i]` bids (best first) in the first
-/// `levels` columns of `prices`/`qty` and its `levels` asks in the next. Each is checked level by
-/// level as an unproven book is (a few dozen comparisons, cheaper than proving it in numpy).
-#[derive(Default)]
-struct BookRows {
-    times: Vec<i64>,
-    prices: Vec<f64>,
-    qty: Vec<f64>,
-    nbids: Vec<i64>,
-    levels: usize,
-}
-
-impl BookRows {
-    /// `n` levels of row `row` from column `from`, into `out`.
-    fn side(&self, row: usize, from: usize, n: usize, out: &mut Levels) {
-        let at = row * 2 * self.levels + from;
-        out.extend(
-            self.prices[at..at + n]
-                .iter()
-                .copied()
-                .zip(self.qty[at..at + n].iter().copied()),
-        );
-    }
-}
-
 /// The compiled detector. See `flashcrash.event_detector.Detector` for what each method means.
 #[pyclass(module = "flashcrash_native", name = "Detector")]
 struct PyDetector {
     inner: Detector,
-    rows: BookRows,
+    books: BookRows,
+    trades: TradeRows,
 }
 
 #[pymethods]
@@ -162,7 +140,8 @@ impl PyDetector {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             inner: Detector::new(cfg),
-            rows: BookRows::default(),
+            books: BookRows::default(),
+            trades: TradeRows::default(),
         })
     }
 
@@ -213,45 +192,15 @@ impl PyDetector {
         qty: PyBuffer<f64>,
         nbids: PyBuffer<i64>,
     ) -> PyResult<()> {
-        let times = times.to_vec(py)?;
-        let (prices, qty) = (prices.to_vec(py)?, qty.to_vec(py)?);
-        let nbids = nbids.to_vec(py)?;
-        let n = times.len();
-        let levels = if n == 0 { 0 } else { prices.len() / (2 * n) };
-        if prices.len() != n * 2 * levels || qty.len() != prices.len() || nbids.len() != n {
-            return Err(PyValueError::new_err(format!(
-                "book rows: {n} times need rows of 2 x levels prices and quantities ({} and {} given), \
-                 and {n} bid counts ({} given)",
-                prices.len(),
-                qty.len(),
-                nbids.len()
-            )));
-        }
-        if let Some(bad) = nbids.iter().find(|&&b| b < 0 || b as usize > levels) {
-            return Err(PyValueError::new_err(format!(
-                "book rows: {bad} bids in a book of {levels} levels a side"
-            )));
-        }
-        self.rows = BookRows {
-            times,
-            prices,
-            qty,
-            nbids,
-            levels,
-        };
+        self.books = BookRows::new(py, times, prices, qty, nbids)?;
         Ok(())
     }
 
     /// Rows `start..end` of the block, each as `on_book` takes a book; a row without a bid is no book
     /// (skipped). Returns (books handed over, time of the last one the guard accepted or -1).
     fn on_book_rows(&mut self, start: usize, end: usize) -> PyResult<(usize, i64)> {
-        let rows = &self.rows;
-        if start > end || end > rows.times.len() {
-            return Err(PyValueError::new_err(format!(
-                "book rows {start}..{end} of a block of {}",
-                rows.times.len()
-            )));
-        }
+        let rows = &self.books;
+        check_range("book", start, end, rows.times.len())?;
         let (mut handed, mut last) = (0, -1);
         for row in start..end {
             let nb = rows.nbids[row] as usize;
@@ -268,6 +217,55 @@ impl PyDetector {
             }
         }
         Ok((handed, last))
+    }
+
+    /// Takes a block of trades (see `TradeRows`) for `on_trade_rows`; the arrays are copied.
+    fn set_trade_rows(
+        &mut self,
+        py: Python<'_>,
+        times: PyBuffer<i64>,
+        prices: PyBuffer<f64>,
+        qty: PyBuffer<f64>,
+        buy: PyBuffer<u8>,
+    ) -> PyResult<()> {
+        self.trades = TradeRows::new(py, times, prices, qty, buy)?;
+        Ok(())
+    }
+
+    /// Rows `start..end` of the block of trades, each as `on_trade` takes a trade, and each the guard
+    /// accepted into `candles` (the runner's candles) as the runner adds it, up to the first that
+    /// would close the open candle, which is left to the runner's `handle` (its candle is for the
+    /// strategy). Returns (the row after the last one handled, the time and price of the last trade
+    /// accepted or -1 and NaN).
+    fn on_trade_rows(
+        &mut self,
+        start: usize,
+        end: usize,
+        mut candles: PyRefMut<'_, PyCandleBuilder>,
+    ) -> PyResult<(usize, i64, f64)> {
+        let rows = &self.trades;
+        check_range("trade", start, end, rows.times.len())?;
+        let (mut last_ts, mut last_price) = (-1, f64::NAN);
+        for row in start..end {
+            let (ts, price, qty, buy) = (
+                rows.times[row],
+                rows.prices[row],
+                rows.qty[row],
+                rows.buy[row] != 0,
+            );
+            if candles.inner.open_end_ns().is_some_and(|close| ts >= close) {
+                return Ok((row, last_ts, last_price));
+            }
+            if self.inner.on_trade(ts, price, qty, buy) {
+                (last_ts, last_price) = (ts, price);
+                let closed = candles.inner.on_trade(ts, price, qty, buy);
+                debug_assert!(
+                    closed.is_none(),
+                    "a trade before the candle's end closed it"
+                );
+            }
+        }
+        Ok((end, last_ts, last_price))
     }
 
     fn on_feed_lost(&mut self) {
@@ -378,7 +376,7 @@ fn fsum(xs: Vec<f64>) -> f64 {
 fn flashcrash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDetector>()?;
     m.add_class::<book::PySyntheticBook>()?;
-    m.add_class::<candles::PyCandleBuilder>()?;
+    m.add_class::<PyCandleBuilder>()?;
     m.add_class::<rules::PyOrderRules>()?;
     m.add_class::<paper::PyPaperVenue>()?;
     m.add_function(wrap_pyfunction!(fsum, m)?)?;
