@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from flashcrash import wire
 from flashcrash.config import Config
 from flashcrash.data_client import EngineClient, StatePublisher
-from flashcrash.event_detector import Candle, CandleBuilder, Detector, State
+from flashcrash.event_detector import Candle, CandleBuilder, Detector, RowRun, State
 from flashcrash.persistence import (
     PersistenceError,
     PersistenceService,
@@ -617,20 +617,23 @@ class Runner:
             self._book_taken(last, now)
         return taken
 
-    def handle_trades(self, start: int, end: int) -> int:
-        """Trades `start:end` of the block the detector holds (`Detector.set_trade_rows`: the
-        backtest's trades), as `handle` takes each, up to the first that would close the runner's
-        candle: that one is for `handle`, whose candle the strategy acts on. Only for a run in which
-        the strategy holds no lot (no trade's price has an exit to check). Returns the row after the
-        last one handled."""
+    def handle_rows(self, trades: tuple[int, int], books: tuple[int, int]) -> RowRun:
+        """Trade rows `trades` and book rows `books` of the blocks the detector holds
+        (`Detector.set_trade_rows`, `set_book_rows`: the backtest's), merged in time order, as
+        `handle` and `handle_books` take them, up to the first that would close the runner's candle:
+        that one is left to them, as the strategy acts on its candle. Only for a run in which the
+        strategy holds no lot (no trade's price or book's time has a limit to check)."""
         now = self.clock()
         self._data_seen(now)
-        row, ts, price = self.detector.on_trade_rows(start, end, self.candles)
-        if ts >= 0:
-            if ts > self.event_ns:
-                self.event_ns = ts
-            self.strategy.on_price(ts, price, now)
-        return row
+        run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS)
+        last = max(run.book_ns, run.trade_ns)
+        if last > self.event_ns:
+            self.event_ns = last
+        if run.book_ns >= 0:
+            self.strategy.on_clock(run.book_ns, now)
+        if run.trade_ns >= 0:
+            self.strategy.on_price(run.trade_ns, run.price, now)
+        return run
 
     def _data_seen(self, now: int) -> None:
         """Any data message proves the engine alive."""

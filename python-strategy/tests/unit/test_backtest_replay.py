@@ -67,76 +67,84 @@ def decisions(commands: list[tuple[int, object]], before: int) -> list[tuple[obj
 def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) -> list[Any]:
     """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
     `check` first, when given). The synthetic books, handed over as rows of the replay's current
-    batch (`Runner.handle_books`), come back as the `OrderBookSnapshot`s they stand for (update id 0),
-    marked proven as `with_books` marks them (`SyntheticBook.proven`); the runs of trades handed over
-    as rows (`Runner.handle_trades`), as the `Trade`s they stand for (checked after their run)."""
-    handle, handle_books, handle_trades = (
-        replay.runner.handle,
-        replay.runner.handle_books,
-        replay.runner.handle_trades,
-    )
+    batch (`Runner.handle_books`, `handle_rows`), come back as the `OrderBookSnapshot`s they stand
+    for (update id 0), marked proven as `with_books` marks them (`SyntheticBook.proven`); the trades
+    handed over as rows (`Runner.handle_rows`), as the `Trade`s they stand for, merged with the books
+    in time order as the detector merges them (a book first only when strictly earlier)."""
+    runner = replay.runner
+    handle, handle_books, handle_rows = runner.handle, runner.handle_books, runner.handle_rows
     seen: list[Any] = []
 
-    def spy_trades(start: int, end: int) -> int:
-        done = handle_trades(start, end)
-        for t in replay.trades[start:done].tolist():
-            ts, tid, price, qty, buy = t
-            msg = wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell")
-            if isinstance(msg, kinds):
-                if check is not None:
-                    check(msg)
-                seen.append(msg)
-        return done
-
-    def spy(msg: object) -> None:
+    def see(msg: object) -> None:
         if isinstance(msg, kinds):
             if check is not None:
                 check(msg)
             seen.append(msg)
+
+    def books(start: int, end: int) -> list[wire.OrderBookSnapshot]:
+        c, syn = replay._chunk, replay.synthetic
+        proven = syn.proven(c.ticks[start:end], c.prices[start:end], c.q[start:end]).tolist()
+        out = []
+        for i in range(start, end):
+            bids, asks = syn.split(c.ticks[i], list(zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)))
+            if bids:
+                t = c.time(i)
+                out.append(wire.book_snapshot(replay.cfg.symbol.name, t, t, 0, bids, asks, proven[i - start]))
+        return out
+
+    def spy(msg: object) -> None:
+        see(msg)
         handle(msg)
 
     def spy_books(start: int, end: int) -> int:
-        c, syn = replay._chunk, replay.synthetic
-        proven = syn.proven(c.ticks[start:end], c.prices[start:end], c.q[start:end]).tolist()
-        for i in range(start, end):
-            bids, asks = syn.split(c.ticks[i], list(zip(c.prices[i].tolist(), c.q[i].tolist(), strict=True)))
-            if not bids:
-                continue
-            t = c.time(i)
-            msg = wire.book_snapshot(replay.cfg.symbol.name, t, t, 0, bids, asks, proven[i - start])
-            if isinstance(msg, kinds):
-                if check is not None:
-                    check(msg)
-                seen.append(msg)
+        for msg in books(start, end):
+            see(msg)
         return handle_books(start, end)
 
-    replay.runner.handle = spy  # type: ignore[method-assign]
-    replay.runner.handle_books = spy_books  # type: ignore[method-assign]
-    replay.runner.handle_trades = spy_trades  # type: ignore[method-assign]
+    def spy_rows(trades: tuple[int, int], rows: tuple[int, int]) -> Any:
+        merged: list[tuple[int, int, object]] = [(b.exchange_ts_ns, 1, b) for b in books(*rows)]
+        for ts, tid, price, qty, buy in replay.trades[trades[0] : trades[1]].tolist():
+            merged.append(
+                (ts, 0, wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell"))
+            )
+        k_after = replay.k
+        replay.k = trades[0]  # as each is handed over: the trades replayed before it
+        for _, _, msg in sorted(merged, key=lambda m: m[:2]):  # stable: trades keep their order
+            replay.k += isinstance(msg, wire.Trade)
+            see(msg)
+        replay.k = k_after
+        return handle_rows(trades, rows)
+
+    runner.handle = spy  # type: ignore[method-assign]
+    runner.handle_books = spy_books  # type: ignore[method-assign]
+    runner.handle_rows = spy_rows  # type: ignore[method-assign]
     return seen
 
 
-def test_runs_of_trades_handed_as_rows_replay_as_one_trade_at_a_time(
+def test_quiet_runs_handed_as_rows_replay_as_one_event_at_a_time(
     cfg: config.Config, pol: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The replay hands the runner a run of trades in one call (`Runner.handle_trades`) while nothing
-    is open; the bundled hour replayed one trade at a time through `Runner.handle` decides, fills and
-    samples the same, and leaves the detector and the candles the same."""
+    """While nothing is open the replay hands the runner its trades and the books between them in one
+    call (`Runner.handle_rows`); the bundled hour replayed one trade at a time (`Runner.handle`) with
+    the books between them in runs (`Runner.handle_books`) decides, fills and samples the same, and
+    leaves the detector and the candles the same."""
     rowed = Replay(cfg, pol)
     runs = Counter[str]()
-    handle_trades = rowed.runner.handle_trades
+    handle_rows = rowed.runner.handle_rows
 
-    def count(start: int, end: int) -> int:
+    def count(trades: tuple[int, int], books: tuple[int, int]) -> Any:
         runs["runs"] += 1
-        runs["trades"] += end - start
-        return handle_trades(start, end)
+        runs["trades"] += trades[1] - trades[0]
+        runs["books"] += books[1] - books[0]
+        return handle_rows(trades, books)
 
-    rowed.runner.handle_trades = count  # type: ignore[method-assign]
+    rowed.runner.handle_rows = count  # type: ignore[method-assign]
     rowed.run()
-    monkeypatch.setattr(Replay, "_quiet_run_end", lambda self, ts_a, k, *rest: k + 1)
+    monkeypatch.setattr(Replay, "_quiet_run", lambda self, ts_a, k, *rest: k)
     one = Replay(cfg, pol)
     one.run()
-    assert runs["trades"] > len(pol) // 2 and runs["runs"] < runs["trades"] // 2
+    assert runs["trades"] > len(pol) // 2 and runs["books"] > rowed.books_published // 2
+    assert runs["runs"] < runs["trades"] // 4
     assert len(one.commands) > 50
     assert before_the_cut(rowed, 2**63) == before_the_cut(one, 2**63)
     assert rowed.runner.detector.snapshot() == one.runner.detector.snapshot()

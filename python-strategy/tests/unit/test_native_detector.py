@@ -200,47 +200,90 @@ def _rows(draw: st.DrawFn) -> list[tuple[int, float, float, bool]]:
     return out
 
 
+@st.composite
+def _book_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Books of 2 levels a side every 100-600 ms (a row's bids may be missing or bad)."""
+    n = draw(st.integers(0, 120))
+    t = 1_700_000_000 * S + draw(st.integers(0, 500)) * 1_000_000
+    times, prices, qty, nbids = [], [], [], []
+    for _ in range(n):
+        t += draw(st.integers(1, 6)) * 100_000_000
+        mid = draw(st.floats(0.5, 2.0))
+        bid = draw(st.sampled_from([mid - 0.01, mid - 0.01, math.nan, mid + 0.5]))
+        times.append(t)
+        prices.append([bid, mid - 0.02, mid + 0.01, mid + 0.02])
+        qty.append([draw(st.floats(0.0, 100.0)) for _ in range(4)])
+        nbids.append(draw(st.sampled_from([2, 2, 1, 0])))
+    return (
+        np.array(times, dtype=np.int64),
+        np.array(prices, dtype=np.float64).reshape(n, 4),
+        np.array(qty, dtype=np.float64).reshape(n, 4),
+        np.array(nbids, dtype=np.int64),
+    )
+
+
+LAG = 1_000_000_000  # the runner's BOOK_CLOSE_LAG_NS
+
+
 @settings(max_examples=150, deadline=None)
-@given(_rows(), st.integers(1, 50))
-def test_trades_handed_as_rows_are_the_trades_one_at_a_time(
-    rows: list[tuple[int, float, float, bool]], run: int
+@given(_rows(), _book_rows(), st.integers(1, 50))
+def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
+    rows: list[tuple[int, float, float, bool]],
+    books: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    run: int,
 ) -> None:
-    """`on_trade_rows` (the backtest's runs of trades) leaves the detector and the runner's candles as
-    `on_trade` and `CandleBuilder.on_trade` one trade at a time do, bad and late rows included: it
-    stops before a trade that would close the open candle, which the caller takes one at a time."""
+    """`on_rows` (the backtest's quiet runs) leaves the detector and the runner's candles as the
+    trades and books one at a time in the same merged order do (each block in its rows' order, a book
+    before the next trade only when strictly earlier; an accepted book advances the candles `LAG` behind it, as `Runner._book_taken`), bad and
+    late rows included: it stops before the event that would close the open candle, which the
+    caller takes one at a time."""
+    times = books[0].tolist()
+    order: list[tuple[int, int, int]] = []  # (time, 0 for a trade or 1 for a book, row)
+    t = b = 0
+    while t < len(rows) or b < len(times):
+        if b < len(times) and (t == len(rows) or times[b] < rows[t][0]):
+            order.append((times[b], 1, b))
+            b += 1
+        else:
+            order.append((rows[t][0], 0, t))
+            t += 1
     one, rowed = Detector(SMALL), Detector(SMALL)
     c_one, c_rowed = CandleBuilder(), CandleBuilder()
-    closed_one, closed_rowed = [], []
-    last_one = last_rowed = (-1, math.nan)
-    for ts, price, qty, buy in rows:
-        if one.on_trade(ts, price, qty, buy):
-            last_one = (ts, price)
-            closed_one.append(c_one.on_trade(ts, price, qty, buy))
-    rowed.set_trade_rows(
-        np.array([r[0] for r in rows], dtype=np.int64),
-        np.array([r[1] for r in rows]),
-        np.array([r[2] for r in rows]),
-        np.array([r[3] for r in rows], dtype=np.uint8),
-    )
-    k = 0
-    while k < len(rows):
-        end = min(len(rows), k + run)
-        done, ts, price = rowed.on_trade_rows(k, end, c_rowed)
-        if ts >= 0:
-            last_rowed = (ts, price)
-        if done < end:  # the trade that closes the candle: the runner's, one at a time
-            t, p, q, b = rows[done]
+    for d in (one, rowed):
+        d.set_book_rows(*books)
+        d.set_trade_rows(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows]),
+            np.array([r[2] for r in rows]),
+            np.array([r[3] for r in rows], dtype=np.uint8),
+        )
+
+    def one_at_a_time(d: Detector, candles: CandleBuilder, kind: int, i: int) -> object:
+        if kind == 0:
+            ts, price, qty, buy = rows[i]
+            return candles.on_trade(ts, price, qty, buy) if d.on_trade(ts, price, qty, buy) else None
+        _, last = d.on_book_rows(i, i + 1)
+        return candles.advance(last - LAG) if last >= 0 else None
+
+    closed_one = [one_at_a_time(one, c_one, kind, i) for _, kind, i in order]
+    closed_rowed: list[object] = []
+    t = b = e = 0
+    while e < len(order):
+        chunk = order[e : e + run]
+        t_end = t + sum(1 for x in chunk if x[1] == 0)
+        b_end = b + len(chunk) - (t_end - t)
+        r = rowed.on_rows((t, t_end), (b, b_end), c_rowed, LAG)
+        e += (r.trade_row - t) + (r.book_row - b)
+        t, b = r.trade_row, r.book_row
+        if (t, b) != (t_end, b_end):  # stopped before the event that closes the candle
+            _, kind, i = order[e]
             close = c_rowed.open_end_ns()
-            assert close is not None and t >= close
-            if rowed.on_trade(t, p, q, b):
-                last_rowed = (t, p)
-                closed_rowed.append(c_rowed.on_trade(t, p, q, b))
-            done += 1
-        k = done
+            assert close is not None and order[e][0] - (LAG if kind else 0) >= close
+            closed_rowed.append(one_at_a_time(rowed, c_rowed, kind, i))
+            t, b, e = t + (kind == 0), b + (kind != 0), e + 1
     _compare(one, rowed)
-    assert [c for c in closed_one if c is not None] == closed_rowed
+    assert [c for c in closed_one if c is not None] == [c for c in closed_rowed if c is not None]
     assert (c_one.late_trades, c_one.open_end_ns()) == (c_rowed.late_trades, c_rowed.open_end_ns())
-    assert _bits(last_one[1]) == _bits(last_rowed[1]) and last_one[0] == last_rowed[0]
 
 
 def test_trade_rows_out_of_the_block_or_of_unequal_lengths_are_refused() -> None:
@@ -249,4 +292,6 @@ def test_trade_rows_out_of_the_block_or_of_unequal_lengths_are_refused() -> None
         d.set_trade_rows(np.arange(3, dtype=np.int64), np.ones(2), np.ones(3), np.zeros(3, dtype=np.uint8))
     d.set_trade_rows(np.arange(3, dtype=np.int64), np.ones(3), np.ones(3), np.zeros(3, dtype=np.uint8))
     with pytest.raises(ValueError, match=r"trade rows 2\.\.4 of a block of 3"):
-        d.on_trade_rows(2, 4, CandleBuilder())
+        d.on_rows((2, 4), (0, 0), CandleBuilder(), LAG)
+    with pytest.raises(ValueError, match=r"book rows 0\.\.1 of a block of 0"):
+        d.on_rows((0, 3), (0, 1), CandleBuilder(), LAG)

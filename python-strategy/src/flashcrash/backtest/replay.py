@@ -18,10 +18,11 @@ One event-time clock drives everything, and at any instant `t` only what happene
   cut where a book closes the runner's candle, so the strategy acts at that book's time;
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
-  open (no order, no position, no lot, no command under way), a run of trades up to the next point
-  where the replay acts (a second's start, a book, a message, a gap, the candle's close) only feeds
-  the detector and the candles, and is one call (`Runner.handle_trades`: the same validation and
-  buffering as one trade at a time, compiled);
+  open (no order, no position, no lot, no command or answer under way), the trades and the synthetic
+  books between them, up to the next point where the replay acts (a second's first trade, a gap, the
+  end of the warm-up, a trade or book that closes the runner's candle), only feed the detector and
+  the candles: they are one call (`Runner.handle_rows`: the same validation, buffering and order as
+  one event at a time, compiled);
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
   the feed out of live after the last trade before it and back to live at the first after it, with
@@ -54,8 +55,7 @@ from flashcrash.backtest.results import BacktestResult, RunningDrawdown
 from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
 from flashcrash.event_detector import State
-from flashcrash.event_detector.candles import CandleBuilder
-from flashcrash.runner import LOOP_GC_THRESHOLDS, Runner
+from flashcrash.runner import BOOK_CLOSE_LAG_NS, LOOP_GC_THRESHOLDS, Runner
 from flashcrash.trading_engine.money import Quantity
 
 log = logging.getLogger(__name__)
@@ -259,17 +259,21 @@ class Replay:
         )
         self._chunk_i = 0
 
+    def _chunk_at(self, t: int) -> _Chunk:
+        """The block of synthetic books whose next row is the boundary `t`, built when it is not."""
+        c = self._chunk
+        if self._chunk_i >= c.count or c.time(self._chunk_i) != t:
+            self._load_books(t)
+        return self._chunk
+
     def _publish_books(self, until: int) -> None:
         """Publishes every synthetic book boundary from the next one up to `until` (inclusive), as
         the runner's books (`Runner.handle_books`): in runs cut where a book closes the runner's
         candle (the strategy then acts at that book's time, and its commands leave then)."""
         runner = self.runner
         while self._next_book <= until:
-            c = self._chunk
+            c = self._chunk_at(self._next_book)
             i = self._chunk_i
-            if i >= c.count or c.time(i) != self._next_book:
-                self._load_books(self._next_book)
-                c, i = self._chunk, 0
             end = c.upto(until)
             closes = runner.book_closes_candle_at()
             if closes is not None:  # the first book at or after it closes the candle: the run ends there
@@ -418,7 +422,7 @@ class Replay:
         ts_a, id_a, px_a, q_a, buy_a = (tr[c].tolist() for c in ("ts_ns", "id", "price", "qty", "buy"))
         symbol = self.cfg.symbol.name
         runner, venue, queue, outbox = self.runner, self.venue, self._queue, self.link.outbox
-        orders, lots, candles = runner.orders, runner.strategy.position.lots, runner.candles
+        orders, lots = runner.orders, runner.strategy.position.lots
         handle, trade = runner.handle, wire.Trade
         runner.detector.set_trade_rows(
             *(np.ascontiguousarray(tr[c]) for c in ("ts_ns", "price", "qty")),
@@ -457,17 +461,11 @@ class Replay:
                 self._size(last_price)
             if self._next_book < ts or (queue and queue[0][0] < ts):
                 self._until(ts)
-            if not (lots or orders.pending or venue.open_count or venue.position or outbox):
-                # Nothing open anywhere: the trades up to the next point where the replay acts (the
-                # next second, book, message, gap, end of the warm-up or candle close) only feed the
-                # detector and the candles, in one call.
-                end = self._quiet_run_end(ts_a, k, min(next_gap, n), next_second, warm_until, candles)
-                if end > k + 1:
-                    if ts_a[end - 1] > self.now:
-                        self.now = ts_a[end - 1]
-                    self.k = end
-                    done = runner.handle_trades(k, end)
-                    assert done == end, "a quiet run must not reach the candle's close"
+            if not (lots or orders.pending or venue.open_count or venue.position or outbox or queue):
+                # Nothing open anywhere: the trades and books up to the next point where the replay
+                # acts only feed the detector and the candles, in one call.
+                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second, warm_until)
+                if end > k:
                     k = end
                     last_price = px_a[k - 1]
                     if k > next_progress:
@@ -502,21 +500,44 @@ class Replay:
         if progress is not None:
             progress(n, n)
 
-    def _quiet_run_end(
-        self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int, candles: CandleBuilder
-    ) -> int:
-        """The end of the run of trades from `k` (below `hi`) before the next point where the replay
-        acts: a trade of the next second, after the next book or queued message, at the end of the
-        warm-up, or one that closes the runner's candle."""
-        limit = min(next_second, self._next_book + 1)
-        if self._queue:
-            limit = min(limit, self._queue[0][0] + 1)
-        if warm_until:
-            limit = min(limit, warm_until)
-        close = candles.open_end_ns()
-        if close is not None:
-            limit = min(limit, close)
-        return bisect_left(ts_a, limit, k + 1, hi)
+    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
+        """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between
+        them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
+        the replay acts: a trade of the next second or at the end of the warm-up, a book or trade
+        that closes the runner's candle, the end of the block of books (recorded books: the next
+        one). Returns the trade after the run (`k` when there is none: trade `k` closes the candle)."""
+        close = self.runner.candles.open_end_ns()
+        close = next_second if close is None else close  # else trade `k` opens the candle of its second
+        limit = min(next_second, close, warm_until or close)
+        c = self._chunk_at(self._next_book) if self.books is None else None
+        limit = min(limit, c.time(c.count) + 1 if c is not None else self._next_book + 1)
+        if ts_a[k] >= limit:
+            return k
+        end = bisect_left(ts_a, limit, k + 1, hi)
+        i = b_end = self._chunk_i
+        last = ts_a[end - 1]
+        if c is not None:
+            # The books before the next trade; at a recording gap, up to its last trade (the outage
+            # publishes none after it); at the end of the data, none at or after the last trade; none
+            # that closes the candle.
+            books_until = ts_a[end] - 1 if end < hi else last if end < len(ts_a) else last - 1
+            b_end = max(i, c.upto(min(books_until, close + BOOK_CLOSE_LAG_NS - 1)))
+            j = b_end - 1  # the clock: the last book after the last trade (a row without a bid is none)
+            while j >= i and not c.nbids[j]:
+                j -= 1
+            if j >= i:
+                last = max(last, c.time(j))
+        if end == k + 1 and b_end == i:
+            return k
+        self.now = max(self.now, last)
+        self.k = end
+        run = self.runner.handle_rows((k, end), (i, b_end))
+        assert (run.trade_row, run.book_row) == (end, b_end), "a quiet run must stop before the candle closes"
+        if c is not None:
+            self.books_published += run.books
+            self._chunk_i = b_end
+            self._next_book = c.time(b_end)
+        return end
 
     def _finish(self) -> None:
         """End of data: resting entries canceled, positions closed at market, answers delivered."""

@@ -31,7 +31,7 @@ import dataclasses
 import json
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import flashcrash_native
 from flashcrash import wire
@@ -59,6 +59,19 @@ class GuardView:
     @property
     def newest_ns(self) -> int:
         return int(self._n.newest_ns)
+
+
+class RowRun(NamedTuple):
+    """What `Detector.on_rows` handled: the next trade row and book row, the books handed over, the
+    time of the last book accepted (-1: none), the time and price of the last trade accepted (-1 and
+    NaN: none)."""
+
+    trade_row: int
+    book_row: int
+    books: int
+    book_ns: int
+    trade_ns: int
+    price: float
 
 
 def _transition(t: tuple[int, str, str, str]) -> Transition:
@@ -156,18 +169,20 @@ class Detector:
         return int(taken), int(last)
 
     def set_trade_rows(self, times: Any, prices: Any, qty: Any, buy: Any) -> None:
-        """A block of trades as C-contiguous numpy arrays, for `on_trade_rows` (the backtest's trades):
+        """A block of trades as C-contiguous numpy arrays, for `on_rows` (the backtest's trades):
         row `i` is the trade at `times[i]` (int64) of `qty[i]` at `prices[i]` (float64), the taker a
         buyer when `buy[i]` (uint8) is not 0."""
         self._n.set_trade_rows(times, prices, qty, buy)
 
-    def on_trade_rows(self, start: int, end: int, candles: CandleBuilder) -> tuple[int, int, float]:
-        """Rows `start:end` of the block of trades, each validated and buffered as `on_trade` takes a
-        trade, and each accepted added to `candles` (the runner's), up to the first that would close
-        the open candle (left to the caller). Returns (the row after the last handled, the time and
-        price of the last accepted or -1 and NaN)."""
-        row, ts, price = self._n.on_trade_rows(start, end, candles.native)
-        return int(row), int(ts), float(price)
+    def on_rows(
+        self, trades: tuple[int, int], books: tuple[int, int], candles: CandleBuilder, book_lag_ns: int
+    ) -> RowRun:
+        """Trade rows `trades` and book rows `books` of the two blocks, merged in time order (a book
+        before a trade only when strictly earlier): each trade validated and buffered as `on_trade`
+        takes it, and added to `candles` (the runner's) when accepted; each book as `on_book_rows`
+        takes it. Up to the first event that would close the open candle (left to the caller): a
+        trade at or after its end, a book `book_lag_ns` after it."""
+        return RowRun(*self._n.on_rows(trades, books, candles.native, book_lag_ns))
 
     def on_feed_lost(self) -> None:
         """The feed stopped: nothing after the newest event seen so far was observed until the next

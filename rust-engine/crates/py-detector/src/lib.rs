@@ -123,6 +123,19 @@ fn readings_tuple(r: &Readings) -> ReadingsTuple {
     )
 }
 
+/// Book row `row` of `rows` into the detector, as an unproven book: None for a row without a bid
+/// (no book), else whether the guard accepted it.
+fn book_row(inner: &mut Detector, rows: &BookRows, row: usize) -> Option<bool> {
+    let nb = rows.nbids[row] as usize;
+    if nb == 0 {
+        return None;
+    }
+    let (mut bids, mut asks) = inner.book_sides();
+    rows.side(row, 0, nb, &mut bids);
+    rows.side(row, rows.levels, rows.levels, &mut asks);
+    Some(inner.on_book(rows.times[row], bids, asks, false))
+}
+
 /// The compiled detector. See `flashcrash.event_detector.Detector` for what each method means.
 #[pyclass(module = "flashcrash_native", name = "Detector")]
 struct PyDetector {
@@ -199,21 +212,14 @@ impl PyDetector {
     /// Rows `start..end` of the block, each as `on_book` takes a book; a row without a bid is no book
     /// (skipped). Returns (books handed over, time of the last one the guard accepted or -1).
     fn on_book_rows(&mut self, start: usize, end: usize) -> PyResult<(usize, i64)> {
-        let rows = &self.books;
-        check_range("book", start, end, rows.times.len())?;
+        check_range("book", start, end, self.books.times.len())?;
         let (mut handed, mut last) = (0, -1);
         for row in start..end {
-            let nb = rows.nbids[row] as usize;
-            if nb == 0 {
-                continue;
-            }
-            handed += 1;
-            let ts = rows.times[row];
-            let (mut bids, mut asks) = self.inner.book_sides();
-            rows.side(row, 0, nb, &mut bids);
-            rows.side(row, rows.levels, rows.levels, &mut asks);
-            if self.inner.on_book(ts, bids, asks, false) {
-                last = ts;
+            if let Some(accepted) = book_row(&mut self.inner, &self.books, row) {
+                handed += 1;
+                if accepted {
+                    last = self.books.times[row];
+                }
             }
         }
         Ok((handed, last))
@@ -232,40 +238,62 @@ impl PyDetector {
         Ok(())
     }
 
-    /// Rows `start..end` of the block of trades, each as `on_trade` takes a trade, and each the guard
-    /// accepted into `candles` (the runner's candles) as the runner adds it, up to the first that
-    /// would close the open candle, which is left to the runner's `handle` (its candle is for the
-    /// strategy). Returns (the row after the last one handled, the time and price of the last trade
+    /// The rows of both blocks, trades `trades.0..trades.1` and books `books.0..books.1`, merged in
+    /// time order (a book before a trade only when it is strictly earlier, as the replay publishes
+    /// them): each trade as `on_trade` takes it and, when the guard accepts it, into `candles` (the
+    /// runner's) as the runner adds it; each book as `on_book_rows` takes it. Up to the first event
+    /// that would close the open candle, left to the runner one at a time (its candle is for the
+    /// strategy): a trade at or after the candle's end, a book `book_lag_ns` after it (the runner's
+    /// books close a candle that much later). Returns (the next trade row, the next book row, books
+    /// handed over, the time of the last book accepted or -1, the time and price of the last trade
     /// accepted or -1 and NaN).
-    fn on_trade_rows(
+    fn on_rows(
         &mut self,
-        start: usize,
-        end: usize,
+        trades: (usize, usize),
+        books: (usize, usize),
         mut candles: PyRefMut<'_, PyCandleBuilder>,
-    ) -> PyResult<(usize, i64, f64)> {
-        let rows = &self.trades;
-        check_range("trade", start, end, rows.times.len())?;
-        let (mut last_ts, mut last_price) = (-1, f64::NAN);
-        for row in start..end {
-            let (ts, price, qty, buy) = (
-                rows.times[row],
-                rows.prices[row],
-                rows.qty[row],
-                rows.buy[row] != 0,
-            );
-            if candles.inner.open_end_ns().is_some_and(|close| ts >= close) {
-                return Ok((row, last_ts, last_price));
-            }
-            if self.inner.on_trade(ts, price, qty, buy) {
-                (last_ts, last_price) = (ts, price);
-                let closed = candles.inner.on_trade(ts, price, qty, buy);
-                debug_assert!(
-                    closed.is_none(),
-                    "a trade before the candle's end closed it"
-                );
+        book_lag_ns: i64,
+    ) -> PyResult<(usize, usize, usize, i64, i64, f64)> {
+        check_range("trade", trades.0, trades.1, self.trades.times.len())?;
+        check_range("book", books.0, books.1, self.books.times.len())?;
+        let ((mut t, t_end), (mut b, b_end)) = (trades, books);
+        let (mut handed, mut book_ts, mut trade_ts, mut price) = (0, -1, -1, f64::NAN);
+        let closes = |candles: &PyCandleBuilder, ts: i64| {
+            candles.inner.open_end_ns().is_some_and(|end| ts >= end)
+        };
+        while t < t_end || b < b_end {
+            let book_next = b < b_end && (t == t_end || self.books.times[b] < self.trades.times[t]);
+            if book_next {
+                let ts = self.books.times[b];
+                if closes(&candles, ts.saturating_sub(book_lag_ns)) {
+                    break;
+                }
+                if let Some(accepted) = book_row(&mut self.inner, &self.books, b) {
+                    handed += 1;
+                    if accepted {
+                        book_ts = ts;
+                    }
+                }
+                b += 1;
+            } else {
+                let rows = &self.trades;
+                let (ts, p, qty, buy) =
+                    (rows.times[t], rows.prices[t], rows.qty[t], rows.buy[t] != 0);
+                if closes(&candles, ts) {
+                    break;
+                }
+                if self.inner.on_trade(ts, p, qty, buy) {
+                    (trade_ts, price) = (ts, p);
+                    let closed = candles.inner.on_trade(ts, p, qty, buy);
+                    debug_assert!(
+                        closed.is_none(),
+                        "a trade before the candle's end closed it"
+                    );
+                }
+                t += 1;
             }
         }
-        Ok((end, last_ts, last_price))
+        Ok((t, b, handed, book_ts, trade_ts, price))
     }
 
     fn on_feed_lost(&mut self) {
