@@ -419,7 +419,9 @@ class Replay:
 
     def _run(self, progress: Callable[[int, int], None] | None, every: int) -> None:
         tr = self.trades
-        ts_a, id_a, px_a, q_a, buy_a = (tr[c].tolist() for c in ("ts_ns", "id", "price", "qty", "buy"))
+        # Times and prices as lists (read at every run); a trade's other fields only when it is replayed
+        # one at a time (its row, a small share of the trades).
+        ts_a, px_a = tr["ts_ns"].tolist(), tr["price"].tolist()
         symbol = self.cfg.symbol.name
         runner, venue, queue, outbox = self.runner, self.venue, self._queue, self.link.outbox
         orders, lots = runner.orders, runner.strategy.position.lots
@@ -475,12 +477,12 @@ class Replay:
                     continue
             if ts > self.now:
                 self.now = ts
-            price = px_a[k]
+            _, tid, price, qty, buy = tr[k].item()
             if venue.open_count:
-                self._answer(venue.on_trade(self.now, price, q_a[k]))
+                self._answer(venue.on_trade(self.now, price, qty))
                 self._mark_fills(price)
             self.k = k + 1
-            handle(trade(symbol, ts, ts, id_a[k], price, q_a[k], "buy" if buy_a[k] else "sell"))
+            handle(trade(symbol, ts, ts, tid, price, qty, "buy" if buy else "sell"))
             if outbox:
                 self._dispatch()
             if orders.pending:
