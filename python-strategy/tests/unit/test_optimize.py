@@ -21,6 +21,7 @@ from flashcrash.backtest.replay import Replay
 from flashcrash.cli import main
 from flashcrash.marketdata import load_trades
 from flashcrash.optimize import study as study_mod
+from flashcrash.optimize import walkforward
 from flashcrash.optimize.objectives import OBJECTIVES
 from flashcrash.optimize.overlay import params_table, to_toml, trial_config, write_overlay
 from flashcrash.optimize.space import FULL, QUICK, SPACES, Param, Space, SpaceError, check_space
@@ -272,6 +273,25 @@ def test_walk_forward_tests_on_another_file(
     assert oos["warmup_events"] > 0  # ATOM's own minutes before the window warm its detector
     out = " ".join(capsys.readouterr().out.split())
     assert f"warning: {atom.name} holds ATOMUSD_PERP trades but [symbol] name is POLUSDT" in out
+    # The same hours of another market are no out-of-sample test: said, headed and flagged so.
+    assert r["test_same_period"] is True
+    assert "not out-of-sample in time" in out
+    headers = [str(c.header) for c in walkforward.report_table(r, "return", walkforward.HELD_OUT).columns]
+    assert headers[3:] == [f"{walkforward.HELD_OUT}\nbaseline", f"{walkforward.HELD_OUT}\nbest"]
+
+
+def test_another_file_after_the_training_hours_is_out_of_sample(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--test-data over hours after the training window's: out-of-sample, headed so."""
+    atom = POL.parent / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
+    code = optimize(
+        tmp_path, cache, "--n-trials", "1", "--train", "2025-10-10T21:05Z/2025-10-10T21:08Z",
+        "--test-data", str(atom), "--test", "2025-10-10T21:10Z/2025-10-10T21:13Z",
+    )  # fmt: skip
+    assert code == 0
+    assert results(tmp_path)["test_same_period"] is False
+    assert "not out-of-sample in time" not in " ".join(capsys.readouterr().out.split())
 
 
 def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> None:

@@ -247,6 +247,18 @@ def _optimize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )  # type: ignore[union-attr]
         return 2
+    held_out = (
+        test is not None and not _same_file(test_data, args.data) and walkforward.same_period(train, test)
+    )
+    if held_out:
+        console.print(
+            f"note: the test window of {test_data.name} covers hours of the training window: another "
+            "market through the same event, not out-of-sample in time (a crash moves every market at "
+            f"once); its columns are headed '{walkforward.HELD_OUT}'.",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     setup = study_setup(cfg, mode, objective.name, train, args.checkpoints)
     name = args.study_name or f"flashcrash-{cfg.symbol.name}-{mode}-{objective.name}-{_setup_digest(setup)}"
     try:
@@ -345,7 +357,9 @@ def _optimize(args: argparse.Namespace) -> int:
         None if test_w is None else walkforward.warm_cut(test_w, test_trades, cfg),
         objective,
     )
-    console.print(walkforward.report_table(rep, objective.name))
+    console.print(
+        walkforward.report_table(rep, objective.name, walkforward.HELD_OUT if held_out else "out-of-sample")
+    )
 
     results = {
         "study": name,
@@ -357,6 +371,7 @@ def _optimize(args: argparse.Namespace) -> int:
         "train_window": train_w.label(),
         "test_window": None if test_w is None else test_w.label(),
         "test_data": None if test_w is None else str(test_data),
+        "test_same_period": held_out,
         "config": str(args.config),
         "overlays": [str(p) for p in overlays],
         "book": "synthetic",

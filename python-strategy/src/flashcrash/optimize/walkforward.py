@@ -114,16 +114,29 @@ def report(
     }
 
 
-def report_table(rep: dict[str, Any], objective: str) -> Table:
-    """Rows: the figures; columns: baseline and best, in-sample and (when tested) out-of-sample."""
+def same_period(train: np.ndarray, test: np.ndarray) -> bool:
+    """Whether the test trades' time span meets the training trades' (another market's file over the
+    same hours: a crash moves every market at once, so that test is not out-of-sample in time)."""
+    if len(train) == 0 or len(test) == 0:
+        return False
+    ts, tt = train["ts_ns"], test["ts_ns"]
+    return bool(tt[0] <= ts[-1] and ts[0] <= tt[-1])
+
+
+HELD_OUT = "held-out market, same period"
+
+
+def report_table(rep: dict[str, Any], objective: str, test_label: str = "out-of-sample") -> Table:
+    """Rows: the figures; columns: baseline and best, in-sample and (when tested) on the test window,
+    headed `test_label` (`HELD_OUT` for another market over the training's hours)."""
     cols = [("in-sample", "baseline"), ("in-sample", "best")]
     if rep["out_of_sample"] is not None:
-        cols += [("out-of-sample", "baseline"), ("out-of-sample", "best")]
+        cols += [(test_label, "baseline"), (test_label, "best")]
     t = Table(title="walk-forward" if rep["out_of_sample"] is not None else "in-sample")
     t.add_column("")
     for sample, which in cols:
         t.add_column(f"{sample}\n{which}", justify="right")
-    key = {"in-sample": "in_sample", "out-of-sample": "out_of_sample"}
+    key = {"in-sample": "in_sample", test_label: "out_of_sample"}
     for figure in ("value", *FIGURES):
         row = [f"{objective} (objective)" if figure == "value" else figure]
         for sample, which in cols:
