@@ -510,7 +510,9 @@ class Replay:
         one). Returns the trade after the run (`k` when there is none: trade `k` closes the candle)."""
         close = self.runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
-        limit = min(next_second, close, warm_until or close)
+        limit = min(next_second, close)
+        if warm_until:
+            limit = min(limit, warm_until)
         c = self._chunk_at(self._next_book) if self.books is None else None
         limit = min(limit, c.time(c.count) + 1 if c is not None else self._next_book + 1)
         if ts_a[k] >= limit:

@@ -46,7 +46,7 @@ class CandleBuilder:
 
     @property
     def native(self) -> flashcrash_native.CandleBuilder:
-        """The compiled builder (for `Detector.on_trade_rows`)."""
+        """The compiled builder (for `Detector.on_rows`)."""
         return self._n
 
     @property

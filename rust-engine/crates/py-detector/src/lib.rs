@@ -225,7 +225,7 @@ impl PyDetector {
         Ok((handed, last))
     }
 
-    /// Takes a block of trades (see `TradeRows`) for `on_trade_rows`; the arrays are copied.
+    /// Takes a block of trades (see `TradeRows`) for `on_rows`; the arrays are copied.
     fn set_trade_rows(
         &mut self,
         py: Python<'_>,
