@@ -135,19 +135,19 @@ def test_fee_rates_and_slippage_reach_the_venue(cfg: config.Config, busy: np.nda
 
 
 def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy: np.ndarray) -> None:
-    """`position_fraction = 0.5` with `[risk] max_order_notional = 300`: each entry buys
-    min(equity x 0.5, 300) x 0.999 / price, rounded down to the 0.1 grid, at the equity and last trade
+    """`position_fraction = 0.33` (under 1 / max_positions, as the loader requires) with `[risk]
+    max_order_notional = 300`: each entry buys min(equity x 0.33, 300) x 0.999 / price, rounded down to the 0.1 grid, at the equity and last trade
     price of the second it is sized in (at 1000 of equity and a price of 0.2: 300 x 0.999 / 0.2 =
     1498.5); with 0 the fixed [symbol] order_quantity (500) is used."""
     risk = dataclasses.replace(cfg.risk, max_order_notional=D("300"))
-    sized = dataclasses.replace(with_backtest(cfg, position_fraction=0.5), risk=risk)
+    sized = dataclasses.replace(with_backtest(cfg, position_fraction=0.33), risk=risk)
     probe = Replay(sized, busy)
     probe._size(0.2)
     assert probe.runner.strategy.quantity is not None
     assert probe.runner.strategy.quantity.value == D("1498.5")
     probe = Replay(with_backtest(sized, initial_capital=D("400")), busy)
-    probe._size(0.2)  # equity 400: 200 x 0.999 / 0.2 = 999 (the cap does not bind)
-    assert probe.runner.strategy.quantity.value == D("999.0")
+    probe._size(0.2)  # equity 400: 132 x 0.999 / 0.2 = 659.34 (the cap does not bind)
+    assert probe.runner.strategy.quantity.value == D("659.3")
 
     replay = Replay(sized, busy)
     size = replay._size
@@ -164,7 +164,7 @@ def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy
     assert len(entries) >= 2
     for i, c in entries:
         _, price, equity = [s for s in sizings if s[0] <= i][-1]
-        budget = min(equity * D("0.5"), D("300"))
+        budget = min(equity * D("0.33"), D("300"))
         want = (budget * D("0.999") / D(repr(price)) / D("0.1")).to_integral_value(ROUND_DOWN) * D("0.1")
         assert c.quantity == want, (c, price, equity)
         assert c.quantity != D("500")

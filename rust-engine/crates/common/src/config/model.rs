@@ -415,6 +415,18 @@ pub(super) fn check_cross_fields(table: &toml::Table) -> Result<(), ConfigError>
             }
         }
     }
+    if let (Some(fraction), Some(positions)) = (
+        get("backtest", "position_fraction"),
+        get("risk", "max_positions"),
+    ) {
+        if matches!((num(fraction), num(positions)), (Some(f), Some(n)) if f * n > 1.0) {
+            return Err(ConfigError(format!(
+                "config error: [backtest] position_fraction = {} times [risk] max_positions = {} is over 1: the later entries could not be paid for (the paper venue refuses them, and each refusal counts against the circuit breaker)",
+                show(fraction),
+                show(positions)
+            )));
+        }
+    }
     if let (Some(entry), Some(exit)) = (
         get("strategy", "entry_fraction"),
         get("strategy", "exit_fraction"),
