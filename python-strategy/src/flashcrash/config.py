@@ -223,7 +223,10 @@ def check_cross_fields(table: dict[str, Any]) -> None:
                 f"config error: [{low_section}] {low} = {_show(a)} must not exceed "
                 f"[{high_section}] {high} = {_show(b)}" + (f" ({why})" if why else "")
             )
-    fraction, positions = table.get("backtest", {}).get("position_fraction"), table.get("risk", {}).get("max_positions")
+    fraction, positions = (
+        table.get("backtest", {}).get("position_fraction"),
+        table.get("risk", {}).get("max_positions"),
+    )
     if _number(fraction) and _number(positions) and fraction * positions > 1:
         raise ConfigError(
             f"config error: [backtest] position_fraction = {_show(fraction)} times [risk] max_positions = "
