@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,14 @@ from flashcrash.backtest.results import STATES, BacktestResult, max_drawdown, ut
 from flashcrash.backtest.venue import SimVenue, order_rules
 from flashcrash.event_detector import State
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.depth import capture_books
 from flashcrash.marketdata.trades import TRADE_DTYPE
 from flashcrash.trading_engine import ClosedTrade
 
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 ATOM = REPO / "data" / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
+CAPTURE = REPO / "data" / "binance_spot_capture_BTCUSDT_20240808.gz"
 D = Decimal
 NS = 1_000_000_000
 # Eight minutes of the POLUSDT crash: the detector warms up, then ~35 commands, maker and taker fills.
@@ -121,14 +124,12 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     return seen
 
 
-def test_quiet_runs_handed_as_rows_replay_as_one_event_at_a_time(
-    cfg: config.Config, pol: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """While nothing is open the replay hands the runner its trades and the books between them in one
-    call (`Runner.handle_rows`); the bundled hour replayed one trade at a time (`Runner.handle`) with
-    the books between them in runs (`Runner.handle_books`) decides, fills and samples the same, and
-    leaves the detector and the candles the same."""
-    rowed = Replay(cfg, pol)
+def _both_ways(
+    monkeypatch: pytest.MonkeyPatch, make: Callable[[], Replay]
+) -> tuple[Replay, Replay, Counter[str]]:
+    """The replay of `make()` with its quiet runs in one call (`Runner.handle_rows`, counted), and
+    again one event at a time (`handle`, and the books between trades in runs, `handle_books`)."""
+    rowed = make()
     runs = Counter[str]()
     handle_rows = rowed.runner.handle_rows
 
@@ -140,12 +141,10 @@ def test_quiet_runs_handed_as_rows_replay_as_one_event_at_a_time(
 
     rowed.runner.handle_rows = count  # type: ignore[method-assign]
     rowed.run()
-    monkeypatch.setattr(Replay, "_quiet_run", lambda self, ts_a, k, *rest: k)
-    one = Replay(cfg, pol)
-    one.run()
-    assert runs["trades"] > len(pol) // 2 and runs["books"] > rowed.books_published // 2
-    assert runs["runs"] < runs["trades"] // 4
-    assert len(one.commands) > 50
+    with monkeypatch.context() as m:
+        m.setattr(Replay, "_quiet_run", lambda self, ts_a, k, *rest: k)
+        one = make()
+        one.run()
     assert before_the_cut(rowed, 2**63) == before_the_cut(one, 2**63)
     assert rowed.runner.detector.snapshot() == one.runner.detector.snapshot()
     assert (rowed.runner.candle_count, rowed.runner.event_ns, rowed.books_published, rowed.now) == (
@@ -154,6 +153,40 @@ def test_quiet_runs_handed_as_rows_replay_as_one_event_at_a_time(
         one.books_published,
         one.now,
     )
+    return rowed, one, runs
+
+
+def test_quiet_runs_handed_as_rows_replay_as_one_event_at_a_time(
+    cfg: config.Config, pol: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nothing is open the replay hands the runner its trades and the books between them in one
+    call (`Runner.handle_rows`); the bundled hour replayed one trade at a time (`Runner.handle`) with
+    the books between them in runs (`Runner.handle_books`) decides, fills and samples the same, and
+    leaves the detector and the candles the same."""
+    rowed, one, runs = _both_ways(monkeypatch, lambda: Replay(cfg, pol))
+    assert runs["trades"] > len(pol) // 2 and runs["books"] > rowed.books_published // 2
+    assert runs["runs"] < runs["trades"] // 4
+    assert len(one.commands) > 50
+
+
+def test_quiet_runs_replay_as_one_event_at_a_time_through_a_gap_a_warm_up_and_a_recorded_book(
+    cfg: config.Config, pol: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same both ways where a run must stop early: six minutes cut out of the crash (a recording
+    gap, no book after its last trade), a warm-up that ends mid-stream, and a capture's recorded
+    books (a run ends before each)."""
+    data = window(pol, parse_utc("2025-10-10T21:00:00Z"), parse_utc("2025-10-10T21:20:00Z"))
+    ts = data["ts_ns"]
+    gap = data[~((ts >= parse_utc("2025-10-10T21:05:00Z")) & (ts < parse_utc("2025-10-10T21:11:00Z")))]
+    rowed, _, runs = _both_ways(monkeypatch, lambda: Replay(cfg, gap))
+    assert len(rowed.data_gaps) == 1 and runs["runs"] > 0 and rowed.commands
+    start = parse_utc("2025-10-10T21:14:00Z")
+    rowed, _, runs = _both_ways(monkeypatch, lambda: Replay(cfg, data, trade_from_ns=start))
+    assert runs["runs"] > 0 and min(t for t, _ in rowed.commands) >= start
+    trades, report, _ = load_trades(CAPTURE, None)
+    books, _ = capture_books(CAPTURE, symbol=report.symbol, levels=20, market=report.market)
+    rowed, _, runs = _both_ways(monkeypatch, lambda: Replay(cfg, trades, books))
+    assert runs["runs"] > 0 and runs["books"] == 0 and rowed.books_published == len(books)
 
 
 def test_altering_the_future_does_not_change_past_decisions(cfg: config.Config, pol: np.ndarray) -> None:

@@ -19,8 +19,8 @@ One event-time clock drives everything, and at any instant `t` only what happene
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
   open (no order, no position, no lot, no command or answer under way), the trades and the synthetic
-  books between them, up to the next point where the replay acts (a second's first trade, a gap, the
-  end of the warm-up, a trade or book that closes the runner's candle), only feed the detector and
+  books between them, up to the next point where the replay acts (a second's first trade, a gap, a
+  trade or book that closes the runner's candle), only feed the detector and
   the candles: they are one call (`Runner.handle_rows`: the same validation, buffering and order as
   one event at a time, compiled);
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
@@ -466,7 +466,7 @@ class Replay:
             if not (lots or orders.pending or venue.open_count or venue.position or outbox or queue):
                 # Nothing open anywhere: the trades and books up to the next point where the replay
                 # acts only feed the detector and the candles, in one call.
-                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second, warm_until)
+                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second)
                 if end > k:
                     k = end
                     last_price = px_a[k - 1]
@@ -502,19 +502,17 @@ class Replay:
         if progress is not None:
             progress(n, n)
 
-    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
+    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int) -> int:
         """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between
         them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
-        the replay acts: a trade of the next second or at the end of the warm-up, a book or trade
-        that closes the runner's candle, the end of the block of books (recorded books: the next
-        one). Returns the trade after the run (`k` when there is none: trade `k` closes the candle)."""
+        the replay acts: a trade or book that closes the runner's candle (a trade of the next second
+        at the latest: the candle open is this second's or older), the end of the block of books
+        (recorded books: the next one). (The end of a warm-up needs no cut: nothing in a run decides.)
+        Returns the trade after the run (`k` when there is none: trade `k` closes the candle)."""
         close = self.runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
-        limit = min(next_second, close)
-        if warm_until:
-            limit = min(limit, warm_until)
         c = self._chunk_at(self._next_book) if self.books is None else None
-        limit = min(limit, c.time(c.count) + 1 if c is not None else self._next_book + 1)
+        limit = min(close, c.time(c.count) + 1 if c is not None else self._next_book + 1)
         if ts_a[k] >= limit:
             return k
         end = bisect_left(ts_a, limit, k + 1, hi)
