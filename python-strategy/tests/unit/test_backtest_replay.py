@@ -153,6 +153,7 @@ def _both_ways(
         one.books_published,
         one.now,
     )
+    assert rowed.runner.strategy.paused_reason == one.runner.strategy.paused_reason
     return rowed, one, runs
 
 
@@ -183,6 +184,9 @@ def test_quiet_runs_replay_as_one_event_at_a_time_through_a_gap_a_warm_up_and_a_
     start = parse_utc("2025-10-10T21:14:00Z")
     rowed, _, runs = _both_ways(monkeypatch, lambda: Replay(cfg, data, trade_from_ns=start))
     assert runs["runs"] > 0 and min(t for t, _ in rowed.commands) >= start
+    late = int(ts[-1]) - 300_000_000  # a warm-up that ends in the last quiet run: lifted all the same
+    rowed, _, _ = _both_ways(monkeypatch, lambda: Replay(cfg, data, trade_from_ns=late))
+    assert rowed.runner.strategy.paused_reason == ""
     trades, report, _ = load_trades(CAPTURE, None)
     books, _ = capture_books(CAPTURE, symbol=report.symbol, levels=20, market=report.market)
     rowed, _, runs = _both_ways(monkeypatch, lambda: Replay(cfg, trades, books))

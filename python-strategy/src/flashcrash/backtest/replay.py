@@ -19,10 +19,10 @@ One event-time clock drives everything, and at any instant `t` only what happene
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
   open (no order, no position, no lot, no command or answer under way), the trades and the synthetic
-  books between them, up to the next point where the replay acts (a second's first trade, a gap, a
-  trade or book that closes the runner's candle), only feed the detector and
-  the candles: they are one call (`Runner.handle_rows`: the same validation, buffering and order as
-  one event at a time, compiled);
+  books between them, up to the next point where the replay acts (a trade or book that closes the
+  runner's candle, a gap, the end of the warm-up, the end of a block of synthetic books or the next
+  recorded book), only feed the detector and the candles: they are one call (`Runner.handle_rows`:
+  the same validation, buffering and order as one event at a time, compiled);
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
   the feed out of live after the last trade before it and back to live at the first after it, with
@@ -440,7 +440,10 @@ class Replay:
         if warm_until:
             runner.strategy.paused_reason = "warm-up"
         self._mark(last_price)
-        next_progress = 0 if progress is not None else n
+        next_progress = n
+        if progress is not None:
+            progress(0, n)
+            next_progress = every
         gaps = self._gaps(tr["ts_ns"])
         gaps.append(n)
         next_gap, gap_i = gaps[0], 0
@@ -466,7 +469,7 @@ class Replay:
             if not (lots or orders.pending or venue.open_count or venue.position or outbox or queue):
                 # Nothing open anywhere: the trades and books up to the next point where the replay
                 # acts only feed the detector and the candles, in one call.
-                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second)
+                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second, warm_until)
                 if end > k:
                     k = end
                     last_price = px_a[k - 1]
@@ -495,6 +498,10 @@ class Replay:
                 progress(k, n)
                 next_progress = k + every
             k += 1
+        empty = np.empty(0, dtype=np.int64)  # the detector's copy of the trades is not needed any more
+        runner.detector.set_trade_rows(
+            empty, empty.astype(np.float64), empty.astype(np.float64), empty.astype(np.uint8)
+        )
         self._finish()
         self._sample_to(self.now // NS + 1, last_price)  # the last second: the account after the close
         self.sample_state = self._states_at_second_ends()
@@ -502,17 +509,20 @@ class Replay:
         if progress is not None:
             progress(n, n)
 
-    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int) -> int:
+    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
         """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between
         them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
         the replay acts: a trade or book that closes the runner's candle (a trade of the next second
-        at the latest: the candle open is this second's or older), the end of the block of books
-        (recorded books: the next one). (The end of a warm-up needs no cut: nothing in a run decides.)
-        Returns the trade after the run (`k` when there is none: trade `k` closes the candle)."""
+        at the latest: the candle open is this second's or older), the end of the warm-up (where the
+        loop lifts the pause), the end of the block of books (recorded books: the next one). Returns
+        the trade after the run, or `k` when the run would not be worth a call (trade `k` closes the
+        candle, or would be alone with no book)."""
         close = self.runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
         c = self._chunk_at(self._next_book) if self.books is None else None
         limit = min(close, c.time(c.count) + 1 if c is not None else self._next_book + 1)
+        if warm_until:
+            limit = min(limit, warm_until)
         if ts_a[k] >= limit:
             return k
         end = bisect_left(ts_a, limit, k + 1, hi)
@@ -536,6 +546,9 @@ class Replay:
         run = self.runner.handle_rows((k, end), (i, b_end))
         assert (run.trade_row, run.book_row) == (end, b_end), "a quiet run must stop before the candle closes"
         if c is not None:
+            assert b_end == i or (k <= c.n[i] and c.n[b_end - 1] <= end), (
+                "a boundary's book must read exactly the trades replayed before it"
+            )
             self.books_published += run.books
             self._chunk_i = b_end
             self._next_book = c.time(b_end)
