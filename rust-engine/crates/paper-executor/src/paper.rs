@@ -36,6 +36,7 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::order::{error, Order};
+use crate::order_list::OrderList;
 
 /// What a taker of `qty` takes from `levels` (price, quantity available; best first): (price,
 /// quantity) per level, until `qty` or the levels run out (what they lack is left unfilled).
@@ -55,7 +56,6 @@ fn walk(levels: &[(Decimal, Decimal)], qty: Decimal) -> Vec<(Decimal, Decimal)> 
 
 /// Binance's `-2010` message for an order the account's free balance cannot pay for.
 pub const INSUFFICIENT_BALANCE: &str = "Account has insufficient balance for requested action.";
-use crate::order_list::OrderList;
 
 /// A price level: price and quantity in units of 10⁻⁸.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
