@@ -127,6 +127,12 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "emergency_active": sorted(runner.strategy.stops.active),
             "breaker": str(runner.orders.breaker.state(runner.clock())),
             "breaker_events": dict(runner.orders.breaker.stats),
+            # The engine's last report of the free quote (None: none came), and how many came.
+            "funds": {
+                "asset": runner.strategy.funds.asset or None,
+                "free": None if runner.strategy.funds.free is None else str(runner.strategy.funds.free),
+                "reports": runner.orders.stats["balances"],
+            },
         },
         "pnl": _pnl(runner, own),
         "pnl_with_earlier_sessions": _with_earlier_sessions(runner),

@@ -375,7 +375,7 @@ class AssetBalance(_Message):
     """One asset of a `Balances` answer (no `type` key)."""
 
     asset: str = _k("str")
-    free: Decimal = _k("dec")  # paper mode never refuses for funds: it can go negative
+    free: Decimal = _k("dec")  # signed: a paper executor without its funds checked can go negative
     locked: Decimal = _k("udec")
 
 

@@ -58,6 +58,10 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
     assert summary["messages"]["trade"] > 1000, summary
     assert summary["messages"]["book"] > 100, summary
     assert summary["feed"]["resync_count"] >= 1, summary
+    # The engine's paper account reported its free quote to the strategy while it traded.
+    funds = summary["risk"]["funds"]
+    assert funds["reports"] >= 1 and funds["asset"] == "USDT", funds
+    assert 0 < float(funds["free"]) <= 1000, funds  # [backtest] initial_capital
     # Every detector transition of the session went out on the strategy's StateChange channel, in
     # order, with its reason; the last is the shutdown.
     detector = [(m["previous"], m["current"], m["reason"]) for m in published if m["component"] == "detector"]

@@ -33,6 +33,7 @@ from flashcrash.trading_engine.portfolio import Phase
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000
+AMPLE = Decimal(1_000_000)  # the fake engine's free quote
 
 
 class FakeEngine:
@@ -51,8 +52,24 @@ class FakeEngine:
         self.data.send_multipart([b"trade.POLUSDT", wire.encode(t)])
 
     def command(self, timeout: float = 5.0) -> object:
-        assert self.cmds.poll(int(timeout * 1000)), "no command from the strategy"
-        return wire.decode(self.cmds.recv())
+        cmd = self.recv(int(timeout * 1000))
+        assert cmd is not None, "no command from the strategy"
+        return cmd
+
+    def recv(self, timeout_ms: int = 0) -> object | None:
+        """The strategy's next command within `timeout_ms` (None: none), but for the balances it asks
+        for, which are answered here at once (ample quote): a test handles its orders."""
+        end = time.monotonic() + timeout_ms / 1000
+        while self.cmds.poll(max(0, int((end - time.monotonic()) * 1000))):
+            cmd = wire.decode(self.cmds.recv())
+            if not isinstance(cmd, wire.QueryBalances):
+                return cmd
+            assets = (
+                wire.AssetBalance("POL", Decimal(0), Decimal(0)),
+                wire.AssetBalance("USDT", AMPLE, Decimal(0)),
+            )
+            self.resp.send_multipart([b"resp", wire.encode(wire.Balances(cmd.command_id, 1, assets))])
+        return None
 
     def fill(self, cmd: wire.PlaceOrder, price: str, tid: int) -> None:
         """Accepts `cmd` (resting) and fills it whole as maker."""

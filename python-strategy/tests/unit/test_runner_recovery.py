@@ -63,8 +63,9 @@ def _until_command(runner: Runner, eng: FakeEngine, timeout: float = 5.0) -> obj
     while time.monotonic() < end:
         with runner._atomic():
             runner.step(20)
-        if eng.cmds.poll(0):
-            return wire.decode(eng.cmds.recv())
+        cmd = eng.recv()
+        if cmd is not None:
+            return cmd
     raise AssertionError("no command from the strategy")
 
 
@@ -160,7 +161,7 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
         _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
         _steps(runner, 0.5)
         assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent  # never re-sent
-        assert not eng.cmds.poll(0)  # nor after the reconciliation: nothing is left to send
+        assert eng.recv() is None  # nor after the reconciliation: nothing is left to send
         assert runner.strategy.position.quantity == 0
         assert len(runner.strategy.position.closed) == 1
         assert runner.strategy.paused_reason == ""
@@ -278,7 +279,7 @@ def test_a_target_partly_filled_before_a_crash_is_completed_by_the_remainder_onl
         _send(eng, wire.OrderStatus(qo.command_id, 1, _info(target, "500", "483.0000", "FILLED")))
         _steps(runner, 0.5)
         assert not any(isinstance(c, wire.PlaceOrder) for c in sent), sent
-        assert not eng.cmds.poll(0)  # nor after it: the remainder is made up, not re-placed
+        assert eng.recv() is None  # nor after it: the remainder is made up, not re-placed
         assert runner.orders.stats["reconciled_fills"] == 1
         assert runner.orders.orders[target.client_order_id].filled == target.quantity
         assert runner.strategy.position.quantity == 0
@@ -456,7 +457,7 @@ def test_a_fill_on_disk_before_the_kill_is_restored_as_it_was_not_made_up(tmp_pa
         sent = _reconcile(runner, eng, listed)
         _steps(runner, 0.5)
         assert not any(isinstance(c, (wire.PlaceOrder, wire.QueryOrder)) for c in sent), sent
-        assert not eng.cmds.poll(0)  # nothing to ask: the entry is settled, the target listed
+        assert eng.recv() is None  # nothing to ask: the entry is settled, the target listed
         assert runner.orders.stats["reconciled_fills"] == 0
         assert runner.strategy.paused_reason == ""
     finally:

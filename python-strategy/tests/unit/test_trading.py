@@ -78,7 +78,7 @@ def test_no_decision_outside_active_or_recovery_and_no_entry_on_bearish() -> Non
     st, out = make()
     st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), State.SLEEP, GOOD, 0)
     st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), State.ALERT, GOOD, 0)
-    assert out.sent == [] and sum(st.decisions.values()) == 0
+    assert out.orders == [] and sum(st.decisions.values()) == 0
     st.on_candle(candle(3, 0.2050, 0.2050, 0.2010, 0.2020, 5000), ACTIVE, GOOD, 0)
     assert st.decisions == {"rejected_not_bullish": 1}
     st.on_candle(candle(4, 0.2020, 0.2060, 0.2020, 0.2060, 5000), State.RECOVERY, GOOD, 0)
@@ -89,7 +89,7 @@ def test_score_below_the_band_is_rejected_unless_selling_exhaustion() -> None:
     st, out = make()
     st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, readings(0.65), 0)
     st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, readings(0.65), 0)
-    assert st.decisions["rejected_score"] == 1 and out.sent == []
+    assert st.decisions["rejected_score"] == 1 and out.orders == []
     exhausted = readings(0.65, pattern=Pattern.SELLING_EXHAUSTION)
     st.on_candle(candle(3, 0.2050, 0.2060, 0.2040, 0.2060, 5000), ACTIVE, exhausted, 0)
     assert st.decisions["taken"] == 1 and st.decisions["taken_good"] == 1
@@ -396,7 +396,7 @@ def test_the_configured_score_bands_decide_entries() -> None:
     st, out = make(**bands)
     st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), ACTIVE, readings(0.325), 0)
     st.on_candle(candle(2, 0.2005, 0.2050, 0.2004, 0.2050, 5000), ACTIVE, readings(0.325), 0)
-    assert st.decisions["rejected_score"] == 1 and out.sent == []
+    assert st.decisions["rejected_score"] == 1 and out.orders == []
     exhausted = readings(0.325, pattern=Pattern.SELLING_EXHAUSTION)
     st.on_candle(candle(3, 0.2050, 0.2060, 0.2040, 0.2060, 5000), ACTIVE, exhausted, 0)
     assert st.decisions["taken"] == 1 and st.decisions["taken_good"] == 1
@@ -470,7 +470,7 @@ def test_half_open_breaker_lets_one_trial_entry_through() -> None:
     setup_window(st)
     st.on_candle(candle(3, 0.2050, 0.2060, 0.2050, 0.2060, 1), ACTIVE, GOOD, 0)
     assert st.decisions["rejected_breaker"] == 2 and st.decisions["rejected_volume"] == 0
-    assert out.sent == []
+    assert out.orders == []
     half_open = b.open_ns
     st.on_candle(candle(4, 0.2050, 0.2070, 0.2050, 0.2070, 9000), ACTIVE, GOOD, half_open)
     st.on_candle(candle(5, 0.2050, 0.2080, 0.2050, 0.2080, 9000), ACTIVE, GOOD, half_open)

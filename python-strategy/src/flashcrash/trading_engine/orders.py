@@ -94,7 +94,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 # The answers that say a command of ours went through (the circuit breaker's successes).
-ACKNOWLEDGEMENTS = (wire.OrderPlaced, wire.OrderCanceled, wire.OrderStatus, wire.OpenOrders, wire.Success)
+ACKNOWLEDGEMENTS = (
+    wire.OrderPlaced,
+    wire.OrderCanceled,
+    wire.OrderStatus,
+    wire.OpenOrders,
+    wire.Balances,
+    wire.Success,
+)
 
 
 class OrderManager(Reconciliation):
@@ -138,6 +145,11 @@ class OrderManager(Reconciliation):
         # Fee rates used for those fills (the engine's own fee is not in OrderStatus): maker for LIMIT.
         self.maker_rate = ZERO
         self.taker_rate = ZERO
+        # Counts every change of an order's status or fills (what `Funds` asks the balances again on).
+        self.changes = 0
+        # The QueryBalances awaited (`query_balances`), and its answer until taken (`take_balances`).
+        self.balances_id: str | None = None
+        self.balances: wire.Balances | None = None
 
     # ---------------------------------------------------------------- snapshots
     def _needed(self, keep: Iterable[str]) -> dict[str, Order]:
@@ -259,6 +271,19 @@ class OrderManager(Reconciliation):
         log.info("cancel sent: %s %s", o.tag, client_order_id)
         return True
 
+    def query_balances(self, now_ns: int) -> None:
+        """Asks the engine for the account's balances (`take_balances` hands the answer over).
+        Unanswered, or answered by an error, it is forgotten: the caller asks again."""
+        q = wire.QueryBalances(str(uuid.uuid4()), now_ns)
+        if self._send(q):
+            self.balances_id = q.command_id
+            self.pending[q.command_id] = Pending("QueryBalances", "", now_ns)
+
+    def take_balances(self) -> wire.Balances | None:
+        """The answer to the last `query_balances`, once (None when none is new)."""
+        balances, self.balances = self.balances, None
+        return balances
+
     def _query(self, client_order_id: str, now_ns: int, queries: int) -> None:
         q = wire.QueryOrder(str(uuid.uuid4()), now_ns, self.symbol, client_order_id)
         if self._send(q):
@@ -286,6 +311,9 @@ class OrderManager(Reconciliation):
                 continue
             del self.pending[command_id]
             self.stats["timeouts"] += 1
+            if p.kind == "QueryBalances":
+                self.balances_id = None
+                continue
             if p.kind == "QueryOpenOrders":
                 if command_id == self.reconcile_id:  # the engine may still be away: ask again
                     self._query_open(now_ns)
@@ -406,6 +434,9 @@ class OrderManager(Reconciliation):
             case wire.OpenOrders() if command_id is not None and command_id == self.position_check_id:
                 self.position_check_id = None
                 self.engine_position = msg.net_position
+            case wire.Balances() if command_id is not None and command_id == self.balances_id:
+                self.stats["balances"] += 1
+                self.balances_id, self.balances = None, msg
             case wire.Error() if pending is not None:
                 self._on_error(msg, pending, now)
             case wire.Error():
@@ -468,6 +499,11 @@ class OrderManager(Reconciliation):
         return msg
 
     def _on_error(self, msg: wire.Error, p: Pending, now: int) -> None:
+        if p.kind == "QueryBalances":
+            self.stats["errors"] += 1
+            log.warning("engine error %s on the balances asked: %s", msg.code, msg.message)
+            self.balances_id = None
+            return
         if p.kind == "QueryOpenOrders" and msg.command_id in (self.reconcile_id, self.position_check_id):
             # The venue did not answer it (real mode): asked again a timeout from now, as when no
             # answer comes at all. Left unanswered, the reconciliation would never end.
@@ -544,6 +580,7 @@ class OrderManager(Reconciliation):
 
     def _update(self, coid: str, status: str, venue_filled: Decimal) -> None:
         o = self.orders[coid]
+        self.changes += 1
         o.doubt = ""  # an answer about it: its fate is known again
         o.heard_ns = self.clock()
         o.venue_filled = max(o.venue_filled, venue_filled)

@@ -5,8 +5,9 @@ entry candidate. It is taken only when, in this order: no emergency stop is set,
 not open, no cooldown runs, fewer than `max_positions` positions are live, the candle's volume passes
 the volume check, the entry quality score is accepted, the candle's range reaches the configured
 percentile of the ranges before it, the window (with the candle) gives two valid limit prices
-(`percentile.plan`), the entry's size is at least one step (a backtest sizes it from its equity), and
-the distance to the target covers `min_edge_pct` with a notional within `max_order_notional`. Every
+(`percentile.plan`), the entry's size is at least one step (a backtest sizes it from its equity),
+the distance to the target covers `min_edge_pct` with a notional within `max_order_notional`, and
+the account's free quote can pay for it (`funds`; unknown until the engine's first report). Every
 decision is counted in `decisions` (`taken`, `rejected_<why>`) and logged. The window restarts when
 the detector wakes (`percentile`).
 
@@ -41,6 +42,7 @@ from flashcrash.trading_engine.breaker import BreakerState
 from flashcrash.trading_engine.cooldown import Cooldown
 from flashcrash.trading_engine.emergency import EmergencyStops
 from flashcrash.trading_engine.exits import ExitReason, ExitRules
+from flashcrash.trading_engine.funds import Funds
 from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import (
     ESTIMATED_BASE_FEE,
@@ -106,6 +108,7 @@ class PercentileStrategy:
         self.volume = VolumeGate(cfg.volume_window_secs, cfg.volume_multiple, cfg.volume_min_quote)
         self.cooldown = Cooldown(cfg.entry_cooldown_secs, cfg.loss_cooldown_secs)
         self.stops = EmergencyStops(risk)
+        self.funds = Funds()
         self.rules = ExitRules.from_config(cfg)
         self.weights = Weights.from_config(cfg)
         self.bands = Bands.from_config(cfg)
@@ -262,6 +265,9 @@ class PercentileStrategy:
         net = self.orders.take_engine_position()
         if net is not None:
             self._match_engine_position(net, event_ns)
+        balances = self.orders.take_balances()
+        if balances is not None:
+            self.funds.on_balances(balances)
         self._advance(now_wall_ns)
 
     def apply_reconciled_fills(self, event_ns: int) -> None:
@@ -388,6 +394,11 @@ class PercentileStrategy:
             return self._reject(
                 "risk_min_notional", f"{self.quantity.value} x {p.entry.value}, {at_stop:f} at the stop-loss"
             )
+        available = self.funds.available(self.orders)
+        if available is not None and notional > available:
+            return self._reject(
+                "risk_funds", f"{notional:f} needed, {available:f} {self.funds.asset} available"
+            )
         if not self.breaker.allows_entry(now):
             return self._reject("breaker", "half-open trial already out")
         # The decision is journaled first: the order manager makes it durable with the order, before
@@ -403,6 +414,7 @@ class PercentileStrategy:
         )
         if self.orders.place("BUY", self.quantity, p.entry, now, "entry", coid) is None:
             return self._reject("send_failed")
+        self.funds.reserve(coid, notional)
         self.position.add(lot)
         self.cooldown.on_entry(ts_ns)
         self.decisions["taken"] += 1
@@ -517,6 +529,8 @@ class PercentileStrategy:
     def _advance(self, now: int) -> None:
         for lot in list(self.position.lots.values()):
             self._advance_lot(lot, now)
+        if self.state is not State.SLEEP and not (self.paused_reason or self.closing):
+            self.funds.ask(self.orders, now)  # while an entry may come
 
     def _advance_lot(self, lot: Lot, now: int) -> None:
         """Moves a lot on as far as its orders allow; not while orders are reconciled with the engine:
