@@ -128,6 +128,7 @@ def test_positions_and_last_trades_from_metrics() -> None:
             'flashcrash_strategy_last_trade_entry_price{rank="1"} 0.954',
             'flashcrash_strategy_last_trade_exit_price{rank="1"} 0.966',
             'flashcrash_strategy_last_trade_quantity{rank="1"} 500.0',
+            "flashcrash_strategy_funds_available 523.35",
             "",
         ]
     )
@@ -136,6 +137,7 @@ def test_positions_and_last_trades_from_metrics() -> None:
     text = _text(v)
     assert "abcdef12" in text and "holding" in text and "+3.0000" in text  # 500 x (0.96 - 0.954)
     assert "+5.9000" in text and "target" in text
+    assert "funds available" in text and "523.35" in text
 
 
 def _text(v: View) -> str:

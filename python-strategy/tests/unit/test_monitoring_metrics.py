@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from engine_fakes import SilentEngine
 from prometheus_client import generate_latest
-from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
+from test_runner_fake_engine import AMPLE, REPO, FakeEngine, ScriptedDetector, config_for
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -122,6 +122,8 @@ def test_metrics_follow_a_scripted_crash(tmp_path: Path) -> None:
     assert _value(second, "rejections_total", reason="not_bullish") >= 1
     assert _value(second, "last_trade_pnl", rank="1", reason="target") == pytest.approx(5.90)
     assert _value(second, "drawdown") == 0.0
+    # The fake engine's report (AMPLE free quote), less the entry while a report may not count it.
+    assert AMPLE - Decimal("477") <= Decimal(str(_value(second, "funds_available"))) <= AMPLE
     # Event to order: the entry, timed from the receive stamp of the trade that closed its candle.
     assert _value(second, "event_to_order_seconds_count") == 1
     assert 0 <= _value(second, "event_to_order_seconds_sum") < 1.0

@@ -230,6 +230,7 @@ def render(v: View, now_ns: int) -> Group:
     pnl.add_row("realized (net)", _num(v.value("pnl"), "+.4f"))
     pnl.add_row("unrealized", _num(v.value("unrealized_pnl"), "+.4f"))
     pnl.add_row("equity", _num(v.value("equity"), ".2f"))
+    pnl.add_row("funds available", _num(v.value("funds_available"), ".2f"))
     pnl.add_row("drawdown", f"{_num(v.value('drawdown'), '.4f')} ({_num(v.value('drawdown_pct'), '.2f')} %)")
     pnl.add_row("trades / win rate", f"{trades_n:.0f} / {v.value('win_rate', 0.0) * 100:.0f} %")
     pnl.add_row("entries", _num(v.value("entries_total", 0.0), ".0f"))

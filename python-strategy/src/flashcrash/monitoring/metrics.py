@@ -118,6 +118,10 @@ class StrategyMetrics:
         # Positions and last trades (what `flashcrash monitor` shows).
         self.open_positions = gauge("open_positions", "Live positions (resting entry, holding or exiting)")
         self.position_quantity = gauge("position_quantity", "Open quantity, base asset")
+        self.funds_available = gauge(
+            "funds_available",
+            "Quote an entry can still use: the engine's last report less entries since (NaN: none)",
+        )
         self.last_price = gauge("last_price", "Last trade price seen")
         self.lot_quantity = gauge("lot_quantity", "Quantity of a live position", ("lot", "phase"))
         self.lot_entry = gauge("lot_entry_price", "Entry price (average fill, else the limit)", ("lot",))
@@ -308,6 +312,8 @@ class StrategyMetrics:
         self.drawdown.set(dd)
         self.drawdown_pct.set(self.drawdown_of_capital_pct)
         self.position_quantity.set(float(pos.quantity))
+        available = runner.strategy.funds.available(runner.orders)
+        self.funds_available.set(math.nan if available is None else float(available))
 
     def _last_trades(self, recent: list[Any]) -> None:
         for g in (
