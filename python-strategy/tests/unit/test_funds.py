@@ -138,9 +138,16 @@ def test_a_lost_or_refused_ask_is_asked_again_and_a_report_without_the_quote_is_
     q = out.of(wire.QueryBalances)[-1]
     om.on_response(wire.Error(q.command_id, 1, "VENUE", None, "account unavailable"))
     assert om.balances_id is None and funds.available(om) is None
+    assert om.breaker.failures == 0  # not the order path
     funds.ask(om, 3 * S)
     q = out.of(wire.QueryBalances)[-1]
     assert len(out.of(wire.QueryBalances)) == 3
+    # Nor does an answer end a run of order failures.
+    om.breaker.failure(3 * S, "refused", "order-1")
+    om.on_response(balances(q, "5"))
+    assert om.breaker.failures == 1 and om.take_balances() is not None
+    funds.ask(om, 4 * S)
+    q = out.of(wire.QueryBalances)[-1]
     om.on_response(wire.Balances(q.command_id, 1, (wire.AssetBalance("POL", D(1), D(0)),)))
     funds.on_balances(om.take_balances())
     assert funds.available(om) is None

@@ -93,15 +93,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-# The answers that say a command of ours went through (the circuit breaker's successes).
-ACKNOWLEDGEMENTS = (
-    wire.OrderPlaced,
-    wire.OrderCanceled,
-    wire.OrderStatus,
-    wire.OpenOrders,
-    wire.Balances,
-    wire.Success,
-)
+# The answers that say a command of ours went through (the circuit breaker's successes). Not the
+# balances asked for the funds (`query_balances`): neither their answer nor their failure says
+# anything of the order path, and a success would end a run of order failures.
+ACKNOWLEDGEMENTS = (wire.OrderPlaced, wire.OrderCanceled, wire.OrderStatus, wire.OpenOrders, wire.Success)
 
 
 class OrderManager(Reconciliation):
