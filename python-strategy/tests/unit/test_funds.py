@@ -17,11 +17,13 @@ from trading_fixtures import (
     execution,
     make,
     placed,
+    respond,
     setup_window,
 )
 
 from flashcrash import wire
 from flashcrash.backtest.venue import SimVenue
+from flashcrash.event_detector import State
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.funds import Funds
@@ -182,3 +184,24 @@ def test_negative_free_cash_leaves_nothing_to_pay_with() -> None:
     funds = Funds()
     funds.on_balances(balances(wire.QueryBalances("b", 0), "-3"))
     assert funds.available(om) == Decimal(0)
+
+
+def test_asked_from_the_first_wake_then_on_changes_asleep_too_never_while_paused() -> None:
+    """Nothing is asked before the detector first wakes; once it has been, a change of the orders
+    while it sleeps again is asked about (the next event meets the account as this one left it);
+    nothing while entries are paused."""
+    st, out = make()
+    st.on_candle(candle(1, 0.2010, 0.2010, 0.2000, 0.2005), State.SLEEP, GOOD, 0)
+    assert not out.of(wire.QueryBalances)
+    setup_window(st)  # awake: asked, then the entry
+    (q,) = out.of(wire.QueryBalances)
+    respond(st, balances(q, "1000"), 0)
+    buy = out.orders[-1]
+    st.on_candle(candle(3, 0.2050, 0.2050, 0.2040, 0.2045), State.SLEEP, GOOD, 2 * S)  # asleep again
+    assert len(out.of(wire.QueryBalances)) == 1  # nothing changed
+    st.on_response(placed(buy), 0, 3 * S)  # acknowledged: asked while asleep
+    assert len(out.of(wire.QueryBalances)) == 2
+    st.orders.balances_id = None
+    st.paused_reason = "engine silent"
+    st.on_response(canceled(out.of(wire.CancelOrder)[-1]), 0, 5 * S)
+    assert len(out.of(wire.QueryBalances)) == 2

@@ -9,10 +9,12 @@ asked for after its acknowledgement (or any other answer about it) arrives, whic
 it, is still subtracted, and a sale's proceeds wait for the next report: the estimate may be low for
 a report's round trip, never high (unless something else trades on the account).
 
-The strategy asks while an entry may come (the detector awake, entries not paused: never in a calm
-market), when the orders have changed since the last ask (an order acknowledged, filled, canceled),
-at most once every `interval_ns` and one ask at a time (a real account answers it from `GET
-/api/v3/account`, request weight 20). Until the first report the venue's own check is the only one
+The strategy asks first when its detector first wakes, then again whenever the orders have changed
+since the last ask (an order acknowledged, filled, canceled; so once more after the last change of
+an event, and the next event's first entry meets the account as that event left it), at most once
+every `interval_ns`, one ask at a time, and not while entries are paused (a warm-up, a
+reconciliation, an engine away): a calm market asks nothing. A real account answers it from `GET
+/api/v3/account`, request weight 20. Until the first report the venue's own check is the only one
 (`available` is None), so a venue that never answers cannot stop the trading.
 
 Without it an entry past the free cash (several fixed-size entries, or equity lost) is refused by

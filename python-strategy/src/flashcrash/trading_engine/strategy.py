@@ -529,8 +529,10 @@ class PercentileStrategy:
     def _advance(self, now: int) -> None:
         for lot in list(self.position.lots.values()):
             self._advance_lot(lot, now)
-        if self.state is not State.SLEEP and not (self.paused_reason or self.closing):
-            self.funds.ask(self.orders, now)  # while an entry may come
+        if self.paused_reason or self.closing or self.orders.reconciling:
+            return
+        if self.state is not State.SLEEP or self.funds.free is not None:
+            self.funds.ask(self.orders, now)  # from the first wake on (`Funds`)
 
     def _advance_lot(self, lot: Lot, now: int) -> None:
         """Moves a lot on as far as its orders allow; not while orders are reconciled with the engine:
