@@ -10,13 +10,15 @@ from trading_fixtures import (
     ACTIVE,
     GOOD,
     D,
-    Outbox,
     S,
+    balances,
     canceled,
     candle,
     execution,
     make,
+    manager,
     placed,
+    pump,
     respond,
     setup_window,
 )
@@ -24,22 +26,8 @@ from trading_fixtures import (
 from flashcrash import wire
 from flashcrash.backtest.venue import SimVenue
 from flashcrash.event_detector import State
-from flashcrash.trading_engine import OrderManager, PercentileStrategy
-from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.funds import Funds
 from flashcrash.trading_engine.money import Price, Quantity
-
-
-def balances(cmd: wire.QueryBalances, quote_free: str, base: str = "0") -> wire.Balances:
-    return wire.Balances(
-        cmd.command_id, 1,
-        (wire.AssetBalance("POL", D(base), D(0)), wire.AssetBalance("USDT", D(quote_free), D(0))),
-    )  # fmt: skip
-
-
-def manager() -> tuple[OrderManager, Outbox]:
-    out = Outbox()
-    return OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0), out
 
 
 def venue(cash: str) -> SimVenue:
@@ -51,18 +39,6 @@ def venue(cash: str) -> SimVenue:
     )  # fmt: skip
 
 
-def pump(st: PercentileStrategy, out: Outbox, at: SimVenue, now: int) -> list[object]:
-    """Every command sent is answered by the venue, a nanosecond apart, until none is left; returns the
-    answers."""
-    answers: list[object] = []
-    while out.sent:
-        now += 1
-        for answer in at.handle(out.sent.pop(0), now):
-            answers.append(answer)
-            st.on_response(answer, now, now)
-    return answers
-
-
 def test_an_entry_the_free_cash_cannot_pay_for_is_not_sent() -> None:
     """Entries of 100 at 0.2010-0.2030 (20.1-20.3 each) from 50 of cash: two are sent, the third is
     rejected as `risk_funds` before it leaves, so the venue refuses nothing and the breaker counts no
@@ -70,12 +46,12 @@ def test_an_entry_the_free_cash_cannot_pay_for_is_not_sent() -> None:
     st, out = make(entry_cooldown_secs=0)
     at = venue("50")
     setup_window(st)  # asks the balances at the first candle, then the first entry
-    answers = pump(st, out, at, 3 * S)
+    answers = pump(st, out, at, [3 * S])
     assert st.funds.free == D("29.9") and not st.funds.reserved  # a report after the entry's ack
     st.on_candle(candle(3, 0.2050, 0.2100, 0.2050, 0.2100, 9000), ACTIVE, GOOD, 4 * S)  # entry 0.2020
-    answers += pump(st, out, at, 4 * S)
+    answers += pump(st, out, at, [4 * S])
     st.on_candle(candle(4, 0.2100, 0.2150, 0.2100, 0.2150, 9000), ACTIVE, GOOD, 5 * S)  # entry 0.2030
-    answers += pump(st, out, at, 5 * S)
+    answers += pump(st, out, at, [5 * S])
     assert st.decisions["taken"] == 2 and st.decisions["rejected_risk_funds"] == 1
     assert not [a for a in answers if isinstance(a, wire.Error)]
     assert st.breaker.failures == 0
@@ -85,7 +61,7 @@ def test_an_entry_the_free_cash_cannot_pay_for_is_not_sent() -> None:
     st.funds.interval_ns = 10**18  # the first report only: it was asked before any entry
     at = venue("50")
     setup_window(st)
-    pump(st, out, at, 3 * S)
+    pump(st, out, at, [3 * S])
     st.on_candle(candle(3, 0.2050, 0.2100, 0.2050, 0.2100, 9000), ACTIVE, GOOD, 4 * S)
     assert st.funds.available(st.orders) == D("50") - D("20.1") - D("20.2")  # both held here, unreported
     st.on_candle(candle(4, 0.2100, 0.2150, 0.2100, 0.2150, 9000), ACTIVE, GOOD, 5 * S)
@@ -100,7 +76,7 @@ def test_without_a_report_the_venue_refuses_the_entry_and_the_breaker_counts_it(
     st.orders.balances_id = None
     st.funds.interval_ns = 10**18
     st.on_candle(candle(3, 0.2050, 0.2100, 0.2050, 0.2100, 9000), ACTIVE, GOOD, 4 * S)
-    answers = pump(st, out, at, 4 * S)
+    answers = pump(st, out, at, [4 * S])
     refused = [a for a in answers if isinstance(a, wire.Error)]
     assert st.funds.available(st.orders) is None and st.decisions["taken"] == 2
     assert [e.message for e in refused] == ["Account has insufficient balance for requested action."]

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import zmq
-from trading_fixtures import candle, error, execution, placed
+from trading_fixtures import balances, candle, error, execution, placed
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -64,11 +64,7 @@ class FakeEngine:
             cmd = wire.decode(self.cmds.recv())
             if not isinstance(cmd, wire.QueryBalances):
                 return cmd
-            assets = (
-                wire.AssetBalance("POL", Decimal(0), Decimal(0)),
-                wire.AssetBalance("USDT", AMPLE, Decimal(0)),
-            )
-            self.resp.send_multipart([b"resp", wire.encode(wire.Balances(cmd.command_id, 1, assets))])
+            self.resp.send_multipart([b"resp", wire.encode(balances(cmd, AMPLE))])
         return None
 
     def fill(self, cmd: wire.PlaceOrder, price: str, tid: int) -> None:

@@ -81,6 +81,14 @@ def canceled(cmd: wire.CancelOrder, filled: str = "0") -> wire.OrderCanceled:
     )
 
 
+def balances(cmd: wire.QueryBalances, quote_free: Decimal | str, base: str = "0") -> wire.Balances:
+    """The engine's answer to `cmd`: `base` POL and `quote_free` USDT free, nothing locked."""
+    return wire.Balances(
+        cmd.command_id, 1,
+        (wire.AssetBalance("POL", D(base), D(0)), wire.AssetBalance("USDT", D(quote_free), D(0))),
+    )  # fmt: skip
+
+
 def error(cmd: object, code: str, message: str = "refused") -> wire.Error:
     return wire.Error(getattr(cmd, "command_id"), 1, code, None, message)  # noqa: B009
 
@@ -89,9 +97,14 @@ GOOD = readings(1.0)
 ACTIVE = State.ACTIVE
 
 
-def make(risk: RiskConfig | None = None, **strategy: object) -> tuple[PercentileStrategy, Outbox]:
+def manager() -> tuple[OrderManager, Outbox]:
+    """An order manager on an outbox, its clock stopped at 0, its breaker opening at 3 failures."""
     out = Outbox()
-    om = OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0)
+    return OrderManager("POLUSDT", out, breaker=CircuitBreaker(3, 30 * S), clock=lambda: 0), out
+
+
+def make(risk: RiskConfig | None = None, **strategy: object) -> tuple[PercentileStrategy, Outbox]:
+    om, out = manager()
     cfg = replace(StrategyConfig(), **strategy)
     return PercentileStrategy(cfg, risk or RiskConfig(), D("100"), om), out
 
@@ -115,21 +128,25 @@ def stop_loss_into_a_thin_bid(bid: float) -> tuple[PercentileStrategy, SimVenue]
     )  # fmt: skip
     st, out = make()
     st.quantity_step = D("0.1")
-
     now = [5 * S]
-
-    def pump() -> None:
-        while out.sent:
-            now[0] += 1
-            for answer in venue.handle(out.sent.pop(0), now[0]):
-                st.on_response(answer, now[0], now[0])
-
     setup_window(st)
-    pump()
+    pump(st, out, venue, now)
     st.on_price(4 * S, 0.2010, 5 * S)
     st.on_price(int(4.1 * S), 0.1960, 5 * S)
-    pump()
+    pump(st, out, venue, now)
     return st, venue
+
+
+def pump(st: PercentileStrategy, out: Outbox, venue: SimVenue, now: list[int]) -> list[object]:
+    """Every command sent is answered by `venue`, each a nanosecond after the one before from `now[0]`
+    (moved on in place), until none is left; returns the answers."""
+    answers: list[object] = []
+    while out.sent:
+        now[0] += 1
+        for answer in venue.handle(out.sent.pop(0), now[0]):
+            answers.append(answer)
+            st.on_response(answer, now[0], now[0])
+    return answers
 
 
 def respond(st: PercentileStrategy, msg: object, event_ns: int = 0) -> None:

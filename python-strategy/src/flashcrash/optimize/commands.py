@@ -358,7 +358,9 @@ def _optimize(args: argparse.Namespace) -> int:
         objective,
     )
     console.print(
-        walkforward.report_table(rep, objective.name, walkforward.HELD_OUT if held_out else "out-of-sample")
+        walkforward.report_table(
+            rep, objective.name, walkforward.HELD_OUT if held_out else walkforward.OUT_OF_SAMPLE
+        )
     )
 
     results = {

@@ -123,10 +123,11 @@ def same_period(train: np.ndarray, test: np.ndarray) -> bool:
     return bool(tt[0] <= ts[-1] and ts[0] <= tt[-1])
 
 
+OUT_OF_SAMPLE = "out-of-sample"
 HELD_OUT = "held-out market, same period"
 
 
-def report_table(rep: dict[str, Any], objective: str, test_label: str = "out-of-sample") -> Table:
+def report_table(rep: dict[str, Any], objective: str, test_label: str = OUT_OF_SAMPLE) -> Table:
     """Rows: the figures; columns: baseline and best, in-sample and (when tested) on the test window,
     headed `test_label` (`HELD_OUT` for another market over the training's hours)."""
     cols = [("in-sample", "baseline"), ("in-sample", "best")]
