@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flashcrash.launcher import REPO, Session, SimSpec
@@ -46,7 +47,15 @@ def main() -> int:
     p.add_argument(
         "--bin-dir", type=Path, default=REPO / "rust-engine" / "target" / "release"
     )
-    p.add_argument("--out", type=Path, default=Path("memory_check.json"))
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO
+        / "bench"
+        / "results"
+        / f"{datetime.now(UTC):%Y-%m-%dT%H%M%SZ}-memory.json",
+        help="results file (default bench/results/<time>-memory.json)",
+    )
     args = p.parse_args()
     seconds = args.minutes * 60.0
     # The bundled hour spread over the run: 60 minutes of data in `minutes` of wall clock.

@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,15 @@ def main() -> int:
     p.add_argument(
         "--bin-dir", type=Path, default=REPO / "rust-engine" / "target" / "release"
     )
-    p.add_argument("--out", type=Path, default=Path("order_roundtrip.json"))
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO
+        / "bench"
+        / "results"
+        / f"{datetime.now(UTC):%Y-%m-%dT%H%M%SZ}-order_roundtrip.json",
+        help="results file (default bench/results/<time>-order_roundtrip.json)",
+    )
     args = p.parse_args()
     results = {
         mode: run_mode(mode == "real", args.bin_dir, args.orders, args.warmup)
