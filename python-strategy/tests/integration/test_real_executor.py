@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -394,6 +395,54 @@ def test_a_halt_refuses_the_buys_still_queued_for_the_venue_unsent(bin_dir: Path
         assert [o["clientOrderId"] for o in sim_orders(session)] == ["at-venue"]
         ch.send({"type": "Resume", "command_id": "resume-1", "reason": "test"})
         assert ch.answer("resume-1", timeout=30)["type"] == "Success"
+
+
+def test_a_venue_ban_met_by_an_order_halts_the_engine_until_it_is_over(bin_dir: Path) -> None:
+    """Another client of the same IP ignores the venue's 429 and is banned (exchange-sim answers 418
+    from the first request sent during the 429's `Retry-After`, for 4 s). The engine's next order
+    meets the ban: refused HALTED, and the engine halts (a `Resume` answered "still halted" while
+    the ban lasts, nothing sent to the venue). Once the ban is over a `Resume` lets orders go again."""
+    bans = SimSpec(
+        speed="1",
+        start=CALM.start,
+        end=CALM.end,
+        extra_args=("--weight-limit", "1500", "--ban-after", "1", "--ban-secs", "4"),
+    )
+    with running(bin_dir, real=True, sim=bans) as (session, ch):
+        statuses = []
+        while not statuses or statuses[-1] != 418:  # 250 a request
+            url = f"http://127.0.0.1:{session.sim_port}/api/v3/depth?symbol=POLUSDT&limit=5000"
+            try:
+                urllib.request.urlopen(url, timeout=5).close()
+                statuses.append(200)
+            except urllib.error.HTTPError as e:
+                statuses.append(e.code)
+            assert len(statuses) < 12, statuses
+        banned_at = time.monotonic()
+        assert statuses[-2:] == [429, 418], statuses
+        ch.send(order("in-ban", order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+        refused = ch.answer("in-ban")
+        assert (refused["type"], refused["code"]) == ("Error", "HALTED"), refused
+        ch.send({"type": "Resume", "command_id": "resume-early", "reason": "test"})
+        early = ch.answer("resume-early")
+        assert early["type"] == "Success" and "still halted" in early["message"], early
+        ch.send(order("halted", order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+        assert ch.answer("halted")["code"] == "HALTED"
+        assert sim_orders(session) == []
+        # The ban's end as the engine knows it: the venue's `Retry-After`, whole seconds from its
+        # answer, on the venue's clock (rebased, within half a second of this one).
+        for k in itertools.count():
+            ch.send({"type": "Resume", "command_id": f"resume-{k}", "reason": "test"})
+            answer = ch.answer(f"resume-{k}")
+            if "running" in answer["message"]:
+                break
+            assert "still halted" in answer["message"], answer
+            assert time.monotonic() < banned_at + 10, answer
+            time.sleep(0.25)
+        assert time.monotonic() > banned_at + 3, "lifted before the 4-s ban was over"
+        ch.send(order("after-ban", order_type="LIMIT", time_in_force="GTC", price=FAR_BID))
+        assert ch.answer("after-ban")["type"] == "OrderPlaced"
+        assert [o["clientOrderId"] for o in sim_orders(session)] == ["after-ban"]
 
 
 def test_position_limits_count_open_orders(bin_dir: Path) -> None:

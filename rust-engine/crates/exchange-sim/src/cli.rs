@@ -159,6 +159,13 @@ pub struct Args {
     /// ORDERS limit per day.
     #[arg(long, default_value_t = 160_000)]
     pub order_limit_1d: u64,
+    /// IP ban (HTTP 418) at this many weighted requests sent while a weight 429's Retry-After still
+    /// runs (0: never banned).
+    #[arg(long, default_value_t = 3)]
+    pub ban_after: u64,
+    /// Length of the first ban, seconds; each later ban is twice the one before, at most 3 days.
+    #[arg(long, default_value_t = 120)]
+    pub ban_secs: u64,
     /// Order fault: this fraction of new orders is executed but never answered (client times out).
     #[arg(long)]
     pub order_timeout: Option<f64>,
@@ -339,6 +346,7 @@ impl Args {
             ("weight-limit", self.weight_limit),
             ("order-limit-10s", self.order_limit_10s),
             ("order-limit-1d", self.order_limit_1d),
+            ("ban-secs", self.ban_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::invalid(flag, v, "expected 1 or more"));
@@ -377,6 +385,8 @@ impl Args {
                 weight_per_minute: self.weight_limit,
                 orders_per_10s: self.order_limit_10s,
                 orders_per_day: self.order_limit_1d,
+                ban_after: self.ban_after,
+                ban_secs: self.ban_secs.min(crate::rate_limit::MAX_BAN_SECS),
             },
             faults: order_faults,
         };

@@ -225,6 +225,10 @@ fn trading_flags() {
         "0.25",
         "--order-limit-10s",
         "5",
+        "--ban-after",
+        "0",
+        "--ban-secs",
+        "999999",
     ])
     .unwrap();
     let t = &c.trading;
@@ -243,6 +247,11 @@ fn trading_flags() {
     assert_eq!(t.faults.latency, Duration::from_millis(30));
     assert_eq!(t.faults.drop_user_events, 0.25);
     assert_eq!(t.rate_limits.orders_per_10s, 5);
+    // No bans; a ban's length capped at 3 days.
+    assert_eq!(
+        (t.rate_limits.ban_after, t.rate_limits.ban_secs),
+        (0, 259_200)
+    );
     for bad in [
         &["--balances", "USDT"][..],
         &["--balances", "USDT=-1"],
@@ -250,6 +259,7 @@ fn trading_flags() {
         &["--order-timeout", "1.5"],
         &["--drop-user-events", "1.5"],
         &["--order-limit-10s", "0"],
+        &["--ban-secs", "0"],
         &["--api-key", "has space"],
         &["--ed25519-api-key", "has space"],
         &["--ed25519-api-key", DEFAULT_API_KEY],

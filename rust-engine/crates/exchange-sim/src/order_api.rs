@@ -94,7 +94,8 @@ fn order_error(e: &OrderError) -> ApiError {
 }
 
 fn too_many(e: Exceeded) -> Response {
-    let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.code, e.msg).into_response();
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let mut r = ApiError::new(status, e.code, e.msg).into_response();
     if let Ok(v) = HeaderValue::from_str(&e.retry_after.to_string()) {
         r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
     }
@@ -102,7 +103,8 @@ fn too_many(e: Exceeded) -> Response {
 }
 
 /// Counts every request's weight and adds the rate-limit headers to every answer; over the
-/// weight limit the answer is 429 / -1003 with `Retry-After`.
+/// weight limit the answer is 429 / -1003 with `Retry-After`, and 418 / -1003 while the IP is
+/// banned for ignoring one ([`crate::rate_limit`]).
 pub(crate) async fn limits(State(v): State<Arc<Venue>>, req: Request, next: Next) -> Response {
     let w = weight(
         req.method().as_str(),

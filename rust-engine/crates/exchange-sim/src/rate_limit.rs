@@ -4,6 +4,16 @@
 //! `X-MBX-ORDER-COUNT-10S` and `X-MBX-ORDER-COUNT-1D`, and listed in `exchangeInfo`'s
 //! `rateLimits`. Over a limit the answer is HTTP 429 with `Retry-After` (seconds to the end of the
 //! window) and -1003 (weight) or -1015 (orders).
+//!
+//! "Repeatedly violating rate limits and/or failing to back off after receiving 429s will result in
+//! an automated IP ban (HTTP status 418)", and bans "scale in duration for repeat offenders, from 2
+//! minutes to 3 days" (the same page). The venue counts the weighted requests that arrive while a
+//! weight 429's `Retry-After` still runs: the `ban_after`th is answered 418 and bans the IP for
+//! `ban_secs`, each later ban twice as long as the one before, at most 3 days. Every weighted
+//! request of a banned IP is answered 418 with `Retry-After` (seconds to the ban's end) and -1003
+//! "Way too much request weight used; IP banned until <ms>. ..." (`fixtures/errors.json`
+//! `ip_banned`). A ban ends with a fresh minute of weight. A 429 of the order count (-1015) is the
+//! account's, not the IP's, and leads to no ban.
 
 use std::sync::Mutex;
 
@@ -16,19 +26,28 @@ pub struct RateLimits {
     pub orders_per_10s: u64,
     /// `ORDERS` per 1 DAY.
     pub orders_per_day: u64,
+    /// Weighted requests during a weight 429's `Retry-After` that bring a 418 ban (0: never).
+    pub ban_after: u64,
+    /// Length of the first ban, seconds (each later one twice the one before, at most 3 days).
+    pub ban_secs: u64,
 }
 
 impl Default for RateLimits {
-    /// Binance spot's current limits: 6000 weight a minute, 50 orders per 10 s, 160000 a day.
+    /// Binance spot's current limits: 6000 weight a minute, 50 orders per 10 s, 160000 a day; a
+    /// ban of 2 minutes (Binance's shortest) at the third request that ignores a 429.
     fn default() -> Self {
         RateLimits {
             weight_per_minute: 6000,
             orders_per_10s: 50,
             orders_per_day: 160_000,
+            ban_after: 3,
+            ban_secs: 120,
         }
     }
 }
 
+/// The longest ban, seconds: 3 days.
+pub const MAX_BAN_SECS: u64 = 3 * 86_400;
 const MINUTE_MS: i64 = 60_000;
 const TEN_S_MS: i64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
@@ -60,11 +79,59 @@ struct Counters {
     weight: Window,
     orders_10s: Window,
     orders_day: Window,
+    /// End of the `Retry-After` of the last weight 429 (ms).
+    paused_until: i64,
+    /// Weighted requests that arrived before `paused_until`.
+    ignored: u64,
+    /// End of the IP's ban (ms; in the past when not banned).
+    banned_until: i64,
+    /// Bans so far.
+    bans: u32,
 }
 
-/// A limit was hit.
+impl Counters {
+    /// The ban the `ignored`th request ignoring a 429 brings at `now_ms`, when it does.
+    fn ban(&mut self, limits: &RateLimits, now_ms: i64) -> Option<Exceeded> {
+        if limits.ban_after == 0 || now_ms >= self.paused_until {
+            return None;
+        }
+        self.ignored += 1;
+        if self.ignored < limits.ban_after {
+            return None;
+        }
+        let secs = limits
+            .ban_secs
+            .saturating_mul(1 << self.bans.min(20))
+            .min(MAX_BAN_SECS);
+        self.bans += 1;
+        self.banned_until = now_ms.saturating_add(i64::try_from(secs * 1000).unwrap_or(i64::MAX));
+        self.paused_until = 0;
+        self.ignored = 0;
+        // Nothing counts while banned: the ban ends with a fresh minute.
+        self.weight.count = 0;
+        Some(self.banned(now_ms))
+    }
+
+    /// The 418 answered while banned.
+    fn banned(&self, now_ms: i64) -> Exceeded {
+        let left = (self.banned_until - now_ms).max(1);
+        Exceeded {
+            status: 418,
+            code: -1003,
+            msg: format!(
+                "Way too much request weight used; IP banned until {}. Please use WebSocket Streams for live updates to avoid bans.",
+                self.banned_until
+            ),
+            retry_after: u64::try_from((left + 999) / 1000).unwrap_or(1),
+        }
+    }
+}
+
+/// A limit was hit, or the IP is banned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exceeded {
+    /// The HTTP status: 429, or 418 for a ban.
+    pub status: u16,
     /// -1003 or -1015.
     pub code: i64,
     /// Binance's message.
@@ -108,16 +175,28 @@ impl RateLimiter {
     /// Adds `weight` at `now_ms`.
     ///
     /// # Errors
-    /// [`Exceeded`] (-1003) when the minute's weight is over the limit.
+    /// [`Exceeded`] (-1003): 429 when the minute's weight is over the limit, 418 while the IP is
+    /// banned or when this request brings a ban (see the module documentation).
     pub fn add_weight(&self, weight: u64, now_ms: i64) -> Result<(), Exceeded> {
         if weight == 0 {
             return Ok(());
         }
         let mut c = self.lock();
+        if now_ms < c.banned_until {
+            return Err(c.banned(now_ms));
+        }
+        if let Some(ban) = c.ban(&self.limits, now_ms) {
+            return Err(ban);
+        }
         c.weight.roll(now_ms, MINUTE_MS);
         c.weight.count += weight;
         if c.weight.count > self.limits.weight_per_minute {
+            if now_ms >= c.paused_until {
+                c.ignored = 0;
+            }
+            c.paused_until = c.weight.start + MINUTE_MS;
             return Err(Exceeded {
+                status: 429,
                 code: -1003,
                 msg: format!(
                     "Too much request weight used; current limit is {} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
@@ -155,6 +234,7 @@ impl RateLimiter {
         };
         if let Some((limit, per, retry_after)) = over {
             return Err(Exceeded {
+                status: 429,
                 code: -1015,
                 msg: format!("Too many new orders; current limit is {limit} orders per {per}."),
                 retry_after,
@@ -243,6 +323,7 @@ mod tests {
             weight_per_minute: 10,
             orders_per_10s: 2,
             orders_per_day: 3,
+            ..RateLimits::default()
         });
         let t = 1_700_000_040_000; // a whole minute
         assert!(r.add_weight(10, t).is_ok());
@@ -269,5 +350,102 @@ mod tests {
                 orders_day: 3
             }
         );
+    }
+
+    /// A client that goes on sending while its 429's `Retry-After` runs is banned at the
+    /// `ban_after`th such request: 418 with the ban's end in the message, `Retry-After` to it; every
+    /// weighted request is refused until then (weightless ones pass), and the ban ends with a fresh
+    /// minute. Waiting out `Retry-After` is no offence; a repeat offender's ban is twice as long.
+    #[test]
+    fn ignoring_a_429_brings_a_ban_twice_as_long_each_time() {
+        let r = RateLimiter::new(RateLimits {
+            weight_per_minute: 10,
+            ban_after: 2,
+            ban_secs: 5,
+            ..RateLimits::default()
+        });
+        let t = 1_700_000_040_000; // a whole minute
+        assert!(r.add_weight(10, t).is_ok());
+        let e = r.add_weight(1, t + 50_000).unwrap_err();
+        assert_eq!((e.status, e.code, e.retry_after), (429, -1003, 10));
+        // The first request inside the pause is one more 429; the second is banned.
+        let e = r.add_weight(1, t + 51_000).unwrap_err();
+        assert_eq!(e.status, 429);
+        let e = r.add_weight(1, t + 52_000).unwrap_err();
+        let until = t + 57_000;
+        assert_eq!((e.status, e.code, e.retry_after), (418, -1003, 5));
+        assert_eq!(
+            e.msg,
+            format!("Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans.")
+        );
+        let e = r.add_weight(1, t + 56_100).unwrap_err();
+        assert_eq!((e.status, e.retry_after), (418, 1));
+        assert!(
+            r.add_weight(0, t + 56_100).is_ok(),
+            "weightless requests pass"
+        );
+        // Over: the same minute, its weight fresh.
+        assert!(r.add_weight(10, until).is_ok());
+        assert_eq!(r.usage(until).weight, 10);
+        // Waiting out each Retry-After is no offence.
+        let e = r.add_weight(1, until + 1).unwrap_err();
+        assert_eq!((e.status, e.retry_after), (429, 3));
+        assert!(r.add_weight(1, t + 60_000).is_ok());
+        // A second offence: 10 s.
+        assert!(r.add_weight(9, t + 60_000).is_ok());
+        assert_eq!(r.add_weight(1, t + 61_000).unwrap_err().status, 429);
+        assert_eq!(r.add_weight(1, t + 61_500).unwrap_err().status, 429);
+        let e = r.add_weight(1, t + 62_000).unwrap_err();
+        assert_eq!((e.status, e.retry_after), (418, 10));
+        assert!(r.add_weight(1, t + 72_000).is_ok());
+    }
+
+    /// `ban_after` 0: a client ignoring 429s meets 429s only. The order count's 429 (-1015) is the
+    /// account's and leads to no ban.
+    #[test]
+    fn no_ban_when_off_or_for_the_order_count() {
+        let r = RateLimiter::new(RateLimits {
+            weight_per_minute: 10,
+            ban_after: 0,
+            ..RateLimits::default()
+        });
+        let t = 1_700_000_040_000;
+        assert!(r.add_weight(10, t).is_ok());
+        for k in 1..50 {
+            assert_eq!(r.add_weight(1, t + k).unwrap_err().status, 429);
+        }
+        let r = RateLimiter::new(RateLimits {
+            orders_per_10s: 1,
+            ban_after: 1,
+            ..RateLimits::default()
+        });
+        assert!(r.add_order(t).is_ok());
+        for k in 1..10 {
+            let e = r.add_order(t + k).unwrap_err();
+            assert_eq!((e.status, e.code), (429, -1015));
+            assert!(r.add_weight(1, t + k).is_ok());
+        }
+    }
+
+    /// The longest ban is 3 days, however often the IP offends.
+    #[test]
+    fn bans_stop_growing_at_three_days() {
+        let r = RateLimiter::new(RateLimits {
+            weight_per_minute: 1,
+            ban_after: 1,
+            ban_secs: 86_400,
+            ..RateLimits::default()
+        });
+        let mut t = 1_700_000_040_000;
+        let mut lengths = Vec::new();
+        for _ in 0..4 {
+            assert!(r.add_weight(1, t).is_ok());
+            assert_eq!(r.add_weight(1, t + 1).unwrap_err().status, 429);
+            let e = r.add_weight(1, t + 2).unwrap_err();
+            assert_eq!(e.status, 418);
+            lengths.push(e.retry_after);
+            t += i64::try_from(e.retry_after).unwrap() * 1000 + 60_000;
+        }
+        assert_eq!(lengths, [86_400, 172_800, MAX_BAN_SECS, MAX_BAN_SECS]);
     }
 }

@@ -2,7 +2,7 @@
 //! written here from the protocol notes (its own HMAC signing, not the venue's): signatures
 //! (the documented vector), every error, market orders walking the book with FULL fills and fees,
 //! resting limit orders filled by the replayed crash with executionReports in order on both user
-//! data streams, cancel, queries, open orders, balances, rate limits and the order faults.
+//! data streams, cancel, queries, open orders, balances and the order faults (rate limits: `rate_limits.rs`).
 
 mod client;
 
@@ -11,7 +11,6 @@ use std::time::Duration;
 use client::{fixture, keys, now_ms, sign, Api, KEY};
 use exchange_sim::clock::Speed;
 use exchange_sim::faults::OrderFaults;
-use exchange_sim::rate_limit::RateLimits;
 use exchange_sim::{RunningVenue, SimConfig, Start};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -867,133 +866,6 @@ async fn cancel_query_open_orders_and_balances() {
         .await;
     assert_eq!(acct.body["commissionRates"]["taker"], "0.00100000");
     assert_eq!(acct.body["takerCommission"], 10);
-    venue.shutdown(Duration::from_millis(100)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_headers_and_429s() {
-    let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");
-    cfg.trading.rate_limits = RateLimits {
-        weight_per_minute: 400,
-        orders_per_10s: 5,
-        orders_per_day: 1000,
-    };
-    let venue = start(cfg).await;
-    let api = Api::new(&venue);
-    let (_, info) = client::get(&venue, "/api/v3/exchangeInfo").await;
-    let limits: Vec<u64> = info["rateLimits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["limit"].as_u64().unwrap())
-        .collect();
-    assert_eq!(limits, [400, 5, 1000]);
-    let fx = fixture("response_headers_order_example.json");
-    // Order count: every answer carries it; the limit gives 429 / -1015 with Retry-After (a
-    // 10-second window may roll over during the loop: allow two windows).
-    let mut last_count = 0;
-    let mut refused = None;
-    for k in 0..12 {
-        let a = api
-            .order(&format!("side=BUY&type=LIMIT&timeInForce=GTC&quantity=100&price=0.1000&newClientOrderId=rl-{k}"))
-            .await;
-        for name in fx
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|k| !k.starts_with('_'))
-        {
-            assert!(a.header(name).is_some(), "{name} missing");
-        }
-        if a.status == 429 {
-            refused = Some(a);
-            break;
-        }
-        assert_eq!(a.status, 200, "{}", a.body);
-        last_count = a.header("x-mbx-order-count-10s").unwrap();
-        assert!(a.header("x-mbx-order-count-1d").unwrap() >= last_count);
-    }
-    let a = refused.expect("a 429");
-    assert_eq!(last_count, 5);
-    assert_eq!(a.code(), -1015);
-    assert_eq!(
-        a.body["msg"],
-        "Too many new orders; current limit is 5 orders per 10 SECOND."
-    );
-    let retry: u64 = a.header("retry-after").unwrap();
-    assert!((1..=10).contains(&retry), "{retry}");
-    // Weight: account costs 20 a call; 400 a minute.
-    let mut weights = Vec::new();
-    let mut refused = None;
-    for _ in 0..30 {
-        let a = api
-            .signed(reqwest::Method::GET, "/api/v3/account", "")
-            .await;
-        weights.push(a.header("x-mbx-used-weight-1m").unwrap());
-        if a.status == 429 {
-            refused = Some(a);
-            break;
-        }
-    }
-    let a = refused.expect("a 429");
-    assert_eq!(a.code(), -1003);
-    assert!(a.body["msg"]
-        .as_str()
-        .unwrap()
-        .contains("400 request weight per 1 MINUTE"));
-    assert!((1..=60).contains(&a.header("retry-after").unwrap()));
-    assert!(
-        weights
-            .windows(2)
-            .filter(|w| w[1] > w[0])
-            .all(|w| w[1] - w[0] == 20),
-        "{weights:?}"
-    );
-    venue.shutdown(Duration::from_millis(100)).await;
-}
-
-/// The 10-second order count turns over on the venue's clock, the one `serverTime` reads and a
-/// client aligns its windows to, not on the wall clock (up to half a second off it). An order
-/// 100 ms before the venue's boundary is still refused; one 100 ms after it is the window's first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_order_count_turns_over_on_the_venues_clock() {
-    let mut cfg = config("2025-10-10T21:10:00Z", "2025-10-10T21:10:10Z");
-    cfg.trading.rate_limits.orders_per_10s = 3;
-    let venue = start(cfg).await;
-    let api = Api::new(&venue);
-    let learnt = tokio::time::Instant::now();
-    let server_ms = api.server_time().await;
-    let at = |venue_ms: u64| learnt + Duration::from_millis(venue_ms - server_ms);
-    let mut boundary = (server_ms / 10_000 + 1) * 10_000;
-    if boundary - server_ms < 1_500 {
-        boundary += 10_000;
-    }
-    let order = |k: &str| {
-        format!(
-            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=100&price=0.1000&newClientOrderId=w-{k}"
-        )
-    };
-    tokio::time::sleep_until(at(boundary - 1_000)).await;
-    let mut filled = false;
-    for k in 0..5 {
-        let a = api.order(&order(&k.to_string())).await;
-        if a.status == 429 {
-            filled = true;
-            break;
-        }
-        assert_eq!(a.status, 200, "{}", a.body);
-    }
-    assert!(filled, "three orders fill the window");
-    tokio::time::sleep_until(at(boundary - 100)).await;
-    let a = api.order(&order("before")).await;
-    // Asserted only when the answer surely came before the boundary (a slow host may delay it).
-    if api.server_time().await < boundary {
-        assert_eq!((a.status, a.code()), (429, -1015), "{}", a.body);
-    }
-    tokio::time::sleep_until(at(boundary + 100)).await;
-    let a = api.order(&order("after")).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.header("x-mbx-order-count-10s"), Some(1));
     venue.shutdown(Duration::from_millis(100)).await;
 }
 
