@@ -118,8 +118,10 @@ def run_paper(args: argparse.Namespace) -> int:
     session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec, as_configured=spec is None)
     stop = False
 
-    def on_signal(_sig: int, _frame: object) -> None:
+    def on_signal(sig: int, _frame: object) -> None:
         nonlocal stop
+        if stop:  # asked again while stopping: `Session.stop` kills what is left
+            raise KeyboardInterrupt(f"signal {signal.Signals(sig).name}, again")
         stop = True
 
     signal.signal(signal.SIGINT, on_signal)

@@ -96,7 +96,7 @@ pub enum OrderFault {
     None,
     /// Never answer.
     Timeout,
-    /// Answer 503 / -1007.
+    /// Answer HTTP 500 / -1007 (the order placed).
     Reject,
 }
 
