@@ -69,9 +69,14 @@ impl Window {
 
     /// Seconds until the window ends, at least 1.
     fn retry_after(&self, now_ms: i64, len: i64) -> u64 {
-        let left = (self.start + len - now_ms).max(1);
-        u64::try_from((left + 999) / 1000).unwrap_or(1)
+        secs_until(self.start + len, now_ms)
     }
+}
+
+/// Whole seconds from `now_ms` to `end_ms`, rounded up, at least 1 (a `Retry-After`).
+fn secs_until(end_ms: i64, now_ms: i64) -> u64 {
+    let left = (end_ms - now_ms).max(1);
+    u64::try_from((left + 999) / 1000).unwrap_or(1)
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +119,6 @@ impl Counters {
 
     /// The 418 answered while banned.
     fn banned(&self, now_ms: i64) -> Exceeded {
-        let left = (self.banned_until - now_ms).max(1);
         Exceeded {
             status: 418,
             code: -1003,
@@ -122,7 +126,7 @@ impl Counters {
                 "Way too much request weight used; IP banned until {}. Please use WebSocket Streams for live updates to avoid bans.",
                 self.banned_until
             ),
-            retry_after: u64::try_from((left + 999) / 1000).unwrap_or(1),
+            retry_after: secs_until(self.banned_until, now_ms),
         }
     }
 }
