@@ -127,3 +127,55 @@ fn a_repeated_key_is_refused() {
         assert!(err.to_string().contains("duplicate"), "{key:?}: {err}");
     }
 }
+
+/// Every key is sent, nil when absent: a command missing one is refused, an optional one too
+/// (serde alone read a `PlaceOrder` without `price` as a market order's nil price). The same keys
+/// present as nil still decode.
+#[test]
+fn a_missing_key_is_refused_an_optional_one_too() {
+    let json = |text: &str| -> Vec<u8> {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        rmp_serde::to_vec_named(&v).unwrap()
+    };
+    let order = r#""type": "PlaceOrder", "command_id": "k", "ts_ns": 1, "client_order_id": "c", "symbol": "POLUSDT", "side": "BUY", "order_type": "MARKET""#;
+    let cases = [
+        (
+            format!(r#"{{{order}, "time_in_force": null, "quantity": "30", "price": null}}"#),
+            None,
+        ),
+        (
+            format!(r#"{{{order}, "time_in_force": null, "quantity": "30"}}"#),
+            Some("price"),
+        ),
+        (
+            format!(r#"{{{order}, "quantity": "30", "price": null}}"#),
+            Some("time_in_force"),
+        ),
+        (
+            format!(r#"{{{order}, "time_in_force": null, "price": null}}"#),
+            Some("quantity"),
+        ),
+        (
+            r#"{"type": "QueryOpenOrders", "command_id": "q", "ts_ns": 1, "symbol": null}"#
+                .to_owned(),
+            None,
+        ),
+        (
+            r#"{"type": "QueryOpenOrders", "command_id": "q", "ts_ns": 1}"#.to_owned(),
+            Some("symbol"),
+        ),
+    ];
+    for (text, missing) in cases {
+        let got = decode::<Command>(&json(&text));
+        match missing {
+            None => assert!(got.is_ok(), "{text}: {got:?}"),
+            Some(key) => {
+                let err = got.unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("missing field `{key}`")),
+                    "{text}: {err}"
+                );
+            }
+        }
+    }
+}

@@ -5,8 +5,10 @@
 //! before `T` have been seen), diffs it against the book it last emitted, and yields the diff. When
 //! the target equals the book (possible only with very few levels), the best bid's quantity is raised
 //! by one step instead, so a book change is yielded at every boundary: the depth stream never goes
-//! quiet for more than 100 ms of event time. The trades of one boundary's interval come after that
-//! boundary's book change: events at `T` are ordered book first, then trades.
+//! quiet for more than 100 ms of event time. The book change of `T` comes after the trades at or
+//! before `T` and before the later ones: a trade at exactly `T` is in it, as the backtest replays
+//! the same trades (`flashcrash.backtest.replay`: "an event at the same time as a trade comes after
+//! it").
 //!
 //! A silence of the trades longer than the data-gap limit ([`SyntheticSource::with_data_gap`]) is a
 //! recording gap, not a quiet market: no book change is yielded after the last trade before it
@@ -83,11 +85,12 @@ impl SyntheticSource {
         let Some(last) = self.last_trade_us else {
             return;
         };
-        if self.gap_us == 0 || t.ts_us - last <= self.gap_us || self.next_tick_us > t.ts_us {
+        if self.gap_us == 0 || t.ts_us - last <= self.gap_us || self.next_tick_us >= t.ts_us {
             return;
         }
         self.gaps += 1;
-        self.next_tick_us = (t.ts_us.div_euclid(BUCKET_US) + 1) * BUCKET_US;
+        // The first boundary at or after the trade (after it, at the same time).
+        self.next_tick_us = (t.ts_us + BUCKET_US - 1).div_euclid(BUCKET_US) * BUCKET_US;
         info!(
             from_us = last,
             secs = (t.ts_us - last) as f64 / 1e6,
@@ -144,7 +147,7 @@ impl EventSource for SyntheticSource {
             self.skip_gap(t);
         }
         match next {
-            Some(t) if self.next_tick_us <= t.ts_us => Some(self.tick()),
+            Some(t) if self.next_tick_us < t.ts_us => Some(self.tick()),
             Some(t) => {
                 self.next += 1;
                 self.last_trade_us = Some(t.ts_us);
@@ -218,7 +221,8 @@ mod tests {
             }
             assert_eq!(trade_ids, vec![1, 2]);
             assert_eq!(book_times.first(), Some(&1_000_100_000));
-            assert_eq!(book_times.last(), Some(&1_003_100_000));
+            // Trade 2 is at a boundary: that boundary's book comes after it, and is the last.
+            assert_eq!(book_times.last(), Some(&1_003_000_000));
             assert!(book_times.windows(2).all(|w| w[1] - w[0] == BUCKET_US));
         }
     }

@@ -1,9 +1,16 @@
 //! Commands (strategy → engine). Each carries a `command_id` echoed by its response.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::order::{OrderType, Side, TimeInForce};
 use crate::Dec;
+
+/// An optional value whose key must still be there (nil when absent): the contract sends every
+/// key, and serde alone would read a missing one as `None` (a `PlaceOrder` without its `price` key
+/// taken for a market order's nil), where the strategy's decoder refuses it.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
+}
 
 /// Place an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,10 +29,12 @@ pub struct PlaceOrder {
     /// Type.
     pub order_type: OrderType,
     /// Time in force (nil for market orders).
+    #[serde(deserialize_with = "present")]
     pub time_in_force: Option<TimeInForce>,
     /// Quantity, base units.
     pub quantity: Dec,
     /// Limit price (nil for market orders).
+    #[serde(deserialize_with = "present")]
     pub price: Option<Dec>,
 }
 
@@ -66,6 +75,7 @@ pub struct QueryOpenOrders {
     /// Sender time, ns.
     pub ts_ns: u64,
     /// Symbol, or nil for all.
+    #[serde(deserialize_with = "present")]
     pub symbol: Option<String>,
 }
 
