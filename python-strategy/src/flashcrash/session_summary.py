@@ -121,6 +121,8 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "lost": runner.orders.stats["lost"],
             "duplicate_fills": runner.orders.stats["duplicate_fills"],
             "refused_fills": runner.orders.stats["refused_fills"],
+            "refused_answers": runner.orders.stats["refused_answers"],
+            "unknown_order": runner.orders.stats["unknown_order"],
         },
         "risk": {
             "emergency_stops": dict(runner.strategy.stops.triggered),

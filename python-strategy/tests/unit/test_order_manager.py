@@ -634,13 +634,24 @@ def test_the_real_execution_of_a_made_up_fill_is_a_duplicate_and_only_what_it_ad
             {"cumulative_quantity": Decimal("100.5")},
             "cumulative_quantity 100.5 above the order's quantity 100",
         ),
+        ({"last_quantity": Decimal("50")}, "last_quantity 50 above cumulative_quantity 40"),
+        ({"last_price": Decimal("1000000")}, "last_price 1000000 past the order's limit 0.2000"),
+        # A fee past any rate [fees] allows, either way, in the coins bought or in the quote.
+        ({"fee": Decimal("150"), "fee_asset": "POL"}, "fee 150 POL over 0.1 of the fill's 40"),
+        ({"fee": Decimal("-50"), "fee_asset": "POL"}, "fee -50 POL over 0.1 of the fill's 40"),
+        ({"fee": Decimal("-1" + "0" * 40), "fee_asset": "POL"}, "fee -1" + "0" * 40 + " POL over"),
+        ({"fee": Decimal("0.9")}, "fee 0.9 USDT over 0.1 of the fill's 8.0"),
+        ({"fee": Decimal("-0.5"), "fee_asset": "BNB"}, "fee -0.5 BNB: a rebate in a third asset"),
     ],
 )
 def test_an_execution_that_cannot_be_of_the_order_is_refused_and_counted(
     change: dict[str, object], named: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A 100 BUY takes no execution of another symbol or side, nor one whose last or cumulative
-    quantity exceeds the 100 ordered: refused (changes nothing), counted, logged naming the field."""
+    """A 100 BUY at 0.2000 takes no execution of another symbol or side, nor one whose last or
+    cumulative quantity exceeds the 100 ordered (or the last the cumulative), nor one priced past its
+    limit, nor one whose fee no rate of `[fees]` could charge (a fee of 150 % of the coins bought left
+    the position short; one of -1e40 stopped the strategy on the sell's rounding): refused (changes
+    nothing), counted, logged naming the field."""
     om, out = make()
     coid = om.place("BUY", Q, P, 0, "entry")
     cmd = out.orders[0]
@@ -826,3 +837,69 @@ def test_a_trial_out_when_the_breaker_was_snapshotted_is_given_to_the_next_entry
     assert restored.state(now[0]) is BreakerState.HALF_OPEN
     om2.on_response(placed(out.orders[-1]))
     assert restored.state(now[0]) is BreakerState.CLOSED
+
+
+def test_an_engine_flatten_fill_that_cannot_be_the_flattens_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine's own flatten is no order of ours, but its fill is still checked against what it
+    says of itself: another symbol, more than its order, a last above its cumulative quantity, or a
+    fee no rate could charge is refused and counted; the right one is handed on once."""
+    om, _ = make()
+    good = wire.OrderExecution(
+        "halt-1-flatten", 1, "flatten-1", "X-9", "POLUSDT", "SELL", 7, Decimal("0.2"), Decimal("100"),
+        Decimal("100"), Decimal("100"), "FILLED", "taker", Decimal("0.02"), "USDT",
+    )  # fmt: skip
+    bad = [
+        replace(good, symbol="ETHUSDT"),
+        replace(good, order_quantity=Decimal("1"), cumulative_quantity=Decimal("1")),
+        replace(good, cumulative_quantity=Decimal("50")),
+        replace(good, fee=Decimal("5")),
+    ]
+    with caplog.at_level(logging.ERROR, "flashcrash.trading_engine.orders"):
+        assert [om.on_response(m) for m in bad] == [None] * 4
+    assert om.stats["refused_fills"] == 4 and om.stats["engine_flatten_fills"] == 0
+    assert "execution 7 of order flatten-1 refused: symbol ETHUSDT (order's POLUSDT)" in caplog.text
+    assert om.on_response(good) == good and om.on_response(good) is None
+    assert om.stats["engine_flatten_fills"] == 1
+
+
+def test_answers_whose_figures_cannot_be_the_orders_are_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """An acknowledgement of another quantity, a cancel or a status saying more was filled than was
+    ordered: refused and counted, the order as it was. Taken, they left the order waiting forever
+    for fills that could never come (its entry never settled, its position never given a target)."""
+    om, out = make()
+    coid = om.place("BUY", Q, P, 0, "entry")
+    cmd = out.orders[0]
+    info = wire.OrderInfo(coid, "X-1", "POLUSDT", "BUY", "LIMIT", "GTC", Q.value, P.value,
+                          Decimal(5000), Decimal(1000), "FILLED", 1, 1)  # fmt: skip
+    with caplog.at_level(logging.ERROR, "flashcrash.trading_engine.orders"):
+        om.on_response(replace(placed(cmd, "FILLED"), quantity=Decimal("1000")))
+        om.on_response(replace(placed(cmd), symbol="ETHUSDT"))
+        om.on_response(wire.OrderCanceled(None, 1, coid, "X-1", "POLUSDT", Decimal(5000), "CANCELED"))
+        om.on_response(wire.OrderStatus(None, 1, info))
+        om.on_response(wire.OrderStatus(None, 1, replace(info, side="SELL", filled_quantity=Decimal(0))))
+    assert om.stats["refused_answers"] == 5 and om.stats["placed"] == 0
+    o = om.get(coid)
+    assert o.status is OrderStatus.PENDING and o.venue_filled == 0 and o.filled == 0
+    assert f"OrderPlaced of order {coid} refused: quantity 1000 (order's 100)" in caplog.text
+    assert f"OrderCanceled of order {coid} refused: filled_quantity 5000 above the order's quantity 100" in (
+        caplog.text
+    )
+    assert f"OrderInfo of order {coid} refused: side SELL (order's BUY)" in caplog.text
+    # The true answers are still taken.
+    om.on_response(placed(cmd, "FILLED"))
+    om.on_response(execution(cmd, "0.2", "100", 1))
+    assert o.filled == Q.value and om.get(coid).status is OrderStatus.FILLED
+
+
+def test_responses_about_orders_not_ours_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """Responses about an order of none of ours change nothing, and are counted (the first logged)."""
+    om, out = make()
+    om.place("BUY", Q, P, 0, "entry")
+    cmd = replace(out.orders[0], client_order_id="not-ours-123")
+    with caplog.at_level(logging.WARNING, "flashcrash.trading_engine.orders"):
+        assert om.on_response(execution(cmd, "0.2", "100", 1)) is None
+        om.on_response(placed(cmd))
+    assert om.stats["unknown_order"] == 2 and om.stats["fills"] == 0 and om.stats["placed"] == 0
+    assert "OrderExecution of order not-ours-123, not one of ours: ignored" in caplog.text

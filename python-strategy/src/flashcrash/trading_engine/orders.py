@@ -24,9 +24,12 @@ Fills are reported only from `OrderExecution`, applied once by trade id and by c
 execution whose `cumulative_quantity` is not above what the order has counted already is a duplicate
 (`duplicate_fills`), e.g. the engine's own record of fills made up on a reconciliation; otherwise only
 `cumulative_quantity` minus what is counted is applied, at the execution's price. An execution that
-cannot be of the order (its symbol or side is not the order's, or a quantity exceeds the order's) is
-refused (`refused_fills`), and so are reconciled figures no fill can be made up from (a filled
-quantity with no quote filled, or more than ordered). An order is *settled* when its status is
+cannot be of the order (`venue_figures.fill_faults`: its symbol or side is not the order's, a quantity
+exceeds the order's, its price is past the order's limit, its fee past any rate) is refused
+(`refused_fills`), and so are reconciled figures no fill can be made up from (a filled quantity with
+no quote filled); an acknowledgement, cancel or status that cannot be the order's
+(`venue_figures.answer_faults`) is refused (`refused_answers`); a response about an order not ours
+is counted (`unknown_order`). An order is *settled* when its status is
 terminal and every fill the engine reported for it has arrived. Every outcome of a command of ours
 feeds the circuit breaker, with the command's id: acknowledgements answering a command awaited are
 successes (a message answering none, its command id None or unknown, is neither; a fill, which carries
@@ -71,6 +74,7 @@ from flashcrash.trading_engine.order_state import (
     new_client_order_id,
 )
 from flashcrash.trading_engine.reconcile import Reconciliation
+from flashcrash.trading_engine.venue_figures import answer_faults, fill_faults
 
 # What the rest of the package and its tests import from here.
 __all__ = [
@@ -97,6 +101,12 @@ log = logging.getLogger(__name__)
 # balances asked for the funds (`query_balances`): neither their answer nor their failure says
 # anything of the order path, and a success would end a run of order failures.
 ACKNOWLEDGEMENTS = (wire.OrderPlaced, wire.OrderCanceled, wire.OrderStatus, wire.OpenOrders, wire.Success)
+ResponseAboutOrder = wire.OrderPlaced | wire.OrderExecution | wire.OrderCanceled | wire.OrderStatus
+UNKNOWN_ORDERS_LOGGED = 10  # responses about orders not ours logged; all are counted
+
+
+def _coid(msg: ResponseAboutOrder) -> str:
+    return msg.order.client_order_id if isinstance(msg, wire.OrderStatus) else msg.client_order_id
 
 
 class OrderManager(Reconciliation):
@@ -397,11 +407,16 @@ class OrderManager(Reconciliation):
             self.breaker.success(command_id)
         match msg:
             case wire.OrderPlaced(client_order_id=coid) if coid in self.orders:
-                self.stats["placed"] += 1
-                self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
-                if msg.status == "EXPIRED":
-                    self.orders[coid].fills_unknown = True
-                    self._query(coid, now, 0)
+                if self._answer_fits(
+                    "OrderPlaced",
+                    coid,
+                    answer_faults(self.orders[coid].cmd, msg.symbol, msg.side, msg.quantity),
+                ):
+                    self.stats["placed"] += 1
+                    self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
+                    if msg.status == "EXPIRED":
+                        self.orders[coid].fills_unknown = True
+                        self._query(coid, now, 0)
             case wire.OrderExecution(client_order_id=coid) if coid in self.orders or coid.startswith(
                 wire.ENGINE_FLATTEN_PREFIX
             ):
@@ -410,6 +425,11 @@ class OrderManager(Reconciliation):
                     self.stats["duplicate_fills"] += 1
                     return None
                 o = self.orders.get(coid)
+                wrong = fill_faults(o.cmd if o is not None else None, msg, self.symbol)
+                if wrong:
+                    self.stats["refused_fills"] += 1
+                    log.error("execution %s of order %s refused: %s", msg.trade_id, coid, "; ".join(wrong))
+                    return None
                 if o is None:  # the engine's own flatten: the strategy's lots follow it
                     self._fills_seen.add(key)
                     self.stats["engine_flatten_fills"] += 1
@@ -419,11 +439,14 @@ class OrderManager(Reconciliation):
                 self.reconcile_outstanding.discard(info.client_order_id)
                 self._apply_info(self.orders[info.client_order_id], info, now)
             case wire.OrderCanceled(client_order_id=coid) if coid in self.orders:
-                self.stats["canceled"] += 1
                 o = self.orders[coid]
-                if o.recovered and msg.filled_quantity > o.filled:
-                    self._query(coid, now, 0)  # fills we missed: the status says at what price
-                self._update(coid, "CANCELED", msg.filled_quantity)
+                if self._answer_fits(
+                    "OrderCanceled", coid, answer_faults(o.cmd, msg.symbol, filled=msg.filled_quantity)
+                ):
+                    self.stats["canceled"] += 1
+                    if o.recovered and msg.filled_quantity > o.filled:
+                        self._query(coid, now, 0)  # fills we missed: the status says at what price
+                    self._update(coid, "CANCELED", msg.filled_quantity)
             case wire.OpenOrders() if command_id is not None and command_id == self.reconcile_id:
                 self._on_open_orders(msg, now)
             case wire.OpenOrders() if command_id is not None and command_id == self.position_check_id:
@@ -437,32 +460,30 @@ class OrderManager(Reconciliation):
             case wire.Error():
                 self.stats["errors"] += 1
                 log.warning("engine error %s on %s: %s", msg.code, msg.field, msg.message)
+            case wire.OrderPlaced() | wire.OrderExecution() | wire.OrderCanceled() | wire.OrderStatus():
+                self._unknown_order(msg)
         self._after_queries(now)
         return None
+
+    def _answer_fits(self, what: str, coid: str, wrong: list[str]) -> bool:
+        """False (the answer refused, counted and logged) when `wrong` lists what makes `what` (a
+        kind of answer) no answer about order `coid`."""
+        if not wrong:
+            return True
+        self.stats["refused_answers"] += 1
+        log.error("%s of order %s refused: %s", what, coid, "; ".join(wrong))
+        return False
+
+    def _unknown_order(self, msg: ResponseAboutOrder) -> None:
+        """A response about an order of none of ours: counted, and the first few logged."""
+        self.stats["unknown_order"] += 1
+        if self.stats["unknown_order"] <= UNKNOWN_ORDERS_LOGGED:
+            log.warning("%s of order %s, not one of ours: ignored", type(msg).__name__, _coid(msg))
 
     def _on_execution(
         self, o: Order, msg: wire.OrderExecution, key: tuple[str, int]
     ) -> wire.OrderExecution | None:
         """Applies what the execution adds to the quantity counted; returns the fill applied."""
-        cmd = o.cmd
-        wrong = [
-            f"{name} {got} (order's {want})"
-            for name, got, want in (("symbol", msg.symbol, cmd.symbol), ("side", msg.side, cmd.side))
-            if got != want
-        ] + [
-            f"{name} {got} above the order's quantity {cmd.quantity}"
-            for name, got in (
-                ("cumulative_quantity", msg.cumulative_quantity),
-                ("last_quantity", msg.last_quantity),
-            )
-            if got > cmd.quantity
-        ]
-        if wrong:
-            self.stats["refused_fills"] += 1
-            log.error(
-                "execution %s of order %s refused: %s", msg.trade_id, o.client_order_id, "; ".join(wrong)
-            )
-            return None
         self._fills_seen.add(key)
         new = msg.cumulative_quantity - o.filled
         if new <= 0:

@@ -21,6 +21,7 @@ from flashcrash.trading_engine.order_state import (
     OrderStatus,
     Pending,
 )
+from flashcrash.trading_engine.venue_figures import answer_faults
 
 if TYPE_CHECKING:
     from flashcrash.trading_engine.breaker import CircuitBreaker
@@ -53,6 +54,7 @@ class Reconciliation:
         def _query(self, client_order_id: str, now_ns: int, queries: int) -> None: ...
         def _update(self, coid: str, status: str, venue_filled: Decimal) -> None: ...
         def cancel(self, client_order_id: str, now_ns: int) -> bool: ...
+        def _answer_fits(self, what: str, coid: str, wrong: list[str]) -> bool: ...
 
     @property
     def reconciling(self) -> bool:
@@ -153,9 +155,13 @@ class Reconciliation:
     def _apply_info(self, o: Order, info: wire.OrderInfo, now: int) -> None:
         """The engine's figures for an order; for a recovered one, fills we missed become one made-up
         fill. An order the engine still has live after our cancel, with no cancel awaiting its answer
-        (the engine that got it was killed, or it timed out), may be canceled again."""
+        (the engine that got it was killed, or it timed out), may be canceled again. Figures that
+        cannot be the order's (another symbol or side, more filled than ordered) are refused."""
+        wrong = answer_faults(o.cmd, info.symbol, info.side, info.quantity, info.filled_quantity)
+        if not self._answer_fits("OrderInfo", o.client_order_id, wrong):
+            return
         missing = info.filled_quantity - o.filled
-        if o.recovered and missing > 0 and (info.quote_filled <= 0 or info.filled_quantity > o.cmd.quantity):
+        if o.recovered and missing > 0 and info.quote_filled <= 0:
             # No fill is made up from figures that cannot be right: at price 0 it would book coins
             # for free. The order stays as it was (unsettled) until figures that can be come.
             self.stats["refused_fills"] += 1

@@ -45,7 +45,6 @@ from flashcrash.trading_engine.exits import ExitReason, ExitRules
 from flashcrash.trading_engine.funds import Funds
 from flashcrash.trading_engine.money import Price, Quantity
 from flashcrash.trading_engine.orders import (
-    ESTIMATED_BASE_FEE,
     ESTIMATED_FEE,
     POSITION_RECHECK_NS,
     Order,
@@ -57,6 +56,7 @@ from flashcrash.trading_engine.percentile import RangeWindow, plan, wake_lead_se
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
 from flashcrash.trading_engine.scoring import Bands, Weights, score
+from flashcrash.trading_engine.venue_figures import fee_part
 from flashcrash.trading_engine.volume import VolumeCheck, VolumeGate
 from flashcrash.wire import ENGINE_FLATTEN_PREFIX, HealthMetrics, OrderExecution
 
@@ -621,12 +621,12 @@ class PercentileStrategy:
         Binance takes a buy's commission from the coins it bought (unless paid in BNB). A fee in a
         third asset (BNB) has no price here: counted, logged, left out of the P&L. The assets are read
         off the pair's name without a contract suffix (`BCHUSD_PERP`: BCH and USD)."""
-        asset, symbol = fill.fee_asset, self.orders.symbol
-        pair = symbol.split("_", 1)[0]
-        if asset == ESTIMATED_BASE_FEE or (asset and pair.startswith(asset) and pair != asset):
+        part = fee_part(fill.fee_asset, self.orders.symbol)
+        if part == "base":
             return ZERO, fill.fee
-        if not asset or pair.endswith(asset) or asset == ESTIMATED_FEE or not fill.fee:
+        if part == "quote" or not fill.fee:
             return fill.fee, ZERO
+        asset, symbol = fill.fee_asset, self.orders.symbol
         self.decisions["fee_in_other_asset"] += 1
         log.warning(
             "fee of %s %s on %s not in %s: left out of the P&L", fill.fee, asset, fill.trade_id, symbol
