@@ -11,7 +11,7 @@
 //! weight 429's `Retry-After` still runs: the `ban_after`th is answered 418 and bans the IP for
 //! `ban_secs`, each later ban twice as long as the one before, at most 3 days. Every weighted
 //! request of a banned IP is answered 418 with `Retry-After` (seconds to the ban's end) and -1003
-//! "Way too much request weight used; IP banned until <ms>. ..." (`fixtures/errors.json`
+//! `Way too much request weight used; IP banned until <ms>. ...` (`fixtures/errors.json`
 //! `ip_banned`). A ban ends with a fresh minute of weight. A 429 of the order count (-1015) is the
 //! account's, not the IP's, and leads to no ban.
 

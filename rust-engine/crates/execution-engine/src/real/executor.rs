@@ -41,7 +41,7 @@ use crate::real::client::{RestClient, RestConfig, RestError};
 use crate::real::error_response::error_response;
 use crate::real::mapping::{full_fills, order_canceled, order_info, Fill};
 use crate::real::tracked::{
-    absorb_report, apply_event, new_executions, CancelRequest, Orders, Phase, Tracked,
+    absorb_report, apply_held, new_executions, CancelRequest, Orders, Phase, Tracked,
 };
 use crate::validate::{self, Limits};
 
@@ -353,9 +353,7 @@ impl RealExecutor {
             t.order.info.status = OrderStatus::New;
         }
         t.phase = Phase::Known;
-        for r in std::mem::take(&mut t.held) {
-            out.extend(apply_event(t, &r, now));
-        }
+        apply_held(t, now, &mut out);
         out
     }
 
@@ -478,9 +476,7 @@ impl RealExecutor {
             t.order.info.exchange_order_id = order_id.to_string();
             t.phase = Phase::Known;
             let mut out = vec![t.order.placed(OrderStatus::New, now)];
-            for r in std::mem::take(&mut t.held) {
-                out.extend(apply_event(t, &r, now));
-            }
+            apply_held(t, now, &mut out);
             let behind = t.unreported();
             (out, t.order.info.symbol.clone(), order_id, behind)
         };

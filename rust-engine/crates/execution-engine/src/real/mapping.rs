@@ -322,13 +322,18 @@ impl ExecutionReport {
         VenueOrderStatus::parse(&self.status).map(|s| s.to_order_status(self.cumulative_qty.0))
     }
 
-    /// The fill this event reports (`x = TRADE` with a trade id), if any.
-    pub fn fill(&self) -> Option<Fill> {
+    /// The trade id of the fill this event reports (`x = TRADE` with a trade id), if any.
+    pub fn fill_trade_id(&self) -> Option<u64> {
         if self.execution_type != "TRADE" {
             return None;
         }
+        u64::try_from(self.trade_id).ok()
+    }
+
+    /// The fill this event reports (`x = TRADE` with a trade id), if any.
+    pub fn fill(&self) -> Option<Fill> {
         Some(Fill {
-            trade_id: u64::try_from(self.trade_id).ok()?,
+            trade_id: self.fill_trade_id()?,
             price: self.last_price.0,
             qty: self.last_qty.0,
             commission: self.commission.0,

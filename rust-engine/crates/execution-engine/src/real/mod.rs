@@ -53,4 +53,5 @@ pub use credentials::{
 pub use error_response::error_response;
 pub use executor::{ExecutorConfig, RealExecutor};
 pub use mapping::{parse_stream_event, ExecutionReport, Fill, StreamEvent};
+pub use tracked::ImpossibleFill;
 pub use user_stream::{StreamStats, UserStream, UserStreamConfig};

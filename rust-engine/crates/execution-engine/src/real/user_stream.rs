@@ -51,6 +51,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::real::client::RestClient;
 use crate::real::executor::RealExecutor;
 use crate::real::mapping::{parse_stream_event, StreamEvent};
+#[cfg(doc)]
+use crate::real::tracked::ImpossibleFill;
 use crate::signing::{ws_api_payload, Ed25519Signer, Signer};
 
 /// Path of the WebSocket API.
@@ -110,13 +112,15 @@ impl UserStreamConfig {
 pub struct StreamStats {
     /// Successful subscriptions (1 + reconnects).
     pub subscriptions: AtomicU64,
-    /// `executionReport` events applied.
+    /// `executionReport` events applied (held ones included).
     pub execution_reports: AtomicU64,
     /// `executionReport` events of another symbol than the traded one, ignored (the stream is
     /// per account).
     pub other_symbol: AtomicU64,
     /// Frames dropped as unreadable (not JSON, an `executionReport` missing a field or with an
-    /// amount out of range): the periodic and reconnect reconciliations recover what they held.
+    /// amount out of range, or reporting a fill its order cannot have: above the order's quantity,
+    /// or adding up past the largest decimal, [`ImpossibleFill`]): the periodic and reconnect
+    /// reconciliations recover what they held.
     pub unreadable: AtomicU64,
 }
 
@@ -527,14 +531,25 @@ async fn session(
                     "executionReport of another symbol ignored"
                 );
             }
-            Ok(StreamEvent::Execution(report)) => {
-                stats.execution_reports.fetch_add(1, Ordering::SeqCst);
-                for r in executor.on_execution_report(&report) {
-                    if tx.send(r).is_err() {
-                        return Ok(SessionEnd::ReceiverGone);
+            Ok(StreamEvent::Execution(report)) => match executor.on_execution_report(&report) {
+                Ok(responses) => {
+                    stats.execution_reports.fetch_add(1, Ordering::SeqCst);
+                    for r in responses {
+                        if tx.send(r).is_err() {
+                            return Ok(SessionEnd::ReceiverGone);
+                        }
                     }
                 }
-            }
+                Err(e) => {
+                    let n = stats.unreadable.fetch_add(1, Ordering::SeqCst) + 1;
+                    tracing::warn!(
+                        client_order_id = %report.order_client_id(),
+                        error = %e,
+                        unreadable = n,
+                        "user data stream frame dropped"
+                    );
+                }
+            },
             Ok(StreamEvent::Terminated) => {
                 return Ok(SessionEnd::Ended("eventStreamTerminated".into()))
             }

@@ -13,7 +13,8 @@ use crate::real::error_response::error_response;
 use crate::real::executor::RealExecutor;
 use crate::real::mapping::{order_info, ExecutionReport};
 use crate::real::tracked::{
-    absorb_report, apply_event, new_executions, status_report, Phase, Tracked,
+    absorb_report, apply_event, check_event, new_executions, status_report, ImpossibleFill, Phase,
+    Tracked,
 };
 
 impl RealExecutor {
@@ -29,22 +30,33 @@ impl RealExecutor {
     /// rejected", not for a new order refused `-2010`, which its `Error` answers; an order that
     /// never rested has nothing to report, and its client order id stays free (§3.2
     /// `newClientOrderId`: "A unique id among open orders").
-    pub fn on_execution_report(&self, r: &ExecutionReport) -> Vec<Response> {
+    ///
+    /// # Errors
+    /// [`ImpossibleFill`] when the event reports a fill no order can have (its `l` or `z` above
+    /// the order's quantity, its fill adding up past the largest decimal): it is refused whole,
+    /// neither applied, held nor reported, and an order it would start tracking is not tracked.
+    /// The caller drops it (the user data stream counts it as an unreadable frame); the next
+    /// reconcile asks the venue for the order.
+    pub fn on_execution_report(
+        &self,
+        r: &ExecutionReport,
+    ) -> Result<Vec<Response>, ImpossibleFill> {
         if !self.trades(&r.symbol) {
             tracing::debug!(
                 symbol = %r.symbol,
                 client_order_id = %r.order_client_id(),
                 "executionReport of another symbol ignored"
             );
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let now = now_ns();
         let mut orders = self.orders();
         let coid = r.order_client_id().to_owned();
         match orders.by_client.get_mut(&coid) {
             Some(t) if t.phase != Phase::Known => {
+                check_event(t, r)?;
                 t.held.push(r.clone());
-                Vec::new()
+                Ok(Vec::new())
             }
             Some(t) => apply_event(t, r, now),
             None if r.order_status() == Some(OrderStatus::Rejected) => {
@@ -53,20 +65,20 @@ impl RealExecutor {
                     reject_reason = %r.reject_reason,
                     "REJECTED report of an order not tracked ignored"
                 );
-                Vec::new()
+                Ok(Vec::new())
             }
             None => {
                 let Some(info) = r.order_info() else {
-                    return Vec::new();
+                    return Ok(Vec::new());
                 };
                 // Its fill is reported as any other, with the order's cumulative quantity and
                 // status (`z`, `X`); fills before it (`z` is above its `l`), at the next
                 // reconcile, from `myTrades`.
                 let mut t = Tracked::new(Order::from_info(info), Phase::Known);
-                let mut out = apply_event(&mut t, r, now);
+                let mut out = apply_event(&mut t, r, now)?;
                 out.push(status_report(&t.order, now));
                 orders.by_client.insert(coid, t);
-                out
+                Ok(out)
             }
         }
     }

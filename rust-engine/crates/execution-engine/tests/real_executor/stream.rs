@@ -167,6 +167,93 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
     assert!(rx.try_recv().is_err());
 }
 
+/// A stream fill no order can have is refused whole, dropped and counted as an unreadable frame
+/// is, never applied nor reported: two fills of 5e28 (the second's quantity added to the first's
+/// would pass the largest decimal, a panic that aborts the release engine), a fill (`l`) above the
+/// order's quantity of 100, a cumulative quantity (`z`) above it. The order is as before them, the
+/// next good fill is the first response, and a refused trade id is not taken.
+#[tokio::test]
+async fn stream_fills_above_the_order_or_too_large_to_add_up_are_refused_and_counted() {
+    let stub = Stub::start().await;
+    stub.fallback("GET", OPEN, Canned::ok("[]"));
+    stub.fallback(
+        "GET",
+        ORDER,
+        Canned::ok(query_body("h1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
+    );
+    let cmd = bid("h1");
+    accepts(&stub, &cmd, 42);
+    let ex = executor(&stub);
+    assert_eq!(ex.place(&cmd).await.len(), 1);
+    let (stream, mut rx) = subscribed(&stub, &ex).await;
+    let huge = "50000000000000000000000000000";
+    let refused = [
+        ((huge, huge), 1),
+        ((huge, huge), 2),
+        (("100.00000001", "40"), 3),
+        (("40", "100.00000001"), 4),
+    ];
+    for (n, ((last, cumulative), trade)) in (1..).zip(refused) {
+        let report = report_json(
+            "h1",
+            42,
+            "TRADE",
+            "PARTIALLY_FILLED",
+            ("0.15", last),
+            cumulative,
+            trade,
+        );
+        stub.ws_send(&report);
+        wait_until("refused event counted", WAIT, || {
+            stream.stats().unreadable.load(Ordering::SeqCst) == n
+        })
+        .await;
+        // Called directly, the executor refuses it too.
+        assert!(ex.on_execution_report(&event(&report)).is_err(), "{trade}");
+    }
+    let order = ex.order("h1").unwrap();
+    assert_eq!(
+        (order.info.filled_quantity, order.info.status),
+        (d("0"), OrderStatus::New)
+    );
+    stub.ws_send(&report_json(
+        "h1",
+        42,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("0.15", "40"),
+        "40",
+        3,
+    ));
+    match recv(&mut rx).await {
+        Response::OrderExecution(e) => assert_eq!(
+            (e.trade_id, e.last_quantity, e.cumulative_quantity),
+            (3, d("40"), d("40"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stream.stats().execution_reports.load(Ordering::SeqCst), 1);
+    assert_eq!(stream.stats().unreadable.load(Ordering::SeqCst), 4);
+    stream.shutdown().await;
+    assert!(rx.try_recv().is_err());
+
+    // An event held while the order's outcome is unknown is checked as it comes: refused, it is
+    // not held.
+    let mut seeded = Order::new(&bid("h2"), String::new(), 1);
+    seeded.info.status = OrderStatus::New;
+    ex.track_unresolved(seeded);
+    let over = report_json(
+        "h2",
+        43,
+        "TRADE",
+        "PARTIALLY_FILLED",
+        ("0.15", "150"),
+        "150",
+        9,
+    );
+    assert!(ex.on_execution_report(&event(&over)).is_err());
+}
+
 #[tokio::test]
 async fn reconcile_after_restart_reports_what_happened() {
     let stub = Stub::start().await;
@@ -467,7 +554,7 @@ async fn orders_of_another_symbol_are_ignored() {
         StreamEvent::Execution(r) => r,
         e => panic!("{e:?}"),
     };
-    assert!(ex.on_execution_report(&parsed).is_empty());
+    assert!(ex.on_execution_report(&parsed).unwrap().is_empty());
     assert!(ex.order("manual-btc").is_none());
     stream.shutdown().await;
     assert!(rx.try_recv().is_err());
@@ -575,15 +662,18 @@ async fn a_fill_whose_stream_event_was_lost_is_reported_by_the_reconcile() {
     let ex = executor(&stub);
     let mut all = ex.place(&cmd).await;
     for (trade, status, cumulative) in [(502, "PARTIALLY_FILLED", "70"), (503, "FILLED", "100")] {
-        all.extend(ex.on_execution_report(&event(&report_json(
-            "a1",
-            42,
-            "TRADE",
-            status,
-            ("0.15", "30"),
-            cumulative,
-            trade,
-        ))));
+        all.extend(
+            ex.on_execution_report(&event(&report_json(
+                "a1",
+                42,
+                "TRADE",
+                status,
+                ("0.15", "30"),
+                cumulative,
+                trade,
+            )))
+            .unwrap(),
+        );
     }
     assert_eq!(executed(&all).0, d("60"));
     all.extend(ex.reconcile().await);
@@ -672,15 +762,17 @@ async fn a_streamed_fill_of_an_untracked_order_is_reported() {
     );
     stub.fallback("GET", OPEN, Canned::ok("[]"));
     let ex = executor(&stub);
-    let mut all = ex.on_execution_report(&event(&report_json(
-        "old1",
-        700,
-        "TRADE",
-        "FILLED",
-        ("0.15", "40"),
-        "100",
-        950,
-    )));
+    let mut all = ex
+        .on_execution_report(&event(&report_json(
+            "old1",
+            700,
+            "TRADE",
+            "FILLED",
+            ("0.15", "40"),
+            "100",
+            950,
+        )))
+        .unwrap();
     assert_eq!(executed(&all), (d("40"), vec![950]));
     match all.first() {
         Some(Response::OrderExecution(e)) => assert_eq!(
@@ -783,15 +875,17 @@ async fn a_fill_streamed_while_an_order_is_adopted_is_reported_once() {
             }
         });
         wait_until("myTrades asked", WAIT, || stub.count("GET", TRADES) == 1).await;
-        let mut all = ex.on_execution_report(&event(&report_json(
-            "u1",
-            301,
-            "TRADE",
-            "PARTIALLY_FILLED",
-            ("0.15", "30"),
-            "70",
-            12,
-        )));
+        let mut all = ex
+            .on_execution_report(&event(&report_json(
+                "u1",
+                301,
+                "TRADE",
+                "PARTIALLY_FILLED",
+                ("0.15", "30"),
+                "70",
+                12,
+            )))
+            .unwrap();
         all.extend(adoption.await.unwrap());
         let (quantity, mut ids) = executed(&all);
         ids.sort_unstable();
@@ -944,15 +1038,17 @@ async fn a_cancel_the_stream_reported_is_answered_though_the_request_failed() {
             stub.count("DELETE", ORDER) == 1
         })
         .await;
-        let streamed = ex.on_execution_report(&event(&report_json(
-            "c1",
-            77,
-            "CANCELED",
-            "CANCELED",
-            ("0", "0"),
-            "0",
-            -1,
-        )));
+        let streamed = ex
+            .on_execution_report(&event(&report_json(
+                "c1",
+                77,
+                "CANCELED",
+                "CANCELED",
+                ("0", "0"),
+                "0",
+                -1,
+            )))
+            .unwrap();
         assert_eq!(streamed, Vec::<Response>::new(), "{code}");
         let out = cancel.await.unwrap();
         match out.as_slice() {
@@ -1001,7 +1097,9 @@ async fn a_rejected_report_of_an_untracked_order_is_ignored() {
     ))
     .unwrap();
     rejected["event"]["r"] = json!("INSUFFICIENT_BALANCES");
-    let out = ex.on_execution_report(&event(&rejected.to_string()));
+    let out = ex
+        .on_execution_report(&event(&rejected.to_string()))
+        .unwrap();
     assert_eq!(out, Vec::<Response>::new());
     assert!(ex.order("rj1").is_none());
     match ex.place(&cmd).await.as_slice() {
@@ -1047,15 +1145,17 @@ async fn placed_with_a_held_fill(
         stub.count("POST", ORDER) == 1
     })
     .await;
-    let held = ex.on_execution_report(&event(&report_json(
-        coid,
-        order_id,
-        "TRADE",
-        "FILLED",
-        ("0.15", last),
-        "100",
-        trade_id,
-    )));
+    let held = ex
+        .on_execution_report(&event(&report_json(
+            coid,
+            order_id,
+            "TRADE",
+            "FILLED",
+            ("0.15", last),
+            "100",
+            trade_id,
+        )))
+        .unwrap();
     assert!(held.is_empty(), "held while the answer is out: {held:?}");
     (ex, placing.await.unwrap())
 }
