@@ -22,9 +22,12 @@ REPO_SCHEMA = REPO / "config" / "schema.toml"
 # loader refuses).
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # The engine's decimals (rust_decimal): at most 28 digits after the point, all the digits together
-# (the point dropped) under 2**96.
+# (the point dropped) under 2**96. Leading zeros, however many, are taken as the engine takes them
+# (`"000500"` is 500); the digits after them are counted before any conversion, so no string is too
+# long for one.
 _DECIMAL_MAX_SCALE = 28
 _DECIMAL_MAX_MANTISSA = 2**96 - 1
+_DECIMAL_MAX_DIGITS = len(str(_DECIMAL_MAX_MANTISSA))
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 
 
@@ -107,7 +110,12 @@ def _decimal_ok(v: str) -> bool:
     if not _DECIMAL.fullmatch(v):
         return False
     whole, _, fraction = v.lstrip("-").partition(".")
-    return len(fraction) <= _DECIMAL_MAX_SCALE and int(whole + fraction) <= _DECIMAL_MAX_MANTISSA
+    digits = (whole + fraction).lstrip("0")
+    return (
+        len(fraction) <= _DECIMAL_MAX_SCALE
+        and len(digits) <= _DECIMAL_MAX_DIGITS  # int() below never meets a string too long for it
+        and int(digits or "0") <= _DECIMAL_MAX_MANTISSA
+    )
 
 
 def _host_port(rest: str, need_port: bool) -> bool:
@@ -116,7 +124,16 @@ def _host_port(rest: str, need_port: bool) -> bool:
     if not sep:
         return bool(authority) and not need_port
     # ASCII digits only: `isdigit` alone takes other scripts' digits (fullwidth ones), which int() reads.
-    return bool(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    # Leading zeros are taken as the engine's loader takes them; at most 5 digits after them, so int()
+    # never meets a string too long for it.
+    digits = port.lstrip("0")
+    return (
+        bool(host)
+        and port.isascii()
+        and port.isdigit()
+        and len(digits) <= 5
+        and 1 <= int(digits or "0") <= 65535
+    )
 
 
 def _url_ok(v: str, schemes: list[str]) -> bool:
@@ -474,7 +491,11 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     check_complete(schema, table)
     check_cross_fields(table)
     s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))
-    report_dir = Path(table["persistence"]["report_dir"]).expanduser()
+    try:
+        report_dir = Path(table["persistence"]["report_dir"]).expanduser()
+    except RuntimeError as e:  # `~user` of no such user (or no home folder)
+        shown = _show(table["persistence"]["report_dir"])
+        raise ConfigError(f"config error: [persistence] report_dir = {shown}: {e}") from None
     if not report_dir.is_absolute():
         report_dir = REPO / report_dir
     return Config(

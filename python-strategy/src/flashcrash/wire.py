@@ -2,7 +2,8 @@
 
 Field order is the documented key order, so `encode(decode(b)) == b` for every golden vector. Decoding
 is strict: an unknown type, a missing, extra or mistyped key, a NaN/Inf/non-positive price, a negative
-quantity or a malformed decimal string raises `WireError`, which the caller counts and logs.
+quantity, or a malformed or out-of-bounds decimal string (see `_DECIMAL_MAX_CHARS`) raises `WireError`,
+which the caller counts and logs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from typing import Any, ClassVar
 import msgpack
 
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # matched whole (`fullmatch`): "10\n" is no decimal
+# The bounds of a decimal string: what the engine's `rust_decimal` holds (at most 28 digits after the
+# point, 28 significant digits, which is also the precision of Python's default decimal context), and
+# far above any price, quantity, fee or balance (under 1e20). A string past them is refused before it
+# can reach an order or an account, where its arithmetic would overflow (`decimal.Overflow`).
+_DECIMAL_MAX_CHARS = 64  # checked first: a longer string is neither matched nor converted
+_DECIMAL_MAX_SCALE = 28
+_DECIMAL_MAX_DIGITS = 28
+_DECIMAL_LIMIT = Decimal("1e20")
 _MAX_U64 = 2**64 - 1
 
 
@@ -57,9 +66,7 @@ def _check(kind: str, name: str, v: Any) -> Any:
                 raise WireError(f"{name}: invalid value {v!r}")
             return v
         case "dec" | "pdec" | "udec":
-            if not isinstance(v, str) or not _DECIMAL.fullmatch(v):
-                raise WireError(f"{name}: {v!r} is not a plain decimal string")
-            d = Decimal(v)
+            d = _decimal(name, v)
             if base == "pdec" and d <= 0:
                 raise WireError(f"{name}: {v} must be more than zero")
             if base == "udec" and d < 0:
@@ -90,6 +97,25 @@ def _check(kind: str, name: str, v: Any) -> Any:
             raise WireError(f"{name}: {v!r} is not one of {', '.join(allowed)}")
         return v
     raise WireError(f"unknown kind {kind}")
+
+
+def _decimal(name: str, v: Any) -> Decimal:
+    """`v`, a plain decimal string within the bounds above, as a Decimal; else `WireError` naming the
+    field (a long string is never quoted whole)."""
+    if not isinstance(v, str):
+        raise WireError(f"{name}: {v!r} is not a plain decimal string")
+    if len(v) > _DECIMAL_MAX_CHARS:
+        raise WireError(f"{name}: a decimal string of {len(v)} characters (at most {_DECIMAL_MAX_CHARS})")
+    if not _DECIMAL.fullmatch(v):
+        raise WireError(f"{name}: {v!r} is not a plain decimal string")
+    if len(v.partition(".")[2]) > _DECIMAL_MAX_SCALE:
+        raise WireError(f"{name}: {v} has more than {_DECIMAL_MAX_SCALE} digits after the point")
+    d = Decimal(v)
+    if len(d.as_tuple().digits) > _DECIMAL_MAX_DIGITS:  # leading zeros are not counted
+        raise WireError(f"{name}: {v} has more than {_DECIMAL_MAX_DIGITS} significant digits")
+    if abs(d) >= _DECIMAL_LIMIT:
+        raise WireError(f"{name}: {v} is not under 1e20 in magnitude")
+    return d
 
 
 def dec_text(d: Decimal) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,37 @@ def test_decimals_are_those_the_engine_can_hold() -> None:
     assert ok("0." + "1" * 28) and ok("-79228162514264337593543950335")
     assert not ok("0." + "0" * 29) and not ok("79228162514264337593543950336")
     assert not ok("7.9228162514264337593543950336") and ok("7.922816251426433759354395033")
+
+
+def test_a_decimal_of_thousands_of_digits_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    """A decimal string of more digits than Python's int() converts (4300) is refused naming the key,
+    never a ValueError; however many leading zeros come before its digits, it is read as the engine's
+    loader reads it (`"000…0500"` is 500, as `rust_decimal` parses it)."""
+    zeros = "0" * 5000
+    cfg = _load_with(tmp_path, f'[symbol]\norder_quantity = "{zeros}500"\n')
+    assert cfg.symbol.order_quantity == Decimal(500)
+    for value in ("5" * 5000, f"{zeros}1{zeros}", f"0.{zeros}5", f"-{'9' * 5000}.5"):
+        with pytest.raises(config.ConfigError) as e:
+            _load_with(tmp_path, f'[symbol]\norder_quantity = "{value}"\n')
+        assert str(e.value).startswith(f'config error: [symbol] order_quantity = "{value[:20]}')
+        assert "expected a decimal string from" in str(e.value)
+    assert config._decimal_ok(f"{zeros}79228162514264337593543950335")
+    assert not config._decimal_ok(f"{zeros}79228162514264337593543950336")
+
+
+def test_a_port_of_thousands_of_digits_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    """The same for an endpoint's port: refused naming the key, never a ValueError; leading zeros
+    are taken as the engine's loader takes them (Rust's `u32` parse)."""
+    with pytest.raises(config.ConfigError) as e:
+        _load_with(tmp_path, f'[zmq]\ndata_endpoint = "tcp://127.0.0.1:{"9" * 5000}"\n')
+    assert str(e.value).startswith('config error: [zmq] data_endpoint = "tcp://127.0.0.1:999')
+    assert config._host_port(f"127.0.0.1:{'0' * 5000}5555", True)
+    assert not config._host_port(f"127.0.0.1:{'0' * 5000}65536", True)
+    assert not config._host_port(f"127.0.0.1:{'0' * 5000}", True)
+
+
+def test_a_report_dir_of_an_unknown_user_is_a_config_error(tmp_path: Path) -> None:
+    """`~user` of no such user cannot be expanded: refused naming the key, never a RuntimeError."""
+    with pytest.raises(config.ConfigError) as e:
+        _load_with(tmp_path, '[persistence]\nreport_dir = "~no-such-user-fc/reports"\n')
+    assert str(e.value).startswith('config error: [persistence] report_dir = "~no-such-user-fc/reports": ')

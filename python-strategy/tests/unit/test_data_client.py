@@ -1,11 +1,13 @@
 """The data client on real ZeroMQ sockets (random loopback ports): a frame that is not one valid
 message is dropped and counted by reason (`payload` for a bad MessagePack body, `frame_count` for a
 message of other than two frames, even when its second frame is a valid message, `other_symbol` for
-market data of another symbol) and never yielded;
+market data of another symbol, `wrong_channel` for a message the channel does not carry, a trade on
+the response channel among them) and never yielded;
 responses are yielded before market data of the same poll; a command the PUSH socket cannot queue
 (no engine connected, or its queue full) is refused without blocking and counted in
 `commands_not_queued` (not as malformed), and never reaches an engine that starts later. Jumps in
-the trade ids are counted as trades missed."""
+the trade ids are counted as trades missed; a trade whose id is not above the last one is dropped
+(`duplicate_trade`, `stale_trade`) unless the engine may have started its ids anew."""
 
 from __future__ import annotations
 
@@ -113,24 +115,87 @@ def test_bad_frames_are_dropped_and_counted_by_reason(engine: Engine) -> None:
     assert engine.client.received["Trade"] == 2
 
 
+def _health(started_ts_ns: int) -> wire.HealthMetrics:
+    return wire.HealthMetrics(2, "POLUSDT", "live", *[0.0] * 4, *[0] * 12, started_ts_ns)
+
+
+def _send_data(engine: Engine, msgs: list[object]) -> list[object]:
+    """`msgs` published on the data channel, then a last trade (id 1000, or 1 after the last id
+    when that is above) as the end mark; what the client yields until it, the mark left out."""
+    trades = [m.trade_id for m in msgs if isinstance(m, wire.Trade)]
+    mark = _trade(max(1000, max(trades, default=0) + 1))
+    for msg in [*msgs, mark]:
+        topic = b"trade.POLUSDT" if isinstance(msg, wire.Trade) else b"state"
+        if isinstance(msg, wire.HealthMetrics):
+            topic = b"health"
+        engine.data.send_multipart([topic, wire.encode(msg)])
+    got: list[object] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and mark not in got:
+        got += engine.poll(50)
+    assert got[-1:] == [mark]
+    return got[:-1]
+
+
 def test_jumps_in_the_trade_ids_are_counted_as_missed_and_every_trade_still_yielded(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Trade ids 1, 2, 5 miss 3 and 4; a lower id (7 -> 3: an engine started again, a replay's ids
-    anew) misses nothing; 3, 4, 10 miss 5 to 9. Nothing is dropped for it, and the first jump is
-    logged with its ids."""
+    """Trade ids 1, 2, 5 miss 3 and 4; a lower id after the engine restarted (7 -> 3, its health's
+    new `started_ts_ns` before it: a replay's ids anew) misses nothing; 3, 4, 10 miss 5 to 9. No
+    trade is dropped, and the first jump is logged with its ids."""
     engine.warm_up()
     ids = [1, 2, 5, 6, 7, 3, 4, 10]
-    for tid in ids:
-        engine.data.send_multipart([b"trade.POLUSDT", wire.encode(_trade(tid))])
-    got: list[object] = []
-    deadline = time.monotonic() + 5
     with caplog.at_level("WARNING", logger="flashcrash.data_client.client"):
-        while time.monotonic() < deadline and _trade(10) not in got:
-            got += engine.poll(50)
-    assert got == [_trade(t) for t in ids]
-    assert engine.client.trades_missed == 2 + 5
+        got = _send_data(engine, [*map(_trade, ids[:5]), _health(2), *map(_trade, ids[5:])])
+    assert got == [*map(_trade, ids[:5]), _health(2), *map(_trade, ids[5:])]
+    assert engine.client.trades_missed == 2 + 5 + 989  # 10 -> the end mark 1000
     assert "trade ids jumped from 2 to 5: 2 trades missed so far" in caplog.text
+    assert not engine.client.malformed
+
+
+def test_a_trade_delivered_again_is_dropped_and_counted(engine: Engine) -> None:
+    """The same trade three times is yielded once (its volume must count once in the candles): the
+    repeats counted as `duplicate_trade`; a lower id than the last one (delivered already, the same
+    engine) is dropped as `stale_trade`; neither counts as trades missed nor moves the last id."""
+    engine.warm_up()
+    sent = [_trade(1), _trade(2), _trade(2), _trade(2), _trade(1), _trade(3), _trade(3)]
+    got = _send_data(engine, sent)
+    assert got == [_trade(1), _trade(2), _trade(3)]
+    assert engine.client.malformed == {"duplicate_trade": 3, "stale_trade": 1}
+    assert engine.client.trades_missed == 996  # 3 -> the end mark 1000 only
+
+
+@pytest.mark.parametrize(
+    "anew",
+    [
+        _health(7),  # a new engine start in its health
+        wire.StateChange(2, "engine", "starting", "running", "engine ready"),  # a new engine
+        wire.StateChange(2, "feed", "reconnecting", "syncing", "connected, waiting for snapshot"),
+        wire.StateChange(2, "feed", "syncing", "live", "synced"),  # a restart whose start was unheard
+    ],
+    ids=["new start", "engine starting", "feed syncing", "feed live"],
+)
+def test_after_an_engine_or_feed_start_lower_ids_are_followed(engine: Engine, anew: object) -> None:
+    """After the engine started again (or its feed made a new connection, whose first trade the
+    engine takes whatever its id) a lower id is followed, nothing missed; a repeat of the last id is
+    still dropped, and a lower id again after that is stale."""
+    engine.warm_up()
+    got = _send_data(engine, [_trade(50), _trade(51), anew, _trade(51), _trade(3), _trade(4), _trade(2)])
+    assert got == [_trade(50), _trade(51), anew, _trade(3), _trade(4)]
+    assert engine.client.malformed == {"duplicate_trade": 1, "stale_trade": 1}
+    assert engine.client.trades_missed == 995  # 4 -> the end mark 1000 only
+
+
+def test_a_run_of_lower_ids_is_followed_from_its_tenth(engine: Engine) -> None:
+    """Lower ids with no start heard (an engine restarted before our subscription was back, or its
+    feed's ids followed again): dropped as stale until ten in a row, each above the one before, then
+    followed from the tenth, as the engine's feed follows its venue's (`STALE_RUN`); a lower id
+    repeated is no such run."""
+    engine.warm_up()
+    repeated = [_trade(5)] * 12
+    got = _send_data(engine, [_trade(100), *repeated, *map(_trade, range(1, 13))])
+    assert got == [_trade(100), _trade(10), _trade(11), _trade(12)]
+    assert engine.client.malformed == {"stale_trade": 12 + 9}
 
 
 def test_market_data_of_another_symbol_is_dropped_and_counted(engine: Engine) -> None:
@@ -154,6 +219,27 @@ def test_market_data_of_another_symbol_is_dropped_and_counted(engine: Engine) ->
         got += engine.poll(50)
     assert got == [_trade(1), _trade(2)]
     assert engine.client.malformed == {"other_symbol": 3}
+
+
+def test_messages_on_the_wrong_channel_are_dropped_and_counted(engine: Engine) -> None:
+    """Market data on the response channel (where no symbol filter applies) never reaches the
+    indicators: a trade, even of another symbol, a book and a health there are dropped, counted as
+    `wrong_channel`; so are a response and a command on the data channel. The messages of each
+    channel around them are yielded."""
+    engine.warm_up()
+    other = wire.Trade("ETHUSDT", 11, 11, 1, 0.2, 1.0, "buy")
+    book = wire.OrderBookSnapshot("POLUSDT", 12, 12, 1, ((0.2, 1.0),), ((0.21, 1.0),))
+    for msg in (other, _trade(1), book, _health(0), wire.Success("c-1", 2, "ok")):
+        engine.resp.send_multipart([b"resp", wire.encode(msg)])
+    engine.data.send_multipart([b"state", wire.encode(wire.Success("c-2", 3, "ok"))])
+    engine.data.send_multipart([b"state", wire.encode(wire.Shutdown("c-3", 4, "x"))])
+    engine.data.send_multipart([b"trade.POLUSDT", wire.encode(_trade(2))])
+    got: list[object] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not {_trade(2), wire.Success("c-1", 2, "ok")} <= set(got):
+        got += engine.poll(50)
+    assert len(got) == 2 and set(got) == {wire.Success("c-1", 2, "ok"), _trade(2)}
+    assert engine.client.malformed == {"wrong_channel": 6}
 
 
 def test_responses_come_before_market_data_of_the_same_poll(engine: Engine) -> None:

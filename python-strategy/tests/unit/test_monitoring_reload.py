@@ -127,6 +127,43 @@ def test_a_reload_keeps_the_rules_between_keys_with_the_running_values(
     assert "config reload refused, old values kept" in caplog.text and named in caplog.text
 
 
+def test_a_decimal_of_thousands_of_digits_is_refused_or_read_never_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the engine's `StateChange` config, a file whose decimal has thousands of digits (more
+    than Python's int() converts) is refused naming the key, the old values kept; one of thousands of
+    leading zeros is read as the engine reads it (`"000…0250"` is 250) and applied."""
+    path, runner = _setup(tmp_path)
+    before = runner.cfg
+    (tmp_path / "local.toml").write_text(f'[symbol]\norder_quantity = "{"5" * 5000}"\n')
+    with caplog.at_level(logging.ERROR):
+        runner.handle(wire.StateChange(1, "config", "a" * 16, "b" * 16, "reloaded: symbol.order_quantity"))
+    assert runner.cfg is before
+    assert "config reload refused, old values kept: config error: [symbol] order_quantity" in caplog.text
+    (tmp_path / "local.toml").write_text(f'[symbol]\norder_quantity = "{"0" * 5000}250"\n')
+    assert reload(runner, path) is not None
+    assert runner.cfg.symbol.order_quantity == 250 and str(runner.strategy.quantity.value) == "250"  # type: ignore[union-attr]
+
+
+def test_any_failure_of_the_loader_keeps_the_old_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the loader raises (not only `ConfigError`: a fault of its own), the reload is logged
+    as failed and nothing changes; the strategy's loop goes on."""
+    path, runner = _setup(tmp_path)
+    before = runner.cfg
+
+    def broken(*_: object, **__: object) -> config.Config:
+        raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
+
+    monkeypatch.setattr(config, "load", broken)
+    with caplog.at_level(logging.ERROR):
+        assert reload(runner, path) is None
+        runner.handle(wire.StateChange(1, "config", "a" * 16, "b" * 16, "reloaded: risk.max_positions"))
+    assert runner.cfg is before
+    assert "config reload failed, old values kept: ValueError: Exceeds the limit" in caplog.text
+
+
 def test_unchanged_file_is_a_no_op(tmp_path: Path) -> None:
     path, runner = _setup(tmp_path)
     assert reload(runner, path) == []

@@ -155,6 +155,7 @@ def test_scripted_crash_round_trip(tmp_path: Path) -> None:
     assert summary["orders"] == {
         "sent": 2, "placed": 2, "fills": 2, "errors": 0, "cancel_too_late": 0, "timeouts": 0, "cancels": 0,
         "queries": 0, "resends": 0, "in_doubt": 0, "lost": 0, "duplicate_fills": 0, "refused_fills": 0,
+        "refused_answers": 0, "unknown_order": 0,
     }  # fmt: skip
     assert summary["pnl"]["trades"] == 1
     # 500 x (0.966 - 0.954) - 2 x 0.05 fees = 5.90

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ BAD_DEC = [
     "\u0661",
     1.5,
     1,
+    # Past the bounds (`test_a_decimal_past_its_bounds_is_refused_naming_the_field` below): too long,
+    # too many digits, too large.
+    "0" * 64 + "1",
+    "1234567890123456789.0123456789",  # 29 significant digits
+    "0." + "0" * 28 + "1",  # 29 digits after the point
+    "100000000000000000000",  # 1e20
+    "-100000000000000000000.5",
 ]
 BAD_LEVELS = (
     [[[p, 1.0]] for p in BAD_PRICE]
@@ -247,3 +255,73 @@ def test_no_book_level_with_a_bad_number_is_decoded(side: str, which: str, v: fl
     levels = [list(lv) for lv in m[side]]
     levels[-1][0 if which == "price" else 1] = v
     assert not _accepted({**m, side: levels})
+
+
+HUGE = "1" + "0" * 1_000_000  # the demonstrated one: decoded, it overflowed in the order manager
+
+
+def _set(m: dict[str, Any], path: str, v: Any) -> dict[str, Any]:
+    """`m` with the field at `path` (`key`, `key.key` or `key[0].key`) set to `v`."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return {**m, head: v}
+    if head.endswith("[0]"):
+        head = head[:-3]
+        return {**m, head: [_set(m[head][0], rest, v), *m[head][1:]]}
+    return {**m, head: _set(m[head], rest, v)}
+
+
+DECIMAL_FIELDS = [
+    ("OrderExecution", "last_price"),
+    ("OrderExecution", "last_quantity"),
+    ("OrderExecution", "fee"),
+    ("OrderStatus", "order.filled_quantity"),
+    ("OrderStatus", "order.quote_filled"),
+    ("OpenOrders", "net_position"),
+    ("Balances", "balances[0].free"),
+    ("Balances", "balances[0].locked"),
+    ("PlaceOrder", "quantity"),
+]
+
+
+@pytest.mark.parametrize(("name", "path"), DECIMAL_FIELDS)
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (HUGE, "1000001 characters"),
+        ("0" * 65, "65 characters"),
+        ("1234567890123456789.0123456789", "more than 28 significant digits"),
+        ("0." + "0" * 28 + "1", "more than 28 digits after the point"),
+        ("100000000000000000000", "not under 1e20"),
+        ("100000000000000000000.5", "not under 1e20"),
+    ],
+)
+def test_a_decimal_past_its_bounds_is_refused_naming_the_field(
+    name: str, path: str, bad: str, why: str
+) -> None:
+    """A decimal string of a million digits (which decoded, then overflowed the order manager's
+    arithmetic), of more than 28 significant digits or 28 after the point (more than the engine's
+    rust_decimal holds), or of a magnitude of 1e20 or more: `WireError` naming the field, in a
+    short message (never the string whole)."""
+    with pytest.raises(wire.WireError) as e:
+        wire.decode(msgpack.packb(_set(_golden_map(name), path, bad), use_bin_type=True))
+    assert str(e.value).startswith(path.rpartition(".")[2] + ":") and why in str(e.value)
+    assert len(str(e.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "99999999999999999999.99999999",  # under 1e20, 28 digits
+        "1234567890.123456789012345678",  # 28 significant digits
+        "0.0000000000000000000000000001",  # 28 digits after the point
+        "0.1000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000.5",  # 64 characters
+        "-99999999999999999999",
+    ],
+)
+def test_decimals_within_the_bounds_decode(good: str) -> None:
+    """The largest decimals within the bounds decode to their exact value (a negative one where the
+    field is signed: a fee)."""
+    m = _set(_golden_map("OrderExecution"), "fee", good)
+    assert wire.decode(msgpack.packb(m, use_bin_type=True)).fee == Decimal(good)  # type: ignore[attr-defined]

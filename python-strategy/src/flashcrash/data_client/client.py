@@ -6,11 +6,25 @@ Conflation: a book snapshot is the whole top of the book, so of the books of one
 same poll batch only the newest matters. When the strategy falls behind, a batch holds many; the
 older ones are dropped before decoding (by topic) and counted in `conflated`; should the newest
 turn out malformed, the newest older one that decodes takes its place. Trades, health, state
-changes and responses are never dropped, and the order of what is kept is the order received.
+changes and responses are never conflated, and the order of what is kept is the order received.
+
+Each channel carries its own messages (docs/PROTOCOL.md): market data, health and state changes on the
+data channel, responses on the response channel. Any other message on a channel (a trade on the
+response channel, a response or a command on the data channel) is dropped and counted as
+`wrong_channel`: market data that skipped the data channel's symbol filter must not reach the
+indicators.
 
 Trades lost before they got here (the feed's, or the engine's PUB dropping for a subscriber that fell
 behind) show as jumps in the aggregate trade ids, which Binance numbers one after another: counted in
-`trades_missed`. The feed counts its own in `HealthMetrics.trades_missed_count`."""
+`trades_missed`. The feed counts its own in `HealthMetrics.trades_missed_count`. A trade whose id is
+not above the last one taken was delivered already: dropped and counted, as `duplicate_trade` (the
+same id) or `stale_trade` (a lower one), so no candle counts its volume twice. Except where the
+engine may have started its ids again: the first trade after a new engine start (a new
+`HealthMetrics.started_ts_ns`, or the engine's `StateChange` from `starting`) or after its feed's
+new connection (`StateChange` feed to `syncing`, or back to `live`) is taken whatever its id, as the
+engine's feed takes a new connection's first trade (a replay started again numbers its trades anew);
+and, as the engine's feed does, after `STALE_RUN` lower ids in a row, each above the one before, the
+ids are followed again from the latest (an engine that restarted unheard)."""
 
 from __future__ import annotations
 
@@ -27,6 +41,12 @@ log = logging.getLogger(__name__)
 
 
 BOOK_TOPIC = b"book."
+# The messages each channel carries (docs/PROTOCOL.md).
+DATA_TYPES = frozenset(wire.DATA_TYPES)
+RESPONSE_TYPES = frozenset(wire.RESPONSE_TYPES)
+# Lower trade ids in a row (each above the one before) after which they are followed, as the engine's
+# feed follows its venue's (`trade_ids::STALE_RUN`): a stream that went back, not a repeat.
+STALE_RUN = 10
 _NOBLOCK = int(zmq.NOBLOCK)
 _RCVMORE = int(zmq.RCVMORE)  # a plain int: `Socket.get` then skips the option enum's lookup
 
@@ -114,6 +134,11 @@ class EngineClient:
         self.trades_missed = 0  # jumps in the trade ids received
         self.commands_not_queued = 0  # refused by `send`: no engine connected, or its queue full
         self._last_trade_id: int | None = None
+        # The engine may have started its trade ids again since the last trade taken: the next one is
+        # taken whatever its id (`_take_trade`).
+        self._ids_anew = False
+        self._engine_started_ns: int | None = None  # `HealthMetrics.started_ts_ns` last seen
+        self._stale: tuple[int, int] | None = None  # the last lower id dropped, and how many in a row
 
     def send(self, msg: object) -> bool:
         try:
@@ -138,6 +163,7 @@ class EngineClient:
             # Market data of another symbol than ours (a payload under our topic) is dropped and
             # counted: it must not reach the detector or the candles.
             symbol = self.symbol if sock is self.data else None
+            allowed = DATA_TYPES if sock is self.data else RESPONSE_TYPES
             for frames in batch:
                 if len(frames) == 2:  # `_decode`, inline for the common case
                     try:
@@ -154,12 +180,19 @@ class EngineClient:
                     msg = self._older_book(whole, frames)
                     if msg is None:
                         continue
+                kind = type(msg)
+                if kind not in allowed:
+                    self._drop("wrong_channel", frames, f"a {kind.__name__} is not of this channel")
+                    continue
                 if symbol is not None:
                     if getattr(msg, "symbol", symbol) != symbol:
                         self.malformed["other_symbol"] += 1
                         continue
-                    if type(msg) is wire.Trade:
-                        self._trade_id(msg.trade_id)
+                    if kind is wire.Trade:
+                        if not self._take_trade(msg.trade_id):
+                            continue
+                    elif kind is not wire.OrderBookSnapshot:
+                        self._engine_news(msg)
                 yield msg
 
     def _older_book(self, whole: list[list[bytes]], bad: list[bytes]) -> object | None:
@@ -173,10 +206,40 @@ class EngineClient:
                     return msg
         return None
 
-    def _trade_id(self, trade_id: int) -> None:
-        last, self._last_trade_id = self._last_trade_id, trade_id
-        if last is None or trade_id <= last + 1:
-            return  # the next one; or lower: an engine started again (a replay's ids start anew)
+    def _engine_news(self, msg: object) -> None:
+        """A health or state change of the engine: whether its trade ids may start anew from here."""
+        if type(msg) is wire.HealthMetrics:
+            known, self._engine_started_ns = self._engine_started_ns, msg.started_ts_ns
+            if known is not None and known != msg.started_ts_ns:
+                self._ids_anew = True  # another engine
+        elif type(msg) is wire.StateChange and (
+            (msg.component == "feed" and msg.current in ("syncing", "live"))
+            or (msg.component == "engine" and msg.previous == "starting")
+        ):
+            self._ids_anew = True  # a new connection of the feed, or a new engine
+
+    def _take_trade(self, trade_id: int) -> bool:
+        """Whether the trade of `trade_id` is taken (else it is dropped and counted); counts the ids
+        it jumps over as missed."""
+        last = self._last_trade_id
+        if last is not None and trade_id <= last:
+            if trade_id == last:
+                self._stale = None  # the stream is where it was (as the engine's feed judges it)
+                self._drop("duplicate_trade", None, f"trade id {trade_id} again")
+                return False
+            if not self._ids_anew:
+                s = self._stale
+                run = s[1] + 1 if s is not None and trade_id > s[0] else 1
+                if run < STALE_RUN:
+                    self._stale = (trade_id, run)
+                    self._drop("stale_trade", None, f"trade id {trade_id} after {last}")
+                    return False
+                log.warning("trade ids followed again from %d (after %d): %d lower ids in a row",
+                            trade_id, last, run)  # fmt: skip
+            last = None  # ids started anew: nothing missed before this one
+        self._last_trade_id, self._ids_anew, self._stale = trade_id, False, None
+        if last is None or trade_id == last + 1:
+            return True
         before = self.trades_missed
         self.trades_missed += trade_id - last - 1
         if before.bit_length() < self.trades_missed.bit_length():  # the first jump, then each doubling
@@ -185,6 +248,14 @@ class EngineClient:
                 "health's trades_missed_count; the rest were dropped between engine and strategy)",
                 last, trade_id, self.trades_missed,
             )  # fmt: skip
+        return True
+
+    def _drop(self, reason: str, frames: list[bytes] | None, why: str) -> None:
+        """A decoded message dropped: counted by `reason`, the first few logged."""
+        self.malformed[reason] += 1
+        if sum(self.malformed.values()) <= 10:
+            where = f" on {frames[0][:32]!r}" if frames else ""
+            log.warning("dropped a message%s (%s): %s", where, reason, why)
 
     def _decode(self, frames: list[bytes]) -> object | None:
         if len(frames) != 2:

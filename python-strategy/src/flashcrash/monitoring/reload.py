@@ -26,8 +26,8 @@ needing a restart and the running value stays): `[event_detection]` `jitter_buff
 reads are not the strategy's business (the engine reports them).
 
 The apply is atomic: the new file is loaded and validated whole (`config.load`, the schema checks of a
-start), every new object is built, and only then are they swapped in; an invalid file is logged and
-nothing changes.
+start), every new object is built, and only then are they swapped in; an invalid file (or any other
+failure to load it) is logged and nothing changes.
 """
 
 from __future__ import annotations
@@ -202,12 +202,16 @@ def apply(runner: Runner, p: Plan) -> None:
 
 
 def reload(runner: Runner, path: Path) -> list[Change] | None:
-    """Re-reads `path` and applies its thresholds and limits; None (old values kept) when invalid."""
+    """Re-reads `path` and applies its thresholds and limits; None (old values kept) when invalid, or
+    when reading it failed in any other way: a reload never stops the strategy."""
     try:
         new = config_mod.load(path)
         p = plan(runner.cfg, new)
     except config_mod.ConfigError as e:
         log.error("config reload refused, old values kept: %s", e)
+        return None
+    except Exception as e:  # a fault of the loader's own, not of the file: logged whole, nothing applied
+        log.error("config reload failed, old values kept: %s: %s", type(e).__name__, e, exc_info=True)
         return None
     apply(runner, p)
     for c in p.changes:
