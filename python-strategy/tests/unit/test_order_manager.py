@@ -887,6 +887,10 @@ def test_answers_whose_figures_cannot_be_the_orders_are_refused(caplog: pytest.L
         caplog.text
     )
     assert f"OrderInfo of order {coid} refused: side SELL (order's BUY)" in caplog.text
+    # A refused acknowledgement or cancel leaves the order to a query (its answer awaited is gone).
+    assert len(out.of(wire.QueryOrder)) >= 1 and all(
+        q.client_order_id == coid for q in out.of(wire.QueryOrder)
+    )
     # The true answers are still taken.
     om.on_response(placed(cmd, "FILLED"))
     om.on_response(execution(cmd, "0.2", "100", 1))
@@ -902,4 +906,7 @@ def test_responses_about_orders_not_ours_are_counted(caplog: pytest.LogCaptureFi
         assert om.on_response(execution(cmd, "0.2", "100", 1)) is None
         om.on_response(placed(cmd))
     assert om.stats["unknown_order"] == 2 and om.stats["fills"] == 0 and om.stats["placed"] == 0
-    assert "OrderExecution of order not-ours-123, not one of ours: ignored" in caplog.text
+    assert (
+        "OrderExecution of order not-ours-123, none of ours (or one settled and forgotten): ignored"
+        in caplog.text
+    )

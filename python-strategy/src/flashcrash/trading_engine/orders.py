@@ -411,6 +411,7 @@ class OrderManager(Reconciliation):
                     "OrderPlaced",
                     coid,
                     answer_faults(self.orders[coid].cmd, msg.symbol, msg.side, msg.quantity),
+                    now,
                 ):
                     self.stats["placed"] += 1
                     self._update(coid, msg.status, msg.quantity if msg.status == "FILLED" else ZERO)
@@ -441,7 +442,7 @@ class OrderManager(Reconciliation):
             case wire.OrderCanceled(client_order_id=coid) if coid in self.orders:
                 o = self.orders[coid]
                 if self._answer_fits(
-                    "OrderCanceled", coid, answer_faults(o.cmd, msg.symbol, filled=msg.filled_quantity)
+                    "OrderCanceled", coid, answer_faults(o.cmd, msg.symbol, filled=msg.filled_quantity), now
                 ):
                     self.stats["canceled"] += 1
                     if o.recovered and msg.filled_quantity > o.filled:
@@ -465,20 +466,27 @@ class OrderManager(Reconciliation):
         self._after_queries(now)
         return None
 
-    def _answer_fits(self, what: str, coid: str, wrong: list[str]) -> bool:
+    def _answer_fits(self, what: str, coid: str, wrong: list[str], query_ns: int | None = None) -> bool:
         """False (the answer refused, counted and logged) when `wrong` lists what makes `what` (a
-        kind of answer) no answer about order `coid`."""
+        kind of answer) no answer about order `coid`; with `query_ns`, the order is then queried (the
+        answer awaited is gone: its status says what became of the order)."""
         if not wrong:
             return True
         self.stats["refused_answers"] += 1
         log.error("%s of order %s refused: %s", what, coid, "; ".join(wrong))
+        if query_ns is not None:
+            self._query(coid, query_ns, 0)
         return False
 
     def _unknown_order(self, msg: ResponseAboutOrder) -> None:
         """A response about an order of none of ours: counted, and the first few logged."""
         self.stats["unknown_order"] += 1
         if self.stats["unknown_order"] <= UNKNOWN_ORDERS_LOGGED:
-            log.warning("%s of order %s, not one of ours: ignored", type(msg).__name__, _coid(msg))
+            log.warning(
+                "%s of order %s, none of ours (or one settled and forgotten): ignored",
+                type(msg).__name__,
+                _coid(msg),
+            )
 
     def _on_execution(
         self, o: Order, msg: wire.OrderExecution, key: tuple[str, int]
