@@ -7,6 +7,8 @@ the engine (`Runner.start`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -14,6 +16,7 @@ import msgpack
 from flashcrash import wire
 from flashcrash.event_detector import State
 from flashcrash.event_detector.machine import Transition
+from flashcrash.persistence.errors import DatabaseCorrupt
 from flashcrash.persistence.records import EventRecord, SessionRecord
 from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.trading_engine.portfolio import Lot, Phase
@@ -23,6 +26,24 @@ if TYPE_CHECKING:
     from flashcrash.runner import Runner
 
 log = logging.getLogger("flashcrash.runner")
+
+# What restoring a damaged row raises (a missing key, a value of another type or out of range, an
+# unknown enumeration, a decimal that does not parse, a message that does not decode).
+DAMAGED = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OverflowError, wire.WireError)
+
+
+@contextmanager
+def _restoring(runner: Runner, what: str) -> Iterator[None]:
+    """A damaged row met while restoring `what` is a `DatabaseCorrupt` naming the file and the row,
+    not a traceback: the strategy refuses to start (exit 2) and the file is left as it is."""
+    try:
+        yield
+    except DAMAGED as e:
+        assert runner.db is not None
+        raise DatabaseCorrupt(
+            f"database {runner.db.db.name}: {what} cannot be restored ({type(e).__name__}: {e});"
+            " nothing was changed: repair or move the file"
+        ) from e
 
 
 def recover(runner: Runner, crashed: SessionRecord) -> None:
@@ -42,20 +63,23 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     # The events written after the snapshot, by their order of writing (ids): a wall clock stepped
     # back must not hide one. By time only for a snapshot of an older file, which has no such id.
     after_id = snaps["strategy"].after_event_id if "strategy" in snaps else None
-    if "strategy" in snaps:
-        runner.strategy.restore(snaps["strategy"].state)
-    if "orders" in snaps:
-        runner.orders.restore(snaps["orders"].state)
-    if "breaker" in snaps:
-        runner.orders.breaker.restore(snaps["breaker"].state)
+    for name, restore in (
+        ("strategy", runner.strategy.restore),
+        ("orders", runner.orders.restore),
+        ("breaker", runner.orders.breaker.restore),
+    ):
+        if name in snaps:
+            with _restoring(runner, f"the {name} snapshot of session {chain[-1]}"):
+                restore(snaps[name].state)
     if "runner" in snaps:
-        runner.event_ns = int(snaps["runner"].state.get("event_ns", 0))
+        with _restoring(runner, f"the runner snapshot of session {chain[-1]}"):
+            runner.event_ns = int(snaps["runner"].state.get("event_ns", 0))
     runner.event_ns = max(runner.event_ns, runner.strategy.event_ns)
     detector = "not restored"
     if "detector" in snaps:
         try:
             runner.detector.restore(snaps["detector"].state)
-        except ValueError as e:  # another detector's snapshot (the Python one's, version 1)
+        except DAMAGED as e:  # another detector's snapshot (the Python one's, version 1), or damaged
             log.warning("recovery: detector not restored, it starts afresh: %s", e)
             detector = f"not restored ({e}): starts afresh"
         else:
@@ -65,10 +89,12 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     for s in reversed(chain):
         for e in db.events_of(s):
             after = e.ts_ns > since if after_id is None else (e.id or 0) > after_id
-            if after and replay_event(runner, e):
-                replayed += 1
-                runner.event_ns = max(runner.event_ns, e.event_ns or 0)
-    earlier = _read_history(runner, lineage)  # after the replay: the database has what it re-applied
+            with _restoring(runner, f"audit event {e.id} ({e.kind}) of session {s}"):
+                if after and replay_event(runner, e):
+                    replayed += 1
+                    runner.event_ns = max(runner.event_ns, e.event_ns or 0)
+    with _restoring(runner, f"the trades and transitions of sessions {lineage[-1]} to {lineage[0]}"):
+        earlier = _read_history(runner, lineage)  # after the replay: the database has what it re-applied
     runner._transitions_seen = len(runner.detector.transitions)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
@@ -97,12 +123,16 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
 
 def _lineage(runner: Runner, crashed: SessionRecord) -> list[int]:
     """The sessions this one carries on, newest first: the crashed one, the one it had recovered
-    from, and so on (at most 100)."""
+    from, and so on to the first. Not cut short: a start that failed (a damaged row) leaves a session
+    with no snapshot, and a supervisor restarting the strategy piles them up; a lineage cut at 100
+    of them forgot the position of the session before (it started flat)."""
     db = runner.db
     assert db is not None
     out: list[int] = []
+    seen: set[int] = set()
     sid: int | None = crashed.id
-    while sid is not None and sid not in out and len(out) < 100:
+    while sid is not None and sid not in seen:
+        seen.add(sid)
         out.append(sid)
         rec = db.get_session(sid)
         sid = rec.recovered_from if rec is not None else None

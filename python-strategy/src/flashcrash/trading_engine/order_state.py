@@ -106,7 +106,8 @@ class Order:
     @staticmethod
     def from_snapshot(s: dict[str, Any]) -> Order:
         cmd = wire.decode(msgpack.packb(s["cmd"], use_bin_type=True))
-        assert isinstance(cmd, wire.PlaceOrder)
+        if not isinstance(cmd, wire.PlaceOrder):
+            raise ValueError(f"an order's command is a {type(cmd).__name__}, not a PlaceOrder")
         return Order(
             cmd,
             str(s["tag"]),

@@ -104,6 +104,7 @@ class Position:
         return trade
 
     _DECIMALS = ("quantity", "cost", "fees", "sell_value", "sold", "realized", "total_fees")
+    _NOT_NEGATIVE = ("quantity", "cost", "sell_value", "sold")  # fees may be rebates, P&L a loss
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: str(getattr(self, k)) for k in self._DECIMALS}
@@ -119,7 +120,10 @@ class Position:
     def from_snapshot(s: dict[str, Any]) -> Position:
         p = Position(str(s["entry_reason"]), s.get("entry_score"), entry_ns=int(s["entry_ns"]))
         for k in Position._DECIMALS:
-            setattr(p, k, Decimal(s[k]))
+            v = Decimal(s[k])
+            if not v.is_finite() or (v < 0 and k in Position._NOT_NEGATIVE):
+                raise ValueError(f"position {k} {v}: not a finite amount of 0 or more")
+            setattr(p, k, v)
         p.closed = [ClosedTrade.from_json(t) for t in s.get("closed", [])]
         return p
 
