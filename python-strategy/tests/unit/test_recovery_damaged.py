@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_runner_fake_engine import config_for
+from test_runner_fake_engine import Unconnected, config_for
 
 from flashcrash import config, wire
 from flashcrash.persistence import PersistenceService
@@ -28,34 +27,13 @@ from flashcrash.trading_engine.portfolio import Lot
 from flashcrash.trading_engine.position import Position
 
 
-class NoEngine:
-    """The engine's side, never answering: what was sent is kept."""
-
-    ports = (1, 2, 3)
-
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-        self.received: Counter[str] = Counter()
-        self.malformed: Counter[str] = Counter()
-
-    def send(self, msg: object) -> bool:
-        self.sent.append(msg)
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def cfg(tmp_path: Path) -> config.Config:
-    return config_for(tmp_path, NoEngine(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')  # type: ignore[arg-type]
+    return config_for(tmp_path, Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')  # type: ignore[arg-type]
 
 
-def _start(cfg: config.Config) -> tuple[Runner, NoEngine, PersistenceService]:
-    client, db = NoEngine(), PersistenceService.open(cfg)
+def _start(cfg: config.Config) -> tuple[Runner, Unconnected, PersistenceService]:
+    client, db = Unconnected(), PersistenceService.open(cfg)
     runner = Runner(cfg, client, db)  # type: ignore[arg-type]
     try:
         runner.start()

@@ -101,6 +101,27 @@ class ScriptedDetector:
         return getattr(self._real, name)
 
 
+class Unconnected:
+    """Ports of an engine that is never reached, and a client that only keeps what it sends."""
+
+    ports = (1, 2, 3)
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+
+    def send(self, msg: object) -> bool:
+        self.sent.append(msg)
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
 def config_for(tmp_path: Path, eng: FakeEngine, persistence: str = "") -> config.Config:
     """The repository's config copied to `tmp_path`, layered with the fake engine's endpoints and
     `[persistence]` report_dir under `tmp_path` plus the `persistence` lines given."""

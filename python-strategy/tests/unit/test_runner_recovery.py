@@ -16,14 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, config_for
+from test_runner_fake_engine import REPO, FakeEngine, ScriptedDetector, Unconnected, config_for
 
 from flashcrash import config, wire
 from flashcrash.data_client import EngineClient
@@ -592,27 +590,6 @@ def test_an_exception_in_the_loop_leaves_the_position_to_the_next_start(tmp_path
         eng.close()
 
 
-class _Unconnected:
-    """Ports of an engine that is never reached, and a client that only keeps what it sends."""
-
-    ports = (1, 2, 3)
-
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-        self.received: Counter[str] = Counter()
-        self.malformed: Counter[str] = Counter()
-
-    def send(self, msg: object) -> bool:
-        self.sent.append(msg)
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
-
-
 def test_an_order_written_after_the_snapshot_is_replayed_even_when_the_clock_stepped_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -620,10 +597,10 @@ def test_an_order_written_after_the_snapshot_is_replayed_even_when_the_clock_ste
     ahead after that snapshot carries an earlier time than it, and the process is killed. The
     restarted strategy still knows the order: the audit events are replayed by their order of
     writing, not by their clock."""
-    cfg = config_for(tmp_path, _Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
+    cfg = config_for(tmp_path, Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
 
-    def start() -> tuple[Runner, _Unconnected, PersistenceService]:
-        client, db = _Unconnected(), PersistenceService.open(cfg)
+    def start() -> tuple[Runner, Unconnected, PersistenceService]:
+        client, db = Unconnected(), PersistenceService.open(cfg)
         runner = Runner(cfg, client, db)  # type: ignore[arg-type]
         runner.start()
         return runner, client, db
@@ -662,8 +639,8 @@ def test_the_trades_table_closes_every_trade_as_the_strategy_does(tmp_path: Path
     0.1990 is stored at its average entry 0.1998 (the row opened at the first fill's price); an
     entry of which only 20 filled, worth less than the minimum notional, is written off and its row
     closed at an exit price of 0 with its loss, not left open for ever."""
-    cfg = config_for(tmp_path, _Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
-    client, db = _Unconnected(), PersistenceService.open(cfg)
+    cfg = config_for(tmp_path, Unconnected(), f'db_path = "{tmp_path / "flashcrash.db"}"\n')
+    client, db = Unconnected(), PersistenceService.open(cfg)
     runner = Runner(cfg, client, db)  # type: ignore[arg-type]
     runner.start()
     st = runner.strategy
