@@ -156,6 +156,17 @@ pub enum ImpossibleFill {
         /// The order's quantity.
         order: Decimal,
     },
+    /// The fills reported of the order, with this one (each trade once, whatever reported it),
+    /// add up past its quantity: each fill was within it, but not all of them together.
+    #[error("trade {trade_id}: the order's fills reported with it add up to {reported}, above its quantity {order}")]
+    ReportedAboveOrder {
+        /// Trade id.
+        trade_id: u64,
+        /// The quantity reported with this fill.
+        reported: Decimal,
+        /// The order's quantity.
+        order: Decimal,
+    },
     /// A fill's quantity added to a sum (the quantity reported, the running cumulative quantity)
     /// passes the largest decimal.
     #[error("trade {trade_id}: quantity {qty} added to {sum} passes the largest decimal")]
@@ -198,6 +209,25 @@ fn add_fill(trade_id: u64, sum: Decimal, qty: Decimal) -> Result<Decimal, Imposs
         .ok_or(ImpossibleFill::TooLargeToAddUp { trade_id, qty, sum })
 }
 
+/// The quantity reported with the fill `qty` (trade `trade_id`) added to the `reported` sum,
+/// refused past the largest decimal or past the order's `quantity`.
+fn report_fill(
+    trade_id: u64,
+    reported: Decimal,
+    qty: Decimal,
+    quantity: Decimal,
+) -> Result<Decimal, ImpossibleFill> {
+    let reported = add_fill(trade_id, reported, qty)?;
+    if reported > quantity {
+        return Err(ImpossibleFill::ReportedAboveOrder {
+            trade_id,
+            reported,
+            order: quantity,
+        });
+    }
+    Ok(reported)
+}
+
 /// Checks the fill `f` of an order of `quantity`, the fills before it in its answer adding up to
 /// `cumulative`: returns the cumulative quantity after it and, when it is not reported yet
 /// (`reported` is `Some` quantity reported), the quantity reported with it.
@@ -211,14 +241,15 @@ fn check_fill(
     let cumulative = add_fill(f.trade_id, cumulative, f.qty)?;
     cumulative_within(cumulative, quantity)?;
     let reported = reported
-        .map(|sum| add_fill(f.trade_id, sum, f.qty))
+        .map(|sum| report_fill(f.trade_id, sum, f.qty, quantity))
         .transpose()?;
     Ok((cumulative, reported))
 }
 
 /// Executions for the `fills` of the tracked order `t` not yet reported (by trade id); the
 /// cumulative quantity runs over every fill. A fill no order can have ([`ImpossibleFill`]: above
-/// the order's quantity, alone or with the fills before it, or adding up past the largest decimal)
+/// the order's quantity, alone, with the fills before it in the answer or with the fills reported
+/// before it, or adding up past the largest decimal)
 /// is refused with the rest, and logged.
 pub(super) fn new_executions(t: &mut Tracked, fills: &[Fill], now: u64) -> Vec<Response> {
     let Tracked {
@@ -256,7 +287,7 @@ pub(super) fn new_executions(t: &mut Tracked, fills: &[Fill], now: u64) -> Vec<R
 
 /// Checks a stream event against the tracked order `t` before anything of it is applied: its
 /// fill (`l`) and the cumulative quantity it reports (`z`) are within the order's quantity, and
-/// its fill, when not reported yet, adds to the quantity reported. Returns the quantity reported
+/// its fill, when not reported yet, adds to the quantity reported within it. Returns the quantity reported
 /// with that fill (`None` when the event has no fill not reported yet).
 ///
 /// # Errors
@@ -273,7 +304,7 @@ pub(super) fn check_event(
     cumulative_within(r.cumulative_qty.0, quantity)?;
     match trade_id {
         Some(trade_id) if !t.trade_ids.contains(&trade_id) => {
-            add_fill(trade_id, t.reported, r.last_qty.0).map(Some)
+            report_fill(trade_id, t.reported, r.last_qty.0, quantity).map(Some)
         }
         _ => Ok(None),
     }
@@ -471,6 +502,37 @@ mod tests {
         t.reported = Decimal::MAX;
         assert!(new_executions(&mut t, &[fill(1, Decimal::ONE)], 5).is_empty());
         assert_eq!((t.trade_ids.len(), t.reported), (0, Decimal::MAX));
+    }
+
+    /// Fills each within the order's quantity whose trades add up past it (the venue's figures
+    /// disagree with each other: two trades under different ids, a `z` that misses a trade) are
+    /// refused from the one that passes it, by the stream and by a `myTrades` answer alike.
+    #[test]
+    fn fills_reported_past_the_order_quantity_are_refused() {
+        let mut t = Tracked::new(order(OrderStatus::New), Phase::Known);
+        let first = event("TRADE", "PARTIALLY_FILLED", "0.6", "0.6", 1);
+        assert_eq!(trade_ids(&apply_event(&mut t, &first, 5).unwrap()), [1]);
+        let second = event("TRADE", "PARTIALLY_FILLED", "0.6", "0.6", 2);
+        let refused = apply_event(&mut t, &second, 6).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ImpossibleFill::ReportedAboveOrder { trade_id: 2, .. }
+            ),
+            "{refused}"
+        );
+        assert_eq!(
+            (t.trade_ids.clone(), t.reported),
+            (HashSet::from([1]), Decimal::new(6, 1))
+        );
+        assert_eq!(t.order.info.updated_ts_ns, 5);
+
+        let answer = [fill(7, Decimal::new(6, 1))];
+        assert!(new_executions(&mut t, &answer, 7).is_empty());
+        assert_eq!(
+            (t.trade_ids, t.reported),
+            (HashSet::from([1]), Decimal::new(6, 1))
+        );
     }
 
     /// Two stream fills of 5e28 (trades 1 and 2) pass the event check, and are refused, never a
