@@ -16,7 +16,7 @@ import msgpack
 from flashcrash import wire
 from flashcrash.event_detector import State
 from flashcrash.event_detector.machine import Transition
-from flashcrash.persistence.errors import DatabaseCorrupt
+from flashcrash.persistence.errors import DatabaseCorrupt, PersistenceError
 from flashcrash.persistence.records import EventRecord, SessionRecord
 from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.trading_engine.portfolio import Lot, Phase
@@ -35,14 +35,15 @@ DAMAGED = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, Ove
 @contextmanager
 def _restoring(runner: Runner, what: str) -> Iterator[None]:
     """A damaged row met while restoring `what` is a `DatabaseCorrupt` naming the file and the row,
-    not a traceback: the strategy refuses to start (exit 2) and the file is left as it is."""
+    not a traceback: the strategy refuses to start (exit 2), its session ended failed (`fail_start`),
+    the file otherwise left as it is."""
     try:
         yield
     except DAMAGED as e:
         assert runner.db is not None
         raise DatabaseCorrupt(
             f"database {runner.db.db.name}: {what} cannot be restored ({type(e).__name__}: {e});"
-            " nothing was changed: repair or move the file"
+            " nothing was changed but this start's session, ended failed: repair or move the file"
         ) from e
 
 
@@ -121,11 +122,28 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     runner._record(db.record_event, "session", text, component="persistence", payload=runner.recovery)
 
 
+def fail_start(runner: Runner, error: BaseException) -> None:
+    """Ends the session a start opened and could not finish (a damaged row the recovery refused, a
+    database failing under it) as "failed", naming `error`, instead of leaving it "running" for the
+    next start to call crashed. Nothing is lost: the next start carries on through it what it carried
+    on (`PersistenceService.fail_session`). A database that cannot take even that write leaves the
+    session running (the next start marks it crashed) and is logged; `error` is the caller's to
+    raise."""
+    db, session = runner.db, runner.session
+    if db is None or session is None:
+        return
+    try:
+        db.fail_session(f"{type(error).__name__}: {error}")
+    except PersistenceError as e:
+        log.critical("session %d could not be ended as failed: %s", session.id, e)
+    runner.session = None
+
+
 def _lineage(runner: Runner, crashed: SessionRecord) -> list[int]:
     """The sessions this one carries on, newest first: the crashed one, the one it had recovered
     from, and so on to the first. Not cut short: a start that failed (a damaged row) leaves a session
-    with no snapshot, and a supervisor restarting the strategy piles them up; a lineage cut at 100
-    of them forgot the position of the session before (it started flat)."""
+    ended "failed" with no snapshot, and a supervisor restarting the strategy piles them up; a lineage
+    cut at 100 of them forgot the position of the session before (it started flat)."""
     db = runner.db
     assert db is not None
     out: list[int] = []

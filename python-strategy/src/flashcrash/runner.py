@@ -55,7 +55,7 @@ from flashcrash.persistence import (
     write_summary,
 )
 from flashcrash.persistence.records import SessionRecord
-from flashcrash.recovery import recover
+from flashcrash.recovery import fail_start, recover
 from flashcrash.session_summary import session_summary
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
@@ -200,21 +200,28 @@ class Runner:
         reconciles with the engine at once (asked again on timeout). Otherwise the engine is asked
         for its open orders and net position when first seen (its first HealthMetrics): an order of
         the symbol nobody here knows is canceled, coins no position manages are reported (a database
-        started afresh against an account that holds some)."""
+        started afresh against an account that holds some). A start that raises once its session is
+        open ends that session "failed" (`recovery.fail_start`)."""
+        crashed = None
         if self.db is not None:
             crashed = self.db.find_unfinished_session()
             self.session = self.db.start_session()
-            self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
-            if crashed is not None:
-                recover(self, crashed)
-            self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
-            self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
-        if self.recovery is not None:
-            self._begin_reconcile(f"recovery from session {self.recovery['from_session']}")
-            self._update_pause()
-            self._save_snapshots("recovery")
-        else:
-            self.check_engine_on_sight = True
+        try:
+            if self.db is not None:
+                self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
+                if crashed is not None:
+                    recover(self, crashed)
+                self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
+                self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
+            if self.recovery is not None:
+                self._begin_reconcile(f"recovery from session {self.recovery['from_session']}")
+                self._update_pause()
+                self._save_snapshots("recovery")
+            else:
+                self.check_engine_on_sight = True
+        except BaseException as e:
+            fail_start(self, e)
+            raise
         return self.session
 
     def _record(self, fn: Any, *args: Any, **kw: Any) -> None:

@@ -129,9 +129,11 @@ def test_a_damaged_row_stops_the_start_naming_the_file_and_the_row(
 def test_failed_starts_never_wear_the_position_away(
     cfg: config.Config, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """120 starts refused by a damaged breaker snapshot each leave a session behind; once the row is
-    repaired, the next start still finds the 100 bought in session 1 (the lineage is followed past
-    100 sessions: cut there, the strategy started flat and the coins were no position's)."""
+    """120 starts refused by a damaged breaker snapshot each leave a session behind, ended "failed"
+    by the start itself (none left "running", none called crashed but session 1), each carrying on the
+    one before; once the row is repaired, the next start still finds the 100 bought in session 1 (the
+    lineage is followed past 100 sessions: cut there, the strategy started flat and the coins were no
+    position's)."""
     path = _killed_holding_100(cfg)
     c = sqlite3.connect(path)
     good = c.execute(
@@ -143,10 +145,16 @@ def test_failed_starts_never_wear_the_position_away(
         for _ in range(120):
             with pytest.raises(DatabaseCorrupt):
                 _start(cfg)
+    c = sqlite3.connect(path)
+    rows = c.execute("SELECT id, status, recovered_from FROM sessions ORDER BY id").fetchall()
+    c.close()
+    assert rows == [(1, "crashed", None)] + [(i, "failed", i - 1) for i in range(2, 122)]
     _tamper(path, "UPDATE snapshots SET state = ? WHERE component = 'breaker'", good)
     runner, _, db = _start(cfg)
     try:
-        assert runner.recovery is not None and runner.recovery["snapshot_session"] == 1
+        assert runner.session is not None and runner.session.recovered_from == 121
+        assert runner.recovery is not None and runner.recovery["from_session"] == 121
+        assert runner.recovery["snapshot_session"] == 1
         assert runner.strategy.position.quantity == Decimal("100")
     finally:
         db.close()

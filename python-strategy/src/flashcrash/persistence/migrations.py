@@ -238,6 +238,37 @@ CREATE INDEX trades_session ON trades(session_id, exit_ns);
 CREATE INDEX trades_exit_session ON trades(exit_session_id) WHERE exit_session_id IS NOT NULL;
 """
 
+V7 = """
+-- Session status "failed": a start that stopped after opening its session (a damaged row the
+-- recovery refused, say) ends that session so at once, instead of leaving it "running" for the next
+-- start to call crashed. SQLite cannot alter a CHECK: the table is rebuilt, as it stands after v1 (the
+-- tables that refer to it are left as they are: foreign keys are off while the steps run, and checked
+-- after them, `sqlite.migrate`).
+CREATE TABLE sessions_v7 (
+    id              INTEGER PRIMARY KEY,
+    started_ns      INTEGER NOT NULL,
+    started_utc     TEXT    NOT NULL,
+    ended_ns        INTEGER,
+    ended_utc       TEXT,
+    status          TEXT    NOT NULL CHECK (status IN ('running', 'clean', 'aborted', 'crashed', 'failed')),
+    stop_reason     TEXT,
+    recovered_from  INTEGER REFERENCES sessions(id),
+    symbol          TEXT    NOT NULL CHECK (symbol <> ''),
+    mode            TEXT    NOT NULL,
+    initial_capital TEXT    NOT NULL,
+    pid             INTEGER,
+    host            TEXT,
+    config_json     TEXT CHECK (config_json IS NULL OR json_valid(config_json)),
+    CHECK (status = 'running' OR status = 'crashed' OR ended_ns IS NOT NULL),
+    CHECK (ended_ns IS NULL OR ended_ns >= started_ns)
+) STRICT;
+INSERT INTO sessions_v7 SELECT id, started_ns, started_utc, ended_ns, ended_utc, status, stop_reason,
+    recovered_from, symbol, mode, initial_capital, pid, host, config_json FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v7 RENAME TO sessions;
+CREATE UNIQUE INDEX sessions_one_running ON sessions(status) WHERE status = 'running';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, orders, fills, trades, audit events", V1),
     Migration(2, "trades.entry_score, component snapshots", V2),
@@ -245,6 +276,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "events.event_ns, trades.exit_session_id", V4),
     Migration(5, "1-second candles", V5),
     Migration(6, "snapshots.after_event_id, trades written off at 0", V6),
+    Migration(7, "session status failed", V7),
 )
 LATEST = MIGRATIONS[-1].version
 

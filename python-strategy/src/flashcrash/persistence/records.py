@@ -11,7 +11,7 @@ from typing import Any
 
 NS = 1_000_000_000
 
-SESSION_STATUSES = ("running", "clean", "aborted", "crashed")
+SESSION_STATUSES = ("running", "clean", "aborted", "crashed", "failed")  # failed: its start stopped (v7)
 EVENT_KINDS = (
     "transition",  # a detector state change (component "detector"), or another component's
     "entry_decision",  # an entry taken

@@ -224,7 +224,8 @@ class PersistenceService:
     # ------------------------------------------------------------ sessions
     def find_unfinished_session(self) -> SessionRecord | None:
         """The session to recover from, if any: one that never ended (the process died), or the last
-        one if it ended with positions or orders open (`end_session`)."""
+        one if it ended with positions or orders open (`end_session`) or failed to start while carrying
+        another on (`fail_session`)."""
         return self.db.reader().sessions.find_unfinished()
 
     def start_session(
@@ -266,6 +267,11 @@ class PersistenceService:
             text = f"session started ({symbol}, {mode})"
             if crashed is not None and crashed.status == "running":
                 text += f"; session {crashed.id} had crashed: recovering from it"
+            elif crashed is not None and crashed.status == "failed":
+                text += (
+                    f"; session {crashed.id} failed to start: carrying on through it what session"
+                    f" {crashed.recovered_from} left"
+                )
             elif crashed is not None:
                 text += f"; session {crashed.id} ended with positions or orders open: recovering them"
             uow.events.add(EventRecord(s.id, now, "session", text, component="persistence"))
@@ -303,6 +309,26 @@ class PersistenceService:
             uow.sessions.end(sid, now, status, reason)
 
         self.writer.call(write, "end session")
+        self.session = None
+
+    def fail_session(self, reason: str, now_ns: int | None = None) -> None:
+        """Ends the session as "failed" (its start stopped before it traded: a damaged row the recovery
+        refused, say) and waits for the commit, rather than leave it "running" for the next start to
+        call crashed. What it carried on (`recovered_from`) is carried on through it by the next start
+        (`find_unfinished_session`), so a failed start loses no position; one that carried nothing on
+        leaves nothing to recover."""
+        sid = self.session_id
+        now = now_ns if now_ns is not None else time.time_ns()
+        carried = self.session.recovered_from if self.session is not None else None
+
+        def write(uow: UnitOfWork) -> None:
+            uow.events.add(
+                EventRecord(sid, now, "session", f"session failed to start: {reason}", component="persistence",
+                            payload={"failed_start": reason, "carries_on": carried})
+            )  # fmt: skip
+            uow.sessions.end(sid, now, "failed", f"start failed: {reason}")
+
+        self.writer.call(write, "fail session")
         self.session = None
 
     def events_of(self, session: int | SessionRecord, kind: str | None = None) -> list[EventRecord]:
@@ -611,8 +637,8 @@ class PersistenceService:
         self.writer.flush(timeout)
 
     def close(self, timeout: float | None = 60.0) -> None:
-        """Drains and commits every queued write, then closes. A session not ended stays "running"
-        (the next start marks it crashed)."""
+        """Drains and commits every queued write, then closes. A session not ended (`end_session`,
+        `fail_session`) stays "running" (the next start marks it crashed)."""
         try:
             self.writer.close(timeout)
         finally:

@@ -118,43 +118,51 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def migrate(
     conn: sqlite3.Connection, name: str, migrations: tuple[Migration, ...] = MIGRATIONS
 ) -> tuple[int, int]:
-    """Applies the missing steps in one transaction; returns (version before, version after)."""
+    """Applies the missing steps in one transaction; returns (version before, version after).
+    Foreign keys are off while the steps run (a step may rebuild a table others refer to, as v7 does
+    `sessions`: its DROP would otherwise take their rows' parents away) and checked after them; the
+    connection's setting is put back."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        fk_on = int(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+        conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
         try:
-            before = schema_version(conn)
-            target = migrations[-1].version if migrations else 0
-            if before == 0:
-                others = conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                    " AND name <> 'schema_version' LIMIT 3"
-                ).fetchall()
-                if others:
-                    raise SchemaError(
-                        f"database {name} has tables ({', '.join(r[0] for r in others)}) but no "
-                        "schema_version: not a flashcrash database"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = schema_version(conn)
+                target = migrations[-1].version if migrations else 0
+                if before == 0:
+                    others = conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                        " AND name <> 'schema_version' LIMIT 3"
+                    ).fetchall()
+                    if others:
+                        raise SchemaError(
+                            f"database {name} has tables ({', '.join(r[0] for r in others)}) but no "
+                            "schema_version: not a flashcrash database"
+                        )
+                if before > LATEST:
+                    raise _newer_schema(name, before)
+                conn.execute(SCHEMA_VERSION_TABLE)
+                for m in migrations:
+                    if m.version <= before:
+                        continue
+                    for stmt in split_statements(m.sql):
+                        conn.execute(stmt)
+                    now = time.time_ns()
+                    conn.execute(
+                        "INSERT INTO schema_version (version, name, applied_ns, applied_utc) VALUES (?, ?, ?, ?)",
+                        (m.version, m.name, now, iso(now)),
                     )
-            if before > LATEST:
-                raise _newer_schema(name, before)
-            conn.execute(SCHEMA_VERSION_TABLE)
-            for m in migrations:
-                if m.version <= before:
-                    continue
-                for stmt in split_statements(m.sql):
-                    conn.execute(stmt)
-                now = time.time_ns()
-                conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_ns, applied_utc) VALUES (?, ?, ?, ?)",
-                    (m.version, m.name, now, iso(now)),
-                )
-            fk = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if fk:
-                raise SchemaError(f"database {name}: foreign key check failed after migrating: {fk[:3]}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if fk:
+                    raise SchemaError(f"database {name}: foreign key check failed after migrating: {fk[:3]}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.execute(f"PRAGMA foreign_keys = {fk_on}")
     except sqlite3.Error as e:
         err = translate(e, name, "migrating the schema")
         if type(err) is StorageError:

@@ -137,12 +137,14 @@ class SqliteSessions(_Repo):
     def find_unfinished(self) -> SessionRecord | None:
         """The session the next start carries on: one still running (its process died), else the
         newest session if its end left positions or orders open (its end event's payload counts them:
-        `left_open`, `{"positions": n, "orders": n}`)."""
+        `left_open`, `{"positions": n, "orders": n}`), or if it failed to start while carrying on
+        another (`failed` with a `recovered_from`: what that one held is carried on through it)."""
         rows = self._rows(
             "SELECT * FROM sessions WHERE status = 'running' OR (id = (SELECT max(id) FROM sessions)"
-            " AND EXISTS (SELECT 1 FROM events WHERE events.session_id = sessions.id"
+            " AND ((status = 'failed' AND recovered_from IS NOT NULL)"
+            " OR EXISTS (SELECT 1 FROM events WHERE events.session_id = sessions.id"
             " AND kind = 'session' AND (json_extract(payload, '$.left_open.positions') > 0"
-            " OR json_extract(payload, '$.left_open.orders') > 0)))"
+            " OR json_extract(payload, '$.left_open.orders') > 0))))"
             " ORDER BY id DESC LIMIT 1"
         )
         return _session(rows[0]) if rows else None
