@@ -118,6 +118,12 @@ pub(crate) async fn close_for_no_pong(socket: &mut WebSocket, venue: &Venue) {
     close(socket, close_code::POLICY, "no pong").await;
 }
 
+/// Ends a connection because the venue closes (`--exit-at-end`, shutdown): close code 1000
+/// "replay finished", the market-data connections' and the user data streams' alike.
+pub(crate) async fn close_for_venue_end(socket: &mut WebSocket) {
+    close(socket, close_code::NORMAL, "replay finished").await;
+}
+
 /// A send that takes longer than this means the client stopped reading: it is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the client's close frame after sending ours.
@@ -244,14 +250,8 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
         }
     };
     match ending {
-        Ending::Venue | Ending::Fault => {
-            let reason = if ending == Ending::Venue {
-                "replay finished"
-            } else {
-                "fault injection"
-            };
-            close(&mut socket, close_code::NORMAL, reason).await;
-        }
+        Ending::Venue => close_for_venue_end(&mut socket).await,
+        Ending::Fault => close(&mut socket, close_code::NORMAL, "fault injection").await,
         Ending::Slow => {
             venue.stats.clients_dropped.fetch_add(1, Ordering::Relaxed);
             // Best effort only: the client is not reading.
@@ -321,7 +321,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 /// Sends a close frame and waits briefly for the client's, so the close is clean on both sides.
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Cow::Borrowed(reason),

@@ -5,8 +5,11 @@
 
 use serde_json::json;
 
+use crate::avg_price::AVG_PRICE_MINS;
 use crate::error::ConfigError;
-use crate::matching::{MAX_MARKET_QTY, MAX_NOTIONAL, MAX_PRICE, MAX_QTY};
+use crate::matching::{
+    APPLY_MAX_TO_MARKET, APPLY_MIN_TO_MARKET, MAX_MARKET_QTY, MAX_NOTIONAL, MAX_PRICE, MAX_QTY,
+};
 use crate::rate_limit::RateLimits;
 use crate::units::format_units;
 
@@ -114,8 +117,8 @@ pub fn exchange_info(s: &SymbolSpec, server_ms: i64, limits: &RateLimits) -> Str
                 {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
                  "maxQty": format_units(MAX_MARKET_QTY), "stepSize": "0.00000000"},
                 {"filterType": "NOTIONAL", "minNotional": format_units(s.min_notional),
-                 "applyMinToMarket": true, "maxNotional": format_units(MAX_NOTIONAL),
-                 "applyMaxToMarket": false, "avgPriceMins": 5}
+                 "applyMinToMarket": APPLY_MIN_TO_MARKET, "maxNotional": format_units(MAX_NOTIONAL),
+                 "applyMaxToMarket": APPLY_MAX_TO_MARKET, "avgPriceMins": AVG_PRICE_MINS}
             ],
             "permissions": ["SPOT"]
         }]

@@ -2,7 +2,6 @@
 //! replay, bind the listener and serve. Used by the binary and, in-process, by the tests.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,13 +34,13 @@ pub struct RunningVenue {
 }
 
 impl RunningVenue {
-    /// Closes every WebSocket with a close frame, waits up to `grace` for the clients to go, then
-    /// stops serving and the replay.
+    /// Closes every WebSocket (market data and user data streams) with a close frame, waits up to
+    /// `grace` for the clients to go, then stops serving and the replay.
     pub async fn shutdown(self, grace: Duration) {
         self.venue.close_all();
         let venue = Arc::clone(&self.venue);
         let _ = tokio::time::timeout(grace, async move {
-            while venue.stats.clients.load(Ordering::Relaxed) > 0 {
+            while venue.open_connections() > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

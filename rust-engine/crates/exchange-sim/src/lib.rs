@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod avg_price;
 pub mod binance_csv;
 pub mod book;
 pub mod capture;

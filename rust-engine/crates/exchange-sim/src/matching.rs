@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::avg_price::AvgPrice;
 use crate::book::Book;
 use crate::exchange_info::SymbolSpec;
 use crate::orders::{
@@ -32,8 +33,12 @@ pub const MAX_QTY: u64 = 9_000_000 * SCALE;
 /// Largest quantity of a MARKET order (`MARKET_LOT_SIZE.maxQty`; its minimum and step are 0, as
 /// Binance lists BTCUSDT's), units.
 pub const MAX_MARKET_QTY: u64 = 900_000 * SCALE;
-/// Largest notional accepted for non-market orders (`NOTIONAL.maxNotional`), units.
+/// Largest notional accepted (`NOTIONAL.maxNotional`), units.
 pub const MAX_NOTIONAL: u64 = 9_000_000 * SCALE;
+/// `NOTIONAL.applyMinToMarket`: MARKET orders are held to `minNotional`.
+pub const APPLY_MIN_TO_MARKET: bool = true;
+/// `NOTIONAL.applyMaxToMarket`: MARKET orders are not held to [`MAX_NOTIONAL`].
+pub const APPLY_MAX_TO_MARKET: bool = false;
 /// First order id handed out.
 pub const FIRST_ORDER_ID: u64 = 1;
 /// First trade id of the user's fills (far from the replayed trades' ids).
@@ -79,6 +84,8 @@ pub struct Exchange {
     orders: BTreeMap<u64, Order>,
     by_client: HashMap<String, u64>,
     trades: Vec<UserTrade>,
+    /// The replayed trades that price MARKET orders for the NOTIONAL filter.
+    avg_price: AvgPrice,
     next_order_id: u64,
     next_trade_id: u64,
     next_exec_id: u64,
@@ -117,6 +124,7 @@ impl Exchange {
             orders: BTreeMap::new(),
             by_client: HashMap::new(),
             trades: Vec::new(),
+            avg_price: AvgPrice::default(),
             next_order_id: FIRST_ORDER_ID,
             next_trade_id: FIRST_TRADE_ID,
             next_exec_id: 1,
@@ -181,12 +189,19 @@ impl Exchange {
         }
     }
 
-    /// The order's checks that do not depend on the account: PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE and NOTIONAL of
-    /// `exchangeInfo`. A MARKET order's notional is valued at the touch it would take from.
+    /// The order's checks that do not depend on the account: PRICE_FILTER, LOT_SIZE,
+    /// MARKET_LOT_SIZE and NOTIONAL of `exchangeInfo`, at `replay_ms` on the replay clock (a
+    /// MARKET order's notional at the average price of the trades of the last `avgPriceMins`,
+    /// [`crate::avg_price::AvgPrice`], where Binance values it).
     ///
     /// # Errors
     /// [`OrderError::Filter`].
-    pub fn check_filters(&self, req: &NewOrder, book: &Book) -> Result<(), OrderError> {
+    pub fn check_filters(
+        &self,
+        req: &NewOrder,
+        book: &Book,
+        replay_ms: i64,
+    ) -> Result<(), OrderError> {
         let s = &self.spec;
         if let Some(p) = req.price {
             if p < s.tick || p > MAX_PRICE || p % s.tick != 0 {
@@ -201,29 +216,55 @@ impl Exchange {
                 return Err(OrderError::Filter("MARKET_LOT_SIZE"));
             }
         }
-        let notional = match (req.kind, req.price, req.qty, req.quote_qty) {
-            (OrderKind::Market, _, _, Some(quote)) => Some(quote),
-            (OrderKind::Market, _, Some(q), None) => {
-                let (bid, ask) = book.touch();
-                let reference = match req.side {
-                    OrderSide::Buy => ask.or(bid),
-                    OrderSide::Sell => bid.or(ask),
-                };
-                reference.map(|p| mul_floor(p, q))
-            }
-            (_, Some(p), Some(q), _) => {
-                let n = mul_floor(p, q);
-                if n > MAX_NOTIONAL {
-                    return Err(OrderError::Filter("NOTIONAL"));
-                }
-                Some(n)
-            }
+        self.check_notional(req, book, replay_ms)
+    }
+
+    /// NOTIONAL (notes §5): price × quantity from `minNotional` to [`MAX_NOTIONAL`]. A MARKET
+    /// order has no price: by `quoteOrderQty` its notional is that amount, by quantity it is
+    /// valued at [`Exchange::market_price`]; it is held to the minimum as [`APPLY_MIN_TO_MARKET`]
+    /// says and to the maximum as [`APPLY_MAX_TO_MARKET`] says.
+    fn check_notional(
+        &self,
+        req: &NewOrder,
+        book: &Book,
+        replay_ms: i64,
+    ) -> Result<(), OrderError> {
+        let market = req.kind == OrderKind::Market;
+        let notional = match (market, req.price, req.qty, req.quote_qty) {
+            (true, _, _, Some(quote)) => Some(quote),
+            (true, _, Some(q), None) => self
+                .market_price(req.side, book, replay_ms)
+                .map(|p| mul_floor(p, q)),
+            (false, Some(p), Some(q), _) => Some(mul_floor(p, q)),
             _ => None,
         };
-        if notional.is_some_and(|n| n < s.min_notional) {
+        let Some(n) = notional else {
+            return Ok(());
+        };
+        let (min_applies, max_applies) = if market {
+            (APPLY_MIN_TO_MARKET, APPLY_MAX_TO_MARKET)
+        } else {
+            (true, true)
+        };
+        if (min_applies && n < self.spec.min_notional) || (max_applies && n > MAX_NOTIONAL) {
             return Err(OrderError::Filter("NOTIONAL"));
         }
         Ok(())
+    }
+
+    /// The price a MARKET order by quantity is valued at for NOTIONAL: the average price of the
+    /// replayed trades of the last `avgPriceMins` minutes at `replay_ms` ([`AvgPrice`]); when
+    /// none was replayed in them (before the replay's first trade, in a recording gap), the touch
+    /// it would take from (the venue's choice: the notes say nothing of an average without
+    /// trades).
+    fn market_price(&self, side: OrderSide, book: &Book, replay_ms: i64) -> Option<u64> {
+        self.avg_price.at(replay_ms).or_else(|| {
+            let (bid, ask) = book.touch();
+            match side {
+                OrderSide::Buy => ask.or(bid),
+                OrderSide::Sell => bid.or(ask),
+            }
+        })
     }
 
     fn asset(&mut self, side_received: bool, side: OrderSide) -> &mut Balance {
@@ -310,8 +351,9 @@ impl Exchange {
         out
     }
 
-    /// Places an order at `now` against `book`. Returns the order (as after matching) and its
-    /// fills, or the refusal; and the user-stream events it caused, in order.
+    /// Places an order at `now` (server time) against `book`, its filters checked at `replay_ms`
+    /// on the replay clock. Returns the order (as after matching) and its fills, or the refusal;
+    /// and the user-stream events it caused, in order.
     ///
     /// A refusal (insufficient balance, a LIMIT_MAKER that would take) causes none: the notes
     /// document the `REJECTED` execution type for a cancel-replace whose new order is refused
@@ -319,11 +361,17 @@ impl Exchange {
     /// request to cancel request succeeds"), and a plain new order refused `-2010` is answered by
     /// its error only (§3.5, fixture `errors.json` `insufficient_balance`,
     /// `limit_maker_would_take`).
-    pub fn place(&mut self, req: &NewOrder, book: &Book, now: i64) -> (Placed, Vec<Event>) {
+    pub fn place(
+        &mut self,
+        req: &NewOrder,
+        book: &Book,
+        now: i64,
+        replay_ms: i64,
+    ) -> (Placed, Vec<Event>) {
         if self.client_id_open(&req.client_id) {
             return (Err(OrderError::Duplicate), Vec::new());
         }
-        if let Err(e) = self.check_filters(req, book) {
+        if let Err(e) = self.check_filters(req, book, replay_ms) {
             return (Err(e), Vec::new());
         }
         let limit = match req.kind {
@@ -527,9 +575,11 @@ impl Exchange {
         Ok((order, vec![ev, self.position(now)]))
     }
 
-    /// A replayed trade at `price` for `qty`: fills resting orders it trades through, best price
-    /// first, then oldest first, up to `qty` in all.
+    /// A replayed trade at `price` for `qty` (at `now` on the replay clock): counts in the
+    /// average price and fills resting orders it trades through, best price first, then oldest
+    /// first, up to `qty` in all.
     pub fn on_trade(&mut self, price: u64, qty: u64, now: i64) -> Vec<Event> {
+        self.avg_price.record(now, price, qty);
         let mut hit: Vec<(u64, u64, u64)> = self
             .orders
             .values()

@@ -56,6 +56,7 @@ fn market_buy_walks_the_book_and_pays_fees_in_base() {
         &req(OrderSide::Buy, OrderKind::Market, 150 * SCALE, None, "a"),
         &book(),
         5,
+        5,
     );
     let (o, fills) = res.unwrap();
     assert_eq!(o.status, Status::Filled);
@@ -86,7 +87,7 @@ fn market_by_quote_quantity_and_sell_fees_in_quote() {
     let mut r = req(OrderSide::Buy, OrderKind::Market, 0, None, "q");
     r.qty = None;
     r.quote_qty = Some(10 * SCALE);
-    let (o, _) = x.place(&r, &book(), 1).0.unwrap();
+    let (o, _) = x.place(&r, &book(), 1, 1).0.unwrap();
     // 10 / 0.2001 = 49.97 → 49.9 (step 0.1)
     assert_eq!(o.executed, 499 * SCALE / 10);
     assert_eq!(o.orig_qty, o.executed);
@@ -95,6 +96,7 @@ fn market_by_quote_quantity_and_sell_fees_in_quote() {
         .place(
             &req(OrderSide::Sell, OrderKind::Market, 50 * SCALE, None, "s"),
             &book(),
+            2,
             2,
         )
         .0
@@ -117,6 +119,7 @@ fn resting_limit_locks_then_fills_by_trades_through_its_price() {
                 "r",
             ),
             &book(),
+            1,
             1,
         )
         .0
@@ -160,6 +163,7 @@ fn marketable_limit_ioc_fok_and_limit_maker() {
             ),
             &book(),
             1,
+            1,
         )
         .0
         .unwrap();
@@ -174,7 +178,7 @@ fn marketable_limit_ioc_fok_and_limit_maker() {
         "i",
     );
     r.tif = Some(Tif::Ioc);
-    let (res, ev) = x.place(&r, &book(), 2);
+    let (res, ev) = x.place(&r, &book(), 2, 2);
     assert_eq!(res.unwrap().0.status, Status::Expired);
     assert_eq!(
         reports(&ev),
@@ -187,7 +191,7 @@ fn marketable_limit_ioc_fok_and_limit_maker() {
     // FOK: nothing unless all.
     r.tif = Some(Tif::Fok);
     r.client_id = "f".into();
-    let (o, fills) = x.place(&r, &book(), 3).0.unwrap();
+    let (o, fills) = x.place(&r, &book(), 3, 3).0.unwrap();
     assert_eq!((o.status, o.executed, fills.len()), (Status::Expired, 0, 0));
     // LIMIT_MAKER crossing: refused -2010, with nothing on the user data stream.
     let m = req(
@@ -198,7 +202,7 @@ fn marketable_limit_ioc_fok_and_limit_maker() {
         "m",
     );
     assert_eq!(
-        x.place(&m, &book(), 4),
+        x.place(&m, &book(), 4, 4),
         (Err(OrderError::WouldTake), vec![])
     );
     let m = req(
@@ -208,7 +212,7 @@ fn marketable_limit_ioc_fok_and_limit_maker() {
         Some(20_000_000),
         "m",
     );
-    assert_eq!(x.place(&m, &book(), 5).0.unwrap().0.status, Status::New);
+    assert_eq!(x.place(&m, &book(), 5, 5).0.unwrap().0.status, Status::New);
     let locked = x.balance("USDT").locked;
     assert_eq!(locked, mul_ceil(20_010_000, 50 * SCALE) + 10 * SCALE);
 }
@@ -265,7 +269,7 @@ fn refusals() {
     ];
     for (r, f) in bad {
         assert_eq!(
-            x.place(&r, &b, 1),
+            x.place(&r, &b, 1, 1),
             (Err(OrderError::Filter(f)), vec![]),
             "{f}"
         );
@@ -278,9 +282,15 @@ fn refusals() {
         "a",
     );
     // Refused for the balances: -2010, nothing on the user data stream, no order id taken.
-    assert_eq!(x.place(&r, &b, 1), (Err(OrderError::Insufficient), vec![]));
+    assert_eq!(
+        x.place(&r, &b, 1, 1),
+        (Err(OrderError::Insufficient), vec![])
+    );
     let r = req(OrderSide::Sell, OrderKind::Market, 100 * SCALE, None, "a");
-    assert_eq!(x.place(&r, &b, 1), (Err(OrderError::Insufficient), vec![]));
+    assert_eq!(
+        x.place(&r, &b, 1, 1),
+        (Err(OrderError::Insufficient), vec![])
+    );
     let r = req(
         OrderSide::Buy,
         OrderKind::Limit,
@@ -288,8 +298,11 @@ fn refusals() {
         Some(19_000_000),
         "dup",
     );
-    assert_eq!(x.place(&r, &b, 1).0.map(|(o, _)| o.id), Ok(FIRST_ORDER_ID));
-    assert_eq!(x.place(&r, &b, 1).0, Err(OrderError::Duplicate));
+    assert_eq!(
+        x.place(&r, &b, 1, 1).0.map(|(o, _)| o.id),
+        Ok(FIRST_ORDER_ID)
+    );
+    assert_eq!(x.place(&r, &b, 1, 1).0, Err(OrderError::Duplicate));
     assert_eq!(
         x.cancel(None, Some("nope"), "c".into(), 2).unwrap_err(),
         OrderError::UnknownOrder
@@ -306,9 +319,94 @@ fn refusals() {
     );
     // Not open any more: the id may be used again, and cancelling again fails.
     assert!(x.cancel(Some(o.id), None, "c".into(), 3).is_err());
-    assert!(x.place(&r, &b, 4).0.is_ok());
+    assert!(x.place(&r, &b, 4, 4).0.is_ok());
     assert_eq!(x.find(None, Some("dup")).unwrap().status, Status::New);
     assert!(x.find(Some(o.id), Some("other")).is_none());
+}
+
+/// NOTIONAL values a MARKET order by quantity at the volume-weighted average price of the trades
+/// replayed in the last `avgPriceMins` minutes (notes §5: "MARKET orders use the reference price /
+/// volume weighted average price over `avgPriceMins`"), not at the touch; with no trade in them,
+/// at the touch (the venue's choice).
+#[test]
+fn a_market_orders_notional_is_valued_at_the_average_price() {
+    let mut x = ex(1000, 1000);
+    let b = book();
+    let notional = Err(OrderError::Filter("NOTIONAL"));
+    let market = |side, qty| req(side, OrderKind::Market, qty, None, "m");
+    // No trade yet: at the touch (ask 0.2001, bid 0.2000): 24.9 POL is under 5 USDT, 25 is not.
+    for side in [OrderSide::Buy, OrderSide::Sell] {
+        assert_eq!(x.check_filters(&market(side, 249 * STEP), &b, 0), notional);
+        assert_eq!(x.check_filters(&market(side, 250 * STEP), &b, 0), Ok(()));
+    }
+    // Trades at 0.1000 and 0.1200 (1:3) in the last five minutes: the average is 0.1150, so
+    // 43.4 POL is under 5 USDT (at the touch it would be 8.7) and 43.5 is not.
+    x.on_trade(10_000_000, 10 * SCALE, 60_000);
+    x.on_trade(12_000_000, 30 * SCALE, 120_000);
+    for side in [OrderSide::Buy, OrderSide::Sell] {
+        assert_eq!(
+            x.check_filters(&market(side, 434 * STEP), &b, 120_000),
+            notional
+        );
+        assert_eq!(
+            x.check_filters(&market(side, 435 * STEP), &b, 120_000),
+            Ok(())
+        );
+    }
+    // Placing checks the same: refused, then filled at the book.
+    assert_eq!(
+        x.place(&market(OrderSide::Buy, 434 * STEP), &b, 1, 120_000),
+        (Err(OrderError::Filter("NOTIONAL")), vec![])
+    );
+    let (o, _) = x
+        .place(&market(OrderSide::Buy, 435 * STEP), &b, 1, 120_000)
+        .0
+        .unwrap();
+    assert_eq!(o.status, Status::Filled);
+    // A LIMIT order is valued at its own price, whatever the average.
+    let limit = req(
+        OrderSide::Buy,
+        OrderKind::Limit,
+        250 * STEP,
+        Some(20_000_000),
+        "l",
+    );
+    assert_eq!(x.check_filters(&limit, &b, 120_000), Ok(()));
+    // The first trade leaves the window five minutes after it; after the second, the touch again.
+    x.on_trade(20_000_000, 10 * SCALE, 200_000);
+    // At 360 s: (0.12 × 30 + 0.2 × 10) / 40 = 0.14, 35.7 POL under 5 USDT, 35.8 not.
+    assert_eq!(
+        x.check_filters(&market(OrderSide::Buy, 357 * STEP), &b, 360_000),
+        notional
+    );
+    assert_eq!(
+        x.check_filters(&market(OrderSide::Buy, 358 * STEP), &b, 360_000),
+        Ok(())
+    );
+    assert_eq!(
+        x.check_filters(&market(OrderSide::Buy, 249 * STEP), &b, 500_000),
+        notional
+    );
+    assert_eq!(
+        x.check_filters(&market(OrderSide::Buy, 250 * STEP), &b, 500_000),
+        Ok(())
+    );
+    // `applyMaxToMarket` false: a MARKET order worth more than maxNotional at the average passes,
+    // a LIMIT order as large does not.
+    x.on_trade(2_000_000_000, 1_000_000 * SCALE, 500_000);
+    let big = 500_000 * SCALE;
+    assert_eq!(
+        x.check_filters(&market(OrderSide::Sell, big), &b, 500_000),
+        Ok(())
+    );
+    let limit = req(
+        OrderSide::Sell,
+        OrderKind::Limit,
+        big,
+        Some(2_000_000_000),
+        "l",
+    );
+    assert_eq!(x.check_filters(&limit, &b, 500_000), notional);
 }
 
 fn total(x: &Exchange, a: &str) -> u64 {
@@ -331,9 +429,9 @@ proptest! {
             let price = 19_800_000 + dp * TICK;
             let qty = q * STEP;
             match op {
-                0 => { let _ = x.place(&req(side, OrderKind::Market, qty, None, &format!("m{now}")), &b, now); }
-                1 | 2 => { let _ = x.place(&req(side, OrderKind::Limit, qty, Some(price), &format!("l{now}")), &b, now); }
-                3 => { let _ = x.place(&req(side, OrderKind::LimitMaker, qty, Some(price), &format!("k{now}")), &b, now); }
+                0 => { let _ = x.place(&req(side, OrderKind::Market, qty, None, &format!("m{now}")), &b, now, now); }
+                1 | 2 => { let _ = x.place(&req(side, OrderKind::Limit, qty, Some(price), &format!("l{now}")), &b, now, now); }
+                3 => { let _ = x.place(&req(side, OrderKind::LimitMaker, qty, Some(price), &format!("k{now}")), &b, now, now); }
                 4 => { x.on_trade(price, qty, now); }
                 _ => {
                     if let Some(o) = x.open_orders().first() {
@@ -429,6 +527,7 @@ fn fees_follow_the_shared_cases() {
             &req(side, OrderKind::Market, units(case, "qty"), None, "f"),
             &b,
             1,
+            1,
         );
         let (_, fills) = res.unwrap();
         let [fill] = fills.as_slice() else {
@@ -461,14 +560,14 @@ fn a_market_order_larger_than_the_balance_is_refused_on_a_thin_book() {
     let mut x = ex(20, 50);
     let oversell = req(OrderSide::Sell, OrderKind::Market, 100 * SCALE, None, "s");
     assert_eq!(
-        x.place(&oversell, &thin, 5),
+        x.place(&oversell, &thin, 5, 5),
         (Err(OrderError::Insufficient), vec![])
     );
     let mut overbuy = req(OrderSide::Buy, OrderKind::Market, 0, None, "b");
     overbuy.qty = None;
     overbuy.quote_qty = Some(30 * SCALE);
     assert_eq!(
-        x.place(&overbuy, &thin, 5),
+        x.place(&overbuy, &thin, 5, 5),
         (Err(OrderError::Insufficient), vec![])
     );
     assert_eq!(x.balance("POL").free, 50 * SCALE);
@@ -476,7 +575,7 @@ fn a_market_order_larger_than_the_balance_is_refused_on_a_thin_book() {
     assert!(x.orders().next().is_none());
     // All that is held: the 30 the bids take fill, the other 20 expire.
     let held = req(OrderSide::Sell, OrderKind::Market, 50 * SCALE, None, "h");
-    let (o, fills) = x.place(&held, &thin, 6).0.unwrap();
+    let (o, fills) = x.place(&held, &thin, 6, 6).0.unwrap();
     assert_eq!(o.id, FIRST_ORDER_ID);
     assert_eq!(fills.iter().map(|f| f.qty).sum::<u64>(), 30 * SCALE);
     assert_eq!(o.status, Status::Expired);

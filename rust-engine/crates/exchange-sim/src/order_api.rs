@@ -570,7 +570,7 @@ async fn new_order(
     to_matching_engine(&v, &p).await?;
     let now = v.server_time_ms();
     let book = v.book();
-    let placed = v.trading.place(&req, &book, now);
+    let placed = v.trading.place(&req, &book, now, v.event_time_ms());
     match v.trading.draw_fault() {
         OrderFault::None => {}
         OrderFault::Timeout => {
@@ -614,7 +614,7 @@ async fn test_order(
     let book = v.book();
     v.trading
         .exchange()
-        .check_filters(&req, &book)
+        .check_filters(&req, &book, v.event_time_ms())
         .map_err(|e| order_error(&e))?;
     Ok(json("{}".to_owned()))
 }

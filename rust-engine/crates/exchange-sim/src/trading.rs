@@ -235,7 +235,8 @@ impl Trading {
         }
     }
 
-    /// Places an order against `book` at `now_ms` and publishes its events.
+    /// Places an order against `book` at `now_ms` (server time; `replay_ms` on the replay clock)
+    /// and publishes its events.
     ///
     /// # Errors
     /// [`OrderError`] when refused.
@@ -244,10 +245,11 @@ impl Trading {
         req: &NewOrder,
         book: &Book,
         now_ms: i64,
+        replay_ms: i64,
     ) -> Result<(Order, Vec<Fill>), OrderError> {
         self.order_requests.fetch_add(1, Ordering::Relaxed);
         let mut x = self.exchange();
-        let (res, events) = x.place(req, book, now_ms);
+        let (res, events) = x.place(req, book, now_ms, replay_ms);
         self.publish(x.spec(), &events, now_ms);
         res
     }
@@ -524,7 +526,7 @@ mod tests {
             price: Some(19_000_000),
             client_id: "abc".into(),
         };
-        t.place(&req, &book, 5).unwrap();
+        t.place(&req, &book, 5, 5).unwrap();
         let new: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
         let fx = fixture("uds_execution_report_raw.json");
         let mut want = keys(&fx);

@@ -22,17 +22,18 @@
 //!
 //! Both kinds of connection are kept alive as market-data ones are ([`crate::connection::Pings`]:
 //! a ping every [`Keepalive::ping_every`], closed without a pong within
-//! [`Keepalive::pong_within`]; notes §1.1).
+//! [`Keepalive::pong_within`]; notes §1.1), and closed as they are when the venue closes
+//! ([`Venue::close_all`]: close code 1000 "replay finished"); they are counted in
+//! `user_stream_clients`, which shutdown waits for.
 //!
 //! Events: `executionReport` for every order state change and `outboundAccountPosition` after
 //! every balance change ([`crate::trading::event_json`]).
 
-use std::borrow::Cow;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use axum::extract::ws::{close_code, Message, WebSocket};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -41,7 +42,7 @@ use tracing::info;
 
 #[cfg(doc)]
 use crate::connection::Keepalive;
-use crate::connection::{close_for_no_pong, KeepaliveDue, Pings};
+use crate::connection::{close, close_for_no_pong, close_for_venue_end, KeepaliveDue, Pings};
 use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, ws_payload};
 use crate::trading::KeyKind;
 use crate::venue::Venue;
@@ -72,21 +73,26 @@ async fn keep_alive(socket: &mut WebSocket, venue: &Venue, due: KeepaliveDue) ->
     }
 }
 
-async fn close(socket: &mut WebSocket, reason: &'static str) {
-    let _ = timeout(
-        SEND_TIMEOUT,
-        socket.send(Message::Close(Some(CloseFrame {
-            code: close_code::NORMAL,
-            reason: Cow::Borrowed(reason),
-        }))),
-    )
-    .await;
+/// A user data stream connection, counted in `user_stream_clients` while it is served.
+struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    fn new(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Counted(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Serves a legacy user data stream on `key` (events read from `rx`) until the key ends, the
-/// client leaves or stops answering pings; each event wrapped as `{"stream":<key>,"data":..}`
-/// when `combined` (notes §4.2: "User Data Streams are accessed at `/ws/<listenKey>` or
-/// `/stream?streams=<listenKey>`"; §1.1 for the wrapping).
+/// client leaves or stops answering pings, or the venue closes; each event wrapped as
+/// `{"stream":<key>,"data":..}` when `combined` (notes §4.2: "User Data Streams are accessed at
+/// `/ws/<listenKey>` or `/stream?streams=<listenKey>`"; §1.1 for the wrapping).
 pub async fn serve_listen_key(
     mut socket: WebSocket,
     venue: Arc<Venue>,
@@ -101,6 +107,7 @@ pub async fn serve_listen_key(
             event.to_owned()
         }
     };
+    let _counted = Counted::new(&venue.stats.user_stream_clients);
     let mut check = tokio::time::interval(KEY_CHECK);
     let mut pings = Pings::new(venue.keepalive);
     info!(combined, "user data stream connected (listen key)");
@@ -113,7 +120,7 @@ pub async fn serve_listen_key(
                     }
                 }
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                    close(&mut socket, "too slow").await;
+                    close(&mut socket, close_code::NORMAL, "too slow").await;
                     return;
                 }
             },
@@ -126,11 +133,11 @@ pub async fn serve_listen_key(
                         "listenKey": key,
                     });
                     let _ = send_text(&mut socket, framed(&ev.to_string())).await;
-                    close(&mut socket, "listenKey expired").await;
+                    close(&mut socket, close_code::NORMAL, "listenKey expired").await;
                     return;
                 }
                 None => {
-                    close(&mut socket, "listenKey deleted").await;
+                    close(&mut socket, close_code::NORMAL, "listenKey deleted").await;
                     return;
                 }
             },
@@ -138,6 +145,10 @@ pub async fn serve_listen_key(
                 if !keep_alive(&mut socket, &venue, due).await {
                     return;
                 }
+            }
+            () = venue.closed() => {
+                close_for_venue_end(&mut socket).await;
+                return;
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
@@ -148,8 +159,10 @@ pub async fn serve_listen_key(
     }
 }
 
-/// Serves one WebSocket API connection until the client leaves or stops answering pings.
+/// Serves one WebSocket API connection until the client leaves or stops answering pings, or the
+/// venue closes.
 pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
+    let _counted = Counted::new(&venue.stats.user_stream_clients);
     let mut rx = venue.trading.subscribe();
     let mut session = Session::new(venue.server_time_ms());
     let mut pings = Pings::new(venue.keepalive);
@@ -165,7 +178,7 @@ pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
                     }
                 }
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                    close(&mut socket, "too slow").await;
+                    close(&mut socket, close_code::NORMAL, "too slow").await;
                     return;
                 }
             },
@@ -173,6 +186,10 @@ pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
                 if !keep_alive(&mut socket, &venue, due).await {
                     return;
                 }
+            }
+            () = venue.closed() => {
+                close_for_venue_end(&mut socket).await;
+                return;
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(t))) => {

@@ -50,8 +50,10 @@ pub struct Stats {
     pub depth_updates_sent: AtomicU64,
     /// 1000-ms depth updates emitted.
     pub depth_1s_updates_sent: AtomicU64,
-    /// Connected WebSocket clients.
+    /// Connected market-data WebSocket clients.
     pub clients: AtomicU64,
+    /// Connected user data stream clients (the WebSocket API, listen-key streams).
+    pub user_stream_clients: AtomicU64,
     /// Clients disconnected for being too slow.
     pub clients_dropped: AtomicU64,
     /// Clients disconnected for not answering a ping in time.
@@ -137,6 +139,8 @@ pub struct Venue {
     pub keepalive: Keepalive,
     /// Hang-ups and stalls that every connection obeys.
     pub control: watch::Sender<Control>,
+    /// Turns true when the venue closes its connections ([`Venue::close_all`]).
+    closing: watch::Sender<bool>,
     /// New connections are refused until then.
     refuse_until: Mutex<Option<tokio::time::Instant>>,
     /// Draws of the stale-snapshot fault.
@@ -179,6 +183,7 @@ impl Venue {
             queue_capacity: capacity,
             keepalive: opts.keepalive,
             control: watch::channel(Control::default()).0,
+            closing: watch::channel(false).0,
             refuse_until: Mutex::new(None),
             snapshot_rng: Mutex::new(StdRng::seed_from_u64(opts.seed)),
         })
@@ -236,9 +241,23 @@ impl Venue {
         self.events.len()
     }
 
-    /// Asks every connection to close with a close frame.
+    /// Asks every connection to close with a close frame: the market-data ones after the frames
+    /// published before ([`Frame::End`]), the user data streams at once ([`Venue::closed`]).
     pub fn close_all(&self) {
         self.publish(Frame::End);
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Venue::close_all`] has been called.
+    pub async fn closed(&self) {
+        // The sender lives as long as the venue: an error cannot happen while it is borrowed.
+        let _ = self.closing.subscribe().wait_for(|c| *c).await;
+    }
+
+    /// Open WebSocket connections, market data and user data streams.
+    pub fn open_connections(&self) -> u64 {
+        self.stats.clients.load(Ordering::Relaxed)
+            + self.stats.user_stream_clients.load(Ordering::Relaxed)
     }
 
     /// Makes every open connection hang up (a fault), then refuses reconnects for
@@ -308,6 +327,11 @@ impl Venue {
         crate::wire::depth_snapshot(tracked.book(), limit)
     }
 
+    /// The replay clock: the event time (ms, emitted) the replay has reached.
+    pub fn event_time_ms(&self) -> i64 {
+        self.stats.event_time_ms.load(Ordering::Relaxed)
+    }
+
     /// Emitted time (ms) of recorded event time `ts_us`.
     pub fn emitted_ms(&self, ts_us: i64) -> i64 {
         ts_us.div_euclid(1000) + self.offset_ms.load(Ordering::Relaxed)
@@ -340,7 +364,7 @@ impl Venue {
     pub fn server_time_ms(&self) -> i64 {
         match self.time_base {
             TimeBase::Rebased => self.rate_clock_ms(),
-            TimeBase::Original => self.stats.event_time_ms.load(Ordering::Relaxed),
+            TimeBase::Original => self.event_time_ms(),
         }
     }
 
@@ -362,6 +386,7 @@ impl Venue {
             "depth_updates_sent": load(&st.depth_updates_sent),
             "depth_1s_updates_sent": load(&st.depth_1s_updates_sent),
             "clients": load(&st.clients),
+            "user_stream_clients": load(&st.user_stream_clients),
             "clients_dropped": load(&st.clients_dropped),
             "pong_timeouts": load(&st.pong_timeouts),
             "replay_started": st.replay_started.load(Ordering::Relaxed),

@@ -115,11 +115,16 @@ async fn sigterm_and_sigint_exit_zero_promptly() {
             "2025-10-10T21:11:00Z",
         ]);
         let port = listening_port(&mut lines).await;
-        let url = format!("ws://127.0.0.1:{port}/ws/polusdt@trade");
-        let (mut ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap()
-            .unwrap();
+        // A market-data connection and a user data stream one (the WebSocket API).
+        let mut sockets = Vec::new();
+        for path in ["/ws/polusdt@trade", "/ws-api/v3"] {
+            let url = format!("ws://127.0.0.1:{port}{path}");
+            let (ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
+                .await
+                .unwrap()
+                .unwrap();
+            sockets.push((path, ws));
+        }
         let pid = child.id().unwrap().to_string();
         let sent = Instant::now();
         let kill = Command::new("kill")
@@ -138,19 +143,24 @@ async fn sigterm_and_sigint_exit_zero_promptly() {
             "{signal}: {:?}",
             sent.elapsed()
         );
-        // The client was told with a close frame before the process went (`RunningVenue::shutdown`).
-        let end = timeout(WAIT, async {
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Close(frame))) => return Ok(frame),
-                    None | Some(Err(_)) => return Err("the stream ended without a close frame"),
-                    Some(Ok(_)) => {}
+        // Each client was told with a close frame before the process went
+        // (`RunningVenue::shutdown`).
+        for (path, ws) in &mut sockets {
+            let end = timeout(WAIT, async {
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Close(frame))) => return Ok(frame),
+                        None | Some(Err(_)) => {
+                            return Err("the stream ended without a close frame")
+                        }
+                        Some(Ok(_)) => {}
+                    }
                 }
-            }
-        })
-        .await
-        .expect("the stream ends");
-        assert!(end.is_ok(), "{signal}: {end:?}");
+            })
+            .await
+            .expect("the stream ends");
+            assert!(end.is_ok(), "{signal} {path}: {end:?}");
+        }
     }
 }
 

@@ -473,6 +473,100 @@ fn fmt(units: u64) -> String {
     format!("{}.{:08}", units / SCALE, units % SCALE)
 }
 
+/// Notes §5 (`filters.md`): "MIN_NOTIONAL: ... MARKET orders use the reference price / volume
+/// weighted average price over `avgPriceMins`"; NOTIONAL's `applyMinToMarket` (true as the venue
+/// lists it, `avgPriceMins` 5). The minute 21:19 of the crash: its volume-weighted average price
+/// (about 0.1389; every trade replayed lies within the last five minutes) is 14 % above the last
+/// trade (0.119), where the book's touch now is. A MARKET order is valued at that average: the
+/// smallest quantity whose notional at the average reaches `minNotional` is taken, by
+/// `order/test` and by a real order, though at the touch it would be worth less; a step less is
+/// refused "Filter failure: NOTIONAL".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_orders_notional_is_valued_at_the_average_price_not_the_touch() {
+    let venue = start(config("2025-10-10T21:19:00Z", "2025-10-10T21:20:00Z")).await;
+    let api = Api::new(&venue);
+    let errors = fixture("errors.json");
+    // The client's own average of every replayed trade, read from the aggTrade stream.
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let (mut pq, mut q, mut seen) = (0u128, 0u128, 0u64);
+    timeout(Duration::from_secs(60), async {
+        while !(client::replay_done(&venue) && seen == client::trades_sent(&venue)) {
+            if let Ok(Some(t)) = client::next_json_within(&mut ws, Duration::from_millis(100)).await
+            {
+                let (p, qty) = (u128::from(u(&t["p"])), u128::from(u(&t["q"])));
+                pq += p * qty;
+                q += qty;
+                seen += 1;
+            }
+        }
+    })
+    .await
+    .expect("the replay's trades in time");
+    assert!(seen > 1000, "{seen} trades");
+    let average = u64::try_from(pq / q).unwrap();
+    let notional = |price: u64, qty: u64| {
+        u64::try_from(u128::from(price) * u128::from(qty) / u128::from(SCALE)).unwrap()
+    };
+    let (min, step) = (5 * SCALE, SCALE / 10);
+    let mut qty = step;
+    while notional(average, qty) < min {
+        qty += step;
+    }
+    let (_, depth) = client::get(&venue, "/api/v3/depth?symbol=POLUSDT&limit=1").await;
+    let (bid, ask) = (u(&depth["bids"][0][0]), u(&depth["asks"][0][0]));
+    assert!(
+        notional(ask, qty) < min && notional(bid, qty) < min,
+        "at the touch {bid}/{ask} the order is under minNotional (average {average})"
+    );
+    let post = reqwest::Method::POST;
+    for side in ["BUY", "SELL"] {
+        let market = |qty: u64| {
+            format!(
+                "symbol=POLUSDT&side={side}&type=MARKET&quantity={}",
+                fmt(qty)
+            )
+        };
+        let a = api
+            .signed(post.clone(), "/api/v3/order/test", &market(qty))
+            .await;
+        assert_eq!(
+            (a.status, &a.body),
+            (200, &fixture("order_test_response.json")),
+            "{side} {}",
+            fmt(qty)
+        );
+        let a = api
+            .signed(post.clone(), "/api/v3/order/test", &market(qty - step))
+            .await;
+        assert_eq!(
+            (a.status, &a.body),
+            (400, &errors["filter_notional"]["body"]),
+            "{side} {}",
+            fmt(qty - step)
+        );
+    }
+    let a = api
+        .order(&format!(
+            "side=BUY&type=MARKET&quantity={}",
+            fmt(qty - step)
+        ))
+        .await;
+    assert_eq!(
+        (a.status, &a.body),
+        (400, &errors["filter_notional"]["body"])
+    );
+    let a = api
+        .order(&format!("side=BUY&type=MARKET&quantity={}", fmt(qty)))
+        .await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("FILLED")),
+        "{}",
+        a.body
+    );
+    venue.shutdown(Duration::from_millis(100)).await;
+}
+
 /// Reads user-stream events until `done` says so; unwraps WS API frames of `sub`.
 async fn collect(
     ws: &mut client::Ws,

@@ -167,3 +167,49 @@ async fn a_new_order_refused_2010_sends_nothing_on_the_user_data_stream() {
     );
     venue.shutdown(std::time::Duration::from_millis(100)).await;
 }
+
+/// Shutdown closes the user data stream connections as it closes the market-data ones
+/// (`tests/endpoints.rs`, `tests/binary.rs`): a close frame 1000 "replay finished" on the
+/// WebSocket API and on both listen-key endpoints, and `shutdown` waits for them to go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_user_data_stream_with_a_close_frame() {
+    let venue = venue().await;
+    let api = Api::new(&venue);
+    let key = api.listen_key().await;
+    let mut streams = [
+        subscribed(&venue).await,
+        client::connect(&venue, &format!("/ws/{key}")).await,
+        client::connect(&venue, &format!("/stream?streams={key}")).await,
+    ];
+    let shared = std::sync::Arc::clone(&venue.venue);
+    venue.shutdown(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        shared
+            .stats
+            .user_stream_clients
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "shutdown waited for the user data streams to close"
+    );
+    for (i, ws) in streams.iter_mut().enumerate() {
+        let close = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            loop {
+                match futures_util::StreamExt::next(ws).await {
+                    Some(Ok(Message::Close(frame))) => return Ok(frame),
+                    Some(Ok(_)) => {}
+                    other => return Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("stream {i}: no close frame in time"))
+        .unwrap_or_else(|e| panic!("stream {i}: ended without a close frame: {e}"));
+        assert_eq!(
+            close
+                .as_ref()
+                .map(|f| (u16::from(f.code), f.reason.as_ref())),
+            Some((1000, "replay finished")),
+            "stream {i}"
+        );
+    }
+}
