@@ -42,7 +42,9 @@ use tracing::info;
 
 #[cfg(doc)]
 use crate::connection::Keepalive;
-use crate::connection::{close, close_for_no_pong, close_for_venue_end, KeepaliveDue, Pings};
+use crate::connection::{
+    close, close_for_no_pong, close_for_venue_end, KeepaliveDue, Pings, SEND_TIMEOUT,
+};
 use crate::signing::{check_timestamp, recv_window_ms, timestamp_ms, ws_payload};
 use crate::trading::KeyKind;
 use crate::venue::Venue;
@@ -50,9 +52,6 @@ use crate::wire;
 
 /// How often a listen-key stream checks that its key is still valid.
 pub const KEY_CHECK: Duration = Duration::from_millis(200);
-/// A send that takes longer than this ends the connection.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-
 async fn send(socket: &mut WebSocket, msg: Message) -> bool {
     matches!(timeout(SEND_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
 }
@@ -120,7 +119,7 @@ pub async fn serve_listen_key(
                     }
                 }
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                    close(&mut socket, close_code::NORMAL, "too slow").await;
+                    close(&mut socket, close_code::POLICY, "too slow").await;
                     return;
                 }
             },
@@ -178,7 +177,7 @@ pub async fn serve_ws_api(mut socket: WebSocket, venue: Arc<Venue>) {
                     }
                 }
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                    close(&mut socket, close_code::NORMAL, "too slow").await;
+                    close(&mut socket, close_code::POLICY, "too slow").await;
                     return;
                 }
             },
