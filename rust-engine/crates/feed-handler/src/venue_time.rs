@@ -22,7 +22,7 @@ pub const MAX_SAMPLE_AGE: Duration = Duration::from_secs(30 * 60);
 /// Slack, beyond the two samples' half round trips, within which a new sample agrees with the
 /// estimate: `serverTime` is whole milliseconds, and the venue's servers differ by a few.
 pub const STEP_SLACK_NS: u64 = 10_000_000;
-/// Offsets up to this (either way) are not worth a warning.
+/// Offsets up to this (either way) are not worth a log line.
 pub const WARN_OFFSET_MS: u64 = 100;
 
 /// One answered `GET /api/v3/time`.
