@@ -328,6 +328,12 @@ impl RestClient {
         self.state().clock.now_ms()
     }
 
+    /// The earliest the server's clock may read now, ms: [`Self::server_now_ms`] less half the
+    /// last time sample's round trip ([`ServerClock::earliest_server_time_at`]).
+    pub fn earliest_server_now_ms(&self) -> u64 {
+        self.state().clock.earliest_server_time_at(local_now_ms())
+    }
+
     /// Server minus local time, ms.
     pub fn clock_offset_ms(&self) -> i64 {
         self.state().clock.offset_ms()

@@ -1,7 +1,8 @@
 //! Pure translations between the venue's answers and the engine's responses: a `FULL` new-order
 //! answer into `OrderPlaced` + one `OrderExecution` per fill (as the paper executor answers), a
 //! query answer into the *order map*, `myTrades` rows into executions, and the user data
-//! stream's `executionReport` (PROTOCOL_NOTES §4.4) into executions and status changes.
+//! stream's `executionReport` (PROTOCOL_NOTES §4.4) into executions and status changes (its
+//! `outboundAccountPosition` is read by [`crate::balances::parse_account_position`]).
 
 use common::message::{
     Liquidity, OrderCanceled, OrderExecution, OrderInfo, OrderStatus, OrderType, Response, Side,
@@ -12,6 +13,7 @@ use common::Dec;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::balances::{parse_account_position, AccountPosition};
 use crate::binance_order::{broken_amount_rule, OrderReport, VenueOrderStatus};
 
 /// Reads a venue order type (`LIMIT`, `MARKET`, `LIMIT_MAKER`); `None` for the types the engine
@@ -376,10 +378,11 @@ impl ExecutionReport {
 pub enum StreamEvent {
     /// An `executionReport`.
     Execution(Box<ExecutionReport>),
+    /// An `outboundAccountPosition`: the balances of the assets that changed.
+    AccountPosition(AccountPosition),
     /// `eventStreamTerminated`: the subscription ended; resubscribe.
     Terminated,
-    /// An event this executor does not act on (`outboundAccountPosition`, `balanceUpdate`,
-    /// `listStatus`, ...), by its `e`.
+    /// An event this executor does not act on (`balanceUpdate`, `listStatus`, ...), by its `e`.
     Other(String),
 }
 
@@ -388,7 +391,8 @@ pub enum StreamEvent {
 ///
 /// # Errors
 /// The serde message when the frame is not an event, or an `executionReport` is unreadable; the
-/// field when one of its amounts breaks its rule ([`ExecutionReport::check`]).
+/// field when one of its amounts breaks its rule ([`ExecutionReport::check`]); the
+/// [`crate::balances::BalanceError`] of an unreadable `outboundAccountPosition`.
 pub fn parse_stream_event(text: &str) -> Result<StreamEvent, String> {
     let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let event = match v.get_mut("event") {
@@ -407,6 +411,9 @@ pub fn parse_stream_event(text: &str) -> Result<StreamEvent, String> {
                 .map_err(|e| format!("executionReport of {}: {e}", r.order_client_id()))?;
             Ok(StreamEvent::Execution(Box::new(r)))
         }
+        "outboundAccountPosition" => parse_account_position(event)
+            .map(StreamEvent::AccountPosition)
+            .map_err(|e| format!("outboundAccountPosition: {e}")),
         "eventStreamTerminated" => Ok(StreamEvent::Terminated),
         _ => Ok(StreamEvent::Other(kind)),
     }
@@ -476,6 +483,30 @@ mod tests {
             StreamEvent::Other("balanceUpdate".into())
         );
         assert!(parse_stream_event("{}").is_err());
+    }
+
+    /// An `outboundAccountPosition`, raw or wrapped, is read whole; one with a bad amount is an
+    /// error (the stream counts it unreadable).
+    #[test]
+    fn account_positions_are_read_strictly() {
+        let raw = fixture("uds_outbound_account_position_raw.json");
+        let StreamEvent::AccountPosition(p) = parse_stream_event(&raw).unwrap() else {
+            panic!("not an account position")
+        };
+        assert_eq!(p.last_update_ms, 1_564_034_571_073);
+        assert_eq!(p.balances[0].asset, "ETH");
+        assert_eq!(p.balances[0].free, d("10000"));
+        let wrapped = format!("{{\"subscriptionId\":0,\"event\":{raw}}}");
+        assert_eq!(
+            parse_stream_event(&wrapped).unwrap(),
+            StreamEvent::AccountPosition(p)
+        );
+        let bad = raw.replace("\"0.000000\"", "\"-1\"");
+        let e = parse_stream_event(&bad).unwrap_err();
+        assert!(
+            e.contains("outboundAccountPosition: ETH locked is -1"),
+            "{e}"
+        );
     }
 
     #[test]

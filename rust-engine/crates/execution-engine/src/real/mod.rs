@@ -6,11 +6,12 @@
 //!   `BINANCE_ED25519_PRIVATE_KEY_PATH` ([`Credentials::from_env`]).
 //! * [`RealExecutor`]: `place`, `cancel`, `cancel_all`, `query`, `open_orders` answering with the
 //!   paper executor's responses; unknown outcomes are queried, never re-sent; `reconcile` after a
-//!   (re)start.
+//!   (re)start; `balances` from the balances the user data stream keeps (seeded by
+//!   `GET /api/v3/account`).
 //! * [`UserStream`]: the user data stream over the WebSocket API (`session.logon` with the
 //!   Ed25519 key then `userDataStream.subscribe`, else `userDataStream.subscribe.signature` with
-//!   the HMAC key), feeding `executionReport`s to the executor and reconciling after every
-//!   (re)connect.
+//!   the HMAC key), feeding `executionReport`s and `outboundAccountPosition`s to the executor and
+//!   reconciling after every (re)connect.
 //!
 //! Typical set-up:
 //! ```no_run
@@ -35,6 +36,7 @@
 //! # }
 //! ```
 
+mod balance_cache;
 pub mod client;
 pub mod credentials;
 mod endpoints;

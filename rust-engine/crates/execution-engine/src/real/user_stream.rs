@@ -10,7 +10,10 @@
 //!
 //! Each answer must be `status` 200; the method used is logged at info. Then each wrapped
 //! `{"subscriptionId":N,"event":{...}}` `executionReport` becomes responses through
-//! [`RealExecutor::on_execution_report`].
+//! [`RealExecutor::on_execution_report`], and each `outboundAccountPosition` updates the balances
+//! `QueryBalances` is answered from ([`RealExecutor::on_account_position`]). Those balances are
+//! trusted only within one subscription: each subscription, and the end of each, drops them, so
+//! the first `QueryBalances` of a subscription asks the venue again.
 //!
 //! After every successful subscription, the first included, [`RealExecutor::reconcile`] runs, so
 //! nothing that happened while disconnected is missed. It runs in a task of its own, which sends
@@ -117,10 +120,11 @@ pub struct StreamStats {
     /// `executionReport` events of another symbol than the traded one, ignored (the stream is
     /// per account).
     pub other_symbol: AtomicU64,
-    /// Frames dropped as unreadable (not JSON, an `executionReport` missing a field or with an
-    /// amount out of range, or reporting a fill its order cannot have: above the order's quantity,
-    /// or adding up past the largest decimal, [`ImpossibleFill`]): the periodic and reconnect
-    /// reconciliations recover what they held.
+    /// Frames dropped as unreadable (not JSON, an `executionReport` or `outboundAccountPosition`
+    /// missing a field or with an amount out of range, or an `executionReport` reporting a fill
+    /// its order cannot have: above the order's quantity, or adding up past the largest decimal,
+    /// [`ImpossibleFill`]): the periodic and reconnect reconciliations recover what they held (the
+    /// balances kept stay as they were).
     pub unreadable: AtomicU64,
 }
 
@@ -457,6 +461,23 @@ async fn subscribe(
     Ok(())
 }
 
+/// A subscription of the user data stream, as the executor's balances know it: it drops them when
+/// it starts, and when it ends (however the session ends, even cut short by a shutdown).
+struct Subscribed<'a>(&'a RealExecutor);
+
+impl<'a> Subscribed<'a> {
+    fn new(executor: &'a RealExecutor) -> Self {
+        executor.stream_subscribed();
+        Subscribed(executor)
+    }
+}
+
+impl Drop for Subscribed<'_> {
+    fn drop(&mut self) {
+        self.0.stream_ended();
+    }
+}
+
 /// One connection: connect, subscribe, ask for a reconcile, then apply the events until the
 /// connection ends.
 async fn session(
@@ -481,6 +502,7 @@ async fn session(
     .map_err(|e| connect_error(e.to_string()))?;
     let auth = Auth::of(executor);
     subscribe(&mut ws, executor, auth, config.subscribe_timeout, n).await?;
+    let _subscribed = Subscribed::new(executor);
     stats.subscriptions.fetch_add(1, Ordering::SeqCst);
     tracing::info!(
         %endpoint,
@@ -550,6 +572,9 @@ async fn session(
                     );
                 }
             },
+            Ok(StreamEvent::AccountPosition(position)) => {
+                executor.on_account_position(&position);
+            }
             Ok(StreamEvent::Terminated) => {
                 return Ok(SessionEnd::Ended("eventStreamTerminated".into()))
             }

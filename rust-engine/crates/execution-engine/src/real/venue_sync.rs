@@ -114,7 +114,10 @@ impl RealExecutor {
     /// fills not yet reported (`myTrades`), `OrderCanceled` / `OrderStatus` for status changes,
     /// `OrderPlaced` for an unresolved order found, and `OrderStatus` for open orders the
     /// executor did not know.
+    /// The balances the stream keeps are dropped first, to be seeded again by the next
+    /// `QueryBalances`.
     pub async fn reconcile(&self) -> Vec<Response> {
+        self.refresh_balances();
         let symbol = self.config().filters.symbol.clone();
         let mut out = Vec::new();
         let listed = match self.client().open_orders(Some(&symbol)).await {

@@ -1,5 +1,6 @@
 //! The real executor against a stub venue on loopback.
 
+mod balances;
 mod limits;
 mod orders;
 mod stream;

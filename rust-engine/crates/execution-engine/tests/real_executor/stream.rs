@@ -5,7 +5,7 @@ use execution_engine::real::{parse_stream_event, StreamEvent};
 
 /// The user data stream of `ex` on the stub, subscribed and past its first reconcile; its
 /// responses come out of the receiver.
-async fn subscribed(
+pub(crate) async fn subscribed(
     stub: &Stub,
     ex: &Arc<RealExecutor>,
 ) -> (UserStream, tokio::sync::mpsc::UnboundedReceiver<Response>) {
@@ -15,7 +15,7 @@ async fn subscribed(
 }
 
 /// The stub's stream settings, reconnecting quickly (20 ms, at most 100 ms).
-fn reconnecting(stub: &Stub) -> UserStreamConfig {
+pub(crate) fn reconnecting(stub: &Stub) -> UserStreamConfig {
     let mut cfg = UserStreamConfig::new(stub.ws_url());
     cfg.reconnect_initial = Duration::from_millis(20);
     cfg.reconnect_max = Duration::from_millis(100);
@@ -24,7 +24,7 @@ fn reconnecting(stub: &Stub) -> UserStreamConfig {
 }
 
 /// As [`subscribed`], with `cfg`.
-async fn subscribed_with(
+pub(crate) async fn subscribed_with(
     stub: &Stub,
     ex: &Arc<RealExecutor>,
     cfg: UserStreamConfig,
