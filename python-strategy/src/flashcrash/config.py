@@ -15,19 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from flashcrash import engine_decimal
 from flashcrash.paths import REPO
 
 REPO_SCHEMA = REPO / "config" / "schema.toml"
-# Matched whole (`fullmatch`: `$` would also match before a trailing newline, which the engine's
-# loader refuses).
-_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-# The engine's decimals (rust_decimal): at most 28 digits after the point, all the digits together
-# (the point dropped) under 2**96. Leading zeros, however many, are taken as the engine takes them
-# (`"000500"` is 500); the digits after them are counted before any conversion, so no string is too
-# long for one.
-_DECIMAL_MAX_SCALE = 28
-_DECIMAL_MAX_MANTISSA = 2**96 - 1
-_DECIMAL_MAX_DIGITS = len(str(_DECIMAL_MAX_MANTISSA))
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 
 
@@ -81,7 +72,7 @@ class Rule:
             case "decimal":
                 return (
                     isinstance(v, str)
-                    and _decimal_ok(v)
+                    and engine_decimal.holds(v)
                     and Decimal(s["min"]) <= Decimal(v) <= Decimal(s["max"])
                 )
             case "enum":
@@ -103,19 +94,6 @@ class Rule:
             case "string":
                 return isinstance(v, str) and v != ""
         raise ConfigError(f"schema error: unknown type {self.kind!r}")
-
-
-def _decimal_ok(v: str) -> bool:
-    """A plain decimal string the engine can hold (`rust_decimal`: see `_DECIMAL_MAX_SCALE`)."""
-    if not _DECIMAL.fullmatch(v):
-        return False
-    whole, _, fraction = v.lstrip("-").partition(".")
-    digits = (whole + fraction).lstrip("0")
-    return (
-        len(fraction) <= _DECIMAL_MAX_SCALE
-        and len(digits) <= _DECIMAL_MAX_DIGITS  # int() below never meets a string too long for it
-        and int(digits or "0") <= _DECIMAL_MAX_MANTISSA
-    )
 
 
 def _host_port(rest: str, need_port: bool) -> bool:
@@ -309,7 +287,7 @@ def _number(v: Any) -> bool:
 def _exceeds(a: Any, b: Any) -> bool:
     """`a > b`: two decimal strings compared exactly, or two numbers."""
     if isinstance(a, str) and isinstance(b, str):
-        return _decimal_ok(a) and _decimal_ok(b) and Decimal(a) > Decimal(b)
+        return engine_decimal.holds(a) and engine_decimal.holds(b) and Decimal(a) > Decimal(b)
     return _number(a) and _number(b) and a > b
 
 

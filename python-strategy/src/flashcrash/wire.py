@@ -9,20 +9,19 @@ which the caller counts and logs.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import msgpack
 
-_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # matched whole (`fullmatch`): "10\n" is no decimal
-# The bounds of a decimal string: what the engine's `rust_decimal` holds (at most 28 digits after the
-# point, 28 significant digits, which is also the precision of Python's default decimal context), and
+from flashcrash import engine_decimal
+
+# The bounds of a decimal string: what the engine's `rust_decimal` holds (`engine_decimal`: at most 28
+# digits after the point), 28 significant digits (the precision of Python's default decimal context), and
 # far above any price, quantity, fee or balance (under 1e20). A string past them is refused before it
 # can reach an order or an account, where its arithmetic would overflow (`decimal.Overflow`).
 _DECIMAL_MAX_CHARS = 64  # checked first: a longer string is neither matched nor converted
-_DECIMAL_MAX_SCALE = 28
 _DECIMAL_MAX_DIGITS = 28
 _DECIMAL_LIMIT = Decimal("1e20")
 _MAX_U64 = 2**64 - 1
@@ -106,10 +105,10 @@ def _decimal(name: str, v: Any) -> Decimal:
         raise WireError(f"{name}: {v!r} is not a plain decimal string")
     if len(v) > _DECIMAL_MAX_CHARS:
         raise WireError(f"{name}: a decimal string of {len(v)} characters (at most {_DECIMAL_MAX_CHARS})")
-    if not _DECIMAL.fullmatch(v):
+    if not engine_decimal.PLAIN.fullmatch(v):
         raise WireError(f"{name}: {v!r} is not a plain decimal string")
-    if len(v.partition(".")[2]) > _DECIMAL_MAX_SCALE:
-        raise WireError(f"{name}: {v} has more than {_DECIMAL_MAX_SCALE} digits after the point")
+    if len(v.partition(".")[2]) > engine_decimal.MAX_SCALE:
+        raise WireError(f"{name}: {v} has more than {engine_decimal.MAX_SCALE} digits after the point")
     d = Decimal(v)
     if len(d.as_tuple().digits) > _DECIMAL_MAX_DIGITS:  # leading zeros are not counted
         raise WireError(f"{name}: {v} has more than {_DECIMAL_MAX_DIGITS} significant digits")

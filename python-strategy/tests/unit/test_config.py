@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flashcrash import config
+from flashcrash import config, engine_decimal
 
 REPO = Path(__file__).resolve().parents[3]
 CASES = json.loads((REPO / "tests" / "config_cases" / "cases.json").read_text())["cases"]
@@ -74,7 +74,7 @@ def test_report_dir_expands_the_home_folder(tmp_path: Path) -> None:
 def test_decimals_are_those_the_engine_can_hold() -> None:
     """At most 28 digits after the point, and all the digits under 2**96 (`rust_decimal`): the engine
     refuses the rest (the shared cases check both loaders on the same values)."""
-    ok = config._decimal_ok
+    ok = engine_decimal.holds
     assert ok("0." + "1" * 28) and ok("-79228162514264337593543950335")
     assert not ok("0." + "0" * 29) and not ok("79228162514264337593543950336")
     assert not ok("7.9228162514264337593543950336") and ok("7.922816251426433759354395033")
@@ -92,8 +92,8 @@ def test_a_decimal_of_thousands_of_digits_is_a_config_error_naming_the_key(tmp_p
             _load_with(tmp_path, f'[symbol]\norder_quantity = "{value}"\n')
         assert str(e.value).startswith(f'config error: [symbol] order_quantity = "{value[:20]}')
         assert "expected a decimal string from" in str(e.value)
-    assert config._decimal_ok(f"{zeros}79228162514264337593543950335")
-    assert not config._decimal_ok(f"{zeros}79228162514264337593543950336")
+    assert engine_decimal.holds(f"{zeros}79228162514264337593543950335")
+    assert not engine_decimal.holds(f"{zeros}79228162514264337593543950336")
 
 
 def test_a_port_of_thousands_of_digits_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
