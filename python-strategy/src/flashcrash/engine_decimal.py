@@ -2,7 +2,7 @@
 exponent, sign or space besides the minus), at most `MAX_SCALE` digits after the point, all its digits
 together (the point dropped) at most `MAX_MANTISSA`. Leading zeros, however many, are taken as the
 engine takes them (`"000500"` is 500). The config loader takes exactly these, as the engine's loader
-does (`config.Field`); the wire takes fewer (`wire._decimal`: also bounded in length, in
+does (`config.Rule.accepts`); the wire takes fewer (`wire._decimal`: also bounded in length, in
 significant digits and in magnitude)."""
 
 from __future__ import annotations
