@@ -132,3 +132,43 @@ def test_bars_take_one_file(tmp_path: Path, trades_file: Path, capsys: pytest.Ca
     assert main(["import", str(trades_file), str(trades_file), "--no-cache", "--bars", str(bars)]) == 2
     assert "--bars writes the bars of one trade file" in capsys.readouterr().err
     assert not bars.exists()
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """The cells of the `imported` table's rows, by file name."""
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│ ")]
+    return {r[0]: r for r in rows}
+
+
+def test_import_output_captured_is_whole_and_names_symbol_and_market(
+    tmp_path: Path, trades_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Captured (not a terminal), the table's cells are whole: the file name and times were cut to
+    an 80-column console ("binance-d…", "2025-10-1…"). Each row names the symbol and the market the
+    file was read as: COIN-M with its contract size, a file not told COIN-M as spot or USD-M (read
+    alike), `--market` as given."""
+    spot = tmp_path / "binance-data-vision-spot-BTCUSDT-aggTrades-2025-10-10-full-day.csv"
+    spot.write_text("\n".join(ROWS) + "\n")
+    assert main(["import", str(trades_file), str(spot), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    rows = table_rows(out)
+    cells = rows[trades_file.name]
+    assert cells == [
+        trades_file.name, "ETHUSD_PERP", "cm (10 USD contracts)", "4", "3", "1",
+        "2025-10-10T21:00:00+00:00", "2025-10-10T21:00:01+00:00", "False",
+    ]  # fmt: skip
+    assert rows[spot.name][:3] == [spot.name, "-", "spot or um"]
+    assert main(["import", str(spot), "--no-cache", "--market", "um"]) == 0
+    assert table_rows(capsys.readouterr().out)[spot.name][:3] == [spot.name, "-", "um"]
+
+
+def test_import_says_where_bars_went_and_how_many(
+    tmp_path: Path, trades_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = tmp_path / "out" / "bars.csv"
+    assert main(["import", str(trades_file), "--no-cache", "--bars", str(bars)]) == 0
+    out = capsys.readouterr().out
+    assert f"--bars: 2 rows of 1-second bars of {trades_file.name} written to {bars}" in out
+    with open(bars) as f:
+        assert len(list(csv.DictReader(f))) == 2

@@ -75,8 +75,32 @@ def _show(console: Console, report: ImportReport, limit: int) -> None:
         console.print(f"  ... {report.dropped - limit} more dropped rows", style="yellow")
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+# Output that is not a terminal (a pipe, a file, a test's capture) is this wide, so that the table's
+# file names and times are never cut to an 80-column default ("binance-d…"); a row is as wide as
+# its content, not this.
+CAPTURED_WIDTH = 1000
+
+
+def _console() -> Console:
     console = Console()
+    return console if console.is_terminal else Console(width=CAPTURED_WIDTH)
+
+
+def _market(report: ImportReport, given: str | None) -> str:
+    """The market a trade file was read as (detected, or `given` by `--market`), with a COIN-M
+    contract size. Detection tells COIN-M only: a file read as spot may as well be USD-M (both in
+    the base asset, read alike), and says so."""
+    market = getattr(report, "market", None)
+    if market is None:
+        return "-"
+    size = getattr(report, "contract_size", None)
+    if size is not None:
+        return f"{market.value} ({size:g} USD contracts)"
+    return "spot or um" if market is Market.SPOT and given is None else str(market.value)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    console = _console()
     missing = [f for f in args.files if not f.is_file()]
     if missing:
         print(f"import: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
@@ -96,22 +120,30 @@ def cmd_import(args: argparse.Namespace) -> int:
             try:
                 results.append((path, *_import_one(path, args)))
             except (ImportError_, OSError, UnicodeDecodeError) as e:
-                results.append((path, None, str(e), False))
+                results.append((path, None, str(e), False, None))
                 status = 1
             progress.advance(task)
     table = Table(title="imported")
-    for col in ("file", "rows", "kept", "dropped", "first", "last", "from cache"):
-        table.add_column(col)
-    for path, report, span, cached in results:
+    for col in ("file", "symbol", "market", "rows", "kept", "dropped", "first", "last", "from cache"):
+        table.add_column(col, overflow="fold")
+    for path, report, span, cached, _ in results:
         if report is None:
-            table.add_row(path.name, "-", "-", "-", "not imported (below)", "", "")
+            table.add_row(path.name, "-", "-", "-", "-", "-", "not imported (below)", "", "")
             continue
         first, last = span
         table.add_row(
-            path.name, str(report.rows), str(report.kept), str(report.dropped), first, last, str(cached)
+            path.name,
+            report.symbol or "-",
+            _market(report, args.market),
+            str(report.rows),
+            str(report.kept),
+            str(report.dropped),
+            first,
+            last,
+            str(cached),
         )
     console.print(table)
-    for path, report, span, _ in results:
+    for path, report, span, _, wrote in results:
         if report is None:
             console.print(f"{path.name}: not imported: {span}", style="bold red")
         if isinstance(report, TradeReport) and report.contract_size is not None:
@@ -124,6 +156,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if report is not None and report.kept == 0:
             console.print(f"{report.source}: no row kept, nothing to use", style="bold red")
             status = 1
+        if wrote is not None:
+            console.print(wrote, markup=False, highlight=False)
     return status
 
 
@@ -133,7 +167,12 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="seconds")
 
 
-def _import_one(path: Path, args: argparse.Namespace) -> tuple[ImportReport, tuple[str, str], bool]:
+def _import_one(
+    path: Path, args: argparse.Namespace
+) -> tuple[ImportReport, tuple[str, str], bool, str | None]:
+    """The file's report, its first and last times, whether it came from the cache, and what
+    `--bars` wrote (None: nothing)."""
+    wrote = None
     if args.kind == "klines":
         arr, report = read_klines(path)
         key, cached = "open_ns", False
@@ -147,9 +186,12 @@ def _import_one(path: Path, args: argparse.Namespace) -> tuple[ImportReport, tup
         arr, report, cached = load_trades(path, cache, fmt, market, args.contract_size)
         key = "ts_ns"
         if args.bars is not None:
-            _write_bars(args.bars, second_bars(arr))
+            bars = second_bars(arr)
+            _write_bars(args.bars, bars)
+            rows = f"{len(bars)} row{'' if len(bars) == 1 else 's'}"
+            wrote = f"--bars: {rows} of 1-second bars of {path.name} written to {args.bars}"
     span = (_iso(int(arr[key][0])), _iso(int(arr[key][-1]))) if len(arr) else ("", "")
-    return report, span, cached
+    return report, span, cached, wrote
 
 
 def _write_bars(out: Path, bars) -> None:

@@ -25,9 +25,9 @@ from flashcrash.backtest.commands import (
     UsageError,
     check_log_level,
     out_folder,
-    parse_utc,
     warn_other_symbol,
 )
+from flashcrash.backtest.results import utc
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.depth import is_capture
 from flashcrash.marketdata.trades import ImportError_
@@ -37,7 +37,7 @@ from flashcrash.optimize.objectives import OBJECTIVES
 from flashcrash.optimize.overlay import params_table, trial_config, write_overlay
 from flashcrash.optimize.space import SPACES, SpaceError, check_space
 from flashcrash.optimize.study import DEFAULT_STORAGE, DEFAULT_TRIALS, MODES, Job, StudyError, TrialEvent
-from flashcrash.optimize.walkforward import Window, WindowError
+from flashcrash.optimize.walkforward import Window, WindowError, parse_time
 from flashcrash.process_signals import restore_handlers, stop_on_hangup
 
 REPO = study_mod.REPO
@@ -68,27 +68,82 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _windows(args: argparse.Namespace) -> tuple[Window, Window | None]:
+    """The training window and the test window (None: no test), checked before the data is read:
+    times that parse, windows that are not reversed, and a test window of the training file that
+    does not overlap a training window (which it then needs: without one, training takes it all)."""
     if args.train:
         train = Window.parse(args.train, "--train")
     else:
-        try:
-            train = Window(
-                parse_utc(args.start) if args.start else None, parse_utc(args.end) if args.end else None
+        train = Window(
+            parse_time("--from", args.start) if args.start else None,
+            parse_time("--to", args.end) if args.end else None,
+        )
+        if train.start_ns is not None and train.end_ns is not None and train.end_ns <= train.start_ns:
+            raise WindowError(
+                f"optimize error: --from {args.start} is not before --to {args.end}: the window is "
+                "reversed or empty; --to must be after --from"
             )
-        except ValueError as e:
-            raise WindowError(f"optimize error: bad time: {e}") from None
     test = Window.parse(args.test, "--test") if args.test else None
     if args.test_data is not None and not _same_file(args.test_data, args.data):
         return train, test or Window(None, None)  # another file: its times may be the training's
     if args.test_data is not None:
         test = test or Window(None, None)  # the training file again: only what training did not see
-    if test is not None and test.overlaps(train):
-        given = f"--test {args.test}" if args.test else f"--test-data {args.test_data} (all of it: no --test)"
+    if test is None:
+        return train, None
+    given = f"--test {args.test}" if args.test else f"--test-data {args.test_data} (all of it: no --test)"
+    if train.start_ns is None and train.end_ns is None:
+        needs = f"--test {args.test}" if args.test else f"--test-data {args.test_data} (the training file)"
         raise WindowError(
-            f"optimize error: {given}: overlaps the training window {train.label()}; "
-            "out-of-sample data must be unseen"
+            f"optimize error: {needs} needs --train START/END (or --from/--to): without a "
+            f"training window the study trains on all of {args.data.name}, so no test window of it "
+            "is unseen"
+        )
+    if test.overlaps(train):
+        raise WindowError(
+            f"optimize error: {given}: overlaps the training window ({_train_given(args)}: "
+            f"{train.describe()}); out-of-sample data must be unseen"
         )
     return train, test
+
+
+def _train_given(args: argparse.Namespace) -> str:
+    """The flags that set the training window, as given ("" for none: the whole file)."""
+    if args.train:
+        return f"--train {args.train}"
+    return " ".join(f"{flag} {v}" for flag, v in (("--from", args.start), ("--to", args.end)) if v)
+
+
+def _span(trades: Any) -> str:
+    """What times a trade file covers, for a window that holds none of them."""
+    if len(trades) == 0:
+        return "the file has no trades"
+    ts = trades["ts_ns"]
+    return f"the file spans {utc(int(ts[0]))} to {utc(int(ts[-1]))}"
+
+
+FINISHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
+
+
+def trial_counts(trials: list[optuna.trial.FrozenTrial], when: str = "") -> str:
+    """The trials of a study in words: how many finished, how (complete, pruned, failed), and those
+    not finished (running in a worker, or queued: the shipped configuration a new study tries first).
+    `when` follows the count ("so far")."""
+    n = {state: sum(t.state is state for t in trials) for state in optuna.trial.TrialState}
+    finished = sum(n[s] for s in FINISHED)
+    text = (
+        f"{finished} finished trial{'' if finished == 1 else 's'}{' ' + when if when else ''} "
+        f"({n[FINISHED[0]]} complete, {n[FINISHED[1]]} pruned, {n[FINISHED[2]]} failed)"
+    )
+    running, waiting = n[optuna.trial.TrialState.RUNNING], n[optuna.trial.TrialState.WAITING]
+    if running:
+        text += f", {running} running"
+    if waiting:
+        text += f", {waiting} queued"
+    return text
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -170,12 +225,14 @@ def _trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     }
 
 
-def _study_table(name: str, counts: dict[str, int], ran: int, secs: float, best: Any) -> Table:
+def _study_table(
+    name: str, trials: list[optuna.trial.FrozenTrial], ran: int, secs: float, best: Any
+) -> Table:
     t = Table(title=f"study {name}", show_header=False)
     t.add_row(
         "trials this run", f"{ran} in {secs:.1f} s ({ran / secs:.2f} trials/s)" if secs > 0 else str(ran)
     )
-    t.add_row("trials in the study", ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())))
+    t.add_row("trials in the study", trial_counts(trials))
     if best is not None:
         t.add_row("best", f"trial {best.number}: {best.value:.6g}")
         for k, v in best.params.items():
@@ -236,16 +293,18 @@ def _optimize(args: argparse.Namespace) -> int:
     train = train_w.cut(trades)
     test = None if test_w is None else test_w.cut(test_trades)
     if len(train) == 0:
+        given = _train_given(args) or "the training window (the whole file)"
         print(
-            f"optimize error: no trades of {args.data.name} in the training window {train_w.label()}",
+            f"optimize error: {given}: no trades of {args.data.name} there; {_span(trades)}",
             file=sys.stderr,
         )
         return 2
     if test is not None and len(test) == 0:
+        given = f"--test {args.test}" if args.test else f"--test-data {test_data} (all of it)"
         print(
-            f"optimize error: no trades of {test_data.name} in the test window {test_w.label()}",
+            f"optimize error: {given}: no trades of {test_data.name} there; {_span(test_trades)}",
             file=sys.stderr,
-        )  # type: ignore[union-attr]
+        )
         return 2
     held_out = (
         test is not None and not _same_file(test_data, args.data) and walkforward.same_period(train, test)
@@ -304,12 +363,18 @@ def _optimize(args: argparse.Namespace) -> int:
     study.set_user_attr("setup", setup)
     study.set_user_attr("objective", objective.name)
     study.set_user_attr("mode", mode)
-    if not study.trials:
+    before = study.get_trials(deepcopy=False)
+    if not before:  # a new study tries the shipped configuration first: queued, not yet a trial run
         study.enqueue_trial(SPACES[mode].baseline(cfg), user_attrs={"baseline": True}, skip_if_exists=True)
+    so_far = (
+        "new study (its first trial: the shipped configuration)"
+        if not before
+        else trial_counts(before, "so far")
+    )
     console.print(
         f"study {name} ({mode}, objective {objective.name}: {objective.description}) in {study_mod.shown(url)}: "
-        f"{len(study.trials)} trials so far; {len(train)} trades of {args.data.name}"
-        f"{' (cache)' if cached else ''} in {train_w.label()}; {n_trials} trials on {args.n_jobs} worker(s)"
+        f"{so_far}; {len(train)} trades of {args.data.name}{' (cache)' if cached else ''}, "
+        f"{train_w.describe()}; {n_trials} trials on {args.n_jobs} worker(s)"
     )
     best_value: list[float] = []
 
@@ -340,7 +405,7 @@ def _optimize(args: argparse.Namespace) -> int:
     best = study.best_trial if done else None
     best_table = params_table(best.params) if best is not None else None
     best_cfg = trial_config(job.config, overlays, best_table) if best_table is not None else None
-    console.print(_study_table(name, counts, n_trials, secs, best))
+    console.print(_study_table(name, trials, n_trials, secs, best))
     if best is not None and best.user_attrs.get("trades") == 0:
         console.print(
             f"note: the best trial ({best.number}) made no trade: on this data no tried configuration "

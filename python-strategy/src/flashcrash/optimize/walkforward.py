@@ -34,14 +34,15 @@ class Window:
         start, sep, end = text.partition("/")
         if not sep or not start or not end:
             raise WindowError(
-                f"optimize error: {flag} {text!r}: expected START/END, e.g. 2025-10-10T20:45Z/2025-10-10T21:15Z"
+                f"optimize error: {flag} {text!r}: expected START/END in ISO UTC, e.g. "
+                f"{EXAMPLE_TIME}/2025-10-10T21:30:00Z"
             )
-        try:
-            w = Window(parse_utc(start), parse_utc(end))
-        except ValueError as e:
-            raise WindowError(f"optimize error: {flag} {text!r}: {e}") from None
+        w = Window(parse_time(flag, start, text), parse_time(flag, end, text))
         if w.end_ns <= w.start_ns:  # type: ignore[operator]
-            raise WindowError(f"optimize error: {flag} {text!r}: END must be after START")
+            raise WindowError(
+                f"optimize error: {flag} {text!r}: the window is reversed or empty (START {start} is "
+                f"not before END {end}); END must be after START"
+            )
         return w
 
     def overlaps(self, other: Window) -> bool:
@@ -56,6 +57,27 @@ class Window:
         a = "start" if self.start_ns is None else utc(self.start_ns)
         b = "end" if self.end_ns is None else utc(self.end_ns)
         return f"{a}/{b}"
+
+    def describe(self) -> str:
+        """The window in words, for messages: `label` says "start"/"end" for an open side."""
+        if self.start_ns is None and self.end_ns is None:
+            return "the whole file"
+        a = "the start of the file" if self.start_ns is None else utc(self.start_ns)
+        b = "the end of the file" if self.end_ns is None else utc(self.end_ns)
+        return f"{a} to {b}"
+
+
+EXAMPLE_TIME = "2025-10-10T21:00:00Z"
+
+
+def parse_time(flag: str, text: str, given: str | None = None) -> int:
+    """`parse_utc(text)`, or `WindowError` naming `flag` (and its value `given`, default `text`) with an
+    example of the format."""
+    try:
+        return parse_utc(text)
+    except (ValueError, OverflowError):
+        what = f"{text!r}: not a time" if given is None else f"{given!r}: {text!r} is not a time"
+        raise WindowError(f"optimize error: {flag} {what}; expected ISO UTC, e.g. {EXAMPLE_TIME}") from None
 
 
 FIGURES = ("return_pct", "trades", "win_rate", "max_drawdown_pct", "net_pnl", "sharpe_per_trade")
