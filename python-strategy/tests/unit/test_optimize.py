@@ -200,6 +200,13 @@ def test_quick_study_runs_resumes_and_saves_the_best(tmp_path: Path, cache: Path
     # --save-best: the best trial's values, loadable as an overlay.
     text = best.read_text()
     assert f"study {second['study']}, trial {second['best']['number']}" in text and str(POL) in text
+    # Its header gives the backtest that replays the training window as the study did (no test window:
+    # no out-of-sample line).
+    assert (
+        f"# in-sample: flashcrash backtest --data {POL} --from 2025-10-10T21:05:00.000+00:00"
+        f" --to 2025-10-10T21:08:00.000+00:00 --book synthetic --config {CONFIG} --overlay {best}\n"
+    ) in text
+    assert "out-of-sample" not in text
     cfg = config.load(CONFIG, [best])
     for name, v in second["best"]["params"].items():
         section, key = name.split(".")

@@ -213,6 +213,20 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def _backtest_command(data: Path, w: Window, args: argparse.Namespace, warm_up: bool) -> str:
+    """The `flashcrash backtest` that replays window `w` of `data` with the saved best values as the
+    study did: the study's base config, the synthetic book its trials replay, and for a test window
+    the warm-up before it (`--warm-up`; the training window starts cold)."""
+    window = "".join(
+        f" --{flag} {utc(ns)}" for flag, ns in (("from", w.start_ns), ("to", w.end_ns)) if ns is not None
+    )
+    warm = " --warm-up" if warm_up else ""
+    return (
+        f"flashcrash backtest --data {data}{window}{warm} --book synthetic --config {args.config}"
+        f" --overlay {args.best_out}"
+    )
+
+
 def _trial_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {
         "number": t.number,
@@ -463,7 +477,12 @@ def _optimize(args: argparse.Namespace) -> int:
             f"data: {args.data} {train_w.label()}",
             *(f"with the study's overlay {p} (its values are in this file)" for p in overlays),
             f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
-            f"use: flashcrash backtest --data FILE --overlay {args.best_out}",
+            *(
+                [f"out-of-sample: {_backtest_command(test_data, test_w, args, warm_up=True)}"]
+                if test_w is not None
+                else []
+            ),
+            f"in-sample: {_backtest_command(args.data, train_w, args, warm_up=False)}",
         ]
         try:
             path = write_overlay(args.best_out, _merged_overlays(overlays, best_table), header)
