@@ -14,6 +14,7 @@ import json
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,48 @@ def count_trades(data: Path, start: str | None, end: str | None) -> int:
     return n
 
 
+def is_max(speed: str) -> bool:
+    """True for `--speed max` (anything but a factor such as 30 or 12.5)."""
+    return not speed.replace(".", "", 1).isdigit()
+
+
+def speed_text(speed: str) -> str:
+    """`30x`, or `max speed` for `--speed max`."""
+    return "max speed" if is_max(speed) else f"{speed}x"
+
+
+def backtest_command(data: Path, start: str | None, end: str | None) -> str:
+    """The `flashcrash backtest` of the replayed window."""
+    window = "".join(f" {flag} {v}" for flag, v in (("--from", start), ("--to", end)) if v)
+    return f"flashcrash backtest --data {data}{window}"
+
+
+def max_speed_note(data: Path, start: str | None, end: str | None) -> str:
+    """What `--speed max` does to the results, said before the replay."""
+    return (
+        "--speed max: exchange-sim replays as fast as the engine reads (hundreds of times real time). "
+        "The engine conflates the book (it publishes the newest one when it gets to it, not each "
+        "one the simulator sends) and the strategy falls behind the replay, so its orders are "
+        "filled on a later market than the one it decided on, and no two runs are alike: the "
+        "results are not those of a backtest of the same window. For those run "
+        f"`{backtest_command(data, start, end)}`, or the demo at a speed such as 30."
+    )
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the simulator replayed, for the summary: its speed, the trades and depth updates it sent
+    (None: unknown), and whether the strategy had caught up with them when it was stopped."""
+
+    speed: str
+    trades: int | None = None
+    depth_updates: int | None = None
+    caught_up: bool = False
+    data: Path = DEMO_DATA
+    start: str | None = None
+    end: str | None = None
+
+
 def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     p.add_argument(
@@ -81,8 +124,10 @@ def run_demo(args: argparse.Namespace) -> int:
     total = count_trades(spec.data, spec.start, spec.end)
     console.print(
         f"[bold]flashcrash demo[/]: replaying {total:,} real trades from [cyan]{spec.data.name}[/] "
-        f"at {spec.speed}x through exchange-sim, paper trading with {args.config}"
+        f"at {speed_text(spec.speed)} through exchange-sim, paper trading with {args.config}"
     )
+    if is_max(spec.speed):
+        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end)}[/]")
     session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec)
     try:
         with session:
@@ -101,9 +146,29 @@ def run_demo(args: argparse.Namespace) -> int:
                         progress.update(task, completed=int(stats.get("trades_sent", 0)))
 
                 session.wait_replay_end(args.timeout, on_tick=tick)
-                progress.update(task, completed=total)
-            codes = session.stop()
-        return report(session, codes)
+                stats = session.sim_stats() or {}
+                sent = int(stats.get("trades_sent", total))
+                progress.update(task, completed=sent, total=sent)
+                # The strategy reads what the engine published before it is stopped (at max speed it
+                # is seconds behind the replay).
+                read = progress.add_task("strategy", total=sent)
+
+                def read_tick(_s: Session, n: int | None) -> None:
+                    if n is not None:
+                        progress.update(read, completed=n)
+
+                _, caught_up = session.wait_strategy_caught_up(sent, args.timeout, on_tick=read_tick)
+            codes = session.stop(why="at the end of the replay")
+        replay = Replay(
+            spec.speed,
+            sent,
+            stats.get("depth_updates_sent"),
+            caught_up,
+            spec.data,
+            spec.start,
+            spec.end,
+        )
+        return report(session, codes, replay=replay)
     except LaunchError as e:
         console.print(f"[red]demo failed:[/] {e}")
         for name, p in session.procs.items():
@@ -126,6 +191,8 @@ def run_paper(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if spec is not None and is_max(spec.speed):
+        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end)}[/]")
     try:
         with session:
             console.print(
@@ -134,23 +201,28 @@ def run_paper(args: argparse.Namespace) -> int:
             while not stop:
                 session.check_alive()
                 time.sleep(0.5)
-            codes = session.stop()
-        return report(session, codes, "paper")
+            codes = session.stop(why="on Ctrl-C")
+        replay = None if spec is None else Replay(spec.speed, data=spec.data, start=spec.start, end=spec.end)
+        return report(session, codes, "paper", replay)
     except LaunchError as e:
         console.print(f"[red]stopped:[/] {e}")
         return 2 if isinstance(e, ConfigRefused) else 1
 
 
-def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -> int:
+def report(
+    session: Session, codes: dict[str, int | None], kind: str = "demo", replay: Replay | None = None
+) -> int:
     """Prints the session summary; copies it (written whole or not at all), the logs and the
-    session's private reports under ./reports/<kind>_<time>. Non-zero if anything went wrong: a
-    process that exited badly, a port still in use, no summary."""
+    session's private reports under ./reports/<kind>_<time>, with the paths in its JSON files moved
+    there. Non-zero if anything went wrong: a process that exited badly, a port still in use, no
+    summary."""
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
     if bad:
         console.print(f"[red]processes exited badly:[/] {bad}")
         ok = False
-    if not session.ports_free():
+    ports_free = session.ports_free()
+    if not ports_free:
         console.print("[red]a port is still in use after the stop[/]")
         ok = False
     try:
@@ -161,31 +233,150 @@ def report(session: Session, codes: dict[str, int | None], kind: str = "demo") -
     assert session.workdir is not None
     dest = REPO / "reports" / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     dest.mkdir(parents=True, exist_ok=True)
+    # The session's files were under its temporary folder, gone after `cleanup`: their paths are
+    # those of the copies.
+    moved = {str(session.workdir / "reports"): str(dest), str(session.workdir): str(dest)}
     src = session.workdir / "reports"
     if src.exists():  # the session's private reports (a session as configured keeps its own)
         shutil.copytree(src, dest, dirs_exist_ok=True)
-        if summary.get("report_png"):
-            summary["report_png"] = str(dest / Path(summary["report_png"]).name)
+        for copied in dest.rglob("*.json"):
+            move_paths_in_file(copied, moved)
+    summary = move_paths(summary, moved)
+    stopped_for = getattr(session, "stopped_for", None)
+    if stopped_for and summary.get("stop_reason") in ("SIGTERM", "SIGINT"):
+        summary["stopped_by"] = f"flashcrash {kind} {stopped_for}"
+    notes: list[str] = []
+    if replay is not None:
+        notes = replay_notes(summary, replay)
     write_text(dest / "summary.json", json.dumps(summary, indent=2))
     for p in session.procs.values():
         shutil.copy(p.log_path, dest / p.log_path.name)
-    console.print(summary_table(summary))
-    console.print(f"report, summary and logs: [cyan]{dest}[/]")
+    console.print(summary_table(summary, skip=("report_png", "stopped_by")))
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
+    if summary.get("report_png"):
+        console.print(f"chart: [cyan]{summary['report_png']}[/]", soft_wrap=True)
+    console.print(f"report, summary and logs: [cyan]{dest}[/]", soft_wrap=True)
+    if (command := report_command(summary, dest, getattr(session, "config", None))) is not None:
+        console.print(f"session {summary['session_id']}; to draw its report again: {command}", soft_wrap=True)
     if ok:
-        console.print(f"processes stopped cleanly: {codes}; ports freed")
+        console.print(f"{_names(list(codes))} stopped cleanly; every port freed")
     else:
-        console.print(f"[red]{kind} failed:[/] exit codes {codes}; ports freed: {session.ports_free()}")
+        console.print(f"[red]{kind} failed:[/] exit codes {codes}; ports freed: {ports_free}")
     session.cleanup()
     return 0 if ok else 1
 
 
-def summary_table(s: dict[str, Any]) -> Table:
-    """The summary as a two-column table."""
+def _names(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1] if names else ""]))
+
+
+def report_command(summary: dict[str, Any], dest: Path, config: Path | None) -> str | None:
+    """The `flashcrash report` command that draws the session's report again from its database (the
+    copy under `dest` when the session had its own), or None without a session id."""
+    sid = summary.get("session_id")
+    if sid is None:
+        return None
+    db = dest / "flashcrash.db"
+    if db.exists():
+        where = f" --db {db} --out {dest / f'session_{sid}_report.png'}"
+    else:
+        where = "" if config is None else f" --config {config}"
+    return f"flashcrash report{where} --session {sid}"
+
+
+def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
+    """Adds `replay` (what the simulator sent, what the strategy received) to `summary` and says what
+    the figures mean: the trades the strategy never received, and what `--speed max` did."""
+    messages = summary.get("messages", {})
+    received = messages.get("trade")
+    missed = messages.get("trades_missed", 0) or 0
+    notes: list[str] = []
+    facts: dict[str, Any] = {"speed": speed_text(replay.speed)}
+    if replay.trades is not None and received is not None:
+        facts["trades_replayed"] = replay.trades
+        facts["trades_received"] = received
+        unheard = replay.trades - received - missed
+        if unheard > 0 and replay.caught_up:
+            # Trade ids jump over none after the first one received (else `trades_missed`), and the
+            # strategy read until its count stopped: the ones it never got came before its first.
+            facts["trades_before_subscribed"] = unheard
+            first = "first one" if unheard == 1 else f"first {unheard:,}"
+            notes.append(
+                f"{received:,} of the {replay.trades:,} trades replayed reached the strategy: the "
+                f"{first} went out before its subscription reached the engine (the replay starts as "
+                "soon as the engine connects to exchange-sim, and ZeroMQ delivers only to subscribers "
+                "already joined)"
+                + (f", and {missed:,} were lost on the way (gaps in the trade ids)." if missed else ".")
+            )
+        elif unheard > 0:
+            facts["trades_unread_at_stop"] = unheard
+            notes.append(
+                f"{received:,} of the {replay.trades:,} trades replayed reached the strategy: it had not "
+                f"caught up with the replay when it was stopped ({unheard:,} not read)."
+            )
+    if replay.depth_updates is not None:
+        facts["depth_updates_replayed"] = replay.depth_updates
+    summary["replay"] = facts
+    if is_max(replay.speed):
+        guard = (messages.get("dropped_by_guard") or {}).get("time_backwards", 0)
+        late = messages.get("late_trades", 0)
+        books = messages.get("book")
+        figures = [
+            f"{books:,} books received for {replay.depth_updates:,} depth updates replayed"
+            if books is not None and replay.depth_updates is not None
+            else None,
+            f"{guard:,} events dropped as out of time" if guard else None,
+            f"{late:,} late trades" if late else None,
+        ]
+        said = "; ".join(f for f in figures if f)
+        notes.append(
+            f"Replayed at max speed{f' ({said})' if said else ''}: the engine conflated the book and "
+            "the strategy fell behind the replay, so these results are not those of a backtest of "
+            f"the same window; for those run `{backtest_command(replay.data, replay.start, replay.end)}`."
+        )
+    return notes
+
+
+def move_paths(value: Any, moved: dict[str, str]) -> Any:
+    """`value` (JSON) with each string that is a path under a key of `moved` under its value instead."""
+    if isinstance(value, dict):
+        return {k: move_paths(v, moved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [move_paths(v, moved) for v in value]
+    if isinstance(value, str):
+        for old, new in moved.items():
+            if value == old or value.startswith(old + "/"):
+                return new + value[len(old) :]
+    return value
+
+
+def move_paths_in_file(path: Path, moved: dict[str, str]) -> None:
+    """Rewrites the JSON file `path` (whole or not at all) with its paths moved; a file that is not
+    JSON, or holds none of them, is left as it is."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    new = move_paths(data, moved)
+    if new != data:
+        write_text(path, json.dumps(new, indent=2))
+
+
+def summary_table(s: dict[str, Any], skip: tuple[str, ...] = ()) -> Table:
+    """The summary as a two-column table (without the top-level keys in `skip`); a long value is
+    folded onto more lines, never cut."""
     t = Table(title="session summary", show_header=False)
-    t.add_column("what", style="bold")
-    t.add_column("value", justify="right")
-    for key, value in flatten(s):
-        t.add_row(key, "-" if value is None else str(value))
+    t.add_column("what", style="bold", no_wrap=True)
+    t.add_column("value", justify="right", overflow="fold")
+    shown = {k: v for k, v in s.items() if k not in skip}
+    stopped_by = s.get("stopped_by")
+    for key, value in flatten(shown):
+        text = "-" if value is None else str(value)
+        if key == "stop_reason" and stopped_by:
+            text = f"{text} from {stopped_by}"
+        t.add_row(key, text)
     return t
 
 

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -178,6 +179,9 @@ class Session:
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     sim_port: int | None = None
+    # Why the launcher stopped the strategy (`stop(why=...)`), when it was the one that did: the
+    # strategy's own `stop_reason` then only says `SIGTERM`.
+    stopped_for: str | None = None
     _own_workdir: bool = False
     # The SIGTERM / SIGHUP handlers the session replaced while it runs (see `stop_on_hangup`).
     _handlers: dict[int, Any] = field(default_factory=dict)
@@ -420,6 +424,48 @@ class Session:
         except (OSError, ValueError):
             return None
 
+    def strategy_messages(self) -> dict[str, int] | None:
+        """The messages the strategy received from the engine, by type (`Trade`, `OrderBookSnapshot`...),
+        from its metrics (updated about once a second); None when they cannot be read."""
+        port = self.ports.get("strategy_metrics")
+        if not port:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                text = r.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        return {kind: int(float(n)) for kind, n in _MESSAGES_METRIC.findall(text)}
+
+    def wait_strategy_caught_up(
+        self, trades: int, timeout: float, settle: float = 2.5, on_tick: Any = None
+    ) -> tuple[int | None, bool]:
+        """After the replay: waits until the strategy has received `trades` trades, or until its count
+        has not moved for `settle` seconds (more than two updates of its metrics: what is still
+        missing is not coming), at most `timeout` seconds. A strategy slower than the replay (`--speed
+        max`) holds messages the engine published in its queue: stopped at once, it would drop them
+        unread. Returns the trades it received (None: its metrics cannot be read) and whether it
+        caught up (False: the wait timed out, or its metrics could not be read)."""
+        deadline = time.monotonic() + timeout
+        last: int | None = None
+        moved_at = time.monotonic()
+        while True:
+            self.check_alive()
+            got = self.strategy_messages()
+            n = None if got is None else got.get("Trade", 0)
+            if on_tick is not None:
+                on_tick(self, n)
+            now = time.monotonic()
+            if n is not None and n >= trades:
+                return n, True
+            if n != last:
+                last, moved_at = n, now
+            elif now - moved_at >= settle:
+                return n, n is not None
+            if now >= deadline:
+                return n, False
+            time.sleep(0.25)
+
     def check_alive(self) -> None:
         """Raises if the engine or the strategy died."""
         for name in ("engine", "strategy"):
@@ -484,13 +530,17 @@ class Session:
             raise LaunchError(f"cannot restart {name}")
 
     # ----------------------------------------------------------------- stop
-    def stop(self, grace: float = 40.0) -> dict[str, int | None]:
+    def stop(self, grace: float = 40.0, why: str | None = None) -> dict[str, int | None]:
         """Stops the strategy (it flattens and writes its summary), then the engine, then the rest.
 
         Escalates to SIGKILL after `grace` seconds: longer than the engine's own longest wait for its
         cancels at shutdown (30 s, behind an order whose outcome is unknown); a normal stop takes about
-        a second. Returns each process's exit code.
+        a second. Returns each process's exit code. `why` (e.g. "the end of the replay") is kept in
+        `stopped_for` when the strategy was still running to be stopped.
         """
+        strategy = self.procs.get("strategy")
+        if why is not None and strategy is not None and strategy.alive():
+            self.stopped_for = why
         codes: dict[str, int | None] = {}
         interrupted: BaseException | None = None
         for name in ("strategy", "engine", "exchange-sim"):
@@ -532,19 +582,35 @@ class Session:
 # The grace of the processes still to stop once a stop was interrupted (a second Ctrl-C).
 HURRIED_GRACE = 2.0
 
+# A line of the strategy's metrics counting the messages it received of one type.
+_MESSAGES_METRIC = re.compile(r'^flashcrash_strategy_messages_total\{type="([^"]+)"\} (\S+)$', re.MULTILINE)
+
 
 def _signal(p: Proc, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(p.popen.pid, sig)
 
 
+# The highest `[feed] max_publish_hz` the configuration takes (config/schema.toml): no cap in effect.
+MAX_PUBLISH_HZ = 100_000
+
+
 def _publish_hz_for(sim: SimSpec | None, configured: Any) -> int | None:
     """The engine's `[feed] max_publish_hz` for a replay at `sim.speed`: the simulator sends a book
     every 100 ms of event time, so N times faster than real time it sends 10 N a second of wall time;
     capped at the configured rate (a real market's), the strategy would see a third of them at 30x
-    where the backtest of the same data sees them all. None: the configured rate will do."""
-    if sim is None or not sim.speed.replace(".", "", 1).isdigit():
-        return None  # `max`: as fast as the clients read, no rate to match
+    where the backtest of the same data sees them all. None: the configured rate will do.
+
+    At `max` there is no rate to match, and a cap does harm: the engine sends a book held back by
+    the cap when its interval ends, read then from its live book, which at hundreds of times real
+    time is seconds of replay ahead of the trades still queued behind it; the strategy's input guard
+    then drops those trades as `time_backwards` (hundreds an hour at 100 a second). Uncapped, a book
+    goes out as soon as the engine has caught up with the trades before it: a fraction of a second of
+    replay ahead of them at most, inside the guard's jitter window."""
+    if sim is None:
+        return None
+    if not sim.speed.replace(".", "", 1).isdigit():
+        return MAX_PUBLISH_HZ  # `max`
     needed = math.ceil(10 * float(sim.speed))
     rate = int(configured) if isinstance(configured, int) else 100
     return needed if needed > rate else None

@@ -8,7 +8,7 @@ a crash recovery the strategy also holds the trades the sessions it carried on c
 `pnl_with_earlier_sessions` (what the end-of-session chart's equity draws), not in `pnl`.
 
 `started_utc` is the wall clock at the runner's start; the detector's and the trades' times are the
-venue's event times."""
+venue's event times. `session_id` is the database's (`flashcrash report --session ID`)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ def session_summary(runner: Runner) -> dict[str, Any]:
     own = own_closed_trades(runner)
     return {
         "symbol": runner.cfg.symbol.name,
+        # The database's id of the session (`flashcrash report --session ID`); None without one.
+        "session_id": runner.session.id if runner.session is not None else None,
         "started_utc": runner.started.isoformat(),
         "stop_reason": runner.stop_reason,
         "messages": {
@@ -79,6 +81,8 @@ def session_summary(runner: Runner) -> dict[str, Any]:
                 n for k, n in runner.client.received.items() if k in {c.__name__ for c in wire.RESPONSE_TYPES}
             ),
             "malformed": sum(runner.client.malformed.values()),
+            # Books left out unread: a newer book of the symbol came in the same read.
+            "books_conflated": getattr(runner.client, "conflated", 0),
             "dropped_by_guard": dict(runner.guard.dropped),
             "late_trades": runner.candles.late_trades,
             "trades_missed": getattr(runner.client, "trades_missed", 0),

@@ -5,12 +5,18 @@ it), and the settings it reads as the session will see them."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from flashcrash import launcher
+from flashcrash.monitoring.metrics import StrategyMetrics
 
 
 def test_ports_are_distinct_free_and_below_the_ephemeral_range() -> None:
@@ -105,8 +111,78 @@ def test_a_fast_replay_lets_the_engine_publish_every_book_the_simulator_sends() 
     assert hz(launcher.SimSpec(speed="12.5"), None) == 125
     assert hz(launcher.SimSpec(speed="5"), 100) is None
     assert hz(launcher.SimSpec(speed="30"), 500) is None
-    assert hz(launcher.SimSpec(speed="max"), 100) is None
     assert hz(None, 100) is None
+
+
+def test_a_replay_at_max_speed_lifts_the_engines_book_rate_cap() -> None:
+    """At `max` a capped book went out at the end of its interval, read then from the engine's live
+    book, seconds of replay ahead of the trades still queued behind it: the strategy's guard dropped
+    those as `time_backwards` (436 in 20 minutes at 100 a second). Uncapped, none is."""
+    assert launcher._publish_hz_for(launcher.SimSpec(speed="max"), 100) == launcher.MAX_PUBLISH_HZ
+    schema = (launcher.REPO / "config" / "schema.toml").read_text()
+    assert f'[feed.max_publish_hz]\ntype = "int"\nmin = 1\nmax = {launcher.MAX_PUBLISH_HZ}\n' in schema
+
+
+def test_the_launcher_records_why_it_stopped_the_strategy(tmp_path: Path) -> None:
+    """`stop(why=...)` is kept when the strategy was still running to be stopped (its own summary only
+    says SIGTERM), not when it had stopped by itself."""
+    for running in (True, False):
+        s = launcher.Session(config=tmp_path / "config.toml", bin_dir=tmp_path)
+        log = open(tmp_path / "strategy.log", "wb")  # noqa: SIM115 - closed by stop()
+        argv = [sys.executable, "-c", "import time; time.sleep(60)" if running else "pass"]
+        popen = subprocess.Popen(argv, start_new_session=True)
+        if not running:
+            popen.wait()
+        s.procs["strategy"] = launcher.Proc("strategy", popen, tmp_path / "strategy.log", log)
+        codes = s.stop(grace=10, why="at the end of the replay")
+        assert codes["strategy"] == (-signal.SIGTERM if running else 0)
+        assert s.stopped_for == ("at the end of the replay" if running else None)
+
+
+def test_the_strategys_messages_are_read_from_its_metrics() -> None:
+    """What the strategy received, by type, as its metrics serve it (None when nothing answers)."""
+    metrics = StrategyMetrics("POLUSDT", Decimal(1000))
+    metrics.serve(0)
+    try:
+        metrics.messages.sync(96_847, "Trade")
+        metrics.messages.sync(26_919, "OrderBookSnapshot")
+        s = launcher.Session(config=Path("unused"), bin_dir=Path("unused"))
+        s.ports["strategy_metrics"] = metrics.port or 0
+        assert s.strategy_messages() == {"Trade": 96_847, "OrderBookSnapshot": 26_919}
+    finally:
+        metrics.close()
+    assert s.strategy_messages() is None
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([10, 50, 100], (100, True)),  # all of them
+        ([10, 92, 92, 92, 92, 92, 92], (92, True)),  # stopped moving: the rest is not coming
+        ([None, None, None, None, None, None], (None, False)),  # no metrics
+        (list(range(1, 1000)), (19, False)),  # still reading when the wait ends (the clock ticks per read)
+    ],
+    ids=["all", "settled", "no metrics", "timeout"],
+)
+def test_the_demo_waits_for_the_strategy_to_read_what_was_published(
+    monkeypatch: pytest.MonkeyPatch, counts: list[int | None], expected: tuple[int | None, bool]
+) -> None:
+    """At max speed the strategy is seconds behind the replay: stopped at its end it dropped the
+    messages still queued for it (510 of 3,001 trades read); the demo now waits until it has read
+    them all, or its count stops moving, within a bound."""
+    s = launcher.Session(config=Path("unused"), bin_dir=Path("unused"))
+    left = iter(counts)
+    seen: list[int | None] = []
+    monkeypatch.setattr(
+        s, "strategy_messages", lambda: (lambda n: None if n is None else {"Trade": n})(next(left))
+    )
+    clock = iter(range(1_000_000))
+    fake_time = SimpleNamespace(sleep=lambda _s: None, monotonic=lambda: float(next(clock)))
+    monkeypatch.setattr(launcher, "time", fake_time)
+    assert (
+        s.wait_strategy_caught_up(100, timeout=20, settle=4, on_tick=lambda _s, n: seen.append(n)) == expected
+    )
+    assert seen == counts[: len(seen)]
 
 
 def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(tmp_path: Path) -> None:

@@ -1,0 +1,240 @@
+"""`flashcrash demo`'s words around the replay: its banner and its warning at `--speed max`, and the
+closing summary: paths of the copied files, why the strategy stopped, a table that cuts nothing,
+one plain closing line, the session id with the command that draws its report again, and the trades
+replayed against those the strategy received."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_fakes import SilentEngine
+from rich.console import Console
+from test_runner_fake_engine import REPO
+
+from flashcrash import config, demo
+from flashcrash.launcher import LaunchError
+from flashcrash.persistence.records import SessionRecord
+from flashcrash.runner import Runner
+from flashcrash.session_summary import session_summary
+
+LONG = "/work/main/reports/demo_20261206T122415Z/session_20261206T122415Z.png"
+
+
+def _console(monkeypatch: pytest.MonkeyPatch, width: int = 80) -> io.StringIO:
+    out = io.StringIO()
+    monkeypatch.setattr(demo, "console", Console(file=out, width=width))
+    return out
+
+
+class _Stopped:
+    """What `demo.report` reads of a stopped `launcher.Session` whose strategy wrote `summary`, its
+    session file and chart (paths under the session's temporary folder) and its database."""
+
+    def __init__(self, workdir: Path, summary: dict[str, Any], stopped_for: str | None = None) -> None:
+        self.workdir = workdir
+        self.config = REPO / "config" / "config.toml"
+        self.stopped_for = stopped_for
+        reports = workdir / "reports"
+        reports.mkdir(parents=True)
+        png = reports / "session_20261206T122415Z.png"
+        png.write_bytes(b"png")
+        (reports / "flashcrash.db").write_bytes(b"db")
+        summary = {**summary, "report_png": str(png)}
+        (reports / "session_20261206T122415Z.json").write_text(json.dumps(summary, indent=2))
+        self.summary_path = workdir / "summary.json"
+        self.summary_path.write_text(json.dumps(summary))
+        log = workdir / "strategy.log"
+        log.write_text("log\n")
+        self.procs = {"strategy": type("Proc", (), {"log_path": log})()}
+
+    def ports_free(self) -> bool:
+        return True
+
+    def cleanup(self) -> None:
+        pass
+
+
+def _report(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    summary: dict[str, Any],
+    *,
+    stopped_for: str | None = None,
+    replay: demo.Replay | None = None,
+) -> tuple[str, Path]:
+    """Runs `demo.report` on a stopped session; what it printed (80 columns, as piped) and its folder."""
+    out = _console(monkeypatch)
+    monkeypatch.setattr(demo, "REPO", tmp_path)
+    session = _Stopped(tmp_path / "work", summary, stopped_for)
+    codes = {"strategy": 0, "engine": 0, "exchange-sim": 0}
+    extra = {} if replay is None else {"replay": replay}
+    assert demo.report(session, codes, **extra) == 0  # type: ignore[arg-type]
+    (dest,) = (tmp_path / "reports").glob("demo_*")
+    return out.getvalue(), dest
+
+
+# ------------------------------------------------------------------------ banner
+def test_the_banner_names_max_speed_and_says_it_is_not_a_backtest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--speed max` was announced as `at maxx`; it is now `at max speed`, followed by what it does to
+    the results (and `30x` stays `30x`)."""
+    out = _console(monkeypatch, width=200)
+
+    class Refused:
+        def __init__(self, **_: object) -> None:
+            self.procs: dict[str, Any] = {}
+
+        def __enter__(self) -> None:
+            raise LaunchError("stopped before the start")
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Session", Refused)
+    p = demo.argparse.ArgumentParser()
+    demo.add_arguments(p, demo=True)
+    args = p.parse_args(["--speed", "max", "--from", "2025-10-10T21:05:00Z", "--to", "2025-10-10T21:06:00Z"])
+    assert demo.run_demo(args) == 1
+    text = " ".join(out.getvalue().split())  # as read, whatever the console's wrapping
+    assert "at max speed through exchange-sim" in text and "maxx" not in text
+    assert "the engine conflates the book" in text.lower() and "falls behind" in text
+    assert "not those of a backtest of the same window" in text
+    assert (
+        "flashcrash backtest --data" in text
+        and "--from 2025-10-10T21:05:00Z --to 2025-10-10T21:06:00Z" in text
+    )
+    assert demo.speed_text("30") == "30x" and demo.speed_text("12.5") == "12.5x"
+
+
+# ---------------------------------------------------------------- copied files
+def test_every_copied_json_file_points_at_the_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's own JSON (`session_<time>.json`) named its chart in the temporary folder deleted
+    after the demo; like `summary.json`, it now names the copy."""
+    _, dest = _report(tmp_path, monkeypatch, {"stop_reason": "SIGTERM"})
+    for name in ("summary.json", "session_20261206T122415Z.json"):
+        png = json.loads((dest / name).read_text())["report_png"]
+        assert png == str(dest / "session_20261206T122415Z.png"), (name, png)
+        assert Path(png).exists()
+    assert str(tmp_path / "work") not in (dest / "session_20261206T122415Z.json").read_text()
+
+
+def test_paths_are_moved_only_under_the_old_folder() -> None:
+    moved = {"/tmp/fc-1/reports": "/r/demo_1", "/tmp/fc-1": "/r/demo_1"}
+    value = {
+        "a": "/tmp/fc-1/reports/x.png",
+        "b": ["/tmp/fc-1/engine.log", "/tmp/fc-10/x", "text /tmp/fc-1/reports"],
+        "c": 3,
+    }
+    assert demo.move_paths(value, moved) == {
+        "a": "/r/demo_1/x.png",
+        "b": ["/r/demo_1/engine.log", "/tmp/fc-10/x", "text /tmp/fc-1/reports"],
+        "c": 3,
+    }
+
+
+# --------------------------------------------------------------- printed summary
+def test_a_stop_at_the_end_of_the_replay_is_said_to_be_the_demos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text, dest = _report(
+        tmp_path, monkeypatch, {"stop_reason": "SIGTERM"}, stopped_for="at the end of the replay"
+    )
+    assert "SIGTERM from flashcrash demo at the end of the replay" in " ".join(
+        line.strip("│ ") for line in text.splitlines()
+    )
+    written = json.loads((dest / "summary.json").read_text())
+    assert written["stop_reason"] == "SIGTERM"
+    assert written["stopped_by"] == "flashcrash demo at the end of the replay"
+
+
+def test_the_table_cuts_nothing_and_the_closing_lines_are_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns (piped) the table cut `report_png` and long keys with `…`; the last line was a
+    dict repr broken after a dangling `; `. The session id and the command that draws its report again
+    were never printed."""
+    summary = {
+        "symbol": "POLUSDT",
+        "session_id": 3,
+        "stop_reason": "SIGTERM",
+        "messages": {"dropped_by_guard": {"time_backwards": 436}},
+    }
+    text, dest = _report(tmp_path, monkeypatch, summary)
+    assert "…" not in text
+    assert "messages.dropped_by_guard.time_backwards" in text
+    lines = text.splitlines()
+    assert f"chart: {dest / 'session_20261206T122415Z.png'}" in lines
+    command = (
+        f"flashcrash report --db {dest / 'flashcrash.db'} --out {dest / 'session_3_report.png'} --session 3"
+    )
+    assert any(line.startswith("session 3") and line.endswith(command) for line in lines), text
+    assert lines[-1] == "strategy, engine and exchange-sim stopped cleanly; every port freed"
+    assert not any(line.rstrip().endswith(";") for line in lines)
+
+
+def test_a_long_value_is_folded_not_cut() -> None:
+    out = io.StringIO()
+    Console(file=out, width=80).print(demo.summary_table({"report_png": LONG}))
+    folded = "".join(line.strip("│ ") for line in out.getvalue().splitlines() if "│" in line)
+    assert "report_png" in folded and LONG in folded.replace("report_png", "", 1)
+
+
+def test_the_summary_holds_its_session_id_and_the_books_conflated() -> None:
+    cfg = config.load(REPO / "config" / "config.toml")
+    client = SilentEngine(Counter({"Trade": 5}))
+    client.conflated = 4
+    runner = Runner(cfg, client)  # type: ignore[arg-type]
+    assert session_summary(runner)["session_id"] is None
+    runner.session = SessionRecord(7, 1, "running", "POLUSDT", "paper", Decimal(1000))
+    s = session_summary(runner)
+    assert s["session_id"] == 7 and s["messages"]["books_conflated"] == 4 and s["messages"]["trade"] == 5
+
+
+# ------------------------------------------------------- trades replayed vs received
+def test_trades_the_strategy_never_received_are_accounted_for() -> None:
+    """30x: 96,855 trades replayed, 96,847 received, no id missed: the strategy read until its count
+    stopped, so the 8 went out before its subscription reached the engine (the replay's first)."""
+    summary: dict[str, Any] = {"messages": {"trade": 96_847, "trades_missed": 0}}
+    (note,) = demo.replay_notes(summary, demo.Replay("30", 96_855, 36_000, caught_up=True))
+    assert (
+        "96,847 of the 96,855 trades replayed" in note
+        and "the first 8 went out before its subscription" in note
+    )
+    assert summary["replay"] == {
+        "speed": "30x",
+        "trades_replayed": 96_855,
+        "trades_received": 96_847,
+        "trades_before_subscribed": 8,
+        "depth_updates_replayed": 36_000,
+    }
+    # Stopped before it had read them all.
+    summary = {"messages": {"trade": 90_000, "trades_missed": 0}}
+    (note,) = demo.replay_notes(summary, demo.Replay("30", 96_855, caught_up=False))
+    assert "not caught up" in note and summary["replay"]["trades_unread_at_stop"] == 6_855
+    # All of them.
+    summary = {"messages": {"trade": 96_855, "trades_missed": 0}}
+    assert demo.replay_notes(summary, demo.Replay("30", 96_855, caught_up=True)) == []
+
+
+def test_the_final_summary_of_a_max_speed_replay_says_it_is_not_a_backtest() -> None:
+    summary: dict[str, Any] = {
+        "messages": {
+            "trade": 44_228,
+            "book": 204,
+            "dropped_by_guard": {"time_backwards": 436},
+            "late_trades": 58,
+        }
+    }
+    replay = demo.Replay(
+        "max", 44_228, 11_992, True, Path("d.csv.gz"), "2025-10-10T21:05:00Z", "2025-10-10T21:25:00Z"
+    )
+    (note,) = demo.replay_notes(summary, replay)
+    assert "max speed" in note and "204 books received for 11,992 depth updates" in note
+    assert "436 events dropped as out of time" in note and "58 late trades" in note
+    assert "not those of a backtest" in note
+    assert "flashcrash backtest --data d.csv.gz --from 2025-10-10T21:05:00Z --to 2025-10-10T21:25:00Z" in note
