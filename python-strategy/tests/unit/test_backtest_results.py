@@ -24,6 +24,7 @@ from flashcrash.cli import main
 from flashcrash.marketdata import load_trades
 from flashcrash.marketdata.trades import TRADE_DTYPE
 from flashcrash.trading_engine import ClosedTrade
+from flashcrash.wire import dec_text
 
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
@@ -140,9 +141,10 @@ def test_holding_times_mean_median_and_max() -> None:
 
 
 def test_trades_csv_has_every_column_unrounded(tmp_path: Path) -> None:
-    """trades.csv: a header of 12 columns and one row per trade, prices, quantities, fees and P&L
-    written as the exact decimals of the trade (8 decimal places kept), the return in percent of the
-    entry notional to 6 places, the entry score to 3 places (empty when the trade has none)."""
+    """trades.csv: a header of 12 columns (the two prices named as the averages they are) and one row
+    per trade, quantities, fees and P&L written as the exact decimals of the trade (8 decimal places
+    kept), prices of 8 decimals whole, the return in percent of the entry notional to 6 places, the
+    entry score to 3 places (empty when the trade has none)."""
     t1 = trade(
         1.5,
         2.25,
@@ -159,7 +161,7 @@ def test_trades_csv_has_every_column_unrounded(tmp_path: Path) -> None:
     path = result([t1, t2]).write_trades_csv(tmp_path / "t" / "trades.csv")
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["entry_utc", "exit_utc", "quantity", "entry_price", "exit_price", "fees", "pnl",
+    assert rows[0] == ["entry_utc", "exit_utc", "quantity", "entry_price_avg", "exit_price_avg", "fees", "pnl",
                        "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"]  # fmt: skip
     assert t1.entry_price * t1.quantity == D("152.40739491")  # return: 7.76525942 / this = 5.095067 %
     decimals = slice(2, 7)  # quantity, entry and exit price, fees, P&L: compared as numbers
@@ -246,7 +248,8 @@ def test_html_page_is_self_contained_with_every_figure_and_trade(tmp_path: Path)
         if not isinstance(v, dict | list) and v is not None:
             assert f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" in page, k
     for t in trades:
-        cells = ["2025-10-10T21:00:0", str(t.entry_price), str(t.exit_price), str(t.pnl), t.exit_reason]
+        prices = [dec_text(r.avg_price(p)) for p in (t.entry_price, t.exit_price)]  # averages, as shown
+        cells = ["2025-10-10T21:00:0", *prices, str(t.pnl), t.exit_reason]
         row = next(r for r in re.findall(r"<tr><td>.*?</tr>", page) if f"<td>{t.pnl}</td>" in r)
         assert all(c in row for c in cells), row
     assert "<h2>Trades (2)</h2>" in page

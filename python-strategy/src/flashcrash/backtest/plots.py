@@ -1,67 +1,179 @@
 """The backtest's pictures: price with the detector's states shaded and the entries/exits marked, the
-equity curve and the drawdown, as one PNG, and a self-contained HTML page (the PNG inline as base64,
-the figures and the trades as tables)."""
+equity curve and the drawdown, as one PNG (a run longer than `ZOOM_AFTER_NS` that went ACTIVE gets a
+fourth panel, the busiest ACTIVE period zoomed in, where its trades are visible), and a self-contained
+HTML page (the PNG inline as base64, what produced the run, the figures and the trades as tables)."""
 
 from __future__ import annotations
 
 import base64
 import html
+from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flashcrash.atomic_files import replacing, write_text
 from flashcrash.backtest.results import BacktestResult, shown, utc
+from flashcrash.event_detector import State
 from flashcrash.persistence.report import COLORS
 
 HTML_TRADES = 500  # trades listed on the page (all of them are in the CSV)
+NS = 1_000_000_000
+ZOOM_AFTER_NS = 3 * 3600 * NS  # a run longer than this gets the zoomed panel (when it went ACTIVE)
+ZOOM_MERGE_NS = 5 * 60 * NS  # ACTIVE spells closer than this are one period
+ZOOM_MAX_NS = 3600 * NS  # the widest zoom: the busiest hour of a longer period
+ZOOM_PAD_NS = 2 * 60 * NS  # shown before and after the period (at least; a tenth of it when longer)
+DRAWDOWN = "#c0392b"
 
 
 def _t(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
-def write_png(result: BacktestResult, path: Path) -> Path | None:
-    """Three panels sharing the time axis; None when there is nothing to draw."""
+def _span_end(result: BacktestResult) -> int:
+    return int(result.sample_ns[-1]) + NS
+
+
+def busiest_active(result: BacktestResult) -> tuple[int, int] | None:
+    """The event times `[from, to)` of the zoomed panel: in a run longer than `ZOOM_AFTER_NS`, the
+    ACTIVE period (spells less than `ZOOM_MERGE_NS` apart joined) with the most entries and exits
+    (then the most ACTIVE time), its busiest `ZOOM_MAX_NS` when longer, padded by `ZOOM_PAD_NS`;
+    None for a shorter run or one never ACTIVE."""
+    if len(result.sample_ns) == 0:
+        return None
+    first, end = int(result.sample_ns[0]), _span_end(result)
+    if end - first <= ZOOM_AFTER_NS:
+        return None
+    trs = result.transitions
+    spells = [
+        (tr.ts_ns, trs[i + 1].ts_ns if i + 1 < len(trs) else end)
+        for i, tr in enumerate(trs)
+        if tr.current is State.ACTIVE
+    ]
+    if not spells:
+        return None
+    periods: list[list[int]] = []  # [from, to, ACTIVE ns]
+    for a, b in spells:
+        if periods and a - periods[-1][1] < ZOOM_MERGE_NS:
+            periods[-1][1] = max(periods[-1][1], b)
+            periods[-1][2] += b - a
+        else:
+            periods.append([a, b, b - a])
+    marks = sorted(t for t, _ in [*result.entries, *result.exits])
+
+    def count(a: int, b: int) -> int:
+        return bisect_right(marks, b) - bisect_left(marks, a)
+
+    best: tuple[tuple[int, int], int, int] | None = None
+    for a, b, active in periods:
+        if b - a > ZOOM_MAX_NS:  # its busiest hour, starting at a trade (or its first hour)
+            starts = [min(m, b - ZOOM_MAX_NS) for m in marks[bisect_left(marks, a) : bisect_right(marks, b)]]
+            a = max(starts or [a], key=lambda s: (count(s, s + ZOOM_MAX_NS), -s))
+            b = a + ZOOM_MAX_NS
+        key = (count(a, b), active)
+        if best is None or key > best[0]:
+            best = (key, a, b)
+    assert best is not None
+    _, a, b = best
+    pad = max(ZOOM_PAD_NS, (b - a) // 10)
+    return max(first, a - pad), min(end, b + pad)
+
+
+def _price_panel(ax: Any, result: BacktestResult, lo: int, hi: int, legend: str = "upper right") -> None:
+    """Price (1 s closes), the detector's states shaded and the entries/exits marked, in `[lo, hi)`."""
+    ns = result.sample_ns
+    i, j = int(ns.searchsorted(lo, side="left")), int(ns.searchsorted(hi, side="left"))
+    ax.plot(
+        [_t(t) for t in ns[i:j].tolist()], result.sample_price[i:j], lw=0.8, color="#222", label="price (1 s)"
+    )
+    trs = result.transitions
+    for k, tr in enumerate(trs):
+        color = COLORS.get(str(tr.current))
+        stop = trs[k + 1].ts_ns if k + 1 < len(trs) else hi
+        a, b = max(tr.ts_ns, lo), min(max(stop, tr.ts_ns), hi)
+        if color is None or b <= a:
+            continue
+        # Not antialiased: neighbouring bands meet without a white seam.
+        ax.axvspan(_t(a), _t(b), color=color, alpha=0.3, lw=0, antialiased=False, label=str(tr.current))
+    for points, marker, color, label in (
+        (result.entries, "^", "green", "buy"),
+        (result.exits, "v", "red", "sell"),
+    ):
+        shown_points = [(t, p) for t, p in points if lo <= t < hi]
+        if shown_points:
+            ax.scatter([_t(t) for t, _ in shown_points], [p for _, p in shown_points],
+                       marker=marker, color=color, s=40, zorder=3, label=label)  # fmt: skip
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc=legend)
+    ax.set_ylabel("price")
+
+
+def _time_axis(ax: Any, lo: int, hi: int) -> None:
+    """Dates and times on `ax`'s time axis (a midnight tick reads as its date), labelled with the
+    date(s) of `[lo, hi)`."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    # No offset text: it would name the last tick's date (the next day, at a run's closing midnight).
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC, show_offset=False))
+    first, last = (datetime.fromtimestamp(t // NS, tz=UTC).date() for t in (lo, hi - 1))
+    days = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    ax.set_xlabel(f"event time (UTC), {days}")
+
+
+def figure(result: BacktestResult) -> Any:
+    """The figure of `write_png`: price, equity and drawdown sharing the time axis, and the zoomed
+    panel of `busiest_active` when there is one; None when there is nothing to draw."""
     if len(result.sample_ns) == 0:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     times = [_t(t) for t in result.sample_ns.tolist()]
-    fig, (ax, eq, dd) = plt.subplots(
-        3, 1, figsize=(13, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1]}
-    )
-    ax.plot(times, result.sample_price, lw=0.8, color="#222", label="price (1 s)")
-    end = int(result.sample_ns[-1])
-    trs = result.transitions
-    for i, tr in enumerate(trs):
-        color = COLORS.get(str(tr.current))
-        if color is None:
-            continue
-        stop = trs[i + 1].ts_ns if i + 1 < len(trs) else end
-        ax.axvspan(_t(tr.ts_ns), _t(max(stop, tr.ts_ns)), color=color, alpha=0.3, lw=0, label=str(tr.current))
-    if result.entries:
-        ax.scatter([_t(t) for t, _ in result.entries], [p for _, p in result.entries],
-                   marker="^", color="green", s=40, zorder=3, label="buy")  # fmt: skip
-    if result.exits:
-        ax.scatter([_t(t) for t, _ in result.exits], [p for _, p in result.exits],
-                   marker="v", color="red", s=40, zorder=3, label="sell")  # fmt: skip
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="upper right")
-    ax.set_title(f"{result.symbol} backtest: price, detector states, entries and exits")
-    ax.set_ylabel("price")
+    first, end = int(result.sample_ns[0]), _span_end(result)
+    zoom = busiest_active(result)
+    fig = plt.figure(figsize=(13, 9 + (4.5 if zoom else 0)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[9, 4.5]) if zoom else (fig, None)
+    ax, eq, dd = top.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1]})
+    _price_panel(ax, result, first, end)
+    label = result.symbol
+    if result.config_symbol and result.config_symbol != result.symbol:
+        label += f" (tick, step and size of the {result.config_symbol} config)"
+    ax.set_title(f"{label} backtest: price, detector states, entries and exits")
+    if result.trade_from_ns is not None:
+        ax.axvline(_t(result.trade_from_ns), color="#555", lw=1, ls="--")
+        ax.annotate(" warm-up ends (entries from here)", (_t(result.trade_from_ns), 1), xycoords=("data", "axes fraction"),
+                    va="top", fontsize=8, color="#555")  # fmt: skip
     eq.plot(times, result.sample_equity, color="#1f618d", lw=1)
     eq.axhline(float(result.initial_capital), color="#999", lw=0.5)
     eq.set_ylabel("equity")
-    dd.fill_between(times, result.drawdown(), 0, color="#c0392b", alpha=0.5, lw=0)
+    # Steps, as the equity moves, with an edge line: a fall shorter than a pixel's time still shows.
+    drawdown = result.drawdown()
+    dd.fill_between(times, drawdown, 0, step="post", color=DRAWDOWN, alpha=0.45, lw=0)
+    dd.step(times, drawdown, where="post", color=DRAWDOWN, lw=0.8)
     dd.set_ylabel("drawdown")
-    dd.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    dd.set_xlabel("event time (UTC)")
-    fig.tight_layout()
+    _time_axis(dd, first, end)
+    if zoom is not None and bottom is not None:
+        lo, hi = zoom
+        ax.axvspan(_t(lo), _t(hi), fill=False, edgecolor="#333", lw=1, ls=":")
+        z = bottom.subplots()
+        _price_panel(z, result, lo, hi, legend="best")
+        z.set_title(f"busiest ACTIVE period, {utc(lo)[11:19]} to {utc(hi)[11:19]} UTC (dotted box above)")
+        _time_axis(z, lo, hi)
+    return fig
+
+
+def write_png(result: BacktestResult, path: Path) -> Path | None:
+    """The figure (`figure`) as a PNG; None when there is nothing to draw."""
+    fig = figure(result)
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
     with replacing(path, "wb") as f:
         fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
@@ -75,36 +187,65 @@ def _table(rows: list[tuple[str, object]]) -> str:
     return f"<table>{body}</table>"
 
 
+def _inputs_rows(inputs: dict[str, Any]) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for k, v in inputs.items():
+        if isinstance(v, dict):
+            rows += [(f"{k} {kk}", vv) for kk, vv in v.items()]
+        elif isinstance(v, list):
+            rows.append((k, ", ".join(map(str, v)) or None))
+        else:
+            rows.append((k, v))
+    return rows
+
+
 def write_html(result: BacktestResult, path: Path, png: Path | None) -> Path:
     m = result.metrics()
+    title = result.symbol
+    if m["config_symbol"] != result.symbol:
+        title += f" (config {m['config_symbol']}: its tick, step and order size)"
     figures = [(k, v) for k, v in m.items() if not isinstance(v, dict)]
     figures += [(f"hold secs {k}", v) for k, v in m["hold_secs"].items()]
     image = ""
     if png is not None and png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         image = f'<img alt="price, states, equity, drawdown" src="data:image/png;base64,{data}">'
-    head = ["entry", "exit", "qty", "entry price", "exit price", "fees", "P&L", "hold s", "exit reason"]
+    head = [
+        "entry",
+        "exit",
+        "qty",
+        "avg entry price",
+        "avg exit price",
+        "fees",
+        "P&L",
+        "hold s",
+        "exit reason",
+    ]
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(shown(c))}</td>" for c in (
-            utc(t.entry_ns), utc(t.exit_ns), t.quantity, t.entry_price, t.exit_price, t.fees, t.pnl,
+            utc(t.entry_ns), utc(t.exit_ns), t.quantity, result.avg_price(t.entry_price),
+            result.avg_price(t.exit_price), t.fees, t.pnl,
             t.hold_secs, t.exit_reason,
         )) + "</tr>"
         for t in result.trades[:HTML_TRADES]
     )  # fmt: skip
     trades = f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(result.symbol)} backtest</title>
+<html><head><meta charset="utf-8"><title>{html.escape(title)} backtest</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} img{{max-width:100%}}
 table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}
 .cols{{display:flex;gap:3em;flex-wrap:wrap}}</style></head><body>
-<h1>{html.escape(result.symbol)} backtest, {html.escape(str(m["start_utc"]))} to {html.escape(str(m["end_utc"]))}</h1>
+<h1>{html.escape(title)} backtest, {html.escape(str(m["start_utc"]))} to {html.escape(str(m["end_utc"]))}</h1>
 {image}
+<h2>Inputs</h2>{_table(_inputs_rows(result.inputs))}
 <div class="cols"><div><h2>Figures</h2>{_table(figures)}</div>
 <div><h2>Detector state (share of seconds)</h2>{_table(list(m["state_share"].items()))}
 <h2>Entry rejections</h2>{_table(list(m["entry_rejections"].items()))}
 <h2>Exit reasons</h2>{_table(list(m["exit_reasons"].items()))}
 <h2>Orders</h2>{_table(list(m["orders"].items()))}</div></div>
 <h2>Trades ({len(result.trades)}{", first " + str(HTML_TRADES) if len(result.trades) > HTML_TRADES else ""})</h2>
+<p>Entry and exit prices are the averages of each trade's fills, rounded to 1/10,000 of the price tick;
+fees and P&amp;L are exact.</p>
 {trades}
 </body></html>
 """

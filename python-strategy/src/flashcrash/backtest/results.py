@@ -1,6 +1,7 @@
 """What a backtest found: the account, the trades, the per-second series (price, equity, detector
 state), the deepest drawdown of the equity marked at every trade and fill, and the figures computed
-from them; CSV and JSON writers (atomic: `atomic_files.replacing`)."""
+from them; CSV and JSON writers (atomic: `atomic_files.replacing`), and what produced them (the
+`inputs` of `summary.json`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from flashcrash.backtest.replay import Replay
 
 STATES = list(State)
+# The columns of trades.csv; the two prices are averages of the trade's fills (rounded: `avg_price`).
+TRADES_CSV_HEADER = ["entry_utc", "exit_utc", "quantity", "entry_price_avg", "exit_price_avg", "fees", "pnl",
+                     "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"]  # fmt: skip
 
 
 def utc(ns: int) -> str:
@@ -36,6 +40,25 @@ def trade_return(t: ClosedTrade) -> float:
     """Net P&L over the entry notional."""
     notional = t.entry_price * t.quantity
     return float(t.pnl / notional) if notional else 0.0
+
+
+# Price decimals kept below the price tick in an average fill price (a volume-weighted mean of fills
+# at the tick is exact only to 28 digits: `0.1999669269269269269269269269`).
+AVG_PRICE_DIGITS = 4
+AVG_PRICE_SIGNIFICANT = 12  # without a tick: significant digits kept
+
+
+def avg_price(price: Decimal, tick: Decimal | None = None) -> Decimal:
+    """An average fill price as shown: rounded to `tick` x 1e-4 (to 12 significant digits without a
+    tick), trailing zeros dropped (`0.20210000` -> `0.2021`). P&L and fees are computed from the
+    exact price, never from this."""
+    if not price.is_finite() or price == 0:
+        return price
+    if tick is not None and tick > 0:
+        quantum = tick.scaleb(-AVG_PRICE_DIGITS)
+    else:
+        quantum = Decimal(1).scaleb(price.adjusted() - AVG_PRICE_SIGNIFICANT + 1)
+    return price.quantize(quantum).normalize()  # written with `dec_text`: never in exponent form
 
 
 def shown(v: object) -> str:
@@ -116,11 +139,20 @@ class BacktestResult:
     # The deepest drawdown of the equity marked at every trade and fill (`RunningDrawdown.deepest`);
     # None: the per-second samples' (`max_drawdown`).
     deepest_drawdown: tuple[float, float] | None = None
+    # `symbol` is the data's (what the run is labelled with); this is the config's `[symbol] name`,
+    # whose price tick, quantity step and order size the run traded with ("" = `symbol`).
+    config_symbol: str = ""
+    price_tick: Decimal | None = None  # the config's, to which average prices are rounded
+    trade_from_ns: int | None = None  # the end of a warm-up (entries paused before it), if any
+    # What produced the run (data file and its hash, window, config, overlays, book): `inputs` of
+    # summary.json, the HTML page's Inputs table.
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def of(r: Replay, run_secs: float) -> BacktestResult:
         s = r.runner.strategy
         last = r.sample_price[-1] if r.sample_price else 0.0
+        first = int(r.trades["ts_ns"][0])
         return BacktestResult(
             symbol=r.cfg.symbol.name,
             initial_capital=r.cfg.backtest.initial_capital,
@@ -141,6 +173,9 @@ class BacktestResult:
             commands=list(r.commands),
             data_gaps=list(r.data_gaps),
             deepest_drawdown=r.drawdown.deepest,
+            config_symbol=r.cfg.symbol.name,
+            price_tick=r.cfg.strategy.price_tick,
+            trade_from_ns=r.trade_from_ns if r.trade_from_ns > first else None,
         )
 
     # --------------------------------------------------------------- figures
@@ -173,6 +208,7 @@ class BacktestResult:
 
         return {
             "symbol": self.symbol,
+            "config_symbol": self.config_symbol or self.symbol,
             "start_utc": utc(int(self.sample_ns[0])) if len(self.sample_ns) else None,
             "end_utc": utc(int(self.sample_ns[-1])) if len(self.sample_ns) else None,
             "initial_capital": dec_text(self.initial_capital),
@@ -206,15 +242,21 @@ class BacktestResult:
         }
 
     # ----------------------------------------------------------------- files
+    def avg_price(self, price: Decimal) -> Decimal:
+        """An average fill price as the CSV and the HTML page show it (`avg_price`)."""
+        return avg_price(price, self.price_tick)
+
     def write_trades_csv(self, path: Path) -> Path:
+        """One row per trade; `entry_price_avg` and `exit_price_avg` are the volume-weighted average
+        prices of the trade's fills, rounded (`avg_price`); quantity, fees and P&L are exact."""
         with replacing(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["entry_utc", "exit_utc", "quantity", "entry_price", "exit_price", "fees", "pnl",
-                        "return_pct", "hold_secs", "exit_reason", "entry_reason", "entry_score"])  # fmt: skip
+            w.writerow(TRADES_CSV_HEADER)
             for t in self.trades:
-                w.writerow([utc(t.entry_ns), utc(t.exit_ns), *map(dec_text, (t.quantity, t.entry_price,
-                            t.exit_price, t.fees, t.pnl)), round(trade_return(t) * 100, 6), t.hold_secs, t.exit_reason,
-                            t.entry_reason, "" if t.entry_score is None else round(t.entry_score, 3)])  # fmt: skip
+                w.writerow([utc(t.entry_ns), utc(t.exit_ns), dec_text(t.quantity),
+                            *(dec_text(self.avg_price(p)) for p in (t.entry_price, t.exit_price)),
+                            dec_text(t.fees), dec_text(t.pnl), round(trade_return(t) * 100, 6), t.hold_secs,
+                            t.exit_reason, t.entry_reason, "" if t.entry_score is None else round(t.entry_score, 3)])  # fmt: skip
         return path
 
     def write_states_csv(self, path: Path) -> Path:
@@ -229,7 +271,9 @@ class BacktestResult:
         return path
 
     def write_summary(self, path: Path) -> Path:
-        out = self.metrics()
+        m = self.metrics()
+        # What produced the run first, after the labels: the data file, window, config and overlays.
+        out = {"symbol": m.pop("symbol"), "config_symbol": m.pop("config_symbol"), "inputs": self.inputs, **m}
         out["transitions"] = [
             {"utc": utc(t.ts_ns), "from": str(t.previous), "to": str(t.current), "reason": t.reason}
             for t in self.transitions
