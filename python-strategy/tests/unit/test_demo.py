@@ -238,3 +238,21 @@ def test_the_final_summary_of_a_max_speed_replay_says_it_is_not_a_backtest() -> 
     assert "436 events dropped as out of time" in note and "58 late trades" in note
     assert "not those of a backtest" in note
     assert "flashcrash backtest --data d.csv.gz --from 2025-10-10T21:05:00Z --to 2025-10-10T21:25:00Z" in note
+
+
+@pytest.mark.parametrize(
+    ("codes", "ok"), [({"engine": 0, "strategy": 0}, True), ({"engine": 0, "strategy": 3}, False)]
+)
+def test_the_demo_says_stopped_cleanly_only_when_it_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codes: dict[str, int], ok: bool
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(demo, "console", Console(file=out, width=200))
+    monkeypatch.setattr(demo, "REPO", tmp_path)
+    stopped = _Stopped(tmp_path / "work", {"pnl": {"trades": 0}})
+    assert demo.report(stopped, codes) == (0 if ok else 1)  # type: ignore[arg-type]
+    text = out.getvalue()
+    assert ("stopped cleanly" in text) is ok
+    assert ("demo failed: exit codes {'engine': 0, 'strategy': 3}" in text) is not ok
+    (written,) = (tmp_path / "reports").glob("demo_*/summary.json")
+    assert json.loads(written.read_text())["pnl"] == {"trades": 0}

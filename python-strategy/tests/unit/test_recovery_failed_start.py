@@ -6,7 +6,6 @@ recover. The schema step that allows the status (v7) keeps every row and referen
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from test_recovery_damaged import _killed_holding_100, _snapshot, _start, _tamper
 from test_runner_fake_engine import REPO, Unconnected, config_for
+from test_session_reporting import write_run_overlay
 
 from flashcrash import config
 from flashcrash.persistence import PersistenceService, PersistenceSettings
@@ -102,24 +102,11 @@ def test_a_failed_start_that_carried_nothing_on_leaves_nothing_to_recover(tmp_pa
         svc.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_flashcrash_run_refused_by_a_damaged_row_exits_2_and_leaves_no_session_running(
     tmp_path: Path, cfg: config.Config
 ) -> None:
     path, _ = _damaged_breaker(cfg)
-    zmq = "\n".join(
-        f'{key} = "tcp://127.0.0.1:{_free_port()}"'
-        for key in ("data_endpoint", "command_endpoint", "response_endpoint", "strategy_endpoint")
-    )
-    (tmp_path / "local.toml").write_text(
-        f'[zmq]\n{zmq}\n[persistence]\nreport_dir = "{tmp_path / "reports"}"\ndb_path = "{path}"\n'
-        "[monitoring]\nstrategy_metrics_port = 0\n"
-    )
+    write_run_overlay(tmp_path, tmp_path / "reports", path)
     r = subprocess.run(
         [sys.executable, "-m", "flashcrash", "run", "--config", str(tmp_path / "config.toml")],
         capture_output=True, text=True, timeout=60, cwd=REPO,

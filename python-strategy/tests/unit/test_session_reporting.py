@@ -8,9 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,8 +25,9 @@ from test_persistence_repos import T0, _closed, _session
 from test_runner_fake_engine import REPO, FakeEngine
 from test_runner_recovery import _bought, _config, _runner, _steps
 
-from flashcrash import cli, demo
+from flashcrash import cli
 from flashcrash.event_detector import Candle
+from flashcrash.launcher import free_ports
 from flashcrash.persistence.records import SessionRecord, TradeRecord
 from flashcrash.persistence.report import write_report
 from flashcrash.persistence.session_report import (
@@ -92,10 +91,21 @@ def test_the_summary_counts_this_sessions_trades_and_the_open_fees_apart(tmp_pat
 
 
 # ------------------------------------------------------------------ flashcrash run's end
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def write_run_overlay(config_dir: Path, report_dir: Path, db_path: Path) -> None:
+    """`local.toml` beside the config in `config_dir` for a `flashcrash run` on free loopback ports,
+    with its reports and database where given and no metrics server."""
+    zmq = "\n".join(
+        f'{key} = "tcp://127.0.0.1:{port}"'
+        for key, port in zip(
+            ("data_endpoint", "command_endpoint", "response_endpoint", "strategy_endpoint"),
+            free_ports(4),
+            strict=True,
+        )
+    )
+    (config_dir / "local.toml").write_text(
+        f'[zmq]\n{zmq}\n[persistence]\nreport_dir = "{report_dir}"\ndb_path = "{db_path}"\n'
+        "[monitoring]\nstrategy_metrics_port = 0\n"
+    )
 
 
 def _wait_for_session(db_path: Path, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
@@ -123,14 +133,7 @@ def test_a_summary_that_cannot_be_written_still_ends_the_session(tmp_path: Path)
     report_dir = tmp_path / "reports"
     report_dir.write_text("not a folder")
     db_path = tmp_path / "flashcrash.db"
-    zmq = "\n".join(
-        f'{key} = "tcp://127.0.0.1:{_free_port()}"'
-        for key in ("data_endpoint", "command_endpoint", "response_endpoint", "strategy_endpoint")
-    )
-    (tmp_path / "local.toml").write_text(
-        f'[zmq]\n{zmq}\n[persistence]\nreport_dir = "{report_dir}"\ndb_path = "{db_path}"\n'
-        "[monitoring]\nstrategy_metrics_port = 0\n"
-    )
+    write_run_overlay(tmp_path, report_dir, db_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "flashcrash", "run", "--config", str(tmp_path / "config.toml")],
         stdout=subprocess.PIPE,
@@ -289,40 +292,3 @@ def test_a_short_sessions_time_ticks_do_not_repeat(tmp_path: Path, drawn: list[A
     fig.canvas.draw()
     ticks = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
     assert len(ticks) >= 3 and all(a != b for a, b in itertools.pairwise(ticks)), ticks
-
-
-# ------------------------------------------------------------------ the demo's closing lines
-class _StoppedSession:
-    """What `demo.report` reads of a stopped `launcher.Session`."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.summary_path = workdir / "summary.json"
-        self.summary_path.write_text(json.dumps({"pnl": {"trades": 0}}))
-        log = workdir / "strategy.log"
-        log.write_text("log\n")
-        self.procs = {"strategy": type("Proc", (), {"log_path": log})()}
-
-    def ports_free(self) -> bool:
-        return True
-
-    def cleanup(self) -> None:
-        pass
-
-
-@pytest.mark.parametrize(
-    ("codes", "ok"), [({"engine": 0, "strategy": 0}, True), ({"engine": 0, "strategy": 3}, False)]
-)
-def test_the_demo_says_stopped_cleanly_only_when_it_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codes: dict[str, int], ok: bool
-) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr(demo, "console", Console(file=out, width=200))
-    monkeypatch.setattr(demo, "REPO", tmp_path)
-    (tmp_path / "work").mkdir()
-    assert demo.report(_StoppedSession(tmp_path / "work"), codes) == (0 if ok else 1)  # type: ignore[arg-type]
-    text = out.getvalue()
-    assert ("stopped cleanly" in text) is ok
-    assert ("demo failed: exit codes {'engine': 0, 'strategy': 3}" in text) is not ok
-    (written,) = (tmp_path / "reports").glob("demo_*/summary.json")
-    assert json.loads(written.read_text()) == {"pnl": {"trades": 0}}
