@@ -1,8 +1,8 @@
 //! The symbol's average price, at which the `NOTIONAL` filter values a MARKET order (notes §5,
 //! binance-spot-api-docs `filters.md`: "MARKET orders use the reference price / volume weighted
 //! average price over `avgPriceMins`"): the volume-weighted average price of the replayed trades
-//! of the last [`AVG_PRICE_MINS`] minutes of the replay clock. `exchangeInfo` lists the same
-//! `avgPriceMins`.
+//! of the last [`AVG_PRICE_MINS`] minutes up to the last replayed event (in a recording gap, the
+//! minutes before it: the trades the venue knew). `exchangeInfo` lists the same `avgPriceMins`.
 
 use std::collections::VecDeque;
 

@@ -253,8 +253,9 @@ impl Exchange {
     }
 
     /// The price a MARKET order by quantity is valued at for NOTIONAL: the average price of the
-    /// replayed trades of the last `avgPriceMins` minutes at `replay_ms` ([`AvgPrice`]); when
-    /// none was replayed in them (before the replay's first trade, in a recording gap), the touch
+    /// replayed trades of the last `avgPriceMins` minutes up to `replay_ms`, the last replayed
+    /// event's time ([`AvgPrice`]; in a recording gap, the minutes before it); when none was
+    /// replayed in them (before the replay's first trade), the touch
     /// it would take from (the venue's choice: the notes say nothing of an average without
     /// trades).
     fn market_price(&self, side: OrderSide, book: &Book, replay_ms: i64) -> Option<u64> {
@@ -575,10 +576,18 @@ impl Exchange {
         Ok((order, vec![ev, self.position(now)]))
     }
 
+    /// [`Self::on_trade_at`] with the account's update time `now` as well.
+    pub fn on_trade(&mut self, price: u64, qty: u64, now: i64) -> Vec<Event> {
+        self.on_trade_at(price, qty, now, now)
+    }
+
     /// A replayed trade at `price` for `qty` (at `now` on the replay clock): counts in the
     /// average price and fills resting orders it trades through, best price first, then oldest
-    /// first, up to `qty` in all.
-    pub fn on_trade(&mut self, price: u64, qty: u64, now: i64) -> Vec<Event> {
+    /// first, up to `qty` in all. The fills carry the trade's time, as the trade stream does; the
+    /// account's update (`outboundAccountPosition`'s `u`, the account's `updateTime`) is
+    /// `account_ms`, the server's clock, on which a client orders account updates against its own
+    /// requests (away from speed 1 the replay clock is not the server's).
+    pub fn on_trade_at(&mut self, price: u64, qty: u64, now: i64, account_ms: i64) -> Vec<Event> {
         self.avg_price.record(now, price, qty);
         let mut hit: Vec<(u64, u64, u64)> = self
             .orders
@@ -616,8 +625,8 @@ impl Exchange {
             events.push(self.report(&order, Exec::Trade, Some(fill), true, now));
             self.orders.insert(id, order);
         }
-        self.update_time = now;
-        events.push(self.position(now));
+        self.update_time = account_ms;
+        events.push(self.position(account_ms));
         events
     }
 }

@@ -258,7 +258,9 @@ impl Emitter {
         let agg = wire::agg_trade(self.symbol(), ms, agg_id, t, ms);
         let raw = wire::trade(self.symbol(), ms, t, ms);
         // Resting orders this trade trades through are filled before the trade is published.
-        self.venue.trading.on_trade(t.price, t.qty, ms);
+        self.venue
+            .trading
+            .on_trade(t.price, t.qty, ms, self.venue.server_time_ms());
         self.venue.publish(Frame::AggTrade(agg));
         self.venue.publish(Frame::Trade(raw));
         self.trades += 1;

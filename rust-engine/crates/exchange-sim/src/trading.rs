@@ -285,10 +285,11 @@ impl Trading {
         out
     }
 
-    /// A replayed trade (emitted at `ms`): fills the resting orders it trades through.
-    pub fn on_trade(&self, price: u64, qty: u64, ms: i64) {
+    /// A replayed trade (emitted at `ms`, the server's clock reading `server_ms`): fills the
+    /// resting orders it trades through ([`Exchange::on_trade_at`]).
+    pub fn on_trade(&self, price: u64, qty: u64, ms: i64, server_ms: i64) {
         let mut x = self.exchange();
-        let events = x.on_trade(price, qty, ms);
+        let events = x.on_trade_at(price, qty, ms, server_ms);
         if !events.is_empty() {
             self.publish(x.spec(), &events, ms);
         }
@@ -550,12 +551,15 @@ mod tests {
         assert_eq!(keys(&pos), keys(&fx));
         assert_eq!(keys(&pos["B"][0]), keys(&fx["B"][0]));
         assert_eq!(pos["B"][1]["l"], "19.00000000");
-        t.on_trade(18_990_000, 30 * SCALE, 9);
+        // Replayed at 9 while the server's clock reads 5000 (a replay away from speed 1): the fill
+        // carries the trade's time, the account update the server's.
+        t.on_trade(18_990_000, 30 * SCALE, 9, 5_000);
         let tr: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
         assert_eq!(
             (tr["x"].as_str(), tr["X"].as_str()),
             (Some("TRADE"), Some("PARTIALLY_FILLED"))
         );
+        assert_eq!(tr["T"], 9);
         assert_eq!(
             (tr["l"].as_str(), tr["L"].as_str()),
             (Some("30.00000000"), Some("0.19000000"))
@@ -568,9 +572,13 @@ mod tests {
             (tr["m"].as_bool(), tr["Y"].as_str()),
             (Some(true), Some("5.70000000"))
         );
+        let filled: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
+        assert_eq!(
+            (filled["e"].as_str(), filled["u"].as_i64()),
+            (Some("outboundAccountPosition"), Some(5_000))
+        );
         let c = t.cancel(None, Some("abc"), "cx".into(), 10).unwrap();
         assert_eq!(c.status, crate::orders::Status::Canceled);
-        let _pos = rx.try_recv().unwrap();
         let can: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
         assert_eq!(
             (can["c"].as_str(), can["C"].as_str()),

@@ -123,8 +123,9 @@ pub struct StreamStats {
     /// Frames dropped as unreadable (not JSON, an `executionReport` or `outboundAccountPosition`
     /// missing a field or with an amount out of range, or an `executionReport` reporting a fill
     /// its order cannot have: above the order's quantity, or adding up past the largest decimal,
-    /// [`ImpossibleFill`]): the periodic and reconnect reconciliations recover what they held (the
-    /// balances kept stay as they were).
+    /// [`ImpossibleFill`]): the periodic and reconnect reconciliations recover what they held. A
+    /// frame that could not be read at all drops the balances kept (it may have been a balance
+    /// change); the next `QueryBalances` asks the venue.
     pub unreadable: AtomicU64,
 }
 
@@ -582,6 +583,8 @@ async fn session(
             Err(e) => {
                 let n = stats.unreadable.fetch_add(1, Ordering::SeqCst) + 1;
                 tracing::warn!(error = %e, unreadable = n, "user data stream frame dropped");
+                // It may have been a balance change: the balances kept are not trusted any more.
+                executor.refresh_balances();
             }
         }
     }
