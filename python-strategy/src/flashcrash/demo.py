@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shlex
 import shutil
 import signal
 import time
@@ -66,13 +67,14 @@ def speed_text(speed: str) -> str:
     return "max speed" if is_max(speed) else f"{speed}x"
 
 
-def backtest_command(data: Path, start: str | None, end: str | None) -> str:
-    """The `flashcrash backtest` of the replayed window."""
-    window = "".join(f" {flag} {v}" for flag, v in (("--from", start), ("--to", end)) if v)
-    return f"flashcrash backtest --data {data}{window}"
+def backtest_command(data: Path, start: str | None, end: str | None, config: Path) -> str:
+    """The `flashcrash backtest` of the replayed window with the run's configuration, its paths
+    quoted for a shell."""
+    window = "".join(f" {flag} {shlex.quote(v)}" for flag, v in (("--from", start), ("--to", end)) if v)
+    return f"flashcrash backtest --data {shlex.quote(str(data))}{window} --config {shlex.quote(str(config))}"
 
 
-def max_speed_note(data: Path, start: str | None, end: str | None) -> str:
+def max_speed_note(data: Path, start: str | None, end: str | None, config: Path) -> str:
     """What `--speed max` does to the results, said before the replay."""
     return (
         "--speed max: exchange-sim replays as fast as the engine reads (hundreds of times real time). "
@@ -80,7 +82,7 @@ def max_speed_note(data: Path, start: str | None, end: str | None) -> str:
         "one the simulator sends) and the strategy falls behind the replay, so its orders are "
         "filled on a later market than the one it decided on, and no two runs are alike: the "
         "results are not those of a backtest of the same window. For those run "
-        f"`{backtest_command(data, start, end)}`, or the demo at a speed such as 30."
+        f"`{backtest_command(data, start, end, config)}`, or the demo at a speed such as 30."
     )
 
 
@@ -96,6 +98,7 @@ class Replay:
     data: Path = DEMO_DATA
     start: str | None = None
     end: str | None = None
+    config: Path = REPO / "config" / "config.toml"
 
 
 def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -127,7 +130,7 @@ def run_demo(args: argparse.Namespace) -> int:
         f"at {speed_text(spec.speed)} through exchange-sim, paper trading with {args.config}"
     )
     if is_max(spec.speed):
-        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end)}[/]")
+        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config)}[/]")
     session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec)
     try:
         with session:
@@ -167,6 +170,7 @@ def run_demo(args: argparse.Namespace) -> int:
             spec.data,
             spec.start,
             spec.end,
+            args.config,
         )
         return report(session, codes, replay=replay)
     except LaunchError as e:
@@ -182,17 +186,19 @@ def run_paper(args: argparse.Namespace) -> int:
     # folder); with the simulator on a private copy pointing at it, as in the demo.
     session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec, as_configured=spec is None)
     stop = False
+    stopped_by = "on Ctrl-C"
 
     def on_signal(sig: int, _frame: object) -> None:
-        nonlocal stop
+        nonlocal stop, stopped_by
         if stop:  # asked again while stopping: `Session.stop` kills what is left
             raise KeyboardInterrupt(f"signal {signal.Signals(sig).name}, again")
         stop = True
+        stopped_by = "on Ctrl-C" if sig == signal.SIGINT else f"on {signal.Signals(sig).name}"
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if spec is not None and is_max(spec.speed):
-        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end)}[/]")
+        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config)}[/]")
     try:
         with session:
             console.print(
@@ -201,8 +207,12 @@ def run_paper(args: argparse.Namespace) -> int:
             while not stop:
                 session.check_alive()
                 time.sleep(0.5)
-            codes = session.stop(why="on Ctrl-C")
-        replay = None if spec is None else Replay(spec.speed, data=spec.data, start=spec.start, end=spec.end)
+            codes = session.stop(why=stopped_by)
+        replay = (
+            None
+            if spec is None
+            else Replay(spec.speed, data=spec.data, start=spec.start, end=spec.end, config=args.config)
+        )
         return report(session, codes, "paper", replay)
     except LaunchError as e:
         console.print(f"[red]stopped:[/] {e}")
@@ -260,7 +270,9 @@ def report(
     if (command := report_command(summary, dest, getattr(session, "config", None))) is not None:
         console.print(f"session {summary['session_id']}; to draw its report again: {command}", soft_wrap=True)
     if ok:
-        console.print(f"{_names(list(codes))} stopped cleanly; every port freed")
+        clean = [k for k, v in codes.items() if v == 0]
+        others = "".join(f"; {k} exited with code {v}" for k, v in codes.items() if v != 0)
+        console.print(f"{_names(clean)} stopped cleanly{others}; every port freed")
     else:
         console.print(f"[red]{kind} failed:[/] exit codes {codes}; ports freed: {ports_free}")
     session.cleanup()
@@ -334,7 +346,7 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
         notes.append(
             f"Replayed at max speed{f' ({said})' if said else ''}: the engine conflated the book and "
             "the strategy fell behind the replay, so these results are not those of a backtest of "
-            f"the same window; for those run `{backtest_command(replay.data, replay.start, replay.end)}`."
+            f"the same window; for those run `{backtest_command(replay.data, replay.start, replay.end, replay.config)}`."
         )
     return notes
 

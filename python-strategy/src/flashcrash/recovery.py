@@ -43,7 +43,8 @@ def _restoring(runner: Runner, what: str) -> Iterator[None]:
         assert runner.db is not None
         raise DatabaseCorrupt(
             f"database {runner.db.db.name}: {what} cannot be restored ({type(e).__name__}: {e});"
-            " nothing was changed but this start's session, ended failed: repair or move the file"
+            " nothing was changed but the sessions' statuses (one left running marked crashed, this start's"
+            " ended failed): repair or move the file"
         ) from e
 
 

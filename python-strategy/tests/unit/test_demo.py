@@ -98,7 +98,18 @@ def test_the_banner_names_max_speed_and_says_it_is_not_a_backtest(monkeypatch: p
     monkeypatch.setattr(demo, "Session", Refused)
     p = demo.argparse.ArgumentParser()
     demo.add_arguments(p, demo=True)
-    args = p.parse_args(["--speed", "max", "--from", "2025-10-10T21:05:00Z", "--to", "2025-10-10T21:06:00Z"])
+    args = p.parse_args(
+        [
+            "--speed",
+            "max",
+            "--from",
+            "2025-10-10T21:05:00Z",
+            "--to",
+            "2025-10-10T21:06:00Z",
+            "--config",
+            "my cfg.toml",
+        ]
+    )
     assert demo.run_demo(args) == 1
     text = " ".join(out.getvalue().split())  # as read, whatever the console's wrapping
     assert "at max speed through exchange-sim" in text and "maxx" not in text
@@ -106,7 +117,7 @@ def test_the_banner_names_max_speed_and_says_it_is_not_a_backtest(monkeypatch: p
     assert "not those of a backtest of the same window" in text
     assert (
         "flashcrash backtest --data" in text
-        and "--from 2025-10-10T21:05:00Z --to 2025-10-10T21:06:00Z" in text
+        and "--from 2025-10-10T21:05:00Z --to 2025-10-10T21:06:00Z --config 'my cfg.toml'" in text
     )
     assert demo.speed_text("30") == "30x" and demo.speed_text("12.5") == "12.5x"
 
@@ -231,17 +242,32 @@ def test_the_final_summary_of_a_max_speed_replay_says_it_is_not_a_backtest() -> 
         }
     }
     replay = demo.Replay(
-        "max", 44_228, 11_992, True, Path("d.csv.gz"), "2025-10-10T21:05:00Z", "2025-10-10T21:25:00Z"
+        "max",
+        44_228,
+        11_992,
+        True,
+        Path("d.csv.gz"),
+        "2025-10-10T21:05:00Z",
+        "2025-10-10T21:25:00Z",
+        Path("c.toml"),
     )
     (note,) = demo.replay_notes(summary, replay)
     assert "max speed" in note and "204 books received for 11,992 depth updates" in note
     assert "436 events dropped as out of time" in note and "58 late trades" in note
     assert "not those of a backtest" in note
-    assert "flashcrash backtest --data d.csv.gz --from 2025-10-10T21:05:00Z --to 2025-10-10T21:25:00Z" in note
+    assert (
+        "flashcrash backtest --data d.csv.gz --from 2025-10-10T21:05:00Z --to 2025-10-10T21:25:00Z --config c.toml"
+        in note
+    )
 
 
 @pytest.mark.parametrize(
-    ("codes", "ok"), [({"engine": 0, "strategy": 0}, True), ({"engine": 0, "strategy": 3}, False)]
+    ("codes", "ok"),
+    [
+        ({"engine": 0, "strategy": 0}, True),
+        ({"engine": 0, "strategy": 3}, False),
+        ({"strategy": 0, "engine": 0, "exchange-sim": -9}, True),
+    ],
 )
 def test_the_demo_says_stopped_cleanly_only_when_it_did(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codes: dict[str, int], ok: bool
@@ -254,5 +280,9 @@ def test_the_demo_says_stopped_cleanly_only_when_it_did(
     text = out.getvalue()
     assert ("stopped cleanly" in text) is ok
     assert ("demo failed: exit codes {'engine': 0, 'strategy': 3}" in text) is not ok
+    if "exchange-sim" in codes:  # its code fails no demo, but it is not called clean
+        assert (
+            "strategy and engine stopped cleanly; exchange-sim exited with code -9; every port freed" in text
+        )
     (written,) = (tmp_path / "reports").glob("demo_*/summary.json")
     assert json.loads(written.read_text())["pnl"] == {"trades": 0}

@@ -242,8 +242,17 @@ def test_walk_forward_reports_in_and_out_of_sample(
         "2025-10-10T21:05Z/2025-10-10T21:08Z",
         "--test",
         "2025-10-10T21:08Z/2025-10-10T21:10Z",
+        "--save-best",
+        "--best-out",
+        str(tmp_path / "best.toml"),
     )
     assert code == 0
+    # The saved values' header replays the test window as the study did: warmed up, synthetic book.
+    assert (
+        f"# out-of-sample: flashcrash backtest --data {POL} --from 2025-10-10T21:08:00.000+00:00"
+        f" --to 2025-10-10T21:10:00.000+00:00 --warm-up --book synthetic --config {CONFIG}"
+        f" --overlay {tmp_path / 'best.toml'}\n"
+    ) in (tmp_path / "best.toml").read_text()
     r = results(tmp_path)
     assert r["train_window"].startswith("2025-10-10T21:05:00") and r["test_window"].startswith(
         "2025-10-10T21:08"
@@ -266,10 +275,15 @@ def test_walk_forward_tests_on_another_file(
     config's is pointed out, as for the training file."""
     atom = POL.parent / "binance-delivery_trades_2025-10-10_ATOMUSD_PERP_1700-2130.csv.gz"
     span = ("2025-10-10T21:05Z/2025-10-10T21:08Z",)
+    best = tmp_path / "my best.toml"  # a path a shell would split: quoted in the header's commands
     code = optimize(
-        tmp_path, cache, "--n-trials", "1", "--train", *span, "--test-data", str(atom), "--test", *span
-    )
+        tmp_path, cache, "--n-trials", "1", "--train", *span, "--test-data", str(atom), "--test", *span,
+        "--save-best", "--best-out", str(best),
+    )  # fmt: skip
     assert code == 0
+    header = best.read_text()
+    assert f"# held-out market, same period: flashcrash backtest --data {atom} --from" in header
+    assert "out-of-sample" not in header and f"--overlay '{best}'" in header
     r = results(tmp_path)
     assert r["test_data"] == str(atom) and r["data"] == str(POL)
     assert r["test_window"] == r["train_window"]

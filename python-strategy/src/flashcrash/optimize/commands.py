@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
@@ -221,9 +222,10 @@ def _backtest_command(data: Path, w: Window, args: argparse.Namespace, warm_up: 
         f" --{flag} {utc(ns)}" for flag, ns in (("from", w.start_ns), ("to", w.end_ns)) if ns is not None
     )
     warm = " --warm-up" if warm_up else ""
+    q = shlex.quote
     return (
-        f"flashcrash backtest --data {data}{window}{warm} --book synthetic --config {args.config}"
-        f" --overlay {args.best_out}"
+        f"flashcrash backtest --data {q(str(data))}{window}{warm} --book synthetic"
+        f" --config {q(str(args.config))} --overlay {q(str(args.best_out))}"
     )
 
 
@@ -478,7 +480,10 @@ def _optimize(args: argparse.Namespace) -> int:
             *(f"with the study's overlay {p} (its values are in this file)" for p in overlays),
             f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
             *(
-                [f"out-of-sample: {_backtest_command(test_data, test_w, args, warm_up=True)}"]
+                [
+                    f"{walkforward.HELD_OUT if held_out else walkforward.OUT_OF_SAMPLE}:"
+                    f" {_backtest_command(test_data, test_w, args, warm_up=True)}"
+                ]
                 if test_w is not None
                 else []
             ),
