@@ -23,6 +23,7 @@ from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.commands import contract_size_line
 from flashcrash.marketdata.depth import capture_books, is_capture
 from flashcrash.marketdata.trades import ImportError_, TradeReport
 from flashcrash.paths import REPO
@@ -176,16 +177,6 @@ def no_trades_error(data: Path, trades: np.ndarray, start: int | None, end: int 
     return (
         f"backtest error: no trades of {data.name} in the window {shown_window}: the file's trades span "
         f"{utc(int(ts[0]))} to {utc(int(ts[-1]))}"
-    )
-
-
-def contract_size_line(data: Path, contract_size: float | None) -> str | None:
-    """The COIN-M conversion a load applied, in `flashcrash import`'s words (None: none applied)."""
-    if contract_size is None:
-        return None
-    return (
-        f"{data.name}: COIN-M quantities converted from contracts of {contract_size:g} USD "
-        "(--contract-size to change)"
     )
 
 

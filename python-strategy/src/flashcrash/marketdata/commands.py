@@ -22,6 +22,17 @@ from flashcrash.paths import REPO
 DEFAULT_CACHE = REPO / "data" / "cache"
 
 
+def contract_size_line(data: Path, contract_size: float | None) -> str | None:
+    """The COIN-M conversion a load of `data` applied, as `flashcrash import` and `backtest` say it (None:
+    none applied)."""
+    if contract_size is None:
+        return None
+    return (
+        f"{data.name}: COIN-M quantities converted from contracts of {contract_size:g} USD "
+        "(--contract-size to change)"
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser(
         "import",
@@ -146,11 +157,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path, report, span, _, wrote in results:
         if report is None:
             console.print(f"{path.name}: not imported: {span}", style="bold red")
-        if isinstance(report, TradeReport) and report.contract_size is not None:
-            console.print(
-                f"{path.name}: COIN-M quantities converted from contracts of {report.contract_size:g} USD "
-                "(--contract-size to change)"
-            )
+        if isinstance(report, TradeReport) and (converted := contract_size_line(path, report.contract_size)):
+            console.print(converted)
         if report is not None and report.dropped:
             _show(console, report, args.show_dropped)
         if report is not None and report.kept == 0:
