@@ -72,19 +72,28 @@ async fn recv(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Response>) -> Respon
         .expect("channel closed")
 }
 
-#[tokio::test]
-async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
+/// A venue with no open order, where the bid `client_id` (order 42) is accepted and reads `NEW`
+/// to a query, and an executor that placed it.
+async fn placed_bid(client_id: &str) -> (Stub, Arc<RealExecutor>) {
     let stub = Stub::start().await;
     stub.fallback("GET", OPEN, Canned::ok("[]"));
     stub.fallback(
         "GET",
         ORDER,
-        Canned::ok(query_body("s1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
+        Canned::ok(query_body(
+            client_id, 42, "BUY", "0.1500", "100.0", "0.0", "NEW",
+        )),
     );
-    let cmd = bid("s1");
+    let cmd = bid(client_id);
     accepts(&stub, &cmd, 42);
     let ex = executor(&stub);
     assert_eq!(ex.place(&cmd).await.len(), 1);
+    (stub, ex)
+}
+
+#[tokio::test]
+async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
+    let (stub, ex) = placed_bid("s1").await;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stream = UserStream::spawn(Arc::clone(&ex), reconnecting(&stub), tx);
@@ -174,17 +183,7 @@ async fn user_data_stream_events_are_mapped_and_reconnects_reconcile() {
 /// next good fill is the first response, and a refused trade id is not taken.
 #[tokio::test]
 async fn stream_fills_above_the_order_or_too_large_to_add_up_are_refused_and_counted() {
-    let stub = Stub::start().await;
-    stub.fallback("GET", OPEN, Canned::ok("[]"));
-    stub.fallback(
-        "GET",
-        ORDER,
-        Canned::ok(query_body("h1", 42, "BUY", "0.1500", "100.0", "0.0", "NEW")),
-    );
-    let cmd = bid("h1");
-    accepts(&stub, &cmd, 42);
-    let ex = executor(&stub);
-    assert_eq!(ex.place(&cmd).await.len(), 1);
+    let (stub, ex) = placed_bid("h1").await;
     let (stream, mut rx) = subscribed(&stub, &ex).await;
     let huge = "50000000000000000000000000000";
     let refused = [
