@@ -23,6 +23,7 @@ import zmq
 from trading_fixtures import balances, candle, error, execution, placed
 
 from flashcrash import config, wire
+from flashcrash.backtest.replay import ReplayLink
 from flashcrash.data_client import EngineClient
 from flashcrash.event_detector import State
 from flashcrash.event_detector.readings import Indicator, Pattern, Reading, Readings
@@ -101,25 +102,15 @@ class ScriptedDetector:
         return getattr(self._real, name)
 
 
-class Unconnected:
-    """Ports of an engine that is never reached, and a client that only keeps what it sends."""
+class Unconnected(ReplayLink):
+    """Ports of an engine that is never reached, and a client that only keeps what it sends (the
+    backtest's link to the runner: nothing is polled)."""
 
     ports = (1, 2, 3)
 
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-        self.received: Counter[str] = Counter()
-        self.malformed: Counter[str] = Counter()
-
-    def send(self, msg: object) -> bool:
-        self.sent.append(msg)
-        return True
-
-    def poll(self, timeout_ms: int) -> Iterator[object]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
+    @property
+    def sent(self) -> list[object]:
+        return self.outbox
 
 
 def config_for(tmp_path: Path, eng: FakeEngine, persistence: str = "") -> config.Config:
