@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -31,6 +30,7 @@ from typing import IO, Any
 
 from flashcrash.config import Config, ConfigError
 from flashcrash.config import load as load_config
+from flashcrash.monitoring.live import parse_metrics
 from flashcrash.paths import REPO
 from flashcrash.process_signals import die_with_parent, restore_handlers, stop_on_hangup
 
@@ -435,7 +435,7 @@ class Session:
                 text = r.read().decode(errors="replace")
         except (OSError, ValueError):
             return None
-        return {kind: int(float(n)) for kind, n in _MESSAGES_METRIC.findall(text)}
+        return {labels["type"]: int(n) for labels, n in parse_metrics(text).get("messages_total", [])}
 
     def wait_strategy_caught_up(
         self, trades: int, timeout: float, settle: float = 2.5, on_tick: Any = None
@@ -581,9 +581,6 @@ class Session:
 
 # The grace of the processes still to stop once a stop was interrupted (a second Ctrl-C).
 HURRIED_GRACE = 2.0
-
-# A line of the strategy's metrics counting the messages it received of one type.
-_MESSAGES_METRIC = re.compile(r'^flashcrash_strategy_messages_total\{type="([^"]+)"\} (\S+)$', re.MULTILINE)
 
 
 def _signal(p: Proc, sig: int) -> None:
