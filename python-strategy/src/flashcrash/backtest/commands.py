@@ -6,7 +6,6 @@ no output folder."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from flashcrash.backtest.plots import write_all
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.marketdata import load_trades
+from flashcrash.marketdata.cache import file_sha256
 from flashcrash.marketdata.commands import contract_size_line
 from flashcrash.marketdata.depth import capture_books, is_capture
 from flashcrash.marketdata.trades import ImportError_, TradeReport
@@ -178,12 +178,6 @@ def no_trades_error(data: Path, trades: np.ndarray, start: int | None, end: int 
         f"backtest error: no trades of {data.name} in the window {shown_window}: the file's trades span "
         f"{utc(int(ts[0]))} to {utc(int(ts[-1]))}"
     )
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of the file's bytes (what the trade cache keys a file by: `marketdata.cache`)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def inputs_record(

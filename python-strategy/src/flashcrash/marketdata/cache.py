@@ -27,9 +27,15 @@ PARSER_DIGEST = hashlib.sha256(
 ).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file's bytes: what a cache is keyed by, and what a backtest records of its
+    data."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def cache_path(cache_dir: Path, source: Path, options: dict[str, str | float | None]) -> Path:
-    with open(source, "rb") as f:
-        content = hashlib.file_digest(f, "sha256").hexdigest()
+    content = file_sha256(source)
     key = json.dumps([PARSER_DIGEST, str(source.resolve()), content, options], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir / f"{source.name}.{digest}.npz"
