@@ -168,16 +168,21 @@ def check_out(given: Path | None, default: Path) -> Path:
     return out
 
 
+def trades_span(trades: np.ndarray) -> str | None:
+    """The times of the first and last trade, `A to B` (None when there is none)."""
+    if len(trades) == 0:
+        return None
+    ts = trades["ts_ns"]
+    return f"{utc(int(ts[0]))} to {utc(int(ts[-1]))}"
+
+
 def no_trades_error(data: Path, trades: np.ndarray, start: int | None, end: int | None) -> str:
     """Why the window holds no trade: the file's span, to choose another."""
-    if len(trades) == 0:
+    span = trades_span(trades)
+    if span is None:
         return f"backtest error: {data.name} holds no trade"
-    ts = trades["ts_ns"]
     shown_window = f"{'start' if start is None else utc(start)} to {'end' if end is None else utc(end)}"
-    return (
-        f"backtest error: no trades of {data.name} in the window {shown_window}: the file's trades span "
-        f"{utc(int(ts[0]))} to {utc(int(ts[-1]))}"
-    )
+    return f"backtest error: no trades of {data.name} in the window {shown_window}: the file's trades span {span}"
 
 
 def inputs_record(

@@ -26,6 +26,7 @@ from flashcrash.backtest.commands import (
     UsageError,
     check_log_level,
     out_folder,
+    trades_span,
     warn_other_symbol,
 )
 from flashcrash.backtest.results import utc
@@ -116,10 +117,8 @@ def _train_given(args: argparse.Namespace) -> str:
 
 def _span(trades: Any) -> str:
     """What times a trade file covers, for a window that holds none of them."""
-    if len(trades) == 0:
-        return "the file has no trades"
-    ts = trades["ts_ns"]
-    return f"the file spans {utc(int(ts[0]))} to {utc(int(ts[-1]))}"
+    span = trades_span(trades)
+    return "the file has no trades" if span is None else f"the file spans {span}"
 
 
 FINISHED = (

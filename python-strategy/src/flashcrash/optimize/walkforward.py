@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from flashcrash.backtest.commands import parse_utc, window
+from flashcrash.backtest.commands import WINDOW_EXAMPLE, parse_utc, window
 from flashcrash.backtest.replay import Replay
 from flashcrash.backtest.results import utc
 from flashcrash.config import Config
@@ -35,7 +35,7 @@ class Window:
         if not sep or not start or not end:
             raise WindowError(
                 f"optimize error: {flag} {text!r}: expected START/END in ISO UTC, e.g. "
-                f"{EXAMPLE_TIME}/2025-10-10T21:30:00Z"
+                f"{WINDOW_EXAMPLE}/2025-10-10T21:30:00Z"
             )
         w = Window(parse_time(flag, start, text), parse_time(flag, end, text))
         if w.end_ns <= w.start_ns:  # type: ignore[operator]
@@ -67,9 +67,6 @@ class Window:
         return f"{a} to {b}"
 
 
-EXAMPLE_TIME = "2025-10-10T21:00:00Z"
-
-
 def parse_time(flag: str, text: str, given: str | None = None) -> int:
     """`parse_utc(text)`, or `WindowError` naming `flag` (and its value `given`, default `text`) with an
     example of the format."""
@@ -77,7 +74,7 @@ def parse_time(flag: str, text: str, given: str | None = None) -> int:
         return parse_utc(text)
     except (ValueError, OverflowError):
         what = f"{text!r}: not a time" if given is None else f"{given!r}: {text!r} is not a time"
-        raise WindowError(f"optimize error: {flag} {what}; expected ISO UTC, e.g. {EXAMPLE_TIME}") from None
+        raise WindowError(f"optimize error: {flag} {what}; expected ISO UTC, e.g. {WINDOW_EXAMPLE}") from None
 
 
 FIGURES = ("return_pct", "trades", "win_rate", "max_drawdown_pct", "net_pnl", "sharpe_per_trade")
