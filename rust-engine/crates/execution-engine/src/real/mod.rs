@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+mod account_balances;
 mod balance_cache;
 pub mod client;
 pub mod credentials;
