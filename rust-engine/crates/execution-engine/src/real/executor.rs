@@ -19,8 +19,9 @@
 //! * Fills are reported once each (by trade id), whether they come from the new-order answer,
 //!   `myTrades` or the user data stream; stream events that arrive while the order's answer is
 //!   still out are held and applied after it.
-//! * `QueryBalances` is answered from the balances the user data stream keeps (`account_balances`, `balance_cache`),
-//!   seeded by `GET /api/v3/account` at the first query of each subscription.
+//! * `QueryBalances` is answered from the balances the user data stream keeps
+//!   (`account_balances`, `balance_cache`), seeded by `GET /api/v3/account` at the first query of
+//!   each subscription.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
