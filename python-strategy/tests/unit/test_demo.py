@@ -5,8 +5,11 @@ replayed against those the strategy received."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
+import signal
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -120,6 +123,51 @@ def test_the_banner_names_max_speed_and_says_it_is_not_a_backtest(monkeypatch: p
         and "--from 2025-10-10T21:05:00Z --to 2025-10-10T21:06:00Z --config 'my cfg.toml'" in text
     )
     assert demo.speed_text("30") == "30x" and demo.speed_text("12.5") == "12.5x"
+
+
+@pytest.mark.parametrize(("sig", "said"), [(signal.SIGTERM, "on SIGTERM"), (signal.SIGINT, "on Ctrl-C")])
+def test_paper_says_which_signal_stopped_it(
+    monkeypatch: pytest.MonkeyPatch, sig: signal.Signals, said: str
+) -> None:
+    """`flashcrash paper` stopped by SIGTERM (a service manager, `timeout`) said "on Ctrl-C"; the stop,
+    and so the summary's `stopped_by`, now names the signal."""
+    _console(monkeypatch)
+    stops: list[str | None] = []
+
+    class Running:
+        def __init__(self, **_: object) -> None:
+            self.sent = False
+
+        def __enter__(self) -> Running:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+        run_config = REPO / "config" / "config.toml"
+        workdir = REPO
+
+        def check_alive(self) -> None:
+            if not self.sent:  # the signal arrives while the processes run
+                self.sent = True
+                os.kill(os.getpid(), sig)
+
+        def stop(self, why: str | None = None) -> dict[str, int | None]:
+            stops.append(why)
+            return {"strategy": 0, "engine": 0}
+
+    monkeypatch.setattr(demo, "Session", Running)
+    monkeypatch.setattr(demo, "report", lambda session, codes, kind, replay: 0)
+    monkeypatch.setattr(demo.time, "sleep", lambda _: None)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        p = argparse.ArgumentParser()
+        demo.add_arguments(p, demo=False)
+        assert demo.run_paper(p.parse_args([])) == 0
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert stops == [said]
 
 
 # ---------------------------------------------------------------- copied files
