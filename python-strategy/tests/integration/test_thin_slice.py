@@ -38,6 +38,8 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
         # subscription is in place long before.
         states.connect(session.endpoint("strategy"))
         session.wait_replay_end(timeout=180)
+        sent = int((session.sim_stats() or {})["trades_sent"])
+        received, caught_up = session.wait_strategy_caught_up(sent, timeout=60)
         codes = session.stop()
     published = []
     while states.poll(0):
@@ -55,7 +57,9 @@ def test_crash_is_detected_traded_and_everything_stops_cleanly(bin_dir: Path) ->
     assert '"ACTIVE"' in text, summary
     assert summary["orders"]["placed"] >= 1, summary
     assert summary["orders"]["fills"] >= 1, summary
-    assert summary["messages"]["trade"] > 1000, summary
+    # Every trade replayed reached the strategy, the first ones too: the engine opened its feed once
+    # the strategy's subscription had reached it ([zmq] subscriber_wait_ms).
+    assert caught_up and received == sent == summary["messages"]["trade"] > 1000, (sent, received, summary)
     assert summary["messages"]["book"] > 100, summary
     assert summary["feed"]["resync_count"] >= 1, summary
     # The engine's paper account reported its free quote to the strategy while it traded.

@@ -3,7 +3,7 @@
 //! bytes are those of [`common::message::encode`] under [`DataMessage::topic`].
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::message::DataMessage;
+use common::message::{trade_topic, DataMessage};
 use serde::Serialize;
 use zeromq::ZmqMessage;
 
@@ -27,7 +27,7 @@ impl DataEncoder {
         DataEncoder {
             symbol: symbol.to_owned(),
             book_topic: Bytes::from(format!("book.{symbol}")),
-            trade_topic: Bytes::from(format!("trade.{symbol}")),
+            trade_topic: Bytes::from(trade_topic(symbol)),
             buf: BytesMut::with_capacity(PAYLOAD_HINT),
         }
     }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use common::message::{DataMessage, OrderBookSnapshot};
+use common::message::{trade_topic, DataMessage, OrderBookSnapshot};
 use common::time::now_ns;
 use feed_handler::SharedBook;
 use tokio::sync::mpsc;
@@ -28,6 +28,30 @@ pub async fn bind(endpoint: &str) -> zeromq::ZmqResult<PubSocket> {
     let mut socket = PubSocket::new();
     socket.bind(endpoint).await?;
     Ok(socket)
+}
+
+/// How often [`wait_for_subscriber`] looks at the socket's subscribers.
+const SUBSCRIBER_POLL: Duration = Duration::from_millis(5);
+
+/// Waits, at most `within`, until a subscriber of `symbol`'s trades has joined `socket`: its
+/// subscription has reached the engine, so a trade published from then on reaches it (ZeroMQ
+/// delivers only to subscribers already joined). How long it took, or `None` when none joined.
+pub async fn wait_for_subscriber(
+    socket: &PubSocket,
+    symbol: &str,
+    within: Duration,
+) -> Option<Duration> {
+    let topic = trade_topic(symbol);
+    let started = Instant::now();
+    loop {
+        if socket.has_subscriber(topic.as_bytes()) {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() >= within {
+            return None;
+        }
+        tokio::time::sleep(SUBSCRIBER_POLL).await;
+    }
 }
 
 /// What the publisher needs to build book snapshots.
@@ -333,6 +357,50 @@ mod tests {
             if next(&mut sub, Duration::from_millis(50)).await.is_some() {
                 return (sub, tx, publisher);
             }
+        }
+    }
+
+    /// The wait for a subscriber of the trades: none while nobody subscribed or the only subscriber
+    /// takes books alone; over as soon as one subscribes to the symbol's trades (or to everything),
+    /// and a trade published then reaches it.
+    #[tokio::test]
+    async fn the_wait_ends_when_a_subscriber_of_the_trades_joins() {
+        let mut socket = PubSocket::new();
+        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
+        let short = Duration::from_millis(30);
+        assert_eq!(wait_for_subscriber(&socket, "POLUSDT", short).await, None);
+
+        let mut books_only = SubSocket::new();
+        books_only.subscribe("book.POLUSDT").await.unwrap();
+        books_only.connect(&endpoint).await.unwrap();
+        let mut other_symbol = SubSocket::new();
+        other_symbol.subscribe("trade.BTCUSDT").await.unwrap();
+        other_symbol.connect(&endpoint).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await; // both subscriptions have arrived
+        assert_eq!(wait_for_subscriber(&socket, "POLUSDT", short).await, None);
+
+        let mut trades = SubSocket::new();
+        trades.subscribe("trade.POLUSDT").await.unwrap();
+        trades.connect(&endpoint).await.unwrap();
+        let waited = wait_for_subscriber(&socket, "POLUSDT", Duration::from_secs(10)).await;
+        assert!(
+            waited.is_some(),
+            "the subscriber of the trades was never seen"
+        );
+        let trade = DataMessage::Trade(common::message::Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 1,
+            local_ts_ns: 2,
+            trade_id: 7,
+            price: 0.2,
+            quantity: 10.0,
+            aggressor: common::message::Aggressor::Sell,
+        });
+        let mut encoder = DataEncoder::new("POLUSDT");
+        socket.send(encoder.message(&trade).unwrap()).await.unwrap();
+        match next(&mut trades, Duration::from_secs(5)).await {
+            Some(DataMessage::Trade(t)) => assert_eq!(t.trade_id, 7),
+            other => panic!("the first trade published after the wait was not received: {other:?}"),
         }
     }
 

@@ -390,6 +390,20 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         info!(feed = %cfg.feed.rest_url, execution = %cfg.execution.rest_url, "feed and executor use different venues: their REST pauses are their own");
         Arc::new(IpPause::default())
     };
+    let wait = Duration::from_millis(cfg.zmq.subscriber_wait_ms);
+    if !wait.is_zero() {
+        info!(symbol = %symbol, wait_ms = cfg.zmq.subscriber_wait_ms, "waiting for a subscriber of the trades before opening the feed");
+        tokio::select! {
+            joined = publisher::wait_for_subscriber(&data_socket, &symbol, wait) => match joined {
+                Some(after) => info!(after_ms = after.as_millis(), "a subscriber of the trades joined: opening the feed"),
+                None => warn!(wait_ms = cfg.zmq.subscriber_wait_ms, "no subscriber of the trades joined: opening the feed; what it publishes before one joins is not received ([zmq] subscriber_wait_ms)"),
+            },
+            _ = signal.wait_for(|stop| *stop) => {
+                info!("stopped while waiting for a subscriber");
+                return Ok(());
+            }
+        }
+    }
     let feed_thread = FeedThread::start().context("cannot start the feed thread")?;
     let feed = feed_thread.spawn(
         FeedTask::new(cfg.feed.clone(), &symbol, health, outputs)

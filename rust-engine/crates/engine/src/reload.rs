@@ -45,13 +45,14 @@ pub const RESTART_KEYS: [&str; 23] = [
 
 /// Keys the engine reads only at start: a reload accepts them (the strategy may use them) and says
 /// they take effect in the engine at its next start.
-pub const ENGINE_AT_RESTART: [&str; 6] = [
+pub const ENGINE_AT_RESTART: [&str; 7] = [
     "feed.max_publish_hz",
     "feed.reconnect_initial_ms",
     "feed.reconnect_max_ms",
     "execution.reconcile_secs",
     "backtest.initial_capital",
     "risk.max_entry_delay_ms",
+    "zmq.subscriber_wait_ms",
 ];
 
 /// The configuration in force and where it came from.

@@ -221,6 +221,16 @@ impl PubSocket {
         self.queued
     }
 
+    /// flashcrash patch: whether a connected subscriber holds a subscription that `topic` matches
+    /// (a prefix of it): a message on `topic` sent now reaches at least one subscriber.
+    pub fn has_subscriber(&self, topic: &[u8]) -> bool {
+        self.backend.subscribers.iter().any(|s| {
+            s.subscriptions
+                .iter()
+                .any(|f| topic.starts_with(f.as_slice()))
+        })
+    }
+
     /// Subscribers disconnected since the socket was made for subscribing past
     /// [`MAX_SUBSCRIPTIONS_PER_PEER`] or [`MAX_SUBSCRIPTION_BYTES_PER_PEER`].
     pub fn refused_peers(&self) -> u64 {

@@ -120,12 +120,17 @@ pub enum DataMessage {
     StateChange(StateChange),
 }
 
+/// The ZeroMQ topic of `symbol`'s trades, `trade.<SYMBOL>`.
+pub fn trade_topic(symbol: &str) -> String {
+    format!("trade.{symbol}")
+}
+
 impl DataMessage {
     /// The ZeroMQ topic frame of this message.
     pub fn topic(&self) -> String {
         match self {
             DataMessage::OrderBookSnapshot(m) => format!("book.{}", m.symbol),
-            DataMessage::Trade(m) => format!("trade.{}", m.symbol),
+            DataMessage::Trade(m) => trade_topic(&m.symbol),
             DataMessage::HealthMetrics(_) => "health".to_owned(),
             DataMessage::StateChange(_) => "state".to_owned(),
         }
