@@ -126,6 +126,11 @@ pub struct Args {
     /// Fault: refuse new connections at AT seconds after the replay starts for SECS seconds (`AT:SECS`, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub refuse_at: Vec<String>,
+    /// Fault: send every market-data connection Binance's `serverShutdown` event at AT seconds
+    /// after the replay starts, and close those still open GRACE seconds later (`AT[:GRACE]`,
+    /// GRACE default 1, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub server_shutdown_at: Vec<String>,
     /// API key of the account (else env SIM_API_KEY, else the documented test key).
     #[arg(long)]
     pub api_key: Option<String>,
@@ -305,6 +310,11 @@ impl Args {
             ("disconnect-at", "disconnect", &self.disconnect_at),
             ("stall-at", "stall", &self.stall_at),
             ("refuse-at", "refuse", &self.refuse_at),
+            (
+                "server-shutdown-at",
+                "server_shutdown",
+                &self.server_shutdown_at,
+            ),
         ] {
             for t in texts {
                 schedule.push(ScheduleEntry::parse_flag(flag, fault, t)?);

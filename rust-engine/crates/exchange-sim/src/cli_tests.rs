@@ -104,6 +104,8 @@ fn new_faults_and_schedule() {
         "5:2",
         "--refuse-at",
         "7:1",
+        "--server-shutdown-at",
+        "11,12:0.25",
     ])
     .unwrap();
     assert_eq!((c.faults.reorder, c.faults.reorder_window), (0.05, 4));
@@ -121,6 +123,8 @@ fn new_faults_and_schedule() {
             TimedFault::Disconnect,
             TimedFault::Stall(Duration::from_secs(2)),
             TimedFault::Refuse(Duration::from_secs(1)),
+            TimedFault::ServerShutdown(crate::faults::DEFAULT_SHUTDOWN_GRACE),
+            TimedFault::ServerShutdown(Duration::from_millis(250)),
         ]
     );
 }
@@ -323,6 +327,8 @@ fn refuses_bad_values() {
         &["--stall-at", "5"],
         &["--refuse-at", "x:1"],
         &["--disconnect-at=-3"],
+        &["--server-shutdown-at", "x"],
+        &["--server-shutdown-at", "4:0"],
         &["--scenario", "/nonexistent.toml"],
     ] {
         assert!(parse(bad).is_err(), "{bad:?}");

@@ -138,6 +138,8 @@ enum Ending {
     Venue,
     /// Fault injection closed it.
     Fault,
+    /// The grace after a scheduled `serverShutdown` ran out before the client left.
+    ServerShutdown,
     /// The client could not keep up.
     Slow,
     /// The client did not answer a ping in time.
@@ -158,11 +160,13 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
     }
     let mut outbox = Outbox::new(venue.faults.latency);
     let mut control = venue.control.subscribe();
-    let (kicks, mut stalled_until) = {
+    let (kicks, mut stalled_until, mut shutdowns) = {
         let c = control.borrow_and_update();
-        (c.kicks, c.stalled_until)
+        (c.kicks, c.stalled_until, c.shutdowns)
     };
     let close_at = inject.lifetime().map(|d| Instant::now() + d);
+    // Set when the venue announces `serverShutdown` to this connection: it is closed then.
+    let mut shutdown_close_at: Option<Instant> = None;
     let mut pings = Pings::new(venue.keepalive);
     let ending = loop {
         let stalled = stalled_until.is_some_and(|t| Instant::now() < t);
@@ -224,6 +228,22 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                     stalled_until = c.stalled_until;
                     info!(conn, "fault: stalling");
                 }
+                if c.shutdowns != shutdowns {
+                    shutdowns = c.shutdowns;
+                    let now = Instant::now();
+                    let due = now + c.shutdown_grace;
+                    shutdown_close_at = Some(shutdown_close_at.map_or(due, |t| t.min(due)));
+                    venue.fault_counts.server_shutdowns.fetch_add(1, Ordering::Relaxed);
+                    info!(conn, grace_secs = c.shutdown_grace.as_secs_f64(), "fault: serverShutdown sent");
+                    // Behind the frames already on their way (a server sends in order), past the
+                    // per-frame faults: the event is never dropped, broken or duplicated.
+                    outbox.push(wire::server_shutdown(venue.event_time_ms(), combined), None, now);
+                }
+            }
+            _ = sleep_until_opt(shutdown_close_at) => {
+                venue.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
+                info!(conn, "fault: closing the connection after serverShutdown");
+                break Ending::ServerShutdown;
             }
             _ = sleep_until_opt(close_at) => {
                 venue.fault_counts.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -252,6 +272,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
     match ending {
         Ending::Venue => close_for_venue_end(&mut socket).await,
         Ending::Fault => close(&mut socket, close_code::NORMAL, "fault injection").await,
+        Ending::ServerShutdown => close(&mut socket, close_code::AWAY, "server shutdown").await,
         Ending::Slow => {
             venue.stats.clients_dropped.fetch_add(1, Ordering::Relaxed);
             // Best effort only: the client is not reading.

@@ -9,7 +9,7 @@
 //!   stream.
 //! * At given times after the replay starts ([`Scheduled`], applied to every connection by
 //!   [`run_schedule`]): hang up, stall (stop sending for a while), refuse new connections for a
-//!   while.
+//!   while, announce Binance's `serverShutdown` event and hang up a grace period later.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,15 @@ pub enum TimedFault {
     Stall(Duration),
     /// New connections are refused (HTTP 503) for this long.
     Refuse(Duration),
+    /// Every market-data connection open at that time is sent Binance's `serverShutdown` event
+    /// ([`crate::wire::server_shutdown`]) and is closed (close code 1001 "server shutdown") this
+    /// long after, unless its client leaves first. New connections are accepted throughout.
+    ServerShutdown(Duration),
 }
+
+/// Default grace of [`TimedFault::ServerShutdown`]: how long after the `serverShutdown` event the
+/// venue closes the connections its clients have not left yet.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Display for TimedFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +90,9 @@ impl std::fmt::Display for TimedFault {
             TimedFault::Disconnect => write!(f, "disconnect"),
             TimedFault::Stall(d) => write!(f, "stall for {:.3} s", d.as_secs_f64()),
             TimedFault::Refuse(d) => write!(f, "refuse connections for {:.3} s", d.as_secs_f64()),
+            TimedFault::ServerShutdown(d) => {
+                write!(f, "serverShutdown, closing after {:.3} s", d.as_secs_f64())
+            }
         }
     }
 }
@@ -93,6 +104,10 @@ pub struct Control {
     pub kicks: u64,
     /// Connections send nothing until then.
     pub stalled_until: Option<Instant>,
+    /// Increases each time every connection must be sent `serverShutdown`.
+    pub shutdowns: u64,
+    /// How long after the latest `serverShutdown` a connection is closed.
+    pub shutdown_grace: Duration,
 }
 
 /// Applies `schedule` to `venue`'s connections, timed from the replay's start; returns when the
@@ -116,6 +131,7 @@ pub async fn run_schedule(venue: Arc<Venue>, mut schedule: Vec<Scheduled>) {
                 venue.stall_all(d);
             }
             TimedFault::Refuse(d) => venue.refuse_for(d),
+            TimedFault::ServerShutdown(grace) => venue.announce_shutdown(grace),
         }
     }
 }
@@ -186,6 +202,8 @@ pub struct FaultCounts {
     pub refused: AtomicU64,
     /// Stalls applied.
     pub stalls: AtomicU64,
+    /// `serverShutdown` events sent (one per connection told).
+    pub server_shutdowns: AtomicU64,
     /// Snapshots served from the past.
     pub stale_snapshots: AtomicU64,
 }

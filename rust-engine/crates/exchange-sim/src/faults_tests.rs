@@ -167,7 +167,7 @@ async fn the_schedule_runs_in_time_order_for_the_given_lengths() {
         *venue.control.borrow(),
         Control {
             kicks: 1,
-            stalled_until: None
+            ..Control::default()
         }
     );
     assert!(
@@ -207,6 +207,72 @@ async fn the_schedule_runs_in_time_order_for_the_given_lengths() {
         assert!(line.contains(fault), "{line}");
     }
     assert_eq!(logs.lines_with("fault: refusing new connections").len(), 2);
+}
+
+/// A scheduled `serverShutdown` tells every connection (through the venue's control) at its time,
+/// with its grace, each time it is scheduled; it hangs up on nobody by itself and, unlike a
+/// hang-up, refuses no reconnect (`--refuse-reconnects` set); it is logged.
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_server_shutdown_is_announced_with_its_grace() {
+    use crate::book::Book;
+    use crate::exchange_info::SymbolSpec;
+    use crate::venue::VenueOptions;
+    let logs = crate::log_capture::LogBuf::default();
+    let _logging = tracing::subscriber::set_default(logs.subscriber());
+    let spec = SymbolSpec::new_checked("POLUSDT", 10_000, 10_000_000, 500_000_000).unwrap();
+    let opts = VenueOptions {
+        faults: Faults {
+            refuse_reconnects: Some(Duration::from_secs(5)),
+            ..Faults::default()
+        },
+        ..VenueOptions::new(spec)
+    };
+    let venue = Venue::new(opts, Book::empty(1), None);
+    let secs = Duration::from_secs;
+    let schedule = vec![
+        Scheduled {
+            at: secs(6),
+            fault: TimedFault::ServerShutdown(Duration::from_millis(500)),
+        },
+        Scheduled {
+            at: secs(3),
+            fault: TimedFault::ServerShutdown(secs(2)),
+        },
+    ];
+    let run = tokio::spawn(run_schedule(venue.clone(), schedule));
+    venue.stats.replay_started.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    tokio::time::sleep_until(at(2_900)).await;
+    assert_eq!(*venue.control.borrow(), Control::default());
+    tokio::time::sleep_until(at(3_100)).await;
+    let told = Control {
+        shutdowns: 1,
+        shutdown_grace: secs(2),
+        ..Control::default()
+    };
+    assert_eq!(*venue.control.borrow(), told);
+    assert!(!venue.refuses_connection(), "reconnects are accepted");
+    tokio::time::sleep_until(at(6_100)).await;
+    assert_eq!(
+        *venue.control.borrow(),
+        Control {
+            shutdowns: 2,
+            shutdown_grace: Duration::from_millis(500),
+            ..Control::default()
+        }
+    );
+    run.await.unwrap();
+    assert!(!venue.refuses_connection());
+    assert_eq!(venue.fault_counts.refused.load(Ordering::Relaxed), 0);
+    let logged = logs.lines_with("scheduled fault");
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    for (line, fault) in logged.iter().zip([
+        "fault=serverShutdown, closing after 2.000 s",
+        "fault=serverShutdown, closing after 0.500 s",
+    ]) {
+        assert!(line.contains(fault), "{line}");
+    }
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::faults::{Faults, OrderFaults, Scheduled, TimedFault};
+use crate::faults::{Faults, OrderFaults, Scheduled, TimedFault, DEFAULT_SHUTDOWN_GRACE};
 
 /// Fault settings before validation; `None` means "not given".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -67,14 +67,16 @@ pub struct FaultSettings {
 pub struct ScheduleEntry {
     /// Seconds after the replay starts.
     pub at: f64,
-    /// `disconnect`, `stall` or `refuse`.
+    /// `disconnect`, `stall`, `refuse` or `server_shutdown`.
     pub fault: String,
-    /// How long a stall or a refusal lasts, seconds.
+    /// How long a stall or a refusal lasts, or a `server_shutdown`'s grace before the venue closes
+    /// the connections (default [`DEFAULT_SHUTDOWN_GRACE`]), seconds.
     pub secs: Option<f64>,
 }
 
 impl ScheduleEntry {
-    /// Parses `AT` (a disconnect) or `AT:SECS` (a stall or a refusal) as given on the command line.
+    /// Parses `AT` (a disconnect) or `AT:SECS` (a stall or a refusal; for a server shutdown,
+    /// optional: its grace) as given on the command line.
     ///
     /// # Errors
     /// [`ConfigError`] naming `flag`.
@@ -254,11 +256,14 @@ impl ScheduleEntry {
             "disconnect" => TimedFault::Disconnect,
             "stall" => TimedFault::Stall(secs()?),
             "refuse" => TimedFault::Refuse(secs()?),
+            "server_shutdown" => TimedFault::ServerShutdown(
+                seconds("schedule.secs", self.secs)?.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            ),
             other => {
                 return Err(ConfigError::invalid(
                     "schedule.fault",
                     other,
-                    "expected disconnect, stall or refuse",
+                    "expected disconnect, stall, refuse or server_shutdown",
                 ))
             }
         };
@@ -336,6 +341,13 @@ mod tests {
             at = 20
             fault = "refuse"
             secs = 4
+            [[schedule]]
+            at = 25
+            fault = "server_shutdown"
+            secs = 2.5
+            [[schedule]]
+            at = 30
+            fault = "server_shutdown"
             "#,
         )
         .unwrap();
@@ -368,6 +380,14 @@ mod tests {
                 Scheduled {
                     at: Duration::from_secs(20),
                     fault: TimedFault::Refuse(Duration::from_secs(4))
+                },
+                Scheduled {
+                    at: Duration::from_secs(25),
+                    fault: TimedFault::ServerShutdown(Duration::from_millis(2500))
+                },
+                Scheduled {
+                    at: Duration::from_secs(30),
+                    fault: TimedFault::ServerShutdown(DEFAULT_SHUTDOWN_GRACE)
                 },
             ]
         );
@@ -418,6 +438,10 @@ mod tests {
             ("[[schedule]]\nat = 1\nfault = \"melt\"", "--schedule.fault"),
             ("[[schedule]]\nat = 1\nfault = \"stall\"", "--schedule.secs"),
             (
+                "[[schedule]]\nat = 1\nfault = \"server_shutdown\"\nsecs = 0",
+                "--schedule.secs",
+            ),
+            (
                 "[[schedule]]\nat = -1\nfault = \"disconnect\"",
                 "--schedule.at",
             ),
@@ -444,6 +468,21 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].fault, TimedFault::Stall(Duration::from_secs(2)));
         assert!(ScheduleEntry::parse_flag("stall-at", "stall", "x:2").is_err());
+        // A server shutdown's grace is optional on the command line too.
+        for (text, grace) in [
+            ("4", DEFAULT_SHUTDOWN_GRACE),
+            ("4:0.5", Duration::from_millis(500)),
+        ] {
+            let e =
+                ScheduleEntry::parse_flag("server-shutdown-at", "server_shutdown", text).unwrap();
+            assert_eq!(
+                e.build().unwrap(),
+                Scheduled {
+                    at: Duration::from_secs(4),
+                    fault: TimedFault::ServerShutdown(grace)
+                }
+            );
+        }
     }
 
     /// Every key given on the command line wins over the file's, and every key the command line

@@ -137,7 +137,7 @@ pub struct Venue {
     pub queue_capacity: usize,
     /// Ping frames and the pong deadline of every connection.
     pub keepalive: Keepalive,
-    /// Hang-ups and stalls that every connection obeys.
+    /// Hang-ups, stalls and `serverShutdown` announcements that every connection obeys.
     pub control: watch::Sender<Control>,
     /// Turns true when the venue closes its connections ([`Venue::close_all`]).
     closing: watch::Sender<bool>,
@@ -275,6 +275,14 @@ impl Venue {
         self.control.send_modify(|c| c.stalled_until = Some(until));
     }
 
+    /// Every connection open now is sent `serverShutdown` and closed `grace` later.
+    pub fn announce_shutdown(&self, grace: std::time::Duration) {
+        self.control.send_modify(|c| {
+            c.shutdowns += 1;
+            c.shutdown_grace = grace;
+        });
+    }
+
     /// New connections are refused for `d` from now.
     pub fn refuse_for(&self, d: std::time::Duration) {
         let until = tokio::time::Instant::now() + d;
@@ -403,6 +411,7 @@ impl Venue {
                 "disconnects": load(&c.disconnects),
                 "refused": load(&c.refused),
                 "stalls": load(&c.stalls),
+                "server_shutdowns": load(&c.server_shutdowns),
                 "stale_snapshots": load(&c.stale_snapshots),
                 "order_timeouts": load(&self.trading.fault_counts.timeouts),
                 "order_rejects": load(&self.trading.fault_counts.rejects),

@@ -151,6 +151,21 @@ pub fn combined(stream: &str, payload: &str) -> String {
     s
 }
 
+/// The stream name a combined-stream connection's `serverShutdown` event is wrapped with.
+pub const SERVER_SHUTDOWN_STREAM: &str = "!serverShutdown";
+
+/// The `serverShutdown` event (`web-socket-streams.md`): the server is about to shut down and
+/// disconnect; clients reconnect. `{"e":"serverShutdown","E":<ms>}` on a raw stream, wrapped
+/// `{"stream":"!serverShutdown","data":{...}}` on a combined one.
+pub fn server_shutdown(event_ms: i64, combined_stream: bool) -> String {
+    let raw = format!("{{\"e\":\"serverShutdown\",\"E\":{event_ms}}}");
+    if combined_stream {
+        combined(SERVER_SHUTDOWN_STREAM, &raw)
+    } else {
+        raw
+    }
+}
+
 /// A Binance error body, `{"code":-1121,"msg":"Invalid symbol."}`.
 pub fn error(code: i64, msg: &str) -> String {
     serde_json::json!({"code": code, "msg": msg}).to_string()
@@ -236,6 +251,20 @@ mod tests {
         let payload = fx["data"].to_string();
         let ours: Value = serde_json::from_str(&combined("bnbbtc@depth", &payload)).unwrap();
         assert_eq!(ours, fx);
+    }
+
+    /// `serverShutdown` as the notes give it, raw and in the combined-stream envelope.
+    #[test]
+    fn server_shutdown_matches_the_fixtures() {
+        for (combined_stream, name) in [
+            (false, "spot_ws_server_shutdown_raw.json"),
+            (true, "spot_ws_server_shutdown_combined.json"),
+        ] {
+            let ours: Value =
+                serde_json::from_str(&server_shutdown(1_770_123_456_789, combined_stream)).unwrap();
+            assert_eq!(ours, fixture(name), "{name}");
+        }
+        assert_eq!(server_shutdown(5, false), r#"{"e":"serverShutdown","E":5}"#);
     }
 
     #[test]

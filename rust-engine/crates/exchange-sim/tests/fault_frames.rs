@@ -128,6 +128,99 @@ async fn a_stall_sends_neither_data_nor_pings_then_resumes() {
     assert!(tokio::time::Instant::now() >= until);
 }
 
+/// What a client that ignores a `serverShutdown` sees until the venue closes its connection: the
+/// text frames as JSON, and the close frame's code and reason.
+async fn frames_until_closed(
+    ws: &mut client::Ws,
+) -> (Vec<serde_json::Value>, Option<(u16, String)>) {
+    let mut frames = Vec::new();
+    loop {
+        let msg = timeout(client::STEP, ws.next())
+            .await
+            .expect("a frame in time");
+        match msg {
+            None => return (frames, None),
+            Some(msg) => match msg.expect("a frame") {
+                Message::Text(t) => frames.push(serde_json::from_str(&t).expect("JSON")),
+                Message::Close(f) => {
+                    return (frames, f.map(|f| (u16::from(f.code), f.reason.to_string())))
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+/// A scheduled `serverShutdown`: every market-data client is sent the event once, exactly as
+/// Binance sends it (raw on `/ws/<stream>`, in the combined-stream envelope on `/stream`), stamped
+/// on the stream's clock; a client that stays is closed after the grace (1001 "server shutdown").
+/// A new connection is served, and is neither told nor closed.
+#[tokio::test]
+async fn a_server_shutdown_is_announced_then_the_connections_are_closed() {
+    let cfg = exchange_sim::SimConfig {
+        schedule: vec![Scheduled {
+            at: Duration::from_secs(1),
+            fault: TimedFault::ServerShutdown(Duration::from_millis(700)),
+        }],
+        ..config(Faults::default())
+    };
+    let venue = client::start(&cfg).await;
+    let mut raw = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let mut wrapped = client::connect(&venue, "/stream?streams=polusdt@aggTrade").await;
+    let mut stamps = Vec::new();
+    for (ws, combined) in [(&mut raw, false), (&mut wrapped, true)] {
+        let (frames, close) = frames_until_closed(ws).await;
+        assert_eq!(
+            close,
+            Some((1001, "server shutdown".to_owned())),
+            "combined: {combined}"
+        );
+        let data = |f: &serde_json::Value| {
+            if combined {
+                f["data"].clone()
+            } else {
+                f.clone()
+            }
+        };
+        let told: Vec<usize> = (0..frames.len())
+            .filter(|&i| data(&frames[i])["e"] == "serverShutdown")
+            .collect();
+        assert_eq!(told.len(), 1, "combined: {combined}: {frames:?}");
+        let event = &frames[told[0]];
+        let e_ms = data(event)["E"].as_i64().expect("E in ms");
+        let expected = if combined {
+            serde_json::json!({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": e_ms}})
+        } else {
+            serde_json::json!({"e": "serverShutdown", "E": e_ms})
+        };
+        assert_eq!(event, &expected);
+        let first_trade = data(&frames[0]);
+        assert_eq!(first_trade["e"], "aggTrade", "{frames:?}");
+        assert!(first_trade["E"].as_i64().unwrap() <= e_ms, "{frames:?}");
+        stamps.push(e_ms);
+    }
+    let counts = &venue.venue.fault_counts;
+    assert_eq!(counts.server_shutdowns.load(Ordering::Relaxed), 2);
+    assert_eq!(counts.disconnects.load(Ordering::Relaxed), 2);
+    // A reconnect is served past the grace, with the stream's events only, stamped after the
+    // announcement.
+    let mut again = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    let mut trades = 0;
+    while let Ok(frame) = tokio::time::timeout_at(until, client::next_json(&mut again)).await {
+        let frame = frame.expect("the new connection stays open");
+        assert_eq!(frame["e"], "aggTrade", "{frame}");
+        assert!(
+            frame["E"].as_i64().unwrap() >= stamps[0],
+            "{frame} {stamps:?}"
+        );
+        trades += 1;
+    }
+    assert!(trades > 0);
+    assert_eq!(counts.server_shutdowns.load(Ordering::Relaxed), 2);
+    assert_eq!(counts.disconnects.load(Ordering::Relaxed), 2);
+}
+
 /// `--latency-ms`: every frame the replay emitted reaches the client before the venue's close at
 /// the end of the replay, the last ones included (they were dropped with the frames still waiting
 /// out their latency).

@@ -130,6 +130,36 @@ async fn a_stall_longer_than_the_heartbeat_is_a_dead_feed() {
     assert!(h.reconnect_count >= 1, "{h:?}");
 }
 
+/// A `serverShutdown` with a 5-s grace: the engine's feed ends the connection on the event itself
+/// (the venue never has to close it), reconnects, resyncs its book from a fresh snapshot and ends
+/// the replay in sync with the venue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_shutdown_is_a_reconnect_and_a_resync() {
+    let schedule = vec![Scheduled {
+        at: Duration::from_secs(2),
+        fault: TimedFault::ServerShutdown(Duration::from_secs(5)),
+    }];
+    let (h, f, states) = run_with_faults_ending(
+        Faults::default(),
+        schedule,
+        "2025-10-10T21:12:50Z",
+        2.0,
+        true,
+    )
+    .await;
+    let told = states.iter().position(|(s, why)| {
+        s == "reconnecting" && why.starts_with("venue announced serverShutdown")
+    });
+    let told = told.unwrap_or_else(|| panic!("no reconnect for serverShutdown: {states:?}"));
+    assert!(
+        states[told..].iter().any(|(s, _)| s == "live"),
+        "not live again: {states:?}"
+    );
+    assert_eq!(f["disconnects"].as_u64().unwrap(), 0, "{f}");
+    assert!(h.reconnect_count >= 1, "{h:?}");
+    assert!(h.resync_count >= 2, "{h:?}");
+}
+
 /// Every frame delivered 800 ms late: the engine measures it, raises its alert state after
 /// `latency_alert_secs` (5 s here) and reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
