@@ -339,7 +339,10 @@ impl Args {
             schedule,
         };
         let settings = file.overlay(flags);
-        let (faults, schedule) = settings.build()?;
+        let (faults, schedule) = settings.build().map_err(|e| match &self.scenario {
+            Some(path) => e.in_scenario(path),
+            None => e,
+        })?;
         let order_faults = settings.build_orders()?;
         let symbol = self.symbol.to_ascii_uppercase();
         let balances = match &self.balances {

@@ -334,3 +334,75 @@ fn refuses_bad_values() {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
 }
+
+/// A bad scheduled fault on the command line is reported under the flag the user typed, with the
+/// value as typed (not the scenario file's `schedule.secs`), and a duration given to a fault that
+/// takes none is refused.
+#[test]
+fn scheduled_fault_errors_name_the_flag_and_its_value() {
+    for (args, names) in [
+        (&["--stall-at", "5:x"][..], r#"--stall-at "5:x""#),
+        (&["--stall-at", "5:0"], r#"--stall-at "5:0""#),
+        (&["--stall-at", "5:2,7:0"], r#"--stall-at "7:0""#),
+        (&["--stall-at", "5:nan"], r#"--stall-at "5:nan""#),
+        (&["--stall-at", "5"], r#"--stall-at "5""#),
+        (&["--stall-at=-1:2"], r#"--stall-at "-1:2""#),
+        (&["--refuse-at", "5:-3"], r#"--refuse-at "5:-3""#),
+        (&["--refuse-at", "5"], r#"--refuse-at "5""#),
+        (
+            &["--server-shutdown-at", "5:0"],
+            r#"--server-shutdown-at "5:0""#,
+        ),
+        (
+            &["--server-shutdown-at", "5:inf"],
+            r#"--server-shutdown-at "5:inf""#,
+        ),
+        (&["--disconnect-at=-2"], r#"--disconnect-at "-2""#),
+        (
+            &["--disconnect-at", "100000"],
+            r#"--disconnect-at "100000""#,
+        ),
+        (&["--disconnect-at", "5:3"], r#"--disconnect-at "5:3""#),
+    ] {
+        let e = parse(args).unwrap_err().to_string();
+        assert!(e.contains(names), "{args:?}: {e}");
+        assert!(!e.contains("schedule"), "{args:?}: {e}");
+    }
+    let e = parse(&["--disconnect-at", "5:3"]).unwrap_err().to_string();
+    assert!(e.contains("takes no"), "{e}");
+    // A server shutdown's grace stays optional, a stall's and a refusal's length required.
+    assert!(parse(&["--server-shutdown-at", "5"]).is_ok());
+    let e = parse(&["--refuse-at", "5"]).unwrap_err().to_string();
+    assert!(e.contains("AT:SECS"), "{e}");
+}
+
+/// A bad `[[schedule]]` entry of a scenario file is reported under the file, the entry's number
+/// and its key, never under a flag; `secs` on a disconnect is refused, not ignored.
+#[test]
+fn scheduled_fault_errors_of_a_scenario_file_name_the_file_entry_and_key() {
+    let stamp = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+    let path = std::env::temp_dir().join(format!("sim-bad-schedule-{stamp}.toml"));
+    let first = "[[schedule]]\nat = 1\nfault = \"disconnect\"\n";
+    for (second, names) in [
+        ("at = 2\nfault = \"stall\"\nsecs = 0", "secs = 0"),
+        ("at = 2\nfault = \"refuse\"", "secs"),
+        ("at = -2\nfault = \"refuse\"\nsecs = 1", "at = -2"),
+        (
+            "at = 2\nfault = \"server_shutdown\"\nsecs = -1",
+            "secs = -1",
+        ),
+        ("at = 2\nfault = \"melt\"", "fault = \"melt\""),
+        ("at = 2\nfault = \"disconnect\"\nsecs = 3", "secs = 3"),
+    ] {
+        std::fs::write(&path, format!("{first}[[schedule]]\n{second}\n")).unwrap();
+        // The command line's own entries do not shift the file's numbering.
+        let e = parse(&["--stall-at", "1:1", "--scenario", path.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(path.to_str().unwrap()), "{second}: {e}");
+        assert!(e.contains("[[schedule]] entry 2"), "{second}: {e}");
+        assert!(e.contains(names), "{second}: {e}");
+        assert!(!e.contains("--"), "{second}: {e}");
+    }
+    let _ = std::fs::remove_file(path);
+}

@@ -1,7 +1,7 @@
 //! The simulator's errors. All of them are start-up errors: once the venue listens, bad input is
 //! skipped and counted, never fatal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why the recorded data could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,15 @@ pub enum ConfigError {
         /// What is wrong.
         why: String,
     },
+    /// An entry of the scenario file's `[[schedule]]` list is unusable (the file unnamed:
+    /// [`ConfigError::in_scenario`] names it).
+    #[error("scenario [[schedule]] entry {entry}: {why}")]
+    ScheduleEntry {
+        /// The entry's number among the file's `[[schedule]]` entries, from 1.
+        entry: usize,
+        /// The key and its value, or the key missing, and what was expected.
+        why: String,
+    },
 }
 
 impl ConfigError {
@@ -56,6 +65,19 @@ impl ConfigError {
             flag,
             value: value.to_string(),
             why,
+        }
+    }
+
+    /// `self`, a [`ConfigError::ScheduleEntry`] turned into a [`ConfigError::Scenario`] naming
+    /// `path`, the file the entry is in.
+    #[must_use]
+    pub fn in_scenario(self, path: &Path) -> Self {
+        match self {
+            ConfigError::ScheduleEntry { entry, why } => ConfigError::Scenario {
+                path: path.to_owned(),
+                why: format!("[[schedule]] entry {entry}: {why}"),
+            },
+            e => e,
         }
     }
 }

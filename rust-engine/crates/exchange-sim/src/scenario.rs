@@ -70,18 +70,25 @@ pub struct ScheduleEntry {
     /// `disconnect`, `stall`, `refuse` or `server_shutdown`.
     pub fault: String,
     /// How long a stall or a refusal lasts, or a `server_shutdown`'s grace before the venue closes
-    /// the connections (default [`DEFAULT_SHUTDOWN_GRACE`]), seconds.
+    /// the connections (default [`DEFAULT_SHUTDOWN_GRACE`]), seconds; a `disconnect` takes none.
     pub secs: Option<f64>,
+    /// For an entry given on the command line, the flag (without dashes) and the value given to
+    /// it, which its errors name; `None` for an entry of a scenario file (its errors name the
+    /// entry's number and key). Not a key of the file.
+    #[serde(skip)]
+    pub flag: Option<(&'static str, String)>,
 }
 
 impl ScheduleEntry {
-    /// Parses `AT` (a disconnect) or `AT:SECS` (a stall or a refusal; for a server shutdown,
-    /// optional: its grace) as given on the command line.
+    /// Parses `AT` (a disconnect), `AT:SECS` (a stall or a refusal) or `AT[:GRACE]` (a server
+    /// shutdown) as given on the command line. Only the numbers are read here: their ranges, and
+    /// whether the fault takes a duration, are checked with the rest of the settings
+    /// ([`FaultSettings::build`]), whose errors name `flag` and `text` too.
     ///
     /// # Errors
-    /// [`ConfigError`] naming `flag`.
+    /// [`ConfigError`] naming `flag` and `text`.
     pub fn parse_flag(flag: &'static str, fault: &str, text: &str) -> Result<Self, ConfigError> {
-        let bad = || ConfigError::invalid(flag, text, "expected SECONDS or SECONDS:DURATION");
+        let bad = || ConfigError::invalid(flag, text, flag_syntax(fault));
         let (at, secs) = match text.split_once(':') {
             Some((a, d)) => (a, Some(d.trim().parse::<f64>().map_err(|_| bad())?)),
             None => (text, None),
@@ -90,7 +97,17 @@ impl ScheduleEntry {
             at: at.trim().parse().map_err(|_| bad())?,
             fault: fault.to_owned(),
             secs,
+            flag: Some((flag, text.to_owned())),
         })
+    }
+}
+
+/// What a scheduled fault's flag takes, for its errors.
+fn flag_syntax(fault: &str) -> &'static str {
+    match fault {
+        "disconnect" => "expected AT, seconds after the replay starts (e.g. 10)",
+        "server_shutdown" => "expected AT or AT:GRACE, seconds (e.g. 10 or 10:1)",
+        _ => "expected AT:SECS, seconds (e.g. 10:3)",
     }
 }
 
@@ -137,7 +154,9 @@ impl FaultSettings {
     /// Validates into per-connection faults and the schedule.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the first bad setting by its flag.
+    /// [`ConfigError`] naming the first bad setting by its flag; a bad scheduled fault by the flag
+    /// and the value given to it, or, for an entry of a scenario file, by its number among the
+    /// file's `[[schedule]]` entries and its key ([`ConfigError::ScheduleEntry`]).
     pub fn build(&self) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
         let d = Faults::default();
         let faults = Faults {
@@ -194,10 +213,17 @@ impl FaultSettings {
                 n => n.unwrap_or(d.stale_snapshot_updates),
             },
         };
+        // The file's entries are numbered in the file's order; the command line's are skipped.
+        let mut in_file = 0;
         let schedule = self
             .schedule
             .iter()
-            .map(ScheduleEntry::build)
+            .map(|e| {
+                if e.flag.is_none() {
+                    in_file += 1;
+                }
+                e.build(in_file)
+            })
             .collect::<Result<_, _>>()?;
         Ok((faults, schedule))
     }
@@ -241,29 +267,68 @@ fn milliseconds(flag: &'static str, v: Option<f64>) -> Result<Duration, ConfigEr
 }
 
 impl ScheduleEntry {
-    fn build(&self) -> Result<Scheduled, ConfigError> {
-        let at = seconds_or_zero("schedule.at", self.at)?;
-        let secs = || {
-            seconds("schedule.secs", self.secs)?.ok_or_else(|| {
-                ConfigError::invalid(
-                    "schedule.secs",
-                    &self.fault,
-                    "a stall or refusal needs secs",
+    /// Validates the entry; `entry` is its number among the scenario file's `[[schedule]]`
+    /// entries (from 1), which the errors of an entry of the file name.
+    fn build(&self, entry: usize) -> Result<Scheduled, ConfigError> {
+        // An entry of the command line is reported as typed there, one of the file by its key.
+        let bad = |flag_why: &'static str, file_why: String| match &self.flag {
+            Some((flag, text)) => ConfigError::invalid(flag, text, flag_why),
+            None => ConfigError::ScheduleEntry {
+                entry,
+                why: file_why,
+            },
+        };
+        const LENGTH: &str = "expected a positive number of seconds, at most 86400";
+        let at = match self.at {
+            0.0 => Duration::ZERO,
+            s => positive_seconds(s).ok_or_else(|| {
+                bad(
+                    "AT must be 0 to 86400 seconds after the replay starts",
+                    format!("at = {s}: expected 0 to 86400 seconds after the replay starts"),
+                )
+            })?,
+        };
+        let secs = |flag_why: &'static str| {
+            self.secs
+                .map(|s| {
+                    positive_seconds(s)
+                        .ok_or_else(|| bad(flag_why, format!("secs = {s}: {LENGTH}")))
+                })
+                .transpose()
+        };
+        let length = || {
+            secs("SECS must be a positive number of seconds, at most 86400")?.ok_or_else(|| {
+                bad(
+                    "expected AT:SECS, the fault's length in seconds (e.g. 10:3)",
+                    format!(
+                        "no secs: a {} needs secs, its length in seconds",
+                        self.fault
+                    ),
                 )
             })
         };
         let fault = match self.fault.as_str() {
-            "disconnect" => TimedFault::Disconnect,
-            "stall" => TimedFault::Stall(secs()?),
-            "refuse" => TimedFault::Refuse(secs()?),
+            "disconnect" => match self.secs {
+                None => TimedFault::Disconnect,
+                Some(s) => {
+                    return Err(bad(
+                        "expected AT alone: a disconnect takes no duration",
+                        format!("secs = {s}: a disconnect takes no secs"),
+                    ))
+                }
+            },
+            "stall" => TimedFault::Stall(length()?),
+            "refuse" => TimedFault::Refuse(length()?),
             "server_shutdown" => TimedFault::ServerShutdown(
-                seconds("schedule.secs", self.secs)?.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+                secs("GRACE must be a positive number of seconds, at most 86400")?
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             ),
             other => {
-                return Err(ConfigError::invalid(
-                    "schedule.fault",
-                    other,
+                return Err(bad(
                     "expected disconnect, stall, refuse or server_shutdown",
+                    format!(
+                        "fault = {other:?}: expected disconnect, stall, refuse or server_shutdown"
+                    ),
                 ))
             }
         };
@@ -284,24 +349,21 @@ fn fraction(flag: &'static str, v: Option<f64>) -> Result<f64, ConfigError> {
 }
 
 fn seconds(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>, ConfigError> {
-    match v {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
-            Ok(Some(Duration::from_secs_f64(s)))
-        }
-        Some(s) => Err(ConfigError::invalid(
-            flag,
-            s,
-            "expected a positive number of seconds, at most 86400",
-        )),
-    }
+    v.map(|s| {
+        positive_seconds(s).ok_or_else(|| {
+            ConfigError::invalid(
+                flag,
+                s,
+                "expected a positive number of seconds, at most 86400",
+            )
+        })
+    })
+    .transpose()
 }
 
-fn seconds_or_zero(flag: &'static str, s: f64) -> Result<Duration, ConfigError> {
-    if s == 0.0 {
-        return Ok(Duration::ZERO);
-    }
-    Ok(seconds(flag, Some(s))?.unwrap_or_default())
+/// `s` seconds if above 0 and at most a day.
+fn positive_seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && s > 0.0 && s <= 86_400.0).then(|| Duration::from_secs_f64(s))
 }
 
 #[cfg(test)]
@@ -435,20 +497,96 @@ mod tests {
             ("disconnect_every = 0", "--disconnect-every"),
             ("stale_snapshot_updates = 0", "--stale-snapshot-updates"),
             ("drop_dept = 0.1", "drop_dept"),
-            ("[[schedule]]\nat = 1\nfault = \"melt\"", "--schedule.fault"),
-            ("[[schedule]]\nat = 1\nfault = \"stall\"", "--schedule.secs"),
+            (
+                "[[schedule]]\nat = 1\nfault = \"melt\"",
+                "[[schedule]] entry 1: fault = \"melt\"",
+            ),
+            (
+                "[[schedule]]\nat = 1\nfault = \"stall\"",
+                "[[schedule]] entry 1: no secs",
+            ),
             (
                 "[[schedule]]\nat = 1\nfault = \"server_shutdown\"\nsecs = 0",
-                "--schedule.secs",
+                "[[schedule]] entry 1: secs = 0",
             ),
             (
                 "[[schedule]]\nat = -1\nfault = \"disconnect\"",
-                "--schedule.at",
+                "[[schedule]] entry 1: at = -1",
             ),
             ("duplicate = \"lots\"", "duplicate"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(names), "{text}: {e}");
+        }
+    }
+
+    /// A bad `[[schedule]]` entry is named by its number in the file and its key; `secs` on a
+    /// fault that takes none is refused.
+    #[test]
+    fn schedule_errors_name_the_entry_and_its_key() {
+        let first = "[[schedule]]\nat = 1\nfault = \"stall\"\nsecs = 1\n[[schedule]]\n";
+        for (second, names) in [
+            (
+                "at = 2\nfault = \"stall\"\nsecs = 0",
+                "[[schedule]] entry 2: secs = 0",
+            ),
+            ("at = 2\nfault = \"stall\"", "[[schedule]] entry 2: no secs"),
+            (
+                "at = 2\nfault = \"refuse\"\nsecs = inf",
+                "[[schedule]] entry 2: secs = inf",
+            ),
+            (
+                "at = -1\nfault = \"disconnect\"",
+                "[[schedule]] entry 2: at = -1",
+            ),
+            (
+                "at = 2\nfault = \"melt\"",
+                "[[schedule]] entry 2: fault = \"melt\"",
+            ),
+            (
+                "at = 2\nfault = \"disconnect\"\nsecs = 3",
+                "[[schedule]] entry 2: secs = 3: a disconnect takes no secs",
+            ),
+        ] {
+            let e = parse(&format!("{first}{second}")).unwrap_err();
+            assert!(e.contains(names), "{second}: {e}");
+            assert!(!e.contains("--"), "{second}: {e}");
+        }
+    }
+
+    /// A scheduled fault given on the command line is reported under its flag and the value typed.
+    #[test]
+    fn schedule_errors_of_a_flag_name_the_flag() {
+        for (flag, fault, text, why) in [
+            ("stall-at", "stall", "5:x", "expected AT:SECS"),
+            ("stall-at", "stall", "5:0", "SECS must be"),
+            ("stall-at", "stall", "5", "expected AT:SECS"),
+            ("refuse-at", "refuse", "-1:2", "AT must be"),
+            (
+                "server-shutdown-at",
+                "server_shutdown",
+                "5:0",
+                "GRACE must be",
+            ),
+            (
+                "disconnect-at",
+                "disconnect",
+                "5:3",
+                "a disconnect takes no duration",
+            ),
+        ] {
+            let e = ScheduleEntry::parse_flag(flag, fault, text)
+                .and_then(|e| {
+                    FaultSettings {
+                        schedule: vec![e],
+                        ..FaultSettings::default()
+                    }
+                    .build()
+                })
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("--{flag} {text:?}: ")), "{e}");
+            assert!(e.contains(why), "{e}");
         }
     }
 
@@ -476,7 +614,7 @@ mod tests {
             let e =
                 ScheduleEntry::parse_flag("server-shutdown-at", "server_shutdown", text).unwrap();
             assert_eq!(
-                e.build().unwrap(),
+                e.build(0).unwrap(),
                 Scheduled {
                     at: Duration::from_secs(4),
                     fault: TimedFault::ServerShutdown(grace)
