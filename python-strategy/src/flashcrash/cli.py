@@ -1,7 +1,8 @@
 """The `flashcrash` command: `run` (the strategy process), `demo` and `paper` (the whole system),
 `report` (a stored session), `import` and `download` (market data files), `backtest` (a replay of
 a trade file through the strategy), `monitor` (a live view of the running system), `reload` (re-read
-thresholds and limits without a restart)."""
+thresholds and limits without a restart), `halt` and `resume` (stop and restart the engine's
+trading)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import argparse
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flashcrash import config as config_mod
-from flashcrash import envfile
+from flashcrash import envfile, wire
+from flashcrash.config import ZmqConfig
 from flashcrash.launcher import REPO
 
 if TYPE_CHECKING:
@@ -175,26 +178,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reload(args: argparse.Namespace) -> int:
-    """`flashcrash reload`: the engine re-reads its thresholds and limits (and, on its StateChange
-    `config`, the strategy too); prints the engine's answer. Exit 0 on Success, 1 on Error or no
-    answer, 2 on a bad config file."""
-    from flashcrash.monitoring.reload import request
+def _ask_engine(
+    args: argparse.Namespace,
+    what: str,
+    command: Callable[[str, int], wire.Message],
+    endpoints: Callable[[Path], ZmqConfig] = lambda p: config_mod.load(p).zmq,
+) -> int:
+    """Sends `command` to the engine at the `endpoints` read from `args.config` and prints its answer,
+    `<what> applied` or `<what> refused`. Exit 0 on Success, 1 on Error or no answer, 2 on a bad
+    config file."""
+    from flashcrash.engine_command import ask
 
     try:
-        cfg = config_mod.load(args.config)
+        zmq_cfg = endpoints(args.config)
     except config_mod.ConfigError as e:
-        print(f"{e} (nothing sent: the running processes keep their values)", file=sys.stderr)
+        print(f"{e} (nothing sent to the engine)", file=sys.stderr)
         return 2
-    ok, message = request(cfg, args.timeout)
-    print(f"reload {'applied' if ok else 'refused'}: {message}", file=sys.stdout if ok else sys.stderr)
+    ok, message = ask(zmq_cfg, command, args.timeout)
+    print(f"{what} {'applied' if ok else 'refused'}: {message}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """`flashcrash reload`: the engine re-reads its thresholds and limits (and, on its StateChange
+    `config`, the strategy too); prints the engine's answer."""
+    return _ask_engine(args, "reload", lambda cid, ts: wire.ReloadConfig(cid, ts))
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    """`flashcrash halt`: the engine's `EmergencyHalt` (every open order canceled, with `--flatten` the
+    net position sold, every later order refused until `flashcrash resume`). Only `[zmq]` of the
+    config is read: a bad value elsewhere does not stop a halt."""
+    return _ask_engine(
+        args,
+        "halt",
+        lambda cid, ts: wire.EmergencyHalt(cid, ts, args.reason, args.flatten),
+        config_mod.load_zmq,
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """`flashcrash resume`: lifts a halt (an `EmergencyHalt`, a watchdog halt, refused credentials; a
+    venue ban once it is over); the engine says what is still in the way, if anything."""
+    return _ask_engine(args, "resume", lambda cid, ts: wire.Resume(cid, ts, args.reason), config_mod.load_zmq)
 
 
 # The commands built in `main` itself. Their parsers and handlers import neither numpy nor optuna nor
 # SQLAlchemy, so for them the other commands' parsers are not built: their modules would cost the
 # strategy process (`run`, started again after every crash) about 0.8 s and 30 MiB at each start.
-LIGHT_COMMANDS = frozenset({"run", "demo", "paper", "report", "reload"})
+LIGHT_COMMANDS = frozenset({"run", "demo", "paper", "report", "reload", "halt", "resume"})
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -233,9 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_report.png)")
     rep.set_defaults(func=cmd_report)
     rl = sub.add_parser("reload", help="re-read thresholds and limits in the running engine and strategy")
-    rl.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
-    rl.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the engine's answer")
-    rl.set_defaults(func=cmd_reload)
+    ht = sub.add_parser("halt", help="halt the running engine: cancel its open orders, refuse new ones")
+    ht.add_argument("--flatten", action="store_true", help="also sell the net position with market orders")
+    rs = sub.add_parser("resume", help="lift the running engine's halt")
+    for cmd, func in ((rl, cmd_reload), (ht, cmd_halt), (rs, cmd_resume)):
+        cmd.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
+        cmd.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the engine's answer"
+        )
+        if cmd is not rl:
+            cmd.add_argument("--reason", default="from the command line", help="reason, logged and published")
+        cmd.set_defaults(func=func)
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in LIGHT_COMMANDS:
         _add_data_commands(sub)

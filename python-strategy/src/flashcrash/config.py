@@ -452,6 +452,23 @@ class Config:
     backtest: BacktestConfig = BacktestConfig()
 
 
+def load_zmq(path: Path) -> ZmqConfig:
+    """The `[zmq]` section of the configuration at `path` (and `local.toml` beside it), checked alone:
+    the engine's addresses, which is all a command to the running engine needs (`flashcrash halt` is
+    not refused for a bad value elsewhere in the files)."""
+    path = Path(path)
+    beside = path.parent / "schema.toml"
+    rules = {"zmq": load_schema(beside if beside.exists() else REPO_SCHEMA)["zmq"]}
+    table: dict[str, Any] = {}
+    local = path.parent / "local.toml"
+    for layer in [path, *([local] if local.exists() else [])]:
+        part = {k: v for k, v in read_toml(layer).items() if k == "zmq"}
+        check_layer(rules, part, str(layer))
+        merge_layer(table, part)
+    check_complete(rules, table)
+    return _typed(ZmqConfig, table["zmq"])  # type: ignore[no-any-return]
+
+
 def load(path: Path, overlays: list[Path] | None = None) -> Config:
     """Loads, layers and validates the configuration at `path`: `local.toml` beside it, then each of
     `overlays` in order (e.g. `config/best_params.toml` from `flashcrash optimize --save-best`), each

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from flashcrash.atomic_files import write_text
 from flashcrash.launcher import DEMO_DATA, REPO, ConfigRefused, LaunchError, Session, SimSpec, tail
@@ -174,9 +176,9 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         return report(session, codes, replay=replay)
     except LaunchError as e:
-        console.print(f"[red]demo failed:[/] {e}")
+        console.print(f"[red]demo failed:[/] {escape(str(e))}")
         for name, p in session.procs.items():
-            console.print(f"--- {name} ({p.log_path}) ---\n{tail(p.log_path)}")
+            console.print(f"--- {name} ({p.log_path}) ---\n{tail(p.log_path)}", markup=False)
         return 2 if isinstance(e, ConfigRefused) else 1
 
 
@@ -215,7 +217,7 @@ def run_paper(args: argparse.Namespace) -> int:
         )
         return report(session, codes, "paper", replay)
     except LaunchError as e:
-        console.print(f"[red]stopped:[/] {e}")
+        console.print(f"[red]stopped:[/] {escape(str(e))}")
         return 2 if isinstance(e, ConfigRefused) else 1
 
 
@@ -229,7 +231,7 @@ def report(
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
     if bad:
-        console.print(f"[red]processes exited badly:[/] {bad}")
+        console.print(f"[red]processes exited badly:[/] {escape(str(bad))}")
         ok = False
     ports_free = session.ports_free()
     if not ports_free:
@@ -238,7 +240,7 @@ def report(
     try:
         summary: dict[str, Any] = json.loads(session.summary_path.read_text())
     except (OSError, ValueError) as e:
-        console.print(f"[red]no strategy summary:[/] {e}")
+        console.print(f"[red]no strategy summary:[/] {escape(str(e))}")
         return 1
     assert session.workdir is not None
     dest = REPO / "reports" / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
@@ -263,7 +265,7 @@ def report(
         shutil.copy(p.log_path, dest / p.log_path.name)
     console.print(summary_table(summary, skip=("report_png", "stopped_by")))
     for note in notes:
-        console.print(f"[yellow]{note}[/]")
+        console.print(escape(note), style="yellow")
     if summary.get("report_png"):
         console.print(f"chart: [cyan]{summary['report_png']}[/]", soft_wrap=True)
     console.print(f"report, summary and logs: [cyan]{dest}[/]", soft_wrap=True)
@@ -274,7 +276,7 @@ def report(
         others = "".join(f"; {k} exited with code {v}" for k, v in codes.items() if v != 0)
         console.print(f"{_names(clean)} stopped cleanly{others}; every port freed")
     else:
-        console.print(f"[red]{kind} failed:[/] exit codes {codes}; ports freed: {ports_free}")
+        console.print(f"[red]{kind} failed:[/] exit codes {escape(str(codes))}; ports freed: {ports_free}")
     session.cleanup()
     return 0 if ok else 1
 
@@ -387,7 +389,7 @@ def summary_table(s: dict[str, Any], skip: tuple[str, ...] = ()) -> Table:
         text = "-" if value is None else str(value)
         if key == "stop_reason" and stopped_by:
             text = f"{text} from {stopped_by}"
-        t.add_row(key, text)
+        t.add_row(Text(key), Text(text))  # values are shown as written, never read as markup
     return t
 
 

@@ -84,6 +84,9 @@ def test_metrics_move_monitor_draws_and_logs_carry_ids(bin_dir: Path) -> None:
         tables["risk"]["max_positions"] = 0  # out of range: refused before anything is sent
         local.write_text(dump_toml(tables))
         reload_bad = _flashcrash("reload", "--config", str(session.run_config))
+        # An operator's halt and its lifting, from the command line.
+        halted = _flashcrash("halt", "--config", str(session.run_config), "--reason", "operator check")
+        resumed = _flashcrash("resume", "--config", str(session.run_config))
         session.wait_replay_end(timeout=180)
         codes = session.stop()
     assert codes == {"strategy": 0, "engine": 0, "exchange-sim": 0}, codes
@@ -136,6 +139,10 @@ def test_metrics_move_monitor_draws_and_logs_carry_ids(bin_dir: Path) -> None:
     assert reload_ok.returncode == 0, reload_ok.stderr
     assert "reload applied: reloaded: " in reload_ok.stdout and "risk.max_positions" in reload_ok.stdout
     assert reload_bad.returncode == 2 and "max_positions = 0" in reload_bad.stderr, reload_bad.stderr
+    assert halted.returncode == 0 and "halt applied: " in halted.stdout, (halted.stdout, halted.stderr)
+    assert resumed.returncode == 0 and "resume applied: " in resumed.stdout, (resumed.stdout, resumed.stderr)
+    engine_log = session.procs["engine"].log_path.read_text()
+    assert "operator check" in engine_log, engine_log[-3000:]
     events = [r["event"] for r in records if r["logger"] == "flashcrash.monitoring.reload"]
     assert events == [
         "config reload: [strategy] stop_loss_pct 1.5 -> 2.5",

@@ -41,8 +41,8 @@ def test_every_command_is_still_listed(capsys: pytest.CaptureFixture[str]) -> No
         cli.main(["--help"])
     assert e.value.code == 0
     usage = capsys.readouterr().out
-    for name in ("run", "demo", "paper", "report", "reload", "monitor", "import", "download",
-                 "backtest", "optimize"):  # fmt: skip
+    for name in ("run", "demo", "paper", "report", "reload", "halt", "resume", "monitor", "import",
+                 "download", "backtest", "optimize"):  # fmt: skip
         assert name in usage
 
 

@@ -170,6 +170,31 @@ def test_paper_says_which_signal_stopped_it(
     assert stops == [said]
 
 
+def test_errors_and_values_keep_their_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal library read `[risk]` or `[zmq]` in an error, a note or a summary value as a style
+    tag and dropped it: `config error:  order_quantity = ...`."""
+    out = _console(monkeypatch, width=200)
+    refusal = 'config error: [symbol] order_quantity = "-500": expected a decimal'
+
+    class Refused:
+        def __init__(self, **_: object) -> None:
+            self.procs: dict[str, Any] = {}
+
+        def __enter__(self) -> None:
+            raise LaunchError(refusal)
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Session", Refused)
+    p = argparse.ArgumentParser()
+    demo.add_arguments(p, demo=False)
+    assert demo.run_paper(p.parse_args([])) == 1
+    demo.console.print(demo.summary_table({"feed": {"reason": "[zmq] subscriber_wait_ms"}}))
+    text = out.getvalue()
+    assert refusal in text and "[zmq] subscriber_wait_ms" in text, text
+
+
 # ---------------------------------------------------------------- copied files
 def test_every_copied_json_file_points_at_the_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The session's own JSON (`session_<time>.json`) named its chart in the temporary folder deleted

@@ -5,6 +5,7 @@ file changes nothing; the engine's StateChange `config` triggers it; `flashcrash
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -231,6 +232,55 @@ def test_reload_command_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 1
     err = capsys.readouterr().err
     assert "reload refused: VALIDATION (zmq.data_endpoint): restart required for: zmq.data_endpoint" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "sent"),
+    [
+        (
+            ["halt", "--flatten", "--reason", "desk says stop"],
+            wire.EmergencyHalt("", 0, "desk says stop", True),
+        ),
+        (["halt"], wire.EmergencyHalt("", 0, "from the command line", False)),
+        (["resume", "--reason", "checked"], wire.Resume("", 0, "checked")),
+    ],
+    ids=["halt-flatten", "halt", "resume"],
+)
+def test_halt_and_resume_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], sent: wire.Message
+) -> None:
+    """A halt that needs a `Resume` (a watchdog halt, refused credentials, a ban once over) could be
+    lifted by nothing the product shipped; `flashcrash halt` and `flashcrash resume` send the engine's
+    own commands and print its answer."""
+    eng = FakeEngine(lambda cid: wire.Success(cid, 1, "running"))
+    try:
+        code = cli.main([*argv, "--config", str(_reload_config(tmp_path, eng)), "--timeout", "5"])
+    finally:
+        eng.close()
+    assert code == 0
+    (got,) = eng.got
+    assert type(got) is type(sent) and got.command_id and got.ts_ns > 0
+    assert dataclasses.replace(got, command_id="", ts_ns=0) == sent
+    assert f"{argv[0]} applied: running" in capsys.readouterr().out
+
+
+def test_a_halt_reads_only_the_engines_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad value elsewhere in the files (here `[risk] max_positions = 0`) refuses a reload before it
+    is sent, but never stops a halt; a bad `[zmq]` address stops both, named."""
+    eng = FakeEngine(lambda cid: wire.Success(cid, 1, "halted"))
+    path = _reload_config(tmp_path, eng)
+    local = tmp_path / "local.toml"
+    local.write_text(local.read_text() + "[risk]\nmax_positions = 0\n")
+    try:
+        assert cli.main(["reload", "--config", str(path), "--timeout", "1"]) == 2
+        assert "max_positions = 0" in capsys.readouterr().err
+        assert cli.main(["halt", "--config", str(path), "--timeout", "5"]) == 0
+    finally:
+        eng.close()
+    assert isinstance(eng.got[0], wire.EmergencyHalt)
+    local.write_text('[zmq]\ncommand_endpoint = "tcp://*:1"\n')
+    assert cli.main(["resume", "--config", str(path), "--timeout", "1"]) == 2
+    assert "[zmq] command_endpoint" in capsys.readouterr().err
 
 
 def test_reload_command_without_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,7 +81,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _show(console: Console, report: ImportReport, limit: int) -> None:
     console.print(report.summary())
     for issue in report.issues[:limit]:
-        console.print(f"  line {issue.line}: {issue.reason}", style="yellow")
+        console.print(f"  line {issue.line}: {issue.reason}", style="yellow", markup=False)
     if report.dropped > limit:
         console.print(f"  ... {report.dropped - limit} more dropped rows", style="yellow")
 
@@ -156,13 +156,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     console.print(table)
     for path, report, span, _, wrote in results:
         if report is None:
-            console.print(f"{path.name}: not imported: {span}", style="bold red")
+            console.print(f"{path.name}: not imported: {span}", style="bold red", markup=False)
         if isinstance(report, TradeReport) and (converted := contract_size_line(path, report.contract_size)):
             console.print(converted)
         if report is not None and report.dropped:
             _show(console, report, args.show_dropped)
         if report is not None and report.kept == 0:
-            console.print(f"{report.source}: no row kept, nothing to use", style="bold red")
+            console.print(f"{report.source}: no row kept, nothing to use", style="bold red", markup=False)
             status = 1
         if wrote is not None:
             console.print(wrote, markup=False, highlight=False)

@@ -1,6 +1,7 @@
 """Configuration without restart, strategy side: after the engine applies a `ReloadConfig` it publishes
 `StateChange` component `config`; the runner then re-reads its own config file (`reload`), and the
-thresholds and limits below take effect at once; `flashcrash reload` sends the command (`request`).
+thresholds and limits below take effect at once; `flashcrash reload` sends the command
+(`engine_command.ask`).
 
 Reloadable (the values the components read at each use, so swapping them is enough):
 
@@ -33,15 +34,12 @@ failure to load it) is logged and nothing changes.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flashcrash import config as config_mod
-from flashcrash import wire
 from flashcrash.config import Config, EventDetectionConfig, MonitoringConfig, RiskConfig, StrategyConfig
 from flashcrash.monitoring.logs import level_number
 from flashcrash.trading_engine.exits import ExitRules
@@ -222,55 +220,3 @@ def reload(runner: Runner, path: Path) -> list[Change] | None:
     if not p.changes:
         log.info("config reload: no change in %s", path)
     return p.changes
-
-
-# ------------------------------------------------------------------ the command
-def request(cfg: Config, timeout_s: float = 10.0) -> tuple[bool, str]:
-    """Sends `ReloadConfig` to the engine and waits (bounded) for its answer: (success, message)."""
-    import zmq
-
-    command_id = str(uuid.uuid4())
-    ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    push = ctx.socket(zmq.PUSH)
-    monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-    try:
-        for s in (sub, push):
-            s.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"resp")
-        sub.connect(cfg.zmq.response_endpoint)
-        push.connect(cfg.zmq.command_endpoint)
-        deadline = time.monotonic() + timeout_s
-        # A PUB drops what it sends before the subscription has reached it: wait for the connection.
-        if not monitor.poll(int(timeout_s * 1000)):
-            return False, f"engine not reachable at {cfg.zmq.response_endpoint} within {timeout_s:g} s"
-        time.sleep(0.2)
-        try:
-            push.send(wire.encode(wire.ReloadConfig(command_id, time.time_ns())), flags=zmq.NOBLOCK)
-        except zmq.Again:
-            return False, f"engine not reachable at {cfg.zmq.command_endpoint}"
-        while (left := deadline - time.monotonic()) > 0:
-            if not sub.poll(int(left * 1000) + 1):
-                break
-            frames = sub.recv_multipart()
-            if len(frames) != 2:
-                continue
-            try:
-                msg = wire.decode(frames[1])
-            except wire.WireError:
-                continue
-            if getattr(msg, "command_id", None) != command_id:
-                continue
-            if isinstance(msg, wire.Success):
-                return True, msg.message
-            if isinstance(msg, wire.Error):
-                field = f" ({msg.field})" if msg.field else ""
-                return False, f"{msg.code}{field}: {msg.message}"
-            return False, f"unexpected answer {type(msg).__name__}"
-        return False, f"no answer from the engine within {timeout_s:g} s"
-    finally:
-        sub.disable_monitor()
-        monitor.close(0)
-        for s in (sub, push):
-            s.close(0)
-        ctx.term()
