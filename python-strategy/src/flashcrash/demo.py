@@ -113,6 +113,11 @@ def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     )
     if not demo:
         p.add_argument("--sim", action="store_true", help="also start exchange-sim with the bundled crash")
+        p.add_argument(
+            "--confirm-real",
+            action="store_true",
+            help='with [execution] mode = "real": confirm that the engine may send real orders',
+        )
     p.add_argument("--data", type=Path, default=DEMO_DATA, help="trade file replayed by exchange-sim")
     p.add_argument("--speed", default="30", help="replay speed: a factor such as 30, or 'max'")
     p.add_argument("--from", dest="start", help="replay start, e.g. 2025-10-10T21:05:00Z")
@@ -186,7 +191,13 @@ def run_paper(args: argparse.Namespace) -> int:
     spec = _sim_spec(args) if args.sim else None
     # Against a venue the processes run on the configuration as it is (its ports, database and report
     # folder); with the simulator on a private copy pointing at it, as in the demo.
-    session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec, as_configured=spec is None)
+    session = Session(
+        config=args.config,
+        bin_dir=args.bin_dir,
+        sim=spec,
+        as_configured=spec is None,
+        confirm_real=args.confirm_real,
+    )
     stop = False
     stopped_by = "on Ctrl-C"
 

@@ -170,6 +170,33 @@ def test_paper_says_which_signal_stopped_it(
     assert stops == [said]
 
 
+@pytest.mark.parametrize("argv", [[], ["--confirm-real"]])
+def test_paper_passes_the_real_mode_confirmation_to_the_engine(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """The engine refusing a real-mode config said `pass --confirm-real`, which only the engine took:
+    `flashcrash paper --confirm-real` was an unrecognized argument."""
+    _console(monkeypatch)
+    made: list[dict[str, object]] = []
+
+    class Refused:
+        def __init__(self, **kwargs: object) -> None:
+            made.append(kwargs)
+            self.procs: dict[str, Any] = {}
+
+        def __enter__(self) -> None:
+            raise LaunchError("stopped before the start")
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Session", Refused)
+    p = argparse.ArgumentParser()
+    demo.add_arguments(p, demo=False)
+    assert demo.run_paper(p.parse_args(argv)) == 1
+    assert made[0]["confirm_real"] is bool(argv)
+
+
 def test_errors_and_values_keep_their_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
     """The terminal library read `[risk]` or `[zmq]` in an error, a note or a summary value as a style
     tag and dropped it: `config error:  order_quantity = ...`."""
