@@ -82,24 +82,36 @@ def _report(
     return out.getvalue(), dest
 
 
+def _refused_start(
+    monkeypatch: pytest.MonkeyPatch, refusal: str = "stopped before the start"
+) -> list[dict[str, object]]:
+    """`demo.Session` made to refuse its start with `refusal` (a `LaunchError`); the keyword
+    arguments of each session made."""
+    made: list[dict[str, object]] = []
+
+    class Refused:
+        def __init__(self, **kwargs: object) -> None:
+            made.append(kwargs)
+            self.procs: dict[str, Any] = {}
+
+        def __enter__(self) -> None:
+            raise LaunchError(refusal)
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Session", Refused)
+    return made
+
+
 # ------------------------------------------------------------------------ banner
 def test_the_banner_names_max_speed_and_says_it_is_not_a_backtest(monkeypatch: pytest.MonkeyPatch) -> None:
     """`--speed max` was announced as `at maxx`; it is now `at max speed`, followed by what it does to
     the results (and `30x` stays `30x`)."""
     out = _console(monkeypatch, width=200)
 
-    class Refused:
-        def __init__(self, **_: object) -> None:
-            self.procs: dict[str, Any] = {}
-
-        def __enter__(self) -> None:
-            raise LaunchError("stopped before the start")
-
-        def __exit__(self, *_: object) -> None:
-            pass
-
-    monkeypatch.setattr(demo, "Session", Refused)
-    p = demo.argparse.ArgumentParser()
+    _refused_start(monkeypatch)
+    p = argparse.ArgumentParser()
     demo.add_arguments(p, demo=True)
     args = p.parse_args(
         [
@@ -177,20 +189,7 @@ def test_paper_passes_the_real_mode_confirmation_to_the_engine(
     """The engine refusing a real-mode config said `pass --confirm-real`, which only the engine took:
     `flashcrash paper --confirm-real` was an unrecognized argument."""
     _console(monkeypatch)
-    made: list[dict[str, object]] = []
-
-    class Refused:
-        def __init__(self, **kwargs: object) -> None:
-            made.append(kwargs)
-            self.procs: dict[str, Any] = {}
-
-        def __enter__(self) -> None:
-            raise LaunchError("stopped before the start")
-
-        def __exit__(self, *_: object) -> None:
-            pass
-
-    monkeypatch.setattr(demo, "Session", Refused)
+    made = _refused_start(monkeypatch)
     p = argparse.ArgumentParser()
     demo.add_arguments(p, demo=False)
     assert demo.run_paper(p.parse_args(argv)) == 1
@@ -203,17 +202,7 @@ def test_errors_and_values_keep_their_brackets(monkeypatch: pytest.MonkeyPatch) 
     out = _console(monkeypatch, width=200)
     refusal = 'config error: [symbol] order_quantity = "-500": expected a decimal'
 
-    class Refused:
-        def __init__(self, **_: object) -> None:
-            self.procs: dict[str, Any] = {}
-
-        def __enter__(self) -> None:
-            raise LaunchError(refusal)
-
-        def __exit__(self, *_: object) -> None:
-            pass
-
-    monkeypatch.setattr(demo, "Session", Refused)
+    _refused_start(monkeypatch, refusal)
     p = argparse.ArgumentParser()
     demo.add_arguments(p, demo=False)
     assert demo.run_paper(p.parse_args([])) == 1

@@ -119,25 +119,30 @@ fn bad_prices_are_nan_or_negative_and_only_on_trades() {
     assert_eq!(c.bad_prices.load(Ordering::Relaxed), 100);
 }
 
+/// A POLUSDT venue with no book whose hang-ups refuse reconnects for `refuse` (`--refuse-reconnects`).
+fn refusing_reconnects(refuse: Duration) -> Arc<Venue> {
+    use crate::book::Book;
+    use crate::exchange_info::SymbolSpec;
+    use crate::venue::VenueOptions;
+    let spec = SymbolSpec::new_checked("POLUSDT", 10_000, 10_000_000, 500_000_000).unwrap();
+    let opts = VenueOptions {
+        faults: Faults {
+            refuse_reconnects: Some(refuse),
+            ..Faults::default()
+        },
+        ..VenueOptions::new(spec)
+    };
+    Venue::new(opts, Book::empty(1), None)
+}
+
 /// The schedule is applied in time order whatever its order as given, from the replay's start:
 /// a hang-up (then reconnects refused for `--refuse-reconnects`), a stall lasting its whole
 /// length, a refusal lasting its whole length; each counted and logged.
 #[tokio::test(start_paused = true)]
 async fn the_schedule_runs_in_time_order_for_the_given_lengths() {
-    use crate::book::Book;
-    use crate::exchange_info::SymbolSpec;
-    use crate::venue::VenueOptions;
     let logs = crate::log_capture::LogBuf::default();
     let _logging = tracing::subscriber::set_default(logs.subscriber());
-    let spec = SymbolSpec::new_checked("POLUSDT", 10_000, 10_000_000, 500_000_000).unwrap();
-    let opts = VenueOptions {
-        faults: Faults {
-            refuse_reconnects: Some(Duration::from_secs(1)),
-            ..Faults::default()
-        },
-        ..VenueOptions::new(spec)
-    };
-    let venue = Venue::new(opts, Book::empty(1), None);
+    let venue = refusing_reconnects(Duration::from_secs(1));
     let secs = Duration::from_secs;
     let schedule = vec![
         Scheduled {
@@ -214,20 +219,9 @@ async fn the_schedule_runs_in_time_order_for_the_given_lengths() {
 /// hang-up, refuses no reconnect (`--refuse-reconnects` set); it is logged.
 #[tokio::test(start_paused = true)]
 async fn a_scheduled_server_shutdown_is_announced_with_its_grace() {
-    use crate::book::Book;
-    use crate::exchange_info::SymbolSpec;
-    use crate::venue::VenueOptions;
     let logs = crate::log_capture::LogBuf::default();
     let _logging = tracing::subscriber::set_default(logs.subscriber());
-    let spec = SymbolSpec::new_checked("POLUSDT", 10_000, 10_000_000, 500_000_000).unwrap();
-    let opts = VenueOptions {
-        faults: Faults {
-            refuse_reconnects: Some(Duration::from_secs(5)),
-            ..Faults::default()
-        },
-        ..VenueOptions::new(spec)
-    };
-    let venue = Venue::new(opts, Book::empty(1), None);
+    let venue = refusing_reconnects(Duration::from_secs(5));
     let secs = Duration::from_secs;
     let schedule = vec![
         Scheduled {
