@@ -104,9 +104,10 @@ fn main() -> ExitCode {
             error!("{e:#}");
             eprintln!("engine: {e:#}");
             // A config the venue refuses is a config error, as one the schema refuses.
-            match e.downcast_ref::<venue::GridError>() {
-                Some(_) => ExitCode::from(2),
-                None => ExitCode::FAILURE,
+            if venue::refuses_config(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }
@@ -348,7 +349,8 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         ExecutionMode::Paper => &cfg.feed.rest_url,
         ExecutionMode::Real => &cfg.execution.rest_url,
     };
-    let Some(venue) = venue::fetch_info(info_url, &symbol, &mut signal).await else {
+    // A symbol the venue does not list stops the engine here (exit code 2, as a grid it refuses).
+    let Some(venue) = venue::fetch_info(info_url, &symbol, &mut signal).await? else {
         info!("stopped before the venue answered");
         return Ok(());
     };

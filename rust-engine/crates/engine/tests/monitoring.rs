@@ -471,3 +471,36 @@ async fn engine_refuses_a_quantity_step_off_the_venues() {
         "{stderr}"
     );
 }
+
+/// A symbol the venue does not list (`[symbol] name = "BTCUSDT"` against a venue replaying
+/// POLUSDT, which answers `-1121` "Invalid symbol."): the engine stops at once, exit code 2, with
+/// one line naming the key and its value (before: it retried exchangeInfo for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_refuses_a_symbol_the_venue_does_not_list() {
+    let sim = start_sim().await;
+    let dead = format!("ws://127.0.0.1:{}", free_port());
+    let (config, _) = engine_config("symbol", &dead, sim.addr);
+    set_key(&config, "symbol", "name", "\"BTCUSDT\"");
+    let run = Process::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "off")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the engine did not stop within 10 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "engine: config error: [symbol] name = \"BTCUSDT\": the venue at http://{} does not \
+             list this symbol (exchangeInfo answered HTTP 400, code -1121 \"Invalid symbol.\")",
+            sim.addr
+        )],
+        "{stderr}"
+    );
+}

@@ -301,9 +301,10 @@ impl Args {
                 "expected 1 to 5000",
             ));
         }
+        // Checked whole when read: its errors name the file and the key.
         let file = match &self.scenario {
-            Some(path) => FaultSettings::load(path)?,
-            None => FaultSettings::default(),
+            Some(path) => Some((path.as_path(), FaultSettings::load(path)?)),
+            None => None,
         };
         let mut schedule = Vec::new();
         for (flag, fault, texts) in [
@@ -338,12 +339,7 @@ impl Args {
             drop_user_events: self.drop_user_events,
             schedule,
         };
-        let settings = file.overlay(flags);
-        let (faults, schedule) = settings.build().map_err(|e| match &self.scenario {
-            Some(path) => e.in_scenario(path),
-            None => e,
-        })?;
-        let order_faults = settings.build_orders()?;
+        let (faults, schedule, order_faults) = flags.resolve(file)?;
         let symbol = self.symbol.to_ascii_uppercase();
         let balances = match &self.balances {
             Some(b) => parse_balances(b)?,

@@ -406,3 +406,155 @@ fn scheduled_fault_errors_of_a_scenario_file_name_the_file_entry_and_key() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+/// Every fault setting with a bad value, as (key, value, what the error says is expected); the
+/// flag is the key with `-` for `_`.
+const BAD_FAULT_VALUES: [(&str, &str, &str); 15] = [
+    ("drop_depth", "1.5", "expected a fraction from 0 to 1"),
+    ("duplicate", "-1", "expected a fraction from 0 to 1"),
+    ("malformed", "2", "expected a fraction from 0 to 1"),
+    ("bad_price", "1.5", "expected a fraction from 0 to 1"),
+    ("reorder", "1", "expected a fraction from 0 to below 1"),
+    ("reorder_window", "0", "expected 1 or more"),
+    ("latency_ms", "-1", "expected 0 to 3600000 milliseconds"),
+    (
+        "disconnect_every",
+        "0",
+        "expected a positive number of seconds",
+    ),
+    (
+        "refuse_reconnects",
+        "-1",
+        "expected a positive number of seconds",
+    ),
+    ("stale_snapshot", "2", "expected a fraction from 0 to 1"),
+    ("stale_snapshot_updates", "0", "expected 1 or more"),
+    ("order_timeout", "1.5", "expected a fraction from 0 to 1"),
+    ("order_reject", "-1", "expected a fraction from 0 to 1"),
+    (
+        "order_latency_ms",
+        "-1",
+        "expected 0 to 3600000 milliseconds",
+    ),
+    ("drop_user_events", "2", "expected a fraction from 0 to 1"),
+];
+
+/// A scenario file of `text` in the temp folder, removed when dropped.
+struct ScenarioFile(std::path::PathBuf);
+
+impl ScenarioFile {
+    fn new(name: &str, text: &str) -> Self {
+        let stamp = format!("{}-{:?}", std::process::id(), std::thread::current().id());
+        let path = std::env::temp_dir().join(format!("sim-{name}-{stamp}.toml"));
+        std::fs::write(&path, text).unwrap();
+        ScenarioFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for ScenarioFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A bad value in a scenario file is reported under the file and its key, whichever key (before,
+/// a per-connection or order fault's was reported under the flag, which was not given); the same
+/// value on the command line keeps naming the flag, with or without a scenario file.
+#[test]
+fn bad_values_of_a_scenario_file_name_the_file_and_key() {
+    for (key, value, why) in BAD_FAULT_VALUES {
+        let file = ScenarioFile::new("bad-key", &format!("{key} = {value}\n"));
+        let e = parse(&["--scenario", file.path()]).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("scenario {}: {key} = {value}: {why}", file.path())),
+            "{key}: {e}"
+        );
+        assert!(!e.contains("--"), "{key}: {e}");
+        let flag = format!("--{}={value}", key.replace('_', "-"));
+        let quoted = format!("--{} {value:?}: {why}", key.replace('_', "-"));
+        let e = parse(&[&flag]).unwrap_err().to_string();
+        assert!(e.starts_with(&quoted), "{flag}: {e}");
+        let good = ScenarioFile::new("good-key", "[[schedule]]\nat = 1\nfault = \"disconnect\"\n");
+        let e = parse(&["--scenario", good.path(), &flag])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(&quoted), "{flag} with a scenario: {e}");
+    }
+}
+
+/// The file is checked whole when read: a bad value a flag overrides is still reported under the
+/// file and its key; a good file value under a bad flag is reported under the flag.
+#[test]
+fn a_bad_file_value_a_flag_overrides_is_still_reported() {
+    let file = ScenarioFile::new("overridden", "duplicate = 0.1\ndrop_depth = 2\n");
+    let e = parse(&["--scenario", file.path(), "--drop-depth", "0.1"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "scenario {}: drop_depth = 2: expected a fraction from 0 to 1",
+            file.path()
+        )
+    );
+    let file = ScenarioFile::new("overridden-good", "drop_depth = 0.1\n");
+    let e = parse(&["--scenario", file.path(), "--drop-depth", "3"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "--drop-depth \"3\": expected a fraction from 0 to 1");
+}
+
+/// `order_timeout` plus `order_reject` above 1: both in the file, the file and key; both flags,
+/// the flag; one of each, the file, its key and the flag.
+#[test]
+fn order_fault_sum_errors_name_where_each_value_came_from() {
+    let both = ScenarioFile::new("sum-both", "order_timeout = 0.6\norder_reject = 0.6\n");
+    let e = parse(&["--scenario", both.path()]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "scenario {}: order_reject = 0.6: order_timeout plus order_reject must be at most 1",
+            both.path()
+        )
+    );
+    let e = parse(&["--order-timeout", "0.6", "--order-reject", "0.6"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "--order-reject \"0.6\": --order-timeout plus --order-reject must be at most 1"
+    );
+    let timeout = ScenarioFile::new("sum-timeout", "order_timeout = 0.7\n");
+    let e = parse(&["--scenario", timeout.path(), "--order-reject", "0.4"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "scenario {}: order_timeout = 0.7 with --order-reject \"0.4\": ",
+            timeout.path()
+        )),
+        "{e}"
+    );
+    let reject = ScenarioFile::new("sum-reject", "order_reject = 0.7\n");
+    let e = parse(&["--scenario", reject.path(), "--order-timeout", "0.4"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "scenario {}: order_reject = 0.7 with --order-timeout \"0.4\": ",
+            reject.path()
+        )),
+        "{e}"
+    );
+    assert!(e.ends_with("must be at most 1"), "{e}");
+    // A sum of 1 is fine.
+    let c = parse(&["--scenario", timeout.path(), "--order-reject", "0.3"]).unwrap();
+    assert_eq!(
+        (c.trading.faults.timeout, c.trading.faults.reject),
+        (0.7, 0.3)
+    );
+}

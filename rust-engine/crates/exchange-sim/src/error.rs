@@ -47,6 +47,17 @@ pub enum ConfigError {
         /// What is wrong.
         why: String,
     },
+    /// A key of the scenario file has an unusable value (the file unnamed:
+    /// [`ConfigError::in_scenario`] names it).
+    #[error("scenario {key} = {value}: {why}")]
+    ScenarioKey {
+        /// The key, e.g. `drop_depth`.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        why: String,
+    },
     /// An entry of the scenario file's `[[schedule]]` list is unusable (the file unnamed:
     /// [`ConfigError::in_scenario`] names it).
     #[error("scenario [[schedule]] entry {entry}: {why}")]
@@ -68,16 +79,20 @@ impl ConfigError {
         }
     }
 
-    /// `self`, a [`ConfigError::ScheduleEntry`] turned into a [`ConfigError::Scenario`] naming
-    /// `path`, the file the entry is in.
+    /// `self`, a [`ConfigError::ScenarioKey`] or [`ConfigError::ScheduleEntry`] turned into a
+    /// [`ConfigError::Scenario`] naming `path`, the file the key or the entry is in.
     #[must_use]
     pub fn in_scenario(self, path: &Path) -> Self {
-        match self {
-            ConfigError::ScheduleEntry { entry, why } => ConfigError::Scenario {
-                path: path.to_owned(),
-                why: format!("[[schedule]] entry {entry}: {why}"),
-            },
-            e => e,
+        let why = match self {
+            ConfigError::ScenarioKey { key, value, why } => format!("{key} = {value}: {why}"),
+            ConfigError::ScheduleEntry { entry, why } => {
+                format!("[[schedule]] entry {entry}: {why}")
+            }
+            e => return e,
+        };
+        ConfigError::Scenario {
+            path: path.to_owned(),
+            why,
         }
     }
 }

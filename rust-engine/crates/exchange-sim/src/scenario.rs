@@ -1,7 +1,9 @@
 //! Fault settings as given on the command line or in a scenario file (TOML, `--scenario`), and
 //! their validation into [`Faults`] and a [`Scheduled`] list. A key of the file is the flag's name
 //! with `_` for `-` (`drop_depth` for `--drop-depth`); a flag given on the command line wins over
-//! the file, and scheduled faults of both are kept. Example (`docs/EXCHANGE_SIM.md` has all keys):
+//! the file, and scheduled faults of both are kept. A bad value is reported under the flag and the
+//! value typed (`--drop-depth "2"`), or under the file and its key (`scenario FILE: drop_depth =
+//! 2`): the file is checked whole when read, a value a flag overrides included. Example (`docs/EXCHANGE_SIM.md` has all keys):
 //!
 //! ```toml
 //! drop_depth = 0.02
@@ -102,6 +104,36 @@ impl ScheduleEntry {
     }
 }
 
+/// Where a setting was given, which its errors name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Given {
+    /// On the command line: the flag and the value as typed ([`ConfigError::Invalid`]).
+    Flag,
+    /// In a scenario file: the key and its value ([`ConfigError::ScenarioKey`]).
+    File,
+}
+
+impl Given {
+    /// The error of `value`, unusable for the setting of `flag` (without dashes; its key in a
+    /// scenario file has `_` for `-`).
+    fn bad(self, flag: &'static str, value: impl ToString, why: &'static str) -> ConfigError {
+        match self {
+            Given::Flag => ConfigError::invalid(flag, value, why),
+            Given::File => ConfigError::ScenarioKey {
+                key: key_of(flag),
+                value: value.to_string(),
+                why: why.to_owned(),
+            },
+        }
+    }
+}
+
+/// The scenario file's key of the setting of `flag` (without dashes): `drop_depth` for
+/// `drop-depth`.
+fn key_of(flag: &str) -> String {
+    flag.replace('-', "_")
+}
+
 /// What a scheduled fault's flag takes, for its errors.
 fn flag_syntax(fault: &str) -> &'static str {
     match fault {
@@ -112,19 +144,79 @@ fn flag_syntax(fault: &str) -> &'static str {
 }
 
 impl FaultSettings {
-    /// Reads a scenario file.
+    /// Reads a scenario file and checks every value in it ([`Self::check_file`]).
     ///
     /// # Errors
-    /// [`ConfigError::Scenario`] naming the file and what is wrong in it.
+    /// [`ConfigError::Scenario`] naming the file and what is wrong in it: a bad value by its key
+    /// (or its `[[schedule]]` entry's number and key).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Scenario {
             path: path.to_owned(),
             why: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Scenario {
+        let settings: FaultSettings = toml::from_str(&text).map_err(|e| ConfigError::Scenario {
             path: path.to_owned(),
             why: e.to_string(),
-        })
+        })?;
+        settings.check_file().map_err(|e| e.in_scenario(path))?;
+        Ok(settings)
+    }
+
+    /// Checks every value as one of a scenario file, whether or not a flag overrides it.
+    ///
+    /// # Errors
+    /// [`ConfigError::ScenarioKey`] naming the first bad key and its value, or
+    /// [`ConfigError::ScheduleEntry`] (the file unnamed: [`ConfigError::in_scenario`] names it).
+    pub fn check_file(&self) -> Result<(), ConfigError> {
+        self.build_as(Given::File)?;
+        self.build_orders_as(Given::File)?;
+        Ok(())
+    }
+
+    /// The faults of the command line's settings (`self`) over those of the scenario file, if
+    /// any, as read by [`Self::load`] from the path given with it: each value is reported under
+    /// the flag or the file's key it came from.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad flag (as [`Self::build`] and [`Self::build_orders`]
+    /// do), or, for `order_timeout` plus `order_reject` above 1 with one of them from each, the
+    /// file, its key and the flag.
+    pub fn resolve(
+        self,
+        file: Option<(&Path, FaultSettings)>,
+    ) -> Result<(Faults, Vec<Scheduled>, OrderFaults), ConfigError> {
+        let Some((path, file)) = file else {
+            let (faults, schedule) = self.build()?;
+            return Ok((faults, schedule, self.build_orders()?));
+        };
+        // The command line's values checked alone; the file's were when it was read.
+        self.build()?;
+        self.build_orders()?;
+        let (timeout_flag, reject_flag) = (self.order_timeout, self.order_reject);
+        let settings = file.overlay(self);
+        // Each value was checked on its side: only the two order faults' sum can fail here.
+        let (faults, schedule) = settings.build().map_err(|e| e.in_scenario(path))?;
+        let orders = settings.order_faults(Given::Flag)?;
+        if orders.timeout + orders.reject > 1.0 {
+            let (key, in_file, flag, typed) = match timeout_flag {
+                Some(t) => ("order_reject", orders.reject, "order-timeout", t),
+                None => (
+                    "order_timeout",
+                    orders.timeout,
+                    "order-reject",
+                    reject_flag.unwrap_or(orders.reject),
+                ),
+            };
+            return Err(ConfigError::Scenario {
+                path: path.to_owned(),
+                why: format!(
+                    "{key} = {in_file} with --{flag} {:?}: order_timeout plus order_reject \
+                     (--order-timeout plus --order-reject) must be at most 1",
+                    typed.to_string()
+                ),
+            });
+        }
+        Ok((faults, schedule, orders))
     }
 
     /// `self` with every value given in `over` replaced, and `over`'s schedule added.
@@ -158,7 +250,13 @@ impl FaultSettings {
     /// and the value given to it, or, for an entry of a scenario file, by its number among the
     /// file's `[[schedule]]` entries and its key ([`ConfigError::ScheduleEntry`]).
     pub fn build(&self) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
+        self.build_as(Given::Flag)
+    }
+
+    /// [`Self::build`], the errors of a bad setting naming it as it was `given`.
+    fn build_as(&self, given: Given) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
         let d = Faults::default();
+        let fraction = |flag, v| fraction(given, flag, v);
         let faults = Faults {
             drop_depth: fraction("drop-depth", self.drop_depth)?,
             duplicate: fraction("duplicate", self.duplicate)?,
@@ -168,7 +266,7 @@ impl FaultSettings {
                 // A held frame goes out behind later frames that are not held: with every frame
                 // held, nothing would ever be sent.
                 r if r >= 1.0 => {
-                    return Err(ConfigError::invalid(
+                    return Err(given.bad(
                         "reorder",
                         r,
                         "expected a fraction from 0 to below 1 (a held frame waits for frames that are not held)",
@@ -178,7 +276,7 @@ impl FaultSettings {
             },
             reorder_window: match self.reorder_window {
                 Some(0) => {
-                    return Err(ConfigError::invalid(
+                    return Err(given.bad(
                         "reorder-window",
                         0,
                         "expected 1 or more",
@@ -192,19 +290,19 @@ impl FaultSettings {
                     Duration::from_secs_f64(ms / 1000.0)
                 }
                 Some(ms) => {
-                    return Err(ConfigError::invalid(
+                    return Err(given.bad(
                         "latency-ms",
                         ms,
                         "expected 0 to 3600000 milliseconds",
                     ))
                 }
             },
-            disconnect_every: seconds("disconnect-every", self.disconnect_every)?,
-            refuse_reconnects: seconds("refuse-reconnects", self.refuse_reconnects)?,
+            disconnect_every: seconds(given, "disconnect-every", self.disconnect_every)?,
+            refuse_reconnects: seconds(given, "refuse-reconnects", self.refuse_reconnects)?,
             stale_snapshot: fraction("stale-snapshot", self.stale_snapshot)?,
             stale_snapshot_updates: match self.stale_snapshot_updates {
                 Some(0) => {
-                    return Err(ConfigError::invalid(
+                    return Err(given.bad(
                         "stale-snapshot-updates",
                         0,
                         "expected 1 or more",
@@ -235,34 +333,47 @@ impl FaultSettings {
     /// # Errors
     /// [`ConfigError`] naming the bad setting by its flag.
     pub fn build_orders(&self) -> Result<OrderFaults, ConfigError> {
-        let f = OrderFaults {
-            timeout: fraction("order-timeout", self.order_timeout)?,
-            reject: fraction("order-reject", self.order_reject)?,
-            latency: milliseconds("order-latency-ms", self.order_latency_ms)?,
-            drop_user_events: fraction("drop-user-events", self.drop_user_events)?,
-        };
+        self.build_orders_as(Given::Flag)
+    }
+
+    /// [`Self::build_orders`], the errors of a bad setting naming it as it was `given`.
+    fn build_orders_as(&self, given: Given) -> Result<OrderFaults, ConfigError> {
+        let f = self.order_faults(given)?;
         if f.timeout + f.reject > 1.0 {
-            return Err(ConfigError::invalid(
-                "order-reject",
-                f.reject,
-                "--order-timeout plus --order-reject must be at most 1",
-            ));
+            return Err(match given {
+                Given::Flag => ConfigError::invalid(
+                    "order-reject",
+                    f.reject,
+                    "--order-timeout plus --order-reject must be at most 1",
+                ),
+                Given::File => given.bad(
+                    "order-reject",
+                    f.reject,
+                    "order_timeout plus order_reject must be at most 1",
+                ),
+            });
         }
         Ok(f)
     }
+
+    /// The order faults, each checked alone.
+    fn order_faults(&self, given: Given) -> Result<OrderFaults, ConfigError> {
+        Ok(OrderFaults {
+            timeout: fraction(given, "order-timeout", self.order_timeout)?,
+            reject: fraction(given, "order-reject", self.order_reject)?,
+            latency: milliseconds(given, "order-latency-ms", self.order_latency_ms)?,
+            drop_user_events: fraction(given, "drop-user-events", self.drop_user_events)?,
+        })
+    }
 }
 
-fn milliseconds(flag: &'static str, v: Option<f64>) -> Result<Duration, ConfigError> {
+fn milliseconds(given: Given, flag: &'static str, v: Option<f64>) -> Result<Duration, ConfigError> {
     match v {
         None => Ok(Duration::ZERO),
         Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
             Ok(Duration::from_secs_f64(ms / 1000.0))
         }
-        Some(ms) => Err(ConfigError::invalid(
-            flag,
-            ms,
-            "expected 0 to 3600000 milliseconds",
-        )),
+        Some(ms) => Err(given.bad(flag, ms, "expected 0 to 3600000 milliseconds")),
     }
 }
 
@@ -336,22 +447,22 @@ impl ScheduleEntry {
     }
 }
 
-fn fraction(flag: &'static str, v: Option<f64>) -> Result<f64, ConfigError> {
+fn fraction(given: Given, flag: &'static str, v: Option<f64>) -> Result<f64, ConfigError> {
     match v {
         None => Ok(0.0),
         Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        Some(v) => Err(ConfigError::invalid(
-            flag,
-            v,
-            "expected a fraction from 0 to 1",
-        )),
+        Some(v) => Err(given.bad(flag, v, "expected a fraction from 0 to 1")),
     }
 }
 
-fn seconds(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+fn seconds(
+    given: Given,
+    flag: &'static str,
+    v: Option<f64>,
+) -> Result<Option<Duration>, ConfigError> {
     v.map(|s| {
         positive_seconds(s).ok_or_else(|| {
-            ConfigError::invalid(
+            given.bad(
                 flag,
                 s,
                 "expected a positive number of seconds, at most 86400",
@@ -370,11 +481,11 @@ fn positive_seconds(s: f64) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    /// The faults of a scenario file's `text`, checked as the file's ([`FaultSettings::load`]).
     fn parse(text: &str) -> Result<(Faults, Vec<Scheduled>), String> {
-        toml::from_str::<FaultSettings>(text)
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())
+        let s = toml::from_str::<FaultSettings>(text).map_err(|e| e.to_string())?;
+        s.check_file().map_err(|e| e.to_string())?;
+        s.build().map_err(|e| e.to_string())
     }
 
     #[test]
@@ -487,15 +598,46 @@ mod tests {
         assert!(!f.any() && s.is_empty());
     }
 
+    /// A bad value of a file is named by its key and value, never by a flag.
     #[test]
     fn errors_name_the_setting() {
         for (text, names) in [
-            ("drop_depth = 1.5", "--drop-depth"),
-            ("latency_ms = -1", "--latency-ms"),
-            ("reorder_window = 0", "--reorder-window"),
-            ("reorder = 1.0", "--reorder"),
-            ("disconnect_every = 0", "--disconnect-every"),
-            ("stale_snapshot_updates = 0", "--stale-snapshot-updates"),
+            (
+                "drop_depth = 1.5",
+                "scenario drop_depth = 1.5: expected a fraction",
+            ),
+            (
+                "latency_ms = -1",
+                "scenario latency_ms = -1: expected 0 to 3600000",
+            ),
+            (
+                "reorder_window = 0",
+                "scenario reorder_window = 0: expected 1 or more",
+            ),
+            (
+                "reorder = 1.0",
+                "scenario reorder = 1: expected a fraction from 0 to below 1",
+            ),
+            (
+                "disconnect_every = 0",
+                "scenario disconnect_every = 0: expected a positive",
+            ),
+            (
+                "stale_snapshot_updates = 0",
+                "scenario stale_snapshot_updates = 0: expected 1",
+            ),
+            (
+                "order_latency_ms = 1e9",
+                "scenario order_latency_ms = 1000000000: expected 0",
+            ),
+            (
+                "drop_user_events = 2",
+                "scenario drop_user_events = 2: expected a fraction",
+            ),
+            (
+                "order_timeout = 0.5\norder_reject = 0.6",
+                "scenario order_reject = 0.6: order_timeout plus order_reject must be at most 1",
+            ),
             ("drop_dept = 0.1", "drop_dept"),
             (
                 "[[schedule]]\nat = 1\nfault = \"melt\"",
@@ -517,7 +659,71 @@ mod tests {
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(names), "{text}: {e}");
+            assert!(!e.contains("--"), "{text}: {e}");
         }
+    }
+
+    /// The same values given on the command line are named by the flag and the value typed.
+    #[test]
+    fn errors_of_the_command_line_name_the_flag() {
+        for (settings, names) in [
+            (
+                FaultSettings {
+                    drop_depth: Some(1.5),
+                    ..FaultSettings::default()
+                },
+                "--drop-depth \"1.5\": expected a fraction",
+            ),
+            (
+                FaultSettings {
+                    reorder_window: Some(0),
+                    ..FaultSettings::default()
+                },
+                "--reorder-window \"0\": expected 1 or more",
+            ),
+            (
+                FaultSettings {
+                    drop_user_events: Some(2.0),
+                    ..FaultSettings::default()
+                },
+                "--drop-user-events \"2\": expected a fraction",
+            ),
+            (
+                FaultSettings {
+                    order_timeout: Some(0.5),
+                    order_reject: Some(0.6),
+                    ..FaultSettings::default()
+                },
+                "--order-reject \"0.6\": --order-timeout plus --order-reject must be at most 1",
+            ),
+        ] {
+            let e = settings
+                .build()
+                .and_then(|_| settings.build_orders())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(names), "{e}");
+        }
+    }
+
+    /// A file's bad key turned into the file's error by `in_scenario` names the file, the key and
+    /// its value.
+    #[test]
+    fn a_bad_key_of_a_file_names_the_file() {
+        let s: FaultSettings = toml::from_str("stale_snapshot = 1.5").unwrap();
+        let e = s.check_file().unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::ScenarioKey {
+                key: "stale_snapshot".into(),
+                value: "1.5".into(),
+                why: "expected a fraction from 0 to 1".into(),
+            }
+        );
+        assert_eq!(
+            e.in_scenario(Path::new("chaos.toml")).to_string(),
+            "scenario chaos.toml: stale_snapshot = 1.5: expected a fraction from 0 to 1"
+        );
     }
 
     /// A bad `[[schedule]]` entry is named by its number in the file and its key; `secs` on a
