@@ -98,6 +98,7 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     with _restoring(runner, f"the trades and transitions of sessions {lineage[-1]} to {lineage[0]}"):
         earlier = _read_history(runner, lineage)  # after the replay: the database has what it re-applied
     runner._transitions_seen = len(runner.detector.transitions)
+    _counts_afresh(runner)
     lots = runner.strategy.position.lots
     open_orders = [c for c, o in runner.orders.orders.items() if not o.settled]
     runner.recovery = {
@@ -112,6 +113,11 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
         # The first closed trades the strategy holds: closed by the sessions carried on, they count in
         # those (the session summary's P&L is this session's own).
         "earlier_trades": earlier,
+        # The sessions carried on, oldest first; the detector's transitions read back from them and
+        # the input guard's drops its snapshot held (theirs: the summary counts this session's own).
+        "earlier_sessions": lineage[::-1],
+        "earlier_transitions": runner._transitions_seen,
+        "earlier_dropped": dict(runner.guard.dropped),
     }
     text = (
         f"recovered from session {crashed.id}: "
@@ -121,6 +127,17 @@ def recover(runner: Runner, crashed: SessionRecord) -> None:
     )
     log.warning("%s", text)
     runner._record(db.record_event, "session", text, component="persistence", payload=runner.recovery)
+
+
+def _counts_afresh(runner: Runner) -> None:
+    """The counts the snapshots held (orders sent and answered, decisions, the breaker's and the
+    emergency stops' events), and those the replay added, are the sessions carried on's: each
+    session's summary counts what it did itself, as its P&L and the database do. They start at 0;
+    the state restored (positions, orders, windows, the breaker's and the stops' states) stays."""
+    runner.orders.stats.clear()
+    runner.strategy.decisions.clear()
+    runner.orders.breaker.stats.clear()
+    runner.strategy.stops.triggered.clear()
 
 
 def fail_start(runner: Runner, error: BaseException) -> None:
@@ -205,7 +222,6 @@ def replay_event(runner: Runner, e: EventRecord) -> bool:
             return False
         strategy.position.add(lot)
         strategy.cooldown.on_entry(lot.signal_ns)
-        strategy.decisions["taken"] += 1
         return True
     if e.kind == "note" and "tag" in p and "lot" in p:
         owner = strategy.position.lots.get(p["lot"])

@@ -17,6 +17,8 @@ With a `PersistenceService` (`flashcrash run` always opens one; see `persistence
   order and the decision behind it are committed before the order leaves), followed by a snapshot
   of the trading components whenever the iteration sent a command or got a response;
 * snapshots every component every `snapshot_interval_secs` of wall clock and at a clean stop;
+* asks the engine for the account's balances once it is first seen: the session's capital, what
+  its equity, return and drawdown are measured against (`session_capital`);
 * pauses entries while the engine is silent (no data message for `engine_silence_ns`: a killed
   engine says nothing), and reconciles when data flows again before entries resume; a new engine
   start in `HealthMetrics` (a restart shorter than that silence) reconciles too.
@@ -56,6 +58,7 @@ from flashcrash.persistence import (
 )
 from flashcrash.persistence.records import SessionRecord
 from flashcrash.recovery import fail_start, recover
+from flashcrash.session_capital import SessionCapital
 from flashcrash.session_summary import session_summary
 from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
@@ -193,6 +196,8 @@ class Runner:
         self._feed_was_live = False
         # The feed's state from its newest StateChange: newer than the last HealthMetrics (one a second).
         self.feed_state: str | None = None
+        # What the session's equity, return and drawdown are measured against (`session_capital`).
+        self.capital = SessionCapital(cfg.initial_capital, cfg.symbol.name, risk.order_timeout_ms * 1_000_000)
 
     # ---------------------------------------------------------- persistence
     def start(self) -> SessionRecord | None:
@@ -206,6 +211,7 @@ class Runner:
         if self.db is not None:
             crashed = self.db.find_unfinished_session()
             self.session = self.db.start_session()
+            self.capital.source = "initial_capital: the engine not seen, the balances not asked"
         try:
             if self.db is not None:
                 self.db.event_clock = lambda: self.event_ns  # audit events carry the market time reached
@@ -527,6 +533,8 @@ class Runner:
                 if closed is not None:
                     self._on_candle(closed, now)
                 self.strategy.on_price(ts, price, now)
+                if self.capital.balances is not None:  # the account's coins wait for a price
+                    self._measure_capital()
             case wire.OrderBookSnapshot():
                 if self.detector.on_book(msg):
                     self._book_taken(msg.exchange_ts_ns, now)
@@ -539,6 +547,8 @@ class Runner:
                     self.latency_p99_max_us = max(self.latency_p99_max_us, msg.latency_p99_us)
                 if msg.feed_state == "live":
                     self._feed_was_live = True
+                if self.session is not None:
+                    self._ask_capital(now)
                 self.strategy.on_health(msg, now)
             case wire.StateChange(component="engine", current="stopped"):
                 log.info("engine stopped: %s", msg.reason)
@@ -555,9 +565,55 @@ class Runner:
                         if p is not None:
                             coid, kind = p.client_order_id or None, p.kind
                     self._record(self.db.record_response, msg, coid, refused=kind)
+                if isinstance(msg, (wire.Balances, wire.Error)) and self.capital.answers(msg):
+                    self._on_capital_answer(msg)
+                    return
                 self.strategy.on_response(msg, self.event_ns, now)
                 if self.db is not None and isinstance(msg, wire.Error) and kind == "QueryOrder" and coid:
                     self._record_settled_unknown(coid, msg)
+
+    def _ask_capital(self, now: int) -> None:
+        """With every HealthMetrics: the balances asked for the session's capital, once (asked again
+        only while the ask could not leave); said once when they have not answered in time."""
+        cap = self.capital
+        q = cap.ask(now)
+        if q is not None:
+            if self.client.send(q):
+                cap.asked(q, now)
+                if self.db is not None:
+                    self._record(self.db.record_command, q, "capital")
+        elif cap.overdue_now(now):
+            self._capital_kept(
+                f"the balances never answered (asked {(now - (cap.asked_ns or now)) / NS:.1f} s ago)"
+            )
+
+    def _on_capital_answer(self, msg: wire.Balances | wire.Error) -> None:
+        why = self.capital.on_answer(msg)
+        if why is not None:
+            self._capital_kept(why)
+        else:
+            self._measure_capital()
+
+    def _measure_capital(self) -> None:
+        cap = self.capital
+        if not cap.measure(self.strategy.last_price, self.strategy.position):
+            return
+        if not cap.from_account:
+            self._capital_kept(cap.source)
+            return
+        log.info("session capital %s (%s)", wire.dec_text(cap.value), cap.source)
+        if self.db is not None and self.session is not None:
+            self._record(self.db.set_session_capital, cap.value, cap.source)
+
+    def _capital_kept(self, why: str) -> None:
+        """The session's capital stays initial_capital: logged and in the audit log."""
+        why = why.removeprefix("initial_capital: ")
+        text = (
+            f"session capital: {why}: return and drawdown against initial_capital {self.cfg.initial_capital}"
+        )
+        log.warning("%s", text)
+        if self.db is not None and self.session is not None:
+            self._record(self.db.record_event, "note", text, component="strategy")
 
     def _record_settled_unknown(self, coid: str, msg: wire.Error) -> None:
         """A query the engine answered with no such order, after which the order manager settled the
@@ -608,7 +664,7 @@ class Runner:
         dd = m.drawdown_of_capital_pct
         if dd > limit and not self._drawdown_alerted:
             self._drawdown_alerted = True
-            self._alert("drawdown", f"drawdown {dd:.2f} % of the initial capital, over {limit:g} %")
+            self._alert("drawdown", f"drawdown {dd:.2f} % of the session's capital, over {limit:g} %")
         elif dd <= limit:
             self._drawdown_alerted = False
 

@@ -1,11 +1,20 @@
 """The end-of-session summary of a `Runner` (`summary.json`, the demo's table): messages, feed,
 detector, decisions, orders, risk and P&L.
 
+Every figure is this session's own (`scope`: "session N"; "this run" without a database), as the
+database counts it: after a crash recovery the counts the crashed session's snapshots held are its
+own (`recovery._counts_afresh`), and the detector's transitions read back from the sessions carried
+on and the input guard's drops restored with the detector are left out here. The one exception is
+named in place: the feed's counters are the engine's own since its start (`feed.counted_since_utc`),
+which a strategy restarted against a running engine, or an engine restarted during the session, does
+not share (its `HealthMetrics` cannot tell what it counted before the session began from after).
+
 `pnl` and `trades` are this session's own, as `flashcrash report` counts them: the trades it closed
 (one recovered from a crashed session and closed here included), their fees and net P&L; the fees
 paid on positions still open are `open_fees`, counted in the trade once a session closes it. After
 a crash recovery the strategy also holds the trades the sessions it carried on closed: they are in
-`pnl_with_earlier_sessions` (what the end-of-session chart's equity draws), not in `pnl`.
+`pnl_with_earlier_sessions` (what the end-of-session chart's equity draws; its `sessions` names
+them and this one), not in `pnl`.
 
 `started_utc` is the wall clock at the runner's start; the detector's and the trades' times are the
 venue's event times. `session_id` is the database's (`flashcrash report --session ID`)."""
@@ -17,6 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from flashcrash import wire
+from flashcrash.event_detector.machine import Transition
 from flashcrash.persistence.records import SessionStats
 from flashcrash.trading_engine.position import ClosedTrade
 
@@ -24,17 +34,40 @@ if TYPE_CHECKING:
     from flashcrash.runner import Runner
 
 
+def _utc(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat()
+
+
+def _earlier(runner: Runner, key: str, default: Any) -> Any:
+    """What a crash recovery read back from the sessions it carries on (`recovery["earlier_*"]`)."""
+    return runner.recovery.get(key, default) if runner.recovery is not None else default
+
+
 def own_closed_trades(runner: Runner) -> list[ClosedTrade]:
     """The trades this session closed: after a crash recovery the strategy's closed trades begin
     with those the sessions it carried on closed (`recovery["earlier_trades"]`), which count there."""
-    earlier = runner.recovery.get("earlier_trades", 0) if runner.recovery is not None else 0
-    return runner.strategy.position.closed[earlier:]
+    return runner.strategy.position.closed[_earlier(runner, "earlier_trades", 0) :]
+
+
+def own_transitions(runner: Runner) -> list[Transition]:
+    """The detector's transitions of this session: after a recovery the detector's list begins with
+    those read back from the sessions carried on."""
+    return runner.detector.transitions[_earlier(runner, "earlier_transitions", 0) :]
+
+
+def _own_dropped(runner: Runner) -> dict[str, int]:
+    """The input guard's drops in this session (a recovered detector's guard carries the counts of
+    the sessions carried on)."""
+    before = _earlier(runner, "earlier_dropped", {})
+    now = runner.guard.dropped
+    return {k: n - before.get(k, 0) for k, n in now.items() if n > before.get(k, 0)}
 
 
 def _pnl(runner: Runner, own: list[ClosedTrade]) -> dict[str, Any]:
-    """This session's closed trades' figures, what is still open, and the return on the capital."""
+    """This session's closed trades' figures, what is still open, and the return on the session's
+    capital (`flashcrash.session_capital`: the account's equity at its start, else initial_capital)."""
     pos = runner.strategy.position
-    capital = runner.cfg.initial_capital
+    capital = runner.capital.value
     st = SessionStats.of_closed(own)
     return {
         "trades": st.trades,
@@ -46,6 +79,7 @@ def _pnl(runner: Runner, own: list[ClosedTrade]) -> dict[str, Any]:
         "open_quantity": wire.dec_text(pos.quantity),
         "open_fees": wire.dec_text(sum((lot.position.fees for lot in pos.lots.values()), Decimal(0))),
         "initial_capital": wire.dec_text(capital),
+        "capital_source": runner.capital.source,
         "return_pct": wire.dec_text((st.net_pnl / capital * Decimal(100)).quantize(Decimal("0.0001"))),
     }
 
@@ -56,8 +90,12 @@ def _with_earlier_sessions(runner: Runner) -> dict[str, Any] | None:
     if runner.recovery is None:
         return None
     st = SessionStats.of_closed(runner.strategy.position.closed)
+    sessions = [*runner.recovery.get("earlier_sessions", [runner.recovery["from_session"]])]
+    if runner.session is not None:
+        sessions.append(runner.session.id)
     return {
         "recovered_from": runner.recovery["from_session"],
+        "sessions": ", ".join(str(s) for s in sessions),
         "trades": st.trades,
         "net_pnl": wire.dec_text(st.net_pnl),
     }
@@ -66,10 +104,14 @@ def _with_earlier_sessions(runner: Runner) -> dict[str, Any] | None:
 def session_summary(runner: Runner) -> dict[str, Any]:
     h = runner.health
     own = own_closed_trades(runner)
+    transitions = own_transitions(runner)
+    sid = runner.session.id if runner.session is not None else None
     return {
         "symbol": runner.cfg.symbol.name,
         # The database's id of the session (`flashcrash report --session ID`); None without one.
-        "session_id": runner.session.id if runner.session is not None else None,
+        "session_id": sid,
+        # What every figure below covers (but `pnl_with_earlier_sessions`): this session only.
+        "scope": f"session {sid}" if sid is not None else "this run",
         "started_utc": runner.started.isoformat(),
         "stop_reason": runner.stop_reason,
         "messages": {
@@ -83,13 +125,15 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "malformed": sum(runner.client.malformed.values()),
             # Books left out unread: a newer book of the symbol came in the same read.
             "books_conflated": getattr(runner.client, "conflated", 0),
-            "dropped_by_guard": dict(runner.guard.dropped),
+            "dropped_by_guard": _own_dropped(runner),
             "late_trades": runner.candles.late_trades,
             "trades_missed": getattr(runner.client, "trades_missed", 0),
         },
         "feed": {
-            # Its counters are the last HealthMetrics' (one a second); its state the newest heard.
+            # Its counters are the last HealthMetrics' (one a second): the engine's since its start,
+            # `counted_since_utc` (see the module's doc); its state the newest heard.
             "state": runner.feed_state or (h.feed_state if h else None),
+            "counted_since_utc": _utc(h.started_ts_ns) if h and h.started_ts_ns else None,
             "resync_count": h.resync_count if h else 0,
             "gap_count": h.gap_count if h else 0,
             "reconnect_count": h.reconnect_count if h else 0,
@@ -99,15 +143,15 @@ def session_summary(runner: Runner) -> dict[str, Any]:
         },
         "detector": {
             "candles": runner.candle_count,
-            "state_changes": len(runner.detector.transitions),
+            "state_changes": len(transitions),
             "transitions": [
                 {
-                    "utc": datetime.fromtimestamp(t.ts_ns / 1e9, tz=UTC).isoformat(),
+                    "utc": _utc(t.ts_ns),
                     "from": str(t.previous),
                     "to": str(t.current),
                     "reason": t.reason,
                 }
-                for t in runner.detector.transitions
+                for t in transitions
             ],
         },
         "decisions": dict(runner.strategy.decisions),

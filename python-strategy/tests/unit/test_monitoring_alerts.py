@@ -165,7 +165,7 @@ def test_the_runner_raises_each_alert(receiver: Receiver, tmp_path: Path) -> Non
     assert "POLUSDT: circuit breaker closed -> open" in bodies[0]["text"]
     assert "feed reconnecting" in bodies[1]["text"]
     assert "drift 1500 ms" in bodies[4]["text"]
-    assert "% of the initial capital" in bodies[5]["text"]
+    assert "% of the session's capital" in bodies[5]["text"]
 
 
 def test_the_summary_keeps_the_feed_latency_of_the_session(

@@ -26,7 +26,7 @@ from test_runner_fake_engine import REPO, FakeEngine
 from test_runner_recovery import _bought, _config, _runner, _steps
 
 from flashcrash import cli
-from flashcrash.event_detector import Candle
+from flashcrash.event_detector import Candle, State, Transition
 from flashcrash.launcher import free_ports
 from flashcrash.persistence.records import SessionRecord, TradeRecord
 from flashcrash.persistence.report import write_report
@@ -83,6 +83,66 @@ def test_the_summary_counts_this_sessions_trades_and_the_open_fees_apart(tmp_pat
             assert (earlier["recovered_from"], earlier["trades"]) == (1, 1)
             assert Decimal(earlier["net_pnl"]) == stats.net_pnl
             assert db.session_stats(1).trades == 0  # counted once: in the session that closed it
+        finally:
+            client.close()
+            db.close()
+    finally:
+        eng.close()
+
+
+def test_after_a_recovery_every_count_of_the_summary_is_this_sessions(tmp_path: Path) -> None:
+    """The crashed session's snapshot holds its counts (orders sent, decisions, the input guard's
+    drops) and the recovery reads its detector transitions back: none of them is the recovering
+    session's. Its summary counts what it did itself, as its `pnl` and the database do, and says so."""
+    eng = FakeEngine()
+    try:
+        cfg = _config(tmp_path, eng)
+        runner, client, db = _runner(cfg)
+        try:
+            _buy, target = _bought(runner, eng)  # an entry taken, a buy and its target sent
+            eng.trade(1000, 1.0, 99)  # a trade older than those seen: the input guard drops it
+            _steps(runner, 0.3)
+            assert runner.detector.guard.dropped
+            runner._save_snapshots("periodic")  # the detector's too, with its guard's counts
+            alert = Transition(1031 * S, State.SLEEP, State.ALERT, "test")
+            runner.detector.set_history([alert])  # as if the detector had woken: the loop records it
+            runner._transitions_seen = 0
+            _steps(runner, 0.1)
+            first = runner.summary()
+            assert (
+                first["orders"]["sent"],
+                first["decisions"]["taken"],
+                first["detector"]["state_changes"],
+            ) == (
+                2,
+                1,
+                1,
+            )
+            db.flush()
+        finally:
+            client.close()  # the process dies with the position open
+            db.close()
+        runner, client, db = _runner(cfg)
+        try:
+            _steps(runner, 0.5)
+            eng.fill(target, "0.966", 2)
+            _steps(runner, 0.5)
+            summary = runner.summary()
+            runner.stop_reason = "TEST"
+            runner.finish()
+            db.flush()
+            placed = [e for e in db.events_of(2, "command") if e.message_type == "PlaceOrder"]
+            taken = db.events_of(2, "entry_decision")
+            assert (summary["orders"]["sent"], summary["decisions"].get("taken", 0)) == (
+                len(placed),
+                len(taken),
+            )
+            assert (len(placed), len(taken)) == (0, 0)
+            assert summary["decisions"] == {"exit_target": 1}  # what this session did: closed the trade
+            assert (summary["detector"]["state_changes"], summary["detector"]["transitions"]) == (0, [])
+            assert summary["messages"]["dropped_by_guard"] == {}
+            assert summary["pnl"]["trades"] == 1 and summary["scope"] == "session 2"
+            assert summary["pnl_with_earlier_sessions"]["sessions"] == "1, 2"
         finally:
             client.close()
             db.close()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from flashcrash.event_detector import State
+from flashcrash.session_capital import unrealized as open_pnl
 from flashcrash.trading_engine.breaker import BreakerState
 from flashcrash.trading_engine.emergency import Stop
 from flashcrash.trading_engine.scoring import score
@@ -112,9 +113,11 @@ class StrategyMetrics:
         self.pnl = gauge("pnl", "Realized P&L net of fees, quote asset")
         self.unrealized = gauge("unrealized_pnl", "Open positions marked at the last trade price, quote")
         self.fees = gauge("fees", "Fees paid, quote asset")
-        self.equity = gauge("equity", "Initial capital + realized + unrealized P&L, quote")
+        self.equity = gauge(
+            "equity", "The session's capital (the account's equity at its start) + the P&L since, quote"
+        )
         self.drawdown = gauge("drawdown", "Equity below its peak, quote asset")
-        self.drawdown_pct = gauge("drawdown_pct", "Drawdown in percent of the initial capital")
+        self.drawdown_pct = gauge("drawdown_pct", "Drawdown in percent of the session's capital")
         # Positions and last trades (what `flashcrash monitor` shows).
         self.open_positions = gauge("open_positions", "Live positions (resting entry, holding or exiting)")
         self.position_quantity = gauge("position_quantity", "Open quantity, base asset")
@@ -160,6 +163,7 @@ class StrategyMetrics:
         self.engine_restarts = counter("engine_restarts", "Engine restarts seen (a new start in its health)")
         self.persistence_errors = gauge("persistence_errors", "Persistence writes refused or failed")
         self._engine: dict[str, str] = {}
+        self._capital = self.initial_capital  # the runner's session capital, once it is measured
         self._peak = self.initial_capital
         self._closed_seen = 0
         self._wins_seen = 0
@@ -294,17 +298,19 @@ class StrategyMetrics:
         self.win_rate.set(self._wins_seen / self._closed_seen if self._closed_seen else 0.0)
         realized = float(pos.realized)
         price = st.last_price
-        unrealized = 0.0
+        unrealized = open_pnl(pos, price)
         if math.isfinite(price):
-            for lot in pos.lots.values():
-                p = lot.position
-                if p.is_open:
-                    unrealized += float(p.quantity) * (price - float(p.avg_entry))
             self.last_price.set(price)
-        equity = self.initial_capital + realized + unrealized
+        # The session's capital (`session_capital`) and the P&L since it was measured; a new capital
+        # (the account's, measured once) is a new peak.
+        cap = runner.capital
+        capital = float(cap.value)
+        if capital != self._capital:
+            self._capital = self._peak = capital
+        equity = capital + realized + unrealized - cap.pnl_base
         self._peak = max(self._peak, equity)
         dd = self._peak - equity
-        self.drawdown_of_capital_pct = dd / self.initial_capital * 100 if self.initial_capital > 0 else 0.0
+        self.drawdown_of_capital_pct = dd / capital * 100 if capital > 0 else 0.0
         self.pnl.set(realized)
         self.unrealized.set(unrealized)
         self.fees.set(float(pos.total_fees))

@@ -311,6 +311,23 @@ class PersistenceService:
         self.writer.call(write, "end session")
         self.session = None
 
+    def set_session_capital(self, capital: Decimal, why: str) -> None:
+        """The session's capital once measured (`flashcrash.session_capital`: the account's equity at
+        its start): its row's `initial_capital`, which `flashcrash report`'s return is on, and a
+        `session` event saying where it comes from."""
+        sid = self.session_id
+        e = EventRecord(
+            sid, time.time_ns(), "session", f"session capital {wire.dec_text(capital)}: {why}",
+            component="persistence", payload=_frozen({"initial_capital": wire.dec_text(capital)}),
+            event_ns=self._event_ns(),
+        )  # fmt: skip
+
+        def write(uow: UnitOfWork) -> None:
+            uow.sessions.set_capital(sid, capital)
+            uow.events.add(e)
+
+        self._submit(write, "session capital")
+
     def fail_session(self, reason: str, now_ns: int | None = None) -> None:
         """Ends the session as "failed" (its start stopped before it traded: a damaged row the recovery
         refused, say) and waits for the commit, rather than leave it "running" for the next start to

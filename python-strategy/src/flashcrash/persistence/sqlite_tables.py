@@ -158,6 +158,10 @@ class SqliteSessions(_Repo):
         if cur.rowcount != 1:
             raise ConstraintViolation(f"database {self.name}: session {session_id} is not running")
 
+    def set_capital(self, session_id: int, capital: Decimal) -> None:
+        """The session's capital once measured (the account's equity at its start)."""
+        self._x("UPDATE sessions SET initial_capital = ? WHERE id = ?", (dec_text(capital), session_id))
+
     def last_activity_ns(self, session_id: int) -> int | None:
         """The session's last wall-clock time on record: its newest audit event or snapshot, else its
         start. Venue event times are left out (a detector transition's time, a trade's entry and exit:
