@@ -184,18 +184,19 @@ def _ask_engine(
     command: Callable[[str, int], wire.Message],
     endpoints: Callable[[Path], ZmqConfig] = lambda p: config_mod.load(p).zmq,
 ) -> int:
-    """Sends `command` to the engine at the `endpoints` read from `args.config` and prints its answer,
-    `<what> applied` or `<what> refused`. Exit 0 on Success, 1 on Error or no answer, 2 on a bad
-    config file."""
-    from flashcrash.engine_command import ask
+    """Sends `command` to the engine at the `endpoints` read from `args.config` and prints the outcome:
+    `<what> applied`, `refused` (the engine's Error), `not sent` (no engine listening) or `sent, no
+    answer` (the engine may still act on it). Exit 0 applied, 1 otherwise, 2 on a bad config file."""
+    from flashcrash.engine_command import Outcome, ask
 
     try:
         zmq_cfg = endpoints(args.config)
     except config_mod.ConfigError as e:
         print(f"{e} (nothing sent to the engine)", file=sys.stderr)
         return 2
-    ok, message = ask(zmq_cfg, command, args.timeout)
-    print(f"{what} {'applied' if ok else 'refused'}: {message}", file=sys.stdout if ok else sys.stderr)
+    answer = ask(zmq_cfg, command, args.timeout)
+    ok = answer.outcome is Outcome.APPLIED
+    print(f"{what} {answer.outcome.value}: {answer.message}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 
 

@@ -330,8 +330,8 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
             first = "first one" if unheard == 1 else f"first {unheard:,}"
             notes.append(
                 f"{received:,} of the {replay.trades:,} trades replayed reached the strategy: the "
-                f"{first} went out before its subscription reached the engine (the engine waits "
-                "[zmq] subscriber_wait_ms for it, then opens its feed without it: see engine.log)"
+                f"{first} went out before its subscription reached the engine (the engine opened "
+                "its feed without it: it waits at most [zmq] subscriber_wait_ms for one; see engine.log)"
                 + (f", and {missed:,} were lost on the way (gaps in the trade ids)." if missed else ".")
             )
         elif unheard > 0:

@@ -13,6 +13,8 @@ import msgpack
 import pytest
 import zmq
 
+from flashcrash import config, wire
+from flashcrash.engine_command import Outcome, ask
 from flashcrash.launcher import REPO, Session, SimSpec, tail
 
 pytestmark = pytest.mark.integration
@@ -262,6 +264,41 @@ def _order(command_id: str, **kw: object) -> bytes:
         "quantity": "100", "price": None,
     }  # fmt: skip
     return msgpack.packb({**order, **kw})
+
+
+def test_a_command_sent_while_the_engine_cannot_read_it_is_not_sent(bin_dir: Path) -> None:
+    """While the engine waits for a subscriber of its trades (or for the venue) its command socket is
+    not bound: a halt sent then is told `not sent` and never acted on (it was queued, its sender told
+    there was no answer, and applied seconds later); once the engine reads commands a halt applies."""
+    calm = SimSpec(speed="1", start="2025-10-10T20:50:00Z", end="2025-10-10T21:00:00Z")
+    session = Session(
+        config=CONFIG,
+        bin_dir=bin_dir,
+        sim=calm,
+        strategy=False,
+        overrides={"zmq": {"subscriber_wait_ms": 4000}},
+    )
+    with session:
+        log = session.procs["engine"].log_path
+        deadline = time.monotonic() + 30
+        while "waiting for a subscriber of the trades" not in log.read_text():
+            assert time.monotonic() < deadline, tail(log)
+            session.check_alive()
+            time.sleep(0.05)
+        endpoints = config.load_zmq(session.run_config)
+        early = ask(endpoints, lambda cid, ts: wire.EmergencyHalt(cid, ts, "sent too early", False), 1.0)
+        while "no subscriber of the trades joined" not in log.read_text():
+            assert time.monotonic() < deadline, tail(log)
+            session.check_alive()
+            time.sleep(0.05)
+        later = ask(endpoints, lambda cid, ts: wire.EmergencyHalt(cid, ts, "sent in time", False), 10.0)
+        codes = session.stop()
+    assert codes["engine"] == 0, codes
+    assert early.outcome is Outcome.NOT_SENT, early
+    assert later.outcome is Outcome.APPLIED, later
+    text = log.read_text()
+    assert "sent too early" not in text and "sent in time" in text, tail(log, 40)
+    session.cleanup()
 
 
 def test_emergency_halt_cancels_flattens_refuses_and_resumes(bin_dir: Path) -> None:

@@ -46,6 +46,7 @@ max_positions = 1
 order_quantity = "250"
 [zmq]
 data_endpoint = "tcp://127.0.0.1:6000"
+subscriber_wait_ms = 500
 [monitoring]
 alert_drawdown_pct = 9.0
 log_format = "json"
@@ -88,6 +89,7 @@ def test_changed_thresholds_take_effect(tmp_path: Path, caplog: pytest.LogCaptur
     assert runner.cfg.monitoring.alert_drawdown_pct == 9.0 and runner.cfg.monitoring.log_format == "text"
     assert "[monitoring] log_format 'text' -> 'json' not applied (restart required)" in text
     assert "watchdog_interval_secs" not in text  # the engine's key: not the strategy's business
+    assert "subscriber_wait_ms" not in text  # the engine's, though in a section the strategy reads
     assert str(runner.orders.maker_rate) == "0.0002" and "[fees] maker_rate '0.001' -> '0.0002'" in text
 
 
@@ -171,16 +173,18 @@ def test_unchanged_file_is_a_no_op(tmp_path: Path) -> None:
 
 
 class FakeEngine:
-    """Answers the first ReloadConfig with `answer(command_id)`."""
+    """Answers the first command with `answer(command_id)` (None: never answers), on `host`."""
 
-    def __init__(self, answer: object) -> None:
+    def __init__(self, answer: object, host: str = "127.0.0.1") -> None:
         self.ctx = zmq.Context()
         self.cmds = self.ctx.socket(zmq.PULL)
         self.resp = self.ctx.socket(zmq.PUB)
+        self.host = host
         for s in (self.cmds, self.resp):
             s.setsockopt(zmq.LINGER, 0)
-        self.cmd_port = self.cmds.bind_to_random_port("tcp://127.0.0.1")
-        self.resp_port = self.resp.bind_to_random_port("tcp://127.0.0.1")
+            s.setsockopt(zmq.IPV6, 1)
+        self.cmd_port = self.cmds.bind_to_random_port(f"tcp://{host}")
+        self.resp_port = self.resp.bind_to_random_port(f"tcp://{host}")
         self.answer = answer
         self.got: list[object] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -190,7 +194,8 @@ class FakeEngine:
         if self.cmds.poll(10_000):
             msg = wire.decode(self.cmds.recv())
             self.got.append(msg)
-            self.resp.send_multipart([b"resp", wire.encode(self.answer(msg.command_id))])  # type: ignore[attr-defined, operator]
+            if self.answer is not None:
+                self.resp.send_multipart([b"resp", wire.encode(self.answer(msg.command_id))])  # type: ignore[attr-defined, operator]
 
     def close(self) -> None:
         self.thread.join(timeout=11)
@@ -200,10 +205,11 @@ class FakeEngine:
 
 
 def _reload_config(tmp_path: Path, eng: FakeEngine) -> Path:
+    host = eng.host  # an IPv6 address in brackets, as in an endpoint
     path, _ = _setup(
         tmp_path,
-        f'[zmq]\ncommand_endpoint = "tcp://127.0.0.1:{eng.cmd_port}"\n'
-        f'response_endpoint = "tcp://127.0.0.1:{eng.resp_port}"\n',
+        f'[zmq]\ncommand_endpoint = "tcp://{host}:{eng.cmd_port}"\n'
+        f'response_endpoint = "tcp://{host}:{eng.resp_port}"\n',
     )
     return path
 
@@ -264,6 +270,32 @@ def test_halt_and_resume_commands(
     assert f"{argv[0]} applied: running" in capsys.readouterr().out
 
 
+def test_commands_reach_an_engine_on_ipv6(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tcp://[::1]:...` endpoints (the config accepts them, the strategy connects to them): the
+    command line's sockets had no IPV6 set and said the engine was not there."""
+    eng = FakeEngine(lambda cid: wire.Success(cid, 1, "halted"), host="[::1]")
+    try:
+        assert cli.main(["halt", "--config", str(_reload_config(tmp_path, eng)), "--timeout", "5"]) == 0
+    finally:
+        eng.close()
+    assert "halt applied: halted" in capsys.readouterr().out
+
+
+def test_a_command_sent_and_never_answered_may_still_be_applied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An engine that took the command and did not answer in time was reported as having refused it."""
+    eng = FakeEngine(None)
+    try:
+        assert cli.main(["resume", "--config", str(_reload_config(tmp_path, eng)), "--timeout", "1"]) == 1
+    finally:
+        eng.close()
+    assert isinstance(eng.got[0], wire.Resume)
+    assert "resume sent, no answer: no answer from the engine within 1 s: it may still act on it" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_halt_reads_only_the_engines_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad value elsewhere in the files (here `[risk] max_positions = 0`) refuses a reload before it
     is sent, but never stops a halt; a bad `[zmq]` address stops both, named."""
@@ -292,7 +324,7 @@ def test_reload_command_without_engine(tmp_path: Path, capsys: pytest.CaptureFix
         f'[zmq]\ncommand_endpoint = "tcp://127.0.0.1:{port}"\nresponse_endpoint = "tcp://127.0.0.1:{port}"\n',
     )
     assert cli.main(["reload", "--config", str(path), "--timeout", "0.5"]) == 1
-    assert "reload refused: engine not reachable" in capsys.readouterr().err
+    assert "reload not sent: no engine listening" in capsys.readouterr().err
 
 
 EVERY_COMPONENT = """

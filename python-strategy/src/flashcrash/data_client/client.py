@@ -95,6 +95,14 @@ def is_ipv6(endpoint: str) -> bool:
     return endpoint.partition("://")[2].startswith("[")
 
 
+def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
+    """Connects `sock` to `endpoint`; ZeroMQ reaches an IPv6 address (`tcp://[::1]:5555`) only on a
+    socket with IPV6 set."""
+    if is_ipv6(endpoint):
+        sock.setsockopt(zmq.IPV6, 1)
+    sock.connect(endpoint)
+
+
 class EngineClient:
     def __init__(self, cfg: ZmqConfig, symbol: str) -> None:
         self.symbol = symbol
@@ -118,10 +126,7 @@ class EngineClient:
             (self.responses, cfg.response_endpoint),
             (self.commands, cfg.command_endpoint),
         ):
-            # ZeroMQ reaches an IPv6 address (`tcp://[::1]:5555`) only on a socket with IPV6 set.
-            if is_ipv6(endpoint):
-                sock.setsockopt(zmq.IPV6, 1)
-            sock.connect(endpoint)
+            connect(sock, endpoint)
         for topic in (f"book.{symbol}", f"trade.{symbol}", "health", "state"):
             self.data.setsockopt_string(zmq.SUBSCRIBE, topic)
         self.responses.setsockopt_string(zmq.SUBSCRIBE, "resp")

@@ -33,6 +33,7 @@ from rich.text import Text
 
 from flashcrash import config as config_mod
 from flashcrash import wire
+from flashcrash.data_client.client import connect
 
 NS = 1_000_000_000
 PREFIX = "flashcrash_strategy_"
@@ -268,8 +269,8 @@ class Sources:
         for topic in (f"book.{self.symbol}", "health", "state"):
             self.data.setsockopt_string(zmq.SUBSCRIBE, topic)
         self.strategy.setsockopt_string(zmq.SUBSCRIBE, "state")
-        self.data.connect(cfg.zmq.data_endpoint)
-        self.strategy.connect(cfg.zmq.strategy_endpoint)
+        connect(self.data, cfg.zmq.data_endpoint)
+        connect(self.strategy, cfg.zmq.strategy_endpoint)
         self.poller = zmq.Poller()
         self.poller.register(self.data, zmq.POLLIN)
         self.poller.register(self.strategy, zmq.POLLIN)

@@ -66,6 +66,8 @@ MONITORING_RELOADABLE = frozenset(
 )
 # Sections the strategy reads but never changes while running (the engine's own are not its business).
 RESTART_SECTIONS = ("symbol", "zmq", "persistence")
+# Keys of those sections only the engine reads.
+ENGINE_ONLY = frozenset({("zmq", "subscriber_wait_ms")})
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,11 @@ def plan(current: Config, new: Config) -> Plan:
     for section in RESTART_SECTIONS:
         old_t, new_t = current.raw.get(section, {}), new.raw.get(section, {})
         for key in sorted(set(old_t) | set(new_t)):
-            if old_t.get(key) != new_t.get(key) and (section, key) != ("symbol", "order_quantity"):
+            if (
+                old_t.get(key) != new_t.get(key)
+                and (section, key) != ("symbol", "order_quantity")
+                and (section, key) not in ENGINE_ONLY
+            ):
                 rest.append(Change(section, key, old_t.get(key), new_t.get(key), False))
     qty_change: list[Change] = []
     quantity = Quantity.of(current.symbol.order_quantity)

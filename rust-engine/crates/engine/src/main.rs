@@ -328,14 +328,6 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
         .await
         .with_context(|| format!("[zmq] data_endpoint {}: cannot bind", cfg.zmq.data_endpoint))?;
-    let command_socket = commands::bind(&cfg.zmq.command_endpoint)
-        .await
-        .with_context(|| {
-            format!(
-                "[zmq] command_endpoint {}: cannot bind",
-                cfg.zmq.command_endpoint
-            )
-        })?;
     let response_socket = responses::bind(&cfg.zmq.response_endpoint)
         .await
         .with_context(|| {
@@ -415,6 +407,17 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
     );
     let data_pub = feed_thread.spawn(publisher::run(data_socket, data_rx, book_feed.clone()));
     let resp_pub = tokio::spawn(responses::run(response_socket, resp_rx));
+    // Bound only now that it is read: a command sent while the engine waited for the venue or a
+    // subscriber finds no engine (its sender is told so) instead of waiting, queued, to be acted on
+    // seconds later (a halt or a resume its sender was told had no answer).
+    let command_socket = commands::bind(&cfg.zmq.command_endpoint)
+        .await
+        .with_context(|| {
+            format!(
+                "[zmq] command_endpoint {}: cannot bind",
+                cfg.zmq.command_endpoint
+            )
+        })?;
     let cmd_recv = tokio::spawn(commands::run(
         command_socket,
         cmd_tx,
