@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
-use crate::faults::{Action, Injector, Outbox};
+use crate::faults::{Action, FaultCounts, Injector, Outbox};
 use crate::stream::{StreamKind, Subscriptions};
 use crate::venue::{Frame, Venue};
 use crate::wire;
@@ -165,7 +165,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
         (c.kicks, c.stalled_until, c.shutdowns)
     };
     let close_at = inject.lifetime().map(|d| Instant::now() + d);
-    // Set when the venue announces `serverShutdown` to this connection: it is closed then.
+    // Set when this connection's `serverShutdown` event is written to it: it is closed then.
     let mut shutdown_close_at: Option<Instant> = None;
     let mut pings = Pings::new(venue.keepalive);
     let ending = loop {
@@ -185,7 +185,7 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                         // Every frame the replay emitted reaches the client, each at its delayed
                         // time (`--latency-ms`, `--reorder`), before the close.
                         outbox.release_held(Instant::now());
-                        break match drain(&mut socket, &mut outbox).await {
+                        break match drain(&mut socket, &mut outbox, &venue, conn, &mut shutdown_close_at).await {
                             Ok(()) => Ending::Venue,
                             Err(e) => e,
                         };
@@ -202,12 +202,12 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                     outbox.push(text.clone(), None, now);
                 }
                 outbox.push(text, hold, now);
-                if let Err(e) = flush(&mut socket, &mut outbox).await {
+                if let Err(e) = flush(&mut socket, &mut outbox, &venue, conn, &mut shutdown_close_at).await {
                     break e;
                 }
             }
             _ = sleep_until_opt(outbox.next_due()), if !stalled => {
-                if let Err(e) = flush(&mut socket, &mut outbox).await {
+                if let Err(e) = flush(&mut socket, &mut outbox, &venue, conn, &mut shutdown_close_at).await {
                     break e;
                 }
             }
@@ -230,14 +230,12 @@ pub async fn serve(mut socket: WebSocket, venue: Arc<Venue>, subs: Subscriptions
                 }
                 if c.shutdowns != shutdowns {
                     shutdowns = c.shutdowns;
-                    let now = Instant::now();
-                    let due = now + c.shutdown_grace;
-                    shutdown_close_at = Some(shutdown_close_at.map_or(due, |t| t.min(due)));
-                    venue.fault_counts.server_shutdowns.fetch_add(1, Ordering::Relaxed);
-                    info!(conn, grace_secs = c.shutdown_grace.as_secs_f64(), "fault: serverShutdown sent");
+                    info!(conn, grace_secs = c.shutdown_grace.as_secs_f64(), "fault: serverShutdown queued");
                     // Behind the frames already on their way (a server sends in order), past the
-                    // per-frame faults: the event is never dropped, broken or duplicated.
-                    outbox.push(wire::server_shutdown(venue.event_time_ms(), combined), None, now);
+                    // per-frame faults: the event is never dropped, broken or duplicated. It is
+                    // counted, and its grace starts, when it is written ([`flush`]).
+                    let event = wire::server_shutdown(venue.event_time_ms(), combined);
+                    outbox.push_server_shutdown(event, c.shutdown_grace, Instant::now());
                 }
             }
             _ = sleep_until_opt(shutdown_close_at) => {
@@ -309,19 +307,58 @@ fn frame_text(frame: &Frame, subs: &Subscriptions, combined: bool) -> Option<Str
     })
 }
 
-/// Sends every frame of `outbox` that is due.
-async fn flush(socket: &mut WebSocket, outbox: &mut Outbox) -> Result<(), Ending> {
-    while let Some(text) = outbox.pop_ready(Instant::now()) {
-        send(socket, Message::Text(text)).await?;
+/// Sends every frame of `outbox` that is due. A `serverShutdown` event is counted, and its grace
+/// starts, once it is written ([`shutdown_sent`]).
+async fn flush(
+    socket: &mut WebSocket,
+    outbox: &mut Outbox,
+    venue: &Venue,
+    conn: u64,
+    shutdown_close_at: &mut Option<Instant>,
+) -> Result<(), Ending> {
+    while let Some(frame) = outbox.pop_ready(Instant::now()) {
+        send(socket, Message::Text(frame.text)).await?;
+        if let Some(grace) = frame.shutdown_grace {
+            shutdown_sent(
+                shutdown_close_at,
+                Instant::now(),
+                grace,
+                &venue.fault_counts,
+            );
+            info!(
+                conn,
+                grace_secs = grace.as_secs_f64(),
+                "fault: serverShutdown sent"
+            );
+        }
     }
     Ok(())
 }
 
-/// Sends every frame of `outbox`, each when it is due.
-async fn drain(socket: &mut WebSocket, outbox: &mut Outbox) -> Result<(), Ending> {
+/// A `serverShutdown` event went out at `now`: counted, and the connection is to be closed `grace`
+/// later (or at the close an earlier event set, if sooner).
+fn shutdown_sent(
+    close_at: &mut Option<Instant>,
+    now: Instant,
+    grace: Duration,
+    counts: &FaultCounts,
+) {
+    let due = now + grace;
+    *close_at = Some(close_at.map_or(due, |t| t.min(due)));
+    counts.server_shutdowns.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends every frame of `outbox`, each when it is due (see [`flush`]).
+async fn drain(
+    socket: &mut WebSocket,
+    outbox: &mut Outbox,
+    venue: &Venue,
+    conn: u64,
+    shutdown_close_at: &mut Option<Instant>,
+) -> Result<(), Ending> {
     while let Some(at) = outbox.next_due() {
         tokio::time::sleep_until(at).await;
-        flush(socket, outbox).await?;
+        flush(socket, outbox, venue, conn, shutdown_close_at).await?;
     }
     Ok(())
 }
@@ -380,5 +417,22 @@ mod tests {
         );
         assert!(frame_text(&Frame::Depth1s("{}".into()), &subs, true).is_some());
         assert_eq!(frame_text(&Frame::End, &subs, true), None);
+    }
+
+    /// Each `serverShutdown` event written counts once; the close is its grace after it was
+    /// written, or an earlier event's close if sooner.
+    #[test]
+    fn a_server_shutdown_sent_counts_and_sets_the_close() {
+        let counts = FaultCounts::default();
+        let t0 = Instant::now();
+        let mut close_at = None;
+        shutdown_sent(&mut close_at, t0, Duration::from_secs(2), &counts);
+        assert_eq!(close_at, Some(t0 + Duration::from_secs(2)));
+        let t1 = t0 + Duration::from_millis(500);
+        shutdown_sent(&mut close_at, t1, Duration::from_millis(500), &counts);
+        assert_eq!(close_at, Some(t1 + Duration::from_millis(500)));
+        shutdown_sent(&mut close_at, t1, Duration::from_secs(5), &counts);
+        assert_eq!(close_at, Some(t1 + Duration::from_millis(500)));
+        assert_eq!(counts.server_shutdowns.load(Ordering::Relaxed), 3);
     }
 }

@@ -76,7 +76,9 @@ pub enum TimedFault {
     Refuse(Duration),
     /// Every market-data connection open at that time is sent Binance's `serverShutdown` event
     /// ([`crate::wire::server_shutdown`]) and is closed (close code 1001 "server shutdown") this
-    /// long after, unless its client leaves first. New connections are accepted throughout.
+    /// long after the event was written to it (a stall or latency delays the event like every
+    /// frame, and the close with it), unless its client leaves first. New connections are accepted
+    /// throughout.
     ServerShutdown(Duration),
 }
 
@@ -292,8 +294,18 @@ impl Injector {
 #[derive(Debug)]
 pub struct Outbox {
     latency: Duration,
-    due: VecDeque<(Instant, String)>,
+    due: VecDeque<(Instant, Outgoing)>,
     held: Vec<(u32, String)>,
+}
+
+/// A frame leaving an [`Outbox`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The text to send.
+    pub text: String,
+    /// Set on a `serverShutdown` event ([`TimedFault::ServerShutdown`]): its grace, which runs
+    /// from when the frame is written to the socket (a stall or latency delays the close too).
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl Outbox {
@@ -312,14 +324,37 @@ impl Outbox {
             self.held.push((n, text));
             return;
         }
+        self.queue(
+            Outgoing {
+                text,
+                shutdown_grace: None,
+            },
+            now,
+        );
+    }
+
+    /// Queues the `serverShutdown` event `text` at `now`, never held back; it leaves marked with
+    /// its `grace` ([`Outgoing::shutdown_grace`]).
+    pub fn push_server_shutdown(&mut self, text: String, grace: Duration, now: Instant) {
+        self.queue(
+            Outgoing {
+                text,
+                shutdown_grace: Some(grace),
+            },
+            now,
+        );
+    }
+
+    /// Queues `frame`, due after the latency, and the held frames whose wait it ends.
+    fn queue(&mut self, frame: Outgoing, now: Instant) {
         let at = now + self.latency;
-        self.due.push_back((at, text));
+        self.due.push_back((at, frame));
         let mut i = 0;
         while i < self.held.len() {
             self.held[i].0 -= 1;
             if self.held[i].0 == 0 {
-                let (_, t) = self.held.remove(i);
-                self.due.push_back((at, t));
+                let (_, text) = self.held.remove(i);
+                self.due.push_back((at, plain(text)));
             } else {
                 i += 1;
             }
@@ -331,7 +366,7 @@ impl Outbox {
     pub fn release_held(&mut self, now: Instant) {
         let at = now + self.latency;
         for (_, text) in self.held.drain(..) {
-            self.due.push_back((at, text));
+            self.due.push_back((at, plain(text)));
         }
     }
 
@@ -341,12 +376,20 @@ impl Outbox {
     }
 
     /// The next frame due at `now`.
-    pub fn pop_ready(&mut self, now: Instant) -> Option<String> {
+    pub fn pop_ready(&mut self, now: Instant) -> Option<Outgoing> {
         if self.due.front()?.0 <= now {
-            self.due.pop_front().map(|(_, t)| t)
+            self.due.pop_front().map(|(_, f)| f)
         } else {
             None
         }
+    }
+}
+
+/// A frame of the stream, not marked.
+fn plain(text: String) -> Outgoing {
+    Outgoing {
+        text,
+        shutdown_grace: None,
     }
 }
 

@@ -279,8 +279,52 @@ fn outbox_delays_and_reorders() {
     out.push("c".into(), None, t0);
     let later = t0 + Duration::from_millis(100);
     assert_eq!(out.next_due(), Some(later));
-    let sent: Vec<String> = std::iter::from_fn(|| out.pop_ready(later)).collect();
+    let sent: Vec<String> = std::iter::from_fn(|| out.pop_ready(later))
+        .map(|f| f.text)
+        .collect();
     assert_eq!(sent, ["b", "c", "a"]);
+}
+
+/// The `serverShutdown` event leaves the outbox marked with its grace, behind the frames queued
+/// before it, after the latency like every frame; it is never held back, and it ends the wait of
+/// a held frame as any later frame does.
+#[test]
+fn a_server_shutdown_leaves_the_outbox_marked_after_the_latency() {
+    let t0 = Instant::now();
+    let latency = Duration::from_millis(100);
+    let grace = Duration::from_millis(700);
+    let mut out = Outbox::new(latency);
+    out.push("a".into(), Some(1), t0);
+    out.push("b".into(), None, t0);
+    let t1 = t0 + Duration::from_millis(10);
+    out.push("c".into(), Some(1), t1);
+    out.push_server_shutdown("bye".into(), grace, t1);
+    assert_eq!(
+        out.pop_ready(t1 + latency - Duration::from_millis(1))
+            .map(|f| f.text),
+        Some("b".into())
+    );
+    assert_eq!(
+        out.pop_ready(t1 + latency - Duration::from_millis(1))
+            .map(|f| f.text),
+        Some("a".into())
+    );
+    assert_eq!(out.pop_ready(t1), None, "not before its latency");
+    assert_eq!(out.next_due(), Some(t1 + latency));
+    let sent: Vec<Outgoing> = std::iter::from_fn(|| out.pop_ready(t1 + latency)).collect();
+    assert_eq!(
+        sent,
+        [
+            Outgoing {
+                text: "bye".into(),
+                shutdown_grace: Some(grace),
+            },
+            Outgoing {
+                text: "c".into(),
+                shutdown_grace: None,
+            },
+        ]
+    );
 }
 
 #[test]
@@ -302,7 +346,7 @@ fn reorder_holds_frames_within_the_window() {
         out.push(text, hold, now);
     }
     let sent: Vec<u32> = std::iter::from_fn(|| out.pop_ready(now))
-        .map(|t| t.parse().unwrap())
+        .map(|f| f.text.parse().unwrap())
         .collect();
     let moved = sent
         .iter()

@@ -258,3 +258,85 @@ async fn delayed_frames_are_delivered_before_the_close_at_the_end() {
     assert!(sent > 10, "{sent}");
     assert_eq!(received, sent);
 }
+
+/// Connects one raw client to a venue running `cfg` (one scheduled `serverShutdown` with `grace`)
+/// and checks what it sees: the event arrives, then — no sooner than the grace after it — the close
+/// 1001 "server shutdown"; the event is counted once, the close once.
+async fn the_event_reaches_the_client_before_the_close(
+    cfg: exchange_sim::SimConfig,
+    grace: Duration,
+) {
+    let venue = client::start(&cfg).await;
+    let mut ws = client::connect(&venue, "/ws/polusdt@aggTrade").await;
+    let mut told_at = None;
+    let close = loop {
+        let msg = timeout(client::STEP, ws.next())
+            .await
+            .expect("a frame in time");
+        match msg.map(|m| m.expect("a frame")) {
+            None => break None,
+            Some(Message::Text(t)) => {
+                let frame: serde_json::Value = serde_json::from_str(&t).expect("JSON");
+                if frame["e"] == "serverShutdown" {
+                    assert!(told_at.is_none(), "told twice");
+                    told_at = Some(tokio::time::Instant::now());
+                }
+            }
+            Some(Message::Close(f)) => {
+                break f.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+            Some(_) => {}
+        }
+    };
+    assert_eq!(close, Some((1001, "server shutdown".to_owned())));
+    let told_at = told_at.expect("the serverShutdown event before the close");
+    // The grace runs from the event's sending: allow for its trip to the client.
+    let waited = told_at.elapsed();
+    assert!(
+        waited + Duration::from_millis(100) >= grace,
+        "closed {waited:?} after the event, grace {grace:?}"
+    );
+    let counts = &venue.venue.fault_counts;
+    assert_eq!(counts.server_shutdowns.load(Ordering::Relaxed), 1);
+    assert_eq!(counts.disconnects.load(Ordering::Relaxed), 1);
+}
+
+/// A `serverShutdown` announced during a stall goes out when the stall ends, like every frame, and
+/// its grace starts then: the client is told before it is closed (it used to be closed at the end
+/// of the grace counted from the announcement, still stalled, never told, and counted as told).
+#[tokio::test]
+async fn a_server_shutdown_during_a_stall_is_sent_before_the_close() {
+    let grace = Duration::from_millis(500);
+    let cfg = exchange_sim::SimConfig {
+        schedule: vec![
+            Scheduled {
+                at: Duration::from_secs(1),
+                fault: TimedFault::Stall(Duration::from_secs(2)),
+            },
+            Scheduled {
+                at: Duration::from_millis(1_500),
+                fault: TimedFault::ServerShutdown(grace),
+            },
+        ],
+        ..config(Faults::default())
+    };
+    the_event_reaches_the_client_before_the_close(cfg, grace).await;
+}
+
+/// With `--latency-ms` longer than the grace, the `serverShutdown` event is delayed like every
+/// frame and its grace starts when it goes out: the client is told before it is closed.
+#[tokio::test]
+async fn a_delayed_server_shutdown_is_sent_before_the_close() {
+    let grace = Duration::from_millis(300);
+    let cfg = exchange_sim::SimConfig {
+        schedule: vec![Scheduled {
+            at: Duration::from_secs(1),
+            fault: TimedFault::ServerShutdown(grace),
+        }],
+        ..config(Faults {
+            latency: Duration::from_millis(1_500),
+            ..Faults::default()
+        })
+    };
+    the_event_reaches_the_client_before_the_close(cfg, grace).await;
+}
