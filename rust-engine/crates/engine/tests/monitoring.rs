@@ -444,26 +444,39 @@ async fn watchdog_reports_a_stale_feed_and_halts() {
     e.stop().await;
 }
 
+/// The engine started against exchange-sim with `key` (section, key, TOML value) set, which it must
+/// refuse: it stops within `secs` with exit code 2. Its stderr and the venue's address.
+async fn refused_start(
+    name: &str,
+    (section, key, value): (&str, &str, &str),
+    rust_log: &str,
+    secs: u64,
+) -> (String, std::net::SocketAddr) {
+    let sim = start_sim().await;
+    let dead = format!("ws://127.0.0.1:{}", free_port());
+    let (config, _) = engine_config(name, &dead, sim.addr);
+    set_key(&config, section, key, value);
+    let run = Process::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", rust_log)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(secs), run)
+        .await
+        .unwrap_or_else(|_| panic!("the engine did not stop within {secs} s"))
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    (stderr, sim.addr)
+}
+
 /// A config grid the venue does not accept (`[symbol] quantity_step` 0.05 where exchangeInfo says
 /// 0.1): the engine refuses to start, exit code 2, naming the key, its value and the venue's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_refuses_a_quantity_step_off_the_venues() {
-    let sim = start_sim().await;
-    let dead = format!("ws://127.0.0.1:{}", free_port());
-    let (config, _) = engine_config("grid", &dead, sim.addr);
-    set_key(&config, "symbol", "quantity_step", "\"0.05\"");
-    let run = Process::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the engine did not stop within 30 s")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (stderr, _) =
+        refused_start("grid", ("symbol", "quantity_step", "\"0.05\""), "warn", 30).await;
     assert!(
         stderr.contains(
             "[symbol] quantity_step = 0.05 is not a multiple of POLUSDT's LOT_SIZE stepSize 0.1"
@@ -477,29 +490,15 @@ async fn engine_refuses_a_quantity_step_off_the_venues() {
 /// one line naming the key and its value (before: it retried exchangeInfo for ever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_refuses_a_symbol_the_venue_does_not_list() {
-    let sim = start_sim().await;
-    let dead = format!("ws://127.0.0.1:{}", free_port());
-    let (config, _) = engine_config("symbol", &dead, sim.addr);
-    set_key(&config, "symbol", "name", "\"BTCUSDT\"");
-    let run = Process::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "off")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("the engine did not stop within 10 s")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (stderr, venue) =
+        refused_start("symbol", ("symbol", "name", "\"BTCUSDT\""), "off", 10).await;
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
         [format!(
             "engine: config error: [symbol] name = \"BTCUSDT\": the venue at http://{} does not \
              list this symbol (exchangeInfo answered HTTP 400, code -1121 \"Invalid symbol.\")",
-            sim.addr
+            venue
         )],
         "{stderr}"
     );
