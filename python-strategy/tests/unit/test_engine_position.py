@@ -5,7 +5,9 @@ reported, not traded; an answer that fails is asked again instead of ending the 
 
 from __future__ import annotations
 
-from trading_fixtures import D, Outbox, S, enter, error, make, placed, respond
+from dataclasses import replace
+
+from trading_fixtures import D, Outbox, S, enter, error, execution, make, placed, respond
 
 from flashcrash import wire
 from flashcrash.trading_engine import PercentileStrategy
@@ -103,3 +105,28 @@ def test_a_failed_answer_to_the_open_orders_asked_is_asked_again() -> None:
     assert isinstance(again, wire.QueryOpenOrders) and again.command_id != ask.command_id
     respond(st, _open_orders(again, "0"))
     assert not st.orders.reconciling
+
+
+def test_a_trade_that_closes_while_reconciling_leaves_no_lot_behind() -> None:
+    """The target fills while the reconciliation waits for the engine (heard live, or made up from
+    the engine's figures while its net position is still asked): the lot holds nothing and its
+    orders are settled, so it is finished at once, not left counted as a live position (the end of
+    a session stopped before the answer told it open, and the next start recovered it)."""
+    st, out = make()
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.orders.reconcile(0)
+    respond(st, execution(target, "0.2100", "100", 2))  # heard live, the open orders not answered yet
+    assert st.orders.reconciling and not st.position.lots
+    assert [t.exit_reason for t in st.position.closed] == ["target"]
+
+    st, out = make()
+    target = enter(st, out)
+    respond(st, placed(target))
+    st.orders.reconcile(0)
+    respond(st, _open_orders(out.sent[-1], "100"))  # the target is not listed: queried
+    filled = replace(_target_info(target, "FILLED"), filled_quantity=D("100"), quote_filled=D("21.00"))
+    respond(st, wire.OrderStatus(out.sent[-1].command_id, 2, filled))  # type: ignore[attr-defined]
+    assert isinstance(out.sent[-1], wire.QueryOpenOrders) and st.orders.reconciling  # the position check
+    assert not st.position.lots and [t.exit_reason for t in st.position.closed] == ["target"]
+    assert [o.side for o in out.orders] == ["BUY", "SELL"]

@@ -232,9 +232,9 @@ def test_an_order_the_engine_no_longer_knows_is_settled_in_the_database_too(tmp_
         eng.close()
 
 
-def _reconcile(runner: Runner, eng: FakeEngine, listed: list[wire.OrderInfo]) -> list[object]:
-    """Waits for the restarted process's QueryOpenOrders, answers it with `listed`, and returns the
-    commands the strategy sent meanwhile (the QueryOpenOrders last)."""
+def _reconcile(runner: Runner, eng: FakeEngine, listed: list[wire.OrderInfo] | None) -> list[object]:
+    """Waits for the restarted process's QueryOpenOrders, answers it with `listed` (None: leaves it
+    unanswered), and returns the commands the strategy sent meanwhile (the QueryOpenOrders last)."""
     time.sleep(0.5)
     sent: list[object] = []
     end = time.monotonic() + 10
@@ -242,7 +242,8 @@ def _reconcile(runner: Runner, eng: FakeEngine, listed: list[wire.OrderInfo]) ->
         sent.append(_until_command(runner, eng))
     q = sent[-1]
     assert isinstance(q, wire.QueryOpenOrders), sent
-    _send(eng, wire.OpenOrders(q.command_id, 1, "POLUSDT", listed))
+    if listed is not None:
+        _send(eng, wire.OpenOrders(q.command_id, 1, "POLUSDT", listed))
     return sent
 
 
@@ -537,6 +538,47 @@ def test_a_stop_that_could_not_sell_leaves_the_position_to_the_next_start(
             runner.stop_reason = "TEST"
             runner.finish()
             assert db.find_unfinished_session() is None  # nothing left open: the next start is fresh
+        finally:
+            client.close()
+            db.close()
+    finally:
+        eng.close()
+
+
+def test_a_stop_before_the_reconciliation_is_answered_tells_a_closed_trade_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed while holding; the restarted process asks the engine for its open orders, and the
+    target's fill comes before the answer. SIGTERM then: nothing is left open, and the session's end
+    says so (it told one position open, and the next start recovered it again)."""
+    eng = FakeEngine()
+    try:
+        cfg = _config(tmp_path, eng)
+        runner, client, db = _runner(cfg)
+        try:
+            _, target = _bought(runner, eng)
+            _send(eng, _placed(target))
+            _steps(runner, 0.3)
+            db.flush()
+        finally:
+            client.close()  # killed -9
+            db.close()
+        runner, client, db = _runner(cfg)
+        try:
+            sent = _reconcile(runner, eng, listed=None)
+            eng.fill(target, "0.966", 2)
+            _steps(runner, 0.3)
+            assert runner.orders.reconciling and runner.strategy.position.quantity == 0
+            runner.stop_reason = "SIGTERM"
+            with runner._atomic():
+                runner.flatten(wait_s=0.3)
+            with caplog.at_level(logging.WARNING, "flashcrash.runner"):
+                runner.finish()
+            assert "remain open" not in caplog.text
+            s2 = db.get_session(2)
+            assert s2 is not None and (s2.status, s2.stop_reason) == ("clean", "SIGTERM")
+            assert db.find_unfinished_session() is None  # the next start recovers nothing
+            assert not any(isinstance(c, wire.PlaceOrder) for c in sent) and eng.recv() is None
         finally:
             client.close()
             db.close()

@@ -466,6 +466,14 @@ class PercentileStrategy:
         its entry still rests (ENTERING, filled in part)."""
         return lot.phase is Phase.HOLDING or (lot.phase is Phase.ENTERING and lot.position.is_open)
 
+    def _spent(self, lot: Lot) -> bool:
+        """Whether the lot holds nothing and every order of it is settled: all that is left is to
+        finish it (an entry that ended unfilled counted so), which `_advance_lot` does sending none."""
+        if lot.position.is_open:
+            return False
+        orders = [self.orders.get(c) for c in lot.order_ids()]
+        return all(o is not None and o.settled for o in orders)
+
     def _held(self) -> list[Lot]:
         return [lot for lot in self.position.lots.values() if self._is_held(lot)]
 
@@ -537,9 +545,10 @@ class PercentileStrategy:
     def _advance_lot(self, lot: Lot, now: int) -> None:
         """Moves a lot on as far as its orders allow; not while orders are reconciled with the engine:
         until its net position is known, a sell could sell what it already sold (its flatten, while
-        nobody listened here)."""
+        nobody listened here). A spent lot is finished all the same: that sends nothing, and left
+        live it would be counted, and told at a stop, as a position open."""
         orders = self.orders
-        if orders.reconciling:
+        if orders.reconciling and not self._spent(lot):
             return
         if lot.phase is Phase.ENTERING:
             entry = orders.get(lot.entry_coid)
