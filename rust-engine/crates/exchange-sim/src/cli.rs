@@ -10,7 +10,7 @@ use crate::error::ConfigError;
 use crate::matching::AccountSettings;
 use crate::rate_limit::RateLimits;
 use crate::replay::Start;
-use crate::scenario::{FaultSettings, ScheduleEntry};
+use crate::scenario::{scheduled_flag, FaultKind, FaultSettings, Scenario};
 use crate::signing::{
     default_ed25519_key, ed25519_public_key_from_pem, DEFAULT_API_KEY, DEFAULT_API_SECRET,
     DEFAULT_ED25519_API_KEY,
@@ -302,23 +302,20 @@ impl Args {
             ));
         }
         // Checked whole when read: its errors name the file and the key.
-        let file = match &self.scenario {
-            Some(path) => Some((path.as_path(), FaultSettings::load(path)?)),
-            None => None,
-        };
+        let file = self.scenario.as_deref().map(Scenario::load).transpose()?;
         let mut schedule = Vec::new();
-        for (flag, fault, texts) in [
-            ("disconnect-at", "disconnect", &self.disconnect_at),
-            ("stall-at", "stall", &self.stall_at),
-            ("refuse-at", "refuse", &self.refuse_at),
+        for (flag, kind, texts) in [
+            ("disconnect-at", FaultKind::Disconnect, &self.disconnect_at),
+            ("stall-at", FaultKind::Stall, &self.stall_at),
+            ("refuse-at", FaultKind::Refuse, &self.refuse_at),
             (
                 "server-shutdown-at",
-                "server_shutdown",
+                FaultKind::ServerShutdown,
                 &self.server_shutdown_at,
             ),
         ] {
             for t in texts {
-                schedule.push(ScheduleEntry::parse_flag(flag, fault, t)?);
+                schedule.push(scheduled_flag(flag, kind, t)?);
             }
         }
         let flags = FaultSettings {
@@ -337,9 +334,9 @@ impl Args {
             order_reject: self.order_reject,
             order_latency_ms: self.order_latency_ms,
             drop_user_events: self.drop_user_events,
-            schedule,
+            schedule: Vec::new(),
         };
-        let (faults, schedule, order_faults) = flags.resolve(file)?;
+        let (faults, schedule, order_faults) = flags.resolve(schedule, file)?;
         let symbol = self.symbol.to_ascii_uppercase();
         let balances = match &self.balances {
             Some(b) => parse_balances(b)?,

@@ -39,32 +39,13 @@ pub enum ConfigError {
         /// What was expected.
         why: &'static str,
     },
-    /// The scenario file cannot be read or parsed.
+    /// The scenario file cannot be read or parsed, or a value in it is unusable (`why` names its
+    /// key, or its `[[schedule]]` entry's number and key).
     #[error("scenario {path}: {why}")]
     Scenario {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        why: String,
-    },
-    /// A key of the scenario file has an unusable value (the file unnamed:
-    /// [`ConfigError::in_scenario`] names it).
-    #[error("scenario {key} = {value}: {why}")]
-    ScenarioKey {
-        /// The key, e.g. `drop_depth`.
-        key: String,
-        /// Its value.
-        value: String,
-        /// What was expected.
-        why: String,
-    },
-    /// An entry of the scenario file's `[[schedule]]` list is unusable (the file unnamed:
-    /// [`ConfigError::in_scenario`] names it).
-    #[error("scenario [[schedule]] entry {entry}: {why}")]
-    ScheduleEntry {
-        /// The entry's number among the file's `[[schedule]]` entries, from 1.
-        entry: usize,
-        /// The key and its value, or the key missing, and what was expected.
         why: String,
     },
 }
@@ -79,20 +60,11 @@ impl ConfigError {
         }
     }
 
-    /// `self`, a [`ConfigError::ScenarioKey`] or [`ConfigError::ScheduleEntry`] turned into a
-    /// [`ConfigError::Scenario`] naming `path`, the file the key or the entry is in.
-    #[must_use]
-    pub fn in_scenario(self, path: &Path) -> Self {
-        let why = match self {
-            ConfigError::ScenarioKey { key, value, why } => format!("{key} = {value}: {why}"),
-            ConfigError::ScheduleEntry { entry, why } => {
-                format!("[[schedule]] entry {entry}: {why}")
-            }
-            e => return e,
-        };
+    /// Shorthand for [`ConfigError::Scenario`].
+    pub fn scenario(path: &Path, why: impl ToString) -> Self {
         ConfigError::Scenario {
             path: path.to_owned(),
-            why,
+            why: why.to_string(),
         }
     }
 }

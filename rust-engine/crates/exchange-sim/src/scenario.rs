@@ -1,9 +1,10 @@
 //! Fault settings as given on the command line or in a scenario file (TOML, `--scenario`), and
-//! their validation into [`Faults`] and a [`Scheduled`] list. A key of the file is the flag's name
-//! with `_` for `-` (`drop_depth` for `--drop-depth`); a flag given on the command line wins over
-//! the file, and scheduled faults of both are kept. A bad value is reported under the flag and the
-//! value typed (`--drop-depth "2"`), or under the file and its key (`scenario FILE: drop_depth =
-//! 2`): the file is checked whole when read, a value a flag overrides included. Example (`docs/EXCHANGE_SIM.md` has all keys):
+//! their validation into [`Faults`], [`OrderFaults`] and a [`Scheduled`] list. A key of the file is
+//! the flag's name with `_` for `-` (`drop_depth` for `--drop-depth`); a flag given on the command
+//! line wins over the file, and scheduled faults of both are kept. Each value is checked where it
+//! is read, and a bad one is reported under the flag and the value typed (`--drop-depth "2"`), or
+//! under the file and its key (`scenario FILE: drop_depth = 2`): the file is checked whole when
+//! read, a value a flag overrides included. Example (`docs/EXCHANGE_SIM.md` has all keys):
 //!
 //! ```toml
 //! drop_depth = 0.02
@@ -16,7 +17,7 @@
 //! secs = 3.0
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::faults::{Faults, OrderFaults, Scheduled, TimedFault, DEFAULT_SHUTDOWN_GRACE};
 
-/// Fault settings before validation; `None` means "not given".
+/// Fault settings as given; `None` means "not given".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSettings {
@@ -58,12 +59,13 @@ pub struct FaultSettings {
     pub order_latency_ms: Option<f64>,
     /// Fraction of user data stream events never sent.
     pub drop_user_events: Option<f64>,
-    /// Faults at given times.
+    /// A scenario file's faults at given times (the command line's are read by
+    /// [`scheduled_flag`]).
     #[serde(default)]
     pub schedule: Vec<ScheduleEntry>,
 }
 
-/// One scheduled fault as written.
+/// One `[[schedule]]` entry of a scenario file, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleEntry {
@@ -74,418 +76,396 @@ pub struct ScheduleEntry {
     /// How long a stall or a refusal lasts, or a `server_shutdown`'s grace before the venue closes
     /// the connections (default [`DEFAULT_SHUTDOWN_GRACE`]), seconds; a `disconnect` takes none.
     pub secs: Option<f64>,
-    /// For an entry given on the command line, the flag (without dashes) and the value given to
-    /// it, which its errors name; `None` for an entry of a scenario file (its errors name the
-    /// entry's number and key). Not a key of the file.
-    #[serde(skip)]
-    pub flag: Option<(&'static str, String)>,
 }
 
-impl ScheduleEntry {
-    /// Parses `AT` (a disconnect), `AT:SECS` (a stall or a refusal) or `AT[:GRACE]` (a server
-    /// shutdown) as given on the command line. Only the numbers are read here: their ranges, and
-    /// whether the fault takes a duration, are checked with the rest of the settings
-    /// ([`FaultSettings::build`]), whose errors name `flag` and `text` too.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming `flag` and `text`.
-    pub fn parse_flag(flag: &'static str, fault: &str, text: &str) -> Result<Self, ConfigError> {
-        let bad = || ConfigError::invalid(flag, text, flag_syntax(fault));
-        let (at, secs) = match text.split_once(':') {
-            Some((a, d)) => (a, Some(d.trim().parse::<f64>().map_err(|_| bad())?)),
-            None => (text, None),
+/// The kind of a scheduled fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Every connection closed (`disconnect`).
+    Disconnect,
+    /// Nothing sent for a while (`stall`).
+    Stall,
+    /// New connections refused for a while (`refuse`).
+    Refuse,
+    /// `serverShutdown` sent, the connections closed after a grace (`server_shutdown`).
+    ServerShutdown,
+}
+
+/// Why a scheduled fault's length (`secs`) is unusable.
+enum BadSecs {
+    /// Not a positive number of seconds, at most a day.
+    OutOfRange(f64),
+    /// A stall or a refusal without one.
+    Missing,
+    /// Given to a disconnect.
+    Disconnect(f64),
+}
+
+impl FaultKind {
+    /// The kind named `name` in a scenario file.
+    fn named(name: &str) -> Option<Self> {
+        match name {
+            "disconnect" => Some(FaultKind::Disconnect),
+            "stall" => Some(FaultKind::Stall),
+            "refuse" => Some(FaultKind::Refuse),
+            "server_shutdown" => Some(FaultKind::ServerShutdown),
+            _ => None,
+        }
+    }
+
+    /// The fault of this kind lasting `secs` (a server shutdown's grace).
+    fn lasting(self, secs: Option<f64>) -> Result<TimedFault, BadSecs> {
+        let length = || {
+            secs.map(|s| positive_seconds(s).ok_or(BadSecs::OutOfRange(s)))
+                .transpose()
         };
-        Ok(ScheduleEntry {
-            at: at.trim().parse().map_err(|_| bad())?,
-            fault: fault.to_owned(),
-            secs,
-            flag: Some((flag, text.to_owned())),
+        Ok(match self {
+            FaultKind::Disconnect => match secs {
+                None => TimedFault::Disconnect,
+                Some(s) => return Err(BadSecs::Disconnect(s)),
+            },
+            FaultKind::Stall => TimedFault::Stall(length()?.ok_or(BadSecs::Missing)?),
+            FaultKind::Refuse => TimedFault::Refuse(length()?.ok_or(BadSecs::Missing)?),
+            FaultKind::ServerShutdown => {
+                TimedFault::ServerShutdown(length()?.unwrap_or(DEFAULT_SHUTDOWN_GRACE))
+            }
         })
     }
 }
 
-/// Where a setting was given, which its errors name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Given {
-    /// On the command line: the flag and the value as typed ([`ConfigError::Invalid`]).
-    Flag,
-    /// In a scenario file: the key and its value ([`ConfigError::ScenarioKey`]).
-    File,
+/// A scheduled fault of `kind` given on the command line to `flag` (without dashes): `AT` (a
+/// disconnect), `AT:SECS` (a stall or a refusal) or `AT[:GRACE]` (a server shutdown).
+///
+/// # Errors
+/// [`ConfigError`] naming `flag` and `text`.
+pub fn scheduled_flag(
+    flag: &'static str,
+    kind: FaultKind,
+    text: &str,
+) -> Result<Scheduled, ConfigError> {
+    let bad = |why| ConfigError::invalid(flag, text, why);
+    let syntax = || {
+        bad(match kind {
+            FaultKind::Disconnect => "expected AT, seconds after the replay starts (e.g. 10)",
+            FaultKind::ServerShutdown => "expected AT or AT:GRACE, seconds (e.g. 10 or 10:1)",
+            FaultKind::Stall | FaultKind::Refuse => "expected AT:SECS, seconds (e.g. 10:3)",
+        })
+    };
+    let (at, secs) = match text.split_once(':') {
+        Some((a, d)) => (a, Some(d.trim().parse::<f64>().map_err(|_| syntax())?)),
+        None => (text, None),
+    };
+    let at = at.trim().parse().map_err(|_| syntax())?;
+    let at =
+        start(at).ok_or_else(|| bad("AT must be 0 to 86400 seconds after the replay starts"))?;
+    let fault = kind.lasting(secs).map_err(|e| {
+        bad(match e {
+            BadSecs::OutOfRange(_) if kind == FaultKind::ServerShutdown => {
+                "GRACE must be a positive number of seconds, at most 86400"
+            }
+            BadSecs::OutOfRange(_) => "SECS must be a positive number of seconds, at most 86400",
+            BadSecs::Missing => "expected AT:SECS, the fault's length in seconds (e.g. 10:3)",
+            BadSecs::Disconnect(_) => "expected AT alone: a disconnect takes no duration",
+        })
+    })?;
+    Ok(Scheduled { at, fault })
 }
 
-impl Given {
-    /// The error of `value`, unusable for the setting of `flag` (without dashes; its key in a
-    /// scenario file has `_` for `-`).
-    fn bad(self, flag: &'static str, value: impl ToString, why: &'static str) -> ConfigError {
-        match self {
-            Given::Flag => ConfigError::invalid(flag, value, why),
-            Given::File => ConfigError::ScenarioKey {
-                key: key_of(flag),
-                value: value.to_string(),
-                why: why.to_owned(),
-            },
-        }
+impl ScheduleEntry {
+    /// The scheduled fault, or what is wrong with it: the key and its value, or the key missing,
+    /// and what was expected.
+    fn build(&self) -> Result<Scheduled, String> {
+        let at = start(self.at).ok_or_else(|| {
+            format!(
+                "at = {}: expected 0 to 86400 seconds after the replay starts",
+                self.at
+            )
+        })?;
+        let kind = FaultKind::named(&self.fault).ok_or_else(|| {
+            format!(
+                "fault = {:?}: expected disconnect, stall, refuse or server_shutdown",
+                self.fault
+            )
+        })?;
+        let fault = kind.lasting(self.secs).map_err(|e| match e {
+            BadSecs::OutOfRange(s) => {
+                format!("secs = {s}: expected a positive number of seconds, at most 86400")
+            }
+            BadSecs::Missing => format!(
+                "no secs: a {} needs secs, its length in seconds",
+                self.fault
+            ),
+            BadSecs::Disconnect(s) => format!("secs = {s}: a disconnect takes no secs"),
+        })?;
+        Ok(Scheduled { at, fault })
     }
 }
 
-/// The scenario file's key of the setting of `flag` (without dashes): `drop_depth` for
-/// `drop-depth`.
-fn key_of(flag: &str) -> String {
-    flag.replace('-', "_")
+/// A scenario file, every value in it checked when read ([`Scenario::load`]).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file.
+    path: PathBuf,
+    /// Its settings (its `[[schedule]]` entries as written).
+    settings: FaultSettings,
+    /// Its `[[schedule]]` entries, checked.
+    schedule: Vec<Scheduled>,
 }
 
-/// What a scheduled fault's flag takes, for its errors.
-fn flag_syntax(fault: &str) -> &'static str {
-    match fault {
-        "disconnect" => "expected AT, seconds after the replay starts (e.g. 10)",
-        "server_shutdown" => "expected AT or AT:GRACE, seconds (e.g. 10 or 10:1)",
-        _ => "expected AT:SECS, seconds (e.g. 10:3)",
-    }
-}
-
-impl FaultSettings {
-    /// Reads a scenario file and checks every value in it ([`Self::check_file`]).
+impl Scenario {
+    /// Reads the scenario file at `path` and checks every value in it, whether or not a flag
+    /// overrides it.
     ///
     /// # Errors
     /// [`ConfigError::Scenario`] naming the file and what is wrong in it: a bad value by its key
     /// (or its `[[schedule]]` entry's number and key).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Scenario {
-            path: path.to_owned(),
-            why: e.to_string(),
-        })?;
-        let settings: FaultSettings = toml::from_str(&text).map_err(|e| ConfigError::Scenario {
-            path: path.to_owned(),
-            why: e.to_string(),
-        })?;
-        settings.check_file().map_err(|e| e.in_scenario(path))?;
-        Ok(settings)
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::scenario(path, e))?;
+        Self::parse(path, &text)
     }
 
-    /// Checks every value as one of a scenario file, whether or not a flag overrides it.
-    ///
-    /// # Errors
-    /// [`ConfigError::ScenarioKey`] naming the first bad key and its value, or
-    /// [`ConfigError::ScheduleEntry`] (the file unnamed: [`ConfigError::in_scenario`] names it).
-    pub fn check_file(&self) -> Result<(), ConfigError> {
-        self.build_as(Given::File)?;
-        self.build_orders_as(Given::File)?;
+    /// [`Self::load`] of the file at `path` holding `text`.
+    fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let settings: FaultSettings =
+            toml::from_str(text).map_err(|e| ConfigError::scenario(path, e))?;
+        let origin = Origin::File(path);
+        settings.check_faults(origin)?;
+        let schedule = (1..)
+            .zip(&settings.schedule)
+            .map(|(n, e)| {
+                e.build().map_err(|why| {
+                    ConfigError::scenario(path, format!("[[schedule]] entry {n}: {why}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        settings.check_orders(origin)?;
+        Ok(Scenario {
+            path: path.to_owned(),
+            settings,
+            schedule,
+        })
+    }
+}
+
+/// Where settings were given, which their errors name.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    /// On the command line: the flag and the value ([`ConfigError::Invalid`]).
+    Flags,
+    /// In the scenario file at this path: the file, the key and its value
+    /// ([`ConfigError::Scenario`]).
+    File(&'a Path),
+}
+
+impl Origin<'_> {
+    /// The error of `value`, unusable for the setting of `flag` (without dashes; its key in a
+    /// scenario file has `_` for `-`).
+    fn bad(self, flag: &'static str, value: f64, why: &'static str) -> ConfigError {
+        match self {
+            Origin::Flags => ConfigError::invalid(flag, value, why),
+            Origin::File(path) => {
+                ConfigError::scenario(path, format!("{} = {value}: {why}", flag.replace('-', "_")))
+            }
+        }
+    }
+
+    /// Checks each `(flag, value, rule)` given, in order.
+    fn check<const N: usize>(
+        self,
+        values: [(&'static str, Option<f64>, Rule); N],
+    ) -> Result<(), ConfigError> {
+        for (flag, value, (ok, why)) in values {
+            if let Some(v) = value.filter(|&v| !ok(v)) {
+                return Err(self.bad(flag, v, why));
+            }
+        }
         Ok(())
     }
+}
 
-    /// The faults of the command line's settings (`self`) over those of the scenario file, if
-    /// any, as read by [`Self::load`] from the path given with it: each value is reported under
-    /// the flag or the file's key it came from.
+/// What a value must be, and what its error says is expected.
+type Rule = (fn(f64) -> bool, &'static str);
+
+const FRACTION: Rule = (
+    |v| (0.0..=1.0).contains(&v),
+    "expected a fraction from 0 to 1",
+);
+/// A held frame goes out behind later frames that are not held: with every frame held, nothing
+/// would ever be sent.
+const BELOW_ONE: Rule = (
+    |v| v < 1.0,
+    "expected a fraction from 0 to below 1 (a held frame waits for frames that are not held)",
+);
+const ONE_OR_MORE: Rule = (|n| n >= 1.0, "expected 1 or more");
+const MILLISECONDS: Rule = (
+    |ms| ms.is_finite() && (0.0..=3_600_000.0).contains(&ms),
+    "expected 0 to 3600000 milliseconds",
+);
+const SECONDS: Rule = (
+    |s| positive_seconds(s).is_some(),
+    "expected a positive number of seconds, at most 86400",
+);
+
+impl FaultSettings {
+    /// Checks the per-connection faults' values, each error naming the value as given (`origin`).
+    fn check_faults(&self, origin: Origin) -> Result<(), ConfigError> {
+        let count = |n: Option<u32>| n.map(f64::from);
+        origin.check([
+            ("drop-depth", self.drop_depth, FRACTION),
+            ("duplicate", self.duplicate, FRACTION),
+            ("malformed", self.malformed, FRACTION),
+            ("bad-price", self.bad_price, FRACTION),
+            ("reorder", self.reorder, FRACTION),
+            ("reorder", self.reorder, BELOW_ONE),
+            ("reorder-window", count(self.reorder_window), ONE_OR_MORE),
+            ("latency-ms", self.latency_ms, MILLISECONDS),
+            ("disconnect-every", self.disconnect_every, SECONDS),
+            ("refuse-reconnects", self.refuse_reconnects, SECONDS),
+            ("stale-snapshot", self.stale_snapshot, FRACTION),
+            (
+                "stale-snapshot-updates",
+                count(self.stale_snapshot_updates),
+                ONE_OR_MORE,
+            ),
+        ])
+    }
+
+    /// Checks the order faults' values and, when both are given, `order_timeout` plus
+    /// `order_reject`, each error naming the value as given (`origin`).
+    fn check_orders(&self, origin: Origin) -> Result<(), ConfigError> {
+        origin.check([
+            ("order-timeout", self.order_timeout, FRACTION),
+            ("order-reject", self.order_reject, FRACTION),
+            ("order-latency-ms", self.order_latency_ms, MILLISECONDS),
+            ("drop-user-events", self.drop_user_events, FRACTION),
+        ])?;
+        match (self.order_timeout, self.order_reject) {
+            (Some(timeout), Some(reject)) if timeout + reject > 1.0 => Err(origin.bad(
+                "order-reject",
+                reject,
+                match origin {
+                    Origin::Flags => "--order-timeout plus --order-reject must be at most 1",
+                    Origin::File(_) => "order_timeout plus order_reject must be at most 1",
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The faults of the command line's settings (`self`) and scheduled faults (`schedule`, read
+    /// by [`scheduled_flag`]) over those of the scenario file, if any ([`Scenario::load`]): a flag
+    /// wins over the file's key, and the file's scheduled faults come first.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the first bad flag (as [`Self::build`] and [`Self::build_orders`]
-    /// do), or, for `order_timeout` plus `order_reject` above 1 with one of them from each, the
-    /// file, its key and the flag.
+    /// [`ConfigError`] naming the first bad flag and its value, or, for `order_timeout` plus
+    /// `order_reject` above 1 with one of them from each, the file, its key and the flag.
     pub fn resolve(
         self,
-        file: Option<(&Path, FaultSettings)>,
+        schedule: Vec<Scheduled>,
+        file: Option<Scenario>,
     ) -> Result<(Faults, Vec<Scheduled>, OrderFaults), ConfigError> {
-        let Some((path, file)) = file else {
-            let (faults, schedule) = self.build()?;
-            return Ok((faults, schedule, self.build_orders()?));
+        self.check_faults(Origin::Flags)?;
+        self.check_orders(Origin::Flags)?;
+        let none = FaultSettings::default();
+        let (faults, orders) = self.over(file.as_ref().map_or(&none, |f| &f.settings));
+        let Some(file) = file else {
+            return Ok((faults, schedule, orders));
         };
-        // The command line's values checked alone; the file's were when it was read.
-        self.build()?;
-        self.build_orders()?;
-        let (timeout_flag, reject_flag) = (self.order_timeout, self.order_reject);
-        let settings = file.overlay(self);
-        // Each value was checked on its side: only the two order faults' sum can fail here.
-        let (faults, schedule) = settings.build().map_err(|e| e.in_scenario(path))?;
-        let orders = settings.order_faults(Given::Flag)?;
+        // Each side's own sum was checked: here one of the two is a flag, the other a key.
         if orders.timeout + orders.reject > 1.0 {
-            let (key, in_file, flag, typed) = match timeout_flag {
+            let (key, in_file, flag, typed) = match self.order_timeout {
                 Some(t) => ("order_reject", orders.reject, "order-timeout", t),
                 None => (
                     "order_timeout",
                     orders.timeout,
                     "order-reject",
-                    reject_flag.unwrap_or(orders.reject),
+                    orders.reject,
                 ),
             };
-            return Err(ConfigError::Scenario {
-                path: path.to_owned(),
-                why: format!(
+            return Err(ConfigError::scenario(
+                &file.path,
+                format!(
                     "{key} = {in_file} with --{flag} {:?}: order_timeout plus order_reject \
                      (--order-timeout plus --order-reject) must be at most 1",
                     typed.to_string()
                 ),
-            });
+            ));
         }
-        Ok((faults, schedule, orders))
+        Ok((faults, [file.schedule, schedule].concat(), orders))
     }
 
-    /// `self` with every value given in `over` replaced, and `over`'s schedule added.
-    pub fn overlay(self, over: FaultSettings) -> FaultSettings {
-        let mut schedule = self.schedule;
-        schedule.extend(over.schedule);
-        FaultSettings {
-            drop_depth: over.drop_depth.or(self.drop_depth),
-            duplicate: over.duplicate.or(self.duplicate),
-            malformed: over.malformed.or(self.malformed),
-            bad_price: over.bad_price.or(self.bad_price),
-            reorder: over.reorder.or(self.reorder),
-            reorder_window: over.reorder_window.or(self.reorder_window),
-            latency_ms: over.latency_ms.or(self.latency_ms),
-            disconnect_every: over.disconnect_every.or(self.disconnect_every),
-            refuse_reconnects: over.refuse_reconnects.or(self.refuse_reconnects),
-            stale_snapshot: over.stale_snapshot.or(self.stale_snapshot),
-            stale_snapshot_updates: over.stale_snapshot_updates.or(self.stale_snapshot_updates),
-            order_timeout: over.order_timeout.or(self.order_timeout),
-            order_reject: over.order_reject.or(self.order_reject),
-            order_latency_ms: over.order_latency_ms.or(self.order_latency_ms),
-            drop_user_events: over.drop_user_events.or(self.drop_user_events),
-            schedule,
-        }
-    }
-
-    /// Validates into per-connection faults and the schedule.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the first bad setting by its flag; a bad scheduled fault by the flag
-    /// and the value given to it, or, for an entry of a scenario file, by its number among the
-    /// file's `[[schedule]]` entries and its key ([`ConfigError::ScheduleEntry`]).
-    pub fn build(&self) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
-        self.build_as(Given::Flag)
-    }
-
-    /// [`Self::build`], the errors of a bad setting naming it as it was `given`.
-    fn build_as(&self, given: Given) -> Result<(Faults, Vec<Scheduled>), ConfigError> {
+    /// The faults of `self`'s values, `under`'s where `self` gives none; both checked.
+    fn over(&self, under: &FaultSettings) -> (Faults, OrderFaults) {
         let d = Faults::default();
-        let fraction = |flag, v| fraction(given, flag, v);
+        let ms =
+            |v: Option<f64>| v.map_or(Duration::ZERO, |ms| Duration::from_secs_f64(ms / 1000.0));
+        let secs = |v: Option<f64>| v.map(Duration::from_secs_f64);
         let faults = Faults {
-            drop_depth: fraction("drop-depth", self.drop_depth)?,
-            duplicate: fraction("duplicate", self.duplicate)?,
-            malformed: fraction("malformed", self.malformed)?,
-            bad_price: fraction("bad-price", self.bad_price)?,
-            reorder: match fraction("reorder", self.reorder)? {
-                // A held frame goes out behind later frames that are not held: with every frame
-                // held, nothing would ever be sent.
-                r if r >= 1.0 => {
-                    return Err(given.bad(
-                        "reorder",
-                        r,
-                        "expected a fraction from 0 to below 1 (a held frame waits for frames that are not held)",
-                    ))
-                }
-                r => r,
-            },
-            reorder_window: match self.reorder_window {
-                Some(0) => {
-                    return Err(given.bad(
-                        "reorder-window",
-                        0,
-                        "expected 1 or more",
-                    ))
-                }
-                w => w.unwrap_or(d.reorder_window),
-            },
-            latency: match self.latency_ms {
-                None => Duration::ZERO,
-                Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
-                    Duration::from_secs_f64(ms / 1000.0)
-                }
-                Some(ms) => {
-                    return Err(given.bad(
-                        "latency-ms",
-                        ms,
-                        "expected 0 to 3600000 milliseconds",
-                    ))
-                }
-            },
-            disconnect_every: seconds(given, "disconnect-every", self.disconnect_every)?,
-            refuse_reconnects: seconds(given, "refuse-reconnects", self.refuse_reconnects)?,
-            stale_snapshot: fraction("stale-snapshot", self.stale_snapshot)?,
-            stale_snapshot_updates: match self.stale_snapshot_updates {
-                Some(0) => {
-                    return Err(given.bad(
-                        "stale-snapshot-updates",
-                        0,
-                        "expected 1 or more",
-                    ))
-                }
-                n => n.unwrap_or(d.stale_snapshot_updates),
-            },
+            drop_depth: self.drop_depth.or(under.drop_depth).unwrap_or(0.0),
+            duplicate: self.duplicate.or(under.duplicate).unwrap_or(0.0),
+            malformed: self.malformed.or(under.malformed).unwrap_or(0.0),
+            bad_price: self.bad_price.or(under.bad_price).unwrap_or(0.0),
+            reorder: self.reorder.or(under.reorder).unwrap_or(0.0),
+            reorder_window: self
+                .reorder_window
+                .or(under.reorder_window)
+                .unwrap_or(d.reorder_window),
+            latency: ms(self.latency_ms.or(under.latency_ms)),
+            disconnect_every: secs(self.disconnect_every.or(under.disconnect_every)),
+            refuse_reconnects: secs(self.refuse_reconnects.or(under.refuse_reconnects)),
+            stale_snapshot: self.stale_snapshot.or(under.stale_snapshot).unwrap_or(0.0),
+            stale_snapshot_updates: self
+                .stale_snapshot_updates
+                .or(under.stale_snapshot_updates)
+                .unwrap_or(d.stale_snapshot_updates),
         };
-        // The file's entries are numbered in the file's order; the command line's are skipped.
-        let mut in_file = 0;
-        let schedule = self
-            .schedule
-            .iter()
-            .map(|e| {
-                if e.flag.is_none() {
-                    in_file += 1;
-                }
-                e.build(in_file)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((faults, schedule))
+        let orders = OrderFaults {
+            timeout: self.order_timeout.or(under.order_timeout).unwrap_or(0.0),
+            reject: self.order_reject.or(under.order_reject).unwrap_or(0.0),
+            latency: ms(self.order_latency_ms.or(under.order_latency_ms)),
+            drop_user_events: self
+                .drop_user_events
+                .or(under.drop_user_events)
+                .unwrap_or(0.0),
+        };
+        (faults, orders)
     }
 }
 
-impl FaultSettings {
-    /// Validates the order faults.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the bad setting by its flag.
-    pub fn build_orders(&self) -> Result<OrderFaults, ConfigError> {
-        self.build_orders_as(Given::Flag)
+/// `s` seconds after the replay starts, if 0 to a day.
+fn start(s: f64) -> Option<Duration> {
+    match s {
+        0.0 => Some(Duration::ZERO),
+        s => positive_seconds(s),
     }
-
-    /// [`Self::build_orders`], the errors of a bad setting naming it as it was `given`.
-    fn build_orders_as(&self, given: Given) -> Result<OrderFaults, ConfigError> {
-        let f = self.order_faults(given)?;
-        if f.timeout + f.reject > 1.0 {
-            return Err(match given {
-                Given::Flag => ConfigError::invalid(
-                    "order-reject",
-                    f.reject,
-                    "--order-timeout plus --order-reject must be at most 1",
-                ),
-                Given::File => given.bad(
-                    "order-reject",
-                    f.reject,
-                    "order_timeout plus order_reject must be at most 1",
-                ),
-            });
-        }
-        Ok(f)
-    }
-
-    /// The order faults, each checked alone.
-    fn order_faults(&self, given: Given) -> Result<OrderFaults, ConfigError> {
-        Ok(OrderFaults {
-            timeout: fraction(given, "order-timeout", self.order_timeout)?,
-            reject: fraction(given, "order-reject", self.order_reject)?,
-            latency: milliseconds(given, "order-latency-ms", self.order_latency_ms)?,
-            drop_user_events: fraction(given, "drop-user-events", self.drop_user_events)?,
-        })
-    }
-}
-
-fn milliseconds(given: Given, flag: &'static str, v: Option<f64>) -> Result<Duration, ConfigError> {
-    match v {
-        None => Ok(Duration::ZERO),
-        Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
-            Ok(Duration::from_secs_f64(ms / 1000.0))
-        }
-        Some(ms) => Err(given.bad(flag, ms, "expected 0 to 3600000 milliseconds")),
-    }
-}
-
-impl ScheduleEntry {
-    /// Validates the entry; `entry` is its number among the scenario file's `[[schedule]]`
-    /// entries (from 1), which the errors of an entry of the file name.
-    fn build(&self, entry: usize) -> Result<Scheduled, ConfigError> {
-        // An entry of the command line is reported as typed there, one of the file by its key.
-        let bad = |flag_why: &'static str, file_why: String| match &self.flag {
-            Some((flag, text)) => ConfigError::invalid(flag, text, flag_why),
-            None => ConfigError::ScheduleEntry {
-                entry,
-                why: file_why,
-            },
-        };
-        const LENGTH: &str = "expected a positive number of seconds, at most 86400";
-        let at = match self.at {
-            0.0 => Duration::ZERO,
-            s => positive_seconds(s).ok_or_else(|| {
-                bad(
-                    "AT must be 0 to 86400 seconds after the replay starts",
-                    format!("at = {s}: expected 0 to 86400 seconds after the replay starts"),
-                )
-            })?,
-        };
-        let secs = |flag_why: &'static str| {
-            self.secs
-                .map(|s| {
-                    positive_seconds(s)
-                        .ok_or_else(|| bad(flag_why, format!("secs = {s}: {LENGTH}")))
-                })
-                .transpose()
-        };
-        let length = || {
-            secs("SECS must be a positive number of seconds, at most 86400")?.ok_or_else(|| {
-                bad(
-                    "expected AT:SECS, the fault's length in seconds (e.g. 10:3)",
-                    format!(
-                        "no secs: a {} needs secs, its length in seconds",
-                        self.fault
-                    ),
-                )
-            })
-        };
-        let fault = match self.fault.as_str() {
-            "disconnect" => match self.secs {
-                None => TimedFault::Disconnect,
-                Some(s) => {
-                    return Err(bad(
-                        "expected AT alone: a disconnect takes no duration",
-                        format!("secs = {s}: a disconnect takes no secs"),
-                    ))
-                }
-            },
-            "stall" => TimedFault::Stall(length()?),
-            "refuse" => TimedFault::Refuse(length()?),
-            "server_shutdown" => TimedFault::ServerShutdown(
-                secs("GRACE must be a positive number of seconds, at most 86400")?
-                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
-            ),
-            other => {
-                return Err(bad(
-                    "expected disconnect, stall, refuse or server_shutdown",
-                    format!(
-                        "fault = {other:?}: expected disconnect, stall, refuse or server_shutdown"
-                    ),
-                ))
-            }
-        };
-        Ok(Scheduled { at, fault })
-    }
-}
-
-fn fraction(given: Given, flag: &'static str, v: Option<f64>) -> Result<f64, ConfigError> {
-    match v {
-        None => Ok(0.0),
-        Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        Some(v) => Err(given.bad(flag, v, "expected a fraction from 0 to 1")),
-    }
-}
-
-fn seconds(
-    given: Given,
-    flag: &'static str,
-    v: Option<f64>,
-) -> Result<Option<Duration>, ConfigError> {
-    v.map(|s| {
-        positive_seconds(s).ok_or_else(|| {
-            given.bad(
-                flag,
-                s,
-                "expected a positive number of seconds, at most 86400",
-            )
-        })
-    })
-    .transpose()
 }
 
 /// `s` seconds if above 0 and at most a day.
 fn positive_seconds(s: f64) -> Option<Duration> {
     (s.is_finite() && s > 0.0 && s <= 86_400.0).then(|| Duration::from_secs_f64(s))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The faults of a scenario file's `text`, checked as the file's ([`FaultSettings::load`]).
+    /// The scenario file `s.toml` holding `text`, read as [`Scenario::load`] reads it.
+    fn scenario(text: &str) -> Result<Scenario, ConfigError> {
+        Scenario::parse(Path::new("s.toml"), text)
+    }
+
+    /// The faults of the command line's `flags` over the scenario file `s.toml` holding `text`.
+    fn resolve(
+        flags: FaultSettings,
+        text: &str,
+    ) -> Result<(Faults, Vec<Scheduled>, OrderFaults), String> {
+        scenario(text)
+            .and_then(|file| flags.resolve(vec![], Some(file)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The faults of the scenario file `s.toml` holding `text`.
     fn parse(text: &str) -> Result<(Faults, Vec<Scheduled>), String> {
-        let s = toml::from_str::<FaultSettings>(text).map_err(|e| e.to_string())?;
-        s.check_file().map_err(|e| e.to_string())?;
-        s.build().map_err(|e| e.to_string())
+        resolve(FaultSettings::default(), text).map(|(f, s, _)| (f, s))
     }
 
     #[test]
@@ -568,10 +548,9 @@ mod tests {
 
     #[test]
     fn order_faults() {
-        let s: FaultSettings =
-            toml::from_str("order_timeout = 0.2\norder_reject = 0.1\norder_latency_ms = 50\ndrop_user_events = 0.5")
-                .unwrap();
-        let f = s.build_orders().unwrap();
+        let orders = |flags, text| resolve(flags, text).map(|(_, _, o)| o);
+        let s = "order_timeout = 0.2\norder_reject = 0.1\norder_latency_ms = 50\ndrop_user_events = 0.5";
+        let f = orders(FaultSettings::default(), s).unwrap();
         assert_eq!((f.timeout, f.reject), (0.2, 0.1));
         assert_eq!(f.drop_user_events, 0.5);
         assert_eq!(f.latency, Duration::from_millis(50));
@@ -579,17 +558,16 @@ mod tests {
             order_reject: Some(0.5),
             ..FaultSettings::default()
         };
-        assert_eq!(s.clone().overlay(over).build_orders().unwrap().reject, 0.5);
+        assert_eq!(orders(over, s).unwrap().reject, 0.5);
         for bad in [
             "order_timeout = 2",
             "order_latency_ms = -1",
             "drop_user_events = 1.5",
             "order_timeout = 0.6\norder_reject = 0.6",
         ] {
-            let s: FaultSettings = toml::from_str(bad).unwrap();
-            assert!(s.build_orders().is_err(), "{bad}");
+            assert!(orders(FaultSettings::default(), bad).is_err(), "{bad}");
         }
-        assert!(!FaultSettings::default().build_orders().unwrap().any());
+        assert!(!orders(FaultSettings::default(), "").unwrap().any());
     }
 
     #[test]
@@ -598,45 +576,45 @@ mod tests {
         assert!(!f.any() && s.is_empty());
     }
 
-    /// A bad value of a file is named by its key and value, never by a flag.
+    /// A bad value of a file is named by the file, its key and value, never by a flag.
     #[test]
     fn errors_name_the_setting() {
         for (text, names) in [
             (
                 "drop_depth = 1.5",
-                "scenario drop_depth = 1.5: expected a fraction",
+                "scenario s.toml: drop_depth = 1.5: expected a fraction",
             ),
             (
                 "latency_ms = -1",
-                "scenario latency_ms = -1: expected 0 to 3600000",
+                "scenario s.toml: latency_ms = -1: expected 0 to 3600000",
             ),
             (
                 "reorder_window = 0",
-                "scenario reorder_window = 0: expected 1 or more",
+                "scenario s.toml: reorder_window = 0: expected 1 or more",
             ),
             (
                 "reorder = 1.0",
-                "scenario reorder = 1: expected a fraction from 0 to below 1",
+                "scenario s.toml: reorder = 1: expected a fraction from 0 to below 1",
             ),
             (
                 "disconnect_every = 0",
-                "scenario disconnect_every = 0: expected a positive",
+                "scenario s.toml: disconnect_every = 0: expected a positive",
             ),
             (
                 "stale_snapshot_updates = 0",
-                "scenario stale_snapshot_updates = 0: expected 1",
+                "scenario s.toml: stale_snapshot_updates = 0: expected 1",
             ),
             (
                 "order_latency_ms = 1e9",
-                "scenario order_latency_ms = 1000000000: expected 0",
+                "scenario s.toml: order_latency_ms = 1000000000: expected 0",
             ),
             (
                 "drop_user_events = 2",
-                "scenario drop_user_events = 2: expected a fraction",
+                "scenario s.toml: drop_user_events = 2: expected a fraction",
             ),
             (
                 "order_timeout = 0.5\norder_reject = 0.6",
-                "scenario order_reject = 0.6: order_timeout plus order_reject must be at most 1",
+                "scenario s.toml: order_reject = 0.6: order_timeout plus order_reject must be at most 1",
             ),
             ("drop_dept = 0.1", "drop_dept"),
             (
@@ -697,31 +675,24 @@ mod tests {
                 "--order-reject \"0.6\": --order-timeout plus --order-reject must be at most 1",
             ),
         ] {
-            let e = settings
-                .build()
-                .and_then(|_| settings.build_orders())
-                .unwrap_err()
-                .to_string();
+            let e = settings.resolve(vec![], None).unwrap_err().to_string();
             assert!(e.starts_with(names), "{e}");
         }
     }
 
-    /// A file's bad key turned into the file's error by `in_scenario` names the file, the key and
-    /// its value.
+    /// A file's bad key is reported under the file, the key and its value.
     #[test]
     fn a_bad_key_of_a_file_names_the_file() {
-        let s: FaultSettings = toml::from_str("stale_snapshot = 1.5").unwrap();
-        let e = s.check_file().unwrap_err();
+        let e = Scenario::parse(Path::new("chaos.toml"), "stale_snapshot = 1.5").unwrap_err();
         assert_eq!(
             e,
-            ConfigError::ScenarioKey {
-                key: "stale_snapshot".into(),
-                value: "1.5".into(),
-                why: "expected a fraction from 0 to 1".into(),
+            ConfigError::Scenario {
+                path: "chaos.toml".into(),
+                why: "stale_snapshot = 1.5: expected a fraction from 0 to 1".into(),
             }
         );
         assert_eq!(
-            e.in_scenario(Path::new("chaos.toml")).to_string(),
+            e.to_string(),
             "scenario chaos.toml: stale_snapshot = 1.5: expected a fraction from 0 to 1"
         );
     }
@@ -763,34 +734,25 @@ mod tests {
     /// A scheduled fault given on the command line is reported under its flag and the value typed.
     #[test]
     fn schedule_errors_of_a_flag_name_the_flag() {
-        for (flag, fault, text, why) in [
-            ("stall-at", "stall", "5:x", "expected AT:SECS"),
-            ("stall-at", "stall", "5:0", "SECS must be"),
-            ("stall-at", "stall", "5", "expected AT:SECS"),
-            ("refuse-at", "refuse", "-1:2", "AT must be"),
+        for (flag, kind, text, why) in [
+            ("stall-at", FaultKind::Stall, "5:x", "expected AT:SECS"),
+            ("stall-at", FaultKind::Stall, "5:0", "SECS must be"),
+            ("stall-at", FaultKind::Stall, "5", "expected AT:SECS"),
+            ("refuse-at", FaultKind::Refuse, "-1:2", "AT must be"),
             (
                 "server-shutdown-at",
-                "server_shutdown",
+                FaultKind::ServerShutdown,
                 "5:0",
                 "GRACE must be",
             ),
             (
                 "disconnect-at",
-                "disconnect",
+                FaultKind::Disconnect,
                 "5:3",
                 "a disconnect takes no duration",
             ),
         ] {
-            let e = ScheduleEntry::parse_flag(flag, fault, text)
-                .and_then(|e| {
-                    FaultSettings {
-                        schedule: vec![e],
-                        ..FaultSettings::default()
-                    }
-                    .build()
-                })
-                .unwrap_err()
-                .to_string();
+            let e = scheduled_flag(flag, kind, text).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--{flag} {text:?}: ")), "{e}");
             assert!(e.contains(why), "{e}");
         }
@@ -798,29 +760,27 @@ mod tests {
 
     #[test]
     fn command_line_wins_and_schedules_add_up() {
-        let file: FaultSettings = toml::from_str(
+        let file = scenario(
             "drop_depth = 0.1\nduplicate = 0.2\n[[schedule]]\nat = 1\nfault = \"disconnect\"",
         )
         .unwrap();
         let flags = FaultSettings {
             drop_depth: Some(0.3),
-            schedule: vec![ScheduleEntry::parse_flag("stall-at", "stall", "5:2").unwrap()],
             ..FaultSettings::default()
         };
-        let (f, s) = file.overlay(flags).build().unwrap();
+        let stall = scheduled_flag("stall-at", FaultKind::Stall, "5:2").unwrap();
+        let (f, s, _) = flags.resolve(vec![stall], Some(file)).unwrap();
         assert_eq!((f.drop_depth, f.duplicate), (0.3, 0.2));
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].fault, TimedFault::Stall(Duration::from_secs(2)));
-        assert!(ScheduleEntry::parse_flag("stall-at", "stall", "x:2").is_err());
+        assert!(scheduled_flag("stall-at", FaultKind::Stall, "x:2").is_err());
         // A server shutdown's grace is optional on the command line too.
         for (text, grace) in [
             ("4", DEFAULT_SHUTDOWN_GRACE),
             ("4:0.5", Duration::from_millis(500)),
         ] {
-            let e =
-                ScheduleEntry::parse_flag("server-shutdown-at", "server_shutdown", text).unwrap();
             assert_eq!(
-                e.build(0).unwrap(),
+                scheduled_flag("server-shutdown-at", FaultKind::ServerShutdown, text).unwrap(),
                 Scheduled {
                     at: Duration::from_secs(4),
                     fault: TimedFault::ServerShutdown(grace)
@@ -833,7 +793,7 @@ mod tests {
     /// leaves out keeps the file's value.
     #[test]
     fn every_key_of_the_command_line_wins_and_the_file_fills_the_rest() {
-        let file: FaultSettings = toml::from_str(
+        let file = scenario(
             "drop_depth = 0.1\nduplicate = 0.1\nmalformed = 0.1\nbad_price = 0.1\nreorder = 0.1\n\
              reorder_window = 2\nlatency_ms = 10\ndisconnect_every = 1\nrefuse_reconnects = 1\n\
              stale_snapshot = 0.1\nstale_snapshot_updates = 2\norder_timeout = 0.1\n\
@@ -859,7 +819,7 @@ mod tests {
             schedule: vec![],
         };
         let ms = Duration::from_millis;
-        let (f, _) = file.clone().overlay(flags.clone()).build().unwrap();
+        let (f, _, o) = flags.resolve(vec![], Some(file.clone())).unwrap();
         assert_eq!(
             f,
             Faults {
@@ -876,7 +836,6 @@ mod tests {
                 stale_snapshot_updates: 8,
             }
         );
-        let o = file.clone().overlay(flags).build_orders().unwrap();
         assert_eq!(
             o,
             OrderFaults {
@@ -886,10 +845,8 @@ mod tests {
                 drop_user_events: 0.8,
             }
         );
-        let (f, _) = file
-            .clone()
-            .overlay(FaultSettings::default())
-            .build()
+        let (f, _, _) = FaultSettings::default()
+            .resolve(vec![], Some(file))
             .unwrap();
         assert_eq!(
             f,
@@ -911,7 +868,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_names_it() {
-        let e = FaultSettings::load(Path::new("/nonexistent/scenario.toml")).unwrap_err();
+        let e = Scenario::load(Path::new("/nonexistent/scenario.toml")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/scenario.toml"), "{e}");
     }
 }
