@@ -2,16 +2,17 @@
 equity at its start, not `[backtest] initial_capital` (what only a new paper account holds; a real
 account, or a paper account restored from its file, holds what it holds).
 
-The runner of a session (`flashcrash run`) asks the engine for the balances once, when it first sees
-the engine (one `QueryBalances`: a real engine answers from its cache or `GET /api/v3/account`, a
+The runner of a session (`flashcrash run`) asks the engine for the balances when it first sees the
+engine, and again after a refusal (a venue's 429 at the start), the wait doubling from the order
+timeout, at most `MAX_ASKS` times (each a `QueryBalances`: a real engine answers from its cache or `GET /api/v3/account`, a
 paper engine from its account), and values them at the first trade price: the quote asset's free and
 locked plus the base asset's free and locked times that price (the account's other assets are left
 out). That value is the session's capital: its row's `initial_capital` (what `flashcrash report`'s
 return is on), the summary's `return_pct` and the metrics' equity, drawdown and drawdown alert are
 on it. The strategy's P&L at that instant (realized, and its open lots marked at that price: a
 recovered position's coins are in the account already) is the base the equity's changes are counted
-from. Until then, and for good when the balances are refused or never answer (logged once the order
-timeout has passed; a late answer is still taken), it is `initial_capital`; `source` (the summary's
+from. Until then, and for good when the balances are refused every time or never answer (logged
+once the order timeout has passed; a late answer is still taken), it is `initial_capital`; `source` (the summary's
 `capital_source`) says which. A runner without a session (the backtest's, whose account starts with
 `initial_capital`) never asks."""
 
@@ -36,6 +37,9 @@ def unrealized(portfolio: Portfolio, price: float) -> float:
     )
 
 
+MAX_ASKS = 5  # QueryBalances sent for the capital at most (the first and four after refusals)
+
+
 class SessionCapital:
     def __init__(self, initial: Decimal, symbol: str, timeout_ns: int) -> None:
         self.value = initial
@@ -49,13 +53,24 @@ class SessionCapital:
         self.asked_ns: int | None = None
         self.overdue = False  # the answer is past the timeout (said once)
         self.balances: wire.Balances | None = None  # answered, its coins waiting for a price
+        self.asks = 0  # QueryBalances sent
+        self.refused = False  # the last one was answered with an Error (asked again, `ask`)
 
     def ask(self, now_ns: int) -> wire.QueryBalances | None:
-        """The QueryBalances to send, when none was sent yet (`asked` once it left)."""
-        return None if self.asked_ns is not None else wire.QueryBalances(str(uuid.uuid4()), now_ns)
+        """The QueryBalances to send (`asked` once it left): the first one; after a refusal (a venue's
+        429 at the start, say) another, the wait doubling from the order timeout, at most
+        `MAX_ASKS` in all."""
+        if self.asked_ns is not None:
+            if not self.refused or self.asks >= MAX_ASKS:
+                return None
+            if now_ns - self.asked_ns < self.timeout_ns * 2**self.asks:
+                return None
+        return wire.QueryBalances(str(uuid.uuid4()), now_ns)
 
     def asked(self, q: wire.QueryBalances, now_ns: int) -> None:
         self.query_id, self.asked_ns = q.command_id, now_ns
+        self.asks += 1
+        self.refused = False
         self.source = "initial_capital: the balances asked, no answer yet"
 
     def answers(self, msg: wire.Balances | wire.Error) -> bool:
@@ -72,14 +87,19 @@ class SessionCapital:
         ):
             return False
         self.overdue = True
-        self.source = "initial_capital: the balances never answered (asked once)"
+        self.source = f"initial_capital: the balances never answered ({self._asked_text()})"
         return True
+
+    def _asked_text(self) -> str:
+        return "asked once" if self.asks == 1 else f"asked {self.asks} times"
 
     def on_answer(self, msg: wire.Balances | wire.Error) -> str | None:
         """Takes the answer; returns why it cannot be used (None: it waits for `measure`)."""
         self.query_id = None
         if isinstance(msg, wire.Error):
-            self.source = f"initial_capital: the balances were refused ({msg.code}: {msg.message})"
+            self.refused = True
+            again = "asked again" if self.asks < MAX_ASKS else self._asked_text()
+            self.source = f"initial_capital: the balances were refused ({msg.code}: {msg.message}; {again})"
             return self.source
         assets = [b.asset for b in msg.balances[:2]]
         if len(assets) < 2 or assets[0] + assets[1] != self.symbol:

@@ -19,6 +19,7 @@ from flashcrash import wire
 from flashcrash.monitoring.metrics import StrategyMetrics
 from flashcrash.persistence import PersistenceService
 from flashcrash.runner import Runner
+from flashcrash.session_capital import MAX_ASKS
 from flashcrash.trading_engine.position import ClosedTrade
 
 S = 1_000_000_000
@@ -150,6 +151,53 @@ def test_refused_balances_leave_the_initial_capital(tmp_path: Path) -> None:
             "initial_capital: the balances were refused"
         )
         assert runner.orders.stats["errors"] == 0  # not an order's error
+    finally:
+        db.close()
+
+
+def test_refused_balances_are_asked_again_the_wait_doubling(tmp_path: Path) -> None:
+    """A refusal at the start (a venue's 429) left a 10,000 account measured against 1,000 for the
+    whole session: asked again, the wait doubling from the order timeout, at most `MAX_ASKS` times;
+    the answer that comes is taken."""
+    runner, link, clock, db, _ = _session(tmp_path)
+    try:
+        ask = _asked(runner, link)
+        link.inbox.append(error(ask, "VENUE", "429 too many requests"))
+        runner.step(0)
+        timeout = runner.capital.timeout_ns
+        asks: list[wire.QueryBalances] = []
+        for _ in range(MAX_ASKS + 2):
+            clock.ns += 2 * timeout * 2**MAX_ASKS  # past every wait
+            link.inbox.append(replace(_health(), started_ts_ns=100))
+            runner.step(0)
+            sent = [c for c in link.sent if isinstance(c, wire.QueryBalances)]
+            asks = sent
+            if len(sent) == 2:
+                link.inbox.append(error(sent[-1], "VENUE", "429 too many requests"))
+                runner.step(0)
+            elif len(sent) == 3:
+                link.inbox.append(balances(sent[-1], "10000", base="0"))
+                runner.step(0)
+        assert len(asks) == 3, len(asks)  # answered at the third: asked no more
+        assert runner.capital.from_account and runner.capital.value == Decimal(10000)
+    finally:
+        db.close()
+
+
+def test_a_capital_equal_to_initial_capital_is_a_new_peak(tmp_path: Path) -> None:
+    """The peak was reset only when the capital's value changed: a session carrying on earlier ones'
+    +50 measured an account of exactly initial_capital (1,000) and kept the peak of 1,050, a 5 %
+    drawdown that never happened (and its alert)."""
+    runner, link, _, db, _ = _session(tmp_path)
+    try:
+        runner.strategy.position._done_realized = Decimal(50)  # the sessions carried on made 50
+        ask = _asked(runner, link)
+        runner.metrics.update(runner, 0)  # equity 1,050 before the capital is measured
+        link.inbox.append(balances(ask, "1000", base="0"))
+        runner.step(0)
+        assert runner.capital.from_account and runner.capital.value == Decimal(1000)
+        runner.metrics.update(runner, 0)
+        assert runner.metrics.drawdown_of_capital_pct == 0.0
     finally:
         db.close()
 

@@ -163,7 +163,8 @@ class StrategyMetrics:
         self.engine_restarts = counter("engine_restarts", "Engine restarts seen (a new start in its health)")
         self.persistence_errors = gauge("persistence_errors", "Persistence writes refused or failed")
         self._engine: dict[str, str] = {}
-        self._capital = self.initial_capital  # the runner's session capital, once it is measured
+        # The runner's session capital and its P&L base (`session_capital`): a new pair, a new peak.
+        self._capital = (self.initial_capital, 0.0)
         self._peak = self.initial_capital
         self._closed_seen = 0
         self._wins_seen = 0
@@ -301,12 +302,13 @@ class StrategyMetrics:
         unrealized = open_pnl(pos, price)
         if math.isfinite(price):
             self.last_price.set(price)
-        # The session's capital (`session_capital`) and the P&L since it was measured; a new capital
-        # (the account's, measured once) is a new peak.
+        # The session's capital (`session_capital`) and the P&L since it was measured; a capital
+        # measured (the account's, once; even one equal to initial_capital) is a new peak.
         cap = runner.capital
         capital = float(cap.value)
-        if capital != self._capital:
-            self._capital = self._peak = capital
+        if (capital, cap.pnl_base) != self._capital:
+            self._capital = (capital, cap.pnl_base)
+            self._peak = capital
         equity = capital + realized + unrealized - cap.pnl_base
         self._peak = max(self._peak, equity)
         dd = self._peak - equity
