@@ -468,7 +468,9 @@ mod tests {
         // Off wall speed, never behind it.
         let ahead = v.rebase_now(t0, false);
         assert!((0..1000).contains(&ahead), "{ahead}");
-        assert!(ahead == lead || ahead == lead + 1000, "{lead} {ahead}");
+        // The same lead, or a second more, give or take the milliseconds between the two calls.
+        let d = (ahead - lead).rem_euclid(1000);
+        assert!(d <= 20 || d >= 980, "{lead} {ahead}");
         assert!((v.emitted_ms(t0) - ahead - v.server_time_ms()).abs() < 50);
         assert!((v.server_time_ms() - wall_ms()).abs() <= 500);
         // The rebase moved the emitted times, not the venue's clock.
