@@ -452,20 +452,36 @@ class Config:
     backtest: BacktestConfig = BacktestConfig()
 
 
+def _schema_beside(path: Path) -> Schema:
+    """`schema.toml` beside the config file at `path`, else the repository's."""
+    beside = path.parent / "schema.toml"
+    return load_schema(beside if beside.exists() else REPO_SCHEMA)
+
+
+def _layered(
+    path: Path, schema: Schema, overlays: list[Path] | None = None, only: str | None = None
+) -> dict[str, Any]:
+    """The file at `path`, then `local.toml` beside it, then each of `overlays`, merged in that order,
+    each layer checked against `schema` on its own, the result checked complete; with `only`, that
+    section of each layer alone."""
+    local = path.parent / "local.toml"
+    table: dict[str, Any] = {}
+    for layer in [path, *([local] if local.exists() else []), *(Path(p) for p in overlays or [])]:
+        part = read_toml(layer)
+        if only is not None:
+            part = {k: v for k, v in part.items() if k == only}
+        check_layer(schema, part, str(layer))
+        merge_layer(table, part)
+    check_complete(schema, table)
+    return table
+
+
 def load_zmq(path: Path) -> ZmqConfig:
     """The `[zmq]` section of the configuration at `path` (and `local.toml` beside it), checked alone:
     the engine's addresses, which is all a command to the running engine needs (`flashcrash halt` is
     not refused for a bad value elsewhere in the files)."""
     path = Path(path)
-    beside = path.parent / "schema.toml"
-    rules = {"zmq": load_schema(beside if beside.exists() else REPO_SCHEMA)["zmq"]}
-    table: dict[str, Any] = {}
-    local = path.parent / "local.toml"
-    for layer in [path, *([local] if local.exists() else [])]:
-        part = {k: v for k, v in read_toml(layer).items() if k == "zmq"}
-        check_layer(rules, part, str(layer))
-        merge_layer(table, part)
-    check_complete(rules, table)
+    table = _layered(path, {"zmq": _schema_beside(path)["zmq"]}, only="zmq")
     return _typed(ZmqConfig, table["zmq"])  # type: ignore[no-any-return]
 
 
@@ -474,16 +490,7 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
     `overlays` in order (e.g. `config/best_params.toml` from `flashcrash optimize --save-best`), each
     layer checked against the schema on its own."""
     path = Path(path)
-    beside = path.parent / "schema.toml"
-    schema = load_schema(beside if beside.exists() else REPO_SCHEMA)
-    table = read_toml(path)
-    check_layer(schema, table, str(path))
-    local = path.parent / "local.toml"
-    for layer in ([local] if local.exists() else []) + [Path(p) for p in overlays or []]:
-        overlay = read_toml(layer)
-        check_layer(schema, overlay, str(layer))
-        merge_layer(table, overlay)
-    check_complete(schema, table)
+    table = _layered(path, _schema_beside(path), overlays)
     check_cross_fields(table)
     s, e, st, z, m = (table[k] for k in ("symbol", "event_detection", "strategy", "zmq", "monitoring"))
     try:
