@@ -61,13 +61,7 @@ def ask(endpoints: ZmqConfig, command: Callable[[str, int], wire.Message], timeo
         while (left := deadline - time.monotonic()) > 0:
             if not sub.poll(int(left * 1000) + 1):
                 break
-            frames = sub.recv_multipart()
-            if len(frames) != 2:
-                continue
-            try:
-                msg = wire.decode(frames[1])
-            except wire.WireError:
-                continue
+            msg = wire.decode_published(sub.recv_multipart())
             if getattr(msg, "command_id", None) != command_id:
                 continue
             if isinstance(msg, wire.Success):

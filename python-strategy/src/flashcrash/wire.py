@@ -646,6 +646,17 @@ def _unique_pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
     return m
 
 
+def decode_published(frames: list[bytes]) -> Message | None:
+    """A published `[topic, payload]` message decoded; None when it has another shape or does not
+    decode (a reader that only watches, like `flashcrash monitor` or a command-line tool, skips it)."""
+    if len(frames) != 2:
+        return None
+    try:
+        return decode(frames[1])
+    except WireError:
+        return None
+
+
 def decode(payload: bytes) -> Message:
     """Strict decoding of any message; raises `WireError`. A key repeated in a map is refused
     (MessagePack would keep its last value), as the engine's decoding refuses it."""

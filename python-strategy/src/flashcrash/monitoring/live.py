@@ -286,13 +286,8 @@ class Sources:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if len(frames) != 2:
-                    continue
-                try:
-                    msg = wire.decode(frames[1])
-                except wire.WireError:
-                    continue
-                view.on_message(msg, time.time_ns())
+                if (msg := wire.decode_published(frames)) is not None:
+                    view.on_message(msg, time.time_ns())
 
     def scrape(self, view: View, timeout_s: float = 0.5) -> None:
         if self.metrics_url is None:
