@@ -341,8 +341,9 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         ExecutionMode::Paper => &cfg.feed.rest_url,
         ExecutionMode::Real => &cfg.execution.rest_url,
     };
+    let http = venue::rest_client().context("cannot build the HTTP client for the venue")?;
     // A symbol the venue does not list stops the engine here (exit code 2, as a grid it refuses).
-    let Some(venue) = venue::fetch_info(info_url, &symbol, &mut signal).await? else {
+    let Some(venue) = venue::fetch_info(&http, info_url, &symbol, &mut signal).await? else {
         info!("stopped before the venue answered");
         return Ok(());
     };
@@ -477,10 +478,7 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
             watchdog::VenueClock::Client(client)
         }
         None => watchdog::VenueClock::Http {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http,
             rest_url: cfg.feed.rest_url.clone(),
             ip_pause: Arc::clone(&ip_pause),
         },
