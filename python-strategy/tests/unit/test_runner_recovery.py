@@ -102,6 +102,26 @@ def _bought(runner: Runner, eng: FakeEngine) -> tuple[wire.PlaceOrder, wire.Plac
     return buy, target
 
 
+def _holding(runner: Runner, eng: FakeEngine) -> tuple[wire.PlaceOrder, wire.PlaceOrder]:
+    """`_bought`, and the target acknowledged: resting at the venue."""
+    buy, target = _bought(runner, eng)
+    _send(eng, _acked(target))
+    _steps(runner, 0.3)
+    return buy, target
+
+
+def _killed_holding(cfg: config.Config, eng: FakeEngine) -> wire.PlaceOrder:
+    """A session that bought, its target resting, then killed -9 (its writes flushed): the target."""
+    runner, client, db = _runner(cfg)
+    try:
+        _, target = _holding(runner, eng)
+        db.flush()
+    finally:
+        client.close()
+        db.close()
+    return target
+
+
 def _acked(order: wire.PlaceOrder) -> wire.OrderPlaced:
     """The engine's acknowledgement of `order` (resting, venue id X-1)."""
     return wire.OrderPlaced(
@@ -115,9 +135,7 @@ def test_restart_restores_the_position_reconciles_and_closes_it_once(tmp_path: P
     cfg = _config(tmp_path, eng)
     runner, client, db = _runner(cfg)
     try:
-        buy, target = _bought(runner, eng)
-        _send(eng, _acked(target))
-        _steps(runner, 0.3)
+        buy, target = _holding(runner, eng)
         assert runner.strategy.position.quantity == buy.quantity
         (lot,) = runner.strategy.position.lots.values()
         bought_at = lot.position.entry_ns  # the market time of the entry fill
@@ -198,15 +216,7 @@ def test_an_order_the_engine_no_longer_knows_is_settled_in_the_database_too(tmp_
     EXPIRED, and so does its row, with a note: it stayed NEW in the database for ever."""
     eng = FakeEngine()
     cfg = _config(tmp_path, eng)
-    runner, client, db = _runner(cfg)
-    try:
-        _, target = _bought(runner, eng)
-        _send(eng, _acked(target))
-        _steps(runner, 0.3)
-        db.flush()
-    finally:
-        client.close()
-        db.close()
+    target = _killed_holding(cfg, eng)
     runner, client, db = _runner(cfg)
     try:
         _reconcile(runner, eng, [])
@@ -465,13 +475,6 @@ def test_a_fill_on_disk_before_the_kill_is_restored_as_it_was_not_made_up(tmp_pa
         eng.close()
 
 
-def _placed(cmd: wire.PlaceOrder) -> wire.OrderPlaced:
-    return wire.OrderPlaced(
-        cmd.command_id, 1, cmd.client_order_id, "X-1", cmd.symbol, cmd.side, cmd.order_type,
-        cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
-    )  # fmt: skip
-
-
 def test_a_stop_that_could_not_sell_leaves_the_position_to_the_next_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -484,9 +487,7 @@ def test_a_stop_that_could_not_sell_leaves_the_position_to_the_next_start(
         cfg = _config(tmp_path, eng)
         runner, client, db = _runner(cfg)
         try:
-            buy, target = _bought(runner, eng)
-            _send(eng, _placed(target))
-            _steps(runner, 0.3)
+            buy, target = _holding(runner, eng)
             runner.stop_reason = "SIGTERM"
             with runner._atomic():
                 runner.flatten(wait_s=0.3)
@@ -554,15 +555,7 @@ def test_a_stop_before_the_reconciliation_is_answered_tells_a_closed_trade_close
     eng = FakeEngine()
     try:
         cfg = _config(tmp_path, eng)
-        runner, client, db = _runner(cfg)
-        try:
-            _, target = _bought(runner, eng)
-            _send(eng, _placed(target))
-            _steps(runner, 0.3)
-            db.flush()
-        finally:
-            client.close()  # killed -9
-            db.close()
+        target = _killed_holding(cfg, eng)
         runner, client, db = _runner(cfg)
         try:
             sent = _reconcile(runner, eng, listed=None)
@@ -594,9 +587,7 @@ def test_an_exception_in_the_loop_leaves_the_position_to_the_next_start(tmp_path
         cfg = _config(tmp_path, eng)
         runner, client, db = _runner(cfg)
         try:
-            buy, target = _bought(runner, eng)
-            _send(eng, _placed(target))
-            _steps(runner, 0.3)
+            buy, target = _holding(runner, eng)
 
             def broken(now_ns: int) -> None:
                 raise RuntimeError("boom")

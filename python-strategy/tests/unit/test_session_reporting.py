@@ -5,6 +5,7 @@ venue event time), the chart (write-offs, short sessions' time ticks) and the de
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import itertools
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,13 @@ from test_persistence_repos import T0, _closed, _session
 from test_runner_fake_engine import REPO, FakeEngine
 from test_runner_recovery import _bought, _config, _runner, _steps
 
-from flashcrash import cli
+from flashcrash import cli, wire
+from flashcrash.config import Config
 from flashcrash.event_detector import Candle, State, Transition
 from flashcrash.launcher import free_ports
 from flashcrash.persistence.records import SessionRecord, TradeRecord
 from flashcrash.persistence.report import write_report
+from flashcrash.persistence.service import PersistenceService
 from flashcrash.persistence.session_report import (
     TRADE_COLUMNS,
     _session_table,
@@ -43,6 +47,28 @@ S = 1_000_000_000
 
 
 # ------------------------------------------------------------------ the summary's P&L
+@contextlib.contextmanager
+def _restarted_and_closed(
+    cfg: Config, eng: FakeEngine, target: wire.PlaceOrder
+) -> Iterator[tuple[dict[str, Any], PersistenceService]]:
+    """The session after a crash that held a position: the target left resting fills, the session
+    ends (`finish`); its summary, taken before the end, and its database, open until the block ends."""
+    runner, client, db = _runner(cfg)
+    try:
+        _steps(runner, 0.5)  # subscriptions reach the fake engine
+        eng.fill(target, "0.966", 2)
+        _steps(runner, 0.5)
+        assert runner.strategy.position.quantity == 0
+        summary = runner.summary()
+        runner.stop_reason = "TEST"
+        runner.finish()
+        db.flush()
+        yield summary, db
+    finally:
+        client.close()
+        db.close()
+
+
 def test_the_summary_counts_this_sessions_trades_and_the_open_fees_apart(tmp_path: Path) -> None:
     """An open position's entry fee is not in the summary's fees nor its net P&L (no trade closed
     yet) but on its own line; the session that closes the trade after a crash counts it, its fees
@@ -62,16 +88,7 @@ def test_the_summary_counts_this_sessions_trades_and_the_open_fees_apart(tmp_pat
         finally:
             client.close()  # the process dies with the position open
             db.close()
-        runner, client, db = _runner(cfg)
-        try:
-            _steps(runner, 0.5)  # subscriptions reach the fake engine
-            eng.fill(target, "0.966", 2)
-            _steps(runner, 0.5)
-            assert runner.strategy.position.quantity == 0
-            summary = runner.summary()
-            runner.stop_reason = "TEST"
-            runner.finish()
-            db.flush()
+        with _restarted_and_closed(cfg, eng, target) as (summary, db):
             stats = db.session_stats(2)
             pnl = summary["pnl"]
             assert (pnl["trades"], pnl["wins"], pnl["win_rate"]) == (stats.trades, stats.wins, 1.0)
@@ -83,9 +100,6 @@ def test_the_summary_counts_this_sessions_trades_and_the_open_fees_apart(tmp_pat
             assert (earlier["recovered_from"], earlier["trades"]) == (1, 1)
             assert Decimal(earlier["net_pnl"]) == stats.net_pnl
             assert db.session_stats(1).trades == 0  # counted once: in the session that closed it
-        finally:
-            client.close()
-            db.close()
     finally:
         eng.close()
 
@@ -122,15 +136,7 @@ def test_after_a_recovery_every_count_of_the_summary_is_this_sessions(tmp_path: 
         finally:
             client.close()  # the process dies with the position open
             db.close()
-        runner, client, db = _runner(cfg)
-        try:
-            _steps(runner, 0.5)
-            eng.fill(target, "0.966", 2)
-            _steps(runner, 0.5)
-            summary = runner.summary()
-            runner.stop_reason = "TEST"
-            runner.finish()
-            db.flush()
+        with _restarted_and_closed(cfg, eng, target) as (summary, db):
             placed = [e for e in db.events_of(2, "command") if e.message_type == "PlaceOrder"]
             taken = db.events_of(2, "entry_decision")
             assert (summary["orders"]["sent"], summary["decisions"].get("taken", 0)) == (
@@ -143,9 +149,6 @@ def test_after_a_recovery_every_count_of_the_summary_is_this_sessions(tmp_path: 
             assert summary["messages"]["dropped_by_guard"] == {}
             assert summary["pnl"]["trades"] == 1 and summary["scope"] == "session 2"
             assert summary["pnl_with_earlier_sessions"]["sessions"] == "1, 2"
-        finally:
-            client.close()
-            db.close()
     finally:
         eng.close()
 
