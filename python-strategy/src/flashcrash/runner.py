@@ -49,6 +49,7 @@ from flashcrash import wire
 from flashcrash.config import Config
 from flashcrash.data_client import EngineClient, StatePublisher
 from flashcrash.event_detector import Candle, CandleBuilder, Detector, RowRun, State
+from flashcrash.feed_counts import FeedCounts
 from flashcrash.persistence import (
     PersistenceError,
     PersistenceService,
@@ -163,6 +164,7 @@ class Runner:
         self.event_ns = 0
         self.stop_reason = ""
         self.started = datetime.now(UTC)
+        self.feed_counts = FeedCounts()  # the summary's: every engine heard, added up
         fees = cfg.raw.get("fees", {})
         self.orders.maker_rate = Decimal(str(fees.get("maker_rate", "0")))
         self.orders.taker_rate = Decimal(str(fees.get("taker_rate", "0")))
@@ -540,6 +542,7 @@ class Runner:
                     self._book_taken(msg.exchange_ts_ns, now)
             case wire.HealthMetrics():
                 self.health = msg
+                self.feed_counts.on_health(msg)
                 if msg.started_ts_ns != self.engine_started_ns:
                     self._on_engine_start(msg.started_ts_ns)
                 if msg.latency_mean_us > 0:

@@ -5,9 +5,9 @@ Every figure is this session's own (`scope`: "session N"; "this run" without a d
 database counts it: after a crash recovery the counts the crashed session's snapshots held are its
 own (`recovery._counts_afresh`), and the detector's transitions read back from the sessions carried
 on and the input guard's drops restored with the detector are left out here. The one exception is
-named in place: the feed's counters are the engine's own since its start (`feed.counted_since_utc`),
-which a strategy restarted against a running engine, or an engine restarted during the session, does
-not share (its `HealthMetrics` cannot tell what it counted before the session began from after).
+named in place: the feed's counts are added up over the engines the session heard (`feed.engines`;
+an engine restarted counts from zero), from the first one's start (`feed.counted_since_utc`), which
+a strategy restarted against a running engine does not share (`feed_counts`).
 
 `pnl` and `trades` are this session's own, as `flashcrash report` counts them: the trades it closed
 (one recovered from a crashed session and closed here included), their fees and net P&L; the fees
@@ -103,6 +103,7 @@ def _with_earlier_sessions(runner: Runner) -> dict[str, Any] | None:
 
 def session_summary(runner: Runner) -> dict[str, Any]:
     h = runner.health
+    fc = runner.feed_counts
     own = own_closed_trades(runner)
     transitions = own_transitions(runner)
     sid = runner.session.id if runner.session is not None else None
@@ -130,14 +131,12 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "trades_missed": getattr(runner.client, "trades_missed", 0),
         },
         "feed": {
-            # Its counters are the last HealthMetrics' (one a second): the engine's since its start,
-            # `counted_since_utc` (see the module's doc); its state the newest heard.
+            # Its counts from the engines' HealthMetrics (one a second), added up (`feed_counts`);
+            # its state the newest heard.
             "state": runner.feed_state or (h.feed_state if h else None),
-            "counted_since_utc": _utc(h.started_ts_ns) if h and h.started_ts_ns else None,
-            "resync_count": h.resync_count if h else 0,
-            "gap_count": h.gap_count if h else 0,
-            "reconnect_count": h.reconnect_count if h else 0,
-            "trades_missed_count": h.trades_missed_count if h else 0,
+            "counted_since_utc": _utc(fc.since_ns) if fc.since_ns else None,
+            "engines": fc.engines,
+            **runner.feed_counts.totals(),
             "latency_p99_us": runner.latency_health.latency_p99_us if runner.latency_health else None,
             "latency_p99_max_us": runner.latency_p99_max_us if runner.latency_health else None,
         },

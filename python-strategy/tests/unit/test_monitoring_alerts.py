@@ -200,6 +200,32 @@ def test_the_summary_gives_the_feed_state_last_heard(monkeypatch: pytest.MonkeyP
     assert (feed["state"], feed["resync_count"]) == ("live", 1)
 
 
+def test_the_summary_adds_up_the_feed_counts_of_an_engine_restarted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An engine restarted during the session reports its counts from zero: the summary keeps what
+    the engine before it counted (it gave the new engine's alone) and counts from the first start."""
+    monkeypatch.delenv(ENV_URL, raising=False)
+    runner = _runner(tmp_path, AlertSender.from_env("slack", 60))
+    zero = {f.name: 0 for f in fields(wire.HealthMetrics)}
+    first, second = 1_700_000_000 * 10**9, 1_700_000_100 * 10**9
+    for started, ts, resyncs, gaps, reconnects, missed in (
+        (first, 1, 1, 0, 0, 0),
+        (first, 2, 3, 2, 1, 5),  # the first engine's last report
+        (second, 3, 1, 0, 0, 0),
+        (second, 4, 2, 1, 0, 1),
+    ):
+        runner.handle(wire.HealthMetrics(**{
+            **zero, "ts_ns": ts, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": started,
+            "resync_count": resyncs, "gap_count": gaps, "reconnect_count": reconnects,
+            "trades_missed_count": missed,
+        }))  # fmt: skip
+    feed = runner.summary()["feed"]
+    counts = [feed[k] for k in ("resync_count", "gap_count", "reconnect_count", "trades_missed_count")]
+    assert counts == [5, 3, 1, 6] and feed["engines"] == 2, feed
+    assert feed["counted_since_utc"] == "2023-11-14T22:13:20+00:00", feed
+
+
 @pytest.mark.parametrize(("fmt", "key", "limit"), [("slack", "text", 3000), ("discord", "content", 2000)])
 def test_a_long_text_is_cut_to_the_webhook_limit(fmt: str, key: str, limit: int) -> None:
     """A text longer than the service accepts is cut to exactly its limit, ending with an ellipsis;
