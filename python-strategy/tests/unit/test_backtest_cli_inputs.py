@@ -272,13 +272,13 @@ def test_a_days_chart_shows_its_date_and_zooms_in_on_its_busiest_active_period(t
 
 
 def test_a_one_second_drawdown_shows_on_a_days_chart(tmp_path: Path) -> None:
-    """A fall of 10 for one second of a day-long run is under a 100th of a pixel wide: the drawdown
-    panel still draws it down to its depth (not a near-white sliver)."""
+    """A fall of 10 (1 %) for one second of a day-long run is under a 100th of a pixel wide: the
+    drawdown panel still draws it down to its depth (not a near-white sliver)."""
     fig = drawn(result(86_400, [], drawdown_at=43_200), tmp_path)
     dd = fig.axes[2]  # type: ignore[attr-defined]
     rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
     day = (DAY + 43_200) / 86_400
-    x, y = dd.transData.transform((day, -9.0))
+    x, y = dd.transData.transform((day, -0.9))  # 10 under a peak of 1000: -1 %
     row = rgba.shape[0] - round(y)
     near = rgba[row - 1 : row + 2, int(x) - 2 : int(x) + 3, :3].astype(int)
     assert near.min() < 200, near  # a drawn pixel (white is 255)
@@ -306,3 +306,84 @@ def test_average_prices_are_rounded_and_money_is_exact(tmp_path: Path) -> None:
 def test_the_printed_max_drawdown_says_it_is_marked_tick_by_tick() -> None:
     label, _ = summary_table(result(3, [])).columns
     assert "max drawdown (tick by tick)" in label._cells  # type: ignore[attr-defined]
+
+
+# --- 8. what the chart and the page say -------------------------------------------------------------
+
+
+def test_the_chart_says_what_was_run_and_in_which_units(tmp_path: Path) -> None:
+    """The title names the symbol, the window, the config and overlays, the book and the outcome; the
+    price and equity are in the quote currency, the drawdown in % of the running peak (the unit of
+    the summary's max drawdown), without an offset such as `+1.21e5` above a BTC price."""
+    r = result(600, [(200, 220)], drawdown_at=300)
+    r.inputs = {"config": "/x/config/config.toml", "overlays": ["/y/best_params.toml"], "book": "synthetic"}
+    r.sample_price = np.linspace(121_000, 121_003, 600)
+    r.sample_equity = r.sample_equity * 100  # 100,000 with a fall of 1,000 (1 %)
+    fig = drawn(r, tmp_path)
+    price, equity, dd = fig.axes  # type: ignore[attr-defined]
+    title = price.get_title()
+    assert "POLUSDT backtest, 2025-10-10 00:00:00 to 00:10:00 UTC" in title
+    assert "config config.toml + best_params.toml, book synthetic" in title
+    assert "1 trade (1 win)" in title and "max drawdown" in title
+    assert (price.get_ylabel(), equity.get_ylabel(), dd.get_ylabel()) == (
+        "price (USDT)", "equity (USDT)", "drawdown (%)"
+    )  # fmt: skip
+    assert min(dd.get_ylim()) < -0.9 < 0.0 < max(dd.get_ylim()) < 0.5  # -1 %, not -1000
+    for ax in (price, equity):
+        assert ax.yaxis.get_major_formatter().get_offset() == ""
+    assert any(t.get_text().startswith("121000") for t in price.get_yticklabels())
+
+
+def test_a_round_trip_inside_a_second_shows_both_marks(tmp_path: Path) -> None:
+    """A buy and a sell in the same second at the same price: the buy is drawn below the price, the
+    sell above it (they covered one another, the sell hiding the buy)."""
+    r = result(600, [(200, 200)])
+    r.exits = [(t, 0.2) for t, _ in r.exits]
+    fig = drawn(r, tmp_path)
+    price = fig.axes[0]  # type: ignore[attr-defined]
+    marks = {c.get_label(): c for c in price.collections if c.get_label() in ("buy", "sell")}
+    (_, buy_y), (_, sell_y) = (marks[k].get_offset_transform().transform(marks[k].get_offsets())[0]
+                               for k in ("buy", "sell"))  # fmt: skip
+    _, line_y = price.transData.transform((price.lines[0].get_xydata()[200][0], 0.2))
+    assert buy_y < line_y < sell_y
+
+
+def test_the_legend_is_ordered_and_hides_no_price(tmp_path: Path) -> None:
+    """The legend lists the price, the states as a crash goes through them, SLEEP (unshaded), then the
+    marks, whatever came first, outside the price panel (inside, it sat on a crash at the chart's end)."""
+    fig = drawn(result(600, [(200, 220)]), tmp_path)
+    price = fig.axes[0]  # type: ignore[attr-defined]
+    leg = price.get_legend()
+    order = ["price (1 s)", "ACTIVE", "SLEEP (unshaded)", "buy", "sell"]
+    assert [t.get_text() for t in leg.get_texts()] == order
+    assert leg.get_window_extent().x0 >= price.get_window_extent().x1
+
+
+def test_an_empty_run_says_so_and_a_second_is_not_drawn_across_years(tmp_path: Path) -> None:
+    """No trade and no state but SLEEP: the price panel says so (it looked like a chart that failed
+    to draw). A run of one second spans seconds on its time axis, where it spanned four years."""
+    fig = drawn(result(600, []), tmp_path)
+    texts = [t.get_text() for t in fig.axes[0].texts]  # type: ignore[attr-defined]
+    assert "no trade; the detector stayed in SLEEP" in texts
+    assert "no trade" in fig.axes[0].get_title()  # type: ignore[attr-defined]
+    one = drawn(result(1, []), tmp_path)
+    lo, hi = one.axes[2].get_xlim()  # type: ignore[attr-defined]
+    assert 1 / 86_400 <= hi - lo <= 60 / 86_400  # matplotlib dates: days
+
+
+def test_the_page_gives_units_and_says_when_there_is_nothing(tmp_path: Path) -> None:
+    """The units said above the figures (money in the config's quote currency, prices in the data's)
+    and on the trades' columns, the state shares in %; no trade, no rejection and no recording gap
+    each said, not an empty table nor `[]`; the chart inline (the page is one file)."""
+    r = result(600, [])
+    page = plots.write_all(r, tmp_path)["html"].read_text()
+    assert "<h1>POLUSDT backtest, 2025-10-10 00:00:00 to 00:10:00 UTC</h1>" in page
+    assert "Prices in USDT; initial_capital, final_equity, net_pnl," in page
+    assert (
+        "max_drawdown and the trades' fees and P&amp;L in\nUSDT; return_pct and max_drawdown_pct in %" in page
+    )
+    assert "<th>data_gaps</th><td>none</td>" in page and "<h2>Entry rejections</h2><p>none</p>" in page
+    assert "No trade in this window." in page and "<th>SLEEP</th><td>100.0</td>" in page
+    assert 'src="data:image/png;base64,' in page and "http" not in page and 'src="/' not in page
+    page = plots.write_html(result(600, [(200, 220)]), tmp_path / "backtest.html", None).read_text()
+    assert "<th>avg entry price, USDT</th>" in page and "<th>P&amp;L, USDT</th>" in page

@@ -443,3 +443,26 @@ def test_window_parsing() -> None:
     assert w.overlaps(Window(None, None))
     with pytest.raises(WindowError, match="END must be after START"):
         Window.parse("2025-10-10T21:15Z/2025-10-10T20:45Z", "--test")
+
+
+def test_the_walk_forward_table_names_its_windows_and_units() -> None:
+    """The title says which window each pair of columns replayed; the rows say their units: the
+    return and drawdown in %, the win rate in % (0.3333 read as a third of a percent), the net P&L in
+    the quote currency. `results.json` keeps the keys and the 0-to-1 win rate."""
+    run = {"value": 0.07, "return_pct": 0.07, "trades": 3, "win_rate": 0.3333, "max_drawdown_pct": 0.4,
+           "net_pnl": "0.7", "sharpe_per_trade": None}  # fmt: skip
+    rep = {"in_sample": {"baseline": run, "best": run}, "out_of_sample": {"baseline": run, "best": None}}
+    train = Window.parse("2025-10-10T20:45Z/2025-10-10T21:15Z", "--train")
+    test = Window.parse("2025-10-10T21:15Z/2025-10-10T21:45Z", "--test")
+    title = walkforward.table_title(train, test)
+    assert title == (
+        "walk-forward: in-sample 2025-10-10T20:45:00.000+00:00 to 2025-10-10T21:15:00.000+00:00; "
+        "out-of-sample 2025-10-10T21:15:00.000+00:00 to 2025-10-10T21:45:00.000+00:00 (after a warm-up)"
+    )
+    assert walkforward.table_title(train, None).startswith("in-sample 2025-10-10T20:45")
+    t = walkforward.report_table(rep, "return", title=title, currency="USDT")
+    assert t.title == title
+    labels, *cols = (list(c._cells) for c in t.columns)
+    assert labels == ["return (objective)", "return, %", "trades", "win rate, %", "max drawdown, %",
+                      "net P&L, USDT", "Sharpe per trade"]  # fmt: skip
+    assert cols[0][3] == "33.33" and cols[0][5] == "0.7" and cols[0][6] == "-" and cols[3][0] == "-"

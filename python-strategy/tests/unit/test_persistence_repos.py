@@ -626,9 +626,7 @@ def test_the_session_report_sums_the_pnl_of_what_the_session_closed(
     db.close()
     drawn: dict[str, object] = {}
 
-    def fake_curve(
-        out: Path, title: str, start: int, end: int, pnls: list, states: object = (), equity_label: str = ""
-    ) -> Path:
+    def fake_curve(out: Path, title: str, start: int, end: int, pnls: list, *_: object, **__: object) -> Path:
         drawn["pnls"] = pnls
         return out
 

@@ -32,7 +32,7 @@ from flashcrash.config import Config
 from flashcrash.event_detector import Candle, State, Transition
 from flashcrash.launcher import free_ports
 from flashcrash.persistence.records import SessionRecord, TradeRecord
-from flashcrash.persistence.report import write_report
+from flashcrash.persistence.report import replay_note, write_equity_curve, write_report
 from flashcrash.persistence.service import PersistenceService
 from flashcrash.persistence.session_report import (
     TRADE_COLUMNS,
@@ -355,3 +355,48 @@ def test_a_short_sessions_time_ticks_do_not_repeat(tmp_path: Path, drawn: list[A
     fig.canvas.draw()
     ticks = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
     assert len(ticks) >= 3 and all(a != b for a, b in itertools.pairwise(ticks)), ticks
+
+
+def test_the_chart_names_its_session_span_outcome_and_units(tmp_path: Path, drawn: list[Any]) -> None:
+    """`flashcrash report`'s chart: the title names the session, its span (venue time) and its
+    outcome; the price and the net P&L are in the quote currency; the legend is outside the price."""
+    db_path = tmp_path / "r.db"
+    sid = _stored_session(db_path, _trade_rows(1), _candles(90))
+    session_report(db_path, sid, tmp_path / "r.png", Console(file=io.StringIO()))
+    (fig,) = drawn
+    price, eq = fig.axes
+    title = price.get_title()
+    assert f"session {sid} POLUSDT" in title and "2025-10-10 20:45:00 to 20:46:29 UTC (venue time)" in title
+    assert "2 closed trades, net P&L +0.8000 USDT" in title
+    assert (price.get_ylabel(), eq.get_ylabel()) == ("price (USDT)", "net P&L (USDT)")
+    assert eq.get_xlabel() == "venue event time (UTC), 2025-10-10"
+    fig.canvas.draw()
+    assert price.get_legend().get_window_extent().x0 >= price.get_window_extent().x1
+
+
+def test_a_fast_replays_times_are_said_to_be_neither_the_wall_clock_nor_the_markets() -> None:
+    """exchange-sim replays an hour in two minutes, its times rebased to start at the session's start:
+    the axis says so (the chart ran an hour past the time it was drawn, unexplained). A live session's
+    event times keep pace with the wall clock: nothing added."""
+    hour = 3600 * S
+    assert replay_note(T0, T0 + hour, (T0, T0 + 120 * S)) == (
+        ": a replay at about 30x real time, its times rebased by exchange-sim to start at the session's "
+        "start (not the market's recorded times)"
+    )
+    assert replay_note(T0, T0 + hour, (T0 - 5 * S, T0 + hour + 2 * S)) == ""
+    now = time.time_ns()
+    assert "about 30x" in replay_note(now - 120 * S, now - 120 * S + hour)  # drawn at the session's end
+    assert replay_note(T0, T0 + hour) == ""  # drawn long after: the wall clock is not known
+
+
+def test_a_chart_without_trades_or_states_says_so(tmp_path: Path, drawn: list[Any]) -> None:
+    """No trade, no state but SLEEP: said in the panel and the title (an empty chart looked failed);
+    the equity curve alone (no candles stored) too, its P&L in the quote currency."""
+    write_report(tmp_path / "r.png", "POLUSDT", _candles(90), [], [], [], [], wall_ns=(T0, T0 + 90 * S))
+    write_equity_curve(tmp_path / "e.png", "session 1 POLUSDT (clean): equity", T0, T0 + 90 * S, [],
+                       currency="USDT")  # fmt: skip
+    (price, _), (eq,) = (fig.axes for fig in drawn)
+    for ax in (price, eq):
+        assert "no trade; the detector stayed in SLEEP" in [t.get_text() for t in ax.texts]
+    assert "no closed trade" in price.get_title() and "no closed trade" in drawn[1].get_suptitle()
+    assert eq.get_ylabel() == "net P&L (USDT)"

@@ -15,7 +15,16 @@ from typing import Any
 from flashcrash.atomic_files import replacing, write_text
 from flashcrash.backtest.results import BacktestResult, shown, utc
 from flashcrash.event_detector import State
-from flashcrash.persistence.report import COLORS
+from flashcrash.persistence.report import (
+    COLORS,
+    legend,
+    mark_trades,
+    note_if_empty,
+    plain_numbers,
+    span_text,
+    time_axis,
+)
+from flashcrash.symbols import quote_currency
 
 HTML_TRADES = 500  # trades listed on the page (all of them are in the CSV)
 NS = 1_000_000_000
@@ -79,14 +88,16 @@ def busiest_active(result: BacktestResult) -> tuple[int, int] | None:
     return max(first, a - pad), min(end, b + pad)
 
 
-def _price_panel(ax: Any, result: BacktestResult, lo: int, hi: int, legend: str = "upper right") -> None:
-    """Price (1 s closes), the detector's states shaded and the entries/exits marked, in `[lo, hi)`."""
+def _price_panel(ax: Any, result: BacktestResult, lo: int, hi: int) -> None:
+    """Price (1 s closes, in the quote currency), the detector's states shaded and the entries/exits
+    marked, in `[lo, hi)`; a note when it shows no trade or no state but SLEEP."""
     ns = result.sample_ns
     i, j = int(ns.searchsorted(lo, side="left")), int(ns.searchsorted(hi, side="left"))
-    ax.plot(
-        [_t(t) for t in ns[i:j].tolist()], result.sample_price[i:j], lw=0.8, color="#222", label="price (1 s)"
-    )
+    # A marker too: a run of one second is one point, which a line alone does not draw.
+    ax.plot([_t(t) for t in ns[i:j].tolist()], result.sample_price[i:j], lw=0.8, color="#222",
+            marker="." if j - i == 1 else None, label="price (1 s)")  # fmt: skip
     trs = result.transitions
+    shaded = False
     for k, tr in enumerate(trs):
         color = COLORS.get(str(tr.current))
         stop = trs[k + 1].ts_ns if k + 1 < len(trs) else hi
@@ -95,32 +106,64 @@ def _price_panel(ax: Any, result: BacktestResult, lo: int, hi: int, legend: str 
             continue
         # Not antialiased: neighbouring bands meet without a white seam.
         ax.axvspan(_t(a), _t(b), color=color, alpha=0.3, lw=0, antialiased=False, label=str(tr.current))
-    for points, marker, color, label in (
-        (result.entries, "^", "green", "buy"),
-        (result.exits, "v", "red", "sell"),
-    ):
-        shown_points = [(t, p) for t, p in points if lo <= t < hi]
-        if shown_points:
-            ax.scatter([_t(t) for t, _ in shown_points], [p for _, p in shown_points],
-                       marker=marker, color=color, s=40, zorder=3, label=label)  # fmt: skip
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc=legend)
-    ax.set_ylabel("price")
+        shaded = True
+    buys, sells = ([(t, p) for t, p in points if lo <= t < hi] for points in (result.entries, result.exits))
+    mark_trades(ax, buys, sells)
+    legend(ax)
+    note_if_empty(ax, bool(buys or sells), shaded)
+    ax.set_ylabel(f"price ({quote_currency(result.symbol)})")
+    plain_numbers(ax)
 
 
-def _time_axis(ax: Any, lo: int, hi: int) -> None:
-    """Dates and times on `ax`'s time axis (a midnight tick reads as its date), labelled with the
-    date(s) of `[lo, hi)`."""
-    import matplotlib.dates as mdates
+def _run_window(result: BacktestResult) -> str:
+    """The run's `_window`; with a warm-up, the window asked for, after the warm-up drawn before it."""
+    if len(result.sample_ns) == 0:
+        return "no data"
+    first, end = int(result.sample_ns[0]), _span_end(result)
+    if result.trade_from_ns is None:
+        return span_text(first, end)
+    return f"{span_text(result.trade_from_ns, end)} after a warm-up from {utc(first)[11:19]}"
 
-    locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    # No offset text: it would name the last tick's date (the next day, at a run's closing midnight).
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC, show_offset=False))
-    first, last = (datetime.fromtimestamp(t // NS, tz=UTC).date() for t in (lo, hi - 1))
-    days = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
-    ax.set_xlabel(f"event time (UTC), {days}")
+
+def _run_line(result: BacktestResult) -> str:
+    """What was run: the config and overlays (file names), the book; "" without inputs."""
+    inputs = result.inputs
+    if not inputs:
+        return ""
+    names = [Path(str(p)).name for p in [inputs.get("config"), *(inputs.get("overlays") or [])] if p]
+    parts = [f"config {' + '.join(names) or '?'}", f"book {inputs.get('book') or '?'}"]
+    return ", ".join(parts)
+
+
+def _outcome_line(result: BacktestResult, money: str) -> str:
+    """`return -0.21 %, net P&L -2.07 USDT, 18 trades (3 wins), max drawdown 0.48 % (tick by tick)`."""
+    m = result.metrics()
+    n, wins = m["trades"], m["wins"]
+    trades = f"{n} trade{'s' if n > 1 else ''} ({wins} win{'' if wins == 1 else 's'})" if n else "no trade"
+    return (f"return {m['return_pct']:+.2f} %, net P&L {float(m['net_pnl']):+.2f} {money}, {trades}, "
+            f"max drawdown {m['max_drawdown_pct']:.2f} % (tick by tick)")  # fmt: skip
+
+
+def _title(result: BacktestResult) -> str:
+    """Three lines: the symbol(s) and window; the config, book and warm-up; the outcome."""
+    label = result.symbol
+    if result.config_symbol and result.config_symbol != result.symbol:
+        label += f" (tick, step and size of the {result.config_symbol} config)"
+    money = quote_currency(result.config_symbol or result.symbol)
+    lines = [f"{label} backtest, {_run_window(result)}", _run_line(result), _outcome_line(result, money)]
+    return "\n".join(line for line in lines if line)
+
+
+def _drawdown_panel(dd: Any, times: list[datetime], result: BacktestResult) -> None:
+    """The per-second drawdown, % of the running peak, and the summary's deeper tick-by-tick one."""
+    # Steps, as the equity moves, with an edge line: a fall shorter than a pixel's time still shows.
+    drawdown = result.drawdown_pct()
+    dd.fill_between(times, drawdown, 0, step="post", color=DRAWDOWN, alpha=0.45, lw=0)
+    dd.step(times, drawdown, where="post", color=DRAWDOWN, lw=0.8)
+    dd.set_ylabel("drawdown (%)")
+    deepest = result.metrics()["max_drawdown_pct"]
+    dd.set_title(f"drawdown from the running peak, % (per second; deepest tick by tick: {deepest:.2f} %)",
+                 fontsize=9, loc="left")  # fmt: skip
 
 
 def figure(result: BacktestResult) -> Any:
@@ -136,34 +179,28 @@ def figure(result: BacktestResult) -> Any:
     times = [_t(t) for t in result.sample_ns.tolist()]
     first, end = int(result.sample_ns[0]), _span_end(result)
     zoom = busiest_active(result)
-    fig = plt.figure(figsize=(13, 9 + (4.5 if zoom else 0)), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[9, 4.5]) if zoom else (fig, None)
+    fig = plt.figure(figsize=(13, 9.5 + (4.5 if zoom else 0)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[9.5, 4.5]) if zoom else (fig, None)
     ax, eq, dd = top.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1]})
     _price_panel(ax, result, first, end)
-    label = result.symbol
-    if result.config_symbol and result.config_symbol != result.symbol:
-        label += f" (tick, step and size of the {result.config_symbol} config)"
-    ax.set_title(f"{label} backtest: price, detector states, entries and exits")
+    ax.set_title(_title(result), fontsize=11)
     if result.trade_from_ns is not None:
         ax.axvline(_t(result.trade_from_ns), color="#555", lw=1, ls="--")
         ax.annotate(" warm-up ends (entries from here)", (_t(result.trade_from_ns), 1), xycoords=("data", "axes fraction"),
                     va="top", fontsize=8, color="#555")  # fmt: skip
-    eq.plot(times, result.sample_equity, color="#1f618d", lw=1)
+    eq.plot(times, result.sample_equity, color="#1f618d", lw=1, marker="." if len(times) == 1 else None)
     eq.axhline(float(result.initial_capital), color="#999", lw=0.5)
-    eq.set_ylabel("equity")
-    # Steps, as the equity moves, with an edge line: a fall shorter than a pixel's time still shows.
-    drawdown = result.drawdown()
-    dd.fill_between(times, drawdown, 0, step="post", color=DRAWDOWN, alpha=0.45, lw=0)
-    dd.step(times, drawdown, where="post", color=DRAWDOWN, lw=0.8)
-    dd.set_ylabel("drawdown")
-    _time_axis(dd, first, end)
+    eq.set_ylabel(f"equity ({quote_currency(result.config_symbol or result.symbol)})")
+    plain_numbers(eq)
+    _drawdown_panel(dd, times, result)
+    time_axis(dd, first, end, "event time (UTC)")
     if zoom is not None and bottom is not None:
         lo, hi = zoom
         ax.axvspan(_t(lo), _t(hi), fill=False, edgecolor="#333", lw=1, ls=":")
         z = bottom.subplots()
-        _price_panel(z, result, lo, hi, legend="best")
+        _price_panel(z, result, lo, hi)
         z.set_title(f"busiest ACTIVE period, {utc(lo)[11:19]} to {utc(hi)[11:19]} UTC (dotted box above)")
-        _time_axis(z, lo, hi)
+        time_axis(z, lo, hi, "event time (UTC)")
     return fig
 
 
@@ -181,10 +218,29 @@ def write_png(result: BacktestResult, path: Path) -> Path | None:
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
+    """A two-column table; "none" for no rows (an empty table is not drawn: its heading stood alone)."""
+    if not rows:
+        return "<p>none</p>"
     body = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(shown(v))}</td></tr>" for k, v in rows
     )
     return f"<table>{body}</table>"
+
+
+MONEY_FIGURES = ("initial_capital", "final_equity", "net_pnl", "realized_pnl", "fees", "avg_win", "avg_loss",
+                 "max_drawdown")  # fmt: skip
+
+
+def _figure_rows(m: dict[str, Any]) -> list[tuple[str, object]]:
+    """The Figures table: the summary's scalar figures under its own keys and values (the page's
+    note gives their units), the recording gaps listed (not a Python list's text), the hold times."""
+    rows: list[tuple[str, object]] = []
+    for k, v in m.items():
+        if k == "data_gaps":
+            rows.append((k, "; ".join(f"{g['from_utc']} ({g['secs']} s)" for g in v) or "none"))
+        elif not isinstance(v, dict):
+            rows.append((k, v))
+    return rows + [(f"hold secs {k}", v) for k, v in m["hold_secs"].items()]
 
 
 def _inputs_rows(inputs: dict[str, Any]) -> list[tuple[str, object]]:
@@ -204,23 +260,14 @@ def write_html(result: BacktestResult, path: Path, png: Path | None) -> Path:
     title = result.symbol
     if m["config_symbol"] != result.symbol:
         title += f" (config {m['config_symbol']}: its tick, step and order size)"
-    figures = [(k, v) for k, v in m.items() if not isinstance(v, dict)]
-    figures += [(f"hold secs {k}", v) for k, v in m["hold_secs"].items()]
+    money, price = (quote_currency(x) for x in (m["config_symbol"], result.symbol))
+    figures = _figure_rows(m)
     image = ""
     if png is not None and png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         image = f'<img alt="price, states, equity, drawdown" src="data:image/png;base64,{data}">'
-    head = [
-        "entry",
-        "exit",
-        "qty",
-        "avg entry price",
-        "avg exit price",
-        "fees",
-        "P&L",
-        "hold s",
-        "exit reason",
-    ]
+    head = ["entry (UTC)", "exit (UTC)", "qty", f"avg entry price, {price}", f"avg exit price, {price}",
+            f"fees, {money}", f"P&amp;L, {money}", "hold s", "exit reason"]  # fmt: skip
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(shown(c))}</td>" for c in (
             utc(t.entry_ns), utc(t.exit_ns), t.quantity, result.avg_price(t.entry_price),
@@ -229,23 +276,32 @@ def write_html(result: BacktestResult, path: Path, png: Path | None) -> Path:
         )) + "</tr>"
         for t in result.trades[:HTML_TRADES]
     )  # fmt: skip
-    trades = f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
+    trades = f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>" if rows else ""
+    trades_note = (
+        "Entry and exit prices are the averages of each trade's fills, rounded to 1/10,000 of the price "
+        "tick; fees and P&amp;L are exact."
+        if rows
+        else "No trade in this window."
+    )
+    states = [(k, round(v * 100, 2)) for k, v in m["state_share"].items()]
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)} backtest</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} img{{max-width:100%}}
 table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}
 .cols{{display:flex;gap:3em;flex-wrap:wrap}}</style></head><body>
-<h1>{html.escape(title)} backtest, {html.escape(str(m["start_utc"]))} to {html.escape(str(m["end_utc"]))}</h1>
+<h1>{html.escape(title)} backtest, {_run_window(result)}</h1>
+<p>Prices in {html.escape(price)}; {", ".join(MONEY_FIGURES)} and the trades' fees and P&amp;L in
+{html.escape(money)}; return_pct and max_drawdown_pct in %, win_rate a fraction of the trades. Times are
+the data's event times, UTC.</p>
 {image}
 <h2>Inputs</h2>{_table(_inputs_rows(result.inputs))}
 <div class="cols"><div><h2>Figures</h2>{_table(figures)}</div>
-<div><h2>Detector state (share of seconds)</h2>{_table(list(m["state_share"].items()))}
+<div><h2>Detector state (share of the seconds, %)</h2>{_table(states)}
 <h2>Entry rejections</h2>{_table(list(m["entry_rejections"].items()))}
 <h2>Exit reasons</h2>{_table(list(m["exit_reasons"].items()))}
 <h2>Orders</h2>{_table(list(m["orders"].items()))}</div></div>
 <h2>Trades ({len(result.trades)}{", first " + str(HTML_TRADES) if len(result.trades) > HTML_TRADES else ""})</h2>
-<p>Entry and exit prices are the averages of each trade's fills, rounded to 1/10,000 of the price tick;
-fees and P&amp;L are exact.</p>
+<p>{trades_note}</p>
 {trades}
 </body></html>
 """

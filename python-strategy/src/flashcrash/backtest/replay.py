@@ -56,6 +56,7 @@ from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
 from flashcrash.event_detector import State
 from flashcrash.runner import BOOK_CLOSE_LAG_NS, LOOP_GC_THRESHOLDS, Runner
+from flashcrash.symbols import assets
 from flashcrash.trading_engine.money import Quantity
 
 log = logging.getLogger(__name__)
@@ -119,16 +120,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.replay.now
-
-
-def assets(symbol: str) -> tuple[str, str]:
-    """The base and quote assets of `symbol` (`POLUSDT` -> POL, USDT; a futures suffix such as
-    `_PERP` is dropped; USD when no known quote asset ends the name)."""
-    name = symbol.split("_", 1)[0]
-    for q in ("USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC", "ETH"):
-        if name.endswith(q) and len(name) > len(q):
-            return name.removesuffix(q), q
-    return name, "USD"
 
 
 class Replay:

@@ -185,6 +185,15 @@ class BacktestResult:
             return self.sample_equity
         return self.sample_equity - np.maximum.accumulate(self.sample_equity)
 
+    def drawdown_pct(self) -> np.ndarray:
+        """`drawdown` as a % of the running peak (the chart; 0 where the peak is not positive), the
+        unit of the summary's `max_drawdown_pct`."""
+        if len(self.sample_equity) == 0:
+            return self.sample_equity
+        peak = np.maximum.accumulate(self.sample_equity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(peak > 0, (self.sample_equity - peak) / peak * 100, 0.0)
+
     def metrics(self) -> dict[str, Any]:
         trades = self.trades
         pnls = [t.pnl for t in trades]

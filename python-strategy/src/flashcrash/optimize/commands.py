@@ -41,6 +41,7 @@ from flashcrash.optimize.space import SPACES, SpaceError, check_space
 from flashcrash.optimize.study import DEFAULT_STORAGE, DEFAULT_TRIALS, MODES, Job, StudyError, TrialEvent
 from flashcrash.optimize.walkforward import Window, WindowError, parse_time
 from flashcrash.process_signals import restore_handlers, stop_on_hangup
+from flashcrash.symbols import quote_currency
 
 REPO = study_mod.REPO
 DEFAULT_BEST = REPO / "config" / "best_params.toml"
@@ -437,11 +438,10 @@ def _optimize(args: argparse.Namespace) -> int:
         None if test_w is None else walkforward.warm_cut(test_w, test_trades, cfg),
         objective,
     )
-    console.print(
-        walkforward.report_table(
-            rep, objective.name, walkforward.HELD_OUT if held_out else walkforward.OUT_OF_SAMPLE
-        )
-    )
+    test_label = walkforward.HELD_OUT if held_out else walkforward.OUT_OF_SAMPLE
+    title = walkforward.table_title(train_w, test_w, test_label)
+    currency = quote_currency(cfg.symbol.name)
+    console.print(walkforward.report_table(rep, objective.name, test_label, title=title, currency=currency))
 
     results = {
         "study": name,

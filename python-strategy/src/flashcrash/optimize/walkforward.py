@@ -146,22 +146,54 @@ OUT_OF_SAMPLE = "out-of-sample"
 HELD_OUT = "held-out market, same period"
 
 
-def report_table(rep: dict[str, Any], objective: str, test_label: str = OUT_OF_SAMPLE) -> Table:
-    """Rows: the figures; columns: baseline and best, in-sample and (when tested) on the test window,
-    headed `test_label` (`HELD_OUT` for another market over the training's hours)."""
+# The table's row labels, with their units (`results.json` keeps the keys and a win rate of 0 to 1).
+ROW_LABELS = {"return_pct": "return, %", "win_rate": "win rate, %", "sharpe_per_trade": "Sharpe per trade",
+              "max_drawdown_pct": "max drawdown, %", "net_pnl": "net P&L"}  # fmt: skip
+
+
+def _cell(figure: str, v: object) -> str:
+    if v is None:
+        return "-"
+    if figure == "win_rate" and isinstance(v, float):
+        return f"{v * 100:.2f}"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def report_table(
+    rep: dict[str, Any],
+    objective: str,
+    test_label: str = OUT_OF_SAMPLE,
+    *,
+    title: str = "",
+    currency: str = "",
+) -> Table:
+    """Rows: the figures, labelled with their units (`currency`: the net P&L's); columns: baseline
+    and best, in-sample and (when tested) on the test window, headed `test_label` (`HELD_OUT` for
+    another market over the training's hours). `title` (default: "walk-forward" or "in-sample")
+    should name the windows."""
     cols = [("in-sample", "baseline"), ("in-sample", "best")]
     if rep["out_of_sample"] is not None:
         cols += [(test_label, "baseline"), (test_label, "best")]
-    t = Table(title="walk-forward" if rep["out_of_sample"] is not None else "in-sample")
+    t = Table(title=title or ("walk-forward" if rep["out_of_sample"] is not None else "in-sample"))
     t.add_column("")
     for sample, which in cols:
         t.add_column(f"{sample}\n{which}", justify="right")
     key = {"in-sample": "in_sample", test_label: "out_of_sample"}
     for figure in ("value", *FIGURES):
-        row = [f"{objective} (objective)" if figure == "value" else figure]
+        label = ROW_LABELS.get(figure, figure)
+        if figure == "net_pnl" and currency:
+            label += f", {currency}"
+        row = [f"{objective} (objective)" if figure == "value" else label]
         for sample, which in cols:
             run = rep[key[sample]][which]
-            v = None if run is None else run[figure]
-            row.append("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
+            row.append(_cell(figure, None if run is None else run[figure]))
         t.add_row(*row)
     return t
+
+
+def table_title(train: Window, test: Window | None, test_label: str = OUT_OF_SAMPLE) -> str:
+    """What each pair of columns was replayed on: `walk-forward: in-sample A to B; out-of-sample C to
+    D (after a warm-up)`, or `in-sample A to B` without a test window."""
+    if test is None:
+        return f"in-sample {train.describe()}"
+    return f"walk-forward: in-sample {train.describe()}; {test_label} {test.describe()} (after a warm-up)"

@@ -12,6 +12,7 @@ times run ahead of the wall clock)."""
 from __future__ import annotations
 
 import csv
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from flashcrash.persistence.records import NS, SessionRecord, TradeRecord, iso
 from flashcrash.persistence.report import write_equity_curve, write_report
 from flashcrash.persistence.service import session_stats
 from flashcrash.persistence.sqlite import SqliteDatabase
+from flashcrash.symbols import quote_currency
 from flashcrash.trading_engine.exits import ExitReason
 from flashcrash.wire import dec_text
 
@@ -200,16 +202,19 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
     ]
     written_off = [t.exit_ns for t in closed if t.exit_ns is not None and t.exit_reason == WRITTEN_OFF]
     equity = f"net P&L of the trades session {s.id} closed"
+    subject = f"session {s.id} {s.symbol} ({s.status})"
+    wall = (s.started_ns, s.ended_ns if s.ended_ns is not None else time.time_ns())
     drawn = write_report(
-        out, f"session {s.id} {s.symbol} ({s.status})", candles, states, entries, exits, pnls,
-        written_off=written_off, equity_label=equity,
+        out, s.symbol, candles, states, entries, exits, pnls,
+        written_off=written_off, equity_label=equity, subject=subject, wall_ns=wall,
     )  # fmt: skip
     if drawn is not None:
         console.print(f"price, states and equity: {drawn}")
         return drawn
     start, end = _venue_span(s, states, pnls)
     path = write_equity_curve(
-        out, f"session {s.id} {s.symbol} ({s.status}): equity", start, end, pnls, states, equity_label=equity
-    )
+        out, f"{subject}: equity", start, end, pnls, states,
+        equity_label=equity, currency=quote_currency(s.symbol), wall_ns=wall,
+    )  # fmt: skip
     console.print(f"equity curve (no candles stored): {path}")
     return path
