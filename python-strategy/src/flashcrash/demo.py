@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flashcrash.atomic_files import write_text
+from flashcrash.config import load as load_config
 from flashcrash.launcher import DEMO_DATA, REPO, ConfigRefused, LaunchError, Session, SimSpec, tail
 
 console = Console()
@@ -236,8 +237,8 @@ def report(
     session: Session, codes: dict[str, int | None], kind: str = "demo", replay: Replay | None = None
 ) -> int:
     """Prints the session summary; copies it (written whole or not at all), the logs and the
-    session's private reports under ./reports/<kind>_<time>, with the paths in its JSON files moved
-    there. Non-zero if anything went wrong: a process that exited badly, a port still in use, no
+    session's private reports under the config's `[persistence] report_dir`, in <kind>_<time>, with
+    the paths in its JSON files moved there. Non-zero if anything went wrong: a process that exited badly, a port still in use, no
     summary."""
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
@@ -254,7 +255,7 @@ def report(
         console.print(f"[red]no strategy summary:[/] {escape(str(e))}")
         return 1
     assert session.workdir is not None
-    dest = REPO / "reports" / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    dest = load_config(session.config).report_dir / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     dest.mkdir(parents=True, exist_ok=True)
     # The session's files were under its temporary folder, gone after `cleanup`: their paths are
     # those of the copies.

@@ -41,7 +41,15 @@ class _Stopped:
 
     def __init__(self, workdir: Path, summary: dict[str, Any], stopped_for: str | None = None) -> None:
         self.workdir = workdir
-        self.config = REPO / "config" / "config.toml"
+        # The user's config, whose report_dir is beside `workdir`: where the demo's folder goes.
+        config_dir = workdir.parent / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("config.toml", "schema.toml"):
+            (config_dir / name).write_bytes((REPO / "config" / name).read_bytes())
+        (config_dir / "local.toml").write_text(
+            f'[persistence]\nreport_dir = "{workdir.parent / "reports"}"\n'
+        )
+        self.config = config_dir / "config.toml"
         self.stopped_for = stopped_for
         reports = workdir / "reports"
         reports.mkdir(parents=True)
@@ -73,7 +81,6 @@ def _report(
 ) -> tuple[str, Path]:
     """Runs `demo.report` on a stopped session; what it printed (80 columns, as piped) and its folder."""
     out = _console(monkeypatch)
-    monkeypatch.setattr(demo, "REPO", tmp_path)
     session = _Stopped(tmp_path / "work", summary, stopped_for)
     codes = {"strategy": 0, "engine": 0, "exchange-sim": 0}
     extra = {} if replay is None else {"replay": replay}
@@ -363,7 +370,6 @@ def test_the_demo_says_stopped_cleanly_only_when_it_did(
 ) -> None:
     out = io.StringIO()
     monkeypatch.setattr(demo, "console", Console(file=out, width=200))
-    monkeypatch.setattr(demo, "REPO", tmp_path)
     stopped = _Stopped(tmp_path / "work", {"pnl": {"trades": 0}})
     assert demo.report(stopped, codes) == (0 if ok else 1)  # type: ignore[arg-type]
     text = out.getvalue()
