@@ -4,8 +4,9 @@ book") computed by the backtest's model (`flashcrash.backtest.book`), which the 
 (`crates/exchange-sim/tests/book_cases.rs`); `python-strategy/tests/unit/test_synthetic_book.py`
 checks that the file is still what the Python model computes. Together: both models agree.
 
-Every trade of a case has the same quantity, so both models' quantity base is 5 x that quantity (the
-simulator takes the median of the whole window, the backtest that of the last trades: equal here).
+Every trade of a case has the same quantity, so both models' quantity base is 5 x that quantity (both
+take the median of the last 1,000 trades; `crates/exchange-sim/tests/book_cases.rs` checks that rule
+on quantities that change, against the compiled backtest model).
 
 Run after an intended change of the model: `make book-cases` (or, from the repository root,
 `PYTHONPATH=python-strategy/src .venv/bin/python tests/book_cases/generate.py`).

@@ -104,13 +104,18 @@ def test_the_simulator_is_the_venue_the_config_describes(
 
 def test_a_fast_replay_lets_the_engine_publish_every_book_the_simulator_sends() -> None:
     """A book every 100 ms of event time is 10 N a second at N times real time: the engine's publish
-    rate is raised to that (300 at 30x) so the strategy sees what a backtest of the data sees; at real
-    time, at a rate the config already allows, or as fast as clients read, it stays as configured."""
+    rate is raised to four times that (1,200 at 30x: the simulator sends them in bursts, and a cap at
+    their mean rate dropped a third of them at 30x, a tenth at 10x) so the strategy sees what a
+    backtest of the data sees; at real time, at a rate the config already allows, or as fast as
+    clients read, it stays as configured."""
     hz = launcher._publish_hz_for
-    assert hz(launcher.SimSpec(speed="30"), 100) == 300
-    assert hz(launcher.SimSpec(speed="12.5"), None) == 125
-    assert hz(launcher.SimSpec(speed="5"), 100) is None
-    assert hz(launcher.SimSpec(speed="30"), 500) is None
+    assert launcher.BOOK_BURST_HEADROOM == 4
+    assert hz(launcher.SimSpec(speed="30"), 100) == 1200
+    assert hz(launcher.SimSpec(speed="10"), 100) == 400
+    assert hz(launcher.SimSpec(speed="12.5"), None) == 500
+    assert hz(launcher.SimSpec(speed="2"), 100) is None
+    assert hz(launcher.SimSpec(speed="1"), 100) is None
+    assert hz(launcher.SimSpec(speed="30"), 2000) is None
     assert hz(None, 100) is None
 
 

@@ -10,10 +10,11 @@ last price, in ticks), and level `i` holds
 last)`, `noise` in [0.6, 1.4] the simulator's splitmix64 hash of the seed, the level's tick and a
 staggered one-second bucket (ported from `exchange-sim/src/model.rs`).
 
-One deliberate difference: the simulator takes `base` as 5 x the median trade quantity of the whole
-replayed window, which would let the future shape the past; here it is 5 x the median of the last
-1,000 trades at or before `T` (re-computed every 100 trades, on a fixed grid of trade counts), so a
-book depends on nothing after its time, and on nothing but its time and those trades.
+`base` is 5 x the median quantity of the last 1,000 trades at or before `T` (re-computed every 100
+trades, on a fixed grid of trade counts), so a book depends on nothing after its time, and on nothing
+but its time and those trades. The simulator takes the same base since 2026-12-06 (before, 5 x the
+median of the whole replayed window: a paper session met books up to a third deeper or thinner than
+a backtest of the same trades; `docs/parity.md`).
 
 The replay asks for its books a few thousand boundaries at a time (`SyntheticBook.batch`). The model
 runs compiled (`flashcrash_native.SyntheticBook`, crate `rust-engine/crates/synthetic-book`: bit for

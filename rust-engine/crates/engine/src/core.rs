@@ -183,6 +183,7 @@ impl Core {
                 biased;
                 _ = signal.changed() => break Exit::Signal,
                 Some(cmd) = self.commands.recv() => {
+                    self.apply_queued_trades().await;
                     if let Some(reason) = self.on_command(cmd).await {
                         break Exit::Command(reason);
                     }
@@ -401,6 +402,25 @@ impl Core {
                     now,
                 )
                 .await;
+            self.respond(out).await;
+        }
+    }
+
+    /// Feeds the resting orders every market trade already queued, before a command is served. A
+    /// venue matches a trade before it publishes it, so nothing decided on the market data can
+    /// reach the book ahead of a trade printed with it; here the trade reaches the strategy and the
+    /// paper executor by two channels, and a command sent on one trade (a cancel on a gap) could
+    /// otherwise overtake the next trade of the same instant still queued (the command branch of
+    /// the loop goes first): the paper order was not filled by it, where the venue, and the
+    /// backtest's venue, fill it. Only the trades queued now: a flood of trades cannot hold a
+    /// command back.
+    async fn apply_queued_trades(&mut self) {
+        let queued = self.trades.len();
+        for _ in 0..queued {
+            let Ok(trade) = self.trades.try_recv() else {
+                break;
+            };
+            let out = self.executor.on_trade(&trade, now_ns());
             self.respond(out).await;
         }
     }

@@ -726,3 +726,70 @@ fn book_at_shared(book: &feed_handler::SharedBook, bid: &str, ask: &str) {
     st.book.reset(1, &[level(bid)], &[level(ask)]);
     st.synced = true;
 }
+
+/// A command never overtakes a market trade already queued for the executor: a venue matches a
+/// trade before publishing it, so a cancel the strategy sent on one trade reaches the book after
+/// the trades printed with it. Here a trade through a resting bid waits in the trades channel when
+/// the cancel comes: the bid fills on it first (as at the venue, and as the backtest's venue fills
+/// it), then the cancel ends what is left.
+#[tokio::test]
+async fn a_command_waits_for_the_trades_queued_before_it() {
+    use common::message::{Aggressor, CancelOrder};
+    let mut r = rig("trades-before-command");
+    book_at(&r.core, "0.2000", "0.2001");
+    r.core
+        .on_command(place(OrderType::Limit, "500", Some("0.1540")))
+        .await;
+    assert!(matches!(
+        r.responses.try_recv(),
+        Ok(Response::OrderPlaced(_))
+    ));
+    let (trade_tx, trades) = mpsc::channel(8);
+    let (cmd_tx, commands) = mpsc::channel(8);
+    r.core.trades = trades;
+    r.core.commands = commands;
+    let trade = Trade {
+        symbol: "POLUSDT".into(),
+        exchange_ts_ns: 1,
+        local_ts_ns: 1,
+        trade_id: 7,
+        price: 0.1538,
+        quantity: 30.6,
+        aggressor: Aggressor::Sell,
+    };
+    trade_tx.send(trade).await.unwrap();
+    cmd_tx
+        .send(Command::CancelOrder(CancelOrder {
+            command_id: "c1".into(),
+            ts_ns: 2,
+            symbol: "POLUSDT".into(),
+            client_order_id: "fc-big".into(),
+        }))
+        .await
+        .unwrap();
+    let (stop, signal) = watch::channel(false);
+    let run = tokio::spawn(r.core.run(signal));
+    let mut answers = Vec::new();
+    while !answers
+        .iter()
+        .any(|a| matches!(a, Response::OrderCanceled(_)))
+    {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), r.responses.recv())
+            .await
+            .expect("an answer within 5 s")
+            .expect("the core answers");
+        answers.push(next);
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap();
+    match answers.as_slice() {
+        [Response::OrderExecution(fill), Response::OrderCanceled(c)] => {
+            assert_eq!(fill.last_quantity, Dec("30.6".parse().unwrap()));
+            assert_eq!(c.filled_quantity, Dec("30.6".parse().unwrap()));
+        }
+        other => panic!("the queued trade's fill, then the cancel: {other:?}"),
+    }
+}

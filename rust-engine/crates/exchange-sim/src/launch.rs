@@ -131,7 +131,6 @@ pub fn load_source(cfg: &SimConfig) -> Result<Box<dyn EventSource>, LoadError> {
         tick: cfg.tick,
         step: cfg.step,
         levels: cfg.book_levels,
-        base_qty: median.saturating_mul(5).max(cfg.step),
         seed: cfg.seed,
     };
     info!(

@@ -13,13 +13,23 @@
 //! * quantity at depth `i` (0 at the touch) = `base × (1 + 0.1 i) × liquidity × noise`, rounded to
 //!   whole steps (half to even; at least one), with `liquidity = 1 / (1 + 40 × range / last)` and `noise` in
 //!   [0.6, 1.4] a hash of the seed, the level's tick and a one-second bucket whose phase is staggered
-//!   per tick, so that about a tenth of the levels re-draw every 100 ms.
+//!   per tick, so that about a tenth of the levels re-draw every 100 ms;
+//! * `base` = 5 × the median quantity of the last 1,000 trades seen (re-computed every 100 trades,
+//!   on the grid of trade counts of `synthetic_book::base_count`): the backtest's base, from past
+//!   trades only, so a paper session on this venue meets the books a backtest of the same trades
+//!   replays (until 2026-12-06 it was 5 × the median of the whole replayed window, a base the
+//!   backtest never had: deeper or thinner books by up to a third on the bundled crash, another
+//!   liquidity stop and other fill prices; `docs/parity.md`).
 
 use std::collections::VecDeque;
 
-use synthetic_book::{level_noise, DEPTH_SLOPE, LIQUIDITY_K};
+use synthetic_book::{
+    base_count, level_noise, median, BASE_GRID, BASE_MULTIPLE, BASE_TRADES, DEPTH_SLOPE,
+    LIQUIDITY_K,
+};
 
 use crate::book::Book;
+use crate::units::SCALE;
 
 // The model's constants and its noise are the backtest's (crate `synthetic-book`), in this venue's
 // units: µs of event time, integer ticks.
@@ -45,18 +55,24 @@ pub struct ModelParams {
     pub step: u64,
     /// Levels per side.
     pub levels: usize,
-    /// Base quantity at the touch (5 × the median trade quantity), units.
-    pub base_qty: u64,
     /// Noise seed.
     pub seed: u64,
 }
 
-/// The model's memory: the last trade and the trades of the volatility window.
+/// The model's memory: the last trade, the trades of the volatility window, and the quantities of
+/// the last trades with the base they make.
 #[derive(Debug, Clone)]
 pub struct BookModel {
     p: ModelParams,
     last: Option<(u64, bool)>,
     recent: VecDeque<(i64, u64)>,
+    /// The quantities of the last `BASE_TRADES + BASE_GRID` trades, base units.
+    qty: VecDeque<f64>,
+    /// Trades seen.
+    seen: usize,
+    /// The base (5 × a median quantity, base units) and the trade count it was taken at.
+    base: (usize, f64),
+    scratch: Vec<i64>,
 }
 
 impl BookModel {
@@ -70,6 +86,10 @@ impl BookModel {
             },
             last: None,
             recent: VecDeque::new(),
+            qty: VecDeque::with_capacity(BASE_TRADES + BASE_GRID),
+            seen: 0,
+            base: (0, f64::NAN),
+            scratch: Vec::with_capacity(BASE_TRADES),
         }
     }
 
@@ -78,8 +98,9 @@ impl BookModel {
         &self.p
     }
 
-    /// Records a trade (price in units; `taker_sell` = the aggressor sold).
-    pub fn on_trade(&mut self, ts_us: i64, price: u64, taker_sell: bool) {
+    /// Records a trade (price and quantity in units; `taker_sell` = the aggressor sold).
+    pub fn on_trade(&mut self, ts_us: i64, price: u64, qty: u64, taker_sell: bool) {
+        self.on_quantity(qty);
         let tick = ((price + self.p.tick / 2) / self.p.tick).max(1);
         self.last = Some((tick, taker_sell));
         self.recent.push_back((ts_us, tick));
@@ -90,6 +111,26 @@ impl BookModel {
         {
             self.recent.pop_front();
         }
+    }
+
+    /// Counts a trade's quantity; at a new grid count (`base_count`), the base is taken again: 5 ×
+    /// the median quantity of the `BASE_TRADES` trades before it, as floats of the base asset (the
+    /// backtest's, read from the same decimals), through the backtest's own median.
+    fn on_quantity(&mut self, qty: u64) {
+        if self.qty.len() == BASE_TRADES + BASE_GRID {
+            self.qty.pop_front();
+        }
+        self.qty.push_back(qty as f64 / SCALE as f64);
+        self.seen += 1;
+        let m = base_count(self.seen);
+        if m == self.base.0 {
+            return;
+        }
+        // The deque holds trades `seen - len .. seen`; the base reads `m - BASE_TRADES .. m`.
+        let first = self.seen - self.qty.len();
+        let from = m.saturating_sub(BASE_TRADES) - first;
+        let window = &self.qty.make_contiguous()[from..m - first];
+        self.base = (m, BASE_MULTIPLE * median(window, &mut self.scratch));
     }
 
     /// Highest minus lowest trade tick in `(now − 5 s, now]`.
@@ -135,11 +176,13 @@ impl BookModel {
         let liquidity = 1.0 / (1.0 + LIQUIDITY_K * range as f64 / last as f64);
         let bucket = now_us.div_euclid(BUCKET_US) as u64;
         let ModelParams { tick, step, .. } = self.p;
+        // In base units, as the backtest's twin computes it (`synthetic_book::quantity`).
+        let step_f = step as f64 / SCALE as f64;
         for i in 0..self.p.levels as u64 {
-            let depth = (1.0 + DEPTH_SLOPE * i as f64) * liquidity * self.p.base_qty as f64;
+            let depth = (1.0 + DEPTH_SLOPE * i as f64) * liquidity * self.base.1;
             let qty = |t: u64| {
                 // Ties to even, as numpy's `round` in the backtest's twin.
-                let steps = (depth * self.noise(t, bucket) / step as f64).round_ties_even() as u64;
+                let steps = (depth * self.noise(t, bucket) / step_f).round_ties_even() as u64;
                 steps.max(1).saturating_mul(step)
             };
             if let Some(t) = best_bid.checked_sub(i).filter(|&t| t > 0) {
@@ -157,14 +200,15 @@ mod tests {
     use synthetic_book::{NOISE_MIN, NOISE_PERIOD};
 
     use super::*;
-    use crate::units::SCALE;
+
+    /// Every test trade's quantity: a base of 500.
+    const Q: u64 = 100 * SCALE;
 
     fn params(seed: u64) -> ModelParams {
         ModelParams {
             tick: 10_000,
             step: SCALE / 10,
             levels: 20,
-            base_qty: 500 * SCALE,
             seed,
         }
     }
@@ -177,10 +221,10 @@ mod tests {
     #[test]
     fn touch_follows_the_aggressor() {
         let mut m = BookModel::new(params(7));
-        m.on_trade(0, 15_830_000, true);
+        m.on_trade(0, 15_830_000, Q, true);
         let b = m.target(0);
         assert_eq!(b.touch(), (Some(15_830_000), Some(15_840_000)));
-        m.on_trade(1, 15_850_000, false);
+        m.on_trade(1, 15_850_000, Q, false);
         let b = m.target(1);
         assert_eq!(b.touch().1, Some(15_850_000));
         assert!(b.touch().0.unwrap() < 15_850_000);
@@ -191,7 +235,7 @@ mod tests {
     fn deterministic_for_a_seed_and_different_across_seeds() {
         let run = |seed| {
             let mut m = BookModel::new(params(seed));
-            m.on_trade(0, 15_830_000, true);
+            m.on_trade(0, 15_830_000, Q, true);
             (0..20).map(|k| m.target(k * BUCKET_US)).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -216,10 +260,10 @@ mod tests {
     #[test]
     fn a_crash_widens_the_spread_and_hollows_the_book() {
         let mut calm = BookModel::new(params(5));
-        calm.on_trade(0, 20_000_000, true);
+        calm.on_trade(0, 20_000_000, Q, true);
         let mut crash = BookModel::new(params(5));
         for k in 0..50 {
-            crash.on_trade(k * 50_000, 20_000_000 - k as u64 * 40_000, true);
+            crash.on_trade(k * 50_000, 20_000_000 - k as u64 * 40_000, Q, true);
         }
         let now = 49 * 50_000;
         let (c, x) = (calm.target(now), crash.target(now));
@@ -294,9 +338,10 @@ mod tests {
             calm.on_trade(
                 t,
                 54_412 * SCALE / 100 + (k % 2) * 160 * SCALE / 100,
+                Q,
                 k % 3 == 0,
             );
-            crash.on_trade(t, (54_412 - k * 51) * SCALE / 100, true);
+            crash.on_trade(t, (54_412 - k * 51) * SCALE / 100, Q, true);
         }
         let now = 16 * 300_000;
         let (c, x) = (calm.target(now), crash.target(now));
@@ -313,7 +358,7 @@ mod tests {
     #[test]
     fn quantities_are_whole_steps_and_prices_whole_ticks() {
         let mut m = BookModel::new(params(9));
-        m.on_trade(0, 15_830_000, false);
+        m.on_trade(0, 15_830_000, Q, false);
         let b = m.target(0);
         for (&p, &q) in b.bids.iter().chain(&b.asks) {
             assert_eq!(p % 10_000, 0);
@@ -324,7 +369,7 @@ mod tests {
     #[test]
     fn low_prices_never_make_a_zero_or_negative_bid() {
         let mut m = BookModel::new(params(9));
-        m.on_trade(0, 20_000, false);
+        m.on_trade(0, 20_000, Q, false);
         let b = m.target(0);
         assert!(b.bids.keys().all(|&p| p > 0));
         assert!(!b.is_crossed());

@@ -333,7 +333,6 @@ mod tests {
             tick: 10_000,
             step: SCALE / 10,
             levels: 20,
-            base_qty: 50 * SCALE,
             seed: 7,
         };
         let opts = VenueOptions {

@@ -48,7 +48,7 @@ impl SyntheticSource {
         let mut next_tick_us = 0;
         if let Some(first) = trades.first() {
             let mut seeded = model.clone();
-            seeded.on_trade(first.ts_us, first.price, first.taker_sell);
+            seeded.on_trade(first.ts_us, first.price, first.qty, first.taker_sell);
             let target = seeded.target(first.ts_us);
             initial.bids = target.bids;
             initial.asks = target.asks;
@@ -151,7 +151,7 @@ impl EventSource for SyntheticSource {
             Some(t) => {
                 self.next += 1;
                 self.last_trade_us = Some(t.ts_us);
-                self.model.on_trade(t.ts_us, t.price, t.taker_sell);
+                self.model.on_trade(t.ts_us, t.price, t.qty, t.taker_sell);
                 Some(SourceEvent::Trade(t))
             }
             None if !self.tail_done && !self.trades.is_empty() => {
@@ -181,7 +181,6 @@ mod tests {
             tick: 10_000,
             step: SCALE / 10,
             levels,
-            base_qty: 500 * SCALE,
             seed: 7,
         }
     }
@@ -191,7 +190,7 @@ mod tests {
             ts_us,
             id,
             price,
-            qty: SCALE,
+            qty: 100 * SCALE,
             taker_sell,
         }
     }

@@ -22,9 +22,11 @@
 //!   whose phase is staggered per tick.
 //!
 //! It is the backtest's twin of the simulator's model (`exchange-sim/src/model.rs`), which takes its
-//! constants and its noise ([`level_noise`]) from here, works in integer units and takes `base` from
-//! the median of the whole replayed window (the backtest must not
-//! let the future shape the past): the two agree on the shared cases of `tests/book_cases`. This
+//! constants, its noise ([`level_noise`]) and its base rule ([`base_count`], [`median`]) from here
+//! and works in integer units: the two agree on the shared cases of `tests/book_cases` and, level
+//! for level, on trades whose quantities change (`exchange-sim/tests/book_cases.rs`). (Until
+//! 2026-12-06 the simulator took `base` from the median of the whole replayed window, a base the
+//! backtest, which must not let the future shape the past, never had.) This
 //! crate replaced the backtest's numpy code and is bit-identical to it: the same integer rules, and
 //! every float expression evaluated in numpy's order (`depth = ((1 + 0.1 i) × liquidity) × base`,
 //! `noise = 0.6 + (0.8 × draw) / 10 000`, `q = rint(rint(depth × noise / step) × step × 1e8) / 1e8`
