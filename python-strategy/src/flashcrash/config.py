@@ -334,6 +334,7 @@ class EventDetectionConfig:
     core_quorum_velocity: int = 2
     quorum_needs_price: bool = True
     price_move_sigmas: float = 4.5
+    quorum_release_ratio: float = 0.9
     active_confirm_secs: float = 2.0
     active_hold_secs: int = 5
     recovery_confirm_secs: int = 30

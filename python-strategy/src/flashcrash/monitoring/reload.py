@@ -10,7 +10,7 @@ Reloadable (the values the components read at each use, so swapping them is enou
   `velocity_ratio`, `velocity_min_per_sec`, `exhaustion_wick_pct`, `exhaustion_wick_growth_pct`,
   `climax_wick_pct`, `climax_volume_ratio`, `depth_levels`, `liquidity_min_usd`, `extreme_imbalance`,
   `wall_ratio`, `warmup_secs`, and the state machine's `core_quorum`, `core_quorum_velocity`,
-  `quorum_needs_price`, `price_move_sigmas`, `active_confirm_secs`, `active_hold_secs`,
+  `quorum_needs_price`, `price_move_sigmas`, `quorum_release_ratio`, `active_confirm_secs`, `active_hold_secs`,
   `recovery_confirm_secs`;
 * `[strategy]`: all but `range_samples` and `volume_window_secs`;
 * `[risk]`: all (emergency-stop limits, breaker, order timeout, position and notional limits);

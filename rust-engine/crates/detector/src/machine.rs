@@ -37,6 +37,11 @@
 //!   SLEEP after `recovery_confirm_secs` without any core indicator;
 //! * any → SHUTDOWN when the session ends.
 //!
+//! A core indicator that fired keeps its vote while its reading stays at `quorum_release_ratio` of
+//! its threshold (a hysteresis: a reading hovering at its threshold does not break a quorum second
+//! by second; 1 is off). Only the quorum: the velocity spike, the alert level and the stir read the
+//! indicators as they fire.
+//!
 //! An indicator (or the velocity spike) counts for the quorum when it fired at any of the last
 //! `jitter_buffer_ms` of ticks (at least the current one): a rolling window that absorbs feed
 //! jitter, so a burst split unevenly across two seconds does not break the quorum.
@@ -274,6 +279,13 @@ pub struct StateMachine {
     recent: VecDeque<IndicatorSet>,
     /// The voters fired within the jitter window at the last step.
     pub counted: IndicatorSet,
+    /// The voters held at the last step: fired, or (core indicators) held before and still at
+    /// `quorum_release_ratio` of their threshold.
+    #[serde(default)]
+    held: IndicatorSet,
+    /// The voters fired at each of the last `ticks` steps, unheld: the alert level and the stir.
+    #[serde(default)]
+    recent_fired: VecDeque<IndicatorSet>,
     /// Event time of the last transition (ns).
     pub since: i64,
 }
@@ -295,6 +307,8 @@ impl StateMachine {
             ticks,
             recent: VecDeque::with_capacity(ticks),
             counted: IndicatorSet::EMPTY,
+            held: IndicatorSet::EMPTY,
+            recent_fired: VecDeque::with_capacity(ticks),
             since: 0,
         }
     }
@@ -313,6 +327,8 @@ impl StateMachine {
         self.stir_since = None;
         self.unstirred_since = None;
         self.recent.clear();
+        self.recent_fired.clear();
+        self.held = IndicatorSet::EMPTY;
     }
 
     /// Enters `new` at `ts` for `reason`; the transition is kept and handed back.
@@ -332,14 +348,40 @@ impl StateMachine {
     /// (quorum met, alert level met, any core indicator fired), over the rolling jitter window.
     pub fn quorum(&mut self, r: &Readings) -> (bool, bool, bool) {
         let fired: IndicatorSet = VOTERS.into_iter().filter(|i| r.get(*i).fired).collect();
+        // Hysteresis: a core indicator that fired keeps its vote while its reading stays at
+        // `quorum_release_ratio` of its threshold (1: released at the threshold, no hysteresis).
+        let h = self.cfg.quorum_release_ratio;
+        let held = if h < 1.0 {
+            let prev = self.held;
+            fired.union(
+                CORE.into_iter()
+                    .filter(|i| {
+                        let rd = r.get(*i);
+                        prev.contains(*i) && rd.ready && rd.value.abs() >= h * rd.threshold.abs()
+                    })
+                    .collect(),
+            )
+        } else {
+            fired
+        };
+        self.held = held;
         while self.recent.len() >= self.ticks.max(1) {
             self.recent.pop_front();
         }
-        self.recent.push_back(fired);
+        self.recent.push_back(held);
+        while self.recent_fired.len() >= self.ticks.max(1) {
+            self.recent_fired.pop_front();
+        }
+        self.recent_fired.push_back(fired);
         self.counted = self
             .recent
             .iter()
             .fold(IndicatorSet::EMPTY, |a, b| a.union(*b));
+        let raw = self
+            .recent_fired
+            .iter()
+            .fold(IndicatorSet::EMPTY, |a, b| a.union(*b));
+        let raw_n = raw.intersection(CORE_SET).len();
         let spike = self.counted.contains(Indicator::MessageVelocity);
         let n = self.counted.intersection(CORE_SET).len();
         // A spike lowers the quorum, never raises it (the config may set them either way round).
@@ -351,9 +393,9 @@ impl StateMachine {
         if self.cfg.quorum_needs_price {
             let priced = !self.counted.is_disjoint(PRICE);
             let met = n >= need && (priced || self.moved(r));
-            return (met, priced, n >= 1);
+            return (met, !raw.is_disjoint(PRICE), raw_n >= 1);
         }
-        (n >= need, n >= 1, n >= 1)
+        (n >= need, raw_n >= 1, raw_n >= 1)
     }
 
     /// Whether the price's move stands for the price evidence of the quorum: with

@@ -160,6 +160,8 @@ pub struct EventDetectionConfig {
     pub quorum_needs_price: bool,
     /// The price moved: the sum of the last `volatility_window_secs` 1-second returns reaches this many baseline sigmas (0: off).
     pub price_move_sigmas: f64,
+    /// A core indicator that fired keeps its quorum vote while its reading stays at this share of its threshold (1: off).
+    pub quorum_release_ratio: f64,
     /// The quorum must hold for more than this many seconds for ACTIVE; SLEEP -> ALERT when volatility or acceleration fires.
     pub active_confirm_secs: f64,
     /// ACTIVE -> RECOVERY when the quorum has been lost for this many seconds.

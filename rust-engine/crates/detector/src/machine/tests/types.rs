@@ -55,7 +55,7 @@ fn a_machine_round_trips_through_json() {
     // The history and the configuration are not in it: the restoring detector sets its own.
     assert!(back.transitions.is_empty() && !m.transitions.is_empty());
     back.transitions = m.transitions.clone();
-    back.set_config(&DetectorConfig::default());
+    back.set_config(&cfg());
     assert_eq!(back, m);
     let mut m = m;
     for sec in 8..60 {
