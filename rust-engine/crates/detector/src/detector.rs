@@ -408,6 +408,7 @@ impl Detector {
         self.guard = snap.guard;
         self.buffer = snap.buffer;
         self.core = snap.core;
+        self.core.machine.fill_older_snapshot();
         // The configuration is the restoring detector's, not the snapshot's: every threshold and
         // rule a reload may change, and what sizes the outage handling.
         self.reconfigure(self.cfg.clone());

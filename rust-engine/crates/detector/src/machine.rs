@@ -331,6 +331,15 @@ impl StateMachine {
         self.held = IndicatorSet::EMPTY;
     }
 
+    /// A snapshot written before the quorum's hysteresis has no `held` nor `recent_fired`: its
+    /// `recent` is the fired history, and its last step's fired set what the quorum holds.
+    pub(crate) fn fill_older_snapshot(&mut self) {
+        if self.recent_fired.is_empty() && !self.recent.is_empty() {
+            self.recent_fired = self.recent.clone();
+            self.held = self.recent.back().copied().unwrap_or(IndicatorSet::EMPTY);
+        }
+    }
+
     /// Enters `new` at `ts` for `reason`; the transition is kept and handed back.
     pub fn go(&mut self, ts: i64, new: State, reason: String) -> Transition {
         let t = Transition {

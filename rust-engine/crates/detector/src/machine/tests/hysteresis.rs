@@ -142,3 +142,38 @@ proptest::proptest! {
         proptest::prop_assert_eq!(on_alert, off_alert);
     }
 }
+
+#[test]
+fn a_machine_saved_before_the_hysteresis_carries_on_as_it_would_have() {
+    // Its snapshot has no `held` nor `recent_fired`: its `recent` is the fired history. Restored
+    // after any second of a wake-up and its end (ratio 1, the rule it was saved under), it leaves
+    // ALERT when the straight run does: with `recent_fired` empty it forgot the volatility of the
+    // second before and went back to SLEEP a second early.
+    let c = with_release(1.0);
+    let seq = [
+        rep(NONE, 1),
+        rep(set(&[V]), 1),
+        rep(NONE, c.recovery_confirm_secs as usize + 3),
+    ]
+    .concat();
+    let (straight, _) = drive_with(&seq, &c);
+    for at in 1..seq.len() {
+        let mut m = StateMachine::new(&c);
+        for (sec, fired) in seq[..at].iter().enumerate() {
+            m.step(&readings(sec as i64, *fired));
+        }
+        let mut saved = serde_json::to_value(&m).unwrap();
+        let fields = saved.as_object_mut().unwrap();
+        assert!(fields.remove("held").is_some() && fields.remove("recent_fired").is_some());
+        let mut restored: StateMachine = serde_json::from_value(saved).unwrap();
+        restored.set_config(&c);
+        restored.fill_older_snapshot();
+        for (sec, fired) in seq.iter().enumerate().skip(at) {
+            restored.step(&readings(sec as i64, *fired));
+            assert_eq!(
+                restored.state, straight[sec],
+                "saved after {at} s, at {sec} s"
+            );
+        }
+    }
+}

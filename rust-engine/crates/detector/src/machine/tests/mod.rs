@@ -75,7 +75,7 @@ fn entered(m: &StateMachine) -> Vec<(i64, State)> {
 
 /// The defaults without the quorum's hysteresis: the readings of these tests are all of value 1 (at
 /// threshold 1), fired or not, so a hysteresis would hold every indicator once fired. Tested apart
-/// (`quorum::hysteresis`).
+/// (`machine::tests::hysteresis`).
 fn cfg() -> DetectorConfig {
     DetectorConfig {
         quorum_release_ratio: 1.0,
