@@ -27,7 +27,6 @@ from rich.table import Table
 from rich.text import Text
 
 from flashcrash.atomic_files import write_text
-from flashcrash.config import load as load_config
 from flashcrash.launcher import DEMO_DATA, REPO, ConfigRefused, LaunchError, Session, SimSpec, tail
 
 console = Console()
@@ -255,7 +254,8 @@ def report(
         console.print(f"[red]no strategy summary:[/] {escape(str(e))}")
         return 1
     assert session.workdir is not None
-    dest = load_config(session.config).report_dir / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    root = session.report_root or REPO / "reports"  # the config's report_dir, read at the start
+    dest = root / f"{kind}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     dest.mkdir(parents=True, exist_ok=True)
     # The session's files were under its temporary folder, gone after `cleanup`: their paths are
     # those of the copies.

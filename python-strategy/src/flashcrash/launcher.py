@@ -182,6 +182,9 @@ class Session:
     # Why the launcher stopped the strategy (`stop(why=...)`), when it was the one that did: the
     # strategy's own `stop_reason` then only says `SIGTERM`.
     stopped_for: str | None = None
+    # The config's `[persistence] report_dir` as the session read it at its start (where `flashcrash
+    # demo` and `paper` copy the session's files at its end: a file edited since is not read again).
+    report_root: Path | None = None
     _own_workdir: bool = False
     # The SIGTERM / SIGHUP handlers the session replaced while it runs (see `stop_on_hangup`).
     _handlers: dict[int, Any] = field(default_factory=dict)
@@ -257,11 +260,14 @@ class Session:
 
     def _load_config(self) -> Config:
         """The configuration (with `local.toml` beside it) through the strategy's loader;
-        `ConfigRefused` with its one line naming the file or key when it is refused."""
+        `ConfigRefused` with its one line naming the file or key when it is refused. Keeps its
+        `report_dir` (`report_root`)."""
         try:
-            return load_config(self.config)
+            cfg = load_config(self.config)
         except ConfigError as e:
             raise ConfigRefused(str(e)) from e
+        self.report_root = cfg.report_dir
+        return cfg
 
     def _binary(self, name: str) -> Path:
         path = self.bin_dir / name

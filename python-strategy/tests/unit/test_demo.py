@@ -41,15 +41,8 @@ class _Stopped:
 
     def __init__(self, workdir: Path, summary: dict[str, Any], stopped_for: str | None = None) -> None:
         self.workdir = workdir
-        # The user's config, whose report_dir is beside `workdir`: where the demo's folder goes.
-        config_dir = workdir.parent / "config"
-        config_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("config.toml", "schema.toml"):
-            (config_dir / name).write_bytes((REPO / "config" / name).read_bytes())
-        (config_dir / "local.toml").write_text(
-            f'[persistence]\nreport_dir = "{workdir.parent / "reports"}"\n'
-        )
-        self.config = config_dir / "config.toml"
+        self.config = REPO / "config" / "config.toml"
+        self.report_root = workdir.parent / "reports"  # the config's report_dir, read at the start
         self.stopped_for = stopped_for
         reports = workdir / "reports"
         reports.mkdir(parents=True)

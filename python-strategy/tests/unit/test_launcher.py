@@ -205,6 +205,10 @@ def test_a_session_as_configured_runs_on_the_users_file_its_ports_and_database(t
         "engine_metrics": 9101,
         "strategy_metrics": 9102,
     }
+    # Where demo and paper copy the session's files: the report_dir read then, `local.toml`'s too.
+    (tmp_path / "local.toml").write_text(f'[persistence]\nreport_dir = "{tmp_path / "mine"}"\n')
+    s._load_config()
+    assert s.report_root == tmp_path / "mine"
     s.overrides = {"zmq": {"data_endpoint": "tcp://127.0.0.1:1"}}
     with pytest.raises(launcher.LaunchError, match="no simulator and no overrides"):
         s._configured_ports()
