@@ -460,6 +460,8 @@ def test_the_walk_forward_table_names_its_windows_and_units() -> None:
         "out-of-sample 2025-10-10T21:15:00.000+00:00 to 2025-10-10T21:45:00.000+00:00 (after a warm-up)"
     )
     assert walkforward.table_title(train, None).startswith("in-sample 2025-10-10T20:45")
+    # A test window with no trade before it in its data (a whole --test-data file): no warm-up said.
+    assert walkforward.table_title(train, test, warmed=False) == title.removesuffix(" (after a warm-up)")
     t = walkforward.report_table(rep, "return", title=title, currency="USDT")
     assert t.title == title
     labels, *cols = (list(c._cells) for c in t.columns)

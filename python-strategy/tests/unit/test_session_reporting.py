@@ -32,7 +32,7 @@ from flashcrash.config import Config
 from flashcrash.event_detector import Candle, State, Transition
 from flashcrash.launcher import free_ports
 from flashcrash.persistence.records import SessionRecord, TradeRecord
-from flashcrash.persistence.report import replay_note, write_equity_curve, write_report
+from flashcrash.persistence.report import legend, replay_note, shade_states, write_equity_curve, write_report
 from flashcrash.persistence.service import PersistenceService
 from flashcrash.persistence.session_report import (
     TRADE_COLUMNS,
@@ -355,6 +355,19 @@ def test_a_short_sessions_time_ticks_do_not_repeat(tmp_path: Path, drawn: list[A
     fig.canvas.draw()
     ticks = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
     assert len(ticks) >= 3 and all(a != b for a, b in itertools.pairwise(ticks)), ticks
+
+
+def test_a_legend_without_a_price_puts_the_states_in_their_order() -> None:
+    """The equity-only chart draws no price: a session starting in RECOVERY does not list RECOVERY
+    first (the legend took its first label for the price)."""
+    fig, ax = plt.subplots()
+    try:
+        shade_states(ax, [(T0, "RECOVERY"), (T0 + 10 * S, "ALERT"), (T0 + 20 * S, "ACTIVE")], T0 + 30 * S)
+        legend(ax)
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert texts == ["ALERT", "ACTIVE", "RECOVERY", "SLEEP (unshaded)"]
+    finally:
+        plt.close(fig)
 
 
 def test_the_chart_names_its_session_span_outcome_and_units(tmp_path: Path, drawn: list[Any]) -> None:

@@ -431,15 +431,11 @@ def _optimize(args: argparse.Namespace) -> int:
             highlight=False,
         )
     console.print("evaluating the baseline and the best values ...")
-    rep = walkforward.report(
-        cfg,
-        best_cfg,
-        train,
-        None if test_w is None else walkforward.warm_cut(test_w, test_trades, cfg),
-        objective,
-    )
+    test = None if test_w is None else walkforward.warm_cut(test_w, test_trades, cfg)
+    rep = walkforward.report(cfg, best_cfg, train, test, objective)
     test_label = walkforward.HELD_OUT if held_out else walkforward.OUT_OF_SAMPLE
-    title = walkforward.table_title(train_w, test_w, test_label)
+    warmed = test is not None and bool(test[0]["ts_ns"][0] < test[1])  # trades before the window
+    title = walkforward.table_title(train_w, test_w, test_label, warmed=warmed)
     currency = quote_currency(cfg.symbol.name)
     console.print(walkforward.report_table(rep, objective.name, test_label, title=title, currency=currency))
 

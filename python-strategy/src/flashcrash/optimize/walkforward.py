@@ -191,9 +191,13 @@ def report_table(
     return t
 
 
-def table_title(train: Window, test: Window | None, test_label: str = OUT_OF_SAMPLE) -> str:
+def table_title(
+    train: Window, test: Window | None, test_label: str = OUT_OF_SAMPLE, *, warmed: bool = True
+) -> str:
     """What each pair of columns was replayed on: `walk-forward: in-sample A to B; out-of-sample C to
-    D (after a warm-up)`, or `in-sample A to B` without a test window."""
+    D (after a warm-up)` (`warmed`: the data had trades before the test window, `warm_cut`), or
+    `in-sample A to B` without a test window."""
     if test is None:
         return f"in-sample {train.describe()}"
-    return f"walk-forward: in-sample {train.describe()}; {test_label} {test.describe()} (after a warm-up)"
+    warm = " (after a warm-up)" if warmed else ""
+    return f"walk-forward: in-sample {train.describe()}; {test_label} {test.describe()}{warm}"

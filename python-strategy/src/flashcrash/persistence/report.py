@@ -143,7 +143,9 @@ def legend(ax: Any) -> None:
     unique = dict(zip(labels, handles, strict=True))
     if any(state in unique for state in COLORS):
         unique[SLEEP_LABEL] = Patch(facecolor="white", edgecolor="#bbb", lw=0.5)
-    order = [labels[0] if labels else "", *COLORS, SLEEP_LABEL, "buy", "sell"]  # the price, drawn first
+    # The price, drawn first: on a chart without one (the equity alone) a state is not put first.
+    price = labels[0] if labels and labels[0] not in COLORS else ""
+    order = [price, *COLORS, SLEEP_LABEL, "buy", "sell"]
     if unique:
         keys = sorted(unique, key=lambda k: order.index(k) if k in order else len(order))
         ax.legend([unique[k] for k in keys], keys, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=9)
