@@ -19,7 +19,6 @@ use crate::server;
 use crate::source::EventSource;
 use crate::synthetic::SyntheticSource;
 use crate::trades_csv;
-use crate::units::format_units;
 use crate::venue::{Venue, VenueOptions, INITIAL_UPDATE_ID};
 
 /// A venue that is listening and replaying.
@@ -126,7 +125,6 @@ pub fn load_source(cfg: &SimConfig) -> Result<Box<dyn EventSource>, LoadError> {
             bad_rows: tape.stats.bad_rows,
         });
     }
-    let median = tape.median_qty();
     let params = ModelParams {
         tick: cfg.tick,
         step: cfg.step,
@@ -139,7 +137,6 @@ pub fn load_source(cfg: &SimConfig) -> Result<Box<dyn EventSource>, LoadError> {
         other_symbol = tape.stats.other_symbol,
         outside_window = tape.stats.outside_window,
         truncated = tape.stats.truncated,
-        median_qty = %format_units(median),
         "trades loaded"
     );
     Ok(Box::new(

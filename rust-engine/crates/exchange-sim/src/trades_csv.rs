@@ -93,18 +93,6 @@ pub struct TradeTape {
     pub stats: LoadStats,
 }
 
-impl TradeTape {
-    /// Median trade quantity, units (0 when empty).
-    pub fn median_qty(&self) -> u64 {
-        let mut q: Vec<u64> = self.trades.iter().map(|t| t.qty).collect();
-        if q.is_empty() {
-            return 0;
-        }
-        let mid = q.len() / 2;
-        *q.select_nth_unstable(mid).1
-    }
-}
-
 /// Parses one data row: `Ok(None)` for a valid row of another symbol.
 ///
 /// # Errors
@@ -453,6 +441,5 @@ mod tests {
         let tape = load(&path, "POLUSDT", None, None).unwrap();
         assert_eq!(tape.trades.len(), 96_855);
         assert_eq!(tape.stats.bad_rows, 0);
-        assert!(tape.median_qty() > 0);
     }
 }
