@@ -255,6 +255,16 @@ fn lasting(since: &mut Option<i64>, condition: bool, ts: i64, secs: u64) -> bool
     ts - start >= secs_ns(secs)
 }
 
+/// Pushes `set` into the jitter window `window` of `ticks` steps (at least one), dropping the
+/// oldest; the union of what it then holds.
+fn slide(window: &mut VecDeque<IndicatorSet>, ticks: usize, set: IndicatorSet) -> IndicatorSet {
+    while window.len() >= ticks.max(1) {
+        window.pop_front();
+    }
+    window.push_back(set);
+    window.iter().fold(IndicatorSet::EMPTY, |a, b| a.union(*b))
+}
+
 /// The SLEEP/ALERT/ACTIVE/RECOVERY machine (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateMachine {
@@ -275,14 +285,12 @@ pub struct StateMachine {
     unstirred_since: Option<i64>,
     /// Ticks of the jitter window: `max(1, ceil(jitter_buffer_ms / 1000))`.
     ticks: usize,
-    /// The voters fired at each of the last `ticks` steps (Python's `deque(maxlen=ticks)`).
+    /// The voters held at each of the last `ticks` steps (Python's `deque(maxlen=ticks)`): fired,
+    /// or (core indicators) held the step before and still at `quorum_release_ratio` of their
+    /// threshold.
     recent: VecDeque<IndicatorSet>,
-    /// The voters fired within the jitter window at the last step.
+    /// The voters held within the jitter window at the last step.
     pub counted: IndicatorSet,
-    /// The voters held at the last step: fired, or (core indicators) held before and still at
-    /// `quorum_release_ratio` of their threshold.
-    #[serde(default)]
-    held: IndicatorSet,
     /// The voters fired at each of the last `ticks` steps, unheld: the alert level and the stir.
     #[serde(default)]
     recent_fired: VecDeque<IndicatorSet>,
@@ -307,7 +315,6 @@ impl StateMachine {
             ticks,
             recent: VecDeque::with_capacity(ticks),
             counted: IndicatorSet::EMPTY,
-            held: IndicatorSet::EMPTY,
             recent_fired: VecDeque::with_capacity(ticks),
             since: 0,
         }
@@ -328,15 +335,13 @@ impl StateMachine {
         self.unstirred_since = None;
         self.recent.clear();
         self.recent_fired.clear();
-        self.held = IndicatorSet::EMPTY;
     }
 
-    /// A snapshot written before the quorum's hysteresis has no `held` nor `recent_fired`: its
-    /// `recent` is the fired history, and its last step's fired set what the quorum holds.
+    /// A snapshot written before the quorum's hysteresis has no `recent_fired`: its `recent` is
+    /// the fired history.
     pub(crate) fn fill_older_snapshot(&mut self) {
         if self.recent_fired.is_empty() && !self.recent.is_empty() {
             self.recent_fired = self.recent.clone();
-            self.held = self.recent.back().copied().unwrap_or(IndicatorSet::EMPTY);
         }
     }
 
@@ -361,7 +366,7 @@ impl StateMachine {
         // `quorum_release_ratio` of its threshold (1: released at the threshold, no hysteresis).
         let h = self.cfg.quorum_release_ratio;
         let held = if h < 1.0 {
-            let prev = self.held;
+            let prev = self.recent.back().copied().unwrap_or(IndicatorSet::EMPTY);
             fired.union(
                 CORE.into_iter()
                     .filter(|i| {
@@ -373,23 +378,8 @@ impl StateMachine {
         } else {
             fired
         };
-        self.held = held;
-        while self.recent.len() >= self.ticks.max(1) {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(held);
-        while self.recent_fired.len() >= self.ticks.max(1) {
-            self.recent_fired.pop_front();
-        }
-        self.recent_fired.push_back(fired);
-        self.counted = self
-            .recent
-            .iter()
-            .fold(IndicatorSet::EMPTY, |a, b| a.union(*b));
-        let raw = self
-            .recent_fired
-            .iter()
-            .fold(IndicatorSet::EMPTY, |a, b| a.union(*b));
+        self.counted = slide(&mut self.recent, self.ticks, held);
+        let raw = slide(&mut self.recent_fired, self.ticks, fired);
         let raw_n = raw.intersection(CORE_SET).len();
         let spike = self.counted.contains(Indicator::MessageVelocity);
         let n = self.counted.intersection(CORE_SET).len();
