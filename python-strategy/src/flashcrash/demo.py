@@ -237,8 +237,8 @@ def report(
 ) -> int:
     """Prints the session summary; copies it (written whole or not at all), the logs and the
     session's private reports under the config's `[persistence] report_dir`, in <kind>_<time>, with
-    the paths in its JSON files moved there. Non-zero if anything went wrong: a process that exited badly, a port still in use, no
-    summary."""
+    the paths in its JSON files moved there. Non-zero if anything went wrong: a process that exited
+    badly, a port still in use, no summary."""
     ok = True
     bad = {k: v for k, v in codes.items() if k != "exchange-sim" and v != 0}
     if bad:

@@ -136,7 +136,7 @@ def session_summary(runner: Runner) -> dict[str, Any]:
             "state": runner.feed_state or (h.feed_state if h else None),
             "counted_since_utc": _utc(fc.since_ns) if fc.since_ns else None,
             "engines": fc.engines,
-            **runner.feed_counts.totals(),
+            **fc.totals(),
             "latency_p99_us": runner.latency_health.latency_p99_us if runner.latency_health else None,
             "latency_p99_max_us": runner.latency_p99_max_us if runner.latency_health else None,
         },

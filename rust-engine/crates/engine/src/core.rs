@@ -192,10 +192,7 @@ impl Core {
                     let state = *self.feed_state.borrow_and_update();
                     self.on_feed_state(state).await;
                 }
-                Some(trade) = self.trades.recv() => {
-                    let out = self.executor.on_trade(&trade, now_ns());
-                    self.respond(out).await;
-                }
+                Some(trade) = self.trades.recv() => self.on_market_trade(&trade).await,
                 Some(r) = self.results.recv() => {
                     self.respond(vec![r]).await;
                     self.settle_flattens();
@@ -420,9 +417,14 @@ impl Core {
             let Ok(trade) = self.trades.try_recv() else {
                 break;
             };
-            let out = self.executor.on_trade(&trade, now_ns());
-            self.respond(out).await;
+            self.on_market_trade(&trade).await;
         }
+    }
+
+    /// A market trade through the executor's resting orders (paper mode fills them), answered.
+    async fn on_market_trade(&mut self, trade: &Trade) {
+        let out = self.executor.on_trade(trade, now_ns());
+        self.respond(out).await;
     }
 
     /// Sends responses, keeping the net position up to date from fills of the engine's symbol
