@@ -588,6 +588,14 @@ def test_results_arithmetic_by_hand() -> None:
     assert m["entry_rejections"] == {"score": 3, "volume": 1}
     assert list(r.drawdown()) == pytest.approx([0, 0, 0, -0.52, -0.52, 0])
 
+    # After a warm-up (entries from 2.5 s on), the states and the start are the window's: its second
+    # 2 on; the warm-up's seconds stay in the samples (states.csv, the chart).
+    r.trade_from_ns = 2 * 10**9 + 5 * 10**8
+    m = r.metrics()
+    assert m["start_utc"] == "1970-01-01T00:00:02.000+00:00"
+    assert m["state_share"] == {"ALERT": 0.25, "ACTIVE": 0.5, "RECOVERY": 0.25}
+    assert len(r.sample_ns) == 6
+
 
 @pytest.mark.parametrize("interval_ms", [100, 1000])
 def test_published_books_are_the_model_at_each_boundary(

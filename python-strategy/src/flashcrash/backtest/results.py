@@ -20,6 +20,7 @@ import numpy as np
 
 from flashcrash.atomic_files import replacing, write_text
 from flashcrash.event_detector import State, Transition
+from flashcrash.event_detector.candles import NS
 from flashcrash.trading_engine import ClosedTrade
 from flashcrash.wire import dec_text
 
@@ -202,8 +203,12 @@ class BacktestResult:
         net = self.final_equity - self.initial_capital
         dd, dd_pct = self.deepest_drawdown or max_drawdown(self.sample_equity)
         holds = [t.hold_secs for t in trades]
-        counts = Counter(self.sample_state.tolist())
-        total = max(1, len(self.sample_state))
+        # The window's seconds: a warm-up's come before it (states.csv and the chart keep them).
+        from_second = 0 if self.trade_from_ns is None else self.trade_from_ns // NS * NS
+        first = int(np.searchsorted(self.sample_ns, from_second))
+        window_ns, window_state = self.sample_ns[first:], self.sample_state[first:]
+        counts = Counter(window_state.tolist())
+        total = max(1, len(window_state))
         states = {str(s): round(counts.get(i, 0) / total, 4) for i, s in enumerate(STATES) if counts.get(i)}
         rejected = {
             k.removeprefix("rejected_"): v
@@ -218,7 +223,7 @@ class BacktestResult:
         return {
             "symbol": self.symbol,
             "config_symbol": self.config_symbol or self.symbol,
-            "start_utc": utc(int(self.sample_ns[0])) if len(self.sample_ns) else None,
+            "start_utc": utc(int(window_ns[0])) if len(window_ns) else None,
             "end_utc": utc(int(self.sample_ns[-1])) if len(self.sample_ns) else None,
             "initial_capital": dec_text(self.initial_capital),
             "final_equity": money(self.final_equity),
@@ -269,7 +274,8 @@ class BacktestResult:
         return path
 
     def write_states_csv(self, path: Path) -> Path:
-        """One row per second: close, detector state, equity, drawdown."""
+        """One row per second: close, detector state, equity, drawdown; a warm-up's seconds first (the
+        summary's `inputs.warm_up.trading_from_utc` says where the window starts)."""
         dd = self.drawdown()
         with replacing(path, "w", newline="") as f:
             w = csv.writer(f)
