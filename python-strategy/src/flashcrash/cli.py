@@ -168,7 +168,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = out or cfg.report_dir / f"session_{args.session}_report.png"
     try:
         # Piped or redirected, the tables keep their natural width (rich would fold them to 80).
-        session_report(db, args.session, out, Console() if sys.stdout.isatty() else Console(width=200))
+        shift = None if args.replay_offset_ms is None else args.replay_offset_ms * 1_000_000
+        console = Console() if sys.stdout.isatty() else Console(width=200)
+        session_report(db, args.session, out, console, recorded_shift_ns=shift)
     except PersistenceError as e:
         print(f"report error: {e}", file=sys.stderr)
         return 1
@@ -264,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--db", type=Path, help="database file (default: [persistence] db_path)")
     rep.add_argument("--config", type=Path, default=REPO / "config" / "config.toml")
     rep.add_argument("--out", type=Path, help="PNG path (default: <report_dir>/session_<ID>_report.png)")
+    rep.add_argument(
+        "--replay-offset-ms",
+        type=int,
+        help="the session traded a replay whose times were this far after the market's recorded ones "
+        "(exchange-sim's /sim/stats time_offset_ms; `flashcrash demo` prints it): the chart is drawn "
+        "at the recorded times",
+    )
     rep.set_defaults(func=cmd_report)
     rl = sub.add_parser("reload", help="re-read thresholds and limits in the running engine and strategy")
     ht = sub.add_parser("halt", help="halt the running engine: cancel its open orders, refuse new ones")

@@ -91,7 +91,8 @@ def max_speed_note(data: Path, start: str | None, end: str | None, config: Path)
 @dataclass(frozen=True)
 class Replay:
     """What the simulator replayed, for the summary: its speed, the trades and depth updates it sent
-    (None: unknown), and whether the strategy had caught up with them when it was stopped."""
+    (None: unknown), whether the strategy had caught up with them when it was stopped, and how far
+    its times were after the market's recorded ones (`time_offset_ms`; None: unknown)."""
 
     speed: str
     trades: int | None = None
@@ -101,6 +102,7 @@ class Replay:
     start: str | None = None
     end: str | None = None
     config: Path = REPO / "config" / "config.toml"
+    offset_ms: int | None = None
 
 
 def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -178,6 +180,7 @@ def run_demo(args: argparse.Namespace) -> int:
             spec.start,
             spec.end,
             args.config,
+            time_offset_ms(stats),
         )
         return report(session, codes, replay=replay)
     except LaunchError as e:
@@ -220,16 +223,31 @@ def run_paper(args: argparse.Namespace) -> int:
             while not stop:
                 session.check_alive()
                 time.sleep(0.5)
+            offset = None if spec is None else time_offset_ms(session.sim_stats() or {})
             codes = session.stop(why=stopped_by)
         replay = (
             None
             if spec is None
-            else Replay(spec.speed, data=spec.data, start=spec.start, end=spec.end, config=args.config)
+            else Replay(
+                spec.speed,
+                data=spec.data,
+                start=spec.start,
+                end=spec.end,
+                config=args.config,
+                offset_ms=offset,
+            )
         )
         return report(session, codes, "paper", replay)
     except LaunchError as e:
         console.print(f"[red]stopped:[/] {escape(str(e))}")
         return 2 if isinstance(e, ConfigRefused) else 1
+
+
+def time_offset_ms(stats: dict[str, Any]) -> int | None:
+    """How far the replay's times were after the market's recorded ones (`/sim/stats`), once it has
+    started; None before, or from a simulator that does not say."""
+    offset = stats.get("time_offset_ms")
+    return offset if stats.get("replay_started") and isinstance(offset, int) else None
 
 
 def report(
@@ -266,6 +284,8 @@ def report(
         for copied in dest.rglob("*.json"):
             move_paths_in_file(copied, moved)
     summary = move_paths(summary, moved)
+    if replay is not None and replay.offset_ms:
+        redraw_at_recorded_times(summary, dest, replay.offset_ms)
     stopped_for = getattr(session, "stopped_for", None)
     if stopped_for and summary.get("stop_reason") in ("SIGTERM", "SIGINT"):
         summary["stopped_by"] = f"flashcrash {kind} {stopped_for}"
@@ -293,6 +313,22 @@ def report(
     return 0 if ok else 1
 
 
+def redraw_at_recorded_times(summary: dict[str, Any], dest: Path, offset_ms: int) -> None:
+    """Draws the session's chart again from its database copy under `dest`, over the one the
+    strategy drew at the replay's times, at the market's recorded ones (a replay shifted by
+    `offset_ms`). Left as it was when there is no copy to read."""
+    from flashcrash.persistence import PersistenceError
+    from flashcrash.persistence.session_report import session_report
+
+    sid, png, db = summary.get("session_id"), summary.get("report_png"), dest / "flashcrash.db"
+    if sid is None or not png or not db.exists():
+        return
+    try:
+        session_report(db, int(sid), Path(png), Console(quiet=True), recorded_shift_ns=offset_ms * 1_000_000)
+    except (PersistenceError, OSError) as e:
+        console.print(f"[yellow]chart left at the replay's times:[/] {escape(str(e))}")
+
+
 def _names(names: list[str]) -> str:
     """`a`, `a and b`, `a, b and c`."""
     return " and ".join(filter(None, [", ".join(names[:-1]), names[-1] if names else ""]))
@@ -309,7 +345,8 @@ def report_command(summary: dict[str, Any], dest: Path, config: Path | None) -> 
         where = f" --db {db} --out {dest / f'session_{sid}_report.png'}"
     else:
         where = "" if config is None else f" --config {config}"
-    return f"flashcrash report{where} --session {sid}"
+    offset = summary.get("replay", {}).get("time_offset_ms")
+    return f"flashcrash report{where} --session {sid}" + (f" --replay-offset-ms {offset}" if offset else "")
 
 
 def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
@@ -343,6 +380,8 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
             )
     if replay.depth_updates is not None:
         facts["depth_updates_replayed"] = replay.depth_updates
+    if replay.offset_ms is not None:
+        facts["time_offset_ms"] = replay.offset_ms  # the replay's times after the market's recorded ones
     summary["replay"] = facts
     if is_max(replay.speed):
         guard = (messages.get("dropped_by_guard") or {}).get("time_backwards", 0)

@@ -277,6 +277,31 @@ def test_the_table_cuts_nothing_and_the_closing_lines_are_plain(
     assert not any(line.rstrip().endswith(";") for line in lines)
 
 
+def test_a_replays_chart_is_drawn_again_at_the_markets_recorded_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """exchange-sim moved the replay's times by `time_offset_ms`: the chart the strategy drew at them
+    is drawn again from the database copy at the market's recorded ones, the shift is in the summary
+    and in the command that draws the report again."""
+    from flashcrash.persistence import session_report as sr
+
+    calls: list[tuple[Path, int, Path, int | None]] = []
+    monkeypatch.setattr(
+        sr, "session_report", lambda db, sid, out, _console, recorded_shift_ns: calls.append((db, sid, out, recorded_shift_ns))
+    )  # fmt: skip
+    replay = demo.Replay("30", 96_855, caught_up=True, offset_ms=36_777_000_000)
+    text, dest = _report(
+        tmp_path, monkeypatch, {"session_id": 3, "messages": {"trade": 96_855}}, replay=replay
+    )
+    assert calls == [
+        (dest / "flashcrash.db", 3, dest / "session_20261206T122415Z.png", 36_777_000_000_000_000)
+    ]
+    assert json.loads((dest / "summary.json").read_text())["replay"]["time_offset_ms"] == 36_777_000_000
+    assert " --session 3 --replay-offset-ms 36777000000" in " ".join(text.split())
+    assert demo.time_offset_ms({"replay_started": True, "time_offset_ms": 36_777_000_000}) == 36_777_000_000
+    assert demo.time_offset_ms({"replay_started": False, "time_offset_ms": 0}) is None
+
+
 def test_a_long_value_is_folded_not_cut() -> None:
     out = io.StringIO()
     Console(file=out, width=80).print(demo.summary_table({"report_png": LONG}))

@@ -387,6 +387,36 @@ def test_the_chart_names_its_session_span_outcome_and_units(tmp_path: Path, draw
     assert price.get_legend().get_window_extent().x0 >= price.get_window_extent().x1
 
 
+def test_a_replay_with_a_known_shift_is_drawn_at_the_markets_recorded_times(
+    tmp_path: Path, drawn: list[Any]
+) -> None:
+    """`flashcrash demo` knows how far exchange-sim moved the replay's times (`time_offset_ms`): its
+    chart is drawn at the market's recorded times, every series taken back by the shift, and says
+    so (the demo's chart read 2026 for a crash of 2025)."""
+    db_path = tmp_path / "r.db"
+    sid = _stored_session(db_path, _trade_rows(1), _candles(90))
+    shift = 10 * 86_400 * S  # the "replay" ran ten days after the recorded times
+    session_report(db_path, sid, tmp_path / "r.png", Console(file=io.StringIO()), recorded_shift_ns=shift)
+    (fig,) = drawn
+    price, eq = fig.axes
+    assert "2025-09-30 20:45:00 to 20:46:29 UTC (the market's recorded time)" in price.get_title()
+    assert eq.get_xlabel().startswith(
+        "the market's recorded time (UTC), 2025-09-30: replayed by exchange-sim"
+    )
+    lo, _ = (x * 86_400 * S for x in eq.get_xlim())  # matplotlib dates: days since 1970
+    assert abs(lo - (T0 - shift)) < S
+    (line,) = price.get_lines()
+    assert line.get_xdata()[0].timestamp() * S == pytest.approx(T0 - shift)
+    marks = [c for c in price.collections if c.get_label() in ("buy", "sell")]
+    assert marks and all(
+        abs(x * 86_400 * S - (T0 - shift)) < 100 * S for c in marks for x, _ in c.get_offsets()
+    )
+    # `flashcrash report --replay-offset-ms`, the command the demo prints, draws the same.
+    assert cli.main(["report", "--session", str(sid), "--db", str(db_path), "--out", str(tmp_path / "c.png"),
+                     "--replay-offset-ms", str(shift // 1_000_000)]) == 0  # fmt: skip
+    assert drawn[1].axes[0].get_title() == price.get_title()
+
+
 def test_a_fast_replays_times_are_said_to_be_neither_the_wall_clock_nor_the_markets() -> None:
     """exchange-sim replays an hour in two minutes, its times rebased to start at the session's start:
     the axis says so (the chart ran an hour past the time it was drawn, unexplained). A live session's

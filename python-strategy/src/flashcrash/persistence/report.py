@@ -1,13 +1,16 @@
 """The session report: 1-second closes with the detector's ALERT/ACTIVE/RECOVERY periods shaded and
 entries/exits marked, and the equity (cumulative net P&L) below. Every time drawn is the venue's
 event time; a replay faster than real time (`exchange-sim` rebases it to start at the wall clock)
-says so on the time axis, its times being neither the wall clock's nor the market's recorded ones.
+says so on the time axis, its times being neither the wall clock's nor the market's recorded ones,
+unless the replay's shift is known (`recorded_shift_ns`, exchange-sim's `time_offset_ms`): its chart
+is then drawn at the market's recorded times.
 The PNG is written whole or not at all (`atomic_files`). The backtest's chart (`backtest.plots`)
 draws its price panel with the same helpers: the markers, the legend, the time axis."""
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +33,7 @@ REPLAY_SPEED = 1.5
 # crash recovery includes those the sessions it carried on closed (they count in their own sessions).
 HELD_TRADES_EQUITY = "net P&L of every closed trade held (after a recovery, the earlier sessions' too)"
 VENUE_TIME = "venue event time (UTC)"
+MARKET_TIME = "the market's recorded time (UTC)"
 NS = 1_000_000_000
 MIN_SPAN_NS = 10 * NS  # the shortest time axis: a run of a second or two is drawn in whole seconds
 
@@ -66,19 +70,30 @@ def note_if_empty(ax: Any, traded: bool, shaded: bool) -> None:
                 bbox={"facecolor": "white", "edgecolor": "#bbb", "alpha": 0.9})  # fmt: skip
 
 
-def replay_note(first_ns: int, last_ns: int, wall_ns: tuple[int, int] | None = None) -> str:
+def replay_note(
+    first_ns: int, last_ns: int, wall_ns: tuple[int, int] | None = None, recorded: bool = False
+) -> str:
     """What the time axis adds for event times that ran faster than the wall clock (`wall_ns`: the
     session's start and end; by default from its first event to now, the session's end when it draws
     its chart): a replay's, rebased to start at the wall clock, not the market's recorded times; ""
-    for a session at the market's pace."""
+    for a session at the market's pace. `recorded`: the times drawn are the market's recorded ones,
+    taken back from a replay's (the note says it was one)."""
     start, end = wall_ns if wall_ns is not None else (first_ns, time.time_ns())
     events, wall = last_ns - first_ns, max(end - start, NS)
-    if events <= REPLAY_SPEED * wall + 60 * NS:
+    fast = events > REPLAY_SPEED * wall + 60 * NS
+    if recorded:
+        return f": replayed by exchange-sim{f' at about {events / wall:.0f}x real time' if fast else ''}"
+    if not fast:
         return ""
     return (
         f": a replay at about {events / wall:.0f}x real time, its times rebased by exchange-sim to start at "
         "the session's start (not the market's recorded times)"
     )
+
+
+def _recorded(times: Sequence[tuple[int, Any]], shift_ns: int) -> list[tuple[int, Any]]:
+    """(time, value) pairs taken back by a replay's shift to the market's recorded times."""
+    return [(t - shift_ns, v) for t, v in times]
 
 
 def plot_equity(
@@ -184,19 +199,31 @@ def write_equity_curve(
     *,
     currency: str = "",
     wall_ns: tuple[int, int] | None = None,
+    recorded_shift_ns: int | None = None,
 ) -> Path:
     """The equity curve of a stored session (no candles needed), with the detector's states shaded
-    (`states`: (time, new state) in order); `currency` the P&L's, `wall_ns` as `replay_note`."""
+    (`states`: (time, new state) in order); `currency` the P&L's, `wall_ns` as `replay_note`;
+    `recorded_shift_ns` as `write_report`'s."""
+    wall = replay_note(start_ns, end_ns, wall_ns, recorded_shift_ns is not None)
+    if recorded_shift_ns is not None:
+        start_ns, end_ns = start_ns - recorded_shift_ns, end_ns - recorded_shift_ns
+        pnls, states = _recorded(pnls, recorded_shift_ns), _recorded(states, recorded_shift_ns)
+    clock = VENUE_TIME if recorded_shift_ns is None else MARKET_TIME
     fig, eq = _pyplot().subplots(figsize=(11, 4))
     shade_states(eq, states, end_ns)
     plot_equity(eq, start_ns, end_ns, pnls, equity_label, currency)
     legend(eq)
     fig.suptitle(
-        f"{title}, {span_text(start_ns, end_ns)} (venue time)\n{_outcome(pnls, currency)}", fontsize=11
+        f"{title}, {span_text(start_ns, end_ns)} ({_short(clock)})\n{_outcome(pnls, currency)}", fontsize=11
     )
     note_if_empty(eq, bool(pnls), any(s in COLORS for _, s in states))
-    time_axis(eq, start_ns, end_ns, VENUE_TIME, replay_note(start_ns, end_ns, wall_ns))
+    time_axis(eq, start_ns, end_ns, clock, wall)
     return _save(fig, path)
+
+
+def _short(clock: str) -> str:
+    """`venue time`, `the market's recorded time`: the time axis's label without its zone."""
+    return clock.removesuffix(" (UTC)").replace("venue event time", "venue time")
 
 
 def _outcome(pnls: Sequence[tuple[int, Decimal]], currency: str) -> str:
@@ -232,6 +259,7 @@ def write_report(
     equity_label: str = HELD_TRADES_EQUITY,
     subject: str = "",
     wall_ns: tuple[int, int] | None = None,
+    recorded_shift_ns: int | None = None,
 ) -> Path | None:
     """Draws the PNG; returns None when there is nothing to draw. `states`: (time, new detector
     state) in order; `exits`: the sells; `written_off`: the times of trades written off (nothing
@@ -239,9 +267,18 @@ def write_report(
     closed trades in order, what `equity_label` says they are. An exit at a price of 0 (a write-off
     read back after a recovery) is drawn as a write-off. The title names `subject` (default
     `symbol`), the span and the outcome; prices and P&L are in `symbol`'s quote currency; `wall_ns`
-    as `replay_note`."""
+    as `replay_note`. `recorded_shift_ns`: every time given is a replay's, this far after the
+    market's recorded one (exchange-sim's `time_offset_ms`): the chart is drawn at the recorded
+    times (None: at the times given, the venue's)."""
     if not candles:
         return None
+    wall = replay_note(candles[0].start_ns, candles[-1].start_ns, wall_ns, recorded_shift_ns is not None)
+    clock = VENUE_TIME
+    if recorded_shift_ns is not None:
+        clock, shift = MARKET_TIME, recorded_shift_ns
+        candles = [dataclasses.replace(c, start_ns=c.start_ns - shift) for c in candles]
+        states, entries, exits, pnls = (_recorded(x, shift) for x in (states, entries, exits, pnls))
+        written_off = [t - shift for t in written_off]
     currency = quote_currency(symbol)
     fig, (ax, eq) = _pyplot().subplots(
         2, 1, figsize=(13, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
@@ -261,12 +298,12 @@ def write_report(
         )  # fmt: skip
     legend(ax)
     ax.set_title(
-        f"{subject or symbol}: price, detector states, trades, {span_text(first, end)} (venue time)\n{_outcome(pnls, currency)}",
+        f"{subject or symbol}: price, detector states, trades, {span_text(first, end)} ({_short(clock)})\n{_outcome(pnls, currency)}",
         fontsize=11,
     )
     ax.set_ylabel(f"price ({currency})")
     plain_numbers(ax)
     note_if_empty(ax, bool(entries or pnls), any(s in COLORS for _, s in states))
     plot_equity(eq, first, end, pnls, equity_label, currency)
-    time_axis(eq, first, end + NS, VENUE_TIME, replay_note(first, end, wall_ns))
+    time_axis(eq, first, end + NS, clock, wall)
     return _save(fig, path)

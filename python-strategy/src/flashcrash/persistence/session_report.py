@@ -165,10 +165,17 @@ def _venue_span(
     return min(times), max(times)
 
 
-def session_report(db_path: Path, session_id: int, out: Path, console: Console | None = None) -> Path:
+def session_report(
+    db_path: Path,
+    session_id: int,
+    out: Path,
+    console: Console | None = None,
+    recorded_shift_ns: int | None = None,
+) -> Path:
     """Prints the report of session `session_id` and writes its chart to `out` (its trades CSV
-    beside it). Raises `PersistenceError` for a database that cannot be read, `OSError` for a file
-    that cannot be written."""
+    beside it); a replay's chart at the market's recorded times with `recorded_shift_ns` (as
+    `write_report`'s). Raises `PersistenceError` for a database that cannot be read, `OSError` for a
+    file that cannot be written."""
     console = console or Console()
     db = SqliteDatabase.open(db_path, read_only=True)
     try:
@@ -207,6 +214,7 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
     drawn = write_report(
         out, s.symbol, candles, states, entries, exits, pnls,
         written_off=written_off, equity_label=equity, subject=subject, wall_ns=wall,
+        recorded_shift_ns=recorded_shift_ns,
     )  # fmt: skip
     if drawn is not None:
         console.print(f"price, states and equity: {drawn}")
@@ -215,6 +223,7 @@ def session_report(db_path: Path, session_id: int, out: Path, console: Console |
     path = write_equity_curve(
         out, f"{subject}: equity", start, end, pnls, states,
         equity_label=equity, currency=quote_currency(s.symbol), wall_ns=wall,
+        recorded_shift_ns=recorded_shift_ns,
     )  # fmt: skip
     console.print(f"equity curve (no candles stored): {path}")
     return path

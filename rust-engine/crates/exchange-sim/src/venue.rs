@@ -400,6 +400,7 @@ impl Venue {
             "replay_started": st.replay_started.load(Ordering::Relaxed),
             "replay_done": st.replay_done.load(Ordering::Relaxed),
             "event_time_ms": st.event_time_ms.load(Ordering::Relaxed),
+            "time_offset_ms": self.offset_ms.load(Ordering::Relaxed),
             "last_update_id": self.update_id(),
             "order_requests": load(&self.trading.order_requests),
             "faults": {

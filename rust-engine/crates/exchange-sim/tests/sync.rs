@@ -95,6 +95,8 @@ async fn documented_procedure_reproduces_the_venue_book_on_the_100ms_stream() {
     .await;
     assert!(body.is_ok(), "replay not received in time");
     assert_equals_venue(&venue, &sync).await;
+    let (_, stats) = client::get(&venue, "/sim/stats").await;
+    let offset = stats["time_offset_ms"].as_i64();
     let summary = venue.replay.await.unwrap();
     assert_eq!(sync.book().unwrap().id, summary.last_update_id);
     assert!(
@@ -133,6 +135,15 @@ async fn documented_procedure_reproduces_the_venue_book_on_the_100ms_stream() {
         (now - times[0]).abs() < 60_000,
         "not rebased: {} vs {now}",
         times[0]
+    );
+    // `/sim/stats` gives the shift: in whole seconds, taking the first trade back into the window
+    // (1760130600000 ms is FROM; the window's first trade is within its first second).
+    let offset = offset.expect("time_offset_ms");
+    assert_eq!(offset % 1000, 0, "{offset}");
+    let recorded = times[0] - offset;
+    assert!(
+        (1_760_130_600_000..1_760_130_601_000).contains(&recorded),
+        "first trade recorded at {recorded}"
     );
     // The depth stream is never quiet for more than 100 ms of event time.
     assert!(
