@@ -3,12 +3,15 @@ strategy of live trading; the synthetic book of docs/EXCHANGE_SIM.md every 100 m
 `bench/detection_report.py` runs it on the whole days (issue 5):
 
 * SLEEP through the calm hours before the sell-off that the tariff news started at 20:50 UTC;
-* ACTIVE within a minute of the crash onset (the first second 2 % below the crash leg's high, as the
-  report defines it).
+* ACTIVE within seconds of the crash onset (the first second 2 % below the crash leg's high, as the
+  report defines it): from 45 s before it (in the leg, after its high) to 20 s after it. The report
+  gives -31 / +5 / +17 / -1 / +2 s for AAVE / ATOM / BCH / Gemini BTC / Gemini ETH (2026-12-06).
 
 Bundled slices (data/SOURCES.md): COIN-M perps BCHUSD_PERP 16:00-21:30 (the mildest cascade, -15 %,
-and before the fix the most calm-hour false ACTIVEs), AAVEUSD_PERP and ATOMUSD_PERP 17:00-21:30. Price
-tick and quantity step per file as the report derives them. No processes: this needs no binaries.
+and before the fix the most calm-hour false ACTIVEs), AAVEUSD_PERP and ATOMUSD_PERP 17:00-21:30; Gemini
+spot BTCUSD and ETHUSD 00:00-21:30 (thin markets, -6 %; BTCUSD's recording has two silences in the
+cascade, replayed as feed outages). Price tick and quantity step per file as the report derives them.
+No processes: this needs no binaries. POLUSDT (spot, trades only) is in tests/unit/test_crash_detection.py.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Case:
     step: str
     leg_high: int  # the crash leg's high (bench/detection_report.py)
     onset: int  # first second 2 % below it
+    min_trades: int = 30_000  # the slice holds at least these (a wrong or truncated file fails loudly)
 
 
 CASES = {
@@ -73,7 +77,26 @@ CASES = {
         utc(21, 11, 40),
         utc(21, 12, 59),
     ),
+    "Gemini BTC": Case(
+        "BTCUSD",
+        "gemini_trades_2025-10-10_BTCUSD_0000-2130.csv.gz",
+        "0.01",
+        "0.00001",
+        utc(21, 11, 3),
+        utc(21, 13, 12),
+        15_000,
+    ),
+    "Gemini ETH": Case(
+        "ETHUSD",
+        "gemini_trades_2025-10-10_ETHUSD_0000-2130.csv.gz",
+        "0.01",
+        "0.001",
+        utc(21, 5, 6),
+        utc(21, 12, 27),
+        15_000,
+    ),
 }
+EARLIEST, LATEST = -45 * S, 20 * S  # the first ACTIVE against the onset
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,7 +111,7 @@ def quiet_logs() -> Iterator[None]:
 
 def replay(case: Case, **detection: object) -> list[Transition]:
     trades, report, _ = load_trades(DATA / case.file, None)
-    assert report.dropped == 0 and len(trades) > 30_000
+    assert report.dropped == 0 and len(trades) > case.min_trades
     base = config.load(REPO / "config" / "config.toml")
     cfg = dataclasses.replace(
         base,
@@ -117,10 +140,10 @@ def test_calm_hours_stay_asleep(run: tuple[Case, list[Transition]]) -> None:
     assert calm == [], f"{case.symbol}: out of SLEEP in the calm hours: {calm}"
 
 
-def test_crash_activates_within_a_minute_of_the_onset(run: tuple[Case, list[Transition]]) -> None:
+def test_crash_activates_within_seconds_of_the_onset(run: tuple[Case, list[Transition]]) -> None:
     case, transitions = run
     first = next(t for t in activations(transitions) if t.ts_ns >= case.leg_high)
-    assert abs(first.ts_ns - case.onset) <= 60 * S, (case.symbol, (first.ts_ns - case.onset) / S)
+    assert EARLIEST <= first.ts_ns - case.onset <= LATEST, (case.symbol, (first.ts_ns - case.onset) / S)
     # ... and the price moves in the quorum that woke it (the flow and the book only confirm): a
     # price indicator fires, or the price moved `price_move_sigmas`
     priced = ("volatility", "acceleration", "price moved")
