@@ -28,8 +28,9 @@ Definitions (objective, from the trades alone):
   "+move" when the price's move stood for volatility and acceleration).
 
 A silence of a file's trades longer than `[backtest] data_gap_secs` is a recording gap, replayed as
-a feed outage (`flashcrash.backtest.replay`); the report lists them per file (Gemini BTCUSD has two
-in the cascade: 819 s from 20:54 UTC and 409 s from 21:13 UTC).
+a feed outage from the moment the silence has lasted `data_gap_secs` (before it, as any silence:
+`flashcrash.backtest.replay`); the report lists them per file, from their last trade (Gemini BTCUSD
+has two in the cascade: 819 s from 20:54 UTC and 409 s from 21:13 UTC).
 
 The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
 book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap

@@ -271,6 +271,43 @@ def test_no_decision_before_any_cut_sees_the_future_after_it(cfg: config.Config,
         assert before_the_cut(replay, cut) == before_the_cut(honest, cut), f"cut at {utc(cut)}"
 
 
+def test_no_decision_before_a_recording_gap_depends_on_its_length(
+    cfg: config.Config, pol: np.ndarray
+) -> None:
+    """A recording gap is known only once the silence has lasted `data_gap_secs`. The future is cut
+    just after each entry buy of the honest run reached the venue (resting there), and its next trade
+    moved to `data_gap_secs` - 1 s after the last trade before the cut (a silence) or + 1 s (a
+    recording gap), with 2 s of its trades after it. Before the cut both decide exactly the same,
+    and they send the same commands until the first of them resumes: the gap's feed outage starts
+    only once the silence has lasted `data_gap_secs` (it canceled the resting entry at the last trade
+    before the cut, when the whole file's silences were found before the run)."""
+    data = window(pol, *map(parse_utc, BUSY))
+    ts = data["ts_ns"]
+    gap_ns = cfg.backtest.data_gap_secs * NS
+    honest = Replay(cfg, data)
+    honest.run()
+    latency = cfg.backtest.order_latency_ms * 1_000_000
+    cuts = [t + latency + 1 for t, c in honest.commands
+            if isinstance(c, wire.PlaceOrder) and c.side == "BUY" and c.order_type == "LIMIT"]  # fmt: skip
+    assert len(cuts) >= 10
+    for cut in cuts:
+        k = int(np.searchsorted(ts, cut))
+        last = int(ts[k - 1])
+        end = max(k + 1, int(np.searchsorted(ts, ts[k] + 2 * NS)))
+        runs = []
+        for secs in (-1, 1):
+            moved = data[:end].copy()
+            moved["ts_ns"][k:] += last + gap_ns + secs * NS - int(ts[k])
+            replay = Replay(cfg, moved)
+            result = replay.run()
+            assert result.data_gaps == ([(last, int(moved["ts_ns"][k]))] if secs > 0 else [])
+            runs.append(replay)
+        silence, gap = runs
+        assert before_the_cut(gap, cut) == before_the_cut(silence, cut), f"cut at {utc(cut)}"
+        resumed = last + gap_ns - NS  # where the two futures part: the silence's next trade
+        assert decisions(gap.commands, resumed) == decisions(silence.commands, resumed), f"cut at {utc(cut)}"
+
+
 def test_the_venue_fills_against_the_present_only(cfg: config.Config, pol: np.ndarray) -> None:
     """Whenever the venue takes a book to fill an order at `now`, it is `SyntheticBook.at(now, n)`: the
     model at `now` from the `n` trades at or before `now`, every one of them already replayed and none
@@ -667,8 +704,9 @@ def test_a_recording_gap_is_replayed_as_a_feed_outage(
     cfg: config.Config, pol: np.ndarray, gap_secs: int
 ) -> None:
     """Six minutes cut out of the data: over `data_gap_secs` it is a feed outage (the feed leaves
-    live after the last trade before it and comes back at the first after it, no book in between,
-    the detector told); with 0 it is a silence, books published through it."""
+    live once the silence has lasted `data_gap_secs`, books published until then, and comes back at
+    the first trade after it, no book in between, the detector told); with 0 it is a silence, books
+    published through it."""
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, data_gap_secs=gap_secs))
     data = window(pol, parse_utc("2025-10-10T21:00:00Z"), parse_utc("2025-10-10T21:10:00Z"))
     ts = data["ts_ns"]
@@ -686,8 +724,10 @@ def test_a_recording_gap_is_replayed_as_a_feed_outage(
     changes = [(m.previous, m.current) for m in seen if isinstance(m, wire.StateChange)]
     if gap_secs:
         # Told as the feed leaves live, and again (the same gap) as it comes back.
-        assert result.data_gaps == [(last, resume)] and told == [last, resume]
-        assert changes == [("live", "reconnecting"), ("reconnecting", "live")] and inside == []
+        lost = last + gap_secs * NS
+        assert result.data_gaps == [(last, resume)] and told == [lost, resume]
+        assert changes == [("live", "reconnecting"), ("reconnecting", "live")]
+        assert len(inside) == (lost - last) // 100_000_000 and max(m.exchange_ts_ns for m in inside) <= lost
         states = [m for m in seen if isinstance(m, wire.StateChange)]
         assert seen.index(states[1]) < min(
             i
@@ -767,8 +807,8 @@ def test_a_recording_gap_stops_entries_and_cancels_the_resting_one_as_it_starts(
 ) -> None:
     """The limit buy sent at 21:13:37.049 rests unfilled for its 15 s. Ten seconds cut out of the
     data from 21:13:39 on, replayed as a feed outage (`data_gap_secs` 5): the feed stop is set as
-    the feed leaves live, as in live trading, and the entry is canceled then (the cancel leaves at
-    the last trade before the gap, not once the data resumes)."""
+    the feed leaves live, 5 s after the last trade before the gap (when the silence is known to be
+    one), as in live trading, and the entry is canceled then, not once the data resumes."""
     cfg = dataclasses.replace(cfg, backtest=dataclasses.replace(cfg.backtest, data_gap_secs=5))
     data = _cut(window(pol, *map(parse_utc, ("2025-10-10T21:10:00Z", "2025-10-10T21:14:00Z"))),
                 "2025-10-10T21:13:39Z", "2025-10-10T21:13:49Z")  # fmt: skip
@@ -781,7 +821,7 @@ def test_a_recording_gap_stops_entries_and_cancels_the_resting_one_as_it_starts(
                 if isinstance(c, wire.PlaceOrder) and utc(t) == "2025-10-10T21:13:37.049+00:00"]  # fmt: skip
     cancels = [t for t, c in replay.commands
                if isinstance(c, wire.CancelOrder) and c.client_order_id == entry[1].client_order_id]  # fmt: skip
-    assert cancels == [last]
+    assert cancels == [last + 5 * NS]
     st = replay.runner.strategy
     assert st.stops.triggered["feed"] >= 1 and st.decisions["entry_canceled_emergency_stop"] >= 1
 

@@ -24,10 +24,14 @@ One event-time clock drives everything, and at any instant `t` only what happene
   recorded book), only feed the detector and the candles: they are one call (`Runner.handle_rows`:
   the same validation, buffering and order as one event at a time, compiled);
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
-  recording gap, not a quiet market: it is replayed as the engine's feed outage, a `StateChange` of
-  the feed out of live after the last trade before it and back to live at the first after it, with
-  no book in between (commands and answers still run); the feed stop it sets cancels resting entries
-  as it starts, as live;
+  recording gap, not a quiet market, but only known to be one once it has lasted that long: until
+  then it is replayed as any silence (books published, the strategy acting on them), and from the
+  moment it reaches `data_gap_secs` (the last trade's time plus that, in event time) as the engine's
+  feed outage, a `StateChange` of the feed out of live then and back to live at the first trade after
+  the silence, with no book in between (commands and answers still run); the feed stop it sets
+  cancels resting entries as it starts, as live. So no decision before that moment depends on how
+  long the silence goes on (the whole file's silences are found before the run only to know where
+  the outages start);
 * the runner's clock is the replay's, so command times, order timeouts, cooldowns and the breaker all
   run on event time.
 
@@ -142,6 +146,7 @@ class Replay:
         self.trades = trades
         self.books = list(books) if books is not None else None
         self.latency_ns = bt.order_latency_ms * MS
+        self.gap_ns = bt.data_gap_secs * NS
         self.book_interval_ns = max(BOUNDARY_NS, bt.book_interval_ms * MS)
         levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
         self.synthetic = SyntheticBook(
@@ -356,17 +361,20 @@ class Replay:
 
     def _gaps(self, ts: np.ndarray) -> list[int]:
         """The indices of the trades that end a recording gap (see the module's docstring)."""
-        gap_ns = self.cfg.backtest.data_gap_secs * NS
-        if gap_ns <= 0 or self.books is not None:
+        if self.gap_ns <= 0 or self.books is not None:
             return []
-        return (np.flatnonzero(np.diff(ts) > gap_ns) + 1).tolist()
+        return (np.flatnonzero(np.diff(ts) > self.gap_ns) + 1).tolist()
 
     def _outage(self, last: int, resume: int) -> None:
-        """The recording gap between the trades at `last` and at `resume`, as a feed outage."""
-        self._until(last + 1)  # what is due up to the last trade before the gap
-        self.now = max(self.now, last)
-        why = f"recording gap of {(resume - last) / NS:.0f} s in the data"
-        self._feed_change(last, "live", "reconnecting", why)
+        """The recording gap between the trades at `last` and at `resume`, as a feed outage from the
+        moment its silence has lasted `data_gap_secs` (`last` + that) on: until then it is a silence
+        like any other, its books published, so nothing before that moment depends on how long the
+        silence goes on."""
+        lost = last + self.gap_ns
+        self._until(lost + 1)  # what is due up to that moment: the silence's books, the messages
+        self.now = max(self.now, lost)
+        why = f"no trade for {self.cfg.backtest.data_gap_secs} s: a recording gap in the data"
+        self._feed_change(lost, "live", "reconnecting", why)
         self._next_book = self._next_book_ns(resume - 1)  # no book before the data resumes
         self._until(resume)
         self.now = max(self.now, resume)
@@ -442,14 +450,13 @@ class Replay:
         while k < n:
             ts = ts_a[k]
             if k == next_gap:
+                if warm_until and warm_until <= ts_a[k - 1] + self.gap_ns:
+                    warm_until = self._end_warm_up(warm_until)  # in the silence before the outage
                 self._outage(ts_a[k - 1], ts)
                 gap_i += 1
                 next_gap = gaps[gap_i]
             if warm_until and ts >= warm_until:
-                # The books and messages of the warm-up still wait, paused: only then is the window on.
-                self._until(warm_until)
-                runner.strategy.paused_reason = ""
-                warm_until = 0
+                warm_until = self._end_warm_up(warm_until)
             if ts >= next_second:
                 second = ts // NS
                 self._sample_to(second, last_price)
@@ -500,6 +507,13 @@ class Replay:
         if progress is not None:
             progress(n, n)
 
+    def _end_warm_up(self, at: int) -> int:
+        """The books and messages of the warm-up (before `at`) still wait, paused: only then is the
+        window on. Returns 0 (no warm-up left)."""
+        self._until(at)
+        self.runner.strategy.paused_reason = ""
+        return 0
+
     def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
         """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between
         them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
@@ -521,8 +535,8 @@ class Replay:
         last = ts_a[end - 1]
         if c is not None:
             # The books before the next trade; at a recording gap, up to its last trade (the outage
-            # publishes none after it); at the end of the data, none at or after the last trade; none
-            # that closes the candle.
+            # publishes the rest of its silence, up to the moment it starts); at the end of the data,
+            # none at or after the last trade; none that closes the candle.
             books_until = ts_a[end] - 1 if end < hi else last if end < len(ts_a) else last - 1
             b_end = max(i, c.upto(min(books_until, close + BOOK_CLOSE_LAG_NS - 1)))
             j = b_end - 1  # the clock: the last book after the last trade (a row without a bid is none)
