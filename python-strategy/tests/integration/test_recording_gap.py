@@ -1,6 +1,7 @@
-"""A recording gap in the replayed data across the real processes: exchange-sim goes silent as a venue
-whose feed is down, the engine's heartbeat times out and it reconnects until the data resumes, and
-the strategy hears the feed leave live (where its detector stops learning) and come back."""
+"""A recording gap in the replayed data across the real processes: once its silence has lasted
+`data_gap_secs`, exchange-sim goes silent as a venue whose feed is down, the engine's heartbeat times
+out and it reconnects until the data resumes, and the strategy hears the feed leave live (where its
+detector stops learning) and come back."""
 
 from __future__ import annotations
 

@@ -75,7 +75,8 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     pub book_levels: usize,
     /// A silence of the trades longer than this many seconds is a recording gap, replayed as a
-    /// venue outage (no book change until the trades resume; clients time out); 0: never.
+    /// venue outage once it has lasted this long (no book change from then until the trades
+    /// resume; clients time out); 0: never.
     #[arg(long, default_value_t = 300)]
     pub data_gap_secs: u32,
     /// Seed of the book's noise and of the fault draws.

@@ -73,7 +73,8 @@ pub struct SimConfig {
     /// Levels per side of the synthetic book.
     pub book_levels: usize,
     /// A silence of the trades longer than this (µs) is a recording gap, replayed as a venue outage
-    /// (no book change until the trades resume); 0: never. Trade files only.
+    /// once it has lasted this long (no book change from then until the trades resume); 0: never.
+    /// Trade files only.
     pub data_gap_us: i64,
     /// Seed of the book's noise and of the fault draws.
     pub seed: u64,

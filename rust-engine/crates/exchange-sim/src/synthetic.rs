@@ -11,10 +11,12 @@
 //! it").
 //!
 //! A silence of the trades longer than the data-gap limit ([`SyntheticSource::with_data_gap`]) is a
-//! recording gap, not a quiet market: no book change is yielded after the last trade before it
-//! until the first trade after it, so the venue goes silent as a venue whose feed is down (a client
-//! sees its heartbeat time out and reconnects), as the backtest replays such a gap
-//! (`flashcrash.backtest.replay`).
+//! recording gap, not a quiet market, known to be one only once it has lasted the limit: the book
+//! changes every 100 ms up to the last trade's time plus the limit, as through any silence, and
+//! then none until the first trade after it, so the venue goes silent as a venue whose feed is down
+//! (a client sees its heartbeat time out and reconnects), as the backtest replays such a gap
+//! (`flashcrash.backtest.replay`). Nothing before that moment depends on how long the silence goes
+//! on.
 
 use crate::book::{Book, Diff};
 use crate::model::{BookModel, ModelParams, BUCKET_US};
@@ -80,12 +82,17 @@ impl SyntheticSource {
         self.gaps
     }
 
-    /// Skips the book changes of a recording gap before trade `t` (each gap logged once).
+    /// Skips the book changes of a recording gap before trade `t` from the moment its silence has
+    /// lasted the limit on (each gap logged once, then).
     fn skip_gap(&mut self, t: &TradeRow) {
         let Some(last) = self.last_trade_us else {
             return;
         };
-        if self.gap_us == 0 || t.ts_us - last <= self.gap_us || self.next_tick_us >= t.ts_us {
+        if self.gap_us == 0
+            || t.ts_us - last <= self.gap_us
+            || self.next_tick_us <= last + self.gap_us
+            || self.next_tick_us >= t.ts_us
+        {
             return;
         }
         self.gaps += 1;
@@ -226,6 +233,9 @@ mod tests {
         }
     }
 
+    /// The book changes every 100 ms through the silence until it has lasted the limit (300 s after
+    /// trade 2), then none until the trades resume; a silence under the limit, or no limit, is a
+    /// silence with book changes throughout.
     #[test]
     fn a_recording_gap_yields_no_book_change_until_the_trades_resume() {
         let trades = vec![
@@ -243,13 +253,24 @@ mod tests {
                     SourceEvent::Trade(t) => (t.ts_us, t.id),
                 });
             }
-            let silent = events
-                .iter()
-                .filter(|(ts, id)| *id == 0 && (1_000_450_000..1_400_450_000).contains(ts))
-                .count();
-            let inside = (1_400_450_000 - 1_000_500_000) / BUCKET_US as usize + 1;
+            let books_in = |from: i64, to: i64| {
+                events
+                    .iter()
+                    .filter(|(ts, id)| *id == 0 && (from..to).contains(ts))
+                    .count()
+            };
+            // Before the silence has lasted the limit: a book change at every boundary either way.
+            let known = 1_000_450_000 + 300_000_000;
+            let before = (known - 1_000_500_000) / BUCKET_US + 1;
+            assert_eq!(
+                books_in(1_000_450_000, known + 1),
+                before as usize,
+                "gap {gap_us}"
+            );
+            let after = (1_400_450_000 - known) / BUCKET_US;
             assert_eq!(src.gaps(), u64::from(expect_gap));
-            assert_eq!(silent, if expect_gap { 0 } else { inside }, "gap {gap_us}");
+            let expect = if expect_gap { 0 } else { after as usize };
+            assert_eq!(books_in(known + 1, 1_400_450_000), expect, "gap {gap_us}");
             // The trades and the books before and after the gap are all there.
             let ids: Vec<u64> = events.iter().filter(|e| e.1 > 0).map(|e| e.1).collect();
             assert_eq!(ids, vec![1, 2, 3, 4]);
