@@ -2,7 +2,8 @@
 bundled POLUSDT crash: `[backtest] order_latency_ms` delays every command and every answer by exactly
 that much event time, `[fees]` maker and taker rates are charged by liquidity, `slippage_bps` worsens
 every taker fill from the book of that instant, and `position_fraction` sizes each entry from the
-account's equity (capped by `[risk] max_order_notional`)."""
+account's equity (capped by `[risk] max_order_notional`, at the target the strategy plans to sell at:
+the venue refuses no take-profit for its notional)."""
 
 from __future__ import annotations
 
@@ -138,7 +139,8 @@ def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy
     """`position_fraction = 0.33` (under 1 / max_positions, as the loader requires) with `[risk]
     max_order_notional = 300`: each entry buys min(equity x 0.33, 300) x 0.999 / price, rounded down to the 0.1 grid, at the equity and last trade
     price of the second it is sized in (at 1000 of equity and a price of 0.2: 300 x 0.999 / 0.2 =
-    1498.5); with 0 the fixed [symbol] order_quantity (500) is used."""
+    1498.5), cut (the strategy's check) to 300 / its target where that is less, so that its
+    take-profit fits the limit too; with 0 the fixed [symbol] order_quantity (500) is used."""
     risk = dataclasses.replace(cfg.risk, max_order_notional=D("300"))
     sized = dataclasses.replace(with_backtest(cfg, position_fraction=0.33), risk=risk)
     probe = Replay(sized, busy)
@@ -158,20 +160,53 @@ def test_position_fraction_sizes_each_entry_from_equity(cfg: config.Config, busy
         size(price)
 
     replay._size = spy  # type: ignore[method-assign]
+    targets: dict[str, Decimal] = {}  # entry's client order id -> its target
+    replay.runner.strategy.journal = lambda kind, _summary, p: (
+        targets.__setitem__(p["client_order_id"], D(p["lot"]["plan"]["target"]))
+        if kind == "entry_decision"
+        else None
+    )
     replay.run()
     entries = [(i, c) for i, (_, c) in enumerate(replay.commands)
                if isinstance(c, wire.PlaceOrder) and c.side == "BUY" and c.order_type == "LIMIT"]  # fmt: skip
     assert len(entries) >= 2
+    cut = 0
     for i, c in entries:
         _, price, equity = [s for s in sizings if s[0] <= i][-1]
         budget = min(equity * D("0.33"), D("300"))
         want = (budget * D("0.999") / D(repr(price)) / D("0.1")).to_integral_value(ROUND_DOWN) * D("0.1")
-        assert c.quantity == want, (c, price, equity)
+        target = targets[c.client_order_id]
+        if want * target > D("300"):
+            want, cut = (D("300") / target / D("0.1")).to_integral_value(ROUND_DOWN) * D("0.1"), cut + 1
+        assert c.quantity == want, (c, price, equity, target)
         assert c.quantity != D("500")
+    assert 0 < cut < len(entries)
     fixed = Replay(cfg, busy)
     fixed.run()
     buys = [c for _, c in fixed.commands if isinstance(c, wire.PlaceOrder) and c.side == "BUY"]
     assert buys and {c.quantity for c in buys} == {cfg.symbol.order_quantity}
+
+
+def test_sized_entries_take_profit_within_max_order_notional(cfg: config.Config) -> None:
+    """The bundled hour with `initial_capital = 5000` and `position_fraction = 0.3`: 1500 of equity
+    per entry, so the entries are capped by `[risk] max_order_notional` (1000). Capped at the entry's
+    price, a take-profit above it was over the limit (1003.93 of notional): the venue refused it as
+    the engine does (VALIDATION), and the position was sold at market (`target_refused`, 4 of 16
+    trades). Cut so that the target fits, no order is refused and every target sells within it."""
+    trades, _, _ = load_trades(POL, None)
+    sized = with_backtest(cfg, initial_capital=D("5000"), position_fraction=0.3)
+    replay = Replay(sized, trades)
+    result = replay.run()
+    m = result.metrics()
+    assert m["trades"] >= 10 and "errors" not in m["orders"], m["orders"]
+    assert not [t for t in result.trades if t.exit_reason == "target_refused"]
+    cap = cfg.risk.max_order_notional
+    targets = [
+        c for _, c in replay.commands if isinstance(c, wire.PlaceOrder) and c.side == "SELL" and c.price
+    ]
+    assert len(targets) >= 10 and all(c.quantity * c.price <= cap for c in targets)
+    entries = [c for _, c in replay.commands if isinstance(c, wire.PlaceOrder) and c.side == "BUY"]
+    assert max(c.quantity * c.price for c in entries) > cap * D("0.99")  # the cap binds
 
 
 def test_a_recorded_book_is_met_less_what_the_trades_since_it_took(cfg: config.Config) -> None:

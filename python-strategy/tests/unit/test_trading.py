@@ -577,6 +577,11 @@ def _unsized(st: PercentileStrategy, out: Outbox) -> None:
     setup_window(st)
 
 
+def _no_step_fits(st: PercentileStrategy, out: Outbox) -> None:
+    st.quantity_step = D("1")  # one step at the target, 0.2040, is over max_order_notional 0.2
+    setup_window(st)
+
+
 def _send_failed(st: PercentileStrategy, out: Outbox) -> None:
     out.accept = False
     setup_window(st)
@@ -591,9 +596,38 @@ REJECTIONS: list[tuple[str, RiskConfig, Callable[[PercentileStrategy, Outbox], N
     ("invalid_price", RiskConfig(), _invalid_price),
     ("risk_size", RiskConfig(), _unsized),
     ("risk_edge", replace(RiskConfig(), min_edge_pct=1.5), _window),
-    ("risk_notional", replace(RiskConfig(), max_order_notional=D("20")), _window),
+    ("risk_notional", replace(RiskConfig(), max_order_notional=D("0.2")), _no_step_fits),
     ("send_failed", RiskConfig(), _send_failed),
 ]
+
+
+def test_an_entry_is_cut_so_that_its_take_profit_fits_max_order_notional() -> None:
+    """`[risk] max_order_notional` 20.30: 100 at the entry, 0.2010, is 20.10, within it, but at the
+    target, 0.2040, 20.40, over it: the engine would refuse the take-profit sell, and the position
+    would be sold at market instead. The entry is cut to the quantity step so that its target fits
+    (99.5: 20.298 at the target), and the target sells what it bought within the limit. Under a limit
+    that does not bind, the entry is the whole quantity."""
+    st, out = make(replace(RiskConfig(), max_order_notional=D("20.3")))
+    st.quantity_step = D("0.1")
+    setup_window(st)
+    buy = out.orders[-1]
+    assert (buy.side, buy.price, buy.quantity) == ("BUY", D("0.2010"), D("99.5")) and st.decisions[
+        "taken"
+    ] == 1
+    respond(st, placed(buy))
+    respond(st, execution(buy, "0.2010", "99.5", 1, fee="0.0199"), int(3.5 * S))
+    target = out.orders[-1]
+    assert (target.side, target.order_type, target.price, target.quantity) == (
+        "SELL",
+        "LIMIT",
+        D("0.2040"),
+        D("99.5"),
+    )
+    assert target.quantity * target.price <= D("20.3")
+    st, out = make(replace(RiskConfig(), max_order_notional=D("20.4")))
+    st.quantity_step = D("0.1")
+    setup_window(st)
+    assert out.orders[-1].quantity == D("100")
 
 
 @pytest.mark.parametrize(("reason", "risk", "scene"), REJECTIONS, ids=[r[0] for r in REJECTIONS])

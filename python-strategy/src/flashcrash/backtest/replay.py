@@ -389,7 +389,8 @@ class Replay:
 
     # ---------------------------------------------------------------- sizing
     def _size(self, price: float) -> None:
-        """Entry size as a fraction of equity (capped by the order notional limit) at `price`."""
+        """Entry size as a fraction of equity (capped by the order notional limit) at `price`; the
+        strategy cuts an entry further where its take-profit, at the target, would be over the limit."""
         fraction = self.cfg.backtest.position_fraction
         if fraction <= 0 or not price > 0:
             return

@@ -6,7 +6,9 @@ not open, no cooldown runs, fewer than `max_positions` positions are live, the c
 the volume check, the entry quality score is accepted, the candle's range reaches the configured
 percentile of the ranges before it, the window (with the candle) gives two valid limit prices
 (`percentile.plan`), the entry's size is at least one step (a backtest sizes it from its equity),
-the distance to the target covers `min_edge_pct` with a notional within `max_order_notional`, and
+the distance to the target covers `min_edge_pct`, the size cut (to the quantity step) where needed so
+that its notional at the target, where its take-profit sells, is within `max_order_notional` (the
+engine refuses a larger order, the target as well as the entry) and at least one step is left, and
 the account's free quote can pay for it (`funds`; unknown until the engine's first report). Every
 decision is counted in `decisions` (`taken`, `rejected_<why>`) and logged. The window restarts when
 the detector wakes (`percentile`).
@@ -32,7 +34,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from flashcrash.config import EventDetectionConfig, RiskConfig, StrategyConfig
@@ -52,7 +54,7 @@ from flashcrash.trading_engine.orders import (
     OrderStatus,
     new_client_order_id,
 )
-from flashcrash.trading_engine.percentile import RangeWindow, plan, wake_lead_secs
+from flashcrash.trading_engine.percentile import Plan, RangeWindow, plan, wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot, Phase, Portfolio
 from flashcrash.trading_engine.position import ClosedTrade, Position
 from flashcrash.trading_engine.scoring import Bands, Weights, score
@@ -384,15 +386,20 @@ class PercentileStrategy:
             return self._reject("risk_size", "the entry's size rounds to zero (under one quantity step)")
         if p.edge_pct < Decimal(repr(self.risk.min_edge_pct)):
             return self._reject("risk_edge", f"entry {p.entry.value} target {p.target.value}")
-        notional = self.quantity.value * p.entry.value
-        if notional > self.risk.max_order_notional:
-            return self._reject("risk_notional", f"{self.quantity.value} x {p.entry.value}")
+        quantity = self._fitted(self.quantity, p)
+        if quantity is None:
+            return self._reject(
+                "risk_notional",
+                f"not one step of {self.quantity.value} x {p.target.value} (the target) within "
+                f"{self.risk.max_order_notional}",
+            )
+        notional = quantity.value * p.entry.value
         # Sellable down to the stop-loss: worth the minimum notional there, with 1 % to spare for the
         # fee the venue takes from the coins bought and the step a sell is rounded down to.
         at_stop = notional * (1 - Decimal(repr(self.cfg.stop_loss_pct)) / 100)
         if at_stop < self.min_notional * MIN_NOTIONAL_SPARE:
             return self._reject(
-                "risk_min_notional", f"{self.quantity.value} x {p.entry.value}, {at_stop:f} at the stop-loss"
+                "risk_min_notional", f"{quantity.value} x {p.entry.value}, {at_stop:f} at the stop-loss"
             )
         available = self.funds.available(self.orders)
         if available is not None and notional > available:
@@ -405,14 +412,14 @@ class PercentileStrategy:
         # the order leaves (a restart knows the lot of every order that may be at the engine).
         coid = new_client_order_id()
         position = Position(entry_reason=f"percentile {quality.band}", entry_score=quality.total)
-        lot = Lot(coid, p, self.quantity.value, ts_ns, quality.total, position)
+        lot = Lot(coid, p, quantity.value, ts_ns, quality.total, position)
         self._note(
             "entry_decision",
-            f"limit buy {self.quantity.value} @ {p.entry.value}, target {p.target.value}",
+            f"limit buy {quantity.value} @ {p.entry.value}, target {p.target.value}",
             client_order_id=coid,
             lot=lot.snapshot(),
         )
-        if self.orders.place("BUY", self.quantity, p.entry, now, "entry", coid) is None:
+        if self.orders.place("BUY", quantity, p.entry, now, "entry", coid) is None:
             return self._reject("send_failed")
         self.funds.reserve(coid, notional)
         self.position.add(lot)
@@ -421,7 +428,7 @@ class PercentileStrategy:
         self.decisions[f"taken_{quality.band}"] += 1
         log.info(
             "entry taken: limit buy %s @ %s, target %s (window %g..%g); %s; %s",
-            self.quantity.value,
+            quantity.value,
             p.entry.value,
             p.target.value,
             p.low,
@@ -430,6 +437,22 @@ class PercentileStrategy:
             volume.describe(),
         )
         return None
+
+    def _fitted(self, quantity: Quantity, p: Plan) -> Quantity | None:
+        """The entry's size: `quantity`, cut down (to the quantity step) where its notional at the
+        plan's highest price, the target its take-profit sells at, would be over `[risk]
+        max_order_notional`, which the engine refuses, the target as well as the entry. None: not
+        one step fits."""
+        top = max(p.entry.value, p.target.value)
+        cap = self.risk.max_order_notional
+        if quantity.value * top <= cap:
+            return quantity
+        step = self.quantity_step if self.quantity_step > 0 else Decimal("1e-8")
+        fitted = Quantity.of((cap / top / step).to_integral_value(ROUND_DOWN) * step)
+        if fitted is not None:
+            log.info("entry of %s cut to %s: %s at the target %s is within %s",
+                     quantity.value, fitted.value, fitted.value * top, p.target.value, cap)  # fmt: skip
+        return fitted
 
     def _cancel_entry(self, lot: Lot, why: str, now: int) -> None:
         """Asks the entry's cancel (when not settled, and none is out); `_entry_settled` counts it."""
