@@ -1,18 +1,36 @@
 """Strategy-side benchmarks (issue 5), over real POLUSDT trades (data/, 21:05-21:25 UTC of the
 10 Oct 2025 crash) with the backtest's synthetic book (the model exchange-sim serves in the demo) every
-100 ms of event time, 20 levels a side:
+100 ms of event time, 20 levels a side (56,219 events):
 
-a. per-event cost (ns/event, one core) of the detector alone, and of the whole `Runner.handle`
-   (guard, jitter buffer, detector, candles, strategy, paper orders to a stub client);
-b. sustained throughput of the real receive + handle path: a ZeroMQ PUB (in a child process) publishes
-   the replay's frames at a fixed rate to the real `EngineClient.poll` + `Runner.handle`; for each rate
-   the run reports whether every trade was handled by the end of the publishing window plus 100 ms
-   (no backlog), the books conflated by the client, and any trade lost (must be 0);
-c. tick-to-decision latency at 2,000 msg/s: each frame's `local_ts_ns` is set at send time
-   (`time.time_ns()`); latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Beside it,
+a. per-event cost (ns/event, one core) of the detector alone and of `Runner.handle` on a bare runner
+   (no database, metrics or publisher, logging off, commands to a stub: the lower bound, the figure
+   of the history); and of the loop as `flashcrash run` builds it (`Runner.step` with its SQLite
+   session, metrics, state publisher, alerts, logging at the configured level to a file), fed the
+   decoded events 100 a poll from a list instead of the socket;
+b. sustained throughput of the real strategy process: `python -m flashcrash run` started as the
+   launcher starts it (its config layered with free ports and a temporary database, logs to a file),
+   with this bench in the engine's place on its three endpoints (`StandIn`). For each rate the
+   recorded events are repeated, each copy's times shifted by the span of the data (rounded up to the
+   books' 100 ms) and its trade and book ids by theirs, so the feed is continuous and every trade id
+   follows the one before, for `--secs` seconds (default 10) at that rate. The socket settings are
+   production's: the strategy's own `EngineClient` (RCVHWM 100,000) and a publisher that drops for a
+   full subscriber as the engine's does (SNDHWM: the engine's 128 KiB write buffer in messages of this
+   feed). A HealthMetrics goes out every second and the strategy's commands are answered as by an
+   engine whose orders rest and never fill (balances, open orders, placed, canceled). After the last
+   market message the publisher sends the engine's `StateChange` engine -> stopped: the strategy logs
+   it when its loop reaches it, so every message before it has been handled by that log line's time.
+   "Kept up" = the publisher offered the rate (within 1 %), every trade sent was received and handled
+   by the strategy (its summary's count; no jump in the trade ids, nothing malformed), and the rate it
+   handled, messages sent / (first send -> that log line), is within 1 % of the rate offered, messages
+   sent / (first send -> last send): at 10 s, the strategy ended at most 0.1 s behind. Stale books may
+   be conflated. Beside it, the backlog (sent minus handled) at each update of the strategy's metrics
+   (about once a second);
+c. tick-to-decision latency at 2,000 msg/s in the same real process (`bench/strategy_timed.py`: the
+   same `flashcrash run`, with a timestamp when `Runner.handle` returns): each frame's `local_ts_ns`
+   is set at send time; latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Beside it,
    the strategy's own part (the client hands the message over -> end of `Runner.handle`), and the
-   transport's floor: the same publisher and client with no strategy (what ZeroMQ between two
-   processes costs on this machine, whatever the strategy does).
+   transport's floor: the same publisher and an `EngineClient` with no strategy (what ZeroMQ between
+   two processes costs on this machine, whatever the strategy does).
 
 Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/bench.sh).
 """
@@ -20,14 +38,29 @@ Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/benc
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
+import itertools
 import json
+import logging
+import math
 import multiprocessing as mp
+import os
+import shutil
 import statistics
+import struct
+import sys
+import tempfile
 import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import zmq
 from flashcrash import wire
 from flashcrash.backtest.book import BookParams, with_books
@@ -35,18 +68,35 @@ from flashcrash.backtest.commands import window
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
-from flashcrash.launcher import free_ports
+from flashcrash.launcher import Session, free_ports
 from flashcrash.marketdata import load_trades
+from flashcrash.monitoring.live import parse_metrics
 from flashcrash.runner import Runner, quiet_gc
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config" / "config.toml"
+TIMED = Path(__file__).resolve().with_name("strategy_timed.py")
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 SYMBOL = "POLUSDT"
 S = 1_000_000_000
 TICK = 0.0001
 STEP = 0.1
+BOOK_STEP_NS = 100_000_000  # the synthetic book's interval
 DAY = 1760054400  # 2025-10-10 00:00 UTC
-SPIN_S = 0.0001  # the publisher spins only the last 100 us before a frame is due
+SPIN_S = 0.0001  # the timed publisher spins only the last 100 us before a frame is due
+SLICE_S = 0.001  # the throughput publisher sends what is due every millisecond
+# The engine's data PUB (the `zeromq` crate, rust-engine/vendor) drops a message for a subscriber
+# when that subscriber's write buffer holds 128 KiB the kernel would not take (asynchronous-codec's
+# send high-water mark): libzmq counts its SNDHWM in messages, so the bench sets that many of this
+# feed's mean size.
+ENGINE_WRITE_BUFFER = 131_072
+# The strategy's metrics are read this often during a run (Prometheus here scrapes every 5 s; each
+# read costs the strategy's loop the rendering, under the GIL).
+SCRAPE_S = 1.0
+KEPT_UP_WITHIN = 0.01  # handled within 1 % of the rate offered; the publisher within 1 % of the target
+STOP_REASON = "bench: end of the feed"
+STAND_IN_NICE = -10  # see `stand_in`
+AMPLE = Decimal(1_000_000)  # the stand-in engine's free quote
 
 
 def replay(start: str, end: str) -> list[wire.Trade | wire.OrderBookSnapshot]:
@@ -58,6 +108,552 @@ def replay(start: str, end: str) -> list[wire.Trade | wire.OrderBookSnapshot]:
     return list(with_books(window(trades, a, b), BookParams(TICK, STEP, 20, 1), SYMBOL))
 
 
+# ------------------------------------------------------------------------------------ the feed
+@dataclass
+class Feed:
+    """Frames (topic, payload) ready to publish, and where each payload's `local_ts_ns` is (so the
+    publisher can stamp its send time in place)."""
+
+    frames: list[tuple[bytes, bytes]]
+    stamp_at: list[int]
+    copies: int
+    ids_gaps_per_copy: (
+        int  # jumps in the recorded trade ids within one copy (the data's own)
+    )
+
+    def trades(self, count: int) -> int:
+        return sum(1 for t, _ in self.frames[:count] if t.startswith(b"trade"))
+
+
+_UINT = {0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q"}
+
+
+def _value_at(payload: bytes, key: str) -> tuple[int, str] | None:
+    """Offset and struct format of the unsigned int stored under `key` in a MessagePack map (None: a
+    one-byte fixint, which has no room to grow)."""
+    k = msgpack.packb(key)
+    i = payload.index(k) + len(k)
+    fmt = _UINT.get(payload[i])
+    return None if fmt is None else (i + 1, fmt)
+
+
+def sustained(events: list[wire.Trade | wire.OrderBookSnapshot], count: int) -> Feed:
+    """`count` frames: the events, then copies of them with times shifted by the data's span (rounded
+    up to the book's 100 ms, so the books stay on their grid) and trade and book ids by theirs: each
+    copy follows the one before as the same feed would, its first trade id the last one's + 1. A
+    copy's payload is the recorded one with those three numbers written in place, or encoded again
+    when one no longer fits its bytes."""
+    first_ts, last_ts = events[0].exchange_ts_ns, events[-1].exchange_ts_ns
+    t_shift = (math.floor((last_ts - first_ts) / BOOK_STEP_NS) + 1) * BOOK_STEP_NS
+    tids = [e.trade_id for e in events if isinstance(e, wire.Trade)]
+    uids = [e.update_id for e in events if isinstance(e, wire.OrderBookSnapshot)]
+    tid_shift = max(tids) - min(tids) + 1
+    uid_shift = max(uids) - min(uids) + 1
+    gaps = sum(1 for a, b in itertools.pairwise(tids) if b != a + 1)
+    frames: list[tuple[bytes, bytes]] = []
+    stamp_at: list[int] = []
+    copies = math.ceil(count / len(events))
+    for k in range(copies):
+        for e in events[: count - len(frames)]:
+            trade = isinstance(e, wire.Trade)
+            ident = "trade_id" if trade else "update_id"
+            shifts = {
+                "exchange_ts_ns": t_shift,
+                "local_ts_ns": t_shift,
+                ident: tid_shift if trade else uid_shift,
+            }
+            payload = wire.encode(e) if k == 0 else None
+            if k:
+                payload = _shifted(e, shifts, k)
+            assert payload is not None
+            at = _value_at(payload, "local_ts_ns")
+            assert at is not None and at[1] == ">Q", (
+                "local_ts_ns is stamped in place: 8 bytes"
+            )
+            frames.append(
+                (f"{'trade' if trade else 'book'}.{SYMBOL}".encode(), payload)
+            )
+            stamp_at.append(at[0])
+    # The copies decode to the events shifted, through the strategy's own decoder.
+    for i in (len(events), len(frames) // 2, len(frames) - 1):
+        if len(events) <= i < len(frames):
+            k, j = divmod(i, len(events))
+            m, src = wire.decode(frames[i][1]), events[j]
+            assert m.exchange_ts_ns == src.exchange_ts_ns + k * t_shift, (i, m)  # type: ignore[union-attr]
+    return Feed(frames, stamp_at, copies, gaps)
+
+
+_ENCODED: dict[int, tuple[bytes, list[tuple[int, str] | None]]] = {}
+
+
+def _shifted(
+    e: wire.Trade | wire.OrderBookSnapshot, shifts: dict[str, int], k: int
+) -> bytes:
+    """`e`'s payload with each of `shifts`' fields moved by k times its shift."""
+    known = _ENCODED.get(id(e))
+    if known is None:
+        base = wire.encode(e)
+        known = _ENCODED[id(e)] = (base, [_value_at(base, key) for key in shifts])
+    base, where = known
+    buf = bytearray(base)
+    try:
+        for (key, d), at in zip(shifts.items(), where, strict=True):
+            if at is None:
+                raise struct.error(key)
+            struct.pack_into(at[1], buf, at[0], getattr(e, key) + k * d)
+        return bytes(buf)
+    except struct.error:  # a number outgrew its bytes: the map encoded again
+        m = e.to_map()
+        for key, d in shifts.items():
+            m[key] = getattr(e, key) + k * d
+        return msgpack.packb(m, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------ the engine's stand-in
+class Responder:
+    """The engine's answers to the strategy's commands, as an engine whose orders rest and never
+    fill: balances (ample quote), open orders (those resting), placed, canceled; a query of an order
+    it does not hold is refused `UNKNOWN_ORDER`. Counts the commands by type. `serve` reads and answers
+    on the engine's sockets; `answer` alone serves an in-process client."""
+
+    def __init__(
+        self, cmds: zmq.Socket | None = None, resp: zmq.Socket | None = None
+    ) -> None:  # type: ignore[type-arg]
+        self.cmds, self.resp = cmds, resp
+        self.resting: dict[str, wire.OrderInfo] = {}
+        self.counts: Counter[str] = Counter()
+
+    def serve(self) -> None:
+        assert self.cmds is not None and self.resp is not None
+        while True:
+            try:
+                raw = self.cmds.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            cmd = wire.decode(raw)
+            self.counts[type(cmd).__name__] += 1
+            answer = self.answer(cmd, time.time_ns())
+            if answer is not None:
+                self.resp.send_multipart([b"resp", wire.encode(answer)])
+
+    def answer(self, cmd: object, now: int) -> object | None:
+        match cmd:
+            case wire.QueryBalances():
+                return wire.Balances(
+                    cmd.command_id, now, (wire.AssetBalance("POL", Decimal(0), Decimal(0)),
+                                          wire.AssetBalance("USDT", AMPLE, Decimal(0))),
+                )  # fmt: skip
+            case wire.QueryOpenOrders():
+                return wire.OpenOrders(
+                    cmd.command_id,
+                    now,
+                    cmd.symbol,
+                    tuple(self.resting.values()),
+                    Decimal(0),
+                )
+            case wire.PlaceOrder():
+                info = wire.OrderInfo(
+                    cmd.client_order_id, f"B-{len(self.resting)}-{now}", cmd.symbol, cmd.side, cmd.order_type,
+                    cmd.time_in_force, cmd.quantity, cmd.price, Decimal(0), Decimal(0), "NEW", now, now,
+                )  # fmt: skip
+                self.resting[cmd.client_order_id] = info
+                return wire.OrderPlaced(
+                    cmd.command_id, now, info.client_order_id, info.exchange_order_id, cmd.symbol, cmd.side,
+                    cmd.order_type, cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
+                )  # fmt: skip
+            case wire.CancelOrder():
+                info = self.resting.pop(cmd.client_order_id, None)
+                if info is None:
+                    return wire.Error(
+                        cmd.command_id, now, "UNKNOWN_ORDER", None, "no such order"
+                    )
+                return wire.OrderCanceled(
+                    cmd.command_id, now, cmd.client_order_id, info.exchange_order_id, cmd.symbol, Decimal(0),
+                    "CANCELED",
+                )  # fmt: skip
+            case wire.QueryOrder():
+                info = self.resting.get(cmd.client_order_id)
+                if info is None:
+                    return wire.Error(
+                        cmd.command_id, now, "UNKNOWN_ORDER", None, "no such order"
+                    )
+                return wire.OrderStatus(cmd.command_id, now, info)
+        return None
+
+
+def _health(started_ns: int) -> bytes:
+    h = wire.HealthMetrics(
+        time.time_ns(), SYMBOL, "live", 50_000.0, 200.0, 150.0, 800.0, 0, 0, 0, 20, 20, 0, 0, 0, 0, 0, 0, 0,
+        started_ns,
+    )  # fmt: skip
+    return wire.encode(h)
+
+
+def _state(component: str, previous: str, current: str, reason: str) -> bytes:
+    return wire.encode(
+        wire.StateChange(time.time_ns(), component, previous, current, reason)
+    )
+
+
+def stand_in(
+    ends: tuple[str, str, str],
+    feed: Feed,
+    count: int,
+    rate: float,
+    stamp: bool,
+    sndhwm: int,
+    conn: Any,
+) -> None:
+    """The engine's place: binds its data (XPUB, dropping for a full subscriber at `sndhwm`), command
+    (PULL) and response (PUB) endpoints; once the strategy has subscribed and the parent says go,
+    publishes the first `count` frames at `rate` msg/s (`stamp`: one at a time, its `local_ts_ns` set
+    to its send time; else what is due every millisecond), a HealthMetrics every second, then the
+    engine's stop; answers commands until the parent says stop. Sends the parent its figures.
+
+    Runs at nice `STAND_IN_NICE` where it may (root), it and its ZeroMQ I/O thread: the engine writes
+    each message to the subscriber's socket in its own send, so what fills its buffer is a subscriber
+    that does not read; libzmq hands the write to an I/O thread, which on a busy host could be the one
+    that falls behind and fill the queue itself (drops that are the bench's, not the strategy's)."""
+    with contextlib.suppress(OSError):  # the threads started after this inherit it
+        os.setpriority(os.PRIO_PROCESS, 0, STAND_IN_NICE)
+    ctx = zmq.Context()
+    data, cmds, resp = ctx.socket(zmq.XPUB), ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
+    data.setsockopt(zmq.SNDHWM, sndhwm)
+    # A full queue refuses the message (zmq.Again) instead of dropping it unseen: dropped all the same,
+    # as the engine's PUB drops it, and counted here.
+    data.setsockopt(zmq.XPUB_NODROP, 1)
+    for s, end in zip((data, cmds, resp), ends, strict=True):
+        s.setsockopt(zmq.LINGER, 1000)
+        s.bind(end)
+    responder = Responder(cmds, resp)
+    started_ns = time.time_ns()
+    deadline = time.monotonic() + 60
+    want = b"\x01trade." + SYMBOL.encode()
+    while time.monotonic() < deadline:
+        if data.poll(100) and data.recv() == want:
+            break
+    else:
+        conn.send({"error": "the strategy never subscribed"})
+        return
+    conn.send("subscribed")
+    while not conn.poll(0.01):
+        responder.serve()
+    conn.recv()  # go
+    data.send_multipart(
+        [b"state", _state("feed", "syncing", "live", "bench: feed live")]
+    )
+    data.send_multipart([b"health", _health(started_ns)])
+    frames, stamp_at = feed.frames, feed.stamp_at
+    clock, wall = time.perf_counter, time.time
+    dropped: Counter[bytes] = Counter()
+    multipart, again = data.send_multipart, zmq.Again
+
+    def send(msg: list[bytes] | tuple[bytes, bytes] | list[Any]) -> None:
+        try:
+            multipart(msg, zmq.NOBLOCK)
+        except again:
+            dropped[msg[0]] += 1
+
+    progress: list[tuple[float, int]] = []
+    next_health = clock() + 1.0
+    t0 = clock()
+    first_wall = wall()
+    i = 0
+    while i < count:
+        if stamp:
+            due = t0 + i / rate
+            ahead = due - clock()
+            if ahead > SPIN_S:
+                time.sleep(ahead - SPIN_S)
+            while clock() < due:
+                pass
+            topic, payload = frames[i]
+            buf = bytearray(payload)
+            struct.pack_into(">Q", buf, stamp_at[i], time.time_ns())
+            send([topic, buf])
+            i += 1
+        else:
+            now = clock()
+            upto = min(count, int((now - t0) * rate) + 1)
+            while i < upto:
+                send(frames[i])
+                i += 1
+            progress.append((wall(), i))
+            if i < count:  # until the next frame is due, and at least the slice
+                time.sleep(max(0.0, max(t0 + i / rate, now + SLICE_S) - clock()))
+        if clock() >= next_health:
+            next_health += 1.0
+            send([b"health", _health(started_ns)])
+        responder.serve()
+    last_wall = wall()
+    data.send_multipart(
+        [b"state", _state("engine", "running", "stopped", STOP_REASON)]
+    )  # waits for room
+    while not conn.poll(0.01):
+        responder.serve()
+    conn.recv()  # stop
+    conn.send(
+        {
+            "first_send": first_wall,
+            "last_send": last_wall,
+            "progress": progress,
+            "commands": dict(responder.counts),
+            "dropped_at_publisher": {t.decode(): n for t, n in dropped.items()},
+        }
+    )
+    for s in (data, cmds, resp):
+        s.close()
+    ctx.term()
+
+
+@dataclass
+class StandIn(Session):
+    """`flashcrash run` as the launcher starts it (its config layered with free ports, a private
+    database and report folder; its log in the session folder), and no engine: the bench binds the
+    engine's endpoints. With `timed`, the same command under `bench/strategy_timed.py`, which writes
+    its per-message timings there."""
+
+    timed: Path | None = None
+
+    def _start_engine(self) -> None:
+        pass
+
+    def _spawn(self, name: str, argv: list[str], stdout: Any = None) -> Any:
+        if name == "strategy" and self.timed is not None:
+            argv = [
+                sys.executable,
+                str(TIMED),
+                str(self.timed),
+                *argv[3:],
+            ]  # argv[3:] = run --config ...
+        return super()._spawn(name, argv, stdout)
+
+
+def _mean_frame(feed: Feed, count: int) -> float:
+    return sum(len(t) + len(p) for t, p in feed.frames[:count]) / count
+
+
+def _scrape(port: int) -> tuple[float, int] | None:
+    """(the metrics' update time, market messages the strategy has taken: trades and books received,
+    books conflated) from its Prometheus endpoint; None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+            m = parse_metrics(r.read().decode(errors="replace"))
+    except (OSError, ValueError):
+        return None
+    got = {labels.get("type"): n for labels, n in m.get("messages_total", [])}
+    conflated = sum(n for _, n in m.get("conflated_total", []))
+    updated = m.get("updated_timestamp_seconds", [({}, 0.0)])[0][1]
+    return updated, int(
+        got.get("Trade", 0) + got.get("OrderBookSnapshot", 0) + conflated
+    )
+
+
+def _log_time(log: Path, text: str) -> float | None:
+    """The wall time (s) of the first line of the strategy's log holding `text` (its text or JSON
+    format, `[monitoring] log_format`)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if text not in line:
+            continue
+        if line.startswith("{"):
+            stamp = json.loads(line)["ts"]
+        else:
+            stamp = line.split()[0]
+        return datetime.fromisoformat(stamp).astimezone(UTC).timestamp()
+    return None
+
+
+def _sent_by(progress: list[tuple[float, int]], t: float) -> int:
+    """Frames sent by wall time `t` (the publisher's progress, recorded every slice)."""
+    n = 0
+    for when, i in progress:
+        if when > t:
+            break
+        n = i
+    return n
+
+
+def process_run(
+    feed: Feed, rate: float, count: int, timed: bool = False
+) -> dict[str, Any]:
+    """The real strategy process fed `count` frames at `rate` by the stand-in engine (see module doc)."""
+    work = Path(tempfile.mkdtemp(prefix="flashcrash-bench-"))
+    timings = work / "timings.json" if timed else None
+    session = StandIn(
+        config=CONFIG,
+        bin_dir=REPO / "rust-engine" / "target" / "release",
+        workdir=work,
+        timed=timings,
+    )
+    sndhwm = max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
+    trades_sent = feed.trades(count)
+    samples: list[tuple[float, int]] = []
+    keep = False
+    try:
+        with session:
+            ends = (
+                session.endpoint("data"),
+                session.endpoint("command"),
+                session.endpoint("response"),
+            )
+            parent, child = mp.get_context("fork").Pipe()
+            proc = mp.get_context("fork").Process(
+                target=stand_in, args=(ends, feed, count, rate, timed, sndhwm, child)
+            )
+            proc.start()
+            try:
+                if not parent.poll(60):
+                    raise RuntimeError("the stand-in engine did not start")
+                hello = parent.recv()
+                if hello != "subscribed":
+                    raise RuntimeError(str(hello))
+                time.sleep(
+                    0.5
+                )  # the strategy settles (its start-up's last allocations, the GC's freeze)
+                parent.send("go")
+                strategy = session.procs["strategy"]
+                deadline = time.monotonic() + count / rate + 120
+                port = session.ports["strategy_metrics"]
+                while strategy.alive() and time.monotonic() < deadline:
+                    s = _scrape(port)
+                    if s is not None and (not samples or s[0] != samples[-1][0]):
+                        samples.append(s)
+                    time.sleep(SCRAPE_S)
+                if strategy.alive():
+                    raise RuntimeError(
+                        f"the strategy did not stop after the feed; see {strategy.log_path}"
+                    )
+                parent.send("stop")
+                figures = parent.recv() if parent.poll(30) else {}
+            finally:
+                proc.join(timeout=30)
+                if proc.is_alive():
+                    proc.kill()
+            codes = session.stop()
+        log = session.procs["strategy"].log_path
+        if codes.get("strategy") != 0:
+            keep = True
+            raise RuntimeError(f"the strategy exited with {codes}; see {log}")
+        summary = json.loads(session.summary_path.read_text())
+        done = _log_time(log, STOP_REASON)
+        if done is None:
+            keep = True
+            raise RuntimeError(f"the engine's stop is not in {log}")
+        first, last = figures["first_send"], figures["last_send"]
+        msgs = summary["messages"]
+        offered = count / (last - first)
+        handled = count / (done - first)
+        backlog = [
+            (t, _sent_by(figures["progress"], t) - n)
+            for t, n in samples
+            if first <= t and figures["progress"]
+        ]
+        taken = msgs["trade"] + msgs["book"] + msgs["books_conflated"]
+        out: dict[str, Any] = {
+            "rate_msg_s": rate,
+            "sent": count,
+            "copies_of_the_data": math.ceil(count / (len(feed.frames) / feed.copies)),
+            "trades_sent": trades_sent,
+            "books_sent": count - trades_sent,
+            "publisher_sndhwm": sndhwm,
+            "publish_window_s": round(last - first, 3),
+            "offered_msg_s": round(offered),
+            "handled_by_s": round(done - first, 3),
+            "end_lag_ms": round((done - last) * 1000, 1),
+            "handled_msg_s": round(handled),
+            "trades_received": msgs["trade"],
+            "books_received": msgs["book"],
+            "books_conflated": msgs["books_conflated"],
+            "lost_in_transit": count - taken,
+            # Refused by the publisher's full queue (SNDHWM): the subscriber's TCP stream and 100,000
+            # messages of RCVHWM behind it full, or the publisher's own I/O thread not scheduled.
+            "dropped_at_publisher": figures.get("dropped_at_publisher", {}),
+            "trades_missed": msgs["trades_missed"],
+            "malformed": msgs["malformed"],
+            "dropped_by_guard": msgs["dropped_by_guard"],
+            "backlog_max_msgs": max((b for _, b in backlog), default=None),
+            "backlog_at_updates": [b for _, b in backlog],
+            "commands": figures.get("commands", {}),
+            "orders": summary.get("orders"),
+            "detector_state_changes": summary.get("detector", {}).get("state_changes"),
+        }
+        out["backlog_max_ms"] = (
+            round(out["backlog_max_msgs"] / rate * 1000, 1)
+            if out["backlog_max_msgs"] is not None
+            else None
+        )
+        why = []
+        if offered < (1 - KEPT_UP_WITHIN) * rate:
+            why.append(f"the publisher offered only {offered:,.0f} msg/s")
+        if msgs["trade"] != trades_sent:
+            why.append(f"{trades_sent - msgs['trade']:,} trades not received")
+        expected_gaps = feed.ids_gaps_per_copy * out["copies_of_the_data"]
+        if msgs["trades_missed"] and msgs["trades_missed"] != expected_gaps:
+            why.append(f"trade ids jumped ({msgs['trades_missed']:,} missed)")
+        if msgs["malformed"]:
+            why.append(f"{msgs['malformed']} malformed")
+        if handled < (1 - KEPT_UP_WITHIN) * offered:
+            why.append(f"handled {handled:,.0f} msg/s of {offered:,.0f} offered")
+        out["keeps_up"] = not why
+        out["why_not"] = "; ".join(why)
+        if timed and timings is not None:
+            t = json.loads(timings.read_text())
+            out |= _percentiles("latency", t["send_to_decision_ns"])
+            out |= _percentiles("own_latency", t["receive_to_decision_ns"])
+            out["timed_messages"] = len(t["send_to_decision_ns"])
+        return out
+    except BaseException:
+        keep = True
+        raise
+    finally:
+        if keep:
+            print(f"  (kept {work})", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------- transport floor
+def transport_floor(feed: Feed, rate: float, count: int) -> dict[str, Any]:
+    """The same stand-in publisher (one frame at a time, stamped) to an `EngineClient` with nothing
+    behind it: send -> the client hands the message over."""
+    ends = tuple(f"tcp://127.0.0.1:{port}" for port in free_ports(4))
+    sndhwm = max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
+    parent, child = mp.get_context("fork").Pipe()
+    proc = mp.get_context("fork").Process(
+        target=stand_in, args=(ends[:3], feed, count, rate, True, sndhwm, child)
+    )
+    proc.start()
+    client = EngineClient(ZmqConfig(*ends), SYMBOL)  # data, command, response, strategy
+    latencies: list[int] = []
+    market = (wire.Trade, wire.OrderBookSnapshot)
+    try:
+        if parent.recv() != "subscribed":
+            raise RuntimeError("the stand-in engine did not start")
+        time.sleep(0.5)
+        parent.send("go")
+        deadline = time.perf_counter() + count / rate + 15
+        done = False
+        while not done and time.perf_counter() < deadline:
+            for msg in client.poll(100):
+                if isinstance(msg, market):
+                    latencies.append(time.time_ns() - msg.local_ts_ns)
+                elif isinstance(msg, wire.StateChange) and msg.reason == STOP_REASON:
+                    done = True
+        parent.send("stop")
+        parent.recv()
+    finally:
+        proc.join(timeout=30)
+        client.close()
+    out: dict[str, Any] = {
+        "rate_msg_s": rate,
+        "sent": count,
+        "received": len(latencies),
+        "books_conflated": client.conflated,
+    }
+    return out | _percentiles("latency", latencies)
+
+
+# --------------------------------------------------------------------------- per-event cost
 class StubClient:
     """The runner's client for in-process runs: commands are accepted and dropped."""
 
@@ -69,9 +665,45 @@ class StubClient:
         return True
 
 
+class ListClient(StubClient):
+    """The runner's client fed from a list: each poll hands over the answers to the commands sent
+    since the last (`Responder`'s), then the next `batch` events, decoded, as the sockets would; what
+    the metrics read of a client, counted."""
+
+    def __init__(self, events: list[Any], batch: int) -> None:
+        super().__init__()
+        self.events, self.batch, self.at = events, batch, 0
+        self.responder = Responder()
+        self.answers: list[object] = []
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self.conflated = self.trades_missed = self.commands_not_queued = 0
+
+    def send(self, msg: object) -> bool:
+        self.sent += 1
+        self.responder.counts[type(msg).__name__] += 1
+        answer = self.responder.answer(msg, time.time_ns())
+        if answer is not None:
+            self.answers.append(answer)
+        return True
+
+    def poll(self, timeout_ms: int) -> Iterator[object]:
+        chunk = self.answers + self.events[self.at : self.at + self.batch]
+        self.at += len(chunk) - len(self.answers)
+        self.answers = []
+        for e in chunk:
+            self.received[type(e).__name__] += 1
+        return iter(chunk)
+
+    def close(self) -> None:
+        pass
+
+
 def per_event(
     events: list[wire.Trade | wire.OrderBookSnapshot], cfg: Any
 ) -> dict[str, float]:
+    """The detector alone and a bare `Runner.handle` (no database, metrics or publisher; the caller
+    turns logging off), one event after the other."""
     d = Detector(cfg.event_detection)
     t0 = time.perf_counter_ns()
     for e in events:
@@ -80,7 +712,8 @@ def per_event(
         else:
             d.on_book(e)
     det_ns = (time.perf_counter_ns() - t0) / len(events)
-    runner = Runner(cfg, StubClient(), None)  # type: ignore[arg-type]
+    stub = StubClient()
+    runner = Runner(cfg, stub, None)  # type: ignore[arg-type]
     t0 = time.perf_counter_ns()
     for e in events:
         runner.handle(e)
@@ -91,122 +724,71 @@ def per_event(
         "runner_handle_ns_per_event": round(handle_ns),
         "strategy_and_rest_ns_per_event": round(handle_ns - det_ns),
         "detector_transitions": len(d.transitions),
-        "orders_sent": runner.client.send.__self__.sent,  # type: ignore[attr-defined]
+        "orders_sent": stub.sent,
     }
 
 
-def _topic(m: wire.Trade | wire.OrderBookSnapshot) -> bytes:
-    return f"{'trade' if isinstance(m, wire.Trade) else 'book'}.{SYMBOL}".encode()
-
-
-def publisher(
-    endpoint: str, frames: list[tuple[bytes, bytes]], rate: float, stamp: bool, go: Any
-) -> None:
-    """Publishes `frames` at `rate` msg/s (paced in 1 ms slices). With `stamp`, each frame is
-    re-encoded with `local_ts_ns` = its send time."""
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.SNDHWM, 0)
-    pub.bind(endpoint)
-    go.wait()
-    time.sleep(0.5)  # the subscription reaches the publisher
-    t0 = time.perf_counter()
-    for i, (topic, payload) in enumerate(frames):
-        due = t0 + i / rate
-        # Sleeps most of the gap: a publisher spinning all the time would take one of two cores.
-        ahead = due - time.perf_counter()
-        if ahead > SPIN_S:
-            time.sleep(ahead - SPIN_S)
-        while time.perf_counter() < due:
-            pass
-        if stamp:
-            m = wire.decode(payload)
-            payload = wire.encode(dataclasses.replace(m, local_ts_ns=time.time_ns()))
-        pub.send_multipart([topic, payload])
-    time.sleep(2.0)
-    pub.close(linger=5000)
-    ctx.term()
-
-
-def through_zmq(
-    events: list[wire.Trade | wire.OrderBookSnapshot],
-    cfg: Any,
-    rate: float,
-    count: int,
-    stamp: bool,
-    strategy: bool = True,
+def per_event_as_run(
+    events: list[wire.Trade | wire.OrderBookSnapshot], batch: int = 100
 ) -> dict[str, Any]:
-    """Publishes `count` events at `rate` to the real `EngineClient.poll` + `Runner.handle`. With
-    `stamp`, also the latencies: send -> decision, and receive (the client hands the message over) ->
-    decision; without `strategy`, the messages are only received (the transport's floor)."""
-    frames = [(_topic(m), wire.encode(m)) for m in events[:count]]
-    trades_sent = sum(1 for t, _ in frames if t.startswith(b"trade"))
-    ends = [f"tcp://127.0.0.1:{port}" for port in free_ports(4)]
-    go = mp.get_context("fork").Event()
-    proc = mp.get_context("fork").Process(
-        target=publisher, args=(ends[0], frames, rate, stamp, go)
-    )
-    proc.start()
-    client = EngineClient(ZmqConfig(*ends), SYMBOL)
-    client.data.setsockopt(zmq.RCVHWM, 0)
-    runner = Runner(cfg, client, None)
-    client.send = StubClient().send  # type: ignore[method-assign]
-    go.set()
-    latencies: list[int] = []
-    own: list[int] = []  # receive -> decision
-    trades = books = 0
-    first = last = 0.0
-    deadline = time.perf_counter() + count / rate + 15
+    """`Runner.step`, the loop of `flashcrash run`, with the runner built as `flashcrash.cli.cmd_run`
+    builds it (SQLite session in a temporary folder, metrics served, state publisher, alerts, logging
+    at the configured level and format to a file), fed `batch` decoded events a poll from a list."""
+    from flashcrash.data_client import StatePublisher
+    from flashcrash.monitoring import logs
+    from flashcrash.monitoring.alerts import AlertSender
+    from flashcrash.monitoring.metrics import StrategyMetrics
+    from flashcrash.persistence import PersistenceService
+
+    work = Path(tempfile.mkdtemp(prefix="flashcrash-bench-"))
+    session = StandIn(config=CONFIG, bin_dir=REPO, workdir=work, strategy=False)
     try:
-        while trades < trades_sent and time.perf_counter() < deadline:
-            for msg in client.poll(100):
-                if isinstance(msg, wire.StateChange):
-                    continue
-                received = time.time_ns()
-                if strategy:
-                    runner.handle(msg)
-                done = time.time_ns()
-                if isinstance(msg, wire.Trade):
-                    trades += 1
-                elif isinstance(msg, wire.OrderBookSnapshot):
-                    books += 1
-                else:
-                    continue
-                if not first:
-                    first = time.perf_counter()
-                last = time.perf_counter()
-                if stamp:
-                    latencies.append(done - msg.local_ts_ns)  # type: ignore[union-attr]
-                    own.append(done - received)
+        session.start()  # writes the layered config (free ports, the database under `work`); starts nothing
+        cfg = load(session.run_config)
+        log_file = open(work / "strategy.log", "w")  # noqa: SIM115 - closed below
+        handler = logs.setup(
+            cfg.monitoring.log_level, cfg.monitoring.log_format, log_file
+        )
+        db = PersistenceService.open(cfg)
+        publisher = StatePublisher(cfg.zmq.strategy_endpoint)
+        metrics = StrategyMetrics(cfg.symbol.name, cfg.initial_capital)
+        metrics.serve(cfg.monitoring.strategy_metrics_port)
+        alerts = AlertSender.from_env(
+            cfg.monitoring.alert_format, cfg.monitoring.alert_min_interval_secs
+        )
+        client = ListClient(events, batch)
+        runner = Runner(
+            cfg, client, db, publisher=publisher, metrics=metrics, alerts=alerts,  # type: ignore[arg-type]
+            config_path=session.run_config,
+        )  # fmt: skip
+        runner.start()
+        quiet_gc()
+        t0 = time.perf_counter_ns()
+        while client.at < len(events):
+            with runner._atomic():
+                runner.step(0)
+        db.flush()
+        ns = (time.perf_counter_ns() - t0) / len(events)
+        runner.finish()
+        for c in (publisher, metrics, alerts, db):
+            c.close()
+        logging.getLogger().removeHandler(handler)
+        log_file.close()
+        return {
+            "events": len(events),
+            "poll_batch": batch,
+            "loop_ns_per_event": round(ns),
+            "commands": dict(client.responder.counts),
+            "log_lines": sum(1 for _ in (work / "strategy.log").open()),
+        }
     finally:
-        proc.join(timeout=count / rate + 10)
-        client.close()
-    window = count / rate
-    took = last - first if first else float("nan")
-    out: dict[str, Any] = {
-        "rate_msg_s": rate,
-        "sent": count,
-        "trades_sent": trades_sent,
-        "trades_handled": trades,
-        "books_handled": books,
-        "books_conflated": client.conflated,
-        "trades_lost": trades_sent - trades,
-        "publish_window_s": round(window, 3),
-        "handled_in_s": round(took, 3),
-        "handled_msg_s": round((trades + books + client.conflated) / took)
-        if took > 0
-        else 0,
-        "keeps_up": trades == trades_sent and took <= window + 0.1,
-    }
-    if latencies:
-        out |= _percentiles("latency", latencies)
-        if strategy:
-            out |= _percentiles("own_latency", own)
-    return out
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _percentiles(name: str, ns: list[int]) -> dict[str, float]:
     us = sorted(x / 1000 for x in ns)
+    if not us:
+        return {}
     return {
         f"{name}_p50_us": round(statistics.median(us), 1),
         f"{name}_p99_us": round(us[int(0.99 * (len(us) - 1))], 1),
@@ -214,59 +796,103 @@ def _percentiles(name: str, ns: list[int]) -> dict[str, float]:
     }
 
 
+def _load() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="10000,25000,50000,100000")
+    ap.add_argument("--rates", default="50000,100000", help="throughput runs, msg/s")
     ap.add_argument(
-        "--secs", type=float, default=3.0, help="publishing window per rate"
+        "--secs", type=float, default=10.0, help="publishing window of each run"
     )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each rate and of the latency"
+    )
+    ap.add_argument("--latency-rate", type=float, default=2000.0)
+    ap.add_argument("--skip-per-event", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    import logging
-
-    logging.disable(logging.INFO)  # the strategy's decisions would dominate the measure
-    cfg = load(REPO / "config" / "config.toml")
+    cfg = load(CONFIG)
     events = replay("21:05", "21:25")
-    quiet_gc()  # as `Runner.run` sets it in `flashcrash run`
-    result: dict[str, Any] = {"per_event": per_event(events, cfg)}
-    pe = result["per_event"]
-    print(
-        f"per event over {pe['events']:,} real trades + synthetic books (21:05-21:25, crash included)"
+    rates = [float(r) for r in args.rates.split(",") if r]
+    most = max(
+        [int(r * args.secs) for r in rates] + [int(args.latency_rate * args.secs)]
     )
-    print(f"  detector            {pe['detector_ns_per_event']:>8,} ns/event")
-    print(
-        f"  Runner.handle       {pe['runner_handle_ns_per_event']:>8,} ns/event (detector included)"
-    )
-    print(f"  strategy and rest   {pe['strategy_and_rest_ns_per_event']:>8,} ns/event")
+    feed = sustained(events, most)
+    result: dict[str, Any] = {
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_start": _load(),
+        "cpus": os.cpu_count(),
+        "secs": args.secs,
+    }
+    print(f"load average {result['load_average_start']} ({os.cpu_count()} CPUs)")
+    if not args.skip_per_event:
+        logging.disable(logging.INFO)  # the bare runner: the history's figure
+        quiet_gc()  # as `Runner.run` sets it in `flashcrash run`
+        pe = result["per_event"] = per_event(events, cfg)
+        logging.disable(logging.NOTSET)
+        run = result["per_event_as_run"] = per_event_as_run(events)
+        print(
+            f"per event over {pe['events']:,} real trades + synthetic books (21:05-21:25, crash included)"
+        )
+        print(
+            f"  detector                        {pe['detector_ns_per_event']:>8,} ns/event"
+        )
+        print(
+            f"  Runner.handle, bare runner      {pe['runner_handle_ns_per_event']:>8,} ns/event (detector included)"
+        )
+        print(
+            f"  loop as `flashcrash run` builds it (Runner.step, SQLite, metrics, logs to a file, "
+            f"{run['poll_batch']} a poll) {run['loop_ns_per_event']:>8,} ns/event"
+        )
     result["throughput"] = []
     print(
-        "throughput over ZeroMQ (PUB in a child process -> EngineClient.poll + Runner.handle)"
+        f"sustained throughput of the strategy process (`flashcrash run`, production sockets), "
+        f"{args.secs:g} s a run; {len(events):,} recorded events repeated"
     )
-    for rate in (float(r) for r in args.rates.split(",")):
-        n = min(len(events), int(rate * args.secs))
-        r = through_zmq(events, cfg, rate, n, stamp=False)
-        result["throughput"].append(r)
+    for _ in range(args.repeat):
+        for rate in rates:
+            load_before = _load()
+            r = process_run(feed, rate, int(rate * args.secs))
+            r["load_average"] = load_before
+            result["throughput"].append(r)
+            print(
+                f"  {rate:>9,.0f} msg/s: {'KEPT UP' if r['keeps_up'] else 'BEHIND'}; {r['sent']:,} sent in "
+                f"{r['publish_window_s']} s ({r['offered_msg_s']:,} msg/s offered), handled by "
+                f"{r['handled_by_s']} s ({r['handled_msg_s']:,} msg/s, {r['end_lag_ms']:,} ms behind at the end); "
+                f"trades {r['trades_received']:,}/{r['trades_sent']:,}, books conflated {r['books_conflated']:,}, "
+                f"lost in transit {r['lost_in_transit']:,}; backlog max {r['backlog_max_msgs']} msgs "
+                f"({r['backlog_max_ms']} ms); load {load_before}"
+                + (f" [{r['why_not']}]" if r["why_not"] else "")
+            )
+    result["latency"] = []
+    result["transport_floor"] = []
+    n = int(args.latency_rate * args.secs)
+    for _ in range(args.repeat):
+        load_before = _load()
+        lat = process_run(feed, args.latency_rate, n, timed=True)
+        lat["load_average"] = load_before
+        floor = transport_floor(feed, args.latency_rate, n)
+        result["latency"].append(lat)
+        result["transport_floor"].append(floor)
         print(
-            f"  {rate:>9,.0f} msg/s: {'keeps up' if r['keeps_up'] else 'BACKLOG'}; {r['sent']:,} sent in "
-            f"{r['publish_window_s']} s, handled in {r['handled_in_s']} s ({r['handled_msg_s']:,} msg/s); "
-            f"books conflated {r['books_conflated']:,}, trades lost {r['trades_lost']}"
+            f"tick-to-decision at {args.latency_rate:,.0f} msg/s in the strategy process ({lat['timed_messages']:,} "
+            f"messages, load {load_before}): p50 {lat.get('latency_p50_us')} us, p99 {lat.get('latency_p99_us')} us, "
+            f"max {lat.get('latency_max_us')} us"
         )
-    lat = through_zmq(events, cfg, 2000.0, 10_000, stamp=True)
-    floor = through_zmq(events, cfg, 2000.0, 10_000, stamp=True, strategy=False)
-    result["latency_2000"] = lat
-    result["transport_floor_2000"] = floor
-    print(
-        f"tick-to-decision at 2,000 msg/s ({lat['sent']:,} messages): p50 {lat.get('latency_p50_us')} us, "
-        f"p99 {lat.get('latency_p99_us')} us, max {lat.get('latency_max_us')} us"
-    )
-    print(
-        f"  of which receive -> decision (the strategy's own): p50 {lat.get('own_latency_p50_us')} us, "
-        f"p99 {lat.get('own_latency_p99_us')} us, max {lat.get('own_latency_max_us')} us"
-    )
-    print(
-        f"  transport floor (same publisher and client, no strategy): p50 {floor.get('latency_p50_us')} us, "
-        f"p99 {floor.get('latency_p99_us')} us, max {floor.get('latency_max_us')} us"
-    )
+        print(
+            f"  of which receive -> decision (the strategy's own): p50 {lat.get('own_latency_p50_us')} us, "
+            f"p99 {lat.get('own_latency_p99_us')} us, max {lat.get('own_latency_max_us')} us"
+        )
+        print(
+            f"  transport floor (same publisher, EngineClient, no strategy): p50 {floor.get('latency_p50_us')} us, "
+            f"p99 {floor.get('latency_p99_us')} us, max {floor.get('latency_max_us')} us"
+        )
+    result["load_average_end"] = _load()
+    print(f"load average {result['load_average_end']}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 

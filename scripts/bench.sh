@@ -28,7 +28,8 @@ out="$out_dir/$stamp-$(hostname -s).txt"
   .venv/bin/python bench/order_roundtrip.py --orders "${ROUNDTRIP_ORDERS:-1000}" \
     --out "$out_dir/$stamp-order_roundtrip.json" | sed -n '/^mode/,$p'
   echo
-  echo "## strategy: per-event cost, throughput over ZeroMQ, tick-to-decision latency (issue 5)"
+  echo "## strategy: per-event cost; the strategy process (flashcrash run) fed 10 s at 50,000 and 100,000 msg/s"
+  echo "## over ZeroMQ; its tick-to-decision latency at 2,000 msg/s (issue 5)"
   .venv/bin/python bench/strategy_bench.py --out "$out_dir/$stamp-strategy.json"
   echo
   echo "## memory over a ${MEMORY_MINUTES:-10}-minute replay (exchange-sim, engine, strategy)"
