@@ -23,8 +23,13 @@ b. sustained throughput of the real strategy process: `python -m flashcrash run`
    by the strategy (its summary's count; no jump in the trade ids, nothing malformed), and the rate it
    handled, messages sent / (first send -> that log line), is within 1 % of the rate offered, messages
    sent / (first send -> last send): at 10 s, the strategy ended at most 0.1 s behind. Stale books may
-   be conflated. Beside it, the backlog (sent minus handled) at each update of the strategy's metrics
-   (about once a second);
+   be conflated. Beside it, the backlog (sent, not dropped, not yet handled) at each update of the
+   strategy's metrics (about once a second), the CPU of the strategy process, of its loop's thread and
+   of the publisher; and a control run: the same publisher, rate and SNDHWM to an `EngineClient` alone
+   in this process (receiving and decoding, no strategy), which tells the drops of the transport on
+   this host from the strategy's. libzmq's PUB writes through an I/O thread where the engine writes in
+   its own send, so on a busy host its queue can fill without any subscriber behind; `--sndhwm 100000`
+   leaves the strategy's own queue (RCVHWM 100,000) as the only place where a message can be lost;
 c. tick-to-decision latency at 2,000 msg/s in the same real process (`bench/strategy_timed.py`: the
    same `flashcrash run`, with a timestamp when `Runner.handle` returns): each frame's `local_ts_ns`
    is set at send time; latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Beside it,
@@ -45,6 +50,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import struct
@@ -95,7 +101,6 @@ ENGINE_WRITE_BUFFER = 131_072
 SCRAPE_S = 1.0
 KEPT_UP_WITHIN = 0.01  # handled within 1 % of the rate offered; the publisher within 1 % of the target
 STOP_REASON = "bench: end of the feed"
-STAND_IN_NICE = -10  # see `stand_in`
 AMPLE = Decimal(1_000_000)  # the stand-in engine's free quote
 
 
@@ -308,14 +313,7 @@ def stand_in(
     (PULL) and response (PUB) endpoints; once the strategy has subscribed and the parent says go,
     publishes the first `count` frames at `rate` msg/s (`stamp`: one at a time, its `local_ts_ns` set
     to its send time; else what is due every millisecond), a HealthMetrics every second, then the
-    engine's stop; answers commands until the parent says stop. Sends the parent its figures.
-
-    Runs at nice `STAND_IN_NICE` where it may (root), it and its ZeroMQ I/O thread: the engine writes
-    each message to the subscriber's socket in its own send, so what fills its buffer is a subscriber
-    that does not read; libzmq hands the write to an I/O thread, which on a busy host could be the one
-    that falls behind and fill the queue itself (drops that are the bench's, not the strategy's)."""
-    with contextlib.suppress(OSError):  # the threads started after this inherit it
-        os.setpriority(os.PRIO_PROCESS, 0, STAND_IN_NICE)
+    engine's stop; answers commands until the parent says stop. Sends the parent its figures."""
     ctx = zmq.Context()
     data, cmds, resp = ctx.socket(zmq.XPUB), ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
     data.setsockopt(zmq.SNDHWM, sndhwm)
@@ -346,15 +344,18 @@ def stand_in(
     frames, stamp_at = feed.frames, feed.stamp_at
     clock, wall = time.perf_counter, time.time
     dropped: Counter[bytes] = Counter()
-    multipart, again = data.send_multipart, zmq.Again
+    multipart, again, noblock = data.send_multipart, zmq.Again, zmq.NOBLOCK
 
     def send(msg: list[bytes] | tuple[bytes, bytes] | list[Any]) -> None:
         try:
-            multipart(msg, zmq.NOBLOCK)
+            multipart(msg, noblock)
         except again:
             dropped[msg[0]] += 1
 
-    progress: list[tuple[float, int]] = []
+    progress: list[
+        tuple[float, int, int]
+    ] = []  # (wall time, frames sent, of which dropped)
+    lost = 0
     next_health = clock() + 1.0
     t0 = clock()
     first_wall = wall()
@@ -376,9 +377,13 @@ def stand_in(
             now = clock()
             upto = min(count, int((now - t0) * rate) + 1)
             while i < upto:
-                send(frames[i])
+                try:
+                    multipart(frames[i], noblock)
+                except again:
+                    dropped[frames[i][0]] += 1
+                    lost += 1
                 i += 1
-            progress.append((wall(), i))
+            progress.append((wall(), i, lost))
             if i < count:  # until the next frame is due, and at least the slice
                 time.sleep(max(0.0, max(t0 + i / rate, now + SLICE_S) - clock()))
         if clock() >= next_health:
@@ -386,9 +391,8 @@ def stand_in(
             send([b"health", _health(started_ns)])
         responder.serve()
     last_wall = wall()
-    data.send_multipart(
-        [b"state", _state("engine", "running", "stopped", STOP_REASON)]
-    )  # waits for room
+    stop = [b"state", _state("engine", "running", "stopped", STOP_REASON)]
+    data.send_multipart(stop)  # blocks until there is room: it must arrive
     while not conn.poll(0.01):
         responder.serve()
     conn.recv()  # stop
@@ -399,6 +403,7 @@ def stand_in(
             "progress": progress,
             "commands": dict(responder.counts),
             "dropped_at_publisher": {t.decode(): n for t, n in dropped.items()},
+            "cpu_s": _own_cpu(),
         }
     )
     for s in (data, cmds, resp):
@@ -463,20 +468,51 @@ def _log_time(log: Path, text: str) -> float | None:
     return None
 
 
-def _sent_by(progress: list[tuple[float, int]], t: float) -> int:
-    """Frames sent by wall time `t` (the publisher's progress, recorded every slice)."""
+def _queued_at(progress: list[tuple[float, int, int]], t: float) -> int:
+    """Frames the publisher had sent and not dropped by wall time `t` (its progress, recorded every
+    slice)."""
     n = 0
-    for when, i in progress:
+    for when, i, lost in progress:
         if when > t:
             break
-        n = i
+        n = i - lost
     return n
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process, every thread."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> tuple[float, float] | None:
+    """CPU seconds of process `pid` (every thread) and of its main thread (the strategy's loop)."""
+    try:
+        proc = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        main = (
+            Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        )
+    except OSError:
+        return None
+    # utime and stime: fields 14 and 15 of stat, 12 and 13 after the command's closing parenthesis.
+    return (int(proc[11]) + int(proc[12])) * _TICK_S, (
+        int(main[11]) + int(main[12])
+    ) * _TICK_S
+
+
+def engine_sndhwm(feed: Feed, count: int) -> int:
+    """The engine's 128 KiB write buffer as a count of this feed's messages (see ENGINE_WRITE_BUFFER)."""
+    return max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
+
+
 def process_run(
-    feed: Feed, rate: float, count: int, timed: bool = False
+    feed: Feed, rate: float, count: int, sndhwm: int, timed: bool = False
 ) -> dict[str, Any]:
-    """The real strategy process fed `count` frames at `rate` by the stand-in engine (see module doc)."""
+    """The real strategy process fed `count` frames at `rate` by the stand-in engine (see module doc),
+    whose data socket drops for the strategy past `sndhwm` messages queued."""
     work = Path(tempfile.mkdtemp(prefix="flashcrash-bench-"))
     timings = work / "timings.json" if timed else None
     session = StandIn(
@@ -485,9 +521,11 @@ def process_run(
         workdir=work,
         timed=timings,
     )
-    sndhwm = max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
     trades_sent = feed.trades(count)
     samples: list[tuple[float, int]] = []
+    cpu: list[
+        tuple[float, float, float]
+    ] = []  # (wall time, process CPU s, main thread CPU s)
     keep = False
     try:
         with session:
@@ -507,9 +545,8 @@ def process_run(
                 hello = parent.recv()
                 if hello != "subscribed":
                     raise RuntimeError(str(hello))
-                time.sleep(
-                    0.5
-                )  # the strategy settles (its start-up's last allocations, the GC's freeze)
+                # The strategy settles (its start-up's last allocations, the GC's freeze).
+                time.sleep(0.5)
                 parent.send("go")
                 strategy = session.procs["strategy"]
                 deadline = time.monotonic() + count / rate + 120
@@ -518,6 +555,9 @@ def process_run(
                     s = _scrape(port)
                     if s is not None and (not samples or s[0] != samples[-1][0]):
                         samples.append(s)
+                    c = _cpu_of(strategy.popen.pid)
+                    if c is not None:
+                        cpu.append((time.time(), *c))
                     time.sleep(SCRAPE_S)
                 if strategy.alive():
                     raise RuntimeError(
@@ -543,11 +583,17 @@ def process_run(
         msgs = summary["messages"]
         offered = count / (last - first)
         handled = count / (done - first)
+        # Sent, not dropped, and not yet taken by the strategy: what waits in the sockets' queues.
         backlog = [
-            (t, _sent_by(figures["progress"], t) - n)
+            (t, _queued_at(figures["progress"], t) - n)
             for t, n in samples
             if first <= t and figures["progress"]
         ]
+        inside = [c for c in cpu if first <= c[0] <= last]
+        busy = None
+        if len(inside) >= 2:
+            (t0, p0, m0), (t1, p1, m1) = inside[0], inside[-1]
+            busy = (round((p1 - p0) / (t1 - t0), 2), round((m1 - m0) / (t1 - t0), 2))
         taken = msgs["trade"] + msgs["book"] + msgs["books_conflated"]
         out: dict[str, Any] = {
             "rate_msg_s": rate,
@@ -574,6 +620,13 @@ def process_run(
             "backlog_max_msgs": max((b for _, b in backlog), default=None),
             "backlog_at_updates": [b for _, b in backlog],
             "commands": figures.get("commands", {}),
+            # CPU over the publishing window, in cores: the strategy process (every thread), its loop's
+            # thread, and the stand-in publisher (its whole life, over the window).
+            "strategy_cpu_cores": busy[0] if busy else None,
+            "strategy_loop_cpu_cores": busy[1] if busy else None,
+            "publisher_cpu_cores": round(figures["cpu_s"] / (last - first), 2)
+            if "cpu_s" in figures
+            else None,
             "orders": summary.get("orders"),
             "detector_state_changes": summary.get("detector", {}).get("state_changes"),
         }
@@ -613,42 +666,61 @@ def process_run(
 
 
 # -------------------------------------------------------------------------- transport floor
-def transport_floor(feed: Feed, rate: float, count: int) -> dict[str, Any]:
-    """The same stand-in publisher (one frame at a time, stamped) to an `EngineClient` with nothing
-    behind it: send -> the client hands the message over."""
+def transport_only(
+    feed: Feed, rate: float, count: int, sndhwm: int, stamp: bool
+) -> dict[str, Any]:
+    """The control: the same stand-in publisher and settings to an `EngineClient` (production's, in
+    this process) that receives and decodes, with no strategy behind it. `stamp` (one frame at a
+    time): the transport's latency floor, send -> the client hands the message over; else what the
+    transport alone delivers at `rate`, and what it drops."""
     ends = tuple(f"tcp://127.0.0.1:{port}" for port in free_ports(4))
-    sndhwm = max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
     parent, child = mp.get_context("fork").Pipe()
     proc = mp.get_context("fork").Process(
-        target=stand_in, args=(ends[:3], feed, count, rate, True, sndhwm, child)
+        target=stand_in, args=(ends[:3], feed, count, rate, stamp, sndhwm, child)
     )
     proc.start()
     client = EngineClient(ZmqConfig(*ends), SYMBOL)  # data, command, response, strategy
     latencies: list[int] = []
-    market = (wire.Trade, wire.OrderBookSnapshot)
+    trades = books = 0
+    done_at = 0.0
     try:
         if parent.recv() != "subscribed":
             raise RuntimeError("the stand-in engine did not start")
         time.sleep(0.5)
         parent.send("go")
         deadline = time.perf_counter() + count / rate + 15
-        done = False
-        while not done and time.perf_counter() < deadline:
+        while not done_at and time.perf_counter() < deadline:
             for msg in client.poll(100):
-                if isinstance(msg, market):
-                    latencies.append(time.time_ns() - msg.local_ts_ns)
-                elif isinstance(msg, wire.StateChange) and msg.reason == STOP_REASON:
-                    done = True
+                kind = type(msg)
+                if kind is wire.Trade or kind is wire.OrderBookSnapshot:
+                    if stamp:
+                        latencies.append(time.time_ns() - msg.local_ts_ns)  # type: ignore[attr-defined]
+                    if kind is wire.Trade:
+                        trades += 1
+                    else:
+                        books += 1
+                elif kind is wire.StateChange and msg.reason == STOP_REASON:  # type: ignore[attr-defined]
+                    done_at = time.time()
         parent.send("stop")
-        parent.recv()
+        figures = parent.recv()
     finally:
         proc.join(timeout=30)
         client.close()
+    first, last = figures["first_send"], figures["last_send"]
+    trades_sent = feed.trades(count)
     out: dict[str, Any] = {
         "rate_msg_s": rate,
         "sent": count,
-        "received": len(latencies),
+        "publisher_sndhwm": sndhwm,
+        "offered_msg_s": round(count / (last - first)),
+        "received_msg_s": round(count / (done_at - first)) if done_at else None,
+        "trades_sent": trades_sent,
+        "trades_received": trades,
+        "books_received": books,
         "books_conflated": client.conflated,
+        "trades_missed": client.trades_missed,
+        "dropped_at_publisher": figures["dropped_at_publisher"],
+        "publisher_cpu_cores": round(figures["cpu_s"] / (last - first), 2),
     }
     return out | _percentiles("latency", latencies)
 
@@ -812,6 +884,15 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs of each rate and of the latency"
     )
     ap.add_argument("--latency-rate", type=float, default=2000.0)
+    ap.add_argument(
+        "--sndhwm",
+        type=int,
+        default=0,
+        help="the publisher's SNDHWM (default: the engine's 128 KiB in messages of this feed)",
+    )
+    ap.add_argument(
+        "--no-control", action="store_true", help="skip the transport-only control runs"
+    )
     ap.add_argument("--skip-per-event", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -856,8 +937,12 @@ def main() -> None:
     for _ in range(args.repeat):
         for rate in rates:
             load_before = _load()
-            r = process_run(feed, rate, int(rate * args.secs))
+            n = int(rate * args.secs)
+            hwm = args.sndhwm or engine_sndhwm(feed, n)
+            r = process_run(feed, rate, n, hwm)
             r["load_average"] = load_before
+            if not args.no_control:
+                r["control"] = c = transport_only(feed, rate, n, hwm, stamp=False)
             result["throughput"].append(r)
             print(
                 f"  {rate:>9,.0f} msg/s: {'KEPT UP' if r['keeps_up'] else 'BEHIND'}; {r['sent']:,} sent in "
@@ -865,17 +950,25 @@ def main() -> None:
                 f"{r['handled_by_s']} s ({r['handled_msg_s']:,} msg/s, {r['end_lag_ms']:,} ms behind at the end); "
                 f"trades {r['trades_received']:,}/{r['trades_sent']:,}, books conflated {r['books_conflated']:,}, "
                 f"lost in transit {r['lost_in_transit']:,}; backlog max {r['backlog_max_msgs']} msgs "
-                f"({r['backlog_max_ms']} ms); load {load_before}"
+                f"({r['backlog_max_ms']} ms); CPU (cores) strategy {r['strategy_cpu_cores']}, its loop "
+                f"{r['strategy_loop_cpu_cores']}, publisher {r['publisher_cpu_cores']}; load {load_before}"
                 + (f" [{r['why_not']}]" if r["why_not"] else "")
             )
+            if not args.no_control:
+                print(
+                    f"    control, same publisher and SNDHWM {hwm} to an EngineClient alone: "
+                    f"{c['received_msg_s']:,} msg/s received, trades {c['trades_received']:,}/{c['trades_sent']:,}, "
+                    f"dropped at the publisher {c['dropped_at_publisher']}"
+                )
     result["latency"] = []
     result["transport_floor"] = []
     n = int(args.latency_rate * args.secs)
+    hwm = args.sndhwm or engine_sndhwm(feed, n)
     for _ in range(args.repeat):
         load_before = _load()
-        lat = process_run(feed, args.latency_rate, n, timed=True)
+        lat = process_run(feed, args.latency_rate, n, hwm, timed=True)
         lat["load_average"] = load_before
-        floor = transport_floor(feed, args.latency_rate, n)
+        floor = transport_only(feed, args.latency_rate, n, hwm, stamp=True)
         result["latency"].append(lat)
         result["transport_floor"].append(floor)
         print(
