@@ -122,9 +122,10 @@ class Feed:
     frames: list[tuple[bytes, bytes]]
     stamp_at: list[int]
     copies: int
-    ids_gaps_per_copy: (
-        int  # jumps in the recorded trade ids within one copy (the data's own)
-    )
+    # Jumps in the recorded trade ids within one copy (the data's own).
+    ids_gaps_per_copy: int
+    # The recorded events' own rate, a second of event time: what real time is.
+    events_per_event_s: float
 
     def trades(self, count: int) -> int:
         return sum(1 for t, _ in self.frames[:count] if t.startswith(b"trade"))
@@ -185,7 +186,7 @@ def sustained(events: list[wire.Trade | wire.OrderBookSnapshot], count: int) -> 
             k, j = divmod(i, len(events))
             m, src = wire.decode(frames[i][1]), events[j]
             assert m.exchange_ts_ns == src.exchange_ts_ns + k * t_shift, (i, m)  # type: ignore[union-attr]
-    return Feed(frames, stamp_at, copies, gaps)
+    return Feed(frames, stamp_at, copies, gaps, len(events) / (t_shift / S))
 
 
 _ENCODED: dict[int, tuple[bytes, list[tuple[int, str] | None]]] = {}
@@ -583,7 +584,8 @@ def process_run(
         msgs = summary["messages"]
         offered = count / (last - first)
         handled = count / (done - first)
-        # Sent, not dropped, and not yet taken by the strategy: what waits in the sockets' queues.
+        # Sent, not dropped, and not yet taken by the strategy: what waits in the sockets' queues. At
+        # each update of the strategy's metrics (approximate: a read can fall during an update).
         backlog = [
             (t, _queued_at(figures["progress"], t) - n)
             for t, n in samples
@@ -629,6 +631,12 @@ def process_run(
             else None,
             "orders": summary.get("orders"),
             "detector_state_changes": summary.get("detector", {}).get("state_changes"),
+            # The replay's event time runs this many times faster than the wall clock: per second of
+            # wall clock, this many 1-second candles close (with their decisions, log lines, database
+            # writes and orders), where a real market at this rate closes one.
+            "event_time_x": round(rate / feed.events_per_event_s),
+            "candles": summary.get("detector", {}).get("candles"),
+            "log_lines": sum(1 for _ in log.open(errors="replace")),
         }
         out["backlog_max_ms"] = (
             round(out["backlog_max_msgs"] / rate * 1000, 1)
@@ -951,7 +959,8 @@ def main() -> None:
                 f"trades {r['trades_received']:,}/{r['trades_sent']:,}, books conflated {r['books_conflated']:,}, "
                 f"lost in transit {r['lost_in_transit']:,}; backlog max {r['backlog_max_msgs']} msgs "
                 f"({r['backlog_max_ms']} ms); CPU (cores) strategy {r['strategy_cpu_cores']}, its loop "
-                f"{r['strategy_loop_cpu_cores']}, publisher {r['publisher_cpu_cores']}; load {load_before}"
+                f"{r['strategy_loop_cpu_cores']}, publisher {r['publisher_cpu_cores']}; event time "
+                f"{r['event_time_x']:,}x real ({r['candles']:,} candles, {r['log_lines']:,} log lines); load {load_before}"
                 + (f" [{r['why_not']}]" if r["why_not"] else "")
             )
             if not args.no_control:
