@@ -527,18 +527,16 @@ class Runner:
         match msg:
             case wire.Trade():
                 ts, price, qty, buy = msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
-                if not self.detector.on_trade(ts, price, qty, buy):
-                    return
-                if ts > self.event_ns:
-                    self.event_ns = ts
-                closed = self.candles.on_trade(ts, price, qty, buy)
-                if closed is not None:
-                    self._on_candle(closed, now)
-                self.strategy.on_price(ts, price, now)
-                if self.capital.balances is not None:  # the account's coins wait for a price
-                    self._measure_capital()
+                taken = self.detector.on_trade(ts, price, qty, buy)
+                if self.detector.released:
+                    self._released(now)
+                if taken:
+                    self._trade_taken(ts, price, qty, buy, now)
             case wire.OrderBookSnapshot():
-                if self.detector.on_book(msg):
+                taken = self.detector.on_book(msg)
+                if self.detector.released:
+                    self._released(now)
+                if taken:
                     self._book_taken(msg.exchange_ts_ns, now)
             case wire.HealthMetrics():
                 self.health = msg
@@ -574,6 +572,28 @@ class Runner:
                 self.strategy.on_response(msg, self.event_ns, now)
                 if self.db is not None and isinstance(msg, wire.Error) and kind == "QueryOrder" and coid:
                     self._record_settled_unknown(coid, msg)
+
+    def _trade_taken(self, ts: int, price: float, qty: float, buy: bool, now: int) -> None:
+        """A trade the detector took, at `ts`: the event clock, the runner's candle, the strategy's
+        price."""
+        if ts > self.event_ns:
+            self.event_ns = ts
+        closed = self.candles.on_trade(ts, price, qty, buy)
+        if closed is not None:
+            self._on_candle(closed, now)
+        self.strategy.on_price(ts, price, now)
+        if self.capital.balances is not None:  # the account's coins wait for a price
+            self._measure_capital()
+
+    def _released(self, now: int, books: bool = True) -> None:
+        """The events the detector held (a jump ahead in time) and its last call released, the jump
+        confirmed by the event of that call: taken as they would have been, before that event (the
+        books but when `books` is False: a run of books is taken by its last)."""
+        for r in self.detector.released:
+            if r.price is not None:
+                self._trade_taken(r.ts_ns, r.price, r.qty, r.is_buy, now)
+            elif books:
+                self._book_taken(r.ts_ns, now)
 
     def _ask_capital(self, now: int) -> None:
         """With every HealthMetrics: the balances asked for the session's capital, once (asked again
@@ -675,10 +695,14 @@ class Runner:
         """Books `start:end` of the block the detector holds (`Detector.set_book_rows`: the backtest's
         synthetic books, a run with nothing between them), as `handle` takes each book. Only the last
         can close the runner's candle: the caller ends a run at the first book at or after
-        `book_closes_candle_at()`. Returns how many books (rows with a bid) the detector took."""
+        `book_closes_candle_at()` (a trade the detector held, released by these books, is taken
+        first, as it would have been before them). Returns how many books (rows with a bid) the
+        detector took."""
         now = self.clock()
         self._data_seen(now)
         taken, last = self.detector.on_book_rows(start, end)
+        if self.detector.released:
+            self._released(now, books=False)  # `last` counts the books released
         if last >= 0:
             self._book_taken(last, now)
         return taken
@@ -687,8 +711,9 @@ class Runner:
         """Trade rows `trades` and book rows `books` of the blocks the detector holds
         (`Detector.set_trade_rows`, `set_book_rows`: the backtest's), merged in time order, as
         `handle` and `handle_books` take them, up to the first that would close the runner's candle:
-        that one is left to them, as the strategy acts on its candle. Only for a run in which the
-        strategy holds no lot (no trade's price or book's time has a limit to check)."""
+        that one is left to them, as the strategy acts on its candle (and so is the first the detector
+        would hold, or that would release a held one: it releases nothing). Only for a run in which
+        the strategy holds no lot (no trade's price or book's time has a limit to check)."""
         now = self.clock()
         self._data_seen(now)
         run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS)

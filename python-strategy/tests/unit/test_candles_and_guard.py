@@ -8,10 +8,11 @@ import math
 from typing import Any
 
 import pytest
+from detector_fixtures import started, taken
 
 from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector import CandleBuilder, Detector
+from flashcrash.event_detector import CandleBuilder, Detector, Released
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -111,9 +112,10 @@ def test_a_float_subclass_and_any_truth_value_are_taken() -> None:
         pass
 
     d = Detector(EventDetectionConfig(jitter_buffer_ms=0))
-    assert d.on_trade(S, Price(1.0), Price(2.0), 1)  # type: ignore[arg-type]
+    assert not d.on_trade(S, Price(1.0), Price(2.0), 1) and d.held == 1  # type: ignore[arg-type]
     assert d.on_trade(S + 1, 1.0, 1.0, "")  # type: ignore[arg-type]
-    assert d.on_trade(S + 2, 1.0, 1.0, None)  # type: ignore[arg-type]
+    assert d.released == (Released(S, 1.0, 2.0, True),)  # the first, released by the second
+    assert d.on_trade(S + 2, 1.0, 1.0, None) and d.released == ()  # type: ignore[arg-type]
     assert not d.guard.dropped and d.guard.newest_ns == S + 2 and d.applied == 2
 
 
@@ -149,7 +151,7 @@ GOOD_BIDS, GOOD_ASKS = ((10.0, 1.0), (9.9, 2.0)), ((10.1, 1.0), (10.2, 2.0))
 def test_a_book_level_that_is_not_a_pair_of_floats_is_dropped_as_invalid(
     bids: Any, asks: Any, reason: str | None
 ) -> None:
-    d = Detector(EventDetectionConfig())
+    d = started()
     assert d.on_book(wire.OrderBookSnapshot("X", S, S, 1, bids, asks)) is (reason is None)
     assert d.guard.dropped == ({reason: 1} if reason else {})
 
@@ -167,7 +169,7 @@ def test_a_message_late_within_the_jitter_buffer_waits_for_the_later_trades_of_i
     time order, `crates/detector/src/jitter.rs`)."""
     d = Detector(EventDetectionConfig(jitter_buffer_ms=1500))
     for ts in (10 * S + 200 * MS, 10 * S + 900 * MS, 11 * S + 800 * MS):
-        assert d.on_trade(ts, 100.0, 1.0, True)
+        assert taken(d, d.on_trade(ts, 100.0, 1.0, True))
     assert d.applied == 1  # only what is older than the newest by over 1.5 s
     assert d.on_trade(10 * S + 500 * MS, 90.0, 1.0, False)  # 1.3 s late: inside the buffer
     assert d.applied == 1  # buffered, not applied at once

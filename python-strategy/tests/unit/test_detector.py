@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import pytest
+from detector_fixtures import taken
 
 from flashcrash import wire
 from flashcrash.config import EventDetectionConfig
@@ -56,7 +57,7 @@ class Seconds:
         self.by_end: dict[int, Readings] = {}
 
     def ok(self, accepted: bool) -> None:
-        assert accepted
+        assert taken(self.d, accepted)
         r = self.d.readings()
         end = r.ts_ns // S
         if r.ts_ns and end not in self.by_end:
@@ -76,7 +77,7 @@ def test_api_feeds_books_and_trades_and_shuts_down() -> None:
     d = Detector(CFG)
     for i in range(120):
         ts = i * S // 2 + S
-        assert d.on_book(wire.OrderBookSnapshot("X", ts, ts, i, ((99.0, 5.0),), ((101.0, 5.0),)))
+        assert taken(d, d.on_book(wire.OrderBookSnapshot("X", ts, ts, i, ((99.0, 5.0),), ((101.0, 5.0),))))
         assert d.on_trade(ts + 1, 100.0, 1.0, i % 2 == 0)
     assert not d.on_trade(10 * S, float("nan"), 1.0, True)
     r = d.readings()
@@ -107,7 +108,7 @@ def crash_day(d: Detector) -> None:
             half = price * (0.002 if dive else 0.0002)
             bids = tuple((price - half - i * 0.01, 5.0 + i) for i in range(5))
             asks = tuple((price + half + i * 0.01, (1.0 if dive else 5.0) + i) for i in range(5))
-            assert d.on_book(wire.OrderBookSnapshot("X", ts, ts, sec * 4 + k, bids, asks))
+            assert taken(d, d.on_book(wire.OrderBookSnapshot("X", ts, ts, sec * 4 + k, bids, asks)))
             qty = 20.0 if dive else 1.0 + (sec * 7 + k * 3) % 5 / 4
             assert d.on_trade(ts + 1, price, qty, (not dive) and (sec + k) % 2 == 0)
     d.flush()
@@ -159,7 +160,8 @@ def _velocity_second(cfg: EventDetectionConfig) -> float:
     touches = [(99.0, 101.0)] * 5 + [(99.0, 102.0)] * 4 + [(98.0, 102.0)]
     for i, (bid, ask) in enumerate(touches):
         ts = S + i * S // 10
-        assert d.on_book(wire.OrderBookSnapshot("X", ts, ts, i, ((bid, 5.0), (bid - 1, 5.0)), ((ask, 5.0),)))
+        book = wire.OrderBookSnapshot("X", ts, ts, i, ((bid, 5.0), (bid - 1, 5.0)), ((ask, 5.0),))
+        assert taken(d, d.on_book(book))
         if i in (2, 7):
             assert d.on_trade(ts + 1, 100.0, 1.0, True)
     for k in range(2, 6):  # later seconds release the first two and close them
@@ -190,7 +192,7 @@ def test_price_move_is_the_windows_move_in_baseline_sigmas() -> None:
         prices.append(prices[-1] * math.exp(-3e-4))
     moves = []
     for sec, price in enumerate(prices, start=1):
-        assert d.on_trade(sec * S, price, 1.0, True)
+        assert taken(d, d.on_trade(sec * S, price, 1.0, True))
         moves.append(d.readings().price_move)
     d.flush()
     assert math.isnan(moves[0]) and d.readings().ts_ns == (len(prices) + 1) * S
@@ -289,8 +291,9 @@ def test_the_detector_takes_every_value_from_its_configuration() -> None:
         "depth": (15, 55_000.0, 0.65, 3.3),
     }
     # 700 ms of jitter: an event is released once one 700 ms and 1 ns newer has come; one 700 ms
-    # older than the newest is kept, a nanosecond more is dropped.
-    assert d.on_trade(10 * S, 100.0, 1.0, True) and d.on_trade(10 * S + 700 * MS, 100.0, 1.0, True)
+    # older than the newest is kept, a nanosecond more is dropped. (The first waits for the second.)
+    assert not d.on_trade(10 * S, 100.0, 1.0, True) and d.held == 1
+    assert d.on_trade(10 * S + 700 * MS, 100.0, 1.0, True) and d.held == 0
     assert d.applied == 0
     assert d.on_trade(10 * S + 700 * MS + 1, 100.0, 1.0, True) and d.applied == 1
     assert d.on_trade(10 * S + 1, 100.0, 1.0, True)
@@ -305,7 +308,7 @@ def test_reconfigure_applies_the_new_values_and_keeps_the_sizes() -> None:
     the window sizes and the jitter buffer keep their running values."""
     d = Detector(CFG)
     for sec in range(1, 5):
-        assert d.on_trade(sec * S, 100.0, 1.0, True)
+        assert taken(d, d.on_trade(sec * S, 100.0, 1.0, True))
     assert d.readings().ts_ns == 2 * S and d.readings()[V].threshold == CFG.volatility_ratio
     running = held(d)
     d.reconfigure(OTHER)
@@ -356,7 +359,7 @@ def test_spread_reads_the_best_bid_and_ask() -> None:
     """The spread is of the touch: bids 99, 98, asks 101, 103 are (101 - 99) / 100 = 2 %; a second
     later bids 98, 90, asks 102, 103 are 4 %: twice the first (a baseline of one second)."""
     d = Detector(dataclasses.replace(CFG, baseline_secs=10, warmup_secs=1))
-    assert d.on_book(snap(S, ((99.0, 1.0), (98.0, 1.0)), ((101.0, 1.0), (103.0, 1.0))))
+    assert taken(d, d.on_book(snap(S, ((99.0, 1.0), (98.0, 1.0)), ((101.0, 1.0), (103.0, 1.0)))))
     assert d.on_book(snap(2 * S, ((98.0, 1.0), (90.0, 1.0)), ((102.0, 1.0), (103.0, 1.0))))
     for sec in range(3, 6):  # release the books and close their seconds
         assert d.on_trade(sec * S, 100.0, 1.0, True)
@@ -370,7 +373,7 @@ def test_volume_delta_is_buys_minus_sells() -> None:
     one of -100 (a baseline of mean 0 and deviation 100), a buy of 3 x 100 and a sell of 5 x 100 in
     one second are a delta of -200: z = -2."""
     d = Detector(dataclasses.replace(CFG, baseline_secs=10, warmup_secs=2, volume_delta_window_secs=1))
-    assert d.on_trade(S + 1, 100.0, 1.0, True)
+    assert taken(d, d.on_trade(S + 1, 100.0, 1.0, True))
     assert d.on_trade(2 * S + 1, 100.0, 1.0, False)
     assert d.on_trade(3 * S + 1, 100.0, 3.0, True)
     assert d.on_trade(3 * S + 2, 100.0, 5.0, False)
@@ -385,7 +388,7 @@ def test_flush_closes_the_last_second() -> None:
     """After `flush` the readings are those of the end of the last second with an event."""
     d = Detector(CFG)
     for sec in range(1, 6):
-        assert d.on_trade(sec * S + S // 2, 100.0, 1.0, True)
+        assert taken(d, d.on_trade(sec * S + S // 2, 100.0, 1.0, True))
     d.flush()
     assert d.readings().ts_ns == 6 * S
 

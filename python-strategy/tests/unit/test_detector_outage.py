@@ -20,16 +20,16 @@ CFG = EventDetectionConfig()
 
 def trade_for(d: Detector, start_s: int, secs: int, price: float) -> None:
     """Four trades a second of random side and size (1 to 5), the price one cent up every third; a
-    one-level book every half second."""
+    one-level book every half second. Every event is taken: the first book, when it jumps ahead (a
+    fresh detector's first event, the first after a silence), held until the trade after it."""
     rng = random.Random(start_s)
     for k in range(secs * 4):
         ts = start_s * S + k * S // 4
         px = price + (0.01 if k % 3 == 0 else 0.0)
         if k % 2 == 0:
-            assert d.on_book(
-                wire.OrderBookSnapshot("X", ts, ts, k, ((px - 0.01, 50.0),), ((px + 0.01, 50.0),))
-            )
-        assert d.on_trade(ts + 1, px, rng.uniform(1.0, 5.0), rng.random() < 0.5)
+            book = wire.OrderBookSnapshot("X", ts, ts, k, ((px - 0.01, 50.0),), ((px + 0.01, 50.0),))
+            assert d.on_book(book) or (k == 0 and d.held == 1)
+        assert d.on_trade(ts + 1, px, rng.uniform(1.0, 5.0), rng.random() < 0.5) and d.held == 0
 
 
 def outage(told: bool) -> Detector:
@@ -106,6 +106,7 @@ def test_the_runner_tells_the_detector_when_the_feed_or_the_engine_goes_silent()
     health = wire.HealthMetrics(**{**zero, "symbol": "POLUSDT", "feed_state": "live", "started_ts_ns": 1})
     runner.handle(health)
     runner.handle(wire.Trade("POLUSDT", 5 * S, 5 * S, 1, 0.2, 10.0, "buy"))
+    runner.handle(wire.Trade("POLUSDT", 5 * S + 1, 5 * S + 1, 2, 0.2, 10.0, "buy"))  # confirms the first
     runner.handle(health)
     assert told == []
     runner.handle(replace(health, started_ts_ns=2))

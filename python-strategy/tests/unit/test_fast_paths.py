@@ -12,6 +12,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from detector_fixtures import started, taken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,7 +115,7 @@ def test_a_proven_book_is_an_ordinary_snapshot_whose_time_is_still_checked() -> 
     assert wire.levels_proven(proven) and not wire.levels_proven(made) and not wire.levels_proven(plain)
     with pytest.raises(AttributeError):
         proven.bids = ()  # type: ignore[misc]
-    d = Detector(EventDetectionConfig(jitter_buffer_ms=1000))
+    d = started(EventDetectionConfig(jitter_buffer_ms=1000), at=5 * S)
     assert d.on_book(proven)
     assert not d.on_book(wire.book_snapshot("X", 3 * S, 3 * S, 4, bids, asks, proven=True))
     assert d.guard.dropped == {"time_backwards": 1}
@@ -128,7 +129,8 @@ def test_a_proven_book_is_an_ordinary_snapshot_whose_time_is_still_checked() -> 
 def slow_book_ok(dropped: Counter[str], bids: Any, asks: Any) -> bool:
     """The guard's book check, level by level, as it was written before its side-wide fast path (a
     level is a tuple or list of two floats: anything else is a bad price, as the binding reads it; a
-    side that is not one is empty). The time is good: every book here is the first, at 1 s."""
+    side that is not one is empty). The time is good: every book here is at 1 s, after the
+    two trades of `started`."""
     if not isinstance(bids, (tuple, list)) or not isinstance(asks, (tuple, list)) or not bids or not asks:
         dropped["book_side_empty"] += 1
         return False
@@ -154,7 +156,7 @@ def slow_book_ok(dropped: Counter[str], bids: Any, asks: Any) -> bool:
 
 
 def same_as_slow(bids: Any, asks: Any) -> None:
-    d, dropped = Detector(EventDetectionConfig()), Counter[str]()
+    d, dropped = started(), Counter[str]()
     assert d.on_book(wire.OrderBookSnapshot("X", S, S, 1, bids, asks)) == slow_book_ok(dropped, bids, asks)
     assert d.guard.dropped == dropped
 
@@ -236,7 +238,7 @@ GOOD_BIDS, GOOD_ASKS = ((10.0, 1.0), (9.9, 2.0)), ((10.1, 1.0), (10.2, 2.0))
 )
 def test_the_detector_book_check_matches_on_edge_books(bids, asks, reason) -> None:
     same_as_slow(bids, asks)
-    d = Detector(EventDetectionConfig())
+    d = started()
     assert d.on_book(wire.OrderBookSnapshot("X", S, S, 1, bids, asks)) is (reason is None)
     assert d.guard.dropped == ({reason: 1} if reason else {})
 
@@ -309,7 +311,7 @@ def test_only_the_last_book_of_a_second_is_measured() -> None:
     for n, pair in enumerate(zip(evs, changed, strict=True)):
         for d, e, out in zip((all_books, last_books), pair, seen, strict=True):
             ok = d.on_book(e) if isinstance(e, wire.OrderBookSnapshot) else d.on_trade(*e)
-            assert ok
+            assert taken(d, ok)
             if not out or d.readings().ts_ns != out[-1].ts_ns:
                 out.append(d.readings())
         if n % 2_000 == 0:

@@ -195,8 +195,11 @@ def _rows(draw: st.DrawFn) -> list[tuple[int, float, float, bool]]:
     out = []
     for _ in range(draw(st.integers(1, 200))):
         t += draw(st.integers(0, 1_500)) * 1_000_000
+        if draw(st.integers(0, 30)) == 0:  # a gap now and then: the guard holds the row after it
+            t += draw(st.sampled_from([5, 60, 900])) * S
         back = draw(st.sampled_from([0, 0, 0, 500, 2_000])) * 1_000_000  # out of order now and then
-        out.append((t - back, draw(_row_price), draw(_row_qty), draw(st.booleans())))
+        far = draw(st.integers(0, 60)) == 0  # stamped at twice the time: dropped, `time_ahead`
+        out.append((2 * t if far else t - back, draw(_row_price), draw(_row_qty), draw(st.booleans())))
     return out
 
 
@@ -234,9 +237,11 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
 ) -> None:
     """`on_rows` (the backtest's quiet runs) leaves the detector and the runner's candles as the
     trades and books one at a time in the same merged order do (each block in its rows' order, a book
-    before the next trade only when strictly earlier; an accepted book advances the candles `LAG` behind it, as `Runner._book_taken`), bad and
-    late rows included: it stops before the event that would close the open candle, which the
-    caller takes one at a time."""
+    before the next trade only when strictly earlier; an accepted book advances the candles `LAG`
+    behind it, as `Runner._book_taken`; held events released take their place first, as
+    `Runner._released`), bad, late and jumping rows included: it stops before the event that would
+    close the open candle, and before one the guard would hold or that would release a held one,
+    which the caller takes one at a time."""
     times = books[0].tolist()
     order: list[tuple[int, int, int]] = []  # (time, 0 for a trade or 1 for a book, row)
     t = b = 0
@@ -258,14 +263,26 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
             np.array([r[3] for r in rows], dtype=np.uint8),
         )
 
-    def one_at_a_time(d: Detector, candles: CandleBuilder, kind: int, i: int) -> object:
+    def one_at_a_time(d: Detector, candles: CandleBuilder, kind: int, i: int) -> list[object]:
+        """The candles closed (or None) by the event, and before it by what it released."""
         if kind == 0:
             ts, price, qty, buy = rows[i]
-            return candles.on_trade(ts, price, qty, buy) if d.on_trade(ts, price, qty, buy) else None
-        _, last = d.on_book_rows(i, i + 1)
-        return candles.advance(last - LAG) if last >= 0 else None
+            took = d.on_trade(ts, price, qty, buy)
+        else:
+            _, last = d.on_book_rows(i, i + 1)
+        closed = [
+            candles.on_trade(r.ts_ns, r.price, r.qty, r.is_buy) if r.price is not None
+            else candles.advance(r.ts_ns - LAG) if kind == 0
+            else None  # a released book in a run of books: `last` counts it
+            for r in d.released
+        ]  # fmt: skip
+        if kind == 0:
+            closed.append(candles.on_trade(ts, price, qty, buy) if took else None)
+        else:
+            closed.append(candles.advance(last - LAG) if last >= 0 else None)
+        return closed
 
-    closed_one = [one_at_a_time(one, c_one, kind, i) for _, kind, i in order]
+    closed_one = [c for _, kind, i in order for c in one_at_a_time(one, c_one, kind, i)]
     closed_rowed: list[object] = []
     t = b = e = 0
     while e < len(order):
@@ -275,11 +292,12 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
         r = rowed.on_rows((t, t_end), (b, b_end), c_rowed, LAG)
         e += (r.trade_row - t) + (r.book_row - b)
         t, b = r.trade_row, r.book_row
-        if (t, b) != (t_end, b_end):  # stopped before the event that closes the candle
-            _, kind, i = order[e]
+        assert rowed.released == ()  # a run releases nothing
+        if (t, b) != (t_end, b_end):  # stopped before the event that closes the candle, or jumps
+            ts, kind, i = order[e]
             close = c_rowed.open_end_ns()
-            assert close is not None and order[e][0] - (LAG if kind else 0) >= close
-            closed_rowed.append(one_at_a_time(rowed, c_rowed, kind, i))
+            assert not rowed.plain(ts) or (close is not None and ts - (LAG if kind else 0) >= close)
+            closed_rowed += one_at_a_time(rowed, c_rowed, kind, i)
             t, b, e = t + (kind == 0), b + (kind != 0), e + 1
     _compare(one, rowed)
     assert [c for c in closed_one if c is not None] == [c for c in closed_rowed if c is not None]

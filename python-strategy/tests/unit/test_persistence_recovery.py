@@ -144,6 +144,7 @@ def test_a_restored_detector_knows_the_feed_was_lost(tmp_path: Path) -> None:
     svc = _open(path)
     _start(svc, T0)
     before = Runner(CFG, None)  # type: ignore[arg-type]
+    before.detector.on_trade(T0 + 7 * NS - 1, 1.0, 1.0, True)  # held until the next confirms its time
     assert before.detector.on_trade(T0 + 7 * NS, 1.0, 1.0, True)
     svc.save_snapshot("strategy", before.strategy.snapshot(), "change", T0 + 8 * NS)
     svc.save_snapshot("detector", before.detector.snapshot(), "change", T0 + 8 * NS)

@@ -567,6 +567,7 @@ def test_max_hold_is_enforced_on_books_when_no_trade_comes() -> None:
     buy = _resting_entry(runner, link)
     fill_ns = int(3.5 * S)
     link.inbox += [
+        _book(fill_ns - S // 10),  # the session's first event: held until the trade confirms its time
         wire.Trade("POLUSDT", fill_ns, fill_ns, 1, 0.2020, 100.0, "buy"),
         execution(buy, "0.2010", str(buy.quantity), 1),
     ]

@@ -57,6 +57,13 @@ def _trade(price: float, tid: int) -> wire.Trade:
     return wire.Trade("POLUSDT", ts, ts, tid, price, 100.0, "buy")
 
 
+def _book(tid: int) -> wire.OrderBookSnapshot:
+    """A book 100 ms after trade `tid`, as the engine publishes one every 100 ms: the session's first
+    trade waits for the next event (the input guard has no time to judge the first one's by)."""
+    ts = (1000 + tid) * S + S // 10
+    return wire.OrderBookSnapshot("POLUSDT", ts, ts, tid, ((0.1999, 1.0),), ((0.2001, 1.0),))
+
+
 def _loss(pnl: str) -> ClosedTrade:
     return ClosedTrade(
         1, 2, Decimal(100), Decimal("0.2"), Decimal("0.19"), Decimal(0), Decimal(pnl), "stop_loss"
@@ -73,7 +80,7 @@ def test_the_capital_is_the_accounts_equity_at_the_first_trade_price(tmp_path: P
         link.inbox.append(balances(ask, "9800", base="1000"))
         runner.step(0)
         assert runner.capital.value == runner.cfg.initial_capital  # the coins wait for a price
-        link.inbox.append(_trade(0.2, 1))
+        link.inbox += [_trade(0.2, 1), _book(1)]
         runner.step(0)
         assert runner.capital.value == Decimal("10000")
         runner.strategy.position.closed.append(_loss("-22.01"))
@@ -220,7 +227,7 @@ def test_a_recovered_position_is_in_the_capital_once(tmp_path: Path) -> None:
         runner.strategy.position.add(lot)
         ask = _asked(runner, link)
         link.inbox.append(balances(ask, "9800", base="1000"))
-        link.inbox.append(_trade(0.2, 1))
+        link.inbox += [_trade(0.2, 1), _book(1)]
         runner.step(0)
         assert runner.capital.value == Decimal("10000")
         clock.ns += 2 * S

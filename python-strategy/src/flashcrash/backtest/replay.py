@@ -522,7 +522,13 @@ class Replay:
         at the latest: the candle open is this second's or older), the end of the warm-up (where the
         loop lifts the pause), the end of the block of books (recorded books: the next one). Returns
         the trade after the run, or `k` when the run would not be worth a call (trade `k` closes the
-        candle, or would be alone with no book)."""
+        candle, or would be alone with no book, or the detector holds an event or would hold trade
+        `k`, a jump ahead in time: those go one event at a time. No later event of a run is one: a
+        run ends within two seconds of the open candle's start (or of trade `k`, whose values the
+        import checked: it is taken, or dropped as too old), under the detector's bound on a jump,
+        `jitter_buffer_ms` + 2 s)."""
+        if not self.runner.detector.plain(ts_a[k]):
+            return k
         close = self.runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
         c = self._chunk_at(self._next_book) if self.books is None else None

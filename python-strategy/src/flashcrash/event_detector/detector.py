@@ -9,6 +9,17 @@ the jitter buffer, and are then applied in event-time order. Each time the relea
 into a new second, the second that ended is closed: every indicator takes its sample, the `Readings`
 of that instant are built, and the state machine steps (see `rust-engine/crates/detector/src/machine.rs`).
 
+An event whose time jumps ahead of the newest by more than the jitter window plus 2 s is held, not
+trusted alone: one such time taken as the newest would make every genuine event after it
+`time_backwards` (one trade stamped at twice the epoch blinded the detector for good). The next event
+decides: back near the newest, the held time was an outlier (dropped, `time_ahead`); at or after it
+less the jitter window, the jump was real (a recording gap, a feed back after an outage) and the held
+event is taken then, before the event that confirmed it. So `on_trade` and `on_book` return False for
+a held event too, and after each call `released` lists the held events it released, for the caller to
+take as it takes an accepted one (the runner's candles and strategy). A fresh detector's first event
+has nothing to be judged by: it waits for the second. An event still held at the end of a replay
+(`flush`) is taken unconfirmed. Rules, bound and limits: `rust-engine/crates/detector/src/guard.rs`.
+
 The book indicators (imbalance, spread, depth) read only the latest book, and only when a second
 closes. Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved
 the best bid or ask price.
@@ -61,6 +72,19 @@ class GuardView:
         return int(self._n.newest_ns)
 
 
+class Released(NamedTuple):
+    """A held event the guard released (its jump ahead confirmed by the event after it): a trade
+    (`price` a float) or a book (`price` None), taken as an accepted one is, before that event."""
+
+    ts_ns: int
+    price: float | None
+    qty: float
+    is_buy: bool
+
+
+_NONE_RELEASED: tuple[Released, ...] = ()
+
+
 class RowRun(NamedTuple):
     """What `Detector.on_rows` handled: the next trade row and book row, the books handed over, the
     time of the last book accepted (-1: none), the time and price of the last trade accepted (-1 and
@@ -107,6 +131,8 @@ class Detector:
         self.cfg = cfg
         self._n = flashcrash_native.Detector(config_json(cfg))
         self.guard = GuardView(self._n)
+        # The held events the last `on_trade`, `on_book` or `on_book_rows` released, in order.
+        self.released: tuple[Released, ...] = _NONE_RELEASED
         self._transitions: list[Transition] = []
         self._readings: Readings | None = None
         self._readings_at = -1
@@ -132,6 +158,19 @@ class Detector:
     def applied(self) -> int:
         return int(self._n.applied)
 
+    @property
+    def held(self) -> int:
+        """Events held (jumps ahead waiting for the next event)."""
+        return int(self._n.held)
+
+    def plain(self, ts_ns: int) -> bool:
+        """Whether an event at `ts_ns` would be taken or dropped at once, releasing nothing: nothing
+        is held and it is no jump ahead (`on_rows` goes only while this holds)."""
+        return bool(self._n.plain(ts_ns))
+
+    def _take_released(self, got: int) -> None:
+        self.released = tuple(Released(*r) for r in self._n.take_released()) if got & 2 else _NONE_RELEASED
+
     def readings(self) -> Readings:
         """The readings at the end of the last closed second (all not ready before the first)."""
         closes = self._n.closes
@@ -142,16 +181,21 @@ class Detector:
 
     # ---------------------------------------------------------------- inputs
     def on_trade(self, ts_ns: int, price: float, qty: float, is_buy: bool) -> bool:
-        """Validates and buffers a trade; False (and counted in `guard.dropped`) when rejected."""
-        return bool(self._n.on_trade(ts_ns, price, qty, is_buy))
+        """Validates and buffers a trade; False when rejected (and counted in `guard.dropped`) or held
+        (a jump ahead). `released` then lists the held events this call released."""
+        got = self._n.on_trade(ts_ns, price, qty, is_buy)
+        if got > 1 or self.released:
+            self._take_released(got)
+        return got & 1 == 1
 
     def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
-        """Validates and buffers a book; False (and counted in `guard.dropped`) when rejected."""
-        return bool(
-            self._n.on_book(
-                snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks, wire.levels_proven(snapshot)
-            )
+        """Validates and buffers a book; as `on_trade`."""
+        got = self._n.on_book(
+            snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks, wire.levels_proven(snapshot)
         )
+        if got > 1 or self.released:
+            self._take_released(got)
+        return got & 1 == 1
 
     def set_book_rows(self, times: Any, prices: Any, qty: Any, nbids: Any) -> None:
         """A block of books as C-contiguous numpy arrays, for `on_book_rows` (the backtest's synthetic
@@ -164,8 +208,11 @@ class Detector:
 
     def on_book_rows(self, start: int, end: int) -> tuple[int, int]:
         """Rows `start:end` of the block, each validated and buffered as `on_book` takes a book (a row
-        without a bid is no book). Returns (books taken, time of the last accepted, -1 if none)."""
-        taken, last = self._n.on_book_rows(start, end)
+        without a bid is no book). Returns (books taken, time of the last accepted (or released), -1 if
+        none); `released` lists the held events the rows released."""
+        taken, last, released = self._n.on_book_rows(start, end)
+        if released or self.released:
+            self._take_released(2 if released else 0)
         return int(taken), int(last)
 
     def set_trade_rows(self, times: Any, prices: Any, qty: Any, buy: Any) -> None:
@@ -181,7 +228,10 @@ class Detector:
         before a trade only when strictly earlier): each trade validated and buffered as `on_trade`
         takes it, and added to `candles` (the runner's) when accepted; each book as `on_book_rows`
         takes it. Up to the first event that would close the open candle (left to the caller): a
-        trade at or after its end, a book `book_lag_ns` after it."""
+        trade at or after its end, a book `book_lag_ns` after it; and up to the first the guard would
+        hold or that would release a held one (not `plain`: left to the caller too). So it releases
+        nothing."""
+        self.released = _NONE_RELEASED
         return RowRun(*self._n.on_rows(trades, books, candles.native, book_lag_ns))
 
     def on_feed_lost(self) -> None:
@@ -197,7 +247,9 @@ class Detector:
         return _transition(t)
 
     def flush(self) -> None:
-        """Applies every buffered event and closes the last second (end of a replay)."""
+        """Applies every buffered event and closes the last second (end of a replay). An event still
+        held is taken, unconfirmed (nothing can come to decide on it)."""
+        self.released = _NONE_RELEASED
         self._n.flush()
 
     def snapshot(self) -> dict[str, Any]:
@@ -219,6 +271,7 @@ class Detector:
         if version != SNAPSHOT_VERSION:
             raise ValueError(f"detector snapshot version {version!r}, this detector reads {SNAPSHOT_VERSION}")
         self._n.restore(json.dumps(state["detector"]))
+        self.released = _NONE_RELEASED
         self._readings_at = -1
 
     def set_history(self, transitions: list[Transition]) -> None:

@@ -3,10 +3,15 @@
 //!
 //! Trades and books are checked by the `InputGuard` (a rejected event never reaches an indicator and
 //! is counted), wait `jitter_buffer_ms` in the `JitterBuffer`, and are then applied in event-time
-//! order. Each time the released events cross into a new second, the second that ended is closed:
-//! every indicator takes its sample, the `Readings` of that instant are built, and the state machine
-//! steps. The book indicators read only the latest book, and only when a second closes: of the ~10
-//! books a second only the last is measured.
+//! order. Each time the events the buffer releases cross into a new second, the second that ended
+//! is closed: every indicator takes its sample, the `Readings` of that instant are built, and the
+//! state machine steps. The book indicators read only the latest book, and only when a second
+//! closes: of the ~10 books a second only the last is measured.
+//!
+//! An event whose time jumps far ahead is held here until the guard has the next event's time (see
+//! `guard`'s doc, "Jumps ahead"). Confirmed, it enters the buffer then, ahead of that event, and is
+//! listed in `released` for the caller (whose candles and strategy take it then); shown to be an
+//! outlier, it is dropped.
 //!
 //! Message velocity counts every trade and, with `velocity_touch_only`, only the books that moved the
 //! best bid or ask price.
@@ -15,12 +20,14 @@
 //! join the market before the outage to the market after it, and the price path restarts after it.
 //! Closed as empty seconds, a long outage would become the baselines' idea of a calm market.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::candles::{CandleBuilder, NS};
 use crate::config::DetectorConfig;
-use crate::guard::InputGuard;
+use crate::guard::{Admit, InputGuard, Leaving};
 use crate::indicators::{
     Acceleration, Depth, MessageVelocity, OrderBookImbalance, Spread, Volatility, VolumeDelta,
 };
@@ -46,6 +53,35 @@ pub enum Event {
     Book { bids: Levels, asks: Levels },
 }
 
+/// A held event the guard released (its jump ahead confirmed by a later event): the caller takes it
+/// as it would have taken the event itself, before the event that released it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Released {
+    Trade {
+        ts_ns: i64,
+        price: f64,
+        qty: f64,
+        is_buy: bool,
+    },
+    Book {
+        ts_ns: i64,
+    },
+}
+
+impl Released {
+    fn of(ts_ns: i64, ev: &Event) -> Self {
+        match *ev {
+            Event::Trade { price, qty, is_buy } => Released::Trade {
+                ts_ns,
+                price,
+                qty,
+                is_buy,
+            },
+            Event::Book { .. } => Released::Book { ts_ns },
+        }
+    }
+}
+
 /// Level vectors of books already measured or replaced, kept to hold the next books' levels, so
 /// that a book costs no allocation once a few have passed. A cache, not state: never serialized, and
 /// equal to any other.
@@ -68,6 +104,14 @@ impl Spare {
             self.0.push(v);
         }
     }
+
+    /// Keeps a dropped book's vectors.
+    fn give_event(&mut self, ev: Event) {
+        if let Event::Book { bids, asks } = ev {
+            self.give(bids);
+            self.give(asks);
+        }
+    }
 }
 
 impl PartialEq for Spare {
@@ -83,6 +127,8 @@ pub enum SnapshotError {
     Malformed(#[from] serde_json::Error),
     #[error("unknown detector snapshot version {found} (this detector reads version {SNAPSHOT_VERSION})")]
     Version { found: u32 },
+    #[error("detector snapshot holds {events} events for the guard's {times} held times")]
+    Held { events: usize, times: usize },
 }
 
 /// Everything the detector keeps between events, but the guard and the buffer (split so the buffer
@@ -132,6 +178,10 @@ struct Core {
 pub struct Detector {
     cfg: DetectorConfig,
     guard: InputGuard,
+    /// The events the guard holds (jumps ahead), in its order of their times.
+    held: VecDeque<Event>,
+    /// The held events the last `on_trade`/`on_book` released, in order.
+    released: Vec<Released>,
     buffer: JitterBuffer<Event>,
     core: Core,
 }
@@ -141,6 +191,9 @@ struct Snapshot {
     version: u32,
     guard: InputGuard,
     buffer: JitterBuffer<Event>,
+    /// Left out when empty (as the guard's held times), so a snapshot without it reads as before.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    held: VecDeque<Event>,
     core: Core,
 }
 
@@ -216,6 +269,8 @@ impl Detector {
         };
         Self {
             guard: InputGuard::new(jitter_ns),
+            held: VecDeque::new(),
+            released: Vec::new(),
             buffer: JitterBuffer::new(jitter_ns),
             core,
             cfg,
@@ -298,17 +353,69 @@ impl Detector {
         self.buffer.len()
     }
 
-    /// Validates and buffers a trade; false (and counted by the guard) when rejected.
+    /// Events the guard holds (jumps ahead waiting for the next event).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The held events the last `on_trade` or `on_book` released (confirmed), in order: they
+    /// entered the buffer before the event of that call.
+    pub fn released(&self) -> &[Released] {
+        &self.released
+    }
+
+    /// Whether an event at `ts_ns` would be taken or dropped at once, releasing nothing: nothing is
+    /// held and it is no jump ahead (`InputGuard::is_plain`).
+    pub fn plain(&self, ts_ns: i64) -> bool {
+        self.guard.is_plain(ts_ns)
+    }
+
+    /// Validates and buffers a trade; false when dropped (and counted by the guard) or held (a jump
+    /// ahead: see `released`).
     pub fn on_trade(&mut self, ts_ns: i64, price: f64, qty: f64, is_buy: bool) -> bool {
-        if !self.guard.trade_ok(ts_ns, price, qty) {
+        self.released.clear();
+        if !self.guard.trade_values_ok(price, qty) {
             return false;
         }
-        let core = &mut self.core;
-        self.buffer
-            .push_release(ts_ns, Event::Trade { price, qty, is_buy }, |t, e| {
-                core.apply(t, e)
-            });
-        true
+        self.admit(ts_ns, Event::Trade { price, qty, is_buy })
+    }
+
+    /// The guard's verdict on the time of an event whose values passed: held events it releases
+    /// enter the buffer first.
+    fn admit(&mut self, ts_ns: i64, ev: Event) -> bool {
+        let Self {
+            guard,
+            held,
+            released,
+            buffer,
+            core,
+            ..
+        } = self;
+        let verdict = guard.admit(ts_ns, |l: Leaving| {
+            let ev = held
+                .remove(l.index)
+                .expect("the guard holds the times of the detector's held events");
+            if l.released {
+                released.push(Released::of(l.ts_ns, &ev));
+                buffer.push_release(l.ts_ns, ev, |t, e| core.apply(t, e));
+            } else {
+                core.spare.give_event(ev);
+            }
+        });
+        match verdict {
+            Admit::Keep => {
+                buffer.push_release(ts_ns, ev, |t, e| core.apply(t, e));
+                true
+            }
+            Admit::Hold => {
+                held.push_back(ev);
+                false
+            }
+            Admit::Drop => {
+                core.spare.give_event(ev);
+                false
+            }
+        }
     }
 
     /// Two empty sides for the next book, reusing the vectors of books already measured: filled and
@@ -317,18 +424,17 @@ impl Detector {
         (self.core.spare.take(), self.core.spare.take())
     }
 
-    /// Validates and buffers a book (sides best first; see `book_sides`); false (and counted) when
-    /// rejected. `proven`: its levels were already checked where it was made, so only its time is.
+    /// Validates and buffers a book (sides best first; see `book_sides`); false when dropped (and
+    /// counted) or held (see `on_trade`). `proven`: its levels were already checked where it was
+    /// made, so only its time is.
     pub fn on_book(&mut self, ts_ns: i64, bids: Levels, asks: Levels, proven: bool) -> bool {
-        if !self.guard.book_ok(ts_ns, &bids, &asks, proven) {
+        self.released.clear();
+        if !self.guard.book_values_ok(&bids, &asks, proven) {
             self.core.spare.give(bids);
             self.core.spare.give(asks);
             return false;
         }
-        let core = &mut self.core;
-        self.buffer
-            .push_release(ts_ns, Event::Book { bids, asks }, |t, e| core.apply(t, e));
-        true
+        self.admit(ts_ns, Event::Book { bids, asks })
     }
 
     /// The feed stopped: nothing after the newest event seen so far was observed until the next
@@ -351,8 +457,29 @@ impl Detector {
         None
     }
 
-    /// Applies every buffered event and closes the last second (end of a replay).
+    /// Applies every buffered event and closes the last second (end of a replay). An event still
+    /// held is taken unconfirmed (`InputGuard::take_held`), and listed in `released`.
     pub fn flush(&mut self) {
+        self.released.clear();
+        let Self {
+            guard,
+            held,
+            released,
+            buffer,
+            core,
+            ..
+        } = self;
+        guard.take_held(|l| {
+            let ev = held
+                .remove(l.index)
+                .expect("the guard holds the times of the detector's held events");
+            if l.released {
+                released.push(Released::of(l.ts_ns, &ev));
+                buffer.push(l.ts_ns, ev);
+            } else {
+                core.spare.give_event(ev);
+            }
+        });
         for (ts, ev) in self.buffer.drain() {
             self.core.apply(ts, ev);
         }
@@ -384,6 +511,7 @@ impl Detector {
             version: SNAPSHOT_VERSION,
             guard: self.guard.clone(),
             buffer: self.buffer.clone(),
+            held: self.held.clone(),
             core,
         };
         serde_json::to_string(&snap).expect("a detector's state serialises")
@@ -403,9 +531,18 @@ impl Detector {
             return Err(SnapshotError::Version { found: v.version });
         }
         let snap: Snapshot = serde_json::from_str(json)?;
+        let times = snap.guard.held().len();
+        if snap.held.len() != times {
+            return Err(SnapshotError::Held {
+                events: snap.held.len(),
+                times,
+            });
+        }
         let transitions = std::mem::take(&mut self.core.machine.transitions);
         let fresh = Detector::new(self.cfg.clone());
         self.guard = snap.guard;
+        self.held = snap.held;
+        self.released.clear();
         self.buffer = snap.buffer;
         self.core = snap.core;
         self.core.machine.fill_older_snapshot();
@@ -610,7 +747,8 @@ mod tests {
     }
 
     /// Calm for a minute, a 20 % fall over ten seconds, calm again: trades every 100 ms, a book
-    /// every 300 ms.
+    /// every 300 ms. Every event is taken (the first, on a fresh detector, held until the book at
+    /// the same time confirms it).
     fn feed(d: &mut Detector, from: usize, to: usize) {
         for k in from..to {
             let ts = T0 + k as i64 * (S / 10);
@@ -620,7 +758,8 @@ mod tests {
                 60..70 => 1.0 - 0.02 * (k - 600) as f64 / 10.0,
                 _ => 0.8 + 0.0005 * ((k % 5) as f64),
             };
-            assert!(d.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0 || sec >= 70));
+            let took = d.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0 || sec >= 70);
+            assert!(took || (k == 0 && d.held() == 1), "{k}");
             if k % 3 == 0 {
                 let (bids, asks) = book(price);
                 assert!(d.on_book(ts, bids, asks, false));
@@ -666,7 +805,8 @@ mod tests {
         for k in 0..300usize {
             let ts = T0 + k as i64 * (S / 10);
             let price = 1.0 + 0.0005 * ((k % 7) as f64);
-            assert!(reused.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0));
+            let took = reused.on_trade(ts, price, 1.0 + (k % 3) as f64, k % 4 == 0);
+            assert!(took || k == 0);
             if k % 3 == 0 {
                 let (want_b, want_a) = book(price);
                 let (mut bids, mut asks) = reused.book_sides();
@@ -750,9 +890,17 @@ mod tests {
         d.on_feed_lost();
         let closes = d.closes();
         // 100 s later the feed is back: only the seconds before the outage close, none of its own.
+        // Its first trade, 100 s ahead, waits for the next event, which confirms it.
         let ts = T0 + 110 * S;
-        assert!(d.on_trade(ts, 1.0, 1.0, true));
+        assert!(!d.on_trade(ts, 1.0, 1.0, true) && d.held() == 1);
         assert!(d.on_trade(ts + 2 * S, 1.0, 1.0, true));
+        let first = Released::Trade {
+            ts_ns: ts,
+            price: 1.0,
+            qty: 1.0,
+            is_buy: true,
+        };
+        assert_eq!(d.released(), [first]);
         assert!(
             d.closes() - closes <= 2,
             "{} seconds closed",
@@ -760,8 +908,99 @@ mod tests {
         );
         let mut told_nothing = Detector::new(small());
         feed(&mut told_nothing, 0, 100);
-        assert!(told_nothing.on_trade(ts, 1.0, 1.0, true));
+        assert!(!told_nothing.on_trade(ts, 1.0, 1.0, true));
         assert!(told_nothing.on_trade(ts + 2 * S, 1.0, 1.0, true));
         assert!(told_nothing.closes() - closes > 20); // the silence closed as empty seconds
+    }
+
+    /// The audit's case: one trade stamped at twice the epoch. Before the hold it became the newest
+    /// time and every genuine event after it was dropped as `time_backwards` (0 of 36,000 in the
+    /// next hour); now it alone is dropped (`time_ahead`) and the detector goes on closing seconds.
+    #[test]
+    fn a_far_future_trade_does_not_blind_the_detector() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 300);
+        assert!(!d.on_trade(2 * T0, 1.0, 1.0, true) && d.held() == 1);
+        let (applied, closes) = (d.applied(), d.closes());
+        feed(&mut d, 300, 1000); // every one taken
+        assert_eq!(d.released(), []);
+        assert_eq!(d.held(), 0);
+        assert_eq!(
+            d.guard()
+                .dropped()
+                .map(|(r, n)| (r.as_str(), n))
+                .collect::<Vec<_>>(),
+            [("time_ahead", 1)]
+        );
+        assert_eq!(d.guard().newest_ns, T0 + 999 * (S / 10));
+        assert!(d.applied() - applied > 900 && d.closes() - closes >= 69);
+        // The same detector, never sent it: the same readings and transitions.
+        let mut clean = Detector::new(small());
+        feed(&mut clean, 0, 1000);
+        assert_eq!(readings_json(&d), readings_json(&clean));
+        assert_eq!(d.transitions(), clean.transitions());
+    }
+
+    /// A held event enters the buffer, in order, with the event that confirms it: a book held over
+    /// a gap reaches the book indicators, and its vectors come back to `book_sides` as any book's.
+    #[test]
+    fn a_held_event_is_released_in_order_by_the_next() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 100);
+        let (applied, buffered) = (d.applied(), d.buffered());
+        assert!(buffered > 10); // the last 1.5 s of 100 trades and 34 books
+        let ts = T0 + 400 * S;
+        let (bids, asks) = book(0.9);
+        assert!(!d.on_book(ts, bids, asks, false));
+        // Held aside: the buffer does not move until the jump is confirmed.
+        assert_eq!(
+            (d.held(), d.buffered(), d.applied()),
+            (1, buffered, applied)
+        );
+        assert!(d.on_trade(ts - S, 0.9, 1.0, true)); // up to the jitter window before it
+        assert_eq!(d.released(), [Released::Book { ts_ns: ts }]);
+        // The book went in first, releasing every event before it less the window; then the trade.
+        assert_eq!(
+            (d.held(), d.buffered(), d.applied()),
+            (0, 2, applied + buffered as u64)
+        );
+        d.flush();
+        assert_eq!(d.applied(), 100 + 34 + 2);
+        assert!(
+            d.readings().get(Indicator::Obi).ready,
+            "the book reached the book indicators"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_carries_a_held_event_and_flush_takes_one() {
+        let mut d = Detector::new(small());
+        feed(&mut d, 0, 100);
+        assert!(!d.on_trade(T0 + 500 * S, 1.0, 1.0, true));
+        let snap = d.snapshot();
+        assert!(snap.contains(r#""held":[{"Trade""#), "{snap}");
+        let mut restored = Detector::new(small());
+        restored.restore(&snap).unwrap();
+        assert_eq!(restored.held(), 1);
+        assert_eq!(restored.snapshot(), snap);
+        // Confirmed after the restore: it is released as it would have been.
+        assert!(restored.on_trade(T0 + 500 * S + 1, 1.0, 1.0, true));
+        assert_eq!(restored.released().len(), 1);
+        // The end of a replay: what is held is taken, unconfirmed.
+        let (applied, buffered) = (d.applied(), d.buffered() as u64);
+        d.flush();
+        assert_eq!((d.held(), d.guard().total_dropped()), (0, 0));
+        assert_eq!(d.released().len(), 1);
+        assert_eq!(d.applied(), applied + buffered + 1);
+        assert_eq!(d.guard().newest_ns, T0 + 500 * S);
+        // A snapshot whose held events and held times differ is refused.
+        let broken = snap.replacen(r#""held":[{"Trade""#, r#""held":[],"x":[{"Trade""#, 1);
+        assert!(matches!(
+            restored.restore(&broken),
+            Err(SnapshotError::Held {
+                events: 0,
+                times: 1
+            })
+        ));
     }
 }

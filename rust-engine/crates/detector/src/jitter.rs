@@ -230,7 +230,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for JitterBuffer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::InputGuard;
+    use crate::guard::{Admit, InputGuard};
     use proptest::prelude::*;
 
     const S: i64 = 1_000_000_000;
@@ -339,10 +339,12 @@ mod tests {
     #[test]
     fn a_message_late_within_the_buffer_is_released_in_time_order() {
         let mut guard = InputGuard::new(1500 * MS);
+        guard.newest_ns = 10 * S; // as after an event at 10 s (a fresh guard holds its first)
         let mut buffer = JitterBuffer::new(1500 * MS);
         let mut applied = vec![];
         let mut on_trade = |ts: i64, price: f64, applied: &mut Vec<i64>| {
-            let ok = guard.trade_ok(ts, price, 1.0);
+            let ok = guard.trade_values_ok(price, 1.0)
+                && guard.admit(ts, |_| unreachable!("nothing is held")) == Admit::Keep;
             if ok {
                 buffer.push_release(ts, price, |t, _| applied.push(t));
             }
@@ -469,8 +471,9 @@ mod tests {
         }
 
         /// Python `test_bad_values_and_shuffled_times_never_reach_an_indicator` (its guard and
-        /// buffer): whatever the values and the order of the times, what the guard keeps leaves the
-        /// buffer in time order, and every other event is counted as dropped.
+        /// buffer): whatever the values and the order of the times, what the guard keeps (or
+        /// releases from its hold) leaves the buffer in time order, and every other event is
+        /// counted as dropped (once the end has taken or dropped what is still held).
         #[test]
         fn guarded_events_leave_in_time_order(
             events in prop::collection::vec(
@@ -487,20 +490,43 @@ mod tests {
             let mut buffer = JitterBuffer::new(S);
             let mut applied = vec![];
             let mut accepted = 0u64;
+            let mut held = std::collections::VecDeque::new();
             for &(ts, price, qty, is_book) in &events {
                 let ts = ts + S;
-                let ok = if is_book {
-                    guard.book_ok(ts, &[(price, qty)], &[(price + 0.01, qty)], false)
+                let values = if is_book {
+                    guard.book_values_ok(&[(price, qty)], &[(price + 0.01, qty)], false)
                 } else {
-                    guard.trade_ok(ts, price, qty)
+                    guard.trade_values_ok(price, qty)
                 };
                 let good = price.is_finite() && qty.is_finite() && price > 0.0 && qty >= 0.0;
-                prop_assert!(!ok || good); // a bad value is never accepted
-                if ok {
-                    accepted += 1;
-                    buffer.push_release(ts, (), |t, ()| applied.push(t));
+                prop_assert!(!values || good); // a bad value is never accepted
+                if !values {
+                    continue;
+                }
+                let verdict = guard.admit(ts, |l| {
+                    let t = held.remove(l.index).unwrap();
+                    assert_eq!(t, l.ts_ns);
+                    if l.released {
+                        accepted += 1;
+                        buffer.push_release(t, (), |t, ()| applied.push(t));
+                    }
+                });
+                match verdict {
+                    Admit::Keep => {
+                        accepted += 1;
+                        buffer.push_release(ts, (), |t, ()| applied.push(t));
+                    }
+                    Admit::Hold => held.push_back(ts),
+                    Admit::Drop => {}
                 }
             }
+            guard.take_held(|l| {
+                held.remove(l.index).unwrap();
+                if l.released {
+                    accepted += 1;
+                    buffer.push(l.ts_ns, ());
+                }
+            });
             applied.extend(buffer.drain().map(|(t, ())| t));
             prop_assert_eq!(applied.len() as u64, accepted);
             prop_assert!(applied.windows(2).all(|w| w[0] <= w[1])); // in time order

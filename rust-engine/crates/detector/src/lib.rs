@@ -9,8 +9,8 @@ pub mod candles;
 pub mod config;
 /// The detector: guard → jitter buffer → indicators → state machine, one second at a time.
 pub mod detector;
-/// Validation in front of the detector: bad values, bad books and times too far back are dropped and
-/// counted.
+/// Validation in front of the detector: bad values, bad books, times too far back and lone times far
+/// ahead are dropped and counted.
 pub mod guard;
 /// The eight microstructure indicators (seven here; the pattern one is patterns.rs).
 pub mod indicators;

@@ -7,6 +7,10 @@
 //! Inputs are checked as the Python guard checks them: a price or quantity that is not a Python
 //! float, a time that is not an int (a bool is not one), a level that is not a pair, is read as an
 //! invalid value, so the guard drops the event and counts it under the reason the Python guard gave.
+//!
+//! An event whose time jumps far ahead is held until the next event decides on it (the `detector`
+//! crate's `guard`, "Jumps ahead"); the held events a call released are the caller's to take
+//! (`take_released`), before that call's own event.
 
 mod book;
 mod candles;
@@ -15,7 +19,7 @@ mod rows;
 mod rules;
 
 use candles::PyCandleBuilder;
-use detector::detector::{Levels, SnapshotError};
+use detector::detector::{Levels, Released, SnapshotError};
 use detector::machine::{State, Transition};
 use detector::rolling;
 use detector::{Detector, DetectorConfig, Readings};
@@ -136,12 +140,51 @@ fn book_row(inner: &mut Detector, rows: &BookRows, row: usize) -> Option<bool> {
     Some(inner.on_book(rows.times[row], bids, asks, false))
 }
 
+/// A released held event as Python takes it: (ts_ns, price, qty, is_buy), price None for a book.
+type ReleasedTuple = (i64, Option<f64>, f64, bool);
+
+fn released_tuple(r: &Released) -> ReleasedTuple {
+    match *r {
+        Released::Trade {
+            ts_ns,
+            price,
+            qty,
+            is_buy,
+        } => (ts_ns, Some(price), qty, is_buy),
+        Released::Book { ts_ns } => (ts_ns, None, 0.0, false),
+    }
+}
+
+/// What `on_trade` and `on_book` return: 1 when the event was taken, plus 2 when the call released
+/// held events (`take_released`).
+const TAKEN: u8 = 1;
+const RELEASED: u8 = 2;
+
 /// The compiled detector. See `flashcrash.event_detector.Detector` for what each method means.
 #[pyclass(module = "flashcrash_native", name = "Detector")]
 struct PyDetector {
     inner: Detector,
     books: BookRows,
     trades: TradeRows,
+    /// The held events the last call released, in order (`take_released`).
+    released: Vec<Released>,
+}
+
+impl PyDetector {
+    /// After one event into `inner`: what it released joins `released`.
+    fn collect_released(&mut self) {
+        self.released.extend_from_slice(self.inner.released());
+    }
+
+    /// `on_trade`'s and `on_book`'s answer for an event `taken` or not.
+    fn verdict(&self, taken: bool) -> u8 {
+        let released = if self.released.is_empty() {
+            0
+        } else {
+            RELEASED
+        };
+        u8::from(taken) * TAKEN + released
+    }
 }
 
 #[pymethods]
@@ -155,6 +198,7 @@ impl PyDetector {
             inner: Detector::new(cfg),
             books: BookRows::default(),
             trades: TradeRows::default(),
+            released: Vec::new(),
         })
     }
 
@@ -166,33 +210,55 @@ impl PyDetector {
         Ok(())
     }
 
+    /// 1 (`TAKEN`) when the trade was taken, plus 2 (`RELEASED`) when the call released held events.
     fn on_trade(
         &mut self,
         ts_ns: &Bound<'_, PyAny>,
         price: &Bound<'_, PyAny>,
         qty: &Bound<'_, PyAny>,
         is_buy: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
+    ) -> PyResult<u8> {
         let buy = is_buy.is_truthy()?;
-        Ok(self.inner.on_trade(
+        self.released.clear();
+        let taken = self.inner.on_trade(
             time_or_zero(ts_ns),
             float_or_nan(price),
             float_or_nan(qty),
             buy,
-        ))
+        );
+        self.collect_released();
+        Ok(self.verdict(taken))
     }
 
+    /// As `on_trade`.
     fn on_book(
         &mut self,
         ts_ns: &Bound<'_, PyAny>,
         bids: &Bound<'_, PyAny>,
         asks: &Bound<'_, PyAny>,
         proven: bool,
-    ) -> bool {
+    ) -> u8 {
+        self.released.clear();
         let (mut b, mut a) = self.inner.book_sides();
         side(bids, &mut b);
         side(asks, &mut a);
-        self.inner.on_book(time_or_zero(ts_ns), b, a, proven)
+        let taken = self.inner.on_book(time_or_zero(ts_ns), b, a, proven);
+        self.collect_released();
+        self.verdict(taken)
+    }
+
+    /// The held events the last call (`on_trade`, `on_book`, `on_book_rows`) released, in order,
+    /// as (ts_ns, price, qty, is_buy) (price None for a book); emptied.
+    fn take_released(&mut self) -> Vec<ReleasedTuple> {
+        self.released
+            .drain(..)
+            .map(|r| released_tuple(&r))
+            .collect()
+    }
+
+    /// Whether an event at `ts_ns` would be taken or dropped at once, releasing nothing.
+    fn plain(&self, ts_ns: i64) -> bool {
+        self.inner.plain(ts_ns)
     }
 
     /// Takes a block of books (see `BookRows`: `prices` and `qty` are rows of 2 x levels) for
@@ -210,19 +276,27 @@ impl PyDetector {
     }
 
     /// Rows `start..end` of the block, each as `on_book` takes a book; a row without a bid is no book
-    /// (skipped). Returns (books handed over, time of the last one the guard accepted or -1).
-    fn on_book_rows(&mut self, start: usize, end: usize) -> PyResult<(usize, i64)> {
+    /// (skipped). Returns (books handed over, time of the last one the guard accepted (a held book
+    /// released counts) or -1, how many held events the rows released: `take_released`).
+    fn on_book_rows(&mut self, start: usize, end: usize) -> PyResult<(usize, i64, usize)> {
         check_range("book", start, end, self.books.times.len())?;
+        self.released.clear();
         let (mut handed, mut last) = (0, -1);
         for row in start..end {
             if let Some(accepted) = book_row(&mut self.inner, &self.books, row) {
                 handed += 1;
+                for r in self.inner.released() {
+                    if let Released::Book { ts_ns } = *r {
+                        last = ts_ns;
+                    }
+                }
+                self.collect_released();
                 if accepted {
                     last = self.books.times[row];
                 }
             }
         }
-        Ok((handed, last))
+        Ok((handed, last, self.released.len()))
     }
 
     /// Takes a block of trades (see `TradeRows`) for `on_rows`; the arrays are copied.
@@ -244,7 +318,8 @@ impl PyDetector {
     /// runner's) as the runner adds it; each book as `on_book_rows` takes it. Up to the first event
     /// that would close the open candle, left to the runner one at a time (its candle is for the
     /// strategy): a trade at or after the candle's end, a book `book_lag_ns` after it (the runner's
-    /// books close a candle that much later). Returns (the next trade row, the next book row, books
+    /// books close a candle that much later); and up to the first that the guard would hold or
+    /// that would release a held one (`plain`): the runner takes those one at a time too. Returns (the next trade row, the next book row, books
     /// handed over, the time of the last book accepted or -1, the time and price of the last trade
     /// accepted or -1 and NaN).
     fn on_rows(
@@ -261,10 +336,18 @@ impl PyDetector {
         let closes = |candles: &PyCandleBuilder, ts: i64| {
             candles.inner.open_end_ns().is_some_and(|end| ts >= end)
         };
+        self.released.clear();
         while t < t_end || b < b_end {
             let book_next = b < b_end && (t == t_end || self.books.times[b] < self.trades.times[t]);
+            let ts = if book_next {
+                self.books.times[b]
+            } else {
+                self.trades.times[t]
+            };
+            if !self.inner.plain(ts) {
+                break;
+            }
             if book_next {
-                let ts = self.books.times[b];
                 if closes(&candles, ts.saturating_sub(book_lag_ns)) {
                     break;
                 }
@@ -301,6 +384,7 @@ impl PyDetector {
     }
 
     fn flush(&mut self) {
+        self.released.clear();
         self.inner.flush();
     }
 
@@ -328,6 +412,12 @@ impl PyDetector {
     #[getter]
     fn buffered(&self) -> usize {
         self.inner.buffered()
+    }
+
+    /// Events held (jumps ahead waiting for the next event).
+    #[getter]
+    fn held(&self) -> usize {
+        self.inner.held()
     }
 
     /// The guard's drop counts by reason (reasons never seen are left out).
@@ -388,6 +478,7 @@ impl PyDetector {
     }
 
     fn restore(&mut self, json: &str) -> PyResult<()> {
+        self.released.clear();
         self.inner
             .restore(json)
             .map_err(|e: SnapshotError| PyValueError::new_err(e.to_string()))
