@@ -197,6 +197,8 @@ def test_drop_counters_are_mirrored_by_reason() -> None:
     for _ in range(4):
         runner.detector.on_trade(S, math.nan, 1.0, True)
     runner.detector.on_book(wire.OrderBookSnapshot("POLUSDT", S, S, 1, ((2.0, 1.0),), ((1.0, 1.0),)))
+    for ts in (S, S + 1, 2 * 1_760_054_400 * S, S + 2):  # a time at twice the epoch, then the market
+        runner.detector.on_trade(ts, 0.2, 1.0, True)
     m.update(runner, S)
     s = _samples(m)
     assert _value(s, "malformed_total", reason="payload") == 3
@@ -204,6 +206,7 @@ def test_drop_counters_are_mirrored_by_reason() -> None:
     assert _value(s, "conflated_total") == 7
     assert _value(s, "guard_dropped_total", reason="bad_price") == 4
     assert _value(s, "guard_dropped_total", reason="book_crossed") == 1
+    assert _value(s, "guard_dropped_total", reason="time_ahead") == 1
     client.malformed["payload"] += 5
     client.conflated = 10
     m.update(runner, 2 * S)

@@ -11,6 +11,7 @@ test, a `RecordingDb`): engine liveness, order timeouts, the engine's stop, and 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import zmq
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from trading_fixtures import balances, candle, error, execution, placed
 
 from flashcrash import config, wire
@@ -584,3 +587,80 @@ def test_max_hold_is_enforced_on_books_when_no_trade_comes() -> None:
     assert lot.phase is Phase.EXITING and lot.exit_reason == "max_hold"
     cancel = link.sent[-1]
     assert isinstance(cancel, wire.CancelOrder) and cancel.client_order_id == lot.target_coid
+
+
+# ------------------------------------------------- odd market data down the order path
+_BAD = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, -1e-9, 0.0])
+_ODD_TIMES = st.one_of(
+    st.tuples(st.just("near"), st.integers(-5 * S, 5 * S)),  # shuffled around the market's time
+    st.tuples(st.just("at"), st.integers(1_000 * S, 1_040 * S)),  # anywhere in it
+    st.tuples(st.just("at"), st.integers(1_041 * S + 86_400 * S, 2**62)),  # far ahead, to 2116
+    st.tuples(st.just("at"), st.integers(1, 900 * S) | st.integers(-S, 0)),  # far back, not positive
+)
+
+
+def _crash_market() -> list[tuple[int, float, float]]:
+    """`test_scripted_crash_round_trip`'s market, a trade every 250 ms: calm at 1.0 from 1,000 s, a
+    new low at 0.95, a bullish candle of high volume (an entry), then calm at 0.97."""
+    out = [(1_000 * S + k * S // 4, 1.0, 100.0) for k in range(120)]
+    out += [(int(1030.2 * S), 0.95, 100.0), (int(1031.1 * S), 0.95, 100.0), (int(1031.5 * S), 0.97, 1000.0)]
+    out += [(1_032 * S + S // 10 + k * S // 4, 0.97, 100.0) for k in range(32)]
+    return out
+
+
+def _sane(x: Decimal | None, may_be_none: bool = False) -> bool:
+    return (x is None and may_be_none) or (x is not None and x.is_finite() and x > 0)
+
+
+@settings(max_examples=60, deadline=None)
+@example(odd={})
+@given(
+    st.dictionaries(
+        st.integers(1, 150),  # where among the market's trades (one odd event at most there)
+        st.tuples(
+            _ODD_TIMES,
+            st.floats(0.9, 1.1) | _BAD,
+            st.floats(0.0, 2_000.0) | _BAD,
+            st.booleans(),
+        ),
+        max_size=60,
+    )
+)
+def test_odd_market_data_never_reaches_an_order(
+    odd: dict[int, tuple[tuple[str, int], float, float, bool]],
+) -> None:
+    """The runner on a market (the detector's state scripted ACTIVE, as `test_scripted_crash_round_trip`)
+    with odd trades and books among its trades: NaN, Inf, negative and zero prices and quantities,
+    times shuffled, far ahead, far back or not positive. Every order sent has a finite positive price
+    and quantity; no candle is far off in time or of a bad price; the event clock never jumps ahead.
+    The market alone enters and places its target (`@example`): the property is not vacuous."""
+    runner, link, clock = _scripted_runner()
+    runner.detector = ScriptedDetector(runner.detector)  # type: ignore[assignment]
+    for i, (ts, price, qty) in enumerate(_crash_market()):
+        clock.ns, tid = ts, i + 1
+        if i in odd:
+            (kind, t), o_price, o_qty, is_book = odd[i]
+            o_ts = ts + t if kind == "near" else t
+            if is_book:
+                bids, asks = ((o_price, o_qty),), ((o_price + 0.001, o_qty),)
+                link.inbox.append(wire.OrderBookSnapshot("POLUSDT", o_ts, o_ts, 1, bids, asks))
+            else:
+                link.inbox.append(wire.Trade("POLUSDT", o_ts, o_ts, 0, o_price, o_qty, "sell"))
+        link.inbox.append(wire.Trade("POLUSDT", ts, ts, tid, price, qty, "buy"))
+        sent = len(link.sent)
+        runner.step(0)
+        for cmd in link.sent[sent:]:  # the engine fills every order at its price at once
+            if isinstance(cmd, wire.PlaceOrder) and cmd.price is not None:
+                link.inbox += [placed(cmd), execution(cmd, str(cmd.price), str(cmd.quantity), tid)]
+    orders = [m for m in link.sent if isinstance(m, wire.PlaceOrder)]
+    for o in orders:
+        assert _sane(o.price, may_be_none=o.order_type == "MARKET") and _sane(o.quantity), o
+    for c in runner.history:
+        assert 1_000 * S <= c.start_ns <= 1_041 * S, c
+        assert all(math.isfinite(x) and x > 0 for x in (c.open, c.high, c.low, c.close)), c
+    assert runner.event_ns <= 1_041 * S + 5 * S
+    if not odd:
+        assert [(o.side, o.price) for o in orders] == [
+            ("BUY", Decimal("0.9540")),
+            ("SELL", Decimal("0.9660")),
+        ]
