@@ -384,7 +384,8 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
         facts["time_offset_ms"] = replay.offset_ms  # the replay's times after the market's recorded ones
     summary["replay"] = facts
     if is_max(replay.speed):
-        guard = (messages.get("dropped_by_guard") or {}).get("time_backwards", 0)
+        dropped = messages.get("dropped_by_guard") or {}
+        guard = dropped.get("time_backwards", 0) + dropped.get("time_ahead", 0)
         late = messages.get("late_trades", 0)
         books = messages.get("book")
         figures = [

@@ -608,9 +608,10 @@ def _publish_hz_for(sim: SimSpec | None, configured: Any) -> int | None:
     At `max` there is no rate to match, and a cap does harm: the engine sends a book held back by
     the cap when its interval ends, read then from its live book, which at hundreds of times real
     time is seconds of replay ahead of the trades still queued behind it; the strategy's input guard
-    then drops those trades as `time_backwards` (hundreds an hour at 100 a second). Uncapped, a book
-    goes out as soon as the engine has caught up with the trades before it: a fraction of a second of
-    replay ahead of them at most, inside the guard's jitter window."""
+    then drops those trades as `time_backwards` (hundreds an hour at 100 a second), or, a book more
+    than the jitter window + 2 s ahead, the book as `time_ahead` (the trades after it show it out of
+    place). Uncapped, a book goes out as soon as the engine has caught up with the trades before it: a
+    fraction of a second of replay ahead of them at most, inside the guard's jitter window."""
     if sim is None:
         return None
     if not sim.speed.replace(".", "", 1).isdigit():

@@ -351,7 +351,7 @@ def test_the_final_summary_of_a_max_speed_replay_says_it_is_not_a_backtest() -> 
         "messages": {
             "trade": 44_228,
             "book": 204,
-            "dropped_by_guard": {"time_backwards": 436},
+            "dropped_by_guard": {"time_backwards": 400, "time_ahead": 36, "bad_price": 2},
             "late_trades": 58,
         }
     }
