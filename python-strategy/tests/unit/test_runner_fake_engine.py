@@ -495,10 +495,14 @@ def test_an_iteration_with_a_response_snapshots_the_trading_components_and_recor
         cmd.time_in_force, cmd.quantity, cmd.price, "NEW",
     )  # fmt: skip
     link.inbox.append(placed)
+    taken: list[int] = []  # the detector's snapshot (about 2 ms) is not taken to be thrown away
+    real = runner.detector.snapshot
+    runner.detector.snapshot = lambda: taken.append(1) or real()  # type: ignore[method-assign]
     runner.step(0)
     assert db.responses == [placed]
     assert sorted(n for n, _, _ in db.snapshots) == ["breaker", "orders", "runner", "strategy"]
     assert {r for _, r, _ in db.snapshots} == {"change"}
+    assert taken == []
 
 
 def test_the_engine_announcing_it_stopped_stops_the_loop() -> None:
