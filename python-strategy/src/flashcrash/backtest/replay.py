@@ -452,12 +452,14 @@ class Replay:
             ts = ts_a[k]
             if k == next_gap:
                 if warm_until and warm_until <= ts_a[k - 1] + self.gap_ns:
-                    warm_until = self._end_warm_up(warm_until)  # in the silence before the outage
+                    self._end_warm_up(warm_until)  # in the silence before the outage
+                    warm_until = 0
                 self._outage(ts_a[k - 1], ts)
                 gap_i += 1
                 next_gap = gaps[gap_i]
             if warm_until and ts >= warm_until:
-                warm_until = self._end_warm_up(warm_until)
+                self._end_warm_up(warm_until)
+                warm_until = 0
             if ts >= next_second:
                 second = ts // NS
                 self._sample_to(second, last_price)
@@ -508,12 +510,11 @@ class Replay:
         if progress is not None:
             progress(n, n)
 
-    def _end_warm_up(self, at: int) -> int:
+    def _end_warm_up(self, at: int) -> None:
         """The books and messages of the warm-up (before `at`) still wait, paused: only then is the
-        window on. Returns 0 (no warm-up left)."""
+        window on."""
         self._until(at)
         self.runner.strategy.paused_reason = ""
-        return 0
 
     def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
         """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between

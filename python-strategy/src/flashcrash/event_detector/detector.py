@@ -168,8 +168,19 @@ class Detector:
         is held and it is no jump ahead (`on_rows` goes only while this holds)."""
         return bool(self._n.plain(ts_ns))
 
-    def _take_released(self, got: int) -> None:
-        self.released = tuple(Released(*r) for r in self._n.take_released()) if got & 2 else _NONE_RELEASED
+    def _take_released(self, any_released: bool) -> None:
+        """`released` from the native detector's list when its last call released any, else empty."""
+        self.released = (
+            tuple(Released(*r) for r in self._n.take_released()) if any_released else _NONE_RELEASED
+        )
+
+    def _taken(self, got: int) -> bool:
+        """A native `on_trade`/`on_book` answer (bit 1: taken; bit 2: held events released):
+        `released` updated (most calls release nothing, and find nothing to clear), whether the event
+        was taken."""
+        if got > 1 or self.released:
+            self._take_released(got > 1)
+        return got & 1 == 1
 
     def readings(self) -> Readings:
         """The readings at the end of the last closed second (all not ready before the first)."""
@@ -183,19 +194,15 @@ class Detector:
     def on_trade(self, ts_ns: int, price: float, qty: float, is_buy: bool) -> bool:
         """Validates and buffers a trade; False when rejected (and counted in `guard.dropped`) or held
         (a jump ahead). `released` then lists the held events this call released."""
-        got = self._n.on_trade(ts_ns, price, qty, is_buy)
-        if got > 1 or self.released:
-            self._take_released(got)
-        return got & 1 == 1
+        return self._taken(self._n.on_trade(ts_ns, price, qty, is_buy))
 
     def on_book(self, snapshot: wire.OrderBookSnapshot) -> bool:
         """Validates and buffers a book; as `on_trade`."""
-        got = self._n.on_book(
-            snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks, wire.levels_proven(snapshot)
+        return self._taken(
+            self._n.on_book(
+                snapshot.exchange_ts_ns, snapshot.bids, snapshot.asks, wire.levels_proven(snapshot)
+            )
         )
-        if got > 1 or self.released:
-            self._take_released(got)
-        return got & 1 == 1
 
     def set_book_rows(self, times: Any, prices: Any, qty: Any, nbids: Any) -> None:
         """A block of books as C-contiguous numpy arrays, for `on_book_rows` (the backtest's synthetic
@@ -212,7 +219,7 @@ class Detector:
         none); `released` lists the held events the rows released."""
         taken, last, released = self._n.on_book_rows(start, end)
         if released or self.released:
-            self._take_released(2 if released else 0)
+            self._take_released(bool(released))
         return int(taken), int(last)
 
     def set_trade_rows(self, times: Any, prices: Any, qty: Any, buy: Any) -> None:

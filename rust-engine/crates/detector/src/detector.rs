@@ -82,6 +82,26 @@ impl Released {
     }
 }
 
+/// A held event leaving the hold as the guard says (`l`): taken out of `held`; released, it is listed
+/// in `released` and returned for the buffer; dropped, its vectors go back to `spare`.
+fn leave(
+    l: Leaving,
+    held: &mut VecDeque<Event>,
+    released: &mut Vec<Released>,
+    spare: &mut Spare,
+) -> Option<Event> {
+    let ev = held
+        .remove(l.index)
+        .expect("the guard holds the times of the detector's held events");
+    if l.released {
+        released.push(Released::of(l.ts_ns, &ev));
+        Some(ev)
+    } else {
+        spare.give_event(ev);
+        None
+    }
+}
+
 /// Level vectors of books already measured or replaced, kept to hold the next books' levels, so
 /// that a book costs no allocation once a few have passed. A cache, not state: never serialized, and
 /// equal to any other.
@@ -392,14 +412,8 @@ impl Detector {
             ..
         } = self;
         let verdict = guard.admit(ts_ns, |l: Leaving| {
-            let ev = held
-                .remove(l.index)
-                .expect("the guard holds the times of the detector's held events");
-            if l.released {
-                released.push(Released::of(l.ts_ns, &ev));
+            if let Some(ev) = leave(l, held, released, &mut core.spare) {
                 buffer.push_release(l.ts_ns, ev, |t, e| core.apply(t, e));
-            } else {
-                core.spare.give_event(ev);
             }
         });
         match verdict {
@@ -470,14 +484,8 @@ impl Detector {
             ..
         } = self;
         guard.take_held(|l| {
-            let ev = held
-                .remove(l.index)
-                .expect("the guard holds the times of the detector's held events");
-            if l.released {
-                released.push(Released::of(l.ts_ns, &ev));
+            if let Some(ev) = leave(l, held, released, &mut core.spare) {
                 buffer.push(l.ts_ns, ev);
-            } else {
-                core.spare.give_event(ev);
             }
         });
         for (ts, ev) in self.buffer.drain() {
