@@ -1,6 +1,6 @@
 """Strategy-side benchmarks (issue 5), over real POLUSDT trades (data/, 21:05-21:25 UTC of the
 10 Oct 2025 crash) with the backtest's synthetic book (the model exchange-sim serves in the demo) every
-100 ms of event time, 20 levels a side (56,219 events):
+100 ms of event time, 20 levels a side (56,219 events; `bench/strategy_feed.py` builds the feeds):
 
 a. per-event cost (ns/event, one core) of the detector alone and of `Runner.handle` on a bare runner
    (no database, metrics or publisher, logging off, commands to a stub: the lower bound, the figure
@@ -32,10 +32,20 @@ b. sustained throughput of the real strategy process: `python -m flashcrash run`
    leaves the strategy's own queue (RCVHWM 100,000) as the only place where a message can be lost;
 c. tick-to-decision latency at 2,000 msg/s in the same real process (`bench/strategy_timed.py`: the
    same `flashcrash run`, with a timestamp when `Runner.handle` returns): each frame's `local_ts_ns`
-   is set at send time; latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Beside it,
-   the strategy's own part (the client hands the message over -> end of `Runner.handle`), and the
-   transport's floor: the same publisher and an `EngineClient` with no strategy (what ZeroMQ between
-   two processes costs on this machine, whatever the strategy does).
+   is set at send time; latency = end of its `Runner.handle` minus that stamp; p50/p99/max. Two feeds
+   (`bench/strategy_feed.py`):
+   - "market": event time at 1x real, what a market sending 2,000 msg/s is. No recording here is that
+     dense (the crash's busiest 10 s of POLUSDT hold 984 trades), so each trade of 21:17:30-21:17:40
+     is sent as k fills (same time, price and side, quantity / k; k = 20 at 2,000 msg/s), after a
+     warm-up of 21:05-21:17:30 split alike and published at 30,000 msg/s, unmeasured, and a 2-s pause:
+     the detector and the strategy reach the measured seconds in the state that market put them in
+     (ACTIVE, entering: the orders placed in the measured part are counted);
+   - "compressed": the throughput runs' feed at 2,000 msg/s, event time 43x real: a candle close with
+     its decisions, journal, snapshots and orders 43 times a second, the stress case.
+   Beside each, the strategy's own part (the client hands the message over -> end of
+   `Runner.handle`), and the transport's floor: the same publisher and an `EngineClient` with no
+   strategy, fed the measured frames (what ZeroMQ between two processes costs on this machine,
+   whatever the strategy does).
 
 Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/bench.sh).
 """
@@ -44,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import logging
 import math
@@ -66,31 +75,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import zmq
 from flashcrash import wire
-from flashcrash.backtest.book import BookParams, with_books
-from flashcrash.backtest.commands import window
 from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
 from flashcrash.launcher import Session, free_ports
-from flashcrash.marketdata import load_trades
 from flashcrash.monitoring.live import parse_metrics
 from flashcrash.runner import Runner, quiet_gc
+from strategy_feed import SYMBOL, Feed, at_market_rate, replay, sustained
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "config.toml"
 TIMED = Path(__file__).resolve().with_name("strategy_timed.py")
-POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
-SYMBOL = "POLUSDT"
 S = 1_000_000_000
-TICK = 0.0001
-STEP = 0.1
-BOOK_STEP_NS = 100_000_000  # the synthetic book's interval
-DAY = 1760054400  # 2025-10-10 00:00 UTC
 SPIN_S = 0.0001  # the timed publisher spins only the last 100 us before a frame is due
 SLICE_S = 0.001  # the throughput publisher sends what is due every millisecond
+# The latency run publishes its warm-up (`Feed.warm`) this fast, then waits this long before the
+# measured part, so that the strategy has drained it.
+WARM_RATE = 30_000.0
+WARM_PAUSE_S = 2.0
 # The engine's data PUB (the `zeromq` crate, rust-engine/vendor) drops a message for a subscriber
 # when that subscriber's write buffer holds 128 KiB the kernel would not take (asynchronous-codec's
 # send high-water mark): libzmq counts its SNDHWM in messages, so the bench sets that many of this
@@ -102,117 +106,6 @@ SCRAPE_S = 1.0
 KEPT_UP_WITHIN = 0.01  # handled within 1 % of the rate offered; the publisher within 1 % of the target
 STOP_REASON = "bench: end of the feed"
 AMPLE = Decimal(1_000_000)  # the stand-in engine's free quote
-
-
-def replay(start: str, end: str) -> list[wire.Trade | wire.OrderBookSnapshot]:
-    """Real trades between `start` and `end` (HH:MM), with the backtest's synthetic book
-    (`flashcrash.backtest.book`, the configuration's tick, step and seed) at every 100 ms boundary."""
-    a = (DAY + int(start[:2]) * 3600 + int(start[3:]) * 60) * S
-    b = (DAY + int(end[:2]) * 3600 + int(end[3:]) * 60) * S
-    trades, _, _ = load_trades(POL, None)
-    return list(with_books(window(trades, a, b), BookParams(TICK, STEP, 20, 1), SYMBOL))
-
-
-# ------------------------------------------------------------------------------------ the feed
-@dataclass
-class Feed:
-    """Frames (topic, payload) ready to publish, and where each payload's `local_ts_ns` is (so the
-    publisher can stamp its send time in place)."""
-
-    frames: list[tuple[bytes, bytes]]
-    stamp_at: list[int]
-    copies: int
-    # Jumps in the recorded trade ids within one copy (the data's own).
-    ids_gaps_per_copy: int
-    # The recorded events' own rate, a second of event time: what real time is.
-    events_per_event_s: float
-
-    def trades(self, count: int) -> int:
-        return sum(1 for t, _ in self.frames[:count] if t.startswith(b"trade"))
-
-
-_UINT = {0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q"}
-
-
-def _value_at(payload: bytes, key: str) -> tuple[int, str] | None:
-    """Offset and struct format of the unsigned int stored under `key` in a MessagePack map (None: a
-    one-byte fixint, which has no room to grow)."""
-    k = msgpack.packb(key)
-    i = payload.index(k) + len(k)
-    fmt = _UINT.get(payload[i])
-    return None if fmt is None else (i + 1, fmt)
-
-
-def sustained(events: list[wire.Trade | wire.OrderBookSnapshot], count: int) -> Feed:
-    """`count` frames: the events, then copies of them with times shifted by the data's span (rounded
-    up to the book's 100 ms, so the books stay on their grid) and trade and book ids by theirs: each
-    copy follows the one before as the same feed would, its first trade id the last one's + 1. A
-    copy's payload is the recorded one with those three numbers written in place, or encoded again
-    when one no longer fits its bytes."""
-    first_ts, last_ts = events[0].exchange_ts_ns, events[-1].exchange_ts_ns
-    t_shift = (math.floor((last_ts - first_ts) / BOOK_STEP_NS) + 1) * BOOK_STEP_NS
-    tids = [e.trade_id for e in events if isinstance(e, wire.Trade)]
-    uids = [e.update_id for e in events if isinstance(e, wire.OrderBookSnapshot)]
-    tid_shift = max(tids) - min(tids) + 1
-    uid_shift = max(uids) - min(uids) + 1
-    gaps = sum(1 for a, b in itertools.pairwise(tids) if b != a + 1)
-    frames: list[tuple[bytes, bytes]] = []
-    stamp_at: list[int] = []
-    copies = math.ceil(count / len(events))
-    for k in range(copies):
-        for e in events[: count - len(frames)]:
-            trade = isinstance(e, wire.Trade)
-            ident = "trade_id" if trade else "update_id"
-            shifts = {
-                "exchange_ts_ns": t_shift,
-                "local_ts_ns": t_shift,
-                ident: tid_shift if trade else uid_shift,
-            }
-            payload = wire.encode(e) if k == 0 else None
-            if k:
-                payload = _shifted(e, shifts, k)
-            assert payload is not None
-            at = _value_at(payload, "local_ts_ns")
-            assert at is not None and at[1] == ">Q", (
-                "local_ts_ns is stamped in place: 8 bytes"
-            )
-            frames.append(
-                (f"{'trade' if trade else 'book'}.{SYMBOL}".encode(), payload)
-            )
-            stamp_at.append(at[0])
-    # The copies decode to the events shifted, through the strategy's own decoder.
-    for i in (len(events), len(frames) // 2, len(frames) - 1):
-        if len(events) <= i < len(frames):
-            k, j = divmod(i, len(events))
-            m, src = wire.decode(frames[i][1]), events[j]
-            assert m.exchange_ts_ns == src.exchange_ts_ns + k * t_shift, (i, m)  # type: ignore[union-attr]
-    return Feed(frames, stamp_at, copies, gaps, len(events) / (t_shift / S))
-
-
-_ENCODED: dict[int, tuple[bytes, list[tuple[int, str] | None]]] = {}
-
-
-def _shifted(
-    e: wire.Trade | wire.OrderBookSnapshot, shifts: dict[str, int], k: int
-) -> bytes:
-    """`e`'s payload with each of `shifts`' fields moved by k times its shift."""
-    known = _ENCODED.get(id(e))
-    if known is None:
-        base = wire.encode(e)
-        known = _ENCODED[id(e)] = (base, [_value_at(base, key) for key in shifts])
-    base, where = known
-    buf = bytearray(base)
-    try:
-        for (key, d), at in zip(shifts.items(), where, strict=True):
-            if at is None:
-                raise struct.error(key)
-            struct.pack_into(at[1], buf, at[0], getattr(e, key) + k * d)
-        return bytes(buf)
-    except struct.error:  # a number outgrew its bytes: the map encoded again
-        m = e.to_map()
-        for key, d in shifts.items():
-            m[key] = getattr(e, key) + k * d
-        return msgpack.packb(m, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------ the engine's stand-in
@@ -309,12 +202,16 @@ def stand_in(
     stamp: bool,
     sndhwm: int,
     conn: Any,
+    warm_rate: float = 0.0,
 ) -> None:
     """The engine's place: binds its data (XPUB, dropping for a full subscriber at `sndhwm`), command
     (PULL) and response (PUB) endpoints; once the strategy has subscribed and the parent says go,
     publishes the first `count` frames at `rate` msg/s (`stamp`: one at a time, its `local_ts_ns` set
     to its send time; else what is due every millisecond), a HealthMetrics every second, then the
-    engine's stop; answers commands until the parent says stop. Sends the parent its figures."""
+    engine's stop; answers commands until the parent says stop. Sends the parent its figures. With
+    `stamp` and a feed with a warm-up (`Feed.warm`), the warm-up goes first, unstamped, at
+    `warm_rate`, then a pause of `WARM_PAUSE_S`, then the rest stamped at `rate` (`timed_from_ns`: when
+    that part began)."""
     ctx = zmq.Context()
     data, cmds, resp = ctx.socket(zmq.XPUB), ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
     data.setsockopt(zmq.SNDHWM, sndhwm)
@@ -358,39 +255,63 @@ def stand_in(
     ] = []  # (wall time, frames sent, of which dropped)
     lost = 0
     next_health = clock() + 1.0
-    t0 = clock()
-    first_wall = wall()
-    i = 0
-    while i < count:
-        if stamp:
-            due = t0 + i / rate
-            ahead = due - clock()
-            if ahead > SPIN_S:
-                time.sleep(ahead - SPIN_S)
-            while clock() < due:
-                pass
-            topic, payload = frames[i]
-            buf = bytearray(payload)
-            struct.pack_into(">Q", buf, stamp_at[i], time.time_ns())
-            send([topic, buf])
-            i += 1
-        else:
-            now = clock()
-            upto = min(count, int((now - t0) * rate) + 1)
-            while i < upto:
-                try:
-                    multipart(frames[i], noblock)
-                except again:
-                    dropped[frames[i][0]] += 1
-                    lost += 1
-                i += 1
-            progress.append((wall(), i, lost))
-            if i < count:  # until the next frame is due, and at least the slice
-                time.sleep(max(0.0, max(t0 + i / rate, now + SLICE_S) - clock()))
+
+    def housekeeping() -> None:
+        nonlocal next_health
         if clock() >= next_health:
             next_health += 1.0
             send([b"health", _health(started_ns)])
         responder.serve()
+
+    def publish(lo: int, hi: int, rate: float, stamp: bool) -> None:
+        """Frames lo..hi at `rate` (`stamp`: one at a time, each stamped with its send time)."""
+        nonlocal lost
+        t0 = clock() - lo / rate
+        i = lo
+        while i < hi:
+            if stamp:
+                due = t0 + i / rate
+                ahead = due - clock()
+                if ahead > SPIN_S:
+                    time.sleep(ahead - SPIN_S)
+                while clock() < due:
+                    pass
+                topic, payload = frames[i]
+                buf = bytearray(payload)
+                struct.pack_into(">Q", buf, stamp_at[i], time.time_ns())
+                send([topic, buf])
+                i += 1
+            else:
+                now = clock()
+                upto = min(hi, int((now - t0) * rate) + 1)
+                while i < upto:
+                    try:
+                        multipart(frames[i], noblock)
+                    except again:
+                        dropped[frames[i][0]] += 1
+                        lost += 1
+                    i += 1
+                progress.append((wall(), i, lost))
+                if i < hi:  # until the next frame is due, and at least the slice
+                    time.sleep(max(0.0, max(t0 + i / rate, now + SLICE_S) - clock()))
+            housekeeping()
+
+    first_wall = wall()
+    timed_from = 0
+    measured = Counter()
+    if stamp and feed.warm:
+        # The warm-up as fast as `warm_rate`, unstamped; a pause for the strategy to drain it.
+        publish(0, feed.warm, warm_rate, False)
+        settle = clock() + WARM_PAUSE_S
+        while clock() < settle:
+            housekeeping()
+            time.sleep(0.001)
+        timed_from = time.time_ns()
+        before = Counter(responder.counts)
+        publish(feed.warm, count, rate, True)
+        measured = responder.counts - before
+    else:
+        publish(0, count, rate, stamp)
     last_wall = wall()
     stop = [b"state", _state("engine", "running", "stopped", STOP_REASON)]
     data.send_multipart(stop)  # blocks until there is room: it must arrive
@@ -405,6 +326,8 @@ def stand_in(
             "commands": dict(responder.counts),
             "dropped_at_publisher": {t.decode(): n for t, n in dropped.items()},
             "cpu_s": _own_cpu(),
+            "timed_from_ns": timed_from,
+            "commands_measured": dict(measured),
         }
     )
     for s in (data, cmds, resp):
@@ -537,7 +460,8 @@ def process_run(
             )
             parent, child = mp.get_context("fork").Pipe()
             proc = mp.get_context("fork").Process(
-                target=stand_in, args=(ends, feed, count, rate, timed, sndhwm, child)
+                target=stand_in,
+                args=(ends, feed, count, rate, timed, sndhwm, child, WARM_RATE),
             )
             proc.start()
             try:
@@ -550,7 +474,10 @@ def process_run(
                 time.sleep(0.5)
                 parent.send("go")
                 strategy = session.procs["strategy"]
-                deadline = time.monotonic() + count / rate + 120
+                warm = feed.warm if timed else 0
+                deadline = (
+                    time.monotonic() + (count - warm) / rate + warm / WARM_RATE + 120
+                )
                 port = session.ports["strategy_metrics"]
                 while strategy.alive() and time.monotonic() < deadline:
                     s = _scrape(port)
@@ -659,9 +586,19 @@ def process_run(
         out["why_not"] = "; ".join(why)
         if timed and timings is not None:
             t = json.loads(timings.read_text())
-            out |= _percentiles("latency", t["send_to_decision_ns"])
-            out |= _percentiles("own_latency", t["receive_to_decision_ns"])
-            out["timed_messages"] = len(t["send_to_decision_ns"])
+            # The measured part only (a warm-up goes unstamped, with the recording's times).
+            since = figures["timed_from_ns"]
+            measured = [i for i, sent in enumerate(t["sent_ns"]) if sent >= since]
+            out |= _percentiles(
+                "latency", [t["send_to_decision_ns"][i] for i in measured]
+            )
+            out |= _percentiles(
+                "own_latency", [t["receive_to_decision_ns"][i] for i in measured]
+            )
+            out["timed_messages"] = len(measured)
+            out["commands_measured"] = (
+                figures["commands_measured"] if since else out["commands"]
+            )
         return out
     except BaseException:
         keep = True
@@ -972,27 +909,42 @@ def main() -> None:
     result["latency"] = []
     result["transport_floor"] = []
     n = int(args.latency_rate * args.secs)
-    hwm = args.sndhwm or engine_sndhwm(feed, n)
+    # Event time at 1x (a second of the feed is a second of the market), and the sustained feed's
+    # compressed time (the crash's 20 minutes in `secs`: a candle close, with its decisions and
+    # orders, many times a second), the stress case.
+    latency_feeds = {
+        "market": at_market_rate(args.latency_rate, args.secs),
+        "compressed": sustained(events, n),
+    }
     for _ in range(args.repeat):
-        load_before = _load()
-        lat = process_run(feed, args.latency_rate, n, hwm, timed=True)
-        lat["load_average"] = load_before
-        floor = transport_only(feed, args.latency_rate, n, hwm, stamp=True)
-        result["latency"].append(lat)
-        result["transport_floor"].append(floor)
-        print(
-            f"tick-to-decision at {args.latency_rate:,.0f} msg/s in the strategy process ({lat['timed_messages']:,} "
-            f"messages, load {load_before}): p50 {lat.get('latency_p50_us')} us, p99 {lat.get('latency_p99_us')} us, "
-            f"max {lat.get('latency_max_us')} us"
-        )
-        print(
-            f"  of which receive -> decision (the strategy's own): p50 {lat.get('own_latency_p50_us')} us, "
-            f"p99 {lat.get('own_latency_p99_us')} us, max {lat.get('own_latency_max_us')} us"
-        )
-        print(
-            f"  transport floor (same publisher, EngineClient, no strategy): p50 {floor.get('latency_p50_us')} us, "
-            f"p99 {floor.get('latency_p99_us')} us, max {floor.get('latency_max_us')} us"
-        )
+        for kind, lfeed in latency_feeds.items():
+            measured = lfeed.measured()
+            m = len(measured.frames)
+            hwm = args.sndhwm or engine_sndhwm(measured, m)
+            load_before = _load()
+            lat = process_run(
+                lfeed, args.latency_rate, len(lfeed.frames), hwm, timed=True
+            )
+            lat["feed"] = kind
+            lat["load_average"] = load_before
+            floor = transport_only(measured, args.latency_rate, m, hwm, stamp=True)
+            floor["feed"] = kind
+            result["latency"].append(lat)
+            result["transport_floor"].append(floor)
+            print(
+                f"tick-to-decision at {args.latency_rate:,.0f} msg/s, event time {lat['event_time_x']:,}x real "
+                f"({kind}; {lat['timed_messages']:,} messages, orders placed "
+                f"{lat['commands_measured'].get('PlaceOrder', 0)}, load {load_before}): p50 {lat.get('latency_p50_us')} us, "
+                f"p99 {lat.get('latency_p99_us')} us, max {lat.get('latency_max_us')} us"
+            )
+            print(
+                f"  of which receive -> decision (the strategy's own): p50 {lat.get('own_latency_p50_us')} us, "
+                f"p99 {lat.get('own_latency_p99_us')} us, max {lat.get('own_latency_max_us')} us"
+            )
+            print(
+                f"  transport floor (same publisher, EngineClient, no strategy): p50 {floor.get('latency_p50_us')} us, "
+                f"p99 {floor.get('latency_p99_us')} us, max {floor.get('latency_max_us')} us"
+            )
     result["load_average_end"] = _load()
     print(f"load average {result['load_average_end']}")
     if args.out:
