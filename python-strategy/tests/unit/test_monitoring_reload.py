@@ -47,6 +47,7 @@ order_quantity = "250"
 [zmq]
 data_endpoint = "tcp://127.0.0.1:6000"
 subscriber_wait_ms = 500
+data_send_buffer_kib = 16384
 [monitoring]
 alert_drawdown_pct = 9.0
 log_format = "json"
@@ -90,6 +91,7 @@ def test_changed_thresholds_take_effect(tmp_path: Path, caplog: pytest.LogCaptur
     assert "[monitoring] log_format 'text' -> 'json' not applied (restart required)" in text
     assert "watchdog_interval_secs" not in text  # the engine's key: not the strategy's business
     assert "subscriber_wait_ms" not in text  # the engine's, though in a section the strategy reads
+    assert "data_send_buffer_kib" not in text
     assert str(runner.orders.maker_rate) == "0.0002" and "[fees] maker_rate '0.001' -> '0.0002'" in text
 
 

@@ -67,7 +67,7 @@ MONITORING_RELOADABLE = frozenset(
 # Sections the strategy reads but never changes while running (the engine's own are not its business).
 RESTART_SECTIONS = ("symbol", "zmq", "persistence")
 # Keys of those sections only the engine reads.
-ENGINE_ONLY = frozenset({("zmq", "subscriber_wait_ms")})
+ENGINE_ONLY = frozenset({("zmq", "subscriber_wait_ms"), ("zmq", "data_send_buffer_kib")})
 
 
 @dataclass(frozen=True)

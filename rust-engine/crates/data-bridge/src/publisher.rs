@@ -1,9 +1,12 @@
 //! Data PUB: trades, health and state changes as they come, and the book conflated to at most
 //! `max_hz` snapshots a second: a book change is published at once unless one went out less than
 //! 1/`max_hz` ago, in which case the newest book goes out when that interval ends. A slow subscriber
-//! never slows the engine: the PUB socket drops for it (ZeroMQ's rule). Each drop is counted
-//! ([`PublishStats::dropped`]) and logged (at the first, on doubling, at most every
-//! [`DROP_LOG_EVERY`] while they go on); the strategy sees a dropped trade as a gap in the trade ids.
+//! never slows the engine: what its TCP connection does not take at once waits in its send buffer
+//! (user space, the size given to [`bind`], `[zmq] data_send_buffer_kib`), and a message that finds
+//! that buffer holding its size or more is dropped for it (ZeroMQ's rule; the kernel's socket
+//! buffers hold more before it). Each drop is counted ([`PublishStats::dropped`]) and logged (at the
+//! first, on doubling, at most every [`DROP_LOG_EVERY`] while they go on); the strategy sees a
+//! dropped trade as a gap in the trade ids.
 //! A subscriber holding more than `zeromq::MAX_SUBSCRIPTIONS_PER_PEER` subscriptions (a repeated
 //! one counts once) or `zeromq::MAX_SUBSCRIPTION_BYTES_PER_PEER` bytes of them is disconnected by
 //! the socket; each is counted ([`PublishStats::peers_refused`]) and logged as drops are.
@@ -20,12 +23,15 @@ use zeromq::{PubSocket, Socket, SocketSend};
 
 use crate::encoder::DataEncoder;
 
-/// Binds the data PUB socket.
+/// Binds the data PUB socket, each subscriber's send buffer `send_buffer_bytes`: what waits for a
+/// subscriber in user space before a message for it is dropped.
 ///
 /// # Errors
 /// The endpoint cannot be bound.
-pub async fn bind(endpoint: &str) -> zeromq::ZmqResult<PubSocket> {
+pub async fn bind(endpoint: &str, send_buffer_bytes: usize) -> zeromq::ZmqResult<PubSocket> {
     let mut socket = PubSocket::new();
+    // Before the bind: every subscriber gets it from its first message.
+    socket.set_send_buffer_bytes(send_buffer_bytes);
     socket.bind(endpoint).await?;
     Ok(socket)
 }
@@ -293,7 +299,8 @@ async fn send(
             warn!(
                 dropped,
                 topic = %msg.topic(),
-                "a subscriber's queue was full: data messages dropped for it"
+                send_buffer_bytes = socket.send_buffer_bytes(),
+                "a subscriber's queue was full: data messages dropped for it ([zmq] data_send_buffer_kib)"
             );
         }
         stats.dropped = dropped;
@@ -529,6 +536,236 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    // ---- A subscriber that stalls: what its send buffer holds ----------------------------------
+
+    /// Trades published while the subscriber reads nothing: 151 bytes each on the wire (ids past
+    /// 2^31, as the venue's are), 6.0 MB in all: less than 8 MiB, and more than 128 KiB and the
+    /// kernel's buffers hold together (the subscriber's receive buffer a few KiB, the sender's at
+    /// most `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default).
+    const STALL_TRADES: u64 = 40_000;
+    const FIRST_ID: u64 = 3_000_000_000;
+    const EIGHT_MIB: usize = 8 * 1024 * 1024;
+    const STALL_SAFETY: Duration = Duration::from_secs(30);
+
+    fn trade(id: u64) -> DataMessage {
+        DataMessage::Trade(common::message::Trade {
+            symbol: "POLUSDT".into(),
+            exchange_ts_ns: 1_765_000_000_000_000_000 + id,
+            local_ts_ns: 1_765_000_000_001_000_000 + id,
+            trade_id: id,
+            price: 0.1234,
+            quantity: 1234.5,
+            aggressor: common::message::Aggressor::Sell,
+        })
+    }
+
+    /// One ZMTP frame: (flags, body).
+    async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+        peer: &mut R,
+    ) -> std::io::Result<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let flags = peer.read_u8().await?;
+        let len = if flags & 0x02 != 0 {
+            usize::try_from(peer.read_u64().await?).expect("a frame length")
+        } else {
+            usize::from(peer.read_u8().await?)
+        };
+        let mut body = vec![0; len];
+        peer.read_exact(&mut body).await?;
+        Ok((flags, body))
+    }
+
+    /// A subscriber of `topic` by hand over TCP (ZMTP 3.0, NULL mechanism, SUB), its receive buffer
+    /// set to 4 KiB before it connects (so the kernel takes little for it), through the handshake
+    /// and subscribed once the socket has seen its subscription.
+    async fn raw_subscriber(
+        socket: &mut PubSocket,
+        topic: &str,
+    ) -> tokio::io::BufReader<tokio::net::TcpStream> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let endpoint = socket.binds().keys().next().expect("bound").to_string();
+        let addr = endpoint.trim_start_matches("tcp://").parse().unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let mut peer = tcp.connect(addr).await.unwrap();
+        let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0];
+        greeting.extend(b"NULL");
+        greeting.resize(64, 0); // the mechanism padded to 20 bytes, as-server 0, filler
+        let mut ready = vec![5];
+        ready.extend(b"READY");
+        ready.push(11);
+        ready.extend(b"Socket-Type");
+        ready.extend(3u32.to_be_bytes());
+        ready.extend(b"SUB");
+        let mut subscribe = vec![1];
+        subscribe.extend(topic.as_bytes());
+        let mut out = greeting;
+        out.extend([0x04, u8::try_from(ready.len()).unwrap()]);
+        out.extend(ready);
+        out.extend([0x00, u8::try_from(subscribe.len()).unwrap()]);
+        out.extend(subscribe);
+        peer.write_all(&out).await.unwrap();
+        let mut peer = tokio::io::BufReader::new(peer);
+        let mut theirs = [0u8; 64];
+        tokio::time::timeout(STALL_SAFETY, peer.read_exact(&mut theirs))
+            .await
+            .expect("no greeting")
+            .unwrap();
+        let (flags, body) = tokio::time::timeout(STALL_SAFETY, read_frame(&mut peer))
+            .await
+            .expect("no READY")
+            .unwrap();
+        assert_eq!((flags & 0x04, &body[..6]), (0x04, &b"\x05READY"[..]));
+        let symbol = topic.trim_start_matches("trade.");
+        assert!(
+            wait_for_subscriber(socket, symbol, STALL_SAFETY)
+                .await
+                .is_some(),
+            "the subscription never reached the socket"
+        );
+        peer
+    }
+
+    /// `STALL_TRADES` trades published to a subscriber that reads none of them, on a data PUB bound
+    /// with `send_buffer_bytes` (then set to `later`, once the subscriber has joined): the socket,
+    /// the subscriber and the encoder.
+    async fn stalled(
+        send_buffer_bytes: usize,
+        later: Option<usize>,
+    ) -> (
+        PubSocket,
+        tokio::io::BufReader<tokio::net::TcpStream>,
+        DataEncoder,
+    ) {
+        let mut socket = bind("tcp://127.0.0.1:0", send_buffer_bytes).await.unwrap();
+        assert_eq!(socket.send_buffer_bytes(), send_buffer_bytes);
+        let peer = raw_subscriber(&mut socket, "trade.POLUSDT").await;
+        if let Some(bytes) = later {
+            socket.set_send_buffer_bytes(bytes);
+        }
+        let mut encoder = DataEncoder::new("POLUSDT");
+        for id in FIRST_ID..FIRST_ID + STALL_TRADES {
+            socket
+                .send(encoder.message(&trade(id)).unwrap())
+                .await
+                .unwrap();
+        }
+        (socket, peer, encoder)
+    }
+
+    /// The first whole ZMTP frame in `buf`: (flags, body, bytes it takes), `None` while it is not all
+    /// there.
+    fn whole_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+        let (&flags, rest) = buf.split_first()?;
+        let (len, head) = if flags & 0x02 != 0 {
+            let len = u64::from_be_bytes(rest.get(..8)?.try_into().unwrap());
+            (usize::try_from(len).unwrap(), 9)
+        } else {
+            (usize::from(*rest.first()?), 2)
+        };
+        assert!(len < 1 << 20, "not a frame of this feed: {len} bytes");
+        let body = buf.get(head..head + len)?;
+        Some((flags, body, head + len))
+    }
+
+    /// Reads the subscriber's trades until the last stalled one; each time nothing comes for 50 ms
+    /// it publishes one more trade (the socket writes what waits for a subscriber only when it sends
+    /// to it): the trade ids received, in order.
+    async fn read_back(
+        socket: &mut PubSocket,
+        peer: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+        encoder: &mut DataEncoder,
+    ) -> Vec<u64> {
+        use tokio::io::AsyncReadExt;
+        let last = FIRST_ID + STALL_TRADES - 1;
+        let mut next_id = last + 1;
+        let mut ids = Vec::new();
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let end = Instant::now() + STALL_SAFETY;
+        while ids.last().is_none_or(|&id| id < last) {
+            assert!(
+                Instant::now() < end,
+                "{} trades read back in {STALL_SAFETY:?}",
+                ids.len()
+            );
+            // `read` is cancel-safe: a timeout loses no byte.
+            match tokio::time::timeout(Duration::from_millis(50), peer.read(&mut chunk)).await {
+                Ok(n) => {
+                    let n = n.unwrap();
+                    assert!(n > 0, "the socket hung up");
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                Err(_) => {
+                    socket
+                        .send(encoder.message(&trade(next_id)).unwrap())
+                        .await
+                        .unwrap();
+                    next_id += 1;
+                }
+            }
+            let mut at = 0;
+            while let Some((flags, topic, taken)) = whole_frame(&bytes[at..]) {
+                let Some((_, body, taken_too)) = whole_frame(&bytes[at + taken..]) else {
+                    break;
+                };
+                assert_eq!((flags, topic), (0x01, &b"trade.POLUSDT"[..]));
+                match decode(body).unwrap() {
+                    DataMessage::Trade(t) => ids.push(t.trade_id),
+                    other => panic!("not a trade: {other:?}"),
+                }
+                at += taken + taken_too;
+            }
+            bytes.drain(..at);
+        }
+        ids
+    }
+
+    /// A subscriber that reads nothing while 6.0 MB of trades (40,000, about 0.8 s of a 50,000
+    /// msg/s feed) are published loses none with an 8 MiB send buffer: nothing dropped, and once
+    /// it reads, every trade arrives, in order.
+    #[tokio::test]
+    async fn a_stalled_subscriber_loses_nothing_within_its_send_buffer() {
+        let (mut socket, mut peer, mut encoder) = stalled(EIGHT_MIB, None).await;
+        assert_eq!(socket.dropped(), 0, "dropped with an 8 MiB send buffer");
+        assert_eq!(socket.queued(), STALL_TRADES);
+        let ids = read_back(&mut socket, &mut peer, &mut encoder).await;
+        assert_eq!(socket.dropped(), 0);
+        let expected: Vec<u64> = (FIRST_ID..FIRST_ID + ids.len() as u64).collect();
+        assert!(ids == expected, "trades missing or out of order");
+    }
+
+    /// The same stall with ZeroMQ's (asynchronous-codec's) 128 KiB: trades are dropped.
+    #[tokio::test]
+    async fn a_stalled_subscriber_loses_trades_past_128_kib() {
+        let (socket, _peer, _) = stalled(zeromq::DEFAULT_SEND_BUFFER_BYTES, None).await;
+        assert_eq!(zeromq::DEFAULT_SEND_BUFFER_BYTES, 128 * 1024);
+        assert!(
+            socket.dropped() > 0,
+            "nothing dropped with 128 KiB: the kernel took 6 MB for a subscriber reading nothing"
+        );
+        assert_eq!(socket.dropped() + socket.queued(), STALL_TRADES);
+    }
+
+    /// A send buffer set while a subscriber is connected applies to it: bound with 128 KiB, set to
+    /// 8 MiB once the subscriber joined, the stall loses nothing.
+    #[tokio::test]
+    async fn a_send_buffer_set_later_applies_to_a_connected_subscriber() {
+        let (mut socket, mut peer, mut encoder) =
+            stalled(zeromq::DEFAULT_SEND_BUFFER_BYTES, Some(EIGHT_MIB)).await;
+        assert_eq!(
+            socket.dropped(),
+            0,
+            "dropped after the buffer was set to 8 MiB"
+        );
+        let ids = read_back(&mut socket, &mut peer, &mut encoder).await;
+        assert_eq!(ids.first(), Some(&FIRST_ID));
+        assert!(
+            ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "trades missing or out of order"
+        );
     }
 
     /// Drops are logged at the first, when their total doubles, and at most every

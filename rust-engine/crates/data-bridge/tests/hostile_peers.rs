@@ -382,9 +382,10 @@ async fn data_socket() -> (
     mpsc::Sender<DataMessage>,
     tokio::task::JoinHandle<data_bridge::publisher::PublishStats>,
 ) {
-    let mut socket = data_bridge::publisher::bind("tcp://127.0.0.1:0")
-        .await
-        .unwrap();
+    let mut socket =
+        data_bridge::publisher::bind("tcp://127.0.0.1:0", zeromq::DEFAULT_SEND_BUFFER_BYTES)
+            .await
+            .unwrap();
     let addr = addr_of(&bound(&mut socket));
     let (tx, rx) = mpsc::channel(1024);
     let task = tokio::spawn(data_bridge::publisher::run(socket, rx, feed()));

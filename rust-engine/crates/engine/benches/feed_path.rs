@@ -333,7 +333,16 @@ async fn run_engine(
     bound: std::sync::mpsc::Sender<()>,
     mut probe: StampPublished,
 ) -> Vec<Published> {
-    let socket = publisher::bind(&endpoint).await.expect("bind the data PUB");
+    // Each subscriber's send buffer as the engine sets it from the shipped config.
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../config/config.toml");
+    let kib = common::config::load(&shipped)
+        .expect("the shipped config")
+        .zmq
+        .data_send_buffer_kib;
+    let socket = publisher::bind(&endpoint, usize::try_from(kib * 1024).unwrap())
+        .await
+        .expect("bind the data PUB");
     let _ = bound.send(());
     let book = SharedBook::default();
     let (data_tx, data_rx) = mpsc::channel(65_536);

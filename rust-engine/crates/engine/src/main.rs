@@ -325,9 +325,12 @@ async fn run(cfg: Config, started: Started) -> anyhow::Result<()> {
         ),
     });
 
-    let data_socket = publisher::bind(&cfg.zmq.data_endpoint)
+    let send_buffer_bytes = usize::try_from(cfg.zmq.data_send_buffer_kib * 1024)
+        .context("[zmq] data_send_buffer_kib: too large for this machine")?;
+    let data_socket = publisher::bind(&cfg.zmq.data_endpoint, send_buffer_bytes)
         .await
         .with_context(|| format!("[zmq] data_endpoint {}: cannot bind", cfg.zmq.data_endpoint))?;
+    info!(endpoint = %cfg.zmq.data_endpoint, send_buffer_kib = cfg.zmq.data_send_buffer_kib, "data PUB bound: a subscriber's messages are dropped once this much waits for it ([zmq] data_send_buffer_kib)");
     let response_socket = responses::bind(&cfg.zmq.response_endpoint)
         .await
         .with_context(|| {

@@ -45,7 +45,7 @@ pub const RESTART_KEYS: [&str; 23] = [
 
 /// Keys the engine reads only at start: a reload accepts them (the strategy may use them) and says
 /// they take effect in the engine at its next start.
-pub const ENGINE_AT_RESTART: [&str; 7] = [
+pub const ENGINE_AT_RESTART: [&str; 8] = [
     "feed.max_publish_hz",
     "feed.reconnect_initial_ms",
     "feed.reconnect_max_ms",
@@ -53,6 +53,7 @@ pub const ENGINE_AT_RESTART: [&str; 7] = [
     "backtest.initial_capital",
     "risk.max_entry_delay_ms",
     "zmq.subscriber_wait_ms",
+    "zmq.data_send_buffer_kib",
 ];
 
 /// The configuration in force and where it came from.
@@ -378,5 +379,39 @@ pub(crate) mod tests {
             panic!("expected RestartRequired");
         };
         assert_eq!(keys, ["zmq.data_endpoint"]);
+    }
+
+    /// `[zmq] data_send_buffer_kib`: 0, past its maximum or a string is refused naming it; a good
+    /// change is accepted and said to take effect in the engine at its next start.
+    #[test]
+    fn the_data_send_buffer_is_checked_and_taken_at_the_next_start() {
+        let path = temp_config("send-buffer");
+        let cur = Loaded::load(&path).unwrap();
+        for wrong in ["0", "127", "262145", "\"8192\"", "8192.0"] {
+            set_key(&path, "zmq", "data_send_buffer_kib", wrong);
+            let Plan::Invalid { field, message } = plan(&cur) else {
+                panic!("{wrong} accepted");
+            };
+            assert_eq!(
+                field.as_deref(),
+                Some("zmq.data_send_buffer_kib"),
+                "{message}"
+            );
+            assert!(
+                message.contains("[zmq] data_send_buffer_kib")
+                    && message.contains("integer from 128 to 262144"),
+                "{message}"
+            );
+        }
+        set_key(&path, "zmq", "data_send_buffer_kib", "16384");
+        let Plan::Apply {
+            at_restart, next, ..
+        } = plan(&cur)
+        else {
+            panic!("expected Apply");
+        };
+        assert_eq!(at_restart, ["zmq.data_send_buffer_kib"]);
+        assert_eq!(next.config.zmq.data_send_buffer_kib, 16384);
+        assert_eq!(cur.config.zmq.data_send_buffer_kib, 8192);
     }
 }

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// flashcrash patch: the most subscriptions one subscriber may hold (each is matched against every
@@ -28,6 +28,10 @@ pub const MAX_SUBSCRIPTIONS_PER_PEER: usize = 64;
 /// flashcrash patch: the most bytes one subscriber's subscriptions may hold together: a peer
 /// subscribing past it is disconnected.
 pub const MAX_SUBSCRIPTION_BYTES_PER_PEER: usize = 8 * 1024;
+
+/// flashcrash patch: a subscriber's send buffer until `PubSocket::set_send_buffer_bytes`:
+/// asynchronous-codec's default send high-water mark.
+pub const DEFAULT_SEND_BUFFER_BYTES: usize = 128 * 1024;
 
 pub(crate) struct Subscriber {
     pub(crate) subscriptions: Vec<Vec<u8>>,
@@ -46,6 +50,8 @@ pub(crate) struct PubSocketBackend {
     // the caps.
     next_conn: AtomicU64,
     refused_peers: AtomicU64,
+    // flashcrash patch: each subscriber's send buffer, bytes (its FramedWrite's high-water mark).
+    send_buffer_bytes: AtomicUsize,
 }
 
 /// flashcrash patch: what a subscriber's message did.
@@ -130,11 +136,13 @@ impl SocketBackend for PubSocketBackend {
 #[async_trait]
 impl MultiPeerBackend for PubSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
-        let (mut recv_queue, send_queue) = io.into_parts();
+        let (mut recv_queue, mut send_queue) = io.into_parts();
         // TODO provide handling for recv_queue
         let (sender, stop_receiver) = oneshot::channel();
         // flashcrash patch: this connection's number, kept in its entry and by its task.
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        // flashcrash patch: the socket's send buffer for this subscriber.
+        send_queue.set_send_high_water_mark(self.send_buffer_bytes.load(Ordering::Relaxed));
         self.subscribers.insert(
             peer_id.clone(),
             Subscriber {
@@ -236,6 +244,23 @@ impl PubSocket {
     pub fn refused_peers(&self) -> u64 {
         self.backend.refused_peers.load(Ordering::Relaxed)
     }
+
+    /// flashcrash patch: the most bytes queued in user space for one subscriber (the kernel's
+    /// socket buffers aside) before a message for it is dropped: its send buffer, for subscribers
+    /// connected now and later. [`DEFAULT_SEND_BUFFER_BYTES`] until set.
+    pub fn set_send_buffer_bytes(&mut self, bytes: usize) {
+        self.backend
+            .send_buffer_bytes
+            .store(bytes, Ordering::Relaxed);
+        for mut subscriber in self.backend.subscribers.iter_mut() {
+            subscriber.send_queue.set_send_high_water_mark(bytes);
+        }
+    }
+
+    /// flashcrash patch: the send buffer of each subscriber, bytes (see `set_send_buffer_bytes`).
+    pub fn send_buffer_bytes(&self) -> usize {
+        self.backend.send_buffer_bytes.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for PubSocket {
@@ -310,6 +335,7 @@ impl Socket for PubSocket {
                 socket_options: options,
                 next_conn: AtomicU64::new(0),
                 refused_peers: AtomicU64::new(0),
+                send_buffer_bytes: AtomicUsize::new(DEFAULT_SEND_BUFFER_BYTES),
             }),
             binds: HashMap::new(),
             dropped: 0,

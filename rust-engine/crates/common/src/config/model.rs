@@ -280,6 +280,9 @@ pub struct ZmqConfig {
     /// At start, the longest wait for a subscriber of the symbol's trades before the feed opens, ms
     /// (0: no wait).
     pub subscriber_wait_ms: u64,
+    /// Each data subscriber's send buffer in the engine, KiB: a message that finds this much
+    /// waiting for a subscriber is dropped for it.
+    pub data_send_buffer_kib: u64,
 }
 
 /// `[backtest]`
