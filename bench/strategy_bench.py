@@ -14,8 +14,8 @@ b. sustained throughput of the real strategy process: `python -m flashcrash run`
    books' 100 ms) and its trade and book ids by theirs, so the feed is continuous and every trade id
    follows the one before, for `--secs` seconds (default 10) at that rate. The socket settings are
    production's: the strategy's own `EngineClient` (RCVHWM 100,000) and a publisher that drops for a
-   full subscriber as the engine's does (SNDHWM: the engine's 128 KiB write buffer in messages of this
-   feed). A HealthMetrics goes out every second and the strategy's commands are answered as by an
+   full subscriber as the engine's does (SNDHWM: the engine's send buffer, `[zmq]
+   data_send_buffer_kib`, in messages of this feed). A HealthMetrics goes out every second and the strategy's commands are answered as by an
    engine whose orders rest and never fill (balances, open orders, placed, canceled). After the last
    market message the publisher sends the engine's `StateChange` engine -> stopped: the strategy logs
    it when its loop reaches it, so every message before it has been handled by that log line's time.
@@ -66,6 +66,7 @@ import struct
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -96,10 +97,11 @@ SLICE_S = 0.001  # the throughput publisher sends what is due every millisecond
 WARM_RATE = 30_000.0
 WARM_PAUSE_S = 2.0
 # The engine's data PUB (the `zeromq` crate, rust-engine/vendor) drops a message for a subscriber
-# when that subscriber's write buffer holds 128 KiB the kernel would not take (asynchronous-codec's
-# send high-water mark): libzmq counts its SNDHWM in messages, so the bench sets that many of this
-# feed's mean size.
-ENGINE_WRITE_BUFFER = 131_072
+# when that subscriber's send buffer holds `[zmq] data_send_buffer_kib` the kernel would not take:
+# libzmq counts its SNDHWM in messages, so the bench sets that many of this feed's mean size.
+ENGINE_WRITE_BUFFER = (
+    tomllib.loads(CONFIG.read_text())["zmq"]["data_send_buffer_kib"] * 1024
+)
 # The strategy's metrics are read this often during a run (Prometheus here scrapes every 5 s; each
 # read costs the strategy's loop the rendering, under the GIL).
 SCRAPE_S = 1.0
@@ -428,7 +430,7 @@ def _cpu_of(pid: int) -> tuple[float, float] | None:
 
 
 def engine_sndhwm(feed: Feed, count: int) -> int:
-    """The engine's 128 KiB write buffer as a count of this feed's messages (see ENGINE_WRITE_BUFFER)."""
+    """The engine's send buffer as a count of this feed's messages (see ENGINE_WRITE_BUFFER)."""
     return max(1, round(ENGINE_WRITE_BUFFER / _mean_frame(feed, count)))
 
 
@@ -833,7 +835,7 @@ def main() -> None:
         "--sndhwm",
         type=int,
         default=0,
-        help="the publisher's SNDHWM (default: the engine's 128 KiB in messages of this feed)",
+        help="the publisher's SNDHWM (default: the engine's send buffer in messages of this feed)",
     )
     ap.add_argument(
         "--no-control", action="store_true", help="skip the transport-only control runs"
