@@ -129,16 +129,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             summary = _write_summary(runner, args.summary_json)
         finally:
-            client.close()
             publisher.close()
             metrics.close()
             alerts.close()
             try:
-                runner.finish(error)
+                runner.finish(error)  # sends what it still holds: the client is closed after it
                 db.close()
             except PersistenceError as e:
                 print(f"persistence error: {e}", file=sys.stderr)
                 db_ok = False
+            finally:
+                client.close()
     if not db_ok or runner.stop_reason == "persistence failed":
         return 3
     if summary is None:

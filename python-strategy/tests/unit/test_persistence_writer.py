@@ -418,6 +418,44 @@ def test_commit_now_returns_only_once_the_group_so_far_is_committed(tmp_path: Pa
     svc.close()
 
 
+def test_commit_soon_returns_at_once_and_its_future_is_done_once_the_group_so_far_is_committed(
+    tmp_path: Path,
+) -> None:
+    """Write-ahead without waiting: `commit_soon()` inside an atomic group queues what the group holds
+    so far and returns at once, the writer busy; its Future (a done-callback runs on the writer
+    thread) is done only once that is on disk; what the group gets after it is committed apart. A
+    writer that fails under it fails the Future with the error."""
+    path = tmp_path / "soon.db"
+    svc = _service(path)
+    block = _held(svc.writer)
+    called: list[str] = []
+    with svc.atomic("loop"):
+        svc.record_command(_place("fc-1"), "entry", ts_ns=T0)
+        commit = svc.commit_soon()
+        commit.add_done_callback(lambda _f: called.append(threading.current_thread().name))
+        svc.record_event("note", "after the send", ts_ns=T0 + 1)
+    assert not commit.done() and svc.writer.queue.qsize() == 2  # the write-ahead, then the rest
+    assert _rows(path, "SELECT client_order_id FROM orders") == []
+    block.release.set()
+    assert commit.result(WAIT) is None
+    _wait_for(lambda: called, "the done-callback")
+    assert called == ["persistence-writer"]
+    assert _rows(path, "SELECT client_order_id FROM orders") == [("fc-1",)]
+    svc.flush()
+    assert len(_rows(path, "SELECT 1 FROM events WHERE kind = 'note'")) == 1
+
+    block = _held(svc.writer, then=StorageError("disk I/O error"))
+    with svc.atomic("loop"):
+        svc.record_command(_place("fc-2"), "entry", ts_ns=T0 + 2)
+        failed = svc.commit_soon()
+    block.release.set()
+    with pytest.raises(PersistenceError):
+        failed.result(WAIT)
+    with pytest.raises(WriterFailed):
+        svc.close()
+    assert _rows(path, "SELECT client_order_id FROM orders") == [("fc-1",)]
+
+
 def test_writer_on_an_unopenable_database_fails_at_construction(tmp_path: Path) -> None:
     """A writer whose connection cannot open raises at once (the service never starts half-alive)."""
     db = SqliteDatabase.open(tmp_path / "ok.db")

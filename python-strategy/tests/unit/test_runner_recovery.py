@@ -387,7 +387,8 @@ def test_an_order_is_on_disk_before_it_leaves_and_a_kill_right_after_loses_nothi
             seen[cmd.client_order_id] = [f"{k}:{m or ''}" for k, m in rows]
         return real_send(cmd)
 
-    runner.orders.send = send_and_check  # what the order manager hands its commands to
+    # What hands every command to the socket (the runner holds an order until it is committed).
+    client.send = send_and_check  # type: ignore[method-assign]
     try:
         buy = _entry(runner, eng)
     finally:
@@ -444,7 +445,7 @@ def test_a_fill_on_disk_before_the_kill_is_restored_as_it_was_not_made_up(tmp_pa
                 c.close()
         return real_send(cmd)
 
-    runner.orders.send = send_and_copy
+    client.send = send_and_copy  # type: ignore[method-assign]
     try:
         buy, target = _bought(runner, eng)
     finally:

@@ -145,6 +145,14 @@ class EngineClient:
         self._engine_started_ns: int | None = None  # `HealthMetrics.started_ts_ns` last seen
         self._stale: tuple[int, int] | None = None  # the last lower id dropped, and how many in a row
 
+    def watch(self, fd: int) -> None:
+        """`poll` returns (yielding nothing of it) as soon as `fd` is readable too: another thread's
+        wake-up (`Wakeup`: a commit the runner waits for is done), which its owner reads."""
+        self.poller.register(fd, zmq.POLLIN)
+
+    def unwatch(self, fd: int) -> None:
+        self.poller.unregister(fd)
+
     def send(self, msg: object) -> bool:
         try:
             self.commands.send(wire.encode(msg), flags=zmq.NOBLOCK)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """`PersistenceService`: what the strategy process calls. Every `record_*`/`save_snapshot` returns at
-once (the write is queued for the writer thread; see `writer.py`); `start_session`, `end_session`
-and `flush` wait for the commit. Reads go through the calling thread's own connection and see what
-is committed: call `flush()` first to read your own recent writes.
+once (the write is queued for the writer thread; see `writer.py`); `start_session`, `end_session`,
+`commit_now` and `flush` wait for the commit; `commit_soon` returns a Future of it. Reads go through
+the calling thread's own connection and see what is committed: call `flush()` first to read your own
+recent writes.
 
 Config (`[persistence]` of config.toml): `db_path` (relative paths are relative to the repository
 root, like `report_dir`), `snapshot_interval_secs` (for the caller's periodic timer: this module
@@ -18,6 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -177,14 +179,30 @@ class PersistenceService:
         return write
 
     def commit_now(self, timeout: float | None = 10.0) -> None:
-        """Commits every write queued so far, the current atomic group's included, and waits for it
-        (write-ahead: an order is on disk before it leaves). The group goes on with what comes after.
-        Raises `QueueFull` or `PersistenceError` when that cannot be done."""
+        """Commits every write queued so far, the current atomic group's included, and waits for it.
+        The group goes on with what comes after. Raises `QueueFull` or `PersistenceError` when that
+        cannot be done. (The runner's write-ahead uses `commit_soon`: its loop does not wait.)"""
         if self._group:
             group, self._group = self._group, []
-            self.writer.call(self._run_group(group), f"write-ahead ({len(group)} writes)", timeout)
+            self.writer.call(self._run_group(group), f"commit ({len(group)} writes)", timeout)
         else:
             self.writer.flush(timeout)
+
+    def commit_soon(self, timeout: float | None = 10.0) -> Future[None]:
+        """`commit_now` without waiting for the disk (write-ahead: the runner holds an order until
+        this is done, so that it is on disk before it leaves): every write queued so far, the current
+        atomic group's included, is queued at once as one write; the group goes on with what comes
+        after. Returns a Future done once that write is committed (with it, every write queued before
+        it: the writer commits in queue order), or with the `PersistenceError` that lost it; the
+        writer thread completes it (a done-callback runs there). Raises `QueueFull` (the queue still
+        full after `timeout`: only then does the caller wait) or `PersistenceError` (the writer
+        stopped or closed) when it cannot be queued."""
+        if self._group:
+            group, self._group = self._group, []
+            fn, label = self._run_group(group), f"write-ahead ({len(group)} writes)"
+        else:
+            fn, label = (lambda _uow: None), "write-ahead"
+        return self.writer.submit_waited(fn, label, timeout)
 
     def _submit(self, fn: Callable[[UnitOfWork], Any], label: str) -> None:
         if self._group is not None:

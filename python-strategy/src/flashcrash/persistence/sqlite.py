@@ -6,7 +6,8 @@ WAL journal, `synchronous=FULL` (every commit is on the disk when it returns: ne
 process nor a power cut loses the order written before it is sent), foreign keys on, STRICT tables.
 The writer thread owns one connection; every reading thread opens its own (`query_only`). Only the
 live and paper strategy writes here (a backtest keeps no database), and its writer thread commits in
-batches: the loop waits for the disk only at an order's write-ahead commit. A read-only open
+batches: the loop never waits for the disk (an order waits, held by the runner, for its write-ahead
+commit; the loop goes on). A read-only open
 (`flashcrash report`) reads a file of any older schema as it is, never migrating it: what the file
 lacks reads as empty (`migrations.read_views`).
 """

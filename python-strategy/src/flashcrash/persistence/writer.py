@@ -6,6 +6,9 @@ queued writes in batches, one transaction per batch, each write inside its own s
   `failures`); the rest of its batch commits.
 * A locked database is retried with backoff for up to `locked_giveup_s`; a caller waiting for its
   write (`call`, `flush`) for less than that gets `WriteTimeout`, and the write stays queued.
+* `submit_waited` queues a write with a Future and returns at once: the Future is done (its result,
+  or its error) once the write's batch is committed (or has failed). The writer thread completes it,
+  so its done-callbacks run on that thread (the runner's write-ahead wakes its loop from one).
 * Any other database error (corrupt file, disk full, I/O) stops the writer: later writes raise
   `WriterFailed`, and the writes still queued are counted in `stats["lost"]` and logged.
 * Batches commit in queue order, so what is on disk after a crash is a prefix of what was queued.
@@ -91,9 +94,12 @@ class Writer:
         with self._lock:
             self.stats["queued"] += 1
 
-    def call(self, fn: WriteFn, label: str, timeout: float | None = 30.0) -> Any:
-        """Queues a write (waiting for room) and waits until it is committed; returns its result or
-        raises its error."""
+    def submit_waited(self, fn: WriteFn, label: str, timeout: float | None = 30.0) -> Future[Any]:
+        """Queues a write and returns at once a Future of it: done with the write's result once it is
+        committed, or with its error (a `PersistenceError` when its batch failed: nothing of it is on
+        disk). Waits only for room in a full queue, up to `timeout` (None: for ever), then raises
+        `QueueFull`; raises `WriterFailed` or `Closed` as `submit` does. Writes commit in queue order:
+        once the Future is done without error, every write queued before it is committed too."""
         self._check()
         fut: Future[Any] = Future()
         try:
@@ -104,6 +110,12 @@ class Writer:
             raise QueueFull(f"database {self.db.name}: write queue full for {timeout} s: {label}") from None
         with self._lock:
             self.stats["queued"] += 1
+        return fut
+
+    def call(self, fn: WriteFn, label: str, timeout: float | None = 30.0) -> Any:
+        """Queues a write (waiting for room) and waits until it is committed; returns its result or
+        raises its error."""
+        fut = self.submit_waited(fn, label, timeout)
         try:
             return fut.result(timeout)
         except TimeoutError:

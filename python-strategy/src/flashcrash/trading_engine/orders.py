@@ -133,7 +133,9 @@ class OrderManager(Reconciliation):
         self.stats: Counter[str] = Counter()
         # Called with every command (and its tag) before it is handed to `send`: the runner writes it
         # to the audit log, a PlaceOrder durably (write-ahead: a restart finds every order that may
-        # have reached the engine). False: it could not be recorded, and it does not leave.
+        # have reached the engine). False: it could not be recorded, and it does not leave. The
+        # runner's `send` then holds a PlaceOrder (and every command after it, in order) until its
+        # commit is done; one whose commit fails, or that the client refuses then, is `unsent`.
         self.before_send: Callable[[object, str], bool] | None = None
         # Reconciliation (`reconcile`): the QueryOpenOrders awaited, and the orders still being queried.
         self.reconcile_id: str | None = None
@@ -204,6 +206,40 @@ class OrderManager(Reconciliation):
             return False
         return bool(self.send(cmd))
 
+    def unsent(self, cmd: object, now_ns: int) -> bool:
+        """A command `send` took (returned True for) but that never left after all: the runner held
+        it behind an order's write-ahead commit, and that commit failed, or the client refused it at
+        its release. Undone as a command whose send failed: a new order is not known as sent (its
+        order and pending entry dropped, the breaker told of the failure, as `place` does; True: the
+        strategy's lot is to hear of it), a cancel may be asked again; a query's (or a resent order's)
+        pending entry stays, so that its timeout asks again, as when its send fails."""
+        self.stats["send_failed"] += 1
+        match cmd:
+            case wire.PlaceOrder(client_order_id=coid, command_id=command_id):
+                o = self.orders.get(coid)
+                if o is not None and o.cmd.command_id == command_id:  # its first send
+                    self.pending.pop(command_id, None)
+                    del self.orders[coid]
+                    self.stats["sent"] -= 1
+                    log.warning("order not sent after all: %s %s", o.tag, coid)
+                    self.breaker.failure(now_ns, f"{o.tag} order not sent", command_id)
+                    return True
+                if o is not None:
+                    self.stats["resends"] -= 1
+            case wire.CancelOrder(client_order_id=coid, command_id=command_id):
+                self.pending.pop(command_id, None)
+                o = self.orders.get(coid)
+                if o is not None and o.cancel_sent:
+                    o.cancel_sent = False
+                    self.stats["cancels"] -= 1
+            case wire.QueryOrder():
+                self.stats["queries"] -= 1
+            case wire.QueryBalances(command_id=command_id):
+                self.pending.pop(command_id, None)
+                if self.balances_id == command_id:
+                    self.balances_id = None
+        return False
+
     # ---------------------------------------------------------------- queries
     def get(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
@@ -249,6 +285,8 @@ class OrderManager(Reconciliation):
             return None
         self.stats["sent"] += 1
         self.orders[cmd.client_order_id] = Order(cmd, tag, heard_ns=now_ns)
+        # Its timeout counts from the decision (`now_ns`), not from when it leaves: the runner's
+        # write-ahead may hold it a few ms for its commit, which is inside the timeout.
         self.pending[cmd.command_id] = Pending("PlaceOrder", cmd.client_order_id, now_ns)
         log.info(
             "order sent: %s %s %s %s @ %s",

@@ -328,6 +328,29 @@ class PercentileStrategy:
         self.orders.reconciled_fills.append(fill)
         self.apply_reconciled_fills(event_ns)
 
+    def order_unsent(self, client_order_id: str, now: int) -> None:
+        """An order `place` took that never left after all (the runner held it for its write-ahead
+        commit, and the commit failed or the engine's queue refused it at its release; the order
+        manager no longer knows it): its lot goes on as if `place` had returned None. An entry is
+        dropped (nothing was bought), a target's lot exits (`TARGET_REFUSED`), an exit is sold again
+        at the lot's next turn."""
+        lot = self.position.lot_of(client_order_id)
+        if lot is None:
+            return
+        if client_order_id == lot.entry_coid:
+            if lot.phase is Phase.ENTERING and not lot.position.is_open:
+                self.position.finish(lot)
+                self.decisions["entry_not_sent"] += 1
+                self._note(
+                    "entry_rejected", "send_failed: its order never left", client_order_id=client_order_id
+                )
+        elif client_order_id == lot.target_coid:
+            lot.target_coid = None
+            if lot.phase is Phase.HOLDING:
+                self._start_exit(lot, ExitReason.TARGET_REFUSED, now)
+        elif client_order_id == lot.exit_coid:
+            lot.exit_coid = None
+
     def shutdown(self, now_wall_ns: int) -> None:
         """Cancels resting entries and closes every position at market, including those an entry
         fills (in part) before its cancel settles: none is left with only a resting target."""
