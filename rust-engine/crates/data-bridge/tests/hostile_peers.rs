@@ -2,7 +2,8 @@
 //! frame declaring a terabyte, a command frame shorter than its name, a command after the
 //! handshake. The peer is dropped and the socket goes on receiving; nothing panics (the release
 //! engine aborts on a panic) and nothing allocates what a peer declared. And a subscriber of the
-//! data PUB that stops reading: the publisher goes on, dropping for it, and counts each drop.
+//! data PUB that stops reading: the publisher goes on, dropping for it, and counts each drop; one
+//! that stops reading for 6 MB loses nothing within its send buffer (`[zmq] data_send_buffer_kib`).
 //! And the auditor's peers (`/tmp/audit_bridge`): a READY cut short at every byte, a command after
 //! the handshake with a short body, two connections claiming one identity, a subscriber sending
 //! thousands of subscriptions, a message of endless frames or of a declared megabytes, a stalled
@@ -191,6 +192,191 @@ async fn a_subscriber_that_stops_reading_gets_drops_that_are_counted() {
     assert!(stats.dropped > 0, "nothing counted as dropped: {stats:?}");
     assert!(stats.dropped < sent, "{stats:?}");
     drop(peer);
+}
+
+// ---- A subscriber that stalls: what its send buffer holds ---------------------------------------
+
+/// Trades published while the subscriber reads nothing: 151 bytes each on the wire (ids past 2^31,
+/// as the venue's are), 6.0 MB in all: less than 8 MiB, and more than 128 KiB and the kernel's
+/// buffers hold together (the subscriber's receive buffer a few KiB, the sender's at most
+/// `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default).
+const STALL_TRADES: u64 = 40_000;
+const FIRST_ID: u64 = 3_000_000_000;
+const EIGHT_MIB: usize = 8 * 1024 * 1024;
+const STALL_SAFETY: Duration = Duration::from_secs(30);
+
+/// Trade `id` as the data PUB sends it: `[trade.POLUSDT, payload]`.
+fn trade(id: u64) -> ZmqMessage {
+    let t = DataMessage::Trade(common::message::Trade {
+        symbol: "POLUSDT".into(),
+        exchange_ts_ns: 1_765_000_000_000_000_000 + id,
+        local_ts_ns: 1_765_000_000_001_000_000 + id,
+        trade_id: id,
+        price: 0.1234,
+        quantity: 1234.5,
+        aggressor: common::message::Aggressor::Sell,
+    });
+    let payload = common::message::encode(&t).unwrap();
+    ZmqMessage::try_from(vec![
+        bytes::Bytes::from(t.topic()),
+        bytes::Bytes::from(payload),
+    ])
+    .unwrap()
+}
+
+/// A subscriber of `topic` by hand, its receive buffer set to 4 KiB before it connects (so the
+/// kernel takes little for it), through the handshake and subscribed once the socket has seen its
+/// subscription.
+async fn raw_subscriber(socket: &mut PubSocket, topic: &str) -> TcpStream {
+    let addr = addr_of(&bound(socket)).parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let mut peer = tcp.connect(addr).await.unwrap();
+    peer.write_all(&greeting()).await.unwrap();
+    peer.write_all(&ready_with(&[("Socket-Type", "SUB")]))
+        .await
+        .unwrap();
+    peer.write_all(&subscribe(topic.as_bytes())).await.unwrap();
+    let mut theirs = [0u8; 64];
+    tokio::time::timeout(STALL_SAFETY, peer.read_exact(&mut theirs))
+        .await
+        .expect("no greeting")
+        .unwrap();
+    let (flags, body) = tokio::time::timeout(STALL_SAFETY, read_frame(&mut peer))
+        .await
+        .expect("no READY")
+        .unwrap();
+    assert_eq!((flags & 0x04, &body[..6]), (0x04, &b"\x05READY"[..]));
+    let symbol = topic.trim_start_matches("trade.");
+    assert!(
+        data_bridge::publisher::wait_for_subscriber(socket, symbol, STALL_SAFETY)
+            .await
+            .is_some(),
+        "the subscription never reached the socket"
+    );
+    peer
+}
+
+/// `STALL_TRADES` trades published to a subscriber that reads none of them, on a data PUB bound
+/// with `send_buffer_bytes` (then set to `later`, once the subscriber has joined): the socket and
+/// the subscriber.
+async fn stalled(send_buffer_bytes: usize, later: Option<usize>) -> (PubSocket, TcpStream) {
+    let mut socket = data_bridge::publisher::bind("tcp://127.0.0.1:0", send_buffer_bytes)
+        .await
+        .unwrap();
+    assert_eq!(socket.send_buffer_bytes(), send_buffer_bytes);
+    let peer = raw_subscriber(&mut socket, "trade.POLUSDT").await;
+    if let Some(bytes) = later {
+        socket.set_send_buffer_bytes(bytes);
+    }
+    for id in FIRST_ID..FIRST_ID + STALL_TRADES {
+        socket.send(trade(id)).await.unwrap();
+    }
+    (socket, peer)
+}
+
+/// The first whole ZMTP frame in `buf`: (flags, body, bytes it takes), `None` while it is not all
+/// there.
+fn whole_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let (&flags, rest) = buf.split_first()?;
+    let (len, head) = if flags & 0x02 != 0 {
+        let len = u64::from_be_bytes(rest.get(..8)?.try_into().unwrap());
+        (usize::try_from(len).unwrap(), 9)
+    } else {
+        (usize::from(*rest.first()?), 2)
+    };
+    assert!(len < 1 << 20, "not a frame of this feed: {len} bytes");
+    let body = buf.get(head..head + len)?;
+    Some((flags, body, head + len))
+}
+
+/// Reads the subscriber's trades until the last stalled one; each time nothing comes for 50 ms it
+/// publishes one more trade (the socket writes what waits for a subscriber only when it sends to
+/// it): the trade ids received, in order.
+async fn read_back(socket: &mut PubSocket, peer: &mut TcpStream) -> Vec<u64> {
+    let last = FIRST_ID + STALL_TRADES - 1;
+    let mut next_id = last + 1;
+    let mut ids = Vec::new();
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let end = tokio::time::Instant::now() + STALL_SAFETY;
+    while ids.last().is_none_or(|&id| id < last) {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{} trades read back in {STALL_SAFETY:?}",
+            ids.len()
+        );
+        // `read` is cancel-safe: a timeout loses no byte.
+        match tokio::time::timeout(Duration::from_millis(50), peer.read(&mut chunk)).await {
+            Ok(n) => {
+                let n = n.unwrap();
+                assert!(n > 0, "the socket hung up");
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            Err(_) => {
+                socket.send(trade(next_id)).await.unwrap();
+                next_id += 1;
+            }
+        }
+        let mut at = 0;
+        while let Some((flags, topic, taken)) = whole_frame(&bytes[at..]) {
+            let Some((_, body, taken_too)) = whole_frame(&bytes[at + taken..]) else {
+                break;
+            };
+            assert_eq!((flags, topic), (0x01, &b"trade.POLUSDT"[..]));
+            match common::message::decode(body).unwrap() {
+                DataMessage::Trade(t) => ids.push(t.trade_id),
+                other => panic!("not a trade: {other:?}"),
+            }
+            at += taken + taken_too;
+        }
+        bytes.drain(..at);
+    }
+    ids
+}
+
+/// A subscriber that reads nothing while 6.0 MB of trades (40,000, about 0.8 s of a 50,000 msg/s
+/// feed) are published loses none with an 8 MiB send buffer: nothing dropped, and once it reads,
+/// every trade arrives, in order.
+#[tokio::test]
+async fn a_stalled_subscriber_loses_nothing_within_its_send_buffer() {
+    let (mut socket, mut peer) = stalled(EIGHT_MIB, None).await;
+    assert_eq!(socket.dropped(), 0, "dropped with an 8 MiB send buffer");
+    assert_eq!(socket.queued(), STALL_TRADES);
+    let ids = read_back(&mut socket, &mut peer).await;
+    assert_eq!(socket.dropped(), 0);
+    let expected: Vec<u64> = (FIRST_ID..FIRST_ID + ids.len() as u64).collect();
+    assert!(ids == expected, "trades missing or out of order");
+}
+
+/// The same stall with ZeroMQ's (asynchronous-codec's) 128 KiB: trades are dropped.
+#[tokio::test]
+async fn a_stalled_subscriber_loses_trades_past_128_kib() {
+    let (socket, _peer) = stalled(zeromq::DEFAULT_SEND_BUFFER_BYTES, None).await;
+    assert_eq!(zeromq::DEFAULT_SEND_BUFFER_BYTES, 128 * 1024);
+    assert!(
+        socket.dropped() > 0,
+        "nothing dropped with 128 KiB: the kernel took 6 MB for a subscriber reading nothing"
+    );
+    assert_eq!(socket.dropped() + socket.queued(), STALL_TRADES);
+}
+
+/// A send buffer set while a subscriber is connected applies to it: bound with 128 KiB, set to
+/// 8 MiB once the subscriber joined, the stall loses nothing.
+#[tokio::test]
+async fn a_send_buffer_set_later_applies_to_a_connected_subscriber() {
+    let (mut socket, mut peer) = stalled(zeromq::DEFAULT_SEND_BUFFER_BYTES, Some(EIGHT_MIB)).await;
+    assert_eq!(
+        socket.dropped(),
+        0,
+        "dropped after the buffer was set to 8 MiB"
+    );
+    let ids = read_back(&mut socket, &mut peer).await;
+    assert_eq!(ids.first(), Some(&FIRST_ID));
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "trades missing or out of order"
+    );
 }
 
 // ---- The auditor's peers ------------------------------------------------------------------------
