@@ -42,10 +42,11 @@ c. tick-to-decision latency at 2,000 msg/s in the same real process (`bench/stra
      (ACTIVE, entering: the orders placed in the measured part are counted);
    - "compressed": the throughput runs' feed at 2,000 msg/s, event time 43x real: a candle close with
      its decisions, journal, snapshots and orders 43 times a second, the stress case.
-   Beside each, the strategy's own part (the client hands the message over -> end of
-   `Runner.handle`), and the transport's floor: the same publisher and an `EngineClient` with no
-   strategy, fed the measured frames (what ZeroMQ between two processes costs on this machine,
-   whatever the strategy does).
+   The strategy busy-polls as configured (`[zmq] strategy_busy_poll_us`, while its detector is awake;
+   `--busy-poll-us` sets another value, 0 = off). Beside each, the strategy's own part (the client
+   hands the message over -> end of `Runner.handle`), and the transport's floor: the same publisher and an `EngineClient` with no
+   strategy, fed the measured frames, busy-polling as long (what ZeroMQ between two processes costs
+   on this machine, whatever the strategy does).
 
 Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/bench.sh).
 """
@@ -99,9 +100,11 @@ WARM_PAUSE_S = 2.0
 # The engine's data PUB (the `zeromq` crate, rust-engine/vendor) drops a message for a subscriber
 # when that subscriber's send buffer holds `[zmq] data_send_buffer_kib` the kernel would not take:
 # libzmq counts its SNDHWM in messages, so the bench sets that many of this feed's mean size.
-ENGINE_WRITE_BUFFER = (
-    tomllib.loads(CONFIG.read_text())["zmq"]["data_send_buffer_kib"] * 1024
-)
+_ZMQ = tomllib.loads(CONFIG.read_text())["zmq"]
+ENGINE_WRITE_BUFFER = _ZMQ["data_send_buffer_kib"] * 1024
+# The strategy's busy polling while its detector is awake (`[zmq] strategy_busy_poll_us`); the
+# transport floor's client spins as long, always (it has no detector).
+BUSY_POLL_US = _ZMQ["strategy_busy_poll_us"]
 # The strategy's metrics are read this often during a throughput run, for its backlog samples; a
 # latency run reads them as Prometheus does here (monitoring/prometheus.yml: every 5 s). Each read
 # costs the strategy's loop the rendering, under the GIL: about 1.6 ms for its 16 KB of text.
@@ -437,10 +440,16 @@ def engine_sndhwm(feed: Feed, count: int) -> int:
 
 
 def process_run(
-    feed: Feed, rate: float, count: int, sndhwm: int, timed: bool = False
+    feed: Feed,
+    rate: float,
+    count: int,
+    sndhwm: int,
+    timed: bool = False,
+    busy_poll_us: int = BUSY_POLL_US,
 ) -> dict[str, Any]:
     """The real strategy process fed `count` frames at `rate` by the stand-in engine (see module doc),
-    whose data socket drops for the strategy past `sndhwm` messages queued."""
+    whose data socket drops for the strategy past `sndhwm` messages queued; its config's
+    `[zmq] strategy_busy_poll_us` set to `busy_poll_us`."""
     work = Path(tempfile.mkdtemp(prefix="flashcrash-bench-"))
     timings = work / "timings.json" if timed else None
     session = StandIn(
@@ -448,6 +457,7 @@ def process_run(
         bin_dir=REPO / "rust-engine" / "target" / "release",
         workdir=work,
         timed=timings,
+        overrides={"zmq": {"strategy_busy_poll_us": busy_poll_us}},
     )
     trades_sent = feed.trades(count)
     samples: list[tuple[float, int]] = []
@@ -620,19 +630,27 @@ def process_run(
 
 # -------------------------------------------------------------------------- transport floor
 def transport_only(
-    feed: Feed, rate: float, count: int, sndhwm: int, stamp: bool
+    feed: Feed,
+    rate: float,
+    count: int,
+    sndhwm: int,
+    stamp: bool,
+    busy_poll_us: int = 0,
 ) -> dict[str, Any]:
     """The control: the same stand-in publisher and settings to an `EngineClient` (production's, in
-    this process) that receives and decodes, with no strategy behind it. `stamp` (one frame at a
-    time): the transport's latency floor, send -> the client hands the message over; else what the
-    transport alone delivers at `rate`, and what it drops."""
+    this process) that receives and decodes, with no strategy behind it, busy-polling `busy_poll_us`.
+    `stamp` (one frame at a time): the transport's latency floor, send -> the client hands the
+    message over; else what the transport alone delivers at `rate`, and what it drops."""
     ends = tuple(f"tcp://127.0.0.1:{port}" for port in free_ports(4))
     parent, child = mp.get_context("fork").Pipe()
     proc = mp.get_context("fork").Process(
         target=stand_in, args=(ends[:3], feed, count, rate, stamp, sndhwm, child)
     )
     proc.start()
-    client = EngineClient(ZmqConfig(*ends), SYMBOL)  # data, command, response, strategy
+    client = EngineClient(
+        ZmqConfig(*ends, busy_poll_us), SYMBOL
+    )  # data, command, response, strategy
+    client.busy_poll(True)
     latencies: list[int] = []
     trades = books = 0
     done_at = 0.0
@@ -838,6 +856,13 @@ def main() -> None:
     )
     ap.add_argument("--latency-rate", type=float, default=2000.0)
     ap.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=BUSY_POLL_US,
+        help="the latency runs' [zmq] strategy_busy_poll_us (default: as configured, "
+        f"{BUSY_POLL_US}); the transport floor's client spins as long",
+    )
+    ap.add_argument(
         "--sndhwm",
         type=int,
         default=0,
@@ -931,17 +956,25 @@ def main() -> None:
             hwm = args.sndhwm or engine_sndhwm(measured, m)
             load_before = _load()
             lat = process_run(
-                lfeed, args.latency_rate, len(lfeed.frames), hwm, timed=True
+                lfeed,
+                args.latency_rate,
+                len(lfeed.frames),
+                hwm,
+                timed=True,
+                busy_poll_us=args.busy_poll_us,
             )
             lat["feed"] = kind
             lat["load_average"] = load_before
-            floor = transport_only(measured, args.latency_rate, m, hwm, stamp=True)
+            lat["busy_poll_us"] = args.busy_poll_us
+            floor = transport_only(
+                measured, args.latency_rate, m, hwm, True, args.busy_poll_us
+            )
             floor["feed"] = kind
             result["latency"].append(lat)
             result["transport_floor"].append(floor)
             print(
                 f"tick-to-decision at {args.latency_rate:,.0f} msg/s, event time {lat['event_time_x']:,}x real "
-                f"({kind}; {lat['timed_messages']:,} messages, orders placed "
+                f"({kind}; busy poll {args.busy_poll_us} us; {lat['timed_messages']:,} messages, orders placed "
                 f"{lat['commands_measured'].get('PlaceOrder', 0)}, load {load_before}): p50 {lat.get('latency_p50_us')} us, "
                 f"p99 {lat.get('latency_p99_us')} us, max {lat.get('latency_max_us')} us"
             )

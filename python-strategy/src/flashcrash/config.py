@@ -419,6 +419,7 @@ class ZmqConfig:
     command_endpoint: str
     response_endpoint: str
     strategy_endpoint: str  # the strategy's StateChange PUB
+    strategy_busy_poll_us: int = 0  # the client's spin before it sleeps in the poll (0: never)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,10 @@ With a `PersistenceService` (`flashcrash run` always opens one; see `persistence
   its equity, return and drawdown are measured against (`session_capital`);
 * pauses entries while the engine is silent (no data message for `engine_silence_ns`: a killed
   engine says nothing), and reconciles when data flows again before entries resume; a new engine
-  start in `HealthMetrics` (a restart shorter than that silence) reconciles too.
+  start in `HealthMetrics` (a restart shorter than that silence) reconciles too;
+* busy-polls while its detector is awake (ALERT, ACTIVE, RECOVERY): the engine client spins up to
+  `[zmq] strategy_busy_poll_us` before it sleeps in the poll (`EngineClient.busy_poll`), so that a
+  crash's messages meet a running loop; asleep, the loop sleeps in the poll.
 
 Operations (`flashcrash.monitoring`), each optional: `metrics` are updated at most once a second of the
 runner's clock (never per message: the loop only counts the messages of each poll batch); `alerts`
@@ -161,6 +164,8 @@ class Runner:
         `metrics`, `alerts` and `config_path`: see the module's doc."""
         self.cfg = cfg
         self.client = client
+        # The engine client's busy polling, on while the detector is awake (not the backtest's link).
+        self._busy_poll: Callable[[bool], None] | None = getattr(client, "busy_poll", None)
         self.db = persistence
         self.publisher = publisher
         self.clock = clock
@@ -517,6 +522,8 @@ class Runner:
             if self.db is not None:
                 self._record(self.db.record_transition, "detector", previous, current, t.reason, t.ts_ns)
         self._transitions_seen = len(transitions)
+        if self._busy_poll is not None:
+            self._busy_poll(transitions[-1].current not in (State.SLEEP, State.SHUTDOWN))
 
     def _lot_orders(self) -> Iterator[str]:
         """The client order ids the open positions refer to."""

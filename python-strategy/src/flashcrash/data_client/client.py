@@ -24,11 +24,19 @@ engine may have started its ids again: the first trade after a new engine start 
 new connection (`StateChange` feed to `syncing`, or back to `live`) is taken whatever its id, as the
 engine's feed takes a new connection's first trade (a replay started again numbers its trades anew);
 and, as the engine's feed does, after `STALE_RUN` lower ids in a row, each above the one before, the
-ids are followed again from the latest (an engine that restarted unheard)."""
+ids are followed again from the latest (an engine that restarted unheard).
+
+Busy polling (`[zmq] strategy_busy_poll_us`): while it is on (`busy_poll(True)`: the runner turns
+it on while its detector is awake), `poll` first polls without waiting, again and again, for up to
+that long, and only then sleeps in the poll. A message that arrives within it is taken by a running
+thread with warm caches instead of one the kernel must wake: on a 2-vCPU VM this halves the median
+tick-to-decision (docs/benchmarks/strategy-process.md). It costs the CPU it spins, up to a core
+while messages keep coming less than that far apart."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -133,6 +141,8 @@ class EngineClient:
         self.poller = zmq.Poller()
         self.poller.register(self.data, zmq.POLLIN)
         self.poller.register(self.responses, zmq.POLLIN)
+        self.busy_poll_ns = cfg.strategy_busy_poll_us * 1000
+        self._spinning = False
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self.conflated = 0  # book snapshots dropped: a newer book of the same symbol was in the batch
@@ -153,6 +163,25 @@ class EngineClient:
     def unwatch(self, fd: int) -> None:
         self.poller.unregister(fd)
 
+    def busy_poll(self, on: bool) -> None:
+        """Whether `poll` spins (up to `[zmq] strategy_busy_poll_us`, when that is not 0) before it
+        sleeps."""
+        self._spinning = on and self.busy_poll_ns > 0
+
+    def _ready(self, timeout_ms: int) -> dict[object, int]:
+        """The poller's ready sockets and fds: at once if any is, else (spinning) as soon as one is
+        within the busy-poll time, else within `timeout_ms`."""
+        poll = self.poller.poll
+        if self._spinning and timeout_ms:
+            clock = time.perf_counter_ns
+            end = clock() + self.busy_poll_ns
+            while not (ready := poll(0)):
+                if clock() >= end:
+                    break
+            else:
+                return dict(ready)
+        return dict(poll(timeout_ms))
+
     def send(self, msg: object) -> bool:
         try:
             self.commands.send(wire.encode(msg), flags=zmq.NOBLOCK)  # type: ignore[arg-type]
@@ -163,7 +192,7 @@ class EngineClient:
 
     def poll(self, timeout_ms: int, max_batch: int = 1000) -> Iterator[object]:
         """Yields decoded messages; responses first, so fills are never starved by market data."""
-        ready = dict(self.poller.poll(timeout_ms))
+        ready = self._ready(timeout_ms)
         for sock in (self.responses, self.data):
             if sock not in ready:
                 continue

@@ -277,6 +277,8 @@ pub struct ZmqConfig {
     pub response_endpoint: String,
     /// The strategy's StateChange PUB (bound by the strategy; the engine does not use it).
     pub strategy_endpoint: String,
+    /// The strategy's busy polling while its detector is awake, µs (the engine does not use it).
+    pub strategy_busy_poll_us: u64,
     /// At start, the longest wait for a subscriber of the symbol's trades before the feed opens, ms
     /// (0: no wait).
     pub subscriber_wait_ms: u64,
