@@ -273,6 +273,7 @@ class Runner:
         except BaseException as e:
             fail_start(self, e)
             raise
+        self._follow_detector()  # a detector recovered awake
         return self.session
 
     def _record(self, fn: Any, *args: Any, **kw: Any) -> None:
@@ -522,8 +523,12 @@ class Runner:
             if self.db is not None:
                 self._record(self.db.record_transition, "detector", previous, current, t.reason, t.ts_ns)
         self._transitions_seen = len(transitions)
+        self._follow_detector()
+
+    def _follow_detector(self) -> None:
+        """The engine client busy-polls while the detector is awake (ALERT, ACTIVE, RECOVERY)."""
         if self._busy_poll is not None:
-            self._busy_poll(transitions[-1].current not in (State.SLEEP, State.SHUTDOWN))
+            self._busy_poll(self.detector.state not in (State.SLEEP, State.SHUTDOWN))
 
     def _lot_orders(self) -> Iterator[str]:
         """The client order ids the open positions refer to."""

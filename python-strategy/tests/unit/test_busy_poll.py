@@ -133,11 +133,15 @@ class Spy(SilentEngine):
 
 
 class Scripted:
-    """The real detector, with the transitions the test appends."""
+    """The real detector, with the transitions the test appends (its state the last one's)."""
 
     def __init__(self, real: object) -> None:
         self._real = real
         self.transitions: list[Transition] = []
+
+    @property
+    def state(self) -> State:
+        return self.transitions[-1].current if self.transitions else State.SLEEP
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
@@ -163,3 +167,16 @@ def test_the_runner_busy_polls_while_its_detector_is_awake() -> None:
         seen.append(list(spy.busy))
         spy.busy.clear()
     assert seen == [[], [True], [True], [], [False], [False], [False]]
+
+
+def test_a_runner_that_starts_with_its_detector_awake_busy_polls_at_once() -> None:
+    """A detector restored awake (crash recovery restores its snapshot) has no new transition to
+    announce it: the start turns busy polling on."""
+    spy = Spy()
+    runner = Runner(load(REPO / "config" / "config.toml"), spy, clock=lambda: 42 * S)  # type: ignore[arg-type]
+    state = runner.detector.snapshot()
+    state["detector"]["core"]["machine"]["state"] = "ACTIVE"
+    runner.detector.restore(state)
+    assert runner.detector.state is State.ACTIVE
+    runner.start()
+    assert spy.busy == [True]
