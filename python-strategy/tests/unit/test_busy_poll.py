@@ -5,7 +5,6 @@ ACTIVE, RECOVERY) and off when it sleeps or shuts down."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +18,15 @@ from flashcrash.config import ZmqConfig, load
 from flashcrash.data_client import EngineClient
 from flashcrash.event_detector import State
 from flashcrash.event_detector.machine import Transition
-from flashcrash.launcher import REPO
+from flashcrash.launcher import REPO, free_ports
 from flashcrash.runner import Runner
 
 S = 1_000_000_000
 
 
-def _endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+def _endpoints() -> list[str]:
+    """Data, command, response and strategy endpoints on free loopback ports."""
+    return [f"tcp://127.0.0.1:{port}" for port in free_ports(4)]
 
 
 class ScriptedPoller:
@@ -48,7 +46,7 @@ class ScriptedPoller:
 
 @pytest.fixture
 def client() -> Iterator[EngineClient]:
-    ends = [_endpoint() for _ in range(4)]
+    ends = _endpoints()
     c = EngineClient(ZmqConfig(*ends, strategy_busy_poll_us=100_000), "POLUSDT")
     yield c
     c.close()
@@ -87,7 +85,7 @@ def test_past_the_busy_poll_time_it_sleeps_in_the_poll(client: EngineClient) -> 
 def test_a_message_published_while_it_spins_is_yielded_as_without_it() -> None:
     """On real sockets: trades published by another thread while the client busy-polls reach it
     whole and in order."""
-    ends = [_endpoint() for _ in range(4)]
+    ends = _endpoints()
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
