@@ -15,19 +15,7 @@ With a `PersistenceService` (`flashcrash run` always opens one; see `persistence
   rejections, circuit-breaker and emergency-stop changes and every trade (opened, then closed), each
   loop iteration as ONE atomic write (queued: the loop never waits for the disk), followed by a
   snapshot of the trading components whenever the iteration sent a command or got a response;
-* writes ahead: a `PlaceOrder` leaves only once it and the decision behind it are committed, so that
-  a kill at any instant leaves no order at the engine that a restart does not know. Their write is
-  queued at once with a Future (`PersistenceService.commit_soon`) and the order is HELD, not sent;
-  every command the order manager sends after it (a cancel of that very order, a query, anything)
-  queues behind it, so that none overtakes it. The loop goes on handling market data meanwhile; the
-  writer thread's commit wakes it (`Wakeup`, polled with the engine's sockets) and `step` sends what
-  is held, in order, up to the next order not yet committed. A commit that fails sends nothing from
-  that order on: each held command is undone in the order manager (`OrderManager.unsent`) and the
-  runner stops ("persistence failed"). A stop (`flatten`, `finish`) sends what was committed,
-  waiting a bounded time for the commits still out. Only with a client that can wake the loop
-  (`EngineClient.watch`): with one that cannot (the backtest's replay link, which hands the runner
-  its events and never polls), the order is committed before it leaves, waiting (`commit_now`), so
-  that it leaves at its decision's time, as before;
+* writes ahead: a `PlaceOrder` leaves only once it and the decision behind it are committed (`write_ahead`);
 * snapshots every component every `snapshot_interval_secs` of wall clock and at a clean stop;
 * asks the engine for the account's balances once it is first seen: the session's capital, what
   its equity, return and drawdown are measured against (`session_capital`);
@@ -55,9 +43,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from flashcrash import wire
 from flashcrash.config import Config
-from flashcrash.data_client import EngineClient, StatePublisher, Wakeup
+from flashcrash.data_client import EngineClient, StatePublisher
 from flashcrash.event_detector import Candle, CandleBuilder, Detector, RowRun, State
 from flashcrash.feed_counts import FeedCounts
 from flashcrash.persistence import (
@@ -83,6 +68,7 @@ from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.percentile import wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot
+from flashcrash.write_ahead import Held, WriteAhead
 
 if TYPE_CHECKING:
     from flashcrash.monitoring.alerts import AlertSender
@@ -105,9 +91,6 @@ def engine_silence_ns(cfg: Config) -> int:
 # 1-second candles kept in memory for the session report when there is no database (the last hour);
 # with one, every candle is stored and the report reads them back, so memory stays flat.
 HISTORY_CANDLES = 3600
-
-# At a stop, the longest wait for the write-ahead commits of the orders still held (`_settle_held`).
-HELD_WAIT_S = 2.0
 
 # The loop's collector thresholds (`quiet_gc`; the backtest replay sets them too).
 LOOP_GC_THRESHOLDS = (100_000, 50, 1000)
@@ -133,17 +116,6 @@ def install_signal_handlers() -> list[str]:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return received
-
-
-@dataclass(slots=True)
-class Held:
-    """A command the runner holds (write-ahead): `commit` is a PlaceOrder's own, None for a command
-    that only waits for those ahead of it; `stamp` is the receive stamp of the market event it
-    answers (its order latency, timed when it leaves)."""
-
-    cmd: object
-    commit: Future[None] | None
-    stamp: int
 
 
 class Runner:
@@ -220,11 +192,10 @@ class Runner:
         self._dirty = False
         self._next_snapshot_ns = 0
         self.persistence_errors = 0
-        # Write-ahead (see the module's doc): the commands held, oldest first; the commit of the
-        # PlaceOrder `_before_send` just wrote ahead, for the `send` that follows it; the wake-up.
-        self.held: deque[Held] = deque()
-        self._write_ahead: tuple[object, Future[None]] | None = None
-        self._wakeup: Wakeup | None = None
+        # Write-ahead (`write_ahead`): the commands held behind their orders' commits; the wake-up.
+        self.write_ahead = WriteAhead(
+            self._send_now, self._unsent, self.orders.unsent, self._persistence_failed, clock
+        )
         # Operations.
         self.metrics = metrics
         self.alerts = alerts
@@ -260,8 +231,7 @@ class Runner:
                     recover(self, crashed)
                 watch = getattr(self.client, "watch", None)  # not the backtest's replay link
                 if watch is not None:
-                    self._wakeup = Wakeup()
-                    watch(self._wakeup.fileno())
+                    watch(self.write_ahead.open())
                 self.orders.before_send = self._before_send  # the audit log, write-ahead for orders
                 self._next_snapshot_ns = self.clock() + self.db.settings.snapshot_interval_secs * NS
             if self.recovery is not None:
@@ -307,7 +277,7 @@ class Runner:
         self._record(db.record_command, cmd, tag)
         if not isinstance(cmd, wire.PlaceOrder):
             return True
-        wakeup = self._wakeup
+        wakeup = self.write_ahead.wakeup
         try:
             if wakeup is None:  # a loop nothing can wake (a replay): on disk now, at its decision's time
                 db.commit_now()
@@ -316,8 +286,7 @@ class Runner:
         except (QueueFull, PersistenceError) as e:
             self._persistence_failed(f"order {cmd.client_order_id} not sent: it could not be recorded: {e}")
             return False
-        commit.add_done_callback(wakeup.set)  # on the writer thread, once committed
-        self._write_ahead = (cmd, commit)
+        self.write_ahead.written(cmd, commit)
         return True
 
     def _persistence_failed(self, text: str) -> None:
@@ -331,19 +300,7 @@ class Runner:
         PlaceOrder written ahead, and any command behind a held one, is held instead (True: taken)."""
         # The engine's receive stamp of the market event being handled (none for a response).
         stamp = getattr(self._trigger, "local_ts_ns", 0)
-        ahead, self._write_ahead = self._write_ahead, None
-        commit = ahead[1] if ahead is not None and ahead[0] is cmd else None
-        if commit is not None and not self.held and commit.done():  # on disk already
-            error = commit.exception()
-            if error is not None:
-                self._persistence_failed(f"order {getattr(cmd, 'client_order_id', '')} not sent: "
-                                         f"it could not be recorded: {error}")  # fmt: skip
-                return False
-            commit = None
-        if commit is not None or self.held:
-            self.held.append(Held(cmd, commit, stamp))
-            return True
-        return self._send_now(cmd, stamp)
+        return self.write_ahead.take(cmd, stamp)
 
     def _send_now(self, cmd: object, stamp: int) -> bool:
         if not self.client.send(cmd):
@@ -352,81 +309,21 @@ class Runner:
             self.metrics.observe_order_latency((time.time_ns() - stamp) / NS)
         return True
 
-    def _release(self) -> None:
-        """Sends the held commands, oldest first, up to the first PlaceOrder whose commit is not done
-        yet. A failed commit sends nothing from its order on (`_commit_failed`); a command the client
-        refuses is undone, with those held behind it for the same order (a cancel of an order that
-        never left)."""
-        held = self.held
-        while held:
-            h = held[0]
-            if h.commit is not None:
-                if not h.commit.done():
-                    return
-                error = h.commit.exception()
-                if error is not None:
-                    self._commit_failed(error)
-                    return
-            held.popleft()
-            if self._send_now(h.cmd, h.stamp):
-                continue
-            now = self.clock()
-            if isinstance(h.cmd, wire.PlaceOrder):
-                coid = h.cmd.client_order_id
-                for behind in [b for b in held if getattr(b.cmd, "client_order_id", None) == coid]:
-                    held.remove(behind)
-                    self.orders.unsent(behind.cmd, now)
-            self._unsent(h.cmd, now)
-
-    def _commit_failed(self, error: BaseException) -> None:
-        """The write-ahead commit of the order at the head of `held` failed: neither it nor anything
-        held behind it leaves; each is undone in the order manager, and the runner stops."""
-        cmds = [h.cmd for h in self.held]
-        self.held.clear()
-        coids = [c.client_order_id for c in cmds if isinstance(c, wire.PlaceOrder)]
-        self._persistence_failed(
-            f"{len(cmds)} command(s) not sent (order(s) {', '.join(coids)}): "
-            f"the order could not be recorded: {error}"
-        )
-        now = self.clock()
-        for cmd in cmds:
-            self._unsent(cmd, now)
-
     def _unsent(self, cmd: object, now: int) -> None:
         """A held command that does not leave: undone in the order manager, and a new order's lot
         told (it may place another: the runner holds or sends it as any)."""
         if self.orders.unsent(cmd, now):
             self.strategy.order_unsent(cmd.client_order_id, now)  # type: ignore[attr-defined]
 
-    def _release_ready(self) -> None:
-        """The loop's: reads the wake-up, and sends what is held and may leave (also without a
-        wake-up: a backstop, every iteration)."""
-        wakeup = self._wakeup
-        if wakeup is not None and wakeup.pending:
-            wakeup.clear()
-        if self.held:
-            self._release()
+    @property
+    def held(self) -> deque[Held]:
+        """The commands held, oldest first (`WriteAhead.held`)."""
+        return self.write_ahead.held
 
     def _settle_held(self, wait_s: float | None = None) -> None:
-        """At a stop: sends what is held, waiting up to `wait_s` (`HELD_WAIT_S`) for the commits still
-        out. What is still held then stays so (unsent, but perhaps on disk: the order, unsettled, is
-        left to the next start, which reconciles it)."""
-        wait_s = HELD_WAIT_S if wait_s is None else wait_s
-        deadline = time.monotonic() + wait_s
-        self._release_ready()
-        while self.held:
-            left = deadline - time.monotonic()
-            head = self.held[0].commit
-            if left <= 0 or head is None:
-                break
-            wait_futures([head], timeout=left)
-            self._release_ready()
-        if self.held:
-            log.error(
-                "%d command(s) held not sent: their order's write-ahead commit was not done within %.1f s",
-                len(self.held),
-                wait_s,
-            )
+        """At a stop: sends what is held, waiting a bounded time for the commits still out
+        (`WriteAhead.settle`)."""
+        self.write_ahead.settle(wait_s)
 
     def _alert(self, kind: str, text: str) -> None:
         if self.alerts is not None:
@@ -582,12 +479,7 @@ class Runner:
                 self._settle_held()
             except Exception as e:  # the client closed already: they stay held, as unanswered
                 log.error("%d command(s) held not sent at the end: %s", len(self.held), e)
-        if self._wakeup is not None:
-            unwatch = getattr(self.client, "unwatch", None)
-            if unwatch is not None:
-                unwatch(self._wakeup.fileno())
-            self._wakeup.close()
-            self._wakeup = None
+        self.write_ahead.close(getattr(self.client, "unwatch", None))
         if self.db is None or self.session is None:
             return
         positions = len(self.strategy.position.lots)
@@ -948,15 +840,16 @@ class Runner:
     def step(self, timeout_ms: int) -> None:
         """One loop iteration: the messages waiting (or a held order's commit done: the poll wakes),
         the held commands that may leave, timeouts, engine liveness, audit and snapshots."""
-        if self.held:
-            self._release_ready()
+        write_ahead = self.write_ahead
+        if write_ahead.held:
+            write_ahead.release_ready()
         n = 0
         for msg in self.client.poll(timeout_ms):
             self._trigger = msg
             self.handle(msg)
             n += 1
         self._trigger = None
-        self._release_ready()
+        write_ahead.release_ready()
         self.batch_last = n
         if n > self.batch_max:
             self.batch_max = n
