@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_runner_fake_engine import REPO, Clock, FakeEngine, RecordingDb, ScriptedLink, config_for
 
-from flashcrash import config, wire
+from flashcrash import config, wire, write_ahead
 from flashcrash.data_client import EngineClient
 from flashcrash.persistence import PersistenceService, StorageError, WriterFailed
 from flashcrash.runner import Runner
@@ -176,7 +176,9 @@ def test_a_held_order_the_client_refuses_at_its_release_is_undone_with_its_cance
     assert _coids(link.sent) == [("PlaceOrder", b)]
 
 
-def test_a_stop_sends_what_was_committed_and_waits_a_bounded_time_for_the_rest() -> None:
+def test_a_stop_sends_what_was_committed_and_waits_a_bounded_time_for_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """`flatten` waits for a held order's commit (done later, on another thread) and sends it;
     `finish` too. A commit never done: the order stays held (unsent, unsettled: left to the next
     start) once the bounded wait is over."""
@@ -194,9 +196,16 @@ def test_a_stop_sends_what_was_committed_and_waits_a_bounded_time_for_the_rest()
 
     runner, link, db = _held_runner()
     c = runner.orders.place("BUY", Q, P, 0, "entry")
-    t = time.monotonic()
+    waits: list[tuple[object, float]] = []  # (the commit waited for, how long at most)
+    real_wait = write_ahead.wait_futures
+
+    def wait(fs: list[Future[None]], timeout: float) -> object:
+        waits.append((fs[0], timeout))
+        return real_wait(fs, timeout=timeout)
+
+    monkeypatch.setattr(write_ahead, "wait_futures", wait)
     runner._settle_held(0.3)
-    assert 0.25 < time.monotonic() - t < 2
+    assert waits and all(f is db.commits[0] and 0 < w <= 0.3 for f, w in waits)
     assert link.sent == [] and len(runner.held) == 1 and not runner.orders.orders[c].settled  # type: ignore[index]
 
 
@@ -281,17 +290,34 @@ def _step(runner: Runner, timeout_ms: int) -> None:
         runner.step(timeout_ms)
 
 
+def _woken(runner: Runner, client: EngineClient) -> list[int]:
+    """Spies on the client's poller: the timeouts of the polls that returned with the runner's
+    wake-up ready (a commit done), appended as they return."""
+    assert runner.write_ahead.wakeup is not None
+    fd, poll, woken = runner.write_ahead.wakeup.fileno(), client.poller.poll, []
+
+    def spy(timeout: int | None = None) -> list[tuple[object, int]]:
+        ready = poll(timeout)
+        if any(s == fd for s, _ in ready):
+            woken.append(timeout)
+        return ready
+
+    client.poller.poll = spy  # type: ignore[method-assign]
+    return woken
+
+
 def test_the_loop_handles_the_market_during_a_slow_commit_and_the_commit_wakes_it(tmp_path: Path) -> None:
     """On a real database whose disk is slow: the order (and its cancel, right after) are held while
     market data keeps being handled; nothing reaches the engine before the order's commit; once the
-    commit is done, a step polling for 10 s returns at once and sends both, the order first."""
+    commit is done, a step polling for 10 s is woken by it (not by its timeout) and sends both, the
+    order first."""
     runner, client, db, eng, path = _real_runner(tmp_path)
-    sends: list[tuple[str, list[str], float]] = []
+    sends: list[tuple[str, list[str]]] = []
     real_send = client.send
 
     def send(cmd: object) -> bool:  # what hands a command to the socket
         coid = getattr(cmd, "client_order_id", "")
-        sends.append((type(cmd).__name__, _committed_commands(path, coid), time.monotonic()))
+        sends.append((type(cmd).__name__, _committed_commands(path, coid)))
         return real_send(cmd)
 
     client.send = send  # type: ignore[method-assign]
@@ -316,15 +342,14 @@ def test_the_loop_handles_the_market_during_a_slow_commit_and_the_commit_wakes_i
         assert sends == [] and eng.recv(50) is None and len(runner.held) == 2
         assert _committed_commands(path, coid) == []  # not on disk yet: not sent either
 
-        opened = time.monotonic() + 0.3
+        woken = _woken(runner, client)
         threading.Timer(0.3, gate.set).start()
-        t = time.monotonic()
-        while runner.held and time.monotonic() - t < 8:
+        deadline = time.monotonic() + 30
+        while runner.held and time.monotonic() < deadline:
             _step(runner, 10_000)
-        assert not runner.held and time.monotonic() - t < 3  # woken by the commit, not the timeout
-        assert [k for k, _, _ in sends] == ["PlaceOrder", "CancelOrder"]
-        assert all("PlaceOrder" in committed for _, committed, _ in sends), sends  # on disk when it left
-        assert sends[0][2] - opened < 1.5
+        assert not runner.held and woken == [10_000]  # a 10-s poll ended by the commit's wake-up
+        assert [k for k, _ in sends] == ["PlaceOrder", "CancelOrder"]
+        assert all("PlaceOrder" in committed for _, committed in sends), sends  # on disk when it left
         first, second = eng.command(), eng.command()
         assert isinstance(first, wire.PlaceOrder) and first.client_order_id == coid
         assert isinstance(second, wire.CancelOrder) and second.client_order_id == coid
@@ -345,11 +370,12 @@ def test_a_commit_the_disk_fails_wakes_the_loop_sends_nothing_and_stops_it(tmp_p
         with runner._atomic():
             coid = runner.orders.place("BUY", Q, P, time.time_ns(), "entry")
         assert coid is not None and runner.held
+        woken = _woken(runner, client)
         threading.Timer(0.2, gate.set).start()
-        t = time.monotonic()
-        while runner.held and time.monotonic() - t < 8:
+        deadline = time.monotonic() + 30
+        while runner.held and time.monotonic() < deadline:
             runner.step(10_000)  # outside an atomic group: the writer stopped refuses the group
-        assert not runner.held and time.monotonic() - t < 3
+        assert not runner.held and woken == [10_000]  # a 10-s poll ended by the failed commit's wake-up
         assert runner.stop_reason == "persistence failed"
         assert coid not in runner.orders.orders and runner.orders.pending == {}
         assert eng.recv(200) is None
