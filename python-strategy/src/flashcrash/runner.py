@@ -193,9 +193,7 @@ class Runner:
         self._next_snapshot_ns = 0
         self.persistence_errors = 0
         # Write-ahead (`write_ahead`): the commands held behind their orders' commits; the wake-up.
-        self.write_ahead = WriteAhead(
-            self._send_now, self._unsent, self.orders.unsent, self._persistence_failed, clock
-        )
+        self.write_ahead = WriteAhead(self._send_now, self._unsent, self._persistence_failed, clock)
         # Operations.
         self.metrics = metrics
         self.alerts = alerts

@@ -52,21 +52,18 @@ class WriteAhead:
 
     `send` hands a command to the client, with the receive stamp of the event it answers (False: the
     client refused it); `unsent` undoes a held command that does not leave (in the order manager, and
-    a new order's lot told); `undo` is the order manager's alone (`OrderManager.unsent`), for a
-    command held behind an order the client refused; `failed` reports an order that could not be
-    recorded (the runner stops); `clock` gives the time a command is undone at."""
+    a new order's lot told); `failed` reports an order that could not be recorded (the runner stops);
+    `clock` gives the time a command is undone at."""
 
     def __init__(
         self,
         send: Callable[[object, int], bool],
         unsent: Callable[[object, int], None],
-        undo: Callable[[object, int], bool],
         failed: Callable[[str], None],
         clock: Callable[[], int],
     ) -> None:
         self._send = send
         self._unsent = unsent
-        self._undo = undo
         self._failed = failed
         self._clock = clock
         self.held: deque[Held] = deque()
@@ -135,7 +132,7 @@ class WriteAhead:
                 coid = h.cmd.client_order_id
                 for behind in [b for b in held if getattr(b.cmd, "client_order_id", None) == coid]:
                     held.remove(behind)
-                    self._undo(behind.cmd, now)
+                    self._unsent(behind.cmd, now)
             self._unsent(h.cmd, now)
 
     def _commit_failed(self, error: BaseException) -> None:
