@@ -44,9 +44,9 @@ c. tick-to-decision latency at 2,000 msg/s in the same real process (`bench/stra
      its decisions, journal, snapshots and orders 43 times a second, the stress case.
    The strategy busy-polls as configured (`[zmq] strategy_busy_poll_us`, while its detector is awake;
    `--busy-poll-us` sets another value, 0 = off). Beside each, the strategy's own part (the client
-   hands the message over -> end of `Runner.handle`), and the transport's floor: the same publisher and an `EngineClient` with no
-   strategy, fed the measured frames, busy-polling as long (what ZeroMQ between two processes costs
-   on this machine, whatever the strategy does).
+   hands the message over -> end of `Runner.handle`), and the transport's floor: the same publisher
+   and an `EngineClient` with no strategy, fed the measured frames, busy-polling as long (what
+   ZeroMQ between two processes costs on this machine, whatever the strategy does).
 
 Prints the figures and writes JSON to `--out`. Run by `make bench` (scripts/bench.sh).
 """
@@ -647,9 +647,8 @@ def transport_only(
         target=stand_in, args=(ends[:3], feed, count, rate, stamp, sndhwm, child)
     )
     proc.start()
-    client = EngineClient(
-        ZmqConfig(*ends, busy_poll_us), SYMBOL
-    )  # data, command, response, strategy
+    # data, command, response and strategy endpoints; the busy polling
+    client = EngineClient(ZmqConfig(*ends, busy_poll_us), SYMBOL)
     client.busy_poll(True)
     latencies: list[int] = []
     trades = books = 0
