@@ -172,12 +172,15 @@ def main() -> int:
     root = logging.getLogger()
     root.handlers[:] = [logging.NullHandler()]
     root.setLevel(logging.WARNING)
-    cfg = config.load(args.config)
+    overlay = config.synthetic_book_overlay(
+        args.config
+    )  # the replay's book is synthetic
+    cfg = config.load(args.config, [overlay])
     out = Out()
     for line in header():
         out(line)
     out(
-        f"# data: {args.data} ({args.data.stat().st_size:,} bytes); config: {args.config}"
+        f"# data: {args.data} ({args.data.stat().st_size:,} bytes); config: {args.config} + {overlay.name}"
     )
     out(f"# [backtest] book_interval_ms = {cfg.backtest.book_interval_ms}, order_latency_ms = "
         f"{cfg.backtest.order_latency_ms}")  # fmt: skip

@@ -32,7 +32,8 @@ a feed outage from the moment the silence has lasted `data_gap_secs` (before it,
 `flashcrash.backtest.replay`); the report lists them per file, from their last trade (Gemini BTCUSD
 has two in the cascade: 819 s from 20:54 UTC and 409 s from 21:13 UTC).
 
-The config is `config/config.toml` (tuned on POLUSDT) with three per-file changes so the synthetic
+The config is `config/config.toml` with `config/synthetic_book.toml` over it (the replay's book is
+the synthetic one; tuned on POLUSDT) and three per-file changes so the synthetic
 book fits the market: `[symbol] name` = the file's symbol, `[strategy] price_tick` = the smallest gap
 between distinct prices of the day rounded to a power of ten, and `[symbol] quantity_step` =
 min(the config's, a tenth of the power of ten at or below the median trade quantity). COIN-M
@@ -345,8 +346,10 @@ def fmt_eps(eps: list[Any], limit: int = 8, why: bool = False) -> str:
 
 
 def overrides(path: Path, sets: list[str]) -> config.Config:
-    """The config at `path` with `[event_detection]` keys set from KEY=VALUE strings (TOML values),
-    through the loader's schema checks (`flashcrash.optimize.overlay.trial_config`)."""
+    """The config at `path` with the synthetic-book overlay (the replay's book) and `[event_detection]`
+    keys set from KEY=VALUE strings (TOML values), through the loader's schema checks
+    (`flashcrash.optimize.overlay.trial_config`)."""
+    overlays = [config.synthetic_book_overlay(path)]
     table: dict[str, Any] = {}
     for item in sets:
         key, _, value = item.partition("=")
@@ -358,9 +361,9 @@ def overrides(path: Path, sets: list[str]) -> config.Config:
             ) from None
     try:
         return (
-            trial_config(path, [], {"event_detection": table})
+            trial_config(path, overlays, {"event_detection": table})
             if table
-            else config.load(path)
+            else config.load(path, overlays)
         )
     except config.ConfigError as e:
         raise SystemExit(f"--set: {e}") from None

@@ -79,7 +79,7 @@ from typing import Any
 
 import zmq
 from flashcrash import wire
-from flashcrash.config import ZmqConfig, load
+from flashcrash.config import ZmqConfig, load, read_toml, synthetic_book_overlay
 from flashcrash.data_client.client import EngineClient
 from flashcrash.event_detector import Detector
 from flashcrash.launcher import Session, free_ports
@@ -89,6 +89,8 @@ from strategy_feed import SYMBOL, Feed, at_market_rate, replay, sustained
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "config.toml"
+# The feed's book is the backtest's synthetic one: the strategy runs with its overlay.
+OVERLAY = synthetic_book_overlay(CONFIG)
 TIMED = Path(__file__).resolve().with_name("strategy_timed.py")
 S = 1_000_000_000
 SPIN_S = 0.0001  # the timed publisher spins only the last 100 us before a frame is due
@@ -457,7 +459,10 @@ def process_run(
         bin_dir=REPO / "rust-engine" / "target" / "release",
         workdir=work,
         timed=timings,
-        overrides={"zmq": {"strategy_busy_poll_us": busy_poll_us}},
+        overrides={
+            **read_toml(OVERLAY),
+            "zmq": {"strategy_busy_poll_us": busy_poll_us},
+        },
     )
     trades_sent = feed.trades(count)
     samples: list[tuple[float, int]] = []
@@ -873,7 +878,7 @@ def main() -> None:
     ap.add_argument("--skip-per-event", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    cfg = load(CONFIG)
+    cfg = load(CONFIG, [OVERLAY])
     events = replay("21:05", "21:25")
     rates = [float(r) for r in args.rates.split(",") if r]
     most = max(

@@ -6,6 +6,7 @@ The error lines use the same words as the engine's Rust loader: both run `tests/
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import tomllib
@@ -454,6 +455,29 @@ class Config:
     backtest: BacktestConfig = BacktestConfig()
 
 
+SYNTHETIC_BOOK = "synthetic_book.toml"
+
+
+def synthetic_book_overlay(path: Path) -> Path:
+    """The overlay of values calibrated for the synthetic book of a trade file's replay (the backtest,
+    an optimisation, exchange-sim on trades): `synthetic_book.toml` beside the config file at `path`,
+    else the repository's."""
+    beside = Path(path).parent / SYNTHETIC_BOOK
+    return beside if beside.exists() else REPO / "config" / SYNTHETIC_BOOK
+
+
+def add_synthetic_overlay_flag(parser: argparse.ArgumentParser) -> None:
+    """`--synthetic-overlay` / `--no-synthetic-overlay` (`args.synthetic_overlay`, default on)."""
+    parser.add_argument(
+        "--synthetic-overlay",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"on a synthetic book, layer {SYNTHETIC_BOOK} beside the config (values calibrated for it) "
+        "over the config and local.toml, before any --overlay (default: on; --no-synthetic-overlay: "
+        "the config's values as they are)",
+    )
+
+
 def _schema_beside(path: Path) -> Schema:
     """`schema.toml` beside the config file at `path`, else the repository's."""
     beside = path.parent / "schema.toml"
@@ -521,3 +545,9 @@ def load(path: Path, overlays: list[Path] | None = None) -> Config:
         raw=table,
         backtest=_typed(BacktestConfig, table["backtest"]),
     )
+
+
+def load_synthetic(path: Path, overlays: list[Path] | None = None) -> Config:
+    """`load` with the synthetic-book overlay (`synthetic_book_overlay`) before `overlays`: the
+    configuration of a replay of a trade file, as `flashcrash backtest` loads it by default."""
+    return load(path, [synthetic_book_overlay(path), *(overlays or [])])

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flashcrash.atomic_files import write_text
+from flashcrash.config import add_synthetic_overlay_flag
 from flashcrash.launcher import DEMO_DATA, REPO, ConfigRefused, LaunchError, Session, SimSpec, tail
 
 console = Console()
@@ -69,14 +70,15 @@ def speed_text(speed: str) -> str:
     return "max speed" if is_max(speed) else f"{speed}x"
 
 
-def backtest_command(data: Path, start: str | None, end: str | None, config: Path) -> str:
-    """The `flashcrash backtest` of the replayed window with the run's configuration, its paths
-    quoted for a shell."""
+def backtest_command(data: Path, start: str | None, end: str | None, config: Path, overlay: bool) -> str:
+    """The `flashcrash backtest` of the replayed window with the run's configuration (`overlay`: with
+    the synthetic-book overlay, as the backtest layers it by default), its paths quoted for a shell."""
     window = "".join(f" {flag} {shlex.quote(v)}" for flag, v in (("--from", start), ("--to", end)) if v)
-    return f"flashcrash backtest --data {shlex.quote(str(data))}{window} --config {shlex.quote(str(config))}"
+    bare = "" if overlay else " --no-synthetic-overlay"
+    return f"flashcrash backtest --data {shlex.quote(str(data))}{window} --config {shlex.quote(str(config))}{bare}"
 
 
-def max_speed_note(data: Path, start: str | None, end: str | None, config: Path) -> str:
+def max_speed_note(data: Path, start: str | None, end: str | None, config: Path, overlay: bool) -> str:
     """What `--speed max` does to the results, said before the replay."""
     return (
         "--speed max: exchange-sim replays as fast as the engine reads (hundreds of times real time). "
@@ -84,7 +86,7 @@ def max_speed_note(data: Path, start: str | None, end: str | None, config: Path)
         "one the simulator sends) and the strategy falls behind the replay, so its orders are "
         "filled on a later market than the one it decided on, and no two runs are alike: the "
         "results are not those of a backtest of the same window. For those run "
-        f"`{backtest_command(data, start, end, config)}`, or the demo at a speed such as 30."
+        f"`{backtest_command(data, start, end, config, overlay)}`, or the demo at a speed such as 30."
     )
 
 
@@ -103,6 +105,8 @@ class Replay:
     end: str | None = None
     config: Path = REPO / "config" / "config.toml"
     offset_ms: int | None = None
+    # The synthetic-book overlay layered over the config (`Session.book_overlay`); None: none.
+    overlay: Path | None = None
 
 
 def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -125,22 +129,32 @@ def add_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--from", dest="start", help="replay start, e.g. 2025-10-10T21:05:00Z")
     p.add_argument("--to", dest="end", help="replay end (exclusive)")
     p.add_argument("--timeout", type=float, default=900.0, help="longest wait for the replay, seconds")
+    add_synthetic_overlay_flag(p)
 
 
 def _sim_spec(args: argparse.Namespace) -> SimSpec:
-    return SimSpec(data=args.data, speed=args.speed, start=args.start, end=args.end)
+    return SimSpec(
+        data=args.data,
+        speed=args.speed,
+        start=args.start,
+        end=args.end,
+        synthetic_overlay=args.synthetic_overlay,
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
     spec = _sim_spec(args)
     total = count_trades(spec.data, spec.start, spec.end)
+    session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec)
+    layered = f" + {session.book_overlay}" if session.book_overlay else ""
     console.print(
         f"[bold]flashcrash demo[/]: replaying {total:,} real trades from [cyan]{spec.data.name}[/] "
-        f"at {speed_text(spec.speed)} through exchange-sim, paper trading with {args.config}"
+        f"at {speed_text(spec.speed)} through exchange-sim, paper trading with {args.config}{layered}"
     )
     if is_max(spec.speed):
-        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config)}[/]")
-    session = Session(config=args.config, bin_dir=args.bin_dir, sim=spec)
+        console.print(
+            f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config, spec.synthetic_overlay)}[/]"
+        )
     try:
         with session:
             with Progress(
@@ -181,6 +195,7 @@ def run_demo(args: argparse.Namespace) -> int:
             spec.end,
             args.config,
             time_offset_ms(stats),
+            session.book_overlay,
         )
         return report(session, codes, replay=replay)
     except LaunchError as e:
@@ -214,7 +229,9 @@ def run_paper(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if spec is not None and is_max(spec.speed):
-        console.print(f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config)}[/]")
+        console.print(
+            f"[yellow]{max_speed_note(spec.data, spec.start, spec.end, args.config, spec.synthetic_overlay)}[/]"
+        )
     try:
         with session:
             console.print(
@@ -235,6 +252,7 @@ def run_paper(args: argparse.Namespace) -> int:
                 end=spec.end,
                 config=args.config,
                 offset_ms=offset,
+                overlay=session.book_overlay,
             )
         )
         return report(session, codes, "paper", replay)
@@ -357,6 +375,8 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
     missed = messages.get("trades_missed", 0) or 0
     notes: list[str] = []
     facts: dict[str, Any] = {"speed": speed_text(replay.speed)}
+    if replay.overlay is not None:
+        facts["synthetic_book_overlay"] = str(replay.overlay)
     if replay.trades is not None and received is not None:
         facts["trades_replayed"] = replay.trades
         facts["trades_received"] = received
@@ -399,7 +419,7 @@ def replay_notes(summary: dict[str, Any], replay: Replay) -> list[str]:
         notes.append(
             f"Replayed at max speed{f' ({said})' if said else ''}: the engine conflated the book and "
             "the strategy fell behind the replay, so these results are not those of a backtest of "
-            f"the same window; for those run `{backtest_command(replay.data, replay.start, replay.end, replay.config)}`."
+            f"the same window; for those run `{backtest_command(replay.data, replay.start, replay.end, replay.config, replay.overlay is not None)}`."
         )
     return notes
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from flashcrash.config import Config, ConfigError
+from flashcrash.config import Config, ConfigError, merge_layer, read_toml, synthetic_book_overlay
 from flashcrash.config import load as load_config
 from flashcrash.monitoring.live import parse_metrics
 from flashcrash.paths import REPO
@@ -140,6 +140,15 @@ class SimSpec:
     start: str | None = None
     end: str | None = None
     extra_args: tuple[str, ...] = ()
+    # Layers `config/synthetic_book.toml` (values calibrated for the synthetic book) over the config
+    # when the simulator publishes that book (every format but a capture's recorded depth).
+    synthetic_overlay: bool = True
+
+    @property
+    def synthetic_book(self) -> bool:
+        """True unless the simulator replays a capture's recorded depth (`--format capture`)."""
+        args = list(self.extra_args)
+        return not any(a == "--format" and args[i + 1 : i + 2] == ["capture"] for i, a in enumerate(args))
 
 
 @dataclass
@@ -263,7 +272,7 @@ class Session:
         `ConfigRefused` with its one line naming the file or key when it is refused. Keeps its
         `report_dir` (`report_root`)."""
         try:
-            cfg = load_config(self.config)
+            cfg = load_config(self.config, [self.book_overlay] if self.book_overlay else None)
         except ConfigError as e:
             raise ConfigRefused(str(e)) from e
         self.report_root = cfg.report_dir
@@ -341,12 +350,23 @@ class Session:
         with open(local, "rb") as f:
             return {k: dict(v) for k, v in tomllib.load(f).items() if isinstance(v, dict)}
 
+    @property
+    def book_overlay(self) -> Path | None:
+        """The synthetic-book overlay the session layers over the config and its `local.toml`: with a
+        simulator publishing that book, unless its spec turns it off."""
+        if self.sim is None or not (self.sim.synthetic_book and self.sim.synthetic_overlay):
+            return None
+        return synthetic_book_overlay(self.config)
+
+    def _book_tables(self) -> dict[str, dict[str, Any]]:
+        return {} if self.book_overlay is None else read_toml(self.book_overlay)
+
     def _layers(self) -> list[dict[str, Any]]:
         """The config's tables as the session will layer them: the config, `local.toml` beside it, the
-        session's overrides."""
+        synthetic-book overlay (`book_overlay`), the session's overrides."""
         with open(self.config, "rb") as f:
             base = tomllib.load(f)
-        return [base, self._local_tables(), self.overrides]
+        return [base, self._local_tables(), self._book_tables(), self.overrides]
 
     def _write_config(self) -> None:
         assert self.workdir is not None
@@ -383,9 +403,7 @@ class Session:
             if hz is not None:
                 ours["feed"]["max_publish_hz"] = hz
             ours["execution"] = {"rest_url": f"http://{base}", "ws_api_url": f"ws://{base}"}
-        from flashcrash.config import merge_layer
-
-        for tables in (ours, self.overrides):
+        for tables in (self._book_tables(), ours, self.overrides):
             merge_layer(layered, tables)
         (dst / "local.toml").write_text(dump_toml(layered))
 

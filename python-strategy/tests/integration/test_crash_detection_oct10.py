@@ -125,7 +125,8 @@ def quiet_logs() -> Iterator[None]:
 def replay(case: Case, **detection: object) -> list[Transition]:
     trades, report, _ = load_trades(DATA / case.file, None)
     assert report.dropped == 0 and len(trades) > case.min_trades
-    base = config.load(REPO / "config" / "config.toml")
+    shipped = REPO / "config" / "config.toml"
+    base = config.load(shipped, [config.synthetic_book_overlay(shipped)])  # trade files: synthetic book
     cfg = dataclasses.replace(
         base,
         symbol=dataclasses.replace(base.symbol, name=case.symbol, quantity_step=Decimal(case.step)),

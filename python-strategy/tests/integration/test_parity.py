@@ -73,8 +73,9 @@ def trace(db: Path) -> dict[str, Any]:
 
 
 def backtest(db: Path) -> dict[str, Any]:
-    """The backtest of the window, its strategy recording into `db` as `flashcrash run` records."""
-    cfg = config.load(CONFIG)
+    """The backtest of the window, its strategy recording into `db` as `flashcrash run` records (on the
+    synthetic book with its overlay, as the paper session's exchange-sim)."""
+    cfg = config.load(CONFIG, [config.synthetic_book_overlay(CONFIG)])
     trades, _, _ = load_trades(DEMO_DATA, REPO / "data" / "cache")
     replay = Replay(cfg, window(trades, parse_utc(START), parse_utc(END)))
     service = PersistenceService.open(PersistenceSettings(db))

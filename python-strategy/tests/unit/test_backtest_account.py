@@ -30,7 +30,7 @@ EIGHT = D("0.00000001")
 
 @pytest.fixture(scope="module")
 def cfg() -> config.Config:
-    return config.load(REPO / "config" / "config.toml")
+    return config.load_synthetic(REPO / "config" / "config.toml")
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,9 @@ def test_the_summary_records_its_inputs_and_the_header_names_the_overlays(
     window = ["--from", "2025-10-10T21:09:00Z", "--to", "2025-10-10T21:11:00Z"]
     assert backtest(out, cache, *window, "--overlay", str(first), "--overlay", str(second)) == 0
     text = flat(capsys.readouterr().out)
-    assert f"overlays applied, in order: {first}, {second}" in text
+    # On the synthetic book its overlay comes first, over the config and local.toml, under --overlay.
+    synthetic = REPO / "config" / "synthetic_book.toml"
+    assert f"overlays applied, in order: {synthetic}, {first}, {second}" in text
     inputs = json.loads((out / "summary.json").read_text())["inputs"]
     assert inputs["data"] == str(POL.resolve())
     assert inputs["data_sha256"] == hashlib.sha256(POL.read_bytes()).hexdigest()
@@ -77,10 +79,27 @@ def test_the_summary_records_its_inputs_and_the_header_names_the_overlays(
         "2025-10-10T21:11:00.000+00:00",
     )
     assert inputs["config"] == str(CONFIG.resolve())
-    assert inputs["overlays"] == [str(first.resolve()), str(second.resolve())]  # in the order applied
+    assert inputs["overlays"] == [str(p.resolve()) for p in (synthetic, first, second)]  # in order
     assert (inputs["book"], inputs["warm_up"], inputs["data_symbol"]) == ("synthetic", None, "POLUSDT")
     page = (out / "backtest.html").read_text()
     assert "<h2>Inputs</h2>" in page and inputs["data_sha256"] in page
+
+
+def test_no_synthetic_overlay_replays_the_configs_own_values(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--no-synthetic-overlay`: the design's values of config.toml on the synthetic book, so its
+    liquidity stop (100,000 USD against the model's few thousand) pauses the entries the overlay's
+    1,000 lets through to be scored."""
+    window = ["--from", "2025-10-10T21:10:00Z", "--to", "2025-10-10T21:14:00Z"]
+    assert backtest(tmp_path / "with", cache, *window) == 0
+    assert backtest(tmp_path / "bare", cache, *window, "--no-synthetic-overlay") == 0
+    assert "; no overlay" in flat(capsys.readouterr().out)
+    with_, bare = (json.loads((tmp_path / n / "summary.json").read_text()) for n in ("with", "bare"))
+    assert bare["inputs"]["overlays"] == [] and len(with_["inputs"]["overlays"]) == 1
+    assert "emergency_stop" not in with_["entry_rejections"], with_["entry_rejections"]
+    assert bare["entry_rejections"]["emergency_stop"] > 0, bare["entry_rejections"]
+    assert "under 100,000 (entries paused)" in (tmp_path / "bare" / "backtest.log").read_text()
 
 
 # --- 2. another symbol's data -------------------------------------------------------------------------
@@ -131,7 +150,7 @@ def test_warm_up_replays_a_window_as_optimize_replays_its_test_window(
     assert "warm-up: 11413 trades from 2025-10-10T21:09:00.175" in flat(capsys.readouterr().out)
     assert backtest(tmp_path / "cold", cache, *window) == 0
     warm, cold = (json.loads((tmp_path / n / "summary.json").read_text()) for n in ("warm", "cold"))
-    cfg = config_mod.load(CONFIG)
+    cfg = config_mod.load_synthetic(CONFIG)
     trades, _, _ = load_trades(POL, cache)
     test = wf.Window(parse_utc(window[1]), parse_utc(window[3]))
     cut, trading_from = wf.warm_cut(test, trades, cfg)

@@ -45,7 +45,7 @@ BUSY = ("2025-10-10T21:10:00Z", "2025-10-10T21:18:00Z")
 
 @pytest.fixture(scope="module")
 def cfg() -> config.Config:
-    return config.load(REPO / "config" / "config.toml")
+    return config.load_synthetic(REPO / "config" / "config.toml")
 
 
 @pytest.fixture(scope="module")
@@ -472,7 +472,7 @@ def test_every_command_reaches_the_venue_after_the_latency_on_a_sparse_market(tm
         '[symbol]\nname = "ATOMUSD"\norder_quantity = "20"\nquantity_step = "0.01"\nmin_notional = "5"\n'
         '[strategy]\nprice_tick = "0.001"\n'
     )
-    cfg = config.load(REPO / "config" / "config.toml", [overlay])
+    cfg = config.load_synthetic(REPO / "config" / "config.toml", [overlay])
     trades, _, _ = load_trades(ATOM, None)
     replay = Replay(cfg, trades)
     handled = _venue_times(replay)

@@ -131,5 +131,7 @@ def test_backtest_of_a_capture_uses_its_recorded_book(
     assert "holds BTCUSDT trades but [symbol] name is" in " ".join(text.split())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["events"]["books"] == 3449, summary["events"]
+    # A recorded book is a real one: the synthetic book's overlay is not layered.
+    assert "; no overlay" in " ".join(text.split()) and summary["inputs"]["overlays"] == []
     code = main(["backtest", "--data", str(POL), "--book", "recorded", "--out", str(out), "--no-cache"])
     assert code == 2 and "holds no recorded depth" in capsys.readouterr().err

@@ -40,6 +40,40 @@ def test_shipped_config() -> None:
     assert cfg.report_dir.is_absolute()
 
 
+def _calibrated(cfg: config.Config) -> tuple[object, ...]:
+    st = cfg.strategy
+    return (
+        cfg.event_detection.quorum_needs_price,
+        st.volume_multiple,
+        (st.score_excellent, st.score_good, st.score_exhaustion),
+        cfg.risk.min_liquidity_usd,
+    )
+
+
+def test_the_shipped_config_holds_the_designs_values_and_the_overlay_the_synthetic_books(
+    tmp_path: Path,
+) -> None:
+    """config.toml ships the design's values (any 3 of 5, volume 2x, bands 85 / 70 / 60, the $100k
+    liquidity threshold); config/synthetic_book.toml changes those keys alone, for the synthetic
+    book; a config folder without one takes the repository's."""
+    shipped = REPO / "config" / "config.toml"
+    assert _calibrated(config.load(shipped)) == (False, 2.0, (85.0, 70.0, 60.0), 100000.0)
+    assert _calibrated(config.load_synthetic(shipped)) == (True, 1.0, (55.0, 35.0, 30.0), 1000.0)
+    overlay = config.read_toml(config.synthetic_book_overlay(shipped))
+    assert {f"{s}.{k}" for s, t in overlay.items() for k in t} == {
+        "event_detection.quorum_needs_price",
+        "strategy.volume_multiple",
+        "strategy.score_excellent",
+        "strategy.score_good",
+        "strategy.score_exhaustion",
+        "risk.min_liquidity_usd",
+    }
+    shutil.copy(shipped, tmp_path / "config.toml")
+    assert config.synthetic_book_overlay(tmp_path / "config.toml") == REPO / "config" / "synthetic_book.toml"
+    (tmp_path / "synthetic_book.toml").write_text("[strategy]\nvolume_multiple = 3.0\n")
+    assert config.load_synthetic(tmp_path / "config.toml").strategy.volume_multiple == 3.0
+
+
 def _load_with(tmp_path: Path, overlay: str) -> config.Config:
     """`config/config.toml` with `overlay` as its `local.toml`."""
     for name in ("config.toml", "schema.toml"):

@@ -93,6 +93,7 @@ def _refused_start(
         def __init__(self, **kwargs: object) -> None:
             made.append(kwargs)
             self.procs: dict[str, Any] = {}
+            self.book_overlay = None
 
         def __enter__(self) -> None:
             raise LaunchError(refusal)

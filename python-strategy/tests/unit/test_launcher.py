@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flashcrash import launcher
+from flashcrash import config, launcher
 from flashcrash.monitoring.metrics import StrategyMetrics
 
 
@@ -60,6 +60,40 @@ def test_a_setting_is_read_as_the_session_will_see_it(tmp_path: Path) -> None:
     assert setting("backtest", "data_gap_secs") == 60
     s.overrides = {"backtest": {"data_gap_secs": 0}}
     assert setting("backtest", "data_gap_secs") == 0 and setting("backtest", "book_seed") == 1
+
+
+def test_a_replay_of_trades_runs_on_the_synthetic_books_overlay(tmp_path: Path) -> None:
+    """exchange-sim on a trade file publishes the synthetic book: the session layers
+    config/synthetic_book.toml over the config and local.toml, under its own overrides. A capture's
+    recorded book, a SimSpec without it, or no simulator run on the config's own values."""
+    shipped = launcher.REPO / "config"
+    shutil.copy(shipped / "config.toml", tmp_path / "config.toml")
+    (tmp_path / "local.toml").write_text("[strategy]\nscore_good = 75.0\nentry_fraction = 0.3\n")
+
+    def run_on(spec: launcher.SimSpec | None, **overrides: dict[str, object]) -> tuple[object, object]:
+        s = launcher.Session(
+            config=tmp_path / "config.toml",
+            bin_dir=tmp_path,
+            sim=spec,
+            workdir=tmp_path / "w",
+            overrides=overrides,
+        )
+        names = ("data", "command", "response", "strategy", "engine_metrics", "strategy_metrics")
+        s.ports = dict(zip(names, launcher.free_ports(len(names)), strict=True))
+        s._write_config()
+        cfg = config.load(s.run_config)
+        return s.book_overlay, (
+            cfg.strategy.score_good,
+            cfg.strategy.entry_fraction,
+            cfg.risk.min_liquidity_usd,
+        )
+
+    assert run_on(launcher.SimSpec()) == (shipped / "synthetic_book.toml", (35.0, 0.3, 1000.0))
+    assert run_on(launcher.SimSpec(), strategy={"score_good": 40.0})[1] == (40.0, 0.3, 1000.0)
+    own = (None, (75.0, 0.3, 100000.0))
+    assert run_on(launcher.SimSpec(extra_args=("--format", "capture"))) == own
+    assert run_on(launcher.SimSpec(synthetic_overlay=False)) == own
+    assert run_on(None) == own
 
 
 class _Spawned(Exception):

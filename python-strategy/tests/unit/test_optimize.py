@@ -29,6 +29,8 @@ from flashcrash.optimize.walkforward import Window, WindowError
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.toml"
+# What a study replays on (the synthetic book) and loads first: the synthetic book's overlay.
+SYNTHETIC = config.synthetic_book_overlay(CONFIG)
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 SHORT = ["--from", "2025-10-10T21:05:00Z", "--to", "2025-10-10T21:08:00Z"]
 
@@ -88,8 +90,9 @@ def test_every_value_of_every_space_is_inside_the_schema(space: Space, schema: c
         for v in grid(p):
             assert rule.accepts(v), f"{p.name} = {v!r}: {rule.allowed()}"
     assert len({p.name for p in space.params}) == len(space.params)
-    # The shipped config is a point of the space (a new study starts from it).
-    assert set(space.baseline(config.load(CONFIG))) == set(space.names())
+    # The shipped config, with the synthetic book's overlay as a study loads it, is a point of the
+    # space (a new study starts from it).
+    assert set(space.baseline(config.load_synthetic(CONFIG))) == set(space.names())
 
 
 def test_a_space_outside_the_schema_is_refused_by_name(schema: config.Schema) -> None:
@@ -114,7 +117,7 @@ def test_trial_values_reach_the_config_through_the_loader(end: str) -> None:
     for p in FULL.params:
         params[p.name] = (end == "high") if p.kind == "bool" else (p.low if end == "low" else p.high)
     table = FULL.sample(optuna.trial.FixedTrial(params))
-    cfg = trial_config(CONFIG, [], table)
+    cfg = trial_config(CONFIG, [SYNTHETIC], table)
     for p in FULL.params:
         got = getattr(getattr(cfg, p.section), p.key)
         want = params[p.name]
@@ -123,12 +126,12 @@ def test_trial_values_reach_the_config_through_the_loader(end: str) -> None:
 
 def test_a_trial_value_the_schema_refuses_names_the_key() -> None:
     with pytest.raises(config.ConfigError, match=r"\[strategy\] stop_loss_pct = 0.0: expected a number"):
-        trial_config(CONFIG, [], {"strategy": {"stop_loss_pct": 0.0}})
+        trial_config(CONFIG, [SYNTHETIC], {"strategy": {"stop_loss_pct": 0.0}})
 
 
 # ---------------------------------------------------------------- overlays
 def test_best_values_overlay_loads_and_changes_the_config(tmp_path: Path) -> None:
-    base = config.load(CONFIG)
+    base = config.load_synthetic(CONFIG)
     table = params_table(
         {"strategy.entry_fraction": 0.35, "strategy.max_hold_secs": 45, "event_detection.core_quorum": 2}
     )
@@ -139,7 +142,7 @@ def test_best_values_overlay_loads_and_changes_the_config(tmp_path: Path) -> Non
         "strategy": {"entry_fraction": 0.35, "max_hold_secs": 45},
         "event_detection": {"core_quorum": 2},
     }
-    cfg = config.load(CONFIG, [path])
+    cfg = config.load_synthetic(CONFIG, [path])
     assert (cfg.strategy.entry_fraction, cfg.strategy.max_hold_secs) == (0.35, 45)
     assert cfg.event_detection.core_quorum == 2
     assert (base.strategy.entry_fraction, base.strategy.max_hold_secs, base.event_detection.core_quorum) != (
@@ -156,7 +159,7 @@ def test_a_bad_overlay_key_is_one_line_naming_file_and_key(
     bad = tmp_path / "bad.toml"
     bad.write_text("[strategy]\nentry_fractoin = 0.3\n")
     with pytest.raises(config.ConfigError, match=rf"{bad}: unknown key \[strategy\] entry_fractoin"):
-        config.load(CONFIG, [bad])
+        config.load_synthetic(CONFIG, [bad])
     assert main(["backtest", "--data", str(POL), "--overlay", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "entry_fractoin" in err[0]
@@ -178,7 +181,7 @@ def test_quick_study_runs_resumes_and_saves_the_best(tmp_path: Path, cache: Path
     assert first["study"].startswith("flashcrash-POLUSDT-quick-return-")  # + the setup's hash
     assert [t["number"] for t in first["trials"]] == [0, 1]
     # A new study tries the shipped config first: its run is the in-sample baseline.
-    base = config.load(CONFIG)
+    base = config.load_synthetic(CONFIG)
     assert first["trials"][0]["params"] == QUICK.baseline(base) and first["trials"][0]["metrics"]["baseline"]
     assert first["in_sample"]["baseline"]["value"] == pytest.approx(first["trials"][0]["value"])
     assert (
@@ -207,7 +210,7 @@ def test_quick_study_runs_resumes_and_saves_the_best(tmp_path: Path, cache: Path
         f" --to 2025-10-10T21:08:00.000+00:00 --book synthetic --config {CONFIG} --overlay {best}\n"
     ) in text
     assert "out-of-sample" not in text
-    cfg = config.load(CONFIG, [best])
+    cfg = config.load_synthetic(CONFIG, [best])
     for name, v in second["best"]["params"].items():
         section, key = name.split(".")
         assert getattr(getattr(cfg, section), key) == pytest.approx(v), name
@@ -318,12 +321,12 @@ def test_another_file_after_the_training_hours_is_out_of_sample(
 def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> None:
     trades, _, _ = load_trades(POL, cache)
     crash = window(trades, parse_utc("2025-10-10T21:05:00Z"), parse_utc("2025-10-10T21:15:00Z"))
-    cfg = config.load(CONFIG)
+    cfg = config.load_synthetic(CONFIG)
     job = study_mod.Job(
         mode="bayesian",
         objective="return",
         config=CONFIG,
-        overlays=[],
+        overlays=[SYNTHETIC],
         trades=crash,
         storage=study_mod.storage_url(f"sqlite:///{tmp_path / 's.db'}"),
         study_name="prune",
@@ -361,7 +364,7 @@ def test_the_pruner_stops_a_trial_mid_replay(tmp_path: Path, cache: Path) -> Non
 
 def test_objectives_score_a_run() -> None:
     m = {"return_pct": 2.0, "max_drawdown_pct": 0.5, "sharpe_per_trade": 0.5, "trades": 4}
-    cfg = config.load(CONFIG)
+    cfg = config.load_synthetic(CONFIG)
     assert OBJECTIVES["return"].value(result=None, metrics=m, config=cfg) == 2.0  # type: ignore[arg-type]
     assert OBJECTIVES["calmar"].value(result=None, metrics=m, config=cfg) == 4.0  # type: ignore[arg-type]
     assert OBJECTIVES["sharpe"].value(result=None, metrics=m, config=cfg) == 1.0  # type: ignore[arg-type]

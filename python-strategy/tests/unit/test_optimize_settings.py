@@ -26,6 +26,8 @@ from flashcrash.optimize.space import FULL, QUICK, Param, Space
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.toml"
+# What a study replays on (the synthetic book) and loads first: the synthetic book's overlay.
+SYNTHETIC = config.synthetic_book_overlay(CONFIG)
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -91,7 +93,7 @@ def test_a_value_off_the_grid_is_not_the_baseline() -> None:
     hold = Param("strategy", "max_hold_secs", "int", 5, 60, 5)
     assert hold.contains(45) and not hold.contains(47) and not hold.contains(65)
     assert Param("strategy", "trailing_stop", "bool").contains(False)
-    off = trial_config(CONFIG, [], {"strategy": {"entry_fraction": 0.12, "max_hold_secs": 45}})
+    off = trial_config(CONFIG, [SYNTHETIC], {"strategy": {"entry_fraction": 0.12, "max_hold_secs": 45}})
     base = QUICK.baseline(off)
     assert "strategy.entry_fraction" not in base and base["strategy.max_hold_secs"] == 45
     assert set(base) == set(QUICK.names()) - {"strategy.entry_fraction"}
@@ -125,7 +127,7 @@ def job(tmp: Path, mode: str, name: str, seed: int | None = 7) -> study_mod.Job:
         mode=mode,
         objective="return",
         config=CONFIG,
-        overlays=[],
+        overlays=[SYNTHETIC],
         trades=np.zeros(0, dtype=TRADE_DTYPE),
         storage=study_mod.storage_url(f"sqlite:///{tmp / 'studies.db'}"),
         study_name=name,
@@ -156,7 +158,7 @@ def test_workers_of_resumed_runs_never_draw_alike(tmp_path: Path) -> None:
     worker of a later run repeats a draw of an earlier one. With seed + index + trials, the second
     run's worker 0 (7 + 0 + 2) drew exactly what the first run's worker 1 (7 + 1 + 1) had drawn."""
     j = job(tmp_path, "random", "runs")
-    study_mod.open_study(j).enqueue_trial(FULL.baseline(config.load(CONFIG)))
+    study_mod.open_study(j).enqueue_trial(FULL.baseline(config.load_synthetic(CONFIG)))
     drawn: list[dict[str, Any]] = []
     for workers in (2, 1, 2):
         studies = [study_mod.open_study(j, index) for index in range(workers)]  # each run's workers
@@ -248,9 +250,9 @@ def test_a_trials_values_win_over_the_users_overlays(tmp_path: Path) -> None:
     """`trial_config`: the user's `--overlay` files apply first and the trial's values on top; a key
     the trial does not tune keeps the overlay's value."""
     user = write_overlay(tmp_path / "mine.toml", {"strategy": {"entry_fraction": 0.2, "max_hold_secs": 45}})
-    cfg = trial_config(CONFIG, [user], {"strategy": {"entry_fraction": 0.35}})
+    cfg = trial_config(CONFIG, [SYNTHETIC, user], {"strategy": {"entry_fraction": 0.35}})
     assert cfg.strategy.entry_fraction == 0.35
-    assert cfg.strategy.max_hold_secs == 45 != config.load(CONFIG).strategy.max_hold_secs
+    assert cfg.strategy.max_hold_secs == 45 != config.load_synthetic(CONFIG).strategy.max_hold_secs
 
 
 # ------------------------------------------------------------ walk-forward
@@ -286,8 +288,8 @@ def test_the_report_replays_the_best_values_not_the_baseline(tmp_path: Path) -> 
 
     trades, _, _ = load_trades(POL, tmp_path / "cache")
     crash = window(trades, parse_utc("2025-10-10T21:08:00Z"), parse_utc("2025-10-10T21:14:00Z"))
-    base = config.load(CONFIG)
-    best = trial_config(CONFIG, [], {"strategy": {"entry_fraction": 0.05, "exit_fraction": 0.55}})
+    base = config.load_synthetic(CONFIG)
+    best = trial_config(CONFIG, [SYNTHETIC], {"strategy": {"entry_fraction": 0.05, "exit_fraction": 0.55}})
     rep = walkforward.report(base, best, crash, None, OBJECTIVES["return"])
     assert rep["out_of_sample"] is None
     want = walkforward.evaluate(best, crash, OBJECTIVES["return"])

@@ -27,6 +27,8 @@ from flashcrash.optimize.space import QUICK
 REPO = Path(__file__).resolve().parents[3]
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 CONFIG = REPO / "config" / "config.toml"
+# What a study replays on (the synthetic book) and loads first: the synthetic book's overlay.
+SYNTHETIC = config.synthetic_book_overlay(CONFIG)
 STUDY = "signals"
 WAIT_SECS = 60.0
 
@@ -130,11 +132,11 @@ def test_a_signal_to_a_run_in_this_process_stops_it_after_the_trial(tmp_path: Pa
     before the run is back."""
     trades, _, _ = load_trades(POL, cache)
     job = study_mod.Job(
-        mode="quick", objective="return", config=CONFIG, overlays=[],
+        mode="quick", objective="return", config=CONFIG, overlays=[SYNTHETIC],
         trades=window(trades, parse_utc("2025-10-10T21:05:00Z"), parse_utc("2025-10-10T21:06:00Z")),
         storage=study_mod.storage_url(f"sqlite:///{tmp_path / 's.db'}"), study_name=STUDY, seed=1,
     )  # fmt: skip
-    study_mod.open_study(job).enqueue_trial(QUICK.baseline(config.load(CONFIG)))
+    study_mod.open_study(job).enqueue_trial(QUICK.baseline(config.load_synthetic(CONFIG)))
 
     def before_the_run(_sig: int, _frame: object) -> None:
         raise AssertionError("the run did not take the signal")

@@ -26,6 +26,8 @@ from flashcrash.optimize.commands import _setup_digest, study_setup
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.toml"
+# What a study replays on (the synthetic book) and loads first: the synthetic book's overlay.
+SYNTHETIC = config.synthetic_book_overlay(CONFIG)
 POL = REPO / "data" / "binance_trades_2025-10-10_POLUSDT_2045-2145.csv.gz"
 SHORT = ["--from", "2025-10-10T21:05:00Z", "--to", "2025-10-10T21:07:00Z"]
 
@@ -78,7 +80,7 @@ def test_a_study_is_resumed_only_with_its_checkpoint_count(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "checkpoints '10' there, '40' here" in err[0]
     trades = np.zeros(3, dtype=TRADE_DTYPE)
-    cfg = config.load(CONFIG)
+    cfg = config.load_synthetic(CONFIG)
     ten, forty = (study_setup(cfg, "quick", "return", trades, n) for n in (10, 40))
     assert _setup_digest(ten) != _setup_digest(forty)  # the default names differ: another study
 
@@ -91,9 +93,9 @@ def test_a_study_setup_holds_the_feed_depth_the_replay_reads(tmp_path: Path) -> 
     def setup_with(overlay: str) -> dict[str, str]:
         path = tmp_path / "feed.toml"
         path.write_text(overlay)
-        return study_setup(config.load(CONFIG, [path]), "quick", "return", trades, 10)
+        return study_setup(config.load_synthetic(CONFIG, [path]), "quick", "return", trades, 10)
 
-    shipped = study_setup(config.load(CONFIG), "quick", "return", trades, 10)
+    shipped = study_setup(config.load_synthetic(CONFIG), "quick", "return", trades, 10)
     assert setup_with("[feed]\npublish_levels = 25\n")["config"] != shipped["config"]
     assert setup_with('[feed]\nrest_url = "https://example.invalid"\n') == shipped
 
@@ -119,8 +121,11 @@ def test_save_best_carries_the_studys_overlays(tmp_path: Path, cache: Path) -> N
     assert optimize(tmp_path, cache, *args) == 0
     saved = tomllib.loads(best.read_text())
     assert saved["strategy"]["gap_exit_pct"] == 1.0
-    assert config.load(CONFIG, [best]).strategy.gap_exit_pct == 1.0  # reproduces without the overlay
+    # It reproduces without the study's overlay, over the synthetic book's (which it does not copy).
+    assert config.load_synthetic(CONFIG, [best]).strategy.gap_exit_pct == 1.0
     assert f"with the study's overlay {overlay}" in best.read_text()
+    assert f"over {SYNTHETIC} (not in this file" in best.read_text()
+    assert "quorum_needs_price" not in saved.get("event_detection", {})
 
 
 def test_test_data_naming_the_training_file_keeps_the_overlap_rule(

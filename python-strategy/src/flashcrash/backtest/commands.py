@@ -1,5 +1,6 @@
-"""`flashcrash backtest --data FILE [--from --to] [--warm-up] [--config] [--overlay F] [--out DIR]`: a
-replay of a trade file with a progress bar, what produced it (file, config, overlays) and its figures
+"""`flashcrash backtest --data FILE [--from --to] [--warm-up] [--config] [--overlay F]
+[--no-synthetic-overlay] [--out DIR]`: a replay of a trade file with a progress bar, what produced it
+(file, config, overlays: on a synthetic book `config/synthetic_book.toml` first) and its figures
 printed, and its files written. Flags are checked before the file is read, and a refused run leaves
 no output folder."""
 
@@ -189,6 +190,7 @@ def inputs_record(
     args: argparse.Namespace,
     report: TradeReport,
     window_ns: tuple[int | None, int | None],
+    overlays: list[Path],
     book: str,
     warm_up: dict[str, object] | None,
 ) -> dict[str, object]:
@@ -210,19 +212,25 @@ def inputs_record(
         "to_utc": None if end is None else utc(end),
         "config": str(config.resolve()),
         "local_config": str(local.resolve()) if local.exists() else None,
-        "overlays": [str(Path(p).resolve()) for p in args.overlay or []],
+        "overlays": [str(Path(p).resolve()) for p in overlays],
         "book": book,
         "warm_up": warm_up,
     }
 
 
-def config_line(args: argparse.Namespace) -> str:
+def replay_overlays(args: argparse.Namespace, synthetic: bool) -> list[Path]:
+    """The overlays a replay layers over the config and its `local.toml`, in order: with a synthetic
+    book, the values calibrated for it (`config.synthetic_book_overlay`, unless
+    `--no-synthetic-overlay`), then each `--overlay`."""
+    first = [config_mod.synthetic_book_overlay(args.config)] if synthetic and args.synthetic_overlay else []
+    return [*first, *(Path(p) for p in args.overlay or [])]
+
+
+def config_line(config: Path, overlays: list[Path]) -> str:
     """The configuration a run loads, for its header: the config file, its `local.toml`, the overlays
     in the order applied (each layered over the one before)."""
-    config = Path(args.config)
     local = " + local.toml" if (config.parent / "local.toml").exists() else ""
-    overlays = [str(p) for p in args.overlay or []]
-    applied = f"overlays applied, in order: {', '.join(overlays)}" if overlays else "no overlay"
+    applied = f"overlays applied, in order: {', '.join(map(str, overlays))}" if overlays else "no overlay"
     return f"config: {config}{local}; {applied}"
 
 
@@ -258,7 +266,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     console = Console()
     try:
         start, end = check_flags(args)
-        cfg = config_mod.load(args.config, args.overlay)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        recorded = args.book != "synthetic" and is_capture(args.data)
+    except (OSError, UnicodeError) as e:
+        print(f"data error: {e}", file=sys.stderr)
+        return 2
+    if args.book == "recorded" and not recorded:
+        print(f"--book recorded: {args.data} holds no recorded depth (only captures do)", file=sys.stderr)
+        return 2
+    overlays = replay_overlays(args, synthetic=not recorded)
+    try:
+        cfg = config_mod.load(args.config, overlays)
         default = cfg.report_dir / f"backtest_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         check_out(args.out, default)
     except (UsageError, config_mod.ConfigError) as e:
@@ -284,12 +305,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     inside = window(trades, start, end)
     if len(inside) == 0:
         return refused(no_trades_error(args.data, trades, start, end))
-    try:
-        recorded = args.book != "synthetic" and is_capture(args.data)
-    except (OSError, UnicodeError) as e:
-        return refused(f"data error: {e}")
-    if args.book == "recorded" and not recorded:
-        return refused(f"--book recorded: {args.data} holds no recorded depth (only captures do)")
     warm_up: dict[str, object] | None = None
     trade_from: int | None = None
     run_trades = inside
@@ -346,7 +361,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     converted = contract_size_line(args.data, report.contract_size)
     if converted:
         console.print(converted, markup=False, highlight=False)
-    console.print(config_line(args), markup=False, highlight=False)
+    console.print(config_line(Path(args.config), overlays), markup=False, highlight=False)
     warn_other_symbol(console, args.data, report.symbol, cfg)
     if warm_up is not None and trade_from is not None:
         secs = float(warm_up["secs"])  # type: ignore[arg-type]
@@ -370,7 +385,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         stamp.clock = None
     result.symbol = report.symbol or cfg.symbol.name
     result.inputs = inputs_record(
-        args, report, (start, end), "recorded" if recorded else "synthetic", warm_up
+        args, report, (start, end), overlays, "recorded" if recorded else "synthetic", warm_up
     )
     files = write_all(result, out)
     console.print(summary_table(result))
@@ -400,6 +415,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="TOML overlay applied after local.toml, e.g. config/best_params.toml (repeatable)",
     )
+    config_mod.add_synthetic_overlay_flag(bt)
     bt.add_argument("--out", type=Path, help="output folder (default: <report_dir>/backtest_<time>)")
     bt.add_argument(
         "--cache-dir", type=Path, default=DEFAULT_CACHE, help="columnar cache (default data/cache)"

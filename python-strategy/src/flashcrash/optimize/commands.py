@@ -25,7 +25,9 @@ from flashcrash.backtest.commands import (
     DEFAULT_CACHE,
     UsageError,
     check_log_level,
+    config_line,
     out_folder,
+    replay_overlays,
     trades_span,
     warn_other_symbol,
 )
@@ -222,9 +224,10 @@ def _backtest_command(data: Path, w: Window, args: argparse.Namespace, warm_up: 
         f" --{flag} {utc(ns)}" for flag, ns in (("from", w.start_ns), ("to", w.end_ns)) if ns is not None
     )
     warm = " --warm-up" if warm_up else ""
+    bare = "" if args.synthetic_overlay else " --no-synthetic-overlay"
     q = shlex.quote
     return (
-        f"flashcrash backtest --data {q(str(data))}{window}{warm} --book synthetic"
+        f"flashcrash backtest --data {q(str(data))}{window}{warm} --book synthetic{bare}"
         f" --config {q(str(args.config))} --overlay {q(str(args.best_out))}"
     )
 
@@ -274,7 +277,9 @@ def _optimize(args: argparse.Namespace) -> int:
         _check_args(args)
         mode, objective = args.mode, OBJECTIVES[args.objective]
         n_trials = args.n_trials or DEFAULT_TRIALS[mode]
-        overlays = list(args.overlay or [])
+        # Trials replay the synthetic book: its overlay first (it is not in a --save-best file, which
+        # `flashcrash backtest` layers over it on a synthetic book).
+        overlays = replay_overlays(args, synthetic=True)
         cfg = config_mod.load(args.config, overlays)
         beside = Path(args.config).parent / "schema.toml"
         check_space(
@@ -295,6 +300,7 @@ def _optimize(args: argparse.Namespace) -> int:
     except (OSError, UnicodeError, ImportError_) as e:
         print(f"data error: {e}", file=sys.stderr)
         return 2
+    console.print(config_line(Path(args.config), overlays), markup=False, highlight=False)
     warn_other_symbol(console, args.data, report.symbol, cfg)
     if not _same_file(test_data, args.data):
         warn_other_symbol(console, test_data, test_report.symbol, cfg)
@@ -472,7 +478,12 @@ def _optimize(args: argparse.Namespace) -> int:
         header = [
             f"flashcrash optimize: study {name}, trial {best.number}, {objective.name} = {best.value!r}",
             f"data: {args.data} {train_w.label()}",
-            *(f"with the study's overlay {p} (its values are in this file)" for p in overlays),
+            *(f"with the study's overlay {p} (its values are in this file)" for p in args.overlay or []),
+            *(
+                [f"over {overlays[0]} (not in this file: a synthetic book's backtest layers it first)"]
+                if args.synthetic_overlay
+                else []
+            ),
             f"written: {datetime.now(UTC).isoformat(timespec='seconds')}",
             *(
                 [
@@ -485,7 +496,9 @@ def _optimize(args: argparse.Namespace) -> int:
             f"in-sample: {_backtest_command(args.data, train_w, args, warm_up=False)}",
         ]
         try:
-            path = write_overlay(args.best_out, _merged_overlays(overlays, best_table), header)
+            path = write_overlay(
+                args.best_out, _merged_overlays(list(args.overlay or []), best_table), header
+            )
         except (OSError, ValueError) as e:
             print(f"optimize error: --save-best {args.best_out}: {e}", file=sys.stderr)
             return 1
@@ -528,6 +541,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="TOML overlay applied after local.toml, before the trial's values (repeatable)",
     )
+    config_mod.add_synthetic_overlay_flag(op)
     op.add_argument(
         "--storage",
         default=DEFAULT_STORAGE,

@@ -5,8 +5,9 @@ config loader's own checks (`overlay.trial_config`).
 
 Pairs of keys the strategy reads together get ranges that cannot cross: `entry_fraction` stays below
 `exit_fraction`, and `score_exhaustion` at most `score_good` (at most `score_excellent` = 55 in
-`config/config.toml`, so the design's band order holds). The shipped configuration is a point of
-every space (`baseline`): a new study tries it first, and the search starts from what is known.
+`config/synthetic_book.toml`, the overlay every trial replays with, so the design's band order holds).
+The shipped configuration with that overlay is a point of every space (`baseline`): a new study
+tries it first, and the search starts from what is known.
 """
 
 from __future__ import annotations
