@@ -419,7 +419,7 @@ def main() -> int:
     lines = [
         f"# detection on the 10 Oct 2025 crash files, {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
         (
-            f"# data: {args.folder}; config: {args.config}{''.join(' --set ' + x for x in args.set)}; "
+            f"# data: {args.folder}; config: {args.config} + {config.synthetic_book_overlay(args.config).name}{''.join(' --set ' + x for x in args.set)}; "
             f"{mode}; crash leg: largest 10-min high-to-low fall in 20:30-22:00 UTC reaching within 2 % of its low; "
             f"onset: first second {args.drop:g} % below the leg's high; crash window: onset -5 min to "
             f"+60 min; before the window: calm / dip (a {args.dip:g} % range over [start - 5 min, "
