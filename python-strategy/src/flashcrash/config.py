@@ -333,7 +333,7 @@ class EventDetectionConfig:
     wall_ratio: float = 3.0
     core_quorum: int = 3
     core_quorum_velocity: int = 2
-    quorum_needs_price: bool = True
+    quorum_needs_price: bool = False
     price_move_sigmas: float = 4.5
     quorum_release_ratio: float = 0.9
     active_confirm_secs: float = 2.0
@@ -388,7 +388,7 @@ class RiskConfig:
     min_edge_pct: float = 0.3
     max_latency_ms: int = 500
     max_spread_ratio: float = 10.0
-    min_liquidity_usd: float = 1000.0
+    min_liquidity_usd: float = 100000.0
     breaker_failures: int = 3
     breaker_open_secs: int = 30
     order_timeout_ms: int = 1000

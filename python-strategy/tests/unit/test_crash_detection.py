@@ -9,13 +9,14 @@ the trades (no processes):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from flashcrash import wire
+from flashcrash import config, wire
 from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import EventDetectionConfig
 from flashcrash.event_detector import Detector, Indicator, State, Transition
@@ -38,6 +39,14 @@ def trades(path: Path) -> np.ndarray:
     return arr
 
 
+# The detector's defaults with the synthetic book's overlay (config/synthetic_book.toml), as
+# `flashcrash backtest` runs on a trade file.
+SYNTHETIC_BOOK = dataclasses.replace(
+    EventDetectionConfig(),
+    **config.read_toml(config.synthetic_book_overlay(config.REPO_SCHEMA))["event_detection"],
+)
+
+
 def with_synthetic_book(arr: np.ndarray, tick_size: float) -> Iterator[wire.Trade | wire.OrderBookSnapshot]:
     """The trades with the backtest's synthetic book at every 100-ms boundary (quantity step 0.1,
     20 levels, seed 1: the configuration's defaults)."""
@@ -47,7 +56,7 @@ def with_synthetic_book(arr: np.ndarray, tick_size: float) -> Iterator[wire.Trad
 def run(events: Iterator[wire.Trade | wire.OrderBookSnapshot] | np.ndarray) -> Detector:
     """The detector on `events`, every one taken (trades seconds apart, jumps ahead held until the
     next event, included: none is dropped)."""
-    d = Detector(EventDetectionConfig())
+    d = Detector(SYNTHETIC_BOOK)
     n = 0
     if isinstance(events, np.ndarray):
         cols = (events[f].tolist() for f in ("ts_ns", "price", "qty", "buy"))

@@ -28,7 +28,9 @@ from flashcrash.event_detector import (
 
 S = 1_000_000_000
 MS = 1_000_000
-CFG = EventDetectionConfig()
+# The crash day's transitions (CRASH_DAY) with the price's move in the quorum, as on the synthetic
+# book (config/synthetic_book.toml).
+CFG = EventDetectionConfig(quorum_needs_price=True)
 V, A, OB, SP, VD, MV = (
     Indicator.VOLATILITY,
     Indicator.ACCELERATION,

@@ -365,8 +365,8 @@ def test_spread_and_liquidity_stops_cancel_the_resting_entry() -> None:
 
 def test_emergency_stop_boundaries_are_strict() -> None:
     # Spread exactly max_spread_ratio (10x), latency exactly max_latency_ms (500 ms) and liquidity
-    # exactly min_liquidity_usd (1000) set nothing; just beyond each does.
-    at_limit = readings(spread_ratio=10.0, liquidity_usd=1000.0)
+    # exactly min_liquidity_usd (100,000) set nothing; just beyond each does.
+    at_limit = readings(spread_ratio=10.0, liquidity_usd=100000.0)
     st, out = make(entry_cooldown_secs=0)
     setup_window(st)
     st.on_health(health(latency_ms=500), 0)
@@ -379,7 +379,7 @@ def test_emergency_stop_boundaries_are_strict() -> None:
         ("spread", lambda s: s.on_candle(candle(3, 0.205, 0.206, 0.205, 0.206, 9000), ACTIVE,
                                          readings(spread_ratio=10.001), 0)),
         ("liquidity", lambda s: s.on_candle(candle(3, 0.205, 0.206, 0.205, 0.206, 9000), ACTIVE,
-                                            readings(liquidity_usd=999.99), 0)),
+                                            readings(liquidity_usd=99999.99), 0)),
     )  # fmt: skip
     for why, step in cases:
         st, out = make(entry_cooldown_secs=0)

@@ -116,7 +116,7 @@ impl Default for DetectorConfig {
             wall_ratio: 3.0,
             core_quorum: 3,
             core_quorum_velocity: 2,
-            quorum_needs_price: true,
+            quorum_needs_price: false,
             price_move_sigmas: 4.5,
             quorum_release_ratio: 0.9,
             active_confirm_secs: 2.0,

@@ -7,6 +7,15 @@ use detector::{Detector, DetectorConfig, Indicator, Readings};
 
 const S: i64 = 1_000_000_000;
 
+/// The defaults with the price's move needed in the quorum and as the alert level (the synthetic
+/// book's overlay, `config/synthetic_book.toml`), under which these cases were written.
+fn price_quorum() -> DetectorConfig {
+    DetectorConfig {
+        quorum_needs_price: true,
+        ..DetectorConfig::default()
+    }
+}
+
 /// Four trades a second, one cent up every third; a one-level book every half second (as
 /// `trade_for` of python-strategy's `test_detector_outage.py`). `hook` runs after each trade. Every
 /// event is taken; the first book, when it jumps ahead (a fresh detector's first event, the first
@@ -35,7 +44,7 @@ fn trade_for(
 /// again after the first trade after it when `twice` (the runner hears of one outage from the
 /// feed's state, then from the restarted engine's first health).
 fn outage(twice: bool) -> Detector {
-    let mut d = Detector::new(DetectorConfig::default());
+    let mut d = Detector::new(price_quorum());
     trade_for(&mut d, 1, 400, 100.0, |_, _| {});
     d.on_feed_lost();
     trade_for(&mut d, 1_000, 6, 99.0, |d, k| {
@@ -60,7 +69,7 @@ fn an_outage_told_twice_is_one_outage() {
 /// resynced book first): no 1-second return spans the outage.
 #[test]
 fn books_first_after_an_outage_do_not_carry_the_old_price_across_it() {
-    let mut d = Detector::new(DetectorConfig::default());
+    let mut d = Detector::new(price_quorum());
     trade_for(&mut d, 1, 400, 100.0, |_, _| {});
     d.on_feed_lost();
     for k in 0..4 {
@@ -90,7 +99,7 @@ fn readings(sec: i64, fired: &[Indicator]) -> Readings {
 /// not the `baseline_secs` that make a stir a new regime the baselines learn.
 #[test]
 fn a_stir_is_timed_in_observed_seconds() {
-    let mut m = StateMachine::new(&DetectorConfig::default());
+    let mut m = StateMachine::new(&price_quorum());
     for sec in 0..20 {
         m.step(&readings(sec, &[Indicator::VolumeDelta]));
         assert!(!m.learns(sec * S), "{sec}");

@@ -75,10 +75,12 @@ fn entered(m: &StateMachine) -> Vec<(i64, State)> {
 
 /// The defaults without the quorum's hysteresis: the readings of these tests are all of value 1 (at
 /// threshold 1), fired or not, so a hysteresis would hold every indicator once fired. Tested apart
-/// (`machine::tests::hysteresis`).
+/// (`machine::tests::hysteresis`). The quorum needs the price (the synthetic book's overlay,
+/// `config/synthetic_book.toml`); `anyone` is the design's any 3 of 5.
 fn cfg() -> DetectorConfig {
     DetectorConfig {
         quorum_release_ratio: 1.0,
+        quorum_needs_price: true,
         ..DetectorConfig::default()
     }
 }
