@@ -68,7 +68,7 @@ from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.percentile import wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot
-from flashcrash.write_ahead import Held, WriteAhead
+from flashcrash.write_ahead import Held, WriteAhead, not_recorded
 
 if TYPE_CHECKING:
     from flashcrash.monitoring.alerts import AlertSender
@@ -282,7 +282,7 @@ class Runner:
                 return True
             commit = db.commit_soon()
         except (QueueFull, PersistenceError) as e:
-            self._persistence_failed(f"order {cmd.client_order_id} not sent: it could not be recorded: {e}")
+            self._persistence_failed(not_recorded(cmd, e))
             return False
         self.write_ahead.written(cmd, commit)
         return True

@@ -35,6 +35,11 @@ log = logging.getLogger("flashcrash.runner")
 HELD_WAIT_S = 2.0
 
 
+def not_recorded(cmd: object, error: BaseException) -> str:
+    """Why an order written ahead does not leave: its write failed with `error`."""
+    return f"order {getattr(cmd, 'client_order_id', '')} not sent: it could not be recorded: {error}"
+
+
 @dataclass(slots=True)
 class Held:
     """A command the runner holds (write-ahead): `commit` is a PlaceOrder's own, None for a command
@@ -100,8 +105,7 @@ class WriteAhead:
         if commit is not None and not self.held and commit.done():  # on disk already
             error = commit.exception()
             if error is not None:
-                self._failed(f"order {getattr(cmd, 'client_order_id', '')} not sent: "
-                             f"it could not be recorded: {error}")  # fmt: skip
+                self._failed(not_recorded(cmd, error))
                 return False
             commit = None
         if commit is not None or self.held:

@@ -43,7 +43,9 @@ def trades(path: Path) -> np.ndarray:
 # `flashcrash backtest` runs on a trade file.
 SYNTHETIC_BOOK = dataclasses.replace(
     EventDetectionConfig(),
-    **config.read_toml(config.synthetic_book_overlay(config.REPO_SCHEMA))["event_detection"],
+    **config.read_toml(config.synthetic_book_overlay(config.REPO / "config" / "config.toml"))[
+        "event_detection"
+    ],
 )
 
 
