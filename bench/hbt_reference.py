@@ -1,5 +1,7 @@
 """The reference for the backtest throughput benchmark (issue 7): the same trades replayed through
-`hftbacktest` 2.4.4 with a do-nothing strategy.
+`hftbacktest` 2.4.4 with a do-nothing strategy; with `--books`, the same trades and the same
+synthetic books (as depth changes: `bench/book_events.py`), the events the flashcrash replay
+replays.
 
 hftbacktest pins numba, which caps numpy below the project's pin, so this script runs in its own venv
 (`.venv/hbt`, made by `make bench`; see `bench/requirements-hbt.txt`) and is started by
@@ -19,10 +21,16 @@ Two do-nothing strategies, both numba-jitted:
 * `elapse_100ms`: `elapse(100 ms)` until the end (woken every 100 ms of event time, the cadence of
   the flashcrash replay's synthetic books).
 
+With `--books DAY.npy` (and `--stress-books STRESS.npy` for the stress case), each depth change
+becomes `DEPTH_EVENT | EXCH_EVENT | LOCAL_EVENT` with `BUY_EVENT` (a bid) or `SELL_EVENT` (an ask),
+merged with the trades in time order (a trade first at the same instant, as the flashcrash replay),
+and both strategies replay that stream too (`books_per_event`, `books_elapse_100ms`).
+
 JIT compile time is measured separately (each function is first run on a 1,000-event slice), then
 each replay is timed on a fresh backtest. Prints one JSON object.
 
-    .venv/hbt/bin/python bench/hbt_reference.py TRADES.npy [--copies 10]
+    .venv/hbt/bin/python bench/hbt_reference.py TRADES.npy [--copies 10] [--books DAY.npy
+        --stress-books STRESS.npy]
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import time
 import numpy as np
 from hftbacktest import (
     BUY_EVENT,
+    DEPTH_EVENT,
     EXCH_EVENT,
     LOCAL_EVENT,
     SELL_EVENT,
@@ -60,6 +69,22 @@ def to_events(trades: np.ndarray) -> np.ndarray:
     ev["px"] = trades["price"]
     ev["qty"] = trades["qty"]
     return ev
+
+
+def with_books(events: np.ndarray, books: np.ndarray) -> np.ndarray:
+    """`events` (trades) and the depth changes `books` (`book_events.DEPTH_DTYPE`) in time order,
+    a trade first at the same instant."""
+    depth = np.zeros(len(books), dtype=event_dtype)
+    flags = np.uint64(DEPTH_EVENT | EXCH_EVENT | LOCAL_EVENT)
+    depth["ev"] = np.where(
+        books["bid"], flags | np.uint64(BUY_EVENT), flags | np.uint64(SELL_EVENT)
+    )
+    depth["exch_ts"] = books["ts_ns"]
+    depth["local_ts"] = books["ts_ns"]
+    depth["px"] = books["price"]
+    depth["qty"] = books["qty"]
+    out = np.concatenate((events, depth))
+    return out[np.argsort(out["exch_ts"], kind="stable")]
 
 
 def repeat(events: np.ndarray, copies: int) -> np.ndarray:
@@ -121,6 +146,10 @@ def main() -> int:
         default=10,
         help="the stress case: the day repeated (0 = skip)",
     )
+    p.add_argument(
+        "--books", help="the day's depth changes (.npy of book_events.DEPTH_DTYPE)"
+    )
+    p.add_argument("--stress-books", help="the stress case's depth changes")
     args = p.parse_args()
     trades = np.load(args.trades)
     t0 = time.perf_counter()
@@ -143,6 +172,17 @@ def main() -> int:
         out["stress_build_array_s"] = time.perf_counter() - t0
         for name, fn in (("per_event", per_event), ("elapse_100ms", elapse_100ms)):
             out[f"stress_{name}"] = timed(fn, stress)
+    if args.books:
+        day = with_books(events, np.load(args.books))
+        out["books_events"] = len(day)
+        for name, fn in (("per_event", per_event), ("elapse_100ms", elapse_100ms)):
+            out[f"day_books_{name}"] = timed(fn, day)
+        del day
+        if args.copies > 0 and args.stress_books:
+            stress = with_books(repeat(events, args.copies), np.load(args.stress_books))
+            out["stress_books_events"] = len(stress)
+            for name, fn in (("per_event", per_event), ("elapse_100ms", elapse_100ms)):
+                out[f"stress_books_{name}"] = timed(fn, stress)
     print(json.dumps(out))
     return 0
 

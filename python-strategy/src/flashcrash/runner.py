@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from flashcrash import wire
 from flashcrash.config import Config
 from flashcrash.data_client import EngineClient, StatePublisher
-from flashcrash.event_detector import Candle, CandleBuilder, Detector, RowRun, State
+from flashcrash.event_detector import Candle, CandleBuilder, Closed, Detector, RowRun, State
 from flashcrash.feed_counts import FeedCounts
 from flashcrash.persistence import (
     PersistenceError,
@@ -762,19 +762,37 @@ class Runner:
             self._book_taken(last, now)
         return taken
 
-    def handle_rows(self, trades: tuple[int, int], books: tuple[int, int]) -> RowRun:
+    def handle_rows(
+        self,
+        trades: tuple[int, int],
+        books: tuple[int, int],
+        through_sleep: bool = False,
+        before_candles: Callable[[RowRun], None] | None = None,
+    ) -> RowRun:
         """Trade rows `trades` and book rows `books` of the blocks the detector holds
         (`Detector.set_trade_rows`, `set_book_rows`: the backtest's), merged in time order, as
         `handle` and `handle_books` take them, up to the first that would close the runner's candle:
         that one is left to them, as the strategy acts on its candle (and so is the first the detector
-        would hold, or that would release a held one: it releases nothing). Only for a run in which
-        the strategy holds no lot (no trade's price or book's time has a limit to check)."""
+        would hold, or that would release a held one: it releases nothing). With `through_sleep`, a
+        candle closed while the detector sleeps does not end the run: the strategy takes it after the
+        run (`before_candles(run)` first), with the state and stop figures the detector had at its
+        close, as `_on_candle` would have then; the run ends after the first close that wakes the
+        detector, whose candle the strategy takes as `_on_candle` does. Only for a run in which
+        nothing is open (no lot, order, command or answer under way: a sleeping strategy acts on
+        nothing but its windows, and no trade's price or book's time has a limit to check)."""
         now = self.clock()
         self._data_seen(now)
-        run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS)
+        run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS, through_sleep)
         last = max(run.book_ns, run.trade_ns)
         if last > self.event_ns:
             self.event_ns = last
+        if run.closed:
+            if before_candles is not None:
+                before_candles(run)
+            *asleep, final = run.closed
+            for closed in asleep:
+                self._on_candle(closed.candle, closed.ts_ns, closed)
+            self._on_candle(final.candle, final.ts_ns, final if final.state is State.SLEEP else None)
         if run.book_ns >= 0:
             self.strategy.on_clock(run.book_ns, now)
         if run.trade_ns >= 0:
@@ -808,13 +826,20 @@ class Runner:
         due = (end + BOOK_CLOSE_LAG_NS if end is not None else None, self.strategy.next_time_limit_ns())
         return min((t for t in due if t is not None), default=None)
 
-    def _on_candle(self, c: Candle, now_wall_ns: int) -> None:
+    def _on_candle(self, c: Candle, now_wall_ns: int, closed: Closed | None = None) -> None:
+        """A closed candle to the strategy, with the detector's state and readings now, or as `closed`
+        lists them (a candle closed inside a run of rows, while the detector slept: the stops take its
+        figures, the readings themselves are read when the detector is awake)."""
         self.candle_count += 1
         self.history.append(c)
         if self.db is not None and self.session is not None:
             self._record(self.db.record_candle, c)
-        self.detector.on_candle(c)
-        self.strategy.on_candle(c, self.detector.state, self.detector.readings(), now_wall_ns)
+        if closed is None:
+            self.detector.on_candle(c)
+            self.strategy.on_candle(c, self.detector.state, self.detector.readings(), now_wall_ns)
+        else:
+            self.strategy.stops.on_figures(closed.spread_ratio, closed.liquidity_usd)
+            self.strategy.on_candle(c, closed.state, None, now_wall_ns)
         self.orders.forget_settled(self._lot_orders())  # a second's work: only orders still in play
 
     # ----------------------------------------------------------------- loop

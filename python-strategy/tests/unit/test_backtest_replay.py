@@ -84,8 +84,8 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
                 check(msg)
             seen.append(msg)
 
-    def books(start: int, end: int) -> list[wire.OrderBookSnapshot]:
-        c, syn = replay._chunk, replay.synthetic
+    def books(start: int, end: int, chunk: Any = None) -> list[wire.OrderBookSnapshot]:
+        c, syn = chunk or replay._chunk, replay.synthetic
         proven = syn.proven(c.ticks[start:end], c.prices[start:end], c.q[start:end]).tolist()
         out = []
         for i in range(start, end):
@@ -104,19 +104,48 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
             see(msg)
         return handle_books(start, end)
 
-    def spy_rows(trades: tuple[int, int], rows: tuple[int, int]) -> Any:
-        merged: list[tuple[int, int, object]] = [(b.exchange_ts_ns, 1, b) for b in books(*rows)]
-        for ts, tid, price, qty, buy in replay.trades[trades[0] : trades[1]].tolist():
-            merged.append(
-                (ts, 0, wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell"))
-            )
-        k_after = replay.k
-        replay.k = trades[0]  # as each is handed over: the trades replayed before it
-        for _, _, msg in sorted(merged, key=lambda m: m[:2]):  # stable: trades keep their order
-            replay.k += isinstance(msg, wire.Trade)
-            see(msg)
-        replay.k = k_after
-        return handle_rows(trades, rows)
+    def spy_rows(
+        trades: tuple[int, int],
+        rows: tuple[int, int],
+        through_sleep: bool = False,
+        before_candles: Any = None,
+    ) -> Any:
+        # The rows the run took (it may end before the rows it was given), seen before its candles
+        # reach the strategy (`before_candles`), as each event one at a time would have been.
+        chunk = replay._chunk
+
+        def seen_rows(run: Any) -> None:
+            if done:  # seen before its candles already
+                return
+            done.append(run)
+            merged: list[tuple[int, int, object]] = [
+                (b.exchange_ts_ns, 1, b) for b in books(rows[0], run.book_row, chunk)
+            ]
+            for ts, tid, price, qty, buy in replay.trades[trades[0] : run.trade_row].tolist():
+                merged.append(
+                    (
+                        ts,
+                        0,
+                        wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell"),
+                    )
+                )
+            k_after = replay.k
+            replay.k = trades[0]  # as each is handed over: the trades replayed before it
+            for _, _, msg in sorted(merged, key=lambda m: m[:2]):  # stable: trades keep their order
+                replay.k += isinstance(msg, wire.Trade)
+                see(msg)
+            replay.k = k_after
+
+        done: list[Any] = []
+
+        def before(run: Any) -> None:
+            seen_rows(run)
+            if before_candles is not None:
+                before_candles(run)
+
+        run = handle_rows(trades, rows, through_sleep, before)
+        seen_rows(run)
+        return run
 
     runner.handle = spy  # type: ignore[method-assign]
     runner.handle_books = spy_books  # type: ignore[method-assign]
@@ -133,16 +162,18 @@ def _both_ways(
     runs = Counter[str]()
     handle_rows = rowed.runner.handle_rows
 
-    def count(trades: tuple[int, int], books: tuple[int, int]) -> Any:
+    def count(trades: tuple[int, int], books: tuple[int, int], *args: Any) -> Any:
+        run = handle_rows(trades, books, *args)
         runs["runs"] += 1
-        runs["trades"] += trades[1] - trades[0]
-        runs["books"] += books[1] - books[0]
-        return handle_rows(trades, books)
+        runs["trades"] += run.trade_row - trades[0]
+        runs["books"] += run.book_row - books[0]
+        runs["candles"] += len(run.closed)
+        return run
 
     rowed.runner.handle_rows = count  # type: ignore[method-assign]
     rowed.run()
     with monkeypatch.context() as m:
-        m.setattr(Replay, "_quiet_run", lambda self, ts_a, k, *rest: k)
+        m.setattr(Replay, "_quiet_run", lambda self, ts_a, px_a, k, *rest: k)
         one = make()
         one.run()
     assert before_the_cut(rowed, 2**63) == before_the_cut(one, 2**63)
@@ -154,6 +185,9 @@ def _both_ways(
         one.now,
     )
     assert rowed.runner.strategy.paused_reason == one.runner.strategy.paused_reason
+    assert rowed.runner.strategy.snapshot() == one.runner.strategy.snapshot()
+    assert rowed.runner.strategy.stops.triggered == one.runner.strategy.stops.triggered
+    assert list(rowed.runner.history) == list(one.runner.history)
     return rowed, one, runs
 
 
@@ -436,10 +470,14 @@ def test_the_warm_up_pause_holds_until_the_window_starts(cfg: config.Config) -> 
     assert [(t, why) for t, why in calls if t < start and why != "warm-up"] == []
 
 
-def test_a_command_sent_at_a_book_reaches_the_venue_after_the_latency(cfg: config.Config) -> None:
+def test_a_command_sent_at_a_book_reaches_the_venue_after_the_latency(
+    cfg: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A command the runner sends while a synthetic book is published in a silence of the trades
     (here a QueryOpenOrders) reaches the venue `order_latency_ms` later, not just before the next
-    trade: the books after it wait for it."""
+    trade: the books after it wait for it. (The books go one run at a time: in a quiet run, where
+    nothing is open, the strategy sends nothing before the candle that wakes the detector.)"""
+    monkeypatch.setattr(Replay, "_quiet_run", lambda self, ts_a, px_a, k, *rest: k)
     t0 = 1_760_130_000 * NS
     ts = [t0 + i * 100_000_000 + 1_000 for i in range(200)]
     ts += [ts[-1] + 5 * NS + i * 100_000_000 for i in range(50)]

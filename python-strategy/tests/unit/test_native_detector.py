@@ -22,7 +22,7 @@ import flashcrash_native
 from flashcrash import wire
 from flashcrash.backtest.book import BookParams, with_books
 from flashcrash.config import EventDetectionConfig
-from flashcrash.event_detector import Detector, Readings
+from flashcrash.event_detector import Detector, Readings, State
 from flashcrash.event_detector.candles import CandleBuilder
 from flashcrash.marketdata import load_trades
 
@@ -228,12 +228,13 @@ def _book_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 LAG = 1_000_000_000  # the runner's BOOK_CLOSE_LAG_NS
 
 
-@settings(max_examples=150, deadline=None)
-@given(_rows(), _book_rows(), st.integers(1, 50))
+@settings(max_examples=200, deadline=None)
+@given(_rows(), _book_rows(), st.integers(1, 50), st.booleans())
 def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
     rows: list[tuple[int, float, float, bool]],
     books: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     run: int,
+    through: bool,
 ) -> None:
     """`on_rows` (the backtest's quiet runs) leaves the detector and the runner's candles as the
     trades and books one at a time in the same merged order do (each block in its rows' order, a book
@@ -241,7 +242,10 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
     behind it, as `Runner._book_taken`; held events released take their place first, as
     `Runner._released`), bad, late and jumping rows included: it stops before the event that would
     close the open candle, and before one the guard would hold or that would release a held one,
-    which the caller takes one at a time."""
+    which the caller takes one at a time. With `through_sleep`, a close while the detector sleeps
+    does not stop it: each candle closed is listed with the detector's state and stop figures just
+    after the event that closed it, as one at a time reads them then, and the run ends after a close
+    that leaves the detector awake."""
     times = books[0].tolist()
     order: list[tuple[int, int, int]] = []  # (time, 0 for a trade or 1 for a book, row)
     t = b = 0
@@ -263,8 +267,14 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
             np.array([r[3] for r in rows], dtype=np.uint8),
         )
 
+    def read(d: Detector, closed: list[object]) -> list[object]:
+        """Each candle closed (or None) with the detector's state and stop figures now."""
+        r = d.readings()
+        return [c and (c, d.state, repr(r.spread_ratio), repr(r.liquidity_usd)) for c in closed]
+
     def one_at_a_time(d: Detector, candles: CandleBuilder, kind: int, i: int) -> list[object]:
-        """The candles closed (or None) by the event, and before it by what it released."""
+        """The candles closed (or None) by the event, and before it by what it released (each with
+        the detector's state and stop figures after the event)."""
         if kind == 0:
             ts, price, qty, buy = rows[i]
             took = d.on_trade(ts, price, qty, buy)
@@ -280,7 +290,7 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
             closed.append(candles.on_trade(ts, price, qty, buy) if took else None)
         else:
             closed.append(candles.advance(last - LAG) if last >= 0 else None)
-        return closed
+        return read(d, closed)
 
     closed_one = [c for _, kind, i in order for c in one_at_a_time(one, c_one, kind, i)]
     closed_rowed: list[object] = []
@@ -289,14 +299,21 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
         chunk = order[e : e + run]
         t_end = t + sum(1 for x in chunk if x[1] == 0)
         b_end = b + len(chunk) - (t_end - t)
-        r = rowed.on_rows((t, t_end), (b, b_end), c_rowed, LAG)
+        r = rowed.on_rows((t, t_end), (b, b_end), c_rowed, LAG, through)
         e += (r.trade_row - t) + (r.book_row - b)
         t, b = r.trade_row, r.book_row
         assert rowed.released == ()  # a run releases nothing
+        closed_rowed += [(c.candle, c.state, repr(c.spread_ratio), repr(c.liquidity_usd)) for c in r.closed]
+        assert through or not r.closed
+        assert all(c.state is State.SLEEP for c in r.closed[:-1])
+        if r.closed and r.closed[-1].state is not State.SLEEP:  # stopped after the close that woke it
+            assert r.closed[-1].ts_ns == max(r.book_ns, r.trade_ns)
+            continue
         if (t, b) != (t_end, b_end):  # stopped before the event that closes the candle, or jumps
             ts, kind, i = order[e]
             close = c_rowed.open_end_ns()
-            assert not rowed.plain(ts) or (close is not None and ts - (LAG if kind else 0) >= close)
+            closes = close is not None and ts - (LAG if kind else 0) >= close
+            assert not rowed.plain(ts) or (closes and (not through or rowed.state is not State.SLEEP))
             closed_rowed += one_at_a_time(rowed, c_rowed, kind, i)
             t, b, e = t + (kind == 0), b + (kind != 0), e + 1
     _compare(one, rowed)

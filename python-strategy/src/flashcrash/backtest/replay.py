@@ -19,10 +19,14 @@ One event-time clock drives everything, and at any instant `t` only what happene
 * a trade first reaches the venue (it may fill resting orders: the fill is answered after the
   latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
   open (no order, no position, no lot, no command or answer under way), the trades and the synthetic
-  books between them, up to the next point where the replay acts (a trade or book that closes the
-  runner's candle, a gap, the end of the warm-up, the end of a block of synthetic books or the next
-  recorded book), only feed the detector and the candles: they are one call (`Runner.handle_rows`:
-  the same validation, buffering and order as one event at a time, compiled);
+  books between them, up to the next point where the replay acts (a gap, the end of the warm-up,
+  the end of a block of synthetic books or the next recorded book, and, while the detector is awake,
+  a trade or book that closes the runner's candle), only feed the detector and the candles: they are
+  one call (`Runner.handle_rows`: the same validation, buffering and order as one event at a time,
+  compiled). While the detector sleeps the call goes on through the candles' closes, up to the
+  first close that wakes it; the strategy then takes each of those candles, with the state and
+  stop figures the detector had at its close (a sleeping strategy only keeps its windows), and the
+  seconds the run's trades began are sampled as the loop samples them;
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market, but only known to be one once it has lasted that long: until
   then it is replayed as any silence (books published, the strategy acting on them), and from the
@@ -58,7 +62,7 @@ from flashcrash.backtest.book import BOUNDARY_NS, BookParams, SyntheticBook
 from flashcrash.backtest.results import BacktestResult, RunningDrawdown
 from flashcrash.backtest.venue import FillRule, Levels, SimVenue, order_rules
 from flashcrash.config import Config
-from flashcrash.event_detector import State
+from flashcrash.event_detector import RowRun, State
 from flashcrash.runner import BOOK_CLOSE_LAG_NS, LOOP_GC_THRESHOLDS, Runner
 from flashcrash.symbols import assets
 from flashcrash.trading_engine.money import Quantity
@@ -470,10 +474,13 @@ class Replay:
             if not (lots or orders.pending or venue.open_count or venue.position or outbox or queue):
                 # Nothing open anywhere: the trades and books up to the next point where the replay
                 # acts only feed the detector and the candles, in one call.
-                end = self._quiet_run(ts_a, k, min(next_gap, n), next_second, warm_until)
+                end = self._quiet_run(ts_a, px_a, k, min(next_gap, n), next_second, warm_until)
                 if end > k:
                     k = end
                     last_price = px_a[k - 1]
+                    next_second = (ts_a[k - 1] // NS + 1) * NS
+                    if outbox:  # the strategy acted on the candle that woke the detector
+                        self._dispatch()
                     if k > next_progress:
                         assert progress is not None
                         progress(k - 1, n)
@@ -516,56 +523,107 @@ class Replay:
         self._until(at)
         self.runner.strategy.paused_reason = ""
 
-    def _quiet_run(self, ts_a: list[int], k: int, hi: int, next_second: int, warm_until: int) -> int:
+    def _quiet_run(
+        self, ts_a: list[int], px_a: list[float], k: int, hi: int, next_second: int, warm_until: int
+    ) -> int:
         """While nothing is open: the trades from `k` (below `hi`) and the synthetic books between
         them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
-        the replay acts: a trade or book that closes the runner's candle (a trade of the next second
-        at the latest: the candle open is this second's or older), the end of the warm-up (where the
-        loop lifts the pause), the end of the block of books (recorded books: the next one). Returns
-        the trade after the run, or `k` when the run would not be worth a call (trade `k` closes the
-        candle, or would be alone with no book, or the detector holds an event or would hold trade
-        `k`, a jump ahead in time: those go one event at a time. No later event of a run is one: a
-        run ends within two seconds of the open candle's start (or of trade `k`, whose values the
-        import checked: it is taken, or dropped as too old), under the detector's bound on a jump,
-        `jitter_buffer_ms` + 2 s)."""
-        if not self.runner.detector.plain(ts_a[k]):
+        the replay acts: the end of the warm-up (where the loop lifts the pause), the end of the block
+        of books (recorded books: the next one), and a trade or book that closes the runner's candle
+        while the detector is awake (a trade of the next second at the latest). While it sleeps the
+        run goes on through the candles' closes (the strategy takes each after the run, with what the
+        detector read at its close), up to the first close that wakes it. The seconds the run's trades
+        began are sampled, and the entry sized, as the loop does at each (`_run_seconds`). Returns the
+        trade after the run, or `k` when the run would not be worth a call (trade `k` closes the
+        candle while the detector is awake, or would be alone with no book, or the detector holds an
+        event or would hold trade `k`, a jump ahead in time: those go one event at a time; a later
+        one ends the run before it)."""
+        runner = self.runner
+        if not runner.detector.plain(ts_a[k]):
             return k
-        close = self.runner.candles.open_end_ns()
+        awake = runner.detector.state is not State.SLEEP
+        close = runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
         c = self._chunk_at(self._next_book) if self.books is None else None
-        limit = min(close, c.time(c.count) + 1 if c is not None else self._next_book + 1)
+        limit = c.time(c.count) + 1 if c is not None else self._next_book + 1
+        if awake:
+            limit = min(limit, close)
         if warm_until:
             limit = min(limit, warm_until)
         if ts_a[k] >= limit:
             return k
         end = bisect_left(ts_a, limit, k + 1, hi)
         i = b_end = self._chunk_i
-        last = ts_a[end - 1]
         if c is not None:
             # The books before the next trade; at a recording gap, up to its last trade (the outage
             # publishes the rest of its silence, up to the moment it starts); at the end of the data,
-            # none at or after the last trade; none that closes the candle.
+            # none at or after the last trade; while the detector is awake, none that closes the candle.
+            last = ts_a[end - 1]
             books_until = ts_a[end] - 1 if end < hi else last if end < len(ts_a) else last - 1
-            b_end = max(i, c.upto(min(books_until, close + BOOK_CLOSE_LAG_NS - 1)))
-            j = b_end - 1  # the clock: the last book after the last trade (a row without a bid is none)
-            while j >= i and not c.nbids[j]:
+            if awake:
+                books_until = min(books_until, close + BOOK_CLOSE_LAG_NS - 1)
+            b_end = max(i, c.upto(books_until))
+        if end == k + 1 and b_end == i:
+            return k
+        before = self.now
+        self.now = max(before, self._last_time(ts_a, k, end, i, b_end))
+        self.k = end
+        done: list[RowRun] = []
+
+        def taken(run: RowRun) -> None:
+            """The rows taken (up to where the run ended), before any candle of theirs reaches the
+            strategy: the clock, the seconds begun, the books published."""
+            done.append(run)
+            t, b = run.trade_row, run.book_row
+            self.now = max(before, self._last_time(ts_a, k, t, i, b))
+            self.k = t
+            self._run_seconds(ts_a, px_a, k, t, next_second)
+            if c is not None:
+                assert b == i or (k <= c.n[i] and c.n[b - 1] <= t), (
+                    "a boundary's book must read exactly the trades replayed before it"
+                )
+                self.books_published += run.books
+                self._chunk_i = b
+                self._next_book = c.time(b)
+
+        run = runner.handle_rows((k, end), (i, b_end), True, taken)
+        if not done:
+            taken(run)
+        assert awake <= ((run.trade_row, run.book_row) == (end, b_end)), (
+            "a run must stop before the candle closes while the detector is awake"
+        )
+        return run.trade_row
+
+    def _last_time(self, ts_a: list[int], k: int, t: int, i: int, b: int) -> int:
+        """The time of the last event of trades `k:t` and synthetic books `i:b` (a row without a bid
+        is no book); -1 for none."""
+        last = ts_a[t - 1] if t > k else -1
+        if self.books is None:
+            c, nbids = self._chunk, self._chunk.nbids
+            j = b - 1
+            while j >= i and not nbids[j]:
                 j -= 1
             if j >= i:
                 last = max(last, c.time(j))
-        if end == k + 1 and b_end == i:
-            return k
-        self.now = max(self.now, last)
-        self.k = end
-        run = self.runner.handle_rows((k, end), (i, b_end))
-        assert (run.trade_row, run.book_row) == (end, b_end), "a quiet run must stop before the candle closes"
-        if c is not None:
-            assert b_end == i or (k <= c.n[i] and c.n[b_end - 1] <= end), (
-                "a boundary's book must read exactly the trades replayed before it"
-            )
-            self.books_published += run.books
-            self._chunk_i = b_end
-            self._next_book = c.time(b_end)
-        return end
+        return last
+
+    def _run_seconds(self, ts_a: list[int], px_a: list[float], k: int, t: int, next_second: int) -> None:
+        """The seconds begun by trades `k + 1` to `t - 1` (taken in one run): each sampled at the
+        price of the trade before it, as the loop samples at a second's first trade; the entry sized
+        at the last of them (nothing is open: the equity is the cash, and the size is read at an
+        entry only)."""
+        j, price = k + 1, None
+        equity = float(self.venue.equity(px_a[k]))  # nothing held: the cash, at any price
+        while True:
+            j = bisect_left(ts_a, next_second, j, t)
+            if j >= t:
+                break
+            price = px_a[j - 1]
+            second = ts_a[j] // NS
+            self._sample_to(second, price, equity)
+            next_second = (second + 1) * NS
+        if price is not None:
+            self._size(price)
 
     def _finish(self) -> None:
         """End of data: resting entries canceled, positions closed at market, answers delivered."""
@@ -595,13 +653,14 @@ class Replay:
             self._fills_marked = fills
             self._mark(price)
 
-    def _sample_to(self, end: int, price: float) -> None:
+    def _sample_to(self, end: int, price: float, equity: float | None = None) -> None:
         """Rows for every second not sampled yet before second `end` (a silence's seconds too):
-        the close `price` and the equity marked at it."""
+        the close `price` and the equity marked at it (`equity` when the caller knows it)."""
         count = end - self._next_row
         if count <= 0:
             return
-        equity = float(self.venue.equity(price))
+        if equity is None:
+            equity = float(self.venue.equity(price))
         self.drawdown.mark(equity)
         self.sample_ns.extend(range(self._next_row * NS, end * NS, NS))
         self.sample_price.extend([price] * count)

@@ -3,7 +3,7 @@ SLEEP → ALERT → ACTIVE → RECOVERY machine, compiled (`flashcrash_native`),
 strategy reads from it."""
 
 from flashcrash.event_detector.candles import Candle, CandleBuilder
-from flashcrash.event_detector.detector import Detector, Released, RowRun
+from flashcrash.event_detector.detector import Closed, Detector, Released, RowRun
 from flashcrash.event_detector.machine import State, Transition
 from flashcrash.event_detector.readings import CORE, Indicator, Pattern, Reading, Readings
 
@@ -11,6 +11,7 @@ __all__ = [
     "CORE",
     "Candle",
     "CandleBuilder",
+    "Closed",
     "Detector",
     "Indicator",
     "Pattern",

@@ -85,10 +85,22 @@ class Released(NamedTuple):
 _NONE_RELEASED: tuple[Released, ...] = ()
 
 
+class Closed(NamedTuple):
+    """A candle a run of rows closed while the detector slept (`Detector.on_rows` with
+    `through_sleep`): the candle, the time of the event that closed it, and the detector's state and
+    emergency-stop figures (`Readings.spread_ratio`, `liquidity_usd`) just after that event."""
+
+    candle: Candle
+    ts_ns: int
+    state: State
+    spread_ratio: float
+    liquidity_usd: float
+
+
 class RowRun(NamedTuple):
     """What `Detector.on_rows` handled: the next trade row and book row, the books handed over, the
     time of the last book accepted (-1: none), the time and price of the last trade accepted (-1 and
-    NaN: none)."""
+    NaN: none), and the candles it closed (`Closed`, in order)."""
 
     trade_row: int
     book_row: int
@@ -96,6 +108,7 @@ class RowRun(NamedTuple):
     book_ns: int
     trade_ns: int
     price: float
+    closed: tuple[Closed, ...]
 
 
 def _transition(t: tuple[int, str, str, str]) -> Transition:
@@ -229,17 +242,28 @@ class Detector:
         self._n.set_trade_rows(times, prices, qty, buy)
 
     def on_rows(
-        self, trades: tuple[int, int], books: tuple[int, int], candles: CandleBuilder, book_lag_ns: int
+        self,
+        trades: tuple[int, int],
+        books: tuple[int, int],
+        candles: CandleBuilder,
+        book_lag_ns: int,
+        through_sleep: bool = False,
     ) -> RowRun:
         """Trade rows `trades` and book rows `books` of the two blocks, merged in time order (a book
         before a trade only when strictly earlier): each trade validated and buffered as `on_trade`
         takes it, and added to `candles` (the runner's) when accepted; each book as `on_book_rows`
-        takes it. Up to the first event that would close the open candle (left to the caller): a
-        trade at or after its end, a book `book_lag_ns` after it; and up to the first the guard would
-        hold or that would release a held one (not `plain`: left to the caller too). So it releases
-        nothing."""
+        takes it, and an accepted one advances `candles` `book_lag_ns` behind it. Up to the first
+        the guard would hold or that would release a held one (not `plain`: left to the caller), so
+        it releases nothing; and up to the first event that would close the open candle (a trade at
+        or after its end, a book `book_lag_ns` after it), left to the caller too, unless
+        `through_sleep` and the detector sleeps: then the event is taken and the candle it closed
+        listed in `closed` (each as `on_candle` would have read the detector then), up to the event
+        after a close that woke the detector at the latest."""
         self.released = _NONE_RELEASED
-        return RowRun(*self._n.on_rows(trades, books, candles.native, book_lag_ns))
+        *run, closed = self._n.on_rows(trades, books, candles.native, book_lag_ns, through_sleep)
+        return RowRun(
+            *run, tuple(Closed(Candle(*c), ts, State(state), *figures) for c, ts, state, *figures in closed)
+        )
 
     def on_feed_lost(self) -> None:
         """The feed stopped: nothing after the newest event seen so far was observed until the next

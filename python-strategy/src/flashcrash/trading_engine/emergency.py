@@ -88,17 +88,16 @@ class EmergencyStops:
         self._set(Stop.FEED, state != "live", f"feed {state}")
 
     def on_readings(self, r: Readings) -> None:
-        spread, liq = r.spread_ratio, r.liquidity_usd
-        # A reading that is not known (NaN: no book yet, or none for a while) neither sets nor clears.
+        self.on_figures(r.spread_ratio, r.liquidity_usd)
+
+    def on_figures(self, spread: float, liq: float) -> None:
+        """A second's spread ratio and liquidity (`Readings.spread_ratio`, `liquidity_usd`). A figure
+        that is not known (NaN: no book yet, or none for a while) neither sets nor clears its stop."""
         if math.isfinite(spread):
-            self._set(
-                Stop.SPREAD,
-                spread > self.max_spread_ratio,
-                f"spread {spread:.1f}x baseline over {self.max_spread_ratio:g}x",
-            )
+            on = spread > self.max_spread_ratio
+            if on or Stop.SPREAD in self.active:  # the reason is written only where it is kept
+                self._set(Stop.SPREAD, on, f"spread {spread:.1f}x baseline over {self.max_spread_ratio:g}x")
         if math.isfinite(liq):
-            self._set(
-                Stop.LIQUIDITY,
-                liq < self.min_liquidity_usd,
-                f"liquidity {liq:,.0f} under {self.min_liquidity_usd:,.0f}",
-            )
+            on = liq < self.min_liquidity_usd
+            if on or Stop.LIQUIDITY in self.active:
+                self._set(Stop.LIQUIDITY, on, f"liquidity {liq:,.0f} under {self.min_liquidity_usd:,.0f}")

@@ -170,6 +170,8 @@ class OrderManager(Reconciliation):
         """Drops the orders `_needed` does not keep, with their fills seen, so a session of weeks holds
         only the orders still in play (each one is in the audit log). A late response for a dropped
         order is ignored, as one for an order not ours. Returns how many were dropped."""
+        if not self.orders:
+            return 0
         needed = self._needed(keep)
         dropped = len(self.orders) - len(needed)
         if dropped:

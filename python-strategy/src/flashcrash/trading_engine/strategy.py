@@ -194,7 +194,8 @@ class PercentileStrategy:
         candidate = state in TRADING_STATES and c.bullish
         range_floor = self._range_floor() if candidate else math.nan  # of the ranges before `c`
         new_low = self.window.on_candle(c)
-        volume = self.volume.check(c)
+        # Against the candles before `c`, for an entry (`_decide` asks for it of a candidate alone).
+        volume = self.volume.check(c) if candidate else None
         self.volume.observe(c)
         for lot in self._held():
             reason = self.rules.on_candle(c, lot.position.entry_ns)
@@ -376,9 +377,12 @@ class PercentileStrategy:
             return math.nan
         return self.window.percentile(pct)
 
-    def _decide(self, c: Candle, ts_ns: int, volume: VolumeCheck, range_floor: float, now: int) -> None:
-        """`range_floor`: `_range_floor()` before `c` joined the distribution."""
-        if not c.bullish:
+    def _decide(
+        self, c: Candle, ts_ns: int, volume: VolumeCheck | None, range_floor: float, now: int
+    ) -> None:
+        """`range_floor`: `_range_floor()` before `c` joined the distribution; `volume`: `c` against
+        the candles before it (None for a candle that is not bullish)."""
+        if not c.bullish or volume is None:
             return self._reject("not_bullish")
         if self.closing:
             return self._reject("paused", "shutting down")

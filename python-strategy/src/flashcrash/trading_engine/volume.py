@@ -65,7 +65,9 @@ class VolumeGate:
         self._lost = True
 
     def observe(self, c: Candle) -> None:
-        """Every candle goes through here once, after it was checked."""
+        """Every candle goes through here once, after it was checked (if it was: what `check` expires
+        first is expired here in the same order when it was not, so the window's sum is the same)."""
+        self._expire(c.start_ns)
         gap = self._pending_gap(c.start_ns)
         if gap is not None:
             self._gaps.append(gap)

@@ -8,9 +8,9 @@ use pyo3::prelude::*;
 
 /// A closed candle as (start_ns, open, high, low, close, volume, buy_volume, trades), the fields of
 /// the Python `Candle` in order.
-type CandleTuple = (i64, f64, f64, f64, f64, f64, f64, u64);
+pub(crate) type CandleTuple = (i64, f64, f64, f64, f64, f64, f64, u64);
 
-fn candle_tuple(c: Candle) -> CandleTuple {
+pub(crate) fn candle_tuple(c: Candle) -> CandleTuple {
     (
         c.start_ns,
         c.open,

@@ -18,7 +18,7 @@ mod paper;
 mod rows;
 mod rules;
 
-use candles::PyCandleBuilder;
+use candles::{candle_tuple, CandleTuple, PyCandleBuilder};
 use detector::detector::{Levels, Released, SnapshotError};
 use detector::machine::{State, Transition};
 use detector::rolling;
@@ -139,6 +139,13 @@ fn book_row(inner: &mut Detector, rows: &BookRows, row: usize) -> Option<bool> {
     rows.side(row, rows.levels, rows.levels, &mut asks);
     Some(inner.on_book(rows.times[row], bids, asks, false))
 }
+
+/// A candle a run of rows closed (`on_rows` through a sleeping detector): the candle, the time of
+/// the event that closed it, and the detector's state, spread ratio and liquidity just after it.
+type ClosedTuple = (CandleTuple, i64, &'static str, f64, f64);
+
+/// What `on_rows` returns (see there).
+type RowRunTuple = (usize, usize, usize, i64, i64, f64, Vec<ClosedTuple>);
 
 /// A released held event as Python takes it: (ts_ns, price, qty, is_buy), price None for a book.
 type ReleasedTuple = (i64, Option<f64>, f64, bool);
@@ -271,8 +278,7 @@ impl PyDetector {
         qty: PyBuffer<f64>,
         nbids: PyBuffer<i64>,
     ) -> PyResult<()> {
-        self.books = BookRows::new(py, times, prices, qty, nbids)?;
-        Ok(())
+        self.books.set(py, times, prices, qty, nbids)
     }
 
     /// Rows `start..end` of the block, each as `on_book` takes a book; a row without a bid is no book
@@ -315,24 +321,31 @@ impl PyDetector {
     /// The rows of both blocks, trades `trades.0..trades.1` and books `books.0..books.1`, merged in
     /// time order (a book before a trade only when it is strictly earlier, as the replay publishes
     /// them): each trade as `on_trade` takes it and, when the guard accepts it, into `candles` (the
-    /// runner's) as the runner adds it; each book as `on_book_rows` takes it. Up to the first event
-    /// that would close the open candle, left to the runner one at a time (its candle is for the
-    /// strategy): a trade at or after the candle's end, a book `book_lag_ns` after it (the runner's
-    /// books close a candle that much later); and up to the first that the guard would hold or
-    /// that would release a held one (`plain`): the runner takes those one at a time too. Returns (the next trade row, the next book row, books
-    /// handed over, the time of the last book accepted or -1, the time and price of the last trade
-    /// accepted or -1 and NaN).
+    /// runner's) as the runner adds it; each book as `on_book_rows` takes it, and when accepted `book_lag_ns`
+    /// behind it into `candles` (the runner's books close a candle that much later). Up to the first
+    /// event that the guard would hold or that would release a held one (`plain`), left to the
+    /// runner one at a time; and up to the first that would close the open candle (a trade at or
+    /// after its end, a book `book_lag_ns` after it), left to the runner too (its candle is for the
+    /// strategy), unless `through_sleep` and the detector sleeps: then that event is taken, the
+    /// candle it closes listed (`ClosedTuple`: the detector's state and stop figures just after it),
+    /// and the run goes on, to the event after a close that left the detector awake at the latest.
+    /// Returns (the next trade row, the next book row, books handed over, the time of the last book
+    /// accepted or -1, the time and price of the last trade accepted or -1 and NaN, the candles
+    /// closed).
+    #[pyo3(signature = (trades, books, candles, book_lag_ns, through_sleep = false))]
     fn on_rows(
         &mut self,
         trades: (usize, usize),
         books: (usize, usize),
         mut candles: PyRefMut<'_, PyCandleBuilder>,
         book_lag_ns: i64,
-    ) -> PyResult<(usize, usize, usize, i64, i64, f64)> {
+        through_sleep: bool,
+    ) -> PyResult<RowRunTuple> {
         check_range("trade", trades.0, trades.1, self.trades.times.len())?;
         check_range("book", books.0, books.1, self.books.times.len())?;
         let ((mut t, t_end), (mut b, b_end)) = (trades, books);
         let (mut handed, mut book_ts, mut trade_ts, mut price) = (0, -1, -1, f64::NAN);
+        let mut closed_out = Vec::new();
         let closes = |candles: &PyCandleBuilder, ts: i64| {
             candles.inner.open_end_ns().is_some_and(|end| ts >= end)
         };
@@ -347,36 +360,56 @@ impl PyDetector {
             if !self.inner.plain(ts) {
                 break;
             }
+            let closing = closes(
+                &candles,
+                ts.saturating_sub(if book_next { book_lag_ns } else { 0 }),
+            );
+            if closing && !(through_sleep && self.inner.state() == State::Sleep) {
+                break;
+            }
+            let mut closed = None;
             if book_next {
-                if closes(&candles, ts.saturating_sub(book_lag_ns)) {
-                    break;
-                }
                 if let Some(accepted) = book_row(&mut self.inner, &self.books, b) {
                     handed += 1;
                     if accepted {
                         book_ts = ts;
+                        if closing {
+                            closed = candles.inner.advance(ts.saturating_sub(book_lag_ns));
+                        }
                     }
                 }
                 b += 1;
             } else {
                 let rows = &self.trades;
-                let (ts, p, qty, buy) =
-                    (rows.times[t], rows.prices[t], rows.qty[t], rows.buy[t] != 0);
-                if closes(&candles, ts) {
-                    break;
-                }
+                let (p, qty, buy) = (rows.prices[t], rows.qty[t], rows.buy[t] != 0);
                 if self.inner.on_trade(ts, p, qty, buy) {
                     (trade_ts, price) = (ts, p);
-                    let closed = candles.inner.on_trade(ts, p, qty, buy);
+                    closed = candles.inner.on_trade(ts, p, qty, buy);
                     debug_assert!(
-                        closed.is_none(),
+                        closing || closed.is_none(),
                         "a trade before the candle's end closed it"
                     );
                 }
                 t += 1;
             }
+            if let Some(c) = closed {
+                // As the runner's candle clock reads the detector at a close (`Detector.on_candle`).
+                self.inner.take_transition();
+                let state = self.inner.state();
+                let r = self.inner.readings();
+                closed_out.push((
+                    candle_tuple(c),
+                    ts,
+                    state.as_str(),
+                    r.spread_ratio,
+                    r.liquidity_usd,
+                ));
+                if state != State::Sleep {
+                    break;
+                }
+            }
         }
-        Ok((t, b, handed, book_ts, trade_ts, price))
+        Ok((t, b, handed, book_ts, trade_ts, price, closed_out))
     }
 
     fn on_feed_lost(&mut self) {

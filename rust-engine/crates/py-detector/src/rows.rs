@@ -20,41 +20,59 @@ pub(crate) struct BookRows {
     pub(crate) levels: usize,
 }
 
+/// `buf` copied into `out`, whose allocation is kept from one block to the next (a block is a few
+/// megabytes: fresh pages each time cost more than the copy).
+fn copy_into<T: pyo3::buffer::Element + Copy + Default>(
+    py: Python<'_>,
+    buf: &PyBuffer<T>,
+    out: &mut Vec<T>,
+) -> PyResult<()> {
+    out.clear();
+    out.resize(buf.item_count(), T::default());
+    buf.copy_to_slice(py, out)
+}
+
 impl BookRows {
-    /// The arrays copied, their shapes checked.
-    pub(crate) fn new(
+    /// The arrays copied in place of the block before, their shapes checked (on an error the block
+    /// is empty).
+    pub(crate) fn set(
+        &mut self,
         py: Python<'_>,
         times: PyBuffer<i64>,
         prices: PyBuffer<f64>,
         qty: PyBuffer<f64>,
         nbids: PyBuffer<i64>,
-    ) -> PyResult<Self> {
-        let times = times.to_vec(py)?;
-        let (prices, qty) = (prices.to_vec(py)?, qty.to_vec(py)?);
-        let nbids = nbids.to_vec(py)?;
-        let n = times.len();
-        let levels = if n == 0 { 0 } else { prices.len() / (2 * n) };
-        if prices.len() != n * 2 * levels || qty.len() != prices.len() || nbids.len() != n {
+    ) -> PyResult<()> {
+        self.times.clear();
+        copy_into(py, &prices, &mut self.prices)?;
+        copy_into(py, &qty, &mut self.qty)?;
+        copy_into(py, &nbids, &mut self.nbids)?;
+        let n = times.item_count();
+        let levels = if n == 0 {
+            0
+        } else {
+            self.prices.len() / (2 * n)
+        };
+        if self.prices.len() != n * 2 * levels
+            || self.qty.len() != self.prices.len()
+            || self.nbids.len() != n
+        {
             return Err(PyValueError::new_err(format!(
                 "book rows: {n} times need rows of 2 x levels prices and quantities ({} and {} given), \
                  and {n} bid counts ({} given)",
-                prices.len(),
-                qty.len(),
-                nbids.len()
+                self.prices.len(),
+                self.qty.len(),
+                self.nbids.len()
             )));
         }
-        if let Some(bad) = nbids.iter().find(|&&b| b < 0 || b as usize > levels) {
+        if let Some(bad) = self.nbids.iter().find(|&&b| b < 0 || b as usize > levels) {
             return Err(PyValueError::new_err(format!(
                 "book rows: {bad} bids in a book of {levels} levels a side"
             )));
         }
-        Ok(Self {
-            times,
-            prices,
-            qty,
-            nbids,
-            levels,
-        })
+        copy_into(py, &times, &mut self.times)?;
+        self.levels = levels;
+        Ok(())
     }
 
     /// `n` levels of row `row` from column `from`, into `out`.
