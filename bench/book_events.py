@@ -57,7 +57,10 @@ def _side_changes(
     same[same] = k_was_sorted[at[same]] == k_now[same]
     same[same] = q_was_sorted[at[same]] == qt[now][same]
     changed = ~same
-    gone = ~np.isin(k_was, k_now)
+    k_now_sorted = np.sort(k_now)
+    at = np.searchsorted(k_now_sorted, k_was)
+    gone = at == len(k_now_sorted)  # a level of the book before, not in this one
+    gone[~gone] = k_now_sorted[at[~gone]] != k_was[~gone]
     t = np.concatenate((times[row[now][changed] - 1], times[row[was][gone]]))
     p = np.concatenate((pr[now][changed], pr[was][gone]))
     qty = np.concatenate((qt[now][changed], np.zeros(int(gone.sum()))))

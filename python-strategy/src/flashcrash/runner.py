@@ -68,6 +68,7 @@ from flashcrash.trading_engine import OrderManager, PercentileStrategy
 from flashcrash.trading_engine.breaker import CircuitBreaker
 from flashcrash.trading_engine.percentile import wake_lead_secs
 from flashcrash.trading_engine.portfolio import Lot
+from flashcrash.trading_engine.strategy import SILENT_STATES
 from flashcrash.write_ahead import Held, WriteAhead, not_recorded
 
 if TYPE_CHECKING:
@@ -766,33 +767,35 @@ class Runner:
         self,
         trades: tuple[int, int],
         books: tuple[int, int],
-        through_sleep: bool = False,
+        through_silent: bool = False,
         before_candles: Callable[[RowRun], None] | None = None,
     ) -> RowRun:
         """Trade rows `trades` and book rows `books` of the blocks the detector holds
         (`Detector.set_trade_rows`, `set_book_rows`: the backtest's), merged in time order, as
         `handle` and `handle_books` take them, up to the first that would close the runner's candle:
         that one is left to them, as the strategy acts on its candle (and so is the first the detector
-        would hold, or that would release a held one: it releases nothing). With `through_sleep`, a
-        candle closed while the detector sleeps does not end the run: the strategy takes it after the
-        run (`before_candles(run)` first), with the state and stop figures the detector had at its
-        close, as `_on_candle` would have then; the run ends after the first close that wakes the
-        detector, whose candle the strategy takes as `_on_candle` does. Only for a run in which
-        nothing is open (no lot, order, command or answer under way: a sleeping strategy acts on
-        nothing but its windows, and no trade's price or book's time has a limit to check)."""
+        would hold, or that would release a held one: it releases nothing). With `through_silent`,
+        a candle closed while the detector is in a state in which the strategy sends nothing
+        (`SILENT_STATES`: SLEEP) does not end the run: the strategy takes it after the run
+        (`before_candles(run)` first), with the state and stop figures the detector had at its
+        close, as `_on_candle` would have then; the run ends after the first close into another
+        state, whose candle the strategy takes as `_on_candle` does. Only for a run in which nothing
+        is open (no lot, order, command or answer under way: a silent strategy acts on nothing but
+        its windows, and no trade's price or book's time has a limit to check)."""
         now = self.clock()
         self._data_seen(now)
-        run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS, through_sleep)
+        through = SILENT_STATES if through_silent else ()
+        run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS, through)
         last = max(run.book_ns, run.trade_ns)
         if last > self.event_ns:
             self.event_ns = last
         if run.closed:
             if before_candles is not None:
                 before_candles(run)
-            *asleep, final = run.closed
-            for closed in asleep:
+            *silent, final = run.closed
+            for closed in silent:
                 self._on_candle(closed.candle, closed.ts_ns, closed)
-            self._on_candle(final.candle, final.ts_ns, final if final.state is State.SLEEP else None)
+            self._on_candle(final.candle, final.ts_ns, final if final.state in through else None)
         if run.book_ns >= 0:
             self.strategy.on_clock(run.book_ns, now)
         if run.trade_ns >= 0:
@@ -828,8 +831,8 @@ class Runner:
 
     def _on_candle(self, c: Candle, now_wall_ns: int, closed: Closed | None = None) -> None:
         """A closed candle to the strategy, with the detector's state and readings now, or as `closed`
-        lists them (a candle closed inside a run of rows, while the detector slept: the stops take its
-        figures, the readings themselves are read when the detector is awake)."""
+        lists them (a candle closed inside a run of rows, while the strategy was silent: the stops
+        take its figures; the readings themselves are read for a candle the strategy may act on)."""
         self.candle_count += 1
         self.history.append(c)
         if self.db is not None and self.session is not None:

@@ -107,7 +107,7 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     def spy_rows(
         trades: tuple[int, int],
         rows: tuple[int, int],
-        through_sleep: bool = False,
+        through_silent: bool = False,
         before_candles: Any = None,
     ) -> Any:
         # The rows the run took (it may end before the rows it was given), seen before its candles
@@ -143,7 +143,7 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
             if before_candles is not None:
                 before_candles(run)
 
-        run = handle_rows(trades, rows, through_sleep, before)
+        run = handle_rows(trades, rows, through_silent, before)
         seen_rows(run)
         return run
 

@@ -229,12 +229,17 @@ LAG = 1_000_000_000  # the runner's BOOK_CLOSE_LAG_NS
 
 
 @settings(max_examples=200, deadline=None)
-@given(_rows(), _book_rows(), st.integers(1, 50), st.booleans())
+@given(
+    _rows(),
+    _book_rows(),
+    st.integers(1, 50),
+    st.sampled_from([(), (State.SLEEP,), (State.SLEEP, State.ALERT), (State.ALERT, State.RECOVERY)]),
+)
 def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
     rows: list[tuple[int, float, float, bool]],
     books: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     run: int,
-    through: bool,
+    through: tuple[State, ...],
 ) -> None:
     """`on_rows` (the backtest's quiet runs) leaves the detector and the runner's candles as the
     trades and books one at a time in the same merged order do (each block in its rows' order, a book
@@ -242,10 +247,10 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
     behind it, as `Runner._book_taken`; held events released take their place first, as
     `Runner._released`), bad, late and jumping rows included: it stops before the event that would
     close the open candle, and before one the guard would hold or that would release a held one,
-    which the caller takes one at a time. With `through_sleep`, a close while the detector sleeps
+    which the caller takes one at a time. A close while the detector is in a state `through` names
     does not stop it: each candle closed is listed with the detector's state and stop figures just
     after the event that closed it, as one at a time reads them then, and the run ends after a close
-    that leaves the detector awake."""
+    that leaves the detector in another state."""
     times = books[0].tolist()
     order: list[tuple[int, int, int]] = []  # (time, 0 for a trade or 1 for a book, row)
     t = b = 0
@@ -305,15 +310,15 @@ def test_trades_and_books_handed_as_rows_are_the_events_one_at_a_time(
         assert rowed.released == ()  # a run releases nothing
         closed_rowed += [(c.candle, c.state, repr(c.spread_ratio), repr(c.liquidity_usd)) for c in r.closed]
         assert through or not r.closed
-        assert all(c.state is State.SLEEP for c in r.closed[:-1])
-        if r.closed and r.closed[-1].state is not State.SLEEP:  # stopped after the close that woke it
+        assert all(c.state in through for c in r.closed[:-1])
+        if r.closed and r.closed[-1].state not in through:  # stopped after the close into another state
             assert r.closed[-1].ts_ns == max(r.book_ns, r.trade_ns)
             continue
         if (t, b) != (t_end, b_end):  # stopped before the event that closes the candle, or jumps
             ts, kind, i = order[e]
             close = c_rowed.open_end_ns()
             closes = close is not None and ts - (LAG if kind else 0) >= close
-            assert not rowed.plain(ts) or (closes and (not through or rowed.state is not State.SLEEP))
+            assert not rowed.plain(ts) or (closes and rowed.state not in through)
             closed_rowed += one_at_a_time(rowed, c_rowed, kind, i)
             t, b, e = t + (kind == 0), b + (kind != 0), e + 1
     _compare(one, rowed)

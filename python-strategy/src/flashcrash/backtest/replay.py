@@ -20,13 +20,14 @@ One event-time clock drives everything, and at any instant `t` only what happene
   latency), then the strategy; an event at the same time as a trade comes after it. While nothing is
   open (no order, no position, no lot, no command or answer under way), the trades and the synthetic
   books between them, up to the next point where the replay acts (a gap, the end of the warm-up,
-  the end of a block of synthetic books or the next recorded book, and, while the detector is awake,
-  a trade or book that closes the runner's candle), only feed the detector and the candles: they are
-  one call (`Runner.handle_rows`: the same validation, buffering and order as one event at a time,
-  compiled). While the detector sleeps the call goes on through the candles' closes, up to the
-  first close that wakes it; the strategy then takes each of those candles, with the state and
-  stop figures the detector had at its close (a sleeping strategy only keeps its windows), and the
-  seconds the run's trades began are sampled as the loop samples them;
+  the end of a block of synthetic books or the next recorded book, and, while the detector is
+  awake, a trade or book that closes the runner's candle), only feed the detector and the candles:
+  they are one call (`Runner.handle_rows`: the same validation, buffering and order as one event at
+  a time, compiled). While it sleeps the call goes on through the candles' closes, up to the first
+  close that wakes it; the strategy then takes each of those candles, with the state and stop
+  figures the detector had at its close (a strategy that holds nothing sends nothing while the
+  detector sleeps: it keeps its windows), and the seconds the run's trades began are sampled as the
+  loop samples them;
 * a silence of the trades longer than `[backtest] data_gap_secs` (synthetic books only) is a
   recording gap, not a quiet market, but only known to be one once it has lasted that long: until
   then it is replayed as any silence (books published, the strategy acting on them), and from the
@@ -66,6 +67,7 @@ from flashcrash.event_detector import RowRun, State
 from flashcrash.runner import BOOK_CLOSE_LAG_NS, LOOP_GC_THRESHOLDS, Runner
 from flashcrash.symbols import assets
 from flashcrash.trading_engine.money import Quantity
+from flashcrash.trading_engine.strategy import SILENT_STATES
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -530,18 +532,18 @@ class Replay:
         them and up to the next trade, in one call (`Runner.handle_rows`), up to the next point where
         the replay acts: the end of the warm-up (where the loop lifts the pause), the end of the block
         of books (recorded books: the next one), and a trade or book that closes the runner's candle
-        while the detector is awake (a trade of the next second at the latest). While it sleeps the
-        run goes on through the candles' closes (the strategy takes each after the run, with what the
-        detector read at its close), up to the first close that wakes it. The seconds the run's trades
-        began are sampled, and the entry sized, as the loop does at each (`_run_seconds`). Returns the
-        trade after the run, or `k` when the run would not be worth a call (trade `k` closes the
-        candle while the detector is awake, or would be alone with no book, or the detector holds an
-        event or would hold trade `k`, a jump ahead in time: those go one event at a time; a later
-        one ends the run before it)."""
+        while the detector is awake (a trade of the next second at the latest). While it sleeps
+        (`SILENT_STATES`) the run goes on through the candles' closes (the strategy takes each after
+        the run, with what the detector read at its close), up to the first close that wakes it.
+        The seconds the run's trades began are sampled, and the entry sized, as the loop does at
+        each (`_run_seconds`). Returns the trade after the run, or `k` when the run would not be
+        worth a call (trade `k` closes the candle while the detector is awake, or would be alone with
+        no book, or the detector holds an event or would hold trade `k`, a jump ahead in time: those
+        go one event at a time; a later one ends the run before it)."""
         runner = self.runner
         if not runner.detector.plain(ts_a[k]):
             return k
-        awake = runner.detector.state is not State.SLEEP
+        awake = runner.detector.state not in SILENT_STATES
         close = runner.candles.open_end_ns()
         close = next_second if close is None else close  # else trade `k` opens the candle of its second
         c = self._chunk_at(self._next_book) if self.books is None else None

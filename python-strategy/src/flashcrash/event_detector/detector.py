@@ -42,6 +42,7 @@ import dataclasses
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import flashcrash_native
@@ -83,12 +84,13 @@ class Released(NamedTuple):
 
 
 _NONE_RELEASED: tuple[Released, ...] = ()
+_STATES = {str(s): s for s in State}  # a state by its name, as the compiled detector gives it
 
 
 class Closed(NamedTuple):
-    """A candle a run of rows closed while the detector slept (`Detector.on_rows` with
-    `through_sleep`): the candle, the time of the event that closed it, and the detector's state and
-    emergency-stop figures (`Readings.spread_ratio`, `liquidity_usd`) just after that event."""
+    """A candle a run of rows closed (`Detector.on_rows` through the states it was given): the
+    candle, the time of the event that closed it, and the detector's state and emergency-stop
+    figures (`Readings.spread_ratio`, `liquidity_usd`) just after that event."""
 
     candle: Candle
     ts_ns: int
@@ -247,7 +249,7 @@ class Detector:
         books: tuple[int, int],
         candles: CandleBuilder,
         book_lag_ns: int,
-        through_sleep: bool = False,
+        through: Iterable[State] = (),
     ) -> RowRun:
         """Trade rows `trades` and book rows `books` of the two blocks, merged in time order (a book
         before a trade only when strictly earlier): each trade validated and buffered as `on_trade`
@@ -255,14 +257,14 @@ class Detector:
         takes it, and an accepted one advances `candles` `book_lag_ns` behind it. Up to the first
         the guard would hold or that would release a held one (not `plain`: left to the caller), so
         it releases nothing; and up to the first event that would close the open candle (a trade at
-        or after its end, a book `book_lag_ns` after it), left to the caller too, unless
-        `through_sleep` and the detector sleeps: then the event is taken and the candle it closed
+        or after its end, a book `book_lag_ns` after it), left to the caller too, unless the
+        detector is in one of the states `through`: then the event is taken and the candle it closed
         listed in `closed` (each as `on_candle` would have read the detector then), up to the event
-        after a close that woke the detector at the latest."""
+        after a close that left it in another state at the latest."""
         self.released = _NONE_RELEASED
-        *run, closed = self._n.on_rows(trades, books, candles.native, book_lag_ns, through_sleep)
+        *run, closed = self._n.on_rows(trades, books, candles.native, book_lag_ns, [str(s) for s in through])
         return RowRun(
-            *run, tuple(Closed(Candle(*c), ts, State(state), *figures) for c, ts, state, *figures in closed)
+            *run, tuple(Closed(Candle(*c), ts, _STATES[state], *figures) for c, ts, state, *figures in closed)
         )
 
     def on_feed_lost(self) -> None:

@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TRADING_STATES = frozenset({State.ACTIVE, State.RECOVERY})
 WAKING_STATES = frozenset({State.ALERT, State.ACTIVE})  # the detector wakes from SLEEP to these
+# The states in which the strategy, holding nothing, sends nothing at a candle: it keeps its windows
+# alone (from the first wake on it asks for its funds: `_advance`).
+SILENT_STATES = frozenset({State.SLEEP})
 MAX_EXIT_ATTEMPTS = 3  # exit attempts in a row that sold nothing; then the exit goes on, EXIT_RETRY_NS apart
 HALTED_RETRY_NS = 1_000_000_000  # an exit refused by a halted engine is asked again this much later
 EXIT_RETRY_NS = 5_000_000_000
@@ -197,6 +200,14 @@ class PercentileStrategy:
         # Against the candles before `c`, for an entry (`_decide` asks for it of a candidate alone).
         volume = self.volume.check(c) if candidate else None
         self.volume.observe(c)
+        if self.position.lots:
+            self._lots_on_candle(c, state, new_low, now_wall_ns)
+        self._advance(now_wall_ns)  # an order given up after its timeouts settles without a response
+        if state in TRADING_STATES:
+            self._decide(c, close_ns, volume, range_floor, now_wall_ns)
+
+    def _lots_on_candle(self, c: Candle, state: State, new_low: bool, now_wall_ns: int) -> None:
+        """The candle's exits of the lots held, and the resting entries canceled or expired."""
         for lot in self._held():
             reason = self.rules.on_candle(c, lot.position.entry_ns)
             if reason is not None:
@@ -207,10 +218,7 @@ class PercentileStrategy:
             self._cancel_entries("new local low", now_wall_ns)
         else:
             self._cancel_entries_if_stopped(now_wall_ns)
-        self._expire_entries(close_ns, now_wall_ns)
-        self._advance(now_wall_ns)  # an order given up after its timeouts settles without a response
-        if state in TRADING_STATES:
-            self._decide(c, close_ns, volume, range_floor, now_wall_ns)
+        self._expire_entries(c.start_ns + NS, now_wall_ns)
 
     def on_price(self, ts_ns: int, price: float, now_wall_ns: int) -> None:
         """Exit checks on every trade price."""

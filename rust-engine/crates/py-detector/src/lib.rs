@@ -140,7 +140,7 @@ fn book_row(inner: &mut Detector, rows: &BookRows, row: usize) -> Option<bool> {
     Some(inner.on_book(rows.times[row], bids, asks, false))
 }
 
-/// A candle a run of rows closed (`on_rows` through a sleeping detector): the candle, the time of
+/// A candle a run of rows closed (`on_rows` through the states it is given): the candle, the time of
 /// the event that closed it, and the detector's state, spread ratio and liquidity just after it.
 type ClosedTuple = (CandleTuple, i64, &'static str, f64, f64);
 
@@ -321,26 +321,30 @@ impl PyDetector {
     /// The rows of both blocks, trades `trades.0..trades.1` and books `books.0..books.1`, merged in
     /// time order (a book before a trade only when it is strictly earlier, as the replay publishes
     /// them): each trade as `on_trade` takes it and, when the guard accepts it, into `candles` (the
-    /// runner's) as the runner adds it; each book as `on_book_rows` takes it, and when accepted `book_lag_ns`
-    /// behind it into `candles` (the runner's books close a candle that much later). Up to the first
-    /// event that the guard would hold or that would release a held one (`plain`), left to the
-    /// runner one at a time; and up to the first that would close the open candle (a trade at or
-    /// after its end, a book `book_lag_ns` after it), left to the runner too (its candle is for the
-    /// strategy), unless `through_sleep` and the detector sleeps: then that event is taken, the
-    /// candle it closes listed (`ClosedTuple`: the detector's state and stop figures just after it),
-    /// and the run goes on, to the event after a close that left the detector awake at the latest.
-    /// Returns (the next trade row, the next book row, books handed over, the time of the last book
-    /// accepted or -1, the time and price of the last trade accepted or -1 and NaN, the candles
-    /// closed).
-    #[pyo3(signature = (trades, books, candles, book_lag_ns, through_sleep = false))]
+    /// runner's) as the runner adds it; each book as `on_book_rows` takes it, and when accepted
+    /// `book_lag_ns` behind it into `candles` (the runner's books close a candle that much later).
+    /// Up to the first event that the guard would hold or that would release a held one (`plain`),
+    /// left to the runner one at a time; and up to the first that would close the open candle (a
+    /// trade at or after its end, a book `book_lag_ns` after it), left to the runner too (its
+    /// candle is for the strategy), unless the detector is in one of the states `through` names
+    /// (those the strategy does not trade in): then that event is taken, the candle it closes listed
+    /// (`ClosedTuple`: the detector's state and stop figures just after it), and the run goes on, to
+    /// the event after a close that left the detector in another state at the latest. Returns (the
+    /// next trade row, the next book row, books handed over, the time of the last book accepted or
+    /// -1, the time and price of the last trade accepted or -1 and NaN, the candles closed).
+    #[pyo3(signature = (trades, books, candles, book_lag_ns, through = Vec::new()))]
     fn on_rows(
         &mut self,
         trades: (usize, usize),
         books: (usize, usize),
         mut candles: PyRefMut<'_, PyCandleBuilder>,
         book_lag_ns: i64,
-        through_sleep: bool,
+        through: Vec<String>,
     ) -> PyResult<RowRunTuple> {
+        let through = through
+            .iter()
+            .map(|name| state_named(name))
+            .collect::<PyResult<Vec<State>>>()?;
         check_range("trade", trades.0, trades.1, self.trades.times.len())?;
         check_range("book", books.0, books.1, self.books.times.len())?;
         let ((mut t, t_end), (mut b, b_end)) = (trades, books);
@@ -364,7 +368,7 @@ impl PyDetector {
                 &candles,
                 ts.saturating_sub(if book_next { book_lag_ns } else { 0 }),
             );
-            if closing && !(through_sleep && self.inner.state() == State::Sleep) {
+            if closing && !through.contains(&self.inner.state()) {
                 break;
             }
             let mut closed = None;
@@ -404,7 +408,7 @@ impl PyDetector {
                     r.spread_ratio,
                     r.liquidity_usd,
                 ));
-                if state != State::Sleep {
+                if !through.contains(&state) {
                     break;
                 }
             }
