@@ -253,7 +253,7 @@ def main() -> int:
         out(f"peak RSS                               {rss_mib():8.0f} MiB")
         out()
     out(
-        "## reference: hftbacktest, do-nothing strategy, same trades (bench/hbt_reference.py)"
+        "## reference: hftbacktest, do-nothing strategy, the same trades and books (bench/hbt_reference.py)"
     )
     ref = reference(cfg, trades, args.copies, args.hbt_python, out)
     if ref is not None:

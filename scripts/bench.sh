@@ -36,7 +36,7 @@ out="$out_dir/$stamp-$(hostname -s).txt"
   .venv/bin/python bench/memory_check.py --minutes "${MEMORY_MINUTES:-10}" --every 10 \
     --out "$out_dir/$stamp-memory.json" | sed -n '/^memory over/,$p'
   echo
-  echo "## backtest throughput: a real day, the day x10, hftbacktest do-nothing reference (issue 7)"
+  echo "## backtest throughput: a real day, the day x10; hftbacktest's do-nothing replay of the same trades and books, and of the trades alone (issue 7)"
   .venv/bin/python bench/backtest_bench.py --out "$out_dir/$stamp-$(hostname -s)-backtest.txt" \
     || echo "(backtest benchmark skipped: exit $?)"
   echo
