@@ -777,7 +777,8 @@ class Runner:
         would hold, or that would release a held one: it releases nothing). With `through_silent`,
         a candle closed while the detector is in a state in which the strategy sends nothing
         (`SILENT_STATES`: SLEEP) does not end the run: the strategy takes it after the run
-        (`before_candles(run)` first), with the state and stop figures the detector had at its
+        (`before_candles(run)` is called first, whether the run closed a candle or not: the caller's
+        own work on the rows taken), with the state and stop figures the detector had at its
         close, as `_on_candle` would have then; the run ends after the first close into another
         state, whose candle the strategy takes as `_on_candle` does. Only for a run in which nothing
         is open (no lot, order, command or answer under way: a silent strategy acts on nothing but
@@ -789,9 +790,9 @@ class Runner:
         last = max(run.book_ns, run.trade_ns)
         if last > self.event_ns:
             self.event_ns = last
+        if before_candles is not None:
+            before_candles(run)
         if run.closed:
-            if before_candles is not None:
-                before_candles(run)
             *silent, final = run.closed
             for closed in silent:
                 self._on_candle(closed.candle, closed.ts_ns, closed)

@@ -84,8 +84,8 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
                 check(msg)
             seen.append(msg)
 
-    def books(start: int, end: int, chunk: Any = None) -> list[wire.OrderBookSnapshot]:
-        c, syn = chunk or replay._chunk, replay.synthetic
+    def books(start: int, end: int) -> list[wire.OrderBookSnapshot]:
+        c, syn = replay._chunk, replay.synthetic
         proven = syn.proven(c.ticks[start:end], c.prices[start:end], c.q[start:end]).tolist()
         out = []
         for i in range(start, end):
@@ -112,14 +112,9 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     ) -> Any:
         # The rows the run took (it may end before the rows it was given), seen before its candles
         # reach the strategy (`before_candles`), as each event one at a time would have been.
-        chunk = replay._chunk
-
-        def seen_rows(run: Any) -> None:
-            if done:  # seen before its candles already
-                return
-            done.append(run)
+        def before(run: Any) -> None:
             merged: list[tuple[int, int, object]] = [
-                (b.exchange_ts_ns, 1, b) for b in books(rows[0], run.book_row, chunk)
+                (b.exchange_ts_ns, 1, b) for b in books(rows[0], run.book_row)
             ]
             for ts, tid, price, qty, buy in replay.trades[trades[0] : run.trade_row].tolist():
                 merged.append(
@@ -135,17 +130,10 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
                 replay.k += isinstance(msg, wire.Trade)
                 see(msg)
             replay.k = k_after
-
-        done: list[Any] = []
-
-        def before(run: Any) -> None:
-            seen_rows(run)
             if before_candles is not None:
                 before_candles(run)
 
-        run = handle_rows(trades, rows, through_silent, before)
-        seen_rows(run)
-        return run
+        return handle_rows(trades, rows, through_silent, before)
 
     runner.handle = spy  # type: ignore[method-assign]
     runner.handle_books = spy_books  # type: ignore[method-assign]

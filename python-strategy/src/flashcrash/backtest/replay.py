@@ -570,12 +570,10 @@ class Replay:
         before = self.now
         self.now = max(before, self._last_time(ts_a, k, end, i, b_end))
         self.k = end
-        done: list[RowRun] = []
 
         def taken(run: RowRun) -> None:
             """The rows taken (up to where the run ended), before any candle of theirs reaches the
             strategy: the clock, the seconds begun, the books published."""
-            done.append(run)
             t, b = run.trade_row, run.book_row
             self.now = max(before, self._last_time(ts_a, k, t, i, b))
             self.k = t
@@ -589,8 +587,6 @@ class Replay:
                 self._next_book = c.time(b)
 
         run = runner.handle_rows((k, end), (i, b_end), True, taken)
-        if not done:
-            taken(run)
         assert awake <= ((run.trade_row, run.book_row) == (end, b_end)), (
             "a run must stop before the candle closes while the detector is awake"
         )

@@ -327,11 +327,12 @@ impl PyDetector {
     /// left to the runner one at a time; and up to the first that would close the open candle (a
     /// trade at or after its end, a book `book_lag_ns` after it), left to the runner too (its
     /// candle is for the strategy), unless the detector is in one of the states `through` names
-    /// (those the strategy does not trade in): then that event is taken, the candle it closes listed
-    /// (`ClosedTuple`: the detector's state and stop figures just after it), and the run goes on, to
-    /// the event after a close that left the detector in another state at the latest. Returns (the
-    /// next trade row, the next book row, books handed over, the time of the last book accepted or
-    /// -1, the time and price of the last trade accepted or -1 and NaN, the candles closed).
+    /// (those in which a strategy holding nothing sends nothing): then that event is taken, the
+    /// candle it closes listed (`ClosedTuple`: the detector's state and stop figures just after
+    /// it), and the run goes on, to the event after a close that left the detector in another
+    /// state at the latest. Returns (the next trade row, the next book row, books handed over, the
+    /// time of the last book accepted or -1, the time and price of the last trade accepted or -1
+    /// and NaN, the candles closed).
     #[pyo3(signature = (trades, books, candles, book_lag_ns, through = Vec::new()))]
     fn on_rows(
         &mut self,
