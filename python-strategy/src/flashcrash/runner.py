@@ -582,12 +582,7 @@ class Runner:
             self._data_seen(now)
         match msg:
             case wire.Trade():
-                ts, price, qty, buy = msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy"
-                taken = self.detector.on_trade(ts, price, qty, buy)
-                if self.detector.released:
-                    self._released(now)
-                if taken:
-                    self._trade_taken(ts, price, qty, buy, now)
+                self._trade(msg.exchange_ts_ns, msg.price, msg.quantity, msg.aggressor == "buy", now)
             case wire.OrderBookSnapshot():
                 taken = self.detector.on_book(msg)
                 if self.detector.released:
@@ -628,6 +623,20 @@ class Runner:
                 self.strategy.on_response(msg, self.event_ns, now)
                 if self.db is not None and isinstance(msg, wire.Error) and kind == "QueryOrder" and coid:
                     self._record_settled_unknown(coid, msg)
+
+    def handle_trade(self, ts: int, price: float, qty: float, buy: bool) -> None:
+        """A `Trade`'s fields (its exchange time, price, quantity, whether the taker bought), as
+        `handle` takes the message (the backtest's trades, read from their rows)."""
+        now = self.clock()
+        self._data_seen(now)
+        self._trade(ts, price, qty, buy, now)
+
+    def _trade(self, ts: int, price: float, qty: float, buy: bool, now: int) -> None:
+        taken = self.detector.on_trade(ts, price, qty, buy)
+        if self.detector.released:
+            self._released(now)
+        if taken:
+            self._trade_taken(ts, price, qty, buy, now)
 
     def _trade_taken(self, ts: int, price: float, qty: float, buy: bool, now: int) -> None:
         """A trade the detector took, at `ts`: the event clock, the runner's candle, the strategy's

@@ -69,13 +69,15 @@ def decisions(commands: list[tuple[int, object]], before: int) -> list[tuple[obj
 
 def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) -> list[Any]:
     """The messages of `kinds` the replay hands its runner, in order, from now on (each passed to
-    `check` first, when given). The synthetic books, handed over as rows of the replay's current
+    `check` first, when given); a trade handed over by its fields (`Runner.handle_trade`) as the
+    `Trade` it stands for. The synthetic books, handed over as rows of the replay's current
     batch (`Runner.handle_books`, `handle_rows`), come back as the `OrderBookSnapshot`s they stand
     for (update id 0), marked proven as `with_books` marks them (`SyntheticBook.proven`); the trades
     handed over as rows (`Runner.handle_rows`), as the `Trade`s they stand for, merged with the books
     in time order as the detector merges them (a book first only when strictly earlier)."""
     runner = replay.runner
     handle, handle_books, handle_rows = runner.handle, runner.handle_books, runner.handle_rows
+    handle_trade = runner.handle_trade
     seen: list[Any] = []
 
     def see(msg: object) -> None:
@@ -98,6 +100,11 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
     def spy(msg: object) -> None:
         see(msg)
         handle(msg)
+
+    def spy_trade(ts: int, price: float, qty: float, buy: bool) -> None:
+        tid = int(replay.trades["id"][replay.k - 1])  # the row being replayed (`k` counts it)
+        see(wire.Trade(replay.cfg.symbol.name, ts, ts, tid, price, qty, "buy" if buy else "sell"))
+        handle_trade(ts, price, qty, buy)
 
     def spy_books(start: int, end: int) -> int:
         for msg in books(start, end):
@@ -136,6 +143,7 @@ def recorded(replay: Replay, kinds: type | tuple[type, ...], check: Any = None) 
         return handle_rows(trades, rows, through_silent, before)
 
     runner.handle = spy  # type: ignore[method-assign]
+    runner.handle_trade = spy_trade  # type: ignore[method-assign]
     runner.handle_books = spy_books  # type: ignore[method-assign]
     runner.handle_rows = spy_rows  # type: ignore[method-assign]
     return seen
@@ -557,15 +565,14 @@ def test_backtest_of_the_pol_crash_hour_trades_and_writes_its_files(
 def hour(cfg: config.Config, pol: np.ndarray) -> tuple[BacktestResult, np.ndarray]:
     """The crash hour replayed, with the account's equity marked after every trade the runner got."""
     replay = Replay(cfg, pol)
-    handle = replay.runner.handle
+    handle_trade = replay.runner.handle_trade
     marked: list[float] = []
 
-    def spy(msg: object) -> None:
-        handle(msg)
-        if isinstance(msg, wire.Trade):
-            marked.append(float(replay.venue.equity(msg.price)))
+    def spy(ts: int, price: float, qty: float, buy: bool) -> None:
+        handle_trade(ts, price, qty, buy)
+        marked.append(float(replay.venue.equity(price)))
 
-    replay.runner.handle = spy  # type: ignore[method-assign]
+    replay.runner.handle_trade = spy  # type: ignore[method-assign]
     return replay.run(), np.asarray(marked)
 
 

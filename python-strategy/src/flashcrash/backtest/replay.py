@@ -428,10 +428,9 @@ class Replay:
         # Times and prices as lists (read at every run); a trade's other fields only when it is replayed
         # one at a time (its row, a small share of the trades).
         ts_a, px_a = tr["ts_ns"].tolist(), tr["price"].tolist()
-        symbol = self.cfg.symbol.name
         runner, venue, queue, outbox = self.runner, self.venue, self._queue, self.link.outbox
         orders, lots = runner.orders, runner.strategy.position.lots
-        handle, trade = runner.handle, wire.Trade
+        handle_trade = runner.handle_trade
         runner.detector.set_trade_rows(
             *(np.ascontiguousarray(tr[c]) for c in ("ts_ns", "price", "qty")),
             np.ascontiguousarray(tr["buy"]).view(np.uint8),
@@ -490,12 +489,12 @@ class Replay:
                     continue
             if ts > self.now:
                 self.now = ts
-            _, tid, price, qty, buy = tr[k].item()
+            _, _, price, qty, buy = tr[k].item()
             if venue.open_count:
                 self._answer(venue.on_trade(self.now, price, qty))
                 self._mark_fills(price)
             self.k = k + 1
-            handle(trade(symbol, ts, ts, tid, price, qty, "buy" if buy else "sell"))
+            handle_trade(ts, price, qty, buy)
             if outbox:
                 self._dispatch()
             if orders.pending:
