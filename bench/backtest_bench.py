@@ -134,13 +134,11 @@ def reference(
             "--copies",
             str(copies),
         ]
-        for name, data in (("books", trades), ("stress-books", None)):
-            if data is None and copies <= 0:
+        for name, n in (("books", 1), ("stress-books", copies)):
+            if n <= 0:
                 continue
             started = time.perf_counter()
-            events, books = depth_events(
-                trades if data is not None else repeat(trades, copies), cfg
-            )
+            events, books = depth_events(repeat(trades, n), cfg)
             np.save(Path(tmp) / f"{name}.npy", events)
             out(f"depth changes of {books:,} synthetic books: {len(events):,} "
                 f"({len(events) / books:.1f} a book; built in {time.perf_counter() - started:.1f} s)")  # fmt: skip

@@ -70,18 +70,10 @@ def _side_changes(
 def depth_events(trades: np.ndarray, cfg: Config) -> tuple[np.ndarray, int]:
     """The depth changes of every synthetic book the replay of `trades` under `cfg` publishes, time
     sorted, and the count of books."""
-    levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
-    bt = cfg.backtest
-    book = SyntheticBook(
-        trades,
-        BookParams(
-            float(cfg.strategy.price_tick),
-            float(cfg.symbol.quantity_step),
-            levels,
-            bt.book_seed,
-        ),
-    )
-    times = boundaries(trades, bt.book_interval_ms * 1_000_000)
+    params = BookParams.of(cfg)
+    levels = params.levels
+    book = SyntheticBook(trades, params)
+    times = boundaries(trades, cfg.backtest.book_interval_ms * 1_000_000)
     n = np.searchsorted(book.ts, times, side="right")
     empty = (np.zeros(levels, np.int64), np.zeros(levels), np.zeros(levels))
     prev = {True: empty, False: empty}

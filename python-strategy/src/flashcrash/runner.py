@@ -791,16 +791,17 @@ class Runner:
         close, as `_on_candle` would have then; the run ends after the first close into another
         state, whose candle the strategy takes as `_on_candle` does. Only for a run in which nothing
         is open (no lot, order, command or answer under way: a silent strategy acts on nothing but
-        its windows, and no trade's price or book's time has a limit to check)."""
-        now = self.clock()
-        self._data_seen(now)
+        its windows, and no trade's price or book's time has a limit to check). The clock is read
+        after `before_candles` (the replay's sets it to the run's last event)."""
         through = SILENT_STATES if through_silent else ()
         run = self.detector.on_rows(trades, books, self.candles, BOOK_CLOSE_LAG_NS, through)
+        if before_candles is not None:
+            before_candles(run)
+        now = self.clock()
+        self._data_seen(now)
         last = max(run.book_ns, run.trade_ns)
         if last > self.event_ns:
             self.event_ns = last
-        if before_candles is not None:
-            before_candles(run)
         if run.closed:
             *silent, final = run.closed
             for closed in silent:

@@ -32,13 +32,7 @@ def test_depth_changes_rebuild_the_published_book_at_every_boundary(
     times = book_events.boundaries(trades, cfg.backtest.book_interval_ms * 1_000_000)
     assert count == len(times) and times[0] > trades["ts_ns"][0] and times[-1] <= trades["ts_ns"][-1]
     assert np.all(np.diff(events["ts_ns"]) >= 0) and np.isin(events["ts_ns"], times).all()
-    levels = int(cfg.raw["feed"]["publish_levels"])
-    model = SyntheticBook(
-        trades,
-        BookParams(
-            float(cfg.strategy.price_tick), float(cfg.symbol.quantity_step), levels, cfg.backtest.book_seed
-        ),
-    )
+    model = SyntheticBook(trades, BookParams.of(cfg))
     n = np.searchsorted(model.ts, times, side="right")
     book: dict[bool, dict[float, float]] = {True: {}, False: {}}
     j = 0

@@ -27,12 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import flashcrash_native
 from flashcrash import wire
 from flashcrash.wire import Levels
+
+if TYPE_CHECKING:
+    from flashcrash.config import Config
 
 BOUNDARY_NS = 100_000_000
 SPREAD_DIVISOR = 8
@@ -56,6 +60,15 @@ class BookParams:
     step: float
     levels: int
     seed: int
+
+    @classmethod
+    def of(cls, cfg: Config) -> BookParams:
+        """The book a replay under `cfg` publishes: the strategy's price tick, the symbol's quantity
+        step, `[feed] publish_levels` a side, `[backtest] book_seed`."""
+        levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
+        return cls(
+            float(cfg.strategy.price_tick), float(cfg.symbol.quantity_step), levels, cfg.backtest.book_seed
+        )
 
 
 class SyntheticBook:

@@ -154,11 +154,7 @@ class Replay:
         self.latency_ns = bt.order_latency_ms * MS
         self.gap_ns = bt.data_gap_secs * NS
         self.book_interval_ns = max(BOUNDARY_NS, bt.book_interval_ms * MS)
-        levels = int(cfg.raw.get("feed", {}).get("publish_levels", 20))
-        self.synthetic = SyntheticBook(
-            trades,
-            BookParams(float(cfg.strategy.price_tick), float(cfg.symbol.quantity_step), levels, bt.book_seed),
-        )
+        self.synthetic = SyntheticBook(trades, BookParams.of(cfg))
         fees = cfg.raw.get("fees", {})
         self.venue = SimVenue(
             cfg.symbol.name,
@@ -566,15 +562,12 @@ class Replay:
             b_end = max(i, c.upto(books_until))
         if end == k + 1 and b_end == i:
             return k
-        before = self.now
-        self.now = max(before, self._last_time(ts_a, k, end, i, b_end))
-        self.k = end
 
         def taken(run: RowRun) -> None:
             """The rows taken (up to where the run ended), before any candle of theirs reaches the
             strategy: the clock, the seconds begun, the books published."""
             t, b = run.trade_row, run.book_row
-            self.now = max(before, self._last_time(ts_a, k, t, i, b))
+            self.now = max(self.now, self._last_time(ts_a, k, t, i, b))
             self.k = t
             self._run_seconds(ts_a, px_a, k, t, next_second)
             if c is not None:
@@ -609,18 +602,17 @@ class Replay:
         price of the trade before it, as the loop samples at a second's first trade; the entry sized
         at the last of them (nothing is open: the equity is the cash, and the size is read at an
         entry only)."""
-        j, price = k + 1, None
+        j = bisect_left(ts_a, next_second, k + 1, t)
+        if j >= t:
+            return
         equity = float(self.venue.equity(px_a[k]))  # nothing held: the cash, at any price
-        while True:
-            j = bisect_left(ts_a, next_second, j, t)
-            if j >= t:
-                break
+        while j < t:
             price = px_a[j - 1]
             second = ts_a[j] // NS
             self._sample_to(second, price, equity)
             next_second = (second + 1) * NS
-        if price is not None:
-            self._size(price)
+            j = bisect_left(ts_a, next_second, j, t)
+        self._size(price)
 
     def _finish(self) -> None:
         """End of data: resting entries canceled, positions closed at market, answers delivered."""
